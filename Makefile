@@ -1,0 +1,44 @@
+# refdesk: two commands on a fresh machine — `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_FLAGS ?= -q
+
+.PHONY: run test test-faults bench lint kafka install browser clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+kafka: install  ## resolve the Kafka jars from Maven Central into the cache (once)
+	$(BIN)/python -m refdesk_cli.kafka_local provision
+
+browser:  ## Debian's Chromium for the dashboard test (no browser download)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: the browser test will say so"
+
+run: install kafka  ## Kafka, the mail sink and the four services; Ctrl-C stops everything
+	$(BIN)/refdesk up
+
+test: install kafka browser  ## the whole suite (unit, integration, e2e) against a real broker
+	$(BIN)/pytest $(PYTEST_FLAGS) tests --ignore=tests/faults
+
+test-faults: install kafka
+	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults
+
+bench: install kafka
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared services refdesk_cli
+
+clean:
+	rm -rf run .pytest_cache

@@ -1,0 +1,139 @@
+"""The ingest service: wiring of settings, broker, store and the webhook routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import FastAPI, Header, HTTPException
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel
+
+from services.ingest.limits import BodyLimit
+from services.ingest.providers.contacts import normalize_email, normalize_phone
+from services.ingest.routes import build_router
+from services.ingest.service import Ingest
+from services.ingest.settings import IngestSettings
+from services.ingest.store import IngestStore
+from shared.consumer import Guard
+from shared.db import create_engine, migrate, ping, session_factory
+from shared.events import AnyEvent, ConversationClosed
+from shared.http import install_problem_handlers, ops_router
+from shared.kafka import build_broker, ensure_topics
+from shared.logs import configure_logging
+from shared.service import serve
+from shared.topics import INTERACTIONS
+
+log = logging.getLogger(__name__)
+
+
+class BlockRequest(BaseModel):
+    reason: str | None = None
+
+
+def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
+    """Closed SMS tickets end their thread: the number's next text opens a new conversation."""
+    guard = Guard(broker, group=settings.ingest_group, source="refdesk/ingest")
+
+    async def dispatch(_event: AnyEvent, data: BaseModel) -> None:
+        if isinstance(data, ConversationClosed):
+            await store.close_conversation(data.conversation_id)
+
+    @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group, auto_offset_reset="earliest",
+                       ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_interactions(body: bytes, msg: KafkaMessage) -> None:
+        await guard(body, msg, dispatch)
+
+
+async def _connect(broker: KafkaBroker, ingest: Ingest, settings: IngestSettings) -> None:
+    """Connect to the broker, retrying: ingest answers 503 until it is connected."""
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(settings)
+            await broker.start()
+            ingest.connected = True
+            return
+        except Exception as exc:
+            log.warning("broker not reachable yet", extra={"error": type(exc).__name__})
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+def create_app(settings: IngestSettings) -> FastAPI:
+    """The ingest FastAPI app."""
+    broker = build_broker(settings, client_id="ingest")
+    engine = create_engine(settings.db_url("ingest"))
+    store = IngestStore(session_factory(engine), ttl=timedelta(days=settings.dedupe_ttl_days))
+    ingest = Ingest(broker=broker, store=store, publish_timeout_s=settings.publish_timeout_s,
+                    sms_window=timedelta(hours=settings.sms_reply_window_h))
+    subscribe(broker, store, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await migrate(engine, "ingest")
+        connector = asyncio.create_task(_connect(broker, ingest, settings))
+        try:
+            yield
+        finally:
+            connector.cancel()
+            with contextlib.suppress(BaseException):
+                await connector
+            await broker.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="refdesk ingest", version="0.1.0", lifespan=lifespan,
+                  description="Chat, SMS and email webhooks into refdesk's Kafka topics.")
+    install_problem_handlers(app)
+
+    async def ready() -> dict[str, bool]:
+        kafka = ingest.connected and await broker.ping(2.0)
+        return {"kafka": kafka, "database": await ping(engine)}
+
+    app.include_router(ops_router(ready))
+    app.include_router(build_router(ingest, settings))
+
+    @app.put("/admin/blocklist/{contact}", status_code=204, tags=["admin"],
+             responses={401: {}, 422: {}})
+    async def block(contact: str, req: BlockRequest,
+                    authorization: Annotated[str | None, Header()] = None) -> None:
+        _admin(settings, authorization)
+        await store.block(_contact(contact), reason=req.reason, added_by="admin")
+
+    @app.delete("/admin/blocklist/{contact}", status_code=204, tags=["admin"], responses={401: {}, 404: {}})
+    async def unblock(contact: str, authorization: Annotated[str | None, Header()] = None) -> None:
+        _admin(settings, authorization)
+        if not await store.unblock(_contact(contact)):
+            raise HTTPException(404, "not on the blocklist")
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.state.ingest = ingest
+    return app
+
+
+def _contact(raw: str) -> str:
+    try:
+        return normalize_email(raw) if "@" in raw else normalize_phone(raw)
+    except Exception:
+        raise HTTPException(422, "contact: not a phone number or email address") from None
+
+
+def _admin(settings: IngestSettings, authorization: str | None) -> None:
+    expected = settings.admin_token
+    if not expected or authorization != f"Bearer {expected}":
+        raise HTTPException(401, "an admin bearer token is required")
+
+
+def main() -> None:
+    """Run ingest until SIGTERM."""
+    settings = IngestSettings()
+    configure_logging("ingest", settings.log_level)
+    serve(create_app(settings), settings, port=settings.ingest_port)

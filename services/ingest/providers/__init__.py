@@ -1,0 +1,1 @@
+"""Pure, I/O-free verification and parsing of provider requests (Twilio, Mailgun, MIME, chat)."""

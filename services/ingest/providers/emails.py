@@ -1,0 +1,48 @@
+"""The parsed form of an inbound email, whichever provider delivered it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.ingest.providers.errors import InvalidField
+
+_BRACKETED = re.compile(r"<([^<>\s]+)>")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailInbound:
+    """One inbound email; sender, subject and text are student data."""
+
+    message_id: str  # without angle brackets
+    sender_email: str  # lower-cased
+    sender_name: str | None
+    recipient: str | None  # lower-cased
+    subject: str
+    text: str  # the new text only: quoted history and signature removed
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    ticket_tag: str | None = None  # the conversation id carried by "[refdesk #<id>]"
+    received_at: datetime | None = None  # aware
+
+
+def normalize_message_id(raw: str | None, *, field: str = "Message-ID") -> str:
+    """A Message-ID without angle brackets or whitespace; InvalidField(field) if empty."""
+    value = (raw or "").strip()
+    match = _BRACKETED.search(value)
+    if match:
+        value = match.group(1)
+    value = value.strip("<>")
+    if not value or any(c.isspace() for c in value):
+        raise InvalidField(field, "not a message id")
+    return value
+
+
+def message_id_list(raw: str | None) -> tuple[str, ...]:
+    """The ids in a References/In-Reply-To header, in order, without angle brackets."""
+    value = raw or ""
+    found = _BRACKETED.findall(value)
+    if not found:
+        found = [part.strip("<>") for part in re.split(r"[\s,]+", value)]
+    return tuple(dict.fromkeys(part for part in found if part))

@@ -1,0 +1,135 @@
+"""Mailgun inbound routes (forward() to a URL, parsed form): verify the signature, parse the form.
+
+Signature (https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks):
+hex HMAC-SHA256 of `timestamp + token` keyed with the HTTP webhook signing key. It does not
+cover the rest of the form, so replay protection rests on two checks: the timestamp window
+here, and the caller's token store (a token seen before -> ReplayedToken), which must keep
+tokens at least `tolerance_s` and should record a token only once the message is accepted.
+
+Retries: Mailgun retries a route POST that is not answered 200 or 406 after 10 min, 15 min,
+30 min, ... for 8 hours, reportedly resending the original signature block; with the default
+300 s tolerance every retry is stale. Answer 406 to refusals that cannot succeed on a retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from services.ingest.providers.contacts import parse_address
+from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
+from services.ingest.providers.errors import (
+    InvalidField,
+    InvalidSignature,
+    MissingSignature,
+    StaleTimestamp,
+)
+from services.ingest.providers.text import html_to_text, split_reply, ticket_tag
+
+
+def verify_mailgun(
+    *,
+    signing_key: str,
+    timestamp: str | None,
+    token: str | None,
+    signature: str | None,
+    now: float,
+    tolerance_s: float = 300,
+) -> None:
+    """Raise unless `signature` is Mailgun's for timestamp+token and the timestamp is recent.
+
+    MissingSignature if any of the three is absent, InvalidSignature if the HMAC does not
+    match (checked first, so a forgery is never reported as merely stale), StaleTimestamp
+    if the timestamp is more than `tolerance_s` from `now` either way. Token replay is the
+    caller's check (see the module docstring).
+    """
+    if not timestamp:
+        raise MissingSignature("timestamp", "missing")
+    if not token:
+        raise MissingSignature("token", "missing")
+    if not signature:
+        raise MissingSignature("signature", "missing")
+    expected = hmac.new(
+        signing_key.encode("utf-8"), (timestamp + token).encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(expected.encode("ascii"), signature.strip().lower().encode()):
+        raise InvalidSignature("signature", "signature does not match")
+    try:
+        sent = float(timestamp)
+    except ValueError as exc:
+        raise InvalidSignature("timestamp", "not a Unix time") from exc
+    if abs(now - sent) > tolerance_s:
+        raise StaleTimestamp("timestamp", f"outside the {tolerance_s:g} s window")
+
+
+def _fields(form: Mapping[str, object]) -> dict[str, str]:
+    """The form's text fields keyed by lower-cased name (Mailgun mixes "Message-Id", "sender")."""
+    out: dict[str, str] = {}
+    for key, value in form.items():
+        if isinstance(value, str):
+            out.setdefault(key.lower(), value)
+    raw_headers = out.get("message-headers")
+    if raw_headers:
+        try:
+            headers = json.loads(raw_headers)
+        except ValueError as exc:
+            raise InvalidField("message-headers", "not JSON") from exc
+        if not isinstance(headers, list):
+            raise InvalidField("message-headers", "not a list of [name, value] pairs")
+        for pair in headers:
+            if isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair):
+                out.setdefault(pair[0].lower(), pair[1])
+    return out
+
+
+def _new_text(fields: Mapping[str, str]) -> str:
+    """Mailgun's stripped-text if it left anything, else body-plain (or body-html) stripped here."""
+    stripped = split_reply(fields.get("stripped-text", ""))
+    if stripped:
+        return stripped
+    plain = fields.get("body-plain", "")
+    if not plain.strip() and fields.get("body-html"):
+        plain = html_to_text(fields["body-html"])
+    return split_reply(plain)
+
+
+def _received_at(raw: str | None) -> datetime | None:
+    """Mailgun's timestamp (when it posted, so close to receipt) as an aware datetime."""
+    if not raw:
+        return None
+    try:
+        return datetime.fromtimestamp(int(raw), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidField("timestamp", "not a Unix time") from exc
+
+
+def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
+    """Parse a (verified) Mailgun route POST; InvalidField names the missing or bad field.
+
+    The patron is the From header ("from"), falling back to the SMTP envelope ("sender"),
+    which forwarders and mailing lists rewrite. Headers absent as fields are looked up in
+    "message-headers".
+    """
+    fields = _fields(form)
+    sender_field = "from" if fields.get("from", "").strip() else "sender"
+    if not fields.get(sender_field, "").strip():
+        raise InvalidField("sender", "missing")
+    name, email = parse_address(fields[sender_field], field=sender_field)
+    recipient = fields.get("recipient", "").split(",")[0].strip()
+    subject = fields.get("subject", "").strip()
+    in_reply_to = message_id_list(fields.get("in-reply-to"))
+    return EmailInbound(
+        message_id=normalize_message_id(fields.get("message-id"), field="Message-Id"),
+        sender_email=email,
+        sender_name=name,
+        recipient=parse_address(recipient, field="recipient")[1] if recipient else None,
+        subject=subject,
+        text=_new_text(fields),
+        in_reply_to=in_reply_to[0] if in_reply_to else None,
+        references=message_id_list(fields.get("references")),
+        ticket_tag=ticket_tag(subject),
+        received_at=_received_at(fields.get("timestamp")),
+    )

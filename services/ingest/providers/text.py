@@ -1,0 +1,142 @@
+"""Email text helpers: cut quoted history and signatures; the ticket tag carried in subjects."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+TICKET_TAG_FORMAT = "[refdesk #{conversation_id}]"
+"""The tag the notifier puts in outgoing subjects so a reply finds its conversation."""
+
+CONVERSATION_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+"""What a conversation id may look like to travel in a ticket tag (and in chat events)."""
+_TICKET_TAG = re.compile(rf"\[\s*refdesk\s*#\s*({CONVERSATION_ID_PATTERN})\s*\]", re.IGNORECASE)
+
+# A line that ends a reply: everything from it on is quoted history or a client footer.
+_CUT_LINE = re.compile(
+    r"""^\s*(?:
+        -{2,}\s*(?:Original\ Message|Forwarded\ message)\s*-{2,}
+      | _{20,}                                   # Outlook's rule above its header block
+      | Sent\ from\ my\ \w[\w\ ]*                # Sent from my iPhone / iPad / Galaxy
+      | Sent\ from\ (?:Mail|Outlook|Yahoo\ Mail)\b.*
+      | Get\ Outlook\ for\ \w+.*
+      | Begin\ forwarded\ message:
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# "On Mon, Jan 6, 2025 at 9:12 AM Jane <j@x.edu> wrote:", possibly wrapped onto two lines;
+# also the Spanish and French forms the desk's patrons' clients produce.
+_ATTRIBUTION_START = re.compile(r"^\s*(?:On|El|Le)\s.*", re.IGNORECASE)
+_ATTRIBUTION_END = re.compile(r"(?:wrote|escribió|a écrit)\s*:\s*$", re.IGNORECASE)
+_HEADER_BLOCK = re.compile(r"^\s*\*?(From|De)\s*:\*?\s+\S", re.IGNORECASE)
+_HEADER_FOLLOW = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Enviado|Fecha)\s*:", re.IGNORECASE)
+_SIGNATURE_DELIMITER = re.compile(r"^--\s?$")
+
+
+def _attribution_length(lines: list[str], i: int) -> int:
+    """How many lines (0, 1 or 2) an "On ... wrote:" attribution at line i spans."""
+    if not _ATTRIBUTION_START.match(lines[i]):
+        return 0
+    if _ATTRIBUTION_END.search(lines[i]):
+        return 1
+    if i + 1 < len(lines) and _ATTRIBUTION_END.search(lines[i + 1]):
+        return 2
+    return 0
+
+
+def _is_header_block(lines: list[str], i: int) -> bool:
+    """Whether line i starts an Outlook "From: ... Sent: ..." block of a quoted message."""
+    if not _HEADER_BLOCK.match(lines[i]):
+        return False
+    return any(_HEADER_FOLLOW.match(line) for line in lines[i + 1 : i + 4])
+
+
+def split_reply(text: str) -> str:
+    """The new text of an email reply: quoted history, client footers and signature removed.
+
+    Cuts at the first "-----Original Message-----", Outlook header block, forwarded-message
+    marker, mobile footer or "-- " signature delimiter; drops "On ... wrote:" attributions
+    and ">" quoted lines wherever they are, so a bottom-posted answer survives.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        span = _attribution_length(lines, i)
+        if span:
+            i += span
+            continue
+        if _CUT_LINE.match(line) or _is_header_block(lines, i):
+            break
+        if _SIGNATURE_DELIMITER.match(line) and any(k.strip() for k in kept):
+            break
+        if not line.lstrip().startswith(">"):
+            kept.append(line.rstrip())
+        i += 1
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def format_ticket_tag(conversation_id: str) -> str:
+    """The subject tag for a conversation; ValueError if the id would not parse back."""
+    if not re.fullmatch(CONVERSATION_ID_PATTERN, conversation_id):
+        raise ValueError("conversation id cannot be carried in a ticket tag")
+    return TICKET_TAG_FORMAT.format(conversation_id=conversation_id)
+
+
+def ticket_tag(subject: str | None) -> str | None:
+    """The conversation id carried by the (first) ticket tag in `subject`, if any."""
+    match = _TICKET_TAG.search(subject or "")
+    return match.group(1) if match else None
+
+
+class _TextExtractor(HTMLParser):
+    """Collects an HTML document's visible text, skipping scripts, styles and quoted replies."""
+
+    _SKIP = frozenset({"script", "style", "head", "title", "blockquote"})
+    _BLOCK = frozenset(
+        {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping: list[str] = []
+        self.cut = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Open a skipped element, start a block, or stop at a quoted-reply container."""
+        attributes = {name: value or "" for name, value in attrs}
+        if _QUOTE_CONTAINER.search(f"{attributes.get('class', '')} {attributes.get('id', '')}"):
+            self.cut = True
+        if tag in self._SKIP and tag not in _VOID:
+            self._skipping.append(tag)
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        """Close a skipped element or end a block."""
+        if self._skipping and self._skipping[-1] == tag:
+            self._skipping.pop()
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        """Keep visible text until the quoted reply begins."""
+        if not self._skipping and not self.cut:
+            self.parts.append(data)
+
+
+_VOID = frozenset({"br", "hr", "img", "meta", "link", "input"})
+# Containers mail clients wrap quoted history in: Gmail, Outlook, Apple Mail, Yahoo.
+_QUOTE_CONTAINER = re.compile(r"gmail_quote|divRplyFwdMsg|appendonsend|yahoo_quoted|moz-cite")
+
+
+def html_to_text(html: str) -> str:
+    """Crude HTML to plain text: tags dropped, blocks as lines, quoted-reply containers cut."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    text = "".join(extractor.parts).replace("\xa0", " ")
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -1,0 +1,38 @@
+"""Ingest settings (REFDESK_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from shared.settings import CommonSettings
+
+DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
+DEV_MAILGUN_KEY = "dev-mailgun-signing-key"
+DEV_WEBHOOK_SECRET = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="
+
+
+class IngestSettings(CommonSettings):
+    ingest_port: int = 8081
+    ingest_group: str = "refdesk-ingest"
+    public_base_url: str = Field("http://127.0.0.1:8081", description="base URL providers call")
+    twilio_auth_token: str | None = None
+    mailgun_signing_key: str | None = None
+    webhook_secret: str | None = Field(None, description="Standard Webhooks secret (whsec_...)")
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    publish_timeout_s: float = Field(4.0, gt=0)
+    retry_after_s: int = 5
+    dedupe_ttl_days: int = Field(7, ge=1)
+    sms_reply_window_h: float = Field(24.0, gt=0)
+    signature_tolerance_s: int = 300
+    admin_token: str | None = Field(None, description="bearer token for the blocklist admin API")
+
+    @model_validator(mode="after")
+    def _secrets(self) -> IngestSettings:
+        missing = [n for n in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret")
+                   if not getattr(self, n)]
+        if self.env == "production" and missing:
+            raise ValueError("production needs " + ", ".join(f"REFDESK_{m.upper()}" for m in missing))
+        self.twilio_auth_token = self.twilio_auth_token or DEV_TWILIO_TOKEN
+        self.mailgun_signing_key = self.mailgun_signing_key or DEV_MAILGUN_KEY
+        self.webhook_secret = self.webhook_secret or DEV_WEBHOOK_SECRET
+        return self

@@ -1,0 +1,32 @@
+"""Ingest's tables, shared by every replica: seen provider ids, SMS threads, the blocklist."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table
+
+metadata = MetaData()
+
+seen = Table(
+    "seen_keys", metadata,
+    Column("namespace", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("conversation_id", String(128), nullable=True),
+    Column("event_id", String(64), nullable=True),
+    Column("expires_at", DateTime(timezone=False), nullable=False, index=True),
+)
+
+sms_threads = Table(
+    "sms_threads", metadata,
+    Column("contact", String(32), primary_key=True),
+    Column("conversation_id", String(128), nullable=False),
+    Column("last_message_at", DateTime(timezone=False), nullable=False),
+    Column("closed", Boolean, nullable=False, default=False),
+)
+
+blocklist = Table(
+    "blocked_contacts", metadata,
+    Column("contact", String(255), primary_key=True),
+    Column("reason", String(255), nullable=True),
+    Column("added_by", String(64), nullable=False),
+    Column("added_at", DateTime(timezone=False), nullable=False),
+)

@@ -1,0 +1,97 @@
+"""Provider payloads become refdesk events. Ids are derived from provider ids, so a retried
+webhook that slips past the seen-keys check yields the very same event id (consumers dedupe)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.ingest.providers.chat import (
+    ChatEnded,
+    ChatEvent,
+    ChatMessage,
+    ChatPatron,
+    ChatStarted,
+    ChatTransferred,
+    TicketClosed,
+)
+from services.ingest.providers.emails import EmailInbound
+from services.ingest.providers.twilio import SmsInbound
+from shared.events import (
+    Channel,
+    ConversationClosed,
+    ConversationTransferred,
+    InteractionReceived,
+    Patron,
+    derived_id,
+)
+
+Translated = InteractionReceived | ConversationClosed | ConversationTransferred
+
+
+def sms_interaction(sms: SmsInbound, *, conversation_id: str, now: datetime) -> InteractionReceived:
+    """An inbound text as an interaction."""
+    return InteractionReceived(
+        interaction_id=derived_id("sms", sms.message_sid), conversation_id=conversation_id,
+        channel=Channel.SMS, provider="twilio", provider_message_id=sms.message_sid,
+        patron=Patron(contact=sms.from_e164), text=sms.body, received_at=now,
+    )
+
+
+def email_interaction(mail: EmailInbound, *, conversation_id: str, provider: str,
+                      now: datetime) -> InteractionReceived:
+    """An inbound email as an interaction."""
+    return InteractionReceived(
+        interaction_id=derived_id("email", mail.message_id), conversation_id=conversation_id,
+        channel=Channel.EMAIL, provider=provider, provider_message_id=mail.message_id,
+        patron=Patron(contact=mail.sender_email, name=mail.sender_name), text=mail.text,
+        subject=mail.subject or None, received_at=mail.received_at or now,
+    )
+
+
+def _contact_for(channel: Channel, patron: ChatPatron | None) -> str | None:
+    """Where a survey for this channel would go: the phone for SMS, the email otherwise."""
+    if patron is None:
+        return None
+    return patron.phone if channel is Channel.SMS else patron.email
+
+
+def chat_event(event: ChatEvent, *, webhook_id: str) -> Translated | None:
+    """A chat platform lifecycle event as a refdesk event; None for what refdesk keeps no record of."""
+    d = event.data
+    if isinstance(event, ChatMessage):
+        if event.data.author != "patron":
+            return None
+        return InteractionReceived(
+            interaction_id=derived_id("chat", event.data.conversation_id, event.data.message_id),
+            conversation_id=d.conversation_id, channel=event.data.channel, provider="chat",
+            provider_message_id=event.data.message_id,
+            patron=event.data.patron.as_patron() if event.data.patron else Patron(),
+            text=event.data.text, received_at=event.timestamp,
+            campus_hint=event.data.campus, department_hint=event.data.department,
+            sequence=event.data.sequence,
+        )
+    if isinstance(event, ChatStarted):
+        if not event.data.question:
+            return None
+        return InteractionReceived(
+            interaction_id=derived_id("chat", event.data.conversation_id, "started", webhook_id),
+            conversation_id=d.conversation_id, channel=event.data.channel, provider="chat",
+            provider_message_id=webhook_id, patron=event.data.patron.as_patron(),
+            text=event.data.question, received_at=event.timestamp,
+            campus_hint=event.data.campus, department_hint=event.data.department,
+        )
+    if isinstance(event, ChatTransferred):
+        return ConversationTransferred(
+            conversation_id=d.conversation_id, channel=event.data.channel,
+            department=event.data.department, transferred_at=event.timestamp,
+            by=event.data.by, note=event.data.note,
+        )
+    if isinstance(event, ChatEnded | TicketClosed):
+        patron = event.data.patron
+        return ConversationClosed(
+            conversation_id=d.conversation_id, channel=event.data.channel,
+            closed_at=event.timestamp.astimezone(UTC), closed_by=event.data.closed_by,
+            patron_contact=_contact_for(event.data.channel, patron),
+            reason=event.data.reason,
+        )
+    return None

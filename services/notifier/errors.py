@@ -1,0 +1,68 @@
+"""The notifier's domain errors.
+
+Two families, so a consumer needs only two ``except`` clauses:
+
+- ``PermanentError``: this message can never be built or delivered as requested
+  (unknown template, bad context, 5xx SMTP reply, 4xx provider reply). Dead-letter it; do not retry.
+- ``TransientError``: the environment failed (4xx SMTP reply, 5xx/429 provider reply, refused
+  connection, timeout, disconnect). Retry with backoff.
+
+Error text never carries addresses, phone numbers or message bodies.
+"""
+
+from __future__ import annotations
+
+
+class NotifierError(Exception):
+    """Base of every error the notifier's builders and adapters raise."""
+
+
+class PermanentError(NotifierError):
+    """Retrying cannot help; the consumer dead-letters the command."""
+
+
+class TransientError(NotifierError):
+    """Retrying later may help; the consumer retries with backoff."""
+
+
+class TemplateMissing(PermanentError):
+    """No template exists for this kind on this channel."""
+
+    def __init__(self, kind: str, channel: str, template: str) -> None:
+        super().__init__(f"no {channel} template for {kind!r} ({template})")
+        self.kind = kind
+        self.channel = channel
+        self.template = template
+
+
+class InvalidContext(PermanentError):
+    """The context lacks a key a template needs, or a value has the wrong type."""
+
+    def __init__(self, kind: str, problems: list[str]) -> None:
+        super().__init__(f"invalid context for {kind!r}: " + "; ".join(problems))
+        self.kind = kind
+        self.problems = problems
+
+
+class TransientSendError(TransientError):
+    """Delivery failed for a reason that may go away (4xx SMTP, 5xx/429 HTTP, network)."""
+
+    def __init__(self, reason: str, *, code: int | None = None) -> None:
+        super().__init__(reason if code is None else f"{reason} (code {code})")
+        self.code = code
+
+
+class PermanentSendError(PermanentError):
+    """Delivery was refused for good (5xx SMTP, 4xx HTTP, bad recipient, bad config)."""
+
+    def __init__(self, reason: str, *, code: int | None = None) -> None:
+        super().__init__(reason if code is None else f"{reason} (code {code})")
+        self.code = code
+
+
+class TemplateInvalid(PermanentError):
+    """A template does not compile; fix the template, then replay the dead letters."""
+
+    def __init__(self, template: str, reason: str) -> None:
+        super().__init__(f"template {template} is invalid: {reason}")
+        self.template = template

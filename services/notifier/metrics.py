@@ -1,0 +1,22 @@
+"""The notifier's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SENT = Counter("refdesk_notifications_sent_total", "Notifications delivered", ["kind", "channel"])
+FAILURES = Counter(
+    "refdesk_notification_failures_total", "Failed delivery attempts", ["kind", "channel", "reason"]
+)
+RETRIES = Counter("refdesk_notification_retries_total", "Retries scheduled", ["kind", "channel"])
+DLQ = Counter("refdesk_notifications_dead_lettered_total", "Notifications dead-lettered", ["kind", "channel"])
+CRISIS_FAILURES = Counter(
+    "refdesk_crisis_notification_failures_total", "Failed attempts to deliver a crisis notification"
+)
+LATENCY = Histogram(
+    "refdesk_notification_send_duration_seconds", "Time to hand a notification to the relay or API",
+    ["kind", "channel"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OLDEST_PENDING = Gauge(
+    "refdesk_notification_oldest_pending_age_seconds", "Age of the oldest notification not yet sent"
+)

@@ -1,0 +1,28 @@
+"""The send ledger: one row per idempotency key, holding the notification's state."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+
+ledger = Table(
+    "send_ledger", metadata,
+    Column("idempotency_key", String(128), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("conversation_id", String(128), nullable=False),
+    Column("command", JSON, nullable=False),
+    Column("state", String(8), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("message_id", String(255), nullable=True),
+    Column("provider_id", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+)

@@ -1,0 +1,117 @@
+"""What must be sent after a decision: pure translation into notification commands.
+
+Idempotency keys are derived from ids, so a redelivered interaction yields the same keys and
+the notifier's ledger drops the repeat. Keys that must hold once per conversation (the
+after-hours acknowledgement, the survey) are derived from the conversation id alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.router.policy.engine import Decision, Policy
+from shared.events import (
+    Action,
+    Channel,
+    ConversationClosed,
+    InteractionReceived,
+    NotificationKind,
+    NotificationRequested,
+    Priority,
+    derived_id,
+)
+
+PATRON_FACING = {Action.TRANSFER, Action.REFER_FACULTY, Action.REFER_COUNSELING}
+
+
+def _patron_recipient(interaction: InteractionReceived) -> str | None:
+    if interaction.channel is Channel.CHAT:
+        return interaction.conversation_id
+    return interaction.patron.contact
+
+
+def _command(
+    kind: NotificationKind, *, key: str, channel: Channel, recipient: str,
+    interaction: InteractionReceived, priority: Priority, context: dict[str, Any],
+) -> NotificationRequested:
+    return NotificationRequested(
+        idempotency_key=key, kind=kind, channel=channel, recipient=recipient,
+        conversation_id=interaction.conversation_id, interaction_id=interaction.interaction_id,
+        priority=priority, context=context, requested_at=datetime.now(UTC),
+    )
+
+
+def _base_context(interaction: InteractionReceived, decision: Decision, policy: Policy) -> dict[str, Any]:
+    dept = policy.department(decision.department)
+    return {
+        "conversation_ref": interaction.conversation_id,
+        "channel": interaction.channel.value,
+        "department_id": dept.id,
+        "department_name": dept.name,
+        "links": dict(policy.links),
+    }
+
+
+def commands_for(
+    interaction: InteractionReceived, decision: Decision, policy: Policy
+) -> list[NotificationRequested]:
+    """The notification commands that follow one routing decision."""
+    iid = interaction.interaction_id
+    ctx = _base_context(interaction, decision, policy)
+    patron = _patron_recipient(interaction)
+    out: list[NotificationRequested] = []
+
+    def to_patron(kind: NotificationKind, key: str, extra: dict[str, Any]) -> None:
+        if patron is not None:
+            out.append(_command(kind, key=key, channel=interaction.channel, recipient=patron,
+                                interaction=interaction, priority=decision.priority, context=ctx | extra))
+
+    if decision.action is Action.ESCALATE_CRISIS:
+        care = policy.department("care-team")
+        out.append(_command(
+            NotificationKind.CRISIS_ALERT, key=derived_id(iid, "crisis-alert"), channel=Channel.EMAIL,
+            recipient=care.contact, interaction=interaction, priority=Priority.URGENT,
+            context=ctx | {"urgency": "urgent", "received_at": interaction.received_at.isoformat()},
+        ))
+        to_patron(NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), {})
+    elif decision.action is Action.EMAIL_CIRCULATION:
+        circ = policy.department(decision.department)
+        out.append(_command(
+            NotificationKind.CIRCULATION_EMAIL, key=derived_id(iid, "circulation-email"),
+            channel=Channel.EMAIL, recipient=circ.contact, interaction=interaction,
+            priority=decision.priority,
+            context=ctx | {
+                "patron_name": decision.guidance.extracted.get("patron_name"),
+                "tcc_id": decision.guidance.extracted.get("tcc_id"),
+                "item": decision.guidance.extracted.get("item"),
+                "question": interaction.text,
+                "patron_contact": interaction.patron.contact,
+                "missing_fields": list(decision.guidance.missing_fields),
+            },
+        ))
+    if decision.action in PATRON_FACING and decision.handoff_text:
+        to_patron(NotificationKind.HANDOFF, derived_id(iid, "handoff"),
+                  {"handoff_text": decision.handoff_text, "fallback": decision.fallback})
+    if decision.keyword_reply:
+        to_patron(NotificationKind.KEYWORD_REPLY, derived_id(iid, "keyword"),
+                  {"reply_text": decision.keyword_reply})
+    if decision.overnight and decision.after_hours_ack and decision.action is not Action.ESCALATE_CRISIS:
+        to_patron(NotificationKind.AFTER_HOURS_ACK,
+                  derived_id(interaction.conversation_id, "after-hours-ack"),
+                  {"ack_text": decision.after_hours_ack})
+    return out
+
+
+def survey_for(closed: ConversationClosed, policy: Policy) -> NotificationRequested | None:
+    """The survey macro for a closed email or SMS ticket (chats get none); once per ticket."""
+    if closed.channel is Channel.CHAT or not closed.patron_contact:
+        return None
+    return NotificationRequested(
+        idempotency_key=derived_id(closed.conversation_id, "survey"),
+        kind=NotificationKind.SURVEY, channel=closed.channel, recipient=closed.patron_contact,
+        conversation_id=closed.conversation_id, priority=Priority.NORMAL,
+        context={"conversation_ref": closed.conversation_id, "channel": closed.channel.value,
+                 "links": dict(policy.links)},
+        requested_at=datetime.now(UTC),
+    )

@@ -1,0 +1,116 @@
+"""Database helpers: async engines, sessions, Alembic migrations per service, processed ids.
+
+Each service owns its tables and its migrations (services/<name>/migrations, version table
+`alembic_version_<name>`). SQLite is the embedded default; PostgreSQL via REFDESK_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, event, insert, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine; SQLite files get WAL and a busy timeout so readers never block writers."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = _create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    """Whether the database answers a trivial query."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _alembic_config(service: str, connection: Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
+    cfg.attributes["connection"] = connection
+    cfg.attributes["version_table"] = f"alembic_version_{service}"
+    return cfg
+
+
+async def migrate(engine: AsyncEngine, service: str, revision: str = "head") -> None:
+    """Upgrade a service's schema to `revision` with Alembic."""
+    from alembic import command
+
+    def _upgrade(connection: Connection) -> None:
+        command.upgrade(_alembic_config(service, connection), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+def run_migrations_online(target_metadata: MetaData | None) -> None:
+    """Body of every service's migrations/env.py (the connection is passed in by `migrate`)."""
+    from alembic import context
+
+    cfg = context.config
+    connection = cfg.attributes["connection"]
+    context.configure(
+        connection=connection, target_metadata=target_metadata,
+        version_table=cfg.attributes["version_table"], render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def processed_table(metadata: MetaData) -> Table:
+    """The processed-event-ids table a consumer writes in the same transaction as its effect."""
+    return Table(
+        "processed_events", metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("event_id", String(128), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+async def claim_event(conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_id: str) -> bool:
+    """Record an event id as processed; False when it already was (a redelivery)."""
+    seen = await conn.execute(
+        select(table.c.event_id).where(table.c.consumer == consumer, table.c.event_id == event_id)
+    )
+    if seen.first() is not None:
+        return False
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(table).values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
+            )
+    except IntegrityError:
+        return False  # another replica claimed it first
+    return True

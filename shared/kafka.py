@@ -1,0 +1,104 @@
+"""Kafka plumbing every service shares: the broker, topic creation, publishing, dead letters.
+
+Delivery rules (docs/reliability.md): producers use acks=all with idempotence; every
+subscriber sets its ack policy explicitly; a poison message goes to its topic's DLQ.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from pydantic import BaseModel
+
+from shared.events import CloudEvent, DeadLetter, new_event
+from shared.settings import CommonSettings
+from shared.topics import TOPICS, topic_configs
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
+    """A FastStream Kafka broker whose producer waits for every in-sync replica."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=10_000,
+        graceful_timeout=settings.shutdown_timeout_s,
+        logger=logging.getLogger(f"refdesk.{client_id}.kafka"),
+        log_level=logging.DEBUG,
+    )
+
+
+async def ensure_topics(settings: CommonSettings) -> None:
+    """Create refdesk's topics (and their DLQs) if they do not exist; idempotent."""
+    wanted: list[NewTopic] = []
+    for topic in TOPICS:
+        configs = topic_configs(topic, raw_retention_days=settings.raw_retention_days)
+        wanted.append(NewTopic(topic.name, settings.topic_partitions, 1, topic_configs=configs))
+        if topic.dlq:
+            dlq_configs = topic_configs(topic, raw_retention_days=settings.raw_retention_days)
+            dlq_configs["cleanup.policy"] = "delete"
+            dlq_configs.setdefault("retention.ms", str(30 * 24 * 3600 * 1000))
+            wanted.append(NewTopic(topic.dlq_name, 1, 1, topic_configs=dlq_configs))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another service created it between our list and create
+    finally:
+        await admin.close()
+
+
+async def publish(
+    broker: KafkaBroker, topic: str, data: BaseModel, *, key: str, source: str,
+    event_id: str | None = None, subject: str | None = None,
+) -> CloudEvent[Any]:
+    """Wrap data in a CloudEvent and publish it, returning once the broker acknowledged it."""
+    event = new_event(data, source=source, subject=subject, event_id=event_id)
+    await publish_event(broker, topic, event, key=key)
+    return event
+
+
+async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent[Any], *, key: str) -> None:
+    """Publish an already-built CloudEvent (structured mode) and await the broker's ack."""
+    await broker.publish(
+        event.model_dump_json().encode(),
+        topic=topic,
+        key=key.encode(),
+        headers={"content-type": CONTENT_TYPE, "ce_type": event.type, "ce_id": event.id},
+    )
+
+
+async def dead_letter(
+    broker: KafkaBroker, message: KafkaMessage, *, reason: str, group: str, source: str
+) -> None:
+    """Send a message a consumer cannot process to `<topic>.dlq`, with the reason."""
+    raw = message.raw_message
+    record = raw[0] if isinstance(raw, tuple) else raw
+    key = record.key.decode("utf-8", "replace") if record.key else None
+    letter = DeadLetter(
+        topic=record.topic, partition=record.partition, offset=record.offset, key=key,
+        value=(record.value or b"").decode("utf-8", "replace"), reason=reason[:1000],
+        consumer_group=group, failed_at=datetime.now(UTC),
+    )
+    await publish(broker, f"{record.topic}.dlq", letter, key=key or "", source=source)
+    log.warning(
+        "dead-lettered a message",
+        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+               "reason": reason[:200]},
+    )

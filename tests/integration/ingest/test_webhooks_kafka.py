@@ -1,0 +1,167 @@
+"""Ingest against the real broker: every accepted webhook is on refdesk.interactions, once."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+from services.ingest.settings import IngestSettings
+from tests.integration.ingest.conftest import (
+    mailgun_form,
+    post_sms,
+    running,
+    signed,
+    sms_form,
+    twilio_headers,
+)
+from tests.kafka_helpers import collect
+
+TOPIC = "refdesk.interactions"
+
+
+def by_message(provider_id: str):  # noqa: ANN201
+    return lambda e: e.get("data", {}).get("provider_message_id") == provider_id
+
+
+async def test_sms_is_published_once_even_across_a_restart(settings: IngestSettings, kafka_bootstrap: str) -> None:
+    form = sms_form("can i renew my book")
+    async with running(settings) as client:
+        first = await post_sms(client, form)
+        again = await post_sms(client, form)
+    assert first.status_code == 200 and again.status_code == 200
+    assert first.headers["content-type"].startswith("text/xml") and "<Response/>" in first.text
+    async with running(settings) as client:  # a new ingest process on the same database
+        after_restart = await post_sms(client, form)
+    assert after_restart.status_code == 200
+    events = await collect(kafka_bootstrap, TOPIC, where=by_message(form["MessageSid"]),
+                           until=lambda found: len(found) > 1, timeout=6)
+    assert len(events) == 1
+    event = events[0]
+    assert event["specversion"] == "1.0" and event["type"] == "edu.tccd.refdesk.interaction.received.v1"
+    assert event["data"]["channel"] == "sms" and event["data"]["patron"]["contact"] == "+18175550123"
+    assert event["_key"] == event["data"]["conversation_id"]
+
+
+async def test_texts_from_one_number_share_a_conversation_until_it_closes(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    sender = f"+1817555{int(time.time() * 1000) % 10000:04d}"
+    first, second, third = (sms_form(t, sender=sender) for t in ("hi", "renew my book pls", "thanks"))
+    async with running(settings) as client:
+        await post_sms(client, first)
+        await post_sms(client, second)
+        events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 2, timeout=20,
+                               where=lambda e: e["data"].get("provider_message_id") in
+                               (first["MessageSid"], second["MessageSid"]))
+        conversation = {e["data"]["conversation_id"] for e in events}
+        assert len(conversation) == 1
+        closed = json.dumps({"type": "ticket.closed", "timestamp": "2026-11-28T10:00:00Z",
+                             "data": {"conversation_id": conversation.pop(), "channel": "sms"}}).encode()
+        answer = await client.post("/webhooks/chat", content=closed,
+                                   headers={**signed(closed), "content-type": "application/json"})
+        assert answer.status_code == 200
+        await post_sms(client, third)
+    later = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, timeout=20,
+                          where=by_message(third["MessageSid"]))
+    assert later[0]["data"]["conversation_id"] != events[0]["data"]["conversation_id"]
+
+
+async def test_bad_sms_requests_get_problem_details(settings: IngestSettings) -> None:
+    form = sms_form()
+    async with running(settings) as client:
+        unsigned = await client.post("/webhooks/sms", content=urlencode(form),
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        forged = await client.post("/webhooks/sms", content=urlencode({**form, "Body": "changed"}),
+                                   headers=twilio_headers(form))
+        as_json = await client.post("/webhooks/sms", json=form)
+        no_sid = {k: v for k, v in form.items() if k != "MessageSid"}
+        missing = await client.post("/webhooks/sms", content=urlencode(no_sid), headers=twilio_headers(no_sid))
+        huge = await client.post("/webhooks/sms", content=b"x" * (1024 * 1024 + 1),
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert unsigned.status_code == 401
+    assert forged.status_code == 403
+    assert as_json.status_code == 415
+    assert missing.status_code == 422 and missing.json()["field"] == "MessageSid"
+    assert huge.status_code == 413
+    for r in (unsigned, forged, as_json, missing, huge):
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_mailgun_reply_joins_its_ticket_and_replays_are_refused(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    original = mailgun_form(message_id=uuid.uuid4().hex, text="I lost a library book")
+    async with running(settings) as client:
+        assert (await client.post("/webhooks/email", data=original)).status_code == 200
+        replay = await client.post("/webhooks/email", data=original)
+        parent = original["Message-Id"]
+        reply = mailgun_form(in_reply_to=parent, text="The title is 1984\n\nOn Mon, Ana wrote:\n> I lost")
+        assert (await client.post("/webhooks/email", data=reply)).status_code == 200
+        stale = mailgun_form(when=time.time() - 3600)
+        too_old = await client.post("/webhooks/email", data=stale)
+    assert replay.status_code == 403  # the same token twice is a replay
+    assert too_old.status_code == 403
+    ids = (original["Message-Id"].strip("<>"), reply["Message-Id"].strip("<>"))
+    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 2, timeout=20,
+                           where=lambda e: e["data"].get("provider_message_id") in ids)
+    assert len(events) == 2
+    assert events[0]["data"]["conversation_id"] == events[1]["data"]["conversation_id"]
+    texts = {e["data"]["text"] for e in events}
+    assert "The title is 1984" in texts  # quoted history removed
+    assert all(e["data"]["patron"]["contact"] == "ana.gomez@my.tccd.edu" for e in events)
+
+
+async def test_chat_events_are_verified_and_normalised(settings: IngestSettings, kafka_bootstrap: str) -> None:
+    conversation = f"chat-{uuid.uuid4().hex[:12]}"
+    body = json.dumps({"type": "chat.message", "timestamp": "2026-11-28T15:00:00Z", "data": {
+        "conversation_id": conversation, "message_id": "m1", "text": "How do I cite a report in APA?",
+        "patron": {"email": "Student@My.TCCD.edu", "role": "student"}}}).encode()
+    unknown = json.dumps({"type": "chat.exploded", "timestamp": "2026-11-28T15:00:00Z", "data": {}}).encode()
+    async with running(settings) as client:
+        headers = {**signed(body), "content-type": "application/json"}
+        ok = await client.post("/webhooks/chat", content=body, headers=headers)
+        dup = await client.post("/webhooks/chat", content=body, headers=headers)
+        bad_type = await client.post("/webhooks/chat", content=unknown,
+                                     headers={**signed(unknown), "content-type": "application/json"})
+        stale = await client.post("/webhooks/chat", content=body,
+                                  headers={**signed(body, when=time.time() - 600), "content-type": "application/json"})
+        unsigned = await client.post("/webhooks/chat", content=body, headers={"content-type": "application/json"})
+    assert ok.status_code == 200 and dup.status_code == 200
+    assert bad_type.status_code == 422 and bad_type.json()["field"] == "type"
+    assert stale.status_code in (401, 403) and unsigned.status_code == 401
+    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) > 1, timeout=6,
+                           where=lambda e: e.get("subject") == conversation)
+    assert len(events) == 1
+    assert events[0]["data"]["patron"] == {"contact": "student@my.tccd.edu", "name": None, "role": "student"}
+
+
+async def test_blocked_contacts_are_acknowledged_but_not_published(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    form = sms_form("abusive text", sender="+18175559999")
+    async with running(settings) as client:
+        blocked = await client.put("/admin/blocklist/+18175559999", json={"reason": "abuse"},
+                                   headers={"Authorization": "Bearer test-admin"})
+        assert blocked.status_code == 204
+        answer = await post_sms(client, form)
+    assert answer.status_code == 200
+    assert await collect(kafka_bootstrap, TOPIC, where=by_message(form["MessageSid"]),
+                         until=lambda f: bool(f), timeout=5) == []
+
+
+async def test_unreachable_broker_gets_503_with_retry_after(database_url: str, tmp_path: Path) -> None:
+    from refdesk_cli.kafka_local import free_port
+    from tests.integration.ingest.conftest import ingest_settings
+
+    dead = ingest_settings(f"127.0.0.1:{free_port()}", database_url, tmp_path)
+    async with running(dead, wait_connected=False) as client:
+        started = time.monotonic()
+        answer = await post_sms(client, sms_form())
+        elapsed = time.monotonic() - started
+        ready = await client.get("/readyz")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert elapsed < 5
+    assert ready.status_code == 503

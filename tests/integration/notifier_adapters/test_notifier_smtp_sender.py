@@ -1,0 +1,168 @@
+"""SmtpSender against a real aiosmtpd server: delivery, reply-code classification, TLS and AUTH."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+
+import pytest
+
+from services.notifier.email_sender import SmtpSender, SmtpSettings
+from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.messages import render_email
+from shared.events import NotificationKind
+
+from .notifier_fakes import PASSWORD, USER, SmtpServer, TlsFiles, free_port
+
+
+def _message(to: str | list[str] = "patron@example.edu", key: str = "n-1") -> EmailMessage:
+    return render_email(
+        NotificationKind.SURVEY, {"survey_url": "https://libanswers.tccd.edu/survey"},
+        to=to, mail_from="Ask Desk <askdesk@tccd.edu>", idempotency_key=key,
+        conversation_id="c-42",
+    )
+
+
+def _plain(port: int) -> SmtpSender:
+    return SmtpSender(SmtpSettings(host="127.0.0.1", port=port, tls="none", timeout=5))
+
+
+async def test_delivers_multipart_message(smtp_plain: SmtpServer) -> None:
+    msg = _message()
+    await _plain(smtp_plain.port).send(msg)
+    [received] = smtp_plain.handler.messages
+    assert received.mail_from == "askdesk@tccd.edu" and received.rcpt_tos == ["patron@example.edu"]
+    parsed = email.message_from_bytes(received.content, policy=email.policy.default)
+    assert parsed["Message-ID"] == msg["Message-ID"]
+    assert parsed["Subject"].endswith("[refdesk #c-42]")
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert parsed["Date"]  # the sender adds one when the builder was not given a date
+
+
+@pytest.mark.parametrize("reply", ["421 4.3.2 Service not available", "451 4.3.0 Try again later"])
+async def test_4xx_at_data_is_transient(smtp_plain: SmtpServer, reply: str) -> None:
+    smtp_plain.handler.reject_next(reply)
+    with pytest.raises(TransientSendError):
+        await _plain(smtp_plain.port).send(_message())
+    assert smtp_plain.handler.messages == []
+    await _plain(smtp_plain.port).send(_message())  # the next attempt goes through
+    assert len(smtp_plain.handler.messages) == 1
+
+
+async def test_451_carries_its_code(smtp_plain: SmtpServer) -> None:
+    smtp_plain.handler.reject_next("451 4.3.0 Try again later")
+    with pytest.raises(TransientSendError) as info:
+        await _plain(smtp_plain.port).send(_message())
+    assert info.value.code == 451
+
+
+async def test_550_at_data_is_permanent(smtp_plain: SmtpServer) -> None:
+    smtp_plain.handler.reject_next("550 5.7.1 Message rejected")
+    with pytest.raises(PermanentSendError) as info:
+        await _plain(smtp_plain.port).send(_message())
+    assert info.value.code == 550
+
+
+async def test_refused_recipient_is_permanent(smtp_plain: SmtpServer) -> None:
+    smtp_plain.handler.reject_next("550 5.1.1 No such user", at="RCPT")
+    with pytest.raises(PermanentSendError) as info:
+        await _plain(smtp_plain.port).send(_message())
+    assert info.value.code == 550
+    assert "patron@example.edu" not in str(info.value)
+
+
+async def test_deferred_recipient_is_transient(smtp_plain: SmtpServer) -> None:
+    smtp_plain.handler.reject_next("450 4.2.1 Mailbox busy", at="RCPT")
+    with pytest.raises(TransientSendError) as info:
+        await _plain(smtp_plain.port).send(_message())
+    assert info.value.code == 450
+
+
+async def test_one_of_two_recipients_refused_for_good_still_delivers(
+    smtp_plain: SmtpServer,
+) -> None:
+    smtp_plain.handler.reject_next("550 5.1.1 No such user", at="RCPT")
+    await _plain(smtp_plain.port).send(_message(["gone@tccd.edu", "care@tccd.edu"]))
+    assert smtp_plain.handler.messages[0].rcpt_tos == ["care@tccd.edu"]
+
+
+async def test_one_of_two_recipients_deferred_is_transient(smtp_plain: SmtpServer) -> None:
+    smtp_plain.handler.reject_next("452 4.2.2 Over quota", at="RCPT")
+    with pytest.raises(TransientSendError):
+        await _plain(smtp_plain.port).send(_message(["full@tccd.edu", "care@tccd.edu"]))
+
+
+async def test_server_down_is_transient() -> None:
+    with pytest.raises(TransientSendError):
+        await _plain(free_port()).send(_message())
+
+
+async def test_silent_server_times_out_as_transient(silent_server: int) -> None:
+    with pytest.raises(TransientSendError):
+        await SmtpSender(SmtpSettings(host="127.0.0.1", port=silent_server, tls="none",
+                                      timeout=0.5)).send(_message())
+
+
+async def test_hangup_is_transient(hangup_server: int) -> None:
+    with pytest.raises(TransientSendError):
+        await _plain(hangup_server).send(_message())
+
+
+async def test_starttls_with_ca_file_and_login(
+    smtp_starttls: SmtpServer, tls_files: TlsFiles
+) -> None:
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
+                                     username=USER, password=PASSWORD, timeout=5,
+                                     ca_file=str(tls_files.cert)))
+    await sender.send(_message())
+    [received] = smtp_starttls.handler.messages
+    assert received.login == USER
+
+
+async def test_starttls_with_verification_off(smtp_starttls: SmtpServer) -> None:
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
+                                     username=USER, password=PASSWORD, timeout=5,
+                                     validate_certs=False))
+    await sender.send(_message())
+    assert len(smtp_starttls.handler.messages) == 1
+
+
+async def test_untrusted_certificate_is_refused(smtp_starttls: SmtpServer) -> None:
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
+                                     username=USER, password=PASSWORD, timeout=5))
+    with pytest.raises(TransientSendError):  # the relay's setup is at fault, not the message
+        await sender.send(_message())
+    assert smtp_starttls.handler.messages == []
+
+
+async def test_wrong_password_is_permanent(smtp_starttls: SmtpServer, tls_files: TlsFiles) -> None:
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
+                                     username=USER, password="wrong", timeout=5,
+                                     ca_file=str(tls_files.cert)))
+    with pytest.raises(PermanentSendError) as info:
+        await sender.send(_message())
+    assert info.value.code == 535
+
+
+async def test_missing_login_is_permanent(smtp_starttls: SmtpServer, tls_files: TlsFiles) -> None:
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
+                                     timeout=5, ca_file=str(tls_files.cert)))
+    with pytest.raises(PermanentSendError) as info:
+        await sender.send(_message())
+    assert info.value.code == 530
+
+
+async def test_starttls_required_but_not_offered_is_permanent(smtp_plain: SmtpServer) -> None:
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_plain.port, tls="starttls",
+                                     timeout=5, validate_certs=False))
+    with pytest.raises(PermanentSendError):
+        await sender.send(_message())
+
+
+async def test_implicit_tls_with_login(smtp_implicit_tls: SmtpServer, tls_files: TlsFiles) -> None:
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_implicit_tls.port, tls="tls",
+                                     username=USER, password=PASSWORD, timeout=5,
+                                     ca_file=str(tls_files.cert)))
+    await sender.send(_message())
+    assert smtp_implicit_tls.handler.messages[0].login == USER

@@ -1,0 +1,249 @@
+"""Chat platform webhooks: Standard Webhooks signatures and the lifecycle event union."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook
+
+from services.ingest.providers.chat import (
+    ChatEnded,
+    ChatMessage,
+    ChatStarted,
+    ChatTransferred,
+    TicketClosed,
+    parse_chat_event,
+    verify_chat_webhook,
+)
+from services.ingest.providers.errors import (
+    InvalidField,
+    InvalidSignature,
+    MissingSignature,
+    StaleTimestamp,
+    UnknownEventType,
+)
+from shared.events import Channel, Patron, PatronRole
+
+SECRET = "whsec_" + base64.b64encode(b"refdesk-chat-test-secret-32bytes").decode()
+MESSAGE: dict[str, Any] = {
+    "type": "chat.message",
+    "timestamp": "2025-01-06T14:02:11Z",
+    "data": {
+        "conversation_id": "chat-81234",
+        "message_id": "msg-5531",
+        "sequence": 3,
+        "author": "patron",
+        "text": "How do I cite a journal article in APA?",
+        "channel": "chat",
+        "patron": {"name": "Jane Doe", "email": "Jane.Doe@my.tccd.edu", "role": "student"},
+        "department": "reference",
+        "campus": "campus-nw",
+        "widget_version": "4.2",
+    },
+}
+
+
+def signed(body: bytes, *, at: datetime | None = None, secret: str = SECRET) -> dict[str, str]:
+    """Standard Webhooks headers for `body`, signed by the library at time `at`."""
+    at = at or datetime.now(UTC)
+    signature = Webhook(secret).sign("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", at, body.decode())
+    return {
+        "webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+BODY = json.dumps(MESSAGE).encode()
+
+
+def test_valid_signature() -> None:
+    verify_chat_webhook(secret=SECRET, headers=signed(BODY), body=BODY)
+
+
+def test_header_names_are_case_insensitive() -> None:
+    headers = {key.title(): value for key, value in signed(BODY).items()}
+    verify_chat_webhook(secret=SECRET, headers=headers, body=BODY)
+
+
+def test_rotated_keys_any_signature_matches() -> None:
+    headers = signed(BODY)
+    other = signed(BODY, secret="whsec_" + base64.b64encode(b"old-key").decode())
+    headers["webhook-signature"] = f"{other['webhook-signature']} {headers['webhook-signature']}"
+    verify_chat_webhook(secret=SECRET, headers=headers, body=BODY)
+
+
+@pytest.mark.parametrize("age", [timedelta(minutes=6), timedelta(hours=2), -timedelta(minutes=6)])
+def test_replay_outside_five_minutes_is_stale(age: timedelta) -> None:
+    headers = signed(BODY, at=datetime.now(UTC) - age)
+    with pytest.raises(StaleTimestamp) as caught:
+        verify_chat_webhook(secret=SECRET, headers=headers, body=BODY)
+    assert caught.value.field == "webhook-timestamp"
+    assert caught.value.status == 403
+
+
+def test_four_minutes_old_is_accepted() -> None:
+    headers = signed(BODY, at=datetime.now(UTC) - timedelta(minutes=4))
+    verify_chat_webhook(secret=SECRET, headers=headers, body=BODY)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda h, b: (h, b.replace(b"APA", b"MLA")),
+        lambda h, b: ({**h, "webhook-id": "msg_other"}, b),
+        lambda h, b: ({**h, "webhook-signature": "v1,AAAA"}, b),
+        lambda h, b: ({**h, "webhook-signature": "v2," + h["webhook-signature"][3:]}, b),
+        lambda h, b: ({**h, "webhook-signature": "garbage"}, b),
+        lambda h, b: ({**h, "webhook-signature": "v1,***"}, b),
+        lambda h, b: ({**h, "webhook-timestamp": "soon"}, b),
+        lambda h, b: (h, b + b"\xff"),
+    ],
+)
+def test_tampered_requests_are_invalid(tamper: Any) -> None:
+    headers, body = tamper(signed(BODY), BODY)
+    with pytest.raises(InvalidSignature) as caught:
+        verify_chat_webhook(secret=SECRET, headers=headers, body=body)
+    assert type(caught.value) is InvalidSignature
+
+
+def test_wrong_secret_is_invalid() -> None:
+    other = "whsec_" + base64.b64encode(b"someone-else").decode()
+    with pytest.raises(InvalidSignature):
+        verify_chat_webhook(secret=other, headers=signed(BODY), body=BODY)
+
+
+@pytest.mark.parametrize("header", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_missing_header(header: str) -> None:
+    headers = {k: v for k, v in signed(BODY).items() if k != header}
+    with pytest.raises(MissingSignature) as caught:
+        verify_chat_webhook(secret=SECRET, headers=headers, body=BODY)
+    assert (caught.value.field, caught.value.status) == (header, 401)
+
+
+def test_chat_message() -> None:
+    event = parse_chat_event(BODY)
+    assert isinstance(event, ChatMessage)
+    assert event.timestamp == datetime(2025, 1, 6, 14, 2, 11, tzinfo=UTC)
+    assert event.data.conversation_id == "chat-81234"
+    assert event.data.sequence == 3
+    assert event.data.patron is not None
+    assert event.data.patron.as_patron() == Patron(
+        contact="jane.doe@my.tccd.edu", name="Jane Doe", role=PatronRole.STUDENT
+    )
+
+
+def event(kind: str, data: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {"type": kind, "timestamp": "2025-01-06T14:02:11-06:00", "data": data}
+    ).encode()
+
+
+def test_chat_started_with_sms_patron() -> None:
+    parsed = parse_chat_event(
+        event(
+            "chat.started",
+            {
+                "conversation_id": "chat-9",
+                "patron": {"name": "Sam", "phone": "(817) 515-5555", "role": "Faculty"},
+                "department": "reference",
+                "question": "Can I book a study room?",
+            },
+        )
+    )
+    assert isinstance(parsed, ChatStarted)
+    assert parsed.data.patron.phone == "+18175155555"
+    assert parsed.data.patron.role is PatronRole.FACULTY
+    assert parsed.data.patron.as_patron().contact == "+18175155555"
+
+
+def test_chat_transferred() -> None:
+    parsed = parse_chat_event(
+        event(
+            "chat.transferred",
+            {
+                "conversation_id": "chat-9",
+                "department": "writing-center",
+                "from_department": "reference",
+                "by": "staff-17",
+                "note": "Someone from the Writing Center will join this chat.",
+            },
+        )
+    )
+    assert isinstance(parsed, ChatTransferred)
+    assert (parsed.data.department, parsed.data.channel) == ("writing-center", Channel.CHAT)
+
+
+def test_chat_ended_and_ticket_closed() -> None:
+    ended = parse_chat_event(
+        event("chat.ended", {"conversation_id": "chat-9", "closed_by": "patron"})
+    )
+    assert isinstance(ended, ChatEnded)
+    assert (ended.data.reason, ended.data.channel) == ("ended", Channel.CHAT)
+    closed = parse_chat_event(
+        event(
+            "ticket.closed",
+            {
+                "conversation_id": "c-42",
+                "channel": "email",
+                "closed_by": "staff-17",
+                "patron": {"email": "jane.doe@my.tccd.edu"},
+            },
+        )
+    )
+    assert isinstance(closed, TicketClosed)
+    assert (closed.data.channel, closed.data.reason) == (Channel.EMAIL, "closed")
+
+
+def test_unknown_roles_read_as_unknown() -> None:
+    data = {**MESSAGE["data"], "patron": {"role": "community member"}}
+    parsed = parse_chat_event(event("chat.message", data))
+    assert isinstance(parsed, ChatMessage)
+    assert parsed.data.patron is not None
+    assert parsed.data.patron.role is PatronRole.UNKNOWN
+
+
+def test_unknown_type() -> None:
+    with pytest.raises(UnknownEventType) as caught:
+        parse_chat_event(event("chat.typing", {"conversation_id": "chat-9"}))
+    assert (caught.value.field, caught.value.status) == ("type", 422)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"not json", "body"),
+        (b"[]", "body"),
+        (b"{}", "type"),
+        (event("ticket.closed", {"conversation_id": "c-42"}), "data.channel"),
+        (event("chat.message", {"message_id": "m", "text": "hi"}), "data.conversation_id"),
+        (
+            event("chat.message", {"conversation_id": "has space", "message_id": "m", "text": "x"}),
+            "data.conversation_id",
+        ),
+        (
+            event("chat.message", {"conversation_id": "c", "message_id": "m", "text": ""}),
+            "data.text",
+        ),
+        (
+            event("chat.message", {**MESSAGE["data"], "patron": {"email": "nope"}}),
+            "data.patron.email",
+        ),
+        (
+            event("chat.message", {**MESSAGE["data"], "patron": {"phone": "12"}}),
+            "data.patron.phone",
+        ),
+        (event("chat.started", {"conversation_id": "c", "channel": "fax"}), "data.channel"),
+        (json.dumps({**MESSAGE, "timestamp": "2025-01-06T14:02:11"}).encode(), "timestamp"),
+    ],
+)
+def test_invalid_events_name_the_field_path(body: bytes, field: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_chat_event(body)
+    assert type(caught.value) is InvalidField
+    assert caught.value.field == field
+    assert "nope" not in str(caught.value)

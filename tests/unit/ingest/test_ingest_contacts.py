@@ -1,0 +1,58 @@
+"""Patron contacts are normalised: phones to E.164, email addresses lower-cased."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.ingest.providers.contacts import normalize_email, normalize_phone, parse_address
+from services.ingest.providers.errors import InvalidField
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("(817) 515-5555", "+18175155555"),
+        ("817.515.5555", "+18175155555"),
+        (" +1 817 515 5555 ", "+18175155555"),
+        ("+44 20 7946 0958", "+442079460958"),
+    ],
+)
+def test_normalize_phone(raw: str, expected: str) -> None:
+    assert normalize_phone(raw) == expected
+
+
+def test_normalize_phone_other_default_region() -> None:
+    assert normalize_phone("020 7946 0958", default_region="GB") == "+442079460958"
+
+
+@pytest.mark.parametrize("raw", ["", "555-0100", "TCCALERT", "+1 817 515", "12"])
+def test_normalize_phone_rejects(raw: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        normalize_phone(raw, field="From")
+    assert caught.value.field == "From"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Jane.Doe@My.TCCD.edu", "jane.doe@my.tccd.edu"),
+        ("Jane Doe <Jane.Doe@My.TCCD.edu>", "jane.doe@my.tccd.edu"),
+        ('"Doe, Jane" <jdoe+lib@example.org>', "jdoe+lib@example.org"),
+    ],
+)
+def test_normalize_email(raw: str, expected: str) -> None:
+    assert normalize_email(raw) == expected
+
+
+def test_parse_address_keeps_the_display_name() -> None:
+    assert parse_address('"Doe, Jane" <JDoe@Example.org>') == ("Doe, Jane", "jdoe@example.org")
+    assert parse_address("jdoe@example.org") == (None, "jdoe@example.org")
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "nonsense", "jane@", "@example.org", "jane@localhost", "a@b.org, c@d.org"]
+)
+def test_normalize_email_rejects(raw: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        normalize_email(raw, field="sender")
+    assert caught.value.field == "sender"

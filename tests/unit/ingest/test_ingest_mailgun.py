@@ -1,0 +1,162 @@
+"""Mailgun route POSTs: signatures computed here with hmac, and form parsing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from services.ingest.providers.errors import (
+    InvalidField,
+    InvalidSignature,
+    MissingSignature,
+    StaleTimestamp,
+)
+from services.ingest.providers.mailgun import parse_mailgun_form, verify_mailgun
+
+KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+NOW = 1_736_176_331.0
+TOKEN = "e0b5477167110d68991efc6b9f89f0a11066af27834600e123"
+
+
+def sign(timestamp: str, token: str = TOKEN, key: str = KEY) -> str:
+    """Mailgun's signature: hex HMAC-SHA256 of timestamp + token."""
+    return hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+
+
+def verify(timestamp: str | None, token: str | None, signature: str | None, **kw: float) -> None:
+    verify_mailgun(
+        signing_key=KEY, timestamp=timestamp, token=token, signature=signature, now=NOW, **kw
+    )
+
+
+def test_valid_signature() -> None:
+    verify("1736176300", TOKEN, sign("1736176300"))
+    verify("1736176300", TOKEN, sign("1736176300").upper())
+
+
+@pytest.mark.parametrize("age", [301, 3600, -301])
+def test_outside_window_is_stale(age: int) -> None:
+    timestamp = str(int(NOW) - age)
+    with pytest.raises(StaleTimestamp) as caught:
+        verify(timestamp, TOKEN, sign(timestamp))
+    assert caught.value.field == "timestamp"
+
+
+def test_tolerance_is_configurable() -> None:
+    timestamp = str(int(NOW) - 3600)
+    verify(timestamp, TOKEN, sign(timestamp), tolerance_s=8 * 3600)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "token", "signature"),
+    [
+        ("1736176300", TOKEN, sign("1736176300", key="another-key")),
+        ("1736176301", TOKEN, sign("1736176300")),
+        ("1736176300", TOKEN[:-1] + "4", sign("1736176300")),
+        ("1736176300", TOKEN, "zz" * 32),
+        ("1736176300", TOKEN, "é"),
+        ("soon", TOKEN, sign("soon")),
+    ],
+)
+def test_invalid_signature(timestamp: str, token: str, signature: str) -> None:
+    with pytest.raises(InvalidSignature) as caught:
+        verify(timestamp, token, signature)
+    assert type(caught.value) is InvalidSignature
+    assert caught.value.status == 403
+
+
+def test_forged_and_old_is_invalid_not_stale() -> None:
+    with pytest.raises(InvalidSignature) as caught:
+        verify("1000000000", TOKEN, sign("1000000001"))
+    assert type(caught.value) is InvalidSignature
+
+
+@pytest.mark.parametrize("missing", ["timestamp", "token", "signature"])
+def test_missing_signature_part(missing: str) -> None:
+    parts: dict[str, str | None] = {
+        "timestamp": "1736176300",
+        "token": TOKEN,
+        "signature": sign("1736176300"),
+    }
+    parts[missing] = None
+    with pytest.raises(MissingSignature) as caught:
+        verify(parts["timestamp"], parts["token"], parts["signature"])
+    assert (caught.value.field, caught.value.status) == (missing, 401)
+
+
+FORM = {
+    "recipient": "askus@refdesk.tccd.edu",
+    "sender": "bounces+srs=jane.doe@my.tccd.edu",
+    "from": "Jane Doe <Jane.Doe@my.tccd.edu>",
+    "subject": "Re: [refdesk #c-42] Interlibrary loan",
+    "body-plain": (
+        "Yes, the 2nd edition is fine.\r\n\r\nOn Mon, Jan 6, 2025 at 9:12 AM Ask Us"
+        " <askus@tccd.edu> wrote:\r\n> Which edition do you need?\r\n"
+    ),
+    "stripped-text": "Yes, the 2nd edition is fine.",
+    "stripped-signature": "",
+    "Message-Id": "<CAF=abc123@mail.gmail.com>",
+    "In-Reply-To": "<c-42.1@refdesk.tccd.edu>",
+    "References": "<c-42.0@refdesk.tccd.edu> <c-42.1@refdesk.tccd.edu>",
+    "timestamp": "1736176300",
+    "token": TOKEN,
+    "signature": sign("1736176300"),
+}
+
+
+def test_parse_form() -> None:
+    email = parse_mailgun_form(FORM)
+    assert email.message_id == "CAF=abc123@mail.gmail.com"
+    assert (email.sender_email, email.sender_name) == ("jane.doe@my.tccd.edu", "Jane Doe")
+    assert email.recipient == "askus@refdesk.tccd.edu"
+    assert email.subject == "Re: [refdesk #c-42] Interlibrary loan"
+    assert email.text == "Yes, the 2nd edition is fine."
+    assert email.in_reply_to == "c-42.1@refdesk.tccd.edu"
+    assert email.references == ("c-42.0@refdesk.tccd.edu", "c-42.1@refdesk.tccd.edu")
+    assert email.ticket_tag == "c-42"
+    assert email.received_at == datetime(2025, 1, 6, 15, 11, 40, tzinfo=UTC)
+
+
+def test_without_stripped_text_body_plain_is_quote_stripped() -> None:
+    form = {k: v for k, v in FORM.items() if k != "stripped-text"}
+    assert parse_mailgun_form(form).text == "Yes, the 2nd edition is fine."
+
+
+def test_headers_from_message_headers_json() -> None:
+    form = {k: v for k, v in FORM.items() if k not in {"Message-Id", "In-Reply-To", "References"}}
+    form["message-headers"] = json.dumps(
+        [["Received", "by mx"], ["Message-Id", "<x1@mail.example.org>"], ["In-Reply-To", "<p@r>"]]
+    )
+    email = parse_mailgun_form(form)
+    assert (email.message_id, email.in_reply_to, email.references) == (
+        "x1@mail.example.org",
+        "p@r",
+        (),
+    )
+
+
+def test_falls_back_to_envelope_sender() -> None:
+    form = {**FORM, "from": "", "sender": "Jane.Doe@my.tccd.edu"}
+    email = parse_mailgun_form(form)
+    assert (email.sender_email, email.sender_name) == ("jane.doe@my.tccd.edu", None)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"Message-Id": None}, "Message-Id"),
+        ({"from": None, "sender": None}, "sender"),
+        ({"from": "not an address"}, "from"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"message-headers": "{not json"}, "message-headers"),
+    ],
+)
+def test_bad_form_names_the_field(change: dict[str, str | None], field: str) -> None:
+    form = {k: v for k, v in {**FORM, **change}.items() if v is not None}
+    with pytest.raises(InvalidField) as caught:
+        parse_mailgun_form(form)
+    assert caught.value.field == field

@@ -1,0 +1,192 @@
+"""Raw MIME replies: quoted history, signatures, Outlook, HTML-only and non-UTF-8 messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from services.ingest.providers.errors import InvalidField, UnsupportedMedia
+from services.ingest.providers.mime import parse_mime
+
+GMAIL_REPLY = b"""\
+Delivered-To: askus@refdesk.tccd.edu
+Received: by mx.refdesk.tccd.edu; Mon, 6 Jan 2025 09:30:02 -0600
+From: =?UTF-8?Q?Jos=C3=A9_Garc=C3=ADa?= <Jose.Garcia@my.tccd.edu>
+To: TCC Libraries Ask Us <askus@tccd.edu>
+Subject: Re: [refdesk #c-42] Renewing a laptop
+Date: Mon, 6 Jan 2025 09:30:00 -0600
+Message-ID: <CAKx9=QmZ@mail.gmail.com>
+In-Reply-To: <c-42.1@refdesk.tccd.edu>
+References: <c-42.0@refdesk.tccd.edu>
+ <c-42.1@refdesk.tccd.edu>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="000000000000b1"
+
+--000000000000b1
+Content-Type: text/plain; charset="UTF-8"
+Content-Transfer-Encoding: quoted-printable
+
+Can I renew it for one more week? I'm at the Northwest campus.
+
+--=20
+Jos=C3=A9 Garc=C3=ADa
+Student Government, NW
+
+On Mon, Jan 6, 2025 at 9:12 AM TCC Libraries Ask Us <askus@tccd.edu> wrote:
+
+> Hi Jos=C3=A9, the laptop is due back today at 5 pm.
+>
+
+--000000000000b1
+Content-Type: text/html; charset="UTF-8"
+
+<div dir=3D"ltr">Can I renew it for one more week?</div>
+
+--000000000000b1--
+"""
+
+OUTLOOK_REPLY = b"""\
+From: "Doe, Jane" <JDOE12@my.tccd.edu>
+To: askus@tccd.edu
+Subject: RE: Lost book fee
+Date: Tue, 7 Jan 2025 20:05:13 +0000
+Message-ID: <BY5PR01MB1234@BY5PR01MB1234.namprd01.prod.outlook.com>
+Content-Type: text/plain; charset="us-ascii"
+
+I found the book at home, can the fee be removed?
+
+Thanks,
+Jane
+
+From: TCC Libraries Ask Us <askus@tccd.edu>
+Sent: Tuesday, January 7, 2025 1:00 PM
+To: Doe, Jane <JDOE12@my.tccd.edu>
+Subject: Lost book fee
+
+Hi Jane, our records show a lost item fee.
+"""
+
+HTML_ONLY = b"""\
+From: prof.smith@tccd.edu
+To: askus@tccd.edu
+Subject: Course reserves
+Message-ID: <20250108.1@tccd.edu>
+Content-Type: multipart/mixed; boundary="MIX"
+
+--MIX
+Content-Type: multipart/alternative; boundary="ALT"
+
+--ALT
+Content-Type: text/html; charset="utf-8"
+
+<html><body><p>Could you put <b>two</b> copies on reserve?</p>
+<div id="divRplyFwdMsg"><b>From:</b> Ask Us<br><b>Sent:</b> Monday</div>
+<div>earlier message</div></body></html>
+--ALT--
+
+--MIX
+Content-Type: application/pdf; name="syllabus.pdf"
+Content-Disposition: attachment; filename="syllabus.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQK
+--MIX--
+"""
+
+
+def test_gmail_reply_with_quote_and_signature() -> None:
+    email = parse_mime(GMAIL_REPLY)
+    assert email.message_id == "CAKx9=QmZ@mail.gmail.com"
+    assert email.sender_email == "jose.garcia@my.tccd.edu"
+    assert email.sender_name == "Jos\u00e9 Garc\u00eda"
+    assert email.recipient == "askus@refdesk.tccd.edu"  # Delivered-To wins over To
+    assert email.subject == "Re: [refdesk #c-42] Renewing a laptop"
+    assert email.text == "Can I renew it for one more week? I'm at the Northwest campus."
+    assert email.in_reply_to == "c-42.1@refdesk.tccd.edu"
+    assert email.references == ("c-42.0@refdesk.tccd.edu", "c-42.1@refdesk.tccd.edu")
+    assert email.ticket_tag == "c-42"
+    assert email.received_at == datetime(2025, 1, 6, 9, 30, tzinfo=timezone(timedelta(hours=-6)))
+
+
+def test_outlook_reply() -> None:
+    email = parse_mime(OUTLOOK_REPLY)
+    assert email.sender_email == "jdoe12@my.tccd.edu"
+    assert email.sender_name == "Doe, Jane"
+    assert email.recipient == "askus@tccd.edu"
+    assert email.text == "I found the book at home, can the fee be removed?\n\nThanks,\nJane"
+    assert email.ticket_tag is None
+    assert email.in_reply_to is None
+    assert email.references == ()
+
+
+def test_html_only_alternative_is_made_plain() -> None:
+    email = parse_mime(HTML_ONLY)
+    assert email.text == "Could you put two copies on reserve?"
+    assert email.sender_name is None
+    assert email.received_at is None
+
+
+def test_non_utf8_charset() -> None:
+    body = "¿Dónde está la biblioteca? Necesito ayuda con la cita.".encode("iso-8859-1")
+    raw = (
+        b"From: Mar\xeda <maria@example.org>\r\n"  # raw 8-bit header: decoded with replacement
+        b"To: askus@tccd.edu\r\n"
+        b"Subject: =?ISO-8859-1?Q?Pregunta_sobre_citaci=F3n?=\r\n"
+        b"Message-ID: <latin1@example.org>\r\n"
+        b"Content-Type: text/plain; charset=ISO-8859-1\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body + b"\r\n"
+    )
+    email = parse_mime(raw)
+    assert email.text == "¿Dónde está la biblioteca? Necesito ayuda con la cita."
+    assert email.subject == "Pregunta sobre citación"
+    assert email.sender_email == "maria@example.org"
+    assert email.sender_name == "Mar\ufffda"  # never a lone surrogate that breaks JSON
+
+
+def test_windows_1252_and_mislabelled_charsets() -> None:
+    raw = (
+        b"From: a@example.org\nMessage-ID: <x@example.org>\n"
+        b"Content-Type: text/plain; charset=x-unknown-charset\n\n"
+        b"It\x92s \x93quoted\x94\n"
+    )
+    assert parse_mime(raw).text == "It\u2019s \u201cquoted\u201d"
+    utf8_as_ascii = (
+        b"From: a@example.org\nMessage-ID: <y@example.org>\n"
+        b"Content-Type: text/plain; charset=us-ascii\n\ncaf\xc3\xa9\n"
+    )
+    assert parse_mime(utf8_as_ascii).text == "caf\u00e9"
+
+
+def test_date_without_zone_is_utc() -> None:
+    raw = (
+        b"From: a@example.org\nMessage-ID: <z@x.org>\nDate: Mon, 6 Jan 2025 09:30:00 -0000\n\nhi\n"
+    )
+    assert parse_mime(raw).received_at == datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"To: askus@tccd.edu\nMessage-ID: <a@b.org>\n\nhi\n", "From"),
+        (b"From: a@example.org\n\nhi\n", "Message-ID"),
+        (b"From: a@example.org\nMessage-ID: <>\n\nhi\n", "Message-ID"),
+        (b"From: not an address\nMessage-ID: <a@b.org>\n\nhi\n", "From"),
+        (b"this is not an email at all", "From"),
+        (b"", "body"),
+    ],
+)
+def test_invalid_messages_name_the_field(raw: bytes, field: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_mime(raw)
+    assert caught.value.field == field
+
+
+def test_message_without_text_is_unsupported_media() -> None:
+    raw = (
+        b"From: a@example.org\nMessage-ID: <img@x.org>\nContent-Type: image/png\n"
+        b"Content-Transfer-Encoding: base64\n\niVBORw0KGgo=\n"
+    )
+    with pytest.raises(UnsupportedMedia) as caught:
+        parse_mime(raw)
+    assert caught.value.status == 415

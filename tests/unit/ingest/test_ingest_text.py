@@ -1,0 +1,119 @@
+"""Reply splitting, HTML flattening and the ticket tag."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.ingest.providers.text import (
+    TICKET_TAG_FORMAT,
+    format_ticket_tag,
+    html_to_text,
+    split_reply,
+    ticket_tag,
+)
+
+GMAIL = """Thanks! Can I renew it one more time?
+
+On Mon, Jan 6, 2025 at 9:12 AM TCC Libraries Ask Us <askus@tccd.edu>
+wrote:
+
+> Hi Jane, your book is due January 20.
+>
+> > earlier quote
+"""
+
+OUTLOOK = """I still have the laptop charger, where do I return it?
+
+Jane Doe
+Student, NW Campus
+
+________________________________
+From: TCC Libraries Ask Us <askus@tccd.edu>
+Sent: Monday, January 6, 2025 9:12 AM
+To: Doe, Jane <jane.doe@my.tccd.edu>
+Subject: RE: [refdesk #c-42] Equipment loan
+
+Hi Jane, equipment is due in 3 days.
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GMAIL, "Thanks! Can I renew it one more time?"),
+        (
+            OUTLOOK,
+            "I still have the laptop charger, where do I return it?"
+            "\n\nJane Doe\nStudent, NW Campus",
+        ),
+        ("Yes please.\r\n\r\n-----Original Message-----\r\nFrom: Ask Us\r\nold", "Yes please."),
+        ("Got it\n\nSent from my iPhone", "Got it"),
+        ("Got it\n\nGet Outlook for Android", "Got it"),
+        ("Where is APA help?\n\n-- \nJane Doe\nPhi Theta Kappa", "Where is APA help?"),
+        ("Where is APA help?\n--\nJane", "Where is APA help?"),
+        (
+            "Gracias\n\nEl lun, 6 ene 2025 a las 9:12, Ask Us (<askus@tccd.edu>) escribió:\n> hola",
+            "Gracias",
+        ),
+        ("From: Jane\nthe rest", "From: Jane\nthe rest"),
+        ("no history at all", "no history at all"),
+    ],
+)
+def test_split_reply(text: str, expected: str) -> None:
+    assert split_reply(text) == expected
+
+
+def test_split_reply_keeps_a_bottom_posted_answer() -> None:
+    text = (
+        "On Mon, Jan 6, 2025 Ask Us <askus@tccd.edu> wrote:\n> Which campus?\n\nNorthwest, thanks."
+    )
+    assert split_reply(text) == "Northwest, thanks."
+
+
+def test_split_reply_outlook_header_block_without_rule() -> None:
+    text = "See below.\n\nFrom: Ask Us <askus@tccd.edu>\nSent: Monday\nSubject: RE: hours\n\nold"
+    assert split_reply(text) == "See below."
+
+
+def test_html_to_text() -> None:
+    html = (
+        "<html><head><style>p{color:red}</style></head><body>"
+        "<div>Hello&nbsp;there,</div><p>Do you have <b>APA</b> guides?<br>Thanks &amp; bye</p>"
+        "<script>alert(1)</script>"
+        '<div class="gmail_quote">On Mon wrote:<blockquote>old text</blockquote></div>'
+        "</body></html>"
+    )
+    assert html_to_text(html) == "Hello there,\n\nDo you have APA guides?\nThanks & bye"
+
+
+def test_html_blockquote_is_dropped() -> None:
+    assert html_to_text("<p>New</p><blockquote><p>Old</p></blockquote><p>After</p>") == (
+        "New\n\nAfter"
+    )
+
+
+def test_ticket_tag_round_trip() -> None:
+    tag = format_ticket_tag("7f1c2a4e-5d7b-4f0e-9a61-3b8d2c7e9f10")
+    assert tag == TICKET_TAG_FORMAT.format(conversation_id="7f1c2a4e-5d7b-4f0e-9a61-3b8d2c7e9f10")
+    assert ticket_tag(f"RE: Re: {tag} Lost book") == "7f1c2a4e-5d7b-4f0e-9a61-3b8d2c7e9f10"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Re: [REFDESK #c-42] Lost book", "c-42"),
+        ("Re: [refdesk # c-42 ] Lost book", "c-42"),
+        ("Fwd: [refdesk #c-1] and [refdesk #c-2]", "c-1"),
+        ("Lost book", None),
+        ("[refdesk #] nothing", None),
+        (None, None),
+    ],
+)
+def test_ticket_tag(subject: str | None, expected: str | None) -> None:
+    assert ticket_tag(subject) == expected
+
+
+@pytest.mark.parametrize("conversation_id", ["", "has space", "a]b", "-leading", "x" * 129])
+def test_format_ticket_tag_refuses_ids_that_would_not_parse_back(conversation_id: str) -> None:
+    with pytest.raises(ValueError, match="ticket tag"):
+        format_ticket_tag(conversation_id)

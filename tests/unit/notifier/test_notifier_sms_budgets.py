@@ -1,0 +1,62 @@
+"""Every SMS template, filled with long but realistic values, stays GSM-7 and within its budget.
+
+Budgets (segments): handoff 1, after_hours_ack 1, keyword_reply 1 (one idea per message);
+survey 2, crisis_resources 2 (they carry a link that may be long).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.notifier.messages import render_sms
+from services.notifier.segments import sms_segments
+from shared.events import NotificationKind as K
+
+BUDGETS: dict[K, int] = {
+    K.HANDOFF: 1,
+    K.AFTER_HOURS_ACK: 1,
+    K.KEYWORD_REPLY: 1,
+    K.SURVEY: 2,
+    K.CRISIS_RESOURCES: 2,
+}
+DESK = "TCC Library"
+
+WORST_CASES: list[tuple[K, dict[str, Any]]] = [
+    (K.HANDOFF, {"department_name": "Trinity River Campus Library", "topic": "your assignment"}),
+    (K.HANDOFF, {"department_name": "Reading/Writing Center", "topic": "your citations"}),
+    (K.HANDOFF, {"department_name": "Northwest Campus Circulation Desk",
+                 "topic": "renewing your laptop loan"}),
+    (K.HANDOFF, {"department_name": "Tutoring Services", "topic": "booking a tutor",
+                 "handoff_text": "x" * 400}),  # router text is chat-only, so ignored here
+    (K.AFTER_HOURS_ACK, {"next_open": "Wednesday, December 31 at 8:00 AM",
+                         "hours_url": "https://libguides.tccd.edu/hours"}),
+    (K.AFTER_HOURS_ACK, {"next_open": "tomorrow at 9:00 AM", "desk_name": "TCC Libraries"}),
+    (K.KEYWORD_REPLY, {"keyword": "HELP",
+                       "reply_text": "Text your question to reach a TCC librarian."}),
+    (K.KEYWORD_REPLY, {"keyword": "HOURS", "reply_text":
+                       "The desk is open Mon-Thu 8am-9pm, Fri 8am-5pm, Sat 9am-1pm. "
+                       "Hours: https://libguides.tccd.edu/hours"}),
+    (K.SURVEY, {"survey_url":
+                "https://tccd.libanswers.com/survey/index.php?ticket=1234567&code=a1b2c3d4e5f6g7h8"}),
+    (K.CRISIS_RESOURCES, {"counseling_url":
+                          "https://www.tccd.edu/services/support-services/counseling/"
+                          "counseling-contact/"}),
+    (K.CRISIS_RESOURCES, {"counseling_url":
+                          "https://www.tccd.edu/services/support-services/counseling/"
+                          "counseling-contact/?campus=trinity-river-east",
+                          "mhfa_url": "mentalhealthfirstaid.org/take-a-course/what-you-learn"}),
+]
+
+
+def test_every_sms_kind_has_a_budget_case() -> None:
+    assert {kind for kind, _ in WORST_CASES} == set(BUDGETS)
+
+
+@pytest.mark.parametrize(("kind", "context"), WORST_CASES)
+def test_sms_fits_its_budget(kind: K, context: dict[str, Any]) -> None:
+    body = render_sms(kind, {"desk_name": DESK} | context)
+    encoding, segments = sms_segments(body)
+    assert encoding == "GSM-7", body
+    assert segments <= BUDGETS[kind], f"{len(body)} chars: {body}"
