@@ -167,10 +167,12 @@ def main() -> None:
     kafka.start()
     kafka.wait_ready()
     print(f"Kafka {KAFKA_VERSION} ready on {kafka.bootstrap}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: kafka.stop())
+    assert kafka.process is not None
+    proc = kafka.process
+    # The handler only forwards the signal; the main thread does the waiting.
+    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
     try:
-        assert kafka.process is not None
-        kafka.process.wait()
+        proc.wait()
     except KeyboardInterrupt:
         kafka.stop()
 

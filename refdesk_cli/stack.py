@@ -40,7 +40,8 @@ class Stack:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = (logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, stdout=out,
+        argv = [sys.executable, "-m", f"services.{name}", *(["serve"] if name == "router" else [])]
+        proc = subprocess.Popen(argv, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name] = proc
         return proc

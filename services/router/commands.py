@@ -43,14 +43,24 @@ def _command(
 
 
 def _base_context(interaction: InteractionReceived, decision: Decision, policy: Policy) -> dict[str, Any]:
+    """Template values every kind may use (each kind's template ignores what it does not need)."""
     dept = policy.department(decision.department)
+    links = policy.links
     return {
         "conversation_ref": interaction.conversation_id,
         "channel": interaction.channel.value,
         "department_id": dept.id,
         "department_name": dept.name,
-        "links": dict(policy.links),
+        "care_report_url": links.get("care_report"),
+        "counseling_url": links.get("counseling_contacts"),
+        "mhfa_url": links.get("mental_health_first_aid"),
     }
+
+
+def _next_open(policy: Policy, received_at: datetime) -> str:
+    """When the desk opens next, as a patron reads it ("Monday at 8:00 AM")."""
+    opens = policy.next_open(received_at)
+    return f"{opens:%A} at {opens:%I:%M %p}".replace(" 0", " ")
 
 
 def commands_for(
@@ -72,7 +82,7 @@ def commands_for(
         out.append(_command(
             NotificationKind.CRISIS_ALERT, key=derived_id(iid, "crisis-alert"), channel=Channel.EMAIL,
             recipient=care.contact, interaction=interaction, priority=Priority.URGENT,
-            context=ctx | {"urgency": "urgent", "received_at": interaction.received_at.isoformat()},
+            context=ctx | {"urgency": "urgent", "detected_at": interaction.received_at.isoformat()},
         ))
         to_patron(NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), {})
     elif decision.action is Action.EMAIL_CIRCULATION:
@@ -95,15 +105,17 @@ def commands_for(
                   {"handoff_text": decision.handoff_text, "fallback": decision.fallback})
     if decision.keyword_reply:
         to_patron(NotificationKind.KEYWORD_REPLY, derived_id(iid, "keyword"),
-                  {"reply_text": decision.keyword_reply})
+                  {"reply_text": decision.keyword_reply,
+                   "keyword": interaction.text.strip().upper()[:20]})
     if decision.overnight and decision.after_hours_ack and decision.action is not Action.ESCALATE_CRISIS:
         to_patron(NotificationKind.AFTER_HOURS_ACK,
                   derived_id(interaction.conversation_id, "after-hours-ack"),
-                  {"ack_text": decision.after_hours_ack})
+                  {"ack_text": decision.after_hours_ack,
+                   "next_open": _next_open(policy, interaction.received_at)})
     return out
 
 
-def survey_for(closed: ConversationClosed, policy: Policy) -> NotificationRequested | None:
+def survey_for(closed: ConversationClosed) -> NotificationRequested | None:
     """The survey macro for a closed email or SMS ticket (chats get none); once per ticket."""
     if closed.channel is Channel.CHAT or not closed.patron_contact:
         return None
@@ -111,7 +123,6 @@ def survey_for(closed: ConversationClosed, policy: Policy) -> NotificationReques
         idempotency_key=derived_id(closed.conversation_id, "survey"),
         kind=NotificationKind.SURVEY, channel=closed.channel, recipient=closed.patron_contact,
         conversation_id=closed.conversation_id, priority=Priority.NORMAL,
-        context={"conversation_ref": closed.conversation_id, "channel": closed.channel.value,
-                 "links": dict(policy.links)},
+        context={"conversation_ref": closed.conversation_id, "channel": closed.channel.value},
         requested_at=datetime.now(UTC),
     )

@@ -98,7 +98,7 @@ async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionRec
 
 async def on_closed(deps: RouterDeps, event: AnyEvent, data: ConversationClosed) -> None:
     """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever)."""
-    command = survey_for(data, deps.policies.current)
+    command = survey_for(data)
     if command is not None:
         await publish(deps.broker, NOTIFICATIONS.name, command, key=data.conversation_id,
                       source=SOURCE, event_id=command.idempotency_key, subject=data.conversation_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -63,6 +64,11 @@ def sms_form(body: str = "can i renew my book", *, sid: str | None = None,
     """A Twilio inbound-message webhook body."""
     return {"MessageSid": sid or f"SM{uuid.uuid4().hex}", "AccountSid": "AC" + "0" * 32, "From": sender,
             "To": "+18175550100", "Body": body, "NumMedia": "0"}
+
+
+def fresh_phone() -> str:
+    """A valid US number no other test uses (so SMS threads do not mix)."""
+    return f"+1817555{random.randrange(10_000):04d}"  # noqa: S311
 
 
 def twilio_headers(form: dict[str, str], path: str = "/webhooks/sms") -> dict[str, str]:

@@ -1,0 +1,123 @@
+"""Command line: check-policy, explain and serve (python -m services.router ...)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from shared.events import Channel, PatronRole
+
+from .policy import DecisionInput, Policy, PolicyError, default_policy_path, load_policy
+from .policy.examples import run_examples
+
+
+class InputError(ValueError):
+    """A bad explain input line; `field` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        """Keep the field name for the JSON error line."""
+        super().__init__(message)
+        self.field = field
+
+
+def check_policy(path: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Validate a policy file and run its examples; 0 when all is well, 1 otherwise."""
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        print(f"policy error:\n{exc}", file=err)
+        return 1
+    failures = run_examples(policy)
+    for failure in failures:
+        print(f"{path}: {failure}", file=err)
+    if failures:
+        print(f"{len(failures)} of {len(policy.doc.examples)} examples failed", file=err)
+        return 1
+    print(f"{path}: OK (label {policy.label}, version {policy.version}, "
+          f"{len(policy.doc.rules)} rules, {len(policy.doc.examples)} examples passed)", file=out)
+    return 0
+
+
+def _input(row: Any, policy: Policy) -> tuple[DecisionInput, frozenset[str] | None]:
+    """Translate one explain JSON object; InputError naming the field when it is bad."""
+    if not isinstance(row, dict):
+        raise InputError("(line)", "each line must be a JSON object")
+    try:
+        channel = Channel(row.get("channel"))
+    except ValueError:
+        raise InputError("channel", f"channel must be one of {[c.value for c in Channel]}") from None
+    text = row.get("text")
+    if not isinstance(text, str):
+        raise InputError("text", "text must be a string")
+    try:
+        role = PatronRole(row.get("patron_role") or PatronRole.UNKNOWN)
+    except ValueError:
+        raise InputError("patron_role", "patron_role must be student, faculty or unknown") from None
+    received = row.get("received_at")
+    try:
+        at = datetime.fromisoformat(received) if received else datetime.now(UTC)
+    except (TypeError, ValueError):
+        raise InputError("received_at", "received_at must be an ISO 8601 datetime") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=policy.hours.tz)  # a naive time is read as desk time
+    online = row.get("online")
+    if online is not None and (
+        not isinstance(online, list) or not all(isinstance(d, str) for d in online)
+    ):
+        raise InputError("online", "online must be a list of department ids")
+    subject = row.get("subject")
+    if subject is not None and not isinstance(subject, str):
+        raise InputError("subject", "subject must be a string")
+    inp = DecisionInput(channel=channel, text=text, received_at=at, patron_role=role,
+                        subject=subject)
+    return inp, (frozenset(online) if online is not None else None)
+
+
+def explain(policy: Policy, lines: TextIO, out: TextIO) -> int:
+    """One JSON decision (or {"error": ...}) per input line; returns the number of errors."""
+    errors = 0
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            inp, online = _input(json.loads(line), policy)
+            result: dict[str, Any] = policy.decide(inp, online=online).model_dump(mode="json")
+        except json.JSONDecodeError as exc:
+            result = {"error": f"invalid JSON: {exc.msg}", "field": None, "line": n}
+        except InputError as exc:
+            result = {"error": f"{exc.field}: {exc}", "field": exc.field, "line": n}
+        errors += "error" in result
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.flush()
+    return errors
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one command."""
+    parser = argparse.ArgumentParser(prog="python -m services.router")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-policy", help="validate a policy file and run its examples")
+    check.add_argument("file", type=Path)
+    exp = sub.add_parser("explain", help="decide JSON-line messages from stdin")
+    exp.add_argument("--policy", type=Path, default=default_policy_path())
+    sub.add_parser("serve", help="run the router's Kafka consumer")
+    args = parser.parse_args(argv)
+    if args.command == "check-policy":
+        return check_policy(args.file)
+    if args.command == "explain":
+        try:
+            policy = load_policy(args.policy)
+        except PolicyError as exc:
+            print(f"policy error:\n{exc}", file=sys.stderr)
+            return 1
+        explain(policy, sys.stdin, sys.stdout)
+        return 0
+    app = importlib.import_module("services.router.app")  # imported lazily: Kafka deps
+    result = app.main()
+    return int(result) if isinstance(result, int) else 0

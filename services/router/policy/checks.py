@@ -1,0 +1,162 @@
+"""Semantic checks of a schema-valid policy; each problem carries the path to its YAML node."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.events import Action, Channel
+
+from . import texts
+from .model import DepartmentKind, PolicyDoc, TermGroup
+from .reach import unreachable
+from .text import Normaliser
+
+Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str]
+
+KIND_OF_ACTION = {
+    Action.ANSWER: DepartmentKind.DESK,
+    Action.TRANSFER: DepartmentKind.LIVE,
+    Action.EMAIL_CIRCULATION: DepartmentKind.EMAIL,
+    Action.REFER_FACULTY: DepartmentKind.REFERRAL,
+    Action.REFER_COUNSELING: DepartmentKind.REFERRAL,
+    Action.ESCALATE_CRISIS: DepartmentKind.ESCALATION,
+}
+
+
+def text_values(doc: PolicyDoc) -> dict[str, str]:
+    """Placeholders every patron text may use: links and settings."""
+    values = dict(doc.links)
+    values["survey_url"] = doc.settings.survey_url
+    values["sms_reply_window_hours"] = str(doc.settings.sms_reply_window_hours)
+    values["crisis_acknowledge_minutes"] = str(doc.settings.crisis_acknowledge_minutes)
+    return values
+
+
+def _patterns(group: TermGroup, loc: Loc) -> Iterator[Problem]:
+    """Rule patterns compile and do not use named groups (the matcher names them)."""
+    for k, pattern in enumerate(group.patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            yield (*loc, "patterns", k), f"bad regex {pattern!r}: {exc}"
+            continue
+        if "(?P<" in pattern:
+            yield (*loc, "patterns", k), "rule patterns may not use named groups"
+
+
+def _terms(group: TermGroup, loc: Loc, norm: Normaliser) -> Iterator[Problem]:
+    """Phrases and stems normalise to words; stems start with at least three letters."""
+    for k, phrase in enumerate(group.phrases):
+        if not norm.tokens(phrase):
+            yield (*loc, "phrases", k), f"phrase {phrase!r} has no words"
+    for k, stem in enumerate(group.stems):
+        words = norm.tokens(stem)
+        if not words or len(words[0]) < 3:
+            yield (*loc, "stems", k), f"stem {stem!r} must start with a word of 3+ letters"
+    yield from _patterns(group, loc)
+
+
+def _rules(doc: PolicyDoc, norm: Normaliser) -> Iterator[Problem]:
+    """Departments exist and fit the action; terms are valid; every rule can fire."""
+    depts = {d.id: d for d in doc.departments}
+    seen: set[str] = set()
+    for i, rule in enumerate(doc.rules):
+        loc: Loc = ("rules", i)
+        if rule.id in seen:
+            yield (*loc, "id"), f"duplicate rule id {rule.id!r}"
+        seen.add(rule.id)
+        dept = depts.get(rule.department)
+        if dept is None:
+            yield (*loc, "department"), f"rule {rule.id!r}: unknown department {rule.department!r}"
+        elif dept.kind is not KIND_OF_ACTION[rule.action]:
+            msg = f"rule {rule.id!r}: action {rule.action} needs a {KIND_OF_ACTION[rule.action]}"
+            yield (*loc, "department"), f"{msg} department, {dept.id!r} is {dept.kind}"
+        c = rule.conditions
+        for name, group in (("any_of", c.any_of), ("none_of", c.none_of)):
+            if group is not None:
+                yield from _terms(group, (*loc, "conditions", name), norm)
+        for k, group in enumerate(c.all_of):
+            yield from _terms(group, (*loc, "conditions", "all_of", k), norm)
+    for later, earlier in unreachable(doc.rules, norm.tokens):
+        first, second = doc.rules[earlier].id, doc.rules[later].id
+        yield ("rules", later), (
+            f"rule {second!r} is unreachable: rule {first!r} fires first on every message it"
+            " matches"
+        )
+    general = [i for i, r in enumerate(doc.rules) if not r.crisis]
+    if not general or not doc.rules[general[-1]].conditions.is_unconditional():
+        yield ("rules",), "the last non-crisis rule must be an unconditional catch-all"
+
+
+def _text(template: str, loc: Loc, values: dict[str, str], sms: bool) -> Iterator[Problem]:
+    """A patron text uses known placeholders and, for SMS, fits one segment."""
+    try:
+        unknown = sorted(set(texts.placeholders(template)) - set(values) - texts.RUNTIME_FIELDS)
+    except ValueError as exc:
+        yield loc, f"malformed placeholder: {exc}"
+        return
+    if unknown:
+        yield loc, f"unknown placeholder(s) {', '.join(unknown)}"
+        return
+    if sms:
+        problem = texts.sms_problem(texts.prerender(template, values))
+        if problem:
+            yield loc, problem
+
+
+def _texts(doc: PolicyDoc) -> Iterator[Problem]:
+    """Every patron-facing text of the policy."""
+    values = text_values(doc)
+    for i, dept in enumerate(doc.departments):
+        dvals = {**values, "name": dept.name, "contact": dept.contact}
+        for ch, template in dept.handoff.items():
+            loc: Loc = ("departments", i, "handoff", ch.value)
+            yield from _text(template, loc, dvals, ch is Channel.SMS)
+        for ch, template in (dept.fallback.message.items() if dept.fallback else ()):
+            loc = ("departments", i, "fallback", "message", ch.value)
+            yield from _text(template, loc, dvals, ch is Channel.SMS)
+    for ch, template in doc.after_hours_ack.items():
+        yield from _text(template, ("after_hours_ack", ch.value), values, ch is Channel.SMS)
+    for word, template in doc.sms_keywords.items():
+        yield from _text(template, ("sms_keywords", word), values, True)
+
+
+def _extraction(doc: PolicyDoc) -> Iterator[Problem]:
+    """Extraction patterns compile and capture a `value` group."""
+    for field in ("patron_name", "tcc_id", "item"):
+        for k, pattern in enumerate(getattr(doc.extract, field)):
+            loc: Loc = ("extract", field, k)
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                yield loc, f"bad regex {pattern!r}: {exc}"
+                continue
+            if "value" not in compiled.groupindex:
+                yield loc, "extraction patterns need a (?P<value>...) group"
+
+
+def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
+    """All semantic problems of a policy, in file order of the checks."""
+    found: list[Problem] = []
+    try:
+        ZoneInfo(doc.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        found.append((("timezone",), f"unknown timezone {doc.timezone!r}"))
+    if not any(doc.hours.week()):
+        found.append((("hours",), "desk hours have no opening interval"))
+    ids = [d.id for d in doc.departments]
+    for i, dept_id in enumerate(ids):
+        if dept_id in ids[:i]:
+            found.append((("departments", i, "id"), f"duplicate department id {dept_id!r}"))
+    found += _rules(doc, norm)
+    found += _texts(doc)
+    found += _extraction(doc)
+    known = set(ids)
+    for i, ex in enumerate(doc.examples):
+        if ex.expect.department not in known:
+            msg = f"example expects unknown department {ex.expect.department!r}"
+            found.append((("examples", i, "expect", "department"), msg))
+    return found

@@ -1,0 +1,46 @@
+"""What the engine takes (DecisionInput) and what it returns (Decision)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Action, Channel, PatronRole, Priority, RuleHit, StaffGuidance
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInput:
+    """One patron message as the router sees it (text and names are student data)."""
+
+    channel: Channel
+    text: str
+    received_at: datetime
+    patron_role: PatronRole = PatronRole.UNKNOWN
+    subject: str | None = None
+    department_hint: str | None = None
+    campus_hint: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a naive timestamp: desk hours need to know the instant."""
+        if self.received_at.tzinfo is None or self.received_at.utcoffset() is None:
+            raise ValueError("received_at must be timezone-aware")
+
+
+class Decision(BaseModel):
+    """Where a message goes, how urgently, and what the patron and staff are told."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    department: str
+    priority: Priority
+    overnight: bool
+    rules: list[RuleHit] = Field(default_factory=list)
+    handoff_text: str | None = None
+    guidance: StaffGuidance = Field(default_factory=StaffGuidance)
+    fallback: str | None = None
+    after_hours_ack: str | None = None
+    keyword_reply: str | None = None
+    policy_version: str

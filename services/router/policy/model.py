@@ -1,0 +1,190 @@
+"""Pydantic models of the policy file, validated when it is loaded."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.events import Action, Channel, PatronRole
+
+_ID = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DepartmentKind(StrEnum):
+    LIVE = "live"
+    REFERRAL = "referral"
+    EMAIL = "email"
+    ESCALATION = "escalation"
+    DESK = "desk"
+
+
+class Interval(_Strict):
+    open: time
+    close: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        """Refuse an interval that closes before it opens."""
+        if self.close <= self.open:
+            raise ValueError("close must be after open")
+        return self
+
+
+class Hours(_Strict):
+    monday: list[Interval] = Field(default_factory=list)
+    tuesday: list[Interval] = Field(default_factory=list)
+    wednesday: list[Interval] = Field(default_factory=list)
+    thursday: list[Interval] = Field(default_factory=list)
+    friday: list[Interval] = Field(default_factory=list)
+    saturday: list[Interval] = Field(default_factory=list)
+    sunday: list[Interval] = Field(default_factory=list)
+
+    def week(self) -> list[list[Interval]]:
+        """The intervals per weekday, Monday first (datetime.weekday order)."""
+        days = (self.monday, self.tuesday, self.wednesday, self.thursday, self.friday)
+        return [sorted(d, key=lambda i: i.open) for d in (*days, self.saturday, self.sunday)]
+
+
+class Settings(_Strict):
+    sms_reply_window_hours: int = Field(gt=0)
+    crisis_acknowledge_minutes: int = Field(gt=0)
+    survey_url: str
+
+
+class Fallback(_Strict):
+    mode: Literal["ticket"] = "ticket"
+    message: dict[Channel, str]
+
+
+class Department(_Strict):
+    id: str = Field(pattern=_ID)
+    name: str
+    kind: DepartmentKind
+    campus: str | None = None
+    contact: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]+$")
+    handoff: dict[Channel, str] = Field(default_factory=dict)
+    fallback: Fallback | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Department:
+        """Every non-desk department speaks on all channels; live ones need a fallback."""
+        if self.kind is not DepartmentKind.DESK and set(self.handoff) != set(Channel):
+            raise ValueError("handoff needs chat, sms and email texts")
+        if self.kind is DepartmentKind.LIVE and self.fallback is None:
+            raise ValueError("a live department needs a fallback")
+        if self.fallback is not None and set(self.fallback.message) != set(Channel):
+            raise ValueError("fallback.message needs chat, sms and email texts")
+        return self
+
+
+class TermGroup(_Strict):
+    phrases: list[str] = Field(default_factory=list)
+    stems: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        """True when the group names no term at all."""
+        return not (self.phrases or self.stems or self.patterns)
+
+
+class Conditions(_Strict):
+    any_of: TermGroup | None = None
+    all_of: list[TermGroup] = Field(default_factory=list)
+    none_of: TermGroup | None = None
+    negatable: bool = False
+    channel: list[Channel] | None = None
+    patron_role: list[PatronRole] | None = None
+    desk_hours: Literal["open", "closed"] | None = None
+
+    def has_text(self) -> bool:
+        """True when the rule needs some words in the message."""
+        return bool(self.any_of and not self.any_of.is_empty()) or bool(self.all_of)
+
+    def is_unconditional(self) -> bool:
+        """True when the rule always fires (a catch-all)."""
+        filters = (self.channel, self.patron_role, self.desk_hours)
+        return not self.has_text() and all(f is None for f in filters)
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=_ID)
+    crisis: bool = False
+    action: Action
+    department: str
+    summary: str | None = None
+    conditions: Conditions = Field(default_factory=Conditions)
+
+    @model_validator(mode="after")
+    def _crisis_consistent(self) -> Rule:
+        """A crisis rule escalates and only a crisis rule escalates."""
+        if self.crisis != (self.action is Action.ESCALATE_CRISIS):
+            raise ValueError("crisis: true goes with action escalate_crisis, and only with it")
+        return self
+
+
+class Normalisation(_Strict):
+    shorthand: dict[str, str] = Field(default_factory=dict)
+    negation_cues: list[str] = Field(default_factory=list)
+    negation_window: int = Field(3, ge=0, le=10)
+    corrections: list[str] = Field(default_factory=list)
+
+
+class Extraction(_Strict):
+    patron_name: list[str]
+    tcc_id: list[str]
+    item: list[str]
+
+
+class Expect(_Strict):
+    action: Action
+    department: str
+
+
+class Example(_Strict):
+    channel: Channel
+    text: str
+    patron_role: PatronRole = PatronRole.UNKNOWN
+    received_at: datetime | None = None
+    online: list[str] | None = None
+    expect: Expect
+
+
+class PolicyDoc(_Strict):
+    label: str
+    timezone: str
+    hours: Hours
+    links: dict[str, str]
+    settings: Settings
+    departments: list[Department]
+    normalise: Normalisation = Field(default_factory=Normalisation)
+    rules: list[Rule] = Field(min_length=1)
+    extract: Extraction
+    sms_keywords: dict[str, str] = Field(default_factory=dict)
+    after_hours_ack: dict[Channel, str]
+    examples: list[Example] = Field(default_factory=list)
+
+    @field_validator("links")
+    @classmethod
+    def _link_names(cls, links: dict[str, str]) -> dict[str, str]:
+        """Link names are used as {placeholders}, so they must be identifiers."""
+        for name in links:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(f"link name {name!r} is not a lower-case identifier")
+        return links
+
+    @field_validator("sms_keywords")
+    @classmethod
+    def _keywords(cls, keywords: dict[str, str]) -> dict[str, str]:
+        """Keywords are single upper-case words, as patrons text them."""
+        for word in keywords:
+            if not re.fullmatch(r"[A-Z]+", word):
+                raise ValueError(f"sms keyword {word!r} must be one upper-case word")
+        return keywords

@@ -1,0 +1,68 @@
+"""Patron-facing texts: placeholders and the one-SMS-segment (GSM-7, 160 chars) limit."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+
+RUNTIME_FIELDS = frozenset({"next_open"})
+"""Placeholders filled per decision; all others are filled once at load."""
+
+WORST_NEXT_OPEN = "Wednesday at 12:00 PM"
+"""The longest wording of {next_open}, used to check SMS length at load."""
+
+SMS_LIMIT = 160
+
+_GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+class _Keep(dict[str, str]):
+    """Leaves unknown placeholders as they are, for filling later."""
+
+    def __missing__(self, key: str) -> str:
+        """Put the placeholder back untouched."""
+        return "{" + key + "}"
+
+
+def placeholders(template: str) -> list[str]:
+    """The {names} a template uses; ValueError when its braces are malformed."""
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+
+
+def prerender(template: str, values: Mapping[str, str]) -> str:
+    """Fill the load-time placeholders, keeping the runtime ones."""
+    return template.format_map(_Keep(values))
+
+
+def fill_runtime(text: str, next_open: str) -> str:
+    """Fill {next_open} in a prerendered text."""
+    return text.replace("{next_open}", next_open) if "{" in text else text
+
+
+def gsm7_length(text: str) -> int | None:
+    """Septets the text takes in GSM-7, or None when a character is outside GSM-7."""
+    total = 0
+    for ch in text:
+        if ch in _GSM7_BASIC:
+            total += 1
+        elif ch in _GSM7_EXTENDED:
+            total += 2
+        else:
+            return None
+    return total
+
+
+def sms_problem(text: str) -> str | None:
+    """Why a (worst-case filled) text does not fit one SMS segment, or None when it does."""
+    filled = fill_runtime(text, WORST_NEXT_OPEN)
+    length = gsm7_length(filled)
+    if length is None:
+        bad = sorted({c for c in filled if gsm7_length(c) is None})
+        return f"SMS text has characters outside GSM-7: {''.join(bad)!r}"
+    if length > SMS_LIMIT:
+        return f"SMS text is {length} GSM-7 characters; one segment holds {SMS_LIMIT}"
+    return None

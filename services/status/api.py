@@ -1,0 +1,124 @@
+"""HTTP routes: shift and status, availability, Who's Online; domain errors as problems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.status import service
+from services.status.auth import can_set_status, require_role
+from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_presence
+from services.status.errors import Forbidden, NotFound, StatusError
+from shared.events import StaffStatus
+from shared.http import problem
+
+router = APIRouter()
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: StaffStatus
+    note: str | None = Field(None, max_length=500)
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Render domain errors as problem+json."""
+
+    @app.exception_handler(StatusError)
+    async def _domain(_req: Request, exc: StatusError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail or None)
+
+
+async def _change(
+    res: ResourcesDep, session: SessionDep, *, staff_id: str, status: StaffStatus, actor_id: str,
+    note: str | None = None, shift: service.Shift = None,
+) -> dict[str, Any]:
+    now = res.clock()
+    event = await service.set_status(session=session, staff_id=staff_id, status=status,
+                                     actor_id=actor_id, now=now, note=note, shift=shift)
+    await session.commit()
+    if event is not None:
+        await publish_presence(res, [event])
+    return await service.status_of(session=session, staff_id=staff_id)
+
+
+@router.post("/shift/login", tags=["shift"], summary="Start a shift: Online")
+async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
+    """Start the caller's shift."""
+    return await _change(res, session, staff_id=actor.id, status=StaffStatus.ONLINE,
+                         actor_id=actor.id, note="shift start", shift="start")
+
+
+@router.post("/shift/logout", tags=["shift"], summary="Sign off: Offline")
+async def shift_logout(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
+    """End the caller's shift."""
+    return await _change(res, session, staff_id=actor.id, status=StaffStatus.OFFLINE,
+                         actor_id=actor.id, note="shift end", shift="end")
+
+
+@router.post("/shift/heartbeat", tags=["shift"], summary="The dashboard is still open")
+async def shift_heartbeat(
+    actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Keep the caller from lapsing to Away."""
+    event = await service.heartbeat(session=session, staff_id=actor.id, now=res.clock())
+    await session.commit()
+    if event is not None:
+        await publish_presence(res, [event])
+    return await service.status_of(session=session, staff_id=actor.id)
+
+
+@router.put("/staff/{staff_id}/status", tags=["shift"], summary="Set Online, Away or Offline")
+async def put_status(
+    staff_id: str, body: StatusIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Staff set their own status; supervisors anyone's."""
+    if not can_set_status(actor, staff_id):
+        raise Forbidden("staff may change only their own status")
+    return await _change(res, session, staff_id=staff_id, status=body.status, actor_id=actor.id,
+                         note=body.note)
+
+
+@router.get("/staff/me", tags=["shift"], summary="The caller and their status")
+async def me(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """Who the caller is and their status."""
+    mine = await service.status_of(session=session, staff_id=actor.id)
+    return {**mine, "role": actor.role, "departments": list(actor.departments)}
+
+
+@router.get("/availability", tags=["public"], summary="Is each department's chat staffed")
+async def availability(session: SessionDep) -> dict[str, Any]:
+    """Staffed or not, and how many are Online, per department; no names."""
+    counts = await service.online_counts(session=session)
+    return {"departments": [service.availability_view(counts, d) for d in service.DEPARTMENTS]}
+
+
+@router.get("/availability/{department}", tags=["public"], summary="Is one department staffed")
+async def availability_of(department: str, session: SessionDep) -> dict[str, Any]:
+    """One department's availability; 404 for an unknown department."""
+    if department not in service.DEPARTMENTS:
+        raise NotFound("unknown department")
+    counts = await service.online_counts(session=session)
+    return service.availability_view(counts, department)
+
+
+@router.get("/supervisor/online", tags=["supervisor"], summary="Who's Online")
+async def supervisor_online(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """Staff not Offline, per department."""
+    require_role(actor, "supervisor")
+    return {"departments": await service.whos_online(session=session)}
+
+
+@router.post("/supervisor/staff/{staff_id}/force-offline", tags=["supervisor"],
+             summary="Sign someone off")
+async def force_offline(
+    staff_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Set a staff member Offline (e.g. they left without signing off)."""
+    require_role(actor, "supervisor")
+    return await _change(res, session, staff_id=staff_id, status=StaffStatus.OFFLINE,
+                         actor_id=actor.id, note="forced offline by supervisor", shift="end")

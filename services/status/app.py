@@ -1,0 +1,100 @@
+"""Lifecycle of the status service: resources, broker, routes, background sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from services.status import admin_api, api, dashboard, queue_api
+from services.status.background import republish_presence, run_forever
+from services.status.consumers import register
+from services.status.deps import KafkaPublisher, Resources, utcnow
+from services.status.settings import StatusSettings
+from services.status.staff import read_seed, seed_staff
+from shared.db import create_engine, migrate, ping, session_factory
+from shared.http import install_problem_handlers, ops_router
+from shared.kafka import build_broker, ensure_topics
+from shared.logs import configure_logging
+from shared.service import serve
+
+log = logging.getLogger(__name__)
+SERVICE = "status"
+
+
+async def start_resources(settings: StatusSettings) -> Resources:
+    """Migrate, seed, create topics, start the broker with its subscribers."""
+    engine = create_engine(settings.db_url(SERVICE))
+    await migrate(engine, SERVICE)
+    sessions = session_factory(engine)
+    if settings.seed_file and settings.seed_file.exists():
+        async with sessions() as session:
+            added = await seed_staff(session=session, entries=read_seed(settings.seed_file),
+                                     with_tokens=settings.env == "development",
+                                     now=utcnow())
+            await session.commit()
+        log.info("staff seed loaded", extra={"added": added})
+    await ensure_topics(settings)
+    broker = build_broker(settings, client_id="refdesk-status")
+    res = Resources(settings=settings, sessions=sessions, publisher=KafkaPublisher(broker),
+                    engine=engine, broker=broker)
+    register(broker, res)
+    await broker.start()
+    return res
+
+
+async def stop_resources(res: Resources) -> None:
+    """Stop the broker (finishing the message in hand) and close the database."""
+    if res.broker is not None:
+        await res.broker.stop()
+    if res.engine is not None:
+        await res.engine.dispose()
+
+
+def create_app(settings: StatusSettings) -> FastAPI:
+    """The status service's ASGI app; resources are built by its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        res = await start_resources(settings)
+        app.state.resources = res
+        await republish_presence(res)
+        sweeper = asyncio.create_task(run_forever(res))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await stop_resources(res)
+
+    app = FastAPI(title="refdesk status", version="0.1.0", lifespan=lifespan)
+
+    async def ready() -> dict[str, bool]:
+        res: Resources | None = getattr(app.state, "resources", None)
+        if res is None:
+            return {"broker": False, "database": False}
+        broker_ok = res.broker is not None and await res.broker.ping(timeout=2.0)
+        database_ok = res.engine is not None and await ping(res.engine)
+        return {"broker": bool(broker_ok), "database": database_ok}
+
+    install_problem_handlers(app)
+    api.install_error_handler(app)
+    app.include_router(ops_router(ready))
+    app.include_router(api.router)
+    app.include_router(queue_api.router)
+    app.include_router(admin_api.router)
+    app.include_router(dashboard.router)
+    app.mount("/static/status", StaticFiles(directory=dashboard.STATIC_DIR), name="status-static")
+    return app
+
+
+def main() -> None:
+    """Build settings, log JSON lines, serve on the status port."""
+    settings = StatusSettings()
+    configure_logging(SERVICE, settings.log_level)
+    serve(create_app(settings), settings, port=settings.port)

@@ -1,0 +1,110 @@
+"""Who is asking and what they may do: hashed bearer tokens, signed session cookies, roles.
+
+Rules: staff change only their own status; supervisors change anyone's and see Who's Online;
+admins manage staff (and may do what supervisors do).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.errors import Forbidden, Unauthenticated
+from services.status.models import Staff, StaffToken
+
+ROLES = ("staff", "supervisor", "admin")
+RANK = {role: i for i, role in enumerate(ROLES)}
+COOKIE = "refdesk_status_session"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated staff member."""
+
+    id: str
+    role: str
+    departments: tuple[str, ...] = ()
+    via_cookie: bool = False
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token (SHA-256, hex); tokens are random, so no salt is needed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh random bearer token."""
+    return secrets.token_urlsafe(32)
+
+
+def has_role(actor: Actor, role: str) -> bool:
+    """Whether the actor's role is at least `role`."""
+    return RANK.get(actor.role, -1) >= RANK[role]
+
+
+def require_role(actor: Actor, role: str) -> None:
+    """Forbidden unless the actor's role is at least `role`."""
+    if not has_role(actor, role):
+        raise Forbidden(f"needs role {role}")
+
+
+def can_set_status(actor: Actor, staff_id: str) -> bool:
+    """Staff set only their own status; supervisors and admins anyone's."""
+    return actor.id == staff_id or has_role(actor, "supervisor")
+
+
+def sign_session(staff_id: str, *, secret: str, now: datetime, max_age_s: int) -> str:
+    """A cookie value naming the staff member until now + max_age_s, HMAC-signed."""
+    expires = int(now.timestamp()) + max_age_s
+    payload = base64.urlsafe_b64encode(f"{staff_id}|{expires}".encode()).decode()
+    return f"{payload}.{_mac(payload, secret)}"
+
+
+def read_session(value: str | None, *, secret: str, now: datetime) -> str | None:
+    """The staff id a valid, unexpired cookie names; None otherwise."""
+    if not value or "." not in value:
+        return None
+    payload, mac = value.rsplit(".", 1)
+    if not hmac.compare_digest(mac, _mac(payload, secret)):
+        return None
+    try:
+        staff_id, expires = base64.urlsafe_b64decode(payload.encode()).decode().rsplit("|", 1)
+        if int(expires) < now.timestamp():
+            return None
+    except ValueError:
+        return None
+    return staff_id
+
+
+def _mac(payload: str, secret: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+async def actor_for_token(*, session: AsyncSession, token: str) -> Actor:
+    """The active staff member owning an unrevoked token; Unauthenticated otherwise."""
+    row = (
+        await session.execute(
+            select(Staff)
+            .join(StaffToken, StaffToken.staff_id == Staff.id)
+            .where(StaffToken.token_hash == hash_token(token), StaffToken.revoked_at.is_(None))
+        )
+    ).scalar_one_or_none()
+    if row is None or not row.active:
+        raise Unauthenticated("unknown or revoked token")
+    return Actor(id=row.id, role=row.role, departments=tuple(row.departments))
+
+
+async def actor_for_id(*, session: AsyncSession, staff_id: str, via_cookie: bool = True) -> Actor:
+    """The active staff member a session cookie names; Unauthenticated otherwise."""
+    row = await session.get(Staff, staff_id)
+    if row is None or not row.active:
+        raise Unauthenticated("session no longer valid")
+    return Actor(id=row.id, role=row.role, departments=tuple(row.departments),
+                 via_cookie=via_cookie)

@@ -1,0 +1,64 @@
+"""The periodic sweep: lapsed heartbeats, crisis re-escalation and gauge refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.status import metrics
+from services.status.deps import REPUBLISH, Resources, publish_presence
+from services.status.service import all_presence_events
+from services.status.sweep import due_reescalations, sweep_heartbeats
+from shared.topics import NOTIFICATIONS
+
+log = logging.getLogger(__name__)
+
+
+async def republish_presence(res: Resources) -> int:
+    """Publish everyone's current presence so the compacted topic converges."""
+    async with res.sessions() as session:
+        events = await all_presence_events(session=session)
+    await publish_presence(res, events)
+    res.extra.pop(REPUBLISH, None)
+    return len(events)
+
+
+async def tick(res: Resources) -> None:
+    """One pass of every sweep."""
+    settings, now = res.settings, res.clock()
+    if res.extra.get(REPUBLISH):
+        await republish_presence(res)
+    async with res.sessions() as session:
+        events = await sweep_heartbeats(
+            session=session, now=now, away_after_s=settings.heartbeat_away_after_s,
+            offline_after_s=settings.heartbeat_offline_after_s,
+        )
+        await session.commit()
+    await publish_presence(res, events)
+    async with res.sessions() as session:
+        crises, alerts = await due_reescalations(
+            session=session, now=now, ack_timeout_s=settings.crisis_ack_timeout_s
+        )
+        # publish before stamping: the idempotency keys make a repeat after a crash harmless
+        for alert in alerts:
+            await res.publisher(NOTIFICATIONS.name, alert, key=alert.conversation_id)
+        for conv in crises:
+            conv.reescalated_at = now
+        await session.commit()
+        if crises:
+            log.warning("re-escalated unacknowledged crises", extra={"count": len(crises)})
+    async with res.sessions() as session:
+        await metrics.refresh(session=session, now=now)
+
+
+async def run_forever(res: Resources) -> None:
+    """Run `tick` every sweep_interval_s until cancelled."""
+    while True:
+        try:
+            await tick(res)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # the broker or database is down: the next tick is the retry
+            log.warning("sweep failed; retrying next tick", extra={"error": type(exc).__name__})
+        await asyncio.sleep(res.settings.sweep_interval_s)

@@ -1,0 +1,92 @@
+"""The staff dashboard: sign-in, own status buttons, Who's Online and the live queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.status import queue, service
+from services.status.auth import COOKIE, actor_for_id, actor_for_token, read_session, sign_session
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
+from services.status.errors import Unauthenticated
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+CHANNEL_LABELS = {"chat": ("💬", "Chat"), "sms": ("📱", "SMS"), "email": ("✉️", "Email")}
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+
+
+def templates() -> Jinja2Templates:
+    """The dashboard's Jinja2 templates (autoescaped)."""
+    return Jinja2Templates(directory=str(HERE / "templates"))
+
+
+async def board_state(*, session: SessionDep, res: ResourcesDep, staff_id: str) -> dict[str, Any]:
+    """Everything the dashboard shows, as JSON."""
+    now = res.clock()
+    rows = await queue.open_queue(session=session)
+    return {
+        "me": await service.status_of(session=session, staff_id=staff_id),
+        "online": await service.whos_online(session=session),
+        "queue": [queue.row_view(c, now) for c in rows],
+    }
+
+
+@router.get("", response_class=HTMLResponse, summary="Staff dashboard")
+async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
+    """The dashboard when signed in, else the sign-in form."""
+    staff_id = read_session(request.cookies.get(COOKIE), secret=res.settings.session_secret,
+                            now=res.clock())
+    if staff_id is None:
+        return _login_page(request)
+    try:
+        actor = await actor_for_id(session=session, staff_id=staff_id)
+    except Unauthenticated:
+        return _login_page(request)
+    state = await board_state(session=session, res=res, staff_id=actor.id)
+    context = {"actor": actor, "state": state, "labels": CHANNEL_LABELS}
+    return templates().TemplateResponse(request, "dashboard.html", context)
+
+
+def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    return templates().TemplateResponse(request, "login.html", {"error": error},
+                                        status_code=status)
+
+
+@router.post("/login", summary="Sign in with staff id and token")
+async def login(
+    request: Request, res: ResourcesDep, session: SessionDep,
+    staff_id: Annotated[str, Form(max_length=64)], token: Annotated[str, Form(max_length=200)],
+) -> Response:
+    """Check the token and set the signed session cookie."""
+    try:
+        actor = await actor_for_token(session=session, token=token.strip())
+    except Unauthenticated:
+        actor = None
+    if actor is None or actor.id != staff_id.strip():
+        return _login_page(request, "Staff id or token not recognised.", 401)
+    cookie = sign_session(actor.id, secret=res.settings.session_secret, now=res.clock(),
+                          max_age_s=res.settings.session_max_age_s)
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.set_cookie(COOKIE, cookie, max_age=res.settings.session_max_age_s, httponly=True,
+                        samesite="strict", secure=res.settings.cookie_secure, path="/")
+    return response
+
+
+@router.post("/logout", summary="Forget the session cookie")
+async def logout() -> Response:
+    """Sign out of the dashboard (status is unchanged)."""
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/state", summary="Dashboard data for live refresh")
+async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
+    """Own status, Who's Online and the queue."""
+    return await board_state(session=session, res=res, staff_id=actor.id)

@@ -1,0 +1,53 @@
+"""Status service settings: REFDESK_* common settings plus REFDESK_STATUS_* of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import CommonSettings
+
+DEFAULT_SEED = Path(__file__).resolve().parent / "staff_seed.yaml"
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-session-secret-change-me"}
+
+
+def _env(name: str) -> str:
+    return f"REFDESK_STATUS_{name.upper()}"
+
+
+class StatusSettings(CommonSettings):
+    """Who is available where, and what is waiting for whom."""
+
+    model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore", populate_by_name=True)
+
+    port: int = Field(8084, validation_alias=_env("port"))
+    seed_file: Path | None = Field(DEFAULT_SEED, validation_alias=_env("seed_file"))
+    heartbeat_away_after_s: float = Field(
+        300, gt=0, validation_alias=_env("heartbeat_away_after_s")
+    )
+    heartbeat_offline_after_s: float = Field(
+        1800, gt=0, validation_alias=_env("heartbeat_offline_after_s")
+    )
+    crisis_ack_timeout_s: float = Field(300, gt=0, validation_alias=_env("crisis_ack_timeout_s"))
+    auto_assign: bool = Field(False, validation_alias=_env("auto_assign"))
+    capacity_per_person: int = Field(3, ge=1, validation_alias=_env("capacity_per_person"))
+    sweep_interval_s: float = Field(5.0, gt=0, validation_alias=_env("sweep_interval_s"))
+    session_secret: str = Field(
+        "dev-session-secret-change-me", validation_alias=_env("session_secret")
+    )
+    session_max_age_s: int = Field(12 * 3600, gt=0, validation_alias=_env("session_max_age_s"))
+    cookie_secure: bool = Field(False, validation_alias=_env("cookie_secure"))
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> StatusSettings:
+        if self.env == "production":
+            if self.session_secret in PLACEHOLDER_SECRETS or len(self.session_secret) < 32:
+                raise ValueError(
+                    "REFDESK_STATUS_SESSION_SECRET must be set to a random value of 32+ characters"
+                    " in production"
+                )
+        if self.heartbeat_offline_after_s < self.heartbeat_away_after_s:
+            raise ValueError("heartbeat_offline_after_s must be >= heartbeat_away_after_s")
+        return self

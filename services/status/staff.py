@@ -1,0 +1,141 @@
+"""Staff records: seed loading and the admin operations (create, update, deactivate, tokens)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.auth import ROLES, hash_token, new_token
+from services.status.errors import Conflict, NotFound
+from services.status.models import Staff, StaffToken
+
+ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
+ID_PATTERN = "^[a-z0-9][a-z0-9._-]{1,63}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class StaffIn(BaseModel):
+    """A staff member as an admin (or the seed file) describes them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
+    departments: list[str] = Field(default_factory=list)
+    campus: str | None = None
+    role: str = Field("staff", pattern=ROLE_PATTERN)
+
+
+class StaffPatch(BaseModel):
+    """Fields an admin may change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    email: str | None = Field(None, pattern=EMAIL_PATTERN, max_length=320)
+    departments: list[str] | None = None
+    campus: str | None = None
+    role: str | None = Field(None, pattern=ROLE_PATTERN)
+    active: bool | None = None
+
+
+class SeedEntry(StaffIn):
+    dev_token: str | None = None
+
+
+def read_seed(path: Path) -> list[SeedEntry]:
+    """Parse and validate a seed YAML file (`staff: [...]`)."""
+    doc: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+    return [SeedEntry.model_validate(item) for item in doc.get("staff", [])]
+
+
+async def seed_staff(
+    *, session: AsyncSession, entries: list[SeedEntry], with_tokens: bool, now: datetime
+) -> int:
+    """Insert seed staff who do not exist yet (admins' later edits win); returns how many."""
+    added = 0
+    for entry in entries:
+        if await session.get(Staff, entry.id) is None:
+            session.add(_new_staff(entry, now))
+            added += 1
+        if with_tokens and entry.dev_token:
+            digest = hash_token(entry.dev_token)
+            query = select(StaffToken.id).where(StaffToken.token_hash == digest)
+            known = await session.execute(query)
+            if known.first() is None:
+                session.add(StaffToken(staff_id=entry.id, token_hash=digest, label="seed",
+                                       created_at=now))
+        await session.flush()
+    return added
+
+
+def _new_staff(data: StaffIn, now: datetime) -> Staff:
+    return Staff(id=data.id, name=data.name, email=data.email, departments=data.departments,
+                 campus=data.campus, role=data.role, active=True, created_at=now)
+
+
+def staff_view(row: Staff) -> dict[str, Any]:
+    """A staff record as the admin API shows it."""
+    return {"id": row.id, "name": row.name, "email": row.email, "departments": row.departments,
+            "campus": row.campus, "role": row.role, "active": row.active}
+
+
+async def create_staff(*, session: AsyncSession, data: StaffIn, now: datetime) -> Staff:
+    """Add a staff member; Conflict if the id is taken."""
+    if await session.get(Staff, data.id) is not None:
+        raise Conflict("a staff member with this id exists")
+    row = _new_staff(data, now)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_staff(*, session: AsyncSession, staff_id: str) -> Staff:
+    """A staff record; NotFound otherwise."""
+    row = await session.get(Staff, staff_id)
+    if row is None:
+        raise NotFound("no such staff member")
+    return row
+
+
+async def list_staff(*, session: AsyncSession) -> list[Staff]:
+    """Every staff record, by id."""
+    return list((await session.execute(select(Staff).order_by(Staff.id))).scalars())
+
+
+async def update_staff(*, session: AsyncSession, staff_id: str, patch: StaffPatch) -> Staff:
+    """Apply an admin's changes."""
+    row = await get_staff(session=session, staff_id=staff_id)
+    for key, value in patch.model_dump(exclude_unset=True).items():
+        setattr(row, key, value)
+    await session.flush()
+    return row
+
+
+async def issue_token(
+    *, session: AsyncSession, staff_id: str, now: datetime, label: str = "api"
+) -> str:
+    """Create a bearer token for a staff member; only its hash is stored."""
+    await get_staff(session=session, staff_id=staff_id)
+    token = new_token()
+    session.add(StaffToken(staff_id=staff_id, token_hash=hash_token(token), label=label,
+                           created_at=now))
+    await session.flush()
+    return token
+
+
+async def revoke_tokens(*, session: AsyncSession, staff_id: str, now: datetime) -> None:
+    """Revoke every token a staff member holds (on deactivation)."""
+    rows = await session.execute(
+        select(StaffToken).where(StaffToken.staff_id == staff_id, StaffToken.revoked_at.is_(None))
+    )
+    for token in rows.scalars():
+        token.revoked_at = now
+    await session.flush()

@@ -1,0 +1,215 @@
+"""Helpers for the notifier's service-level tests: a scripted SMTP sink, commands, waits and
+a running notifier (its real lifespan) against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
+
+from refdesk_cli.mailsink import SinkHandler
+from services.notifier.app import create_app
+from services.notifier.settings import NotifierSettings
+from shared.events import Channel, NotificationKind, NotificationRequested, Priority
+from shared.kafka import publish
+from shared.topics import NOTIFICATIONS
+from tests.kafka_helpers import Event, collect
+
+from ..notifier_adapters.notifier_fakes import free_port
+
+SURVEY_URL = "https://libanswers.tccd.edu/survey/abc"
+
+
+# ---- SMTP ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScriptedSink(SinkHandler):
+    """The mail sink, plus replies scripted per recipient and an optional pause per message."""
+
+    replies_for: dict[str, list[str]] = field(default_factory=dict)
+    """recipient -> SMTP replies to give (one per attempt) before accepting its messages."""
+    pause_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        with self._lock:
+            for rcpt in envelope.rcpt_tos:
+                script = self.replies_for.get(rcpt)
+                if script:
+                    return script.pop(0)
+        if self.pause_s:
+            await asyncio.sleep(self.pause_s)
+        return await super().handle_DATA(server, session, envelope)
+
+    def with_id(self, message_id: str) -> list[EmailMessage]:
+        """Accepted messages carrying this Message-ID."""
+        return [m for m in list(self.messages) if m["Message-ID"] == message_id]
+
+    def count_ids(self) -> Counter[str]:
+        """How many accepted messages carry each Message-ID."""
+        return Counter(str(m["Message-ID"]) for m in list(self.messages))
+
+
+class SmtpRelay:
+    """An aiosmtpd server on a fixed port that a test may stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = ScriptedSink()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        """Listen (again) on the same port with the same handler."""
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until start()."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+
+def command(kind: NotificationKind = NotificationKind.SURVEY, *, channel: Channel = Channel.EMAIL,
+            recipient: str = "ana.gomez@my.tccd.edu", context: dict[str, Any] | None = None,
+            priority: Priority = Priority.NORMAL, key: str | None = None) -> NotificationRequested:
+    """A NotificationRequested with a unique idempotency key and conversation."""
+    if context is None:
+        context = {"survey_url": SURVEY_URL, "patron_name": "Ana"} if kind is NotificationKind.SURVEY else {}
+    return NotificationRequested(
+        idempotency_key=key or f"test-{uuid.uuid4().hex}", kind=kind, channel=channel,
+        recipient=recipient, conversation_id=f"conv-{uuid.uuid4().hex[:12]}", priority=priority,
+        context=context, requested_at=datetime.now(UTC),
+    )
+
+
+async def send(producer: KafkaBroker, cmd: NotificationRequested) -> None:
+    """Publish a command to refdesk.notifications as the router would."""
+    await publish(producer, NOTIFICATIONS.name, cmd, key=cmd.conversation_id, source="refdesk/test",
+                  subject=cmd.conversation_id)
+
+
+async def send_raw(producer: KafkaBroker, body: bytes, *, key: str) -> None:
+    """Publish arbitrary bytes to refdesk.notifications."""
+    await producer.publish(body, topic=NOTIFICATIONS.name, key=key.encode())
+
+
+# ---- waiting and reading ---------------------------------------------------------------------
+
+
+async def wait_until(check: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, *,
+                     timeout: float = 45.0, every: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+async def dead_letters(bootstrap: str, group: str, *, count: int, timeout: float = 45.0) -> list[Event]:
+    """The notification DLQ's letters written by one consumer group, once ``count`` arrived."""
+    letters = await collect(
+        bootstrap, NOTIFICATIONS.dlq_name, until=lambda found: len(found) >= count,
+        where=lambda e: e.get("data", {}).get("consumer_group") == group, timeout=timeout,
+    )
+    assert len(letters) >= count, f"expected {count} dead letters, found {len(letters)}: {letters}"
+    return letters
+
+
+def metric(name: str, **labels: str) -> float:
+    """A sample's current value in the process registry (0 when never set)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def start_group_at_end(bootstrap: str, group: str) -> None:
+    """Commit the group's offsets at the end of the topic, so it sees only what comes next."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([NOTIFICATIONS.name])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(NOTIFICATIONS.name, p["partition"]) for p in described["partitions"]]
+    assert tps, f"{NOTIFICATIONS.name} has no partitions"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit(dict(ends.items()))
+    finally:
+        await consumer.stop()
+
+
+# ---- the service -----------------------------------------------------------------------------
+
+
+def notifier_settings(bootstrap: str, database_url: str, run_dir: Path, smtp_port: int,
+                      **extra: Any) -> NotifierSettings:
+    """Settings for a test notifier: its own group, quick retries, the given relay."""
+    values: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap, "database_url": database_url, "run_dir": run_dir,
+        "topic_partitions": 1, "notifier_group": f"test-notifier-{uuid.uuid4().hex[:12]}",
+        "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "smtp_tls": "none", "smtp_timeout_s": 5,
+        "backoff_base_s": 0.2, "backoff_max_s": 1, "poll_interval_s": 0.2,
+        "survey_url": SURVEY_URL, "shutdown_timeout_s": 8,
+    }
+    values.update(extra)
+    return NotifierSettings(**values)
+
+
+@asynccontextmanager
+async def running(settings: NotifierSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """Run a notifier through its real lifespan; yield an HTTP client bound to it."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+            yield client
+
+
+async def summary(client: httpx.AsyncClient) -> dict[str, int]:
+    """GET /ledger/summary."""
+    response = await client.get("/ledger/summary")
+    assert response.status_code == 200, response.text
+    body: dict[str, int] = response.json()
+    return body
+
+
+async def settled(client: httpx.AsyncClient, *, sent: int, dead: int = 0) -> dict[str, int]:
+    """Wait until the ledger holds nothing pending and the expected sent/dead rows."""
+    want = {"pending": 0, "sent": sent, "dead": dead}
+
+    async def _check() -> bool:
+        return await summary(client) == want
+
+    await wait_until(_check, f"ledger {want}")
+    return want

@@ -1,0 +1,166 @@
+"""The notifier end to end in one process: commands from the real broker become emails at a
+real SMTP server, once each, through the real ledger; failures retry or dead-letter."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from faststream.kafka import KafkaBroker
+
+from services.notifier.messages import make_message_id
+from shared.events import NotificationKind, NotificationRequested, Priority
+
+from .conftest import Configure
+from .notifier_env import (
+    SURVEY_URL,
+    SmtpRelay,
+    command,
+    dead_letters,
+    metric,
+    running,
+    send,
+    settled,
+    wait_until,
+)
+
+CIRCULATION = {
+    "question": "Can I renew Biology 1406 lab manual for another week?",
+    "channel": "sms", "conversation_ref": "LibAnswers #48213", "patron_name": "Ana Gomez",
+    "tcc_id": "T00123456", "item": "Biology 1406 lab manual", "patron_contact": "+18175550123",
+    "missing_fields": ["tcc_id"], "details": {"campus": "South"},
+}
+CRISIS = {
+    "conversation_ref": "chat-77812", "channel": "chat",
+    "care_report_url": "https://cm.maxient.com/reportingform.php?TarrantCountyCollege",
+    "campus": "Northeast", "summary": "The patron wrote that they cannot go on.",
+    "detected_at": "Sat 10:02 AM",
+}
+
+
+def parts(msg: EmailMessage) -> dict[str, str]:
+    """The text and HTML alternatives of a delivered email, by content type."""
+    assert msg.get_content_type() == "multipart/alternative"
+    found = {}
+    for part in msg.iter_parts():
+        assert isinstance(part, EmailMessage)
+        found[part.get_content_type()] = part.get_content()
+    assert set(found) == {"text/plain", "text/html"}
+    return found
+
+
+async def delivered_once(relay: SmtpRelay, cmd: NotificationRequested, domain: str) -> EmailMessage:
+    """Wait for the command's email; it must be there exactly once."""
+    message_id = make_message_id(cmd.idempotency_key, domain)
+    await wait_until(lambda: relay.handler.with_id(message_id), f"email {message_id}")
+    [msg] = relay.handler.with_id(message_id)
+    return msg
+
+
+async def test_delivers_circulation_survey_and_crisis_emails(
+    configure: Configure, relay: SmtpRelay, producer: KafkaBroker
+) -> None:
+    settings = await configure()
+    circulation = command(NotificationKind.CIRCULATION_EMAIL, recipient="circdesk@tccd.edu",
+                          context=CIRCULATION, priority=Priority.HIGH)
+    survey = command(NotificationKind.SURVEY, recipient="ana.gomez@my.tccd.edu",
+                     context={"patron_name": "Ana"})  # survey_url comes from the settings
+    crisis = command(NotificationKind.CRISIS_ALERT, recipient="careteam@tccd.edu", context=CRISIS,
+                     priority=Priority.URGENT)
+    async with running(settings) as client:
+        for cmd in (circulation, survey, crisis):
+            await send(producer, cmd)
+        circ_mail, survey_mail, crisis_mail = [
+            await delivered_once(relay, cmd, settings.message_id_domain)
+            for cmd in (circulation, survey, crisis)
+        ]
+        await settled(client, sent=3)
+
+    for mail, cmd in ((circ_mail, circulation), (survey_mail, survey), (crisis_mail, crisis)):
+        assert mail["Message-ID"] == make_message_id(cmd.idempotency_key, "refdesk.tccd.edu")
+        assert mail["To"] == cmd.recipient
+        assert mail["From"].addresses[0].addr_spec == "askdesk@tccd.edu"
+        assert mail["X-Refdesk-Kind"] == cmd.kind.value
+        assert mail["Auto-Submitted"] == "auto-generated"
+        assert mail["Date"]
+
+    text, html = parts(circ_mail)["text/plain"], parts(circ_mail)["text/html"]
+    assert CIRCULATION["question"] in text and "Biology 1406 lab manual" in html
+    assert "LibAnswers #48213" in text and "T00123456" in text
+    assert "[refdesk #" not in circ_mail["Subject"]  # staff-facing: no ticket tag
+    assert circ_mail["Importance"] == "high" and circ_mail["X-Priority"] == "2"
+
+    survey_parts = parts(survey_mail)
+    assert survey_mail["Subject"].endswith(f"[refdesk #{survey.conversation_id}]")
+    assert SURVEY_URL in survey_parts["text/plain"] and SURVEY_URL in survey_parts["text/html"]
+    assert "Importance" not in survey_mail
+
+    crisis_parts = parts(crisis_mail)
+    assert CRISIS["care_report_url"] in crisis_parts["text/plain"]
+    assert "chat-77812" in crisis_parts["text/html"]
+    assert crisis_mail["X-Priority"] == "1" and "[refdesk #" not in crisis_mail["Subject"]
+    assert len(relay.handler.messages) == 3
+
+
+async def test_the_same_command_twice_is_one_email(
+    configure: Configure, relay: SmtpRelay, producer: KafkaBroker
+) -> None:
+    settings = await configure()
+    cmd, sentinel = command(), command()
+    async with running(settings) as client:
+        await send(producer, cmd)
+        await send(producer, cmd)  # a redelivery from the router: same key, new event id
+        await delivered_once(relay, cmd, settings.message_id_domain)
+        await send(producer, cmd)  # and once more after it was sent
+        await send(producer, sentinel)
+        # One partition: once the later sentinel is delivered, the consumer is past every copy.
+        await delivered_once(relay, sentinel, settings.message_id_domain)
+        await settled(client, sent=2)
+    assert relay.handler.count_ids() == {
+        make_message_id(cmd.idempotency_key, settings.message_id_domain): 1,
+        make_message_id(sentinel.idempotency_key, settings.message_id_domain): 1,
+    }
+
+
+async def test_temporary_failures_are_retried_until_delivered(
+    configure: Configure, relay: SmtpRelay, producer: KafkaBroker
+) -> None:
+    settings = await configure()
+    cmd = command(recipient="busy.mailbox@my.tccd.edu")
+    relay.handler.replies_for[cmd.recipient] = ["421 4.3.2 Service not available",
+                                                "451 4.3.0 Try again later"]
+    labels = {"kind": "survey", "channel": "email"}
+    retries = metric("refdesk_notification_retries_total", **labels)
+    transient = metric("refdesk_notification_failures_total", reason="transient", **labels)
+    async with running(settings) as client:
+        await send(producer, cmd)
+        await delivered_once(relay, cmd, settings.message_id_domain)
+        await settled(client, sent=1)
+    assert relay.handler.replies_for[cmd.recipient] == []  # both refusals were used up
+    assert len(relay.handler.messages) == 1
+    assert metric("refdesk_notification_retries_total", **labels) - retries == 2
+    assert metric("refdesk_notification_failures_total", reason="transient", **labels) - transient == 2
+
+
+async def test_permanent_failure_is_dead_lettered_and_the_next_is_delivered(
+    configure: Configure, relay: SmtpRelay, producer: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    settings = await configure()
+    bounced = command(NotificationKind.CIRCULATION_EMAIL, recipient="gone@tccd.edu",
+                      context=CIRCULATION)
+    relay.handler.replies_for[bounced.recipient] = ["550 5.7.1 Message rejected"]
+    following = command()
+    async with running(settings) as client:
+        await send(producer, bounced)
+        await send(producer, following)
+        await delivered_once(relay, following, settings.message_id_domain)
+        await settled(client, sent=1, dead=1)
+    [letter] = await dead_letters(kafka_bootstrap, settings.notifier_group, count=1)
+    data = letter["data"]
+    assert "550" in data["reason"] and data["reason"].startswith("permanent")
+    assert NotificationRequested.model_validate_json(data["value"]) == bounced
+    assert data["topic"] == "refdesk.notifications" and letter["_key"] == bounced.conversation_id
+    assert letter["type"] == "edu.tccd.refdesk.dead_letter.v1"
+    assert relay.handler.with_id(make_message_id(bounced.idempotency_key,
+                                                 settings.message_id_domain)) == []
+    assert len(relay.handler.messages) == 1
+

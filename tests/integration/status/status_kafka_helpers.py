@@ -1,0 +1,80 @@
+"""Reading and writing refdesk topics directly with aiokafka, for assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import BaseModel
+
+from shared.events import new_event
+from shared.kafka import CONTENT_TYPE
+
+
+async def send(bootstrap: str, topic: str, data: BaseModel, *, key: str) -> str:
+    """Publish one CloudEvent as another service would; returns its id."""
+    event = new_event(data, source="tests/status")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, event.model_dump_json().encode(), key=key.encode(),
+                                     headers=[("content-type", CONTENT_TYPE.encode())])
+    finally:
+        await producer.stop()
+    return event.id
+
+
+async def send_raw(bootstrap: str, topic: str, value: bytes, *, key: str) -> None:
+    """Publish arbitrary bytes (a poison message)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def wait_for_record(
+    bootstrap: str, topic: str, match: Callable[[dict[str, Any], str | None], bool],
+    timeout_s: float = 60,
+) -> tuple[dict[str, Any], str | None]:
+    """The first record on a topic (from the start) whose decoded JSON and key match."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        value = json.loads(record.value or b"null")
+                        key = record.key.decode() if record.key else None
+                        if isinstance(value, dict) and match(value, key):
+                            return value, key
+    finally:
+        await consumer.stop()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], timeout_s: float = 60, pause_s: float = 0.25
+) -> Any:
+    """Poll until probe returns something truthy."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            result = await probe()
+            if result:
+                return result
+            await asyncio.sleep(pause_s)
+
+
+async def queue_row(base_url: str, conversation_id: str, token: str) -> dict[str, Any] | None:
+    """The queue row of a conversation, if it is listed."""
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        response = await client.get("/queue", headers={"Authorization": f"Bearer {token}"})
+    rows = [r for r in response.json()["items"] if r["conversation_id"] == conversation_id]
+    return rows[0] if rows else None

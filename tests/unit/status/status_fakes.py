@@ -1,0 +1,74 @@
+"""Tiny fakes for the status service's tests: a publisher that remembers, a hand-moved clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.status.handlers import Assigning, apply
+from shared.events import (
+    Action,
+    Channel,
+    InteractionReceived,
+    Patron,
+    Priority,
+    RoutingDecided,
+)
+
+T0 = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakePublisher:
+    """Remembers what would have been published."""
+
+    sent: list[tuple[str, BaseModel, str]] = field(default_factory=list)
+    fail: bool = False
+
+    async def __call__(self, topic: str, data: BaseModel, *, key: str) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.sent.append((topic, data, key))
+
+    def on(self, topic: str) -> list[BaseModel]:
+        return [d for t, d, _ in self.sent if t == topic]
+
+
+@dataclass
+class Clock:
+    """A clock tests move by hand."""
+
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def bearer(staff_id: str) -> dict[str, str]:
+    """The seed dev token of a staff member as an Authorization header."""
+    return {"Authorization": f"Bearer dev-{staff_id}-token"}
+
+
+async def arrive(sessions: async_sessionmaker[AsyncSession], cid: str, *, channel: Channel,
+                 department: str = "reference", minutes_ago: int = 0, overnight: bool = False,
+                 crisis: bool = False) -> None:
+    """Given a conversation that arrived and was routed."""
+    at = T0 - timedelta(minutes=minutes_ago)
+    contact = "pat@example.edu" if channel == Channel.EMAIL else "+18175550199"
+    async with sessions() as session:
+        await apply(session, event_id=f"i-{cid}", assigning=Assigning(), data=InteractionReceived(
+            interaction_id=f"i-{cid}", conversation_id=cid, channel=channel, provider="test",
+            provider_message_id=cid, patron=Patron(contact=contact), text="help",
+            received_at=at))
+        await apply(session, event_id=f"r-{cid}", assigning=Assigning(), data=RoutingDecided(
+            decision_id=f"r-{cid}", interaction_id=f"i-{cid}", conversation_id=cid,
+            channel=channel, department=department, overnight=overnight, policy_version="t",
+            action=Action.ESCALATE_CRISIS if crisis else Action.ANSWER,
+            priority=Priority.URGENT if crisis else Priority.NORMAL, decided_at=at))
+        await session.commit()

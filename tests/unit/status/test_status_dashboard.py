@@ -1,0 +1,63 @@
+"""The dashboard over HTTP: sign-in, session cookie, CSRF header, state JSON, labels."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import arrive
+
+from services.status.auth import COOKIE
+from shared.events import Channel
+
+
+async def sign_in(client: httpx.AsyncClient, staff_id: str, token: str) -> httpx.Response:
+    return await client.post("/dashboard/login", data={"staff_id": staff_id, "token": token})
+
+
+async def test_sign_in_form_then_dashboard(client: httpx.AsyncClient) -> None:
+    page = await client.get("/dashboard")
+    assert page.status_code == 200 and 'id="sign-in"' in page.text
+    wrong = await sign_in(client, "mgarcia", "dev-jnguyen-token")
+    assert wrong.status_code == 401 and "not recognised" in wrong.text
+    ok = await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    assert ok.status_code == 303 and COOKIE in ok.cookies
+    cookie = ok.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    board = await client.get("/dashboard")
+    assert 'data-staff-id="mgarcia"' in board.text and "/static/status/dashboard.js" in board.text
+
+
+async def test_cookie_session_needs_the_csrf_header_for_changes(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    state = await client.get("/dashboard/state")
+    assert state.status_code == 200 and state.json()["me"]["status"] == "Offline"
+    blocked = await client.put("/staff/mgarcia/status", json={"status": "Online"})
+    assert blocked.status_code == 403
+    done = await client.put("/staff/mgarcia/status", json={"status": "Online"},
+                            headers={"X-Requested-With": "refdesk"})
+    assert done.status_code == 200
+    state = await client.get("/dashboard/state")
+    assert state.json()["online"]["reference"][0]["id"] == "mgarcia"
+
+
+async def test_tampered_cookie_is_refused(client: httpx.AsyncClient) -> None:
+    client.cookies.set(COOKIE, "bWdhcmNpYXw5OTk5OTk5OTk5.deadbeef")
+    assert (await client.get("/dashboard/state")).status_code == 401
+    assert 'id="sign-in"' in (await client.get("/dashboard")).text
+
+
+async def test_static_script_is_served(client: httpx.AsyncClient) -> None:
+    js = await client.get("/static/status/dashboard.js")
+    assert js.status_code == 200 and "SMS" in js.text
+
+
+async def test_queue_rows_show_channel_labels_and_overnight(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await arrive(sessions, "sms-night", channel=Channel.SMS, minutes_ago=600, overnight=True)
+    await arrive(sessions, "chat-now", channel=Channel.CHAT)
+    await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    page = (await client.get("/dashboard")).text
+    row = page[page.index('data-conversation-id="sms-night"'):]
+    row = row[:row.index("</tr>")]
+    assert "overnight" in row and "📱" in row and "SMS" in row and "Overnight" in row
