@@ -23,8 +23,12 @@ def inputs() -> list[DecisionInput]:
     at = datetime(2025, 10, 1, 15, 0, tzinfo=UTC)
     rows = [json.loads(line) for line in DATA.read_text("utf-8").splitlines() if line.strip()]
     return [
-        DecisionInput(channel=Channel(r["channel"]), text=r["text"], received_at=at,
-                      patron_role=PatronRole(r.get("patron_role", "unknown")))
+        DecisionInput(
+            channel=Channel(r["channel"]),
+            text=r["text"],
+            received_at=at,
+            patron_role=PatronRole(r.get("patron_role", "unknown")),
+        )
         for r in rows
     ]
 
@@ -46,8 +50,10 @@ def main() -> None:
             policy.decide(inp, online=online)
         done += len(batch)
     rate = done / elapsed
-    print(f"{done} decisions in {elapsed:.2f} s: {rate:,.0f} decisions/s "
-          f"({rate / TARGET:.2f}x the {TARGET:,}/s target)")
+    print(
+        f"{done} decisions in {elapsed:.2f} s: {rate:,.0f} decisions/s "
+        f"({rate / TARGET:.2f}x the {TARGET:,}/s target)"
+    )
 
 
 if __name__ == "__main__":

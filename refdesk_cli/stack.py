@@ -1,4 +1,4 @@
-"""Start and stop the four services as separate processes (for `refdesk up` and end-to-end tests)."""
+"""Start and stop the services as separate processes (for `refdesk up` and end-to-end tests)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ SERVICES: dict[str, tuple[str, int]] = {
     "router": ("REFDESK_ROUTER_PORT", 8082),
     "notifier": ("REFDESK_NOTIFIER_PORT", 8083),
     "status": ("REFDESK_STATUS_PORT", 8084),
+    "publisher": ("REFDESK_PUBLISHER_PORT", 8085),
 }
 
 

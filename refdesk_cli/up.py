@@ -1,4 +1,4 @@
-"""`refdesk up` (what `make run` runs): Kafka, the mail sink and the four services, until Ctrl-C."""
+"""`refdesk up` (what `make run` runs): Kafka, the mail sink and the services, until Ctrl-C."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
+from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
 from shared.events import AnyEvent, parse_data
@@ -29,6 +29,14 @@ Handler = Callable[[AnyEvent, BaseModel], Awaitable[None]]
 
 class PoisonMessage(Exception):
     """The message can never be processed; it belongs in the DLQ."""
+
+
+class TransientFailure(Exception):
+    """Processing failed for now; the message will be redelivered.
+
+    Raised in place of the original error so that what the framework logs is only the
+    error's type: driver errors quote SQL parameters, which can hold student data.
+    """
 
 
 def describe(exc: ValidationError) -> str:
@@ -75,7 +83,7 @@ class Guard:
             CONSUMED.labels(topic=topic, outcome="retried").inc()
             log.warning("transient failure; will retry", extra={"topic": topic, "error": type(exc).__name__})
             await asyncio.sleep(self.retry_pause_s)
-            raise
+            raise TransientFailure(type(exc).__name__) from None
         CONSUMED.labels(topic=topic, outcome="processed").inc()
 
 

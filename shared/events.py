@@ -250,3 +250,65 @@ def derived_id(*parts: str) -> str:
 def parse_data(event: AnyEvent) -> BaseModel:
     """Validate an envelope's data against the model its type names; KeyError if unknown."""
     return EVENT_TYPES[event.type].model_validate(event.data)
+
+
+# ---- refdesk.public -------------------------------------------------------------------
+# What other campus systems may read: no names, contacts, TCC IDs, staff ids or message
+# text; conversation ids replaced by a keyed hash. Unknown fields are ignored (not
+# forbidden) so an additive change keeps the type; a breaking change gets a new .vN type.
+
+
+class _PublicData(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PublicInteractionReceived(_PublicData):
+    """A patron's message reached the desk (public view)."""
+
+    conversation_hash: str = Field(description="HMAC-SHA256 of the conversation id, hex")
+    channel: Channel
+    campus_hint: str | None = Field(None, description="a campus id the platform gave, if any")
+    department_hint: str | None = Field(None, description="a department id the platform gave")
+    received_at: AwareDatetime
+    overnight: bool | None = Field(
+        None, description="not known yet when a message arrives; see conversation.routed"
+    )
+
+
+class PublicConversationRouted(_PublicData):
+    """A conversation was routed to a department (public view)."""
+
+    conversation_hash: str = Field(description="HMAC-SHA256 of the conversation id, hex")
+    channel: Channel
+    action: Action
+    department: str
+    priority: Priority
+    overnight: bool
+    decided_at: AwareDatetime
+
+
+class PublicConversationClosed(_PublicData):
+    """A chat ended or a ticket was closed (public view)."""
+
+    conversation_hash: str = Field(description="HMAC-SHA256 of the conversation id, hex")
+    channel: Channel
+    closed_at: AwareDatetime
+    reason: str | None = Field(None, description="a short reason id such as closed or ended")
+
+
+class PublicDepartmentPresence(_PublicData):
+    """How many staff are Online for a department, after a presence change."""
+
+    department: str
+    online: int = Field(ge=0, description="staff currently Online for this department")
+    changed_at: AwareDatetime
+
+
+PUBLIC_EVENT_TYPES: dict[str, type[BaseModel]] = {
+    "edu.tccd.refdesk.public.interaction.received.v1": PublicInteractionReceived,
+    "edu.tccd.refdesk.public.conversation.routed.v1": PublicConversationRouted,
+    "edu.tccd.refdesk.public.conversation.closed.v1": PublicConversationClosed,
+    "edu.tccd.refdesk.public.department.presence.v1": PublicDepartmentPresence,
+}
+EVENT_TYPES.update(PUBLIC_EVENT_TYPES)
+TYPE_OF.update({model: name for name, model in PUBLIC_EVENT_TYPES.items()})

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
+from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel
 
 from shared.events import CloudEvent, DeadLetter, new_event
@@ -40,7 +41,8 @@ def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
 
 
 async def ensure_topics(settings: CommonSettings) -> None:
-    """Create refdesk's topics (and their DLQs) if they do not exist; idempotent."""
+    """Create refdesk's topics (and their DLQs), or bring existing ones to the configured
+    cleanup and retention (so a changed REFDESK_RAW_RETENTION_DAYS reaches the broker); idempotent."""
     wanted: list[NewTopic] = []
     for topic in TOPICS:
         configs = topic_configs(topic, raw_retention_days=settings.raw_retention_days)
@@ -60,6 +62,11 @@ async def ensure_topics(settings: CommonSettings) -> None:
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another service created it between our list and create
+        present = [t for t in wanted if t.name in existing]
+        if present:
+            await admin.alter_configs([
+                ConfigResource(ConfigResourceType.TOPIC, t.name, t.topic_configs) for t in present
+            ])
     finally:
         await admin.close()
 

@@ -17,15 +17,17 @@ from pydantic import BaseModel
 
 from services.ingest.limits import BodyLimit
 from services.ingest.providers.contacts import normalize_email, normalize_phone
-from services.ingest.routes import build_router
+from services.ingest.routes import build_router, problems
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
+from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import AnyEvent, ConversationClosed
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
+from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
 from shared.topics import INTERACTIONS
@@ -45,8 +47,8 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
         if isinstance(data, ConversationClosed):
             await store.close_conversation(data.conversation_id)
 
-    @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group, auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.NACK_ON_ERROR)
+    @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group,
+                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
     async def on_interactions(body: bytes, msg: KafkaMessage) -> None:
         await guard(body, msg, dispatch)
 
@@ -81,12 +83,16 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, "ingest")
         connector = asyncio.create_task(_connect(broker, ingest, settings))
+        lag = LagExporter(settings.kafka_bootstrap,
+                          {settings.ingest_group: [INTERACTIONS.name]}).start()
         try:
             yield
         finally:
+            await lag.stop()
             connector.cancel()
             with contextlib.suppress(BaseException):
                 await connector
+            await ingest.close()
             await broker.stop()
             await engine.dispose()
 
@@ -99,16 +105,18 @@ def create_app(settings: IngestSettings) -> FastAPI:
         return {"kafka": kafka, "database": await ping(engine)}
 
     app.include_router(ops_router(ready))
+    app.include_router(asyncapi_router(lambda: broker, service="ingest"))
     app.include_router(build_router(ingest, settings))
 
     @app.put("/admin/blocklist/{contact}", status_code=204, tags=["admin"],
-             responses={401: {}, 422: {}})
+             responses=problems(400, 401, 413, 422))
     async def block(contact: str, req: BlockRequest,
                     authorization: Annotated[str | None, Header()] = None) -> None:
         _admin(settings, authorization)
         await store.block(_contact(contact), reason=req.reason, added_by="admin")
 
-    @app.delete("/admin/blocklist/{contact}", status_code=204, tags=["admin"], responses={401: {}, 404: {}})
+    @app.delete("/admin/blocklist/{contact}", status_code=204, tags=["admin"],
+                responses=problems(401, 404, 422))
     async def unblock(contact: str, authorization: Annotated[str | None, Header()] = None) -> None:
         _admin(settings, authorization)
         if not await store.unblock(_contact(contact)):

@@ -12,7 +12,7 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuse bodies over `limit` bytes, by Content-Length or while streaming, without reading them all."""
+    """Refuse bodies over `limit` bytes, by Content-Length or while streaming, unread."""
 
     def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app = app
@@ -53,6 +53,7 @@ class BodyLimit:
         body = json.dumps({"type": "about:blank", "title": "Payload too large", "status": 413,
                            "detail": f"the body exceeds {self.limit} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
             (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})

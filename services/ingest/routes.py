@@ -21,12 +21,57 @@ from services.ingest.providers.twilio import parse_twilio_sms, verify_twilio_sig
 from services.ingest.service import BrokerUnavailable, Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.translate import chat_event
-from shared.http import problem
+from shared.http import PROBLEM, problem
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-SMS_EXAMPLE = ("MessageSid=SM0123456789abcdef0123456789abcdef&AccountSid=AC0123456789abcdef0123456789abcdef"
+SMS_EXAMPLE = ("MessageSid=SM0123456789abcdef0123456789abcdef"
+               "&AccountSid=AC0123456789abcdef0123456789abcdef"
                "&From=%2B18175550123&To=%2B18175550100&Body=can+i+renew+my+book&NumMedia=0")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "title", "status"], "additionalProperties": True,
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"anyOf": [{"type": "string"}, {"type": "null"}],
+                  "description": "the offending field (never its value)"},
+    },
+}
+_REASONS = {400: "Malformed body", 401: "Signature (or token) missing",
+            403: "Signature refused: forged, stale or replayed", 404: "Not found",
+            413: "Body over REFDESK_MAX_BODY_BYTES", 415: "Unsupported content type",
+            422: "A field is missing or invalid",
+            503: "Broker unavailable: the message was not stored; retry after Retry-After"}
+ACCEPTED_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["status"],
+    "properties": {"status": {"enum": ["accepted", "duplicate", "blocked", "ignored"]}},
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for RFC 9457 problem answers (503 with Retry-After)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        out[code] = {"description": _REASONS[code],
+                     "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
+        if code == 503:
+            out[code]["headers"] = {"Retry-After": {
+                "description": "seconds to wait (REFDESK_RETRY_AFTER_S)", "required": True,
+                "schema": {"type": "integer"}}}
+    return out
+
+
+def _ok(media_type: str, schema: dict[str, Any], description: str) -> dict[int | str, Any]:
+    return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
+
+
+TWIML_OK = {200: {"description": "Stored (or a duplicate or blocked sender): an empty TwiML reply",
+                  "content": {"text/xml": {"schema": {"type": "string"}, "example": TWIML}}}}
+JSON_OK = _ok("application/json", ACCEPTED_SCHEMA, "Stored, a duplicate, blocked, or ignored")
+FORM_ERRORS = problems(400, 401, 403, 413, 415, 422, 503)
+RAW_ERRORS = problems(401, 403, 413, 415, 422, 503)
 
 
 def _media_type(request: Request) -> str:
@@ -65,8 +110,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         return f"{url}?{request.url.query}" if request.url.query else url
 
     @router.post("/sms", summary="Twilio inbound SMS", openapi_extra=_form_body(SMS_EXAMPLE),
-                 responses={200: {"content": {"text/xml": {"example": TWIML}}}, 401: {}, 403: {},
-                            413: {}, 415: {}, 422: {}, 503: {}})
+                 response_class=Response, responses={**TWIML_OK, **FORM_ERRORS})
     async def sms(request: Request,
                   x_twilio_signature: Annotated[str | None, Header()] = None) -> Response:
         if _media_type(request) not in FORM_TYPES:
@@ -75,7 +119,8 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             form = await request.form()
             params = list(form.multi_items())
             verify_twilio_signature(auth_token=twilio_token, url=url_of(request),
-                                    params=[(k, str(v)) for k, v in params], signature=x_twilio_signature)
+                                    params=[(k, str(v)) for k, v in params],
+                                    signature=x_twilio_signature)
             outcome = await ingest.accept_sms(parse_twilio_sms([(k, str(v)) for k, v in params]))
         except ProviderError as exc:
             return _error("sms", exc)
@@ -84,19 +129,19 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         REQUESTS.labels(channel="sms", outcome=outcome).inc()
         return Response(TWIML, media_type="text/xml")
 
-    @router.post("/email", summary="Mailgun inbound route", status_code=200,
+    @router.post("/email", summary="Mailgun inbound route", response_class=Response,
                  openapi_extra=_form_body("sender=ana%40example.edu&subject=Lost+book&body-plain=Hi"
                                           "&Message-Id=%3Cm1%40example.edu%3E&timestamp=1700000000"
                                           "&token=abc&signature=0"),
-                 responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}})
+                 responses={**JSON_OK, **FORM_ERRORS})
     async def email(request: Request) -> Response:
         if _media_type(request) not in FORM_TYPES:
             return _error("email", _unsupported())
         try:
             form = {k: v for k, v in (await request.form()).items()}
             token = str(form.get("token") or "")
-            verify_mailgun(signing_key=mailgun_key, timestamp=_s(form.get("timestamp")), token=token,
-                           signature=_s(form.get("signature")), now=time.time(),
+            verify_mailgun(signing_key=mailgun_key, timestamp=_s(form.get("timestamp")),
+                           token=token, signature=_s(form.get("signature")), now=time.time(),
                            tolerance_s=settings.signature_tolerance_s)
             if await ingest.store.is_seen("mailgun-token", token):
                 raise ReplayedToken("token", "already used")
@@ -111,10 +156,11 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         return _accepted(outcome)
 
     @router.post("/email/mime", summary="Raw RFC 5322 message (Standard Webhooks signed)",
+                 response_class=Response, responses={**JSON_OK, **RAW_ERRORS},
                  openapi_extra={"requestBody": {"required": True, "content": {"message/rfc822": {
-                     "schema": {"type": "string"}, "example": "From: a@example.edu\r\nMessage-ID: <m@x>\r\n"
-                                                                "Subject: hours\r\n\r\nWhen do you open?"}}}},
-                 responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}})
+                     "schema": {"type": "string"},
+                     "example": "From: a@example.edu\r\nMessage-ID: <m@x>\r\n"
+                                "Subject: hours\r\n\r\nWhen do you open?"}}}})
     async def email_mime(request: Request) -> Response:
         if _media_type(request) != "message/rfc822":
             return _error("email", _unsupported())
@@ -130,12 +176,12 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         return _accepted(outcome)
 
     @router.post("/chat", summary="Chat platform lifecycle event (Standard Webhooks signed)",
+                 response_class=Response, responses={**JSON_OK, **RAW_ERRORS},
                  openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                      "schema": {"type": "object"}, "example": {
                          "type": "chat.message", "timestamp": "2026-01-06T14:02:11Z",
                          "data": {"conversation_id": "chat-81234", "message_id": "msg-5531",
-                                  "text": "How do I cite a journal article in APA?"}}}}}},
-                 responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 503: {}})
+                                  "text": "How do I cite a journal article in APA?"}}}}}})
     async def chat(request: Request) -> Response:
         if _media_type(request) != "application/json":
             return _error("chat", _unsupported())

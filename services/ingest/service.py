@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaBroker
 
-from services.ingest.metrics import DUPLICATES, BLOCKED
+from services.ingest.metrics import BLOCKED, DUPLICATES
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.twilio import SmsInbound
 from services.ingest.store import IngestStore
@@ -35,26 +36,53 @@ class Ingest:
     publish_timeout_s: float
     sms_window: timedelta
     connected: bool = False
+    _inflight: dict[str, asyncio.Task[None]] = field(default_factory=dict, repr=False)
 
-    async def emit(self, event: Translated, *, event_id: str) -> None:
-        """Publish to refdesk.interactions and wait for the broker's ack (acks=all)."""
+    async def emit(self, event: Translated, *, event_id: str,
+                   then: Callable[[], Awaitable[None]]) -> None:
+        """Publish to refdesk.interactions, await the broker's ack (acks=all), then run `then`.
+
+        A publish that outlives publish_timeout_s is not abandoned by aiokafka: its idempotent
+        producer keeps the record and delivers it once the broker is back. So the publish runs
+        as a task that still records the message (`then`) when acked after the request was
+        answered 503, and a retry of the same message awaits that task instead of publishing
+        a second copy.
+        """
         if not self.connected:
             raise BrokerUnavailable("not connected to the broker")
-        started = time.perf_counter()
+        task = self._inflight.get(event_id)
+        if task is None:
+            task = asyncio.create_task(self._deliver(event, event_id=event_id, then=then))
+            self._inflight[event_id] = task
+            task.add_done_callback(lambda done: self._finished(event_id, done))
         try:
-            await asyncio.wait_for(
-                publish(self.broker, INTERACTIONS.name, event, key=event.conversation_id,
-                        source=SOURCE, event_id=event_id, subject=event.conversation_id),
-                timeout=self.publish_timeout_s,
-            )
+            await asyncio.wait_for(asyncio.shield(task), timeout=self.publish_timeout_s)
         except Exception as exc:
             log.warning("publish failed", extra={"error": type(exc).__name__,
                                                  "conversation_id": event.conversation_id})
             raise BrokerUnavailable(type(exc).__name__) from exc
+
+    async def _deliver(self, event: Translated, *, event_id: str,
+                       then: Callable[[], Awaitable[None]]) -> None:
+        started = time.perf_counter()
+        await publish(self.broker, INTERACTIONS.name, event, key=event.conversation_id,
+                      source=SOURCE, event_id=event_id, subject=event.conversation_id)
         PUBLISH_SECONDS.labels(topic=INTERACTIONS.name).observe(time.perf_counter() - started)
         PUBLISHED.labels(topic=INTERACTIONS.name).inc()
+        await then()
         log.info("accepted", extra={"conversation_id": event.conversation_id, "event_id": event_id,
                                     "event": type(event).__name__})
+
+    def _finished(self, event_id: str, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(event_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("late publish failed", extra={"error": type(task.exception()).__name__})
+
+    async def close(self) -> None:
+        """Stop waiting for publishes still in flight (shutdown)."""
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
     async def accept_sms(self, sms: SmsInbound) -> str:
         """One inbound text: dedupe, blocklist, thread, publish. Returns the outcome."""
@@ -67,9 +95,13 @@ class Ingest:
         conversation_id = await self.store.open_sms_thread(sms.from_e164, window=self.sms_window)
         conversation_id = conversation_id or f"sms-{derived_id('sms-thread', sms.message_sid)[:18]}"
         event = sms_interaction(sms, conversation_id=conversation_id, now=datetime.now(UTC))
-        await self.emit(event, event_id=event.interaction_id)
-        await self.store.touch_sms_thread(sms.from_e164, conversation_id)
-        await self.store.remember(("twilio", sms.message_sid, conversation_id, event.interaction_id))
+
+        async def record() -> None:
+            await self.store.touch_sms_thread(sms.from_e164, conversation_id)
+            await self.store.remember(
+                ("twilio", sms.message_sid, conversation_id, event.interaction_id))
+
+        await self.emit(event, event_id=event.interaction_id, then=record)
         return "accepted"
 
     async def _email_conversation(self, mail: EmailInbound) -> str:
@@ -92,8 +124,12 @@ class Ingest:
         conversation_id = await self._email_conversation(mail)
         event = email_interaction(mail, conversation_id=conversation_id, provider=provider,
                                   now=datetime.now(UTC))
-        await self.emit(event, event_id=event.interaction_id)
-        await self.store.remember(("email", mail.message_id, conversation_id, event.interaction_id))
+
+        async def record() -> None:
+            await self.store.remember(
+                ("email", mail.message_id, conversation_id, event.interaction_id))
+
+        await self.emit(event, event_id=event.interaction_id, then=record)
         return "accepted"
 
     async def accept_platform(self, event: Translated | None, *, webhook_id: str) -> str:
@@ -108,8 +144,14 @@ class Ingest:
                 return "blocked"
             event_id = event.interaction_id if isinstance(event, InteractionReceived) \
                 else derived_id("chat-webhook", webhook_id)
-            await self.emit(event, event_id=event_id)
-            if isinstance(event, ConversationClosed):
-                await self.store.close_conversation(event.conversation_id)
-        await self.store.remember(("chat", webhook_id, event.conversation_id if event else None, None))
+            published = event
+
+            async def record() -> None:
+                if isinstance(published, ConversationClosed):
+                    await self.store.close_conversation(published.conversation_id)
+                await self.store.remember(("chat", webhook_id, published.conversation_id, None))
+
+            await self.emit(event, event_id=event_id, then=record)
+        else:
+            await self.store.remember(("chat", webhook_id, None, None))
         return "accepted" if event is not None else "ignored"

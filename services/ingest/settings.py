@@ -6,9 +6,10 @@ from pydantic import Field, model_validator
 
 from shared.settings import CommonSettings
 
-DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
+# Development-only defaults, refused in production by the validator below (not real secrets).
+DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - public dev placeholder, never deployed
 DEV_MAILGUN_KEY = "dev-mailgun-signing-key"
-DEV_WEBHOOK_SECRET = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="
+DEV_WEBHOOK_SECRET = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="  # noqa: S105 - dev placeholder
 
 
 class IngestSettings(CommonSettings):
@@ -31,7 +32,8 @@ class IngestSettings(CommonSettings):
         missing = [n for n in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret")
                    if not getattr(self, n)]
         if self.env == "production" and missing:
-            raise ValueError("production needs " + ", ".join(f"REFDESK_{m.upper()}" for m in missing))
+            names = ", ".join(f"REFDESK_{m.upper()}" for m in missing)
+            raise ValueError("production needs " + names)
         self.twilio_auth_token = self.twilio_auth_token or DEV_TWILIO_TOKEN
         self.mailgun_signing_key = self.mailgun_signing_key or DEV_MAILGUN_KEY
         self.webhook_secret = self.webhook_secret or DEV_WEBHOOK_SECRET

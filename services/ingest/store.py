@@ -30,7 +30,8 @@ class IngestStore:
         """The conversation id recorded with a seen key, or None if unseen or expired."""
         async with self.sessions() as s:
             row = (await s.execute(select(seen.c.conversation_id).where(
-                seen.c.namespace == namespace, seen.c.key == key, seen.c.expires_at > utcnow()))).first()
+                seen.c.namespace == namespace, seen.c.key == key,
+                seen.c.expires_at > utcnow()))).first()
         return None if row is None else (row[0] or "")
 
     async def is_seen(self, namespace: str, key: str) -> bool:
@@ -45,7 +46,8 @@ class IngestStore:
                 try:
                     async with s.begin_nested():
                         await s.execute(delete(seen).where(
-                            seen.c.namespace == namespace, seen.c.key == key, seen.c.expires_at <= utcnow()))
+                            seen.c.namespace == namespace, seen.c.key == key,
+                            seen.c.expires_at <= utcnow()))
                         await s.execute(insert(seen).values(
                             namespace=namespace, key=key, conversation_id=conversation_id,
                             event_id=event_id, expires_at=expires))
@@ -63,7 +65,8 @@ class IngestStore:
     async def open_sms_thread(self, contact: str, *, window: timedelta) -> str | None:
         """The open conversation of a phone number within the reply window, if any."""
         async with self.sessions() as s:
-            row = (await s.execute(select(sms_threads).where(sms_threads.c.contact == contact))).first()
+            row = (await s.execute(
+                select(sms_threads).where(sms_threads.c.contact == contact))).first()
         if row is None or row.closed or utcnow() - row.last_message_at > window:
             return None
         return str(row.conversation_id)
@@ -71,8 +74,9 @@ class IngestStore:
     async def touch_sms_thread(self, contact: str, conversation_id: str) -> None:
         """Record that a number's latest text belongs to this conversation."""
         async with self.sessions() as s:
-            updated = await s.execute(update(sms_threads).where(sms_threads.c.contact == contact).values(
-                conversation_id=conversation_id, last_message_at=utcnow(), closed=False))
+            updated = await s.execute(
+                update(sms_threads).where(sms_threads.c.contact == contact).values(
+                    conversation_id=conversation_id, last_message_at=utcnow(), closed=False))
             if updated.rowcount == 0:
                 try:
                     async with s.begin_nested():
@@ -93,7 +97,8 @@ class IngestStore:
     async def is_blocked(self, contact: str) -> bool:
         """Whether a contact is on the blocklist."""
         async with self.sessions() as s:
-            row = (await s.execute(select(blocklist.c.contact).where(blocklist.c.contact == contact))).first()
+            row = (await s.execute(
+                select(blocklist.c.contact).where(blocklist.c.contact == contact))).first()
         return row is not None
 
     async def block(self, contact: str, *, reason: str | None, added_by: str) -> None:

@@ -56,7 +56,7 @@ def _contact_for(channel: Channel, patron: ChatPatron | None) -> str | None:
 
 
 def chat_event(event: ChatEvent, *, webhook_id: str) -> Translated | None:
-    """A chat platform lifecycle event as a refdesk event; None for what refdesk keeps no record of."""
+    """A chat platform lifecycle event as a refdesk event; None for what refdesk does not keep."""
     d = event.data
     if isinstance(event, ChatMessage):
         if event.data.author != "patron":

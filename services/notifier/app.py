@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from pydantic import BaseModel
 
 from services.notifier import ledger
@@ -21,11 +23,13 @@ from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.metrics import OLDEST_PENDING
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
+from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard, PoisonMessage
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import AnyEvent, Channel, NotificationRequested
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
+from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
 from shared.topics import NOTIFICATIONS
@@ -37,7 +41,9 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
     """The delivery adapters the settings ask for."""
     smtp = SmtpSender(SmtpSettings(
         host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
-        username=settings.smtp_user, password=settings.smtp_password, timeout=settings.smtp_timeout_s,
+        username=settings.smtp_user, password=settings.smtp_password,
+        timeout=settings.smtp_timeout_s, validate_certs=settings.smtp_validate_certs,
+        ca_file=settings.smtp_ca_file,
     ))
     sms: SmsSender
     if settings.sms_api_base_url:
@@ -45,7 +51,14 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
                               settings.twilio_auth_token or "", settings.sms_from or "", http)
     else:
         sms = OutboxSmsSender(settings.run_dir / "outbox" / "sms")
-    return Adapters(email=smtp, sms=sms, chat=OutboxChatSender(settings.run_dir / "outbox" / "chat"))
+    chat = OutboxChatSender(settings.run_dir / "outbox" / "chat")
+    return Adapters(email=smtp, sms=sms, chat=chat)
+
+
+async def _raw_body(msg: StreamMessage[Any]) -> bytes:
+    # The Guard decodes. FastStream's own decoding (JSON when the content-type says so or is
+    # missing) fails outside it on poison, and NACK_ON_ERROR then redelivers it forever.
+    return bytes(msg.body)
 
 
 def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSettings) -> None:
@@ -60,8 +73,9 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
                 await session.commit()
                 deliverer.wake.set()
 
-    @broker.subscriber(NOTIFICATIONS.name, group_id=settings.notifier_group, auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=100)
+    @broker.subscriber(NOTIFICATIONS.name, group_id=settings.notifier_group,
+                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
+                       max_poll_records=100, decoder=_raw_body)
     async def on_notification(body: bytes, msg: KafkaMessage) -> None:
         await guard(body, msg, dispatch)
 
@@ -92,9 +106,12 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(deliverer.lane(ch, stopping)) for ch in Channel]
         tasks.append(asyncio.create_task(_watch_pending(deliverer, stopping)))
+        lag = LagExporter(settings.kafka_bootstrap,
+                          {settings.notifier_group: [NOTIFICATIONS.name]}).start()
         try:
             yield
         finally:
+            await lag.stop()
             stopping.set()
             deliverer.wake.set()
             await asyncio.wait(tasks, timeout=settings.shutdown_timeout_s / 2)
@@ -111,6 +128,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         return {"kafka": await broker.ping(2.0), "database": await ping(engine)}
 
     app.include_router(ops_router(ready))
+    app.include_router(asyncapi_router(lambda: broker, service="notifier"))
 
     @app.get("/ledger/summary", summary="Notifications per state")
     async def summary() -> dict[str, int]:

@@ -23,7 +23,7 @@ from services.notifier.chat import OutboxChatSender
 from services.notifier.email_sender import EmailSender
 from services.notifier.errors import PermanentError
 from services.notifier.messages import make_message_id, render_chat, render_email, render_sms
-from services.notifier.metrics import DLQ, FAILURES, LATENCY, RETRIES, SENT, CRISIS_FAILURES
+from services.notifier.metrics import CRISIS_FAILURES, DLQ, FAILURES, LATENCY, RETRIES, SENT
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import SmsSender
 from shared.events import Channel, DeadLetter, NotificationKind, NotificationRequested
@@ -42,6 +42,22 @@ class Adapters:
     chat: OutboxChatSender
 
 
+class LaneWake:
+    """One wake-up flag per lane: set() raises them all, and a lane clears only its own."""
+
+    def __init__(self) -> None:
+        self._flags: dict[Channel, asyncio.Event] = {}
+
+    def flag(self, channel: Channel) -> asyncio.Event:
+        """The flag a lane waits on."""
+        return self._flags.setdefault(channel, asyncio.Event())
+
+    def set(self) -> None:
+        """New work may be due: wake every lane."""
+        for flag in self._flags.values():
+            flag.set()
+
+
 @dataclass
 class Deliverer:
     """Renders and sends one ledger entry, then records the outcome."""
@@ -50,7 +66,7 @@ class Deliverer:
     sessions: async_sessionmaker[AsyncSession]
     adapters: Adapters
     broker: KafkaBroker
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: LaneWake = field(default_factory=lambda: LaneWake())
 
     def _context(self, cmd: NotificationRequested) -> dict[str, Any]:
         ctx = dict(cmd.context)
@@ -78,11 +94,14 @@ class Deliverer:
         return make_message_id(cmd.idempotency_key, self.settings.message_id_domain), None
 
     def _max_attempts(self, cmd: NotificationRequested) -> int:
-        return self.settings.crisis_max_attempts if cmd.kind in CRISIS_KINDS else self.settings.max_attempts
+        if cmd.kind in CRISIS_KINDS:
+            return self.settings.crisis_max_attempts
+        return self.settings.max_attempts
 
     def backoff_s(self, attempts: int) -> float:
         """Exponential backoff with full jitter, capped."""
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** max(0, attempts - 1))
+        growth = self.settings.backoff_base_s * 2 ** max(0, attempts - 1)
+        ceiling = min(self.settings.backoff_max_s, growth)
         return random.uniform(ceiling / 2, ceiling)
 
     async def deliver(self, entry: ledger.Entry) -> None:
@@ -106,13 +125,15 @@ class Deliverer:
                 return
             RETRIES.labels(**labels).inc()
             async with self.sessions() as session:
-                await ledger.retry_later(session, entry.key, delay_s=self.backoff_s(attempts), error=str(exc))
+                await ledger.retry_later(session, entry.key, delay_s=self.backoff_s(attempts),
+                                         error=str(exc))
             log.warning("send failed; retry scheduled",
                         extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
                                "attempts": attempts, "error": type(exc).__name__})
             return
         async with self.sessions() as session:
-            await ledger.mark_sent(session, entry.key, message_id=message_id, provider_id=provider_id)
+            await ledger.mark_sent(session, entry.key, message_id=message_id,
+                                   provider_id=provider_id)
         LATENCY.labels(**labels).observe(time.perf_counter() - started)
         SENT.labels(**labels).inc()
         log.info("sent", extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
@@ -131,20 +152,25 @@ class Deliverer:
             await ledger.mark_dead(session, entry.key, error=reason)
         DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
         log.warning("notification dead-lettered",
-                    extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value, "reason": reason[:200]})
+                    extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
+                           "reason": reason[:200]})
 
     async def lane(self, channel: Channel, stopping: asyncio.Event) -> None:
         """Deliver due notifications of one channel until told to stop."""
+        flag = self.wake.flag(channel)
         while not stopping.is_set():
+            # Cleared before draining, not after: a wake-up that arrives during the drain is
+            # kept, so a notification recorded meanwhile does not wait for the poll interval.
+            flag.clear()
             try:
                 worked = await self._drain(channel, stopping)
             except Exception as exc:  # the database may be briefly unavailable; keep the lane alive
-                log.warning("lane iteration failed", extra={"channel": channel.value, "error": type(exc).__name__})
+                log.warning("lane iteration failed",
+                            extra={"channel": channel.value, "error": type(exc).__name__})
                 worked = False
             if not worked:
-                self.wake.clear()
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.settings.poll_interval_s)
+                    await asyncio.wait_for(flag.wait(), timeout=self.settings.poll_interval_s)
                 except TimeoutError:
                     pass
 

@@ -20,7 +20,7 @@ from shared.events import NotificationRequested
 
 
 def utcnow() -> datetime:
-    """Now, in UTC, without tzinfo: how every ledger timestamp is stored (SQLite and PostgreSQL alike)."""
+    """Now, in UTC, without tzinfo: how every ledger timestamp is stored (SQLite and PostgreSQL)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -48,7 +48,9 @@ async def record(session: AsyncSession, command: NotificationRequested) -> bool:
     return True
 
 
-_PRIORITY_ORDER = case((ledger.c.priority == "urgent", 0), (ledger.c.priority == "high", 1), else_=2)
+_PRIORITY_ORDER = case(
+    (ledger.c.priority == "urgent", 0), (ledger.c.priority == "high", 1), else_=2
+)
 
 
 def _claimable(now: datetime) -> Any:
@@ -84,10 +86,12 @@ async def claim(session: AsyncSession, key: str, *, lease_s: float) -> Entry | N
         select(ledger.c.command, ledger.c.attempts).where(ledger.c.idempotency_key == key)
     )).one()
     await session.commit()
-    return Entry(key=key, command=NotificationRequested.model_validate(row.command), attempts=row.attempts)
+    command = NotificationRequested.model_validate(row.command)
+    return Entry(key=key, command=command, attempts=row.attempts)
 
 
-async def mark_sent(session: AsyncSession, key: str, *, message_id: str | None, provider_id: str | None) -> None:
+async def mark_sent(session: AsyncSession, key: str, *, message_id: str | None,
+                    provider_id: str | None) -> None:
     """The relay or provider accepted the message."""
     await session.execute(update(ledger).where(ledger.c.idempotency_key == key).values(
         state=SENT, sent_at=utcnow(), message_id=message_id, provider_id=provider_id,
@@ -115,10 +119,16 @@ async def mark_dead(session: AsyncSession, key: str, *, error: str) -> None:
 
 async def oldest_pending_age_s(session: AsyncSession) -> float:
     """Age in seconds of the oldest notification not yet sent (0 when none)."""
-    oldest = (await session.execute(
+    oldest: datetime | None = (await session.execute(
         select(func.min(ledger.c.created_at)).where(ledger.c.state == PENDING)
     )).scalar()
-    return 0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is not None:
+        # PostgreSQL (asyncpg) hands timestamptz back aware; asyncpg stored our naive UTC value
+        # as local time, so converting back to local time recovers it.
+        oldest = oldest.astimezone().replace(tzinfo=None)
+    return max(0.0, (utcnow() - oldest).total_seconds())
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:

@@ -9,7 +9,9 @@ FAILURES = Counter(
     "refdesk_notification_failures_total", "Failed delivery attempts", ["kind", "channel", "reason"]
 )
 RETRIES = Counter("refdesk_notification_retries_total", "Retries scheduled", ["kind", "channel"])
-DLQ = Counter("refdesk_notifications_dead_lettered_total", "Notifications dead-lettered", ["kind", "channel"])
+DLQ = Counter(
+    "refdesk_notifications_dead_lettered_total", "Notifications dead-lettered", ["kind", "channel"]
+)
 CRISIS_FAILURES = Counter(
     "refdesk_crisis_notification_failures_total", "Failed attempts to deliver a crisis notification"
 )

@@ -20,7 +20,13 @@ class NotifierSettings(CommonSettings):
     smtp_timeout_s: float = 10.0
     mail_from: str = "TCC Library Ask Desk <askdesk@tccd.edu>"
     message_id_domain: str = "refdesk.tccd.edu"
-    sms_api_base_url: str | None = Field(None, description="Twilio API base; unset: write SMS to the outbox")
+    smtp_validate_certs: bool = Field(True, description="verify the relay's TLS certificate")
+    smtp_ca_file: str | None = Field(
+        None, description="PEM bundle to verify the relay's certificate with; unset: the system's"
+    )
+    sms_api_base_url: str | None = Field(
+        None, description="Twilio API base; unset: write SMS to the outbox"
+    )
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     sms_from: str | None = None
@@ -29,7 +35,9 @@ class NotifierSettings(CommonSettings):
     crisis_max_attempts: int = Field(60, ge=1)
     backoff_base_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
-    lease_s: float = Field(60.0, gt=0, description="how long a claimed notification stays with one worker")
+    lease_s: float = Field(
+        60.0, gt=0, description="how long a claimed notification stays with one worker"
+    )
     poll_interval_s: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
@@ -37,5 +45,7 @@ class NotifierSettings(CommonSettings):
         if self.env == "production" and self.sms_api_base_url and not (
             self.twilio_account_sid and self.twilio_auth_token and self.sms_from
         ):
-            raise ValueError("the SMS API needs REFDESK_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and REFDESK_SMS_FROM")
+            raise ValueError(
+                "the SMS API needs REFDESK_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and REFDESK_SMS_FROM"
+            )
         return self

@@ -16,15 +16,18 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, Field
 
 from services.router.handlers import HANDLERS, RouterDeps
+from services.router.metrics import DESK_OPEN
 from services.router.policy.engine import Decision, DecisionInput
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
+from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard, decode
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import AnyEvent, Channel, PatronRole, PresenceChanged
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
+from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
 from shared.topics import INTERACTIONS, PRESENCE
@@ -75,6 +78,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     deps = RouterDeps(broker=broker, policies=holder, presence=PresenceView(),
                       sessions=session_factory(engine))
     subscribe(broker, deps, settings)
+    DESK_OPEN.set_function(lambda: float(holder.current.is_open(datetime.now(UTC))))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -85,9 +89,12 @@ def create_app(settings: RouterSettings) -> FastAPI:
             loop.add_signal_handler(signal.SIGHUP, holder.reload)
         watcher = asyncio.create_task(holder.watch(settings.policy_watch_interval_s))
         await broker.start()
+        lag = LagExporter(settings.kafka_bootstrap,
+                          {settings.router_group: [INTERACTIONS.name]}).start()
         try:
             yield
         finally:
+            await lag.stop()
             watcher.cancel()
             await broker.stop()
             await engine.dispose()
@@ -99,6 +106,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         return {"kafka": await broker.ping(2.0), "database": await ping(engine)}
 
     app.include_router(ops_router(ready))
+    app.include_router(asyncapi_router(lambda: broker, service="router"))
 
     @app.post("/explain", response_model=Decision, summary="Route one message without Kafka")
     async def explain(req: ExplainRequest) -> Any:

@@ -39,8 +39,11 @@ def check_policy(path: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
     if failures:
         print(f"{len(failures)} of {len(policy.doc.examples)} examples failed", file=err)
         return 1
-    print(f"{path}: OK (label {policy.label}, version {policy.version}, "
-          f"{len(policy.doc.rules)} rules, {len(policy.doc.examples)} examples passed)", file=out)
+    print(
+        f"{path}: OK (label {policy.label}, version {policy.version}, "
+        f"{len(policy.doc.rules)} rules, {len(policy.doc.examples)} examples passed)",
+        file=out,
+    )
     return 0
 
 
@@ -49,9 +52,11 @@ def _input(row: Any, policy: Policy) -> tuple[DecisionInput, frozenset[str] | No
     if not isinstance(row, dict):
         raise InputError("(line)", "each line must be a JSON object")
     try:
-        channel = Channel(row.get("channel"))
+        channel = Channel(str(row.get("channel")))
     except ValueError:
-        raise InputError("channel", f"channel must be one of {[c.value for c in Channel]}") from None
+        raise InputError(
+            "channel", f"channel must be one of {[c.value for c in Channel]}"
+        ) from None
     text = row.get("text")
     if not isinstance(text, str):
         raise InputError("text", "text must be a string")
@@ -74,8 +79,9 @@ def _input(row: Any, policy: Policy) -> tuple[DecisionInput, frozenset[str] | No
     subject = row.get("subject")
     if subject is not None and not isinstance(subject, str):
         raise InputError("subject", "subject must be a string")
-    inp = DecisionInput(channel=channel, text=text, received_at=at, patron_role=role,
-                        subject=subject)
+    inp = DecisionInput(
+        channel=channel, text=text, received_at=at, patron_role=role, subject=subject
+    )
     return inp, (frozenset(online) if online is not None else None)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router import tables
 from services.router.commands import commands_for, survey_for
+from services.router.metrics import DECISIONS
 from services.router.policy.engine import Decision, DecisionInput
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
@@ -86,6 +87,7 @@ async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionRec
         await publish(deps.broker, ROUTING.name, routed, key=key, source=SOURCE,
                       event_id=routed.decision_id, subject=key)
         PUBLISHED.labels(topic=ROUTING.name).inc()
+        DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
         for command in commands_for(data, decision, policy):
             await publish(deps.broker, NOTIFICATIONS.name, command, key=key, source=SOURCE,
                           event_id=command.idempotency_key, subject=key)

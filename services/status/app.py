@@ -9,18 +9,22 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from faststream.kafka import KafkaBroker
 
 from services.status import admin_api, api, dashboard, queue_api
 from services.status.background import republish_presence, run_forever
-from services.status.consumers import register
+from services.status.consumers import GROUP, register
 from services.status.deps import KafkaPublisher, Resources, utcnow
 from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
+from shared.asyncapi import asyncapi_router
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
+from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
+from shared.topics import INTERACTIONS, ROUTING
 
 log = logging.getLogger(__name__)
 SERVICE = "status"
@@ -64,9 +68,12 @@ def create_app(settings: StatusSettings) -> FastAPI:
         app.state.resources = res
         await republish_presence(res)
         sweeper = asyncio.create_task(run_forever(res))
+        lag = LagExporter(settings.kafka_bootstrap,
+                          {GROUP: [INTERACTIONS.name, ROUTING.name]}).start()
         try:
             yield
         finally:
+            await lag.stop()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -85,12 +92,18 @@ def create_app(settings: StatusSettings) -> FastAPI:
     install_problem_handlers(app)
     api.install_error_handler(app)
     app.include_router(ops_router(ready))
+    app.include_router(asyncapi_router(lambda: _broker_of(app), service="status"))
     app.include_router(api.router)
     app.include_router(queue_api.router)
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
     app.mount("/static/status", StaticFiles(directory=dashboard.STATIC_DIR), name="status-static")
     return app
+
+
+def _broker_of(app: FastAPI) -> KafkaBroker | None:
+    res: Resources | None = getattr(app.state, "resources", None)
+    return res.broker if res is not None else None
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -22,8 +24,11 @@ def register(broker: KafkaBroker, res: Resources) -> None:
     assigning = Assigning(enabled=res.settings.auto_assign,
                           capacity=res.settings.capacity_per_person)
 
+    # Both subscribers write the same conversation rows; one at a time avoids insert races.
+    lock = asyncio.Lock()
+
     async def dispatch(event: AnyEvent, data: BaseModel) -> None:
-        async with res.sessions() as session:
+        async with lock, res.sessions() as session:
             await apply(session, event_id=event.id, data=data, assigning=assigning)
             await session.commit()
 

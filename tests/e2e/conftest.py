@@ -12,7 +12,7 @@ from aiosmtpd.controller import Controller
 
 from refdesk_cli.kafka_local import LocalKafka, free_port
 from refdesk_cli.mailsink import SinkHandler, start_sink
-from refdesk_cli.stack import Stack
+from refdesk_cli.stack import SERVICES, Stack
 from tests.integration.ingest.conftest import BASE, MAILGUN_KEY, TWILIO_TOKEN, WEBHOOK_SECRET
 
 
@@ -27,13 +27,13 @@ class System:
 
 @pytest.fixture(scope="session")
 def e2e_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """Kafka, an SMTP server and the four services, started once for the end-to-end tests."""
+    """Kafka, an SMTP server and every service, started once for the end-to-end tests."""
     root = Path(tmp_path_factory.mktemp("e2e"))
     kafka = LocalKafka(data_dir=root / "kafka", port=free_port())
     kafka.start()
     kafka.wait_ready()
     smtp, mail = start_sink(port=free_port(), folder=root / "mail")
-    ports = {name: free_port() for name in ("ingest", "router", "notifier", "status")}
+    ports = {name: free_port() for name in SERVICES}
     base = BASE  # the public URL providers call, as behind a proxy
     env = {
         "REFDESK_KAFKA_BOOTSTRAP": kafka.bootstrap, "REFDESK_SMTP_HOST": "127.0.0.1",

@@ -60,7 +60,7 @@ async def test_a_staff_login_and_status_change_publish_presence(e2e_system: Syst
 
 async def test_every_service_answers_health_and_metrics(e2e_system: System) -> None:
     async with httpx.AsyncClient() as client:
-        for name in ("ingest", "router", "notifier", "status"):
+        for name in e2e_system.stack.ports:
             base = e2e_system.stack.url(name)
             assert (await client.get(f"{base}/healthz")).status_code == 200
             assert (await client.get(f"{base}/readyz")).json()["ready"] is True

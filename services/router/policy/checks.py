@@ -80,11 +80,16 @@ def _rules(doc: PolicyDoc, norm: Normaliser) -> Iterator[Problem]:
                 yield from _terms(group, (*loc, "conditions", name), norm)
         for k, group in enumerate(c.all_of):
             yield from _terms(group, (*loc, "conditions", "all_of", k), norm)
+        for k, cue in enumerate(c.cues):
+            yield from _terms(cue, (*loc, "conditions", "cues", k), norm)
     for later, earlier in unreachable(doc.rules, norm.tokens):
         first, second = doc.rules[earlier].id, doc.rules[later].id
-        yield ("rules", later), (
-            f"rule {second!r} is unreachable: rule {first!r} fires first on every message it"
-            " matches"
+        yield (
+            ("rules", later),
+            (
+                f"rule {second!r} is unreachable: rule {first!r} fires first on every message it"
+                " matches"
+            ),
         )
     general = [i for i, r in enumerate(doc.rules) if not r.crisis]
     if not general or not doc.rules[general[-1]].conditions.is_unconditional():
@@ -115,7 +120,7 @@ def _texts(doc: PolicyDoc) -> Iterator[Problem]:
         for ch, template in dept.handoff.items():
             loc: Loc = ("departments", i, "handoff", ch.value)
             yield from _text(template, loc, dvals, ch is Channel.SMS)
-        for ch, template in (dept.fallback.message.items() if dept.fallback else ()):
+        for ch, template in dept.fallback.message.items() if dept.fallback else ():
             loc = ("departments", i, "fallback", "message", ch.value)
             yield from _text(template, loc, dvals, ch is Channel.SMS)
     for ch, template in doc.after_hours_ack.items():

@@ -29,7 +29,9 @@ _NEGATION, _CORRECTION = 0, 1
 class Policy:
     """One version of the routing policy, compiled once and safe to share between tasks."""
 
-    def __init__(self, doc: PolicyDoc, *, version: str, lines: dict[tuple[str | int, ...], int]) -> None:
+    def __init__(
+        self, doc: PolicyDoc, *, version: str, lines: dict[tuple[str | int, ...], int]
+    ) -> None:
         """Compile a validated document (use load_policy rather than calling this)."""
         self.doc = doc
         self.version = version
@@ -51,17 +53,24 @@ class Policy:
         values = text_values(doc)
         self._departments = {d.id: d for d in doc.departments}
         self._handoff = {
-            d.id: {ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
-                   for ch, t in d.handoff.items()}
+            d.id: {
+                ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                for ch, t in d.handoff.items()
+            }
             for d in doc.departments
         }
         self._fallback = {
-            d.id: {ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
-                   for ch, t in d.fallback.message.items()}
-            for d in doc.departments if d.fallback is not None
+            d.id: {
+                ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                for ch, t in d.fallback.message.items()
+            }
+            for d in doc.departments
+            if d.fallback is not None
         }
         self._ack = {ch: texts.prerender(t, values) for ch, t in doc.after_hours_ack.items()}
-        self._keywords = {k.lower(): texts.prerender(t, values) for k, t in doc.sms_keywords.items()}
+        self._keywords = {
+            k.lower(): texts.prerender(t, values) for k, t in doc.sms_keywords.items()
+        }
 
     def department(self, dept_id: str) -> Department:
         """A department by id; KeyError when the policy has none."""
@@ -82,13 +91,19 @@ class Policy:
         desk_open = self.hours.is_open(inp.received_at)
         neg_ends: set[int] = set()
         cut = 0
-        for hit in self._cues.scan(text):
-            if hit.ref.rule == _NEGATION:
-                neg_ends.add(hit.end)
+        for kind, _, _, end in self._cues.scan(text):
+            if kind == _NEGATION:
+                neg_ends.add(end)
             else:
-                cut = max(cut, hit.end)
-        ctx = Context(inp.channel, inp.patron_role, desk_open, frozenset(neg_ends),
-                      self.doc.normalise.negation_window, cut)
+                cut = max(cut, end)
+        ctx = Context(
+            inp.channel,
+            inp.patron_role,
+            desk_open,
+            frozenset(neg_ends),
+            self.doc.normalise.negation_window,
+            cut,
+        )
         fired = self._crisis.fired(text, ctx) or []
         fired += self._general.fired(text, ctx)
         rule, _ = fired[0]  # the checked policy always ends with a catch-all
@@ -114,12 +129,14 @@ class Policy:
         keyword = None
         if inp.channel.value == "sms" and len(text.tokens) == 1:
             keyword = self._keywords.get(text.tokens[0])
-        return Decision(
+        # every value below is built here from the validated policy, so the models are
+        # constructed without re-validation (pydantic validation was a large share of a call)
+        return Decision.model_construct(
             action=rule.action,
             department=dept.id,
             priority=priority,
             overnight=overnight,
-            rules=[RuleHit(rule_id=r.id, matched=words) for r, words in fired],
+            rules=[RuleHit.model_construct(rule_id=r.id, matched=words) for r, words in fired],
             handoff_text=handoff,
             guidance=guidance_for(rule, dept, full, self._extractor, fallback),
             fallback=fallback,

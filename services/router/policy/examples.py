@@ -16,8 +16,9 @@ def run_examples(policy: Policy, *, now: datetime | None = None) -> list[str]:
         at = ex.received_at or opens
         if at.tzinfo is None:
             at = at.replace(tzinfo=policy.hours.tz)
-        inp = DecisionInput(channel=ex.channel, text=ex.text, received_at=at,
-                            patron_role=ex.patron_role)
+        inp = DecisionInput(
+            channel=ex.channel, text=ex.text, received_at=at, patron_role=ex.patron_role
+        )
         online = frozenset(ex.online) if ex.online is not None else None
         got = policy.decide(inp, online=online)
         if (got.action, got.department) != (ex.expect.action, ex.expect.department):

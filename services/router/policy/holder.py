@@ -49,7 +49,7 @@ class PolicyHolder:
         return True
 
     async def watch(self, interval: float = 2.0) -> None:
-        """Reload whenever the file's mtime changes; run with asyncio.create_task, cancel to stop."""
+        """Reload when the file's mtime changes; run via asyncio.create_task, cancel to stop."""
         while True:
             await asyncio.sleep(interval)
             mtime = self._stat()

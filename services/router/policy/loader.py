@@ -63,7 +63,9 @@ def _first(item: tuple[int, object, str]) -> int:
     return item[0]
 
 
-def _schema_error(exc: ValidationError, lines: dict[tuple[str | int, ...], int], source: str) -> PolicyError:
+def _schema_error(
+    exc: ValidationError, lines: dict[tuple[str | int, ...], int], source: str
+) -> PolicyError:
     """One line per schema problem, each with its YAML line."""
     out: list[str] = []
     first: int | None = None

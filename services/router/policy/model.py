@@ -95,10 +95,25 @@ class TermGroup(_Strict):
         return not (self.phrases or self.stems or self.patterns)
 
 
+class Cue(TermGroup):
+    """Weighted terms of one cue category (e.g. means, farewell, abuse).
+
+    A rule's cue score is the sum, over categories, of the highest weight among that
+    category's unmasked hits: one strong cue (weight >= threshold) fires the rule alone,
+    weak cues only in combination with a cue of another category.
+    """
+
+    category: str = Field(pattern=_ID)
+    weight: int = Field(1, ge=1, le=100)
+
+
 class Conditions(_Strict):
     any_of: TermGroup | None = None
     all_of: list[TermGroup] = Field(default_factory=list)
     none_of: TermGroup | None = None
+    cues: list[Cue] = Field(default_factory=list)
+    threshold: int = Field(2, ge=1, le=100)
+    """cue score at which the rule's text condition holds (also: any_of matched)"""
     negatable: bool = False
     channel: list[Channel] | None = None
     patron_role: list[PatronRole] | None = None
@@ -106,7 +121,8 @@ class Conditions(_Strict):
 
     def has_text(self) -> bool:
         """True when the rule needs some words in the message."""
-        return bool(self.any_of and not self.any_of.is_empty()) or bool(self.all_of)
+        has_any = bool(self.any_of and not self.any_of.is_empty())
+        return has_any or bool(self.all_of) or bool(self.cues)
 
     def is_unconditional(self) -> bool:
         """True when the rule always fires (a catch-all)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .model import Conditions, Rule, TermGroup
 
@@ -19,7 +19,7 @@ def _canon(group: TermGroup | None, words: Callable[[str], tuple[str, ...]]) -> 
     return frozenset(terms)
 
 
-def _covers(wide: list[str] | None, narrow: list[str] | None) -> bool:
+def _covers(wide: Sequence[str] | None, narrow: Sequence[str] | None) -> bool:
     """True when a filter list allows everything the other allows (None = no filter)."""
     return wide is None or (narrow is not None and set(narrow) <= set(wide))
 
@@ -30,9 +30,7 @@ def _filters_cover(a: Conditions, b: Conditions) -> bool:
     return _covers(a.channel, b.channel) and _covers(a.patron_role, b.patron_role) and hours
 
 
-def shadowed_by(
-    earlier: Rule, later: Rule, words: Callable[[str], tuple[str, ...]]
-) -> bool:
+def shadowed_by(earlier: Rule, later: Rule, words: Callable[[str], tuple[str, ...]]) -> bool:
     """True when `earlier` fires on every message `later` fires on."""
     a, b = earlier.conditions, later.conditions
     if not _filters_cover(a, b):
@@ -47,15 +45,19 @@ def shadowed_by(
         and a_all == b_all
         and _canon(a.none_of, words) == _canon(b.none_of, words)
         and a.negatable == b.negatable
+        and a.cues == b.cues
+        and a.threshold == b.threshold
     )
     if same:
         return True
     # a broader earlier rule: no extra requirements, no masks, and all of later's any-terms
     plain = not a.all_of and a.none_of is None and not a.negatable
-    return plain and bool(b_any) and b_any <= a_any
+    return plain and bool(b_any) and not b.cues and b_any <= a_any
 
 
-def unreachable(rules: list[Rule], words: Callable[[str], tuple[str, ...]]) -> list[tuple[int, int]]:
+def unreachable(
+    rules: list[Rule], words: Callable[[str], tuple[str, ...]]
+) -> list[tuple[int, int]]:
     """(later, earlier) index pairs; crisis and other rules are compared within their own set."""
     found: list[tuple[int, int]] = []
     for j, later in enumerate(rules):

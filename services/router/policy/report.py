@@ -45,19 +45,26 @@ class Report:
 
     def markdown(self) -> str:
         """The table pasted into the README."""
-        rows = ["| expected action | messages | routed as labelled | accuracy |", "|---|---:|---:|---:|"]
+        rows = [
+            "| expected action | messages | routed as labelled | accuracy |",
+            "|---|---:|---:|---:|",
+        ]
         for action in Action:
             n = self.total[action.value]
             if n:
-                rows.append(f"| {action.value} | {n} | {self.correct[action.value]} |"
-                            f" {self.accuracy(action.value):.1%} |")
+                rows.append(
+                    f"| {action.value} | {n} | {self.correct[action.value]} |"
+                    f" {self.accuracy(action.value):.1%} |"
+                )
         n = sum(self.total.values())
         rows.append(f"| **all** | {n} | {sum(self.correct.values())} | {self.accuracy():.1%} |")
         rows.append("")
-        rows.append(f"Crisis recall: {self.crisis_recall():.1%} "
-                    f"({self.correct[Action.ESCALATE_CRISIS.value]}/"
-                    f"{self.total[Action.ESCALATE_CRISIS.value]}); crisis-looking idioms "
-                    f"escalated: {self.idiom_escalations}/{self.idioms}.")
+        rows.append(
+            f"Crisis recall: {self.crisis_recall():.1%} "
+            f"({self.correct[Action.ESCALATE_CRISIS.value]}/"
+            f"{self.total[Action.ESCALATE_CRISIS.value]}); crisis-looking idioms "
+            f"escalated: {self.idiom_escalations}/{self.idioms}."
+        )
         return "\n".join(rows)
 
 
@@ -70,9 +77,12 @@ def evaluate(policy: Policy, rows: list[dict[str, Any]]) -> Report:
     """Route every labelled row (desk open) and count the results."""
     report = Report()
     for row in rows:
-        inp = DecisionInput(channel=Channel(row["channel"]), text=row["text"],
-                            received_at=OPEN_TIME,
-                            patron_role=PatronRole(row.get("patron_role", "unknown")))
+        inp = DecisionInput(
+            channel=Channel(row["channel"]),
+            text=row["text"],
+            received_at=OPEN_TIME,
+            patron_role=PatronRole(row.get("patron_role", "unknown")),
+        )
         got = policy.decide(inp)
         want = row["expect"]
         report.total[want["action"]] += 1
@@ -97,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     print(report.markdown())
     if args.misses:
         for row, got in report.misses:
-            print(f"- {row['expect']['action']}/{row['expect']['department']} got {got}: {row['text']}")
+            want = f"{row['expect']['action']}/{row['expect']['department']}"
+            print(f"- {want} got {got}: {row['text']}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from shared.events import Channel, PatronRole
 
-from .matcher import NONE_SLOT, Hit, TermIndex, TermRef
+from .matcher import CUE_SLOT, NONE_SLOT, Hit, TermIndex, TermRef
 from .model import Rule, TermGroup
 from .text import Normalised, Normaliser
 
@@ -37,11 +37,19 @@ class RuleSet:
             self._add(c.none_of, TermRef(r, NONE_SLOT), norm)
             for k, group in enumerate(c.all_of, start=1):
                 self._add(group, TermRef(r, k), norm)
+            for k, cue in enumerate(c.cues):
+                self._add(cue, TermRef(r, CUE_SLOT + k), norm)
         self.index.freeze()
         # per rule: (filters..., needs text) precomputed so evaluation does no method calls
         self._plan = [
-            (r, rule, rule.conditions.channel, rule.conditions.patron_role,
-             rule.conditions.desk_hours, rule.conditions.has_text())
+            (
+                r,
+                rule,
+                rule.conditions.channel,
+                rule.conditions.patron_role,
+                rule.conditions.desk_hours,
+                rule.conditions.has_text(),
+            )
             for r, rule in enumerate(self.rules)
         ]
 
@@ -60,7 +68,11 @@ class RuleSet:
         """Every rule whose conditions hold, in order, with the words that made it fire."""
         by_rule: dict[int, list[Hit]] = {}
         for hit in self.index.scan(text):
-            by_rule.setdefault(hit.ref.rule, []).append(hit)
+            got = by_rule.get(hit[0])
+            if got is None:
+                by_rule[hit[0]] = [hit]
+            else:
+                got.append(hit)
         out: list[tuple[Rule, list[str]]] = []
         for r, rule, channels, roles, hours, needs_text in self._plan:
             if needs_text and r not in by_rule:
@@ -85,19 +97,33 @@ def _words(rule: Rule, hits: list[Hit], text: Normalised, ctx: Context) -> list[
     if not hits:
         return None
     c = rule.conditions
-    masks = [(h.start, h.end) for h in hits if h.ref.slot == NONE_SLOT]
+    masks = [(h[2], h[3]) for h in hits if h[1] == NONE_SLOT]
     cut = 0 if rule.crisis else ctx.cut
     slots: dict[int, list[str]] = {}
-    for h in hits:
-        if h.ref.slot == NONE_SLOT or h.start < cut:
+    cue_words: list[str] = []
+    best: dict[str, int] = {}
+    negation_ends = ctx.negation_ends if c.negatable else ()
+    window = ctx.window
+    toks = text.tokens
+    for _, slot, start, end in hits:
+        if slot == NONE_SLOT or start < cut:
             continue
-        if any(h.start < me and ms < h.end for ms, me in masks):
+        if masks and any(start < me and ms < end for ms, me in masks):
             continue
-        if c.negatable and any(h.start - ctx.window <= e <= h.start for e in ctx.negation_ends):
+        if negation_ends and any(start - window <= e <= start for e in negation_ends):
             continue
-        slots.setdefault(h.ref.slot, []).append(" ".join(text.tokens[h.start : h.end]))
+        words = " ".join(toks[start:end])
+        if slot >= CUE_SLOT:
+            cue = c.cues[slot - CUE_SLOT]
+            best[cue.category] = max(best.get(cue.category, 0), cue.weight)
+            cue_words.append(words)
+            continue
+        slots.setdefault(slot, []).append(words)
     has_any = c.any_of is not None and not c.any_of.is_empty()
-    if has_any and 0 not in slots:
+    cued = bool(c.cues) and sum(best.values()) >= c.threshold
+    if cued:
+        slots.setdefault(0, []).extend(cue_words)
+    elif (has_any or c.cues) and 0 not in slots:
         return None
     if any(k not in slots for k in range(1, len(c.all_of) + 1)):
         return None

@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`]")
+_APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc`")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -37,9 +37,12 @@ class Normaliser:
 
     def tokens(self, text: str) -> tuple[str, ...]:
         """The normalised words of a text."""
-        out: list[str] = []
+        words = _WORD.findall(text.lower().translate(_APOSTROPHES))
         expand = self._expand
-        for word in _WORD.findall(_APOSTROPHES.sub("", text.lower())):
+        if expand.keys().isdisjoint(words):  # the common case: nothing to expand
+            return tuple(words)
+        out: list[str] = []
+        for word in words:
             rep = expand.get(word)
             if rep is None:
                 out.append(word)
@@ -57,6 +60,14 @@ class Normaliser:
         for i, tok in enumerate(toks):
             starts.append(pos)
             pos += len(tok) + 1
-            positions.setdefault(tok, []).append(i)
-            prefixes.setdefault(tok[:3], []).append(i)
+            at = positions.get(tok)
+            if at is None:
+                positions[tok] = [i]
+            else:
+                at.append(i)
+            at = prefixes.get(tok[:3])
+            if at is None:
+                prefixes[tok[:3]] = [i]
+            else:
+                at.append(i)
         return Normalised(toks, " ".join(toks), tuple(starts), positions, prefixes)

@@ -20,13 +20,16 @@ from tests.integration.ingest.conftest import (
 from tests.kafka_helpers import collect
 
 TOPIC = "refdesk.interactions"
+JSON = {"content-type": "application/json"}
 
 
-def by_message(provider_id: str):  # noqa: ANN201
+def by_message(provider_id: str):
     return lambda e: e.get("data", {}).get("provider_message_id") == provider_id
 
 
-async def test_sms_is_published_once_even_across_a_restart(settings: IngestSettings, kafka_bootstrap: str) -> None:
+async def test_sms_is_published_once_even_across_a_restart(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
     form = sms_form("can i renew my book")
     async with running(settings) as client:
         first = await post_sms(client, form)
@@ -40,8 +43,10 @@ async def test_sms_is_published_once_even_across_a_restart(settings: IngestSetti
                            until=lambda found: len(found) > 1, timeout=6)
     assert len(events) == 1
     event = events[0]
-    assert event["specversion"] == "1.0" and event["type"] == "edu.tccd.refdesk.interaction.received.v1"
-    assert event["data"]["channel"] == "sms" and event["data"]["patron"]["contact"] == "+18175550123"
+    assert event["specversion"] == "1.0"
+    assert event["type"] == "edu.tccd.refdesk.interaction.received.v1"
+    assert event["data"]["channel"] == "sms"
+    assert event["data"]["patron"]["contact"] == "+18175550123"
     assert event["_key"] == event["data"]["conversation_id"]
 
 
@@ -49,7 +54,8 @@ async def test_texts_from_one_number_share_a_conversation_until_it_closes(
     settings: IngestSettings, kafka_bootstrap: str
 ) -> None:
     sender = f"+1817555{int(time.time() * 1000) % 10000:04d}"
-    first, second, third = (sms_form(t, sender=sender) for t in ("hi", "renew my book pls", "thanks"))
+    first, second, third = (sms_form(t, sender=sender)
+                            for t in ("hi", "renew my book pls", "thanks"))
     async with running(settings) as client:
         await post_sms(client, first)
         await post_sms(client, second)
@@ -59,7 +65,8 @@ async def test_texts_from_one_number_share_a_conversation_until_it_closes(
         conversation = {e["data"]["conversation_id"] for e in events}
         assert len(conversation) == 1
         closed = json.dumps({"type": "ticket.closed", "timestamp": "2026-11-28T10:00:00Z",
-                             "data": {"conversation_id": conversation.pop(), "channel": "sms"}}).encode()
+                             "data": {"conversation_id": conversation.pop(),
+                                      "channel": "sms"}}).encode()
         answer = await client.post("/webhooks/chat", content=closed,
                                    headers={**signed(closed), "content-type": "application/json"})
         assert answer.status_code == 200
@@ -78,7 +85,8 @@ async def test_bad_sms_requests_get_problem_details(settings: IngestSettings) ->
                                    headers=twilio_headers(form))
         as_json = await client.post("/webhooks/sms", json=form)
         no_sid = {k: v for k, v in form.items() if k != "MessageSid"}
-        missing = await client.post("/webhooks/sms", content=urlencode(no_sid), headers=twilio_headers(no_sid))
+        missing = await client.post("/webhooks/sms", content=urlencode(no_sid),
+                                    headers=twilio_headers(no_sid))
         huge = await client.post("/webhooks/sms", content=b"x" * (1024 * 1024 + 1),
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert unsigned.status_code == 401
@@ -98,7 +106,8 @@ async def test_mailgun_reply_joins_its_ticket_and_replays_are_refused(
         assert (await client.post("/webhooks/email", data=original)).status_code == 200
         replay = await client.post("/webhooks/email", data=original)
         parent = original["Message-Id"]
-        reply = mailgun_form(in_reply_to=parent, text="The title is 1984\n\nOn Mon, Ana wrote:\n> I lost")
+        reply = mailgun_form(in_reply_to=parent,
+                             text="The title is 1984\n\nOn Mon, Ana wrote:\n> I lost")
         assert (await client.post("/webhooks/email", data=reply)).status_code == 200
         stale = mailgun_form(when=time.time() - 3600)
         too_old = await client.post("/webhooks/email", data=stale)
@@ -114,28 +123,33 @@ async def test_mailgun_reply_joins_its_ticket_and_replays_are_refused(
     assert all(e["data"]["patron"]["contact"] == "ana.gomez@my.tccd.edu" for e in events)
 
 
-async def test_chat_events_are_verified_and_normalised(settings: IngestSettings, kafka_bootstrap: str) -> None:
+async def test_chat_events_are_verified_and_normalised(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
     conversation = f"chat-{uuid.uuid4().hex[:12]}"
     body = json.dumps({"type": "chat.message", "timestamp": "2026-11-28T15:00:00Z", "data": {
-        "conversation_id": conversation, "message_id": "m1", "text": "How do I cite a report in APA?",
+        "conversation_id": conversation, "message_id": "m1",
+        "text": "How do I cite a report in APA?",
         "patron": {"email": "Student@My.TCCD.edu", "role": "student"}}}).encode()
-    unknown = json.dumps({"type": "chat.exploded", "timestamp": "2026-11-28T15:00:00Z", "data": {}}).encode()
+    unknown = json.dumps({"type": "chat.exploded", "timestamp": "2026-11-28T15:00:00Z",
+                          "data": {}}).encode()
     async with running(settings) as client:
         headers = {**signed(body), "content-type": "application/json"}
         ok = await client.post("/webhooks/chat", content=body, headers=headers)
         dup = await client.post("/webhooks/chat", content=body, headers=headers)
         bad_type = await client.post("/webhooks/chat", content=unknown,
-                                     headers={**signed(unknown), "content-type": "application/json"})
+                                     headers={**signed(unknown), **JSON})
         stale = await client.post("/webhooks/chat", content=body,
-                                  headers={**signed(body, when=time.time() - 600), "content-type": "application/json"})
-        unsigned = await client.post("/webhooks/chat", content=body, headers={"content-type": "application/json"})
+                                  headers={**signed(body, when=time.time() - 600), **JSON})
+        unsigned = await client.post("/webhooks/chat", content=body, headers=JSON)
     assert ok.status_code == 200 and dup.status_code == 200
     assert bad_type.status_code == 422 and bad_type.json()["field"] == "type"
     assert stale.status_code in (401, 403) and unsigned.status_code == 401
     events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) > 1, timeout=6,
                            where=lambda e: e.get("subject") == conversation)
     assert len(events) == 1
-    assert events[0]["data"]["patron"] == {"contact": "student@my.tccd.edu", "name": None, "role": "student"}
+    assert events[0]["data"]["patron"] == {"contact": "student@my.tccd.edu", "name": None,
+                                           "role": "student"}
 
 
 async def test_blocked_contacts_are_acknowledged_but_not_published(
@@ -152,7 +166,9 @@ async def test_blocked_contacts_are_acknowledged_but_not_published(
                          until=lambda f: bool(f), timeout=5) == []
 
 
-async def test_unreachable_broker_gets_503_with_retry_after(database_url: str, tmp_path: Path) -> None:
+async def test_unreachable_broker_gets_503_with_retry_after(
+    database_url: str, tmp_path: Path
+) -> None:
     from refdesk_cli.kafka_local import free_port
     from tests.integration.ingest.conftest import ingest_settings
 

@@ -53,7 +53,8 @@ def configure(kafka_bootstrap: str, database_url: str, tmp_path: Path, relay: Sm
     deliver them all again to this test's relay.
     """
     async def _configure(**extra: Any) -> NotifierSettings:
-        settings = notifier_settings(kafka_bootstrap, database_url, tmp_path, relay.port, **extra)
+        port = extra.pop("smtp_port", relay.port)
+        settings = notifier_settings(kafka_bootstrap, database_url, tmp_path, port, **extra)
         await start_group_at_end(kafka_bootstrap, settings.notifier_group)
         return settings
 

@@ -50,7 +50,7 @@ class ScriptedSink(SinkHandler):
     pause_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self._lock:
             for rcpt in envelope.rcpt_tos:
                 script = self.replies_for.get(rcpt)
@@ -72,14 +72,16 @@ class ScriptedSink(SinkHandler):
 class SmtpRelay:
     """An aiosmtpd server on a fixed port that a test may stop and start again."""
 
-    def __init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
         self.port = free_port()
         self.handler = ScriptedSink()
+        self._options = options  # aiosmtpd Controller/SMTP options, e.g. tls_context
         self._controller: Controller | None = None
 
     def start(self) -> None:
         """Listen (again) on the same port with the same handler."""
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                      **self._options)
         self._controller.start()
 
     def stop(self) -> None:
@@ -97,7 +99,8 @@ def command(kind: NotificationKind = NotificationKind.SURVEY, *, channel: Channe
             priority: Priority = Priority.NORMAL, key: str | None = None) -> NotificationRequested:
     """A NotificationRequested with a unique idempotency key and conversation."""
     if context is None:
-        context = {"survey_url": SURVEY_URL, "patron_name": "Ana"} if kind is NotificationKind.SURVEY else {}
+        survey = kind is NotificationKind.SURVEY
+        context = {"survey_url": SURVEY_URL, "patron_name": "Ana"} if survey else {}
     return NotificationRequested(
         idempotency_key=key or f"test-{uuid.uuid4().hex}", kind=kind, channel=channel,
         recipient=recipient, conversation_id=f"conv-{uuid.uuid4().hex[:12]}", priority=priority,
@@ -107,13 +110,14 @@ def command(kind: NotificationKind = NotificationKind.SURVEY, *, channel: Channe
 
 async def send(producer: KafkaBroker, cmd: NotificationRequested) -> None:
     """Publish a command to refdesk.notifications as the router would."""
-    await publish(producer, NOTIFICATIONS.name, cmd, key=cmd.conversation_id, source="refdesk/test",
-                  subject=cmd.conversation_id)
+    await publish(producer, NOTIFICATIONS.name, cmd, key=cmd.conversation_id,
+                  source="refdesk/test", subject=cmd.conversation_id)
 
 
-async def send_raw(producer: KafkaBroker, body: bytes, *, key: str) -> None:
-    """Publish arbitrary bytes to refdesk.notifications."""
-    await producer.publish(body, topic=NOTIFICATIONS.name, key=key.encode())
+async def send_raw(producer: KafkaBroker, body: bytes, *, key: str,
+                   headers: dict[str, str] | None = None) -> None:
+    """Publish arbitrary bytes (and headers) to refdesk.notifications."""
+    await producer.publish(body, topic=NOTIFICATIONS.name, key=key.encode(), headers=headers)
 
 
 # ---- waiting and reading ---------------------------------------------------------------------
@@ -134,7 +138,8 @@ async def wait_until(check: Callable[[], Any] | Callable[[], Awaitable[Any]], wh
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
-async def dead_letters(bootstrap: str, group: str, *, count: int, timeout: float = 45.0) -> list[Event]:
+async def dead_letters(bootstrap: str, group: str, *, count: int,
+                       timeout: float = 45.0) -> list[Event]:
     """The notification DLQ's letters written by one consumer group, once ``count`` arrived."""
     letters = await collect(
         bootstrap, NOTIFICATIONS.dlq_name, until=lambda found: len(found) >= count,
@@ -159,7 +164,8 @@ async def start_group_at_end(bootstrap: str, group: str) -> None:
         await admin.close()
     tps = [TopicPartition(NOTIFICATIONS.name, p["partition"]) for p in described["partitions"]]
     assert tps, f"{NOTIFICATIONS.name} has no partitions"
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)

@@ -4,6 +4,7 @@ real SMTP server, once each, through the real ledger; failures retry or dead-let
 from __future__ import annotations
 
 from email.message import EmailMessage
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 
@@ -23,13 +24,13 @@ from .notifier_env import (
     wait_until,
 )
 
-CIRCULATION = {
+CIRCULATION: dict[str, Any] = {
     "question": "Can I renew Biology 1406 lab manual for another week?",
     "channel": "sms", "conversation_ref": "LibAnswers #48213", "patron_name": "Ana Gomez",
     "tcc_id": "T00123456", "item": "Biology 1406 lab manual", "patron_contact": "+18175550123",
     "missing_fields": ["tcc_id"], "details": {"campus": "South"},
 }
-CRISIS = {
+CRISIS: dict[str, Any] = {
     "conversation_ref": "chat-77812", "channel": "chat",
     "care_report_url": "https://cm.maxient.com/reportingform.php?TarrantCountyCollege",
     "campus": "Northeast", "summary": "The patron wrote that they cannot go on.",
@@ -138,7 +139,8 @@ async def test_temporary_failures_are_retried_until_delivered(
     assert relay.handler.replies_for[cmd.recipient] == []  # both refusals were used up
     assert len(relay.handler.messages) == 1
     assert metric("refdesk_notification_retries_total", **labels) - retries == 2
-    assert metric("refdesk_notification_failures_total", reason="transient", **labels) - transient == 2
+    failures = metric("refdesk_notification_failures_total", reason="transient", **labels)
+    assert failures - transient == 2
 
 
 async def test_permanent_failure_is_dead_lettered_and_the_next_is_delivered(

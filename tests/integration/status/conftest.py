@@ -1,13 +1,11 @@
 """Fixtures for the status service against a real broker: Kafka and the running service.
 
-The broker is REFDESK_KAFKA_BOOTSTRAP when set (e.g. one the suite already runs), otherwise
-one LocalKafka for the session. The service runs in-process under uvicorn, lifespan and all.
+The status tests get a LocalKafka of their own for the session. The service runs in-process under uvicorn, lifespan and all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -20,11 +18,8 @@ from services.status.settings import StatusSettings
 
 @pytest.fixture(scope="session")
 def status_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Kafka bootstrap address."""
-    existing = os.environ.get("REFDESK_KAFKA_BOOTSTRAP")
-    if existing:
-        yield existing
-        return
+    """A broker of the status tests' own: the service's group reads its topics from the start,
+    so other tests' traffic on a shared broker would only be backlog here."""
     kafka = LocalKafka(data_dir=tmp_path_factory.mktemp("status-kafka"), port=free_port())
     kafka.start()
     try:

@@ -27,7 +27,11 @@ def check(path: Path) -> subprocess.CompletedProcess[str]:
     """Run python -m services.router check-policy FILE."""
     return subprocess.run(
         [sys.executable, "-m", "services.router", "check-policy", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -47,8 +51,9 @@ def test_shipped_policy_passes() -> None:
 
 def test_unknown_department(tmp_path: Path, policy_text: str) -> None:
     """A rule naming a department that does not exist is refused at its line."""
-    bad = policy_text.replace(TUTORING_RULE, TUTORING_RULE.replace("department: tutoring",
-                                                                   "department: tutorng"))
+    bad = policy_text.replace(
+        TUTORING_RULE, TUTORING_RULE.replace("department: tutoring", "department: tutorng")
+    )
     line = line_of(bad, "department: tutorng")
     result = check(write(tmp_path, bad))
     assert result.returncode == 1
@@ -80,8 +85,10 @@ def test_duplicate_rule_is_unreachable(tmp_path: Path, policy_text: str) -> None
 def test_rule_after_catch_all_is_unreachable(tmp_path: Path, policy_text: str) -> None:
     """A rule after the unconditional catch-all is refused at its line."""
     anchor = "    department: reference\n\nextract:"
-    extra = ("    department: reference\n  - id: too-late\n    action: transfer\n"
-             "    department: tutoring\n    conditions: {any_of: {phrases: [tutor]}}\n\nextract:")
+    extra = (
+        "    department: reference\n  - id: too-late\n    action: transfer\n"
+        "    department: tutoring\n    conditions: {any_of: {phrases: [tutor]}}\n\nextract:"
+    )
     bad = policy_text.replace(anchor, extra)
     line = line_of(bad, "- id: too-late")
     result = check(write(tmp_path, bad))
@@ -91,8 +98,9 @@ def test_rule_after_catch_all_is_unreachable(tmp_path: Path, policy_text: str) -
 
 def test_schema_error(tmp_path: Path, policy_text: str) -> None:
     """A wrong department kind is a schema error at its line."""
-    bad = policy_text.replace("    kind: referral\n    contact: counseling@",
-                              "    kind: lively\n    contact: counseling@")
+    bad = policy_text.replace(
+        "    kind: referral\n    contact: counseling@", "    kind: lively\n    contact: counseling@"
+    )
     line = line_of(bad, "kind: lively")
     result = check(write(tmp_path, bad))
     assert result.returncode == 1
@@ -101,15 +109,17 @@ def test_schema_error(tmp_path: Path, policy_text: str) -> None:
 
 def test_yaml_syntax_error(tmp_path: Path, policy_text: str) -> None:
     """Broken YAML names its line too."""
-    bad = policy_text.replace("label: \"2025-fall-1\"", "label: [unclosed")
+    bad = policy_text.replace('label: "2025-fall-1"', "label: [unclosed")
     result = check(write(tmp_path, bad))
     assert result.returncode == 1 and "YAML error" in result.stderr
 
 
 def test_failing_example(tmp_path: Path, policy_text: str) -> None:
     """An example that routes differently from its expectation fails the check."""
-    needle = ('{channel: chat, text: "How do I cite a website in MLA?", '
-              "expect: {action: transfer, department: writing-center}}")
+    needle = (
+        '{channel: chat, text: "How do I cite a website in MLA?", '
+        "expect: {action: transfer, department: writing-center}}"
+    )
     bad = policy_text.replace(needle, needle.replace("writing-center", "tutoring"))
     result = check(write(tmp_path, bad))
     assert result.returncode == 1

@@ -14,8 +14,13 @@ ROOT = Path(__file__).parents[3]
 def explain(lines: list[str]) -> list[dict[str, Any]]:
     """Run python -m services.router explain with the given stdin lines."""
     result = subprocess.run(
-        [sys.executable, "-m", "services.router", "explain"], cwd=ROOT,
-        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "services.router", "explain"],
+        cwd=ROOT,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -23,17 +28,32 @@ def explain(lines: list[str]) -> list[dict[str, Any]]:
 
 def test_explain_decisions_and_errors() -> None:
     """Good lines give decisions, bad lines give an error naming the field, and it goes on."""
-    out = explain([
-        json.dumps({"channel": "chat", "text": "Can I renew my book online?",
-                    "received_at": "2025-10-01T10:00:00-05:00"}),
-        json.dumps({"channel": "fax", "text": "hello"}),
-        json.dumps({"channel": "sms", "text": "hi", "received_at": "yesterday"}),
-        "{not json",
-        json.dumps({"channel": "sms", "text": "can i renew", "online": [],
-                    "received_at": "2025-10-05T12:00:00-05:00"}),
-        json.dumps({"channel": "email", "text": "workshop for my class", "patron_role": "faculty"}),
-        json.dumps({"channel": "chat", "text": "x", "patron_role": "dean"}),
-    ])
+    out = explain(
+        [
+            json.dumps(
+                {
+                    "channel": "chat",
+                    "text": "Can I renew my book online?",
+                    "received_at": "2025-10-01T10:00:00-05:00",
+                }
+            ),
+            json.dumps({"channel": "fax", "text": "hello"}),
+            json.dumps({"channel": "sms", "text": "hi", "received_at": "yesterday"}),
+            "{not json",
+            json.dumps(
+                {
+                    "channel": "sms",
+                    "text": "can i renew",
+                    "online": [],
+                    "received_at": "2025-10-05T12:00:00-05:00",
+                }
+            ),
+            json.dumps(
+                {"channel": "email", "text": "workshop for my class", "patron_role": "faculty"}
+            ),
+            json.dumps({"channel": "chat", "text": "x", "patron_role": "dean"}),
+        ]
+    )
     assert len(out) == 7
     assert out[0]["action"] == "transfer" and out[0]["department"] == "nw-circulation"
     assert out[0]["overnight"] is False and out[0]["rules"][0]["rule_id"] == "circulation-loans"
@@ -41,7 +61,7 @@ def test_explain_decisions_and_errors() -> None:
     assert out[2]["field"] == "received_at"
     assert "invalid JSON" in out[3]["error"]
     assert out[4]["fallback"] and out[4]["overnight"] is True and out[4]["priority"] == "high"
-    assert "Monday at 8:00 AM" in out[4]["after_hours_ack"]
+    assert "tomorrow at 8:00 AM" in out[4]["after_hours_ack"]
     assert out[5]["action"] == "refer_faculty"
     assert out[6]["field"] == "patron_role"
 
@@ -51,8 +71,12 @@ def test_explain_with_policy_option() -> None:
     policy = ROOT / "services/router/policy/default_policy.yaml"
     result = subprocess.run(
         [sys.executable, "-m", "services.router", "explain", "--policy", str(policy)],
-        cwd=ROOT, input='{"channel":"chat","text":"kms"}\n', capture_output=True, text=True,
-        timeout=60, check=False,
+        cwd=ROOT,
+        input='{"channel":"chat","text":"kms"}\n',
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     decision = json.loads(result.stdout)
     assert decision["action"] == "escalate_crisis" and len(decision["policy_version"]) == 16

@@ -5,24 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from router_support import OPEN
 
 from services.router.policy import DecisionInput, DepartmentKind, Policy
 from services.router.policy.texts import gsm7_length, sms_problem
 from shared.events import Action, Channel
 
-from router_support import OPEN
 
-
-def decide(policy: Policy, text: str, channel: Channel = Channel.CHAT,
-           online: frozenset[str] | None = None) -> object:
+def decide(
+    policy: Policy, text: str, channel: Channel = Channel.CHAT, online: frozenset[str] | None = None
+) -> object:
     """Decide one open-hours message."""
     return policy.decide(DecisionInput(channel=channel, text=text, received_at=OPEN), online=online)
 
 
 def test_fallback_when_nobody_online(policy: Policy) -> None:
     """A live transfer with nobody Online becomes a ticket with a patron message."""
-    got = policy.decide(DecisionInput(channel=Channel.SMS, text="can i renew my book",
-                                      received_at=OPEN), online=frozenset({"tutoring"}))
+    got = policy.decide(
+        DecisionInput(channel=Channel.SMS, text="can i renew my book", received_at=OPEN),
+        online=frozenset({"tutoring"}),
+    )
     assert got.action is Action.TRANSFER and got.department == "nw-circulation"
     assert got.fallback is not None and "nw-circulation" in got.fallback
     assert got.handoff_text is not None and "1 business day" in got.handoff_text
@@ -47,13 +49,17 @@ def test_crisis_never_waits_on_presence(policy: Policy) -> None:
 
 def test_every_sms_text_fits_one_gsm7_segment(policy: Policy) -> None:
     """Hand-offs, fallbacks, keyword replies and the SMS ack are GSM-7 and at most 160 chars."""
-    texts = [policy.department(d.id).handoff[Channel.SMS] for d in policy.doc.departments
-             if Channel.SMS in d.handoff]
+    texts = [
+        policy.department(d.id).handoff[Channel.SMS]
+        for d in policy.doc.departments
+        if Channel.SMS in d.handoff
+    ]
     texts += [d.fallback.message[Channel.SMS] for d in policy.doc.departments if d.fallback]
-    texts += list(policy.doc.sms_keywords.values()) + [policy.doc.after_hours_ack[Channel.SMS]]
+    texts += [*policy.doc.sms_keywords.values(), policy.doc.after_hours_ack[Channel.SMS]]
     for text in texts:
-        filled = text.format(**policy.links, name="Trinity River Campus Library",
-                             next_open="Wednesday at 12:00 PM")
+        filled = text.format(
+            **policy.links, name="Trinity River Campus Library", next_open="Wednesday at 12:00 PM"
+        )
         assert sms_problem(filled) is None, filled
         length = gsm7_length(filled)
         assert length is not None and length <= 160
@@ -61,10 +67,17 @@ def test_every_sms_text_fits_one_gsm7_segment(policy: Policy) -> None:
 
 def test_sms_decisions_fit_one_segment(policy: Policy) -> None:
     """Decided SMS hand-offs (with links filled in) fit one segment."""
-    for text in ["kms", "my anxiety is bad", "faculty: I want to request a purchase",
-                 "why do i have a library bill", "need a tutor", "can i renew"]:
-        got = policy.decide(DecisionInput(channel=Channel.SMS, text=text, received_at=OPEN),
-                            online=frozenset())
+    for text in [
+        "kms",
+        "my anxiety is bad",
+        "faculty: I want to request a purchase",
+        "why do i have a library bill",
+        "need a tutor",
+        "can i renew",
+    ]:
+        got = policy.decide(
+            DecisionInput(channel=Channel.SMS, text=text, received_at=OPEN), online=frozenset()
+        )
         assert got.handoff_text is None or gsm7_length(got.handoff_text) is not None
         assert got.handoff_text is None or len(got.handoff_text) <= 160
 
@@ -77,33 +90,44 @@ def test_sms_keywords(policy: Policy) -> None:
     assert helped.keyword_reply is not None and "HOURS" in helped.keyword_reply
     chat = policy.decide(DecisionInput(channel=Channel.CHAT, text="HOURS", received_at=OPEN))
     assert chat.keyword_reply is None
-    long = policy.decide(DecisionInput(channel=Channel.SMS, text="what are your hours",
-                                       received_at=OPEN))
+    long = policy.decide(
+        DecisionInput(channel=Channel.SMS, text="what are your hours", received_at=OPEN)
+    )
     assert long.keyword_reply is None
 
 
 def test_circulation_email_extracts_fields(policy: Policy) -> None:
     """Name, TCC ID and item are extracted; nothing is missing."""
-    text = "I lost a library book, what happens now? I'm Ana Gomez, TCC ID 2223334, the book is 1984"
+    text = (
+        "I lost a library book, what happens now? I'm Ana Gomez, TCC ID 2223334, the book is 1984"
+    )
     got = policy.decide(DecisionInput(channel=Channel.CHAT, text=text, received_at=OPEN))
     assert got.action is Action.EMAIL_CIRCULATION
-    assert got.guidance.extracted == {"patron_name": "Ana Gomez", "tcc_id": "2223334", "item": "1984"}
+    assert got.guidance.extracted == {
+        "patron_name": "Ana Gomez",
+        "tcc_id": "2223334",
+        "item": "1984",
+    }
     assert got.guidance.missing_fields == []
 
 
 def test_circulation_email_lists_missing_fields(policy: Policy) -> None:
     """Without details, staff are told which fields to ask for."""
-    got = policy.decide(DecisionInput(channel=Channel.SMS, text="why do i have a library bill",
-                                      received_at=OPEN))
+    got = policy.decide(
+        DecisionInput(channel=Channel.SMS, text="why do i have a library bill", received_at=OPEN)
+    )
     assert got.guidance.missing_fields == ["patron_name", "tcc_id", "item"]
     assert "tcc.circulation@tccd.edu" in got.guidance.summary
 
 
-@pytest.mark.parametrize(("text", "tcc_id"), [
-    ("my student id is 1234567 and I lost the calculator", "1234567"),
-    ("A-number: 7654321, I damaged a laptop", "7654321"),
-    ("lost book, call me at 817-555-1234, id 1112223", "1112223"),
-])
+@pytest.mark.parametrize(
+    ("text", "tcc_id"),
+    [
+        ("my student id is 1234567 and I lost the calculator", "1234567"),
+        ("A-number: 7654321, I damaged a laptop", "7654321"),
+        ("lost book, call me at 817-555-1234, id 1112223", "1112223"),
+    ],
+)
 def test_tcc_id_variants(policy: Policy, text: str, tcc_id: str) -> None:
     """TCC IDs are found after 'student id', 'A-number' or alone, never in phone numbers."""
     got = policy.decide(DecisionInput(channel=Channel.EMAIL, text=text, received_at=OPEN))
@@ -133,8 +157,9 @@ def test_naive_received_at_is_refused() -> None:
 
 def test_subject_is_matched(policy: Policy) -> None:
     """An email subject counts as part of the message."""
-    inp = DecisionInput(channel=Channel.EMAIL, text="Please help.", subject="Library fine",
-                        received_at=OPEN)
+    inp = DecisionInput(
+        channel=Channel.EMAIL, text="Please help.", subject="Library fine", received_at=OPEN
+    )
     assert policy.decide(inp).action is Action.EMAIL_CIRCULATION
 
 

@@ -24,8 +24,9 @@ def test_reload_refuses_broken_file(policy_file: Path, caplog: pytest.LogCapture
     """A broken file is refused with a WARNING; the old policy keeps serving."""
     holder = PolicyHolder(policy_file)
     before = holder.current
-    policy_file.write_text(policy_file.read_text().replace("department: tutoring\n",
-                                                           "department: nowhere\n"))
+    policy_file.write_text(
+        policy_file.read_text().replace("department: tutoring\n", "department: nowhere\n")
+    )
     with caplog.at_level(logging.WARNING):
         assert holder.reload() is False
     assert holder.current is before
@@ -47,7 +48,9 @@ async def test_watch_reloads_on_mtime_change(policy_file: Path) -> None:
     old = holder.current.version
     task = asyncio.create_task(holder.watch(0.01))
     try:
-        policy_file.write_text(policy_file.read_text().replace('label: "2025-fall-1"', 'label: "w"'))
+        policy_file.write_text(
+            policy_file.read_text().replace('label: "2025-fall-1"', 'label: "w"')
+        )
         stat = policy_file.stat()
         os.utime(policy_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
         for _ in range(200):

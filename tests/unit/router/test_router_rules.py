@@ -5,52 +5,168 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from router_support import OPEN, read_jsonl
 
 from services.router.policy import DecisionInput, Policy
 from services.router.policy.examples import run_examples
 from services.router.policy.report import evaluate
 from shared.events import Action, Channel, PatronRole
 
-from router_support import OPEN, read_jsonl
-
 CASES = [
     # rule id, channel, text, role, action, department
     ("crisis-suicide", "chat", "no reason to live anymore", None, "escalate_crisis", "care-team"),
-    ("crisis-self-harm", "sms", "im going to hurt myself tonight", None, "escalate_crisis", "care-team"),
-    ("crisis-violence", "email", "My roommate threatened me with a knife", None, "escalate_crisis", "care-team"),
+    (
+        "crisis-self-harm",
+        "sms",
+        "im going to hurt myself tonight",
+        None,
+        "escalate_crisis",
+        "care-team",
+    ),
+    (
+        "crisis-violence",
+        "email",
+        "My roommate threatened me with a knife",
+        None,
+        "escalate_crisis",
+        "care-team",
+    ),
     ("crisis-abuse", "chat", "my boyfriend hits me", None, "escalate_crisis", "care-team"),
-    ("crisis-unsafe", "chat", "a man is following me and I feel unsafe", None, "escalate_crisis", "care-team"),
-    ("counseling-support", "sms", "my anxiety is really bad", None, "refer_counseling", "counseling"),
-    ("counseling-stress", "chat", "so much stress at home lately", None, "refer_counseling", "counseling"),
-    ("circulation-managers", "sms", "why do i have a library bill", None, "email_circulation", "circulation-managers"),
-    ("faculty-requests", "chat", "Can we schedule an instruction session?", "faculty", "refer_faculty", "faculty-support"),
-    ("faculty-requests-self-identified", "email", "As an instructor I'd like to request a purchase",
-     None, "refer_faculty", "faculty-support"),
+    (
+        "crisis-unsafe",
+        "chat",
+        "a man is following me and I feel unsafe",
+        None,
+        "escalate_crisis",
+        "care-team",
+    ),
+    (
+        "crisis-signals",
+        "sms",
+        "i cant do this anymore. bought a rope today",
+        None,
+        "escalate_crisis",
+        "care-team",
+    ),
+    (
+        "counseling-support",
+        "sms",
+        "my anxiety is really bad",
+        None,
+        "refer_counseling",
+        "counseling",
+    ),
+    (
+        "counseling-stress",
+        "chat",
+        "so much stress at home lately",
+        None,
+        "refer_counseling",
+        "counseling",
+    ),
+    (
+        "circulation-managers",
+        "sms",
+        "why do i have a library bill",
+        None,
+        "email_circulation",
+        "circulation-managers",
+    ),
+    (
+        "faculty-requests",
+        "chat",
+        "Can we schedule an instruction session?",
+        "faculty",
+        "refer_faculty",
+        "faculty-support",
+    ),
+    (
+        "faculty-requests-self-identified",
+        "email",
+        "As an instructor I'd like to request a purchase",
+        None,
+        "refer_faculty",
+        "faculty-support",
+    ),
     ("circulation-loans", "chat", "How long can I keep a DVD?", None, "transfer", "nw-circulation"),
-    ("writing-center", "chat", "how do I cite a podcast in MLA", None, "transfer", "writing-center"),
+    (
+        "writing-center",
+        "chat",
+        "how do I cite a podcast in MLA",
+        None,
+        "transfer",
+        "writing-center",
+    ),
     ("tutoring", "sms", "need a biology tutor appointment", None, "transfer", "tutoring"),
     ("campus-ne", "chat", "Can I talk to a Northeast librarian?", None, "transfer", "campus-ne"),
-    ("campus-nw", "chat", "is there a northwest campus librarian online", None, "transfer", "campus-nw"),
-    ("campus-se", "chat", "I have an assignment from my SE campus class", None, "transfer", "campus-se"),
-    ("campus-south", "chat", "I need help with my South campus assignment", None, "transfer", "campus-south"),
-    ("campus-tr", "chat", "Can I talk to a Trinity River librarian?", None, "transfer", "campus-tr"),
-    ("campus-connect", "chat", "can someone from TCC Connect help with my assignment", None, "transfer",
-     "campus-connect"),
-    ("reference-default", "chat", "Do you have books on the Harlem Renaissance?", None, "answer", "reference"),
+    (
+        "campus-nw",
+        "chat",
+        "is there a northwest campus librarian online",
+        None,
+        "transfer",
+        "campus-nw",
+    ),
+    (
+        "campus-se",
+        "chat",
+        "I have an assignment from my SE campus class",
+        None,
+        "transfer",
+        "campus-se",
+    ),
+    (
+        "campus-south",
+        "chat",
+        "I need help with my South campus assignment",
+        None,
+        "transfer",
+        "campus-south",
+    ),
+    (
+        "campus-tr",
+        "chat",
+        "Can I talk to a Trinity River librarian?",
+        None,
+        "transfer",
+        "campus-tr",
+    ),
+    (
+        "campus-connect",
+        "chat",
+        "can someone from TCC Connect help with my assignment",
+        None,
+        "transfer",
+        "campus-connect",
+    ),
+    (
+        "reference-default",
+        "chat",
+        "Do you have books on the Harlem Renaissance?",
+        None,
+        "answer",
+        "reference",
+    ),
 ]
 
 
 def decide(policy: Policy, channel: str, text: str, role: str | None = None) -> Any:
     """Decide one message received while the desk is open."""
-    inp = DecisionInput(channel=Channel(channel), text=text, received_at=OPEN,
-                        patron_role=PatronRole(role or "unknown"))
+    inp = DecisionInput(
+        channel=Channel(channel),
+        text=text,
+        received_at=OPEN,
+        patron_role=PatronRole(role or "unknown"),
+    )
     return policy.decide(inp)
 
 
-@pytest.mark.parametrize(("rule_id", "channel", "text", "role", "action", "dept"), CASES,
-                         ids=[c[0] for c in CASES])
-def test_each_rule_routes(policy: Policy, rule_id: str, channel: str, text: str,
-                          role: str | None, action: str, dept: str) -> None:
+@pytest.mark.parametrize(
+    ("rule_id", "channel", "text", "role", "action", "dept"), CASES, ids=[c[0] for c in CASES]
+)
+def test_each_rule_routes(
+    policy: Policy, rule_id: str, channel: str, text: str, role: str | None, action: str, dept: str
+) -> None:
     """Given a message typical of a rule, then that rule wins and routes as the policy says."""
     got = decide(policy, channel, text, role)
     assert (got.action.value, got.department) == (action, dept)
@@ -67,7 +183,10 @@ def test_every_rule_has_a_case(policy: Policy) -> None:
 def test_design_samples(policy: Policy, row: dict[str, Any]) -> None:
     """Every labelled sample from the design routes as labelled."""
     got = decide(policy, row["channel"], row["text"], row.get("patron_role"))
-    assert (got.action.value, got.department) == (row["expect"]["action"], row["expect"]["department"])
+    assert (got.action.value, got.department) == (
+        row["expect"]["action"],
+        row["expect"]["department"],
+    )
 
 
 def test_labelled_set_accuracy(policy: Policy) -> None:
@@ -83,11 +202,19 @@ def test_labelled_set_accuracy(policy: Policy) -> None:
         assert report.total[action.value] > 0
 
 
-@pytest.mark.parametrize("text", [
-    "this essay is killing me", "I'm dying to read it", "this class will be the death of me",
-    "I could kill for a coffee", "shoot me an email", "dead tired after work",
-    "the deadline is killing me", "my mom is going to kill me when she sees my grades",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this essay is killing me",
+        "I'm dying to read it",
+        "this class will be the death of me",
+        "I could kill for a coffee",
+        "shoot me an email",
+        "dead tired after work",
+        "the deadline is killing me",
+        "my mom is going to kill me when she sees my grades",
+    ],
+)
 def test_idioms_do_not_escalate(policy: Policy, text: str) -> None:
     """Crisis-sounding idioms are not crises."""
     assert decide(policy, "chat", text).action is not Action.ESCALATE_CRISIS
@@ -103,3 +230,145 @@ def test_crisis_wins_over_everything(policy: Policy) -> None:
 def test_policy_examples_pass(policy: Policy) -> None:
     """The examples in the policy file itself all route as written."""
     assert run_examples(policy, now=OPEN) == []
+
+
+# ---- crisis cue categories: one strong cue, or weak cues from two categories, escalate ----
+
+CRISIS_BY_CATEGORY = {
+    "means": [
+        "I keep thinking about stepping in front of a train",
+        "how many sleeping pills would it take",
+        "i have the pills lined up on my desk",
+        "I want to drive my car into a tree",
+    ],
+    "farewell": [
+        "i left goodbye notes for my family",
+        "please return my books after I'm gone",
+        "I won't be a problem for anyone much longer",
+        "giving away all my stuff this week",
+        "tonight is the night",
+    ],
+    "self-harm": [
+        "my friend is cutting again",
+        "im cuttin again",
+        "she has fresh cuts on her arms",
+        "I burned myself again last night",
+    ],
+    "ideation": [
+        "kms",
+        "i might unalive myself",
+        "he doesn't want to wake up anymore",
+        "whats the point of being alive",
+    ],
+    "violence": [
+        "a guy in my class said he's bringing a gun tomorrow",
+        "I could hurt him, I know where he parks",
+        "someone is posting threats against our professor",
+        "my ex keeps texting me threats",
+    ],
+    "abuse": [
+        "my stepdad slaps me",
+        "my husband won't let me leave the house",
+        "I'm afraid of my boyfriend",
+        "I have bruises from my partner",
+    ],
+    "unsafe": [
+        "there's someone outside my door with a bat",
+        "a man has been watching me in the study room",
+        "my ex showed up at my apartment again",
+        "I'm scared my boyfriend will kill me",
+    ],
+    "two-weak-cues": [
+        "i cant take it anymore. i have the rope",
+        "bought a gun. dont tell anyone",
+        "can you renew my books, I won't be around after this week",
+    ],
+}
+
+NOT_CRISIS = {
+    "research": [
+        "I need sources on suicide prevention for my paper",
+        "domestic violence statistics for Texas",
+        "articles about gun violence in schools",
+        "books on the history of firearms",
+        "I'm doing a presentation on stalking laws",
+    ],
+    "idiom": [
+        "this essay is killing me",
+        "dying to read it",
+        "shoot me an email",
+        "my laptop died",
+        "it just hit me that the paper is due",
+        "I'm going to die if I fail this test lol",
+    ],
+    "one-weak-cue": [
+        "do you have books on bridge engineering",
+        "I won't be around next week, can I renew online?",
+        "is this the last time I can renew this book?",
+        "the printer keeps cutting off my pages",
+        "I'm giving away my old textbooks, do you take donations?",
+    ],
+    "reading": [
+        "I need the scene where they kill themselves in Romeo and Juliet",
+        "Do you have the book A Time to Kill?",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("category", "text"),
+    [(c, t) for c, texts in CRISIS_BY_CATEGORY.items() for t in texts],
+    ids=lambda v: v[:40],
+)
+def test_crisis_cue_categories_escalate(policy: Policy, category: str, text: str) -> None:
+    """Implicit statements of each cue category escalate, first or third person."""
+    got = decide(policy, "sms", text)
+    assert got.action is Action.ESCALATE_CRISIS, (category, got.rules)
+    assert got.rules[0].matched
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [(k, t) for k, texts in NOT_CRISIS.items() for t in texts],
+    ids=lambda v: v[:40],
+)
+def test_crisis_lookalikes_do_not_escalate(policy: Policy, kind: str, text: str) -> None:
+    """Research topics, idioms, plots and a single weak cue do not escalate by themselves."""
+    assert decide(policy, "chat", text).action is not Action.ESCALATE_CRISIS, kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm not suicidal, just stressed about my family and need someone to talk to",
+        "im not going to hurt myself, i just need someone to talk to",
+    ],
+)
+def test_negated_ideation_goes_to_counseling(policy: Policy, text: str) -> None:
+    """Negated ideation alone is a counseling referral, not a crisis."""
+    assert decide(policy, "chat", text).action is Action.REFER_COUNSELING
+
+
+def test_negation_does_not_hide_another_cue(policy: Policy) -> None:
+    """A negation masks only its own words; another cue still escalates."""
+    text = "im not suicidal but i have the rope ready"
+    assert decide(policy, "chat", text).action is Action.ESCALATE_CRISIS
+    text = "i cant stop thinking about killing myself"
+    assert decide(policy, "chat", text).action is Action.ESCALATE_CRISIS
+
+
+def test_crisis_dev_set(policy: Policy) -> None:
+    """The crisis development set: every crisis escalates, no look-alike does."""
+    report = evaluate(policy, read_jsonl("crisis_dev.jsonl"))
+    assert report.total[Action.ESCALATE_CRISIS.value] >= 80
+    assert report.idioms >= 40
+    assert report.crisis_recall() == 1.0, report.misses
+    assert report.idiom_escalations == 0, report.misses
+
+
+@pytest.mark.parametrize("name", ["holdout.jsonl", "holdout2.jsonl"])
+def test_holdout_crisis_recall(policy: Policy, name: str) -> None:
+    """Crisis recall on the earlier hold-out sets, with no false escalation."""
+    report = evaluate(policy, read_jsonl(name))
+    assert report.crisis_recall() == 1.0, report.misses
+    assert report.idiom_escalations == 0, report.misses

@@ -1,0 +1,1 @@
+"""refdesk's benchmark harness: `python -m bench` (see docs/performance.md)."""

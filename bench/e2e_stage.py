@@ -1,0 +1,199 @@
+"""Stage 3: webhook accepted -> routing decision -> email accepted by the SMTP server.
+
+Every step is stamped with CLOCK_MONOTONIC (one clock for all processes on Linux): the
+generator's scheduled send time and answer time, the decision's arrival at a consumer in
+this process, and the mail sink's receive time (a thread of this process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import logging
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.drive import OK, loadgen, percentile
+from bench.machine import RssPeak
+from bench.payloads import message_sid
+from bench.system import System
+from shared.events import derived_id
+from shared.settings import CommonSettings
+from shared.topics import ROUTING
+
+log = logging.getLogger("bench")
+TCC = re.compile(rb"\b(\d{7})\b")
+
+
+class Decisions:
+    """Reads refdesk.routing from its current end, noting when each decision arrives."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.arrived: dict[str, float] = {}
+        self.kafka_ts: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        """Assign every partition at its end offset and start reading."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        count = CommonSettings().topic_partitions  # as the services created the topic
+        parts = [TopicPartition(ROUTING.name, p) for p in range(count)]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=100)
+            now = time.monotonic()
+            for records in batch.values():
+                for record in records:
+                    iid = json.loads(record.value)["data"]["interaction_id"]
+                    self.arrived.setdefault(iid, now)
+                    self.kafka_ts.setdefault(iid, record.timestamp)
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+def mail_times(system: System) -> dict[int, float]:
+    """TCC ID -> first receive time of the circulation email that carries it."""
+    out: dict[int, float] = {}
+    with system.sink.lock:
+        received = list(system.sink.received)
+    for stamp, raw in received:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        body = msg.get_body(("plain",))
+        text = body.get_content().encode() if body is not None else raw  # type: ignore[union-attr]
+        for found in TCC.findall(text):
+            out.setdefault(int(found), stamp)
+    return out
+
+
+async def one_rate(
+    root: Path,
+    system: System,
+    decisions: Decisions,
+    port: int,
+    *,
+    rate: float,
+    duration: float,
+    tag: int,
+    tcc_base: int,
+    settle_s: float,
+) -> dict[str, Any]:
+    """Offer lost-book texts at a fixed rate and follow each to its email."""
+    spec = {
+        "port": port,
+        "mode": "open",
+        "rate": rate,
+        "duration": duration,
+        "kind": "lostbook",
+        "tag": tag,
+        "tcc_base": tcc_base,
+        "phone_base": "+1682555",
+    }
+    res = await asyncio.to_thread(loadgen, root, spec)
+    n = len(res["sched"])
+    iids = [derived_id("sms", message_sid(tag, i)) for i in range(n)]
+    deadline = time.monotonic() + settle_s
+    mails: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        mails = mail_times(system)
+        if all(tcc_base + i in mails for i in range(n)):
+            break
+        await asyncio.sleep(0.5)
+    acc, dec, mail = [], [], []
+    for i in range(n):
+        due, end, code = res["sched"][i], res["end"][i], res["status"][i]
+        acc.append((end - due) * 1e3 if code in OK and end == end else math.inf)
+        arrived = decisions.arrived.get(iids[i])
+        dec.append((arrived - due) * 1e3 if arrived else math.inf)
+        got = mails.get(tcc_base + i)
+        mail.append((got - due) * 1e3 if got else math.inf)
+    out: dict[str, Any] = {
+        "offered": rate,
+        "requests": n,
+        "missing_decisions": sum(1 for v in dec if v == math.inf),
+        "missing_emails": sum(1 for v in mail if v == math.inf),
+    }
+    for name, values in (("accepted", acc), ("decision", dec), ("email", mail)):
+        out[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99)}
+    log.info(
+        "  %.0f/s: accepted p50 %.0f ms; decision p50 %.0f ms; email p50 %.0f / p99 %.0f ms "
+        "(%d of %d emails missing)",
+        rate,
+        out["accepted"]["p50"],
+        out["decision"]["p50"],
+        out["email"]["p50"],
+        out["email"]["p99"],
+        out["missing_emails"],
+        n,
+    )
+    return out
+
+
+def run(
+    root: Path, system: System, ports: dict[str, int], pids: dict[str, int], *, quick: bool
+) -> dict[str, Any]:
+    """A warm-up, then 10/s and 100/s, with each service's peak VmRSS during the runs."""
+    durations = {10: 6.0, 100: 6.0} if quick else {10: 15.0, 100: 15.0}
+    settle = 30.0 if quick else 60.0
+
+    async def go() -> dict[str, Any]:
+        decisions = Decisions(system.kafka.bootstrap)
+        await decisions.start()
+        try:
+            await one_rate(
+                root,
+                system,
+                decisions,
+                ports["ingest"],
+                rate=5,
+                duration=2,
+                tag=0xE00,
+                tcc_base=5_000_000,
+                settle_s=settle,
+            )
+            runs = []
+            with RssPeak(pids) as rss:
+                for k, (rate, duration) in enumerate(durations.items()):
+                    runs.append(
+                        await one_rate(
+                            root,
+                            system,
+                            decisions,
+                            ports["ingest"],
+                            rate=rate,
+                            duration=duration,
+                            tag=0xE10 + k,
+                            tcc_base=3_000_000 + k * 100_000,
+                            settle_s=settle,
+                        )
+                    )
+            return {"runs": runs, "rss_peak": rss.peak}
+        finally:
+            await decisions.stop()
+
+    import uvloop
+
+    result: dict[str, Any] = uvloop.run(go())
+    return result

@@ -1,0 +1,169 @@
+"""Admin routes: webhook subscriptions, their delivery log and replays (admin bearer token)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from services.publisher import deliveries, subscriptions
+from services.publisher.deps import AdminDep, ResourcesDep, SessionDep
+from services.publisher.errors import PublisherError
+from shared.events import PUBLIC_EVENT_TYPES
+from shared.http import problem
+
+router = APIRouter(tags=["webhooks"], dependencies=[AdminDep])
+SlugStr = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")]
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    description: str = Field("", max_length=500)
+    event_types: list[str] = Field(default_factory=list, description="empty: every public type")
+    campuses: list[SlugStr] = Field(default_factory=list, description="empty: every campus")
+    departments: list[SlugStr] = Field(
+        default_factory=list, description="empty: every department"
+    )
+    secret: str | None = Field(None, description="whsec_...; issued when omitted")
+
+
+class SubscriptionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl | None = None
+    description: str | None = Field(None, max_length=500)
+    event_types: list[str] | None = None
+    campuses: list[SlugStr] | None = None
+    departments: list[SlugStr] | None = None
+    active: bool | None = None
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: AwareDatetime = Field(alias="from")
+    end: AwareDatetime = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplayIn:
+        if self.end <= self.start:
+            raise ValueError("'to' must be after 'from'")
+        return self
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Render domain errors as problem+json."""
+
+    @app.exception_handler(PublisherError)
+    async def _domain(_req: Request, exc: PublisherError) -> JSONResponse:
+        response = problem(exc.status, exc.title, exc.detail or None)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+
+@router.get("/event-types", summary="Public event types a subscription may ask for")
+async def event_types() -> list[str]:
+    """Every public CloudEvents type."""
+    return sorted(PUBLIC_EVENT_TYPES)
+
+
+@router.post("/subscriptions", status_code=201, summary="Add a webhook subscription")
+async def create_subscription(
+    body: SubscriptionIn, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Create a subscription; the response shows its secret, once."""
+    row = await subscriptions.create(
+        session=session, url=str(body.url), now=res.clock(), secret=body.secret,
+        description=body.description, event_types=body.event_types, campuses=body.campuses,
+        departments=body.departments, allow_http=res.settings.http_urls_allowed,
+    )
+    await session.commit()
+    return subscriptions.view(row, with_secret=True)
+
+
+@router.get("/subscriptions", summary="List webhook subscriptions")
+async def list_subscriptions(session: SessionDep) -> list[dict[str, Any]]:
+    """Every subscription (secrets are not shown)."""
+    return [subscriptions.view(s) for s in await subscriptions.list_all(session=session)]
+
+
+@router.get("/subscriptions/{subscription_id}", summary="One webhook subscription")
+async def get_subscription(subscription_id: str, session: SessionDep) -> dict[str, Any]:
+    """A subscription (its secret is not shown)."""
+    return subscriptions.view(
+        await subscriptions.get(session=session, subscription_id=subscription_id))
+
+
+@router.patch("/subscriptions/{subscription_id}", summary="Change a webhook subscription")
+async def update_subscription(
+    subscription_id: str, body: SubscriptionPatch, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Change url, description, event types, filters or active."""
+    changes = body.model_dump(exclude_unset=True)
+    if body.url is not None:
+        changes["url"] = str(body.url)
+    row = await subscriptions.update(session=session, subscription_id=subscription_id,
+                                     changes=changes, now=res.clock(),
+                                     allow_http=res.settings.http_urls_allowed)
+    await session.commit()
+    return subscriptions.view(row)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204,
+               summary="Delete a webhook subscription and its delivery log")
+async def delete_subscription(subscription_id: str, session: SessionDep) -> Response:
+    """Delete it."""
+    await subscriptions.remove(session=session, subscription_id=subscription_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/subscriptions/{subscription_id}/secret", summary="Rotate the signing secret")
+async def rotate_secret(
+    subscription_id: str, res: ResourcesDep, session: SessionDep
+) -> dict[str, str]:
+    """A new secret, shown once; deliveries from now on are signed with it."""
+    secret = await subscriptions.rotate_secret(session=session, subscription_id=subscription_id,
+                                               now=res.clock())
+    await session.commit()
+    return {"id": subscription_id, "secret": secret}
+
+
+@router.get("/subscriptions/{subscription_id}/deliveries", summary="The delivery log")
+async def list_deliveries(
+    subscription_id: str, session: SessionDep,
+    state: str | None = Query(None, pattern="^(pending|delivered|dead)$"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """A subscription's deliveries, newest event first."""
+    await subscriptions.get(session=session, subscription_id=subscription_id)
+    rows = await deliveries.log(session, subscription_id=subscription_id, state=state,
+                                limit=limit)
+    return [deliveries.view(r) for r in rows]
+
+
+@router.post("/subscriptions/{subscription_id}/replay", status_code=202,
+             summary="Re-send the logged deliveries of a time range")
+async def replay(
+    subscription_id: str, body: ReplayIn, res: ResourcesDep, session: SessionDep
+) -> dict[str, int]:
+    """Re-queue delivered and dead deliveries whose event time is in [from, to)."""
+    await subscriptions.get(session=session, subscription_id=subscription_id)
+    count = await deliveries.replay(session, subscription_id=subscription_id, start=body.start,
+                                    end=body.end, now=res.clock())
+    await session.commit()
+    res.wake()
+    return {"requeued": count}

@@ -1,0 +1,77 @@
+"""Lifecycle of the publisher: the public stream projector, the webhook matcher and worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from services.publisher import admin_api, projector, webhooks
+from services.publisher.deps import Resources
+from services.publisher.settings import PublisherSettings
+from services.publisher.webhooks import WebhookWorker, utcnow
+from shared.db import create_engine, migrate, ping, session_factory
+from shared.http import install_problem_handlers, ops_router
+from shared.kafka import build_broker, ensure_topics
+from shared.logs import configure_logging
+from shared.service import serve
+
+log = logging.getLogger(__name__)
+SERVICE = "publisher"
+
+
+def create_app(settings: PublisherSettings) -> FastAPI:
+    """The publisher's ASGI app; broker, database and worker start and stop with it."""
+    broker = build_broker(settings, client_id="refdesk-publisher")
+    engine = create_engine(settings.db_url(SERVICE))
+    sessions = session_factory(engine)
+    http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    worker = WebhookWorker(settings=settings, sessions=sessions, http=http)
+    projector.register(broker, settings, sessions)
+    webhooks.register(broker, worker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(engine, SERVICE)
+        await ensure_topics(settings)
+        await broker.start()
+        stopping = asyncio.Event()
+        task = asyncio.create_task(worker.run(stopping))
+        app.state.resources = Resources(settings=settings, sessions=sessions, clock=utcnow,
+                                        wake=worker.wake.set)
+        app.state.started = True
+        try:
+            yield
+        finally:
+            stopping.set()
+            worker.wake.set()
+            await asyncio.wait([task], timeout=settings.shutdown_timeout_s / 2)
+            task.cancel()
+            await broker.stop()
+            await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title="refdesk publisher", version="0.1.0", lifespan=lifespan)
+
+    async def ready() -> dict[str, bool]:
+        if not getattr(app.state, "started", False):
+            return {"kafka": False, "database": False}
+        return {"kafka": bool(await broker.ping(2.0)), "database": await ping(engine)}
+
+    install_problem_handlers(app)
+    admin_api.install_error_handler(app)
+    app.include_router(ops_router(ready))
+    app.include_router(admin_api.router)
+    app.state.worker = worker
+    return app
+
+
+def main() -> None:
+    """Build settings, log JSON lines, serve on the publisher port."""
+    settings = PublisherSettings()
+    configure_logging(SERVICE, settings.log_level)
+    serve(create_app(settings), settings, port=settings.port)

@@ -1,0 +1,56 @@
+"""What routes depend on: resources built by the lifespan, a DB session, the admin token."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.publisher.errors import Unauthenticated
+from services.publisher.settings import PublisherSettings
+
+
+@dataclass
+class Resources:
+    """What the admin routes share; built once per app."""
+
+    settings: PublisherSettings
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Callable[[], datetime]
+    wake: Callable[[], None]
+    """Tell the webhook worker that deliveries were re-queued."""
+
+
+def get_resources(request: Request) -> Resources:
+    """The app's resources."""
+    res: Resources = request.app.state.resources
+    return res
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+async def db_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """One session per request."""
+    async with res.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(db_session)]
+
+
+def require_admin(request: Request, res: ResourcesDep) -> None:
+    """Unauthenticated unless the request carries the admin bearer token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send Authorization: Bearer <REFDESK_PUBLISHER_ADMIN_TOKEN>")
+    if not hmac.compare_digest(token.strip().encode(), res.settings.admin_token.encode()):
+        raise Unauthenticated("wrong admin token")
+
+
+AdminDep = Depends(require_admin)

@@ -1,0 +1,74 @@
+"""Publisher settings: REFDESK_* common settings plus REFDESK_PUBLISHER_* and the hash key."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import CommonSettings
+
+DEV_HASH_KEY = "dev-public-hash-key-change-me"
+DEV_ADMIN_TOKEN = "dev-publisher-admin-token-change-me"  # noqa: S105 (refused in production)
+PLACEHOLDERS = {"", "change-me", "changeme", "secret", DEV_HASH_KEY, DEV_ADMIN_TOKEN}
+
+
+def _env(name: str) -> str:
+    return f"REFDESK_PUBLISHER_{name.upper()}"
+
+
+class PublisherSettings(CommonSettings):
+    """The public stream projector and the outbound webhook deliverer."""
+
+    model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore", populate_by_name=True)
+
+    port: int = Field(8085, validation_alias=_env("port"))
+    public_hash_key: str = Field(
+        DEV_HASH_KEY, validation_alias="REFDESK_PUBLIC_HASH_KEY",
+        description="HMAC-SHA256 key that turns conversation ids into public hashes",
+    )
+    admin_token: str = Field(DEV_ADMIN_TOKEN, validation_alias=_env("admin_token"))
+    projector_group: str = Field("refdesk-publisher", validation_alias=_env("projector_group"))
+    webhook_group: str = Field(
+        "refdesk-publisher-webhooks", validation_alias=_env("webhook_group")
+    )
+    webhook_max_attempts: int = Field(10, ge=1, validation_alias=_env("webhook_max_attempts"))
+    webhook_backoff_base_s: float = Field(
+        30.0, gt=0, validation_alias=_env("webhook_backoff_base_s")
+    )
+    webhook_backoff_max_s: float = Field(
+        6 * 3600.0, gt=0, validation_alias=_env("webhook_backoff_max_s")
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("webhook_timeout_s"))
+    webhook_lease_s: float = Field(60.0, gt=0, validation_alias=_env("webhook_lease_s"))
+    webhook_poll_interval_s: float = Field(
+        1.0, gt=0, validation_alias=_env("webhook_poll_interval_s")
+    )
+    webhook_concurrency: int = Field(8, ge=1, validation_alias=_env("webhook_concurrency"))
+    webhook_allow_http: bool = Field(
+        False, validation_alias=_env("webhook_allow_http"),
+        description="accept http:// subscription URLs (always accepted in development)",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> PublisherSettings:
+        if self.env == "production":
+            if self.public_hash_key in PLACEHOLDERS or len(self.public_hash_key) < 32:
+                raise ValueError(
+                    "REFDESK_PUBLIC_HASH_KEY must be set to a random value of 32+ characters"
+                    " in production"
+                )
+            if self.admin_token in PLACEHOLDERS or len(self.admin_token) < 32:
+                raise ValueError(
+                    "REFDESK_PUBLISHER_ADMIN_TOKEN must be set to a random value of 32+"
+                    " characters in production"
+                )
+        if self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ValueError("webhook_lease_s must be longer than webhook_timeout_s")
+        if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
+            raise ValueError("webhook_backoff_max_s must be >= webhook_backoff_base_s")
+        return self
+
+    @property
+    def http_urls_allowed(self) -> bool:
+        """Whether subscriptions may use plain http:// URLs."""
+        return self.env == "development" or self.webhook_allow_http

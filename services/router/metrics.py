@@ -1,0 +1,13 @@
+"""The router's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+DECISIONS = Counter(
+    "refdesk_routing_decisions_total", "Routing decisions published, by action and department",
+    ["action", "department"],
+)
+DESK_OPEN = Gauge(
+    "refdesk_desk_open", "1 while the desk is open by the current policy's desk hours, else 0"
+)

@@ -1,0 +1,63 @@
+"""`python -m shared.migrate`: upgrade every service's schema (the compose one-shot job).
+
+Reads REFDESK_DATABASE_URL (and the other common settings) and runs each service's Alembic
+migrations in turn; a service without a migrations folder is skipped. A `{service}` in the URL
+is replaced by the service's name, so each service can keep its own database: two services
+own a table named processed_events, so they cannot share one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from shared.db import SERVICES_DIR, create_engine, migrate
+from shared.logs import configure_logging
+from shared.settings import CommonSettings
+
+SERVICES = ("ingest", "router", "notifier", "status", "publisher")
+
+log = logging.getLogger(__name__)
+
+
+def services_with_migrations() -> list[str]:
+    """The services, in order, that ship an Alembic migrations folder."""
+    return [name for name in SERVICES if (SERVICES_DIR / name / "migrations" / "env.py").exists()]
+
+
+def database_url(settings: CommonSettings, service: str) -> str:
+    """The URL a service's schema lives at ({service} in REFDESK_DATABASE_URL is substituted)."""
+    if settings.database_url:
+        return settings.database_url.replace("{service}", service)
+    return settings.db_url(service)
+
+
+async def migrate_all(settings: CommonSettings) -> list[str]:
+    """Upgrade each service's schema to head; returns the services migrated."""
+    done: list[str] = []
+    for name in services_with_migrations():
+        engine = create_engine(database_url(settings, name))
+        try:
+            await migrate(engine, name)
+        finally:
+            await engine.dispose()
+        log.info("schema migrated", extra={"schema": name})
+        done.append(name)
+    return done
+
+
+def main() -> int:
+    """Migrate every schema; exit status 0 on success."""
+    settings = CommonSettings()
+    configure_logging("migrate", settings.log_level)
+    try:
+        asyncio.run(migrate_all(settings))
+    except Exception as exc:
+        log.error("migration failed", extra={"error": type(exc).__name__, "detail": str(exc)[:300]})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Fault scenarios: each module starts its own broker, services, SMTP server and SMS fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults import report
+from tests.faults.system import System, start_system
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """A whole deployment of refdesk for one fault scenario module."""
+    running = start_system(Path(tmp_path_factory.mktemp("faults")))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault table; a full run also writes it into docs/reliability.md."""
+    if not report.ROWS:
+        return
+    terminalreporter.write_sep("=", "fault table")
+    terminalreporter.write_line(report.table())
+    if report.FULL_RUN:
+        report.write_doc()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "short_faults: the short fault subset that `make test` runs too")

@@ -1,0 +1,79 @@
+"""Fault injection shared by the scenarios: kill and restart services while traffic flows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from tests.faults.system import System, read_topic
+from tests.faults.traffic import Progress
+
+STAFF_TOKEN = {"Authorization": "Bearer dev-tbrooks-token"}
+
+
+def kill_at(system: System, plan: list[tuple[int, str]], log: list[str]) -> Callable[[Progress], Awaitable[None]]:
+    """A `during` hook: once `answered` reaches each threshold, kill -9 that service and restart it."""
+
+    async def run(progress: Progress) -> None:
+        for threshold, name in plan:
+            while progress.answered < threshold:
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(system.kill, name)
+            log.append(name)
+            await asyncio.to_thread(system.restart, name)
+
+    return run
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float, every: float = 1.0) -> bool:
+    """Poll an async predicate until it holds or `timeout` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(every)
+    return await predicate()
+
+
+async def queue_ids(system: System) -> list[dict[str, Any]]:
+    """The status service's open queue (as staff see it)."""
+    async with httpx.AsyncClient(base_url=system.stack.url("status"), timeout=30) as client:
+        answer = await client.get("/queue", headers=STAFF_TOKEN)
+        answer.raise_for_status()
+        return list(answer.json()["items"])
+
+
+def poison_bodies(tag: str) -> list[bytes]:
+    """What no consumer can process: not JSON, and a CloudEvent whose data is invalid."""
+    invalid = {"specversion": "1.0", "id": f"poison-{tag}", "source": "tests/faults",
+               "type": "edu.tccd.refdesk.interaction.received.v1",
+               "time": datetime.now(UTC).isoformat(), "data": {"poison": tag}}
+    return [f"not json {{ poison {tag}".encode(), json.dumps(invalid).encode()]
+
+
+async def publish_raw(bootstrap: str, topic: str, bodies: list[bytes], key: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for body in bodies:
+            await producer.send_and_wait(topic, body, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def dead_letters(bootstrap: str, topic: str, tag: str) -> list[dict[str, Any]]:
+    """The DLQ records of a topic whose original value carries `tag`."""
+    found = await read_topic(bootstrap, f"{topic}.dlq")
+    return [e["data"] for e in found if tag in (e.get("data") or {}).get("value", "")]
+
+
+def new_tag() -> str:
+    return uuid.uuid4().hex[:10]

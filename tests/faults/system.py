@@ -1,0 +1,229 @@
+"""The whole system for fault tests: a broker, the four services as processes, an SMTP server
+and an SMS API fake, each of which a test may kill, stop or restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiosmtpd.controller import Controller
+
+from refdesk_cli.kafka_local import LocalKafka, free_port
+from refdesk_cli.mailsink import SinkHandler
+from refdesk_cli.stack import Stack
+from tests.integration.ingest.conftest import BASE, MAILGUN_KEY, TWILIO_TOKEN, WEBHOOK_SECRET
+
+SERVICES = ("ingest", "router", "notifier", "status")
+READY_S = 180.0  # a shared two-core machine: starting a Python service can take a while
+
+
+@dataclass
+class SmsFake:
+    """Twilio's Messages API, as far as the notifier uses it: records each request."""
+
+    requests: list[dict[str, str]] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                form["token"] = self.headers.get("I-Twilio-Idempotency-Token") or ""
+                fake.requests.append(form)
+                body = json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
+                self.send_response(201)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@dataclass
+class Smtp:
+    """A real SMTP server (aiosmtpd) on a fixed port that can go down and come back."""
+
+    port: int = field(default_factory=free_port)
+    handler: SinkHandler = field(default_factory=SinkHandler)
+    controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@dataclass
+class System:
+    root: Path
+    kafka: LocalKafka
+    stack: Stack
+    smtp: Smtp
+    sms: SmsFake
+    extra: list[Stack] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
+
+    def kill(self, name: str) -> None:
+        """kill -9 one service."""
+        self.stack.stop(name, sig=signal.SIGKILL)
+
+    def restart(self, name: str) -> None:
+        self.stack.start(name)
+        self.stack.wait_ready(name, timeout=READY_S)
+
+    def replica(self, name: str) -> Stack:
+        """A second instance of a service: same run folder, database and group, its own port."""
+        other = Stack(run_dir=self.stack.run_dir, env=self.stack.env,
+                      ports={**self.stack.ports, name: free_port()})
+        other.start(name)
+        other.wait_ready(name, timeout=READY_S)
+        self.extra.append(other)
+        return other
+
+    def stop(self) -> None:
+        for other in self.extra:
+            other.stop_all()
+        self.stack.stop_all()
+        self.smtp.stop()
+        self.sms.stop()
+        self.kafka.stop()
+
+
+def start_system(root: Path, **env: str) -> System:
+    """Broker, SMTP server, SMS fake and the four services, ready."""
+    kafka = LocalKafka(data_dir=root / "kafka", port=free_port())
+    kafka.start()
+    kafka.wait_ready()
+    smtp, sms = Smtp(), SmsFake()
+    smtp.start()
+    sms.start()
+    base_env = {
+        "REFDESK_KAFKA_BOOTSTRAP": kafka.bootstrap, "REFDESK_TOPIC_PARTITIONS": "3",
+        "REFDESK_SMTP_HOST": "127.0.0.1", "REFDESK_SMTP_PORT": str(smtp.port),
+        "REFDESK_SMS_API_BASE_URL": sms.base_url, "REFDESK_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "REFDESK_SMS_FROM": "+18175550100",
+        "REFDESK_PUBLIC_BASE_URL": BASE, "REFDESK_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "REFDESK_MAILGUN_SIGNING_KEY": MAILGUN_KEY, "REFDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REFDESK_LOG_LEVEL": "WARNING", "REFDESK_STATUS_SESSION_SECRET": uuid.uuid4().hex * 2,
+        # A row leased by a notifier that was killed waits this long before another attempt.
+        "REFDESK_LEASE_S": "20",
+        **env,
+    }
+    stack = Stack(run_dir=root / "run", env=base_env,
+                  ports={name: free_port() for name in SERVICES})
+    system = System(root=root, kafka=kafka, stack=stack, smtp=smtp, sms=sms)
+    try:
+        for name in SERVICES:
+            stack.start(name)
+        for name in SERVICES:
+            stack.wait_ready(name, timeout=READY_S)
+    except BaseException:
+        system.stop()
+        raise
+    return system
+
+
+# ---- reading the broker --------------------------------------------------------------------
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every record of a topic up to its end right now, decoded (undecodable ones skipped)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", request_timeout_ms=30_000)
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        parts = [TopicPartition(topic, p) for p in (await _partitions(bootstrap, topic))]
+        if not parts:
+            return out
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        remaining = {tp for tp in parts if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    try:
+                        event = json.loads(record.value)
+                    except (ValueError, TypeError):
+                        event = {"_raw": record.value}
+                    if isinstance(event, dict):
+                        event["_key"] = record.key.decode() if record.key else None
+                        event["_partition"], event["_offset"] = tp.partition, record.offset
+                        out.append(event)
+                    if record.offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def _partitions(bootstrap: str, topic: str) -> set[int]:
+    """A topic's partitions (empty if it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return {p["partition"] for t in described if t.get("error_code", 0) == 0 for p in t["partitions"]}
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of a topic a consumer group has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        parts = [TopicPartition(topic, p) for p in (await _partitions(bootstrap, topic))]
+        ends = await consumer.end_offsets(parts)
+        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def ledger_summary(system: System) -> dict[str, int]:
+    """The notifier's ledger counts per state (pending, sent, dead)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        return dict((await client.get(f"{system.stack.url('notifier')}/ledger/summary")).json())

@@ -1,0 +1,36 @@
+"""Raw topics with patron data keep a short retention on the broker; the public one a year."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from shared.kafka import ensure_topics
+from shared.settings import CommonSettings
+from shared.topics import DAY_MS, INTERACTIONS, PUBLIC, ROUTING
+
+
+async def broker_config(bootstrap: str, topic: str) -> dict[str, str]:
+    """A topic's configuration as the broker reports it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    [(error, _message, _type, name, entries)] = response.resources
+    assert error == 0 and name == topic
+    return {entry[0]: entry[1] for entry in entries}
+
+
+async def test_raw_topics_keep_the_configured_short_retention(kafka_bootstrap: str) -> None:
+    settings = CommonSettings(kafka_bootstrap=kafka_bootstrap, topic_partitions=1)
+    await ensure_topics(settings)
+    for topic in (INTERACTIONS, ROUTING):
+        config = await broker_config(kafka_bootstrap, topic.name)
+        assert int(config["retention.ms"]) == settings.raw_retention_days * DAY_MS
+        assert int(config["retention.ms"]) <= 30 * DAY_MS
+        assert config["cleanup.policy"] == "delete"
+    public = await broker_config(kafka_bootstrap, PUBLIC.name)
+    assert int(public["retention.ms"]) == 365 * DAY_MS

@@ -1,0 +1,179 @@
+"""Signed webhooks to a real local receiver: delivery, retry after 500s, dead letter, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from refdesk_cli.kafka_local import free_port
+from services.publisher.subscriptions import new_secret
+from shared.events import Action, Channel, InteractionReceived, Patron, Priority, RoutingDecided
+from shared.topics import INTERACTIONS, ROUTING
+
+from .conftest import Running, StartPublisher, produce
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@dataclass
+class Receiver:
+    """A campus system's endpoint: verifies every request, answers as each path is told."""
+
+    url: str = ""
+    secrets: dict[str, str] = field(default_factory=dict)
+    fail_first: dict[str, int] = field(default_factory=dict)
+    """path -> how many requests per webhook-id to answer 500 (-1: all)."""
+    verified: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tries: dict[tuple[str, str], int] = field(default_factory=dict)
+    rejected: int = 0
+
+    async def handle(self, request: Request) -> Response:
+        path = request.path_params["name"]
+        body = await request.body()
+        try:
+            payload = Webhook(self.secrets[path]).verify(body, dict(request.headers))
+        except (WebhookVerificationError, KeyError):
+            self.rejected += 1
+            return Response(status_code=401)
+        msg_id = request.headers["webhook-id"]
+        tried = self.tries[(path, msg_id)] = self.tries.get((path, msg_id), 0) + 1
+        limit = self.fail_first.get(path, 0)
+        if limit < 0 or tried <= limit:
+            return Response(status_code=500)
+        self.verified.setdefault(path, []).append({"webhook-id": msg_id, **payload})
+        return Response(status_code=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real HTTP server on a free port."""
+    rec = Receiver()
+    app = Starlette(routes=[Route("/hooks/{name}", rec.handle, methods=["POST"])])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    rec.url = f"http://127.0.0.1:{port}/hooks"
+    yield rec
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
+    """Poll until check returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def subscribe(client: httpx.AsyncClient, pub: Running, rec: Receiver, name: str,
+                    **body: Any) -> str:
+    secret = new_secret()
+    rec.secrets[name] = secret
+    response = await client.post(f"{pub.url}/subscriptions", headers=pub.auth,
+                                 json={"url": f"{rec.url}/{name}", "secret": secret, **body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def deliveries(client: httpx.AsyncClient, pub: Running, sub: str) -> list[dict[str, Any]]:
+    response = await client.get(f"{pub.url}/subscriptions/{sub}/deliveries", headers=pub.auth)
+    assert response.status_code == 200, response.text
+    result: list[dict[str, Any]] = response.json()
+    return result
+
+
+async def send_conversation(bootstrap: str, dept: str) -> tuple[str, datetime]:
+    cid = f"conv-{uuid.uuid4()}"
+    now = datetime.now(UTC)
+    await produce(bootstrap, INTERACTIONS.name, InteractionReceived(
+        interaction_id=f"i-{cid}", conversation_id=cid, channel=Channel.EMAIL, provider="mime",
+        provider_message_id=f"<{cid}@x>", patron=Patron(contact="pat@example.edu"),
+        text="Where is my book?", received_at=now, department_hint=dept), key=cid)
+    await produce(bootstrap, ROUTING.name, RoutingDecided(
+        decision_id=f"d-{cid}", interaction_id=f"i-{cid}", conversation_id=cid,
+        channel=Channel.EMAIL, action=Action.TRANSFER, department=dept,
+        priority=Priority.NORMAL, overnight=False, policy_version="t", decided_at=now), key=cid)
+    return cid, now
+
+
+async def test_signed_delivery_retry_dead_letter_and_replay(
+    kafka_bootstrap: str, start_publisher: StartPublisher, receiver: Receiver
+) -> None:
+    pub = await start_publisher()
+    dept = f"dept-{uuid.uuid4().hex[:8]}"
+    routed = "edu.tccd.refdesk.public.conversation.routed.v1"
+    async with httpx.AsyncClient(timeout=10) as client:
+        ok = await subscribe(client, pub, receiver, "ok", departments=[dept])
+        flaky = await subscribe(client, pub, receiver, "flaky", departments=[dept],
+                                event_types=[routed])
+        down = await subscribe(client, pub, receiver, "down", departments=[dept])
+        elsewhere = await subscribe(client, pub, receiver, "elsewhere", departments=["tutoring"])
+        receiver.fail_first.update({"flaky": 1, "down": -1})
+        _cid, sent_at = await send_conversation(kafka_bootstrap, dept)
+
+        async def ok_has_both() -> bool:
+            return len(receiver.verified.get("ok", [])) >= 2
+
+        assert await eventually(ok_has_both)
+        types = sorted(e["type"] for e in receiver.verified["ok"])
+        assert types == ["edu.tccd.refdesk.public.conversation.routed.v1",
+                         "edu.tccd.refdesk.public.interaction.received.v1"]
+        assert all(e["data"].get("department", e["data"].get("department_hint")) == dept
+                   for e in receiver.verified["ok"])
+
+        async def flaky_delivered() -> list[dict[str, Any]]:
+            rows = await deliveries(client, pub, flaky)
+            return rows if rows and rows[0]["state"] == "delivered" else []
+
+        [row] = await eventually(flaky_delivered)  # only the type it asked for
+        assert row["attempts"] == 2 and row["last_status"] == 204
+        assert [e["type"] for e in receiver.verified["flaky"]] == [routed]
+        assert receiver.verified["flaky"][0]["webhook-id"] == row["id"]
+
+        async def down_dead() -> list[dict[str, Any]]:
+            rows = await deliveries(client, pub, down)
+            return rows if len(rows) == 2 and all(r["state"] == "dead" for r in rows) else []
+
+        dead = await eventually(down_dead)
+        assert dead and all(r["attempts"] == 3 and r["last_status"] == 500 for r in dead)
+        assert "down" not in receiver.verified
+        dead_only = await client.get(f"{pub.url}/subscriptions/{down}/deliveries",
+                                     params={"state": "dead"}, headers=pub.auth)
+        assert len(dead_only.json()) == 2
+
+        receiver.fail_first["down"] = 0  # the receiver is fixed; the admin replays the range
+        window = {"from": (sent_at - timedelta(minutes=1)).isoformat(),
+                  "to": (sent_at + timedelta(minutes=1)).isoformat()}
+        response = await client.post(f"{pub.url}/subscriptions/{down}/replay", json=window,
+                                     headers=pub.auth)
+        assert response.status_code == 202 and response.json() == {"requeued": 2}
+
+        async def down_delivered() -> bool:
+            rows = await deliveries(client, pub, down)
+            return all(r["state"] == "delivered" for r in rows)
+
+        assert await eventually(down_delivered)
+        assert sorted(e["webhook-id"] for e in receiver.verified["down"]) == sorted(
+            r["id"] for r in dead)
+        assert await deliveries(client, pub, elsewhere) == []
+        assert receiver.rejected == 0
+        assert len(await deliveries(client, pub, ok)) == 2

@@ -1,0 +1,30 @@
+"""The committed event catalogue (docs/asyncapi/) is what the code generates."""
+
+from __future__ import annotations
+
+import yaml
+
+from refdesk_cli.asyncapi import CONSUMERS, DOCS, generate
+
+EXPECTED_TOPICS = {
+    "ingest": {"refdesk.interactions"},
+    "router": {"refdesk.interactions", "refdesk.presence"},
+    "notifier": {"refdesk.notifications"},
+    "status": {"refdesk.interactions", "refdesk.routing"},
+}
+
+
+def test_committed_documents_match_the_code() -> None:
+    generated = generate()
+    for name in CONSUMERS:
+        committed = (DOCS / f"{name}.yaml").read_text()
+        assert committed == generated[name], f"docs/asyncapi/{name}.yaml is stale: run `refdesk asyncapi`"
+
+
+def test_each_document_lists_the_topics_its_service_consumes() -> None:
+    for name, text in generate().items():
+        doc = yaml.safe_load(text)
+        assert doc["asyncapi"].startswith("3.")
+        topics = {ch["address"] for ch in doc["channels"].values()}
+        assert topics == EXPECTED_TOPICS[name], name
+        assert all(op["action"] == "receive" for op in doc["operations"].values())
