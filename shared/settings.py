@@ -14,17 +14,19 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore")
 
-    env: Literal["development", "production"] = "development"
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    env: Literal["development", "production"] = Field(
+        "development", description="production refuses development secrets and placeholders"
+    )
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; default: a SQLite file per service in run_dir"
     )
-    run_dir: Path = Path("run")
-    log_level: str = "INFO"
-    topic_partitions: int = Field(3, ge=1)
+    run_dir: Path = Field(Path("run"), description="SQLite files, outboxes and logs in development")
+    log_level: str = Field("INFO", description="JSON logs on stderr at this level")
+    topic_partitions: int = Field(3, ge=1, description="partitions of topics a service creates")
     raw_retention_days: int = Field(7, ge=1, description="retention of topics with patron data")
-    shutdown_timeout_s: float = Field(8.0, gt=0)
-    host: str = "127.0.0.1"
+    shutdown_timeout_s: float = Field(8.0, gt=0, description="graceful stop budget on SIGTERM")
+    host: str = Field("127.0.0.1", description="address the HTTP server binds (0.0.0.0 in containers)")
 
     def db_url(self, service: str) -> str:
         """The database URL this service uses."""

@@ -55,15 +55,17 @@ def subscribe(broker: KafkaBroker, deps: RouterDeps, settings: RouterSettings) -
 
     @broker.subscriber(INTERACTIONS.name, group_id=settings.router_group, auto_offset_reset="earliest",
                        ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=50)
-    async def on_interactions(body: bytes, msg: KafkaMessage) -> None:
-        await guard(body, msg, dispatch)
+    async def on_interactions(msg: KafkaMessage) -> None:
+        # raw bytes (msg.body): a `body: bytes` parameter fails outside the Guard on a JSON
+        # record without our content-type header, and NACK_ON_ERROR would redeliver it forever
+        await guard(msg.body, msg, dispatch)
 
     # Every router instance reads the whole compacted presence topic (no group): each needs
     # the full view, and it is rebuilt from the topic at start, so nothing is committed.
     @broker.subscriber(PRESENCE.name, auto_offset_reset="earliest", ack_policy=AckPolicy.ACK_FIRST)
-    async def on_presence(body: bytes) -> None:
+    async def on_presence(msg: KafkaMessage) -> None:
         try:
-            _, data = decode(body)
+            _, data = decode(msg.body)
         except Exception:
             return  # a broken presence record cannot change the view; the status service owns it
         if isinstance(data, PresenceChanged):

@@ -14,16 +14,19 @@ pattern shared by several rules (a YAML alias) is compiled once and feeds all of
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-try:  # Python 3.11+
-    from re import _constants as _sre_c
-    from re import _parser as _sre_p
+# the regex parser of the standard library (re._parser from 3.11, sre_parse before)
+try:
+    _sre_c: Any = importlib.import_module("re._constants")
+    _sre_p: Any = importlib.import_module("re._parser")
 except ImportError:  # pragma: no cover - older interpreters
-    import sre_constants as _sre_c  # type: ignore[no-redef]
-    import sre_parse as _sre_p  # type: ignore[no-redef]
+    _sre_c = importlib.import_module("sre_constants")
+    _sre_p = importlib.import_module("sre_parse")
 
 from .text import Normalised
 
@@ -114,7 +117,9 @@ class TermIndex:
                 (p, len(p), tuple(dict.fromkeys(r))) for p, r in stems.items()
             )
         for pid, (pattern, refs) in enumerate(self._patterns.items()):
-            self._compiled.append((re.compile(pattern).match, tuple((r.rule, r.slot) for r in refs)))
+            self._compiled.append(
+                (re.compile(pattern).match, tuple((r.rule, r.slot) for r in refs))
+            )
             keys = start_keys(pattern)
             if keys is None:
                 self._pat_anywhere.append(pid)
@@ -201,7 +206,7 @@ if hasattr(_sre_c, "POSSESSIVE_REPEAT"):
 _Partial = tuple[str, bool]
 
 
-def _expand(items: Sequence[tuple[object, object]], parts: set[_Partial]) -> set[_Partial]:
+def _expand(items: Sequence[tuple[Any, Any]], parts: set[_Partial]) -> set[_Partial]:
     """Extend every growing partial by a sequence of parse items; stop at anything non-literal.
 
     Cutting a start short is always safe (a shorter literal start is still necessary), so
@@ -217,17 +222,17 @@ def _expand(items: Sequence[tuple[object, object]], parts: set[_Partial]) -> set
         if len(growing) > _MAX_PREFIXES:
             return done | {(s, False) for s, _ in growing}
         if op is _sre_c.LITERAL:
-            new = {(s + chr(av), True) for s, _ in growing}  # type: ignore[call-overload]
+            new = {(s + chr(av), True) for s, _ in growing}
         elif op in _ZERO_WIDTH:
             new = growing
         elif op in _GROUPS:
-            new = _expand(av[-1], growing)  # type: ignore[index]
+            new = _expand(av[-1], growing)
         elif op is _sre_c.BRANCH:
             new = set()
-            for alt in av[1]:  # type: ignore[index]
+            for alt in av[1]:
                 new |= _expand(alt, growing)
         elif op in _REPEATS:
-            lo, hi, sub = av  # type: ignore[misc]
+            lo, hi, sub = av
             once = _expand(sub, growing)
             if hi != 1:
                 once = {(s, False) for s, _ in once}
