@@ -27,13 +27,15 @@ browser:  ## Debian's Chromium for the dashboard test (no browser download)
 run: install kafka  ## Kafka, the mail sink and the four services; Ctrl-C stops everything
 	$(BIN)/refdesk up
 
-test: install kafka browser  ## the whole suite (unit, integration, e2e) against a real broker
+test: install kafka browser  ## the whole suite (unit, integration, e2e, short fault subset)
 	$(BIN)/pytest $(PYTEST_FLAGS) tests --ignore=tests/faults
+	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
 
 test-faults: install kafka
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults
 
 bench: install kafka
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
 
 lint: install

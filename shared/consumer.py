@@ -75,13 +75,17 @@ class Guard:
             event, data = decode(body)
             await dispatch(event, data)
         except PoisonMessage as exc:
-            await dead_letter(self.broker, msg, reason=str(exc), group=self.group, source=self.source)
+            await dead_letter(
+                self.broker, msg, reason=str(exc), group=self.group, source=self.source
+            )
             DEAD_LETTERS.labels(topic=topic).inc()
             CONSUMED.labels(topic=topic, outcome="dead_lettered").inc()
             return
         except Exception as exc:
             CONSUMED.labels(topic=topic, outcome="retried").inc()
-            log.warning("transient failure; will retry", extra={"topic": topic, "error": type(exc).__name__})
+            log.warning(
+                "transient failure; will retry", extra={"topic": topic, "error": type(exc).__name__}
+            )
             await asyncio.sleep(self.retry_pause_s)
             raise TransientFailure(type(exc).__name__) from None
         CONSUMED.labels(topic=topic, outcome="processed").inc()

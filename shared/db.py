@@ -82,8 +82,10 @@ def run_migrations_online(target_metadata: MetaData | None) -> None:
     cfg = context.config
     connection = cfg.attributes["connection"]
     context.configure(
-        connection=connection, target_metadata=target_metadata,
-        version_table=cfg.attributes["version_table"], render_as_batch=True,
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table=cfg.attributes["version_table"],
+        render_as_batch=True,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -92,14 +94,17 @@ def run_migrations_online(target_metadata: MetaData | None) -> None:
 def processed_table(metadata: MetaData) -> Table:
     """The processed-event-ids table a consumer writes in the same transaction as its effect."""
     return Table(
-        "processed_events", metadata,
+        "processed_events",
+        metadata,
         Column("consumer", String(64), primary_key=True),
         Column("event_id", String(128), primary_key=True),
         Column("processed_at", DateTime(timezone=True), nullable=False),
     )
 
 
-async def claim_event(conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_id: str) -> bool:
+async def claim_event(
+    conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_id: str
+) -> bool:
     """Record an event id as processed; False when it already was (a redelivery)."""
     seen = await conn.execute(
         select(table.c.event_id).where(table.c.consumer == consumer, table.c.event_id == event_id)
@@ -109,7 +114,9 @@ async def claim_event(conn: AsyncConnection | AsyncSession, table: Table, consum
     try:
         async with conn.begin_nested():
             await conn.execute(
-                insert(table).values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
+                insert(table).values(
+                    consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
+                )
             )
     except IntegrityError:
         return False  # another replica claimed it first

@@ -156,7 +156,9 @@ class NotificationRequested(_Data):
     idempotency_key: str
     kind: NotificationKind
     channel: Channel = Field(description="the channel the message is delivered on")
-    recipient: str = Field(description="email address, E.164 phone or chat conversation; student data")
+    recipient: str = Field(
+        description="email address, E.164 phone or chat conversation; student data"
+    )
     conversation_id: str
     interaction_id: str | None = None
     priority: Priority = Priority.NORMAL

@@ -35,7 +35,11 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Broker and database usable", responses={503: {"description": "not ready"}})
+    @router.get(
+        "/readyz",
+        summary="Broker and database usable",
+        responses={503: {"description": "not ready"}},
+    )
     async def readyz() -> Response:
         checks = await ready()
         ok = all(checks.values())
@@ -54,7 +58,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")), "message": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
+                "message": e["msg"],
+            }
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)

@@ -64,16 +64,22 @@ async def ensure_topics(settings: CommonSettings) -> None:
                 pass  # another service created it between our list and create
         present = [t for t in wanted if t.name in existing]
         if present:
-            await admin.alter_configs([
-                ConfigResource(ConfigResourceType.TOPIC, t.name, t.topic_configs) for t in present
-            ])
+            await admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t.name, t.topic_configs) for t in present]
+            )
     finally:
         await admin.close()
 
 
 async def publish(
-    broker: KafkaBroker, topic: str, data: BaseModel, *, key: str, source: str,
-    event_id: str | None = None, subject: str | None = None,
+    broker: KafkaBroker,
+    topic: str,
+    data: BaseModel,
+    *,
+    key: str,
+    source: str,
+    event_id: str | None = None,
+    subject: str | None = None,
 ) -> CloudEvent[Any]:
     """Wrap data in a CloudEvent and publish it, returning once the broker acknowledged it."""
     event = new_event(data, source=source, subject=subject, event_id=event_id)
@@ -81,7 +87,9 @@ async def publish(
     return event
 
 
-async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent[Any], *, key: str) -> None:
+async def publish_event(
+    broker: KafkaBroker, topic: str, event: CloudEvent[Any], *, key: str
+) -> None:
     """Publish an already-built CloudEvent (structured mode) and await the broker's ack."""
     await broker.publish(
         event.model_dump_json().encode(),
@@ -99,13 +107,22 @@ async def dead_letter(
     record = raw[0] if isinstance(raw, tuple) else raw
     key = record.key.decode("utf-8", "replace") if record.key else None
     letter = DeadLetter(
-        topic=record.topic, partition=record.partition, offset=record.offset, key=key,
-        value=(record.value or b"").decode("utf-8", "replace"), reason=reason[:1000],
-        consumer_group=group, failed_at=datetime.now(UTC),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=key,
+        value=(record.value or b"").decode("utf-8", "replace"),
+        reason=reason[:1000],
+        consumer_group=group,
+        failed_at=datetime.now(UTC),
     )
     await publish(broker, f"{record.topic}.dlq", letter, key=key or "", source=source)
     log.warning(
         "dead-lettered a message",
-        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
-               "reason": reason[:200]},
+        extra={
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": reason[:200],
+        },
     )

@@ -30,8 +30,9 @@ async def measure(
 ) -> dict[tuple[str, str], int]:
     """Lag in messages per (topic, group) for the given group -> topics map."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                request_timeout_ms=5_000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=5_000
+    )
     await admin.start()
     try:
         await consumer.start()
@@ -43,8 +44,9 @@ async def measure(
         await admin.close()
 
 
-async def _lags(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer,
-                groups: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], int]:
+async def _lags(
+    admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, groups: Mapping[str, Sequence[str]]
+) -> dict[tuple[str, str], int]:
     partitions: dict[str, list[TopicPartition]] = {}
     for topic in {t for topics in groups.values() for t in topics}:
         ids = await _partitions_of(consumer, topic)
@@ -77,8 +79,13 @@ async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 class LagExporter:
     """A background task that keeps refdesk_consumer_lag_messages current for some groups."""
 
-    def __init__(self, bootstrap: str, groups: Mapping[str, Sequence[str]], *,
-                 interval_s: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        groups: Mapping[str, Sequence[str]],
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> None:
         """Watch `groups` (group id -> topics it consumes) on the broker at `bootstrap`."""
         self.bootstrap = bootstrap
         self.groups = {group: tuple(topics) for group, topics in groups.items()}

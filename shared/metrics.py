@@ -5,16 +5,22 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMED = Counter(
-    "refdesk_events_consumed_total", "Events a consumer finished with, by outcome", ["topic", "outcome"]
+    "refdesk_events_consumed_total",
+    "Events a consumer finished with, by outcome",
+    ["topic", "outcome"],
 )
 DEAD_LETTERS = Counter(
     "refdesk_dead_letters_total", "Messages sent to a dead-letter topic", ["topic"]
 )
 PUBLISHED = Counter("refdesk_events_published_total", "Events published", ["topic"])
 PUBLISH_SECONDS = Histogram(
-    "refdesk_publish_duration_seconds", "Time until the broker acknowledged a publish", ["topic"],
+    "refdesk_publish_duration_seconds",
+    "Time until the broker acknowledged a publish",
+    ["topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CONSUMER_LAG = Gauge(
-    "refdesk_consumer_lag_messages", "Messages not yet consumed, per topic and group", ["topic", "group"]
+    "refdesk_consumer_lag_messages",
+    "Messages not yet consumed, per topic and group",
+    ["topic", "group"],
 )

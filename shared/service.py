@@ -16,7 +16,12 @@ from shared.settings import CommonSettings
 def serve(app: FastAPI, settings: CommonSettings, *, port: int) -> None:
     """Serve the app until SIGTERM or Ctrl-C."""
     config = uvicorn.Config(
-        app, host=settings.host, port=port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s), lifespan="on",
+        app,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        lifespan="on",
     )
     uvicorn.Server(config).run()

@@ -26,7 +26,9 @@ class CommonSettings(BaseSettings):
     topic_partitions: int = Field(3, ge=1, description="partitions of topics a service creates")
     raw_retention_days: int = Field(7, ge=1, description="retention of topics with patron data")
     shutdown_timeout_s: float = Field(8.0, gt=0, description="graceful stop budget on SIGTERM")
-    host: str = Field("127.0.0.1", description="address the HTTP server binds (0.0.0.0 in containers)")
+    host: str = Field(
+        "127.0.0.1", description="address the HTTP server binds (0.0.0.0 in containers)"
+    )
 
     def db_url(self, service: str) -> str:
         """The database URL this service uses."""

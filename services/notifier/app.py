@@ -76,8 +76,10 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
     @broker.subscriber(NOTIFICATIONS.name, group_id=settings.notifier_group,
                        auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
                        max_poll_records=100, decoder=_raw_body)
-    async def on_notification(body: bytes, msg: KafkaMessage) -> None:
-        await guard(body, msg, dispatch)
+    async def on_notification(msg: KafkaMessage) -> None:
+        # raw bytes (msg.body): a `body: bytes` parameter fails outside the Guard on a JSON
+        # record without our content-type header, and NACK_ON_ERROR would redeliver it forever
+        await guard(msg.body, msg, dispatch)
 
 
 async def _watch_pending(deliverer: Deliverer, stopping: asyncio.Event) -> None:

@@ -124,6 +124,7 @@ class Deliverer:
                 await self._dead(entry, f"retries exhausted after {attempts}: {exc}")
                 return
             RETRIES.labels(**labels).inc()
+            self.failing.add(cmd.channel)
             async with self.sessions() as session:
                 await ledger.retry_later(session, entry.key, delay_s=self.backoff_s(attempts),
                                          error=str(exc))
@@ -134,6 +135,11 @@ class Deliverer:
         async with self.sessions() as session:
             await ledger.mark_sent(session, entry.key, message_id=message_id,
                                    provider_id=provider_id)
+            if cmd.channel in self.failing:
+                # The relay is back: what waits in backoff on this lane goes now, not up to
+                # backoff_max_s later.
+                self.failing.discard(cmd.channel)
+                await ledger.retry_now(session, cmd.channel.value)
         LATENCY.labels(**labels).observe(time.perf_counter() - started)
         SENT.labels(**labels).inc()
         log.info("sent", extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,

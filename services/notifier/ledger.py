@@ -109,6 +109,14 @@ async def retry_later(session: AsyncSession, key: str, *, delay_s: float, error:
     await session.commit()
 
 
+async def retry_now(session: AsyncSession, channel: str) -> None:
+    """Make every pending notification of a lane due now (after its relay came back)."""
+    await session.execute(update(ledger).where(
+        ledger.c.channel == channel, ledger.c.state == PENDING, ledger.c.next_attempt_at > utcnow(),
+    ).values(next_attempt_at=utcnow()))
+    await session.commit()
+
+
 async def mark_dead(session: AsyncSession, key: str, *, error: str) -> None:
     """A permanent failure or exhausted retries: the row leaves the send queue for good."""
     await session.execute(update(ledger).where(ledger.c.idempotency_key == key).values(

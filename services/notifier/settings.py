@@ -10,16 +10,24 @@ from shared.settings import CommonSettings
 
 
 class NotifierSettings(CommonSettings):
-    notifier_port: int = 8083
-    notifier_group: str = "refdesk-notifier"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_tls: Literal["none", "starttls", "tls"] = "none"
-    smtp_timeout_s: float = 10.0
-    mail_from: str = "TCC Library Ask Desk <askdesk@tccd.edu>"
-    message_id_domain: str = "refdesk.tccd.edu"
+    notifier_port: int = Field(8083, description="HTTP port")
+    notifier_group: str = Field(
+        "refdesk-notifier", description="consumer group of refdesk.notifications"
+    )
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay")
+    smtp_port: int = Field(1025, description="SMTP relay port")
+    smtp_user: str | None = Field(None, description="SMTP login")
+    smtp_password: str | None = Field(None, description="SMTP password")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "none", description="none, starttls or tls (implicit)"
+    )
+    smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP connect and command timeout")
+    mail_from: str = Field(
+        "TCC Library Ask Desk <askdesk@tccd.edu>", description="From of every email"
+    )
+    message_id_domain: str = Field(
+        "refdesk.tccd.edu", description="right side of derived Message-IDs"
+    )
     smtp_validate_certs: bool = Field(True, description="verify the relay's TLS certificate")
     smtp_ca_file: str | None = Field(
         None, description="PEM bundle to verify the relay's certificate with; unset: the system's"
@@ -27,23 +35,33 @@ class NotifierSettings(CommonSettings):
     sms_api_base_url: str | None = Field(
         None, description="Twilio API base; unset: write SMS to the outbox"
     )
-    twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
-    sms_from: str | None = None
-    survey_url: str = "https://libanswers.tccd.edu/survey"
-    max_attempts: int = Field(8, ge=1)
-    crisis_max_attempts: int = Field(60, ge=1)
-    backoff_base_s: float = Field(1.0, gt=0)
-    backoff_max_s: float = Field(60.0, gt=0)
+    twilio_account_sid: str | None = Field(None, description="Twilio account SID (SMS API)")
+    twilio_auth_token: str | None = Field(
+        None, description="Twilio auth token (shared with ingest)"
+    )
+    sms_from: str | None = Field(None, description="the desk's SMS number, E.164")
+    survey_url: str = Field(
+        "https://libanswers.tccd.edu/survey", description="rating/comment survey link"
+    )
+    max_attempts: int = Field(
+        20, ge=1, description="attempts before a notification is dead-lettered"
+    )
+    crisis_max_attempts: int = Field(
+        120, ge=1, description="attempts for crisis alerts and resources (about an hour)"
+    )
+    backoff_base_s: float = Field(1.0, gt=0, description="first retry delay; doubles per attempt")
+    backoff_max_s: float = Field(30.0, gt=0, description="longest delay between attempts")
     lease_s: float = Field(
         60.0, gt=0, description="how long a claimed notification stays with one worker"
     )
-    poll_interval_s: float = Field(1.0, gt=0)
+    poll_interval_s: float = Field(1.0, gt=0, description="how often idle lanes look for due rows")
 
     @model_validator(mode="after")
     def _production_has_sms(self) -> NotifierSettings:
-        if self.env == "production" and self.sms_api_base_url and not (
-            self.twilio_account_sid and self.twilio_auth_token and self.sms_from
+        if (
+            self.env == "production"
+            and self.sms_api_base_url
+            and not (self.twilio_account_sid and self.twilio_auth_token and self.sms_from)
         ):
             raise ValueError(
                 "the SMS API needs REFDESK_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and REFDESK_SMS_FROM"
