@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?= -q
 
-.PHONY: run test test-faults bench lint kafka install browser clean
+.PHONY: run test test-faults bench lint kafka install browser promtool asyncapi demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,10 +24,13 @@ kafka: install  ## resolve the Kafka jars from Maven Central into the cache (onc
 browser:  ## Debian's Chromium for the dashboard test (no browser download)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: the browser test will say so"
 
+promtool:  ## Debian's Prometheus tools for the alert and metrics checks
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } || echo "promtool could not be installed: tests/ops will say so"
+
 run: install kafka  ## Kafka, the mail sink and the four services; Ctrl-C stops everything
 	$(BIN)/refdesk up
 
-test: install kafka browser  ## the whole suite (unit, integration, e2e, short fault subset)
+test: install kafka browser promtool  ## the whole suite (unit, integration, e2e, short fault subset)
 	$(BIN)/pytest $(PYTEST_FLAGS) tests --ignore=tests/faults
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
 
@@ -37,6 +40,12 @@ test-faults: install kafka
 bench: install kafka
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
+
+asyncapi: install  ## regenerate docs/asyncapi/ from the subscribers
+	$(BIN)/refdesk asyncapi
+
+demo: install  ## replay a realistic shift against the running stack (make run first)
+	$(BIN)/refdesk demo
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,9 +3,9 @@
 The shift: staff log in (Online); two email tickets that arrived overnight (the ticket
 platform's webhook stamps them 03:00 desk time); a renewal question for NW Circulation; a
 lost-book bill for the circulation managers; a citing question for the Writing Center; a
-patron in crisis; an SMS question whose ticket staff then close, which sends the survey. The outcome of each is read
-back from refdesk.interactions, refdesk.routing and refdesk.notifications, and delivery
-from the mail folder and the SMS/chat outboxes.
+patron in crisis; an SMS question whose ticket staff then close, which sends the survey.
+The outcome of each is read back from refdesk.interactions, refdesk.routing and
+refdesk.notifications, and delivery from the mail folder and the SMS/chat outboxes.
 """
 
 from __future__ import annotations
@@ -168,8 +168,8 @@ async def snapshot(bootstrap: str, topic: str) -> list[dict[str, Any]]:
 
 def delivered(notification: dict[str, Any], *, mail_dir: Path, outbox_dir: Path) -> bool:
     """Whether the notifier's message for this command is in the mail folder or an outbox."""
-    key = notification["idempotency_key"]
-    channel = notification["channel"]
+    key = str(notification["idempotency_key"])
+    channel = str(notification["channel"])
     if channel == "email":
         wanted = derived_id("notifier", "message-id", key)
         for path in mail_dir.glob("*.eml") if mail_dir.exists() else []:

@@ -91,10 +91,10 @@ def run_migrations_online(target_metadata: MetaData | None) -> None:
         context.run_migrations()
 
 
-def processed_table(metadata: MetaData) -> Table:
+def processed_table(metadata: MetaData, name: str) -> Table:
     """The processed-event-ids table a consumer writes in the same transaction as its effect."""
     return Table(
-        "processed_events",
+        name,
         metadata,
         Column("consumer", String(64), primary_key=True),
         Column("event_id", String(128), primary_key=True),

@@ -2,8 +2,8 @@
 
 Reads REFDESK_DATABASE_URL (and the other common settings) and runs each service's Alembic
 migrations in turn; a service without a migrations folder is skipped. A `{service}` in the URL
-is replaced by the service's name, so each service can keep its own database: two services
-own a table named processed_events, so they cannot share one PostgreSQL database.
+is replaced by the service's name, so each service can keep its own database (each service
+owns its schema; table names are distinct, so one shared database works too).
 """
 
 from __future__ import annotations

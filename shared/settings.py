@@ -19,7 +19,7 @@ class CommonSettings(BaseSettings):
     )
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
     database_url: str | None = Field(
-        None, description="SQLAlchemy async URL; default: a SQLite file per service in run_dir"
+        None, description="SQLAlchemy async URL; `{service}` is replaced by the service name; default: a SQLite file per service in run_dir"
     )
     run_dir: Path = Field(Path("run"), description="SQLite files, outboxes and logs in development")
     log_level: str = Field("INFO", description="JSON logs on stderr at this level")
@@ -33,6 +33,6 @@ class CommonSettings(BaseSettings):
     def db_url(self, service: str) -> str:
         """The database URL this service uses."""
         if self.database_url:
-            return self.database_url
+            return self.database_url.replace("{service}", service)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(self.run_dir / f'{service}.db').resolve()}"

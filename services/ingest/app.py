@@ -49,8 +49,11 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
 
     @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group,
                        auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_interactions(body: bytes, msg: KafkaMessage) -> None:
-        await guard(body, msg, dispatch)
+    async def on_interactions(msg: KafkaMessage) -> None:
+        # the raw bytes, not a `body: bytes` parameter: FastStream would decode a JSON record
+        # without our content-type header into a dict, fail validation outside the Guard and
+        # redeliver it forever instead of dead-lettering it
+        await guard(msg.body, msg, dispatch)
 
 
 async def _connect(broker: KafkaBroker, ingest: Ingest, settings: IngestSettings) -> None:

@@ -166,7 +166,8 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             return _error("email", _unsupported())
         body = await request.body()
         try:
-            verify_chat_webhook(secret=chat_secret, headers=dict(request.headers), body=body)
+            verify_chat_webhook(secret=chat_secret, headers=dict(request.headers), body=body,
+                                json_body=False)
             outcome = await ingest.accept_email(parse_mime(body), provider="mime")
         except ProviderError as exc:
             return _error("email", exc)

@@ -7,4 +7,4 @@ from sqlalchemy import MetaData
 from shared.db import processed_table
 
 metadata = MetaData()
-processed = processed_table(metadata)
+processed = processed_table(metadata, "router_processed_events")

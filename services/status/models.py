@@ -115,4 +115,4 @@ class Conversation(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
-PROCESSED = processed_table(Base.metadata)
+PROCESSED = processed_table(Base.metadata, "status_processed_events")

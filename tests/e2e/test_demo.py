@@ -35,6 +35,7 @@ def test_the_demo_shift_ends_as_the_procedures_say(e2e_system: System, tmp_path:
         env=env, capture_output=True, text=True, timeout=240,
     )
     table = done.stdout
+    print(table)  # shown with -s: docs/operations.md quotes it
     assert done.returncode == 0, table + done.stderr
 
     for label, (action, department) in EXPECTED.items():

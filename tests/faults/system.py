@@ -3,7 +3,6 @@ and an SMS API fake, each of which a test may kill, stop or restart."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import threading
@@ -45,7 +44,7 @@ class SmsFake:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 form["token"] = self.headers.get("I-Twilio-Idempotency-Token") or ""

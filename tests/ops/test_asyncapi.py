@@ -18,7 +18,8 @@ def test_committed_documents_match_the_code() -> None:
     generated = generate()
     for name in CONSUMERS:
         committed = (DOCS / f"{name}.yaml").read_text()
-        assert committed == generated[name], f"docs/asyncapi/{name}.yaml is stale: run `refdesk asyncapi`"
+        stale = f"docs/asyncapi/{name}.yaml is stale: run `refdesk asyncapi`"
+        assert committed == generated[name], stale
 
 
 def test_each_document_lists_the_topics_its_service_consumes() -> None:

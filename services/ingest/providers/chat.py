@@ -214,7 +214,9 @@ def _outside_tolerance(timestamp: str, now: datetime) -> bool:
     return abs(now - sent) > TOLERANCE
 
 
-def verify_chat_webhook(*, secret: str, headers: Mapping[str, str], body: bytes) -> None:
+def verify_chat_webhook(
+    *, secret: str, headers: Mapping[str, str], body: bytes, json_body: bool = True
+) -> None:
     """Raise unless `body` carries a valid, current Standard Webhooks signature.
 
     MissingSignature if a webhook-* header is absent, StaleTimestamp if webhook-timestamp
@@ -227,7 +229,7 @@ def verify_chat_webhook(*, secret: str, headers: Mapping[str, str], body: bytes)
             raise MissingSignature(name, "missing")
     webhook = Webhook(secret)
     try:
-        webhook.verify(body, lowered)
+        webhook.verify(body, lowered, json_parse=json_body)
     except WebhookVerificationError as exc:
         if _outside_tolerance(lowered["webhook-timestamp"], datetime.now(UTC)):
             raise StaleTimestamp("webhook-timestamp", "outside the 5 minute window") from exc

@@ -181,3 +181,20 @@ async def test_unreachable_broker_gets_503_with_retry_after(
     assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
     assert elapsed < 5
     assert ready.status_code == 503
+
+
+async def test_raw_mime_email_is_verified_and_published(settings: IngestSettings, kafka_bootstrap: str) -> None:
+    message_id = f"{uuid.uuid4().hex}@mail.example.edu"
+    raw = (f"From: Ana Gomez <Ana.Gomez@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\nSubject: Study rooms\r\n"
+           f"Message-ID: <{message_id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 -0600\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+           "Can I book a study room for Friday?\r\n\r\nOn Mon, Desk wrote:\r\n> Hello\r\n").encode()
+    headers = {**signed(raw), "content-type": "message/rfc822"}
+    async with running(settings) as client:
+        ok = await client.post("/webhooks/email/mime", content=raw, headers=headers)
+        tampered = await client.post("/webhooks/email/mime", content=raw + b"x", headers=headers)
+    assert ok.status_code == 200, ok.text
+    assert tampered.status_code == 403
+    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, where=by_message(message_id))
+    assert events[0]["data"]["text"] == "Can I book a study room for Friday?"
+    assert events[0]["data"]["provider"] == "mime" and events[0]["data"]["channel"] == "email"

@@ -24,10 +24,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
+from sqlalchemy import func, select
 
 from refdesk_cli.mailsink import SinkHandler
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+from services.notifier.tables import PENDING, ledger
+from shared.db import create_engine
 from shared.events import Channel, NotificationKind, NotificationRequested, Priority
 from shared.kafka import publish
 from shared.topics import NOTIFICATIONS
@@ -124,7 +127,7 @@ async def send_raw(producer: KafkaBroker, body: bytes, *, key: str,
 
 
 async def wait_until(check: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, *,
-                     timeout: float = 45.0, every: float = 0.1) -> Any:
+                     timeout: float = 60.0, every: float = 0.1) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -210,12 +213,32 @@ async def summary(client: httpx.AsyncClient) -> dict[str, int]:
     return body
 
 
-async def settled(client: httpx.AsyncClient, *, sent: int, dead: int = 0) -> dict[str, int]:
+async def settled(client: httpx.AsyncClient, *, sent: int, dead: int = 0,
+                  timeout: float = 90.0) -> dict[str, int]:
     """Wait until the ledger holds nothing pending and the expected sent/dead rows."""
     want = {"pending": 0, "sent": sent, "dead": dead}
+    seen: dict[str, int] = {}
 
     async def _check() -> bool:
-        return await summary(client) == want
+        seen.update(await summary(client))
+        return seen == want
 
-    await wait_until(_check, f"ledger {want}")
+    try:
+        await wait_until(_check, f"ledger {want}", timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the ledger last said {seen}") from None
     return want
+
+
+async def leased_pending(database_url: str) -> int:
+    """Pending ledger rows that a worker still holds a lease on."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(
+                select(func.count()).select_from(ledger)
+                .where(ledger.c.state == PENDING, ledger.c.lease_until.is_not(None))
+            )
+            return int(result.scalar_one())
+    finally:
+        await engine.dispose()

@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "processed_events",
+        "router_processed_events",
         sa.Column("consumer", sa.String(64), primary_key=True),
         sa.Column("event_id", sa.String(128), primary_key=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
@@ -23,4 +23,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("processed_events")
+    op.drop_table("router_processed_events")

@@ -85,7 +85,7 @@ def upgrade() -> None:
         sa.Column("note", sa.Text()),
     )
     op.create_table(
-        "processed_events",
+        "status_processed_events",
         sa.Column("consumer", sa.String(64), primary_key=True),
         sa.Column("event_id", sa.String(128), primary_key=True),
         _ts("processed_at", False),
@@ -94,6 +94,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop every table."""
-    for table in ("processed_events", "conversations", "status_history", "presence",
+    for table in ("status_processed_events", "conversations", "status_history", "presence",
                   "staff_tokens", "staff"):
         op.drop_table(table)
