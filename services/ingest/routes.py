@@ -21,6 +21,7 @@ from services.ingest.providers.twilio import parse_twilio_sms, verify_twilio_sig
 from services.ingest.service import BrokerUnavailable, Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.translate import chat_event
+from shared.events import derived_id
 from shared.http import PROBLEM, problem
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -143,11 +144,15 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             verify_mailgun(signing_key=mailgun_key, timestamp=_s(form.get("timestamp")),
                            token=token, signature=_s(form.get("signature")), now=time.time(),
                            tolerance_s=settings.signature_tolerance_s)
-            if await ingest.store.is_seen("mailgun-token", token):
-                raise ReplayedToken("token", "already used")
             mail = parse_mailgun_form(form)
+            message_key = derived_id("email", mail.message_id)
+            used_for = await ingest.store.seen_event_id("mailgun-token", token)
+            if used_for is not None and used_for != message_key:
+                # The signature covers only timestamp and token: the same token with another
+                # message is a replay; with the same message it is Mailgun retrying.
+                raise ReplayedToken("token", "already used")
             outcome = await ingest.accept_email(mail, provider="mailgun")
-            await ingest.store.remember(("mailgun-token", token, None, None))
+            await ingest.store.remember(("mailgun-token", token, None, message_key))
         except ProviderError as exc:
             return _error("email", exc)
         except BrokerUnavailable:

@@ -24,7 +24,11 @@ class IngestSettings(CommonSettings):
     retry_after_s: int = 5
     dedupe_ttl_days: int = Field(7, ge=1)
     sms_reply_window_h: float = Field(24.0, gt=0)
-    signature_tolerance_s: int = 300
+    signature_tolerance_s: int = Field(
+        30_000, gt=0,
+        description="Mailgun timestamp window; covers Mailgun's 8 h of retries (the token store "
+        "refuses replays)",
+    )
     admin_token: str | None = Field(None, description="bearer token for the blocklist admin API")
 
     @model_validator(mode="after")

@@ -34,6 +34,14 @@ class IngestStore:
                 seen.c.expires_at > utcnow()))).first()
         return None if row is None else (row[0] or "")
 
+    async def seen_event_id(self, namespace: str, key: str) -> str | None:
+        """The event id recorded with a seen key, or None if unseen or expired."""
+        async with self.sessions() as s:
+            query = select(seen.c.event_id).where(
+                seen.c.namespace == namespace, seen.c.key == key, seen.c.expires_at > utcnow())
+            row = (await s.execute(query)).first()
+        return None if row is None else (row[0] or "")
+
     async def is_seen(self, namespace: str, key: str) -> bool:
         """Whether a key was accepted before (and has not expired)."""
         return await self.seen_conversation(namespace, key) is not None

@@ -67,6 +67,8 @@ class Deliverer:
     adapters: Adapters
     broker: KafkaBroker
     wake: LaneWake = field(default_factory=lambda: LaneWake())
+    failing: set[Channel] = field(default_factory=set)
+    """Lanes whose last attempt failed transiently; their next success pulls retries forward."""
 
     def _context(self, cmd: NotificationRequested) -> dict[str, Any]:
         ctx = dict(cmd.context)

@@ -104,14 +104,18 @@ async def test_mailgun_reply_joins_its_ticket_and_replays_are_refused(
     original = mailgun_form(message_id=uuid.uuid4().hex, text="I lost a library book")
     async with running(settings) as client:
         assert (await client.post("/webhooks/email", data=original)).status_code == 200
-        replay = await client.post("/webhooks/email", data=original)
+        retry = await client.post("/webhooks/email", data=original)  # Mailgun retrying
+        forged = {**original, "Message-Id": f"<{uuid.uuid4().hex}@evil.example>",
+                  "stripped-text": "something else"}
+        replay = await client.post("/webhooks/email", data=forged)  # token reused elsewhere
         parent = original["Message-Id"]
         reply = mailgun_form(in_reply_to=parent,
                              text="The title is 1984\n\nOn Mon, Ana wrote:\n> I lost")
         assert (await client.post("/webhooks/email", data=reply)).status_code == 200
-        stale = mailgun_form(when=time.time() - 3600)
+        stale = mailgun_form(when=time.time() - 9 * 3600)  # beyond Mailgun's retry span
         too_old = await client.post("/webhooks/email", data=stale)
-    assert replay.status_code == 403  # the same token twice is a replay
+    assert retry.status_code == 200 and retry.json()["status"] == "duplicate"
+    assert replay.status_code == 403
     assert too_old.status_code == 403
     ids = (original["Message-Id"].strip("<>"), reply["Message-Id"].strip("<>"))
     events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 2, timeout=20,
@@ -183,9 +187,12 @@ async def test_unreachable_broker_gets_503_with_retry_after(
     assert ready.status_code == 503
 
 
-async def test_raw_mime_email_is_verified_and_published(settings: IngestSettings, kafka_bootstrap: str) -> None:
+async def test_raw_mime_email_is_verified_and_published(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
     message_id = f"{uuid.uuid4().hex}@mail.example.edu"
-    raw = (f"From: Ana Gomez <Ana.Gomez@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\nSubject: Study rooms\r\n"
+    raw = (f"From: Ana Gomez <Ana.Gomez@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\n"
+           "Subject: Study rooms\r\n"
            f"Message-ID: <{message_id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 -0600\r\n"
            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
            "Can I book a study room for Friday?\r\n\r\nOn Mon, Desk wrote:\r\n> Hello\r\n").encode()
@@ -195,6 +202,7 @@ async def test_raw_mime_email_is_verified_and_published(settings: IngestSettings
         tampered = await client.post("/webhooks/email/mime", content=raw + b"x", headers=headers)
     assert ok.status_code == 200, ok.text
     assert tampered.status_code == 403
-    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, where=by_message(message_id))
+    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1,
+                           where=by_message(message_id))
     assert events[0]["data"]["text"] == "Can I book a study room for Friday?"
     assert events[0]["data"]["provider"] == "mime" and events[0]["data"]["channel"] == "email"
