@@ -86,20 +86,20 @@ class Ingest:
 
     async def accept_sms(self, sms: SmsInbound) -> str:
         """One inbound text: dedupe, blocklist, thread, publish. Returns the outcome."""
-        if await self.store.is_seen("twilio", sms.message_sid):
+        seen, blocked, open_id = await self.store.sms_state(
+            sms.message_sid, sms.from_e164, window=self.sms_window)
+        if seen:
             DUPLICATES.labels(channel="sms").inc()
             return "duplicate"
-        if await self.store.is_blocked(sms.from_e164):
+        if blocked:
             BLOCKED.labels(channel="sms").inc()
             return "blocked"
-        conversation_id = await self.store.open_sms_thread(sms.from_e164, window=self.sms_window)
-        conversation_id = conversation_id or f"sms-{derived_id('sms-thread', sms.message_sid)[:18]}"
+        conversation_id = open_id or f"sms-{derived_id('sms-thread', sms.message_sid)[:18]}"
         event = sms_interaction(sms, conversation_id=conversation_id, now=datetime.now(UTC))
 
         async def record() -> None:
-            await self.store.touch_sms_thread(sms.from_e164, conversation_id)
-            await self.store.remember(
-                ("twilio", sms.message_sid, conversation_id, event.interaction_id))
+            await self.store.record_sms(sms.from_e164, conversation_id, sms.message_sid,
+                                        event.interaction_id)
 
         await self.emit(event, event_id=event.interaction_id, then=record)
         return "accepted"

@@ -29,16 +29,23 @@ class IngestStore:
     async def seen_conversation(self, namespace: str, key: str) -> str | None:
         """The conversation id recorded with a seen key, or None if unseen or expired."""
         async with self.sessions() as s:
-            row = (await s.execute(select(seen.c.conversation_id).where(
-                seen.c.namespace == namespace, seen.c.key == key,
-                seen.c.expires_at > utcnow()))).first()
+            row = (
+                await s.execute(
+                    select(seen.c.conversation_id).where(
+                        seen.c.namespace == namespace,
+                        seen.c.key == key,
+                        seen.c.expires_at > utcnow(),
+                    )
+                )
+            ).first()
         return None if row is None else (row[0] or "")
 
     async def seen_event_id(self, namespace: str, key: str) -> str | None:
         """The event id recorded with a seen key, or None if unseen or expired."""
         async with self.sessions() as s:
             query = select(seen.c.event_id).where(
-                seen.c.namespace == namespace, seen.c.key == key, seen.c.expires_at > utcnow())
+                seen.c.namespace == namespace, seen.c.key == key, seen.c.expires_at > utcnow()
+            )
             row = (await s.execute(query)).first()
         return None if row is None else (row[0] or "")
 
@@ -53,12 +60,22 @@ class IngestStore:
             for namespace, key, conversation_id, event_id in entries:
                 try:
                     async with s.begin_nested():
-                        await s.execute(delete(seen).where(
-                            seen.c.namespace == namespace, seen.c.key == key,
-                            seen.c.expires_at <= utcnow()))
-                        await s.execute(insert(seen).values(
-                            namespace=namespace, key=key, conversation_id=conversation_id,
-                            event_id=event_id, expires_at=expires))
+                        await s.execute(
+                            delete(seen).where(
+                                seen.c.namespace == namespace,
+                                seen.c.key == key,
+                                seen.c.expires_at <= utcnow(),
+                            )
+                        )
+                        await s.execute(
+                            insert(seen).values(
+                                namespace=namespace,
+                                key=key,
+                                conversation_id=conversation_id,
+                                event_id=event_id,
+                                expires_at=expires,
+                            )
+                        )
                 except IntegrityError:
                     pass  # a concurrent delivery of the same message recorded it first
             await s.commit()
@@ -70,11 +87,89 @@ class IngestStore:
             await s.commit()
         return int(result.rowcount or 0)
 
+    async def sms_state(
+        self, message_sid: str, contact: str, *, window: timedelta
+    ) -> tuple[bool, bool, str | None]:
+        """(seen before, sender blocked, open conversation) of one inbound text; one session."""
+        now = utcnow()
+        async with self.sessions() as s:
+            seen_row = (
+                await s.execute(
+                    select(seen.c.key).where(
+                        seen.c.namespace == "twilio",
+                        seen.c.key == message_sid,
+                        seen.c.expires_at > now,
+                    )
+                )
+            ).first()
+            if seen_row is not None:
+                return True, False, None
+            blocked = (
+                await s.execute(select(blocklist.c.contact).where(blocklist.c.contact == contact))
+            ).first()
+            thread = (
+                await s.execute(select(sms_threads).where(sms_threads.c.contact == contact))
+            ).first()
+        open_id = None
+        if thread is not None and not thread.closed and now - thread.last_message_at <= window:
+            open_id = str(thread.conversation_id)
+        return False, blocked is not None, open_id
+
+    async def record_sms(
+        self, contact: str, conversation_id: str, message_sid: str, event_id: str
+    ) -> None:
+        """After the broker's ack: the thread's latest text and the seen MessageSid, together."""
+        now, expires = utcnow(), utcnow() + self.ttl
+        async with self.sessions() as s:
+            updated = await s.execute(
+                update(sms_threads)
+                .where(sms_threads.c.contact == contact)
+                .values(conversation_id=conversation_id, last_message_at=now, closed=False)
+            )
+            for table, values in (
+                (
+                    sms_threads,
+                    {
+                        "contact": contact,
+                        "conversation_id": conversation_id,
+                        "last_message_at": now,
+                        "closed": False,
+                    },
+                ),
+                (
+                    seen,
+                    {
+                        "namespace": "twilio",
+                        "key": message_sid,
+                        "conversation_id": conversation_id,
+                        "event_id": event_id,
+                        "expires_at": expires,
+                    },
+                ),
+            ):
+                if table is sms_threads and updated.rowcount:
+                    continue
+                try:
+                    async with s.begin_nested():
+                        if table is seen:
+                            await s.execute(
+                                delete(seen).where(
+                                    seen.c.namespace == "twilio",
+                                    seen.c.key == message_sid,
+                                    seen.c.expires_at <= now,
+                                )
+                            )
+                        await s.execute(insert(table).values(**values))
+                except IntegrityError:
+                    pass  # a concurrent delivery recorded it first
+            await s.commit()
+
     async def open_sms_thread(self, contact: str, *, window: timedelta) -> str | None:
         """The open conversation of a phone number within the reply window, if any."""
         async with self.sessions() as s:
-            row = (await s.execute(
-                select(sms_threads).where(sms_threads.c.contact == contact))).first()
+            row = (
+                await s.execute(select(sms_threads).where(sms_threads.c.contact == contact))
+            ).first()
         if row is None or row.closed or utcnow() - row.last_message_at > window:
             return None
         return str(row.conversation_id)
@@ -83,14 +178,21 @@ class IngestStore:
         """Record that a number's latest text belongs to this conversation."""
         async with self.sessions() as s:
             updated = await s.execute(
-                update(sms_threads).where(sms_threads.c.contact == contact).values(
-                    conversation_id=conversation_id, last_message_at=utcnow(), closed=False))
+                update(sms_threads)
+                .where(sms_threads.c.contact == contact)
+                .values(conversation_id=conversation_id, last_message_at=utcnow(), closed=False)
+            )
             if updated.rowcount == 0:
                 try:
                     async with s.begin_nested():
-                        await s.execute(insert(sms_threads).values(
-                            contact=contact, conversation_id=conversation_id,
-                            last_message_at=utcnow(), closed=False))
+                        await s.execute(
+                            insert(sms_threads).values(
+                                contact=contact,
+                                conversation_id=conversation_id,
+                                last_message_at=utcnow(),
+                                closed=False,
+                            )
+                        )
                 except IntegrityError:
                     pass
             await s.commit()
@@ -98,15 +200,19 @@ class IngestStore:
     async def close_conversation(self, conversation_id: str) -> None:
         """A closed SMS ticket: the number's next text starts a new conversation."""
         async with self.sessions() as s:
-            await s.execute(update(sms_threads).where(
-                sms_threads.c.conversation_id == conversation_id).values(closed=True))
+            await s.execute(
+                update(sms_threads)
+                .where(sms_threads.c.conversation_id == conversation_id)
+                .values(closed=True)
+            )
             await s.commit()
 
     async def is_blocked(self, contact: str) -> bool:
         """Whether a contact is on the blocklist."""
         async with self.sessions() as s:
-            row = (await s.execute(
-                select(blocklist.c.contact).where(blocklist.c.contact == contact))).first()
+            row = (
+                await s.execute(select(blocklist.c.contact).where(blocklist.c.contact == contact))
+            ).first()
         return row is not None
 
     async def block(self, contact: str, *, reason: str | None, added_by: str) -> None:
@@ -114,8 +220,11 @@ class IngestStore:
         if await self.is_blocked(contact):
             return
         async with self.sessions() as s:
-            await s.execute(insert(blocklist).values(
-                contact=contact, reason=reason, added_by=added_by, added_at=utcnow()))
+            await s.execute(
+                insert(blocklist).values(
+                    contact=contact, reason=reason, added_by=added_by, added_at=utcnow()
+                )
+            )
             await s.commit()
 
     async def unblock(self, contact: str) -> bool:

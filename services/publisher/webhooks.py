@@ -160,16 +160,18 @@ def register(broker: KafkaBroker, worker: WebhookWorker) -> None:
 
     @broker.subscriber(PUBLIC.name, group_id=worker.settings.webhook_group,
                        auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_public(body: bytes, msg: KafkaMessage) -> None:
+    async def on_public(msg: KafkaMessage) -> None:
+        # raw bytes (msg.body): a `body: bytes` parameter would fail outside this handler on a
+        # JSON record without our content type, and NACK_ON_ERROR would redeliver it forever.
         try:
-            event = AnyEvent.model_validate_json(body)
+            event = AnyEvent.model_validate_json(msg.body)
         except ValidationError as exc:
             # refdesk.public has no DLQ: count it and move on rather than stall every webhook
             PUBLIC_SKIPPED.inc()
             log.warning("unreadable event on refdesk.public", extra={"reason": describe(exc)})
             return
         async with worker.sessions() as session:
-            queued = await match_event(session, event=event, payload=body.decode(),
+            queued = await match_event(session, event=event, payload=msg.body.decode(),
                                        now=worker.clock())
             await session.commit()
         if queued:
