@@ -13,19 +13,32 @@ DEV_WEBHOOK_SECRET = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="  # noqa: S105 
 
 
 class IngestSettings(CommonSettings):
-    ingest_port: int = 8081
-    ingest_group: str = "refdesk-ingest"
+    ingest_port: int = Field(8081, description="HTTP port")
+    ingest_group: str = Field(
+        "refdesk-ingest", description="consumer group (ingest reads closes to end SMS threads)"
+    )
     public_base_url: str = Field("http://127.0.0.1:8081", description="base URL providers call")
-    twilio_auth_token: str | None = None
-    mailgun_signing_key: str | None = None
+    twilio_auth_token: str | None = Field(
+        None, description="Twilio Auth Token: verifies X-Twilio-Signature"
+    )
+    mailgun_signing_key: str | None = Field(None, description="Mailgun HTTP webhook signing key")
     webhook_secret: str | None = Field(None, description="Standard Webhooks secret (whsec_...)")
-    max_body_bytes: int = Field(1024 * 1024, gt=0)
-    publish_timeout_s: float = Field(4.0, gt=0)
-    retry_after_s: int = 5
-    dedupe_ttl_days: int = Field(7, ge=1)
-    sms_reply_window_h: float = Field(24.0, gt=0)
+    max_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="larger bodies get 413 before they are read"
+    )
+    publish_timeout_s: float = Field(
+        4.0, gt=0, description="longest wait for the broker ack before answering 503"
+    )
+    retry_after_s: int = Field(5, description="Retry-After on a 503")
+    dedupe_ttl_days: int = Field(
+        7, ge=1, description="how long provider ids and Mailgun tokens are remembered"
+    )
+    sms_reply_window_h: float = Field(
+        24.0, gt=0, description="a text joins its number's open conversation within this window"
+    )
     signature_tolerance_s: int = Field(
-        30_000, gt=0,
+        30_000,
+        gt=0,
         description="Mailgun timestamp window; covers Mailgun's 8 h of retries (the token store "
         "refuses replays)",
     )
@@ -33,8 +46,11 @@ class IngestSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> IngestSettings:
-        missing = [n for n in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret")
-                   if not getattr(self, n)]
+        missing = [
+            n
+            for n in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret")
+            if not getattr(self, n)
+        ]
         if self.env == "production" and missing:
             names = ", ".join(f"REFDESK_{m.upper()}" for m in missing)
             raise ValueError("production needs " + names)

@@ -21,31 +21,72 @@ class PublisherSettings(CommonSettings):
 
     model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore", populate_by_name=True)
 
-    port: int = Field(8085, validation_alias=_env("port"))
+    port: int = Field(8085, validation_alias=_env("port"), description="HTTP port")
     public_hash_key: str = Field(
-        DEV_HASH_KEY, validation_alias="REFDESK_PUBLIC_HASH_KEY",
+        DEV_HASH_KEY,
+        validation_alias="REFDESK_PUBLIC_HASH_KEY",
         description="HMAC-SHA256 key that turns conversation ids into public hashes",
     )
-    admin_token: str = Field(DEV_ADMIN_TOKEN, validation_alias=_env("admin_token"))
-    projector_group: str = Field("refdesk-publisher", validation_alias=_env("projector_group"))
-    webhook_group: str = Field(
-        "refdesk-publisher-webhooks", validation_alias=_env("webhook_group")
+    admin_token: str = Field(
+        DEV_ADMIN_TOKEN,
+        validation_alias=_env("admin_token"),
+        description="bearer token of the subscriptions admin API",
     )
-    webhook_max_attempts: int = Field(10, ge=1, validation_alias=_env("webhook_max_attempts"))
+    projector_group: str = Field(
+        "refdesk-publisher",
+        validation_alias=_env("projector_group"),
+        description="consumer group of the raw topics",
+    )
+    webhook_group: str = Field(
+        "refdesk-publisher-webhooks",
+        validation_alias=_env("webhook_group"),
+        description="consumer group of refdesk.public for webhooks",
+    )
+    webhook_max_attempts: int = Field(
+        10,
+        ge=1,
+        validation_alias=_env("webhook_max_attempts"),
+        description="attempts before a delivery is dead",
+    )
     webhook_backoff_base_s: float = Field(
-        30.0, gt=0, validation_alias=_env("webhook_backoff_base_s")
+        30.0,
+        gt=0,
+        validation_alias=_env("webhook_backoff_base_s"),
+        description="first retry delay; doubles per attempt",
     )
     webhook_backoff_max_s: float = Field(
-        6 * 3600.0, gt=0, validation_alias=_env("webhook_backoff_max_s")
+        6 * 3600.0,
+        gt=0,
+        validation_alias=_env("webhook_backoff_max_s"),
+        description="longest delay between attempts",
     )
-    webhook_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("webhook_timeout_s"))
-    webhook_lease_s: float = Field(60.0, gt=0, validation_alias=_env("webhook_lease_s"))
+    webhook_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("webhook_timeout_s"),
+        description="HTTP timeout of one delivery",
+    )
+    webhook_lease_s: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("webhook_lease_s"),
+        description="how long a claimed delivery stays with one worker",
+    )
     webhook_poll_interval_s: float = Field(
-        1.0, gt=0, validation_alias=_env("webhook_poll_interval_s")
+        1.0,
+        gt=0,
+        validation_alias=_env("webhook_poll_interval_s"),
+        description="how often the worker looks for due deliveries",
     )
-    webhook_concurrency: int = Field(8, ge=1, validation_alias=_env("webhook_concurrency"))
+    webhook_concurrency: int = Field(
+        8,
+        ge=1,
+        validation_alias=_env("webhook_concurrency"),
+        description="deliveries in flight at once",
+    )
     webhook_allow_http: bool = Field(
-        False, validation_alias=_env("webhook_allow_http"),
+        False,
+        validation_alias=_env("webhook_allow_http"),
         description="accept http:// subscription URLs (always accepted in development)",
     )
 

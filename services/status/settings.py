@@ -22,23 +22,63 @@ class StatusSettings(CommonSettings):
 
     model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore", populate_by_name=True)
 
-    port: int = Field(8084, validation_alias=_env("port"))
-    seed_file: Path | None = Field(DEFAULT_SEED, validation_alias=_env("seed_file"))
+    port: int = Field(8084, validation_alias=_env("port"), description="HTTP port")
+    seed_file: Path | None = Field(
+        DEFAULT_SEED,
+        validation_alias=_env("seed_file"),
+        description="staff loaded at start (development tokens only in development)",
+    )
     heartbeat_away_after_s: float = Field(
-        300, gt=0, validation_alias=_env("heartbeat_away_after_s")
+        300,
+        gt=0,
+        validation_alias=_env("heartbeat_away_after_s"),
+        description="a lapsed heartbeat sets Away after this",
     )
     heartbeat_offline_after_s: float = Field(
-        1800, gt=0, validation_alias=_env("heartbeat_offline_after_s")
+        1800,
+        gt=0,
+        validation_alias=_env("heartbeat_offline_after_s"),
+        description="and Offline after this",
     )
-    crisis_ack_timeout_s: float = Field(300, gt=0, validation_alias=_env("crisis_ack_timeout_s"))
-    auto_assign: bool = Field(False, validation_alias=_env("auto_assign"))
-    capacity_per_person: int = Field(3, ge=1, validation_alias=_env("capacity_per_person"))
-    sweep_interval_s: float = Field(5.0, gt=0, validation_alias=_env("sweep_interval_s"))
+    crisis_ack_timeout_s: float = Field(
+        300,
+        gt=0,
+        validation_alias=_env("crisis_ack_timeout_s"),
+        description="an unacknowledged crisis is re-escalated to supervisors after this",
+    )
+    auto_assign: bool = Field(
+        False,
+        validation_alias=_env("auto_assign"),
+        description="assign new conversations to Online staff, least busy first",
+    )
+    capacity_per_person: int = Field(
+        3,
+        ge=1,
+        validation_alias=_env("capacity_per_person"),
+        description="open conversations per person for auto-assignment",
+    )
+    sweep_interval_s: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("sweep_interval_s"),
+        description="how often heartbeats and crisis acknowledgements are checked",
+    )
     session_secret: str = Field(
-        "dev-session-secret-change-me", validation_alias=_env("session_secret")
+        "dev-session-secret-change-me",
+        validation_alias=_env("session_secret"),
+        description="signs the dashboard cookie; 32+ random characters in production",
     )
-    session_max_age_s: int = Field(12 * 3600, gt=0, validation_alias=_env("session_max_age_s"))
-    cookie_secure: bool = Field(False, validation_alias=_env("cookie_secure"))
+    session_max_age_s: int = Field(
+        12 * 3600,
+        gt=0,
+        validation_alias=_env("session_max_age_s"),
+        description="dashboard session lifetime",
+    )
+    cookie_secure: bool = Field(
+        False,
+        validation_alias=_env("cookie_secure"),
+        description="mark the cookie Secure (behind HTTPS)",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> StatusSettings:
