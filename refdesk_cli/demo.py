@@ -55,9 +55,11 @@ class Step:
     def ok(self) -> bool:
         """The decision is what the procedures expect and every notification was delivered."""
         d = self.decision or {}
-        return (d.get("action") == self.expect_action
-                and d.get("department") == self.expect_department
-                and all(self.delivered.values()))
+        return (
+            d.get("action") == self.expect_action
+            and d.get("department") == self.expect_department
+            and all(self.delivered.values())
+        )
 
 
 def last_overnight(now: datetime) -> datetime:
@@ -73,48 +75,105 @@ def shift(now: datetime) -> list[Step]:
     m = [uuid.uuid4().hex[:10] for _ in range(5)]
     phone = f"+1817555{int(m[0], 16) % 10_000:04d}"
     return [
-        # Email tickets arrive through the ticket platform's webhook, stamped when the patron
-        # sent them: 03:00, when the desk is closed.
-        Step("overnight email: reserves", _chat(
-            f"demo-ticket-{m[0]}", "Do you have the Campbell Biology textbook on reserve?"
-            " I need it for BIOL 1406.", channel="email", at=night,
-            patron={"name": "Jordan Lee", "email": "jordan.lee@my.tccd.edu", "role": "student"}),
-            "answer", "reference"),
-        Step("overnight email: JSTOR", _chat(
-            f"demo-ticket-{m[1]}",
-            "How do I get into JSTOR from home? It keeps asking me to log in.",
-            channel="email", at=night,
-            patron={"name": "Sam Ortiz", "email": "sam.ortiz@my.tccd.edu", "role": "student"}),
-            "answer", "reference"),
-        Step("chat: renewal",
-             _chat(f"demo-renew-{m[2]}", "Can I renew my book? It's due tomorrow."),
-             "transfer", "nw-circulation"),
-        Step("email: lost book bill", {
-            "kind": "email", "from": "Ana Gomez <ana.gomez@my.tccd.edu>",
-            "subject": "Lost book",
-            "message_id": f"demo-{m[3]}@mail.tccd.edu",
-            "text": "I lost a library book and now I have a bill. I'm Ana Gomez, TCC ID 2223334,"
-                    " the book is 1984 by George Orwell."},
-            "email_circulation", "circulation-managers"),
-        Step("chat: citing",
-             _chat(f"demo-cite-{m[4]}", "How do I cite a government report in APA 7?"),
-             "transfer", "writing-center"),
-        Step("chat: crisis", _chat(f"demo-crisis-{m[4]}",
-                                   "I don't feel safe and I've been thinking about hurting myself"),
-             "escalate_crisis", "care-team"),
-        Step("sms: hours, closed with survey", {
-            "kind": "sms", "from": phone, "body": "what time does the library close today?",
-            "sid": f"SM{uuid.uuid4().hex}"}, "answer", "reference"),
+        # Email tickets forwarded as raw messages, dated when the patron sent them: 03:00,
+        # when the desk is closed.
+        Step(
+            "overnight email: reserves",
+            {
+                "kind": "email",
+                "from": "Jordan Lee <jordan.lee@my.tccd.edu>",
+                "subject": "Reserves",
+                "message_id": f"demo-{m[0]}@mail.tccd.edu",
+                "date": night,
+                "text": "Do you have the Campbell Biology textbook on reserve?"
+                " I need it for BIOL 1406.",
+            },
+            "answer",
+            "reference",
+        ),
+        Step(
+            "overnight email: JSTOR",
+            {
+                "kind": "email",
+                "from": "Sam Ortiz <sam.ortiz@my.tccd.edu>",
+                "subject": "JSTOR",
+                "message_id": f"demo-{m[1]}@mail.tccd.edu",
+                "date": night,
+                "text": "How do I get into JSTOR from home? It keeps asking me to log in.",
+            },
+            "answer",
+            "reference",
+        ),
+        Step(
+            "chat: renewal",
+            _chat(f"demo-renew-{m[2]}", "Can I renew my book? It's due tomorrow."),
+            "transfer",
+            "nw-circulation",
+        ),
+        Step(
+            "email: lost book bill",
+            {
+                "kind": "email",
+                "from": "Ana Gomez <ana.gomez@my.tccd.edu>",
+                "subject": "Lost book",
+                "message_id": f"demo-{m[3]}@mail.tccd.edu",
+                "text": "I lost a library book and now I have a bill."
+                " I'm Ana Gomez, TCC ID 2223334, the book is 1984 by George Orwell.",
+            },
+            "email_circulation",
+            "circulation-managers",
+        ),
+        Step(
+            "chat: citing",
+            _chat(f"demo-cite-{m[4]}", "How do I cite a government report in APA 7?"),
+            "transfer",
+            "writing-center",
+        ),
+        Step(
+            "chat: crisis",
+            _chat(
+                f"demo-crisis-{m[4]}",
+                "I don't feel safe and I've been thinking about hurting myself",
+            ),
+            "escalate_crisis",
+            "care-team",
+        ),
+        Step(
+            "sms: hours, closed with survey",
+            {
+                "kind": "sms",
+                "from": phone,
+                "body": "what time does the library close today?",
+                "sid": f"SM{uuid.uuid4().hex}",
+            },
+            "answer",
+            "reference",
+        ),
     ]
 
 
-def _chat(conversation_id: str, text: str, *, channel: str = "chat", at: str | None = None,
-          patron: dict[str, str] | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"kind": "chat", "type": "chat.message", "data": {
-        "conversation_id": conversation_id, "message_id": f"{conversation_id}-m1", "sequence": 1,
-        "author": "patron", "text": text, "channel": channel,
-        "patron": patron or {"name": "Demo Patron", "email": "demo.patron@my.tccd.edu",
-                             "role": "student"}}}
+def _chat(
+    conversation_id: str,
+    text: str,
+    *,
+    channel: str = "chat",
+    at: str | None = None,
+    patron: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "kind": "chat",
+        "type": "chat.message",
+        "data": {
+            "conversation_id": conversation_id,
+            "message_id": f"{conversation_id}-m1",
+            "sequence": 1,
+            "author": "patron",
+            "text": text,
+            "channel": channel,
+            "patron": patron
+            or {"name": "Demo Patron", "email": "demo.patron@my.tccd.edu", "role": "student"},
+        },
+    }
     if at is not None:
         item["timestamp"] = at
     return item
@@ -198,11 +257,17 @@ async def gather(steps: list[Step], *, bootstrap: str, mail_dir: Path, outbox_di
         step.conversation_id = step.conversation_id or _sent_in(step, interactions)
         if step.conversation_id is None:
             continue
-        decisions = [e["data"] for e in routing
-                     if e.get("data", {}).get("conversation_id") == step.conversation_id]
+        decisions = [
+            e["data"]
+            for e in routing
+            if e.get("data", {}).get("conversation_id") == step.conversation_id
+        ]
         step.decision = decisions[0] if decisions else None
-        step.notifications = [e["data"] for e in commands
-                              if e.get("data", {}).get("conversation_id") == step.conversation_id]
+        step.notifications = [
+            e["data"]
+            for e in commands
+            if e.get("data", {}).get("conversation_id") == step.conversation_id
+        ]
         step.delivered = {
             n["idempotency_key"]: delivered(n, mail_dir=mail_dir, outbox_dir=outbox_dir)
             for n in step.notifications
@@ -211,23 +276,33 @@ async def gather(steps: list[Step], *, bootstrap: str, mail_dir: Path, outbox_di
 
 def _complete(steps: list[Step]) -> bool:
     survey = steps[-1]
-    return (all(s.decision is not None and all(s.delivered.values()) for s in steps)
-            and any(n["kind"] == "survey" for n in survey.notifications))
+    return all(s.decision is not None and all(s.delivered.values()) for s in steps) and any(
+        n["kind"] == "survey" for n in survey.notifications
+    )
 
 
 async def log_in(client: httpx.AsyncClient, staff: tuple[str, ...]) -> list[str]:
     """Start the demo staff's shifts with their development tokens; returns who is Online."""
     online = []
     for staff_id in staff:
-        answer = await client.post("/shift/login",
-                                   headers={"Authorization": f"Bearer dev-{staff_id}-token"})
+        answer = await client.post(
+            "/shift/login", headers={"Authorization": f"Bearer dev-{staff_id}-token"}
+        )
         if answer.status_code == 200:
             online.append(staff_id)
     return online
 
 
-async def run(*, urls: dict[str, str], bootstrap: str, mail_dir: Path, outbox_dir: Path,
-              secrets: Secrets, wait_s: float = 90.0, settle_s: float = 3.0) -> list[Step]:
+async def run(
+    *,
+    urls: dict[str, str],
+    bootstrap: str,
+    mail_dir: Path,
+    outbox_dir: Path,
+    secrets: Secrets,
+    wait_s: float = 90.0,
+    settle_s: float = 3.0,
+) -> list[Step]:
     """Play the shift and return each step with what happened to it."""
     steps = shift(datetime.now(UTC))
     async with httpx.AsyncClient(base_url=urls["status"], timeout=10) as status:
@@ -245,9 +320,17 @@ async def run(*, urls: dict[str, str], bootstrap: str, mail_dir: Path, outbox_di
             sms.conversation_id = _sent_in(sms, await snapshot(bootstrap, "refdesk.interactions"))
         if sms.conversation_id is not None:
             await asyncio.sleep(settle_s)  # staff answer, then close the ticket
-            close = {"kind": "chat", "type": "ticket.closed", "data": {
-                "conversation_id": sms.conversation_id, "channel": "sms", "closed_by": "mgarcia",
-                "reason": "answered", "patron": {"phone": sms.item["from"]}}}
+            close = {
+                "kind": "chat",
+                "type": "ticket.closed",
+                "data": {
+                    "conversation_id": sms.conversation_id,
+                    "channel": "sms",
+                    "closed_by": "mgarcia",
+                    "reason": "answered",
+                    "patron": {"phone": sms.item["from"]},
+                },
+            }
             post(ingest, build(close, secrets))
     while True:
         await gather(steps, bootstrap=bootstrap, mail_dir=mail_dir, outbox_dir=outbox_dir)
@@ -261,26 +344,61 @@ def rows(steps: list[Step]) -> list[list[str]]:
     table = []
     for step in steps:
         d = step.decision or {}
-        sent = ", ".join(f"{n['kind']}:{n['channel']}" + ("" if step.delivered.get(
-            n["idempotency_key"]) else " (pending)") for n in step.notifications) or "-"
-        table.append([
-            step.label, channel_of(step), str(step.status),
-            "yes" if d.get("overnight") else "no", str(d.get("action", "?")),
-            str(d.get("department", "?")), str(d.get("priority", "?")), sent,
-            "OK" if step.ok else "UNEXPECTED",
-        ])
+        sent = (
+            ", ".join(
+                f"{n['kind']}:{n['channel']}"
+                + ("" if step.delivered.get(n["idempotency_key"]) else " (pending)")
+                for n in step.notifications
+            )
+            or "-"
+        )
+        table.append(
+            [
+                step.label,
+                channel_of(step),
+                str(step.status),
+                "yes" if d.get("overnight") else "no",
+                str(d.get("action", "?")),
+                str(d.get("department", "?")),
+                str(d.get("priority", "?")),
+                sent,
+                "OK" if step.ok else "UNEXPECTED",
+            ]
+        )
     return table
 
 
 def as_json(steps: list[Step]) -> list[dict[str, Any]]:
     """What happened to each step, as data (no patron text)."""
-    return [{"step": s.label, "channel": channel_of(s), "http_status": s.status,
-             "conversation_id": s.conversation_id, "decision": s.decision,
-             "notifications": [{"kind": n["kind"], "channel": n["channel"],
-                                "delivered": s.delivered.get(n["idempotency_key"], False)}
-                               for n in s.notifications],
-             "ok": s.ok} for s in steps]
+    return [
+        {
+            "step": s.label,
+            "channel": channel_of(s),
+            "http_status": s.status,
+            "conversation_id": s.conversation_id,
+            "decision": s.decision,
+            "notifications": [
+                {
+                    "kind": n["kind"],
+                    "channel": n["channel"],
+                    "delivered": s.delivered.get(n["idempotency_key"], False),
+                }
+                for n in s.notifications
+            ],
+            "ok": s.ok,
+        }
+        for s in steps
+    ]
 
 
-HEADERS = ["step", "channel", "http", "overnight", "action", "department", "priority",
-           "notifications (delivered)", "result"]
+HEADERS = [
+    "step",
+    "channel",
+    "http",
+    "overnight",
+    "action",
+    "department",
+    "priority",
+    "notifications (delivered)",
+    "result",
+]

@@ -40,8 +40,16 @@ def provision() -> Path:
     tmp = libs.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(DEPLOY / "pom.xml"), "dependency:copy-dependencies",
-         f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(DEPLOY / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     shutil.rmtree(libs, ignore_errors=True)
@@ -72,11 +80,16 @@ class LocalKafka:
 
     def _java(self, libs: Path, *args: str) -> list[str]:
         return [
-            "java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+            "java",
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.yaml'}",
             f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
-            "-cp", f"{libs}/*", *args,
+            "-cp",
+            f"{libs}/*",
+            *args,
         ]
 
     def start(self) -> None:
@@ -85,19 +98,32 @@ class LocalKafka:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
         text = Template((DEPLOY / "server.properties.template").read_text()).substitute(
-            port=self.port, controller_port=self.controller_port,
+            port=self.port,
+            controller_port=self.controller_port,
             log_dirs=self.data_dir / "data",
         )
         props.write_text(text)
         if not (self.data_dir / "data" / "meta.properties").exists():
             subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "format", "--config", str(props),
-                           "--cluster-id", _cluster_id(), "--standalone", "--ignore-formatted"),
-                check=True, stdout=subprocess.DEVNULL,
+                self._java(
+                    libs,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--config",
+                    str(props),
+                    "--cluster-id",
+                    _cluster_id(),
+                    "--standalone",
+                    "--ignore-formatted",
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
         out = (self.data_dir / "logs" / "stdout.log").open("ab")
         self.process = subprocess.Popen(
-            self._java(libs, "kafka.Kafka", str(props)), stdout=out, stderr=subprocess.STDOUT,
+            self._java(libs, "kafka.Kafka", str(props)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -106,7 +132,9 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"Kafka exited with {self.process.returncode}; see {self.data_dir}/logs")
+                raise RuntimeError(
+                    f"Kafka exited with {self.process.returncode}; see {self.data_dir}/logs"
+                )
             if asyncio.run(_answers(self.bootstrap)):
                 return
             time.sleep(0.5)

@@ -24,7 +24,7 @@ class SinkHandler:
     fail_next: list[str] = field(default_factory=list)
     """SMTP replies to give instead of accepting, one per message (e.g. '451 try later')."""
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Accept (or refuse, when told to) one message."""
         if self.fail_next:
             return self.fail_next.pop(0)

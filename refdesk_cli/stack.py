@@ -37,13 +37,19 @@ class Stack:
     def start(self, name: str) -> subprocess.Popen[bytes]:
         """Start one service in its own process; its JSON logs go to run_dir/logs/<name>.log."""
         var, _ = SERVICES[name]
-        env = {**os.environ, **self.env, var: str(self.ports[name]), "REFDESK_RUN_DIR": str(self.run_dir)}
+        env = {
+            **os.environ,
+            **self.env,
+            var: str(self.ports[name]),
+            "REFDESK_RUN_DIR": str(self.run_dir),
+        }
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = (logs / f"{name}.log").open("ab")
         argv = [sys.executable, "-m", f"services.{name}", *(["serve"] if name == "router" else [])]
-        proc = subprocess.Popen(argv, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.processes[name] = proc
         return proc
 
@@ -53,7 +59,9 @@ class Stack:
         while time.monotonic() < deadline:
             proc = self.processes.get(name)
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.run_dir}/logs/{name}.log")
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}; see {self.run_dir}/logs/{name}.log"
+                )
             try:
                 if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
                     return

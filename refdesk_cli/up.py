@@ -31,14 +31,19 @@ def up(run_dir: Path) -> None:
             kafka.wait_ready()
             env["REFDESK_KAFKA_BOOTSTRAP"] = kafka.bootstrap
         if not os.environ.get("REFDESK_SMTP_HOST"):
-            sink, _ = start_sink(port=int(os.environ.get("REFDESK_SMTP_PORT", "1025")), folder=run_dir / "mail")
+            sink, _ = start_sink(
+                port=int(os.environ.get("REFDESK_SMTP_PORT", "1025")), folder=run_dir / "mail"
+            )
             env["REFDESK_SMTP_HOST"] = "127.0.0.1"
             print(f"mail sink on 127.0.0.1:{sink.port}; messages in {run_dir / 'mail'}", flush=True)
         stack.start_all()
         for name in stack.ports:
             print(f"{name:9} {stack.url(name)}  (/healthz /readyz /metrics /docs)", flush=True)
-        print(f"logs in {run_dir / 'logs'}; SMS and chat outboxes in {run_dir / 'outbox'}. Ctrl-C stops.",
-              flush=True)
+        print(
+            f"logs in {run_dir / 'logs'}; SMS and chat outboxes in {run_dir / 'outbox'}."
+            " Ctrl-C stops.",
+            flush=True,
+        )
         while not stop.wait(1.0):
             for name, proc in list(stack.processes.items()):
                 if proc.poll() is not None:

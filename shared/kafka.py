@@ -42,7 +42,8 @@ def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
 
 async def ensure_topics(settings: CommonSettings) -> None:
     """Create refdesk's topics (and their DLQs), or bring existing ones to the configured
-    cleanup and retention (so a changed REFDESK_RAW_RETENTION_DAYS reaches the broker); idempotent."""
+    cleanup and retention (a changed REFDESK_RAW_RETENTION_DAYS reaches the broker); idempotent.
+    """
     wanted: list[NewTopic] = []
     for topic in TOPICS:
         configs = topic_configs(topic, raw_retention_days=settings.raw_retention_days)

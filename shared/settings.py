@@ -19,7 +19,9 @@ class CommonSettings(BaseSettings):
     )
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
     database_url: str | None = Field(
-        None, description="SQLAlchemy async URL; `{service}` is replaced by the service name; default: a SQLite file per service in run_dir"
+        None,
+        description="SQLAlchemy async URL (`{service}` becomes the service's name); "
+        "default: a SQLite file per service in run_dir",
     )
     run_dir: Path = Field(Path("run"), description="SQLite files, outboxes and logs in development")
     log_level: str = Field("INFO", description="JSON logs on stderr at this level")

@@ -15,13 +15,20 @@ Event = dict[str, Any]
 
 
 async def collect(
-    bootstrap: str, topic: str, *, until: Callable[[list[Event]], bool],
-    where: Callable[[Event], bool] = lambda e: True, timeout: float = 30.0,
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Event]], bool],
+    where: Callable[[Event], bool] = lambda e: True,
+    timeout: float = 30.0,
 ) -> list[Event]:
     """Read a topic from the beginning, keeping events that match `where`, until `until` holds."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     found: list[Event] = []
@@ -43,7 +50,9 @@ async def collect(
     return found
 
 
-async def settle(bootstrap: str, topic: str, where: Callable[[Event], bool], *, quiet: float = 3.0) -> list[Event]:
+async def settle(
+    bootstrap: str, topic: str, where: Callable[[Event], bool], *, quiet: float = 3.0
+) -> list[Event]:
     """Everything matching on a topic once nothing new has arrived for `quiet` seconds."""
     seen: list[Event] = []
     last = -1

@@ -22,9 +22,14 @@ def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
     from services.status.settings import StatusSettings
     from shared.settings import CommonSettings
 
-    return [("Common (every service)", CommonSettings), ("ingest", IngestSettings),
-            ("router", RouterSettings), ("notifier", NotifierSettings),
-            ("status", StatusSettings), ("publisher", PublisherSettings)]
+    return [
+        ("Common (every service)", CommonSettings),
+        ("ingest", IngestSettings),
+        ("router", RouterSettings),
+        ("notifier", NotifierSettings),
+        ("status", StatusSettings),
+        ("publisher", PublisherSettings),
+    ]
 
 
 def env_name(name: str, field: FieldInfo) -> str:
@@ -57,7 +62,9 @@ def render() -> str:
             for n, f in cls.model_fields.items()
             if cls is CommonSettings or n not in CommonSettings.model_fields
         ]
-        parts.append(f"#### {title}\n\n| variable | default | meaning |\n|---|---|---|\n" + "\n".join(rows))
+        parts.append(
+            f"#### {title}\n\n| variable | default | meaning |\n|---|---|---|\n" + "\n".join(rows)
+        )
     return "\n\n".join(parts)
 
 

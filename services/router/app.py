@@ -53,8 +53,10 @@ def subscribe(broker: KafkaBroker, deps: RouterDeps, settings: RouterSettings) -
         if handler is not None:
             await handler(deps, event, data)
 
-    @broker.subscriber(INTERACTIONS.name, group_id=settings.router_group, auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=50)
+    @broker.subscriber(
+        INTERACTIONS.name, group_id=settings.router_group, auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR, max_poll_records=50,
+    )
     async def on_interactions(msg: KafkaMessage) -> None:
         # raw bytes (msg.body): a `body: bytes` parameter fails outside the Guard on a JSON
         # record without our content-type header, and NACK_ON_ERROR would redeliver it forever

@@ -32,17 +32,31 @@ def _patron_recipient(interaction: InteractionReceived) -> str | None:
 
 
 def _command(
-    kind: NotificationKind, *, key: str, channel: Channel, recipient: str,
-    interaction: InteractionReceived, priority: Priority, context: dict[str, Any],
+    kind: NotificationKind,
+    *,
+    key: str,
+    channel: Channel,
+    recipient: str,
+    interaction: InteractionReceived,
+    priority: Priority,
+    context: dict[str, Any],
 ) -> NotificationRequested:
     return NotificationRequested(
-        idempotency_key=key, kind=kind, channel=channel, recipient=recipient,
-        conversation_id=interaction.conversation_id, interaction_id=interaction.interaction_id,
-        priority=priority, context=context, requested_at=datetime.now(UTC),
+        idempotency_key=key,
+        kind=kind,
+        channel=channel,
+        recipient=recipient,
+        conversation_id=interaction.conversation_id,
+        interaction_id=interaction.interaction_id,
+        priority=priority,
+        context=context,
+        requested_at=datetime.now(UTC),
     )
 
 
-def _base_context(interaction: InteractionReceived, decision: Decision, policy: Policy) -> dict[str, Any]:
+def _base_context(
+    interaction: InteractionReceived, decision: Decision, policy: Policy
+) -> dict[str, Any]:
     """Template values every kind may use (each kind's template ignores what it does not need)."""
     dept = policy.department(decision.department)
     links = policy.links
@@ -74,44 +88,82 @@ def commands_for(
 
     def to_patron(kind: NotificationKind, key: str, extra: dict[str, Any]) -> None:
         if patron is not None:
-            out.append(_command(kind, key=key, channel=interaction.channel, recipient=patron,
-                                interaction=interaction, priority=decision.priority, context=ctx | extra))
+            out.append(
+                _command(
+                    kind,
+                    key=key,
+                    channel=interaction.channel,
+                    recipient=patron,
+                    interaction=interaction,
+                    priority=decision.priority,
+                    context=ctx | extra,
+                )
+            )
 
     if decision.action is Action.ESCALATE_CRISIS:
         care = policy.department("care-team")
-        out.append(_command(
-            NotificationKind.CRISIS_ALERT, key=derived_id(iid, "crisis-alert"), channel=Channel.EMAIL,
-            recipient=care.contact, interaction=interaction, priority=Priority.URGENT,
-            context=ctx | {"urgency": "urgent", "detected_at": interaction.received_at.isoformat()},
-        ))
+        out.append(
+            _command(
+                NotificationKind.CRISIS_ALERT,
+                key=derived_id(iid, "crisis-alert"),
+                channel=Channel.EMAIL,
+                recipient=care.contact,
+                interaction=interaction,
+                priority=Priority.URGENT,
+                context=ctx
+                | {"urgency": "urgent", "detected_at": interaction.received_at.isoformat()},
+            )
+        )
         to_patron(NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), {})
     elif decision.action is Action.EMAIL_CIRCULATION:
         circ = policy.department(decision.department)
-        out.append(_command(
-            NotificationKind.CIRCULATION_EMAIL, key=derived_id(iid, "circulation-email"),
-            channel=Channel.EMAIL, recipient=circ.contact, interaction=interaction,
-            priority=decision.priority,
-            context=ctx | {
-                "patron_name": decision.guidance.extracted.get("patron_name"),
-                "tcc_id": decision.guidance.extracted.get("tcc_id"),
-                "item": decision.guidance.extracted.get("item"),
-                "question": interaction.text,
-                "patron_contact": interaction.patron.contact,
-                "missing_fields": list(decision.guidance.missing_fields),
-            },
-        ))
+        out.append(
+            _command(
+                NotificationKind.CIRCULATION_EMAIL,
+                key=derived_id(iid, "circulation-email"),
+                channel=Channel.EMAIL,
+                recipient=circ.contact,
+                interaction=interaction,
+                priority=decision.priority,
+                context=ctx
+                | {
+                    "patron_name": decision.guidance.extracted.get("patron_name"),
+                    "tcc_id": decision.guidance.extracted.get("tcc_id"),
+                    "item": decision.guidance.extracted.get("item"),
+                    "question": interaction.text,
+                    "patron_contact": interaction.patron.contact,
+                    "missing_fields": list(decision.guidance.missing_fields),
+                },
+            )
+        )
     if decision.action in PATRON_FACING and decision.handoff_text:
-        to_patron(NotificationKind.HANDOFF, derived_id(iid, "handoff"),
-                  {"handoff_text": decision.handoff_text, "fallback": decision.fallback})
+        to_patron(
+            NotificationKind.HANDOFF,
+            derived_id(iid, "handoff"),
+            {"handoff_text": decision.handoff_text, "fallback": decision.fallback},
+        )
     if decision.keyword_reply:
-        to_patron(NotificationKind.KEYWORD_REPLY, derived_id(iid, "keyword"),
-                  {"reply_text": decision.keyword_reply,
-                   "keyword": interaction.text.strip().upper()[:20]})
-    if decision.overnight and decision.after_hours_ack and decision.action is not Action.ESCALATE_CRISIS:
-        to_patron(NotificationKind.AFTER_HOURS_ACK,
-                  derived_id(interaction.conversation_id, "after-hours-ack"),
-                  {"ack_text": decision.after_hours_ack,
-                   "next_open": _next_open(policy, interaction.received_at)})
+        to_patron(
+            NotificationKind.KEYWORD_REPLY,
+            derived_id(iid, "keyword"),
+            {
+                "reply_text": decision.keyword_reply,
+                "keyword": interaction.text.strip().upper()[:20],
+            },
+        )
+    if (
+        decision.overnight
+        and decision.after_hours_ack
+        and decision.action is not Action.ESCALATE_CRISIS
+    ):
+        to_patron(
+            NotificationKind.AFTER_HOURS_ACK,
+            derived_id(interaction.conversation_id, "after-hours-ack"),
+            {
+                "ack_text": decision.after_hours_ack,
+                "next_open": _next_open(policy, interaction.received_at),
+            },
+        )
     return out
 
 
@@ -121,8 +173,11 @@ def survey_for(closed: ConversationClosed) -> NotificationRequested | None:
         return None
     return NotificationRequested(
         idempotency_key=derived_id(closed.conversation_id, "survey"),
-        kind=NotificationKind.SURVEY, channel=closed.channel, recipient=closed.patron_contact,
-        conversation_id=closed.conversation_id, priority=Priority.NORMAL,
+        kind=NotificationKind.SURVEY,
+        channel=closed.channel,
+        recipient=closed.patron_contact,
+        conversation_id=closed.conversation_id,
+        priority=Priority.NORMAL,
         context={"conversation_ref": closed.conversation_id, "channel": closed.channel.value},
         requested_at=datetime.now(UTC),
     )

@@ -1,4 +1,4 @@
-"""The router's event handlers: plain functions; the map of event type to handler is at the bottom."""
+"""The router's event handlers: plain functions; the event-to-handler map is at the bottom."""
 
 from __future__ import annotations
 
@@ -47,9 +47,13 @@ def decide(deps: RouterDeps, interaction: InteractionReceived) -> Decision:
     """Apply the current policy to one interaction with the current presence view."""
     online = deps.presence.online_departments() if deps.presence.seen_any else None
     inp = DecisionInput(
-        channel=interaction.channel, text=interaction.text, received_at=interaction.received_at,
-        patron_role=interaction.patron.role, subject=interaction.subject,
-        department_hint=interaction.department_hint, campus_hint=interaction.campus_hint,
+        channel=interaction.channel,
+        text=interaction.text,
+        received_at=interaction.received_at,
+        patron_role=interaction.patron.role,
+        subject=interaction.subject,
+        department_hint=interaction.department_hint,
+        campus_hint=interaction.campus_hint,
     )
     return deps.policies.current.decide(inp, online=online)
 
@@ -58,11 +62,19 @@ def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDec
     """The wire form of a decision."""
     return RoutingDecided(
         decision_id=derived_id(interaction.interaction_id, "decision"),
-        interaction_id=interaction.interaction_id, conversation_id=interaction.conversation_id,
-        channel=interaction.channel, action=decision.action, department=decision.department,
-        priority=decision.priority, overnight=decision.overnight, rules=list(decision.rules),
-        handoff_text=decision.handoff_text, guidance=decision.guidance, fallback=decision.fallback,
-        policy_version=decision.policy_version, decided_at=datetime.now(UTC),
+        interaction_id=interaction.interaction_id,
+        conversation_id=interaction.conversation_id,
+        channel=interaction.channel,
+        action=decision.action,
+        department=decision.department,
+        priority=decision.priority,
+        overnight=decision.overnight,
+        rules=list(decision.rules),
+        handoff_text=decision.handoff_text,
+        guidance=decision.guidance,
+        fallback=decision.fallback,
+        policy_version=decision.policy_version,
+        decided_at=datetime.now(UTC),
     )
 
 
@@ -75,7 +87,8 @@ async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionRec
     async with deps.sessions() as session:
         seen = await session.execute(
             tables.processed.select().where(
-                tables.processed.c.consumer == CONSUMER, tables.processed.c.event_id == data.interaction_id
+                tables.processed.c.consumer == CONSUMER,
+                tables.processed.c.event_id == data.interaction_id,
             )
         )
         if seen.first() is not None:
@@ -84,26 +97,54 @@ async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionRec
         decision = decide(deps, data)
         routed = to_event(data, decision)
         key = data.conversation_id
-        await publish(deps.broker, ROUTING.name, routed, key=key, source=SOURCE,
-                      event_id=routed.decision_id, subject=key)
+        await publish(
+            deps.broker,
+            ROUTING.name,
+            routed,
+            key=key,
+            source=SOURCE,
+            event_id=routed.decision_id,
+            subject=key,
+        )
         PUBLISHED.labels(topic=ROUTING.name).inc()
         DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
         for command in commands_for(data, decision, policy):
-            await publish(deps.broker, NOTIFICATIONS.name, command, key=key, source=SOURCE,
-                          event_id=command.idempotency_key, subject=key)
+            await publish(
+                deps.broker,
+                NOTIFICATIONS.name,
+                command,
+                key=key,
+                source=SOURCE,
+                event_id=command.idempotency_key,
+                subject=key,
+            )
             PUBLISHED.labels(topic=NOTIFICATIONS.name).inc()
         await claim_event(session, tables.processed, CONSUMER, data.interaction_id)
         await session.commit()
-    log.info("routed", extra={"conversation_id": key, "event_id": event.id,
-                              "action": decision.action.value, "department": decision.department})
+    log.info(
+        "routed",
+        extra={
+            "conversation_id": key,
+            "event_id": event.id,
+            "action": decision.action.value,
+            "department": decision.department,
+        },
+    )
 
 
 async def on_closed(deps: RouterDeps, event: AnyEvent, data: ConversationClosed) -> None:
     """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever)."""
     command = survey_for(data)
     if command is not None:
-        await publish(deps.broker, NOTIFICATIONS.name, command, key=data.conversation_id,
-                      source=SOURCE, event_id=command.idempotency_key, subject=data.conversation_id)
+        await publish(
+            deps.broker,
+            NOTIFICATIONS.name,
+            command,
+            key=data.conversation_id,
+            source=SOURCE,
+            event_id=command.idempotency_key,
+            subject=data.conversation_id,
+        )
 
 
 async def on_transferred(deps: RouterDeps, event: AnyEvent, data: ConversationTransferred) -> None:

@@ -21,6 +21,5 @@ class PresenceView:
 
     def online_departments(self) -> frozenset[str]:
         """Department ids with at least one staff member Online."""
-        return frozenset(
-            dept for p in self._staff.values() if p.status is StaffStatus.ONLINE for dept in p.departments
-        )
+        online = (p for p in self._staff.values() if p.status is StaffStatus.ONLINE)
+        return frozenset(dept for p in online for dept in p.departments)

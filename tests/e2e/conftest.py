@@ -36,10 +36,14 @@ def e2e_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     ports = {name: free_port() for name in SERVICES}
     base = BASE  # the public URL providers call, as behind a proxy
     env = {
-        "REFDESK_KAFKA_BOOTSTRAP": kafka.bootstrap, "REFDESK_SMTP_HOST": "127.0.0.1",
-        "REFDESK_SMTP_PORT": str(smtp.port), "REFDESK_PUBLIC_BASE_URL": base,
-        "REFDESK_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "REFDESK_MAILGUN_SIGNING_KEY": MAILGUN_KEY,
-        "REFDESK_WEBHOOK_SECRET": WEBHOOK_SECRET, "REFDESK_LOG_LEVEL": "INFO",
+        "REFDESK_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "REFDESK_SMTP_HOST": "127.0.0.1",
+        "REFDESK_SMTP_PORT": str(smtp.port),
+        "REFDESK_PUBLIC_BASE_URL": base,
+        "REFDESK_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "REFDESK_MAILGUN_SIGNING_KEY": MAILGUN_KEY,
+        "REFDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REFDESK_LOG_LEVEL": "INFO",
         "REFDESK_STATUS_SESSION_SECRET": uuid.uuid4().hex * 2,
     }
     stack = Stack(run_dir=root / "run", env=env, ports=ports)

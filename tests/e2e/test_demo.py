@@ -24,15 +24,38 @@ EXPECTED = {
 
 def test_the_demo_shift_ends_as_the_procedures_say(e2e_system: System, tmp_path: Path) -> None:
     stack = e2e_system.stack
-    env = {**os.environ, "REFDESK_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-           "REFDESK_MAILGUN_SIGNING_KEY": MAILGUN_KEY, "REFDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
-           "REFDESK_PUBLIC_BASE_URL": BASE, "REFDESK_KAFKA_BOOTSTRAP": e2e_system.kafka.bootstrap}
+    env = {
+        **os.environ,
+        "REFDESK_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "REFDESK_MAILGUN_SIGNING_KEY": MAILGUN_KEY,
+        "REFDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REFDESK_PUBLIC_BASE_URL": BASE,
+        "REFDESK_KAFKA_BOOTSTRAP": e2e_system.kafka.bootstrap,
+    }
     out = tmp_path / "demo.json"
     done = subprocess.run(
-        [sys.executable, "-m", "refdesk_cli", "demo", "--ingest", stack.url("ingest"),
-         "--status", stack.url("status"), "--run-dir", str(stack.run_dir),
-         "--mail-dir", str(stack.run_dir.parent / "mail"), "--timeout", "120", "--json", str(out)],
-        env=env, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "refdesk_cli",
+            "demo",
+            "--ingest",
+            stack.url("ingest"),
+            "--status",
+            stack.url("status"),
+            "--run-dir",
+            str(stack.run_dir),
+            "--mail-dir",
+            str(stack.run_dir.parent / "mail"),
+            "--timeout",
+            "120",
+            "--json",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     table = done.stdout
     print(table)  # shown with -s: docs/operations.md quotes it
@@ -44,8 +67,10 @@ def test_the_demo_shift_ends_as_the_procedures_say(e2e_system: System, tmp_path:
         assert action in cells and department in cells and "OK" in cells, (label, row)
 
     outcomes = {o["step"]: o for o in json.loads(out.read_text())}
-    sent = {label: {(n["kind"], n["channel"]) for n in o["notifications"]}
-            for label, o in outcomes.items()}
+    sent = {
+        label: {(n["kind"], n["channel"]) for n in o["notifications"]}
+        for label, o in outcomes.items()
+    }
     assert all(n["delivered"] for o in outcomes.values() for n in o["notifications"])
     assert outcomes["overnight email: reserves"]["decision"]["overnight"] is True
     assert outcomes["overnight email: JSTOR"]["decision"]["priority"] == "high"

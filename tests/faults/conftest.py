@@ -32,4 +32,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "short_faults: the short fault subset that `make test` runs too")
+    config.addinivalue_line(
+        "markers", "short_faults: the short fault subset that `make test` runs too"
+    )

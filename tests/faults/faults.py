@@ -18,8 +18,10 @@ from tests.faults.traffic import Progress
 STAFF_TOKEN = {"Authorization": "Bearer dev-tbrooks-token"}
 
 
-def kill_at(system: System, plan: list[tuple[int, str]], log: list[str]) -> Callable[[Progress], Awaitable[None]]:
-    """A `during` hook: once `answered` reaches each threshold, kill -9 that service and restart it."""
+def kill_at(
+    system: System, plan: list[tuple[int, str]], log: list[str]
+) -> Callable[[Progress], Awaitable[None]]:
+    """A `during` hook: at each `answered` threshold, kill -9 that service and restart it."""
 
     async def run(progress: Progress) -> None:
         for threshold, name in plan:
@@ -32,7 +34,9 @@ def kill_at(system: System, plan: list[tuple[int, str]], log: list[str]) -> Call
     return run
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float, every: float = 1.0) -> bool:
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], *, timeout: float, every: float = 1.0
+) -> bool:
     """Poll an async predicate until it holds or `timeout` passes."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -53,9 +57,14 @@ async def queue_ids(system: System) -> list[dict[str, Any]]:
 
 def poison_bodies(tag: str) -> list[bytes]:
     """What no consumer can process: not JSON, and a CloudEvent whose data is invalid."""
-    invalid = {"specversion": "1.0", "id": f"poison-{tag}", "source": "tests/faults",
-               "type": "edu.tccd.refdesk.interaction.received.v1",
-               "time": datetime.now(UTC).isoformat(), "data": {"poison": tag}}
+    invalid = {
+        "specversion": "1.0",
+        "id": f"poison-{tag}",
+        "source": "tests/faults",
+        "type": "edu.tccd.refdesk.interaction.received.v1",
+        "time": datetime.now(UTC).isoformat(),
+        "data": {"poison": tag},
+    }
     return [f"not json {{ poison {tag}".encode(), json.dumps(invalid).encode()]
 
 

@@ -23,8 +23,10 @@ def add(row: dict[str, Any], *, full: bool) -> None:
 
 def table() -> str:
     lines = ["| fault | sent | received | lost | duplicated |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['fault']} | {r['sent']} | {r['received']} | {r['lost']} | {r['duplicated']} |"
-              for r in ROWS]
+    lines += [
+        f"| {r['fault']} | {r['sent']} | {r['received']} | {r['lost']} | {r['duplicated']} |"
+        for r in ROWS
+    ]
     return "\n".join(lines)
 
 
@@ -35,4 +37,6 @@ def write_doc() -> None:
     text = DOC.read_text()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = f"{BEGIN}\nLast full run: {stamp}.\n\n{table()}\n{END}"
-    DOC.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: block, text, flags=re.S))
+    DOC.write_text(
+        re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+    )

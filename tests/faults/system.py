@@ -109,8 +109,11 @@ class System:
 
     def replica(self, name: str) -> Stack:
         """A second instance of a service: same run folder, database and group, its own port."""
-        other = Stack(run_dir=self.stack.run_dir, env=self.stack.env,
-                      ports={**self.stack.ports, name: free_port()})
+        other = Stack(
+            run_dir=self.stack.run_dir,
+            env=self.stack.env,
+            ports={**self.stack.ports, name: free_port()},
+        )
         other.start(name)
         other.wait_ready(name, timeout=READY_S)
         self.extra.append(other)
@@ -134,19 +137,26 @@ def start_system(root: Path, **env: str) -> System:
     smtp.start()
     sms.start()
     base_env = {
-        "REFDESK_KAFKA_BOOTSTRAP": kafka.bootstrap, "REFDESK_TOPIC_PARTITIONS": "3",
-        "REFDESK_SMTP_HOST": "127.0.0.1", "REFDESK_SMTP_PORT": str(smtp.port),
-        "REFDESK_SMS_API_BASE_URL": sms.base_url, "REFDESK_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "REFDESK_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "REFDESK_TOPIC_PARTITIONS": "3",
+        "REFDESK_SMTP_HOST": "127.0.0.1",
+        "REFDESK_SMTP_PORT": str(smtp.port),
+        "REFDESK_SMS_API_BASE_URL": sms.base_url,
+        "REFDESK_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "REFDESK_SMS_FROM": "+18175550100",
-        "REFDESK_PUBLIC_BASE_URL": BASE, "REFDESK_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "REFDESK_MAILGUN_SIGNING_KEY": MAILGUN_KEY, "REFDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "REFDESK_LOG_LEVEL": "WARNING", "REFDESK_STATUS_SESSION_SECRET": uuid.uuid4().hex * 2,
+        "REFDESK_PUBLIC_BASE_URL": BASE,
+        "REFDESK_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "REFDESK_MAILGUN_SIGNING_KEY": MAILGUN_KEY,
+        "REFDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REFDESK_LOG_LEVEL": "WARNING",
+        "REFDESK_STATUS_SESSION_SECRET": uuid.uuid4().hex * 2,
         # A row leased by a notifier that was killed waits this long before another attempt.
         "REFDESK_LEASE_S": "20",
         **env,
     }
-    stack = Stack(run_dir=root / "run", env=base_env,
-                  ports={name: free_port() for name in SERVICES})
+    stack = Stack(
+        run_dir=root / "run", env=base_env, ports={name: free_port() for name in SERVICES}
+    )
     system = System(root=root, kafka=kafka, stack=stack, smtp=smtp, sms=sms)
     try:
         for name in SERVICES:
@@ -164,8 +174,12 @@ def start_system(root: Path, **env: str) -> System:
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every record of a topic up to its end right now, decoded (undecodable ones skipped)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", request_timeout_ms=30_000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=30_000,
+    )
     await consumer.start()
     out: list[dict[str, Any]] = []
     try:
@@ -203,7 +217,9 @@ async def _partitions(bootstrap: str, topic: str) -> set[int]:
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    return {p["partition"] for t in described if t.get("error_code", 0) == 0 for p in t["partitions"]}
+    return {
+        p["partition"] for t in described if t.get("error_code", 0) == 0 for p in t["partitions"]
+    }
 
 
 async def group_lag(bootstrap: str, group: str, topic: str) -> int:

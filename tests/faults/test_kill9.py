@@ -25,9 +25,15 @@ async def test_kill_9_each_service_twice_during_5000_interactions(system: System
     order = [*SERVICES, *SERVICES]
     step = TOTAL // (len(order) + 1)
     killed: list[str] = []
-    await drive(system, convs, concurrency=16,
-                during=kill_at(system, [(step * (i + 1), n) for i, n in enumerate(order)], killed))
-    outcome = await settle(system, items, f"kill -9 x{len(order)} (each service twice), {TOTAL} interactions")
+    await drive(
+        system,
+        convs,
+        concurrency=16,
+        during=kill_at(system, [(step * (i + 1), n) for i, n in enumerate(order)], killed),
+    )
+    outcome = await settle(
+        system, items, f"kill -9 x{len(order)} (each service twice), {TOTAL} interactions"
+    )
     report.add(outcome.row(), full=True)
     assert killed == order
     assert_clean(outcome, notifier_kills=2)
@@ -54,7 +60,10 @@ async def test_kill_9_notifier_mid_batch(system: System) -> None:
     kills = 0
     await asyncio.to_thread(system.restart, "notifier")
     for share in (150, 300):
-        while len(system.smtp.handler.messages) - mails_before + len(system.sms.requests) - sms_before < share:
+        while (
+            len(system.smtp.handler.messages) - mails_before + len(system.sms.requests) - sms_before
+            < share
+        ):
             await asyncio.sleep(0.05)
         await asyncio.to_thread(system.kill, "notifier")
         kills += 1

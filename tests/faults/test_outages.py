@@ -57,7 +57,9 @@ async def test_smtp_down_60_s(system: System) -> None:
     drained_after = loop.time() - back
     outcome = await settle(system, items, "SMTP down 60 s", timeout=120)
     report.add(outcome.row(), full=True)
-    assert drained, f"notifications still pending 60 s after SMTP returned: {await ledger_summary(system)}"
+    assert drained, (
+        f"notifications still pending 60 s after SMTP returned: {await ledger_summary(system)}"
+    )
     assert drained_after <= 60
     assert_clean(outcome)
     assert (await ledger_summary(system))["dead"] == 0

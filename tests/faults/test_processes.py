@@ -25,8 +25,9 @@ async def test_sigterm_each_service_under_load(system: System) -> None:
         for i, name in enumerate(SERVICES):
             while progress.answered < 250 * (i + 1):
                 await asyncio.sleep(0.1)
-            exits[name] = await asyncio.to_thread(system.stack.stop, name, sig=signal.SIGTERM,
-                                                  timeout=30)
+            exits[name] = await asyncio.to_thread(
+                system.stack.stop, name, sig=signal.SIGTERM, timeout=30
+            )
             await asyncio.to_thread(system.restart, name)
 
     await drive(system, convs, during=terminate)

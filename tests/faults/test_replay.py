@@ -15,7 +15,15 @@ from tests.faults.test_short import assert_clean
 from tests.faults.traffic import drive, flatten, make_traffic, settle
 
 pytestmark = pytest.mark.timeout(600)
-STABLE = ("conversation_id", "channel", "department", "priority", "overnight", "crisis", "opened_at")
+STABLE = (
+    "conversation_id",
+    "channel",
+    "department",
+    "priority",
+    "overnight",
+    "crisis",
+    "opened_at",
+)
 
 
 def stable(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
@@ -26,7 +34,9 @@ def stable(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
 async def test_rewound_status_rebuilds_the_same_queue(system: System) -> None:
     convs = make_traffic(300)
     await drive(system, convs)
-    outcome = await settle(system, flatten(convs), "replay: traffic before the rebuild", timeout=300)
+    outcome = await settle(
+        system, flatten(convs), "replay: traffic before the rebuild", timeout=300
+    )
     assert_clean(outcome)
     chats = {item.conversation for conv in convs for item in conv if item.channel == "chat"}
 
@@ -40,9 +50,22 @@ async def test_rewound_status_rebuilds_the_same_queue(system: System) -> None:
     for suffix in ("", "-wal", "-shm"):
         (system.stack.run_dir / f"status.db{suffix}").unlink(missing_ok=True)
     rewound = subprocess.run(
-        [sys.executable, "-m", "tests.faults.rewind", "--bootstrap", system.bootstrap,
-         "--group", "refdesk-status", "refdesk.interactions", "refdesk.routing"],
-        capture_output=True, text=True, timeout=120, check=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.faults.rewind",
+            "--bootstrap",
+            system.bootstrap,
+            "--group",
+            "refdesk-status",
+            "refdesk.interactions",
+            "refdesk.routing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "refdesk.routing 0 -> 0" in rewound.stdout
     await asyncio.to_thread(system.restart, "status")
 
@@ -50,5 +73,13 @@ async def test_rewound_status_rebuilds_the_same_queue(system: System) -> None:
         return stable(await queue_ids(system)) == before
 
     assert await wait_until(rebuilt, timeout=180), "the rebuilt queue differs from the original"
-    report.add({"fault": "replay: status rebuilt from a rewound group", "sent": len(before),
-                "received": len(before), "lost": 0, "duplicated": 0}, full=False)
+    report.add(
+        {
+            "fault": "replay: status rebuilt from a rewound group",
+            "sent": len(before),
+            "received": len(before),
+            "lost": 0,
+            "duplicated": 0,
+        },
+        full=False,
+    )

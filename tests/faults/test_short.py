@@ -50,11 +50,14 @@ async def test_kill_9_each_service_once(system: System) -> None:
     assert await wait_until(all_queued, timeout=120), "the status queue lacks conversations"
 
 
-@pytest.mark.parametrize(("topic", "groups"), [
-    ("refdesk.interactions", {"refdesk-ingest", "refdesk-router", "refdesk-status"}),
-    ("refdesk.routing", {"refdesk-status"}),
-    ("refdesk.notifications", {"refdesk-notifier"}),
-])
+@pytest.mark.parametrize(
+    ("topic", "groups"),
+    [
+        ("refdesk.interactions", {"refdesk-ingest", "refdesk-router", "refdesk-status"}),
+        ("refdesk.routing", {"refdesk-status"}),
+        ("refdesk.notifications", {"refdesk-notifier"}),
+    ],
+)
 async def test_poison_lands_in_the_dlq_and_the_consumers_keep_going(
     system: System, topic: str, groups: set[str]
 ) -> None:
@@ -64,7 +67,8 @@ async def test_poison_lands_in_the_dlq_and_the_consumers_keep_going(
     async def both_dead_lettered_by_every_group() -> bool:
         letters = await dead_letters(system.bootstrap, topic, tag)
         return {(g, n) for g in groups for n in range(2)} <= {
-            (d["consumer_group"], 0 if d["value"].startswith("not json") else 1) for d in letters}
+            (d["consumer_group"], 0 if d["value"].startswith("not json") else 1) for d in letters
+        }
 
     assert await wait_until(both_dead_lettered_by_every_group, timeout=120)
     letters = await dead_letters(system.bootstrap, topic, tag)

@@ -26,7 +26,9 @@ from shared.events import derived_id
 from tests.faults.system import System, read_topic
 from tests.integration.ingest.conftest import signed, sms_form, twilio_headers
 
-LOST_BOOK = "I lost a library book, what happens now? I'm Ana Gomez, TCC ID 2223334, the book is 1984"
+LOST_BOOK = (
+    "I lost a library book, what happens now? I'm Ana Gomez, TCC ID 2223334, the book is 1984"
+)
 DOMAIN = "refdesk.tccd.edu"
 
 
@@ -46,7 +48,10 @@ class Item:
     def request(self) -> tuple[str, bytes, dict[str, str]]:
         """Path, body and headers of one attempt (signatures are fresh on each attempt)."""
         if self.channel == "chat":
-            headers = {**signed(self.body, msg_id=self.webhook_id), "content-type": "application/json"}
+            headers = {
+                **signed(self.body, msg_id=self.webhook_id),
+                "content-type": "application/json",
+            }
             return "/webhooks/chat", self.body, headers
         form = dict(json.loads(self.body))
         return "/webhooks/sms", urlencode(form).encode(), twilio_headers(form)
@@ -58,16 +63,35 @@ class Item:
 
 def chat_item(run: str, conv: int, seq: int) -> Item:
     conversation = f"chat-{run}-{conv}"
-    body = json.dumps({
-        "type": "chat.message", "timestamp": datetime.now(UTC).isoformat(),
-        "data": {"conversation_id": conversation, "message_id": f"m{seq}", "sequence": seq,
-                 "author": "patron", "text": f"{LOST_BOOK} (ref {conversation} s{seq})",
-                 "channel": "chat", "patron": {"name": "Ana Gomez", "email": "ana.gomez@my.tccd.edu",
-                                               "role": "student"}},
-    }).encode()
+    body = json.dumps(
+        {
+            "type": "chat.message",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "data": {
+                "conversation_id": conversation,
+                "message_id": f"m{seq}",
+                "sequence": seq,
+                "author": "patron",
+                "text": f"{LOST_BOOK} (ref {conversation} s{seq})",
+                "channel": "chat",
+                "patron": {
+                    "name": "Ana Gomez",
+                    "email": "ana.gomez@my.tccd.edu",
+                    "role": "student",
+                },
+            },
+        }
+    ).encode()
     iid = derived_id("chat", conversation, f"m{seq}")
-    return Item("chat", conversation, seq, iid, derived_id(iid, "circulation-email"), body,
-                webhook_id=f"msg_{conversation}_{seq}")
+    return Item(
+        "chat",
+        conversation,
+        seq,
+        iid,
+        derived_id(iid, "circulation-email"),
+        body,
+        webhook_id=f"msg_{conversation}_{seq}",
+    )
 
 
 def sms_item(phone_index: int, seq: int) -> Item:
@@ -77,7 +101,9 @@ def sms_item(phone_index: int, seq: int) -> Item:
     return Item("sms", phone, seq, iid, derived_id(iid, "keyword"), json.dumps(form).encode())
 
 
-def make_traffic(total: int, *, sms_every: int = 10, per_conversation: int = 20) -> list[list[Item]]:
+def make_traffic(
+    total: int, *, sms_every: int = 10, per_conversation: int = 20
+) -> list[list[Item]]:
     """`total` interactions as conversations, each a list to send in order."""
     run = uuid.uuid4().hex[:6]
     phone_base = int(uuid.uuid4().int % 9_000)
@@ -110,8 +136,13 @@ async def send_one(client: httpx.AsyncClient, base: str, item: Item) -> None:
         await asyncio.sleep(0.5)
 
 
-async def drive(system: System, convs: list[list[Item]], *, concurrency: int = 12,
-                during: Callable[[Progress], Awaitable[None]] | None = None) -> Progress:
+async def drive(
+    system: System,
+    convs: list[list[Item]],
+    *,
+    concurrency: int = 12,
+    during: Callable[[Progress], Awaitable[None]] | None = None,
+) -> Progress:
     """Send every conversation (in order within each) while `during` injects faults."""
     progress = Progress()
     queue: asyncio.Queue[list[Item]] = asyncio.Queue()
@@ -149,16 +180,23 @@ class Outcome:
     missing: list[str]
 
     def row(self) -> dict[str, Any]:
-        return {"fault": self.fault, "sent": self.sent, "received": self.received, "lost": self.lost,
-                "duplicated": self.duplicated}
+        return {
+            "fault": self.fault,
+            "sent": self.sent,
+            "received": self.received,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+        }
 
 
 async def check(system: System, items: list[Item], fault: str) -> Outcome:
     """Follow every interaction: in the topic, one decision, its commands, each delivered."""
     bootstrap = system.bootstrap
     interactions, routing, notifications = await asyncio.gather(
-        read_topic(bootstrap, "refdesk.interactions"), read_topic(bootstrap, "refdesk.routing"),
-        read_topic(bootstrap, "refdesk.notifications"))
+        read_topic(bootstrap, "refdesk.interactions"),
+        read_topic(bootstrap, "refdesk.routing"),
+        read_topic(bootstrap, "refdesk.notifications"),
+    )
     in_topic: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for e in interactions:
         data = e.get("data") or {}
@@ -189,15 +227,25 @@ async def check(system: System, items: list[Item], fault: str) -> Outcome:
     for item in items:
         mine = commands.get(item.interaction_id, {})
         keys.update(mine)
-        ok = (item.interaction_id in in_topic and len(decisions.get(item.interaction_id, ())) >= 1
-              and item.expected_key in mine and all(delivered(k, ch) for k, ch in mine.items()))
+        ok = (
+            item.interaction_id in in_topic
+            and len(decisions.get(item.interaction_id, ())) >= 1
+            and item.expected_key in mine
+            and all(delivered(k, ch) for k, ch in mine.items())
+        )
         if ok:
             received += 1
         else:
             missing.append(item.interaction_id)
     dup_decisions = sum(max(0, len(decisions.get(i.interaction_id, ())) - 1) for i in items)
-    dup_sends = sum(max(0, email[make_message_id(k, DOMAIN)] - 1) if ch == "email"
-                    else max(0, sms[k] - 1) if ch == "sms" else 0 for k, ch in keys.items())
+    dup_sends = sum(
+        max(0, email[make_message_id(k, DOMAIN)] - 1)
+        if ch == "email"
+        else max(0, sms[k] - 1)
+        if ch == "sms"
+        else 0
+        for k, ch in keys.items()
+    )
     reordered = 0
     by_conv: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for item in items:
@@ -206,11 +254,23 @@ async def check(system: System, items: list[Item], fault: str) -> Outcome:
     for seen in by_conv.values():
         seqs = [s for _, s in sorted(seen)]
         reordered += int(seqs != sorted(seqs))
-    return Outcome(fault, len(items), received, len(items) - received, dup_sends + dup_decisions,
-                   dup_decisions, reordered, email, sms, missing)
+    return Outcome(
+        fault,
+        len(items),
+        received,
+        len(items) - received,
+        dup_sends + dup_decisions,
+        dup_decisions,
+        reordered,
+        email,
+        sms,
+        missing,
+    )
 
 
-async def settle(system: System, items: list[Item], fault: str, *, timeout: float = 600.0) -> Outcome:
+async def settle(
+    system: System, items: list[Item], fault: str, *, timeout: float = 600.0
+) -> Outcome:
     """Check until nothing is missing (or `timeout`), then once more for late duplicates."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -12,5 +12,7 @@ def test_readme_configuration_tables_match_the_code() -> None:
 
 
 def test_every_setting_is_described() -> None:
-    undocumented = [line for line in render().splitlines() if line.startswith("| `") and line.endswith("|  |")]
+    undocumented = [
+        line for line in render().splitlines() if line.startswith("| `") and line.endswith("|  |")
+    ]
     assert undocumented == []

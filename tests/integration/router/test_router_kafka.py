@@ -31,56 +31,103 @@ OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Ch
 
 @pytest.fixture
 async def producer(kafka_bootstrap: str) -> AsyncIterator[KafkaBroker]:
-    broker = build_broker(RouterSettings(kafka_bootstrap=kafka_bootstrap), client_id="test-producer")
+    broker = build_broker(
+        RouterSettings(kafka_bootstrap=kafka_bootstrap), client_id="test-producer"
+    )
     await broker.start()
     yield broker
     await broker.stop()
 
 
 @pytest.fixture
-async def router(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = RouterSettings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, run_dir=tmp_path,
-                              router_group=f"router-test-{uuid.uuid4().hex[:8]}", topic_partitions=1)
+async def router(
+    kafka_bootstrap: str, database_url: str, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = RouterSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        run_dir=tmp_path,
+        router_group=f"router-test-{uuid.uuid4().hex[:8]}",
+        topic_partitions=1,
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://router"
+        ) as c:
             yield c
 
 
-def interaction(text: str, *, channel: Channel = Channel.SMS, when: datetime = OPEN_HOURS,
-                conversation: str | None = None, contact: str = "+18175550123") -> InteractionReceived:
+def interaction(
+    text: str,
+    *,
+    channel: Channel = Channel.SMS,
+    when: datetime = OPEN_HOURS,
+    conversation: str | None = None,
+    contact: str = "+18175550123",
+) -> InteractionReceived:
     conversation = conversation or f"c-{uuid.uuid4().hex[:12]}"
     return InteractionReceived(
-        interaction_id=str(uuid.uuid4()), conversation_id=conversation, channel=channel, provider="test",
-        provider_message_id=str(uuid.uuid4()), patron=Patron(contact=contact), text=text, received_at=when,
+        interaction_id=str(uuid.uuid4()),
+        conversation_id=conversation,
+        channel=channel,
+        provider="test",
+        provider_message_id=str(uuid.uuid4()),
+        patron=Patron(contact=contact),
+        text=text,
+        received_at=when,
     )
 
 
-async def send(producer: KafkaBroker, event: InteractionReceived | ConversationClosed | PresenceChanged,
-               *, topic: str = "refdesk.interactions", key: str | None = None) -> None:
-    key = key or getattr(event, "conversation_id", None) or getattr(event, "staff_id")
-    await publish(producer, topic, event, key=key, source="test",
-                  event_id=getattr(event, "interaction_id", None), subject=key)
+async def send(
+    producer: KafkaBroker,
+    event: InteractionReceived | ConversationClosed | PresenceChanged,
+    *,
+    topic: str = "refdesk.interactions",
+    key: str | None = None,
+) -> None:
+    key = key or getattr(event, "conversation_id", None) or event.staff_id
+    await publish(
+        producer,
+        topic,
+        event,
+        key=key,
+        source="test",
+        event_id=getattr(event, "interaction_id", None),
+        subject=key,
+    )
 
 
-def of(conversation: str):  # noqa: ANN201
+def of(conversation: str):
     return lambda e: e.get("subject") == conversation
 
 
-async def test_a_renewal_by_text_is_transferred_with_a_handoff(router: httpx.AsyncClient, producer: KafkaBroker,
-                                                               kafka_bootstrap: str) -> None:
+async def test_a_renewal_by_text_is_transferred_with_a_handoff(
+    router: httpx.AsyncClient, producer: KafkaBroker, kafka_bootstrap: str
+) -> None:
     msg = interaction("can i renew my book online")
     await send(producer, msg)
-    decisions = await collect(kafka_bootstrap, "refdesk.routing", where=of(msg.conversation_id),
-                              until=lambda f: len(f) >= 1)
-    commands = await collect(kafka_bootstrap, "refdesk.notifications", where=of(msg.conversation_id),
-                             until=lambda f: len(f) >= 1)
+    decisions = await collect(
+        kafka_bootstrap,
+        "refdesk.routing",
+        where=of(msg.conversation_id),
+        until=lambda f: len(f) >= 1,
+    )
+    commands = await collect(
+        kafka_bootstrap,
+        "refdesk.notifications",
+        where=of(msg.conversation_id),
+        until=lambda f: len(f) >= 1,
+    )
     decision = decisions[0]["data"]
     assert (decision["action"], decision["department"]) == ("transfer", "nw-circulation")
     assert decision["interaction_id"] == msg.interaction_id and decision["policy_version"]
     assert decision["rules"] and decision["overnight"] is False
     assert [c["data"]["kind"] for c in commands] == ["handoff"]
-    assert commands[0]["data"]["channel"] == "sms" and commands[0]["data"]["recipient"] == "+18175550123"
+    assert (
+        commands[0]["data"]["channel"] == "sms"
+        and commands[0]["data"]["recipient"] == "+18175550123"
+    )
 
 
 async def test_a_crisis_alerts_care_and_gives_resources_even_overnight(
@@ -88,11 +135,18 @@ async def test_a_crisis_alerts_care_and_gives_resources_even_overnight(
 ) -> None:
     msg = interaction("im going to hurt myself tonight", when=OVERNIGHT)
     await send(producer, msg)
-    commands = await collect(kafka_bootstrap, "refdesk.notifications", where=of(msg.conversation_id),
-                             until=lambda f: len(f) >= 2)
+    commands = await collect(
+        kafka_bootstrap,
+        "refdesk.notifications",
+        where=of(msg.conversation_id),
+        until=lambda f: len(f) >= 2,
+    )
     kinds = {c["data"]["kind"]: c["data"] for c in commands}
     assert set(kinds) == {"crisis_alert", "crisis_resources"}
-    assert kinds["crisis_alert"]["priority"] == "urgent" and kinds["crisis_alert"]["channel"] == "email"
+    assert (
+        kinds["crisis_alert"]["priority"] == "urgent"
+        and kinds["crisis_alert"]["channel"] == "email"
+    )
     assert kinds["crisis_alert"]["context"]["care_report_url"].startswith("https://cm.maxient.com/")
 
 
@@ -103,11 +157,18 @@ async def test_a_redelivered_interaction_yields_one_decision(
     await send(producer, msg)
     await send(producer, msg)
     follow = interaction("thanks!", channel=Channel.CHAT, conversation=msg.conversation_id)
-    await send(producer, follow)  # same partition, after the duplicate: once it is decided, both were read
-    decisions = await collect(kafka_bootstrap, "refdesk.routing", where=of(msg.conversation_id),
-                              until=lambda f: any(d["data"]["interaction_id"] == follow.interaction_id for d in f))
+    await send(
+        producer, follow
+    )  # same partition, after the duplicate: once it is decided, both were read
+    decisions = await collect(
+        kafka_bootstrap,
+        "refdesk.routing",
+        where=of(msg.conversation_id),
+        until=lambda f: any(d["data"]["interaction_id"] == follow.interaction_id for d in f),
+    )
     assert sorted(d["data"]["interaction_id"] for d in decisions) == sorted(
-        [msg.interaction_id, follow.interaction_id])
+        [msg.interaction_id, follow.interaction_id]
+    )
 
 
 async def test_nobody_online_turns_a_live_transfer_into_a_ticket(
@@ -115,13 +176,23 @@ async def test_nobody_online_turns_a_live_transfer_into_a_ticket(
 ) -> None:
     staff = f"staff-{uuid.uuid4().hex[:6]}"
     now = datetime.now(UTC)
-    await send(producer, PresenceChanged(staff_id=staff, status=StaffStatus.ONLINE, departments=["reference"],
-                                         changed_at=now), topic="refdesk.presence", key=staff)
+    await send(
+        producer,
+        PresenceChanged(
+            staff_id=staff, status=StaffStatus.ONLINE, departments=["reference"], changed_at=now
+        ),
+        topic="refdesk.presence",
+        key=staff,
+    )
     await asyncio.sleep(2)  # the router's presence view is eventually consistent by design
     msg = interaction("need a biology tutor appointment")
     await send(producer, msg)
-    decisions = await collect(kafka_bootstrap, "refdesk.routing", where=of(msg.conversation_id),
-                              until=lambda f: len(f) >= 1)
+    decisions = await collect(
+        kafka_bootstrap,
+        "refdesk.routing",
+        where=of(msg.conversation_id),
+        until=lambda f: len(f) >= 1,
+    )
     decision = decisions[0]["data"]
     assert decision["department"] == "tutoring" and decision["fallback"]
 
@@ -130,14 +201,24 @@ async def test_poison_goes_to_the_dlq_and_the_router_keeps_going(
     router: httpx.AsyncClient, producer: KafkaBroker, kafka_bootstrap: str
 ) -> None:
     marker = uuid.uuid4().hex
-    await producer.publish(f"not json {marker}".encode(), topic="refdesk.interactions", key=marker.encode())
+    await producer.publish(
+        f"not json {marker}".encode(), topic="refdesk.interactions", key=marker.encode()
+    )
     msg = interaction("where are the statistics books")
     await send(producer, msg)
-    dead = await collect(kafka_bootstrap, "refdesk.interactions.dlq", until=lambda f: len(f) >= 1,
-                         where=lambda e: marker in e.get("data", {}).get("value", ""))
+    dead = await collect(
+        kafka_bootstrap,
+        "refdesk.interactions.dlq",
+        until=lambda f: len(f) >= 1,
+        where=lambda e: marker in e.get("data", {}).get("value", ""),
+    )
     assert "not a CloudEvent" in dead[0]["data"]["reason"]
-    decisions = await collect(kafka_bootstrap, "refdesk.routing", where=of(msg.conversation_id),
-                              until=lambda f: len(f) >= 1)
+    decisions = await collect(
+        kafka_bootstrap,
+        "refdesk.routing",
+        where=of(msg.conversation_id),
+        until=lambda f: len(f) >= 1,
+    )
     assert decisions[0]["data"]["action"] == "answer"
 
 
@@ -146,10 +227,22 @@ async def test_closing_an_sms_ticket_requests_one_survey_and_a_chat_none(
 ) -> None:
     sms, chat = f"c-{uuid.uuid4().hex[:10]}", f"c-{uuid.uuid4().hex[:10]}"
     for conversation, channel in ((sms, Channel.SMS), (chat, Channel.CHAT), (sms, Channel.SMS)):
-        await send(producer, ConversationClosed(conversation_id=conversation, channel=channel,
-                                                closed_at=datetime.now(UTC), patron_contact="+18175550123"))
-    surveys = await collect(kafka_bootstrap, "refdesk.notifications", until=lambda f: len(f) >= 2, timeout=10,
-                            where=lambda e: e.get("subject") in (sms, chat))
+        await send(
+            producer,
+            ConversationClosed(
+                conversation_id=conversation,
+                channel=channel,
+                closed_at=datetime.now(UTC),
+                patron_contact="+18175550123",
+            ),
+        )
+    surveys = await collect(
+        kafka_bootstrap,
+        "refdesk.notifications",
+        until=lambda f: len(f) >= 2,
+        timeout=10,
+        where=lambda e: e.get("subject") in (sms, chat),
+    )
     assert {s["subject"] for s in surveys} == {sms}
     assert len({s["data"]["idempotency_key"] for s in surveys}) == 1  # the notifier sends it once
 

@@ -1,6 +1,7 @@
 """Fixtures for the status service against a real broker: Kafka and the running service.
 
-The status tests get a LocalKafka of their own for the session. The service runs in-process under uvicorn, lifespan and all.
+The status tests get a LocalKafka of their own for the session. The service runs in-process
+under uvicorn, lifespan and all.
 """
 
 from __future__ import annotations
@@ -36,13 +37,22 @@ async def status_server(
     """The status service on a free port; yields its base URL."""
     run_dir = tmp_path_factory.mktemp("status-run")
     settings = StatusSettings(
-        env="development", kafka_bootstrap=status_kafka, run_dir=run_dir,
-        database_url=f"sqlite+aiosqlite:///{run_dir / 'status.db'}", sweep_interval_s=0.5,
+        env="development",
+        kafka_bootstrap=status_kafka,
+        run_dir=run_dir,
+        database_url=f"sqlite+aiosqlite:///{run_dir / 'status.db'}",
+        sweep_interval_s=0.5,
         topic_partitions=1,
     )
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                            lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(600):
