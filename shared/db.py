@@ -121,3 +121,18 @@ async def claim_event(
     except IntegrityError:
         return False  # another replica claimed it first
     return True
+
+
+async def record_processed(
+    session: AsyncSession, table: Table, consumer: str, event_id: str
+) -> None:
+    """Record an event id already checked as new, and commit; a concurrent replica's row wins."""
+    try:
+        await session.execute(
+            insert(table).values(
+                consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
+            )
+        )
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()  # another replica recorded it between our check and now

@@ -23,7 +23,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard
-from shared.db import create_engine, migrate, ping, session_factory
+from shared.db import create_engine, migrate, ping
 from shared.events import AnyEvent, ConversationClosed
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
@@ -77,7 +77,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     """The ingest FastAPI app."""
     broker = build_broker(settings, client_id="ingest")
     engine = create_engine(settings.db_url("ingest"))
-    store = IngestStore(session_factory(engine), ttl=timedelta(days=settings.dedupe_ttl_days))
+    store = IngestStore(engine, ttl=timedelta(days=settings.dedupe_ttl_days))
     ingest = Ingest(broker=broker, store=store, publish_timeout_s=settings.publish_timeout_s,
                     sms_window=timedelta(hours=settings.sms_reply_window_h))
     subscribe(broker, store, settings)

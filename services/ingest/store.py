@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.ingest.tables import blocklist, seen, sms_threads
 
@@ -23,12 +25,12 @@ def utcnow() -> datetime:
 
 @dataclass
 class IngestStore:
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     ttl: timedelta
 
     async def seen_conversation(self, namespace: str, key: str) -> str | None:
         """The conversation id recorded with a seen key, or None if unseen or expired."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             row = (
                 await s.execute(
                     select(seen.c.conversation_id).where(
@@ -42,7 +44,7 @@ class IngestStore:
 
     async def seen_event_id(self, namespace: str, key: str) -> str | None:
         """The event id recorded with a seen key, or None if unseen or expired."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             query = select(seen.c.event_id).where(
                 seen.c.namespace == namespace, seen.c.key == key, seen.c.expires_at > utcnow()
             )
@@ -56,7 +58,7 @@ class IngestStore:
     async def remember(self, *entries: tuple[str, str, str | None, str | None]) -> None:
         """Record (namespace, key, conversation_id, event_id) entries; existing ones are kept."""
         expires = utcnow() + self.ttl
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             for namespace, key, conversation_id, event_id in entries:
                 try:
                     async with s.begin_nested():
@@ -82,7 +84,7 @@ class IngestStore:
 
     async def purge_expired(self) -> int:
         """Drop expired seen keys; returns how many."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             result = await s.execute(delete(seen).where(seen.c.expires_at <= utcnow()))
             await s.commit()
         return int(result.rowcount or 0)
@@ -92,7 +94,7 @@ class IngestStore:
     ) -> tuple[bool, bool, str | None]:
         """(seen before, sender blocked, open conversation) of one inbound text; one session."""
         now = utcnow()
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             seen_row = (
                 await s.execute(
                     select(seen.c.key).where(
@@ -118,55 +120,47 @@ class IngestStore:
     async def record_sms(
         self, contact: str, conversation_id: str, message_sid: str, event_id: str
     ) -> None:
-        """After the broker's ack: the thread's latest text and the seen MessageSid, together."""
+        """After the broker's ack: the thread's latest text and the seen MessageSid, as two
+        upserts in one transaction (a concurrent replica's seen row, if still valid, is kept)."""
         now, expires = utcnow(), utcnow() + self.ttl
-        async with self.sessions() as s:
-            updated = await s.execute(
-                update(sms_threads)
-                .where(sms_threads.c.contact == contact)
-                .values(conversation_id=conversation_id, last_message_at=now, closed=False)
+        async with self.engine.connect() as s:
+            upsert = _dialect_insert(s)
+            thread = upsert(sms_threads).values(
+                contact=contact, conversation_id=conversation_id, last_message_at=now, closed=False
             )
-            for table, values in (
-                (
-                    sms_threads,
-                    {
-                        "contact": contact,
+            await s.execute(
+                thread.on_conflict_do_update(
+                    index_elements=[sms_threads.c.contact],
+                    set_={
                         "conversation_id": conversation_id,
                         "last_message_at": now,
                         "closed": False,
                     },
-                ),
-                (
-                    seen,
-                    {
-                        "namespace": "twilio",
-                        "key": message_sid,
+                )
+            )
+            mark = upsert(seen).values(
+                namespace="twilio",
+                key=message_sid,
+                conversation_id=conversation_id,
+                event_id=event_id,
+                expires_at=expires,
+            )
+            await s.execute(
+                mark.on_conflict_do_update(
+                    index_elements=[seen.c.namespace, seen.c.key],
+                    set_={
                         "conversation_id": conversation_id,
                         "event_id": event_id,
                         "expires_at": expires,
                     },
-                ),
-            ):
-                if table is sms_threads and updated.rowcount:
-                    continue
-                try:
-                    async with s.begin_nested():
-                        if table is seen:
-                            await s.execute(
-                                delete(seen).where(
-                                    seen.c.namespace == "twilio",
-                                    seen.c.key == message_sid,
-                                    seen.c.expires_at <= now,
-                                )
-                            )
-                        await s.execute(insert(table).values(**values))
-                except IntegrityError:
-                    pass  # a concurrent delivery recorded it first
+                    where=seen.c.expires_at <= now,
+                )
+            )
             await s.commit()
 
     async def open_sms_thread(self, contact: str, *, window: timedelta) -> str | None:
         """The open conversation of a phone number within the reply window, if any."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             row = (
                 await s.execute(select(sms_threads).where(sms_threads.c.contact == contact))
             ).first()
@@ -176,7 +170,7 @@ class IngestStore:
 
     async def touch_sms_thread(self, contact: str, conversation_id: str) -> None:
         """Record that a number's latest text belongs to this conversation."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             updated = await s.execute(
                 update(sms_threads)
                 .where(sms_threads.c.contact == contact)
@@ -199,7 +193,7 @@ class IngestStore:
 
     async def close_conversation(self, conversation_id: str) -> None:
         """A closed SMS ticket: the number's next text starts a new conversation."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             await s.execute(
                 update(sms_threads)
                 .where(sms_threads.c.conversation_id == conversation_id)
@@ -209,7 +203,7 @@ class IngestStore:
 
     async def is_blocked(self, contact: str) -> bool:
         """Whether a contact is on the blocklist."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             row = (
                 await s.execute(select(blocklist.c.contact).where(blocklist.c.contact == contact))
             ).first()
@@ -219,7 +213,7 @@ class IngestStore:
         """Put a contact on the blocklist (idempotent)."""
         if await self.is_blocked(contact):
             return
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             await s.execute(
                 insert(blocklist).values(
                     contact=contact, reason=reason, added_by=added_by, added_at=utcnow()
@@ -229,7 +223,14 @@ class IngestStore:
 
     async def unblock(self, contact: str) -> bool:
         """Take a contact off the blocklist; False if it was not there."""
-        async with self.sessions() as s:
+        async with self.engine.connect() as s:
             result = await s.execute(delete(blocklist).where(blocklist.c.contact == contact))
             await s.commit()
         return bool(result.rowcount)
+
+
+def _dialect_insert(conn: AsyncConnection) -> Any:
+    """The INSERT construct with ON CONFLICT support for the connection's database."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert

@@ -18,7 +18,7 @@ from services.router.metrics import DECISIONS
 from services.router.policy.engine import Decision, DecisionInput
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
-from shared.db import claim_event
+from shared.db import record_processed
 from shared.events import (
     AnyEvent,
     ConversationClosed,
@@ -110,8 +110,7 @@ async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionRec
         PUBLISHED.labels(topic=ROUTING.name).inc()
         PUBLISHED.labels(topic=NOTIFICATIONS.name).inc(len(commands))
         DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
-        await claim_event(session, tables.processed, CONSUMER, data.interaction_id)
-        await session.commit()
+        await record_processed(session, tables.processed, CONSUMER, data.interaction_id)
     log.info(
         "routed",
         extra={
