@@ -124,7 +124,7 @@ async def claim_event(
 
 
 async def record_processed(
-    session: AsyncSession, table: Table, consumer: str, event_id: str
+    session: AsyncConnection | AsyncSession, table: Table, consumer: str, event_id: str
 ) -> None:
     """Record an event id already checked as new, and commit; a concurrent replica's row wins."""
     try:

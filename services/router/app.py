@@ -23,7 +23,7 @@ from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
 from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard, decode
-from shared.db import create_engine, migrate, ping, session_factory
+from shared.db import create_engine, migrate, ping
 from shared.events import AnyEvent, Channel, PatronRole, PresenceChanged
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
@@ -80,7 +80,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     engine = create_engine(settings.db_url("router"))
     holder = PolicyHolder(settings.policy_file)
     deps = RouterDeps(broker=broker, policies=holder, presence=PresenceView(),
-                      sessions=session_factory(engine))
+                      engine=engine)
     subscribe(broker, deps, settings)
     DESK_OPEN.set_function(lambda: float(holder.current.is_open(datetime.now(UTC))))
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import tables
 from services.router.commands import commands_for, survey_for
@@ -41,7 +41,7 @@ class RouterDeps:
     broker: KafkaBroker
     policies: PolicyHolder
     presence: PresenceView
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
 
 
 def decide(deps: RouterDeps, interaction: InteractionReceived) -> Decision:
@@ -85,8 +85,8 @@ async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionRec
     Publishing happens before the processed row commits: a crash in between republishes the
     same decision id and idempotency keys, which consumers drop (docs/reliability.md).
     """
-    async with deps.sessions() as session:
-        seen = await session.execute(
+    async with deps.engine.connect() as conn:
+        seen = await conn.execute(
             tables.processed.select().where(
                 tables.processed.c.consumer == CONSUMER,
                 tables.processed.c.event_id == data.interaction_id,
@@ -110,7 +110,7 @@ async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionRec
         PUBLISHED.labels(topic=ROUTING.name).inc()
         PUBLISHED.labels(topic=NOTIFICATIONS.name).inc(len(commands))
         DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
-        await record_processed(session, tables.processed, CONSUMER, data.interaction_id)
+        await record_processed(conn, tables.processed, CONSUMER, data.interaction_id)
     log.info(
         "routed",
         extra={
