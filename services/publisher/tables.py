@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite hands back naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Store in UTC."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Read back as aware UTC."""
-        if value is None:
-            return None
-        stamp: datetime = value
-        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+from shared.db import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -88,9 +64,7 @@ class Delivery(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     """msg_<uuid5(subscription, event)>: the webhook-id header, the same on every attempt."""
-    subscription_id: Mapped[str] = mapped_column(
-        ForeignKey("subscriptions.id", ondelete="CASCADE")
-    )
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(128))
     event_type: Mapped[str] = mapped_column(String(128))
     event_time: Mapped[datetime] = mapped_column(UTCDateTime)
