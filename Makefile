@@ -24,8 +24,9 @@ kafka: install  ## resolve the Kafka jars from Maven Central into the cache (onc
 browser:  ## Debian's Chromium for the dashboard test (no browser download)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: the browser test will say so"
 
-promtool:  ## Debian's Prometheus tools for the alert and metrics checks
+promtool:  ## Debian's Prometheus tools and docker-compose, for the ops checks (nothing is run)
 	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } || echo "promtool could not be installed: tests/ops will say so"
+	@command -v docker-compose >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null || echo "docker-compose could not be installed: the compose config check will say so"
 
 run: install kafka  ## Kafka, the mail sink and the four services; Ctrl-C stops everything
 	$(BIN)/refdesk up
