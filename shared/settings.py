@@ -38,3 +38,23 @@ class CommonSettings(BaseSettings):
             return self.database_url.replace("{service}", service)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(self.run_dir / f'{service}.db').resolve()}"
+
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret"})
+
+
+def refuse_weak_secret(
+    env: str,
+    value: str | None,
+    *,
+    variable: str,
+    dev_values: frozenset[str] = frozenset(),
+    min_length: int = 32,
+) -> None:
+    """In production, a secret must be set, not a placeholder or development value, and long."""
+    if env != "production":
+        return
+    if not value or value in PLACEHOLDER_SECRETS | dev_values or len(value) < min_length:
+        raise ValueError(
+            f"{variable} must be set to a random value of {min_length}+ characters in production"
+        )

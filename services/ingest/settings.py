@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, refuse_weak_secret
 
 # Development-only defaults, refused in production by the validator below (not real secrets).
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - public dev placeholder, never deployed
@@ -46,14 +46,16 @@ class IngestSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> IngestSettings:
-        missing = [
-            n
-            for n in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret")
-            if not getattr(self, n)
-        ]
-        if self.env == "production" and missing:
-            names = ", ".join(f"REFDESK_{m.upper()}" for m in missing)
-            raise ValueError("production needs " + names)
+        dev = frozenset({DEV_TWILIO_TOKEN, DEV_MAILGUN_KEY, DEV_WEBHOOK_SECRET})
+        for name in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret"):
+            # providers issue these; 16 characters is below any of their formats
+            refuse_weak_secret(
+                self.env,
+                getattr(self, name),
+                variable=f"REFDESK_{name.upper()}",
+                dev_values=dev,
+                min_length=16,
+            )
         self.twilio_auth_token = self.twilio_auth_token or DEV_TWILIO_TOKEN
         self.mailgun_signing_key = self.mailgun_signing_key or DEV_MAILGUN_KEY
         self.webhook_secret = self.webhook_secret or DEV_WEBHOOK_SECRET

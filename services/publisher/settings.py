@@ -5,11 +5,10 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, refuse_weak_secret
 
 DEV_HASH_KEY = "dev-public-hash-key-change-me"
 DEV_ADMIN_TOKEN = "dev-publisher-admin-token-change-me"  # noqa: S105 (refused in production)
-PLACEHOLDERS = {"", "change-me", "changeme", "secret", DEV_HASH_KEY, DEV_ADMIN_TOKEN}
 
 
 def _env(name: str) -> str:
@@ -92,17 +91,13 @@ class PublisherSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> PublisherSettings:
-        if self.env == "production":
-            if self.public_hash_key in PLACEHOLDERS or len(self.public_hash_key) < 32:
-                raise ValueError(
-                    "REFDESK_PUBLIC_HASH_KEY must be set to a random value of 32+ characters"
-                    " in production"
-                )
-            if self.admin_token in PLACEHOLDERS or len(self.admin_token) < 32:
-                raise ValueError(
-                    "REFDESK_PUBLISHER_ADMIN_TOKEN must be set to a random value of 32+"
-                    " characters in production"
-                )
+        dev = frozenset({DEV_HASH_KEY, DEV_ADMIN_TOKEN})
+        refuse_weak_secret(
+            self.env, self.public_hash_key, variable="REFDESK_PUBLIC_HASH_KEY", dev_values=dev
+        )
+        refuse_weak_secret(
+            self.env, self.admin_token, variable="REFDESK_PUBLISHER_ADMIN_TOKEN", dev_values=dev
+        )
         if self.webhook_lease_s <= self.webhook_timeout_s:
             raise ValueError("webhook_lease_s must be longer than webhook_timeout_s")
         if self.webhook_backoff_max_s < self.webhook_backoff_base_s:

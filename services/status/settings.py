@@ -7,10 +7,10 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, refuse_weak_secret
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "staff_seed.yaml"
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-session-secret-change-me"}
+DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105 (development only; production refuses it)
 
 
 def _env(name: str) -> str:
@@ -64,7 +64,7 @@ class StatusSettings(CommonSettings):
         description="how often heartbeats and crisis acknowledgements are checked",
     )
     session_secret: str = Field(
-        "dev-session-secret-change-me",
+        DEV_SESSION_SECRET,
         validation_alias=_env("session_secret"),
         description="signs the dashboard cookie; 32+ random characters in production",
     )
@@ -82,12 +82,12 @@ class StatusSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> StatusSettings:
-        if self.env == "production":
-            if self.session_secret in PLACEHOLDER_SECRETS or len(self.session_secret) < 32:
-                raise ValueError(
-                    "REFDESK_STATUS_SESSION_SECRET must be set to a random value of 32+ characters"
-                    " in production"
-                )
+        refuse_weak_secret(
+            self.env,
+            self.session_secret,
+            variable=_env("session_secret"),
+            dev_values=frozenset({DEV_SESSION_SECRET}),
+        )
         if self.heartbeat_offline_after_s < self.heartbeat_away_after_s:
             raise ValueError("heartbeat_offline_after_s must be >= heartbeat_away_after_s")
         return self

@@ -1,0 +1,40 @@
+"""Production refuses missing, placeholder, development and short secrets in every service."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from services.ingest.settings import DEV_TWILIO_TOKEN, IngestSettings
+from services.publisher.settings import PublisherSettings
+from services.status.settings import DEV_SESSION_SECRET, StatusSettings
+
+STRONG = "k" * 40
+INGEST_OK = {"twilio_auth_token": STRONG, "mailgun_signing_key": STRONG,
+             "webhook_secret": "whsec_" + "A" * 40}
+
+
+@pytest.mark.parametrize("override", [
+    {"twilio_auth_token": None}, {"twilio_auth_token": DEV_TWILIO_TOKEN},
+    {"mailgun_signing_key": "changeme"}, {"webhook_secret": "short"},
+])
+def test_ingest_refuses_weak_provider_secrets(override: dict[str, str | None]) -> None:
+    with pytest.raises(ValidationError, match="REFDESK_"):
+        IngestSettings(env="production", **{**INGEST_OK, **override})
+
+
+def test_ingest_accepts_real_secrets_and_fills_development_ones() -> None:
+    assert IngestSettings(env="production", **INGEST_OK).twilio_auth_token == STRONG
+    assert IngestSettings(env="development").twilio_auth_token == DEV_TWILIO_TOKEN
+
+
+@pytest.mark.parametrize("secret", [DEV_SESSION_SECRET, "secret", "x" * 31])
+def test_status_refuses_weak_session_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="REFDESK_STATUS_SESSION_SECRET"):
+        StatusSettings(env="production", session_secret=secret)
+
+
+def test_publisher_refuses_its_development_keys_in_production() -> None:
+    with pytest.raises(ValidationError, match="REFDESK_PUBLIC_HASH_KEY"):
+        PublisherSettings(env="production", admin_token=STRONG)
+    assert PublisherSettings(env="production", public_hash_key=STRONG, admin_token=STRONG)
