@@ -159,10 +159,17 @@ class LocalKafka:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: a base64url UUID, as `kafka-storage random-uuid` prints."""
+    """A KRaft cluster id: a base64url UUID, as `kafka-storage random-uuid` prints.
+
+    Like Kafka's own Uuid.randomUuid, ids starting with "-" are drawn again: the storage tool
+    would read one as an option (about one start in 64 would fail).
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 async def _answers(bootstrap: str) -> bool:
