@@ -24,7 +24,7 @@ from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard
 from shared.db import create_engine, migrate, ping
-from shared.events import AnyEvent, ConversationClosed
+from shared.events import TYPE_OF, AnyEvent, ConversationClosed
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
@@ -47,9 +47,16 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
         if isinstance(data, ConversationClosed):
             await store.close_conversation(data.conversation_id)
 
+    closed_type = TYPE_OF[ConversationClosed]
+
     @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group,
                        auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
     async def on_interactions(msg: KafkaMessage) -> None:
+        # refdesk's producers name the type in a header: everything but a close is passed over
+        # without decoding it (the router dead-letters what is malformed)
+        stated = msg.headers.get("ce_type")
+        if stated is not None and stated != closed_type:
+            return
         # the raw bytes, not a `body: bytes` parameter: FastStream would decode a JSON record
         # without our content-type header into a dict, fail validation outside the Guard and
         # redeliver it forever instead of dead-lettering it
@@ -77,7 +84,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     """The ingest FastAPI app."""
     broker = build_broker(settings, client_id="ingest")
     engine = create_engine(settings.db_url("ingest"))
-    store = IngestStore(engine, ttl=timedelta(days=settings.dedupe_ttl_days))
+    store = IngestStore(engine, ttl=timedelta(days=settings.dedupe_ttl_days),
+                        blocklist_refresh_s=settings.blocklist_refresh_s)
     ingest = Ingest(broker=broker, store=store, publish_timeout_s=settings.publish_timeout_s,
                     sms_window=timedelta(hours=settings.sms_reply_window_h))
     subscribe(broker, store, settings)
@@ -85,6 +93,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, "ingest")
+        await store.start()
         connector = asyncio.create_task(_connect(broker, ingest, settings))
         lag = LagExporter(settings.kafka_bootstrap,
                           {settings.ingest_group: [INTERACTIONS.name]}).start()
@@ -97,6 +106,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
                 await connector
             await ingest.close()
             await broker.stop()
+            await store.close()
             await engine.dispose()
 
     app = FastAPI(title="refdesk ingest", version="0.1.0", lifespan=lifespan,

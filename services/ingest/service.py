@@ -118,7 +118,7 @@ class Ingest:
         if await self.store.is_seen("email", mail.message_id):
             DUPLICATES.labels(channel="email").inc()
             return "duplicate"
-        if await self.store.is_blocked(mail.sender_email):
+        if self.store.is_blocked(mail.sender_email):
             BLOCKED.labels(channel="email").inc()
             return "blocked"
         conversation_id = await self._email_conversation(mail)
@@ -139,7 +139,7 @@ class Ingest:
             return "duplicate"
         if event is not None:
             if isinstance(event, InteractionReceived) and event.patron.contact and \
-                    await self.store.is_blocked(event.patron.contact):
+                    self.store.is_blocked(event.patron.contact):
                 BLOCKED.labels(channel=event.channel.value).inc()
                 return "blocked"
             event_id = event.interaction_id if isinstance(event, InteractionReceived) \

@@ -42,6 +42,9 @@ class IngestSettings(CommonSettings):
         description="Mailgun timestamp window; covers Mailgun's 8 h of retries (the token store "
         "refuses replays)",
     )
+    blocklist_refresh_s: float = Field(
+        5.0, gt=0, description="how soon another replica's blocklist change applies here"
+    )
     admin_token: str | None = Field(None, description="bearer token for the blocklist admin API")
 
     @model_validator(mode="after")

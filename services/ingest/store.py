@@ -6,16 +6,25 @@ it reaches, and across restarts. Seen keys expire after REFDESK_DEDUPE_TTL_DAYS.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.tables import blocklist, seen, sms_threads
+from shared.batching import Batcher
+from shared.syncdb import UnitRunner
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -23,64 +32,128 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Thread:
+    """A phone number's latest SMS conversation."""
+
+    conversation_id: str
+    last_message_at: datetime
+    closed: bool
+
+
+# Store operations carried by the batches: ("seen", namespace, key) and ("thread", contact) are
+# reads; ("remember", namespace, key, conversation_id, event_id), ("touch", contact,
+# conversation_id, at) and ("close", conversation_id) are writes.
+Op = tuple[Any, ...]
+
+
 class IngestStore:
-    engine: AsyncEngine
-    ttl: timedelta
+    """Dedupe keys, SMS threads and the blocklist, read and written in shared round trips.
+
+    Lookups and writes made by concurrent requests are grouped (`shared.batching.Batcher`): one
+    SELECT per table for a batch of lookups, one transaction for a batch of writes, which every
+    caller awaits (group commit), so a webhook is still answered only after its rows are
+    committed. The blocklist is held in memory: this process's admin changes apply at once, other
+    replicas' within `blocklist_refresh_s`.
+    """
+
+    def __init__(self, engine: AsyncEngine, ttl: timedelta, *,
+                 blocklist_refresh_s: float = 5.0) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self.blocklist_refresh_s = blocklist_refresh_s
+        self._blocked: frozenset[str] = frozenset()
+        self._reader = UnitRunner(engine, name="ingest-reads")
+        self._writer = UnitRunner(engine, name="ingest-writes")
+        self._reads: Batcher[Op, Any] = Batcher(self._read_batch)
+        self._writes: Batcher[list[Op], None] = Batcher(self._write_batch)
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the blocklist and keep it fresh."""
+        await self.load_blocklist()
+        self._refresher = asyncio.create_task(self._refresh_blocklist())
+
+    async def close(self) -> None:
+        """Stop the refresh task and the batch workers."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        await self._reads.close()
+        await self._writes.close()
+        self._reader.close()
+        self._writer.close()
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def _read_batch(self, ops: list[Op]) -> list[Any]:
+        return await self._reader(lambda conn: _read(conn, ops))
+
+    async def _seen(self, namespace: str, key: str) -> tuple[str, str] | None:
+        result: tuple[str, str] | None = await self._reads.submit(("seen", namespace, key))
+        return result
 
     async def seen_conversation(self, namespace: str, key: str) -> str | None:
         """The conversation id recorded with a seen key, or None if unseen or expired."""
-        async with self.engine.connect() as s:
-            row = (
-                await s.execute(
-                    select(seen.c.conversation_id).where(
-                        seen.c.namespace == namespace,
-                        seen.c.key == key,
-                        seen.c.expires_at > utcnow(),
-                    )
-                )
-            ).first()
-        return None if row is None else (row[0] or "")
+        row = await self._seen(namespace, key)
+        return None if row is None else row[0]
 
     async def seen_event_id(self, namespace: str, key: str) -> str | None:
         """The event id recorded with a seen key, or None if unseen or expired."""
-        async with self.engine.connect() as s:
-            query = select(seen.c.event_id).where(
-                seen.c.namespace == namespace, seen.c.key == key, seen.c.expires_at > utcnow()
-            )
-            row = (await s.execute(query)).first()
-        return None if row is None else (row[0] or "")
+        row = await self._seen(namespace, key)
+        return None if row is None else row[1]
 
     async def is_seen(self, namespace: str, key: str) -> bool:
         """Whether a key was accepted before (and has not expired)."""
-        return await self.seen_conversation(namespace, key) is not None
+        return await self._seen(namespace, key) is not None
+
+    async def open_sms_thread(self, contact: str, *, window: timedelta) -> str | None:
+        """The open conversation of a phone number within the reply window, if any."""
+        thread: Thread | None = await self._reads.submit(("thread", contact))
+        if thread is None or thread.closed or utcnow() - thread.last_message_at > window:
+            return None
+        return thread.conversation_id
+
+    async def sms_state(
+        self, message_sid: str, contact: str, *, window: timedelta
+    ) -> tuple[bool, bool, str | None]:
+        """(seen before, sender blocked, open conversation) of one inbound text."""
+        was_seen, open_id = await asyncio.gather(
+            self.is_seen("twilio", message_sid), self.open_sms_thread(contact, window=window))
+        if was_seen:
+            return True, False, None
+        return False, self.is_blocked(contact), open_id
+
+    # -- writes -----------------------------------------------------------------------------
 
     async def remember(self, *entries: tuple[str, str, str | None, str | None]) -> None:
-        """Record (namespace, key, conversation_id, event_id) entries; existing ones are kept."""
-        expires = utcnow() + self.ttl
-        async with self.engine.connect() as s:
-            for namespace, key, conversation_id, event_id in entries:
-                try:
-                    async with s.begin_nested():
-                        await s.execute(
-                            delete(seen).where(
-                                seen.c.namespace == namespace,
-                                seen.c.key == key,
-                                seen.c.expires_at <= utcnow(),
-                            )
-                        )
-                        await s.execute(
-                            insert(seen).values(
-                                namespace=namespace,
-                                key=key,
-                                conversation_id=conversation_id,
-                                event_id=event_id,
-                                expires_at=expires,
-                            )
-                        )
-                except IntegrityError:
-                    pass  # a concurrent delivery of the same message recorded it first
-            await s.commit()
+        """Record (namespace, key, conversation_id, event_id) entries; valid existing ones are
+        kept (a concurrent delivery of the same message recorded it first)."""
+        await self._writes.submit([("remember", *entry) for entry in entries])
+
+    async def record_sms(
+        self, contact: str, conversation_id: str, message_sid: str, event_id: str
+    ) -> None:
+        """After the broker's ack: the thread's latest text and the seen MessageSid, committed
+        together."""
+        await self._writes.submit([
+            ("touch", contact, conversation_id, utcnow()),
+            ("remember", "twilio", message_sid, conversation_id, event_id),
+        ])
+
+    async def touch_sms_thread(self, contact: str, conversation_id: str) -> None:
+        """Record that a number's latest text belongs to this conversation."""
+        await self._writes.submit([("touch", contact, conversation_id, utcnow())])
+
+    async def close_conversation(self, conversation_id: str) -> None:
+        """A closed SMS ticket: the number's next text starts a new conversation."""
+        await self._writes.submit([("close", conversation_id)])
+
+    async def _write_batch(self, items: list[list[Op]]) -> list[None]:
+        ops = [op for item in items for op in item]
+        await self._writer(lambda conn: _write(conn, ops, ttl=self.ttl))
+        return [None] * len(items)
 
     async def purge_expired(self) -> int:
         """Drop expired seen keys; returns how many."""
@@ -89,148 +162,122 @@ class IngestStore:
             await s.commit()
         return int(result.rowcount or 0)
 
-    async def sms_state(
-        self, message_sid: str, contact: str, *, window: timedelta
-    ) -> tuple[bool, bool, str | None]:
-        """(seen before, sender blocked, open conversation) of one inbound text; one session."""
-        now = utcnow()
-        async with self.engine.connect() as s:
-            seen_row = (
-                await s.execute(
-                    select(seen.c.key).where(
-                        seen.c.namespace == "twilio",
-                        seen.c.key == message_sid,
-                        seen.c.expires_at > now,
-                    )
-                )
-            ).first()
-            if seen_row is not None:
-                return True, False, None
-            blocked = (
-                await s.execute(select(blocklist.c.contact).where(blocklist.c.contact == contact))
-            ).first()
-            thread = (
-                await s.execute(select(sms_threads).where(sms_threads.c.contact == contact))
-            ).first()
-        open_id = None
-        if thread is not None and not thread.closed and now - thread.last_message_at <= window:
-            open_id = str(thread.conversation_id)
-        return False, blocked is not None, open_id
+    # -- blocklist --------------------------------------------------------------------------
 
-    async def record_sms(
-        self, contact: str, conversation_id: str, message_sid: str, event_id: str
-    ) -> None:
-        """After the broker's ack: the thread's latest text and the seen MessageSid, as two
-        upserts in one transaction (a concurrent replica's seen row, if still valid, is kept)."""
-        now, expires = utcnow(), utcnow() + self.ttl
-        async with self.engine.connect() as s:
-            upsert = _dialect_insert(s)
-            thread = upsert(sms_threads).values(
-                contact=contact, conversation_id=conversation_id, last_message_at=now, closed=False
-            )
-            await s.execute(
-                thread.on_conflict_do_update(
-                    index_elements=[sms_threads.c.contact],
-                    set_={
-                        "conversation_id": conversation_id,
-                        "last_message_at": now,
-                        "closed": False,
-                    },
-                )
-            )
-            mark = upsert(seen).values(
-                namespace="twilio",
-                key=message_sid,
-                conversation_id=conversation_id,
-                event_id=event_id,
-                expires_at=expires,
-            )
-            await s.execute(
-                mark.on_conflict_do_update(
-                    index_elements=[seen.c.namespace, seen.c.key],
-                    set_={
-                        "conversation_id": conversation_id,
-                        "event_id": event_id,
-                        "expires_at": expires,
-                    },
-                    where=seen.c.expires_at <= now,
-                )
-            )
-            await s.commit()
+    def is_blocked(self, contact: str) -> bool:
+        """Whether a contact is on the blocklist (as of the last refresh or local change)."""
+        return contact in self._blocked
 
-    async def open_sms_thread(self, contact: str, *, window: timedelta) -> str | None:
-        """The open conversation of a phone number within the reply window, if any."""
-        async with self.engine.connect() as s:
-            row = (
-                await s.execute(select(sms_threads).where(sms_threads.c.contact == contact))
-            ).first()
-        if row is None or row.closed or utcnow() - row.last_message_at > window:
-            return None
-        return str(row.conversation_id)
+    async def load_blocklist(self) -> None:
+        """Read the whole blocklist (a short list of contacts) into memory."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(blocklist.c.contact))
+            self._blocked = frozenset(row[0] for row in rows)
 
-    async def touch_sms_thread(self, contact: str, conversation_id: str) -> None:
-        """Record that a number's latest text belongs to this conversation."""
-        async with self.engine.connect() as s:
-            updated = await s.execute(
-                update(sms_threads)
-                .where(sms_threads.c.contact == contact)
-                .values(conversation_id=conversation_id, last_message_at=utcnow(), closed=False)
-            )
-            if updated.rowcount == 0:
-                try:
-                    async with s.begin_nested():
-                        await s.execute(
-                            insert(sms_threads).values(
-                                contact=contact,
-                                conversation_id=conversation_id,
-                                last_message_at=utcnow(),
-                                closed=False,
-                            )
-                        )
-                except IntegrityError:
-                    pass
-            await s.commit()
-
-    async def close_conversation(self, conversation_id: str) -> None:
-        """A closed SMS ticket: the number's next text starts a new conversation."""
-        async with self.engine.connect() as s:
-            await s.execute(
-                update(sms_threads)
-                .where(sms_threads.c.conversation_id == conversation_id)
-                .values(closed=True)
-            )
-            await s.commit()
-
-    async def is_blocked(self, contact: str) -> bool:
-        """Whether a contact is on the blocklist."""
-        async with self.engine.connect() as s:
-            row = (
-                await s.execute(select(blocklist.c.contact).where(blocklist.c.contact == contact))
-            ).first()
-        return row is not None
+    async def _refresh_blocklist(self) -> None:
+        while True:
+            await asyncio.sleep(self.blocklist_refresh_s)
+            try:
+                await self.load_blocklist()
+            except Exception as exc:  # the last list stays in force until the database answers
+                log.warning("blocklist refresh failed", extra={"error": type(exc).__name__})
 
     async def block(self, contact: str, *, reason: str | None, added_by: str) -> None:
         """Put a contact on the blocklist (idempotent)."""
-        if await self.is_blocked(contact):
-            return
-        async with self.engine.connect() as s:
-            await s.execute(
-                insert(blocklist).values(
-                    contact=contact, reason=reason, added_by=added_by, added_at=utcnow()
-                )
-            )
-            await s.commit()
+        async with self.engine.connect() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            stmt = insert(blocklist).values(
+                contact=contact, reason=reason, added_by=added_by, added_at=utcnow())
+            await conn.execute(stmt.on_conflict_do_nothing(index_elements=[blocklist.c.contact]))
+            await conn.commit()
+        self._blocked = self._blocked | {contact}
 
     async def unblock(self, contact: str) -> bool:
         """Take a contact off the blocklist; False if it was not there."""
-        async with self.engine.connect() as s:
-            result = await s.execute(delete(blocklist).where(blocklist.c.contact == contact))
-            await s.commit()
+        async with self.engine.connect() as conn:
+            result = await conn.execute(delete(blocklist).where(blocklist.c.contact == contact))
+            await conn.commit()
+        self._blocked = self._blocked - {contact}
         return bool(result.rowcount)
 
 
-def _dialect_insert(conn: AsyncConnection) -> Any:
-    """The INSERT construct with ON CONFLICT support for the connection's database."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+# Built once: SQLAlchemy then only looks up the compiled form (the constructs themselves cost
+# more to build than SQLite takes to run them).
+_SEEN_LOOKUP = select(seen.c.key, seen.c.conversation_id, seen.c.event_id).where(
+    seen.c.namespace == bindparam("namespace"),
+    seen.c.key.in_(bindparam("keys", expanding=True)),
+    seen.c.expires_at > bindparam("now"),
+)
+_THREAD_LOOKUP = select(sms_threads).where(
+    sms_threads.c.contact.in_(bindparam("contacts", expanding=True)))
+_CLOSE_THREADS = update(sms_threads).where(
+    sms_threads.c.conversation_id.in_(bindparam("ids", expanding=True))).values(closed=True)
+
+
+@functools.cache
+def _upserts(dialect: str) -> tuple[Any, Any]:
+    """(remember a seen key unless a valid one exists, set a number's latest thread)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    key = insert(seen)
+    remember = key.on_conflict_do_update(
+        index_elements=[seen.c.namespace, seen.c.key],
+        set_={"conversation_id": key.excluded.conversation_id,
+              "event_id": key.excluded.event_id,
+              "expires_at": key.excluded.expires_at},
+        where=seen.c.expires_at <= bindparam("now"),
+    )
+    thread = insert(sms_threads)
+    touch = thread.on_conflict_do_update(
+        index_elements=[sms_threads.c.contact],
+        set_={"conversation_id": thread.excluded.conversation_id,
+              "last_message_at": thread.excluded.last_message_at,
+              "closed": False},
+    )
+    return remember, touch
+
+
+def _read(conn: Connection, ops: list[Op]) -> list[Any]:
+    """One result per lookup: (conversation_id, event_id) of a valid seen key, or a Thread."""
+    now = utcnow()
+    found: dict[Op, Any] = {}
+    by_namespace: dict[str, set[str]] = {}
+    contacts: set[str] = set()
+    for op in ops:
+        if op[0] == "seen":
+            by_namespace.setdefault(op[1], set()).add(op[2])
+        else:
+            contacts.add(op[1])
+    for namespace, keys in by_namespace.items():
+        rows = conn.execute(_SEEN_LOOKUP, {"namespace": namespace, "keys": sorted(keys),
+                                           "now": now})
+        for key, conversation_id, event_id in rows:
+            found["seen", namespace, key] = (conversation_id or "", event_id or "")
+    if contacts:
+        for row in conn.execute(_THREAD_LOOKUP, {"contacts": sorted(contacts)}):
+            found["thread", row.contact] = Thread(
+                str(row.conversation_id), row.last_message_at, bool(row.closed))
+    return [found.get(op) for op in ops]
+
+
+def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
+    """One transaction: seen keys (the first valid one wins), then thread changes in order."""
+    now = utcnow()
+    remember, touch = _upserts(conn.dialect.name)
+    remembered: dict[tuple[str, str], dict[str, Any]] = {}
+    for op in ops:
+        if op[0] == "remember":
+            remembered.setdefault((op[1], op[2]), {
+                "namespace": op[1], "key": op[2], "conversation_id": op[3],
+                "event_id": op[4], "expires_at": now + ttl, "now": now})
+    if remembered:
+        conn.execute(remember, list(remembered.values()))
+    # closes and touches of sms_threads keep their order: a text after a close reopens
+    for kind, group in itertools.groupby(
+            (op for op in ops if op[0] != "remember"), key=lambda op: op[0]):
+        run = list(group)
+        if kind == "close":
+            conn.execute(_CLOSE_THREADS, {"ids": sorted({op[1] for op in run})})
+            continue
+        latest = {op[1]: {"contact": op[1], "conversation_id": op[2], "last_message_at": op[3],
+                          "closed": False} for op in run}
+        conn.execute(touch, list(latest.values()))

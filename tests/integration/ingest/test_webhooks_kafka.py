@@ -206,3 +206,41 @@ async def test_raw_mime_email_is_verified_and_published(
                            where=by_message(message_id))
     assert events[0]["data"]["text"] == "Can I book a study room for Friday?"
     assert events[0]["data"]["provider"] == "mime" and events[0]["data"]["channel"] == "email"
+
+
+async def test_a_close_published_by_another_service_ends_the_sms_thread(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    """Staff close an SMS ticket in status, which publishes the close to refdesk.interactions;
+    ingest's consumer reads it, and the number's next text opens a new conversation."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from shared.events import Channel, ConversationClosed
+    from shared.kafka import build_broker, publish
+    from tests.integration.ingest.conftest import fresh_phone
+
+    sender = fresh_phone()
+    first, second = sms_form("renew my book", sender=sender), sms_form("ok", sender=sender)
+    async with running(settings) as client:
+        store = client._transport.app.state.ingest.store  # type: ignore[attr-defined]
+        await post_sms(client, first)
+        window = timedelta(hours=24)
+        conversation = await store.open_sms_thread(sender, window=window)
+        assert conversation is not None
+        status = build_broker(settings, client_id="status-test")
+        await status.start()
+        try:
+            await publish(status, TOPIC, ConversationClosed(
+                conversation_id=conversation, channel=Channel.SMS, closed_at=datetime.now(UTC),
+                closed_by="staff-7"), key=conversation, source="refdesk/status")
+        finally:
+            await status.stop()
+        for _ in range(300):
+            if await store.open_sms_thread(sender, window=window) is None:
+                break
+            await asyncio.sleep(0.1)
+        await post_sms(client, second)
+    later = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, timeout=20,
+                          where=by_message(second["MessageSid"]))
+    assert later[0]["data"]["conversation_id"] != conversation

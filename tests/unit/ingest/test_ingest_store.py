@@ -1,0 +1,121 @@
+"""IngestStore on a real database (SQLite file, and PostgreSQL where configured): what batched
+lookups and group-committed writes must keep from one-at-a-time ones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from services.ingest.store import IngestStore, utcnow
+from services.ingest.tables import seen
+from shared.db import create_engine, migrate
+
+WINDOW = timedelta(hours=24)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator:
+    engine = create_engine(database_url)
+    await migrate(engine, "ingest")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def store(engine) -> AsyncIterator[IngestStore]:
+    store = IngestStore(engine, ttl=timedelta(days=7), blocklist_refresh_s=0.1)
+    await store.start()
+    yield store
+    await store.close()
+
+
+async def test_concurrent_lookups_each_get_their_own_answer(store: IngestStore) -> None:
+    await store.record_sms("+18175550001", "sms-a", "SM1", "e1")
+    await store.remember(("email", "<m1@x.edu>", "email-b", "e2"))
+    answers = await asyncio.gather(
+        store.sms_state("SM1", "+18175550001", window=WINDOW),
+        store.sms_state("SM2", "+18175550001", window=WINDOW),
+        store.sms_state("SM3", "+18175550002", window=WINDOW),
+        store.seen_conversation("email", "<m1@x.edu>"),
+        store.seen_event_id("email", "<m1@x.edu>"),
+        store.is_seen("email", "<m2@x.edu>"),
+        store.is_seen("twilio", "<m1@x.edu>"),  # same key, other namespace
+    )
+    assert answers == [
+        (True, False, None),
+        (False, False, "sms-a"),
+        (False, False, None),
+        "email-b",
+        "e2",
+        False,
+        False,
+    ]
+
+
+async def test_writes_in_one_batch_keep_the_order_they_were_made_in(store: IngestStore) -> None:
+    phone = "+18175550003"
+    # one group commit: two texts from one number, then the close of the second conversation
+    await asyncio.gather(
+        store.record_sms(phone, "sms-1", "SM10", "e10"),
+        store.record_sms(phone, "sms-2", "SM11", "e11"),
+        store.close_conversation("sms-2"),
+    )
+    assert await store.open_sms_thread(phone, window=WINDOW) is None
+    # a text after a close, in one batch: the number's thread is open again
+    await asyncio.gather(store.close_conversation("sms-2"),
+                         store.record_sms(phone, "sms-3", "SM12", "e12"))
+    assert await store.open_sms_thread(phone, window=WINDOW) == "sms-3"
+
+
+async def test_the_first_valid_record_of_a_key_wins(store: IngestStore, engine) -> None:
+    await asyncio.gather(store.remember(("chat", "w1", "chat-a", None)),
+                         store.remember(("chat", "w1", "chat-b", None)))
+    assert await store.seen_conversation("chat", "w1") == "chat-a"
+    await store.remember(("chat", "w1", "chat-c", None))
+    assert await store.seen_conversation("chat", "w1") == "chat-a"
+    async with engine.begin() as conn:  # let it expire: the next record replaces it
+        await conn.execute(seen.update().values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert not await store.is_seen("chat", "w1")
+    await store.remember(("chat", "w1", "chat-d", None))
+    assert await store.seen_conversation("chat", "w1") == "chat-d"
+
+
+async def test_another_replica_sees_keys_at_once_and_blocks_after_a_refresh(
+    store: IngestStore, engine
+) -> None:
+    other = IngestStore(engine, ttl=timedelta(days=7), blocklist_refresh_s=0.1)
+    await other.start()
+    try:
+        await store.record_sms("+18175550004", "sms-x", "SM20", "e20")
+        assert await other.sms_state("SM20", "+18175550004", window=WINDOW) == (
+            True, False, None)
+        await store.block("+18175550005", reason="abuse", added_by="admin")
+        assert store.is_blocked("+18175550005")
+        for _ in range(100):
+            if other.is_blocked("+18175550005"):
+                break
+            await asyncio.sleep(0.05)
+        assert other.is_blocked("+18175550005")
+        assert await other.unblock("+18175550005")
+        assert not other.is_blocked("+18175550005")
+        for _ in range(100):
+            if not store.is_blocked("+18175550005"):
+                break
+            await asyncio.sleep(0.05)
+        assert not store.is_blocked("+18175550005")
+    finally:
+        await other.close()
+
+
+async def test_a_failed_batch_fails_its_callers_and_the_store_recovers(
+    store: IngestStore, engine
+) -> None:
+    # a row too long for PostgreSQL's varchar(32), or a type SQLite cannot bind, fails the batch
+    bad = ("chat", "k", object(), None)
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error type differs by database
+        await store.remember(bad)  # type: ignore[arg-type]
+    await store.remember(("chat", "k2", "chat-ok", None))
+    assert await store.seen_conversation("chat", "k2") == "chat-ok"
