@@ -1,5 +1,6 @@
-"""`python -m bench [--quick]`: start a broker, a mail sink and the services on this machine,
-measure ingest, router, end to end and memory, and add the run to docs/performance.md."""
+"""`python -m bench [--quick] [--only STAGE]`: start a broker, a mail sink and the services on
+this machine, measure ingest, router, end to end and memory (or only the chosen stages), and add
+the run to docs/performance.md."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bench.system import start_system
 
 log = logging.getLogger("bench")
 FOUR = ("ingest", "router", "notifier", "status")
+STAGES = ("e2e", "ingest", "router")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -33,7 +35,15 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DOCS / "performance.md")
     parser.add_argument("--plot", type=Path, default=DOCS / "performance_latency.png")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, data)")
-    return parser.parse_args()
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=STAGES,
+        help="run only this stage (repeatable); default: every stage",
+    )
+    args = parser.parse_args()
+    args.stages = tuple(s for s in STAGES if s in args.only) if args.only else STAGES
+    return args
 
 
 def idle_rss(pids: dict[str, int], settle_s: float) -> dict[str, float]:
@@ -43,29 +53,39 @@ def idle_rss(pids: dict[str, int], settle_s: float) -> dict[str, float]:
 
 
 def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Every stage, in an order where no service sees another stage's backlog."""
+    """The chosen stages, in an order where no service sees another stage's backlog."""
     results: dict[str, Any] = {"machine": machine(), "versions": versions()}
     system = start_system(root)
     log.info("Kafka on %s, mail sink on port %d", system.kafka.bootstrap, system.smtp.port)
     try:
-        stack = system.stack("stack", FOUR)
-        stack.start_all(FOUR)
-        pids = {name: p.pid for name, p in stack.processes.items()}
-        ports = dict(stack.ports)
-        try:
-            results["rss_idle"] = idle_rss(pids, 3.0)
-            log.info("idle VmRSS (MiB): %s", {k: round(v) for k, v in results["rss_idle"].items()})
-            log.info("end to end")
-            results["e2e"] = e2e_stage.run(root, system, ports, pids, quick=args.quick)
-            for name in ("router", "notifier", "status"):
-                stack.stop(name)
-            results["ingest"] = ingest_stage.run(
-                root, system.kafka.bootstrap, ports["ingest"], pids["ingest"], quick=args.quick
-            )
-        finally:
-            stack.stop_all()
-        n = args.router_n or (500 if args.quick else 2000)
-        results["router"] = router_stage.run(root, system, n=n, quick=args.quick)
+        if "e2e" in args.stages or "ingest" in args.stages:
+            stack = system.stack("stack", FOUR)
+            stack.start_all(FOUR)
+            pids = {name: p.pid for name, p in stack.processes.items()}
+            ports = dict(stack.ports)
+            try:
+                results["rss_idle"] = idle_rss(pids, 3.0)
+                log.info(
+                    "idle VmRSS (MiB): %s", {k: round(v) for k, v in results["rss_idle"].items()}
+                )
+                if "e2e" in args.stages:
+                    log.info("end to end")
+                    results["e2e"] = e2e_stage.run(root, system, ports, pids, quick=args.quick)
+                for name in ("router", "notifier", "status"):
+                    stack.stop(name)
+                if "ingest" in args.stages:
+                    results["ingest"] = ingest_stage.run(
+                        root,
+                        system.kafka.bootstrap,
+                        ports["ingest"],
+                        pids["ingest"],
+                        quick=args.quick,
+                    )
+            finally:
+                stack.stop_all()
+        if "router" in args.stages:
+            n = args.router_n or (500 if args.quick else 2000)
+            results["router"] = router_stage.run(root, system, n=n, quick=args.quick)
     finally:
         system.stop()
     results["machine"]["load_end"] = loadavg()
@@ -81,6 +101,8 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="refdesk-bench-"))
     started = time.monotonic()
     command = "python -m bench" + (" --quick" if args.quick else "")
+    if args.only:
+        command += "".join(f" --only {stage}" for stage in args.stages)
     try:
         results = measure(root, args)
     except BaseException:

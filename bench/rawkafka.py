@@ -123,10 +123,12 @@ async def send_open(
 async def passthrough(
     bootstrap: str, src: str, dst: str, n: int, *, pipelined: bool = False
 ) -> dict[str, Any]:
-    """Consume n records and produce each to dst, committing after its ack (the router's shape).
+    """Consume n records and produce each to dst, committing after its ack (one message at a
+    time: the baseline of the router's target).
 
     pipelined=True sends a whole poll batch before awaiting the acks and commits once per
-    batch: what a consumer that does not await each record could reach.
+    batch: what a consumer that does not await each record could reach (the batch router's
+    shape).
     """
     consumer = AIOKafkaConsumer(
         src,

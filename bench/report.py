@@ -1,5 +1,5 @@
 """docs/performance.md: one section per run (newest first) under the hand-written analysis,
-and the latency-against-offered-load plot of the latest run."""
+and the plot of the latest run (latency against offered load; router rates)."""
 
 from __future__ import annotations
 
@@ -32,31 +32,55 @@ def num(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
-    """(what, measured, target, met) for each target of the issue."""
-    ing, bare = r["ingest"]["ingest"], r["ingest"]["bare"]
-    sat, bare_sat = ing["saturation"]["rate"], bare["saturation"]["rate"]
-    p99_half = ing["runs"][1]["p99"]
-    e2e = r["e2e"]["runs"][-1]["email"]
-    router, raw = r["router"]["router"]["rate"], r["router"]["passthrough"]["awaited"]["rate"]
-    return [
-        ("ingest accepted webhooks/s at saturation (acks=all)", num(sat), ">= 800", sat >= 800),
-        (
-            "ingest / A (bare endpoint) throughput",
-            num(sat / bare_sat, 3),
-            ">= 0.5",
-            sat / bare_sat >= 0.5,
-        ),
-        ("ingest p99 at 50% of saturation", f"{ms(p99_half)} ms", "<= 50 ms", p99_half <= 50),
-        ("end to end at 100/s, p50", f"{ms(e2e['p50'])} ms", "<= 30 ms", e2e["p50"] <= 30),
-        ("end to end at 100/s, p99", f"{ms(e2e['p99'])} ms", "<= 250 ms", e2e["p99"] <= 250),
-        ("router / raw passthrough", num(router / raw, 3), ">= 0.7", router / raw >= 0.7),
-    ]
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(what, measured, target, met) for each target of the issue whose stage ran; met is None
+    for a ratio shown for reference only."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    if "ingest" in r:
+        ing, bare = r["ingest"]["ingest"], r["ingest"]["bare"]
+        sat, bare_sat = ing["saturation"]["rate"], bare["saturation"]["rate"]
+        p99_half = ing["runs"][1]["p99"]
+        rows += [
+            ("ingest accepted webhooks/s at saturation (acks=all)", num(sat), ">= 800", sat >= 800),
+            (
+                "ingest / A (bare endpoint) throughput",
+                num(sat / bare_sat, 3),
+                ">= 0.5",
+                sat / bare_sat >= 0.5,
+            ),
+            ("ingest p99 at 50% of saturation", f"{ms(p99_half)} ms", "<= 50 ms", p99_half <= 50),
+        ]
+    if "e2e" in r:
+        e2e = r["e2e"]["runs"][-1]["email"]
+        rows += [
+            ("end to end at 100/s, p50", f"{ms(e2e['p50'])} ms", "<= 30 ms", e2e["p50"] <= 30),
+            ("end to end at 100/s, p99", f"{ms(e2e['p99'])} ms", "<= 250 ms", e2e["p99"] <= 250),
+        ]
+    if "router" in r:
+        raw, piped = router_ratios(r["router"])
+        rows += [
+            ("router / raw passthrough", num(raw, 3), ">= 0.7", raw >= 0.7),
+            ("router / pipelined passthrough", num(piped, 3), "-", None),
+        ]
+    return rows
+
+
+def router_ratios(rt: dict[str, Any]) -> tuple[float, float]:
+    """The router's rate over the awaited (raw) and over the pipelined passthrough's."""
+    rate, pt = rt["router"]["rate"], rt["passthrough"]
+    return rate / pt["awaited"]["rate"], rate / pt["pipelined"]["rate"]
+
+
+def verdict(met: bool | None) -> str:
+    """The last cell of a target row."""
+    if met is None:
+        return "for reference"
+    return "met" if met else "**missed**"
 
 
 def section(r: dict[str, Any], plot: Path) -> str:
     """The markdown for one run."""
-    m, v, ing = r["machine"], r["versions"], r["ingest"]
+    m, v = r["machine"], r["versions"]
     lines = [f"## Run {r['when']} ({r['command']}, {r['duration_s'] / 60:.1f} min)", ""]
     lines += [
         "| machine | |",
@@ -76,10 +100,23 @@ def section(r: dict[str, Any], plot: Path) -> str:
     ]
     lines += ["### Targets", "", "| target | measured | goal | |", "|---|---|---|---|"]
     lines += [
-        f"| {what} | {got} | {goal} | {'met' if ok else '**missed**'} |"
-        for what, got, goal, ok in targets(r)
+        f"| {what} | {got} | {goal} | {verdict(ok)} |" for what, got, goal, ok in targets(r)
     ]
-    lines += [
+    if "ingest" in r:
+        lines += ingest_section(r["ingest"])
+    if "router" in r:
+        lines += router_section(r["router"])
+    if "e2e" in r:
+        lines += e2e_section(r["e2e"])
+    lines += memory_section(r)
+    alt = "latency against offered load" if "ingest" in r or "e2e" in r else "router rates"
+    lines += ["", f"![{alt}]({plot.name})", ""]
+    return "\n".join(lines) + "\n"
+
+
+def ingest_section(ing: dict[str, Any]) -> list[str]:
+    """Stage 1: ingest beside A and B."""
+    lines = [
         "",
         "### 1. Ingest: SMS webhook (open loop, latency from the scheduled send time)",
         "",
@@ -127,9 +164,14 @@ def section(r: dict[str, Any], plot: Path) -> str:
             f"{ms(run['p999'])} | {run['errors']}/{run['requests']} | "
             f"{num(run['cpu_us'])} (client) | - | - |"
         )
-    rt = r["router"]
+    return lines
+
+
+def router_section(rt: dict[str, Any]) -> list[str]:
+    """Stage 2: the router beside the raw passthroughs and explain."""
     pt = rt["passthrough"]
-    lines += [
+    raw, piped = router_ratios(rt)
+    return [
         "",
         "### 2. Router",
         "",
@@ -137,28 +179,34 @@ def section(r: dict[str, Any], plot: Path) -> str:
         "|---|---|---|---|",
         f"| router process, broker to broker | {num(rt['router']['rate'])} | "
         f"{num(rt['router']['cpu_us'])} | "
-        f"{rt['router']['decided']} of {rt['router']['n']} decided; "
+        f"{rt['router']['decided']} of {rt['router']['n']} decided, rate and CPU over those "
+        f"after the first {rt['router'].get('first', 1)} to arrive; "
         f"{num(rt['router']['from_start_s'], 1)} s "
         "from process start to the last |",
         f"| raw passthrough, send_and_wait + commit per record | {num(pt['awaited']['rate'])} | "
-        f"{num(pt['awaited']['cpu_us'])} | the router's shape |",
+        f"{num(pt['awaited']['cpu_us'])} | the target's baseline |",
         f"| raw passthrough, pipelined per poll batch | {num(pt['pipelined']['rate'])} | "
-        f"{num(pt['pipelined']['cpu_us'])} | for reference only |",
+        f"{num(pt['pipelined']['cpu_us'])} | the batch router's shape |",
         f"| explain (Policy.decide, no Kafka) | {num(rt['explain']['rate'])} | "
         f"{num(1e6 / rt['explain']['rate'], 1)} | "
         f"bench_explain's target {num(rt['explain']['target'])}/s |",
         "",
-        f"router / passthrough = {num(rt['router']['rate'] / pt['awaited']['rate'], 3)}",
-        "",
+        f"router / raw passthrough = {num(raw, 3)}; "
+        f"router / pipelined passthrough = {num(piped, 3)}",
     ]
-    lines += [
+
+
+def e2e_section(e2e: dict[str, Any]) -> list[str]:
+    """Stage 3: webhook to decision to email."""
+    lines = [
+        "",
         "### 3. End to end: webhook accepted -> decision -> email accepted by the SMTP sink",
         "",
         "| offered /s | messages | accepted p50 / p99 ms | decision p50 / p99 ms "
         "| email p50 / p99 ms | missing decisions / emails |",
         "|---|---|---|---|---|---|",
     ]
-    for run in r["e2e"]["runs"]:
+    for run in e2e["runs"]:
         lines.append(
             f"| {num(run['offered'])} | {run['requests']} | {ms(run['accepted']['p50'])} / "
             f"{ms(run['accepted']['p99'])} | {ms(run['decision']['p50'])} / "
@@ -166,49 +214,77 @@ def section(r: dict[str, Any], plot: Path) -> str:
             f"{ms(run['email']['p50'])} / {ms(run['email']['p99'])} | "
             f"{run['missing_decisions']} / {run['missing_emails']} |"
         )
-    peak = r["e2e"]["rss_peak"]
-    lines += [
+    return lines
+
+
+def memory_section(r: dict[str, Any]) -> list[str]:
+    """Stage 4: each service's VmRSS idle and at its peak under the stages that ran."""
+    peaks: dict[str, list[tuple[float, str]]] = {}
+    if "e2e" in r:
+        for name in ("router", "notifier", "status"):
+            peaks.setdefault(name, []).append((r["e2e"]["rss_peak"][name], "end to end 100/s"))
+    if "ingest" in r:
+        peak = r["ingest"]["ingest"]["saturation"]["rss_peak"]
+        peaks.setdefault("ingest", []).append((peak, "ingest saturation"))
+    if "router" in r:
+        peaks.setdefault("router", []).append((r["router"]["router"]["rss_peak"], "router stage"))
+    idle = r.get("rss_idle", {})
+    names = [*idle, *(n for n in peaks if n not in idle)]
+    if not names:
+        return []
+    lines = [
         "",
         "### 4. Memory (VmRSS, MiB)",
         "",
         "| service | idle | under load | load |",
         "|---|---|---|---|",
     ]
-    loads = {
-        "ingest": (ing["ingest"]["saturation"]["rss_peak"], "ingest saturation"),
-        "router": (
-            max(peak["router"], rt["router"]["rss_peak"]),
-            "end to end 100/s and the router stage",
-        ),
-        "notifier": (peak["notifier"], "end to end 100/s"),
-        "status": (peak["status"], "end to end 100/s"),
-    }
-    for name, idle in r["rss_idle"].items():
-        under, what = loads[name]
-        lines.append(f"| {name} | {num(idle)} | {num(under)} | {what} (peak) |")
-    lines += ["", f"![latency against offered load]({plot.name})", ""]
-    return "\n".join(lines) + "\n"
+    for name in names:
+        loads = peaks.get(name, [])
+        under = max((v for v, _ in loads), default=float("nan"))
+        what = " and ".join(w for _, w in loads) or "-"
+        idle_mib = idle.get(name, float("nan"))
+        lines.append(f"| {name} | {num(idle_mib)} | {num(under)} | {what} (peak) |")
+    return lines
+
+
+STYLES = {"p50": "-", "p99": "--", "p999": ":"}
 
 
 def draw(r: dict[str, Any], plot: Path) -> None:
-    """Latency percentiles against offered load, ingest beside A and B, and end to end."""
+    """One panel per stage that ran: ingest beside A and B and end to end (latency against
+    offered load), and the router beside the passthroughs (rate and CPU per record)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
-    styles = {"p50": "-", "p99": "--", "p999": ":"}
-    ing = r["ingest"]
+    panels = [
+        (name, fn)
+        for name, fn in (("ingest", _ingest_panel), ("e2e", _e2e_panel), ("router", _router_panel))
+        if name in r
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.8), squeeze=False)
+    for ax, (name, fn) in zip(axes[0], panels, strict=True):
+        fn(ax, r[name])
+    fig.suptitle(
+        f"refdesk, {r['when']}, {r['machine']['nproc']} cores, load {r['machine']['load']}"
+    )
+    fig.tight_layout()
+    fig.savefig(plot, dpi=110)
+    plt.close(fig)
+
+
+def _ingest_panel(ax: Any, ing: dict[str, Any]) -> None:
     for key, label, color in (
         ("ingest", "ingest", "tab:red"),
         ("bare", "A bare", "tab:blue"),
         ("raw", "B aiokafka", "tab:green"),
     ):
         runs = ing[key]["runs"]
-        for q, style in styles.items():
+        for q, style in STYLES.items():
             ys = [min(run[q], 1e5) for run in runs]
-            left.plot(
+            ax.plot(
                 [run["offered"] for run in runs],
                 ys,
                 style,
@@ -216,44 +292,70 @@ def draw(r: dict[str, Any], plot: Path) -> None:
                 marker="o",
                 label=f"{label} {q.replace('p999', 'p99.9')}",
             )
-    left.set(
+    ax.set(
         xlabel="offered webhooks/s (25/50/75% of ingest saturation)",
         ylabel="latency ms",
         yscale="log",
         title="Ingest vs baselines",
     )
-    left.legend(fontsize=7, ncol=3)
-    runs = r["e2e"]["runs"]
+    ax.legend(fontsize=7, ncol=3)
+
+
+def _e2e_panel(ax: Any, e2e: dict[str, Any]) -> None:
+    runs = e2e["runs"]
     for step, color in (
         ("accepted", "tab:red"),
         ("decision", "tab:orange"),
         ("email", "tab:purple"),
     ):
         for q in ("p50", "p99"):
-            right.plot(
+            ax.plot(
                 [run["offered"] for run in runs],
                 [min(run[step][q], 1e6) for run in runs],
-                styles[q],
+                STYLES[q],
                 color=color,
                 marker="o",
                 label=f"{step} {q}",
             )
-    right.axhline(30, color="grey", lw=0.8)
-    right.axhline(250, color="grey", lw=0.8, ls="--")
-    right.set(
+    ax.axhline(30, color="grey", lw=0.8)
+    ax.axhline(250, color="grey", lw=0.8, ls="--")
+    ax.set(
         xlabel="offered interactions/s",
         ylabel="latency ms from the scheduled send",
         yscale="log",
         xscale="log",
         title="End to end (grey: 30 / 250 ms targets)",
     )
-    right.legend(fontsize=7)
-    fig.suptitle(
-        f"refdesk, {r['when']}, {r['machine']['nproc']} cores, load {r['machine']['load']}"
+    ax.legend(fontsize=7)
+
+
+def _router_panel(ax: Any, rt: dict[str, Any]) -> None:
+    pt = rt["passthrough"]
+    rows = [
+        ("router", rt["router"], "tab:red"),
+        ("passthrough\nawaited", pt["awaited"], "tab:green"),
+        ("passthrough\npipelined", pt["pipelined"], "tab:blue"),
+    ]
+    xs = range(len(rows))
+    ax.bar(xs, [row["rate"] for _, row, _ in rows], color=[c for _, _, c in rows])
+    for x, (_, row, _) in zip(xs, rows, strict=True):
+        ax.annotate(
+            f"{num(row['rate'])}/s\n{num(row['cpu_us'])} µs CPU",
+            (x, row["rate"]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    raw, piped = router_ratios(rt)
+    rates = [row["rate"] for _, row, _ in rows]
+    ax.set_yscale("log")
+    ax.set_ylim(min(rates) / 3, max(rates) * 3)
+    ax.set(
+        xticks=list(xs),
+        xticklabels=[name for name, _, _ in rows],
+        ylabel="records (decisions) per second",
+        title=f"Router: {num(raw, 2)} of awaited, {num(piped, 2)} of pipelined passthrough",
     )
-    fig.tight_layout()
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
 
 
 def write(r: dict[str, Any], out: Path, plot: Path) -> None:
