@@ -68,8 +68,9 @@ def _ok(media_type: str, schema: dict[str, Any], description: str) -> dict[int |
     return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
 
 
-TWIML_OK = {200: {"description": "Stored (or a duplicate or blocked sender): an empty TwiML reply",
-                  "content": {"text/xml": {"schema": {"type": "string"}, "example": TWIML}}}}
+TWIML_OK: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Stored (or a duplicate or blocked sender): an empty TwiML reply",
+    "content": {"text/xml": {"schema": {"type": "string"}, "example": TWIML}}}}
 JSON_OK = _ok("application/json", ACCEPTED_SCHEMA, "Stored, a duplicate, blocked, or ignored")
 FORM_ERRORS = problems(400, 401, 403, 413, 415, 422, 503)
 RAW_ERRORS = problems(401, 403, 413, 415, 422, 503)
