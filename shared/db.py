@@ -6,11 +6,13 @@ Each service owns its tables and its migrations (services/<name>/migrations, ver
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, event, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -28,16 +30,18 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_pre_ping", True)
     engine = _create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
+
+
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL (readers never block the writer), NORMAL sync, foreign keys: every SQLite
+    connection refdesk opens."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -124,19 +128,48 @@ async def claim_event(
     return True
 
 
-async def record_processed(
-    session: AsyncConnection | AsyncSession, table: Table, consumer: str, event_id: str
-) -> None:
-    """Record an event id already checked as new, and commit; a concurrent replica's row wins."""
-    try:
-        await session.execute(
-            insert(table).values(
-                consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
-            )
+async def processed_among(
+    conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_ids: Collection[str]
+) -> set[str]:
+    """Which of these event ids are already recorded as processed, in one query."""
+    if not event_ids:
+        return set()
+    found = await conn.execute(
+        select(table.c.event_id).where(
+            table.c.consumer == consumer, table.c.event_id.in_(sorted(set(event_ids)))
         )
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()  # another replica recorded it between our check and now
+    )
+    return {row[0] for row in found}
+
+
+async def record_processed(
+    conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_ids: Iterable[str]
+) -> None:
+    """Record event ids as processed in one transaction, and commit.
+
+    One multi-row insert that leaves rows already there alone (ON CONFLICT DO NOTHING): a
+    concurrent replica's row, or an id repeated in the batch, never fails the others.
+    """
+    now = datetime.now(UTC)
+    rows = [
+        {"consumer": consumer, "event_id": event_id, "processed_at": now}
+        for event_id in dict.fromkeys(event_ids)
+    ]
+    if not rows:
+        return
+    await conn.execute(insert_ignoring_duplicates(conn, table), rows)
+    await conn.commit()
+
+
+def insert_ignoring_duplicates(conn: AsyncConnection | AsyncSession, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's backend (SQLite or PostgreSQL)."""
+    bind = conn.get_bind() if isinstance(conn, AsyncSession) else conn
+    dialect = bind.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"no ON CONFLICT DO NOTHING for {dialect}")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -6,15 +6,19 @@ subscriber sets its ack policy explicitly; a poison message goes to its topic's 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from pydantic import BaseModel
 
 from shared.events import CloudEvent, DeadLetter, new_event
@@ -31,6 +35,11 @@ def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=client_id,
+        # Handlers take the message itself (`msg: KafkaMessage`) and decode it in the Guard.
+        # Without dependency injection FastStream calls them directly: with it, resolving that
+        # one parameter cost a task group and a worker-thread hop per message (~0.5 ms of CPU).
+        apply_types=False,
+        decoder=undecoded,
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=10_000,
@@ -38,6 +47,13 @@ def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
         logger=logging.getLogger(f"refdesk.{client_id}.kafka"),
         log_level=logging.DEBUG,
     )
+
+
+async def undecoded(msg: StreamMessage[Any]) -> StreamMessage[Any]:
+    """Every subscriber's decoder: the message as it came, for the Guard to decode record by
+    record (FastStream's own decoder would parse bodies by their content-type header, and one
+    record whose header promises JSON it does not hold would fail outside the Guard)."""
+    return msg
 
 
 async def ensure_topics(settings: CommonSettings) -> None:
@@ -96,8 +112,42 @@ async def publish_event(
         event.model_dump_json().encode(),
         topic=topic,
         key=key.encode(),
-        headers={"content-type": CONTENT_TYPE, "ce_type": event.type, "ce_id": event.id},
+        headers=_headers(event),
     )
+
+
+async def publish_in_order(
+    broker: KafkaBroker, records: Iterable[tuple[str, CloudEvent[Any], str]]
+) -> None:
+    """Publish (topic, event, key) records in this order; return once the broker acknowledged
+    every one of them.
+
+    Each record is handed to the producer before the next, so records of one key keep this
+    order in their partition (the producer is idempotent), and the acks are awaited together:
+    one round trip to the in-sync replicas for the lot instead of one per record. The first
+    failure is raised once every record handed over has settled.
+    """
+    futures: list[asyncio.Future[Any]] = []
+    try:
+        for topic, event, key in records:
+            futures.append(
+                await broker.publish(
+                    event.model_dump_json().encode(),
+                    topic=topic,
+                    key=key.encode(),
+                    headers=_headers(event),
+                    no_confirm=True,
+                )
+            )
+    finally:
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _headers(event: CloudEvent[Any]) -> dict[str, str]:
+    return {"content-type": CONTENT_TYPE, "ce_type": event.type, "ce_id": event.id}
 
 
 async def dead_letter(
@@ -106,6 +156,13 @@ async def dead_letter(
     """Send a message a consumer cannot process to `<topic>.dlq`, with the reason."""
     raw = message.raw_message
     record = raw[0] if isinstance(raw, tuple) else raw
+    await dead_letter_record(broker, record, reason=reason, group=group, source=source)
+
+
+async def dead_letter_record(
+    broker: KafkaBroker, record: ConsumerRecord[Any, Any], *, reason: str, group: str, source: str
+) -> None:
+    """Send one consumed record to `<topic>.dlq` with the reason (a batch's records one by one)."""
     key = record.key.decode("utf-8", "replace") if record.key else None
     letter = DeadLetter(
         topic=record.topic,

@@ -9,6 +9,11 @@ CONSUMED = Counter(
     "Events a consumer finished with, by outcome",
     ["topic", "outcome"],
 )
+BATCHES = Counter(
+    "refdesk_consumer_batches_total",
+    "Poll batches a batch consumer finished with, by outcome (processed or retried)",
+    ["topic", "outcome"],
+)
 DEAD_LETTERS = Counter(
     "refdesk_dead_letters_total", "Messages sent to a dead-letter topic", ["topic"]
 )

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import sqlite_pragmas
 
 T = TypeVar("T")
 
@@ -38,7 +40,7 @@ class UnitRunner:
             self._sync = create_engine(url.set(drivername="sqlite"),
                                        connect_args={"timeout": 30, "check_same_thread": False},
                                        pool_size=1)
-            event.listen(self._sync, "connect", _sqlite_pragmas)
+            event.listen(self._sync, "connect", sqlite_pragmas)
             self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
 
     async def __call__(self, fn: Callable[[Connection], T]) -> T:
@@ -62,11 +64,3 @@ class UnitRunner:
         if thread is not None and self._sync is not None:
             thread.submit(self._sync.dispose).result()
             thread.shutdown(wait=True)
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Annotated
 
@@ -22,9 +22,9 @@ from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Guard
+from shared.consumer import Decoded, Guard, tolerant_batch_parser
 from shared.db import create_engine, migrate, ping
-from shared.events import TYPE_OF, AnyEvent, ConversationClosed
+from shared.events import TYPE_OF, ConversationClosed
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
@@ -42,25 +42,20 @@ class BlockRequest(BaseModel):
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
     """Closed SMS tickets end their thread: the number's next text opens a new conversation."""
     guard = Guard(broker, group=settings.ingest_group, source="refdesk/ingest")
+    closes = frozenset({TYPE_OF[ConversationClosed]})
 
-    async def dispatch(_event: AnyEvent, data: BaseModel) -> None:
-        if isinstance(data, ConversationClosed):
-            await store.close_conversation(data.conversation_id)
+    async def dispatch(items: Sequence[Decoded]) -> None:
+        await asyncio.gather(*(store.close_conversation(data.conversation_id)
+                               for _event, data in items if isinstance(data, ConversationClosed)))
 
-    closed_type = TYPE_OF[ConversationClosed]
-
+    # One poll batch at a time, committed once its closes are written. refdesk's producers
+    # name the type in a header, so the interactions themselves are passed over undecoded.
     @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group,
-                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
+                       batch=True, max_records=500, batch_timeout_ms=100,
+                       parser=tolerant_batch_parser)
     async def on_interactions(msg: KafkaMessage) -> None:
-        # refdesk's producers name the type in a header: everything but a close is passed over
-        # without decoding it (the router dead-letters what is malformed)
-        stated = msg.headers.get("ce_type")
-        if stated is not None and stated != closed_type:
-            return
-        # the raw bytes, not a `body: bytes` parameter: FastStream would decode a JSON record
-        # without our content-type header into a dict, fail validation outside the Guard and
-        # redeliver it forever instead of dead-lettering it
-        await guard(msg.body, msg, dispatch)
+        await guard.batch(msg, dispatch, types=closes)
 
 
 async def _connect(broker: KafkaBroker, ingest: Ingest, settings: IngestSettings) -> None:

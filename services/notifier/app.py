@@ -6,15 +6,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
-from pydantic import BaseModel
 
 from services.notifier import ledger
 from services.notifier.chat import OutboxChatSender
@@ -24,27 +21,29 @@ from services.notifier.metrics import OLDEST_PENDING
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Guard, PoisonMessage
+from shared.consumer import Guard, PoisonMessage, decode, tolerant_batch_parser
 from shared.db import create_engine, migrate, ping, session_factory
-from shared.events import AnyEvent, Channel, NotificationRequested
+from shared.events import Channel, NotificationRequested
 from shared.http import install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
+from shared.syncdb import UnitRunner
 from shared.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
 
 def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapters:
-    """The delivery adapters the settings ask for."""
+    """The delivery adapters the settings ask for; the email lane's SMTP sessions are pooled."""
     smtp = SmtpSender(SmtpSettings(
         host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
         username=settings.smtp_user, password=settings.smtp_password,
         timeout=settings.smtp_timeout_s, validate_certs=settings.smtp_validate_certs,
         ca_file=settings.smtp_ca_file,
-    ))
+    ), max_sessions=settings.notifier_lane_concurrency,
+        idle_timeout_s=settings.smtp_idle_timeout_s)
     sms: SmsSender
     if settings.sms_api_base_url:
         sms = TwilioSmsSender(settings.sms_api_base_url, settings.twilio_account_sid or "",
@@ -55,31 +54,47 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
     return Adapters(email=smtp, sms=sms, chat=chat)
 
 
-async def _raw_body(msg: StreamMessage[Any]) -> bytes:
-    # The Guard decodes. FastStream's own decoding (JSON when the content-type says so or is
-    # missing) fails outside it on poison, and NACK_ON_ERROR then redelivers it forever.
-    return bytes(msg.body)
+BATCH_RECORDS = 100
+"""Most commands one poll batch holds: one ledger transaction and one offset commit each."""
+BATCH_WAIT_MS = 10
+"""How long an idle poll waits for records (FastStream pauses as long again after an empty
+poll, so this also bounds the delay a command arriving on an idle notifier sees)."""
+RETRY_PAUSE_S = 1.0
+"""Pause before a batch that failed transiently is redelivered."""
+
+
+def decode_command(body: bytes) -> NotificationRequested:
+    """A notification command; PoisonMessage (with the reason) for anything else."""
+    _event, data = decode(body)
+    if not isinstance(data, NotificationRequested):
+        raise PoisonMessage(f"not a notification command: {type(data).__name__}")
+    return data
 
 
 def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSettings) -> None:
-    """Record each command in the ledger; the offset is committed only after that commit."""
-    guard = Guard(broker, group=settings.notifier_group, source="refdesk/notifier")
+    """Record each poll batch's commands in the ledger in one transaction; the batch's offsets
+    are committed only after that commit.
 
-    async def dispatch(_event: AnyEvent, data: BaseModel) -> None:
-        if not isinstance(data, NotificationRequested):
-            raise PoisonMessage(f"not a notification command: {type(data).__name__}")
-        async with deliverer.sessions() as session:
-            if await ledger.record(session, data):
-                await session.commit()
-                deliverer.wake.set()
+    The rules are the `Guard`'s (shared/consumer.py): each poison record (including a valid
+    event that is not a notification command) goes to the DLQ by itself with its reason; any
+    other failure redelivers the whole batch after a pause, nothing of it committed.
+    """
+    guard = Guard(broker, group=settings.notifier_group, source="refdesk/notifier",
+                  retry_pause_s=RETRY_PAUSE_S)
 
-    @broker.subscriber(NOTIFICATIONS.name, group_id=settings.notifier_group,
-                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
-                       max_poll_records=100, decoder=_raw_body)
+    async def dispatch(commands: list[NotificationRequested]) -> None:
+        for channel in await deliverer.record(commands):
+            deliverer.wake.set(channel)
+
+    # The decoder and parser keep one malformed record from failing the batch outside the
+    # Guard, where NACK_ON_ERROR would redeliver it forever.
+    @broker.subscriber(
+        NOTIFICATIONS.name, group_id=settings.notifier_group, auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=BATCH_RECORDS,
+        batch_timeout_ms=BATCH_WAIT_MS, parser=tolerant_batch_parser,
+    )
     async def on_notification(msg: KafkaMessage) -> None:
-        # raw bytes (msg.body): a `body: bytes` parameter fails outside the Guard on a JSON
-        # record without our content-type header, and NACK_ON_ERROR would redeliver it forever
-        await guard(msg.body, msg, dispatch)
+        await guard.batch(msg, dispatch, decoder=decode_command)
 
 
 async def _watch_pending(deliverer: Deliverer, stopping: asyncio.Event) -> None:
@@ -97,7 +112,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     engine = create_engine(settings.db_url("notifier"))
     http = httpx.AsyncClient(timeout=settings.smtp_timeout_s)
     deliverer = Deliverer(settings=settings, sessions=session_factory(engine),
-                          adapters=build_adapters(settings, http), broker=broker)
+                          adapters=build_adapters(settings, http), broker=broker,
+                          db=UnitRunner(engine, name="notifier-ledger"))
     subscribe(broker, deliverer, settings)
 
     @contextlib.asynccontextmanager
@@ -120,6 +136,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await broker.stop()
+            await deliverer.close()
             await http.aclose()
             await engine.dispose()
 

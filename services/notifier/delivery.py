@@ -1,13 +1,18 @@
-"""Delivery lanes: one worker per channel takes due ledger rows and delivers them in turn.
+"""Delivery lanes: one worker per channel claims due ledger rows and delivers them concurrently.
 
-One message at a time per lane keeps the crash window (relay accepted, ledger not yet
-written) to a single message per lane. Retries are rows scheduled for later, never sleeps,
-so one failing notification does not hold up the others.
+Up to `notifier_lane_concurrency` deliveries are in flight per lane, never two of one
+conversation, so a conversation's notifications still go out one after another in the order
+they became due (a hand-off before its survey). Due rows are leased several at a time in one
+transaction, and the outcomes of concurrent deliveries are written together (group commit,
+`shared.batching.Batcher`). The crash window (relay accepted, ledger not yet written) is
+therefore up to the lane concurrency per lane. Retries are rows scheduled for later, never
+sleeps, so one failing notification does not hold up the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -26,8 +31,10 @@ from services.notifier.messages import make_message_id, render_chat, render_emai
 from services.notifier.metrics import CRISIS_FAILURES, DLQ, FAILURES, LATENCY, RETRIES, SENT
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import SmsSender
+from shared.batching import Batcher
 from shared.events import Channel, DeadLetter, NotificationKind, NotificationRequested
 from shared.kafka import publish
+from shared.syncdb import UnitRunner
 from shared.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
@@ -52,23 +59,50 @@ class LaneWake:
         """The flag a lane waits on."""
         return self._flags.setdefault(channel, asyncio.Event())
 
-    def set(self) -> None:
-        """New work may be due: wake every lane."""
+    def set(self, channel: Channel | None = None) -> None:
+        """New work may be due: wake that channel's lane, or every lane."""
+        if channel is not None:
+            self.flag(channel).set()
+            return
         for flag in self._flags.values():
             flag.set()
 
 
 @dataclass
 class Deliverer:
-    """Renders and sends one ledger entry, then records the outcome."""
+    """Claims due ledger entries per lane, renders and sends them, and records the outcomes."""
 
     settings: NotifierSettings
     sessions: async_sessionmaker[AsyncSession]
     adapters: Adapters
     broker: KafkaBroker
+    db: UnitRunner
+    """Runs the hot ledger operations, each as one transaction."""
     wake: LaneWake = field(default_factory=lambda: LaneWake())
     failing: set[Channel] = field(default_factory=set)
     """Lanes whose last attempt failed transiently; their next success pulls retries forward."""
+    _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._outcomes = Batcher(self._write_outcomes)
+
+    async def record(self, commands: list[NotificationRequested]) -> set[Channel]:
+        """Add commands to the ledger in one transaction (committed on return); the channels
+        that got new rows."""
+        if not commands:
+            return set()
+        fresh = await self.db(lambda conn: ledger.record(conn, commands))
+        return {cmd.channel for cmd in commands if cmd.idempotency_key in fresh}
+
+    async def _write_outcomes(self, outcomes: list[ledger.Outcome]) -> list[None]:
+        await self.db(lambda conn: ledger.apply_outcomes(conn, outcomes))
+        return [None] * len(outcomes)
+
+    async def close(self) -> None:
+        """Release the outcome writer, the ledger's connection and the SMTP sessions."""
+        await self._outcomes.close()
+        self.db.close()
+        await self.adapters.email.close()
 
     def _context(self, cmd: NotificationRequested) -> dict[str, Any]:
         ctx = dict(cmd.context)
@@ -127,21 +161,21 @@ class Deliverer:
                 return
             RETRIES.labels(**labels).inc()
             self.failing.add(cmd.channel)
-            async with self.sessions() as session:
-                await ledger.retry_later(session, entry.key, delay_s=self.backoff_s(attempts),
-                                         error=str(exc))
+            await self._outcomes.submit(ledger.retry_later(
+                entry.key, delay_s=self.backoff_s(attempts), error=str(exc)))
             log.warning("send failed; retry scheduled",
                         extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
                                "attempts": attempts, "error": type(exc).__name__})
             return
-        async with self.sessions() as session:
-            await ledger.mark_sent(session, entry.key, message_id=message_id,
-                                   provider_id=provider_id)
-            if cmd.channel in self.failing:
-                # The relay is back: what waits in backoff on this lane goes now, not up to
-                # backoff_max_s later.
-                self.failing.discard(cmd.channel)
-                await ledger.retry_now(session, cmd.channel.value)
+        # The relay is back: what waits in backoff on this lane goes now, not up to
+        # backoff_max_s later.
+        recovered = cmd.channel in self.failing
+        self.failing.discard(cmd.channel)
+        await self._outcomes.submit(ledger.sent(
+            entry.key, message_id=message_id, provider_id=provider_id,
+            pull_forward=cmd.channel.value if recovered else None))
+        if recovered:
+            self.wake.set(cmd.channel)
         LATENCY.labels(**labels).observe(time.perf_counter() - started)
         SENT.labels(**labels).inc()
         log.info("sent", extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
@@ -156,40 +190,66 @@ class Deliverer:
         )
         await publish(self.broker, NOTIFICATIONS.dlq_name, letter, key=cmd.conversation_id,
                       source="refdesk/notifier", event_id=entry.key)
-        async with self.sessions() as session:
-            await ledger.mark_dead(session, entry.key, error=reason)
+        await self._outcomes.submit(ledger.dead(entry.key, error=reason))
         DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
         log.warning("notification dead-lettered",
                     extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
                            "reason": reason[:200]})
 
     async def lane(self, channel: Channel, stopping: asyncio.Event) -> None:
-        """Deliver due notifications of one channel until told to stop."""
+        """Deliver due notifications of one channel until told to stop, several at a time.
+
+        On stop, no more rows are claimed and the deliveries in flight are finished, so no
+        lease is left behind.
+        """
         flag = self.wake.flag(channel)
-        while not stopping.is_set():
-            # Cleared before draining, not after: a wake-up that arrives during the drain is
-            # kept, so a notification recorded meanwhile does not wait for the poll interval.
-            flag.clear()
-            try:
-                worked = await self._drain(channel, stopping)
-            except Exception as exc:  # the database may be briefly unavailable; keep the lane alive
-                log.warning("lane iteration failed",
-                            extra={"channel": channel.value, "error": type(exc).__name__})
-                worked = False
-            if not worked:
+        limit = self.settings.notifier_lane_concurrency
+        in_flight: dict[str, asyncio.Task[None]] = {}  # conversation id -> its delivery
+        backlog = False  # whether due rows may have been left behind by the last claim
+
+        def finished(conversation: str, _task: asyncio.Task[None]) -> None:
+            in_flight.pop(conversation, None)
+            if backlog:  # a slot (or that conversation) is free for what was left behind
+                flag.set()
+
+        try:
+            while not stopping.is_set():
+                # Cleared before claiming, not after: a wake-up that arrives meanwhile (a new
+                # row, a finished delivery) is kept, so nothing waits for the poll interval.
+                flag.clear()
+                free = limit - len(in_flight)
+                if free <= 0:
+                    backlog = True
+                else:
+                    try:
+                        claim = await self.db(functools.partial(
+                            ledger.claim, channel=channel.value, limit=free,
+                            busy=list(in_flight), lease_s=self.settings.lease_s))
+                    except Exception as exc:  # the database may be briefly unavailable
+                        log.warning("lane iteration failed",
+                                    extra={"channel": channel.value,
+                                           "error": type(exc).__name__})
+                        claim = ledger.Claim([], more=False)
+                    backlog = claim.more
+                    for entry in claim.entries:
+                        conversation = entry.command.conversation_id
+                        task = asyncio.create_task(self._deliver_claimed(entry))
+                        in_flight[conversation] = task
+                        task.add_done_callback(functools.partial(finished, conversation))
                 try:
                     await asyncio.wait_for(flag.wait(), timeout=self.settings.poll_interval_s)
                 except TimeoutError:
                     pass
+            if in_flight:
+                await asyncio.wait(list(in_flight.values()))
+        finally:
+            for task in list(in_flight.values()):
+                task.cancel()
 
-    async def _drain(self, channel: Channel, stopping: asyncio.Event) -> bool:
-        async with self.sessions() as session:
-            keys = await ledger.due(session, channel.value)
-        for key in keys:
-            if stopping.is_set():
-                break
-            async with self.sessions() as session:
-                entry = await ledger.claim(session, key, lease_s=self.settings.lease_s)
-            if entry is not None:
-                await self.deliver(entry)
-        return bool(keys)
+    async def _deliver_claimed(self, entry: ledger.Entry) -> None:
+        try:
+            await self.deliver(entry)
+        except Exception as exc:  # its lease runs out and the row is attempted again
+            log.warning("delivery outcome not recorded",
+                        extra={"conversation_id": entry.command.conversation_id,
+                               "notification": entry.key, "error": type(exc).__name__})

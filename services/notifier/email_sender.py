@@ -8,11 +8,13 @@ is a configuration error and permanent. Exception text from aiosmtplib names no 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
@@ -27,6 +29,8 @@ class EmailSender(Protocol):
     """What the notifier's consumer needs from an email adapter."""
 
     async def send(self, msg: EmailMessage) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,30 @@ def classify(exc: Exception) -> TransientSendError | PermanentSendError:
     return TransientSendError(f"smtp failure: {type(exc).__name__}")
 
 
-class SmtpSender:
-    """One connection per message: notifications are rare, and a fresh session never goes stale."""
+@dataclass
+class _Session:
+    smtp: aiosmtplib.SMTP
+    idle_since: float
 
-    def __init__(self, settings: SmtpSettings) -> None:
+
+class SmtpSender:
+    """Delivers over a small pool of SMTP sessions, each reused for successive messages.
+
+    At most ``max_sessions`` sessions are open (and messages in flight) at once. A session idle
+    for ``idle_timeout_s`` is closed with QUIT; one that saw any error is dropped and replaced.
+    A relay may close a session while it sits idle: a message whose reused session turns out to
+    be disconnected is sent once more on a fresh session before it counts as a failure.
+    """
+
+    def __init__(self, settings: SmtpSettings, *, max_sessions: int = 1,
+                 idle_timeout_s: float = 5.0) -> None:
         self._settings = settings
+        self._idle_timeout_s = idle_timeout_s
+        self._slots = asyncio.Semaphore(max_sessions)
+        self._idle: list[_Session] = []
+        """Open sessions not in use, the most recently used last."""
+        self._reaper: asyncio.TimerHandle | None = None
+        self._quitting: set[asyncio.Task[None]] = set()
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self._settings
@@ -96,8 +119,8 @@ class SmtpSender:
             msg["Date"] = formatdate(localtime=False, usegmt=True)
         message_id = msg.get("Message-ID", "")
         try:
-            async with self._client() as smtp:
-                refused, _ = await smtp.send_message(msg)
+            async with self._slots:
+                refused = await self._transact(msg, message_id)
         except (aiosmtplib.SMTPException, OSError) as exc:  # before ValueError: TLS errors are both
             error = classify(exc)
             log.warning("smtp send failed message_id=%s error=%s", message_id, error)
@@ -112,3 +135,93 @@ class SmtpSender:
             if any(not 500 <= c < 600 for c in codes):
                 raise TransientSendError(f"{len(codes)} recipient(s) deferred", code=codes[0])
         log.info("smtp sent message_id=%s", message_id)
+
+    async def _transact(self, msg: EmailMessage, message_id: str) -> dict[str, Any]:
+        """One mail transaction on an idle session, or on a new one; the session is kept only
+        after a success."""
+        session = self._take_idle()
+        if session is not None:
+            try:
+                refused, _ = await session.smtp.send_message(msg)
+            except ConnectionError:  # SMTPServerDisconnected too: the relay closed it idle
+                session.smtp.close()
+                log.info("smtp session closed by the relay; sending on a new one message_id=%s",
+                         message_id)
+            except Exception:
+                self._retire(session)
+                raise
+            except BaseException:
+                session.smtp.close()
+                raise
+            else:
+                self._keep(session)
+                return refused
+        session = _Session(self._client(), 0.0)
+        try:
+            await session.smtp.connect()
+            refused, _ = await session.smtp.send_message(msg)
+        except Exception:
+            self._retire(session)
+            raise
+        except BaseException:
+            session.smtp.close()
+            raise
+        self._keep(session)
+        return refused
+
+    def _take_idle(self) -> _Session | None:
+        """The most recently used idle session that is still connected and not expired."""
+        now = time.monotonic()
+        while self._idle:
+            session = self._idle.pop()
+            if session.smtp.is_connected and now - session.idle_since < self._idle_timeout_s:
+                return session
+            self._retire(session)
+        return None
+
+    def _keep(self, session: _Session) -> None:
+        session.idle_since = time.monotonic()
+        self._idle.append(session)
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().call_later(
+                self._idle_timeout_s, self._reap)
+
+    def _reap(self) -> None:
+        """Close the sessions idle for the timeout; come back for the others."""
+        self._reaper = None
+        now = time.monotonic()
+        expired = [s for s in self._idle if now - s.idle_since >= self._idle_timeout_s]
+        self._idle = [s for s in self._idle if s not in expired]
+        for session in expired:
+            self._retire(session)
+        if self._idle:
+            due = self._idle[0].idle_since + self._idle_timeout_s - now
+            self._reaper = asyncio.get_running_loop().call_later(max(due, 0.01), self._reap)
+
+    def _retire(self, session: _Session) -> None:
+        """Say QUIT to a session that is still connected (in the background), or just drop it."""
+        if not session.smtp.is_connected:
+            session.smtp.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._quit(session.smtp))
+        self._quitting.add(task)
+        task.add_done_callback(self._quitting.discard)
+
+    async def _quit(self, smtp: aiosmtplib.SMTP) -> None:
+        try:
+            await smtp.quit(timeout=min(self._settings.timeout, 5.0))
+        except (aiosmtplib.SMTPException, OSError):
+            pass
+        finally:
+            smtp.close()
+
+    async def close(self) -> None:
+        """QUIT every idle session (sessions in use are the callers' to finish first)."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        idle, self._idle = self._idle, []
+        for session in idle:
+            self._retire(session)
+        if self._quitting:
+            await asyncio.wait(list(self._quitting))

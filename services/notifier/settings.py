@@ -22,6 +22,10 @@ class NotifierSettings(CommonSettings):
         "none", description="none, starttls or tls (implicit)"
     )
     smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP connect and command timeout")
+    smtp_idle_timeout_s: float = Field(
+        5.0, gt=0, description="an SMTP session unused this long is closed (QUIT); "
+        "sessions are reused for successive emails until then"
+    )
     mail_from: str = Field(
         "TCC Library Ask Desk <askdesk@tccd.edu>", description="From of every email"
     )
@@ -55,6 +59,10 @@ class NotifierSettings(CommonSettings):
         60.0, gt=0, description="how long a claimed notification stays with one worker"
     )
     poll_interval_s: float = Field(1.0, gt=0, description="how often idle lanes look for due rows")
+    notifier_lane_concurrency: int = Field(
+        8, ge=1, description="deliveries in flight at once per lane (email, SMS, chat), never two "
+        "of one conversation; also the most SMTP sessions open at once"
+    )
 
     @model_validator(mode="after")
     def _production_has_sms(self) -> NotifierSettings:

@@ -7,29 +7,32 @@ retried). Offsets are committed only after the public events were acknowledged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.publisher.metrics import PROJECTED
 from services.publisher.presence import apply_presence, presence_events
 from services.publisher.projection import SOURCE, Outgoing, project
 from services.publisher.settings import PublisherSettings
-from shared.consumer import Guard
-from shared.events import AnyEvent, PresenceChanged
-from shared.kafka import publish_event
+from shared.consumer import Decoded, Guard, tolerant_batch_parser
+from shared.events import PresenceChanged
+from shared.kafka import publish_in_order
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
 from shared.topics import INTERACTIONS, PRESENCE, PUBLIC, ROUTING
 
 
 async def emit(broker: KafkaBroker, outgoing: list[Outgoing]) -> None:
-    """Publish public events and wait for the broker's acknowledgements."""
+    """Publish public events in order and wait for the broker's acknowledgements."""
+    if not outgoing:
+        return
+    with PUBLISH_SECONDS.labels(topic=PUBLIC.name).time():
+        await publish_in_order(broker, [(PUBLIC.name, out.event, out.key) for out in outgoing])
+    PUBLISHED.labels(topic=PUBLIC.name).inc(len(outgoing))
     for out in outgoing:
-        with PUBLISH_SECONDS.labels(topic=PUBLIC.name).time():
-            await publish_event(broker, PUBLIC.name, out.event, key=out.key)
-        PUBLISHED.labels(topic=PUBLIC.name).inc()
         PROJECTED.labels(type=out.event.type).inc()
 
 
@@ -40,16 +43,23 @@ def register(
     group = settings.projector_group
     guard = Guard(broker, group=group, source=SOURCE)
 
-    async def dispatch(event: AnyEvent, data: BaseModel) -> None:
-        if isinstance(data, PresenceChanged):
-            async with sessions() as session:
-                changes = await apply_presence(session, data)
-                await emit(broker, presence_events(event, data, changes))
-                await session.commit()
-            return
-        await emit(broker, project(event, data, key=settings.public_hash_key))
+    async def dispatch(items: Sequence[Decoded]) -> None:
+        # one poll batch: projected in order, published together, presence state committed
+        # after the acks, then the batch's offsets
+        outgoing: list[Outgoing] = []
+        async with sessions() as session:
+            for event, data in items:
+                if isinstance(data, PresenceChanged):
+                    changes = await apply_presence(session, data)
+                    outgoing += presence_events(event, data, changes)
+                else:
+                    outgoing += project(event, data, key=settings.public_hash_key)
+            await emit(broker, outgoing)
+            await session.commit()
 
     @broker.subscriber(INTERACTIONS.name, ROUTING.name, PRESENCE.name, group_id=group,
-                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
+                       batch=True, max_records=200, batch_timeout_ms=50,
+                       parser=tolerant_batch_parser)
     async def on_raw(msg: KafkaMessage) -> None:
-        await guard(msg.body, msg, dispatch)
+        await guard.batch(msg, dispatch)

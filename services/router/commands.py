@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.router.policy.engine import Decision, Policy
+from services.router.policy.decision import Decision
+from services.router.policy.engine import Policy
 from shared.events import (
     Action,
     Channel,

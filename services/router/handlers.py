@@ -1,33 +1,38 @@
-"""The router's event handlers: plain functions; the event-to-handler map is at the bottom."""
+"""The router's event handlers: a poll batch of refdesk.interactions, planned record by record
+in order, published together, recorded together; the event-to-planner map is at the bottom."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import tables
 from services.router.commands import commands_for, survey_for
 from services.router.metrics import DECISIONS
-from services.router.policy.engine import Decision, DecisionInput
+from services.router.policy.decision import Decision, DecisionInput
+from services.router.policy.engine import Policy
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
-from shared.db import record_processed
+from shared.db import processed_among, record_processed
 from shared.events import (
     AnyEvent,
+    CloudEvent,
     ConversationClosed,
     ConversationTransferred,
     InteractionReceived,
     RoutingDecided,
     derived_id,
+    new_event,
 )
-from shared.kafka import publish
+from shared.kafka import publish_in_order
 from shared.metrics import PUBLISHED
 from shared.topics import NOTIFICATIONS, ROUTING
 
@@ -44,8 +49,27 @@ class RouterDeps:
     engine: AsyncEngine
 
 
-def decide(deps: RouterDeps, interaction: InteractionReceived) -> Decision:
-    """Apply the current policy to one interaction with the current presence view."""
+@dataclass
+class Outbox:
+    """What one poll batch publishes, in the order it was planned, and what it records.
+
+    `done` starts as the batch's interactions already recorded as processed and grows with
+    each one decided, so a repeat within the batch is decided once.
+    """
+
+    policy: Policy
+    done: set[str]
+    records: list[tuple[str, CloudEvent[Any], str]] = field(default_factory=list)
+    decided: list[tuple[AnyEvent, InteractionReceived, Decision]] = field(default_factory=list)
+
+    def add(self, topic: str, data: BaseModel, *, key: str, event_id: str) -> None:
+        """Queue one event for publishing, keyed (and subjected) by its conversation."""
+        event = new_event(data, source=SOURCE, subject=key, event_id=event_id)
+        self.records.append((topic, event, key))
+
+
+def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -> Decision:
+    """Apply the batch's policy to one interaction with the current presence view."""
     online = deps.presence.online_departments() if deps.presence.seen_any else None
     inp = DecisionInput(
         channel=interaction.channel,
@@ -56,7 +80,7 @@ def decide(deps: RouterDeps, interaction: InteractionReceived) -> Decision:
         department_hint=interaction.department_hint,
         campus_hint=interaction.campus_hint,
     )
-    return deps.policies.current.decide(inp, online=online)
+    return policy.decide(inp, online=online)
 
 
 def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDecided:
@@ -79,72 +103,85 @@ def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDec
     )
 
 
-async def on_interaction(deps: RouterDeps, event: AnyEvent, data: InteractionReceived) -> None:
-    """Decide, publish the decision and its commands, then record the interaction as done.
-
-    Publishing happens before the processed row commits: a crash in between republishes the
-    same decision id and idempotency keys, which consumers drop (docs/reliability.md).
-    """
-    async with deps.engine.connect() as conn:
-        seen = await conn.execute(
-            tables.processed.select().where(
-                tables.processed.c.consumer == CONSUMER,
-                tables.processed.c.event_id == data.interaction_id,
-            )
-        )
-        if seen.first() is not None:
-            return
-        policy = deps.policies.current
-        decision = decide(deps, data)
-        routed = to_event(data, decision)
-        key = data.conversation_id
-        commands = commands_for(data, decision, policy)
-        # The decision and its commands go out together and are awaited together: one round
-        # trip to the in-sync replicas instead of one per record.
-        await asyncio.gather(
-            publish(deps.broker, ROUTING.name, routed, key=key, source=SOURCE,
-                    event_id=routed.decision_id, subject=key),
-            *(publish(deps.broker, NOTIFICATIONS.name, command, key=key, source=SOURCE,
-                      event_id=command.idempotency_key, subject=key) for command in commands),
-        )
-        PUBLISHED.labels(topic=ROUTING.name).inc()
-        PUBLISHED.labels(topic=NOTIFICATIONS.name).inc(len(commands))
-        DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
-        await record_processed(conn, tables.processed, CONSUMER, data.interaction_id)
-    log.info(
-        "routed",
-        extra={
-            "conversation_id": key,
-            "event_id": event.id,
-            "action": decision.action.value,
-            "department": decision.department,
-        },
-    )
+def plan_interaction(
+    deps: RouterDeps, outbox: Outbox, event: AnyEvent, data: InteractionReceived
+) -> None:
+    """Decide a new interaction and queue its decision, then its notification commands."""
+    if data.interaction_id in outbox.done:
+        return
+    outbox.done.add(data.interaction_id)
+    decision = decide(deps, outbox.policy, data)
+    routed = to_event(data, decision)
+    key = data.conversation_id
+    outbox.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
+    for command in commands_for(data, decision, outbox.policy):
+        outbox.add(NOTIFICATIONS.name, command, key=key, event_id=command.idempotency_key)
+    outbox.decided.append((event, data, decision))
 
 
-async def on_closed(deps: RouterDeps, event: AnyEvent, data: ConversationClosed) -> None:
+def plan_closed(
+    deps: RouterDeps, outbox: Outbox, event: AnyEvent, data: ConversationClosed
+) -> None:
     """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever)."""
     command = survey_for(data)
     if command is not None:
-        await publish(
-            deps.broker,
-            NOTIFICATIONS.name,
-            command,
-            key=data.conversation_id,
-            source=SOURCE,
-            event_id=command.idempotency_key,
-            subject=data.conversation_id,
+        outbox.add(
+            NOTIFICATIONS.name, command, key=data.conversation_id, event_id=command.idempotency_key
         )
 
 
-async def on_transferred(deps: RouterDeps, event: AnyEvent, data: ConversationTransferred) -> None:
+def plan_transferred(
+    deps: RouterDeps, outbox: Outbox, event: AnyEvent, data: ConversationTransferred
+) -> None:
     """Transfers made on the platform are the status service's concern; the router keeps none."""
 
 
-Handler = Callable[[RouterDeps, AnyEvent, Any], Awaitable[None]]
+async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseModel]]) -> None:
+    """Route one poll batch: look up which interactions are already processed (one query),
+    plan every event in order, publish everything and await the acks together, then record
+    the decided interactions as processed (one transaction).
 
-HANDLERS: dict[type, Handler] = {
-    InteractionReceived: on_interaction,
-    ConversationClosed: on_closed,
-    ConversationTransferred: on_transferred,
+    Publishing happens before the processed rows commit: a crash in between republishes the
+    same decision ids and idempotency keys, which consumers drop (docs/reliability.md).
+    """
+    ids = [data.interaction_id for _, data in items if isinstance(data, InteractionReceived)]
+    done: set[str] = set()
+    if ids:
+        async with deps.engine.connect() as conn:
+            done = await processed_among(conn, tables.processed, CONSUMER, ids)
+    outbox = Outbox(policy=deps.policies.current, done=done)
+    for event, data in items:
+        planner = PLANNERS.get(type(data))
+        if planner is not None:
+            planner(deps, outbox, event, data)
+    if not outbox.records:
+        return
+    await publish_in_order(deps.broker, outbox.records)
+    for topic, count in Counter(topic for topic, _, _ in outbox.records).items():
+        PUBLISHED.labels(topic=topic).inc(count)
+    for _, _, decision in outbox.decided:
+        DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
+    if outbox.decided:
+        async with deps.engine.connect() as conn:
+            await record_processed(
+                conn, tables.processed, CONSUMER, [d.interaction_id for _, d, _ in outbox.decided]
+            )
+    for event, data, decision in outbox.decided:
+        log.info(
+            "routed",
+            extra={
+                "conversation_id": data.conversation_id,
+                "event_id": event.id,
+                "action": decision.action.value,
+                "department": decision.department,
+            },
+        )
+
+
+Planner = Callable[[RouterDeps, Outbox, AnyEvent, Any], None]
+
+PLANNERS: dict[type, Planner] = {
+    InteractionReceived: plan_interaction,
+    ConversationClosed: plan_closed,
+    ConversationTransferred: plan_transferred,
 }

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel
 
 from services.status.deps import SOURCE, Resources
 from services.status.handlers import Assigning, apply
-from shared.consumer import Guard
-from shared.events import AnyEvent
+from shared.consumer import Decoded, Guard, tolerant_batch_parser
 from shared.topics import INTERACTIONS, ROUTING
 
 GROUP = "refdesk-status"
@@ -24,20 +23,25 @@ def register(broker: KafkaBroker, res: Resources) -> None:
     assigning = Assigning(enabled=res.settings.auto_assign,
                           capacity=res.settings.capacity_per_person)
 
-    # Both subscribers write the same conversation rows; one at a time avoids insert races.
+    # Both subscribers write the same conversation rows; one batch at a time avoids insert
+    # races. A poll batch is applied in one transaction, in order, each event with its
+    # processed id; the batch's offsets are committed once, after that transaction.
     lock = asyncio.Lock()
 
-    async def dispatch(event: AnyEvent, data: BaseModel) -> None:
+    async def dispatch(items: Sequence[Decoded]) -> None:
         async with lock, res.sessions() as session:
-            await apply(session, event_id=event.id, data=data, assigning=assigning)
+            for event, data in items:
+                await apply(session, event_id=event.id, data=data, assigning=assigning)
             await session.commit()
 
-    @broker.subscriber(INTERACTIONS.name, group_id=GROUP, auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_interactions(msg: KafkaMessage) -> None:
-        await guard(msg.body, msg, dispatch)
+    batched = {"ack_policy": AckPolicy.NACK_ON_ERROR, "batch": True, "max_records": 200,
+               "batch_timeout_ms": 50, "parser": tolerant_batch_parser}
 
-    @broker.subscriber(ROUTING.name, group_id=GROUP, auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.NACK_ON_ERROR)
+    @broker.subscriber(INTERACTIONS.name, group_id=GROUP, auto_offset_reset="earliest",
+                       **batched)
+    async def on_interactions(msg: KafkaMessage) -> None:
+        await guard.batch(msg, dispatch)
+
+    @broker.subscriber(ROUTING.name, group_id=GROUP, auto_offset_reset="earliest", **batched)
     async def on_routing(msg: KafkaMessage) -> None:
-        await guard(msg.body, msg, dispatch)
+        await guard.batch(msg, dispatch)

@@ -27,10 +27,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from refdesk_cli.mailsink import SinkHandler
+from services.notifier import ledger as ledger_ops
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 from services.notifier.tables import PENDING, ledger
-from shared.db import create_engine
+from shared.db import create_engine, migrate
 from shared.events import Channel, NotificationKind, NotificationRequested, Priority
 from shared.kafka import publish
 from shared.topics import NOTIFICATIONS
@@ -46,12 +47,38 @@ SURVEY_URL = "https://libanswers.tccd.edu/survey/abc"
 
 @dataclass
 class ScriptedSink(SinkHandler):
-    """The mail sink, plus replies scripted per recipient and an optional pause per message."""
+    """The mail sink, plus replies scripted per recipient, an optional pause per message, and
+    what a test needs to see how the notifier used it: the sessions that carried messages,
+    how many messages were in DATA at once, and the order DATA began and ended in."""
 
     replies_for: dict[str, list[str]] = field(default_factory=dict)
     """recipient -> SMTP replies to give (one per attempt) before accepting its messages."""
     pause_s: float = 0.0
+    pause_for: dict[str, float] = field(default_factory=dict)
+    """recipient -> a longer pause for its messages."""
+    drop_reused: bool = False
+    """Hang up, without a reply, on the second MAIL FROM of a session: a relay that closes
+    a session just as the client reuses it."""
+    sessions: dict[int, Session] = field(default_factory=dict)
+    """Sessions that reached DATA, by id (the objects are kept, so ids stay unique)."""
+    in_data: int = 0
+    most_in_data: int = 0
+    timeline: list[tuple[str, str]] = field(default_factory=list)
+    """("begin" or "end", recipient) for each message accepted, in the order they happened."""
+    dropped: int = 0
+    _mails: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        count = self._mails[id(session)] = self._mails.get(id(session), 0) + 1
+        if self.drop_reused and count == 2 and server.transport is not None:
+            self.dropped += 1
+            server.transport.close()
+            return "421 4.4.2 closing"  # never arrives: the transport is closed
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self._lock:
@@ -59,9 +86,19 @@ class ScriptedSink(SinkHandler):
                 script = self.replies_for.get(rcpt)
                 if script:
                     return script.pop(0)
-        if self.pause_s:
-            await asyncio.sleep(self.pause_s)
-        return await super().handle_DATA(server, session, envelope)
+        self.sessions[id(session)] = session
+        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        self.timeline.append(("begin", rcpt))
+        self.in_data += 1
+        self.most_in_data = max(self.most_in_data, self.in_data)
+        try:
+            pause = self.pause_for.get(rcpt, self.pause_s)
+            if pause:
+                await asyncio.sleep(pause)
+            return await super().handle_DATA(server, session, envelope)
+        finally:
+            self.in_data -= 1
+            self.timeline.append(("end", rcpt))
 
     def with_id(self, message_id: str) -> list[EmailMessage]:
         """Accepted messages carrying this Message-ID."""
@@ -240,5 +277,28 @@ async def leased_pending(database_url: str) -> int:
                 .where(ledger.c.state == PENDING, ledger.c.lease_until.is_not(None))
             )
             return int(result.scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def preload(database_url: str, commands: list[NotificationRequested]) -> None:
+    """Record commands in a (migrated) ledger, in order, as the consumer would have: a notifier
+    started afterwards finds them all due at once."""
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine, "notifier")
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: ledger_ops.record(sync, commands))
+    finally:
+        await engine.dispose()
+
+
+async def attempts(database_url: str) -> dict[str, int]:
+    """Each ledger row's attempt count, by idempotency key."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(ledger.c.idempotency_key, ledger.c.attempts))
+            return {key: int(n) for key, n in rows}
     finally:
         await engine.dispose()

@@ -37,6 +37,8 @@ class Received:
     rcpt_tos: list[str]
     content: bytes
     login: str | None
+    peer: Any = None
+    """The client's (host, port): one per SMTP session."""
 
 
 @dataclass
@@ -44,6 +46,7 @@ class RecordingHandler:
     """Records accepted messages; ``reject_next`` makes it refuse the next N commands."""
 
     messages: list[Received] = field(default_factory=list)
+    quits: int = 0
     _rejections: deque[tuple[str, str]] = field(default_factory=deque)
 
     def reject_next(self, reply: str, count: int = 1, *, at: str = "DATA") -> None:
@@ -69,8 +72,13 @@ class RecordingHandler:
         auth = session.auth_data if session.authenticated else None
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
         self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
-                                      bytes(envelope.original_content or b""), login))
+                                      bytes(envelope.original_content or b""), login,
+                                      session.peer))
         return "250 Message accepted"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quits += 1
+        return "221 Bye"
 
 
 def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,

@@ -1,0 +1,137 @@
+"""The send ledger's claims and outcomes on a real database (SQLite file, and PostgreSQL where
+configured): leases taken together are never shared between workers, a conversation gives one
+row per claim, most urgent first, and outcomes land on the right rows."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from services.notifier import ledger
+from services.notifier.tables import DEAD, PENDING, SENT
+from services.notifier.tables import ledger as table
+from shared.db import create_engine, migrate
+from shared.events import NotificationRequested, Priority
+from shared.syncdb import UnitRunner
+
+from .notifier_env import command
+
+LEASE_S = 60.0
+
+
+@pytest.fixture
+async def runners(database_url: str) -> AsyncIterator[tuple[UnitRunner, UnitRunner]]:
+    """Two workers on one migrated ledger, each with its own engine and connection."""
+    engines = [create_engine(database_url), create_engine(database_url)]
+    await migrate(engines[0], "notifier")
+    pair = (UnitRunner(engines[0], name="worker-a"), UnitRunner(engines[1], name="worker-b"))
+    yield pair
+    for runner in pair:
+        runner.close()
+    for engine in engines:
+        await engine.dispose()
+
+
+def in_conversation(conversation_id: str, **kw: Any) -> NotificationRequested:
+    return command(**kw).model_copy(update={"conversation_id": conversation_id})
+
+
+async def claim(runner: UnitRunner, *, limit: int = 8, busy: list[str] | None = None
+                ) -> ledger.Claim:
+    return await runner(lambda conn: ledger.claim(conn, "email", limit=limit, busy=busy or [],
+                                                  lease_s=LEASE_S))
+
+
+async def test_two_workers_claiming_at_once_never_lease_the_same_row(
+    runners: tuple[UnitRunner, UnitRunner],
+) -> None:
+    commands = [command() for _ in range(300)]
+    await runners[0](lambda conn: ledger.record(conn, commands))
+    taken: dict[str, list[str]] = {"a": [], "b": []}
+
+    async def work(name: str, runner: UnitRunner) -> None:
+        while True:
+            got = await claim(runner)
+            taken[name].extend(entry.key for entry in got.entries)
+            if not got.entries and not got.more:
+                return
+            await asyncio.sleep(0)
+
+    await asyncio.gather(work("a", runners[0]), work("b", runners[1]))
+    keys = taken["a"] + taken["b"]
+    assert len(keys) == len(set(keys)), "a row was leased by both workers"
+    assert set(keys) == {cmd.idempotency_key for cmd in commands}
+    assert taken["a"] and taken["b"], taken
+
+
+async def test_a_claim_takes_the_most_urgent_first_and_one_row_per_conversation(
+    runners: tuple[UnitRunner, UnitRunner],
+) -> None:
+    db = runners[0]
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    handoff, survey = in_conversation(conversation), in_conversation(conversation)
+    other = command()
+    urgent = command(priority=Priority.URGENT)
+    await db(lambda conn: ledger.record(conn, [handoff, survey, other, urgent]))
+    # a redelivery changes nothing
+    assert await db(lambda conn: ledger.record(conn, [survey])) == set()
+
+    first = await claim(db)
+    assert [e.key for e in first.entries] == [
+        urgent.idempotency_key, handoff.idempotency_key, other.idempotency_key]
+    assert first.more  # the survey was left for later
+    assert first.entries[1].command == handoff and first.entries[1].attempts == 0
+
+    # while the hand-off is in flight, its conversation gives nothing
+    assert (await claim(db, busy=[conversation])).entries == []
+    # rows under lease are not claimed again
+    again = await claim(db)
+    assert [e.key for e in again.entries] == [survey.idempotency_key]
+    assert not (await claim(db)).more
+
+    limited = command()
+    await db(lambda conn: ledger.record(conn, [limited, command()]))
+    one = await claim(db, limit=1)
+    assert [e.key for e in one.entries] == [limited.idempotency_key] and one.more
+
+
+async def test_outcomes_are_written_together_and_only_to_their_rows(
+    runners: tuple[UnitRunner, UnitRunner],
+) -> None:
+    db = runners[0]
+    done, later, buried, waiting = (command() for _ in range(4))
+    await db(lambda conn: ledger.record(conn, [done, later, buried]))
+    await claim(db)
+    await db(lambda conn: ledger.apply_outcomes(conn, [
+        ledger.sent(done.idempotency_key, message_id="<m@x>", provider_id=None),
+        ledger.retry_later(later.idempotency_key, delay_s=3600, error="451 later"),
+        ledger.dead(buried.idempotency_key, error="550 no"),
+    ]))
+    # a retry or a burial recorded late (after another worker sent the row) leaves it sent
+    await db(lambda conn: ledger.apply_outcomes(conn, [
+        ledger.dead(done.idempotency_key, error="late"),
+        ledger.retry_later(done.idempotency_key, delay_s=1, error="late"),
+    ]))
+    rows = await db(lambda conn: {
+        r.idempotency_key: r for r in conn.execute(select(table))})
+    assert rows[done.idempotency_key].state == SENT
+    assert rows[done.idempotency_key].message_id == "<m@x>"
+    assert rows[done.idempotency_key].lease_until is None
+    assert rows[later.idempotency_key].state == PENDING
+    assert rows[later.idempotency_key].attempts == 1
+    assert rows[later.idempotency_key].last_error == "451 later"
+    assert rows[buried.idempotency_key].state == DEAD
+    assert (await claim(db)).entries == []  # the retry waits for its time
+
+    # the lane's relay is back: what waits in backoff becomes due now
+    await db(lambda conn: ledger.record(conn, [waiting]))
+    await db(lambda conn: ledger.apply_outcomes(conn, [
+        ledger.sent(waiting.idempotency_key, message_id=None, provider_id=None,
+                    pull_forward="email"),
+    ]))
+    assert [e.key for e in (await claim(db)).entries] == [later.idempotency_key]
