@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, event, insert, select, text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -110,22 +109,18 @@ def processed_table(metadata: MetaData, name: str) -> Table:
 async def claim_event(
     conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_id: str
 ) -> bool:
-    """Record an event id as processed; False when it already was (a redelivery)."""
-    seen = await conn.execute(
-        select(table.c.event_id).where(table.c.consumer == consumer, table.c.event_id == event_id)
+    """Record an event id as processed; False when it already was (a redelivery, or another
+    replica claimed it first).
+
+    One INSERT ... ON CONFLICT DO NOTHING: the row count says whether this call claimed it.
+    On PostgreSQL a concurrent transaction inserting the same id makes this one wait for it,
+    then do nothing.
+    """
+    result = await conn.execute(
+        insert_ignoring_duplicates(conn, table),
+        {"consumer": consumer, "event_id": event_id, "processed_at": datetime.now(UTC)},
     )
-    if seen.first() is not None:
-        return False
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                insert(table).values(
-                    consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
-                )
-            )
-    except IntegrityError:
-        return False  # another replica claimed it first
-    return True
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def processed_among(

@@ -49,10 +49,12 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
                                for _event, data in items if isinstance(data, ConversationClosed)))
 
     # One poll batch at a time, committed once its closes are written. refdesk's producers
-    # name the type in a header, so the interactions themselves are passed over undecoded.
+    # name the type in a header, so the interactions themselves are passed over undecoded; the
+    # broker holds a fetch until 64 KiB or 500 ms have gathered (a close may wait that long).
     @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group,
                        auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
                        batch=True, max_records=500, batch_timeout_ms=100,
+                       fetch_min_bytes=64 * 1024, fetch_max_wait_ms=500,
                        parser=tolerant_batch_parser)
     async def on_interactions(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch, types=closes)

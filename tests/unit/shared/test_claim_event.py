@@ -1,0 +1,40 @@
+"""shared.db.claim_event on SQLite and PostgreSQL: an event id is claimed once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import MetaData, select
+
+from shared.db import claim_event, create_engine, processed_table
+
+
+async def test_an_event_id_is_claimed_once_even_by_two_sessions_at_once(
+    database_url: str,
+) -> None:
+    metadata = MetaData()
+    table = processed_table(metadata, "claims_test")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        async with engine.connect() as conn:
+            assert await claim_event(conn, table, "status", "e1") is True
+            assert await claim_event(conn, table, "status", "e1") is False
+            assert await claim_event(conn, table, "router", "e1") is True  # per consumer
+            await conn.commit()
+
+        async def claim(event_id: str) -> bool:
+            async with engine.connect() as conn:
+                claimed = await claim_event(conn, table, "status", event_id)
+                await asyncio.sleep(0.05)  # hold the transaction open while the other tries
+                await conn.commit()
+                return claimed
+
+        both = await asyncio.gather(claim("e2"), claim("e2"))
+        assert sorted(both) == [False, True]
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(table.c.consumer, table.c.event_id))).all()
+        assert sorted(rows) == [("router", "e1"), ("status", "e1"), ("status", "e2")]
+    finally:
+        await engine.dispose()
