@@ -33,11 +33,17 @@ def cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+KEEPALIVE_S = 4.0
+"""How long an idle connection is reused: under uvicorn's keep-alive timeout (5 s), as an HTTP
+client's pool keeps it, so a request is never written to a connection the server has closed."""
+
+
 class Conn:
     """One keep-alive connection; one request at a time (no pipelining)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.used_at = time.monotonic()
 
     async def send(self, data: bytes) -> int:
         """Send a request and read the whole response; returns the status code."""
@@ -49,6 +55,7 @@ class Conn:
                 length = int(line[15:])
         if length:
             await self.reader.readexactly(length)
+        self.used_at = time.monotonic()
         return int(head[9:12])
 
     def close(self) -> None:
@@ -78,8 +85,12 @@ class Pool:
 
     async def acquire(self) -> Conn:
         """An idle connection, a new one, or the next one released."""
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            conn = self.idle.pop()
+            if time.monotonic() - conn.used_at < KEEPALIVE_S and not conn.reader.at_eof():
+                return conn
+            conn.close()  # the server may have closed it already
+            self.total -= 1
         if self.total < self.max_conns:
             return await self._open()
         fut: asyncio.Future[Conn] = asyncio.get_running_loop().create_future()
