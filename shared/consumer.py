@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -164,6 +165,16 @@ def _stated_type(record: ConsumerRecord[Any, Any]) -> str | None:
             except UnicodeDecodeError:
                 return None
     return None
+
+
+def batch_subscription(*, max_records: int, wait_ms: int, **fetch: int) -> dict[str, Any]:
+    """Options of a batch subscriber run through `Guard.batch`: offsets committed once per
+    batch, after its handler returned (NACK_ON_ERROR), and the tolerant parser. `wait_ms`
+    bounds how long an idle poll waits; `fetch` (fetch_min_bytes, fetch_max_wait_ms) lets the
+    broker gather larger batches for consumers no patron waits on."""
+    return {"ack_policy": AckPolicy.NACK_ON_ERROR, "auto_offset_reset": "earliest",
+            "batch": True, "max_records": max_records, "batch_timeout_ms": wait_ms,
+            "parser": tolerant_batch_parser, **fetch}
 
 
 async def tolerant_batch_parser(

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel
@@ -22,7 +21,7 @@ from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Decoded, Guard, tolerant_batch_parser
+from shared.consumer import Decoded, Guard, batch_subscription
 from shared.db import create_engine, migrate, ping
 from shared.events import TYPE_OF, ConversationClosed
 from shared.http import install_problem_handlers, ops_router
@@ -52,10 +51,8 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
     # name the type in a header, so the interactions themselves are passed over undecoded; the
     # broker holds a fetch until 64 KiB or 500 ms have gathered (a close may wait that long).
     @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group,
-                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
-                       batch=True, max_records=500, batch_timeout_ms=100,
-                       fetch_min_bytes=64 * 1024, fetch_max_wait_ms=500,
-                       parser=tolerant_batch_parser)
+                       **batch_subscription(max_records=500, wait_ms=100,
+                                            fetch_min_bytes=64 * 1024, fetch_max_wait_ms=500))
     async def on_interactions(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch, types=closes)
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -21,7 +20,7 @@ from services.notifier.metrics import OLDEST_PENDING
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Guard, PoisonMessage, decode, tolerant_batch_parser
+from shared.consumer import Guard, PoisonMessage, batch_subscription, decode
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import Channel, NotificationRequested
 from shared.http import install_problem_handlers, ops_router
@@ -89,9 +88,8 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
     # The decoder and parser keep one malformed record from failing the batch outside the
     # Guard, where NACK_ON_ERROR would redeliver it forever.
     @broker.subscriber(
-        NOTIFICATIONS.name, group_id=settings.notifier_group, auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=BATCH_RECORDS,
-        batch_timeout_ms=BATCH_WAIT_MS, parser=tolerant_batch_parser,
+        NOTIFICATIONS.name, group_id=settings.notifier_group,
+        **batch_subscription(max_records=BATCH_RECORDS, wait_ms=BATCH_WAIT_MS),
     )
     async def on_notification(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch, decoder=decode_command)

@@ -137,29 +137,27 @@ class SmtpSender:
         log.info("smtp sent message_id=%s", message_id)
 
     async def _transact(self, msg: EmailMessage, message_id: str) -> dict[str, Any]:
-        """One mail transaction on an idle session, or on a new one; the session is kept only
-        after a success."""
+        """One mail transaction on an idle session, or on a new one; a reused session the relay
+        closed while idle costs a fresh one, not a failure."""
         session = self._take_idle()
         if session is not None:
             try:
-                refused, _ = await session.smtp.send_message(msg)
+                return await self._attempt(session, msg)
             except ConnectionError:  # SMTPServerDisconnected too: the relay closed it idle
-                session.smtp.close()
                 log.info("smtp session closed by the relay; sending on a new one message_id=%s",
                          message_id)
-            except Exception:
-                self._retire(session)
-                raise
-            except BaseException:
-                session.smtp.close()
-                raise
-            else:
-                self._keep(session)
-                return refused
-        session = _Session(self._client(), 0.0)
+        return await self._attempt(_Session(self._client(), 0.0), msg, connect=True)
+
+    async def _attempt(self, session: _Session, msg: EmailMessage, *,
+                       connect: bool = False) -> dict[str, Any]:
+        """Send on one session: kept after a success, closed or retired after anything else."""
         try:
-            await session.smtp.connect()
+            if connect:
+                await session.smtp.connect()
             refused, _ = await session.smtp.send_message(msg)
+        except ConnectionError:
+            session.smtp.close()
+            raise
         except Exception:
             self._retire(session)
             raise

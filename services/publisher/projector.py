@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +17,7 @@ from services.publisher.metrics import PROJECTED
 from services.publisher.presence import apply_presence, presence_events
 from services.publisher.projection import SOURCE, Outgoing, project
 from services.publisher.settings import PublisherSettings
-from shared.consumer import Decoded, Guard, tolerant_batch_parser
+from shared.consumer import Decoded, Guard, batch_subscription
 from shared.events import PresenceChanged
 from shared.kafka import publish_in_order
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
@@ -58,8 +57,6 @@ def register(
             await session.commit()
 
     @broker.subscriber(INTERACTIONS.name, ROUTING.name, PRESENCE.name, group_id=group,
-                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
-                       batch=True, max_records=200, batch_timeout_ms=50,
-                       parser=tolerant_batch_parser)
+                       **batch_subscription(max_records=200, wait_ms=50))
     async def on_raw(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)

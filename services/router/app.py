@@ -22,7 +22,7 @@ from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Decoded, Guard, decode, tolerant_batch_parser
+from shared.consumer import Decoded, Guard, batch_subscription, decode
 from shared.db import create_engine, migrate, ping
 from shared.events import Channel, PatronRole, PresenceChanged
 from shared.http import install_problem_handlers, ops_router
@@ -63,9 +63,8 @@ def subscribe(broker: KafkaBroker, deps: RouterDeps, settings: RouterSettings) -
     # (decisions and commands acknowledged, processed ids committed). The Guard's decoder and
     # parser keep one malformed record from failing the batch outside the Guard.
     @broker.subscriber(
-        INTERACTIONS.name, group_id=settings.router_group, auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=BATCH_RECORDS,
-        batch_timeout_ms=BATCH_WAIT_MS, parser=tolerant_batch_parser,
+        INTERACTIONS.name, group_id=settings.router_group,
+        **batch_subscription(max_records=BATCH_RECORDS, wait_ms=BATCH_WAIT_MS),
     )
     async def on_interactions(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)

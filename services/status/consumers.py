@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.status.deps import SOURCE, Resources
 from services.status.handlers import Assigning, apply
-from shared.consumer import Decoded, Guard, tolerant_batch_parser
+from shared.consumer import Decoded, Guard, batch_subscription
 from shared.topics import INTERACTIONS, ROUTING
 
 GROUP = "refdesk-status"
@@ -36,15 +35,13 @@ def register(broker: KafkaBroker, res: Resources) -> None:
 
     # The queue is not on the path a patron waits on: the broker holds a fetch until 64 KiB
     # or 250 ms have gathered, so under load a batch carries many events per transaction.
-    batched = {"ack_policy": AckPolicy.NACK_ON_ERROR, "batch": True, "max_records": 500,
-               "batch_timeout_ms": 50, "parser": tolerant_batch_parser,
-               "fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 250}
+    batched = batch_subscription(max_records=500, wait_ms=50,
+                                 fetch_min_bytes=64 * 1024, fetch_max_wait_ms=250)
 
-    @broker.subscriber(INTERACTIONS.name, group_id=GROUP, auto_offset_reset="earliest",
-                       **batched)
+    @broker.subscriber(INTERACTIONS.name, group_id=GROUP, **batched)
     async def on_interactions(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)
 
-    @broker.subscriber(ROUTING.name, group_id=GROUP, auto_offset_reset="earliest", **batched)
+    @broker.subscriber(ROUTING.name, group_id=GROUP, **batched)
     async def on_routing(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)
