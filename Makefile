@@ -48,8 +48,9 @@ asyncapi: install  ## regenerate docs/asyncapi/ from the subscribers
 demo: install  ## replay a realistic shift against the running stack (make run first)
 	$(BIN)/refdesk demo
 
-lint: install
+lint: install  ## ruff check, ruff format --check and mypy strict: the gates .ci/run runs first
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services refdesk_cli
 
 clean:

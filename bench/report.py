@@ -99,9 +99,7 @@ def section(r: dict[str, Any], plot: Path) -> str:
         "",
     ]
     lines += ["### Targets", "", "| target | measured | goal | |", "|---|---|---|---|"]
-    lines += [
-        f"| {what} | {got} | {goal} | {verdict(ok)} |" for what, got, goal, ok in targets(r)
-    ]
+    lines += [f"| {what} | {got} | {goal} | {verdict(ok)} |" for what, got, goal, ok in targets(r)]
     if "ingest" in r:
         lines += ingest_section(r["ingest"])
     if "router" in r:

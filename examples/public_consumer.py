@@ -33,14 +33,21 @@ WANTED = {
 
 def handle(event: dict[str, Any]) -> None:
     """Do something with one event; here: print one JSON line."""
-    print(json.dumps({"id": event["id"], "type": event["type"], "time": event["time"],
-                      "data": event["data"]}), flush=True)
+    print(
+        json.dumps(
+            {"id": event["id"], "type": event["type"], "time": event["time"], "data": event["data"]}
+        ),
+        flush=True,
+    )
 
 
 async def consume(bootstrap: str, group: str, seconds: float | None, from_start: bool) -> int:
     """Read the public stream until stopped (or for `seconds`); how many events were handled."""
     consumer = AIOKafkaConsumer(
-        TOPIC, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        TOPIC,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
         auto_offset_reset="earliest" if from_start else "latest",
     )
     stop = asyncio.Event()
@@ -79,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--group", required=True, help="your own consumer group id")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    parser.add_argument("--from-start", action="store_true",
-                        help="a new group starts at the oldest retained event, not the newest")
+    parser.add_argument(
+        "--from-start",
+        action="store_true",
+        help="a new group starts at the oldest retained event, not the newest",
+    )
     args = parser.parse_args(argv)
     handled = asyncio.run(consume(args.bootstrap, args.group, args.seconds, args.from_start))
     print(f"handled {handled} events", file=sys.stderr)

@@ -74,6 +74,7 @@ def write(folder: Path = DOCS) -> list[Path]:
 
 def stale(folder: Path = DOCS) -> list[str]:
     """Services whose committed document differs from what the code generates."""
+
     def differs(name: str, text: str) -> bool:
         path = folder / f"{name}.yaml"
         return not path.exists() or path.read_text() != text

@@ -9,8 +9,15 @@ from typing import Any
 from shared.events import Channel, PatronRole
 
 
-def explain(text: str, *, channel: str = "chat", role: str = "unknown", at: str | None = None,
-            online: list[str] | None = None, policy: Path | None = None) -> dict[str, Any]:
+def explain(
+    text: str,
+    *,
+    channel: str = "chat",
+    role: str = "unknown",
+    at: str | None = None,
+    online: list[str] | None = None,
+    policy: Path | None = None,
+) -> dict[str, Any]:
     """The decision (as JSON data) for one message; ValueError naming a bad option."""
     from services.router.policy import DecisionInput, default_policy_path, load_policy
 

@@ -42,8 +42,9 @@ class SinkHandler:
         return "250 Message accepted for delivery"
 
 
-def start_sink(host: str = "127.0.0.1", port: int = 1025, folder: Path | None = None,
-               **kwargs: Any) -> tuple[Controller, SinkHandler]:
+def start_sink(
+    host: str = "127.0.0.1", port: int = 1025, folder: Path | None = None, **kwargs: Any
+) -> tuple[Controller, SinkHandler]:
     """Start a sink in a background thread; stop it with controller.stop()."""
     handler = SinkHandler(folder=folder)
     controller = Controller(handler, hostname=host, port=port, **kwargs)

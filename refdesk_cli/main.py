@@ -13,14 +13,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="refdesk: the virtual reference desk's event-driven back end",
-                  no_args_is_help=True)
-policy_app = typer.Typer(help="The router's routing policy, locally (no Kafka).",
-                         no_args_is_help=True)
+app = typer.Typer(
+    help="refdesk: the virtual reference desk's event-driven back end", no_args_is_help=True
+)
+policy_app = typer.Typer(
+    help="The router's routing policy, locally (no Kafka).", no_args_is_help=True
+)
 app.add_typer(policy_app, name="policy")
 
-DEFAULT_URLS = {"ingest": "http://127.0.0.1:8081", "router": "http://127.0.0.1:8082",
-                "notifier": "http://127.0.0.1:8083", "status": "http://127.0.0.1:8084"}
+DEFAULT_URLS = {
+    "ingest": "http://127.0.0.1:8081",
+    "router": "http://127.0.0.1:8082",
+    "notifier": "http://127.0.0.1:8083",
+    "status": "http://127.0.0.1:8084",
+}
 
 RunDir = Annotated[Path, typer.Option(help="folder for data, logs, mail and outboxes")]
 Kafka = Annotated[str, typer.Option(envvar="REFDESK_KAFKA_BOOTSTRAP", help="Kafka bootstrap")]
@@ -51,17 +57,26 @@ def version() -> None:
 
 
 @app.command()
-def status(ingest: IngestUrl = DEFAULT_URLS["ingest"], router: RouterUrl = DEFAULT_URLS["router"],
-           notifier: NotifierUrl = DEFAULT_URLS["notifier"],
-           status_url: StatusUrl = DEFAULT_URLS["status"]) -> None:
+def status(
+    ingest: IngestUrl = DEFAULT_URLS["ingest"],
+    router: RouterUrl = DEFAULT_URLS["router"],
+    notifier: NotifierUrl = DEFAULT_URLS["notifier"],
+    status_url: StatusUrl = DEFAULT_URLS["status"],
+) -> None:
     """Readiness and consumer lag of each service, and staff Online per department."""
     from refdesk_cli.status_cmd import collect
 
     urls = {"ingest": ingest, "router": router, "notifier": notifier, "status": status_url}
     services, board = collect(urls)
     console = _console()
-    health = Table("service", "url", "ready", "checks", "consumer lag (topic/group: messages)",
-                   title="services")
+    health = Table(
+        "service",
+        "url",
+        "ready",
+        "checks",
+        "consumer lag (topic/group: messages)",
+        title="services",
+    )
     for s in services:
         ready = "down" if s.ready is None else ("ready" if s.ready else "NOT READY")
         checks = ", ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in s.checks.items()) or "-"
@@ -80,28 +95,40 @@ def status(ingest: IngestUrl = DEFAULT_URLS["ingest"], router: RouterUrl = DEFAU
 
 
 @app.command()
-def tail(topic: Annotated[str, typer.Argument(help="e.g. refdesk.routing")],
-         kafka: Kafka = "127.0.0.1:9092",
-         from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
-         limit: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
-         idle_timeout: Annotated[float | None, typer.Option(
-             help="stop after this many seconds without an event")] = None,
-         show_student_data: Annotated[bool, typer.Option(
-             "--show-student-data", help="print names, contacts and text unmasked")] = False,
-         ) -> None:
+def tail(
+    topic: Annotated[str, typer.Argument(help="e.g. refdesk.routing")],
+    kafka: Kafka = "127.0.0.1:9092",
+    from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
+    limit: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+    idle_timeout: Annotated[
+        float | None, typer.Option(help="stop after this many seconds without an event")
+    ] = None,
+    show_student_data: Annotated[
+        bool, typer.Option("--show-student-data", help="print names, contacts and text unmasked")
+    ] = False,
+) -> None:
     """Pretty-print a topic's events (student data masked) until Ctrl-C."""
     from refdesk_cli.tail import run
 
     try:
-        run(kafka, topic, from_beginning=from_beginning, limit=limit, idle_timeout=idle_timeout,
-            show_student_data=show_student_data, out=typer.echo)
+        run(
+            kafka,
+            topic,
+            from_beginning=from_beginning,
+            limit=limit,
+            idle_timeout=idle_timeout,
+            show_student_data=show_student_data,
+            out=typer.echo,
+        )
     except KeyboardInterrupt:
         pass
 
 
 @app.command()
-def replay(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-           ingest: IngestUrl = DEFAULT_URLS["ingest"]) -> None:
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    ingest: IngestUrl = DEFAULT_URLS["ingest"],
+) -> None:
     """Send a JSONL file of webhooks through ingest, signed with the REFDESK_* secrets."""
     from rich.progress import Progress
 
@@ -116,8 +143,12 @@ def replay(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, rea
         raise typer.Exit(2) from None
     with Progress(console=_console(), transient=False) as progress:
         task = progress.add_task("replaying", total=len(items))
-        result = _replay(items, ingest_url=ingest, secrets=Secrets.from_env(),
-                         advance=lambda: progress.advance(task))
+        result = _replay(
+            items,
+            ingest_url=ingest,
+            secrets=Secrets.from_env(),
+            advance=lambda: progress.advance(task),
+        )
     codes = ", ".join(f"{code}: {n}" for code, n in sorted(result.statuses.items()))
     typer.echo(f"sent {result.sent} of {len(items)} ({codes or 'none'})")
     for error in result.errors:
@@ -131,10 +162,12 @@ def policy_explain(
     text: Annotated[str, typer.Argument(help="the patron's message")],
     channel: Annotated[str, typer.Option(help="chat, sms or email")] = "chat",
     role: Annotated[str, typer.Option(help="student, faculty or unknown")] = "unknown",
-    at: Annotated[str | None, typer.Option(
-        help="when it arrived (ISO 8601; naive = desk time); default now")] = None,
-    online: Annotated[list[str] | None, typer.Option(
-        help="a department with staff Online (repeat); default: all")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="when it arrived (ISO 8601; naive = desk time); default now")
+    ] = None,
+    online: Annotated[
+        list[str] | None, typer.Option(help="a department with staff Online (repeat); default: all")
+    ] = None,
     policy: Annotated[Path | None, typer.Option(help="policy file; default: the router's")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
 ) -> None:
@@ -153,8 +186,13 @@ def policy_explain(
     table = Table("field", "value", title="decision", show_header=False)
     for key in ("action", "department", "priority", "overnight", "fallback", "policy_version"):
         table.add_row(key, str(decision.get(key)))
-    table.add_row("rules", "; ".join(
-        f"{r['rule_id']} ({', '.join(r.get('matched') or [])})" for r in decision.get("rules", [])))
+    table.add_row(
+        "rules",
+        "; ".join(
+            f"{r['rule_id']} ({', '.join(r.get('matched') or [])})"
+            for r in decision.get("rules", [])
+        ),
+    )
     table.add_row("hand-off", str(decision.get("handoff_text") or "-"))
     guidance = decision.get("guidance") or {}
     table.add_row("staff guidance", str(guidance.get("summary") or "-"))
@@ -164,23 +202,33 @@ def policy_explain(
 
 
 @app.command()
-def demo(ingest: IngestUrl = DEFAULT_URLS["ingest"],
-         status_url: StatusUrl = DEFAULT_URLS["status"],
-         kafka: Kafka = "127.0.0.1:9092", run_dir: RunDir = Path("run"),
-         mail_dir: Annotated[Path | None, typer.Option(
-             help="where the mail sink keeps messages; default RUN_DIR/mail")] = None,
-         timeout: Annotated[float, typer.Option(help="seconds to wait for every outcome")] = 90.0,
-         json_out: Annotated[Path | None, typer.Option(
-             "--json", help="also write the outcomes to this JSON file")] = None,
-         ) -> None:
+def demo(
+    ingest: IngestUrl = DEFAULT_URLS["ingest"],
+    status_url: StatusUrl = DEFAULT_URLS["status"],
+    kafka: Kafka = "127.0.0.1:9092",
+    run_dir: RunDir = Path("run"),
+    mail_dir: Annotated[
+        Path | None, typer.Option(help="where the mail sink keeps messages; default RUN_DIR/mail")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for every outcome")] = 90.0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the outcomes to this JSON file")
+    ] = None,
+) -> None:
     """Replay a realistic shift against the running stack and show what happened to each."""
     from refdesk_cli.demo import HEADERS, as_json, rows, run
     from refdesk_cli.webhooks import Secrets
 
-    steps = asyncio.run(run(
-        urls={"ingest": ingest, "status": status_url}, bootstrap=kafka,
-        mail_dir=mail_dir or run_dir / "mail", outbox_dir=run_dir / "outbox",
-        secrets=Secrets.from_env(), wait_s=timeout))
+    steps = asyncio.run(
+        run(
+            urls={"ingest": ingest, "status": status_url},
+            bootstrap=kafka,
+            mail_dir=mail_dir or run_dir / "mail",
+            outbox_dir=run_dir / "outbox",
+            secrets=Secrets.from_env(),
+            wait_s=timeout,
+        )
+    )
     table = Table(*HEADERS, title=f"refdesk demo shift, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     for row in rows(steps):
         table.add_row(*row)
@@ -195,8 +243,11 @@ def demo(ingest: IngestUrl = DEFAULT_URLS["ingest"],
 
 
 @app.command()
-def asyncapi(check: Annotated[bool, typer.Option(
-        "--check", help="fail if docs/asyncapi/ differs from the code")] = False) -> None:
+def asyncapi(
+    check: Annotated[
+        bool, typer.Option("--check", help="fail if docs/asyncapi/ differs from the code")
+    ] = False,
+) -> None:
     """Write docs/asyncapi/<service>.yaml from the services' subscribers."""
     from refdesk_cli.asyncapi import stale, write
 

@@ -51,8 +51,14 @@ def post(client: httpx.Client, request: SignedRequest) -> httpx.Response:
     return answer
 
 
-def replay(items: Iterable[tuple[int, dict[str, Any]]], *, ingest_url: str, secrets: Secrets,
-           advance: Callable[[], None] = lambda: None, timeout: float = 15.0) -> ReplayResult:
+def replay(
+    items: Iterable[tuple[int, dict[str, Any]]],
+    *,
+    ingest_url: str,
+    secrets: Secrets,
+    advance: Callable[[], None] = lambda: None,
+    timeout: float = 15.0,
+) -> ReplayResult:
     """Sign and send each item in order; `advance` is called after each (the progress bar)."""
     result = ReplayResult()
     with httpx.Client(base_url=ingest_url, timeout=timeout) as client:

@@ -58,8 +58,9 @@ def availability(client: httpx.Client, status_url: str) -> list[dict[str, Any]] 
         return None
 
 
-def collect(urls: dict[str, str], *, timeout: float = 3.0
-            ) -> tuple[list[ServiceHealth], list[dict[str, Any]] | None]:
+def collect(
+    urls: dict[str, str], *, timeout: float = 3.0
+) -> tuple[list[ServiceHealth], list[dict[str, Any]] | None]:
     """Health of every service and the availability board."""
     with httpx.Client(timeout=timeout) as client:
         services = [probe(client, name, url) for name, url in urls.items()]

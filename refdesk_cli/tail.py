@@ -25,8 +25,11 @@ EXTRA_SENSITIVE = {"context", "value"}  # template values and dead letters' orig
 def student_fields() -> set[str]:
     """Names of event fields described as student data in the wire contract."""
     names = set(EXTRA_SENSITIVE)
-    models: list[type[BaseModel]] = [*events.EVENT_TYPES.values(), events.Patron,
-                                     events.StaffGuidance]
+    models: list[type[BaseModel]] = [
+        *events.EVENT_TYPES.values(),
+        events.Patron,
+        events.StaffGuidance,
+    ]
     for model in models:
         for name, info in model.model_fields.items():
             if info.description and "student data" in info.description:
@@ -37,8 +40,10 @@ def student_fields() -> set[str]:
 def redact(value: Any, fields: set[str]) -> Any:
     """A copy of a JSON value with the named fields masked at any depth."""
     if isinstance(value, dict):
-        return {k: (MASK if k in fields and v not in (None, "", [], {}) else redact(v, fields))
-                for k, v in value.items()}
+        return {
+            k: (MASK if k in fields and v not in (None, "", [], {}) else redact(v, fields))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact(v, fields) for v in value]
     return value
@@ -60,13 +65,23 @@ def describe(raw: bytes | None, *, key: str | None, fields: set[str] | None) -> 
     return f"{event.get('time', '?')}  {kind:28} {subject}  {json.dumps(data, ensure_ascii=False)}"
 
 
-async def tail(bootstrap: str, topic: str, *, from_beginning: bool, limit: int | None,
-               idle_timeout: float | None, show_student_data: bool,
-               out: Callable[[str], None]) -> int:
+async def tail(
+    bootstrap: str,
+    topic: str,
+    *,
+    from_beginning: bool,
+    limit: int | None,
+    idle_timeout: float | None,
+    show_student_data: bool,
+    out: Callable[[str], None],
+) -> int:
     """Print records until Ctrl-C, `limit` records, or `idle_timeout` seconds without one."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"refdesk-tail-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"refdesk-tail-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
     )
     fields = None if show_student_data else student_fields()
     await consumer.start()

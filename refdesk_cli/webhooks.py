@@ -48,8 +48,7 @@ class Secrets:
 
         s = IngestSettings()
         assert s.twilio_auth_token and s.mailgun_signing_key and s.webhook_secret
-        return cls(s.twilio_auth_token, s.mailgun_signing_key, s.webhook_secret,
-                   s.public_base_url)
+        return cls(s.twilio_auth_token, s.mailgun_signing_key, s.webhook_secret, s.public_base_url)
 
 
 @dataclass
@@ -88,13 +87,25 @@ def _need(item: dict[str, Any], name: str) -> str:
 def sms(item: dict[str, Any], secrets: Secrets) -> SignedRequest:
     """A Twilio inbound-message webhook."""
     path = "/webhooks/sms"
-    form = {"MessageSid": item.get("sid") or f"SM{uuid.uuid4().hex}", "AccountSid": "AC" + "0" * 32,
-            "From": _need(item, "from"), "To": item.get("to") or "+18175550100",
-            "Body": _need(item, "body"), "NumMedia": "0"}
+    form = {
+        "MessageSid": item.get("sid") or f"SM{uuid.uuid4().hex}",
+        "AccountSid": "AC" + "0" * 32,
+        "From": _need(item, "from"),
+        "To": item.get("to") or "+18175550100",
+        "Body": _need(item, "body"),
+        "NumMedia": "0",
+    }
     url = secrets.public_base_url.rstrip("/") + path
     signature = twilio_signature(secrets.twilio_auth_token, url, form)
-    return SignedRequest(path, urlencode(form).encode(), channel="sms", headers={
-        "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})
+    return SignedRequest(
+        path,
+        urlencode(form).encode(),
+        channel="sms",
+        headers={
+            "X-Twilio-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
 
 
 def mailgun(item: dict[str, Any], secrets: Secrets, *, now: float | None = None) -> SignedRequest:
@@ -104,13 +115,26 @@ def mailgun(item: dict[str, Any], secrets: Secrets, *, now: float | None = None)
     sender = _need(item, "from")
     text = _need(item, "text")
     message_id = item.get("message_id") or f"{uuid.uuid4().hex}@replay.refdesk"
-    form = {"sender": _address(sender), "from": sender, "recipient": "askdesk@tccd.edu",
-            "subject": item.get("subject") or "", "body-plain": text, "stripped-text": text,
-            "Message-Id": f"<{message_id.strip('<>')}>", "timestamp": ts, "token": token,
-            "signature": hmac.new(secrets.mailgun_signing_key.encode(), (ts + token).encode(),
-                                  hashlib.sha256).hexdigest()}
-    return SignedRequest("/webhooks/email", urlencode(form).encode(), channel="email",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = {
+        "sender": _address(sender),
+        "from": sender,
+        "recipient": "askdesk@tccd.edu",
+        "subject": item.get("subject") or "",
+        "body-plain": text,
+        "stripped-text": text,
+        "Message-Id": f"<{message_id.strip('<>')}>",
+        "timestamp": ts,
+        "token": token,
+        "signature": hmac.new(
+            secrets.mailgun_signing_key.encode(), (ts + token).encode(), hashlib.sha256
+        ).hexdigest(),
+    }
+    return SignedRequest(
+        "/webhooks/email",
+        urlencode(form).encode(),
+        channel="email",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def mime(item: dict[str, Any], secrets: Secrets, *, now: float | None = None) -> SignedRequest:
@@ -140,8 +164,9 @@ def chat(item: dict[str, Any], secrets: Secrets, *, now: float | None = None) ->
     body = json.dumps({"type": event_type, "timestamp": stamp, "data": data}).encode()
     headers = standard_webhook_headers(body, secrets.webhook_secret, now=now)
     headers["Content-Type"] = "application/json"
-    return SignedRequest("/webhooks/chat", body, headers=headers,
-                         channel=str(data.get("channel") or "chat"))
+    return SignedRequest(
+        "/webhooks/chat", body, headers=headers, channel=str(data.get("channel") or "chat")
+    )
 
 
 def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
@@ -157,8 +182,11 @@ def standard_webhook_headers(
     """webhook-id, webhook-timestamp and webhook-signature for a body."""
     wid = f"msg_{uuid.uuid4().hex}"
     stamp = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
-    return {"webhook-id": wid, "webhook-timestamp": str(int(stamp.timestamp())),
-            "webhook-signature": Webhook(secret).sign(wid, stamp, body.decode())}
+    return {
+        "webhook-id": wid,
+        "webhook-timestamp": str(int(stamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(wid, stamp, body.decode()),
+    }
 
 
 def _when(raw: str, name: str) -> datetime:

@@ -20,8 +20,9 @@ R = TypeVar("R")
 class Batcher(Generic[T, R]):
     """Calls `run(items)` (which returns one result per item, in order) for queued items."""
 
-    def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R]]], *,
-                 max_size: int = 256) -> None:
+    def __init__(
+        self, run: Callable[[list[T]], Awaitable[Sequence[R]]], *, max_size: int = 256
+    ) -> None:
         self._run = run
         self._max_size = max_size
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
@@ -42,7 +43,7 @@ class Batcher(Generic[T, R]):
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                batch, self._queue = self._queue[: self._max_size], self._queue[self._max_size:]
+                batch, self._queue = self._queue[: self._max_size], self._queue[self._max_size :]
                 live = [(item, fut) for item, fut in batch if not fut.cancelled()]
                 if not live:
                     continue

@@ -101,9 +101,14 @@ class Guard:
             raise TransientFailure(type(exc).__name__) from None
         CONSUMED.labels(topic=topic, outcome="processed").inc()
 
-    async def batch(self, msg: KafkaMessage, dispatch: Callable[[list[Any]], Awaitable[None]],
-                    *, types: frozenset[str] | None = None,
-                    decoder: Callable[[bytes], Any] = decode) -> None:
+    async def batch(
+        self,
+        msg: KafkaMessage,
+        dispatch: Callable[[list[Any]], Awaitable[None]],
+        *,
+        types: frozenset[str] | None = None,
+        decoder: Callable[[bytes], Any] = decode,
+    ) -> None:
         """Run one poll batch: the records that decode go to dispatch together, in poll order
         (per partition, i.e. per key, the order they were written in); then each poison record
         goes to the DLQ with its own reason. Any failure fails the whole batch, which is
@@ -132,12 +137,14 @@ class Guard:
         try:
             if good:
                 await dispatch(good)
-            await asyncio.gather(*(
-                dead_letter_record(
-                    self.broker, record, reason=reason, group=self.group, source=self.source
+            await asyncio.gather(
+                *(
+                    dead_letter_record(
+                        self.broker, record, reason=reason, group=self.group, source=self.source
+                    )
+                    for record, reason in poison
                 )
-                for record, reason in poison
-            ))
+            )
         except Exception as exc:
             BATCHES.labels(topic=topic, outcome="retried").inc()
             CONSUMED.labels(topic=topic, outcome="retried").inc(len(records))
@@ -167,14 +174,41 @@ def _stated_type(record: ConsumerRecord[Any, Any]) -> str | None:
     return None
 
 
-def batch_subscription(*, max_records: int, wait_ms: int, **fetch: int) -> dict[str, Any]:
-    """Options of a batch subscriber run through `Guard.batch`: offsets committed once per
+BatchHandler = Callable[[KafkaMessage], Awaitable[None]]
+
+
+def batch_subscriber(
+    broker: KafkaBroker,
+    *topics: str,
+    group_id: str,
+    max_records: int,
+    wait_ms: int,
+    fetch_min_bytes: int = 1,
+    fetch_max_wait_ms: int = 500,
+) -> Callable[[BatchHandler], BatchHandler]:
+    """Register a batch subscriber run through `Guard.batch`: offsets committed once per
     batch, after its handler returned (NACK_ON_ERROR), and the tolerant parser. `wait_ms`
-    bounds how long an idle poll waits; `fetch` (fetch_min_bytes, fetch_max_wait_ms) lets the
-    broker gather larger batches for consumers no patron waits on."""
-    return {"ack_policy": AckPolicy.NACK_ON_ERROR, "auto_offset_reset": "earliest",
-            "batch": True, "max_records": max_records, "batch_timeout_ms": wait_ms,
-            "parser": tolerant_batch_parser, **fetch}
+    bounds how long an idle poll waits; `fetch_min_bytes` and `fetch_max_wait_ms` (aiokafka's
+    defaults unless given) let the broker gather larger batches for consumers no patron
+    waits on."""
+    subscriber = broker.subscriber(
+        *topics,
+        group_id=group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=wait_ms,
+        parser=tolerant_batch_parser,
+        fetch_min_bytes=fetch_min_bytes,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )
+
+    def register(handler: BatchHandler) -> BatchHandler:
+        subscriber(handler)
+        return handler
+
+    return register
 
 
 async def tolerant_batch_parser(

@@ -37,9 +37,11 @@ class UnitRunner:
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         url = make_url(str(engine.url.render_as_string(hide_password=False)))
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            self._sync = create_engine(url.set(drivername="sqlite"),
-                                       connect_args={"timeout": 30, "check_same_thread": False},
-                                       pool_size=1)
+            self._sync = create_engine(
+                url.set(drivername="sqlite"),
+                connect_args={"timeout": 30, "check_same_thread": False},
+                pool_size=1,
+            )
             event.listen(self._sync, "connect", sqlite_pragmas)
             self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
 

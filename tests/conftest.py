@@ -62,8 +62,11 @@ def _fresh_postgres(base_url: str) -> Iterator[str]:
 
     async def _run(sql: str) -> None:
         conn = await asyncpg.connect(
-            user=url.username, password=url.password, host=url.host,
-            port=url.port or 5432, database=url.database,
+            user=url.username,
+            password=url.password,
+            host=url.host,
+            port=url.port or 5432,
+            database=url.database,
         )
         try:
             await conn.execute(sql)

@@ -21,7 +21,7 @@ from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Decoded, Guard, batch_subscription
+from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
 from shared.events import TYPE_OF, ConversationClosed
 from shared.http import install_problem_handlers, ops_router
@@ -44,15 +44,26 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
     closes = frozenset({TYPE_OF[ConversationClosed]})
 
     async def dispatch(items: Sequence[Decoded]) -> None:
-        await asyncio.gather(*(store.close_conversation(data.conversation_id)
-                               for _event, data in items if isinstance(data, ConversationClosed)))
+        await asyncio.gather(
+            *(
+                store.close_conversation(data.conversation_id)
+                for _event, data in items
+                if isinstance(data, ConversationClosed)
+            )
+        )
 
     # One poll batch at a time, committed once its closes are written. refdesk's producers
     # name the type in a header, so the interactions themselves are passed over undecoded; the
     # broker holds a fetch until 64 KiB or 500 ms have gathered (a close may wait that long).
-    @broker.subscriber(INTERACTIONS.name, group_id=settings.ingest_group,
-                       **batch_subscription(max_records=500, wait_ms=100,
-                                            fetch_min_bytes=64 * 1024, fetch_max_wait_ms=500))
+    @batch_subscriber(
+        broker,
+        INTERACTIONS.name,
+        group_id=settings.ingest_group,
+        max_records=500,
+        wait_ms=100,
+        fetch_min_bytes=64 * 1024,
+        fetch_max_wait_ms=500,
+    )
     async def on_interactions(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch, types=closes)
 
@@ -78,10 +89,17 @@ def create_app(settings: IngestSettings) -> FastAPI:
     """The ingest FastAPI app."""
     broker = build_broker(settings, client_id="ingest")
     engine = create_engine(settings.db_url("ingest"))
-    store = IngestStore(engine, ttl=timedelta(days=settings.dedupe_ttl_days),
-                        blocklist_refresh_s=settings.blocklist_refresh_s)
-    ingest = Ingest(broker=broker, store=store, publish_timeout_s=settings.publish_timeout_s,
-                    sms_window=timedelta(hours=settings.sms_reply_window_h))
+    store = IngestStore(
+        engine,
+        ttl=timedelta(days=settings.dedupe_ttl_days),
+        blocklist_refresh_s=settings.blocklist_refresh_s,
+    )
+    ingest = Ingest(
+        broker=broker,
+        store=store,
+        publish_timeout_s=settings.publish_timeout_s,
+        sms_window=timedelta(hours=settings.sms_reply_window_h),
+    )
     subscribe(broker, store, settings)
 
     @contextlib.asynccontextmanager
@@ -89,8 +107,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         await migrate(engine, "ingest")
         await store.start()
         connector = asyncio.create_task(_connect(broker, ingest, settings))
-        lag = LagExporter(settings.kafka_bootstrap,
-                          {settings.ingest_group: [INTERACTIONS.name]}).start()
+        lag = LagExporter(
+            settings.kafka_bootstrap, {settings.ingest_group: [INTERACTIONS.name]}
+        ).start()
         try:
             yield
         finally:
@@ -103,8 +122,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
             await store.close()
             await engine.dispose()
 
-    app = FastAPI(title="refdesk ingest", version="0.1.0", lifespan=lifespan,
-                  description="Chat, SMS and email webhooks into refdesk's Kafka topics.")
+    app = FastAPI(
+        title="refdesk ingest",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Chat, SMS and email webhooks into refdesk's Kafka topics.",
+    )
     install_problem_handlers(app)
 
     async def ready() -> dict[str, bool]:
@@ -115,15 +138,24 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.include_router(asyncapi_router(lambda: broker, service="ingest"))
     app.include_router(build_router(ingest, settings))
 
-    @app.put("/admin/blocklist/{contact}", status_code=204, tags=["admin"],
-             responses=problems(400, 401, 413, 422))
-    async def block(contact: str, req: BlockRequest,
-                    authorization: Annotated[str | None, Header()] = None) -> None:
+    @app.put(
+        "/admin/blocklist/{contact}",
+        status_code=204,
+        tags=["admin"],
+        responses=problems(400, 401, 413, 422),
+    )
+    async def block(
+        contact: str, req: BlockRequest, authorization: Annotated[str | None, Header()] = None
+    ) -> None:
         _admin(settings, authorization)
         await store.block(_contact(contact), reason=req.reason, added_by="admin")
 
-    @app.delete("/admin/blocklist/{contact}", status_code=204, tags=["admin"],
-                responses=problems(401, 404, 422))
+    @app.delete(
+        "/admin/blocklist/{contact}",
+        status_code=204,
+        tags=["admin"],
+        responses=problems(401, 404, 422),
+    )
     async def unblock(contact: str, authorization: Annotated[str | None, Header()] = None) -> None:
         _admin(settings, authorization)
         if not await store.unblock(_contact(contact)):

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-REQUESTS = Counter("refdesk_webhook_requests_total", "Webhook requests by channel and outcome",
-                   ["channel", "outcome"])
-DUPLICATES = Counter("refdesk_webhook_duplicates_total",
-                     "Redelivered webhooks answered without a new event", ["channel"])
-BLOCKED = Counter("refdesk_webhook_blocked_total",
-                  "Messages from blocked contacts, acknowledged and dropped", ["channel"])
-SIGNATURE_FAILURES = Counter("refdesk_webhook_signature_failures_total",
-                             "Webhooks refused for a missing, wrong or stale signature",
-                             ["channel"])
+REQUESTS = Counter(
+    "refdesk_webhook_requests_total",
+    "Webhook requests by channel and outcome",
+    ["channel", "outcome"],
+)
+DUPLICATES = Counter(
+    "refdesk_webhook_duplicates_total",
+    "Redelivered webhooks answered without a new event",
+    ["channel"],
+)
+BLOCKED = Counter(
+    "refdesk_webhook_blocked_total",
+    "Messages from blocked contacts, acknowledged and dropped",
+    ["channel"],
+)
+SIGNATURE_FAILURES = Counter(
+    "refdesk_webhook_signature_failures_total",
+    "Webhooks refused for a missing, wrong or stale signature",
+    ["channel"],
+)

@@ -26,27 +26,41 @@ from shared.http import PROBLEM, problem
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-SMS_EXAMPLE = ("MessageSid=SM0123456789abcdef0123456789abcdef"
-               "&AccountSid=AC0123456789abcdef0123456789abcdef"
-               "&From=%2B18175550123&To=%2B18175550100&Body=can+i+renew+my+book&NumMedia=0")
+SMS_EXAMPLE = (
+    "MessageSid=SM0123456789abcdef0123456789abcdef"
+    "&AccountSid=AC0123456789abcdef0123456789abcdef"
+    "&From=%2B18175550123&To=%2B18175550100&Body=can+i+renew+my+book&NumMedia=0"
+)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["type", "title", "status"], "additionalProperties": True,
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "additionalProperties": True,
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "field": {"anyOf": [{"type": "string"}, {"type": "null"}],
-                  "description": "the offending field (never its value)"},
+        "field": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "the offending field (never its value)",
+        },
     },
 }
-_REASONS = {400: "Malformed body", 401: "Signature (or token) missing",
-            403: "Signature refused: forged, stale or replayed", 404: "Not found",
-            413: "Body over REFDESK_MAX_BODY_BYTES", 415: "Unsupported content type",
-            422: "A field is missing or invalid",
-            503: "Broker unavailable: the message was not stored; retry after Retry-After"}
+_REASONS = {
+    400: "Malformed body",
+    401: "Signature (or token) missing",
+    403: "Signature refused: forged, stale or replayed",
+    404: "Not found",
+    413: "Body over REFDESK_MAX_BODY_BYTES",
+    415: "Unsupported content type",
+    422: "A field is missing or invalid",
+    503: "Broker unavailable: the message was not stored; retry after Retry-After",
+}
 ACCEPTED_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["status"],
+    "type": "object",
+    "required": ["status"],
     "properties": {"status": {"enum": ["accepted", "duplicate", "blocked", "ignored"]}},
 }
 
@@ -55,12 +69,18 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for RFC 9457 problem answers (503 with Retry-After)."""
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:
-        out[code] = {"description": _REASONS[code],
-                     "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
+        out[code] = {
+            "description": _REASONS[code],
+            "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}},
+        }
         if code == 503:
-            out[code]["headers"] = {"Retry-After": {
-                "description": "seconds to wait (REFDESK_RETRY_AFTER_S)", "required": True,
-                "schema": {"type": "integer"}}}
+            out[code]["headers"] = {
+                "Retry-After": {
+                    "description": "seconds to wait (REFDESK_RETRY_AFTER_S)",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                }
+            }
     return out
 
 
@@ -68,9 +88,12 @@ def _ok(media_type: str, schema: dict[str, Any], description: str) -> dict[int |
     return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
 
 
-TWIML_OK: dict[int | str, dict[str, Any]] = {200: {
-    "description": "Stored (or a duplicate or blocked sender): an empty TwiML reply",
-    "content": {"text/xml": {"schema": {"type": "string"}, "example": TWIML}}}}
+TWIML_OK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Stored (or a duplicate or blocked sender): an empty TwiML reply",
+        "content": {"text/xml": {"schema": {"type": "string"}, "example": TWIML}},
+    }
+}
 JSON_OK = _ok("application/json", ACCEPTED_SCHEMA, "Stored, a duplicate, blocked, or ignored")
 FORM_ERRORS = problems(400, 401, 403, 413, 415, 422, 503)
 RAW_ERRORS = problems(401, 403, 413, 415, 422, 503)
@@ -81,23 +104,40 @@ def _media_type(request: Request) -> str:
 
 
 def _form_body(example: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/x-www-form-urlencoded": {"schema": {"type": "object"}, "example": example}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object"},
+                    "example": example,
+                }
+            },
+        }
+    }
 
 
 def _error(channel: str, exc: ProviderError) -> Response:
     if isinstance(exc, InvalidSignature) or exc.status in (401, 403):
         SIGNATURE_FAILURES.labels(channel=channel).inc()
     REQUESTS.labels(channel=channel, outcome=f"rejected_{exc.status}").inc()
-    title = {401: "Signature required", 403: "Signature refused", 415: "Unsupported media type",
-             422: "Invalid field"}.get(exc.status, "Bad request")
+    title = {
+        401: "Signature required",
+        403: "Signature refused",
+        415: "Unsupported media type",
+        422: "Invalid field",
+    }.get(exc.status, "Bad request")
     return problem(exc.status, title, exc.detail or None, field=exc.field)
 
 
 def _unavailable(channel: str, retry_after: int) -> Response:
     REQUESTS.labels(channel=channel, outcome="unavailable").inc()
-    return problem(503, "Broker unavailable", "the message was not stored; retry later",
-                   retry_after=retry_after)
+    return problem(
+        503,
+        "Broker unavailable",
+        "the message was not stored; retry later",
+        retry_after=retry_after,
+    )
 
 
 def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
@@ -105,24 +145,36 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     assert settings.twilio_auth_token and settings.mailgun_signing_key and settings.webhook_secret
     twilio_token, mailgun_key, chat_secret = (
-        settings.twilio_auth_token, settings.mailgun_signing_key, settings.webhook_secret)
+        settings.twilio_auth_token,
+        settings.mailgun_signing_key,
+        settings.webhook_secret,
+    )
 
     def url_of(request: Request) -> str:
         url = settings.public_base_url.rstrip("/") + request.url.path
         return f"{url}?{request.url.query}" if request.url.query else url
 
-    @router.post("/sms", summary="Twilio inbound SMS", openapi_extra=_form_body(SMS_EXAMPLE),
-                 response_class=Response, responses={**TWIML_OK, **FORM_ERRORS})
-    async def sms(request: Request,
-                  x_twilio_signature: Annotated[str | None, Header()] = None) -> Response:
+    @router.post(
+        "/sms",
+        summary="Twilio inbound SMS",
+        openapi_extra=_form_body(SMS_EXAMPLE),
+        response_class=Response,
+        responses={**TWIML_OK, **FORM_ERRORS},
+    )
+    async def sms(
+        request: Request, x_twilio_signature: Annotated[str | None, Header()] = None
+    ) -> Response:
         if _media_type(request) not in FORM_TYPES:
             return _error("sms", _unsupported())
         try:
             form = await request.form()
             params = list(form.multi_items())
-            verify_twilio_signature(auth_token=twilio_token, url=url_of(request),
-                                    params=[(k, str(v)) for k, v in params],
-                                    signature=x_twilio_signature)
+            verify_twilio_signature(
+                auth_token=twilio_token,
+                url=url_of(request),
+                params=[(k, str(v)) for k, v in params],
+                signature=x_twilio_signature,
+            )
             outcome = await ingest.accept_sms(parse_twilio_sms([(k, str(v)) for k, v in params]))
         except ProviderError as exc:
             return _error("sms", exc)
@@ -131,20 +183,31 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         REQUESTS.labels(channel="sms", outcome=outcome).inc()
         return Response(TWIML, media_type="text/xml")
 
-    @router.post("/email", summary="Mailgun inbound route", response_class=Response,
-                 openapi_extra=_form_body("sender=ana%40example.edu&subject=Lost+book&body-plain=Hi"
-                                          "&Message-Id=%3Cm1%40example.edu%3E&timestamp=1700000000"
-                                          "&token=abc&signature=0"),
-                 responses={**JSON_OK, **FORM_ERRORS})
+    @router.post(
+        "/email",
+        summary="Mailgun inbound route",
+        response_class=Response,
+        openapi_extra=_form_body(
+            "sender=ana%40example.edu&subject=Lost+book&body-plain=Hi"
+            "&Message-Id=%3Cm1%40example.edu%3E&timestamp=1700000000"
+            "&token=abc&signature=0"
+        ),
+        responses={**JSON_OK, **FORM_ERRORS},
+    )
     async def email(request: Request) -> Response:
         if _media_type(request) not in FORM_TYPES:
             return _error("email", _unsupported())
         try:
             form = {k: v for k, v in (await request.form()).items()}
             token = str(form.get("token") or "")
-            verify_mailgun(signing_key=mailgun_key, timestamp=_s(form.get("timestamp")),
-                           token=token, signature=_s(form.get("signature")), now=time.time(),
-                           tolerance_s=settings.signature_tolerance_s)
+            verify_mailgun(
+                signing_key=mailgun_key,
+                timestamp=_s(form.get("timestamp")),
+                token=token,
+                signature=_s(form.get("signature")),
+                now=time.time(),
+                tolerance_s=settings.signature_tolerance_s,
+            )
             mail = parse_mailgun_form(form)
             message_key = derived_id("email", mail.message_id)
             used_for = await ingest.store.seen_event_id("mailgun-token", token)
@@ -161,19 +224,32 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         REQUESTS.labels(channel="email", outcome=outcome).inc()
         return _accepted(outcome)
 
-    @router.post("/email/mime", summary="Raw RFC 5322 message (Standard Webhooks signed)",
-                 response_class=Response, responses={**JSON_OK, **RAW_ERRORS},
-                 openapi_extra={"requestBody": {"required": True, "content": {"message/rfc822": {
-                     "schema": {"type": "string"},
-                     "example": "From: a@example.edu\r\nMessage-ID: <m@x>\r\n"
-                                "Subject: hours\r\n\r\nWhen do you open?"}}}})
+    @router.post(
+        "/email/mime",
+        summary="Raw RFC 5322 message (Standard Webhooks signed)",
+        response_class=Response,
+        responses={**JSON_OK, **RAW_ERRORS},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "message/rfc822": {
+                        "schema": {"type": "string"},
+                        "example": "From: a@example.edu\r\nMessage-ID: <m@x>\r\n"
+                        "Subject: hours\r\n\r\nWhen do you open?",
+                    }
+                },
+            }
+        },
+    )
     async def email_mime(request: Request) -> Response:
         if _media_type(request) != "message/rfc822":
             return _error("email", _unsupported())
         body = await request.body()
         try:
-            verify_chat_webhook(secret=chat_secret, headers=dict(request.headers), body=body,
-                                json_body=False)
+            verify_chat_webhook(
+                secret=chat_secret, headers=dict(request.headers), body=body, json_body=False
+            )
             outcome = await ingest.accept_email(parse_mime(body), provider="mime")
         except ProviderError as exc:
             return _error("email", exc)
@@ -182,13 +258,31 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         REQUESTS.labels(channel="email", outcome=outcome).inc()
         return _accepted(outcome)
 
-    @router.post("/chat", summary="Chat platform lifecycle event (Standard Webhooks signed)",
-                 response_class=Response, responses={**JSON_OK, **RAW_ERRORS},
-                 openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                     "schema": {"type": "object"}, "example": {
-                         "type": "chat.message", "timestamp": "2026-01-06T14:02:11Z",
-                         "data": {"conversation_id": "chat-81234", "message_id": "msg-5531",
-                                  "text": "How do I cite a journal article in APA?"}}}}}})
+    @router.post(
+        "/chat",
+        summary="Chat platform lifecycle event (Standard Webhooks signed)",
+        response_class=Response,
+        responses={**JSON_OK, **RAW_ERRORS},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object"},
+                        "example": {
+                            "type": "chat.message",
+                            "timestamp": "2026-01-06T14:02:11Z",
+                            "data": {
+                                "conversation_id": "chat-81234",
+                                "message_id": "msg-5531",
+                                "text": "How do I cite a journal article in APA?",
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    )
     async def chat(request: Request) -> Response:
         if _media_type(request) != "application/json":
             return _error("chat", _unsupported())
@@ -197,8 +291,9 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             verify_chat_webhook(secret=chat_secret, headers=dict(request.headers), body=body)
             parsed = parse_chat_event(body)
             webhook_id = request.headers["webhook-id"]
-            outcome = await ingest.accept_platform(chat_event(parsed, webhook_id=webhook_id),
-                                                   webhook_id=webhook_id)
+            outcome = await ingest.accept_platform(
+                chat_event(parsed, webhook_id=webhook_id), webhook_id=webhook_id
+            )
         except ProviderError as exc:
             return _error("chat", exc)
         except BrokerUnavailable:
@@ -219,4 +314,3 @@ def _unsupported() -> ProviderError:
 
 def _accepted(outcome: str) -> Response:
     return Response(f'{{"status": "{outcome}"}}', media_type="application/json", status_code=200)
-

@@ -38,8 +38,9 @@ class Ingest:
     connected: bool = False
     _inflight: dict[str, asyncio.Task[None]] = field(default_factory=dict, repr=False)
 
-    async def emit(self, event: Translated, *, event_id: str,
-                   then: Callable[[], Awaitable[None]]) -> None:
+    async def emit(
+        self, event: Translated, *, event_id: str, then: Callable[[], Awaitable[None]]
+    ) -> None:
         """Publish to refdesk.interactions, await the broker's ack (acks=all), then run `then`.
 
         A publish that outlives publish_timeout_s is not abandoned by aiokafka: its idempotent
@@ -58,20 +59,36 @@ class Ingest:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=self.publish_timeout_s)
         except Exception as exc:
-            log.warning("publish failed", extra={"error": type(exc).__name__,
-                                                 "conversation_id": event.conversation_id})
+            log.warning(
+                "publish failed",
+                extra={"error": type(exc).__name__, "conversation_id": event.conversation_id},
+            )
             raise BrokerUnavailable(type(exc).__name__) from exc
 
-    async def _deliver(self, event: Translated, *, event_id: str,
-                       then: Callable[[], Awaitable[None]]) -> None:
+    async def _deliver(
+        self, event: Translated, *, event_id: str, then: Callable[[], Awaitable[None]]
+    ) -> None:
         started = time.perf_counter()
-        await publish(self.broker, INTERACTIONS.name, event, key=event.conversation_id,
-                      source=SOURCE, event_id=event_id, subject=event.conversation_id)
+        await publish(
+            self.broker,
+            INTERACTIONS.name,
+            event,
+            key=event.conversation_id,
+            source=SOURCE,
+            event_id=event_id,
+            subject=event.conversation_id,
+        )
         PUBLISH_SECONDS.labels(topic=INTERACTIONS.name).observe(time.perf_counter() - started)
         PUBLISHED.labels(topic=INTERACTIONS.name).inc()
         await then()
-        log.info("accepted", extra={"conversation_id": event.conversation_id, "event_id": event_id,
-                                    "event": type(event).__name__})
+        log.info(
+            "accepted",
+            extra={
+                "conversation_id": event.conversation_id,
+                "event_id": event_id,
+                "event": type(event).__name__,
+            },
+        )
 
     def _finished(self, event_id: str, task: asyncio.Task[None]) -> None:
         self._inflight.pop(event_id, None)
@@ -87,7 +104,8 @@ class Ingest:
     async def accept_sms(self, sms: SmsInbound) -> str:
         """One inbound text: dedupe, blocklist, thread, publish. Returns the outcome."""
         seen, blocked, open_id = await self.store.sms_state(
-            sms.message_sid, sms.from_e164, window=self.sms_window)
+            sms.message_sid, sms.from_e164, window=self.sms_window
+        )
         if seen:
             DUPLICATES.labels(channel="sms").inc()
             return "duplicate"
@@ -98,8 +116,9 @@ class Ingest:
         event = sms_interaction(sms, conversation_id=conversation_id, now=datetime.now(UTC))
 
         async def record() -> None:
-            await self.store.record_sms(sms.from_e164, conversation_id, sms.message_sid,
-                                        event.interaction_id)
+            await self.store.record_sms(
+                sms.from_e164, conversation_id, sms.message_sid, event.interaction_id
+            )
 
         await self.emit(event, event_id=event.interaction_id, then=record)
         return "accepted"
@@ -122,12 +141,14 @@ class Ingest:
             BLOCKED.labels(channel="email").inc()
             return "blocked"
         conversation_id = await self._email_conversation(mail)
-        event = email_interaction(mail, conversation_id=conversation_id, provider=provider,
-                                  now=datetime.now(UTC))
+        event = email_interaction(
+            mail, conversation_id=conversation_id, provider=provider, now=datetime.now(UTC)
+        )
 
         async def record() -> None:
             await self.store.remember(
-                ("email", mail.message_id, conversation_id, event.interaction_id))
+                ("email", mail.message_id, conversation_id, event.interaction_id)
+            )
 
         await self.emit(event, event_id=event.interaction_id, then=record)
         return "accepted"
@@ -138,12 +159,18 @@ class Ingest:
             DUPLICATES.labels(channel="chat").inc()
             return "duplicate"
         if event is not None:
-            if isinstance(event, InteractionReceived) and event.patron.contact and \
-                    self.store.is_blocked(event.patron.contact):
+            if (
+                isinstance(event, InteractionReceived)
+                and event.patron.contact
+                and self.store.is_blocked(event.patron.contact)
+            ):
                 BLOCKED.labels(channel=event.channel.value).inc()
                 return "blocked"
-            event_id = event.interaction_id if isinstance(event, InteractionReceived) \
+            event_id = (
+                event.interaction_id
+                if isinstance(event, InteractionReceived)
                 else derived_id("chat-webhook", webhook_id)
+            )
             published = event
 
             async def record() -> None:

@@ -57,8 +57,9 @@ class IngestStore:
     replicas' within `blocklist_refresh_s`.
     """
 
-    def __init__(self, engine: AsyncEngine, ttl: timedelta, *,
-                 blocklist_refresh_s: float = 5.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, ttl: timedelta, *, blocklist_refresh_s: float = 5.0
+    ) -> None:
         self.engine = engine
         self.ttl = ttl
         self.blocklist_refresh_s = blocklist_refresh_s
@@ -120,7 +121,8 @@ class IngestStore:
     ) -> tuple[bool, bool, str | None]:
         """(seen before, sender blocked, open conversation) of one inbound text."""
         was_seen, open_id = await asyncio.gather(
-            self.is_seen("twilio", message_sid), self.open_sms_thread(contact, window=window))
+            self.is_seen("twilio", message_sid), self.open_sms_thread(contact, window=window)
+        )
         if was_seen:
             return True, False, None
         return False, self.is_blocked(contact), open_id
@@ -137,10 +139,12 @@ class IngestStore:
     ) -> None:
         """After the broker's ack: the thread's latest text and the seen MessageSid, committed
         together."""
-        await self._writes.submit([
-            ("touch", contact, conversation_id, utcnow()),
-            ("remember", "twilio", message_sid, conversation_id, event_id),
-        ])
+        await self._writes.submit(
+            [
+                ("touch", contact, conversation_id, utcnow()),
+                ("remember", "twilio", message_sid, conversation_id, event_id),
+            ]
+        )
 
     async def touch_sms_thread(self, contact: str, conversation_id: str) -> None:
         """Record that a number's latest text belongs to this conversation."""
@@ -187,7 +191,8 @@ class IngestStore:
         async with self.engine.connect() as conn:
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             stmt = insert(blocklist).values(
-                contact=contact, reason=reason, added_by=added_by, added_at=utcnow())
+                contact=contact, reason=reason, added_by=added_by, added_at=utcnow()
+            )
             await conn.execute(stmt.on_conflict_do_nothing(index_elements=[blocklist.c.contact]))
             await conn.commit()
         self._blocked = self._blocked | {contact}
@@ -209,9 +214,13 @@ _SEEN_LOOKUP = select(seen.c.key, seen.c.conversation_id, seen.c.event_id).where
     seen.c.expires_at > bindparam("now"),
 )
 _THREAD_LOOKUP = select(sms_threads).where(
-    sms_threads.c.contact.in_(bindparam("contacts", expanding=True)))
-_CLOSE_THREADS = update(sms_threads).where(
-    sms_threads.c.conversation_id.in_(bindparam("ids", expanding=True))).values(closed=True)
+    sms_threads.c.contact.in_(bindparam("contacts", expanding=True))
+)
+_CLOSE_THREADS = (
+    update(sms_threads)
+    .where(sms_threads.c.conversation_id.in_(bindparam("ids", expanding=True)))
+    .values(closed=True)
+)
 
 
 @functools.cache
@@ -221,17 +230,21 @@ def _upserts(dialect: str) -> tuple[Any, Any]:
     key = insert(seen)
     remember = key.on_conflict_do_update(
         index_elements=[seen.c.namespace, seen.c.key],
-        set_={"conversation_id": key.excluded.conversation_id,
-              "event_id": key.excluded.event_id,
-              "expires_at": key.excluded.expires_at},
+        set_={
+            "conversation_id": key.excluded.conversation_id,
+            "event_id": key.excluded.event_id,
+            "expires_at": key.excluded.expires_at,
+        },
         where=seen.c.expires_at <= bindparam("now"),
     )
     thread = insert(sms_threads)
     touch = thread.on_conflict_do_update(
         index_elements=[sms_threads.c.contact],
-        set_={"conversation_id": thread.excluded.conversation_id,
-              "last_message_at": thread.excluded.last_message_at,
-              "closed": False},
+        set_={
+            "conversation_id": thread.excluded.conversation_id,
+            "last_message_at": thread.excluded.last_message_at,
+            "closed": False,
+        },
     )
     return remember, touch
 
@@ -248,14 +261,16 @@ def _read(conn: Connection, ops: list[Op]) -> list[Any]:
         else:
             contacts.add(op[1])
     for namespace, keys in by_namespace.items():
-        rows = conn.execute(_SEEN_LOOKUP, {"namespace": namespace, "keys": sorted(keys),
-                                           "now": now})
+        rows = conn.execute(
+            _SEEN_LOOKUP, {"namespace": namespace, "keys": sorted(keys), "now": now}
+        )
         for key, conversation_id, event_id in rows:
             found["seen", namespace, key] = (conversation_id or "", event_id or "")
     if contacts:
         for row in conn.execute(_THREAD_LOOKUP, {"contacts": sorted(contacts)}):
             found["thread", row.contact] = Thread(
-                str(row.conversation_id), row.last_message_at, bool(row.closed))
+                str(row.conversation_id), row.last_message_at, bool(row.closed)
+            )
     return [found.get(op) for op in ops]
 
 
@@ -266,18 +281,34 @@ def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
     remembered: dict[tuple[str, str], dict[str, Any]] = {}
     for op in ops:
         if op[0] == "remember":
-            remembered.setdefault((op[1], op[2]), {
-                "namespace": op[1], "key": op[2], "conversation_id": op[3],
-                "event_id": op[4], "expires_at": now + ttl, "now": now})
+            remembered.setdefault(
+                (op[1], op[2]),
+                {
+                    "namespace": op[1],
+                    "key": op[2],
+                    "conversation_id": op[3],
+                    "event_id": op[4],
+                    "expires_at": now + ttl,
+                    "now": now,
+                },
+            )
     if remembered:
         conn.execute(remember, list(remembered.values()))
     # closes and touches of sms_threads keep their order: a text after a close reopens
     for kind, group in itertools.groupby(
-            (op for op in ops if op[0] != "remember"), key=lambda op: op[0]):
+        (op for op in ops if op[0] != "remember"), key=lambda op: op[0]
+    ):
         run = list(group)
         if kind == "close":
             conn.execute(_CLOSE_THREADS, {"ids": sorted({op[1] for op in run})})
             continue
-        latest = {op[1]: {"contact": op[1], "conversation_id": op[2], "last_message_at": op[3],
-                          "closed": False} for op in run}
+        latest = {
+            op[1]: {
+                "contact": op[1],
+                "conversation_id": op[2],
+                "last_message_at": op[3],
+                "closed": False,
+            }
+            for op in run
+        }
         conn.execute(touch, list(latest.values()))

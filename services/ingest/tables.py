@@ -7,7 +7,8 @@ from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table
 metadata = MetaData()
 
 seen = Table(
-    "seen_keys", metadata,
+    "seen_keys",
+    metadata,
     Column("namespace", String(32), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("conversation_id", String(128), nullable=True),
@@ -16,7 +17,8 @@ seen = Table(
 )
 
 sms_threads = Table(
-    "sms_threads", metadata,
+    "sms_threads",
+    metadata,
     Column("contact", String(32), primary_key=True),
     Column("conversation_id", String(128), nullable=False),
     Column("last_message_at", DateTime(timezone=False), nullable=False),
@@ -24,7 +26,8 @@ sms_threads = Table(
 )
 
 blocklist = Table(
-    "blocked_contacts", metadata,
+    "blocked_contacts",
+    metadata,
     Column("contact", String(255), primary_key=True),
     Column("reason", String(255), nullable=True),
     Column("added_by", String(64), nullable=False),

@@ -31,20 +31,31 @@ Translated = InteractionReceived | ConversationClosed | ConversationTransferred
 def sms_interaction(sms: SmsInbound, *, conversation_id: str, now: datetime) -> InteractionReceived:
     """An inbound text as an interaction."""
     return InteractionReceived(
-        interaction_id=derived_id("sms", sms.message_sid), conversation_id=conversation_id,
-        channel=Channel.SMS, provider="twilio", provider_message_id=sms.message_sid,
-        patron=Patron(contact=sms.from_e164), text=sms.body, received_at=now,
+        interaction_id=derived_id("sms", sms.message_sid),
+        conversation_id=conversation_id,
+        channel=Channel.SMS,
+        provider="twilio",
+        provider_message_id=sms.message_sid,
+        patron=Patron(contact=sms.from_e164),
+        text=sms.body,
+        received_at=now,
     )
 
 
-def email_interaction(mail: EmailInbound, *, conversation_id: str, provider: str,
-                      now: datetime) -> InteractionReceived:
+def email_interaction(
+    mail: EmailInbound, *, conversation_id: str, provider: str, now: datetime
+) -> InteractionReceived:
     """An inbound email as an interaction."""
     return InteractionReceived(
-        interaction_id=derived_id("email", mail.message_id), conversation_id=conversation_id,
-        channel=Channel.EMAIL, provider=provider, provider_message_id=mail.message_id,
-        patron=Patron(contact=mail.sender_email, name=mail.sender_name), text=mail.text,
-        subject=mail.subject or None, received_at=mail.received_at or now,
+        interaction_id=derived_id("email", mail.message_id),
+        conversation_id=conversation_id,
+        channel=Channel.EMAIL,
+        provider=provider,
+        provider_message_id=mail.message_id,
+        patron=Patron(contact=mail.sender_email, name=mail.sender_name),
+        text=mail.text,
+        subject=mail.subject or None,
+        received_at=mail.received_at or now,
     )
 
 
@@ -63,11 +74,15 @@ def chat_event(event: ChatEvent, *, webhook_id: str) -> Translated | None:
             return None
         return InteractionReceived(
             interaction_id=derived_id("chat", event.data.conversation_id, event.data.message_id),
-            conversation_id=d.conversation_id, channel=event.data.channel, provider="chat",
+            conversation_id=d.conversation_id,
+            channel=event.data.channel,
+            provider="chat",
             provider_message_id=event.data.message_id,
             patron=event.data.patron.as_patron() if event.data.patron else Patron(),
-            text=event.data.text, received_at=event.timestamp,
-            campus_hint=event.data.campus, department_hint=event.data.department,
+            text=event.data.text,
+            received_at=event.timestamp,
+            campus_hint=event.data.campus,
+            department_hint=event.data.department,
             sequence=event.data.sequence,
         )
     if isinstance(event, ChatStarted):
@@ -75,22 +90,32 @@ def chat_event(event: ChatEvent, *, webhook_id: str) -> Translated | None:
             return None
         return InteractionReceived(
             interaction_id=derived_id("chat", event.data.conversation_id, "started", webhook_id),
-            conversation_id=d.conversation_id, channel=event.data.channel, provider="chat",
-            provider_message_id=webhook_id, patron=event.data.patron.as_patron(),
-            text=event.data.question, received_at=event.timestamp,
-            campus_hint=event.data.campus, department_hint=event.data.department,
+            conversation_id=d.conversation_id,
+            channel=event.data.channel,
+            provider="chat",
+            provider_message_id=webhook_id,
+            patron=event.data.patron.as_patron(),
+            text=event.data.question,
+            received_at=event.timestamp,
+            campus_hint=event.data.campus,
+            department_hint=event.data.department,
         )
     if isinstance(event, ChatTransferred):
         return ConversationTransferred(
-            conversation_id=d.conversation_id, channel=event.data.channel,
-            department=event.data.department, transferred_at=event.timestamp,
-            by=event.data.by, note=event.data.note,
+            conversation_id=d.conversation_id,
+            channel=event.data.channel,
+            department=event.data.department,
+            transferred_at=event.timestamp,
+            by=event.data.by,
+            note=event.data.note,
         )
     if isinstance(event, ChatEnded | TicketClosed):
         patron = event.data.patron
         return ConversationClosed(
-            conversation_id=d.conversation_id, channel=event.data.channel,
-            closed_at=event.timestamp.astimezone(UTC), closed_by=event.data.closed_by,
+            conversation_id=d.conversation_id,
+            channel=event.data.channel,
+            closed_at=event.timestamp.astimezone(UTC),
+            closed_by=event.data.closed_by,
             patron_contact=_contact_for(event.data.channel, patron),
             reason=event.data.reason,
         )

@@ -20,7 +20,7 @@ from services.notifier.metrics import OLDEST_PENDING
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Guard, PoisonMessage, batch_subscription, decode
+from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import Channel, NotificationRequested
 from shared.http import install_problem_handlers, ops_router
@@ -36,17 +36,29 @@ log = logging.getLogger(__name__)
 
 def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapters:
     """The delivery adapters the settings ask for; the email lane's SMTP sessions are pooled."""
-    smtp = SmtpSender(SmtpSettings(
-        host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
-        username=settings.smtp_user, password=settings.smtp_password,
-        timeout=settings.smtp_timeout_s, validate_certs=settings.smtp_validate_certs,
-        ca_file=settings.smtp_ca_file,
-    ), max_sessions=settings.notifier_lane_concurrency,
-        idle_timeout_s=settings.smtp_idle_timeout_s)
+    smtp = SmtpSender(
+        SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            tls=settings.smtp_tls,
+            username=settings.smtp_user,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout_s,
+            validate_certs=settings.smtp_validate_certs,
+            ca_file=settings.smtp_ca_file,
+        ),
+        max_sessions=settings.notifier_lane_concurrency,
+        idle_timeout_s=settings.smtp_idle_timeout_s,
+    )
     sms: SmsSender
     if settings.sms_api_base_url:
-        sms = TwilioSmsSender(settings.sms_api_base_url, settings.twilio_account_sid or "",
-                              settings.twilio_auth_token or "", settings.sms_from or "", http)
+        sms = TwilioSmsSender(
+            settings.sms_api_base_url,
+            settings.twilio_account_sid or "",
+            settings.twilio_auth_token or "",
+            settings.sms_from or "",
+            http,
+        )
     else:
         sms = OutboxSmsSender(settings.run_dir / "outbox" / "sms")
     chat = OutboxChatSender(settings.run_dir / "outbox" / "chat")
@@ -78,8 +90,12 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
     event that is not a notification command) goes to the DLQ by itself with its reason; any
     other failure redelivers the whole batch after a pause, nothing of it committed.
     """
-    guard = Guard(broker, group=settings.notifier_group, source="refdesk/notifier",
-                  retry_pause_s=RETRY_PAUSE_S)
+    guard = Guard(
+        broker,
+        group=settings.notifier_group,
+        source="refdesk/notifier",
+        retry_pause_s=RETRY_PAUSE_S,
+    )
 
     async def dispatch(commands: list[NotificationRequested]) -> None:
         for channel in await deliverer.record(commands):
@@ -87,9 +103,12 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
 
     # The decoder and parser keep one malformed record from failing the batch outside the
     # Guard, where NACK_ON_ERROR would redeliver it forever.
-    @broker.subscriber(
-        NOTIFICATIONS.name, group_id=settings.notifier_group,
-        **batch_subscription(max_records=BATCH_RECORDS, wait_ms=BATCH_WAIT_MS),
+    @batch_subscriber(
+        broker,
+        NOTIFICATIONS.name,
+        group_id=settings.notifier_group,
+        max_records=BATCH_RECORDS,
+        wait_ms=BATCH_WAIT_MS,
     )
     async def on_notification(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch, decoder=decode_command)
@@ -109,9 +128,13 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     broker = build_broker(settings, client_id="notifier")
     engine = create_engine(settings.db_url("notifier"))
     http = httpx.AsyncClient(timeout=settings.smtp_timeout_s)
-    deliverer = Deliverer(settings=settings, sessions=session_factory(engine),
-                          adapters=build_adapters(settings, http), broker=broker,
-                          db=UnitRunner(engine, name="notifier-ledger"))
+    deliverer = Deliverer(
+        settings=settings,
+        sessions=session_factory(engine),
+        adapters=build_adapters(settings, http),
+        broker=broker,
+        db=UnitRunner(engine, name="notifier-ledger"),
+    )
     subscribe(broker, deliverer, settings)
 
     @contextlib.asynccontextmanager
@@ -122,8 +145,9 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(deliverer.lane(ch, stopping)) for ch in Channel]
         tasks.append(asyncio.create_task(_watch_pending(deliverer, stopping)))
-        lag = LagExporter(settings.kafka_bootstrap,
-                          {settings.notifier_group: [NOTIFICATIONS.name]}).start()
+        lag = LagExporter(
+            settings.kafka_bootstrap, {settings.notifier_group: [NOTIFICATIONS.name]}
+        ).start()
         try:
             yield
         finally:

@@ -38,8 +38,11 @@ from shared.syncdb import UnitRunner
 from shared.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
-CRISIS_KINDS = {NotificationKind.CRISIS_ALERT, NotificationKind.CRISIS_REESCALATION,
-                NotificationKind.CRISIS_RESOURCES}
+CRISIS_KINDS = {
+    NotificationKind.CRISIS_ALERT,
+    NotificationKind.CRISIS_REESCALATION,
+    NotificationKind.CRISIS_RESOURCES,
+}
 
 
 @dataclass
@@ -114,19 +117,26 @@ class Deliverer:
         ctx = self._context(cmd)
         if cmd.channel is Channel.EMAIL:
             msg = render_email(
-                cmd.kind, ctx, to=cmd.recipient, mail_from=self.settings.mail_from,
-                idempotency_key=cmd.idempotency_key, conversation_id=cmd.conversation_id,
-                message_id_domain=self.settings.message_id_domain, priority=cmd.priority,
+                cmd.kind,
+                ctx,
+                to=cmd.recipient,
+                mail_from=self.settings.mail_from,
+                idempotency_key=cmd.idempotency_key,
+                conversation_id=cmd.conversation_id,
+                message_id_domain=self.settings.message_id_domain,
+                priority=cmd.priority,
             )
             await self.adapters.email.send(msg)
             return str(msg["Message-ID"]), None
         if cmd.channel is Channel.SMS:
             body = render_sms(cmd.kind, ctx)
             return None, await self.adapters.sms.send(
-                to=cmd.recipient, body=body, idempotency_key=cmd.idempotency_key)
+                to=cmd.recipient, body=body, idempotency_key=cmd.idempotency_key
+            )
         body = render_chat(cmd.kind, ctx)
-        await self.adapters.chat.send(conversation_id=cmd.recipient, body=body,
-                                      idempotency_key=cmd.idempotency_key)
+        await self.adapters.chat.send(
+            conversation_id=cmd.recipient, body=body, idempotency_key=cmd.idempotency_key
+        )
         return make_message_id(cmd.idempotency_key, self.settings.message_id_domain), None
 
     def _max_attempts(self, cmd: NotificationRequested) -> int:
@@ -161,40 +171,75 @@ class Deliverer:
                 return
             RETRIES.labels(**labels).inc()
             self.failing.add(cmd.channel)
-            await self._outcomes.submit(ledger.retry_later(
-                entry.key, delay_s=self.backoff_s(attempts), error=str(exc)))
-            log.warning("send failed; retry scheduled",
-                        extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
-                               "attempts": attempts, "error": type(exc).__name__})
+            await self._outcomes.submit(
+                ledger.retry_later(entry.key, delay_s=self.backoff_s(attempts), error=str(exc))
+            )
+            log.warning(
+                "send failed; retry scheduled",
+                extra={
+                    "conversation_id": cmd.conversation_id,
+                    "kind": cmd.kind.value,
+                    "attempts": attempts,
+                    "error": type(exc).__name__,
+                },
+            )
             return
         # The relay is back: what waits in backoff on this lane goes now, not up to
         # backoff_max_s later.
         recovered = cmd.channel in self.failing
         self.failing.discard(cmd.channel)
-        await self._outcomes.submit(ledger.sent(
-            entry.key, message_id=message_id, provider_id=provider_id,
-            pull_forward=cmd.channel.value if recovered else None))
+        await self._outcomes.submit(
+            ledger.sent(
+                entry.key,
+                message_id=message_id,
+                provider_id=provider_id,
+                pull_forward=cmd.channel.value if recovered else None,
+            )
+        )
         if recovered:
             self.wake.set(cmd.channel)
         LATENCY.labels(**labels).observe(time.perf_counter() - started)
         SENT.labels(**labels).inc()
-        log.info("sent", extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
-                                "channel": cmd.channel.value, "notification": entry.key})
+        log.info(
+            "sent",
+            extra={
+                "conversation_id": cmd.conversation_id,
+                "kind": cmd.kind.value,
+                "channel": cmd.channel.value,
+                "notification": entry.key,
+            },
+        )
 
     async def _dead(self, entry: ledger.Entry, reason: str) -> None:
         cmd = entry.command
         letter = DeadLetter(
-            topic=NOTIFICATIONS.name, partition=-1, offset=-1, key=cmd.conversation_id,
-            value=cmd.model_dump_json(), reason=reason, consumer_group=self.settings.notifier_group,
+            topic=NOTIFICATIONS.name,
+            partition=-1,
+            offset=-1,
+            key=cmd.conversation_id,
+            value=cmd.model_dump_json(),
+            reason=reason,
+            consumer_group=self.settings.notifier_group,
             failed_at=datetime.now(UTC),
         )
-        await publish(self.broker, NOTIFICATIONS.dlq_name, letter, key=cmd.conversation_id,
-                      source="refdesk/notifier", event_id=entry.key)
+        await publish(
+            self.broker,
+            NOTIFICATIONS.dlq_name,
+            letter,
+            key=cmd.conversation_id,
+            source="refdesk/notifier",
+            event_id=entry.key,
+        )
         await self._outcomes.submit(ledger.dead(entry.key, error=reason))
         DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
-        log.warning("notification dead-lettered",
-                    extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value,
-                           "reason": reason[:200]})
+        log.warning(
+            "notification dead-lettered",
+            extra={
+                "conversation_id": cmd.conversation_id,
+                "kind": cmd.kind.value,
+                "reason": reason[:200],
+            },
+        )
 
     async def lane(self, channel: Channel, stopping: asyncio.Event) -> None:
         """Deliver due notifications of one channel until told to stop, several at a time.
@@ -222,13 +267,20 @@ class Deliverer:
                     backlog = True
                 else:
                     try:
-                        claim = await self.db(functools.partial(
-                            ledger.claim, channel=channel.value, limit=free,
-                            busy=list(in_flight), lease_s=self.settings.lease_s))
+                        claim = await self.db(
+                            functools.partial(
+                                ledger.claim,
+                                channel=channel.value,
+                                limit=free,
+                                busy=list(in_flight),
+                                lease_s=self.settings.lease_s,
+                            )
+                        )
                     except Exception as exc:  # the database may be briefly unavailable
-                        log.warning("lane iteration failed",
-                                    extra={"channel": channel.value,
-                                           "error": type(exc).__name__})
+                        log.warning(
+                            "lane iteration failed",
+                            extra={"channel": channel.value, "error": type(exc).__name__},
+                        )
                         claim = ledger.Claim([], more=False)
                     backlog = claim.more
                     for entry in claim.entries:
@@ -250,6 +302,11 @@ class Deliverer:
         try:
             await self.deliver(entry)
         except Exception as exc:  # its lease runs out and the row is attempted again
-            log.warning("delivery outcome not recorded",
-                        extra={"conversation_id": entry.command.conversation_id,
-                               "notification": entry.key, "error": type(exc).__name__})
+            log.warning(
+                "delivery outcome not recorded",
+                extra={
+                    "conversation_id": entry.command.conversation_id,
+                    "notification": entry.key,
+                    "error": type(exc).__name__,
+                },
+            )

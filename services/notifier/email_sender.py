@@ -89,8 +89,9 @@ class SmtpSender:
     be disconnected is sent once more on a fresh session before it counts as a failure.
     """
 
-    def __init__(self, settings: SmtpSettings, *, max_sessions: int = 1,
-                 idle_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, settings: SmtpSettings, *, max_sessions: int = 1, idle_timeout_s: float = 5.0
+    ) -> None:
         self._settings = settings
         self._idle_timeout_s = idle_timeout_s
         self._slots = asyncio.Semaphore(max_sessions)
@@ -144,12 +145,15 @@ class SmtpSender:
             try:
                 return await self._attempt(session, msg)
             except ConnectionError:  # SMTPServerDisconnected too: the relay closed it idle
-                log.info("smtp session closed by the relay; sending on a new one message_id=%s",
-                         message_id)
+                log.info(
+                    "smtp session closed by the relay; sending on a new one message_id=%s",
+                    message_id,
+                )
         return await self._attempt(_Session(self._client(), 0.0), msg, connect=True)
 
-    async def _attempt(self, session: _Session, msg: EmailMessage, *,
-                       connect: bool = False) -> dict[str, Any]:
+    async def _attempt(
+        self, session: _Session, msg: EmailMessage, *, connect: bool = False
+    ) -> dict[str, Any]:
         """Send on one session: kept after a success, closed or retired after anything else."""
         try:
             if connect:
@@ -181,8 +185,7 @@ class SmtpSender:
         session.idle_since = time.monotonic()
         self._idle.append(session)
         if self._reaper is None:
-            self._reaper = asyncio.get_running_loop().call_later(
-                self._idle_timeout_s, self._reap)
+            self._reaper = asyncio.get_running_loop().call_later(self._idle_timeout_s, self._reap)
 
     def _reap(self) -> None:
         """Close the sessions idle for the timeout; come back for the others."""

@@ -65,17 +65,18 @@ class Outcome:
     """A channel whose relay is back: its pending rows in backoff become due now."""
 
 
-def sent(key: str, *, message_id: str | None, provider_id: str | None,
-         pull_forward: str | None = None) -> Outcome:
+def sent(
+    key: str, *, message_id: str | None, provider_id: str | None, pull_forward: str | None = None
+) -> Outcome:
     """The relay or provider accepted the message."""
-    return Outcome(key, SENT, message_id=message_id, provider_id=provider_id,
-                   pull_forward=pull_forward)
+    return Outcome(
+        key, SENT, message_id=message_id, provider_id=provider_id, pull_forward=pull_forward
+    )
 
 
 def retry_later(key: str, *, delay_s: float, error: str) -> Outcome:
     """A transient failure: try again after delay_s."""
-    return Outcome(key, PENDING, retry_at=utcnow() + timedelta(seconds=delay_s),
-                   error=error[:1000])
+    return Outcome(key, PENDING, retry_at=utcnow() + timedelta(seconds=delay_s), error=error[:1000])
 
 
 def dead(key: str, *, error: str) -> Outcome:
@@ -101,42 +102,75 @@ _RECORD = {
 # survey). PostgreSQL skips rows another replica is claiming; SQLite has one writer at a time,
 # and the lease update below re-checks every row either way.
 _DUE = (
-    select(ledger.c.idempotency_key, ledger.c.conversation_id, ledger.c.command,
-           ledger.c.attempts)
-    .where(ledger.c.channel == bindparam("channel"), ledger.c.state == PENDING,
-           ledger.c.next_attempt_at <= bindparam("now"), _FREE,
-           ledger.c.conversation_id.not_in(bindparam("busy", expanding=True)))
+    select(ledger.c.idempotency_key, ledger.c.conversation_id, ledger.c.command, ledger.c.attempts)
+    .where(
+        ledger.c.channel == bindparam("channel"),
+        ledger.c.state == PENDING,
+        ledger.c.next_attempt_at <= bindparam("now"),
+        _FREE,
+        ledger.c.conversation_id.not_in(bindparam("busy", expanding=True)),
+    )
     .order_by(_PRIORITY_ORDER, ledger.c.next_attempt_at, ledger.c.created_at)
     .limit(bindparam("n"))
     .with_for_update(skip_locked=True)
 )
 _LEASE = (
     update(ledger)
-    .where(ledger.c.idempotency_key.in_(bindparam("keys", expanding=True)),
-           ledger.c.state == PENDING, ledger.c.next_attempt_at <= bindparam("now"), _FREE)
+    .where(
+        ledger.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+        ledger.c.state == PENDING,
+        ledger.c.next_attempt_at <= bindparam("now"),
+        _FREE,
+    )
     .values(lease_until=bindparam("until"))
     .returning(ledger.c.idempotency_key)
 )
 
 _BY_KEY = ledger.c.idempotency_key == bindparam("k")
-_MARK_SENT = update(ledger).where(_BY_KEY).values(
-    state=SENT, sent_at=bindparam("at"), message_id=bindparam("mid"),
-    provider_id=bindparam("pid"), lease_until=null(), attempts=ledger.c.attempts + 1,
-    last_error=null(),
+_MARK_SENT = (
+    update(ledger)
+    .where(_BY_KEY)
+    .values(
+        state=SENT,
+        sent_at=bindparam("at"),
+        message_id=bindparam("mid"),
+        provider_id=bindparam("pid"),
+        lease_until=null(),
+        attempts=ledger.c.attempts + 1,
+        last_error=null(),
+    )
 )
 # A row is only rescheduled or buried while pending: one that another worker sent after this
 # worker's lease ran out stays sent.
-_RETRY_LATER = update(ledger).where(_BY_KEY, ledger.c.state == PENDING).values(
-    next_attempt_at=bindparam("at"), lease_until=null(), attempts=ledger.c.attempts + 1,
-    last_error=bindparam("err"),
+_RETRY_LATER = (
+    update(ledger)
+    .where(_BY_KEY, ledger.c.state == PENDING)
+    .values(
+        next_attempt_at=bindparam("at"),
+        lease_until=null(),
+        attempts=ledger.c.attempts + 1,
+        last_error=bindparam("err"),
+    )
 )
-_MARK_DEAD = update(ledger).where(_BY_KEY, ledger.c.state == PENDING).values(
-    state=DEAD, lease_until=null(), attempts=ledger.c.attempts + 1, last_error=bindparam("err"),
+_MARK_DEAD = (
+    update(ledger)
+    .where(_BY_KEY, ledger.c.state == PENDING)
+    .values(
+        state=DEAD,
+        lease_until=null(),
+        attempts=ledger.c.attempts + 1,
+        last_error=bindparam("err"),
+    )
 )
-_RETRY_NOW = update(ledger).where(
-    ledger.c.channel == bindparam("lane"), ledger.c.state == PENDING,
-    ledger.c.next_attempt_at > bindparam("now"),
-).values(next_attempt_at=bindparam("now"))
+_RETRY_NOW = (
+    update(ledger)
+    .where(
+        ledger.c.channel == bindparam("lane"),
+        ledger.c.state == PENDING,
+        ledger.c.next_attempt_at > bindparam("now"),
+    )
+    .values(next_attempt_at=bindparam("now"))
+)
 
 
 # ---- units of work (one transaction each) -----------------------------------------------------
@@ -149,26 +183,36 @@ def record(conn: Connection, commands: Sequence[NotificationRequested]) -> set[s
         return set()
     now = utcnow()
     # A microsecond apart: rows recorded together stay due in the order they were consumed.
-    rows = [{
-        "idempotency_key": cmd.idempotency_key, "kind": cmd.kind.value,
-        "channel": cmd.channel.value, "priority": cmd.priority.value,
-        "conversation_id": cmd.conversation_id, "command": cmd.model_dump(mode="json"),
-        "state": PENDING, "attempts": 0, "next_attempt_at": now + timedelta(microseconds=i),
-        "created_at": now + timedelta(microseconds=i),
-    } for i, cmd in enumerate(commands)]
+    rows = [
+        {
+            "idempotency_key": cmd.idempotency_key,
+            "kind": cmd.kind.value,
+            "channel": cmd.channel.value,
+            "priority": cmd.priority.value,
+            "conversation_id": cmd.conversation_id,
+            "command": cmd.model_dump(mode="json"),
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now + timedelta(microseconds=i),
+            "created_at": now + timedelta(microseconds=i),
+        }
+        for i, cmd in enumerate(commands)
+    ]
     return set(conn.scalars(_RECORD[conn.dialect.name], rows))
 
 
-def claim(conn: Connection, channel: str, *, limit: int, busy: Collection[str],
-          lease_s: float) -> Claim:
+def claim(
+    conn: Connection, channel: str, *, limit: int, busy: Collection[str], lease_s: float
+) -> Claim:
     """Lease up to `limit` due rows of a channel, at most one per conversation, none of `busy`.
 
     Rows come most urgent first; a conversation's later rows wait for the next claim, after its
     first one is done. A row that another worker leased meanwhile is not returned.
     """
     now = utcnow()
-    rows = conn.execute(_DUE, {"channel": channel, "now": now, "busy": sorted(busy),
-                               "n": limit + 1}).all()
+    rows = conn.execute(
+        _DUE, {"channel": channel, "now": now, "busy": sorted(busy), "n": limit + 1}
+    ).all()
     chosen: dict[str, Any] = {}
     for row in rows:
         if len(chosen) == limit:
@@ -176,14 +220,24 @@ def claim(conn: Connection, channel: str, *, limit: int, busy: Collection[str],
         chosen.setdefault(row.conversation_id, row)
     if not chosen:
         return Claim([], more=bool(rows) or bool(busy))
-    leased = set(conn.scalars(_LEASE, {
-        "keys": [row.idempotency_key for row in chosen.values()], "now": now,
-        "until": now + timedelta(seconds=lease_s),
-    }))
+    leased = set(
+        conn.scalars(
+            _LEASE,
+            {
+                "keys": [row.idempotency_key for row in chosen.values()],
+                "now": now,
+                "until": now + timedelta(seconds=lease_s),
+            },
+        )
+    )
     entries = [
-        Entry(key=row.idempotency_key, command=NotificationRequested.model_validate(row.command),
-              attempts=row.attempts)
-        for row in chosen.values() if row.idempotency_key in leased
+        Entry(
+            key=row.idempotency_key,
+            command=NotificationRequested.model_validate(row.command),
+            attempts=row.attempts,
+        )
+        for row in chosen.values()
+        if row.idempotency_key in leased
     ]
     more = len(rows) > len(entries) or bool(busy)
     return Claim(entries, more=more)
@@ -194,14 +248,14 @@ def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
     now = utcnow()
     marks = [
         {"k": o.key, "at": now, "mid": o.message_id, "pid": o.provider_id}
-        for o in outcomes if o.state == SENT
+        for o in outcomes
+        if o.state == SENT
     ]
     retries = [
         {"k": o.key, "at": o.retry_at, "err": o.error} for o in outcomes if o.state == PENDING
     ]
     buried = [{"k": o.key, "err": o.error} for o in outcomes if o.state == DEAD]
-    for statement, params in ((_MARK_SENT, marks), (_RETRY_LATER, retries),
-                              (_MARK_DEAD, buried)):
+    for statement, params in ((_MARK_SENT, marks), (_RETRY_LATER, retries), (_MARK_DEAD, buried)):
         if params:
             conn.execute(statement, params)
     for channel in sorted({o.pull_forward for o in outcomes if o.pull_forward}):
@@ -213,9 +267,11 @@ def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
 
 async def oldest_pending_age_s(session: AsyncSession) -> float:
     """Age in seconds of the oldest notification not yet sent (0 when none)."""
-    oldest: datetime | None = (await session.execute(
-        select(func.min(ledger.c.created_at)).where(ledger.c.state == PENDING)
-    )).scalar()
+    oldest: datetime | None = (
+        await session.execute(
+            select(func.min(ledger.c.created_at)).where(ledger.c.state == PENDING)
+        )
+    ).scalar()
     if oldest is None:
         return 0.0
     if oldest.tzinfo is not None:

@@ -230,8 +230,9 @@ def validate_context(kind: NotificationKind, context: Mapping[str, Any]) -> dict
     return model.model_dump()
 
 
-def _render(env: Environment, kind: NotificationKind, channel: Channel, part: str,
-            values: Mapping[str, Any]) -> str:
+def _render(
+    env: Environment, kind: NotificationKind, channel: Channel, part: str, values: Mapping[str, Any]
+) -> str:
     name = f"{channel.value}/{kind.value}.{part}.j2"
     try:
         template = env.get_template(name)
@@ -245,21 +246,24 @@ def _render(env: Environment, kind: NotificationKind, channel: Channel, part: st
         raise InvalidContext(kind.value, [f"{name}: {exc.message}"]) from None
 
 
-def _short(kind: NotificationKind, channel: Channel, context: Mapping[str, Any],
-           env: Environment | None) -> str:
+def _short(
+    kind: NotificationKind, channel: Channel, context: Mapping[str, Any], env: Environment | None
+) -> str:
     kind = _as_kind(kind)
     values = validate_context(kind, context)
     return _render(env or default_templates(), kind, channel, "txt", values)
 
 
-def render_sms(kind: NotificationKind, context: Mapping[str, Any], *,
-               env: Environment | None = None) -> str:
+def render_sms(
+    kind: NotificationKind, context: Mapping[str, Any], *, env: Environment | None = None
+) -> str:
     """The SMS body for ``kind``; count its cost with ``segments.sms_segments``."""
     return _short(kind, Channel.SMS, context, env)
 
 
-def render_chat(kind: NotificationKind, context: Mapping[str, Any], *,
-                env: Environment | None = None) -> str:
+def render_chat(
+    kind: NotificationKind, context: Mapping[str, Any], *, env: Environment | None = None
+) -> str:
     """The chat message for ``kind``."""
     return _short(kind, Channel.CHAT, context, env)
 

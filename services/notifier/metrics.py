@@ -16,8 +16,10 @@ CRISIS_FAILURES = Counter(
     "refdesk_crisis_notification_failures_total", "Failed attempts to deliver a crisis notification"
 )
 LATENCY = Histogram(
-    "refdesk_notification_send_duration_seconds", "Time to hand a notification to the relay or API",
-    ["kind", "channel"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    "refdesk_notification_send_duration_seconds",
+    "Time to hand a notification to the relay or API",
+    ["kind", "channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 OLDEST_PENDING = Gauge(
     "refdesk_notification_oldest_pending_age_seconds", "Age of the oldest notification not yet sent"

@@ -23,8 +23,10 @@ class NotifierSettings(CommonSettings):
     )
     smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP connect and command timeout")
     smtp_idle_timeout_s: float = Field(
-        5.0, gt=0, description="an SMTP session unused this long is closed (QUIT); "
-        "sessions are reused for successive emails until then"
+        5.0,
+        gt=0,
+        description="an SMTP session unused this long is closed (QUIT); "
+        "sessions are reused for successive emails until then",
     )
     mail_from: str = Field(
         "TCC Library Ask Desk <askdesk@tccd.edu>", description="From of every email"
@@ -60,8 +62,10 @@ class NotifierSettings(CommonSettings):
     )
     poll_interval_s: float = Field(1.0, gt=0, description="how often idle lanes look for due rows")
     notifier_lane_concurrency: int = Field(
-        8, ge=1, description="deliveries in flight at once per lane (email, SMS, chat), never two "
-        "of one conversation; also the most SMTP sessions open at once"
+        8,
+        ge=1,
+        description="deliveries in flight at once per lane (email, SMS, chat), never two "
+        "of one conversation; also the most SMTP sessions open at once",
     )
 
     @model_validator(mode="after")

@@ -35,8 +35,14 @@ class SmsSender(Protocol):
 class TwilioSmsSender:
     """POSTs to ``{base_url}/2010-04-01/Accounts/{sid}/Messages.json`` with basic auth."""
 
-    def __init__(self, base_url: str, account_sid: str, auth_token: str, from_number: str,
-                 client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        client: httpx.AsyncClient,
+    ) -> None:
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._auth = httpx.BasicAuth(account_sid, auth_token)
         self._from = from_number

@@ -9,7 +9,8 @@ metadata = MetaData()
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 
 ledger = Table(
-    "send_ledger", metadata,
+    "send_ledger",
+    metadata,
     Column("idempotency_key", String(128), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("channel", String(8), nullable=False),

@@ -33,9 +33,7 @@ class SubscriptionIn(BaseModel):
     description: str = Field("", max_length=500)
     event_types: list[str] = Field(default_factory=list, description="empty: every public type")
     campuses: list[SlugStr] = Field(default_factory=list, description="empty: every campus")
-    departments: list[SlugStr] = Field(
-        default_factory=list, description="empty: every department"
-    )
+    departments: list[SlugStr] = Field(default_factory=list, description="empty: every department")
     secret: str | None = Field(None, description="whsec_...; issued when omitted")
 
 
@@ -86,9 +84,15 @@ async def create_subscription(
 ) -> dict[str, Any]:
     """Create a subscription; the response shows its secret, once."""
     row = await subscriptions.create(
-        session=session, url=str(body.url), now=res.clock(), secret=body.secret,
-        description=body.description, event_types=body.event_types, campuses=body.campuses,
-        departments=body.departments, allow_http=res.settings.http_urls_allowed,
+        session=session,
+        url=str(body.url),
+        now=res.clock(),
+        secret=body.secret,
+        description=body.description,
+        event_types=body.event_types,
+        campuses=body.campuses,
+        departments=body.departments,
+        allow_http=res.settings.http_urls_allowed,
     )
     await session.commit()
     return subscriptions.view(row, with_secret=True)
@@ -104,7 +108,8 @@ async def list_subscriptions(session: SessionDep) -> list[dict[str, Any]]:
 async def get_subscription(subscription_id: str, session: SessionDep) -> dict[str, Any]:
     """A subscription (its secret is not shown)."""
     return subscriptions.view(
-        await subscriptions.get(session=session, subscription_id=subscription_id))
+        await subscriptions.get(session=session, subscription_id=subscription_id)
+    )
 
 
 @router.patch("/subscriptions/{subscription_id}", summary="Change a webhook subscription")
@@ -115,15 +120,22 @@ async def update_subscription(
     changes = body.model_dump(exclude_unset=True)
     if body.url is not None:
         changes["url"] = str(body.url)
-    row = await subscriptions.update(session=session, subscription_id=subscription_id,
-                                     changes=changes, now=res.clock(),
-                                     allow_http=res.settings.http_urls_allowed)
+    row = await subscriptions.update(
+        session=session,
+        subscription_id=subscription_id,
+        changes=changes,
+        now=res.clock(),
+        allow_http=res.settings.http_urls_allowed,
+    )
     await session.commit()
     return subscriptions.view(row)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204,
-               summary="Delete a webhook subscription and its delivery log")
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    summary="Delete a webhook subscription and its delivery log",
+)
 async def delete_subscription(subscription_id: str, session: SessionDep) -> Response:
     """Delete it."""
     await subscriptions.remove(session=session, subscription_id=subscription_id)
@@ -136,34 +148,39 @@ async def rotate_secret(
     subscription_id: str, res: ResourcesDep, session: SessionDep
 ) -> dict[str, str]:
     """A new secret, shown once; deliveries from now on are signed with it."""
-    secret = await subscriptions.rotate_secret(session=session, subscription_id=subscription_id,
-                                               now=res.clock())
+    secret = await subscriptions.rotate_secret(
+        session=session, subscription_id=subscription_id, now=res.clock()
+    )
     await session.commit()
     return {"id": subscription_id, "secret": secret}
 
 
 @router.get("/subscriptions/{subscription_id}/deliveries", summary="The delivery log")
 async def list_deliveries(
-    subscription_id: str, session: SessionDep,
+    subscription_id: str,
+    session: SessionDep,
     state: str | None = Query(None, pattern="^(pending|delivered|dead)$"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """A subscription's deliveries, newest event first."""
     await subscriptions.get(session=session, subscription_id=subscription_id)
-    rows = await deliveries.log(session, subscription_id=subscription_id, state=state,
-                                limit=limit)
+    rows = await deliveries.log(session, subscription_id=subscription_id, state=state, limit=limit)
     return [deliveries.view(r) for r in rows]
 
 
-@router.post("/subscriptions/{subscription_id}/replay", status_code=202,
-             summary="Re-send the logged deliveries of a time range")
+@router.post(
+    "/subscriptions/{subscription_id}/replay",
+    status_code=202,
+    summary="Re-send the logged deliveries of a time range",
+)
 async def replay(
     subscription_id: str, body: ReplayIn, res: ResourcesDep, session: SessionDep
 ) -> dict[str, int]:
     """Re-queue delivered and dead deliveries whose event time is in [from, to)."""
     await subscriptions.get(session=session, subscription_id=subscription_id)
-    count = await deliveries.replay(session, subscription_id=subscription_id, start=body.start,
-                                    end=body.end, now=res.clock())
+    count = await deliveries.replay(
+        session, subscription_id=subscription_id, start=body.start, end=body.end, now=res.clock()
+    )
     await session.commit()
     res.wake()
     return {"requeued": count}

@@ -41,8 +41,9 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         await broker.start()
         stopping = asyncio.Event()
         task = asyncio.create_task(worker.run(stopping))
-        app.state.resources = Resources(settings=settings, sessions=sessions, clock=utcnow,
-                                        wake=worker.wake.set)
+        app.state.resources = Resources(
+            settings=settings, sessions=sessions, clock=utcnow, wake=worker.wake.set
+        )
         app.state.started = True
         try:
             yield

@@ -47,11 +47,21 @@ async def enqueue(
         return False
     try:
         async with session.begin_nested():
-            session.add(Delivery(
-                id=key, subscription_id=sub.id, event_id=event.id, event_type=event.type,
-                event_time=event.time, payload=payload, state=PENDING, attempts=0,
-                next_attempt_at=now, created_at=now, updated_at=now,
-            ))
+            session.add(
+                Delivery(
+                    id=key,
+                    subscription_id=sub.id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    event_time=event.time,
+                    payload=payload,
+                    state=PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     except IntegrityError:
         return False  # another replica queued it first
     return True
@@ -60,8 +70,10 @@ async def enqueue(
 async def due(session: AsyncSession, *, now: datetime, limit: int = 50) -> list[str]:
     """Ids of pending deliveries whose next attempt is due, oldest first."""
     rows = await session.execute(
-        select(Delivery.id).where(Delivery.state == PENDING, Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at).limit(limit)
+        select(Delivery.id)
+        .where(Delivery.state == PENDING, Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(limit)
     )
     return list(rows.scalars())
 
@@ -78,23 +90,39 @@ async def claim(
     if result.rowcount != 1:
         await session.rollback()
         return None
-    row = (await session.execute(
-        select(Delivery, Subscription).join(Subscription).where(Delivery.id == key)
-    )).one()
+    row = (
+        await session.execute(
+            select(Delivery, Subscription).join(Subscription).where(Delivery.id == key)
+        )
+    ).one()
     await session.commit()
     delivery, sub = row
-    return Claimed(id=delivery.id, url=sub.url, secret=sub.secret, payload=delivery.payload,
-                   attempts=delivery.attempts)
+    return Claimed(
+        id=delivery.id,
+        url=sub.url,
+        secret=sub.secret,
+        payload=delivery.payload,
+        attempts=delivery.attempts,
+    )
 
 
 async def record(
-    session: AsyncSession, key: str, *, now: datetime, status: int | None, error: str | None,
-    state: str, next_attempt_at: datetime | None = None,
+    session: AsyncSession,
+    key: str,
+    *,
+    now: datetime,
+    status: int | None,
+    error: str | None,
+    state: str,
+    next_attempt_at: datetime | None = None,
 ) -> None:
     """Record one attempt's outcome: delivered, pending (retry at next_attempt_at) or dead."""
     values: dict[str, Any] = {
-        "attempts": Delivery.attempts + 1, "last_status": status,
-        "last_error": error[:500] if error else None, "state": state, "updated_at": now,
+        "attempts": Delivery.attempts + 1,
+        "last_status": status,
+        "last_error": error[:500] if error else None,
+        "state": state,
+        "updated_at": now,
     }
     if state == DELIVERED:
         values["delivered_at"] = now
@@ -105,7 +133,11 @@ async def record(
 
 
 async def log(
-    session: AsyncSession, *, subscription_id: str, state: str | None = None, limit: int = 100,
+    session: AsyncSession,
+    *,
+    subscription_id: str,
+    state: str | None = None,
+    limit: int = 100,
 ) -> list[Delivery]:
     """A subscription's deliveries, newest event first."""
     query = select(Delivery).where(Delivery.subscription_id == subscription_id)
@@ -118,16 +150,30 @@ async def log(
 
 
 async def replay(
-    session: AsyncSession, *, subscription_id: str, start: datetime, end: datetime,
+    session: AsyncSession,
+    *,
+    subscription_id: str,
+    start: datetime,
+    end: datetime,
     now: datetime,
 ) -> int:
     """Re-queue a subscription's delivered and dead deliveries of events in [start, end)."""
     result: Any = await session.execute(
         update(Delivery)
-        .where(Delivery.subscription_id == subscription_id, Delivery.state != PENDING,
-               Delivery.event_time >= start, Delivery.event_time < end)
-        .values(state=PENDING, attempts=0, next_attempt_at=now, last_error=None,
-                delivered_at=None, updated_at=now)
+        .where(
+            Delivery.subscription_id == subscription_id,
+            Delivery.state != PENDING,
+            Delivery.event_time >= start,
+            Delivery.event_time < end,
+        )
+        .values(
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            last_error=None,
+            delivered_at=None,
+            updated_at=now,
+        )
     )
     return int(result.rowcount)
 
@@ -143,9 +189,14 @@ async def pending_count(session: AsyncSession) -> int:
 def view(row: Delivery) -> dict[str, Any]:
     """A delivery as the log shows it."""
     return {
-        "id": row.id, "event_id": row.event_id, "event_type": row.event_type,
-        "event_time": row.event_time.isoformat(), "state": row.state, "attempts": row.attempts,
-        "last_status": row.last_status, "last_error": row.last_error,
+        "id": row.id,
+        "event_id": row.event_id,
+        "event_type": row.event_type,
+        "event_time": row.event_time.isoformat(),
+        "state": row.state,
+        "attempts": row.attempts,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
         "next_attempt_at": row.next_attempt_at.isoformat() if row.state == PENDING else None,
         "created_at": row.created_at.isoformat(),
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,

@@ -51,9 +51,15 @@ def presence_events(
     """One public department-presence event per changed department, keyed by department."""
     return [
         Outgoing(
-            public_event(event, PublicDepartmentPresence(
-                department=department, online=count, changed_at=data.changed_at,
-            ), part=f"presence/{department}"),
+            public_event(
+                event,
+                PublicDepartmentPresence(
+                    department=department,
+                    online=count,
+                    changed_at=data.changed_at,
+                ),
+                part=f"presence/{department}",
+            ),
             department,
         )
         for department, count in changes.items()

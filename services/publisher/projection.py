@@ -65,8 +65,11 @@ def received(event: AnyEvent, data: InteractionReceived, *, key: str) -> Outgoin
     """interaction.received -> public.interaction.received."""
     digest = conversation_hash(data.conversation_id, key=key)
     public = PublicInteractionReceived(
-        conversation_hash=digest, channel=data.channel, campus_hint=slug(data.campus_hint),
-        department_hint=slug(data.department_hint), received_at=data.received_at,
+        conversation_hash=digest,
+        channel=data.channel,
+        campus_hint=slug(data.campus_hint),
+        department_hint=slug(data.department_hint),
+        received_at=data.received_at,
     )
     return Outgoing(public_event(event, public), digest)
 
@@ -75,8 +78,12 @@ def routed(event: AnyEvent, data: RoutingDecided, *, key: str) -> Outgoing:
     """routing.decided -> public.conversation.routed."""
     digest = conversation_hash(data.conversation_id, key=key)
     public = PublicConversationRouted(
-        conversation_hash=digest, channel=data.channel, action=data.action,
-        department=data.department, priority=data.priority, overnight=data.overnight,
+        conversation_hash=digest,
+        channel=data.channel,
+        action=data.action,
+        department=data.department,
+        priority=data.priority,
+        overnight=data.overnight,
         decided_at=data.decided_at,
     )
     return Outgoing(public_event(event, public), digest)
@@ -86,7 +93,9 @@ def closed(event: AnyEvent, data: ConversationClosed, *, key: str) -> Outgoing:
     """conversation.closed -> public.conversation.closed."""
     digest = conversation_hash(data.conversation_id, key=key)
     public = PublicConversationClosed(
-        conversation_hash=digest, channel=data.channel, closed_at=data.closed_at,
+        conversation_hash=digest,
+        channel=data.channel,
+        closed_at=data.closed_at,
         reason=slug(data.reason),
     )
     return Outgoing(public_event(event, public), digest)

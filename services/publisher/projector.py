@@ -17,7 +17,7 @@ from services.publisher.metrics import PROJECTED
 from services.publisher.presence import apply_presence, presence_events
 from services.publisher.projection import SOURCE, Outgoing, project
 from services.publisher.settings import PublisherSettings
-from shared.consumer import Decoded, Guard, batch_subscription
+from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.events import PresenceChanged
 from shared.kafka import publish_in_order
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
@@ -56,7 +56,14 @@ def register(
             await emit(broker, outgoing)
             await session.commit()
 
-    @broker.subscriber(INTERACTIONS.name, ROUTING.name, PRESENCE.name, group_id=group,
-                       **batch_subscription(max_records=200, wait_ms=50))
+    @batch_subscriber(
+        broker,
+        INTERACTIONS.name,
+        ROUTING.name,
+        PRESENCE.name,
+        group_id=group,
+        max_records=200,
+        wait_ms=50,
+    )
     async def on_raw(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)

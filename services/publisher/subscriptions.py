@@ -31,7 +31,7 @@ def check_secret(secret: str) -> str:
         raise InvalidInput("secret must start with whsec_")
     try:
         Webhook(secret)
-        raw = base64.b64decode(secret[len(SECRET_PREFIX):] + "==", validate=False)
+        raw = base64.b64decode(secret[len(SECRET_PREFIX) :] + "==", validate=False)
     except Exception as exc:  # the library raises several types for a malformed secret
         raise InvalidInput("secret must be whsec_ followed by base64") from exc
     if len(raw) < 24:
@@ -56,16 +56,29 @@ def check_url(url: str, *, allow_http: bool) -> str:
 
 
 async def create(
-    *, session: AsyncSession, url: str, now: datetime, secret: str | None = None,
-    description: str = "", event_types: Sequence[str] = (), campuses: Sequence[str] = (),
-    departments: Sequence[str] = (), allow_http: bool = False,
+    *,
+    session: AsyncSession,
+    url: str,
+    now: datetime,
+    secret: str | None = None,
+    description: str = "",
+    event_types: Sequence[str] = (),
+    campuses: Sequence[str] = (),
+    departments: Sequence[str] = (),
+    allow_http: bool = False,
 ) -> Subscription:
     """Add a subscription (a secret is issued when none is given)."""
     row = Subscription(
-        id=f"sub_{uuid.uuid4().hex}", url=check_url(url, allow_http=allow_http),
-        secret=check_secret(secret) if secret else new_secret(), description=description,
-        event_types=check_event_types(event_types), campuses=sorted(set(campuses)),
-        departments=sorted(set(departments)), active=True, created_at=now, updated_at=now,
+        id=f"sub_{uuid.uuid4().hex}",
+        url=check_url(url, allow_http=allow_http),
+        secret=check_secret(secret) if secret else new_secret(),
+        description=description,
+        event_types=check_event_types(event_types),
+        campuses=sorted(set(campuses)),
+        departments=sorted(set(departments)),
+        active=True,
+        created_at=now,
+        updated_at=now,
     )
     session.add(row)
     await session.flush()
@@ -87,7 +100,11 @@ async def list_all(*, session: AsyncSession) -> list[Subscription]:
 
 
 async def update(
-    *, session: AsyncSession, subscription_id: str, changes: Mapping[str, Any], now: datetime,
+    *,
+    session: AsyncSession,
+    subscription_id: str,
+    changes: Mapping[str, Any],
+    now: datetime,
     allow_http: bool = False,
 ) -> Subscription:
     """Change url, description, event types, filters or active."""
@@ -151,10 +168,15 @@ def matches(sub: Subscription, event_type: str, data: Mapping[str, Any]) -> bool
 def view(sub: Subscription, *, with_secret: bool = False) -> dict[str, Any]:
     """A subscription as the API shows it (the secret only when just issued)."""
     out: dict[str, Any] = {
-        "id": sub.id, "url": sub.url, "description": sub.description,
-        "event_types": sub.event_types, "campuses": sub.campuses,
-        "departments": sub.departments, "active": sub.active,
-        "created_at": sub.created_at.isoformat(), "updated_at": sub.updated_at.isoformat(),
+        "id": sub.id,
+        "url": sub.url,
+        "description": sub.description,
+        "event_types": sub.event_types,
+        "campuses": sub.campuses,
+        "departments": sub.departments,
+        "active": sub.active,
+        "created_at": sub.created_at.isoformat(),
+        "updated_at": sub.updated_at.isoformat(),
     }
     if with_secret:
         out["secret"] = sub.secret

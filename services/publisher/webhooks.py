@@ -55,8 +55,9 @@ async def match_event(
     queued = 0
     for sub in subs:
         if matches(sub, event.type, event.data):
-            queued += await deliveries.enqueue(session, sub=sub, event=event, payload=payload,
-                                               now=now)
+            queued += await deliveries.enqueue(
+                session, sub=sub, event=event, payload=payload, now=now
+            )
     return queued
 
 
@@ -79,17 +80,20 @@ class WebhookWorker:
     async def attempt(self, key: str) -> None:
         """Claim one due delivery, send it, record the outcome."""
         async with self.sessions() as session:
-            claimed = await deliveries.claim(session, key, now=self.clock(),
-                                             lease_s=self.settings.webhook_lease_s)
+            claimed = await deliveries.claim(
+                session, key, now=self.clock(), lease_s=self.settings.webhook_lease_s
+            )
         if claimed is None:
             return
         status: int | None = None
         error: str | None = None
         try:
-            headers = signed_headers(secret=claimed.secret, msg_id=claimed.id,
-                                     payload=claimed.payload, now=self.clock())
-            response = await self.http.post(claimed.url, content=claimed.payload.encode(),
-                                            headers=headers)
+            headers = signed_headers(
+                secret=claimed.secret, msg_id=claimed.id, payload=claimed.payload, now=self.clock()
+            )
+            response = await self.http.post(
+                claimed.url, content=claimed.payload.encode(), headers=headers
+            )
             status = response.status_code
             if 200 <= status < 300:
                 await self._record(key, status=status, error=None, state=deliveries.DELIVERED)
@@ -106,23 +110,44 @@ class WebhookWorker:
             await self._record(claimed.id, status=status, error=error, state=deliveries.DEAD)
             WEBHOOK_ATTEMPTS.labels(outcome="dead").inc()
             WEBHOOK_DEAD.inc()
-            log.warning("webhook delivery dead", extra={"delivery": claimed.id,
-                                                        "attempts": attempts, "status": status})
+            log.warning(
+                "webhook delivery dead",
+                extra={"delivery": claimed.id, "attempts": attempts, "status": status},
+            )
             return
         retry_at = self.clock() + timedelta(seconds=self.backoff_s(attempts))
-        await self._record(claimed.id, status=status, error=error, state=deliveries.PENDING,
-                           next_attempt_at=retry_at)
+        await self._record(
+            claimed.id,
+            status=status,
+            error=error,
+            state=deliveries.PENDING,
+            next_attempt_at=retry_at,
+        )
         WEBHOOK_ATTEMPTS.labels(outcome="retry").inc()
-        log.info("webhook delivery failed; retry scheduled",
-                 extra={"delivery": claimed.id, "attempts": attempts, "status": status})
+        log.info(
+            "webhook delivery failed; retry scheduled",
+            extra={"delivery": claimed.id, "attempts": attempts, "status": status},
+        )
 
     async def _record(
-        self, key: str, *, status: int | None, error: str | None, state: str,
+        self,
+        key: str,
+        *,
+        status: int | None,
+        error: str | None,
+        state: str,
         next_attempt_at: datetime | None = None,
     ) -> None:
         async with self.sessions() as session:
-            await deliveries.record(session, key, now=self.clock(), status=status, error=error,
-                                    state=state, next_attempt_at=next_attempt_at)
+            await deliveries.record(
+                session,
+                key,
+                now=self.clock(),
+                status=status,
+                error=error,
+                state=state,
+                next_attempt_at=next_attempt_at,
+            )
 
     async def drain(self) -> int:
         """Attempt every due delivery once (a few at a time); how many were due."""
@@ -149,8 +174,9 @@ class WebhookWorker:
             if not worked:
                 self.wake.clear()
                 try:
-                    await asyncio.wait_for(self.wake.wait(),
-                                           timeout=self.settings.webhook_poll_interval_s)
+                    await asyncio.wait_for(
+                        self.wake.wait(), timeout=self.settings.webhook_poll_interval_s
+                    )
                 except TimeoutError:
                     pass
 
@@ -158,8 +184,12 @@ class WebhookWorker:
 def register(broker: KafkaBroker, worker: WebhookWorker) -> None:
     """Subscribe the matcher to refdesk.public; call before the broker starts."""
 
-    @broker.subscriber(PUBLIC.name, group_id=worker.settings.webhook_group,
-                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+    @broker.subscriber(
+        PUBLIC.name,
+        group_id=worker.settings.webhook_group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
     async def on_public(msg: KafkaMessage) -> None:
         # raw bytes (msg.body): a `body: bytes` parameter would fail outside this handler on a
         # JSON record without our content type, and NACK_ON_ERROR would redeliver it forever.
@@ -171,8 +201,9 @@ def register(broker: KafkaBroker, worker: WebhookWorker) -> None:
             log.warning("unreadable event on refdesk.public", extra={"reason": describe(exc)})
             return
         async with worker.sessions() as session:
-            queued = await match_event(session, event=event, payload=msg.body.decode(),
-                                       now=worker.clock())
+            queued = await match_event(
+                session, event=event, payload=msg.body.decode(), now=worker.clock()
+            )
             await session.commit()
         if queued:
             worker.wake.set()

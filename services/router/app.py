@@ -22,7 +22,7 @@ from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
 from shared.asyncapi import asyncapi_router
-from shared.consumer import Decoded, Guard, batch_subscription, decode
+from shared.consumer import Decoded, Guard, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping
 from shared.events import Channel, PatronRole, PresenceChanged
 from shared.http import install_problem_handlers, ops_router
@@ -40,8 +40,11 @@ class ExplainRequest(BaseModel):
     received_at: datetime | None = None
     online: list[str] | None = Field(None, description="departments with staff Online; absent: all")
 
-    model_config = {"json_schema_extra": {"examples": [
-        {"channel": "chat", "text": "How do I cite a government report in APA 7?"}]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"channel": "chat", "text": "How do I cite a government report in APA 7?"}]
+        }
+    }
 
 
 BATCH_RECORDS = 100
@@ -62,9 +65,12 @@ def subscribe(broker: KafkaBroker, deps: RouterDeps, settings: RouterSettings) -
     # One poll batch at a time; its offsets are committed once, after route_batch returned
     # (decisions and commands acknowledged, processed ids committed). The Guard's decoder and
     # parser keep one malformed record from failing the batch outside the Guard.
-    @broker.subscriber(
-        INTERACTIONS.name, group_id=settings.router_group,
-        **batch_subscription(max_records=BATCH_RECORDS, wait_ms=BATCH_WAIT_MS),
+    @batch_subscriber(
+        broker,
+        INTERACTIONS.name,
+        group_id=settings.router_group,
+        max_records=BATCH_RECORDS,
+        wait_ms=BATCH_WAIT_MS,
     )
     async def on_interactions(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)
@@ -86,8 +92,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     broker = build_broker(settings, client_id="router")
     engine = create_engine(settings.db_url("router"))
     holder = PolicyHolder(settings.policy_file)
-    deps = RouterDeps(broker=broker, policies=holder, presence=PresenceView(),
-                      engine=engine)
+    deps = RouterDeps(broker=broker, policies=holder, presence=PresenceView(), engine=engine)
     subscribe(broker, deps, settings)
     DESK_OPEN.set_function(lambda: float(holder.current.is_open(datetime.now(UTC))))
 
@@ -100,8 +105,9 @@ def create_app(settings: RouterSettings) -> FastAPI:
             loop.add_signal_handler(signal.SIGHUP, holder.reload)
         watcher = asyncio.create_task(holder.watch(settings.policy_watch_interval_s))
         await broker.start()
-        lag = LagExporter(settings.kafka_bootstrap,
-                          {settings.router_group: [INTERACTIONS.name]}).start()
+        lag = LagExporter(
+            settings.kafka_bootstrap, {settings.router_group: [INTERACTIONS.name]}
+        ).start()
         try:
             yield
         finally:
@@ -122,8 +128,12 @@ def create_app(settings: RouterSettings) -> FastAPI:
     @app.post("/explain", response_model=Decision, summary="Route one message without Kafka")
     async def explain(req: ExplainRequest) -> Any:
         online = frozenset(req.online) if req.online is not None else None
-        inp = DecisionInput(channel=req.channel, text=req.text, patron_role=req.patron_role,
-                            received_at=req.received_at or datetime.now(UTC))
+        inp = DecisionInput(
+            channel=req.channel,
+            text=req.text,
+            patron_role=req.patron_role,
+            received_at=req.received_at or datetime.now(UTC),
+        )
         return holder.current.decide(inp, online=online)
 
     app.state.deps = deps

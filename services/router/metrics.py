@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 DECISIONS = Counter(
-    "refdesk_routing_decisions_total", "Routing decisions published, by action and department",
+    "refdesk_routing_decisions_total",
+    "Routing decisions published, by action and department",
     ["action", "department"],
 )
 DESK_OPEN = Gauge(

@@ -57,11 +57,19 @@ async def deactivate_staff(
     """Deactivate, revoke their tokens and sign them off."""
     require_role(actor, "admin")
     now = res.clock()
-    row = await staff_service.update_staff(session=session, staff_id=staff_id,
-                                           patch=StaffPatch(active=False))
+    row = await staff_service.update_staff(
+        session=session, staff_id=staff_id, patch=StaffPatch(active=False)
+    )
     await staff_service.revoke_tokens(session=session, staff_id=staff_id, now=now)
-    event = await set_status(session=session, staff_id=staff_id, status=StaffStatus.OFFLINE,
-                             actor_id=actor.id, now=now, note="deactivated", shift="end")
+    event = await set_status(
+        session=session,
+        staff_id=staff_id,
+        status=StaffStatus.OFFLINE,
+        actor_id=actor.id,
+        now=now,
+        note="deactivated",
+        shift="end",
+    )
     await session.commit()
     if event is not None:
         await publish_presence(res, [event])
@@ -70,12 +78,16 @@ async def deactivate_staff(
 
 @router.post("/{staff_id}/tokens", status_code=201, summary="Issue a bearer token")
 async def issue_token(
-    staff_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep,
+    staff_id: str,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
     body: TokenIn | None = None,
 ) -> dict[str, str]:
     """A new token, shown once."""
     require_role(actor, "admin")
-    token = await staff_service.issue_token(session=session, staff_id=staff_id, now=res.clock(),
-                                            label=(body or TokenIn()).label)
+    token = await staff_service.issue_token(
+        session=session, staff_id=staff_id, now=res.clock(), label=(body or TokenIn()).label
+    )
     await session.commit()
     return {"staff_id": staff_id, "token": token}

@@ -34,12 +34,25 @@ def install_error_handler(app: FastAPI) -> None:
 
 
 async def _change(
-    res: ResourcesDep, session: SessionDep, *, staff_id: str, status: StaffStatus, actor_id: str,
-    note: str | None = None, shift: service.Shift = None,
+    res: ResourcesDep,
+    session: SessionDep,
+    *,
+    staff_id: str,
+    status: StaffStatus,
+    actor_id: str,
+    note: str | None = None,
+    shift: service.Shift = None,
 ) -> dict[str, Any]:
     now = res.clock()
-    event = await service.set_status(session=session, staff_id=staff_id, status=status,
-                                     actor_id=actor_id, now=now, note=note, shift=shift)
+    event = await service.set_status(
+        session=session,
+        staff_id=staff_id,
+        status=status,
+        actor_id=actor_id,
+        now=now,
+        note=note,
+        shift=shift,
+    )
     await session.commit()
     if event is not None:
         await publish_presence(res, [event])
@@ -49,15 +62,29 @@ async def _change(
 @router.post("/shift/login", tags=["shift"], summary="Start a shift: Online")
 async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Start the caller's shift."""
-    return await _change(res, session, staff_id=actor.id, status=StaffStatus.ONLINE,
-                         actor_id=actor.id, note="shift start", shift="start")
+    return await _change(
+        res,
+        session,
+        staff_id=actor.id,
+        status=StaffStatus.ONLINE,
+        actor_id=actor.id,
+        note="shift start",
+        shift="start",
+    )
 
 
 @router.post("/shift/logout", tags=["shift"], summary="Sign off: Offline")
 async def shift_logout(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """End the caller's shift."""
-    return await _change(res, session, staff_id=actor.id, status=StaffStatus.OFFLINE,
-                         actor_id=actor.id, note="shift end", shift="end")
+    return await _change(
+        res,
+        session,
+        staff_id=actor.id,
+        status=StaffStatus.OFFLINE,
+        actor_id=actor.id,
+        note="shift end",
+        shift="end",
+    )
 
 
 @router.post("/shift/heartbeat", tags=["shift"], summary="The dashboard is still open")
@@ -79,8 +106,9 @@ async def put_status(
     """Staff set their own status; supervisors anyone's."""
     if not can_set_status(actor, staff_id):
         raise Forbidden("staff may change only their own status")
-    return await _change(res, session, staff_id=staff_id, status=body.status, actor_id=actor.id,
-                         note=body.note)
+    return await _change(
+        res, session, staff_id=staff_id, status=body.status, actor_id=actor.id, note=body.note
+    )
 
 
 @router.get("/staff/me", tags=["shift"], summary="The caller and their status")
@@ -113,12 +141,20 @@ async def supervisor_online(actor: ActorDep, session: SessionDep) -> dict[str, A
     return {"departments": await service.whos_online(session=session)}
 
 
-@router.post("/supervisor/staff/{staff_id}/force-offline", tags=["supervisor"],
-             summary="Sign someone off")
+@router.post(
+    "/supervisor/staff/{staff_id}/force-offline", tags=["supervisor"], summary="Sign someone off"
+)
 async def force_offline(
     staff_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Set a staff member Offline (e.g. they left without signing off)."""
     require_role(actor, "supervisor")
-    return await _change(res, session, staff_id=staff_id, status=StaffStatus.OFFLINE,
-                         actor_id=actor.id, note="forced offline by supervisor", shift="end")
+    return await _change(
+        res,
+        session,
+        staff_id=staff_id,
+        status=StaffStatus.OFFLINE,
+        actor_id=actor.id,
+        note="forced offline by supervisor",
+        shift="end",
+    )

@@ -37,15 +37,23 @@ async def start_resources(settings: StatusSettings) -> Resources:
     sessions = session_factory(engine)
     if settings.seed_file and settings.seed_file.exists():
         async with sessions() as session:
-            added = await seed_staff(session=session, entries=read_seed(settings.seed_file),
-                                     with_tokens=settings.env == "development",
-                                     now=utcnow())
+            added = await seed_staff(
+                session=session,
+                entries=read_seed(settings.seed_file),
+                with_tokens=settings.env == "development",
+                now=utcnow(),
+            )
             await session.commit()
         log.info("staff seed loaded", extra={"added": added})
     await ensure_topics(settings)
     broker = build_broker(settings, client_id="refdesk-status")
-    res = Resources(settings=settings, sessions=sessions, publisher=KafkaPublisher(broker),
-                    engine=engine, broker=broker)
+    res = Resources(
+        settings=settings,
+        sessions=sessions,
+        publisher=KafkaPublisher(broker),
+        engine=engine,
+        broker=broker,
+    )
     register(broker, res)
     await broker.start()
     return res
@@ -68,8 +76,9 @@ def create_app(settings: StatusSettings) -> FastAPI:
         app.state.resources = res
         await republish_presence(res)
         sweeper = asyncio.create_task(run_forever(res))
-        lag = LagExporter(settings.kafka_bootstrap,
-                          {GROUP: [INTERACTIONS.name, ROUTING.name]}).start()
+        lag = LagExporter(
+            settings.kafka_bootstrap, {GROUP: [INTERACTIONS.name, ROUTING.name]}
+        ).start()
         try:
             yield
         finally:

@@ -18,7 +18,8 @@ def pick_assignee(loads: dict[str, int], *, capacity: int) -> str | None:
 async def online_in(*, session: AsyncSession, department: str) -> list[str]:
     """Ids of active staff of a department who are Online."""
     rows = await session.execute(
-        select(Staff).join(Presence, Presence.staff_id == Staff.id)
+        select(Staff)
+        .join(Presence, Presence.staff_id == Staff.id)
         .where(Staff.active.is_(True), Presence.status == StaffStatus.ONLINE.value)
     )
     return [s.id for s in rows.scalars() if department in s.departments]

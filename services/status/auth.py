@@ -106,5 +106,6 @@ async def actor_for_id(*, session: AsyncSession, staff_id: str, via_cookie: bool
     row = await session.get(Staff, staff_id)
     if row is None or not row.active:
         raise Unauthenticated("session no longer valid")
-    return Actor(id=row.id, role=row.role, departments=tuple(row.departments),
-                 via_cookie=via_cookie)
+    return Actor(
+        id=row.id, role=row.role, departments=tuple(row.departments), via_cookie=via_cookie
+    )

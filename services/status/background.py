@@ -30,7 +30,9 @@ async def tick(res: Resources) -> None:
         await republish_presence(res)
     async with res.sessions() as session:
         events = await sweep_heartbeats(
-            session=session, now=now, away_after_s=settings.heartbeat_away_after_s,
+            session=session,
+            now=now,
+            away_after_s=settings.heartbeat_away_after_s,
             offline_after_s=settings.heartbeat_offline_after_s,
         )
         await session.commit()

@@ -10,7 +10,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.status.deps import SOURCE, Resources
 from services.status.handlers import Assigning, apply
-from shared.consumer import Decoded, Guard, batch_subscription
+from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.topics import INTERACTIONS, ROUTING
 
 GROUP = "refdesk-status"
@@ -19,11 +19,12 @@ GROUP = "refdesk-status"
 def register(broker: KafkaBroker, res: Resources) -> None:
     """Subscribe the queue handlers; call before the broker starts."""
     guard = Guard(broker, group=GROUP, source=SOURCE)
-    assigning = Assigning(enabled=res.settings.auto_assign,
-                          capacity=res.settings.capacity_per_person)
+    assigning = Assigning(
+        enabled=res.settings.auto_assign, capacity=res.settings.capacity_per_person
+    )
 
-    # Both subscribers write the same conversation rows; one batch at a time avoids insert
-    # races. A poll batch is applied in one transaction, in order, each event with its
+    # One subscriber reads both topics; one batch at a time avoids insert races on the same
+    # conversation rows. A poll batch is applied in one transaction, in order, each event with its
     # processed id; the batch's offsets are committed once, after that transaction.
     lock = asyncio.Lock()
 
@@ -35,13 +36,17 @@ def register(broker: KafkaBroker, res: Resources) -> None:
 
     # The queue is not on the path a patron waits on: the broker holds a fetch until 64 KiB
     # or 250 ms have gathered, so under load a batch carries many events per transaction.
-    batched = batch_subscription(max_records=500, wait_ms=50,
-                                 fetch_min_bytes=64 * 1024, fetch_max_wait_ms=250)
+    batched = batch_subscriber(
+        broker,
+        INTERACTIONS.name,
+        ROUTING.name,
+        group_id=GROUP,
+        max_records=500,
+        wait_ms=50,
+        fetch_min_bytes=64 * 1024,
+        fetch_max_wait_ms=250,
+    )
 
-    @broker.subscriber(INTERACTIONS.name, group_id=GROUP, **batched)
-    async def on_interactions(msg: KafkaMessage) -> None:
-        await guard.batch(msg, dispatch)
-
-    @broker.subscriber(ROUTING.name, group_id=GROUP, **batched)
-    async def on_routing(msg: KafkaMessage) -> None:
+    @batched
+    async def on_events(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)

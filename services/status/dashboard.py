@@ -40,8 +40,9 @@ async def board_state(*, session: SessionDep, res: ResourcesDep, staff_id: str) 
 @router.get("", response_class=HTMLResponse, summary="Staff dashboard")
 async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """The dashboard when signed in, else the sign-in form."""
-    staff_id = read_session(request.cookies.get(COOKIE), secret=res.settings.session_secret,
-                            now=res.clock())
+    staff_id = read_session(
+        request.cookies.get(COOKIE), secret=res.settings.session_secret, now=res.clock()
+    )
     if staff_id is None:
         return _login_page(request)
     try:
@@ -54,14 +55,16 @@ async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) ->
 
 
 def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    return templates().TemplateResponse(request, "login.html", {"error": error},
-                                        status_code=status)
+    return templates().TemplateResponse(request, "login.html", {"error": error}, status_code=status)
 
 
 @router.post("/login", summary="Sign in with staff id and token")
 async def login(
-    request: Request, res: ResourcesDep, session: SessionDep,
-    staff_id: Annotated[str, Form(max_length=64)], token: Annotated[str, Form(max_length=200)],
+    request: Request,
+    res: ResourcesDep,
+    session: SessionDep,
+    staff_id: Annotated[str, Form(max_length=64)],
+    token: Annotated[str, Form(max_length=200)],
 ) -> Response:
     """Check the token and set the signed session cookie."""
     try:
@@ -70,11 +73,22 @@ async def login(
         actor = None
     if actor is None or actor.id != staff_id.strip():
         return _login_page(request, "Staff id or token not recognised.", 401)
-    cookie = sign_session(actor.id, secret=res.settings.session_secret, now=res.clock(),
-                          max_age_s=res.settings.session_max_age_s)
+    cookie = sign_session(
+        actor.id,
+        secret=res.settings.session_secret,
+        now=res.clock(),
+        max_age_s=res.settings.session_max_age_s,
+    )
     response = RedirectResponse("/dashboard", status_code=303)
-    response.set_cookie(COOKIE, cookie, max_age=res.settings.session_max_age_s, httponly=True,
-                        samesite="strict", secure=res.settings.cookie_secure, path="/")
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=res.settings.session_max_age_s,
+        httponly=True,
+        samesite="strict",
+        secure=res.settings.cookie_secure,
+        path="/",
+    )
     return response
 
 

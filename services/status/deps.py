@@ -98,8 +98,9 @@ async def current_actor(request: Request, res: ResourcesDep, session: SessionDep
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("expected a bearer token")
         return await actor_for_token(session=session, token=token.strip())
-    staff_id = read_session(request.cookies.get(COOKIE), secret=res.settings.session_secret,
-                            now=res.clock())
+    staff_id = read_session(
+        request.cookies.get(COOKIE), secret=res.settings.session_secret, now=res.clock()
+    )
     if staff_id is None:
         raise Unauthenticated("sign in or send a bearer token")
     if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "refdesk":

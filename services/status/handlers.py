@@ -39,8 +39,14 @@ class Assigning:
 
 def _new(conversation_id: str, channel: str, at: datetime) -> Conversation:
     return Conversation(
-        conversation_id=conversation_id, channel=channel, priority=Priority.NORMAL.value,
-        overnight=False, state="open", opened_at=at, last_message_at=at, crisis=False,
+        conversation_id=conversation_id,
+        channel=channel,
+        priority=Priority.NORMAL.value,
+        overnight=False,
+        state="open",
+        opened_at=at,
+        last_message_at=at,
+        crisis=False,
     )
 
 

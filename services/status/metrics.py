@@ -13,17 +13,20 @@ from services.status.models import Conversation, Presence, Staff
 
 STAFF = Gauge("refdesk_staff", "Active staff by department and status", ["department", "status"])
 QUEUE_OPEN = Gauge(
-    "refdesk_queue_open_conversations", "Open conversations by department and channel",
+    "refdesk_queue_open_conversations",
+    "Open conversations by department and channel",
     ["department", "channel"],
 )
 OLDEST_WAITING = Gauge(
-    "refdesk_queue_oldest_waiting_age_seconds", "Age of the oldest unassigned open conversation",
+    "refdesk_queue_oldest_waiting_age_seconds",
+    "Age of the oldest unassigned open conversation",
     ["department"],
 )
 OVERNIGHT_WAITING = Gauge("refdesk_overnight_tickets_waiting", "Open overnight tickets")
 CRISES_UNACKED = Gauge("refdesk_crises_unacknowledged", "Open crises nobody acknowledged yet")
 FIRST_RESPONSE = Histogram(
-    "refdesk_first_response_seconds", "Time from a conversation's arrival to staff's first action",
+    "refdesk_first_response_seconds",
+    "Time from a conversation's arrival to staff's first action",
     ["department", "channel"],
     buckets=(30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600),
 )
@@ -41,15 +44,18 @@ async def refresh(*, session: AsyncSession, now: datetime) -> None:
     """Recompute every gauge from the database."""
     staff_counts: Counter[tuple[str, str]] = Counter()
     rows = await session.execute(
-        select(Staff, Presence).outerjoin(Presence, Presence.staff_id == Staff.id)
+        select(Staff, Presence)
+        .outerjoin(Presence, Presence.staff_id == Staff.id)
         .where(Staff.active.is_(True))
     )
     for staff, presence in rows.tuples():
         status = presence.status if presence is not None else "Offline"
         staff_counts.update((d, status) for d in staff.departments)
     open_rows = (
-        await session.execute(select(Conversation).where(Conversation.state == "open"))
-    ).scalars().all()
+        (await session.execute(select(Conversation).where(Conversation.state == "open")))
+        .scalars()
+        .all()
+    )
     queue: Counter[tuple[str, str]] = Counter()
     oldest: dict[str, float] = {}
     overnight = crises = 0

@@ -40,11 +40,16 @@ def queue_sort_key(conv: Conversation) -> tuple[int, datetime, str]:
 def row_view(conv: Conversation, now: datetime) -> dict[str, Any]:
     """A queue row: what staff need to pick a conversation, no patron data."""
     return {
-        "conversation_id": conv.conversation_id, "channel": conv.channel,
-        "department": conv.department, "priority": conv.priority, "overnight": conv.overnight,
-        "crisis": conv.crisis, "acknowledged": conv.acknowledged_at is not None,
+        "conversation_id": conv.conversation_id,
+        "channel": conv.channel,
+        "department": conv.department,
+        "priority": conv.priority,
+        "overnight": conv.overnight,
+        "crisis": conv.crisis,
+        "acknowledged": conv.acknowledged_at is not None,
         "age_s": int(max(0.0, (now - conv.opened_at).total_seconds())),
-        "assignee": conv.assignee, "opened_at": conv.opened_at.isoformat(),
+        "assignee": conv.assignee,
+        "opened_at": conv.opened_at.isoformat(),
         "converted_from": conv.converted_from,
     }
 
@@ -93,8 +98,13 @@ async def claim(
 
 
 async def transfer(
-    *, session: AsyncSession, conversation_id: str, department: str, note: str | None,
-    actor: Actor, now: datetime,
+    *,
+    session: AsyncSession,
+    conversation_id: str,
+    department: str,
+    note: str | None,
+    actor: Actor,
+    now: datetime,
 ) -> tuple[RoutingDecided, NotificationRequested]:
     """Move a conversation to another department; the routing decision and warm hand-off."""
     conv = await get_open(session=session, conversation_id=conversation_id)
@@ -107,17 +117,28 @@ async def transfer(
     decision_id = str(uuid.uuid4())
     text = note or f"Someone from {department} will join this conversation to help you."
     decision = RoutingDecided(
-        decision_id=decision_id, interaction_id=conv.last_interaction_id or conv.conversation_id,
-        conversation_id=conv.conversation_id, channel=Channel(conv.channel),
-        action=Action.TRANSFER, department=department, priority=Priority(conv.priority),
-        overnight=conv.overnight, handoff_text=text, policy_version=STAFF_POLICY,
-        decided_at=now, decided_by=actor.id,
+        decision_id=decision_id,
+        interaction_id=conv.last_interaction_id or conv.conversation_id,
+        conversation_id=conv.conversation_id,
+        channel=Channel(conv.channel),
+        action=Action.TRANSFER,
+        department=department,
+        priority=Priority(conv.priority),
+        overnight=conv.overnight,
+        handoff_text=text,
+        policy_version=STAFF_POLICY,
+        decided_at=now,
+        decided_by=actor.id,
     )
     handoff = NotificationRequested(
-        idempotency_key=derived_id(decision_id, "handoff"), kind=NotificationKind.HANDOFF,
-        channel=Channel(conv.channel), recipient=_recipient(conv),
-        conversation_id=conv.conversation_id, interaction_id=conv.last_interaction_id,
-        priority=Priority(conv.priority), requested_at=now,
+        idempotency_key=derived_id(decision_id, "handoff"),
+        kind=NotificationKind.HANDOFF,
+        channel=Channel(conv.channel),
+        recipient=_recipient(conv),
+        conversation_id=conv.conversation_id,
+        interaction_id=conv.last_interaction_id,
+        priority=Priority(conv.priority),
+        requested_at=now,
         context={"department": department, "from_department": previous, "handoff_text": text},
     )
     return decision, handoff
@@ -138,8 +159,12 @@ async def close(
     record_first_response(conv, now)
     await session.flush()
     return ConversationClosed(
-        conversation_id=conv.conversation_id, channel=Channel(conv.channel), closed_at=now,
-        closed_by=actor.id, patron_contact=conv.patron_contact, reason="closed",
+        conversation_id=conv.conversation_id,
+        channel=Channel(conv.channel),
+        closed_at=now,
+        closed_by=actor.id,
+        patron_contact=conv.patron_contact,
+        reason="closed",
     )
 
 

@@ -34,8 +34,11 @@ class ConvertIn(BaseModel):
 
 @router.get("", summary="Open conversations in desk order")
 async def list_queue(
-    actor: ActorDep, res: ResourcesDep, session: SessionDep,
-    department: str | None = None, channel: Channel | None = None,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+    department: str | None = None,
+    channel: Channel | None = None,
 ) -> dict[str, Any]:
     """Crises, then overnight tickets oldest first, then the rest oldest first."""
     now = res.clock()
@@ -48,23 +51,31 @@ async def claim(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Assign it to the caller."""
-    conv = await queue.claim(session=session, conversation_id=conversation_id, actor=actor,
-                             now=res.clock())
+    conv = await queue.claim(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
     await session.commit()
     return queue.row_view(conv, res.clock())
 
 
 @router.post("/{conversation_id}/transfer", summary="Transfer to another department")
 async def transfer(
-    conversation_id: str, body: TransferIn, actor: ActorDep, res: ResourcesDep,
+    conversation_id: str,
+    body: TransferIn,
+    actor: ActorDep,
+    res: ResourcesDep,
     session: SessionDep,
 ) -> dict[str, Any]:
     """Move it, publish the routing decision and the warm hand-off command."""
     if body.department not in DEPARTMENTS:
         raise InvalidInput("department: unknown department")
     decision, handoff = await queue.transfer(
-        session=session, conversation_id=conversation_id, department=body.department,
-        note=body.note, actor=actor, now=res.clock(),
+        session=session,
+        conversation_id=conversation_id,
+        department=body.department,
+        note=body.note,
+        actor=actor,
+        now=res.clock(),
     )
     await session.commit()
     try:
@@ -72,8 +83,11 @@ async def transfer(
         await res.publisher(NOTIFICATIONS.name, handoff, key=conversation_id)
     except Exception as exc:
         raise Unavailable("transfer saved; events not published") from exc
-    return {"conversation_id": conversation_id, "department": body.department,
-            "decision_id": decision.decision_id}
+    return {
+        "conversation_id": conversation_id,
+        "department": body.department,
+        "decision_id": decision.decision_id,
+    }
 
 
 @router.post("/{conversation_id}/close", summary="Close (the router sends the survey)")
@@ -81,8 +95,9 @@ async def close(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Close it and publish ConversationClosed."""
-    closed = await queue.close(session=session, conversation_id=conversation_id, actor=actor,
-                               now=res.clock())
+    closed = await queue.close(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
     await session.commit()
     try:
         await res.publisher(INTERACTIONS.name, closed, key=conversation_id)
@@ -96,20 +111,25 @@ async def acknowledge(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Stops the crisis re-escalation."""
-    conv = await queue.acknowledge(session=session, conversation_id=conversation_id, actor=actor,
-                                   now=res.clock())
+    conv = await queue.acknowledge(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
     await session.commit()
     return queue.row_view(conv, res.clock())
 
 
 @router.post("/{conversation_id}/convert-to-email", summary="SMS thread becomes an email ticket")
 async def convert_to_email(
-    conversation_id: str, body: ConvertIn, actor: ActorDep, res: ResourcesDep,
+    conversation_id: str,
+    body: ConvertIn,
+    actor: ActorDep,
+    res: ResourcesDep,
     session: SessionDep,
 ) -> dict[str, Any]:
     """Supervisors only; the conversation keeps its id and history."""
     require_role(actor, "supervisor")
-    conv = await queue.convert_to_email(session=session, conversation_id=conversation_id,
-                                        email=body.email.lower())
+    conv = await queue.convert_to_email(
+        session=session, conversation_id=conversation_id, email=body.email.lower()
+    )
     await session.commit()
     return queue.row_view(conv, res.clock())

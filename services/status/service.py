@@ -18,9 +18,20 @@ from services.status.models import Presence, Staff, StatusChange
 from shared.events import PresenceChanged, StaffStatus
 
 DEPARTMENTS = (
-    "reference", "nw-circulation", "circulation-managers", "writing-center", "tutoring",
-    "campus-ne", "campus-nw", "campus-se", "campus-south", "campus-tr", "campus-connect",
-    "faculty-support", "counseling", "care-team",
+    "reference",
+    "nw-circulation",
+    "circulation-managers",
+    "writing-center",
+    "tutoring",
+    "campus-ne",
+    "campus-nw",
+    "campus-se",
+    "campus-south",
+    "campus-tr",
+    "campus-connect",
+    "faculty-support",
+    "counseling",
+    "care-team",
 )
 HEARTBEAT_LAPSE = "system:heartbeat"
 Shift = Literal["start", "end"] | None
@@ -29,14 +40,24 @@ Shift = Literal["start", "end"] | None
 def presence_event(staff: Staff, presence: Presence) -> PresenceChanged:
     """The wire form of a staff member's current presence (no names or contact details)."""
     return PresenceChanged(
-        staff_id=staff.id, status=StaffStatus(presence.status), departments=list(staff.departments),
-        campus=staff.campus, changed_at=presence.since, changed_by=presence.changed_by,
+        staff_id=staff.id,
+        status=StaffStatus(presence.status),
+        departments=list(staff.departments),
+        campus=staff.campus,
+        changed_at=presence.since,
+        changed_by=presence.changed_by,
     )
 
 
 async def set_status(
-    *, session: AsyncSession, staff_id: str, status: StaffStatus, actor_id: str, now: datetime,
-    note: str | None = None, shift: Shift = None,
+    *,
+    session: AsyncSession,
+    staff_id: str,
+    status: StaffStatus,
+    actor_id: str,
+    now: datetime,
+    note: str | None = None,
+    shift: Shift = None,
 ) -> PresenceChanged | None:
     """Change a staff member's status and record it; the event to publish, None if unchanged."""
     staff = await session.get(Staff, staff_id)
@@ -46,8 +67,9 @@ async def set_status(
         raise Conflict("staff member is deactivated")
     presence = await session.get(Presence, staff_id)
     if presence is None:
-        presence = Presence(staff_id=staff_id, status=StaffStatus.OFFLINE.value, since=now,
-                            changed_by=actor_id)
+        presence = Presence(
+            staff_id=staff_id, status=StaffStatus.OFFLINE.value, since=now, changed_by=actor_id
+        )
         session.add(presence)
         previous: str | None = None
     else:
@@ -62,8 +84,16 @@ async def set_status(
         await session.flush()
         return None
     presence.status, presence.since, presence.changed_by = status.value, now, actor_id
-    session.add(StatusChange(staff_id=staff_id, from_status=previous, to_status=status.value,
-                             changed_by=actor_id, changed_at=now, note=note))
+    session.add(
+        StatusChange(
+            staff_id=staff_id,
+            from_status=previous,
+            to_status=status.value,
+            changed_by=actor_id,
+            changed_at=now,
+            note=note,
+        )
+    )
     await session.flush()
     return presence_event(staff, presence)
 
@@ -77,8 +107,14 @@ async def heartbeat(
         return None
     presence.last_heartbeat_at = now
     if presence.status == StaffStatus.AWAY.value and presence.changed_by == HEARTBEAT_LAPSE:
-        return await set_status(session=session, staff_id=staff_id, status=StaffStatus.ONLINE,
-                                actor_id=staff_id, now=now, note="heartbeat resumed")
+        return await set_status(
+            session=session,
+            staff_id=staff_id,
+            status=StaffStatus.ONLINE,
+            actor_id=staff_id,
+            now=now,
+            note="heartbeat resumed",
+        )
     await session.flush()
     return None
 
@@ -107,8 +143,11 @@ async def online_counts(*, session: AsyncSession) -> Counter[str]:
 
 def availability_view(counts: Counter[str], department: str) -> dict[str, Any]:
     """Whether a department's chat is staffed, without saying by whom."""
-    return {"department": department, "staffed": counts[department] > 0,
-            "online": counts[department]}
+    return {
+        "department": department,
+        "staffed": counts[department] > 0,
+        "online": counts[department],
+    }
 
 
 async def whos_online(*, session: AsyncSession) -> dict[str, list[dict[str, Any]]]:
@@ -117,8 +156,13 @@ async def whos_online(*, session: AsyncSession) -> dict[str, list[dict[str, Any]
     for staff, presence in await current(session=session):
         if not staff.active or presence.status == StaffStatus.OFFLINE.value:
             continue
-        entry = {"id": staff.id, "name": staff.name, "status": presence.status,
-                 "since": presence.since.isoformat(), "campus": staff.campus}
+        entry = {
+            "id": staff.id,
+            "name": staff.name,
+            "status": presence.status,
+            "since": presence.since.isoformat(),
+            "campus": staff.campus,
+        }
         for department in staff.departments:
             board.setdefault(department, []).append(entry)
     return board
@@ -129,6 +173,11 @@ async def status_of(*, session: AsyncSession, staff_id: str) -> dict[str, Any]:
     presence = await session.get(Presence, staff_id)
     if presence is None:
         return {"staff_id": staff_id, "status": StaffStatus.OFFLINE.value, "since": None}
-    return {"staff_id": staff_id, "status": presence.status, "since": presence.since.isoformat(),
-            "shift_started_at": presence.shift_started_at.isoformat()
-            if presence.shift_started_at else None}
+    return {
+        "staff_id": staff_id,
+        "status": presence.status,
+        "since": presence.since.isoformat(),
+        "shift_started_at": presence.shift_started_at.isoformat()
+        if presence.shift_started_at
+        else None,
+    }

@@ -70,21 +70,37 @@ async def seed_staff(
             query = select(StaffToken.id).where(StaffToken.token_hash == digest)
             known = await session.execute(query)
             if known.first() is None:
-                session.add(StaffToken(staff_id=entry.id, token_hash=digest, label="seed",
-                                       created_at=now))
+                session.add(
+                    StaffToken(staff_id=entry.id, token_hash=digest, label="seed", created_at=now)
+                )
         await session.flush()
     return added
 
 
 def _new_staff(data: StaffIn, now: datetime) -> Staff:
-    return Staff(id=data.id, name=data.name, email=data.email, departments=data.departments,
-                 campus=data.campus, role=data.role, active=True, created_at=now)
+    return Staff(
+        id=data.id,
+        name=data.name,
+        email=data.email,
+        departments=data.departments,
+        campus=data.campus,
+        role=data.role,
+        active=True,
+        created_at=now,
+    )
 
 
 def staff_view(row: Staff) -> dict[str, Any]:
     """A staff record as the admin API shows it."""
-    return {"id": row.id, "name": row.name, "email": row.email, "departments": row.departments,
-            "campus": row.campus, "role": row.role, "active": row.active}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "email": row.email,
+        "departments": row.departments,
+        "campus": row.campus,
+        "role": row.role,
+        "active": row.active,
+    }
 
 
 async def create_staff(*, session: AsyncSession, data: StaffIn, now: datetime) -> Staff:
@@ -125,8 +141,9 @@ async def issue_token(
     """Create a bearer token for a staff member; only its hash is stored."""
     await get_staff(session=session, staff_id=staff_id)
     token = new_token()
-    session.add(StaffToken(staff_id=staff_id, token_hash=hash_token(token), label=label,
-                           created_at=now))
+    session.add(
+        StaffToken(staff_id=staff_id, token_hash=hash_token(token), label=label, created_at=now)
+    )
     await session.flush()
     return token
 

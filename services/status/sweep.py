@@ -22,8 +22,13 @@ from shared.events import (
 
 
 def lapsed_status(
-    *, status: StaffStatus, last_heartbeat_at: datetime | None, since: datetime, now: datetime,
-    away_after_s: float, offline_after_s: float,
+    *,
+    status: StaffStatus,
+    last_heartbeat_at: datetime | None,
+    since: datetime,
+    now: datetime,
+    away_after_s: float,
+    offline_after_s: float,
 ) -> StaffStatus | None:
     """What a silent dashboard turns a status into, or None if it stays."""
     if status == StaffStatus.OFFLINE:
@@ -44,15 +49,22 @@ async def sweep_heartbeats(
     events: list[PresenceChanged] = []
     for presence in rows:
         target = lapsed_status(
-            status=StaffStatus(presence.status), last_heartbeat_at=presence.last_heartbeat_at,
-            since=presence.since, now=now, away_after_s=away_after_s,
+            status=StaffStatus(presence.status),
+            last_heartbeat_at=presence.last_heartbeat_at,
+            since=presence.since,
+            now=now,
+            away_after_s=away_after_s,
             offline_after_s=offline_after_s,
         )
         if target is None:
             continue
         event = await set_status(
-            session=session, staff_id=presence.staff_id, status=target, actor_id=HEARTBEAT_LAPSE,
-            now=now, note="heartbeat lapsed",
+            session=session,
+            staff_id=presence.staff_id,
+            status=target,
+            actor_id=HEARTBEAT_LAPSE,
+            now=now,
+            note="heartbeat lapsed",
             shift="end" if target == StaffStatus.OFFLINE else None,
         )
         if event is not None:
@@ -63,7 +75,8 @@ async def sweep_heartbeats(
 async def supervisors_on_shift(*, session: AsyncSession) -> list[Staff]:
     """Active supervisors (and admins) who are not Offline."""
     rows = await session.execute(
-        select(Staff).join(Presence, Presence.staff_id == Staff.id)
+        select(Staff)
+        .join(Presence, Presence.staff_id == Staff.id)
         .where(Staff.active.is_(True), Presence.status != StaffStatus.OFFLINE.value)
         .order_by(Staff.id)
     )
@@ -79,26 +92,44 @@ async def due_reescalations(
     a repeat after a crash harmless. With no supervisor on shift nothing is due yet.
     """
     cutoff = now - timedelta(seconds=ack_timeout_s)
-    rows = (await session.execute(
-        select(Conversation).where(
-            Conversation.state == "open", Conversation.crisis.is_(True),
-            Conversation.acknowledged_at.is_(None), Conversation.reescalated_at.is_(None),
-            Conversation.crisis_at <= cutoff,
-        ).order_by(Conversation.crisis_at)
-    )).scalars().all()
+    rows = (
+        (
+            await session.execute(
+                select(Conversation)
+                .where(
+                    Conversation.state == "open",
+                    Conversation.crisis.is_(True),
+                    Conversation.acknowledged_at.is_(None),
+                    Conversation.reescalated_at.is_(None),
+                    Conversation.crisis_at <= cutoff,
+                )
+                .order_by(Conversation.crisis_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
     supervisors = await supervisors_on_shift(session=session) if rows else []
     if not supervisors:
         return [], []
     alerts = [
         NotificationRequested(
             idempotency_key=derived_id(conv.conversation_id, "reescalate", sup.id),
-            kind=NotificationKind.CRISIS_REESCALATION, channel=Channel.EMAIL, recipient=sup.email,
-            conversation_id=conv.conversation_id, interaction_id=conv.last_interaction_id,
-            priority=Priority.URGENT, requested_at=now,
-            context={"department": conv.department, "channel": conv.channel,
-                     "waiting_s": int((now - (conv.crisis_at or now)).total_seconds()),
-                     "supervisor_id": sup.id},
+            kind=NotificationKind.CRISIS_REESCALATION,
+            channel=Channel.EMAIL,
+            recipient=sup.email,
+            conversation_id=conv.conversation_id,
+            interaction_id=conv.last_interaction_id,
+            priority=Priority.URGENT,
+            requested_at=now,
+            context={
+                "department": conv.department,
+                "channel": conv.channel,
+                "waiting_s": int((now - (conv.crisis_at or now)).total_seconds()),
+                "supervisor_id": sup.id,
+            },
         )
-        for conv in rows for sup in supervisors
+        for conv in rows
+        for sup in supervisors
     ]
     return list(rows), alerts

@@ -22,11 +22,18 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 SETTINGS: dict[str, type[BaseSettings]] = {
-    "ingest": IngestSettings, "router": RouterSettings, "notifier": NotifierSettings,
-    "status": StatusSettings, "migrate": CommonSettings,
+    "ingest": IngestSettings,
+    "router": RouterSettings,
+    "notifier": NotifierSettings,
+    "status": StatusSettings,
+    "migrate": CommonSettings,
 }
-PORT_FIELD = {"ingest": "ingest_port", "router": "router_port", "notifier": "notifier_port",
-              "status": "port"}
+PORT_FIELD = {
+    "ingest": "ingest_port",
+    "router": "router_port",
+    "notifier": "notifier_port",
+    "status": "port",
+}
 
 
 def env_names(model: type[BaseSettings]) -> set[str]:
@@ -44,8 +51,18 @@ def refdesk_services() -> list[str]:
 
 
 def test_the_refdesk_services_and_the_infrastructure_are_all_there() -> None:
-    assert {"kafka", "postgres", "migrate", "ingest", "router", "notifier", "status", "mailpit",
-            "prometheus", "grafana"} <= set(SERVICES)
+    assert {
+        "kafka",
+        "postgres",
+        "migrate",
+        "ingest",
+        "router",
+        "notifier",
+        "status",
+        "mailpit",
+        "prometheus",
+        "grafana",
+    } <= set(SERVICES)
     assert SERVICES["kafka"]["image"] == "apache/kafka:4.1.1"
     assert SERVICES["postgres"]["image"].startswith("postgres:15")
 
@@ -72,8 +89,9 @@ def test_ports_match_the_settings_defaults(name: str) -> None:
     assert svc["ports"] == [f"{default}:{default}"]
     assert str(svc["environment"]["HEALTHCHECK_PORT"]) == str(default)
     scraped = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {t for job in scraped["scrape_configs"] for c in job["static_configs"]
-               for t in c["targets"]}
+    targets = {
+        t for job in scraped["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    }
     assert f"{name}:{default}" in targets
 
 
@@ -119,9 +137,10 @@ def test_grafana_and_prometheus_files_are_mounted_and_exist() -> None:
 
 def _compose_command() -> list[str] | None:
     """`docker compose` (the plugin) or, failing that, Debian's `docker-compose` (1.29)."""
-    if shutil.which("docker") and subprocess.run(
-        ["docker", "compose", "version"], capture_output=True
-    ).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
@@ -131,8 +150,14 @@ def _compose_command() -> list[str] | None:
 def test_docker_compose_accepts_the_file() -> None:
     command = _compose_command()
     if command is None:
-        pytest.skip("neither the docker compose plugin nor docker-compose is installed here, so "
-                    "`compose config -q` cannot run; the YAML checks above ran")
-    done = subprocess.run([*command, "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
-                          capture_output=True, text=True, cwd=REPO)
+        pytest.skip(
+            "neither the docker compose plugin nor docker-compose is installed here, so "
+            "`compose config -q` cannot run; the YAML checks above ran"
+        )
+    done = subprocess.run(
+        [*command, "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr

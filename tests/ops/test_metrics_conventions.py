@@ -37,14 +37,19 @@ NON_BASE_UNITS = re.compile(r"_(ms|milliseconds|minutes|hours|kb|mb|kilobytes|me
 
 
 @pytest.fixture(scope="module")
-async def scrapes(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-                  ) -> AsyncIterator[dict[str, httpx.Response]]:
+async def scrapes(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, httpx.Response]]:
     """GET /metrics (and /asyncapi.yaml) of each running service, once lag was measured."""
     tmp_path = tmp_path_factory.mktemp("metrics")
 
     def common(name: str) -> dict[str, object]:
-        return {"kafka_bootstrap": kafka_bootstrap, "run_dir": tmp_path / name,
-                "database_url": f"sqlite+aiosqlite:///{tmp_path / name}.db", "topic_partitions": 1}
+        return {
+            "kafka_bootstrap": kafka_bootstrap,
+            "run_dir": tmp_path / name,
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / name}.db",
+            "topic_partitions": 1,
+        }
 
     apps: dict[str, FastAPI] = {
         "ingest": ingest_app(IngestSettings(**common("ingest"))),
@@ -56,8 +61,9 @@ async def scrapes(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
         clients = {}
         for name, app in apps.items():
             await stack.enter_async_context(app.router.lifespan_context(app))
-            clients[name] = await stack.enter_async_context(httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://test"))
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+            )
         groups = {"refdesk-ingest", "refdesk-router", "refdesk-notifier", "refdesk-status"}
         for _ in range(150):
             text = (await clients["status"].get("/metrics")).text
@@ -65,8 +71,9 @@ async def scrapes(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
                 break
             await asyncio.sleep(0.2)
         result = {name: await c.get("/metrics") for name, c in clients.items()}
-        result.update({f"{name}/asyncapi": await c.get("/asyncapi.yaml")
-                       for name, c in clients.items()})
+        result.update(
+            {f"{name}/asyncapi": await c.get("/asyncapi.yaml") for name, c in clients.items()}
+        )
         yield result
 
 
@@ -100,19 +107,26 @@ async def test_metrics_follow_the_conventions(scrapes: dict[str, httpx.Response]
 
 
 async def test_consumer_lag_is_exported_per_topic_and_group(
-        scrapes: dict[str, httpx.Response]) -> None:
-    lag = {(s.labels["topic"], s.labels["group"])
-           for fam in text_string_to_metric_families(scrapes["status"].text) if fam.name == LAG
-           for s in fam.samples}
-    assert {("refdesk.interactions", "refdesk-ingest"),
-            ("refdesk.interactions", "refdesk-router"),
-            ("refdesk.notifications", "refdesk-notifier"),
-            ("refdesk.interactions", "refdesk-status"),
-            ("refdesk.routing", "refdesk-status")} <= lag
+    scrapes: dict[str, httpx.Response],
+) -> None:
+    lag = {
+        (s.labels["topic"], s.labels["group"])
+        for fam in text_string_to_metric_families(scrapes["status"].text)
+        if fam.name == LAG
+        for s in fam.samples
+    }
+    assert {
+        ("refdesk.interactions", "refdesk-ingest"),
+        ("refdesk.interactions", "refdesk-router"),
+        ("refdesk.notifications", "refdesk-notifier"),
+        ("refdesk.interactions", "refdesk-status"),
+        ("refdesk.routing", "refdesk-status"),
+    } <= lag
 
 
 async def test_the_dashboard_and_alerts_use_metrics_that_exist(
-        scrapes: dict[str, httpx.Response]) -> None:
+    scrapes: dict[str, httpx.Response],
+) -> None:
     exposed = {m for m, _, _ in families(scrapes["status"].text)}
     root = Path(__file__).resolve().parents[2] / "deploy"
     text = (root / "grafana/dashboards/refdesk.json").read_text()
@@ -124,7 +138,8 @@ async def test_the_dashboard_and_alerts_use_metrics_that_exist(
 
 
 async def test_every_service_serves_its_asyncapi_document(
-        scrapes: dict[str, httpx.Response]) -> None:
+    scrapes: dict[str, httpx.Response],
+) -> None:
     for name in ("ingest", "router", "notifier", "status"):
         answer = scrapes[f"{name}/asyncapi"]
         assert answer.status_code == 200, name
@@ -134,11 +149,17 @@ async def test_every_service_serves_its_asyncapi_document(
 async def test_promtool_check_metrics_agrees(scrapes: dict[str, httpx.Response]) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("PROMTOOL MISSING: `apt-get install -y prometheus` provides it; "
-                    "`promtool check metrics` did NOT run")
+        pytest.skip(
+            "PROMTOOL MISSING: `apt-get install -y prometheus` provides it; "
+            "`promtool check metrics` did NOT run"
+        )
     for name in ("ingest", "router", "notifier", "status"):
-        done = subprocess.run([promtool, "check", "metrics"], input=scrapes[name].text,
-                              capture_output=True, text=True)
-        problems = [ln for ln in (done.stdout + done.stderr).splitlines()
-                    if ln.strip() and not ln.startswith(DEFAULT_PREFIXES)]
+        done = subprocess.run(
+            [promtool, "check", "metrics"], input=scrapes[name].text, capture_output=True, text=True
+        )
+        problems = [
+            ln
+            for ln in (done.stdout + done.stderr).splitlines()
+            if ln.strip() and not ln.startswith(DEFAULT_PREFIXES)
+        ]
         assert done.returncode == 0 and not problems, f"{name}: {problems}"

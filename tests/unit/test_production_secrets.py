@@ -10,14 +10,22 @@ from services.publisher.settings import PublisherSettings
 from services.status.settings import DEV_SESSION_SECRET, StatusSettings
 
 STRONG = "k" * 40
-INGEST_OK = {"twilio_auth_token": STRONG, "mailgun_signing_key": STRONG,
-             "webhook_secret": "whsec_" + "A" * 40}
+INGEST_OK = {
+    "twilio_auth_token": STRONG,
+    "mailgun_signing_key": STRONG,
+    "webhook_secret": "whsec_" + "A" * 40,
+}
 
 
-@pytest.mark.parametrize("override", [
-    {"twilio_auth_token": None}, {"twilio_auth_token": DEV_TWILIO_TOKEN},
-    {"mailgun_signing_key": "changeme"}, {"webhook_secret": "short"},
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"twilio_auth_token": None},
+        {"twilio_auth_token": DEV_TWILIO_TOKEN},
+        {"mailgun_signing_key": "changeme"},
+        {"webhook_secret": "short"},
+    ],
+)
 def test_ingest_refuses_weak_provider_secrets(override: dict[str, str | None]) -> None:
     with pytest.raises(ValidationError, match="REFDESK_"):
         IngestSettings(env="production", **{**INGEST_OK, **override})

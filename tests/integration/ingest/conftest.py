@@ -28,19 +28,28 @@ WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789").
 BASE = "https://desk.example.edu"
 
 
-def ingest_settings(bootstrap: str, database_url: str, run_dir: Path,
-                    **extra: Any) -> IngestSettings:
+def ingest_settings(
+    bootstrap: str, database_url: str, run_dir: Path, **extra: Any
+) -> IngestSettings:
     """Settings for a test ingest."""
     return IngestSettings(
-        kafka_bootstrap=bootstrap, database_url=database_url, run_dir=run_dir,
-        public_base_url=BASE, twilio_auth_token=TWILIO_TOKEN, mailgun_signing_key=MAILGUN_KEY,
-        webhook_secret=WEBHOOK_SECRET, admin_token="test-admin", topic_partitions=1, **extra,
+        kafka_bootstrap=bootstrap,
+        database_url=database_url,
+        run_dir=run_dir,
+        public_base_url=BASE,
+        twilio_auth_token=TWILIO_TOKEN,
+        mailgun_signing_key=MAILGUN_KEY,
+        webhook_secret=WEBHOOK_SECRET,
+        admin_token="test-admin",
+        topic_partitions=1,
+        **extra,
     )
 
 
 @asynccontextmanager
-async def running(settings: IngestSettings, *,
-                  wait_connected: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    settings: IngestSettings, *, wait_connected: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and give an HTTP client bound to it."""
     import asyncio
 
@@ -61,12 +70,18 @@ def settings(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> IngestS
     return ingest_settings(kafka_bootstrap, database_url, tmp_path)
 
 
-def sms_form(body: str = "can i renew my book", *, sid: str | None = None,
-             sender: str = "+18175550123") -> dict[str, str]:
+def sms_form(
+    body: str = "can i renew my book", *, sid: str | None = None, sender: str = "+18175550123"
+) -> dict[str, str]:
     """A Twilio inbound-message webhook body."""
-    return {"MessageSid": sid or f"SM{uuid.uuid4().hex}", "AccountSid": "AC" + "0" * 32,
-            "From": sender,
-            "To": "+18175550100", "Body": body, "NumMedia": "0"}
+    return {
+        "MessageSid": sid or f"SM{uuid.uuid4().hex}",
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "To": "+18175550100",
+        "Body": body,
+        "NumMedia": "0",
+    }
 
 
 def fresh_phone() -> str:
@@ -84,19 +99,32 @@ async def post_sms(client: httpx.AsyncClient, form: dict[str, str]) -> httpx.Res
     return await client.post("/webhooks/sms", content=urlencode(form), headers=twilio_headers(form))
 
 
-def mailgun_form(*, message_id: str | None = None, text: str = "Hello, when does the library open?",
-                 in_reply_to: str | None = None, subject: str = "Library hours",
-                 token: str | None = None, when: float | None = None) -> dict[str, str]:
+def mailgun_form(
+    *,
+    message_id: str | None = None,
+    text: str = "Hello, when does the library open?",
+    in_reply_to: str | None = None,
+    subject: str = "Library hours",
+    token: str | None = None,
+    when: float | None = None,
+) -> dict[str, str]:
     """A Mailgun inbound-route body, signed with the test key."""
     ts = str(int(when if when is not None else time.time()))
     tok = token or uuid.uuid4().hex
-    form = {"sender": "Ana.Gomez@my.tccd.edu", "from": "Ana Gomez <Ana.Gomez@my.tccd.edu>",
-            "recipient": "askdesk@tccd.edu", "subject": subject, "body-plain": text,
-            "stripped-text": text,
-            "Message-Id": f"<{message_id or uuid.uuid4().hex}@mail.example.edu>",
-            "timestamp": ts, "token": tok,
-            "signature": hmac.new(MAILGUN_KEY.encode(), (ts + tok).encode(),
-                                  hashlib.sha256).hexdigest()}
+    form = {
+        "sender": "Ana.Gomez@my.tccd.edu",
+        "from": "Ana Gomez <Ana.Gomez@my.tccd.edu>",
+        "recipient": "askdesk@tccd.edu",
+        "subject": subject,
+        "body-plain": text,
+        "stripped-text": text,
+        "Message-Id": f"<{message_id or uuid.uuid4().hex}@mail.example.edu>",
+        "timestamp": ts,
+        "token": tok,
+        "signature": hmac.new(
+            MAILGUN_KEY.encode(), (ts + tok).encode(), hashlib.sha256
+        ).hexdigest(),
+    }
     if in_reply_to:
         form["In-Reply-To"] = in_reply_to
     return form
@@ -108,8 +136,11 @@ def signed(body: bytes, *, msg_id: str | None = None, when: float | None = None)
 
     wid = msg_id or f"msg_{uuid.uuid4().hex}"
     stamp = datetime.fromtimestamp(when if when is not None else time.time(), UTC)
-    return {"webhook-id": wid, "webhook-timestamp": str(int(stamp.timestamp())),
-            "webhook-signature": Webhook(WEBHOOK_SECRET).sign(wid, stamp, body.decode())}
+    return {
+        "webhook-id": wid,
+        "webhook-timestamp": str(int(stamp.timestamp())),
+        "webhook-signature": Webhook(WEBHOOK_SECRET).sign(wid, stamp, body.decode()),
+    }
 
 
 Where = Callable[[dict[str, Any]], bool]

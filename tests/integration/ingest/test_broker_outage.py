@@ -46,8 +46,9 @@ class OwnKafka:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.node = LocalKafka(data_dir=self.data_dir, port=self.port,
-                               controller_port=self.controller_port)
+        self.node = LocalKafka(
+            data_dir=self.data_dir, port=self.port, controller_port=self.controller_port
+        )
         self.node.start()
         self.node.wait_ready()
 
@@ -108,8 +109,9 @@ async def retried_until_accepted(send: Send) -> httpx.Response:
 
 def provider_ids(*ids: str) -> Callable[[dict[str, object]], bool]:
     wanted = set(ids)
-    return lambda e: isinstance(e.get("data"), dict) and \
-        e["data"].get("provider_message_id") in wanted  # type: ignore[union-attr]
+    return lambda e: (
+        isinstance(e.get("data"), dict) and e["data"].get("provider_message_id") in wanted
+    )  # type: ignore[union-attr]
 
 
 async def test_sms_gets_503_while_the_broker_is_down_and_retries_land_once(

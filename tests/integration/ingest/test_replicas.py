@@ -22,14 +22,25 @@ async def test_a_retry_that_reaches_the_other_replica_is_not_published_again(
 ) -> None:
     sms = sms_form("is the writing center open?", sender=fresh_phone())
     conversation = f"chat-{uuid.uuid4().hex[:12]}"
-    chat = json.dumps({"type": "chat.message", "timestamp": "2026-11-28T15:00:00Z", "data": {
-        "conversation_id": conversation, "message_id": "m1",
-        "text": "Where is the printer?"}}).encode()
+    chat = json.dumps(
+        {
+            "type": "chat.message",
+            "timestamp": "2026-11-28T15:00:00Z",
+            "data": {
+                "conversation_id": conversation,
+                "message_id": "m1",
+                "text": "Where is the printer?",
+            },
+        }
+    ).encode()
     chat_headers = {**signed(chat), "content-type": "application/json"}
     async with running(settings) as first, running(settings) as second:
-        answers = [await post_sms(first, sms), await post_sms(second, sms),
-                   await first.post("/webhooks/chat", content=chat, headers=chat_headers),
-                   await second.post("/webhooks/chat", content=chat, headers=chat_headers)]
+        answers = [
+            await post_sms(first, sms),
+            await post_sms(second, sms),
+            await first.post("/webhooks/chat", content=chat, headers=chat_headers),
+            await second.post("/webhooks/chat", content=chat, headers=chat_headers),
+        ]
     assert [a.status_code for a in answers] == [200, 200, 200, 200]
     assert answers[3].json() == {"status": "duplicate"}
     assert len(await settle(kafka_bootstrap, TOPIC, by_message(sms["MessageSid"]))) == 1

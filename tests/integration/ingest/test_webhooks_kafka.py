@@ -39,8 +39,13 @@ async def test_sms_is_published_once_even_across_a_restart(
     async with running(settings) as client:  # a new ingest process on the same database
         after_restart = await post_sms(client, form)
     assert after_restart.status_code == 200
-    events = await collect(kafka_bootstrap, TOPIC, where=by_message(form["MessageSid"]),
-                           until=lambda found: len(found) > 1, timeout=6)
+    events = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        where=by_message(form["MessageSid"]),
+        until=lambda found: len(found) > 1,
+        timeout=6,
+    )
     assert len(events) == 1
     event = events[0]
     assert event["specversion"] == "1.0"
@@ -54,41 +59,70 @@ async def test_texts_from_one_number_share_a_conversation_until_it_closes(
     settings: IngestSettings, kafka_bootstrap: str
 ) -> None:
     sender = f"+1817555{int(time.time() * 1000) % 10000:04d}"
-    first, second, third = (sms_form(t, sender=sender)
-                            for t in ("hi", "renew my book pls", "thanks"))
+    first, second, third = (
+        sms_form(t, sender=sender) for t in ("hi", "renew my book pls", "thanks")
+    )
     async with running(settings) as client:
         await post_sms(client, first)
         await post_sms(client, second)
-        events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 2, timeout=20,
-                               where=lambda e: e["data"].get("provider_message_id") in
-                               (first["MessageSid"], second["MessageSid"]))
+        events = await collect(
+            kafka_bootstrap,
+            TOPIC,
+            until=lambda f: len(f) >= 2,
+            timeout=20,
+            where=lambda e: (
+                e["data"].get("provider_message_id") in (first["MessageSid"], second["MessageSid"])
+            ),
+        )
         conversation = {e["data"]["conversation_id"] for e in events}
         assert len(conversation) == 1
-        closed = json.dumps({"type": "ticket.closed", "timestamp": "2026-11-28T10:00:00Z",
-                             "data": {"conversation_id": conversation.pop(),
-                                      "channel": "sms"}}).encode()
-        answer = await client.post("/webhooks/chat", content=closed,
-                                   headers={**signed(closed), "content-type": "application/json"})
+        closed = json.dumps(
+            {
+                "type": "ticket.closed",
+                "timestamp": "2026-11-28T10:00:00Z",
+                "data": {"conversation_id": conversation.pop(), "channel": "sms"},
+            }
+        ).encode()
+        answer = await client.post(
+            "/webhooks/chat",
+            content=closed,
+            headers={**signed(closed), "content-type": "application/json"},
+        )
         assert answer.status_code == 200
         await post_sms(client, third)
-    later = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, timeout=20,
-                          where=by_message(third["MessageSid"]))
+    later = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        until=lambda f: len(f) >= 1,
+        timeout=20,
+        where=by_message(third["MessageSid"]),
+    )
     assert later[0]["data"]["conversation_id"] != events[0]["data"]["conversation_id"]
 
 
 async def test_bad_sms_requests_get_problem_details(settings: IngestSettings) -> None:
     form = sms_form()
     async with running(settings) as client:
-        unsigned = await client.post("/webhooks/sms", content=urlencode(form),
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
-        forged = await client.post("/webhooks/sms", content=urlencode({**form, "Body": "changed"}),
-                                   headers=twilio_headers(form))
+        unsigned = await client.post(
+            "/webhooks/sms",
+            content=urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        forged = await client.post(
+            "/webhooks/sms",
+            content=urlencode({**form, "Body": "changed"}),
+            headers=twilio_headers(form),
+        )
         as_json = await client.post("/webhooks/sms", json=form)
         no_sid = {k: v for k, v in form.items() if k != "MessageSid"}
-        missing = await client.post("/webhooks/sms", content=urlencode(no_sid),
-                                    headers=twilio_headers(no_sid))
-        huge = await client.post("/webhooks/sms", content=b"x" * (1024 * 1024 + 1),
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+        missing = await client.post(
+            "/webhooks/sms", content=urlencode(no_sid), headers=twilio_headers(no_sid)
+        )
+        huge = await client.post(
+            "/webhooks/sms",
+            content=b"x" * (1024 * 1024 + 1),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
     assert unsigned.status_code == 401
     assert forged.status_code == 403
     assert as_json.status_code == 415
@@ -105,12 +139,16 @@ async def test_mailgun_reply_joins_its_ticket_and_replays_are_refused(
     async with running(settings) as client:
         assert (await client.post("/webhooks/email", data=original)).status_code == 200
         retry = await client.post("/webhooks/email", data=original)  # Mailgun retrying
-        forged = {**original, "Message-Id": f"<{uuid.uuid4().hex}@evil.example>",
-                  "stripped-text": "something else"}
+        forged = {
+            **original,
+            "Message-Id": f"<{uuid.uuid4().hex}@evil.example>",
+            "stripped-text": "something else",
+        }
         replay = await client.post("/webhooks/email", data=forged)  # token reused elsewhere
         parent = original["Message-Id"]
-        reply = mailgun_form(in_reply_to=parent,
-                             text="The title is 1984\n\nOn Mon, Ana wrote:\n> I lost")
+        reply = mailgun_form(
+            in_reply_to=parent, text="The title is 1984\n\nOn Mon, Ana wrote:\n> I lost"
+        )
         assert (await client.post("/webhooks/email", data=reply)).status_code == 200
         stale = mailgun_form(when=time.time() - 9 * 3600)  # beyond Mailgun's retry span
         too_old = await client.post("/webhooks/email", data=stale)
@@ -118,8 +156,13 @@ async def test_mailgun_reply_joins_its_ticket_and_replays_are_refused(
     assert replay.status_code == 403
     assert too_old.status_code == 403
     ids = (original["Message-Id"].strip("<>"), reply["Message-Id"].strip("<>"))
-    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 2, timeout=20,
-                           where=lambda e: e["data"].get("provider_message_id") in ids)
+    events = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        until=lambda f: len(f) >= 2,
+        timeout=20,
+        where=lambda e: e["data"].get("provider_message_id") in ids,
+    )
     assert len(events) == 2
     assert events[0]["data"]["conversation_id"] == events[1]["data"]["conversation_id"]
     texts = {e["data"]["text"] for e in events}
@@ -131,29 +174,48 @@ async def test_chat_events_are_verified_and_normalised(
     settings: IngestSettings, kafka_bootstrap: str
 ) -> None:
     conversation = f"chat-{uuid.uuid4().hex[:12]}"
-    body = json.dumps({"type": "chat.message", "timestamp": "2026-11-28T15:00:00Z", "data": {
-        "conversation_id": conversation, "message_id": "m1",
-        "text": "How do I cite a report in APA?",
-        "patron": {"email": "Student@My.TCCD.edu", "role": "student"}}}).encode()
-    unknown = json.dumps({"type": "chat.exploded", "timestamp": "2026-11-28T15:00:00Z",
-                          "data": {}}).encode()
+    body = json.dumps(
+        {
+            "type": "chat.message",
+            "timestamp": "2026-11-28T15:00:00Z",
+            "data": {
+                "conversation_id": conversation,
+                "message_id": "m1",
+                "text": "How do I cite a report in APA?",
+                "patron": {"email": "Student@My.TCCD.edu", "role": "student"},
+            },
+        }
+    ).encode()
+    unknown = json.dumps(
+        {"type": "chat.exploded", "timestamp": "2026-11-28T15:00:00Z", "data": {}}
+    ).encode()
     async with running(settings) as client:
         headers = {**signed(body), "content-type": "application/json"}
         ok = await client.post("/webhooks/chat", content=body, headers=headers)
         dup = await client.post("/webhooks/chat", content=body, headers=headers)
-        bad_type = await client.post("/webhooks/chat", content=unknown,
-                                     headers={**signed(unknown), **JSON})
-        stale = await client.post("/webhooks/chat", content=body,
-                                  headers={**signed(body, when=time.time() - 600), **JSON})
+        bad_type = await client.post(
+            "/webhooks/chat", content=unknown, headers={**signed(unknown), **JSON}
+        )
+        stale = await client.post(
+            "/webhooks/chat", content=body, headers={**signed(body, when=time.time() - 600), **JSON}
+        )
         unsigned = await client.post("/webhooks/chat", content=body, headers=JSON)
     assert ok.status_code == 200 and dup.status_code == 200
     assert bad_type.status_code == 422 and bad_type.json()["field"] == "type"
     assert stale.status_code in (401, 403) and unsigned.status_code == 401
-    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) > 1, timeout=6,
-                           where=lambda e: e.get("subject") == conversation)
+    events = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        until=lambda f: len(f) > 1,
+        timeout=6,
+        where=lambda e: e.get("subject") == conversation,
+    )
     assert len(events) == 1
-    assert events[0]["data"]["patron"] == {"contact": "student@my.tccd.edu", "name": None,
-                                           "role": "student"}
+    assert events[0]["data"]["patron"] == {
+        "contact": "student@my.tccd.edu",
+        "name": None,
+        "role": "student",
+    }
 
 
 async def test_blocked_contacts_are_acknowledged_but_not_published(
@@ -161,13 +223,24 @@ async def test_blocked_contacts_are_acknowledged_but_not_published(
 ) -> None:
     form = sms_form("abusive text", sender="+18175559999")
     async with running(settings) as client:
-        blocked = await client.put("/admin/blocklist/+18175559999", json={"reason": "abuse"},
-                                   headers={"Authorization": "Bearer test-admin"})
+        blocked = await client.put(
+            "/admin/blocklist/+18175559999",
+            json={"reason": "abuse"},
+            headers={"Authorization": "Bearer test-admin"},
+        )
         assert blocked.status_code == 204
         answer = await post_sms(client, form)
     assert answer.status_code == 200
-    assert await collect(kafka_bootstrap, TOPIC, where=by_message(form["MessageSid"]),
-                         until=lambda f: bool(f), timeout=5) == []
+    assert (
+        await collect(
+            kafka_bootstrap,
+            TOPIC,
+            where=by_message(form["MessageSid"]),
+            until=lambda f: bool(f),
+            timeout=5,
+        )
+        == []
+    )
 
 
 async def test_unreachable_broker_gets_503_with_retry_after(
@@ -191,19 +264,22 @@ async def test_raw_mime_email_is_verified_and_published(
     settings: IngestSettings, kafka_bootstrap: str
 ) -> None:
     message_id = f"{uuid.uuid4().hex}@mail.example.edu"
-    raw = (f"From: Ana Gomez <Ana.Gomez@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\n"
-           "Subject: Study rooms\r\n"
-           f"Message-ID: <{message_id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 -0600\r\n"
-           "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-           "Can I book a study room for Friday?\r\n\r\nOn Mon, Desk wrote:\r\n> Hello\r\n").encode()
+    raw = (
+        f"From: Ana Gomez <Ana.Gomez@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\n"
+        "Subject: Study rooms\r\n"
+        f"Message-ID: <{message_id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 -0600\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Can I book a study room for Friday?\r\n\r\nOn Mon, Desk wrote:\r\n> Hello\r\n"
+    ).encode()
     headers = {**signed(raw), "content-type": "message/rfc822"}
     async with running(settings) as client:
         ok = await client.post("/webhooks/email/mime", content=raw, headers=headers)
         tampered = await client.post("/webhooks/email/mime", content=raw + b"x", headers=headers)
     assert ok.status_code == 200, ok.text
     assert tampered.status_code == 403
-    events = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1,
-                           where=by_message(message_id))
+    events = await collect(
+        kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, where=by_message(message_id)
+    )
     assert events[0]["data"]["text"] == "Can I book a study room for Friday?"
     assert events[0]["data"]["provider"] == "mime" and events[0]["data"]["channel"] == "email"
 
@@ -231,9 +307,18 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
         status = build_broker(settings, client_id="status-test")
         await status.start()
         try:
-            await publish(status, TOPIC, ConversationClosed(
-                conversation_id=conversation, channel=Channel.SMS, closed_at=datetime.now(UTC),
-                closed_by="staff-7"), key=conversation, source="refdesk/status")
+            await publish(
+                status,
+                TOPIC,
+                ConversationClosed(
+                    conversation_id=conversation,
+                    channel=Channel.SMS,
+                    closed_at=datetime.now(UTC),
+                    closed_by="staff-7",
+                ),
+                key=conversation,
+                source="refdesk/status",
+            )
         finally:
             await status.stop()
         for _ in range(300):
@@ -241,6 +326,11 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
                 break
             await asyncio.sleep(0.1)
         await post_sms(client, second)
-    later = await collect(kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, timeout=20,
-                          where=by_message(second["MessageSid"]))
+    later = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        until=lambda f: len(f) >= 1,
+        timeout=20,
+        where=by_message(second["MessageSid"]),
+    )
     assert later[0]["data"]["conversation_id"] != conversation

@@ -45,13 +45,15 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[KafkaBroker]:
 
 
 @pytest.fixture
-def configure(kafka_bootstrap: str, database_url: str, tmp_path: Path, relay: SmtpRelay,
-                    producer: KafkaBroker) -> Configure:
+def configure(
+    kafka_bootstrap: str, database_url: str, tmp_path: Path, relay: SmtpRelay, producer: KafkaBroker
+) -> Configure:
     """Build notifier settings whose (fresh) group starts at the topic's current end.
 
     Other tests' commands stay on the shared topic; a group that began at `earliest` would
     deliver them all again to this test's relay.
     """
+
     async def _configure(**extra: Any) -> NotifierSettings:
         port = extra.pop("smtp_port", relay.port)
         settings = notifier_settings(kafka_bootstrap, database_url, tmp_path, port, **extra)
@@ -65,11 +67,13 @@ def configure(kafka_bootstrap: str, database_url: str, tmp_path: Path, relay: Sm
 def twilio_server() -> Iterator[FakeTwilio]:
     """The Twilio Messages API fake, served by uvicorn in a thread."""
     fake = FakeTwilio()
-    app = Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages,
-                                  methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages, methods=["POST"])]
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -69,8 +69,14 @@ class ScriptedSink(SinkHandler):
     _mails: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
         count = self._mails[id(session)] = self._mails.get(id(session), 0) + 1
         if self.drop_reused and count == 2 and server.transport is not None:
             self.dropped += 1
@@ -120,8 +126,9 @@ class SmtpRelay:
 
     def start(self) -> None:
         """Listen (again) on the same port with the same handler."""
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                      **self._options)
+        self._controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, **self._options
+        )
         self._controller.start()
 
     def stop(self) -> None:
@@ -134,28 +141,46 @@ class SmtpRelay:
 # ---- commands --------------------------------------------------------------------------------
 
 
-def command(kind: NotificationKind = NotificationKind.SURVEY, *, channel: Channel = Channel.EMAIL,
-            recipient: str = "ana.gomez@my.tccd.edu", context: dict[str, Any] | None = None,
-            priority: Priority = Priority.NORMAL, key: str | None = None) -> NotificationRequested:
+def command(
+    kind: NotificationKind = NotificationKind.SURVEY,
+    *,
+    channel: Channel = Channel.EMAIL,
+    recipient: str = "ana.gomez@my.tccd.edu",
+    context: dict[str, Any] | None = None,
+    priority: Priority = Priority.NORMAL,
+    key: str | None = None,
+) -> NotificationRequested:
     """A NotificationRequested with a unique idempotency key and conversation."""
     if context is None:
         survey = kind is NotificationKind.SURVEY
         context = {"survey_url": SURVEY_URL, "patron_name": "Ana"} if survey else {}
     return NotificationRequested(
-        idempotency_key=key or f"test-{uuid.uuid4().hex}", kind=kind, channel=channel,
-        recipient=recipient, conversation_id=f"conv-{uuid.uuid4().hex[:12]}", priority=priority,
-        context=context, requested_at=datetime.now(UTC),
+        idempotency_key=key or f"test-{uuid.uuid4().hex}",
+        kind=kind,
+        channel=channel,
+        recipient=recipient,
+        conversation_id=f"conv-{uuid.uuid4().hex[:12]}",
+        priority=priority,
+        context=context,
+        requested_at=datetime.now(UTC),
     )
 
 
 async def send(producer: KafkaBroker, cmd: NotificationRequested) -> None:
     """Publish a command to refdesk.notifications as the router would."""
-    await publish(producer, NOTIFICATIONS.name, cmd, key=cmd.conversation_id,
-                  source="refdesk/test", subject=cmd.conversation_id)
+    await publish(
+        producer,
+        NOTIFICATIONS.name,
+        cmd,
+        key=cmd.conversation_id,
+        source="refdesk/test",
+        subject=cmd.conversation_id,
+    )
 
 
-async def send_raw(producer: KafkaBroker, body: bytes, *, key: str,
-                   headers: dict[str, str] | None = None) -> None:
+async def send_raw(
+    producer: KafkaBroker, body: bytes, *, key: str, headers: dict[str, str] | None = None
+) -> None:
     """Publish arbitrary bytes (and headers) to refdesk.notifications."""
     await producer.publish(body, topic=NOTIFICATIONS.name, key=key.encode(), headers=headers)
 
@@ -163,8 +188,13 @@ async def send_raw(producer: KafkaBroker, body: bytes, *, key: str,
 # ---- waiting and reading ---------------------------------------------------------------------
 
 
-async def wait_until(check: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, *,
-                     timeout: float = 60.0, every: float = 0.1) -> Any:
+async def wait_until(
+    check: Callable[[], Any] | Callable[[], Awaitable[Any]],
+    what: str,
+    *,
+    timeout: float = 60.0,
+    every: float = 0.1,
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -178,12 +208,16 @@ async def wait_until(check: Callable[[], Any] | Callable[[], Awaitable[Any]], wh
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
-async def dead_letters(bootstrap: str, group: str, *, count: int,
-                       timeout: float = 45.0) -> list[Event]:
+async def dead_letters(
+    bootstrap: str, group: str, *, count: int, timeout: float = 45.0
+) -> list[Event]:
     """The notification DLQ's letters written by one consumer group, once ``count`` arrived."""
     letters = await collect(
-        bootstrap, NOTIFICATIONS.dlq_name, until=lambda found: len(found) >= count,
-        where=lambda e: e.get("data", {}).get("consumer_group") == group, timeout=timeout,
+        bootstrap,
+        NOTIFICATIONS.dlq_name,
+        until=lambda found: len(found) >= count,
+        where=lambda e: e.get("data", {}).get("consumer_group") == group,
+        timeout=timeout,
     )
     assert len(letters) >= count, f"expected {count} dead letters, found {len(letters)}: {letters}"
     return letters
@@ -204,8 +238,9 @@ async def start_group_at_end(bootstrap: str, group: str) -> None:
         await admin.close()
     tps = [TopicPartition(NOTIFICATIONS.name, p["partition"]) for p in described["partitions"]]
     assert tps, f"{NOTIFICATIONS.name} has no partitions"
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -218,15 +253,25 @@ async def start_group_at_end(bootstrap: str, group: str) -> None:
 # ---- the service -----------------------------------------------------------------------------
 
 
-def notifier_settings(bootstrap: str, database_url: str, run_dir: Path, smtp_port: int,
-                      **extra: Any) -> NotifierSettings:
+def notifier_settings(
+    bootstrap: str, database_url: str, run_dir: Path, smtp_port: int, **extra: Any
+) -> NotifierSettings:
     """Settings for a test notifier: its own group, quick retries, the given relay."""
     values: dict[str, Any] = {
-        "kafka_bootstrap": bootstrap, "database_url": database_url, "run_dir": run_dir,
-        "topic_partitions": 1, "notifier_group": f"test-notifier-{uuid.uuid4().hex[:12]}",
-        "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "smtp_tls": "none", "smtp_timeout_s": 5,
-        "backoff_base_s": 0.2, "backoff_max_s": 1, "poll_interval_s": 0.2,
-        "survey_url": SURVEY_URL, "shutdown_timeout_s": 8,
+        "kafka_bootstrap": bootstrap,
+        "database_url": database_url,
+        "run_dir": run_dir,
+        "topic_partitions": 1,
+        "notifier_group": f"test-notifier-{uuid.uuid4().hex[:12]}",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_tls": "none",
+        "smtp_timeout_s": 5,
+        "backoff_base_s": 0.2,
+        "backoff_max_s": 1,
+        "poll_interval_s": 0.2,
+        "survey_url": SURVEY_URL,
+        "shutdown_timeout_s": 8,
     }
     values.update(extra)
     return NotifierSettings(**values)
@@ -250,8 +295,9 @@ async def summary(client: httpx.AsyncClient) -> dict[str, int]:
     return body
 
 
-async def settled(client: httpx.AsyncClient, *, sent: int, dead: int = 0,
-                  timeout: float = 90.0) -> dict[str, int]:
+async def settled(
+    client: httpx.AsyncClient, *, sent: int, dead: int = 0, timeout: float = 90.0
+) -> dict[str, int]:
     """Wait until the ledger holds nothing pending and the expected sent/dead rows."""
     want = {"pending": 0, "sent": sent, "dead": dead}
     seen: dict[str, int] = {}
@@ -273,7 +319,8 @@ async def leased_pending(database_url: str) -> int:
     try:
         async with engine.connect() as conn:
             result = await conn.execute(
-                select(func.count()).select_from(ledger)
+                select(func.count())
+                .select_from(ledger)
                 .where(ledger.c.state == PENDING, ledger.c.lease_until.is_not(None))
             )
             return int(result.scalar_one())

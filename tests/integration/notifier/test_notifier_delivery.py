@@ -26,14 +26,21 @@ from .notifier_env import (
 
 CIRCULATION: dict[str, Any] = {
     "question": "Can I renew Biology 1406 lab manual for another week?",
-    "channel": "sms", "conversation_ref": "LibAnswers #48213", "patron_name": "Ana Gomez",
-    "tcc_id": "T00123456", "item": "Biology 1406 lab manual", "patron_contact": "+18175550123",
-    "missing_fields": ["tcc_id"], "details": {"campus": "South"},
+    "channel": "sms",
+    "conversation_ref": "LibAnswers #48213",
+    "patron_name": "Ana Gomez",
+    "tcc_id": "T00123456",
+    "item": "Biology 1406 lab manual",
+    "patron_contact": "+18175550123",
+    "missing_fields": ["tcc_id"],
+    "details": {"campus": "South"},
 }
 CRISIS: dict[str, Any] = {
-    "conversation_ref": "chat-77812", "channel": "chat",
+    "conversation_ref": "chat-77812",
+    "channel": "chat",
     "care_report_url": "https://cm.maxient.com/reportingform.php?TarrantCountyCollege",
-    "campus": "Northeast", "summary": "The patron wrote that they cannot go on.",
+    "campus": "Northeast",
+    "summary": "The patron wrote that they cannot go on.",
     "detected_at": "Sat 10:02 AM",
 }
 
@@ -61,12 +68,21 @@ async def test_delivers_circulation_survey_and_crisis_emails(
     configure: Configure, relay: SmtpRelay, producer: KafkaBroker
 ) -> None:
     settings = await configure()
-    circulation = command(NotificationKind.CIRCULATION_EMAIL, recipient="circdesk@tccd.edu",
-                          context=CIRCULATION, priority=Priority.HIGH)
-    survey = command(NotificationKind.SURVEY, recipient="ana.gomez@my.tccd.edu",
-                     context={"patron_name": "Ana"})  # survey_url comes from the settings
-    crisis = command(NotificationKind.CRISIS_ALERT, recipient="careteam@tccd.edu", context=CRISIS,
-                     priority=Priority.URGENT)
+    circulation = command(
+        NotificationKind.CIRCULATION_EMAIL,
+        recipient="circdesk@tccd.edu",
+        context=CIRCULATION,
+        priority=Priority.HIGH,
+    )
+    survey = command(
+        NotificationKind.SURVEY, recipient="ana.gomez@my.tccd.edu", context={"patron_name": "Ana"}
+    )  # survey_url comes from the settings
+    crisis = command(
+        NotificationKind.CRISIS_ALERT,
+        recipient="careteam@tccd.edu",
+        context=CRISIS,
+        priority=Priority.URGENT,
+    )
     async with running(settings) as client:
         for cmd in (circulation, survey, crisis):
             await send(producer, cmd)
@@ -127,8 +143,10 @@ async def test_temporary_failures_are_retried_until_delivered(
 ) -> None:
     settings = await configure()
     cmd = command(recipient="busy.mailbox@my.tccd.edu")
-    relay.handler.replies_for[cmd.recipient] = ["421 4.3.2 Service not available",
-                                                "451 4.3.0 Try again later"]
+    relay.handler.replies_for[cmd.recipient] = [
+        "421 4.3.2 Service not available",
+        "451 4.3.0 Try again later",
+    ]
     labels = {"kind": "survey", "channel": "email"}
     retries = metric("refdesk_notification_retries_total", **labels)
     transient = metric("refdesk_notification_failures_total", reason="transient", **labels)
@@ -147,8 +165,9 @@ async def test_permanent_failure_is_dead_lettered_and_the_next_is_delivered(
     configure: Configure, relay: SmtpRelay, producer: KafkaBroker, kafka_bootstrap: str
 ) -> None:
     settings = await configure()
-    bounced = command(NotificationKind.CIRCULATION_EMAIL, recipient="gone@tccd.edu",
-                      context=CIRCULATION)
+    bounced = command(
+        NotificationKind.CIRCULATION_EMAIL, recipient="gone@tccd.edu", context=CIRCULATION
+    )
     relay.handler.replies_for[bounced.recipient] = ["550 5.7.1 Message rejected"]
     following = command()
     async with running(settings) as client:
@@ -162,7 +181,8 @@ async def test_permanent_failure_is_dead_lettered_and_the_next_is_delivered(
     assert NotificationRequested.model_validate_json(data["value"]) == bounced
     assert data["topic"] == "refdesk.notifications" and letter["_key"] == bounced.conversation_id
     assert letter["type"] == "edu.tccd.refdesk.dead_letter.v1"
-    assert relay.handler.with_id(make_message_id(bounced.idempotency_key,
-                                                 settings.message_id_domain)) == []
+    assert (
+        relay.handler.with_id(make_message_id(bounced.idempotency_key, settings.message_id_domain))
+        == []
+    )
     assert len(relay.handler.messages) == 1
-

@@ -56,14 +56,20 @@ async def test_ledger_summary_metrics_and_probes(
         await wait_until(_drained, "the oldest-pending age back to 0")
         samples = await scrape(client)
 
-    sent = {tuple(sorted(labels.items())): value
-            for labels, value in samples["refdesk_notifications_sent_total"]}
+    sent = {
+        tuple(sorted(labels.items())): value
+        for labels, value in samples["refdesk_notifications_sent_total"]
+    }
     assert sent[(("channel", "email"), ("kind", "survey"))] >= 1
-    assert any(labels == {"kind": "survey", "channel": "email", "reason": "transient"}
-               for labels, _ in samples["refdesk_notification_failures_total"])
+    assert any(
+        labels == {"kind": "survey", "channel": "email", "reason": "transient"}
+        for labels, _ in samples["refdesk_notification_failures_total"]
+    )
     assert "refdesk_notification_send_duration_seconds_count" in samples
-    consumed = {(labels["topic"], labels["outcome"])
-                for labels, _ in samples["refdesk_events_consumed_total"]}
+    consumed = {
+        (labels["topic"], labels["outcome"])
+        for labels, _ in samples["refdesk_events_consumed_total"]
+    }
     assert ("refdesk.notifications", "processed") in consumed
     message_id = make_message_id(cmd.idempotency_key, settings.message_id_domain)
     assert relay.handler.count_ids() == {message_id: 1}

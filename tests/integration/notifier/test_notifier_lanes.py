@@ -44,8 +44,9 @@ async def test_a_lane_sends_several_at_once_but_a_conversation_one_by_one_in_ord
 ) -> None:
     settings = await configure()
     conversation = f"conv-{uuid.uuid4().hex[:12]}"
-    ordered = [in_conversation(conversation, f"{n}@my.tccd.edu")
-               for n in ("first", "second", "third")]
+    ordered = [
+        in_conversation(conversation, f"{n}@my.tccd.edu") for n in ("first", "second", "third")
+    ]
     others = [command(recipient=f"patron{i}@my.tccd.edu") for i in range(20)]
     relay.handler.pause_s = 0.1
     # Were the conversation's later emails let through beside the first, they would overtake it.
@@ -92,8 +93,9 @@ async def test_a_session_the_relay_closed_while_idle_costs_no_failure(
             await settled(client, sent=2)
         each_once(relay, [first, second], settings.message_id_domain)
         assert len(relay.handler.sessions) == 2
-        assert metric("refdesk_notification_failures_total", reason="transient",
-                      **LABELS) == failures
+        assert (
+            metric("refdesk_notification_failures_total", reason="transient", **LABELS) == failures
+        )
         assert metric("refdesk_notification_retries_total", **LABELS) == retries
     finally:
         relay.stop()
@@ -134,8 +136,9 @@ async def test_a_transient_failure_among_many_retries_only_that_entry(
         await settled(client, sent=len(commands))
     each_once(relay, commands, settings.message_id_domain)
     assert relay.handler.replies_for[flaky.recipient] == []
-    assert metric("refdesk_notification_failures_total", reason="transient",
-                  **LABELS) - failures == 1
+    assert (
+        metric("refdesk_notification_failures_total", reason="transient", **LABELS) - failures == 1
+    )
     assert metric("refdesk_notification_retries_total", **LABELS) - retries == 1
     tries = await attempts(settings.db_url("notifier"))
     assert {cmd.idempotency_key: tries[cmd.idempotency_key] for cmd in commands} == {

@@ -41,10 +41,12 @@ def in_conversation(conversation_id: str, **kw: Any) -> NotificationRequested:
     return command(**kw).model_copy(update={"conversation_id": conversation_id})
 
 
-async def claim(runner: UnitRunner, *, limit: int = 8, busy: list[str] | None = None
-                ) -> ledger.Claim:
-    return await runner(lambda conn: ledger.claim(conn, "email", limit=limit, busy=busy or [],
-                                                  lease_s=LEASE_S))
+async def claim(
+    runner: UnitRunner, *, limit: int = 8, busy: list[str] | None = None
+) -> ledger.Claim:
+    return await runner(
+        lambda conn: ledger.claim(conn, "email", limit=limit, busy=busy or [], lease_s=LEASE_S)
+    )
 
 
 async def test_two_workers_claiming_at_once_never_lease_the_same_row(
@@ -83,7 +85,10 @@ async def test_a_claim_takes_the_most_urgent_first_and_one_row_per_conversation(
 
     first = await claim(db)
     assert [e.key for e in first.entries] == [
-        urgent.idempotency_key, handoff.idempotency_key, other.idempotency_key]
+        urgent.idempotency_key,
+        handoff.idempotency_key,
+        other.idempotency_key,
+    ]
     assert first.more  # the survey was left for later
     assert first.entries[1].command == handoff and first.entries[1].attempts == 0
 
@@ -107,18 +112,27 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
     done, later, buried, waiting = (command() for _ in range(4))
     await db(lambda conn: ledger.record(conn, [done, later, buried]))
     await claim(db)
-    await db(lambda conn: ledger.apply_outcomes(conn, [
-        ledger.sent(done.idempotency_key, message_id="<m@x>", provider_id=None),
-        ledger.retry_later(later.idempotency_key, delay_s=3600, error="451 later"),
-        ledger.dead(buried.idempotency_key, error="550 no"),
-    ]))
+    await db(
+        lambda conn: ledger.apply_outcomes(
+            conn,
+            [
+                ledger.sent(done.idempotency_key, message_id="<m@x>", provider_id=None),
+                ledger.retry_later(later.idempotency_key, delay_s=3600, error="451 later"),
+                ledger.dead(buried.idempotency_key, error="550 no"),
+            ],
+        )
+    )
     # a retry or a burial recorded late (after another worker sent the row) leaves it sent
-    await db(lambda conn: ledger.apply_outcomes(conn, [
-        ledger.dead(done.idempotency_key, error="late"),
-        ledger.retry_later(done.idempotency_key, delay_s=1, error="late"),
-    ]))
-    rows = await db(lambda conn: {
-        r.idempotency_key: r for r in conn.execute(select(table))})
+    await db(
+        lambda conn: ledger.apply_outcomes(
+            conn,
+            [
+                ledger.dead(done.idempotency_key, error="late"),
+                ledger.retry_later(done.idempotency_key, delay_s=1, error="late"),
+            ],
+        )
+    )
+    rows = await db(lambda conn: {r.idempotency_key: r for r in conn.execute(select(table))})
     assert rows[done.idempotency_key].state == SENT
     assert rows[done.idempotency_key].message_id == "<m@x>"
     assert rows[done.idempotency_key].lease_until is None
@@ -130,8 +144,14 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
 
     # the lane's relay is back: what waits in backoff becomes due now
     await db(lambda conn: ledger.record(conn, [waiting]))
-    await db(lambda conn: ledger.apply_outcomes(conn, [
-        ledger.sent(waiting.idempotency_key, message_id=None, provider_id=None,
-                    pull_forward="email"),
-    ]))
+    await db(
+        lambda conn: ledger.apply_outcomes(
+            conn,
+            [
+                ledger.sent(
+                    waiting.idempotency_key, message_id=None, provider_id=None, pull_forward="email"
+                ),
+            ],
+        )
+    )
     assert [e.key for e in (await claim(db)).entries] == [later.idempotency_key]

@@ -32,8 +32,13 @@ async def test_relay_down_for_a_while_then_everything_is_delivered_once(
         for cmd in commands:
             await send(producer, cmd)
         # Down "for a while": until every command has failed (and been rescheduled) twice.
-        await wait_until(lambda: metric("refdesk_notification_retries_total", **labels) - retries
-                         >= 2 * len(commands), "two failed attempts per command")
+        await wait_until(
+            lambda: (
+                metric("refdesk_notification_retries_total", **labels) - retries
+                >= 2 * len(commands)
+            ),
+            "two failed attempts per command",
+        )
         assert (await summary(client))["pending"] == len(commands)
         relay.start()  # a new server on the same port
         await settled(client, sent=len(commands))

@@ -28,10 +28,17 @@ NOTIFICATION_TYPE = "edu.tccd.refdesk.notification.requested.v1"
 
 
 def envelope(event_type: str, data: dict[str, object]) -> bytes:
-    return json.dumps({
-        "specversion": "1.0", "id": str(uuid.uuid4()), "source": "refdesk/test", "type": event_type,
-        "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json", "data": data,
-    }).encode()
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "refdesk/test",
+            "type": event_type,
+            "time": datetime.now(UTC).isoformat(),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    ).encode()
 
 
 async def test_poison_messages_are_dead_lettered_and_the_consumer_keeps_going(
@@ -42,11 +49,20 @@ async def test_poison_messages_are_dead_lettered_and_the_consumer_keeps_going(
     invalid_data = command().model_dump(mode="json")
     del invalid_data["recipient"]
     invalid_data["kind"] = "carrier_pigeon"
-    presence = new_event(PresenceChanged(staff_id="s-1", status=StaffStatus.ONLINE,
-                                         departments=["library"], changed_at=datetime.now(UTC)),
-                         source="refdesk/test")
-    bad_context = command(NotificationKind.CIRCULATION_EMAIL, recipient="circdesk@tccd.edu",
-                          context={"channel": "sms"})  # no question, no conversation_ref
+    presence = new_event(
+        PresenceChanged(
+            staff_id="s-1",
+            status=StaffStatus.ONLINE,
+            departments=["library"],
+            changed_at=datetime.now(UTC),
+        ),
+        source="refdesk/test",
+    )
+    bad_context = command(
+        NotificationKind.CIRCULATION_EMAIL,
+        recipient="circdesk@tccd.edu",
+        context={"channel": "sms"},
+    )  # no question, no conversation_ref
     poison = {
         "p-not-json": b"this is {not json",
         "p-not-cloudevent": b'{"hello": "world"}',  # JSON, no content-type header

@@ -18,16 +18,24 @@ PATRON = "+18175550123"
 
 
 async def _sms_settings(configure: Configure, twilio: FakeTwilio) -> NotifierSettings:
-    return await configure(sms_api_base_url=twilio.base_url, twilio_account_sid=SID,
-                           twilio_auth_token=TOKEN, sms_from=FROM)
+    return await configure(
+        sms_api_base_url=twilio.base_url,
+        twilio_account_sid=SID,
+        twilio_auth_token=TOKEN,
+        sms_from=FROM,
+    )
 
 
 async def test_survey_sms_is_sent_once(
     configure: Configure, twilio: FakeTwilio, relay: SmtpRelay, producer: KafkaBroker
 ) -> None:
     settings = await _sms_settings(configure, twilio)
-    cmd = command(NotificationKind.SURVEY, channel=Channel.SMS, recipient=PATRON,
-                  context={"patron_name": "Ana"})
+    cmd = command(
+        NotificationKind.SURVEY,
+        channel=Channel.SMS,
+        recipient=PATRON,
+        context={"patron_name": "Ana"},
+    )
     async with running(settings) as client:
         await send(producer, cmd)
         await send(producer, cmd)  # redelivered: still one SMS

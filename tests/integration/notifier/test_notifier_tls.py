@@ -22,10 +22,26 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("notifier-tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -43,8 +59,12 @@ def tls_relay(certificate: tuple[Path, Path]) -> Iterator[SmtpRelay]:
 
 @pytest.mark.parametrize("trust", ["ca_file", "no_validation"])
 async def test_starttls_relay_is_trusted_as_configured(
-    configure: Configure, tls_relay: SmtpRelay, producer: KafkaBroker,
-    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, trust: str,
+    configure: Configure,
+    tls_relay: SmtpRelay,
+    producer: KafkaBroker,
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    trust: str,
 ) -> None:
     if trust == "ca_file":
         monkeypatch.setenv("REFDESK_SMTP_CA_FILE", str(certificate[0]))

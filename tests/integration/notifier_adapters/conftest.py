@@ -32,10 +32,26 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return TlsFiles(cert, key)
 
@@ -47,8 +63,9 @@ def start_smtp() -> Iterator[Callable[..., SmtpServer]]:
 
     def _start(**options: Any) -> SmtpServer:
         handler, port = RecordingHandler(), free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port,
-                                authenticator=authenticator, **options)
+        controller = Controller(
+            handler, hostname="127.0.0.1", port=port, authenticator=authenticator, **options
+        )
         controller.start()
         controllers.append(controller)
         return SmtpServer(handler, port)
@@ -65,20 +82,23 @@ def smtp_plain(start_smtp: Callable[..., SmtpServer]) -> SmtpServer:
 
 @pytest.fixture
 def smtp_starttls(start_smtp: Callable[..., SmtpServer], tls_files: TlsFiles) -> SmtpServer:
-    return start_smtp(tls_context=tls_files.server_context(), require_starttls=True,
-                      auth_required=True)
+    return start_smtp(
+        tls_context=tls_files.server_context(), require_starttls=True, auth_required=True
+    )
 
 
 @pytest.fixture
 def smtp_implicit_tls(start_smtp: Callable[..., SmtpServer], tls_files: TlsFiles) -> SmtpServer:
     # auth_require_tls=False: aiosmtpd only counts STARTTLS as TLS; this session is TLS throughout.
-    return start_smtp(ssl_context=tls_files.server_context(), auth_required=True,
-                      auth_require_tls=False)
+    return start_smtp(
+        ssl_context=tls_files.server_context(), auth_required=True, auth_require_tls=False
+    )
 
 
 @pytest.fixture
 async def silent_server() -> AsyncIterator[int]:
     """Accepts TCP connections and never says a word (an SMTP greeting that never comes)."""
+
     async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()
         writer.close()
@@ -91,6 +111,7 @@ async def silent_server() -> AsyncIterator[int]:
 @pytest.fixture
 async def hangup_server() -> AsyncIterator[int]:
     """Greets like an SMTP server, then hangs up."""
+
     async def _hangup(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 fake ESMTP\r\n")
         await writer.drain()
@@ -105,11 +126,13 @@ async def hangup_server() -> AsyncIterator[int]:
 @pytest.fixture(scope="module")
 def twilio_server() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
-    app = Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages,
-                                  methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages, methods=["POST"])]
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

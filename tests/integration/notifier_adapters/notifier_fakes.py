@@ -57,8 +57,14 @@ class RecordingHandler:
             return self._rejections.popleft()[1]
         return None
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         reply = self._take("RCPT")
         if reply:
             return reply
@@ -71,9 +77,15 @@ class RecordingHandler:
             return reply
         auth = session.auth_data if session.authenticated else None
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
-        self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
-                                      bytes(envelope.original_content or b""), login,
-                                      session.peer))
+        self.messages.append(
+            Received(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                bytes(envelope.original_content or b""),
+                login,
+                session.peer,
+            )
+        )
         return "250 Message accepted"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -81,10 +93,14 @@ class RecordingHandler:
         return "221 Bye"
 
 
-def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                   auth_data: Any) -> AuthResult:
-    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode()
-          and auth_data.password == PASSWORD.encode())
+def authenticator(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USER.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
     return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
@@ -121,19 +137,20 @@ class FakeTwilio:
 
     async def messages(self, request: Request) -> JSONResponse:
         form = await request.form()
-        self.requests.append({
-            "account_sid": request.path_params["sid"],
-            "form": {k: str(v) for k, v in form.items()},
-            "authorization": request.headers.get("authorization"),
-            "idempotency": request.headers.get("i-twilio-idempotency-token"),
-            "content_type": request.headers.get("content-type"),
-        })
+        self.requests.append(
+            {
+                "account_sid": request.path_params["sid"],
+                "form": {k: str(v) for k, v in form.items()},
+                "authorization": request.headers.get("authorization"),
+                "idempotency": request.headers.get("i-twilio-idempotency-token"),
+                "content_type": request.headers.get("content-type"),
+            }
+        )
         if self._replies:
             status, body, delay = self._replies.popleft()
             await asyncio.sleep(delay)
             return JSONResponse(body, status_code=status)
         sid = "SM" + uuid.uuid4().hex
-        return JSONResponse({"sid": sid, "status": "queued", "body": form.get("Body")},
-                            status_code=201)
-
-
+        return JSONResponse(
+            {"sid": sid, "status": "queued", "body": form.get("Body")}, status_code=201
+        )

@@ -18,8 +18,11 @@ from .notifier_fakes import PASSWORD, USER, SmtpServer, TlsFiles, free_port
 
 def _message(to: str | list[str] = "patron@example.edu", key: str = "n-1") -> EmailMessage:
     return render_email(
-        NotificationKind.SURVEY, {"survey_url": "https://libanswers.tccd.edu/survey"},
-        to=to, mail_from="Ask Desk <askdesk@tccd.edu>", idempotency_key=key,
+        NotificationKind.SURVEY,
+        {"survey_url": "https://libanswers.tccd.edu/survey"},
+        to=to,
+        mail_from="Ask Desk <askdesk@tccd.edu>",
+        idempotency_key=key,
         conversation_id="c-42",
     )
 
@@ -100,8 +103,9 @@ async def test_server_down_is_transient() -> None:
 
 async def test_silent_server_times_out_as_transient(silent_server: int) -> None:
     with pytest.raises(TransientSendError):
-        await SmtpSender(SmtpSettings(host="127.0.0.1", port=silent_server, tls="none",
-                                      timeout=0.5)).send(_message())
+        await SmtpSender(
+            SmtpSettings(host="127.0.0.1", port=silent_server, tls="none", timeout=0.5)
+        ).send(_message())
 
 
 async def test_hangup_is_transient(hangup_server: int) -> None:
@@ -112,57 +116,107 @@ async def test_hangup_is_transient(hangup_server: int) -> None:
 async def test_starttls_with_ca_file_and_login(
     smtp_starttls: SmtpServer, tls_files: TlsFiles
 ) -> None:
-    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
-                                     username=USER, password=PASSWORD, timeout=5,
-                                     ca_file=str(tls_files.cert)))
+    sender = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=smtp_starttls.port,
+            tls="starttls",
+            username=USER,
+            password=PASSWORD,
+            timeout=5,
+            ca_file=str(tls_files.cert),
+        )
+    )
     await sender.send(_message())
     [received] = smtp_starttls.handler.messages
     assert received.login == USER
 
 
 async def test_starttls_with_verification_off(smtp_starttls: SmtpServer) -> None:
-    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
-                                     username=USER, password=PASSWORD, timeout=5,
-                                     validate_certs=False))
+    sender = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=smtp_starttls.port,
+            tls="starttls",
+            username=USER,
+            password=PASSWORD,
+            timeout=5,
+            validate_certs=False,
+        )
+    )
     await sender.send(_message())
     assert len(smtp_starttls.handler.messages) == 1
 
 
 async def test_untrusted_certificate_is_refused(smtp_starttls: SmtpServer) -> None:
-    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
-                                     username=USER, password=PASSWORD, timeout=5))
+    sender = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=smtp_starttls.port,
+            tls="starttls",
+            username=USER,
+            password=PASSWORD,
+            timeout=5,
+        )
+    )
     with pytest.raises(TransientSendError):  # the relay's setup is at fault, not the message
         await sender.send(_message())
     assert smtp_starttls.handler.messages == []
 
 
 async def test_wrong_password_is_permanent(smtp_starttls: SmtpServer, tls_files: TlsFiles) -> None:
-    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
-                                     username=USER, password="wrong", timeout=5,
-                                     ca_file=str(tls_files.cert)))
+    sender = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=smtp_starttls.port,
+            tls="starttls",
+            username=USER,
+            password="wrong",
+            timeout=5,
+            ca_file=str(tls_files.cert),
+        )
+    )
     with pytest.raises(PermanentSendError) as info:
         await sender.send(_message())
     assert info.value.code == 535
 
 
 async def test_missing_login_is_permanent(smtp_starttls: SmtpServer, tls_files: TlsFiles) -> None:
-    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_starttls.port, tls="starttls",
-                                     timeout=5, ca_file=str(tls_files.cert)))
+    sender = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=smtp_starttls.port,
+            tls="starttls",
+            timeout=5,
+            ca_file=str(tls_files.cert),
+        )
+    )
     with pytest.raises(PermanentSendError) as info:
         await sender.send(_message())
     assert info.value.code == 530
 
 
 async def test_starttls_required_but_not_offered_is_permanent(smtp_plain: SmtpServer) -> None:
-    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_plain.port, tls="starttls",
-                                     timeout=5, validate_certs=False))
+    sender = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1", port=smtp_plain.port, tls="starttls", timeout=5, validate_certs=False
+        )
+    )
     with pytest.raises(PermanentSendError):
         await sender.send(_message())
 
 
 async def test_implicit_tls_with_login(smtp_implicit_tls: SmtpServer, tls_files: TlsFiles) -> None:
-    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=smtp_implicit_tls.port, tls="tls",
-                                     username=USER, password=PASSWORD, timeout=5,
-                                     ca_file=str(tls_files.cert)))
+    sender = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=smtp_implicit_tls.port,
+            tls="tls",
+            username=USER,
+            password=PASSWORD,
+            timeout=5,
+            ca_file=str(tls_files.cert),
+        )
+    )
     await sender.send(_message())
     assert smtp_implicit_tls.handler.messages[0].login == USER

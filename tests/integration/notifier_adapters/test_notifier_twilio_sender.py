@@ -57,11 +57,15 @@ async def test_server_errors_and_throttling_are_transient(
 
 
 @pytest.mark.parametrize("status", [400, 401, 404])
-async def test_client_errors_are_permanent(
-    twilio: FakeTwilio, client: Client, status: int
-) -> None:
-    twilio.respond_next(status, {"code": 21211, "status": status,
-                                 "message": f"The 'To' number {TO} is not a valid phone number."})
+async def test_client_errors_are_permanent(twilio: FakeTwilio, client: Client, status: int) -> None:
+    twilio.respond_next(
+        status,
+        {
+            "code": 21211,
+            "status": status,
+            "message": f"The 'To' number {TO} is not a valid phone number.",
+        },
+    )
     with pytest.raises(PermanentSendError) as info:
         await _sender(twilio, client).send(to=TO, body="x", idempotency_key="k-4")
     assert info.value.code == status

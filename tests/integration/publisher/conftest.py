@@ -54,8 +54,9 @@ async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
 async def start_groups_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
     """Commit a fresh group's offsets at the topics' ends: it sees only what comes next."""
     tps = await partitions(bootstrap, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -75,12 +76,19 @@ async def start_publisher(
         await ensure_topics(CommonSettings(kafka_bootstrap=kafka_bootstrap, topic_partitions=1))
         tag = uuid.uuid4().hex[:10]
         values: dict[str, Any] = {
-            "env": "development", "kafka_bootstrap": kafka_bootstrap, "run_dir": tmp_path,
-            "database_url": database_url, "topic_partitions": 1,
-            "admin_token": ADMIN_TOKEN, "public_hash_key": HASH_KEY,
-            "projector_group": f"test-publisher-{tag}", "webhook_group": f"test-webhooks-{tag}",
-            "webhook_max_attempts": 3, "webhook_backoff_base_s": 0.05,
-            "webhook_backoff_max_s": 0.2, "webhook_poll_interval_s": 0.1,
+            "env": "development",
+            "kafka_bootstrap": kafka_bootstrap,
+            "run_dir": tmp_path,
+            "database_url": database_url,
+            "topic_partitions": 1,
+            "admin_token": ADMIN_TOKEN,
+            "public_hash_key": HASH_KEY,
+            "projector_group": f"test-publisher-{tag}",
+            "webhook_group": f"test-webhooks-{tag}",
+            "webhook_max_attempts": 3,
+            "webhook_backoff_base_s": 0.05,
+            "webhook_backoff_max_s": 0.2,
+            "webhook_poll_interval_s": 0.1,
             "webhook_timeout_s": 5,
         }
         values.update(extra)
@@ -89,8 +97,14 @@ async def start_publisher(
         await start_groups_at_end(kafka_bootstrap, settings.projector_group, raw)
         await start_groups_at_end(kafka_bootstrap, settings.webhook_group, [PUBLIC.name])
         port = free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                log_config=None, lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         servers.append((server, task))
@@ -110,8 +124,9 @@ async def start_publisher(
         await asyncio.wait_for(task, 30)
 
 
-async def produce(bootstrap: str, topic: str, data: BaseModel | bytes, *, key: str,
-                  event_id: str | None = None) -> str:
+async def produce(
+    bootstrap: str, topic: str, data: BaseModel | bytes, *, key: str, event_id: str | None = None
+) -> str:
     """Publish one raw event (or raw bytes) as a refdesk service would; its event id."""
     if isinstance(data, bytes):
         body, eid = data, ""

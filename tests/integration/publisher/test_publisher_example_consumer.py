@@ -24,26 +24,39 @@ pytestmark = pytest.mark.timeout(120)
 async def test_the_example_consumer_prints_known_types_once(kafka_bootstrap: str) -> None:
     await ensure_topics(CommonSettings(kafka_bootstrap=kafka_bootstrap, topic_partitions=1))
     dept = f"dept-{uuid.uuid4().hex[:8]}"
-    known = new_event(PublicDepartmentPresence(department=dept, online=2,
-                                               changed_at=datetime.now(UTC)),
-                      source="tests/publisher")
+    known = new_event(
+        PublicDepartmentPresence(department=dept, online=2, changed_at=datetime.now(UTC)),
+        source="tests/publisher",
+    )
     future = CloudEvent[dict[str, object]](
-        id=str(uuid.uuid4()), source="tests/publisher", time=datetime.now(UTC),
-        type="edu.tccd.refdesk.public.department.presence.v9", data={"department": dept},
+        id=str(uuid.uuid4()),
+        source="tests/publisher",
+        time=datetime.now(UTC),
+        type="edu.tccd.refdesk.public.department.presence.v9",
+        data={"department": dept},
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
         for event in (known, known, future):  # a redelivery, and a type it does not know
-            await producer.send_and_wait(PUBLIC.name, event.model_dump_json().encode(),
-                                         key=dept.encode())
+            await producer.send_and_wait(
+                PUBLIC.name, event.model_dump_json().encode(), key=dept.encode()
+            )
     finally:
         await producer.stop()
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(EXAMPLE), "--bootstrap", kafka_bootstrap,
-        "--group", f"test-example-{uuid.uuid4().hex}", "--from-start", "--seconds", "12",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(EXAMPLE),
+        "--bootstrap",
+        kafka_bootstrap,
+        "--group",
+        f"test-example-{uuid.uuid4().hex}",
+        "--from-start",
+        "--seconds",
+        "12",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 90)
     assert proc.returncode == 0, err.decode()

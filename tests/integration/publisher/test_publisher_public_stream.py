@@ -82,46 +82,81 @@ async def test_public_stream_carries_the_events_and_no_student_data(
     dept = f"dept-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     received = InteractionReceived(
-        interaction_id=f"i-{cid}", conversation_id=cid, channel=Channel.SMS, provider="twilio",
-        provider_message_id=f"SM{pii['tcc_id']}", received_at=now,
+        interaction_id=f"i-{cid}",
+        conversation_id=cid,
+        channel=Channel.SMS,
+        provider="twilio",
+        provider_message_id=f"SM{pii['tcc_id']}",
+        received_at=now,
         patron=Patron(contact=pii["phone"], name=pii["name"], role=PatronRole.STUDENT),
         text=f"{pii['text']} - {pii['name']} {pii['tcc_id']} {pii['email']}",
-        subject=f"Re: {pii['name']}", campus_hint="campus-nw", department_hint=dept,
+        subject=f"Re: {pii['name']}",
+        campus_hint="campus-nw",
+        department_hint=dept,
     )
     routed = RoutingDecided(
-        decision_id=f"d-{cid}", interaction_id=f"i-{cid}", conversation_id=cid,
-        channel=Channel.SMS, action=Action.EMAIL_CIRCULATION, department=dept,
-        priority=Priority.HIGH, overnight=True, policy_version="test", decided_at=now,
+        decision_id=f"d-{cid}",
+        interaction_id=f"i-{cid}",
+        conversation_id=cid,
+        channel=Channel.SMS,
+        action=Action.EMAIL_CIRCULATION,
+        department=dept,
+        priority=Priority.HIGH,
+        overnight=True,
+        policy_version="test",
+        decided_at=now,
         handoff_text=f"{pii['name']}, circulation will email {pii['email']}",
-        guidance=StaffGuidance(summary=pii["text"], extracted={"tcc_id": pii["tcc_id"],
-                                                               "patron_name": pii["name"]}),
+        guidance=StaffGuidance(
+            summary=pii["text"], extracted={"tcc_id": pii["tcc_id"], "patron_name": pii["name"]}
+        ),
         decided_by=pii["staff"],
     )
     closed = ConversationClosed(
-        conversation_id=cid, channel=Channel.SMS, closed_at=now, closed_by=pii["staff"],
-        patron_contact=pii["email"], reason=f"answered for {pii['name']}",
+        conversation_id=cid,
+        channel=Channel.SMS,
+        closed_at=now,
+        closed_by=pii["staff"],
+        patron_contact=pii["email"],
+        reason=f"answered for {pii['name']}",
     )
     ids = [
         await produce(kafka_bootstrap, INTERACTIONS.name, received, key=cid),
         await produce(kafka_bootstrap, ROUTING.name, routed, key=cid),
         await produce(kafka_bootstrap, INTERACTIONS.name, closed, key=cid),
     ]
-    presence = PresenceChanged(staff_id=pii["staff"], status=StaffStatus.ONLINE,
-                               departments=[dept], campus="campus-nw", changed_at=now,
-                               changed_by=pii["staff"])
+    presence = PresenceChanged(
+        staff_id=pii["staff"],
+        status=StaffStatus.ONLINE,
+        departments=[dept],
+        campus="campus-nw",
+        changed_at=now,
+        changed_by=pii["staff"],
+    )
     ids.append(await produce(kafka_bootstrap, PRESENCE.name, presence, key=pii["staff"]))
     expected = {derived_id(i, "public") for i in ids[:3]}
     expected.add(derived_id(ids[3], f"presence/{dept}"))
 
-    found = await collect(kafka_bootstrap, PUBLIC.name, where=lambda e: e["id"] in expected,
-                          until=lambda f: {e["id"] for e in f} >= expected, timeout=60)
+    found = await collect(
+        kafka_bootstrap,
+        PUBLIC.name,
+        where=lambda e: e["id"] in expected,
+        until=lambda f: {e["id"] for e in f} >= expected,
+        timeout=60,
+    )
     by_type = {e["type"].split(".public.")[1]: e for e in found}
-    assert set(by_type) == {"interaction.received.v1", "conversation.routed.v1",
-                            "conversation.closed.v1", "department.presence.v1"}
+    assert set(by_type) == {
+        "interaction.received.v1",
+        "conversation.routed.v1",
+        "conversation.closed.v1",
+        "department.presence.v1",
+    }
     digest = conversation_hash(cid, key=HASH_KEY)
     assert by_type["interaction.received.v1"]["data"] == {
-        "conversation_hash": digest, "channel": "sms", "campus_hint": "campus-nw",
-        "department_hint": dept, "received_at": now.isoformat().replace("+00:00", "Z"),
+        "conversation_hash": digest,
+        "channel": "sms",
+        "campus_hint": "campus-nw",
+        "department_hint": dept,
+        "received_at": now.isoformat().replace("+00:00", "Z"),
         "overnight": None,
     }
     assert by_type["conversation.routed.v1"]["data"]["department"] == dept
@@ -134,8 +169,17 @@ async def test_public_stream_carries_the_events_and_no_student_data(
     assert records
     for key, value in records:
         text = key + " " + value
-        for secret in (pii["name"], pii["email"], pii["phone"], pii["tcc_id"], pii["text"],
-                       pii["staff"], cid, "Quackenbush", pii["phone"][2:]):
+        for secret in (
+            pii["name"],
+            pii["email"],
+            pii["phone"],
+            pii["tcc_id"],
+            pii["text"],
+            pii["staff"],
+            cid,
+            "Quackenbush",
+            pii["phone"][2:],
+        ):
             assert secret not in text, f"{secret!r} leaked onto {PUBLIC.name}"
         assert not EMAIL.search(text), text
         assert not PHONE.search(text), text
@@ -149,15 +193,26 @@ async def test_a_redelivered_source_event_republishes_the_same_public_event(
     cid = f"conv-{uuid.uuid4()}"
     event_id = str(uuid.uuid4())
     data = InteractionReceived(
-        interaction_id=f"i-{cid}", conversation_id=cid, channel=Channel.CHAT, provider="chat",
-        provider_message_id="m1", patron=Patron(), text="hours?", received_at=datetime.now(UTC),
+        interaction_id=f"i-{cid}",
+        conversation_id=cid,
+        channel=Channel.CHAT,
+        provider="chat",
+        provider_message_id="m1",
+        patron=Patron(),
+        text="hours?",
+        received_at=datetime.now(UTC),
     )
     body = new_event(data, source="tests/publisher", event_id=event_id).model_dump_json()
     for _ in range(2):  # the same source event, delivered twice
         await produce(kafka_bootstrap, INTERACTIONS.name, body.encode(), key=cid)
     public_id = derived_id(event_id, "public")
-    found = await collect(kafka_bootstrap, PUBLIC.name, where=lambda e: e["id"] == public_id,
-                          until=lambda f: len(f) >= 2, timeout=60)
+    found = await collect(
+        kafka_bootstrap,
+        PUBLIC.name,
+        where=lambda e: e["id"] == public_id,
+        until=lambda f: len(f) >= 2,
+        timeout=60,
+    )
     assert len(found) == 2
     first, second = ({k: v for k, v in e.items() if k != "_key"} for e in found)
     assert first == second  # same id, same time, same data: consumers de-duplicate by id
@@ -177,17 +232,23 @@ async def test_department_presence_counts_online_staff_without_naming_them(
     ]
     tag = uuid.uuid4().hex[:6]
     for i, (staff, status, departments) in enumerate(steps):
-        change = PresenceChanged(staff_id=f"{staff}-{tag}", status=status,
-                                 departments=departments,
-                                 changed_at=now.replace(microsecond=i))
+        change = PresenceChanged(
+            staff_id=f"{staff}-{tag}",
+            status=status,
+            departments=departments,
+            changed_at=now.replace(microsecond=i),
+        )
         await produce(kafka_bootstrap, PRESENCE.name, change, key=f"{staff}-{tag}")
 
     def ours(e: dict[str, Any]) -> bool:
         return e["type"].endswith("department.presence.v1") and e["data"]["department"] in {
-            dept, other}
+            dept,
+            other,
+        }
 
-    found = await collect(kafka_bootstrap, PUBLIC.name, where=ours,
-                          until=lambda f: len(f) >= 6, timeout=60)
+    found = await collect(
+        kafka_bootstrap, PUBLIC.name, where=ours, until=lambda f: len(f) >= 6, timeout=60
+    )
     counts = [(e["data"]["department"], e["data"]["online"]) for e in found]
     assert [c for c in counts if c[0] == dept] == [(dept, 1), (dept, 2), (dept, 1), (dept, 0)]
     assert [c for c in counts if c[0] == other] == [(other, 1), (other, 0)]
@@ -202,10 +263,14 @@ async def test_an_invalid_raw_message_goes_to_the_dlq_with_the_publisher_group(
     marker = f"not-json-{uuid.uuid4().hex}"
     await produce(kafka_bootstrap, INTERACTIONS.name, marker.encode(), key=marker)
     letters = await collect(
-        kafka_bootstrap, INTERACTIONS.dlq_name,
-        where=lambda e: e["data"]["key"] == marker
-        and e["data"]["consumer_group"] == running.settings.projector_group,
-        until=lambda f: len(f) >= 1, timeout=60,
+        kafka_bootstrap,
+        INTERACTIONS.dlq_name,
+        where=lambda e: (
+            e["data"]["key"] == marker
+            and e["data"]["consumer_group"] == running.settings.projector_group
+        ),
+        until=lambda f: len(f) >= 1,
+        timeout=60,
     )
     assert letters and "not a CloudEvent" in letters[0]["data"]["reason"]
 
@@ -216,6 +281,8 @@ async def test_ops_endpoints(start_publisher: StartPublisher) -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {
-            "kafka": True, "database": True}
+            "kafka": True,
+            "database": True,
+        }
         metrics = (await client.get("/metrics")).text
         assert "refdesk_webhook_attempts_total" in metrics

@@ -63,8 +63,11 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = Starlette(routes=[Route("/hooks/{name}", rec.handle, methods=["POST"])])
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
@@ -84,12 +87,16 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60) -
         await asyncio.sleep(0.2)
 
 
-async def subscribe(client: httpx.AsyncClient, pub: Running, rec: Receiver, name: str,
-                    **body: Any) -> str:
+async def subscribe(
+    client: httpx.AsyncClient, pub: Running, rec: Receiver, name: str, **body: Any
+) -> str:
     secret = new_secret()
     rec.secrets[name] = secret
-    response = await client.post(f"{pub.url}/subscriptions", headers=pub.auth,
-                                 json={"url": f"{rec.url}/{name}", "secret": secret, **body})
+    response = await client.post(
+        f"{pub.url}/subscriptions",
+        headers=pub.auth,
+        json={"url": f"{rec.url}/{name}", "secret": secret, **body},
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -104,14 +111,39 @@ async def deliveries(client: httpx.AsyncClient, pub: Running, sub: str) -> list[
 async def send_conversation(bootstrap: str, dept: str) -> tuple[str, datetime]:
     cid = f"conv-{uuid.uuid4()}"
     now = datetime.now(UTC)
-    await produce(bootstrap, INTERACTIONS.name, InteractionReceived(
-        interaction_id=f"i-{cid}", conversation_id=cid, channel=Channel.EMAIL, provider="mime",
-        provider_message_id=f"<{cid}@x>", patron=Patron(contact="pat@example.edu"),
-        text="Where is my book?", received_at=now, department_hint=dept), key=cid)
-    await produce(bootstrap, ROUTING.name, RoutingDecided(
-        decision_id=f"d-{cid}", interaction_id=f"i-{cid}", conversation_id=cid,
-        channel=Channel.EMAIL, action=Action.TRANSFER, department=dept,
-        priority=Priority.NORMAL, overnight=False, policy_version="t", decided_at=now), key=cid)
+    await produce(
+        bootstrap,
+        INTERACTIONS.name,
+        InteractionReceived(
+            interaction_id=f"i-{cid}",
+            conversation_id=cid,
+            channel=Channel.EMAIL,
+            provider="mime",
+            provider_message_id=f"<{cid}@x>",
+            patron=Patron(contact="pat@example.edu"),
+            text="Where is my book?",
+            received_at=now,
+            department_hint=dept,
+        ),
+        key=cid,
+    )
+    await produce(
+        bootstrap,
+        ROUTING.name,
+        RoutingDecided(
+            decision_id=f"d-{cid}",
+            interaction_id=f"i-{cid}",
+            conversation_id=cid,
+            channel=Channel.EMAIL,
+            action=Action.TRANSFER,
+            department=dept,
+            priority=Priority.NORMAL,
+            overnight=False,
+            policy_version="t",
+            decided_at=now,
+        ),
+        key=cid,
+    )
     return cid, now
 
 
@@ -123,8 +155,9 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
     routed = "edu.tccd.refdesk.public.conversation.routed.v1"
     async with httpx.AsyncClient(timeout=10) as client:
         ok = await subscribe(client, pub, receiver, "ok", departments=[dept])
-        flaky = await subscribe(client, pub, receiver, "flaky", departments=[dept],
-                                event_types=[routed])
+        flaky = await subscribe(
+            client, pub, receiver, "flaky", departments=[dept], event_types=[routed]
+        )
         down = await subscribe(client, pub, receiver, "down", departments=[dept])
         elsewhere = await subscribe(client, pub, receiver, "elsewhere", departments=["tutoring"])
         receiver.fail_first.update({"flaky": 1, "down": -1})
@@ -135,10 +168,14 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
 
         assert await eventually(ok_has_both)
         types = sorted(e["type"] for e in receiver.verified["ok"])
-        assert types == ["edu.tccd.refdesk.public.conversation.routed.v1",
-                         "edu.tccd.refdesk.public.interaction.received.v1"]
-        assert all(e["data"].get("department", e["data"].get("department_hint")) == dept
-                   for e in receiver.verified["ok"])
+        assert types == [
+            "edu.tccd.refdesk.public.conversation.routed.v1",
+            "edu.tccd.refdesk.public.interaction.received.v1",
+        ]
+        assert all(
+            e["data"].get("department", e["data"].get("department_hint")) == dept
+            for e in receiver.verified["ok"]
+        )
 
         async def flaky_delivered() -> list[dict[str, Any]]:
             rows = await deliveries(client, pub, flaky)
@@ -156,15 +193,19 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
         dead = await eventually(down_dead)
         assert dead and all(r["attempts"] == 3 and r["last_status"] == 500 for r in dead)
         assert "down" not in receiver.verified
-        dead_only = await client.get(f"{pub.url}/subscriptions/{down}/deliveries",
-                                     params={"state": "dead"}, headers=pub.auth)
+        dead_only = await client.get(
+            f"{pub.url}/subscriptions/{down}/deliveries", params={"state": "dead"}, headers=pub.auth
+        )
         assert len(dead_only.json()) == 2
 
         receiver.fail_first["down"] = 0  # the receiver is fixed; the admin replays the range
-        window = {"from": (sent_at - timedelta(minutes=1)).isoformat(),
-                  "to": (sent_at + timedelta(minutes=1)).isoformat()}
-        response = await client.post(f"{pub.url}/subscriptions/{down}/replay", json=window,
-                                     headers=pub.auth)
+        window = {
+            "from": (sent_at - timedelta(minutes=1)).isoformat(),
+            "to": (sent_at + timedelta(minutes=1)).isoformat(),
+        }
+        response = await client.post(
+            f"{pub.url}/subscriptions/{down}/replay", json=window, headers=pub.auth
+        )
         assert response.status_code == 202 and response.json() == {"requeued": 2}
 
         async def down_delivered() -> bool:
@@ -173,7 +214,8 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
 
         assert await eventually(down_delivered)
         assert sorted(e["webhook-id"] for e in receiver.verified["down"]) == sorted(
-            r["id"] for r in dead)
+            r["id"] for r in dead
+        )
         assert await deliveries(client, pub, elsewhere) == []
         assert receiver.rejected == 0
         assert len(await deliveries(client, pub, ok)) == 2

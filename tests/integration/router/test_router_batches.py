@@ -177,8 +177,9 @@ def of(conversation: str) -> Callable[[Event], bool]:
     return lambda e: e.get("subject") == conversation
 
 
-async def decisions_of(bootstrap: str, conversation: str, until: Callable[[list[Event]], bool]
-                       ) -> list[Event]:
+async def decisions_of(
+    bootstrap: str, conversation: str, until: Callable[[list[Event]], bool]
+) -> list[Event]:
     return await collect(bootstrap, "refdesk.routing", where=of(conversation), until=until)
 
 
@@ -205,9 +206,12 @@ async def test_poison_records_in_a_batch_are_dead_lettered_and_the_rest_decided(
     binary_header = interaction("can i renew my book online", conv)
     last = interaction("How do I cite a government report in APA 7?", conv)
     invalid = {
-        "specversion": "1.0", "id": f"poison-{marker}", "source": "test",
+        "specversion": "1.0",
+        "id": f"poison-{marker}",
+        "source": "test",
         "type": "edu.tccd.refdesk.interaction.received.v1",
-        "time": datetime.now(UTC).isoformat(), "data": {"poison": marker},
+        "time": datetime.now(UTC).isoformat(),
+        "data": {"poison": marker},
     }
     good_value, good_headers = record(binary_header)
     records: list[Record] = [
@@ -218,18 +222,25 @@ async def test_poison_records_in_a_batch_are_dead_lettered_and_the_rest_decided(
         (good_value, [*good_headers, ("trace", b"\xff\xfe binary")]),
         record(last),
     ]
-    before = {"batches": batches(), "dead": counter(
-        "refdesk_events_consumed_total", outcome="dead_lettered")}
+    before = {
+        "batches": batches(),
+        "dead": counter("refdesk_events_consumed_total", outcome="dead_lettered"),
+    }
     await produce(bootstrap, conv, records)
     async with running_router(settings):
         found = await decisions_of(bootstrap, conv, decided(first, binary_header, last))
         letters = await collect(
-            bootstrap, f"{TOPIC}.dlq", until=lambda f: len(f) >= 3,
+            bootstrap,
+            f"{TOPIC}.dlq",
+            until=lambda f: len(f) >= 3,
             where=lambda e: marker in (e.get("data") or {}).get("value", ""),
         )
         assert await committed_to_end(bootstrap, settings.router_group)
     assert [e["data"]["interaction_id"] for e in found] == [
-        first.interaction_id, binary_header.interaction_id, last.interaction_id]
+        first.interaction_id,
+        binary_header.interaction_id,
+        last.interaction_id,
+    ]
     reasons = sorted(d["data"]["reason"].split(":")[0] for d in letters)
     assert len(letters) == 3, reasons
     assert reasons == [
@@ -266,9 +277,13 @@ async def test_a_redelivered_batch_yields_one_decision_each(
         found = await decisions_of(bootstrap, conv, decided(z))
         assert await committed_to_end(bootstrap, settings.router_group)
     assert [e["data"]["interaction_id"] for e in found] == [
-        x.interaction_id, y.interaction_id, z.interaction_id]
-    commands = await collect(bootstrap, "refdesk.notifications", where=of(conv),
-                             until=lambda f: False, timeout=3)
+        x.interaction_id,
+        y.interaction_id,
+        z.interaction_id,
+    ]
+    commands = await collect(
+        bootstrap, "refdesk.notifications", where=of(conv), until=lambda f: False, timeout=3
+    )
     keys = {(c["data"]["interaction_id"], c["data"]["idempotency_key"]) for c in commands}
     assert {i for i, _ in keys} == {x.interaction_id, y.interaction_id, z.interaction_id}
     assert len(commands) == len(keys), "a redelivered interaction was commanded twice"
@@ -276,29 +291,43 @@ async def test_a_redelivered_batch_yields_one_decision_each(
     # Published but not recorded (a crash between the acks and the processed rows' commit):
     # the batch is published again with the same decision ids and idempotency keys.
     async with engine.begin() as conn:
-        await conn.execute(sa.delete(processed).where(
-            processed.c.event_id.in_([x.interaction_id, y.interaction_id])))
+        await conn.execute(
+            sa.delete(processed).where(
+                processed.c.event_id.in_([x.interaction_id, y.interaction_id])
+            )
+        )
     await rewind(bootstrap, settings.router_group, start_offsets)
     w = interaction("HOURS", conv)
     await produce(bootstrap, conv, [record(w)])
     async with running_router(settings):
         again = await decisions_of(bootstrap, conv, decided(w))
         repeated = await collect(
-            bootstrap, "refdesk.notifications", where=of(conv),
+            bootstrap,
+            "refdesk.notifications",
+            where=of(conv),
             until=lambda f: w.interaction_id in {c["data"]["interaction_id"] for c in f},
         )
     assert [e["data"]["interaction_id"] for e in again] == [
-        x.interaction_id, y.interaction_id, z.interaction_id,
-        x.interaction_id, y.interaction_id, w.interaction_id]
+        x.interaction_id,
+        y.interaction_id,
+        z.interaction_id,
+        x.interaction_id,
+        y.interaction_id,
+        w.interaction_id,
+    ]
     ids: dict[str, set[str]] = {}
     for e in again:
         ids.setdefault(e["data"]["interaction_id"], set()).add(e["data"]["decision_id"])
     assert ids == {i: {derived_id(i, "decision")} for i in ids}
-    again_keys = {(c["data"]["interaction_id"], c["data"]["idempotency_key"]) for c in repeated
-                  if c["data"]["interaction_id"] != w.interaction_id}
+    again_keys = {
+        (c["data"]["interaction_id"], c["data"]["idempotency_key"])
+        for c in repeated
+        if c["data"]["interaction_id"] != w.interaction_id
+    }
     assert again_keys == keys
-    copies = [c for c in repeated if c["data"]["interaction_id"] in (x.interaction_id,
-                                                                      y.interaction_id)]
+    copies = [
+        c for c in repeated if c["data"]["interaction_id"] in (x.interaction_id, y.interaction_id)
+    ]
     assert len(copies) == 2 * len({k for k in keys if k[0] != z.interaction_id})
 
 
@@ -307,22 +336,30 @@ async def test_one_conversation_in_one_batch_keeps_its_order_and_one_after_hours
 ) -> None:
     bootstrap, conv = settings.kafka_bootstrap, f"c-{uuid.uuid4().hex[:12]}"
     first = interaction("can i renew my book online", conv, when=OVERNIGHT)
-    second = interaction("also how do I cite a website in MLA", conv,
-                         when=OVERNIGHT + timedelta(minutes=3))
-    closed = ConversationClosed(conversation_id=conv, channel=Channel.SMS,
-                                closed_at=OVERNIGHT + timedelta(minutes=5),
-                                patron_contact="+18175550123")
+    second = interaction(
+        "also how do I cite a website in MLA", conv, when=OVERNIGHT + timedelta(minutes=3)
+    )
+    closed = ConversationClosed(
+        conversation_id=conv,
+        channel=Channel.SMS,
+        closed_at=OVERNIGHT + timedelta(minutes=5),
+        patron_contact="+18175550123",
+    )
     before = batches()
     await produce(bootstrap, conv, [record(first), record(second), record(closed)])
     async with running_router(settings):
         found = await decisions_of(bootstrap, conv, decided(first, second))
         commands = await collect(
-            bootstrap, "refdesk.notifications", where=of(conv),
+            bootstrap,
+            "refdesk.notifications",
+            where=of(conv),
             until=lambda f: any(c["data"]["kind"] == "survey" for c in f),
         )
     assert batches() - before == 1, "the records did not arrive as one batch"
     assert [e["data"]["interaction_id"] for e in found] == [
-        first.interaction_id, second.interaction_id]
+        first.interaction_id,
+        second.interaction_id,
+    ]
     assert all(e["data"]["overnight"] for e in found)
     # what was published for the conversation follows the order it was received in (the
     # close's survey carries no interaction id)
@@ -356,8 +393,9 @@ async def test_a_failing_database_redelivers_the_batch_uncommitted(
             await conn.execute(sa.text(f"ALTER TABLE {name}_away RENAME TO {name}"))
         await decisions_of(bootstrap, conv, decided(x))
         assert await committed_to_end(bootstrap, settings.router_group)
-    found = await collect(bootstrap, "refdesk.routing", where=of(conv),
-                          until=lambda f: False, timeout=3)
+    found = await collect(
+        bootstrap, "refdesk.routing", where=of(conv), until=lambda f: False, timeout=3
+    )
     assert [e["data"]["interaction_id"] for e in found] == [x.interaction_id]
 
 
@@ -365,14 +403,22 @@ async def test_recording_tolerates_rows_another_replica_wrote(engine: AsyncEngin
     ours, theirs = str(uuid.uuid4()), str(uuid.uuid4())
     earlier = datetime(2026, 1, 1, tzinfo=UTC)
     async with engine.begin() as conn:  # another replica recorded `theirs` after our lookup
-        await conn.execute(sa.insert(processed).values(
-            consumer=CONSUMER, event_id=theirs, processed_at=earlier))
+        await conn.execute(
+            sa.insert(processed).values(consumer=CONSUMER, event_id=theirs, processed_at=earlier)
+        )
     async with engine.connect() as conn:
         await record_processed(conn, processed, CONSUMER, [ours, theirs, ours])
     async with engine.connect() as conn:
         assert await processed_among(conn, processed, CONSUMER, [ours, theirs, "other"]) == {
-            ours, theirs}
-        rows = (await conn.execute(sa.select(processed.c.event_id, processed.c.processed_at)
-                                   .where(processed.c.event_id == theirs))).all()
+            ours,
+            theirs,
+        }
+        rows = (
+            await conn.execute(
+                sa.select(processed.c.event_id, processed.c.processed_at).where(
+                    processed.c.event_id == theirs
+                )
+            )
+        ).all()
     assert len(rows) == 1
     assert rows[0].processed_at.replace(tzinfo=UTC) == earlier  # the replica's row is kept

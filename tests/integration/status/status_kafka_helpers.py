@@ -21,8 +21,12 @@ async def send(bootstrap: str, topic: str, data: BaseModel, *, key: str) -> str:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(topic, event.model_dump_json().encode(), key=key.encode(),
-                                     headers=[("content-type", CONTENT_TYPE.encode())])
+        await producer.send_and_wait(
+            topic,
+            event.model_dump_json().encode(),
+            key=key.encode(),
+            headers=[("content-type", CONTENT_TYPE.encode())],
+        )
     finally:
         await producer.stop()
     return event.id
@@ -39,12 +43,19 @@ async def send_raw(bootstrap: str, topic: str, value: bytes, *, key: str) -> Non
 
 
 async def wait_for_record(
-    bootstrap: str, topic: str, match: Callable[[dict[str, Any], str | None], bool],
+    bootstrap: str,
+    topic: str,
+    match: Callable[[dict[str, Any], str | None], bool],
     timeout_s: float = 60,
 ) -> tuple[dict[str, Any], str | None]:
     """The first record on a topic (from the start) whose decoded JSON and key match."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         async with asyncio.timeout(timeout_s):

@@ -13,8 +13,14 @@ from shared.events import Channel, InteractionReceived, Patron
 from shared.topics import INTERACTIONS
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,7 +33,8 @@ pytestmark = [
 
 
 async def test_sign_in_go_away_and_see_a_new_sms_arrive(
-    status_kafka: str, status_server: str,
+    status_kafka: str,
+    status_server: str,
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
@@ -47,12 +54,21 @@ async def test_sign_in_go_away_and_see_a_new_sms_arrive(
             await expect(page.locator("#my-status")).to_have_text("Away")
 
             cid = f"browser-{uuid.uuid4()}"
-            await send(status_kafka, INTERACTIONS.name, key=cid, data=InteractionReceived(
-                interaction_id=f"i-{cid}", conversation_id=cid, channel=Channel.SMS,
-                provider="twilio", provider_message_id=f"SM-{cid}",
-                patron=Patron(contact="+18175550177"), text="is the library open?",
-                received_at=datetime.now(UTC),
-            ))
+            await send(
+                status_kafka,
+                INTERACTIONS.name,
+                key=cid,
+                data=InteractionReceived(
+                    interaction_id=f"i-{cid}",
+                    conversation_id=cid,
+                    channel=Channel.SMS,
+                    provider="twilio",
+                    provider_message_id=f"SM-{cid}",
+                    patron=Patron(contact="+18175550177"),
+                    text="is the library open?",
+                    received_at=datetime.now(UTC),
+                ),
+            )
             row = page.locator(f'#queue tr[data-conversation-id="{cid}"]')
             await expect(row).to_be_visible(timeout=60_000)  # polled in, no reload
             await expect(row.locator("td.channel")).to_contain_text("SMS")

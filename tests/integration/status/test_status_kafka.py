@@ -27,18 +27,29 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def interaction(cid: str, channel: Channel = Channel.SMS) -> InteractionReceived:
     return InteractionReceived(
-        interaction_id=f"i-{cid}", conversation_id=cid, channel=channel, provider="twilio",
-        provider_message_id=f"SM-{cid}", patron=Patron(contact="+18175550123"),
-        text="Can I renew my laptop loan?", received_at=datetime.now(UTC),
+        interaction_id=f"i-{cid}",
+        conversation_id=cid,
+        channel=channel,
+        provider="twilio",
+        provider_message_id=f"SM-{cid}",
+        patron=Patron(contact="+18175550123"),
+        text="Can I renew my laptop loan?",
+        received_at=datetime.now(UTC),
     )
 
 
 def decision(cid: str, *, overnight: bool, channel: Channel = Channel.SMS) -> RoutingDecided:
     return RoutingDecided(
-        decision_id=f"d-{cid}", interaction_id=f"i-{cid}", conversation_id=cid, channel=channel,
-        action=Action.ANSWER, department="reference",
-        priority=Priority.HIGH if overnight else Priority.NORMAL, overnight=overnight,
-        policy_version="test", decided_at=datetime.now(UTC),
+        decision_id=f"d-{cid}",
+        interaction_id=f"i-{cid}",
+        conversation_id=cid,
+        channel=channel,
+        action=Action.ANSWER,
+        department="reference",
+        priority=Priority.HIGH if overnight else Priority.NORMAL,
+        overnight=overnight,
+        policy_version="test",
+        decided_at=datetime.now(UTC),
     )
 
 
@@ -56,15 +67,18 @@ async def routed_conversation(status_kafka: str, status_server: str) -> tuple[st
 
 
 async def test_ready_and_status_change_publishes_presence(
-    status_kafka: str, status_server: str,
+    status_kafka: str,
+    status_server: str,
 ) -> None:
     async with httpx.AsyncClient(base_url=status_server) as client:
         assert (await client.get("/readyz")).json()["ready"] is True
-        response = await client.put("/staff/jnguyen/status", headers=AUTH,
-                                    json={"status": "Away", "note": "desk walk"})
+        response = await client.put(
+            "/staff/jnguyen/status", headers=AUTH, json={"status": "Away", "note": "desk walk"}
+        )
         assert response.status_code == 200
     value, key = await wait_for_record(
-        status_kafka, PRESENCE.name,
+        status_kafka,
+        PRESENCE.name,
         lambda v, _k: v["data"]["staff_id"] == "jnguyen" and v["data"]["status"] == "Away",
     )
     assert key == "jnguyen" and value["type"] == "edu.tccd.refdesk.presence.changed.v1"
@@ -72,7 +86,8 @@ async def test_ready_and_status_change_publishes_presence(
 
 
 async def test_queue_fills_from_interaction_and_routing_events(
-    status_kafka: str, status_server: str,
+    status_kafka: str,
+    status_server: str,
 ) -> None:
     _cid, row = await routed_conversation(status_kafka, status_server)
     assert (row["channel"], row["priority"], row["assignee"]) == ("sms", "high", None)
@@ -80,21 +95,27 @@ async def test_queue_fills_from_interaction_and_routing_events(
 
 
 async def test_transfer_publishes_routing_and_handoff(
-    status_kafka: str, status_server: str,
+    status_kafka: str,
+    status_server: str,
 ) -> None:
     cid, _row = await routed_conversation(status_kafka, status_server)
     async with httpx.AsyncClient(base_url=status_server) as client:
-        response = await client.post(f"/queue/{cid}/transfer", headers=AUTH,
-                                     json={"department": "nw-circulation", "note": "renewal"})
+        response = await client.post(
+            f"/queue/{cid}/transfer",
+            headers=AUTH,
+            json={"department": "nw-circulation", "note": "renewal"},
+        )
         assert response.status_code == 200
     routing, key = await wait_for_record(
-        status_kafka, ROUTING.name,
+        status_kafka,
+        ROUTING.name,
         lambda v, _k: v["data"]["conversation_id"] == cid and v["data"]["decided_by"] == "jnguyen",
     )
     assert key == cid and routing["data"]["action"] == "transfer"
     assert routing["data"]["department"] == "nw-circulation"
     handoff, _ = await wait_for_record(
-        status_kafka, NOTIFICATIONS.name,
+        status_kafka,
+        NOTIFICATIONS.name,
         lambda v, _k: v["data"]["conversation_id"] == cid and v["data"]["kind"] == "handoff",
     )
     assert handoff["data"]["recipient"] == "+18175550123"
@@ -112,13 +133,18 @@ async def test_close_publishes_conversation_closed(status_kafka: str, status_ser
         response = await client.post(f"/queue/{cid}/close", headers=AUTH)
         assert response.status_code == 200
     closed, key = await wait_for_record(
-        status_kafka, INTERACTIONS.name,
-        lambda v, _k: v["type"] == "edu.tccd.refdesk.conversation.closed.v1"
-        and v["data"]["conversation_id"] == cid,
+        status_kafka,
+        INTERACTIONS.name,
+        lambda v, _k: (
+            v["type"] == "edu.tccd.refdesk.conversation.closed.v1"
+            and v["data"]["conversation_id"] == cid
+        ),
     )
     assert key == cid
     assert (closed["data"]["closed_by"], closed["data"]["patron_contact"]) == (
-        "jnguyen", "+18175550123")
+        "jnguyen",
+        "+18175550123",
+    )
     assert await queue_row(status_server, cid, TOKEN) is None
 
 
@@ -126,7 +152,8 @@ async def test_poison_message_goes_to_the_dlq(status_kafka: str, status_server: 
     key = f"poison-{uuid.uuid4()}"
     await send_raw(status_kafka, INTERACTIONS.name, b"{not json", key=key)
     letter, _ = await wait_for_record(
-        status_kafka, INTERACTIONS.dlq_name,
+        status_kafka,
+        INTERACTIONS.dlq_name,
         lambda v, k: k == key and v["data"]["consumer_group"] == "refdesk-status",
     )
     assert letter["data"]["reason"].startswith("not a CloudEvent")

@@ -15,9 +15,16 @@ from services.router.policy import default_policy_path, load_policy
 def test_tail_masks_what_the_wire_contract_calls_student_data() -> None:
     fields = student_fields()
     assert {"contact", "name", "text", "recipient", "patron_contact", "extracted"} <= fields
-    event = {"type": "edu.tccd.refdesk.interaction.received.v1", "time": "t", "subject": "c1",
-             "data": {"channel": "sms", "text": "I lost 1984", "patron": {
-                 "contact": "+18175550123", "name": None, "role": "student"}}}
+    event = {
+        "type": "edu.tccd.refdesk.interaction.received.v1",
+        "time": "t",
+        "subject": "c1",
+        "data": {
+            "channel": "sms",
+            "text": "I lost 1984",
+            "patron": {"contact": "+18175550123", "name": None, "role": "student"},
+        },
+    }
     line = describe(json.dumps(event).encode(), key="c1", fields=fields)
     assert "1984" not in line and "8175550123" not in line
     assert MASK in line and "interaction.received.v1" in line and '"role": "student"' in line
@@ -29,10 +36,12 @@ def test_tail_survives_records_that_are_not_events() -> None:
 
 
 def test_status_reads_lag_per_topic_and_group() -> None:
-    text = ('# HELP refdesk_consumer_lag_messages lag\n'
-            '# TYPE refdesk_consumer_lag_messages gauge\n'
-            'refdesk_consumer_lag_messages{group="refdesk-router",topic="refdesk.interactions"}'
-            ' 7.0\n')
+    text = (
+        "# HELP refdesk_consumer_lag_messages lag\n"
+        "# TYPE refdesk_consumer_lag_messages gauge\n"
+        'refdesk_consumer_lag_messages{group="refdesk-router",topic="refdesk.interactions"}'
+        " 7.0\n"
+    )
     assert lag_of(text) == {("refdesk.interactions", "refdesk-router"): 7.0}
 
 
@@ -50,8 +59,12 @@ def test_the_demos_overnight_time_is_always_outside_desk_hours() -> None:
 def test_the_demo_shift_covers_the_seeds_procedures() -> None:
     steps = shift(datetime(2026, 1, 6, 16, 0, tzinfo=UTC))
     expected = {(s.expect_action, s.expect_department) for s in steps}
-    assert {("transfer", "nw-circulation"), ("email_circulation", "circulation-managers"),
-            ("transfer", "writing-center"), ("escalate_crisis", "care-team")} <= expected
+    assert {
+        ("transfer", "nw-circulation"),
+        ("email_circulation", "circulation-managers"),
+        ("transfer", "writing-center"),
+        ("escalate_crisis", "care-team"),
+    } <= expected
     policy = load_policy(default_policy_path())
     from services.router.policy import DecisionInput
     from shared.events import Channel, PatronRole
@@ -60,8 +73,16 @@ def test_the_demo_shift_covers_the_seeds_procedures() -> None:
         item = step.item
         text = item.get("text") or item.get("body") or item["data"]["text"]
         channel = Channel(item.get("data", {}).get("channel") or item["kind"])
-        decision = policy.decide(DecisionInput(
-            channel=channel, text=text, received_at=datetime(2026, 1, 6, 16, 0, tzinfo=UTC),
-            patron_role=PatronRole.STUDENT), online=None)
+        decision = policy.decide(
+            DecisionInput(
+                channel=channel,
+                text=text,
+                received_at=datetime(2026, 1, 6, 16, 0, tzinfo=UTC),
+                patron_role=PatronRole.STUDENT,
+            ),
+            online=None,
+        )
         assert (decision.action.value, decision.department) == (
-            step.expect_action, step.expect_department), step.label
+            step.expect_action,
+            step.expect_department,
+        ), step.label

@@ -13,8 +13,9 @@ from refdesk_cli.main import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", ["up", "status", "tail", "replay", "demo", "asyncapi",
-                                     "version", "policy"])
+@pytest.mark.parametrize(
+    "command", ["up", "status", "tail", "replay", "demo", "asyncapi", "version", "policy"]
+)
 def test_every_command_is_registered(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
@@ -39,15 +40,22 @@ def test_replay_names_the_line_that_is_not_json(tmp_path: Path) -> None:
     assert "line 2" in result.output
 
 
-@pytest.mark.parametrize(("text", "action", "department"), [
-    ("How do I cite a government report in APA 7?", "transfer", "writing-center"),
-    ("Can I renew my book? It's due tomorrow.", "transfer", "nw-circulation"),
-    ("I don't feel safe and I've been thinking about hurting myself", "escalate_crisis",
-     "care-team"),
-])
+@pytest.mark.parametrize(
+    ("text", "action", "department"),
+    [
+        ("How do I cite a government report in APA 7?", "transfer", "writing-center"),
+        ("Can I renew my book? It's due tomorrow.", "transfer", "nw-circulation"),
+        (
+            "I don't feel safe and I've been thinking about hurting myself",
+            "escalate_crisis",
+            "care-team",
+        ),
+    ],
+)
 def test_policy_explain_uses_the_routers_policy(text: str, action: str, department: str) -> None:
-    result = runner.invoke(app, ["policy", "explain", text, "--at", "2026-01-06T10:00",
-                                 "--role", "student", "--json"])
+    result = runner.invoke(
+        app, ["policy", "explain", text, "--at", "2026-01-06T10:00", "--role", "student", "--json"]
+    )
     assert result.exit_code == 0, result.output
     decision = json.loads(result.output)
     assert (decision["action"], decision["department"]) == (action, department)
@@ -55,15 +63,37 @@ def test_policy_explain_uses_the_routers_policy(text: str, action: str, departme
 
 
 def test_policy_explain_marks_a_message_at_3am_overnight() -> None:
-    result = runner.invoke(app, ["policy", "explain", "When does the library open?", "--at",
-                                 "2026-01-06T03:00", "--channel", "email", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "policy",
+            "explain",
+            "When does the library open?",
+            "--at",
+            "2026-01-06T03:00",
+            "--channel",
+            "email",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["overnight"] is True
 
 
 def test_policy_explain_with_nobody_online_falls_back_to_a_ticket() -> None:
-    result = runner.invoke(app, ["policy", "explain", "Can I renew my book?", "--at",
-                                 "2026-01-06T10:00", "--online", "reference", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "policy",
+            "explain",
+            "Can I renew my book?",
+            "--at",
+            "2026-01-06T10:00",
+            "--online",
+            "reference",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["fallback"]
 
@@ -75,8 +105,9 @@ def test_policy_explain_refuses_an_unknown_channel() -> None:
 
 
 def test_policy_explain_prints_a_table_by_default() -> None:
-    result = runner.invoke(app, ["policy", "explain", "How do I cite in MLA?", "--at",
-                                 "2026-01-06T10:00"])
+    result = runner.invoke(
+        app, ["policy", "explain", "How do I cite in MLA?", "--at", "2026-01-06T10:00"]
+    )
     assert result.exit_code == 0, result.output
     assert "writing-center" in result.output and "hand-off" in result.output
 
@@ -88,7 +119,8 @@ def test_asyncapi_check_passes_on_the_committed_documents() -> None:
 
 def test_status_exits_nonzero_when_nothing_answers() -> None:
     dead = "http://127.0.0.1:9"
-    result = runner.invoke(app, ["status", "--ingest", dead, "--router", dead, "--notifier", dead,
-                                 "--status", dead])
+    result = runner.invoke(
+        app, ["status", "--ingest", dead, "--router", dead, "--notifier", dead, "--status", dead]
+    )
     assert result.exit_code == 1
     assert "down" in result.output

@@ -65,14 +65,17 @@ async def test_writes_in_one_batch_keep_the_order_they_were_made_in(store: Inges
     )
     assert await store.open_sms_thread(phone, window=WINDOW) is None
     # a text after a close, in one batch: the number's thread is open again
-    await asyncio.gather(store.close_conversation("sms-2"),
-                         store.record_sms(phone, "sms-3", "SM12", "e12"))
+    await asyncio.gather(
+        store.close_conversation("sms-2"), store.record_sms(phone, "sms-3", "SM12", "e12")
+    )
     assert await store.open_sms_thread(phone, window=WINDOW) == "sms-3"
 
 
 async def test_the_first_valid_record_of_a_key_wins(store: IngestStore, engine) -> None:
-    await asyncio.gather(store.remember(("chat", "w1", "chat-a", None)),
-                         store.remember(("chat", "w1", "chat-b", None)))
+    await asyncio.gather(
+        store.remember(("chat", "w1", "chat-a", None)),
+        store.remember(("chat", "w1", "chat-b", None)),
+    )
     assert await store.seen_conversation("chat", "w1") == "chat-a"
     await store.remember(("chat", "w1", "chat-c", None))
     assert await store.seen_conversation("chat", "w1") == "chat-a"
@@ -90,8 +93,7 @@ async def test_another_replica_sees_keys_at_once_and_blocks_after_a_refresh(
     await other.start()
     try:
         await store.record_sms("+18175550004", "sms-x", "SM20", "e20")
-        assert await other.sms_state("SM20", "+18175550004", window=WINDOW) == (
-            True, False, None)
+        assert await other.sms_state("SM20", "+18175550004", window=WINDOW) == (True, False, None)
         await store.block("+18175550005", reason="abuse", added_by="admin")
         assert store.is_blocked("+18175550005")
         for _ in range(100):

@@ -34,20 +34,37 @@ CARE = "https://cm.maxient.com/reportingform.php?TarrantCCD"
 
 SAMPLES: dict[K, dict[str, Any]] = {
     K.CIRCULATION_EMAIL: {
-        "patron_name": "Maria Lopez", "tcc_id": "A00123456", "item": "Calculus, 8th ed.",
-        "question": "I lost the book and got a bill. Can I pay it online?", "channel": "sms",
-        "conversation_ref": "LA-20931", "missing_fields": [], "details": {"due_date": "Nov 3"},
+        "patron_name": "Maria Lopez",
+        "tcc_id": "A00123456",
+        "item": "Calculus, 8th ed.",
+        "question": "I lost the book and got a bill. Can I pay it online?",
+        "channel": "sms",
+        "conversation_ref": "LA-20931",
+        "missing_fields": [],
+        "details": {"due_date": "Nov 3"},
     },
     K.SURVEY: {"survey_url": "https://libanswers.tccd.edu/survey?q=42", "patron_name": "Maria"},
     K.HANDOFF: {"department_name": "Reading/Writing Center", "topic": "your citations"},
-    K.CRISIS_ALERT: {"conversation_ref": "LA-20931", "channel": "chat", "care_report_url": CARE,
-                     "urgency": "urgent", "campus": "Trinity River"},
-    K.CRISIS_RESOURCES: {"counseling_url": COUNSELING,
-                         "mhfa_url": "mentalhealthfirstaid.org/take-a-course/what-you-learn"},
+    K.CRISIS_ALERT: {
+        "conversation_ref": "LA-20931",
+        "channel": "chat",
+        "care_report_url": CARE,
+        "urgency": "urgent",
+        "campus": "Trinity River",
+    },
+    K.CRISIS_RESOURCES: {
+        "counseling_url": COUNSELING,
+        "mhfa_url": "mentalhealthfirstaid.org/take-a-course/what-you-learn",
+    },
     K.AFTER_HOURS_ACK: {"next_open": "Monday at 8:00 AM"},
     K.KEYWORD_REPLY: {"keyword": "HELP", "reply_text": "Text your question to reach a librarian."},
-    K.CRISIS_REESCALATION: {"conversation_ref": "LA-20931", "channel": "sms",
-                            "care_report_url": CARE, "minutes_unacknowledged": 15, "attempt": 2},
+    K.CRISIS_REESCALATION: {
+        "conversation_ref": "LA-20931",
+        "channel": "sms",
+        "care_report_url": CARE,
+        "minutes_unacknowledged": 15,
+        "attempt": 2,
+    },
 }
 EMAIL_KINDS = [k for k in K if k is not K.KEYWORD_REPLY]
 SMS_KINDS = [K.SURVEY, K.HANDOFF, K.CRISIS_RESOURCES, K.AFTER_HOURS_ACK, K.KEYWORD_REPLY]
@@ -55,8 +72,12 @@ CHAT_KINDS = [K.HANDOFF, K.CRISIS_RESOURCES, K.AFTER_HOURS_ACK]
 
 
 def _email(kind: K, context: dict[str, Any] | None = None, **kw: Any) -> EmailMessage:
-    args: dict[str, Any] = {"to": "patron@example.edu", "mail_from": "Desk <desk@tccd.edu>",
-                            "idempotency_key": f"key-{kind}", "conversation_id": "c-42"} | kw
+    args: dict[str, Any] = {
+        "to": "patron@example.edu",
+        "mail_from": "Desk <desk@tccd.edu>",
+        "idempotency_key": f"key-{kind}",
+        "conversation_id": "c-42",
+    } | kw
     return render_email(kind, SAMPLES[kind] if context is None else context, **args)
 
 
@@ -102,8 +123,16 @@ def test_chat_renders(kind: K) -> None:
 
 def test_circulation_email_carries_what_circulation_needs() -> None:
     text, html = _parts(_email(K.CIRCULATION_EMAIL))
-    for value in ("Maria Lopez", "A00123456", "Calculus, 8th ed.", "pay it online", "LA-20931",
-                  "SMS (text message)", "Nothing is missing", "due date: Nov 3"):
+    for value in (
+        "Maria Lopez",
+        "A00123456",
+        "Calculus, 8th ed.",
+        "pay it online",
+        "LA-20931",
+        "SMS (text message)",
+        "Nothing is missing",
+        "due date: Nov 3",
+    ):
         assert value in text
     assert "A00123456" in html
 
@@ -131,9 +160,11 @@ def test_handoff_text_from_the_router_wins_in_chat() -> None:
 
 
 def test_crisis_resources_give_988_and_counseling() -> None:
-    for body in (render_chat(K.CRISIS_RESOURCES, SAMPLES[K.CRISIS_RESOURCES]),
-                 render_sms(K.CRISIS_RESOURCES, SAMPLES[K.CRISIS_RESOURCES]),
-                 _parts(_email(K.CRISIS_RESOURCES))[0]):
+    for body in (
+        render_chat(K.CRISIS_RESOURCES, SAMPLES[K.CRISIS_RESOURCES]),
+        render_sms(K.CRISIS_RESOURCES, SAMPLES[K.CRISIS_RESOURCES]),
+        _parts(_email(K.CRISIS_RESOURCES))[0],
+    ):
         assert "call or text 988" in body and COUNSELING in body and "911" in body
 
 
@@ -216,14 +247,21 @@ def test_keyword_reply_has_no_email_template() -> None:
         (K.AFTER_HOURS_ACK, {"next_open": None}, "next_open"),
         (K.SURVEY, {"survey_url": "javascript:alert(1)"}, "survey_url"),
         (K.CRISIS_ALERT, SAMPLES[K.CRISIS_ALERT] | {"channel": "fax"}, "channel"),
-        (K.CRISIS_REESCALATION, SAMPLES[K.CRISIS_REESCALATION] | {"minutes_unacknowledged": "x"},
-         "minutes_unacknowledged"),
-        (K.CIRCULATION_EMAIL, SAMPLES[K.CIRCULATION_EMAIL] | {"missing_fields": "tcc_id"},
-         "missing_fields"),
+        (
+            K.CRISIS_REESCALATION,
+            SAMPLES[K.CRISIS_REESCALATION] | {"minutes_unacknowledged": "x"},
+            "minutes_unacknowledged",
+        ),
+        (
+            K.CIRCULATION_EMAIL,
+            SAMPLES[K.CIRCULATION_EMAIL] | {"missing_fields": "tcc_id"},
+            "missing_fields",
+        ),
     ],
 )
-def test_invalid_context_names_the_key_not_the_value(kind: K, context: dict[str, Any],
-                                                     problem: str) -> None:
+def test_invalid_context_names_the_key_not_the_value(
+    kind: K, context: dict[str, Any], problem: str
+) -> None:
     with pytest.raises(InvalidContext) as info:
         render_sms(kind, context) if kind in SMS_KINDS else _email(kind, context)
     assert problem in str(info.value)
@@ -233,8 +271,13 @@ def test_invalid_context_names_the_key_not_the_value(kind: K, context: dict[str,
 
 @pytest.mark.parametrize(
     "kw",
-    [{"to": "patron@example.edu\nBcc: x@evil.test"}, {"to": "not an address"},
-     {"mail_from": ""}, {"conversation_id": "c 42"}, {"conversation_id": ""}],
+    [
+        {"to": "patron@example.edu\nBcc: x@evil.test"},
+        {"to": "not an address"},
+        {"mail_from": ""},
+        {"conversation_id": "c 42"},
+        {"conversation_id": ""},
+    ],
 )
 def test_bad_headers_are_invalid_context(kw: dict[str, Any]) -> None:
     with pytest.raises(InvalidContext):

@@ -36,8 +36,13 @@ async def test_unsafe_keys_become_hashed_names(tmp_path: Path) -> None:
 
 async def test_chat_outbox(tmp_path: Path) -> None:
     sender = OutboxChatSender(tmp_path)
-    provider_id = await sender.send(conversation_id="c-42", body="Someone will join.",
-                                    idempotency_key="h-1")
+    provider_id = await sender.send(
+        conversation_id="c-42", body="Someone will join.", idempotency_key="h-1"
+    )
     record = json.loads((tmp_path / "h-1.json").read_text())
-    assert record == record | {"channel": "chat", "conversation_id": "c-42",
-                               "body": "Someone will join.", "provider_id": provider_id}
+    assert record == record | {
+        "channel": "chat",
+        "conversation_id": "c-42",
+        "body": "Someone will join.",
+        "provider_id": provider_id,
+    }

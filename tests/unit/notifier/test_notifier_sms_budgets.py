@@ -26,27 +26,62 @@ DESK = "TCC Library"
 WORST_CASES: list[tuple[K, dict[str, Any]]] = [
     (K.HANDOFF, {"department_name": "Trinity River Campus Library", "topic": "your assignment"}),
     (K.HANDOFF, {"department_name": "Reading/Writing Center", "topic": "your citations"}),
-    (K.HANDOFF, {"department_name": "Northwest Campus Circulation Desk",
-                 "topic": "renewing your laptop loan"}),
-    (K.HANDOFF, {"department_name": "Tutoring Services", "topic": "booking a tutor",
-                 "handoff_text": "x" * 400}),  # router text is chat-only, so ignored here
-    (K.AFTER_HOURS_ACK, {"next_open": "Wednesday, December 31 at 8:00 AM",
-                         "hours_url": "https://libguides.tccd.edu/hours"}),
+    (
+        K.HANDOFF,
+        {
+            "department_name": "Northwest Campus Circulation Desk",
+            "topic": "renewing your laptop loan",
+        },
+    ),
+    (
+        K.HANDOFF,
+        {
+            "department_name": "Tutoring Services",
+            "topic": "booking a tutor",
+            "handoff_text": "x" * 400,
+        },
+    ),  # router text is chat-only, so ignored here
+    (
+        K.AFTER_HOURS_ACK,
+        {
+            "next_open": "Wednesday, December 31 at 8:00 AM",
+            "hours_url": "https://libguides.tccd.edu/hours",
+        },
+    ),
     (K.AFTER_HOURS_ACK, {"next_open": "tomorrow at 9:00 AM", "desk_name": "TCC Libraries"}),
-    (K.KEYWORD_REPLY, {"keyword": "HELP",
-                       "reply_text": "Text your question to reach a TCC librarian."}),
-    (K.KEYWORD_REPLY, {"keyword": "HOURS", "reply_text":
-                       "The desk is open Mon-Thu 8am-9pm, Fri 8am-5pm, Sat 9am-1pm. "
-                       "Hours: https://libguides.tccd.edu/hours"}),
-    (K.SURVEY, {"survey_url":
-                "https://tccd.libanswers.com/survey/index.php?ticket=1234567&code=a1b2c3d4e5f6g7h8"}),
-    (K.CRISIS_RESOURCES, {"counseling_url":
-                          "https://www.tccd.edu/services/support-services/counseling/"
-                          "counseling-contact/"}),
-    (K.CRISIS_RESOURCES, {"counseling_url":
-                          "https://www.tccd.edu/services/support-services/counseling/"
-                          "counseling-contact/?campus=trinity-river-east",
-                          "mhfa_url": "mentalhealthfirstaid.org/take-a-course/what-you-learn"}),
+    (
+        K.KEYWORD_REPLY,
+        {"keyword": "HELP", "reply_text": "Text your question to reach a TCC librarian."},
+    ),
+    (
+        K.KEYWORD_REPLY,
+        {
+            "keyword": "HOURS",
+            "reply_text": "The desk is open Mon-Thu 8am-9pm, Fri 8am-5pm, Sat 9am-1pm. "
+            "Hours: https://libguides.tccd.edu/hours",
+        },
+    ),
+    (
+        K.SURVEY,
+        {
+            "survey_url": "https://tccd.libanswers.com/survey/index.php?ticket=1234567&code=a1b2c3d4e5f6g7h8"
+        },
+    ),
+    (
+        K.CRISIS_RESOURCES,
+        {
+            "counseling_url": "https://www.tccd.edu/services/support-services/counseling/"
+            "counseling-contact/"
+        },
+    ),
+    (
+        K.CRISIS_RESOURCES,
+        {
+            "counseling_url": "https://www.tccd.edu/services/support-services/counseling/"
+            "counseling-contact/?campus=trinity-river-east",
+            "mhfa_url": "mentalhealthfirstaid.org/take-a-course/what-you-learn",
+        },
+    ),
 ]
 
 

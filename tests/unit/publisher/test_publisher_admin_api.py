@@ -30,7 +30,9 @@ async def api(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Resou
     woken: list[int] = []
     res = Resources(
         settings=PublisherSettings(env="production", admin_token=TOKEN, public_hash_key="k" * 40),
-        sessions=session_factory(engine), clock=lambda: T, wake=lambda: woken.append(1),
+        sessions=session_factory(engine),
+        clock=lambda: T,
+        wake=lambda: woken.append(1),
     )
     app = FastAPI()
     install_problem_handlers(app)
@@ -43,9 +45,7 @@ async def api(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Resou
     await engine.dispose()
 
 
-async def test_every_route_needs_the_admin_token(
-    api: tuple[httpx.AsyncClient, Resources]
-) -> None:
+async def test_every_route_needs_the_admin_token(api: tuple[httpx.AsyncClient, Resources]) -> None:
     client, _ = api
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
         response = await client.get("/subscriptions", headers=headers)
@@ -57,16 +57,22 @@ async def test_every_route_needs_the_admin_token(
 
 async def test_subscription_lifecycle(api: tuple[httpx.AsyncClient, Resources]) -> None:
     client, _ = api
-    body = {"url": "https://hooks.tccd.edu/refdesk", "departments": ["tutoring"],
-            "event_types": ["edu.tccd.refdesk.public.conversation.routed.v1"]}
+    body = {
+        "url": "https://hooks.tccd.edu/refdesk",
+        "departments": ["tutoring"],
+        "event_types": ["edu.tccd.refdesk.public.conversation.routed.v1"],
+    }
     created = await client.post("/subscriptions", json=body, headers=AUTH)
     assert created.status_code == 201, created.text
     sub = created.json()
     assert sub["secret"].startswith("whsec_") and sub["active"]
     listed = (await client.get("/subscriptions", headers=AUTH)).json()
     assert [s["id"] for s in listed] == [sub["id"]] and "secret" not in listed[0]
-    patched = await client.patch(f"/subscriptions/{sub['id']}", headers=AUTH,
-                                 json={"active": False, "campuses": ["campus-nw"]})
+    patched = await client.patch(
+        f"/subscriptions/{sub['id']}",
+        headers=AUTH,
+        json={"active": False, "campuses": ["campus-nw"]},
+    )
     assert patched.json()["active"] is False and patched.json()["campuses"] == ["campus-nw"]
     rotated = await client.post(f"/subscriptions/{sub['id']}/secret", headers=AUTH)
     assert rotated.json()["secret"] != sub["secret"]
@@ -75,14 +81,19 @@ async def test_subscription_lifecycle(api: tuple[httpx.AsyncClient, Resources]) 
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"url": "http://hooks.tccd.edu/x"}, "https"),  # production: https only
-    ({"url": "https://h.tccd.edu/x", "event_types": ["edu.tccd.refdesk.public.nope.v1"]},
-     "unknown event types"),
-    ({"url": "https://h.tccd.edu/x", "secret": "not-a-secret"}, "whsec_"),
-    ({"url": "https://h.tccd.edu/x", "departments": ["Writing Center"]}, "departments"),
-    ({"url": "not a url"}, "url"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://hooks.tccd.edu/x"}, "https"),  # production: https only
+        (
+            {"url": "https://h.tccd.edu/x", "event_types": ["edu.tccd.refdesk.public.nope.v1"]},
+            "unknown event types",
+        ),
+        ({"url": "https://h.tccd.edu/x", "secret": "not-a-secret"}, "whsec_"),
+        ({"url": "https://h.tccd.edu/x", "departments": ["Writing Center"]}, "departments"),
+        ({"url": "not a url"}, "url"),
+    ],
+)
 async def test_invalid_subscriptions_are_problems(
     api: tuple[httpx.AsyncClient, Resources], body: dict[str, Any], field: str
 ) -> None:
@@ -95,35 +106,46 @@ async def test_invalid_subscriptions_are_problems(
 
 async def test_delivery_log_and_replay(api: tuple[httpx.AsyncClient, Resources]) -> None:
     client, res = api
-    sub_id = (await client.post("/subscriptions", json={"url": "https://h.tccd.edu/x"},
-                                headers=AUTH)).json()["id"]
+    sub_id = (
+        await client.post("/subscriptions", json={"url": "https://h.tccd.edu/x"}, headers=AUTH)
+    ).json()["id"]
     async with res.sessions() as session:
         sub = await session.get(Subscription, sub_id)
         assert sub is not None
         for hour, state in ((1, deliveries.DEAD), (2, deliveries.DELIVERED), (5, None)):
-            data = PublicDepartmentPresence(department="reference", online=hour,
-                                            changed_at=T + timedelta(hours=hour))
+            data = PublicDepartmentPresence(
+                department="reference", online=hour, changed_at=T + timedelta(hours=hour)
+            )
             event = new_event(data, source="unit").model_copy(
-                update={"time": T + timedelta(hours=hour)})
+                update={"time": T + timedelta(hours=hour)}
+            )
             parsed = AnyEvent.model_validate_json(event.model_dump_json())
-            assert await deliveries.enqueue(session, sub=sub, event=parsed,
-                                            payload=event.model_dump_json(), now=T)
-            assert not await deliveries.enqueue(session, sub=sub, event=parsed,
-                                                payload=event.model_dump_json(), now=T)
+            assert await deliveries.enqueue(
+                session, sub=sub, event=parsed, payload=event.model_dump_json(), now=T
+            )
+            assert not await deliveries.enqueue(
+                session, sub=sub, event=parsed, payload=event.model_dump_json(), now=T
+            )
             await session.commit()
             if state:
                 key = deliveries.delivery_id(sub_id, event.id)
-                await deliveries.record(session, key, now=T, status=500, error="HTTP 500",
-                                        state=state)
+                await deliveries.record(
+                    session, key, now=T, status=500, error="HTTP 500", state=state
+                )
     log = (await client.get(f"/subscriptions/{sub_id}/deliveries", headers=AUTH)).json()
     assert [d["state"] for d in log] == ["pending", "delivered", "dead"]
-    window = {"from": (T + timedelta(minutes=30)).isoformat(),
-              "to": (T + timedelta(hours=3)).isoformat()}
+    window = {
+        "from": (T + timedelta(minutes=30)).isoformat(),
+        "to": (T + timedelta(hours=3)).isoformat(),
+    }
     replayed = await client.post(f"/subscriptions/{sub_id}/replay", json=window, headers=AUTH)
     assert replayed.status_code == 202 and replayed.json() == {"requeued": 2}
     log = (await client.get(f"/subscriptions/{sub_id}/deliveries", headers=AUTH)).json()
     assert {d["state"] for d in log} == {"pending"} and {d["attempts"] for d in log} == {0}
-    backwards = await client.post(f"/subscriptions/{sub_id}/replay", headers=AUTH,
-                                  json={"from": window["to"], "to": window["from"]})
+    backwards = await client.post(
+        f"/subscriptions/{sub_id}/replay",
+        headers=AUTH,
+        json={"from": window["to"], "to": window["from"]},
+    )
     assert backwards.status_code == 422
     assert (await client.get("/subscriptions/sub_x/deliveries", headers=AUTH)).status_code == 404

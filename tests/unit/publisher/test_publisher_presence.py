@@ -26,17 +26,25 @@ async def session(database_url: str) -> AsyncIterator[AsyncSession]:
 
 
 def change(staff: str, status: StaffStatus, departments: list[str], minute: int) -> PresenceChanged:
-    return PresenceChanged(staff_id=staff, status=status, departments=departments,
-                           changed_at=T + timedelta(minutes=minute))
+    return PresenceChanged(
+        staff_id=staff,
+        status=status,
+        departments=departments,
+        changed_at=T + timedelta(minutes=minute),
+    )
 
 
 async def test_counts_follow_presence_changes(session: AsyncSession) -> None:
     steps = [
-        (change("ana", ON, ["reference", "nw-circulation"], 0),
-         {"nw-circulation": 1, "reference": 1}),
+        (
+            change("ana", ON, ["reference", "nw-circulation"], 0),
+            {"nw-circulation": 1, "reference": 1},
+        ),
         (change("bo", ON, ["reference"], 1), {"reference": 2}),
-        (change("ana", AWAY, ["reference", "nw-circulation"], 2),
-         {"nw-circulation": 0, "reference": 1}),
+        (
+            change("ana", AWAY, ["reference", "nw-circulation"], 2),
+            {"nw-circulation": 0, "reference": 1},
+        ),
         (change("ana", ON, ["tutoring"], 3), {"tutoring": 1}),  # back, for another desk
         (change("bo", OFF, ["reference"], 4), {"reference": 0}),
         (change("bo", OFF, ["reference"], 4), {}),  # a redelivery changes nothing

@@ -40,35 +40,76 @@ def envelope(data: BaseModel) -> tuple[AnyEvent, BaseModel]:
 
 
 RECEIVED = InteractionReceived(
-    interaction_id="i1", conversation_id="c1", channel=Channel.SMS, provider="twilio",
-    provider_message_id="SM1", patron=Patron(contact=PII[2], name=PII[0], role=PatronRole.STUDENT),
-    text=f"{PII[4]} {PII[3]} {PII[1]}", received_at=T, campus_hint="campus-nw",
+    interaction_id="i1",
+    conversation_id="c1",
+    channel=Channel.SMS,
+    provider="twilio",
+    provider_message_id="SM1",
+    patron=Patron(contact=PII[2], name=PII[0], role=PatronRole.STUDENT),
+    text=f"{PII[4]} {PII[3]} {PII[1]}",
+    received_at=T,
+    campus_hint="campus-nw",
     department_hint="Ana's desk",
 )
 ROUTED = RoutingDecided(
-    decision_id="d1", interaction_id="i1", conversation_id="c1", channel=Channel.SMS,
-    action=Action.EMAIL_CIRCULATION, department="circulation-managers", priority=Priority.HIGH,
-    overnight=True, handoff_text=f"{PII[0]}: emailing circulation", policy_version="p1",
-    guidance=StaffGuidance(summary=PII[4], extracted={"tcc_id": PII[3]}), decided_at=T,
+    decision_id="d1",
+    interaction_id="i1",
+    conversation_id="c1",
+    channel=Channel.SMS,
+    action=Action.EMAIL_CIRCULATION,
+    department="circulation-managers",
+    priority=Priority.HIGH,
+    overnight=True,
+    handoff_text=f"{PII[0]}: emailing circulation",
+    policy_version="p1",
+    guidance=StaffGuidance(summary=PII[4], extracted={"tcc_id": PII[3]}),
+    decided_at=T,
     decided_by=PII[5],
 )
-CLOSED = ConversationClosed(conversation_id="c1", channel=Channel.SMS, closed_at=T,
-                            closed_by=PII[5], patron_contact=PII[1], reason="Closed")
+CLOSED = ConversationClosed(
+    conversation_id="c1",
+    channel=Channel.SMS,
+    closed_at=T,
+    closed_by=PII[5],
+    patron_contact=PII[1],
+    reason="Closed",
+)
 
 CASES: list[tuple[BaseModel, str, dict[str, Any]]] = [
-    (RECEIVED, "edu.tccd.refdesk.public.interaction.received.v1", {
-        "channel": "sms", "campus_hint": "campus-nw", "department_hint": None,
-        "received_at": "2025-12-01T03:15:00Z", "overnight": None}),
-    (ROUTED, "edu.tccd.refdesk.public.conversation.routed.v1", {
-        "channel": "sms", "action": "email_circulation", "department": "circulation-managers",
-        "priority": "high", "overnight": True, "decided_at": "2025-12-01T03:15:00Z"}),
-    (CLOSED, "edu.tccd.refdesk.public.conversation.closed.v1", {
-        "channel": "sms", "closed_at": "2025-12-01T03:15:00Z", "reason": "closed"}),
+    (
+        RECEIVED,
+        "edu.tccd.refdesk.public.interaction.received.v1",
+        {
+            "channel": "sms",
+            "campus_hint": "campus-nw",
+            "department_hint": None,
+            "received_at": "2025-12-01T03:15:00Z",
+            "overnight": None,
+        },
+    ),
+    (
+        ROUTED,
+        "edu.tccd.refdesk.public.conversation.routed.v1",
+        {
+            "channel": "sms",
+            "action": "email_circulation",
+            "department": "circulation-managers",
+            "priority": "high",
+            "overnight": True,
+            "decided_at": "2025-12-01T03:15:00Z",
+        },
+    ),
+    (
+        CLOSED,
+        "edu.tccd.refdesk.public.conversation.closed.v1",
+        {"channel": "sms", "closed_at": "2025-12-01T03:15:00Z", "reason": "closed"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("data", "public_type", "expected"), CASES,
-                         ids=[c[1].split(".public.")[1] for c in CASES])
+@pytest.mark.parametrize(
+    ("data", "public_type", "expected"), CASES, ids=[c[1].split(".public.")[1] for c in CASES]
+)
 def test_each_raw_event_projects_to_its_public_event(
     data: BaseModel, public_type: str, expected: dict[str, Any]
 ) -> None:
@@ -97,28 +138,57 @@ def test_the_hash_is_keyed() -> None:
     assert len(conversation_hash("c1", key="a")) == 64
 
 
-@pytest.mark.parametrize("data", [
-    ConversationTransferred(conversation_id="c1", channel=Channel.CHAT, department="tutoring",
-                            transferred_at=T, by=PII[5], note=PII[4]),
-    NotificationRequested(idempotency_key="k", kind=NotificationKind.SURVEY,
-                          channel=Channel.EMAIL, recipient=PII[1], conversation_id="c1",
-                          requested_at=T),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        ConversationTransferred(
+            conversation_id="c1",
+            channel=Channel.CHAT,
+            department="tutoring",
+            transferred_at=T,
+            by=PII[5],
+            note=PII[4],
+        ),
+        NotificationRequested(
+            idempotency_key="k",
+            kind=NotificationKind.SURVEY,
+            channel=Channel.EMAIL,
+            recipient=PII[1],
+            conversation_id="c1",
+            requested_at=T,
+        ),
+    ],
+)
 def test_private_types_are_not_projected(data: BaseModel) -> None:
     event, data = envelope(data)
     assert project(event, data, key=KEY) == []
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("campus-nw", "campus-nw"), (" Writing-Center ", "writing-center"), ("Ana's desk", None),
-    ("call 817 555 0199", None), ("", None), (None, None), ("x" * 80, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("campus-nw", "campus-nw"),
+        (" Writing-Center ", "writing-center"),
+        ("Ana's desk", None),
+        ("call 817 555 0199", None),
+        ("", None),
+        (None, None),
+        ("x" * 80, None),
+    ],
+)
 def test_only_id_like_labels_pass(raw: str | None, expected: str | None) -> None:
     assert slug(raw) == expected
 
 
 def test_public_models_ignore_fields_added_later() -> None:
-    data = {"conversation_hash": "h", "channel": "chat", "action": "answer",
-            "department": "reference", "priority": "normal", "overnight": False,
-            "decided_at": "2025-12-01T03:15:00Z", "added_in_a_later_version": 1}
+    data = {
+        "conversation_hash": "h",
+        "channel": "chat",
+        "action": "answer",
+        "department": "reference",
+        "priority": "normal",
+        "overnight": False,
+        "decided_at": "2025-12-01T03:15:00Z",
+        "added_in_a_later_version": 1,
+    }
     assert PublicConversationRouted.model_validate(data).department == "reference"

@@ -11,7 +11,8 @@ from shared.events import EVENT_TYPES, PUBLIC_EVENT_TYPES, TYPE_OF
 def test_committed_schemas_match_the_code() -> None:
     committed = {p.name for p in SCHEMA_DIR.glob("*.json")}
     assert committed == {f"{t}.json" for t in PUBLIC_EVENT_TYPES}, (
-        "run: python -m services.publisher.schemas")
+        "run: python -m services.publisher.schemas"
+    )
     for event_type in PUBLIC_EVENT_TYPES:
         text = (SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8")
         assert text == render(event_type), f"{event_type}: run python -m services.publisher.schemas"

@@ -22,15 +22,21 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFDESK_PUBLISHER_ADMIN_TOKEN", "y" * 40)
     settings = PublisherSettings()
     assert (settings.port, settings.public_hash_key, settings.admin_token) == (
-        9999, STRONG, "y" * 40)
+        9999,
+        STRONG,
+        "y" * 40,
+    )
 
 
-@pytest.mark.parametrize(("hash_key", "token", "fails"), [
-    (DEV_HASH_KEY, STRONG, "REFDESK_PUBLIC_HASH_KEY"),
-    ("short", STRONG, "REFDESK_PUBLIC_HASH_KEY"),
-    (STRONG, DEV_ADMIN_TOKEN, "REFDESK_PUBLISHER_ADMIN_TOKEN"),
-    (STRONG, None, "REFDESK_PUBLISHER_ADMIN_TOKEN"),
-])
+@pytest.mark.parametrize(
+    ("hash_key", "token", "fails"),
+    [
+        (DEV_HASH_KEY, STRONG, "REFDESK_PUBLIC_HASH_KEY"),
+        ("short", STRONG, "REFDESK_PUBLIC_HASH_KEY"),
+        (STRONG, DEV_ADMIN_TOKEN, "REFDESK_PUBLISHER_ADMIN_TOKEN"),
+        (STRONG, None, "REFDESK_PUBLISHER_ADMIN_TOKEN"),
+    ],
+)
 def test_production_refuses_placeholder_secrets(
     hash_key: str, token: str | None, fails: str
 ) -> None:

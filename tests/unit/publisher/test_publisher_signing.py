@@ -18,8 +18,7 @@ PAYLOAD = json.dumps({"id": "e1", "type": "t", "data": {"department": "reference
 
 def test_a_signed_delivery_verifies() -> None:
     secret = new_secret()
-    headers = signed_headers(secret=secret, msg_id="msg_1", payload=PAYLOAD,
-                             now=datetime.now(UTC))
+    headers = signed_headers(secret=secret, msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC))
     assert Webhook(secret).verify(PAYLOAD, headers)["id"] == "e1"
     assert headers["webhook-signature"].startswith("v1,")
 
@@ -27,8 +26,7 @@ def test_a_signed_delivery_verifies() -> None:
 @pytest.mark.parametrize("tamper", ["body", "secret", "id"])
 def test_tampering_fails_verification(tamper: str) -> None:
     secret = new_secret()
-    headers = signed_headers(secret=secret, msg_id="msg_1", payload=PAYLOAD,
-                             now=datetime.now(UTC))
+    headers = signed_headers(secret=secret, msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC))
     body, key = PAYLOAD, secret
     if tamper == "body":
         body = PAYLOAD.replace("reference", "tutoring")
@@ -48,8 +46,7 @@ def test_secrets_are_checked() -> None:
 
 
 def sub(**kw: Any) -> Subscription:
-    values: dict[str, Any] = {"event_types": [], "campuses": [], "departments": [],
-                              "active": True}
+    values: dict[str, Any] = {"event_types": [], "campuses": [], "departments": [], "active": True}
     values.update(kw)
     return Subscription(**values)
 
@@ -58,19 +55,22 @@ ROUTED = "edu.tccd.refdesk.public.conversation.routed.v1"
 CLOSED = "edu.tccd.refdesk.public.conversation.closed.v1"
 
 
-@pytest.mark.parametrize(("subscription", "event_type", "data", "wanted"), [
-    (sub(), CLOSED, {}, True),
-    (sub(active=False), CLOSED, {}, False),
-    (sub(event_types=[ROUTED]), CLOSED, {}, False),
-    (sub(event_types=[ROUTED]), ROUTED, {"department": "tutoring"}, True),
-    (sub(departments=["tutoring"]), ROUTED, {"department": "tutoring"}, True),
-    (sub(departments=["tutoring"]), ROUTED, {"department": "reference"}, False),
-    (sub(departments=["tutoring"]), CLOSED, {}, False),
-    (sub(departments=["tutoring"]), "x", {"department_hint": "tutoring"}, True),
-    (sub(campuses=["campus-nw"]), "x", {"campus_hint": "campus-nw"}, True),
-    (sub(campuses=["campus-nw"]), ROUTED, {"department": "campus-nw"}, True),
-    (sub(campuses=["campus-nw"]), ROUTED, {"department": "reference"}, False),
-])
+@pytest.mark.parametrize(
+    ("subscription", "event_type", "data", "wanted"),
+    [
+        (sub(), CLOSED, {}, True),
+        (sub(active=False), CLOSED, {}, False),
+        (sub(event_types=[ROUTED]), CLOSED, {}, False),
+        (sub(event_types=[ROUTED]), ROUTED, {"department": "tutoring"}, True),
+        (sub(departments=["tutoring"]), ROUTED, {"department": "tutoring"}, True),
+        (sub(departments=["tutoring"]), ROUTED, {"department": "reference"}, False),
+        (sub(departments=["tutoring"]), CLOSED, {}, False),
+        (sub(departments=["tutoring"]), "x", {"department_hint": "tutoring"}, True),
+        (sub(campuses=["campus-nw"]), "x", {"campus_hint": "campus-nw"}, True),
+        (sub(campuses=["campus-nw"]), ROUTED, {"department": "campus-nw"}, True),
+        (sub(campuses=["campus-nw"]), ROUTED, {"department": "reference"}, False),
+    ],
+)
 def test_subscription_filters(
     subscription: Subscription, event_type: str, data: dict[str, Any], wanted: bool
 ) -> None:

@@ -48,8 +48,12 @@ async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
     await migrate(engine, "status")
     factory = session_factory(engine)
     async with factory() as session:
-        await seed_staff(session=session, entries=read_seed(StatusSettings().seed_file),  # type: ignore[arg-type]
-                         with_tokens=True, now=T0)
+        await seed_staff(
+            session=session,
+            entries=read_seed(StatusSettings().seed_file),  # type: ignore[arg-type]
+            with_tokens=True,
+            now=T0,
+        )
         await session.commit()
     yield factory
     await engine.dispose()
@@ -78,7 +82,9 @@ def settings() -> StatusSettings:
 
 @pytest.fixture
 async def resources(
-    settings: StatusSettings, sessions: async_sessionmaker[AsyncSession], publisher: FakePublisher,
+    settings: StatusSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
     clock: Clock,
 ) -> Resources:
     return Resources(settings=settings, sessions=sessions, publisher=publisher, clock=clock)

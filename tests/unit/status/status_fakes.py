@@ -55,20 +55,50 @@ def bearer(staff_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer dev-{staff_id}-token"}
 
 
-async def arrive(sessions: async_sessionmaker[AsyncSession], cid: str, *, channel: Channel,
-                 department: str = "reference", minutes_ago: int = 0, overnight: bool = False,
-                 crisis: bool = False) -> None:
+async def arrive(
+    sessions: async_sessionmaker[AsyncSession],
+    cid: str,
+    *,
+    channel: Channel,
+    department: str = "reference",
+    minutes_ago: int = 0,
+    overnight: bool = False,
+    crisis: bool = False,
+) -> None:
     """Given a conversation that arrived and was routed."""
     at = T0 - timedelta(minutes=minutes_ago)
     contact = "pat@example.edu" if channel == Channel.EMAIL else "+18175550199"
     async with sessions() as session:
-        await apply(session, event_id=f"i-{cid}", assigning=Assigning(), data=InteractionReceived(
-            interaction_id=f"i-{cid}", conversation_id=cid, channel=channel, provider="test",
-            provider_message_id=cid, patron=Patron(contact=contact), text="help",
-            received_at=at))
-        await apply(session, event_id=f"r-{cid}", assigning=Assigning(), data=RoutingDecided(
-            decision_id=f"r-{cid}", interaction_id=f"i-{cid}", conversation_id=cid,
-            channel=channel, department=department, overnight=overnight, policy_version="t",
-            action=Action.ESCALATE_CRISIS if crisis else Action.ANSWER,
-            priority=Priority.URGENT if crisis else Priority.NORMAL, decided_at=at))
+        await apply(
+            session,
+            event_id=f"i-{cid}",
+            assigning=Assigning(),
+            data=InteractionReceived(
+                interaction_id=f"i-{cid}",
+                conversation_id=cid,
+                channel=channel,
+                provider="test",
+                provider_message_id=cid,
+                patron=Patron(contact=contact),
+                text="help",
+                received_at=at,
+            ),
+        )
+        await apply(
+            session,
+            event_id=f"r-{cid}",
+            assigning=Assigning(),
+            data=RoutingDecided(
+                decision_id=f"r-{cid}",
+                interaction_id=f"i-{cid}",
+                conversation_id=cid,
+                channel=channel,
+                department=department,
+                overnight=overnight,
+                policy_version="t",
+                action=Action.ESCALATE_CRISIS if crisis else Action.ANSWER,
+                priority=Priority.URGENT if crisis else Priority.NORMAL,
+                decided_at=at,
+            ),
+        )
         await session.commit()

@@ -13,14 +13,18 @@ PROBLEM = "application/problem+json"
 
 
 async def test_shift_login_goes_online_and_publishes_presence(
-    client: httpx.AsyncClient, publisher: FakePublisher,
+    client: httpx.AsyncClient,
+    publisher: FakePublisher,
 ) -> None:
     response = await client.post("/shift/login", headers=bearer("tbrooks"))
     assert response.status_code == 200 and response.json()["status"] == "Online"
     [event] = publisher.on(PRESENCE.name)
     assert isinstance(event, PresenceChanged)
     assert (event.staff_id, event.status, event.departments) == (
-        "tbrooks", StaffStatus.ONLINE, ["nw-circulation"])
+        "tbrooks",
+        StaffStatus.ONLINE,
+        ["nw-circulation"],
+    )
     assert publisher.sent[0][2] == "tbrooks"  # keyed by staff id
     again = await client.post("/shift/login", headers=bearer("tbrooks"))
     assert again.status_code == 200 and len(publisher.on(PRESENCE.name)) == 1  # no change
@@ -29,20 +33,25 @@ async def test_shift_login_goes_online_and_publishes_presence(
 async def test_status_rules_and_problems(client: httpx.AsyncClient) -> None:
     anonymous = await client.put("/staff/mgarcia/status", json={"status": "Away"})
     assert anonymous.status_code == 401 and anonymous.headers["content-type"] == PROBLEM
-    bad = await client.put("/staff/mgarcia/status", json={"status": "Away"},
-                           headers={"Authorization": "Bearer nope"})
+    bad = await client.put(
+        "/staff/mgarcia/status", json={"status": "Away"}, headers={"Authorization": "Bearer nope"}
+    )
     assert bad.status_code == 401
-    other = await client.put("/staff/jnguyen/status", json={"status": "Away"},
-                             headers=bearer("mgarcia"))
+    other = await client.put(
+        "/staff/jnguyen/status", json={"status": "Away"}, headers=bearer("mgarcia")
+    )
     assert other.status_code == 403 and other.headers["content-type"] == PROBLEM
-    own = await client.put("/staff/mgarcia/status", json={"status": "Away", "note": "lunch"},
-                           headers=bearer("mgarcia"))
+    own = await client.put(
+        "/staff/mgarcia/status", json={"status": "Away", "note": "lunch"}, headers=bearer("mgarcia")
+    )
     assert own.status_code == 200 and own.json()["status"] == "Away"
-    by_supervisor = await client.put("/staff/jnguyen/status", json={"status": "Online"},
-                                     headers=bearer("lokafor"))
+    by_supervisor = await client.put(
+        "/staff/jnguyen/status", json={"status": "Online"}, headers=bearer("lokafor")
+    )
     assert by_supervisor.status_code == 200
-    invalid = await client.put("/staff/mgarcia/status", json={"status": "Busy"},
-                               headers=bearer("mgarcia"))
+    invalid = await client.put(
+        "/staff/mgarcia/status", json={"status": "Busy"}, headers=bearer("mgarcia")
+    )
     assert invalid.status_code == 422
 
 
@@ -52,8 +61,7 @@ async def test_availability_counts_online_staff_without_names(client: httpx.Asyn
     await client.put("/staff/mgarcia/status", json={"status": "Away"}, headers=bearer("mgarcia"))
     body = (await client.get("/availability")).json()
     by_id = {d["department"]: d for d in body["departments"]}
-    assert by_id["nw-circulation"] == {"department": "nw-circulation", "staffed": True,
-                                       "online": 1}
+    assert by_id["nw-circulation"] == {"department": "nw-circulation", "staffed": True, "online": 1}
     assert by_id["reference"]["staffed"] is False
     one = await client.get("/availability/nw-circulation")
     assert one.json()["online"] == 1 and "tbrooks" not in one.text and "Brooks" not in one.text
@@ -61,7 +69,8 @@ async def test_availability_counts_online_staff_without_names(client: httpx.Asyn
 
 
 async def test_supervisor_sees_whos_online_and_forces_offline(
-    client: httpx.AsyncClient, publisher: FakePublisher,
+    client: httpx.AsyncClient,
+    publisher: FakePublisher,
 ) -> None:
     await client.post("/shift/login", headers=bearer("rpatel"))
     assert (await client.get("/supervisor/online", headers=bearer("rpatel"))).status_code == 403
@@ -83,8 +92,14 @@ async def test_heartbeat_and_logout(client: httpx.AsyncClient) -> None:
 
 
 async def test_admin_manages_staff_and_tokens(client: httpx.AsyncClient) -> None:
-    new = {"id": "awilson", "name": "Ann Wilson", "email": "ann.wilson@example.edu",
-           "departments": ["tutoring"], "campus": "campus-se", "role": "staff"}
+    new = {
+        "id": "awilson",
+        "name": "Ann Wilson",
+        "email": "ann.wilson@example.edu",
+        "departments": ["tutoring"],
+        "campus": "campus-se",
+        "role": "staff",
+    }
     refused = await client.post("/admin/staff", json=new, headers=bearer("lokafor"))
     assert refused.status_code == 403
     created = await client.post("/admin/staff", json=new, headers=bearer("dkim"))
@@ -95,8 +110,11 @@ async def test_admin_manages_staff_and_tokens(client: httpx.AsyncClient) -> None
     token = issued.json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     assert (await client.post("/shift/login", headers=auth)).json()["status"] == "Online"
-    patched = await client.patch("/admin/staff/awilson", json={"departments": ["tutoring",
-                                 "reference"]}, headers=bearer("dkim"))
+    patched = await client.patch(
+        "/admin/staff/awilson",
+        json={"departments": ["tutoring", "reference"]},
+        headers=bearer("dkim"),
+    )
     assert patched.json()["departments"] == ["tutoring", "reference"]
     gone = await client.post("/admin/staff/awilson/deactivate", headers=bearer("dkim"))
     assert gone.json()["active"] is False
@@ -106,7 +124,9 @@ async def test_admin_manages_staff_and_tokens(client: httpx.AsyncClient) -> None
 
 
 async def test_presence_publish_failure_is_a_503_and_marks_a_republish(
-    client: httpx.AsyncClient, publisher: FakePublisher, resources: Resources,
+    client: httpx.AsyncClient,
+    publisher: FakePublisher,
+    resources: Resources,
 ) -> None:
     publisher.fail = True
     response = await client.post("/shift/login", headers=bearer("mgarcia"))

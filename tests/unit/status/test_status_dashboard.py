@@ -33,8 +33,9 @@ async def test_cookie_session_needs_the_csrf_header_for_changes(client: httpx.As
     assert state.status_code == 200 and state.json()["me"]["status"] == "Offline"
     blocked = await client.put("/staff/mgarcia/status", json={"status": "Online"})
     assert blocked.status_code == 403
-    done = await client.put("/staff/mgarcia/status", json={"status": "Online"},
-                            headers={"X-Requested-With": "refdesk"})
+    done = await client.put(
+        "/staff/mgarcia/status", json={"status": "Online"}, headers={"X-Requested-With": "refdesk"}
+    )
     assert done.status_code == 200
     state = await client.get("/dashboard/state")
     assert state.json()["online"]["reference"][0]["id"] == "mgarcia"
@@ -52,12 +53,13 @@ async def test_static_script_is_served(client: httpx.AsyncClient) -> None:
 
 
 async def test_queue_rows_show_channel_labels_and_overnight(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await arrive(sessions, "sms-night", channel=Channel.SMS, minutes_ago=600, overnight=True)
     await arrive(sessions, "chat-now", channel=Channel.CHAT)
     await sign_in(client, "mgarcia", "dev-mgarcia-token")
     page = (await client.get("/dashboard")).text
-    row = page[page.index('data-conversation-id="sms-night"'):]
-    row = row[:row.index("</tr>")]
+    row = page[page.index('data-conversation-id="sms-night"') :]
+    row = row[: row.index("</tr>")]
     assert "overnight" in row and "📱" in row and "SMS" in row and "Overnight" in row

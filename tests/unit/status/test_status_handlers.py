@@ -27,35 +27,61 @@ from shared.events import (
 OFF = Assigning()
 
 
-def received(cid: str, *, minutes: int = 0, channel: Channel = Channel.SMS,
-             contact: str = "+18175550100") -> InteractionReceived:
+def received(
+    cid: str, *, minutes: int = 0, channel: Channel = Channel.SMS, contact: str = "+18175550100"
+) -> InteractionReceived:
     return InteractionReceived(
-        interaction_id=f"i-{cid}-{minutes}", conversation_id=cid, channel=channel,
-        provider="twilio", provider_message_id=f"SM{cid}{minutes}",
-        patron=Patron(contact=contact), text="when does the library close?",
+        interaction_id=f"i-{cid}-{minutes}",
+        conversation_id=cid,
+        channel=channel,
+        provider="twilio",
+        provider_message_id=f"SM{cid}{minutes}",
+        patron=Patron(contact=contact),
+        text="when does the library close?",
         received_at=T0 + timedelta(minutes=minutes),
     )
 
 
-def routed(cid: str, department: str = "reference", *, action: Action = Action.ANSWER,
-           priority: Priority = Priority.NORMAL, overnight: bool = False,
-           channel: Channel = Channel.SMS) -> RoutingDecided:
+def routed(
+    cid: str,
+    department: str = "reference",
+    *,
+    action: Action = Action.ANSWER,
+    priority: Priority = Priority.NORMAL,
+    overnight: bool = False,
+    channel: Channel = Channel.SMS,
+) -> RoutingDecided:
     return RoutingDecided(
-        decision_id=f"d-{cid}-{department}", interaction_id=f"i-{cid}", conversation_id=cid,
-        channel=channel, action=action, department=department, priority=priority,
-        overnight=overnight, policy_version="test", decided_at=T0 + timedelta(seconds=5),
+        decision_id=f"d-{cid}-{department}",
+        interaction_id=f"i-{cid}",
+        conversation_id=cid,
+        channel=channel,
+        action=action,
+        department=department,
+        priority=priority,
+        overnight=overnight,
+        policy_version="test",
+        decided_at=T0 + timedelta(seconds=5),
     )
 
 
 async def test_interaction_then_routing_opens_a_routed_conversation(session: AsyncSession) -> None:
     assert await apply(session, event_id="e1", data=received("c1"), assigning=OFF)
-    assert await apply(session, event_id="e2", data=routed("c1", overnight=True,
-                                                            priority=Priority.HIGH),
-                       assigning=OFF)
+    assert await apply(
+        session,
+        event_id="e2",
+        data=routed("c1", overnight=True, priority=Priority.HIGH),
+        assigning=OFF,
+    )
     conv = await session.get(Conversation, "c1")
     assert conv is not None
     assert (conv.channel, conv.department, conv.priority, conv.overnight, conv.state) == (
-        "sms", "reference", "high", True, "open")
+        "sms",
+        "reference",
+        "high",
+        True,
+        "open",
+    )
     assert conv.opened_at == T0 and conv.patron_contact == "+18175550100"
 
 
@@ -66,13 +92,13 @@ async def test_routing_before_interaction_still_yields_one_conversation(
     await apply(session, event_id="i", data=received("c2"), assigning=OFF)
     rows = await open_queue(session=session)
     assert [(c.conversation_id, c.department, c.opened_at) for c in rows] == [
-        ("c2", "writing-center", T0)]
+        ("c2", "writing-center", T0)
+    ]
 
 
 async def test_redelivered_event_is_applied_once(session: AsyncSession) -> None:
     assert await apply(session, event_id="same", data=received("c3"), assigning=OFF)
-    assert not await apply(session, event_id="same", data=received("c3", minutes=9),
-                           assigning=OFF)
+    assert not await apply(session, event_id="same", data=received("c3", minutes=9), assigning=OFF)
     conv = await session.get(Conversation, "c3")
     assert conv is not None and conv.last_message_at == T0
     count = await session.scalar(select(func.count()).select_from(PROCESSED))
@@ -80,25 +106,43 @@ async def test_redelivered_event_is_applied_once(session: AsyncSession) -> None:
 
 
 async def test_crisis_routing_sets_the_crisis_flag(session: AsyncSession) -> None:
-    await apply(session, event_id="x", data=routed("c4", "care-team", action=Action.ESCALATE_CRISIS,
-                                                   priority=Priority.URGENT), assigning=OFF)
+    await apply(
+        session,
+        event_id="x",
+        data=routed("c4", "care-team", action=Action.ESCALATE_CRISIS, priority=Priority.URGENT),
+        assigning=OFF,
+    )
     conv = await session.get(Conversation, "c4")
     assert conv is not None and conv.crisis and conv.crisis_at is not None
 
 
 async def test_close_and_transfer_events(session: AsyncSession) -> None:
     await apply(session, event_id="a", data=received("c5", channel=Channel.CHAT), assigning=OFF)
-    await apply(session, event_id="b", data=ConversationTransferred(
-        conversation_id="c5", channel=Channel.CHAT, department="tutoring",
-        transferred_at=T0 + timedelta(minutes=1)), assigning=OFF)
+    await apply(
+        session,
+        event_id="b",
+        data=ConversationTransferred(
+            conversation_id="c5",
+            channel=Channel.CHAT,
+            department="tutoring",
+            transferred_at=T0 + timedelta(minutes=1),
+        ),
+        assigning=OFF,
+    )
     conv = await session.get(Conversation, "c5")
     assert conv is not None and conv.department == "tutoring"
-    await apply(session, event_id="c", data=ConversationClosed(
-        conversation_id="c5", channel=Channel.CHAT, closed_at=T0 + timedelta(minutes=2)),
-        assigning=OFF)
+    await apply(
+        session,
+        event_id="c",
+        data=ConversationClosed(
+            conversation_id="c5", channel=Channel.CHAT, closed_at=T0 + timedelta(minutes=2)
+        ),
+        assigning=OFF,
+    )
     assert conv.state == "closed"
-    await apply(session, event_id="d", data=received("c5", minutes=30, channel=Channel.CHAT),
-                assigning=OFF)
+    await apply(
+        session, event_id="d", data=received("c5", minutes=30, channel=Channel.CHAT), assigning=OFF
+    )
     assert conv.state == "open"  # the patron wrote again: reopened
 
 
@@ -109,12 +153,14 @@ async def test_reply_to_ticket_of_offline_assignee_returns_it_to_the_queue(
     conv = await session.get(Conversation, "c6")
     assert conv is not None
     conv.assignee = "mgarcia"
-    await set_status(session=session, staff_id="mgarcia", status=StaffStatus.ONLINE,
-                     actor_id="mgarcia", now=T0)
+    await set_status(
+        session=session, staff_id="mgarcia", status=StaffStatus.ONLINE, actor_id="mgarcia", now=T0
+    )
     await apply(session, event_id="2", data=received("c6", minutes=1), assigning=OFF)
     assert conv.assignee == "mgarcia"  # still there
-    await set_status(session=session, staff_id="mgarcia", status=StaffStatus.OFFLINE,
-                     actor_id="mgarcia", now=T0)
+    await set_status(
+        session=session, staff_id="mgarcia", status=StaffStatus.OFFLINE, actor_id="mgarcia", now=T0
+    )
     await apply(session, event_id="3", data=received("c6", minutes=2), assigning=OFF)
     assert conv.assignee is None
 
@@ -122,8 +168,9 @@ async def test_reply_to_ticket_of_offline_assignee_returns_it_to_the_queue(
 async def test_auto_assign_least_busy_online_staff_within_capacity(session: AsyncSession) -> None:
     on = Assigning(enabled=True, capacity=2)
     for staff_id in ("mgarcia", "jnguyen", "tbrooks"):
-        await set_status(session=session, staff_id=staff_id, status=StaffStatus.ONLINE,
-                         actor_id=staff_id, now=T0)
+        await set_status(
+            session=session, staff_id=staff_id, status=StaffStatus.ONLINE, actor_id=staff_id, now=T0
+        )
     assignees = []
     for n in range(5):
         cid = f"auto-{n}"
@@ -139,8 +186,12 @@ async def test_auto_assign_least_busy_online_staff_within_capacity(session: Asyn
 async def test_later_decisions_keep_overnight_and_never_lower_priority(
     session: AsyncSession,
 ) -> None:
-    await apply(session, event_id="n1", data=routed("c7", overnight=True, priority=Priority.HIGH),
-                assigning=OFF)
+    await apply(
+        session,
+        event_id="n1",
+        data=routed("c7", overnight=True, priority=Priority.HIGH),
+        assigning=OFF,
+    )
     later = routed("c7", overnight=False).model_copy(update={"decision_id": "d-later"})
     await apply(session, event_id="n2", data=later, assigning=OFF)
     conv = await session.get(Conversation, "c7")

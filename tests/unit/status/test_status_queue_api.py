@@ -21,7 +21,8 @@ from shared.topics import INTERACTIONS, NOTIFICATIONS, ROUTING
 
 
 async def test_queue_lists_in_desk_order_with_filters(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await arrive(sessions, "chat-new", channel=Channel.CHAT, minutes_ago=1)
     await arrive(sessions, "email-old", channel=Channel.EMAIL, minutes_ago=40)
@@ -31,41 +32,64 @@ async def test_queue_lists_in_desk_order_with_filters(
     assert (await client.get("/queue")).status_code == 401
     body = (await client.get("/queue", headers=bearer("mgarcia"))).json()
     assert [r["conversation_id"] for r in body["items"]] == [
-        "crisis", "sms-night", "email-old", "wc", "chat-new"]
+        "crisis",
+        "sms-night",
+        "email-old",
+        "wc",
+        "chat-new",
+    ]
     night = body["items"][1]
-    assert {k: night[k] for k in ("channel", "department", "priority", "overnight", "age_s",
-                                  "assignee")} == {
-        "channel": "sms", "department": "reference", "priority": "normal", "overnight": True,
-        "age_s": 36000, "assignee": None}
+    assert {
+        k: night[k] for k in ("channel", "department", "priority", "overnight", "age_s", "assignee")
+    } == {
+        "channel": "sms",
+        "department": "reference",
+        "priority": "normal",
+        "overnight": True,
+        "age_s": 36000,
+        "assignee": None,
+    }
     assert "+1817" not in str(body)  # no patron contact in the listing
-    ref = (await client.get("/queue?department=reference&channel=sms",
-                            headers=bearer("mgarcia"))).json()
+    ref = (
+        await client.get("/queue?department=reference&channel=sms", headers=bearer("mgarcia"))
+    ).json()
     assert [r["conversation_id"] for r in ref["items"]] == ["sms-night"]
 
 
 async def test_claim_transfer_close(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
-    publisher: FakePublisher, clock: Clock,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
 ) -> None:
     await arrive(sessions, "c-chat", channel=Channel.CHAT, minutes_ago=3)
     await arrive(sessions, "c-sms", channel=Channel.SMS, minutes_ago=2)
     claimed = await client.post("/queue/c-chat/claim", headers=bearer("mgarcia"))
     assert claimed.json()["assignee"] == "mgarcia"
     assert (await client.post("/queue/c-chat/claim", headers=bearer("jnguyen"))).status_code == 409
-    moved = await client.post("/queue/c-chat/transfer", headers=bearer("mgarcia"),
-                              json={"department": "writing-center",
-                                    "note": "Someone from the Writing Center will join."})
+    moved = await client.post(
+        "/queue/c-chat/transfer",
+        headers=bearer("mgarcia"),
+        json={"department": "writing-center", "note": "Someone from the Writing Center will join."},
+    )
     assert moved.status_code == 200
     [decision] = publisher.on(ROUTING.name)
     assert isinstance(decision, RoutingDecided)
     assert (decision.action, decision.department, decision.decided_by) == (
-        Action.TRANSFER, "writing-center", "mgarcia")
+        Action.TRANSFER,
+        "writing-center",
+        "mgarcia",
+    )
     [handoff] = publisher.on(NOTIFICATIONS.name)
     assert isinstance(handoff, NotificationRequested)
     assert (handoff.kind, handoff.recipient, handoff.channel) == (
-        NotificationKind.HANDOFF, "c-chat", Channel.CHAT)
-    bad = await client.post("/queue/c-sms/transfer", headers=bearer("mgarcia"),
-                            json={"department": "narnia"})
+        NotificationKind.HANDOFF,
+        "c-chat",
+        Channel.CHAT,
+    )
+    bad = await client.post(
+        "/queue/c-sms/transfer", headers=bearer("mgarcia"), json={"department": "narnia"}
+    )
     assert bad.status_code == 422
     clock.advance(30)
     closed = await client.post("/queue/c-sms/close", headers=bearer("jnguyen"))
@@ -73,16 +97,23 @@ async def test_claim_transfer_close(
     [event] = publisher.on(INTERACTIONS.name)
     assert isinstance(event, ConversationClosed)
     assert (event.closed_by, event.patron_contact, event.channel) == (
-        "jnguyen", "+18175550199", Channel.SMS)
+        "jnguyen",
+        "+18175550199",
+        Channel.SMS,
+    )
     assert (await client.post("/queue/c-sms/close", headers=bearer("jnguyen"))).status_code == 409
-    samples = REGISTRY.get_sample_value("refdesk_first_response_seconds_count",
-                                        {"department": "reference", "channel": "sms"})
+    samples = REGISTRY.get_sample_value(
+        "refdesk_first_response_seconds_count", {"department": "reference", "channel": "sms"}
+    )
     assert samples is not None and samples >= 1
 
 
 async def test_crisis_acknowledge_and_reescalation(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
-    publisher: FakePublisher, clock: Clock, resources: Resources,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+    resources: Resources,
 ) -> None:
     await arrive(sessions, "c-1", channel=Channel.CHAT, department="care-team", crisis=True)
     await arrive(sessions, "c-2", channel=Channel.SMS, department="care-team", crisis=True)
@@ -90,25 +121,29 @@ async def test_crisis_acknowledge_and_reescalation(
     ack = await client.post("/queue/c-1/acknowledge", headers=bearer("mgarcia"))
     assert ack.json()["acknowledged"] is True
     await arrive(sessions, "plain", channel=Channel.CHAT)
-    assert (await client.post("/queue/plain/acknowledge",
-                              headers=bearer("mgarcia"))).status_code == 409
+    assert (
+        await client.post("/queue/plain/acknowledge", headers=bearer("mgarcia"))
+    ).status_code == 409
     clock.advance(resources.settings.crisis_ack_timeout_s + 1)
     await tick(resources)
     alerts = [n for n in publisher.on(NOTIFICATIONS.name) if isinstance(n, NotificationRequested)]
     assert [(a.kind, a.conversation_id) for a in alerts] == [
-        (NotificationKind.CRISIS_REESCALATION, "c-2")]
+        (NotificationKind.CRISIS_REESCALATION, "c-2")
+    ]
     await tick(resources)
     assert len(publisher.on(NOTIFICATIONS.name)) == 1  # once
     assert REGISTRY.get_sample_value("refdesk_crises_unacknowledged") == 1
 
 
 async def test_convert_sms_to_email_needs_a_supervisor_and_an_address(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await arrive(sessions, "sms-1", channel=Channel.SMS)
     url = "/queue/sms-1/convert-to-email"
-    assert (await client.post(url, json={"email": "p@example.edu"},
-                              headers=bearer("mgarcia"))).status_code == 403
+    assert (
+        await client.post(url, json={"email": "p@example.edu"}, headers=bearer("mgarcia"))
+    ).status_code == 403
     assert (await client.post(url, json={}, headers=bearer("lokafor"))).status_code == 422
     done = await client.post(url, json={"email": "Pat@Example.edu"}, headers=bearer("lokafor"))
     assert (done.json()["channel"], done.json()["converted_from"]) == ("email", "sms")
@@ -117,14 +152,17 @@ async def test_convert_sms_to_email_needs_a_supervisor_and_an_address(
 
 
 async def test_gauges_after_a_tick(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], resources: Resources,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    resources: Resources,
 ) -> None:
     await arrive(sessions, "g-1", channel=Channel.SMS, minutes_ago=10, overnight=True)
     await client.post("/shift/login", headers=bearer("tbrooks"))
     await tick(resources)
     get = REGISTRY.get_sample_value
-    assert get("refdesk_queue_open_conversations", {"department": "reference",
-                                                    "channel": "sms"}) == 1
+    assert (
+        get("refdesk_queue_open_conversations", {"department": "reference", "channel": "sms"}) == 1
+    )
     assert get("refdesk_queue_oldest_waiting_age_seconds", {"department": "reference"}) == 600
     assert get("refdesk_overnight_tickets_waiting") == 1
     assert get("refdesk_staff", {"department": "nw-circulation", "status": "Online"}) == 1

@@ -26,8 +26,16 @@ def conv(
     cid: str, *, minutes_ago: int, crisis: bool = False, overnight: bool = False
 ) -> Conversation:
     at = T0 - timedelta(minutes=minutes_ago)
-    return Conversation(conversation_id=cid, channel="chat", opened_at=at, last_message_at=at,
-                        crisis=crisis, overnight=overnight, state="open", priority="normal")
+    return Conversation(
+        conversation_id=cid,
+        channel="chat",
+        opened_at=at,
+        last_message_at=at,
+        crisis=crisis,
+        overnight=overnight,
+        state="open",
+        priority="normal",
+    )
 
 
 def test_queue_order_is_crisis_then_overnight_oldest_first_then_rest_oldest_first() -> None:
@@ -72,9 +80,14 @@ def test_who_may_set_whose_status(role: str, target: str, allowed: bool) -> None
 
 @pytest.mark.parametrize(
     ("role", "needed", "ok"),
-    [("staff", "supervisor", False), ("supervisor", "supervisor", True),
-     ("admin", "supervisor", True), ("supervisor", "admin", False), ("admin", "admin", True),
-     ("nonsense", "staff", False)],
+    [
+        ("staff", "supervisor", False),
+        ("supervisor", "supervisor", True),
+        ("admin", "supervisor", True),
+        ("supervisor", "admin", False),
+        ("admin", "admin", True),
+        ("nonsense", "staff", False),
+    ],
 )
 def test_role_ranks(role: str, needed: str, ok: bool) -> None:
     assert has_role(Actor(id="x", role=role), needed) is ok
@@ -91,8 +104,10 @@ def test_session_cookie_round_trip_expiry_and_tampering() -> None:
     assert read_session(cookie, secret="s" * 32, now=T0 + timedelta(seconds=61)) is None
     assert read_session(cookie, secret="t" * 32, now=T0) is None
     forged = sign_session("dkim", secret="x" * 32, now=T0, max_age_s=60)
-    assert read_session(forged.split(".")[0] + "." + cookie.split(".")[1], secret="s" * 32,
-                        now=T0) is None
+    assert (
+        read_session(forged.split(".")[0] + "." + cookie.split(".")[1], secret="s" * 32, now=T0)
+        is None
+    )
     assert read_session(None, secret="s" * 32, now=T0) is None
     assert read_session("garbage", secret="s" * 32, now=T0) is None
 
@@ -110,4 +125,7 @@ def test_settings_read_status_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFDESK_KAFKA_BOOTSTRAP", "kafka:9092")
     settings = StatusSettings()
     assert (settings.port, settings.auto_assign, settings.kafka_bootstrap) == (
-        9191, True, "kafka:9092")
+        9191,
+        True,
+        "kafka:9092",
+    )

@@ -19,26 +19,45 @@ ON, AWAY, OFF = StaffStatus.ONLINE, StaffStatus.AWAY, StaffStatus.OFFLINE
 @pytest.mark.parametrize(
     ("status", "silent_s", "expected"),
     [
-        (ON, 10, None), (ON, 299, None), (ON, 300, AWAY), (ON, 1799, AWAY), (ON, 1800, OFF),
-        (AWAY, 10, None), (AWAY, 1799, None), (AWAY, 1800, OFF), (OFF, 99999, None),
+        (ON, 10, None),
+        (ON, 299, None),
+        (ON, 300, AWAY),
+        (ON, 1799, AWAY),
+        (ON, 1800, OFF),
+        (AWAY, 10, None),
+        (AWAY, 1799, None),
+        (AWAY, 1800, OFF),
+        (OFF, 99999, None),
     ],
 )
 def test_lapsed_status(status: StaffStatus, silent_s: int, expected: StaffStatus | None) -> None:
-    got = lapsed_status(status=status, last_heartbeat_at=T0 - timedelta(seconds=silent_s),
-                        since=T0 - timedelta(days=1), now=T0, away_after_s=300,
-                        offline_after_s=1800)
+    got = lapsed_status(
+        status=status,
+        last_heartbeat_at=T0 - timedelta(seconds=silent_s),
+        since=T0 - timedelta(days=1),
+        now=T0,
+        away_after_s=300,
+        offline_after_s=1800,
+    )
     assert got == expected
 
 
 def test_no_heartbeat_yet_counts_from_the_status_change() -> None:
-    got = lapsed_status(status=ON, last_heartbeat_at=None, since=T0 - timedelta(seconds=400),
-                        now=T0, away_after_s=300, offline_after_s=1800)
+    got = lapsed_status(
+        status=ON,
+        last_heartbeat_at=None,
+        since=T0 - timedelta(seconds=400),
+        now=T0,
+        away_after_s=300,
+        offline_after_s=1800,
+    )
     assert got == AWAY
 
 
 async def _online(session: AsyncSession, staff_id: str) -> None:
-    await set_status(session=session, staff_id=staff_id, status=ON, actor_id=staff_id, now=T0,
-                     shift="start")
+    await set_status(
+        session=session, staff_id=staff_id, status=ON, actor_id=staff_id, now=T0, shift="start"
+    )
 
 
 async def test_sweep_moves_silent_staff_to_away_then_offline_and_records_it(
@@ -48,20 +67,29 @@ async def test_sweep_moves_silent_staff_to_away_then_offline_and_records_it(
     await _online(session, "jnguyen")
     later = T0 + timedelta(seconds=301)
     await heartbeat(session=session, staff_id="jnguyen", now=later - timedelta(seconds=5))
-    events = await sweep_heartbeats(session=session, now=later, away_after_s=300,
-                                    offline_after_s=1800)
+    events = await sweep_heartbeats(
+        session=session, now=later, away_after_s=300, offline_after_s=1800
+    )
     assert [(e.staff_id, e.status, e.changed_by) for e in events] == [
-        ("mgarcia", AWAY, "system:heartbeat")]
+        ("mgarcia", AWAY, "system:heartbeat")
+    ]
     much_later = T0 + timedelta(seconds=4000)
-    events = await sweep_heartbeats(session=session, now=much_later, away_after_s=300,
-                                    offline_after_s=1800)
+    events = await sweep_heartbeats(
+        session=session, now=much_later, away_after_s=300, offline_after_s=1800
+    )
     assert {(e.staff_id, e.status) for e in events} == {("mgarcia", OFF), ("jnguyen", OFF)}
-    history = (await session.execute(
-        StatusChange.__table__.select().where(StatusChange.staff_id == "mgarcia")
-        .order_by(StatusChange.id))).all()
+    history = (
+        await session.execute(
+            StatusChange.__table__.select()
+            .where(StatusChange.staff_id == "mgarcia")
+            .order_by(StatusChange.id)
+        )
+    ).all()
     assert [(h.from_status, h.to_status, h.changed_by) for h in history] == [
-        (None, "Online", "mgarcia"), ("Online", "Away", "system:heartbeat"),
-        ("Away", "Offline", "system:heartbeat")]
+        (None, "Online", "mgarcia"),
+        ("Online", "Away", "system:heartbeat"),
+        ("Away", "Offline", "system:heartbeat"),
+    ]
 
 
 async def test_heartbeat_undoes_an_away_set_by_the_sweep_but_not_a_chosen_one(
@@ -82,37 +110,64 @@ async def test_heartbeat_undoes_an_away_set_by_the_sweep_but_not_a_chosen_one(
 async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
     session: AsyncSession,
 ) -> None:
-    session.add(Conversation(conversation_id="c-crisis", channel="chat", opened_at=T0,
-                             last_message_at=T0, crisis=True, crisis_at=T0, state="open",
-                             priority="urgent", overnight=False, department="care-team"))
+    session.add(
+        Conversation(
+            conversation_id="c-crisis",
+            channel="chat",
+            opened_at=T0,
+            last_message_at=T0,
+            crisis=True,
+            crisis_at=T0,
+            state="open",
+            priority="urgent",
+            overnight=False,
+            department="care-team",
+        )
+    )
     await session.flush()
-    convs, alerts = await due_reescalations(session=session, now=T0 + timedelta(seconds=301),
-                                            ack_timeout_s=300)
+    convs, alerts = await due_reescalations(
+        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300
+    )
     assert (convs, alerts) == ([], [])  # no supervisor on shift yet: wait for one
     await _online(session, "lokafor")
     await _online(session, "mgarcia")
-    convs, alerts = await due_reescalations(session=session, now=T0 + timedelta(seconds=200),
-                                            ack_timeout_s=300)
+    convs, alerts = await due_reescalations(
+        session=session, now=T0 + timedelta(seconds=200), ack_timeout_s=300
+    )
     assert alerts == []  # not yet due
-    convs, alerts = await due_reescalations(session=session, now=T0 + timedelta(seconds=301),
-                                            ack_timeout_s=300)
+    convs, alerts = await due_reescalations(
+        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300
+    )
     assert [a.recipient for a in alerts] == ["linda.okafor@example.edu"]
     assert alerts[0].kind == NotificationKind.CRISIS_REESCALATION
     assert alerts[0].idempotency_key == derived_id("c-crisis", "reescalate", "lokafor")
     convs[0].reescalated_at = T0 + timedelta(seconds=301)
     await session.flush()
-    _, again = await due_reescalations(session=session, now=T0 + timedelta(seconds=900),
-                                       ack_timeout_s=300)
+    _, again = await due_reescalations(
+        session=session, now=T0 + timedelta(seconds=900), ack_timeout_s=300
+    )
     assert again == []
 
 
 async def test_acknowledged_crisis_is_not_reescalated(session: AsyncSession) -> None:
     await _online(session, "lokafor")
-    session.add(Conversation(conversation_id="c-ack", channel="sms", opened_at=T0,
-                             last_message_at=T0, crisis=True, crisis_at=T0, state="open",
-                             priority="urgent", overnight=False, acknowledged_at=T0,
-                             acknowledged_by="mgarcia"))
+    session.add(
+        Conversation(
+            conversation_id="c-ack",
+            channel="sms",
+            opened_at=T0,
+            last_message_at=T0,
+            crisis=True,
+            crisis_at=T0,
+            state="open",
+            priority="urgent",
+            overnight=False,
+            acknowledged_at=T0,
+            acknowledged_by="mgarcia",
+        )
+    )
     await session.flush()
-    _, alerts = await due_reescalations(session=session, now=T0 + timedelta(hours=1),
-                                        ack_timeout_s=300)
+    _, alerts = await due_reescalations(
+        session=session, now=T0 + timedelta(hours=1), ack_timeout_s=300
+    )
     assert alerts == []

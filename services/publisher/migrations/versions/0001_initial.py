@@ -45,8 +45,12 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("subscription_id", sa.String(40),
-                  sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "subscription_id",
+            sa.String(40),
+            sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("event_id", sa.String(128), nullable=False),
         sa.Column("event_type", sa.String(128), nullable=False),
         _ts("event_time", False),

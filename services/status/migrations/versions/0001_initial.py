@@ -94,6 +94,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop every table."""
-    for table in ("status_processed_events", "conversations", "status_history", "presence",
-                  "staff_tokens", "staff"):
+    for table in (
+        "status_processed_events",
+        "conversations",
+        "status_history",
+        "presence",
+        "staff_tokens",
+        "staff",
+    ):
         op.drop_table(table)
