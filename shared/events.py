@@ -6,12 +6,20 @@ their own types at their edges.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 NAMESPACE = uuid.UUID("6f1c2a4e-5d7b-4f0e-9a61-3b8d2c7e9f10")
 """Namespace for ids derived deterministically from other ids (uuid5)."""
@@ -63,6 +71,14 @@ class Patron(_Data):
     role: PatronRole = PatronRole.UNKNOWN
 
 
+class Attachment(_Data):
+    """A file that came with a patron's message: described, never stored by refdesk."""
+
+    name: str = Field(max_length=255)
+    size: int = Field(ge=0, description="bytes")
+    content_type: str | None = None
+
+
 class InteractionReceived(_Data):
     """A patron's message reached the desk on one channel."""
 
@@ -78,6 +94,11 @@ class InteractionReceived(_Data):
     campus_hint: str | None = None
     department_hint: str | None = None
     sequence: int | None = Field(None, description="sender-side sequence within the conversation")
+    attachments: list[Attachment] = Field(default_factory=list)
+    blocked: bool = Field(
+        False,
+        description="the contact is on the blocklist: routed only if the crisis net matches",
+    )
 
 
 class ConversationClosed(_Data):
@@ -89,6 +110,8 @@ class ConversationClosed(_Data):
     closed_by: str | None = Field(None, description="staff id, or the platform")
     patron_contact: str | None = Field(None, description="where the survey goes; student data")
     reason: str = "closed"
+    read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
+    topic: str | None = Field(None, description="desk statistics topic id")
 
 
 class ConversationTransferred(_Data):
@@ -134,6 +157,13 @@ class RoutingDecided(_Data):
     policy_version: str
     decided_at: AwareDatetime
     decided_by: str = "router"
+    lang: str = Field("en", description="ISO 639-1 language of the patron's message")
+    safety_review: bool = Field(
+        False, description="not escalated, but the learned net saw possible crisis: read now"
+    )
+    risk_score: float | None = Field(None, ge=0, le=1, description="learned crisis risk")
+    net: str | None = Field(None, description="which net escalated or flagged: rules | model")
+    model_version: str | None = None
 
 
 # ---- refdesk.notifications ------------------------------------------------------------
@@ -148,6 +178,8 @@ class NotificationKind(StrEnum):
     AFTER_HOURS_ACK = "after_hours_ack"
     KEYWORD_REPLY = "keyword_reply"
     CRISIS_REESCALATION = "crisis_reescalation"
+    STAFF_REPLY = "staff_reply"
+    SAFETY_REVIEW_ALERT = "safety_review_alert"
 
 
 class NotificationRequested(_Data):
@@ -164,6 +196,218 @@ class NotificationRequested(_Data):
     priority: Priority = Priority.NORMAL
     context: dict[str, Any] = Field(default_factory=dict, description="template values")
     requested_at: AwareDatetime
+
+
+class StaffReplyContext(_Data):
+    """What a staff member wrote to the patron, and how an email reply threads."""
+
+    reply_id: str
+    staff_id: str
+    text: str = Field(min_length=1, description="student data")
+    subject: str | None = Field(None, description="email: the reply's subject (Re: ...)")
+    in_reply_to: str | None = Field(None, description="email: the patron's Message-ID")
+    references: list[str] = Field(default_factory=list, description="email: the thread's ids")
+    lang: str = "en"
+    staff_name: str | None = Field(None, description="signs an email reply")
+    desk_name: str = "TCC Library"
+
+
+# ---- notification contexts ------------------------------------------------------------
+# What each kind's templates need (NotificationRequested.context): producers build these
+# models and send `model_dump(mode="json")`; the notifier validates the context with the
+# kind's model before rendering. Keys a model does not name are ignored (commands already on
+# the topic may carry more). `lang` picks a template language where one exists ("es"), else
+# English. Links are checked to be http(s): they land in href attributes.
+
+
+def _web_url(value: str) -> str:
+    if not re.match(r"https?://", value, re.IGNORECASE):
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:(?!\d)", value):
+            raise ValueError("must be an http(s) link")
+        value = "https://" + value  # the seed writes some links without a scheme
+    if not re.fullmatch(r"https?://[^\s/]+\S*", value, re.IGNORECASE):
+        raise ValueError("must be an http(s) link without spaces")
+    return value
+
+
+Url = Annotated[str, AfterValidator(_web_url)]
+
+
+class _Context(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    lang: str = Field("en", description="ISO 639-1 language of the patron (templates: es)")
+
+
+class CirculationEmailContext(_Context):
+    """To circulation managers: a circulation request the desk cannot handle itself."""
+
+    question: str = Field(description="student data")
+    channel: Channel = Field(description="where the patron asked")
+    conversation_ref: str = Field(description="the ticket or chat reference staff search for")
+    patron_name: str | None = None
+    tcc_id: str | None = None
+    item: str | None = None
+    patron_contact: str | None = None
+    missing_fields: list[str] = Field(default_factory=list, description='e.g. ["tcc_id"]')
+    details: dict[str, str] = Field(default_factory=dict, description="other pertinent facts")
+
+
+class SurveyContext(_Context):
+    """To the patron after a ticket closes: the rating/comment survey."""
+
+    survey_url: Url | None = Field(None, description="unset: the notifier's REFDESK_SURVEY_URL")
+    patron_name: str | None = None
+    desk_name: str = "TCC Library"
+
+
+class HandoffContext(_Context):
+    """To the patron: a warm hand-off to another department.
+
+    `handoff_text` (the policy's or a staff member's words for this channel) is sent as
+    written; without it the template says who will help, from `department_name`.
+    """
+
+    department_name: str | None = Field(
+        None, description='no leading "the": "Reading/Writing Center"'
+    )
+    topic: str | None = Field(None, description='"your citations"')
+    handoff_text: str | None = None
+    desk_name: str = "TCC Library"
+
+    @model_validator(mode="after")
+    def _says_something(self) -> HandoffContext:
+        if not (self.department_name or self.handoff_text):
+            raise ValueError("department_name or handoff_text is required")
+        return self
+
+
+class CrisisAlertContext(_Context):
+    """To the CARE Team: a patron may be in crisis."""
+
+    conversation_ref: str
+    channel: Channel
+    care_report_url: Url
+    urgency: Priority = Priority.URGENT
+    campus: str | None = None
+    summary: str | None = None
+    detected_at: str | None = Field(None, description="preformatted local time")
+
+
+class CrisisResourcesContext(_Context):
+    """To the patron: counseling contacts and a crisis line."""
+
+    counseling_url: Url
+    crisis_line: str = "988"
+    crisis_line_name: str | None = "Suicide & Crisis Lifeline"
+    mhfa_url: Url | None = None
+    desk_name: str = "TCC Library"
+
+
+class AfterHoursAckContext(_Context):
+    """To the patron: the desk is closed and when it opens."""
+
+    next_open: str = Field(description='reads after "we open": "Monday at 8:00 AM"')
+    hours_url: Url | None = None
+    desk_name: str = "TCC Library"
+
+
+class KeywordReplyContext(_Context):
+    """To the patron by SMS: the canned answer to a keyword such as HELP or HOURS."""
+
+    reply_text: str
+    keyword: str | None = None
+    desk_name: str = "TCC Library"
+
+
+class CrisisReescalationContext(_Context):
+    """To supervisors: a crisis alert has not been acknowledged."""
+
+    conversation_ref: str
+    channel: Channel
+    care_report_url: Url
+    minutes_unacknowledged: int
+    alerted_at: str | None = Field(None, description="preformatted local time")
+    attempt: int = 1
+    urgency: Priority = Priority.URGENT
+    summary: str | None = None
+
+
+NOTIFICATION_CONTEXTS: dict[NotificationKind, type[BaseModel]] = {
+    NotificationKind.CIRCULATION_EMAIL: CirculationEmailContext,
+    NotificationKind.SURVEY: SurveyContext,
+    NotificationKind.HANDOFF: HandoffContext,
+    NotificationKind.CRISIS_ALERT: CrisisAlertContext,
+    NotificationKind.CRISIS_RESOURCES: CrisisResourcesContext,
+    NotificationKind.AFTER_HOURS_ACK: AfterHoursAckContext,
+    NotificationKind.KEYWORD_REPLY: KeywordReplyContext,
+    NotificationKind.CRISIS_REESCALATION: CrisisReescalationContext,
+    NotificationKind.STAFF_REPLY: StaffReplyContext,
+}
+"""The context model of each kind (the notifier refuses a kind without one)."""
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class NotificationDelivered(_Data):
+    """The notifier's outcome for one command (refdesk.deliveries): sent, or failed for good."""
+
+    idempotency_key: str
+    conversation_id: str
+    kind: NotificationKind
+    channel: Channel
+    state: DeliveryState
+    reason: str | None = Field(None, description="a short failure class, never a remote body")
+    text: str | None = Field(None, description="the text as delivered (plain); student data")
+    subject: str | None = None
+    message_id: str | None = Field(None, description="email Message-ID or provider message id")
+    segments: int | None = Field(None, description="SMS segments")
+    attempts: int = 1
+    at: AwareDatetime
+
+
+# ---- refdesk.desk ---------------------------------------------------------------------
+# What staff did with a conversation that no other event records, so the desk's queue and
+# transcripts can be rebuilt from the topics.
+
+
+class StaffNoteAdded(_Data):
+    """An internal note on a conversation: staff only, never sent to the patron."""
+
+    note_id: str
+    conversation_id: str
+    staff_id: str
+    text: str = Field(min_length=1, description="may hold student data")
+    at: AwareDatetime
+
+
+class ConversationClaimed(_Data):
+    """A staff member took a conversation."""
+
+    conversation_id: str
+    staff_id: str
+    at: AwareDatetime
+
+
+class CrisisAcknowledged(_Data):
+    """A staff member acknowledged a crisis conversation (its re-escalation stops)."""
+
+    conversation_id: str
+    staff_id: str
+    at: AwareDatetime
+
+
+class ConversationConverted(_Data):
+    """An SMS thread became an email ticket under the same id."""
+
+    conversation_id: str
+    staff_id: str
+    email: str = Field(description="student data")
+    at: AwareDatetime
 
 
 # ---- refdesk.presence -----------------------------------------------------------------
@@ -207,6 +451,11 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.routing.decided.v1": RoutingDecided,
     "edu.tccd.refdesk.notification.requested.v1": NotificationRequested,
     "edu.tccd.refdesk.presence.changed.v1": PresenceChanged,
+    "edu.tccd.refdesk.notification.delivered.v1": NotificationDelivered,
+    "edu.tccd.refdesk.desk.note_added.v1": StaffNoteAdded,
+    "edu.tccd.refdesk.desk.claimed.v1": ConversationClaimed,
+    "edu.tccd.refdesk.desk.crisis_acknowledged.v1": CrisisAcknowledged,
+    "edu.tccd.refdesk.desk.converted.v1": ConversationConverted,
     "edu.tccd.refdesk.dead_letter.v1": DeadLetter,
 }
 TYPE_OF: dict[type[BaseModel], str] = {model: name for name, model in EVENT_TYPES.items()}

@@ -27,8 +27,20 @@ ROUTING = Topic("refdesk.routing", dlq=True)
 NOTIFICATIONS = Topic("refdesk.notifications", dlq=True)
 PRESENCE = Topic("refdesk.presence", cleanup_policy="compact", carries_patron_data=False, dlq=True)
 PUBLIC = Topic("refdesk.public", retention_days=365, carries_patron_data=False)
+DELIVERIES = Topic("refdesk.deliveries", dlq=True)
+"""The notifier's outcome of each command (sent or failed), with the text as delivered."""
+DESK = Topic("refdesk.desk", dlq=True)
+"""Staff actions no other topic records: notes, claims, crisis acknowledgements, conversions."""
 
-TOPICS: tuple[Topic, ...] = (INTERACTIONS, ROUTING, NOTIFICATIONS, PRESENCE, PUBLIC)
+TOPICS: tuple[Topic, ...] = (
+    INTERACTIONS,
+    ROUTING,
+    NOTIFICATIONS,
+    PRESENCE,
+    PUBLIC,
+    DELIVERIES,
+    DESK,
+)
 
 
 def topic_configs(topic: Topic, *, raw_retention_days: int) -> dict[str, str]:

@@ -13,7 +13,8 @@ from faststream.kafka import KafkaBroker
 
 from services.status import admin_api, api, dashboard, queue_api
 from services.status.background import republish_presence, run_forever
-from services.status.consumers import GROUP, register
+from services.status.consumers import GROUP, TOPICS, register
+from services.status.conversations import api as conversations_api
 from services.status.deps import KafkaPublisher, Resources, utcnow
 from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
@@ -24,7 +25,6 @@ from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
-from shared.topics import INTERACTIONS, ROUTING
 
 log = logging.getLogger(__name__)
 SERVICE = "status"
@@ -76,9 +76,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
         app.state.resources = res
         await republish_presence(res)
         sweeper = asyncio.create_task(run_forever(res))
-        lag = LagExporter(
-            settings.kafka_bootstrap, {GROUP: [INTERACTIONS.name, ROUTING.name]}
-        ).start()
+        lag = LagExporter(settings.kafka_bootstrap, {GROUP: list(TOPICS)}).start()
         try:
             yield
         finally:
@@ -104,6 +102,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
     app.include_router(asyncapi_router(lambda: _broker_of(app), service="status"))
     app.include_router(api.router)
     app.include_router(queue_api.router)
+    app.include_router(conversations_api.router)
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
     app.mount("/static/status", StaticFiles(directory=dashboard.STATIC_DIR), name="status-static")

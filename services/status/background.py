@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from services.status import metrics
+from services.status.conversations.retention import purge_expired
 from services.status.deps import REPUBLISH, Resources, publish_presence
 from services.status.service import all_presence_events
 from services.status.sweep import due_reescalations, sweep_heartbeats
@@ -49,6 +50,11 @@ async def tick(res: Resources) -> None:
         await session.commit()
         if crises:
             log.warning("re-escalated unacknowledged crises", extra={"count": len(crises)})
+    async with res.sessions() as session:
+        await purge_expired(
+            session=session, now=now, retention_days=settings.transcript_retention_days
+        )
+        await session.commit()
     async with res.sessions() as session:
         await metrics.refresh(session=session, now=now)
 

@@ -1,4 +1,4 @@
-"""FastStream subscribers: refdesk.interactions and refdesk.routing fill the desk queue."""
+"""FastStream subscribers: the desk's topics fill the queue and the transcripts."""
 
 from __future__ import annotations
 
@@ -11,19 +11,22 @@ from faststream.kafka.annotations import KafkaMessage
 from services.status.deps import SOURCE, Resources
 from services.status.handlers import Assigning, apply
 from shared.consumer import Decoded, Guard, batch_subscriber
-from shared.topics import INTERACTIONS, ROUTING
+from shared.topics import DELIVERIES, DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
 
 GROUP = "refdesk-status"
+"""The default consumer group (REFDESK_STATUS_GROUP)."""
+TOPICS = (INTERACTIONS.name, ROUTING.name, NOTIFICATIONS.name, DELIVERIES.name, DESK.name)
 
 
 def register(broker: KafkaBroker, res: Resources) -> None:
     """Subscribe the queue handlers; call before the broker starts."""
-    guard = Guard(broker, group=GROUP, source=SOURCE)
+    group = res.settings.group
+    guard = Guard(broker, group=group, source=SOURCE)
     assigning = Assigning(
         enabled=res.settings.auto_assign, capacity=res.settings.capacity_per_person
     )
 
-    # One subscriber reads both topics; one batch at a time avoids insert races on the same
+    # One subscriber reads every topic; one batch at a time avoids insert races on the same
     # conversation rows. A poll batch is applied in one transaction, in order, each event with its
     # processed id; the batch's offsets are committed once, after that transaction.
     lock = asyncio.Lock()
@@ -38,9 +41,8 @@ def register(broker: KafkaBroker, res: Resources) -> None:
     # or 250 ms have gathered, so under load a batch carries many events per transaction.
     batched = batch_subscriber(
         broker,
-        INTERACTIONS.name,
-        ROUTING.name,
-        group_id=GROUP,
+        *TOPICS,
+        group_id=group,
         max_records=500,
         wait_ms=50,
         fetch_min_bytes=64 * 1024,

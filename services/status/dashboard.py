@@ -10,7 +10,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.status import queue, service
-from services.status.auth import COOKIE, actor_for_id, actor_for_token, read_session, sign_session
+from services.status.auth import (
+    COOKIE,
+    Actor,
+    actor_for_id,
+    actor_for_token,
+    read_session,
+    sign_session,
+)
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Unauthenticated
 
@@ -26,12 +33,12 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=str(HERE / "templates"))
 
 
-async def board_state(*, session: SessionDep, res: ResourcesDep, staff_id: str) -> dict[str, Any]:
+async def board_state(*, session: SessionDep, res: ResourcesDep, actor: Actor) -> dict[str, Any]:
     """Everything the dashboard shows, as JSON."""
     now = res.clock()
-    rows = await queue.open_queue(session=session)
+    rows = await queue.open_queue(session=session, actor=actor)
     return {
-        "me": await service.status_of(session=session, staff_id=staff_id),
+        "me": await service.status_of(session=session, staff_id=actor.id),
         "online": await service.whos_online(session=session),
         "queue": [queue.row_view(c, now) for c in rows],
     }
@@ -49,7 +56,7 @@ async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) ->
         actor = await actor_for_id(session=session, staff_id=staff_id)
     except Unauthenticated:
         return _login_page(request)
-    state = await board_state(session=session, res=res, staff_id=actor.id)
+    state = await board_state(session=session, res=res, actor=actor)
     context = {"actor": actor, "state": state, "labels": CHANNEL_LABELS}
     return templates().TemplateResponse(request, "dashboard.html", context)
 
@@ -103,4 +110,4 @@ async def logout() -> Response:
 @router.get("/state", summary="Dashboard data for live refresh")
 async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Own status, Who's Online and the queue."""
-    return await board_state(session=session, res=res, staff_id=actor.id)
+    return await board_state(session=session, res=res, actor=actor)

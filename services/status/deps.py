@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.status.auth import COOKIE, Actor, actor_for_id, actor_for_token, read_session
+from services.status.conversations.macros import MacroBook
 from services.status.errors import Forbidden, Unauthenticated, Unavailable
 from services.status.settings import StatusSettings
 from shared.events import PresenceChanged
@@ -59,6 +60,7 @@ class Resources:
     clock: Callable[[], datetime] = utcnow
     engine: AsyncEngine | None = None
     broker: KafkaBroker | None = None
+    book: MacroBook = field(default_factory=MacroBook)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -70,6 +72,16 @@ async def publish_presence(res: Resources, events: list[PresenceChanged]) -> Non
     except Exception as exc:
         res.extra[REPUBLISH] = True  # the next sweep republishes everyone's presence
         raise Unavailable("change saved; presence event not published yet") from exc
+
+
+async def publish_all(res: Resources, events: list[tuple[str, BaseModel]], *, key: str) -> None:
+    """Publish an action's events after its commit; 503 if the broker did not take them
+    (the change is saved, and repeating the request publishes them again)."""
+    try:
+        for topic, event in events:
+            await res.publisher(topic, event, key=key)
+    except Exception as exc:
+        raise Unavailable("saved; the events were not published yet: try again") from exc
 
 
 def get_resources(request: Request) -> Resources:

@@ -1,10 +1,12 @@
-"""The status service's tables: staff, tokens, presence, status history and the desk queue."""
+"""The status service's tables: staff, tokens, presence, status history, the desk queue,
+transcripts, the transcript access log and the live change feed."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, processed_table
@@ -78,6 +80,8 @@ class Conversation(Base):
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assignee: Mapped[str | None] = mapped_column(String(64), index=True)
+    assignee_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the assignee last changed: an older claim event never undoes a later transfer."""
     crisis: Mapped[bool] = mapped_column(Boolean, default=False)
     crisis_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -89,6 +93,75 @@ class Conversation(Base):
     converted_from: Mapped[str | None] = mapped_column(String(16))
     last_interaction_id: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(8), default="en")
+    safety_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk_score: Mapped[float | None] = mapped_column()
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    routed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A blocked contact's conversation shows on the desk only once the router routed it."""
+    action: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    """Student data: the email ticket's subject."""
+    preview: Mapped[str | None] = mapped_column(String(200))
+    """Student data: the start of the patron's latest message."""
+    patron_name: Mapped[str | None] = mapped_column(String(200))
+    """Student data: as the patron or platform gave it (the greeting macro's first name)."""
+    last_patron_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    read_scale: Mapped[int | None] = mapped_column(Integer)
+    topic: Mapped[str | None] = mapped_column(String(32))
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When retention removed the transcript and the patron's contact details."""
+
+
+class TranscriptEntry(Base):
+    """One line of a conversation's transcript: a patron message (in), a message sent to the
+    patron (out), a staff note (note) or a timeline event (event). Student data."""
+
+    __tablename__ = "transcript_entries"
+    __table_args__ = (Index("ix_transcript_conversation_at", "conversation_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    direction: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(300))
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    delivery_state: Mapped[str | None] = mapped_column(String(16))
+    delivery_reason: Mapped[str | None] = mapped_column(String(200))
+    segments: Mapped[int | None] = mapped_column(Integer)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class TranscriptAccess(Base):
+    """Who read which transcript, when (FERPA's record of disclosures)."""
+
+    __tablename__ = "transcript_access_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    staff_id: Mapped[str] = mapped_column(String(64), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    detail: Mapped[str | None] = mapped_column(String(300))
+
+
+class DeskChange(Base):
+    """The live feed: one row per change to a conversation, read by every replica's
+    broadcaster (no patron data)."""
+
+    __tablename__ = "desk_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    department: Mapped[str | None] = mapped_column(String(64))
+    crisis: Mapped[bool] = mapped_column(Boolean, default=False)
+    what: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 PROCESSED = processed_table(Base.metadata, "status_processed_events")

@@ -1,193 +1,156 @@
-"""The desk queue: ordering, listing and what staff do with a conversation.
+"""The desk queue: who sees which conversations, in what order, and how a row reads.
 
-Order (written once, here): crises first, then overnight tickets oldest first, then the
-rest oldest first. Functions change the session; the caller commits, then publishes.
+Order (written once, here): crises first, then conversations flagged for safety review, then
+overnight tickets oldest first, then the rest oldest first.
 """
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
-from services.status.errors import Conflict, NotFound
-from services.status.metrics import observe_first_response
+from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
 from services.status.models import Conversation
-from shared.events import (
-    Action,
-    Channel,
-    ConversationClosed,
-    NotificationKind,
-    NotificationRequested,
-    Priority,
-    RoutingDecided,
-    derived_id,
-)
+from shared.events import Channel
 
-STAFF_POLICY = "staff"
+CHANNEL_LABELS = {"chat": "Chat", "sms": "SMS", "email": "Email"}
+DEFAULT_LIMIT = 200
+
+
+def queue_band(conv: Conversation) -> int:
+    """0 crisis, 1 safety review, 2 overnight, 3 the rest."""
+    if conv.crisis:
+        return 0
+    if conv.safety_review:
+        return 1
+    return 2 if conv.overnight else 3
 
 
 def queue_sort_key(conv: Conversation) -> tuple[int, datetime, str]:
-    """Crisis first, then overnight, then the rest; oldest first within each band."""
-    band = 0 if conv.crisis else 1 if conv.overnight else 2
-    return band, conv.opened_at, conv.conversation_id
+    """Crisis, safety review, overnight, the rest; oldest first within each band."""
+    return queue_band(conv), conv.opened_at, conv.conversation_id
+
+
+BAND = case(
+    (Conversation.crisis.is_(True), 0),
+    (Conversation.safety_review.is_(True), 1),
+    (Conversation.overnight.is_(True), 2),
+    else_=3,
+)
+
+
+def waiting_words(seconds: float) -> str:
+    """How long someone has waited, as people say it: "12 h 14 min", "3 min", "2 d 4 h"."""
+    minutes = int(max(0.0, seconds) // 60)
+    if minutes < 1:
+        return "under a minute"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {mins} min"
+    return f"{mins} min"
 
 
 def row_view(conv: Conversation, now: datetime) -> dict[str, Any]:
-    """A queue row: what staff need to pick a conversation, no patron data."""
+    """A queue row: what staff need to pick a conversation (the preview is student data,
+    shown only to staff who may see the conversation)."""
+    age = max(0.0, (now - conv.opened_at).total_seconds())
     return {
         "conversation_id": conv.conversation_id,
         "channel": conv.channel,
+        "channel_label": CHANNEL_LABELS.get(conv.channel, conv.channel),
         "department": conv.department,
         "priority": conv.priority,
         "overnight": conv.overnight,
         "crisis": conv.crisis,
+        "safety_review": conv.safety_review,
+        "blocked": conv.blocked,
         "acknowledged": conv.acknowledged_at is not None,
-        "age_s": int(max(0.0, (now - conv.opened_at).total_seconds())),
+        "age_s": int(age),
+        "waiting": waiting_words(age),
         "assignee": conv.assignee,
         "opened_at": conv.opened_at.isoformat(),
+        "last_message_at": conv.last_message_at.isoformat(),
         "converted_from": conv.converted_from,
+        "state": conv.state,
+        "subject": conv.subject,
+        "preview": conv.preview,
+        "lang": conv.lang,
     }
 
 
-async def open_queue(
-    *, session: AsyncSession, department: str | None = None, channel: Channel | None = None
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """The conversations the actor may see (the policy table's `visible`, as SQL)."""
+    shown = or_(Conversation.blocked.is_(False), Conversation.routed.is_(True))
+    if has_role(actor, "supervisor"):
+        return shown
+    departments = set(actor.departments) | {DESK}
+    seen = or_(Conversation.department.in_(sorted(departments)), Conversation.department.is_(None))
+    if set(actor.departments) & CRISIS_DEPARTMENTS:
+        flagged = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
+        seen = or_(seen, flagged)
+    return and_(shown, seen)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue page and GET /conversations narrow by."""
+
+    state: str = "open"
+    department: str | None = None
+    channel: Channel | None = None
+    mine: bool = False
+    unassigned: bool = False
+    overnight: bool | None = None
+    crisis: bool | None = None
+    ids: tuple[str, ...] | None = None
+    limit: int = DEFAULT_LIMIT
+
+
+async def listing(
+    *, session: AsyncSession, actor: Actor, flt: QueueFilter = QueueFilter()
 ) -> list[Conversation]:
-    """Open conversations in desk order, optionally for one department and/or channel."""
-    query = select(Conversation).where(Conversation.state == "open")
-    if department:
-        query = query.where(Conversation.department == department)
-    if channel:
-        query = query.where(Conversation.channel == channel.value)
-    rows = (await session.execute(query)).scalars().all()
-    return sorted(rows, key=queue_sort_key)
+    """The conversations the actor may see, in desk order (oldest last for closed ones)."""
+    query = select(Conversation).where(visible_to(actor))
+    if flt.state in ("open", "closed"):
+        query = query.where(Conversation.state == flt.state)
+    if flt.department:
+        query = query.where(Conversation.department == flt.department)
+    if flt.channel:
+        query = query.where(Conversation.channel == flt.channel.value)
+    if flt.mine:
+        query = query.where(Conversation.assignee == actor.id)
+    if flt.unassigned:
+        query = query.where(Conversation.assignee.is_(None))
+    if flt.overnight is not None:
+        query = query.where(Conversation.overnight.is_(flt.overnight))
+    if flt.crisis is not None:
+        flagged = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
+        query = query.where(flagged if flt.crisis else ~flagged)
+    if flt.ids is not None:
+        query = query.where(Conversation.conversation_id.in_(flt.ids) if flt.ids else false())
+    if flt.state == "closed":
+        query = query.order_by(Conversation.closed_at.desc())
+    else:
+        query = query.order_by(BAND, Conversation.opened_at, Conversation.conversation_id)
+    rows = await session.execute(query.limit(flt.limit))
+    return list(rows.scalars().all())
 
 
-async def get_open(*, session: AsyncSession, conversation_id: str) -> Conversation:
-    """An open conversation; NotFound or Conflict otherwise."""
-    conv = await session.get(Conversation, conversation_id)
-    if conv is None:
-        raise NotFound("no such conversation")
-    if conv.state != "open":
-        raise Conflict("conversation is closed")
-    return conv
-
-
-def record_first_response(conv: Conversation, now: datetime) -> None:
-    """Stamp (and measure) staff's first action on a conversation."""
-    if conv.first_response_at is None:
-        conv.first_response_at = now
-        observe_first_response(conv, now)
-
-
-async def claim(
-    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
-) -> Conversation:
-    """Assign a conversation to the actor; someone else's only for supervisors."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
-    if conv.assignee not in (None, actor.id) and not has_role(actor, "supervisor"):
-        raise Conflict("conversation is assigned to someone else")
-    conv.assignee = actor.id
-    record_first_response(conv, now)
-    await session.flush()
-    return conv
-
-
-async def transfer(
+async def open_queue(
     *,
     session: AsyncSession,
-    conversation_id: str,
-    department: str,
-    note: str | None,
     actor: Actor,
-    now: datetime,
-) -> tuple[RoutingDecided, NotificationRequested]:
-    """Move a conversation to another department; the routing decision and warm hand-off."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
-    if department == conv.department:
-        raise Conflict("conversation is already with that department")
-    previous = conv.department
-    conv.department, conv.assignee, conv.note = department, None, note
-    record_first_response(conv, now)
-    await session.flush()
-    decision_id = str(uuid.uuid4())
-    text = note or f"Someone from {department} will join this conversation to help you."
-    decision = RoutingDecided(
-        decision_id=decision_id,
-        interaction_id=conv.last_interaction_id or conv.conversation_id,
-        conversation_id=conv.conversation_id,
-        channel=Channel(conv.channel),
-        action=Action.TRANSFER,
-        department=department,
-        priority=Priority(conv.priority),
-        overnight=conv.overnight,
-        handoff_text=text,
-        policy_version=STAFF_POLICY,
-        decided_at=now,
-        decided_by=actor.id,
-    )
-    handoff = NotificationRequested(
-        idempotency_key=derived_id(decision_id, "handoff"),
-        kind=NotificationKind.HANDOFF,
-        channel=Channel(conv.channel),
-        recipient=_recipient(conv),
-        conversation_id=conv.conversation_id,
-        interaction_id=conv.last_interaction_id,
-        priority=Priority(conv.priority),
-        requested_at=now,
-        context={"department": department, "from_department": previous, "handoff_text": text},
-    )
-    return decision, handoff
-
-
-def _recipient(conv: Conversation) -> str:
-    if conv.channel != Channel.CHAT.value and conv.patron_contact:
-        return conv.patron_contact
-    return conv.conversation_id
-
-
-async def close(
-    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
-) -> ConversationClosed:
-    """Close a conversation; the event the router turns into the survey command."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
-    conv.state, conv.closed_at = "closed", now
-    record_first_response(conv, now)
-    await session.flush()
-    return ConversationClosed(
-        conversation_id=conv.conversation_id,
-        channel=Channel(conv.channel),
-        closed_at=now,
-        closed_by=actor.id,
-        patron_contact=conv.patron_contact,
-        reason="closed",
-    )
-
-
-async def acknowledge(
-    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
-) -> Conversation:
-    """Acknowledge a crisis, which stops its re-escalation."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
-    if not conv.crisis:
-        raise Conflict("conversation is not a crisis")
-    if conv.acknowledged_at is None:
-        conv.acknowledged_at, conv.acknowledged_by = now, actor.id
-    await session.flush()
-    return conv
-
-
-async def convert_to_email(
-    *, session: AsyncSession, conversation_id: str, email: str
-) -> Conversation:
-    """Turn an SMS thread into an email ticket under the same id (its history stays)."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
-    if conv.channel != Channel.SMS.value:
-        raise Conflict("only SMS conversations can be converted to email")
-    conv.channel, conv.converted_from, conv.patron_contact = Channel.EMAIL.value, "sms", email
-    await session.flush()
-    return conv
+    department: str | None = None,
+    channel: Channel | None = None,
+) -> list[Conversation]:
+    """Open conversations the actor may see, in desk order."""
+    flt = QueueFilter(department=department, channel=channel)
+    return await listing(session=session, actor=actor, flt=flt)

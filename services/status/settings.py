@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommonSettings, refuse_weak_secret
 
@@ -19,8 +18,6 @@ def _env(name: str) -> str:
 
 class StatusSettings(CommonSettings):
     """Who is available where, and what is waiting for whom."""
-
-    model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore", populate_by_name=True)
 
     port: int = Field(8084, validation_alias=_env("port"), description="HTTP port")
     seed_file: Path | None = Field(
@@ -78,6 +75,18 @@ class StatusSettings(CommonSettings):
         False,
         validation_alias=_env("cookie_secure"),
         description="mark the cookie Secure (behind HTTPS)",
+    )
+
+    group: str = Field(
+        "refdesk-status",
+        validation_alias=_env("group"),
+        description="consumer group of the queue and transcript projection",
+    )
+    transcript_retention_days: int = Field(
+        365,
+        ge=1,
+        validation_alias="REFDESK_TRANSCRIPT_RETENTION_DAYS",
+        description="days a closed conversation's transcript and contact are kept, then purged",
     )
 
     @model_validator(mode="after")

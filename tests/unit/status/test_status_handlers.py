@@ -10,6 +10,7 @@ from status_fakes import T0
 
 from services.status.handlers import Assigning, apply
 from services.status.models import PROCESSED, Conversation
+from services.status.auth import Actor
 from services.status.queue import open_queue
 from services.status.service import set_status
 from shared.events import (
@@ -90,7 +91,7 @@ async def test_routing_before_interaction_still_yields_one_conversation(
 ) -> None:
     await apply(session, event_id="r", data=routed("c2", "writing-center"), assigning=OFF)
     await apply(session, event_id="i", data=received("c2"), assigning=OFF)
-    rows = await open_queue(session=session)
+    rows = await open_queue(session=session, actor=Actor(id="sup", role="supervisor"))
     assert [(c.conversation_id, c.department, c.opened_at) for c in rows] == [
         ("c2", "writing-center", T0)
     ]

@@ -30,12 +30,21 @@ async def test_queue_lists_in_desk_order_with_filters(
     await arrive(sessions, "crisis", channel=Channel.CHAT, department="care-team", crisis=True)
     await arrive(sessions, "wc", channel=Channel.CHAT, department="writing-center", minutes_ago=5)
     assert (await client.get("/queue")).status_code == 401
+    everything = (await client.get("/queue", headers=bearer("lokafor"))).json()
+    assert [r["conversation_id"] for r in everything["items"]] == [
+        "crisis",
+        "sms-night",
+        "email-old",
+        "wc",
+        "chat-new",
+    ]
+    # a reference librarian sees the desk's own conversations and crises, not another
+    # department's queue
     body = (await client.get("/queue", headers=bearer("mgarcia"))).json()
     assert [r["conversation_id"] for r in body["items"]] == [
         "crisis",
         "sms-night",
         "email-old",
-        "wc",
         "chat-new",
     ]
     night = body["items"][1]
@@ -66,7 +75,9 @@ async def test_claim_transfer_close(
     await arrive(sessions, "c-sms", channel=Channel.SMS, minutes_ago=2)
     claimed = await client.post("/queue/c-chat/claim", headers=bearer("mgarcia"))
     assert claimed.json()["assignee"] == "mgarcia"
-    assert (await client.post("/queue/c-chat/claim", headers=bearer("jnguyen"))).status_code == 409
+    taken = await client.post("/queue/c-chat/claim", headers=bearer("jnguyen"))
+    assert taken.status_code == 403
+    assert taken.headers["content-type"].startswith("application/problem+json")
     moved = await client.post(
         "/queue/c-chat/transfer",
         headers=bearer("mgarcia"),

@@ -1,0 +1,335 @@
+"""What staff do with a conversation: claim, transfer, close, acknowledge a crisis, convert an
+SMS thread to email, add a note, reply. Each checks the policy table first, changes the
+session (the caller commits) and returns the events to publish after the commit."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.auth import Actor
+from services.status.conversations import transcript
+from services.status.conversations.macros import MacroBook, first_name
+from services.status.conversations.policy import Act, check
+from services.status.errors import Conflict, InvalidInput, NotFound
+from services.status.metrics import observe_first_response
+from services.status.models import Conversation, TranscriptEntry
+from shared.events import (
+    Action,
+    Channel,
+    ConversationClaimed,
+    ConversationClosed,
+    ConversationConverted,
+    CrisisAcknowledged,
+    NotificationKind,
+    NotificationRequested,
+    Priority,
+    RoutingDecided,
+    StaffNoteAdded,
+    StaffReplyContext,
+    derived_id,
+)
+from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
+
+STAFF_POLICY = "staff"
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+
+
+@dataclass
+class Outcome:
+    """The conversation after an action, and the events to publish once it is committed."""
+
+    conv: Conversation
+    events: list[tuple[str, BaseModel]] = field(default_factory=list)
+
+
+async def get(*, session: AsyncSession, conversation_id: str) -> Conversation:
+    """A conversation; NotFound otherwise."""
+    conv = await session.get(Conversation, conversation_id)
+    if conv is None or (conv.blocked and not conv.routed):
+        raise NotFound("no such conversation")
+    return conv
+
+
+async def get_open(*, session: AsyncSession, conversation_id: str) -> Conversation:
+    """An open conversation; NotFound or Conflict otherwise."""
+    conv = await get(session=session, conversation_id=conversation_id)
+    if conv.state != "open":
+        raise Conflict("conversation is closed")
+    return conv
+
+
+def record_first_response(conv: Conversation, now: datetime) -> None:
+    """Stamp (and measure) staff's first action on a conversation."""
+    if conv.first_response_at is None:
+        conv.first_response_at = now
+        observe_first_response(conv, now)
+
+
+def _assign(conv: Conversation, staff_id: str | None, now: datetime) -> None:
+    conv.assignee, conv.assignee_since = staff_id, now
+
+
+async def claim(
+    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+) -> Outcome:
+    """Assign a conversation to the actor; someone else's only for supervisors."""
+    conv = await get_open(session=session, conversation_id=conversation_id)
+    check(Act.CLAIM, actor, conv)
+    _assign(conv, actor.id, now)
+    record_first_response(conv, now)
+    event = ConversationClaimed(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
+    await transcript.on_claimed(session, conv, event)
+    await session.flush()
+    return Outcome(conv, [(DESK.name, event)])
+
+
+def recipient(conv: Conversation) -> str:
+    """Where a message to the patron goes on the conversation's channel."""
+    if conv.channel != Channel.CHAT.value and conv.patron_contact:
+        return conv.patron_contact
+    if conv.channel != Channel.CHAT.value:
+        raise Conflict("this conversation has no patron contact to send to")
+    return conv.conversation_id
+
+
+async def transfer(
+    *,
+    session: AsyncSession,
+    conversation_id: str,
+    department: str,
+    note: str | None,
+    actor: Actor,
+    now: datetime,
+    book: MacroBook,
+) -> Outcome:
+    """Move a conversation to another department: the routing decision and warm hand-off."""
+    conv = await get_open(session=session, conversation_id=conversation_id)
+    check(Act.TRANSFER, actor, conv)
+    if department == conv.department:
+        raise Conflict("conversation is already with that department")
+    previous = conv.department
+    conv.department, conv.note = department, note
+    _assign(conv, None, now)
+    record_first_response(conv, now)
+    decision_id = str(uuid.uuid4())
+    text = note or book.handoff(department)
+    decision = RoutingDecided(
+        decision_id=decision_id,
+        interaction_id=conv.last_interaction_id or conv.conversation_id,
+        conversation_id=conv.conversation_id,
+        channel=Channel(conv.channel),
+        action=Action.TRANSFER,
+        department=department,
+        priority=Priority(conv.priority),
+        overnight=conv.overnight,
+        handoff_text=text,
+        policy_version=STAFF_POLICY,
+        decided_at=now,
+        decided_by=actor.id,
+        lang=conv.lang,
+    )
+    handoff = NotificationRequested(
+        idempotency_key=derived_id(decision_id, "handoff"),
+        kind=NotificationKind.HANDOFF,
+        channel=Channel(conv.channel),
+        recipient=recipient(conv),
+        conversation_id=conv.conversation_id,
+        interaction_id=conv.last_interaction_id,
+        priority=Priority(conv.priority),
+        requested_at=now,
+        context={
+            "department_name": book.department_name(department),
+            "from_department": previous,
+            "handoff_text": text,
+            "lang": conv.lang,
+        },
+    )
+    await transcript.on_routing(session, conv, decision)
+    await transcript.on_notification(session, conv, handoff)
+    await session.flush()
+    return Outcome(conv, [(ROUTING.name, decision), (NOTIFICATIONS.name, handoff)])
+
+
+async def close(
+    *,
+    session: AsyncSession,
+    conversation_id: str,
+    actor: Actor,
+    now: datetime,
+    read_scale: int | None = None,
+    topic: str | None = None,
+) -> Outcome:
+    """Close a conversation; the event the router turns into the survey command."""
+    conv = await get_open(session=session, conversation_id=conversation_id)
+    check(Act.CLOSE, actor, conv)
+    conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
+    conv.read_scale, conv.topic = read_scale, topic
+    record_first_response(conv, now)
+    closed = ConversationClosed(
+        conversation_id=conv.conversation_id,
+        channel=Channel(conv.channel),
+        closed_at=now,
+        closed_by=actor.id,
+        patron_contact=conv.patron_contact,
+        reason="closed",
+        read_scale=read_scale,
+        topic=topic,
+    )
+    await transcript.on_closed(session, conv, closed)
+    await session.flush()
+    return Outcome(conv, [(INTERACTIONS.name, closed)])
+
+
+async def acknowledge(
+    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+) -> Outcome:
+    """Acknowledge a crisis, which stops its re-escalation."""
+    conv = await get_open(session=session, conversation_id=conversation_id)
+    check(Act.ACKNOWLEDGE, actor, conv)
+    if not conv.crisis:
+        raise Conflict("conversation is not a crisis")
+    events: list[tuple[str, BaseModel]] = []
+    if conv.acknowledged_at is None:
+        conv.acknowledged_at, conv.acknowledged_by = now, actor.id
+        event = CrisisAcknowledged(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
+        await transcript.on_acknowledged(session, conv, event)
+        events.append((DESK.name, event))
+    await session.flush()
+    return Outcome(conv, events)
+
+
+async def convert_to_email(
+    *, session: AsyncSession, conversation_id: str, email: str, actor: Actor, now: datetime
+) -> Outcome:
+    """Turn an SMS thread into an email ticket under the same id (its history stays)."""
+    conv = await get_open(session=session, conversation_id=conversation_id)
+    check(Act.CONVERT, actor, conv)
+    if conv.channel != Channel.SMS.value:
+        raise Conflict("only SMS conversations can be converted to email")
+    conv.channel, conv.converted_from, conv.patron_contact = Channel.EMAIL.value, "sms", email
+    event = ConversationConverted(
+        conversation_id=conv.conversation_id, staff_id=actor.id, email=email, at=now
+    )
+    await transcript.on_converted(session, conv, event)
+    await session.flush()
+    return Outcome(conv, [(DESK.name, event)])
+
+
+async def add_note(
+    *, session: AsyncSession, conversation_id: str, text: str, actor: Actor, now: datetime
+) -> tuple[Outcome, str]:
+    """An internal note (never sent to the patron)."""
+    conv = await get(session=session, conversation_id=conversation_id)
+    check(Act.NOTE, actor, conv)
+    note = StaffNoteAdded(
+        note_id=str(uuid.uuid4()),
+        conversation_id=conv.conversation_id,
+        staff_id=actor.id,
+        text=text,
+        at=now,
+    )
+    await transcript.on_note(session, conv, note)
+    await session.flush()
+    return Outcome(conv, [(DESK.name, note)]), f"note:{note.note_id}"
+
+
+def macro_values(conv: Conversation, book: MacroBook) -> dict[str, str | None]:
+    """What a macro may fill in for this conversation."""
+    values: dict[str, str | None] = dict(book.data().links)
+    values["patron_first_name"] = first_name(conv.patron_name)
+    values["department_name"] = book.department_name(conv.department or "reference")
+    return values
+
+
+async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None, list[str]]:
+    """The patron's latest Message-ID and the thread's ids, oldest first (email threading)."""
+    rows = await session.execute(
+        select(TranscriptEntry.message_id)
+        .where(
+            TranscriptEntry.conversation_id == conv.conversation_id,
+            TranscriptEntry.message_id.is_not(None),
+            TranscriptEntry.direction.in_(("in", "out")),
+        )
+        .order_by(TranscriptEntry.at)
+    )
+    ids = [row[0] for row in rows if row[0] and "@" in row[0]]
+    inbound = await session.execute(
+        select(TranscriptEntry.message_id)
+        .where(
+            TranscriptEntry.conversation_id == conv.conversation_id,
+            TranscriptEntry.direction == "in",
+        )
+        .order_by(TranscriptEntry.at.desc())
+        .limit(1)
+    )
+    latest = inbound.scalar_one_or_none()
+    return latest, ids[-20:]
+
+
+def _reply_subject(subject: str | None) -> str:
+    base = (subject or "").strip() or "Your question to the TCC Library"
+    return base if re.match(r"(?i)re:", base) else f"Re: {base}"
+
+
+async def reply(
+    *,
+    session: AsyncSession,
+    conversation_id: str,
+    text: str,
+    actor: Actor,
+    now: datetime,
+    subject: str | None = None,
+) -> tuple[Outcome, str, bool]:
+    """A staff reply on the conversation's channel, as a notification command.
+
+    The reply's id is derived from the conversation, the author, the text and the patron
+    message it answers: a retry, a double click or the same reply from a second tab is one
+    reply (True on the first call, False on a repeat), and the notifier sends it once.
+    """
+    conv = await get_open(session=session, conversation_id=conversation_id)
+    check(Act.REPLY, actor, conv)
+    if PLACEHOLDER.search(text):
+        raise InvalidInput("the reply still holds a {variable}: fill it in or remove it")
+    latest, references = await _thread(session, conv)
+    digest = hashlib.sha256(text.strip().encode()).hexdigest()
+    reply_id = derived_id(conv.conversation_id, "reply", actor.id, digest, latest or "")
+    key = derived_id(reply_id, "staff_reply")
+    existing = await session.get(TranscriptEntry, key)
+    email = conv.channel == Channel.EMAIL.value
+    context = StaffReplyContext(
+        reply_id=reply_id,
+        staff_id=actor.id,
+        text=text.strip(),
+        subject=_reply_subject(subject or conv.subject) if email else None,
+        in_reply_to=latest if email else None,
+        references=references if email else [],
+        lang=conv.lang,
+    )
+    command = NotificationRequested(
+        idempotency_key=key,
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel(conv.channel),
+        recipient=recipient(conv),
+        conversation_id=conv.conversation_id,
+        interaction_id=conv.last_interaction_id,
+        priority=Priority(conv.priority),
+        context=context.model_dump(mode="json"),
+        requested_at=existing.at if existing is not None else now,
+    )
+    if existing is None:
+        if conv.assignee is None:
+            _assign(conv, actor.id, now)  # answering a conversation takes it
+        record_first_response(conv, now)
+        await transcript.on_notification(session, conv, command)
+        await session.flush()
+    # a repeat publishes the same command again: harmless (one key), and it covers a first
+    # attempt whose publish failed after its commit
+    return Outcome(conv, [(NOTIFICATIONS.name, command)]), key, existing is None

@@ -1,0 +1,274 @@
+"""Conversations as JSON: list and search, read a transcript, reply, note, claim, transfer,
+close, acknowledge, convert. Bearer token or the console's session cookie; every action goes
+through the policy table (403 problem+json, nothing changed)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.status import queue
+from services.status.conversations import actions, reading, search
+from services.status.conversations.macros import fill
+from services.status.conversations.policy import Act, check, permitted
+from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_all
+from services.status.errors import InvalidInput
+from services.status.staff import EMAIL_PATTERN
+from shared.events import Channel
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+TOPICS = ("circulation", "citation", "research", "technology", "hours-policies", "other")
+"""Desk statistics topics a closer may tag a question with."""
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, min_length=1, max_length=5000)
+    macro: str | None = Field(None, max_length=64)
+    subject: str | None = Field(None, max_length=300, description="email only")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ReplyIn:
+        if (self.text is None) == (self.macro is None):
+            raise ValueError("send either text or macro")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text is empty")
+        return self
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    department: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(None, max_length=1000, description="the hand-off text the patron gets")
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
+    topic: str | None = Field(None, description="one of " + ", ".join(TOPICS))
+
+
+class ConvertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
+
+
+@router.get("", summary="Conversations the caller may see, in desk order, or a search")
+async def list_conversations(
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+    state: Annotated[str, Query(pattern="^(open|closed|all)$")] = "open",
+    department: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Channel | None = None,
+    mine: bool = False,
+    unassigned: bool = False,
+    overnight: bool | None = None,
+    crisis: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="words in any message")] = None,
+    contact: Annotated[str | None, Query(max_length=320)] = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = queue.DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Each item has the queue row plus `preview`, the start of the patron's latest message."""
+    ids: tuple[str, ...] | None = None
+    if q or contact or date_from or date_to:
+        ids = await search.matching(
+            session=session, text=q, contact=contact, date_from=date_from, date_to=date_to
+        )
+        await reading.log_access(session, actor, None, "search", res.clock())
+        await session.commit()
+        state = "all" if state == "open" and not (mine or unassigned) else state
+    flt = queue.QueueFilter(
+        state=state,
+        department=department,
+        channel=channel,
+        mine=mine,
+        unassigned=unassigned,
+        overnight=overnight,
+        crisis=crisis,
+        ids=ids,
+        limit=limit,
+    )
+    rows = await queue.listing(session=session, actor=actor, flt=flt)
+    now = res.clock()
+    return {"items": [queue.row_view(c, now) for c in rows]}
+
+
+@router.get("/{conversation_id}", summary="One conversation with its transcript")
+async def get_conversation(
+    conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """`messages`: each {direction: in|out|note|event, text, at, author, delivery}; every read
+    is written to the transcript access log."""
+    view = await reading.conversation_view(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
+    await session.commit()
+    return view
+
+
+@router.get("/{conversation_id}/macros/{macro_id}", summary="A macro filled for this conversation")
+async def filled_macro(
+    conversation_id: str, macro_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """The text the composer inserts; 422 names a variable this conversation cannot fill."""
+    conv = await actions.get(session=session, conversation_id=conversation_id)
+    check(Act.VIEW, actor, conv)
+    macro = res.book.macro(macro_id)
+    text = fill(macro.for_channel(conv.channel), actions.macro_values(conv, res.book))
+    return {"macro": macro.id, "label": macro.label, "text": text}
+
+
+@router.post("/{conversation_id}/replies", status_code=202, summary="Reply to the patron")
+async def post_reply(
+    conversation_id: str, body: ReplyIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Queued for the notifier on the conversation's channel; the same reply sent twice (retry,
+    double click, second tab) is one message. 202 with the message id."""
+    text = body.text
+    if body.macro is not None:
+        conv = await actions.get(session=session, conversation_id=conversation_id)
+        macro = res.book.macro(body.macro)
+        text = fill(macro.for_channel(conv.channel), actions.macro_values(conv, res.book))
+    assert text is not None
+    outcome, message_id, _first = await actions.reply(
+        session=session,
+        conversation_id=conversation_id,
+        text=text,
+        actor=actor,
+        now=res.clock(),
+        subject=body.subject,
+    )
+    await session.commit()
+    await publish_all(res, outcome.events, key=conversation_id)
+    return {"message_id": message_id, "state": "queued", "conversation_id": conversation_id}
+
+
+@router.post("/{conversation_id}/notes", status_code=201, summary="Add an internal note")
+async def post_note(
+    conversation_id: str, body: NoteIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Seen by staff only, never sent to the patron."""
+    outcome, note_id = await actions.add_note(
+        session=session,
+        conversation_id=conversation_id,
+        text=body.text.strip(),
+        actor=actor,
+        now=res.clock(),
+    )
+    await session.commit()
+    await publish_all(res, outcome.events, key=conversation_id)
+    return {"note_id": note_id, "conversation_id": conversation_id}
+
+
+async def _done(
+    res: ResourcesDep, session: SessionDep, outcome: actions.Outcome, actor: ActorDep
+) -> dict[str, Any]:
+    await session.commit()
+    await publish_all(res, outcome.events, key=outcome.conv.conversation_id)
+    row = queue.row_view(outcome.conv, res.clock())
+    row["permitted"] = permitted(actor, outcome.conv)
+    return row
+
+
+@router.post("/{conversation_id}/claim", summary="Take a conversation")
+async def claim(
+    conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Assign it to the caller."""
+    outcome = await actions.claim(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
+    return await _done(res, session, outcome, actor)
+
+
+@router.post("/{conversation_id}/transfer", summary="Transfer with a warm hand-off")
+async def transfer(
+    conversation_id: str,
+    body: TransferIn,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Publishes the routing decision and the hand-off message to the patron."""
+    if body.department not in res.book.departments():
+        raise InvalidInput("department: unknown department")
+    outcome = await actions.transfer(
+        session=session,
+        conversation_id=conversation_id,
+        department=body.department,
+        note=body.note,
+        actor=actor,
+        now=res.clock(),
+        book=res.book,
+    )
+    return await _done(res, session, outcome, actor)
+
+
+@router.post("/{conversation_id}/close", summary="Close (email and SMS get the survey)")
+async def close(
+    conversation_id: str,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+    body: CloseIn | None = None,
+) -> dict[str, Any]:
+    """Publishes ConversationClosed; the router sends email and SMS tickets the survey."""
+    body = body or CloseIn()
+    if body.topic is not None and body.topic not in TOPICS:
+        raise InvalidInput("topic: one of " + ", ".join(TOPICS))
+    outcome = await actions.close(
+        session=session,
+        conversation_id=conversation_id,
+        actor=actor,
+        now=res.clock(),
+        read_scale=body.read_scale,
+        topic=body.topic,
+    )
+    return await _done(res, session, outcome, actor)
+
+
+@router.post("/{conversation_id}/acknowledge", summary="Acknowledge a crisis")
+async def acknowledge(
+    conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Stops the crisis re-escalation and unlocks the conversation's other actions."""
+    outcome = await actions.acknowledge(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
+    return await _done(res, session, outcome, actor)
+
+
+@router.post("/{conversation_id}/convert-to-email", summary="An SMS thread becomes an email ticket")
+async def convert_to_email(
+    conversation_id: str,
+    body: ConvertIn,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """The conversation keeps its id and history."""
+    outcome = await actions.convert_to_email(
+        session=session,
+        conversation_id=conversation_id,
+        email=body.email.lower(),
+        actor=actor,
+        now=res.clock(),
+    )
+    return await _done(res, session, outcome, actor)

@@ -1,0 +1,132 @@
+"""The desk's canned texts (macros.yaml) and the department names and hand-off texts staff
+transfers use: data, validated at load, read again when the file changes."""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.status.errors import InvalidInput, NotFound
+
+DEFAULT_FILE = Path(__file__).resolve().parent / "macros.yaml"
+CHANNELS = ("chat", "sms", "email")
+
+
+class Department(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    handoff: str
+
+
+class Macro(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    label: str
+    text: str
+    channels: tuple[str, ...] = CHANNELS
+    chat: str | None = None
+    sms: str | None = None
+    email: str | None = None
+
+    def for_channel(self, channel: str) -> str:
+        """The macro's text on this channel."""
+        override: str | None = getattr(self, channel, None) if channel in CHANNELS else None
+        return override or self.text
+
+    def variables(self, channel: str) -> list[str]:
+        """The {variables} the channel's text needs."""
+        return [
+            name for _, name, _, _ in string.Formatter().parse(self.for_channel(channel)) if name
+        ]
+
+
+class MacroFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    links: dict[str, str]
+    departments: dict[str, Department]
+    macros: list[Macro]
+
+
+@dataclass
+class MacroBook:
+    """The loaded file, reloaded when its modification time changes."""
+
+    path: Path = DEFAULT_FILE
+    _mtime: float = -1.0
+    _data: MacroFile | None = None
+
+    def data(self) -> MacroFile:
+        """The current file's content (the last good one if an edit broke it)."""
+        mtime = self.path.stat().st_mtime
+        if self._data is None or mtime != self._mtime:
+            try:
+                self._data = load(self.path)
+            except ValueError:
+                if self._data is None:
+                    raise
+            self._mtime = mtime
+        return self._data
+
+    def macro(self, macro_id: str) -> Macro:
+        """One macro by id; NotFound otherwise."""
+        for macro in self.data().macros:
+            if macro.id == macro_id:
+                return macro
+        raise NotFound(f"no macro {macro_id!r}")
+
+    def department_name(self, department: str) -> str:
+        """A department's display name (its id if the file does not know it)."""
+        found = self.data().departments.get(department)
+        return found.name if found else department
+
+    def handoff(self, department: str) -> str:
+        """The warm hand-off text staff start from when transferring to a department."""
+        found = self.data().departments.get(department)
+        if found is None:
+            return f"Someone from {department} will join this conversation to help you."
+        return found.handoff
+
+    def departments(self) -> dict[str, Department]:
+        """Every department staff may transfer to."""
+        return self.data().departments
+
+
+def load(path: Path) -> MacroFile:
+    """Read and validate the file; ValueError names what is wrong."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text("utf-8"))
+        data = MacroFile.model_validate(raw)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
+    ids = [m.id for m in data.macros]
+    if len(ids) != len(set(ids)):
+        raise ValueError(f"{path.name}: macro ids must be unique")
+    return data
+
+
+def first_name(name: str | None) -> str | None:
+    """The first word of a name the patron gave, if it looks like one."""
+    if not name:
+        return None
+    word = name.strip().split()[0] if name.strip() else ""
+    return word if re.fullmatch(r"[^\W\d_][\w'’-]{0,40}", word) else None
+
+
+def fill(text: str, values: dict[str, str | None]) -> str:
+    """Fill a macro's variables; InvalidInput names any this conversation cannot fill."""
+    needed = [name for _, name, _, _ in string.Formatter().parse(text) if name]
+    missing = sorted({name for name in needed if not values.get(name)})
+    if missing:
+        raise InvalidInput(
+            "macro needs " + ", ".join(missing) + ", which this conversation does not have"
+        )
+    return text.format_map({name: values[name] for name in needed})

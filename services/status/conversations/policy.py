@@ -1,0 +1,140 @@
+"""Who may do what with a conversation: one table, used by every endpoint and page.
+
+A decision depends on the actor's role and on their relation to the conversation: whether it
+is in one of their departments (or the desk's own, `reference`), who it is assigned to, and
+whether it is an unacknowledged crisis. Supervisors and admins may do everything; a refused
+action raises Forbidden (403) or, for the crisis gate, Conflict (409), and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from services.status.auth import Actor, has_role
+from services.status.errors import Conflict, Forbidden
+from services.status.models import Conversation
+
+DESK = "reference"
+CRISIS_DEPARTMENTS = frozenset({"reference", "care-team"})
+"""Staff of these departments see crises wherever routed, and may acknowledge them."""
+
+
+class Act(StrEnum):
+    VIEW = "view"
+    NOTE = "note"
+    REPLY = "reply"
+    CLAIM = "claim"
+    TRANSFER = "transfer"
+    CLOSE = "close"
+    ACKNOWLEDGE = "acknowledge"
+    CONVERT = "convert"
+
+
+Assignee = Literal["me", "nobody", "other"]
+
+
+@dataclass(frozen=True)
+class Relation:
+    """The facts about actor and conversation that the table reads."""
+
+    visible: bool
+    assignee: Assignee
+    crisis_open: bool
+    """A crisis nobody has acknowledged yet."""
+    crisis_department: bool
+    """The actor belongs to a department that handles crises (reference, care-team)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What plain staff need for an action; supervisors pass every rule."""
+
+    assignee: frozenset[Assignee]
+    """Who the conversation may be assigned to for staff to do this."""
+    crisis_gate: bool = True
+    """Refused while the conversation is an unacknowledged crisis."""
+    crisis_department: bool = False
+    """Only staff of a crisis department."""
+
+
+ANY: frozenset[Assignee] = frozenset({"me", "nobody", "other"})
+MINE_OR_FREE: frozenset[Assignee] = frozenset({"me", "nobody"})
+
+POLICY: dict[Act, Rule] = {
+    Act.VIEW: Rule(assignee=ANY, crisis_gate=False),
+    Act.NOTE: Rule(assignee=ANY),
+    Act.REPLY: Rule(assignee=MINE_OR_FREE),
+    Act.CLAIM: Rule(assignee=MINE_OR_FREE),
+    Act.TRANSFER: Rule(assignee=MINE_OR_FREE),
+    Act.CLOSE: Rule(assignee=MINE_OR_FREE),
+    Act.ACKNOWLEDGE: Rule(assignee=ANY, crisis_gate=False, crisis_department=True),
+    Act.CONVERT: Rule(assignee=frozenset({"me"})),
+}
+"""Plain staff, on a conversation they can see. Every action needs `visible` first."""
+
+
+def relation(actor: Actor, conv: Conversation) -> Relation:
+    """How the actor stands to the conversation."""
+    departments = set(actor.departments)
+    flagged = conv.crisis or conv.safety_review
+    visible = (
+        conv.department in departments
+        or conv.department in (None, DESK)
+        or (flagged and bool(departments & CRISIS_DEPARTMENTS))
+    )
+    assignee: Assignee = (
+        "nobody" if conv.assignee is None else "me" if conv.assignee == actor.id else "other"
+    )
+    return Relation(
+        visible=visible,
+        assignee=assignee,
+        crisis_open=conv.crisis and conv.acknowledged_at is None,
+        crisis_department=bool(departments & CRISIS_DEPARTMENTS),
+    )
+
+
+def allowed(act: Act, actor: Actor, rel: Relation) -> bool:
+    """Whether the table lets the actor do this (the crisis gate aside)."""
+    if has_role(actor, "supervisor"):
+        return True
+    rule = POLICY[act]
+    if not rel.visible or rel.assignee not in rule.assignee:
+        return False
+    return rel.crisis_department or not rule.crisis_department
+
+
+def gated(act: Act, rel: Relation) -> bool:
+    """Whether an unacknowledged crisis blocks this action for now."""
+    return POLICY[act].crisis_gate and rel.crisis_open
+
+
+def check(act: Act, actor: Actor, conv: Conversation) -> None:
+    """Forbidden (403) or Conflict (409, acknowledge the crisis first) unless allowed."""
+    rel = relation(actor, conv)
+    if not allowed(act, actor, rel):
+        raise Forbidden(_why(act, rel))
+    if gated(act, rel):
+        raise Conflict("acknowledge the crisis before anything else is done with it")
+
+
+def permitted(actor: Actor, conv: Conversation) -> dict[str, bool]:
+    """Every action and whether the actor may do it now (the page shows only these)."""
+    rel = relation(actor, conv)
+    return {act.value: allowed(act, actor, rel) and not gated(act, rel) for act in Act}
+
+
+def can_view(actor: Actor, conv: Conversation) -> bool:
+    """Whether the conversation is the actor's to see at all."""
+    return allowed(Act.VIEW, actor, relation(actor, conv))
+
+
+def _why(act: Act, rel: Relation) -> str:
+    if not rel.visible:
+        return "this conversation belongs to a department you do not staff"
+    if POLICY[act].crisis_department and not rel.crisis_department:
+        return "crises are acknowledged by reference or CARE Team staff, or a supervisor"
+    if rel.assignee == "other":
+        return f"only the assignee or a supervisor may {act.value} this conversation"
+    return f"only the assignee or a supervisor may {act.value} this conversation"

@@ -1,0 +1,113 @@
+"""Reading a conversation: the transcript in order, the patron's earlier conversations, what
+the reader may do; every read written to the transcript access log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status import queue
+from services.status.auth import Actor
+from services.status.conversations.actions import get
+from services.status.conversations.policy import Act, check, permitted
+from services.status.conversations.transcript import AUTOMATED_LABEL
+from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
+from shared.events import NotificationKind
+
+EARLIER_LIMIT = 10
+DIRECTION_ORDER = {"in": 0, "event": 1, "out": 2, "note": 3}
+
+
+async def log_access(
+    session: AsyncSession, actor: Actor, conversation_id: str | None, action: str, at: datetime
+) -> None:
+    """One line of the access log (who, when, which conversation; never what was searched)."""
+    session.add(
+        TranscriptAccess(staff_id=actor.id, conversation_id=conversation_id, action=action, at=at)
+    )
+
+
+def message_view(entry: TranscriptEntry) -> dict[str, Any]:
+    """One transcript line as the API shows it."""
+    delivery = None
+    if entry.delivery_state is not None:
+        delivery = {"state": entry.delivery_state, "reason": entry.delivery_reason}
+    label = None
+    if entry.kind and entry.direction == "out":
+        known = {k.value: k for k in NotificationKind}
+        kind = known.get(entry.kind)
+        label = AUTOMATED_LABEL.get(kind) if kind else None
+    return {
+        "id": entry.id,
+        "direction": entry.direction,
+        "text": entry.text,
+        "at": entry.at.isoformat(),
+        "author": entry.author,
+        "kind": entry.kind,
+        "automated": label,
+        "channel": entry.channel,
+        "subject": entry.subject,
+        "attachments": entry.attachments or [],
+        "segments": entry.segments,
+        "delivery": delivery,
+    }
+
+
+async def transcript_of(session: AsyncSession, conversation_id: str) -> list[TranscriptEntry]:
+    """Every line, oldest first."""
+    rows = await session.execute(
+        select(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id)
+    )
+    entries = list(rows.scalars().all())
+    entries.sort(key=lambda e: (e.at, DIRECTION_ORDER.get(e.direction, 9), e.id))
+    return entries
+
+
+async def earlier_conversations(
+    session: AsyncSession, conv: Conversation, actor: Actor
+) -> list[Conversation]:
+    """The same contact's other conversations the reader may see, newest first."""
+    if not conv.patron_contact:
+        return []
+    rows = await session.execute(
+        select(Conversation)
+        .where(
+            Conversation.patron_contact == conv.patron_contact,
+            Conversation.conversation_id != conv.conversation_id,
+            queue.visible_to(actor),
+        )
+        .order_by(Conversation.opened_at.desc())
+        .limit(EARLIER_LIMIT)
+    )
+    return list(rows.scalars().all())
+
+
+async def conversation_view(
+    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+) -> dict[str, Any]:
+    """The conversation, its transcript, earlier conversations and the reader's actions."""
+    conv = await get(session=session, conversation_id=conversation_id)
+    check(Act.VIEW, actor, conv)
+    await log_access(session, actor, conv.conversation_id, "read", now)
+    entries = await transcript_of(session, conv.conversation_id)
+    earlier = await earlier_conversations(session, conv, actor)
+    view = queue.row_view(conv, now)
+    view.update(
+        {
+            "patron": {"name": conv.patron_name, "contact": conv.patron_contact},
+            "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
+            "acknowledged_by": conv.acknowledged_by,
+            "action": conv.action,
+            "risk_score": conv.risk_score,
+            "read_scale": conv.read_scale,
+            "topic": conv.topic,
+            "purged": conv.purged_at is not None,
+            "messages": [message_view(e) for e in entries],
+            "earlier": [queue.row_view(c, now) for c in earlier],
+            "permitted": permitted(actor, conv),
+        }
+    )
+    return view

@@ -1,0 +1,84 @@
+"""Search across conversations: words in any message (SQLite FTS5 or PostgreSQL full-text),
+the patron's contact, a date range. Returns conversation ids; the caller applies who may see
+what."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.models import Conversation, TranscriptEntry
+
+MAX_RESULTS = 500
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(words: str) -> str:
+    """User text as an FTS5 query: every word must appear (prefix match), quotes escaped."""
+    return " ".join(f'"{w}"*' for w in WORD.findall(words)[:12])
+
+
+def ts_query(words: str) -> str:
+    """User text as a PostgreSQL tsquery: every word, as a prefix (only \\w characters)."""
+    return " & ".join(f"{w.lower()}:*" for w in WORD.findall(words)[:12])
+
+
+async def _by_text(session: AsyncSession, words: str) -> set[str]:
+    if not WORD.search(words):
+        return set()
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        rows = await session.execute(
+            text(
+                "SELECT DISTINCT t.conversation_id FROM transcript_fts f "
+                "JOIN transcript_entries t ON t.rowid = f.rowid "
+                "WHERE transcript_fts MATCH :q LIMIT :n"
+            ),
+            {"q": fts_query(words), "n": MAX_RESULTS},
+        )
+    else:
+        vector = func.to_tsvector("simple", func.coalesce(TranscriptEntry.text, ""))
+        query = func.to_tsquery("simple", ts_query(words))
+        rows = await session.execute(
+            select(TranscriptEntry.conversation_id)
+            .where(vector.op("@@")(query))
+            .distinct()
+            .limit(MAX_RESULTS)
+        )
+    return {row[0] for row in rows}
+
+
+async def matching(
+    *,
+    session: AsyncSession,
+    text: str | None = None,
+    contact: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> tuple[str, ...]:
+    """Ids of conversations that match every given criterion."""
+    found: set[str] | None = None
+    if text:
+        found = await _by_text(session, text)
+    query = select(Conversation.conversation_id)
+    narrowed = False
+    if contact:
+        query = query.where(Conversation.patron_contact == contact.strip().lower())
+        narrowed = True
+    if date_from:
+        start = datetime.combine(date_from, time.min, tzinfo=UTC)
+        query = query.where(Conversation.last_message_at >= start)
+        narrowed = True
+    if date_to:
+        end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        query = query.where(Conversation.opened_at < end)
+        narrowed = True
+    if narrowed:
+        if found is not None:
+            query = query.where(Conversation.conversation_id.in_(sorted(found)))
+        rows = await session.execute(query.limit(MAX_RESULTS))
+        found = {row[0] for row in rows}
+    return tuple(sorted(found or ()))

@@ -1,0 +1,334 @@
+"""Transcript lines from events: what the patron wrote, what was sent to them, staff notes and
+the timeline. Every line's id is derived from its event, so a redelivered or replayed event
+rewrites the same line (a rewound consumer group rebuilds transcripts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.models import Conversation, DeskChange, TranscriptEntry
+from shared.events import (
+    Action,
+    ConversationClaimed,
+    ConversationClosed,
+    ConversationConverted,
+    ConversationTransferred,
+    CrisisAcknowledged,
+    DeliveryState,
+    InteractionReceived,
+    NotificationDelivered,
+    NotificationKind,
+    NotificationRequested,
+    RoutingDecided,
+    StaffNoteAdded,
+)
+
+PREVIEW_CHARS = 160
+PATRON = "patron"
+REFDESK = "refdesk"
+
+PATRON_FACING: frozenset[NotificationKind] = frozenset(
+    {
+        NotificationKind.SURVEY,
+        NotificationKind.HANDOFF,
+        NotificationKind.CRISIS_RESOURCES,
+        NotificationKind.AFTER_HOURS_ACK,
+        NotificationKind.KEYWORD_REPLY,
+        NotificationKind.STAFF_REPLY,
+    }
+)
+"""Kinds delivered to the patron: transcript messages. Every other kind is a timeline line."""
+
+STAFF_FACING_TEXT: dict[NotificationKind, str] = {
+    NotificationKind.CIRCULATION_EMAIL: "Circulation managers emailed",
+    NotificationKind.CRISIS_ALERT: "CARE Team alerted",
+    NotificationKind.CRISIS_REESCALATION: "Crisis re-escalated to supervisors",
+    NotificationKind.SAFETY_REVIEW_ALERT: "Staff on duty alerted: possible crisis",
+}
+
+AUTOMATED_LABEL: dict[NotificationKind, str] = {
+    NotificationKind.SURVEY: "Survey",
+    NotificationKind.HANDOFF: "Hand-off",
+    NotificationKind.CRISIS_RESOURCES: "Crisis resources",
+    NotificationKind.AFTER_HOURS_ACK: "After-hours acknowledgement",
+    NotificationKind.KEYWORD_REPLY: "Keyword reply",
+}
+
+
+def preview_of(text: str) -> str:
+    """The start of a message on one line, for the queue."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> TranscriptEntry:
+    """Create a line or update the one with this id (events may arrive in any order)."""
+    entry = await session.get(TranscriptEntry, entry_id)
+    if entry is None:
+        values.setdefault("attachments", [])
+        entry = TranscriptEntry(id=entry_id, **values)
+        session.add(entry)
+    else:
+        for key, value in values.items():
+            if value is not None:
+                setattr(entry, key, value)
+    return entry
+
+
+def changed(session: AsyncSession, conv: Conversation | None, what: str, at: datetime) -> None:
+    """Tell every replica's live feed that this conversation changed."""
+    if conv is None:
+        return
+    session.add(
+        DeskChange(
+            conversation_id=conv.conversation_id,
+            department=conv.department,
+            crisis=conv.crisis or conv.safety_review,
+            what=what,
+            at=at,
+        )
+    )
+
+
+async def on_interaction(
+    session: AsyncSession, conv: Conversation, data: InteractionReceived
+) -> None:
+    """The patron's message, as received."""
+    await upsert(
+        session,
+        data.interaction_id,
+        conversation_id=data.conversation_id,
+        direction="in",
+        at=data.received_at,
+        author=PATRON,
+        channel=data.channel.value,
+        kind="message",
+        text=data.text,
+        subject=data.subject,
+        message_id=data.provider_message_id,
+        attachments=[a.model_dump() for a in data.attachments],
+    )
+    if conv.last_patron_at is None or data.received_at >= conv.last_patron_at:
+        conv.last_patron_at = data.received_at
+        conv.preview = preview_of(data.text) if data.text.strip() else conv.preview
+        if data.subject:
+            conv.subject = data.subject[:300]
+    if data.patron.name:
+        conv.patron_name = data.patron.name[:200]
+    conv.blocked = conv.blocked or data.blocked
+    changed(session, conv, "message", data.received_at)
+
+
+def _department_phrase(decision: RoutingDecided) -> str:
+    rules = ", ".join(hit.rule_id for hit in decision.rules)
+    if decision.decided_by != "router":
+        return f"Transferred to {decision.department} by {decision.decided_by}"
+    action = decision.action.value.replace("_", " ")
+    text = f"Routed to {decision.department} ({action})"
+    if rules:
+        text += f" by rule {rules}"
+    if decision.net == "model":
+        text += " — learned safety net"
+    if decision.safety_review:
+        text += " — flagged for safety review"
+    return text
+
+
+async def on_routing(session: AsyncSession, conv: Conversation, data: RoutingDecided) -> None:
+    """A routing decision or staff transfer, as a timeline line."""
+    conv.routed = True
+    conv.action = data.action.value
+    conv.lang = data.lang or conv.lang
+    if data.safety_review and data.action is not Action.ESCALATE_CRISIS:
+        conv.safety_review = True
+    if data.risk_score is not None:
+        conv.risk_score = max(conv.risk_score or 0.0, data.risk_score)
+    await upsert(
+        session,
+        f"decision:{data.decision_id}",
+        conversation_id=data.conversation_id,
+        direction="event",
+        at=data.decided_at,
+        author=data.decided_by,
+        kind="routed" if data.decided_by == "router" else "transferred",
+        text=_department_phrase(data),
+    )
+    changed(session, conv, "routed", data.decided_at)
+
+
+async def on_notification(
+    session: AsyncSession, conv: Conversation | None, data: NotificationRequested
+) -> None:
+    """A message refdesk was asked to send: queued until the notifier reports."""
+    if data.kind in PATRON_FACING:
+        text = data.context.get("text") if data.kind is NotificationKind.STAFF_REPLY else None
+        author = str(data.context.get("staff_id") or REFDESK)
+        await upsert(
+            session,
+            data.idempotency_key,
+            conversation_id=data.conversation_id,
+            direction="out",
+            at=data.requested_at,
+            author=author,
+            channel=data.channel.value,
+            kind=data.kind.value,
+            text=text,
+            subject=data.context.get("subject") if text else None,
+        )
+        existing = await session.get(TranscriptEntry, data.idempotency_key)
+        if existing is not None and existing.delivery_state is None:
+            existing.delivery_state = DeliveryState.QUEUED.value
+    else:
+        await upsert(
+            session,
+            data.idempotency_key,
+            conversation_id=data.conversation_id,
+            direction="event",
+            at=data.requested_at,
+            author=REFDESK,
+            kind=data.kind.value,
+            text=STAFF_FACING_TEXT.get(data.kind, data.kind.value),
+        )
+    changed(session, conv, "outbound", data.requested_at)
+
+
+async def on_delivered(
+    session: AsyncSession, conv: Conversation | None, data: NotificationDelivered
+) -> None:
+    """The notifier's outcome: sent (with the text as delivered) or failed (with why)."""
+    direction = "out" if data.kind in PATRON_FACING else "event"
+    entry = await session.get(TranscriptEntry, data.idempotency_key)
+    if entry is not None and entry.delivery_state == DeliveryState.SENT.value:
+        return  # a late "failed" never hides a message that went out
+    values: dict[str, Any] = {
+        "conversation_id": data.conversation_id,
+        "direction": direction,
+        "author": entry.author if entry is not None else REFDESK,
+        "channel": data.channel.value,
+        "kind": data.kind.value,
+        "delivery_state": data.state.value,
+        "delivery_reason": data.reason,
+        "message_id": data.message_id,
+        "segments": data.segments,
+    }
+    if direction == "out":
+        values["text"] = data.text
+        values["subject"] = data.subject
+    if entry is None:
+        values["at"] = data.at
+    await upsert(session, data.idempotency_key, **values)
+    changed(session, conv, "delivery", data.at)
+
+
+async def on_note(session: AsyncSession, conv: Conversation | None, data: StaffNoteAdded) -> None:
+    """An internal note."""
+    await upsert(
+        session,
+        f"note:{data.note_id}",
+        conversation_id=data.conversation_id,
+        direction="note",
+        at=data.at,
+        author=data.staff_id,
+        kind="note",
+        text=data.text,
+    )
+    changed(session, conv, "note", data.at)
+
+
+async def timeline(
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    key: str,
+    at: datetime,
+    author: str,
+    kind: str,
+    text: str,
+) -> None:
+    """A timeline line (claimed, acknowledged, closed, converted)."""
+    await upsert(
+        session,
+        key,
+        conversation_id=conv.conversation_id,
+        direction="event",
+        at=at,
+        author=author,
+        kind=kind,
+        text=text,
+    )
+    changed(session, conv, kind, at)
+
+
+async def on_claimed(session: AsyncSession, conv: Conversation, data: ConversationClaimed) -> None:
+    """Claimed by a staff member."""
+    await timeline(
+        session,
+        conv,
+        key=f"claimed:{data.staff_id}:{data.at.isoformat()}",
+        at=data.at,
+        author=data.staff_id,
+        kind="claimed",
+        text=f"Claimed by {data.staff_id}",
+    )
+
+
+async def on_acknowledged(
+    session: AsyncSession, conv: Conversation, data: CrisisAcknowledged
+) -> None:
+    """Crisis acknowledged."""
+    await timeline(
+        session,
+        conv,
+        key=f"acknowledged:{data.conversation_id}",
+        at=data.at,
+        author=data.staff_id,
+        kind="acknowledged",
+        text=f"Crisis acknowledged by {data.staff_id}",
+    )
+
+
+async def on_closed(session: AsyncSession, conv: Conversation, data: ConversationClosed) -> None:
+    """Closed by staff or ended by the platform."""
+    by = data.closed_by or "the platform"
+    await timeline(
+        session,
+        conv,
+        key=f"closed:{data.conversation_id}:{data.closed_at.isoformat()}",
+        at=data.closed_at,
+        author=data.closed_by or REFDESK,
+        kind="closed",
+        text=f"Closed by {by}",
+    )
+
+
+async def on_transferred(
+    session: AsyncSession, conv: Conversation, data: ConversationTransferred
+) -> None:
+    """The platform moved the conversation."""
+    await timeline(
+        session,
+        conv,
+        key=f"platform-transfer:{data.conversation_id}:{data.transferred_at.isoformat()}",
+        at=data.transferred_at,
+        author=data.by or REFDESK,
+        kind="transferred",
+        text=f"Transferred to {data.department} on the chat platform",
+    )
+
+
+async def on_converted(
+    session: AsyncSession, conv: Conversation, data: ConversationConverted
+) -> None:
+    """An SMS thread became an email ticket."""
+    await timeline(
+        session,
+        conv,
+        key=f"converted:{data.conversation_id}",
+        at=data.at,
+        author=data.staff_id,
+        kind="converted",
+        text=f"Converted from SMS to an email ticket by {data.staff_id}",
+    )

@@ -1,0 +1,277 @@
+"""Conversations through the API with a fake publisher: transcripts, replies, notes, macros,
+who may do what, the crisis gate, search, the access log and retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0, Clock, FakePublisher, arrive, bearer
+
+from services.status.background import tick
+from services.status.deps import Resources
+from services.status.handlers import Assigning, apply
+from services.status.models import TranscriptAccess, TranscriptEntry
+from shared.events import (
+    Attachment,
+    Channel,
+    DeliveryState,
+    InteractionReceived,
+    NotificationDelivered,
+    NotificationKind,
+    NotificationRequested,
+    Patron,
+    StaffReplyContext,
+)
+from shared.topics import DESK, NOTIFICATIONS
+
+PATRON_MID = "CAF=abc123@mail.example.edu"
+
+
+async def patron_writes(
+    sessions: async_sessionmaker[AsyncSession], cid: str, text: str, *, channel: Channel,
+    minutes_ago: int = 0, message_id: str | None = None, name: str | None = None,
+    subject: str | None = None, contact: str | None = None,
+) -> None:
+    """Given a further message from the patron."""
+    at = T0 - timedelta(minutes=minutes_ago)
+    iid = f"in-{cid}-{minutes_ago}-{len(text)}"
+    async with sessions() as session:
+        await apply(
+            session, event_id=iid, assigning=Assigning(),
+            data=InteractionReceived(
+                interaction_id=iid, conversation_id=cid, channel=channel, provider="test",
+                provider_message_id=message_id or iid,
+                patron=Patron(contact=contact, name=name), text=text, subject=subject,
+                received_at=at,
+                attachments=[Attachment(name="syllabus.pdf", size=48213)] if subject else [],
+            ),
+        )
+        await session.commit()
+
+
+async def test_transcript_in_order_with_preview_automated_messages_and_delivery_states(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await arrive(sessions, "e-1", channel=Channel.EMAIL, minutes_ago=700, overnight=True)
+    await patron_writes(
+        sessions, "e-1", "I need peer-reviewed articles on urban heat islands for ENGL 1302.",
+        channel=Channel.EMAIL, minutes_ago=699, message_id=PATRON_MID, subject="Articles",
+        name="Dana Whitfield",
+    )
+    ack = NotificationRequested(
+        idempotency_key="ack-e-1", kind=NotificationKind.AFTER_HOURS_ACK, channel=Channel.EMAIL,
+        recipient="pat@example.edu", conversation_id="e-1", requested_at=T0 - timedelta(minutes=698),
+        context={"next_open": "Monday 8:00"},
+    )
+    async with sessions() as session:
+        await apply(session, event_id="n1", data=ack, assigning=Assigning())
+        await session.commit()
+    listing = (await client.get("/conversations", headers=bearer("mgarcia"))).json()["items"]
+    row = next(r for r in listing if r["conversation_id"] == "e-1")
+    assert row["preview"].startswith("I need peer-reviewed articles")
+    assert row["waiting"] == "11 h 40 min"
+    assert row["channel_label"] == "Email"
+    view = (await client.get("/conversations/e-1", headers=bearer("mgarcia"))).json()
+    directions = [(m["direction"], m["kind"]) for m in view["messages"]]
+    assert directions == [
+        ("in", "message"), ("event", "routed"), ("in", "message"), ("out", "after_hours_ack")
+    ]
+    queued = view["messages"][-1]
+    assert queued["delivery"] == {"state": "queued", "reason": None}
+    assert queued["automated"] == "After-hours acknowledgement"
+    assert view["messages"][2]["attachments"] == [
+        {"name": "syllabus.pdf", "size": 48213, "content_type": None}
+    ]
+    delivered = NotificationDelivered(
+        idempotency_key="ack-e-1", conversation_id="e-1", kind=NotificationKind.AFTER_HOURS_ACK,
+        channel=Channel.EMAIL, state=DeliveryState.SENT, text="The desk is closed until Monday.",
+        message_id="<ack@refdesk.local>", at=T0 - timedelta(minutes=697),
+    )
+    late_failure = delivered.model_copy(update={"state": DeliveryState.FAILED, "reason": "timeout"})
+    async with sessions() as session:
+        await apply(session, event_id="d1", data=delivered, assigning=Assigning())
+        await apply(session, event_id="d2", data=late_failure, assigning=Assigning())
+        await session.commit()
+    view = (await client.get("/conversations/e-1", headers=bearer("mgarcia"))).json()
+    sent = view["messages"][-1]
+    assert (sent["text"], sent["delivery"]["state"]) == ("The desk is closed until Monday.", "sent")
+    async with sessions() as session:
+        reads = await session.scalar(
+            select(func.count()).select_from(TranscriptAccess).where(
+                TranscriptAccess.conversation_id == "e-1", TranscriptAccess.staff_id == "mgarcia"
+            )
+        )
+    assert reads == 2
+
+
+async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await patron_writes(
+        sessions, "e-2", "Where can I find census data?", channel=Channel.EMAIL,
+        message_id=PATRON_MID, subject="Census data", contact="pat@example.edu",
+    )
+    body = {"text": "Try data.census.gov, and our Statista database."}
+    first = await client.post("/conversations/e-2/replies", json=body, headers=bearer("mgarcia"))
+    again = await client.post("/conversations/e-2/replies", json=body, headers=bearer("mgarcia"))
+    assert first.status_code == again.status_code == 202
+    assert first.json()["message_id"] == again.json()["message_id"]
+    commands = publisher.on(NOTIFICATIONS.name)
+    assert len({c.idempotency_key for c in commands}) == 1  # type: ignore[attr-defined]
+    command = commands[0]
+    assert isinstance(command, NotificationRequested)
+    assert (command.kind, command.channel, command.recipient) == (
+        NotificationKind.STAFF_REPLY, Channel.EMAIL, "pat@example.edu"
+    )
+    context = StaffReplyContext.model_validate(command.context)
+    assert (context.subject, context.in_reply_to, context.references) == (
+        "Re: Census data", PATRON_MID, [PATRON_MID]
+    )
+    async with sessions() as session:
+        lines = await session.scalar(
+            select(func.count()).select_from(TranscriptEntry).where(
+                TranscriptEntry.conversation_id == "e-2", TranscriptEntry.direction == "out"
+            )
+        )
+    assert lines == 1
+    view = (await client.get("/conversations/e-2", headers=bearer("mgarcia"))).json()
+    assert view["assignee"] == "mgarcia"  # answering takes the conversation
+    assert view["messages"][-1]["author"] == "mgarcia"
+
+
+async def test_macros_fill_variables_or_refuse(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await patron_writes(sessions, "s-1", "is the library open sunday", channel=Channel.SMS,
+                        contact="+18175550123")
+    await patron_writes(sessions, "s-2", "hi", channel=Channel.SMS, name="Alex Romero",
+                        contact="+18175550124")
+    refused = await client.get("/conversations/s-1/macros/greeting", headers=bearer("mgarcia"))
+    assert refused.status_code == 422
+    assert "patron_first_name" in refused.json()["detail"]
+    filled = await client.get("/conversations/s-2/macros/greeting", headers=bearer("mgarcia"))
+    assert filled.json()["text"].startswith("Hi Alex, this is the TCC Library")
+    raw = await client.post(
+        "/conversations/s-1/replies", json={"text": "Hi {patron_first_name}!"},
+        headers=bearer("mgarcia"),
+    )
+    assert raw.status_code == 422
+    survey = await client.post(
+        "/conversations/s-1/replies", json={"macro": "survey"}, headers=bearer("mgarcia")
+    )
+    assert survey.status_code == 202
+    [command] = publisher.on(NOTIFICATIONS.name)
+    assert "https://" in command.context["text"]  # type: ignore[attr-defined]
+    assert publisher.on(NOTIFICATIONS.name)
+
+
+async def test_refused_actions_answer_403_and_change_nothing(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await arrive(sessions, "r-1", channel=Channel.CHAT)
+    assert (await client.post("/conversations/r-1/claim", headers=bearer("mgarcia"))).is_success
+    for path, body in [
+        ("transfer", {"department": "writing-center", "note": "made up"}),
+        ("close", None),
+        ("replies", {"text": "hello"}),
+    ]:
+        refused = await client.post(
+            f"/conversations/r-1/{path}", json=body, headers=bearer("rpatel")
+        )
+        assert refused.status_code == 403, path
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    note = await client.post(
+        "/conversations/r-1/notes", json={"text": "Patron asked about APA too"},
+        headers=bearer("jnguyen"),
+    )
+    assert note.status_code == 201  # a colleague may add a note
+    view = (await client.get("/conversations/r-1", headers=bearer("mgarcia"))).json()
+    assert (view["state"], view["department"], view["assignee"]) == ("open", "reference", "mgarcia")
+    assert [m["direction"] for m in view["messages"]].count("note") == 1
+    assert [type(e).__name__ for _, e, _ in publisher.sent] == ["ConversationClaimed", "StaffNoteAdded"]
+    assert all(t == DESK.name for t, _, _ in publisher.sent)
+    wc = await client.get("/conversations/r-1", headers=bearer("tbrooks"))
+    assert wc.status_code == 200  # the desk's own conversations are visible to all staff
+    await arrive(sessions, "wc-1", channel=Channel.CHAT, department="writing-center")
+    hidden = await client.get("/conversations/wc-1", headers=bearer("tbrooks"))
+    assert hidden.status_code == 403
+
+
+async def test_a_crisis_must_be_acknowledged_first_and_only_by_the_right_people(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await arrive(sessions, "x-1", channel=Channel.SMS, department="care-team", crisis=True)
+    blocked = await client.post(
+        "/conversations/x-1/replies", json={"text": "Are you safe?"}, headers=bearer("mgarcia")
+    )
+    assert blocked.status_code == 409
+    view = (await client.get("/conversations/x-1", headers=bearer("mgarcia"))).json()
+    assert view["permitted"]["reply"] is False and view["permitted"]["acknowledge"] is True
+    wc = await client.post("/conversations/x-1/acknowledge", headers=bearer("rpatel"))
+    assert wc.status_code == 403
+    ok = await client.post("/conversations/x-1/acknowledge", headers=bearer("mgarcia"))
+    assert ok.json()["acknowledged"] is True
+    sent = await client.post(
+        "/conversations/x-1/replies", json={"text": "Are you safe right now?"},
+        headers=bearer("mgarcia"),
+    )
+    assert sent.status_code == 202
+
+
+async def test_search_by_words_contact_and_date(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await patron_writes(sessions, "q-1", "Looking for sources on the Dust Bowl migration",
+                        channel=Channel.CHAT, minutes_ago=60 * 24 * 3)
+    await patron_writes(sessions, "q-2", "printer on 2nd floor is jammed", channel=Channel.SMS,
+                        contact="+18175550188")
+    found = (await client.get("/conversations?q=dust%20bowl", headers=bearer("mgarcia"))).json()
+    assert [r["conversation_id"] for r in found["items"]] == ["q-1"]
+    prefix = (await client.get("/conversations?q=print", headers=bearer("mgarcia"))).json()
+    assert [r["conversation_id"] for r in prefix["items"]] == ["q-2"]
+    by_contact = await client.get(
+        "/conversations", params={"contact": "+18175550188"}, headers=bearer("mgarcia")
+    )
+    assert [r["conversation_id"] for r in by_contact.json()["items"]] == ["q-2"]
+    day = (T0 - timedelta(days=3)).date().isoformat()
+    dated = await client.get(
+        "/conversations", params={"from": day, "to": day}, headers=bearer("mgarcia")
+    )
+    assert [r["conversation_id"] for r in dated.json()["items"]] == ["q-1"]
+
+
+async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore_them(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    resources: Resources, clock: Clock,
+) -> None:
+    await patron_writes(sessions, "old", "My TCC ID is 0123456, is my book overdue?",
+                        channel=Channel.SMS, contact="+18175550111")
+    await patron_writes(sessions, "kept", "hello", channel=Channel.SMS, contact="+18175550112")
+    closed = await client.post("/conversations/old/close", headers=bearer("mgarcia"))
+    assert closed.status_code == 200
+    clock.advance(resources.settings.transcript_retention_days * 86400 + 60)
+    await tick(resources)
+    view = (await client.get("/conversations/old", headers=bearer("mgarcia"))).json()
+    assert view["purged"] is True and view["messages"] == []
+    assert view["preview"] is None and view["patron"] == {"name": None, "contact": None}
+    kept = (await client.get("/conversations/kept", headers=bearer("mgarcia"))).json()
+    assert len(kept["messages"]) == 1
+    # a rewound consumer group replays the original message: it stays purged
+    async with sessions() as session:
+        await apply(
+            session, event_id="replayed", assigning=Assigning(),
+            data=InteractionReceived(
+                interaction_id="in-old-0-41", conversation_id="old", channel=Channel.SMS,
+                provider="test", provider_message_id="x", patron=Patron(contact="+18175550111"),
+                text="My TCC ID is 0123456, is my book overdue?", received_at=T0,
+            ),
+        )
+        await session.commit()
+    view = (await client.get("/conversations/old", headers=bearer("mgarcia"))).json()
+    assert view["messages"] == []

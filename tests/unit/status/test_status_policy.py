@@ -1,0 +1,95 @@
+"""The queue authorization table, exhaustively: every action x role x relation."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from services.status.auth import Actor
+from services.status.conversations.policy import (
+    POLICY,
+    Act,
+    Relation,
+    allowed,
+    gated,
+    relation,
+)
+from services.status.models import Conversation
+from status_fakes import T0
+
+ASSIGNEES = ("me", "nobody", "other")
+BOOLS = (False, True)
+
+
+def expected(act: Act, role: str, rel: Relation) -> bool:
+    """The rules as the desk states them, written independently of the table."""
+    if role in ("supervisor", "admin"):
+        return True
+    if not rel.visible:
+        return False
+    if act is Act.VIEW or act is Act.NOTE:
+        return True
+    if act is Act.ACKNOWLEDGE:
+        return rel.crisis_department
+    if act is Act.CONVERT:
+        return rel.assignee == "me"
+    # reply, claim, transfer, close: the assignee, or anyone who may see it while unassigned
+    return rel.assignee in ("me", "nobody")
+
+
+CASES = [
+    (act, role, Relation(visible=v, assignee=a, crisis_open=c, crisis_department=d))  # type: ignore[arg-type]
+    for act, role, v, a, c, d in itertools.product(
+        Act, ("staff", "supervisor", "admin"), BOOLS, ASSIGNEES, BOOLS, BOOLS
+    )
+]
+
+
+@pytest.mark.parametrize(("act", "role", "rel"), CASES)
+def test_policy_table(act: Act, role: str, rel: Relation) -> None:
+    actor = Actor(id="me", role=role, departments=("reference",))
+    assert allowed(act, actor, rel) is expected(act, role, rel)
+
+
+@pytest.mark.parametrize("act", list(Act))
+def test_an_unacknowledged_crisis_blocks_everything_but_reading_and_acknowledging(act: Act) -> None:
+    rel = Relation(visible=True, assignee="me", crisis_open=True, crisis_department=True)
+    assert gated(act, rel) is (act not in (Act.VIEW, Act.ACKNOWLEDGE))
+    assert not gated(act, Relation(True, "me", False, True))
+
+
+def test_every_action_has_a_rule() -> None:
+    assert set(POLICY) == set(Act)
+
+
+def _conv(department: str | None, **flags: object) -> Conversation:
+    conv = Conversation(
+        conversation_id="c", channel="chat", department=department, opened_at=T0,
+        last_message_at=T0, crisis=False, safety_review=False, assignee=None,
+        acknowledged_at=None,
+    )
+    for key, value in flags.items():
+        setattr(conv, key, value)
+    return conv
+
+
+@pytest.mark.parametrize(
+    ("departments", "conv_department", "flags", "visible"),
+    [
+        (("writing-center",), "writing-center", {}, True),
+        (("writing-center",), "reference", {}, True),
+        (("writing-center",), None, {}, True),
+        (("writing-center",), "nw-circulation", {}, False),
+        (("writing-center",), "care-team", {"crisis": True}, False),
+        (("reference",), "care-team", {"crisis": True}, True),
+        (("care-team",), "writing-center", {"safety_review": True}, True),
+        (("reference",), "tutoring", {}, False),
+    ],
+)
+def test_visibility_by_department(
+    departments: tuple[str, ...], conv_department: str | None, flags: dict[str, object],
+    visible: bool,
+) -> None:
+    actor = Actor(id="me", role="staff", departments=departments)
+    assert relation(actor, _conv(conv_department, **flags)).visible is visible
