@@ -47,8 +47,7 @@ class Secrets:
         from services.ingest.settings import IngestSettings
 
         s = IngestSettings()
-        assert s.twilio_auth_token and s.mailgun_signing_key and s.webhook_secret
-        return cls(s.twilio_auth_token, s.mailgun_signing_key, s.webhook_secret, s.public_base_url)
+        return cls(*s.secrets(), s.public_base_url)
 
 
 @dataclass

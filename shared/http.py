@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -25,6 +27,26 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
     body.update(extra)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def bearer_matches(authorization: str | None, expected: SecretStr | str | None) -> bool:
+    """Whether an Authorization header is `Bearer <expected>`: compared in constant time, and
+    never true when no token is configured."""
+    plain = expected.get_secret_value() if isinstance(expected, SecretStr) else expected
+    if not plain or not authorization:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), plain.encode()
+    )
+
+
+def require_bearer(authorization: str | None, expected: SecretStr | str | None) -> None:
+    """401 (problem+json, WWW-Authenticate: Bearer) unless the header carries the token."""
+    if not bearer_matches(authorization, expected):
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 def ops_router(ready: ReadyCheck) -> APIRouter:
@@ -69,4 +91,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
+        response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
+        response.headers.update(exc.headers or {})
+        return response

@@ -3,16 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class OwnNameEnvSource(EnvSettingsSource):
+    """Environment variables, each field read only under its own variable name.
+
+    A field with a validation alias (REFDESK_STATUS_PORT) is read from that variable alone:
+    `populate_by_name` would also read REFDESK_<field name> (REFDESK_PORT, REFDESK_ADMIN_TOKEN),
+    which are other services' variables or none at all. Field names stay usable as keyword
+    arguments in code and tests.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The value of the field's own variable (its alias, else REFDESK_<name>)."""
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            key = alias if self.case_sensitive else alias.lower()
+            return self.env_vars.get(key), alias, self.field_is_complex(field)
+        return super().get_field_value(field, field_name)
 
 
 class CommonSettings(BaseSettings):
     """What every refdesk service needs: where the broker, database and run folder are."""
 
-    model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore")
+    # hide_input_in_errors: a refused start must never echo the values it was given (secrets).
+    model_config = SettingsConfigDict(
+        env_prefix="REFDESK_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then each field's own environment variable; nothing else."""
+        return init_settings, OwnNameEnvSource(settings_cls)
 
     env: Literal["development", "production"] = Field(
         "development", description="production refuses development secrets and placeholders"
@@ -43,9 +82,16 @@ class CommonSettings(BaseSettings):
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret"})
 
 
+def secret_value(value: SecretStr | str | None) -> str | None:
+    """The plain value of a secret setting (None when unset)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value
+
+
 def refuse_weak_secret(
     env: str,
-    value: str | None,
+    value: SecretStr | str | None,
     *,
     variable: str,
     dev_values: frozenset[str] = frozenset(),
@@ -54,6 +100,7 @@ def refuse_weak_secret(
     """In production, a secret must be set, not a placeholder or development value, and long."""
     if env != "production":
         return
+    value = secret_value(value)
     if not value or value in PLACEHOLDER_SECRETS | dev_values or len(value) < min_length:
         raise ValueError(
             f"{variable} must be set to a random value of {min_length}+ characters in production"

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
@@ -46,6 +47,8 @@ def _default(field: FieldInfo) -> str:
     value = field.get_default(call_default_factory=True)
     if value is None:
         return "(unset)"
+    if isinstance(value, SecretStr):  # a public development value, refused in production
+        value = value.get_secret_value()
     if isinstance(value, Path) and value.is_absolute():
         value = value.relative_to(README.parent)
     return f"`{value}`"

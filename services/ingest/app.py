@@ -24,7 +24,7 @@ from shared.asyncapi import asyncapi_router
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
 from shared.events import TYPE_OF, ConversationClosed
-from shared.http import install_problem_handlers, ops_router
+from shared.http import install_problem_handlers, ops_router, require_bearer
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
@@ -174,9 +174,7 @@ def _contact(raw: str) -> str:
 
 
 def _admin(settings: IngestSettings, authorization: str | None) -> None:
-    expected = settings.admin_token
-    if not expected or authorization != f"Bearer {expected}":
-        raise HTTPException(401, "an admin bearer token is required")
+    require_bearer(authorization, settings.admin_token)
 
 
 def main() -> None:

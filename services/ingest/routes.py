@@ -143,12 +143,7 @@ def _unavailable(channel: str, retry_after: int) -> Response:
 def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
     """Routes for SMS (Twilio), email (Mailgun and raw MIME) and chat platform webhooks."""
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-    assert settings.twilio_auth_token and settings.mailgun_signing_key and settings.webhook_secret
-    twilio_token, mailgun_key, chat_secret = (
-        settings.twilio_auth_token,
-        settings.mailgun_signing_key,
-        settings.webhook_secret,
-    )
+    twilio_token, mailgun_key, chat_secret = settings.secrets()
 
     def url_of(request: Request) -> str:
         url = settings.public_base_url.rstrip("/") + request.url.path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import CommonSettings, refuse_weak_secret
 
@@ -18,11 +18,15 @@ class IngestSettings(CommonSettings):
         "refdesk-ingest", description="consumer group (ingest reads closes to end SMS threads)"
     )
     public_base_url: str = Field("http://127.0.0.1:8081", description="base URL providers call")
-    twilio_auth_token: str | None = Field(
+    twilio_auth_token: SecretStr | None = Field(
         None, description="Twilio Auth Token: verifies X-Twilio-Signature"
     )
-    mailgun_signing_key: str | None = Field(None, description="Mailgun HTTP webhook signing key")
-    webhook_secret: str | None = Field(None, description="Standard Webhooks secret (whsec_...)")
+    mailgun_signing_key: SecretStr | None = Field(
+        None, description="Mailgun HTTP webhook signing key"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks secret (whsec_...)"
+    )
     max_body_bytes: int = Field(
         1024 * 1024, gt=0, description="larger bodies get 413 before they are read"
     )
@@ -45,7 +49,11 @@ class IngestSettings(CommonSettings):
     blocklist_refresh_s: float = Field(
         5.0, gt=0, description="how soon another replica's blocklist change applies here"
     )
-    admin_token: str | None = Field(None, description="bearer token for the blocklist admin API")
+    admin_token: SecretStr | None = Field(
+        None,
+        description="bearer token for the blocklist admin API (unset: the API refuses everyone); "
+        "32+ random characters in production",
+    )
 
     @model_validator(mode="after")
     def _secrets(self) -> IngestSettings:
@@ -59,7 +67,18 @@ class IngestSettings(CommonSettings):
                 dev_values=dev,
                 min_length=16,
             )
-        self.twilio_auth_token = self.twilio_auth_token or DEV_TWILIO_TOKEN
-        self.mailgun_signing_key = self.mailgun_signing_key or DEV_MAILGUN_KEY
-        self.webhook_secret = self.webhook_secret or DEV_WEBHOOK_SECRET
+        if self.admin_token is not None:
+            refuse_weak_secret(self.env, self.admin_token, variable="REFDESK_ADMIN_TOKEN")
+        self.twilio_auth_token = self.twilio_auth_token or SecretStr(DEV_TWILIO_TOKEN)
+        self.mailgun_signing_key = self.mailgun_signing_key or SecretStr(DEV_MAILGUN_KEY)
+        self.webhook_secret = self.webhook_secret or SecretStr(DEV_WEBHOOK_SECRET)
         return self
+
+    def secrets(self) -> tuple[str, str, str]:
+        """The Twilio Auth Token, Mailgun signing key and Standard Webhooks secret, in plain."""
+        assert self.twilio_auth_token and self.mailgun_signing_key and self.webhook_secret
+        return (
+            self.twilio_auth_token.get_secret_value(),
+            self.mailgun_signing_key.get_secret_value(),
+            self.webhook_secret.get_secret_value(),
+        )

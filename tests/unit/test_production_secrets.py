@@ -32,8 +32,28 @@ def test_ingest_refuses_weak_provider_secrets(override: dict[str, str | None]) -
 
 
 def test_ingest_accepts_real_secrets_and_fills_development_ones() -> None:
-    assert IngestSettings(env="production", **INGEST_OK).twilio_auth_token == STRONG
-    assert IngestSettings(env="development").twilio_auth_token == DEV_TWILIO_TOKEN
+    assert IngestSettings(env="production", **INGEST_OK).secrets()[0] == STRONG
+    assert IngestSettings(env="development").secrets()[0] == DEV_TWILIO_TOKEN
+
+
+@pytest.mark.parametrize("token", ["a", "changeme", "x" * 31])
+def test_ingest_refuses_a_weak_admin_token_in_production(token: str) -> None:
+    with pytest.raises(ValidationError, match="REFDESK_ADMIN_TOKEN"):
+        IngestSettings(env="production", admin_token=token, **INGEST_OK)
+    assert IngestSettings(env="production", admin_token="a" * 40, **INGEST_OK).admin_token
+    assert IngestSettings(env="production", **INGEST_OK).admin_token is None  # API closed
+
+
+def test_a_refused_start_never_shows_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFDESK_ENV", "production")
+    monkeypatch.setenv("REFDESK_TWILIO_AUTH_TOKEN", "twilio-token-value-9f8e7d6c5b4a")
+    monkeypatch.setenv("REFDESK_MAILGUN_SIGNING_KEY", "short")
+    with pytest.raises(ValidationError) as refused:
+        IngestSettings()
+    assert "REFDESK_MAILGUN_SIGNING_KEY" in str(refused.value)
+    assert "9f8e7d6c5b4a" not in str(refused.value) and "short" not in str(refused.value)
+    shown = repr(IngestSettings(env="development", admin_token="admin-value-0123456789"))
+    assert "0123456789" not in shown
 
 
 @pytest.mark.parametrize("secret", [DEV_SESSION_SECRET, "secret", "x" * 31])
