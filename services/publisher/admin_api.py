@@ -92,7 +92,7 @@ async def create_subscription(
         event_types=body.event_types,
         campuses=body.campuses,
         departments=body.departments,
-        allow_http=res.settings.http_urls_allowed,
+        egress=res.egress,
     )
     await session.commit()
     return subscriptions.view(row, with_secret=True)
@@ -125,7 +125,7 @@ async def update_subscription(
         subscription_id=subscription_id,
         changes=changes,
         now=res.clock(),
-        allow_http=res.settings.http_urls_allowed,
+        egress=res.egress,
     )
     await session.commit()
     return subscriptions.view(row)

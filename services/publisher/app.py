@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.publisher import admin_api, projector, webhooks
 from services.publisher.deps import Resources
+from services.publisher.egress import Egress
 from services.publisher.settings import PublisherSettings
 from services.publisher.webhooks import WebhookWorker, utcnow
 from shared.db import create_engine, migrate, ping, session_factory
@@ -29,8 +30,18 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     broker = build_broker(settings, client_id="refdesk-publisher")
     engine = create_engine(settings.db_url(SERVICE))
     sessions = session_factory(engine)
-    http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
-    worker = WebhookWorker(settings=settings, sessions=sessions, http=http)
+    # No redirects, no proxy or .netrc from the environment, and no kept-alive connections: each
+    # delivery connects to the address egress checked for it, TLS verified against its host.
+    http = httpx.AsyncClient(
+        timeout=settings.webhook_timeout_s,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+    egress = Egress(
+        allow_http=settings.http_urls_allowed, allow_loopback=settings.webhook_allow_loopback
+    )
+    worker = WebhookWorker(settings=settings, sessions=sessions, http=http, egress=egress)
     projector.register(broker, settings, sessions)
     webhooks.register(broker, worker)
 
@@ -42,7 +53,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         stopping = asyncio.Event()
         task = asyncio.create_task(worker.run(stopping))
         app.state.resources = Resources(
-            settings=settings, sessions=sessions, clock=utcnow, wake=worker.wake.set
+            settings=settings, sessions=sessions, clock=utcnow, wake=worker.wake.set, egress=egress
         )
         app.state.started = True
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,8 +10,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.publisher.egress import Egress
 from services.publisher.errors import Unauthenticated
 from services.publisher.settings import PublisherSettings
+from shared.http import bearer_matches
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Resources:
     clock: Callable[[], datetime]
     wake: Callable[[], None]
     """Tell the webhook worker that deliveries were re-queued."""
+    egress: Egress
+    """Where subscription URLs may point."""
 
 
 def get_resources(request: Request) -> Resources:
@@ -46,11 +49,8 @@ SessionDep = Annotated[AsyncSession, Depends(db_session)]
 
 def require_admin(request: Request, res: ResourcesDep) -> None:
     """Unauthenticated unless the request carries the admin bearer token."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not bearer_matches(request.headers.get("authorization"), res.settings.admin_token):
         raise Unauthenticated("send Authorization: Bearer <REFDESK_PUBLISHER_ADMIN_TOKEN>")
-    if not hmac.compare_digest(token.strip().encode(), res.settings.admin_token.encode()):
-        raise Unauthenticated("wrong admin token")
 
 
 AdminDep = Depends(require_admin)

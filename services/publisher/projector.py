@@ -40,6 +40,7 @@ def register(
 ) -> None:
     """Subscribe the projector; call before the broker starts."""
     group = settings.projector_group
+    hash_key = settings.public_hash_key.get_secret_value()
     guard = Guard(broker, group=group, source=SOURCE)
 
     async def dispatch(items: Sequence[Decoded]) -> None:
@@ -52,7 +53,7 @@ def register(
                     changes = await apply_presence(session, data)
                     outgoing += presence_events(event, data, changes)
                 else:
-                    outgoing += project(event, data, key=settings.public_hash_key)
+                    outgoing += project(event, data, key=hash_key)
             await emit(broker, outgoing)
             await session.commit()
 

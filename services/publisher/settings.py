@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import CommonSettings, refuse_weak_secret
 
@@ -18,16 +17,14 @@ def _env(name: str) -> str:
 class PublisherSettings(CommonSettings):
     """The public stream projector and the outbound webhook deliverer."""
 
-    model_config = SettingsConfigDict(env_prefix="REFDESK_", extra="ignore", populate_by_name=True)
-
     port: int = Field(8085, validation_alias=_env("port"), description="HTTP port")
-    public_hash_key: str = Field(
-        DEV_HASH_KEY,
+    public_hash_key: SecretStr = Field(
+        SecretStr(DEV_HASH_KEY),
         validation_alias="REFDESK_PUBLIC_HASH_KEY",
         description="HMAC-SHA256 key that turns conversation ids into public hashes",
     )
-    admin_token: str = Field(
-        DEV_ADMIN_TOKEN,
+    admin_token: SecretStr = Field(
+        SecretStr(DEV_ADMIN_TOKEN),
         validation_alias=_env("admin_token"),
         description="bearer token of the subscriptions admin API",
     )
@@ -83,10 +80,11 @@ class PublisherSettings(CommonSettings):
         validation_alias=_env("webhook_concurrency"),
         description="deliveries in flight at once",
     )
-    webhook_allow_http: bool = Field(
+    webhook_allow_loopback: bool = Field(
         False,
-        validation_alias=_env("webhook_allow_http"),
-        description="accept http:// subscription URLs (always accepted in development)",
+        validation_alias=_env("webhook_allow_loopback"),
+        description="development only: let subscriptions deliver to loopback addresses "
+        "(a receiver on this machine); refused in production",
     )
 
     @model_validator(mode="after")
@@ -98,6 +96,8 @@ class PublisherSettings(CommonSettings):
         refuse_weak_secret(
             self.env, self.admin_token, variable="REFDESK_PUBLISHER_ADMIN_TOKEN", dev_values=dev
         )
+        if self.env == "production" and self.webhook_allow_loopback:
+            raise ValueError("REFDESK_PUBLISHER_WEBHOOK_ALLOW_LOOPBACK is refused in production")
         if self.webhook_lease_s <= self.webhook_timeout_s:
             raise ValueError("webhook_lease_s must be longer than webhook_timeout_s")
         if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
@@ -106,5 +106,5 @@ class PublisherSettings(CommonSettings):
 
     @property
     def http_urls_allowed(self) -> bool:
-        """Whether subscriptions may use plain http:// URLs."""
-        return self.env == "development" or self.webhook_allow_http
+        """Whether subscriptions may use plain http:// URLs: in development only."""
+        return self.env == "development"

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
+from services.publisher.egress import Egress
 from services.publisher.errors import InvalidInput, NotFound
 from services.publisher.tables import Delivery, Subscription
 from shared.events import PUBLIC_EVENT_TYPES
@@ -47,30 +48,22 @@ def check_event_types(types: Sequence[str]) -> list[str]:
     return sorted(set(types))
 
 
-def check_url(url: str, *, allow_http: bool) -> str:
-    """The URL if its scheme is allowed; InvalidInput otherwise."""
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "https" or (scheme == "http" and allow_http):
-        return url
-    raise InvalidInput("url must be https://" + ("" if allow_http else " (http:// is not allowed)"))
-
-
 async def create(
     *,
     session: AsyncSession,
     url: str,
     now: datetime,
+    egress: Egress,
     secret: str | None = None,
     description: str = "",
     event_types: Sequence[str] = (),
     campuses: Sequence[str] = (),
     departments: Sequence[str] = (),
-    allow_http: bool = False,
 ) -> Subscription:
     """Add a subscription (a secret is issued when none is given)."""
     row = Subscription(
         id=f"sub_{uuid.uuid4().hex}",
-        url=check_url(url, allow_http=allow_http),
+        url=await egress.check(url),
         secret=check_secret(secret) if secret else new_secret(),
         description=description,
         event_types=check_event_types(event_types),
@@ -105,12 +98,12 @@ async def update(
     subscription_id: str,
     changes: Mapping[str, Any],
     now: datetime,
-    allow_http: bool = False,
+    egress: Egress,
 ) -> Subscription:
     """Change url, description, event types, filters or active."""
     row = await get(session=session, subscription_id=subscription_id)
     if changes.get("url") is not None:
-        row.url = check_url(changes["url"], allow_http=allow_http)
+        row.url = await egress.check(changes["url"])
     if changes.get("event_types") is not None:
         row.event_types = check_event_types(changes["event_types"])
     for name in ("campuses", "departments"):

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.publisher import deliveries
+from services.publisher.egress import Egress, Refused, failure_class, status_class
 from services.publisher.metrics import (
     PUBLIC_SKIPPED,
     WEBHOOK_ATTEMPTS,
@@ -68,6 +69,7 @@ class WebhookWorker:
     settings: PublisherSettings
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
+    egress: Egress
     clock: Callable[[], datetime] = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -86,23 +88,34 @@ class WebhookWorker:
         if claimed is None:
             return
         status: int | None = None
-        error: str | None = None
         try:
-            headers = signed_headers(
-                secret=claimed.secret, msg_id=claimed.id, payload=claimed.payload, now=self.clock()
-            )
-            response = await self.http.post(
-                claimed.url, content=claimed.payload.encode(), headers=headers
-            )
-            status = response.status_code
+            status = await self.send(claimed)
             if 200 <= status < 300:
                 await self._record(key, status=status, error=None, state=deliveries.DELIVERED)
                 WEBHOOK_ATTEMPTS.labels(outcome="delivered").inc()
                 return
-            error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = status_class(status)
+        except (httpx.HTTPError, Refused) as exc:
+            # the log shows admins a short class, never the error's or the receiver's text
+            error = failure_class(exc)
         await self._failed(claimed, status=status, error=error)
+
+    async def send(self, claimed: deliveries.Claimed) -> int:
+        """POST one delivery to the address checked just now; its status (body left unread)."""
+        target = await self.egress.target(claimed.url)
+        headers = signed_headers(
+            secret=claimed.secret, msg_id=claimed.id, payload=claimed.payload, now=self.clock()
+        )
+        headers["Host"] = target.host
+        extensions = {"sni_hostname": target.sni} if target.sni else {}
+        async with self.http.stream(
+            "POST",
+            target.url,
+            content=claimed.payload.encode(),
+            headers=headers,
+            extensions=extensions,
+        ) as response:
+            return response.status_code
 
     async def _failed(self, claimed: deliveries.Claimed, *, status: int | None, error: str) -> None:
         attempts = claimed.attempts + 1

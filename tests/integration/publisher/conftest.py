@@ -34,7 +34,7 @@ class Running:
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.admin_token}"}
+        return {"Authorization": f"Bearer {self.settings.admin_token.get_secret_value()}"}
 
 
 StartPublisher = Callable[..., Awaitable[Running]]
@@ -90,6 +90,7 @@ async def start_publisher(
             "webhook_backoff_max_s": 0.2,
             "webhook_poll_interval_s": 0.1,
             "webhook_timeout_s": 5,
+            "webhook_allow_loopback": True,  # the test receivers listen on 127.0.0.1
         }
         values.update(extra)
         settings = PublisherSettings(**values)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.publisher import admin_api, deliveries
 from services.publisher.deps import Resources
+from services.publisher.egress import Egress
 from services.publisher.settings import PublisherSettings
 from services.publisher.tables import Subscription
 from shared.db import create_engine, migrate, session_factory
@@ -21,6 +22,17 @@ from shared.http import PROBLEM, install_problem_handlers
 TOKEN = "unit-admin-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 T = datetime(2025, 12, 1, 15, tzinfo=UTC)
+PUBLIC_IP = "93.184.216.34"
+DNS = {
+    "metadata.google.internal": ["169.254.169.254"],
+    "intranet.tccd.edu": ["10.1.2.3"],
+    "localhost": ["127.0.0.1", "::1"],
+}
+
+
+async def fake_dns(host: str, _port: int) -> list[str]:
+    """Test names resolve without the network: the two above, any other to a public address."""
+    return DNS.get(host, [PUBLIC_IP])
 
 
 @pytest.fixture
@@ -33,6 +45,7 @@ async def api(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Resou
         sessions=session_factory(engine),
         clock=lambda: T,
         wake=lambda: woken.append(1),
+        egress=Egress(resolver=fake_dns),
     )
     app = FastAPI()
     install_problem_handlers(app)
@@ -92,6 +105,17 @@ async def test_subscription_lifecycle(api: tuple[httpx.AsyncClient, Resources]) 
         ({"url": "https://h.tccd.edu/x", "secret": "not-a-secret"}, "whsec_"),
         ({"url": "https://h.tccd.edu/x", "departments": ["Writing Center"]}, "departments"),
         ({"url": "not a url"}, "url"),
+        # the outside probe's SSRF targets (issue 13, finding 1)
+        ({"url": "https://169.254.169.254/latest/meta-data/"}, "link-local"),
+        ({"url": "https://metadata.google.internal/computeMetadata/v1/"}, "link-local"),
+        ({"url": "https://10.0.0.1/"}, "private"),
+        ({"url": "https://intranet.tccd.edu/hook"}, "private"),
+        ({"url": "https://[::1]:8081/"}, "loopback"),
+        ({"url": "https://2130706433/"}, "loopback"),
+        ({"url": "https://0x7f.1/"}, "loopback"),
+        ({"url": "https://[::ffff:127.0.0.1]/"}, "url refused"),
+        ({"url": "https://user:pass@hooks.tccd.edu/"}, "credentials"),
+        ({"url": "https://localhost:8084/queue"}, "loopback"),
     ],
 )
 async def test_invalid_subscriptions_are_problems(
