@@ -28,6 +28,7 @@ from shared.events import (
     ConversationClosed,
     ConversationConverted,
     CrisisAcknowledged,
+    HandoffContext,
     NotificationKind,
     NotificationRequested,
     Priority,
@@ -115,7 +116,6 @@ async def transfer(
     check(Act.TRANSFER, actor, conv)
     if department == conv.department:
         raise Conflict("conversation is already with that department")
-    previous = conv.department
     conv.department, conv.note = department, note
     _assign(conv, None, now)
     record_first_response(conv, now)
@@ -145,12 +145,9 @@ async def transfer(
         interaction_id=conv.last_interaction_id,
         priority=Priority(conv.priority),
         requested_at=now,
-        context={
-            "department_name": book.department_name(department),
-            "from_department": previous,
-            "handoff_text": text,
-            "lang": conv.lang,
-        },
+        context=HandoffContext(
+            department_name=book.department_name(department), handoff_text=text, lang=conv.lang
+        ).model_dump(mode="json"),
     )
     await transcript.on_routing(session, conv, decision)
     await transcript.on_notification(session, conv, handoff)
