@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 
 from services.status import admin_api, api, dashboard, queue_api
 from services.status.background import republish_presence, run_forever
+from services.status.console import live
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
 from services.status.deps import KafkaPublisher, Resources, utcnow
@@ -76,14 +77,18 @@ def create_app(settings: StatusSettings) -> FastAPI:
         app.state.resources = res
         await republish_presence(res)
         sweeper = asyncio.create_task(run_forever(res))
+        feed = live.LiveFeed(res.sessions)
+        res.extra["live_feed"] = feed
+        feeder = asyncio.create_task(feed.run())
         lag = LagExporter(settings.kafka_bootstrap, {GROUP: list(TOPICS)}).start()
         try:
             yield
         finally:
             await lag.stop()
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, feeder):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await stop_resources(res)
 
     app = FastAPI(title="refdesk status", version="0.1.0", lifespan=lifespan)
@@ -103,6 +108,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(queue_api.router)
     app.include_router(conversations_api.router)
+    app.include_router(live.router)
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
     app.mount("/static/status", StaticFiles(directory=dashboard.STATIC_DIR), name="status-static")

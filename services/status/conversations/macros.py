@@ -118,7 +118,7 @@ def first_name(name: str | None) -> str | None:
     if not name:
         return None
     word = name.strip().split()[0] if name.strip() else ""
-    return word if re.fullmatch(r"[^\W\d_][\w'’-]{0,40}", word) else None
+    return word if re.fullmatch(r"[^\W\d_][\w'\u2019-]{0,40}", word) else None
 
 
 def fill(text: str, values: dict[str, str | None]) -> str:

@@ -37,7 +37,8 @@ CONVERSATION_COLUMNS: tuple[sa.Column[object], ...] = (
 # PostgreSQL searches a GIN expression index with to_tsvector('simple', text).
 SQLITE_FTS = (
     "CREATE VIRTUAL TABLE transcript_fts USING fts5("
-    "text, content='transcript_entries', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')",
+    "text, content='transcript_entries', content_rowid='rowid', "
+    "tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER transcript_fts_ai AFTER INSERT ON transcript_entries BEGIN "
     "INSERT INTO transcript_fts(rowid, text) VALUES (new.rowid, coalesce(new.text, '')); END",
     "CREATE TRIGGER transcript_fts_ad AFTER DELETE ON transcript_entries BEGIN "

@@ -1,0 +1,1 @@
+"""The console: the pages librarians work at, and their live updates."""

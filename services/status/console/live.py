@@ -1,0 +1,196 @@
+"""Live updates for every signed-in console, on every replica.
+
+Each projection change and staff action writes a `desk_changes` row in its own transaction.
+One feed task per replica reads new rows every `interval_s` and hands each to the
+subscribers (one queue per open event stream) allowed to see that conversation. Because
+the rows live in the shared database, a change applied by any replica reaches consoles on
+all of them; a console needs no sticky sessions.
+
+PostgreSQL may commit a lower id after a higher one was read, so each poll looks back
+`LOOKBACK` ids and skips those already handed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from services.status.auth import Actor, has_role
+from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
+from services.status.deps import ActorDep, Resources, get_resources
+from services.status.models import DeskChange
+
+log = logging.getLogger(__name__)
+
+LOOKBACK = 200
+QUEUE_SIZE = 1000
+PING_S = 15
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to a conversation (no patron data)."""
+
+    id: int
+    conversation_id: str
+    department: str | None
+    crisis: bool
+    what: str
+
+    def payload(self) -> str:
+        """The event's data as the console reads it."""
+        return json.dumps(
+            {
+                "conversation_id": self.conversation_id,
+                "what": self.what,
+                "department": self.department,
+                "crisis": self.crisis,
+            }
+        )
+
+
+def may_see(actor: Actor, change: Change) -> bool:
+    """The policy table's visibility rule, on a change row."""
+    if has_role(actor, "supervisor"):
+        return True
+    departments = set(actor.departments)
+    if change.department is None or change.department == DESK:
+        return True
+    if change.department in departments:
+        return True
+    return change.crisis and bool(departments & CRISIS_DEPARTMENTS)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open event stream (hashed by identity)."""
+
+    actor: Actor
+    queue: asyncio.Queue[Change | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
+    )
+
+
+@dataclass
+class LiveFeed:
+    """This replica's reader of the change table, fanning out to its event streams."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    interval_s: float = 0.25
+    subscribers: set[Subscriber] = field(default_factory=set)
+    last_id: int = 0
+    floor: int = 0
+    """Changes up to this id happened before this replica started: never handed out."""
+    seen: deque[int] = field(default_factory=lambda: deque(maxlen=4 * LOOKBACK))
+
+    async def start_at_head(self) -> None:
+        """Skip what happened before this replica started."""
+        async with self.sessions() as session:
+            self.last_id = int(await session.scalar(select(func.max(DeskChange.id))) or 0)
+        self.floor = self.last_id
+
+    async def poll(self) -> list[Change]:
+        """New changes since the last poll, oldest first."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(DeskChange)
+                .where(DeskChange.id > self.last_id - LOOKBACK)
+                .order_by(DeskChange.id)
+                .limit(QUEUE_SIZE)
+            )
+            found = rows.scalars().all()
+        fresh: list[Change] = []
+        seen = set(self.seen)
+        for row in found:
+            if row.id in seen or row.id <= self.floor:
+                continue
+            self.seen.append(row.id)
+            fresh.append(Change(row.id, row.conversation_id, row.department, row.crisis, row.what))
+        if found:
+            self.last_id = max(self.last_id, max(r.id for r in found))
+        return fresh
+
+    def publish(self, changes: list[Change]) -> None:
+        """Hand changes to each stream allowed to see them; a stream too slow to keep up is
+        told to reload (its queue is replaced by one `None`)."""
+        for sub in list(self.subscribers):
+            for change in changes:
+                if not may_see(sub.actor, change):
+                    continue
+                try:
+                    sub.queue.put_nowait(change)
+                except asyncio.QueueFull:
+                    while not sub.queue.empty():
+                        sub.queue.get_nowait()
+                    sub.queue.put_nowait(None)
+                    break
+
+    async def run(self) -> None:
+        """Poll and publish until cancelled."""
+        await self.start_at_head()
+        while True:
+            try:
+                self.publish(await self.poll())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live feed poll failed", extra={"error": type(exc).__name__})
+            await asyncio.sleep(self.interval_s)
+
+    @contextlib.contextmanager
+    def subscribe(self, actor: Actor) -> Any:
+        """A subscriber for one event stream, removed when the stream ends."""
+        sub = Subscriber(actor)
+        self.subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            self.subscribers.discard(sub)
+
+
+router = APIRouter(prefix="/console", tags=["console"])
+
+
+def get_feed(res: Annotated[Resources, Depends(get_resources)]) -> LiveFeed:
+    """This replica's live feed (started by the app's lifespan)."""
+    feed = res.extra.get("live_feed")
+    if not isinstance(feed, LiveFeed):
+        feed = LiveFeed(res.sessions)
+        res.extra["live_feed"] = feed
+    return feed
+
+
+async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterator[ServerSentEvent]:
+    with feed.subscribe(actor) as sub:
+        yield ServerSentEvent(event="ready", data="{}")
+        while True:
+            try:
+                change = await asyncio.wait_for(sub.queue.get(), timeout=PING_S)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                continue
+            if change is None:
+                yield ServerSentEvent(event="reload", data="{}")
+                continue
+            yield ServerSentEvent(event="conversation", data=change.payload(), id=str(change.id))
+
+
+@router.get("/events", summary="Live changes to the conversations the caller may see (SSE)")
+async def events(
+    request: Request, actor: ActorDep, feed: Annotated[LiveFeed, Depends(get_feed)]
+) -> EventSourceResponse:
+    """`event: conversation` with {conversation_id, what, department, crisis}; `event: reload`
+    when this stream fell behind; a comment ping every 15 s."""
+    return EventSourceResponse(_stream(request, feed, actor), ping=PING_S)

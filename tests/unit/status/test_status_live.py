@@ -1,0 +1,129 @@
+"""Live updates: a change applied on one replica reaches the event streams of every replica,
+only for staff who may see the conversation; two real HTTP servers share one database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import Clock, FakePublisher, arrive, bearer
+
+from services.status.app import create_app
+from services.status.auth import Actor
+from services.status.console.live import LiveFeed
+from services.status.deps import Resources
+from services.status.settings import StatusSettings
+from shared.events import Channel
+
+
+async def test_two_feeds_on_one_database_both_see_a_change_and_filter_by_department(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    one, two = LiveFeed(sessions), LiveFeed(sessions)
+    await one.start_at_head()
+    await two.start_at_head()
+    desk = Actor(id="mgarcia", role="staff", departments=("reference",))
+    writing = Actor(id="rpatel", role="staff", departments=("writing-center",))
+    with one.subscribe(desk) as a, two.subscribe(desk) as b, two.subscribe(writing) as w:
+        await arrive(sessions, "live-1", channel=Channel.SMS)
+        await arrive(sessions, "live-wc", channel=Channel.CHAT, department="writing-center")
+        one.publish(await one.poll())
+        two.publish(await two.poll())
+        got_a = [(c.conversation_id, c.what) for c in _drain(a.queue)]
+        got_b = [(c.conversation_id, c.what) for c in _drain(b.queue)]
+        got_w = [(c.conversation_id, c.what) for c in _drain(w.queue)]
+    assert got_a == got_b
+    assert ("live-1", "routed") in got_a
+    # routed to the Writing Center: its staff are told, the desk is not (an unrouted message
+    # belongs to the desk until then)
+    assert ("live-wc", "routed") not in got_a
+    assert ("live-wc", "routed") in got_w
+    assert ("live-1", "routed") in got_w  # the desk's own conversations reach every staff member
+    # nothing twice on the next poll
+    assert await one.poll() == []
+
+
+def _drain(queue: asyncio.Queue) -> list:  # type: ignore[type-arg]
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def replica(resources: Resources) -> AsyncIterator[str]:
+    """One status replica over real HTTP (the broker left out: a fake publisher)."""
+    app = create_app(resources.settings)
+    app.state.resources = resources
+    feed = LiveFeed(resources.sessions, interval_s=0.05)
+    resources.extra["live_feed"] = feed
+    feeder = asyncio.create_task(feed.run())
+    sock = _free_socket()
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
+        await serving
+
+
+@pytest.mark.timeout(60)
+async def test_a_note_added_on_one_replica_streams_to_a_console_on_the_other(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    settings = StatusSettings(env="development")
+    res_a = Resources(
+        settings=settings, sessions=sessions, publisher=FakePublisher(), clock=Clock()
+    )
+    res_b = Resources(
+        settings=settings, sessions=sessions, publisher=FakePublisher(), clock=Clock()
+    )
+    await arrive(sessions, "sse-1", channel=Channel.SMS)
+    async with replica(res_a) as url_a, replica(res_b) as url_b, httpx.AsyncClient() as http:
+        async with http.stream(
+            "GET", f"{url_b}/console/events", headers=bearer("mgarcia"), timeout=30
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            assert await _next_event(lines) == ("ready", {})
+            added = await http.post(
+                f"{url_a}/conversations/sse-1/notes",
+                json={"text": "checking the catalogue"},
+                headers=bearer("jnguyen"),
+            )
+            assert added.status_code == 201
+            event, data = await asyncio.wait_for(_next_event(lines), timeout=10)
+    assert event == "conversation"
+    assert (data["conversation_id"], data["what"]) == ("sse-1", "note")
+    assert "checking" not in json.dumps(data)  # ids and kinds only, never text
+
+
+async def _next_event(lines: AsyncIterator[str]) -> tuple[str, dict]:  # type: ignore[type-arg]
+    event, data = "message", ""
+    async for line in lines:
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            data = line.split(":", 1)[1].strip()
+        elif line == "" and data:
+            return event, json.loads(data)
+    raise AssertionError("the stream ended")
