@@ -31,20 +31,34 @@ PATRON_MID = "CAF=abc123@mail.example.edu"
 
 
 async def patron_writes(
-    sessions: async_sessionmaker[AsyncSession], cid: str, text: str, *, channel: Channel,
-    minutes_ago: int = 0, message_id: str | None = None, name: str | None = None,
-    subject: str | None = None, contact: str | None = None,
+    sessions: async_sessionmaker[AsyncSession],
+    cid: str,
+    text: str,
+    *,
+    channel: Channel,
+    minutes_ago: int = 0,
+    message_id: str | None = None,
+    name: str | None = None,
+    subject: str | None = None,
+    contact: str | None = None,
 ) -> None:
     """Given a further message from the patron."""
     at = T0 - timedelta(minutes=minutes_ago)
     iid = f"in-{cid}-{minutes_ago}-{len(text)}"
     async with sessions() as session:
         await apply(
-            session, event_id=iid, assigning=Assigning(),
+            session,
+            event_id=iid,
+            assigning=Assigning(),
             data=InteractionReceived(
-                interaction_id=iid, conversation_id=cid, channel=channel, provider="test",
+                interaction_id=iid,
+                conversation_id=cid,
+                channel=channel,
+                provider="test",
                 provider_message_id=message_id or iid,
-                patron=Patron(contact=contact, name=name), text=text, subject=subject,
+                patron=Patron(contact=contact, name=name),
+                text=text,
+                subject=subject,
                 received_at=at,
                 attachments=[Attachment(name="syllabus.pdf", size=48213)] if subject else [],
             ),
@@ -57,13 +71,22 @@ async def test_transcript_in_order_with_preview_automated_messages_and_delivery_
 ) -> None:
     await arrive(sessions, "e-1", channel=Channel.EMAIL, minutes_ago=700, overnight=True)
     await patron_writes(
-        sessions, "e-1", "I need peer-reviewed articles on urban heat islands for ENGL 1302.",
-        channel=Channel.EMAIL, minutes_ago=699, message_id=PATRON_MID, subject="Articles",
+        sessions,
+        "e-1",
+        "I need peer-reviewed articles on urban heat islands for ENGL 1302.",
+        channel=Channel.EMAIL,
+        minutes_ago=699,
+        message_id=PATRON_MID,
+        subject="Articles",
         name="Dana Whitfield",
     )
     ack = NotificationRequested(
-        idempotency_key="ack-e-1", kind=NotificationKind.AFTER_HOURS_ACK, channel=Channel.EMAIL,
-        recipient="pat@example.edu", conversation_id="e-1", requested_at=T0 - timedelta(minutes=698),
+        idempotency_key="ack-e-1",
+        kind=NotificationKind.AFTER_HOURS_ACK,
+        channel=Channel.EMAIL,
+        recipient="pat@example.edu",
+        conversation_id="e-1",
+        requested_at=T0 - timedelta(minutes=698),
         context={"next_open": "Monday 8:00"},
     )
     async with sessions() as session:
@@ -77,7 +100,10 @@ async def test_transcript_in_order_with_preview_automated_messages_and_delivery_
     view = (await client.get("/conversations/e-1", headers=bearer("mgarcia"))).json()
     directions = [(m["direction"], m["kind"]) for m in view["messages"]]
     assert directions == [
-        ("in", "message"), ("event", "routed"), ("in", "message"), ("out", "after_hours_ack")
+        ("in", "message"),
+        ("event", "routed"),
+        ("in", "message"),
+        ("out", "after_hours_ack"),
     ]
     queued = view["messages"][-1]
     assert queued["delivery"] == {"state": "queued", "reason": None}
@@ -86,9 +112,14 @@ async def test_transcript_in_order_with_preview_automated_messages_and_delivery_
         {"name": "syllabus.pdf", "size": 48213, "content_type": None}
     ]
     delivered = NotificationDelivered(
-        idempotency_key="ack-e-1", conversation_id="e-1", kind=NotificationKind.AFTER_HOURS_ACK,
-        channel=Channel.EMAIL, state=DeliveryState.SENT, text="The desk is closed until Monday.",
-        message_id="<ack@refdesk.local>", at=T0 - timedelta(minutes=697),
+        idempotency_key="ack-e-1",
+        conversation_id="e-1",
+        kind=NotificationKind.AFTER_HOURS_ACK,
+        channel=Channel.EMAIL,
+        state=DeliveryState.SENT,
+        text="The desk is closed until Monday.",
+        message_id="<ack@refdesk.local>",
+        at=T0 - timedelta(minutes=697),
     )
     late_failure = delivered.model_copy(update={"state": DeliveryState.FAILED, "reason": "timeout"})
     async with sessions() as session:
@@ -100,7 +131,9 @@ async def test_transcript_in_order_with_preview_automated_messages_and_delivery_
     assert (sent["text"], sent["delivery"]["state"]) == ("The desk is closed until Monday.", "sent")
     async with sessions() as session:
         reads = await session.scalar(
-            select(func.count()).select_from(TranscriptAccess).where(
+            select(func.count())
+            .select_from(TranscriptAccess)
+            .where(
                 TranscriptAccess.conversation_id == "e-1", TranscriptAccess.staff_id == "mgarcia"
             )
         )
@@ -108,12 +141,18 @@ async def test_transcript_in_order_with_preview_automated_messages_and_delivery_
 
 
 async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
     publisher: FakePublisher,
 ) -> None:
     await patron_writes(
-        sessions, "e-2", "Where can I find census data?", channel=Channel.EMAIL,
-        message_id=PATRON_MID, subject="Census data", contact="pat@example.edu",
+        sessions,
+        "e-2",
+        "Where can I find census data?",
+        channel=Channel.EMAIL,
+        message_id=PATRON_MID,
+        subject="Census data",
+        contact="pat@example.edu",
     )
     body = {"text": "Try data.census.gov, and our Statista database."}
     first = await client.post("/conversations/e-2/replies", json=body, headers=bearer("mgarcia"))
@@ -125,17 +164,21 @@ async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
     command = commands[0]
     assert isinstance(command, NotificationRequested)
     assert (command.kind, command.channel, command.recipient) == (
-        NotificationKind.STAFF_REPLY, Channel.EMAIL, "pat@example.edu"
+        NotificationKind.STAFF_REPLY,
+        Channel.EMAIL,
+        "pat@example.edu",
     )
     context = StaffReplyContext.model_validate(command.context)
     assert (context.subject, context.in_reply_to, context.references) == (
-        "Re: Census data", PATRON_MID, [PATRON_MID]
+        "Re: Census data",
+        PATRON_MID,
+        [PATRON_MID],
     )
     async with sessions() as session:
         lines = await session.scalar(
-            select(func.count()).select_from(TranscriptEntry).where(
-                TranscriptEntry.conversation_id == "e-2", TranscriptEntry.direction == "out"
-            )
+            select(func.count())
+            .select_from(TranscriptEntry)
+            .where(TranscriptEntry.conversation_id == "e-2", TranscriptEntry.direction == "out")
         )
     assert lines == 1
     view = (await client.get("/conversations/e-2", headers=bearer("mgarcia"))).json()
@@ -144,20 +187,24 @@ async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
 
 
 async def test_macros_fill_variables_or_refuse(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
     publisher: FakePublisher,
 ) -> None:
-    await patron_writes(sessions, "s-1", "is the library open sunday", channel=Channel.SMS,
-                        contact="+18175550123")
-    await patron_writes(sessions, "s-2", "hi", channel=Channel.SMS, name="Alex Romero",
-                        contact="+18175550124")
+    await patron_writes(
+        sessions, "s-1", "is the library open sunday", channel=Channel.SMS, contact="+18175550123"
+    )
+    await patron_writes(
+        sessions, "s-2", "hi", channel=Channel.SMS, name="Alex Romero", contact="+18175550124"
+    )
     refused = await client.get("/conversations/s-1/macros/greeting", headers=bearer("mgarcia"))
     assert refused.status_code == 422
     assert "patron_first_name" in refused.json()["detail"]
     filled = await client.get("/conversations/s-2/macros/greeting", headers=bearer("mgarcia"))
     assert filled.json()["text"].startswith("Hi Alex, this is the TCC Library")
     raw = await client.post(
-        "/conversations/s-1/replies", json={"text": "Hi {patron_first_name}!"},
+        "/conversations/s-1/replies",
+        json={"text": "Hi {patron_first_name}!"},
         headers=bearer("mgarcia"),
     )
     assert raw.status_code == 422
@@ -171,7 +218,8 @@ async def test_macros_fill_variables_or_refuse(
 
 
 async def test_refused_actions_answer_403_and_change_nothing(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
     publisher: FakePublisher,
 ) -> None:
     await arrive(sessions, "r-1", channel=Channel.CHAT)
@@ -187,14 +235,18 @@ async def test_refused_actions_answer_403_and_change_nothing(
         assert refused.status_code == 403, path
         assert refused.headers["content-type"].startswith("application/problem+json")
     note = await client.post(
-        "/conversations/r-1/notes", json={"text": "Patron asked about APA too"},
+        "/conversations/r-1/notes",
+        json={"text": "Patron asked about APA too"},
         headers=bearer("jnguyen"),
     )
     assert note.status_code == 201  # a colleague may add a note
     view = (await client.get("/conversations/r-1", headers=bearer("mgarcia"))).json()
     assert (view["state"], view["department"], view["assignee"]) == ("open", "reference", "mgarcia")
     assert [m["direction"] for m in view["messages"]].count("note") == 1
-    assert [type(e).__name__ for _, e, _ in publisher.sent] == ["ConversationClaimed", "StaffNoteAdded"]
+    assert [type(e).__name__ for _, e, _ in publisher.sent] == [
+        "ConversationClaimed",
+        "StaffNoteAdded",
+    ]
     assert all(t == DESK.name for t, _, _ in publisher.sent)
     wc = await client.get("/conversations/r-1", headers=bearer("tbrooks"))
     assert wc.status_code == 200  # the desk's own conversations are visible to all staff
@@ -204,7 +256,8 @@ async def test_refused_actions_answer_403_and_change_nothing(
 
 
 async def test_a_crisis_must_be_acknowledged_first_and_only_by_the_right_people(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await arrive(sessions, "x-1", channel=Channel.SMS, department="care-team", crisis=True)
     blocked = await client.post(
@@ -218,19 +271,31 @@ async def test_a_crisis_must_be_acknowledged_first_and_only_by_the_right_people(
     ok = await client.post("/conversations/x-1/acknowledge", headers=bearer("mgarcia"))
     assert ok.json()["acknowledged"] is True
     sent = await client.post(
-        "/conversations/x-1/replies", json={"text": "Are you safe right now?"},
+        "/conversations/x-1/replies",
+        json={"text": "Are you safe right now?"},
         headers=bearer("mgarcia"),
     )
     assert sent.status_code == 202
 
 
 async def test_search_by_words_contact_and_date(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    await patron_writes(sessions, "q-1", "Looking for sources on the Dust Bowl migration",
-                        channel=Channel.CHAT, minutes_ago=60 * 24 * 3)
-    await patron_writes(sessions, "q-2", "printer on 2nd floor is jammed", channel=Channel.SMS,
-                        contact="+18175550188")
+    await patron_writes(
+        sessions,
+        "q-1",
+        "Looking for sources on the Dust Bowl migration",
+        channel=Channel.CHAT,
+        minutes_ago=60 * 24 * 3,
+    )
+    await patron_writes(
+        sessions,
+        "q-2",
+        "printer on 2nd floor is jammed",
+        channel=Channel.SMS,
+        contact="+18175550188",
+    )
     found = (await client.get("/conversations?q=dust%20bowl", headers=bearer("mgarcia"))).json()
     assert [r["conversation_id"] for r in found["items"]] == ["q-1"]
     prefix = (await client.get("/conversations?q=print", headers=bearer("mgarcia"))).json()
@@ -247,11 +312,18 @@ async def test_search_by_words_contact_and_date(
 
 
 async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore_them(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
-    resources: Resources, clock: Clock,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    resources: Resources,
+    clock: Clock,
 ) -> None:
-    await patron_writes(sessions, "old", "My TCC ID is 0123456, is my book overdue?",
-                        channel=Channel.SMS, contact="+18175550111")
+    await patron_writes(
+        sessions,
+        "old",
+        "My TCC ID is 0123456, is my book overdue?",
+        channel=Channel.SMS,
+        contact="+18175550111",
+    )
     await patron_writes(sessions, "kept", "hello", channel=Channel.SMS, contact="+18175550112")
     closed = await client.post("/conversations/old/close", headers=bearer("mgarcia"))
     assert closed.status_code == 200
@@ -265,11 +337,18 @@ async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore
     # a rewound consumer group replays the original message: it stays purged
     async with sessions() as session:
         await apply(
-            session, event_id="replayed", assigning=Assigning(),
+            session,
+            event_id="replayed",
+            assigning=Assigning(),
             data=InteractionReceived(
-                interaction_id="in-old-0-41", conversation_id="old", channel=Channel.SMS,
-                provider="test", provider_message_id="x", patron=Patron(contact="+18175550111"),
-                text="My TCC ID is 0123456, is my book overdue?", received_at=T0,
+                interaction_id="in-old-0-41",
+                conversation_id="old",
+                channel=Channel.SMS,
+                provider="test",
+                provider_message_id="x",
+                patron=Patron(contact="+18175550111"),
+                text="My TCC ID is 0123456, is my book overdue?",
+                received_at=T0,
             ),
         )
         await session.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from status_fakes import T0
 
 from services.status.auth import Actor
 from services.status.conversations.policy import (
@@ -16,7 +17,6 @@ from services.status.conversations.policy import (
     relation,
 )
 from services.status.models import Conversation
-from status_fakes import T0
 
 ASSIGNEES = ("me", "nobody", "other")
 BOOLS = (False, True)
@@ -65,8 +65,14 @@ def test_every_action_has_a_rule() -> None:
 
 def _conv(department: str | None, **flags: object) -> Conversation:
     conv = Conversation(
-        conversation_id="c", channel="chat", department=department, opened_at=T0,
-        last_message_at=T0, crisis=False, safety_review=False, assignee=None,
+        conversation_id="c",
+        channel="chat",
+        department=department,
+        opened_at=T0,
+        last_message_at=T0,
+        crisis=False,
+        safety_review=False,
+        assignee=None,
         acknowledged_at=None,
     )
     for key, value in flags.items():
@@ -88,7 +94,9 @@ def _conv(department: str | None, **flags: object) -> Conversation:
     ],
 )
 def test_visibility_by_department(
-    departments: tuple[str, ...], conv_department: str | None, flags: dict[str, object],
+    departments: tuple[str, ...],
+    conv_department: str | None,
+    flags: dict[str, object],
     visible: bool,
 ) -> None:
     actor = Actor(id="me", role="staff", departments=departments)
