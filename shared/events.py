@@ -410,6 +410,16 @@ class ConversationConverted(_Data):
     at: AwareDatetime
 
 
+class ConversationTagged(_Data):
+    """Staff changed a closed question's statistics tags (within 24 h of its close)."""
+
+    conversation_id: str
+    staff_id: str
+    read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
+    topic: str | None = Field(None, description="desk statistics topic id")
+    at: AwareDatetime
+
+
 # ---- refdesk.presence -----------------------------------------------------------------
 
 
@@ -456,6 +466,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.desk.claimed.v1": ConversationClaimed,
     "edu.tccd.refdesk.desk.crisis_acknowledged.v1": CrisisAcknowledged,
     "edu.tccd.refdesk.desk.converted.v1": ConversationConverted,
+    "edu.tccd.refdesk.desk.tagged.v1": ConversationTagged,
     "edu.tccd.refdesk.dead_letter.v1": DeadLetter,
 }
 TYPE_OF: dict[type[BaseModel], str] = {model: name for name, model in EVENT_TYPES.items()}
