@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?= -q
 
-.PHONY: run test test-faults bench lint kafka install browser promtool asyncapi demo clean
+.PHONY: run test test-unit test-broker test-faults coverage bench lint kafka install browser promtool asyncapi demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,12 +28,23 @@ promtool:  ## Debian's Prometheus tools and docker-compose, for the ops checks (
 	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } || echo "promtool could not be installed: tests/ops will say so"
 	@command -v docker-compose >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null || echo "docker-compose could not be installed: the compose config check will say so"
 
-run: install kafka  ## Kafka, the mail sink and the four services; Ctrl-C stops everything
+run: install kafka  ## Kafka, the mail sink and the five services; Ctrl-C stops everything
 	$(BIN)/refdesk up
 
-test: install kafka browser promtool  ## the whole suite (unit, integration, e2e, short fault subset)
-	$(BIN)/pytest $(PYTEST_FLAGS) tests --ignore=tests/faults
+test: test-unit test-broker  ## the whole suite: the fast tier, then everything on a real broker
+
+test-unit: install  ## the fast tier: unit and component tests, no broker, no network, under 60 s
+	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit
+
+test-broker: install kafka browser promtool  ## integration, ops, e2e and the short fault subset
+	$(BIN)/pytest $(PYTEST_FLAGS) tests --ignore=tests/unit --ignore=tests/faults
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
+
+coverage: install kafka browser promtool  ## `make test` under coverage (services as processes too)
+	rm -rf run/coverage && mkdir -p run/coverage
+	$(BIN)/coverage run -m pytest $(PYTEST_FLAGS) tests --ignore=tests/faults
+	$(BIN)/coverage run -m pytest $(PYTEST_FLAGS) tests/faults -m short_faults
+	$(BIN)/coverage combine -q && $(BIN)/coverage report --format=total
 
 test-faults: install kafka
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults

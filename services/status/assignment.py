@@ -34,7 +34,7 @@ async def loads_of(*, session: AsyncSession, staff_ids: list[str]) -> dict[str, 
             .where(Conversation.state == "open", Conversation.assignee.in_(staff_ids))
             .group_by(Conversation.assignee)
         )
-        for staff_id, count in rows.tuples():
+        for staff_id, count in rows:
             loads[str(staff_id)] = int(count)
     return loads
 

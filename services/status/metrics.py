@@ -48,7 +48,7 @@ async def refresh(*, session: AsyncSession, now: datetime) -> None:
         .outerjoin(Presence, Presence.staff_id == Staff.id)
         .where(Staff.active.is_(True))
     )
-    for staff, presence in rows.tuples():
+    for staff, presence in rows:
         status = presence.status if presence is not None else "Offline"
         staff_counts.update((d, status) for d in staff.departments)
     open_rows = (

@@ -124,7 +124,7 @@ async def current(*, session: AsyncSession) -> list[tuple[Staff, Presence]]:
     rows = await session.execute(
         select(Staff, Presence).join(Presence, Presence.staff_id == Staff.id).order_by(Staff.id)
     )
-    return [(s, p) for s, p in rows.tuples()]
+    return [(s, p) for s, p in rows]
 
 
 async def all_presence_events(*, session: AsyncSession) -> list[PresenceChanged]:
