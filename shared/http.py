@@ -1,4 +1,5 @@
-"""HTTP pieces every service mounts: /healthz, /readyz, /metrics and RFC 9457 problems."""
+"""HTTP pieces every service mounts: /healthz, /readyz, /metrics, RFC 9457 problems, the body
+limits and the security headers."""
 
 from __future__ import annotations
 
@@ -11,11 +12,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 
 PROBLEM = "application/problem+json"
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+_PROBLEM_BODY: dict[str, Any] = {PROBLEM: {"schema": {"type": "object"}}}
+BEARER_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no or wrong bearer token", "content": _PROBLEM_BODY},
+    400: {"description": "JSON nested too deeply", "content": _PROBLEM_BODY},
+    413: {"description": "body too large", "content": _PROBLEM_BODY},
+}
+"""OpenAPI answers of a bearer-protected JSON endpoint behind install_http_guards."""
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
@@ -94,3 +106,57 @@ def install_problem_handlers(app: FastAPI) -> None:
         response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
         response.headers.update(exc.headers or {})
         return response
+
+
+# Pages and API answers may load nothing from elsewhere and never be framed (clickjacking).
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from jsDelivr and start them with
+# an inline script; they show the OpenAPI document only.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; worker-src blob:; connect-src 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """Content-Security-Policy (with frame-ancestors 'none'), X-Frame-Options and friends on
+    every response, HTML and JSON alike; a header the app set itself is kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = DOCS_CSP if scope.get("path") in DOCS_PATHS else CSP
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", policy)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def install_http_guards(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    """Body size and JSON depth limits (413/400 before a handler reads anything) and the
+    security headers, on every route of the app."""
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(SecurityHeaders)

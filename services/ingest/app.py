@@ -12,9 +12,8 @@ from typing import Annotated
 from fastapi import FastAPI, Header, HTTPException
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from services.ingest.limits import BodyLimit
 from services.ingest.providers.contacts import normalize_email, normalize_phone
 from services.ingest.routes import build_router, problems
 from services.ingest.service import Ingest
@@ -24,7 +23,7 @@ from shared.asyncapi import asyncapi_router
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
 from shared.events import TYPE_OF, ConversationClosed
-from shared.http import install_problem_handlers, ops_router, require_bearer
+from shared.http import install_http_guards, install_problem_handlers, ops_router, require_bearer
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
@@ -35,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class BlockRequest(BaseModel):
-    reason: str | None = None
+    reason: str | None = Field(None, max_length=255)
 
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
@@ -161,7 +160,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         if not await store.unblock(_contact(contact)):
             raise HTTPException(404, "not on the blocklist")
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install_http_guards(app, max_body_bytes=settings.max_body_bytes)
     app.state.ingest = ingest
     return app
 

@@ -23,7 +23,7 @@ from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import Channel, NotificationRequested
-from shared.http import install_problem_handlers, ops_router
+from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
@@ -164,6 +164,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
 
     app = FastAPI(title="refdesk notifier", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
+    install_http_guards(app)
 
     async def ready() -> dict[str, bool]:
         return {"kafka": await broker.ping(2.0), "database": await ping(engine)}

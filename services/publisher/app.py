@@ -16,7 +16,7 @@ from services.publisher.egress import Egress
 from services.publisher.settings import PublisherSettings
 from services.publisher.webhooks import WebhookWorker, utcnow
 from shared.db import create_engine, migrate, ping, session_factory
-from shared.http import install_problem_handlers, ops_router
+from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.logs import configure_logging
 from shared.service import serve
@@ -75,6 +75,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         return {"kafka": bool(await broker.ping(2.0)), "database": await ping(engine)}
 
     install_problem_handlers(app)
+    install_http_guards(app)
     admin_api.install_error_handler(app)
     app.include_router(ops_router(ready))
     app.include_router(admin_api.router)

@@ -7,9 +7,9 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -25,7 +25,13 @@ from shared.asyncapi import asyncapi_router
 from shared.consumer import Decoded, Guard, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping
 from shared.events import Channel, PatronRole, PresenceChanged
-from shared.http import install_problem_handlers, ops_router
+from shared.http import (
+    BEARER_PROBLEMS,
+    install_http_guards,
+    install_problem_handlers,
+    ops_router,
+    require_bearer,
+)
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
@@ -118,6 +124,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
     app = FastAPI(title="refdesk router", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
+    install_http_guards(app)
 
     async def ready() -> dict[str, bool]:
         return {"kafka": await broker.ping(2.0), "database": await ping(engine)}
@@ -125,8 +132,16 @@ def create_app(settings: RouterSettings) -> FastAPI:
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: broker, service="router"))
 
-    @app.post("/explain", response_model=Decision, summary="Route one message without Kafka")
-    async def explain(req: ExplainRequest) -> Any:
+    @app.post(
+        "/explain",
+        response_model=Decision,
+        summary="Route one message without Kafka",
+        responses=BEARER_PROBLEMS,
+    )
+    async def explain(
+        req: ExplainRequest, authorization: Annotated[str | None, Header()] = None
+    ) -> Any:
+        require_bearer(authorization, settings.router_admin_token)
         online = frozenset(req.online) if req.online is not None else None
         inp = DecisionInput(
             channel=req.channel,

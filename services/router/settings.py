@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, refuse_weak_secret
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policy" / "default_policy.yaml"
+DEV_ADMIN_TOKEN = "dev-router-admin-token-change-me"  # noqa: S105 (refused in production)
 
 
 class RouterSettings(CommonSettings):
@@ -20,3 +21,17 @@ class RouterSettings(CommonSettings):
     router_group: str = Field(
         "refdesk-router", description="consumer group of refdesk.interactions"
     )
+    router_admin_token: SecretStr = Field(
+        SecretStr(DEV_ADMIN_TOKEN),
+        description="bearer token of POST /explain; 32+ random characters in production",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_token(self) -> RouterSettings:
+        refuse_weak_secret(
+            self.env,
+            self.router_admin_token,
+            variable="REFDESK_ROUTER_ADMIN_TOKEN",
+            dev_values=frozenset({DEV_ADMIN_TOKEN}),
+        )
+        return self

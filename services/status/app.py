@@ -21,7 +21,7 @@ from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
 from shared.asyncapi import asyncapi_router
 from shared.db import create_engine, migrate, ping, session_factory
-from shared.http import install_problem_handlers, ops_router
+from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
@@ -102,6 +102,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
         return {"broker": bool(broker_ok), "database": database_ok}
 
     install_problem_handlers(app)
+    install_http_guards(app)
     api.install_error_handler(app)
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: _broker_of(app), service="status"))

@@ -13,7 +13,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from services.router.app import create_app
-from services.router.settings import RouterSettings
+from services.router.settings import DEV_ADMIN_TOKEN, RouterSettings
 from shared.events import (
     Channel,
     ConversationClosed,
@@ -53,7 +53,9 @@ async def router(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://router"
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://router",
+            headers={"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"},  # POST /explain's
         ) as c:
             yield c
 
