@@ -205,13 +205,13 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             )
             mail = parse_mailgun_form(form)
             message_key = derived_id("email", mail.message_id)
-            used_for = await ingest.store.seen_event_id("mailgun-token", token)
-            if used_for is not None and used_for != message_key:
-                # The signature covers only timestamp and token: the same token with another
-                # message is a replay; with the same message it is Mailgun retrying.
+            # The signature covers only timestamp and token, so the token is bound to this
+            # message before anything is accepted, by a unique insert that wins or loses: the
+            # same token with another message is a replay (even sent at the same moment); with
+            # the same message it is Mailgun retrying.
+            if await ingest.store.claim("mailgun-token", token, message_key) != message_key:
                 raise ReplayedToken("token", "already used")
             outcome = await ingest.accept_email(mail, provider="mailgun")
-            await ingest.store.remember(("mailgun-token", token, None, message_key))
         except ProviderError as exc:
             return _error("email", exc)
         except BrokerUnavailable:
@@ -242,9 +242,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             return _error("email", _unsupported())
         body = await request.body()
         try:
-            verify_chat_webhook(
-                secret=chat_secret, headers=dict(request.headers), body=body, json_body=False
-            )
+            verify_chat_webhook(secret=chat_secret, headers=dict(request.headers), body=body)
             outcome = await ingest.accept_email(parse_mime(body), provider="mime")
         except ProviderError as exc:
             return _error("email", exc)

@@ -109,11 +109,10 @@ class Ingest:
         if seen:
             DUPLICATES.labels(channel="sms").inc()
             return "duplicate"
-        if blocked:
-            BLOCKED.labels(channel="sms").inc()
-            return "blocked"
         conversation_id = open_id or f"sms-{derived_id('sms-thread', sms.message_sid)[:18]}"
-        event = sms_interaction(sms, conversation_id=conversation_id, now=datetime.now(UTC))
+        event = sms_interaction(
+            sms, conversation_id=conversation_id, now=datetime.now(UTC), blocked=blocked
+        )
 
         async def record() -> None:
             await self.store.record_sms(
@@ -121,7 +120,7 @@ class Ingest:
             )
 
         await self.emit(event, event_id=event.interaction_id, then=record)
-        return "accepted"
+        return _outcome(event)
 
     async def _email_conversation(self, mail: EmailInbound) -> str:
         if mail.ticket_tag:
@@ -137,12 +136,13 @@ class Ingest:
         if await self.store.is_seen("email", mail.message_id):
             DUPLICATES.labels(channel="email").inc()
             return "duplicate"
-        if self.store.is_blocked(mail.sender_email):
-            BLOCKED.labels(channel="email").inc()
-            return "blocked"
         conversation_id = await self._email_conversation(mail)
         event = email_interaction(
-            mail, conversation_id=conversation_id, provider=provider, now=datetime.now(UTC)
+            mail,
+            conversation_id=conversation_id,
+            provider=provider,
+            now=datetime.now(UTC),
+            blocked=self.store.is_blocked(mail.sender_email),
         )
 
         async def record() -> None:
@@ -151,7 +151,7 @@ class Ingest:
             )
 
         await self.emit(event, event_id=event.interaction_id, then=record)
-        return "accepted"
+        return _outcome(event)
 
     async def accept_platform(self, event: Translated | None, *, webhook_id: str) -> str:
         """One chat-platform event, deduplicated by its webhook-id."""
@@ -164,8 +164,7 @@ class Ingest:
                 and event.patron.contact
                 and self.store.is_blocked(event.patron.contact)
             ):
-                BLOCKED.labels(channel=event.channel.value).inc()
-                return "blocked"
+                event = event.model_copy(update={"blocked": True})
             event_id = (
                 event.interaction_id
                 if isinstance(event, InteractionReceived)
@@ -179,6 +178,15 @@ class Ingest:
                 await self.store.remember(("chat", webhook_id, published.conversation_id, None))
 
             await self.emit(event, event_id=event_id, then=record)
-        else:
-            await self.store.remember(("chat", webhook_id, None, None))
-        return "accepted" if event is not None else "ignored"
+            return _outcome(event)
+        await self.store.remember(("chat", webhook_id, None, None))
+        return "ignored"
+
+
+def _outcome(event: Translated) -> str:
+    """What a published event is answered with: `blocked` for a blocked contact's message
+    (published flagged, so the router can still act on a crisis, counted here), else accepted."""
+    if isinstance(event, InteractionReceived) and event.blocked:
+        BLOCKED.labels(channel=event.channel.value).inc()
+        return "blocked"
+    return "accepted"

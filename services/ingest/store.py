@@ -134,6 +134,15 @@ class IngestStore:
         kept (a concurrent delivery of the same message recorded it first)."""
         await self._writes.submit([("remember", *entry) for entry in entries])
 
+    async def claim(self, namespace: str, key: str, event_id: str) -> str:
+        """Record a key for an event unless a valid record of it exists, in one unique insert
+        that wins or loses (concurrent claims included); the event id the key now stands for:
+        `event_id` when this claim won or the key was already this event's, another otherwise."""
+        holder: str = await self._writer(
+            lambda conn: _claim(conn, namespace, key, event_id, ttl=self.ttl)
+        )
+        return holder
+
     async def record_sms(
         self, contact: str, conversation_id: str, message_sid: str, event_id: str
     ) -> None:
@@ -272,6 +281,34 @@ def _read(conn: Connection, ops: list[Op]) -> list[Any]:
                 str(row.conversation_id), row.last_message_at, bool(row.closed)
             )
     return [found.get(op) for op in ops]
+
+
+def _claim(conn: Connection, namespace: str, key: str, event_id: str, *, ttl: timedelta) -> str:
+    """Insert (namespace, key) -> event_id unless a valid row exists, then read who holds it.
+
+    The insert and the read are one transaction; the primary key decides between concurrent
+    claims (PostgreSQL makes the loser wait for the winner's commit, SQLite runs one writer at
+    a time), so exactly one claimant of a fresh key sees its own event id.
+    """
+    now = utcnow()
+    remember, _ = _upserts(conn.dialect.name)
+    conn.execute(
+        remember,
+        [
+            {
+                "namespace": namespace,
+                "key": key,
+                "conversation_id": None,
+                "event_id": event_id,
+                "expires_at": now + ttl,
+                "now": now,
+            }
+        ],
+    )
+    holder = conn.execute(
+        select(seen.c.event_id).where(seen.c.namespace == namespace, seen.c.key == key)
+    ).scalar_one()
+    return str(holder or "")
 
 
 def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:

@@ -15,8 +15,9 @@ from services.ingest.providers.chat import (
     TicketClosed,
 )
 from services.ingest.providers.emails import EmailInbound
-from services.ingest.providers.twilio import SmsInbound
+from services.ingest.providers.twilio import MAX_SMS_BODY, SmsInbound
 from shared.events import (
+    Attachment,
     Channel,
     ConversationClosed,
     ConversationTransferred,
@@ -28,8 +29,22 @@ from shared.events import (
 Translated = InteractionReceived | ConversationClosed | ConversationTransferred
 
 
-def sms_interaction(sms: SmsInbound, *, conversation_id: str, now: datetime) -> InteractionReceived:
-    """An inbound text as an interaction."""
+OVERFLOW_NOTE = "sms-body-beyond-1600-characters.txt"
+"""The attachment note naming what an over-long SMS body carried past Twilio's limit."""
+
+
+def sms_interaction(
+    sms: SmsInbound, *, conversation_id: str, now: datetime, blocked: bool = False
+) -> InteractionReceived:
+    """An inbound text as an interaction; a body over Twilio's 1,600 characters keeps its first
+    1,600, and an attachment note says how much more came (its size in bytes), not silently cut.
+    """
+    text, rest = sms.body[:MAX_SMS_BODY], sms.body[MAX_SMS_BODY:]
+    attachments = (
+        [Attachment(name=OVERFLOW_NOTE, size=len(rest.encode()), content_type="text/plain")]
+        if rest
+        else []
+    )
     return InteractionReceived(
         interaction_id=derived_id("sms", sms.message_sid),
         conversation_id=conversation_id,
@@ -37,13 +52,20 @@ def sms_interaction(sms: SmsInbound, *, conversation_id: str, now: datetime) -> 
         provider="twilio",
         provider_message_id=sms.message_sid,
         patron=Patron(contact=sms.from_e164),
-        text=sms.body,
+        text=text,
         received_at=now,
+        attachments=attachments,
+        blocked=blocked,
     )
 
 
 def email_interaction(
-    mail: EmailInbound, *, conversation_id: str, provider: str, now: datetime
+    mail: EmailInbound,
+    *,
+    conversation_id: str,
+    provider: str,
+    now: datetime,
+    blocked: bool = False,
 ) -> InteractionReceived:
     """An inbound email as an interaction."""
     return InteractionReceived(
@@ -56,6 +78,7 @@ def email_interaction(
         text=mail.text,
         subject=mail.subject or None,
         received_at=mail.received_at or now,
+        blocked=blocked,
     )
 
 

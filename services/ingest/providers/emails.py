@@ -9,6 +9,8 @@ from datetime import datetime
 from services.ingest.providers.errors import InvalidField
 
 _BRACKETED = re.compile(r"<([^<>\s]+)>")
+MAX_MESSAGE_ID = 255
+"""Longest Message-ID kept (RFC 5322 lines are at most 998; the seen-keys column holds 255)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,8 @@ def normalize_message_id(raw: str | None, *, field: str = "Message-ID") -> str:
     value = value.strip("<>")
     if not value or any(c.isspace() for c in value):
         raise InvalidField(field, "not a message id")
+    if len(value) > MAX_MESSAGE_ID:
+        raise InvalidField(field, f"longer than {MAX_MESSAGE_ID} characters")
     return value
 
 

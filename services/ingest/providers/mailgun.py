@@ -28,6 +28,10 @@ from services.ingest.providers.errors import (
     StaleTimestamp,
 )
 from services.ingest.providers.text import html_to_text, split_reply, ticket_tag
+from shared.limits import json_too_deep
+
+MAX_TOKEN = 255
+"""Longest token kept (Mailgun's are 50 characters); the token store's key column."""
 
 
 def verify_mailgun(
@@ -52,6 +56,8 @@ def verify_mailgun(
         raise MissingSignature("token", "missing")
     if not signature:
         raise MissingSignature("signature", "missing")
+    if len(token) > MAX_TOKEN:
+        raise InvalidSignature("token", f"longer than {MAX_TOKEN} characters")
     expected = hmac.new(
         signing_key.encode("utf-8"), (timestamp + token).encode("utf-8"), hashlib.sha256
     ).hexdigest()
@@ -73,6 +79,8 @@ def _fields(form: Mapping[str, object]) -> dict[str, str]:
             out.setdefault(key.lower(), value)
     raw_headers = out.get("message-headers")
     if raw_headers:
+        if json_too_deep(raw_headers.encode("utf-8", "surrogatepass")):
+            raise InvalidField("message-headers", "nested too deeply")
         try:
             headers = json.loads(raw_headers)
         except ValueError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
@@ -16,14 +17,60 @@ from services.ingest.providers.text import html_to_text, split_reply, ticket_tag
 # Where the desk's own address is, most specific first (To may name someone else when Cc'd).
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
 
+MAX_CONTAINERS = 50
+"""Most multipart and message/* parts one email may declare: Python's parser recurses into
+each, and a thousand nested ones exhaust its stack. Real mail declares a handful."""
+MAX_DEPTH = 20
+"""Deepest nesting of parts accepted (a forwarded chain of forwards nests a few levels)."""
+# A Content-Type naming a container type, at the start of any line (CR, LF or CRLF endings,
+# folded continuation lines included).
+_CONTAINER = re.compile(
+    rb"(?i)(?:^|[\r\n])content-type:[ \t]*(?:(?:\r\n|\r|\n)[ \t]+)*(?:multipart|message)/"
+)
+
 
 def _header(msg: Message, name: str) -> str | None:
-    """A header's decoded value (RFC 2047 words decoded); InvalidField if it cannot be parsed."""
+    """A header's decoded value (RFC 2047 words decoded); InvalidField if it cannot be parsed.
+
+    Raw 8-bit bytes in a header (RFC 6532 UTF-8, or a legacy mailer's ISO-8859-1) are read as
+    UTF-8 when they are, else in the message's declared charset, else Windows-1252.
+    """
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return None
     try:
-        value = msg.get(name)
-        return None if value is None else str(value).strip()
+        if _has_8bit(raw):
+            text = _decode_bytes(raw.encode("ascii", "surrogateescape"), _charsets(msg))
+            return str(policy.default.header_factory(name, text)).strip()
+        return str(msg.get(name)).strip()
     except (ValueError, IndexError, TypeError, AttributeError) as exc:
         raise InvalidField(name, "unparseable header") from exc
+
+
+def _has_8bit(value: str) -> bool:
+    """Whether a header kept undecoded 8-bit bytes (the parser stores them as surrogates)."""
+    return any("\udc80" <= c <= "\udcff" for c in value)
+
+
+def _charsets(msg: Message) -> list[str]:
+    """Where to look for a legacy header's charset: the message's, then its first text part's."""
+    found = [msg.get_content_charset()]
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            found.append(part.get_content_charset())
+            break
+    return [c for c in found if c]
+
+
+def _decode_bytes(data: bytes, charsets: list[str]) -> str:
+    """Text from bytes: UTF-8 if valid, else the first declared charset that decodes them,
+    else Windows-1252, else ISO-8859-1 (which decodes anything)."""
+    for charset in ("utf-8", *charsets, "cp1252"):
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")
 
 
 def _recipient(msg: Message) -> str | None:
@@ -54,7 +101,7 @@ def _decode(part: Message) -> str:
     for charset in (part.get_content_charset() or "us-ascii", "utf-8"):
         try:
             return payload.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, UnicodeError):
             continue
     return payload.decode("cp1252", errors="replace")
 
@@ -72,13 +119,32 @@ def _body_text(msg: EmailMessage) -> str:
     raise UnsupportedMedia("body", "no text/plain or text/html part")
 
 
+def _depth(msg: Message) -> int:
+    """How deep parts nest in a parsed message (1: a single part), without recursion."""
+    deepest, stack = 0, [(msg, 1)]
+    while stack:
+        part, level = stack.pop()
+        deepest = max(deepest, level)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((child, level + 1) for child in payload if isinstance(child, Message))
+    return deepest
+
+
 def parse_mime(raw: bytes) -> EmailInbound:
     """Parse a raw message; InvalidField for a missing/bad From or Message-ID."""
     if not raw.strip():
         raise InvalidField("body", "empty message")
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    if len(_CONTAINER.findall(raw)) > MAX_CONTAINERS:
+        raise InvalidField("body", f"more than {MAX_CONTAINERS} multipart or message parts")
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+    except RecursionError as exc:  # a nesting the count above did not see
+        raise InvalidField("body", "parts nested too deeply") from exc
     if not isinstance(msg, EmailMessage):  # policy.default always builds one; narrows the type
         raise InvalidField("body", "unparseable message")
+    if _depth(msg) > MAX_DEPTH:
+        raise InvalidField("body", f"parts nested more than {MAX_DEPTH} deep")
     sender = _header(msg, "From")
     if not sender:
         raise InvalidField("From", "missing")

@@ -26,6 +26,8 @@ from services.ingest.providers.errors import InvalidField, InvalidSignature, Mis
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 MAX_MEDIA = 10
+MAX_SMS_BODY = 1600
+"""Twilio's limit on a message body (characters): it concatenates segments up to this."""
 _MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}

@@ -218,10 +218,12 @@ async def test_chat_events_are_verified_and_normalised(
     }
 
 
-async def test_blocked_contacts_are_acknowledged_but_not_published(
+async def test_blocked_contacts_are_published_flagged_for_the_crisis_net(
     settings: IngestSettings, kafka_bootstrap: str
 ) -> None:
-    form = sms_form("abusive text", sender="+18175559999")
+    # issue 13, finding 4: a crisis from a blocked number must still reach the router, which
+    # routes a blocked contact's message only if the crisis net fires (and drops the rest)
+    form = sms_form("i want to kill myself tonight", sender="+18175559999")
     async with running(settings) as client:
         blocked = await client.put(
             "/admin/blocklist/+18175559999",
@@ -231,16 +233,14 @@ async def test_blocked_contacts_are_acknowledged_but_not_published(
         assert blocked.status_code == 204
         answer = await post_sms(client, form)
     assert answer.status_code == 200
-    assert (
-        await collect(
-            kafka_bootstrap,
-            TOPIC,
-            where=by_message(form["MessageSid"]),
-            until=lambda f: bool(f),
-            timeout=5,
-        )
-        == []
+    events = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        where=by_message(form["MessageSid"]),
+        until=lambda f: bool(f),
     )
+    assert [e["data"]["blocked"] for e in events] == [True]
+    assert events[0]["data"]["text"] == "i want to kill myself tonight"
 
 
 async def test_unreachable_broker_gets_503_with_retry_after(

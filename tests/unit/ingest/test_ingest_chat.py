@@ -247,3 +247,30 @@ def test_invalid_events_name_the_field_path(body: bytes, field: str) -> None:
     assert type(caught.value) is InvalidField
     assert caught.value.field == field
     assert "nope" not in str(caught.value)
+
+
+def test_a_body_in_any_charset_is_verified_over_its_raw_bytes() -> None:
+    # issue 13, finding 4: an 8-bit ISO-8859-1 email was refused 403 (the body was decoded
+    # as UTF-8 before the HMAC)
+    import hashlib
+    import hmac as hmac_
+
+    body = "Subject: Pr\xe9stamo\r\n\r\n\xbfPuedo renovar?\r\n".encode("iso-8859-1")
+    stamp = str(int(datetime.now(UTC).timestamp()))
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    mac = hmac_.new(key, b"msg_1." + stamp.encode() + b"." + body, hashlib.sha256).digest()
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": stamp,
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+    }
+    verify_chat_webhook(secret=SECRET, headers=headers, body=body)
+    with pytest.raises(InvalidSignature):
+        verify_chat_webhook(secret=SECRET, headers=headers, body=body + b"\xe9")
+
+
+def test_an_overlong_webhook_id_is_refused() -> None:
+    headers = {**signed(BODY), "webhook-id": "m" * 256}
+    with pytest.raises(InvalidSignature) as caught:
+        verify_chat_webhook(secret=SECRET, headers=headers, body=BODY)
+    assert caught.value.field == "webhook-id"

@@ -160,3 +160,17 @@ def test_bad_form_names_the_field(change: dict[str, str | None], field: str) -> 
     with pytest.raises(InvalidField) as caught:
         parse_mailgun_form(form)
     assert caught.value.field == field
+
+
+def test_message_headers_nested_5000_deep_are_refused_not_a_recursion_error() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(InvalidField) as caught:
+        parse_mailgun_form({**FORM, "message-headers": deep})
+    assert caught.value.field == "message-headers"
+
+
+def test_a_token_longer_than_the_store_keeps_is_refused() -> None:
+    token = "t" * 256
+    with pytest.raises(InvalidSignature) as caught:
+        verify("1736176300", token, sign("1736176300", token))
+    assert caught.value.field == "token"

@@ -130,7 +130,7 @@ def test_html_only_alternative_is_made_plain() -> None:
 def test_non_utf8_charset() -> None:
     body = "¿Dónde está la biblioteca? Necesito ayuda con la cita.".encode("iso-8859-1")
     raw = (
-        b"From: Mar\xeda <maria@example.org>\r\n"  # raw 8-bit header: decoded with replacement
+        b"From: Mar\xeda <maria@example.org>\r\n"  # raw 8-bit header, in the message's charset
         b"To: askus@tccd.edu\r\n"
         b"Subject: =?ISO-8859-1?Q?Pregunta_sobre_citaci=F3n?=\r\n"
         b"Message-ID: <latin1@example.org>\r\n"
@@ -141,7 +141,7 @@ def test_non_utf8_charset() -> None:
     assert email.text == "¿Dónde está la biblioteca? Necesito ayuda con la cita."
     assert email.subject == "Pregunta sobre citación"
     assert email.sender_email == "maria@example.org"
-    assert email.sender_name == "Mar\ufffda"  # never a lone surrogate that breaks JSON
+    assert email.sender_name == "María"  # never a lone surrogate that breaks JSON
 
 
 def test_windows_1252_and_mislabelled_charsets() -> None:
@@ -190,3 +190,46 @@ def test_message_without_text_is_unsupported_media() -> None:
     with pytest.raises(UnsupportedMedia) as caught:
         parse_mime(raw)
     assert caught.value.status == 415
+
+
+def _nested(levels: int, newline: str = "\r\n") -> bytes:
+    """A message whose text part sits inside `levels` nested multipart/mixed parts."""
+    body = f"Content-Type: text/plain{newline}{newline}When do you open?{newline}"
+    for i in range(levels):
+        b = f"b{i}"
+        body = (
+            f'Content-Type: multipart/mixed; boundary="{b}"{newline}{newline}'
+            f"--{b}{newline}{body}--{b}--{newline}"
+        )
+    head = f"From: a@example.edu{newline}Message-ID: <deep@x>{newline}Subject: s{newline}"
+    return (head + body).encode()
+
+
+def test_a_few_nested_parts_are_read() -> None:
+    assert parse_mime(_nested(4)).text == "When do you open?"
+
+
+@pytest.mark.parametrize(
+    ("levels", "newline"), [(25, "\r\n"), (1000, "\r\n"), (1000, "\n"), (1000, "\r")]
+)
+def test_deeply_nested_parts_are_refused_not_a_recursion_error(levels: int, newline: str) -> None:
+    # issue 13, finding 5: 1,000 nested parts ended in RecursionError (a 500, retried forever)
+    with pytest.raises(InvalidField) as caught:
+        parse_mime(_nested(levels, newline))
+    assert caught.value.field == "body" and caught.value.status == 422
+
+
+def test_an_overlong_message_id_is_refused() -> None:
+    raw = b"From: a@example.edu\r\nMessage-ID: <" + b"m" * 300 + b"@x>\r\n\r\nhi\r\n"
+    with pytest.raises(InvalidField) as caught:
+        parse_mime(raw)
+    assert caught.value.field == "Message-ID"
+
+
+def test_raw_utf8_headers_are_read_as_utf8() -> None:
+    raw = (
+        "From: José <jose@example.edu>\r\nMessage-ID: <u8@x>\r\n"
+        "Subject: ¿Préstamo? ✓\r\n\r\nhola\r\n"
+    )
+    email = parse_mime(raw.encode())
+    assert (email.sender_name, email.subject) == ("José", "¿Préstamo? ✓")

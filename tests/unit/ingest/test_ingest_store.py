@@ -121,3 +121,24 @@ async def test_a_failed_batch_fails_its_callers_and_the_store_recovers(
         await store.remember(bad)  # type: ignore[arg-type]
     await store.remember(("chat", "k2", "chat-ok", None))
     assert await store.seen_conversation("chat", "k2") == "chat-ok"
+
+
+async def test_a_key_claimed_by_many_at_once_goes_to_exactly_one(store: IngestStore) -> None:
+    # issue 13, finding 3: one Mailgun token sent with ten messages at the same moment
+    claims = [f"event-{i}" for i in range(10)]
+    holders = await asyncio.gather(*(store.claim("mailgun-token", "tok-1", e) for e in claims))
+    winners = [e for e, holder in zip(claims, holders, strict=True) if holder == e]
+    assert len(winners) == 1 and set(holders) == set(winners)
+    # the winner's retry still holds it; a latecomer with another event does not
+    assert await store.claim("mailgun-token", "tok-1", winners[0]) == winners[0]
+    assert await store.claim("mailgun-token", "tok-1", "event-late") == winners[0]
+
+
+async def test_an_expired_claim_can_be_claimed_again(engine) -> None:
+    store = IngestStore(engine, ttl=timedelta(seconds=-1))
+    await store.start()
+    try:
+        assert await store.claim("mailgun-token", "tok-2", "first") == "first"
+        assert await store.claim("mailgun-token", "tok-2", "second") == "second"
+    finally:
+        await store.close()
