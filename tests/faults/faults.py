@@ -34,19 +34,6 @@ def kill_at(
     return run
 
 
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], *, timeout: float, every: float = 1.0
-) -> bool:
-    """Poll an async predicate until it holds or `timeout` passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(every)
-    return await predicate()
-
-
 async def queue_ids(system: System) -> list[dict[str, Any]]:
     """The status service's open queue (as staff see it)."""
     async with httpx.AsyncClient(base_url=system.stack.url("status"), timeout=30) as client:

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
+from tests.eventually import eventually
 from tests.faults import report
-from tests.faults.faults import queue_ids, wait_until
+from tests.faults.faults import queue_ids
 from tests.faults.system import System
 from tests.faults.test_short import assert_clean
 from tests.faults.traffic import drive, flatten, make_traffic, settle
@@ -43,7 +44,7 @@ async def test_rewound_status_rebuilds_the_same_queue(system: System) -> None:
     async def all_queued() -> bool:
         return chats <= {row["conversation_id"] for row in await queue_ids(system)}
 
-    assert await wait_until(all_queued, timeout=120)
+    await eventually(all_queued, "every conversation in the queue", timeout=120, every=1.0)
     before = stable(await queue_ids(system))
 
     await asyncio.to_thread(system.stack.stop, "status")
@@ -72,7 +73,7 @@ async def test_rewound_status_rebuilds_the_same_queue(system: System) -> None:
     async def rebuilt() -> bool:
         return stable(await queue_ids(system)) == before
 
-    assert await wait_until(rebuilt, timeout=180), "the rebuilt queue differs from the original"
+    await eventually(rebuilt, "the rebuilt queue equal to the original", timeout=180, every=1.0)
     report.add(
         {
             "fault": "replay: status rebuilt from a rewound group",

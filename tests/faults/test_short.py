@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from services.notifier.settings import NotifierSettings
+from tests.eventually import eventually
 from tests.faults import report
 from tests.faults.faults import (
     dead_letters,
@@ -17,7 +18,6 @@ from tests.faults.faults import (
     poison_bodies,
     publish_raw,
     queue_ids,
-    wait_until,
 )
 from tests.faults.system import SERVICES, System, group_lag, ledger_summary
 from tests.faults.traffic import Outcome, drive, flatten, make_traffic, settle
@@ -50,7 +50,7 @@ async def test_kill_9_each_service_once(system: System) -> None:
     async def all_queued() -> bool:
         return chats <= {row["conversation_id"] for row in await queue_ids(system)}
 
-    assert await wait_until(all_queued, timeout=120), "the status queue lacks conversations"
+    await eventually(all_queued, "every conversation in the status queue", timeout=120, every=1.0)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,12 @@ async def test_poison_lands_in_the_dlq_and_the_consumers_keep_going(
             (d["consumer_group"], 0 if d["value"].startswith("not json") else 1) for d in letters
         }
 
-    assert await wait_until(both_dead_lettered_by_every_group, timeout=120)
+    await eventually(
+        both_dead_lettered_by_every_group,
+        "both poison records dead-lettered by every group",
+        timeout=120,
+        every=1.0,
+    )
     letters = await dead_letters(system.bootstrap, topic, tag)
     assert all(d["reason"] and d["topic"] == topic for d in letters)
     assert any("not a CloudEvent" in d["reason"] for d in letters)
@@ -113,7 +118,7 @@ async def test_smtp_down_10_s(system: System) -> None:
     report.add(outcome.row(), full=False)
     assert_clean(outcome)
     assert (await ledger_summary(system))["pending"] == 0
-    assert await wait_until(lambda: _no_lag(system), timeout=60)
+    await eventually(lambda: _no_lag(system), "no consumer lag", timeout=60, every=1.0)
 
 
 async def _no_lag(system: System) -> bool:

@@ -4,12 +4,10 @@ a running notifier (its real lifespan) against the real broker and database."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +33,7 @@ from shared.db import create_engine, migrate
 from shared.events import Channel, NotificationKind, NotificationRequested, Priority
 from shared.kafka import publish
 from shared.topics import NOTIFICATIONS
+from tests.eventually import eventually
 from tests.kafka_helpers import Event, collect
 
 from ..notifier_adapters.notifier_fakes import free_port
@@ -188,24 +187,8 @@ async def send_raw(
 # ---- waiting and reading ---------------------------------------------------------------------
 
 
-async def wait_until(
-    check: Callable[[], Any] | Callable[[], Awaitable[Any]],
-    what: str,
-    *,
-    timeout: float = 60.0,
-    every: float = 0.1,
-) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if inspect.isawaitable(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+wait_until = eventually
+"""Kept for tests written against the old name while they move to tests.eventually."""
 
 
 async def dead_letters(
@@ -307,7 +290,7 @@ async def settled(
         return seen == want
 
     try:
-        await wait_until(_check, f"ledger {want}", timeout=timeout)
+        await eventually(_check, f"ledger {want}", timeout=timeout)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the ledger last said {seen}") from None
     return want

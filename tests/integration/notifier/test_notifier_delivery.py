@@ -17,11 +17,11 @@ from .notifier_env import (
     SmtpRelay,
     command,
     dead_letters,
+    eventually,
     metric,
     running,
     send,
     settled,
-    wait_until,
 )
 
 CIRCULATION: dict[str, Any] = {
@@ -59,7 +59,7 @@ def parts(msg: EmailMessage) -> dict[str, str]:
 async def delivered_once(relay: SmtpRelay, cmd: NotificationRequested, domain: str) -> EmailMessage:
     """Wait for the command's email; it must be there exactly once."""
     message_id = make_message_id(cmd.idempotency_key, domain)
-    await wait_until(lambda: relay.handler.with_id(message_id), f"email {message_id}")
+    await eventually(lambda: relay.handler.with_id(message_id), f"email {message_id}")
     [msg] = relay.handler.with_id(message_id)
     return msg
 

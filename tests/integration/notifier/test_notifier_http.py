@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.notifier.messages import make_message_id
 
 from .conftest import Configure
-from .notifier_env import SmtpRelay, command, running, send, settled, summary, wait_until
+from .notifier_env import SmtpRelay, command, eventually, running, send, settled, summary
 
 OLDEST = "refdesk_notification_oldest_pending_age_seconds"
 
@@ -46,14 +46,14 @@ async def test_ledger_summary_metrics_and_probes(
             pending = (await summary(client))["pending"]
             return pending == 1 and (await scrape(client))[OLDEST][0][1] > 0
 
-        await wait_until(_waiting, "a pending notification and an oldest-pending age above 0")
+        await eventually(_waiting, "a pending notification and an oldest-pending age above 0")
         relay.start()
         await settled(client, sent=1)
 
         async def _drained() -> bool:
             return (await scrape(client))[OLDEST][0][1] == 0
 
-        await wait_until(_drained, "the oldest-pending age back to 0")
+        await eventually(_drained, "the oldest-pending age back to 0")
         samples = await scrape(client)
 
     sent = {

@@ -10,13 +10,13 @@ from .conftest import Configure
 from .notifier_env import (
     SmtpRelay,
     command,
+    eventually,
     leased_pending,
     metric,
     running,
     send,
     settled,
     summary,
-    wait_until,
 )
 
 
@@ -32,7 +32,7 @@ async def test_relay_down_for_a_while_then_everything_is_delivered_once(
         for cmd in commands:
             await send(producer, cmd)
         # Down "for a while": until every command has failed (and been rescheduled) twice.
-        await wait_until(
+        await eventually(
             lambda: (
                 metric("refdesk_notification_retries_total", **labels) - retries
                 >= 2 * len(commands)
@@ -58,7 +58,7 @@ async def test_restart_mid_batch_delivers_each_of_200_exactly_once(
         await send(producer, cmd)
 
     async with running(settings):
-        await wait_until(lambda: len(relay.handler.messages) >= 30, "the batch under way")
+        await eventually(lambda: len(relay.handler.messages) >= 30, "the batch under way")
     stopped_at = len(relay.handler.messages)
     assert stopped_at < len(commands), "the first instance finished the batch before it stopped"
     # A graceful stop finishes the message in hand: nothing is left leased to a gone worker.

@@ -17,11 +17,11 @@ from .notifier_env import (
     SmtpRelay,
     command,
     dead_letters,
+    eventually,
     running,
     send,
     send_raw,
     settled,
-    wait_until,
 )
 
 NOTIFICATION_TYPE = "edu.tccd.refdesk.notification.requested.v1"
@@ -81,7 +81,7 @@ async def test_poison_messages_are_dead_lettered_and_the_consumer_keeps_going(
         await send(producer, bad_context)
         await send(producer, valid)
         message_id = make_message_id(valid.idempotency_key, settings.message_id_domain)
-        await wait_until(lambda: relay.handler.with_id(message_id), "the valid command's email")
+        await eventually(lambda: relay.handler.with_id(message_id), "the valid command's email")
         await settled(client, sent=1, dead=1)
 
     letters = await dead_letters(kafka_bootstrap, settings.notifier_group, count=len(poison) + 1)

@@ -11,7 +11,7 @@ from shared.events import Channel, NotificationKind
 
 from ..notifier_adapters.notifier_fakes import FakeTwilio
 from .conftest import Configure
-from .notifier_env import SURVEY_URL, SmtpRelay, command, metric, running, send, settled, wait_until
+from .notifier_env import SURVEY_URL, SmtpRelay, command, eventually, metric, running, send, settled
 
 SID, TOKEN, FROM = "AC" + "1" * 32, "test-twilio-token", "+18175550100"
 PATRON = "+18175550123"
@@ -39,7 +39,7 @@ async def test_survey_sms_is_sent_once(
     async with running(settings) as client:
         await send(producer, cmd)
         await send(producer, cmd)  # redelivered: still one SMS
-        await wait_until(lambda: twilio.requests, "the SMS request")
+        await eventually(lambda: twilio.requests, "the SMS request")
         await settled(client, sent=1)
     [request] = twilio.requests
     assert request["account_sid"] == SID and request["idempotency"] == cmd.idempotency_key

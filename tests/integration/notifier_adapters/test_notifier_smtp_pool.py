@@ -4,13 +4,13 @@ closed when idle, replaced after an error, and a session the relay dropped is no
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import pytest
 
 from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.errors import TransientSendError
+from tests.eventually import eventually
 
 from .notifier_fakes import SmtpServer
 from .test_notifier_smtp_sender import _message
@@ -24,21 +24,13 @@ def _peers(server: SmtpServer) -> list[object]:
     return [m.peer for m in server.handler.messages]
 
 
-async def _until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_successive_messages_share_one_session(smtp_plain: SmtpServer) -> None:
     sender = _sender(smtp_plain.port, max_sessions=4)
     for n in range(5):
         await sender.send(_message(key=f"n-{n}"))
     assert len(_peers(smtp_plain)) == 5 and len(set(_peers(smtp_plain))) == 1
     await sender.close()
-    await _until(lambda: smtp_plain.handler.quits == 1, "QUIT on close")
+    await eventually(lambda: smtp_plain.handler.quits == 1, "QUIT on close")
 
 
 async def test_concurrent_messages_use_at_most_max_sessions(smtp_plain: SmtpServer) -> None:
@@ -66,7 +58,7 @@ async def test_an_idle_session_is_closed_and_the_next_message_opens_another(
 ) -> None:
     sender = _sender(smtp_plain.port, idle_timeout_s=0.2)
     await sender.send(_message(key="n-1"))
-    await _until(lambda: smtp_plain.handler.quits == 1, "QUIT after the idle timeout")
+    await eventually(lambda: smtp_plain.handler.quits == 1, "QUIT after the idle timeout")
     await sender.send(_message(key="n-2"))
     first, second = _peers(smtp_plain)
     assert first != second

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from refdesk_cli.kafka_local import free_port
 from services.publisher.subscriptions import new_secret
 from shared.events import Action, Channel, InteractionReceived, Patron, Priority, RoutingDecided
 from shared.topics import INTERACTIONS, ROUTING
+from tests.eventually import eventually
 
 from .conftest import Running, StartPublisher, produce
 
@@ -75,16 +76,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     yield rec
     server.should_exit = True
     await asyncio.wait_for(task, 10)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
-    """Poll until check returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await check()
-        if value or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 async def subscribe(
@@ -166,7 +157,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
         async def ok_has_both() -> bool:
             return len(receiver.verified.get("ok", [])) >= 2
 
-        assert await eventually(ok_has_both)
+        await eventually(ok_has_both, "both events at the 'ok' receiver")
         types = sorted(e["type"] for e in receiver.verified["ok"])
         assert types == [
             "edu.tccd.refdesk.public.conversation.routed.v1",
@@ -181,7 +172,9 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
             rows = await deliveries(client, pub, flaky)
             return rows if rows and rows[0]["state"] == "delivered" else []
 
-        [row] = await eventually(flaky_delivered)  # only the type it asked for
+        [row] = await eventually(
+            flaky_delivered, "the flaky delivery delivered"
+        )  # only the type it asked for
         assert row["attempts"] == 2 and row["last_status"] == 204
         assert [e["type"] for e in receiver.verified["flaky"]] == [routed]
         assert receiver.verified["flaky"][0]["webhook-id"] == row["id"]
@@ -190,7 +183,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
             rows = await deliveries(client, pub, down)
             return rows if len(rows) == 2 and all(r["state"] == "dead" for r in rows) else []
 
-        dead = await eventually(down_dead)
+        dead = await eventually(down_dead, "both deliveries to 'down' dead")
         assert dead and all(r["attempts"] == 3 and r["last_status"] == 500 for r in dead)
         assert "down" not in receiver.verified
         dead_only = await client.get(
@@ -212,7 +205,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
             rows = await deliveries(client, pub, down)
             return all(r["state"] == "delivered" for r in rows)
 
-        assert await eventually(down_delivered)
+        await eventually(down_delivered, "the replayed deliveries delivered")
         assert sorted(e["webhook-id"] for e in receiver.verified["down"]) == sorted(
             r["id"] for r in dead
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -72,18 +72,6 @@ async def wait_for_record(
                             return value, key
     finally:
         await consumer.stop()
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], timeout_s: float = 60, pause_s: float = 0.25
-) -> Any:
-    """Poll until probe returns something truthy."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            result = await probe()
-            if result:
-                return result
-            await asyncio.sleep(pause_s)
 
 
 async def queue_row(base_url: str, conversation_id: str, token: str) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from status_kafka_helpers import eventually, queue_row, send, send_raw, wait_for_record
+from status_kafka_helpers import queue_row, send, send_raw, wait_for_record
 
 from shared.events import (
     Action,
@@ -19,6 +19,7 @@ from shared.events import (
     RoutingDecided,
 )
 from shared.topics import INTERACTIONS, NOTIFICATIONS, PRESENCE, ROUTING
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.timeout(240)
 TOKEN = "dev-jnguyen-token"
@@ -63,7 +64,7 @@ async def routed_conversation(status_kafka: str, status_server: str) -> tuple[st
         row = await queue_row(status_server, cid, TOKEN)
         return row if row and row["department"] == "reference" and row["overnight"] else None
 
-    return cid, await eventually(routed)
+    return cid, await eventually(routed, f"{cid} routed to reference in the queue")
 
 
 async def test_ready_and_status_change_publishes_presence(
@@ -124,7 +125,7 @@ async def test_transfer_publishes_routing_and_handoff(
         row = await queue_row(status_server, cid, TOKEN)
         return row if row and row["department"] == "nw-circulation" else None
 
-    assert await eventually(moved)
+    await eventually(moved, f"{cid} moved to nw-circulation")
 
 
 async def test_close_publishes_conversation_closed(status_kafka: str, status_server: str) -> None:
