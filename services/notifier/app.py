@@ -28,6 +28,7 @@ from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
+from shared.settings import secret_value
 from shared.syncdb import UnitRunner
 from shared.topics import NOTIFICATIONS
 
@@ -42,7 +43,7 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
             port=settings.smtp_port,
             tls=settings.smtp_tls,
             username=settings.smtp_user,
-            password=settings.smtp_password,
+            password=secret_value(settings.smtp_password),
             timeout=settings.smtp_timeout_s,
             validate_certs=settings.smtp_validate_certs,
             ca_file=settings.smtp_ca_file,
@@ -55,7 +56,7 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
         sms = TwilioSmsSender(
             settings.sms_api_base_url,
             settings.twilio_account_sid or "",
-            settings.twilio_auth_token or "",
+            secret_value(settings.twilio_auth_token) or "",
             settings.sms_from or "",
             http,
         )

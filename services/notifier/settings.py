@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, refuse_weak_secret, secret_value
+
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - ingest's development token
 
 
 class NotifierSettings(CommonSettings):
@@ -17,7 +24,7 @@ class NotifierSettings(CommonSettings):
     smtp_host: str = Field("127.0.0.1", description="SMTP relay")
     smtp_port: int = Field(1025, description="SMTP relay port")
     smtp_user: str | None = Field(None, description="SMTP login")
-    smtp_password: str | None = Field(None, description="SMTP password")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
     smtp_tls: Literal["none", "starttls", "tls"] = Field(
         "none", description="none, starttls or tls (implicit)"
     )
@@ -42,7 +49,7 @@ class NotifierSettings(CommonSettings):
         None, description="Twilio API base; unset: write SMS to the outbox"
     )
     twilio_account_sid: str | None = Field(None, description="Twilio account SID (SMS API)")
-    twilio_auth_token: str | None = Field(
+    twilio_auth_token: SecretStr | None = Field(
         None, description="Twilio auth token (shared with ingest)"
     )
     sms_from: str | None = Field(None, description="the desk's SMS number, E.164")
@@ -68,14 +75,37 @@ class NotifierSettings(CommonSettings):
         "of one conversation; also the most SMTP sessions open at once",
     )
 
+    smtp_allow_plain: bool = Field(
+        False,
+        description="production: accept an SMTP relay without TLS, without certificate checks "
+        "or without login (a relay on a trusted local network); refused otherwise",
+    )
+
     @model_validator(mode="after")
-    def _production_has_sms(self) -> NotifierSettings:
-        if (
-            self.env == "production"
-            and self.sms_api_base_url
-            and not (self.twilio_account_sid and self.twilio_auth_token and self.sms_from)
-        ):
+    def _production_sends_for_real(self) -> NotifierSettings:
+        if self.env != "production":
+            return self
+        base = self.sms_api_base_url or ""
+        if not base.startswith("https://"):
             raise ValueError(
-                "the SMS API needs REFDESK_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and REFDESK_SMS_FROM"
+                "production sends SMS through the Twilio API: set REFDESK_SMS_API_BASE_URL "
+                "to its https:// base (unset, texts would only be written to a file)"
+            )
+        if not _ACCOUNT_SID.fullmatch(self.twilio_account_sid or ""):
+            raise ValueError("REFDESK_TWILIO_ACCOUNT_SID must be a Twilio account SID (AC...)")
+        refuse_weak_secret(
+            self.env, self.twilio_auth_token, variable="REFDESK_TWILIO_AUTH_TOKEN", min_length=16
+        )
+        if secret_value(self.twilio_auth_token) == DEV_TWILIO_TOKEN:
+            raise ValueError("REFDESK_TWILIO_AUTH_TOKEN is the development token")
+        if not _E164.fullmatch(self.sms_from or ""):
+            raise ValueError("REFDESK_SMS_FROM must be the desk's number in E.164 (+1...)")
+        plain = self.smtp_tls == "none" or not self.smtp_validate_certs
+        anonymous = not (self.smtp_user and secret_value(self.smtp_password))
+        if (plain or anonymous) and not self.smtp_allow_plain:
+            raise ValueError(
+                "production mail needs REFDESK_SMTP_TLS=starttls or tls with certificate "
+                "checks, and REFDESK_SMTP_USER and REFDESK_SMTP_PASSWORD; set "
+                "REFDESK_SMTP_ALLOW_PLAIN=true only for a trusted relay that has neither"
             )
         return self

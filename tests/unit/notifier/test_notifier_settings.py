@@ -1,0 +1,67 @@
+"""The notifier refuses to start in production without real SMS and mail delivery (issue 13,
+finding 6): no outbox file for texts, no plain or anonymous SMTP unless explicitly allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from services.notifier.settings import DEV_TWILIO_TOKEN, NotifierSettings
+
+READY: dict[str, Any] = {
+    "env": "production",
+    "sms_api_base_url": "https://api.twilio.com",
+    "twilio_account_sid": "AC" + "0123456789abcdef" * 2,
+    "twilio_auth_token": "f" * 32,
+    "sms_from": "+18175550100",
+    "smtp_host": "smtp.tccd.edu",
+    "smtp_port": 587,
+    "smtp_tls": "starttls",
+    "smtp_user": "askdesk",
+    "smtp_password": "relay-password-0123456789",
+}
+
+
+def test_production_with_real_delivery_starts() -> None:
+    settings = NotifierSettings(**READY)
+    assert settings.twilio_auth_token is not None
+    assert settings.twilio_auth_token.get_secret_value() == "f" * 32
+    assert "relay-password" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"sms_api_base_url": None}, "REFDESK_SMS_API_BASE_URL"),  # texts would go to a file
+        ({"sms_api_base_url": "http://api.twilio.com"}, "REFDESK_SMS_API_BASE_URL"),
+        ({"twilio_account_sid": None}, "REFDESK_TWILIO_ACCOUNT_SID"),
+        ({"twilio_account_sid": "ACxyz"}, "REFDESK_TWILIO_ACCOUNT_SID"),
+        ({"twilio_auth_token": None}, "REFDESK_TWILIO_AUTH_TOKEN"),
+        ({"twilio_auth_token": "changeme"}, "REFDESK_TWILIO_AUTH_TOKEN"),
+        ({"twilio_auth_token": DEV_TWILIO_TOKEN}, "REFDESK_TWILIO_AUTH_TOKEN"),
+        ({"sms_from": None}, "REFDESK_SMS_FROM"),
+        ({"smtp_tls": "none"}, "REFDESK_SMTP_TLS"),
+        ({"smtp_validate_certs": False}, "REFDESK_SMTP_TLS"),
+        ({"smtp_user": None}, "REFDESK_SMTP_USER"),
+        ({"smtp_password": None}, "REFDESK_SMTP_PASSWORD"),
+    ],
+)
+def test_production_refuses(change: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValidationError, match=named) as refused:
+        NotifierSettings(**{**READY, **change})
+    assert "relay-password" not in str(refused.value)
+    assert "f" * 32 not in str(refused.value)
+
+
+def test_a_trusted_plain_relay_is_an_explicit_choice() -> None:
+    relay = {"smtp_tls": "none", "smtp_user": None, "smtp_password": None}
+    with pytest.raises(ValidationError):
+        NotifierSettings(**{**READY, **relay})
+    assert NotifierSettings(**{**READY, **relay, "smtp_allow_plain": True})
+
+
+def test_development_needs_none_of_it() -> None:
+    settings = NotifierSettings(env="development")
+    assert settings.sms_api_base_url is None and settings.smtp_tls == "none"
