@@ -1,8 +1,10 @@
 """Pure message builders: a notification kind and its context become an email, SMS or chat text.
 
 Templates live in ``templates/<channel>/<kind>.<part>.j2`` (``part`` is ``subject``, ``txt`` or
-``html`` for email, ``txt`` for sms and chat); editing or adding one needs no code change. The
-context each kind expects is the pydantic model in ``CONTEXTS`` (documented in
+``html`` for email, ``txt`` for sms and chat); editing or adding one needs no code change. A
+language other than English is ``<kind>.<lang>.<part>.j2`` (``handoff.es.txt.j2``), used when the
+context's ``lang`` asks for it and every part of the kind exists in it. The context each kind
+expects is its model in ``shared.events.NOTIFICATION_CONTEXTS`` (documented in
 ``templates/README.md``); unknown keys are ignored. Nothing here performs network I/O.
 """
 
@@ -18,7 +20,7 @@ from email.policy import EmailPolicy
 from email.policy import default as default_policy
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from jinja2 import (
     Environment,
@@ -29,138 +31,37 @@ from jinja2 import (
     UndefinedError,
     select_autoescape,
 )
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from services.notifier.errors import InvalidContext, TemplateInvalid, TemplateMissing
-from shared.events import Channel, NotificationKind, Priority, derived_id
+from services.notifier.replies import msg_id, references, reply_subject, tagged
+from shared.events import NOTIFICATION_CONTEXTS, Channel, NotificationKind, Priority, derived_id
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DEFAULT_MESSAGE_ID_DOMAIN = "refdesk.local"
+DEFAULT_LANG = "en"
 
 STAFF_FACING: frozenset[NotificationKind] = frozenset(
     {
         NotificationKind.CIRCULATION_EMAIL,
         NotificationKind.CRISIS_ALERT,
         NotificationKind.CRISIS_REESCALATION,
+        NotificationKind.SAFETY_REVIEW_ALERT,
     }
 )
 """Kinds mailed to staff; every other kind goes to the patron and carries the ticket tag."""
+WRITTEN_BY_STAFF: frozenset[NotificationKind] = frozenset({NotificationKind.STAFF_REPLY})
+"""Kinds a person wrote: not marked Auto-Submitted, and an email answers the patron's own."""
 
-
-def _web_url(value: str) -> str:
-    # Links land in href attributes, where autoescaping does not stop javascript: URLs.
-    if not re.match(r"https?://", value, re.IGNORECASE):
-        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:(?!\d)", value):
-            raise ValueError("must be an http(s) link")
-        value = "https://" + value  # the seed writes some links without a scheme
-    if not re.fullmatch(r"https?://[^\s/]+\S*", value, re.IGNORECASE):
-        raise ValueError("must be an http(s) link without spaces")
-    return value
-
-
-Url = Annotated[str, AfterValidator(_web_url)]
-
-
-class _Context(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
-
-
-class CirculationEmailContext(_Context):
-    """To circulation managers: a circulation request the desk cannot handle itself."""
-
-    question: str
-    channel: Channel
-    conversation_ref: str
-    patron_name: str | None = None
-    tcc_id: str | None = None
-    item: str | None = None
-    patron_contact: str | None = None
-    missing_fields: list[str] = []
-    details: dict[str, str] = {}
-
-
-class SurveyContext(_Context):
-    """To the patron after a ticket closes: the rating/comment survey."""
-
-    survey_url: Url
-    patron_name: str | None = None
-    desk_name: str = "TCC Library"
-
-
-class HandoffContext(_Context):
-    """To the patron: a warm hand-off to another department."""
-
-    department_name: str
-    topic: str | None = None
-    handoff_text: str | None = None
-    desk_name: str = "TCC Library"
-
-
-class CrisisAlertContext(_Context):
-    """To the CARE Team: a patron may be in crisis."""
-
-    conversation_ref: str
-    channel: Channel
-    care_report_url: Url
-    urgency: Priority = Priority.URGENT
-    campus: str | None = None
-    summary: str | None = None
-    detected_at: str | None = None
-
-
-class CrisisResourcesContext(_Context):
-    """To the patron: counseling contacts and a crisis line."""
-
-    counseling_url: Url
-    crisis_line: str = "988"
-    crisis_line_name: str | None = "Suicide & Crisis Lifeline"
-    mhfa_url: Url | None = None
-    desk_name: str = "TCC Library"
-
-
-class AfterHoursAckContext(_Context):
-    """To the patron: the desk is closed and when it opens."""
-
-    next_open: str
-    hours_url: Url | None = None
-    desk_name: str = "TCC Library"
-
-
-class KeywordReplyContext(_Context):
-    """To the patron by SMS: the canned answer to a keyword such as HELP or HOURS."""
-
-    reply_text: str
-    keyword: str | None = None
-    desk_name: str = "TCC Library"
-
-
-class CrisisReescalationContext(_Context):
-    """To supervisors: a crisis alert has not been acknowledged."""
-
-    conversation_ref: str
-    channel: Channel
-    care_report_url: Url
-    minutes_unacknowledged: int
-    alerted_at: str | None = None
-    attempt: int = 1
-    urgency: Priority = Priority.URGENT
-    summary: str | None = None
-
-
-CONTEXTS: dict[NotificationKind, type[_Context]] = {
-    NotificationKind.CIRCULATION_EMAIL: CirculationEmailContext,
-    NotificationKind.SURVEY: SurveyContext,
-    NotificationKind.HANDOFF: HandoffContext,
-    NotificationKind.CRISIS_ALERT: CrisisAlertContext,
-    NotificationKind.CRISIS_RESOURCES: CrisisResourcesContext,
-    NotificationKind.AFTER_HOURS_ACK: AfterHoursAckContext,
-    NotificationKind.KEYWORD_REPLY: KeywordReplyContext,
-    NotificationKind.CRISIS_REESCALATION: CrisisReescalationContext,
+FILLED_BY_NOTIFIER: dict[NotificationKind, tuple[str, ...]] = {
+    NotificationKind.SURVEY: ("survey_url",)
 }
-
+"""Keys a producer may leave out because the notifier fills them (REFDESK_SURVEY_URL), but a
+template needs."""
 
 CHANNEL_LABELS = {Channel.CHAT: "chat", Channel.SMS: "SMS (text message)", Channel.EMAIL: "email"}
 FIELD_LABELS = {"patron_name": "patron name", "tcc_id": "TCC ID", "item": "item name"}
+_LANG = re.compile(r"[a-z]{2,3}")
 
 
 def _channel_label(value: str) -> str:
@@ -197,11 +98,31 @@ def default_templates() -> Environment:
     return load_templates()
 
 
+@functools.lru_cache(maxsize=64)
+def _names(env: Environment) -> frozenset[str]:
+    """Every template name of an environment (loaded once: templates do not reload)."""
+    return frozenset(env.list_templates(extensions=["j2"]))
+
+
 def has_template(kind: NotificationKind, channel: Channel, env: Environment | None = None) -> bool:
     """Whether ``kind`` can be rendered for ``channel``."""
     part = "subject" if channel is Channel.EMAIL else "txt"
-    name = f"{channel.value}/{kind.value}.{part}.j2"
-    return name in (env or default_templates()).list_templates()
+    return f"{channel.value}/{kind.value}.{part}.j2" in _names(env or default_templates())
+
+
+def template_language(
+    kind: NotificationKind, channel: Channel, lang: str | None, env: Environment | None = None
+) -> str:
+    """The language a message is rendered in: ``lang`` when every part of the kind exists in
+    it for this channel, else English (a message never mixes two languages)."""
+    if not lang or lang == DEFAULT_LANG or not _LANG.fullmatch(lang):
+        return DEFAULT_LANG
+    names = _names(env or default_templates())
+    prefix = f"{channel.value}/{kind.value}."
+    parts = [n[len(prefix) :] for n in names if n.startswith(prefix) and n.count(".") == 2]
+    if parts and all(f"{prefix}{lang}.{part}" in names for part in parts):
+        return lang
+    return DEFAULT_LANG
 
 
 def make_message_id(idempotency_key: str, domain: str = DEFAULT_MESSAGE_ID_DOMAIN) -> str:
@@ -218,8 +139,12 @@ def _as_kind(kind: NotificationKind | str) -> NotificationKind:
 
 def validate_context(kind: NotificationKind, context: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``context`` against the kind's model; return the values templates see."""
+    kind = _as_kind(kind)
+    schema = NOTIFICATION_CONTEXTS.get(kind)
+    if schema is None:
+        raise InvalidContext(kind.value, ["no context model for this kind"])
     try:
-        model = CONTEXTS[_as_kind(kind)].model_validate(dict(context))
+        model = schema.model_validate(dict(context))
     except ValidationError as exc:
         # include_input=False: the values are student data and must not reach logs or the DLQ.
         problems = [
@@ -227,13 +152,23 @@ def validate_context(kind: NotificationKind, context: Mapping[str, Any]) -> dict
             for err in exc.errors(include_input=False, include_url=False)
         ]
         raise InvalidContext(str(kind), problems) from None
-    return model.model_dump()
+    values = model.model_dump()
+    missing = [f"{key}: required" for key in FILLED_BY_NOTIFIER.get(kind, ()) if not values[key]]
+    if missing:
+        raise InvalidContext(kind.value, missing)
+    return values
 
 
 def _render(
-    env: Environment, kind: NotificationKind, channel: Channel, part: str, values: Mapping[str, Any]
+    env: Environment,
+    kind: NotificationKind,
+    channel: Channel,
+    part: str,
+    values: Mapping[str, Any],
+    lang: str = DEFAULT_LANG,
 ) -> str:
-    name = f"{channel.value}/{kind.value}.{part}.j2"
+    infix = "" if lang == DEFAULT_LANG else f"{lang}."
+    name = f"{channel.value}/{kind.value}.{infix}{part}.j2"
     try:
         template = env.get_template(name)
     except TemplateNotFound:
@@ -251,7 +186,9 @@ def _short(
 ) -> str:
     kind = _as_kind(kind)
     values = validate_context(kind, context)
-    return _render(env or default_templates(), kind, channel, "txt", values)
+    env = env or default_templates()
+    lang = template_language(kind, channel, values.get("lang"), env)
+    return _render(env, kind, channel, "txt", values, lang)
 
 
 def render_sms(
@@ -291,6 +228,34 @@ EMAIL_POLICY: EmailPolicy[EmailMessage] = default_policy.clone(header_factory=_H
 """`email.policy.default`, with the header classes built once."""
 
 
+def _subject(
+    env: Environment,
+    kind: NotificationKind,
+    values: Mapping[str, Any],
+    lang: str,
+    conversation_id: str,
+) -> str:
+    """A staff reply answers under the patron's own subject, untouched but for one "Re:" (Gmail
+    threads only under the same subject); every other subject comes from its template.
+    Patron-facing subjects carry the ticket tag that threads the patron's answer back, unless
+    they answer a patron's email (whose Message-ID, in References, threads it back)."""
+    if kind in WRITTEN_BY_STAFF and values.get("subject"):
+        subject = reply_subject(str(values["subject"]))
+        return subject if msg_id(values.get("in_reply_to")) else tagged(subject, conversation_id)
+    subject = " ".join(_render(env, kind, Channel.EMAIL, "subject", values, lang).split())
+    return subject if kind in STAFF_FACING else tagged(subject, conversation_id)
+
+
+def _thread(msg: EmailMessage, values: Mapping[str, Any]) -> None:
+    """In-Reply-To and References of a reply (RFC 5322 3.6.4), when it answers a message."""
+    parent = msg_id(values.get("in_reply_to"))
+    refs = references(values.get("references") or [], parent)
+    if parent:
+        msg["In-Reply-To"] = parent
+    if refs:
+        msg["References"] = " ".join(refs)
+
+
 def render_email(
     kind: NotificationKind,
     context: Mapping[str, Any],
@@ -305,18 +270,19 @@ def render_email(
     reply_to: str | None = None,
     env: Environment | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative (text + HTML) email for ``kind`` with a deterministic Message-ID."""
+    """An email for ``kind`` with a deterministic Message-ID: multipart/alternative (text +
+    HTML), or text/plain alone for a kind without an HTML template (a staff reply)."""
     kind, priority = _as_kind(kind), Priority(priority)
     if not conversation_id or _UNSAFE_ID.search(conversation_id):
         raise InvalidContext(kind.value, ["conversation_id: empty or contains spaces, [ ] or #"])
     values = validate_context(kind, context)
     values["conversation_id"] = conversation_id
     env = env or default_templates()
-    subject = " ".join(_render(env, kind, Channel.EMAIL, "subject", values).split())
-    if kind not in STAFF_FACING:
-        subject = f"{subject} [refdesk #{conversation_id}]"
-    text = _render(env, kind, Channel.EMAIL, "txt", values)
-    html = _render(env, kind, Channel.EMAIL, "html", values)
+    lang = template_language(kind, Channel.EMAIL, values.get("lang"), env)
+    subject = _subject(env, kind, values, lang, conversation_id)
+    text = _render(env, kind, Channel.EMAIL, "txt", values, lang)
+    has_html = f"email/{kind.value}.html.j2" in _names(env)
+    html = _render(env, kind, Channel.EMAIL, "html", values, lang) if has_html else None
 
     msg = EmailMessage(policy=EMAIL_POLICY)
     try:
@@ -336,11 +302,23 @@ def render_email(
     msg["Message-ID"] = make_message_id(idempotency_key, message_id_domain)
     if date is not None:
         msg["Date"] = format_datetime(date)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: autoresponders must not answer it
+    if kind in WRITTEN_BY_STAFF:
+        _thread(msg, values)
+    else:
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: autoresponders must not answer it
     msg["X-Refdesk-Kind"] = kind.value
     if priority is not Priority.NORMAL:
         msg["Importance"] = "high"
         msg["X-Priority"] = "1" if priority is Priority.URGENT else "2"
     msg.set_content(text + "\n")
-    msg.add_alternative(html + "\n", subtype="html")
+    if html is not None:
+        msg.add_alternative(html + "\n", subtype="html")
+    if lang != DEFAULT_LANG:  # after the content: setting it clears Content-* headers
+        msg["Content-Language"] = lang
     return msg
+
+
+def plain_text(msg: EmailMessage) -> str:
+    """The text/plain part of a built email: what the patron reads (and the transcript shows)."""
+    part = msg.get_body(("plain",))
+    return str(part.get_content()).strip() if part is not None else ""

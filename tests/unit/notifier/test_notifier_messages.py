@@ -66,7 +66,15 @@ SAMPLES: dict[K, dict[str, Any]] = {
         "attempt": 2,
     },
 }
-EMAIL_KINDS = [k for k in K if k is not K.KEYWORD_REPLY]
+EMAIL_KINDS = [
+    K.CIRCULATION_EMAIL,
+    K.SURVEY,
+    K.HANDOFF,
+    K.CRISIS_ALERT,
+    K.CRISIS_RESOURCES,
+    K.AFTER_HOURS_ACK,
+    K.CRISIS_REESCALATION,
+]  # automated emails: text and HTML (staff replies are tested in test_notifier_replies.py)
 SMS_KINDS = [K.SURVEY, K.HANDOFF, K.CRISIS_RESOURCES, K.AFTER_HOURS_ACK, K.KEYWORD_REPLY]
 CHAT_KINDS = [K.HANDOFF, K.CRISIS_RESOURCES, K.AFTER_HOURS_ACK]
 
@@ -87,9 +95,13 @@ def _parts(msg: EmailMessage) -> tuple[str, str]:
     return str(text.get_content()), str(html.get_content())
 
 
-def test_every_template_compiles() -> None:
-    env = load_templates()
-    assert len(env.list_templates(extensions=["j2"])) == 3 * len(EMAIL_KINDS) + 1 + 5 + 3
+def test_every_template_compiles_and_every_kind_has_its_parts() -> None:
+    names = set(load_templates().list_templates(extensions=["j2"]))
+    wanted = {f"email/{k}.{part}.j2" for k in EMAIL_KINDS for part in ("subject", "txt", "html")}
+    wanted |= {f"sms/{k}.txt.j2" for k in [*SMS_KINDS, K.STAFF_REPLY]}
+    wanted |= {f"chat/{k}.txt.j2" for k in [*CHAT_KINDS, K.STAFF_REPLY]}
+    wanted |= {"email/staff_reply.subject.j2", "email/staff_reply.txt.j2"}
+    assert wanted <= names
 
 
 @pytest.mark.parametrize("kind", EMAIL_KINDS)

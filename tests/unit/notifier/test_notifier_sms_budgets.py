@@ -36,11 +36,11 @@ WORST_CASES: list[tuple[K, dict[str, Any]]] = [
     (
         K.HANDOFF,
         {
-            "department_name": "Tutoring Services",
-            "topic": "booking a tutor",
-            "handoff_text": "x" * 400,
+            "department_name": "Northwest Campus Library",
+            "handoff_text": "I'm passing your text to a librarian at the Northwest Campus "
+            "Library. They'll reply here shortly.",
         },
-    ),  # router text is chat-only, so ignored here
+    ),  # the policy's SMS wording, sent as written
     (
         K.AFTER_HOURS_ACK,
         {
