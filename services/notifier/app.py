@@ -11,18 +11,21 @@ import httpx
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier import ledger
 from services.notifier.chat import OutboxChatSender
-from services.notifier.delivery import Adapters, Deliverer
+from services.notifier.delivery import Deliverer
 from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.metrics import OLDEST_PENDING
+from services.notifier.outcomes import BrokerPublisher
+from services.notifier.outgoing import Adapters
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
 from shared.asyncapi import asyncapi_router
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping, session_factory
-from shared.events import Channel, NotificationRequested
+from shared.events import Channel, NotificationDelivered, NotificationRequested
 from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
@@ -30,7 +33,7 @@ from shared.logs import configure_logging
 from shared.service import serve
 from shared.settings import secret_value
 from shared.syncdb import UnitRunner
-from shared.topics import NOTIFICATIONS
+from shared.topics import DELIVERIES, NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,16 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
         retry_pause_s=RETRY_PAUSE_S,
     )
 
+    # What the notifier publishes, declared for its AsyncAPI document (published through
+    # shared.kafka like every event; see outcomes.py).
+    broker.publisher(
+        DELIVERIES.name,
+        title=f"{DELIVERIES.name}:NotificationDelivered",
+        description="The outcome of each notification command, once final: sent (with the "
+        "text as delivered) or failed for good (with a short reason). Keyed by conversation.",
+        schema=NotificationDelivered,
+    )
+
     async def dispatch(commands: list[NotificationRequested]) -> None:
         for channel in await deliverer.record(commands):
             deliverer.wake.set(channel)
@@ -115,10 +128,12 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
         await guard.batch(msg, dispatch, decoder=decode_command)
 
 
-async def _watch_pending(deliverer: Deliverer, stopping: asyncio.Event) -> None:
+async def _watch_pending(
+    sessions: async_sessionmaker[AsyncSession], stopping: asyncio.Event
+) -> None:
     while not stopping.is_set():
         with contextlib.suppress(Exception):
-            async with deliverer.sessions() as session:
+            async with sessions() as session:
                 OLDEST_PENDING.set(await ledger.oldest_pending_age_s(session))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=5)
@@ -129,11 +144,11 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     broker = build_broker(settings, client_id="notifier")
     engine = create_engine(settings.db_url("notifier"))
     http = httpx.AsyncClient(timeout=settings.smtp_timeout_s)
+    sessions = session_factory(engine)
     deliverer = Deliverer(
         settings=settings,
-        sessions=session_factory(engine),
         adapters=build_adapters(settings, http),
-        broker=broker,
+        publisher=BrokerPublisher(broker),
         db=UnitRunner(engine, name="notifier-ledger"),
     )
     subscribe(broker, deliverer, settings)
@@ -145,7 +160,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         await broker.start()
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(deliverer.lane(ch, stopping)) for ch in Channel]
-        tasks.append(asyncio.create_task(_watch_pending(deliverer, stopping)))
+        tasks.append(asyncio.create_task(_watch_pending(sessions, stopping)))
         lag = LagExporter(
             settings.kafka_bootstrap, {settings.notifier_group: [NOTIFICATIONS.name]}
         ).start()
@@ -175,10 +190,11 @@ def create_app(settings: NotifierSettings) -> FastAPI:
 
     @app.get("/ledger/summary", summary="Notifications per state")
     async def summary() -> dict[str, int]:
-        async with deliverer.sessions() as session:
+        async with sessions() as session:
             return await ledger.counts(session)
 
     app.state.deliverer = deliverer
+    app.state.broker = broker
     return app
 
 

@@ -7,35 +7,35 @@ transaction, and the outcomes of concurrent deliveries are written together (gro
 `shared.batching.Batcher`). The crash window (relay accepted, ledger not yet written) is
 therefore up to the lane concurrency per lane. Retries are rows scheduled for later, never
 sleeps, so one failing notification does not hold up the others.
+
+Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the lane
+also announces, every poll interval, the outcomes whose announcement was lost (ledger.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifier import ledger
-from services.notifier.chat import OutboxChatSender
-from services.notifier.email_sender import EmailSender
+from services.notifier import ledger, tables
 from services.notifier.errors import PermanentError
-from services.notifier.messages import make_message_id, render_chat, render_email, render_sms
 from services.notifier.metrics import CRISIS_FAILURES, DLQ, FAILURES, LATENCY, RETRIES, SENT
+from services.notifier.outcomes import Publisher, announcement, announcement_id, reason_class
+from services.notifier.outgoing import Adapters, Outgoing, build, transmit
 from services.notifier.settings import NotifierSettings
-from services.notifier.sms import SmsSender
 from shared.batching import Batcher
 from shared.events import Channel, DeadLetter, NotificationKind, NotificationRequested
-from shared.kafka import publish
 from shared.syncdb import UnitRunner
-from shared.topics import NOTIFICATIONS
+from shared.topics import DELIVERIES, NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 CRISIS_KINDS = {
@@ -43,13 +43,14 @@ CRISIS_KINDS = {
     NotificationKind.CRISIS_REESCALATION,
     NotificationKind.CRISIS_RESOURCES,
 }
+ANNOUNCE_BATCH = 100
+"""Most lost announcements one lane takes up at a time."""
+
+__all__ = ["Adapters", "Deliverer", "LaneWake"]
 
 
-@dataclass
-class Adapters:
-    email: EmailSender
-    sms: SmsSender
-    chat: OutboxChatSender
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class LaneWake:
@@ -73,71 +74,62 @@ class LaneWake:
 
 @dataclass
 class Deliverer:
-    """Claims due ledger entries per lane, renders and sends them, and records the outcomes."""
+    """Claims due ledger entries per lane, renders and sends them, records the outcomes and
+    announces them. Its ports: the adapters, the publisher, the ledger's runner, the clock."""
 
     settings: NotifierSettings
-    sessions: async_sessionmaker[AsyncSession]
     adapters: Adapters
-    broker: KafkaBroker
+    publisher: Publisher
     db: UnitRunner
     """Runs the hot ledger operations, each as one transaction."""
+    clock: Callable[[], datetime] = _wall_clock
+    """Now, timezone-aware."""
     wake: LaneWake = field(default_factory=lambda: LaneWake())
     failing: set[Channel] = field(default_factory=set)
     """Lanes whose last attempt failed transiently; their next success pulls retries forward."""
     _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
+    _announced: Batcher[str, None] = field(init=False)
 
     def __post_init__(self) -> None:
         self._outcomes = Batcher(self._write_outcomes)
+        self._announced = Batcher(self._write_announced)
+
+    @property
+    def broker(self) -> KafkaBroker:
+        """The broker behind the publisher (`refdesk asyncapi` documents the service from it)."""
+        broker = getattr(self.publisher, "broker", None)
+        if not isinstance(broker, KafkaBroker):
+            raise AttributeError("this deliverer publishes through no Kafka broker")
+        return broker
+
+    def now(self) -> datetime:
+        """The clock's now as the ledger stores it: naive UTC."""
+        return self.clock().astimezone(UTC).replace(tzinfo=None)
 
     async def record(self, commands: list[NotificationRequested]) -> set[Channel]:
         """Add commands to the ledger in one transaction (committed on return); the channels
         that got new rows."""
         if not commands:
             return set()
-        fresh = await self.db(lambda conn: ledger.record(conn, commands))
+        now = self.now()
+        fresh = await self.db(lambda conn: ledger.record(conn, commands, now=now))
         return {cmd.channel for cmd in commands if cmd.idempotency_key in fresh}
 
     async def _write_outcomes(self, outcomes: list[ledger.Outcome]) -> list[None]:
-        await self.db(lambda conn: ledger.apply_outcomes(conn, outcomes))
+        now, lease_s = self.now(), self.settings.lease_s
+        await self.db(lambda conn: ledger.apply_outcomes(conn, outcomes, lease_s=lease_s, now=now))
         return [None] * len(outcomes)
 
+    async def _write_announced(self, keys: list[str]) -> list[None]:
+        await self.db(lambda conn: ledger.mark_announced(conn, keys))
+        return [None] * len(keys)
+
     async def close(self) -> None:
-        """Release the outcome writer, the ledger's connection and the SMTP sessions."""
+        """Release the outcome writers, the ledger's connection and the SMTP sessions."""
         await self._outcomes.close()
+        await self._announced.close()
         self.db.close()
         await self.adapters.email.close()
-
-    def _context(self, cmd: NotificationRequested) -> dict[str, Any]:
-        ctx = dict(cmd.context)
-        if cmd.kind is NotificationKind.SURVEY:
-            ctx.setdefault("survey_url", self.settings.survey_url)
-        return ctx
-
-    async def _send(self, cmd: NotificationRequested) -> tuple[str | None, str | None]:
-        ctx = self._context(cmd)
-        if cmd.channel is Channel.EMAIL:
-            msg = render_email(
-                cmd.kind,
-                ctx,
-                to=cmd.recipient,
-                mail_from=self.settings.mail_from,
-                idempotency_key=cmd.idempotency_key,
-                conversation_id=cmd.conversation_id,
-                message_id_domain=self.settings.message_id_domain,
-                priority=cmd.priority,
-            )
-            await self.adapters.email.send(msg)
-            return str(msg["Message-ID"]), None
-        if cmd.channel is Channel.SMS:
-            body = render_sms(cmd.kind, ctx)
-            return None, await self.adapters.sms.send(
-                to=cmd.recipient, body=body, idempotency_key=cmd.idempotency_key
-            )
-        body = render_chat(cmd.kind, ctx)
-        await self.adapters.chat.send(
-            conversation_id=cmd.recipient, body=body, idempotency_key=cmd.idempotency_key
-        )
-        return make_message_id(cmd.idempotency_key, self.settings.message_id_domain), None
 
     def _max_attempts(self, cmd: NotificationRequested) -> int:
         if cmd.kind in CRISIS_KINDS:
@@ -151,14 +143,17 @@ class Deliverer:
         return random.uniform(ceiling / 2, ceiling)
 
     async def deliver(self, entry: ledger.Entry) -> None:
-        """Send one claimed entry and record sent, retry-later or dead."""
+        """Build and send one claimed entry; record sent, retry-later or dead; announce a final
+        outcome."""
         cmd = entry.command
         labels = {"kind": cmd.kind.value, "channel": cmd.channel.value}
         started = time.perf_counter()
+        out: Outgoing | None = None
         try:
-            message_id, provider_id = await self._send(cmd)
+            out = build(cmd, self.settings)
+            provider_id = await transmit(self.adapters, out)
         except PermanentError as exc:
-            await self._dead(entry, f"permanent: {exc}")
+            await self._dead(entry, out, f"permanent: {exc}", reason_class(exc))
             FAILURES.labels(reason="permanent", **labels).inc()
             return
         except Exception as exc:  # transient by default: the relay or network failed
@@ -167,7 +162,8 @@ class Deliverer:
                 CRISIS_FAILURES.inc()
             attempts = entry.attempts + 1
             if attempts >= self._max_attempts(cmd):
-                await self._dead(entry, f"retries exhausted after {attempts}: {exc}")
+                reason = reason_class(exc, exhausted=True)
+                await self._dead(entry, out, f"retries exhausted after {attempts}: {exc}", reason)
                 return
             RETRIES.labels(**labels).inc()
             self.failing.add(cmd.channel)
@@ -188,11 +184,12 @@ class Deliverer:
         # backoff_max_s later.
         recovered = cmd.channel in self.failing
         self.failing.discard(cmd.channel)
+        at, delivered = self.now(), out.delivered(provider_id)
         await self._outcomes.submit(
             ledger.sent(
                 entry.key,
-                message_id=message_id,
-                provider_id=provider_id,
+                delivered,
+                at=at,
                 pull_forward=cmd.channel.value if recovered else None,
             )
         )
@@ -209,8 +206,13 @@ class Deliverer:
                 "notification": entry.key,
             },
         )
+        await self.announce(
+            [ledger.Finished(cmd, tables.SENT, entry.attempts + 1, at, None, delivered)]
+        )
 
-    async def _dead(self, entry: ledger.Entry, reason: str) -> None:
+    async def _dead(
+        self, entry: ledger.Entry, out: Outgoing | None, error: str, reason: str
+    ) -> None:
         cmd = entry.command
         letter = DeadLetter(
             topic=NOTIFICATIONS.name,
@@ -218,31 +220,81 @@ class Deliverer:
             offset=-1,
             key=cmd.conversation_id,
             value=cmd.model_dump_json(),
-            reason=reason,
+            reason=error,
             consumer_group=self.settings.notifier_group,
-            failed_at=datetime.now(UTC),
+            failed_at=self.clock(),
         )
-        await publish(
-            self.broker,
-            NOTIFICATIONS.dlq_name,
-            letter,
-            key=cmd.conversation_id,
-            source="refdesk/notifier",
-            event_id=entry.key,
+        await self.publisher(
+            NOTIFICATIONS.dlq_name, letter, key=cmd.conversation_id, event_id=entry.key
         )
-        await self._outcomes.submit(ledger.dead(entry.key, error=reason))
+        at = self.now()
+        delivered = out.delivered() if out is not None else ledger.NOTHING
+        await self._outcomes.submit(
+            ledger.dead(entry.key, error=error, reason=reason, delivered=delivered, at=at)
+        )
         DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
         log.warning(
             "notification dead-lettered",
             extra={
                 "conversation_id": cmd.conversation_id,
                 "kind": cmd.kind.value,
-                "reason": reason[:200],
+                "reason": error[:200],
             },
         )
+        await self.announce(
+            [ledger.Finished(cmd, tables.DEAD, entry.attempts + 1, at, reason, delivered)]
+        )
+
+    async def announce(self, finished: list[ledger.Finished]) -> None:
+        """Publish the outcomes on refdesk.deliveries, then record which the broker took.
+
+        One that is not taken stays unannounced in the ledger, leased: the lane announces it
+        again after the lease (`announce_lost`). Never raises for a failed publish.
+        """
+
+        async def one(done: ledger.Finished) -> str | None:
+            cmd = done.command
+            try:
+                await self.publisher(
+                    DELIVERIES.name,
+                    announcement(done),
+                    key=cmd.conversation_id,
+                    event_id=announcement_id(cmd.idempotency_key),
+                )
+            except Exception as exc:  # the broker: the ledger keeps it for a later attempt
+                log.warning(
+                    "outcome not announced; announced again later",
+                    extra={"notification": cmd.idempotency_key, "error": type(exc).__name__},
+                )
+                return None
+            return cmd.idempotency_key
+
+        taken = [key for key in await asyncio.gather(*map(one, finished)) if key is not None]
+        try:
+            await asyncio.gather(*map(self._announced.submit, taken))
+        except Exception as exc:  # the flag stays unset: announced again, which status drops
+            log.warning("announcement not recorded", extra={"error": type(exc).__name__})
+
+    async def announce_lost(self, channel: Channel) -> int:
+        """Announce the channel's final outcomes that no worker announced (after their lease);
+        how many were taken up."""
+        now, lease_s = self.now(), self.settings.lease_s
+        finished = await self.db(
+            functools.partial(
+                ledger.claim_unannounced,
+                channel=channel.value,
+                limit=ANNOUNCE_BATCH,
+                lease_s=lease_s,
+                now=now,
+            )
+        )
+        if finished:
+            await self.announce(finished)
+        return len(finished)
 
     async def lane(self, channel: Channel, stopping: asyncio.Event) -> None:
-        """Deliver due notifications of one channel until told to stop, several at a time.
+        """Deliver due notifications of one channel until told to stop, several at a time, and
+        announce lost outcomes every poll interval.
 
         On stop, no more rows are claimed and the deliveries in flight are finished, so no
         lease is left behind.
@@ -251,6 +303,7 @@ class Deliverer:
         limit = self.settings.notifier_lane_concurrency
         in_flight: dict[str, asyncio.Task[None]] = {}  # conversation id -> its delivery
         backlog = False  # whether due rows may have been left behind by the last claim
+        next_sweep = time.monotonic()
 
         def finished(conversation: str, _task: asyncio.Task[None]) -> None:
             in_flight.pop(conversation, None)
@@ -266,37 +319,51 @@ class Deliverer:
                 if free <= 0:
                     backlog = True
                 else:
-                    try:
-                        claim = await self.db(
-                            functools.partial(
-                                ledger.claim,
-                                channel=channel.value,
-                                limit=free,
-                                busy=list(in_flight),
-                                lease_s=self.settings.lease_s,
-                            )
-                        )
-                    except Exception as exc:  # the database may be briefly unavailable
-                        log.warning(
-                            "lane iteration failed",
-                            extra={"channel": channel.value, "error": type(exc).__name__},
-                        )
-                        claim = ledger.Claim([], more=False)
+                    claim = await self._claim(channel, free, list(in_flight))
                     backlog = claim.more
                     for entry in claim.entries:
                         conversation = entry.command.conversation_id
                         task = asyncio.create_task(self._deliver_claimed(entry))
                         in_flight[conversation] = task
                         task.add_done_callback(functools.partial(finished, conversation))
-                try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.settings.poll_interval_s
+                    await self._sweep(channel)
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(flag.wait(), timeout=self.settings.poll_interval_s)
-                except TimeoutError:
-                    pass
             if in_flight:
                 await asyncio.wait(list(in_flight.values()))
         finally:
             for task in list(in_flight.values()):
                 task.cancel()
+
+    async def _claim(self, channel: Channel, free: int, busy: list[str]) -> ledger.Claim:
+        try:
+            return await self.db(
+                functools.partial(
+                    ledger.claim,
+                    channel=channel.value,
+                    limit=free,
+                    busy=busy,
+                    lease_s=self.settings.lease_s,
+                    now=self.now(),
+                )
+            )
+        except Exception as exc:  # the database may be briefly unavailable
+            log.warning(
+                "lane iteration failed",
+                extra={"channel": channel.value, "error": type(exc).__name__},
+            )
+            return ledger.Claim([], more=False)
+
+    async def _sweep(self, channel: Channel) -> None:
+        try:
+            await self.announce_lost(channel)
+        except Exception as exc:  # the database may be briefly unavailable
+            log.warning(
+                "announcing lost outcomes failed",
+                extra={"channel": channel.value, "error": type(exc).__name__},
+            )
 
     async def _deliver_claimed(self, entry: ledger.Entry) -> None:
         try:

@@ -5,6 +5,14 @@ then claims due rows with a lease, delivers them and records the outcomes. A cra
 the relay accepting a message and the ledger write leaves the row pending, so it is sent
 again with the same Message-ID (docs/reliability.md).
 
+Each final outcome (sent or dead) is then announced on refdesk.deliveries, outbox-style: the
+outcome is written with `outcome_published` false and a lease held by the worker that
+announces it; once the broker has the announcement the flag is set. An announcement lost to a
+crash or a broker outage is taken up again, after its lease, by `claim_unannounced`.
+
+Times are naive UTC. Every unit takes the caller's `now` (the service's clock), so tests can
+move time; it defaults to the wall clock.
+
 The hot operations (record, claim, outcomes) are synchronous SQLAlchemy Core functions over
 one `Connection`, each meant to run as one transaction (`shared.syncdb.UnitRunner`). Their
 statements are built once, here: building a construct costs more than SQLite takes to run it.
@@ -17,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, null, or_, select, update
+from sqlalchemy import bindparam, case, false, func, null, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,37 +59,72 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Delivered:
+    """What a delivery put (or would have put) in front of the patron: kept with the outcome,
+    so an announcement made again after a crash says the same."""
+
+    text: str | None = None
+    subject: str | None = None
+    segments: int | None = None
+    message_id: str | None = None
+    provider_id: str | None = None
+
+
+NOTHING = Delivered()
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The result of one delivery attempt, to be written with others in one transaction."""
 
     key: str
     state: str
     """SENT, DEAD, or PENDING for a retry at retry_at."""
-    message_id: str | None = None
-    provider_id: str | None = None
-    retry_at: datetime | None = None
+    delivered: Delivered = NOTHING
+    retry_after_s: float | None = None
     error: str | None = None
+    reason: str | None = None
+    """DEAD: the short failure class announced (never a remote body, never patron data)."""
     pull_forward: str | None = None
     """A channel whose relay is back: its pending rows in backoff become due now."""
+    at: datetime | None = None
+    """When it happened (naive UTC); unset: when it is written."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A final outcome waiting to be announced (or announced again)."""
+
+    command: NotificationRequested
+    state: str
+    attempts: int
+    finished_at: datetime
+    reason: str | None
+    delivered: Delivered
 
 
 def sent(
-    key: str, *, message_id: str | None, provider_id: str | None, pull_forward: str | None = None
+    key: str, delivered: Delivered, *, at: datetime | None = None, pull_forward: str | None = None
 ) -> Outcome:
     """The relay or provider accepted the message."""
-    return Outcome(
-        key, SENT, message_id=message_id, provider_id=provider_id, pull_forward=pull_forward
-    )
+    return Outcome(key, SENT, delivered=delivered, pull_forward=pull_forward, at=at)
 
 
 def retry_later(key: str, *, delay_s: float, error: str) -> Outcome:
     """A transient failure: try again after delay_s."""
-    return Outcome(key, PENDING, retry_at=utcnow() + timedelta(seconds=delay_s), error=error[:1000])
+    return Outcome(key, PENDING, retry_after_s=delay_s, error=error[:1000])
 
 
-def dead(key: str, *, error: str) -> Outcome:
+def dead(
+    key: str,
+    *,
+    error: str,
+    reason: str,
+    delivered: Delivered = NOTHING,
+    at: datetime | None = None,
+) -> Outcome:
     """A permanent failure or exhausted retries: the row leaves the send queue for good."""
-    return Outcome(key, DEAD, error=error[:1000])
+    return Outcome(key, DEAD, delivered=delivered, error=error[:1000], reason=reason[:64], at=at)
 
 
 # ---- statements ------------------------------------------------------------------------------
@@ -127,18 +170,23 @@ _LEASE = (
 )
 
 _BY_KEY = ledger.c.idempotency_key == bindparam("k")
+# A final outcome keeps a lease: the worker that wrote it announces it; after the lease,
+# anyone may announce it again.
+_FINAL = {
+    "finished_at": bindparam("at"),
+    "lease_until": bindparam("until"),
+    "attempts": ledger.c.attempts + 1,
+    "message_id": bindparam("mid"),
+    "provider_id": bindparam("pid"),
+    "delivered_text": bindparam("text"),
+    "subject": bindparam("subject"),
+    "segments": bindparam("segments"),
+    "outcome_published": false(),
+}
 _MARK_SENT = (
     update(ledger)
     .where(_BY_KEY)
-    .values(
-        state=SENT,
-        sent_at=bindparam("at"),
-        message_id=bindparam("mid"),
-        provider_id=bindparam("pid"),
-        lease_until=null(),
-        attempts=ledger.c.attempts + 1,
-        last_error=null(),
-    )
+    .values(state=SENT, sent_at=bindparam("at"), last_error=null(), reason=null(), **_FINAL)
 )
 # A row is only rescheduled or buried while pending: one that another worker sent after this
 # worker's lease ran out stays sent.
@@ -155,12 +203,7 @@ _RETRY_LATER = (
 _MARK_DEAD = (
     update(ledger)
     .where(_BY_KEY, ledger.c.state == PENDING)
-    .values(
-        state=DEAD,
-        lease_until=null(),
-        attempts=ledger.c.attempts + 1,
-        last_error=bindparam("err"),
-    )
+    .values(state=DEAD, last_error=bindparam("err"), reason=bindparam("reason"), **_FINAL)
 )
 _RETRY_NOW = (
     update(ledger)
@@ -172,16 +215,58 @@ _RETRY_NOW = (
     .values(next_attempt_at=bindparam("now"))
 )
 
+_UNANNOUNCED = (
+    select(
+        ledger.c.idempotency_key,
+        ledger.c.command,
+        ledger.c.state,
+        ledger.c.attempts,
+        ledger.c.finished_at,
+        ledger.c.reason,
+        ledger.c.delivered_text,
+        ledger.c.subject,
+        ledger.c.segments,
+        ledger.c.message_id,
+        ledger.c.provider_id,
+    )
+    .where(
+        ledger.c.outcome_published == false(),
+        ledger.c.channel == bindparam("channel"),
+        ledger.c.state != PENDING,
+        _FREE,
+    )
+    .order_by(ledger.c.finished_at)
+    .limit(bindparam("n"))
+    .with_for_update(skip_locked=True)
+)
+_LEASE_FINAL = (
+    update(ledger)
+    .where(
+        ledger.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+        ledger.c.outcome_published == false(),
+        _FREE,
+    )
+    .values(lease_until=bindparam("until"))
+    .returning(ledger.c.idempotency_key)
+)
+_ANNOUNCED = (
+    update(ledger)
+    .where(ledger.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+    .values(outcome_published=true(), lease_until=null())
+)
+
 
 # ---- units of work (one transaction each) -----------------------------------------------------
 
 
-def record(conn: Connection, commands: Sequence[NotificationRequested]) -> set[str]:
+def record(
+    conn: Connection, commands: Sequence[NotificationRequested], *, now: datetime | None = None
+) -> set[str]:
     """Add commands to the ledger, in their order; the keys that were new (the others are
     redeliveries, or repeats within the batch, and are left alone)."""
     if not commands:
         return set()
-    now = utcnow()
+    now = now or utcnow()
     # A microsecond apart: rows recorded together stay due in the order they were consumed.
     rows = [
         {
@@ -202,14 +287,20 @@ def record(conn: Connection, commands: Sequence[NotificationRequested]) -> set[s
 
 
 def claim(
-    conn: Connection, channel: str, *, limit: int, busy: Collection[str], lease_s: float
+    conn: Connection,
+    channel: str,
+    *,
+    limit: int,
+    busy: Collection[str],
+    lease_s: float,
+    now: datetime | None = None,
 ) -> Claim:
     """Lease up to `limit` due rows of a channel, at most one per conversation, none of `busy`.
 
     Rows come most urgent first; a conversation's later rows wait for the next claim, after its
     first one is done. A row that another worker leased meanwhile is not returned.
     """
-    now = utcnow()
+    now = now or utcnow()
     rows = conn.execute(
         _DUE, {"channel": channel, "now": now, "busy": sorted(busy), "n": limit + 1}
     ).all()
@@ -243,23 +334,95 @@ def claim(
     return Claim(entries, more=more)
 
 
-def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
-    """Write a batch of delivery outcomes, then pull forward the retries of recovered lanes."""
-    now = utcnow()
-    marks = [
-        {"k": o.key, "at": now, "mid": o.message_id, "pid": o.provider_id}
-        for o in outcomes
-        if o.state == SENT
-    ]
+def apply_outcomes(
+    conn: Connection, outcomes: Sequence[Outcome], *, lease_s: float, now: datetime | None = None
+) -> None:
+    """Write a batch of delivery outcomes, then pull forward the retries of recovered lanes.
+
+    A final outcome is left leased for `lease_s`: its announcement is this worker's to make.
+    """
+    now = now or utcnow()
+    until = now + timedelta(seconds=lease_s)
+
+    def final(o: Outcome) -> dict[str, Any]:
+        d = o.delivered
+        return {
+            "k": o.key,
+            "at": o.at or now,
+            "until": until,
+            "mid": d.message_id,
+            "pid": d.provider_id,
+            "text": d.text,
+            "subject": d.subject,
+            "segments": d.segments,
+        }
+
+    marks = [final(o) for o in outcomes if o.state == SENT]
     retries = [
-        {"k": o.key, "at": o.retry_at, "err": o.error} for o in outcomes if o.state == PENDING
+        {"k": o.key, "at": now + timedelta(seconds=o.retry_after_s or 0.0), "err": o.error}
+        for o in outcomes
+        if o.state == PENDING
     ]
-    buried = [{"k": o.key, "err": o.error} for o in outcomes if o.state == DEAD]
+    buried = [final(o) | {"err": o.error, "reason": o.reason} for o in outcomes if o.state == DEAD]
     for statement, params in ((_MARK_SENT, marks), (_RETRY_LATER, retries), (_MARK_DEAD, buried)):
         if params:
             conn.execute(statement, params)
     for channel in sorted({o.pull_forward for o in outcomes if o.pull_forward}):
         conn.execute(_RETRY_NOW, {"lane": channel, "now": now})
+
+
+def claim_unannounced(
+    conn: Connection, channel: str, *, limit: int, lease_s: float, now: datetime | None = None
+) -> list[Finished]:
+    """Lease up to `limit` final outcomes of a channel that were never announced and that no
+    worker holds (their announcer died, or the broker did not take the announcement)."""
+    now = now or utcnow()
+    rows = conn.execute(_UNANNOUNCED, {"channel": channel, "now": now, "n": limit}).all()
+    if not rows:
+        return []
+    leased = set(
+        conn.scalars(
+            _LEASE_FINAL,
+            {
+                "keys": [row.idempotency_key for row in rows],
+                "now": now,
+                "until": now + timedelta(seconds=lease_s),
+            },
+        )
+    )
+    return [
+        Finished(
+            command=NotificationRequested.model_validate(row.command),
+            state=row.state,
+            attempts=row.attempts,
+            finished_at=naive_utc(row.finished_at) or now,
+            reason=row.reason,
+            delivered=Delivered(
+                text=row.delivered_text,
+                subject=row.subject,
+                segments=row.segments,
+                message_id=row.message_id,
+                provider_id=row.provider_id,
+            ),
+        )
+        for row in rows
+        if row.idempotency_key in leased
+    ]
+
+
+def mark_announced(conn: Connection, keys: Sequence[str]) -> None:
+    """The broker has these outcomes' announcements: never announce them again."""
+    if keys:
+        conn.execute(_ANNOUNCED, {"keys": list(keys)})
+
+
+def naive_utc(value: datetime | None) -> datetime | None:
+    """A stored timestamp as naive UTC, whichever driver read it."""
+    if value is not None and value.tzinfo is not None:
+        # PostgreSQL (asyncpg) hands timestamptz back aware; asyncpg stored our naive UTC value
+        # as local time, so converting back to local time recovers it.
+        return value.astimezone().replace(tzinfo=None)
+    return value
 
 
 # ---- reads for the HTTP API and metrics -----------------------------------------------------
@@ -272,12 +435,9 @@ async def oldest_pending_age_s(session: AsyncSession) -> float:
             select(func.min(ledger.c.created_at)).where(ledger.c.state == PENDING)
         )
     ).scalar()
+    oldest = naive_utc(oldest)
     if oldest is None:
         return 0.0
-    if oldest.tzinfo is not None:
-        # PostgreSQL (asyncpg) hands timestamptz back aware; asyncpg stored our naive UTC value
-        # as local time, so converting back to local time recovers it.
-        oldest = oldest.astimezone().replace(tzinfo=None)
     return max(0.0, (utcnow() - oldest).total_seconds())
 
 

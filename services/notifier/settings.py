@@ -74,6 +74,11 @@ class NotifierSettings(CommonSettings):
         description="deliveries in flight at once per lane (email, SMS, chat), never two "
         "of one conversation; also the most SMTP sessions open at once",
     )
+    mail_reply_to: str | None = Field(
+        None,
+        description="Reply-To of every email; unset: none, so replies go to From, which must "
+        "then be ingest's inbound address (a patron's answer to a staff reply reaches the desk)",
+    )
 
     smtp_allow_plain: bool = Field(
         False,

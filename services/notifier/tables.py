@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -26,4 +37,13 @@ ledger = Table(
     Column("provider_id", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    # The outcome, as announced on refdesk.deliveries (an outbox: announced after it is
+    # recorded here, and announced again until `outcome_published` says it was).
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("reason", String(64), nullable=True),
+    Column("delivered_text", Text, nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("segments", Integer, nullable=True),
+    Column("outcome_published", Boolean, nullable=False, default=False),
+    Index("ix_send_ledger_unpublished", "outcome_published", "channel"),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -116,10 +117,11 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
         lambda conn: ledger.apply_outcomes(
             conn,
             [
-                ledger.sent(done.idempotency_key, message_id="<m@x>", provider_id=None),
+                ledger.sent(done.idempotency_key, ledger.Delivered(text="hi", message_id="<m@x>")),
                 ledger.retry_later(later.idempotency_key, delay_s=3600, error="451 later"),
-                ledger.dead(buried.idempotency_key, error="550 no"),
+                ledger.dead(buried.idempotency_key, error="550 no", reason="rejected 550"),
             ],
+            lease_s=LEASE_S,
         )
     )
     # a retry or a burial recorded late (after another worker sent the row) leaves it sent
@@ -127,19 +129,23 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
         lambda conn: ledger.apply_outcomes(
             conn,
             [
-                ledger.dead(done.idempotency_key, error="late"),
+                ledger.dead(done.idempotency_key, error="late", reason="late"),
                 ledger.retry_later(done.idempotency_key, delay_s=1, error="late"),
             ],
+            lease_s=LEASE_S,
         )
     )
     rows = await db(lambda conn: {r.idempotency_key: r for r in conn.execute(select(table))})
     assert rows[done.idempotency_key].state == SENT
     assert rows[done.idempotency_key].message_id == "<m@x>"
-    assert rows[done.idempotency_key].lease_until is None
+    assert rows[done.idempotency_key].delivered_text == "hi"
+    assert rows[done.idempotency_key].lease_until is not None  # held to announce it
+    assert not rows[done.idempotency_key].outcome_published
     assert rows[later.idempotency_key].state == PENDING
     assert rows[later.idempotency_key].attempts == 1
     assert rows[later.idempotency_key].last_error == "451 later"
     assert rows[buried.idempotency_key].state == DEAD
+    assert rows[buried.idempotency_key].reason == "rejected 550"
     assert (await claim(db)).entries == []  # the retry waits for its time
 
     # the lane's relay is back: what waits in backoff becomes due now
@@ -148,10 +154,46 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
         lambda conn: ledger.apply_outcomes(
             conn,
             [
-                ledger.sent(
-                    waiting.idempotency_key, message_id=None, provider_id=None, pull_forward="email"
-                ),
+                ledger.sent(waiting.idempotency_key, ledger.NOTHING, pull_forward="email"),
             ],
+            lease_s=LEASE_S,
         )
     )
     assert [e.key for e in (await claim(db)).entries] == [later.idempotency_key]
+
+
+async def test_final_outcomes_are_announced_once_or_again_after_their_lease(
+    runners: tuple[UnitRunner, UnitRunner],
+) -> None:
+    a, b = runners
+    announced, lost, pending = (command() for _ in range(3))
+    await a(lambda conn: ledger.record(conn, [announced, lost, pending]))
+    await claim(a)
+    sent_at = ledger.utcnow()
+    await a(
+        lambda conn: ledger.apply_outcomes(
+            conn,
+            [
+                ledger.sent(announced.idempotency_key, ledger.Delivered(text="a"), at=sent_at),
+                ledger.dead(lost.idempotency_key, error="550", reason="rejected 550", at=sent_at),
+            ],
+            lease_s=LEASE_S,
+            now=sent_at,
+        )
+    )
+    await a(lambda conn: ledger.mark_announced(conn, [announced.idempotency_key]))
+
+    def unannounced(now_s: float) -> Any:
+        now = sent_at + timedelta(seconds=now_s)
+        return lambda conn: ledger.claim_unannounced(
+            conn, "email", limit=10, lease_s=LEASE_S, now=now
+        )
+
+    assert await b(unannounced(1)) == []  # the writer holds the announcement
+    [found] = await b(unannounced(LEASE_S + 1))  # its writer died: another worker takes it
+    assert found.command.idempotency_key == lost.idempotency_key
+    assert (found.state, found.reason, found.attempts) == (DEAD, "rejected 550", 1)
+    assert found.finished_at == sent_at
+    assert await a(unannounced(LEASE_S + 2)) == []  # and holds it in turn
+    await b(lambda conn: ledger.mark_announced(conn, [lost.idempotency_key]))
+    assert await a(unannounced(10 * LEASE_S)) == []  # pending rows have nothing to announce

@@ -1,0 +1,118 @@
+"""A command made ready to send on its channel, and the adapters that send it.
+
+Building is pure (templates and settings only) and happens before any network I/O, so a
+command that cannot be built fails for good before anything is sent, and what a delivery
+puts in front of the patron (text, subject, SMS segments) is known whatever the send does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from services.notifier import ledger
+from services.notifier.chat import ChatSender
+from services.notifier.email_sender import EmailSender
+from services.notifier.errors import InvalidContext
+from services.notifier.messages import (
+    make_message_id,
+    plain_text,
+    render_chat,
+    render_email,
+    render_sms,
+)
+from services.notifier.segments import sms_segments
+from services.notifier.settings import NotifierSettings
+from services.notifier.sms import SmsSender
+from shared.events import Channel, NotificationKind, NotificationRequested
+
+
+@dataclass
+class Adapters:
+    """The senders of the three lanes."""
+
+    email: EmailSender
+    sms: SmsSender
+    chat: ChatSender
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One command, rendered: what goes out and what the patron reads."""
+
+    command: NotificationRequested
+    text: str
+    """The plain text the patron reads (an email's text/plain part)."""
+    subject: str | None = None
+    segments: int | None = None
+    email: EmailMessage | None = None
+    message_id: str | None = None
+
+    def delivered(self, provider_id: str | None = None) -> ledger.Delivered:
+        """What the ledger keeps of it (and the outcome announces)."""
+        return ledger.Delivered(
+            text=self.text,
+            subject=self.subject,
+            segments=self.segments,
+            message_id=self.message_id,
+            provider_id=provider_id,
+        )
+
+
+def context_of(cmd: NotificationRequested, settings: NotifierSettings) -> dict[str, Any]:
+    """The command's template values, with what the notifier fills in itself."""
+    ctx = dict(cmd.context)
+    if cmd.kind is NotificationKind.SURVEY and not ctx.get("survey_url"):
+        ctx["survey_url"] = settings.survey_url
+    return ctx
+
+
+def build(cmd: NotificationRequested, settings: NotifierSettings) -> Outgoing:
+    """Render a command for its channel; InvalidContext, TemplateMissing or TemplateInvalid
+    (all permanent) when it cannot be."""
+    ctx = context_of(cmd, settings)
+    if cmd.channel is Channel.EMAIL:
+        msg = render_email(
+            cmd.kind,
+            ctx,
+            to=cmd.recipient,
+            mail_from=settings.mail_from,
+            reply_to=settings.mail_reply_to,
+            idempotency_key=cmd.idempotency_key,
+            conversation_id=cmd.conversation_id,
+            message_id_domain=settings.message_id_domain,
+            priority=cmd.priority,
+        )
+        out = Outgoing(
+            cmd,
+            plain_text(msg),
+            subject=str(msg["Subject"]),
+            email=msg,
+            message_id=str(msg["Message-ID"]),
+        )
+    elif cmd.channel is Channel.SMS:
+        body = render_sms(cmd.kind, ctx)
+        out = Outgoing(cmd, body, segments=sms_segments(body)[1])
+    else:
+        body = render_chat(cmd.kind, ctx)
+        message_id = make_message_id(cmd.idempotency_key, settings.message_id_domain)
+        out = Outgoing(cmd, body, message_id=message_id)
+    if not out.text:
+        raise InvalidContext(cmd.kind.value, ["the message renders empty"])
+    return out
+
+
+async def transmit(adapters: Adapters, out: Outgoing) -> str | None:
+    """Hand a built message to its channel's adapter; the provider's message id, if any."""
+    cmd = out.command
+    if out.email is not None:
+        await adapters.email.send(out.email)
+        return None
+    if cmd.channel is Channel.SMS:
+        return await adapters.sms.send(
+            to=cmd.recipient, body=out.text, idempotency_key=cmd.idempotency_key
+        )
+    return await adapters.chat.send(
+        conversation_id=cmd.recipient, body=out.text, idempotency_key=cmd.idempotency_key
+    )

@@ -1,0 +1,257 @@
+"""The Deliverer through fakes of its ports (senders, publisher, clock) over a real SQLite
+ledger: a reply goes out once, its outcome is announced once, an outcome lost in a crash is
+announced after its lease, and a failure is announced with a short reason."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deliverer_fakes import Clock, Crash, FakeEmail, FakePublisher, FakeTexts
+
+from services.notifier import ledger
+from services.notifier.delivery import Deliverer
+from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.messages import make_message_id
+from services.notifier.outcomes import announcement_id
+from services.notifier.outgoing import Adapters
+from services.notifier.settings import NotifierSettings
+from shared.db import create_engine, migrate
+from shared.events import (
+    Channel,
+    DeadLetter,
+    DeliveryState,
+    NotificationDelivered,
+    NotificationKind,
+    NotificationRequested,
+    StaffReplyContext,
+)
+from shared.syncdb import UnitRunner
+from shared.topics import DELIVERIES, NOTIFICATIONS
+
+PATRON_ID = "CAF=patron-1@mail.gmail.com"
+LEASE_S = 60.0
+
+
+@dataclass
+class Desk:
+    """A Deliverer and its fakes; `restart()` is a new process on the same ledger."""
+
+    settings: NotifierSettings
+    url: str
+    clock: Clock = field(default_factory=Clock)
+    email: FakeEmail = field(default_factory=FakeEmail)
+    sms: FakeTexts = field(default_factory=FakeTexts)
+    chat: FakeTexts = field(default_factory=FakeTexts)
+    publisher: FakePublisher = field(default_factory=FakePublisher)
+    deliverer: Deliverer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deliverer = self._start()
+
+    def _start(self) -> Deliverer:
+        return Deliverer(
+            settings=self.settings,
+            adapters=Adapters(email=self.email, sms=self.sms, chat=self.chat),
+            publisher=self.publisher,
+            db=UnitRunner(create_engine(self.url), name="test-ledger"),
+            clock=self.clock,
+        )
+
+    def restart(self) -> Deliverer:
+        self.publisher = FakePublisher()
+        self.deliverer = self._start()
+        return self.deliverer
+
+    async def drain(self, channel: Channel = Channel.EMAIL) -> None:
+        """Deliver everything due on a lane, one claim after another."""
+        d = self.deliverer
+        while True:
+            claim = await d.db(
+                functools.partial(
+                    ledger.claim,
+                    channel=channel.value,
+                    limit=8,
+                    busy=[],
+                    lease_s=LEASE_S,
+                    now=d.now(),
+                )
+            )
+            if not claim.entries:
+                return
+            for entry in claim.entries:
+                await d.deliver(entry)
+
+    def outcomes(self) -> list[NotificationDelivered]:
+        events = self.publisher.on(DELIVERIES.name)
+        found = [e for e in events if isinstance(e, NotificationDelivered)]
+        assert len(found) == len(events)
+        return found
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
+    engine = create_engine(url)
+    await migrate(engine, "notifier")
+    await engine.dispose()
+    settings = NotifierSettings(
+        run_dir=tmp_path,
+        lease_s=LEASE_S,
+        max_attempts=2,
+        backoff_base_s=1,
+        backoff_max_s=5,
+        message_id_domain="refdesk.tccd.edu",
+    )
+    made = Desk(settings, url)
+    yield made
+    await made.deliverer.close()
+
+
+def reply(channel: Channel = Channel.EMAIL, **context: Any) -> NotificationRequested:
+    values: dict[str, Any] = {
+        "reply_id": "r-1",
+        "staff_id": "jdoe",
+        "text": "Hi Ana, the book is on hold for you at NW until Friday.",
+        "subject": "Re: Lost library book",
+        "in_reply_to": PATRON_ID,
+        "references": [PATRON_ID],
+    } | context
+    return NotificationRequested(
+        idempotency_key=f"reply-{channel.value}-1",
+        kind=NotificationKind.STAFF_REPLY,
+        channel=channel,
+        recipient={
+            Channel.EMAIL: "ana.gomez@my.tccd.edu",
+            Channel.SMS: "+18175550123",
+            Channel.CHAT: "chat-77",
+        }[channel],
+        conversation_id="conv-1",
+        context=StaffReplyContext.model_validate(values).model_dump(mode="json"),
+        requested_at=datetime(2026, 12, 1, 14, 0, tzinfo=UTC),
+    )
+
+
+async def test_a_reply_is_sent_once_under_a_duplicated_command(desk: Desk) -> None:
+    cmd = reply()
+    assert await desk.deliverer.record([cmd, cmd]) == {Channel.EMAIL}
+    assert await desk.deliverer.record([cmd]) == set()  # a second tab, a retry: same key
+    await desk.drain()
+    await desk.drain()
+    [mail] = desk.email.sent
+    assert mail["Subject"] == "Re: Lost library book"
+    assert mail["In-Reply-To"] == f"<{PATRON_ID}>" and mail["References"] == f"<{PATRON_ID}>"
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.SENT and outcome.reason is None
+    assert outcome.idempotency_key == cmd.idempotency_key and outcome.attempts == 1
+    assert outcome.text is not None and outcome.text.startswith(cmd.context["text"])
+    assert outcome.subject == "Re: Lost library book"
+    assert outcome.message_id == make_message_id(cmd.idempotency_key, "refdesk.tccd.edu")
+    assert outcome.at == desk.clock.now
+    [(_, _, key, event_id)] = desk.publisher.published
+    assert key == "conv-1" and event_id == announcement_id(cmd.idempotency_key)
+
+
+async def test_an_announced_outcome_is_never_announced_again(desk: Desk) -> None:
+    await desk.deliverer.record([reply()])
+    await desk.drain()
+    desk.clock.advance(LEASE_S * 3)
+    assert await desk.deliverer.announce_lost(Channel.EMAIL) == 0
+    assert len(desk.outcomes()) == 1
+
+
+async def test_an_outcome_lost_in_a_crash_is_announced_after_its_lease(desk: Desk) -> None:
+    cmd = reply()
+    await desk.deliverer.record([cmd])
+    desk.publisher.dies_on.add(DELIVERIES.name)  # sent and recorded; dies while announcing
+    with pytest.raises(Crash):
+        await desk.drain()
+    await desk.deliverer.close()
+    restarted = desk.restart()
+    assert await restarted.announce_lost(Channel.EMAIL) == 0  # the dead worker's lease holds
+    desk.clock.advance(LEASE_S + 1)
+    assert await restarted.announce_lost(Channel.EMAIL) == 1
+    assert await restarted.announce_lost(Channel.EMAIL) == 0
+    await desk.drain()
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.SENT and outcome.subject == "Re: Lost library book"
+    assert outcome.at == datetime(2026, 12, 1, 14, 0, tzinfo=UTC)  # when it was sent
+    assert desk.publisher.published[0][3] == announcement_id(cmd.idempotency_key)
+    assert len(desk.email.sent) == 1  # the reply itself was not sent again
+
+
+async def test_a_broker_outage_at_announce_time_delays_the_outcome(desk: Desk) -> None:
+    await desk.deliverer.record([reply()])
+    desk.publisher.down.add(DELIVERIES.name)
+    await desk.drain()  # the delivery itself completes
+    assert desk.outcomes() == []
+    desk.publisher.down.clear()
+    desk.clock.advance(LEASE_S + 1)
+    assert await desk.deliverer.announce_lost(Channel.EMAIL) == 1
+    assert [o.state for o in desk.outcomes()] == [DeliveryState.SENT]
+
+
+async def test_a_rejected_reply_is_announced_failed_with_a_short_reason(desk: Desk) -> None:
+    cmd = reply()
+    desk.email.failures.append(PermanentSendError("smtp SMTPDataError", code=550))
+    await desk.deliverer.record([cmd])
+    await desk.drain()
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.FAILED and outcome.reason == "rejected 550"
+    assert outcome.text is not None and "the book is on hold" in outcome.text  # what failed
+    [letter] = desk.publisher.on(NOTIFICATIONS.dlq_name)
+    assert isinstance(letter, DeadLetter) and "550" in letter.reason
+    assert desk.email.sent == []
+
+
+async def test_retries_exhausted_is_a_failed_outcome(desk: Desk) -> None:
+    cmd = reply(Channel.SMS)
+    desk.sms.failures.extend([TransientSendError("twilio http 503", code=503)] * 2)
+    await desk.deliverer.record([cmd])
+    await desk.drain(Channel.SMS)
+    assert desk.outcomes() == []  # one failure: a retry is scheduled, nothing is final
+    desk.clock.advance(desk.settings.backoff_max_s + 1)
+    await desk.drain(Channel.SMS)
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.FAILED
+    assert outcome.reason == "retries exhausted 503" and outcome.attempts == 2
+    assert "+1817" not in (outcome.reason or "")
+
+
+async def test_an_invalid_reply_fails_without_sending(desk: Desk) -> None:
+    cmd = reply().model_copy(update={"context": {"reply_id": "r-1", "staff_id": "jdoe"}})
+    await desk.deliverer.record([cmd])
+    await desk.drain()
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.FAILED and outcome.reason == "invalid context"
+    assert outcome.text is None and desk.email.sent == []
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"), [("Your book is ready at NW.", 1), ("Su libro está listo " * 4, 2)]
+)
+async def test_an_sms_reply_is_the_text_with_its_segments(
+    desk: Desk, text: str, segments: int
+) -> None:
+    cmd = reply(Channel.SMS, text=text)
+    await desk.deliverer.record([cmd])
+    await desk.drain(Channel.SMS)
+    [(to, body, key)] = desk.sms.sent
+    assert (to, body, key) == ("+18175550123", text.strip(), cmd.idempotency_key)
+    [outcome] = desk.outcomes()
+    assert outcome.segments == segments and outcome.text == text.strip()
+    assert outcome.message_id is not None and outcome.message_id.startswith("SM")
+    assert outcome.subject is None
+
+
+async def test_a_chat_reply_goes_to_the_chat_adapter(desk: Desk) -> None:
+    cmd = reply(Channel.CHAT)
+    await desk.deliverer.record([cmd])
+    await desk.drain(Channel.CHAT)
+    assert desk.chat.sent == [("chat-77", cmd.context["text"], cmd.idempotency_key)]
+    assert [o.state for o in desk.outcomes()] == [DeliveryState.SENT]
