@@ -19,6 +19,10 @@ BLOCKED = Counter(
     "Messages from blocked contacts, acknowledged and dropped",
     ["channel"],
 )
+SEEN_KEYS_PURGED = Counter(
+    "refdesk_ingest_seen_keys_purged_total",
+    "Expired provider ids and tokens deleted from the seen-keys table",
+)
 SIGNATURE_FAILURES = Counter(
     "refdesk_webhook_signature_failures_total",
     "Webhooks refused for a missing, wrong or stale signature",

@@ -12,7 +12,7 @@ import functools
 import itertools
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -20,16 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ingest.metrics import SEEN_KEYS_PURGED
 from services.ingest.tables import blocklist, seen, sms_threads
 from shared.batching import Batcher
+from shared.clock import utcnow
 from shared.syncdb import UnitRunner
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as stored."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -40,6 +37,10 @@ class Thread:
     last_message_at: datetime
     closed: bool
 
+
+PURGE_EVERY_S = 3600.0
+"""How often expired seen keys are deleted (lookups already ignore them; this bounds the table
+to about REFDESK_DEDUPE_TTL_DAYS of provider ids)."""
 
 # Store operations carried by the batches: ("seen", namespace, key) and ("thread", contact) are
 # reads; ("remember", namespace, key, conversation_id, event_id), ("touch", contact,
@@ -58,7 +59,12 @@ class IngestStore:
     """
 
     def __init__(
-        self, engine: AsyncEngine, ttl: timedelta, *, blocklist_refresh_s: float = 5.0
+        self,
+        engine: AsyncEngine,
+        ttl: timedelta,
+        *,
+        blocklist_refresh_s: float = 5.0,
+        purge_every_s: float = PURGE_EVERY_S,
     ) -> None:
         self.engine = engine
         self.ttl = ttl
@@ -69,18 +75,22 @@ class IngestStore:
         self._reads: Batcher[Op, Any] = Batcher(self._read_batch)
         self._writes: Batcher[list[Op], None] = Batcher(self._write_batch)
         self._refresher: asyncio.Task[None] | None = None
+        self.purge_every_s = purge_every_s
+        self._purger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Load the blocklist and keep it fresh."""
+        """Load the blocklist and keep it fresh; purge expired seen keys now and periodically."""
         await self.load_blocklist()
         self._refresher = asyncio.create_task(self._refresh_blocklist())
+        self._purger = asyncio.create_task(self._purge_periodically())
 
     async def close(self) -> None:
         """Stop the refresh task and the batch workers."""
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+        for task in (self._refresher, self._purger):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._reads.close()
         await self._writes.close()
         self._reader.close()
@@ -155,10 +165,6 @@ class IngestStore:
             ]
         )
 
-    async def touch_sms_thread(self, contact: str, conversation_id: str) -> None:
-        """Record that a number's latest text belongs to this conversation."""
-        await self._writes.submit([("touch", contact, conversation_id, utcnow())])
-
     async def close_conversation(self, conversation_id: str) -> None:
         """A closed SMS ticket: the number's next text starts a new conversation."""
         await self._writes.submit([("close", conversation_id)])
@@ -169,11 +175,24 @@ class IngestStore:
         return [None] * len(items)
 
     async def purge_expired(self) -> int:
-        """Drop expired seen keys; returns how many."""
-        async with self.engine.connect() as s:
-            result = await s.execute(delete(seen).where(seen.c.expires_at <= utcnow()))
-            await s.commit()
-        return int(result.rowcount or 0)
+        """Drop expired seen keys (on the writer, like every write); returns how many, also
+        counted in refdesk_ingest_seen_keys_purged_total."""
+        now = utcnow()
+
+        def purge(conn: Connection) -> int:
+            return int(conn.execute(delete(seen).where(seen.c.expires_at <= now)).rowcount or 0)
+
+        purged: int = await self._writer(purge)
+        SEEN_KEYS_PURGED.inc(purged)
+        return purged
+
+    async def _purge_periodically(self) -> None:
+        while True:
+            try:
+                await self.purge_expired()
+            except Exception as exc:  # the next round tries again; lookups ignore expired keys
+                log.warning("seen-key purge failed", extra={"error": type(exc).__name__})
+            await asyncio.sleep(self.purge_every_s)
 
     # -- blocklist --------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table
+from sqlalchemy import Boolean, Column, MetaData, String, Table
+
+from shared.db import UTCDateTime
 
 metadata = MetaData()
 
@@ -13,7 +15,7 @@ seen = Table(
     Column("key", String(255), primary_key=True),
     Column("conversation_id", String(128), nullable=True),
     Column("event_id", String(64), nullable=True),
-    Column("expires_at", DateTime(timezone=False), nullable=False, index=True),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
 sms_threads = Table(
@@ -21,7 +23,7 @@ sms_threads = Table(
     metadata,
     Column("contact", String(32), primary_key=True),
     Column("conversation_id", String(128), nullable=False),
-    Column("last_message_at", DateTime(timezone=False), nullable=False),
+    Column("last_message_at", UTCDateTime, nullable=False),
     Column("closed", Boolean, nullable=False, default=False),
 )
 
@@ -31,5 +33,5 @@ blocklist = Table(
     Column("contact", String(255), primary_key=True),
     Column("reason", String(255), nullable=True),
     Column("added_by", String(64), nullable=False),
-    Column("added_at", DateTime(timezone=False), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
 )

@@ -14,7 +14,8 @@ from services.publisher import admin_api, projector, webhooks
 from services.publisher.deps import Resources
 from services.publisher.egress import Egress
 from services.publisher.settings import PublisherSettings
-from services.publisher.webhooks import WebhookWorker, utcnow
+from services.publisher.webhooks import WebhookWorker
+from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics

@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from faststream import AckPolicy
@@ -36,16 +36,12 @@ from services.publisher.settings import PublisherSettings
 from services.publisher.signing import signed_headers
 from services.publisher.subscriptions import matches
 from services.publisher.tables import Subscription
+from shared.clock import utcnow
 from shared.consumer import describe
 from shared.events import AnyEvent
 from shared.topics import PUBLIC
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """The real clock."""
-    return datetime.now(UTC)
 
 
 async def match_event(

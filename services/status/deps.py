@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
@@ -16,6 +16,7 @@ from services.status.auth import COOKIE, Actor, actor_for_id, actor_for_token, r
 from services.status.conversations.macros import MacroBook
 from services.status.errors import Forbidden, Unauthenticated, Unavailable
 from services.status.settings import StatusSettings
+from shared.clock import utcnow as utcnow  # re-exported for app.py until it imports shared.clock
 from shared.events import PresenceChanged
 from shared.kafka import publish
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
@@ -25,11 +26,6 @@ SOURCE = "refdesk/status"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "x-requested-with"
 REPUBLISH = "republish_presence"
-
-
-def utcnow() -> datetime:
-    """The real clock."""
-    return datetime.now(UTC)
 
 
 class Publisher(Protocol):

@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
-from services.ingest.store import IngestStore, utcnow
-from services.ingest.tables import seen
+from services.ingest.store import IngestStore
+from services.ingest.tables import seen, sms_threads
+from shared.clock import utcnow
 from shared.db import create_engine, migrate
+from tests.eventually import eventually
 
 WINDOW = timedelta(hours=24)
 
@@ -142,3 +145,51 @@ async def test_an_expired_claim_can_be_claimed_again(engine) -> None:
         assert await store.claim("mailgun-token", "tok-2", "second") == "second"
     finally:
         await store.close()
+
+
+async def test_expired_seen_keys_are_purged_at_start_and_counted(engine) -> None:
+    first = IngestStore(engine, ttl=timedelta(days=7), purge_every_s=3600)
+    await first.start()
+    try:
+        await first.remember(("chat", "old", "chat-old", None), ("chat", "new", "chat-new", None))
+        async with engine.begin() as conn:
+            await conn.execute(
+                seen.update()
+                .where(seen.c.key == "old")
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        before = REGISTRY.get_sample_value("refdesk_ingest_seen_keys_purged_total") or 0.0
+        assert await first.purge_expired() == 1
+        after = REGISTRY.get_sample_value("refdesk_ingest_seen_keys_purged_total")
+        assert after == before + 1
+        assert await first.seen_conversation("chat", "new") == "chat-new"
+        async with engine.connect() as conn:
+            keys = {row.key for row in await conn.execute(seen.select())}
+        assert keys == {"new"}
+    finally:
+        await first.close()
+
+
+async def test_the_purge_runs_on_its_schedule(engine) -> None:
+    store = IngestStore(engine, ttl=timedelta(days=7), purge_every_s=0.05)
+    await store.start()
+    try:
+        await store.remember(("chat", "soon", "chat-soon", None))
+        async with engine.begin() as conn:
+            await conn.execute(seen.update().values(expires_at=utcnow() - timedelta(seconds=1)))
+
+        async def purged() -> bool:
+            async with engine.connect() as conn:
+                return (await conn.execute(seen.select())).first() is None
+
+        await eventually(purged, "the expired key purged by the scheduled purge", timeout=10)
+    finally:
+        await store.close()
+
+
+async def test_times_are_stored_and_read_back_as_aware_utc(store: IngestStore) -> None:
+    await store.record_sms("+18175550009", "sms-z", "SM90", "e90")
+    async with store.engine.connect() as conn:
+        [row] = (await conn.execute(sms_threads.select())).all()
+    assert row.last_message_at.tzinfo is not None
+    assert abs(utcnow() - row.last_message_at) < timedelta(minutes=1)
