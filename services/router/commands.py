@@ -8,18 +8,26 @@ after-hours acknowledgement, the survey) are derived from the conversation id al
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+
+from pydantic import BaseModel
 
 from services.router.policy.decision import Decision
 from services.router.policy.engine import Policy
 from shared.events import (
     Action,
+    AfterHoursAckContext,
     Channel,
+    CirculationEmailContext,
     ConversationClosed,
+    CrisisAlertContext,
+    CrisisResourcesContext,
+    HandoffContext,
     InteractionReceived,
+    KeywordReplyContext,
     NotificationKind,
     NotificationRequested,
     Priority,
+    SurveyContext,
     derived_id,
 )
 
@@ -40,7 +48,7 @@ def _command(
     recipient: str,
     interaction: InteractionReceived,
     priority: Priority,
-    context: dict[str, Any],
+    context: BaseModel,
 ) -> NotificationRequested:
     return NotificationRequested(
         idempotency_key=key,
@@ -50,30 +58,16 @@ def _command(
         conversation_id=interaction.conversation_id,
         interaction_id=interaction.interaction_id,
         priority=priority,
-        context=context,
+        context=context.model_dump(mode="json"),
         requested_at=datetime.now(UTC),
     )
 
 
-def _base_context(
-    interaction: InteractionReceived, decision: Decision, policy: Policy
-) -> dict[str, Any]:
-    """Template values every kind may use (each kind's template ignores what it does not need)."""
-    dept = policy.department(decision.department)
-    links = policy.links
-    return {
-        "conversation_ref": interaction.conversation_id,
-        "channel": interaction.channel.value,
-        "department_id": dept.id,
-        "department_name": dept.name,
-        "care_report_url": links.get("care_report"),
-        "counseling_url": links.get("counseling_contacts"),
-        "mhfa_url": links.get("mental_health_first_aid"),
-    }
-
-
-def _next_open(policy: Policy, received_at: datetime) -> str:
-    """When the desk opens next, as a patron reads it ("Monday at 8:00 AM")."""
+def _next_open(policy: Policy, received_at: datetime, lang: str) -> str:
+    """When the desk opens next, as a patron reads it ("Monday at 8:00 AM", in Spanish
+    "el lunes a las 8:00 a. m.")."""
+    if lang != "en":
+        return policy.describe_next_open(received_at, lang)
     opens = policy.next_open(received_at)
     return f"{opens:%A} at {opens:%I:%M %p}".replace(" 0", " ")
 
@@ -83,11 +77,11 @@ def commands_for(
 ) -> list[NotificationRequested]:
     """The notification commands that follow one routing decision."""
     iid = interaction.interaction_id
-    ctx = _base_context(interaction, decision, policy)
+    links = policy.links
     patron = _patron_recipient(interaction)
     out: list[NotificationRequested] = []
 
-    def to_patron(kind: NotificationKind, key: str, extra: dict[str, Any]) -> None:
+    def to_patron(kind: NotificationKind, key: str, context: BaseModel) -> None:
         if patron is not None:
             out.append(
                 _command(
@@ -97,7 +91,7 @@ def commands_for(
                     recipient=patron,
                     interaction=interaction,
                     priority=decision.priority,
-                    context=ctx | extra,
+                    context=context,
                 )
             )
 
@@ -111,12 +105,26 @@ def commands_for(
                 recipient=care.contact,
                 interaction=interaction,
                 priority=Priority.URGENT,
-                context=ctx
-                | {"urgency": "urgent", "detected_at": interaction.received_at.isoformat()},
+                context=CrisisAlertContext(
+                    conversation_ref=interaction.conversation_id,
+                    channel=interaction.channel,
+                    care_report_url=links.get("care_report", ""),
+                    urgency=Priority.URGENT,
+                    detected_at=interaction.received_at.isoformat(),
+                ),
             )
         )
-        to_patron(NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), {})
-    elif decision.action is Action.EMAIL_CIRCULATION:
+        to_patron(
+            NotificationKind.CRISIS_RESOURCES,
+            derived_id(iid, "crisis-resources"),
+            CrisisResourcesContext(
+                counseling_url=links.get("counseling_contacts", ""),
+                mhfa_url=links.get("mental_health_first_aid"),
+            ),
+        )
+    elif decision.safety_review:
+        out.append(safety_review_alert(interaction, decision, policy, ctx))
+    if decision.action is Action.EMAIL_CIRCULATION:
         circ = policy.department(decision.department)
         out.append(
             _command(
@@ -126,31 +134,35 @@ def commands_for(
                 recipient=circ.contact,
                 interaction=interaction,
                 priority=decision.priority,
-                context=ctx
-                | {
-                    "patron_name": decision.guidance.extracted.get("patron_name"),
-                    "tcc_id": decision.guidance.extracted.get("tcc_id"),
-                    "item": decision.guidance.extracted.get("item"),
-                    "question": interaction.text,
-                    "patron_contact": interaction.patron.contact,
-                    "missing_fields": list(decision.guidance.missing_fields),
-                },
+                context=CirculationEmailContext(
+                    conversation_ref=interaction.conversation_id,
+                    channel=interaction.channel,
+                    patron_name=decision.guidance.extracted.get("patron_name"),
+                    tcc_id=decision.guidance.extracted.get("tcc_id"),
+                    item=decision.guidance.extracted.get("item"),
+                    question=interaction.text,
+                    patron_contact=interaction.patron.contact,
+                    missing_fields=list(decision.guidance.missing_fields),
+                ),
             )
         )
     if decision.action in PATRON_FACING and decision.handoff_text:
         to_patron(
             NotificationKind.HANDOFF,
             derived_id(iid, "handoff"),
-            {"handoff_text": decision.handoff_text, "fallback": decision.fallback},
+            HandoffContext(
+                department_name=policy.department(decision.department).name,
+                handoff_text=decision.handoff_text,
+            ),
         )
     if decision.keyword_reply:
         to_patron(
             NotificationKind.KEYWORD_REPLY,
             derived_id(iid, "keyword"),
-            {
-                "reply_text": decision.keyword_reply,
-                "keyword": interaction.text.strip().upper()[:20],
-            },
+            KeywordReplyContext(
+                reply_text=decision.keyword_reply,
+                keyword=interaction.text.strip().upper()[:20],
+            ),
         )
     if (
         decision.overnight
@@ -160,12 +172,29 @@ def commands_for(
         to_patron(
             NotificationKind.AFTER_HOURS_ACK,
             derived_id(interaction.conversation_id, "after-hours-ack"),
-            {
-                "ack_text": decision.after_hours_ack,
-                "next_open": _next_open(policy, interaction.received_at),
-            },
+            AfterHoursAckContext(next_open=_next_open(policy, interaction.received_at)),
         )
     return out
+
+
+def safety_review_alert(
+    interaction: InteractionReceived, decision: Decision, policy: Policy, ctx: dict[str, Any]
+) -> NotificationRequested:
+    """To the staff on duty (the desk's address, not the CARE Team): read this one now."""
+    return _command(
+        NotificationKind.SAFETY_REVIEW_ALERT,
+        key=derived_id(interaction.interaction_id, "safety-review"),
+        channel=Channel.EMAIL,
+        recipient=policy.desk.contact,
+        interaction=interaction,
+        priority=Priority.HIGH,
+        context=ctx
+        | {
+            "detected_at": interaction.received_at.isoformat(),
+            "risk_score": decision.risk_score,
+            "patron_lang": decision.lang,
+        },
+    )
 
 
 def survey_for(closed: ConversationClosed) -> NotificationRequested | None:
@@ -179,6 +208,6 @@ def survey_for(closed: ConversationClosed) -> NotificationRequested | None:
         recipient=closed.patron_contact,
         conversation_id=closed.conversation_id,
         priority=Priority.NORMAL,
-        context={"conversation_ref": closed.conversation_id, "channel": closed.channel.value},
+        context=SurveyContext().model_dump(mode="json"),  # the notifier adds its survey link
         requested_at=datetime.now(UTC),
     )
