@@ -333,6 +333,18 @@ class CrisisReescalationContext(_Context):
     summary: str | None = None
 
 
+class SafetyReviewAlertContext(_Context):
+    """To the staff on duty (the desk, not the CARE Team): possible crisis flagged for review."""
+
+    conversation_ref: str
+    channel: Channel
+    care_report_url: Url
+    department_name: str | None = Field(None, description="where the message was routed")
+    detected_at: str | None = Field(None, description="preformatted local time")
+    risk_score: float | None = Field(None, ge=0, le=1)
+    patron_lang: str | None = Field(None, description="ISO 639-1 language the patron wrote in")
+
+
 NOTIFICATION_CONTEXTS: dict[NotificationKind, type[BaseModel]] = {
     NotificationKind.CIRCULATION_EMAIL: CirculationEmailContext,
     NotificationKind.SURVEY: SurveyContext,
@@ -343,6 +355,7 @@ NOTIFICATION_CONTEXTS: dict[NotificationKind, type[BaseModel]] = {
     NotificationKind.KEYWORD_REPLY: KeywordReplyContext,
     NotificationKind.CRISIS_REESCALATION: CrisisReescalationContext,
     NotificationKind.STAFF_REPLY: StaffReplyContext,
+    NotificationKind.SAFETY_REVIEW_ALERT: SafetyReviewAlertContext,
 }
 """The context model of each kind (the notifier refuses a kind without one)."""
 
