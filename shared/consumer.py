@@ -1,15 +1,12 @@
-"""How every refdesk consumer treats a message: decode, dispatch, dead-letter or retry.
+"""How every refdesk consumer treats a poll batch: decode, dispatch, dead-letter or retry.
 
-A message that can never be processed (not JSON, not a CloudEvent, unknown type, invalid
-data) goes to the topic's DLQ with the reason and is committed. Any other failure is
-treated as transient: the handler raises, the subscriber's NACK_ON_ERROR policy seeks back
-and the message is redelivered after a short pause. Offsets are committed only after the
-handler returned, i.e. after its effect is durable.
-
-A batch subscriber (`Guard.batch`, with `tolerant_batch_parser` on the
-subscriber) follows the same rules per record: each poison record of a poll batch goes to the
-DLQ by itself, the others are dispatched together; a transient failure redelivers the whole
-batch, whose offsets are committed once, after the batch's effects are durable.
+Every consumer is a batch subscriber (`batch_subscriber`, with `tolerant_batch_parser`) whose
+handler runs `Guard.batch`. A record that can never be processed (not JSON, not a CloudEvent,
+unknown type, invalid data) goes to its topic's DLQ by itself, with the reason; the batch's
+other records are dispatched together. Any other failure is transient: the handler raises,
+the subscriber's NACK_ON_ERROR policy seeks back and the whole batch is redelivered after a
+short pause. A batch's offsets are committed once, after its handler returned, i.e. after
+its effects are durable.
 """
 
 from __future__ import annotations
@@ -28,12 +25,11 @@ from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from shared.events import AnyEvent, parse_data
-from shared.kafka import dead_letter, dead_letter_record
+from shared.kafka import dead_letter_record
 from shared.metrics import BATCHES, CONSUMED, DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AnyEvent, BaseModel], Awaitable[None]]
 Decoded = tuple[AnyEvent, BaseModel]
 Records = tuple[ConsumerRecord[Any, Any], ...]
 
@@ -78,28 +74,6 @@ class Guard:
         self.group = group
         self.source = source
         self.retry_pause_s = retry_pause_s
-
-    async def __call__(self, body: bytes, msg: KafkaMessage, dispatch: Handler) -> None:
-        """Run one message through dispatch."""
-        topic = _topic_of(msg)
-        try:
-            event, data = decode(body)
-            await dispatch(event, data)
-        except PoisonMessage as exc:
-            await dead_letter(
-                self.broker, msg, reason=str(exc), group=self.group, source=self.source
-            )
-            DEAD_LETTERS.labels(topic=topic).inc()
-            CONSUMED.labels(topic=topic, outcome="dead_lettered").inc()
-            return
-        except Exception as exc:
-            CONSUMED.labels(topic=topic, outcome="retried").inc()
-            log.warning(
-                "transient failure; will retry", extra={"topic": topic, "error": type(exc).__name__}
-            )
-            await asyncio.sleep(self.retry_pause_s)
-            raise TransientFailure(type(exc).__name__) from None
-        CONSUMED.labels(topic=topic, outcome="processed").inc()
 
     async def batch(
         self,
@@ -230,9 +204,3 @@ async def tolerant_batch_parser(
 def _text_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
     headers = [(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers]
     return dataclasses.replace(record, headers=headers)
-
-
-def _topic_of(msg: KafkaMessage) -> str:
-    raw: Any = msg.raw_message
-    record = raw[0] if isinstance(raw, tuple) else raw
-    return str(record.topic)

@@ -17,7 +17,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import BaseModel
 
@@ -100,20 +99,8 @@ async def publish(
 ) -> CloudEvent[Any]:
     """Wrap data in a CloudEvent and publish it, returning once the broker acknowledged it."""
     event = new_event(data, source=source, subject=subject, event_id=event_id)
-    await publish_event(broker, topic, event, key=key)
+    await publish_in_order(broker, [(topic, event, key)])
     return event
-
-
-async def publish_event(
-    broker: KafkaBroker, topic: str, event: CloudEvent[Any], *, key: str
-) -> None:
-    """Publish an already-built CloudEvent (structured mode) and await the broker's ack."""
-    await broker.publish(
-        event.model_dump_json().encode(),
-        topic=topic,
-        key=key.encode(),
-        headers=_headers(event),
-    )
 
 
 async def publish_in_order(
@@ -148,15 +135,6 @@ async def publish_in_order(
 
 def _headers(event: CloudEvent[Any]) -> dict[str, str]:
     return {"content-type": CONTENT_TYPE, "ce_type": event.type, "ce_id": event.id}
-
-
-async def dead_letter(
-    broker: KafkaBroker, message: KafkaMessage, *, reason: str, group: str, source: str
-) -> None:
-    """Send a message a consumer cannot process to `<topic>.dlq`, with the reason."""
-    raw = message.raw_message
-    record = raw[0] if isinstance(raw, tuple) else raw
-    await dead_letter_record(broker, record, reason=reason, group=group, source=source)
 
 
 async def dead_letter_record(
