@@ -19,6 +19,7 @@ from services.status.conversations import api as conversations_api
 from services.status.deps import KafkaPublisher, Resources, utcnow
 from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
+from services.status.stats import routes as stats_routes
 from shared.asyncapi import asyncapi_router
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
@@ -112,6 +113,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
     app.include_router(live.router)
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
+    app.include_router(stats_routes.router)
     app.mount("/static/status", StaticFiles(directory=dashboard.STATIC_DIR), name="status-static")
     return app
 

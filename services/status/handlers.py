@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.status import stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import transcript
 from services.status.models import PROCESSED, Conversation
@@ -23,6 +24,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
+    ConversationTagged,
     ConversationTransferred,
     CrisisAcknowledged,
     InteractionReceived,
@@ -236,6 +238,7 @@ HANDLERS: dict[type[BaseModel], Effect] = {
     ConversationClaimed: on_claimed,
     CrisisAcknowledged: on_acknowledged,
     ConversationConverted: on_converted,
+    ConversationTagged: stats.on_tagged,
 }
 
 
@@ -252,5 +255,6 @@ async def apply(
     if await _purged(session, data):
         return False
     await effect(session, data, assigning)
+    await stats.observe(session, data)
     await session.flush()
     return True

@@ -1,0 +1,182 @@
+"""Reports over HTTP (supervisors and admins; every access logged) and the tag edit.
+
+GET /reports/summary (JSON, or CSV for `Accept: text/csv`), /reports/summary.csv,
+/reports/annual; PATCH /conversations/{id}/tags.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.status.auth import Actor, has_role, require_role
+from services.status.conversations.api import TOPICS
+from services.status.conversations.reading import log_access
+from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_all
+from services.status.errors import InvalidInput
+from services.status.stats import report, tags
+from services.status.stats.desktime import today
+from shared.topics import DESK
+
+router = APIRouter(tags=["reports"])
+
+GroupBy = Literal[
+    "hour",
+    "weekday",
+    "day",
+    "week",
+    "month",
+    "channel",
+    "department",
+    "topic",
+    "read_scale",
+    "staff",
+]
+DEFAULT_DAYS = 28
+LONGEST_DAYS = 3 * 366
+CSV = "text/csv"
+
+
+class TagsIn(BaseModel):
+    """Only the fields sent change; null clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
+    topic: str | None = Field(None, description="one of " + ", ".join(TOPICS))
+
+
+def date_range(frm: date | None, to: date | None, now_day: date) -> tuple[date, date]:
+    """The desk days a report covers: the last four weeks unless given; 422 if reversed."""
+    last = to or now_day
+    first = frm or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise InvalidInput("from is after to")
+    if (last - first).days > LONGEST_DAYS:
+        raise InvalidInput("a report covers at most three years")
+    return first, last
+
+
+async def allowed_reader(actor: Actor, res: ResourcesDep, session: SessionDep) -> report.Viewer:
+    """Supervisors and admins only (403 otherwise); the access is logged."""
+    require_role(actor, "supervisor")
+    await log_access(session, actor, None, "report", res.clock())
+    await session.commit()
+    return report.Viewer(admin=has_role(actor, "admin"))
+
+
+async def summary_data(
+    *,
+    actor: Actor,
+    res: ResourcesDep,
+    session: SessionDep,
+    frm: date | None,
+    to: date | None,
+    group_by: str,
+) -> dict[str, Any]:
+    """The summary a reader asked for, access logged."""
+    viewer = await allowed_reader(actor, res, session)
+    first, last = date_range(frm, to, today(res.clock()))
+    return await report.summary(
+        session,
+        frm=first,
+        to=last,
+        group_by=group_by,
+        viewer=viewer,
+        department_name=res.book.department_name,
+    )
+
+
+def csv_response(data: dict[str, Any]) -> Response:
+    """The summary as a CSV download."""
+    name = f"refdesk-{data['group_by']}-{data['from']}-{data['to']}.csv"
+    return Response(
+        report.to_csv(data),
+        media_type=f"{CSV}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+FromQ = Annotated[date | None, Query(alias="from", description="first desk day (inclusive)")]
+ToQ = Annotated[date | None, Query(alias="to", description="last desk day (inclusive)")]
+GroupQ = Annotated[GroupBy, Query(description="hour and weekday in desk time")]
+
+
+@router.get("/reports/summary", summary="Desk statistics by one grouping (JSON or CSV)")
+async def summary(
+    request: Request,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+    frm: FromQ = None,
+    to: ToQ = None,
+    group_by: GroupQ = "week",
+) -> Any:
+    """Counts, first-response and resolution p50/p90 (seconds), overnight share, transfers by
+    target, crisis escalations and acknowledgement times (counts); `Accept: text/csv` for CSV."""
+    data = await summary_data(
+        actor=actor, res=res, session=session, frm=frm, to=to, group_by=group_by
+    )
+    if CSV in request.headers.get("accept", ""):
+        return csv_response(data)
+    return data
+
+
+@router.get("/reports/summary.csv", summary="The summary as CSV")
+async def summary_csv(
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+    frm: FromQ = None,
+    to: ToQ = None,
+    group_by: GroupQ = "week",
+) -> Response:
+    """One row per group and a total row."""
+    data = await summary_data(
+        actor=actor, res=res, session=session, frm=frm, to=to, group_by=group_by
+    )
+    return csv_response(data)
+
+
+@router.get("/reports/annual", summary="Questions in a fiscal year (ACRL, IPEDS)")
+async def annual(
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+    fiscal_year: Annotated[int, Query(ge=2000, le=2100, description="July-June, by end year")],
+) -> dict[str, Any]:
+    """All questions, reference transactions (without directional and policy questions), by
+    channel, month, READ Scale and topic."""
+    await allowed_reader(actor, res, session)
+    return await report.annual(session, fiscal_year=fiscal_year)
+
+
+@router.patch("/conversations/{conversation_id}/tags", summary="Change a closed question's tags")
+async def edit_tags(
+    conversation_id: str, body: TagsIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """The closer or a supervisor, for 24 h after the close (403, 409 otherwise)."""
+    if body.topic is not None and body.topic not in TOPICS:
+        raise InvalidInput("topic: one of " + ", ".join(TOPICS))
+    change = tags.Change(
+        read_scale=body.read_scale, topic=body.topic, fields=frozenset(body.model_fields_set)
+    )
+    event, until = await tags.edit(
+        session=session,
+        conversation_id=conversation_id,
+        actor=actor,
+        now=res.clock(),
+        change=change,
+    )
+    await session.commit()
+    await publish_all(res, [(DESK.name, event)], key=conversation_id)
+    return {
+        "conversation_id": conversation_id,
+        "read_scale": event.read_scale,
+        "topic": event.topic,
+        "editable_until": until.isoformat(),
+    }

@@ -1,0 +1,10 @@
+"""Every route of the statistics: the reports API, the tag edit and the reports page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.status.stats import api
+
+router = APIRouter()
+router.include_router(api.router)

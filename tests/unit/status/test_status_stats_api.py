@@ -1,0 +1,199 @@
+"""The reports API: who may read it, small staff cells, the CSV, the access log, and editing a
+closed question's tags within the day (published as an event the statistics rebuild from)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0, Clock, FakePublisher, arrive, bearer
+
+from services.status.handlers import Assigning, apply
+from services.status.models import Conversation, TranscriptAccess
+from services.status.stats.models import DeskStat
+from shared.events import Channel, ConversationClosed, ConversationTagged
+from shared.topics import DESK, INTERACTIONS
+
+DAY = {"from": (T0 - timedelta(days=1)).date().isoformat(), "to": T0.date().isoformat()}
+
+
+async def closed_by(
+    sessions: async_sessionmaker[AsyncSession], closers: dict[str, int], *, read_scale: int = 2
+) -> None:
+    """Given conversations that arrived and were closed by these staff, so many each."""
+    n = 0
+    for staff_id, count in closers.items():
+        for _ in range(count):
+            cid = f"c-{staff_id}-{n}"
+            await arrive(sessions, cid, channel=Channel.CHAT, minutes_ago=60)
+            async with sessions() as session:
+                await apply(
+                    session,
+                    event_id=f"close-{cid}",
+                    assigning=Assigning(),
+                    data=ConversationClosed(
+                        conversation_id=cid,
+                        channel=Channel.CHAT,
+                        closed_at=T0 - timedelta(minutes=30),
+                        closed_by=staff_id,
+                        read_scale=read_scale,
+                        topic="research",
+                    ),
+                )
+                await session.commit()
+            n += 1
+
+
+async def test_plain_staff_get_403_problem_json(client: httpx.AsyncClient) -> None:
+    for path in ("/reports/summary", "/reports/summary.csv", "/reports/annual?fiscal_year=2025"):
+        response = await client.get(path, headers=bearer("mgarcia"))
+        assert response.status_code == 403, path
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["status"] == 403
+    assert (await client.get("/reports/summary")).status_code == 401
+
+
+async def test_small_staff_cells_are_shown_as_under_five_except_to_admins(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    await closed_by(sessions, {"mgarcia": 6, "jnguyen": 3, "tbrooks": 1})
+    params = {**DAY, "group_by": "staff"}
+    supervisor = await client.get("/reports/summary", params=params, headers=bearer("lokafor"))
+    rows = {g["key"]: g for g in supervisor.json()["groups"]}
+    assert rows["mgarcia"]["questions"] == 6 and not rows["mgarcia"]["suppressed"]
+    assert rows["mgarcia"]["resolution_p50_s"] == 30 * 60
+    for small in ("jnguyen", "tbrooks"):
+        assert rows[small]["questions"] == "< 5" and rows[small]["suppressed"]
+        assert rows[small]["resolution_p50_s"] is None and rows[small]["closed"] is None
+    assert supervisor.json()["totals"]["questions"] == 10
+    admin = await client.get("/reports/summary", params=params, headers=bearer("dkim"))
+    rows = {g["key"]: g for g in admin.json()["groups"]}
+    assert (rows["jnguyen"]["questions"], rows["tbrooks"]["questions"]) == (3, 1)
+    # other groupings are not staff breakdowns: nothing is suppressed
+    by_topic = await client.get(
+        "/reports/summary", params={**DAY, "group_by": "channel"}, headers=bearer("lokafor")
+    )
+    assert [g["questions"] for g in by_topic.json()["groups"]] == [10]
+
+
+async def test_csv_by_extension_and_by_accept_header(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    await closed_by(sessions, {"mgarcia": 6, "jnguyen": 2})
+    params = {**DAY, "group_by": "staff"}
+    by_path = await client.get("/reports/summary.csv", params=params, headers=bearer("lokafor"))
+    by_accept = await client.get(
+        "/reports/summary", params=params, headers={**bearer("lokafor"), "Accept": "text/csv"}
+    )
+    for response in (by_path, by_accept):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "attachment" in response.headers["content-disposition"]
+        assert response.text == by_path.text
+    rows = list(csv.reader(io.StringIO(by_path.text)))
+    assert rows[0][:4] == ["staff", "label", "questions", "closed"]
+    assert len({len(r) for r in rows}) == 1  # rectangular
+    body = {r[0]: r for r in rows[1:]}
+    assert body["mgarcia"][2] == "6" and body["jnguyen"][2] == "< 5"
+    assert body["total"][1] == "All questions" and body["total"][2] == "8"
+    assert by_path.text.endswith("\r\n")
+
+
+async def test_every_report_read_is_in_the_access_log(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    await client.get("/reports/summary", headers=bearer("lokafor"))
+    await client.get("/reports/summary.csv", headers=bearer("dkim"))
+    await client.get("/reports/annual?fiscal_year=2025", headers=bearer("lokafor"))
+    await client.get("/reports/summary", headers=bearer("mgarcia"))  # refused: not logged
+    async with sessions() as session:
+        rows = (await session.scalars(select(TranscriptAccess))).all()
+    assert sorted((r.staff_id, r.action, r.conversation_id) for r in rows) == [
+        ("dkim", "report", None),
+        ("lokafor", "report", None),
+        ("lokafor", "report", None),
+    ]
+
+
+async def test_bad_parameters_are_422(client: httpx.AsyncClient) -> None:
+    sup = bearer("lokafor")
+    assert (await client.get("/reports/summary?group_by=patron", headers=sup)).status_code == 422
+    reversed_range = "/reports/summary?from=2025-03-04&to=2025-03-01"
+    assert (await client.get(reversed_range, headers=sup)).status_code == 422
+    assert (await client.get("/reports/annual", headers=sup)).status_code == 422
+
+
+async def close_via_api(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], cid: str
+) -> None:
+    await arrive(sessions, cid, channel=Channel.SMS, minutes_ago=5)
+    closed = await client.post(
+        f"/conversations/{cid}/close",
+        json={"read_scale": 2, "topic": "research"},
+        headers=bearer("mgarcia"),
+    )
+    assert closed.status_code == 200, closed.text
+
+
+async def test_the_closer_edits_tags_within_a_day_and_the_edit_is_an_event(
+    sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    await close_via_api(client, sessions, "c-tag")
+    clock.advance(3600)
+    edited = await client.patch(
+        "/conversations/c-tag/tags", json={"read_scale": 4}, headers=bearer("mgarcia")
+    )
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["read_scale"], edited.json()["topic"]) == (4, "research")
+    [event] = publisher.on(DESK.name)
+    assert isinstance(event, ConversationTagged) and event.read_scale == 4
+    # the consumer applies what was published: the statistics and the queue agree
+    async with sessions() as session:
+        for n, data in enumerate([*publisher.on(INTERACTIONS.name), event]):
+            await apply(session, event_id=f"pub-{n}", data=data, assigning=Assigning())
+        await session.commit()
+        row = await session.get(DeskStat, "c-tag")
+        conv = await session.get(Conversation, "c-tag")
+    assert row is not None and (row.read_scale, row.topic) == (4, "research")
+    assert row.closed_by == "mgarcia" and row.closed_at == T0
+    assert conv is not None and conv.read_scale == 4
+    cleared = await client.patch(
+        "/conversations/c-tag/tags", json={"topic": None}, headers=bearer("mgarcia")
+    )
+    assert (cleared.json()["read_scale"], cleared.json()["topic"]) == (4, None)
+
+
+async def test_tag_edits_by_others_and_after_a_day_are_refused(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient, clock: Clock
+) -> None:
+    await arrive(sessions, "c-open", channel=Channel.CHAT)
+    refused = await client.patch(
+        "/conversations/c-open/tags", json={"read_scale": 1}, headers=bearer("lokafor")
+    )
+    assert refused.status_code == 409  # open: tags come with the close
+    await close_via_api(client, sessions, "c-tag2")
+    other = await client.patch(
+        "/conversations/c-tag2/tags", json={"read_scale": 1}, headers=bearer("jnguyen")
+    )
+    assert other.status_code == 403
+    assert other.headers["content-type"].startswith("application/problem+json")
+    supervisor = await client.patch(
+        "/conversations/c-tag2/tags", json={"read_scale": 5}, headers=bearer("lokafor")
+    )
+    assert supervisor.status_code == 200
+    bad = await client.patch(
+        "/conversations/c-tag2/tags", json={"topic": "gossip"}, headers=bearer("mgarcia")
+    )
+    assert bad.status_code == 422
+    clock.advance(24 * 3600 + 1)
+    late = await client.patch(
+        "/conversations/c-tag2/tags", json={"read_scale": 3}, headers=bearer("mgarcia")
+    )
+    assert late.status_code == 409 and "24 hours" in late.json()["detail"]
