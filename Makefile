@@ -21,8 +21,17 @@ install: $(STAMP)
 kafka: install  ## resolve the Kafka jars from Maven Central into the cache (once)
 	$(BIN)/python -m refdesk_cli.kafka_local provision
 
-browser:  ## Debian's Chromium for the dashboard test (no browser download)
+AXE_VERSION := 4.14.1
+AXE_JS := .cache/axe-core/axe.min.js
+
+browser: $(AXE_JS)  ## Debian's Chromium and axe-core (npm) for the console's browser tests
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: the browser test will say so"
+
+$(AXE_JS):  # axe-core from the npm registry (MPL-2.0), unpacked into the ignored .cache/
+	@mkdir -p .cache/axe-core && tmp=$$(mktemp -d) && \
+	  (cd $$tmp && npm pack -q axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_VERSION).tgz) && \
+	  cp $$tmp/package/axe.min.js $$tmp/package/LICENSE .cache/axe-core/ && rm -rf $$tmp || \
+	  echo "axe-core could not be fetched: the browser tests will say so"
 
 promtool:  ## Debian's Prometheus tools and docker-compose, for the ops checks (nothing is run)
 	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } || echo "promtool could not be installed: tests/ops will say so"
@@ -34,10 +43,11 @@ run: install kafka  ## Kafka, the mail sink and the five services; Ctrl-C stops 
 test: test-unit test-broker  ## the whole suite: the fast tier, then everything on a real broker
 
 test-unit: install  ## the fast tier: unit and component tests, no broker, no network, under 60 s
-	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit
+	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit -m "not browser"
 
 test-broker: install kafka browser promtool  ## integration, ops, e2e and the short fault subset
 	$(BIN)/pytest $(PYTEST_FLAGS) tests --ignore=tests/unit --ignore=tests/faults
+	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit -m browser
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
 
 coverage: install kafka browser promtool  ## `make test` under coverage (services as processes too)

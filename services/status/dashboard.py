@@ -1,4 +1,5 @@
-"""The staff dashboard: sign-in, own status buttons, Who's Online and the live queue."""
+"""The staff dashboard: sign-in and sign-out, the console page (queue and conversation, see
+console/pages.py) and the JSON state it polls for status and Who's Online."""
 
 from __future__ import annotations
 
@@ -18,19 +19,19 @@ from services.status.auth import (
     read_session,
     sign_session,
 )
+from services.status.console import pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Unauthenticated
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
-CHANNEL_LABELS = {"chat": ("💬", "Chat"), "sms": ("📱", "SMS"), "email": ("✉️", "Email")}
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
 
 def templates() -> Jinja2Templates:
     """The dashboard's Jinja2 templates (autoescaped)."""
-    return Jinja2Templates(directory=str(HERE / "templates"))
+    return pages.templates()
 
 
 async def board_state(*, session: SessionDep, res: ResourcesDep, actor: Actor) -> dict[str, Any]:
@@ -44,21 +45,40 @@ async def board_state(*, session: SessionDep, res: ResourcesDep, actor: Actor) -
     }
 
 
-@router.get("", response_class=HTMLResponse, summary="Staff dashboard")
-async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
-    """The dashboard when signed in, else the sign-in form."""
+async def page_actor(request: Request, res: ResourcesDep, session: SessionDep) -> Actor | None:
+    """The staff member the session cookie names, or None (then the page is the sign-in form)."""
     staff_id = read_session(
         request.cookies.get(COOKIE), secret=res.settings.session_secret, now=res.clock()
     )
     if staff_id is None:
-        return _login_page(request)
+        return None
     try:
-        actor = await actor_for_id(session=session, staff_id=staff_id)
+        return await actor_for_id(session=session, staff_id=staff_id)
     except Unauthenticated:
+        return None
+
+
+@router.get("", response_class=HTMLResponse, summary="Staff dashboard")
+async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
+    """The console when signed in (the queue, filtered or searched by the query string), else
+    the sign-in form."""
+    actor = await page_actor(request, res, session)
+    if actor is None:
         return _login_page(request)
-    state = await board_state(session=session, res=res, actor=actor)
-    context = {"actor": actor, "state": state, "labels": CHANNEL_LABELS}
-    return templates().TemplateResponse(request, "dashboard.html", context)
+    return await pages.render_console(request, res=res, session=session, actor=actor)
+
+
+@router.get("/c/{conversation_id}", response_class=HTMLResponse, summary="Console: conversation")
+async def conversation_page(
+    conversation_id: str, request: Request, res: ResourcesDep, session: SessionDep
+) -> Response:
+    """The console with one conversation open (a link staff can share or bookmark)."""
+    actor = await page_actor(request, res, session)
+    if actor is None:
+        return _login_page(request)
+    return await pages.render_console(
+        request, res=res, session=session, actor=actor, conversation_id=conversation_id
+    )
 
 
 def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
@@ -111,3 +131,6 @@ async def logout() -> Response:
 async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Own status, Who's Online and the queue."""
     return await board_state(session=session, res=res, actor=actor)
+
+
+router.include_router(pages.router)

@@ -1,0 +1,197 @@
+"""The console's pages and the fragments its script swaps in: the queue (or a search), one
+queue row, one conversation. Reads go through the same functions as the JSON API; every
+change the page makes is a call to the JSON API itself (see static/console/actions.js)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status import queue, service
+from services.status.auth import Actor, has_role
+from services.status.console import views
+from services.status.conversations import api as conversations_api
+from services.status.conversations import reading
+from services.status.conversations.policy import DESK
+from services.status.deps import ActorDep, Resources, ResourcesDep, SessionDep
+from services.status.errors import StatusError
+from services.status.models import Staff
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+"""Mounted under /dashboard by dashboard.py."""
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """The console's Jinja2 templates (autoescaped), built on first use and kept."""
+    return Jinja2Templates(directory=str(TEMPLATES))
+
+
+async def staff_names(session: AsyncSession) -> dict[str, str]:
+    """Staff ids to names, for authors and assignees."""
+    rows = await session.execute(select(Staff.id, Staff.name))
+    return {row[0]: row[1] for row in rows.all()}
+
+
+def department_choices(res: Resources, actor: Actor) -> list[tuple[str, str]]:
+    """The departments the actor's queue may be narrowed to, as (id, name)."""
+    known = res.book.departments()
+    if has_role(actor, "supervisor"):
+        ids = list(known)
+    else:
+        ids = [DESK, *(d for d in actor.departments if d != DESK)]
+    return [(d, known[d].name if d in known else d) for d in ids]
+
+
+def decorate_row(
+    row: dict[str, Any], res: Resources, names: dict[str, str], now: Any
+) -> dict[str, Any]:
+    """A queue row with what the page shows beside the API's fields."""
+    assignee = row.get("assignee")
+    return {
+        **row,
+        "sort_key": views.sort_key(row),
+        "department_name": res.book.department_name(row["department"] or DESK),
+        "assignee_name": names.get(assignee, assignee) if assignee else None,
+        "opened": views.desk_time(row["opened_at"], now),
+        "opened_full": views.full_time(row["opened_at"]),
+    }
+
+
+async def queue_context(
+    *, res: Resources, session: AsyncSession, actor: Actor, filters: views.Filters
+) -> dict[str, Any]:
+    """The queue's rows (or a search's results) in desk order."""
+    listed = await conversations_api.list_conversations(actor, res, session, **filters.api_args())
+    names = await staff_names(session)
+    now = res.clock()
+    rows = [decorate_row(r, res, names, now) for r in listed["items"]]
+    return {"rows": rows, "filters": filters}
+
+
+async def conversation_context(
+    *, res: Resources, session: AsyncSession, actor: Actor, conversation_id: str
+) -> dict[str, Any]:
+    """One conversation as the page shows it (the read is written to the access log)."""
+    now = res.clock()
+    view = await reading.conversation_view(
+        session=session, conversation_id=conversation_id, actor=actor, now=now
+    )
+    await session.commit()
+    names = await staff_names(session)
+    book = res.book.data()
+    channel = view["channel"]
+    departments = [
+        {"id": d, "name": dep.name, "handoff": dep.handoff}
+        for d, dep in book.departments.items()
+        if d != view["department"]
+    ]
+    patron = view["patron"]
+    chat = channel == "chat"
+    return {
+        "me": actor.id,
+        "patron_label": patron["name"] or (None if chat else patron["contact"]) or "Chat visitor",
+        "c": decorate_row(view, res, names, now),
+        "lines": [
+            views.line_view(m, names=names, now=now, patron=view["patron"]["name"])
+            for m in view["messages"]
+        ],
+        "earlier": [decorate_row(r, res, names, now) for r in view["earlier"]],
+        "permitted": view["permitted"],
+        "patron": view["patron"],
+        "macros": [m for m in book.macros if channel in m.channels],
+        "links": book.links,
+        "departments": departments,
+        "topics": views.TOPIC_LABELS,
+        "budget": getattr(res.settings, "sms_segment_budget", views.SMS_SEGMENT_BUDGET),
+        "subject": views.reply_subject(view.get("subject")),
+        "reply_heading": views.REPLY_HEADINGS.get(channel, "Reply"),
+        "send_label": views.SEND_LABELS.get(channel, "Send"),
+        "closed_at": views.desk_time(view.get("closed_at"), now),
+        "acknowledged_by": names.get(view["acknowledged_by"] or "", view["acknowledged_by"]),
+    }
+
+
+async def render_console(
+    request: Request,
+    *,
+    res: Resources,
+    session: AsyncSession,
+    actor: Actor,
+    conversation_id: str | None = None,
+) -> Response:
+    """The whole console page, with one conversation open if asked."""
+    filters = views.parse_filters(request.query_params)
+    context: dict[str, Any] = {
+        "actor": actor,
+        "me": await service.status_of(session=session, staff_id=actor.id),
+        "online": await service.whos_online(session=session),
+        "departments": department_choices(res, actor),
+        "open_id": conversation_id,
+        "conversation": None,
+        "conversation_error": None,
+        **await queue_context(res=res, session=session, actor=actor, filters=filters),
+    }
+    names = await staff_names(session)
+    context["my_name"] = names.get(actor.id, actor.id)
+    if conversation_id is not None:
+        try:
+            context["conversation"] = await conversation_context(
+                res=res, session=session, actor=actor, conversation_id=conversation_id
+            )
+        except StatusError as exc:
+            context["conversation_error"] = exc.detail or exc.title
+    return templates().TemplateResponse(request, "console/page.html", context)
+
+
+@router.get("/fragments/queue", response_class=HTMLResponse)
+async def queue_fragment(
+    request: Request, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> Response:
+    """The queue section's rows for the filters or search in the query string."""
+    filters = views.parse_filters(request.query_params)
+    context = await queue_context(res=res, session=session, actor=actor, filters=filters)
+    return templates().TemplateResponse(request, "console/_queue.html", context)
+
+
+@router.get("/fragments/row/{conversation_id}", response_class=HTMLResponse)
+async def row_fragment(
+    conversation_id: str,
+    request: Request,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+) -> Response:
+    """One queue row if the conversation is (still) in the actor's filtered queue, else 204."""
+    filters = views.parse_filters(request.query_params)
+    found = await queue.listing(session=session, actor=actor, flt=filters.one_row(conversation_id))
+    if not found:
+        return Response(status_code=204)
+    names = await staff_names(session)
+    now = res.clock()
+    row = decorate_row(queue.row_view(found[0], now), res, names, now)
+    return templates().TemplateResponse(request, "console/_row.html", {"row": row})
+
+
+@router.get("/fragments/conversation/{conversation_id}", response_class=HTMLResponse)
+async def conversation_fragment(
+    conversation_id: str,
+    request: Request,
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
+) -> Response:
+    """One conversation's pane (problem+json 403/404 if the actor may not see it)."""
+    context = await conversation_context(
+        res=res, session=session, actor=actor, conversation_id=conversation_id
+    )
+    return templates().TemplateResponse(request, "console/_conversation.html", {"ctx": context})

@@ -1,0 +1,214 @@
+"""How the console shows things: desk-time stamps, sizes, queue filters and transcript lines.
+
+Plain functions over the JSON views the API already returns (`queue.row_view`,
+`reading.conversation_view`), so the page and the API never disagree about the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import QueryParams
+
+from services.status.queue import QueueFilter
+from shared.events import Channel
+
+DESK_TZ = ZoneInfo("America/Chicago")
+"""The desk's local time: every time on the page is shown in it."""
+
+SMS_SEGMENT_BUDGET = 3
+"""Segments a staff text may cost before the composer warns (no policy sets one yet)."""
+
+TOPIC_LABELS = {
+    "circulation": "Circulation",
+    "citation": "Citation",
+    "research": "Research",
+    "technology": "Technology",
+    "hours-policies": "Hours and policies",
+    "other": "Other",
+}
+DELIVERY_LABELS = {"queued": "Queued", "sent": "Sent", "failed": "Not delivered"}
+REPLY_HEADINGS = {
+    "chat": "Reply in the chat",
+    "sms": "Reply by text message",
+    "email": "Reply by email",
+}
+SEND_LABELS = {"chat": "Send chat message", "sms": "Send text message", "email": "Send email"}
+
+
+def desk_time(at: datetime | str | None, now: datetime) -> str:
+    """A time as staff read it, in desk time: "Today 9:14 AM", "Mon 4:02 PM", "Mar 4, 4:02 PM"."""
+    if at is None:
+        return ""
+    when = (datetime.fromisoformat(at) if isinstance(at, str) else at).astimezone(DESK_TZ)
+    today = now.astimezone(DESK_TZ).date()
+    clock = when.strftime("%I:%M %p").lstrip("0")
+    days = (today - when.date()).days
+    if days == 0:
+        return f"Today {clock}"
+    if days == 1:
+        return f"Yesterday {clock}"
+    if 1 < days < 7:
+        return f"{when:%a} {clock}"
+    if when.year == today.year:
+        return f"{when:%b} {when.day}, {clock}"
+    return f"{when:%b} {when.day}, {when.year}, {clock}"
+
+
+def full_time(at: datetime | str | None) -> str:
+    """The whole date and time in desk time, for a tooltip: "Tuesday, March 4, 2025, 9:14 AM"."""
+    if at is None:
+        return ""
+    when = (datetime.fromisoformat(at) if isinstance(at, str) else at).astimezone(DESK_TZ)
+    clock = when.strftime("%I:%M %p").lstrip("0")
+    return f"{when:%A}, {when:%B} {when.day}, {when.year}, {clock} {when.tzname()}"
+
+
+def file_size(size: int | None) -> str:
+    """Bytes as people read them: "812 bytes", "14 KB", "2.3 MB"."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} bytes" if size != 1 else "1 byte"
+    kb = size / 1024
+    if kb < 1024:
+        return f"{kb:.0f} KB" if kb >= 10 else f"{kb:.1f} KB"
+    mb = kb / 1024
+    return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
+
+
+def sort_key(row: dict[str, Any]) -> str:
+    """A string that sorts queue rows in desk order (the browser inserts live rows by it)."""
+    # queue.queue_band's bands, read off the row
+    band = 0 if row["crisis"] else 1 if row["safety_review"] else 2 if row["overnight"] else 3
+    opened = datetime.fromisoformat(row["opened_at"])
+    return f"{band}|{opened.astimezone(DESK_TZ):%Y%m%d%H%M%S%f}|{row['conversation_id']}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the queue shows: the queue's filters, or a search."""
+
+    mine: bool = False
+    unassigned: bool = False
+    overnight: bool = False
+    crisis: bool = False
+    department: str | None = None
+    channel: Channel | None = None
+    q: str | None = None
+    contact: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @property
+    def searching(self) -> bool:
+        """Whether this is a search (text, contact or dates) rather than the open queue."""
+        return bool(self.q or self.contact or self.date_from or self.date_to)
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether any filter or search narrows the queue."""
+        flags = self.mine or self.unassigned or self.overnight or self.crisis
+        return flags or bool(self.department or self.channel) or self.searching
+
+    def api_args(self) -> dict[str, Any]:
+        """Keyword arguments for GET /conversations's function."""
+        return {
+            "department": self.department,
+            "channel": self.channel,
+            "mine": self.mine,
+            "unassigned": self.unassigned,
+            "overnight": True if self.overnight else None,
+            "crisis": True if self.crisis else None,
+            "q": self.q,
+            "contact": self.contact,
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+        }
+
+    def one_row(self, conversation_id: str) -> QueueFilter:
+        """The queue's filter narrowed to one conversation (a search keeps closed ones)."""
+        return QueueFilter(
+            state="all" if self.searching else "open",
+            department=self.department,
+            channel=self.channel,
+            mine=self.mine,
+            unassigned=self.unassigned,
+            overnight=True if self.overnight else None,
+            crisis=True if self.crisis else None,
+            ids=(conversation_id,),
+        )
+
+
+def _text(params: QueryParams, name: str, limit: int) -> str | None:
+    value = (params.get(name) or "").strip()
+    return value[:limit] or None
+
+
+def _date(params: QueryParams, name: str) -> date | None:
+    try:
+        return date.fromisoformat(params.get(name) or "")
+    except ValueError:
+        return None
+
+
+def parse_filters(params: QueryParams) -> Filters:
+    """The queue's filters from a query string (unknown values are ignored, never an error)."""
+    channel = params.get("channel")
+    return Filters(
+        mine=params.get("mine") == "1",
+        unassigned=params.get("unassigned") == "1",
+        overnight=params.get("overnight") == "1",
+        crisis=params.get("crisis") == "1",
+        department=_text(params, "department", 64),
+        channel=Channel(channel) if channel in {c.value for c in Channel} else None,
+        q=_text(params, "q", 200),
+        contact=_text(params, "contact", 320),
+        date_from=_date(params, "from"),
+        date_to=_date(params, "to"),
+    )
+
+
+def line_view(
+    message: dict[str, Any], *, names: dict[str, str], now: datetime, patron: str | None = None
+) -> dict[str, Any]:
+    """One transcript line with who wrote it, in words, and which kind of line it is:
+    patron, staff, automated, note or event."""
+    author = message.get("author") or ""
+    direction = message["direction"]
+    if direction == "in":
+        role, who = "patron", patron or "Patron"
+    elif direction == "note":
+        role, who = "note", f"Note by {names.get(author, author)}"
+    elif direction == "event":
+        role, who = "event", ""
+    elif message.get("kind") == "staff_reply" or (not message.get("automated") and author in names):
+        role, who = "staff", names.get(author, author)
+    else:
+        role, who = "automated", f"Automated: {message.get('automated') or 'message'}"
+    delivery = message.get("delivery") or {}
+    state = delivery.get("state")
+    attachments = [
+        {"name": a.get("name", "file"), "size": file_size(a.get("size"))}
+        for a in message.get("attachments") or []
+    ]
+    return {
+        **message,
+        "role": role,
+        "who": who,
+        "when": desk_time(message["at"], now),
+        "when_full": full_time(message["at"]),
+        "delivery_state": state,
+        "delivery_label": DELIVERY_LABELS.get(state or "", state or ""),
+        "delivery_reason": delivery.get("reason"),
+        "attachments": attachments,
+    }
+
+
+def reply_subject(subject: str | None) -> str:
+    """The email reply's subject as the composer first shows it."""
+    base = (subject or "").strip() or "Your question to the TCC Library"
+    return base if base.lower().startswith("re:") else f"Re: {base}"

@@ -1,0 +1,211 @@
+// What staff do in the open conversation, each through the JSON API: claim, acknowledge a
+// crisis, transfer, close, convert SMS to email, add a note, reply (with macros and, for SMS,
+// a live segment count). Events are delegated: the conversation pane is swapped often.
+"use strict";
+(() => {
+  const Desk = window.Desk;
+  const pane = document.getElementById("conversation-pane");
+  const DONE = {
+    claim: "Claimed: the conversation is yours.",
+    acknowledge: "Crisis acknowledged. The other actions are open now.",
+  };
+  let opener = null;
+
+  const path = (suffix) => `/conversations/${encodeURIComponent(Desk.openId())}${suffix}`;
+  const byId = (id) => document.getElementById(id);
+
+  function say(id, text) {
+    const node = byId(id);
+    if (node) node.textContent = text;
+  }
+
+  async function afterChange(message) {
+    say("action-status", message);
+    const id = Desk.openId();
+    await Desk.refreshConversation();
+    if (id) Desk.refreshRow(id).catch(() => undefined);
+  }
+
+  async function act(name, button) {
+    button.disabled = true;
+    try {
+      await Desk.request("POST", path(`/${name}`));
+      await afterChange(DONE[name] || "Done.");
+    } catch (err) {
+      button.disabled = false;
+      say("action-status", `Could not ${name}: ${err.message}`);
+    }
+  }
+
+  // SMS segments, counted as the notifier will count the text it sends.
+  function updateCounter() {
+    const counter = byId("segment-counter");
+    const textarea = byId("reply-text");
+    if (!counter || !textarea) return;
+    const text = window.RefdeskSegments.pyStrip(textarea.value);
+    const [encoding, segments] = window.RefdeskSegments.smsSegments(text);
+    const budget = Number(counter.dataset.budget);
+    const n = Array.from(text).length;
+    counter.textContent = `${n} character${n === 1 ? "" : "s"}, ${encoding}, ${segments} segment${segments === 1 ? "" : "s"}`;
+    counter.dataset.segments = String(segments);
+    counter.dataset.encoding = encoding;
+    const over = segments > budget;
+    counter.classList.toggle("over", over);
+    let warning = "";
+    if (over) warning = `Over the desk's budget of ${budget} segments: shorten it, or send one idea per text.`;
+    else if (encoding === "UCS-2") warning = "A character outside GSM-7 (an emoji or a curly quote) makes each segment hold 70 characters, not 160.";
+    if (byId("segment-warning").textContent !== warning) say("segment-warning", warning);
+  }
+
+  function insertAtCursor(textarea, text) {
+    const start = textarea.selectionStart ?? textarea.value.length;
+    const end = textarea.selectionEnd ?? textarea.value.length;
+    const before = textarea.value.slice(0, start);
+    const gap = before && !/\s$/.test(before) ? " " : "";
+    textarea.value = before + gap + text + textarea.value.slice(end);
+    const caret = (before + gap + text).length;
+    textarea.setSelectionRange(caret, caret);
+  }
+
+  async function insertMacro() {
+    const select = byId("macro-select");
+    const textarea = byId("reply-text");
+    if (!select.value) { say("macro-error", "Choose a macro first."); select.focus(); return; }
+    try {
+      const data = await Desk.request("GET", path(`/macros/${encodeURIComponent(select.value)}`));
+      say("macro-error", "");
+      insertAtCursor(textarea, data.text);
+      textarea.focus();
+      updateCounter();
+    } catch (err) {
+      say("macro-error", `This macro can't be used here: ${err.message}`);
+    }
+  }
+
+  async function sendReply(form) {
+    const textarea = byId("reply-text");
+    const button = byId("send-reply");
+    if (!textarea.value.trim()) { say("composer-status", "Write a message first."); textarea.focus(); return; }
+    const body = { text: textarea.value };
+    const subject = byId("reply-subject");
+    if (subject && subject.value.trim()) body.subject = subject.value.trim();
+    button.disabled = true;
+    say("composer-status", "Sending…");
+    try {
+      await Desk.request("POST", path("/replies"), body);
+      textarea.value = "";
+      updateCounter();
+      say("composer-status", "Sent to the patron's channel. Its delivery shows in the transcript.");
+      await afterChange("");
+    } catch (err) {
+      say("composer-status", `Not sent: ${err.message}`);
+    } finally {
+      if (byId("send-reply")) byId("send-reply").disabled = false;
+      if (form.isConnected) textarea.focus();
+    }
+  }
+
+  async function saveNote() {
+    const textarea = byId("note-text");
+    if (!textarea.value.trim()) { say("note-status", "Write the note first."); textarea.focus(); return; }
+    try {
+      await Desk.request("POST", path("/notes"), { text: textarea.value });
+      textarea.value = "";
+      say("note-status", "Note saved. Only staff see it.");
+      await afterChange("");
+    } catch (err) {
+      say("note-status", `Not saved: ${err.message}`);
+    }
+  }
+
+  function checked(form, name) {
+    const input = form.querySelector(`input[name="${name}"]:checked`);
+    return input && input.value ? input.value : null;
+  }
+
+  async function submitDialog(form) {
+    const dialog = form.closest("dialog");
+    const errorId = form.id.replace("-form", "-error");
+    const button = form.querySelector("button[type=submit]");
+    let call, message;
+    if (form.id === "transfer-form") {
+      const select = byId("transfer-department");
+      const name = select.options[select.selectedIndex].textContent;
+      call = ["/transfer", { department: select.value, note: byId("transfer-text").value.trim() || null }];
+      message = `Transferred to ${name}. The patron gets the hand-off message.`;
+    } else if (form.id === "close-form") {
+      const scale = checked(form, "read_scale");
+      call = ["/close", { read_scale: scale ? Number(scale) : null, topic: checked(form, "topic") }];
+      message = /survey/.test(button.textContent) ? "Closed. The patron will get the rating survey." : "Closed.";
+    } else {
+      call = ["/convert-to-email", { email: byId("convert-email").value.trim() }];
+      message = "Converted: replies go by email from now on.";
+    }
+    button.disabled = true;
+    try {
+      await Desk.request("POST", path(call[0]), call[1]);
+      say(errorId, "");
+      dialog.close();
+      await afterChange(message);
+      const title = byId("conv-title");
+      if (title) title.focus();
+      else document.querySelector("#conversation-pane h2")?.focus();
+    } catch (err) {
+      say(errorId, err.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function openDialog(button) {
+    const dialog = byId(button.dataset.dialog);
+    if (!dialog) return;
+    opener = button;
+    if (dialog.id === "transfer-dialog") prefillHandoff();
+    dialog.showModal();
+  }
+
+  function prefillHandoff() {
+    const select = byId("transfer-department");
+    byId("transfer-text").value = select.options[select.selectedIndex].dataset.handoff || "";
+  }
+
+  pane.addEventListener("click", (event) => {
+    const action = event.target.closest("button[data-action]");
+    if (action) { act(action.dataset.action, action); return; }
+    const dialogButton = event.target.closest("button[data-dialog]");
+    if (dialogButton) { openDialog(dialogButton); return; }
+    const close = event.target.closest("[data-close]");
+    if (close) { close.closest("dialog").close(); return; }
+    if (event.target.closest("#macro-insert")) insertMacro();
+  });
+
+  pane.addEventListener("close", (event) => {
+    if (event.target.tagName === "DIALOG" && opener && opener.isConnected) opener.focus();
+  }, true);
+
+  pane.addEventListener("submit", (event) => {
+    const form = event.target;
+    event.preventDefault();
+    if (form.id === "composer") sendReply(form);
+    else if (form.id === "note-form") saveNote();
+    else if (form.closest("dialog")) submitDialog(form);
+  });
+
+  pane.addEventListener("input", (event) => {
+    if (event.target.id === "reply-text") updateCounter();
+  });
+  pane.addEventListener("change", (event) => {
+    if (event.target.id === "transfer-department") prefillHandoff();
+  });
+  pane.addEventListener("keydown", (event) => {
+    // Ctrl+Enter (or Cmd+Enter) sends from the composer or saves the note.
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.tagName === "TEXTAREA") {
+      event.preventDefault();
+      event.target.form.requestSubmit();
+    }
+  });
+  document.addEventListener("desk:opened", updateCounter);
+  document.addEventListener("desk:refreshed", updateCounter);
+  updateCounter();
+})();

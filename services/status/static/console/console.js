@@ -1,0 +1,325 @@
+// The desk console: the queue and the open conversation are server-rendered fragments this
+// script swaps in; live changes arrive as server-sent events (/console/events) and refetch
+// only the affected queue row and, when it is open, the conversation. actions.js does the
+// changes, through the JSON API.
+"use strict";
+window.Desk = (() => {
+  const JSON_HEADERS = { "X-Requested-With": "refdesk", "Content-Type": "application/json" };
+  const shell = document.querySelector(".console");
+  const pane = document.getElementById("conversation-pane");
+  const form = document.getElementById("queue-form");
+  const announcer = document.getElementById("announcer");
+  let openId = shell.dataset.openId || null;
+
+  class Problem extends Error {
+    constructor(status, detail) { super(detail); this.status = status; }
+  }
+
+  function announce(text) {
+    announcer.textContent = "";
+    window.setTimeout(() => { announcer.textContent = text; }, 60);
+  }
+
+  async function request(method, url, body) {
+    const init = { method, credentials: "same-origin", headers: JSON_HEADERS };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const response = await fetch(url, init);
+    if (response.status === 401) { window.location.reload(); throw new Problem(401, "Signed out"); }
+    const type = response.headers.get("content-type") || "";
+    const data = type.includes("json") ? await response.json() : null;
+    if (!response.ok) {
+      throw new Problem(response.status, (data && (data.detail || data.title)) || `Error ${response.status}`);
+    }
+    return data;
+  }
+
+  async function html(url) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.status === 401) { window.location.reload(); throw new Problem(401, "Signed out"); }
+    if (response.status === 204) return null;
+    if (!response.ok) {
+      let detail = `Error ${response.status}`;
+      try { const data = await response.json(); detail = data.detail || data.title || detail; } catch (e) { /* not JSON */ }
+      throw new Problem(response.status, detail);
+    }
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    return template.content;
+  }
+
+  function queueParams() {
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (String(value).trim()) params.set(key, value);
+    return params;
+  }
+
+  function syncUrl(push) {
+    const path = openId ? `/dashboard/c/${encodeURIComponent(openId)}` : "/dashboard";
+    const query = queueParams().toString();
+    const url = path + (query ? `?${query}` : "");
+    if (url === window.location.pathname + window.location.search) return;
+    if (push) window.history.pushState({ openId }, "", url);
+    else window.history.replaceState({ openId }, "", url);
+  }
+
+  function markCurrent() {
+    for (const row of document.querySelectorAll("#queue tbody tr")) {
+      const current = row.dataset.conversationId === openId;
+      row.classList.toggle("current", current);
+      const link = row.querySelector("a.open-link");
+      if (current) link.setAttribute("aria-current", "true"); else link.removeAttribute("aria-current");
+    }
+  }
+
+  function rows() { return Array.from(document.querySelectorAll("#queue tbody tr")); }
+
+  function updateSummary() {
+    const summary = document.getElementById("queue-summary");
+    const empty = document.getElementById("queue-empty");
+    const n = rows().length;
+    empty.hidden = n > 0;
+    if (summary.dataset.searching) return;
+    const filtered = queueParams().toString() ? " (filtered)" : "";
+    summary.textContent = `${n} open${filtered}`;
+  }
+
+  async function loadQueue({ push = false, say = false } = {}) {
+    const fragment = await html(`/dashboard/fragments/queue?${queueParams()}`);
+    const focused = rows().find((r) => r.contains(document.activeElement));
+    document.getElementById("queue-body").replaceChildren(fragment);
+    const again = focused && rows().find((r) => r.dataset.conversationId === focused.dataset.conversationId);
+    if (again) again.querySelector("a.open-link").focus();
+    document.getElementById("clear-search").hidden = !queueParams().toString();
+    markCurrent();
+    syncUrl(push);
+    if (say) announce(document.getElementById("queue-summary").textContent.trim());
+  }
+
+  async function refreshRow(cid) {
+    const fresh = await html(`/dashboard/fragments/row/${encodeURIComponent(cid)}?${queueParams()}`);
+    const body = document.querySelector("#queue tbody");
+    const searching = document.getElementById("queue").dataset.search === "1";
+    const old = rows().find((r) => r.dataset.conversationId === cid);
+    const hadFocus = old && old.contains(document.activeElement);
+    const row = fresh && fresh.querySelector("tr");
+    if (!row) { if (old && !searching) old.remove(); updateSummary(); return; }
+    if (!old && searching) return;
+    if (old) old.remove();
+    const after = rows().find((r) => r.dataset.sort > row.dataset.sort);
+    body.insertBefore(row, after || null);
+    markCurrent();
+    updateSummary();
+    if (hadFocus) row.querySelector("a.open-link").focus();
+    if (!old) {
+      const label = row.querySelector(".channel-label").textContent;
+      const flag = row.querySelector(".flag-crisis, .flag-review");
+      announce(`New ${label} conversation in the queue${flag ? ": " + flag.textContent : ""}.`);
+    }
+  }
+
+  function showPlaceholder(title, text) {
+    const box = document.createElement("div");
+    box.className = "placeholder";
+    const h = document.createElement("h2");
+    h.textContent = title;
+    h.tabIndex = -1;
+    const p = document.createElement("p");
+    p.textContent = text;
+    box.append(h, p);
+    pane.replaceChildren(box);
+    return h;
+  }
+
+  async function openConversation(cid, { push = true, focus = true } = {}) {
+    let fragment;
+    try { fragment = await html(`/dashboard/fragments/conversation/${encodeURIComponent(cid)}`); }
+    catch (err) {
+      if (err.status === 401) return;
+      openId = null;
+      const h = showPlaceholder("This conversation cannot be opened", err.message);
+      if (focus) h.focus();
+      markCurrent();
+      syncUrl(push);
+      return;
+    }
+    pane.replaceChildren(fragment);
+    openId = cid;
+    markCurrent();
+    syncUrl(push);
+    const title = document.getElementById("conv-title");
+    document.title = `${title.textContent.replace(/\s+/g, " ").trim()} · Reference desk · TCC Libraries`;
+    if (focus) title.focus();
+    document.dispatchEvent(new CustomEvent("desk:opened", { detail: { id: cid } }));
+  }
+
+  function focusKey(root) {
+    const active = document.activeElement;
+    if (!active || !root.contains(active)) return null;
+    if (active.id) return `#${CSS.escape(active.id)}`;
+    for (const name of ["data-action", "data-dialog"]) {
+      if (active.hasAttribute(name)) return `[${name}="${active.getAttribute(name)}"]`;
+    }
+    return null;
+  }
+
+  function swap(current, fresh) {
+    if (!current || !fresh || current.outerHTML === fresh.outerHTML) return;
+    const key = focusKey(current);
+    const lost = current.contains(document.activeElement);
+    current.replaceWith(fresh);
+    const target = key && fresh.querySelector(key);
+    if (target) target.focus();
+    else if (lost) document.getElementById("conv-title").focus();
+  }
+
+  function mergeTranscript(fresh) {
+    const list = document.getElementById("transcript");
+    const byId = new Map(Array.from(list.children).map((li) => [li.dataset.lineId, li]));
+    const incoming = Array.from(fresh.querySelectorAll("#transcript > li"));
+    incoming.forEach((li, i) => {
+      const old = byId.get(li.dataset.lineId);
+      if (old) { if (old.dataset.version !== li.dataset.version) old.replaceWith(li); return; }
+      const next = incoming.slice(i + 1).map((n) => byId.get(n.dataset.lineId)).find(Boolean);
+      list.insertBefore(li, next || null);
+      if (li.dataset.role === "patron") {
+        const text = (li.querySelector(".text") || {}).textContent || "";
+        announce(`New message from the patron: ${text.slice(0, 100)}`);
+      }
+    });
+  }
+
+  function swapDialogs(fresh) {
+    const article = document.getElementById("conversation");
+    for (const id of ["transfer-dialog", "close-dialog", "convert-dialog"]) {
+      const current = document.getElementById(id);
+      const next = fresh.querySelector(`#${id}`);
+      if (current && current.open) continue;
+      if (current && next) current.replaceWith(next);
+      else if (current) current.remove();
+      else if (next) article.append(next);
+    }
+  }
+
+  async function refreshNow() {
+    const cid = openId;
+    if (!cid || !document.getElementById("conversation")) return;
+    let fragment;
+    try { fragment = await html(`/dashboard/fragments/conversation/${encodeURIComponent(cid)}`); }
+    catch (err) {
+      if (err.status === 403 || err.status === 404) {
+        openId = null;
+        showPlaceholder("This conversation has left your queue", err.message);
+        markCurrent();
+        syncUrl(false);
+      }
+      return;
+    }
+    if (cid !== openId) return;
+    const fresh = fragment.querySelector("#conversation");
+    const article = document.getElementById("conversation");
+    article.className = fresh.className;
+    Object.assign(article.dataset, fresh.dataset);
+    swap(document.getElementById("conv-head"), fresh.querySelector("#conv-head"));
+    mergeTranscript(fresh);
+    const body = article.querySelector(".conv-body");
+    body.className = fresh.querySelector(".conv-body").className;
+    const aside = fresh.querySelector("#crisis-aside");
+    const oldAside = document.getElementById("crisis-aside");
+    if (aside && !oldAside) body.append(aside);
+    else if (!aside && oldAside) oldAside.remove();
+    const wrap = document.getElementById("composer-wrap");
+    const freshWrap = fresh.querySelector("#composer-wrap");
+    if (wrap.dataset.version !== freshWrap.dataset.version) swap(wrap, freshWrap);
+    swap(document.getElementById("earlier"), fresh.querySelector("#earlier"));
+    swapDialogs(fresh);
+    document.dispatchEvent(new CustomEvent("desk:refreshed", { detail: { id: cid } }));
+  }
+
+  let refreshing = Promise.resolve();
+  function refreshConversation() {
+    refreshing = refreshing.then(refreshNow, refreshNow);
+    return refreshing;
+  }
+
+  // Live updates: one event per change; changes to one conversation within 150 ms are one fetch.
+  const pending = new Set();
+  let flushTimer = null;
+  function changed(cid) {
+    pending.add(cid);
+    if (flushTimer) return;
+    flushTimer = window.setTimeout(() => {
+      flushTimer = null;
+      const ids = Array.from(pending);
+      pending.clear();
+      for (const id of ids) {
+        refreshRow(id).catch(() => undefined);
+        if (id === openId) refreshConversation();
+      }
+    }, 150);
+  }
+
+  function listen() {
+    if (!window.EventSource) { window.setInterval(() => loadQueue().catch(() => undefined), 5000); return; }
+    const source = new EventSource("/console/events");
+    let connected = false;
+    source.addEventListener("ready", () => {
+      if (connected) { loadQueue().catch(() => undefined); refreshConversation(); } // caught up after a gap
+      connected = true;
+      shell.dataset.live = "on";
+    });
+    source.addEventListener("conversation", (event) => {
+      try { changed(JSON.parse(event.data).conversation_id); } catch (e) { /* a malformed event */ }
+    });
+    source.addEventListener("reload", () => { loadQueue().catch(() => undefined); refreshConversation(); });
+    source.addEventListener("error", () => { shell.dataset.live = "off"; });
+  }
+
+  // Navigation: links to conversations open in the pane; filters and search reload the queue.
+  function conversationHref(anchor) {
+    const match = anchor && anchor.getAttribute("href").match(/^\/dashboard\/c\/([^?#]+)/);
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+
+  document.addEventListener("click", (event) => {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    const anchor = event.target.closest("a[href^='/dashboard/c/']");
+    const row = !anchor && event.target.closest("#queue tbody tr");
+    const cid = anchor ? conversationHref(anchor) : row ? row.dataset.conversationId : null;
+    if (!cid) return;
+    event.preventDefault();
+    openConversation(cid);
+  });
+
+  form.addEventListener("change", (event) => {
+    if (event.target.closest(".filters")) loadQueue({ say: true }).catch(() => undefined);
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadQueue({ push: true, say: true }).catch(() => undefined);
+  });
+  document.getElementById("clear-search").addEventListener("click", (event) => {
+    event.preventDefault();
+    form.reset();
+    for (const input of form.querySelectorAll("input")) {
+      if (input.type === "checkbox") input.checked = false; else input.value = "";
+    }
+    for (const select of form.querySelectorAll("select")) select.value = "";
+    loadQueue({ push: true, say: true }).catch(() => undefined);
+  });
+  window.addEventListener("popstate", () => {
+    const params = new URLSearchParams(window.location.search);
+    for (const input of form.querySelectorAll("input, select")) {
+      if (input.type === "checkbox") input.checked = params.get(input.name) === "1";
+      else input.value = params.get(input.name) || "";
+    }
+    const match = window.location.pathname.match(/^\/dashboard\/c\/(.+)$/);
+    loadQueue().catch(() => undefined);
+    if (match) openConversation(decodeURIComponent(match[1]), { push: false });
+    else { openId = null; showPlaceholder("No conversation open", "Pick a conversation from the queue."); markCurrent(); }
+  });
+
+  markCurrent();
+  listen();
+  window.setInterval(() => loadQueue().catch(() => undefined), 60000); // waiting times move on
+  return { request, announce, openConversation, refreshConversation, refreshRow, loadQueue, openId: () => openId, Problem };
+})();

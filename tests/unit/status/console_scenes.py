@@ -1,0 +1,274 @@
+"""A morning at the desk, as events applied to the status projection: the console's browser
+tests and screenshots start from it. T0 is Tuesday 9:00 AM desk time."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0
+
+from services.status.handlers import Assigning, apply
+from shared.events import (
+    Action,
+    Attachment,
+    Channel,
+    ConversationClosed,
+    DeliveryState,
+    InteractionReceived,
+    NotificationDelivered,
+    NotificationKind,
+    NotificationRequested,
+    Patron,
+    Priority,
+    RoutingDecided,
+    RuleHit,
+    StaffNoteAdded,
+)
+
+EMAIL = "email-overnight"
+EMAIL_SUBJECT = "Renewing a laptop loan over spring break"
+EMAIL_TEXT = (
+    "Hello,\n\nI checked out a laptop from the South Campus library last week and it is due "
+    "on Friday, but I will be away for spring break. Can I renew it online, or do I have to "
+    "bring it in first? I attached my loan receipt.\n\nThanks,\nAlex Rivera"
+)
+EMAIL_MESSAGE_ID = "<CAF=alex.rivera.123@mail.example.edu>"
+SMS = "sms-hours"
+SMS_TEXT = "Is the NE campus library open til 9 tonight? I need to print a paper"
+REVIEW = "sms-review"
+CRISIS = "chat-crisis"
+CHAT = "chat-renew"
+CHAT_TEXT = "Can I renew my graphing calculator? It's due today and I still need it for my exam"
+CITE = "chat-cite"
+
+_ids = itertools.count(1)
+
+
+async def _apply(sessions: async_sessionmaker[AsyncSession], *events: BaseModel) -> None:
+    async with sessions() as session:
+        for data in events:
+            await apply(session, event_id=f"scene-{next(_ids)}", data=data, assigning=Assigning())
+        await session.commit()
+
+
+def message(
+    cid: str,
+    channel: Channel,
+    text: str,
+    *,
+    minutes_ago: float,
+    contact: str,
+    name: str | None = None,
+    subject: str | None = None,
+    message_id: str | None = None,
+    attachments: list[Attachment] | None = None,
+) -> InteractionReceived:
+    """A patron's message."""
+    return InteractionReceived(
+        interaction_id=f"i-{cid}-{minutes_ago}",
+        conversation_id=cid,
+        channel=channel,
+        provider={"sms": "twilio", "email": "mailgun", "chat": "chat"}[channel.value],
+        provider_message_id=message_id or f"pm-{cid}-{minutes_ago}",
+        patron=Patron(contact=contact, name=name),
+        text=text,
+        subject=subject,
+        received_at=T0 - timedelta(minutes=minutes_ago),
+        attachments=attachments or [],
+    )
+
+
+def routed(
+    cid: str,
+    channel: Channel,
+    *,
+    minutes_ago: float,
+    department: str = "reference",
+    overnight: bool = False,
+    crisis: bool = False,
+    safety_review: bool = False,
+    rule: str = "research-help",
+) -> RoutingDecided:
+    """The router's decision for it."""
+    return RoutingDecided(
+        decision_id=f"r-{cid}-{minutes_ago}",
+        interaction_id=f"i-{cid}-{minutes_ago}",
+        conversation_id=cid,
+        channel=channel,
+        department="care-team" if crisis else department,
+        action=Action.ESCALATE_CRISIS if crisis else Action.ANSWER,
+        priority=Priority.URGENT if crisis else Priority.HIGH if overnight else Priority.NORMAL,
+        overnight=overnight,
+        safety_review=safety_review,
+        rules=[RuleHit(rule_id="crisis-self-harm" if crisis else rule)],
+        policy_version="2025.03",
+        decided_at=T0 - timedelta(minutes=minutes_ago) + timedelta(seconds=1),
+    )
+
+
+def automated(
+    cid: str,
+    channel: Channel,
+    kind: NotificationKind,
+    text: str,
+    *,
+    minutes_ago: float,
+    recipient: str,
+    state: DeliveryState = DeliveryState.SENT,
+    reason: str | None = None,
+    segments: int | None = None,
+) -> list[BaseModel]:
+    """An automated message refdesk sent the patron, and its delivery outcome."""
+    key = f"n-{cid}-{kind.value}"
+    at = T0 - timedelta(minutes=minutes_ago)
+    return [
+        NotificationRequested(
+            idempotency_key=key,
+            kind=kind,
+            channel=channel,
+            recipient=recipient,
+            conversation_id=cid,
+            requested_at=at,
+        ),
+        NotificationDelivered(
+            idempotency_key=key,
+            conversation_id=cid,
+            kind=kind,
+            channel=channel,
+            state=state,
+            reason=reason,
+            text=text if state is DeliveryState.SENT else None,
+            segments=segments,
+            at=at + timedelta(seconds=2),
+        ),
+    ]
+
+
+async def overnight_email(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given an email ticket that came in overnight, acknowledged automatically, with a note."""
+    email_from = "alex.rivera@my.tccd.edu"
+    await _apply(
+        sessions,
+        message(
+            EMAIL,
+            Channel.EMAIL,
+            EMAIL_TEXT,
+            minutes_ago=10 * 60 + 14,
+            contact=email_from,
+            name="Alex Rivera",
+            subject=EMAIL_SUBJECT,
+            message_id=EMAIL_MESSAGE_ID,
+            attachments=[Attachment(name="loan-receipt.pdf", size=48213)],
+        ),
+        routed(EMAIL, Channel.EMAIL, minutes_ago=10 * 60 + 14, overnight=True, rule="renewals"),
+        *automated(
+            EMAIL,
+            Channel.EMAIL,
+            NotificationKind.AFTER_HOURS_ACK,
+            "Thanks for writing to the TCC Library. The desk is closed now; we open Tuesday at "
+            "8:00 AM and will answer you then.",
+            minutes_ago=10 * 60 + 13,
+            recipient=email_from,
+        ),
+        StaffNoteAdded(
+            note_id="note-1",
+            conversation_id=EMAIL,
+            staff_id="jnguyen",
+            text="Laptop loans renew once online; South's circulation desk confirmed.",
+            at=T0 - timedelta(minutes=30),
+        ),
+    )
+
+
+async def chats(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given two chats waiting: a renewal and a citation question."""
+    await _apply(
+        sessions,
+        message(CHAT, Channel.CHAT, CHAT_TEXT, minutes_ago=4, contact="chat-visitor-81"),
+        routed(CHAT, Channel.CHAT, minutes_ago=4, rule="renewals"),
+        message(
+            CITE,
+            Channel.CHAT,
+            "how do I cite a YouTube video in APA 7?",
+            minutes_ago=2,
+            contact="chat-visitor-85",
+            name="Jordan Lee",
+        ),
+        routed(CITE, Channel.CHAT, minutes_ago=2, rule="citations"),
+    )
+
+
+async def sms(sessions: async_sessionmaker[AsyncSession], *, minutes_ago: float = 12) -> None:
+    """Given a text message from a patron who texted the desk last week too."""
+    phone = "+18175550142"
+    await _apply(
+        sessions,
+        message(
+            "sms-rooms",
+            Channel.SMS,
+            "do you have study rooms at SE?",
+            minutes_ago=8640,
+            contact=phone,
+        ),
+        routed("sms-rooms", Channel.SMS, minutes_ago=8640),
+        ConversationClosed(
+            conversation_id="sms-rooms",
+            channel=Channel.SMS,
+            closed_at=T0 - timedelta(days=6) + timedelta(minutes=9),
+            closed_by="mgarcia",
+        ),
+        message(SMS, Channel.SMS, SMS_TEXT, minutes_ago=minutes_ago, contact=phone),
+        routed(SMS, Channel.SMS, minutes_ago=minutes_ago, rule="hours"),
+    )
+
+
+async def crisis(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given a crisis chat, with the crisis resources already sent."""
+    await _apply(
+        sessions,
+        message(
+            CRISIS,
+            Channel.CHAT,
+            "i dont want to be here anymore. i have been saving up pills",
+            minutes_ago=6,
+            contact="chat-visitor-77",
+        ),
+        routed(CRISIS, Channel.CHAT, minutes_ago=6, crisis=True),
+        *automated(
+            CRISIS,
+            Channel.CHAT,
+            NotificationKind.CRISIS_RESOURCES,
+            "Your safety matters. If you are in danger right now, call 911, or call or text 988 "
+            "any time. TCC Counseling is here for you too.",
+            minutes_ago=5.9,
+            recipient=CRISIS,
+        ),
+    )
+
+
+async def possible_crisis(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given a text the router's safety net flagged for review."""
+    await _apply(
+        sessions,
+        message(
+            REVIEW,
+            Channel.SMS,
+            "honestly i cant keep doing this, everything is too much this semester",
+            minutes_ago=25,
+            contact="+18175550188",
+        ),
+        routed(REVIEW, Channel.SMS, minutes_ago=25, safety_review=True, rule="stress"),
+    )
+
+
+async def morning(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given the desk at 9:00 AM: a crisis chat, a possible crisis by SMS, an overnight email
+    ticket, an SMS and two chats."""
+    await overnight_email(sessions)
+    await sms(sessions)
+    await possible_crisis(sessions)
+    await crisis(sessions)
+    await chats(sessions)
