@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from refdesk_cli.signals import Check, Interrupted, StopSignals
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy" / "kafka"
 KAFKA_VERSION = "4.1.1"
@@ -127,10 +129,13 @@ class LocalKafka:
             start_new_session=True,
         )
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        """Block until a metadata request succeeds (not merely until the port opens)."""
+    def wait_ready(self, timeout: float = 90.0, *, interrupted: Check | None = None) -> None:
+        """Block until a metadata request succeeds (not merely until the port opens);
+        Interrupted if `interrupted()` says to stop first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if interrupted is not None and interrupted():
+                raise Interrupted("stopped while Kafka was starting")
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(
                     f"Kafka exited with {self.process.returncode}; see {self.data_dir}/logs"
@@ -203,12 +208,10 @@ def main() -> None:
     kafka.wait_ready()
     print(f"Kafka {KAFKA_VERSION} ready on {kafka.bootstrap}", flush=True)
     assert kafka.process is not None
-    proc = kafka.process
-    # The handler only forwards the signal; the main thread does the waiting.
-    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
+    # Signal handlers only set a flag (refdesk_cli.signals); the main thread stops the broker.
+    with StopSignals() as stop:
+        while kafka.process.poll() is None and not stop.sleep(1.0):
+            pass
         kafka.stop()
 
 

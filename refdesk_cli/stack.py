@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from refdesk_cli.signals import Check, Interrupted
 
 SERVICES: dict[str, tuple[str, int]] = {
     "ingest": ("REFDESK_INGEST_PORT", 8081),
@@ -21,13 +24,24 @@ SERVICES: dict[str, tuple[str, int]] = {
 }
 
 
+def configured_ports(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
+    """Each service's port: its REFDESK_*_PORT variable when set, else its default."""
+    ports = {}
+    for name, (var, default) in SERVICES.items():
+        raw = environ.get(var, "").strip()
+        if raw and not raw.isdigit():
+            raise ValueError(f"{var} must be a port number")
+        ports[name] = int(raw) if raw else default
+    return ports
+
+
 @dataclass
 class Stack:
     """The services of one deployment on this machine, sharing a run folder and environment."""
 
     run_dir: Path
     env: dict[str, str]
-    ports: dict[str, int] = field(default_factory=lambda: {n: p for n, (_, p) in SERVICES.items()})
+    ports: dict[str, int] = field(default_factory=configured_ports)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
@@ -36,13 +50,7 @@ class Stack:
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         """Start one service in its own process; its JSON logs go to run_dir/logs/<name>.log."""
-        var, _ = SERVICES[name]
-        env = {
-            **os.environ,
-            **self.env,
-            var: str(self.ports[name]),
-            "REFDESK_RUN_DIR": str(self.run_dir),
-        }
+        env = self.environment(name)
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = (logs / f"{name}.log").open("ab")
@@ -53,10 +61,24 @@ class Stack:
         self.processes[name] = proc
         return proc
 
-    def wait_ready(self, name: str, timeout: float = 60.0) -> None:
-        """Block until the service's /readyz answers 200."""
+    def environment(self, name: str) -> dict[str, str]:
+        """The environment a service starts with: ours, the stack's, its port and run folder."""
+        var, _ = SERVICES[name]
+        return {
+            **os.environ,
+            **self.env,
+            var: str(self.ports[name]),
+            "REFDESK_RUN_DIR": str(self.run_dir),
+        }
+
+    def wait_ready(
+        self, name: str, timeout: float = 60.0, *, interrupted: Check | None = None
+    ) -> None:
+        """Block until the service's /readyz answers 200 (Interrupted if told to stop)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if interrupted is not None and interrupted():
+                raise Interrupted(f"stopped while {name} was starting")
             proc = self.processes.get(name)
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(
@@ -70,12 +92,16 @@ class Stack:
             time.sleep(0.3)
         raise TimeoutError(f"{name} not ready within {timeout} s")
 
-    def start_all(self, names: tuple[str, ...] = tuple(SERVICES)) -> None:
-        """Start the services and wait until each is ready."""
+    def start_all(
+        self, names: tuple[str, ...] = tuple(SERVICES), *, interrupted: Check | None = None
+    ) -> None:
+        """Start the services and wait until each is ready (Interrupted if told to stop)."""
         for name in names:
+            if interrupted is not None and interrupted():
+                raise Interrupted(f"stopped before {name} started")
             self.start(name)
         for name in names:
-            self.wait_ready(name)
+            self.wait_ready(name, interrupted=interrupted)
 
     def stop(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 15.0) -> float:
         """Stop a service with a signal; returns the seconds it took to exit."""
@@ -91,10 +117,11 @@ class Stack:
             proc.wait()
         return time.monotonic() - started
 
-    def stop_all(self) -> None:
-        """SIGTERM every service (in parallel) and wait for them."""
+    def stop_all(self, timeout: float = 15.0) -> None:
+        """SIGTERM every service at once, wait up to `timeout` in all, kill what is left."""
         for proc in self.processes.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for name in list(self.processes):
-            self.stop(name)
+            self.stop(name, timeout=max(0.1, deadline - time.monotonic()))

@@ -1,58 +1,76 @@
-"""`refdesk up` (what `make run` runs): Kafka, the mail sink and the services, until Ctrl-C."""
+"""`refdesk up` (what `make run` runs): Kafka, the mail sink and the services, until Ctrl-C.
+
+SIGINT and SIGTERM, however many and however close together, only set a flag
+(`refdesk_cli.signals`); the main thread notices it between the steps of starting and in every
+wait, stops starting, and stops what runs: the services in parallel (SIGTERM, killed after
+SERVICE_STOP_S), then the mail sink, then Kafka (killed after KAFKA_STOP_S).
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from pathlib import Path
 
 from refdesk_cli.kafka_local import LocalKafka
 from refdesk_cli.mailsink import start_sink
+from refdesk_cli.signals import Interrupted, StopSignals
 from refdesk_cli.stack import Stack
 
+SERVICE_STOP_S = 15.0
+"""Longest a service may take to stop after SIGTERM (its own budget is
+REFDESK_SHUTDOWN_TIMEOUT_S, 8 s by default) before it is killed."""
+KAFKA_STOP_S = 20.0
+"""Longest the local broker may take to stop after SIGTERM before it is killed."""
+STOP_BUDGET_S = SERVICE_STOP_S + KAFKA_STOP_S + 5.0
+"""Longest `refdesk up` takes from a stop signal to every child gone."""
 
-def up(run_dir: Path) -> None:
+
+def up(run_dir: Path, *, kafka_port: int = 9092) -> None:
     """Bring the whole system up on this machine and keep it up until SIGINT or SIGTERM."""
     run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     env: dict[str, str] = {}
     kafka: LocalKafka | None = None
     sink = None
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack = Stack(run_dir=run_dir, env=env)
-    try:
-        if not os.environ.get("REFDESK_KAFKA_BOOTSTRAP"):
-            kafka = LocalKafka(data_dir=run_dir / "kafka", port=9092)
-            print("starting Kafka (KRaft) on 127.0.0.1:9092 ...", flush=True)
-            kafka.start()
-            kafka.wait_ready()
-            env["REFDESK_KAFKA_BOOTSTRAP"] = kafka.bootstrap
-        if not os.environ.get("REFDESK_SMTP_HOST"):
-            sink, _ = start_sink(
-                port=int(os.environ.get("REFDESK_SMTP_PORT", "1025")), folder=run_dir / "mail"
+    with StopSignals() as stop:
+        try:
+            if not os.environ.get("REFDESK_KAFKA_BOOTSTRAP"):
+                kafka = LocalKafka(data_dir=run_dir / "kafka", port=kafka_port)
+                print(f"starting Kafka (KRaft) on 127.0.0.1:{kafka_port} ...", flush=True)
+                kafka.start()
+                kafka.wait_ready(interrupted=stop.is_set)
+                env["REFDESK_KAFKA_BOOTSTRAP"] = kafka.bootstrap
+            stop.check()
+            if not os.environ.get("REFDESK_SMTP_HOST"):
+                sink, _ = start_sink(
+                    port=int(os.environ.get("REFDESK_SMTP_PORT", "1025")), folder=run_dir / "mail"
+                )
+                env["REFDESK_SMTP_HOST"] = "127.0.0.1"
+                print(
+                    f"mail sink on 127.0.0.1:{sink.port}; messages in {run_dir / 'mail'}",
+                    flush=True,
+                )
+            stack.start_all(interrupted=stop.is_set)
+            for name in stack.ports:
+                print(f"{name:9} {stack.url(name)}  (/healthz /readyz /metrics /docs)", flush=True)
+            print(
+                f"logs in {run_dir / 'logs'}; SMS and chat outboxes in {run_dir / 'outbox'}."
+                " Ctrl-C stops.",
+                flush=True,
             )
-            env["REFDESK_SMTP_HOST"] = "127.0.0.1"
-            print(f"mail sink on 127.0.0.1:{sink.port}; messages in {run_dir / 'mail'}", flush=True)
-        stack.start_all()
-        for name in stack.ports:
-            print(f"{name:9} {stack.url(name)}  (/healthz /readyz /metrics /docs)", flush=True)
-        print(
-            f"logs in {run_dir / 'logs'}; SMS and chat outboxes in {run_dir / 'outbox'}."
-            " Ctrl-C stops.",
-            flush=True,
-        )
-        while not stop.wait(1.0):
-            for name, proc in list(stack.processes.items()):
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping", flush=True)
-                    stop.set()
-    finally:
-        print("stopping ...", flush=True)
-        stack.stop_all()
-        if sink is not None:
-            sink.stop()
-        if kafka is not None:
-            kafka.stop()
+            while not stop.sleep(1.0):
+                exited = [n for n, p in stack.processes.items() if p.poll() is not None]
+                if exited:
+                    code = stack.processes[exited[0]].returncode
+                    print(f"{exited[0]} exited with {code}; stopping", flush=True)
+                    break
+        except Interrupted:
+            pass
+        finally:
+            print("stopping ...", flush=True)
+            stack.stop_all(timeout=SERVICE_STOP_S)
+            if sink is not None:
+                sink.stop()
+            if kafka is not None:
+                kafka.stop(timeout=KAFKA_STOP_S)
