@@ -23,13 +23,14 @@ from shared.events import (
     derived_id,
 )
 from shared.topics import DELIVERIES, INTERACTIONS
+from tests.eventually import eventually
 from tests.kafka_helpers import Event, collect
 
 from ..ingest.conftest import ingest_settings, mailgun_form
 from ..ingest.conftest import running as ingest_running
 from ..notifier_adapters.notifier_fakes import FakeTwilio
 from .conftest import Configure
-from .notifier_env import SmtpRelay, running, send, settled, wait_until
+from .notifier_env import SmtpRelay, running, send, settled
 
 SID, TOKEN, FROM = "AC" + "2" * 32, "test-twilio-token", "+18175550100"
 
@@ -118,7 +119,7 @@ async def test_an_email_reply_threads_both_ways(
         async with running(settings) as notifier:
             await send(producer, cmd)
             await send(producer, cmd)  # a double click: the same key
-            await wait_until(lambda: relay.handler.with_id(message_id), "the reply at SMTP")
+            await eventually(lambda: relay.handler.with_id(message_id), "the reply at SMTP")
             await settled(notifier, sent=1)
         [mail] = relay.handler.with_id(message_id)
         outcome = await outcome_of(kafka_bootstrap, cmd.idempotency_key)
@@ -158,7 +159,7 @@ async def test_an_sms_reply_reaches_the_twilio_api_as_written(
     cmd = staff_reply(Channel.SMS, "+18175550123", f"sms-{uuid.uuid4().hex[:12]}", text=text)
     async with running(settings) as notifier:
         await send(producer, cmd)
-        await wait_until(lambda: twilio.requests, "the Messages API request")
+        await eventually(lambda: twilio.requests, "the Messages API request")
         await settled(notifier, sent=1)
     [request] = twilio.requests
     assert request["form"] == {"To": "+18175550123", "From": FROM, "Body": text}

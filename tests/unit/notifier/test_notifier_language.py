@@ -17,16 +17,17 @@ from services.notifier.messages import (
     render_sms,
     template_language,
 )
-from shared.events import Channel, HandoffContext, NotificationKind
+from shared.events import Channel, HandoffContext, NotificationKind, StaffReplyContext
 
 HANDOFF = HandoffContext(department_name="Centro de Escritura", lang="es")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Environment:
-    """The packaged templates plus a small Spanish hand-off (SMS and email, not chat)."""
+    """The packaged English templates plus a small Spanish hand-off (SMS and email, not
+    chat) and a Spanish survey subject without its body."""
     folder = tmp_path_factory.mktemp("templates") / "t"
-    shutil.copytree(TEMPLATES_DIR, folder)
+    shutil.copytree(TEMPLATES_DIR, folder, ignore=shutil.ignore_patterns("*.es.*"))
     (folder / "sms" / "handoff.es.txt.j2").write_text(
         "{{ desk_name }}: Alguien del {{ department_name }} le escribira aqui.\n"
     )
@@ -80,5 +81,19 @@ def test_other_languages_fall_back_to_english(env: Environment, lang: str) -> No
     assert template_language(NotificationKind.HANDOFF, Channel.SMS, lang, env) == "en"
 
 
-def test_packaged_templates_are_english_without_spanish_files() -> None:
-    assert template_language(NotificationKind.HANDOFF, Channel.EMAIL, "en") == "en"
+def test_the_packaged_spanish_templates_are_complete() -> None:
+    for channel in Channel:
+        for kind in (NotificationKind.HANDOFF, NotificationKind.AFTER_HOURS_ACK):
+            assert template_language(kind, channel, "es") == "es"
+    assert template_language(NotificationKind.STAFF_REPLY, Channel.EMAIL, "es") == "es"
+    assert template_language(NotificationKind.STAFF_REPLY, Channel.SMS, "es") == "en"  # as written
+
+
+def test_a_spanish_staff_reply_is_signed_in_spanish() -> None:
+    reply = StaffReplyContext(
+        reply_id="r", staff_id="s", text="Hola Ana, su libro está reservado.", lang="es"
+    )
+    msg = _mail(load_templates(), NotificationKind.STAFF_REPLY, reply.model_dump(mode="json"))
+    assert msg["Subject"] == "Su pregunta a TCC Library [refdesk #c-1]"
+    assert msg["Content-Language"] == "es"
+    assert "Mostrador virtual de referencia de TCC Library" in msg.get_content()
