@@ -1,0 +1,145 @@
+"""commands_for and survey_for, table-driven: given a message on a channel at an hour, the
+notification commands that follow its decision (kind, channel, recipient, idempotency key)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.router.commands import commands_for, survey_for
+from services.router.policy import Policy
+from services.router.policy.decision import DecisionInput
+from shared.events import (
+    Channel,
+    ConversationClosed,
+    InteractionReceived,
+    NotificationRequested,
+    Patron,
+    derived_id,
+)
+
+OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
+OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
+PHONE = "+18175550123"
+CRISIS = "I don't feel safe and I've been thinking about hurting myself"
+LOST_BOOK = "I lost a library book. I'm Ana Gomez, TCC ID 2223334, the book is 1984"
+
+
+def interaction(
+    text: str, channel: Channel, *, when: datetime, contact: str | None = PHONE
+) -> InteractionReceived:
+    return InteractionReceived(
+        interaction_id=str(uuid.uuid4()),
+        conversation_id=f"{channel.value}-{uuid.uuid4()}",
+        channel=channel,
+        provider="test",
+        provider_message_id=str(uuid.uuid4()),
+        patron=Patron(contact=contact),
+        text=text,
+        received_at=when,
+    )
+
+
+def commands(policy: Policy, data: InteractionReceived) -> list[NotificationRequested]:
+    inp = DecisionInput(channel=data.channel, text=data.text, received_at=data.received_at)
+    return commands_for(data, policy.decide(inp, online=None), policy)
+
+
+def shape(out: list[NotificationRequested]) -> list[tuple[str, str, str]]:
+    return [(c.kind.value, c.channel.value, c.recipient) for c in out]
+
+
+CASES = [
+    # text, channel, when, expected (kind, channel, recipient: "patron"/"care"/"circ")
+    ("can i renew my book", Channel.SMS, OPEN_HOURS, [("handoff", "sms", "patron")]),
+    (
+        CRISIS,
+        Channel.SMS,
+        OVERNIGHT,
+        [("crisis_alert", "email", "care"), ("crisis_resources", "sms", "patron")],
+    ),
+    (
+        CRISIS,
+        Channel.CHAT,
+        OPEN_HOURS,
+        [("crisis_alert", "email", "care"), ("crisis_resources", "chat", "patron")],
+    ),
+    (LOST_BOOK, Channel.EMAIL, OPEN_HOURS, [("circulation_email", "email", "circ")]),
+    ("HOURS", Channel.SMS, OPEN_HOURS, [("keyword_reply", "sms", "patron")]),
+]
+
+
+@pytest.mark.parametrize(("text", "channel", "when", "expected"), CASES)
+def test_commands_by_decision(
+    policy: Policy, text: str, channel: Channel, when: datetime, expected: list[tuple[str, ...]]
+) -> None:
+    data = interaction(text, channel, when=when, contact=PHONE if channel is Channel.SMS else None)
+    if channel is Channel.EMAIL:
+        data = data.model_copy(update={"patron": Patron(contact="patron@example.edu")})
+    patron = data.conversation_id if channel is Channel.CHAT else data.patron.contact
+    names = {
+        "patron": patron,
+        "care": policy.department("care-team").contact,
+        "circ": policy.department("circulation-managers").contact,
+    }
+    want = [(kind, ch, names[who]) for kind, ch, who in expected]
+    assert shape(commands(policy, data)) == want
+
+
+def test_every_key_derives_from_the_interaction_so_a_redelivery_repeats_it(policy: Policy) -> None:
+    data = interaction(CRISIS, Channel.SMS, when=OPEN_HOURS)
+    first, again = commands(policy, data), commands(policy, data)
+    assert [c.idempotency_key for c in first] == [c.idempotency_key for c in again]
+    assert [c.idempotency_key for c in first] == [
+        derived_id(data.interaction_id, "crisis-alert"),
+        derived_id(data.interaction_id, "crisis-resources"),
+    ]
+    assert {c.conversation_id for c in first} == {data.conversation_id}
+
+
+def test_overnight_a_transfer_adds_one_ack_keyed_by_conversation(policy: Policy) -> None:
+    data = interaction("can i renew my book", Channel.SMS, when=OVERNIGHT)
+    out = commands(policy, data)
+    acks = [c for c in out if c.kind.value == "after_hours_ack"]
+    assert [c.idempotency_key for c in acks] == [
+        derived_id(data.conversation_id, "after-hours-ack")
+    ]
+    assert acks[0].recipient == PHONE
+
+
+def test_a_patron_without_a_contact_gets_nothing_but_staff_still_are_told(policy: Policy) -> None:
+    data = interaction(CRISIS, Channel.SMS, when=OPEN_HOURS, contact=None)
+    assert [c.kind.value for c in commands(policy, data)] == ["crisis_alert"]
+    assert (
+        commands(
+            policy, interaction("can i renew my book", Channel.SMS, when=OPEN_HOURS, contact=None)
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("channel", "contact", "survey"),
+    [
+        (Channel.SMS, PHONE, True),
+        (Channel.EMAIL, "p@example.edu", True),
+        (Channel.CHAT, None, False),
+        (Channel.SMS, None, False),
+    ],
+)
+def test_a_survey_for_a_closed_ticket_once_per_conversation(
+    channel: Channel, contact: str | None, survey: bool
+) -> None:
+    closed = ConversationClosed(
+        conversation_id=f"c-{uuid.uuid4()}",
+        channel=channel,
+        closed_at=OPEN_HOURS,
+        patron_contact=contact,
+    )
+    command = survey_for(closed)
+    assert (command is not None) == survey
+    if command is not None:
+        assert command.idempotency_key == derived_id(closed.conversation_id, "survey")
+        assert (command.channel, command.recipient) == (channel, contact)

@@ -1,0 +1,177 @@
+"""route_batch through fakes of its ports: given a poll batch, then these events are published
+in this order and these interactions recorded as processed. The broker is a fake; processed
+ids live in a real SQLite file (milliseconds)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from router_fakes import FakeBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.router.handlers import CONSUMER, RouterDeps, route_batch
+from services.router.policy import Policy, default_policy_path
+from services.router.policy.holder import PolicyHolder
+from services.router.presence import PresenceView
+from services.router.tables import processed
+from shared.db import create_engine, migrate, processed_among
+from shared.events import (
+    Channel,
+    ConversationClosed,
+    InteractionReceived,
+    Patron,
+    derived_id,
+    new_event,
+)
+from shared.topics import NOTIFICATIONS, ROUTING
+
+OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
+OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
+RENEWAL = "can i renew my book"
+CRISIS = "I don't feel safe and I've been thinking about hurting myself"
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'router.db'}")
+    await migrate(engine, "router")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+def deps(broker: FakeBroker, engine: AsyncEngine, policy: Policy) -> RouterDeps:
+    return RouterDeps(
+        broker=broker,  # type: ignore[arg-type]
+        policies=PolicyHolder(default_policy_path(), policy),
+        presence=PresenceView(),
+        engine=engine,
+    )
+
+
+def interaction(
+    text: str, *, conversation: str | None = None, when: datetime = OPEN_HOURS
+) -> InteractionReceived:
+    return InteractionReceived(
+        interaction_id=str(uuid.uuid4()),
+        conversation_id=conversation or f"sms-{uuid.uuid4()}",
+        channel=Channel.SMS,
+        provider="test",
+        provider_message_id=str(uuid.uuid4()),
+        patron=Patron(contact="+18175550123"),
+        text=text,
+        received_at=when,
+    )
+
+
+def item(data: BaseModel) -> tuple[Any, BaseModel]:
+    event_id = getattr(data, "interaction_id", None) or str(uuid.uuid4())
+    return new_event(data, source="test", event_id=event_id), data
+
+
+async def recorded(engine: AsyncEngine, ids: list[str]) -> set[str]:
+    async with engine.connect() as conn:
+        return await processed_among(conn, processed, CONSUMER, ids)
+
+
+async def test_a_decision_then_its_commands_keyed_by_conversation_and_recorded(
+    deps: RouterDeps, broker: FakeBroker, engine: AsyncEngine
+) -> None:
+    renewal = interaction(RENEWAL)
+    await route_batch(deps, [item(renewal)])
+    topics = [topic for topic, _, _ in broker.published]
+    assert topics == [ROUTING.name, NOTIFICATIONS.name]
+    assert {key for _, key, _ in broker.published} == {renewal.conversation_id}
+    [decision] = broker.on(ROUTING.name)
+    assert decision["id"] == derived_id(renewal.interaction_id, "decision")
+    assert (decision["data"]["action"], decision["data"]["department"]) == (
+        "transfer",
+        "nw-circulation",
+    )
+    [handoff] = broker.on(NOTIFICATIONS.name)
+    assert handoff["data"]["kind"] == "handoff"
+    assert handoff["id"] == derived_id(renewal.interaction_id, "handoff")
+    assert await recorded(engine, [renewal.interaction_id]) == {renewal.interaction_id}
+
+
+async def test_a_batch_keeps_its_order_and_decides_a_repeat_once(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    first, crisis = interaction(RENEWAL), interaction(CRISIS)
+    await route_batch(deps, [item(first), item(crisis), item(first)])
+    decisions = broker.on(ROUTING.name)
+    assert [d["data"]["interaction_id"] for d in decisions] == [
+        first.interaction_id,
+        crisis.interaction_id,
+    ]
+    kinds = [n["data"]["kind"] for n in broker.on(NOTIFICATIONS.name)]
+    assert kinds == ["handoff", "crisis_alert", "crisis_resources"]
+
+
+async def test_a_redelivered_batch_publishes_nothing_new(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    renewal = interaction(RENEWAL)
+    await route_batch(deps, [item(renewal)])
+    published = len(broker.published)
+    await route_batch(deps, [item(renewal)])
+    assert len(broker.published) == published
+
+
+async def test_a_broker_failure_raises_and_records_nothing(
+    deps: RouterDeps, broker: FakeBroker, engine: AsyncEngine
+) -> None:
+    renewal = interaction(RENEWAL)
+    broker.down = True
+    with pytest.raises(ConnectionError):
+        await route_batch(deps, [item(renewal)])
+    assert await recorded(engine, [renewal.interaction_id]) == set()
+    broker.down = False  # the redelivered batch is decided again, with the same ids
+    await route_batch(deps, [item(renewal)])
+    [decision] = broker.on(ROUTING.name)
+    assert decision["id"] == derived_id(renewal.interaction_id, "decision")
+
+
+async def test_one_after_hours_ack_per_conversation_and_none_for_a_crisis(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    texts = [RENEWAL, "also where do i return it", CRISIS]
+    await route_batch(
+        deps,
+        [item(interaction(t, conversation=conversation, when=OVERNIGHT)) for t in texts],
+    )
+    acks = [n for n in broker.on(NOTIFICATIONS.name) if n["data"]["kind"] == "after_hours_ack"]
+    assert len({a["id"] for a in acks}) == 1
+    assert acks[0]["id"] == derived_id(conversation, "after-hours-ack")
+
+
+async def test_a_closed_sms_ticket_gets_a_survey_and_a_closed_chat_none(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    def closed(channel: Channel) -> ConversationClosed:
+        return ConversationClosed(
+            conversation_id=f"{channel.value}-{uuid.uuid4()}",
+            channel=channel,
+            closed_by="staff",
+            closed_at=OPEN_HOURS,
+            patron_contact="+18175550123",
+        )
+
+    sms, chat = closed(Channel.SMS), closed(Channel.CHAT)
+    await route_batch(deps, [item(sms), item(chat)])
+    assert broker.on(ROUTING.name) == []
+    [survey] = broker.on(NOTIFICATIONS.name)
+    assert survey["data"]["kind"] == "survey"
+    assert survey["id"] == derived_id(sms.conversation_id, "survey")
