@@ -97,12 +97,15 @@ async def conversation_context(
     ]
     patron = view["patron"]
     chat = channel == "chat"
+    department_names = {d: dep.name for d, dep in book.departments.items()}
     return {
         "me": actor.id,
         "patron_label": patron["name"] or (None if chat else patron["contact"]) or "Chat visitor",
         "c": decorate_row(view, res, names, now),
         "lines": [
-            views.line_view(m, names=names, now=now, patron=view["patron"]["name"])
+            views.line_view(
+                m, names=names, now=now, patron=patron["name"], departments=department_names
+            )
             for m in view["messages"]
         ],
         "earlier": [decorate_row(r, res, names, now) for r in view["earlier"]],

@@ -32,8 +32,8 @@ EDGES = [
     "[" * 81,
     "é" * 70,
     "ç" * 70,  # ç is not GSM-7 (only Ç is): UCS-2
-    "x" * 69 + "’",
-    "x" * 70 + "’",
+    "x" * 69 + "\u2019",
+    "x" * 70 + "\u2019",
     "x" * 66 + "😀",  # a surrogate pair is never split
     "x" * 67 + "😀" + "x" * 10,
     "😀" * 35,
@@ -48,7 +48,7 @@ EDGES = [
 
 def _random_texts(n: int) -> list[str]:
     rng = random.Random(14)
-    alphabet = sorted(GSM7_BASIC | GSM7_EXTENSION) + list("’“”ç😀中\u3000\u00a0")
+    alphabet = sorted(GSM7_BASIC | GSM7_EXTENSION) + list("\u2019\u201c\u201dç😀中\u3000\u00a0")
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400))) for _ in range(n)]
 
 

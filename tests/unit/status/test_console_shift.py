@@ -13,7 +13,7 @@ import console_scenes as scene
 import pytest
 from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import FakePublisher
+from status_fakes import Clock, FakePublisher
 
 from services.notifier.segments import sms_segments
 from services.status.deps import Resources
@@ -52,6 +52,7 @@ async def test_a_shift_at_the_desk(
     resources: Resources,
     sessions: async_sessionmaker[AsyncSession],
     publisher: FakePublisher,
+    clock: Clock,
     tmp_path: Path,
 ) -> None:
     from playwright.async_api import expect
@@ -91,6 +92,7 @@ async def test_a_shift_at_the_desk(
         await page.locator("#reply-text").press("Control+End")
         await page.locator("#reply-text").press_sequentially(EMAIL_EDIT)
         await check("email")
+        clock.advance(120)
         await page.click("#send-reply")
         staff = page.locator('#transcript li[data-role="staff"]')
         await expect(staff).to_contain_text("and choose Renew")
@@ -104,7 +106,8 @@ async def test_a_shift_at_the_desk(
 
         # an SMS arrives while the page is open: in the queue without a reload, phone icon
         await page.evaluate("window.sameDocument = true")
-        await scene.sms(sessions, minutes_ago=0)
+        clock.advance(180)
+        await scene.sms(sessions, minutes_ago=-5)
         sms_row = await row(page, scene.SMS)
         await expect(sms_row).to_be_visible(timeout=5_000)
         await expect(sms_row.locator(".channel svg.icon-sms")).to_be_attached()
@@ -124,6 +127,7 @@ async def test_a_shift_at_the_desk(
         await expect(counter).to_have_attribute("data-encoding", encoding)
         await expect(counter).to_contain_text(f"{encoding}, {segments} segment")
         await check("sms")
+        clock.advance(120)
         await page.click("#send-reply")
         await expect(page.locator('#transcript li[data-role="staff"]')).to_contain_text("2nd floor")
         sms_reply = commands(publisher, NotificationKind.STAFF_REPLY)[-1]

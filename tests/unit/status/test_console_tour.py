@@ -41,8 +41,13 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await expect(rows).to_have_count(6, timeout=10_000)
         await look(page, "queue")
 
-        await page.click(f'#queue tr[data-conversation-id="{scene.EMAIL}"] a.open-link')
+        # by keyboard: the link of a row opens it, and focus moves to its heading
+        await page.focus(f'#queue tr[data-conversation-id="{scene.EMAIL}"] a.open-link')
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#conv-title")).to_be_focused()
         await expect(page.locator("#conv-title")).to_contain_text("Alex Rivera")
+        await page.keyboard.press("Tab")
+        await expect(page.locator('[data-action="claim"]')).to_be_focused()
         await look(page, "console")  # the README's picture: queue and an email ticket
 
         await page.click(f'#queue tr[data-conversation-id="{scene.SMS}"] a.open-link')
@@ -57,8 +62,10 @@ async def test_every_console_state_reads_well_and_passes_axe(
 
         await page.click('button[data-dialog="transfer-dialog"]')
         await expect(page.locator("#transfer-dialog")).to_be_visible()
+        await expect(page.locator("#transfer-department")).to_be_focused()
         await look(page, "transfer-dialog")
         await page.keyboard.press("Escape")
+        await expect(page.locator('button[data-dialog="transfer-dialog"]')).to_be_focused()
 
         await page.click('button[data-dialog="close-dialog"]')
         await look(page, "close-dialog")

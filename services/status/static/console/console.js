@@ -1,7 +1,6 @@
 // The desk console: the queue and the open conversation are server-rendered fragments this
-// script swaps in; live changes arrive as server-sent events (/console/events) and refetch
-// only the affected queue row and, when it is open, the conversation. actions.js does the
-// changes, through the JSON API.
+// script swaps in without losing focus, drafts or open dialogs. live.js feeds it server-sent
+// events and navigation; actions.js makes the changes, through the JSON API.
 "use strict";
 window.Desk = (() => {
   const JSON_HEADERS = { "X-Requested-With": "refdesk", "Content-Type": "application/json" };
@@ -78,6 +77,7 @@ window.Desk = (() => {
     const empty = document.getElementById("queue-empty");
     const n = rows().length;
     empty.hidden = n > 0;
+    document.getElementById("queue").hidden = n === 0;
     if (summary.dataset.searching) return;
     const filtered = queueParams().toString() ? " (filtered)" : "";
     summary.textContent = `${n} open${filtered}`;
@@ -241,85 +241,15 @@ window.Desk = (() => {
     return refreshing;
   }
 
-  // Live updates: one event per change; changes to one conversation within 150 ms are one fetch.
-  const pending = new Set();
-  let flushTimer = null;
-  function changed(cid) {
-    pending.add(cid);
-    if (flushTimer) return;
-    flushTimer = window.setTimeout(() => {
-      flushTimer = null;
-      const ids = Array.from(pending);
-      pending.clear();
-      for (const id of ids) {
-        refreshRow(id).catch(() => undefined);
-        if (id === openId) refreshConversation();
-      }
-    }, 150);
+  function closeConversation() {
+    openId = null;
+    showPlaceholder("No conversation open", "Pick a conversation from the queue.");
+    markCurrent();
   }
-
-  function listen() {
-    if (!window.EventSource) { window.setInterval(() => loadQueue().catch(() => undefined), 5000); return; }
-    const source = new EventSource("/console/events");
-    let connected = false;
-    source.addEventListener("ready", () => {
-      if (connected) { loadQueue().catch(() => undefined); refreshConversation(); } // caught up after a gap
-      connected = true;
-      shell.dataset.live = "on";
-    });
-    source.addEventListener("conversation", (event) => {
-      try { changed(JSON.parse(event.data).conversation_id); } catch (e) { /* a malformed event */ }
-    });
-    source.addEventListener("reload", () => { loadQueue().catch(() => undefined); refreshConversation(); });
-    source.addEventListener("error", () => { shell.dataset.live = "off"; });
-  }
-
-  // Navigation: links to conversations open in the pane; filters and search reload the queue.
-  function conversationHref(anchor) {
-    const match = anchor && anchor.getAttribute("href").match(/^\/dashboard\/c\/([^?#]+)/);
-    return match ? decodeURIComponent(match[1]) : null;
-  }
-
-  document.addEventListener("click", (event) => {
-    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
-    const anchor = event.target.closest("a[href^='/dashboard/c/']");
-    const row = !anchor && event.target.closest("#queue tbody tr");
-    const cid = anchor ? conversationHref(anchor) : row ? row.dataset.conversationId : null;
-    if (!cid) return;
-    event.preventDefault();
-    openConversation(cid);
-  });
-
-  form.addEventListener("change", (event) => {
-    if (event.target.closest(".filters")) loadQueue({ say: true }).catch(() => undefined);
-  });
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    loadQueue({ push: true, say: true }).catch(() => undefined);
-  });
-  document.getElementById("clear-search").addEventListener("click", (event) => {
-    event.preventDefault();
-    form.reset();
-    for (const input of form.querySelectorAll("input")) {
-      if (input.type === "checkbox") input.checked = false; else input.value = "";
-    }
-    for (const select of form.querySelectorAll("select")) select.value = "";
-    loadQueue({ push: true, say: true }).catch(() => undefined);
-  });
-  window.addEventListener("popstate", () => {
-    const params = new URLSearchParams(window.location.search);
-    for (const input of form.querySelectorAll("input, select")) {
-      if (input.type === "checkbox") input.checked = params.get(input.name) === "1";
-      else input.value = params.get(input.name) || "";
-    }
-    const match = window.location.pathname.match(/^\/dashboard\/c\/(.+)$/);
-    loadQueue().catch(() => undefined);
-    if (match) openConversation(decodeURIComponent(match[1]), { push: false });
-    else { openId = null; showPlaceholder("No conversation open", "Pick a conversation from the queue."); markCurrent(); }
-  });
 
   markCurrent();
-  listen();
-  window.setInterval(() => loadQueue().catch(() => undefined), 60000); // waiting times move on
-  return { request, announce, openConversation, refreshConversation, refreshRow, loadQueue, openId: () => openId, Problem };
+  return {
+    request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
+    loadQueue, openId: () => openId, Problem,
+  };
 })();

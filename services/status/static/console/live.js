@@ -1,0 +1,89 @@
+// Live updates and navigation for the console (console.js): server-sent events refetch the
+// affected queue row and the open conversation; links open conversations in the pane, the
+// filters and search reload the queue, and Back and Forward work.
+"use strict";
+(() => {
+  const Desk = window.Desk;
+  const shell = document.querySelector(".console");
+  const form = document.getElementById("queue-form");
+
+  // Live updates: one event per change; changes to one conversation within 150 ms are one fetch.
+  const pending = new Set();
+  let flushTimer = null;
+  function changed(cid) {
+    pending.add(cid);
+    if (flushTimer) return;
+    flushTimer = window.setTimeout(() => {
+      flushTimer = null;
+      const ids = Array.from(pending);
+      pending.clear();
+      for (const id of ids) {
+        Desk.refreshRow(id).catch(() => undefined);
+        if (id === Desk.openId()) Desk.refreshConversation();
+      }
+    }, 150);
+  }
+
+  function listen() {
+    if (!window.EventSource) { window.setInterval(() => Desk.loadQueue().catch(() => undefined), 5000); return; }
+    const source = new EventSource("/console/events");
+    let connected = false;
+    source.addEventListener("ready", () => {
+      if (connected) { Desk.loadQueue().catch(() => undefined); Desk.refreshConversation(); } // caught up after a gap
+      connected = true;
+      shell.dataset.live = "on";
+    });
+    source.addEventListener("conversation", (event) => {
+      try { changed(JSON.parse(event.data).conversation_id); } catch (e) { /* a malformed event */ }
+    });
+    source.addEventListener("reload", () => { Desk.loadQueue().catch(() => undefined); Desk.refreshConversation(); });
+    source.addEventListener("error", () => { shell.dataset.live = "off"; });
+  }
+
+  // Navigation: links to conversations open in the pane; filters and search reload the queue.
+  function conversationHref(anchor) {
+    const match = anchor && anchor.getAttribute("href").match(/^\/dashboard\/c\/([^?#]+)/);
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+
+  document.addEventListener("click", (event) => {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    const anchor = event.target.closest("a[href^='/dashboard/c/']");
+    const row = !anchor && event.target.closest("#queue tbody tr");
+    const cid = anchor ? conversationHref(anchor) : row ? row.dataset.conversationId : null;
+    if (!cid) return;
+    event.preventDefault();
+    Desk.openConversation(cid);
+  });
+
+  form.addEventListener("change", (event) => {
+    if (event.target.closest(".filters")) Desk.loadQueue({ say: true }).catch(() => undefined);
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    Desk.loadQueue({ push: true, say: true }).catch(() => undefined);
+  });
+  document.getElementById("clear-search").addEventListener("click", (event) => {
+    event.preventDefault();
+    form.reset();
+    for (const input of form.querySelectorAll("input")) {
+      if (input.type === "checkbox") input.checked = false; else input.value = "";
+    }
+    for (const select of form.querySelectorAll("select")) select.value = "";
+    Desk.loadQueue({ push: true, say: true }).catch(() => undefined);
+  });
+  window.addEventListener("popstate", () => {
+    const params = new URLSearchParams(window.location.search);
+    for (const input of form.querySelectorAll("input, select")) {
+      if (input.type === "checkbox") input.checked = params.get(input.name) === "1";
+      else input.value = params.get(input.name) || "";
+    }
+    const match = window.location.pathname.match(/^\/dashboard\/c\/(.+)$/);
+    Desk.loadQueue().catch(() => undefined);
+    if (match) Desk.openConversation(decodeURIComponent(match[1]), { push: false });
+    else Desk.closeConversation();
+  });
+
+  listen();
+  window.setInterval(() => Desk.loadQueue().catch(() => undefined), 60000); // waiting times move on
+})();
