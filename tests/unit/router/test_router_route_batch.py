@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from router_fakes import FakeBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.handlers import CONSUMER, RouterDeps, route_batch
@@ -30,6 +29,7 @@ from shared.events import (
     new_event,
 )
 from shared.topics import NOTIFICATIONS, ROUTING
+from tests.fakes import FakeBroker
 
 OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
 OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago

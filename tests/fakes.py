@@ -1,4 +1,4 @@
-"""Fakes of the router's ports for component tests: a broker that records what is published."""
+"""Fakes of ports several services share, for component tests: a broker that records events."""
 
 from __future__ import annotations
 
