@@ -33,6 +33,8 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await page.goto(f"{base}/dashboard")
         await look(page, "login")
         await sign_in(page, base)
+        await page.click("button.set-status[data-status=Online]")
+        await expect(page.locator("#my-status")).to_have_text("Online")
         await expect(page.locator("#queue-empty")).to_be_visible()
         await look(page, "queue-empty")
 
