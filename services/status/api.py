@@ -119,16 +119,19 @@ async def me(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/availability", tags=["public"], summary="Is each department's chat staffed")
-async def availability(session: SessionDep) -> dict[str, Any]:
+async def availability(res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Staffed or not, and how many are Online, per department; no names."""
     counts = await service.online_counts(session=session)
-    return {"departments": [service.availability_view(counts, d) for d in service.DEPARTMENTS]}
+    departments = res.book.departments()
+    return {"departments": [service.availability_view(counts, d) for d in departments]}
 
 
 @router.get("/availability/{department}", tags=["public"], summary="Is one department staffed")
-async def availability_of(department: str, session: SessionDep) -> dict[str, Any]:
+async def availability_of(
+    department: str, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
     """One department's availability; 404 for an unknown department."""
-    if department not in service.DEPARTMENTS:
+    if department not in res.book.departments():
         raise NotFound("unknown department")
     counts = await service.online_counts(session=session)
     return service.availability_view(counts, department)

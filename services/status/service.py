@@ -17,22 +17,6 @@ from services.status.errors import Conflict, NotFound
 from services.status.models import Presence, Staff, StatusChange
 from shared.events import PresenceChanged, StaffStatus
 
-DEPARTMENTS = (
-    "reference",
-    "nw-circulation",
-    "circulation-managers",
-    "writing-center",
-    "tutoring",
-    "campus-ne",
-    "campus-nw",
-    "campus-se",
-    "campus-south",
-    "campus-tr",
-    "campus-connect",
-    "faculty-support",
-    "counseling",
-    "care-team",
-)
 HEARTBEAT_LAPSE = "system:heartbeat"
 Shift = Literal["start", "end"] | None
 
