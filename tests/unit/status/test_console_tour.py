@@ -4,6 +4,7 @@ check, with no serious or critical violation on any of them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,18 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await page.click('button[data-dialog="close-dialog"]')
         await look(page, "close-dialog")
         await page.keyboard.press("Escape")
+
+        # a macro this conversation cannot fill is refused with the reason; one it can, inserted
+        await page.fill("#reply-text", "")
+        await page.select_option("#macro-select", "greeting")
+        await page.click("#macro-insert")
+        await expect(page.locator("#macro-error")).to_contain_text("the patron's first name")
+        await expect(page.locator("#reply-text")).to_have_value("")
+        await look(page, "macro-refused")
+        await page.select_option("#macro-select", "survey")
+        await page.click("#macro-insert")
+        await expect(page.locator("#reply-text")).to_have_value(re.compile("survey|rate us"))
+        await expect(page.locator("#macro-error")).to_be_empty()
 
         await page.click(f'#queue tr[data-conversation-id="{scene.CRISIS}"] a.open-link')
         await expect(page.locator(".banner-crisis")).to_be_visible()

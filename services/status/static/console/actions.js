@@ -11,6 +11,11 @@
   };
   let opener = null;
 
+  const VARIABLES = {
+    patron_first_name: "the patron's first name",
+    survey_url: "the survey link",
+    department_name: "the department's name",
+  };
   const path = (suffix) => `/conversations/${encodeURIComponent(Desk.openId())}${suffix}`;
   const byId = (id) => document.getElementById(id);
 
@@ -78,7 +83,8 @@
       textarea.focus();
       updateCounter();
     } catch (err) {
-      say("macro-error", `This macro can't be used here: ${err.message}`);
+      const reason = err.message.replace(/\b[a-z]+(_[a-z]+)+\b/g, (name) => VARIABLES[name] || name);
+      say("macro-error", `This macro can't be used here: ${reason}`);
     }
   }
 

@@ -1,0 +1,168 @@
+"""The console's pages and fragments over HTTP (no browser): desk order, what each staff member
+may see and do, the crisis gate, search, the fragments live updates fetch; and the view
+helpers (desk time, sizes, filters)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import console_scenes as scene
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import QueryParams
+from status_fakes import T0, arrive
+
+from services.status.console import views
+from shared.events import Channel
+
+CSRF = {"X-Requested-With": "refdesk"}
+
+
+async def sign_in(client: httpx.AsyncClient, staff_id: str = "mgarcia") -> None:
+    answer = await client.post(
+        "/dashboard/login", data={"staff_id": staff_id, "token": f"dev-{staff_id}-token"}
+    )
+    assert answer.status_code == 303
+
+
+def order(page: str) -> list[str]:
+    ids = []
+    for part in page.split('<tr data-conversation-id="')[1:]:
+        ids.append(part[: part.index('"')])
+    return ids
+
+
+async def test_the_queue_is_in_desk_order_with_previews_and_no_emoji(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.morning(sessions)
+    await sign_in(client)
+    page = (await client.get("/dashboard")).text
+    assert order(page) == [
+        scene.CRISIS,
+        scene.REVIEW,
+        scene.EMAIL,
+        scene.SMS,
+        scene.CHAT,
+        scene.CITE,
+    ]
+    assert "Possible crisis — read now" in page and "10 h 14 min" in page
+    assert scene.EMAIL_SUBJECT in page and "I checked out a laptop" in page
+    assert "Yesterday 10:46 PM" in page  # desk time, America/Chicago
+    assert not any(ord(ch) >= 0x1F000 for ch in page)
+
+
+async def test_filters_and_search_narrow_the_queue(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.morning(sessions)
+    await sign_in(client)
+    sms = (await client.get("/dashboard/fragments/queue?channel=sms")).text
+    assert order(sms) == [scene.REVIEW, scene.SMS]
+    night = (await client.get("/dashboard?overnight=1")).text
+    assert order(night) == [scene.EMAIL] and 'name="overnight" value="1" checked' in night
+    found = (await client.get("/dashboard/fragments/queue?q=laptop")).text
+    assert order(found) == [scene.EMAIL] and "1 conversation found" in found
+    by_phone = (await client.get("/dashboard/fragments/queue?contact=%2B18175550142")).text
+    assert set(order(by_phone)) == {scene.SMS, "sms-rooms"}  # closed ones too
+    none = (await client.get("/dashboard/fragments/queue?q=zzzz")).text
+    assert order(none) == [] and "Nothing matches" in none
+
+
+async def test_a_crisis_shows_resources_and_only_acknowledge_until_acknowledged(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.crisis(sessions)
+    await sign_in(client)
+    pane = (await client.get(f"/dashboard/fragments/conversation/{scene.CRISIS}")).text
+    assert 'data-action="acknowledge"' in pane and "cm.maxient.com" in pane and "988" in pane
+    for locked in ('data-action="claim"', 'data-dialog="', 'id="composer"', 'id="note-form"'):
+        assert locked not in pane
+    done = await client.post(f"/conversations/{scene.CRISIS}/acknowledge", headers=CSRF)
+    assert done.status_code == 200
+    pane = (await client.get(f"/dashboard/fragments/conversation/{scene.CRISIS}")).text
+    assert "Crisis acknowledged by Maria Garcia" in pane and 'id="composer"' in pane
+    assert 'data-dialog="transfer-dialog"' in pane and "cm.maxient.com" in pane
+
+
+async def test_staff_who_cannot_acknowledge_are_told_who_can(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await arrive(
+        sessions, "crisis-wc", channel=Channel.CHAT, department="writing-center", crisis=True
+    )
+    await sign_in(client, "rpatel")
+    pane = (await client.get("/dashboard/fragments/conversation/crisis-wc")).text
+    assert 'data-action="acknowledge"' not in pane and "Only reference or CARE Team" in pane
+
+
+async def test_what_a_staff_member_may_not_see_is_refused(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await arrive(sessions, "nw-1", channel=Channel.CHAT, department="nw-circulation")
+    await sign_in(client, "rpatel")
+    assert (await client.get("/dashboard/fragments/conversation/nw-1")).status_code == 403
+    assert (await client.get("/dashboard/fragments/row/nw-1")).status_code == 204
+    page = (await client.get("/dashboard/c/nw-1")).text
+    assert "cannot be opened" in page and "nw-1" not in order(page)
+    client.cookies.clear()
+    assert (await client.get("/dashboard/fragments/queue")).status_code == 401
+
+
+async def test_claimed_by_someone_else_offers_a_note_not_a_reply(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.chats(sessions)
+    await sign_in(client, "jnguyen")
+    assert (
+        await client.post(f"/conversations/{scene.CHAT}/claim", headers=CSRF)
+    ).status_code == 200
+    client.cookies.clear()
+    await sign_in(client)
+    pane = (await client.get(f"/dashboard/fragments/conversation/{scene.CHAT}")).text
+    assert 'id="composer"' not in pane and 'id="note-form"' in pane
+    assert "James Nguyen has claimed this conversation" in pane
+
+
+async def test_row_fragment_follows_the_filters_and_state(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.sms(sessions)
+    await sign_in(client)
+    row = await client.get(f"/dashboard/fragments/row/{scene.SMS}")
+    assert row.status_code == 200 and 'data-sort="3|' in row.text and "icon-sms" in row.text
+    filtered = await client.get(f"/dashboard/fragments/row/{scene.SMS}?channel=email")
+    assert filtered.status_code == 204
+    assert (await client.get("/dashboard/fragments/row/sms-rooms")).status_code == 204  # closed
+    searched = await client.get("/dashboard/fragments/row/sms-rooms?q=rooms")
+    assert searched.status_code == 200 and "Closed" in searched.text
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (datetime(2025, 3, 4, 15, 14, tzinfo=UTC), "Today 9:14 AM"),
+        (datetime(2025, 3, 3, 22, 2, tzinfo=UTC), "Yesterday 4:02 PM"),
+        (datetime(2025, 3, 1, 22, 2, tzinfo=UTC), "Sat 4:02 PM"),
+        (datetime(2025, 1, 20, 22, 2, tzinfo=UTC), "Jan 20, 4:02 PM"),
+        (datetime(2024, 12, 31, 23, 59, tzinfo=UTC), "Dec 31, 2024, 5:59 PM"),
+        (datetime(2025, 3, 4, 5, 30, tzinfo=UTC), "Yesterday 11:30 PM"),  # UTC's today
+    ],
+)
+def test_times_read_in_desk_time(at: datetime, expected: str) -> None:
+    assert views.desk_time(at, T0) == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [(0, "0 bytes"), (1, "1 byte"), (812, "812 bytes"), (2048, "2.0 KB"), (48213, "47 KB")],
+)
+def test_file_sizes_read_as_people_say_them(size: int, expected: str) -> None:
+    assert views.file_size(size) == expected
+
+
+def test_unknown_filter_values_are_ignored() -> None:
+    flt = views.parse_filters(QueryParams("channel=fax&from=yesterday&mine=1&q=%20%20"))
+    assert flt == views.Filters(mine=True)
+    assert not flt.searching and flt.narrowed
