@@ -123,6 +123,14 @@ async def test_an_email_reply_threads_both_ways(
             await settled(notifier, sent=1)
         [mail] = relay.handler.with_id(message_id)
         outcome = await outcome_of(kafka_bootstrap, cmd.idempotency_key)
+        announced = await collect(  # all of them, read for a while after the first
+            kafka_bootstrap,
+            DELIVERIES.name,
+            until=lambda _found: False,
+            where=lambda e: e.get("data", {}).get("idempotency_key") == cmd.idempotency_key,
+            timeout=6,
+        )
+        assert len(announced) == 1  # one outcome for the double-clicked reply
 
         answer = patrons_answer(mail, "Thanks! I will bring it tomorrow.")
         assert (await desk_inbox.post("/webhooks/email", data=answer)).status_code == 200
