@@ -9,7 +9,7 @@ therefore up to the lane concurrency per lane. Retries are rows scheduled for la
 sleeps, so one failing notification does not hold up the others.
 
 Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the lane
-also announces, every poll interval, the outcomes whose announcement was lost (ledger.py).
+also announces, every poll interval, the outcomes whose announcement was lost (outbox.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 
-from services.notifier import ledger, tables
+from services.notifier import ledger, outbox, tables
 from services.notifier.errors import PermanentError
 from services.notifier.metrics import CRISIS_FAILURES, DLQ, FAILURES, LATENCY, RETRIES, SENT
 from services.notifier.outcomes import Publisher, announcement, announcement_id, reason_class
@@ -121,7 +121,7 @@ class Deliverer:
         return [None] * len(outcomes)
 
     async def _write_announced(self, keys: list[str]) -> list[None]:
-        await self.db(lambda conn: ledger.mark_announced(conn, keys))
+        await self.db(lambda conn: outbox.mark_announced(conn, keys))
         return [None] * len(keys)
 
     async def close(self) -> None:
@@ -207,7 +207,7 @@ class Deliverer:
             },
         )
         await self.announce(
-            [ledger.Finished(cmd, tables.SENT, entry.attempts + 1, at, None, delivered)]
+            [outbox.Finished(cmd, tables.SENT, entry.attempts + 1, at, None, delivered)]
         )
 
     async def _dead(
@@ -242,17 +242,17 @@ class Deliverer:
             },
         )
         await self.announce(
-            [ledger.Finished(cmd, tables.DEAD, entry.attempts + 1, at, reason, delivered)]
+            [outbox.Finished(cmd, tables.DEAD, entry.attempts + 1, at, reason, delivered)]
         )
 
-    async def announce(self, finished: list[ledger.Finished]) -> None:
+    async def announce(self, finished: list[outbox.Finished]) -> None:
         """Publish the outcomes on refdesk.deliveries, then record which the broker took.
 
         One that is not taken stays unannounced in the ledger, leased: the lane announces it
         again after the lease (`announce_lost`). Never raises for a failed publish.
         """
 
-        async def one(done: ledger.Finished) -> str | None:
+        async def one(done: outbox.Finished) -> str | None:
             cmd = done.command
             try:
                 await self.publisher(
@@ -281,7 +281,7 @@ class Deliverer:
         now, lease_s = self.now(), self.settings.lease_s
         finished = await self.db(
             functools.partial(
-                ledger.claim_unannounced,
+                outbox.claim_unannounced,
                 channel=channel.value,
                 limit=ANNOUNCE_BATCH,
                 lease_s=lease_s,

@@ -5,10 +5,8 @@ then claims due rows with a lease, delivers them and records the outcomes. A cra
 the relay accepting a message and the ledger write leaves the row pending, so it is sent
 again with the same Message-ID (docs/reliability.md).
 
-Each final outcome (sent or dead) is then announced on refdesk.deliveries, outbox-style: the
-outcome is written with `outcome_published` false and a lease held by the worker that
-announces it; once the broker has the announcement the flag is set. An announcement lost to a
-crash or a broker outage is taken up again, after its lease, by `claim_unannounced`.
+Each final outcome (sent or dead) is written with what was delivered, `outcome_published`
+false and a lease held by the worker that announces it on refdesk.deliveries (outbox.py).
 
 Times are naive UTC. Every unit takes the caller's `now` (the service's clock), so tests can
 move time; it defaults to the wall clock.
@@ -25,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, false, func, null, or_, select, true, update
+from sqlalchemy import bindparam, case, false, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,18 +89,6 @@ class Outcome:
     """When it happened (naive UTC); unset: when it is written."""
 
 
-@dataclass(frozen=True)
-class Finished:
-    """A final outcome waiting to be announced (or announced again)."""
-
-    command: NotificationRequested
-    state: str
-    attempts: int
-    finished_at: datetime
-    reason: str | None
-    delivered: Delivered
-
-
 def sent(
     key: str, delivered: Delivered, *, at: datetime | None = None, pull_forward: str | None = None
 ) -> Outcome:
@@ -132,7 +118,7 @@ def dead(
 _PRIORITY_ORDER = case(
     (ledger.c.priority == "urgent", 0), (ledger.c.priority == "high", 1), else_=2
 )
-_FREE = or_(ledger.c.lease_until.is_(None), ledger.c.lease_until < bindparam("now"))
+LEASE_FREE = or_(ledger.c.lease_until.is_(None), ledger.c.lease_until < bindparam("now"))
 
 _RECORD = {
     name: dialect.insert(ledger)
@@ -150,7 +136,7 @@ _DUE = (
         ledger.c.channel == bindparam("channel"),
         ledger.c.state == PENDING,
         ledger.c.next_attempt_at <= bindparam("now"),
-        _FREE,
+        LEASE_FREE,
         ledger.c.conversation_id.not_in(bindparam("busy", expanding=True)),
     )
     .order_by(_PRIORITY_ORDER, ledger.c.next_attempt_at, ledger.c.created_at)
@@ -163,7 +149,7 @@ _LEASE = (
         ledger.c.idempotency_key.in_(bindparam("keys", expanding=True)),
         ledger.c.state == PENDING,
         ledger.c.next_attempt_at <= bindparam("now"),
-        _FREE,
+        LEASE_FREE,
     )
     .values(lease_until=bindparam("until"))
     .returning(ledger.c.idempotency_key)
@@ -214,47 +200,6 @@ _RETRY_NOW = (
     )
     .values(next_attempt_at=bindparam("now"))
 )
-
-_UNANNOUNCED = (
-    select(
-        ledger.c.idempotency_key,
-        ledger.c.command,
-        ledger.c.state,
-        ledger.c.attempts,
-        ledger.c.finished_at,
-        ledger.c.reason,
-        ledger.c.delivered_text,
-        ledger.c.subject,
-        ledger.c.segments,
-        ledger.c.message_id,
-        ledger.c.provider_id,
-    )
-    .where(
-        ledger.c.outcome_published == false(),
-        ledger.c.channel == bindparam("channel"),
-        ledger.c.state != PENDING,
-        _FREE,
-    )
-    .order_by(ledger.c.finished_at)
-    .limit(bindparam("n"))
-    .with_for_update(skip_locked=True)
-)
-_LEASE_FINAL = (
-    update(ledger)
-    .where(
-        ledger.c.idempotency_key.in_(bindparam("keys", expanding=True)),
-        ledger.c.outcome_published == false(),
-        _FREE,
-    )
-    .values(lease_until=bindparam("until"))
-    .returning(ledger.c.idempotency_key)
-)
-_ANNOUNCED = (
-    update(ledger)
-    .where(ledger.c.idempotency_key.in_(bindparam("keys", expanding=True)))
-    .values(outcome_published=true(), lease_until=null())
-)
-
 
 # ---- units of work (one transaction each) -----------------------------------------------------
 
@@ -369,51 +314,6 @@ def apply_outcomes(
             conn.execute(statement, params)
     for channel in sorted({o.pull_forward for o in outcomes if o.pull_forward}):
         conn.execute(_RETRY_NOW, {"lane": channel, "now": now})
-
-
-def claim_unannounced(
-    conn: Connection, channel: str, *, limit: int, lease_s: float, now: datetime | None = None
-) -> list[Finished]:
-    """Lease up to `limit` final outcomes of a channel that were never announced and that no
-    worker holds (their announcer died, or the broker did not take the announcement)."""
-    now = now or utcnow()
-    rows = conn.execute(_UNANNOUNCED, {"channel": channel, "now": now, "n": limit}).all()
-    if not rows:
-        return []
-    leased = set(
-        conn.scalars(
-            _LEASE_FINAL,
-            {
-                "keys": [row.idempotency_key for row in rows],
-                "now": now,
-                "until": now + timedelta(seconds=lease_s),
-            },
-        )
-    )
-    return [
-        Finished(
-            command=NotificationRequested.model_validate(row.command),
-            state=row.state,
-            attempts=row.attempts,
-            finished_at=naive_utc(row.finished_at) or now,
-            reason=row.reason,
-            delivered=Delivered(
-                text=row.delivered_text,
-                subject=row.subject,
-                segments=row.segments,
-                message_id=row.message_id,
-                provider_id=row.provider_id,
-            ),
-        )
-        for row in rows
-        if row.idempotency_key in leased
-    ]
-
-
-def mark_announced(conn: Connection, keys: Sequence[str]) -> None:
-    """The broker has these outcomes' announcements: never announce them again."""
-    if keys:
-        conn.execute(_ANNOUNCED, {"keys": list(keys)})
 
 
 def naive_utc(value: datetime | None) -> datetime | None:

@@ -14,7 +14,7 @@ from typing import Protocol
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
-from services.notifier import ledger
+from services.notifier import outbox
 from services.notifier.errors import (
     InvalidContext,
     PermanentSendError,
@@ -70,7 +70,7 @@ def announcement_id(idempotency_key: str) -> str:
     return derived_id("notifier", "delivered", idempotency_key)
 
 
-def announcement(done: ledger.Finished) -> NotificationDelivered:
+def announcement(done: outbox.Finished) -> NotificationDelivered:
     """The refdesk.deliveries event of a final outcome."""
     cmd, delivered = done.command, done.delivered
     return NotificationDelivered(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.notifier import ledger
+from services.notifier import ledger, outbox
 from services.notifier.tables import DEAD, PENDING, SENT
 from services.notifier.tables import ledger as table
 from shared.db import create_engine, migrate
@@ -181,11 +181,11 @@ async def test_final_outcomes_are_announced_once_or_again_after_their_lease(
             now=sent_at,
         )
     )
-    await a(lambda conn: ledger.mark_announced(conn, [announced.idempotency_key]))
+    await a(lambda conn: outbox.mark_announced(conn, [announced.idempotency_key]))
 
     def unannounced(now_s: float) -> Any:
         now = sent_at + timedelta(seconds=now_s)
-        return lambda conn: ledger.claim_unannounced(
+        return lambda conn: outbox.claim_unannounced(
             conn, "email", limit=10, lease_s=LEASE_S, now=now
         )
 
@@ -195,5 +195,5 @@ async def test_final_outcomes_are_announced_once_or_again_after_their_lease(
     assert (found.state, found.reason, found.attempts) == (DEAD, "rejected 550", 1)
     assert found.finished_at == sent_at
     assert await a(unannounced(LEASE_S + 2)) == []  # and holds it in turn
-    await b(lambda conn: ledger.mark_announced(conn, [lost.idempotency_key]))
+    await b(lambda conn: outbox.mark_announced(conn, [lost.idempotency_key]))
     assert await a(unannounced(10 * LEASE_S)) == []  # pending rows have nothing to announce
