@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e_stage, ingest_stage, report, router_stage
+from bench import console_stage, e2e_stage, ingest_stage, report, router_stage
 from bench.machine import loadavg, machine, rss_mib, versions
 from bench.system import start_system
 
 log = logging.getLogger("bench")
 FOUR = ("ingest", "router", "notifier", "status")
-STAGES = ("e2e", "ingest", "router")
+STAGES = ("e2e", "ingest", "router", "console")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -86,6 +86,9 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         if "router" in args.stages:
             n = args.router_n or (500 if args.quick else 2000)
             results["router"] = router_stage.run(root, system, n=n, quick=args.quick)
+        if "console" in args.stages:
+            log.info("console")
+            results["console"] = console_stage.run(root, system, quick=args.quick)
     finally:
         system.stop()
     results["machine"]["load_end"] = loadavg()

@@ -56,6 +56,13 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             ("end to end at 100/s, p50", f"{ms(e2e['p50'])} ms", "<= 30 ms", e2e["p50"] <= 30),
             ("end to end at 100/s, p99", f"{ms(e2e['p99'])} ms", "<= 250 ms", e2e["p99"] <= 250),
         ]
+    if "console" in r:
+        from bench.console_stage import targets as console_targets
+
+        rows += [
+            (what, f"{ms(got)} ms", f"<= {goal:,} ms", got <= goal)
+            for what, got, goal in console_targets(r["console"])
+        ]
     if "router" in r:
         raw, piped = router_ratios(r["router"])
         rows += [

@@ -1,0 +1,235 @@
+"""The desk console under load: 10,000 open conversations (routed through the real topics),
+50 signed-in staff reading the queue and conversations, replies accepted, a patron's message
+reaching an open console, and a staff reply reaching the SMTP server.
+
+Targets (issue "The desk console"): queue and conversation view p99 <= 100 ms; a reply
+accepted p99 <= 50 ms; ingest -> console p50 <= 300 ms, p99 <= 1 s at 10/s; staff reply ->
+SMTP DATA p50 <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from bench.payloads import BASE, TWILIO_TOKEN, interaction_records, twilio_signature
+from bench.rawkafka import fill
+from bench.system import System
+from shared.events import derived_id
+
+log = logging.getLogger("bench.console")
+ADMIN = {"Authorization": "Bearer dev-dkim-token"}
+SERVICES = ("ingest", "router", "notifier", "status")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of latencies in ms (nan when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """n, p50 and p99 in ms."""
+    return {"n": len(values), "p50": pct(values, 0.5), "p99": pct(values, 0.99)}
+
+
+async def open_count(status: httpx.AsyncClient) -> int:
+    """Open conversations, as the queue gauge counts them."""
+    text = (await status.get("/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("refdesk_queue_open_conversations{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+async def staff_tokens(status: httpx.AsyncClient, n: int, tag: str) -> list[dict[str, str]]:
+    """N supervisors with bearer tokens (they see every department)."""
+    headers = []
+    for i in range(n):
+        staff_id = f"bench{tag}{i:02d}"
+        body = {
+            "id": staff_id,
+            "name": f"Bench Staff {i}",
+            "email": f"{staff_id}@example.edu",
+            "departments": ["reference"],
+            "role": "supervisor",
+        }
+        await status.post("/admin/staff", json=body, headers=ADMIN)
+        issued = await status.post(f"/admin/staff/{staff_id}/tokens", json={}, headers=ADMIN)
+        headers.append({"Authorization": f"Bearer {issued.json()['token']}"})
+    return headers
+
+
+async def readers(
+    base: str, tokens: list[dict[str, str]], ids: list[str], seconds: float
+) -> dict[str, list[float]]:
+    """Each staff member alternates: the queue, then a conversation (closed loop)."""
+    times: dict[str, list[float]] = {"queue": [], "conversation": []}
+    stop = time.monotonic() + seconds
+
+    async def one(headers: dict[str, str]) -> None:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                answer = await client.get("/conversations", params={"limit": 50})
+                times["queue"].append((time.perf_counter() - t0) * 1000)
+                answer.raise_for_status()
+                t0 = time.perf_counter()
+                answer = await client.get(f"/conversations/{random.choice(ids)}")
+                times["conversation"].append((time.perf_counter() - t0) * 1000)
+                answer.raise_for_status()
+
+    await asyncio.gather(*(one(h) for h in tokens))
+    return times
+
+
+async def replies(
+    status: httpx.AsyncClient, headers: dict[str, str], ids: list[str]
+) -> tuple[list[float], dict[str, float]]:
+    """One reply to each conversation, one at a time: accept latency, and when each was sent."""
+    accepted, sent_at = [], {}
+    for cid in ids:
+        t0 = time.perf_counter()
+        answer = await status.post(
+            f"/conversations/{cid}/replies", json={"text": f"Bench reply {cid}"}, headers=headers
+        )
+        accepted.append((time.perf_counter() - t0) * 1000)
+        if answer.status_code == 202:
+            sent_at[answer.json()["message_id"]] = time.monotonic()
+    return accepted, sent_at
+
+
+def smtp_latency(system: System, sent_at: dict[str, float]) -> list[float]:
+    """Staff reply accepted -> its SMTP DATA at the sink, by the reply's Message-ID."""
+    wanted = {derived_id("notifier", "message-id", key): t for key, t in sent_at.items()}
+    out = []
+    with system.sink.lock:
+        received = list(system.sink.received)
+    for stamp, raw in received:
+        mid = str(message_from_bytes(raw).get("Message-ID", ""))
+        for needle, t0 in wanted.items():
+            if needle in mid:
+                out.append((stamp - t0) * 1000)
+    return out
+
+
+async def live_latency(
+    system: System, ports: dict[str, int], headers: dict[str, str], rate: float, seconds: float
+) -> list[float]:
+    """SMS at `rate`/s through ingest; time from ingest's 200 to the console's SSE event."""
+    status_url = f"http://127.0.0.1:{ports['status']}"
+    seen: dict[str, float] = {}
+
+    async def listen() -> None:
+        async with (
+            httpx.AsyncClient(timeout=None) as client,
+            client.stream("GET", f"{status_url}/console/events", headers=headers) as stream,
+        ):
+            async for line in stream.aiter_lines():
+                if line.startswith("data:") and '"message"' in line:
+                    data = json.loads(line[5:])
+                    seen.setdefault(data["conversation_id"], time.monotonic())
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(1.0)
+    accepted: dict[str, float] = {}
+    url = f"{BASE}/webhooks/sms"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['ingest']}") as ingest:
+        n = int(rate * seconds)
+        start = time.monotonic()
+        for i in range(n):
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            phone = f"+1682555{i:04d}"
+            form = {
+                "MessageSid": f"SM{derived_id('bench-live', str(start), str(i)).replace('-', '')}",
+                "AccountSid": "AC" + "0" * 32,
+                "From": phone,
+                "To": "+18175550100",
+                "Body": f"is the library open late tonight {i}",
+            }
+            sig = twilio_signature(url, form, TWILIO_TOKEN)
+            answer = await ingest.post(
+                "/webhooks/sms",
+                content=urlencode(form),
+                headers={
+                    "X-Twilio-Signature": sig,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
+            if answer.status_code == 200:
+                accepted[phone] = time.monotonic()
+    await asyncio.sleep(5.0)
+    listener.cancel()
+    out = []
+    async with httpx.AsyncClient(base_url=status_url, headers=headers, timeout=30) as status:
+        for phone, t0 in accepted.items():
+            rows = (await status.get("/conversations", params={"contact": phone})).json()["items"]
+            if rows and rows[0]["conversation_id"] in seen:
+                out.append((seen[rows[0]["conversation_id"]] - t0) * 1000)
+    return out
+
+
+def run(root: Path, system: System, *, quick: bool) -> dict[str, Any]:
+    """Start the services, fill the desk, measure."""
+    n_open = 2000 if quick else 10_000
+    n_staff = 20 if quick else 50
+    stack = system.stack("console", SERVICES)
+    stack.start_all(SERVICES)
+    ports = dict(stack.ports)
+    base = f"http://127.0.0.1:{ports['status']}"
+
+    async def go() -> dict[str, Any]:
+        tag = f"{int(time.time()) % 100000:05d}"
+        records = interaction_records(n_open, int(tag))
+        await fill(system.kafka.bootstrap, "refdesk.interactions", records)
+        ids = [r[0].decode() for r in records]
+        async with httpx.AsyncClient(base_url=base, timeout=30) as status:
+            deadline = time.monotonic() + 300
+            while await open_count(status) < n_open and time.monotonic() < deadline:
+                await asyncio.sleep(2.0)
+            filled = await open_count(status)
+            log.info("desk holds %d open conversations", filled)
+            tokens = await staff_tokens(status, n_staff, tag)
+            reads = await readers(base, tokens, ids, 10 if quick else 30)
+            email_ids = [cid for cid, r in zip(ids, records, strict=True) if b'"email"' in r[1]]
+            accepted, sent_at = await replies(status, tokens[0], email_ids[:200])
+        await asyncio.sleep(5.0)
+        live = await live_latency(system, ports, tokens[1], 10.0, 10 if quick else 30)
+        return {
+            "open": filled,
+            "staff": n_staff,
+            "queue": summary(reads["queue"]),
+            "conversation": summary(reads["conversation"]),
+            "reply_accepted": summary(accepted),
+            "reply_to_smtp": summary(smtp_latency(system, sent_at)),
+            "ingest_to_console": summary(live),
+        }
+
+    try:
+        return asyncio.run(go())
+    finally:
+        stack.stop_all()
+
+
+def targets(c: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(what, measured ms, goal ms)."""
+    return [
+        (f"queue p99 ({c['open']:,} open, {c['staff']} staff)", c["queue"]["p99"], 100),
+        ("conversation view p99", c["conversation"]["p99"], 100),
+        ("reply accepted p99", c["reply_accepted"]["p99"], 50),
+        ("ingest -> console p50 at 10/s", c["ingest_to_console"]["p50"], 300),
+        ("ingest -> console p99 at 10/s", c["ingest_to_console"]["p99"], 1000),
+        ("staff reply -> SMTP DATA p50", c["reply_to_smtp"]["p50"], 300),
+    ]
