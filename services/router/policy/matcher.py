@@ -128,12 +128,6 @@ class TermIndex:
                 table = self._pat_by_prefix if kind == "prefix" else self._pat_by_word
                 table.setdefault(key, []).append(pid)
 
-    @property
-    def unindexed_patterns(self) -> list[str]:
-        """Patterns tried at every word because their literal start could not be read."""
-        names = list(self._patterns)
-        return [names[pid] for pid in self._pat_anywhere]
-
     def scan(self, text: Normalised) -> list[Hit]:
         """Every term occurrence in a normalised message, as (rule, slot, start, end) tuples."""
         hits: list[Hit] = []
