@@ -13,15 +13,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.errors import Forbidden, Unauthenticated
 from services.status.models import Staff, StaffToken
+from shared.settings import secret_value
 
 ROLES = ("staff", "supervisor", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
 COOKIE = "refdesk_status_session"
+SESSION_LABEL = "session:"
+"""staff_tokens rows so labelled are dashboard sessions (sessions.py), not bearer tokens."""
 
 
 @dataclass(frozen=True)
@@ -60,31 +64,52 @@ def can_set_status(actor: Actor, staff_id: str) -> bool:
     return actor.id == staff_id or has_role(actor, "supervisor")
 
 
-def sign_session(staff_id: str, *, secret: str, now: datetime, max_age_s: int) -> str:
-    """A cookie value naming the staff member until now + max_age_s, HMAC-signed."""
+def sign_session(
+    staff_id: str,
+    *,
+    secret: SecretStr | str,
+    now: datetime,
+    max_age_s: int,
+    session_id: str = "",
+) -> str:
+    """A cookie value naming the staff member and their server-side session (sessions.py)
+    until now + max_age_s, HMAC-signed."""
     expires = int(now.timestamp()) + max_age_s
-    payload = base64.urlsafe_b64encode(f"{staff_id}|{expires}".encode()).decode()
+    payload = base64.urlsafe_b64encode(f"{staff_id}|{expires}|{session_id}".encode()).decode()
     return f"{payload}.{_mac(payload, secret)}"
 
 
-def read_session(value: str | None, *, secret: str, now: datetime) -> str | None:
-    """The staff id a valid, unexpired cookie names; None otherwise."""
+def session_claims(
+    value: str | None, *, secret: SecretStr | str, now: datetime
+) -> tuple[str, str] | None:
+    """(staff id, session id) of a validly signed, unexpired cookie; None otherwise. Whether
+    the session is still open is sessions.session_actor's question."""
     if not value or "." not in value:
         return None
     payload, mac = value.rsplit(".", 1)
     if not hmac.compare_digest(mac, _mac(payload, secret)):
         return None
     try:
-        staff_id, expires = base64.urlsafe_b64decode(payload.encode()).decode().rsplit("|", 1)
+        staff_id, expires, session_id = (
+            base64.urlsafe_b64decode(payload.encode()).decode().rsplit("|", 2)
+        )
         if int(expires) < now.timestamp():
             return None
     except ValueError:
         return None
-    return staff_id
+    return staff_id, session_id
 
 
-def _mac(payload: str, secret: str) -> str:
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+def read_session(value: str | None, *, secret: SecretStr | str, now: datetime) -> str | None:
+    """The staff id a validly signed, unexpired cookie names; None otherwise (signature and
+    expiry only: use sessions.session_actor, which also checks the session is still open)."""
+    claims = session_claims(value, secret=secret, now=now)
+    return None if claims is None else claims[0]
+
+
+def _mac(payload: str, secret: SecretStr | str) -> str:
+    key = secret_value(secret) or ""
+    return hmac.new(key.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
 async def actor_for_token(*, session: AsyncSession, token: str) -> Actor:
@@ -93,7 +118,11 @@ async def actor_for_token(*, session: AsyncSession, token: str) -> Actor:
         await session.execute(
             select(Staff)
             .join(StaffToken, StaffToken.staff_id == Staff.id)
-            .where(StaffToken.token_hash == hash_token(token), StaffToken.revoked_at.is_(None))
+            .where(
+                StaffToken.token_hash == hash_token(token),
+                StaffToken.revoked_at.is_(None),
+                StaffToken.label.not_like(f"{SESSION_LABEL}%"),  # a session is not a bearer token
+            )
         )
     ).scalar_one_or_none()
     if row is None or not row.active:

@@ -11,17 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.status import queue, service
-from services.status.auth import (
-    COOKIE,
-    Actor,
-    actor_for_id,
-    actor_for_token,
-    read_session,
-    sign_session,
-)
+from services.status.auth import COOKIE, Actor, actor_for_token
 from services.status.console import pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Unauthenticated
+from services.status.sessions import close_session, open_session, session_actor
+from services.status.throttle import client_address, throttle_of
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -46,16 +41,13 @@ async def board_state(*, session: SessionDep, res: ResourcesDep, actor: Actor) -
 
 
 async def page_actor(request: Request, res: ResourcesDep, session: SessionDep) -> Actor | None:
-    """The staff member the session cookie names, or None (then the page is the sign-in form)."""
-    staff_id = read_session(
-        request.cookies.get(COOKIE), secret=res.settings.session_secret, now=res.clock()
+    """The staff member of an open session, or None (then the page is the sign-in form)."""
+    return await session_actor(
+        session=session,
+        cookie=request.cookies.get(COOKIE),
+        secret=res.settings.session_secret,
+        now=res.clock(),
     )
-    if staff_id is None:
-        return None
-    try:
-        return await actor_for_id(session=session, staff_id=staff_id)
-    except Unauthenticated:
-        return None
 
 
 @router.get("", response_class=HTMLResponse, summary="Staff dashboard")
@@ -93,19 +85,30 @@ async def login(
     staff_id: Annotated[str, Form(max_length=64)],
     token: Annotated[str, Form(max_length=200)],
 ) -> Response:
-    """Check the token and set the signed session cookie."""
+    """Check the token and open a session (throttled per staff id and client address)."""
+    throttle, address, now = throttle_of(res.extra), client_address(request), res.clock()
+    wait = throttle.retry_after(address=address, staff_id=staff_id.strip(), now=now.timestamp())
+    if wait is not None:
+        page = _login_page(request, "Too many failed sign-ins. Try again later.", 429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     try:
         actor = await actor_for_token(session=session, token=token.strip())
     except Unauthenticated:
         actor = None
     if actor is None or actor.id != staff_id.strip():
+        throttle.failed(address=address, staff_id=staff_id.strip(), now=now.timestamp())
         return _login_page(request, "Staff id or token not recognised.", 401)
-    cookie = sign_session(
-        actor.id,
+    throttle.succeeded(staff_id=actor.id)
+    cookie = await open_session(
+        session=session,
+        staff_id=actor.id,
+        token=token.strip(),
         secret=res.settings.session_secret,
-        now=res.clock(),
+        now=now,
         max_age_s=res.settings.session_max_age_s,
     )
+    await session.commit()
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(
         COOKIE,
@@ -119,9 +122,16 @@ async def login(
     return response
 
 
-@router.post("/logout", summary="Forget the session cookie")
-async def logout() -> Response:
-    """Sign out of the dashboard (status is unchanged)."""
+@router.post("/logout", summary="End the session")
+async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
+    """Sign out of the dashboard: the session ends server-side (status is unchanged)."""
+    await close_session(
+        session=session,
+        cookie=request.cookies.get(COOKIE),
+        secret=res.settings.session_secret,
+        now=res.clock(),
+    )
+    await session.commit()
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

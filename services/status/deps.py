@@ -12,10 +12,12 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.status.auth import COOKIE, Actor, actor_for_id, actor_for_token, read_session
+from services.status.auth import COOKIE, Actor, read_session
 from services.status.conversations.macros import MacroBook
 from services.status.errors import Forbidden, Unauthenticated, Unavailable
+from services.status.sessions import session_actor
 from services.status.settings import StatusSettings
+from services.status.throttle import bearer_actor
 from shared.clock import utcnow as utcnow  # re-exported for app.py until it imports shared.clock
 from shared.events import PresenceChanged
 from shared.kafka import publish
@@ -105,15 +107,24 @@ async def current_actor(request: Request, res: ResourcesDep, session: SessionDep
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("expected a bearer token")
-        return await actor_for_token(session=session, token=token.strip())
-    staff_id = read_session(
-        request.cookies.get(COOKIE), secret=res.settings.session_secret, now=res.clock()
-    )
-    if staff_id is None:
+        return await bearer_actor(
+            request=request,
+            extra=res.extra,
+            session=session,
+            token=token.strip(),
+            now=res.clock().timestamp(),
+        )
+    cookie = request.cookies.get(COOKIE)
+    if read_session(cookie, secret=res.settings.session_secret, now=res.clock()) is None:
         raise Unauthenticated("sign in or send a bearer token")
     if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "refdesk":
         raise Forbidden("cookie-authenticated changes need the X-Requested-With: refdesk header")
-    return await actor_for_id(session=session, staff_id=staff_id)
+    actor = await session_actor(
+        session=session, cookie=cookie, secret=res.settings.session_secret, now=res.clock()
+    )
+    if actor is None:  # signed out, token revoked or staff deactivated since
+        raise Unauthenticated("the session has ended; sign in again")
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import CommonSettings, refuse_weak_secret
 
@@ -60,8 +60,8 @@ class StatusSettings(CommonSettings):
         validation_alias=_env("sweep_interval_s"),
         description="how often heartbeats and crisis acknowledgements are checked",
     )
-    session_secret: str = Field(
-        DEV_SESSION_SECRET,
+    session_secret: SecretStr = Field(
+        SecretStr(DEV_SESSION_SECRET),
         validation_alias=_env("session_secret"),
         description="signs the dashboard cookie; 32+ random characters in production",
     )
@@ -74,7 +74,7 @@ class StatusSettings(CommonSettings):
     cookie_secure: bool = Field(
         False,
         validation_alias=_env("cookie_secure"),
-        description="mark the cookie Secure (behind HTTPS)",
+        description="mark the cookie Secure (behind HTTPS); always on in production",
     )
 
     group: str = Field(
@@ -97,6 +97,8 @@ class StatusSettings(CommonSettings):
             variable=_env("session_secret"),
             dev_values=frozenset({DEV_SESSION_SECRET}),
         )
+        if self.env == "production":
+            self.cookie_secure = True  # a session cookie never travels over plain HTTP there
         if self.heartbeat_offline_after_s < self.heartbeat_away_after_s:
             raise ValueError("heartbeat_offline_after_s must be >= heartbeat_away_after_s")
         return self

@@ -100,7 +100,7 @@ async def sign_in(page: Any, base: str, staff_id: str = "mgarcia") -> None:
     await page.fill("#token", f"dev-{staff_id}-token")
     await page.click("#sign-in button[type=submit]")
     await page.wait_for_selector("#queue-pane")
-    await page.wait_for_function("document.querySelector('.console').dataset.live === 'on'")
+    await page.wait_for_selector(".console[data-live='on']")
 
 
 async def serious_violations(page: Any) -> list[dict[str, Any]]:

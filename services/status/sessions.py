@@ -1,0 +1,116 @@
+"""Dashboard sessions kept server-side, so signing out, revoking the token one signed in with,
+or deactivating the staff member ends them at once (a signed cookie alone stays valid until
+it expires, whatever happens).
+
+A session is a staff_tokens row labelled "session:<id of the token used to sign in>" holding
+the hash of a random session id; the signed cookie carries the id. A cookie is honoured while
+its signature and expiry hold, its row and its sign-in token are unrevoked and the staff member
+is active.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import SecretStr
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.auth import (
+    SESSION_LABEL,
+    Actor,
+    actor_for_id,
+    hash_token,
+    new_token,
+    session_claims,
+    sign_session,
+)
+from services.status.errors import Unauthenticated
+from services.status.models import StaffToken
+
+
+async def open_session(
+    *,
+    session: AsyncSession,
+    staff_id: str,
+    token: str,
+    secret: SecretStr | str,
+    now: datetime,
+    max_age_s: int,
+) -> str:
+    """Record a session for a staff member who signed in with `token`; the cookie value."""
+    parent = (
+        await session.execute(
+            select(StaffToken.id).where(StaffToken.token_hash == hash_token(token))
+        )
+    ).scalar_one()
+    # this staff member's expired sessions go as a new one opens (the table does not grow)
+    await session.execute(
+        delete(StaffToken).where(
+            StaffToken.staff_id == staff_id,
+            StaffToken.label.like(f"{SESSION_LABEL}%"),
+            StaffToken.created_at < now - timedelta(seconds=max_age_s),
+        )
+    )
+    session_id = new_token()
+    session.add(
+        StaffToken(
+            staff_id=staff_id,
+            token_hash=hash_token(session_id),
+            label=f"{SESSION_LABEL}{parent}",
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return sign_session(
+        staff_id, secret=secret, now=now, max_age_s=max_age_s, session_id=session_id
+    )
+
+
+async def _open_row(
+    *, session: AsyncSession, cookie: str | None, secret: SecretStr | str, now: datetime
+) -> StaffToken | None:
+    claims = session_claims(cookie, secret=secret, now=now)
+    if claims is None or not claims[1]:
+        return None
+    staff_id, session_id = claims
+    row = (
+        await session.execute(
+            select(StaffToken).where(
+                StaffToken.token_hash == hash_token(session_id),
+                StaffToken.staff_id == staff_id,
+                StaffToken.label.like(f"{SESSION_LABEL}%"),
+                StaffToken.revoked_at.is_(None),
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    parent_id = row.label.removeprefix(SESSION_LABEL)
+    parent = await session.get(StaffToken, int(parent_id)) if parent_id.isdigit() else None
+    if parent is None or parent.revoked_at is not None:
+        return None
+    return row
+
+
+async def session_actor(
+    *, session: AsyncSession, cookie: str | None, secret: SecretStr | str, now: datetime
+) -> Actor | None:
+    """The staff member of a session cookie while the session is open; None otherwise."""
+    row = await _open_row(session=session, cookie=cookie, secret=secret, now=now)
+    if row is None:
+        return None
+    try:
+        return await actor_for_id(session=session, staff_id=row.staff_id)
+    except Unauthenticated:
+        return None
+
+
+async def close_session(
+    *, session: AsyncSession, cookie: str | None, secret: SecretStr | str, now: datetime
+) -> None:
+    """End the session a cookie names (signing out); nothing if it is not open."""
+    row = await _open_row(session=session, cookie=cookie, secret=secret, now=now)
+    if row is not None:
+        row.revoked_at = now
+        await session.flush()

@@ -1,0 +1,120 @@
+"""Session hardening (issue 13, finding 8): sign-in throttled per staff id and per client
+address (429 with Retry-After), sessions that end server-side on sign-out and on token
+revocation, the cookie Secure in production, CSP and frame-ancestors on the pages."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import Clock, bearer
+
+from services.status.auth import COOKIE, SESSION_LABEL
+from services.status.models import StaffToken
+from services.status.settings import StatusSettings
+from services.status.throttle import PER_ADDRESS, PER_STAFF
+
+STATE = "/dashboard/state"
+
+
+async def sign_in(client: httpx.AsyncClient, staff_id: str, token: str) -> httpx.Response:
+    return await client.post("/dashboard/login", data={"staff_id": staff_id, "token": token})
+
+
+async def test_guessing_a_staff_members_token_is_throttled(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    limit, window = PER_STAFF
+    answers = [await sign_in(client, "mgarcia", f"guess-{i}") for i in range(limit + 1)]
+    assert [a.status_code for a in answers] == [401] * limit + [429]
+    assert 0 < int(answers[-1].headers["retry-after"]) <= window
+    # refused even with the right token while throttled, and not counted as a sign-in
+    right = await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    assert right.status_code == 429 and COOKIE not in right.cookies
+    clock.advance(window)
+    assert (await sign_in(client, "mgarcia", "dev-mgarcia-token")).status_code == 303
+
+
+async def test_guessing_across_staff_ids_is_throttled_per_address(
+    client: httpx.AsyncClient,
+) -> None:
+    limit, _ = PER_ADDRESS
+    answers = [await sign_in(client, f"staff{i}", "guess") for i in range(limit + 1)]
+    assert answers[-2].status_code == 401 and answers[-1].status_code == 429
+    assert "retry-after" in answers[-1].headers
+
+
+async def test_guessing_bearer_tokens_is_throttled_per_address(client: httpx.AsyncClient) -> None:
+    limit, _ = PER_ADDRESS
+    codes = [
+        (await client.get("/staff/me", headers={"Authorization": f"Bearer guess-{i}"})).status_code
+        for i in range(limit + 1)
+    ]
+    assert codes == [401] * limit + [429]
+    refused = await client.get("/staff/me", headers=bearer("mgarcia"))
+    assert refused.status_code == 429 and refused.headers["retry-after"]
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_signing_out_ends_the_session_server_side(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    stolen = client.cookies[COOKIE]
+    assert (await client.get(STATE)).status_code == 200
+    out = await client.post("/dashboard/logout")
+    assert out.status_code == 303
+    client.cookies.set(COOKIE, stolen)  # a copy kept from before the sign-out
+    assert (await client.get(STATE)).status_code == 401
+    assert 'id="sign-in"' in (await client.get("/dashboard")).text
+
+
+async def test_revoking_the_sign_in_token_ends_its_sessions(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    assert (await client.get(STATE)).status_code == 200
+    async with sessions() as session:
+        tokens = (
+            await session.execute(select(StaffToken).where(StaffToken.staff_id == "mgarcia"))
+        ).scalars()
+        for token in tokens:
+            if not token.label.startswith(SESSION_LABEL):
+                token.revoked_at = clock()
+        await session.commit()
+    assert (await client.get(STATE)).status_code == 401
+
+
+async def test_deactivating_staff_ends_their_sessions(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "jnguyen", "dev-jnguyen-token")
+    cookie = client.cookies[COOKIE]
+    client.cookies.clear()
+    done = await client.post("/admin/staff/jnguyen/deactivate", headers=bearer("dkim"))
+    assert done.status_code == 200, done.text
+    client.cookies.set(COOKIE, cookie)
+    assert (await client.get(STATE)).status_code == 401
+
+
+async def test_a_session_cookie_is_not_a_bearer_token(client: httpx.AsyncClient) -> None:
+    answer = await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    assert answer.status_code == 303
+    payload = client.cookies[COOKIE].rsplit(".", 1)[0]
+    session_id = base64.urlsafe_b64decode(payload).decode().rsplit("|", 1)[1]
+    client.cookies.clear()
+    as_bearer = {"Authorization": f"Bearer {session_id}"}
+    assert (await client.get("/staff/me", headers=as_bearer)).status_code == 401
+
+
+def test_the_cookie_is_secure_in_production() -> None:
+    settings = StatusSettings(env="production", session_secret="s" * 40, cookie_secure=False)
+    assert settings.cookie_secure
+    assert "s" * 40 not in repr(settings)
+    assert not StatusSettings(env="development").cookie_secure
+
+
+async def test_pages_forbid_framing_and_foreign_scripts(client: httpx.AsyncClient) -> None:
+    for path in ("/dashboard", STATE, "/static/status/console/console.js"):
+        answer = await client.get(path)
+        csp = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert answer.headers["x-frame-options"] == "DENY"
