@@ -33,6 +33,7 @@ from services.notifier.outcomes import Publisher, announcement, announcement_id,
 from services.notifier.outgoing import Adapters, Outgoing, build, transmit
 from services.notifier.settings import NotifierSettings
 from shared.batching import Batcher
+from shared.clock import utcnow
 from shared.events import Channel, DeadLetter, NotificationKind, NotificationRequested
 from shared.syncdb import UnitRunner
 from shared.topics import DELIVERIES, NOTIFICATIONS
@@ -47,10 +48,6 @@ ANNOUNCE_BATCH = 100
 """Most lost announcements one lane takes up at a time."""
 
 __all__ = ["Adapters", "Deliverer", "LaneWake"]
-
-
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 class LaneWake:
@@ -82,7 +79,7 @@ class Deliverer:
     publisher: Publisher
     db: UnitRunner
     """Runs the hot ledger operations, each as one transaction."""
-    clock: Callable[[], datetime] = _wall_clock
+    clock: Callable[[], datetime] = utcnow
     """Now, timezone-aware."""
     wake: LaneWake = field(default_factory=lambda: LaneWake())
     failing: set[Channel] = field(default_factory=set)
@@ -103,8 +100,8 @@ class Deliverer:
         return broker
 
     def now(self) -> datetime:
-        """The clock's now as the ledger stores it: naive UTC."""
-        return self.clock().astimezone(UTC).replace(tzinfo=None)
+        """The clock's now, aware, in UTC (as the ledger's UTCDateTime columns hold it)."""
+        return self.clock().astimezone(UTC)
 
     async def record(self, commands: list[NotificationRequested]) -> set[Channel]:
         """Add commands to the ledger in one transaction (committed on return); the channels

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, case, false, func, null, or_, select, update
@@ -29,12 +29,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifier.tables import DEAD, PENDING, SENT, ledger
+from shared.clock import utcnow
 from shared.events import NotificationRequested
-
-
-def utcnow() -> datetime:
-    """Now, in UTC, without tzinfo: how every ledger timestamp is stored (SQLite and PostgreSQL)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -316,15 +312,6 @@ def apply_outcomes(
         conn.execute(_RETRY_NOW, {"lane": channel, "now": now})
 
 
-def naive_utc(value: datetime | None) -> datetime | None:
-    """A stored timestamp as naive UTC, whichever driver read it."""
-    if value is not None and value.tzinfo is not None:
-        # PostgreSQL (asyncpg) hands timestamptz back aware; asyncpg stored our naive UTC value
-        # as local time, so converting back to local time recovers it.
-        return value.astimezone().replace(tzinfo=None)
-    return value
-
-
 # ---- reads for the HTTP API and metrics -----------------------------------------------------
 
 
@@ -335,7 +322,6 @@ async def oldest_pending_age_s(session: AsyncSession) -> float:
             select(func.min(ledger.c.created_at)).where(ledger.c.state == PENDING)
         )
     ).scalar()
-    oldest = naive_utc(oldest)
     if oldest is None:
         return 0.0
     return max(0.0, (utcnow() - oldest).total_seconds())

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, false, null, select, true, update
 from sqlalchemy.engine import Connection
 
-from services.notifier.ledger import LEASE_FREE, Delivered, naive_utc, utcnow
+from services.notifier.ledger import LEASE_FREE, Delivered
 from services.notifier.tables import PENDING, ledger
+from shared.clock import utcnow
 from shared.events import NotificationRequested
 
 
@@ -103,7 +104,7 @@ def claim_unannounced(
             command=NotificationRequested.model_validate(row.command),
             state=row.state,
             attempts=row.attempts,
-            finished_at=naive_utc(row.finished_at) or now,
+            finished_at=row.finished_at or now,
             reason=row.reason,
             delivered=Delivered(
                 text=row.delivered_text,

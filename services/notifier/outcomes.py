@@ -8,7 +8,6 @@ it is one of a few fixed words, with at most the SMTP or HTTP status code.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Protocol
 
 from faststream.kafka import KafkaBroker
@@ -85,5 +84,5 @@ def announcement(done: outbox.Finished) -> NotificationDelivered:
         message_id=delivered.provider_id or delivered.message_id,
         segments=delivered.segments,
         attempts=max(1, done.attempts),
-        at=done.finished_at.replace(tzinfo=UTC),
+        at=done.finished_at,
     )

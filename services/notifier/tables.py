@@ -6,7 +6,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -14,6 +13,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from shared.db import UTCDateTime
 
 metadata = MetaData()
 
@@ -30,16 +31,16 @@ ledger = Table(
     Column("command", JSON, nullable=False),
     Column("state", String(8), nullable=False, index=True),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=False, index=True),
+    Column("lease_until", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("message_id", String(255), nullable=True),
     Column("provider_id", String(255), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
     # The outcome, as announced on refdesk.deliveries (an outbox: announced after it is
     # recorded here, and announced again until `outcome_published` says it was).
-    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
     Column("reason", String(64), nullable=True),
     Column("delivered_text", Text, nullable=True),
     Column("subject", Text, nullable=True),

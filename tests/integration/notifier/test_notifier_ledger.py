@@ -16,6 +16,7 @@ from sqlalchemy import select
 from services.notifier import ledger, outbox
 from services.notifier.tables import DEAD, PENDING, SENT
 from services.notifier.tables import ledger as table
+from shared.clock import utcnow
 from shared.db import create_engine, migrate
 from shared.events import NotificationRequested, Priority
 from shared.syncdb import UnitRunner
@@ -169,7 +170,7 @@ async def test_final_outcomes_are_announced_once_or_again_after_their_lease(
     announced, lost, pending = (command() for _ in range(3))
     await a(lambda conn: ledger.record(conn, [announced, lost, pending]))
     await claim(a)
-    sent_at = ledger.utcnow()
+    sent_at = utcnow()
     await a(
         lambda conn: ledger.apply_outcomes(
             conn,
