@@ -214,6 +214,16 @@ async def sms(sessions: async_sessionmaker[AsyncSession], *, minutes_ago: float 
             contact=phone,
         ),
         routed("sms-rooms", Channel.SMS, minutes_ago=8640),
+        *automated(
+            "sms-rooms",
+            Channel.SMS,
+            NotificationKind.SURVEY,
+            "",
+            minutes_ago=8630,
+            recipient=phone,
+            state=DeliveryState.FAILED,
+            reason="twilio 21610: the patron replied STOP",
+        ),
         ConversationClosed(
             conversation_id="sms-rooms",
             channel=Channel.SMS,

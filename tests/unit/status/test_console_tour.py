@@ -86,6 +86,23 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await expect(page.locator("#reply-text")).to_have_value(re.compile("survey|rate us"))
         await expect(page.locator("#macro-error")).to_be_empty()
 
+        # claimed, an SMS thread can move to email
+        await page.click('[data-action="claim"]')
+        await expect(page.locator("#action-status")).to_contain_text("Claimed")
+        await page.click('button[data-dialog="convert-dialog"]')
+        await expect(page.locator("#convert-email")).to_be_focused()
+        await look(page, "convert-dialog")
+        await page.keyboard.press("Escape")
+
+        # the patron's earlier thread: closed, with a survey that could not be delivered
+        await page.click("#earlier a")
+        await expect(page.locator("#conversation")).to_have_attribute(
+            "data-conversation-id", "sms-rooms"
+        )
+        failed = page.locator('#transcript li[data-role="automated"] .delivery')
+        await expect(failed).to_have_text("Not delivered: twilio 21610: the patron replied STOP")
+        await look(page, "closed-with-failed-delivery")
+
         await page.click(f'#queue tr[data-conversation-id="{scene.CRISIS}"] a.open-link')
         await expect(page.locator(".banner-crisis")).to_be_visible()
         await look(page, "crisis-before-acknowledgement")
