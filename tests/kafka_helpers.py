@@ -1,4 +1,5 @@
-"""Reading what services published, straight from the real broker."""
+"""Reading what services published, straight from the real broker; starting a test's own
+consumer group at the topics' ends, so a service under test sees only that test's records."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 Event = dict[str, Any]
 
@@ -61,3 +63,28 @@ async def settle(
         await asyncio.sleep(quiet)
         seen = await collect(bootstrap, topic, until=lambda _e: False, where=where, timeout=quiet)
     return seen
+
+
+async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics, as the broker describes them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+
+
+async def start_groups_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commit a fresh group's offsets at the topics' ends: it sees only what comes next."""
+    tps = await partitions(bootstrap, topics)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.commit(dict((await consumer.end_offsets(tps)).items()))
+    finally:
+        await consumer.stop()

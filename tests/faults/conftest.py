@@ -10,6 +10,11 @@ import pytest
 from tests.faults import report
 from tests.faults.system import System, start_system
 
+# Fixtures of the integration suites, for the in-process fault tests moved here from them
+# (ingest replicas and broker outage, notifier outages): the session broker, a relay, settings.
+from tests.integration.ingest.conftest import settings  # noqa: F401
+from tests.integration.notifier.conftest import configure, producer, relay  # noqa: F401
+
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:

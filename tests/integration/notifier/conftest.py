@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from faststream.kafka import KafkaBroker
-from starlette.applications import Starlette
-from starlette.routing import Route
 
 from services.notifier.settings import NotifierSettings
 from shared.kafka import build_broker, ensure_topics
 from shared.settings import CommonSettings
+from shared.topics import NOTIFICATIONS
+from tests.kafka_helpers import start_groups_at_end
 
-from ..notifier_adapters.notifier_fakes import FakeTwilio, free_port
-from .notifier_env import SmtpRelay, notifier_settings, start_group_at_end
+from ..notifier_adapters.conftest import twilio, twilio_server  # noqa: F401 (registered here too)
+from .notifier_env import SmtpRelay, notifier_settings
 
 Configure = Callable[..., Awaitable[NotifierSettings]]
 
 
 @pytest.fixture
 def relay() -> Iterator[SmtpRelay]:
-    """A real aiosmtpd server on a free port; the test may stop and restart it."""
+    """A real aiosmtpd server on a port the OS picked; the test may stop and restart it."""
     server = SmtpRelay()
     server.start()
     yield server
@@ -57,37 +54,7 @@ def configure(
     async def _configure(**extra: Any) -> NotifierSettings:
         port = extra.pop("smtp_port", relay.port)
         settings = notifier_settings(kafka_bootstrap, database_url, tmp_path, port, **extra)
-        await start_group_at_end(kafka_bootstrap, settings.notifier_group)
+        await start_groups_at_end(kafka_bootstrap, settings.notifier_group, [NOTIFICATIONS.name])
         return settings
 
     return _configure
-
-
-@pytest.fixture(scope="module")
-def twilio_server() -> Iterator[FakeTwilio]:
-    """The Twilio Messages API fake, served by uvicorn in a thread."""
-    fake = FakeTwilio()
-    app = Starlette(
-        routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages, methods=["POST"])]
-    )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the Twilio fake did not start")
-        time.sleep(0.01)
-    fake.base_url = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def twilio(twilio_server: FakeTwilio) -> FakeTwilio:
-    twilio_server.requests.clear()
-    twilio_server._replies.clear()
-    return twilio_server

@@ -16,9 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
@@ -35,8 +32,7 @@ from shared.kafka import publish
 from shared.topics import NOTIFICATIONS
 from tests.eventually import eventually
 from tests.kafka_helpers import Event, collect
-
-from ..notifier_adapters.notifier_fakes import free_port
+from tests.servers import SmtpController
 
 SURVEY_URL = "https://libanswers.tccd.edu/survey/abc"
 
@@ -115,20 +111,20 @@ class ScriptedSink(SinkHandler):
 
 
 class SmtpRelay:
-    """An aiosmtpd server on a fixed port that a test may stop and start again."""
+    """An aiosmtpd server that a test may stop and start again: the first start binds a port the
+    OS picks (read `.port` after it), a restart listens on that same port."""
 
     def __init__(self, **options: Any) -> None:
-        self.port = free_port()
+        self.port = 0
         self.handler = ScriptedSink()
         self._options = options  # aiosmtpd Controller/SMTP options, e.g. tls_context
-        self._controller: Controller | None = None
+        self._controller: SmtpController | None = None
 
     def start(self) -> None:
         """Listen (again) on the same port with the same handler."""
-        self._controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, **self._options
-        )
+        self._controller = SmtpController(self.handler, port=self.port, **self._options)
         self._controller.start()
+        self.port = self._controller.port
 
     def stop(self) -> None:
         """Stop listening: connections are refused until start()."""
@@ -209,28 +205,6 @@ async def dead_letters(
 def metric(name: str, **labels: str) -> float:
     """A sample's current value in the process registry (0 when never set)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-async def start_group_at_end(bootstrap: str, group: str) -> None:
-    """Commit the group's offsets at the end of the topic, so it sees only what comes next."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([NOTIFICATIONS.name])
-    finally:
-        await admin.close()
-    tps = [TopicPartition(NOTIFICATIONS.name, p["partition"]) for p in described["partitions"]]
-    assert tps, f"{NOTIFICATIONS.name} has no partitions"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit(dict(ends.items()))
-    finally:
-        await consumer.stop()
 
 
 # ---- the service -----------------------------------------------------------------------------

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.routing import Route
+
+from tests.servers import SmtpController, serving_in_thread
 
 from .notifier_fakes import (
     FakeTwilio,
@@ -22,7 +21,6 @@ from .notifier_fakes import (
     SmtpServer,
     TlsFiles,
     authenticator,
-    free_port,
 )
 
 
@@ -62,13 +60,11 @@ def start_smtp() -> Iterator[Callable[..., SmtpServer]]:
     controllers: list[Controller] = []
 
     def _start(**options: Any) -> SmtpServer:
-        handler, port = RecordingHandler(), free_port()
-        controller = Controller(
-            handler, hostname="127.0.0.1", port=port, authenticator=authenticator, **options
-        )
+        handler = RecordingHandler()
+        controller = SmtpController(handler, authenticator=authenticator, **options)
         controller.start()
         controllers.append(controller)
-        return SmtpServer(handler, port)
+        return SmtpServer(handler, controller.port)
 
     yield _start
     for controller in controllers:
@@ -129,20 +125,9 @@ def twilio_server() -> Iterator[FakeTwilio]:
     app = Starlette(
         routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages, methods=["POST"])]
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the Twilio fake did not start")
-        time.sleep(0.01)
-    fake.base_url = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(app, what="the Twilio fake") as url:
+        fake.base_url = url
+        yield fake
 
 
 @pytest.fixture

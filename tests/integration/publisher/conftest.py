@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from refdesk_cli.kafka_local import free_port
 from services.publisher.app import create_app
 from services.publisher.settings import PublisherSettings
 from shared.events import new_event
 from shared.kafka import ensure_topics
 from shared.settings import CommonSettings
 from shared.topics import INTERACTIONS, PRESENCE, PUBLIC, ROUTING
+from tests.kafka_helpers import start_groups_at_end
+from tests.servers import serving
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdefghij"
 HASH_KEY = "test-public-hash-key-0123456789abcdef"
@@ -40,37 +39,12 @@ class Running:
 StartPublisher = Callable[..., Awaitable[Running]]
 
 
-async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of the topics, as the broker describes them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-
-
-async def start_groups_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Commit a fresh group's offsets at the topics' ends: it sees only what comes next."""
-    tps = await partitions(bootstrap, topics)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.commit(dict((await consumer.end_offsets(tps)).items()))
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture
 async def start_publisher(
     kafka_bootstrap: str, database_url: str, tmp_path: Path
 ) -> AsyncIterator[StartPublisher]:
     """Start the publisher (own groups, fresh database, quick retries); stopped afterwards."""
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    servers = contextlib.AsyncExitStack()
 
     async def _start(**extra: Any) -> Running:
         await ensure_topics(CommonSettings(kafka_bootstrap=kafka_bootstrap, topic_partitions=1))
@@ -97,32 +71,12 @@ async def start_publisher(
         raw = [INTERACTIONS.name, ROUTING.name, PRESENCE.name]
         await start_groups_at_end(kafka_bootstrap, settings.projector_group, raw)
         await start_groups_at_end(kafka_bootstrap, settings.webhook_group, [PUBLIC.name])
-        port = free_port()
-        config = uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            lifespan="on",
-            access_log=False,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        servers.append((server, task))
-        for _ in range(600):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.1)
-        if not server.started:
-            if task.done():
-                task.result()
-            raise RuntimeError("the publisher did not start")
-        return Running(f"http://127.0.0.1:{port}", settings)
+        app = create_app(settings)
+        url = await servers.enter_async_context(serving(app, what="the publisher", lifespan="on"))
+        return Running(url, settings)
 
-    yield _start
-    for server, task in servers:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with servers:
+        yield _start
 
 
 async def produce(

@@ -30,9 +30,9 @@ from shared.events import (
     new_event,
 )
 from shared.topics import INTERACTIONS, PRESENCE, PUBLIC, ROUTING
-from tests.kafka_helpers import collect
+from tests.kafka_helpers import collect, partitions
 
-from .conftest import HASH_KEY, StartPublisher, partitions, produce
+from .conftest import HASH_KEY, StartPublisher, produce
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -11,18 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from refdesk_cli.kafka_local import free_port
 from services.publisher.subscriptions import new_secret
 from shared.events import Action, Channel, InteractionReceived, Patron, Priority, RoutingDecided
 from shared.topics import INTERACTIONS, ROUTING
 from tests.eventually import eventually
+from tests.servers import serving
 
 from .conftest import Running, StartPublisher, produce
 
@@ -60,22 +58,12 @@ class Receiver:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    """A real HTTP server on a free port."""
+    """A real HTTP server on a port the OS picked."""
     rec = Receiver()
     app = Starlette(routes=[Route("/hooks/{name}", rec.handle, methods=["POST"])])
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    rec.url = f"http://127.0.0.1:{port}/hooks"
-    yield rec
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    async with serving(app, what="the webhook receiver") as url:
+        rec.url = f"{url}/hooks"
+        yield rec
 
 
 async def subscribe(

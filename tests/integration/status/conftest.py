@@ -1,33 +1,30 @@
 """Fixtures for the status service against a real broker: Kafka and the running service.
 
-The status tests get a LocalKafka of their own for the session. The service runs in-process
-under uvicorn, lifespan and all.
+The status tests share the session's broker; the service runs in-process under uvicorn,
+lifespan and all, with a consumer group of its own that starts at the topics' ends.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 
-from refdesk_cli.kafka_local import LocalKafka, free_port
 from services.status.app import create_app
+from services.status.consumers import TOPICS
 from services.status.settings import StatusSettings
+from shared.kafka import ensure_topics
+from shared.settings import CommonSettings
+from tests.kafka_helpers import start_groups_at_end
+from tests.servers import serving
 
 
 @pytest.fixture(scope="session")
-def status_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker of the status tests' own: the service's group reads its topics from the start,
-    so other tests' traffic on a shared broker would only be backlog here."""
-    kafka = LocalKafka(data_dir=tmp_path_factory.mktemp("status-kafka"), port=free_port())
-    kafka.start()
-    try:
-        kafka.wait_ready()
-        yield kafka.bootstrap
-    finally:
-        kafka.stop()
+def status_kafka(kafka_bootstrap: str) -> str:
+    """The session broker: the status service's own consumer group starts at the topics' ends
+    (status_server), so other tests' traffic is never backlog here."""
+    return kafka_bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -36,35 +33,17 @@ async def status_server(
 ) -> AsyncIterator[str]:
     """The status service on a free port; yields its base URL."""
     run_dir = tmp_path_factory.mktemp("status-run")
+    await ensure_topics(CommonSettings(kafka_bootstrap=status_kafka, topic_partitions=1))
+    group = f"test-status-{uuid.uuid4().hex[:10]}"
+    await start_groups_at_end(status_kafka, group, list(TOPICS))
     settings = StatusSettings(
         env="development",
+        group=group,
         kafka_bootstrap=status_kafka,
         run_dir=run_dir,
         database_url=f"sqlite+aiosqlite:///{run_dir / 'status.db'}",
         sweep_interval_s=0.5,
         topic_partitions=1,
     )
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(600):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.1)
-    if not server.started:
-        if task.done():
-            task.result()
-        raise RuntimeError("the status service did not start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with serving(create_app(settings), what="the status service", lifespan="on") as url:
+        yield url

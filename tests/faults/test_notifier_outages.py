@@ -1,13 +1,15 @@
-"""The notifier through outages: the relay down for a while, and a restart mid-batch."""
+"""The notifier through outages: the relay down for a while, and a restart mid-batch.
+
+In the fault suite (`make test-faults`): each test runs a notifier through minutes of outage
+or 200 deliveries across a restart."""
 
 from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
 from services.notifier.messages import make_message_id
-
-from .conftest import Configure
-from .notifier_env import (
+from tests.integration.notifier.conftest import Configure
+from tests.integration.notifier.notifier_env import (
     SmtpRelay,
     command,
     eventually,

@@ -1,4 +1,7 @@
-"""Several ingest replicas on one database: a webhook delivered to each is one event."""
+"""Several ingest replicas on one database: a webhook delivered to each is one event.
+
+In the fault suite (`make test-faults`): two replicas per test; the store's unique claims that
+make this hold are tested in the fast tier (tests/unit/ingest/test_ingest_store.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,13 @@ import json
 import uuid
 
 from services.ingest.settings import IngestSettings
-from tests.integration.ingest.conftest import fresh_phone, post_sms, running, signed, sms_form
+from tests.integration.ingest.conftest import (
+    fresh_phone,
+    post_sms,
+    running,
+    signed,
+    sms_form,
+)
 from tests.kafka_helpers import settle
 
 TOPIC = "refdesk.interactions"

@@ -1,0 +1,79 @@
+"""In-process HTTP and SMTP servers for tests, on a port the OS picks: the server binds port 0
+and the test reads back the port it got, so no port is chosen first and handed over (another
+process could take it in between)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+import uvicorn
+from aiosmtpd.controller import Controller
+
+from tests.eventually import eventually
+
+
+def _server(app: Any, lifespan: Literal["on", "off"]) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, lifespan=lifespan, access_log=False
+    )
+    return uvicorn.Server(config)
+
+
+def _url(server: uvicorn.Server) -> str:
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: Any, *, what: str, lifespan: Literal["on", "off"] = "off", timeout: float = 60.0
+) -> AsyncIterator[str]:
+    """Serve an ASGI app on this event loop (lifespan and all); yield its base URL."""
+    server = _server(app, lifespan)
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done(), f"{what} started", timeout=timeout)
+    if not server.started:
+        task.result()  # raises what stopped it
+        raise RuntimeError(f"{what} did not start")
+    try:
+        yield _url(server)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@contextlib.contextmanager
+def serving_in_thread(app: Any, *, what: str, timeout: float = 30.0) -> Iterator[str]:
+    """Serve an ASGI app on a thread of its own (for fixtures shared across event loops);
+    yield its base URL."""
+    server = _server(app, "off")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.01)
+    try:
+        yield _url(server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+class SmtpController(Controller):
+    """aiosmtpd's Controller on the port the OS picks (`port=0`, the default here), read back
+    into `.port` once bound; a restart listens on that same port again."""
+
+    def __init__(self, handler: Any, *, port: int = 0, **options: Any) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=port, **options)
+
+    def _trigger_server(self) -> None:
+        if self.port == 0 and self.server is not None:
+            self.port = int(self.server.sockets[0].getsockname()[1])
+        super()._trigger_server()  # type: ignore[no-untyped-call]
