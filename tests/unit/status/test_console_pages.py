@@ -66,6 +66,10 @@ async def test_filters_and_search_narrow_the_queue(
     assert order(found) == [scene.EMAIL] and "1 conversation found" in found
     by_phone = (await client.get("/dashboard/fragments/queue?contact=%2B18175550142")).text
     assert set(order(by_phone)) == {scene.SMS, "sms-rooms"}  # closed ones too
+    last_week = (await client.get("/dashboard/fragments/queue?from=2025-02-25&to=2025-02-26")).text
+    assert order(last_week) == ["sms-rooms"]
+    today = (await client.get("/dashboard/fragments/queue?from=2025-03-04&q=print")).text
+    assert order(today) == [scene.SMS]
     none = (await client.get("/dashboard/fragments/queue?q=zzzz")).text
     assert order(none) == [] and "Nothing matches" in none
 

@@ -83,8 +83,11 @@
       textarea.focus();
       updateCounter();
     } catch (err) {
-      const reason = err.message.replace(/\b[a-z]+(_[a-z]+)+\b/g, (name) => VARIABLES[name] || name);
-      say("macro-error", `This macro can't be used here: ${reason}`);
+      const reason = err.message
+        .replace(/^macro needs/, "it needs")
+        .replace(/\b[a-z]+(_[a-z]+)+\b/g, (name) => VARIABLES[name] || name);
+      const label = select.options[select.selectedIndex].textContent;
+      say("macro-error", `“${label}” can't be used here: ${reason}.`);
     }
   }
 
