@@ -36,6 +36,19 @@ GroupBy = Literal[
     "read_scale",
     "staff",
 ]
+GROUPS_OFFERED = {
+    "week": "Week",
+    "day": "Day",
+    "month": "Month",
+    "hour": "Hour of the day",
+    "weekday": "Day of the week",
+    "channel": "Channel",
+    "department": "Department",
+    "topic": "Topic",
+    "read_scale": "READ Scale",
+    "staff": "Staff member who closed it",
+}
+"""The groupings, as the page's export menu names them."""
 DEFAULT_DAYS = 28
 LONGEST_DAYS = 3 * 366
 CSV = "text/csv"

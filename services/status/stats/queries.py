@@ -1,12 +1,13 @@
-"""The statistics queries: counts per group in SQL; percentiles with PostgreSQL's
-percentile_cont, or on SQLite (which has none) over the one selected column in Python with
-the same interpolation. Only conversations the router routed are counted (a blocked contact's
-message that was never routed is not a question)."""
+"""The statistics queries. A summary reads the conversations once per grouping: counts, crisis
+counts and durations per group in one statement. Percentiles are PostgreSQL's percentile_cont;
+SQLite has none, so there the statement hands back each group's durations (group_concat of
+the one column) and Python sorts them and interpolates as percentile_cont does. Only
+conversations the router routed are counted (a blocked contact's message that was never
+routed is not a question)."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,6 +35,20 @@ staff: who closed it)."""
 
 ACK_BUCKETS = ((300, "within_5_min"), (900, "within_15_min"), (3600, "within_1_h"))
 """Crisis acknowledgement times are reported as counts in these buckets, never per case."""
+ACK_NAMES = (*(name for _, name in ACK_BUCKETS), "later")
+COUNTS = ("questions", "closed", "overnight", "transferred", "crisis")
+CRISIS_COUNTS = ("unacknowledged", "safety_reviews", *ACK_NAMES)
+DURATIONS = (("first_response", DeskStat.first_response_s), ("resolution", DeskStat.resolution_s))
+
+
+@dataclass
+class Crisis:
+    """Crisis escalations and how soon they were acknowledged, as counts."""
+
+    escalations: int = 0
+    acknowledged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACK_NAMES, 0))
+    unacknowledged: int = 0
+    safety_reviews: int = 0
 
 
 @dataclass
@@ -50,16 +65,9 @@ class Figures:
     first_response_p90_s: float | None = None
     resolution_p50_s: float | None = None
     resolution_p90_s: float | None = None
-
-
-@dataclass
-class Crisis:
-    """Crisis escalations and how soon they were acknowledged, as counts."""
-
-    escalations: int = 0
-    acknowledged: dict[str, int] = field(default_factory=dict)
-    unacknowledged: int = 0
-    safety_reviews: int = 0
+    crises: Crisis = field(default_factory=Crisis)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    """SQLite: the durations the percentiles come from (kept to compute the totals)."""
 
 
 def counted(frm: date, to: date) -> ColumnElement[bool]:
@@ -69,27 +77,37 @@ def counted(frm: date, to: date) -> ColumnElement[bool]:
     )
 
 
-def _flag(column: Any) -> Any:
-    return func.coalesce(func.sum(case((column, 1), else_=0)), 0)
+def _flag(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def _count_columns() -> list[Any]:
-    return [
+    crisis = DeskStat.crisis.is_(True)
+    acked = DeskStat.ack_s.is_not(None)
+    columns = [
         func.count().label("questions"),
         func.count(DeskStat.closed_at).label("closed"),
         _flag(DeskStat.overnight.is_(True)).label("overnight"),
         _flag(DeskStat.transfers > 0).label("transferred"),
-        _flag(DeskStat.crisis.is_(True)).label("crisis"),
+        _flag(crisis).label("crisis"),
+        _flag(and_(crisis, DeskStat.ack_s.is_(None))).label("unacknowledged"),
+        _flag(DeskStat.safety_review.is_(True)).label("safety_reviews"),
     ]
+    lower = -1.0
+    for limit, name in ACK_BUCKETS:
+        bucket = and_(acked, DeskStat.ack_s > lower, DeskStat.ack_s <= limit)
+        columns.append(_flag(bucket).label(name))
+        lower = limit
+    columns.append(_flag(and_(acked, DeskStat.ack_s > lower)).label("later"))
+    return columns
 
 
-def _percentile_columns() -> list[Any]:
+def _duration_columns(sql_percentiles: bool) -> list[Any]:
+    if not sql_percentiles:
+        return [func.group_concat(column).label(name) for name, column in DURATIONS]
     return [
         func.percentile_cont(q).within_group(column).label(f"{name}_p{int(q * 100)}_s")
-        for name, column in (
-            ("first_response", DeskStat.first_response_s),
-            ("resolution", DeskStat.resolution_s),
-        )
+        for name, column in DURATIONS
         for q in (0.5, 0.9)
     ]
 
@@ -108,70 +126,74 @@ def in_sql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _figures(row: Any, key: Any = None) -> Figures:
+def _set_percentiles(figures: Figures) -> None:
+    for name, _ in DURATIONS:
+        ordered = figures.values.get(name, [])
+        setattr(figures, f"{name}_p50_s", percentile(ordered, 0.5))
+        setattr(figures, f"{name}_p90_s", percentile(ordered, 0.9))
+
+
+def _figures(row: Any, key: Any) -> Figures:
     values = row._mapping
     figures = Figures(key=key)
-    for name in ("questions", "closed", "overnight", "transferred", "crisis"):
+    for name in COUNTS:
         setattr(figures, name, int(values[name] or 0))
-    for name in (
-        "first_response_p50_s",
-        "first_response_p90_s",
-        "resolution_p50_s",
-        "resolution_p90_s",
-    ):
-        if name in values and values[name] is not None:
-            setattr(figures, name, float(values[name]))
+    crises = figures.crises
+    crises.escalations = figures.crisis
+    crises.unacknowledged = int(values["unacknowledged"] or 0)
+    crises.safety_reviews = int(values["safety_reviews"] or 0)
+    crises.acknowledged = {name: int(values[name] or 0) for name in ACK_NAMES}
+    for name, _ in DURATIONS:
+        if name in values:  # SQLite: the durations as one comma-separated text
+            text = values[name]
+            figures.values[name] = sorted(map(float, text.split(","))) if text else []
+        for q in (50, 90):
+            column = f"{name}_p{q}_s"
+            if column in values and values[column] is not None:
+                setattr(figures, column, float(values[column]))
+    if figures.values:
+        _set_percentiles(figures)
     return figures
 
 
-async def _python_percentiles(
-    session: AsyncSession, where: ColumnElement[bool], key: Any, out: dict[Any, Figures]
-) -> None:
-    """Fill the percentiles of each group (key None: all) from the two duration columns."""
-    columns = [DeskStat.first_response_s, DeskStat.resolution_s]
-    stmt: Select[Any] = select(*([key] if key is not None else []), *columns).where(
-        where,
-        (DeskStat.first_response_s.is_not(None)) | (DeskStat.resolution_s.is_not(None)),
-    )
-    first: dict[Any, list[float]] = defaultdict(list)
-    resolution: dict[Any, list[float]] = defaultdict(list)
-    for row in await session.execute(stmt):
-        group = row[0] if key is not None else None
-        fr, res = row[-2], row[-1]
-        if fr is not None:
-            first[group].append(fr)
-        if res is not None:
-            resolution[group].append(res)
-    for group, figures in out.items():
-        fr_values, res_values = sorted(first[group]), sorted(resolution[group])
-        figures.first_response_p50_s = percentile(fr_values, 0.5)
-        figures.first_response_p90_s = percentile(fr_values, 0.9)
-        figures.resolution_p50_s = percentile(res_values, 0.5)
-        figures.resolution_p90_s = percentile(res_values, 0.9)
+def _merge(groups: dict[Any, Figures]) -> Figures:
+    """All groups together (SQLite): counts add up, durations are pooled."""
+    total = Figures()
+    for figures in groups.values():
+        for name in COUNTS:
+            setattr(total, name, getattr(total, name) + getattr(figures, name))
+        total.crises.escalations += figures.crises.escalations
+        total.crises.unacknowledged += figures.crises.unacknowledged
+        total.crises.safety_reviews += figures.crises.safety_reviews
+        for name in ACK_NAMES:
+            total.crises.acknowledged[name] += figures.crises.acknowledged[name]
+        for name, values in figures.values.items():
+            total.values.setdefault(name, []).extend(values)
+    for values in total.values.values():
+        values.sort()
+    _set_percentiles(total)
+    return total
 
 
-async def figures_by(
-    session: AsyncSession, *, frm: date, to: date, group_by: str | None
-) -> dict[Any, Figures]:
-    """Figures per group of `group_by`, or one entry under None for all conversations."""
-    key = GROUP_KEYS[group_by] if group_by is not None else None
-    where = counted(frm, to)
+async def figures(
+    session: AsyncSession,
+    *,
+    frm: date,
+    to: date,
+    group_by: str,
+    only: ColumnElement[bool] | None = None,
+) -> tuple[dict[Any, Figures], Figures]:
+    """Figures per group of `group_by` and for all conversations (`only` narrows them)."""
+    key = GROUP_KEYS[group_by]
+    where = counted(frm, to) if only is None else and_(counted(frm, to), only)
     sql_percentiles = in_sql(session)
-    columns = _count_columns() + (_percentile_columns() if sql_percentiles else [])
-    stmt: Select[Any] = select(*([key.label("k")] if key is not None else []), *columns).where(
-        where
-    )
-    if key is not None:
-        stmt = stmt.group_by(key)
-    out: dict[Any, Figures] = {}
-    for row in await session.execute(stmt):
-        group = row[0] if key is not None else None
-        out[group] = _figures(row, group)
-    if key is None and out[None].questions == 0:
-        return out
+    columns = _count_columns() + _duration_columns(sql_percentiles)
+    stmt: Select[Any] = select(key.label("k"), *columns).where(where).group_by(key)
+    groups = {row[0]: _figures(row, row[0]) for row in await session.execute(stmt)}
     if not sql_percentiles:
-        await _python_percentiles(session, where, key, out)
-    return out
+        return groups, _merge(groups)
+    total = _figures((await session.execute(select(*columns).where(where))).one(), None)
+    return groups, total
 
 
 async def transfers_by_target(session: AsyncSession, *, frm: date, to: date) -> dict[str, int]:
@@ -183,31 +205,6 @@ async def transfers_by_target(session: AsyncSession, *, frm: date, to: date) -> 
         .group_by(DeskStatTransfer.to_department)
     )
     return {str(row[0]): int(row[1]) for row in await session.execute(stmt)}
-
-
-async def crisis(session: AsyncSession, *, frm: date, to: date) -> Crisis:
-    """Crisis escalations, acknowledgement times in buckets, safety reviews."""
-    acked = DeskStat.ack_s.is_not(None)
-    columns = [
-        _flag(DeskStat.crisis.is_(True)).label("escalations"),
-        _flag(and_(DeskStat.crisis.is_(True), DeskStat.ack_s.is_(None))).label("unacknowledged"),
-        _flag(DeskStat.safety_review.is_(True)).label("safety_reviews"),
-    ]
-    lower = -1.0
-    for limit, name in ACK_BUCKETS:
-        columns.append(
-            _flag(and_(acked, DeskStat.ack_s > lower, DeskStat.ack_s <= limit)).label(name)
-        )
-        lower = limit
-    columns.append(_flag(and_(acked, DeskStat.ack_s > lower)).label("later"))
-    row = (await session.execute(select(*columns).where(counted(frm, to)))).one()._mapping
-    names = [name for _, name in ACK_BUCKETS] + ["later"]
-    return Crisis(
-        escalations=int(row["escalations"]),
-        acknowledged={name: int(row[name]) for name in names},
-        unacknowledged=int(row["unacknowledged"]),
-        safety_reviews=int(row["safety_reviews"]),
-    )
 
 
 async def counts_by(

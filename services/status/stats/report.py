@@ -143,8 +143,7 @@ async def summary(
     department_name: Namer,
 ) -> dict[str, Any]:
     """The summary report: totals, one row per group, transfers by target, crises."""
-    groups = await queries.figures_by(session, frm=frm, to=to, group_by=group_by)
-    total = (await queries.figures_by(session, frm=frm, to=to, group_by=None)).get(None)
+    groups, total = await queries.figures(session, frm=frm, to=to, group_by=group_by)
     rows = []
     small = group_by == "staff" and not viewer.admin
     for key in _order(group_by, groups):
@@ -155,13 +154,13 @@ async def summary(
         view["suppressed"] = hide
         rows.append(view)
     transfers = await queries.transfers_by_target(session, frm=frm, to=to)
-    crisis = await queries.crisis(session, frm=frm, to=to)
+    crisis = total.crises
     return {
         "from": frm.isoformat(),
         "to": to.isoformat(),
         "group_by": group_by,
         "timezone": "America/Chicago",
-        "totals": row_view(total or queries.Figures()),
+        "totals": row_view(total),
         "groups": rows,
         "transfers_by_target": [
             {"department": dept, "label": department_name(dept), "transfers": n}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.status.stats import api
+from services.status.stats import api, page
 
 router = APIRouter()
 router.include_router(api.router)
+router.include_router(page.router)

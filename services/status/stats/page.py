@@ -1,0 +1,99 @@
+"""The supervisors' reports page (/dashboard/reports): server-rendered, no script, its own
+templates extending the console's base layout, and its stylesheet."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from services.status.auth import COOKIE, Actor, has_role
+from services.status.conversations.reading import log_access
+from services.status.deps import ResourcesDep, SessionDep
+from services.status.errors import InvalidInput
+from services.status.sessions import session_actor
+from services.status.stats import overview, report
+from services.status.stats.api import GROUPS_OFFERED, date_range
+from services.status.stats.desktime import today
+
+HERE = Path(__file__).resolve().parent
+CONSOLE_TEMPLATES = HERE.parent / "templates"
+STYLESHEET = HERE / "static" / "reports.css"
+
+router = APIRouter(prefix="/dashboard/reports", tags=["reports"], include_in_schema=False)
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """This page's templates first, then the console's (its base layout), autoescaped."""
+    loader = ChoiceLoader(
+        [FileSystemLoader(str(HERE / "templates")), FileSystemLoader(str(CONSOLE_TEMPLATES))]
+    )
+    env = Environment(loader=loader, autoescape=select_autoescape(default=True))
+    env.filters["duration"] = overview.duration
+    return Jinja2Templates(env=env)
+
+
+async def cookie_actor(request: Request, res: ResourcesDep, session: SessionDep) -> Actor | None:
+    """The staff member of the console's open session (sessions.py), or None."""
+    return await session_actor(
+        session=session,
+        cookie=request.cookies.get(COOKIE),
+        secret=res.settings.session_secret,
+        now=res.clock(),
+    )
+
+
+@router.get("", response_class=HTMLResponse, summary="Reports page (supervisors)")
+async def reports_page(
+    request: Request,
+    res: ResourcesDep,
+    session: SessionDep,
+    frm: Annotated[date | None, Query(alias="from")] = None,
+    to: Annotated[date | None, Query()] = None,
+) -> Response:
+    """Charts and tables for a range of desk days (the last four weeks unless given)."""
+    actor = await cookie_actor(request, res, session)
+    if actor is None:
+        return RedirectResponse("/dashboard", status_code=303)
+    if not has_role(actor, "supervisor"):
+        return templates().TemplateResponse(
+            request, "reports_refused.html", {"actor": actor}, status_code=403
+        )
+    now_day = today(res.clock())
+    error = None
+    try:
+        first, last = date_range(frm, to, now_day)
+    except InvalidInput as exc:
+        error = exc.detail
+        first, last = date_range(None, None, now_day)
+    await log_access(session, actor, None, "report", res.clock())
+    await session.commit()
+    data = await overview.page_data(
+        session,
+        frm=first,
+        to=last,
+        viewer=report.Viewer(admin=has_role(actor, "admin")),
+        department_name=res.book.department_name,
+    )
+    context = {
+        "actor": actor,
+        "frm": first,
+        "to": last,
+        "error": error,
+        "groups": GROUPS_OFFERED,
+        "d": data,
+    }
+    return templates().TemplateResponse(request, "reports.html", context)
+
+
+@router.get("/reports.css", summary="The reports page's stylesheet")
+async def stylesheet() -> FileResponse:
+    """Served from the statistics package (the console's static files stay the UI's)."""
+    return FileResponse(STYLESHEET, media_type="text/css")
