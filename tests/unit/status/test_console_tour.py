@@ -86,14 +86,6 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await expect(page.locator("#reply-text")).to_have_value(re.compile("survey|rate us"))
         await expect(page.locator("#macro-error")).to_be_empty()
 
-        # claimed, an SMS thread can move to email
-        await page.click('[data-action="claim"]')
-        await expect(page.locator("#action-status")).to_contain_text("Claimed")
-        await page.click('button[data-dialog="convert-dialog"]')
-        await expect(page.locator("#convert-email")).to_be_focused()
-        await look(page, "convert-dialog")
-        await page.keyboard.press("Escape")
-
         # the patron's earlier thread: closed, with a survey that could not be delivered
         await page.click("#earlier a")
         await expect(page.locator("#conversation")).to_have_attribute(
@@ -102,6 +94,24 @@ async def test_every_console_state_reads_well_and_passes_axe(
         failed = page.locator('#transcript li[data-role="automated"] .delivery')
         await expect(failed).to_have_text("Not delivered: twilio 21610: the patron replied STOP")
         await look(page, "closed-with-failed-delivery")
+
+        # claimed, an SMS thread can move to email; the draft stays
+        await page.click(f'#queue tr[data-conversation-id="{scene.SMS}"] a.open-link')
+        await expect(page.locator("#conversation")).to_have_attribute(
+            "data-conversation-id", scene.SMS
+        )
+        await page.click('[data-action="claim"]')
+        await expect(page.locator("#action-status")).to_contain_text("Claimed")
+        await page.fill("#reply-text", "Here are the print station steps in more detail.")
+        await page.click('button[data-dialog="convert-dialog"]')
+        await expect(page.locator("#convert-email")).to_be_focused()
+        await page.fill("#convert-email", "sam.patron@my.tccd.edu")
+        await look(page, "convert-dialog")
+        await page.click("#convert-dialog button[type=submit]")
+        await expect(page.locator("#composer")).to_have_attribute("data-channel", "email")
+        await expect(page.locator("#reply-text")).to_have_value(re.compile("print station steps"))
+        await expect(page.locator("#reply-subject")).to_have_value(re.compile("^Re: "))
+        await look(page, "converted-to-email")
 
         await page.click(f'#queue tr[data-conversation-id="{scene.CRISIS}"] a.open-link')
         await expect(page.locator(".banner-crisis")).to_be_visible()

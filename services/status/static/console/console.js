@@ -229,7 +229,12 @@ window.Desk = (() => {
     else if (!aside && oldAside) oldAside.remove();
     const wrap = document.getElementById("composer-wrap");
     const freshWrap = fresh.querySelector("#composer-wrap");
-    if (wrap.dataset.version !== freshWrap.dataset.version) swap(wrap, freshWrap);
+    if (wrap.dataset.version !== freshWrap.dataset.version) {
+      const draft = document.getElementById("reply-text");
+      const next = freshWrap.querySelector("#reply-text");
+      if (draft && next) next.value = draft.value; // an SMS thread turned email keeps the draft
+      swap(wrap, freshWrap);
+    }
     swap(document.getElementById("earlier"), fresh.querySelector("#earlier"));
     swapDialogs(fresh);
     document.dispatchEvent(new CustomEvent("desk:refreshed", { detail: { id: cid } }));
