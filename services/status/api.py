@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.status import service
+from services.status import presence
 from services.status.auth import can_set_status, require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_presence
 from services.status.errors import Forbidden, NotFound, StatusError
@@ -41,10 +41,10 @@ async def _change(
     status: StaffStatus,
     actor_id: str,
     note: str | None = None,
-    shift: service.Shift = None,
+    shift: presence.Shift = None,
 ) -> dict[str, Any]:
     now = res.clock()
-    event = await service.set_status(
+    event = await presence.set_status(
         session=session,
         staff_id=staff_id,
         status=status,
@@ -56,7 +56,7 @@ async def _change(
     await session.commit()
     if event is not None:
         await publish_presence(res, [event])
-    return await service.status_of(session=session, staff_id=staff_id)
+    return await presence.status_of(session=session, staff_id=staff_id)
 
 
 @router.post("/shift/login", tags=["shift"], summary="Start a shift: Online")
@@ -92,11 +92,11 @@ async def shift_heartbeat(
     actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Keep the caller from lapsing to Away."""
-    event = await service.heartbeat(session=session, staff_id=actor.id, now=res.clock())
+    event = await presence.heartbeat(session=session, staff_id=actor.id, now=res.clock())
     await session.commit()
     if event is not None:
         await publish_presence(res, [event])
-    return await service.status_of(session=session, staff_id=actor.id)
+    return await presence.status_of(session=session, staff_id=actor.id)
 
 
 @router.put("/staff/{staff_id}/status", tags=["shift"], summary="Set Online, Away or Offline")
@@ -114,16 +114,16 @@ async def put_status(
 @router.get("/staff/me", tags=["shift"], summary="The caller and their status")
 async def me(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     """Who the caller is and their status."""
-    mine = await service.status_of(session=session, staff_id=actor.id)
+    mine = await presence.status_of(session=session, staff_id=actor.id)
     return {**mine, "role": actor.role, "departments": list(actor.departments)}
 
 
 @router.get("/availability", tags=["public"], summary="Is each department's chat staffed")
 async def availability(res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Staffed or not, and how many are Online, per department; no names."""
-    counts = await service.online_counts(session=session)
+    counts = await presence.online_counts(session=session)
     departments = res.book.departments()
-    return {"departments": [service.availability_view(counts, d) for d in departments]}
+    return {"departments": [presence.availability_view(counts, d) for d in departments]}
 
 
 @router.get("/availability/{department}", tags=["public"], summary="Is one department staffed")
@@ -133,15 +133,15 @@ async def availability_of(
     """One department's availability; 404 for an unknown department."""
     if department not in res.book.departments():
         raise NotFound("unknown department")
-    counts = await service.online_counts(session=session)
-    return service.availability_view(counts, department)
+    counts = await presence.online_counts(session=session)
+    return presence.availability_view(counts, department)
 
 
 @router.get("/supervisor/online", tags=["supervisor"], summary="Who's Online")
 async def supervisor_online(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     """Staff not Offline, per department."""
     require_role(actor, "supervisor")
-    return {"departments": await service.whos_online(session=session)}
+    return {"departments": await presence.whos_online(session=session)}
 
 
 @router.post(

@@ -8,7 +8,7 @@ import logging
 from services.status import metrics
 from services.status.conversations.retention import purge_expired
 from services.status.deps import REPUBLISH, Resources, publish_presence
-from services.status.service import all_presence_events
+from services.status.presence import all_presence_events
 from services.status.sweep import due_reescalations, sweep_heartbeats
 from shared.topics import NOTIFICATIONS
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.status import queue, service
+from services.status import presence, queue
 from services.status.auth import COOKIE, Actor, actor_for_token
 from services.status.console import pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
@@ -34,8 +34,8 @@ async def board_state(*, session: SessionDep, res: ResourcesDep, actor: Actor) -
     now = res.clock()
     rows = await queue.open_queue(session=session, actor=actor)
     return {
-        "me": await service.status_of(session=session, staff_id=actor.id),
-        "online": await service.whos_online(session=session),
+        "me": await presence.status_of(session=session, staff_id=actor.id),
+        "online": await presence.whos_online(session=session),
         "queue": [queue.row_view(c, now) for c in rows],
     }
 

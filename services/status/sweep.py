@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
 from services.status.models import Conversation, Presence, Staff
-from services.status.service import HEARTBEAT_LAPSE, set_status
+from services.status.presence import HEARTBEAT_LAPSE, set_status
 from shared.events import (
     Channel,
     NotificationKind,

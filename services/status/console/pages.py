@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status import queue, service
+from services.status import presence, queue
 from services.status.auth import Actor, has_role
 from services.status.console import views
 from services.status.conversations import api as conversations_api
@@ -136,8 +136,8 @@ async def render_console(
     filters = views.parse_filters(request.query_params)
     context: dict[str, Any] = {
         "actor": actor,
-        "me": await service.status_of(session=session, staff_id=actor.id),
-        "online": await service.whos_online(session=session),
+        "me": await presence.status_of(session=session, staff_id=actor.id),
+        "online": await presence.whos_online(session=session),
         "departments": department_choices(res, actor),
         "open_id": conversation_id,
         "conversation": None,

@@ -11,8 +11,8 @@ from status_fakes import T0
 from services.status.auth import Actor
 from services.status.handlers import Assigning, apply
 from services.status.models import PROCESSED, Conversation
+from services.status.presence import set_status
 from services.status.queue import open_queue
-from services.status.service import set_status
 from shared.events import (
     Action,
     Channel,

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
 from services.status.models import Conversation, Presence, StatusChange
-from services.status.service import heartbeat, set_status
+from services.status.presence import heartbeat, set_status
 from services.status.sweep import due_reescalations, lapsed_status, sweep_heartbeats
 from shared.events import NotificationKind, StaffStatus, derived_id
 
