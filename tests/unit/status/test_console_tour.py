@@ -33,6 +33,11 @@ async def test_every_console_state_reads_well_and_passes_axe(
     async with serve(resources) as base, browser_page() as page:
         await page.goto(f"{base}/dashboard")
         await look(page, "login")
+        await page.fill("#staff_id", "mgarcia")
+        await page.fill("#token", "not-my-token")
+        await page.click("#sign-in button[type=submit]")
+        await expect(page.locator("#sign-in .error")).to_contain_text("not recognised")
+        await look(page, "login-refused")
         await sign_in(page, base)
         await page.click("button.set-status[data-status=Online]")
         await expect(page.locator("#my-status")).to_have_text("Online")
