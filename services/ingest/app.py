@@ -7,15 +7,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, Field
 
-from services.ingest.providers.contacts import normalize_email, normalize_phone
-from services.ingest.routes import build_router, problems
+from services.ingest.admin_api import build_admin_router
+from services.ingest.routes import build_router
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
@@ -23,7 +21,7 @@ from shared.asyncapi import asyncapi_router
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
 from shared.events import TYPE_OF, ConversationClosed
-from shared.http import install_http_guards, install_problem_handlers, ops_router, require_bearer
+from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
@@ -31,10 +29,6 @@ from shared.service import serve
 from shared.topics import INTERACTIONS
 
 log = logging.getLogger(__name__)
-
-
-class BlockRequest(BaseModel):
-    reason: str | None = Field(None, max_length=255)
 
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
@@ -136,44 +130,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: broker, service="ingest"))
     app.include_router(build_router(ingest, settings))
-
-    @app.put(
-        "/admin/blocklist/{contact}",
-        status_code=204,
-        tags=["admin"],
-        responses=problems(400, 401, 413, 422),
-    )
-    async def block(
-        contact: str, req: BlockRequest, authorization: Annotated[str | None, Header()] = None
-    ) -> None:
-        _admin(settings, authorization)
-        await store.block(_contact(contact), reason=req.reason, added_by="admin")
-
-    @app.delete(
-        "/admin/blocklist/{contact}",
-        status_code=204,
-        tags=["admin"],
-        responses=problems(401, 404, 422),
-    )
-    async def unblock(contact: str, authorization: Annotated[str | None, Header()] = None) -> None:
-        _admin(settings, authorization)
-        if not await store.unblock(_contact(contact)):
-            raise HTTPException(404, "not on the blocklist")
+    app.include_router(build_admin_router(store, settings))
 
     install_http_guards(app, max_body_bytes=settings.max_body_bytes)
     app.state.ingest = ingest
     return app
-
-
-def _contact(raw: str) -> str:
-    try:
-        return normalize_email(raw) if "@" in raw else normalize_phone(raw)
-    except Exception:
-        raise HTTPException(422, "contact: not a phone number or email address") from None
-
-
-def _admin(settings: IngestSettings, authorization: str | None) -> None:
-    require_bearer(authorization, settings.admin_token)
 
 
 def main() -> None:

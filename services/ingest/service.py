@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 
 from services.ingest.metrics import BLOCKED, DUPLICATES
 from services.ingest.providers.emails import EmailInbound
+from services.ingest.providers.errors import ReplayedToken
 from services.ingest.providers.twilio import SmsInbound
 from services.ingest.store import IngestStore
 from services.ingest.translate import Translated, email_interaction, sms_interaction
@@ -130,6 +131,19 @@ class Ingest:
             if found:
                 return found
         return f"email-{derived_id('email-thread', mail.message_id)[:18]}"
+
+    async def accept_mailgun(self, mail: EmailInbound, *, token: str) -> str:
+        """A Mailgun email, its signed token bound to it before anything is accepted.
+
+        Mailgun's signature covers only timestamp and token, so the token is claimed for this
+        message by a unique insert that wins or loses: the same token with another message is a
+        replay (even sent at the same moment), ReplayedToken; with the same message it is
+        Mailgun retrying, accepted as any redelivery is.
+        """
+        message_key = derived_id("email", mail.message_id)
+        if await self.store.claim("mailgun-token", token, message_key) != message_key:
+            raise ReplayedToken("token", "already used")
+        return await self.accept_email(mail, provider="mailgun")
 
     async def accept_email(self, mail: EmailInbound, *, provider: str) -> str:
         """One inbound email (Mailgun or raw MIME): dedupe by Message-Id, thread, publish."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.ingest.providers.emails import EmailInbound
+from services.ingest.providers.errors import ReplayedToken
 from services.ingest.providers.twilio import SmsInbound
 from services.ingest.service import BrokerUnavailable, Ingest
 from services.ingest.store import IngestStore
@@ -144,3 +145,24 @@ async def test_an_email_reply_joins_its_thread_and_a_repeat_is_a_duplicate(
     assert await ingest.accept_email(reply, provider="mailgun") == "duplicate"
     conversations = [e["data"]["conversation_id"] for _, _, e in broker.published]
     assert len(conversations) == 2 and conversations[0] == conversations[1]
+
+
+async def test_a_mailgun_token_binds_to_its_first_message_and_a_replay_is_refused(
+    ingest: Ingest, broker: FakeBroker
+) -> None:
+    def email(message_id: str) -> EmailInbound:
+        return EmailInbound(
+            message_id=message_id,
+            sender_email="patron@example.edu",
+            sender_name=None,
+            recipient="askus@tccd.edu",
+            subject="Hours",
+            text="When do you open?",
+        )
+
+    first = email(f"{uuid.uuid4()}@example.edu")
+    assert await ingest.accept_mailgun(first, token="tok-1") == "accepted"
+    assert await ingest.accept_mailgun(first, token="tok-1") == "duplicate"  # Mailgun retrying
+    with pytest.raises(ReplayedToken):
+        await ingest.accept_mailgun(email(f"{uuid.uuid4()}@example.edu"), token="tok-1")
+    assert len(broker.published) == 1

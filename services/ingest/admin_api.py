@@ -1,0 +1,45 @@
+"""Ingest's admin API: the blocklist, behind REFDESK_ADMIN_TOKEN (one bearer check)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from services.ingest.openapi import problems
+from services.ingest.providers.contacts import normalize_email, normalize_phone
+from services.ingest.settings import IngestSettings
+from services.ingest.store import IngestStore
+from shared.http import require_bearer
+
+
+class BlockRequest(BaseModel):
+    reason: str | None = Field(None, max_length=255)
+
+
+def build_admin_router(store: IngestStore, settings: IngestSettings) -> APIRouter:
+    """PUT and DELETE /admin/blocklist/{contact}: a phone number or email address."""
+    router = APIRouter(prefix="/admin", tags=["admin"])
+
+    @router.put("/blocklist/{contact}", status_code=204, responses=problems(400, 401, 413, 422))
+    async def block(
+        contact: str, req: BlockRequest, authorization: Annotated[str | None, Header()] = None
+    ) -> None:
+        require_bearer(authorization, settings.admin_token)
+        await store.block(_contact(contact), reason=req.reason, added_by="admin")
+
+    @router.delete("/blocklist/{contact}", status_code=204, responses=problems(401, 404, 422))
+    async def unblock(contact: str, authorization: Annotated[str | None, Header()] = None) -> None:
+        require_bearer(authorization, settings.admin_token)
+        if not await store.unblock(_contact(contact)):
+            raise HTTPException(404, "not on the blocklist")
+
+    return router
+
+
+def _contact(raw: str) -> str:
+    try:
+        return normalize_email(raw) if "@" in raw else normalize_phone(raw)
+    except Exception:
+        raise HTTPException(422, "contact: not a phone number or email address") from None
