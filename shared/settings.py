@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +78,16 @@ class CommonSettings(BaseSettings):
             return self.database_url.replace("{service}", service)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(self.run_dir / f'{service}.db').resolve()}"
+
+
+def own_variable(service: str) -> Callable[[str], str]:
+    """The variable-name maker of a service whose field names do not carry its name:
+    own_variable("status")("port") is REFDESK_STATUS_PORT (each variable read by one service)."""
+
+    def variable(name: str) -> str:
+        return f"REFDESK_{service.upper()}_{name.upper()}"
+
+    return variable
 
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret"})

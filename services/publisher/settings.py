@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import CommonSettings, refuse_weak_secret
+from shared.settings import CommonSettings, own_variable, refuse_weak_secret
 
 DEV_HASH_KEY = "dev-public-hash-key-change-me"
 DEV_ADMIN_TOKEN = "dev-publisher-admin-token-change-me"  # noqa: S105 (refused in production)
 
 
-def _env(name: str) -> str:
-    return f"REFDESK_PUBLISHER_{name.upper()}"
+_env = own_variable("publisher")
 
 
 class PublisherSettings(CommonSettings):

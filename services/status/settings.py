@@ -6,14 +6,13 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import CommonSettings, refuse_weak_secret
+from shared.settings import CommonSettings, own_variable, refuse_weak_secret
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "staff_seed.yaml"
 DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105 (development only; production refuses it)
 
 
-def _env(name: str) -> str:
-    return f"REFDESK_STATUS_{name.upper()}"
+_env = own_variable("status")
 
 
 class StatusSettings(CommonSettings):
