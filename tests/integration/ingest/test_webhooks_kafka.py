@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from services.ingest.settings import IngestSettings
 from tests.integration.ingest.conftest import (
+    fresh_phone,
     mailgun_form,
     post_sms,
     running,
@@ -223,10 +224,11 @@ async def test_blocked_contacts_are_published_flagged_for_the_crisis_net(
 ) -> None:
     # issue 13, finding 4: a crisis from a blocked number must still reach the router, which
     # routes a blocked contact's message only if the crisis net fires (and drops the rest)
-    form = sms_form("i want to kill myself tonight", sender="+18175559999")
+    phone = fresh_phone()
+    form = sms_form("i want to kill myself tonight", sender=phone)
     async with running(settings) as client:
         blocked = await client.put(
-            "/admin/blocklist/+18175559999",
+            f"/admin/blocklist/{phone}",
             json={"reason": "abuse"},
             headers={"Authorization": "Bearer test-admin"},
         )
@@ -294,7 +296,6 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
 
     from shared.events import Channel, ConversationClosed
     from shared.kafka import build_broker, publish
-    from tests.integration.ingest.conftest import fresh_phone
 
     sender = fresh_phone()
     first, second = sms_form("renew my book", sender=sender), sms_form("ok", sender=sender)
