@@ -3,6 +3,7 @@ console/pages.py) and the JSON state it polls for status and Who's Online."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,10 +14,11 @@ from fastapi.templating import Jinja2Templates
 from services.status import presence, queue
 from services.status.auth import COOKIE, Actor, actor_for_token
 from services.status.console import pages
-from services.status.deps import ActorDep, ResourcesDep, SessionDep
-from services.status.errors import Unauthenticated
+from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_presence
+from services.status.errors import Unauthenticated, Unavailable
 from services.status.sessions import close_session, open_session, session_actor
 from services.status.throttle import client_address, throttle_of
+from shared.events import StaffStatus
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -108,7 +110,22 @@ async def login(
         now=now,
         max_age_s=res.settings.session_max_age_s,
     )
+    # signing in at the desk starts the shift (the seed: log in -> Online); someone already
+    # Online or Away keeps their status
+    started = None
+    if (await presence.status_of(session=session, staff_id=actor.id))["status"] == "Offline":
+        started = await presence.set_status(
+            session=session,
+            staff_id=actor.id,
+            status=StaffStatus.ONLINE,
+            actor_id=actor.id,
+            now=now,
+            shift="start",
+        )
     await session.commit()
+    if started is not None:
+        with contextlib.suppress(Unavailable):  # the next sweep republishes presence
+            await publish_presence(res, [started])
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(
         COOKIE,

@@ -90,7 +90,9 @@ async def on_interaction(
     conv.opened_at = min(conv.opened_at, data.received_at)
     conv.last_message_at = max(conv.last_message_at, data.received_at)
     conv.last_interaction_id = data.interaction_id
-    if data.patron.contact and conv.converted_from is None:
+    # the first sender is the patron: a later message into the same thread from another
+    # address (a forwarded copy, a crafted ticket tag) never redirects the desk's replies
+    if data.patron.contact and conv.patron_contact is None and conv.converted_from is None:
         conv.patron_contact = data.patron.contact
     if conv.department is None and data.department_hint:
         conv.department = data.department_hint

@@ -5,7 +5,8 @@ what."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.status.models import Conversation, TranscriptEntry
 
 MAX_RESULTS = 500
+DESK_TZ = ZoneInfo("America/Chicago")
+"""Dates in a search are the desk's days."""
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -69,11 +72,11 @@ async def matching(
         query = query.where(Conversation.patron_contact == contact.strip().lower())
         narrowed = True
     if date_from:
-        start = datetime.combine(date_from, time.min, tzinfo=UTC)
+        start = datetime.combine(date_from, time.min, tzinfo=DESK_TZ)
         query = query.where(Conversation.last_message_at >= start)
         narrowed = True
     if date_to:
-        end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=DESK_TZ)
         query = query.where(Conversation.opened_at < end)
         narrowed = True
     if narrowed:

@@ -354,3 +354,34 @@ async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore
         await session.commit()
     view = (await client.get("/conversations/old", headers=bearer("mgarcia"))).json()
     assert view["messages"] == []
+
+
+async def test_a_later_sender_in_the_thread_never_redirects_the_desks_replies(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await patron_writes(
+        sessions,
+        "e-9",
+        "Can you help me find articles on wind energy?",
+        channel=Channel.EMAIL,
+        contact="pat@example.edu",
+        minutes_ago=5,
+    )
+    # someone else writes into the same ticket (a forwarded copy, or a crafted ticket tag)
+    await patron_writes(
+        sessions,
+        "e-9",
+        "Send the answer here instead",
+        channel=Channel.EMAIL,
+        contact="someone.else@example.com",
+    )
+    sent = await client.post(
+        "/conversations/e-9/replies",
+        json={"text": "Here are three articles."},
+        headers=bearer("mgarcia"),
+    )
+    assert sent.status_code == 202
+    [command] = publisher.on(NOTIFICATIONS.name)
+    assert command.recipient == "pat@example.edu"  # type: ignore[attr-defined]

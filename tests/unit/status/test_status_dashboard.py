@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import arrive
+from status_fakes import FakePublisher, arrive, bearer
 
 from services.status.auth import COOKIE
-from shared.events import Channel
+from shared.events import Channel, StaffStatus
+from shared.topics import PRESENCE
 
 
 async def sign_in(client: httpx.AsyncClient, staff_id: str, token: str) -> httpx.Response:
@@ -31,8 +32,8 @@ async def test_sign_in_form_then_dashboard(client: httpx.AsyncClient) -> None:
 async def test_cookie_session_needs_the_csrf_header_for_changes(client: httpx.AsyncClient) -> None:
     await sign_in(client, "mgarcia", "dev-mgarcia-token")
     state = await client.get("/dashboard/state")
-    assert state.status_code == 200 and state.json()["me"]["status"] == "Offline"
-    blocked = await client.put("/staff/mgarcia/status", json={"status": "Online"})
+    assert state.status_code == 200 and state.json()["me"]["status"] == "Online"  # shift started
+    blocked = await client.put("/staff/mgarcia/status", json={"status": "Away"})
     assert blocked.status_code == 403
     done = await client.put(
         "/staff/mgarcia/status", json={"status": "Online"}, headers={"X-Requested-With": "refdesk"}
@@ -68,3 +69,18 @@ async def test_queue_rows_show_channel_labels_and_overnight(
     assert 'class="row overnight"' in row and "icon-sms" in row and ">SMS<" in row
     assert "Overnight" in row and "12 h" not in row and "10 h 0 min" in row
     assert not any(ord(ch) > 0x2FFF for ch in page)
+
+
+async def test_signing_in_starts_the_shift_and_publishes_presence(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    assert (await client.get("/staff/me", headers=bearer("tbrooks"))).json()["status"] == "Offline"
+    await sign_in(client, "tbrooks", "dev-tbrooks-token")
+    me = (await client.get("/staff/me", headers=bearer("tbrooks"))).json()
+    assert me["status"] == "Online" and me["shift_started_at"] is not None
+    [event] = publisher.on(PRESENCE.name)
+    assert (event.staff_id, event.status) == ("tbrooks", StaffStatus.ONLINE)  # type: ignore[attr-defined]
+    # signing in again (a second tab) while Away keeps Away
+    await client.put("/staff/tbrooks/status", json={"status": "Away"}, headers=bearer("tbrooks"))
+    await sign_in(client, "tbrooks", "dev-tbrooks-token")
+    assert (await client.get("/staff/me", headers=bearer("tbrooks"))).json()["status"] == "Away"
