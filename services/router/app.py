@@ -15,7 +15,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, Field
 
+from services.router import routing
 from services.router.handlers import RouterDeps, route_batch
+from services.router.learned import LearnedModel, load_model
 from services.router.metrics import DESK_OPEN
 from services.router.policy.decision import Decision, DecisionInput
 from services.router.policy.holder import PolicyHolder
@@ -42,6 +44,7 @@ from shared.topics import INTERACTIONS, PRESENCE
 class ExplainRequest(BaseModel):
     channel: Channel
     text: str = Field(min_length=1, max_length=20_000)
+    subject: str | None = Field(None, max_length=1_000, description="an email's subject line")
     patron_role: PatronRole = PatronRole.UNKNOWN
     received_at: datetime | None = None
     online: list[str] | None = Field(None, description="departments with staff Online; absent: all")
@@ -93,12 +96,21 @@ def subscribe(broker: KafkaBroker, deps: RouterDeps, settings: RouterSettings) -
             deps.presence.apply(data)
 
 
+def load_learned(settings: RouterSettings) -> LearnedModel | None:
+    """The learned net named by the settings (ModelError stops the start), or None."""
+    path = settings.router_model_file
+    return load_model(path) if path is not None and str(path) else None
+
+
 def create_app(settings: RouterSettings) -> FastAPI:
     """The router's FastAPI app; the broker starts and stops with it."""
     broker = build_broker(settings, client_id="router")
     engine = create_engine(settings.db_url("router"))
     holder = PolicyHolder(settings.policy_file)
-    deps = RouterDeps(broker=broker, policies=holder, presence=PresenceView(), engine=engine)
+    model = load_learned(settings)
+    deps = RouterDeps(
+        broker=broker, policies=holder, presence=PresenceView(), engine=engine, model=model
+    )
     subscribe(broker, deps, settings)
     DESK_OPEN.set_function(lambda: float(holder.current.is_open(datetime.now(UTC))))
 
@@ -148,8 +160,9 @@ def create_app(settings: RouterSettings) -> FastAPI:
             text=req.text,
             patron_role=req.patron_role,
             received_at=req.received_at or datetime.now(UTC),
+            subject=req.subject,
         )
-        return holder.current.decide(inp, online=online)
+        return routing.decide(holder.current, model, inp, online=online)
 
     app.state.deps = deps
     return app

@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 from shared.events import Channel, PatronRole
 
+from . import routing
+from .learned import LearnedModel, ModelError, load_model
 from .policy import DecisionInput, Policy, PolicyError, default_policy_path, load_policy
 from .policy.examples import run_examples
 
@@ -85,15 +87,20 @@ def _input(row: Any, policy: Policy) -> tuple[DecisionInput, frozenset[str] | No
     return inp, (frozenset(online) if online is not None else None)
 
 
-def explain(policy: Policy, lines: TextIO, out: TextIO) -> int:
-    """One JSON decision (or {"error": ...}) per input line; returns the number of errors."""
+def explain(policy: Policy, lines: TextIO, out: TextIO, model: LearnedModel | None = None) -> int:
+    """One JSON decision (or {"error": ...}) per input line; returns the number of errors.
+
+    A decision shows lang, safety_review, risk_score, the net that escalated or flagged it,
+    and the model's version and most probable route (null without a model).
+    """
     errors = 0
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             inp, online = _input(json.loads(line), policy)
-            result: dict[str, Any] = policy.decide(inp, online=online).model_dump(mode="json")
+            decision = routing.decide(policy, model, inp, online=online)
+            result: dict[str, Any] = decision.model_dump(mode="json")
         except json.JSONDecodeError as exc:
             result = {"error": f"invalid JSON: {exc.msg}", "field": None, "line": n}
         except InputError as exc:
@@ -112,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("file", type=Path)
     exp = sub.add_parser("explain", help="decide JSON-line messages from stdin")
     exp.add_argument("--policy", type=Path, default=default_policy_path())
+    exp.add_argument("--model", type=Path, default=None, help="learned net")
+    exp.add_argument("--rules-only", action="store_true", help="decide without the model")
     sub.add_parser("serve", help="run the router's Kafka consumer")
     args = parser.parse_args(argv)
     if args.command == "check-policy":
@@ -119,10 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "explain":
         try:
             policy = load_policy(args.policy)
+            model = None if args.rules_only or args.model is None else load_model(args.model)
         except PolicyError as exc:
             print(f"policy error:\n{exc}", file=sys.stderr)
             return 1
-        explain(policy, sys.stdin, sys.stdout)
+        except ModelError as exc:
+            print(f"model error: {exc}", file=sys.stderr)
+            return 1
+        explain(policy, sys.stdin, sys.stdout, model)
         return 0
     app = importlib.import_module("services.router.app")  # imported lazily: Kafka deps
     result = app.main()

@@ -27,6 +27,7 @@ from shared.events import (
     NotificationKind,
     NotificationRequested,
     Priority,
+    SafetyReviewAlertContext,
     SurveyContext,
     derived_id,
 )
@@ -120,10 +121,11 @@ def commands_for(
             CrisisResourcesContext(
                 counseling_url=links.get("counseling_contacts", ""),
                 mhfa_url=links.get("mental_health_first_aid"),
+                lang=decision.lang,
             ),
         )
     elif decision.safety_review:
-        out.append(safety_review_alert(interaction, decision, policy, ctx))
+        out.append(safety_review_alert(interaction, decision, policy))
     if decision.action is Action.EMAIL_CIRCULATION:
         circ = policy.department(decision.department)
         out.append(
@@ -153,6 +155,7 @@ def commands_for(
             HandoffContext(
                 department_name=policy.department(decision.department).name,
                 handoff_text=decision.handoff_text,
+                lang=decision.lang,
             ),
         )
     if decision.keyword_reply:
@@ -162,6 +165,7 @@ def commands_for(
             KeywordReplyContext(
                 reply_text=decision.keyword_reply,
                 keyword=interaction.text.strip().upper()[:20],
+                lang=decision.lang,
             ),
         )
     if (
@@ -172,13 +176,16 @@ def commands_for(
         to_patron(
             NotificationKind.AFTER_HOURS_ACK,
             derived_id(interaction.conversation_id, "after-hours-ack"),
-            AfterHoursAckContext(next_open=_next_open(policy, interaction.received_at)),
+            AfterHoursAckContext(
+                next_open=_next_open(policy, interaction.received_at, decision.lang),
+                lang=decision.lang,
+            ),
         )
     return out
 
 
 def safety_review_alert(
-    interaction: InteractionReceived, decision: Decision, policy: Policy, ctx: dict[str, Any]
+    interaction: InteractionReceived, decision: Decision, policy: Policy
 ) -> NotificationRequested:
     """To the staff on duty (the desk's address, not the CARE Team): read this one now."""
     return _command(
@@ -188,12 +195,15 @@ def safety_review_alert(
         recipient=policy.desk.contact,
         interaction=interaction,
         priority=Priority.HIGH,
-        context=ctx
-        | {
-            "detected_at": interaction.received_at.isoformat(),
-            "risk_score": decision.risk_score,
-            "patron_lang": decision.lang,
-        },
+        context=SafetyReviewAlertContext(
+            conversation_ref=interaction.conversation_id,
+            channel=interaction.channel,
+            care_report_url=policy.links.get("care_report", ""),
+            department_name=policy.department(decision.department).name,
+            detected_at=interaction.received_at.isoformat(),
+            risk_score=decision.risk_score,
+            patron_lang=decision.lang,
+        ),
     )
 
 

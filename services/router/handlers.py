@@ -14,15 +14,17 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.router import tables
+from services.router import routing, tables
 from services.router.commands import commands_for, survey_for
-from services.router.metrics import DECISIONS
+from services.router.learned import LearnedModel
+from services.router.metrics import BLOCKED_DROPPED, DECISIONS, LEARNED
 from services.router.policy.decision import Decision, DecisionInput
-from services.router.policy.engine import Policy
+from services.router.policy.engine import LEARNED_ROUTE, Policy
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from shared.db import processed_among, record_processed
 from shared.events import (
+    Action,
     AnyEvent,
     CloudEvent,
     ConversationClosed,
@@ -47,6 +49,7 @@ class RouterDeps:
     policies: PolicyHolder
     presence: PresenceView
     engine: AsyncEngine
+    model: LearnedModel | None = None
 
 
 @dataclass
@@ -61,6 +64,8 @@ class Outbox:
     done: set[str]
     records: list[tuple[str, CloudEvent[Any], str]] = field(default_factory=list)
     decided: list[tuple[AnyEvent, InteractionReceived, Decision]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    """blocked contacts' interactions that no crisis net escalated: recorded, not routed"""
 
     def add(self, topic: str, data: BaseModel, *, key: str, event_id: str) -> None:
         """Queue one event for publishing, keyed (and subjected) by its conversation."""
@@ -69,7 +74,7 @@ class Outbox:
 
 
 def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -> Decision:
-    """Apply the batch's policy to one interaction with the current presence view."""
+    """Apply the model and the batch's policy to one interaction with the current presence."""
     online = deps.presence.online_departments() if deps.presence.seen_any else None
     inp = DecisionInput(
         channel=interaction.channel,
@@ -80,7 +85,7 @@ def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -
         department_hint=interaction.department_hint,
         campus_hint=interaction.campus_hint,
     )
-    return policy.decide(inp, online=online)
+    return routing.decide(policy, deps.model, inp, online=online)
 
 
 def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDecided:
@@ -100,6 +105,11 @@ def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDec
         fallback=decision.fallback,
         policy_version=decision.policy_version,
         decided_at=datetime.now(UTC),
+        lang=decision.lang,
+        safety_review=decision.safety_review,
+        risk_score=decision.risk_score,
+        net=decision.net,
+        model_version=decision.model_version,
     )
 
 
@@ -111,6 +121,10 @@ def plan_interaction(
         return
     outbox.done.add(data.interaction_id)
     decision = decide(deps, outbox.policy, data)
+    if data.blocked and decision.action is not Action.ESCALATE_CRISIS:
+        # a blocklisted contact reaches the desk only through a crisis net (rules or model)
+        outbox.dropped.append(data.interaction_id)
+        return
     routed = to_event(data, decision)
     key = data.conversation_id
     outbox.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
@@ -154,18 +168,20 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
         planner = PLANNERS.get(type(data))
         if planner is not None:
             planner(deps, outbox, event, data)
-    if not outbox.records:
-        return
-    await publish_in_order(deps.broker, outbox.records)
+    if outbox.records:
+        await publish_in_order(deps.broker, outbox.records)
     for topic, count in Counter(topic for topic, _, _ in outbox.records).items():
         PUBLISHED.labels(topic=topic).inc(count)
     for _, _, decision in outbox.decided:
         DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
-    if outbox.decided:
+        effect = learned_effect(decision)
+        if effect is not None:
+            LEARNED.labels(effect=effect).inc()
+    BLOCKED_DROPPED.inc(len(outbox.dropped))
+    processed = [d.interaction_id for _, d, _ in outbox.decided] + outbox.dropped
+    if processed:
         async with deps.engine.connect() as conn:
-            await record_processed(
-                conn, tables.processed, CONSUMER, [d.interaction_id for _, d, _ in outbox.decided]
-            )
+            await record_processed(conn, tables.processed, CONSUMER, processed)
     for event, data, decision in outbox.decided:
         log.info(
             "routed",
@@ -176,6 +192,15 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
                 "department": decision.department,
             },
         )
+
+
+def learned_effect(decision: Decision) -> str | None:
+    """What the learned net changed about a decision, for the metric (None: nothing)."""
+    if decision.net == "model":
+        return "flagged" if decision.safety_review else "escalated"
+    if decision.rules and decision.rules[0].rule_id == LEARNED_ROUTE:
+        return "rerouted"
+    return None
 
 
 Planner = Callable[[RouterDeps, Outbox, AnyEvent, Any], None]

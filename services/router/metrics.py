@@ -12,3 +12,12 @@ DECISIONS = Counter(
 DESK_OPEN = Gauge(
     "refdesk_desk_open", "1 while the desk is open by the current policy's desk hours, else 0"
 )
+BLOCKED_DROPPED = Counter(
+    "refdesk_router_blocked_dropped_total",
+    "Messages from blocklisted contacts dropped because no crisis net fired",
+)
+LEARNED = Counter(
+    "refdesk_routing_learned_total",
+    "Decisions the learned net changed: escalated, flagged for safety review, or rerouted",
+    ["effect"],
+)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from shared.settings import CommonSettings, refuse_weak_secret
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policy" / "default_policy.yaml"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "model" / "router-model.npz"
 DEV_ADMIN_TOKEN = "dev-router-admin-token-change-me"  # noqa: S105 (refused in production)
 
 
@@ -17,6 +18,10 @@ class RouterSettings(CommonSettings):
     policy_file: Path = Field(DEFAULT_POLICY, description="the routing policy (YAML)")
     policy_watch_interval_s: float = Field(
         2.0, gt=0, description="how often the file is checked for changes"
+    )
+    router_model_file: Path | None = Field(
+        None,
+        description="the learned net's weights (.npz, its .json beside it); empty: rules only",
     )
     router_group: str = Field(
         "refdesk-router", description="consumer group of refdesk.interactions"

@@ -96,7 +96,9 @@ def _rules(doc: PolicyDoc, norm: Normaliser) -> Iterator[Problem]:
         yield ("rules",), "the last non-crisis rule must be an unconditional catch-all"
 
 
-def _text(template: str, loc: Loc, values: dict[str, str], sms: bool) -> Iterator[Problem]:
+def _text(
+    template: str, loc: Loc, values: dict[str, str], sms: bool, lang: str = "en"
+) -> Iterator[Problem]:
     """A patron text uses known placeholders and, for SMS, fits one segment."""
     try:
         unknown = sorted(set(texts.placeholders(template)) - set(values) - texts.RUNTIME_FIELDS)
@@ -107,7 +109,7 @@ def _text(template: str, loc: Loc, values: dict[str, str], sms: bool) -> Iterato
         yield loc, f"unknown placeholder(s) {', '.join(unknown)}"
         return
     if sms:
-        problem = texts.sms_problem(texts.prerender(template, values))
+        problem = texts.sms_problem(texts.prerender(template, values), lang)
         if problem:
             yield loc, problem
 
@@ -127,6 +129,38 @@ def _texts(doc: PolicyDoc) -> Iterator[Problem]:
         yield from _text(template, ("after_hours_ack", ch.value), values, ch is Channel.SMS)
     for word, template in doc.sms_keywords.items():
         yield from _text(template, ("sms_keywords", word), values, True)
+    for code in doc.languages:
+        yield from _translation(doc, code, values)
+
+
+def _translation(doc: PolicyDoc, code: str, values: dict[str, str]) -> Iterator[Problem]:
+    """A translation covers every department and channel the English texts do."""
+    tr = doc.languages[code]
+    base: Loc = ("languages", code)
+    known = {d.id for d in doc.departments}
+    for dept_id in sorted(tr.handoff.keys() - known):
+        yield (*base, "handoff", dept_id), f"unknown department {dept_id!r}"
+    for name, group in (("fallback", tr.fallback), ("after_hours_ack", tr.after_hours_ack)):
+        if set(group) != set(Channel):
+            yield (*base, name), f"{code}: {name} needs chat, sms and email texts"
+    for ch, template in tr.after_hours_ack.items():
+        loc: Loc = (*base, "after_hours_ack", ch.value)
+        yield from _text(template, loc, values, ch is Channel.SMS, code)
+    for word, template in tr.sms_keywords.items():
+        if not re.fullmatch(r"[A-Z]+", word):
+            yield (*base, "sms_keywords", word), f"sms keyword {word!r} must be one upper-case word"
+        yield from _text(template, (*base, "sms_keywords", word), values, True, code)
+    for dept in doc.departments:
+        dvals = {**values, "name": dept.name, "contact": dept.contact}
+        texts_of = tr.handoff.get(dept.id, {})
+        if dept.handoff and set(texts_of) != set(dept.handoff):
+            yield (*base, "handoff"), f"{code}: department {dept.id!r} needs every channel"
+        for ch, template in texts_of.items():
+            loc = (*base, "handoff", dept.id, ch.value)
+            yield from _text(template, loc, dvals, ch is Channel.SMS, code)
+        for ch, template in tr.fallback.items() if dept.fallback else ():
+            loc = (*base, "fallback", ch.value)
+            yield from _text(template, loc, dvals, ch is Channel.SMS, code)
 
 
 def _extraction(doc: PolicyDoc) -> Iterator[Problem]:

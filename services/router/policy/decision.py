@@ -44,3 +44,14 @@ class Decision(BaseModel):
     after_hours_ack: str | None = None
     keyword_reply: str | None = None
     policy_version: str
+    lang: str = Field("en", description="ISO 639-1 language the patron's texts are chosen in")
+    safety_review: bool = Field(
+        False, description="not escalated, but the learned net saw possible crisis: read now"
+    )
+    risk_score: float | None = Field(None, description="the learned net's crisis risk, 0-1")
+    net: str | None = Field(None, description="the net that escalated or flagged: rules | model")
+    model_version: str | None = None
+    model_route: str | None = Field(
+        None, description="the learned net's most probable non-crisis route (action/department)"
+    )
+    model_confidence: float | None = None

@@ -1,8 +1,11 @@
 """The compiled policy: desk hours, rules and texts, and `decide` for one message.
 
 Evaluation order: crisis rules first, on every message (whole text, no corrections or
-negation cues); then the other rules in file order, first match wins. The winner's
-department decides the hand-off; a live transfer with nobody Online becomes a ticket.
+negation cues); then the other rules in file order, first match wins. When the learned
+model's assessment is given, services.router.learned.nets.combine then decides whether it
+escalates, flags for safety review or replaces the rules' route (its order is written
+there). The winner's department decides the hand-off; a live transfer with nobody Online
+becomes a ticket. Patron texts are in the message's language when the policy has it.
 """
 
 from __future__ import annotations
@@ -10,20 +13,53 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from shared.events import Action, Priority, RuleHit
+from services.router.learned.model import Assessment
+from services.router.learned.nets import combine
+from shared.events import Action, Channel, Priority, RuleHit
 
 from . import texts
-from .checks import text_values
+from .checks import KIND_OF_ACTION, text_values
 from .decision import Decision, DecisionInput
 from .extract import Extractor
 from .guidance import guidance_for
 from .hours import DeskHours
 from .matcher import TermIndex, TermRef
-from .model import Department, DepartmentKind, PolicyDoc, Settings
+from .model import Department, DepartmentKind, PolicyDoc, Rule, Settings
 from .ruleset import Context, RuleSet
 from .text import Normaliser
 
 _NEGATION, _CORRECTION = 0, 1
+ENGLISH = "en"
+
+LEARNED_CRISIS = Rule(
+    id="learned-crisis",
+    crisis=True,
+    action=Action.ESCALATE_CRISIS,
+    department="care-team",
+    summary=(
+        "The learned net scored a likely crisis in wording the rules do not know: read it now;"
+        " if it is one, file a CARE Team report and refer to Counseling."
+    ),
+)
+"""The pseudo-rule a model escalation is recorded under (staff see why it escalated)."""
+LEARNED_ROUTE = "learned-route"
+
+
+class Texts:
+    """One language's prerendered patron texts."""
+
+    def __init__(
+        self,
+        handoff: dict[str, dict[Channel, str]],
+        fallback: dict[str, dict[Channel, str]],
+        ack: dict[Channel, str],
+        keywords: dict[str, str],
+    ) -> None:
+        """Keep the texts by department id and channel."""
+        self.handoff = handoff
+        self.fallback = fallback
+        self.ack = ack
+        self.keywords = keywords
 
 
 class Policy:
@@ -52,25 +88,76 @@ class Policy:
         self._extractor = Extractor(doc.extract)
         values = text_values(doc)
         self._departments = {d.id: d for d in doc.departments}
-        self._handoff = {
-            d.id: {
-                ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
-                for ch, t in d.handoff.items()
-            }
-            for d in doc.departments
-        }
-        self._fallback = {
-            d.id: {
-                ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
-                for ch, t in d.fallback.message.items()
-            }
-            for d in doc.departments
-            if d.fallback is not None
-        }
-        self._ack = {ch: texts.prerender(t, values) for ch, t in doc.after_hours_ack.items()}
-        self._keywords = {
-            k.lower(): texts.prerender(t, values) for k, t in doc.sms_keywords.items()
-        }
+        self._catch_all = next(r for r in reversed(doc.rules) if not r.crisis)
+        self._texts = {ENGLISH: self._english(doc, values)}
+        for code, tr in doc.languages.items():
+            self._texts[code] = Texts(
+                {
+                    d.id: {
+                        ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                        for ch, t in tr.handoff.get(d.id, d.handoff).items()
+                    }
+                    for d in doc.departments
+                },
+                {
+                    d.id: {
+                        ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                        for ch, t in tr.fallback.items()
+                    }
+                    for d in doc.departments
+                    if d.fallback is not None
+                },
+                {ch: texts.prerender(t, values) for ch, t in tr.after_hours_ack.items()},
+                {k.lower(): texts.prerender(t, values) for k, t in tr.sms_keywords.items()},
+            )
+        self._learned_routes: dict[tuple[Action, str], Rule] = {}
+
+    @staticmethod
+    def _english(doc: PolicyDoc, values: dict[str, str]) -> Texts:
+        """The policy's own (English) texts, prerendered."""
+        return Texts(
+            {
+                d.id: {
+                    ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                    for ch, t in d.handoff.items()
+                }
+                for d in doc.departments
+            },
+            {
+                d.id: {
+                    ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                    for ch, t in d.fallback.message.items()
+                }
+                for d in doc.departments
+                if d.fallback is not None
+            },
+            {ch: texts.prerender(t, values) for ch, t in doc.after_hours_ack.items()},
+            {k.lower(): texts.prerender(t, values) for k, t in doc.sms_keywords.items()},
+        )
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """The languages the policy has patron texts in."""
+        return frozenset(self._texts)
+
+    def _learned_rule(self, route: tuple[Action, str]) -> Rule | None:
+        """The pseudo-rule for a route the model suggested, None if this policy cannot take it."""
+        if route == (LEARNED_CRISIS.action, LEARNED_CRISIS.department):
+            return LEARNED_CRISIS if LEARNED_CRISIS.department in self._departments else None
+        rule = self._learned_routes.get(route)
+        if rule is None:
+            action, dept_id = route
+            dept = self._departments.get(dept_id)
+            if dept is None or dept.kind is not KIND_OF_ACTION[action]:
+                return None
+            rule = Rule(id=LEARNED_ROUTE, action=action, department=dept_id)
+            self._learned_routes[route] = rule
+        return rule
+
+    @property
+    def desk(self) -> Department:
+        """The reference desk itself (the department of kind desk): where staff on duty read."""
+        return next(d for d in self.doc.departments if d.kind is DepartmentKind.DESK)
 
     def department(self, dept_id: str) -> Department:
         """A department by id; KeyError when the policy has none."""
@@ -84,8 +171,19 @@ class Policy:
         """`dt` when the desk is open, else when it next opens (in the policy timezone)."""
         return self.hours.next_open(dt)
 
-    def decide(self, inp: DecisionInput, *, online: frozenset[str] | None = None) -> Decision:
-        """Route one message; `online` lists departments with someone Online (None: all)."""
+    def describe_next_open(self, dt: datetime, lang: str = ENGLISH) -> str:
+        """When the desk next opens after `dt`, as a patron reads it in `lang`."""
+        return self.hours.describe(self.hours.next_open(dt), dt, lang)
+
+    def decide(
+        self,
+        inp: DecisionInput,
+        *,
+        online: frozenset[str] | None = None,
+        seen: Assessment | None = None,
+    ) -> Decision:
+        """Route one message; `online` lists departments with someone Online (None: all);
+        `seen` is the learned model's assessment (None: the rules alone, in English)."""
         full = f"{inp.subject}\n{inp.text}" if inp.subject else inp.text
         text = self._norm.normalise(full)
         desk_open = self.hours.is_open(inp.received_at)
@@ -107,28 +205,47 @@ class Policy:
         fired = self._crisis.fired(text, ctx) or []
         fired += self._general.fired(text, ctx)
         rule, _ = fired[0]  # the checked policy always ends with a catch-all
+        verdict = combine(
+            rules_escalated=rule.crisis, rules_default=rule is self._catch_all, seen=seen
+        )
+        learned = self._learned_rule(verdict.route) if verdict.route is not None else None
+        if learned is not None and (learned.action, learned.department) != (
+            rule.action,
+            rule.department,
+        ):
+            rule = learned
+            fired = [(learned, []), *fired]
+        lang = seen.lang if seen is not None and seen.lang in self._texts else ENGLISH
+        keyword = None
+        if inp.channel is Channel.SMS and len(text.tokens) == 1:
+            for code, tx in self._texts.items():
+                keyword = tx.keywords.get(text.tokens[0])
+                if keyword is not None:
+                    lang = code  # the keyword says which language the patron texts in
+                    break
+        tx = self._texts[lang]
         dept = self._departments[rule.department]
         overnight = not desk_open
         handoff = None
         if rule.action is not Action.ANSWER:
-            handoff = self._handoff[dept.id][inp.channel]
+            handoff = tx.handoff[dept.id][inp.channel]
         fallback = None
         live = dept.kind is DepartmentKind.LIVE and rule.action is Action.TRANSFER
         if live and online is not None and dept.id not in online:
             fallback = f"ticket: nobody Online in {dept.id}"
-            handoff = self._fallback[dept.id][inp.channel]
-        ack = self._ack[inp.channel] if overnight else None
+            handoff = tx.fallback[dept.id][inp.channel]
+        ack = tx.ack[inp.channel] if overnight else None
         if (handoff and "{" in handoff) or ack:
-            opens = self.hours.describe(self.hours.next_open(inp.received_at), inp.received_at)
+            opens = self.hours.describe(
+                self.hours.next_open(inp.received_at), inp.received_at, lang
+            )
             handoff = texts.fill_runtime(handoff, opens) if handoff else None
             ack = texts.fill_runtime(ack, opens) if ack else None
         if rule.action is Action.ESCALATE_CRISIS:
             priority = Priority.URGENT
         else:
             priority = Priority.HIGH if overnight else Priority.NORMAL
-        keyword = None
-        if inp.channel.value == "sms" and len(text.tokens) == 1:
-            keyword = self._keywords.get(text.tokens[0])
+        model_route = None if seen is None else f"{seen.best[0].value}/{seen.best[1]}"
         # every value below is built here from the validated policy, so the models are
         # constructed without re-validation (pydantic validation was a large share of a call)
         return Decision.model_construct(
@@ -143,4 +260,11 @@ class Policy:
             after_hours_ack=ack,
             keyword_reply=keyword,
             policy_version=self.version,
+            lang=lang,
+            safety_review=verdict.safety_review,
+            risk_score=None if seen is None else round(seen.risk, 4),
+            net=verdict.net,
+            model_version=None if seen is None else seen.model_version,
+            model_route=model_route,
+            model_confidence=None if seen is None else round(seen.confidence, 4),
         )

@@ -173,6 +173,18 @@ class Example(_Strict):
     expect: Expect
 
 
+class Translation(_Strict):
+    """The patron-facing texts in one more language, chosen by a message's detected language.
+
+    Placeholders are the English texts' ones; department names stay as the policy spells them.
+    """
+
+    handoff: dict[str, dict[Channel, str]] = Field(description="department id -> channel -> text")
+    fallback: dict[Channel, str] = Field(description="a live department nobody staffs: {name}")
+    after_hours_ack: dict[Channel, str]
+    sms_keywords: dict[str, str] = Field(default_factory=dict)
+
+
 class PolicyDoc(_Strict):
     label: str
     timezone: str
@@ -185,6 +197,7 @@ class PolicyDoc(_Strict):
     extract: Extraction
     sms_keywords: dict[str, str] = Field(default_factory=dict)
     after_hours_ack: dict[Channel, str]
+    languages: dict[str, Translation] = Field(default_factory=dict)
     examples: list[Example] = Field(default_factory=list)
 
     @field_validator("links")
@@ -195,6 +208,15 @@ class PolicyDoc(_Strict):
             if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
                 raise ValueError(f"link name {name!r} is not a lower-case identifier")
         return links
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, languages: dict[str, Translation]) -> dict[str, Translation]:
+        """Translations are keyed by ISO 639-1 code; English is the policy itself."""
+        for code in languages:
+            if not re.fullmatch(r"[a-z]{2}", code) or code == "en":
+                raise ValueError(f"language {code!r} must be an ISO 639-1 code other than en")
+        return languages
 
     @field_validator("sms_keywords")
     @classmethod

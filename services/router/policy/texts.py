@@ -8,10 +8,13 @@ from collections.abc import Mapping
 RUNTIME_FIELDS = frozenset({"next_open"})
 """Placeholders filled per decision; all others are filled once at load."""
 
-WORST_NEXT_OPEN = "Wednesday at 12:00 PM"
-"""The longest wording of {next_open}, used to check SMS length at load."""
+WORST_NEXT_OPEN = {"en": "Wednesday at 12:00 PM", "es": "el miércoles a las 12:00 p. m."}
+"""The longest wording of {next_open} per language, used to check SMS length at load."""
 
 SMS_LIMIT = 160
+UCS2_LIMIT = 134
+"""Two UCS-2 segments (67 characters each): a translation whose correct spelling needs a
+character outside GSM-7 (Spanish á, í, ó, ú) may take them; English texts may not."""
 
 _GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -56,10 +59,14 @@ def gsm7_length(text: str) -> int | None:
     return total
 
 
-def sms_problem(text: str) -> str | None:
-    """Why a (worst-case filled) text does not fit one SMS segment, or None when it does."""
-    filled = fill_runtime(text, WORST_NEXT_OPEN)
+def sms_problem(text: str, lang: str = "en") -> str | None:
+    """Why a (worst-case filled) text does not fit its SMS budget, or None when it does."""
+    filled = fill_runtime(text, WORST_NEXT_OPEN.get(lang, WORST_NEXT_OPEN["en"]))
     length = gsm7_length(filled)
+    if length is None and lang != "en":
+        if len(filled) > UCS2_LIMIT:
+            return f"SMS text is {len(filled)} UCS-2 characters; two segments hold {UCS2_LIMIT}"
+        return None
     if length is None:
         bad = sorted({c for c in filled if gsm7_length(c) is None})
         return f"SMS text has characters outside GSM-7: {''.join(bad)!r}"

@@ -1,0 +1,71 @@
+"""What the classifier reads of a message: character n-grams and words of a folded text, plus
+markers for the channel and the faculty role.
+
+Training (train.py) and inference (model.py) both call `grams`, so the two cannot drift.
+Two blocks, each L2-normalised on its own: character n-grams (with the markers), and words
+and word pairs (prefixed with WORD so they never collide with an n-gram).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from itertools import pairwise
+
+from shared.events import Channel, PatronRole
+
+MIN_N, MAX_N = 2, 5
+"""n-gram lengths, taken inside word boundaries (each word padded with one space)."""
+
+WORD = "\x02"
+"""Prefix of word and word-pair features (the second block)."""
+
+_DIGITS = re.compile(r"\d")
+_WORDS = re.compile(r"\w+")
+_SPACE = re.compile(r"\s+")
+_FOLD = {ord(c): None for c in "'\u2018\u2019\u02bc`"}
+
+# markers are whole features, never split into n-grams (the \x01 cannot occur in folded text)
+ROLE_FACULTY = "\x01faculty"
+CHANNEL_MARK = {ch: f"\x01{ch.value}" for ch in Channel}
+
+
+def fold(text: str) -> str:
+    """Lower case, accents and apostrophes removed, digits as 0, whitespace single.
+
+    Patrons write "contraseña" and "contrasena", "está" and "esta", "can't" and "cant":
+    folding makes each pair one set of n-grams. Digits carry IDs and phone numbers, not meaning.
+    """
+    text = unicodedata.normalize("NFKD", text.lower().translate(_FOLD))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return _SPACE.sub(" ", _DIGITS.sub("0", text)).strip()
+
+
+def message_text(text: str, subject: str | None) -> str:
+    """The text the model reads: an email's subject line, then its body."""
+    return f"{subject}\n{text}" if subject else text
+
+
+def blocks(text: str, channel: Channel, role: PatronRole) -> tuple[list[str], list[str]]:
+    """The two feature blocks of a message (repeats kept: they are counted): every character
+    n-gram of the folded text and the markers; every word and pair of adjacent words."""
+    chars: list[str] = []
+    extend = chars.extend
+    folded = fold(text)
+    for word in folded.split(" "):
+        padded = f" {word} "
+        size = len(padded)
+        for n in range(MIN_N, min(MAX_N, size) + 1):
+            extend([padded[i : i + n] for i in range(size - n + 1)])
+    chars.append(CHANNEL_MARK[channel])
+    if role is PatronRole.FACULTY:
+        chars.append(ROLE_FACULTY)
+    words = [WORD + w for w in _WORDS.findall(folded)]
+    words += [f"{a} {b[1:]}" for a, b in pairwise(words)]
+    return chars, words
+
+
+def grams(text: str, channel: Channel, role: PatronRole) -> list[str]:
+    """Both blocks as one list (word features start with WORD)."""
+    chars, words = blocks(text, channel, role)
+    return chars + words

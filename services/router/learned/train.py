@@ -1,0 +1,384 @@
+"""Train the router's classifier, measure it by author, and write the model files.
+
+Run: python -m services.router.learned.train [--out DIR] [--check]
+
+Reproducible: no randomness (lbfgs on a fixed vocabulary), no download; the inputs are the
+corpus files and the project's labelled sets, hashed into the model's version. Each corpus
+author is one test fold: a model trained on the project's sets and the other authors is
+measured on that author's messages, with thresholds chosen on the other authors' by-author
+predictions alone, so no test message's label or score informs a choice made for its own
+fold. The shipped model is trained on everything, its thresholds chosen on the pooled folds.
+Needs scikit-learn (pip install -e '.[train]'); the router itself needs only numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix
+from sklearn.linear_model import LogisticRegression
+
+from services.router.policy import DecisionInput, Policy, default_policy_path, load_policy
+from services.router.policy.report import OPEN_TIME
+
+from . import data
+from .data import Example
+from .features import MAX_N, MIN_N, WORD, grams, message_text
+from .metrics import Counts, Outcome, as_json, tally
+from .model import CRISIS, LANGS, LearnedModel, Thresholds, default_model_path
+from .nets import combine
+
+FEATURES_REV = 2
+"""Bump when features.py changes what a message's n-grams are."""
+PARAMS: dict[str, Any] = {"C": 10.0, "min_df": 2, "max_iter": 500, "features_rev": FEATURES_REV}
+FALSE_ESCALATION_BUDGET = 0.02
+"""Escalated non-crisis messages (rules and model together), as a share of non-crisis ones."""
+REVIEW_BUDGET = 0.07
+"""Non-crisis messages flagged for safety review, as a share of non-crisis ones."""
+Prediction = tuple[npt.NDArray[Any], float]
+GRID = [round(float(x), 3) for x in np.arange(0.02, 0.995, 0.005)]
+
+
+@dataclass(frozen=True, slots=True)
+class RulesOutcome:
+    """The rules' decision on one example (desk open, everyone Online)."""
+
+    route: str
+    escalated: bool
+    default: bool
+
+
+def rules_outcomes(policy: Policy, rows: Sequence[Example]) -> list[RulesOutcome]:
+    """Decide every example with the rules alone."""
+    catch_all = policy.doc.rules[-1].id
+    out: list[RulesOutcome] = []
+    for r in rows:
+        inp = DecisionInput(
+            channel=r.channel,
+            text=r.text,
+            received_at=OPEN_TIME,
+            patron_role=r.role,
+            subject=r.subject,
+        )
+        d = policy.decide(inp)
+        out.append(
+            RulesOutcome(
+                route=f"{d.action.value}/{d.department}",
+                escalated=d.rules[0].rule_id != catch_all and d.action.value == "escalate_crisis",
+                default=d.rules[0].rule_id == catch_all,
+            )
+        )
+    return out
+
+
+def features(rows: Sequence[Example]) -> list[Counter[str]]:
+    """The n-gram counts of each example."""
+    return [Counter(grams(message_text(r.text, r.subject), r.channel, r.role)) for r in rows]
+
+
+def fit(rows: Sequence[Example], feats: Sequence[Counter[str]]) -> dict[str, npt.NDArray[Any]]:
+    """Vocabulary, idf and the two logistic regressions (route classes, Spanish or not)."""
+    df: Counter[str] = Counter()
+    for f in feats:
+        df.update(f.keys())
+    vocab = sorted(g for g, n in df.items() if n >= PARAMS["min_df"])
+    idf = np.array([math.log((1 + len(feats)) / (1 + df[g])) + 1.0 for g in vocab])
+    x = matrix(feats, vocab, idf)
+    labels = [r.label for r in rows]
+    clf = LogisticRegression(
+        C=PARAMS["C"], max_iter=PARAMS["max_iter"], class_weight="balanced"
+    ).fit(x, labels)
+    is_es = [r.lang == "es" for r in rows]
+    lang = LogisticRegression(C=PARAMS["C"], max_iter=PARAMS["max_iter"]).fit(x, is_es)
+    return {
+        "vocab": np.array(vocab),
+        "idf": idf.astype(np.float32),
+        "coef": clf.coef_.astype(np.float32),
+        "intercept": clf.intercept_.astype(np.float32),
+        "lang_coef": lang.coef_[0].astype(np.float32),
+        "lang_intercept": lang.intercept_.astype(np.float32),
+        "classes": np.array(clf.classes_),
+    }
+
+
+def matrix(feats: Sequence[Counter[str]], vocab: Sequence[str], idf: npt.NDArray[Any]) -> Any:
+    """Sublinear TF-IDF rows, each block L2-normalised (as LearnedModel.probabilities)."""
+    index = {g: i for i, g in enumerate(vocab)}
+    is_word = np.array([g.startswith(WORD) for g in vocab], dtype=bool)
+    indptr: list[int] = [0]
+    indices: list[int] = []
+    values: list[float] = []
+    for f in feats:
+        hits = [(index[g], n) for g, n in f.items() if g in index]
+        cols = np.array([c for c, _ in hits], dtype=np.int64)
+        row = np.log(np.array([n for _, n in hits], dtype=np.float64)) + 1.0
+        row = row * idf[cols] if len(cols) else row
+        words = is_word[cols]
+        for block in (~words, words):
+            norm = math.sqrt(float(row[block] @ row[block]))
+            if norm:
+                row[block] /= norm
+        indices += cols.tolist()
+        values += row.tolist()
+        indptr.append(len(indices))
+    return csr_matrix((values, indices, indptr), shape=(len(feats), len(vocab)))
+
+
+def as_model(arrays: dict[str, npt.NDArray[Any]], meta: dict[str, Any]) -> LearnedModel:
+    """The inference object for freshly fitted arrays."""
+    return LearnedModel(arrays, {**meta, "classes": arrays["classes"].tolist()})
+
+
+def predict(model: LearnedModel, rows: Sequence[Example]) -> list[tuple[npt.NDArray[Any], float]]:
+    """Probabilities and P(Spanish) per example, through the router's own inference code."""
+    return [model.probabilities(message_text(r.text, r.subject), r.channel, r.role) for r in rows]
+
+
+def outcomes(
+    model: LearnedModel,
+    rows: Sequence[Example],
+    rules: Sequence[RulesOutcome],
+    preds: Sequence[Prediction],
+    t: dict[str, Thresholds],
+    model_first: frozenset[str],
+) -> list[Outcome]:
+    """What the router would decide for each example with these thresholds."""
+    out: list[Outcome] = []
+    for r, ro, (p, p_es) in zip(rows, rules, preds, strict=True):
+        seen = model.judge(p, p_es, t, model_first)
+        v = combine(rules_escalated=ro.escalated, rules_default=ro.default, seen=seen)
+        route = ro.route if v.route is None else f"{v.route[0].value}/{v.route[1]}"
+        escalated = ro.escalated or route == CRISIS
+        out.append(Outcome(r, route, escalated, v.safety_review, seen.lang, seen.risk))
+    return out
+
+
+def choose(
+    model: LearnedModel,
+    rows: Sequence[Example],
+    rules: Sequence[RulesOutcome],
+    preds: Sequence[Prediction],
+) -> tuple[dict[str, Thresholds], frozenset[str]]:
+    """Per detected language: the lowest escalation and review thresholds within the budgets,
+    then the suggestion threshold, and whether the model routes first, by accuracy."""
+    crisis_i = model.meta["classes"].index(CRISIS)
+    chosen: dict[str, Thresholds] = {}
+    first: set[str] = set()
+    for lang in LANGS:
+        sel = [i for i, (_, p_es) in enumerate(preds) if (p_es >= 0.5) == (lang == "es")]
+        if not sel:
+            chosen[lang] = Thresholds(1.0, 1.0, 1.0)
+            continue
+        risks = np.array([preds[i][0][crisis_i] for i in sel])
+        non = np.array([rows[i].label != CRISIS for i in sel])
+        by_rules = np.array([rules[i].escalated for i in sel])
+        n_non = max(int(non.sum()), 1)
+        fe_budget = FALSE_ESCALATION_BUDGET * n_non
+        escalate = next(
+            (t for t in GRID if ((by_rules | (risks >= t)) & non).sum() <= fe_budget), 1.0
+        )
+        flagged = (risks < escalate) & ~by_rules & non
+        review_budget = REVIEW_BUDGET * n_non
+        review = next(
+            (t for t in GRID if t <= escalate and (flagged & (risks >= t)).sum() <= review_budget),
+            escalate,
+        )
+        sub = ([rows[i] for i in sel], [rules[i] for i in sel], [preds[i] for i in sel])
+        best = (-1.0, 1.0, False)
+        for routes_first in (False, True):
+            for s in GRID[::8]:
+                t = Thresholds(escalate, review, s)
+                first_langs = frozenset(LANGS if routes_first else ())
+                got = outcomes(model, *sub, dict.fromkeys(LANGS, t), first_langs)
+                acc = sum(o.route == o.example.label for o in got) / len(got)
+                if acc > best[0] + 1e-9:
+                    best = (acc, s, routes_first)
+        chosen[lang] = Thresholds(escalate, review, best[1])
+        if best[2]:
+            first.add(lang)
+    return chosen, frozenset(first)
+
+
+def placeholder_meta() -> dict[str, Any]:
+    """Metadata for a fold's model (its thresholds are chosen after it predicts)."""
+    ones = {"escalate": 1.0, "review": 1.0, "suggest": 1.0}
+    return {"version": "fold", "thresholds": dict.fromkeys(LANGS, ones)}
+
+
+def evaluate(
+    rows: Sequence[Example], feats: Sequence[Counter[str]], rules: Sequence[RulesOutcome]
+) -> tuple[list[Outcome], dict[int, Prediction], dict[str, dict[str, Any]]]:
+    """The by-author test: every corpus example decided by a model that never saw its author,
+    with thresholds chosen on the other authors' predictions only.
+
+    Also returns each corpus example's prediction by its fold's model (by row index).
+    """
+    authors = data.authors(list(rows))
+    by_row: dict[int, Prediction] = {}
+    model: LearnedModel | None = None
+    for author in authors:
+        train_i = [i for i, r in enumerate(rows) if r.author != author]
+        test_i = [i for i, r in enumerate(rows) if r.author == author]
+        arrays = fit([rows[i] for i in train_i], [feats[i] for i in train_i])
+        model = as_model(arrays, placeholder_meta())
+        by_row.update(zip(test_i, predict(model, [rows[i] for i in test_i]), strict=True))
+    assert model is not None
+    tested: list[Outcome] = []
+    folds: dict[str, dict[str, Any]] = {}
+    for author in authors:
+        cal = [i for i in sorted(by_row) if rows[i].author != author]
+        test_i = [i for i in sorted(by_row) if rows[i].author == author]
+        t, langs = choose(
+            model, [rows[i] for i in cal], [rules[i] for i in cal], [by_row[i] for i in cal]
+        )
+        got = outcomes(
+            model,
+            [rows[i] for i in test_i],
+            [rules[i] for i in test_i],
+            [by_row[i] for i in test_i],
+            t,
+            langs,
+        )
+        tested += got
+        folds[author] = {
+            "thresholds": vars_of(t),
+            "model_first_langs": sorted(langs),
+            "test": as_json(tally(got)),
+        }
+    return tested, by_row, folds
+
+
+def vars_of(t: dict[str, Thresholds]) -> dict[str, dict[str, float]]:
+    """Per-language thresholds as a JSON object."""
+    return {
+        lang: {"escalate": x.escalate, "review": x.review, "suggest": x.suggest}
+        for lang, x in t.items()
+    }
+
+
+def inputs_digest(corpus: Sequence[Path], project: Sequence[Path]) -> dict[str, Any]:
+    """Each input file's name, line count and SHA-256."""
+    out: dict[str, Any] = {}
+    for path in [*project, *corpus]:
+        raw = path.read_bytes()
+        out[path.relative_to(data.ROOT).as_posix()] = {
+            "rows": sum(1 for line in raw.splitlines() if line.strip()),
+            "sha256": hashlib.sha256(raw).hexdigest(),
+        }
+    return out
+
+
+def train(
+    corpus: Sequence[Path] | None = None, project: Sequence[Path] | None = None
+) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
+    """Measure by author, then fit on everything; the arrays and the metadata to write."""
+    corpus = list(data.CORPUS if corpus is None else corpus)
+    project = list(data.PROJECT if project is None else project)
+    rows = data.load_all(corpus, project)
+    policy = load_policy(default_policy_path())
+    feats = features(rows)
+    rules = rules_outcomes(policy, rows)
+    tested, by_row, folds = evaluate(rows, feats, rules)
+    arrays = fit(rows, feats)
+    # thresholds for the shipped model: chosen on the pooled by-author predictions
+    held = sorted(by_row)
+    t, langs = choose(
+        as_model(arrays, placeholder_meta()),
+        [rows[i] for i in held],
+        [rules[i] for i in held],
+        [by_row[i] for i in held],
+    )
+    digest = inputs_digest(corpus, project)
+    stamp = json.dumps({"inputs": digest, "params": PARAMS}, sort_keys=True).encode()
+    version = "clf-" + hashlib.sha256(stamp).hexdigest()[:12]
+    final = as_model(arrays, {"version": version, "thresholds": vars_of(t)})
+    trained = outcomes(final, rows, rules, predict(final, rows), t, langs)
+    rules_alone = [
+        Outcome(r, ro.route, ro.escalated, False, r.lang, 0.0)
+        for r, ro in zip(rows, rules, strict=True)
+        if r.author != data.PROJECT_AUTHOR
+    ]
+    meta: dict[str, Any] = {
+        "version": version,
+        "classes": arrays["classes"].tolist(),
+        "thresholds": vars_of(t),
+        "model_first_langs": sorted(langs),
+        "features": {
+            "grams": f"character {MIN_N}-{MAX_N}-grams within word boundaries of folded text;"
+            " words and word pairs",
+            "weighting": "sublinear tf-idf, each block l2-normalised",
+            "vocabulary": len(arrays["vocab"]),
+        },
+        "params": PARAMS,
+        "budgets": {"false_escalations": FALSE_ESCALATION_BUDGET, "review": REVIEW_BUDGET},
+        "policy_version": policy.version,
+        "inputs": digest,
+        "test_split": "leave one corpus author out; project sets always in training",
+        "metrics": {
+            "test": as_json(tally(tested)),
+            "rules_alone_on_test": as_json(tally(rules_alone)),
+            "train": as_json(tally(trained)),
+            "folds": folds,
+        },
+    }
+    del arrays["classes"]
+    return arrays, meta
+
+
+def write(arrays: dict[str, npt.NDArray[Any]], meta: dict[str, Any], npz: Path) -> None:
+    """Write `<name>.npz` and `<name>.json` (the JSON names the npz's SHA-256)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
+    raw = buf.getvalue()
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    npz.write_bytes(raw)
+    meta = {**meta, "npz_sha256": hashlib.sha256(raw).hexdigest()}
+    npz.with_suffix(".json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def markdown(meta: dict[str, Any]) -> str:
+    """The measured figures as the table in docs/routing.md."""
+    m = meta["metrics"]
+    lines = [Counts.header()]
+    for name, key in (
+        ("rules alone, by-author test", "rules_alone_on_test"),
+        ("rules + model, by-author test", "test"),
+        ("rules + model, training data", "train"),
+    ):
+        for lang in ("en", "es", "all"):
+            lines.append(Counts.row(f"{name} ({lang})", m[key][lang]))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train and write the model, or with --check compare a retrain with the committed one."""
+    parser = argparse.ArgumentParser(prog="python -m services.router.learned.train")
+    parser.add_argument("--out", type=Path, default=default_model_path())
+    parser.add_argument("--check", action="store_true", help="retrain and compare, write nothing")
+    args = parser.parse_args(argv)
+    arrays, meta = train()
+    print(markdown(meta))
+    print(f"version {meta['version']}, thresholds {meta['thresholds']}")
+    if not args.check:
+        write(arrays, meta, args.out)
+        return 0
+    committed = json.loads(args.out.with_suffix(".json").read_text("utf-8"))
+    same = committed["version"] == meta["version"] and committed["metrics"] == meta["metrics"]
+    print("reproduced" if same else "differs from the committed model", file=sys.stderr)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

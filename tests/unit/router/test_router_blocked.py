@@ -1,0 +1,169 @@
+"""Planning one interaction without a broker: blocked contacts, safety review alerts, lang in
+the patron-facing commands (tiny fakes of the router's ports)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+from router_support import OPEN
+
+from services.router.handlers import Outbox, RouterDeps, learned_effect, plan_interaction
+from services.router.learned import Assessment
+from services.router.policy import Policy
+from services.router.policy.decision import Decision
+from services.router.presence import PresenceView
+from shared.events import (
+    Action,
+    Channel,
+    InteractionReceived,
+    NotificationKind,
+    NotificationRequested,
+    Patron,
+    RoutingDecided,
+)
+
+
+class FixedModel:
+    """A stand-in for LearnedModel that returns one assessment for every message."""
+
+    def __init__(self, assessment: Assessment) -> None:
+        """Keep the assessment to return."""
+        self.assessment = assessment
+        self.version = assessment.model_version
+
+    def assess(self, *_: Any, **__: Any) -> Assessment:
+        """The fixed assessment."""
+        return self.assessment
+
+
+def assessment(
+    risk: float, *, escalate: bool = False, review: bool = False, lang: str = "en"
+) -> Assessment:
+    """An assessment with no suggested route."""
+    return Assessment(
+        lang=lang,
+        risk=risk,
+        escalate=escalate,
+        review=review,
+        best=(Action.ANSWER, "reference"),
+        suggestion=None,
+        confidence=0.5,
+        model_first=False,
+        model_version="clf-test",
+    )
+
+
+def interaction(
+    text: str, *, blocked: bool = False, channel: Channel = Channel.SMS, at: datetime = OPEN
+) -> InteractionReceived:
+    """One patron message."""
+    return InteractionReceived(
+        interaction_id=f"i-{abs(hash((text, blocked, channel, at)))}",
+        conversation_id="c-1",
+        channel=channel,
+        provider="twilio",
+        provider_message_id="SM1",
+        patron=Patron(contact="+18175550100"),
+        text=text,
+        received_at=at,
+        blocked=blocked,
+    )
+
+
+def plan(policy: Policy, data: InteractionReceived, seen: Assessment | None) -> Outbox:
+    """Plan one interaction with a fixed assessment; the outbox shows what would be sent."""
+    deps = RouterDeps(
+        broker=cast(Any, None),
+        policies=cast(Any, None),
+        presence=PresenceView(),
+        engine=cast(Any, None),
+        model=cast(Any, FixedModel(seen)) if seen is not None else None,
+    )
+    outbox = Outbox(policy=policy, done=set())
+    plan_interaction(deps, outbox, cast(Any, None), data)
+    return outbox
+
+
+def sent(outbox: Outbox) -> list[Any]:
+    """The event data queued for publishing, in order."""
+    return [event.data for _, event, _ in outbox.records]
+
+
+BLOCKED = [
+    # text, assessment, routed?
+    ("can i renew my book", None, False),
+    ("can i renew my book", assessment(0.5, review=True), False),
+    ("I want to kill myself", None, True),
+    ("see you all on the other side", assessment(0.97, escalate=True, review=True), True),
+]
+
+
+@pytest.mark.parametrize(("text", "seen", "routed"), BLOCKED)
+def test_blocked_contacts_reach_the_desk_only_through_a_crisis_net(
+    policy: Policy, text: str, seen: Assessment | None, routed: bool
+) -> None:
+    """A blocklisted contact's message is routed only when rules or model escalate it."""
+    data = interaction(text, blocked=True)
+    outbox = plan(policy, data, seen)
+    if routed:
+        decided = sent(outbox)[0]
+        assert isinstance(decided, RoutingDecided) and decided.action is Action.ESCALATE_CRISIS
+        assert outbox.dropped == []
+    else:
+        assert outbox.records == [] and outbox.dropped == [data.interaction_id]
+    assert data.interaction_id in outbox.done
+
+
+def test_unblocked_message_is_routed_whatever_it_says(policy: Policy) -> None:
+    """The same harmless text from a contact not on the blocklist is routed."""
+    outbox = plan(policy, interaction("can i renew my book"), None)
+    assert isinstance(sent(outbox)[0], RoutingDecided) and outbox.dropped == []
+
+
+def test_safety_review_alerts_the_desk_not_the_care_team(policy: Policy) -> None:
+    """A flagged message: routed normally, one alert to the desk's address, no crisis alert."""
+    outbox = plan(policy, interaction("can i renew my book"), assessment(0.4, review=True))
+    decided, *commands = sent(outbox)
+    assert decided.safety_review and decided.net == "model" and decided.risk_score == 0.4
+    assert decided.model_version == "clf-test" and decided.action is Action.TRANSFER
+    kinds = [c.kind for c in commands]
+    assert NotificationKind.SAFETY_REVIEW_ALERT in kinds
+    assert NotificationKind.CRISIS_ALERT not in kinds
+    alert = commands[kinds.index(NotificationKind.SAFETY_REVIEW_ALERT)]
+    assert alert.recipient == policy.desk.contact and alert.channel is Channel.EMAIL
+    assert alert.context["conversation_ref"] == "c-1" and "text" not in alert.context
+
+
+def test_patron_commands_carry_the_language(policy: Policy) -> None:
+    """Every patron-facing command of a Spanish message says lang es; next_open in Spanish."""
+    sunday = datetime(2025, 10, 5, 17, 0, tzinfo=UTC)
+    outbox = plan(
+        policy,
+        interaction("quiero renovar mi libro", at=sunday),
+        assessment(0.01, lang="es"),
+    )
+    decided, *commands = sent(outbox)
+    assert decided.lang == "es"
+    patron = [c for c in commands if isinstance(c, NotificationRequested)]
+    assert patron and all(c.context["lang"] == "es" for c in patron)
+    ack = next(c for c in patron if c.kind is NotificationKind.AFTER_HOURS_ACK)
+    assert ack.context["next_open"] == "mañana a las 8:00 a. m."
+
+
+EFFECTS = [
+    ({"net": "model", "safety_review": True}, "flagged"),
+    ({"net": "model", "safety_review": False}, "escalated"),
+    ({"net": "rules"}, None),
+    ({}, None),
+]
+
+
+@pytest.mark.parametrize(("fields", "effect"), EFFECTS)
+def test_learned_effect(fields: dict[str, Any], effect: str | None) -> None:
+    """What the learned-net metric counts for a decision."""
+    decision = Decision.model_construct(
+        action=Action.ANSWER, department="reference", rules=[], **fields
+    )
+    assert learned_effect(decision) == effect
