@@ -112,6 +112,7 @@ class ConversationClosed(_Data):
     reason: str = "closed"
     read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
     topic: str | None = Field(None, description="desk statistics topic id")
+    lang: str | None = Field(None, description="the conversation's language (the survey's)")
 
 
 class ConversationTransferred(_Data):

@@ -179,6 +179,7 @@ async def close(
         reason="closed",
         read_scale=read_scale,
         topic=topic,
+        lang=conv.lang,
     )
     await transcript.on_closed(session, conv, closed)
     await session.flush()
