@@ -53,8 +53,9 @@ class RouterDeps:
 
 
 @dataclass
-class Outbox:
-    """What one poll batch publishes, in the order it was planned, and what it records.
+class PublishPlan:
+    """What one poll batch publishes, in the order it was planned, and what it records (a plan
+    held in memory for one batch, not an outbox table: nothing of it outlives the batch).
 
     `done` starts as the batch's interactions already recorded as processed and grows with
     each one decided, so a repeat within the batch is decided once.
@@ -114,38 +115,38 @@ def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDec
 
 
 def plan_interaction(
-    deps: RouterDeps, outbox: Outbox, event: AnyEvent, data: InteractionReceived
+    deps: RouterDeps, plan: PublishPlan, event: AnyEvent, data: InteractionReceived
 ) -> None:
     """Decide a new interaction and queue its decision, then its notification commands."""
-    if data.interaction_id in outbox.done:
+    if data.interaction_id in plan.done:
         return
-    outbox.done.add(data.interaction_id)
-    decision = decide(deps, outbox.policy, data)
+    plan.done.add(data.interaction_id)
+    decision = decide(deps, plan.policy, data)
     if data.blocked and decision.action is not Action.ESCALATE_CRISIS:
         # a blocklisted contact reaches the desk only through a crisis net (rules or model)
-        outbox.dropped.append(data.interaction_id)
+        plan.dropped.append(data.interaction_id)
         return
     routed = to_event(data, decision)
     key = data.conversation_id
-    outbox.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
-    for command in commands_for(data, decision, outbox.policy):
-        outbox.add(NOTIFICATIONS.name, command, key=key, event_id=command.idempotency_key)
-    outbox.decided.append((event, data, decision))
+    plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
+    for command in commands_for(data, decision, plan.policy):
+        plan.add(NOTIFICATIONS.name, command, key=key, event_id=command.idempotency_key)
+    plan.decided.append((event, data, decision))
 
 
 def plan_closed(
-    deps: RouterDeps, outbox: Outbox, event: AnyEvent, data: ConversationClosed
+    deps: RouterDeps, plan: PublishPlan, event: AnyEvent, data: ConversationClosed
 ) -> None:
     """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever)."""
     command = survey_for(data)
     if command is not None:
-        outbox.add(
+        plan.add(
             NOTIFICATIONS.name, command, key=data.conversation_id, event_id=command.idempotency_key
         )
 
 
 def plan_transferred(
-    deps: RouterDeps, outbox: Outbox, event: AnyEvent, data: ConversationTransferred
+    deps: RouterDeps, plan: PublishPlan, event: AnyEvent, data: ConversationTransferred
 ) -> None:
     """Transfers made on the platform are the status service's concern; the router keeps none."""
 
@@ -163,26 +164,26 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
     if ids:
         async with deps.engine.connect() as conn:
             done = await processed_among(conn, tables.processed, CONSUMER, ids)
-    outbox = Outbox(policy=deps.policies.current, done=done)
+    plan = PublishPlan(policy=deps.policies.current, done=done)
     for event, data in items:
         planner = PLANNERS.get(type(data))
         if planner is not None:
-            planner(deps, outbox, event, data)
-    if outbox.records:
-        await publish_in_order(deps.broker, outbox.records)
-    for topic, count in Counter(topic for topic, _, _ in outbox.records).items():
+            planner(deps, plan, event, data)
+    if plan.records:
+        await publish_in_order(deps.broker, plan.records)
+    for topic, count in Counter(topic for topic, _, _ in plan.records).items():
         PUBLISHED.labels(topic=topic).inc(count)
-    for _, _, decision in outbox.decided:
+    for _, _, decision in plan.decided:
         DECISIONS.labels(action=decision.action.value, department=decision.department).inc()
         effect = learned_effect(decision)
         if effect is not None:
             LEARNED.labels(effect=effect).inc()
-    BLOCKED_DROPPED.inc(len(outbox.dropped))
-    processed = [d.interaction_id for _, d, _ in outbox.decided] + outbox.dropped
+    BLOCKED_DROPPED.inc(len(plan.dropped))
+    processed = [d.interaction_id for _, d, _ in plan.decided] + plan.dropped
     if processed:
         async with deps.engine.connect() as conn:
             await record_processed(conn, tables.processed, CONSUMER, processed)
-    for event, data, decision in outbox.decided:
+    for event, data, decision in plan.decided:
         log.info(
             "routed",
             extra={
@@ -203,7 +204,7 @@ def learned_effect(decision: Decision) -> str | None:
     return None
 
 
-Planner = Callable[[RouterDeps, Outbox, AnyEvent, Any], None]
+Planner = Callable[[RouterDeps, PublishPlan, AnyEvent, Any], None]
 
 PLANNERS: dict[type, Planner] = {
     InteractionReceived: plan_interaction,

@@ -10,8 +10,8 @@ from shared.events import Action, Channel
 
 from . import texts
 from .model import DepartmentKind, PolicyDoc, TermGroup
+from .normalise import Normaliser
 from .reach import unreachable
-from .text import Normaliser
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]

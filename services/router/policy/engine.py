@@ -25,8 +25,8 @@ from .guidance import guidance_for
 from .hours import DeskHours
 from .matcher import TermIndex, TermRef
 from .model import Department, DepartmentKind, PolicyDoc, Rule, Settings
+from .normalise import Normaliser
 from .ruleset import Context, RuleSet
-from .text import Normaliser
 
 _NEGATION, _CORRECTION = 0, 1
 ENGLISH = "en"

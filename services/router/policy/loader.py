@@ -13,7 +13,7 @@ from .engine import Policy
 from .errors import PolicyError
 from .marks import describe, line_map, line_of
 from .model import PolicyDoc
-from .text import Normaliser
+from .normalise import Normaliser
 
 
 def load_policy(path: Path) -> Policy:

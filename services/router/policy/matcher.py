@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - older interpreters
     _sre_c = importlib.import_module("sre_constants")
     _sre_p = importlib.import_module("sre_parse")
 
-from .text import Normalised
+from .normalise import Normalised
 
 NONE_SLOT = -1
 """Slot of a none_of (masking) term; 0 is any_of, k >= 1 is all_of[k - 1]."""

@@ -9,7 +9,7 @@ from shared.events import Channel, PatronRole
 
 from .matcher import CUE_SLOT, NONE_SLOT, Hit, TermIndex, TermRef
 from .model import Rule, TermGroup
-from .text import Normalised, Normaliser
+from .normalise import Normalised, Normaliser
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 from router_support import OPEN
 
-from services.router.handlers import Outbox, RouterDeps, learned_effect, plan_interaction
+from services.router.handlers import PublishPlan, RouterDeps, learned_effect, plan_interaction
 from services.router.learned import Assessment
 from services.router.policy import Policy
 from services.router.policy.decision import Decision
@@ -72,8 +72,8 @@ def interaction(
     )
 
 
-def plan(policy: Policy, data: InteractionReceived, seen: Assessment | None) -> Outbox:
-    """Plan one interaction with a fixed assessment; the outbox shows what would be sent."""
+def plan(policy: Policy, data: InteractionReceived, seen: Assessment | None) -> PublishPlan:
+    """Plan one interaction with a fixed assessment; the publish plan shows what would be sent."""
     deps = RouterDeps(
         broker=cast(Any, None),
         policies=cast(Any, None),
@@ -81,14 +81,14 @@ def plan(policy: Policy, data: InteractionReceived, seen: Assessment | None) -> 
         engine=cast(Any, None),
         model=cast(Any, FixedModel(seen)) if seen is not None else None,
     )
-    outbox = Outbox(policy=policy, done=set())
-    plan_interaction(deps, outbox, cast(Any, None), data)
-    return outbox
+    planned = PublishPlan(policy=policy, done=set())
+    plan_interaction(deps, planned, cast(Any, None), data)
+    return planned
 
 
-def sent(outbox: Outbox) -> list[Any]:
+def sent(planned: PublishPlan) -> list[Any]:
     """The event data queued for publishing, in order."""
-    return [event.data for _, event, _ in outbox.records]
+    return [event.data for _, event, _ in planned.records]
 
 
 BLOCKED = [
@@ -106,26 +106,26 @@ def test_blocked_contacts_reach_the_desk_only_through_a_crisis_net(
 ) -> None:
     """A blocklisted contact's message is routed only when rules or model escalate it."""
     data = interaction(text, blocked=True)
-    outbox = plan(policy, data, seen)
+    planned = plan(policy, data, seen)
     if routed:
-        decided = sent(outbox)[0]
+        decided = sent(planned)[0]
         assert isinstance(decided, RoutingDecided) and decided.action is Action.ESCALATE_CRISIS
-        assert outbox.dropped == []
+        assert planned.dropped == []
     else:
-        assert outbox.records == [] and outbox.dropped == [data.interaction_id]
-    assert data.interaction_id in outbox.done
+        assert planned.records == [] and planned.dropped == [data.interaction_id]
+    assert data.interaction_id in planned.done
 
 
 def test_unblocked_message_is_routed_whatever_it_says(policy: Policy) -> None:
     """The same harmless text from a contact not on the blocklist is routed."""
-    outbox = plan(policy, interaction("can i renew my book"), None)
-    assert isinstance(sent(outbox)[0], RoutingDecided) and outbox.dropped == []
+    planned = plan(policy, interaction("can i renew my book"), None)
+    assert isinstance(sent(planned)[0], RoutingDecided) and planned.dropped == []
 
 
 def test_safety_review_alerts_the_desk_not_the_care_team(policy: Policy) -> None:
     """A flagged message: routed normally, one alert to the desk's address, no crisis alert."""
-    outbox = plan(policy, interaction("can i renew my book"), assessment(0.4, review=True))
-    decided, *commands = sent(outbox)
+    planned = plan(policy, interaction("can i renew my book"), assessment(0.4, review=True))
+    decided, *commands = sent(planned)
     assert decided.safety_review and decided.net == "model" and decided.risk_score == 0.4
     assert decided.model_version == "clf-test" and decided.action is Action.TRANSFER
     kinds = [c.kind for c in commands]
@@ -139,12 +139,12 @@ def test_safety_review_alerts_the_desk_not_the_care_team(policy: Policy) -> None
 def test_patron_commands_carry_the_language(policy: Policy) -> None:
     """Every patron-facing command of a Spanish message says lang es; next_open in Spanish."""
     sunday = datetime(2025, 10, 5, 17, 0, tzinfo=UTC)
-    outbox = plan(
+    planned = plan(
         policy,
         interaction("quiero renovar mi libro", at=sunday),
         assessment(0.01, lang="es"),
     )
-    decided, *commands = sent(outbox)
+    decided, *commands = sent(planned)
     assert decided.lang == "es"
     patron = [c for c in commands if isinstance(c, NotificationRequested)]
     assert patron and all(c.context["lang"] == "es" for c in patron)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.router.policy.matcher import TermIndex, TermRef, start_keys
-from services.router.policy.text import Normaliser
+from services.router.policy.normalise import Normaliser
 
 
 def test_start_keys_read_from_the_regex() -> None:
