@@ -76,112 +76,131 @@ def _next_open(policy: Policy, received_at: datetime, lang: str) -> str:
 def commands_for(
     interaction: InteractionReceived, decision: Decision, policy: Policy
 ) -> list[NotificationRequested]:
-    """The notification commands that follow one routing decision."""
-    iid = interaction.interaction_id
-    links = policy.links
+    """The notification commands that follow one routing decision: the staff's first, then
+    the patron's (none when the patron left no way to reach them)."""
+    out = staff_commands(interaction, decision, policy)
     patron = _patron_recipient(interaction)
-    out: list[NotificationRequested] = []
-
-    def to_patron(kind: NotificationKind, key: str, context: BaseModel) -> None:
-        if patron is not None:
-            out.append(
-                _command(
-                    kind,
-                    key=key,
-                    channel=interaction.channel,
-                    recipient=patron,
-                    interaction=interaction,
-                    priority=decision.priority,
-                    context=context,
-                )
-            )
-
-    if decision.action is Action.ESCALATE_CRISIS:
-        care = policy.department("care-team")
+    if patron is None:
+        return out
+    for kind, key, context in patron_messages(interaction, decision, policy):
         out.append(
             _command(
-                NotificationKind.CRISIS_ALERT,
-                key=derived_id(iid, "crisis-alert"),
-                channel=Channel.EMAIL,
-                recipient=care.contact,
+                kind,
+                key=key,
+                channel=interaction.channel,
+                recipient=patron,
                 interaction=interaction,
-                priority=Priority.URGENT,
-                context=CrisisAlertContext(
-                    conversation_ref=interaction.conversation_id,
-                    channel=interaction.channel,
-                    care_report_url=links.get("care_report", ""),
-                    urgency=Priority.URGENT,
-                    detected_at=interaction.received_at.isoformat(),
-                ),
+                priority=decision.priority,
+                context=context,
             )
         )
-        to_patron(
-            NotificationKind.CRISIS_RESOURCES,
-            derived_id(iid, "crisis-resources"),
-            CrisisResourcesContext(
-                counseling_url=links.get("counseling_contacts", ""),
-                mhfa_url=links.get("mental_health_first_aid"),
-                lang=decision.lang,
-            ),
-        )
+    return out
+
+
+def staff_commands(
+    interaction: InteractionReceived, decision: Decision, policy: Policy
+) -> list[NotificationRequested]:
+    """What staff are sent: the CARE Team's crisis alert, else the desk's safety review; the
+    circulation managers' email."""
+    out: list[NotificationRequested] = []
+    if decision.action is Action.ESCALATE_CRISIS:
+        out.append(crisis_alert(interaction, policy))
     elif decision.safety_review:
         out.append(safety_review_alert(interaction, decision, policy))
     if decision.action is Action.EMAIL_CIRCULATION:
-        circ = policy.department(decision.department)
+        out.append(circulation_email(interaction, decision, policy))
+    return out
+
+
+PatronMessage = tuple[NotificationKind, str, BaseModel]
+"""A message to the patron: its kind, idempotency key and template context."""
+
+
+def patron_messages(
+    interaction: InteractionReceived, decision: Decision, policy: Policy
+) -> list[PatronMessage]:
+    """What the patron is sent, in order: crisis resources, the hand-off, a keyword's reply,
+    the after-hours acknowledgement (once per conversation, never beside a crisis)."""
+    iid, lang = interaction.interaction_id, decision.lang
+    out: list[PatronMessage] = []
+    if decision.action is Action.ESCALATE_CRISIS:
+        resources = CrisisResourcesContext(
+            counseling_url=policy.links.get("counseling_contacts", ""),
+            mhfa_url=policy.links.get("mental_health_first_aid"),
+            lang=lang,
+        )
         out.append(
-            _command(
-                NotificationKind.CIRCULATION_EMAIL,
-                key=derived_id(iid, "circulation-email"),
-                channel=Channel.EMAIL,
-                recipient=circ.contact,
-                interaction=interaction,
-                priority=decision.priority,
-                context=CirculationEmailContext(
-                    conversation_ref=interaction.conversation_id,
-                    channel=interaction.channel,
-                    patron_name=decision.guidance.extracted.get("patron_name"),
-                    tcc_id=decision.guidance.extracted.get("tcc_id"),
-                    item=decision.guidance.extracted.get("item"),
-                    question=interaction.text,
-                    patron_contact=interaction.patron.contact,
-                    missing_fields=list(decision.guidance.missing_fields),
-                ),
-            )
+            (NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), resources)
         )
     if decision.action in PATRON_FACING and decision.handoff_text:
-        to_patron(
-            NotificationKind.HANDOFF,
-            derived_id(iid, "handoff"),
-            HandoffContext(
-                department_name=policy.department(decision.department).name,
-                handoff_text=decision.handoff_text,
-                lang=decision.lang,
-            ),
+        handoff = HandoffContext(
+            department_name=policy.department(decision.department).name,
+            handoff_text=decision.handoff_text,
+            lang=lang,
         )
+        out.append((NotificationKind.HANDOFF, derived_id(iid, "handoff"), handoff))
     if decision.keyword_reply:
-        to_patron(
-            NotificationKind.KEYWORD_REPLY,
-            derived_id(iid, "keyword"),
-            KeywordReplyContext(
-                reply_text=decision.keyword_reply,
-                keyword=interaction.text.strip().upper()[:20],
-                lang=decision.lang,
-            ),
+        reply = KeywordReplyContext(
+            reply_text=decision.keyword_reply,
+            keyword=interaction.text.strip().upper()[:20],
+            lang=lang,
         )
+        out.append((NotificationKind.KEYWORD_REPLY, derived_id(iid, "keyword"), reply))
     if (
         decision.overnight
         and decision.after_hours_ack
         and decision.action is not Action.ESCALATE_CRISIS
     ):
-        to_patron(
-            NotificationKind.AFTER_HOURS_ACK,
-            derived_id(interaction.conversation_id, "after-hours-ack"),
-            AfterHoursAckContext(
-                next_open=_next_open(policy, interaction.received_at, decision.lang),
-                lang=decision.lang,
-            ),
+        ack = AfterHoursAckContext(
+            next_open=_next_open(policy, interaction.received_at, lang), lang=lang
         )
+        key = derived_id(interaction.conversation_id, "after-hours-ack")
+        out.append((NotificationKind.AFTER_HOURS_ACK, key, ack))
     return out
+
+
+def crisis_alert(interaction: InteractionReceived, policy: Policy) -> NotificationRequested:
+    """To the CARE Team, urgent, whatever the hour."""
+    return _command(
+        NotificationKind.CRISIS_ALERT,
+        key=derived_id(interaction.interaction_id, "crisis-alert"),
+        channel=Channel.EMAIL,
+        recipient=policy.department("care-team").contact,
+        interaction=interaction,
+        priority=Priority.URGENT,
+        context=CrisisAlertContext(
+            conversation_ref=interaction.conversation_id,
+            channel=interaction.channel,
+            care_report_url=policy.links.get("care_report", ""),
+            urgency=Priority.URGENT,
+            detected_at=interaction.received_at.isoformat(),
+        ),
+    )
+
+
+def circulation_email(
+    interaction: InteractionReceived, decision: Decision, policy: Policy
+) -> NotificationRequested:
+    """To the circulation managers: who, which item, and what is still missing."""
+    extracted = decision.guidance.extracted
+    return _command(
+        NotificationKind.CIRCULATION_EMAIL,
+        key=derived_id(interaction.interaction_id, "circulation-email"),
+        channel=Channel.EMAIL,
+        recipient=policy.department(decision.department).contact,
+        interaction=interaction,
+        priority=decision.priority,
+        context=CirculationEmailContext(
+            conversation_ref=interaction.conversation_id,
+            channel=interaction.channel,
+            patron_name=extracted.get("patron_name"),
+            tcc_id=extracted.get("tcc_id"),
+            item=extracted.get("item"),
+            question=interaction.text,
+            patron_contact=interaction.patron.contact,
+            missing_fields=list(decision.guidance.missing_fields),
+        ),
+    )
 
 
 def safety_review_alert(

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.router.commands import commands_for, survey_for
+from services.router.commands import commands_for, patron_messages, staff_commands, survey_for
 from services.router.policy import Policy
-from services.router.policy.decision import DecisionInput
+from services.router.policy.decision import Decision, DecisionInput
 from shared.events import (
     Channel,
     ConversationClosed,
@@ -143,3 +143,31 @@ def test_a_survey_for_a_closed_ticket_once_per_conversation(
     if command is not None:
         assert command.idempotency_key == derived_id(closed.conversation_id, "survey")
         assert (command.channel, command.recipient) == (channel, contact)
+
+
+def decided(policy: Policy, data: InteractionReceived) -> Decision:
+    inp = DecisionInput(channel=data.channel, text=data.text, received_at=data.received_at)
+    return policy.decide(inp, online=None)
+
+
+def test_staff_are_told_of_a_crisis_and_of_a_lost_book_whoever_wrote(policy: Policy) -> None:
+    crisis = interaction(CRISIS, Channel.SMS, when=OVERNIGHT, contact=None)
+    [alert] = staff_commands(crisis, decided(policy, crisis), policy)
+    assert (alert.kind.value, alert.priority.value) == ("crisis_alert", "urgent")
+    assert alert.recipient == policy.department("care-team").contact
+    lost = interaction(LOST_BOOK, Channel.EMAIL, when=OPEN_HOURS, contact="p@example.edu")
+    [email] = staff_commands(lost, decided(policy, lost), policy)
+    assert email.context["tcc_id"] == "2223334" and email.context["item"]
+    renewal = interaction("can i renew my book", Channel.SMS, when=OPEN_HOURS)
+    assert staff_commands(renewal, decided(policy, renewal), policy) == []
+
+
+def test_patron_messages_in_order_with_one_key_each(policy: Policy) -> None:
+    crisis = interaction(CRISIS, Channel.SMS, when=OVERNIGHT)
+    assert [
+        (k.value, key) for k, key, _ in patron_messages(crisis, decided(policy, crisis), policy)
+    ] == [("crisis_resources", derived_id(crisis.interaction_id, "crisis-resources"))]
+    renewal = interaction("can i renew my book", Channel.SMS, when=OVERNIGHT)
+    messages = patron_messages(renewal, decided(policy, renewal), policy)
+    assert [k.value for k, _, _ in messages] == ["handoff", "after_hours_ack"]
+    assert messages[-1][2].model_dump()["next_open"]  # when the desk opens, as a patron reads it
