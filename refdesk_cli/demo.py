@@ -4,8 +4,11 @@ The shift: staff log in (Online); two email tickets that arrived overnight (the 
 platform's webhook stamps them 03:00 desk time); a renewal question for NW Circulation; a
 lost-book bill for the circulation managers; a citing question for the Writing Center; a
 patron in crisis; an SMS question whose ticket staff then close, which sends the survey.
-The outcome of each is read back from refdesk.interactions, refdesk.routing and
-refdesk.notifications, and delivery from the mail folder and the SMS/chat outboxes.
+At the desk, staff answer one conversation on each channel from the console's API (the
+overnight email, the renewal chat once NW Circulation has it, the SMS), and the SMS ticket is
+closed there too. The outcome of each is read back from refdesk.interactions,
+refdesk.routing and refdesk.notifications, and delivery from the mail folder and the SMS/chat
+outboxes; each conversation's console address is printed.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class Step:
     status: int | None = None
     """ingest's HTTP status for the message."""
     detail: str = ""
+    reply: tuple[str, str] | None = None
+    """(staff id, text) a staff member answers with from the console, if any."""
+    replied: int | None = None
+    """the console API's HTTP status for that reply."""
 
     @property
     def ok(self) -> bool:
@@ -58,6 +65,7 @@ class Step:
         return (
             d.get("action") == self.expect_action
             and d.get("department") == self.expect_department
+            and (self.reply is None or self.replied == 202)
             and all(self.delivered.values())
         )
 
@@ -90,6 +98,11 @@ def shift(now: datetime) -> list[Step]:
             },
             "answer",
             "reference",
+            reply=(
+                "mgarcia",
+                "Good morning Jordan, yes: Campbell Biology is on 2-hour reserve at the"
+                " circulation desk. Ask for it by title with your student ID.",
+            ),
         ),
         Step(
             "overnight email: JSTOR",
@@ -109,6 +122,10 @@ def shift(now: datetime) -> list[Step]:
             _chat(f"demo-renew-{m[2]}", "Can I renew my book? It's due tomorrow."),
             "transfer",
             "nw-circulation",
+            reply=(
+                "tbrooks",
+                "Hi, this is NW Circulation. I've renewed it: it's now due in 3 weeks.",
+            ),
         ),
         Step(
             "email: lost book bill",
@@ -148,6 +165,7 @@ def shift(now: datetime) -> list[Step]:
             },
             "answer",
             "reference",
+            reply=("mgarcia", "We close at 9 pm tonight (Mon-Thu 8 am-9 pm)."),
         ),
     ]
 
@@ -281,6 +299,46 @@ def _complete(steps: list[Step]) -> bool:
     )
 
 
+def _staff(staff_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer dev-{staff_id}-token", "X-Requested-With": "refdesk"}
+
+
+async def answer_at_the_desk(
+    status: httpx.AsyncClient, steps: list[Step], *, settle_s: float
+) -> None:
+    """Staff answer the steps that have a reply from the console's API, then close the SMS
+    ticket there (the router sends its survey)."""
+    await asyncio.sleep(settle_s)  # the desk's queue has the routing decisions by now
+    for step in steps:
+        if step.reply is None or step.conversation_id is None:
+            continue
+        staff_id, text = step.reply
+        answer = await status.post(
+            f"/conversations/{step.conversation_id}/replies",
+            json={"text": text},
+            headers=_staff(staff_id),
+        )
+        step.replied = answer.status_code
+        if answer.status_code >= 300:
+            step.detail = f"reply: HTTP {answer.status_code} {answer.text[:200]}"
+    sms = steps[-1]
+    if sms.conversation_id is not None:
+        closed = await status.post(
+            f"/conversations/{sms.conversation_id}/close", headers=_staff("mgarcia")
+        )
+        if closed.status_code >= 300:
+            sms.detail = f"close: HTTP {closed.status_code} {closed.text[:200]}"
+
+
+def console_links(steps: list[Step], status_url: str) -> list[tuple[str, str]]:
+    """Each conversation's page in the console."""
+    return [
+        (s.label, f"{status_url.rstrip('/')}/dashboard/c/{s.conversation_id}")
+        for s in steps
+        if s.conversation_id is not None
+    ]
+
+
 async def log_in(client: httpx.AsyncClient, staff: tuple[str, ...]) -> list[str]:
     """Start the demo staff's shifts with their development tokens; returns who is Online."""
     online = []
@@ -318,20 +376,9 @@ async def run(
         while sms.conversation_id is None and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             sms.conversation_id = _sent_in(sms, await snapshot(bootstrap, "refdesk.interactions"))
-        if sms.conversation_id is not None:
-            await asyncio.sleep(settle_s)  # staff answer, then close the ticket
-            close = {
-                "kind": "chat",
-                "type": "ticket.closed",
-                "data": {
-                    "conversation_id": sms.conversation_id,
-                    "channel": "sms",
-                    "closed_by": "mgarcia",
-                    "reason": "answered",
-                    "patron": {"phone": sms.item["from"]},
-                },
-            }
-            post(ingest, build(close, secrets))
+    await gather(steps, bootstrap=bootstrap, mail_dir=mail_dir, outbox_dir=outbox_dir)
+    async with httpx.AsyncClient(base_url=urls["status"], timeout=10) as status:
+        await answer_at_the_desk(status, steps, settle_s=settle_s)
     while True:
         await gather(steps, bootstrap=bootstrap, mail_dir=mail_dir, outbox_dir=outbox_dir)
         if _complete(steps) or time.monotonic() > deadline:

@@ -216,7 +216,7 @@ def demo(
     ] = None,
 ) -> None:
     """Replay a realistic shift against the running stack and show what happened to each."""
-    from refdesk_cli.demo import HEADERS, as_json, rows, run
+    from refdesk_cli.demo import HEADERS, as_json, console_links, rows, run
     from refdesk_cli.webhooks import Secrets
 
     steps = asyncio.run(
@@ -233,6 +233,9 @@ def demo(
     for row in rows(steps):
         table.add_row(*row)
     _console().print(table)
+    typer.echo("In the console (sign in at /dashboard):")
+    for label, url in console_links(steps, status_url):
+        typer.echo(f"  {label}: {url}")
     for step in steps:
         if step.detail:
             typer.echo(f"{step.label}: HTTP {step.status} {step.detail}", err=True)
