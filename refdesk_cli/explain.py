@@ -1,12 +1,21 @@
-"""`refdesk policy explain`: the router's policy engine on one message, without Kafka."""
+"""`refdesk policy explain`: the router's policy engine on one message, without Kafka.
+
+The options are read as the router's ExplainRequest (the model POST /explain and the router's
+`explain` command read too); a refused field is reported under its option's name.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.events import Channel, PatronRole
+OPTION_OF = {
+    "channel": "--channel",
+    "patron_role": "--role",
+    "received_at": "--at",
+    "online": "--online",
+    "text": "the message",
+}
 
 
 def explain(
@@ -19,25 +28,19 @@ def explain(
     policy: Path | None = None,
 ) -> dict[str, Any]:
     """The decision (as JSON data) for one message; ValueError naming a bad option."""
-    from services.router.policy import DecisionInput, default_policy_path, load_policy
+    from pydantic import ValidationError
 
+    from services.router.explain import ExplainRequest
+    from services.router.policy import default_policy_path, load_policy
+
+    fields = {"channel": channel, "text": text, "patron_role": role, "received_at": at}
     try:
-        ch = Channel(channel)
-    except ValueError:
-        names = ", ".join(c.value for c in Channel)
-        raise ValueError(f"--channel must be one of {names}") from None
-    try:
-        patron_role = PatronRole(role)
-    except ValueError:
-        raise ValueError("--role must be student, faculty or unknown") from None
+        request = ExplainRequest.model_validate({**fields, "online": online})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        raise ValueError(f"{OPTION_OF.get(name, name)}: {first['msg']}") from None
     loaded = load_policy(policy or default_policy_path())
-    try:
-        when = datetime.fromisoformat(at) if at else datetime.now(UTC)
-    except ValueError:
-        raise ValueError("--at must be an ISO 8601 datetime") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=loaded.hours.tz)  # a naive time is desk time
-    inp = DecisionInput(channel=ch, text=text, received_at=when, patron_role=patron_role)
-    decision = loaded.decide(inp, online=frozenset(online) if online is not None else None)
-    result: dict[str, Any] = decision.model_dump(mode="json")
+    inp, present = request.to_input(loaded)
+    result: dict[str, Any] = loaded.decide(inp, online=present).model_dump(mode="json")
     return result

@@ -13,20 +13,20 @@ from fastapi import FastAPI, Header
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, Field
 
 from services.router import routing
+from services.router.explain import ExplainRequest
 from services.router.handlers import RouterDeps, route_batch
 from services.router.learned import LearnedModel, load_model
 from services.router.metrics import DESK_OPEN
-from services.router.policy.decision import Decision, DecisionInput
+from services.router.policy.decision import Decision
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
 from shared.asyncapi import asyncapi_router
 from shared.consumer import Decoded, Guard, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping
-from shared.events import Channel, PatronRole, PresenceChanged
+from shared.events import PresenceChanged
 from shared.http import (
     BEARER_PROBLEMS,
     install_http_guards,
@@ -39,22 +39,6 @@ from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
 from shared.topics import INTERACTIONS, PRESENCE
-
-
-class ExplainRequest(BaseModel):
-    channel: Channel
-    text: str = Field(min_length=1, max_length=20_000)
-    subject: str | None = Field(None, max_length=1_000, description="an email's subject line")
-    patron_role: PatronRole = PatronRole.UNKNOWN
-    received_at: datetime | None = None
-    online: list[str] | None = Field(None, description="departments with staff Online; absent: all")
-
-    model_config = {
-        "json_schema_extra": {
-            "examples": [{"channel": "chat", "text": "How do I cite a government report in APA 7?"}]
-        }
-    }
-
 
 BATCH_RECORDS = 100
 """Most records one poll batch of refdesk.interactions holds (one lookup, one publish round
@@ -154,15 +138,9 @@ def create_app(settings: RouterSettings) -> FastAPI:
         req: ExplainRequest, authorization: Annotated[str | None, Header()] = None
     ) -> Any:
         require_bearer(authorization, settings.router_admin_token)
-        online = frozenset(req.online) if req.online is not None else None
-        inp = DecisionInput(
-            channel=req.channel,
-            text=req.text,
-            patron_role=req.patron_role,
-            received_at=req.received_at or datetime.now(UTC),
-            subject=req.subject,
-        )
-        return routing.decide(holder.current, model, inp, online=online)
+        policy = holder.current
+        inp, online = req.to_input(policy)
+        return routing.decide(policy, model, inp, online=online)
 
     app.state.deps = deps
     return app

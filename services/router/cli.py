@@ -7,13 +7,13 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.events import Channel, PatronRole
+from pydantic import ValidationError
 
 from . import routing
+from .explain import ExplainRequest
 from .learned import LearnedModel, ModelError, load_model
 from .policy import DecisionInput, Policy, PolicyError, default_policy_path, load_policy
 from .policy.examples import run_examples
@@ -50,41 +50,16 @@ def check_policy(path: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
 
 
 def _input(row: Any, policy: Policy) -> tuple[DecisionInput, frozenset[str] | None]:
-    """Translate one explain JSON object; InputError naming the field when it is bad."""
+    """Read one explain JSON object as an ExplainRequest; InputError naming the first bad field."""
     if not isinstance(row, dict):
         raise InputError("(line)", "each line must be a JSON object")
     try:
-        channel = Channel(str(row.get("channel")))
-    except ValueError:
-        raise InputError(
-            "channel", f"channel must be one of {[c.value for c in Channel]}"
-        ) from None
-    text = row.get("text")
-    if not isinstance(text, str):
-        raise InputError("text", "text must be a string")
-    try:
-        role = PatronRole(row.get("patron_role") or PatronRole.UNKNOWN)
-    except ValueError:
-        raise InputError("patron_role", "patron_role must be student, faculty or unknown") from None
-    received = row.get("received_at")
-    try:
-        at = datetime.fromisoformat(received) if received else datetime.now(UTC)
-    except (TypeError, ValueError):
-        raise InputError("received_at", "received_at must be an ISO 8601 datetime") from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=policy.hours.tz)  # a naive time is read as desk time
-    online = row.get("online")
-    if online is not None and (
-        not isinstance(online, list) or not all(isinstance(d, str) for d in online)
-    ):
-        raise InputError("online", "online must be a list of department ids")
-    subject = row.get("subject")
-    if subject is not None and not isinstance(subject, str):
-        raise InputError("subject", "subject must be a string")
-    inp = DecisionInput(
-        channel=channel, text=text, received_at=at, patron_role=role, subject=subject
-    )
-    return inp, (frozenset(online) if online is not None else None)
+        request = ExplainRequest.model_validate(row)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(line)"
+        raise InputError(field, str(first["msg"])) from None
+    return request.to_input(policy)
 
 
 def explain(policy: Policy, lines: TextIO, out: TextIO, model: LearnedModel | None = None) -> int:

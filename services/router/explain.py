@@ -1,0 +1,47 @@
+"""The one input of "route this message without Kafka": POST /explain, the router's `explain`
+command (JSON lines) and `refdesk policy explain` all read an ExplainRequest, so a field added
+here reaches all three and a received_at without an offset means desk time in each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.router.policy.decision import DecisionInput
+from services.router.policy.engine import Policy
+from shared.clock import utcnow
+from shared.events import Channel, PatronRole
+
+
+class ExplainRequest(BaseModel):
+    """One message to decide, with the presence to decide it under."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"channel": "chat", "text": "How do I cite a government report in APA 7?"}]
+        }
+    )
+
+    channel: Channel
+    text: str = Field(min_length=1, max_length=20_000)
+    subject: str | None = Field(None, max_length=1_000, description="an email's subject line")
+    patron_role: PatronRole = PatronRole.UNKNOWN
+    received_at: datetime | None = Field(
+        None, description="ISO 8601; without an offset it is desk time; absent: now"
+    )
+    online: list[str] | None = Field(None, description="departments with staff Online; absent: all")
+
+    def to_input(self, policy: Policy) -> tuple[DecisionInput, frozenset[str] | None]:
+        """The engine's input and the Online departments (None: everyone is Online)."""
+        at = self.received_at or utcnow()
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=policy.hours.tz)  # a naive time is read as desk time
+        inp = DecisionInput(
+            channel=self.channel,
+            text=self.text,
+            received_at=at,
+            patron_role=self.patron_role,
+            subject=self.subject,
+        )
+        return inp, (frozenset(self.online) if self.online is not None else None)

@@ -1,0 +1,47 @@
+"""ExplainRequest: the one input of POST /explain, `python -m services.router explain` and
+`refdesk policy explain`: the same fields, the same reading of time, errors naming the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from refdesk_cli.explain import explain as refdesk_explain
+from services.router.cli import InputError, _input
+from services.router.explain import ExplainRequest
+from services.router.policy import Policy
+
+
+def test_a_time_without_offset_is_desk_time_and_none_is_now(policy: Policy) -> None:
+    naive = ExplainRequest(channel="sms", text="hours?", received_at=datetime(2026, 1, 6, 10, 0))
+    inp, online = naive.to_input(policy)
+    assert inp.received_at.tzinfo == policy.hours.tz and online is None
+    now, _ = ExplainRequest(channel="chat", text="hi").to_input(policy)
+    assert abs((now.received_at - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_online_departments_and_the_subject_reach_the_engine(policy: Policy) -> None:
+    request = ExplainRequest(
+        channel="email", text="renew?", subject="Renewal", online=["reference"]
+    )
+    inp, online = request.to_input(policy)
+    assert (inp.subject, online) == ("Renewal", frozenset({"reference"}))
+
+
+def test_the_router_cli_names_the_bad_field(policy: Policy) -> None:
+    with pytest.raises(InputError) as refused:
+        _input({"channel": "fax", "text": "hi"}, policy)
+    assert refused.value.field == "channel"
+    with pytest.raises(InputError) as refused:
+        _input({"channel": "sms", "text": "hi", "received_at": "yesterday"}, policy)
+    assert refused.value.field == "received_at"
+
+
+def test_refdesk_policy_explain_names_the_option() -> None:
+    with pytest.raises(ValueError, match="--channel"):
+        refdesk_explain("hi", channel="fax")
+    with pytest.raises(ValueError, match="--at"):
+        refdesk_explain("hi", at="not a time")
+    decided = refdesk_explain("can i renew my book", channel="sms", at="2026-01-06T10:00")
+    assert decided["action"] == "transfer"
