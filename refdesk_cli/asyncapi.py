@@ -44,7 +44,7 @@ def broker_of(service: str, run_dir: Path) -> KafkaBroker:
     if service == "status":
         # status builds its broker in the lifespan; register() is what the lifespan calls
         from services.status.consumers import register
-        from services.status.deps import Resources
+        from services.status.resources import Resources
         from services.status.settings import StatusSettings
         from shared.kafka import build_broker
 

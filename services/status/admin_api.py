@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from services.status import staff as staff_service
 from services.status.auth import require_role
-from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_presence
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.presence import set_status
+from services.status.resources import publish_presence
 from services.status.staff import StaffIn, StaffPatch, staff_view
 from shared.events import StaffStatus
 

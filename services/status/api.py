@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.status import presence
 from services.status.auth import can_set_status, require_role
-from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_presence
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Forbidden, NotFound, StatusError
+from services.status.resources import publish_presence
 from shared.events import StaffStatus
 from shared.http import problem
 

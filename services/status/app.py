@@ -12,15 +12,16 @@ from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 
 from services.status import admin_api, api, dashboard, queue_api
-from services.status.background import republish_presence, run_forever
 from services.status.console import live
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
-from services.status.deps import KafkaPublisher, Resources, utcnow
+from services.status.periodic import republish_presence, run_forever
+from services.status.resources import KafkaPublisher, Resources
 from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
 from services.status.stats import routes as stats_routes
 from shared.asyncapi import asyncapi_router
+from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from services.status.deps import SOURCE, Resources
 from services.status.handlers import Assigning, apply
+from services.status.resources import SOURCE, Resources
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.topics import DELIVERIES, DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
 

@@ -14,8 +14,9 @@ from fastapi.templating import Jinja2Templates
 from services.status import presence, queue
 from services.status.auth import COOKIE, Actor, actor_for_token
 from services.status.console import pages
-from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_presence
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Unauthenticated, Unavailable
+from services.status.resources import publish_presence
 from services.status.sessions import close_session, open_session, session_actor
 from services.status.throttle import client_address, throttle_of
 from shared.events import StaffStatus

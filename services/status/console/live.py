@@ -28,8 +28,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.status.auth import Actor, has_role
 from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
-from services.status.deps import ActorDep, Resources, get_resources
+from services.status.deps import ActorDep, get_resources
 from services.status.models import DeskChange
+from services.status.resources import Resources
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ from services.status.console import views
 from services.status.conversations import api as conversations_api
 from services.status.conversations import reading
 from services.status.conversations.policy import DESK
-from services.status.deps import ActorDep, Resources, ResourcesDep, SessionDep
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import StatusError
 from services.status.models import Staff
+from services.status.resources import Resources
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

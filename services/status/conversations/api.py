@@ -14,8 +14,9 @@ from services.status import queue
 from services.status.conversations import actions, reading, search
 from services.status.conversations.macros import fill
 from services.status.conversations.policy import Act, check, permitted
-from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_all
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
+from services.status.resources import publish_all
 from services.status.staff import EMAIL_PATTERN
 from shared.events import Channel
 

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.status.auth import Actor, has_role, require_role
 from services.status.conversations.api import TOPICS
 from services.status.conversations.reading import log_access
-from services.status.deps import ActorDep, ResourcesDep, SessionDep, publish_all
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
+from services.status.resources import publish_all
 from services.status.stats import report, tags
 from services.status.stats.desktime import today
 from shared.topics import DESK

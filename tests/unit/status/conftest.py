@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher
 
 from services.status.app import create_app
-from services.status.deps import Resources
 from services.status.models import Base
+from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
 from shared.db import create_engine, migrate, session_factory

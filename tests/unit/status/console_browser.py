@@ -17,7 +17,7 @@ import uvicorn
 
 from services.status.app import create_app
 from services.status.console.live import LiveFeed
-from services.status.deps import Resources
+from services.status.resources import Resources
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")

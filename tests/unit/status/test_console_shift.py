@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import Clock, FakePublisher
 
 from services.notifier.segments import sms_segments
-from services.status.deps import Resources
+from services.status.resources import Resources
 from shared.events import (
     Channel,
     ConversationClosed,

@@ -13,7 +13,7 @@ import pytest
 from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.status.deps import Resources
+from services.status.resources import Resources
 
 pytestmark = [*needs_browser, pytest.mark.timeout(240)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from status_fakes import FakePublisher, bearer
 
-from services.status.deps import Resources
+from services.status.resources import Resources
 from shared.events import PresenceChanged, StaffStatus
 from shared.topics import PRESENCE
 

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer
 
-from services.status.background import tick
-from services.status.deps import Resources
 from services.status.handlers import Assigning, apply
 from services.status.models import TranscriptAccess, TranscriptEntry
+from services.status.periodic import tick
+from services.status.resources import Resources
 from shared.events import (
     Attachment,
     Channel,

@@ -18,7 +18,7 @@ from status_fakes import Clock, FakePublisher, arrive, bearer
 from services.status.app import create_app
 from services.status.auth import Actor
 from services.status.console.live import LiveFeed
-from services.status.deps import Resources
+from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from shared.events import Channel
 

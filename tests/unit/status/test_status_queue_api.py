@@ -7,8 +7,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import Clock, FakePublisher, arrive, bearer
 
-from services.status.background import tick
-from services.status.deps import Resources
+from services.status.periodic import tick
+from services.status.resources import Resources
 from shared.events import (
     Action,
     Channel,

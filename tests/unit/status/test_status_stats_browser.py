@@ -13,7 +13,7 @@ from console_browser import browser_page, needs_browser, serious_violations, ser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from test_status_stats import DAYS, START, feed, generate, in_time_order
 
-from services.status.deps import Resources
+from services.status.resources import Resources
 
 pytestmark = [*needs_browser, pytest.mark.timeout(240)]
 

@@ -1,4 +1,6 @@
-"""The periodic sweep: lapsed heartbeats, crisis re-escalation and gauge refresh."""
+"""The periodic task: every REFDESK_STATUS_SWEEP_INTERVAL_S it runs each sweep (lapsed
+heartbeats, crisis re-escalation, retention purge, gauge refresh) and publishes what they
+return; what each sweep decides is in sweep.py, with the clock passed in."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ import logging
 
 from services.status import metrics
 from services.status.conversations.retention import purge_expired
-from services.status.deps import REPUBLISH, Resources, publish_presence
 from services.status.presence import all_presence_events
+from services.status.resources import REPUBLISH, Resources, publish_presence
 from services.status.sweep import due_reescalations, sweep_heartbeats
 from shared.topics import NOTIFICATIONS
 
