@@ -33,7 +33,6 @@ from shared.events import derived_id
 
 DESK_TZ = ZoneInfo("America/Chicago")
 STAFF = ("mgarcia", "tbrooks", "rpatel", "lokafor")
-EMAIL_KINDS = {"circulation_email", "crisis_alert", "crisis_reescalation"}
 
 
 @dataclass
