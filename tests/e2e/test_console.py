@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,21 +15,10 @@ import httpx
 from refdesk_cli.kafka_local import free_port
 from refdesk_cli.stack import Stack
 from tests.e2e.conftest import System
+from tests.eventually import eventually
 from tests.integration.ingest.conftest import mailgun_form
 
 DESK = {"Authorization": "Bearer dev-mgarcia-token"}
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0) -> Any:
-    """The first truthy result of `check`, or a failure that says what never happened."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"within {timeout:.0f} s: {what}")
-        await asyncio.sleep(0.25)
 
 
 async def conversation(client: httpx.AsyncClient, cid: str) -> dict[str, Any] | None:

@@ -183,10 +183,6 @@ async def send_raw(
 # ---- waiting and reading ---------------------------------------------------------------------
 
 
-wait_until = eventually
-"""Kept for tests written against the old name while they move to tests.eventually."""
-
-
 async def dead_letters(
     bootstrap: str, group: str, *, count: int, timeout: float = 45.0
 ) -> list[Event]:
