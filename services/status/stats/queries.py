@@ -1,7 +1,8 @@
 """The statistics queries. A summary reads the conversations once per grouping: counts, crisis
 counts and durations per group in one statement. Percentiles are PostgreSQL's percentile_cont;
 SQLite has none, so there the statement hands back each group's durations (group_concat of
-the one column) and Python sorts them and interpolates as percentile_cont does. Only
+the one column) and Python sorts them and interpolates as percentile_cont does (the benchmark
+also runs that path on PostgreSQL, with string_agg, to compare). Only
 conversations the router routed are counted (a blocked contact's message that was never
 routed is not a question)."""
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.stats.models import DeskStat, DeskStatTransfer
@@ -102,9 +103,16 @@ def _count_columns() -> list[Any]:
     return columns
 
 
-def _duration_columns(sql_percentiles: bool) -> list[Any]:
+def _joined(column: Any, dialect: str) -> Any:
+    """A group's values of one column as one comma-separated text."""
+    if dialect == "postgresql":
+        return func.string_agg(cast(column, Text), ",")
+    return func.group_concat(column)
+
+
+def _duration_columns(sql_percentiles: bool, dialect: str) -> list[Any]:
     if not sql_percentiles:
-        return [func.group_concat(column).label(name) for name, column in DURATIONS]
+        return [_joined(column, dialect).label(name) for name, column in DURATIONS]
     return [
         func.percentile_cont(q).within_group(column).label(f"{name}_p{int(q * 100)}_s")
         for name, column in DURATIONS
@@ -187,7 +195,8 @@ async def figures(
     key = GROUP_KEYS[group_by]
     where = counted(frm, to) if only is None else and_(counted(frm, to), only)
     sql_percentiles = in_sql(session)
-    columns = _count_columns() + _duration_columns(sql_percentiles)
+    dialect = session.get_bind().dialect.name
+    columns = _count_columns() + _duration_columns(sql_percentiles, dialect)
     stmt: Select[Any] = select(key.label("k"), *columns).where(where).group_by(key)
     groups = {row[0]: _figures(row, row[0]) for row in await session.execute(stmt)}
     if not sql_percentiles:
