@@ -24,21 +24,20 @@ GROUP = "refdesk-router-bench"
 
 
 def explain_rate(seconds: float) -> dict[str, Any]:
-    """Policy.decide per second on one core over the labelled set (bench_explain's loop)."""
-    from bench.bench_explain import TARGET, inputs
+    """routing.decide (rules and learned net) per CPU-second over the labelled set, and the
+    rules alone (bench_explain's loop)."""
+    from bench.bench_explain import TARGET, rate
+    from services.router.learned import default_model_path, load_model
     from services.router.policy import default_policy_path, load_policy
 
     policy = load_policy(default_policy_path())
-    batch = inputs()
-    online = frozenset({"nw-circulation", "writing-center"})
-    for inp in batch:
-        policy.decide(inp, online=online)
-    done, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for inp in batch:
-            policy.decide(inp, online=online)
-        done += len(batch)
-    return {"rate": done / elapsed, "target": TARGET}
+    model = load_model(default_model_path())
+    return {
+        "rate": rate(policy, model, seconds),
+        "rules_only": rate(policy, None, seconds / 2),
+        "target": TARGET,
+        "model_version": model.version,
+    }
 
 
 async def _commit_at_end(bootstrap: str) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header
@@ -81,9 +82,10 @@ def subscribe(broker: KafkaBroker, deps: RouterDeps, settings: RouterSettings) -
 
 
 def load_learned(settings: RouterSettings) -> LearnedModel | None:
-    """The learned net named by the settings (ModelError stops the start), or None."""
+    """The learned net named by the settings (ModelError stops the start), or None when the
+    variable is empty (the rules alone)."""
     path = settings.router_model_file
-    return load_model(path) if path is not None and str(path) else None
+    return None if path is None or path == Path() else load_model(path)
 
 
 def create_app(settings: RouterSettings) -> FastAPI:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from . import routing
 from .explain import ExplainRequest
-from .learned import LearnedModel, ModelError, load_model
+from .learned import LearnedModel, ModelError, default_model_path, load_model
 from .policy import DecisionInput, Policy, PolicyError, default_policy_path, load_policy
 from .policy.examples import run_examples
 
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("file", type=Path)
     exp = sub.add_parser("explain", help="decide JSON-line messages from stdin")
     exp.add_argument("--policy", type=Path, default=default_policy_path())
-    exp.add_argument("--model", type=Path, default=None, help="learned net")
+    exp.add_argument("--model", type=Path, default=default_model_path(), help="learned net")
     exp.add_argument("--rules-only", action="store_true", help="decide without the model")
     sub.add_parser("serve", help="run the router's Kafka consumer")
     args = parser.parse_args(argv)
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "explain":
         try:
             policy = load_policy(args.policy)
-            model = None if args.rules_only or args.model is None else load_model(args.model)
+            model = None if args.rules_only else load_model(args.model)
         except PolicyError as exc:
             print(f"policy error:\n{exc}", file=sys.stderr)
             return 1

@@ -20,7 +20,7 @@ class RouterSettings(CommonSettings):
         2.0, gt=0, description="how often the file is checked for changes"
     )
     router_model_file: Path | None = Field(
-        None,
+        DEFAULT_MODEL,
         description="the learned net's weights (.npz, its .json beside it); empty: rules only",
     )
     router_group: str = Field(

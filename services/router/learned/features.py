@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 from itertools import pairwise
 
 from shared.events import Channel, PatronRole
@@ -20,10 +21,24 @@ MIN_N, MAX_N = 2, 5
 WORD = "\x02"
 """Prefix of word and word-pair features (the second block)."""
 
-_DIGITS = re.compile(r"\d")
 _WORDS = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
-_FOLD = {ord(c): None for c in "'\u2018\u2019\u02bc`"}
+
+
+def _fold_table() -> dict[int, str | None]:
+    """One str.translate table: apostrophes dropped, digits as 0, accented Latin letters as
+    their base letters (NFKD without the combining marks), stray combining marks dropped."""
+    table: dict[int, str | None] = {ord(c): None for c in "'\u2018\u2019\u02bc`"}
+    table.update({ord(d): "0" for d in "123456789"})
+    for code in range(0xC0, 0x250):
+        base = unicodedata.normalize("NFKD", chr(code))
+        base = "".join(c for c in base if not unicodedata.combining(c))
+        if base != chr(code):
+            table[code] = base
+    table.update(dict.fromkeys(range(0x300, 0x370)))
+    return table
+
+
+_FOLD = _fold_table()
 
 # markers are whole features, never split into n-grams (the \x01 cannot occur in folded text)
 ROLE_FACULTY = "\x01faculty"
@@ -36,9 +51,18 @@ def fold(text: str) -> str:
     Patrons write "contraseña" and "contrasena", "está" and "esta", "can't" and "cant":
     folding makes each pair one set of n-grams. Digits carry IDs and phone numbers, not meaning.
     """
-    text = unicodedata.normalize("NFKD", text.lower().translate(_FOLD))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return _SPACE.sub(" ", _DIGITS.sub("0", text)).strip()
+    return " ".join(text.lower().translate(_FOLD).split())
+
+
+_SPANS_CACHED = 40
+
+
+@cache
+def _spans(size: int) -> tuple[tuple[int, int], ...]:
+    """(start, end) of every n-gram of a padded word of this size, shortest n first."""
+    return tuple(
+        (i, i + n) for n in range(MIN_N, min(MAX_N, size) + 1) for i in range(size - n + 1)
+    )
 
 
 def message_text(text: str, subject: str | None) -> str:
@@ -55,8 +79,11 @@ def blocks(text: str, channel: Channel, role: PatronRole) -> tuple[list[str], li
     for word in folded.split(" "):
         padded = f" {word} "
         size = len(padded)
-        for n in range(MIN_N, min(MAX_N, size) + 1):
-            extend([padded[i : i + n] for i in range(size - n + 1)])
+        if size <= _SPANS_CACHED:
+            extend([padded[i:j] for i, j in _spans(size)])
+        else:  # a long token (a link, a pasted ID): not worth a cache entry
+            for n in range(MIN_N, MAX_N + 1):
+                extend([padded[i : i + n] for i in range(size - n + 1)])
     chars.append(CHANNEL_MARK[channel])
     if role is PatronRole.FACULTY:
         chars.append(ROLE_FACULTY)

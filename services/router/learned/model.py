@@ -12,7 +12,9 @@ import io
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -86,38 +88,44 @@ class LearnedModel:
             raise ModelError(f"thresholds are needed for {', '.join(LANGS)}")
         self.model_first: frozenset[str] = frozenset(meta.get("model_first_langs", []))
         self._index: dict[str, int] = {str(g): i for i, g in enumerate(vocab.tolist())}
-        self._idf = arrays["idf"].astype(np.float64)
-        # one gather per message: class logits, then the language logit in the last column
-        self._weights = np.ascontiguousarray(
-            np.hstack([arrays["coef"].T, arrays["lang_coef"].reshape(-1, 1)]), dtype=np.float64
-        )
-        self._bias = np.append(arrays["intercept"], arrays["lang_intercept"]).astype(np.float64)
         n = len(self._index)
-        if self._weights.shape != (n, len(self.classes) + 1) or self._idf.shape != (n,):
+        if arrays["coef"].shape != (len(self.classes), n) or arrays["idf"].shape != (n,):
             raise ModelError("model arrays do not match its vocabulary")
+        # row n is all zeros: an n-gram the model never saw adds nothing (no masking needed)
+        self._unknown = n
+        self._idf = np.append(arrays["idf"], 0.0).astype(np.float64)
+        # one gather per message: class logits, then the language logit in the last column
+        weights = np.hstack([arrays["coef"].T, arrays["lang_coef"].reshape(-1, 1)])
+        self._weights = np.vstack([weights, np.zeros((1, weights.shape[1]))]).astype(np.float64)
+        self._bias = np.append(arrays["intercept"], arrays["lang_intercept"]).astype(np.float64)
 
     def probabilities(
         self, text: str, channel: Channel, role: PatronRole = PatronRole.UNKNOWN
-    ) -> tuple[npt.NDArray[np.float64], float]:
-        """Class probabilities (meta["classes"] order) and P(Spanish) for one message."""
-        z = self._bias.copy()
-        index = self._index
-        for block in blocks(text, channel, role):
-            idx: list[int] = []
-            tf: list[float] = []
-            for gram, count in Counter(block).items():
-                i = index.get(gram)
-                if i is not None:
-                    idx.append(i)
-                    tf.append(1.0 + math.log(count))  # sublinear term frequency
-            if idx:
-                x = np.array(tf) * self._idf[idx]
-                x /= math.sqrt(float(x @ x))  # each block L2-normalised on its own
-                z += x @ self._weights[idx]
-        logits = z[:-1]
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        return p, 1.0 / (1.0 + math.exp(-float(z[-1])))
+    ) -> tuple[list[float], float]:
+        """Class probabilities (meta["classes"] order) and P(Spanish) for one message.
+
+        Few numpy calls on purpose: at a few hundred n-grams a message, each call's overhead
+        costs as much as its arithmetic.
+        """
+        chars, words = blocks(text, channel, role)
+        counted_chars, counted_words = Counter(chars), Counter(words)
+        size = len(counted_chars) + len(counted_words)
+        grams = chain(counted_chars, counted_words)
+        ids = np.fromiter(map(self._index.get, grams, repeat(self._unknown)), np.intp, size)
+        counts = chain(counted_chars.values(), counted_words.values())
+        x = np.log(np.fromiter(counts, np.float64, size))
+        x += 1.0  # sublinear term frequency
+        x *= self._idf[ids]
+        for block in (x[: len(counted_chars)], x[len(counted_chars) :]):
+            norm = math.sqrt(float(block @ block))  # each block L2-normalised on its own
+            if norm:
+                block /= norm
+        z = (x @ self._weights[ids] + self._bias).tolist()
+        lang_logit = z.pop()
+        top = max(z)
+        exps = [math.exp(v - top) for v in z]
+        total = sum(exps)
+        return [e / total for e in exps], 1.0 / (1.0 + math.exp(-lang_logit))
 
     def assess(
         self,
@@ -132,18 +140,17 @@ class LearnedModel:
 
     def judge(
         self,
-        p: npt.NDArray[np.float64],
+        p: Sequence[float],
         p_es: float,
         thresholds: dict[str, Thresholds],
         model_first: frozenset[str],
     ) -> Assessment:
         """An assessment from probabilities under given per-language thresholds (train.py
         tunes with it)."""
-        risk = float(p[self._crisis])
-        rest = p.copy()
-        rest[self._crisis] = -1.0
-        best = int(rest.argmax())
-        confidence = float(rest[best])
+        crisis = self._crisis
+        risk = float(p[crisis])
+        best = max((i for i in range(len(p)) if i != crisis), key=p.__getitem__)
+        confidence = float(p[best])
         lang = "es" if p_es >= 0.5 else "en"
         t = thresholds[lang]
         return Assessment(

@@ -80,3 +80,35 @@ def test_explain_with_policy_option() -> None:
     )
     decision = json.loads(result.stdout)
     assert decision["action"] == "escalate_crisis" and len(decision["policy_version"]) == 16
+
+
+def test_explain_shows_both_nets() -> None:
+    """Each decision shows lang, safety_review, risk_score, the net and the model version."""
+    crisis, spanish, plain = explain(
+        [
+            json.dumps({"channel": "chat", "text": "I want to kill myself"}),
+            json.dumps({"channel": "sms", "text": "hola, ¿puedo renovar mi libro?"}),
+            json.dumps({"channel": "chat", "text": "where are the history books"}),
+        ]
+    )
+    assert crisis["net"] == "rules" and crisis["action"] == "escalate_crisis"
+    assert spanish["lang"] == "es" and plain["lang"] == "en"
+    for d in (crisis, spanish, plain):
+        assert 0 <= d["risk_score"] <= 1 and d["model_version"].startswith("clf-")
+        assert isinstance(d["safety_review"], bool) and d["model_route"]
+
+
+def test_explain_rules_only() -> None:
+    """--rules-only decides without the model: no score, no model version."""
+    result = subprocess.run(
+        [sys.executable, "-m", "services.router", "explain", "--rules-only"],
+        cwd=ROOT,
+        input='{"channel":"chat","text":"can i renew my book"}\n',
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    decision = json.loads(result.stdout)
+    assert decision["risk_score"] is None and decision["model_version"] is None
+    assert decision["net"] is None and decision["lang"] == "en"

@@ -1,0 +1,132 @@
+"""The learned net: features, loading the shipped model, its language and risk verdicts, and
+Spanish messages routed as their English equivalents through the real model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from router_support import OPEN
+
+from services.router import routing
+from services.router.learned import LearnedModel, ModelError, default_model_path, load_model
+from services.router.learned.features import CHANNEL_MARK, ROLE_FACULTY, WORD, fold, grams
+from services.router.policy import DecisionInput, Policy
+from shared.events import Action, Channel, PatronRole
+
+
+@pytest.fixture(scope="session")
+def model() -> LearnedModel:
+    """The model shipped with the router."""
+    return load_model(default_model_path())
+
+
+FOLDS = [
+    ("Contraseña", "contrasena"),
+    ("¿Está abierta?", "¿esta abierta?"),
+    ("can't  DON\u2019T", "cant dont"),
+    ("TCC ID 0481127", "tcc id 0000000"),
+    ("  línea\n\nnueva ", "linea nueva"),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), FOLDS)
+def test_fold(text: str, want: str) -> None:
+    """Case, accents, apostrophes, digits and spacing do not change the features."""
+    assert fold(text) == want
+
+
+def test_grams_are_counted_with_markers_and_words() -> None:
+    """Repeated n-grams repeat; the channel and faculty role are whole features; words and
+    word pairs form the second block."""
+    got = grams("no no", Channel.SMS, PatronRole.FACULTY)
+    assert got.count(" no ") == 2 and got.count(WORD + "no") == 2
+    assert CHANNEL_MARK[Channel.SMS] in got and ROLE_FACULTY in got
+    assert got[-1] == WORD + "no no"
+    assert ROLE_FACULTY not in grams("no", Channel.CHAT, PatronRole.STUDENT)
+
+
+def test_the_shipped_model_loads_with_its_version(model: LearnedModel) -> None:
+    """Version, thresholds per language and the crisis class come from the model's JSON."""
+    meta = json.loads(default_model_path().with_suffix(".json").read_text("utf-8"))
+    assert model.version == meta["version"] and model.version.startswith("clf-")
+    assert set(model.thresholds) == {"en", "es"}
+    for t in model.thresholds.values():
+        assert 0 < t.review <= t.escalate <= 1
+    assert (Action.ESCALATE_CRISIS, "care-team") in model.classes
+
+
+def test_weights_that_do_not_match_their_json_are_refused(tmp_path: Path) -> None:
+    """The JSON names the npz's SHA-256: a swapped weights file does not load."""
+    npz = tmp_path / "router-model.npz"
+    shutil.copy(default_model_path(), npz)
+    meta = json.loads(default_model_path().with_suffix(".json").read_text("utf-8"))
+    meta["npz_sha256"] = "0" * 64
+    npz.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="do not match"):
+        load_model(npz)
+
+
+def test_a_missing_model_is_refused(tmp_path: Path) -> None:
+    """A path without a model is a ModelError naming it."""
+    with pytest.raises(ModelError, match="cannot read"):
+        load_model(tmp_path / "none.npz")
+
+
+LANGS = [
+    ("what time does the library close tonight", "en"),
+    ("can i renew my book online", "en"),
+    ("hola a que hora abren mañana la biblioteca", "es"),
+    ("perdí un libro de la biblioteca, cuánto tengo que pagar", "es"),
+    ("necesito ayuda con mi bibliografía en formato APA por favor", "es"),
+]
+
+
+@pytest.mark.parametrize(("text", "lang"), LANGS)
+def test_language(model: LearnedModel, text: str, lang: str) -> None:
+    """English or Spanish, from the same features."""
+    assert model.assess(text, Channel.CHAT).lang == lang
+
+
+RISKS = [
+    # text, at least flagged for review?
+    ("I took all of my pills an hour ago and I feel really strange", True),
+    ("ya no quiero vivir, tengo las pastillas aquí", True),
+    ("my ex keeps showing up outside my apartment at night and I'm scared", True),
+    ("what time does the library close tonight", False),
+    ("¿cuánto cuesta imprimir a color?", False),
+    ("where can I find peer reviewed articles on climate change", False),
+]
+
+
+@pytest.mark.parametrize(("text", "risky"), RISKS)
+def test_risk(model: LearnedModel, text: str, risky: bool) -> None:
+    """Clear crises score at least the review threshold; everyday questions stay below it."""
+    seen = model.assess(text, Channel.CHAT)
+    assert seen.review is risky, seen.risk
+    assert seen.model_version == model.version
+
+
+SPANISH_ROUTES = [
+    ("¿puedo renovar mi libro? vence mañana", Action.TRANSFER, "nw-circulation"),
+    (
+        "perdí el libro que saqué y me llegó una multa",
+        Action.EMAIL_CIRCULATION,
+        "circulation-managers",
+    ),
+    ("¿cómo cito una página web en formato APA?", Action.TRANSFER, "writing-center"),
+    ("quiero hacer una cita con un tutor de matemáticas", Action.TRANSFER, "tutoring"),
+]
+
+
+@pytest.mark.parametrize(("text", "action", "department"), SPANISH_ROUTES)
+def test_spanish_routed_as_english(
+    policy: Policy, model: LearnedModel, text: str, action: Action, department: str
+) -> None:
+    """Spanish messages go where their English equivalents go, with Spanish texts."""
+    inp = DecisionInput(channel=Channel.CHAT, text=text, received_at=OPEN)
+    got = routing.decide(policy, model, inp)
+    assert (got.action, got.department, got.lang) == (action, department, "es")
+    assert got.model_version == model.version and got.risk_score is not None

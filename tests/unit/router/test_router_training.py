@@ -1,0 +1,35 @@
+"""The committed model is what train.py makes of the committed data (reproducible, no download).
+
+The full by-author measurement takes minutes (`python -m services.router.learned.train
+--check` compares it too); here the data's fingerprint and one fit of the shipped model.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from services.router.learned import data, default_model_path
+
+META = json.loads(default_model_path().with_suffix(".json").read_text("utf-8"))
+
+
+def test_model_was_trained_on_the_committed_data() -> None:
+    """Every input file's hash matches the model's record: retrain after changing the data."""
+    train = pytest.importorskip("services.router.learned.train")
+    assert train.inputs_digest(data.CORPUS, data.PROJECT) == META["inputs"]
+
+
+def test_retraining_reproduces_the_committed_weights() -> None:
+    """One fit on the same data gives the committed vocabulary and (to float32) weights."""
+    train = pytest.importorskip("services.router.learned.train")
+    rows = data.load_all()
+    arrays: dict[str, Any] = train.fit(rows, train.features(rows))
+    with np.load(default_model_path(), allow_pickle=False) as npz:
+        assert arrays["vocab"].tolist() == npz["vocab"].tolist()
+        assert arrays["classes"].tolist() == META["classes"]
+        for name in ("idf", "coef", "intercept", "lang_coef", "lang_intercept"):
+            np.testing.assert_allclose(arrays[name], npz[name], rtol=1e-3, atol=1e-3)
