@@ -149,7 +149,8 @@ def _translation(doc: PolicyDoc, code: str, values: dict[str, str]) -> Iterator[
     for word, template in tr.sms_keywords.items():
         if not re.fullmatch(r"[A-Z]+", word):
             yield (*base, "sms_keywords", word), f"sms keyword {word!r} must be one upper-case word"
-        yield from _text(template, (*base, "sms_keywords", word), values, True, code)
+        # sent by SMS as written: GSM-7 and one segment, as in English
+        yield from _text(template, (*base, "sms_keywords", word), values, True)
     for dept in doc.departments:
         dvals = {**values, "name": dept.name, "contact": dept.contact}
         texts_of = tr.handoff.get(dept.id, {})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.router.policy import PolicyError, default_policy_path, load_policy
+from services.router.policy import PolicyError, default_policy_path, load_policy, parse_policy
 
 ROOT = Path(__file__).parents[3]
 
@@ -135,3 +135,22 @@ def test_sms_too_long_is_refused(tmp_path: Path, policy_text: str) -> None:
         load_policy(write(tmp_path, bad))
     assert err.value.line == line_of(bad, 'sms: "xxx')
     assert "161 GSM-7" in str(err.value)
+
+
+def test_translated_sms_keyword_must_be_gsm7(policy_text: str) -> None:
+    """A Spanish keyword reply is sent by SMS as written: an accent outside GSM-7 is refused."""
+    broken = policy_text.replace("sab 9am-1pm", "sáb 9am-1pm")
+    assert broken != policy_text
+    with pytest.raises(PolicyError, match="outside GSM-7"):
+        parse_policy(broken.encode())
+
+
+def test_translation_must_cover_every_department(policy_text: str) -> None:
+    """A department without its Spanish hand-off is named by the check."""
+    broken = policy_text.replace(
+        '      tutoring:\n        chat: "Alguien de Tutoring',
+        '      tutorias:\n        chat: "Alguien de Tutoring',
+    )
+    assert broken != policy_text
+    with pytest.raises(PolicyError, match="tutoring"):
+        parse_policy(broken.encode())

@@ -183,7 +183,7 @@ def test_spanish_after_hours_ack(policy: Policy) -> None:
 
 
 KEYWORDS = [
-    ("AYUDA", "es", "escriba su pregunta"),
+    ("AYUDA", "es", "Escriba su pregunta"),
     ("horario", "es", "lun-jue"),
     ("HELP", "en", "text your question"),
     ("HOURS", "en", "Mon-Thu"),
