@@ -65,9 +65,15 @@ def _spans(size: int) -> tuple[tuple[int, int], ...]:
     )
 
 
+MAX_CHARS = 2_000
+"""The model reads this much of a message (the longest labelled one has 794 characters): a
+long email's quoted history and signature add cost, not meaning, and the work per message
+stays bounded. The rules still read all of it."""
+
+
 def message_text(text: str, subject: str | None) -> str:
-    """The text the model reads: an email's subject line, then its body."""
-    return f"{subject}\n{text}" if subject else text
+    """The text the model reads: an email's subject line, then its body, cut at MAX_CHARS."""
+    return (f"{subject}\n{text}" if subject else text)[:MAX_CHARS]
 
 
 def blocks(text: str, channel: Channel, role: PatronRole) -> tuple[list[str], list[str]]:

@@ -12,7 +12,15 @@ from router_support import OPEN
 
 from services.router import routing
 from services.router.learned import LearnedModel, ModelError, default_model_path, load_model
-from services.router.learned.features import CHANNEL_MARK, ROLE_FACULTY, WORD, fold, grams
+from services.router.learned.features import (
+    CHANNEL_MARK,
+    MAX_CHARS,
+    ROLE_FACULTY,
+    WORD,
+    fold,
+    grams,
+    message_text,
+)
 from services.router.policy import DecisionInput, Policy
 from shared.events import Action, Channel, PatronRole
 
@@ -130,3 +138,13 @@ def test_spanish_routed_as_english(
     got = routing.decide(policy, model, inp)
     assert (got.action, got.department, got.lang) == (action, department, "es")
     assert got.model_version == model.version and got.risk_score is not None
+
+
+def test_the_model_reads_a_bounded_prefix(model: LearnedModel) -> None:
+    """A long email costs no more than its first MAX_CHARS characters."""
+    head = "my roommate said she took all her pills and won't wake up. "
+    long = head + "quoted history " * 2_000
+    assert len(message_text(long, "Re: help")) == MAX_CHARS
+    assert model.assess(long, Channel.EMAIL, subject="Re: help").risk == pytest.approx(
+        model.assess(long[: MAX_CHARS * 2], Channel.EMAIL, subject="Re: help").risk
+    )
