@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import lru_cache
 from itertools import pairwise
 
 from shared.events import Channel, PatronRole
@@ -54,14 +54,22 @@ def fold(text: str) -> str:
     return " ".join(text.lower().translate(_FOLD).split())
 
 
-_SPANS_CACHED = 40
+_CACHED_WORD = 30
+"""Words up to this length have their n-grams cached (most words of most messages repeat)."""
 
 
-@cache
-def _spans(size: int) -> tuple[tuple[int, int], ...]:
-    """(start, end) of every n-gram of a padded word of this size, shortest n first."""
+@lru_cache(maxsize=16_384)
+def _word_grams(word: str) -> tuple[str, ...]:
+    """The n-grams of one word padded with a space each side, shortest n first."""
+    return _long_word_grams(word)
+
+
+def _long_word_grams(word: str) -> tuple[str, ...]:
+    """The same, uncached (a link, a pasted ID: not worth a cache entry)."""
+    padded = f" {word} "
+    size = len(padded)
     return tuple(
-        (i, i + n) for n in range(MIN_N, min(MAX_N, size) + 1) for i in range(size - n + 1)
+        padded[i : i + n] for n in range(MIN_N, min(MAX_N, size) + 1) for i in range(size - n + 1)
     )
 
 
@@ -83,13 +91,7 @@ def blocks(text: str, channel: Channel, role: PatronRole) -> tuple[list[str], li
     extend = chars.extend
     folded = fold(text)
     for word in folded.split(" "):
-        padded = f" {word} "
-        size = len(padded)
-        if size <= _SPANS_CACHED:
-            extend([padded[i:j] for i, j in _spans(size)])
-        else:  # a long token (a link, a pasted ID): not worth a cache entry
-            for n in range(MIN_N, MAX_N + 1):
-                extend([padded[i : i + n] for i in range(size - n + 1)])
+        extend(_word_grams(word) if len(word) <= _CACHED_WORD else _long_word_grams(word))
     chars.append(CHANNEL_MARK[channel])
     if role is PatronRole.FACULTY:
         chars.append(ROLE_FACULTY)
