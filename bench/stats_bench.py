@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,12 +40,8 @@ from refdesk_cli.kafka_local import LocalKafka, free_port
 from services.status.app import create_app
 from services.status.consumers import register
 from services.status.handlers import Assigning, apply
-
-try:
-    from services.status.resources import Resources
-except ImportError:  # before the status service's resources module
-    from services.status.deps import Resources  # type: ignore[attr-defined,no-redef]
 from services.status.models import PROCESSED
+from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
 from services.status.stats import queries
@@ -127,7 +123,7 @@ async def through_kafka(
     kafka = LocalKafka(data_dir=root / f"kafka-{time.time_ns()}", port=free_port())
     kafka.start()
     try:
-        kafka.wait_ready()
+        await asyncio.to_thread(kafka.wait_ready)  # it runs its own event loop
         settings = StatusSettings(
             env="development",
             kafka_bootstrap=kafka.bootstrap,
@@ -213,8 +209,8 @@ async def copy_rows(root: Path, target: async_sessionmaker[AsyncSession]) -> flo
     source = create_engine(f"sqlite+aiosqlite:///{root / 'status.db'}")
     started = time.perf_counter()
     try:
-        for model in (DeskStat, DeskStatTransfer):
-            table = model.__table__
+        for table in (DeskStat.__table__, DeskStatTransfer.__table__):
+            assert isinstance(table, Table)
             async with source.connect() as conn:
                 rows = [dict(r._mapping) for r in await conn.execute(select(table))]
             async with target() as session:

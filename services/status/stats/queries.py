@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.stats.models import DeskStat, DeskStatTransfer
@@ -113,10 +114,11 @@ def _joined(column: Any, dialect: str) -> Any:
 def _duration_columns(sql_percentiles: bool, dialect: str) -> list[Any]:
     if not sql_percentiles:
         return [_joined(column, dialect).label(name) for name, column in DURATIONS]
+    # one sort per column gives both quantiles (an array argument)
+    quantiles = postgresql.array([0.5, 0.9])
     return [
-        func.percentile_cont(q).within_group(column).label(f"{name}_p{int(q * 100)}_s")
+        func.percentile_cont(quantiles).within_group(column).label(f"{name}_quantiles")
         for name, column in DURATIONS
-        for q in (0.5, 0.9)
     ]
 
 
@@ -155,10 +157,11 @@ def _figures(row: Any, key: Any) -> Figures:
         if name in values:  # SQLite: the durations as one comma-separated text
             text = values[name]
             figures.values[name] = sorted(map(float, text.split(","))) if text else []
-        for q in (50, 90):
-            column = f"{name}_p{q}_s"
-            if column in values and values[column] is not None:
-                setattr(figures, column, float(values[column]))
+        quantiles = values.get(f"{name}_quantiles")
+        if quantiles is not None:  # PostgreSQL: [p50, p90], or None for no values
+            p50, p90 = quantiles
+            setattr(figures, f"{name}_p50_s", None if p50 is None else float(p50))
+            setattr(figures, f"{name}_p90_s", None if p90 is None else float(p90))
     if figures.values:
         _set_percentiles(figures)
     return figures
@@ -197,11 +200,23 @@ async def figures(
     sql_percentiles = in_sql(session)
     dialect = session.get_bind().dialect.name
     columns = _count_columns() + _duration_columns(sql_percentiles, dialect)
-    stmt: Select[Any] = select(key.label("k"), *columns).where(where).group_by(key)
-    groups = {row[0]: _figures(row, row[0]) for row in await session.execute(stmt)}
     if not sql_percentiles:
+        stmt: Select[Any] = select(key.label("k"), *columns).where(where).group_by(key)
+        groups = {row[0]: _figures(row, row[0]) for row in await session.execute(stmt)}
         return groups, _merge(groups)
-    total = _figures((await session.execute(select(*columns).where(where))).one(), None)
+    # PostgreSQL: the groups and the total in one statement (the total is the () set)
+    total_row = func.grouping(key).label("is_total")
+    stmt = (
+        select(key.label("k"), total_row, *columns)
+        .where(where)
+        .group_by(func.grouping_sets(key, tuple_()))
+    )
+    groups, total = {}, Figures()
+    for row in await session.execute(stmt):
+        if row[1]:
+            total = _figures(row, None)
+        else:
+            groups[row[0]] = _figures(row, row[0])
     return groups, total
 
 
