@@ -237,6 +237,7 @@ def survey_for(closed: ConversationClosed) -> NotificationRequested | None:
         recipient=closed.patron_contact,
         conversation_id=closed.conversation_id,
         priority=Priority.NORMAL,
-        context=SurveyContext().model_dump(mode="json"),  # the notifier adds its survey link
+        # the notifier adds its survey link; the closer says which language it goes out in
+        context=SurveyContext(lang=closed.lang or "en").model_dump(mode="json"),
         requested_at=datetime.now(UTC),
     )

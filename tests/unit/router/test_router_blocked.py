@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 from router_support import OPEN
 
+from services.router.commands import survey_for
 from services.router.handlers import PublishPlan, RouterDeps, learned_effect, plan_interaction
 from services.router.learned import Assessment
 from services.router.policy import Policy
@@ -17,6 +18,7 @@ from services.router.presence import PresenceView
 from shared.events import (
     Action,
     Channel,
+    ConversationClosed,
     InteractionReceived,
     NotificationKind,
     NotificationRequested,
@@ -167,3 +169,17 @@ def test_learned_effect(fields: dict[str, Any], effect: str | None) -> None:
         action=Action.ANSWER, department="reference", rules=[], **fields
     )
     assert learned_effect(decision) == effect
+
+
+@pytest.mark.parametrize(("lang", "want"), [("es", "es"), (None, "en"), ("en", "en")])
+def test_survey_goes_out_in_the_conversations_language(lang: str | None, want: str) -> None:
+    """The survey command carries the language the closed conversation was in."""
+    closed = ConversationClosed(
+        conversation_id="c-1",
+        channel=Channel.SMS,
+        closed_at=OPEN,
+        patron_contact="+18175550100",
+        lang=lang,
+    )
+    command = survey_for(closed)
+    assert command is not None and command.context["lang"] == want
