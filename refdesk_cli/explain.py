@@ -1,4 +1,5 @@
-"""`refdesk policy explain`: the router's policy engine on one message, without Kafka.
+"""`refdesk policy explain`: the router's two nets (rules and learned model) on one message,
+without Kafka.
 
 The options are read as the router's ExplainRequest (the model POST /explain and the router's
 `explain` command read too); a refused field is reported under its option's name.
@@ -26,11 +27,15 @@ def explain(
     at: str | None = None,
     online: list[str] | None = None,
     policy: Path | None = None,
+    model: Path | None = None,
+    rules_only: bool = False,
 ) -> dict[str, Any]:
     """The decision (as JSON data) for one message; ValueError naming a bad option."""
     from pydantic import ValidationError
 
+    from services.router import routing
     from services.router.explain import ExplainRequest
+    from services.router.learned import default_model_path, load_model
     from services.router.policy import default_policy_path, load_policy
 
     fields = {"channel": channel, "text": text, "patron_role": role, "received_at": at}
@@ -42,5 +47,7 @@ def explain(
         raise ValueError(f"{OPTION_OF.get(name, name)}: {first['msg']}") from None
     loaded = load_policy(policy or default_policy_path())
     inp, present = request.to_input(loaded)
-    result: dict[str, Any] = loaded.decide(inp, online=present).model_dump(mode="json")
+    learned = None if rules_only else load_model(model or default_model_path())
+    decision = routing.decide(loaded, learned, inp, online=present)
+    result: dict[str, Any] = decision.model_dump(mode="json")
     return result

@@ -169,13 +169,26 @@ def policy_explain(
         list[str] | None, typer.Option(help="a department with staff Online (repeat); default: all")
     ] = None,
     policy: Annotated[Path | None, typer.Option(help="policy file; default: the router's")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="learned net (.npz); default: the router's")
+    ] = None,
+    rules_only: Annotated[bool, typer.Option(help="decide without the learned net")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
 ) -> None:
-    """How the router's policy would route one message, and why."""
+    """How the router would route one message (rules and learned net), and why."""
     from refdesk_cli.explain import explain
 
     try:
-        decision = explain(text, channel=channel, role=role, at=at, online=online, policy=policy)
+        decision = explain(
+            text,
+            channel=channel,
+            role=role,
+            at=at,
+            online=online,
+            policy=policy,
+            model=model,
+            rules_only=rules_only,
+        )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -184,7 +197,19 @@ def policy_explain(
         return
     console = _console()
     table = Table("field", "value", title="decision", show_header=False)
-    for key in ("action", "department", "priority", "overnight", "fallback", "policy_version"):
+    for key in (
+        "action",
+        "department",
+        "priority",
+        "overnight",
+        "fallback",
+        "lang",
+        "safety_review",
+        "risk_score",
+        "net",
+        "model_version",
+        "policy_version",
+    ):
         table.add_row(key, str(decision.get(key)))
     table.add_row(
         "rules",

@@ -124,3 +124,14 @@ def test_status_exits_nonzero_when_nothing_answers() -> None:
     )
     assert result.exit_code == 1
     assert "down" in result.output
+
+
+def test_policy_explain_runs_both_nets_unless_told_rules_only() -> None:
+    from refdesk_cli.explain import explain
+
+    text = "ya no quiero seguir, les dejo mis cosas a mis primos"
+    both = explain(text, channel="sms", at="2025-03-04T10:00:00")
+    assert (both["action"], both["lang"], both["net"]) == ("escalate_crisis", "es", "model")
+    assert both["model_version"] and both["risk_score"] > 0.5
+    rules = explain(text, channel="sms", at="2025-03-04T10:00:00", rules_only=True)
+    assert rules["model_version"] is None and rules["risk_score"] is None
