@@ -42,12 +42,12 @@ run: install kafka  ## Kafka, the mail sink and the five services; Ctrl-C stops 
 
 test: test-unit test-broker  ## the whole suite: the fast tier, then everything on a real broker
 
-test-unit: install  ## the fast tier: unit and component tests, no broker, no network, under 60 s
-	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit -m "not browser"
+test-unit: install  ## the fast tier: unit and component tests on SQLite, no broker, no network, under 60 s
+	REFDESK_TEST_POSTGRES_URL= $(BIN)/pytest $(PYTEST_FLAGS) -n auto tests/unit -m "not browser and not slow"
 
 test-broker: install kafka browser promtool  ## integration, ops, e2e and the short fault subset
 	$(BIN)/pytest $(PYTEST_FLAGS) tests --ignore=tests/unit --ignore=tests/faults
-	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit -m browser
+	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit -m "browser or slow or postgres"
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
 
 coverage: install kafka browser promtool  ## `make test` under coverage (services as processes too)

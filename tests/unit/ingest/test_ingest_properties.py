@@ -57,6 +57,7 @@ def test_twilio_signatures_from_twilios_own_library_verify(params: dict[str, str
     verify_twilio_signature(auth_token=TOKEN, url=URL, params=params, signature=signature)
 
 
+@pytest.mark.slow  # hundreds of signed forms
 @PROPS
 @given(st.dictionaries(names, text, min_size=1, max_size=8), st.data())
 def test_a_changed_twilio_parameter_never_verifies(params: dict[str, str], data: Any) -> None:

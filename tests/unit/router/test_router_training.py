@@ -23,6 +23,7 @@ def test_model_was_trained_on_the_committed_data() -> None:
     assert train.inputs_digest(data.CORPUS, data.PROJECT) == META["inputs"]
 
 
+@pytest.mark.slow  # trains the net again: about a minute
 def test_retraining_reproduces_the_committed_weights() -> None:
     """One fit on the same data gives the committed vocabulary and (to float32) weights."""
     train = pytest.importorskip("services.router.learned.train")

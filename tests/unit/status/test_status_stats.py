@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -317,6 +318,7 @@ def close_enough(got: dict[str, Any], want: dict[str, Any]) -> bool:
     return True
 
 
+@pytest.mark.slow  # a random week of traffic, every grouping counted twice
 async def test_every_grouping_matches_a_direct_count(
     sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
 ) -> None:
