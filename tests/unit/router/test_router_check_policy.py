@@ -1,13 +1,16 @@
-"""check-policy: broken files are refused with the YAML line named (via the real CLI)."""
+"""check-policy: broken files are refused with the YAML line named (the shipped file through
+the real command line, the broken variants in process)."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from services.router.cli import check_policy
 from services.router.policy import PolicyError, default_policy_path, load_policy, parse_policy
 
 ROOT = Path(__file__).parents[3]
@@ -23,8 +26,8 @@ def line_of(text: str, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
 
 
-def check(path: Path) -> subprocess.CompletedProcess[str]:
-    """Run python -m services.router check-policy FILE."""
+def cli(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run python -m services.router check-policy FILE (the real command line)."""
     return subprocess.run(
         [sys.executable, "-m", "services.router", "check-policy", str(path)],
         cwd=ROOT,
@@ -32,6 +35,16 @@ def check(path: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def check(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-policy FILE in this process: what the command prints and returns, without a
+    Python start per case (test_shipped_policy_passes runs the real command line)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = check_policy(path, out, err)
+    return subprocess.CompletedProcess(
+        ["check-policy", str(path)], code, out.getvalue(), err.getvalue()
     )
 
 
@@ -44,7 +57,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_shipped_policy_passes() -> None:
     """The shipped policy validates and its examples pass."""
-    result = check(default_policy_path())
+    result = cli(default_policy_path())
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
 
