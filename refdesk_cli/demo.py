@@ -85,22 +85,22 @@ def shift(now: datetime) -> list[Step]:
         # Email tickets forwarded as raw messages, dated when the patron sent them: 03:00,
         # when the desk is closed.
         Step(
-            "overnight email: reserves",
+            "overnight email: sources",
             {
                 "kind": "email",
                 "from": "Jordan Lee <jordan.lee@my.tccd.edu>",
-                "subject": "Reserves",
+                "subject": "Sources for my paper",
                 "message_id": f"demo-{m[0]}@mail.tccd.edu",
                 "date": night,
-                "text": "Do you have the Campbell Biology textbook on reserve?"
-                " I need it for BIOL 1406.",
+                "text": "Do you have any books on the history of jazz in Fort Worth?"
+                " I need two sources for my MUSI 1306 paper.",
             },
             "answer",
             "reference",
             reply=(
                 "mgarcia",
-                "Good morning Jordan, yes: Campbell Biology is on 2-hour reserve at the"
-                " circulation desk. Ask for it by title with your student ID.",
+                "Good morning Jordan, try the catalogue search 'jazz Texas history': two good"
+                " books are on the 2nd floor (ML3508.8). I can also show you JSTOR for articles.",
             ),
         ),
         Step(

@@ -12,7 +12,7 @@ from tests.e2e.conftest import System
 from tests.integration.ingest.conftest import BASE, MAILGUN_KEY, TWILIO_TOKEN, WEBHOOK_SECRET
 
 EXPECTED = {
-    "overnight email: reserves": ("answer", "reference"),
+    "overnight email: sources": ("answer", "reference"),
     "overnight email: JSTOR": ("answer", "reference"),
     "chat: renewal": ("transfer", "nw-circulation"),
     "email: lost book bill": ("email_circulation", "circulation-managers"),
@@ -72,7 +72,7 @@ def test_the_demo_shift_ends_as_the_procedures_say(e2e_system: System, tmp_path:
         for label, o in outcomes.items()
     }
     assert all(n["delivered"] for o in outcomes.values() for n in o["notifications"])
-    assert outcomes["overnight email: reserves"]["decision"]["overnight"] is True
+    assert outcomes["overnight email: sources"]["decision"]["overnight"] is True
     assert outcomes["overnight email: JSTOR"]["decision"]["priority"] == "high"
     assert ("circulation_email", "email") in sent["email: lost book bill"]
     assert ("handoff", "chat") in sent["chat: renewal"]
