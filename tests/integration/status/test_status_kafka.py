@@ -24,6 +24,8 @@ from tests.eventually import eventually
 pytestmark = pytest.mark.timeout(240)
 TOKEN = "dev-jnguyen-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SUPERVISOR = "dev-lokafor-token"
+"""Sees every department (a reference librarian no longer sees a conversation moved away)."""
 
 
 def interaction(cid: str, channel: Channel = Channel.SMS) -> InteractionReceived:
@@ -110,19 +112,24 @@ async def test_transfer_publishes_routing_and_handoff(
     routing, key = await wait_for_record(
         status_kafka,
         ROUTING.name,
-        lambda v, _k: v["data"]["conversation_id"] == cid and v["data"]["decided_by"] == "jnguyen",
+        lambda v, _k: (
+            v.get("data", {}).get("conversation_id") == cid
+            and v["data"].get("decided_by") == "jnguyen"
+        ),
     )
     assert key == cid and routing["data"]["action"] == "transfer"
     assert routing["data"]["department"] == "nw-circulation"
     handoff, _ = await wait_for_record(
         status_kafka,
         NOTIFICATIONS.name,
-        lambda v, _k: v["data"]["conversation_id"] == cid and v["data"]["kind"] == "handoff",
+        lambda v, _k: (
+            v.get("data", {}).get("conversation_id") == cid and v["data"].get("kind") == "handoff"
+        ),
     )
     assert handoff["data"]["recipient"] == "+18175550123"
 
     async def moved() -> dict[str, Any] | None:  # our own decision comes back idempotently
-        row = await queue_row(status_server, cid, TOKEN)
+        row = await queue_row(status_server, cid, SUPERVISOR)
         return row if row and row["department"] == "nw-circulation" else None
 
     await eventually(moved, f"{cid} moved to nw-circulation")
