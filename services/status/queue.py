@@ -111,7 +111,8 @@ class QueueFilter:
     overnight: bool | None = None
     crisis: bool | None = None
     ids: tuple[str, ...] | None = None
-    limit: int = DEFAULT_LIMIT
+    limit: int | None = DEFAULT_LIMIT
+    """At most this many rows (None: every one, as the original /queue answers)."""
 
 
 async def listing(
@@ -140,7 +141,9 @@ async def listing(
         query = query.order_by(Conversation.closed_at.desc())
     else:
         query = query.order_by(BAND, Conversation.opened_at, Conversation.conversation_id)
-    rows = await session.execute(query.limit(flt.limit))
+    if flt.limit is not None:
+        query = query.limit(flt.limit)
+    rows = await session.execute(query)
     return list(rows.scalars().all())
 
 
@@ -151,6 +154,6 @@ async def open_queue(
     department: str | None = None,
     channel: Channel | None = None,
 ) -> list[Conversation]:
-    """Open conversations the actor may see, in desk order."""
-    flt = QueueFilter(department=department, channel=channel)
+    """Every open conversation the actor may see, in desk order."""
+    flt = QueueFilter(department=department, channel=channel, limit=None)
     return await listing(session=session, actor=actor, flt=flt)

@@ -15,7 +15,8 @@ from aiokafka import AIOKafkaProducer
 from tests.faults.system import System, read_topic
 from tests.faults.traffic import Progress
 
-STAFF_TOKEN = {"Authorization": "Bearer dev-tbrooks-token"}
+STAFF_TOKEN = {"Authorization": "Bearer dev-lokafor-token"}
+"""A supervisor: the whole queue, whichever department each conversation was routed to."""
 
 
 def kill_at(
