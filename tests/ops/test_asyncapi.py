@@ -9,9 +9,17 @@ from refdesk_cli.asyncapi import CONSUMERS, DOCS, generate
 EXPECTED_TOPICS = {
     "ingest": {"refdesk.interactions"},
     "router": {"refdesk.interactions", "refdesk.presence"},
-    "notifier": {"refdesk.notifications"},
-    "status": {"refdesk.interactions", "refdesk.routing"},
+    "notifier": {"refdesk.notifications", "refdesk.deliveries"},
+    "status": {
+        "refdesk.interactions",
+        "refdesk.routing",
+        "refdesk.notifications",
+        "refdesk.deliveries",
+        "refdesk.desk",
+    },
 }
+PUBLISHES = {"notifier": {"refdesk.deliveries"}}
+"""Topics a document declares as a publication (action send) besides what it consumes."""
 
 
 def test_committed_documents_match_the_code() -> None:
@@ -28,4 +36,9 @@ def test_each_document_lists_the_topics_its_service_consumes() -> None:
         assert doc["asyncapi"].startswith("3.")
         topics = {ch["address"] for ch in doc["channels"].values()}
         assert topics == EXPECTED_TOPICS[name], name
-        assert all(op["action"] == "receive" for op in doc["operations"].values())
+        sent = {
+            doc["channels"][op["channel"]["$ref"].rsplit("/", 1)[-1]]["address"]
+            for op in doc["operations"].values()
+            if op["action"] == "send"
+        }
+        assert sent == PUBLISHES.get(name, set()), name
