@@ -125,11 +125,6 @@ def permitted(actor: Actor, conv: Conversation) -> dict[str, bool]:
     return {act.value: allowed(act, actor, rel) and not gated(act, rel) for act in Act}
 
 
-def can_view(actor: Actor, conv: Conversation) -> bool:
-    """Whether the conversation is the actor's to see at all."""
-    return allowed(Act.VIEW, actor, relation(actor, conv))
-
-
 def _why(act: Act, rel: Relation) -> str:
     if not rel.visible:
         return "this conversation belongs to a department you do not staff"
@@ -137,4 +132,4 @@ def _why(act: Act, rel: Relation) -> str:
         return "crises are acknowledged by reference or CARE Team staff, or a supervisor"
     if rel.assignee == "other":
         return f"only the assignee or a supervisor may {act.value} this conversation"
-    return f"only the assignee or a supervisor may {act.value} this conversation"
+    return f"claim this conversation before you {act.value} it"

@@ -19,6 +19,7 @@ from shared.events import NotificationKind
 
 EARLIER_LIMIT = 10
 DIRECTION_ORDER = {"in": 0, "event": 1, "out": 2, "note": 3}
+KINDS = {kind.value: kind for kind in NotificationKind}
 
 
 async def log_access(
@@ -37,8 +38,7 @@ def message_view(entry: TranscriptEntry) -> dict[str, Any]:
         delivery = {"state": entry.delivery_state, "reason": entry.delivery_reason}
     label = None
     if entry.kind and entry.direction == "out":
-        known = {k.value: k for k in NotificationKind}
-        kind = known.get(entry.kind)
+        kind = KINDS.get(entry.kind)
         label = AUTOMATED_LABEL.get(kind) if kind else None
     return {
         "id": entry.id,

@@ -166,7 +166,7 @@ async def on_notification(
     if data.kind in PATRON_FACING:
         text = data.context.get("text") if data.kind is NotificationKind.STAFF_REPLY else None
         author = str(data.context.get("staff_id") or REFDESK)
-        await upsert(
+        entry = await upsert(
             session,
             data.idempotency_key,
             conversation_id=data.conversation_id,
@@ -178,9 +178,8 @@ async def on_notification(
             text=text,
             subject=data.context.get("subject") if text else None,
         )
-        existing = await session.get(TranscriptEntry, data.idempotency_key)
-        if existing is not None and existing.delivery_state is None:
-            existing.delivery_state = DeliveryState.QUEUED.value
+        if entry.delivery_state is None:  # an outcome that arrived first is kept
+            entry.delivery_state = DeliveryState.QUEUED.value
     else:
         await upsert(
             session,

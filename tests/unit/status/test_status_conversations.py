@@ -214,7 +214,6 @@ async def test_macros_fill_variables_or_refuse(
     assert survey.status_code == 202
     [command] = publisher.on(NOTIFICATIONS.name)
     assert "https://" in command.context["text"]  # type: ignore[attr-defined]
-    assert publisher.on(NOTIFICATIONS.name)
 
 
 async def test_refused_actions_answer_403_and_change_nothing(
