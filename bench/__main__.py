@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import console_stage, e2e_stage, ingest_stage, report, router_stage
+from bench import catchup_stage, console_stage, e2e_stage, ingest_stage, report, router_stage
 from bench.machine import loadavg, machine, rss_mib, versions
 from bench.system import start_system
 
 log = logging.getLogger("bench")
-FOUR = ("ingest", "router", "notifier", "status")
-STAGES = ("e2e", "ingest", "router", "console")
+FIVE = ("ingest", "router", "notifier", "status", "publisher")
+STAGES = ("e2e", "catchup", "ingest", "router", "console")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -58,9 +58,9 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     system = start_system(root)
     log.info("Kafka on %s, mail sink on port %d", system.kafka.bootstrap, system.smtp.port)
     try:
-        if "e2e" in args.stages or "ingest" in args.stages:
-            stack = system.stack("stack", FOUR)
-            stack.start_all(FOUR)
+        if {"e2e", "catchup", "ingest"} & set(args.stages):
+            stack = system.stack("stack", FIVE)
+            stack.start_all(FIVE)
             pids = {name: p.pid for name, p in stack.processes.items()}
             ports = dict(stack.ports)
             try:
@@ -71,7 +71,10 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
                 if "e2e" in args.stages:
                     log.info("end to end")
                     results["e2e"] = e2e_stage.run(root, system, ports, pids, quick=args.quick)
-                for name in ("router", "notifier", "status"):
+                if "catchup" in args.stages:
+                    log.info("catch-up after a router outage")
+                    results["catchup"] = catchup_stage.run(root, system, stack, quick=args.quick)
+                for name in ("router", "notifier", "status", "publisher"):
                     stack.stop(name)
                 if "ingest" in args.stages:
                     results["ingest"] = ingest_stage.run(

@@ -21,7 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.drive import OK, loadgen, percentile
-from bench.machine import RssPeak
+from bench.machine import RssPeak, cpu_seconds
 from bench.payloads import message_sid
 from bench.system import System
 from shared.events import derived_id
@@ -74,17 +74,30 @@ class Decisions:
             await self._consumer.stop()
 
 
+def _tccs(raw: bytes) -> list[int]:
+    """The TCC IDs in an email's text/plain part (or its raw bytes), each once."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    body = msg.get_body(("plain",))
+    text = body.get_content().encode() if body is not None else raw
+    return sorted({int(found) for found in TCC.findall(text)})
+
+
+def _received(system: System) -> list[tuple[float, bytes]]:
+    with system.sink.lock:
+        return list(system.sink.received)
+
+
+def mail_tccs(system: System) -> list[int]:
+    """The TCC ID of every email at the sink, once per email (repeats are duplicates)."""
+    return [tcc for _stamp, raw in _received(system) for tcc in _tccs(raw)]
+
+
 def mail_times(system: System) -> dict[int, float]:
     """TCC ID -> first receive time of the circulation email that carries it."""
     out: dict[int, float] = {}
-    with system.sink.lock:
-        received = list(system.sink.received)
-    for stamp, raw in received:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        body = msg.get_body(("plain",))
-        text = body.get_content().encode() if body is not None else raw  # type: ignore[union-attr]
-        for found in TCC.findall(text):
-            out.setdefault(int(found), stamp)
+    for stamp, raw in _received(system):
+        for tcc in _tccs(raw):
+            out.setdefault(tcc, stamp)
     return out
 
 
@@ -93,6 +106,7 @@ async def one_rate(
     system: System,
     decisions: Decisions,
     port: int,
+    pids: dict[str, int],
     *,
     rate: float,
     duration: float,
@@ -111,6 +125,7 @@ async def one_rate(
         "tcc_base": tcc_base,
         "phone_base": "+1682555",
     }
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     res = await asyncio.to_thread(loadgen, root, spec)
     n = len(res["sched"])
     iids = [derived_id("sms", message_sid(tag, i)) for i in range(n)]
@@ -121,6 +136,8 @@ async def one_rate(
         if all(tcc_base + i in mails for i in range(n)):
             break
         await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)  # the status service and the publisher finish the last batches
+    cpu_ms = {name: (cpu_seconds(pid) - cpu0[name]) / max(n, 1) * 1e3 for name, pid in pids.items()}
     acc, dec, mail = [], [], []
     for i in range(n):
         due, end, code = res["sched"][i], res["end"][i], res["status"][i]
@@ -134,12 +151,13 @@ async def one_rate(
         "requests": n,
         "missing_decisions": sum(1 for v in dec if v == math.inf),
         "missing_emails": sum(1 for v in mail if v == math.inf),
+        "cpu_ms": cpu_ms,
     }
     for name, values in (("accepted", acc), ("decision", dec), ("email", mail)):
         out[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99)}
     log.info(
         "  %.0f/s: accepted p50 %.0f ms; decision p50 %.0f ms; email p50 %.0f / p99 %.0f ms "
-        "(%d of %d emails missing)",
+        "(%d of %d emails missing); CPU ms per interaction %s (sum %.2f)",
         rate,
         out["accepted"]["p50"],
         out["decision"]["p50"],
@@ -147,6 +165,8 @@ async def one_rate(
         out["email"]["p99"],
         out["missing_emails"],
         n,
+        {name: round(v, 2) for name, v in cpu_ms.items()},
+        sum(cpu_ms.values()),
     )
     return out
 
@@ -154,8 +174,13 @@ async def one_rate(
 def run(
     root: Path, system: System, ports: dict[str, int], pids: dict[str, int], *, quick: bool
 ) -> dict[str, Any]:
-    """A warm-up, then 10/s and 100/s, with each service's peak VmRSS during the runs."""
-    durations = {10: 6.0, 100: 6.0} if quick else {10: 15.0, 100: 15.0}
+    """A warm-up, then 10, 50, 100 and 150 interactions/s (100/s for 60 s), with each service's
+    CPU per interaction and peak VmRSS during the runs."""
+    durations = (
+        {10: 6.0, 50: 6.0, 100: 10.0, 150: 6.0}
+        if quick
+        else {10: 15.0, 50: 15.0, 100: 60.0, 150: 15.0}
+    )
     settle = 30.0 if quick else 60.0
 
     async def go() -> dict[str, Any]:
@@ -167,6 +192,7 @@ def run(
                 system,
                 decisions,
                 ports["ingest"],
+                pids,
                 rate=5,
                 duration=2,
                 tag=0xE00,
@@ -182,6 +208,7 @@ def run(
                             system,
                             decisions,
                             ports["ingest"],
+                            pids,
                             rate=rate,
                             duration=duration,
                             tag=0xE10 + k,

@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, event, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.types import TypeDecorator
+
+M = TypeVar("M")
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
@@ -154,6 +157,70 @@ async def record_processed(
         return
     await conn.execute(insert_ignoring_duplicates(conn, table), rows)
     await conn.commit()
+
+
+async def claim_events(
+    conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_ids: Iterable[str]
+) -> set[str]:
+    """Record a batch of event ids as processed in one statement; the ids this call claimed
+    (not those already recorded, nor those a concurrent replica claimed first).
+
+    INSERT ... ON CONFLICT DO NOTHING RETURNING: only the rows inserted come back. On
+    PostgreSQL a concurrent transaction inserting the same id makes this one wait for it,
+    then skip that row, as `claim_event` does for one id.
+    """
+    now = datetime.now(UTC)
+    rows = [
+        {"consumer": consumer, "event_id": event_id, "processed_at": now}
+        for event_id in dict.fromkeys(event_ids)
+    ]
+    if not rows:
+        return set()
+    statement = insert_ignoring_duplicates(conn, table).returning(table.c.event_id)
+    result = await conn.execute(statement, rows)
+    return {row[0] for row in result}
+
+
+_LOADED = "refdesk.loaded"
+
+
+async def preload(session: AsyncSession, model: Any, keys: Iterable[Any]) -> None:
+    """Load the rows of `model` with these primary keys in one query, and remember which are
+    missing, so `loaded()` answers for each of them without a round trip. For a batch of events
+    that touch the same rows: one SELECT per table instead of one per event (the cache lives
+    in the session, so it ends with the batch's transaction)."""
+    cache: dict[tuple[Any, Any], Any] = session.info.setdefault(_LOADED, {})
+    wanted = {key for key in keys if key is not None and (model, key) not in cache}
+    if not wanted:
+        return
+    column = sa_inspect(model).primary_key[0]
+    found = {
+        getattr(row, column.key): row
+        for row in (await session.execute(select(model).where(column.in_(wanted)))).scalars()
+    }
+    for key in wanted:
+        cache[(model, key)] = found.get(key)
+
+
+async def loaded(session: AsyncSession, model: type[M], key: Any) -> M | None:
+    """`session.get(model, key)`, answered from `preload()`'s cache (and objects added with
+    `remember()`) when the key is there."""
+    cache: dict[tuple[Any, Any], Any] | None = session.info.get(_LOADED)
+    if cache is not None and (model, key) in cache:
+        cached: M | None = cache[(model, key)]
+        return cached
+    row = await session.get(model, key)
+    if cache is not None:
+        cache[(model, key)] = row
+    return row
+
+
+def remember(session: AsyncSession, obj: Any, key: Any) -> None:
+    """Add a new object to the session, and to `loaded()`'s cache under its key."""
+    session.add(obj)
+    cache: dict[tuple[Any, Any], Any] | None = session.info.get(_LOADED)
+    if cache is not None:
+        cache[(type(obj), key)] = obj
 
 
 def insert_ignoring_duplicates(conn: AsyncConnection | AsyncSession, table: Table) -> Any:

@@ -208,13 +208,34 @@ def render_chat(
 _UNSAFE_ID = re.compile(r"[\s\[\]#]")
 
 
+class _Header(BaseHeader):
+    """A header that folds once per kind of policy (header objects are shared, see below)."""
+
+    def fold(self, *, policy: Any) -> str:
+        """`BaseHeader.fold`, remembered per line length, line ending and UTF-8 setting."""
+        key = (policy.linesep, policy.max_line_length, policy.utf8, policy.cte_type)
+        folded: dict[tuple[Any, ...], str] = self.__dict__.setdefault("_folded", {})
+        text = folded.get(key)
+        if text is None:
+            text = folded[key] = super().fold(policy=policy)
+        return text
+
+
 class _HeaderClasses(HeaderRegistry):
-    """The standard header registry, building each header's class once: the stock one builds
-    a new class for every header it parses, a good part of an email's cost."""
+    """The standard header registry, building each header's class once (the stock one builds
+    a new class for every header it parses) and each header once per distinct value.
+
+    Parsing a header is most of an email's cost, and most headers repeat from one email to the
+    next: the desk's From, To and Reply-To addresses, MIME-Version, each part's Content-Type
+    and Content-Transfer-Encoding. A parsed header is immutable (a `str` with its parse
+    results), so one object can stand in every message that carries the same value; a value
+    seen once (a Message-ID, a subject) is parsed as before and ages out of the cache.
+    """
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(base_class=_Header)
         self._built: dict[str, type[BaseHeader]] = {}
+        self._parsed = functools.lru_cache(maxsize=2048)(super().__call__)
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
@@ -223,9 +244,15 @@ class _HeaderClasses(HeaderRegistry):
             built = self._built[key] = super().__getitem__(name)
         return built
 
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        if type(value) is not str:  # a header object or a str subclass: parsed as given
+            return super().__call__(name, value)
+        header: BaseHeader = self._parsed(name, value)
+        return header
+
 
 EMAIL_POLICY: EmailPolicy[EmailMessage] = default_policy.clone(header_factory=_HeaderClasses())
-"""`email.policy.default`, with the header classes built once."""
+"""`email.policy.default`, with header classes built once and repeated headers parsed once."""
 
 
 def _subject(
@@ -254,6 +281,14 @@ def _thread(msg: EmailMessage, values: Mapping[str, Any]) -> None:
         msg["In-Reply-To"] = parent
     if refs:
         msg["References"] = " ".join(refs)
+
+
+def _boundary(idempotency_key: str, *parts: str) -> str | None:
+    """The MIME boundary: derived from the key (a resend is byte-for-byte the same email, and
+    the generator need not search the parts for a fresh one), or None (the generator picks one)
+    in the unlikely case a part contains it."""
+    boundary = f"=_refdesk_{derived_id('boundary', idempotency_key)}"
+    return None if any(boundary in part for part in parts) else boundary
 
 
 def render_email(
@@ -312,6 +347,7 @@ def render_email(
         msg["X-Priority"] = "1" if priority is Priority.URGENT else "2"
     msg.set_content(text + "\n")
     if html is not None:
+        msg.make_alternative(boundary=_boundary(idempotency_key, text, html))
         msg.add_alternative(html + "\n", subtype="html")
     if lang != DEFAULT_LANG:  # after the content: setting it clears Content-* headers
         msg["Content-Language"] = lang

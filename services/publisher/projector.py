@@ -45,7 +45,8 @@ def register(
 
     async def dispatch(items: Sequence[Decoded]) -> None:
         # one poll batch: projected in order, published together, presence state committed
-        # after the acks, then the batch's offsets
+        # after the acks, then the batch's offsets. The public stream is for other systems,
+        # not for a patron waiting: the broker may hold a fetch until 64 KiB or 100 ms gathered.
         outgoing: list[Outgoing] = []
         async with sessions() as session:
             for event, data in items:
@@ -63,8 +64,10 @@ def register(
         ROUTING.name,
         PRESENCE.name,
         group_id=group,
-        max_records=200,
+        max_records=500,
         wait_ms=50,
+        fetch_min_bytes=64 * 1024,
+        fetch_max_wait_ms=100,
     )
     async def on_raw(msg: KafkaMessage) -> None:
         await guard.batch(msg, dispatch)

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import Conversation, Presence, Staff
+from shared.db import loaded
 from shared.events import StaffStatus
 
 
@@ -51,5 +52,5 @@ async def auto_assign(*, session: AsyncSession, conv: Conversation, capacity: in
 
 async def is_offline(*, session: AsyncSession, staff_id: str) -> bool:
     """Whether a staff member is Offline (or never signed in)."""
-    presence = await session.get(Presence, staff_id)
+    presence = await loaded(session, Presence, staff_id)
     return presence is None or presence.status == StaffStatus.OFFLINE.value

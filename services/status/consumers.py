@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from services.status.handlers import Assigning, apply
+from services.status.handlers import Assigning, apply_batch
 from services.status.resources import SOURCE, Resources
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.topics import DELIVERIES, DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
@@ -28,13 +28,15 @@ def register(broker: KafkaBroker, res: Resources) -> None:
 
     # One subscriber reads every topic; one batch at a time avoids insert races on the same
     # conversation rows. A poll batch is applied in one transaction, in order, each event with its
-    # processed id; the batch's offsets are committed once, after that transaction.
+    # processed id (claimed together, the rows they touch loaded together); the batch's offsets
+    # are committed once, after that transaction.
     lock = asyncio.Lock()
 
     async def dispatch(items: Sequence[Decoded]) -> None:
         async with lock, res.sessions() as session:
-            for event, data in items:
-                await apply(session, event_id=event.id, data=data, assigning=assigning)
+            await apply_batch(
+                session, [(event.id, data) for event, data in items], assigning=assigning
+            )
             await session.commit()
 
     # The queue is not on the path a patron waits on: the broker holds a fetch until 64 KiB

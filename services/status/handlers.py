@@ -6,7 +6,7 @@ The event-to-handler map is the table at the bottom.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.status import stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import transcript
-from services.status.models import PROCESSED, Conversation
-from shared.db import claim_event
+from services.status.models import PROCESSED, Conversation, TranscriptEntry
+from services.status.stats.models import DeskStat
+from shared.db import claim_events, loaded, preload, remember
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -67,10 +68,10 @@ def _new(conversation_id: str, channel: str, at: datetime) -> Conversation:
 async def _get_or_new(
     session: AsyncSession, conversation_id: str, channel: str, at: datetime
 ) -> Conversation:
-    conv = await session.get(Conversation, conversation_id)
+    conv = await loaded(session, Conversation, conversation_id)
     if conv is None:
         conv = _new(conversation_id, channel, at)
-        session.add(conv)
+        remember(session, conv, conversation_id)
     return conv
 
 
@@ -126,7 +127,7 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
 
 async def on_closed(session: AsyncSession, data: ConversationClosed, _assigning: Assigning) -> None:
     """A chat ended or a ticket was closed."""
-    conv = await session.get(Conversation, data.conversation_id)
+    conv = await loaded(session, Conversation, data.conversation_id)
     if conv is None:
         return
     if conv.state == "open":
@@ -155,7 +156,7 @@ async def on_notification(
 ) -> None:
     """A message refdesk will send: a queued transcript line."""
     # the line is kept even if the conversation's first event has not arrived yet
-    conv = await session.get(Conversation, data.conversation_id)
+    conv = await loaded(session, Conversation, data.conversation_id)
     await transcript.on_notification(session, conv, data)
 
 
@@ -163,13 +164,13 @@ async def on_delivered(
     session: AsyncSession, data: NotificationDelivered, _assigning: Assigning
 ) -> None:
     """The notifier's outcome for a message."""
-    conv = await session.get(Conversation, data.conversation_id)
+    conv = await loaded(session, Conversation, data.conversation_id)
     await transcript.on_delivered(session, conv, data)
 
 
 async def on_note(session: AsyncSession, data: StaffNoteAdded, _assigning: Assigning) -> None:
     """A staff note."""
-    conv = await session.get(Conversation, data.conversation_id)
+    conv = await loaded(session, Conversation, data.conversation_id)
     await transcript.on_note(session, conv, data)
 
 
@@ -177,7 +178,7 @@ async def on_claimed(
     session: AsyncSession, data: ConversationClaimed, _assigning: Assigning
 ) -> None:
     """A claim, unless a later transfer or claim already changed the assignee."""
-    conv = await session.get(Conversation, data.conversation_id)
+    conv = await loaded(session, Conversation, data.conversation_id)
     if conv is None:
         return
     if _newer(conv, data.at):
@@ -191,7 +192,7 @@ async def on_acknowledged(
     session: AsyncSession, data: CrisisAcknowledged, _assigning: Assigning
 ) -> None:
     """A crisis acknowledged (its re-escalation stops)."""
-    conv = await session.get(Conversation, data.conversation_id)
+    conv = await loaded(session, Conversation, data.conversation_id)
     if conv is None:
         return
     if conv.acknowledged_at is None:
@@ -203,7 +204,7 @@ async def on_converted(
     session: AsyncSession, data: ConversationConverted, _assigning: Assigning
 ) -> None:
     """An SMS thread became an email ticket."""
-    conv = await session.get(Conversation, data.conversation_id)
+    conv = await loaded(session, Conversation, data.conversation_id)
     if conv is None:
         return
     conv.channel, conv.converted_from, conv.patron_contact = "email", "sms", data.email
@@ -217,7 +218,7 @@ async def _purged(session: AsyncSession, data: BaseModel) -> bool:
     conversation_id = getattr(data, "conversation_id", None)
     if conversation_id is None:
         return False
-    conv = await session.get(Conversation, conversation_id)
+    conv = await loaded(session, Conversation, conversation_id)
     if conv is None or conv.purged_at is None or conv.state != "closed":
         return False
     if isinstance(data, InteractionReceived) and conv.closed_at is not None:
@@ -244,19 +245,56 @@ HANDLERS: dict[type[BaseModel], Effect] = {
 }
 
 
+def _entry_key(data: BaseModel) -> str | None:
+    """The transcript line an event writes, when it is one of the frequent kinds."""
+    if isinstance(data, InteractionReceived):
+        return data.interaction_id
+    if isinstance(data, RoutingDecided):
+        return f"decision:{data.decision_id}"
+    if isinstance(data, NotificationRequested | NotificationDelivered):
+        return data.idempotency_key
+    return None
+
+
+async def _preload(session: AsyncSession, events: list[BaseModel]) -> None:
+    """The rows a batch's events touch, in one query per table."""
+    conversations = {getattr(data, "conversation_id", None) for data in events}
+    await preload(session, Conversation, conversations)
+    await preload(session, DeskStat, conversations)
+    await preload(session, TranscriptEntry, (_entry_key(data) for data in events))
+
+
+async def apply_batch(
+    session: AsyncSession, items: Sequence[tuple[str, BaseModel]], *, assigning: Assigning
+) -> list[bool]:
+    """Apply a poll batch's events in order, each once (the ids are claimed in one statement,
+    the rows they touch loaded in one query per table, everything flushed once; the caller
+    commits). Per event: whether it was applied (False if seen before, ignored, or purged)."""
+    known = [(event_id, data) for event_id, data in items if type(data) in HANDLERS]
+    claimed = await claim_events(session, PROCESSED, CONSUMER, [eid for eid, _ in known])
+    fresh = [data for event_id, data in known if event_id in claimed]
+    await _preload(session, fresh)
+    applied: dict[str, bool] = {}
+    for event_id, data in known:
+        if event_id not in claimed or event_id in applied:
+            continue
+        applied[event_id] = not await _purged(session, data)
+        if applied[event_id]:
+            await HANDLERS[type(data)](session, data, assigning)
+            await stats.observe(session, data)
+    await session.flush()
+    done = [applied.get(event_id, False) for event_id, _ in items]
+    seen: set[str] = set()
+    for index, (event_id, _) in enumerate(items):  # a repeat within the batch is not applied
+        if event_id in seen:
+            done[index] = False
+        seen.add(event_id)
+    return done
+
+
 async def apply(
     session: AsyncSession, *, event_id: str, data: BaseModel, assigning: Assigning
 ) -> bool:
     """Apply one event once (claim + effect, same transaction; caller commits); False if seen
     before or of a type this service ignores."""
-    effect = HANDLERS.get(type(data))
-    if effect is None:
-        return False
-    if not await claim_event(session, PROCESSED, CONSUMER, event_id):
-        return False
-    if await _purged(session, data):
-        return False
-    await effect(session, data, assigning)
-    await stats.observe(session, data)
-    await session.flush()
-    return True
+    return (await apply_batch(session, [(event_id, data)], assigning=assigning))[0]

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import Conversation, DeskChange, TranscriptEntry
+from shared.db import loaded, remember
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -66,11 +67,11 @@ def preview_of(text: str) -> str:
 
 async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> TranscriptEntry:
     """Create a line or update the one with this id (events may arrive in any order)."""
-    entry = await session.get(TranscriptEntry, entry_id)
+    entry = await loaded(session, TranscriptEntry, entry_id)
     if entry is None:
         values.setdefault("attachments", [])
         entry = TranscriptEntry(id=entry_id, **values)
-        session.add(entry)
+        remember(session, entry, entry_id)
     else:
         for key, value in values.items():
             if value is not None:
@@ -199,7 +200,7 @@ async def on_delivered(
 ) -> None:
     """The notifier's outcome: sent (with the text as delivered) or failed (with why)."""
     direction = "out" if data.kind in PATRON_FACING else "event"
-    entry = await session.get(TranscriptEntry, data.idempotency_key)
+    entry = await loaded(session, TranscriptEntry, data.idempotency_key)
     if entry is not None and entry.delivery_state == DeliveryState.SENT.value:
         return  # a late "failed" never hides a message that went out
     values: dict[str, Any] = {

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.stats.desktime import buckets
 from services.status.stats.models import DeskStat, DeskStatTransfer
+from shared.db import loaded, remember
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -54,7 +55,7 @@ async def _row(
     """The conversation's row. Until its first patron message is seen (events of one
     conversation may arrive from several topics in any order), it dates from its earliest
     event and its channel from the first event that names one."""
-    row = await session.get(DeskStat, conversation_id)
+    row = await loaded(session, DeskStat, conversation_id)
     if row is None:
         row = DeskStat(
             conversation_id=conversation_id,
@@ -66,7 +67,7 @@ async def _row(
             safety_review=False,
             **buckets(at),
         )
-        session.add(row)
+        remember(session, row, conversation_id)
         return row
     if row.last_message_at is None:
         row.received_at = min(row.received_at, at)
@@ -218,6 +219,6 @@ async def observe(session: AsyncSession, data: BaseModel) -> None:
     if observer is None:
         return
     await observer(session, data)
-    row = await session.get(DeskStat, getattr(data, "conversation_id", ""))
+    row = await loaded(session, DeskStat, getattr(data, "conversation_id", ""))
     if row is not None:
         derive(row)

@@ -332,3 +332,26 @@ def test_unknown_kind_is_invalid_context() -> None:
 def test_normal_priority_adds_no_importance_header() -> None:
     assert "Importance" not in _email(K.SURVEY, priority="normal")
     assert _email(K.SURVEY, priority="high")["X-Priority"] == "2"
+
+
+def test_a_resend_is_the_same_email_byte_for_byte_and_repeated_headers_are_parsed_once() -> None:
+    when = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    first = _email(K.CIRCULATION_EMAIL, date=when)
+    again = _email(K.CIRCULATION_EMAIL, date=when)
+    other = _email(K.CIRCULATION_EMAIL, date=when, idempotency_key="another-key")
+    assert first.as_bytes() == again.as_bytes()
+    assert first.get_boundary() == again.get_boundary() != other.get_boundary()
+    # one parsed header object stands in both emails, and folds the same in each
+    assert first["To"] is other["To"]
+    assert first["To"].addresses[0].addr_spec == "patron@example.edu"
+    assert other.as_bytes().count(b"To: patron@example.edu") == 1
+
+
+def test_a_part_that_contains_the_derived_boundary_gets_another() -> None:
+    first = _email(K.CIRCULATION_EMAIL)
+    boundary = first.get_boundary()
+    assert boundary is not None
+    sample = SAMPLES[K.CIRCULATION_EMAIL] | {"question": f"what is --{boundary}?"}
+    clash = _email(K.CIRCULATION_EMAIL, context=sample)
+    assert clash.get_boundary() != boundary
+    assert clash.get_body(("plain",)) is not None

@@ -1,4 +1,4 @@
-"""shared.db.claim_event on SQLite and PostgreSQL: an event id is claimed once."""
+"""shared.db.claim_event and claim_events on SQLite and PostgreSQL: an event id is claimed once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import MetaData, select
 
-from shared.db import claim_event, create_engine, processed_table
+from shared.db import claim_event, claim_events, create_engine, processed_table
 
 
 async def test_an_event_id_is_claimed_once_even_by_two_sessions_at_once(
@@ -36,5 +36,38 @@ async def test_an_event_id_is_claimed_once_even_by_two_sessions_at_once(
         async with engine.connect() as conn:
             rows = (await conn.execute(select(table.c.consumer, table.c.event_id))).all()
         assert sorted(rows) == [("router", "e1"), ("status", "e1"), ("status", "e2")]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_batch_of_ids_is_claimed_in_one_statement_and_only_new_ones_come_back(
+    database_url: str,
+) -> None:
+    metadata = MetaData()
+    table = processed_table(metadata, "batch_claims_test")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        async with engine.connect() as conn:
+            assert await claim_events(conn, table, "status", ["a", "b"]) == {"a", "b"}
+            # seen before, repeated within the batch, new
+            assert await claim_events(conn, table, "status", ["b", "c", "c", "a", "d"]) == {
+                "c",
+                "d",
+            }
+            assert await claim_events(conn, table, "status", []) == set()
+            await conn.commit()
+
+        async def claim(ids: list[str]) -> set[str]:
+            async with engine.connect() as conn:
+                claimed = await claim_events(conn, table, "status", ids)
+                await asyncio.sleep(0.05)  # hold the transaction open while the other tries
+                await conn.commit()
+                return claimed
+
+        first, second = await asyncio.gather(claim(["e", "f"]), claim(["f", "g"]))
+        assert "e" in first and "g" in second
+        assert ("f" in first) != ("f" in second)  # one of the two replicas, never both
     finally:
         await engine.dispose()
