@@ -79,19 +79,33 @@ async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> Transcr
     return entry
 
 
+_CHANGES = "refdesk.desk_changes"
+
+
 def changed(session: AsyncSession, conv: Conversation | None, what: str, at: datetime) -> None:
-    """Tell every replica's live feed that this conversation changed."""
+    """Tell every replica's live feed that this conversation changed.
+
+    Within one transaction (a poll batch) a conversation's changes are one row per department
+    and crisis flag: a console refetches the conversation whatever changed, and a move to
+    another department or a new crisis still reaches those who see it only that way.
+    """
     if conv is None:
         return
-    session.add(
-        DeskChange(
-            conversation_id=conv.conversation_id,
-            department=conv.department,
-            crisis=conv.crisis or conv.safety_review,
-            what=what,
-            at=at,
-        )
+    crisis = conv.crisis or conv.safety_review
+    pending: dict[tuple[str, str | None, bool], DeskChange] = session.info.setdefault(_CHANGES, {})
+    key = (conv.conversation_id, conv.department, crisis)
+    row = pending.get(key)
+    if row is not None and row in session.new:
+        row.what, row.at = what, max(row.at, at)
+        return
+    pending[key] = row = DeskChange(
+        conversation_id=conv.conversation_id,
+        department=conv.department,
+        crisis=crisis,
+        what=what,
+        at=at,
     )
+    session.add(row)
 
 
 async def on_interaction(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0
 
 from services.status.handlers import Assigning, apply_batch
-from services.status.models import Conversation, TranscriptEntry
+from services.status.models import Conversation, DeskChange, TranscriptEntry
 from services.status.stats.models import DeskStat
 from shared.events import (
     Action,
@@ -114,6 +114,15 @@ async def test_a_batch_applies_each_event_once_like_one_at_a_time(
         done = await apply_batch(session, batch, assigning=Assigning())
         await session.commit()
     assert done == [True, True, True, False, True, True, True, True]
+    async with sessions() as session:
+        changes = (
+            await session.execute(select(DeskChange.conversation_id, DeskChange.department))
+        ).all()
+    # one live-feed row per conversation and department: before routing, then after
+    assert sorted(changes, key=str) == sorted(
+        [("c-1", None), ("c-1", "nw-circulation"), ("c-2", None), ("c-2", "nw-circulation")],
+        key=str,
+    )
     async with sessions() as session:
         again = await apply_batch(session, [*batch, second[3]], assigning=Assigning())
         await session.commit()
