@@ -47,7 +47,7 @@ test-unit: install  ## the fast tier: unit and component tests on SQLite, no bro
 
 test-broker: install kafka browser promtool  ## integration, ops, e2e and the short fault subset
 	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 --dist loadfile tests --ignore=tests/unit --ignore=tests/faults
-	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit -m "browser or slow or postgres"
+	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 tests/unit -m "browser or slow or postgres"
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
 
 coverage: install kafka browser promtool  ## `make test` under coverage (services as processes too)

@@ -3,47 +3,38 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher
 
 from services.status.app import create_app
-from services.status.models import Base
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from services.status.staff import read_seed, seed_staff
 from shared.db import create_engine, migrate, session_factory
+from tests.conftest import _fresh_postgres as fresh_postgres
 
 PG_URL = os.environ.get("REFDESK_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test (a throwaway PostgreSQL database: tests may run in parallel)."""
     if request.param == "postgres":
         if not PG_URL:
             pytest.skip("REFDESK_TEST_POSTGRES_URL is not set")
-        return PG_URL
-    return f"sqlite+aiosqlite:///{tmp_path / 'status.db'}"
-
-
-async def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
-        await conn.execute(text("DROP TABLE IF EXISTS alembic_version_status"))
-    await engine.dispose()
+        yield from fresh_postgres(PG_URL)
+        return
+    yield f"sqlite+aiosqlite:///{tmp_path / 'status.db'}"
 
 
 @pytest.fixture
 async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A freshly migrated database with the seed staff."""
-    if db_url.startswith("postgresql"):
-        await _reset_postgres(db_url)
     engine = create_engine(db_url)
     await migrate(engine, "status")
     factory = session_factory(engine)
