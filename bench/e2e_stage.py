@@ -82,21 +82,28 @@ def _tccs(raw: bytes) -> list[int]:
     return sorted({int(found) for found in TCC.findall(text)})
 
 
-def _received(system: System) -> list[tuple[float, bytes]]:
+def _received(system: System) -> list[tuple[float, list[int]]]:
+    """(receive time, TCC IDs) of every email at the sink, each email parsed once: parsing all
+    of them on every poll grew with the square of the run and starved the sink, a thread of
+    this process, of the GIL."""
     with system.sink.lock:
-        return list(system.sink.received)
+        fresh = system.sink.received[len(system.sink.parsed) :]
+    parsed = [(stamp, _tccs(raw)) for stamp, raw in fresh]
+    with system.sink.lock:
+        system.sink.parsed.extend(parsed)
+        return list(system.sink.parsed)
 
 
 def mail_tccs(system: System) -> list[int]:
     """The TCC ID of every email at the sink, once per email (repeats are duplicates)."""
-    return [tcc for _stamp, raw in _received(system) for tcc in _tccs(raw)]
+    return [tcc for _stamp, tccs in _received(system) for tcc in tccs]
 
 
 def mail_times(system: System) -> dict[int, float]:
     """TCC ID -> first receive time of the circulation email that carries it."""
     out: dict[int, float] = {}
-    for stamp, raw in _received(system):
-        for tcc in _tccs(raw):
+    for stamp, tccs in _received(system):
+        for tcc in tccs:
             out.setdefault(tcc, stamp)
     return out
 

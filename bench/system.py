@@ -25,6 +25,8 @@ class StampingSink(SinkHandler):
     """The mail sink, noting time.monotonic() when each message's DATA arrives."""
 
     received: list[tuple[float, bytes]] = field(default_factory=list)
+    parsed: list[tuple[float, list[int]]] = field(default_factory=list)
+    """What bench.e2e_stage has read of `received` so far (receive time, TCC IDs)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
