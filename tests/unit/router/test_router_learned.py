@@ -148,3 +148,46 @@ def test_the_model_reads_a_bounded_prefix(model: LearnedModel) -> None:
     assert model.assess(long, Channel.EMAIL, subject="Re: help").risk == pytest.approx(
         model.assess(long[: MAX_CHARS * 2], Channel.EMAIL, subject="Re: help").risk
     )
+
+
+# Misroutes seen in the demo shift (docs/routing.md), fixed by more varied everyday data
+# (corpus authors e-g), not by a rule or a threshold: each goes through the real model and
+# the policy, as the router decides it.
+DEMO_MISROUTES = [
+    # channel, subject, text, role, the route, flagged for safety review?
+    (
+        Channel.EMAIL,
+        "Reserves",
+        "Do you have the Campbell Biology textbook on reserve? I need it for BIOL 1406.",
+        PatronRole.STUDENT,
+        (Action.ANSWER, "reference"),
+    ),
+    (
+        Channel.EMAIL,
+        "JSTOR",
+        "How do I get into JSTOR from home? It keeps asking me to log in.",
+        PatronRole.STUDENT,
+        (Action.ANSWER, "reference"),
+    ),
+    (Channel.SMS, None, "a que hora cierran hoy", PatronRole.UNKNOWN, (Action.ANSWER, "reference")),
+]
+
+
+@pytest.mark.parametrize(("channel", "subject", "text", "role", "route"), DEMO_MISROUTES)
+def test_everyday_questions_seen_misrouted_in_the_demo(
+    policy: Policy,
+    model: LearnedModel,
+    channel: Channel,
+    subject: str | None,
+    text: str,
+    role: PatronRole,
+    route: tuple[Action, str],
+) -> None:
+    """A student's reserves question stays at the desk; a log-in question and a Spanish
+    hours question are not flagged for safety review."""
+    inp = DecisionInput(
+        channel=channel, text=text, received_at=OPEN, patron_role=role, subject=subject
+    )
+    got = routing.decide(policy, model, inp)
+    assert (got.action, got.department) == route
+    assert not got.safety_review, got.risk_score
