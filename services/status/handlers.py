@@ -132,10 +132,7 @@ async def on_closed(session: AsyncSession, data: ConversationClosed, _assigning:
         return
     if conv.state == "open":
         conv.state, conv.closed_at, conv.closed_by = "closed", data.closed_at, data.closed_by
-    if data.read_scale is not None:
-        conv.read_scale = data.read_scale
-    if data.topic is not None:
-        conv.topic = data.topic
+    # the close's tags reach the queue's row through the statistics row (`_mirror_tags`)
     await transcript.on_closed(session, conv, data)
 
 
@@ -211,6 +208,18 @@ async def on_converted(
     await transcript.on_converted(session, conv, data)
 
 
+async def _mirror_tags(session: AsyncSession, conversation_id: str | None) -> None:
+    """The queue's row shows the tags the statistics row settled on: the newest of the close's
+    and the edits', whichever topic's event was applied first (the conversation's own row may
+    not exist yet when a tag arrives)."""
+    stat = await loaded(session, DeskStat, conversation_id)
+    if stat is None or stat.tagged_at is None:
+        return
+    conv = await loaded(session, Conversation, conversation_id)
+    if conv is not None and (conv.read_scale, conv.topic) != (stat.read_scale, stat.topic):
+        conv.read_scale, conv.topic = stat.read_scale, stat.topic
+
+
 async def _purged(session: AsyncSession, data: BaseModel) -> bool:
     """Whether the event belongs to a closed conversation whose transcript retention removed:
     a replay from a rewound group must not bring the student data back. A new message from
@@ -282,6 +291,7 @@ async def apply_batch(
         if applied[event_id]:
             await HANDLERS[type(data)](session, data, assigning)
             await stats.observe(session, data)
+            await _mirror_tags(session, getattr(data, "conversation_id", None))
     await session.flush()
     done = [applied.get(event_id, False) for event_id, _ in items]
     seen: set[str] = set()

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, bearer
 
 from services.status.handlers import Assigning, apply
+from services.status.models import Conversation
 from services.status.stats.models import DeskStat
 from shared.events import (
     Action,
@@ -402,8 +403,14 @@ async def test_events_from_several_topics_in_any_order_give_the_same_rows(
     await feed(sessions, shuffled)
     async with sessions() as session:
         rows = {r.conversation_id: r for r in (await session.scalars(select(DeskStat))).all()}
+        queue = {c.conversation_id: c for c in (await session.scalars(select(Conversation))).all()}
     for truth in truths:
         row = rows[truth.cid]
+        # the queue's row shows the newest tags too, whichever of close and edit came first
+        assert (queue[truth.cid].read_scale, queue[truth.cid].topic) == (
+            truth.read_scale,
+            truth.topic,
+        ), truth.cid
         assert row.received_at == truth.received
         assert row.received_by == truth.department
         assert row.channel == truth.channel
