@@ -215,6 +215,12 @@ async def loaded(session: AsyncSession, model: type[M], key: Any) -> M | None:
     return row
 
 
+def forget_loaded(session: AsyncSession) -> None:
+    """Drop `preload()`'s cache (at the end of the unit of work it was made for: a later one in
+    the same session must not trust what another transaction may have changed since)."""
+    session.info.pop(_LOADED, None)
+
+
 def remember(session: AsyncSession, obj: Any, key: Any) -> None:
     """Add a new object to the session, and to `loaded()`'s cache under its key."""
     session.add(obj)

@@ -19,7 +19,7 @@ from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import transcript
 from services.status.models import PROCESSED, Conversation, TranscriptEntry
 from services.status.stats.models import DeskStat
-from shared.db import claim_events, loaded, preload, remember
+from shared.db import claim_events, forget_loaded, loaded, preload, remember
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -282,17 +282,20 @@ async def apply_batch(
     known = [(event_id, data) for event_id, data in items if type(data) in HANDLERS]
     claimed = await claim_events(session, PROCESSED, CONSUMER, [eid for eid, _ in known])
     fresh = [data for event_id, data in known if event_id in claimed]
-    await _preload(session, fresh)
     applied: dict[str, bool] = {}
-    for event_id, data in known:
-        if event_id not in claimed or event_id in applied:
-            continue
-        applied[event_id] = not await _purged(session, data)
-        if applied[event_id]:
-            await HANDLERS[type(data)](session, data, assigning)
-            await stats.observe(session, data)
-            await _mirror_tags(session, getattr(data, "conversation_id", None))
-    await session.flush()
+    try:
+        await _preload(session, fresh)
+        for event_id, data in known:
+            if event_id not in claimed or event_id in applied:
+                continue
+            applied[event_id] = not await _purged(session, data)
+            if applied[event_id]:
+                await HANDLERS[type(data)](session, data, assigning)
+                await stats.observe(session, data)
+                await _mirror_tags(session, getattr(data, "conversation_id", None))
+        await session.flush()
+    finally:
+        forget_loaded(session)
     done = [applied.get(event_id, False) for event_id, _ in items]
     seen: set[str] = set()
     for index, (event_id, _) in enumerate(items):  # a repeat within the batch is not applied

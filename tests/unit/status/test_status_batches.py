@@ -187,3 +187,26 @@ async def test_a_batch_loads_its_conversations_in_one_query_however_long_it_is(
     async with sessions() as session:
         count = await session.scalar(select(func.count()).select_from(Conversation))
     assert count == 26
+
+
+async def test_what_a_batch_loaded_is_not_trusted_by_the_next_one_in_the_same_session(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    interaction, _decision, requested, delivered = lost_book("c-9", 0)
+    async with sessions() as first:
+        # the email is requested before the conversation's first message is seen
+        assert await apply_batch(first, [requested], assigning=Assigning()) == [True]
+        await first.commit()
+        async with sessions() as other:  # another replica applies the message meanwhile
+            assert await apply_batch(other, [interaction], assigning=Assigning()) == [True]
+            await other.commit()
+        assert await apply_batch(first, [delivered], assigning=Assigning()) == [True]
+        await first.commit()
+    async with sessions() as session:
+        whats = (
+            await session.execute(
+                select(DeskChange.what).where(DeskChange.conversation_id == "c-9")
+            )
+        ).scalars()
+        # the delivery reached the live feed: the conversation was found, not "still missing"
+        assert sorted(whats) == ["delivery", "message"]
