@@ -29,7 +29,10 @@
     const source = new EventSource("/console/events");
     let connected = false;
     source.addEventListener("ready", () => {
-      if (connected) { Desk.loadQueue().catch(() => undefined); Desk.refreshConversation(); } // caught up after a gap
+      // Subscribed from here on: reload once, so a change applied between the page's first
+      // render (or a dropped connection) and this subscription is not missed.
+      Desk.loadQueue().catch(() => undefined);
+      if (connected) Desk.refreshConversation();
       connected = true;
       shell.dataset.live = "on";
     });
