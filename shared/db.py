@@ -109,23 +109,6 @@ def processed_table(metadata: MetaData, name: str) -> Table:
     )
 
 
-async def claim_event(
-    conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_id: str
-) -> bool:
-    """Record an event id as processed; False when it already was (a redelivery, or another
-    replica claimed it first).
-
-    One INSERT ... ON CONFLICT DO NOTHING: the row count says whether this call claimed it.
-    On PostgreSQL a concurrent transaction inserting the same id makes this one wait for it,
-    then do nothing.
-    """
-    result = await conn.execute(
-        insert_ignoring_duplicates(conn, table),
-        {"consumer": consumer, "event_id": event_id, "processed_at": datetime.now(UTC)},
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
 async def processed_among(
     conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_ids: Collection[str]
 ) -> set[str]:
@@ -167,7 +150,7 @@ async def claim_events(
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING: only the rows inserted come back. On
     PostgreSQL a concurrent transaction inserting the same id makes this one wait for it,
-    then skip that row, as `claim_event` does for one id.
+    then skip that row.
     """
     now = datetime.now(UTC)
     rows = [

@@ -296,13 +296,12 @@ async def apply_batch(
         await session.flush()
     finally:
         forget_loaded(session)
-    done = [applied.get(event_id, False) for event_id, _ in items]
-    seen: set[str] = set()
-    for index, (event_id, _) in enumerate(items):  # a repeat within the batch is not applied
-        if event_id in seen:
-            done[index] = False
-        seen.add(event_id)
-    return done
+    # each id answers once, at its first place in the batch: a repeat within it is not applied
+    first = {event_id: index for index, (event_id, _) in reversed(list(enumerate(items)))}
+    return [
+        first[event_id] == i and applied.get(event_id, False)
+        for i, (event_id, _) in enumerate(items)
+    ]
 
 
 async def apply(

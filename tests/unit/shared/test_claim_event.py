@@ -1,4 +1,4 @@
-"""shared.db.claim_event and claim_events on SQLite and PostgreSQL: an event id is claimed once."""
+"""shared.db.claim_events on SQLite and PostgreSQL: an event id is claimed once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import MetaData, select
 
-from shared.db import claim_event, claim_events, create_engine, processed_table
+from shared.db import claim_events, create_engine, processed_table
 
 
 async def test_an_event_id_is_claimed_once_even_by_two_sessions_at_once(
@@ -19,14 +19,14 @@ async def test_an_event_id_is_claimed_once_even_by_two_sessions_at_once(
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         async with engine.connect() as conn:
-            assert await claim_event(conn, table, "status", "e1") is True
-            assert await claim_event(conn, table, "status", "e1") is False
-            assert await claim_event(conn, table, "router", "e1") is True  # per consumer
+            assert await claim_events(conn, table, "status", ["e1"]) == {"e1"}
+            assert await claim_events(conn, table, "status", ["e1"]) == set()
+            assert await claim_events(conn, table, "router", ["e1"]) == {"e1"}  # per consumer
             await conn.commit()
 
         async def claim(event_id: str) -> bool:
             async with engine.connect() as conn:
-                claimed = await claim_event(conn, table, "status", event_id)
+                claimed = event_id in await claim_events(conn, table, "status", [event_id])
                 await asyncio.sleep(0.05)  # hold the transaction open while the other tries
                 await conn.commit()
                 return claimed
