@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench.payloads import BASE, MAILGUN_KEY, TWILIO_TOKEN, WEBHOOK_SECRET
 from refdesk_cli.kafka_local import LocalKafka, free_port
-from refdesk_cli.mailsink import SinkHandler
+from refdesk_cli.mailsink import SinkHandler, SmtpController
 from refdesk_cli.stack import SERVICES, Stack
 
 
@@ -44,15 +43,15 @@ class System:
 
     root: Path
     kafka: LocalKafka
-    smtp: Controller
+    smtp: SmtpController
     sink: StampingSink
     env: dict[str, str]
 
     def stack(
         self, name: str, names: tuple[str, ...], extra: dict[str, str] | None = None
     ) -> Stack:
-        """A Stack for some services in its own run folder, on free ports."""
-        ports = {n: free_port() for n in SERVICES}
+        """A Stack for some services in its own run folder, each on a port it binds and reports."""
+        ports = dict.fromkeys(SERVICES, 0)
         return Stack(run_dir=self.root / name, env={**self.env, **(extra or {})}, ports=ports)
 
     def stop(self) -> None:
@@ -66,7 +65,7 @@ def start_system(root: Path) -> System:
     kafka = LocalKafka(data_dir=root / "kafka", port=free_port())
     kafka.start()
     sink = StampingSink()
-    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp = SmtpController(sink)
     smtp.start()
     try:
         kafka.wait_ready()

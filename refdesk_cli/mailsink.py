@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import time
@@ -42,11 +43,27 @@ class SinkHandler:
         return "250 Message accepted for delivery"
 
 
+class SmtpController(Controller):
+    """aiosmtpd's Controller that may listen on a port the system picks (`port=0`, read back
+    into `.port` once bound); a restart listens on that same port again."""
+
+    def __init__(
+        self, handler: Any, *, hostname: str = "127.0.0.1", port: int = 0, **options: Any
+    ) -> None:
+        super().__init__(handler, hostname=hostname, port=port, **options)
+
+    def _trigger_server(self) -> None:
+        if self.port == 0 and isinstance(self.server, asyncio.base_events.Server):
+            self.port = int(self.server.sockets[0].getsockname()[1])
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
 def start_sink(
     host: str = "127.0.0.1", port: int = 1025, folder: Path | None = None, **kwargs: Any
-) -> tuple[Controller, SinkHandler]:
-    """Start a sink in a background thread; stop it with controller.stop()."""
+) -> tuple[SmtpController, SinkHandler]:
+    """Start a sink in a background thread (port 0: one the system picks, then in
+    `controller.port`); stop it with controller.stop()."""
     handler = SinkHandler(folder=folder)
-    controller = Controller(handler, hostname=host, port=port, **kwargs)
+    controller = SmtpController(handler, hostname=host, port=port, **kwargs)
     controller.start()
     return controller, handler

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +38,23 @@ def configured_ports(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
 
 @dataclass
 class Stack:
-    """The services of one deployment on this machine, sharing a run folder and environment."""
+    """The services of one deployment on this machine, sharing a run folder and environment.
+
+    A port of 0 lets the service bind any free port and report it (REFDESK_PORT_FILE); the
+    stack reads it back once the service is ready, and a restart asks for the same port again,
+    as a load balancer in front of it would expect. No port is picked here and handed over.
+    """
 
     run_dir: Path
     env: dict[str, str]
     ports: dict[str, int] = field(default_factory=configured_ports)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _port_files: dict[str, Path] = field(default_factory=dict, init=False, repr=False)
 
     def url(self, name: str) -> str:
-        """Base URL of a service."""
+        """Base URL of a service (once ready, when it was started on port 0)."""
+        if not self.ports.get(name):
+            raise RuntimeError(f"{name} has not reported its port yet: wait_ready() first")
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
@@ -62,14 +71,34 @@ class Stack:
         return proc
 
     def environment(self, name: str) -> dict[str, str]:
-        """The environment a service starts with: ours, the stack's, its port and run folder."""
+        """The environment a service starts with: ours, the stack's, its port and run folder
+        (and, for a port of 0, the file it reports the port it bound to)."""
         var, _ = SERVICES[name]
-        return {
+        env = {
             **os.environ,
             **self.env,
             var: str(self.ports[name]),
             "REFDESK_RUN_DIR": str(self.run_dir),
         }
+        if self.ports[name] == 0 or name in self._port_files:
+            report = self._port_files.setdefault(
+                name, self.run_dir / "ports" / f"{name}-{uuid.uuid4().hex[:12]}.port"
+            )
+            report.unlink(missing_ok=True)
+            env["REFDESK_PORT_FILE"] = str(report)
+        return env
+
+    def _reported_port(self, name: str) -> int | None:
+        """The port a service started on port 0 reported, once it has."""
+        report = self._port_files.get(name)
+        if report is None:
+            return self.ports[name]
+        try:
+            port = int(report.read_text("ascii"))
+        except (FileNotFoundError, ValueError):
+            return None
+        self.ports[name] = port
+        return port
 
     def wait_ready(
         self, name: str, timeout: float = 60.0, *, interrupted: Check | None = None
@@ -84,8 +113,9 @@ class Stack:
                 raise RuntimeError(
                     f"{name} exited with {proc.returncode}; see {self.run_dir}/logs/{name}.log"
                 )
+            port = self._reported_port(name)
             try:
-                if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                if port and httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -8,7 +8,9 @@ offsets are committed, then the process exits, within REFDESK_SHUTDOWN_TIMEOUT_S
 from __future__ import annotations
 
 import gc
+import os
 import socket
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,15 +27,36 @@ class _Server(uvicorn.Server):
     leaves the collector only what was made since.
     """
 
+    def __init__(self, config: uvicorn.Config, *, port_file: Path | None = None) -> None:
+        super().__init__(config)
+        self._port_file = port_file
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """Start as uvicorn does, then freeze what start-up built."""
+        """Start as uvicorn does, report the port bound, then freeze what start-up built."""
         await super().startup(sockets)
+        if self._port_file is not None and self.started:
+            write_port_file(self._port_file, bound_port(self.servers[0].sockets))
         gc.collect()
         gc.freeze()
 
 
+def bound_port(sockets: tuple[socket.socket, ...] | list[socket.socket]) -> int:
+    """The TCP port a listening server's sockets are bound to."""
+    port: int = sockets[0].getsockname()[1]
+    return port
+
+
+def write_port_file(path: Path, port: int) -> None:
+    """Write the port whole or not at all: a reader never sees half a number."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(f"{port}\n", encoding="ascii")
+    os.replace(partial, path)
+
+
 def serve(app: FastAPI, settings: CommonSettings, *, port: int) -> None:
-    """Serve the app until SIGTERM or Ctrl-C."""
+    """Serve the app until SIGTERM or Ctrl-C (on `port`; 0 lets the system pick one, which
+    is written to `settings.port_file`)."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -43,4 +66,4 @@ def serve(app: FastAPI, settings: CommonSettings, *, port: int) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         lifespan="on",
     )
-    _Server(config).run()
+    _Server(config, port_file=settings.port_file).run()

@@ -71,6 +71,11 @@ class CommonSettings(BaseSettings):
     host: str = Field(
         "127.0.0.1", description="address the HTTP server binds (0.0.0.0 in containers)"
     )
+    port_file: Path | None = Field(
+        None,
+        description="once serving, write the HTTP port bound to this file (with a port of 0, "
+        "the system picks a free one: how `refdesk_cli.stack` starts services for tests)",
+    )
 
     def db_url(self, service: str) -> str:
         """The database URL this service uses."""

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 import uvicorn
-from aiosmtpd.controller import Controller
 
+from refdesk_cli.mailsink import SmtpController
 from tests.eventually import eventually
+
+__all__ = ["SmtpController", "serving", "serving_in_thread"]
 
 
 def _server(app: Any, lifespan: Literal["on", "off"]) -> uvicorn.Server:
@@ -48,10 +50,12 @@ async def serving(
 
 
 @contextlib.contextmanager
-def serving_in_thread(app: Any, *, what: str, timeout: float = 30.0) -> Iterator[str]:
+def serving_in_thread(
+    app: Any, *, what: str, lifespan: Literal["on", "off"] = "off", timeout: float = 30.0
+) -> Iterator[str]:
     """Serve an ASGI app on a thread of its own (for fixtures shared across event loops);
     yield its base URL."""
-    server = _server(app, "off")
+    server = _server(app, lifespan)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -63,17 +67,4 @@ def serving_in_thread(app: Any, *, what: str, timeout: float = 30.0) -> Iterator
         yield _url(server)
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
-
-
-class SmtpController(Controller):
-    """aiosmtpd's Controller on the port the OS picks (`port=0`, the default here), read back
-    into `.port` once bound; a restart listens on that same port again."""
-
-    def __init__(self, handler: Any, *, port: int = 0, **options: Any) -> None:
-        super().__init__(handler, hostname="127.0.0.1", port=port, **options)
-
-    def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
-            self.port = int(self.server.sockets[0].getsockname()[1])
-        super()._trigger_server()  # type: ignore[no-untyped-call]
+        thread.join(timeout=60)

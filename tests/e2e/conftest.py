@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from refdesk_cli.kafka_local import LocalKafka, free_port
-from refdesk_cli.mailsink import SinkHandler, start_sink
+from refdesk_cli.mailsink import SinkHandler
 from refdesk_cli.stack import SERVICES, Stack
 from tests.integration.ingest.conftest import BASE, MAILGUN_KEY, TWILIO_TOKEN, WEBHOOK_SECRET
+from tests.servers import SmtpController
 
 
 @dataclass
@@ -21,7 +21,7 @@ class System:
     stack: Stack
     kafka: LocalKafka
     mail: SinkHandler
-    smtp: Controller
+    smtp: SmtpController
     public_base_url: str
 
 
@@ -32,8 +32,10 @@ def e2e_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     kafka = LocalKafka(data_dir=root / "kafka", port=free_port())
     kafka.start()
     kafka.wait_ready()
-    smtp, mail = start_sink(port=free_port(), folder=root / "mail")
-    ports = {name: free_port() for name in SERVICES}
+    mail = SinkHandler(folder=root / "mail")
+    smtp = SmtpController(mail)
+    smtp.start()
+    ports = dict.fromkeys(SERVICES, 0)  # each service binds a free port and reports it
     base = BASE  # the public URL providers call, as behind a proxy
     env = {
         "REFDESK_KAFKA_BOOTSTRAP": kafka.bootstrap,

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 
-from refdesk_cli.kafka_local import free_port
 from refdesk_cli.stack import Stack
 from tests.e2e.conftest import System
 from tests.eventually import eventually
@@ -87,7 +86,7 @@ async def test_an_email_ticket_is_read_answered_threaded_and_kept(e2e_system: Sy
             **e2e_system.stack.env,
             "REFDESK_STATUS_GROUP": f"refdesk-status-{uuid.uuid4().hex[:8]}",
         },
-        ports={"status": free_port()},
+        ports={"status": 0},
     )
     rebuilt.start("status")
     try:

@@ -16,12 +16,12 @@ from urllib.parse import parse_qs
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiosmtpd.controller import Controller
 
 from refdesk_cli.kafka_local import LocalKafka, free_port
 from refdesk_cli.mailsink import SinkHandler
 from refdesk_cli.stack import Stack
 from tests.integration.ingest.conftest import BASE, MAILGUN_KEY, TWILIO_TOKEN, WEBHOOK_SECRET
+from tests.servers import SmtpController
 
 SERVICES = ("ingest", "router", "notifier", "status")
 READY_S = 180.0  # a shared two-core machine: starting a Python service can take a while
@@ -32,7 +32,8 @@ class SmsFake:
     """Twilio's Messages API, as far as the notifier uses it: records each request."""
 
     requests: list[dict[str, str]] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
+    port: int = 0
+    """0 until started: the server binds a port the system picks and reads it back."""
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -60,6 +61,7 @@ class SmsFake:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -70,15 +72,17 @@ class SmsFake:
 
 @dataclass
 class Smtp:
-    """A real SMTP server (aiosmtpd) on a fixed port that can go down and come back."""
+    """A real SMTP server (aiosmtpd) that can go down and come back, on the port it first bound
+    (one the system picked)."""
 
-    port: int = field(default_factory=free_port)
+    port: int = 0
     handler: SinkHandler = field(default_factory=SinkHandler)
-    controller: Controller | None = None
+    controller: SmtpController | None = None
 
     def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = SmtpController(self.handler, port=self.port)
         self.controller.start()
+        self.port = self.controller.port
 
     def stop(self) -> None:
         if self.controller is not None:
@@ -112,7 +116,7 @@ class System:
         other = Stack(
             run_dir=self.stack.run_dir,
             env=self.stack.env,
-            ports={**self.stack.ports, name: free_port()},
+            ports={**self.stack.ports, name: 0},
         )
         other.start(name)
         other.wait_ready(name, timeout=READY_S)
@@ -154,9 +158,7 @@ def start_system(root: Path, **env: str) -> System:
         "REFDESK_LEASE_S": "20",
         **env,
     }
-    stack = Stack(
-        run_dir=root / "run", env=base_env, ports={name: free_port() for name in SERVICES}
-    )
+    stack = Stack(run_dir=root / "run", env=base_env, ports=dict.fromkeys(SERVICES, 0))
     system = System(root=root, kafka=kafka, stack=stack, smtp=smtp, sms=sms)
     try:
         for name in SERVICES:

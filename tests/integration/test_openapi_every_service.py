@@ -8,21 +8,19 @@ each operation gets a bounded number of examples.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from refdesk_cli.kafka_local import free_port
+from tests.servers import serving_in_thread
 
 EXAMPLES = 12
 ROUTER_TOKEN = "router-admin-token-for-schemathesis-0123456789"
@@ -81,29 +79,6 @@ def _document(name: str) -> dict[str, Any]:
     return BUILD[name](common).openapi()
 
 
-class Served:
-    """A service under uvicorn in a thread of its own, its lifespan started once."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
-        )
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()))
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 90
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "did not start"
-            time.sleep(0.1)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(60)
-
-
 @pytest.fixture(scope="module")
 def base_urls(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Every service of this module, running."""
@@ -115,15 +90,13 @@ def base_urls(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) ->
         "topic_partitions": 1,
         "shutdown_timeout_s": 2.0,
     }
-    served = {name: Served(build(common)) for name, build in BUILD.items()}
-    urls: dict[str, str] = {}
-    try:
-        for name, server in served.items():
-            urls[name] = server.__enter__()
-        yield urls
-    finally:
-        for name in urls:
-            served[name].__exit__()
+    with contextlib.ExitStack() as running:
+        yield {
+            name: running.enter_context(
+                serving_in_thread(build(common), what=name, lifespan="on", timeout=90)
+            )
+            for name, build in BUILD.items()
+        }
 
 
 SETTINGS = settings(
