@@ -1,0 +1,95 @@
+"""The desk's macro file (conversations/macros.py): read again when it changes, the last good
+version kept when an edit breaks it, and what staff see for departments the file does not
+name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from services.status.conversations.macros import DEFAULT_FILE, MacroBook, first_name, load
+from services.status.errors import NotFound
+
+EXTRA = """
+  - id: library_hours_today
+    label: Hours today
+    text: "We're open until {closing_time} today."
+"""
+
+
+@pytest.fixture
+def book_file(tmp_path: Path) -> Path:
+    """A copy of the shipped macros.yaml staff can edit."""
+    path = tmp_path / "macros.yaml"
+    shutil.copy(DEFAULT_FILE, path)
+    return path
+
+
+def touch_later(path: Path) -> None:
+    """Move the file's modification time on (an edit within the same clock tick counts)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_an_edit_is_read_without_a_restart(book_file: Path) -> None:
+    """A macro appended to the file is there on the next read."""
+    book = MacroBook(book_file)
+    with pytest.raises(NotFound, match="no macro 'library_hours_today'"):
+        book.macro("library_hours_today")
+    book_file.write_text(book_file.read_text("utf-8") + EXTRA, "utf-8")
+    touch_later(book_file)
+    macro = book.macro("library_hours_today")
+    assert macro.label == "Hours today"
+    assert macro.variables("sms") == ["closing_time"]
+
+
+def test_a_broken_edit_keeps_the_last_good_file(book_file: Path) -> None:
+    """A file that no longer validates: the book keeps what it had; a book that never read a
+    good file refuses, naming the file."""
+    book = MacroBook(book_file)
+    before = book.data()
+    book_file.write_text("links: {}\ndepartments: {}\nmacros: [{id: NOT AN ID}]\n", "utf-8")
+    touch_later(book_file)
+    assert book.data() is before
+    with pytest.raises(ValueError, match=r"^macros\.yaml: "):
+        MacroBook(book_file).data()
+
+
+def test_macro_ids_must_be_unique(book_file: Path) -> None:
+    """Two macros under one id are refused at load."""
+    text = book_file.read_text("utf-8")
+    book_file.write_text(text + EXTRA + EXTRA, "utf-8")
+    with pytest.raises(ValueError, match="macro ids must be unique"):
+        load(book_file)
+
+
+def test_a_department_the_file_does_not_know(book_file: Path) -> None:
+    """Its id stands for its name, and the hand-off names it; known ones come from the file."""
+    book = MacroBook(book_file)
+    assert book.department_name("campus-tr") == "Trinity River Campus Library"
+    assert book.department_name("campus-moon") == "campus-moon"
+    assert book.handoff("campus-moon") == (
+        "Someone from campus-moon will join this conversation to help you."
+    )
+    assert book.handoff("tutoring").startswith("I'm transferring you to Tutoring.")
+    assert "care-team" in book.departments()
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("Ana Gomez", "Ana"),
+        ("  José  Luis ", "José"),
+        ("O'Brien", "O'Brien"),
+        ("2223334", None),
+        ("   ", None),
+        (None, None),
+        ("_x", None),
+    ],
+)
+def test_first_name(name: str | None, first: str | None) -> None:
+    """The first word when it looks like a name (letters first, no digits or markup)."""
+    assert first_name(name) == first
