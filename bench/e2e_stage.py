@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.console_stage import staff_tokens
 from bench.drive import OK, loadgen, percentile
 from bench.machine import RssPeak, cpu_seconds
 from bench.payloads import message_sid
@@ -178,11 +180,53 @@ async def one_rate(
     return out
 
 
+CONSOLES = 20
+"""Signed-in staff with the console open (its live stream) during the last 100/s run."""
+
+
+class Consoles:
+    """Staff with the desk console open: each holds the live stream (`/console/events`) and
+    reads every event, as the page does, for as long as the run lasts."""
+
+    def __init__(self, status_url: str, n: int) -> None:
+        self.status_url = status_url
+        self.n = n
+        self.events = 0
+        self.connected = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Sign in `n` supervisors (they see every department) and open their streams."""
+        async with httpx.AsyncClient(base_url=self.status_url, timeout=30) as status:
+            tokens = await staff_tokens(status, self.n, f"e2e{int(time.time()) % 100_000}")
+        self._tasks = [asyncio.create_task(self._listen(h)) for h in tokens]
+        deadline = time.monotonic() + 30
+        while self.connected < self.n and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+    async def _listen(self, headers: dict[str, str]) -> None:
+        async with (
+            httpx.AsyncClient(timeout=None) as client,
+            client.stream("GET", f"{self.status_url}/console/events", headers=headers) as stream,
+        ):
+            stream.raise_for_status()
+            self.connected += 1
+            async for line in stream.aiter_lines():
+                self.events += line.startswith("data:")
+
+    async def stop(self) -> None:
+        """Close every stream."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 def run(
     root: Path, system: System, ports: dict[str, int], pids: dict[str, int], *, quick: bool
 ) -> dict[str, Any]:
     """A warm-up, then 10, 50, 100 and 150 interactions/s (100/s for 60 s), with each service's
-    CPU per interaction and peak VmRSS during the runs."""
+    CPU per interaction and peak VmRSS during the runs; then 100/s again with 20 staff holding
+    the console's live stream open."""
     durations = (
         {10: 6.0, 50: 6.0, 100: 10.0, 150: 6.0}
         if quick
@@ -223,7 +267,32 @@ def run(
                             settle_s=settle,
                         )
                     )
-            return {"runs": runs, "rss_peak": rss.peak}
+                consoles = Consoles(f"http://127.0.0.1:{ports['status']}", CONSOLES)
+                await consoles.start()
+                try:
+                    live = await one_rate(
+                        root,
+                        system,
+                        decisions,
+                        ports["ingest"],
+                        pids,
+                        rate=100,
+                        duration=durations[100],
+                        tag=0xE20,
+                        tcc_base=4_000_000,
+                        settle_s=settle,
+                    )
+                finally:
+                    await consoles.stop()
+                live["consoles"] = {"staff": consoles.n, "connected": consoles.connected}
+                live["consoles"]["events"] = consoles.events
+                log.info(
+                    "  with %d consoles open (%d connected): %d live events delivered",
+                    consoles.n,
+                    consoles.connected,
+                    consoles.events,
+                )
+            return {"runs": runs, "with_consoles": live, "rss_peak": rss.peak}
         finally:
             await decisions.stop()
 

@@ -33,7 +33,7 @@ async def db_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(db_session)]
+SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 async def current_actor(request: Request, res: ResourcesDep, session: SessionDep) -> Actor:

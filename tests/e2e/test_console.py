@@ -109,3 +109,37 @@ async def test_an_email_ticket_is_read_answered_threaded_and_kept(e2e_system: Sy
 
 async def _mail(system: System, predicate: Callable[[Any], bool]) -> list[Any]:
     return [m for m in system.mail.messages if predicate(m)]
+
+
+STREAMS = 25
+"""More open consoles than a status replica's database pool lends connections at once (15)."""
+
+
+async def test_open_consoles_do_not_starve_the_desk_of_database_connections(
+    e2e_system: System,
+) -> None:
+    """A live stream checks who is asking and then needs no database connection: a shift with
+    more consoles open (each reading its stream, as the page does) than the pool holds still
+    gets its queue, and every stream opens."""
+    url = e2e_system.stack.url("status")
+    ready = 0
+
+    async def console() -> None:
+        nonlocal ready
+        async with (
+            httpx.AsyncClient(timeout=None) as client,
+            client.stream("GET", f"{url}/console/events", headers=DESK) as stream,
+        ):
+            async for line in stream.aiter_lines():
+                ready += line == "event: ready"
+
+    consoles = [asyncio.create_task(console()) for _ in range(STREAMS)]
+    try:
+        await eventually(lambda: ready == STREAMS, f"{STREAMS} consoles open", timeout=20)
+        async with httpx.AsyncClient(base_url=url, timeout=10) as status:
+            queue = await status.get("/conversations", headers=DESK)
+            assert queue.status_code == 200, queue.text
+    finally:
+        for task in consoles:
+            task.cancel()
+        await asyncio.gather(*consoles, return_exceptions=True)
