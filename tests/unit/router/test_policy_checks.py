@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from services.router.policy import PolicyError, default_policy_path, load_policy, parse_policy
 from services.router.policy.checks import Loc, problems
@@ -302,3 +303,78 @@ def test_a_policy_file_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"^p.yaml:1: the policy must be a YAML mapping$") as err:
         parse_policy(b"- rules\n- departments\n", source="p.yaml")
     assert err.value.line == 1
+
+
+def without_email(fallback: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a fallback (shared between departments by a YAML anchor) minus its email."""
+    return {**fallback, "message": {k: v for k, v in fallback["message"].items() if k != "email"}}
+
+
+SCHEMA_CASES: list[tuple[str, Callable[[Doc], None], str]] = [
+    (
+        "interval closing before it opens",
+        lambda d: d["hours"]["monday"][0].update(close="07:00"),
+        "close must be after open",
+    ),
+    (
+        "department without an SMS hand-off",
+        lambda d: dept(d, "tutoring")["handoff"].pop("sms"),
+        "handoff needs chat, sms and email texts",
+    ),
+    (
+        "live department without a fallback",
+        lambda d: dept(d, "tutoring").pop("fallback"),
+        "a live department needs a fallback",
+    ),
+    (
+        "fallback without an email text",
+        lambda d: dept(d, "tutoring").update(
+            fallback=without_email(dept(d, "tutoring")["fallback"])
+        ),
+        "fallback.message needs chat, sms and email texts",
+    ),
+    (
+        "crisis rule that does not escalate",
+        lambda d: rule(d, "crisis-unsafe").update(action="answer", department="reference"),
+        "crisis: true goes with action escalate_crisis, and only with it",
+    ),
+    (
+        "escalation outside a crisis rule",
+        lambda d: rule(d, "tutoring").update(action="escalate_crisis", department="care-team"),
+        "crisis: true goes with action escalate_crisis, and only with it",
+    ),
+    (
+        "link name that is not an identifier",
+        lambda d: d["links"].update({"Survey-Link": "https://example.edu"}),
+        "link name 'Survey-Link' is not a lower-case identifier",
+    ),
+    (
+        "translation keyed by a three-letter code",
+        lambda d: d["languages"].update(spa=d["languages"]["es"]),
+        "language 'spa' must be an ISO 639-1 code other than en",
+    ),
+    (
+        "translation into English",
+        lambda d: d["languages"].update(en=d["languages"]["es"]),
+        "language 'en' must be an ISO 639-1 code other than en",
+    ),
+    (
+        "lower-case SMS keyword",
+        lambda d: d["sms_keywords"].update(Hours=d["sms_keywords"]["HOURS"]),
+        "sms keyword 'Hours' must be one upper-case word",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"), [pytest.param(b, m, id=name) for name, b, m in SCHEMA_CASES]
+)
+def test_each_schema_rule_refuses_its_variant(
+    shipped: Doc, break_it: Callable[[Doc], None], message: str
+) -> None:
+    """The document model itself refuses these, before the semantic checks run."""
+    data = copy.deepcopy(shipped)
+    break_it(data)
+    with pytest.raises(ValidationError) as err:
+        PolicyDoc.model_validate(data)
+    assert [e["msg"] for e in err.value.errors()] == [f"Value error, {message}"]
