@@ -139,6 +139,12 @@ def _sms_keyword_too_long(d: Doc) -> None:
     d["sms_keywords"]["HELP"] = "x" * 161
 
 
+def second(d: Doc, section: str, item_id: str) -> int:
+    """Where the second rule or department with this id sits (the duplicate)."""
+    ids = [x["id"] for x in d[section]]
+    return ids.index(item_id, ids.index(item_id) + 1)
+
+
 def loc_of(d: Doc, section: str, item_id: str) -> int:
     """Shorthand for index_of in the cases table."""
     return index_of(d, section, item_id)
@@ -173,7 +179,7 @@ CASES: list[tuple[str, Callable[[Doc], None], Callable[[Doc], Loc], str]] = [
     (
         "duplicate rule id",
         _duplicate_rule,
-        lambda d: ("rules", loc_of(d, "rules", "tutoring") + 1, "id"),
+        lambda d: ("rules", second(d, "rules", "tutoring"), "id"),
         "duplicate rule id 'tutoring'",
     ),
     (
@@ -257,7 +263,7 @@ CASES: list[tuple[str, Callable[[Doc], None], Callable[[Doc], Loc], str]] = [
     (
         "duplicate department id",
         _duplicate_department,
-        lambda d: ("departments", [x["id"] for x in d["departments"]].index("campus-ne", 6), "id"),
+        lambda d: ("departments", second(d, "departments", "campus-ne"), "id"),
         "duplicate department id 'campus-ne'",
     ),
     (
