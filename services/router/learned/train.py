@@ -290,11 +290,15 @@ def vars_of(t: dict[str, Thresholds]) -> dict[str, dict[str, float]]:
 
 
 def inputs_digest(corpus: Sequence[Path], project: Sequence[Path]) -> dict[str, Any]:
-    """Each input file's name, line count and SHA-256."""
+    """Each input file's name (relative to the repository when it is in it), line count and
+    SHA-256."""
     out: dict[str, Any] = {}
+    root = data.ROOT.resolve()
     for path in [*project, *corpus]:
         raw = path.read_bytes()
-        out[path.relative_to(data.ROOT).as_posix()] = {
+        resolved = path.resolve()
+        name = resolved.relative_to(root) if resolved.is_relative_to(root) else resolved
+        out[name.as_posix()] = {
             "rows": sum(1 for line in raw.splitlines() if line.strip()),
             "sha256": hashlib.sha256(raw).hexdigest(),
         }

@@ -424,3 +424,13 @@ def test_check_fails_when_the_committed_figures_differ(
     train.write(arrays, stale, npz)
     assert train.main(["--out", str(npz), "--check"]) == 1
     assert capsys.readouterr().err.strip() == "differs from the committed model"
+
+
+def test_an_input_outside_the_repository_is_named_by_its_full_path(
+    inputs: Inputs, tmp_path: Path
+) -> None:
+    outside = write_jsonl(tmp_path / "elsewhere" / "corpus_z.jsonl", author_rows("z"))
+    digest = train.inputs_digest([*inputs.corpus, outside], inputs.project)
+    assert outside.resolve().as_posix() in digest
+    assert digest[outside.resolve().as_posix()]["rows"] == len(author_rows("z"))
+    assert "data/corpus_x.jsonl" in digest  # inside: relative to the repository
