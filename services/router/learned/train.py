@@ -49,10 +49,15 @@ PARAMS: dict[str, Any] = {
     "features_rev": FEATURES_REV,
     "weights": "balanced per (language, route) cell",
 }
-FALSE_ESCALATION_BUDGET = 0.02
-"""Escalated non-crisis messages (rules and model together), as a share of non-crisis ones."""
-REVIEW_BUDGET = 0.07
-"""Non-crisis messages flagged for safety review, as a share of non-crisis ones."""
+FALSE_ESCALATION_BUDGET = 0.015
+"""Escalated non-crisis messages (rules and model together), as a share of non-crisis ones,
+on the calibration folds. Below the 2% bar: on authors a-g, held out one at a time, thresholds
+chosen at a 2% budget gave 2.1% on the held-out author in both languages, at 1.5% they gave
+1.6%."""
+REVIEW_BUDGET = 0.05
+"""Non-crisis messages flagged for safety review, as a share of non-crisis ones, on the
+calibration folds. Below the 8% bar: on authors a-g held out one at a time, Spanish review
+flags ran 2-3 points over the budget (9.1% at 7%, 8.7% at 6%, 7.7% at 5%)."""
 Prediction = tuple[list[float], float]
 GRID = [round(float(x), 3) for x in np.arange(0.02, 0.995, 0.005)]
 
@@ -326,7 +331,12 @@ def train(
         [by_row[i] for i in held],
     )
     digest = inputs_digest(corpus, project)
-    stamp = json.dumps({"inputs": digest, "params": PARAMS}, sort_keys=True).encode()
+    # the thresholds depend on the budgets and on what the rules escalate: both name the model
+    budgets = {"false_escalations": FALSE_ESCALATION_BUDGET, "review": REVIEW_BUDGET}
+    stamp = json.dumps(
+        {"inputs": digest, "params": PARAMS, "budgets": budgets, "policy": policy.version},
+        sort_keys=True,
+    ).encode()
     version = "clf-" + hashlib.sha256(stamp).hexdigest()[:12]
     final = as_model(arrays, {"version": version, "thresholds": vars_of(t)})
     trained = outcomes(final, rows, rules, predict(final, rows), t, langs)

@@ -34,3 +34,10 @@ def test_retraining_reproduces_the_committed_weights() -> None:
         assert arrays["classes"].tolist() == META["classes"]
         for name in ("idf", "coef", "intercept", "lang_coef", "lang_intercept"):
             np.testing.assert_allclose(arrays[name], npz[name], rtol=1e-3, atol=1e-3)
+
+
+def test_model_was_trained_with_the_committed_rules() -> None:
+    """The thresholds are chosen around what the rules escalate: retrain after a rule change."""
+    from services.router.policy import default_policy_path, load_policy
+
+    assert META["policy_version"] == load_policy(default_policy_path()).version
