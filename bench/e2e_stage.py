@@ -279,7 +279,7 @@ def run(
                         rate=100,
                         duration=durations[100],
                         tag=0xE20,
-                        tcc_base=4_000_000,
+                        tcc_base=3_500_000,  # apart from the runs above and the catch-up stage
                         settle_s=settle,
                     )
                 finally:

@@ -154,8 +154,9 @@ def section(r: dict[str, Any], plot: Path) -> str:
     if "e2e" in r:
         lines += e2e_section(r["e2e"])
     lines += memory_section(r)
-    alt = "latency against offered load" if "ingest" in r or "e2e" in r else "router rates"
-    lines += ["", f"![{alt}]({plot.name})", ""]
+    if PLOTTED & set(r):  # a run of other stages only (catch-up, console) draws no plot
+        alt = "latency against offered load" if "ingest" in r or "e2e" in r else "router rates"
+        lines += ["", f"![{alt}]({plot.name})", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -302,6 +303,8 @@ def memory_section(r: dict[str, Any]) -> list[str]:
 
 
 STYLES = {"p50": "-", "p99": "--", "p999": ":"}
+PLOTTED = {"ingest", "e2e", "router"}
+"""The stages the plot has a panel for."""
 
 
 def draw(r: dict[str, Any], plot: Path) -> None:
@@ -317,6 +320,8 @@ def draw(r: dict[str, Any], plot: Path) -> None:
         for name, fn in (("ingest", _ingest_panel), ("e2e", _e2e_panel), ("router", _router_panel))
         if name in r
     ]
+    if not panels:
+        return
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.8), squeeze=False)
     for ax, (name, fn) in zip(axes[0], panels, strict=True):
         fn(ax, r[name])

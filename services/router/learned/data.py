@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.router.policy.decision import DecisionInput
+from services.router.policy.report import OPEN_TIME
 from shared.events import Channel, PatronRole
 
 ROOT = Path(__file__).parents[3]
@@ -30,6 +32,16 @@ class Example:
     tag: str | None
     label: str
     """"action/department\""""
+
+    def as_input(self) -> DecisionInput:
+        """The message as the router receives it, at a time the desk is open."""
+        return DecisionInput(
+            channel=self.channel,
+            text=self.text,
+            received_at=OPEN_TIME,
+            patron_role=self.role,
+            subject=self.subject,
+        )
 
 
 def read(path: Path, author: str | None = None) -> list[Example]:

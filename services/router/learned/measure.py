@@ -18,8 +18,7 @@ from pathlib import Path
 
 from services.router import routing
 from services.router.learned import LearnedModel, default_model_path, load_model
-from services.router.policy import DecisionInput, Policy, default_policy_path, load_policy
-from services.router.policy.report import OPEN_TIME
+from services.router.policy import Policy, default_policy_path, load_policy
 
 from .data import Example, read
 from .metrics import Counts, Outcome, as_json, tally
@@ -33,13 +32,7 @@ def decide_all(
     """Each example decided as the router decides it, desk open and everyone Online."""
     out: list[Outcome] = []
     for r in rows:
-        inp = DecisionInput(
-            channel=r.channel,
-            text=r.text,
-            received_at=OPEN_TIME,
-            patron_role=r.role,
-            subject=r.subject,
-        )
+        inp = r.as_input()
         d = routing.decide(policy, model, inp)
         route = f"{d.action.value}/{d.department}"
         out.append(

@@ -30,8 +30,7 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
-from services.router.policy import DecisionInput, Policy, default_policy_path, load_policy
-from services.router.policy.report import OPEN_TIME
+from services.router.policy import Policy, default_policy_path, load_policy
 
 from . import data
 from .data import Example
@@ -76,13 +75,7 @@ def rules_outcomes(policy: Policy, rows: Sequence[Example]) -> list[RulesOutcome
     catch_all = policy.doc.rules[-1].id
     out: list[RulesOutcome] = []
     for r in rows:
-        inp = DecisionInput(
-            channel=r.channel,
-            text=r.text,
-            received_at=OPEN_TIME,
-            patron_role=r.role,
-            subject=r.subject,
-        )
+        inp = r.as_input()
         d = policy.decide(inp)
         out.append(
             RulesOutcome(
