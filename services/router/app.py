@@ -105,7 +105,9 @@ def create_app(settings: RouterSettings) -> FastAPI:
         await migrate(engine, "router")
         await ensure_topics(settings)
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        # not on the main thread (an embedded server) there is no SIGHUP reload: asyncio says
+        # RuntimeError, uvloop ValueError; the policy file is still watched
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, holder.reload)
         watcher = asyncio.create_task(holder.watch(settings.policy_watch_interval_s))
         await broker.start()
