@@ -14,6 +14,7 @@ from typing import Any, Literal
 import uvicorn
 
 from refdesk_cli.mailsink import SmtpController
+from shared.service import bound_port
 from tests.eventually import eventually
 
 __all__ = ["SmtpController", "serving", "serving_in_thread"]
@@ -27,8 +28,7 @@ def _server(app: Any, lifespan: Literal["on", "off"]) -> uvicorn.Server:
 
 
 def _url(server: uvicorn.Server) -> str:
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{bound_port(server.servers[0].sockets)}"
 
 
 @contextlib.asynccontextmanager

@@ -44,7 +44,8 @@ async def db_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(db_session)]
+# closed when the endpoint returns, before the response is sent (as in the status service)
+SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 def require_admin(request: Request, res: ResourcesDep) -> None:

@@ -33,6 +33,8 @@ async def db_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+# closed when the endpoint returns, before the response is sent: a streamed response (the
+# console's live stream) must not hold a pooled connection for as long as it stays open
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
