@@ -52,7 +52,10 @@ async def test_sign_in_go_away_and_see_a_new_sms_arrive(
             await expect(page.locator("#my-status")).to_have_text("Online")
             await page.click("button.set-status[data-status=Away]")
             await expect(page.locator("#my-status")).to_have_text("Away")
-            await expect(page.locator(".console")).to_have_attribute("data-live", "on")
+            # the live stream opens after sign-in reloads the page: a loaded machine takes longer
+            await expect(page.locator(".console")).to_have_attribute(
+                "data-live", "on", timeout=30_000
+            )
 
             cid = f"browser-{uuid.uuid4()}"
             await send(
