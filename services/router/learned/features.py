@@ -21,7 +21,7 @@ MIN_N, MAX_N = 2, 5
 WORD = "\x02"
 """Prefix of word and word-pair features (the second block)."""
 
-_WORDS = re.compile(r"\w+")
+WORDS = re.compile(r"\w+")
 
 
 def _fold_table() -> dict[int, str | None]:
@@ -54,18 +54,19 @@ def fold(text: str) -> str:
     return " ".join(text.lower().translate(_FOLD).split())
 
 
-_CACHED_WORD = 30
+CACHED_WORD = 30
 """Words up to this length have their n-grams cached (most words of most messages repeat)."""
 
 
 @lru_cache(maxsize=16_384)
-def _word_grams(word: str) -> tuple[str, ...]:
+def _cached_word_grams(word: str) -> tuple[str, ...]:
+    """word_grams, cached for words up to CACHED_WORD characters (a link or a pasted ID is
+    not worth a cache entry)."""
+    return word_grams(word)
+
+
+def word_grams(word: str) -> tuple[str, ...]:
     """The n-grams of one word padded with a space each side, shortest n first."""
-    return _long_word_grams(word)
-
-
-def _long_word_grams(word: str) -> tuple[str, ...]:
-    """The same, uncached (a link, a pasted ID: not worth a cache entry)."""
     padded = f" {word} "
     size = len(padded)
     return tuple(
@@ -91,11 +92,11 @@ def blocks(text: str, channel: Channel, role: PatronRole) -> tuple[list[str], li
     extend = chars.extend
     folded = fold(text)
     for word in folded.split(" "):
-        extend(_word_grams(word) if len(word) <= _CACHED_WORD else _long_word_grams(word))
+        extend(_cached_word_grams(word) if len(word) <= CACHED_WORD else word_grams(word))
     chars.append(CHANNEL_MARK[channel])
     if role is PatronRole.FACULTY:
         chars.append(ROLE_FACULTY)
-    words = [WORD + w for w in _WORDS.findall(folded)]
+    words = [WORD + w for w in WORDS.findall(folded)]
     words += [f"{a} {b[1:]}" for a, b in pairwise(words)]
     return chars, words
 

@@ -11,10 +11,10 @@ import hashlib
 import io
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from functools import lru_cache
+from itertools import chain, pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,16 @@ import numpy.typing as npt
 
 from shared.events import Action, Channel, PatronRole
 
-from .features import blocks, message_text
+from .features import (
+    CACHED_WORD,
+    CHANNEL_MARK,
+    ROLE_FACULTY,
+    WORD,
+    WORDS,
+    fold,
+    message_text,
+    word_grams,
+)
 
 CRISIS = "escalate_crisis/care-team"
 """The class whose probability is the crisis risk."""
@@ -87,45 +96,81 @@ class LearnedModel:
         if set(self.thresholds) != set(LANGS):
             raise ModelError(f"thresholds are needed for {', '.join(LANGS)}")
         self.model_first: frozenset[str] = frozenset(meta.get("model_first_langs", []))
-        self._index: dict[str, int] = {str(g): i for i, g in enumerate(vocab.tolist())}
-        n = len(self._index)
+        grams = [str(g) for g in vocab.tolist()]
+        n = len(grams)
         if arrays["coef"].shape != (len(self.classes), n) or arrays["idf"].shape != (n,):
             raise ModelError("model arrays do not match its vocabulary")
-        # row n is all zeros: an n-gram the model never saw adds nothing (no masking needed)
-        self._unknown = n
-        self._idf = np.append(arrays["idf"], 0.0).astype(np.float64)
+        # ids renumbered so that character n-grams come first and word features after
+        # self._split: a message's sorted ids then hold each block as one slice
+        order = sorted(range(n), key=lambda i: grams[i].startswith(WORD))
+        self._split = sum(1 for g in grams if not g.startswith(WORD))
+        self._index: dict[str, int] = {grams[old]: new for new, old in enumerate(order)}
+        self._words: dict[str, int] = {
+            g[1:]: i for g, i in self._index.items() if g.startswith(WORD)
+        }
+        """word and word-pair features by their text without the WORD prefix"""
+        self._unseen = n
+        """the id of every word feature the model never saw: the last row, all zeros (its idf
+        and weights), so it adds nothing to the logits or to its block's norm"""
+        self._idf = np.append(arrays["idf"][order], 0.0).astype(np.float64)
         # one gather per message: class logits, then the language logit in the last column
         weights = np.hstack([arrays["coef"].T, arrays["lang_coef"].reshape(-1, 1)])
-        self._weights = np.vstack([weights, np.zeros((1, weights.shape[1]))]).astype(np.float64)
+        self._weights = np.vstack([weights[order], np.zeros(weights.shape[1])]).astype(np.float64)
         self._bias = np.append(arrays["intercept"], arrays["lang_intercept"]).astype(np.float64)
+        self._word_ids = lru_cache(maxsize=16_384)(self._ids_of_word)
+        """most words of most messages repeat: their id arrays are cached per model"""
+        self._channel_ids = {ch: self._ids_of_marker(mark) for ch, mark in CHANNEL_MARK.items()}
+        self._faculty_ids = self._ids_of_marker(ROLE_FACULTY)
 
     def probabilities(
         self, text: str, channel: Channel, role: PatronRole = PatronRole.UNKNOWN
     ) -> tuple[list[float], float]:
         """Class probabilities (meta["classes"] order) and P(Spanish) for one message.
 
-        Few numpy calls on purpose: at a few hundred n-grams a message, each call's overhead
-        costs as much as its arithmetic.
+        The features are those of `features.blocks` (a test holds the two equal), gathered
+        by id: a word's character n-grams are looked up once and cached as an id array, so a
+        message costs one cache hit per word instead of a dictionary lookup per n-gram, and
+        few numpy calls (at a few hundred n-grams a message, each call's overhead costs as
+        much as its arithmetic).
         """
-        chars, words = blocks(text, channel, role)
-        counted_chars, counted_words = Counter(chars), Counter(words)
-        size = len(counted_chars) + len(counted_words)
-        grams = chain(counted_chars, counted_words)
-        ids = np.fromiter(map(self._index.get, grams, repeat(self._unknown)), np.intp, size)
-        counts = chain(counted_chars.values(), counted_words.values())
-        x = np.log(np.fromiter(counts, np.float64, size))
+        folded = fold(text)
+        parts = [
+            self._word_ids(w) if len(w) <= CACHED_WORD else self._ids_of_word(w)
+            for w in folded.split(" ")
+        ]
+        parts.append(self._channel_ids[channel])
+        if role is PatronRole.FACULTY:
+            parts.append(self._faculty_ids)
+        tokens = WORDS.findall(folded)
+        features = chain(tokens, map(" ".join, pairwise(tokens)))
+        parts.append(np.fromiter(map(self._words.get, features, repeat(self._unseen)), np.intp))
+        uniq, counts = np.unique(np.concatenate(parts), return_counts=True)
+        x = np.log(counts)
         x += 1.0  # sublinear term frequency
-        x *= self._idf[ids]
-        for block in (x[: len(counted_chars)], x[len(counted_chars) :]):
-            norm = math.sqrt(float(block @ block))  # each block L2-normalised on its own
+        x *= self._idf[uniq]
+        split = int(np.searchsorted(uniq, self._split))
+        for block in (x[:split], x[split:]):  # each block L2-normalised on its own
+            norm = math.sqrt(float(block @ block))
             if norm:
                 block /= norm
-        z = (x @ self._weights[ids] + self._bias).tolist()
-        lang_logit = z.pop()
-        top = max(z)
-        exps = [math.exp(v - top) for v in z]
+        z = x @ self._weights[uniq] + self._bias
+        logits = z.tolist()
+        lang_logit = logits.pop()
+        top = max(logits)
+        exps = [math.exp(v - top) for v in logits]
         total = sum(exps)
         return [e / total for e in exps], 1.0 / (1.0 + math.exp(-lang_logit))
+
+    def _ids_of_marker(self, mark: str) -> npt.NDArray[np.intp]:
+        """A channel or role marker's id, as a one-element array (empty if never seen)."""
+        i = self._index.get(mark)
+        return np.array([] if i is None else [i], dtype=np.intp)
+
+    def _ids_of_word(self, word: str) -> npt.NDArray[np.intp]:
+        """The vocabulary ids of one word's character n-grams (an unseen n-gram adds
+        nothing: its idf and weights are zero, so it is left out)."""
+        get = self._index.get
+        return np.fromiter((i for g in word_grams(word) if (i := get(g)) is not None), np.intp)
 
     def assess(
         self,

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from router_support import OPEN
 
 from services.router import routing
-from services.router.learned import LearnedModel, ModelError, default_model_path, load_model
+from services.router.learned import LearnedModel, ModelError, default_model_path, load_model, train
 from services.router.learned.features import (
     CHANNEL_MARK,
     MAX_CHARS,
@@ -148,6 +150,38 @@ def test_the_model_reads_a_bounded_prefix(model: LearnedModel) -> None:
     assert model.assess(long, Channel.EMAIL, subject="Re: help").risk == pytest.approx(
         model.assess(long[: MAX_CHARS * 2], Channel.EMAIL, subject="Re: help").risk
     )
+
+
+SAME_AS_TRAINING = [
+    ("i need a tutor for my chemistry homework", Channel.SMS, PatronRole.STUDENT),
+    ("no no no, the the book book", Channel.CHAT, PatronRole.UNKNOWN),
+    ("Necesito renovar mis libros, ¿se puede por teléfono?", Channel.EMAIL, PatronRole.FACULTY),
+    (
+        "https://libguides.tccd.edu/c.php?g=1019497&p=7410447 supercalifragilistic",
+        Channel.CHAT,
+        PatronRole.UNKNOWN,
+    ),
+    ("zzqxj wvvk", Channel.SMS, PatronRole.UNKNOWN),
+    ("", Channel.SMS, PatronRole.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("text", "channel", "role"), SAME_AS_TRAINING)
+def test_inference_reads_the_features_training_reads(
+    model: LearnedModel, text: str, channel: Channel, role: PatronRole
+) -> None:
+    """The router's probabilities (ids gathered per word) equal those of the training path:
+    `grams`, train.matrix's sublinear TF-IDF rows with a norm per block, then the weights."""
+    with np.load(default_model_path(), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    row = train.matrix([Counter(grams(text, channel, role))], arrays["vocab"], arrays["idf"])
+    logits = np.asarray(row @ arrays["coef"].T).ravel() + arrays["intercept"]
+    want = np.exp(logits - logits.max())
+    want /= want.sum()
+    lang_logit = float((row @ arrays["lang_coef"].ravel())[0] + arrays["lang_intercept"][0])
+    got, got_es = model.probabilities(text, channel, role)
+    assert got == pytest.approx(want.tolist(), abs=1e-9)
+    assert got_es == pytest.approx(1.0 / (1.0 + np.exp(-lang_logit)), abs=1e-9)
 
 
 # Misroutes seen in the demo shift (docs/routing.md), fixed by more varied everyday data
