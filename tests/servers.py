@@ -17,14 +17,25 @@ from refdesk_cli.mailsink import SmtpController
 from shared.service import bound_port
 from tests.eventually import eventually
 
-__all__ = ["SmtpController", "serving", "serving_in_thread"]
+__all__ = ["QuietServer", "SmtpController", "serving", "serving_in_thread"]
+
+
+class QuietServer(uvicorn.Server):
+    """A server its fixture stops, so it installs no signal handlers. Servers nested in one
+    process restore each other's handlers out of order, which can leave SIGTERM bound to a
+    stopped server; sse-starlette reads that server's `should_exit` and then ends every event
+    stream of the process as soon as it opens."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def _server(app: Any, lifespan: Literal["on", "off"]) -> uvicorn.Server:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_config=None, lifespan=lifespan, access_log=False
     )
-    return uvicorn.Server(config)
+    return QuietServer(config)
 
 
 def _url(server: uvicorn.Server) -> str:

@@ -18,6 +18,7 @@ import uvicorn
 from services.status.app import create_app
 from services.status.console.live import LiveFeed
 from services.status.resources import Resources
+from tests.servers import QuietServer
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,7 +59,7 @@ async def serve(resources: Resources) -> AsyncIterator[str]:
     feeder = asyncio.create_task(feed.run())
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    server = QuietServer(uvicorn.Config(app, lifespan="off", log_level="warning"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)

@@ -21,6 +21,7 @@ from services.status.console.live import LiveFeed
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from shared.events import Channel
+from tests.servers import QuietServer
 
 
 async def test_two_feeds_on_one_database_both_see_a_change_and_filter_by_department(
@@ -72,7 +73,7 @@ async def replica(resources: Resources) -> AsyncIterator[str]:
     resources.extra["live_feed"] = feed
     feeder = asyncio.create_task(feed.run())
     sock = _free_socket()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    server = QuietServer(uvicorn.Config(app, lifespan="off", log_level="warning"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
