@@ -68,20 +68,30 @@ class RulesOutcome:
     route: str
     escalated: bool
     default: bool
+    """the first rule that is not a crisis rule is the catch-all"""
+    topic_only: bool = False
+    """every crisis rule that fired is a `corroborate` rule (nets.combine)"""
+    general_route: str = ""
+    """the route of the first rule that is not a crisis rule"""
 
 
 def rules_outcomes(policy: Policy, rows: Sequence[Example]) -> list[RulesOutcome]:
     """Decide every example with the rules alone."""
     catch_all = policy.doc.rules[-1].id
+    by_id = {r.id: r for r in policy.doc.rules}
     out: list[RulesOutcome] = []
     for r in rows:
-        inp = r.as_input()
-        d = policy.decide(inp)
+        d = policy.decide(r.as_input())
+        fired = [by_id[h.rule_id] for h in d.rules]
+        crisis = [f for f in fired if f.crisis]
+        general = next(f for f in fired if not f.crisis)
         out.append(
             RulesOutcome(
                 route=f"{d.action.value}/{d.department}",
-                escalated=d.rules[0].rule_id != catch_all and d.action.value == "escalate_crisis",
-                default=d.rules[0].rule_id == catch_all,
+                escalated=bool(crisis),
+                default=general.id == catch_all,
+                topic_only=bool(crisis) and all(f.corroborate for f in crisis),
+                general_route=f"{general.action.value}/{general.department}",
             )
         )
     return out
@@ -177,9 +187,15 @@ def outcomes(
     out: list[Outcome] = []
     for r, ro, (p, p_es) in zip(rows, rules, preds, strict=True):
         seen = model.judge(p, p_es, t, model_first)
-        v = combine(rules_escalated=ro.escalated, rules_default=ro.default, seen=seen)
-        route = ro.route if v.route is None else f"{v.route[0].value}/{v.route[1]}"
-        escalated = ro.escalated or route == CRISIS
+        v = combine(
+            rules_escalated=ro.escalated,
+            rules_default=ro.default,
+            seen=seen,
+            topic_only=ro.topic_only,
+        )
+        base = ro.general_route if v.uncorroborated else ro.route
+        route = base if v.route is None else f"{v.route[0].value}/{v.route[1]}"
+        escalated = route == CRISIS
         out.append(Outcome(r, route, escalated, v.safety_review, seen.lang, seen.risk))
     return out
 
@@ -203,15 +219,22 @@ def choose(
         risks = np.array([preds[i][0][crisis_i] for i in sel])
         non = np.array([rows[i].label != CRISIS for i in sel])
         by_rules = np.array([rules[i].escalated for i in sel])
+        topic = np.array([rules[i].topic_only for i in sel]) & by_rules
+        hard = by_rules & ~topic
         n_non = max(int(non.sum()), 1)
         fe_budget = FALSE_ESCALATION_BUDGET * n_non
-        escalate = next(
-            (t for t in GRID if ((by_rules | (risks >= t)) & non).sum() <= fe_budget), 1.0
-        )
+        # a topic word alone escalates at the review threshold, which is at most this one
+        escalate = next((t for t in GRID if ((hard | (risks >= t)) & non).sum() <= fe_budget), 1.0)
         flagged = (risks < escalate) & ~by_rules & non
         review_budget = REVIEW_BUDGET * n_non
         review = next(
-            (t for t in GRID if t <= escalate and (flagged & (risks >= t)).sum() <= review_budget),
+            (
+                t
+                for t in GRID
+                if t <= escalate
+                and (flagged & (risks >= t)).sum() <= review_budget
+                and ((hard | (risks >= escalate) | (topic & (risks >= t))) & non).sum() <= fe_budget
+            ),
             escalate,
         )
         sub = ([rows[i] for i in sel], [rules[i] for i in sel], [preds[i] for i in sel])

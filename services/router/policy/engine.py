@@ -202,12 +202,17 @@ class Policy:
             self.doc.normalise.negation_window,
             cut,
         )
-        fired = self._crisis.fired(text, ctx) or []
-        fired += self._general.fired(text, ctx)
-        rule, _ = fired[0]  # the checked policy always ends with a catch-all
+        crisis = self._crisis.fired(text, ctx)
+        general = self._general.fired(text, ctx)  # the checked policy ends with a catch-all
         verdict = combine(
-            rules_escalated=rule.crisis, rules_default=rule is self._catch_all, seen=seen
+            rules_escalated=bool(crisis),
+            rules_default=general[0][0] is self._catch_all,
+            seen=seen,
+            topic_only=bool(crisis) and all(r.corroborate for r, _ in crisis),
         )
+        # a topic word the model did not corroborate is listed after the rule that routes
+        fired = general + crisis if verdict.uncorroborated else crisis + general
+        rule, _ = fired[0]
         learned = self._learned_rule(verdict.route) if verdict.route is not None else None
         if learned is not None and (learned.action, learned.department) != (
             rule.action,

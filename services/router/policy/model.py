@@ -133,6 +133,10 @@ class Conditions(_Strict):
 class Rule(_Strict):
     id: str = Field(pattern=_ID)
     crisis: bool = False
+    corroborate: bool = False
+    """a crisis rule on a topic word alone (suicide, overdose, abuse, stalking...): with the
+    learned net loaded it escalates only when the net's risk reaches its review threshold
+    (services/router/learned/nets.py); without the net it escalates as any crisis rule"""
     action: Action
     department: str
     summary: str | None = None
@@ -143,6 +147,8 @@ class Rule(_Strict):
         """A crisis rule escalates and only a crisis rule escalates."""
         if self.crisis != (self.action is Action.ESCALATE_CRISIS):
             raise ValueError("crisis: true goes with action escalate_crisis, and only with it")
+        if self.corroborate and not self.crisis:
+            raise ValueError("corroborate: true is for crisis rules only")
         return self
 
 

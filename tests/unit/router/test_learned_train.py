@@ -368,16 +368,36 @@ def test_choose_keeps_the_rules_route_where_the_model_routes_worse() -> None:
 
 
 def test_rules_outcomes_mark_crisis_rules_and_the_catch_all(policy: Policy) -> None:
-    """A crisis rule escalates; a message no rule recognises falls to the catch-all."""
+    """A crisis rule escalates; a message no rule recognises falls to the catch-all; a topic
+    word alone is marked, with the route of the rules that are not crisis rules."""
     rows = [
         Example(
             Channel.CHAT, "I want to kill myself", None, PatronRole.UNKNOWN, "en", "a", None, CRISIS
         ),
         Example(Channel.CHAT, "qwzx plorb", None, PatronRole.UNKNOWN, "en", "a", None, CRISIS),
+        Example(
+            Channel.CHAT,
+            "can i renew the suicide book",
+            None,
+            PatronRole.UNKNOWN,
+            "en",
+            "a",
+            None,
+            CRISIS,
+        ),
     ]
-    crisis, unknown = train.rules_outcomes(policy, rows)
-    assert crisis == train.RulesOutcome(CRISIS, escalated=True, default=False)
-    assert unknown.default and not unknown.escalated
+    crisis, unknown, topic = train.rules_outcomes(policy, rows)
+    assert crisis == train.RulesOutcome(
+        CRISIS, escalated=True, default=True, topic_only=False, general_route="answer/reference"
+    )
+    assert unknown.default and not unknown.escalated and not unknown.topic_only
+    assert topic == train.RulesOutcome(
+        CRISIS,
+        escalated=True,
+        default=False,
+        topic_only=True,
+        general_route="transfer/nw-circulation",
+    )
 
 
 def small_corpus(monkeypatch: pytest.MonkeyPatch, inputs: Inputs) -> None:

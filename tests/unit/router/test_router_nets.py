@@ -103,6 +103,46 @@ def test_rules_escalation_names_the_rules_net(policy: Policy) -> None:
     assert got.risk_score == 0.02 and not got.safety_review
 
 
+TOPIC_CASES = [
+    # assessment -> verdict, for a message whose only crisis rules are `corroborate` rules
+    (None, Verdict(None, NET_RULES, False)),  # no model: the topic word escalates
+    (seen(0.3, review=True), Verdict(None, NET_RULES, False)),  # corroborated
+    (seen(0.99, escalate=True, review=True), Verdict(None, NET_RULES, False)),
+    (seen(0.05), Verdict(None, None, False, uncorroborated=True)),
+    (seen(0.05, suggestion=CITE), Verdict(CITE, None, False, uncorroborated=True)),
+]
+
+
+@pytest.mark.parametrize(("assessment", "want"), TOPIC_CASES)
+def test_combine_a_topic_word_alone(assessment: Assessment | None, want: Verdict) -> None:
+    """A crisis rule on a topic word alone stands when the model's risk reaches its review
+    threshold (or there is no model); below it the topic word is read as a topic."""
+    got = combine(rules_escalated=True, rules_default=True, seen=assessment, topic_only=True)
+    assert got == want
+
+
+def test_an_uncorroborated_topic_word_is_routed_by_the_other_rules(policy: Policy) -> None:
+    """ "overdose" in a renewal is a topic when the model reads no crisis: the renewal rule
+    routes, and the topic rule is still listed after it (explain shows both)."""
+    text = "can i renew the overdose book"
+    low = decide(policy, text, seen(0.05))
+    assert (low.action, low.department) == RENEW and low.net is None
+    assert not low.safety_review and low.priority is Priority.NORMAL
+    ids = [h.rule_id for h in low.rules]
+    assert ids[0] != "crisis-suicide-topic" and "crisis-suicide-topic" in ids
+    high = decide(policy, text, seen(0.3, review=True))
+    assert high.action is Action.ESCALATE_CRISIS and high.net == NET_RULES
+    assert high.rules[0].rule_id == "crisis-suicide-topic"
+    alone = decide(policy, text, None)
+    assert alone.action is Action.ESCALATE_CRISIS and alone.net == NET_RULES
+
+
+def test_a_crisis_statement_is_never_left_to_the_model(policy: Policy) -> None:
+    """With a topic word beside a statement of intent, the intent escalates at any risk."""
+    got = decide(policy, "i read about overdose and i want to end my life", seen(0.01))
+    assert got.action is Action.ESCALATE_CRISIS and got.rules[0].rule_id == "crisis-suicide"
+
+
 def test_review_routes_normally_and_flags(policy: Policy) -> None:
     """Between the thresholds: the rules' route, flagged for safety review."""
     got = decide(policy, "can i renew my book", seen(0.4, review=True))

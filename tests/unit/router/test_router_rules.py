@@ -40,6 +40,11 @@ CASES = [
         "escalate_crisis",
         "care-team",
     ),
+    ("crisis-suicide-topic", "chat", "suicide", None, "escalate_crisis", "care-team"),
+    ("crisis-self-harm-topic", "sms", "self harm", None, "escalate_crisis", "care-team"),
+    ("crisis-violence-topic", "chat", "there is a shooter", None, "escalate_crisis", "care-team"),
+    ("crisis-abuse-topic", "email", "abuse at home", None, "escalate_crisis", "care-team"),
+    ("crisis-unsafe-topic", "chat", "my ex is stalking me", None, "escalate_crisis", "care-team"),
     (
         "crisis-signals",
         "sms",
