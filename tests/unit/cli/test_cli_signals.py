@@ -66,6 +66,9 @@ BURST = """
 import os, signal, threading, time
 from refdesk_cli.signals import Interrupted, StopSignals
 
+# Python's own SIGINT handler, whatever this process inherited (a job started in the
+# background of a non-interactive shell inherits SIGINT ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 with StopSignals() as stop:
     assert not stop.sleep(0.01)
     sender = threading.Thread(
@@ -103,9 +106,13 @@ def test_a_burst_of_signals_wakes_the_sleeper_at_once() -> None:
 
 def test_stop_signals_restores_the_previous_handlers() -> None:
     previous = signal.getsignal(signal.SIGTERM)
+    previous_int = signal.getsignal(
+        signal.SIGINT
+    )  # ignored when the run was started in the background
     with StopSignals() as stop:
         assert signal.getsignal(signal.SIGTERM) == stop._handle
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) == stop._handle
+    assert signal.getsignal(signal.SIGINT) == previous_int
     assert signal.getsignal(signal.SIGTERM) == previous
 
 
