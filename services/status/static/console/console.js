@@ -172,6 +172,32 @@ window.Desk = (() => {
     else if (lost) document.getElementById("conv-title").focus();
   }
 
+  // The composer is replaced around the librarian's own textarea: the element itself moves
+  // into the fresh composer (taking the fresh one's attributes), so the draft, the caret, the
+  // undo history and the focus survive a refresh that lands while someone types (an SMS
+  // thread turned email keeps its draft).
+  function swapComposer(wrap, freshWrap) {
+    const draft = document.getElementById("reply-text");
+    const next = freshWrap.querySelector("#reply-text");
+    if (!draft || !next) { swap(wrap, freshWrap); return; }
+    const focused = document.activeElement === draft;
+    const key = focused ? null : focusKey(wrap);
+    const lost = !focused && wrap.contains(document.activeElement);
+    const [start, end] = [draft.selectionStart, draft.selectionEnd];
+    for (const name of draft.getAttributeNames()) {
+      if (!next.hasAttribute(name)) draft.removeAttribute(name);
+    }
+    for (const name of next.getAttributeNames()) draft.setAttribute(name, next.getAttribute(name));
+    next.replaceWith(draft);
+    wrap.replaceWith(freshWrap);
+    const target = key && freshWrap.querySelector(key);
+    if (focused) {
+      draft.focus();
+      draft.setSelectionRange(start, end);
+    } else if (target) target.focus();
+    else if (lost) document.getElementById("conv-title").focus();
+  }
+
   function mergeTranscript(fresh) {
     const list = document.getElementById("transcript");
     const byId = new Map(Array.from(list.children).map((li) => [li.dataset.lineId, li]));
@@ -229,12 +255,7 @@ window.Desk = (() => {
     else if (!aside && oldAside) oldAside.remove();
     const wrap = document.getElementById("composer-wrap");
     const freshWrap = fresh.querySelector("#composer-wrap");
-    if (wrap.dataset.version !== freshWrap.dataset.version) {
-      const draft = document.getElementById("reply-text");
-      const next = freshWrap.querySelector("#reply-text");
-      if (draft && next) next.value = draft.value; // an SMS thread turned email keeps the draft
-      swap(wrap, freshWrap);
-    }
+    if (wrap.dataset.version !== freshWrap.dataset.version) swapComposer(wrap, freshWrap);
     swap(document.getElementById("earlier"), fresh.querySelector("#earlier"));
     swapDialogs(fresh);
     document.dispatchEvent(new CustomEvent("desk:refreshed", { detail: { id: cid } }));
