@@ -45,9 +45,8 @@ test: test-unit test-broker  ## the whole suite: the fast tier, then everything 
 test-unit: install  ## the fast tier: unit and component tests on SQLite, no broker, no network, under 60 s
 	REFDESK_TEST_POSTGRES_URL= $(BIN)/pytest $(PYTEST_FLAGS) -n auto tests/unit -m "not browser and not slow"
 
-test-broker: install kafka browser promtool  ## integration, ops, e2e and the short fault subset
-	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 --dist loadfile tests --ignore=tests/unit --ignore=tests/faults
-	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 tests/unit -m "browser or slow or postgres"
+test-broker: install kafka browser promtool  ## integration, ops, e2e, the unit tests marked browser, slow or postgres, and the short fault subset
+	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 --dist loadfile --broker-tier tests --ignore=tests/faults
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
 
 coverage: install kafka browser promtool  ## `make test` under coverage (services as processes too)

@@ -80,6 +80,33 @@ def _fresh_postgres(base_url: str) -> Iterator[str]:
         asyncio.run(_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+BROKER_TIER_UNIT_MARKS = ("browser", "slow", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker-tier",
+        action="store_true",
+        help="of tests/unit, keep only the tests marked browser, slow or postgres (the fast "
+        "tier, `make test-unit`, ran the rest): one run with the broker tests, no idle tail "
+        "between two",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("broker_tier"):
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        in_unit = item.nodeid.startswith("tests/unit/")
+        marked = any(item.get_closest_marker(m) for m in BROKER_TIER_UNIT_MARKS)
+        (dropped if in_unit and not marked else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """`--dist loadfile`, with the end-to-end files as one unit: they share one system (its
     own broker and five services, ~15 s to start), which each worker would otherwise start."""
