@@ -47,7 +47,7 @@ test-unit: install  ## the fast tier: unit and component tests on SQLite, no bro
 
 test-broker: install kafka browser promtool  ## integration, ops, e2e, the unit tests marked browser, slow or postgres, and the short fault subset
 	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 --dist loadfile --broker-tier tests --ignore=tests/faults
-	$(BIN)/pytest $(PYTEST_FLAGS) tests/faults -m short_faults
+	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 --dist load tests/faults -m short_faults  # a system per worker
 
 coverage: install kafka browser promtool  ## `make test` under coverage (services as processes too)
 	rm -rf run/coverage && mkdir -p run/coverage
