@@ -103,11 +103,11 @@ class LearnedModel:
         # ids renumbered so that character n-grams come first and word features after
         # self._split: a message's sorted ids then hold each block as one slice
         order = sorted(range(n), key=lambda i: grams[i].startswith(WORD))
+        ordered = [grams[i] for i in order]
         self._split = sum(1 for g in grams if not g.startswith(WORD))
-        self._index: dict[str, int] = {grams[old]: new for new, old in enumerate(order)}
-        self._words: dict[str, int] = {
-            g[1:]: i for g, i in self._index.items() if g.startswith(WORD)
-        }
+        self._index: dict[str, int] = {g: i for i, g in enumerate(ordered[: self._split])}
+        """character n-grams and markers by their text"""
+        self._words: dict[str, int] = {g[1:]: i for i, g in enumerate(ordered) if i >= self._split}
         """word and word-pair features by their text without the WORD prefix"""
         self._unseen = n
         """the id of every word feature the model never saw: the last row, all zeros (its idf
