@@ -162,40 +162,30 @@ window.Desk = (() => {
     return null;
   }
 
-  function swap(current, fresh) {
+  // Replace `current` by `fresh`, keeping focus on the same control. `keep` (optional) is an
+  // element of `current` that survives: it moves into `fresh` in place of its namesake,
+  // taking that one's attributes, so the librarian's own reply box keeps its draft, caret,
+  // undo history and focus when a refresh lands while someone types (an SMS thread turned
+  // email keeps its draft).
+  function swap(current, fresh, keep = null) {
     if (!current || !fresh || current.outerHTML === fresh.outerHTML) return;
     const key = focusKey(current);
     const lost = current.contains(document.activeElement);
+    const stand = keep && fresh.querySelector(`#${CSS.escape(keep.id)}`);
+    const caret = stand ? [keep.selectionStart, keep.selectionEnd] : null;
+    if (stand) {
+      for (const name of keep.getAttributeNames()) {
+        if (!stand.hasAttribute(name)) keep.removeAttribute(name);
+      }
+      for (const name of stand.getAttributeNames()) keep.setAttribute(name, stand.getAttribute(name));
+      stand.replaceWith(keep);
+    }
     current.replaceWith(fresh);
     const target = key && fresh.querySelector(key);
-    if (target) target.focus();
-    else if (lost) document.getElementById("conv-title").focus();
-  }
-
-  // The composer is replaced around the librarian's own textarea: the element itself moves
-  // into the fresh composer (taking the fresh one's attributes), so the draft, the caret, the
-  // undo history and the focus survive a refresh that lands while someone types (an SMS
-  // thread turned email keeps its draft).
-  function swapComposer(wrap, freshWrap) {
-    const draft = document.getElementById("reply-text");
-    const next = freshWrap.querySelector("#reply-text");
-    if (!draft || !next) { swap(wrap, freshWrap); return; }
-    const focused = document.activeElement === draft;
-    const key = focused ? null : focusKey(wrap);
-    const lost = !focused && wrap.contains(document.activeElement);
-    const [start, end] = [draft.selectionStart, draft.selectionEnd];
-    for (const name of draft.getAttributeNames()) {
-      if (!next.hasAttribute(name)) draft.removeAttribute(name);
-    }
-    for (const name of next.getAttributeNames()) draft.setAttribute(name, next.getAttribute(name));
-    next.replaceWith(draft);
-    wrap.replaceWith(freshWrap);
-    const target = key && freshWrap.querySelector(key);
-    if (focused) {
-      draft.focus();
-      draft.setSelectionRange(start, end);
-    } else if (target) target.focus();
-    else if (lost) document.getElementById("conv-title").focus();
+    if (target) {
+      target.focus();
+      if (target === keep && caret) keep.setSelectionRange(...caret);
+    } else if (lost) document.getElementById("conv-title").focus();
   }
 
   function mergeTranscript(fresh) {
@@ -255,7 +245,9 @@ window.Desk = (() => {
     else if (!aside && oldAside) oldAside.remove();
     const wrap = document.getElementById("composer-wrap");
     const freshWrap = fresh.querySelector("#composer-wrap");
-    if (wrap.dataset.version !== freshWrap.dataset.version) swapComposer(wrap, freshWrap);
+    if (wrap.dataset.version !== freshWrap.dataset.version) {
+      swap(wrap, freshWrap, document.getElementById("reply-text"));
+    }
     swap(document.getElementById("earlier"), fresh.querySelector("#earlier"));
     swapDialogs(fresh);
     document.dispatchEvent(new CustomEvent("desk:refreshed", { detail: { id: cid } }));
