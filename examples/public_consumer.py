@@ -41,8 +41,15 @@ def handle(event: dict[str, Any]) -> None:
     )
 
 
-async def consume(bootstrap: str, group: str, seconds: float | None, from_start: bool) -> int:
-    """Read the public stream until stopped (or for `seconds`); how many events were handled."""
+async def consume(
+    bootstrap: str,
+    group: str,
+    seconds: float | None,
+    from_start: bool,
+    caught_up: bool = False,
+) -> int:
+    """Read the public stream until stopped (or for `seconds`, or with `caught_up` until the
+    end the stream had when this consumer joined); how many events were handled."""
     consumer = AIOKafkaConsumer(
         TOPIC,
         bootstrap_servers=bootstrap,
@@ -58,6 +65,7 @@ async def consume(bootstrap: str, group: str, seconds: float | None, from_start:
         loop.call_later(seconds, stop.set)
     seen: set[str] = set()
     handled = 0
+    ends: dict[Any, int] = {}
     await consumer.start()
     try:
         while not stop.is_set():
@@ -75,6 +83,10 @@ async def consume(bootstrap: str, group: str, seconds: float | None, from_start:
                     handled += 1
             if batch:
                 await consumer.commit()  # after handling: at-least-once
+            if caught_up and consumer.assignment():
+                ends = ends or await consumer.end_offsets(list(consumer.assignment()))
+                if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                    break  # a one-off job (a nightly export, say) ends here
     finally:
         await consumer.stop()
     return handled
@@ -91,8 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="a new group starts at the oldest retained event, not the newest",
     )
+    parser.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="stop once every event published before the consumer joined is handled",
+    )
     args = parser.parse_args(argv)
-    handled = asyncio.run(consume(args.bootstrap, args.group, args.seconds, args.from_start))
+    handled = asyncio.run(
+        consume(args.bootstrap, args.group, args.seconds, args.from_start, args.until_caught_up)
+    )
     print(f"handled {handled} events", file=sys.stderr)
     return 0
 

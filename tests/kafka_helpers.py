@@ -66,14 +66,91 @@ async def settle(
 
 
 async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of the topics, as the broker describes them."""
+    """Every partition of the topics, as the broker describes them (none for a missing topic)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
-    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    return [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t.get("error_code", 0) == 0
+        for p in t["partitions"]
+    ]
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[Event]:
+    """Every record of a topic up to its end as of this call, decoded, with no waiting.
+
+    Exact for whatever the broker acknowledged before the call (a 2xx from ingest, a consumer
+    that committed past its input): checks that something was published once, or not at all,
+    read this instead of waiting out a quiet period. Each event carries `_key`, `_partition`
+    and `_offset`; a record that is not a JSON object comes as `{"_raw": value}`."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=30_000
+    )
+    await consumer.start()
+    out: list[Event] = []
+    try:
+        parts = await partitions(bootstrap, [topic])
+        if not parts:
+            return out
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        remaining = {tp for tp in parts if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        out.append(_decoded(record, tp))
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return out
+
+
+def _decoded(record: Any, tp: TopicPartition) -> Event:
+    try:
+        event = json.loads(record.value)
+    except (ValueError, TypeError):
+        event = None
+    if not isinstance(event, dict):
+        event = {"_raw": record.value}
+    event["_key"] = record.key.decode() if record.key else None
+    event["_partition"], event["_offset"] = tp.partition, record.offset
+    return event
+
+
+async def read_to_end(
+    bootstrap: str, topic: str, *, where: Callable[[Event], bool] = lambda e: True
+) -> list[Event]:
+    """The events of `read_topic` that match `where` (records that are not JSON left out)."""
+    return [e for e in await read_topic(bootstrap, topic) if "_raw" not in e and where(e)]
+
+
+async def caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether the group has committed to the topic's end (for `eventually`)."""
+    return await group_lag(bootstrap, group, topic) == 0
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of a topic a consumer group has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        parts = await partitions(bootstrap, [topic])
+        ends = await consumer.end_offsets(parts)
+        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 async def start_groups_at_end(bootstrap: str, group: str, topics: list[str]) -> None:

@@ -129,14 +129,14 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
 
 
 async def _watch_pending(
-    sessions: async_sessionmaker[AsyncSession], stopping: asyncio.Event
+    sessions: async_sessionmaker[AsyncSession], stopping: asyncio.Event, every_s: float
 ) -> None:
     while not stopping.is_set():
         with contextlib.suppress(Exception):
             async with sessions() as session:
                 OLDEST_PENDING.set(await ledger.oldest_pending_age_s(session))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=5)
+            await asyncio.wait_for(stopping.wait(), timeout=every_s)
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
@@ -160,7 +160,11 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         await broker.start()
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(deliverer.lane(ch, stopping)) for ch in Channel]
-        tasks.append(asyncio.create_task(_watch_pending(sessions, stopping)))
+        tasks.append(
+            asyncio.create_task(
+                _watch_pending(sessions, stopping, settings.pending_gauge_interval_s)
+            )
+        )
         lag = LagExporter(
             settings.kafka_bootstrap, {settings.notifier_group: [NOTIFICATIONS.name]}
         ).start()

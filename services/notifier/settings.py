@@ -68,6 +68,9 @@ class NotifierSettings(CommonSettings):
         60.0, gt=0, description="how long a claimed notification stays with one worker"
     )
     poll_interval_s: float = Field(1.0, gt=0, description="how often idle lanes look for due rows")
+    pending_gauge_interval_s: float = Field(
+        5.0, gt=0, description="how often the oldest-pending-age gauge is read from the ledger"
+    )
     notifier_lane_concurrency: int = Field(
         8,
         ge=1,

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from tests.faults.system import System, read_topic
+from tests.faults.system import System
 from tests.faults.traffic import Progress
+from tests.kafka_helpers import read_topic
 
 STAFF_TOKEN = {"Authorization": "Bearer dev-lokafor-token"}
 """A supervisor: the whole queue, whichever department each conversation was routed to."""

@@ -14,8 +14,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from refdesk_cli.kafka_local import LocalKafka, free_port
 from refdesk_cli.mailsink import SinkHandler
@@ -169,75 +167,6 @@ def start_system(root: Path, **env: str) -> System:
         system.stop()
         raise
     return system
-
-
-# ---- reading the broker --------------------------------------------------------------------
-
-
-async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every record of a topic up to its end right now, decoded (undecodable ones skipped)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        request_timeout_ms=30_000,
-    )
-    await consumer.start()
-    out: list[dict[str, Any]] = []
-    try:
-        parts = [TopicPartition(topic, p) for p in (await _partitions(bootstrap, topic))]
-        if not parts:
-            return out
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        remaining = {tp for tp in parts if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for record in records:
-                    try:
-                        event = json.loads(record.value)
-                    except (ValueError, TypeError):
-                        event = {"_raw": record.value}
-                    if isinstance(event, dict):
-                        event["_key"] = record.key.decode() if record.key else None
-                        event["_partition"], event["_offset"] = tp.partition, record.offset
-                        out.append(event)
-                    if record.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
-
-
-async def _partitions(bootstrap: str, topic: str) -> set[int]:
-    """A topic's partitions (empty if it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return {
-        p["partition"] for t in described if t.get("error_code", 0) == 0 for p in t["partitions"]
-    }
-
-
-async def group_lag(bootstrap: str, group: str, topic: str) -> int:
-    """Records of a topic a consumer group has not committed yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        parts = [TopicPartition(topic, p) for p in (await _partitions(bootstrap, topic))]
-        ends = await consumer.end_offsets(parts)
-        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 async def ledger_summary(system: System) -> dict[str, int]:

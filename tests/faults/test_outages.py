@@ -8,9 +8,10 @@ import pytest
 
 from tests.eventually import eventually
 from tests.faults import report
-from tests.faults.system import System, group_lag, ledger_summary
+from tests.faults.system import System, ledger_summary
 from tests.faults.test_short import assert_clean
 from tests.faults.traffic import Progress, drive, flatten, make_traffic, settle
+from tests.kafka_helpers import group_lag
 
 pytestmark = pytest.mark.timeout(900)
 

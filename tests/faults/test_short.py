@@ -19,8 +19,9 @@ from tests.faults.faults import (
     publish_raw,
     queue_ids,
 )
-from tests.faults.system import SERVICES, System, group_lag, ledger_summary
+from tests.faults.system import SERVICES, System, ledger_summary
 from tests.faults.traffic import Outcome, drive, flatten, make_traffic, settle
+from tests.kafka_helpers import group_lag
 
 pytestmark = [pytest.mark.short_faults, pytest.mark.timeout(600)]
 LANES = 3  # email, sms, chat

@@ -23,8 +23,9 @@ import httpx
 from services.notifier.messages import make_message_id
 from services.notifier.sms import outbox_path
 from shared.events import derived_id
-from tests.faults.system import System, read_topic
+from tests.faults.system import System, ledger_summary
 from tests.integration.ingest.conftest import signed, sms_form, twilio_headers
+from tests.kafka_helpers import group_lag, read_topic
 
 LOST_BOOK = (
     "I lost a library book, what happens now? I'm Ana Gomez, TCC ID 2223334, the book is 1984"
@@ -271,15 +272,38 @@ async def check(system: System, items: list[Item], fault: str) -> Outcome:
 async def settle(
     system: System, items: list[Item], fault: str, *, timeout: float = 600.0
 ) -> Outcome:
-    """Check until nothing is missing (or `timeout`), then once more for late duplicates."""
+    """Check until nothing is missing (or `timeout`); then, once the system is quiet, once more
+    for late duplicates."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     outcome = await check(system, items, fault)
     while outcome.lost and loop.time() < deadline:
-        await asyncio.sleep(5)
+        await asyncio.sleep(1)
         outcome = await check(system, items, fault)
-    await asyncio.sleep(5)
+    await quiet(system, until=loop.time() + 60)
     return await check(system, items, fault)
+
+
+QUIET_GROUPS = (
+    ("refdesk-router", "refdesk.interactions"),
+    ("refdesk-notifier", "refdesk.notifications"),
+)
+
+
+async def quiet(system: System, *, until: float) -> None:
+    """Wait until nothing can still change the outcome: the router and the notifier have
+    committed to the end of their inputs (a batch redelivered after a kill is done) and the
+    notifier has nothing pending (a send leased by a killed notifier was retried). Returns at
+    `until` regardless: the check that follows reports what is still missing."""
+    loop = asyncio.get_running_loop()
+    while loop.time() < until:
+        try:
+            lags = [await group_lag(system.bootstrap, g, t) for g, t in QUIET_GROUPS]
+            if not any(lags) and (await ledger_summary(system))["pending"] == 0:
+                return
+        except Exception:  # a service or the broker still coming back
+            pass
+        await asyncio.sleep(1)
 
 
 def flatten(convs: list[list[Item]]) -> list[Item]:

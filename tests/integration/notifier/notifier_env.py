@@ -223,6 +223,7 @@ def notifier_settings(
         "backoff_base_s": 0.2,
         "backoff_max_s": 1,
         "poll_interval_s": 0.2,
+        "pending_gauge_interval_s": 0.2,
         "survey_url": SURVEY_URL,
         "shutdown_timeout_s": 8,
     }

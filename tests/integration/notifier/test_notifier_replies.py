@@ -22,9 +22,9 @@ from shared.events import (
     StaffReplyContext,
     derived_id,
 )
-from shared.topics import DELIVERIES, INTERACTIONS
+from shared.topics import DELIVERIES, INTERACTIONS, NOTIFICATIONS
 from tests.eventually import eventually
-from tests.kafka_helpers import Event, collect
+from tests.kafka_helpers import Event, caught_up, collect, read_to_end
 
 from ..ingest.conftest import ingest_settings, mailgun_form
 from ..ingest.conftest import running as ingest_running
@@ -120,15 +120,17 @@ async def test_an_email_reply_threads_both_ways(
             await send(producer, cmd)
             await send(producer, cmd)  # a double click: the same key
             await eventually(lambda: relay.handler.with_id(message_id), "the reply at SMTP")
+            await eventually(  # both commands consumed: the ledger below is final
+                lambda: caught_up(kafka_bootstrap, settings.notifier_group, NOTIFICATIONS.name),
+                "the notifier committed past both commands",
+            )
             await settled(notifier, sent=1)
         [mail] = relay.handler.with_id(message_id)
         outcome = await outcome_of(kafka_bootstrap, cmd.idempotency_key)
-        announced = await collect(  # all of them, read for a while after the first
+        announced = await read_to_end(  # the notifier has stopped: nothing more can come
             kafka_bootstrap,
             DELIVERIES.name,
-            until=lambda _found: False,
             where=lambda e: e.get("data", {}).get("idempotency_key") == cmd.idempotency_key,
-            timeout=6,
         )
         assert len(announced) == 1  # one outcome for the double-clicked reply
 

@@ -53,8 +53,9 @@ async def test_the_example_consumer_prints_known_types_once(kafka_bootstrap: str
         "--group",
         f"test-example-{uuid.uuid4().hex}",
         "--from-start",
+        "--until-caught-up",
         "--seconds",
-        "12",
+        "60",  # a bound only: it stops once it has read what was published above
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

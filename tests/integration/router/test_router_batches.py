@@ -38,7 +38,7 @@ from shared.events import (
 )
 from shared.kafka import CONTENT_TYPE, ensure_topics
 from shared.topics import INTERACTIONS
-from tests.kafka_helpers import Event, collect
+from tests.kafka_helpers import Event, collect, read_to_end
 
 OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
 OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
@@ -281,9 +281,7 @@ async def test_a_redelivered_batch_yields_one_decision_each(
         y.interaction_id,
         z.interaction_id,
     ]
-    commands = await collect(
-        bootstrap, "refdesk.notifications", where=of(conv), until=lambda f: False, timeout=3
-    )
+    commands = await read_to_end(bootstrap, "refdesk.notifications", where=of(conv))
     keys = {(c["data"]["interaction_id"], c["data"]["idempotency_key"]) for c in commands}
     assert {i for i, _ in keys} == {x.interaction_id, y.interaction_id, z.interaction_id}
     assert len(commands) == len(keys), "a redelivered interaction was commanded twice"
@@ -393,9 +391,7 @@ async def test_a_failing_database_redelivers_the_batch_uncommitted(
             await conn.execute(sa.text(f"ALTER TABLE {name}_away RENAME TO {name}"))
         await decisions_of(bootstrap, conv, decided(x))
         assert await committed_to_end(bootstrap, settings.router_group)
-    found = await collect(
-        bootstrap, "refdesk.routing", where=of(conv), until=lambda f: False, timeout=3
-    )
+    found = await read_to_end(bootstrap, "refdesk.routing", where=of(conv))
     assert [e["data"]["interaction_id"] for e in found] == [x.interaction_id]
 
 

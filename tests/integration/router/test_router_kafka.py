@@ -23,7 +23,8 @@ from shared.events import (
     StaffStatus,
 )
 from shared.kafka import build_broker, publish
-from tests.kafka_helpers import collect
+from tests.eventually import eventually
+from tests.kafka_helpers import caught_up, collect, read_to_end
 
 OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
 OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
@@ -40,16 +41,18 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[KafkaBroker]:
 
 
 @pytest.fixture
-async def router(
-    kafka_bootstrap: str, database_url: str, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = RouterSettings(
+def settings(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> RouterSettings:
+    return RouterSettings(
         kafka_bootstrap=kafka_bootstrap,
         database_url=database_url,
         run_dir=tmp_path,
         router_group=f"router-test-{uuid.uuid4().hex[:8]}",
         topic_partitions=1,
     )
+
+
+@pytest.fixture
+async def router(settings: RouterSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
@@ -225,7 +228,10 @@ async def test_poison_goes_to_the_dlq_and_the_router_keeps_going(
 
 
 async def test_closing_an_sms_ticket_requests_one_survey_and_a_chat_none(
-    router: httpx.AsyncClient, producer: KafkaBroker, kafka_bootstrap: str
+    router: httpx.AsyncClient,
+    settings: RouterSettings,
+    producer: KafkaBroker,
+    kafka_bootstrap: str,
 ) -> None:
     sms, chat = f"c-{uuid.uuid4().hex[:10]}", f"c-{uuid.uuid4().hex[:10]}"
     for conversation, channel in ((sms, Channel.SMS), (chat, Channel.CHAT), (sms, Channel.SMS)):
@@ -238,12 +244,13 @@ async def test_closing_an_sms_ticket_requests_one_survey_and_a_chat_none(
                 patron_contact="+18175550123",
             ),
         )
-    surveys = await collect(
-        kafka_bootstrap,
-        "refdesk.notifications",
-        until=lambda f: len(f) >= 2,
-        timeout=10,
-        where=lambda e: e.get("subject") in (sms, chat),
+    # the router commits past its input only once what it published was acknowledged
+    await eventually(
+        lambda: caught_up(kafka_bootstrap, settings.router_group, "refdesk.interactions"),
+        "the router committed past the closings",
+    )
+    surveys = await read_to_end(
+        kafka_bootstrap, "refdesk.notifications", where=lambda e: e.get("subject") in (sms, chat)
     )
     assert {s["subject"] for s in surveys} == {sms}
     assert len({s["data"]["idempotency_key"] for s in surveys}) == 1  # the notifier sends it once

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, bearer
 
-from services.status.handlers import Assigning, apply
+from services.status.handlers import Assigning, apply, apply_batch
 from services.status.models import Conversation
 from services.status.stats.models import DeskStat
 from shared.events import (
@@ -229,9 +229,11 @@ async def feed(
 ) -> None:
     """Apply events through the status handlers, a batch per transaction like the consumer."""
     for start in range(0, len(events), 200):
+        batch = [
+            (f"e{n}", data) for n, (_t, _at, data) in enumerate(events[start : start + 200], start)
+        ]
         async with sessions() as session:
-            for n, (_topic, _at, data) in enumerate(events[start : start + 200], start):
-                await apply(session, event_id=f"e{n}", data=data, assigning=Assigning())
+            await apply_batch(session, batch, assigning=Assigning())
             await session.commit()
 
 
