@@ -49,10 +49,11 @@ test-broker: install kafka browser promtool  ## integration, ops, e2e, the unit 
 	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 --dist loadfile --broker-tier tests --ignore=tests/faults
 	$(BIN)/pytest $(PYTEST_FLAGS) -n 2 --dist load tests/faults -m short_faults  # a system per worker
 
-coverage: install kafka browser promtool  ## `make test` under coverage (services as processes too)
+coverage: install kafka browser promtool  ## `make test`'s runs under coverage (xdist workers and services as processes too)
 	rm -rf run/coverage && mkdir -p run/coverage
-	$(BIN)/coverage run -m pytest $(PYTEST_FLAGS) tests --ignore=tests/faults
-	$(BIN)/coverage run -m pytest $(PYTEST_FLAGS) tests/faults -m short_faults
+	REFDESK_TEST_POSTGRES_URL= $(BIN)/coverage run -m pytest $(PYTEST_FLAGS) -n auto tests/unit -m "not browser and not slow"
+	$(BIN)/coverage run -m pytest $(PYTEST_FLAGS) -n 2 --dist loadfile --broker-tier tests --ignore=tests/faults
+	$(BIN)/coverage run -m pytest $(PYTEST_FLAGS) -n 2 --dist load tests/faults -m short_faults
 	$(BIN)/coverage combine -q && $(BIN)/coverage report --format=total
 
 test-faults: install kafka
