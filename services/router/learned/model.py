@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +27,7 @@ from shared.events import Action, Channel, PatronRole
 from .features import (
     CACHED_WORD,
     CHANNEL_MARK,
+    MAX_CHARS,
     ROLE_FACULTY,
     WORD,
     WORDS,
@@ -38,6 +40,17 @@ CRISIS = "escalate_crisis/care-team"
 """The class whose probability is the crisis risk."""
 LANGS = ("en", "es")
 """The languages the model tells apart (Spanish mixed with English counts as Spanish)."""
+
+
+PARTS = re.compile(r"\n\s*\n")
+"""Where a message splits into the parts scored on their own: blank lines (paragraphs)."""
+
+
+def parts(text: str) -> list[str]:
+    """The parts of a message body whose crisis risk is read on its own: its paragraphs, when
+    it has more than one (none otherwise: the whole message is its only part)."""
+    found = [part for part in PARTS.split(text) if part.strip()]
+    return found if len(found) > 1 else []
 
 
 class ModelError(Exception):
@@ -96,6 +109,8 @@ class LearnedModel:
         if set(self.thresholds) != set(LANGS):
             raise ModelError(f"thresholds are needed for {', '.join(LANGS)}")
         self.model_first: frozenset[str] = frozenset(meta.get("model_first_langs", []))
+        self.part_escalate = float(meta.get("params", {}).get("part_escalate", 1.0))
+        """a paragraph whose own risk reaches this escalates the message (1.0: never)"""
         grams = [str(g) for g in vocab.tolist()]
         n = len(grams)
         if arrays["coef"].shape != (len(self.classes), n) or arrays["idf"].shape != (n,):
@@ -180,8 +195,29 @@ class LearnedModel:
         subject: str | None = None,
     ) -> Assessment:
         """Risk, review and escalation verdicts, the suggested route and the language."""
+        p, p_es, part = self.scores(text, channel, role, subject)
+        return self.judge(p, p_es, self.thresholds, self.model_first, part)
+
+    def scores(
+        self,
+        text: str,
+        channel: Channel,
+        role: PatronRole = PatronRole.UNKNOWN,
+        subject: str | None = None,
+    ) -> tuple[list[float], float, float]:
+        """`probabilities` of the whole message, and the highest crisis probability of its
+        paragraphs read one by one (0.0 for a message of one paragraph).
+
+        A crisis written in one paragraph of a long email (a P.S. under a citation question, a
+        last paragraph under a fee dispute) is diluted among the whole message's features,
+        where the same paragraph alone scores as the crisis it is."""
         p, p_es = self.probabilities(message_text(text, subject), channel, role)
-        return self.judge(p, p_es, self.thresholds, self.model_first)
+        crisis = self._crisis
+        part = max(
+            (self.probabilities(x, channel, role)[0][crisis] for x in parts(text[:MAX_CHARS])),
+            default=0.0,
+        )
+        return p, p_es, part
 
     def judge(
         self,
@@ -189,11 +225,15 @@ class LearnedModel:
         p_es: float,
         thresholds: dict[str, Thresholds],
         model_first: frozenset[str],
+        part: float = 0.0,
     ) -> Assessment:
         """An assessment from probabilities under given per-language thresholds (train.py
-        tunes with it)."""
+        tunes with it). The risk is the whole message's crisis probability, or its riskiest
+        paragraph's (`part`) when that one alone reaches `part_escalate`."""
         crisis = self._crisis
         risk = float(p[crisis])
+        if part >= self.part_escalate:
+            risk = max(risk, float(part))
         best = max((i for i in range(len(p)) if i != crisis), key=p.__getitem__)
         confidence = float(p[best])
         lang = "es" if p_es >= 0.5 else "en"

@@ -241,7 +241,7 @@ def test_the_refit_model_routes_its_training_messages(
     arrays, meta = trained
     model = train.as_model({**arrays, "classes": np.array(meta["classes"])}, meta)
     rows = data.load_all(inputs.corpus, inputs.project)
-    for r, (p, p_es) in zip(rows, train.predict(model, rows), strict=True):
+    for r, (p, p_es, _part) in zip(rows, train.predict(model, rows), strict=True):
         assert meta["classes"][int(np.argmax(p))] == r.label, r.text
         assert (p_es >= 0.5) == (r.lang == "es"), r.text
 
@@ -329,9 +329,9 @@ def test_choose_picks_the_lowest_thresholds_within_the_budgets() -> None:
     rows = [ex("transfer/tutoring")] * 50 + [ex(CRISIS)] * 10
     rules = [train.RulesOutcome("answer/reference", escalated=False, default=False)] * 60
     preds = (
-        [([0.05, 0.5, 0.45], 0.1)] * 2
-        + [([0.05, 0.1, 0.85], 0.1)] * 48
-        + [([0.05, 0.9, 0.05], 0.1)] * 10
+        [([0.05, 0.5, 0.45], 0.1, 0.0)] * 2
+        + [([0.05, 0.1, 0.85], 0.1, 0.0)] * 48
+        + [([0.05, 0.9, 0.05], 0.1, 0.0)] * 10
     )
     chosen, first = train.choose(model, rows, rules, preds)
     assert chosen["en"] == Thresholds(escalate=0.505, review=0.105, suggest=0.02)
@@ -358,13 +358,41 @@ def test_choose_keeps_the_rules_route_where_the_model_routes_worse() -> None:
     rules = [train.RulesOutcome("answer/reference", escalated=False, default=False)] * 20 + [
         train.RulesOutcome(CRISIS, escalated=True, default=False)
     ] * 2
-    preds = [([0.1, 0.0, 0.9], 0.2)] * 22
+    preds = [([0.1, 0.0, 0.9], 0.2, 0.0)] * 22
     chosen, first = train.choose(model, rows, rules, preds)
     assert first == frozenset()
     assert chosen["en"].escalate == train.GRID[0]
     got = train.outcomes(model, rows, rules, preds, chosen, first)
     assert all(o.route == o.example.label for o in got)
     assert [o.escalated for o in got] == [False] * 20 + [True] * 2
+
+
+def test_a_paragraph_at_part_escalate_escalates_and_counts_against_the_budget() -> None:
+    """A crisis buried in one paragraph escalates however low the whole message scores; a
+    non-crisis message escalated that way uses the false-escalation budget as a rules
+    statement does, so the model's own threshold rises to make room for it."""
+    model = hand_model(["answer/reference", CRISIS])
+    part = model.part_escalate
+
+    def ex(label: str) -> Example:
+        return Example(Channel.EMAIL, "x", None, PatronRole.UNKNOWN, "en", "a", None, label)
+
+    rows = [ex("answer/reference")] * 100 + [ex(CRISIS)] * 4
+    rules = [train.RulesOutcome("answer/reference", escalated=False, default=False)] * 104
+    preds = (
+        [([0.9, 0.1], 0.1, 0.0)] * 98  # plainly not a crisis
+        + [([0.7, 0.3], 0.1, 0.0)]  # the model's only doubt: 0.3
+        + [([0.95, 0.05], 0.1, part)]  # a frightening quotation in one paragraph
+        + [([0.2, 0.8], 0.1, 0.0)] * 3  # crises the whole message shows
+        + [([0.97, 0.03], 0.1, part)]  # a crisis in a P.S.
+    )
+    chosen, first = train.choose(model, rows, rules, preds)
+    # at 0.3 the doubtful one would join the quotation: 2 of 100, over the 1.5% budget
+    # (without the quotation counted, 0.105 would do)
+    assert 0.3 < chosen["en"].escalate <= 0.8
+    got = train.outcomes(model, rows, rules, preds, chosen, first)
+    assert [o.escalated for o in got] == [False] * 99 + [True] * 5
+    assert got[-1].risk == part
 
 
 def test_rules_outcomes_mark_crisis_rules_and_the_catch_all(policy: Policy) -> None:

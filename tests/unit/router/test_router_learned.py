@@ -23,6 +23,7 @@ from services.router.learned.features import (
     grams,
     message_text,
 )
+from services.router.learned.model import parts
 from services.router.policy import DecisionInput, Policy
 from shared.events import Action, Channel, PatronRole
 
@@ -150,6 +151,55 @@ def test_the_model_reads_a_bounded_prefix(model: LearnedModel) -> None:
     assert model.assess(long, Channel.EMAIL, subject="Re: help").risk == pytest.approx(
         model.assess(long[: MAX_CHARS * 2], Channel.EMAIL, subject="Re: help").risk
     )
+
+
+PARTED = [
+    ("one paragraph, however long. " * 20, []),
+    ("Hi,\n\nCan I renew?\n\nThanks", ["Hi,", "Can I renew?", "Thanks"]),
+    ("line one\nline two", []),  # a line break is not a paragraph
+    ("first\n \t \nsecond\n\n\n\n", ["first", "second"]),  # blank lines may hold spaces
+]
+
+
+@pytest.mark.parametrize(("text", "want"), PARTED)
+def test_a_message_splits_into_paragraphs_when_it_has_several(text: str, want: list[str]) -> None:
+    assert [p.strip() for p in parts(text)] == want
+
+
+BURIED = (
+    "Hello,\n\nHow do I cite a journal article with two authors in APA 7? My professor wants "
+    "the DOI too and I can't find it on the PDF. Also, is the library open on Saturday?\n\n"
+    "Thanks for your help with all of this,\nJordan\n\n"
+    "p.s. i have been saving my pills and tonight i'm going to take all of them. sorry"
+)
+
+
+def test_a_crisis_in_one_paragraph_escalates_at_that_paragraphs_risk(
+    model: LearnedModel,
+) -> None:
+    """A paragraph alone at or above part_escalate escalates the message and gives its risk;
+    the route and the language stay the whole message's."""
+    whole, whole_es = model.probabilities(message_text(BURIED, "APA question"), Channel.EMAIL)
+    each = [model.probabilities(p, Channel.EMAIL)[0][model._crisis] for p in parts(BURIED)]
+    got, got_es, part = model.scores(BURIED, Channel.EMAIL, subject="APA question")
+    assert (got, got_es) == (whole, whole_es) and part == max(each)
+    assert whole[model._crisis] < model.thresholds["en"].escalate < model.part_escalate <= part
+    seen = model.assess(BURIED, Channel.EMAIL, subject="APA question")
+    assert seen.risk == part and seen.escalate and seen.review
+    assert (
+        seen.best
+        == model.classes[
+            int(np.argmax([0.0 if i == model._crisis else x for i, x in enumerate(whole)]))
+        ]
+    )
+
+
+def test_a_paragraph_below_part_escalate_leaves_the_whole_messages_risk(
+    model: LearnedModel,
+) -> None:
+    p, p_es, _ = model.scores("Hi,\n\nCan I renew my book?\n\nThanks", Channel.EMAIL)
+    seen = model.judge(p, p_es, model.thresholds, model.model_first, model.part_escalate - 0.01)
+    assert seen.risk == p[model._crisis] and not seen.escalate
 
 
 SAME_AS_TRAINING = [
