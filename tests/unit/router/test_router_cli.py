@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).parents[3]
+pytestmark = pytest.mark.slow  # a Python start, the policy and the model per test: seconds
 
 
 def explain(lines: list[str]) -> list[dict[str, Any]]:
