@@ -40,12 +40,8 @@ async def collect(
             batch = await consumer.getmany(timeout_ms=300)
             for records in batch.values():
                 for record in records:
-                    try:
-                        event = json.loads(record.value)
-                    except ValueError:
-                        continue
-                    if isinstance(event, dict) and where(event):
-                        event["_key"] = record.key.decode() if record.key else None
+                    event = _decoded(record)
+                    if "_raw" not in event and where(event):
                         found.append(event)
     finally:
         await consumer.stop()
@@ -106,14 +102,18 @@ async def read_topic(bootstrap: str, topic: str) -> list[Event]:
             for tp, records in batch.items():
                 for record in records:
                     if record.offset < ends[tp]:
-                        out.append(_decoded(record, tp))
+                        event = _decoded(record)
+                        event["_partition"], event["_offset"] = tp.partition, record.offset
+                        out.append(event)
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
     return out
 
 
-def _decoded(record: Any, tp: TopicPartition) -> Event:
+def _decoded(record: Any) -> Event:
+    """A record's JSON object with its key as `_key` (`{"_raw": value}` when the value is not
+    a JSON object)."""
     try:
         event = json.loads(record.value)
     except (ValueError, TypeError):
@@ -121,7 +121,6 @@ def _decoded(record: Any, tp: TopicPartition) -> Event:
     if not isinstance(event, dict):
         event = {"_raw": record.value}
     event["_key"] = record.key.decode() if record.key else None
-    event["_partition"], event["_offset"] = tp.partition, record.offset
     return event
 
 

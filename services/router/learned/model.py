@@ -109,8 +109,9 @@ class LearnedModel:
         if set(self.thresholds) != set(LANGS):
             raise ModelError(f"thresholds are needed for {', '.join(LANGS)}")
         self.model_first: frozenset[str] = frozenset(meta.get("model_first_langs", []))
-        self.part_escalate = float(meta.get("params", {}).get("part_escalate", 1.0))
-        """a paragraph whose own risk reaches this escalates the message (1.0: never)"""
+        self.part_escalate = float(meta.get("params", {}).get("part_escalate", math.inf))
+        """a paragraph whose own risk reaches this escalates the message (a model file without
+        it: never, and no paragraph is scored)"""
         grams = [str(g) for g in vocab.tolist()]
         n = len(grams)
         if arrays["coef"].shape != (len(self.classes), n) or arrays["idf"].shape != (n,):
@@ -212,6 +213,8 @@ class LearnedModel:
         last paragraph under a fee dispute) is diluted among the whole message's features,
         where the same paragraph alone scores as the crisis it is."""
         p, p_es = self.probabilities(message_text(text, subject), channel, role)
+        if math.isinf(self.part_escalate):
+            return p, p_es, 0.0
         crisis = self._crisis
         part = max(
             (self.probabilities(x, channel, role)[0][crisis] for x in parts(text[:MAX_CHARS])),

@@ -202,6 +202,19 @@ def test_a_paragraph_below_part_escalate_leaves_the_whole_messages_risk(
     assert seen.risk == p[model._crisis] and not seen.escalate
 
 
+def test_a_model_file_without_part_escalate_scores_no_paragraph(tmp_path: Path) -> None:
+    """Older model files were chosen without paragraphs: they neither score nor escalate one."""
+    npz = tmp_path / "router-model.npz"
+    shutil.copy(default_model_path(), npz)
+    meta = json.loads(default_model_path().with_suffix(".json").read_text("utf-8"))
+    del meta["params"]["part_escalate"]
+    npz.with_suffix(".json").write_text(json.dumps(meta), "utf-8")
+    older = load_model(npz)
+    _, _, part = older.scores(BURIED, Channel.EMAIL, subject="APA question")
+    assert part == 0.0
+    assert not older.assess(BURIED, Channel.EMAIL, subject="APA question").escalate
+
+
 SAME_AS_TRAINING = [
     ("i need a tutor for my chemistry homework", Channel.SMS, PatronRole.STUDENT),
     ("no no no, the the book book", Channel.CHAT, PatronRole.UNKNOWN),
