@@ -235,7 +235,10 @@ def router_section(rt: dict[str, Any]) -> list[str]:
         f"{num(pt['pipelined']['cpu_us'])} | the batch router's shape |",
         f"| explain (Policy.decide, no Kafka) | {num(rt['explain']['rate'])} | "
         f"{num(1e6 / rt['explain']['rate'], 1)} | "
-        f"bench_explain's target {num(rt['explain']['target'])}/s |",
+        f"bench_explain's target {num(rt['explain']['target'])}/s; rules alone "
+        f"{num(rt['explain']['rules_only'])}/s in the same run, the model keeps "
+        f"{num(rt['explain']['rate'] / rt['explain']['rules_only'], 2)} of their rate "
+        f"(target {num(rt['explain'].get('target_share', 1 / 3), 2)}) |",
         "",
         f"router / raw passthrough = {num(raw, 3)}; "
         f"router / pipelined passthrough = {num(piped, 3)}",

@@ -25,17 +25,19 @@ GROUP = "refdesk-router-bench"
 
 def explain_rate(seconds: float) -> dict[str, Any]:
     """routing.decide (rules and learned net) per CPU-second over the labelled set, and the
-    rules alone (bench_explain's loop)."""
-    from bench.bench_explain import TARGET, rate
+    rules alone, in alternating slices (bench_explain's loop)."""
+    from bench.bench_explain import TARGET, TARGET_SHARE, compare
     from services.router.learned import default_model_path, load_model
     from services.router.policy import default_policy_path, load_policy
 
     policy = load_policy(default_policy_path())
     model = load_model(default_model_path())
+    got, alone = compare(policy, model, seconds)
     return {
-        "rate": rate(policy, model, seconds),
-        "rules_only": rate(policy, None, seconds / 2),
+        "rate": got,
+        "rules_only": alone,
         "target": TARGET,
+        "target_share": TARGET_SHARE,
         "model_version": model.version,
     }
 
