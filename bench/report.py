@@ -154,9 +154,8 @@ def section(r: dict[str, Any], plot: Path) -> str:
     if "e2e" in r:
         lines += e2e_section(r["e2e"])
     lines += memory_section(r)
-    if PLOTTED & set(r):  # a run of other stages only (catch-up, console) draws no plot
-        alt = "latency against offered load" if "ingest" in r or "e2e" in r else "router rates"
-        lines += ["", f"![{alt}]({plot.name})", ""]
+    if drawn(r):
+        lines += ["", f"![latency against offered load]({plot.name})", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -310,6 +309,13 @@ PLOTTED = {"ingest", "e2e", "router"}
 """The stages the plot has a panel for."""
 
 
+def drawn(r: dict[str, Any]) -> bool:
+    """Whether a run draws the plot: only one with a latency stage (ingest or end to end), so
+    that a run of the router alone (or of catch-up, or the console) does not replace the
+    latency plot that earlier sections and the README show."""
+    return bool({"ingest", "e2e"} & set(r))
+
+
 def draw(r: dict[str, Any], plot: Path) -> None:
     """One panel per stage that ran: ingest beside A and B and end to end (latency against
     offered load), and the router beside the passthroughs (rate and CPU per record)."""
@@ -426,4 +432,5 @@ def write(r: dict[str, Any], out: Path, plot: Path) -> None:
         text = text.rstrip() + "\n\n" + MARKER + "\n"
     head, tail = text.split(MARKER, 1)
     out.write_text(head + MARKER + "\n\n" + section(r, plot) + tail.lstrip("\n"))
-    draw(r, plot)
+    if drawn(r):
+        draw(r, plot)

@@ -62,6 +62,13 @@ def _input(row: Any, policy: Policy) -> tuple[DecisionInput, frozenset[str] | No
     return request.to_input(policy)
 
 
+def _error(out: TextIO, error: str, field: str | None, line: int) -> int:
+    """Write one input line's error as its output line; 1, to count it."""
+    result = {"error": error, "field": field, "line": line}
+    out.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return 1
+
+
 def explain(policy: Policy, lines: TextIO, out: TextIO, model: LearnedModel | None = None) -> int:
     """One JSON decision (or {"error": ...}) per input line; returns the number of errors.
 
@@ -75,13 +82,11 @@ def explain(policy: Policy, lines: TextIO, out: TextIO, model: LearnedModel | No
         try:
             inp, online = _input(json.loads(line), policy)
             decision = routing.decide(policy, model, inp, online=online)
-            result: dict[str, Any] = decision.model_dump(mode="json")
+            out.write(decision.model_dump_json() + "\n")
         except json.JSONDecodeError as exc:
-            result = {"error": f"invalid JSON: {exc.msg}", "field": None, "line": n}
+            errors += _error(out, f"invalid JSON: {exc.msg}", None, n)
         except InputError as exc:
-            result = {"error": f"{exc.field}: {exc}", "field": exc.field, "line": n}
-        errors += "error" in result
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            errors += _error(out, f"{exc.field}: {exc}", exc.field, n)
         out.flush()
     return errors
 

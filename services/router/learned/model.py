@@ -53,6 +53,17 @@ def parts(text: str) -> list[str]:
     return found if len(found) > 1 else []
 
 
+def _counted(ids: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The distinct ids, sorted, and how often each occurs: `np.unique(ids, return_counts=True)`
+    without its general-purpose layers (a fifth of its time at a message's few hundred ids)."""
+    ids.sort()
+    edges = np.empty(len(ids) + 1, dtype=bool)
+    edges[0] = edges[-1] = True
+    np.not_equal(ids[1:], ids[:-1], out=edges[1:-1])
+    at = np.flatnonzero(edges)
+    return ids[at[:-1]], np.diff(at)
+
+
 class ModelError(Exception):
     """The model files are missing, inconsistent or not what this code reads."""
 
@@ -160,7 +171,7 @@ class LearnedModel:
         tokens = WORDS.findall(folded)
         features = chain(tokens, map(" ".join, pairwise(tokens)))
         parts.append(np.fromiter(map(self._words.get, features, repeat(self._unseen)), np.intp))
-        uniq, counts = np.unique(np.concatenate(parts), return_counts=True)
+        uniq, counts = _counted(np.concatenate(parts))
         x = np.log(counts)
         x += 1.0  # sublinear term frequency
         x *= self._idf[uniq]

@@ -92,6 +92,12 @@ class RuleSet:
         return out
 
 
+def _place(hit: Hit) -> tuple[int, int]:
+    """Where a hit sits in the message: the words a rule lists follow the text, whatever order
+    the index found them in (a set's order, which changes from one process to the next)."""
+    return hit[2], hit[3]
+
+
 def _words(rule: Rule, hits: list[Hit], text: Normalised, ctx: Context) -> list[str] | None:
     """The matched words when a rule's text conditions hold, else None."""
     if not hits:
@@ -105,7 +111,7 @@ def _words(rule: Rule, hits: list[Hit], text: Normalised, ctx: Context) -> list[
     negation_ends = ctx.negation_ends if c.negatable else ()
     window = ctx.window
     toks = text.tokens
-    for _, slot, start, end in hits:
+    for _, slot, start, end in sorted(hits, key=_place):  # in the order of the text
         if slot == NONE_SLOT or start < cut:
             continue
         if masks and any(start < me and ms < end for ms, me in masks):
