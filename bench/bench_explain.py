@@ -2,7 +2,7 @@
 set, against the issue's 5,000 decisions/s with the classifier (and the rules alone beside it).
 
 The machine's speed swings between runs and between days (rules alone measured 5,224 to
-16,053 decisions per CPU-second on the same machine on different days), so the two are
+17,413 decisions per CPU-second on the same machine on different days), so the two are
 measured in alternating slices of one run and their ratio is printed too: the issue's
 15,000/s without the classifier and 5,000/s with it allow the classifier to keep a third of
 the rules' rate, on whatever day.
