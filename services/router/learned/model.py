@@ -78,6 +78,10 @@ class Thresholds:
     """risk at or above which it is routed normally but flagged for safety review"""
     suggest: float
     """probability at or above which the model's route replaces the rules' default"""
+    corroborate: float
+    """risk at or above which a crisis topic word alone (a `corroborate` rule: "suicide",
+    "overdose") escalates; below it the word is read as a topic (and the message flagged when
+    its risk reaches `review`). A model file without it uses its review threshold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,8 @@ class Assessment:
     risk: float
     escalate: bool
     review: bool
+    corroborates: bool
+    """the risk reaches the corroboration threshold: a crisis topic word alone escalates"""
     best: tuple[Action, str]
     """the most probable non-crisis route"""
     suggestion: tuple[Action, str] | None
@@ -114,7 +120,12 @@ class LearnedModel:
             self.classes.append((Action(action), dept))
         self._crisis = meta["classes"].index(CRISIS)
         self.thresholds = {
-            lang: Thresholds(float(t["escalate"]), float(t["review"]), float(t["suggest"]))
+            lang: Thresholds(
+                float(t["escalate"]),
+                float(t["review"]),
+                float(t["suggest"]),
+                float(t.get("corroborate", t["review"])),
+            )
             for lang, t in meta["thresholds"].items()
         }
         if set(self.thresholds) != set(LANGS):
@@ -257,6 +268,7 @@ class LearnedModel:
             risk=risk,
             escalate=risk >= t.escalate,
             review=risk >= t.review,
+            corroborates=risk >= t.corroborate,
             best=self.classes[best],
             suggestion=self.classes[best] if confidence >= t.suggest else None,
             confidence=confidence,

@@ -3,10 +3,12 @@
 1. A crisis rule fired: escalate (net "rules"); the model's score is only reported. Except
    when the only crisis rules that fired are `corroborate` rules (a topic word alone:
    "suicide", "overdose", "abuse", "stalking"): they escalate when the model's risk reaches
-   the review threshold, and otherwise the topic word is read as a topic and the message
-   goes on to 2-4 as if no crisis rule had fired. On the corpus authors n, o and p, unseen
-   by the model then shipped, 3 of the 46 messages escalated on a topic word alone were
-   crises, and all 3 scored above the review threshold.
+   the corroboration threshold, and otherwise the topic word is read as a topic and the
+   message goes on to 2-4 as if no crisis rule had fired. On the corpus authors n, o and p,
+   unseen by the model then shipped, 3 of the 46 messages escalated on a topic word alone
+   were crises, and all 3 scored above the review threshold. The corroboration threshold is
+   chosen in training within the false-escalation budget and the review threshold within the
+   review budget, each on its own (a model file without the first uses the second).
 2. The model's risk is at or above the escalation threshold: escalate (net "model").
 3. Otherwise the rules' route stands, except that the model's suggested route replaces it
    when the rules fell through to their catch-all, or, in a language where the model routes
@@ -56,7 +58,7 @@ def combine(
 
     `rules_default`: the first rule that is not a crisis rule is the catch-all;
     `topic_only`: every crisis rule that fired is a `corroborate` rule."""
-    if rules_escalated and not (topic_only and seen is not None and not seen.review):
+    if rules_escalated and not (topic_only and seen is not None and not seen.corroborates):
         return Verdict(None, NET_RULES, False)
     if seen is None:
         return KEEP

@@ -213,15 +213,16 @@ def choose(
     rules: Sequence[RulesOutcome],
     preds: Sequence[Prediction],
 ) -> tuple[dict[str, Thresholds], frozenset[str]]:
-    """Per detected language: the lowest escalation and review thresholds within the budgets,
-    then the suggestion threshold, and whether the model routes first, by accuracy."""
+    """Per detected language: the lowest escalation, corroboration and review thresholds
+    within the budgets, then the suggestion threshold, and whether the model routes first, by
+    accuracy."""
     crisis_i = model.meta["classes"].index(CRISIS)
     chosen: dict[str, Thresholds] = {}
     first: set[str] = set()
     for lang in LANGS:
         sel = [i for i, (_, p_es, _) in enumerate(preds) if (p_es >= 0.5) == (lang == "es")]
         if not sel:
-            chosen[lang] = Thresholds(1.0, 1.0, 1.0)
+            chosen[lang] = Thresholds(1.0, 1.0, 1.0, 1.0)
             continue
         risks = np.array([preds[i][0][crisis_i] for i in sel])
         non = np.array([rows[i].label != CRISIS for i in sel])
@@ -233,31 +234,36 @@ def choose(
         hard = (by_rules & ~topic) | parted
         n_non = max(int(non.sum()), 1)
         fe_budget = FALSE_ESCALATION_BUDGET * n_non
-        # a topic word alone escalates at the review threshold, which is at most this one
         escalate = next((t for t in GRID if ((hard | (risks >= t)) & non).sum() <= fe_budget), 1.0)
-        flagged = (risks < escalate) & ~by_rules & ~parted & non
-        review_budget = REVIEW_BUDGET * n_non
-        review = next(
+        # a topic word alone escalates at the corroboration threshold, at most this one: the
+        # lowest that keeps the escalations within the same budget
+        corroborate = next(
             (
                 t
                 for t in GRID
                 if t <= escalate
-                and (flagged & (risks >= t)).sum() <= review_budget
                 and ((hard | (risks >= escalate) | (topic & (risks >= t))) & non).sum() <= fe_budget
             ),
+            escalate,
+        )
+        escalated = hard | (risks >= escalate) | (topic & (risks >= corroborate))
+        flagged = ~escalated & non  # an uncorroborated topic word can be flagged too
+        review_budget = REVIEW_BUDGET * n_non
+        review = next(
+            (t for t in GRID if t <= escalate and (flagged & (risks >= t)).sum() <= review_budget),
             escalate,
         )
         sub = ([rows[i] for i in sel], [rules[i] for i in sel], [preds[i] for i in sel])
         best = (-1.0, 1.0, False)
         for routes_first in (False, True):
             for s in GRID[::8]:
-                t = Thresholds(escalate, review, s)
+                t = Thresholds(escalate, review, s, corroborate)
                 first_langs = frozenset(LANGS if routes_first else ())
                 got = outcomes(model, *sub, dict.fromkeys(LANGS, t), first_langs)
                 acc = sum(o.route == o.example.label for o in got) / len(got)
                 if acc > best[0] + 1e-9:
                     best = (acc, s, routes_first)
-        chosen[lang] = Thresholds(escalate, review, best[1])
+        chosen[lang] = Thresholds(escalate, review, best[1], corroborate)
         if best[2]:
             first.add(lang)
     return chosen, frozenset(first)
@@ -265,7 +271,7 @@ def choose(
 
 def placeholder_meta() -> dict[str, Any]:
     """Metadata for a fold's model (its thresholds are chosen after it predicts)."""
-    ones = {"escalate": 1.0, "review": 1.0, "suggest": 1.0}
+    ones = {"escalate": 1.0, "review": 1.0, "suggest": 1.0, "corroborate": 1.0}
     return {"version": "fold", "thresholds": dict.fromkeys(LANGS, ones)}
 
 
@@ -315,7 +321,12 @@ def evaluate(
 def vars_of(t: dict[str, Thresholds]) -> dict[str, dict[str, float]]:
     """Per-language thresholds as a JSON object."""
     return {
-        lang: {"escalate": x.escalate, "review": x.review, "suggest": x.suggest}
+        lang: {
+            "escalate": x.escalate,
+            "review": x.review,
+            "suggest": x.suggest,
+            "corroborate": x.corroborate,
+        }
         for lang, x in t.items()
     }
 
@@ -357,10 +368,18 @@ def train(
         [by_row[i] for i in held],
     )
     digest = inputs_digest(corpus, project)
-    # the thresholds depend on the budgets and on what the rules escalate: both name the model
+    # the thresholds depend on the budgets and on what the rules escalate: both name the model,
+    # and so do the thresholds themselves (a change in how they are chosen is a new model)
     budgets = {"false_escalations": FALSE_ESCALATION_BUDGET, "review": REVIEW_BUDGET}
     stamp = json.dumps(
-        {"inputs": digest, "params": PARAMS, "budgets": budgets, "policy": policy.version},
+        {
+            "inputs": digest,
+            "params": PARAMS,
+            "budgets": budgets,
+            "policy": policy.version,
+            "thresholds": vars_of(t),
+            "model_first_langs": sorted(langs),
+        },
         sort_keys=True,
     ).encode()
     version = "clf-" + hashlib.sha256(stamp).hexdigest()[:12]

@@ -334,8 +334,9 @@ def test_choose_picks_the_lowest_thresholds_within_the_budgets() -> None:
         + [([0.05, 0.9, 0.05], 0.1, 0.0)] * 10
     )
     chosen, first = train.choose(model, rows, rules, preds)
-    assert chosen["en"] == Thresholds(escalate=0.505, review=0.105, suggest=0.02)
-    assert chosen["es"] == Thresholds(1.0, 1.0, 1.0)
+    # no topic word fired on any example: any corroboration threshold keeps the budget
+    assert chosen["en"] == Thresholds(escalate=0.505, review=0.105, suggest=0.02, corroborate=0.02)
+    assert chosen["es"] == Thresholds(1.0, 1.0, 1.0, 1.0)
     assert first == frozenset({"en"})
     got = train.outcomes(model, rows, rules, preds, chosen, first)
     assert all(o.route == o.example.label for o in got)
@@ -482,3 +483,41 @@ def test_an_input_outside_the_repository_is_named_by_its_full_path(
     assert outside.resolve().as_posix() in digest
     assert digest[outside.resolve().as_posix()]["rows"] == len(author_rows("z"))
     assert "data/corpus_x.jsonl" in digest  # inside: relative to the repository
+
+
+def test_choose_sets_the_topic_word_and_review_thresholds_each_by_its_own_budget() -> None:
+    """A hundred English questions, two of them on a crisis topic (a paper on suicide: the
+    topic rule fires, risk 0.3) and the rest at 0.05, ten crises the rules missed (0.9) and
+    three crises that only a topic word caught (0.2).
+
+    Escalating the two topic questions would break the 1.5% budget, so a topic word alone
+    needs more than 0.3 of risk, and so does the model alone. Review is bounded by its own
+    budget only (5 of 100): it flags the two topic questions and catches the three topic
+    crises, which a review threshold tied to the topic words (above 0.3) would miss.
+    """
+    classes = ["answer/reference", CRISIS]
+    model = hand_model(classes)
+
+    def ex(label: str) -> Example:
+        return Example(Channel.CHAT, "x", None, PatronRole.UNKNOWN, "en", "a", None, label)
+
+    answer = "answer/reference"
+    rows = [ex(answer)] * 100 + [ex(CRISIS)] * 13
+    plain = train.RulesOutcome(answer, escalated=False, default=True, general_route=answer)
+    topic = train.RulesOutcome(
+        CRISIS, escalated=True, default=True, topic_only=True, general_route=answer
+    )
+    rules = [topic] * 2 + [plain] * 98 + [plain] * 10 + [topic] * 3
+    preds = (
+        [([0.7, 0.3], 0.1, 0.0)] * 2
+        + [([0.95, 0.05], 0.1, 0.0)] * 98
+        + [([0.1, 0.9], 0.1, 0.0)] * 10
+        + [([0.8, 0.2], 0.1, 0.0)] * 3
+    )
+    chosen, first = train.choose(model, rows, rules, preds)
+    t = chosen["en"]
+    assert (t.escalate, t.corroborate, t.review) == (0.305, 0.305, 0.055)
+    got = train.outcomes(model, rows, rules, preds, chosen, first)
+    assert [o.escalated for o in got] == [False] * 100 + [True] * 10 + [False] * 3
+    assert [o.review for o in got] == [True] * 2 + [False] * 98 + [False] * 10 + [True] * 3
+    assert all(o.route == answer for o in got[:100])  # the topic word read as a topic

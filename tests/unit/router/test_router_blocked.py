@@ -49,6 +49,7 @@ def assessment(
         risk=risk,
         escalate=escalate,
         review=review,
+        corroborates=review,
         best=(Action.ANSWER, "reference"),
         suggestion=None,
         confidence=0.5,

@@ -215,6 +215,23 @@ def test_a_model_file_without_part_escalate_scores_no_paragraph(tmp_path: Path) 
     assert not older.assess(BURIED, Channel.EMAIL, subject="APA question").escalate
 
 
+def test_a_model_file_without_a_corroboration_threshold_uses_its_review_threshold(
+    tmp_path: Path,
+) -> None:
+    """Older model files corroborated a crisis topic word at the review threshold."""
+    npz = tmp_path / "router-model.npz"
+    shutil.copy(default_model_path(), npz)
+    meta = json.loads(default_model_path().with_suffix(".json").read_text("utf-8"))
+    for t in meta["thresholds"].values():
+        del t["corroborate"]
+    npz.with_suffix(".json").write_text(json.dumps(meta), "utf-8")
+    older = load_model(npz)
+    for lang, t in older.thresholds.items():
+        assert t.corroborate == t.review == meta["thresholds"][lang]["review"]
+    shipped = load_model(default_model_path())
+    assert any(t.corroborate != t.review for t in shipped.thresholds.values())
+
+
 SAME_AS_TRAINING = [
     ("i need a tutor for my chemistry homework", Channel.SMS, PatronRole.STUDENT),
     ("no no no, the the book book", Channel.CHAT, PatronRole.UNKNOWN),

@@ -28,14 +28,17 @@ def seen(
     suggestion: tuple[Action, str] | None = None,
     lang: str = "en",
     model_first: bool = False,
+    corroborates: bool | None = None,
 ) -> Assessment:
-    """A hand-made assessment (the thresholds are already applied in it)."""
+    """A hand-made assessment (the thresholds are already applied in it; a topic word is
+    corroborated where the message is flagged, unless told otherwise)."""
     best = suggestion or ANSWER
     return Assessment(
         lang=lang,
         risk=risk,
         escalate=escalate,
         review=review,
+        corroborates=review if corroborates is None else corroborates,
         best=best,
         suggestion=suggestion,
         confidence=0.9 if suggestion else 0.3,
@@ -110,13 +113,17 @@ TOPIC_CASES = [
     (seen(0.99, escalate=True, review=True), Verdict(None, NET_RULES, False)),
     (seen(0.05), Verdict(None, None, False, uncorroborated=True)),
     (seen(0.05, suggestion=CITE), Verdict(CITE, None, False, uncorroborated=True)),
+    # flagged, not corroborated: the topic is read as a topic and the message flagged
+    (seen(0.2, review=True, corroborates=False), Verdict(None, NET_MODEL, True, True)),
+    (seen(0.2, corroborates=True), Verdict(None, NET_RULES, False)),  # corroborated only
 ]
 
 
 @pytest.mark.parametrize(("assessment", "want"), TOPIC_CASES)
 def test_combine_a_topic_word_alone(assessment: Assessment | None, want: Verdict) -> None:
-    """A crisis rule on a topic word alone stands when the model's risk reaches its review
-    threshold (or there is no model); below it the topic word is read as a topic."""
+    """A crisis rule on a topic word alone stands when the model's risk reaches its
+    corroboration threshold (or there is no model); below it the topic word is read as a
+    topic, and the message is still flagged when the risk reaches the review threshold."""
     got = combine(rules_escalated=True, rules_default=True, seen=assessment, topic_only=True)
     assert got == want
 
