@@ -54,6 +54,29 @@ async def open_count(status: httpx.AsyncClient) -> int:
     return int(total)
 
 
+async def visible(
+    status: httpx.AsyncClient, headers: dict[str, str], ids: list[str], deadline: float
+) -> None:
+    """Wait until the console shows every one of the stage's conversations. The open count
+    alone is not enough: the services replay the broker's earlier stages too, so the count can
+    pass the stage's own number while some partitions are still being read."""
+    missing = list(ids)
+    while True:
+        absent = []
+        for at in range(0, len(missing), 200):
+            chunk = missing[at : at + 200]
+            answers = await asyncio.gather(
+                *(status.get(f"/conversations/{cid}", headers=headers) for cid in chunk)
+            )
+            absent += [c for c, a in zip(chunk, answers, strict=True) if a.status_code != 200]
+        if not absent:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(absent)} of {len(ids)} conversations never reached the desk")
+        missing = absent
+        await asyncio.sleep(1.0)
+
+
 async def staff_tokens(status: httpx.AsyncClient, n: int, tag: str) -> list[dict[str, str]]:
     """N supervisors with bearer tokens (they see every department)."""
     headers = []
@@ -199,9 +222,11 @@ def run(root: Path, system: System, *, quick: bool) -> dict[str, Any]:
             deadline = time.monotonic() + 300
             while await open_count(status) < n_open and time.monotonic() < deadline:
                 await asyncio.sleep(2.0)
+            tokens = await staff_tokens(status, n_staff, tag)
+            # after the earlier stages, status may first finish what they left on the broker
+            await visible(status, tokens[0], ids, deadline + 600)
             filled = await open_count(status)
             log.info("desk holds %d open conversations", filled)
-            tokens = await staff_tokens(status, n_staff, tag)
             reads = await readers(base, tokens, ids, 10 if quick else 30)
             email_ids = [cid for cid, r in zip(ids, records, strict=True) if b'"email"' in r[1]]
             accepted, sent_at = await replies(status, tokens[0], email_ids[:200])
