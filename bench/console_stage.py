@@ -24,7 +24,10 @@ import httpx
 from bench.payloads import BASE, TWILIO_TOKEN, interaction_records, twilio_signature
 from bench.rawkafka import fill
 from bench.system import System
+from services.status.consumers import GROUP as STATUS_GROUP
+from services.status.consumers import TOPICS as STATUS_TOPICS
 from shared.events import derived_id
+from shared.lag import measure
 
 log = logging.getLogger("bench.console")
 ADMIN = {"Authorization": "Bearer dev-dkim-token"}
@@ -54,26 +57,17 @@ async def open_count(status: httpx.AsyncClient) -> int:
     return int(total)
 
 
-async def visible(
-    status: httpx.AsyncClient, headers: dict[str, str], ids: list[str], deadline: float
-) -> None:
-    """Wait until the console shows every one of the stage's conversations. The open count
-    alone is not enough: the services replay the broker's earlier stages too, so the count can
-    pass the stage's own number while some partitions are still being read."""
-    missing = list(ids)
-    while True:
-        absent = []
-        for at in range(0, len(missing), 200):
-            chunk = missing[at : at + 200]
-            answers = await asyncio.gather(
-                *(status.get(f"/conversations/{cid}", headers=headers) for cid in chunk)
-            )
-            absent += [c for c, a in zip(chunk, answers, strict=True) if a.status_code != 200]
-        if not absent:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(absent)} of {len(ids)} conversations never reached the desk")
-        missing = absent
+async def caught_up(bootstrap: str, deadline: float) -> None:
+    """Wait until the status service has read everything on its topics (its group's lag,
+    measured from the broker, is 0 twice in a row). The open count alone is not enough: the
+    services also replay what the broker's earlier stages left, so the count can pass the
+    stage's own number while the stage's own interactions are still unread."""
+    quiet = 0
+    while quiet < 2:
+        lag = sum((await measure(bootstrap, {STATUS_GROUP: STATUS_TOPICS})).values())
+        quiet = quiet + 1 if lag == 0 else 0
+        if lag and time.monotonic() > deadline:
+            raise TimeoutError(f"the status service is still {lag} messages behind")
         await asyncio.sleep(1.0)
 
 
@@ -222,11 +216,11 @@ def run(root: Path, system: System, *, quick: bool) -> dict[str, Any]:
             deadline = time.monotonic() + 300
             while await open_count(status) < n_open and time.monotonic() < deadline:
                 await asyncio.sleep(2.0)
-            tokens = await staff_tokens(status, n_staff, tag)
             # after the earlier stages, status may first finish what they left on the broker
-            await visible(status, tokens[0], ids, deadline + 600)
+            await caught_up(system.kafka.bootstrap, deadline + 600)
             filled = await open_count(status)
             log.info("desk holds %d open conversations", filled)
+            tokens = await staff_tokens(status, n_staff, tag)
             reads = await readers(base, tokens, ids, 10 if quick else 30)
             email_ids = [cid for cid, r in zip(ids, records, strict=True) if b'"email"' in r[1]]
             accepted, sent_at = await replies(status, tokens[0], email_ids[:200])

@@ -305,8 +305,6 @@ def memory_section(r: dict[str, Any]) -> list[str]:
 
 
 STYLES = {"p50": "-", "p99": "--", "p999": ":"}
-PLOTTED = {"ingest", "e2e", "router"}
-"""The stages the plot has a panel for."""
 
 
 def drawn(r: dict[str, Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from shared.events import Channel, PatronRole
 
@@ -92,12 +93,6 @@ class RuleSet:
         return out
 
 
-def _place(hit: Hit) -> tuple[int, int]:
-    """Where a hit sits in the message: the words a rule lists follow the text, whatever order
-    the index found them in (a set's order, which changes from one process to the next)."""
-    return hit[2], hit[3]
-
-
 def _words(rule: Rule, hits: list[Hit], text: Normalised, ctx: Context) -> list[str] | None:
     """The matched words when a rule's text conditions hold, else None."""
     if not hits:
@@ -111,7 +106,9 @@ def _words(rule: Rule, hits: list[Hit], text: Normalised, ctx: Context) -> list[
     negation_ends = ctx.negation_ends if c.negatable else ()
     window = ctx.window
     toks = text.tokens
-    for _, slot, start, end in sorted(hits, key=_place):  # in the order of the text
+    # in the order of the text (start, end), not the index's: it finds terms in a set's
+    # order, which changes with each process's hash seed
+    for _, slot, start, end in sorted(hits, key=itemgetter(2, 3)):
         if slot == NONE_SLOT or start < cut:
             continue
         if masks and any(start < me and ms < end for ms, me in masks):
