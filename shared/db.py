@@ -109,13 +109,14 @@ def processed_table(metadata: MetaData, name: str) -> Table:
     )
 
 
-async def processed_among(
-    conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_ids: Collection[str]
+def processed_among(
+    conn: Connection, table: Table, consumer: str, event_ids: Collection[str]
 ) -> set[str]:
-    """Which of these event ids are already recorded as processed, in one query."""
+    """Which of these event ids are already recorded as processed, in one query (a unit of work
+    for `shared.syncdb.UnitRunner`)."""
     if not event_ids:
         return set()
-    found = await conn.execute(
+    found = conn.execute(
         select(table.c.event_id).where(
             table.c.consumer == consumer, table.c.event_id.in_(sorted(set(event_ids)))
         )
@@ -123,10 +124,11 @@ async def processed_among(
     return {row[0] for row in found}
 
 
-async def record_processed(
-    conn: AsyncConnection | AsyncSession, table: Table, consumer: str, event_ids: Iterable[str]
+def record_processed(
+    conn: Connection, table: Table, consumer: str, event_ids: Iterable[str]
 ) -> None:
-    """Record event ids as processed in one transaction, and commit.
+    """Record event ids as processed (a unit of work for `shared.syncdb.UnitRunner`, which
+    commits it).
 
     One multi-row insert that leaves rows already there alone (ON CONFLICT DO NOTHING): a
     concurrent replica's row, or an id repeated in the batch, never fails the others.
@@ -136,10 +138,8 @@ async def record_processed(
         {"consumer": consumer, "event_id": event_id, "processed_at": now}
         for event_id in dict.fromkeys(event_ids)
     ]
-    if not rows:
-        return
-    await conn.execute(insert_ignoring_duplicates(conn, table), rows)
-    await conn.commit()
+    if rows:
+        conn.execute(insert_ignoring_duplicates(conn, table), rows)
 
 
 async def claim_events(
@@ -212,7 +212,9 @@ def remember(session: AsyncSession, obj: Any, key: Any) -> None:
         cache[(type(obj), key)] = obj
 
 
-def insert_ignoring_duplicates(conn: AsyncConnection | AsyncSession, table: Table) -> Any:
+def insert_ignoring_duplicates(
+    conn: Connection | AsyncConnection | AsyncSession, table: Table
+) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the connection's backend (SQLite or PostgreSQL)."""
     bind = conn.get_bind() if isinstance(conn, AsyncSession) else conn
     dialect = bind.dialect.name

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, false, func, null, or_, select, update
+from sqlalchemy import bindparam, false, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifier.tables import DEAD, PENDING, SENT, ledger
+from services.notifier.tables import DEAD, PENDING, PRIORITY_RANK, SENT, ledger
 from shared.clock import utcnow
 from shared.events import NotificationRequested
 
@@ -111,9 +111,6 @@ def dead(
 
 # ---- statements ------------------------------------------------------------------------------
 
-_PRIORITY_ORDER = case(
-    (ledger.c.priority == "urgent", 0), (ledger.c.priority == "high", 1), else_=2
-)
 LEASE_FREE = or_(ledger.c.lease_until.is_(None), ledger.c.lease_until < bindparam("now"))
 
 _RECORD = {
@@ -135,7 +132,7 @@ _DUE = (
         LEASE_FREE,
         ledger.c.conversation_id.not_in(bindparam("busy", expanding=True)),
     )
-    .order_by(_PRIORITY_ORDER, ledger.c.next_attempt_at, ledger.c.created_at)
+    .order_by(ledger.c.priority_rank, ledger.c.next_attempt_at, ledger.c.created_at)
     .limit(bindparam("n"))
     .with_for_update(skip_locked=True)
 )
@@ -215,6 +212,7 @@ def record(
             "kind": cmd.kind.value,
             "channel": cmd.channel.value,
             "priority": cmd.priority.value,
+            "priority_rank": PRIORITY_RANK[cmd.priority.value],
             "conversation_id": cmd.conversation_id,
             "command": cmd.model_dump(mode="json"),
             "state": PENDING,

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -27,11 +28,13 @@ ledger = Table(
     Column("kind", String(32), nullable=False),
     Column("channel", String(8), nullable=False),
     Column("priority", String(8), nullable=False),
+    # 0 urgent, 1 high, 2 normal (PRIORITY_RANK): the claim's order, which an index can serve
+    Column("priority_rank", SmallInteger, nullable=False, default=2),
     Column("conversation_id", String(128), nullable=False),
     Column("command", JSON, nullable=False),
-    Column("state", String(8), nullable=False, index=True),
+    Column("state", String(8), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UTCDateTime, nullable=False, index=True),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("lease_until", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("message_id", String(255), nullable=True),
@@ -47,4 +50,17 @@ ledger = Table(
     Column("segments", Integer, nullable=True),
     Column("outcome_published", Boolean, nullable=False, default=False),
     Index("ix_send_ledger_unpublished", "outcome_published", "channel"),
+    # a lane's claim reads due rows in this order and stops at its limit (migration 0003)
+    Index(
+        "ix_send_ledger_claim",
+        "channel",
+        "state",
+        "priority_rank",
+        "next_attempt_at",
+        "created_at",
+    ),
+    Index("ix_send_ledger_pending", "state", "created_at"),
 )
+
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+"""A priority's place in the claim order."""

@@ -39,6 +39,7 @@ from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
+from shared.syncdb import UnitRunner
 from shared.topics import INTERACTIONS, PRESENCE
 
 BATCH_RECORDS = 100
@@ -94,9 +95,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
     engine = create_engine(settings.db_url("router"))
     holder = PolicyHolder(settings.policy_file)
     model = load_learned(settings)
-    deps = RouterDeps(
-        broker=broker, policies=holder, presence=PresenceView(), engine=engine, model=model
-    )
+    db = UnitRunner(engine, name="router-db")
+    deps = RouterDeps(broker=broker, policies=holder, presence=PresenceView(), db=db, model=model)
     subscribe(broker, deps, settings)
     DESK_OPEN.set_function(lambda: float(holder.current.is_open(datetime.now(UTC))))
 
@@ -120,6 +120,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await lag.stop()
             watcher.cancel()
             await broker.stop()
+            db.close()
             await engine.dispose()
 
     app = FastAPI(title="refdesk router", version="0.1.0", lifespan=lifespan)

@@ -12,7 +12,6 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import routing, tables
 from services.router.commands import commands_for, survey_for
@@ -36,6 +35,7 @@ from shared.events import (
 )
 from shared.kafka import publish_in_order
 from shared.metrics import PUBLISHED
+from shared.syncdb import UnitRunner
 from shared.topics import NOTIFICATIONS, ROUTING
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ class RouterDeps:
     broker: KafkaBroker
     policies: PolicyHolder
     presence: PresenceView
-    engine: AsyncEngine
+    db: UnitRunner
+    """the router's database, one hand-off per unit of work (a batch's lookup, its record)"""
     model: LearnedModel | None = None
 
 
@@ -154,7 +155,8 @@ def plan_transferred(
 async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseModel]]) -> None:
     """Route one poll batch: look up which interactions are already processed (one query),
     plan every event in order, publish everything and await the acks together, then record
-    the decided interactions as processed (one transaction).
+    the decided interactions as processed (one transaction; each a single hand-off to the
+    database's thread).
 
     Publishing happens before the processed rows commit: a crash in between republishes the
     same decision ids and idempotency keys, which consumers drop (docs/reliability.md).
@@ -162,8 +164,7 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
     ids = [data.interaction_id for _, data in items if isinstance(data, InteractionReceived)]
     done: set[str] = set()
     if ids:
-        async with deps.engine.connect() as conn:
-            done = await processed_among(conn, tables.processed, CONSUMER, ids)
+        done = await deps.db(lambda conn: processed_among(conn, tables.processed, CONSUMER, ids))
     plan = PublishPlan(policy=deps.policies.current, done=done)
     for event, data in items:
         planner = PLANNERS.get(type(data))
@@ -181,8 +182,7 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
     BLOCKED_DROPPED.inc(len(plan.dropped))
     processed = [d.interaction_id for _, d, _ in plan.decided] + plan.dropped
     if processed:
-        async with deps.engine.connect() as conn:
-            await record_processed(conn, tables.processed, CONSUMER, processed)
+        await deps.db(lambda conn: record_processed(conn, tables.processed, CONSUMER, processed))
     for event, data, decision in plan.decided:
         log.info(
             "routed",

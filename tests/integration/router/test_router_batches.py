@@ -402,10 +402,12 @@ async def test_recording_tolerates_rows_another_replica_wrote(engine: AsyncEngin
         await conn.execute(
             sa.insert(processed).values(consumer=CONSUMER, event_id=theirs, processed_at=earlier)
         )
+    async with engine.begin() as conn:
+        await conn.run_sync(record_processed, processed, CONSUMER, [ours, theirs, ours])
     async with engine.connect() as conn:
-        await record_processed(conn, processed, CONSUMER, [ours, theirs, ours])
-    async with engine.connect() as conn:
-        assert await processed_among(conn, processed, CONSUMER, [ours, theirs, "other"]) == {
+        assert await conn.run_sync(
+            processed_among, processed, CONSUMER, [ours, theirs, "other"]
+        ) == {
             ours,
             theirs,
         }

@@ -49,7 +49,9 @@ async def test_blocked_contacts_reach_the_desk_only_in_crisis_and_decisions_carr
     assert spam.interaction_id not in by_id
     assert dropped() - before == 1
     async with engine.connect() as conn:
-        done = await processed_among(conn, processed, "router.interactions", [spam.interaction_id])
+        done = await conn.run_sync(
+            processed_among, processed, "router.interactions", [spam.interaction_id]
+        )
     assert done == {spam.interaction_id}, "a dropped message is recorded, not decided again"
     escalated = by_id[crisis.interaction_id]
     assert escalated["action"] == "escalate_crisis" and escalated["net"] == "rules"

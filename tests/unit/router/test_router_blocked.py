@@ -81,7 +81,7 @@ def plan(policy: Policy, data: InteractionReceived, seen: Assessment | None) -> 
         broker=cast(Any, None),
         policies=cast(Any, None),
         presence=PresenceView(),
-        engine=cast(Any, None),
+        db=cast(Any, None),
         model=cast(Any, FixedModel(seen)) if seen is not None else None,
     )
     planned = PublishPlan(policy=policy, done=set())

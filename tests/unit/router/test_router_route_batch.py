@@ -5,7 +5,7 @@ ids live in a real SQLite file (milliseconds)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from shared.events import (
     derived_id,
     new_event,
 )
+from shared.syncdb import UnitRunner
 from shared.topics import NOTIFICATIONS, ROUTING
 from tests.fakes import FakeBroker
 
@@ -51,13 +52,15 @@ def broker() -> FakeBroker:
 
 
 @pytest.fixture
-def deps(broker: FakeBroker, engine: AsyncEngine, policy: Policy) -> RouterDeps:
-    return RouterDeps(
+def deps(broker: FakeBroker, engine: AsyncEngine, policy: Policy) -> Iterator[RouterDeps]:
+    db = UnitRunner(engine, name="router-test")
+    yield RouterDeps(
         broker=broker,  # type: ignore[arg-type]
         policies=PolicyHolder(default_policy_path(), policy),
         presence=PresenceView(),
-        engine=engine,
+        db=db,
     )
+    db.close()
 
 
 def interaction(
@@ -82,7 +85,7 @@ def item(data: BaseModel) -> tuple[Any, BaseModel]:
 
 async def recorded(engine: AsyncEngine, ids: list[str]) -> set[str]:
     async with engine.connect() as conn:
-        return await processed_among(conn, processed, CONSUMER, ids)
+        return await conn.run_sync(processed_among, processed, CONSUMER, ids)
 
 
 async def test_a_decision_then_its_commands_keyed_by_conversation_and_recorded(
