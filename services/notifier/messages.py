@@ -283,12 +283,15 @@ def _thread(msg: EmailMessage, values: Mapping[str, Any]) -> None:
         msg["References"] = " ".join(refs)
 
 
-def _boundary(idempotency_key: str, *parts: str) -> str | None:
-    """The MIME boundary: derived from the key (a resend is byte-for-byte the same email, and
-    the generator need not search the parts for a fresh one), or None (the generator picks one)
-    in the unlikely case a part contains it."""
-    boundary = f"=_refdesk_{derived_id('boundary', idempotency_key)}"
-    return None if any(boundary in part for part in parts) else boundary
+BOUNDARY = f"=_refdesk_{derived_id('boundary', 'alternative')}"
+"""Every email's MIME boundary (RFC 2046 asks only that no part contain it): a resend is
+byte-for-byte the same email, and the multipart Content-Type is one header value, parsed once
+(a boundary per email cost a parse of its header, 0.1 ms of the 0.45 ms an email takes)."""
+
+
+def _boundary(*parts: str) -> str | None:
+    """`BOUNDARY`, or None (the generator picks one) in the unlikely case a part contains it."""
+    return None if any(BOUNDARY in part for part in parts) else BOUNDARY
 
 
 def render_email(
@@ -347,7 +350,7 @@ def render_email(
         msg["X-Priority"] = "1" if priority is Priority.URGENT else "2"
     msg.set_content(text + "\n")
     if html is not None:
-        msg.make_alternative(boundary=_boundary(idempotency_key, text, html))
+        msg.make_alternative(boundary=_boundary(text, html))
         msg.add_alternative(html + "\n", subtype="html")
     if lang != DEFAULT_LANG:  # after the content: setting it clears Content-* headers
         msg["Content-Language"] = lang
