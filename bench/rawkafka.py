@@ -174,3 +174,44 @@ async def passthrough(
         "elapsed_s": last - first,
         "cpu_us": cpu / max(done, 1) * 1e6,
     }
+
+
+def _hop_process(bootstrap: str, src: str, dst: str, n: int, out: Any) -> None:
+    """A child process: the pipelined passthrough of n records; its result on `out`."""
+    import uvloop
+
+    out.put(uvloop.run(passthrough(bootstrap, src, dst, n, pipelined=True)))
+
+
+async def paced_hop(
+    bootstrap: str, records: list[Record], *, rate: float, duration: float
+) -> dict[str, Any]:
+    """The Kafka client's own cost per record at a steady `rate`, where poll batches hold one
+    record: this process offers records with send_and_wait (open loop, as ingest publishes),
+    and a child process consumes each, produces it on and commits (the pipelined passthrough,
+    the shape of refdesk's consumers). CPU per record of each: the floor under any service
+    on that path at that rate, before it does any work of its own."""
+    import multiprocessing
+
+    tag = uuid.uuid4().hex[:8]
+    src, dst = f"bench.paced.{tag}.in", f"bench.paced.{tag}.out"
+    await create_topics(bootstrap, [src, dst], 3)
+    n = int(rate * duration)
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    # the offering side's 20 warm-up sends reach the child too
+    child = ctx.Process(target=_hop_process, args=(bootstrap, src, dst, n + 20, results))
+    child.start()
+    try:
+        await asyncio.sleep(3.0)  # the child joins its group before the first record
+        offered = await send_open(bootstrap, src, records, rate=rate, duration=duration)
+        hop = await asyncio.to_thread(results.get, True, 60.0)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    return {
+        "rate": rate,
+        "produce_us": offered["cpu_us"],
+        "hop_us": hop["cpu_us"],
+    }
