@@ -135,7 +135,8 @@ class SmtpSender:
             log.warning("smtp partial refusal message_id=%s codes=%s", message_id, codes)
             if any(not 500 <= c < 600 for c in codes):
                 raise TransientSendError(f"{len(codes)} recipient(s) deferred", code=codes[0])
-        log.info("smtp sent message_id=%s", message_id)
+        # the delivery logs "sent" at INFO, with the notification's key and conversation
+        log.debug("smtp sent message_id=%s", message_id)
 
     async def _transact(self, msg: EmailMessage, message_id: str) -> dict[str, Any]:
         """One mail transaction on an idle session, or on a new one; a reused session the relay
