@@ -212,7 +212,7 @@ def record(
             "kind": cmd.kind.value,
             "channel": cmd.channel.value,
             "priority": cmd.priority.value,
-            "priority_rank": PRIORITY_RANK[cmd.priority.value],
+            "priority_rank": PRIORITY_RANK[cmd.priority],
             "conversation_id": cmd.conversation_id,
             "command": cmd.model_dump(mode="json"),
             "state": PENDING,

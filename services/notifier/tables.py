@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 
 from shared.db import UTCDateTime
+from shared.events import Priority
 
 metadata = MetaData()
 
@@ -62,5 +63,5 @@ ledger = Table(
     Index("ix_send_ledger_pending", "state", "created_at"),
 )
 
-PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+PRIORITY_RANK: dict[Priority, int] = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 """A priority's place in the claim order."""
