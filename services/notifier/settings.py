@@ -72,10 +72,11 @@ class NotifierSettings(CommonSettings):
         5.0, gt=0, description="how often the oldest-pending-age gauge is read from the ledger"
     )
     notifier_lane_concurrency: int = Field(
-        8,
+        16,
         ge=1,
         description="deliveries in flight at once per lane (email, SMS, chat), never two "
-        "of one conversation; also the most SMTP sessions open at once",
+        "of one conversation; also the most SMTP sessions open at once, and the most messages "
+        "a lane may send twice after a crash (docs/reliability.md)",
     )
     mail_reply_to: str | None = Field(
         None,
