@@ -71,9 +71,9 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
 
 BATCH_RECORDS = 100
 """Most commands one poll batch holds: one ledger transaction and one offset commit each."""
-BATCH_WAIT_MS = 10
-"""How long an idle poll waits for records (FastStream pauses as long again after an empty
-poll, so this also bounds the delay a command arriving on an idle notifier sees)."""
+BATCH_WAIT_MS = 100
+"""How long an idle poll waits for records before polling again (a record that arrives
+meanwhile is returned at once: `shared.consumer.poll_without_pause`)."""
 RETRY_PAUSE_S = 1.0
 """Pause before a batch that failed transiently is redelivered."""
 

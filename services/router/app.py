@@ -45,9 +45,9 @@ from shared.topics import INTERACTIONS, PRESENCE
 BATCH_RECORDS = 100
 """Most records one poll batch of refdesk.interactions holds (one lookup, one publish round
 trip, one transaction and one offset commit per batch)."""
-BATCH_WAIT_MS = 20
-"""How long an idle poll waits for records (FastStream pauses as long again after an empty
-poll, so this also bounds the delay an interaction arriving on an idle router sees)."""
+BATCH_WAIT_MS = 100
+"""How long an idle poll waits for records before polling again (a record that arrives
+meanwhile is returned at once: `shared.consumer.poll_without_pause`)."""
 
 
 def subscribe(broker: KafkaBroker, deps: RouterDeps, settings: RouterSettings) -> None:
