@@ -81,6 +81,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
         sweeper = asyncio.create_task(run_forever(res))
         feed = live.LiveFeed(res.sessions)
         res.extra["live_feed"] = feed
+        res.changes_committed = feed.nudge
         feeder = asyncio.create_task(feed.run())
         lag = LagExporter(settings.kafka_bootstrap, {GROUP: list(TOPICS)}).start()
         try:

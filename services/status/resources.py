@@ -56,6 +56,9 @@ class Resources:
     broker: KafkaBroker | None = None
     book: MacroBook = field(default_factory=MacroBook)
     extra: dict[str, object] = field(default_factory=dict)
+    changes_committed: Callable[[], None] = lambda: None
+    """Called after the consumer commits a batch (the app points it at its live feed's
+    `nudge`, so the consoles on this replica see the batch's changes at once)."""
 
 
 async def publish_presence(res: Resources, events: list[PresenceChanged]) -> None:

@@ -1,8 +1,9 @@
 """Live updates for every signed-in console, on every replica.
 
 Each projection change and staff action writes a `desk_changes` row in its own transaction.
-One feed task per replica reads new rows every `interval_s` and hands each to the
-subscribers (one queue per open event stream) allowed to see that conversation. Because
+One feed task per replica reads new rows every `interval_s`, and at once when this replica
+has just committed some (`nudge`), and hands each to the subscribers (one queue per open
+event stream) allowed to see that conversation. Because
 the rows live in the shared database, a change applied by any replica reaches consoles on
 all of them; a console needs no sticky sessions.
 
@@ -94,6 +95,12 @@ class LiveFeed:
     floor: int = 0
     """Changes up to this id happened before this replica started: never handed out."""
     seen: deque[int] = field(default_factory=lambda: deque(maxlen=4 * LOOKBACK))
+    _woken: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def nudge(self) -> None:
+        """This replica committed changes: read them now, not at the next interval (changes
+        committed by other replicas still arrive within `interval_s`)."""
+        self._woken.set()
 
     async def start_at_head(self) -> None:
         """Skip what happened before this replica started."""
@@ -147,7 +154,9 @@ class LiveFeed:
                 raise
             except Exception as exc:
                 log.warning("live feed poll failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), timeout=self.interval_s)
+            self._woken.clear()
 
     @contextlib.contextmanager
     def subscribe(self, actor: Actor) -> Any:

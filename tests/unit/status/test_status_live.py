@@ -51,6 +51,29 @@ async def test_two_feeds_on_one_database_both_see_a_change_and_filter_by_departm
     assert await one.poll() == []
 
 
+async def test_a_nudge_reads_this_replicas_commits_at_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    feed = LiveFeed(sessions, interval_s=3600)  # without the nudge, the next read is an hour off
+    desk = Actor(id="mgarcia", role="staff", departments=("reference",))
+    await arrive(sessions, "before-1", channel=Channel.SMS)
+    with feed.subscribe(desk) as sub:
+        running = asyncio.create_task(feed.run())
+        try:
+            async with asyncio.timeout(10):
+                while feed.last_id == 0:  # until run() has read the head and waits
+                    await asyncio.sleep(0.01)
+            await arrive(sessions, "nudged-1", channel=Channel.SMS)
+            feed.nudge()
+            change = await asyncio.wait_for(sub.queue.get(), timeout=10)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+    assert change is not None
+    assert change.conversation_id == "nudged-1"
+
+
 def _drain(queue: asyncio.Queue) -> list:  # type: ignore[type-arg]
     items = []
     while not queue.empty():
