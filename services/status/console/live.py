@@ -7,8 +7,9 @@ event stream) allowed to see that conversation. Because
 the rows live in the shared database, a change applied by any replica reaches consoles on
 all of them; a console needs no sticky sessions.
 
-PostgreSQL may commit a lower id after a higher one was read, so each poll looks back
-`LOOKBACK` ids and skips those already handed out.
+PostgreSQL may commit a lower id after a higher one was read, so each poll also asks again
+for the ids of the last `LOOKBACK` it has not seen yet (its gaps), and skips ids already
+handed out.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -36,6 +37,14 @@ from services.status.resources import Resources
 log = logging.getLogger(__name__)
 
 LOOKBACK = 200
+_CHANGE_COLUMNS = (
+    DeskChange.id,
+    DeskChange.conversation_id,
+    DeskChange.department,
+    DeskChange.crisis,
+    DeskChange.what,
+)
+"""What a poll reads of each row, in the order of `Change`'s fields."""
 QUEUE_SIZE = 1000
 PING_S = 15
 
@@ -99,8 +108,10 @@ class LiveFeed:
 
     def nudge(self) -> None:
         """This replica committed changes: read them now, not at the next interval (changes
-        committed by other replicas still arrive within `interval_s`)."""
-        self._woken.set()
+        committed by other replicas still arrive within `interval_s`). Nothing to do while no
+        console is open here."""
+        if self.subscribers:
+            self._woken.set()
 
     async def start_at_head(self) -> None:
         """Skip what happened before this replica started."""
@@ -109,24 +120,29 @@ class LiveFeed:
         self.floor = self.last_id
 
     async def poll(self) -> list[Change]:
-        """New changes since the last poll, oldest first."""
-        async with self.sessions() as session:
-            rows = await session.execute(
-                select(DeskChange)
-                .where(DeskChange.id > self.last_id - LOOKBACK)
-                .order_by(DeskChange.id)
-                .limit(QUEUE_SIZE)
-            )
-            found = rows.scalars().all()
-        fresh: list[Change] = []
+        """New changes since the last poll, oldest first: the rows after the last id read,
+        and any of the last `LOOKBACK` ids not seen yet (read as plain rows, not objects)."""
         seen = set(self.seen)
-        for row in found:
+        window = range(max(self.floor, self.last_id - LOOKBACK) + 1, self.last_id + 1)
+        gaps = [i for i in window if i not in seen]
+        wanted = DeskChange.id > self.last_id
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(*_CHANGE_COLUMNS)
+                    .where(or_(wanted, DeskChange.id.in_(gaps)) if gaps else wanted)
+                    .order_by(DeskChange.id)
+                    .limit(QUEUE_SIZE)
+                )
+            ).all()
+        fresh: list[Change] = []
+        for row in rows:
             if row.id in seen or row.id <= self.floor:
                 continue
             self.seen.append(row.id)
-            fresh.append(Change(row.id, row.conversation_id, row.department, row.crisis, row.what))
-        if found:
-            self.last_id = max(self.last_id, max(r.id for r in found))
+            fresh.append(Change(*row))
+        if rows:
+            self.last_id = max(self.last_id, rows[-1].id)
         return fresh
 
     def publish(self, changes: list[Change]) -> None:

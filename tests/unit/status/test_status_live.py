@@ -8,6 +8,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from status_fakes import Clock, FakePublisher, arrive, bearer
 from services.status.app import create_app
 from services.status.auth import Actor
 from services.status.console.live import LiveFeed
+from services.status.models import DeskChange
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from shared.events import Channel
@@ -49,6 +51,32 @@ async def test_two_feeds_on_one_database_both_see_a_change_and_filter_by_departm
     assert ("live-1", "routed") in got_w  # the desk's own conversations reach every staff member
     # nothing twice on the next poll
     assert await one.poll() == []
+
+
+async def test_a_change_committed_after_a_higher_id_was_read_is_still_handed_out(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """PostgreSQL may commit id 1002 after 1003 was read: the next poll asks for the gap."""
+    feed = LiveFeed(sessions)
+    await feed.start_at_head()
+    desk = Actor(id="mgarcia", role="staff", departments=("reference",))
+
+    async def change(row_id: int) -> None:
+        async with sessions() as session:
+            session.add(
+                DeskChange(
+                    id=row_id, conversation_id=f"gap-{row_id}", what="message", at=datetime.now(UTC)
+                )
+            )
+            await session.commit()
+
+    with feed.subscribe(desk):
+        await change(1001)
+        await change(1003)
+        assert [c.id for c in await feed.poll()] == [1001, 1003]
+        await change(1002)
+        assert [c.id for c in await feed.poll()] == [1002]
+        assert await feed.poll() == []
 
 
 async def test_a_nudge_reads_this_replicas_commits_at_once(
