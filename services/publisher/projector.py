@@ -65,7 +65,7 @@ def register(
         PRESENCE.name,
         group_id=group,
         max_records=500,
-        wait_ms=50,
+        wait_ms=200,
         fetch_min_bytes=64 * 1024,
         fetch_max_wait_ms=100,
     )

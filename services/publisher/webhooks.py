@@ -225,7 +225,7 @@ def register(broker: KafkaBroker, worker: WebhookWorker) -> None:
         PUBLIC.name,
         group_id=worker.settings.webhook_group,
         max_records=500,
-        wait_ms=50,
+        wait_ms=200,
         fetch_min_bytes=64 * 1024,
         fetch_max_wait_ms=100,
     )

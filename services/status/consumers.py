@@ -47,7 +47,7 @@ def register(broker: KafkaBroker, res: Resources) -> None:
         *TOPICS,
         group_id=group,
         max_records=500,
-        wait_ms=50,
+        wait_ms=200,
         fetch_min_bytes=64 * 1024,
         fetch_max_wait_ms=250,
     )
