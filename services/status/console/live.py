@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections import deque
@@ -59,8 +60,9 @@ class Change:
     crisis: bool
     what: str
 
+    @functools.cached_property
     def payload(self) -> str:
-        """The event's data as the console reads it."""
+        """The event's data as the console reads it (encoded once for every stream)."""
         return json.dumps(
             {
                 "conversation_id": self.conversation_id,
@@ -201,16 +203,19 @@ async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterat
     with feed.subscribe(actor) as sub:
         yield ServerSentEvent(event="ready", data="{}")
         while True:
-            try:
-                change = await asyncio.wait_for(sub.queue.get(), timeout=PING_S)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    return
-                continue
+            if sub.queue.empty():
+                try:
+                    change = await asyncio.wait_for(sub.queue.get(), timeout=PING_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    continue
+            else:  # a poll's changes arrive together: no timer for each of them
+                change = sub.queue.get_nowait()
             if change is None:
                 yield ServerSentEvent(event="reload", data="{}")
                 continue
-            yield ServerSentEvent(event="conversation", data=change.payload(), id=str(change.id))
+            yield ServerSentEvent(event="conversation", data=change.payload, id=str(change.id))
 
 
 @router.get("/events", summary="Live changes to the conversations the caller may see (SSE)")

@@ -18,7 +18,7 @@ from status_fakes import Clock, FakePublisher, arrive, bearer
 
 from services.status.app import create_app
 from services.status.auth import Actor
-from services.status.console.live import LiveFeed
+from services.status.console.live import Change, LiveFeed, _stream
 from services.status.models import DeskChange
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
@@ -100,6 +100,30 @@ async def test_a_nudge_reads_this_replicas_commits_at_once(
                 await running
     assert change is not None
     assert change.conversation_id == "nudged-1"
+
+
+class _Connected:
+    async def is_disconnected(self) -> bool:
+        return False
+
+
+async def test_a_burst_of_changes_streams_in_order_to_every_console() -> None:
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]  # nothing is read from a database
+    supervisor = Actor(id="dkim", role="supervisor", departments=("reference",))
+    streams = [_stream(_Connected(), feed, supervisor) for _ in range(2)]  # type: ignore[arg-type]
+    for stream in streams:
+        assert (await anext(stream)).event == "ready"
+    burst = [Change(i, f"burst-{i}", "reference", False, "message") for i in (7, 8, 9)]
+    feed.publish(burst)
+    for stream in streams:
+        got = [await anext(stream) for _ in burst]
+        assert [(e.event, e.id) for e in got] == [
+            ("conversation", "7"),
+            ("conversation", "8"),
+            ("conversation", "9"),
+        ]
+        assert json.loads(got[0].data)["conversation_id"] == "burst-7"
+        await stream.aclose()
 
 
 def _drain(queue: asyncio.Queue) -> list:  # type: ignore[type-arg]
