@@ -48,6 +48,8 @@ _CHANGE_COLUMNS = (
 """What a poll reads of each row, in the order of `Change`'s fields."""
 QUEUE_SIZE = 1000
 PING_S = 15
+RELOAD = ServerSentEvent(event="reload", data="{}").encode()
+"""Told to a stream that fell behind: reload the queue."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,13 @@ class Change:
     what: str
 
     @functools.cached_property
+    def event(self) -> bytes:
+        """The change as a server-sent event (encoded once for every stream)."""
+        return ServerSentEvent(event="conversation", data=self.payload, id=str(self.id)).encode()
+
+    @functools.cached_property
     def payload(self) -> str:
-        """The event's data as the console reads it (encoded once for every stream)."""
+        """The event's data as the console reads it."""
         return json.dumps(
             {
                 "conversation_id": self.conversation_id,
@@ -199,23 +206,21 @@ def get_feed(res: Annotated[Resources, Depends(get_resources)]) -> LiveFeed:
     return feed
 
 
-async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterator[ServerSentEvent]:
+async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterator[bytes]:
     with feed.subscribe(actor) as sub:
-        yield ServerSentEvent(event="ready", data="{}")
+        yield ServerSentEvent(event="ready", data="{}").encode()
         while True:
-            if sub.queue.empty():
-                try:
-                    change = await asyncio.wait_for(sub.queue.get(), timeout=PING_S)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    continue
-            else:  # a poll's changes arrive together: no timer for each of them
-                change = sub.queue.get_nowait()
-            if change is None:
-                yield ServerSentEvent(event="reload", data="{}")
+            try:
+                change = await asyncio.wait_for(sub.queue.get(), timeout=PING_S)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
                 continue
-            yield ServerSentEvent(event="conversation", data=change.payload, id=str(change.id))
+            # a poll's changes arrive together: what is queued goes out as one write
+            burst = [change]
+            while not sub.queue.empty():
+                burst.append(sub.queue.get_nowait())
+            yield b"".join(RELOAD if c is None else c.event for c in burst)
 
 
 @router.get("/events", summary="Live changes to the conversations the caller may see (SSE)")

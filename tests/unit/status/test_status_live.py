@@ -112,17 +112,21 @@ async def test_a_burst_of_changes_streams_in_order_to_every_console() -> None:
     supervisor = Actor(id="dkim", role="supervisor", departments=("reference",))
     streams = [_stream(_Connected(), feed, supervisor) for _ in range(2)]  # type: ignore[arg-type]
     for stream in streams:
-        assert (await anext(stream)).event == "ready"
+        assert b"event: ready" in await anext(stream)
     burst = [Change(i, f"burst-{i}", "reference", False, "message") for i in (7, 8, 9)]
     feed.publish(burst)
     for stream in streams:
-        got = [await anext(stream) for _ in burst]
-        assert [(e.event, e.id) for e in got] == [
-            ("conversation", "7"),
-            ("conversation", "8"),
-            ("conversation", "9"),
-        ]
-        assert json.loads(got[0].data)["conversation_id"] == "burst-7"
+        events = (await anext(stream)).decode().split("\r\n\r\n")
+        assert events[-1] == ""  # every event ends with a blank line
+        ids = [line for event in events for line in event.split("\r\n") if line.startswith("id:")]
+        assert ids == ["id: 7", "id: 8", "id: 9"]
+        assert all("\r\nevent: conversation\r\n" in event for event in events[:-1])
+        assert json.loads(events[0].split("data: ", 1)[1].split("\r\n")[0]) == {
+            "conversation_id": "burst-7",
+            "what": "message",
+            "department": "reference",
+            "crisis": False,
+        }
         await stream.aclose()
 
 
