@@ -1,11 +1,11 @@
 """Live updates for every signed-in console, on every replica.
 
 Each projection change and staff action writes a `desk_changes` row in its own transaction.
-One feed task per replica reads new rows every `interval_s`, and at once when this replica
-has just committed some (`nudge`), and hands each to the subscribers (one queue per open
-event stream) allowed to see that conversation. Because
-the rows live in the shared database, a change applied by any replica reaches consoles on
-all of them; a console needs no sticky sessions.
+One feed task per replica reads new rows every `interval_s` (and at once when this replica
+has just committed some: `nudge`) and hands each to the subscribers (one queue per open
+event stream) allowed to see that conversation. Because the rows live in the shared
+database, a change applied by any replica reaches consoles on all of them; a console needs
+no sticky sessions.
 
 PostgreSQL may commit a lower id after a higher one was read, so each poll also asks again
 for the ids of the last `LOOKBACK` it has not seen yet (its gaps), and skips ids already
