@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
+from sqlalchemy.orm import sessionmaker
 
 from services.status import admin_api, api, dashboard, queue_api
 from services.status.console import live
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
+from services.status.conversations.transcript import nudge_after_commit
 from services.status.periodic import republish_presence, run_forever
 from services.status.resources import KafkaPublisher, Resources
 from services.status.settings import StatusSettings
@@ -37,7 +39,8 @@ async def start_resources(settings: StatusSettings) -> Resources:
     """Migrate, seed, create topics, start the broker with its subscribers."""
     engine = create_engine(settings.db_url(SERVICE))
     await migrate(engine, SERVICE)
-    sessions = session_factory(engine)
+    sync = sessionmaker()
+    sessions = session_factory(engine, sync=sync)
     if settings.seed_file and settings.seed_file.exists():
         async with sessions() as session:
             added = await seed_staff(
@@ -57,6 +60,7 @@ async def start_resources(settings: StatusSettings) -> Resources:
         engine=engine,
         broker=broker,
     )
+    nudge_after_commit(sync, lambda: res.changes_committed())
     register(broker, res)
     await broker.start()
     return res

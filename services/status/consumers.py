@@ -38,7 +38,6 @@ def register(broker: KafkaBroker, res: Resources) -> None:
                 session, [(event.id, data) for event, data in items], assigning=assigning
             )
             await session.commit()
-        res.changes_committed()
 
     # The queue is not on the path a patron waits on: the broker holds a fetch until 64 KiB
     # or 250 ms have gathered, so under load a batch carries many events per transaction.

@@ -57,8 +57,8 @@ class Resources:
     book: MacroBook = field(default_factory=MacroBook)
     extra: dict[str, object] = field(default_factory=dict)
     changes_committed: Callable[[], None] = lambda: None
-    """Called after the consumer commits a batch (the app points it at its live feed's
-    `nudge`, so the consoles on this replica see the batch's changes at once)."""
+    """Called after a transaction that wrote live-feed rows commits (the app points it at its
+    live feed's `nudge`, so the consoles on this replica see the change at once)."""
 
 
 async def publish_presence(res: Resources, events: list[PresenceChanged]) -> None:

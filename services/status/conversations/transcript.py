@@ -4,10 +4,13 @@ rewrites the same line (a rewound consumer group rebuilds transcripts)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.status.models import Conversation, DeskChange, TranscriptEntry
 from shared.db import loaded, remember
@@ -80,6 +83,17 @@ async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> Transcr
 
 
 _CHANGES = "refdesk.desk_changes"
+
+
+def nudge_after_commit(sync: sessionmaker[Session], nudge: Callable[[], None]) -> None:
+    """Call `nudge` after each commit, by a session of `sync`, that wrote live-feed rows
+    (the consumer's batches and the staff actions alike)."""
+
+    def committed(session: Session) -> None:
+        if session.info.pop(_CHANGES, None):
+            nudge()
+
+    event.listen(sync, "after_commit", committed)
 
 
 def changed(session: AsyncSession, conv: Conversation | None, what: str, at: datetime) -> None:

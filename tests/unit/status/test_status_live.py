@@ -13,15 +13,19 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import sessionmaker
 from status_fakes import Clock, FakePublisher, arrive, bearer
 
 from services.status.app import create_app
 from services.status.auth import Actor
 from services.status.console.live import Change, LiveFeed, _stream
+from services.status.conversations.transcript import nudge_after_commit
 from services.status.models import DeskChange
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
+from shared.db import session_factory
 from shared.events import Channel
 from tests.servers import QuietServer
 
@@ -100,6 +104,22 @@ async def test_a_nudge_reads_this_replicas_commits_at_once(
                 await running
     assert change is not None
     assert change.conversation_id == "nudged-1"
+
+
+async def test_a_commit_that_wrote_changes_nudges_and_one_that_did_not_does_not(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    sync = sessionmaker()
+    hooked = session_factory(sessions.kw["bind"], sync=sync)
+    nudges: list[None] = []
+    nudge_after_commit(sync, lambda: nudges.append(None))
+    await arrive(hooked, "hooked-1", channel=Channel.SMS)  # the projection writes its rows
+    assert len(nudges) >= 1
+    before = len(nudges)
+    async with hooked() as session:
+        await session.execute(select(DeskChange.id))
+        await session.commit()
+    assert len(nudges) == before
 
 
 class _Connected:
