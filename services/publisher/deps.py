@@ -29,7 +29,7 @@ class Resources:
     """Where subscription URLs may point."""
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     """The app's resources."""
     res: Resources = request.app.state.resources
     return res
@@ -48,7 +48,7 @@ async def db_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def require_admin(request: Request, res: ResourcesDep) -> None:
+async def require_admin(request: Request, res: ResourcesDep) -> None:
     """Unauthenticated unless the request carries the admin bearer token."""
     if not bearer_matches(request.headers.get("authorization"), res.settings.admin_token):
         raise Unauthenticated("send Authorization: Bearer <REFDESK_PUBLISHER_ADMIN_TOKEN>")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.errors import Forbidden, Unauthenticated
@@ -112,29 +112,32 @@ def _mac(payload: str, secret: SecretStr | str) -> str:
     return hmac.new(key.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
-async def actor_for_token(*, session: AsyncSession, token: str) -> Actor:
-    """The active staff member owning an unrevoked token; Unauthenticated otherwise."""
-    row = (
-        await session.execute(
-            select(Staff)
-            .join(StaffToken, StaffToken.staff_id == Staff.id)
-            .where(
-                StaffToken.token_hash == hash_token(token),
-                StaffToken.revoked_at.is_(None),
-                StaffToken.label.not_like(f"{SESSION_LABEL}%"),  # a session is not a bearer token
-            )
+ACTOR_COLUMNS = (Staff.id, Staff.role, Staff.departments, Staff.active)
+
+# Built once: every request with a bearer token runs it.
+_BY_TOKEN = (
+    select(*ACTOR_COLUMNS)
+    .join(StaffToken, StaffToken.staff_id == Staff.id)
+    .where(
+        StaffToken.token_hash == bindparam("token_hash"),
+        StaffToken.revoked_at.is_(None),
+        StaffToken.label.not_like(f"{SESSION_LABEL}%"),  # a session is not a bearer token
+    )
+)
+
+
+def actor_of(row: Row[str, str, list[str], bool] | None, *, via_cookie: bool = False) -> Actor:
+    """The Actor of an ACTOR_COLUMNS row; Unauthenticated if there is none or it is inactive."""
+    if row is None or not row.active:
+        raise Unauthenticated(
+            "unknown or revoked token" if not via_cookie else "session no longer valid"
         )
-    ).scalar_one_or_none()
-    if row is None or not row.active:
-        raise Unauthenticated("unknown or revoked token")
-    return Actor(id=row.id, role=row.role, departments=tuple(row.departments))
-
-
-async def actor_for_id(*, session: AsyncSession, staff_id: str, via_cookie: bool = True) -> Actor:
-    """The active staff member a session cookie names; Unauthenticated otherwise."""
-    row = await session.get(Staff, staff_id)
-    if row is None or not row.active:
-        raise Unauthenticated("session no longer valid")
     return Actor(
         id=row.id, role=row.role, departments=tuple(row.departments), via_cookie=via_cookie
     )
+
+
+async def actor_for_token(*, session: AsyncSession, token: str) -> Actor:
+    """The active staff member owning an unrevoked token; Unauthenticated otherwise."""
+    found = await session.execute(_BY_TOKEN, {"token_hash": hash_token(token)})
+    return actor_of(found.one_or_none())

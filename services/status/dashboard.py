@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.status import presence, queue
+from services.status import presence
 from services.status.auth import COOKIE, Actor, actor_for_token
 from services.status.console import pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
@@ -32,14 +32,12 @@ def templates() -> Jinja2Templates:
     return pages.templates()
 
 
-async def board_state(*, session: SessionDep, res: ResourcesDep, actor: Actor) -> dict[str, Any]:
-    """Everything the dashboard shows, as JSON."""
-    now = res.clock()
-    rows = await queue.open_queue(session=session, actor=actor)
+async def board_state(*, session: SessionDep, actor: Actor) -> dict[str, Any]:
+    """The caller's status and Who's Online, which every open console polls (the queue has
+    its own reads and live updates: `GET /conversations`, /console/events)."""
     return {
         "me": await presence.status_of(session=session, staff_id=actor.id),
         "online": await presence.whos_online(session=session),
-        "queue": [queue.row_view(c, now) for c in rows],
     }
 
 
@@ -155,10 +153,11 @@ async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Re
     return response
 
 
-@router.get("/state", summary="Dashboard data for live refresh")
-async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
-    """Own status, Who's Online and the queue."""
-    return await board_state(session=session, res=res, actor=actor)
+@router.get("/state", summary="The caller's status and Who's Online, for the console's poll")
+async def state(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """Own status and Who's Online (every open console asks every 30 s, so this answer does
+    not grow with the queue)."""
+    return await board_state(session=session, actor=actor)
 
 
 router.include_router(pages.router)

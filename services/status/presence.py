@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.errors import Conflict, NotFound
@@ -152,9 +152,14 @@ async def whos_online(*, session: AsyncSession) -> dict[str, list[dict[str, Any]
     return board
 
 
+_STATUS_OF = select(Presence.status, Presence.since, Presence.shift_started_at).where(
+    Presence.staff_id == bindparam("staff_id")
+)
+
+
 async def status_of(*, session: AsyncSession, staff_id: str) -> dict[str, Any]:
-    """One staff member's own status."""
-    presence = await session.get(Presence, staff_id)
+    """One staff member's own status (every open console asks every 30 s)."""
+    presence = (await session.execute(_STATUS_OF, {"staff_id": staff_id})).one_or_none()
     if presence is None:
         return {"staff_id": staff_id, "status": StaffStatus.OFFLINE.value, "since": None}
     return {

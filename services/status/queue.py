@@ -6,11 +6,13 @@ overnight tickets oldest first, then the rest oldest first.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, case, false, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
@@ -36,11 +38,13 @@ def queue_sort_key(conv: Conversation) -> tuple[int, datetime, str]:
     return queue_band(conv), conv.opened_at, conv.conversation_id
 
 
+# The expression of the index ix_conversations_queue (migration 0004), written with plain
+# constants so that SQLite and PostgreSQL match the two and read the queue off the index.
 BAND = case(
-    (Conversation.crisis.is_(True), 0),
-    (Conversation.safety_review.is_(True), 1),
-    (Conversation.overnight.is_(True), 2),
-    else_=3,
+    (Conversation.crisis, literal_column("0")),
+    (Conversation.safety_review, literal_column("1")),
+    (Conversation.overnight, literal_column("2")),
+    else_=literal_column("3"),
 )
 
 
@@ -58,31 +62,69 @@ def waiting_words(seconds: float) -> str:
     return f"{mins} min"
 
 
-def row_view(conv: Conversation, now: datetime) -> dict[str, Any]:
+AnyRow = Row[*tuple[Any, ...]]
+QueueRow = Conversation | AnyRow
+"""A conversation, or a row of the ROW_COLUMNS a queue row shows."""
+
+ROW_COLUMNS = (
+    Conversation.conversation_id,
+    Conversation.channel,
+    Conversation.department,
+    Conversation.priority,
+    Conversation.overnight,
+    Conversation.crisis,
+    Conversation.safety_review,
+    Conversation.blocked,
+    Conversation.acknowledged_at,
+    Conversation.assignee,
+    Conversation.opened_at,
+    Conversation.last_message_at,
+    Conversation.converted_from,
+    Conversation.state,
+    Conversation.subject,
+    Conversation.preview,
+    Conversation.lang,
+)
+"""What `row_view` reads: a listing loads these as plain rows, not whole conversations."""
+
+
+ROW_NAMES = tuple(column.key for column in ROW_COLUMNS)
+
+
+def _fields(conv: QueueRow) -> Mapping[Any, Any]:
+    """The row's columns by name (a Row's mapping reads far faster than its attributes)."""
+    if isinstance(conv, Row):
+        return conv._mapping
+    return {name: getattr(conv, name) for name in ROW_NAMES}
+
+
+def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
     """A queue row: what staff need to pick a conversation (the preview is student data,
     shown only to staff who may see the conversation)."""
-    age = max(0.0, (now - conv.opened_at).total_seconds())
+    c = _fields(conv)
+    age = max(0.0, (now - c["opened_at"]).total_seconds())
+    channel = c["channel"]
     return {
-        "conversation_id": conv.conversation_id,
-        "channel": conv.channel,
-        "channel_label": CHANNEL_LABELS.get(conv.channel, conv.channel),
-        "department": conv.department,
-        "priority": conv.priority,
-        "overnight": conv.overnight,
-        "crisis": conv.crisis,
-        "safety_review": conv.safety_review,
-        "blocked": conv.blocked,
-        "acknowledged": conv.acknowledged_at is not None,
+        "conversation_id": c["conversation_id"],
+        "channel": channel,
+        "channel_label": CHANNEL_LABELS.get(channel, channel),
+        "department": c["department"],
+        "priority": c["priority"],
+        "overnight": c["overnight"],
+        "crisis": c["crisis"],
+        "safety_review": c["safety_review"],
+        "blocked": c["blocked"],
+        "acknowledged": c["acknowledged_at"] is not None,
         "age_s": int(age),
         "waiting": waiting_words(age),
-        "assignee": conv.assignee,
-        "opened_at": conv.opened_at.isoformat(),
-        "last_message_at": conv.last_message_at.isoformat(),
-        "converted_from": conv.converted_from,
-        "state": conv.state,
-        "subject": conv.subject,
-        "preview": conv.preview,
-        "lang": conv.lang,
+        "assignee": c["assignee"],
+        "opened_at": c["opened_at"].isoformat(),
+        "last_message_at": c["last_message_at"].isoformat(),
+        "converted_from": c["converted_from"],
+        "state": c["state"],
+        "subject": c["subject"],
+        "preview": c["preview"],
+        "lang": c["lang"],
     }
 
 
@@ -115,11 +157,9 @@ class QueueFilter:
     """At most this many rows (None: every one, as the original /queue answers)."""
 
 
-async def listing(
-    *, session: AsyncSession, actor: Actor, flt: QueueFilter = QueueFilter()
-) -> list[Conversation]:
-    """The conversations the actor may see, in desk order (oldest last for closed ones)."""
-    query = select(Conversation).where(visible_to(actor))
+def listing_statement(actor: Actor, flt: QueueFilter) -> Select[*tuple[Any, ...]]:
+    """The query of `listing`."""
+    query = select(*ROW_COLUMNS).where(visible_to(actor))
     if flt.state in ("open", "closed"):
         query = query.where(Conversation.state == flt.state)
     if flt.department:
@@ -143,8 +183,23 @@ async def listing(
         query = query.order_by(BAND, Conversation.opened_at, Conversation.conversation_id)
     if flt.limit is not None:
         query = query.limit(flt.limit)
-    rows = await session.execute(query)
-    return list(rows.scalars().all())
+    return query
+
+
+_kept_statement = functools.lru_cache(maxsize=1024)(listing_statement)
+"""Statements are immutable: one built per staff member and filter is reused (a search's
+ids change every time, so those are built afresh)."""
+
+
+async def listing(
+    *, session: AsyncSession, actor: Actor, flt: QueueFilter = QueueFilter()
+) -> list[AnyRow]:
+    """The queue rows (ROW_COLUMNS) of the conversations the actor may see, in desk order
+    (newest first for closed ones). Open ones are read in the order of the index
+    ix_conversations_queue, so a page costs its own rows, not a sort of the whole queue."""
+    build = listing_statement if flt.ids is not None else _kept_statement
+    rows = await session.execute(build(actor, flt))
+    return list(rows.all())
 
 
 async def open_queue(
@@ -153,7 +208,7 @@ async def open_queue(
     actor: Actor,
     department: str | None = None,
     channel: Channel | None = None,
-) -> list[Conversation]:
+) -> list[AnyRow]:
     """Every open conversation the actor may see, in desk order."""
     flt = QueueFilter(department=department, channel=channel, limit=None)
     return await listing(session=session, actor=actor, flt=flt)

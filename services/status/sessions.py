@@ -13,20 +13,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import (
+    ACTOR_COLUMNS,
     SESSION_LABEL,
     Actor,
-    actor_for_id,
+    actor_of,
     hash_token,
     new_token,
     session_claims,
     sign_session,
 )
 from services.status.errors import Unauthenticated
-from services.status.models import StaffToken
+from services.status.models import Staff, StaffToken
 
 
 async def open_session(
@@ -93,15 +94,45 @@ async def _open_row(
     return row
 
 
+_SESSION_LABEL_OF = select(StaffToken.label).where(
+    StaffToken.token_hash == bindparam("token_hash"),
+    StaffToken.staff_id == bindparam("staff_id"),
+    StaffToken.label.like(f"{SESSION_LABEL}%"),
+    StaffToken.revoked_at.is_(None),
+)
+_SIGNED_IN_WITH = (
+    select(*ACTOR_COLUMNS)
+    .join(StaffToken, StaffToken.staff_id == Staff.id)
+    .where(
+        StaffToken.id == bindparam("parent_id"),
+        StaffToken.revoked_at.is_(None),
+        Staff.id == bindparam("staff_id"),
+    )
+)
+
+
 async def session_actor(
     *, session: AsyncSession, cookie: str | None, secret: SecretStr | str, now: datetime
 ) -> Actor | None:
-    """The staff member of a session cookie while the session is open; None otherwise."""
-    row = await _open_row(session=session, cookie=cookie, secret=secret, now=now)
-    if row is None:
+    """The staff member of a session cookie while the session is open; None otherwise (every
+    request signed in with a cookie asks: two indexed lookups, prebuilt)."""
+    claims = session_claims(cookie, secret=secret, now=now)
+    if claims is None or not claims[1]:
         return None
+    staff_id, session_id = claims
+    label = (
+        await session.execute(
+            _SESSION_LABEL_OF, {"token_hash": hash_token(session_id), "staff_id": staff_id}
+        )
+    ).scalar_one_or_none()
+    parent_id = label.removeprefix(SESSION_LABEL) if label else ""
+    if not parent_id.isdigit():
+        return None
+    found = await session.execute(
+        _SIGNED_IN_WITH, {"parent_id": int(parent_id), "staff_id": staff_id}
+    )
     try:
-        return await actor_for_id(session=session, staff_id=row.staff_id)
+        return actor_of(found.one_or_none(), via_cookie=True)
     except Unauthenticated:
         return None
 

@@ -197,7 +197,7 @@ class LiveFeed:
 router = APIRouter(prefix="/console", tags=["console"])
 
 
-def get_feed(res: Annotated[Resources, Depends(get_resources)]) -> LiveFeed:
+async def get_feed(res: Annotated[Resources, Depends(get_resources)]) -> LiveFeed:
     """This replica's live feed (started by the app's lifespan)."""
     feed = res.extra.get("live_feed")
     if not isinstance(feed, LiveFeed):
