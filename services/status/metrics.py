@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime
 
 from prometheus_client import Gauge, Histogram
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import Conversation, Presence, Staff
@@ -40,6 +40,24 @@ def observe_first_response(conv: Conversation, now: datetime) -> None:
     )
 
 
+# the open queue's gauges, counted by the database (one row per department and channel): a
+# refresh every few seconds must not load every open conversation
+_OPEN_QUEUE = (
+    select(
+        Conversation.department,
+        Conversation.channel,
+        func.count(),
+        func.sum(case((Conversation.overnight, 1), else_=0)),
+        func.sum(
+            case((and_(Conversation.crisis, Conversation.acknowledged_at.is_(None)), 1), else_=0)
+        ),
+        func.min(case((Conversation.assignee.is_(None), Conversation.opened_at))),
+    )
+    .where(Conversation.state == "open")
+    .group_by(Conversation.department, Conversation.channel)
+)
+
+
 async def refresh(*, session: AsyncSession, now: datetime) -> None:
     """Recompute every gauge from the database."""
     staff_counts: Counter[tuple[str, str]] = Counter()
@@ -51,22 +69,17 @@ async def refresh(*, session: AsyncSession, now: datetime) -> None:
     for staff, presence in rows:
         status = presence.status if presence is not None else "Offline"
         staff_counts.update((d, status) for d in staff.departments)
-    open_rows = (
-        (await session.execute(select(Conversation).where(Conversation.state == "open")))
-        .scalars()
-        .all()
-    )
     queue: Counter[tuple[str, str]] = Counter()
     oldest: dict[str, float] = {}
     overnight = crises = 0
-    for conv in open_rows:
-        department = conv.department or "unrouted"
-        queue[(department, conv.channel)] += 1
-        overnight += int(conv.overnight)
-        crises += int(conv.crisis and conv.acknowledged_at is None)
-        if conv.assignee is None:
-            age = max(0.0, (now - conv.opened_at).total_seconds())
-            oldest[department] = max(oldest.get(department, 0.0), age)
+    for department, channel, count, nights, unacked, first in await session.execute(_OPEN_QUEUE):
+        label = department or "unrouted"
+        queue[(label, channel)] += count
+        overnight += nights or 0
+        crises += unacked or 0
+        if first is not None:
+            age = max(0.0, (now - first).total_seconds())
+            oldest[label] = max(oldest.get(label, 0.0), age)
     _replace(STAFF, staff_counts)
     _replace(QUEUE_OPEN, queue)
     OLDEST_WAITING.clear()
