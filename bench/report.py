@@ -95,7 +95,12 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         from bench.console_stage import targets as console_targets
 
         rows += [
-            (what, f"{ms(got)} ms", f"<= {goal:,} ms", got <= goal)
+            (
+                what,
+                f"{ms(got)} ms",
+                "-" if goal is None else f"<= {goal:,} ms",
+                None if goal is None else got <= goal,
+            )
             for what, got, goal in console_targets(r["console"])
         ]
     if "router" in r:
