@@ -3,10 +3,11 @@ the reader may do; every read written to the transcript access log."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import queue
@@ -22,13 +23,16 @@ DIRECTION_ORDER = {"in": 0, "event": 1, "out": 2, "note": 3}
 KINDS = {kind.value: kind for kind in NotificationKind}
 
 
+_LOG = insert(TranscriptAccess)
+
+
 async def log_access(
     session: AsyncSession, actor: Actor, conversation_id: str | None, action: str, at: datetime
 ) -> None:
-    """One line of the access log (who, when, which conversation; never what was searched)."""
-    session.add(
-        TranscriptAccess(staff_id=actor.id, conversation_id=conversation_id, action=action, at=at)
-    )
+    """One line of the access log (who, when, which conversation; never what was searched),
+    written in the caller's transaction."""
+    values = {"staff_id": actor.id, "conversation_id": conversation_id, "action": action, "at": at}
+    await session.execute(_LOG, values)
 
 
 def message_view(entry: TranscriptEntry) -> dict[str, Any]:
@@ -66,23 +70,32 @@ async def transcript_of(session: AsyncSession, conversation_id: str) -> list[Tra
     return entries
 
 
-async def earlier_conversations(
-    session: AsyncSession, conv: Conversation, actor: Actor
-) -> list[Conversation]:
-    """The same contact's other conversations the reader may see, newest first."""
-    if not conv.patron_contact:
-        return []
-    rows = await session.execute(
-        select(Conversation)
+@functools.lru_cache(maxsize=1024)
+def _earlier_statement(actor: Actor) -> Select[*tuple[Any, ...]]:
+    """Built once per reader (statements are immutable; what the reader may see is in it)."""
+    return (
+        select(*queue.ROW_COLUMNS)
         .where(
-            Conversation.patron_contact == conv.patron_contact,
-            Conversation.conversation_id != conv.conversation_id,
+            Conversation.patron_contact == bindparam("contact"),
+            Conversation.conversation_id != bindparam("conversation_id"),
             queue.visible_to(actor),
         )
         .order_by(Conversation.opened_at.desc())
         .limit(EARLIER_LIMIT)
     )
-    return list(rows.scalars().all())
+
+
+async def earlier_conversations(
+    session: AsyncSession, conv: Conversation, actor: Actor
+) -> list[queue.AnyRow]:
+    """The same contact's other conversations the reader may see, newest first (queue rows)."""
+    if not conv.patron_contact:
+        return []
+    rows = await session.execute(
+        _earlier_statement(actor),
+        {"contact": conv.patron_contact, "conversation_id": conv.conversation_id},
+    )
+    return list(rows.all())
 
 
 async def conversation_view(
