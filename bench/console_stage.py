@@ -91,6 +91,9 @@ async def staff_tokens(status: httpx.AsyncClient, n: int, tag: str) -> list[dict
     return headers
 
 
+KEEP_ALIVE = httpx.Limits(keepalive_expiry=4.0)
+"""uvicorn closes a connection idle for 5 s; a read sent on it as it closes would fail, so
+the staff's clients drop theirs after 4 s (as a browser retries such a read)."""
 THINK_S = 2.0
 """Mean pause between one staff member's reads. A librarian on shift opens the queue or a
 conversation every few tens of seconds; 2 s is ten times that pace or more."""
@@ -122,7 +125,9 @@ async def paced_readers(
 
     async def one(headers: dict[str, str], rng: random.Random) -> None:
         async with (
-            httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client,
+            httpx.AsyncClient(
+                base_url=base, headers=headers, timeout=60, limits=KEEP_ALIVE
+            ) as client,
             client.stream("GET", "/console/events") as stream,
         ):
             stream.raise_for_status()

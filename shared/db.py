@@ -47,6 +47,15 @@ def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+async def checkpoint(session: AsyncSession) -> None:
+    """Copy a SQLite file's write-ahead log back into the database (PASSIVE: it waits for no
+    reader or writer); nothing on PostgreSQL. Run from a periodic task, so the log stays short
+    and the commit that crosses SQLite's 1,000-page threshold (which then checkpoints inside
+    its own request, holding up the writes behind it for as long as the disk takes) is rare."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+
+
 def session_factory(
     engine: AsyncEngine, *, sync: sessionmaker[Session] | None = None
 ) -> async_sessionmaker[AsyncSession]:

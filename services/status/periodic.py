@@ -1,6 +1,7 @@
 """The periodic task: every REFDESK_STATUS_SWEEP_INTERVAL_S it runs each sweep (lapsed
-heartbeats, crisis re-escalation, retention purge, gauge refresh) and publishes what they
-return; what each sweep decides is in sweep.py, with the clock passed in."""
+heartbeats, crisis re-escalation, retention purge, gauge refresh, a SQLite checkpoint) and
+publishes what they return; what each sweep decides is in sweep.py, with the clock passed
+in."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from services.status.conversations.retention import purge_expired
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence
 from services.status.sweep import due_reescalations, sweep_heartbeats
+from shared.db import checkpoint
 from shared.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ async def tick(res: Resources) -> None:
         await session.commit()
     async with res.sessions() as session:
         await metrics.refresh(session=session, now=now)
+    async with res.sessions() as session:
+        await checkpoint(session)
 
 
 async def run_forever(res: Resources) -> None:

@@ -101,12 +101,14 @@ async def earlier_conversations(
 async def conversation_view(
     *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
 ) -> dict[str, Any]:
-    """The conversation, its transcript, earlier conversations and the reader's actions."""
+    """The conversation, its transcript, earlier conversations and the reader's actions; the
+    read's access-log line is written last, for the caller to commit at once (on SQLite the
+    write lock is held from that INSERT to the commit, so no read waits inside it)."""
     conv = await get(session=session, conversation_id=conversation_id)
     check(Act.VIEW, actor, conv)
-    await log_access(session, actor, conv.conversation_id, "read", now)
     entries = await transcript_of(session, conv.conversation_id)
     earlier = await earlier_conversations(session, conv, actor)
+    await log_access(session, actor, conv.conversation_id, "read", now)
     view = queue.row_view(conv, now)
     view.update(
         {
