@@ -60,9 +60,9 @@ async def tick(res: Resources) -> None:
         )
         await session.commit()
     async with res.sessions() as session:
-        await metrics.refresh(session=session, now=now)
-    async with res.sessions() as session:
         await checkpoint(session)
+    async with res.sessions() as session:
+        await metrics.refresh(session=session, now=now)
 
 
 async def run_forever(res: Resources) -> None:

@@ -177,5 +177,7 @@ async def test_gauges_after_a_tick(
     assert get("refdesk_queue_oldest_waiting_age_seconds", {"department": "reference"}) == 600
     assert get("refdesk_overnight_tickets_waiting") == 1
     assert get("refdesk_staff", {"department": "nw-circulation", "status": "Online"}) == 1
+    claimed = await client.post("/queue/g-1/claim", headers=bearer("lokafor"))
+    assert claimed.status_code == 200  # staff's first action: a first-response time
     text = (await client.get("/metrics")).text
-    assert "refdesk_first_response_seconds_bucket" in text
+    assert 'refdesk_first_response_seconds_bucket{channel="sms",department="reference"' in text
