@@ -114,15 +114,17 @@ def _mac(payload: str, secret: SecretStr | str) -> str:
 
 ACTOR_COLUMNS = (Staff.id, Staff.role, Staff.departments, Staff.active)
 
-# Built once: every request with a bearer token runs it.
-_BY_TOKEN = (
+ACTOR_BY_LIVE_TOKEN = (
     select(*ACTOR_COLUMNS)
     .join(StaffToken, StaffToken.staff_id == Staff.id)
-    .where(
-        StaffToken.token_hash == bindparam("token_hash"),
-        StaffToken.revoked_at.is_(None),
-        StaffToken.label.not_like(f"{SESSION_LABEL}%"),  # a session is not a bearer token
-    )
+    .where(StaffToken.revoked_at.is_(None))
+)
+"""The staff member (ACTOR_COLUMNS) holding an unrevoked token; callers narrow it to one."""
+
+# Built once: every request with a bearer token runs it.
+_BY_TOKEN = ACTOR_BY_LIVE_TOKEN.where(
+    StaffToken.token_hash == bindparam("token_hash"),
+    StaffToken.label.not_like(f"{SESSION_LABEL}%"),  # a session is not a bearer token
 )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import (
-    ACTOR_COLUMNS,
+    ACTOR_BY_LIVE_TOKEN,
     SESSION_LABEL,
     Actor,
     actor_of,
@@ -100,14 +100,8 @@ _SESSION_LABEL_OF = select(StaffToken.label).where(
     StaffToken.label.like(f"{SESSION_LABEL}%"),
     StaffToken.revoked_at.is_(None),
 )
-_SIGNED_IN_WITH = (
-    select(*ACTOR_COLUMNS)
-    .join(StaffToken, StaffToken.staff_id == Staff.id)
-    .where(
-        StaffToken.id == bindparam("parent_id"),
-        StaffToken.revoked_at.is_(None),
-        Staff.id == bindparam("staff_id"),
-    )
+_SIGNED_IN_WITH = ACTOR_BY_LIVE_TOKEN.where(
+    StaffToken.id == bindparam("parent_id"), Staff.id == bindparam("staff_id")
 )
 
 
