@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.status import stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import transcript
-from services.status.models import PROCESSED, Conversation, TranscriptEntry
+from services.status.models import PROCESSED, Conversation
 from services.status.stats.models import DeskStat
 from shared.db import claim_events, forget_loaded, loaded, preload, remember
 from shared.events import (
@@ -270,7 +270,7 @@ async def _preload(session: AsyncSession, events: list[BaseModel]) -> None:
     conversations = {getattr(data, "conversation_id", None) for data in events}
     await preload(session, Conversation, conversations)
     await preload(session, DeskStat, conversations)
-    await preload(session, TranscriptEntry, (_entry_key(data) for data in events))
+    await transcript.preload(session, (_entry_key(data) for data in events))
 
 
 async def apply_batch(
@@ -293,6 +293,7 @@ async def apply_batch(
                 await HANDLERS[type(data)](session, data, assigning)
                 await stats.observe(session, data)
                 await _mirror_tags(session, getattr(data, "conversation_id", None))
+        await session.run_sync(transcript.write)
         await session.flush()
     finally:
         forget_loaded(session)

@@ -4,16 +4,16 @@ rewrites the same line (a rewound consumer group rebuilds transcripts)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.status.models import Conversation, DeskChange, TranscriptEntry
-from shared.db import loaded, remember
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -68,21 +68,130 @@ def preview_of(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
-async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> TranscriptEntry:
-    """Create a line or update the one with this id (events may arrive in any order)."""
-    entry = await loaded(session, TranscriptEntry, entry_id)
-    if entry is None:
-        values.setdefault("attachments", [])
-        entry = TranscriptEntry(id=entry_id, **values)
-        remember(session, entry, entry_id)
-    else:
-        for key, value in values.items():
-            if value is not None:
-                setattr(entry, key, value)
-    return entry
+class _Unit:
+    """A unit of work's transcript lines and live-feed rows, as plain rows: lines are read in
+    one query per batch and written with one INSERT and one UPDATE per set of changed columns
+    when the unit commits (or when a batch writes them itself); the ORM's per-object unit of
+    work cost more than the rest of an event's projection."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, dict[str, Any] | None] = {}  # id -> the line as it stands now
+        self.new: set[str] = set()
+        self.changed: dict[str, set[str]] = {}  # stored line -> the columns written since
+        self.feed: dict[tuple[str, str | None, bool], dict[str, Any]] = {}
 
 
-_CHANGES = "refdesk.desk_changes"
+_UNIT = "refdesk.transcript_unit"
+_FED = "refdesk.desk_changes"
+_LINES = cast(Table, TranscriptEntry.__table__)
+_FEED = cast(Table, DeskChange.__table__)
+_LINE_COLUMNS = tuple(column.key for column in _LINES.columns)
+_INSERT_LINES = insert(_LINES)
+_INSERT_FEED = insert(_FEED)
+
+
+def _unit(session: AsyncSession | Session) -> _Unit:
+    unit: _Unit = session.info.setdefault(_UNIT, _Unit())
+    return unit
+
+
+async def preload(session: AsyncSession, entry_ids: Iterable[str | None]) -> None:
+    """Read the lines with these ids (and which do not exist yet) in one query."""
+    unit = _unit(session)
+    wanted = {key for key in entry_ids if key is not None and key not in unit.lines}
+    if not wanted:
+        return
+    found = {
+        row["id"]: dict(row)
+        for row in (await session.execute(select(_LINES).where(_LINES.c.id.in_(wanted)))).mappings()
+    }
+    for key in wanted:
+        unit.lines[key] = found.get(key)
+
+
+async def line(session: AsyncSession, entry_id: str) -> Mapping[str, Any] | None:
+    """A transcript line as this unit of work sees it (its own writes included)."""
+    unit = _unit(session)
+    if entry_id not in unit.lines:
+        await preload(session, [entry_id])
+    return unit.lines[entry_id]
+
+
+async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> None:
+    """Create a line or update the one with this id (events may arrive in any order); a None
+    value leaves an existing line's column as it is."""
+    unit = _unit(session)
+    row = await line(session, entry_id)
+    if row is None:
+        row = dict.fromkeys(_LINE_COLUMNS)
+        row.update(values, id=entry_id)
+        row["attachments"] = row["attachments"] or []
+        unit.lines[entry_id] = row
+        unit.new.add(entry_id)
+        return
+    assert isinstance(row, dict)
+    for key, value in values.items():
+        if value is not None and row[key] != value:
+            row[key] = value
+            if entry_id not in unit.new:
+                unit.changed.setdefault(entry_id, set()).add(key)
+
+
+def write(session: Session) -> None:
+    """Write the unit's new and changed lines and its live-feed rows (synchronous session:
+    `await session.run_sync(write)` from async code; commits do it themselves)."""
+    unit: _Unit | None = session.info.get(_UNIT)
+    if unit is None:
+        return
+    if unit.new:
+        session.execute(_INSERT_LINES, [_stored(unit, key) for key in sorted(unit.new)])
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for key, columns in unit.changed.items():
+        row = _stored(unit, key)
+        names = tuple(sorted(columns))
+        by_columns.setdefault(names, []).append(
+            {"key": key, **{f"v_{name}": row[name] for name in names}}
+        )
+    for names, params in by_columns.items():
+        session.execute(_update_statement(names), params)
+    if unit.feed:
+        session.execute(_INSERT_FEED, list(unit.feed.values()))
+        session.info[_FED] = True
+    unit.new.clear()
+    unit.changed.clear()
+    unit.feed.clear()
+
+
+def _stored(unit: _Unit, key: str) -> dict[str, Any]:
+    row = unit.lines[key]
+    assert row is not None, key
+    return row
+
+
+@lru_cache(maxsize=64)
+def _update_statement(names: tuple[str, ...]) -> Any:
+    return (
+        update(_LINES)
+        .where(_LINES.c.id == bindparam("key"))
+        .values({name: bindparam(f"v_{name}") for name in names})
+    )
+
+
+def forget(session: AsyncSession | Session) -> None:
+    """Drop the unit's rows (at its end: a later unit in the same session must not trust what
+    another transaction may have changed since)."""
+    session.info.pop(_UNIT, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write(session)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_at_the_end(session: Session) -> None:
+    forget(session)
 
 
 def nudge_after_commit(sync: sessionmaker[Session], nudge: Callable[[], None]) -> None:
@@ -90,36 +199,36 @@ def nudge_after_commit(sync: sessionmaker[Session], nudge: Callable[[], None]) -
     (the consumer's batches and the staff actions alike)."""
 
     def committed(session: Session) -> None:
-        if session.info.pop(_CHANGES, None):
+        if session.info.pop(_FED, None):
             nudge()
 
     event.listen(sync, "after_commit", committed)
+    event.listen(sync, "after_rollback", lambda session: session.info.pop(_FED, None))
 
 
 def changed(session: AsyncSession, conv: Conversation | None, what: str, at: datetime) -> None:
     """Tell every replica's live feed that this conversation changed.
 
-    Within one transaction (a poll batch) a conversation's changes are one row per department
+    Within one unit of work (a poll batch) a conversation's changes are one row per department
     and crisis flag: a console refetches the conversation whatever changed, and a move to
     another department or a new crisis still reaches those who see it only that way.
     """
     if conv is None:
         return
-    crisis = conv.crisis or conv.safety_review
-    pending: dict[tuple[str, str | None, bool], DeskChange] = session.info.setdefault(_CHANGES, {})
+    crisis = bool(conv.crisis or conv.safety_review)
+    feed = _unit(session).feed
     key = (conv.conversation_id, conv.department, crisis)
-    row = pending.get(key)
-    if row is not None and row in session.new:
-        row.what, row.at = what, max(row.at, at)
+    row = feed.get(key)
+    if row is not None:
+        row["what"], row["at"] = what, max(row["at"], at)
         return
-    pending[key] = row = DeskChange(
-        conversation_id=conv.conversation_id,
-        department=conv.department,
-        crisis=crisis,
-        what=what,
-        at=at,
-    )
-    session.add(row)
+    feed[key] = {
+        "conversation_id": conv.conversation_id,
+        "department": conv.department,
+        "crisis": crisis,
+        "what": what,
+        "at": at,
+    }
 
 
 async def on_interaction(
@@ -195,7 +304,7 @@ async def on_notification(
     if data.kind in PATRON_FACING:
         text = data.context.get("text") if data.kind is NotificationKind.STAFF_REPLY else None
         author = str(data.context.get("staff_id") or REFDESK)
-        entry = await upsert(
+        await upsert(
             session,
             data.idempotency_key,
             conversation_id=data.conversation_id,
@@ -207,8 +316,10 @@ async def on_notification(
             text=text,
             subject=data.context.get("subject") if text else None,
         )
-        if entry.delivery_state is None:  # an outcome that arrived first is kept
-            entry.delivery_state = DeliveryState.QUEUED.value
+        entry = await line(session, data.idempotency_key)
+        if entry is not None and entry["delivery_state"] is None:
+            # an outcome that arrived first is kept
+            await upsert(session, data.idempotency_key, delivery_state=DeliveryState.QUEUED.value)
     else:
         await upsert(
             session,
@@ -228,13 +339,13 @@ async def on_delivered(
 ) -> None:
     """The notifier's outcome: sent (with the text as delivered) or failed (with why)."""
     direction = "out" if data.kind in PATRON_FACING else "event"
-    entry = await loaded(session, TranscriptEntry, data.idempotency_key)
-    if entry is not None and entry.delivery_state == DeliveryState.SENT.value:
+    entry = await line(session, data.idempotency_key)
+    if entry is not None and entry["delivery_state"] == DeliveryState.SENT.value:
         return  # a late "failed" never hides a message that went out
     values: dict[str, Any] = {
         "conversation_id": data.conversation_id,
         "direction": direction,
-        "author": entry.author if entry is not None else REFDESK,
+        "author": entry["author"] if entry is not None else REFDESK,
         "channel": data.channel.value,
         "kind": data.kind.value,
         "delivery_state": data.state.value,
