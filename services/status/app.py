@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import sessionmaker
 
 from services.status import admin_api, api, dashboard, queue_api
-from services.status.console import live
+from services.status.console import live, pages
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
 from services.status.conversations.transcript import nudge_after_commit
@@ -83,7 +83,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
         app.state.resources = res
         await republish_presence(res)
         sweeper = asyncio.create_task(run_forever(res))
-        feed = live.LiveFeed(res.sessions)
+        feed = live.LiveFeed(res.sessions, render=pages.live_rows(res))
         res.extra["live_feed"] = feed
         res.changes_committed = feed.nudge
         feeder = asyncio.create_task(feed.run())

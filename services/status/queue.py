@@ -128,9 +128,13 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
     }
 
 
+SHOWN = or_(Conversation.blocked.is_(False), Conversation.routed.is_(True))
+"""A blocked sender's conversation is shown once the router has decided it (a crisis)."""
+
+
 def visible_to(actor: Actor) -> ColumnElement[bool]:
     """The conversations the actor may see (the policy table's `visible`, as SQL)."""
-    shown = or_(Conversation.blocked.is_(False), Conversation.routed.is_(True))
+    shown = SHOWN
     if has_role(actor, "supervisor"):
         return shown
     departments = set(actor.departments) | {DESK}
@@ -199,6 +203,16 @@ async def listing(
     ix_conversations_queue, so a page costs its own rows, not a sort of the whole queue."""
     build = listing_statement if flt.ids is not None else _kept_statement
     rows = await session.execute(build(actor, flt))
+    return list(rows.all())
+
+
+OPEN_ROWS = select(*ROW_COLUMNS).where(SHOWN, Conversation.state == "open")
+"""Queue rows whoever may see them (the caller applies the visibility rule)."""
+
+
+async def open_rows(session: AsyncSession, ids: list[str]) -> list[AnyRow]:
+    """The open queue rows of these conversations, in no order."""
+    rows = await session.execute(OPEN_ROWS.where(Conversation.conversation_id.in_(ids)))
     return list(rows.all())
 
 

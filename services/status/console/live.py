@@ -20,8 +20,8 @@ import functools
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -53,14 +53,31 @@ RELOAD = ServerSentEvent(event="reload", data="{}").encode()
 
 
 @dataclass(frozen=True)
+class RenderedRow:
+    """A conversation's queue row as the console shows it, and what decides who may see it."""
+
+    department: str | None
+    crisis: bool
+    html: str
+
+
+Render = Callable[[list[str]], Awaitable[dict[str, RenderedRow]]]
+"""The open queue rows of these conversations, rendered (a conversation not in the open queue
+is left out)."""
+
+
+@dataclass(frozen=True)
 class Change:
-    """One change to a conversation (no patron data)."""
+    """One change to a conversation; with its queue row when the feed rendered it (`row`
+    None: no longer in the open queue)."""
 
     id: int
     conversation_id: str
     department: str | None
     crisis: bool
     what: str
+    rendered: bool = False
+    row: str | None = None
 
     @functools.cached_property
     def event(self) -> bytes:
@@ -70,14 +87,26 @@ class Change:
     @functools.cached_property
     def payload(self) -> str:
         """The event's data as the console reads it."""
-        return json.dumps(
-            {
-                "conversation_id": self.conversation_id,
-                "what": self.what,
-                "department": self.department,
-                "crisis": self.crisis,
-            }
-        )
+        data: dict[str, Any] = {
+            "conversation_id": self.conversation_id,
+            "what": self.what,
+            "department": self.department,
+            "crisis": self.crisis,
+        }
+        if self.rendered:
+            data["row"] = self.row
+        return json.dumps(data)
+
+    def with_row(self, rows: dict[str, RenderedRow]) -> Change:
+        """The change with its row, if the row still reads as the change does: a row that
+        moved department or crisis flag since goes with the newer change that says so (who
+        may see a change is decided on the change), and this one leaves the page to fetch."""
+        row = rows.get(self.conversation_id)
+        if row is None:
+            return replace(self, rendered=True, row=None)
+        if (row.department, row.crisis) != (self.department, self.crisis):
+            return self
+        return replace(self, rendered=True, row=row.html)
 
 
 def may_see(actor: Actor, change: Change) -> bool:
@@ -108,6 +137,9 @@ class LiveFeed:
 
     sessions: async_sessionmaker[AsyncSession]
     interval_s: float = 0.25
+    render: Render | None = None
+    """Renders the changed conversations' queue rows once per poll for every stream, so an
+    open console need not fetch a row per change (None: events without rows)."""
     subscribers: set[Subscriber] = field(default_factory=set)
     last_id: int = 0
     floor: int = 0
@@ -152,6 +184,9 @@ class LiveFeed:
             fresh.append(Change(*row))
         if rows:
             self.last_id = max(self.last_id, rows[-1].id)
+        if fresh and self.render is not None and self.subscribers:
+            rendered = await self.render(sorted({change.conversation_id for change in fresh}))
+            fresh = [change.with_row(rendered) for change in fresh]
         return fresh
 
     def publish(self, changes: list[Change]) -> None:
@@ -227,6 +262,7 @@ async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterat
 async def events(
     request: Request, actor: ActorDep, feed: Annotated[LiveFeed, Depends(get_feed)]
 ) -> EventSourceResponse:
-    """`event: conversation` with {conversation_id, what, department, crisis}; `event: reload`
-    when this stream fell behind; a comment ping every 15 s."""
+    """`event: conversation` with {conversation_id, what, department, crisis} and, when the
+    feed rendered it, `row`: the conversation's queue row as HTML (null: no longer in the open
+    queue); `event: reload` when this stream fell behind; a comment ping every 15 s."""
     return EventSourceResponse(_stream(request, feed, actor), ping=PING_S)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
 from services.status.auth import Actor, has_role
-from services.status.console import views
+from services.status.console import live, views
 from services.status.conversations import api as conversations_api
 from services.status.conversations import reading
 from services.status.conversations.policy import DESK
@@ -66,6 +66,35 @@ def decorate_row(
         "opened": views.desk_time(row["opened_at"], now),
         "opened_full": views.full_time(row["opened_at"]),
     }
+
+
+def live_rows(res: Resources) -> live.Render:
+    """The live feed's renderer: the changed conversations' open queue rows, rendered once
+    per poll for every open console on this replica."""
+    row_template = templates().get_template("console/_row.html")
+
+    async def render(ids: list[str]) -> dict[str, live.RenderedRow]:
+        async with res.sessions() as session:
+            found = await queue.open_rows(session, ids)
+            assignees = sorted({r.assignee for r in found if r.assignee})
+            names: dict[str, str] = {}
+            if assignees:
+                named = await session.execute(
+                    select(Staff.id, Staff.name).where(Staff.id.in_(assignees))
+                )
+                names = {staff_id: name for staff_id, name in named.all()}
+        now = res.clock()
+        rendered = {}
+        for found_row in found:
+            row = decorate_row(queue.row_view(found_row, now), res, names, now)
+            rendered[row["conversation_id"]] = live.RenderedRow(
+                department=row["department"],
+                crisis=bool(row["crisis"] or row["safety_review"]),
+                html=row_template.render(row=row),
+            )
+        return rendered
+
+    return render
 
 
 async def queue_context(

@@ -17,6 +17,7 @@ import uvicorn
 
 from services.status.app import create_app
 from services.status.console.live import LiveFeed
+from services.status.console.pages import live_rows
 from services.status.resources import Resources
 from tests.servers import QuietServer
 
@@ -54,7 +55,7 @@ async def serve(resources: Resources) -> AsyncIterator[str]:
     """The status app over real HTTP on a free loopback port, with its live feed running."""
     app = create_app(resources.settings)
     app.state.resources = resources
-    feed = LiveFeed(resources.sessions, interval_s=0.05)
+    feed = LiveFeed(resources.sessions, interval_s=0.05, render=live_rows(resources))
     resources.extra["live_feed"] = feed
     feeder = asyncio.create_task(feed.run())
     sock = socket.socket()

@@ -20,9 +20,11 @@ from status_fakes import Clock, FakePublisher, arrive, bearer
 
 from services.status.app import create_app
 from services.status.auth import Actor
-from services.status.console.live import Change, LiveFeed, _stream
+from services.status.console.live import Change, LiveFeed, RenderedRow, _stream
+from services.status.console.pages import live_rows
+from services.status.conversations import transcript
 from services.status.conversations.transcript import nudge_after_commit
-from services.status.models import DeskChange
+from services.status.models import Conversation, DeskChange
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from shared.db import session_factory
@@ -227,3 +229,50 @@ async def _next_event(lines: AsyncIterator[str]) -> tuple[str, dict]:  # type: i
         elif line == "" and data:
             return event, json.loads(data)
     raise AssertionError("the stream ended")
+
+
+async def test_the_feed_sends_each_changed_row_once_rendered_to_those_who_may_see_it(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    feed = LiveFeed(sessions, render=live_rows(resources))
+    await feed.start_at_head()
+    desk = Actor(id="mgarcia", role="staff", departments=("reference",))
+    writing = Actor(id="rpatel", role="staff", departments=("writing-center",))
+    with feed.subscribe(desk) as d, feed.subscribe(writing) as w:
+        await arrive(sessions, "row-1", channel=Channel.SMS)
+        await arrive(sessions, "row-wc", channel=Channel.CHAT, department="writing-center")
+        feed.publish(await feed.poll())
+        to_desk = {c.conversation_id: c for c in _drain(d.queue)}
+        to_writing = {c.conversation_id: c for c in _drain(w.queue)}
+    assert set(to_desk) == set(to_writing) == {"row-1", "row-wc"}
+    # the desk was told of the message while it was still the desk's, but not shown the row
+    # of a conversation routed to the Writing Center since
+    assert (to_desk["row-wc"].what, to_desk["row-wc"].rendered) == ("message", False)
+    sent = json.loads(to_desk["row-1"].payload)
+    assert sent["row"].strip().startswith('<tr data-conversation-id="row-1"')
+    assert "Reference Desk" in sent["row"] and "Unassigned" in sent["row"]
+    assert 'data-conversation-id="row-wc"' in json.loads(to_writing["row-wc"].payload)["row"]
+
+    async with sessions() as session:  # closed: the event says the row left the queue
+        conv = await session.get(Conversation, "row-1")
+        assert conv is not None
+        conv.state = "closed"
+        transcript.changed(session, conv, "closed", datetime.now(UTC))
+        await session.commit()
+    with feed.subscribe(desk) as d:
+        feed.publish(await feed.poll())
+        (closed,) = _drain(d.queue)
+    assert json.loads(closed.payload)["row"] is None
+
+
+async def test_a_row_that_moved_since_its_change_is_left_for_the_page_to_fetch(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Who may see a change is decided on the change: a row that reads otherwise by now goes
+    with the newer change that says so, never with this one."""
+    change = Change(1, "moved-1", "reference", False, "routed")
+    moved = RenderedRow(department="counseling", crisis=False, html="<tr></tr>")
+    assert "row" not in json.loads(change.with_row({"moved-1": moved}).payload)
+    same = RenderedRow(department="reference", crisis=False, html="<tr></tr>")
+    assert json.loads(change.with_row({"moved-1": same}).payload)["row"] == "<tr></tr>"
+    assert json.loads(change.with_row({}).payload)["row"] is None

@@ -97,23 +97,45 @@ window.Desk = (() => {
 
   async function refreshRow(cid) {
     const fresh = await html(`/dashboard/fragments/row/${encodeURIComponent(cid)}?${queueParams()}`);
+    const row = fresh && fresh.querySelector("tr");
+    if (placeRow(cid, row)) announceArrivals([row]);
+  }
+
+  function rowFrom(markup) {
+    const template = document.createElement("template");
+    template.innerHTML = markup;
+    return template.content.querySelector("tr");
+  }
+
+  // Puts a conversation's fresh queue row in its place, or takes it out (row null: it left the
+  // queue); true when the row is new to the queue.
+  function placeRow(cid, row) {
     const body = document.querySelector("#queue tbody");
     const searching = document.getElementById("queue").dataset.search === "1";
     const old = rows().find((r) => r.dataset.conversationId === cid);
     const hadFocus = old && old.contains(document.activeElement);
-    const row = fresh && fresh.querySelector("tr");
-    if (!row) { if (old && !searching) old.remove(); updateSummary(); return; }
-    if (!old && searching) return;
+    if (!row) { if (old && !searching) old.remove(); updateSummary(); return false; }
+    if (!old && searching) return false;
     if (old) old.remove();
     const after = rows().find((r) => r.dataset.sort > row.dataset.sort);
     body.insertBefore(row, after || null);
     markCurrent();
     updateSummary();
     if (hadFocus) row.querySelector("a.open-link").focus();
-    if (!old) {
+    return !old;
+  }
+
+  // Tells screen readers what arrived: one row by its channel and flag, several by count.
+  function announceArrivals(arrived) {
+    if (arrived.length === 1) {
+      const row = arrived[0];
       const label = row.querySelector(".channel-label").textContent;
       const flag = row.querySelector(".flag-crisis, .flag-review");
       announce(`New ${label} conversation in the queue${flag ? ": " + flag.textContent : ""}.`);
+    } else if (arrived.length > 1) {
+      const flagged = arrived.filter((r) => r.querySelector(".flag-crisis, .flag-review")).length;
+      const crises = flagged ? `, ${flagged} flagged crisis or possible crisis` : "";
+      announce(`${arrived.length} new conversations in the queue${crises}.`);
     }
   }
 
@@ -268,6 +290,7 @@ window.Desk = (() => {
   markCurrent();
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
-    loadQueue, openId: () => openId, Problem,
+    rowFrom, placeRow, announceArrivals, rows, loadQueue, openId: () => openId,
+    filtered: () => queueParams().toString() !== "", Problem,
   };
 })();

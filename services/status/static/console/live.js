@@ -1,27 +1,53 @@
-// Live updates and navigation for the console (console.js): server-sent events refetch the
-// affected queue row and the open conversation; links open conversations in the pane, the
-// filters and search reload the queue, and Back and Forward work.
+// Live updates and navigation for the console (console.js): server-sent events bring the
+// changed queue rows (or have them fetched) and refresh the open conversation; links open
+// conversations in the pane, the filters and search reload the queue, and Back and Forward
+// work.
 "use strict";
 (() => {
   const Desk = window.Desk;
   const shell = document.querySelector(".console");
   const form = document.getElementById("queue-form");
 
-  // Live updates: one event per change; changes to one conversation within 150 ms are one fetch.
-  const pending = new Set();
+  // Live updates: one event per change, with the conversation's queue row when the server
+  // rendered it (null: it left the queue). The unfiltered queue places those rows as they
+  // come. What else changed within a window (a filtered queue, a search, an event without a
+  // row) is one row fetch per conversation; more than BURST of them are one reload of the
+  // queue instead, and while such bursts go on the window widens to BUSY_MS.
+  const QUIET_MS = 150;
+  const BUSY_MS = 1000;
+  const BURST = 8;
+  const pending = new Map(); // conversation id -> its row's markup, null, or undefined: fetch
   let flushTimer = null;
-  function changed(cid) {
-    pending.add(cid);
-    if (flushTimer) return;
-    flushTimer = window.setTimeout(() => {
-      flushTimer = null;
-      const ids = Array.from(pending);
-      pending.clear();
-      for (const id of ids) {
-        Desk.refreshRow(id).catch(() => undefined);
-        if (id === Desk.openId()) Desk.refreshConversation();
-      }
-    }, 150);
+  let windowMs = QUIET_MS;
+
+  function changed(data) {
+    pending.set(data.conversation_id, data.row);
+    if (!flushTimer) flushTimer = window.setTimeout(flush, windowMs);
+  }
+
+  function flush() {
+    flushTimer = null;
+    const changes = Array.from(pending);
+    pending.clear();
+    const filtered = Desk.filtered();
+    const fetch = [];
+    const arrived = [];
+    for (const [id, markup] of changes) {
+      if (filtered || markup === undefined) { fetch.push(id); continue; }
+      const row = markup === null ? null : Desk.rowFrom(markup);
+      if (Desk.placeRow(id, row)) arrived.push(row);
+    }
+    Desk.announceArrivals(arrived);
+    windowMs = fetch.length > BURST ? BUSY_MS : QUIET_MS;
+    if (fetch.length > BURST) reloadForBurst().catch(() => undefined);
+    else for (const id of fetch) Desk.refreshRow(id).catch(() => undefined);
+    if (changes.some(([id]) => id === Desk.openId())) Desk.refreshConversation();
+  }
+
+  async function reloadForBurst() {
+    const before = new Set(Desk.rows().map((r) => r.dataset.conversationId));
+    await Desk.loadQueue();
+    Desk.announceArrivals(Desk.rows().filter((r) => !before.has(r.dataset.conversationId)));
   }
 
   function listen() {
@@ -37,7 +63,7 @@
       shell.dataset.live = "on";
     });
     source.addEventListener("conversation", (event) => {
-      try { changed(JSON.parse(event.data).conversation_id); } catch (e) { /* a malformed event */ }
+      try { changed(JSON.parse(event.data)); } catch (e) { /* a malformed event */ }
     });
     source.addEventListener("reload", () => { Desk.loadQueue().catch(() => undefined); Desk.refreshConversation(); });
     source.addEventListener("error", () => { shell.dataset.live = "off"; });

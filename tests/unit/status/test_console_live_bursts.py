@@ -1,0 +1,86 @@
+"""Live updates on a busy desk, in Chromium. The events carry the changed queue rows, so the
+unfiltered queue places a burst of new conversations without fetching anything and announces
+them (crisis included). A filtered queue fetches rows, and a burst there is one reload of the
+queue instead of a row fetch per change; a lone change afterwards is one row fetch again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import console_scenes as scene
+import pytest
+from console_browser import browser_page, needs_browser, serve, shoot, sign_in
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.status.resources import Resources
+from shared.events import Channel
+
+pytestmark = [*needs_browser, pytest.mark.timeout(120)]
+
+BURST = 12
+
+
+def texts(first: int, count: int, *, crisis_at: int | None = None) -> list[Any]:
+    """New SMS conversations, each a message and its routing (one of them a crisis)."""
+    events: list[Any] = []
+    for n in range(first, first + count):
+        cid = f"burst-{n}"
+        events.append(
+            scene.message(
+                cid, Channel.SMS, f"question {n}", minutes_ago=1, contact=f"+1817555{n:04d}"
+            )
+        )
+        events.append(scene.routed(cid, Channel.SMS, minutes_ago=1, crisis=n == crisis_at))
+    return events
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_bursts_of_changes_cost_no_fetch_per_change(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    await scene.chats(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        queue = page.locator("#queue tbody tr")
+        announcer = page.locator("#announcer")
+        await expect(queue).to_have_count(2)
+        fetched: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                fetched.append(r.url.split("/dashboard/fragments/")[1].split("?")[0])
+                if "/dashboard/fragments/" in r.url
+                else None
+            ),
+        )
+
+        # the whole queue: the rows come with the events
+        await scene._apply(sessions, *texts(0, BURST, crisis_at=3))
+        await expect(queue).to_have_count(2 + BURST)
+        await expect(announcer).to_have_text(
+            f"{BURST} new conversations in the queue, 1 flagged crisis or possible crisis."
+        )
+        await expect(queue.first.locator(".flag-crisis")).to_have_text("Crisis")
+        await expect(page.locator("#queue-summary")).to_have_text(f"{2 + BURST} open")
+        await shoot(page, tmp_path, "burst")
+        assert fetched == []
+
+        # a filtered queue fetches what changed: a burst is one reload of the queue
+        await page.check("input[name=unassigned]")
+        await expect(page.locator("#queue-summary")).to_have_text(f"{2 + BURST} open (filtered)")
+        fetched.clear()
+        await scene._apply(sessions, *texts(100, BURST))
+        await expect(queue).to_have_count(2 + 2 * BURST)
+        await expect(announcer).to_have_text(f"{BURST} new conversations in the queue.")
+        assert fetched == ["queue"]
+
+        # quiet again: a lone text is its own row fetch once the busy window has passed
+        await page.wait_for_timeout(1500)
+        fetched.clear()
+        await scene._apply(sessions, *texts(200, 1))
+        await expect(queue).to_have_count(3 + 2 * BURST)
+        await expect(announcer).to_have_text("New SMS conversation in the queue.")
+        assert fetched == ["row/burst-200"]
