@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.console_stage import staff_tokens
+from bench.console_stage import KEEP_ALIVE, staff_tokens
 from bench.drive import OK, loadgen, percentile
 from bench.machine import RssPeak, cpu_seconds
 from bench.payloads import message_sid
@@ -181,18 +181,108 @@ async def one_rate(
 
 
 CONSOLES = 20
-"""Signed-in staff with the console open (its live stream) during the last 100/s run."""
+"""Signed-in staff with the console open (its live stream and the page's fetches) during the
+last 100/s run."""
+
+
+QUIET_S, BUSY_S, BURST = 0.150, 1.0, 8
+"""The console page's live-update rule (services/status/static/console/live.js)."""
+BROWSER_CONNECTIONS = 5
+"""A browser's six connections to one host over HTTP/1.1, less the live stream's."""
+
+
+class Page:
+    """What one open console page (its unfiltered queue) asks of the status service for the
+    live events it reads: an event that carries its row costs nothing more; the conversations
+    changed within a window without one are one row fetch each, and more than BURST of them
+    one queue reload, after which the next window is BUSY_S long (`burst=None` and rows
+    ignored: a row fetch per changed conversation, the page before both)."""
+
+    def __init__(self, client: httpx.AsyncClient, fetches: Fetches, burst: int | None) -> None:
+        self.client, self.fetches, self.burst = client, fetches, burst
+        self.pending: dict[str, bool] = {}  # conversation id -> whether its row came along
+        self.window = QUIET_S
+        self.timer: asyncio.TimerHandle | None = None
+        self.slots = asyncio.Semaphore(BROWSER_CONNECTIONS)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def changed(self, conversation_id: str, row_came: bool) -> None:
+        self.pending[conversation_id] = row_came and self.burst is not None
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.window, self.flush)
+
+    def flush(self) -> None:
+        self.timer = None
+        ids = sorted(cid for cid, row_came in self.pending.items() if not row_came)
+        self.pending = {}
+        if self.burst is not None and len(ids) > self.burst:
+            self.window = BUSY_S
+            urls = ["/dashboard/fragments/queue"]
+        else:
+            self.window = QUIET_S
+            urls = [f"/dashboard/fragments/row/{cid}" for cid in ids]
+        for url in urls:
+            task = asyncio.create_task(self.fetch(url))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def fetch(self, url: str) -> None:
+        asked = time.monotonic()
+        async with self.slots:
+            try:
+                answer = await self.client.get(url)
+                ok = answer.status_code in (200, 204)
+            except httpx.HTTPError:
+                ok = False
+        self.fetches.done(url, time.monotonic() - asked, ok)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        for task in self.tasks:
+            task.cancel()
+
+
+class Fetches:
+    """The pages' fetches: how many of each kind, how long each took from the moment the
+    page decided on it (its wait for a free connection included), how many failed."""
+
+    def __init__(self) -> None:
+        self.rows = self.queues = self.failed = 0
+        self.seconds: list[float] = []
+
+    def done(self, url: str, seconds: float, ok: bool) -> None:
+        if "/fragments/queue" in url:
+            self.queues += 1
+        else:
+            self.rows += 1
+        self.failed += not ok
+        self.seconds.append(seconds)
+
+    def summary(self, unfinished: int) -> dict[str, Any]:
+        return {
+            "row_fetches": self.rows,
+            "queue_reloads": self.queues,
+            "failed": self.failed,
+            "unfinished": unfinished,
+            "p50_ms": percentile(self.seconds, 50) * 1e3,
+            "p99_ms": percentile(self.seconds, 99) * 1e3,
+        }
 
 
 class Consoles:
-    """Staff with the desk console open: each holds the live stream (`/console/events`) and
-    reads every event, as the page does, for as long as the run lasts."""
+    """Staff with the desk console open: each holds the live stream (`/console/events`), reads
+    every event and fetches what the page fetches for it (`Page`), for as long as the run
+    lasts."""
 
-    def __init__(self, status_url: str, n: int) -> None:
+    def __init__(self, status_url: str, n: int, *, burst: int | None = BURST) -> None:
         self.status_url = status_url
         self.n = n
+        self.burst = burst
         self.events = 0
         self.connected = 0
+        self.fetches = Fetches()
+        self._pages: list[Page] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -207,12 +297,31 @@ class Consoles:
     async def _listen(self, headers: dict[str, str]) -> None:
         async with (
             httpx.AsyncClient(timeout=None) as client,
+            httpx.AsyncClient(
+                base_url=self.status_url, headers=headers, timeout=30, limits=KEEP_ALIVE
+            ) as fetching,
             client.stream("GET", f"{self.status_url}/console/events", headers=headers) as stream,
         ):
             stream.raise_for_status()
+            page = Page(fetching, self.fetches, self.burst)
+            self._pages.append(page)
             self.connected += 1
-            async for line in stream.aiter_lines():
-                self.events += line.startswith("data:")
+            kind = ""
+            try:
+                async for line in stream.aiter_lines():
+                    if line.startswith("event:"):
+                        kind = line[6:].strip()
+                    elif line.startswith("data:"):
+                        self.events += 1
+                        if kind == "conversation":
+                            data = json.loads(line[5:])
+                            page.changed(data["conversation_id"], "row" in data)
+            finally:
+                page.close()
+
+    def summary(self) -> dict[str, Any]:
+        """What the pages fetched (fetches still waiting when the run ended: `unfinished`)."""
+        return self.fetches.summary(sum(len(page.tasks) for page in self._pages))
 
     async def stop(self) -> None:
         """Close every stream."""
@@ -282,15 +391,22 @@ def run(
                         tcc_base=3_500_000,  # apart from the runs above and the catch-up stage
                         settle_s=settle,
                     )
+                    pages = consoles.summary()
                 finally:
                     await consoles.stop()
-                live["consoles"] = {"staff": consoles.n, "connected": consoles.connected}
-                live["consoles"]["events"] = consoles.events
+                live["consoles"] = {
+                    "staff": consoles.n,
+                    "connected": consoles.connected,
+                    "events": consoles.events,
+                    "pages": pages,
+                }
                 log.info(
-                    "  with %d consoles open (%d connected): %d live events delivered",
+                    "  with %d consoles open (%d connected): %d live events delivered; "
+                    "the pages fetched %s",
                     consoles.n,
                     consoles.connected,
                     consoles.events,
+                    pages,
                 )
             return {"runs": runs, "with_consoles": live, "rss_peak": rss.peak}
         finally:

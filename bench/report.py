@@ -67,7 +67,8 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             staff = live["consoles"]["staff"]
             rows += [
                 (
-                    f"the same with {staff} consoles' live streams open, email p50 / p99",
+                    f"the same with {staff} consoles open (live streams and the pages' "
+                    "fetches), email p50 / p99",
                     f"{ms(lp50)} / {ms(lp99)} ms ({lmiss} missing)",
                     "<= 50 / 250 ms, 0 missing",
                     lp50 <= 50 and lp99 <= 250 and lmiss == 0,
@@ -311,6 +312,16 @@ def e2e_section(e2e: dict[str, Any]) -> list[str]:
             f"{run['missing_decisions']} / {run['missing_emails']} | "
             f"{sum(cpu.values()):.2f} ({per}) |"
         )
+    pages = (live or {}).get("consoles", {}).get("pages")
+    if live is not None and pages is not None:
+        lines += [
+            "",
+            f"With {live['consoles']['staff']} consoles open, {live['consoles']['events']:,} live "
+            f"events reached them and their pages fetched {pages['row_fetches']:,} queue rows and "
+            f"reloaded the queue {pages['queue_reloads']:,} times (each fetch p50 / p99 "
+            f"{ms(pages['p50_ms'])} / {ms(pages['p99_ms'])} ms from the page's decision, "
+            f"{pages['failed']} failed, {pages['unfinished']} still waiting at the end).",
+        ]
     return lines
 
 
