@@ -170,7 +170,7 @@ async def replica(resources: Resources) -> AsyncIterator[str]:
     """One status replica over real HTTP (the broker left out: a fake publisher)."""
     app = create_app(resources.settings)
     app.state.resources = resources
-    feed = LiveFeed(resources.sessions, interval_s=0.05)
+    feed = LiveFeed(resources.sessions, interval_s=0.05, render=live_rows(resources))
     resources.extra["live_feed"] = feed
     feeder = asyncio.create_task(feed.run())
     sock = _free_socket()
@@ -216,7 +216,9 @@ async def test_a_note_added_on_one_replica_streams_to_a_console_on_the_other(
             event, data = await asyncio.wait_for(_next_event(lines), timeout=10)
     assert event == "conversation"
     assert (data["conversation_id"], data["what"]) == ("sse-1", "note")
-    assert "checking" not in json.dumps(data)  # ids and kinds only, never text
+    # the queue row as replica B rendered it (what a row fetch answers), never the note
+    assert 'data-conversation-id="sse-1"' in data["row"]
+    assert "checking" not in json.dumps(data)
 
 
 async def _next_event(lines: AsyncIterator[str]) -> tuple[str, dict]:  # type: ignore[type-arg]
