@@ -314,13 +314,19 @@ def e2e_section(e2e: dict[str, Any]) -> list[str]:
         )
     pages = (live or {}).get("consoles", {}).get("pages")
     if live is not None and pages is not None:
+        fetches = pages["row_fetches"] + pages["queue_reloads"] + pages["unfinished"]
+        timing = (
+            f" (each fetch p50 / p99 {ms(pages['p50_ms'])} / {ms(pages['p99_ms'])} ms from the "
+            f"page's decision, {pages['failed']} failed, {pages['unfinished']} still waiting "
+            "at the end)"
+            if fetches
+            else ": every event carried its row"
+        )
         lines += [
             "",
             f"With {live['consoles']['staff']} consoles open, {live['consoles']['events']:,} live "
             f"events reached them and their pages fetched {pages['row_fetches']:,} queue rows and "
-            f"reloaded the queue {pages['queue_reloads']:,} times (each fetch p50 / p99 "
-            f"{ms(pages['p50_ms'])} / {ms(pages['p99_ms'])} ms from the page's decision, "
-            f"{pages['failed']} failed, {pages['unfinished']} still waiting at the end).",
+            f"reloaded the queue {pages['queue_reloads']:,} times{timing}.",
         ]
     return lines
 
