@@ -185,9 +185,19 @@ class LiveFeed:
         if rows:
             self.last_id = max(self.last_id, rows[-1].id)
         if fresh and self.render is not None and self.subscribers:
-            rendered = await self.render(sorted({change.conversation_id for change in fresh}))
-            fresh = [change.with_row(rendered) for change in fresh]
+            fresh = await self._with_rows(self.render, fresh)
         return fresh
+
+    @staticmethod
+    async def _with_rows(render: Render, changes: list[Change]) -> list[Change]:
+        """The changes with their rendered rows; without them if rendering fails (the pages
+        fetch the rows then): the changes themselves are already read and must go out."""
+        try:
+            rendered = await render(sorted({change.conversation_id for change in changes}))
+        except Exception as exc:
+            log.warning("live rows not rendered", extra={"error": type(exc).__name__})
+            return changes
+        return [change.with_row(rendered) for change in changes]
 
     def publish(self, changes: list[Change]) -> None:
         """Hand changes to each stream allowed to see them; a stream too slow to keep up is

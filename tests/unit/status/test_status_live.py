@@ -278,3 +278,20 @@ async def test_a_row_that_moved_since_its_change_is_left_for_the_page_to_fetch(
     same = RenderedRow(department="reference", crisis=False, html="<tr></tr>")
     assert json.loads(change.with_row({"moved-1": same}).payload)["row"] == "<tr></tr>"
     assert json.loads(change.with_row({}).payload)["row"] is None
+
+
+async def test_changes_go_out_without_rows_when_rendering_fails(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async def broken(_ids: list[str]) -> dict[str, RenderedRow]:
+        raise RuntimeError("database went away")
+
+    feed = LiveFeed(sessions, render=broken)
+    await feed.start_at_head()
+    desk = Actor(id="mgarcia", role="staff", departments=("reference",))
+    with feed.subscribe(desk) as d:
+        await arrive(sessions, "norow-1", channel=Channel.SMS)
+        feed.publish(await feed.poll())
+        got = _drain(d.queue)
+    assert {c.conversation_id for c in got} == {"norow-1"}
+    assert all("row" not in json.loads(c.payload) for c in got)  # the page fetches them
