@@ -24,11 +24,12 @@ from services.status.console.live import Change, LiveFeed, RenderedRow, _stream
 from services.status.console.pages import live_rows
 from services.status.conversations import transcript
 from services.status.conversations.transcript import nudge_after_commit
+from services.status.handlers import Assigning, apply
 from services.status.models import Conversation, DeskChange
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from shared.db import session_factory
-from shared.events import Channel
+from shared.events import Channel, InteractionReceived, Patron
 from tests.servers import QuietServer
 
 
@@ -295,3 +296,35 @@ async def test_changes_go_out_without_rows_when_rendering_fails(
         got = _drain(d.queue)
     assert {c.conversation_id for c in got} == {"norow-1"}
     assert all("row" not in json.loads(c.payload) for c in got)  # the page fetches them
+
+
+async def test_a_blocked_senders_unrouted_message_goes_out_without_its_row(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    feed = LiveFeed(sessions, render=live_rows(resources))
+    await feed.start_at_head()
+    supervisor = Actor(id="dkim", role="supervisor", departments=("reference",))
+    with feed.subscribe(supervisor) as s:
+        async with sessions() as session:
+            await apply(
+                session,
+                event_id="i-blocked-1",
+                assigning=Assigning(),
+                data=InteractionReceived(
+                    interaction_id="i-blocked-1",
+                    conversation_id="blocked-1",
+                    channel=Channel.SMS,
+                    provider="test",
+                    provider_message_id="blocked-1",
+                    patron=Patron(contact="+18175550100"),
+                    text="buy cheap followers",
+                    received_at=datetime.now(UTC),
+                    blocked=True,
+                ),
+            )
+            await session.commit()
+        feed.publish(await feed.poll())
+        (change,) = _drain(s.queue)
+    # not in the queue until the router decides it: the row is null, the text never sent
+    assert json.loads(change.payload)["row"] is None
+    assert "followers" not in change.payload
