@@ -5,6 +5,7 @@ change the page makes is a call to the JSON API itself (see static/console/actio
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,17 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=str(TEMPLATES))
 
 
-async def staff_names(session: AsyncSession) -> dict[str, str]:
-    """Staff ids to names, for authors and assignees."""
-    rows = await session.execute(select(Staff.id, Staff.name))
+async def staff_names(
+    session: AsyncSession, ids: Iterable[str | None] | None = None
+) -> dict[str, str]:
+    """Staff ids to names, for authors and assignees: every staff member's, or only these."""
+    query = select(Staff.id, Staff.name)
+    if ids is not None:
+        wanted = sorted({staff_id for staff_id in ids if staff_id})
+        if not wanted:
+            return {}
+        query = query.where(Staff.id.in_(wanted))
+    rows = await session.execute(query)
     return {row[0]: row[1] for row in rows.all()}
 
 
@@ -76,13 +85,7 @@ def live_rows(res: Resources) -> live.Render:
     async def render(ids: list[str]) -> dict[str, live.RenderedRow]:
         async with res.sessions() as session:
             found = await queue.open_rows(session, ids)
-            assignees = sorted({r.assignee for r in found if r.assignee})
-            names: dict[str, str] = {}
-            if assignees:
-                named = await session.execute(
-                    select(Staff.id, Staff.name).where(Staff.id.in_(assignees))
-                )
-                names = {staff_id: name for staff_id, name in named.all()}
+            names = await staff_names(session, (r.assignee for r in found))
         now = res.clock()
         rendered = {}
         for found_row in found:
@@ -209,7 +212,7 @@ async def row_fragment(
     found = await queue.listing(session=session, actor=actor, flt=filters.one_row(conversation_id))
     if not found:
         return Response(status_code=204)
-    names = await staff_names(session)
+    names = await staff_names(session, [found[0].assignee])
     now = res.clock()
     row = decorate_row(queue.row_view(found[0], now), res, names, now)
     return templates().TemplateResponse(request, "console/_row.html", {"row": row})

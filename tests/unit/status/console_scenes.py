@@ -65,8 +65,9 @@ def message(
     subject: str | None = None,
     message_id: str | None = None,
     attachments: list[Attachment] | None = None,
+    blocked: bool = False,
 ) -> InteractionReceived:
-    """A patron's message."""
+    """A patron's message (`blocked`: from a sender on the blocklist)."""
     return InteractionReceived(
         interaction_id=f"i-{cid}-{minutes_ago}",
         conversation_id=cid,
@@ -78,6 +79,7 @@ def message(
         subject=subject,
         received_at=T0 - timedelta(minutes=minutes_ago),
         attachments=attachments or [],
+        blocked=blocked,
     )
 
 

@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import console_scenes as scene
 import httpx
 import pytest
 import uvicorn
@@ -29,7 +30,7 @@ from services.status.models import Conversation, DeskChange
 from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from shared.db import session_factory
-from shared.events import Channel, InteractionReceived, Patron
+from shared.events import Channel
 from tests.servers import QuietServer
 
 
@@ -234,11 +235,18 @@ async def _next_event(lines: AsyncIterator[str]) -> tuple[str, dict]:  # type: i
     raise AssertionError("the stream ended")
 
 
-async def test_the_feed_sends_each_changed_row_once_rendered_to_those_who_may_see_it(
-    resources: Resources, sessions: async_sessionmaker[AsyncSession]
-) -> None:
+@pytest.fixture
+async def rendering(resources: Resources, sessions: async_sessionmaker[AsyncSession]) -> LiveFeed:
+    """A feed that renders the changed rows, as the app's, started at the head."""
     feed = LiveFeed(sessions, render=live_rows(resources))
     await feed.start_at_head()
+    return feed
+
+
+async def test_the_feed_sends_each_changed_row_once_rendered_to_those_who_may_see_it(
+    rendering: LiveFeed, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    feed = rendering
     desk = Actor(id="mgarcia", role="staff", departments=("reference",))
     writing = Actor(id="rpatel", role="staff", departments=("writing-center",))
     with feed.subscribe(desk) as d, feed.subscribe(writing) as w:
@@ -268,9 +276,7 @@ async def test_the_feed_sends_each_changed_row_once_rendered_to_those_who_may_se
     assert json.loads(closed.payload)["row"] is None
 
 
-async def test_a_row_that_moved_since_its_change_is_left_for_the_page_to_fetch(
-    resources: Resources, sessions: async_sessionmaker[AsyncSession]
-) -> None:
+def test_a_row_that_moved_since_its_change_is_left_for_the_page_to_fetch() -> None:
     """Who may see a change is decided on the change: a row that reads otherwise by now goes
     with the newer change that says so, never with this one."""
     change = Change(1, "moved-1", "reference", False, "routed")
@@ -299,31 +305,22 @@ async def test_changes_go_out_without_rows_when_rendering_fails(
 
 
 async def test_a_blocked_senders_unrouted_message_goes_out_without_its_row(
-    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+    rendering: LiveFeed, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    feed = LiveFeed(sessions, render=live_rows(resources))
-    await feed.start_at_head()
     supervisor = Actor(id="dkim", role="supervisor", departments=("reference",))
-    with feed.subscribe(supervisor) as s:
+    message = scene.message(
+        "blocked-1",
+        Channel.SMS,
+        "buy cheap followers",
+        minutes_ago=0,
+        contact="+18175550100",
+        blocked=True,
+    )
+    with rendering.subscribe(supervisor) as s:
         async with sessions() as session:
-            await apply(
-                session,
-                event_id="i-blocked-1",
-                assigning=Assigning(),
-                data=InteractionReceived(
-                    interaction_id="i-blocked-1",
-                    conversation_id="blocked-1",
-                    channel=Channel.SMS,
-                    provider="test",
-                    provider_message_id="blocked-1",
-                    patron=Patron(contact="+18175550100"),
-                    text="buy cheap followers",
-                    received_at=datetime.now(UTC),
-                    blocked=True,
-                ),
-            )
+            await apply(session, event_id="i-blocked-1", data=message, assigning=Assigning())
             await session.commit()
-        feed.publish(await feed.poll())
+        rendering.publish(await rendering.poll())
         (change,) = _drain(s.queue)
     # not in the queue until the router decides it: the row is null, the text never sent
     assert json.loads(change.payload)["row"] is None
