@@ -11,24 +11,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
 from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.mime import Email
 
 log = logging.getLogger(__name__)
 
 TlsMode = Literal["none", "starttls", "tls"]
+_DATE = b"Date: %s\r\n"
 
 
 class EmailSender(Protocol):
     """What the notifier's consumer needs from an email adapter."""
 
-    async def send(self, msg: EmailMessage) -> None: ...
+    async def send(self, mail: Email) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -114,20 +115,21 @@ class SmtpSender:
             cert_bundle=s.ca_file,
         )
 
-    async def send(self, msg: EmailMessage) -> None:
-        """Deliver ``msg`` (adding a Date if missing); raise Transient- or PermanentSendError."""
-        if "Date" not in msg:
-            msg["Date"] = formatdate(localtime=False, usegmt=True)
-        message_id = msg.get("Message-ID", "")
+    async def send(self, mail: Email) -> None:
+        """Deliver ``mail`` (dated now if it has no Date); raise Transient- or
+        PermanentSendError."""
+        message_id = mail.message_id
+        if not mail.dated:
+            mail = replace(mail, data=_DATE % formatdate(usegmt=True).encode() + mail.data)
         try:
             async with self._slots:
-                refused = await self._transact(msg, message_id)
+                refused = await self._transact(mail)
         except (aiosmtplib.SMTPException, OSError) as exc:  # before ValueError: TLS errors are both
             error = classify(exc)
             log.warning("smtp send failed message_id=%s error=%s", message_id, error)
             raise error from exc
-        except ValueError:  # aiosmtplib: no sender or no recipients in the headers
-            raise PermanentSendError("unsendable message: no sender or no recipients") from None
+        except ValueError:  # aiosmtplib: an address it cannot put on a command line
+            raise PermanentSendError("unsendable message: a sender or recipient refused") from None
         if refused:
             # Some recipients accepted it. A 4xx refusal is worth a retry (same Message-ID, so
             # clients collapse the duplicate); a 5xx one is not, and the others already have it.
@@ -138,36 +140,42 @@ class SmtpSender:
         # the delivery logs "sent" at INFO, with the notification's key and conversation
         log.debug("smtp sent message_id=%s", message_id)
 
-    async def _transact(self, msg: EmailMessage, message_id: str) -> dict[str, Any]:
+    async def _transact(self, mail: Email) -> dict[str, Any]:
         """One mail transaction on an idle session, or on a new one; a reused session the relay
         closed while idle costs a fresh one, not a failure."""
         session = self._take_idle()
         if session is not None:
             try:
-                return await self._attempt(session, msg)
+                return await self._attempt(session, mail)
             except ConnectionError:  # SMTPServerDisconnected too: the relay closed it idle
                 log.info(
                     "smtp session closed by the relay; sending on a new one message_id=%s",
-                    message_id,
+                    mail.message_id,
                 )
-        return await self._attempt(_Session(self._client(), 0.0), msg, connect=True)
+        return await self._attempt(_Session(self._client(), 0.0), mail, connect=True)
 
     async def _attempt(
-        self, session: _Session, msg: EmailMessage, *, connect: bool = False
+        self, session: _Session, mail: Email, *, connect: bool = False
     ) -> dict[str, Any]:
         """Send on one session: kept after a success, closed or retired after anything else."""
+        smtp = session.smtp
         try:
             if connect:
-                await session.smtp.connect()
-            refused, _ = await session.smtp.send_message(msg)
+                await smtp.connect()
+            # an address that is not ASCII needs a relay that offers SMTPUTF8 (aiosmtplib
+            # refuses to send it to one that does not: SMTPNotSupported, permanent)
+            options = ["SMTPUTF8"] if mail.utf8 else []
+            refused, _ = await smtp.sendmail(
+                mail.sender, list(mail.recipients), mail.data, mail_options=options
+            )
         except ConnectionError:
-            session.smtp.close()
+            smtp.close()
             raise
         except Exception:
             self._retire(session)
             raise
         except BaseException:
-            session.smtp.close()
+            smtp.close()
             raise
         self._keep(session)
         return refused

@@ -33,7 +33,9 @@ from jinja2 import (
 )
 from pydantic import ValidationError
 
+from services.notifier import mime
 from services.notifier.errors import InvalidContext, TemplateInvalid, TemplateMissing
+from services.notifier.mime import Email
 from services.notifier.replies import msg_id, references, reply_subject, tagged
 from shared.events import NOTIFICATION_CONTEXTS, Channel, NotificationKind, Priority, derived_id
 
@@ -206,6 +208,7 @@ def render_chat(
 
 
 _UNSAFE_ID = re.compile(r"[\s\[\]#]")
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
 class _Header(BaseHeader):
@@ -273,28 +276,27 @@ def _subject(
     return subject if kind in STAFF_FACING else tagged(subject, conversation_id)
 
 
-def _thread(msg: EmailMessage, values: Mapping[str, Any]) -> None:
+def _thread(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     """In-Reply-To and References of a reply (RFC 5322 3.6.4), when it answers a message."""
     parent = msg_id(values.get("in_reply_to"))
     refs = references(values.get("references") or [], parent)
-    if parent:
-        msg["In-Reply-To"] = parent
-    if refs:
-        msg["References"] = " ".join(refs)
+    threading = [("In-Reply-To", parent)] if parent else []
+    return threading + ([("References", " ".join(refs))] if refs else [])
 
 
 BOUNDARY = f"=_refdesk_{derived_id('boundary', 'alternative')}"
-"""Every email's MIME boundary (RFC 2046 asks only that no part contain it): a resend is
-byte-for-byte the same email, and the multipart Content-Type is one header value, parsed once
-(a boundary per email cost a parse of its header, 0.1 ms of the 0.45 ms an email takes)."""
+"""Every email's MIME boundary: a resend is byte-for-byte the same email. RFC 2046 asks only
+that no part contain it, and the parts are quoted-printable, in which "=_" cannot occur."""
 
 
-def _boundary(*parts: str) -> str | None:
-    """`BOUNDARY`, or None (the generator picks one) in the unlikely case a part contains it."""
-    return None if any(BOUNDARY in part for part in parts) else BOUNDARY
+def _title(subject: str) -> mime.Header:
+    """The Subject line: as it is when plain, else parsed (encoded words for non-ASCII)."""
+    if mime.plain(subject):
+        return ("Subject", subject)
+    return mime.header(EMAIL_POLICY, "Subject", subject)
 
 
-def render_email(
+def compose_email(
     kind: NotificationKind,
     context: Mapping[str, Any],
     *,
@@ -307,9 +309,10 @@ def render_email(
     date: datetime | None = None,
     reply_to: str | None = None,
     env: Environment | None = None,
-) -> EmailMessage:
-    """An email for ``kind`` with a deterministic Message-ID: multipart/alternative (text +
-    HTML), or text/plain alone for a kind without an HTML template (a staff reply)."""
+) -> Email:
+    """An email for ``kind`` with a deterministic Message-ID, as the relay receives it:
+    multipart/alternative (text + HTML), or text/plain alone for a kind without an HTML
+    template (a staff reply)."""
     kind, priority = _as_kind(kind), Priority(priority)
     if not conversation_id or _UNSAFE_ID.search(conversation_id):
         raise InvalidContext(kind.value, ["conversation_id: empty or contains spaces, [ ] or #"])
@@ -322,42 +325,52 @@ def render_email(
     has_html = f"email/{kind.value}.html.j2" in _names(env)
     html = _render(env, kind, Channel.EMAIL, "html", values, lang) if has_html else None
 
-    msg = EmailMessage(policy=EMAIL_POLICY)
+    named = [("From", mail_from), ("To", to if isinstance(to, str) else ", ".join(to))]
+    named += [("Reply-To", reply_to)] if reply_to else []
     try:
-        msg["Subject"] = subject
-        msg["From"] = mail_from
-        msg["To"] = to if isinstance(to, str) else ", ".join(to)
-        if reply_to:
-            msg["Reply-To"] = reply_to
+        heads = {name: mime.header(EMAIL_POLICY, name, value) for name, value in named}
     except (ValueError, TypeError, IndexError) as exc:
         raise InvalidContext(kind.value, [f"address header: {type(exc).__name__}"]) from None
-    for header in ("From", "To", "Reply-To"):
-        if header not in msg:
-            continue
-        addresses = msg[header].addresses
-        if not addresses or any("@" not in a.addr_spec for a in addresses):
-            raise InvalidContext(kind.value, [f"{header}: not an email address"])
-    msg["Message-ID"] = make_message_id(idempotency_key, message_id_domain)
+    try:
+        title = _title(subject)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise InvalidContext(kind.value, [f"Subject: {type(exc).__name__}"]) from None
+    for name, head in heads.items():
+        found = mime.addresses(head)
+        if not found or any("@" not in a for a in found):
+            raise InvalidContext(kind.value, [f"{name}: not an email address"])
+    if not _DOMAIN.fullmatch(message_id_domain):
+        raise InvalidContext(kind.value, ["message_id_domain: not a domain name"])
+    message_id = make_message_id(idempotency_key, message_id_domain)
+    # the notifier's own values are plain text; a reply's threading ids came from outside
+    lines: list[mime.Header] = [title, *heads.values(), ("Message-ID", message_id)]
     if date is not None:
-        msg["Date"] = format_datetime(date)
+        lines.append(("Date", format_datetime(date)))
     if kind in WRITTEN_BY_STAFF:
-        _thread(msg, values)
+        lines += [mime.header(EMAIL_POLICY, name, value) for name, value in _thread(values)]
     else:
-        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: autoresponders must not answer it
-    msg["X-Refdesk-Kind"] = kind.value
+        lines.append(("Auto-Submitted", "auto-generated"))  # RFC 3834: no autoresponder answers
+    lines.append(("X-Refdesk-Kind", kind.value))
     if priority is not Priority.NORMAL:
-        msg["Importance"] = "high"
-        msg["X-Priority"] = "1" if priority is Priority.URGENT else "2"
-    msg.set_content(text + "\n")
-    if html is not None:
-        msg.make_alternative(boundary=_boundary(text, html))
-        msg.add_alternative(html + "\n", subtype="html")
-    if lang != DEFAULT_LANG:  # after the content: setting it clears Content-* headers
-        msg["Content-Language"] = lang
-    return msg
+        urgency = "1" if priority is Priority.URGENT else "2"
+        lines += [("Importance", "high"), ("X-Priority", urgency)]
+    language = lang if lang != DEFAULT_LANG else None
+    data, utf8 = mime.assemble(lines, text, html, boundary=BOUNDARY, language=language)
+    return Email(
+        sender=mime.addresses(heads["From"])[0],
+        recipients=tuple(mime.addresses(heads["To"])),
+        data=data,
+        subject=str(title if isinstance(title, BaseHeader) else subject),
+        message_id=message_id,
+        text=text,
+        utf8=utf8,
+        dated=date is not None,
+    )
 
 
-def plain_text(msg: EmailMessage) -> str:
-    """The text/plain part of a built email: what the patron reads (and the transcript shows)."""
-    part = msg.get_body(("plain",))
-    return str(part.get_content()).strip() if part is not None else ""
+def render_email(
+    kind: NotificationKind, context: Mapping[str, Any], **options: Any
+) -> EmailMessage:
+    """`compose_email` (same options), parsed back into an `EmailMessage` as a mail client
+    reads it."""
+    return compose_email(kind, context, **options).message()

@@ -8,20 +8,14 @@ puts in front of the patron (text, subject, SMS segments) is known whatever the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any
 
 from services.notifier import ledger
 from services.notifier.chat import ChatSender
 from services.notifier.email_sender import EmailSender
 from services.notifier.errors import InvalidContext
-from services.notifier.messages import (
-    make_message_id,
-    plain_text,
-    render_chat,
-    render_email,
-    render_sms,
-)
+from services.notifier.messages import compose_email, make_message_id, render_chat, render_sms
+from services.notifier.mime import Email
 from services.notifier.segments import sms_segments
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import SmsSender
@@ -46,7 +40,7 @@ class Outgoing:
     """The plain text the patron reads (an email's text/plain part)."""
     subject: str | None = None
     segments: int | None = None
-    email: EmailMessage | None = None
+    email: Email | None = None
     message_id: str | None = None
 
     def delivered(self, provider_id: str | None = None) -> ledger.Delivered:
@@ -73,7 +67,7 @@ def build(cmd: NotificationRequested, settings: NotifierSettings) -> Outgoing:
     (all permanent) when it cannot be."""
     ctx = context_of(cmd, settings)
     if cmd.channel is Channel.EMAIL:
-        msg = render_email(
+        mail = compose_email(
             cmd.kind,
             ctx,
             to=cmd.recipient,
@@ -84,13 +78,7 @@ def build(cmd: NotificationRequested, settings: NotifierSettings) -> Outgoing:
             message_id_domain=settings.message_id_domain,
             priority=cmd.priority,
         )
-        out = Outgoing(
-            cmd,
-            plain_text(msg),
-            subject=str(msg["Subject"]),
-            email=msg,
-            message_id=str(msg["Message-ID"]),
-        )
+        out = Outgoing(cmd, mail.text, subject=mail.subject, email=mail, message_id=mail.message_id)
     elif cmd.channel is Channel.SMS:
         body = render_sms(cmd.kind, ctx)
         out = Outgoing(cmd, body, segments=sms_segments(body)[1])

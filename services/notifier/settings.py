@@ -39,7 +39,9 @@ class NotifierSettings(CommonSettings):
         "TCC Library Ask Desk <askdesk@tccd.edu>", description="From of every email"
     )
     message_id_domain: str = Field(
-        "refdesk.tccd.edu", description="right side of derived Message-IDs"
+        "refdesk.tccd.edu",
+        description="right side of derived Message-IDs (a domain name)",
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$",
     )
     smtp_validate_certs: bool = Field(True, description="verify the relay's TLS certificate")
     smtp_ca_file: str | None = Field(

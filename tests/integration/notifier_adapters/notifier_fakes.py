@@ -39,6 +39,7 @@ class Received:
     login: str | None
     peer: Any = None
     """The client's (host, port): one per SMTP session."""
+    mail_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class RecordingHandler:
                 bytes(envelope.original_content or b""),
                 login,
                 session.peer,
+                list(envelope.mail_options),
             )
         )
         return "250 Message accepted"

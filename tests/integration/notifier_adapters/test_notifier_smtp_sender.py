@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import email
 import email.policy
-from email.message import EmailMessage
+from collections.abc import Callable
 
 import pytest
 
 from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.errors import PermanentSendError, TransientSendError
-from services.notifier.messages import render_email
+from services.notifier.messages import compose_email
+from services.notifier.mime import Email
 from shared.events import NotificationKind
 
 from .notifier_fakes import PASSWORD, USER, SmtpServer, TlsFiles, free_port
 
 
-def _message(to: str | list[str] = "patron@example.edu", key: str = "n-1") -> EmailMessage:
-    return render_email(
+def _message(to: str | list[str] = "patron@example.edu", key: str = "n-1") -> Email:
+    return compose_email(
         NotificationKind.SURVEY,
         {"survey_url": "https://libanswers.tccd.edu/survey"},
         to=to,
@@ -37,7 +38,7 @@ async def test_delivers_multipart_message(smtp_plain: SmtpServer) -> None:
     [received] = smtp_plain.handler.messages
     assert received.mail_from == "askdesk@tccd.edu" and received.rcpt_tos == ["patron@example.edu"]
     parsed = email.message_from_bytes(received.content, policy=email.policy.default)
-    assert parsed["Message-ID"] == msg["Message-ID"]
+    assert parsed["Message-ID"] == msg.message_id
     assert parsed["Subject"].endswith("[refdesk #c-42]")
     assert parsed.get_content_type() == "multipart/alternative"
     assert parsed["Date"]  # the sender adds one when the builder was not given a date
@@ -220,3 +221,22 @@ async def test_implicit_tls_with_login(smtp_implicit_tls: SmtpServer, tls_files:
     )
     await sender.send(_message())
     assert smtp_implicit_tls.handler.messages[0].login == USER
+
+
+async def test_a_non_ascii_address_goes_with_smtputf8(smtp_plain: SmtpServer) -> None:
+    server = smtp_plain  # aiosmtpd offers SMTPUTF8 unless told not to
+    await _plain(server.port).send(_message("josé@tccd.edu"))
+    [received] = server.handler.messages
+    assert received.rcpt_tos == ["josé@tccd.edu"] and "SMTPUTF8" in received.mail_options
+    assert email.message_from_bytes(received.content, policy=email.policy.default)["To"] == (
+        "josé@tccd.edu"
+    )
+
+
+async def test_a_non_ascii_address_is_permanent_where_smtputf8_is_not_offered(
+    start_smtp: Callable[..., SmtpServer],
+) -> None:
+    server = start_smtp(enable_SMTPUTF8=False)
+    with pytest.raises(PermanentSendError, match="SMTPUTF8"):
+        await _plain(server.port).send(_message("josé@tccd.edu"))
+    assert server.handler.messages == []

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 
 from pydantic import BaseModel
 
+from services.notifier.mime import Email
 from shared.events import derived_id
 
 T0 = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
@@ -21,13 +22,14 @@ class Crash(BaseException):
 @dataclass
 class FakeEmail:
     sent: list[EmailMessage] = field(default_factory=list)
+    """What the relay got, parsed as a mail client reads it."""
     failures: list[Exception] = field(default_factory=list)
     """Raised, one per send, before anything is sent."""
 
-    async def send(self, msg: EmailMessage) -> None:
+    async def send(self, mail: Email) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append(msg)
+        self.sent.append(mail.message())
 
     async def close(self) -> None:
         return None

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from services.notifier import mime
 from services.notifier.errors import (
     InvalidContext,
     PermanentError,
@@ -18,8 +19,10 @@ from services.notifier.errors import (
 )
 from services.notifier.messages import (
     BOUNDARY,
+    EMAIL_POLICY,
     STAFF_FACING,
     TEMPLATES_DIR,
+    compose_email,
     has_template,
     load_templates,
     make_message_id,
@@ -337,23 +340,59 @@ def test_normal_priority_adds_no_importance_header() -> None:
 
 def test_a_resend_is_the_same_email_byte_for_byte_and_repeated_headers_are_parsed_once() -> None:
     when = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
-    first = _email(K.CIRCULATION_EMAIL, date=when)
-    again = _email(K.CIRCULATION_EMAIL, date=when)
-    other = _email(K.CIRCULATION_EMAIL, date=when, idempotency_key="another-key")
-    assert first.as_bytes() == again.as_bytes()
-    assert first.get_boundary() == other.get_boundary() == BOUNDARY
-    # one parsed header object stands in both emails, and folds the same in each
-    assert first["To"] is other["To"]
-    assert first["Content-Type"] is other["Content-Type"]
-    assert first["To"].addresses[0].addr_spec == "patron@example.edu"
-    assert other.as_bytes().count(b"To: patron@example.edu") == 1
+    args: dict[str, Any] = {
+        "to": "patron@example.edu",
+        "mail_from": "Desk <desk@tccd.edu>",
+        "idempotency_key": "key-1",
+        "conversation_id": "c-42",
+        "date": when,
+    }
+    first = compose_email(K.CIRCULATION_EMAIL, SAMPLES[K.CIRCULATION_EMAIL], **args)
+    again = compose_email(K.CIRCULATION_EMAIL, SAMPLES[K.CIRCULATION_EMAIL], **args)
+    other = compose_email(
+        K.CIRCULATION_EMAIL, SAMPLES[K.CIRCULATION_EMAIL], **args | {"idempotency_key": "key-2"}
+    )
+    assert first.data == again.data and first.data != other.data
+    assert first.message().get_boundary() == other.message().get_boundary() == BOUNDARY
+    # one parsed header object stands in every email that carries the same value
+    assert mime.header(EMAIL_POLICY, "To", "patron@example.edu") is mime.header(
+        EMAIL_POLICY, "To", "patron@example.edu"
+    )
+    assert (first.sender, first.recipients) == ("desk@tccd.edu", ("patron@example.edu",))
+    assert other.data.count(b"\r\nTo: patron@example.edu\r\n") == 1
 
 
-def test_a_part_that_contains_the_boundary_gets_another() -> None:
-    first = _email(K.CIRCULATION_EMAIL)
-    boundary = first.get_boundary()
-    assert boundary is not None
-    sample = SAMPLES[K.CIRCULATION_EMAIL] | {"question": f"what is --{boundary}?"}
-    clash = _email(K.CIRCULATION_EMAIL, context=sample)
-    assert clash.get_boundary() != boundary
-    assert clash.get_body(("plain",)) is not None
+def test_a_part_that_contains_the_boundary_is_still_read_whole() -> None:
+    sample = SAMPLES[K.CIRCULATION_EMAIL] | {"question": f"what is\n--{BOUNDARY}\n?"}
+    text, html = _parts(_email(K.CIRCULATION_EMAIL, context=sample))
+    assert f"what is\n--{BOUNDARY}\n?" in text and BOUNDARY in html
+
+
+@pytest.mark.parametrize("kind", sorted(k for k in SAMPLES if has_template(k, Channel.EMAIL)))
+def test_the_email_is_7bit_with_lines_a_relay_takes(kind: K) -> None:
+    mail = compose_email(
+        kind,
+        SAMPLES[kind] | {"lang": "es", "question": "¿Dónde está mi libro? " * 20},
+        to="Ana Núñez <ana@my.tccd.edu>",
+        mail_from="Desk <desk@tccd.edu>",
+        idempotency_key="k",
+        conversation_id="c-42",
+    )
+    assert mail.data.isascii() and not mail.utf8
+    assert b"\n" not in mail.data.replace(b"\r\n", b"")  # CRLF line ends only
+    assert max(len(line) for line in mail.data.split(b"\r\n")) <= 78
+    assert str(mail.message()["To"]) == "Ana Núñez <ana@my.tccd.edu>"
+    assert str(mail.message()["Subject"]) == mail.subject  # read back without a leading space
+
+
+def test_a_non_ascii_address_needs_smtputf8() -> None:
+    mail = compose_email(
+        K.SURVEY,
+        SAMPLES[K.SURVEY],
+        to="josé@tccd.edu",
+        mail_from="Desk <desk@tccd.edu>",
+        idempotency_key="k",
+        conversation_id="c-42",
+    )
+    assert mail.utf8 and mail.recipients == ("josé@tccd.edu",)
+    assert "josé@tccd.edu".encode() in mail.data
