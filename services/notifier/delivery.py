@@ -8,8 +8,11 @@ transaction, and the outcomes of concurrent deliveries are written together (gro
 therefore up to the lane concurrency per lane. Retries are rows scheduled for later, never
 sleeps, so one failing notification does not hold up the others.
 
-Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the lane
-also announces, every poll interval, the outcomes whose announcement was lost (outbox.py).
+Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the flag
+that says so rides on the next unit of ledger work (a lane claims at least every poll
+interval). The lane also announces, every poll interval, the outcomes whose announcement was
+lost (outbox.py): an announcement whose flag a crash lost is made again after its lease, with
+the same event id, and consumers drop the repeat.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from faststream.kafka import KafkaBroker
+from sqlalchemy.engine import Connection
 
 from services.notifier import ledger, outbox, tables
 from services.notifier.errors import PermanentError
@@ -39,6 +44,7 @@ from shared.syncdb import UnitRunner
 from shared.topics import DELIVERIES, NOTIFICATIONS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CRISIS_KINDS = {
     NotificationKind.CRISIS_ALERT,
     NotificationKind.CRISIS_REESCALATION,
@@ -85,11 +91,12 @@ class Deliverer:
     failing: set[Channel] = field(default_factory=set)
     """Lanes whose last attempt failed transiently; their next success pulls retries forward."""
     _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
-    _announced: Batcher[str, None] = field(init=False)
+    _marks: list[str] = field(init=False, default_factory=list)
+    """Outcomes the broker took whose flag is not yet written: the next unit of work writes
+    it (the lane claims at least every poll interval, well inside the lease)."""
 
     def __post_init__(self) -> None:
         self._outcomes = Batcher(self._write_outcomes)
-        self._announced = Batcher(self._write_announced)
 
     @property
     def broker(self) -> KafkaBroker:
@@ -109,22 +116,38 @@ class Deliverer:
         if not commands:
             return set()
         now = self.now()
-        fresh = await self.db(lambda conn: ledger.record(conn, commands, now=now))
+        fresh = await self._unit(lambda conn: ledger.record(conn, commands, now=now))
         return {cmd.channel for cmd in commands if cmd.idempotency_key in fresh}
 
     async def _write_outcomes(self, outcomes: list[ledger.Outcome]) -> list[None]:
         now, lease_s = self.now(), self.settings.lease_s
-        await self.db(lambda conn: ledger.apply_outcomes(conn, outcomes, lease_s=lease_s, now=now))
+        await self._unit(
+            functools.partial(ledger.apply_outcomes, outcomes=outcomes, lease_s=lease_s, now=now)
+        )
         return [None] * len(outcomes)
 
-    async def _write_announced(self, keys: list[str]) -> list[None]:
-        await self.db(lambda conn: outbox.mark_announced(conn, keys))
-        return [None] * len(keys)
+    async def _unit(self, fn: Callable[[Connection], T]) -> T:
+        """Run one unit of ledger work, writing the announced flags waiting for one in the
+        same transaction (they wait again if it fails)."""
+        marks, self._marks = self._marks, []
+
+        def unit(conn: Connection) -> T:
+            outbox.mark_announced(conn, marks)
+            return fn(conn)
+
+        try:
+            return await self.db(unit)
+        except BaseException:
+            self._marks[:0] = marks
+            raise
 
     async def close(self) -> None:
-        """Release the outcome writers, the ledger's connection and the SMTP sessions."""
+        """Release the outcome writer, the ledger's connection and the SMTP sessions, after
+        writing the announced flags still waiting."""
         await self._outcomes.close()
-        await self._announced.close()
+        if self._marks:
+            with contextlib.suppress(Exception):  # announced again after the lease: dropped
+                await self._unit(lambda conn: None)
         self.db.close()
         await self.adapters.email.close()
 
@@ -243,7 +266,8 @@ class Deliverer:
         )
 
     async def announce(self, finished: list[outbox.Finished]) -> None:
-        """Publish the outcomes on refdesk.deliveries, then record which the broker took.
+        """Publish the outcomes on refdesk.deliveries; the next unit of ledger work records
+        which the broker took.
 
         One that is not taken stays unannounced in the ledger, leased: the lane announces it
         again after the lease (`announce_lost`). Never raises for a failed publish.
@@ -266,17 +290,14 @@ class Deliverer:
                 return None
             return cmd.idempotency_key
 
-        taken = [key for key in await asyncio.gather(*map(one, finished)) if key is not None]
-        try:
-            await asyncio.gather(*map(self._announced.submit, taken))
-        except Exception as exc:  # the flag stays unset: announced again, which status drops
-            log.warning("announcement not recorded", extra={"error": type(exc).__name__})
+        taken = await asyncio.gather(*map(one, finished))
+        self._marks += [key for key in taken if key is not None]
 
     async def announce_lost(self, channel: Channel) -> int:
         """Announce the channel's final outcomes that no worker announced (after their lease);
         how many were taken up."""
         now, lease_s = self.now(), self.settings.lease_s
-        finished = await self.db(
+        finished = await self._unit(
             functools.partial(
                 outbox.claim_unannounced,
                 channel=channel.value,
@@ -336,7 +357,7 @@ class Deliverer:
 
     async def _claim(self, channel: Channel, free: int, busy: list[str]) -> ledger.Claim:
         try:
-            return await self.db(
+            return await self._unit(
                 functools.partial(
                     ledger.claim,
                     channel=channel.value,

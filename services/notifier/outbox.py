@@ -1,7 +1,8 @@
 """The ledger as an outbox of delivery outcomes (announced on refdesk.deliveries).
 
 A final outcome is written (ledger.apply_outcomes) with `outcome_published` false and a lease
-held by the worker that wrote it, which announces it and then sets the flag (`mark_announced`).
+held by the worker that wrote it, which announces it and then sets the flag (`mark_announced`,
+in its next unit of work).
 An announcement lost to a crash or a broker outage is taken up again, once its lease has run
 out, by any worker (`claim_unannounced`), from what the row keeps: the announcement is the same
 however often it is made. Units of work over one `Connection`, as in ledger.py.

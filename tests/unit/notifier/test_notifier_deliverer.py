@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from deliverer_fakes import Clock, Crash, FakeEmail, FakePublisher, FakeTexts
+from sqlalchemy import select
 
-from services.notifier import ledger
+from services.notifier import ledger, tables
 from services.notifier.delivery import Deliverer
 from services.notifier.errors import PermanentSendError, TransientSendError
 from services.notifier.messages import make_message_id
@@ -163,6 +164,34 @@ async def test_an_announced_outcome_is_never_announced_again(desk: Desk) -> None
     desk.clock.advance(LEASE_S * 3)
     assert await desk.deliverer.announce_lost(Channel.EMAIL) == 0
     assert len(desk.outcomes()) == 1
+
+
+async def _announced(desk: Desk, key: str) -> bool:
+    query = select(tables.ledger.c.outcome_published).where(tables.ledger.c.idempotency_key == key)
+    return bool(await desk.deliverer.db(lambda conn: conn.scalar(query)))
+
+
+async def test_the_announced_flag_rides_on_the_next_unit_of_ledger_work(desk: Desk) -> None:
+    first = reply()
+    await desk.deliverer.record([first])
+    await desk.drain()
+    assert len(desk.outcomes()) == 1 and not await _announced(desk, first.idempotency_key)
+    await desk.deliverer.record([reply(Channel.CHAT)])  # the next unit writes it
+    assert await _announced(desk, first.idempotency_key)
+
+
+async def test_a_flag_lost_in_a_crash_announces_the_same_outcome_again(desk: Desk) -> None:
+    cmd = reply()
+    await desk.deliverer.record([cmd])
+    await desk.drain()  # sent and announced; the process dies before its next unit of work
+    [(_, _, _, event_id)] = desk.publisher.published
+    restarted = desk.restart()
+    desk.clock.advance(LEASE_S + 1)
+    assert await restarted.announce_lost(Channel.EMAIL) == 1
+    assert await restarted.announce_lost(Channel.EMAIL) == 0  # its flag went with this unit
+    [again] = desk.outcomes()
+    assert desk.publisher.published[0][3] == event_id == announcement_id(cmd.idempotency_key)
+    assert again.state is DeliveryState.SENT and len(desk.email.sent) == 1
 
 
 async def test_an_outcome_lost_in_a_crash_is_announced_after_its_lease(desk: Desk) -> None:
