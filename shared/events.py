@@ -502,13 +502,16 @@ class CloudEvent(BaseModel, Generic[D]):
 
 
 AnyEvent = CloudEvent[dict[str, Any]]
+_OUTGOING = CloudEvent[Any]
+"""The envelope new events are built in (parametrised once: pydantic looks a parametrised
+generic up in a cache on every subscript)."""
 
 
 def new_event(
     data: BaseModel, *, source: str, subject: str | None = None, event_id: str | None = None
 ) -> CloudEvent[Any]:
     """Wrap event data in a CloudEvents envelope with its registered type."""
-    return CloudEvent[Any](
+    return _OUTGOING(
         id=event_id or str(uuid.uuid4()),
         source=source,
         type=TYPE_OF[type(data)],

@@ -129,7 +129,7 @@ class SmtpSender:
             log.warning("smtp send failed message_id=%s error=%s", message_id, error)
             raise error from exc
         except ValueError:  # aiosmtplib: an address it cannot put on a command line
-            raise PermanentSendError("unsendable message: a sender or recipient refused") from None
+            raise PermanentSendError("unsendable: an address fits no SMTP command") from None
         if refused:
             # Some recipients accepted it. A 4xx refusal is worth a retry (same Message-ID, so
             # clients collapse the duplicate); a 5xx one is not, and the others already have it.
