@@ -208,7 +208,6 @@ def render_chat(
 
 
 _UNSAFE_ID = re.compile(r"[\s\[\]#]")
-_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
 class _Header(BaseHeader):
@@ -339,7 +338,7 @@ def compose_email(
         found = mime.addresses(head)
         if not found or any("@" not in a for a in found):
             raise InvalidContext(kind.value, [f"{name}: not an email address"])
-    if not _DOMAIN.fullmatch(message_id_domain):
+    if not mime.DOMAIN.fullmatch(message_id_domain):
         raise InvalidContext(kind.value, ["message_id_domain: not a domain name"])
     message_id = make_message_id(idempotency_key, message_id_domain)
     # the notifier's own values are plain text; a reply's threading ids came from outside

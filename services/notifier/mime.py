@@ -25,6 +25,8 @@ SMTP_POLICY = email.policy.SMTP
 """How headers are folded for the wire: 78 columns, CRLF, non-ASCII as encoded words."""
 SMTPUTF8_POLICY = email.policy.SMTPUTF8
 """The same when an address is not ASCII (the relay must offer SMTPUTF8)."""
+DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+"""A domain name, as the right side of a Message-ID the notifier makes."""
 Header = BaseHeader | tuple[str, str]
 """A parsed header, or a name and a text known to be `plain`."""
 _LINE_END = re.compile(r"\r\n|\r|\n")

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from services.notifier.mime import DOMAIN
 from shared.settings import CommonSettings, refuse_weak_secret, secret_value
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -41,7 +42,7 @@ class NotifierSettings(CommonSettings):
     message_id_domain: str = Field(
         "refdesk.tccd.edu",
         description="right side of derived Message-IDs (a domain name)",
-        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$",
+        pattern=f"^{DOMAIN.pattern}$",
     )
     smtp_validate_certs: bool = Field(True, description="verify the relay's TLS certificate")
     smtp_ca_file: str | None = Field(

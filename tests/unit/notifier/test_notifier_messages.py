@@ -396,3 +396,8 @@ def test_a_non_ascii_address_needs_smtputf8() -> None:
     )
     assert mail.utf8 and mail.recipients == ("josé@tccd.edu",)
     assert "josé@tccd.edu".encode() in mail.data
+
+
+def test_a_message_id_domain_that_is_not_a_domain_is_refused() -> None:
+    with pytest.raises(InvalidContext, match="message_id_domain"):
+        _email(K.SURVEY, message_id_domain="tccd.edu>\r\nBcc: all@tccd.edu")

@@ -65,3 +65,14 @@ def test_a_trusted_plain_relay_is_an_explicit_choice() -> None:
 def test_development_needs_none_of_it() -> None:
     settings = NotifierSettings(env="development")
     assert settings.sms_api_base_url is None and settings.smtp_tls == "none"
+
+
+@pytest.mark.parametrize("domain", ["refdesk.tccd.edu", "localhost", "mail-1.example"])
+def test_the_message_id_domain_is_a_domain_name(domain: str) -> None:
+    assert NotifierSettings(message_id_domain=domain).message_id_domain == domain
+
+
+@pytest.mark.parametrize("domain", ["", "tccd.edu>", "a b", "x@y", "-tccd.edu"])
+def test_a_message_id_domain_that_is_not_one_is_refused(domain: str) -> None:
+    with pytest.raises(ValidationError, match="message_id_domain"):
+        NotifierSettings(message_id_domain=domain)
