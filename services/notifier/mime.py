@@ -143,25 +143,16 @@ def assemble(
     if language:
         top += b"Content-Language: " + language.encode("ascii") + b"\r\n"
     if html is None:
-        return top + _TEXT_PART % b"plain" + b"\r\n" + quoted_printable(text), utf8
-    mark = boundary.encode("ascii")
-    return (
-        top
-        + b'Content-Type: multipart/alternative;\r\n boundary="'
-        + mark
-        + b'"\r\n\r\n--'
-        + mark
-        + b"\r\n"
-        + _TEXT_PART % b"plain"
-        + b"\r\n"
-        + quoted_printable(text)
-        + b"\r\n--"
-        + mark
-        + b"\r\n"
-        + _TEXT_PART % b"html"
-        + b"\r\n"
-        + quoted_printable(html)
-        + b"\r\n--"
-        + mark
-        + b"--\r\n"
-    ), utf8
+        return top + _part(b"plain", text), utf8
+    mark = b"--" + boundary.encode("ascii")
+    top += b'Content-Type: multipart/alternative;\r\n boundary="%s"\r\n\r\n' % mark[2:]
+    parts = b"".join(
+        mark + b"\r\n" + _part(sub, body) + b"\r\n"
+        for sub, body in ((b"plain", text), (b"html", html))
+    )
+    return top + parts + mark + b"--\r\n", utf8
+
+
+def _part(subtype: bytes, body: str) -> bytes:
+    """One text part: its headers, a blank line, its quoted-printable body."""
+    return _TEXT_PART % subtype + b"\r\n" + quoted_printable(body)
