@@ -60,7 +60,16 @@ ledger = Table(
         "next_attempt_at",
         "created_at",
     ),
-    Index("ix_send_ledger_pending", "state", "created_at"),
+)
+# The oldest pending row, for the gauge: a partial index holds the pending rows only. An index
+# led by `state` misled SQLite's planner into serving the lease update's
+# `idempotency_key IN (...) AND state = 'pending'` from it, reading every pending row per claim
+# instead of the few keys (migration 0004).
+Index(
+    "ix_send_ledger_pending",
+    ledger.c.created_at,
+    sqlite_where=ledger.c.state == PENDING,
+    postgresql_where=ledger.c.state == PENDING,
 )
 
 PRIORITY_RANK: dict[Priority, int] = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
