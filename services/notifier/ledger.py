@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifier.tables import DEAD, PENDING, PRIORITY_RANK, SENT, ledger
+from services.notifier.tables import DEAD, IS_PENDING, PENDING, PRIORITY_RANK, SENT, ledger
 from shared.clock import utcnow
 from shared.events import NotificationRequested
 
@@ -316,9 +316,7 @@ def apply_outcomes(
 async def oldest_pending_age_s(session: AsyncSession) -> float:
     """Age in seconds of the oldest notification not yet sent (0 when none)."""
     oldest: datetime | None = (
-        await session.execute(
-            select(func.min(ledger.c.created_at)).where(ledger.c.state == PENDING)
-        )
+        await session.execute(select(func.min(ledger.c.created_at)).where(IS_PENDING))
     ).scalar()
     if oldest is None:
         return 0.0

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, false, null, select, true, update
 from sqlalchemy.engine import Connection
 
 from services.notifier.ledger import LEASE_FREE, Delivered
-from services.notifier.tables import PENDING, ledger
+from services.notifier.tables import UNANNOUNCED, ledger
 from shared.clock import utcnow
 from shared.events import NotificationRequested
 
@@ -52,9 +52,8 @@ _UNANNOUNCED = (
         ledger.c.provider_id,
     )
     .where(
-        ledger.c.outcome_published == false(),
+        UNANNOUNCED,
         ledger.c.channel == bindparam("channel"),
-        ledger.c.state != PENDING,
         LEASE_FREE,
     )
     .order_by(ledger.c.finished_at)

@@ -13,6 +13,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    false,
+    literal,
 )
 
 from shared.db import UTCDateTime
@@ -50,7 +53,6 @@ ledger = Table(
     Column("subject", Text, nullable=True),
     Column("segments", Integer, nullable=True),
     Column("outcome_published", Boolean, nullable=False, default=False),
-    Index("ix_send_ledger_unpublished", "outcome_published", "channel"),
     # a lane's claim reads due rows in this order and stops at its limit (migration 0003)
     Index(
         "ix_send_ledger_claim",
@@ -61,16 +63,35 @@ ledger = Table(
         "created_at",
     ),
 )
-# The oldest pending row, for the gauge: a partial index holds the pending rows only. An index
-# led by `state` misled SQLite's planner into serving the lease update's
-# `idempotency_key IN (...) AND state = 'pending'` from it, reading every pending row per claim
-# instead of the few keys (migration 0004).
+# Predicates of the partial indexes below, written with the value inline (not a bound
+# parameter) so that a query using the same expression is seen to match its index, by SQLite and
+# by a generic PostgreSQL plan alike.
+IS_PENDING = ledger.c.state == literal(PENDING, literal_execute=True)
+"""Waiting to be sent (or sent again)."""
+UNANNOUNCED = and_(
+    ledger.c.outcome_published == false(),
+    ledger.c.state != literal(PENDING, literal_execute=True),
+)
+"""Final, and its outcome not yet announced on refdesk.deliveries."""
+
+# Indexes led by `state` or `outcome_published` misled SQLite's planner, without table
+# statistics, into serving `idempotency_key IN (...) AND state = 'pending'` (the claim's lease)
+# from them: every pending row read per claim, not the few keys (migrations 0004, 0005).
 Index(
     "ix_send_ledger_pending",
     ledger.c.created_at,
-    sqlite_where=ledger.c.state == PENDING,
-    postgresql_where=ledger.c.state == PENDING,
+    sqlite_where=IS_PENDING,
+    postgresql_where=IS_PENDING,
 )
+"""The oldest pending row, for the gauge."""
+Index(
+    "ix_send_ledger_unannounced",
+    ledger.c.channel,
+    ledger.c.finished_at,
+    sqlite_where=UNANNOUNCED,
+    postgresql_where=UNANNOUNCED,
+)
+"""A lane's sweep for outcomes whose announcement was lost, oldest first."""
 
 PRIORITY_RANK: dict[Priority, int] = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 """A priority's place in the claim order."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, processed_table
@@ -69,6 +69,12 @@ class Conversation(Base):
     """One chat, SMS thread or email ticket on the desk queue."""
 
     __tablename__ = "conversations"
+    # The queue's own index orders by an expression (migration 0004, ix_conversations_queue)
+    # and lives in the migrations only.
+    __table_args__ = (
+        Index("ix_conversations_contact", "patron_contact"),
+        Index("ix_conversations_closed", "state", "closed_at"),
+    )
 
     conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -95,7 +101,7 @@ class Conversation(Base):
     note: Mapped[str | None] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(8), default="en")
     safety_review: Mapped[bool] = mapped_column(Boolean, default=False)
-    risk_score: Mapped[float | None] = mapped_column()
+    risk_score: Mapped[float | None] = mapped_column(Float)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     routed: Mapped[bool] = mapped_column(Boolean, default=False)
     """A blocked contact's conversation shows on the desk only once the router routed it."""

@@ -11,10 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.notifier import ledger, outbox
-from services.notifier.tables import DEAD, PENDING, SENT
+from services.notifier.tables import DEAD, IS_PENDING, PENDING, SENT
 from services.notifier.tables import ledger as table
 from shared.clock import utcnow
 from shared.db import create_engine, migrate
@@ -139,11 +139,12 @@ async def plan(db: UnitRunner, statement: Any, values: dict[str, Any]) -> str:
     return " | ".join(str(row[-1]) for row in rows)
 
 
-async def test_the_claims_lease_update_finds_its_rows_by_key_however_many_wait(
+async def test_the_ledgers_updates_and_sweeps_read_their_rows_not_every_pending_one(
     runners: tuple[UnitRunner, UnitRunner],
 ) -> None:
-    """With an index led by `state`, SQLite served the lease update from it and read every
-    pending row per claim (11.5 ms at 12,000 waiting, once per email while a backlog drained)."""
+    """With indexes led by `state` and `outcome_published`, SQLite served the lease update from
+    them and read every pending row per claim (11.5 ms at 12,000 waiting, once per email while a
+    backlog drained), and each lane's sweep read and sorted them all every second."""
     db = runners[0]
     waiting = [command() for _ in range(2_000)]
     await db(lambda conn: ledger.record(conn, waiting))
@@ -156,9 +157,15 @@ async def test_the_claims_lease_update_finds_its_rows_by_key_however_many_wait(
             (ledger._RETRY_LATER, {"k": keys[0], "at": now, "err": "451"}),
             (ledger._MARK_SENT, dict.fromkeys(FINAL, None) | {"k": keys[0], "at": now}),
             (outbox._ANNOUNCED, {"keys": keys}),
+            (outbox._LEASE_FINAL, {"keys": keys, "now": now, "until": now}),
         ):
             steps = await plan(db, statement, values)
             assert "(idempotency_key=?)" in steps, steps
+        # and the sweep for lost announcements reads final rows only, in its order
+        sweep = await plan(db, outbox._UNANNOUNCED, {"channel": "email", "now": now, "n": 100})
+        assert "ix_send_ledger_unannounced" in sweep and "TEMP B-TREE" not in sweep, sweep
+        oldest = await plan(db, select(func.min(table.c.created_at)).where(IS_PENDING), {})
+        assert "ix_send_ledger_pending" in oldest, oldest
     got = await claim(db, limit=16)
     assert [e.key for e in got.entries] == [cmd.idempotency_key for cmd in waiting[:16]]
 
