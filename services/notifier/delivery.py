@@ -3,10 +3,12 @@
 Up to `notifier_lane_concurrency` deliveries are in flight per lane, never two of one
 conversation, so a conversation's notifications still go out one after another in the order
 they became due (a hand-off before its survey). Due rows are leased several at a time in one
-transaction, and the outcomes of concurrent deliveries are written together (group commit,
-`shared.batching.Batcher`). The crash window (relay accepted, ledger not yet written) is
-therefore up to the lane concurrency per lane. Retries are rows scheduled for later, never
-sleeps, so one failing notification does not hold up the others.
+transaction: while a lane drains a backlog it claims once a quarter of its slots are free, not
+after every delivery, and an urgent row (a crisis alert) is claimed at once. The outcomes of
+concurrent deliveries are written together (group commit, `shared.batching.Batcher`). The
+crash window (relay accepted, ledger not yet written) is therefore up to the lane concurrency
+per lane. Retries are rows scheduled for later, never sleeps, so one failing notification does
+not hold up the others.
 
 Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the flag
 that says so rides on the next unit of ledger work (a lane claims at least every poll
@@ -39,7 +41,13 @@ from services.notifier.outgoing import Adapters, Outgoing, build, transmit
 from services.notifier.settings import NotifierSettings
 from shared.batching import Batcher
 from shared.clock import utcnow
-from shared.events import Channel, DeadLetter, NotificationKind, NotificationRequested
+from shared.events import (
+    Channel,
+    DeadLetter,
+    NotificationKind,
+    NotificationRequested,
+    Priority,
+)
 from shared.syncdb import UnitRunner
 from shared.topics import DELIVERIES, NOTIFICATIONS
 
@@ -90,6 +98,8 @@ class Deliverer:
     wake: LaneWake = field(default_factory=lambda: LaneWake())
     failing: set[Channel] = field(default_factory=set)
     """Lanes whose last attempt failed transiently; their next success pulls retries forward."""
+    urgent: set[Channel] = field(default_factory=set)
+    """Lanes that got an urgent row (a crisis alert) since their last claim: claimed at once."""
     _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
     _marks: list[str] = field(init=False, default_factory=list)
     """Outcomes the broker took whose flag is not yet written: the next unit of work writes
@@ -117,7 +127,9 @@ class Deliverer:
             return set()
         now = self.now()
         fresh = await self._unit(lambda conn: ledger.record(conn, commands, now=now))
-        return {cmd.channel for cmd in commands if cmd.idempotency_key in fresh}
+        new = [cmd for cmd in commands if cmd.idempotency_key in fresh]
+        self.urgent.update(cmd.channel for cmd in new if cmd.priority is Priority.URGENT)
+        return {cmd.channel for cmd in new}
 
     async def _write_outcomes(self, outcomes: list[ledger.Outcome]) -> list[None]:
         now, lease_s = self.now(), self.settings.lease_s
@@ -319,8 +331,10 @@ class Deliverer:
         """
         flag = self.wake.flag(channel)
         limit = self.settings.notifier_lane_concurrency
+        refill = max(1, limit // 4)
         in_flight: dict[str, asyncio.Task[None]] = {}  # conversation id -> its delivery
         backlog = False  # whether due rows may have been left behind by the last claim
+        full = False  # whether the last claim took all it asked for: more are likely due
         next_sweep = time.monotonic()
 
         def finished(conversation: str, _task: asyncio.Task[None]) -> None:
@@ -334,11 +348,17 @@ class Deliverer:
                 # row, a finished delivery) is kept, so nothing waits for the poll interval.
                 flag.clear()
                 free = limit - len(in_flight)
-                if free <= 0:
+                urgent = channel in self.urgent
+                # Draining a backlog, a claim waits until a quarter of the slots are free: a
+                # unit of ledger work per few deliveries, not one per delivery. An urgent row
+                # and new work on a lane that had caught up are claimed at once.
+                if free <= 0 or (full and in_flight and free < refill and not urgent):
                     backlog = True
                 else:
+                    self.urgent.discard(channel)
                     claim = await self._claim(channel, free, list(in_flight))
                     backlog = claim.more
+                    full = len(claim.entries) == free
                     for entry in claim.entries:
                         conversation = entry.command.conversation_id
                         task = asyncio.create_task(self._deliver_claimed(entry))

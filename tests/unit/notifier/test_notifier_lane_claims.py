@@ -1,0 +1,170 @@
+"""A lane's claims while it drains a backlog, through a relay that answers when told: a claim
+waits for a quarter of the lane's slots (a unit of ledger work per few deliveries, not one per
+delivery), while an urgent row, or new work once the lane has caught up, is claimed at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from deliverer_fakes import FakePublisher, FakeTexts
+
+from services.notifier import ledger
+from services.notifier.delivery import Deliverer
+from services.notifier.mime import Email
+from services.notifier.outgoing import Adapters
+from services.notifier.settings import NotifierSettings
+from shared.db import create_engine, migrate
+from shared.events import (
+    Channel,
+    NotificationKind,
+    NotificationRequested,
+    Priority,
+    StaffReplyContext,
+)
+from shared.syncdb import UnitRunner
+
+SLOTS = 8
+"""The lane's concurrency here: a claim under backlog waits for SLOTS // 4 free slots."""
+
+
+@dataclass
+class GatedRelay:
+    """An email sender whose sends finish only when released, in the order they began."""
+
+    began: list[str] = field(default_factory=list)
+    """Recipients, as each send began."""
+    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(0))
+
+    async def send(self, mail: Email) -> None:
+        self.began.append(mail.recipients[0])
+        await self.gate.acquire()
+
+    def release(self, n: int) -> None:
+        for _ in range(n):
+            self.gate.release()
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class Lane:
+    deliverer: Deliverer
+    relay: GatedRelay
+    claims: list[int] = field(default_factory=list)
+    """Free slots each claim asked for."""
+
+
+@pytest.fixture
+async def lane(tmp_path: Path) -> AsyncIterator[Lane]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
+    engine = create_engine(url)
+    await migrate(engine, "notifier")
+    await engine.dispose()
+    settings = NotifierSettings(
+        run_dir=tmp_path,
+        poll_interval_s=30,  # no periodic claims: only wake-ups move the lane
+        notifier_lane_concurrency=SLOTS,
+        message_id_domain="refdesk.tccd.edu",
+    )
+    relay = GatedRelay()
+    deliverer = Deliverer(
+        settings=settings,
+        adapters=Adapters(email=relay, sms=FakeTexts(), chat=FakeTexts()),
+        publisher=FakePublisher(),
+        db=UnitRunner(create_engine(url), name="test-ledger"),
+    )
+    made = Lane(deliverer, relay)
+    claim = deliverer._claim
+
+    async def counted(channel: Channel, free: int, busy: list[str]) -> ledger.Claim:
+        made.claims.append(free)
+        return await claim(channel, free, busy)
+
+    deliverer._claim = counted  # type: ignore[method-assign]
+    stopping = asyncio.Event()
+    task = asyncio.create_task(deliverer.lane(Channel.EMAIL, stopping))
+    await until(lambda: made.claims == [SLOTS])  # the lane's first look, at an empty ledger
+    made.claims.clear()
+    yield made
+    stopping.set()
+    deliverer.wake.set()
+    relay.release(1_000)
+    await asyncio.wait_for(task, 10)
+    await deliverer.close()
+
+
+def reply(n: int, priority: Priority = Priority.NORMAL) -> NotificationRequested:
+    return NotificationRequested(
+        idempotency_key=f"reply-{n}",
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.EMAIL,
+        priority=priority,
+        recipient=f"patron{n}@my.tccd.edu",
+        conversation_id=f"conv-{n}",
+        context=StaffReplyContext(
+            reply_id=f"r-{n}", staff_id="jdoe", text="The book is on hold at NW until Friday."
+        ).model_dump(mode="json"),
+        requested_at=datetime(2026, 12, 1, 14, 0, tzinfo=UTC),
+    )
+
+
+async def until(what: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    async def poll() -> None:
+        while not what():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout_s)
+
+
+async def arrive(lane: Lane, commands: list[NotificationRequested]) -> None:
+    """Commands recorded as the consumer records them, waking the lane."""
+    for channel in await lane.deliverer.record(commands):
+        lane.deliverer.wake.set(channel)
+
+
+async def settle() -> None:
+    """Long enough for a woken lane to have claimed, were it going to."""
+    await asyncio.sleep(0.3)
+
+
+async def test_draining_a_backlog_a_claim_waits_for_a_quarter_of_the_slots(lane: Lane) -> None:
+    await arrive(lane, [reply(n) for n in range(40)])
+    await until(lambda: len(lane.relay.began) == SLOTS)
+    assert lane.claims == [SLOTS]
+
+    lane.relay.release(1)  # one slot free: not yet worth a unit of ledger work
+    await settle()
+    assert lane.claims == [SLOTS] and len(lane.relay.began) == SLOTS
+
+    lane.relay.release(1)  # a quarter free: both taken in one claim
+    await until(lambda: len(lane.relay.began) == SLOTS + 2)
+    assert lane.claims == [SLOTS, 2]
+
+    lane.relay.release(40)
+    await until(lambda: len(lane.relay.began) == 40)
+    assert len(lane.claims) <= 1 + 40 // 2, lane.claims
+
+
+async def test_an_urgent_row_is_claimed_at_once_into_the_one_free_slot(lane: Lane) -> None:
+    await arrive(lane, [reply(n) for n in range(40)])
+    await until(lambda: len(lane.relay.began) == SLOTS)
+    lane.relay.release(1)
+    await settle()
+    crisis = reply(99, Priority.URGENT)
+    await arrive(lane, [crisis])
+    await until(lambda: crisis.recipient in lane.relay.began)
+    assert lane.claims == [SLOTS, 1]
+
+
+async def test_new_work_on_a_lane_that_caught_up_is_claimed_at_once(lane: Lane) -> None:
+    await arrive(lane, [reply(n) for n in range(SLOTS - 1)])  # fewer than the lane asked for
+    await until(lambda: len(lane.relay.began) == SLOTS - 1)
+    await arrive(lane, [reply(50)])
+    await until(lambda: len(lane.relay.began) == SLOTS)
+    assert lane.claims == [SLOTS, 1]
