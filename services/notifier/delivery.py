@@ -4,11 +4,11 @@ Up to `notifier_lane_concurrency` deliveries are in flight per lane, never two o
 conversation, so a conversation's notifications still go out one after another in the order
 they became due (a hand-off before its survey). Due rows are leased several at a time in one
 transaction: while a lane drains a backlog it claims once a quarter of its slots are free, not
-after every delivery, and an urgent row (a crisis alert) is claimed at once. The outcomes of
-concurrent deliveries are written together (group commit, `shared.batching.Batcher`). The
-crash window (relay accepted, ledger not yet written) is therefore up to the lane concurrency
-per lane. Retries are rows scheduled for later, never sleeps, so one failing notification does
-not hold up the others.
+after every delivery, and an urgent command (a crisis alert) is claimed as soon as it is
+recorded. The outcomes of concurrent deliveries are written together (group commit,
+`shared.batching.Batcher`). The crash window (relay accepted, ledger not yet written) is
+therefore up to the lane concurrency per lane. Retries are rows scheduled for later, never
+sleeps, so one failing notification does not hold up the others.
 
 Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the flag
 that says so rides on the next unit of ledger work (a lane claims at least every poll
@@ -99,7 +99,8 @@ class Deliverer:
     failing: set[Channel] = field(default_factory=set)
     """Lanes whose last attempt failed transiently; their next success pulls retries forward."""
     urgent: set[Channel] = field(default_factory=set)
-    """Lanes that got an urgent row (a crisis alert) since their last claim: claimed at once."""
+    """Lanes that recorded an urgent command (a crisis alert) since their last claim: claimed
+    at once, into any free slot."""
     _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
     _marks: list[str] = field(init=False, default_factory=list)
     """Outcomes the broker took whose flag is not yet written: the next unit of work writes
@@ -350,8 +351,9 @@ class Deliverer:
                 free = limit - len(in_flight)
                 urgent = channel in self.urgent
                 # Draining a backlog, a claim waits until a quarter of the slots are free: a
-                # unit of ledger work per few deliveries, not one per delivery. An urgent row
-                # and new work on a lane that had caught up are claimed at once.
+                # unit of ledger work per few deliveries, not one per delivery. A newly
+                # recorded urgent command and new work on a lane that had caught up are claimed
+                # at once.
                 if free <= 0 or (full and in_flight and free < refill and not urgent):
                     backlog = True
                 else:

@@ -1,6 +1,7 @@
 """A lane's claims while it drains a backlog, through a relay that answers when told: a claim
 waits for a quarter of the lane's slots (a unit of ledger work per few deliveries, not one per
-delivery), while an urgent row, or new work once the lane has caught up, is claimed at once."""
+delivery), while a newly recorded urgent command, or new work once the lane has caught up, is
+claimed at once."""
 
 from __future__ import annotations
 
