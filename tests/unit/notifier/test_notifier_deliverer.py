@@ -22,7 +22,7 @@ from services.notifier.messages import make_message_id
 from services.notifier.outcomes import announcement_id
 from services.notifier.outgoing import Adapters
 from services.notifier.settings import NotifierSettings
-from shared.db import create_engine, migrate
+from shared.db import create_engine
 from shared.events import (
     Channel,
     DeadLetter,
@@ -96,11 +96,7 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
-    engine = create_engine(url)
-    await migrate(engine, "notifier")
-    await engine.dispose()
+async def desk(tmp_path: Path, ledger_url: str) -> AsyncIterator[Desk]:
     settings = NotifierSettings(
         run_dir=tmp_path,
         lease_s=LEASE_S,
@@ -109,7 +105,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
         backoff_max_s=5,
         message_id_domain="refdesk.tccd.edu",
     )
-    made = Desk(settings, url)
+    made = Desk(settings, ledger_url)
     yield made
     await made.deliverer.close()
 

@@ -19,7 +19,7 @@ from services.notifier.delivery import Deliverer
 from services.notifier.mime import Email
 from services.notifier.outgoing import Adapters
 from services.notifier.settings import NotifierSettings
-from shared.db import create_engine, migrate
+from shared.db import create_engine
 from shared.events import (
     Channel,
     NotificationKind,
@@ -62,11 +62,7 @@ class Lane:
 
 
 @pytest.fixture
-async def lane(tmp_path: Path) -> AsyncIterator[Lane]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}"
-    engine = create_engine(url)
-    await migrate(engine, "notifier")
-    await engine.dispose()
+async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
     settings = NotifierSettings(
         run_dir=tmp_path,
         poll_interval_s=30,  # no periodic claims: only wake-ups move the lane
@@ -78,7 +74,7 @@ async def lane(tmp_path: Path) -> AsyncIterator[Lane]:
         settings=settings,
         adapters=Adapters(email=relay, sms=FakeTexts(), chat=FakeTexts()),
         publisher=FakePublisher(),
-        db=UnitRunner(create_engine(url), name="test-ledger"),
+        db=UnitRunner(create_engine(ledger_url), name="test-ledger"),
     )
     made = Lane(deliverer, relay)
     claim = deliverer._claim
