@@ -77,13 +77,15 @@ UNANNOUNCED = and_(
 # Indexes led by `state` or `outcome_published` misled SQLite's planner, without table
 # statistics, into serving `idempotency_key IN (...) AND state = 'pending'` (the claim's lease)
 # from them: every pending row read per claim, not the few keys (migrations 0004, 0005).
+
+# the oldest pending row, for the gauge
 Index(
     "ix_send_ledger_pending",
     ledger.c.created_at,
     sqlite_where=IS_PENDING,
     postgresql_where=IS_PENDING,
 )
-"""The oldest pending row, for the gauge."""
+# a lane's sweep for outcomes whose announcement was lost, oldest first
 Index(
     "ix_send_ledger_unannounced",
     ledger.c.channel,
@@ -91,7 +93,6 @@ Index(
     sqlite_where=UNANNOUNCED,
     postgresql_where=UNANNOUNCED,
 )
-"""A lane's sweep for outcomes whose announcement was lost, oldest first."""
 
 PRIORITY_RANK: dict[Priority, int] = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 """A priority's place in the claim order."""

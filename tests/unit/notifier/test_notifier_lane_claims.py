@@ -53,10 +53,24 @@ class GatedRelay:
         return None
 
 
+class CountedFlag(asyncio.Event):
+    """The lane's wake-up flag, counting the lane's looks at its slots (it clears the flag
+    before each look, then decides at once whether to claim)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def clear(self) -> None:
+        self.looks += 1
+        super().clear()
+
+
 @dataclass
 class Lane:
     deliverer: Deliverer
     relay: GatedRelay
+    flag: CountedFlag
     claims: list[int] = field(default_factory=list)
     """Free slots each claim asked for."""
 
@@ -76,7 +90,9 @@ async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
         publisher=FakePublisher(),
         db=UnitRunner(create_engine(ledger_url), name="test-ledger"),
     )
-    made = Lane(deliverer, relay)
+    flag = CountedFlag()
+    deliverer.wake._flags[Channel.EMAIL] = flag  # the flag `LaneWake.flag` hands the lane
+    made = Lane(deliverer, relay, flag)
     claim = deliverer._claim
 
     async def counted(channel: Channel, free: int, busy: list[str]) -> ledger.Claim:
@@ -125,9 +141,12 @@ async def arrive(lane: Lane, commands: list[NotificationRequested]) -> None:
         lane.deliverer.wake.set(channel)
 
 
-async def settle() -> None:
-    """Long enough for a woken lane to have claimed, were it going to."""
-    await asyncio.sleep(0.3)
+async def finish_one(lane: Lane) -> None:
+    """Let one delivery finish, and wait until the lane it woke has looked at its slots (and
+    claimed, were it going to)."""
+    looks = lane.flag.looks
+    lane.relay.release(1)
+    await until(lambda: lane.flag.looks > looks)
 
 
 async def test_draining_a_backlog_a_claim_waits_for_a_quarter_of_the_slots(lane: Lane) -> None:
@@ -135,11 +154,10 @@ async def test_draining_a_backlog_a_claim_waits_for_a_quarter_of_the_slots(lane:
     await until(lambda: len(lane.relay.began) == SLOTS)
     assert lane.claims == [SLOTS]
 
-    lane.relay.release(1)  # one slot free: not yet worth a unit of ledger work
-    await settle()
+    await finish_one(lane)  # one slot free: not yet worth a unit of ledger work
     assert lane.claims == [SLOTS] and len(lane.relay.began) == SLOTS
 
-    lane.relay.release(1)  # a quarter free: both taken in one claim
+    await finish_one(lane)  # a quarter free: both taken in one claim
     await until(lambda: len(lane.relay.began) == SLOTS + 2)
     assert lane.claims == [SLOTS, 2]
 
@@ -151,8 +169,8 @@ async def test_draining_a_backlog_a_claim_waits_for_a_quarter_of_the_slots(lane:
 async def test_an_urgent_row_is_claimed_at_once_into_the_one_free_slot(lane: Lane) -> None:
     await arrive(lane, [reply(n) for n in range(40)])
     await until(lambda: len(lane.relay.began) == SLOTS)
-    lane.relay.release(1)
-    await settle()
+    await finish_one(lane)
+    assert lane.claims == [SLOTS]
     crisis = reply(99, Priority.URGENT)
     await arrive(lane, [crisis])
     await until(lambda: crisis.recipient in lane.relay.began)
