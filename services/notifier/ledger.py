@@ -194,6 +194,9 @@ _RETRY_NOW = (
     .values(next_attempt_at=bindparam("now"))
 )
 
+# The gauge's read, served by the partial index over pending rows (ix_send_ledger_pending).
+_OLDEST_PENDING = select(func.min(ledger.c.created_at)).where(IS_PENDING)
+
 # ---- units of work (one transaction each) -----------------------------------------------------
 
 
@@ -315,9 +318,7 @@ def apply_outcomes(
 
 async def oldest_pending_age_s(session: AsyncSession) -> float:
     """Age in seconds of the oldest notification not yet sent (0 when none)."""
-    oldest: datetime | None = (
-        await session.execute(select(func.min(ledger.c.created_at)).where(IS_PENDING))
-    ).scalar()
+    oldest: datetime | None = (await session.execute(_OLDEST_PENDING)).scalar()
     if oldest is None:
         return 0.0
     return max(0.0, (utcnow() - oldest).total_seconds())
