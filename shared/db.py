@@ -11,13 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, event, select, text
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, event, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 M = TypeVar("M")
@@ -260,3 +263,33 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         stamp: datetime = value
         return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+class Broad(ColumnElement[bool]):
+    """A condition most rows meet (`broad`)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition, not a boolean column to compare with 1
+    _traverse_internals = [("clause", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, clause: ColumnElement[bool]) -> None:
+        self.clause = clause
+
+
+def broad(clause: ColumnElement[bool]) -> Broad:
+    """A condition most rows meet, such as `state = 'open'`: SQLite's planner, which has no table
+    statistics, is told so (`likelihood(..., 0.9)`) and prefers another index over one that
+    condition would pick. It still counts as the condition it wraps when SQLite matches the query
+    to a partial index. Other databases read it as it is."""
+    return Broad(clause)
+
+
+@compiles(Broad)
+def _broad(element: Broad, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clause, **kw))
+
+
+@compiles(Broad, "sqlite")
+def _broad_sqlite(element: Broad, compiler: Any, **kw: Any) -> str:
+    return f"likelihood({compiler.process(element.clause, **kw)}, 0.9)"

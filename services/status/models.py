@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    literal,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, processed_table
@@ -118,6 +130,28 @@ class Conversation(Base):
     topic: Mapped[str | None] = mapped_column(String(32))
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When retention removed the transcript and the patron's contact details."""
+
+
+IS_OPEN = Conversation.state == literal("open", literal_execute=True)
+CRISIS_UNANSWERED = (
+    Conversation.crisis == true(),
+    Conversation.acknowledged_at.is_(None),
+    Conversation.reescalated_at.is_(None),
+)
+"""A crisis nobody has acknowledged or re-escalated yet."""
+AWAITING_ACKNOWLEDGEMENT = and_(IS_OPEN, *CRISIS_UNANSWERED)
+"""What the re-escalation sweep looks for every few seconds. Written with the value inline, so
+that the sweep's query, which uses these very terms, is seen to match the partial index below
+by SQLite and by a generic PostgreSQL plan alike."""
+
+# the sweep reads the few crises awaiting acknowledgement, not every open conversation
+# (migration 0005)
+Index(
+    "ix_conversations_crisis_due",
+    Conversation.crisis_at,
+    sqlite_where=AWAITING_ACKNOWLEDGEMENT,
+    postgresql_where=AWAITING_ACKNOWLEDGEMENT,
+)
 
 
 class TranscriptEntry(Base):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
-from services.status.models import Conversation, Presence, Staff
+from services.status.models import CRISIS_UNANSWERED, IS_OPEN, Conversation, Presence, Staff
 from services.status.presence import HEARTBEAT_LAPSE, set_status
+from shared.db import broad
 from shared.events import (
     Channel,
     NotificationKind,
@@ -83,6 +84,17 @@ async def supervisors_on_shift(*, session: AsyncSession) -> list[Staff]:
     return [s for s in rows.scalars() if has_role(Actor(id=s.id, role=s.role), "supervisor")]
 
 
+DUE_CRISES = (
+    select(Conversation)
+    # `state = 'open'` is broad: without table statistics SQLite's planner would otherwise read
+    # every open conversation through the `state` index rather than the crisis index
+    .where(broad(IS_OPEN), *CRISIS_UNANSWERED, Conversation.crisis_at <= bindparam("cutoff"))
+    .order_by(Conversation.crisis_at)
+)
+"""Crises awaiting acknowledgement since before `cutoff`, oldest first: read off their partial
+index, so the sweep costs the few crises, not every open conversation."""
+
+
 async def due_reescalations(
     *, session: AsyncSession, now: datetime, ack_timeout_s: float
 ) -> tuple[list[Conversation], list[NotificationRequested]]:
@@ -92,23 +104,7 @@ async def due_reescalations(
     a repeat after a crash harmless. With no supervisor on shift nothing is due yet.
     """
     cutoff = now - timedelta(seconds=ack_timeout_s)
-    rows = (
-        (
-            await session.execute(
-                select(Conversation)
-                .where(
-                    Conversation.state == "open",
-                    Conversation.crisis.is_(True),
-                    Conversation.acknowledged_at.is_(None),
-                    Conversation.reescalated_at.is_(None),
-                    Conversation.crisis_at <= cutoff,
-                )
-                .order_by(Conversation.crisis_at)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = (await session.execute(DUE_CRISES, {"cutoff": cutoff})).scalars().all()
     supervisors = await supervisors_on_shift(session=session) if rows else []
     if not supervisors:
         return [], []

@@ -1,15 +1,21 @@
 """The queue is read off its index on both databases: a page of the desk queue costs its own
 rows, not a sort of every open conversation (the planner uses an expression index only for the
-very expression it was built on, so a change to queue.BAND alone would lose it silently)."""
+very expression it was built on, so a change to queue.BAND alone would lose it silently). The
+re-escalation sweep likewise reads the crises awaiting acknowledgement off their partial index
+(a planner uses it only when the query spells the index's predicate)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from status_fakes import T0
 
 from services.status.auth import Actor
 from services.status.queue import QueueFilter, listing_statement
+from services.status.sweep import DUE_CRISES
 
 READER = Actor(id="lokafor", role="staff", departments=("reference",))
 SUPERVISOR = Actor(id="dkim", role="supervisor", departments=("reference",))
@@ -17,10 +23,13 @@ SUPERVISOR = Actor(id="dkim", role="supervisor", departments=("reference",))
 
 async def plan(session: AsyncSession, actor: Actor, flt: QueueFilter) -> str:
     """The database's plan for the listing's statement, as one string."""
+    return await plan_of(session, listing_statement(actor, flt))
+
+
+async def plan_of(session: AsyncSession, statement: Select[Any]) -> str:
+    """The database's plan for a statement, as one string."""
     dialect = session.get_bind().dialect
-    sql = listing_statement(actor, flt).compile(
-        dialect=dialect, compile_kwargs={"literal_binds": True}
-    )
+    sql = statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     if dialect.name == "sqlite":
         rows = await session.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
         return "\n".join(str(row[-1]) for row in rows)
@@ -41,3 +50,9 @@ async def test_open_queue_page_reads_the_queue_index(session: AsyncSession, acto
 async def test_closed_list_reads_its_index(session: AsyncSession) -> None:
     found = await plan(session, SUPERVISOR, QueueFilter(state="closed", limit=50))
     assert "ix_conversations_closed" in found, found
+
+
+async def test_reescalation_sweep_reads_the_crisis_index(session: AsyncSession) -> None:
+    found = await plan_of(session, DUE_CRISES.params(cutoff=T0))
+    assert "ix_conversations_crisis_due" in found, found
+    assert "TEMP B-TREE" not in found and "Sort" not in found, found
