@@ -21,9 +21,9 @@ GC_THRESHOLDS = (10_000, 10, 10)
 """The collector's thresholds once start-up is frozen (Python's are 700, 10, 10). Most objects
 an event makes (the record, its decoded model, the ORM rows, the log record) are freed by
 reference counting; at 700 the status service still collected its young generation 869-1,464
-times in a 6,000-interaction drain, every 16-28 events. At 10,000 young objects it collects
-25-46 times, and the five services spent 0.63-1.08 s in the collector during the drain instead
-of 1.49-1.89 s (docs/performance.md)."""
+times in a 6,000-interaction drain. At 10,000 young objects it collects 25-46 times, and the
+five services spent 0.63-1.08 s in the collector during the drain instead of 1.49-1.89 s
+(docs/performance.md)."""
 
 
 class _Server(uvicorn.Server):
