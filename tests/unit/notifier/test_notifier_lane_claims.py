@@ -28,6 +28,7 @@ from shared.events import (
     StaffReplyContext,
 )
 from shared.syncdb import UnitRunner
+from tests.eventually import eventually
 
 SLOTS = 8
 """The lane's concurrency here: a claim under backlog waits for SLOTS // 4 free slots."""
@@ -102,7 +103,7 @@ async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
     deliverer._claim = counted  # type: ignore[method-assign]
     stopping = asyncio.Event()
     task = asyncio.create_task(deliverer.lane(Channel.EMAIL, stopping))
-    await until(lambda: made.claims == [SLOTS])  # the lane's first look, at an empty ledger
+    await until(lambda: made.claims == [SLOTS], "the lane's first look, at an empty ledger")
     made.claims.clear()
     yield made
     stopping.set()
@@ -127,12 +128,9 @@ def reply(n: int, priority: Priority = Priority.NORMAL) -> NotificationRequested
     )
 
 
-async def until(what: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    async def poll() -> None:
-        while not what():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout_s)
+async def until(check: Callable[[], bool], what: str) -> None:
+    """`eventually`, polling often: each wait here is for a step of the lane."""
+    await eventually(check, what, timeout=10, every=0.01)
 
 
 async def arrive(lane: Lane, commands: list[NotificationRequested]) -> None:
@@ -146,40 +144,40 @@ async def finish_one(lane: Lane) -> None:
     claimed, were it going to)."""
     looks = lane.flag.looks
     lane.relay.release(1)
-    await until(lambda: lane.flag.looks > looks)
+    await until(lambda: lane.flag.looks > looks, "the lane's next look at its slots")
 
 
 async def test_draining_a_backlog_a_claim_waits_for_a_quarter_of_the_slots(lane: Lane) -> None:
     await arrive(lane, [reply(n) for n in range(40)])
-    await until(lambda: len(lane.relay.began) == SLOTS)
+    await until(lambda: len(lane.relay.began) == SLOTS, "every slot sending")
     assert lane.claims == [SLOTS]
 
     await finish_one(lane)  # one slot free: not yet worth a unit of ledger work
     assert lane.claims == [SLOTS] and len(lane.relay.began) == SLOTS
 
     await finish_one(lane)  # a quarter free: both taken in one claim
-    await until(lambda: len(lane.relay.began) == SLOTS + 2)
+    await until(lambda: len(lane.relay.began) == SLOTS + 2, "two more sends")
     assert lane.claims == [SLOTS, 2]
 
     lane.relay.release(40)
-    await until(lambda: len(lane.relay.began) == 40)
+    await until(lambda: len(lane.relay.began) == 40, "all 40 sends")
     assert len(lane.claims) <= 1 + 40 // 2, lane.claims
 
 
-async def test_an_urgent_row_is_claimed_at_once_into_the_one_free_slot(lane: Lane) -> None:
+async def test_a_new_urgent_command_is_claimed_at_once_into_the_one_free_slot(lane: Lane) -> None:
     await arrive(lane, [reply(n) for n in range(40)])
-    await until(lambda: len(lane.relay.began) == SLOTS)
+    await until(lambda: len(lane.relay.began) == SLOTS, "every slot sending")
     await finish_one(lane)
     assert lane.claims == [SLOTS]
     crisis = reply(99, Priority.URGENT)
     await arrive(lane, [crisis])
-    await until(lambda: crisis.recipient in lane.relay.began)
+    await until(lambda: crisis.recipient in lane.relay.began, "the crisis alert sending")
     assert lane.claims == [SLOTS, 1]
 
 
 async def test_new_work_on_a_lane_that_caught_up_is_claimed_at_once(lane: Lane) -> None:
     await arrive(lane, [reply(n) for n in range(SLOTS - 1)])  # fewer than the lane asked for
-    await until(lambda: len(lane.relay.began) == SLOTS - 1)
+    await until(lambda: len(lane.relay.began) == SLOTS - 1, "the first sends")
     await arrive(lane, [reply(50)])
-    await until(lambda: len(lane.relay.began) == SLOTS)
+    await until(lambda: len(lane.relay.began) == SLOTS, "every slot sending")
     assert lane.claims == [SLOTS, 1]
