@@ -26,6 +26,7 @@ from bench.console_stage import KEEP_ALIVE, staff_tokens
 from bench.drive import OK, loadgen, percentile
 from bench.machine import RssPeak, cpu_seconds
 from bench.payloads import message_sid
+from bench.profile import Profiler
 from bench.system import System
 from shared.events import derived_id
 from shared.settings import CommonSettings
@@ -186,6 +187,48 @@ async def one_rate(
     return out
 
 
+async def profiled_rate(
+    root: Path,
+    system: System,
+    decisions: Decisions,
+    port: int,
+    pids: dict[str, int],
+    *,
+    duration: float,
+    settle_s: float,
+) -> dict[str, Any] | None:
+    """100/s with py-spy sampling every service: each one's CPU per interaction in this run
+    and its shares by library (None if py-spy is not installed). A run of its own: the
+    profiler's reads slow the services a little, so its latencies are not reported."""
+    profiler = Profiler(root / "profile", pids, duration)
+    if not profiler.start():
+        return None
+    try:
+        run = await one_rate(
+            root,
+            system,
+            decisions,
+            port,
+            pids,
+            rate=100,
+            duration=duration,
+            tag=0xE30,
+            tcc_base=3_700_000,
+            settle_s=settle_s,
+        )
+        sampled = await profiler.result()
+    finally:
+        profiler.stop()
+    for name, found in sampled.items():
+        log.info(
+            "  %s, %.2f ms per interaction: %s",
+            name,
+            run["cpu_ms"][name],
+            ", ".join(f"{what} {share:.0%}" for what, share in found["shares"].items()),
+        )
+    return {"rate": 100, "duration": duration, "cpu_ms": run["cpu_ms"], "services": sampled}
+
+
 CONSOLES = 20
 """Signed-in staff with the console open (its live stream and the page's fetches) during the
 last 100/s run."""
@@ -343,7 +386,8 @@ def run(
 ) -> dict[str, Any]:
     """A warm-up, then 10, 50, 100 and 150 interactions/s (100/s for 60 s), with each service's
     CPU per interaction and peak VmRSS during the runs; then 100/s again with 20 staff holding
-    the console's live stream open."""
+    the console's live stream open; then 100/s for 20 s with py-spy attached to each service
+    (where its CPU goes: `bench.profile`)."""
     durations = (
         {10: 6.0, 50: 6.0, 100: 10.0, 150: 6.0}
         if quick
@@ -416,7 +460,21 @@ def run(
                     consoles.events,
                     pages,
                 )
-            return {"runs": runs, "with_consoles": live, "rss_peak": rss.peak}
+            profiled = await profiled_rate(
+                root,
+                system,
+                decisions,
+                ports["ingest"],
+                pids,
+                duration=6.0 if quick else 20.0,
+                settle_s=settle,
+            )
+            return {
+                "runs": runs,
+                "with_consoles": live,
+                "rss_peak": rss.peak,
+                "profile": profiled,
+            }
         finally:
             await decisions.stop()
 

@@ -189,8 +189,10 @@ async def paced_hop(
     """The Kafka client's own cost per record at a steady `rate`, where poll batches hold one
     record: this process offers records with send_and_wait (open loop, as ingest publishes),
     and a child process consumes each, produces it on and commits (the pipelined passthrough,
-    the shape of refdesk's consumers). CPU per record of each: the floor under any service
-    on that path at that rate, before it does any work of its own."""
+    the shape of refdesk's consumers). CPU per record of each: what the client costs at that
+    rate when nothing batches. A service that does work of its own between polls finds
+    several records waiting at the next one, so its client costs less per record than this
+    (`bench.profile` measures the share in the services themselves)."""
     import multiprocessing
 
     tag = uuid.uuid4().hex[:8]
