@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import catchup_stage, console_stage, e2e_stage, ingest_stage, report, router_stage
-from bench.machine import loadavg, machine, rss_mib, versions
+from bench.machine import cpu_seconds, loadavg, machine, rss_mib, versions
 from bench.system import start_system
 
 log = logging.getLogger("bench")
@@ -52,6 +52,14 @@ def idle_rss(pids: dict[str, int], settle_s: float) -> dict[str, float]:
     return {name: rss_mib(pid) for name, pid in pids.items()}
 
 
+def idle_cpu(pids: dict[str, int], seconds: float) -> dict[str, float]:
+    """Each process's CPU while nothing arrives, in ms per second: the services' periodic
+    work and idle polls, which a slow rate divides among few interactions."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    time.sleep(seconds)
+    return {name: (cpu_seconds(pid) - before[name]) / seconds * 1e3 for name, pid in pids.items()}
+
+
 def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The chosen stages, in an order where no service sees another stage's backlog."""
     results: dict[str, Any] = {"machine": machine(), "versions": versions()}
@@ -69,8 +77,14 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
                     "idle VmRSS (MiB): %s", {k: round(v) for k, v in results["rss_idle"].items()}
                 )
                 if "e2e" in args.stages:
+                    assert system.kafka.process is not None
+                    idle = idle_cpu(
+                        {**pids, "broker": system.kafka.process.pid}, 3.0 if args.quick else 10.0
+                    )
+                    log.info("idle CPU (ms a second): %s", {k: round(v) for k, v in idle.items()})
                     log.info("end to end")
                     results["e2e"] = e2e_stage.run(root, system, ports, pids, quick=args.quick)
+                    results["e2e"]["cpu_idle"] = idle
                 if "catchup" in args.stages:
                     log.info("catch-up after a router outage")
                     results["catchup"] = catchup_stage.run(root, system, stack, quick=args.quick)

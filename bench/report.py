@@ -297,6 +297,16 @@ def e2e_section(e2e: dict[str, Any]) -> list[str]:
         "| email p50 / p99 ms | missing decisions / emails | CPU ms per interaction |",
         "|---|---|---|---|---|---|---|",
     ]
+    idle = e2e.get("cpu_idle")
+    if idle:
+        services = sum(v for name, v in idle.items() if name != "broker")
+        lines[2:2] = [
+            "Idle, before the first run (nothing arriving), in ms of CPU a second: "
+            + ", ".join(f"{name} {value:.1f}" for name, value in idle.items())
+            + f". The services' {services:.0f} ms a second are {services / 10:.1f} ms per "
+            f"interaction at 10/s and {services / 100:.2f} ms at 100/s.",
+            "",
+        ]
     live = e2e.get("with_consoles")
     runs = [*e2e["runs"], *([live] if live is not None else [])]
     for run in runs:

@@ -42,7 +42,7 @@ def _console() -> Console:
 
 @app.command()
 def up(run_dir: RunDir = Path("run")) -> None:
-    """Start Kafka, the mail sink and the four services (what `make run` runs)."""
+    """Start Kafka, the mail sink and the five services (what `make run` runs)."""
     from refdesk_cli.up import up as _up
 
     _up(run_dir)
