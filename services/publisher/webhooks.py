@@ -217,7 +217,7 @@ def register(broker: KafkaBroker, worker: WebhookWorker) -> None:
     A poll batch at a time: the active subscriptions are read once, every event of the batch
     is matched against them and queued in one transaction, then the batch's offsets are
     committed. No patron waits on a webhook, so the broker may hold a fetch until 64 KiB or
-    100 ms have gathered.
+    250 ms have gathered.
     """
 
     @batch_subscriber(
@@ -227,7 +227,7 @@ def register(broker: KafkaBroker, worker: WebhookWorker) -> None:
         max_records=500,
         wait_ms=200,
         fetch_min_bytes=64 * 1024,
-        fetch_max_wait_ms=100,
+        fetch_max_wait_ms=250,
     )
     async def on_public(msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message
