@@ -187,6 +187,10 @@ async def one_rate(
     return out
 
 
+PROFILED_RATE = 100
+"""Interactions/s of the profiled run: the rate the CPU target is read at."""
+
+
 async def profiled_rate(
     root: Path,
     system: System,
@@ -197,9 +201,10 @@ async def profiled_rate(
     duration: float,
     settle_s: float,
 ) -> dict[str, Any] | None:
-    """100/s with py-spy sampling every service: each one's CPU per interaction in this run
-    and its shares by library (None if py-spy is not installed). A run of its own: the
-    profiler's reads slow the services a little, so its latencies are not reported."""
+    """PROFILED_RATE interactions/s with py-spy sampling every service: each one's CPU per
+    interaction in this run and its shares by library (None if py-spy is not installed). A
+    run of its own: the profiler's reads slow the services a little, so its latencies are
+    not reported."""
     profiler = Profiler(root / "profile", pids, duration)
     if not profiler.start():
         return None
@@ -210,7 +215,7 @@ async def profiled_rate(
             decisions,
             port,
             pids,
-            rate=100,
+            rate=PROFILED_RATE,
             duration=duration,
             tag=0xE30,
             tcc_base=3_700_000,
@@ -226,7 +231,12 @@ async def profiled_rate(
             run["cpu_ms"][name],
             ", ".join(f"{what} {share:.0%}" for what, share in found["shares"].items()),
         )
-    return {"rate": 100, "duration": duration, "cpu_ms": run["cpu_ms"], "services": sampled}
+    return {
+        "rate": PROFILED_RATE,
+        "duration": duration,
+        "cpu_ms": run["cpu_ms"],
+        "services": sampled,
+    }
 
 
 CONSOLES = 20

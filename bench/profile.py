@@ -56,15 +56,21 @@ def category(frames: list[str]) -> str:
     return OTHER
 
 
-def shares(collapsed: str) -> dict[str, float]:
-    """Each category's share of the samples in py-spy's raw (collapsed stack) output."""
-    counts: collections.Counter[str] = collections.Counter()
+def counts(collapsed: str) -> collections.Counter[str]:
+    """Samples per category in py-spy's raw (collapsed stack) output: one stack and its count
+    per line; a line that is not one is passed over."""
+    found: collections.Counter[str] = collections.Counter()
     for line in collapsed.splitlines():
         stack, _, n = line.rpartition(" ")
         if stack and n.isdigit():
-            counts[category(stack.split(";"))] += int(n)
-    total = sum(counts.values())
-    return {name: count / total for name, count in counts.most_common()} if total else {}
+            found[category(stack.split(";"))] += int(n)
+    return found
+
+
+def shares(sampled: collections.Counter[str]) -> dict[str, float]:
+    """Each category's share of the samples, largest first."""
+    total = sum(sampled.values())
+    return {name: n / total for name, n in sampled.most_common()} if total else {}
 
 
 def available() -> str | None:
@@ -123,12 +129,11 @@ class Profiler:
                 err = b"timed out"
             path = self.folder / f"{name}.txt"
             text = path.read_text() if path.exists() else ""
-            found = shares(text)
-            if not found:
+            sampled = counts(text)
+            if not sampled:
                 log.warning("  py-spy read nothing from %s: %s", name, err.decode()[-300:])
                 continue
-            samples = sum(int(line.rpartition(" ")[2]) for line in text.splitlines() if line)
-            out[name] = {"samples": samples, "shares": found}
+            out[name] = {"samples": sum(sampled.values()), "shares": shares(sampled)}
         return out
 
     def stop(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.profile import OTHER, category, shares
+from bench.profile import OTHER, category, counts, shares
 
 LOOP = "_run_module_as_main (<frozen runpy>:198);Runner.run (asyncio/runners.py:118)"
 
@@ -46,14 +46,18 @@ def test_shares_weigh_each_stack_by_its_count_largest_first() -> None:
             ";".join(stack("SMTP.sendmail (aiosmtplib/smtp.py:1400)")) + " 30",
             ";".join(stack("render (jinja2/environment.py:1300)")) + " 10",
             ";".join(stack("SMTP.sendmail (aiosmtplib/smtp.py:1401)")) + " 30",
+            "py-spy: a line that is not a stack",
             "",
         ]
     )
-    found = shares(raw)
+    sampled = counts(raw)
+    assert sampled == {"SMTP client": 60, "templates": 10}
+    found = shares(sampled)
     assert list(found) == ["SMTP client", "templates"]
     assert found["SMTP client"] == 60 / 70
     assert found["templates"] == 10 / 70
 
 
 def test_nothing_sampled_is_no_shares() -> None:
-    assert shares("") == {}
+    assert counts("") == {}
+    assert shares(counts("")) == {}
