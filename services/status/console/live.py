@@ -224,8 +224,11 @@ class LiveFeed:
                 raise
             except Exception as exc:
                 log.warning("live feed poll failed", extra={"error": type(exc).__name__})
+            # asyncio.timeout, not wait_for: on Python 3.11 a cancel that meets a nudge in the
+            # same loop iteration is swallowed by wait_for, and this loop would never stop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), timeout=self.interval_s)
+                async with asyncio.timeout(self.interval_s):
+                    await self._woken.wait()
             self._woken.clear()
 
     @contextlib.contextmanager
@@ -256,7 +259,8 @@ async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterat
         yield ServerSentEvent(event="ready", data="{}").encode()
         while True:
             try:
-                change = await asyncio.wait_for(sub.queue.get(), timeout=PING_S)
+                async with asyncio.timeout(PING_S):
+                    change = await sub.queue.get()
             except TimeoutError:
                 if await request.is_disconnected():
                     return

@@ -88,16 +88,25 @@ async def test_a_change_committed_after_a_higher_id_was_read_is_still_handed_out
 
 
 async def test_a_nudge_reads_this_replicas_commits_at_once(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     feed = LiveFeed(sessions, interval_s=3600)  # without the nudge, the next read is an hour off
+    polls: list[int] = []
+    read = feed.poll
+
+    async def counted() -> list[Change]:
+        changes = await read()
+        polls.append(len(changes))
+        return changes
+
+    monkeypatch.setattr(feed, "poll", counted)
     desk = Actor(id="mgarcia", role="staff", departments=("reference",))
     await arrive(sessions, "before-1", channel=Channel.SMS)
     with feed.subscribe(desk) as sub:
         running = asyncio.create_task(feed.run())
         try:
             async with asyncio.timeout(10):
-                while feed.last_id == 0:  # until run() has read the head and waits
+                while not polls:  # until run() has read once and waits
                     await asyncio.sleep(0.01)
             await arrive(sessions, "nudged-1", channel=Channel.SMS)
             feed.nudge()
@@ -105,9 +114,35 @@ async def test_a_nudge_reads_this_replicas_commits_at_once(
         finally:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await running
+                await asyncio.wait_for(running, timeout=10)
+    assert polls[0] == 0  # what arrived before the feed started is not handed out
+    assert len(polls) == 2  # the nudged read, not the hourly one
     assert change is not None
     assert change.conversation_id == "nudged-1"
+
+
+async def test_a_cancel_that_meets_a_nudge_stops_the_feed() -> None:
+    """The feed's task is cancelled at shutdown and awaited: a nudge landing in the same loop
+    iteration as the cancel must not keep it running (Python 3.11's wait_for swallowed it)."""
+    feed = LiveFeed(sessions=None, interval_s=3600)  # type: ignore[arg-type]
+    polled = asyncio.Event()
+
+    async def nothing() -> None:
+        return None
+
+    async def poll() -> list[Change]:
+        polled.set()
+        return []
+
+    feed.start_at_head = nothing  # type: ignore[method-assign]
+    feed.poll = poll  # type: ignore[method-assign]
+    with feed.subscribe(Actor(id="mgarcia", role="staff", departments=("reference",))):
+        feed.nudge()  # already set when run() first waits
+        running = asyncio.create_task(feed.run())
+        await polled.wait()
+        running.cancel()  # lands in the iteration in which the nudge is read
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(running, timeout=5)
 
 
 async def test_a_commit_that_wrote_changes_nudges_and_one_that_did_not_does_not(
