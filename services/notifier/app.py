@@ -136,7 +136,8 @@ async def _watch_pending(
             async with sessions() as session:
                 OLDEST_PENDING.set(await ledger.oldest_pending_age_s(session))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=every_s)
+            async with asyncio.timeout(every_s):
+                await stopping.wait()
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:

@@ -370,7 +370,8 @@ class Deliverer:
                     next_sweep = time.monotonic() + self.settings.poll_interval_s
                     await self._sweep(channel)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(flag.wait(), timeout=self.settings.poll_interval_s)
+                    async with asyncio.timeout(self.settings.poll_interval_s):
+                        await flag.wait()
             if in_flight:
                 await asyncio.wait(list(in_flight.values()))
         finally:

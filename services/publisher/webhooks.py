@@ -10,6 +10,7 @@ re-queues it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -191,12 +192,9 @@ class WebhookWorker:
                 worked = 0
             if not worked:
                 self.wake.clear()
-                try:
-                    await asyncio.wait_for(
-                        self.wake.wait(), timeout=self.settings.webhook_poll_interval_s
-                    )
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.webhook_poll_interval_s):
+                        await self.wake.wait()
 
 
 def readable(body: bytes) -> tuple[AnyEvent, str] | None:
