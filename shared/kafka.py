@@ -7,8 +7,9 @@ subscriber sets its ack policy explicitly; a poison message goes to its topic's 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from pydantic import BaseModel
@@ -27,6 +29,20 @@ from shared.topics import TOPICS, topic_configs
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/cloudevents+json"
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_of(key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
+    """aiokafka's default partitioner (the Java client's murmur2), with each key's hash
+    remembered: a conversation's events share its key, and the pure-Python hash of a key costs
+    12-34 µs (22-64 bytes) per record. A record without a key goes where aiokafka sends it."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
@@ -41,6 +57,7 @@ def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
         decoder=undecoded,
         acks="all",
         enable_idempotence=True,
+        partitioner=partition_of,
         request_timeout_ms=10_000,
         graceful_timeout=settings.shutdown_timeout_s,
         logger=logging.getLogger(f"refdesk.{client_id}.kafka"),
