@@ -23,6 +23,7 @@ from services.notifier.outgoing import Adapters
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
 from shared.asyncapi import asyncapi_router
+from shared.clock import woken
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import Channel, NotificationDelivered, NotificationRequested
@@ -135,9 +136,7 @@ async def _watch_pending(
         with contextlib.suppress(Exception):
             async with sessions() as session:
                 OLDEST_PENDING.set(await ledger.oldest_pending_age_s(session))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(every_s):
-                await stopping.wait()
+        await woken(stopping, every_s)
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:

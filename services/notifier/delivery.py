@@ -40,7 +40,7 @@ from services.notifier.outcomes import Publisher, announcement, announcement_id,
 from services.notifier.outgoing import Adapters, Outgoing, build, transmit
 from services.notifier.settings import NotifierSettings
 from shared.batching import Batcher
-from shared.clock import utcnow
+from shared.clock import utcnow, woken
 from shared.events import (
     Channel,
     DeadLetter,
@@ -369,9 +369,7 @@ class Deliverer:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.settings.poll_interval_s
                     await self._sweep(channel)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.poll_interval_s):
-                        await flag.wait()
+                await woken(flag, self.settings.poll_interval_s)
             if in_flight:
                 await asyncio.wait(list(in_flight.values()))
         finally:

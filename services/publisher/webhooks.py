@@ -10,7 +10,6 @@ re-queues it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from services.publisher.settings import PublisherSettings
 from services.publisher.signing import signed_headers
 from services.publisher.subscriptions import matches
 from services.publisher.tables import Subscription
-from shared.clock import utcnow
+from shared.clock import utcnow, woken
 from shared.consumer import batch_subscriber, describe
 from shared.events import AnyEvent
 from shared.topics import PUBLIC
@@ -192,9 +191,7 @@ class WebhookWorker:
                 worked = 0
             if not worked:
                 self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.webhook_poll_interval_s):
-                        await self.wake.wait()
+                await woken(self.wake, self.settings.webhook_poll_interval_s)
 
 
 def readable(body: bytes) -> tuple[AnyEvent, str] | None:

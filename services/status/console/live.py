@@ -34,6 +34,7 @@ from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
 from services.status.deps import ActorDep, get_resources
 from services.status.models import DeskChange
 from services.status.resources import Resources
+from shared.clock import woken
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +225,7 @@ class LiveFeed:
                 raise
             except Exception as exc:
                 log.warning("live feed poll failed", extra={"error": type(exc).__name__})
-            # asyncio.timeout, not wait_for: on Python 3.11 a cancel that meets a nudge in the
-            # same loop iteration is swallowed by wait_for, and this loop would never stop
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval_s):
-                    await self._woken.wait()
+            await woken(self._woken, self.interval_s)
             self._woken.clear()
 
     @contextlib.contextmanager
