@@ -78,6 +78,8 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await page.click('button[data-dialog="close-dialog"]')
         await look(page, "close-dialog")
         await page.keyboard.press("Escape")
+        # closed before typing behind it: while the modal is open the page behind it is inert
+        await expect(page.locator('button[data-dialog="close-dialog"]')).to_be_focused()
 
         # a macro this conversation cannot fill is refused with the reason; one it can, inserted
         await page.fill("#reply-text", "")
