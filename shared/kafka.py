@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/cloudevents+json"
 
 
+_KEYLESS = DefaultPartitioner()
+
+
 @functools.lru_cache(maxsize=4096)
 def _key_hash(key: bytes) -> int:
     return int(murmur2(key)) & 0x7FFFFFFF
@@ -41,7 +44,7 @@ def partition_of(key: bytes | None, all_partitions: Sequence[int], available: Se
     remembered: a conversation's events share its key, and the pure-Python hash of a key costs
     12-34 µs (22-64 bytes) per record. A record without a key goes where aiokafka sends it."""
     if key is None:
-        return int(DefaultPartitioner()(key, all_partitions, available))
+        return int(_KEYLESS(key, all_partitions, available))
     return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
