@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.models import Conversation, Presence, Staff
+from services.status import rows
+from services.status.models import Conversation, ConversationRow, Presence, Staff
 from shared.db import loaded
 from shared.events import StaffStatus
 
@@ -40,10 +41,12 @@ async def loads_of(*, session: AsyncSession, staff_ids: list[str]) -> dict[str, 
     return loads
 
 
-async def auto_assign(*, session: AsyncSession, conv: Conversation, capacity: int) -> str | None:
-    """Assign an open, unassigned, routed conversation if someone has room."""
+async def auto_assign(*, session: AsyncSession, conv: ConversationRow, capacity: int) -> str | None:
+    """Assign an open, unassigned, routed conversation if someone has room (the unit's
+    earlier assignments are written first, so they count)."""
     if conv.state != "open" or conv.assignee is not None or conv.department is None:
         return None
+    await session.run_sync(rows.write)
     candidates = await online_in(session=session, department=conv.department)
     chosen = pick_assignee(await loads_of(session=session, staff_ids=candidates), capacity=capacity)
     conv.assignee = chosen

@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from services.status import stats
+from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import transcript
-from services.status.models import PROCESSED, Conversation
-from services.status.stats.models import DeskStat
-from shared.db import claim_events, forget_loaded, loaded, preload, remember
+from services.status.models import PROCESSED, ConversationRow
+from services.status.stats.models import DeskStatRow
+from shared.db import claim_events
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -48,38 +49,25 @@ class Assigning:
     capacity: int = 3
 
 
-def _new(conversation_id: str, channel: str, at: datetime) -> Conversation:
-    return Conversation(
-        conversation_id=conversation_id,
-        channel=channel,
-        priority=Priority.NORMAL.value,
-        overnight=False,
-        state="open",
-        opened_at=at,
-        last_message_at=at,
-        crisis=False,
-        lang="en",
-        safety_review=False,
-        blocked=False,
-        routed=False,
-    )
-
-
 async def _get_or_new(
     session: AsyncSession, conversation_id: str, channel: str, at: datetime
-) -> Conversation:
-    conv = await loaded(session, Conversation, conversation_id)
+) -> ConversationRow:
+    conv = await rows.get(session, ConversationRow, conversation_id)
     if conv is None:
-        conv = _new(conversation_id, channel, at)
-        remember(session, conv, conversation_id)
+        conv = rows.add(
+            session,
+            ConversationRow(
+                conversation_id=conversation_id, channel=channel, opened_at=at, last_message_at=at
+            ),
+        )
     return conv
 
 
-def _unassign(conv: Conversation, at: datetime) -> None:
+def _unassign(conv: ConversationRow, at: datetime) -> None:
     conv.assignee, conv.assignee_since = None, at
 
 
-def _newer(conv: Conversation, at: datetime) -> bool:
+def _newer(conv: ConversationRow, at: datetime) -> bool:
     return conv.assignee_since is None or at >= conv.assignee_since
 
 
@@ -127,7 +115,7 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
 
 async def on_closed(session: AsyncSession, data: ConversationClosed, _assigning: Assigning) -> None:
     """A chat ended or a ticket was closed."""
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
     if conv.state == "open":
@@ -153,7 +141,7 @@ async def on_notification(
 ) -> None:
     """A message refdesk will send: a queued transcript line."""
     # the line is kept even if the conversation's first event has not arrived yet
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     await transcript.on_notification(session, conv, data)
 
 
@@ -161,13 +149,13 @@ async def on_delivered(
     session: AsyncSession, data: NotificationDelivered, _assigning: Assigning
 ) -> None:
     """The notifier's outcome for a message."""
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     await transcript.on_delivered(session, conv, data)
 
 
 async def on_note(session: AsyncSession, data: StaffNoteAdded, _assigning: Assigning) -> None:
     """A staff note."""
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     await transcript.on_note(session, conv, data)
 
 
@@ -175,7 +163,7 @@ async def on_claimed(
     session: AsyncSession, data: ConversationClaimed, _assigning: Assigning
 ) -> None:
     """A claim, unless a later transfer or claim already changed the assignee."""
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
     if _newer(conv, data.at):
@@ -189,7 +177,7 @@ async def on_acknowledged(
     session: AsyncSession, data: CrisisAcknowledged, _assigning: Assigning
 ) -> None:
     """A crisis acknowledged (its re-escalation stops)."""
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
     if conv.acknowledged_at is None:
@@ -201,7 +189,7 @@ async def on_converted(
     session: AsyncSession, data: ConversationConverted, _assigning: Assigning
 ) -> None:
     """An SMS thread became an email ticket."""
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
     conv.channel, conv.converted_from, conv.patron_contact = "email", "sms", data.email
@@ -212,10 +200,10 @@ async def _mirror_tags(session: AsyncSession, conversation_id: str | None) -> No
     """The queue's row shows the tags the statistics row settled on: the newest of the close's
     and the edits', whichever topic's event was applied first (the conversation's own row may
     not exist yet when a tag arrives)."""
-    stat = await loaded(session, DeskStat, conversation_id)
+    stat = await rows.get(session, DeskStatRow, conversation_id)
     if stat is None or stat.tagged_at is None:
         return
-    conv = await loaded(session, Conversation, conversation_id)
+    conv = await rows.get(session, ConversationRow, conversation_id)
     if conv is not None and (conv.read_scale, conv.topic) != (stat.read_scale, stat.topic):
         conv.read_scale, conv.topic = stat.read_scale, stat.topic
 
@@ -227,7 +215,7 @@ async def _purged(session: AsyncSession, data: BaseModel) -> bool:
     conversation_id = getattr(data, "conversation_id", None)
     if conversation_id is None:
         return False
-    conv = await loaded(session, Conversation, conversation_id)
+    conv = await rows.get(session, ConversationRow, conversation_id)
     if conv is None or conv.purged_at is None or conv.state != "closed":
         return False
     if isinstance(data, InteractionReceived) and conv.closed_at is not None:
@@ -268,9 +256,14 @@ def _entry_key(data: BaseModel) -> str | None:
 async def _preload(session: AsyncSession, events: list[BaseModel]) -> None:
     """The rows a batch's events touch, in one query per table."""
     conversations = {getattr(data, "conversation_id", None) for data in events}
-    await preload(session, Conversation, conversations)
-    await preload(session, DeskStat, conversations)
+    await rows.preload(session, ConversationRow, conversations)
+    await rows.preload(session, DeskStatRow, conversations)
     await transcript.preload(session, (_entry_key(data) for data in events))
+
+
+def _write(session: Session) -> None:
+    rows.write(session)
+    transcript.write(session)
 
 
 async def apply_batch(
@@ -293,10 +286,10 @@ async def apply_batch(
                 await HANDLERS[type(data)](session, data, assigning)
                 await stats.observe(session, data)
                 await _mirror_tags(session, getattr(data, "conversation_id", None))
-        await session.run_sync(transcript.write)
+        await session.run_sync(_write)
         await session.flush()
     finally:
-        forget_loaded(session)
+        rows.forget(session)
     # each id answers once, at its first place in the batch: a repeat within it is not applied
     first = {event_id: index for index, (event_id, _) in reversed(list(enumerate(items)))}
     return [

@@ -3,8 +3,9 @@ transcripts, the transcript access log and the live change feed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.status import rows
 from shared.db import UTCDateTime, processed_table
 
 
@@ -130,6 +132,53 @@ class Conversation(Base):
     topic: Mapped[str | None] = mapped_column(String(32))
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When retention removed the transcript and the patron's contact details."""
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class ConversationRow:
+    """A row of `conversations` (the queue); the columns are documented on `Conversation`."""
+
+    conversation_id: str
+    channel: str
+    department: str | None = None
+    priority: str = "normal"
+    overnight: bool = False
+    state: str = "open"
+    opened_at: datetime
+    last_message_at: datetime
+    closed_at: datetime | None = None
+    assignee: str | None = None
+    assignee_since: datetime | None = None
+    crisis: bool = False
+    crisis_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    reescalated_at: datetime | None = None
+    first_response_at: datetime | None = None
+    patron_contact: str | None = None
+    converted_from: str | None = None
+    last_interaction_id: str | None = None
+    note: str | None = None
+    lang: str = "en"
+    safety_review: bool = False
+    risk_score: float | None = None
+    blocked: bool = False
+    routed: bool = False
+    action: str | None = None
+    subject: str | None = None
+    preview: str | None = None
+    patron_name: str | None = None
+    last_patron_at: datetime | None = None
+    closed_by: str | None = None
+    read_scale: int | None = None
+    topic: str | None = None
+    purged_at: datetime | None = None
+
+
+rows.register(ConversationRow, Conversation.__table__)
+
+AnyConversation: TypeAlias = Conversation | ConversationRow
+"""A conversation as a consumer batch (a plain row) or a staff action (the ORM object) has it."""
 
 
 IS_OPEN = Conversation.state == literal("open", literal_execute=True)

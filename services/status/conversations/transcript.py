@@ -13,7 +13,8 @@ from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.status.models import Conversation, DeskChange, TranscriptEntry
+from services.status import rows
+from services.status.models import AnyConversation, DeskChange, TranscriptEntry
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -177,21 +178,7 @@ def _update_statement(names: tuple[str, ...]) -> Any:
     )
 
 
-def forget(session: AsyncSession | Session) -> None:
-    """Drop the unit's rows (at its end: a later unit in the same session must not trust what
-    another transaction may have changed since)."""
-    session.info.pop(_UNIT, None)
-
-
-@event.listens_for(Session, "before_commit")
-def _write_before_commit(session: Session) -> None:
-    write(session)
-
-
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_at_the_end(session: Session) -> None:
-    forget(session)
+rows.written_at_commit(write, _UNIT)
 
 
 def nudge_after_commit(sync: sessionmaker[Session], nudge: Callable[[], None]) -> None:
@@ -206,7 +193,7 @@ def nudge_after_commit(sync: sessionmaker[Session], nudge: Callable[[], None]) -
     event.listen(sync, "after_rollback", lambda session: session.info.pop(_FED, None))
 
 
-def changed(session: AsyncSession, conv: Conversation | None, what: str, at: datetime) -> None:
+def changed(session: AsyncSession, conv: AnyConversation | None, what: str, at: datetime) -> None:
     """Tell every replica's live feed that this conversation changed.
 
     Within one unit of work (a poll batch) a conversation's changes are one row per department
@@ -232,7 +219,7 @@ def changed(session: AsyncSession, conv: Conversation | None, what: str, at: dat
 
 
 async def on_interaction(
-    session: AsyncSession, conv: Conversation, data: InteractionReceived
+    session: AsyncSession, conv: AnyConversation, data: InteractionReceived
 ) -> None:
     """The patron's message, as received."""
     await upsert(
@@ -275,7 +262,7 @@ def _department_phrase(decision: RoutingDecided) -> str:
     return text
 
 
-async def on_routing(session: AsyncSession, conv: Conversation, data: RoutingDecided) -> None:
+async def on_routing(session: AsyncSession, conv: AnyConversation, data: RoutingDecided) -> None:
     """A routing decision or staff transfer, as a timeline line."""
     conv.routed = True
     conv.action = data.action.value
@@ -298,7 +285,7 @@ async def on_routing(session: AsyncSession, conv: Conversation, data: RoutingDec
 
 
 async def on_notification(
-    session: AsyncSession, conv: Conversation | None, data: NotificationRequested
+    session: AsyncSession, conv: AnyConversation | None, data: NotificationRequested
 ) -> None:
     """A message refdesk was asked to send: queued until the notifier reports."""
     if data.kind in PATRON_FACING:
@@ -335,7 +322,7 @@ async def on_notification(
 
 
 async def on_delivered(
-    session: AsyncSession, conv: Conversation | None, data: NotificationDelivered
+    session: AsyncSession, conv: AnyConversation | None, data: NotificationDelivered
 ) -> None:
     """The notifier's outcome: sent (with the text as delivered) or failed (with why)."""
     direction = "out" if data.kind in PATRON_FACING else "event"
@@ -362,7 +349,9 @@ async def on_delivered(
     changed(session, conv, "delivery", data.at)
 
 
-async def on_note(session: AsyncSession, conv: Conversation | None, data: StaffNoteAdded) -> None:
+async def on_note(
+    session: AsyncSession, conv: AnyConversation | None, data: StaffNoteAdded
+) -> None:
     """An internal note."""
     await upsert(
         session,
@@ -379,7 +368,7 @@ async def on_note(session: AsyncSession, conv: Conversation | None, data: StaffN
 
 async def timeline(
     session: AsyncSession,
-    conv: Conversation,
+    conv: AnyConversation,
     *,
     key: str,
     at: datetime,
@@ -401,7 +390,9 @@ async def timeline(
     changed(session, conv, kind, at)
 
 
-async def on_claimed(session: AsyncSession, conv: Conversation, data: ConversationClaimed) -> None:
+async def on_claimed(
+    session: AsyncSession, conv: AnyConversation, data: ConversationClaimed
+) -> None:
     """Claimed by a staff member."""
     await timeline(
         session,
@@ -415,7 +406,7 @@ async def on_claimed(session: AsyncSession, conv: Conversation, data: Conversati
 
 
 async def on_acknowledged(
-    session: AsyncSession, conv: Conversation, data: CrisisAcknowledged
+    session: AsyncSession, conv: AnyConversation, data: CrisisAcknowledged
 ) -> None:
     """Crisis acknowledged."""
     await timeline(
@@ -429,7 +420,7 @@ async def on_acknowledged(
     )
 
 
-async def on_closed(session: AsyncSession, conv: Conversation, data: ConversationClosed) -> None:
+async def on_closed(session: AsyncSession, conv: AnyConversation, data: ConversationClosed) -> None:
     """Closed by staff or ended by the platform."""
     by = data.closed_by or "the platform"
     await timeline(
@@ -444,7 +435,7 @@ async def on_closed(session: AsyncSession, conv: Conversation, data: Conversatio
 
 
 async def on_transferred(
-    session: AsyncSession, conv: Conversation, data: ConversationTransferred
+    session: AsyncSession, conv: AnyConversation, data: ConversationTransferred
 ) -> None:
     """The platform moved the conversation."""
     await timeline(
@@ -459,7 +450,7 @@ async def on_transferred(
 
 
 async def on_converted(
-    session: AsyncSession, conv: Conversation, data: ConversationConverted
+    session: AsyncSession, conv: AnyConversation, data: ConversationConverted
 ) -> None:
     """An SMS thread became an email ticket."""
     await timeline(

@@ -4,6 +4,7 @@ weeks from Monday, fiscal years July-June named by the year they end in."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 DESK_TZ = ZoneInfo("America/Chicago")
@@ -26,7 +27,18 @@ def fiscal_range(fiscal_year: int) -> tuple[date, date]:
     return date(fiscal_year - 1, FISCAL_START_MONTH, 1), date(fiscal_year, 6, 30)
 
 
-def buckets(at: datetime) -> dict[str, object]:
+class Buckets(TypedDict):
+    """The desk-time columns stored beside a received time."""
+
+    desk_day: date
+    desk_hour: int
+    desk_weekday: int
+    desk_week: date
+    desk_month: str
+    fiscal_year: int
+
+
+def buckets(at: datetime) -> Buckets:
     """The desk-time columns of a received time."""
     local = desk_local(at)
     day = local.date()

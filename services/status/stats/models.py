@@ -4,11 +4,13 @@ grouping is a plain GROUP BY on both backends."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.status import rows
 from services.status.models import Base
 from shared.db import UTCDateTime
 
@@ -63,6 +65,46 @@ class DeskStat(Base):
     topic: Mapped[str | None] = mapped_column(String(32))
     tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When the tags were last set (a close or an edit): an older event never undoes a newer."""
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class DeskStatRow:
+    """A row of `desk_stats`; the columns are documented on `DeskStat`."""
+
+    conversation_id: str
+    channel: str
+    received_at: datetime
+    last_message_at: datetime | None = None
+    desk_day: date
+    desk_hour: int
+    desk_weekday: int
+    desk_week: date
+    desk_month: str
+    fiscal_year: int
+    received_by: str | None = None
+    department: str | None = None
+    path: str | None = None
+    transfers: int = 0
+    action: str | None = None
+    overnight: bool = False
+    crisis: bool = False
+    crisis_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    ack_s: float | None = None
+    safety_review: bool = False
+    lang: str | None = None
+    first_response_at: datetime | None = None
+    first_response_s: float | None = None
+    last_closed_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution_s: float | None = None
+    closed_by: str | None = None
+    read_scale: int | None = None
+    topic: str | None = None
+    tagged_at: datetime | None = None
+
+
+rows.register(DeskStatRow, DeskStat.__table__)
 
 
 class DeskStatTransfer(Base):

@@ -16,9 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.status import rows
 from services.status.stats.desktime import buckets
-from services.status.stats.models import DeskStat, DeskStatTransfer
-from shared.db import loaded, remember
+from services.status.stats.models import DeskStatRow, DeskStatTransfer
 from shared.events import (
     Action,
     ConversationClaimed,
@@ -51,24 +51,21 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 async def _row(
     session: AsyncSession, conversation_id: str, at: datetime, channel: str | None = None
-) -> DeskStat:
+) -> DeskStatRow:
     """The conversation's row. Until its first patron message is seen (events of one
     conversation may arrive from several topics in any order), it dates from its earliest
     event and its channel from the first event that names one."""
-    row = await loaded(session, DeskStat, conversation_id)
+    row = await rows.get(session, DeskStatRow, conversation_id)
     if row is None:
-        row = DeskStat(
-            conversation_id=conversation_id,
-            channel=channel or "",
-            received_at=at,
-            transfers=0,
-            overnight=False,
-            crisis=False,
-            safety_review=False,
-            **buckets(at),
+        return rows.add(
+            session,
+            DeskStatRow(
+                conversation_id=conversation_id,
+                channel=channel or "",
+                received_at=at,
+                **buckets(at),
+            ),
         )
-        remember(session, row, conversation_id)
-        return row
     if row.last_message_at is None:
         row.received_at = min(row.received_at, at)
     if not row.channel and channel:
@@ -76,7 +73,7 @@ async def _row(
     return row
 
 
-def derive(row: DeskStat) -> None:
+def derive(row: DeskStatRow) -> None:
     """Recompute what follows from the stored facts: desk-time buckets and durations."""
     for column, value in buckets(row.received_at).items():
         if getattr(row, column) != value:
@@ -91,7 +88,7 @@ def derive(row: DeskStat) -> None:
 
 
 def _move(
-    session: AsyncSession, row: DeskStat, *, to: str, by: str, at: datetime, key: str
+    session: AsyncSession, row: DeskStatRow, *, to: str, by: str, at: datetime, key: str
 ) -> None:
     """Record a move to another department (the first routing is not a move)."""
     if row.received_by is None:
@@ -219,6 +216,6 @@ async def observe(session: AsyncSession, data: BaseModel) -> None:
     if observer is None:
         return
     await observer(session, data)
-    row = await loaded(session, DeskStat, getattr(data, "conversation_id", ""))
+    row = await rows.get(session, DeskStatRow, getattr(data, "conversation_id", None))
     if row is not None:
         derive(row)

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.status import rows
 from services.status.auth import Actor, has_role
 from services.status.conversations.actions import get
 from services.status.errors import Conflict, Forbidden
-from services.status.models import Conversation
+from services.status.models import Conversation, ConversationRow
 from services.status.stats.projection import observe
-from shared.db import loaded
 from shared.events import ConversationTagged
 
 EDIT_WINDOW = timedelta(hours=24)
@@ -30,7 +30,7 @@ class Change:
 
 async def on_tagged(session: AsyncSession, data: ConversationTagged, _assigning: object) -> None:
     """The queue's row shows the edited tags too (an effect in the status handlers' table)."""
-    conv = await loaded(session, Conversation, data.conversation_id)
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is not None and (conv.closed_at is None or data.at >= conv.closed_at):
         conv.read_scale, conv.topic = data.read_scale, data.topic
 

@@ -11,79 +11,15 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0
 
+from bench.status_apply import lost_book as bench_lost_book
 from services.status.handlers import Assigning, apply_batch
 from services.status.models import Conversation, DeskChange, TranscriptEntry
 from services.status.stats.models import DeskStat
-from shared.events import (
-    Action,
-    Channel,
-    DeliveryState,
-    InteractionReceived,
-    NotificationDelivered,
-    NotificationKind,
-    NotificationRequested,
-    Patron,
-    Priority,
-    RoutingDecided,
-)
 
 
 def lost_book(cid: str, minute: int) -> list[tuple[str, BaseModel]]:
     """The four events of a lost-book text: message, decision, circulation email, its outcome."""
-    at = T0 + timedelta(minutes=minute)
-    return [
-        (
-            f"i-{cid}",
-            InteractionReceived(
-                interaction_id=f"i-{cid}",
-                conversation_id=cid,
-                channel=Channel.SMS,
-                provider="test",
-                provider_message_id=cid,
-                patron=Patron(contact="+18175550123"),
-                text="I lost my library book",
-                received_at=at,
-            ),
-        ),
-        (
-            f"r-{cid}",
-            RoutingDecided(
-                decision_id=f"r-{cid}",
-                interaction_id=f"i-{cid}",
-                conversation_id=cid,
-                channel=Channel.SMS,
-                department="nw-circulation",
-                overnight=False,
-                policy_version="t",
-                action=Action.EMAIL_CIRCULATION,
-                priority=Priority.NORMAL,
-                decided_at=at + timedelta(seconds=1),
-            ),
-        ),
-        (
-            f"n-{cid}",
-            NotificationRequested(
-                idempotency_key=f"mail-{cid}",
-                kind=NotificationKind.CIRCULATION_EMAIL,
-                channel=Channel.EMAIL,
-                recipient="circ@example.edu",
-                conversation_id=cid,
-                requested_at=at + timedelta(seconds=1),
-                context={"question": "lost book", "channel": "sms", "conversation_ref": cid},
-            ),
-        ),
-        (
-            f"d-{cid}",
-            NotificationDelivered(
-                idempotency_key=f"mail-{cid}",
-                conversation_id=cid,
-                kind=NotificationKind.CIRCULATION_EMAIL,
-                channel=Channel.EMAIL,
-                state=DeliveryState.SENT,
-                at=at + timedelta(seconds=2),
-            ),
-        ),
-    ]
+    return bench_lost_book(cid, T0 + timedelta(minutes=minute))
 
 
 async def rows(session: AsyncSession) -> dict[str, Any]:
