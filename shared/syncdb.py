@@ -4,8 +4,12 @@ Through SQLAlchemy's asyncio layer on aiosqlite every statement, fetch and commi
 hand-off to the connection's worker thread (about 100 µs of CPU each on a small machine). A
 batch written as one synchronous function over a `Connection` runs here instead:
 
-- SQLite files: on a dedicated thread with its own synchronous connection (WAL, busy timeout,
-  as `shared.db.create_engine` configures), so one unit of work costs one thread hop;
+- SQLite files: on a dedicated thread holding one synchronous connection for its life (WAL,
+  busy timeout, as `shared.db.create_engine` configures), so one unit of work costs one hand-off
+  to the thread and one wake-up back: a `queue.SimpleQueue` there and
+  `loop.call_soon_threadsafe` back, as aiosqlite hands off its statements. A thread pool's
+  future chaining and a pool check-out per unit had cost 220-250 µs of CPU per unit against
+  135-145 µs (docs/performance.md);
 - PostgreSQL (asyncpg) and in-memory SQLite: through the async engine's `run_sync`.
 
 Each `UnitRunner` runs one unit at a time, in one transaction, committed when the function
@@ -15,9 +19,10 @@ returns and rolled back if it raises.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import queue
+import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -27,6 +32,17 @@ from shared.db import sqlite_pragmas
 
 T = TypeVar("T")
 
+_Unit = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():  # the caller stopped waiting; the unit ran (or failed) all the same
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
 
 class UnitRunner:
     """Runs `fn(connection)` as one transaction, one unit at a time."""
@@ -34,7 +50,8 @@ class UnitRunner:
     def __init__(self, engine: AsyncEngine, *, name: str) -> None:
         self.engine = engine
         self._sync: Engine | None = None
-        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._units: queue.SimpleQueue[_Unit | None] | None = None
+        self._thread: threading.Thread | None = None
         url = make_url(str(engine.url.render_as_string(hide_password=False)))
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             self._sync = create_engine(
@@ -43,26 +60,55 @@ class UnitRunner:
                 pool_size=1,
             )
             event.listen(self._sync, "connect", sqlite_pragmas)
-            self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
+            self._units = queue.SimpleQueue()
+            # a daemon: an interpreter that exits without close() is not held by an idle
+            # thread (a unit cut short is a transaction SQLite rolls back)
+            self._thread = threading.Thread(
+                target=self._work, args=(self._sync, self._units), name=name, daemon=True
+            )
+            self._thread.start()
+
+    @staticmethod
+    def _work(sync: Engine, units: queue.SimpleQueue[_Unit | None]) -> None:
+        """The database thread: run units in arrival order until close() sends None."""
+        conn: Connection | None = None
+        try:
+            while (unit := units.get()) is not None:
+                fn, loop, future = unit
+                result, error = None, None
+                try:
+                    if conn is None or conn.invalidated:
+                        if conn is not None:
+                            conn.close()
+                        conn = sync.connect()
+                    with conn.begin():
+                        result = fn(conn)
+                except BaseException as exc:  # whatever it is, the caller gets it
+                    error = exc
+                try:
+                    loop.call_soon_threadsafe(_settle, future, result, error)
+                except RuntimeError:  # the caller's loop is closed: nobody to tell
+                    pass
+        finally:
+            if conn is not None:
+                conn.close()
+            sync.dispose()
 
     async def __call__(self, fn: Callable[[Connection], T]) -> T:
         """Run fn in a transaction and return its result."""
         if self._sync is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
-        sync = self._sync
-        if self._thread is None:
+        if self._units is None:
             raise RuntimeError("closed")
-
-        def unit() -> T:
-            with sync.begin() as conn:
-                return fn(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, unit)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._units.put((fn, loop, future))
+        return await future
 
     def close(self) -> None:
-        """Release the connection and the thread (after the unit in progress, if any)."""
-        thread, self._thread = self._thread, None
-        if thread is not None and self._sync is not None:
-            thread.submit(self._sync.dispose).result()
-            thread.shutdown(wait=True)
+        """Release the connection and the thread (after the units already handed over)."""
+        units, self._units = self._units, None
+        if units is not None and self._thread is not None:
+            units.put(None)
+            self._thread.join()

@@ -1,0 +1,98 @@
+"""`shared.syncdb.UnitRunner` on a SQLite file: each unit one transaction on the runner's own
+thread, committed when it returns and rolled back when it raises, in the order handed over; a
+caller that stops waiting does not stop the runner; close() finishes what was handed over."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from shared.db import create_engine
+from shared.syncdb import UnitRunner
+
+
+@pytest.fixture
+async def runner(tmp_path: Path) -> AsyncIterator[UnitRunner]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'units.db'}")
+    units = UnitRunner(engine, name="test-units")
+    await units(lambda conn: conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")))
+    yield units
+    units.close()
+    await engine.dispose()
+
+
+def rows(conn: Connection) -> list[tuple[int, str]]:
+    return [(r[0], r[1]) for r in conn.execute(text("SELECT id, v FROM t ORDER BY id"))]
+
+
+def insert(row_id: int, value: str) -> Callable[[Connection], None]:
+    def unit(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t (id, v) VALUES (:id, :v)"), {"id": row_id, "v": value})
+
+    return unit
+
+
+async def test_a_unit_commits_when_it_returns_and_rolls_back_when_it_raises(
+    runner: UnitRunner,
+) -> None:
+    await runner(insert(1, "kept"))
+
+    def half_then_fail(conn: Connection) -> None:
+        insert(2, "dropped")(conn)
+        insert(1, "duplicate")(conn)
+
+    with pytest.raises(IntegrityError):
+        await runner(half_then_fail)
+    assert await runner(rows) == [(1, "kept")]
+    assert threading.current_thread().name != "test-units"
+
+
+async def test_units_run_on_the_runners_thread_in_the_order_handed_over(runner: UnitRunner) -> None:
+    names: list[str] = []
+
+    def where(conn: Connection) -> None:
+        names.append(threading.current_thread().name)
+
+    await asyncio.gather(*(runner(insert(i, f"v{i}")) for i in range(1, 51)), runner(where))
+    assert [row_id for row_id, _ in await runner(rows)] == list(range(1, 51))
+    assert names == ["test-units"]
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_runner_working(runner: UnitRunner) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(conn: Connection) -> None:
+        started.set()
+        release.wait(5)
+        insert(7, "written anyway")(conn)
+
+    waiting = asyncio.create_task(runner(slow))
+    await asyncio.to_thread(started.wait, 5)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    assert await runner(rows) == [(7, "written anyway")]
+
+
+async def test_close_finishes_the_units_handed_over_then_refuses_more(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'close.db'}")
+    units = UnitRunner(engine, name="test-close")
+    await units(lambda conn: conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")))
+    pending = [asyncio.ensure_future(units(insert(i, "late"))) for i in range(3)]
+    await asyncio.sleep(0)  # handed over
+    await asyncio.to_thread(units.close)
+    await asyncio.gather(*pending)  # each answered, none failed
+    with pytest.raises(RuntimeError, match="closed"):
+        await units(rows)
+    reopened = UnitRunner(engine, name="test-reopen")
+    assert len(await reopened(rows)) == 3
+    reopened.close()
+    await engine.dispose()
