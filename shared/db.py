@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, event, select, text
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,8 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
-
-M = TypeVar("M")
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
@@ -180,54 +177,6 @@ async def claim_events(
     statement = insert_ignoring_duplicates(conn, table).returning(table.c.event_id)
     result = await conn.execute(statement, rows)
     return {row[0] for row in result}
-
-
-_LOADED = "refdesk.loaded"
-
-
-async def preload(session: AsyncSession, model: Any, keys: Iterable[Any]) -> None:
-    """Load the rows of `model` with these primary keys in one query, and remember which are
-    missing, so `loaded()` answers for each of them without a round trip. For a batch of events
-    that touch the same rows: one SELECT per table instead of one per event (the cache lives
-    in the session, so it ends with the batch's transaction)."""
-    cache: dict[tuple[Any, Any], Any] = session.info.setdefault(_LOADED, {})
-    wanted = {key for key in keys if key is not None and (model, key) not in cache}
-    if not wanted:
-        return
-    column = sa_inspect(model).primary_key[0]
-    found = {
-        getattr(row, column.key): row
-        for row in (await session.execute(select(model).where(column.in_(wanted)))).scalars()
-    }
-    for key in wanted:
-        cache[(model, key)] = found.get(key)
-
-
-async def loaded(session: AsyncSession, model: type[M], key: Any) -> M | None:
-    """`session.get(model, key)`, answered from `preload()`'s cache (and objects added with
-    `remember()`) when the key is there."""
-    cache: dict[tuple[Any, Any], Any] | None = session.info.get(_LOADED)
-    if cache is not None and (model, key) in cache:
-        cached: M | None = cache[(model, key)]
-        return cached
-    row = await session.get(model, key)
-    if cache is not None:
-        cache[(model, key)] = row
-    return row
-
-
-def forget_loaded(session: AsyncSession) -> None:
-    """Drop `preload()`'s cache (at the end of the unit of work it was made for: a later one in
-    the same session must not trust what another transaction may have changed since)."""
-    session.info.pop(_LOADED, None)
-
-
-def remember(session: AsyncSession, obj: Any, key: Any) -> None:
-    """Add a new object to the session, and to `loaded()`'s cache under its key."""
-    session.add(obj)
-    cache: dict[tuple[Any, Any], Any] | None = session.info.get(_LOADED)
-    if cache is not None:
-        cache[(type(obj), key)] = obj
 
 
 def insert_ignoring_duplicates(

@@ -7,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import rows
 from services.status.models import Conversation, ConversationRow, Presence, Staff
-from shared.db import loaded
 from shared.events import StaffStatus
 
 
@@ -55,5 +54,5 @@ async def auto_assign(*, session: AsyncSession, conv: ConversationRow, capacity:
 
 async def is_offline(*, session: AsyncSession, staff_id: str) -> bool:
     """Whether a staff member is Offline (or never signed in)."""
-    presence = await loaded(session, Presence, staff_id)
+    presence = await session.get(Presence, staff_id)
     return presence is None or presence.status == StaffStatus.OFFLINE.value
