@@ -83,7 +83,8 @@ async def preload(session: AsyncSession, cls: type[Row], keys: Iterable[str | No
     wanted = {key for key in keys if key is not None and (cls, key) not in unit.rows}
     if not wanted:
         return
-    await session.flush()  # what the session changed through the ORM is read back as well
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # what the session changed through the ORM is read back as well
     result = await session.execute(kind.select, {"keys": sorted(wanted)})
     for values in result.mappings():
         row = cls(**values)
