@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import fields
+from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, cast
 
@@ -30,7 +31,6 @@ class _Kind:
     """What the unit needs of one row class: its table, columns and prebuilt statements."""
 
     def __init__(self, cls: type[Any], table: Table) -> None:
-        self.cls = cls
         self.table = table
         self.names = tuple(f.name for f in fields(cls))
         self.values = attrgetter(*self.names)
@@ -38,20 +38,19 @@ class _Kind:
         self.key = key.key
         self.select = select(*table.columns).where(key.in_(bindparam("keys", expanding=True)))
         self.insert = insert(table)
-        self._updates: dict[tuple[str, ...], Any] = {}
 
-    def update(self, names: tuple[str, ...]) -> Any:
-        """UPDATE of these columns by primary key (parameters `key` and `v_<column>`), built
-        once per set of columns."""
-        statement = self._updates.get(names)
-        if statement is None:
-            key = self.table.c[self.key]
-            statement = self._updates[names] = (
-                update(self.table)
-                .where(key == bindparam("key"))
-                .values({name: bindparam(f"v_{name}") for name in names})
-            )
-        return statement
+
+@lru_cache(maxsize=128)
+def update_by_key(table: Table, names: tuple[str, ...]) -> Any:
+    """UPDATE of these columns of a table by its primary key (parameters `key` and
+    `v_<column>`), built once per table and set of columns: how every plain-row unit writes
+    what it changed."""
+    (key,) = table.primary_key.columns
+    return (
+        update(table)
+        .where(key == bindparam("key"))
+        .values({name: bindparam(f"v_{name}") for name in names})
+    )
 
 
 KINDS: dict[type[Any], _Kind] = {}
@@ -151,7 +150,9 @@ def write(session: Session) -> None:
         unit.stored[ref] = now
     # in key order, as the ORM's flush wrote them: two transactions lock rows in one order
     for (cls, names), params in by_columns.items():
-        session.execute(KINDS[cls].update(names), sorted(params, key=itemgetter("key")))
+        session.execute(
+            update_by_key(KINDS[cls].table, names), sorted(params, key=itemgetter("key"))
+        )
 
 
 def forget(session: AsyncSession | Session) -> None:

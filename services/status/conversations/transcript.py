@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Table, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -154,7 +153,7 @@ def write(session: Session) -> None:
             {"key": key, **{f"v_{name}": row[name] for name in names}}
         )
     for names, params in by_columns.items():
-        session.execute(_update_statement(names), params)
+        session.execute(rows.update_by_key(_LINES, names), params)
     if unit.feed:
         session.execute(_INSERT_FEED, list(unit.feed.values()))
         session.info[_FED] = True
@@ -167,15 +166,6 @@ def _stored(unit: _Unit, key: str) -> dict[str, Any]:
     row = unit.lines[key]
     assert row is not None, key
     return row
-
-
-@lru_cache(maxsize=64)
-def _update_statement(names: tuple[str, ...]) -> Any:
-    return (
-        update(_LINES)
-        .where(_LINES.c.id == bindparam("key"))
-        .values({name: bindparam(f"v_{name}") for name in names})
-    )
 
 
 rows.written_at_commit(write, _UNIT)
