@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,11 @@ from shared.topics import TOPICS, topic_configs
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/cloudevents+json"
+
+SLOW_PUBLISH_S = 1.0
+"""Publishes the broker took this long to acknowledge are logged at WARNING (a few
+milliseconds is usual): a stalled broker or a partition without its leader is named when it
+happens, not only in the latency histograms."""
 
 
 _KEYLESS = DefaultPartitioner()
@@ -135,8 +141,11 @@ async def publish_in_order(
     failure is raised once every record handed over has settled.
     """
     futures: list[asyncio.Future[Any]] = []
+    topics: set[str] = set()
+    started = time.perf_counter()
     try:
         for topic, event, key in records:
+            topics.add(topic)
             futures.append(
                 await broker.publish(
                     event.model_dump_json().encode(),
@@ -148,6 +157,16 @@ async def publish_in_order(
             )
     finally:
         results = await asyncio.gather(*futures, return_exceptions=True)
+        took = time.perf_counter() - started
+        if took >= SLOW_PUBLISH_S:
+            log.warning(
+                "the broker was slow to acknowledge",
+                extra={
+                    "topics": sorted(topics),
+                    "records": len(futures),
+                    "took_ms": round(took * 1e3, 1),
+                },
+            )
     for result in results:
         if isinstance(result, BaseException):
             raise result

@@ -24,6 +24,13 @@ PUBLISH_SECONDS = Histogram(
     ["topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+DB_UNIT_SECONDS = Histogram(
+    "refdesk_db_unit_duration_seconds",
+    "Units of database work on a service's database runner: the wait for the runner (the units "
+    "before it) and the run (statements and commit)",
+    ["runner", "phase"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 CONSUMER_LAG = Gauge(
     "refdesk_consumer_lag_messages",
     "Messages not yet consumed, per topic and group",

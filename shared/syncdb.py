@@ -13,14 +13,19 @@ batch written as one synchronous function over a `Connection` runs here instead:
 - PostgreSQL (asyncpg) and in-memory SQLite: through the async engine's `run_sync`.
 
 Each `UnitRunner` runs one unit at a time, in one transaction, committed when the function
-returns and rolled back if it raises.
+returns and rolled back if it raises. Every unit's time is observed by runner
+(`refdesk_db_unit_duration_seconds`: waiting for the runner, then running), and a unit that
+took SLOW_UNIT_S or more in all is logged at WARNING with both figures and the unit's name
+(never its statements or parameters), so a stalled database is named when it happens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,10 +34,43 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import sqlite_pragmas
+from shared.metrics import DB_UNIT_SECONDS
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_Unit = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+SLOW_UNIT_S = 1.0
+"""A unit that waited and ran this long in all is logged at WARNING: at the desk's rates a
+unit takes a few milliseconds, so a second means the database (a lock, a checkpoint, the disk)
+held every request of the service behind it."""
+
+_Unit = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]", float]
+
+
+class _Timing:
+    """One runner's unit timings: its two histogram series, bound once."""
+
+    def __init__(self, runner: str) -> None:
+        self.runner = runner
+        self.wait = DB_UNIT_SECONDS.labels(runner=runner, phase="wait")
+        self.run = DB_UNIT_SECONDS.labels(runner=runner, phase="run")
+
+    def observe(self, fn: Callable[..., Any], handed: float, began: float) -> None:
+        """Count one unit's time (handed over at `handed`, begun at `began`, perf_counter)."""
+        waited, ran = began - handed, time.perf_counter() - began
+        self.wait.observe(waited)
+        self.run.observe(ran)
+        if waited + ran >= SLOW_UNIT_S:
+            log.warning(
+                "a unit of database work was slow",
+                extra={
+                    "runner": self.runner,
+                    "unit": getattr(fn, "__qualname__", type(fn).__name__),
+                    "waited_ms": round(waited * 1e3, 1),
+                    "ran_ms": round(ran * 1e3, 1),
+                },
+            )
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -49,6 +87,7 @@ class UnitRunner:
 
     def __init__(self, engine: AsyncEngine, *, name: str) -> None:
         self.engine = engine
+        self._timing = _Timing(name)
         self._sync: Engine | None = None
         self._units: queue.SimpleQueue[_Unit | None] | None = None
         self._thread: threading.Thread | None = None
@@ -64,17 +103,21 @@ class UnitRunner:
             # a daemon: an interpreter that exits without close() is not held by an idle
             # thread (a unit cut short is a transaction SQLite rolls back)
             self._thread = threading.Thread(
-                target=self._work, args=(self._sync, self._units), name=name, daemon=True
+                target=self._work,
+                args=(self._timing, self._sync, self._units),
+                name=name,
+                daemon=True,
             )
             self._thread.start()
 
     @staticmethod
-    def _work(sync: Engine, units: queue.SimpleQueue[_Unit | None]) -> None:
+    def _work(timing: _Timing, sync: Engine, units: queue.SimpleQueue[_Unit | None]) -> None:
         """The database thread: run units in arrival order until close() sends None."""
         conn: Connection | None = None
         try:
             while (unit := units.get()) is not None:
-                fn, loop, future = unit
+                fn, loop, future, handed = unit
+                began = time.perf_counter()
                 result, error = None, None
                 try:
                     if conn is None or conn.invalidated:
@@ -85,6 +128,7 @@ class UnitRunner:
                         result = fn(conn)
                 except BaseException as exc:  # whatever it is, the caller gets it
                     error = exc
+                timing.observe(fn, handed, began)
                 try:
                     loop.call_soon_threadsafe(_settle, future, result, error)
                 except RuntimeError:  # the caller's loop is closed: nobody to tell
@@ -96,14 +140,19 @@ class UnitRunner:
 
     async def __call__(self, fn: Callable[[Connection], T]) -> T:
         """Run fn in a transaction and return its result."""
+        handed = time.perf_counter()
         if self._sync is None:
             async with self.engine.begin() as conn:
-                return await conn.run_sync(fn)
+                began = time.perf_counter()  # a pool connection and BEGIN are the wait
+                try:
+                    return await conn.run_sync(fn)
+                finally:
+                    self._timing.observe(fn, handed, began)
         if self._units is None:
             raise RuntimeError("closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._units.put((fn, loop, future))
+        self._units.put((fn, loop, future, handed))
         return await future
 
     def close(self) -> None:

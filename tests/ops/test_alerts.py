@@ -17,6 +17,7 @@ ALERTS = {
     "RefdeskDeadLettersGrowing",
     "RefdeskNotificationsDeadLettered",
     "RefdeskConsumerLagGrowing",
+    "RefdeskDatabaseSlow",
     "RefdeskIngestUnavailable",
     "RefdeskNobodyOnline",
     "RefdeskOvernightTicketsWaiting",

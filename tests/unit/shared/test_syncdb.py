@@ -1,19 +1,24 @@
 """`shared.syncdb.UnitRunner` on a SQLite file: each unit one transaction on the runner's own
 thread, committed when it returns and rolled back when it raises, in the order handed over; a
-caller that stops waiting does not stop the runner; close() finishes what was handed over."""
+caller that stops waiting does not stop the runner; close() finishes what was handed over;
+every unit is timed, and a slow one is logged by name, without its data."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from shared import syncdb
 from shared.db import create_engine
 from shared.syncdb import UnitRunner
 
@@ -95,3 +100,44 @@ async def test_close_finishes_the_units_handed_over_then_refuses_more(tmp_path: 
     assert len(await reopened(rows)) == 3
     reopened.close()
     await engine.dispose()
+
+
+def unit_seconds(runner: str, phase: str) -> tuple[float, float]:
+    """(count, sum) of refdesk_db_unit_duration_seconds for one runner and phase."""
+    count = REGISTRY.get_sample_value(
+        "refdesk_db_unit_duration_seconds_count", {"runner": runner, "phase": phase}
+    )
+    total = REGISTRY.get_sample_value(
+        "refdesk_db_unit_duration_seconds_sum", {"runner": runner, "phase": phase}
+    )
+    return count or 0.0, total or 0.0
+
+
+async def test_each_unit_is_timed_and_a_slow_one_is_named_without_its_data(
+    runner: UnitRunner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(syncdb, "SLOW_UNIT_S", 0.2)
+    before_run, before_wait = unit_seconds("test-units", "run"), unit_seconds("test-units", "wait")
+
+    def slow_write(conn: Connection) -> None:
+        insert(9, "Maria Lopez 1234567")(conn)
+        time.sleep(0.3)
+
+    with caplog.at_level(logging.WARNING, logger="shared.syncdb"):
+        await asyncio.gather(runner(slow_write), runner(rows))  # rows waits behind slow_write
+
+    run_count, run_sum = unit_seconds("test-units", "run")
+    wait_count, wait_sum = unit_seconds("test-units", "wait")
+    assert run_count - before_run[0] == 2 and wait_count - before_wait[0] == 2
+    assert run_sum - before_run[1] >= 0.3
+    assert wait_sum - before_wait[1] >= 0.25  # the second unit's wait for the first
+
+    slow = [r for r in caplog.records if r.getMessage() == "a unit of database work was slow"]
+    assert [r.__dict__["unit"] for r in slow] == [
+        "test_each_unit_is_timed_and_a_slow_one_is_named_without_its_data.<locals>.slow_write",
+        "rows",
+    ]
+    first, second = (r.__dict__ for r in slow)
+    assert first["runner"] == "test-units" and first["ran_ms"] >= 300
+    assert second["waited_ms"] >= 250 and second["ran_ms"] < 200
+    assert all("Maria" not in str(r.__dict__) and "1234567" not in str(r.__dict__) for r in slow)
