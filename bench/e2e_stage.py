@@ -14,6 +14,7 @@ import email.policy
 import json
 import logging
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from bench.machine import RssPeak, cpu_seconds
 from bench.payloads import message_sid
 from bench.profile import Profiler
 from bench.system import System
+from bench.timeline import Timeline, during, stalls, warnings_logged
 from shared.events import derived_id
 from shared.settings import CommonSettings
 from shared.topics import ROUTING
@@ -142,6 +144,9 @@ async def one_rate(
         "phone_base": "+1682555",
     }
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    assert system.kafka.process is not None
+    timeline = Timeline({**pids, "broker": system.kafka.process.pid, "bench": os.getpid()})
+    timeline.start()
     res = await asyncio.to_thread(loadgen, root, spec)
     n = len(res["sched"])
     iids = [derived_id("sms", message_sid(tag, i)) for i in range(n)]
@@ -153,6 +158,7 @@ async def one_rate(
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(1.0)  # the status service and the publisher finish the last batches
+    samples = timeline.stop()
     cpu_ms = {name: (cpu_seconds(pid) - cpu0[name]) / max(n, 1) * 1e3 for name, pid in pids.items()}
     acc, dec, mail = [], [], []
     for i in range(n):
@@ -171,6 +177,11 @@ async def one_rate(
     }
     for name, values in (("accepted", acc), ("decision", dec), ("email", mail)):
         out[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99)}
+    out["stalls"] = explain_stalls(
+        system, res["sched"], {"accepted": acc, "decision": dec, "email": mail}, samples
+    )
+    for stall in out["stalls"]:
+        log.info("  stall: %s", stall)
     log.info(
         "  %.0f/s: accepted p50 %.0f ms; decision p50 %.0f ms; email p50 %.0f / p99 %.0f ms "
         "(%d of %d emails missing); CPU ms per interaction %s (sum %.2f)",
@@ -185,6 +196,36 @@ async def one_rate(
         sum(cpu_ms.values()),
     )
     return out
+
+
+def explain_stalls(
+    system: System,
+    due: list[float],
+    late_ms: dict[str, list[float]],
+    samples: list[Any],
+) -> list[dict[str, Any]]:
+    """Each stall of a run (`bench.timeline.stalls`) with when it began (seconds into the
+    run), how long it lasted, the machine and the busiest processes over it, and the
+    warnings the services logged meanwhile."""
+    if not due:
+        return []
+    wall = time.time() - time.monotonic()  # monotonic -> wall clock, for the services' logs
+    found = []
+    for stall in stalls(due, late_ms):
+        end = stall["end"] if math.isfinite(stall["end"]) else time.monotonic()
+        found.append(
+            {
+                "at_s": round(stall["start"] - due[0], 1),
+                "length_s": round(end - stall["start"], 2),
+                "interactions": stall["interactions"],
+                "worst_ms": stall["worst_ms"],
+                "timeline": during(samples, stall["start"], end),
+                "warnings": warnings_logged(
+                    system.root / "stack" / "logs", stall["start"] + wall - 1, end + wall + 1
+                ),
+            }
+        )
+    return found
 
 
 PROFILED_RATE = 100

@@ -339,7 +339,62 @@ def e2e_section(e2e: dict[str, Any]) -> list[str]:
             f"events reached them and their pages fetched {pages['row_fetches']:,} queue rows and "
             f"reloaded the queue {pages['queue_reloads']:,} times{timing}.",
         ]
-    return lines + profile_rows(e2e.get("profile"))
+    return lines + stall_rows(runs) + profile_rows(e2e.get("profile"))
+
+
+def stall_rows(runs: list[dict[str, Any]]) -> list[str]:
+    """Each run's stalls (interactions later than 1 s at some step) with the machine and the
+    services' warnings over them; one sentence when there were none."""
+    if not any("stalls" in run for run in runs):
+        return []  # a run recorded before the timeline
+    found = [(run, stall) for run in runs for stall in run.get("stalls", [])]
+    if not found:
+        return ["", "Stalls: no interaction of these runs was later than 1 s at any step."]
+    lines = [
+        "",
+        "Stalls (interactions later than 1 s at some step), with what the machine and the "
+        "busiest processes did meanwhile (ms of CPU per second; `waiting for CPU / I/O`: "
+        "the kernel's pressure stall figures, time in which some task waited) and the "
+        "warnings the services logged:",
+        "",
+    ]
+    for run, stall in found:
+        offered = num(run["offered"]) + ("/s with consoles" if "consoles" in run else "/s")
+        worst = stall["worst_ms"]
+        where = stall.get("timeline") or {}
+        machine, pressure = where.get("machine", {}), where.get("pressure", {})
+        parts = [
+            f"{offered}, {stall['at_s']:.1f} s into the run, {stall['length_s']:.1f} s long, "
+            f"{stall['interactions']:,} interactions late; worst accepted / decision / email "
+            f"{ms(worst['accepted'])} / {ms(worst['decision'])} / {ms(worst['email'])} ms"
+        ]
+        if machine:
+            parts.append(
+                f"machine busy {machine['busy']:,.0f}, waiting for the disk "
+                f"{machine['iowait']:,.0f}, stolen {machine['steal']:,.0f}"
+            )
+        if pressure:
+            parts.append(
+                f"waiting for CPU {pressure.get('cpu', 0):,.0f} / I/O {pressure.get('io', 0):,.0f}"
+            )
+        if where.get("busiest"):
+            parts.append(
+                "busiest "
+                + ", ".join(f"{name} {value:,.0f}" for name, value in where["busiest"].items())
+            )
+        warned = stall.get("warnings", [])
+        parts.append(
+            "warnings: "
+            + "; ".join(
+                f'{w["service"]} "{w["message"]}" x{w["count"]}'
+                + (f" (worst {w['worst_ms']:,.0f} ms)" if w["worst_ms"] else "")
+                for w in warned
+            )
+            if warned
+            else "no warning logged"
+        )
+        lines.append("- " + "; ".join(parts) + ".")
+    return lines
 
 
 def profile_rows(profile: dict[str, Any] | None) -> list[str]:
