@@ -6,7 +6,10 @@ thread holds the interpreter's lock (`--gil`): the time a thread spends in C cod
 lock released (SQLite's statements on a database thread) is not in the shares. A sample whose
 innermost frames are the standard library (asyncio, ssl, socket) counts for the nearest
 library or project frame below them, so a socket write made by the Kafka client is the
-client's.
+client's. The frames beneath the event loop's runner only started the loop and count for
+nobody: a sample with no library frame above the loop is the loop's own ("event loop and
+standard library"; before December 4 such samples of a service uvicorn started counted as
+its HTTP stack).
 """
 
 from __future__ import annotations
@@ -43,13 +46,19 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """Checked in this order against each frame's file (py-spy names a file by its path under
 its `sys.path` entry: "(aiokafka/conn.py:123)"), from the innermost frame out."""
-OTHER = "standard library only"
+OTHER = "event loop and standard library"
+LOOP_RUNNERS = ("asyncio/runners.py", "uvicorn/_compat.py")
+"""Frames that run the event loop. The frames beneath the innermost of them only started the
+loop (uvicorn's `Server.run` is under every stack of a service uvicorn started), so they are
+nobody's work: a sample with nothing above the loop is the loop's own."""
 
 
 def category(frames: list[str]) -> str:
     """The category of one sampled stack (outermost frame first)."""
     for frame in reversed(frames):
         _, _, where = frame.partition(" (")
+        if where.startswith(LOOP_RUNNERS):
+            break
         for name, prefixes in CATEGORIES:
             if where.startswith(prefixes) or any(f"/{p}" in where for p in prefixes):
                 return name

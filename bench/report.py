@@ -406,9 +406,10 @@ def profile_rows(profile: dict[str, Any] | None) -> list[str]:
         "",
         f"Where the CPU goes at {num(profile['rate'])}/s: a run of {num(profile['duration'])} s "
         "of its own with py-spy sampling each service while it holds the interpreter's lock, "
-        "each sample counted for the library nearest the top of its stack, and the service's "
-        "CPU in that run split in proportion (C code run with the lock released, such as "
-        "SQLite's statements on a database thread, is not sampled and is split with the rest; "
+        "each sample counted for the library nearest the top of its stack (the event loop's "
+        "own work apart), and the service's CPU in that run split in proportion (C code run "
+        "with the lock released, such as SQLite's statements on a database thread, is not "
+        "sampled and is split with the rest; "
         "the shares move with how many records each poll brings, i.e. with the machine's "
         "speed in that minute).",
         "",

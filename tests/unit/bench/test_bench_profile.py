@@ -40,6 +40,19 @@ def test_a_stack_of_the_standard_library_alone() -> None:
     assert category(stack("BaseEventLoop._run_once (asyncio/base_events.py:1900)")) == OTHER
 
 
+def test_the_loop_uvicorn_started_is_not_the_http_stack() -> None:
+    started = [
+        "serve (shared/service.py:79)",
+        "Server.run (uvicorn/server.py:86)",
+        "asyncio_run (uvicorn/_compat.py:30)",
+        "Runner.run (asyncio/runners.py:118)",
+    ]
+    assert category([*started, "StreamReader.feed_data (asyncio/streams.py:505)"]) == OTHER
+    assert category(started) == OTHER
+    request = [*started, "RequestResponseCycle.run_asgi (uvicorn/protocols/http/h11.py:400)"]
+    assert category(request) == "HTTP stack"
+
+
 def test_shares_weigh_each_stack_by_its_count_largest_first() -> None:
     raw = "\n".join(
         [
