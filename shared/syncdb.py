@@ -56,9 +56,9 @@ class _Timing:
         self.wait = DB_UNIT_SECONDS.labels(runner=runner, phase="wait")
         self.run = DB_UNIT_SECONDS.labels(runner=runner, phase="run")
 
-    def observe(self, fn: Callable[..., Any], handed: float, began: float) -> None:
-        """Count one unit's time (handed over at `handed`, begun at `began`, perf_counter)."""
-        waited, ran = began - handed, time.perf_counter() - began
+    def observe(self, fn: Callable[..., Any], handed: float, began: float, ended: float) -> None:
+        """Count one unit's time: handed over, begun and ended (time.perf_counter)."""
+        waited, ran = began - handed, ended - began
         self.wait.observe(waited)
         self.run.observe(ran)
         if waited + ran >= SLOW_UNIT_S:
@@ -128,11 +128,13 @@ class UnitRunner:
                         result = fn(conn)
                 except BaseException as exc:  # whatever it is, the caller gets it
                     error = exc
-                timing.observe(fn, handed, began)
                 try:
-                    loop.call_soon_threadsafe(_settle, future, result, error)
-                except RuntimeError:  # the caller's loop is closed: nobody to tell
-                    pass
+                    timing.observe(fn, handed, began, time.perf_counter())
+                finally:  # the caller has its answer whatever the metrics did
+                    try:
+                        loop.call_soon_threadsafe(_settle, future, result, error)
+                    except RuntimeError:  # the caller's loop is closed: nobody to tell
+                        pass
         finally:
             if conn is not None:
                 conn.close()
@@ -142,12 +144,13 @@ class UnitRunner:
         """Run fn in a transaction and return its result."""
         handed = time.perf_counter()
         if self._sync is None:
-            async with self.engine.begin() as conn:
-                began = time.perf_counter()  # a pool connection and BEGIN are the wait
-                try:
-                    return await conn.run_sync(fn)
-                finally:
-                    self._timing.observe(fn, handed, began)
+            began = handed
+            try:
+                async with self.engine.begin() as conn:
+                    began = time.perf_counter()  # a pool connection and BEGIN are the wait
+                    return await conn.run_sync(fn)  # the commit is part of the run
+            finally:
+                self._timing.observe(fn, handed, began, time.perf_counter())
         if self._units is None:
             raise RuntimeError("closed")
         loop = asyncio.get_running_loop()

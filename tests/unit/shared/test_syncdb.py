@@ -141,3 +141,26 @@ async def test_each_unit_is_timed_and_a_slow_one_is_named_without_its_data(
     assert first["runner"] == "test-units" and first["ran_ms"] >= 300
     assert second["waited_ms"] >= 250 and second["ran_ms"] < 200
     assert all("Maria" not in str(r.__dict__) and "1234567" not in str(r.__dict__) for r in slow)
+
+
+async def test_units_through_the_async_engine_are_timed_with_their_commit(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In-memory SQLite (and PostgreSQL) run units through the async engine's run_sync."""
+    engine = create_engine("sqlite+aiosqlite:///:memory:")
+    units = UnitRunner(engine, name="test-async-units")
+    monkeypatch.setattr(syncdb, "SLOW_UNIT_S", 0.2)
+    before = unit_seconds("test-async-units", "run")
+
+    def slow(conn: Connection) -> int:
+        time.sleep(0.25)
+        return int(conn.execute(text("SELECT 1")).scalar_one())
+
+    with caplog.at_level(logging.WARNING, logger="shared.syncdb"):
+        assert await units(slow) == 1
+    count, total = unit_seconds("test-async-units", "run")
+    assert count - before[0] == 1 and total - before[1] >= 0.25
+    [warned] = [r for r in caplog.records if r.getMessage() == "a unit of database work was slow"]
+    assert warned.__dict__["runner"] == "test-async-units"
+    units.close()
+    await engine.dispose()
