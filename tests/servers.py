@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
@@ -17,7 +19,36 @@ from refdesk_cli.mailsink import SmtpController
 from shared.service import bound_port
 from tests.eventually import eventually
 
-__all__ = ["QuietServer", "SmtpController", "serving", "serving_in_thread"]
+__all__ = ["QuietServer", "SmtpController", "self_signed", "serving", "serving_in_thread"]
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost in `folder` (openssl CLI):
+    (cert.pem, key.pem)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 class QuietServer(uvicorn.Server):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from services.notifier.messages import make_message_id
+from tests.servers import self_signed
 
 from .conftest import Configure
 from .notifier_env import SmtpRelay, command, dead_letters, running, send, settled
@@ -19,31 +19,7 @@ from .notifier_env import SmtpRelay, command, dead_letters, running, send, settl
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (openssl CLI): (cert, key)."""
-    folder = tmp_path_factory.mktemp("notifier-tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("notifier-tls"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ TLS, AUTH) and a Twilio Messages API fake served by uvicorn. Each runs in its ow
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from tests.servers import SmtpController, serving_in_thread
+from tests.servers import SmtpController, self_signed, serving_in_thread
 
 from .notifier_fakes import (
     FakeTwilio,
@@ -27,31 +26,7 @@ from .notifier_fakes import (
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A self-signed certificate for 127.0.0.1 and localhost (openssl CLI)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return TlsFiles(cert, key)
+    return TlsFiles(*self_signed(tmp_path_factory.mktemp("tls")))
 
 
 @pytest.fixture
