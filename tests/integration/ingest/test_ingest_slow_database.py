@@ -17,7 +17,8 @@ import pytest
 from tests.integration.ingest.conftest import ingest_settings, post_sms, running, sms_form
 from tests.kafka_helpers import read_to_end
 
-HELD_S = 1.4
+HELD_S = 2.5
+"""Long enough that the write still waits a second after a slow read and publish."""
 TEXT = "Hi, this is Odalys Ferreira, TCC ID 5550123, I lost my library book"
 
 
