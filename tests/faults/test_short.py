@@ -1,10 +1,14 @@
 """The short fault subset (also part of `make test`, marker short_faults): one kill -9 of each
-service during a few hundred interactions, a poison message on every consumed topic, and a
-10-second SMTP outage, all against one deployment of real processes."""
+service during a few hundred interactions, a poison message on every consumed topic, a
+10-second SMTP outage and the broker frozen for 2.5 s, all against one deployment of real
+processes."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 
 import pytest
 
@@ -124,3 +128,45 @@ async def test_smtp_down_10_s(system: System) -> None:
 
 async def _no_lag(system: System) -> bool:
     return await group_lag(system.bootstrap, "refdesk-notifier", "refdesk.notifications") == 0
+
+
+FROZEN_S = 2.5
+"""Longer than the 1 s after which a publish's acknowledgement is logged as slow, shorter
+than ingest's 4 s wait before it answers 503 and the consumers' 10 s session timeout."""
+
+
+async def test_a_frozen_broker_delays_without_losing_and_the_services_say_so(
+    system: System,
+) -> None:
+    """The broker stopped (SIGSTOP) for FROZEN_S, as a long pause of its JVM or its host would,
+    while texts and chats arrive: every interaction arrives once, and the services that were
+    waiting on it log the slow acknowledgement with figures only."""
+    convs = make_traffic(120, sms_every=4)
+    pid = system.kafka.process.pid if system.kafka.process else None
+    assert pid is not None
+
+    async def freeze(progress: object) -> None:
+        await asyncio.sleep(1)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(FROZEN_S)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    await drive(system, convs, during=freeze)
+    items = flatten(convs)
+    outcome = await settle(system, items, "broker frozen 2.5 s (short)", timeout=180)
+    report.add(outcome.row(), full=False)
+    assert_clean(outcome)
+
+    logs = system.stack.run_dir / "logs"
+    slow = [
+        (path.stem, json.loads(line))
+        for path in sorted(logs.glob("*.log"))
+        for line in path.read_text(errors="replace").splitlines()
+        if "the broker was slow to acknowledge" in line
+    ]
+    assert "ingest" in {service for service, _ in slow}, "ingest did not log the slow acks"
+    assert all(entry["level"] == "warning" and entry["took_ms"] >= 1000 for _, entry in slow)
+    figures_only = {"time", "level", "service", "logger", "message", "topics", "records", "took_ms"}
+    assert all(set(entry) <= figures_only for _, entry in slow)
