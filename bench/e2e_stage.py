@@ -29,7 +29,7 @@ from bench.machine import RssPeak, cpu_seconds
 from bench.payloads import message_sid
 from bench.profile import Profiler
 from bench.system import System
-from bench.timeline import Timeline, during, stalls, warnings_logged
+from bench.timeline import Sample, Timeline, during, stalls, warnings_logged
 from shared.events import derived_id
 from shared.settings import CommonSettings
 from shared.topics import ROUTING
@@ -202,7 +202,7 @@ def explain_stalls(
     system: System,
     due: list[float],
     late_ms: dict[str, list[float]],
-    samples: list[Any],
+    samples: list[Sample],
 ) -> list[dict[str, Any]]:
     """Each stall of a run (`bench.timeline.stalls`) with when it began (seconds into the
     run), how long it lasted, the machine and the busiest processes over it, and the

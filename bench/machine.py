@@ -68,10 +68,16 @@ def versions() -> dict[str, str]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (from /proc/<pid>/stat), in seconds."""
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (from /proc/<pid>/stat), in clock ticks; OSError once the
+    process is gone."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    return cpu_ticks(pid) / TICK
 
 
 def rss_mib(pid: int) -> float:

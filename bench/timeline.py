@@ -12,7 +12,6 @@ a slow broker acknowledgement), so a late run names its cause, or says the machi
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,12 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.machine import TICK, cpu_ticks
+
 INTERVAL_S = 0.5
 STALL_MS = 1000.0
 """An interaction later than this (accepted, decided or emailed, from its scheduled send) is
 part of a stall: twenty times the email's p50 target at 100/s."""
 
-TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+TICK_MS = 1000 / TICK
 MACHINE_FIELDS = ("busy", "iowait", "steal", "idle")
 
 
@@ -59,12 +60,22 @@ def pressure_us() -> dict[str, int]:
 
 
 def process_ticks(pid: int) -> int | None:
-    """utime + stime of a process in clock ticks (None once it is gone)."""
+    """`cpu_ticks`, or None once the process is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return cpu_ticks(pid)
     except OSError:
         return None
-    return int(fields[11]) + int(fields[12])
+
+
+@dataclass
+class Reading:
+    """What /proc said at one moment (time.monotonic): the machine's jiffies, the pressure
+    totals and each process's ticks."""
+
+    at: float
+    machine: dict[str, int]
+    pressure: dict[str, int]
+    processes: dict[str, int | None]
 
 
 @dataclass
@@ -108,26 +119,27 @@ class Timeline:
             self.samples.append(self._delta(before, now))
             before = now
 
-    def _read(self) -> tuple[float, dict[str, int], dict[str, int], dict[str, int | None]]:
+    def _read(self) -> Reading:
         ticks = {name: process_ticks(pid) for name, pid in self.pids.items()}
-        return time.monotonic(), machine_jiffies(), pressure_us(), ticks
+        return Reading(time.monotonic(), machine_jiffies(), pressure_us(), ticks)
 
     @staticmethod
-    def _delta(
-        before: tuple[float, dict[str, int], dict[str, int], dict[str, int | None]],
-        now: tuple[float, dict[str, int], dict[str, int], dict[str, int | None]],
-    ) -> Sample:
-        seconds = max(now[0] - before[0], 1e-6)
-        machine = {k: (now[1][k] - before[1][k]) * TICK_MS / seconds for k in MACHINE_FIELDS}
+    def _delta(before: Reading, now: Reading) -> Sample:
+        seconds = max(now.at - before.at, 1e-6)
+        machine = {
+            k: (now.machine[k] - before.machine[k]) * TICK_MS / seconds for k in MACHINE_FIELDS
+        }
         pressure = {
-            k: (now[2][k] - before[2][k]) / 1000 / seconds for k in now[2] if k in before[2]
+            k: (v - before.pressure[k]) / 1000 / seconds
+            for k, v in now.pressure.items()
+            if k in before.pressure
         }
         processes = {}
-        for name, ticks in now[3].items():
-            was = before[3].get(name)
+        for name, ticks in now.processes.items():
+            was = before.processes.get(name)
             if ticks is not None and was is not None:
                 processes[name] = (ticks - was) * TICK_MS / seconds
-        return Sample(now[0], machine, pressure, processes)
+        return Sample(now.at, machine, pressure, processes)
 
 
 def stalls(
@@ -170,20 +182,20 @@ def during(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
     if not inside:
         return {}
 
-    def mean(pick: str) -> dict[str, float]:
-        keys = {k for s in inside for k in getattr(s, pick)}
-        return {
-            k: sum(getattr(s, pick).get(k, 0.0) for s in inside) / len(inside) for k in sorted(keys)
-        }
-
-    processes = mean("processes")
+    processes = _mean([s.processes for s in inside])
     busiest = dict(sorted(processes.items(), key=lambda kv: -kv[1])[:3])
     return {
-        "machine": mean("machine"),
-        "pressure": mean("pressure"),
+        "machine": _mean([s.machine for s in inside]),
+        "pressure": _mean([s.pressure for s in inside]),
         "busiest": busiest,
         "samples": len(inside),
     }
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's mean over the rows (a key a row lacks counts as 0 there)."""
+    keys = sorted({k for row in rows for k in row})
+    return {k: sum(row.get(k, 0.0) for row in rows) / len(rows) for k in keys}
 
 
 def warnings_logged(logs: Path, since: float, until: float) -> list[dict[str, Any]]:
