@@ -133,7 +133,10 @@ async def conversation_context(
     department_names = {d: dep.name for d, dep in book.departments.items()}
     return {
         "me": actor.id,
-        "patron_label": patron["name"] or (None if chat else patron["contact"]) or "Chat visitor",
+        "patron_label": patron["name"]
+        or (None if chat else views.readable_contact(patron["contact"]))
+        or "Chat visitor",
+        "contact_label": views.readable_contact(patron["contact"]),
         "c": decorate_row(view, res, names, now),
         "lines": [
             views.line_view(

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from starlette.datastructures import QueryParams
 
 from services.status.queue import QueueFilter
@@ -79,6 +80,25 @@ def file_size(size: int | None) -> str:
         return f"{kb:.0f} KB" if kb >= 10 else f"{kb:.1f} KB"
     mb = kb / 1024
     return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
+
+
+def readable_contact(contact: str | None) -> str | None:
+    """A patron's contact as people write it: an American number as (817) 555-0142, any
+    other in its international form (+44 20 7946 0958); an email address as it is."""
+    if not contact or not contact.startswith("+"):
+        return contact
+    try:
+        number = phonenumbers.parse(contact)
+    except phonenumbers.NumberParseException:
+        return contact
+    if not phonenumbers.is_valid_number(number):
+        return contact
+    form = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if number.country_code == 1
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, form)
 
 
 def sort_key(row: dict[str, Any]) -> str:

@@ -81,7 +81,10 @@ async def list_conversations(
     overnight: bool | None = None,
     crisis: bool | None = None,
     q: Annotated[str | None, Query(max_length=200, description="words in any message")] = None,
-    contact: Annotated[str | None, Query(max_length=320)] = None,
+    contact: Annotated[
+        str | None,
+        Query(max_length=320, description="the patron's email address or phone number, as typed"),
+    ] = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = queue.DEFAULT_LIMIT,

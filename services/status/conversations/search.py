@@ -8,6 +8,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +55,21 @@ async def _by_text(session: AsyncSession, words: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+def contact_key(typed: str) -> str:
+    """A contact as conversations store it: an email address in lower case, a phone number in
+    E.164, however it was typed ("817-555-0142", "(817) 555 0142" and "+18175550142" are one
+    number; a number without a country code is taken as American, as ingest takes it)."""
+    typed = typed.strip()
+    if "@" not in typed:
+        try:
+            number = phonenumbers.parse(typed, "US")
+        except phonenumbers.NumberParseException:
+            return typed.lower()
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return typed.lower()
+
+
 async def matching(
     *,
     session: AsyncSession,
@@ -69,7 +85,7 @@ async def matching(
     query = select(Conversation.conversation_id)
     narrowed = False
     if contact:
-        query = query.where(Conversation.patron_contact == contact.strip().lower())
+        query = query.where(Conversation.patron_contact == contact_key(contact))
         narrowed = True
     if date_from:
         start = datetime.combine(date_from, time.min, tzinfo=DESK_TZ)

@@ -14,6 +14,7 @@ from starlette.datastructures import QueryParams
 from status_fakes import T0, arrive
 
 from services.status.console import views
+from services.status.conversations.search import contact_key
 from shared.events import Channel
 
 CSRF = {"X-Requested-With": "refdesk"}
@@ -66,6 +67,8 @@ async def test_filters_and_search_narrow_the_queue(
     assert order(found) == [scene.EMAIL] and "1 conversation found" in found
     by_phone = (await client.get("/dashboard/fragments/queue?contact=%2B18175550142")).text
     assert set(order(by_phone)) == {scene.SMS, "sms-rooms"}  # closed ones too
+    as_said = (await client.get("/dashboard/fragments/queue?contact=817-555-0142")).text
+    assert set(order(as_said)) == {scene.SMS, "sms-rooms"}
     last_week = (await client.get("/dashboard/fragments/queue?from=2025-02-25&to=2025-02-26")).text
     assert order(last_week) == ["sms-rooms"]
     today = (await client.get("/dashboard/fragments/queue?from=2025-03-04&q=print")).text
@@ -141,6 +144,45 @@ async def test_row_fragment_follows_the_filters_and_state(
     assert (await client.get("/dashboard/fragments/row/sms-rooms")).status_code == 204  # closed
     searched = await client.get("/dashboard/fragments/row/sms-rooms?q=rooms")
     assert searched.status_code == 200 and "Closed" in searched.text
+
+
+async def test_a_text_is_headed_by_the_number_as_people_write_it(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.sms(sessions)
+    await sign_in(client)
+    pane = (await client.get(f"/dashboard/fragments/conversation/{scene.SMS}")).text
+    assert '<span class="patron">(817) 555-0142</span>' in pane
+    assert "+18175550142" not in pane
+
+
+@pytest.mark.parametrize(
+    ("contact", "expected"),
+    [
+        ("+18175550142", "(817) 555-0142"),
+        ("+442079460958", "+44 20 7946 0958"),
+        ("+1555", "+1555"),  # not a valid number: as it is
+        ("pat@my.tccd.edu", "pat@my.tccd.edu"),
+        (None, None),
+    ],
+)
+def test_contacts_read_as_people_write_them(contact: str | None, expected: str | None) -> None:
+    assert views.readable_contact(contact) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("817-555-0142", "+18175550142"),
+        (" (817) 555 0142 ", "+18175550142"),
+        ("+1 817.555.0142", "+18175550142"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("Pat@My.TCCD.edu", "pat@my.tccd.edu"),
+        ("0142", "0142"),  # not a number: searched as typed
+    ],
+)
+def test_a_contact_is_searched_however_it_was_typed(typed: str, key: str) -> None:
+    assert contact_key(typed) == key
 
 
 @pytest.mark.parametrize(

@@ -303,6 +303,11 @@ async def test_search_by_words_contact_and_date(
         "/conversations", params={"contact": "+18175550188"}, headers=bearer("mgarcia")
     )
     assert [r["conversation_id"] for r in by_contact.json()["items"]] == ["q-2"]
+    for typed in ("817-555-0188", "(817) 555 0188", "8175550188", "+1 817.555.0188"):
+        as_said = await client.get(
+            "/conversations", params={"contact": typed}, headers=bearer("mgarcia")
+        )
+        assert [r["conversation_id"] for r in as_said.json()["items"]] == ["q-2"], typed
     day = (T0 - timedelta(days=3)).date().isoformat()
     dated = await client.get(
         "/conversations", params={"from": day, "to": day}, headers=bearer("mgarcia")
