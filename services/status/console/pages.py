@@ -137,6 +137,7 @@ async def conversation_context(
         or (None if chat else views.readable_contact(patron["contact"]))
         or "Chat visitor",
         "contact_label": views.readable_contact(patron["contact"]),
+        "contact_tel": None if chat else views.dialable(patron["contact"]),
         "c": decorate_row(view, res, names, now),
         "lines": [
             views.line_view(

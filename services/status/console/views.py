@@ -101,6 +101,11 @@ def readable_contact(contact: str | None) -> str | None:
     return phonenumbers.format_number(number, form)
 
 
+def dialable(contact: str | None) -> str | None:
+    """The contact for a `tel:` link if it is a phone number (E.164, as stored), else None."""
+    return contact if contact and re.fullmatch(r"\+[1-9][0-9]{6,14}", contact) else None
+
+
 def sort_key(row: dict[str, Any]) -> str:
     """A string that sorts queue rows in desk order (the browser inserts live rows by it)."""
     # queue.queue_band's bands, read off the row

@@ -152,8 +152,18 @@ async def test_a_text_is_headed_by_the_number_as_people_write_it(
     await scene.sms(sessions)
     await sign_in(client)
     pane = (await client.get(f"/dashboard/fragments/conversation/{scene.SMS}")).text
-    assert '<span class="patron">(817) 555-0142</span>' in pane
-    assert "+18175550142" not in pane
+    assert (
+        '<span class="patron"><a href="tel:+18175550142" title="Call (817) 555-0142">'
+        "(817) 555-0142</a></span>"
+    ) in pane
+
+
+@pytest.mark.parametrize(
+    ("contact", "tel"),
+    [("+18175550142", "+18175550142"), ("pat@my.tccd.edu", None), ("+1 817", None), (None, None)],
+)
+def test_only_a_stored_phone_number_is_dialable(contact: str | None, tel: str | None) -> None:
+    assert views.dialable(contact) == tel
 
 
 @pytest.mark.parametrize(
