@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,14 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--plot", type=Path, default=DOCS / "performance_latency.png")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, data)")
     parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=os.environ.get("REFDESK_BENCH_POSTGRES_URL") or None,
+        help="keep the services' data on this PostgreSQL server (fresh databases, dropped at "
+        "the end; e.g. postgresql+asyncpg://postgres:pw@127.0.0.1:5432/postgres), as "
+        "docker-compose deploys them; default REFDESK_BENCH_POSTGRES_URL, else SQLite files",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         choices=STAGES,
@@ -63,8 +72,13 @@ def idle_cpu(pids: dict[str, int], seconds: float) -> dict[str, float]:
 def measure(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The chosen stages, in an order where no service sees another stage's backlog."""
     results: dict[str, Any] = {"machine": machine(), "versions": versions()}
-    system = start_system(root)
+    system = start_system(root, args.postgres)
     log.info("Kafka on %s, mail sink on port %d", system.kafka.bootstrap, system.smtp.port)
+    results["database"] = (
+        f"PostgreSQL {system.postgres.version()} (a database per service, on this machine)"
+        if system.postgres is not None
+        else "SQLite (a file per service)"
+    )
     try:
         if {"e2e", "catchup", "ingest"} & set(args.stages):
             stack = system.stack("stack", FIVE)
@@ -123,6 +137,8 @@ def main() -> int:
     command = "python -m bench" + (" --quick" if args.quick else "")
     if args.only:
         command += "".join(f" --only {stage}" for stage in args.stages)
+    if args.postgres:
+        command += " --postgres URL"
     try:
         results = measure(root, args)
     except BaseException:

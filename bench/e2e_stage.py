@@ -144,6 +144,7 @@ async def one_rate(
         "phone_base": "+1682555",
     }
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    db0 = system.database_cpu_s()
     assert system.kafka.process is not None
     timeline = Timeline({**pids, "broker": system.kafka.process.pid, "bench": os.getpid()})
     timeline.start()
@@ -160,6 +161,7 @@ async def one_rate(
     await asyncio.sleep(1.0)  # the status service and the publisher finish the last batches
     samples = timeline.stop()
     cpu_ms = {name: (cpu_seconds(pid) - cpu0[name]) / max(n, 1) * 1e3 for name, pid in pids.items()}
+    db1 = system.database_cpu_s()
     acc, dec, mail = [], [], []
     for i in range(n):
         due, end, code = res["sched"][i], res["end"][i], res["status"][i]
@@ -175,6 +177,8 @@ async def one_rate(
         "missing_emails": sum(1 for v in mail if v == math.inf),
         "cpu_ms": cpu_ms,
     }
+    if db0 is not None and db1 is not None:
+        out["database_cpu_ms"] = (db1 - db0) / max(n, 1) * 1e3
     for name, values in (("accepted", acc), ("decision", dec), ("email", mail)):
         out[name] = {"p50": percentile(values, 50), "p99": percentile(values, 99)}
     out["stalls"] = explain_stalls(
@@ -195,6 +199,8 @@ async def one_rate(
         {name: round(v, 2) for name, v in cpu_ms.items()},
         sum(cpu_ms.values()),
     )
+    if "database_cpu_ms" in out:
+        log.info("  the database server: %.2f ms of CPU per interaction", out["database_cpu_ms"])
     return out
 
 

@@ -23,6 +23,8 @@ PACKAGES = (
     "pydantic",
     "sqlalchemy",
     "aiosqlite",
+    "asyncpg",
+    "psycopg",
     "aiosmtpd",
 )
 
@@ -78,6 +80,22 @@ def cpu_ticks(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, in seconds."""
     return cpu_ticks(pid) / TICK
+
+
+def named_cpu_seconds(name: str) -> float:
+    """utime + stime of every process whose command name is `name`, in seconds: a database
+    server's postmaster, backends and background workers. A process that ends between two
+    readings takes its CPU with it (the services' pooled connections keep theirs open)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == name:
+                ticks += cpu_ticks(int(entry.name))
+        except OSError:
+            continue
+    return ticks / TICK
 
 
 def rss_mib(pid: int) -> float:

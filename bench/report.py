@@ -82,6 +82,15 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 total <= 3,
             ),
         ]
+        if "database_cpu_ms" in run:
+            rows += [
+                (
+                    "... and the database server's, beside them",
+                    f"{run['database_cpu_ms']:.2f} ms",
+                    "-",
+                    None,
+                )
+            ]
     if "catchup" in r:
         c = r["catchup"]
         rows += [
@@ -171,7 +180,8 @@ def section(r: dict[str, Any], plot: Path) -> str:
     lines += ["| versions | |", "|---|---|"] + [f"| {k} | {val} |" for k, val in v.items()] + [""]
     lines += [
         f"Reproduce: `{r['command']}` (or `make bench`), on loopback, with a fresh Kafka "
-        f"{v['kafka']} (LocalKafka, free port) and the aiosmtpd mail sink.",
+        f"{v['kafka']} (LocalKafka, free port) and the aiosmtpd mail sink. The services' "
+        f"data: {r.get('database', 'SQLite (a file per service)')}.",
         "",
     ]
     lines += ["### Targets", "", "| target | measured | goal | |", "|---|---|---|---|"]
@@ -287,6 +297,13 @@ def paced_rows(paced: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def database_cpu(run: dict[str, Any]) -> str:
+    """The database server's CPU per interaction, when it runs apart from the services."""
+    if "database_cpu_ms" not in run:
+        return ""
+    return f"; the database server {run['database_cpu_ms']:.2f} beside them"
+
+
 def e2e_section(e2e: dict[str, Any]) -> list[str]:
     """Stage 3: webhook to decision to email."""
     lines = [
@@ -321,7 +338,7 @@ def e2e_section(e2e: dict[str, Any]) -> list[str]:
             f"{ms(run['decision']['p99'])} | "
             f"{ms(run['email']['p50'])} / {ms(run['email']['p99'])} | "
             f"{run['missing_decisions']} / {run['missing_emails']} | "
-            f"{sum(cpu.values()):.2f} ({per}) |"
+            f"{sum(cpu.values()):.2f} ({per}){database_cpu(run)} |"
         )
     pages = (live or {}).get("consoles", {}).get("pages")
     if live is not None and pages is not None:

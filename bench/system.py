@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import subprocess
 import sys
 import threading
@@ -12,7 +14,9 @@ from pathlib import Path
 
 import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.engine import make_url
 
+from bench.machine import named_cpu_seconds
 from bench.payloads import BASE, MAILGUN_KEY, TWILIO_TOKEN, WEBHOOK_SECRET
 from refdesk_cli.kafka_local import LocalKafka, free_port
 from refdesk_cli.mailsink import SinkHandler, SmtpController
@@ -38,6 +42,74 @@ class StampingSink(SinkHandler):
 
 
 @dataclass
+class Postgres:
+    """Fresh databases on a PostgreSQL server, one per service for each stack the bench starts
+    (as docker-compose gives each service its own), dropped when the bench ends."""
+
+    server_url: str
+    """Any database on the server, e.g. postgresql+asyncpg://postgres:pw@127.0.0.1:5432/postgres."""
+    prefix: str = field(default_factory=lambda: f"refdesk_bench_{uuid.uuid4().hex[:6]}")
+    created: list[str] = field(default_factory=list)
+
+    def database_url(self, stack: str) -> str:
+        """REFDESK_DATABASE_URL for a stack (`{service}` in it), its databases created."""
+        base = f"{self.prefix}_{re.sub(r'[^a-z0-9]+', '_', stack.lower())}"
+        names = [f"{base}_{service}" for service in SERVICES]
+        self._run([f'CREATE DATABASE "{name}"' for name in names])
+        self.created += names
+        url = make_url(self.server_url).set(database="DATABASE")
+        return url.render_as_string(hide_password=False).replace("DATABASE", f"{base}_{{service}}")
+
+    def drop(self) -> None:
+        """Drop every database this run created (closing the services' leftover sessions)."""
+        self._run([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self.created])
+        self.created.clear()
+
+    def version(self) -> str:
+        """The server's version, e.g. "15.10"."""
+        out: list[str] = []
+        self._run(["SHOW server_version"], out)
+        return out[0].split()[0] if out else "unknown"
+
+    def _run(self, statements: list[str], out: list[str] | None = None) -> None:
+        """Run statements on the server from a thread of its own (callers may be in a loop)."""
+
+        async def go() -> None:
+            import asyncpg
+
+            url = make_url(self.server_url)
+            conn = await asyncpg.connect(
+                user=url.username,
+                password=url.password,
+                host=url.host or "127.0.0.1",
+                port=url.port or 5432,
+                database=url.database or "postgres",
+            )
+            try:
+                for sql in statements:
+                    if out is not None:
+                        out.append(str(await conn.fetchval(sql)))
+                    else:
+                        await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        failed: list[BaseException] = []
+
+        def thread() -> None:
+            try:
+                asyncio.run(go())
+            except BaseException as exc:
+                failed.append(exc)
+
+        worker = threading.Thread(target=thread)
+        worker.start()
+        worker.join()
+        if failed:
+            raise failed[0]
+
+
+@dataclass
 class System:
     """Kafka, the mail sink and the services' environment, under one scratch folder."""
 
@@ -46,22 +118,35 @@ class System:
     smtp: SmtpController
     sink: StampingSink
     env: dict[str, str]
+    postgres: Postgres | None = None
+    """Where the services keep their data: PostgreSQL if given, else a SQLite file each."""
 
     def stack(
         self, name: str, names: tuple[str, ...], extra: dict[str, str] | None = None
     ) -> Stack:
-        """A Stack for some services in its own run folder, each on a port it binds and reports."""
+        """A Stack for some services in its own run folder (and, on PostgreSQL, its own
+        databases), each on a port it binds and reports."""
         ports = dict.fromkeys(SERVICES, 0)
-        return Stack(run_dir=self.root / name, env={**self.env, **(extra or {})}, ports=ports)
+        env = {**self.env, **(extra or {})}
+        if self.postgres is not None:
+            env["REFDESK_DATABASE_URL"] = self.postgres.database_url(name)
+        return Stack(run_dir=self.root / name, env=env, ports=ports)
+
+    def database_cpu_s(self) -> float | None:
+        """CPU the database server has spent so far (None on SQLite, which runs in-process)."""
+        return None if self.postgres is None else named_cpu_seconds("postgres")
 
     def stop(self) -> None:
-        """Stop the sink and the broker."""
+        """Stop the sink and the broker, and drop the bench's databases."""
         self.smtp.stop()
         self.kafka.stop()
+        if self.postgres is not None:
+            self.postgres.drop()
 
 
-def start_system(root: Path) -> System:
-    """Start a fresh broker on a free port and the stamping mail sink."""
+def start_system(root: Path, postgres: str | None = None) -> System:
+    """Start a fresh broker on a free port and the stamping mail sink; with `postgres` (a
+    server's URL), the services keep their data in fresh databases there."""
     kafka = LocalKafka(data_dir=root / "kafka", port=free_port())
     kafka.start()
     sink = StampingSink()
@@ -84,7 +169,8 @@ def start_system(root: Path) -> System:
         "REFDESK_LOG_LEVEL": "INFO",
         "REFDESK_STATUS_SESSION_SECRET": uuid.uuid4().hex * 2,
     }
-    return System(root=root, kafka=kafka, smtp=smtp, sink=sink, env=env)
+    db = Postgres(postgres) if postgres else None
+    return System(root=root, kafka=kafka, smtp=smtp, sink=sink, env=env, postgres=db)
 
 
 def start_bare_app(root: Path) -> tuple[subprocess.Popen[bytes], int]:

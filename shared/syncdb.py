@@ -10,7 +10,12 @@ batch written as one synchronous function over a `Connection` runs here instead:
   `loop.call_soon_threadsafe` back, as aiosqlite hands off its statements. A thread pool's
   future chaining and a pool check-out per unit had cost 220-250 µs of CPU per unit against
   135-145 µs (docs/performance.md);
-- PostgreSQL (asyncpg) and in-memory SQLite: through the async engine's `run_sync`.
+- PostgreSQL: the same, on a thread holding one synchronous psycopg connection. Through the
+  async engine's `run_sync` every statement of a unit had been a greenlet switch and an
+  asyncpg round trip driven from the event loop (docs/performance.md, "December 5"). asyncpg's
+  `ssl` option becomes libpq's `sslmode`; a URL with any other query parameter (asyncpg's own
+  connection options) keeps that path;
+- in-memory SQLite: through the async engine's `run_sync`.
 
 Each `UnitRunner` runs one unit at a time, in one transaction, committed when the function
 returns and rolled back if it raises. Every unit's time is observed by runner
@@ -30,7 +35,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import sqlite_pragmas
@@ -82,6 +87,20 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+LIBPQ_SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+
+
+def _psycopg(url: URL) -> URL | None:
+    """The async engine's PostgreSQL URL for psycopg: the driver swapped, asyncpg's `ssl` mode
+    given as libpq's `sslmode`. None if the URL has options psycopg would read otherwise."""
+    query = dict(url.query)
+    ssl = query.pop("ssl", None)
+    if query or (ssl is not None and ssl not in LIBPQ_SSL_MODES):
+        return None
+    psycopg = url.set(drivername="postgresql+psycopg", query={})
+    return psycopg if ssl is None else psycopg.update_query_dict({"sslmode": ssl})
+
+
 class UnitRunner:
     """Runs `fn(connection)` as one transaction, one unit at a time."""
 
@@ -99,9 +118,12 @@ class UnitRunner:
                 pool_size=1,
             )
             event.listen(self._sync, "connect", sqlite_pragmas)
+        elif url.get_backend_name() == "postgresql" and (synchronous := _psycopg(url)):
+            self._sync = create_engine(synchronous, pool_size=1)
+        if self._sync is not None:
             self._units = queue.SimpleQueue()
             # a daemon: an interpreter that exits without close() is not held by an idle
-            # thread (a unit cut short is a transaction SQLite rolls back)
+            # thread (a unit cut short is a transaction the database rolls back)
             self._thread = threading.Thread(
                 target=self._work,
                 args=(self._timing, self._sync, self._units),

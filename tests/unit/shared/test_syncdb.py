@@ -1,7 +1,8 @@
-"""`shared.syncdb.UnitRunner` on a SQLite file: each unit one transaction on the runner's own
-thread, committed when it returns and rolled back when it raises, in the order handed over; a
-caller that stops waiting does not stop the runner; close() finishes what was handed over;
-every unit is timed, and a slow one is logged by name, without its data."""
+"""`shared.syncdb.UnitRunner` on a SQLite file and on PostgreSQL (psycopg): each unit one
+transaction on the runner's own thread, committed when it returns and rolled back when it
+raises, in the order handed over; a caller that stops waiting does not stop the runner;
+close() finishes what was handed over; every unit is timed, and a slow one is logged by name,
+without its data."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import syncdb
 from shared.db import create_engine
@@ -24,8 +25,8 @@ from shared.syncdb import UnitRunner
 
 
 @pytest.fixture
-async def runner(tmp_path: Path) -> AsyncIterator[UnitRunner]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'units.db'}")
+async def runner(database_url: str) -> AsyncIterator[UnitRunner]:
+    engine = create_engine(database_url)
     units = UnitRunner(engine, name="test-units")
     await units(lambda conn: conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")))
     yield units
@@ -141,6 +142,76 @@ async def test_each_unit_is_timed_and_a_slow_one_is_named_without_its_data(
     assert first["runner"] == "test-units" and first["ran_ms"] >= 300
     assert second["waited_ms"] >= 250  # named for its wait behind slow_write
     assert all("Maria" not in str(r.__dict__) and "1234567" not in str(r.__dict__) for r in slow)
+
+
+async def test_a_postgres_url_with_asyncpg_options_keeps_the_async_engine(
+    database_url: str,
+) -> None:
+    """psycopg would not understand asyncpg's options in the URL's query: such a URL keeps
+    its units on the async engine (`run_sync`)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    engine = create_engine(f"{database_url}?command_timeout=30")
+    units = UnitRunner(engine, name="test-asyncpg-units")
+    try:
+        assert await units(lambda conn: conn.dialect.driver) == "asyncpg"
+    finally:
+        units.close()
+        await engine.dispose()
+    plain = create_engine(database_url)
+    units = UnitRunner(plain, name="test-psycopg-units")
+    try:
+        assert await units(lambda conn: conn.dialect.driver) == "psycopg"
+    finally:
+        units.close()
+        await plain.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "synchronous"),
+    [
+        (
+            "postgresql+asyncpg://u:p@db:5432/refdesk_router",
+            "postgresql+psycopg://u:p@db:5432/refdesk_router",
+        ),
+        (
+            "postgresql+asyncpg://u:p@db/r?ssl=require",
+            "postgresql+psycopg://u:p@db/r?sslmode=require",
+        ),
+        (
+            "postgresql+asyncpg://u:p@db/r?ssl=verify-full",
+            "postgresql+psycopg://u:p@db/r?sslmode=verify-full",
+        ),
+        ("postgresql+asyncpg://u:p@db/r?ssl=true", None),
+        ("postgresql+asyncpg://u:p@db/r?command_timeout=30", None),
+    ],
+)
+def test_the_postgres_url_for_psycopg(given: str, synchronous: str | None) -> None:
+    made = syncdb._psycopg(make_url(given))
+    assert (None if made is None else made.render_as_string(hide_password=False)) == synchronous
+
+
+async def test_a_runner_whose_connection_died_connects_again_for_the_next_unit(
+    database_url: str,
+) -> None:
+    """PostgreSQL restarted (or an operator ended the session): the unit that meets the dead
+    connection fails, as any database error does (the caller retries: a consumer's batch comes
+    again, a webhook is answered 503), and the next unit runs on a new connection."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    engine = create_engine(database_url)
+    units = UnitRunner(engine, name="test-reconnecting-units")
+    try:
+        first = await units(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar())
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        with pytest.raises(OperationalError):
+            await units(lambda conn: conn.execute(text("SELECT 1")).scalar())
+        second = await units(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar())
+        assert second != first
+    finally:
+        units.close()
+        await engine.dispose()
 
 
 async def test_units_through_the_async_engine_are_timed_with_their_commit(
