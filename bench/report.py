@@ -511,7 +511,8 @@ def draw(r: dict[str, Any], plot: Path) -> None:
     for ax, (name, fn) in zip(axes[0], panels, strict=True):
         fn(ax, r[name])
     fig.suptitle(
-        f"refdesk, {r['when']}, {r['machine']['nproc']} cores, load {r['machine']['load']}"
+        f"refdesk, {r['when']}, {r['machine']['nproc']} cores, load {r['machine']['load']}, "
+        f"{r.get('database', 'SQLite').split(' (')[0]}"
     )
     fig.tight_layout()
     fig.savefig(plot, dpi=110)
