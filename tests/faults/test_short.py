@@ -24,7 +24,7 @@ from tests.faults.faults import (
     queue_ids,
 )
 from tests.faults.system import SERVICES, System, ledger_summary
-from tests.faults.traffic import Outcome, drive, flatten, make_traffic, settle
+from tests.faults.traffic import Outcome, Progress, drive, flatten, make_traffic, settle
 from tests.kafka_helpers import group_lag
 
 pytestmark = [pytest.mark.short_faults, pytest.mark.timeout(600)]
@@ -145,8 +145,10 @@ async def test_a_frozen_broker_delays_without_losing_and_the_services_say_so(
     pid = system.kafka.process.pid if system.kafka.process else None
     assert pid is not None
 
-    async def freeze(progress: object) -> None:
-        await asyncio.sleep(1)
+    async def freeze(progress: Progress) -> None:
+        # while traffic flows (a fast machine sends all of it within a second or two): the
+        # requests in flight then wait on the frozen broker's acknowledgements
+        await eventually(lambda: progress.answered >= 20, "the first answers", every=0.01)
         os.kill(pid, signal.SIGSTOP)
         try:
             await asyncio.sleep(FROZEN_S)
