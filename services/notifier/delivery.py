@@ -7,7 +7,9 @@ transaction: while a lane drains a backlog it claims once a quarter of its slots
 after every delivery, and an urgent command (a crisis alert) is claimed as soon as it is
 recorded. The outcomes of concurrent deliveries are written together (group commit,
 `shared.batching.Batcher`). The crash window (relay accepted, ledger not yet written) is
-therefore up to the lane concurrency per lane. Retries are rows scheduled for later, never
+therefore up to the lane concurrency per lane. A write that meets a lost database connection
+(a restart or failover of PostgreSQL) is tried again on a new one, up to OUTCOME_WRITE_TRIES
+times, so such an event does not open that window. Retries are rows scheduled for later, never
 sleeps, so one failing notification does not hold up the others.
 
 Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the flag
@@ -32,6 +34,7 @@ from typing import TypeVar
 
 from faststream.kafka import KafkaBroker
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from services.notifier import ledger, outbox, tables
 from services.notifier.errors import PermanentError
@@ -52,6 +55,11 @@ from shared.syncdb import UnitRunner
 from shared.topics import DELIVERIES, NOTIFICATIONS
 
 log = logging.getLogger(__name__)
+
+OUTCOME_WRITE_TRIES = 3
+"""Tries at writing a batch of outcomes whose database connection was lost, a short pause apart:
+each delivery in it was sent, and one not recorded is sent again once its lease runs out."""
+OUTCOME_RETRY_PAUSE_S = 0.2
 T = TypeVar("T")
 CRISIS_KINDS = {
     NotificationKind.CRISIS_ALERT,
@@ -134,9 +142,21 @@ class Deliverer:
 
     async def _write_outcomes(self, outcomes: list[ledger.Outcome]) -> list[None]:
         now, lease_s = self.now(), self.settings.lease_s
-        await self._unit(
-            functools.partial(ledger.apply_outcomes, outcomes=outcomes, lease_s=lease_s, now=now)
+        write = functools.partial(
+            ledger.apply_outcomes, outcomes=outcomes, lease_s=lease_s, now=now
         )
+        for tried in range(1, OUTCOME_WRITE_TRIES + 1):
+            try:
+                await self._unit(write)
+                break
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or tried == OUTCOME_WRITE_TRIES:
+                    raise
+                log.warning(
+                    "the ledger's connection was lost writing outcomes; trying again",
+                    extra={"outcomes": len(outcomes), "tried": tried},
+                )
+                await asyncio.sleep(OUTCOME_RETRY_PAUSE_S * tried)
         return [None] * len(outcomes)
 
     async def _unit(self, fn: Callable[[Connection], T]) -> T:

@@ -5,6 +5,7 @@ announced after its lease, and a failure is announced with a short reason."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 from deliverer_fakes import Clock, Crash, FakeEmail, FakePublisher, FakeTexts
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
-from services.notifier import ledger, tables
+from services.notifier import delivery, ledger, tables
 from services.notifier.delivery import Deliverer
 from services.notifier.errors import PermanentSendError, TransientSendError
 from services.notifier.messages import make_message_id
@@ -280,3 +282,55 @@ async def test_a_chat_reply_goes_to_the_chat_adapter(desk: Desk) -> None:
     await desk.drain(Channel.CHAT)
     assert desk.chat.sent == [("chat-77", cmd.context["text"], cmd.idempotency_key)]
     assert [o.state for o in desk.outcomes()] == [DeliveryState.SENT]
+
+
+def lost_connection(*, invalidated: bool) -> DBAPIError:
+    return DBAPIError(
+        "UPDATE send_ledger",
+        {},
+        Exception("server closed the connection"),
+        connection_invalidated=invalidated,
+    )
+
+
+async def test_outcomes_whose_connection_was_lost_are_written_on_a_new_one(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL restarted between the relay's answer and the outcome's write: the reply went
+    out, so the write is tried again instead of leaving the row to be sent again."""
+    apply, failures = ledger.apply_outcomes, [lost_connection(invalidated=True)]
+
+    def flaky(conn: Any, outcomes: Any, **kw: Any) -> None:
+        if failures:
+            raise failures.pop()
+        apply(conn, outcomes, **kw)
+
+    monkeypatch.setattr(ledger, "apply_outcomes", flaky)
+    monkeypatch.setattr(delivery, "OUTCOME_RETRY_PAUSE_S", 0.0)
+    cmd = reply()
+    await desk.deliverer.record([cmd])
+    with caplog.at_level(logging.WARNING, logger="services.notifier.delivery"):
+        await desk.drain()
+    assert "the ledger's connection was lost writing outcomes; trying again" in caplog.text
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.SENT
+    desk.clock.advance(LEASE_S * 3)
+    await desk.drain()
+    assert await desk.deliverer.announce_lost(Channel.EMAIL) == 0
+    assert len(desk.email.sent) == 1, "the reply was sent again"
+
+
+async def test_any_other_database_error_writing_outcomes_is_not_retried(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def refused(conn: Any, outcomes: Any, **kw: Any) -> None:
+        calls.append(len(outcomes))
+        raise lost_connection(invalidated=False)
+
+    monkeypatch.setattr(ledger, "apply_outcomes", refused)
+    await desk.deliverer.record([reply()])
+    with pytest.raises(DBAPIError):
+        await desk.drain()
+    assert calls == [1]
