@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.machine import loadavg, machine
 from bench.stats_traffic import Term, generate
+from bench.system import Postgres
 from refdesk_cli.kafka_local import LocalKafka, free_port
 from services.status.app import create_app
 from services.status.consumers import register
@@ -72,22 +73,10 @@ class NoPublisher:
 
 async def fresh_postgres(server_url: str) -> str:
     """A database of the benchmark's own on the server (dropped and created again)."""
-    import asyncpg
-
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        user=url.username,
-        password=url.password,
-        host=url.host,
-        port=url.port or 5432,
-        database=url.database or "postgres",
+    Postgres(server_url).execute(
+        f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)', f'CREATE DATABASE "{BENCH_DB}"'
     )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    return url.set(database=BENCH_DB).render_as_string(hide_password=False)
+    return make_url(server_url).set(database=BENCH_DB).render_as_string(hide_password=False)
 
 
 async def prepare(url: str) -> async_sessionmaker[AsyncSession]:

@@ -9,8 +9,10 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -55,26 +57,26 @@ class Postgres:
         """REFDESK_DATABASE_URL for a stack (`{service}` in it), its databases created."""
         base = f"{self.prefix}_{re.sub(r'[^a-z0-9]+', '_', stack.lower())}"
         names = [f"{base}_{service}" for service in SERVICES]
-        self._run([f'CREATE DATABASE "{name}"' for name in names])
+        self.execute(*(f'CREATE DATABASE "{name}"' for name in names))
         self.created += names
         url = make_url(self.server_url).set(database="DATABASE")
         return url.render_as_string(hide_password=False).replace("DATABASE", f"{base}_{{service}}")
 
     def drop(self) -> None:
         """Drop every database this run created (closing the services' leftover sessions)."""
-        self._run([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self.created])
+        self.execute(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self.created))
         self.created.clear()
 
     def version(self) -> str:
         """The server's version, e.g. "15.10"."""
-        out: list[str] = []
-        self._run(["SHOW server_version"], out)
-        return out[0].split()[0] if out else "unknown"
+        (version,) = self.execute("SHOW server_version")
+        return str(version).split()[0]
 
-    def _run(self, statements: list[str], out: list[str] | None = None) -> None:
-        """Run statements on the server from a thread of its own (callers may be in a loop)."""
+    def execute(self, *statements: str) -> list[Any]:
+        """Run statements on the server, one after another; the first value each returned.
+        From a thread of its own: the bench's callers may be inside an event loop."""
 
-        async def go() -> None:
+        async def go() -> list[Any]:
             import asyncpg
 
             url = make_url(self.server_url)
@@ -86,27 +88,12 @@ class Postgres:
                 database=url.database or "postgres",
             )
             try:
-                for sql in statements:
-                    if out is not None:
-                        out.append(str(await conn.fetchval(sql)))
-                    else:
-                        await conn.execute(sql)
+                return [await conn.fetchval(sql) for sql in statements]
             finally:
                 await conn.close()
 
-        failed: list[BaseException] = []
-
-        def thread() -> None:
-            try:
-                asyncio.run(go())
-            except BaseException as exc:
-                failed.append(exc)
-
-        worker = threading.Thread(target=thread)
-        worker.start()
-        worker.join()
-        if failed:
-            raise failed[0]
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(asyncio.run, go()).result()
 
 
 @dataclass

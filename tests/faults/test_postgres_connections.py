@@ -7,16 +7,13 @@ fresh database per service there, dropped at the end."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
+from bench.system import Postgres
 from tests.eventually import eventually
 from tests.faults import report
 from tests.faults.system import SERVICES, System, ledger_summary, start_system
@@ -30,62 +27,50 @@ pytestmark = [
     pytest.mark.timeout(600),
     pytest.mark.skipif(not SERVER, reason="REFDESK_TEST_POSTGRES_URL not set"),
 ]
-PREFIX = f"refdesk_f_{uuid.uuid4().hex[:8]}"
-
-
-async def on_server(sql: str, *args: object) -> list[asyncpg.Record]:
-    url = make_url(SERVER)
-    conn = await asyncpg.connect(
-        user=url.username,
-        password=url.password,
-        host=url.host,
-        port=url.port or 5432,
-        database=url.database or "postgres",
-    )
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The whole deployment, each service on a database of its own on the server."""
-    names = [f"{PREFIX}_{service}" for service in SERVICES]
-    for name in names:
-        asyncio.run(on_server(f'CREATE DATABASE "{name}"'))
-    url = make_url(SERVER).set(database="DATABASE").render_as_string(hide_password=False)
+def postgres() -> Iterator[Postgres]:
+    """Fresh databases on the server for the deployment, dropped at the end."""
+    made = Postgres(SERVER)
     try:
-        running = start_system(
-            Path(tmp_path_factory.mktemp("faults-postgres")),
-            REFDESK_DATABASE_URL=url.replace("DATABASE", f"{PREFIX}_{{service}}"),
-        )
-        try:
-            yield running
-        finally:
-            running.stop()
+        yield made
     finally:
-        for name in names:
-            asyncio.run(on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        made.drop()
 
 
-async def drop_connections() -> int:
-    """End every session on the deployment's databases; how many there were."""
-    rows = await on_server(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE $1",
-        f"{PREFIX}_%",
+@pytest.fixture(scope="module")
+def system(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The whole deployment, each service on a database of its own on the server."""
+    running = start_system(
+        Path(tmp_path_factory.mktemp("faults-postgres")),
+        REFDESK_DATABASE_URL=postgres.database_url("faults"),
     )
-    return len(rows)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
-async def test_every_database_connection_dropped_twice_under_traffic(system: System) -> None:
+def drop_connections(postgres: Postgres) -> int:
+    """End every session on the deployment's databases; how many there were."""
+    (ended,) = postgres.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE datname LIKE '{postgres.prefix}%'"
+    )
+    return int(ended)
+
+
+async def test_every_database_connection_dropped_twice_under_traffic(
+    system: System, postgres: Postgres
+) -> None:
     convs = make_traffic(200, sms_every=4)
     dropped: list[int] = []
 
     async def twice(progress: Progress) -> None:
         for after in (30, 90):
             await eventually(lambda n=after: progress.answered >= n, "answers", every=0.01)
-            dropped.append(await drop_connections())
+            dropped.append(drop_connections(postgres))
 
     await drive(system, convs, during=twice)
     outcome = await settle(

@@ -58,33 +58,17 @@ def test_on_sqlite_the_report_has_no_database_server() -> None:
     not os.environ.get("REFDESK_TEST_POSTGRES_URL"), reason="REFDESK_TEST_POSTGRES_URL not set"
 )
 def test_each_stack_gets_fresh_databases_that_the_end_drops() -> None:
-    import asyncio
-
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
     postgres = Postgres(os.environ["REFDESK_TEST_POSTGRES_URL"])
+
+    def databases() -> set[str]:
+        (names,) = postgres.execute("SELECT array_agg(datname) FROM pg_database")
+        return set(names)
+
     url = postgres.database_url("router-bench")
     assert url.endswith(f"/{postgres.prefix}_router_bench_{{service}}")
     assert len(postgres.created) == 5 and postgres.version()[0].isdigit()
-
-    async def databases() -> set[str]:
-        server = make_url(postgres.server_url)
-        conn = await asyncpg.connect(
-            user=server.username,
-            password=server.password,
-            host=server.host,
-            port=server.port or 5432,
-            database=server.database,
-        )
-        try:
-            rows = await conn.fetch("SELECT datname FROM pg_database")
-        finally:
-            await conn.close()
-        return {row["datname"] for row in rows}
-
     made = set(postgres.created)
-    assert made <= asyncio.run(databases())
+    assert made <= databases()
     assert url.replace("{service}", "status").rsplit("/", 1)[1] in made
     postgres.drop()
-    assert not made & asyncio.run(databases())
+    assert not made & databases()

@@ -151,20 +151,19 @@ async def test_a_postgres_url_with_asyncpg_options_keeps_the_async_engine(
     its units on the async engine (`run_sync`)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only")
-    engine = create_engine(f"{database_url}?command_timeout=30")
-    units = UnitRunner(engine, name="test-asyncpg-units")
+    assert await driver_of(f"{database_url}?command_timeout=30") == "asyncpg"
+    assert await driver_of(database_url) == "psycopg"
+
+
+async def driver_of(url: str) -> str:
+    """The driver a runner's units run on."""
+    engine = create_engine(url)
+    units = UnitRunner(engine, name="test-driver-units")
     try:
-        assert await units(lambda conn: conn.dialect.driver) == "asyncpg"
+        return await units(lambda conn: str(conn.dialect.driver))
     finally:
         units.close()
         await engine.dispose()
-    plain = create_engine(database_url)
-    units = UnitRunner(plain, name="test-psycopg-units")
-    try:
-        assert await units(lambda conn: conn.dialect.driver) == "psycopg"
-    finally:
-        units.close()
-        await plain.dispose()
 
 
 @pytest.mark.parametrize(
