@@ -130,13 +130,12 @@ async def conversation_context(
     ]
     patron = view["patron"]
     chat = channel == "chat"
+    contact = views.readable_contact(patron["contact"])
     department_names = {d: dep.name for d, dep in book.departments.items()}
     return {
         "me": actor.id,
-        "patron_label": patron["name"]
-        or (None if chat else views.readable_contact(patron["contact"]))
-        or "Chat visitor",
-        "contact_label": views.readable_contact(patron["contact"]),
+        "patron_label": patron["name"] or (None if chat else contact) or "Chat visitor",
+        "contact_label": contact,
         "contact_tel": None if chat else views.dialable(patron["contact"]),
         "c": decorate_row(view, res, names, now),
         "lines": [

@@ -82,16 +82,22 @@ def file_size(size: int | None) -> str:
     return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
 
 
-def readable_contact(contact: str | None) -> str | None:
-    """A patron's contact as people write it: an American number as (817) 555-0142, any
-    other in its international form (+44 20 7946 0958); an email address as it is."""
+def _stored_phone(contact: str | None) -> phonenumbers.PhoneNumber | None:
+    """The contact as a phone number if it is one (stored in E.164), else None."""
     if not contact or not contact.startswith("+"):
-        return contact
+        return None
     try:
         number = phonenumbers.parse(contact)
     except phonenumbers.NumberParseException:
-        return contact
-    if not phonenumbers.is_valid_number(number):
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def readable_contact(contact: str | None) -> str | None:
+    """A patron's contact as people write it: an American number as (817) 555-0142, any
+    other in its international form (+44 20 7946 0958); anything else as it is."""
+    number = _stored_phone(contact)
+    if number is None:
         return contact
     form = (
         phonenumbers.PhoneNumberFormat.NATIONAL
@@ -103,7 +109,7 @@ def readable_contact(contact: str | None) -> str | None:
 
 def dialable(contact: str | None) -> str | None:
     """The contact for a `tel:` link if it is a phone number (E.164, as stored), else None."""
-    return contact if contact and re.fullmatch(r"\+[1-9][0-9]{6,14}", contact) else None
+    return contact if _stored_phone(contact) is not None else None
 
 
 def sort_key(row: dict[str, Any]) -> str:

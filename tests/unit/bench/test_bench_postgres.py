@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from bench.system import Postgres
 
 
 def test_a_servers_processes_are_counted_by_name() -> None:
-    comm = open(f"/proc/{os.getpid()}/comm").read().strip()
+    comm = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
     end = time.process_time() + 0.2
     while time.process_time() < end:
         pass

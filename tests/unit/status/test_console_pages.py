@@ -160,7 +160,13 @@ async def test_a_text_is_headed_by_the_number_as_people_write_it(
 
 @pytest.mark.parametrize(
     ("contact", "tel"),
-    [("+18175550142", "+18175550142"), ("pat@my.tccd.edu", None), ("+1 817", None), (None, None)],
+    [
+        ("+18175550142", "+18175550142"),
+        ("+10005550142", None),  # E.164 in form, but no such number
+        ("pat@my.tccd.edu", None),
+        ("+1 817", None),
+        (None, None),
+    ],
 )
 def test_only_a_stored_phone_number_is_dialable(contact: str | None, tel: str | None) -> None:
     assert views.dialable(contact) == tel
