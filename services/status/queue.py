@@ -125,6 +125,7 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
         "subject": c["subject"],
         "preview": c["preview"],
         "lang": c["lang"],
+        "pinned": not c.get("matched", True),
     }
 
 
@@ -157,30 +158,54 @@ class QueueFilter:
     overnight: bool | None = None
     crisis: bool | None = None
     ids: tuple[str, ...] | None = None
+    """Only these (a search's matches)."""
     limit: int | None = DEFAULT_LIMIT
     """At most this many rows (None: every one, as the original /queue answers)."""
+    pin_crises: bool = False
+    """Open crises and possible crises the actor may see are listed whatever the filters above
+    say (the console's queue: a filter or a search never hides a patron in crisis)."""
+    only: str | None = None
+    """This one conversation, if the rest of the filter lists it (a live row's refresh)."""
+
+
+FLAGGED = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
+"""A crisis or a possible one."""
+
+
+def _narrowing(actor: Actor, flt: QueueFilter) -> list[ColumnElement[bool]]:
+    """The filter's conditions besides who may see what."""
+    found: list[ColumnElement[bool]] = []
+    if flt.state in ("open", "closed"):
+        found.append(Conversation.state == flt.state)
+    if flt.department:
+        found.append(Conversation.department == flt.department)
+    if flt.channel:
+        found.append(Conversation.channel == flt.channel.value)
+    if flt.mine:
+        found.append(Conversation.assignee == actor.id)
+    if flt.unassigned:
+        found.append(Conversation.assignee.is_(None))
+    if flt.overnight is not None:
+        found.append(Conversation.overnight.is_(flt.overnight))
+    if flt.crisis is not None:
+        found.append(FLAGGED if flt.crisis else ~FLAGGED)
+    if flt.ids is not None:
+        found.append(Conversation.conversation_id.in_(flt.ids) if flt.ids else false())
+    return found
 
 
 def listing_statement(actor: Actor, flt: QueueFilter) -> Select[*tuple[Any, ...]]:
     """The query of `listing`."""
-    query = select(*ROW_COLUMNS).where(visible_to(actor))
-    if flt.state in ("open", "closed"):
-        query = query.where(Conversation.state == flt.state)
-    if flt.department:
-        query = query.where(Conversation.department == flt.department)
-    if flt.channel:
-        query = query.where(Conversation.channel == flt.channel.value)
-    if flt.mine:
-        query = query.where(Conversation.assignee == actor.id)
-    if flt.unassigned:
-        query = query.where(Conversation.assignee.is_(None))
-    if flt.overnight is not None:
-        query = query.where(Conversation.overnight.is_(flt.overnight))
-    if flt.crisis is not None:
-        flagged = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
-        query = query.where(flagged if flt.crisis else ~flagged)
-    if flt.ids is not None:
-        query = query.where(Conversation.conversation_id.in_(flt.ids) if flt.ids else false())
+    narrowing = _narrowing(actor, flt)
+    unfiltered_open = flt.state == "open" and len(narrowing) == 1
+    if narrowing and flt.pin_crises and not unfiltered_open:
+        matched = and_(*narrowing)
+        query = select(*ROW_COLUMNS, matched.label("matched")).where(visible_to(actor))
+        query = query.where(or_(matched, and_(Conversation.state == "open", FLAGGED)))
+    else:
+        query = select(*ROW_COLUMNS).where(visible_to(actor), *narrowing)
+    if flt.only is not None:
+        query = query.where(Conversation.conversation_id == flt.only)
     if flt.state == "closed":
         query = query.order_by(Conversation.closed_at.desc())
     else:
@@ -192,7 +217,7 @@ def listing_statement(actor: Actor, flt: QueueFilter) -> Select[*tuple[Any, ...]
 
 _kept_statement = functools.lru_cache(maxsize=1024)(listing_statement)
 """Statements are immutable: one built per staff member and filter is reused (a search's
-ids change every time, so those are built afresh)."""
+ids and a single row's id change every time, so those are built afresh)."""
 
 
 async def listing(
@@ -201,7 +226,8 @@ async def listing(
     """The queue rows (ROW_COLUMNS) of the conversations the actor may see, in desk order
     (newest first for closed ones). Open ones are read in the order of the index
     ix_conversations_queue, so a page costs its own rows, not a sort of the whole queue."""
-    build = listing_statement if flt.ids is not None else _kept_statement
+    fresh = flt.ids is not None or flt.only is not None
+    build = listing_statement if fresh else _kept_statement
     rows = await session.execute(build(actor, flt))
     return list(rows.all())
 

@@ -159,6 +159,7 @@ class Filters:
             "contact": self.contact,
             "date_from": self.date_from,
             "date_to": self.date_to,
+            "pin_crises": True,
         }
 
     def one_row(self, conversation_id: str) -> QueueFilter:
@@ -171,7 +172,8 @@ class Filters:
             unassigned=self.unassigned,
             overnight=True if self.overnight else None,
             crisis=True if self.crisis else None,
-            ids=(conversation_id,),
+            pin_crises=True,
+            only=conversation_id,
         )
 
 

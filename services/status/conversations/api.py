@@ -88,6 +88,13 @@ async def list_conversations(
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = queue.DEFAULT_LIMIT,
+    pin_crises: Annotated[
+        bool,
+        Query(
+            description="list the open crises and possible crises you may see as well, "
+            "whatever the other filters say (the console's queue does)"
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """Each item has the queue row plus `preview`, the start of the patron's latest message."""
     ids: tuple[str, ...] | None = None
@@ -108,6 +115,7 @@ async def list_conversations(
         crisis=crisis,
         ids=ids,
         limit=limit,
+        pin_crises=pin_crises,
     )
     rows = await queue.listing(session=session, actor=actor, flt=flt)
     now = res.clock()

@@ -59,22 +59,45 @@ async def test_filters_and_search_narrow_the_queue(
 ) -> None:
     await scene.morning(sessions)
     await sign_in(client)
+    # the open crisis and the possible one stay on top of every filtered queue and search
+    kept = [scene.CRISIS, scene.REVIEW]
     sms = (await client.get("/dashboard/fragments/queue?channel=sms")).text
-    assert order(sms) == [scene.REVIEW, scene.SMS]
+    assert order(sms) == [*kept, scene.SMS]
     night = (await client.get("/dashboard?overnight=1")).text
-    assert order(night) == [scene.EMAIL] and 'name="overnight" value="1" checked' in night
+    assert order(night) == [*kept, scene.EMAIL] and 'name="overnight" value="1" checked' in night
+    assert "1 open (filtered), and 2 crises shown whatever the filters" in night
     found = (await client.get("/dashboard/fragments/queue?q=laptop")).text
-    assert order(found) == [scene.EMAIL] and "1 conversation found" in found
+    assert order(found) == [*kept, scene.EMAIL] and "1 conversation found" in found
     by_phone = (await client.get("/dashboard/fragments/queue?contact=%2B18175550142")).text
-    assert set(order(by_phone)) == {scene.SMS, "sms-rooms"}  # closed ones too
+    assert set(order(by_phone)) == {*kept, scene.SMS, "sms-rooms"}  # closed ones too
     as_said = (await client.get("/dashboard/fragments/queue?contact=817-555-0142")).text
-    assert set(order(as_said)) == {scene.SMS, "sms-rooms"}
+    assert set(order(as_said)) == {*kept, scene.SMS, "sms-rooms"}
     last_week = (await client.get("/dashboard/fragments/queue?from=2025-02-25&to=2025-02-26")).text
-    assert order(last_week) == ["sms-rooms"]
+    assert order(last_week) == [*kept, "sms-rooms"]
     today = (await client.get("/dashboard/fragments/queue?from=2025-03-04&q=print")).text
-    assert order(today) == [scene.SMS]
+    assert order(today) == [*kept, scene.SMS]
     none = (await client.get("/dashboard/fragments/queue?q=zzzz")).text
-    assert order(none) == [] and "Nothing matches" in none
+    assert order(none) == kept and "Nothing matches" in none
+    assert "0 conversations found, and 2 crises shown whatever the search" in none
+    # the API narrows exactly unless asked to keep them
+    api = (await client.get("/conversations?channel=email")).json()["items"]
+    assert [item["conversation_id"] for item in api] == [scene.EMAIL]
+    pinned = (await client.get("/conversations?channel=email&pin_crises=true")).json()["items"]
+    assert [(i["conversation_id"], i["pinned"]) for i in pinned] == [
+        (scene.CRISIS, True),
+        (scene.REVIEW, True),
+        (scene.EMAIL, False),
+    ]
+
+
+async def test_a_crisis_outside_the_filters_still_gets_its_live_row(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.crisis(sessions)
+    await sign_in(client)
+    row = await client.get(f"/dashboard/fragments/row/{scene.CRISIS}?channel=email&mine=1")
+    assert row.status_code == 200 and "Shown whatever the filters" in row.text
+    assert 'data-pinned="1"' in row.text
 
 
 async def test_a_crisis_shows_resources_and_only_acknowledge_until_acknowledged(

@@ -75,12 +75,15 @@ window.Desk = (() => {
   function updateSummary() {
     const summary = document.getElementById("queue-summary");
     const empty = document.getElementById("queue-empty");
-    const n = rows().length;
+    const all = rows().length;
+    const pinned = rows().filter((r) => r.dataset.pinned).length;
+    const n = all - pinned;
     empty.hidden = n > 0;
-    document.getElementById("queue").hidden = n === 0;
+    document.getElementById("queue").hidden = all === 0;
     if (summary.dataset.searching) return;
     const filtered = queueParams().toString() ? " (filtered)" : "";
-    summary.textContent = `${n} open${filtered}`;
+    const kept = pinned ? `, and ${pinned} ${pinned === 1 ? "crisis" : "crises"} shown whatever the filters` : "";
+    summary.textContent = `${n} open${filtered}${kept}`;
   }
 
   async function loadQueue({ push = false, say = false } = {}) {
