@@ -17,7 +17,7 @@ from services.status.console import pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Unauthenticated, Unavailable
 from services.status.resources import publish_presence
-from services.status.sessions import close_session, open_session, session_actor
+from services.status.sessions import close_session, open_session, open_sessions, session_actor
 from services.status.throttle import client_address, throttle_of
 from shared.events import StaffStatus
 
@@ -140,14 +140,32 @@ async def login(
 
 @router.post("/logout", summary="End the session")
 async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
-    """Sign out of the dashboard: the session ends server-side (status is unchanged)."""
-    await close_session(
+    """Sign out of the dashboard: the session ends server-side, and so does the shift (the
+    seed: Offline before you sign off) unless the staff member is still signed in elsewhere."""
+    now = res.clock()
+    staff_id = await close_session(
         session=session,
         cookie=request.cookies.get(COOKIE),
         secret=res.settings.session_secret,
-        now=res.clock(),
+        now=now,
     )
+    ended = None
+    if staff_id is not None and not await open_sessions(
+        session=session, staff_id=staff_id, now=now, max_age_s=res.settings.session_max_age_s
+    ):
+        ended = await presence.set_status(
+            session=session,
+            staff_id=staff_id,
+            status=StaffStatus.OFFLINE,
+            actor_id=staff_id,
+            now=now,
+            note="signed out",
+            shift="end",
+        )
     await session.commit()
+    if ended is not None:
+        with contextlib.suppress(Unavailable):  # the next sweep republishes presence
+            await publish_presence(res, [ended])
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

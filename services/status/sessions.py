@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import (
@@ -133,9 +133,28 @@ async def session_actor(
 
 async def close_session(
     *, session: AsyncSession, cookie: str | None, secret: SecretStr | str, now: datetime
-) -> None:
-    """End the session a cookie names (signing out); nothing if it is not open."""
+) -> str | None:
+    """End the session a cookie names (signing out): whose it was, or None if it was not
+    open."""
     row = await _open_row(session=session, cookie=cookie, secret=secret, now=now)
-    if row is not None:
-        row.revoked_at = now
-        await session.flush()
+    if row is None:
+        return None
+    row.revoked_at = now
+    await session.flush()
+    return row.staff_id
+
+
+async def open_sessions(
+    *, session: AsyncSession, staff_id: str, now: datetime, max_age_s: int
+) -> int:
+    """How many dashboard sessions of this staff member are open (another browser, another
+    desk)."""
+    found = await session.execute(
+        select(func.count()).where(
+            StaffToken.staff_id == staff_id,
+            StaffToken.label.like(f"{SESSION_LABEL}%"),
+            StaffToken.revoked_at.is_(None),
+            StaffToken.created_at >= now - timedelta(seconds=max_age_s),
+        )
+    )
+    return int(found.scalar_one())

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.status.auth import Actor, has_role
 from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
-from services.status.deps import ActorDep, get_resources
+from services.status.deps import ActorDep, current_actor, get_resources
+from services.status.errors import Forbidden, Unauthenticated
 from services.status.models import DeskChange
 from services.status.resources import Resources
 from shared.clock import woken
@@ -51,6 +53,10 @@ QUEUE_SIZE = 1000
 PING_S = 15
 RELOAD = ServerSentEvent(event="reload", data="{}").encode()
 """Told to a stream that fell behind: reload the queue."""
+ENDED = ServerSentEvent(event="ended", data="{}").encode()
+"""Told to a stream whose session or token has ended, just before it closes."""
+RECHECK_S = 2.0
+"""How long a stream trusts the credentials it was opened with before checking them again."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,14 @@ async def get_feed(res: Annotated[Resources, Depends(get_resources)]) -> LiveFee
     return feed
 
 
-async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterator[bytes]:
+Recheck = Callable[[], Awaitable[Actor | None]]
+"""Who the stream's credentials name now (None: signed out, revoked or deactivated)."""
+
+
+async def _stream(
+    request: Request, feed: LiveFeed, actor: Actor, recheck: Recheck
+) -> AsyncIterator[bytes]:
+    checked = time.monotonic()
     with feed.subscribe(actor) as sub:
         yield ServerSentEvent(event="ready", data="{}").encode()
         while True:
@@ -261,19 +274,51 @@ async def _stream(request: Request, feed: LiveFeed, actor: Actor) -> AsyncIterat
             except TimeoutError:
                 if await request.is_disconnected():
                     return
+                change = False
+            if time.monotonic() - checked >= RECHECK_S:
+                # a stream outlives its request: whoever signed out, lost a token or moved
+                # department since it opened gets nothing more than they may now see
+                fresh = await recheck()
+                if fresh is None:
+                    yield ENDED
+                    return
+                sub.actor, checked = fresh, time.monotonic()
+            if change is False:
                 continue
             # a poll's changes arrive together: what is queued goes out as one write
             burst = [change]
             while not sub.queue.empty():
                 burst.append(sub.queue.get_nowait())
-            yield b"".join(RELOAD if c is None else c.event for c in burst)
+            shown = [c for c in burst if c is None or may_see(sub.actor, c)]
+            if shown:
+                yield b"".join(RELOAD if c is None else c.event for c in shown)
+
+
+def _rechecker(request: Request, res: Resources) -> Recheck:
+    """The stream's credentials checked again as a new request would check them."""
+
+    async def recheck() -> Actor | None:
+        async with res.sessions() as session:
+            try:
+                return await current_actor(request, res, session)
+            except (Unauthenticated, Forbidden):
+                return None
+
+    return recheck
 
 
 @router.get("/events", summary="Live changes to the conversations the caller may see (SSE)")
 async def events(
-    request: Request, actor: ActorDep, feed: Annotated[LiveFeed, Depends(get_feed)]
+    request: Request,
+    actor: ActorDep,
+    res: Annotated[Resources, Depends(get_resources)],
+    feed: Annotated[LiveFeed, Depends(get_feed)],
 ) -> EventSourceResponse:
     """`event: conversation` with {conversation_id, what, department, crisis} and, when the
     feed rendered it, `row`: the conversation's queue row as HTML (null: no longer in the open
-    queue); `event: reload` when this stream fell behind; a comment ping every 15 s."""
-    return EventSourceResponse(_stream(request, feed, actor), ping=PING_S)
+    queue); `event: reload` when this stream fell behind; a comment ping every 15 s. The
+    credentials are checked again at least every few seconds while changes flow: once the
+    session or token has ended (signed out, revoked, staff deactivated) the stream says
+    `event: ended` and closes."""
+    stream = _stream(request, feed, actor, _rechecker(request, res))
+    return EventSourceResponse(stream, ping=PING_S)

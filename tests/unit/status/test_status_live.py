@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import console_scenes as scene
@@ -21,6 +21,7 @@ from status_fakes import Clock, FakePublisher, arrive, bearer
 
 from services.status.app import create_app
 from services.status.auth import Actor
+from services.status.console import live
 from services.status.console.live import Change, LiveFeed, RenderedRow, _stream
 from services.status.console.pages import live_rows
 from services.status.conversations import transcript
@@ -169,7 +170,10 @@ class _Connected:
 async def test_a_burst_of_changes_streams_in_order_to_every_console() -> None:
     feed = LiveFeed(sessions=None)  # type: ignore[arg-type]  # nothing is read from a database
     supervisor = Actor(id="dkim", role="supervisor", departments=("reference",))
-    streams = [_stream(_Connected(), feed, supervisor) for _ in range(2)]  # type: ignore[arg-type]
+    streams = [
+        _stream(_Connected(), feed, supervisor, _still(supervisor))  # type: ignore[arg-type]
+        for _ in range(2)
+    ]
     for stream in streams:
         assert b"event: ready" in await anext(stream)
     burst = [Change(i, f"burst-{i}", "reference", False, "message") for i in (7, 8, 9)]
@@ -187,6 +191,50 @@ async def test_a_burst_of_changes_streams_in_order_to_every_console() -> None:
             "crisis": False,
         }
         await stream.aclose()
+
+
+def _still(*actors: Actor | None) -> Callable[[], Awaitable[Actor | None]]:
+    """A recheck answering these in turn (the last one from then on)."""
+    answers = list(actors)
+
+    async def recheck() -> Actor | None:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    return recheck
+
+
+async def test_a_stream_whose_session_ended_says_so_and_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live, "RECHECK_S", 0.0)
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    staff = Actor(id="mgarcia", role="staff", departments=("reference",))
+    stream = _stream(_Connected(), feed, staff, _still(None))  # type: ignore[arg-type]
+    assert b"event: ready" in await anext(stream)
+    feed.publish([Change(1, "after-sign-out", "reference", False, "message")])
+    assert await anext(stream) == live.ENDED
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    assert not feed.subscribers
+
+
+async def test_a_stream_follows_a_move_to_another_department(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live, "RECHECK_S", 0.0)
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    before = Actor(id="tbrooks", role="staff", departments=("nw-circulation",))
+    moved = Actor(id="tbrooks", role="staff", departments=("writing-center",))
+    stream = _stream(_Connected(), feed, before, _still(moved))  # type: ignore[arg-type]
+    assert b"event: ready" in await anext(stream)
+    sent = asyncio.create_task(anext(stream))
+    feed.publish([Change(1, "nw-1", "nw-circulation", False, "message")])
+    await asyncio.sleep(0.05)
+    assert not sent.done()  # queued for who they were, held back for who they are now
+    feed.publish([Change(2, "wc-1", "writing-center", False, "message")])
+    text = (await asyncio.wait_for(sent, timeout=5)).decode()
+    assert "wc-1" in text and "nw-1" not in text
+    await stream.aclose()
 
 
 def _drain(queue: asyncio.Queue) -> list:  # type: ignore[type-arg]
@@ -256,6 +304,38 @@ async def test_a_note_added_on_one_replica_streams_to_a_console_on_the_other(
     # the queue row as replica B rendered it (what a row fetch answers), never the note
     assert 'data-conversation-id="sse-1"' in data["row"]
     assert "checking" not in json.dumps(data)
+
+
+@pytest.mark.timeout(60)
+async def test_signing_out_ends_the_console_stream_on_every_replica(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "RECHECK_S", 0.0)
+    settings = StatusSettings(env="development")
+    res_a, res_b = (
+        Resources(settings=settings, sessions=sessions, publisher=FakePublisher(), clock=Clock())
+        for _ in range(2)
+    )
+    await arrive(sessions, "sse-2", channel=Channel.SMS)
+    async with replica(res_a) as url_a, replica(res_b) as url_b, httpx.AsyncClient() as http:
+        signed = await http.post(
+            f"{url_b}/dashboard/login", data={"staff_id": "mgarcia", "token": "dev-mgarcia-token"}
+        )
+        assert signed.status_code == 303
+        async with http.stream("GET", f"{url_b}/console/events", timeout=30) as stream:
+            lines = stream.aiter_lines()
+            assert await _next_event(lines) == ("ready", {})
+            out = await http.post(f"{url_a}/dashboard/logout")
+            assert out.status_code in (200, 303)
+            added = await http.post(
+                f"{url_a}/conversations/sse-2/notes",
+                json={"text": "checking the catalogue"},
+                headers=bearer("jnguyen"),
+            )
+            assert added.status_code == 201
+            assert await asyncio.wait_for(_next_event(lines), timeout=10) == ("ended", {})
+            with pytest.raises(AssertionError, match="the stream ended"):
+                await asyncio.wait_for(_next_event(lines), timeout=10)
 
 
 async def _next_event(lines: AsyncIterator[str]) -> tuple[str, dict]:  # type: ignore[type-arg]

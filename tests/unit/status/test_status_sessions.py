@@ -69,6 +69,30 @@ async def test_signing_out_ends_the_session_server_side(client: httpx.AsyncClien
     assert 'id="sign-in"' in (await client.get("/dashboard")).text
 
 
+async def test_signing_out_of_the_console_ends_the_shift(client: httpx.AsyncClient) -> None:
+    await sign_in(client, "tbrooks", "dev-tbrooks-token")
+    assert (await client.get("/availability/nw-circulation")).json()["staffed"] is True
+    assert (await client.post("/dashboard/logout")).status_code == 303
+    me = await client.get("/staff/me", headers=bearer("tbrooks"))
+    assert me.json()["status"] == "Offline"
+    assert (await client.get("/availability/nw-circulation")).json()["staffed"] is False
+
+
+async def test_signing_out_of_one_desk_keeps_the_shift_open_at_the_other(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_in(client, "tbrooks", "dev-tbrooks-token")
+    other = httpx.AsyncClient(transport=client._transport, base_url=client.base_url)
+    async with other:
+        assert (await sign_in(other, "tbrooks", "dev-tbrooks-token")).status_code == 303
+        assert (await other.post("/dashboard/logout")).status_code == 303
+    me = await client.get("/staff/me", headers=bearer("tbrooks"))
+    assert me.json()["status"] == "Online"
+    assert (await client.post("/dashboard/logout")).status_code == 303
+    me = await client.get("/staff/me", headers=bearer("tbrooks"))
+    assert me.json()["status"] == "Offline"
+
+
 async def test_revoking_the_sign_in_token_ends_its_sessions(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], clock: Clock
 ) -> None:

@@ -67,6 +67,8 @@
     });
     source.addEventListener("reload", () => { Desk.loadQueue().catch(() => undefined); Desk.refreshConversation(); });
     source.addEventListener("error", () => { shell.dataset.live = "off"; });
+    // the session ended elsewhere (signed out in another tab, token revoked): back to sign-in
+    source.addEventListener("ended", () => { source.close(); window.location.assign("/dashboard"); });
   }
 
   // Navigation: links to conversations open in the pane; filters and search reload the queue.
