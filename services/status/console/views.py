@@ -16,6 +16,7 @@ import phonenumbers
 from starlette.datastructures import QueryParams
 
 from services.status.queue import QueueFilter
+from services.status.stats.desktime import check_days
 from shared.events import Channel
 
 DESK_TZ = ZoneInfo("America/Chicago")
@@ -184,14 +185,18 @@ def _text(params: QueryParams, name: str, limit: int) -> str | None:
 
 def _date(params: QueryParams, name: str) -> date | None:
     try:
-        return date.fromisoformat(params.get(name) or "")
+        day = date.fromisoformat(params.get(name) or "")
     except ValueError:
         return None
+    return day if check_days(day, None) is None else None
 
 
 def parse_filters(params: QueryParams) -> Filters:
     """The queue's filters from a query string (unknown values are ignored, never an error)."""
     channel = params.get("channel")
+    first, last = _date(params, "from"), _date(params, "to")
+    if first and last and first > last:  # a range typed backwards means the same days
+        first, last = last, first
     return Filters(
         mine=params.get("mine") == "1",
         unassigned=params.get("unassigned") == "1",
@@ -201,8 +206,8 @@ def parse_filters(params: QueryParams) -> Filters:
         channel=Channel(channel) if channel in {c.value for c in Channel} else None,
         q=_text(params, "q", 200),
         contact=_text(params, "contact", 320),
-        date_from=_date(params, "from"),
-        date_to=_date(params, "to"),
+        date_from=first,
+        date_to=last,
     )
 
 

@@ -18,6 +18,7 @@ from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.resources import publish_all
 from services.status.staff import EMAIL_PATTERN
+from services.status.stats.desktime import check_days
 from shared.events import Channel
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -97,6 +98,9 @@ async def list_conversations(
     ] = False,
 ) -> dict[str, Any]:
     """Each item has the queue row plus `preview`, the start of the patron's latest message."""
+    wrong = check_days(date_from, date_to)
+    if wrong is not None:
+        raise InvalidInput(wrong)
     ids: tuple[str, ...] | None = None
     if q or contact or date_from or date_to:
         ids = await search.matching(

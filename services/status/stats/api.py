@@ -20,7 +20,7 @@ from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.resources import publish_all
 from services.status.stats import report, tags
-from services.status.stats.desktime import today
+from services.status.stats.desktime import EARLIEST_DAY, check_days, today
 from shared.topics import DESK
 
 router = APIRouter(tags=["reports"])
@@ -65,9 +65,13 @@ class TagsIn(BaseModel):
 
 
 def date_range(frm: date | None, to: date | None, now_day: date) -> tuple[date, date]:
-    """The desk days a report covers: the last four weeks unless given; 422 if reversed."""
+    """The desk days a report covers: the last four weeks unless given; 422 if reversed or
+    beyond the calendar the desk counts in."""
+    wrong = check_days(frm, to)
+    if wrong is not None:
+        raise InvalidInput(wrong)
     last = to or now_day
-    first = frm or last - timedelta(days=DEFAULT_DAYS - 1)
+    first = frm or max(EARLIEST_DAY, last - timedelta(days=DEFAULT_DAYS - 1))
     if first > last:
         raise InvalidInput("from is after to")
     if (last - first).days > LONGEST_DAYS:

@@ -10,6 +10,20 @@ from zoneinfo import ZoneInfo
 DESK_TZ = ZoneInfo("America/Chicago")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FISCAL_START_MONTH = 7
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(9000, 12, 31)
+"""The desk days a report or a search may name (beyond them the calendar's arithmetic, a day
+before or after, a time zone, would overflow)."""
+
+
+def check_days(first: date | None, last: date | None) -> str | None:
+    """What is wrong with a range of desk days, in words; None if nothing."""
+    for day in (first, last):
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            return f"dates run from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"
+    if first is not None and last is not None and first > last:
+        return "from is after to"
+    return None
 
 
 def desk_local(at: datetime) -> datetime:

@@ -50,15 +50,26 @@ async def cookie_actor(request: Request, res: ResourcesDep, session: SessionDep)
     )
 
 
+def _day(value: str | None, name: str) -> date | None:
+    """A desk day typed into the page's range (blank: not given)."""
+    if not (value or "").strip():
+        return None
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        raise InvalidInput(f"{name} is not a date like 2026-09-14") from None
+
+
 @router.get("", response_class=HTMLResponse, summary="Reports page (supervisors)")
 async def reports_page(
     request: Request,
     res: ResourcesDep,
     session: SessionDep,
-    frm: Annotated[date | None, Query(alias="from")] = None,
-    to: Annotated[date | None, Query()] = None,
+    frm: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    to: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """Charts and tables for a range of desk days (the last four weeks unless given)."""
+    """Charts and tables for a range of desk days (the last four weeks unless given; what
+    cannot be read is said on the page, above the last four weeks)."""
     actor = await cookie_actor(request, res, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
@@ -69,7 +80,7 @@ async def reports_page(
     now_day = today(res.clock())
     error = None
     try:
-        first, last = date_range(frm, to, now_day)
+        first, last = date_range(_day(frm, "from"), _day(to, "to"), now_day)
     except InvalidInput as exc:
         error = exc.detail
         first, last = date_range(None, None, now_day)

@@ -4,7 +4,7 @@ helpers (desk time, sizes, filters)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import console_scenes as scene
 import httpx
@@ -251,3 +251,10 @@ def test_unknown_filter_values_are_ignored() -> None:
     flt = views.parse_filters(QueryParams("channel=fax&from=yesterday&mine=1&q=%20%20"))
     assert flt == views.Filters(mine=True)
     assert not flt.searching and flt.narrowed
+
+
+def test_a_range_typed_backwards_means_the_same_days_and_the_calendars_ends_are_ignored() -> None:
+    backwards = views.parse_filters(QueryParams("from=2025-03-04&to=2025-03-01"))
+    assert (backwards.date_from, backwards.date_to) == (date(2025, 3, 1), date(2025, 3, 4))
+    edges = views.parse_filters(QueryParams("from=0001-01-01&to=9999-12-31"))
+    assert (edges.date_from, edges.date_to) == (None, None)

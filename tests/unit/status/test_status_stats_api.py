@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer
@@ -125,6 +126,41 @@ async def test_bad_parameters_are_422(client: httpx.AsyncClient) -> None:
     reversed_range = "/reports/summary?from=2025-03-04&to=2025-03-01"
     assert (await client.get(reversed_range, headers=sup)).status_code == 422
     assert (await client.get("/reports/annual", headers=sup)).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/reports/summary?to=0001-01-01",
+        "/reports/summary?to=0001-01-27",
+        "/reports/summary?from=9999-12-31",
+        "/reports/summary.csv?from=0001-01-01&to=0001-01-02",
+        "/conversations?to=9999-12-31",
+        "/conversations?from=0001-01-01",
+        "/conversations?from=2025-03-04&to=2025-03-01",
+    ],
+)
+async def test_days_beyond_the_desks_calendar_are_422_not_500(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    answer = await client.get(query, headers=bearer("lokafor"))
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_reports_page_says_what_it_could_not_read(client: httpx.AsyncClient) -> None:
+    signed = await client.post(
+        "/dashboard/login", data={"staff_id": "lokafor", "token": "dev-lokafor-token"}
+    )
+    assert signed.status_code == 303
+    for query, said in [
+        ("from=garbage", "from is not a date like 2026-09-14"),
+        ("to=0001-01-01", "dates run from 1970-01-01 to 9000-12-31"),
+        ("from=2025-03-04&to=2025-03-01", "from is after to"),
+    ]:
+        page = await client.get(f"/dashboard/reports?{query}")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert f"{said}: showing the last four weeks." in page.text
 
 
 async def close_via_api(
