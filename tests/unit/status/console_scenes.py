@@ -43,6 +43,7 @@ CRISIS = "chat-crisis"
 CHAT = "chat-renew"
 CHAT_TEXT = "Can I renew my graphing calculator? It's due today and I still need it for my exam"
 CITE = "chat-cite"
+LINK = "sms-link"
 
 _ids = itertools.count(1)
 
@@ -284,3 +285,13 @@ async def morning(sessions: async_sessionmaker[AsyncSession]) -> None:
     await possible_crisis(sessions)
     await crisis(sessions)
     await chats(sessions)
+
+
+async def pasted_link(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given a text that is one long pasted link, with no space to break at."""
+    link = "https://tccd.primo.exlibrisgroup.com/permalink/01TCCD_INST/" + "x7Qk2Pb9ZsLm" * 120
+    await _apply(
+        sessions,
+        message(LINK, Channel.SMS, link, minutes_ago=2, contact="+18175550161"),
+        routed(LINK, Channel.SMS, minutes_ago=2),
+    )

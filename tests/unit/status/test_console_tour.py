@@ -18,6 +18,15 @@ from services.status.resources import Resources
 pytestmark = [*needs_browser, pytest.mark.timeout(240)]
 
 
+async def sideways(page: Any) -> int:
+    """How far the page or either pane scrolls sideways (0: everything fits)."""
+    width: int = await page.evaluate(
+        """Math.max(...[document.documentElement, ...document.querySelectorAll('.pane')]
+            .map((el) => el.scrollWidth - el.clientWidth))"""
+    )
+    return width
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_every_console_state_reads_well_and_passes_axe(
     resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
@@ -137,5 +146,30 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await page.click("#clear-search")
         await page.click(f'#queue tr[data-conversation-id="{scene.EMAIL}"] a.open-link')
         await look(page, "narrow")
+        assert await sideways(page) == 0
+
+        # a pasted link with no space in it wraps; it never pushes the columns off the page
+        await scene.pasted_link(sessions)
+        await page.set_viewport_size({"width": 1366, "height": 800})
+        await page.goto(f"{base}/dashboard")
+        await expect(
+            page.locator(f'#queue tr[data-conversation-id="{scene.LINK}"]')
+        ).to_be_visible()
+        # the newest row is the last: the queue pane scrolled to its end (a live reload of the
+        # rows keeps the pane where it is)
+        await page.evaluate("document.getElementById('queue-pane').scrollTop = 1e6")
+        await look(page, "long-link")
+        assert await sideways(page) == 0
+        assert await page.locator("#queue th", has_text="Waiting").is_visible()
+
+        # a phone: rows as cards, and an open conversation above the queue
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.goto(f"{base}/dashboard?channel=email")
+        await look(page, "phone-queue-filtered")
+        assert await sideways(page) == 0
+        await page.goto(f"{base}/dashboard/c/{scene.CRISIS}")
+        await expect(page.locator(".banner-crisis")).to_be_in_viewport()
+        await look(page, "phone-crisis")
+        assert await sideways(page) == 0
         assert page.js_errors == []
     assert {name: v for name, v in found.items() if v} == {}
