@@ -29,7 +29,6 @@ KIND_OF_ACTION = {
 def text_values(doc: PolicyDoc) -> dict[str, str]:
     """Placeholders every patron text may use: links and settings."""
     values = dict(doc.links)
-    values["survey_url"] = doc.settings.survey_url
     values["sms_reply_window_hours"] = str(doc.settings.sms_reply_window_hours)
     values["crisis_acknowledge_minutes"] = str(doc.settings.crisis_acknowledge_minutes)
     return values

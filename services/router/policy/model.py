@@ -56,7 +56,12 @@ class Hours(_Strict):
 class Settings(_Strict):
     sms_reply_window_hours: int = Field(gt=0)
     crisis_acknowledge_minutes: int = Field(gt=0)
-    survey_url: str
+    survey_url: str | None = Field(
+        None,
+        description="read by no text: the survey link patrons get is the notifier's "
+        "REFDESK_SURVEY_URL (kept so that policy files naming it still load; the shipped "
+        "policy's value is a placeholder that goes nowhere)",
+    )
 
 
 class Fallback(_Strict):

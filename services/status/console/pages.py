@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.status import presence, queue
 from services.status.auth import Actor, has_role
 from services.status.console import live, views
+from services.status.conversations import actions, reading
 from services.status.conversations import api as conversations_api
-from services.status.conversations import reading
 from services.status.conversations.policy import DESK
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import StatusError
@@ -35,7 +35,9 @@ router = APIRouter(tags=["dashboard"], include_in_schema=False)
 @functools.cache
 def templates() -> Jinja2Templates:
     """The console's Jinja2 templates (autoescaped), built on first use and kept."""
-    return Jinja2Templates(directory=str(TEMPLATES))
+    found = Jinja2Templates(directory=str(TEMPLATES))
+    found.env.globals["sms_reply_max"] = actions.SMS_REPLY_MAX
+    return found
 
 
 async def staff_names(

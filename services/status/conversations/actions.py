@@ -277,6 +277,10 @@ def _reply_subject(subject: str | None) -> str:
     return base if re.match(r"(?i)re:", base) else f"Re: {base}"
 
 
+SMS_REPLY_MAX = 1600
+"""The most Twilio takes in one message's Body (error 21617 beyond it)."""
+
+
 async def reply(
     *,
     session: AsyncSession,
@@ -296,6 +300,12 @@ async def reply(
     check(Act.REPLY, actor, conv)
     if PLACEHOLDER.search(text):
         raise InvalidInput("the reply still holds a {variable}: fill it in or remove it")
+    if conv.channel == Channel.SMS.value and len(text.strip()) > SMS_REPLY_MAX:
+        raise InvalidInput(
+            f"a text message holds at most {SMS_REPLY_MAX:,} characters "
+            f"(this one has {len(text.strip()):,}): shorten it, send it as two, "
+            "or convert the conversation to email"
+        )
     latest, references = await _thread(session, conv)
     digest = hashlib.sha256(text.strip().encode()).hexdigest()
     reply_id = derived_id(conv.conversation_id, "reply", actor.id, digest, latest or "")

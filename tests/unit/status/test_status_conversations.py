@@ -186,6 +186,40 @@ async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
     assert view["messages"][-1]["author"] == "mgarcia"
 
 
+async def test_a_text_reply_longer_than_one_message_is_refused_with_the_reason(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await patron_writes(
+        sessions,
+        "s-long",
+        "what databases have nursing articles?",
+        channel=Channel.SMS,
+        contact="+18175550142",
+    )
+    await patron_writes(
+        sessions, "e-long", "nursing databases?", channel=Channel.EMAIL, contact="p@example.edu"
+    )
+    long = (
+        "CINAHL Complete and ProQuest Nursing are the two to start with. " * 26
+    )  # 1,664 with its last space
+    refused = await client.post(
+        "/conversations/s-long/replies", json={"text": long}, headers=bearer("mgarcia")
+    )
+    assert refused.status_code == 422
+    assert "at most 1,600 characters (this one has 1,663)" in refused.json()["detail"]
+    assert publisher.on(NOTIFICATIONS.name) == []
+    fits = await client.post(
+        "/conversations/s-long/replies", json={"text": long[:1600]}, headers=bearer("mgarcia")
+    )
+    assert fits.status_code == 202, fits.text
+    by_email = await client.post(
+        "/conversations/e-long/replies", json={"text": long}, headers=bearer("mgarcia")
+    )
+    assert by_email.status_code == 202
+
+
 async def test_macros_fill_variables_or_refuse(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
@@ -208,12 +242,19 @@ async def test_macros_fill_variables_or_refuse(
         headers=bearer("mgarcia"),
     )
     assert raw.status_code == 422
+    referral = await client.post(
+        "/conversations/s-1/replies",
+        json={"macro": "counseling_referral"},
+        headers=bearer("mgarcia"),
+    )
+    assert referral.status_code == 202
+    [command] = publisher.on(NOTIFICATIONS.name)
+    assert "https://" in command.context["text"]  # type: ignore[attr-defined]
+    # the survey is the close's, never a macro's as well (it would reach the patron twice)
     survey = await client.post(
         "/conversations/s-1/replies", json={"macro": "survey"}, headers=bearer("mgarcia")
     )
-    assert survey.status_code == 202
-    [command] = publisher.on(NOTIFICATIONS.name)
-    assert "https://" in command.context["text"]  # type: ignore[attr-defined]
+    assert survey.status_code == 404
 
 
 async def test_refused_actions_answer_403_and_change_nothing(
