@@ -32,12 +32,12 @@ def templates() -> Jinja2Templates:
     return pages.templates()
 
 
-async def board_state(*, session: SessionDep, actor: Actor) -> dict[str, Any]:
-    """The caller's status and Who's Online, which every open console polls (the queue has
-    its own reads and live updates: `GET /conversations`, /console/events)."""
+async def board_state(*, res: ResourcesDep, session: SessionDep, actor: Actor) -> dict[str, Any]:
+    """The caller's status and Who's Online by department name, which every open console polls
+    (the queue has its own reads and live updates: `GET /conversations`, /console/events)."""
     return {
         "me": await presence.status_of(session=session, staff_id=actor.id),
-        "online": await presence.whos_online(session=session),
+        "online": await pages.whos_online(res, session),
     }
 
 
@@ -172,10 +172,10 @@ async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Re
 
 
 @router.get("/state", summary="The caller's status and Who's Online, for the console's poll")
-async def state(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
+async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Own status and Who's Online (every open console asks every 30 s, so this answer does
     not grow with the queue)."""
-    return await board_state(session=session, actor=actor)
+    return await board_state(res=res, session=session, actor=actor)
 
 
 router.include_router(pages.router)

@@ -162,6 +162,12 @@ async def conversation_context(
     }
 
 
+async def whos_online(res: Resources, session: AsyncSession) -> dict[str, list[dict[str, Any]]]:
+    """Who's Online, by department name as the desk says it ("NW Circulation")."""
+    online = await presence.whos_online(session=session)
+    return {res.book.department_name(department): people for department, people in online.items()}
+
+
 async def render_console(
     request: Request,
     *,
@@ -175,7 +181,7 @@ async def render_console(
     context: dict[str, Any] = {
         "actor": actor,
         "me": await presence.status_of(session=session, staff_id=actor.id),
-        "online": await presence.whos_online(session=session),
+        "online": await whos_online(res, session),
         "departments": department_choices(res, actor),
         "open_id": conversation_id,
         "conversation": None,

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from services.status.auth import COOKIE, Actor, has_role
+from services.status.console.pages import staff_names
 from services.status.conversations.reading import log_access
 from services.status.deps import ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
@@ -93,8 +94,10 @@ async def reports_page(
         viewer=report.Viewer(admin=has_role(actor, "admin")),
         department_name=res.book.department_name,
     )
+    names = await staff_names(session, [actor.id])
     context = {
         "actor": actor,
+        "actor_name": names.get(actor.id, actor.id),
         "frm": first,
         "to": last,
         "error": error,

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.conversations.api import TOPICS
+from services.status.models import Staff
 from services.status.stats import queries
 from services.status.stats.desktime import (
     WEEKDAYS,
@@ -133,6 +134,10 @@ def suppressed_view() -> dict[str, Any]:
     return view
 
 
+STAFF_NAMES = select(Staff.id, Staff.name)
+"""The staff grouping's labels: people's names, their ids kept as the key."""
+
+
 async def summary(
     session: AsyncSession,
     *,
@@ -146,11 +151,16 @@ async def summary(
     groups, total = await queries.figures(session, frm=frm, to=to, group_by=group_by)
     rows = []
     small = group_by == "staff" and not viewer.admin
+    staff_names: dict[str, str] = {}
+    if group_by == "staff":
+        staff_names = {row.id: row.name for row in await session.execute(STAFF_NAMES)}
     for key in _order(group_by, groups):
         figures = groups.get(key) or queries.Figures(key=key)
         hide = small and 0 < figures.questions < SMALL_CELL
         view = suppressed_view() if hide else row_view(figures)
-        view = {"key": _key_json(key), "label": label(group_by, key, department_name), **view}
+        named = staff_names.get(key) if isinstance(key, str) else None
+        shown = named or label(group_by, key, department_name)
+        view = {"key": _key_json(key), "label": shown, **view}
         view["suppressed"] = hide
         rows.append(view)
     transfers = await queries.transfers_by_target(session, frm=frm, to=to)

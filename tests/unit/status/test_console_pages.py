@@ -258,3 +258,13 @@ def test_a_range_typed_backwards_means_the_same_days_and_the_calendars_ends_are_
     assert (backwards.date_from, backwards.date_to) == (date(2025, 3, 1), date(2025, 3, 4))
     edges = views.parse_filters(QueryParams("from=0001-01-01&to=9999-12-31"))
     assert (edges.date_from, edges.date_to) == (None, None)
+
+
+async def test_whos_online_names_departments_as_the_desk_says_them(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_in(client, "tbrooks")
+    state = (await client.get("/dashboard/state")).json()
+    assert "NW Circulation" in state["online"] and "nw-circulation" not in state["online"]
+    page = (await client.get("/dashboard")).text
+    assert "<strong>NW Circulation</strong>:" in page

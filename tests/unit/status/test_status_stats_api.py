@@ -100,6 +100,7 @@ async def test_csv_by_extension_and_by_accept_header(
     assert len({len(r) for r in rows}) == 1  # rectangular
     body = {r[0]: r for r in rows[1:]}
     assert body["mgarcia"][2] == "6" and body["jnguyen"][2] == "< 5"
+    assert (body["mgarcia"][1], body["jnguyen"][1]) == ("Maria Garcia", "James Nguyen")
     assert body["total"][1] == "All questions" and body["total"][2] == "8"
     assert by_path.text.endswith("\r\n")
 
@@ -161,6 +162,7 @@ async def test_the_reports_page_says_what_it_could_not_read(client: httpx.AsyncC
         page = await client.get(f"/dashboard/reports?{query}")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert f"{said}: showing the last four weeks." in page.text
+        assert "Signed in as <strong>Linda Okafor</strong> (supervisor)" in page.text
 
 
 async def close_via_api(
