@@ -75,7 +75,9 @@ class Attachment(_Data):
     """A file that came with a patron's message: described, never stored by refdesk."""
 
     name: str = Field(max_length=255)
-    size: int = Field(ge=0, description="bytes")
+    size: int | None = Field(
+        None, ge=0, description="bytes; null when the provider does not say (a Twilio MMS item)"
+    )
     content_type: str | None = None
 
 
@@ -89,7 +91,7 @@ class InteractionReceived(_Data):
     provider_message_id: str
     patron: Patron
     text: str = Field(description="the patron's new text, quoted history removed; student data")
-    subject: str | None = None
+    subject: str | None = Field(None, description="an email's subject line; student data")
     received_at: AwareDatetime
     campus_hint: str | None = None
     department_hint: str | None = None
@@ -205,7 +207,9 @@ class StaffReplyContext(_Data):
     reply_id: str
     staff_id: str
     text: str = Field(min_length=1, description="student data")
-    subject: str | None = Field(None, description="email: the reply's subject (Re: ...)")
+    subject: str | None = Field(
+        None, description="email: the reply's subject (Re: ...); student data"
+    )
     in_reply_to: str | None = Field(None, description="email: the patron's Message-ID")
     references: list[str] = Field(default_factory=list, description="email: the thread's ids")
     lang: str = "en"
@@ -377,7 +381,7 @@ class NotificationDelivered(_Data):
     state: DeliveryState
     reason: str | None = Field(None, description="a short failure class, never a remote body")
     text: str | None = Field(None, description="the text as delivered (plain); student data")
-    subject: str | None = None
+    subject: str | None = Field(None, description="an email's subject as sent; student data")
     message_id: str | None = Field(None, description="email Message-ID or provider message id")
     segments: int | None = Field(None, description="SMS segments")
     attempts: int = 1

@@ -11,46 +11,59 @@ from datetime import timedelta
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest.admin_api import build_admin_router
-from services.ingest.routes import build_router
+from services.ingest.replies import sent_entry
+from services.ingest.routes import EMAIL_PATHS, build_router
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
-from shared.events import TYPE_OF, ConversationClosed
-from shared.http import install_http_guards, install_problem_handlers, ops_router
+from shared.events import TYPE_OF, ConversationClosed, NotificationRequested
+from shared.http import SecurityHeaders, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
+from shared.limits import BodyLimit
 from shared.logs import configure_logging
 from shared.service import serve
-from shared.topics import INTERACTIONS
+from shared.topics import INTERACTIONS, NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
-    """Closed SMS tickets end their thread: the number's next text opens a new conversation."""
+    """Closed SMS tickets end their thread: the number's next text opens a new conversation.
+    Emails refdesk is asked to send a patron are remembered by Message-ID, bound to the
+    patron's address, so a reply naming only that id joins its conversation (`replies`)."""
     guard = Guard(broker, group=settings.ingest_group, source="refdesk/ingest")
-    closes = frozenset({TYPE_OF[ConversationClosed]})
+    wanted = frozenset({TYPE_OF[ConversationClosed], TYPE_OF[NotificationRequested]})
 
     async def dispatch(items: Sequence[Decoded]) -> None:
+        sent = [
+            entry
+            for _event, data in items
+            if isinstance(data, NotificationRequested) and (entry := sent_entry(data))
+        ]
         await asyncio.gather(
             *(
                 store.close_conversation(data.conversation_id)
                 for _event, data in items
                 if isinstance(data, ConversationClosed)
-            )
+            ),
+            *([store.remember(*sent)] if sent else []),
         )
 
-    # One poll batch at a time, committed once its closes are written. refdesk's producers
-    # name the type in a header, so the interactions themselves are passed over undecoded; the
-    # broker holds a fetch until 64 KiB or 500 ms have gathered (a close may wait that long).
+    # One poll batch at a time, committed once its closes and sent ids are written. refdesk's
+    # producers name the type in a header, so the interactions themselves are passed over
+    # undecoded; the broker holds a fetch until 64 KiB or 500 ms have gathered (a close may
+    # wait that long).
     @batch_subscriber(
         broker,
         INTERACTIONS.name,
+        NOTIFICATIONS.name,
         group_id=settings.ingest_group,
         max_records=500,
         wait_ms=100,
@@ -58,7 +71,34 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
         fetch_max_wait_ms=500,
     )
     async def on_interactions(msg: KafkaMessage) -> None:
-        await guard.batch(msg, dispatch, types=closes)
+        await guard.batch(msg, dispatch, types=wanted)
+
+
+class BodyLimits:
+    """The request body limits (shared.limits.BodyLimit: 413 before a body is read, 400 for JSON
+    nested too deep): REFDESK_MAX_BODY_BYTES, and REFDESK_INGEST_MAX_EMAIL_BODY_BYTES on the
+    email endpoints, whose bodies carry a whole email with its files."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, email_limit: int) -> None:
+        self.small = BodyLimit(app, limit=limit)
+        self.email = BodyLimit(app, limit=email_limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+        if root and path.startswith(root):  # the path the routes match (behind a prefix)
+            path = path[len(root) :]
+        chosen = self.email if path.rstrip("/") in EMAIL_PATHS else self.small
+        await chosen(scope, receive, send)
+
+
+def mount(app: FastAPI, *, ingest: Ingest, store: IngestStore, settings: IngestSettings) -> None:
+    """The webhook and admin routes, with their body limits and the security headers."""
+    app.include_router(build_router(ingest, settings))
+    app.include_router(build_admin_router(store, settings))
+    app.add_middleware(
+        BodyLimits, limit=settings.max_body_bytes, email_limit=settings.ingest_max_email_body_bytes
+    )
+    app.add_middleware(SecurityHeaders)
 
 
 async def _connect(broker: KafkaBroker, ingest: Ingest, settings: IngestSettings) -> None:
@@ -115,11 +155,14 @@ def create_app(settings: IngestSettings) -> FastAPI:
             await store.close()
             await engine.dispose()
 
+    # Providers are answered where they post, with or without a trailing slash, never
+    # redirected (a redirect names the address ingest sees behind its proxy).
     app = FastAPI(
         title="refdesk ingest",
         version="0.1.0",
         lifespan=lifespan,
         description="Chat, SMS and email webhooks into refdesk's Kafka topics.",
+        redirect_slashes=False,
     )
     install_problem_handlers(app)
 
@@ -129,10 +172,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: broker, service="ingest"))
-    app.include_router(build_router(ingest, settings))
-    app.include_router(build_admin_router(store, settings))
-
-    install_http_guards(app, max_body_bytes=settings.max_body_bytes)
+    mount(app, ingest=ingest, store=store, settings=settings)
     app.state.ingest = ingest
     return app
 

@@ -38,7 +38,8 @@ _REASONS = {
     401: "Signature (or token) missing",
     403: "Signature refused: forged, stale or replayed",
     404: "Not found",
-    413: "Body over REFDESK_MAX_BODY_BYTES",
+    413: "Body over its limit (REFDESK_INGEST_MAX_EMAIL_BODY_BYTES for email, "
+    "REFDESK_MAX_BODY_BYTES otherwise)",
     415: "Unsupported content type",
     422: "A field is missing or invalid",
     503: "Broker unavailable: the message was not stored; retry after Retry-After",
@@ -82,7 +83,7 @@ TWIML_OK: dict[int | str, dict[str, Any]] = {
 }
 JSON_OK = ok("application/json", ACCEPTED_SCHEMA, "Stored, a duplicate, blocked, or ignored")
 FORM_ERRORS = problems(400, 401, 403, 413, 415, 422, 503)
-RAW_ERRORS = problems(401, 403, 413, 415, 422, 503)
+RAW_ERRORS = problems(400, 401, 403, 413, 415, 422, 503)
 
 
 def form_body(example: str) -> dict[str, Any]:

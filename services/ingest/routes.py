@@ -2,15 +2,22 @@
 
 A route checks the media type, reads the body, verifies and parses it and hands it to the
 `Ingest` use case; `_answer` maps what can go wrong to problem answers for every route alike.
+Every path is also served with a trailing slash, as a provider may be configured with it: the
+request is answered there (a redirect would send the provider to the address ingest sees
+behind its proxy, and Twilio signs the URL as configured).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from services.ingest.metrics import REQUESTS, SIGNATURE_FAILURES
 from services.ingest.openapi import (
@@ -26,16 +33,59 @@ from services.ingest.openapi import (
     form_body,
 )
 from services.ingest.providers.chat import parse_chat_event, verify_chat_webhook
-from services.ingest.providers.errors import InvalidSignature, ProviderError, UnsupportedMedia
+from services.ingest.providers.errors import (
+    InvalidSignature,
+    MalformedBody,
+    ProviderError,
+    UnsupportedMedia,
+)
 from services.ingest.providers.mailgun import parse_mailgun_form, verify_mailgun
 from services.ingest.providers.mime import parse_mime
-from services.ingest.providers.twilio import parse_twilio_sms, verify_twilio_signature
+from services.ingest.providers.twilio import (
+    SETTINGS_HEADER,
+    parse_twilio_sms,
+    signing_secret,
+    verify_twilio_signature,
+)
 from services.ingest.service import BrokerUnavailable, Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.translate import chat_event
 from shared.http import problem
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+EMAIL_PATHS = frozenset({"/webhooks/email", "/webhooks/email/mime"})
+"""The paths whose bodies may be as large as REFDESK_INGEST_MAX_EMAIL_BODY_BYTES."""
+MAX_EMAIL_FILES = 1000
+"""Most file parts a Mailgun post may carry (Starlette's default); each is spooled to a
+temporary file past 1 MiB, read for its length only and deleted when the request ends."""
+
+
+def _post(router: APIRouter, path: str, **options: Any) -> Callable[[Any], Any]:
+    """Register a POST route at `path` and at `path/` (kept out of the OpenAPI document)."""
+    plain = router.post(path, **options)
+    slashed = router.post(f"{path}/", **{**options, "include_in_schema": False})
+
+    def register(endpoint: Any) -> Any:
+        return plain(slashed(endpoint))
+
+    return register
+
+
+@contextlib.asynccontextmanager
+async def _form(request: Request, **limits: int) -> AsyncIterator[FormData]:
+    """The request's form, read within Starlette's limits (`max_part_size` for a text field,
+    `max_files`, `max_fields`), its spooled files closed (and deleted) at the end; a body that
+    cannot be parsed is a MalformedBody (400)."""
+    try:
+        form = await request.form(**limits)
+    except StarletteHTTPException as exc:  # Starlette's answer to a broken multipart body
+        raise MalformedBody("body", str(exc.detail)) from exc
+    except ClientDisconnect as exc:  # over the body limit: BodyLimit has answered 413
+        raise MalformedBody("body", "the body was not received whole") from exc
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 def _media_type(request: Request) -> str:
@@ -47,6 +97,7 @@ def _error(channel: str, exc: ProviderError) -> Response:
         SIGNATURE_FAILURES.labels(channel=channel).inc()
     REQUESTS.labels(channel=channel, outcome=f"rejected_{exc.status}").inc()
     title = {
+        400: "Malformed body",
         401: "Signature required",
         403: "Signature refused",
         415: "Unsupported media type",
@@ -87,13 +138,19 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
     """Routes for SMS (Twilio), email (Mailgun and raw MIME) and chat platform webhooks."""
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     twilio_token, mailgun_key, chat_secret = settings.secrets()
+    twilio_shared_key = settings.twilio_shared_key()
     retry_after = settings.retry_after_s
+    email_limits = {
+        "max_part_size": settings.ingest_max_email_body_bytes,
+        "max_files": MAX_EMAIL_FILES,
+    }
 
     def url_of(request: Request) -> str:
         url = settings.public_base_url.rstrip("/") + request.url.path
         return f"{url}?{request.url.query}" if request.url.query else url
 
-    @router.post(
+    @_post(
+        router,
         "/sms",
         summary="Twilio inbound SMS",
         openapi_extra=form_body(SMS_EXAMPLE),
@@ -107,18 +164,26 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             return _error("sms", _unsupported())
 
         async def accept() -> str:
-            params = [(k, str(v)) for k, v in (await request.form()).multi_items()]
-            verify_twilio_signature(
+            async with _form(request) as form:
+                params = [(k, str(v)) for k, v in form.multi_items()]
+            key, algorithm = signing_secret(
+                request.headers.get(SETTINGS_HEADER),
                 auth_token=twilio_token,
+                shared_key=twilio_shared_key,
+            )
+            verify_twilio_signature(
+                auth_token=key,
                 url=url_of(request),
                 params=params,
                 signature=x_twilio_signature,
+                algorithm=algorithm,
             )
             return await ingest.accept_sms(parse_twilio_sms(params))
 
         return await _answer("sms", retry_after, accept, _twiml)
 
-    @router.post(
+    @_post(
+        router,
         "/email",
         summary="Mailgun inbound route",
         response_class=Response,
@@ -130,21 +195,24 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             return _error("email", _unsupported())
 
         async def accept() -> str:
-            form = {k: v for k, v in (await request.form()).items()}
-            token = str(form.get("token") or "")
-            verify_mailgun(
-                signing_key=mailgun_key,
-                timestamp=_s(form.get("timestamp")),
-                token=token,
-                signature=_s(form.get("signature")),
-                now=time.time(),
-                tolerance_s=settings.signature_tolerance_s,
-            )
-            return await ingest.accept_mailgun(parse_mailgun_form(form), token=token)
+            async with _form(request, **email_limits) as received:
+                form = {k: v for k, v in received.items()}
+                token = str(form.get("token") or "")
+                verify_mailgun(
+                    signing_key=mailgun_key,
+                    timestamp=_s(form.get("timestamp")),
+                    token=token,
+                    signature=_s(form.get("signature")),
+                    now=time.time(),
+                    tolerance_s=settings.signature_tolerance_s,
+                )
+                mail = parse_mailgun_form(form)
+            return await ingest.accept_mailgun(mail, token=token)
 
         return await _answer("email", retry_after, accept, _accepted)
 
-    @router.post(
+    @_post(
+        router,
         "/email/mime",
         summary="Raw RFC 5322 message (Standard Webhooks signed)",
         response_class=Response,
@@ -162,7 +230,8 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
 
         return await _answer("email", retry_after, accept, _accepted)
 
-    @router.post(
+    @_post(
+        router,
         "/chat",
         summary="Chat platform lifecycle event (Standard Webhooks signed)",
         response_class=Response,

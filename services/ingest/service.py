@@ -15,6 +15,7 @@ from services.ingest.metrics import BLOCKED, DUPLICATES
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.errors import ReplayedToken
 from services.ingest.providers.twilio import SmsInbound
+from services.ingest.replies import SENT_NAMESPACE, local_part, sent_key
 from services.ingest.store import IngestStore
 from services.ingest.translate import Translated, email_interaction, sms_interaction
 from shared.events import ConversationClosed, InteractionReceived, derived_id
@@ -124,12 +125,28 @@ class Ingest:
         return _outcome(event)
 
     async def _email_conversation(self, mail: EmailInbound) -> str:
+        """The conversation an email joins: its ticket tag's; else, for the first message it
+        answers (In-Reply-To, then References newest first) that ingest knows, that message's
+        (a patron's email ingest accepted, or an email refdesk sent to this very sender: see
+        `replies`); else a new one. The lookups go to the store together."""
         if mail.ticket_tag:
             return mail.ticket_tag
-        for parent in [p for p in (mail.in_reply_to, *reversed(mail.references)) if p]:
-            found = await self.store.seen_conversation("email", parent)
-            if found:
-                return found
+        parents = list(
+            dict.fromkeys(p for p in (mail.in_reply_to, *reversed(mail.references)) if p)
+        )
+        lookups = [("email", parent) for parent in parents]
+        if mail.sender_email:
+            lookups += [
+                (SENT_NAMESPACE, sent_key(local_part(parent), mail.sender_email))
+                for parent in parents
+            ]
+        found = await asyncio.gather(
+            *(self.store.seen_conversation(namespace, key) for namespace, key in lookups)
+        )
+        count = len(parents)  # found: each parent's own lookup, then each one's sent lookup
+        for own, sent in zip(found[:count], found[count:] or [None] * count, strict=True):
+            if conversation := own or sent:
+                return conversation
         return f"email-{derived_id('email-thread', mail.message_id)[:18]}"
 
     async def accept_mailgun(self, mail: EmailInbound, *, token: str) -> str:
@@ -156,7 +173,7 @@ class Ingest:
             conversation_id=conversation_id,
             provider=provider,
             now=datetime.now(UTC),
-            blocked=self.store.is_blocked(mail.sender_email),
+            blocked=mail.sender_email is not None and self.store.is_blocked(mail.sender_email),
         )
 
         async def record() -> None:

@@ -10,12 +10,18 @@ from shared.settings import CommonSettings, refuse_weak_secret
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - public dev placeholder, never deployed
 DEV_MAILGUN_KEY = "dev-mailgun-signing-key"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="  # noqa: S105 - dev placeholder
+EMAIL_BODY_BYTES = 64 * 1024 * 1024
+"""Default limit of an email webhook's body: Mailgun accepts messages up to 25 MB and posts their
+files decoded (at most about 25 MB) with the text as body-plain, stripped-text, body-html and
+stripped-html, so 64 MiB takes any message whose text is under about 10 MB."""
 
 
 class IngestSettings(CommonSettings):
     ingest_port: int = Field(8081, description="HTTP port")
     ingest_group: str = Field(
-        "refdesk-ingest", description="consumer group (ingest reads closes to end SMS threads)"
+        "refdesk-ingest",
+        description="consumer group (ingest reads closes to end SMS threads, and the emails "
+        "refdesk sends patrons to thread their replies)",
     )
     public_base_url: str = Field("http://127.0.0.1:8081", description="base URL providers call")
     twilio_auth_token: SecretStr | None = Field(
@@ -27,8 +33,21 @@ class IngestSettings(CommonSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="Standard Webhooks secret (whsec_...)"
     )
+    ingest_twilio_shared_key: SecretStr | None = Field(
+        None,
+        description="secret of the Twilio Webhooks SharedKey, if a Webhooks Configuration signs "
+        "the SMS URL with one (HMAC-SHA256); unset: such requests are refused",
+    )
     max_body_bytes: int = Field(
-        1024 * 1024, gt=0, description="larger bodies get 413 before they are read"
+        1024 * 1024,
+        gt=0,
+        description="larger bodies get 413 before they are read (SMS, chat, admin)",
+    )
+    ingest_max_email_body_bytes: int = Field(
+        EMAIL_BODY_BYTES,
+        gt=0,
+        description="the same for the two email endpoints: a Mailgun post carries a 25 MB "
+        "message's files and its text up to four times",
     )
     publish_timeout_s: float = Field(
         4.0, gt=0, description="longest wait for the broker ack before answering 503"
@@ -69,10 +88,22 @@ class IngestSettings(CommonSettings):
             )
         if self.admin_token is not None:
             refuse_weak_secret(self.env, self.admin_token, variable="REFDESK_ADMIN_TOKEN")
+        if self.ingest_twilio_shared_key is not None:
+            refuse_weak_secret(
+                self.env,
+                self.ingest_twilio_shared_key,
+                variable="REFDESK_INGEST_TWILIO_SHARED_KEY",
+                min_length=16,
+            )
         self.twilio_auth_token = self.twilio_auth_token or SecretStr(DEV_TWILIO_TOKEN)
         self.mailgun_signing_key = self.mailgun_signing_key or SecretStr(DEV_MAILGUN_KEY)
         self.webhook_secret = self.webhook_secret or SecretStr(DEV_WEBHOOK_SECRET)
         return self
+
+    def twilio_shared_key(self) -> str | None:
+        """The Twilio SharedKey secret in plain, if one is configured."""
+        key = self.ingest_twilio_shared_key
+        return key.get_secret_value() if key is not None else None
 
     def secrets(self) -> tuple[str, str, str]:
         """The Twilio Auth Token, Mailgun signing key and Standard Webhooks secret, in plain."""

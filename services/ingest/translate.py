@@ -15,6 +15,7 @@ from services.ingest.providers.chat import (
     TicketClosed,
 )
 from services.ingest.providers.emails import EmailInbound
+from services.ingest.providers.files import AttachedFile, media_type, unnamed
 from services.ingest.providers.twilio import MAX_SMS_BODY, SmsInbound
 from shared.events import (
     Attachment,
@@ -31,6 +32,32 @@ Translated = InteractionReceived | ConversationClosed | ConversationTransferred
 
 OVERFLOW_NOTE = "sms-body-beyond-1600-characters.txt"
 """The attachment note naming what an over-long SMS body carried past Twilio's limit."""
+MAX_EMAIL_TEXT = 100_000
+"""Most characters of an email's new text carried in the event (about 40 pages; an event must
+stay under the broker's 1 MB message limit); the rest is named by EMAIL_OVERFLOW_NOTE."""
+EMAIL_OVERFLOW_NOTE = f"email-text-beyond-{MAX_EMAIL_TEXT}-characters.txt"
+MAX_SUBJECT = 1_000
+"""Most characters of a subject (and of a sender's display name) carried in the event."""
+
+
+def _described(files: tuple[AttachedFile, ...]) -> list[Attachment]:
+    return [Attachment(name=f.name, size=f.size, content_type=f.content_type) for f in files]
+
+
+def _overflow(rest: str, note: str) -> list[Attachment]:
+    """The note naming how much text (in bytes) was cut, when any was."""
+    return (
+        [Attachment(name=note, size=len(rest.encode()), content_type="text/plain")] if rest else []
+    )
+
+
+def _media(sms: SmsInbound) -> list[Attachment]:
+    """An MMS's media described: Twilio gives no name or size, so each is named by its kind and
+    position ("photo 1.jpg") and its size left unknown; the media URL is not passed on."""
+    return [
+        Attachment(name=unnamed(number, kind), size=None, content_type=media_type(kind))
+        for number, kind in enumerate(sms.media_types, start=1)
+    ]
 
 
 def sms_interaction(
@@ -38,13 +65,10 @@ def sms_interaction(
 ) -> InteractionReceived:
     """An inbound text as an interaction; a body over Twilio's 1,600 characters keeps its first
     1,600, and an attachment note says how much more came (its size in bytes), not silently cut.
+    MMS media are described as attachments (a photo with no text is still a message to staff).
     """
     text, rest = sms.body[:MAX_SMS_BODY], sms.body[MAX_SMS_BODY:]
-    attachments = (
-        [Attachment(name=OVERFLOW_NOTE, size=len(rest.encode()), content_type="text/plain")]
-        if rest
-        else []
-    )
+    attachments = _media(sms) + _overflow(rest, OVERFLOW_NOTE)
     return InteractionReceived(
         interaction_id=derived_id("sms", sms.message_sid),
         conversation_id=conversation_id,
@@ -67,17 +91,23 @@ def email_interaction(
     now: datetime,
     blocked: bool = False,
 ) -> InteractionReceived:
-    """An inbound email as an interaction."""
+    """An inbound email as an interaction: its files described as attachments; a text over
+    MAX_EMAIL_TEXT characters keeps its beginning and a note names the size of the rest."""
+    text, rest = mail.text[:MAX_EMAIL_TEXT], mail.text[MAX_EMAIL_TEXT:]
     return InteractionReceived(
         interaction_id=derived_id("email", mail.message_id),
         conversation_id=conversation_id,
         channel=Channel.EMAIL,
         provider=provider,
         provider_message_id=mail.message_id,
-        patron=Patron(contact=mail.sender_email, name=mail.sender_name),
-        text=mail.text,
-        subject=mail.subject or None,
+        patron=Patron(
+            contact=mail.sender_email,
+            name=mail.sender_name[:MAX_SUBJECT] if mail.sender_name else None,
+        ),
+        text=text,
+        subject=mail.subject[:MAX_SUBJECT] or None,
         received_at=mail.received_at or now,
+        attachments=_described(mail.attachments) + _overflow(rest, EMAIL_OVERFLOW_NOTE),
         blocked=blocked,
     )
 

@@ -68,6 +68,7 @@ from services.ingest.providers.contacts import normalize_email, normalize_phone
 from services.ingest.providers.errors import (
     InvalidField,
     InvalidSignature,
+    MalformedBody,
     MissingSignature,
     ProviderError,
     StaleTimestamp,
@@ -266,14 +267,16 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_chat_event(body: bytes) -> ChatEvent:
-    """Parse a (verified) chat webhook body; UnknownEventType or InvalidField(path) if invalid."""
+    """Parse a (verified) chat webhook body: MalformedBody (400) if it is not JSON at all
+    (truncated, invalid UTF-8, empty), UnknownEventType or InvalidField(path) (422) if it is
+    JSON of the wrong shape."""
     try:
         return _EVENT.validate_json(body)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         kind, loc = error["type"], tuple(error["loc"])
         if kind == "json_invalid":
-            raise InvalidField("body", "not valid JSON") from exc
+            raise MalformedBody("body", "not valid JSON (or not UTF-8)") from exc
         if kind == "union_tag_invalid":
             raise UnknownEventType("type", "unknown event type") from exc
         if kind == "union_tag_not_found":

@@ -1,17 +1,22 @@
-"""Normalise patron contacts: phones to E.164, email addresses to lower case."""
+"""Normalise patron contacts: phones to E.164, email addresses to lower case.
+
+Email addresses are checked by `email-validator` (syntax only: no DNS lookup), which accepts
+what RFC 5322 and RFC 6531 allow and a reply can be sent to: quoted local parts
+(`"john smith"@example.com`), internationalised domains and local parts (`jose@münchen.de`,
+kept in Unicode as the patron wrote them), and address literals (`ana@[192.0.2.1]`). It refuses
+names no mail can reach (`jane@localhost`, a domain without a dot, `.invalid`) and malformed
+addresses. Callers that must not lose a message over an odd address fall back (see
+`services.ingest.providers.mailgun` and `mime`).
+"""
 
 from __future__ import annotations
 
-import re
 from email.utils import getaddresses
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 from services.ingest.providers.errors import InvalidField
-
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-# A pragmatic addr-spec: no quoted local parts or IP-literal domains; the domain needs a dot.
-_ADDR_SPEC = re.compile(rf"[^@\s<>()\[\],;:\"]+@{_LABEL}(?:\.{_LABEL})+")
 
 
 def normalize_phone(raw: str, default_region: str = "US", *, field: str = "phone") -> str:
@@ -25,16 +30,28 @@ def normalize_phone(raw: str, default_region: str = "US", *, field: str = "phone
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def normalize_addr_spec(addr: str, *, field: str = "email") -> str:
+    """One bare address (no display name) in its normal form, lower-cased; InvalidField(field)
+    unless mail can be sent to it."""
+    try:
+        checked = validate_email(
+            addr.strip(),
+            check_deliverability=False,
+            allow_quoted_local=True,
+            allow_domain_literal=True,
+        )
+    except EmailNotValidError as exc:
+        raise InvalidField(field, "not an email address") from exc
+    return checked.normalized.lower()
+
+
 def parse_address(raw: str, *, field: str = "email") -> tuple[str | None, str]:
     """Split one address ("Jane Doe <jane@x.edu>") into (display name, lower-cased address)."""
     pairs = [(name, addr) for name, addr in getaddresses([raw]) if name or addr]
     if len(pairs) != 1:
         raise InvalidField(field, "expected exactly one email address")
     name, addr = pairs[0]
-    addr = addr.strip()
-    if not _ADDR_SPEC.fullmatch(addr):
-        raise InvalidField(field, "not an email address")
-    return (name.strip() or None), addr.lower()
+    return (name.strip() or None), normalize_addr_spec(addr, field=field)
 
 
 def normalize_email(raw: str, *, field: str = "email") -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.ingest.providers.errors import InvalidField
+from services.ingest.providers.files import AttachedFile
 
 _BRACKETED = re.compile(r"<([^<>\s]+)>")
 MAX_MESSAGE_ID = 255
@@ -18,7 +19,7 @@ class EmailInbound:
     """One inbound email; sender, subject and text are student data."""
 
     message_id: str  # without angle brackets
-    sender_email: str  # lower-cased
+    sender_email: str | None  # lower-cased; None when no sender address could be read
     sender_name: str | None
     recipient: str | None  # lower-cased
     subject: str
@@ -27,6 +28,7 @@ class EmailInbound:
     references: tuple[str, ...] = ()
     ticket_tag: str | None = None  # the conversation id carried by "[refdesk #<id>]"
     received_at: datetime | None = None  # aware
+    attachments: tuple[AttachedFile, ...] = ()  # described, never their content
 
 
 def normalize_message_id(raw: str | None, *, field: str = "Message-ID") -> str:

@@ -46,6 +46,13 @@ class ReplayedToken(InvalidSignature):
     """
 
 
+class MalformedBody(ProviderError):
+    """The body cannot be parsed at all (truncated or invalid JSON, invalid UTF-8, broken
+    multipart): 400. A body that parses but has the wrong shape is an InvalidField (422)."""
+
+    status = 400
+
+
 class InvalidField(ProviderError):
     """A field is missing or malformed."""
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from email.utils import getaddresses
+from typing import Protocol, runtime_checkable
 
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
@@ -27,11 +30,27 @@ from services.ingest.providers.errors import (
     MissingSignature,
     StaleTimestamp,
 )
+from services.ingest.providers.files import AttachedFile, file_name, listed, media_type
 from services.ingest.providers.text import html_to_text, split_reply, ticket_tag
 from shared.limits import json_too_deep
 
 MAX_TOKEN = 255
 """Longest token kept (Mailgun's are 50 characters); the token store's key column."""
+_ATTACHMENT = re.compile(r"attachment-([0-9]{1,6})")
+
+
+@runtime_checkable
+class UploadedFile(Protocol):
+    """A multipart file part as the web framework spooled it (Starlette's UploadFile)."""
+
+    @property
+    def filename(self) -> str | None: ...
+
+    @property
+    def size(self) -> int | None: ...
+
+    @property
+    def content_type(self) -> str | None: ...
 
 
 def verify_mailgun(
@@ -114,30 +133,75 @@ def _received_at(raw: str | None) -> datetime | None:
         raise InvalidField("timestamp", "not a Unix time") from exc
 
 
+def _sender(fields: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(display name, address) of the patron: the From header ("from"), else the SMTP envelope
+    ("sender", which forwarders and mailing lists rewrite). When neither holds an address a
+    reply can go to, the address is None: the message is still accepted, since refusing it
+    would make Mailgun retry for 8 hours and then drop it."""
+    raw = {key: fields.get(key, "").strip() for key in ("from", "sender")}
+    if not any(raw.values()):
+        raise InvalidField("sender", "missing")
+    names: list[str] = []
+    for key, value in raw.items():
+        if not value:
+            continue
+        try:
+            name, address = parse_address(value, field=key)
+        except InvalidField:
+            names += [n.strip() for n, _ in getaddresses([value])[:1] if n.strip()]
+            continue
+        return name or (names[0] if names else None), address
+    return (names[0] if names else None), None
+
+
+def _recipient(fields: Mapping[str, str]) -> str | None:
+    """The desk's address the message was sent to (the first of the envelope's), if readable."""
+    first = fields.get("recipient", "").split(",")[0].strip()
+    try:
+        return parse_address(first, field="recipient")[1] if first else None
+    except InvalidField:
+        return None
+
+
+def _attachments(form: Mapping[str, object]) -> tuple[AttachedFile, ...]:
+    """The files Mailgun posted as attachment-1 .. attachment-N (inline images included),
+    described by name, size and type; their content is never read."""
+    found: list[tuple[int, UploadedFile]] = []
+    for key, value in form.items():
+        match = _ATTACHMENT.fullmatch(key.lower())
+        if match and not isinstance(value, str) and isinstance(value, UploadedFile):
+            found.append((int(match.group(1)), value))
+    found.sort(key=lambda item: item[0])
+    return listed(
+        AttachedFile(
+            name=file_name(part.filename, number, part.content_type),
+            size=part.size,
+            content_type=media_type(part.content_type),
+        )
+        for number, part in found
+    )
+
+
 def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
     """Parse a (verified) Mailgun route POST; InvalidField names the missing or bad field.
 
-    The patron is the From header ("from"), falling back to the SMTP envelope ("sender"),
-    which forwarders and mailing lists rewrite. Headers absent as fields are looked up in
-    "message-headers".
+    Headers absent as fields are looked up in "message-headers". File parts (multipart posts)
+    are described as attachments.
     """
     fields = _fields(form)
-    sender_field = "from" if fields.get("from", "").strip() else "sender"
-    if not fields.get(sender_field, "").strip():
-        raise InvalidField("sender", "missing")
-    name, email = parse_address(fields[sender_field], field=sender_field)
-    recipient = fields.get("recipient", "").split(",")[0].strip()
+    name, email = _sender(fields)
     subject = fields.get("subject", "").strip()
     in_reply_to = message_id_list(fields.get("in-reply-to"))
     return EmailInbound(
         message_id=normalize_message_id(fields.get("message-id"), field="Message-Id"),
         sender_email=email,
         sender_name=name,
-        recipient=parse_address(recipient, field="recipient")[1] if recipient else None,
+        recipient=_recipient(fields),
         subject=subject,
         text=_new_text(fields),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=message_id_list(fields.get("references")),
         ticket_tag=ticket_tag(subject),
         received_at=_received_at(fields.get("timestamp")),
+        attachments=_attachments(form),
     )

@@ -12,10 +12,13 @@ from email.utils import getaddresses, parsedate_to_datetime
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import InvalidField, UnsupportedMedia
+from services.ingest.providers.files import AttachedFile, file_name, listed, media_type
 from services.ingest.providers.text import html_to_text, split_reply, ticket_tag
 
 # Where the desk's own address is, most specific first (To may name someone else when Cc'd).
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
+# Where the patron's address is: From, else who sent it on their behalf, else the envelope.
+_SENDER_HEADERS = ("From", "Sender", "Return-Path")
 
 MAX_CONTAINERS = 50
 """Most multipart and message/* parts one email may declare: Python's parser recurses into
@@ -106,17 +109,92 @@ def _decode(part: Message) -> str:
     return payload.decode("cp1252", errors="replace")
 
 
-def _body_text(msg: EmailMessage) -> str:
+def _bodies(msg: EmailMessage) -> tuple[Message | None, Message | None]:
+    """The message's text/plain and text/html body parts, if it has them."""
+    return msg.get_body(preferencelist=("plain",)), msg.get_body(preferencelist=("html",))
+
+
+def _body_text(plain: Message | None, html: Message | None) -> str:
     """The message's text: its text/plain body, else its text/html body made plain."""
-    plain = msg.get_body(preferencelist=("plain",))
     if plain is not None and _decode(plain).strip():
         return _decode(plain)
-    html = msg.get_body(preferencelist=("html",))
     if html is not None:
         return html_to_text(_decode(html))
-    if plain is not None:
-        return ""
-    raise UnsupportedMedia("body", "no text/plain or text/html part")
+    return ""
+
+
+def _size(part: Message) -> int | None:
+    """A part's content length in bytes as decoded (a forwarded message: as it is written)."""
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return len(payload)
+    try:
+        return len(part.as_bytes())
+    except (ValueError, TypeError, IndexError, AttributeError, UnicodeError, LookupError):
+        return None
+
+
+def _is_attachment(part: Message) -> bool:
+    """A file rather than a body: declared an attachment, named, or not text (an inline image)."""
+    try:
+        named = bool(part.get_filename())
+    except (ValueError, TypeError, IndexError, AttributeError):
+        named = False
+    return (
+        part.get_content_disposition() == "attachment"
+        or named
+        or part.get_content_maintype() != "text"
+    )
+
+
+def _attachments(msg: Message, bodies: tuple[Message | None, ...]) -> tuple[AttachedFile, ...]:
+    """The message's files, in order: every part that is not a container or one of its text
+    bodies and is an attachment (`_is_attachment`); a forwarded message counts as one file."""
+    found: list[AttachedFile] = []
+    stack: list[Message] = [msg]
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+            continue
+        if any(part is body for body in bodies) or not _is_attachment(part):
+            continue
+        content_type = part.get_content_type()
+        try:
+            raw_name = part.get_filename()
+        except (ValueError, TypeError, IndexError, AttributeError):
+            raw_name = None
+        found.append(
+            AttachedFile(
+                name=file_name(raw_name, len(found) + 1, content_type),
+                size=_size(part),
+                content_type=media_type(content_type),
+            )
+        )
+    return listed(found)
+
+
+def _sender(msg: Message) -> tuple[str | None, str | None]:
+    """(display name, address) of the patron from the first sender header that holds an address
+    a reply can go to; the address is None when none does, so the message still reaches the
+    desk (a relay that is refused retries it, then drops it)."""
+    names: list[str] = []
+    present = False
+    for header in _SENDER_HEADERS:
+        value = _header(msg, header)
+        if not value:
+            continue
+        present = True
+        try:
+            name, address = parse_address(value, field=header)
+        except InvalidField:
+            names += [n.strip() for n, _ in getaddresses([value])[:1] if n.strip()]
+            continue
+        return name or (names[0] if names else None), address
+    if not present:
+        raise InvalidField("From", "missing")
+    return (names[0] if names else None), None
 
 
 def _depth(msg: Message) -> int:
@@ -132,7 +210,8 @@ def _depth(msg: Message) -> int:
 
 
 def parse_mime(raw: bytes) -> EmailInbound:
-    """Parse a raw message; InvalidField for a missing/bad From or Message-ID."""
+    """Parse a raw message; InvalidField for a missing From or a bad Message-ID, UnsupportedMedia
+    for a message with neither a text body nor an attachment."""
     if not raw.strip():
         raise InvalidField("body", "empty message")
     if len(_CONTAINER.findall(raw)) > MAX_CONTAINERS:
@@ -145,21 +224,23 @@ def parse_mime(raw: bytes) -> EmailInbound:
         raise InvalidField("body", "unparseable message")
     if _depth(msg) > MAX_DEPTH:
         raise InvalidField("body", f"parts nested more than {MAX_DEPTH} deep")
-    sender = _header(msg, "From")
-    if not sender:
-        raise InvalidField("From", "missing")
-    name, email = parse_address(sender, field="From")
+    name, email = _sender(msg)
     subject = _header(msg, "Subject") or ""
     in_reply_to = message_id_list(_header(msg, "In-Reply-To"))
+    bodies = _bodies(msg)
+    attachments = _attachments(msg, bodies)
+    if bodies == (None, None) and not attachments:
+        raise UnsupportedMedia("body", "no text/plain or text/html part and no attachment")
     return EmailInbound(
         message_id=normalize_message_id(_header(msg, "Message-ID"), field="Message-ID"),
         sender_email=email,
         sender_name=name,
         recipient=_recipient(msg),
         subject=subject,
-        text=split_reply(_body_text(msg)),
+        text=split_reply(_body_text(*bodies)),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=message_id_list(_header(msg, "References")),
         ticket_tag=ticket_tag(subject),
         received_at=_date(_header(msg, "Date")),
+        attachments=attachments,
     )

@@ -3,11 +3,17 @@
 Signature scheme (https://www.twilio.com/docs/usage/webhooks/webhooks-security), as
 twilio-python's RequestValidator computes it: the full webhook URL (query included),
 then for each POST parameter name in sorted order, each of its distinct values in
-sorted order, as name+value with no separators; HMAC-SHA1 keyed with the Auth Token
-(HMAC-SHA256 with a SharedKey when X-Twilio-Webhooks-Signature-Settings says so),
+sorted order, as name+value with no separators; HMAC-SHA1 keyed with the Auth Token,
 base64. Twilio is inconsistent about explicit default ports, so the URL is tried both
 with and without its port. JSON-bodied webhooks (`bodySHA256`) are not handled here:
 Messaging webhooks are form-encoded.
+
+SHA-256: when a Webhooks Configuration rule matches the URL and its Setting signs with a
+SharedKey, Twilio signs the same string with that SharedKey's secret (not the Auth Token) and
+the Setting's algorithm (HMAC_SHA256), and adds `X-Twilio-Webhooks-Signature-Settings:
+key=<SharedKey id>,algorithm=HMAC_SHA256` (twilio-python's `get_signature_algorithm` and
+RequestValidator, twilio-node's WebhookSignatureValidation example). Without that header
+the signature is always the Auth Token's HMAC-SHA1.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from services.ingest.providers.contacts import normalize_phone
 from services.ingest.providers.errors import InvalidField, InvalidSignature, MissingSignature
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 MAX_MEDIA = 10
 MAX_SMS_BODY = 1600
 """Twilio's limit on a message body (characters): it concatenates segments up to this."""
@@ -115,6 +122,19 @@ def signature_algorithm(settings_header: str | None) -> str:
         if sep and name.strip() == "algorithm" and value.strip():
             return value.strip()
     return "HMAC_SHA1"
+
+
+def signing_secret(
+    settings_header: str | None, *, auth_token: str, shared_key: str | None
+) -> tuple[str, str]:
+    """(key, algorithm) a request was signed with: the Auth Token and HMAC_SHA1, or, when it
+    carries X-Twilio-Webhooks-Signature-Settings, the SharedKey secret and the algorithm the
+    header names. InvalidSignature if the header comes and no SharedKey is configured."""
+    if not (settings_header or "").strip():
+        return auth_token, "HMAC_SHA1"
+    if not shared_key:
+        raise InvalidSignature(SETTINGS_HEADER, "signed with a SharedKey, and none is configured")
+    return shared_key, signature_algorithm(settings_header)
 
 
 def verify_twilio_signature(

@@ -15,6 +15,7 @@ from services.router.policy import default_policy_path, load_policy
 def test_tail_masks_what_the_wire_contract_calls_student_data() -> None:
     fields = student_fields()
     assert {"contact", "name", "text", "recipient", "patron_contact", "extracted"} <= fields
+    assert "subject" in fields  # "Ana Gomez TCC ID 2223334 overdue fine"
     event = {
         "type": "edu.tccd.refdesk.interaction.received.v1",
         "time": "t",
@@ -22,11 +23,13 @@ def test_tail_masks_what_the_wire_contract_calls_student_data() -> None:
         "data": {
             "channel": "sms",
             "text": "I lost 1984",
+            "subject": "Ana Gomez TCC ID 2223334 overdue fine",
             "patron": {"contact": "+18175550123", "name": None, "role": "student"},
         },
     }
     line = describe(json.dumps(event).encode(), key="c1", fields=fields)
-    assert "1984" not in line and "8175550123" not in line
+    assert "1984" not in line and "8175550123" not in line and "2223334" not in line
+    assert line.split()[2] == "c1"  # the envelope's subject, the conversation, stays
     assert MASK in line and "interaction.received.v1" in line and '"role": "student"' in line
     assert "1984" in describe(json.dumps(event).encode(), key="c1", fields=None)
 

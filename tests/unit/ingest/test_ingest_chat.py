@@ -22,6 +22,7 @@ from services.ingest.providers.chat import (
 from services.ingest.providers.errors import (
     InvalidField,
     InvalidSignature,
+    MalformedBody,
     MissingSignature,
     StaleTimestamp,
     UnknownEventType,
@@ -216,7 +217,6 @@ def test_unknown_type() -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (b"not json", "body"),
         (b"[]", "body"),
         (b"{}", "type"),
         (event("ticket.closed", {"conversation_id": "c-42"}), "data.channel"),
@@ -247,6 +247,17 @@ def test_invalid_events_name_the_field_path(body: bytes, field: str) -> None:
     assert type(caught.value) is InvalidField
     assert caught.value.field == field
     assert "nope" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"type": "chat.message", "timestamp": ', b'\xff\xfe{"type": 1}', b"", b"  "],
+)
+def test_a_body_that_is_not_json_is_malformed_not_invalid(body: bytes) -> None:
+    # audit: truncated or non-UTF-8 JSON was answered 422; docs/ingest.md promises 400
+    with pytest.raises(MalformedBody) as caught:
+        parse_chat_event(body)
+    assert (caught.value.field, caught.value.status) == ("body", 400)
 
 
 def test_a_body_in_any_charset_is_verified_over_its_raw_bytes() -> None:

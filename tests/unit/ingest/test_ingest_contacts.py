@@ -38,6 +38,13 @@ def test_normalize_phone_rejects(raw: str) -> None:
         ("Jane.Doe@My.TCCD.edu", "jane.doe@my.tccd.edu"),
         ("Jane Doe <Jane.Doe@My.TCCD.edu>", "jane.doe@my.tccd.edu"),
         ('"Doe, Jane" <jdoe+lib@example.org>', "jdoe+lib@example.org"),
+        # RFC 5322 quoted local parts, RFC 6531 internationalised addresses, address literals
+        ('"john smith"@example.com', '"john smith"@example.com'),
+        ('"jsmith"@example.com', "jsmith@example.com"),
+        ("jose@m\u00fcnchen.de", "jose@m\u00fcnchen.de"),
+        ("JOSE@XN--MNCHEN-3YA.DE", "jose@m\u00fcnchen.de"),
+        ("\u7528\u6237@\u4f8b\u5b50.\u5e7f\u544a", "\u7528\u6237@\u4f8b\u5b50.\u5e7f\u544a"),
+        ("Ana <ana@[192.0.2.1]>", "ana@[192.0.2.1]"),
     ],
 )
 def test_normalize_email(raw: str, expected: str) -> None:
@@ -50,7 +57,18 @@ def test_parse_address_keeps_the_display_name() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "nonsense", "jane@", "@example.org", "jane@localhost", "a@b.org, c@d.org"]
+    "raw",
+    [
+        "",
+        "nonsense",
+        "jane@",
+        "@example.org",
+        "jane@localhost",
+        "a@b.org, c@d.org",
+        "jane@example",
+        "jane..doe@example.org",
+        "jane@mail_server.example.org",
+    ],
 )
 def test_normalize_email_rejects(raw: str) -> None:
     with pytest.raises(InvalidField) as caught:

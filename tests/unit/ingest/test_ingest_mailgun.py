@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 from datetime import UTC, datetime
 
 import pytest
+from starlette.datastructures import Headers, UploadFile
 
 from services.ingest.providers.errors import (
     InvalidField,
@@ -150,7 +152,6 @@ def test_falls_back_to_envelope_sender() -> None:
     [
         ({"Message-Id": None}, "Message-Id"),
         ({"from": None, "sender": None}, "sender"),
-        ({"from": "not an address"}, "from"),
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"message-headers": "{not json"}, "message-headers"),
     ],
@@ -174,3 +175,56 @@ def test_a_token_longer_than_the_store_keeps_is_refused() -> None:
     with pytest.raises(InvalidSignature) as caught:
         verify("1736176300", token, sign("1736176300", token))
     assert caught.value.field == "token"
+
+
+def _file(name: str | None, content: bytes, content_type: str | None) -> UploadFile:
+    """A file part as Starlette hands it over (spooled, with its size counted)."""
+    headers = Headers({"content-type": content_type} if content_type else {})
+    return UploadFile(io.BytesIO(content), size=len(content), filename=name, headers=headers)
+
+
+def test_attachments_are_described_from_the_file_parts_never_their_content() -> None:
+    form: dict[str, object] = {
+        **FORM,
+        "attachment-count": "3",
+        "attachment-2": _file("C:\\fakepath\\carta.pdf", b"%PDF" + b"x" * 96, "application/pdf"),
+        "attachment-1": _file("IMG_2041.JPG", b"\xff\xd8" + b"\x00" * 998, "image/jpeg; name=x"),
+        "attachment-3": _file("", b"abc", "image/png"),
+        "stray-file": _file("other.txt", b"x", "text/plain"),
+    }
+    email = parse_mailgun_form(form)
+    assert [(a.name, a.size, a.content_type) for a in email.attachments] == [
+        ("IMG_2041.JPG", 1000, "image/jpeg"),
+        ("carta.pdf", 100, "application/pdf"),
+        ("photo 3.png", 3, "image/png"),
+    ]
+
+
+def test_a_url_encoded_post_has_no_attachments() -> None:
+    assert parse_mailgun_form(FORM).attachments == ()
+
+
+@pytest.mark.parametrize(
+    ("sender", "expected"),
+    [
+        ('"john smith"@example.com', '"john smith"@example.com'),
+        ("José <jose@münchen.de>", "jose@münchen.de"),
+        ("jose@XN--MNCHEN-3YA.DE", "jose@münchen.de"),
+    ],
+)
+def test_unusual_but_valid_senders_are_read(sender: str, expected: str) -> None:
+    assert parse_mailgun_form({**FORM, "from": sender}).sender_email == expected
+
+
+def test_a_from_that_cannot_be_read_falls_back_to_the_envelope_sender() -> None:
+    form = {**FORM, "from": "Jane Doe <jane@mail_server.example.com>", "sender": "jd@my.tccd.edu"}
+    email = parse_mailgun_form(form)
+    assert (email.sender_email, email.sender_name) == ("jd@my.tccd.edu", "Jane Doe")
+
+
+def test_an_email_whose_sender_cannot_be_read_is_kept_without_a_contact() -> None:
+    # refused, Mailgun would retry for 8 hours and then drop the patron's email
+    form = {**FORM, "from": "Jane Doe <jane@mail_server.example.com>", "sender": "not an address"}
+    email = parse_mailgun_form(form)
+    assert (email.sender_email, email.sender_name) == (None, "Jane Doe")
+    assert email.text == "Yes, the 2nd edition is fine."

@@ -171,7 +171,6 @@ def test_date_without_zone_is_utc() -> None:
         (b"To: askus@tccd.edu\nMessage-ID: <a@b.org>\n\nhi\n", "From"),
         (b"From: a@example.org\n\nhi\n", "Message-ID"),
         (b"From: a@example.org\nMessage-ID: <>\n\nhi\n", "Message-ID"),
-        (b"From: not an address\nMessage-ID: <a@b.org>\n\nhi\n", "From"),
         (b"this is not an email at all", "From"),
         (b"", "body"),
     ],
@@ -182,10 +181,10 @@ def test_invalid_messages_name_the_field(raw: bytes, field: str) -> None:
     assert caught.value.field == field
 
 
-def test_message_without_text_is_unsupported_media() -> None:
+def test_message_without_text_or_file_is_unsupported_media() -> None:
     raw = (
-        b"From: a@example.org\nMessage-ID: <img@x.org>\nContent-Type: image/png\n"
-        b"Content-Transfer-Encoding: base64\n\niVBORw0KGgo=\n"
+        b"From: a@example.org\nMessage-ID: <cal@x.org>\nContent-Type: text/calendar\n\n"
+        b"BEGIN:VCALENDAR\nEND:VCALENDAR\n"
     )
     with pytest.raises(UnsupportedMedia) as caught:
         parse_mime(raw)
@@ -233,3 +232,101 @@ def test_raw_utf8_headers_are_read_as_utf8() -> None:
     )
     email = parse_mime(raw.encode())
     assert (email.sender_name, email.subject) == ("José", "¿Préstamo? ✓")
+
+
+WITH_FILES = b"""\
+From: Pat Ron <pat@my.tccd.edu>
+To: askus@tccd.edu
+Subject: Hold on my account
+Message-ID: <files@my.tccd.edu>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+
+--outer
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: multipart/alternative; boundary="alt"
+
+--alt
+Content-Type: text/plain; charset=utf-8
+
+There is a hold on my account, the notice is attached.
+--alt
+Content-Type: text/html; charset=utf-8
+
+<p>There is a hold on my account, the notice is attached.<img src="cid:logo"></p>
+--alt--
+--rel
+Content-Type: image/png
+Content-ID: <logo>
+Content-Transfer-Encoding: base64
+
+iVBORw0KGgo=
+--rel--
+--outer
+Content-Type: image/jpeg; name="notice.jpg"
+Content-Disposition: attachment; filename="notice.jpg"
+Content-Transfer-Encoding: base64
+
+/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAP//
+--outer
+Content-Type: text/plain; name="ids.txt"
+Content-Disposition: attachment; filename="ids.txt"
+
+TCC ID 1234567
+--outer
+Content-Type: message/rfc822
+
+From: circulation@tccd.edu
+Subject: Your account
+
+A hold was placed.
+--outer--
+"""
+
+
+def test_attachments_and_inline_images_are_described_not_the_bodies() -> None:
+    email = parse_mime(WITH_FILES)
+    assert email.text == "There is a hold on my account, the notice is attached."
+    described = [(a.name, a.content_type) for a in email.attachments]
+    assert described == [
+        ("photo 1.png", "image/png"),
+        ("notice.jpg", "image/jpeg"),
+        ("ids.txt", "text/plain"),
+        ("message 4.eml", "message/rfc822"),
+    ]
+    sizes = [a.size for a in email.attachments]
+    assert sizes[:3] == [8, 27, len(b"TCC ID 1234567")] and (sizes[3] or 0) > 0
+
+
+def test_an_email_that_is_only_a_photo_is_accepted_with_the_photo_described() -> None:
+    raw = (
+        b"From: a@example.org\nMessage-ID: <img@x.org>\nContent-Type: image/png\n"
+        b"Content-Transfer-Encoding: base64\n\niVBORw0KGgo=\n"
+    )
+    email = parse_mime(raw)
+    assert email.text == ""
+    assert [(a.name, a.size, a.content_type) for a in email.attachments] == [
+        ("photo 1.png", 8, "image/png")
+    ]
+
+
+def test_a_from_that_cannot_be_read_falls_back_to_sender_then_keeps_the_message() -> None:
+    relayed = b"From: Pat <pat@mail_server.example.com>\nSender: pat@my.tccd.edu\n"
+    email = parse_mime(relayed + b"Message-ID: <s1@x.org>\n\nhi\n")
+    assert (email.sender_email, email.sender_name) == ("pat@my.tccd.edu", "Pat")
+    email = parse_mime(b"From: not an address\nMessage-ID: <s2@x.org>\n\nhi\n")
+    assert (email.sender_email, email.text) == (None, "hi")
+
+
+@pytest.mark.parametrize(
+    ("sender", "expected"),
+    [
+        (b'"john smith"@example.com', '"john smith"@example.com'),
+        ("Jos\u00e9 <jose@m\u00fcnchen.de>".encode(), "jose@m\u00fcnchen.de"),
+    ],
+)
+def test_unusual_but_valid_senders_are_read(sender: bytes, expected: str) -> None:
+    email = parse_mime(b"From: " + sender + b"\nMessage-ID: <u@x.org>\n\nhi\n")
+    assert email.sender_email == expected

@@ -6,8 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.ingest.providers.emails import EmailInbound
+from services.ingest.providers.files import AttachedFile
 from services.ingest.providers.twilio import MAX_SMS_BODY, SmsInbound
-from services.ingest.translate import OVERFLOW_NOTE, email_interaction, sms_interaction
+from services.ingest.translate import (
+    EMAIL_OVERFLOW_NOTE,
+    MAX_EMAIL_TEXT,
+    OVERFLOW_NOTE,
+    email_interaction,
+    sms_interaction,
+)
 
 NOW = datetime(2026, 1, 6, 15, tzinfo=UTC)
 
@@ -48,3 +55,65 @@ def test_a_blocked_contacts_message_is_flagged_not_dropped() -> None:
     )
     event = email_interaction(mail, conversation_id="c", provider="mime", now=NOW, blocked=True)
     assert event.blocked
+
+
+def mms(body: str, *types: str) -> SmsInbound:
+    return SmsInbound(
+        message_sid="MM" + "b" * 32,
+        account_sid=None,
+        from_e164="+18175550123",
+        to="+18175550100",
+        body=body,
+        num_media=len(types),
+        media_urls=tuple(
+            f"https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME{i}"
+            for i in range(len(types))
+        ),
+        media_types=types,
+    )
+
+
+def test_mms_media_are_described_by_kind_and_position_without_size_or_url() -> None:
+    event = sms_interaction(mms("", "image/jpeg", "video/mp4", ""), conversation_id="c", now=NOW)
+    assert event.text == ""
+    described = [(a.name, a.size, a.content_type) for a in event.attachments]
+    assert described == [
+        ("photo 1.jpg", None, "image/jpeg"),
+        ("video 2.mp4", None, "video/mp4"),
+        ("file 3", None, None),
+    ]
+    assert "api.twilio.com" not in event.model_dump_json()
+
+
+def email(text: str, *files: AttachedFile) -> EmailInbound:
+    return EmailInbound(
+        message_id="m@x",
+        sender_email="a@example.edu",
+        sender_name=None,
+        recipient=None,
+        subject="Hold",
+        text=text,
+        attachments=files,
+    )
+
+
+def test_an_emails_files_become_its_attachments() -> None:
+    photo = AttachedFile("IMG_2041.jpg", 1_500_000, "image/jpeg")
+    event = email_interaction(
+        email("see photo", photo), conversation_id="c", provider="mailgun", now=NOW
+    )
+    [attachment] = event.attachments
+    assert (attachment.name, attachment.size, attachment.content_type) == (
+        "IMG_2041.jpg",
+        1_500_000,
+        "image/jpeg",
+    )
+
+
+def test_an_email_text_too_long_for_one_event_is_capped_with_a_note_of_the_rest() -> None:
+    mail = email("a" * MAX_EMAIL_TEXT + "é" * 1_000_000)
+    event = email_interaction(mail, conversation_id="c", provider="mailgun", now=NOW)
+    assert event.text == "a" * MAX_EMAIL_TEXT
+    [note] = event.attachments
+    assert (note.name, note.size) == (EMAIL_OVERFLOW_NOTE, 2_000_000)
+    assert len(event.model_dump_json()) < 1_000_000  # under the broker's message size limit

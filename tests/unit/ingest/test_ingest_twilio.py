@@ -11,6 +11,7 @@ from services.ingest.providers.twilio import (
     compute_twilio_signature,
     parse_twilio_sms,
     signature_algorithm,
+    signing_secret,
     verify_twilio_signature,
 )
 
@@ -171,3 +172,24 @@ def test_parse_sms_names_the_bad_field(change: dict[str, str | None], field: str
 def test_parse_sms_falls_back_to_sms_message_sid() -> None:
     params = {k: v for k, v in SMS.items() if k != "MessageSid"}
     assert parse_twilio_sms(params).message_sid == SMS["SmsMessageSid"]
+
+
+def test_without_the_settings_header_the_auth_token_signs_with_sha1() -> None:
+    assert signing_secret(None, auth_token=TOKEN, shared_key="sk") == (TOKEN, "HMAC_SHA1")
+    assert signing_secret(" ", auth_token=TOKEN, shared_key="sk") == (TOKEN, "HMAC_SHA1")
+
+
+def test_the_settings_header_means_the_shared_key_and_its_algorithm() -> None:
+    header = "key=webhooks_sharedkey_01,algorithm=HMAC_SHA256"
+    assert signing_secret(header, auth_token=TOKEN, shared_key="sk") == ("sk", "HMAC_SHA256")
+    key, algorithm = signing_secret(header, auth_token=TOKEN, shared_key="sk")
+    signature = RequestValidator("sk").compute_signature(URL, SMS, algorithm="HMAC_SHA256")
+    verify_twilio_signature(
+        auth_token=key, url=URL, params=SMS, signature=signature, algorithm=algorithm
+    )
+
+
+def test_the_settings_header_without_a_configured_shared_key_is_refused() -> None:
+    with pytest.raises(InvalidSignature) as caught:
+        signing_secret("key=k,algorithm=HMAC_SHA256", auth_token=TOKEN, shared_key=None)
+    assert caught.value.field == "X-Twilio-Webhooks-Signature-Settings"

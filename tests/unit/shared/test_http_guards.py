@@ -31,7 +31,9 @@ def _apps(run_dir: Path) -> dict[str, FastAPI]:
 
     common: dict[str, Any] = {"run_dir": run_dir, "kafka_bootstrap": "127.0.0.1:9"}
     return {
-        "ingest": ingest(IngestSettings(**common)),
+        # the email endpoints' own limit (a Mailgun post carries whole files) set under the
+        # probe's 20 MiB here, so that both limits are shown to refuse unread
+        "ingest": ingest(IngestSettings(**common, ingest_max_email_body_bytes=8 * 1024 * 1024)),
         "router": router(RouterSettings(**common)),
         "notifier": notifier(NotifierSettings(**common)),
         "status": status(StatusSettings(**common)),

@@ -1,0 +1,412 @@
+"""Ingest's webhook endpoints over HTTP, in process: the routes, body limits and problem answers
+as create_app mounts them, with a broker that records what is published and the real store on
+a SQLite file (no Kafka: what reaches the broker is in FakeBroker.published)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from twilio.request_validator import RequestValidator
+
+from services.ingest.app import mount
+from services.ingest.service import Ingest
+from services.ingest.settings import IngestSettings
+from services.ingest.store import IngestStore
+from shared.db import create_engine, migrate
+from shared.http import install_problem_handlers
+from tests.fakes import FakeBroker
+
+BASE = "https://desk.example.edu"
+TWILIO_TOKEN = "test-twilio-auth-token-0123456789"
+SHARED_KEY = "test-twilio-shared-key-0123456789"
+MAILGUN_KEY = "test-mailgun-signing-key-0123456789"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789").decode()
+SMALL = 64 * 1024
+EMAIL = 4 * 1024 * 1024
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[IngestStore]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}")
+    await migrate(engine, "ingest")
+    store = IngestStore(engine, ttl=timedelta(days=7))
+    await store.start()
+    yield store
+    await store.close()
+    await engine.dispose()
+
+
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+def settings(tmp_path: Path, **extra: Any) -> IngestSettings:
+    return IngestSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}",
+        public_base_url=BASE,
+        twilio_auth_token=TWILIO_TOKEN,
+        mailgun_signing_key=MAILGUN_KEY,
+        webhook_secret=WEBHOOK_SECRET,
+        max_body_bytes=SMALL,
+        ingest_max_email_body_bytes=EMAIL,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def client(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(tmp_path, broker, store, ingest_twilio_shared_key=SHARED_KEY) as c:
+        yield c
+
+
+def serving(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore, **extra: Any
+) -> httpx.AsyncClient:
+    """A client of the ingest routes as create_app mounts them."""
+    ingest = Ingest(
+        broker=broker,  # type: ignore[arg-type]
+        store=store,
+        publish_timeout_s=2.0,
+        sms_window=timedelta(hours=24),
+        connected=True,
+    )
+    app = FastAPI(redirect_slashes=False)
+    install_problem_handlers(app)
+    mount(app, ingest=ingest, store=store, settings=settings(tmp_path, **extra))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+
+
+def sms_form(body: str = "can i renew my book", **extra: str) -> dict[str, str]:
+    return {
+        "MessageSid": f"SM{uuid.uuid4().hex}",
+        "AccountSid": "AC" + "0" * 32,
+        "From": f"+1817555{uuid.uuid4().int % 10_000:04d}",
+        "To": "+18175550100",
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
+    }
+
+
+def twilio_signed(path: str, form: dict[str, str], **headers: str) -> dict[str, str]:
+    """Headers signed by twilio-python's own RequestValidator over BASE + path."""
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(BASE + path, form)
+    return {
+        "X-Twilio-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded",
+        **headers,
+    }
+
+
+def mailgun_form(text: str = "When do you open?", **extra: str) -> dict[str, str]:
+    ts, token = str(int(time.time())), uuid.uuid4().hex + uuid.uuid4().hex[:18]
+    return {
+        "sender": "ana.gomez@my.tccd.edu",
+        "from": "Ana Gomez <Ana.Gomez@my.tccd.edu>",
+        "recipient": "askdesk@tccd.edu",
+        "subject": "Library hours",
+        "body-plain": text,
+        "stripped-text": text,
+        "Message-Id": f"<{uuid.uuid4().hex}@mail.example.edu>",
+        "timestamp": ts,
+        "token": token,
+        "signature": hmac.new(
+            MAILGUN_KEY.encode(), (ts + token).encode(), hashlib.sha256
+        ).hexdigest(),
+        **extra,
+    }
+
+
+def chat_signed(body: bytes) -> dict[str, str]:
+    """Standard Webhooks headers, computed from the specification."""
+    wid, ts = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
+    key = base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{wid}.{ts}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "webhook-id": wid,
+        "webhook-timestamp": ts,
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+        "content-type": "application/json",
+    }
+
+
+def data_of(broker: FakeBroker) -> list[dict[str, Any]]:
+    return [event["data"] for _topic, _key, event in broker.published]
+
+
+# -- defect 3: a webhook URL configured with a trailing slash -------------------------------
+
+
+async def test_a_twilio_url_with_a_trailing_slash_is_answered_there_not_redirected(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    form = sms_form("configured with a trailing slash")
+    answer = await client.post(
+        "/webhooks/sms/", content=urlencode(form), headers=twilio_signed("/webhooks/sms/", form)
+    )
+    assert answer.status_code == 200, answer.text
+    assert "<Response/>" in answer.text
+    assert [d["provider_message_id"] for d in data_of(broker)] == [form["MessageSid"]]
+    # the signature covers the URL as requested: one made for the path without the slash fails
+    other = sms_form("signed for the other URL")
+    refused = await client.post(
+        "/webhooks/sms/", content=urlencode(other), headers=twilio_signed("/webhooks/sms", other)
+    )
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/webhooks/email/", "/webhooks/email/mime/", "/webhooks/chat/"])
+async def test_every_webhook_path_is_served_with_a_trailing_slash(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    answer = await client.post(path, content=b"x", headers={"content-type": "text/plain"})
+    assert answer.status_code == 415  # the endpoint itself answered: no 307, no 404
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+# -- defect 4: Twilio's HMAC-SHA256 signatures (Webhooks Configuration SharedKey) -----------
+
+
+async def test_a_sha256_signature_made_with_the_shared_key_is_accepted(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    form = sms_form("signed with a SharedKey")
+    signature = RequestValidator(SHARED_KEY).compute_signature(
+        BASE + "/webhooks/sms", form, algorithm="HMAC_SHA256"
+    )
+    headers = {
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_01,algorithm=HMAC_SHA256",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    answer = await client.post("/webhooks/sms", content=urlencode(form), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert len(broker.published) == 1
+
+
+async def test_a_sha256_signature_keyed_with_the_auth_token_is_refused(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    # what /tmp/audit-ingest/t_sms_sha256.py sends: Twilio never signs so (the header means
+    # a SharedKey signed the request, not the Auth Token)
+    form = sms_form("sha256 with the auth token")
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(
+        BASE + "/webhooks/sms", form, algorithm="HMAC_SHA256"
+    )
+    headers = {
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": "algorithm=HMAC_SHA256",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    answer = await client.post("/webhooks/sms", content=urlencode(form), headers=headers)
+    assert answer.status_code == 403 and broker.published == []
+
+
+async def test_a_shared_key_signature_without_a_configured_key_is_refused(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore
+) -> None:
+    form = sms_form()
+    signature = RequestValidator(SHARED_KEY).compute_signature(
+        BASE + "/webhooks/sms", form, algorithm="HMAC_SHA256"
+    )
+    headers = {
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": "key=k1,algorithm=HMAC_SHA256",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    async with serving(tmp_path, broker, store) as client:
+        answer = await client.post("/webhooks/sms", content=urlencode(form), headers=headers)
+    assert answer.status_code == 403
+    assert answer.json()["field"] == "X-Twilio-Webhooks-Signature-Settings"
+
+
+# -- defect 5: a body that cannot be parsed is 400, a wrong shape 422 -----------------------
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"type": "chat.message", "timestamp": ', b'\xff\xfe{"type": 1}', b"not json"]
+)
+async def test_chat_json_that_cannot_be_parsed_is_400(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    answer = await client.post("/webhooks/chat", content=body, headers=chat_signed(body))
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["field"] == "body"
+
+
+async def test_chat_json_of_the_wrong_shape_is_still_422(client: httpx.AsyncClient) -> None:
+    body = b"[1, 2]"
+    answer = await client.post("/webhooks/chat", content=body, headers=chat_signed(body))
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/webhooks/sms", "/webhooks/email"])
+async def test_a_broken_multipart_body_is_400_naming_the_body(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    answer = await client.post(
+        path,
+        content=b"--zz\r\nbroken",
+        headers={"content-type": "multipart/form-data", "X-Twilio-Signature": "x"},  # no boundary
+    )
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["field"] == "body"
+
+
+# -- defect 1: email bodies have a limit of their own; files are described, never kept -----
+
+
+async def test_a_mailgun_email_with_a_photo_over_the_small_limit_is_accepted_and_described(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    photo = b"\xff\xd8\xff\xe0PHOTO-BYTES" + b"\x00" * (1_500_000 - 15)
+    form = mailgun_form(
+        "There is a hold on my account, photo attached.", **{"attachment-count": "2"}
+    )
+    files = {
+        "attachment-1": ("IMG_2041.jpg", photo, "image/jpeg"),
+        "attachment-2": (
+            "carta de la biblioteca.pdf",
+            b"%PDF-1.4\n" + b"x" * 20_000,
+            "application/pdf",
+        ),
+    }
+    answer = await client.post("/webhooks/email", data=form, files=files)
+    assert answer.status_code == 200, answer.text
+    [data] = data_of(broker)
+    assert data["attachments"] == [
+        {"name": "IMG_2041.jpg", "size": len(photo), "content_type": "image/jpeg"},
+        {"name": "carta de la biblioteca.pdf", "size": 20_009, "content_type": "application/pdf"},
+    ]
+    published = json.dumps(broker.published)
+    assert "PHOTO-BYTES" not in published and "PDF-1.4" not in published  # never the content
+
+
+async def test_a_long_email_text_over_the_small_limit_is_accepted(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    # Starlette refuses a text field over 1 MiB unless told otherwise; an email's body-plain
+    # and stripped-text may each be longer
+    text = "Please help me find sources on climate policy. " * 30_000  # 1.4 MB, twice
+    answer = await client.post("/webhooks/email", data=mailgun_form(text))
+    assert answer.status_code == 200, answer.text
+    [data] = data_of(broker)
+    assert data["text"].startswith("Please help me find sources")
+
+
+async def test_the_email_limit_still_refuses_larger_bodies(client: httpx.AsyncClient) -> None:
+    answer = await client.post(
+        "/webhooks/email",
+        data=mailgun_form(),
+        files={"attachment-1": ("big.bin", b"\x00" * (EMAIL + 1), "application/octet-stream")},
+    )
+    assert answer.status_code == 413
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_small_limit_still_applies_to_sms_and_chat(client: httpx.AsyncClient) -> None:
+    sms = await client.post(
+        "/webhooks/sms",
+        content=b"Body=" + b"a" * SMALL,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    body = b'{"type": "chat.message", "x": "' + b"a" * SMALL + b'"}'
+    chat = await client.post("/webhooks/chat", content=body, headers=chat_signed(body))
+    assert (sms.status_code, chat.status_code) == (413, 413)
+
+
+async def test_a_raw_mime_email_over_the_small_limit_is_accepted_with_its_attachment(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    photo = base64.encodebytes(b"\xff\xd8" + b"\x01" * 600_000)
+    raw = (
+        b"From: Pat <pat@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\nSubject: hold notice\r\n"
+        b"Message-ID: <" + uuid.uuid4().hex.encode() + b"@my.tccd.edu>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        b"--b1\r\nContent-Type: text/plain\r\n\r\nPhoto of the notice attached.\r\n"
+        b"--b1\r\nContent-Type: image/jpeg\r\nContent-Disposition: attachment; "
+        b'filename="notice.jpg"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + photo
+        + b"--b1--\r\n"
+    )
+    headers = {**chat_signed(raw), "content-type": "message/rfc822"}
+    answer = await client.post("/webhooks/email/mime", content=raw, headers=headers)
+    assert answer.status_code == 200, answer.text
+    [data] = data_of(broker)
+    assert data["text"] == "Photo of the notice attached."
+    assert data["attachments"] == [
+        {"name": "notice.jpg", "size": 600_002, "content_type": "image/jpeg"}
+    ]
+
+
+# -- defect 2: MMS media are described; a photo without text still reaches staff -----------
+
+
+async def test_a_photo_only_mms_is_published_with_its_photo_described_not_its_url(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1"
+    form = sms_form("", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
+    form["MessageSid"] = "MM" + uuid.uuid4().hex
+    answer = await client.post(
+        "/webhooks/sms", content=urlencode(form), headers=twilio_signed("/webhooks/sms", form)
+    )
+    assert answer.status_code == 200, answer.text
+    [data] = data_of(broker)
+    assert data["text"] == ""
+    assert data["attachments"] == [
+        {"name": "photo 1.jpg", "size": None, "content_type": "image/jpeg"}
+    ]
+    assert url not in json.dumps(broker.published)
+
+
+# -- defect 6: unusual but valid sender addresses are accepted -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("sender", "contact"),
+    [
+        ('"john smith"@example.com', '"john smith"@example.com'),
+        ("jose@münchen.de", "jose@münchen.de"),
+        ("Ana <ana@[192.0.2.1]>", "ana@[192.0.2.1]"),
+    ],
+)
+async def test_mailgun_senders_rfc_5322_and_6531_allow_are_accepted(
+    client: httpx.AsyncClient, broker: FakeBroker, sender: str, contact: str
+) -> None:
+    answer = await client.post(
+        "/webhooks/email", data=mailgun_form(**{"from": sender, "sender": sender})
+    )
+    assert answer.status_code == 200, answer.text
+    assert data_of(broker)[0]["patron"]["contact"] == contact
+
+
+async def test_a_sender_that_cannot_be_read_does_not_lose_the_email(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    sender = "Pat <pat@mail_server.example.com>"  # no reply can be sent there
+    answer = await client.post(
+        "/webhooks/email", data=mailgun_form(**{"from": sender, "sender": sender})
+    )
+    assert answer.status_code == 200, answer.text
+    [data] = data_of(broker)
+    assert data["patron"] == {"contact": None, "name": "Pat", "role": "unknown"}
+    assert data["text"] == "When do you open?"
