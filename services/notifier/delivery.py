@@ -12,6 +12,11 @@ therefore up to the lane concurrency per lane. A write that meets a lost databas
 times, so such an event does not open that window. Retries are rows scheduled for later, never
 sleeps, so one failing notification does not hold up the others.
 
+An SMS goes out through sms_delivery.py: looked up at the provider first when an earlier
+attempt is in doubt (Twilio has no idempotency key), and in parts, each recorded, when it is
+over Twilio's body limit. Refused credentials (AuthenticationFailed) are retried at the longest
+backoff without using up the attempts, logged at ERROR and counted, never dead-lettered.
+
 Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the flag
 that says so rides on the next unit of ledger work (a lane claims at least every poll
 interval). The lane also announces, every poll interval, the outcomes whose announcement was
@@ -23,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -37,11 +44,20 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from services.notifier import ledger, outbox, tables
-from services.notifier.errors import PermanentError
-from services.notifier.metrics import CRISIS_FAILURES, DLQ, FAILURES, LATENCY, RETRIES, SENT
+from services.notifier.errors import AuthenticationFailed, PermanentError, UncertainSendError
+from services.notifier.metrics import (
+    AUTH_FAILURES,
+    CRISIS_FAILURES,
+    DLQ,
+    FAILURES,
+    LATENCY,
+    RETRIES,
+    SENT,
+)
 from services.notifier.outcomes import Publisher, announcement, announcement_id, reason_class
 from services.notifier.outgoing import Adapters, Outgoing, build, transmit
 from services.notifier.settings import NotifierSettings
+from services.notifier.sms_delivery import Progress, SmsAttempt
 from shared.batching import Batcher
 from shared.clock import utcnow, woken
 from shared.events import (
@@ -68,6 +84,9 @@ CRISIS_KINDS = {
 }
 ANNOUNCE_BATCH = 100
 """Most lost announcements one lane takes up at a time."""
+RECENT_SMS_PER_CONVERSATION = 50
+RECENT_SMS_CONVERSATIONS = 10_000
+"""Bounds of the provider ids of texts sent lately, kept for the lookups of texts in doubt."""
 
 __all__ = ["Adapters", "Deliverer", "LaneWake"]
 
@@ -110,6 +129,9 @@ class Deliverer:
     """Lanes that recorded an urgent command (a crisis alert) since their last claim: claimed
     at once, into any free slot."""
     _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
+    _recent_sms: OrderedDict[str, list[str]] = field(init=False, default_factory=OrderedDict)
+    """Provider ids of texts this process sent lately, by conversation, whose outcomes may not
+    be committed yet: a lookup for another text in doubt must not claim them either."""
     _marks: list[str] = field(init=False, default_factory=list)
     """Outcomes the broker took whose flag is not yet written: the next unit of work writes
     it (the lane claims at least every poll interval, well inside the lease)."""
@@ -200,14 +222,23 @@ class Deliverer:
         outcome."""
         cmd = entry.command
         labels = {"kind": cmd.kind.value, "channel": cmd.channel.value}
-        started = time.perf_counter()
+        started, began = time.perf_counter(), self.now()
         out: Outgoing | None = None
+        parts: Progress | None = None
         try:
             out = build(cmd, self.settings)
-            provider_id = await transmit(self.adapters, out)
+            if cmd.channel is Channel.SMS:
+                parts = await self._sms(entry, out).run()
+                provider_id: str | None = parts.sids[0]
+                out = dataclasses.replace(out, segments=parts.segments)
+            else:
+                provider_id = await transmit(self.adapters, out)
         except PermanentError as exc:
             await self._dead(entry, out, f"permanent: {exc}", reason_class(exc))
             FAILURES.labels(reason="permanent", **labels).inc()
+            return
+        except AuthenticationFailed as exc:
+            await self._refused(entry, exc)
             return
         except Exception as exc:  # transient by default: the relay or network failed
             FAILURES.labels(reason="transient", **labels).inc()
@@ -221,7 +252,12 @@ class Deliverer:
             RETRIES.labels(**labels).inc()
             self.failing.add(cmd.channel)
             await self._outcomes.submit(
-                ledger.retry_later(entry.key, delay_s=self.backoff_s(attempts), error=str(exc))
+                ledger.retry_later(
+                    entry.key,
+                    delay_s=self.backoff_s(attempts),
+                    error=str(exc),
+                    in_doubt_since=began if isinstance(exc, UncertainSendError) else None,
+                )
             )
             log.warning(
                 "send failed; retry scheduled",
@@ -237,6 +273,8 @@ class Deliverer:
         # backoff_max_s later.
         recovered = cmd.channel in self.failing
         self.failing.discard(cmd.channel)
+        if parts is not None:
+            self._remember_sms(cmd.conversation_id, parts.sids)
         at, delivered = self.now(), out.delivered(provider_id)
         await self._outcomes.submit(
             ledger.sent(
@@ -244,6 +282,7 @@ class Deliverer:
                 delivered,
                 at=at,
                 pull_forward=cmd.channel.value if recovered else None,
+                progress=parts.to_json() if parts is not None and len(parts.sids) > 1 else None,
             )
         )
         if recovered:
@@ -261,6 +300,82 @@ class Deliverer:
         )
         await self.announce(
             [outbox.Finished(cmd, tables.SENT, entry.attempts + 1, at, None, delivered)]
+        )
+
+    def _sms(self, entry: ledger.Entry, out: Outgoing) -> SmsAttempt:
+        """This entry's SMS attempt: it resumes after the parts the ledger says were sent, and
+        records each part it sends before the next."""
+        cmd = entry.command
+
+        async def save(progress: Progress) -> None:
+            now, lease_s = self.now(), self.settings.lease_s
+            await self._unit(
+                functools.partial(
+                    ledger.save_progress,
+                    key=entry.key,
+                    progress=progress.to_json(),
+                    lease_s=lease_s,
+                    now=now,
+                )
+            )
+
+        return SmsAttempt(
+            self.adapters.sms,
+            to=cmd.recipient,
+            text=out.text,
+            key=cmd.idempotency_key,
+            save=save,
+            progress=Progress.from_json(entry.progress),
+            in_doubt_since=entry.in_doubt_since,
+            crisis=cmd.kind in CRISIS_KINDS,
+            taken=functools.partial(self._sms_ids_taken, cmd.conversation_id),
+        )
+
+    async def _sms_ids_taken(self, conversation_id: str, since: datetime) -> set[str]:
+        """The conversation's texts since then that belong to other notifications: recorded
+        in the ledger, or sent by this process and not recorded yet."""
+        recorded = await self._unit(
+            functools.partial(ledger.sms_sent_ids, conversation_id=conversation_id, since=since)
+        )
+        return recorded | set(self._recent_sms.get(conversation_id, ()))
+
+    def _remember_sms(self, conversation_id: str, ids: Iterable[str]) -> None:
+        """Keep the ids of a text just sent, for the lookups that follow (bounded)."""
+        kept = self._recent_sms.setdefault(conversation_id, [])
+        kept.extend(ids)
+        del kept[:-RECENT_SMS_PER_CONVERSATION]
+        self._recent_sms.move_to_end(conversation_id)
+        while len(self._recent_sms) > RECENT_SMS_CONVERSATIONS:
+            self._recent_sms.popitem(last=False)
+
+    async def _refused(self, entry: ledger.Entry, exc: AuthenticationFailed) -> None:
+        """The provider refused our credentials: loud, and retried at the longest backoff
+        without using up the attempts, until an operator fixes them."""
+        cmd = entry.command
+        FAILURES.labels(reason="auth", kind=cmd.kind.value, channel=cmd.channel.value).inc()
+        AUTH_FAILURES.labels(channel=cmd.channel.value).inc()
+        if cmd.kind in CRISIS_KINDS:
+            CRISIS_FAILURES.inc()
+        self.failing.add(cmd.channel)
+        ceiling = self.settings.backoff_max_s
+        await self._outcomes.submit(
+            ledger.retry_later(
+                entry.key,
+                delay_s=random.uniform(ceiling / 2, ceiling),
+                error=str(exc),
+                counts=False,
+            )
+        )
+        log.error(
+            "the %s provider refused the notifier's credentials; the notification waits and is "
+            "retried until they are fixed",
+            cmd.channel.value,
+            extra={
+                "conversation_id": cmd.conversation_id,
+                "kind": cmd.kind.value,
+                "channel": cmd.channel.value,
+                "error": str(exc),
+            },
         )
 
     async def _dead(

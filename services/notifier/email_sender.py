@@ -1,9 +1,13 @@
 """Deliver built emails over SMTP (aiosmtplib), classifying failures as transient or permanent.
 
-Classification is by SMTP reply code: 4xx -> ``TransientSendError``, 5xx -> ``PermanentSendError``.
-Network trouble (refused connection, timeout, disconnect, TLS handshake failure) is transient: the
-message is fine, the environment is not. A server that lacks a required extension (STARTTLS, AUTH)
-is a configuration error and permanent. Exception text from aiosmtplib names no addresses.
+Classification is by SMTP reply code: 4xx -> ``TransientSendError``, 5xx -> ``PermanentSendError``,
+except the authentication replies of RFC 4954 (530 authentication required, 534 mechanism too
+weak, 535 credentials invalid, 538 encryption required), which are ``AuthenticationFailed``: a
+rotated or mistyped password is fixed by an operator while the mail waits, not a reason to drop
+it. Network trouble (refused connection, timeout, disconnect, TLS handshake failure) is
+transient: the message is fine, the environment is not. A server that lacks a required extension
+(STARTTLS, AUTH) is a configuration error and permanent. Exception text from aiosmtplib names no
+addresses.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
-from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.errors import AuthenticationFailed, PermanentSendError, TransientSendError
 from services.notifier.mime import Email
 
 log = logging.getLogger(__name__)
@@ -48,7 +52,13 @@ class SmtpSettings:
     ca_file: str | None = None
 
 
+AUTH_REPLIES = frozenset({530, 534, 535, 538})
+"""RFC 4954's replies refusing the client's authentication (or requiring it)."""
+
+
 def _by_code(code: int, reason: str) -> TransientSendError | PermanentSendError:
+    if code in AUTH_REPLIES:
+        return AuthenticationFailed(reason, code=code)
     if 500 <= code < 600:
         return PermanentSendError(reason, code=code)
     return TransientSendError(reason, code=code)
@@ -58,6 +68,8 @@ def classify(exc: Exception) -> TransientSendError | PermanentSendError:
     """Map an aiosmtplib (or socket) failure to the notifier's error family."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
+        if codes and all(c in AUTH_REPLIES for c in codes):  # a relay that wants a login first
+            return AuthenticationFailed(f"all {len(codes)} recipient(s) refused", code=codes[0])
         transient = [c for c in codes if not 500 <= c < 600]
         code = transient[0] if transient else codes[0] if codes else None
         kind = TransientSendError if transient or code is None else PermanentSendError

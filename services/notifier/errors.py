@@ -5,7 +5,10 @@ Two families, so a consumer needs only two ``except`` clauses:
 - ``PermanentError``: this message can never be built or delivered as requested
   (unknown template, bad context, 5xx SMTP reply, 4xx provider reply). Dead-letter it; do not retry.
 - ``TransientError``: the environment failed (4xx SMTP reply, 5xx/429 provider reply, refused
-  connection, timeout, disconnect). Retry with backoff.
+  connection, timeout, disconnect). Retry with backoff. Two kinds of it the lanes treat apart:
+  ``UncertainSendError`` (the provider may have created the message: look before sending again)
+  and ``AuthenticationFailed`` (the provider refused the notifier's credentials: keep retrying,
+  loudly, until an operator fixes them).
 
 Error text never carries addresses, phone numbers or message bodies.
 """
@@ -52,6 +55,18 @@ class TransientSendError(TransientError):
         self.code = code
 
 
+class UncertainSendError(TransientSendError):
+    """The request may have reached the provider and created the message (a read timeout, a
+    connection lost after the request went out, a 5xx, a 2xx without a message id): the next
+    attempt first asks the provider whether it exists (sms_delivery.py)."""
+
+
+class AuthenticationFailed(TransientSendError):
+    """The provider refused the notifier's credentials (Twilio 401, or 403 with an
+    authentication code; SMTP 530/534/535/538). Retried with backoff and never given up for it,
+    logged at ERROR and counted, so an operator fixes the token while the messages wait."""
+
+
 class PermanentSendError(PermanentError):
     """Delivery was refused for good (5xx SMTP, 4xx HTTP, bad recipient, bad config)."""
 
@@ -66,3 +81,8 @@ class TemplateInvalid(PermanentError):
     def __init__(self, template: str, reason: str) -> None:
         super().__init__(f"template {template} is invalid: {reason}")
         self.template = template
+
+
+class BodyTooLong(PermanentSendError):
+    """Twilio error 21617: the body is over the Messages API's length limit. The SMS lane sends
+    the rest of the text in smaller parts; it is permanent only when no smaller part helps."""

@@ -3,7 +3,9 @@
 A command is recorded (idempotently, by key) before its offset is committed; a lane worker
 then claims due rows with a lease, delivers them and records the outcomes. A crash between
 the relay accepting a message and the ledger write leaves the row pending, so it is sent
-again with the same Message-ID (docs/reliability.md).
+again with the same Message-ID (docs/reliability.md). That claim finds the lease it took over
+run out without an outcome and marks the row in doubt (`in_doubt_since`), as a retry after a
+lost answer does: the SMS lane then asks Twilio before sending again (sms_delivery.py).
 
 Each final outcome (sent or dead) is written with what was delivered, `outcome_published`
 false and a lease held by the worker that announces it on refdesk.deliveries (outbox.py).
@@ -23,13 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, false, func, null, or_, select, update
+from sqlalchemy import JSON, bindparam, case, false, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifier.tables import DEAD, IS_PENDING, PENDING, PRIORITY_RANK, SENT, ledger
 from shared.clock import utcnow
+from shared.db import UTCDateTime
 from shared.events import NotificationRequested
 
 
@@ -40,6 +43,10 @@ class Entry:
     key: str
     command: NotificationRequested
     attempts: int
+    in_doubt_since: datetime | None = None
+    """An earlier attempt may have reached the provider, starting then (None: none did)."""
+    progress: dict[str, Any] | None = None
+    """How far an SMS sent in parts got (sms_delivery.Progress), if it did."""
 
 
 @dataclass(frozen=True)
@@ -83,18 +90,47 @@ class Outcome:
     """A channel whose relay is back: its pending rows in backoff become due now."""
     at: datetime | None = None
     """When it happened (naive UTC); unset: when it is written."""
+    in_doubt_since: datetime | None = None
+    """PENDING: the attempt that failed may have reached the provider; it began then."""
+    counts: bool = True
+    """PENDING: whether the failed attempt counts against the notification's attempts."""
+    progress: dict[str, Any] | None = None
+    """SENT: the parts of an SMS sent in parts (kept with the row)."""
 
 
 def sent(
-    key: str, delivered: Delivered, *, at: datetime | None = None, pull_forward: str | None = None
+    key: str,
+    delivered: Delivered,
+    *,
+    at: datetime | None = None,
+    pull_forward: str | None = None,
+    progress: dict[str, Any] | None = None,
 ) -> Outcome:
     """The relay or provider accepted the message."""
-    return Outcome(key, SENT, delivered=delivered, pull_forward=pull_forward, at=at)
+    return Outcome(
+        key, SENT, delivered=delivered, pull_forward=pull_forward, at=at, progress=progress
+    )
 
 
-def retry_later(key: str, *, delay_s: float, error: str) -> Outcome:
-    """A transient failure: try again after delay_s."""
-    return Outcome(key, PENDING, retry_after_s=delay_s, error=error[:1000])
+def retry_later(
+    key: str,
+    *,
+    delay_s: float,
+    error: str,
+    in_doubt_since: datetime | None = None,
+    counts: bool = True,
+) -> Outcome:
+    """A transient failure: try again after delay_s. `in_doubt_since`: when the attempt began,
+    if it may have reached the provider; `counts`: False for a failure that must not use up
+    the attempts (the provider refused the credentials)."""
+    return Outcome(
+        key,
+        PENDING,
+        retry_after_s=delay_s,
+        error=error[:1000],
+        in_doubt_since=in_doubt_since,
+        counts=counts,
+    )
 
 
 def dead(
@@ -124,7 +160,13 @@ _RECORD = {
 # survey). PostgreSQL skips rows another replica is claiming; SQLite has one writer at a time,
 # and the lease update below re-checks every row either way.
 _DUE = (
-    select(ledger.c.idempotency_key, ledger.c.conversation_id, ledger.c.command, ledger.c.attempts)
+    select(
+        ledger.c.idempotency_key,
+        ledger.c.conversation_id,
+        ledger.c.command,
+        ledger.c.attempts,
+        ledger.c.progress,
+    )
     .where(
         ledger.c.channel == bindparam("channel"),
         ledger.c.state == PENDING,
@@ -144,8 +186,20 @@ _LEASE = (
         ledger.c.next_attempt_at <= bindparam("now"),
         LEASE_FREE,
     )
-    .values(lease_until=bindparam("until"))
-    .returning(ledger.c.idempotency_key)
+    .values(
+        lease_until=bindparam("until"),
+        claimed_at=bindparam("now"),
+        # A lease that ran out on a pending row: its worker died (or lost the database) before
+        # recording an outcome, perhaps after the provider took the message.
+        in_doubt_since=case(
+            (
+                ledger.c.lease_until.is_not(None),
+                func.coalesce(ledger.c.in_doubt_since, ledger.c.claimed_at, ledger.c.created_at),
+            ),
+            else_=ledger.c.in_doubt_since,
+        ),
+    )
+    .returning(ledger.c.idempotency_key, ledger.c.in_doubt_since)
 )
 
 _BY_KEY = ledger.c.idempotency_key == bindparam("k")
@@ -162,10 +216,19 @@ _FINAL = {
     "segments": bindparam("segments"),
     "outcome_published": false(),
 }
+_PROGRESS = bindparam("progress", type_=JSON(none_as_null=True))
 _MARK_SENT = (
     update(ledger)
     .where(_BY_KEY)
-    .values(state=SENT, sent_at=bindparam("at"), last_error=null(), reason=null(), **_FINAL)
+    .values(
+        state=SENT,
+        sent_at=bindparam("at"),
+        last_error=null(),
+        reason=null(),
+        in_doubt_since=null(),
+        progress=func.coalesce(_PROGRESS, ledger.c.progress),
+        **_FINAL,
+    )
 )
 # A row is only rescheduled or buried while pending: one that another worker sent after this
 # worker's lease ran out stays sent.
@@ -175,9 +238,20 @@ _RETRY_LATER = (
     .values(
         next_attempt_at=bindparam("at"),
         lease_until=null(),
-        attempts=ledger.c.attempts + 1,
+        attempts=ledger.c.attempts + bindparam("inc"),
         last_error=bindparam("err"),
+        # the first attempt in doubt since the message was last known not to exist
+        in_doubt_since=func.coalesce(
+            ledger.c.in_doubt_since, bindparam("doubt", type_=UTCDateTime())
+        ),
     )
+)
+# An SMS part went out: the row records it, nothing is in doubt, and its lease is renewed for
+# the parts to come.
+_SAVE_PROGRESS = (
+    update(ledger)
+    .where(_BY_KEY, ledger.c.state == PENDING)
+    .values(progress=_PROGRESS, in_doubt_since=null(), lease_until=bindparam("until"))
 )
 _MARK_DEAD = (
     update(ledger)
@@ -253,8 +327,9 @@ def claim(
         chosen.setdefault(row.conversation_id, row)
     if not chosen:
         return Claim([], more=bool(rows) or bool(busy))
-    leased = set(
-        conn.scalars(
+    leased: dict[str, datetime | None] = {
+        key: doubt
+        for key, doubt in conn.execute(
             _LEASE,
             {
                 "keys": [row.idempotency_key for row in chosen.values()],
@@ -262,12 +337,14 @@ def claim(
                 "until": now + timedelta(seconds=lease_s),
             },
         )
-    )
+    }
     entries = [
         Entry(
             key=row.idempotency_key,
             command=NotificationRequested.model_validate(row.command),
             attempts=row.attempts,
+            in_doubt_since=leased[row.idempotency_key],
+            progress=row.progress,
         )
         for row in chosen.values()
         if row.idempotency_key in leased
@@ -299,9 +376,15 @@ def apply_outcomes(
             "segments": d.segments,
         }
 
-    marks = [final(o) for o in outcomes if o.state == SENT]
+    marks = [final(o) | {"progress": o.progress} for o in outcomes if o.state == SENT]
     retries = [
-        {"k": o.key, "at": now + timedelta(seconds=o.retry_after_s or 0.0), "err": o.error}
+        {
+            "k": o.key,
+            "at": now + timedelta(seconds=o.retry_after_s or 0.0),
+            "err": o.error,
+            "inc": 1 if o.counts else 0,
+            "doubt": o.in_doubt_since,
+        }
         for o in outcomes
         if o.state == PENDING
     ]
@@ -311,6 +394,40 @@ def apply_outcomes(
             conn.execute(statement, params)
     for channel in sorted({o.pull_forward for o in outcomes if o.pull_forward}):
         conn.execute(_RETRY_NOW, {"lane": channel, "now": now})
+
+
+def save_progress(
+    conn: Connection,
+    key: str,
+    *,
+    progress: dict[str, Any],
+    lease_s: float,
+    now: datetime | None = None,
+) -> None:
+    """Record how far an SMS sent in parts got (nothing of it is in doubt now) and renew the
+    row's lease for the parts still to send."""
+    now = now or utcnow()
+    conn.execute(
+        _SAVE_PROGRESS,
+        {"k": key, "progress": progress, "until": now + timedelta(seconds=lease_s)},
+    )
+
+
+_SMS_SENT_IDS = select(ledger.c.provider_id).where(
+    ledger.c.conversation_id == bindparam("cid"),
+    ledger.c.channel == "sms",
+    ledger.c.state == SENT,
+    ledger.c.sent_at >= bindparam("since"),
+    ledger.c.provider_id.is_not(null()),
+)
+
+
+def sms_sent_ids(conn: Connection, conversation_id: str, *, since: datetime) -> set[str]:
+    """The provider ids of the conversation's texts recorded as sent since then: a lookup for
+    a text in doubt must not take one of them for its own (a patron who texts HOURS three
+    times gets three identical replies)."""
+    rows = conn.execute(_SMS_SENT_IDS, {"cid": conversation_id, "since": since})
+    return {row[0] for row in rows}
 
 
 # ---- reads for the HTTP API and metrics -----------------------------------------------------

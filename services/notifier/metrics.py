@@ -24,3 +24,13 @@ LATENCY = Histogram(
 OLDEST_PENDING = Gauge(
     "refdesk_notification_oldest_pending_age_seconds", "Age of the oldest notification not yet sent"
 )
+AUTH_FAILURES = Counter(
+    "refdesk_notification_auth_failures_total",
+    "Attempts the relay or provider refused for the notifier's credentials (retried, not given up)",
+    ["channel"],
+)
+SMS_LOOKUPS = Counter(
+    "refdesk_sms_lookups_total",
+    "Looks at the SMS provider for a message an earlier attempt may have created",
+    ["result"],
+)

@@ -92,15 +92,15 @@ def build(cmd: NotificationRequested, settings: NotifierSettings) -> Outgoing:
 
 
 async def transmit(adapters: Adapters, out: Outgoing) -> str | None:
-    """Hand a built message to its channel's adapter; the provider's message id, if any."""
+    """Hand a built email or chat message to its channel's adapter; the provider's message id,
+    if any. An SMS goes out through `sms_delivery.SmsAttempt` (in parts, looked up first when
+    an earlier attempt is in doubt)."""
     cmd = out.command
     if out.email is not None:
         await adapters.email.send(out.email)
         return None
     if cmd.channel is Channel.SMS:
-        return await adapters.sms.send(
-            to=cmd.recipient, body=out.text, idempotency_key=cmd.idempotency_key
-        )
+        raise ValueError("an SMS is sent by sms_delivery.SmsAttempt, which records its parts")
     return await adapters.chat.send(
         conversation_id=cmd.recipient, body=out.text, idempotency_key=cmd.idempotency_key
     )

@@ -1,8 +1,16 @@
 """SMS delivery: Twilio's Messages API, and a folder outbox for development.
 
-Both senders return the provider's message id. Failures are ``TransientSendError`` (HTTP 5xx or
-429, network errors, timeouts) or ``PermanentSendError`` (any other 4xx, e.g. Twilio 21211
-"invalid To"). Error text carries the HTTP status and Twilio error code, never the number or body.
+Both senders return the provider's message id, and can say whether a message was already
+created (`find_sent`), which the SMS lane asks before sending again a message whose earlier
+attempt may have reached the provider (sms_delivery.py): Twilio's Messages API has no
+idempotency key, so a retried create is a second text to the patron.
+
+Failures of a send are ``UncertainSendError`` (the message may exist: read timeout, connection
+lost after the request went out, HTTP 5xx, a 2xx without a SID), ``TransientSendError`` (it
+does not: refused connection, connect timeout, 408, 429), ``AuthenticationFailed`` (401, or 403
+with an authentication code), ``BodyTooLong`` (error 21617) or ``PermanentSendError`` (any
+other 4xx, e.g. 21211 "invalid To", 21610 "unsubscribed"). Error text carries the HTTP status
+and Twilio error code, never the number, the body or a credential.
 """
 
 from __future__ import annotations
@@ -14,26 +22,65 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Collection
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
-from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.errors import (
+    AuthenticationFailed,
+    BodyTooLong,
+    PermanentSendError,
+    TransientSendError,
+    UncertainSendError,
+)
 from shared.events import derived_id
 
 log = logging.getLogger(__name__)
 
+TOO_LONG = 21617
+"""Twilio: "The concatenated message body exceeds the 1600 character limit"."""
+AUTH_CODES = frozenset({20003, 20403, 70051})
+"""Twilio codes of a refused credential or account: 20003 Permission Denied (bad SID/token,
+deleted key, suspended account), 20403 Forbidden (account suspended or closed), 70051
+Authorization Failed."""
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+"""Transport failures before the request left: no message can have been created."""
+LOOKUP_PAGE = 50
+"""Messages read per lookup: Twilio's default page size, newest first."""
+
+
+class LookupUnavailable(Exception):
+    """The provider cannot be asked whether a message exists (no such endpoint, a credential
+    that may create but not read): asking again will not help."""
+
 
 class SmsSender(Protocol):
-    """What the notifier's consumer needs from an SMS adapter."""
+    """What the notifier's SMS lane needs from an SMS adapter."""
 
     async def send(self, *, to: str, body: str, idempotency_key: str) -> str: ...
 
+    async def find_sent(
+        self,
+        *,
+        to: str,
+        body: str,
+        idempotency_key: str,
+        since: datetime,
+        exclude: Collection[str] = (),
+    ) -> str | None:
+        """The id of a message to ``to`` with this body created at or after ``since`` (and not
+        in ``exclude``), or None when there is none; LookupUnavailable when the provider cannot
+        be asked, TransientSendError when it cannot be asked now."""
+        ...
+
 
 class TwilioSmsSender:
-    """POSTs to ``{base_url}/2010-04-01/Accounts/{sid}/Messages.json`` with basic auth."""
+    """POSTs to ``{base_url}/2010-04-01/Accounts/{sid}/Messages.json`` with basic auth, and
+    reads the same list (filtered by To and From) to find a message an earlier attempt made."""
 
     def __init__(
         self,
@@ -55,11 +102,16 @@ class TwilioSmsSender:
                 self._url,
                 data={"To": to, "From": self._from, "Body": body},
                 auth=self._auth,
+                # Twilio does not deduplicate on it (it is the header Twilio itself sends on its
+                # webhooks; the Messages API has no idempotency key): it only names the request
+                # for request recorders (the fault suite's Twilio fake counts copies by it).
                 headers={"I-Twilio-Idempotency-Token": idempotency_key},
             )
         except httpx.TransportError as exc:  # connect/read/write errors and timeouts
             log.warning("twilio send failed key=%s error=%s", idempotency_key, type(exc).__name__)
-            raise TransientSendError(f"twilio unreachable: {type(exc).__name__}") from exc
+            if isinstance(exc, NOT_SENT):
+                raise TransientSendError(f"twilio unreachable: {type(exc).__name__}") from exc
+            raise UncertainSendError(f"twilio did not answer: {type(exc).__name__}") from exc
         status = response.status_code
         if status >= 300:
             error = _error_for(status, _json(response))
@@ -67,10 +119,75 @@ class TwilioSmsSender:
             raise error
         sid = _json(response).get("sid")
         if not isinstance(sid, str) or not sid:
-            # Twilio accepted something; retrying under the same idempotency token is the safe move.
-            raise TransientSendError("twilio reply without a message sid", code=status)
+            # Twilio accepted something: whether it queued a message is for the next attempt
+            # to find out.
+            raise UncertainSendError("twilio reply without a message sid", code=status)
         log.info("twilio sent key=%s sid=%s", idempotency_key, sid)
         return sid
+
+    async def find_sent(
+        self,
+        *,
+        to: str,
+        body: str,
+        idempotency_key: str,
+        since: datetime,
+        exclude: Collection[str] = (),
+    ) -> str | None:
+        """Read the newest messages from the desk's number to ``to`` and return the SID of one
+        with this exact body created at or after ``since``.
+
+        Filtered by To and From only: a DateSent filter would hide a message Twilio has queued
+        but not sent yet, which has no sent date, and that is the message looked for.
+        """
+        try:
+            response = await self._client.get(
+                self._url,
+                params={"To": to, "From": self._from, "PageSize": str(LOOKUP_PAGE)},
+                auth=self._auth,
+            )
+        except httpx.TransportError as exc:
+            raise TransientSendError(f"twilio lookup failed: {type(exc).__name__}") from exc
+        status = response.status_code
+        if status == 501 or (300 <= status < 500 and status not in (408, 429)):
+            # no list endpoint (404, 405, 501 Not Implemented) or a credential that may send
+            # but not read (403): asking again will not help (a 401 shows again on the send)
+            raise LookupUnavailable(f"twilio lookup answered http {status}")
+        if status >= 300:
+            raise TransientSendError("twilio lookup failed", code=status)
+        messages = _json(response).get("messages")
+        if not isinstance(messages, list):
+            raise LookupUnavailable("twilio lookup answered without a message list")
+        wanted = _normal(body)
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            sid, created = message.get("sid"), _created(message.get("date_created"))
+            if (
+                isinstance(sid, str)
+                and sid not in exclude
+                and created is not None
+                and created >= since
+                and _normal(message.get("body")) == wanted
+            ):
+                log.info("twilio lookup found key=%s sid=%s", idempotency_key, sid)
+                return sid
+        return None
+
+
+def _normal(body: object) -> str | None:
+    return body.replace("\r\n", "\n").strip() if isinstance(body, str) else None
+
+
+def _created(value: object) -> datetime | None:
+    """Twilio's date_created (RFC 2822, GMT), aware; None when missing or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -84,8 +201,14 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 def _error_for(status: int, data: dict[str, Any]) -> TransientSendError | PermanentSendError:
     twilio_code = data.get("code")
     reason = f"twilio http {status}" + (f" error {twilio_code}" if twilio_code else "")
-    if status >= 500 or status in (408, 429):
+    if status >= 500:  # a gateway or Twilio itself failed, perhaps after creating the message
+        return UncertainSendError(reason, code=status)
+    if status in (408, 429):
         return TransientSendError(reason, code=status)
+    if status == 401 or (status == 403 and (twilio_code is None or twilio_code in AUTH_CODES)):
+        return AuthenticationFailed(reason, code=status)
+    if twilio_code == TOO_LONG:
+        return BodyTooLong(reason, code=status)
     return PermanentSendError(reason, code=status)
 
 
@@ -142,3 +265,19 @@ class OutboxSmsSender:
         )
         log.info("sms written to outbox key=%s", idempotency_key)
         return provider_id
+
+    async def find_sent(
+        self,
+        *,
+        to: str,
+        body: str,
+        idempotency_key: str,
+        since: datetime,
+        exclude: Collection[str] = (),
+    ) -> str | None:
+        """The provider id of the key's outbox file, if it was written."""
+        path = outbox_path(self._folder, idempotency_key)
+        if not await asyncio.to_thread(path.exists):
+            return None
+        record = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+        return str(record["provider_id"])

@@ -53,6 +53,15 @@ ledger = Table(
     Column("subject", Text, nullable=True),
     Column("segments", Integer, nullable=True),
     Column("outcome_published", Boolean, nullable=False, default=False),
+    # When the current (or last) lease was taken; a lease that ran out without an outcome
+    # makes the attempt it covered in doubt from then (migration 0006).
+    Column("claimed_at", UTCDateTime, nullable=True),
+    # An earlier attempt may have reached the provider, starting at this time: an SMS is
+    # looked up before it is sent again (sms_delivery.py). Null when nothing is in doubt.
+    Column("in_doubt_since", UTCDateTime, nullable=True),
+    # An SMS sent in parts: how far the text got, the parts' SIDs, the part budget
+    # (sms_delivery.Progress). Null for a message sent whole.
+    Column("progress", JSON, nullable=True),
     # a lane's claim reads due rows in this order and stops at its limit (migration 0003)
     Index(
         "ix_send_ledger_claim",

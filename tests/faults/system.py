@@ -8,10 +8,11 @@ import signal
 import threading
 import uuid
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -27,9 +28,12 @@ READY_S = 180.0  # a shared two-core machine: starting a Python service can take
 
 @dataclass
 class SmsFake:
-    """Twilio's Messages API, as far as the notifier uses it: records each request."""
+    """Twilio's Messages API, as far as the notifier uses it: records each create request,
+    and lists the messages created (newest first, filtered by To and From), which the notifier
+    reads before it sends again a text whose earlier attempt is in doubt."""
 
     requests: list[dict[str, str]] = field(default_factory=list)
+    created: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
     """0 until started: the server binds a port the system picks and reads it back."""
     _server: ThreadingHTTPServer | None = None
@@ -48,8 +52,30 @@ class SmsFake:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 form["token"] = self.headers.get("I-Twilio-Idempotency-Token") or ""
                 fake.requests.append(form)
-                body = json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
-                self.send_response(201)
+                message = {
+                    "sid": f"SM{uuid.uuid4().hex}",
+                    "to": form.get("To", ""),
+                    "from": form.get("From", ""),
+                    "body": form.get("Body", ""),
+                    "status": "queued",
+                    "date_created": formatdate(usegmt=True),
+                }
+                fake.created.append(message)
+                self._answer(201, message)
+
+            def do_GET(self) -> None:
+                query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                found = [
+                    m
+                    for m in reversed(fake.created)
+                    if m["to"] == query.get("To", m["to"])
+                    and m["from"] == query.get("From", m["from"])
+                ]
+                self._answer(200, {"messages": found[: int(query.get("PageSize", "50"))]})
+
+            def _answer(self, status: int, data: dict[str, Any]) -> None:
+                body = json.dumps(data).encode()
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()

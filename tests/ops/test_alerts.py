@@ -16,6 +16,7 @@ ALERTS = {
     "RefdeskCrisisUnacknowledged",
     "RefdeskDeadLettersGrowing",
     "RefdeskNotificationsDeadLettered",
+    "RefdeskNotifierCredentialsRefused",
     "RefdeskConsumerLagGrowing",
     "RefdeskDatabaseSlow",
     "RefdeskIngestUnavailable",

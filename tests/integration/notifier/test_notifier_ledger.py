@@ -154,8 +154,15 @@ async def test_the_ledgers_updates_and_sweeps_read_their_rows_not_every_pending_
         lease = await plan(db, ledger._LEASE, {"keys": keys, "now": now, "until": now})
         assert "sqlite_autoindex_send_ledger_1 (idempotency_key=?)" in lease, lease
         for statement, values in (
-            (ledger._RETRY_LATER, {"k": keys[0], "at": now, "err": "451"}),
-            (ledger._MARK_SENT, dict.fromkeys(FINAL, None) | {"k": keys[0], "at": now}),
+            (
+                ledger._RETRY_LATER,
+                {"k": keys[0], "at": now, "err": "451", "inc": 1, "doubt": None},
+            ),
+            (
+                ledger._MARK_SENT,
+                dict.fromkeys(FINAL, None) | {"k": keys[0], "at": now, "progress": None},
+            ),
+            (ledger._SAVE_PROGRESS, {"k": keys[0], "progress": "{}", "until": now}),
             (outbox._ANNOUNCED, {"keys": keys}),
             (outbox._LEASE_FINAL, {"keys": keys, "now": now, "until": now}),
         ):
@@ -261,3 +268,74 @@ async def test_final_outcomes_are_announced_once_or_again_after_their_lease(
     assert await a(unannounced(LEASE_S + 2)) == []  # and holds it in turn
     await b(lambda conn: outbox.mark_announced(conn, [lost.idempotency_key]))
     assert await a(unannounced(10 * LEASE_S)) == []  # pending rows have nothing to announce
+
+
+async def test_a_lease_that_ran_out_without_an_outcome_puts_the_row_in_doubt(
+    runners: tuple[UnitRunner, UnitRunner],
+) -> None:
+    """The worker died (or lost the database) between the send and its record: the next claim
+    says since when the row's outcome is unknown, so an SMS is looked up before it is resent."""
+    db = runners[0]
+    crashed, retried, cmd_sent = command(), command(), command()
+    await db(lambda conn: ledger.record(conn, [crashed, retried, cmd_sent]))
+    t0 = utcnow()
+
+    async def claim_all(now: Any) -> dict[str, ledger.Entry]:
+        got = await db(
+            lambda conn: ledger.claim(conn, "email", limit=8, busy=[], lease_s=LEASE_S, now=now)
+        )
+        return {e.key: e for e in got.entries}
+
+    first = await claim_all(t0)
+    assert all(e.in_doubt_since is None for e in first.values())
+    # one retried after a lost answer, one after a refused connection; `crashed` gets nothing
+    await db(
+        lambda conn: ledger.apply_outcomes(
+            conn,
+            [
+                ledger.retry_later(
+                    retried.idempotency_key, delay_s=0, error="timeout", in_doubt_since=t0
+                ),
+                ledger.retry_later(cmd_sent.idempotency_key, delay_s=0, error="refused"),
+            ],
+            lease_s=LEASE_S,
+            now=t0,
+        )
+    )
+    later = t0 + timedelta(seconds=LEASE_S + 1)
+    second = await claim_all(later)
+    assert second[crashed.idempotency_key].in_doubt_since == t0  # its lease ran out
+    assert second[retried.idempotency_key].in_doubt_since == t0  # the lost answer
+    assert second[cmd_sent.idempotency_key].in_doubt_since is None
+    # a refused attempt later does not clear the doubt; a recorded part does
+    await db(
+        lambda conn: ledger.apply_outcomes(
+            conn,
+            [ledger.retry_later(retried.idempotency_key, delay_s=0, error="refused")],
+            lease_s=LEASE_S,
+            now=later,
+        )
+    )
+    progress = {"chars": 10, "sids": ["SM1"], "budget": 1600, "segments": 1}
+    await db(
+        lambda conn: ledger.save_progress(
+            conn, crashed.idempotency_key, progress=progress, lease_s=LEASE_S, now=later
+        )
+    )
+    third = await claim_all(later + timedelta(seconds=LEASE_S + 1))
+    assert third[retried.idempotency_key].in_doubt_since == t0
+    assert third[crashed.idempotency_key].in_doubt_since == later  # its renewed lease ran out
+    assert third[crashed.idempotency_key].progress == progress
+    rows = await db(lambda conn: {r.idempotency_key: r for r in conn.execute(select(table))})
+    assert rows[retried.idempotency_key].attempts == 2
+    # an attempt that does not count (refused credentials) leaves the attempts alone
+    await db(
+        lambda conn: ledger.apply_outcomes(
+            conn,
+            [ledger.retry_later(cmd_sent.idempotency_key, delay_s=0, error="401", counts=False)],
+            lease_s=LEASE_S,
+            now=later,
+        )
+    )
+    rows = await db(lambda conn: {r.idempotency_key: r for r in conn.execute(select(table))})
+    assert rows[cmd_sent.idempotency_key].attempts == 1

@@ -97,8 +97,12 @@ async def hangup_server() -> AsyncIterator[int]:
 @pytest.fixture(scope="module")
 def twilio_server() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
+    path = "/2010-04-01/Accounts/{sid}/Messages.json"
     app = Starlette(
-        routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages, methods=["POST"])]
+        routes=[
+            Route(path, fake.messages, methods=["POST"]),
+            Route(path, fake.list_messages, methods=["GET"]),
+        ]
     )
     with serving_in_thread(app, what="the Twilio fake") as url:
         fake.base_url = url
@@ -107,6 +111,5 @@ def twilio_server() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def twilio(twilio_server: FakeTwilio) -> FakeTwilio:
-    twilio_server.requests.clear()
-    twilio_server._replies.clear()
+    twilio_server.reset()
     return twilio_server

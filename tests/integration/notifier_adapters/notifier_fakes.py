@@ -11,6 +11,7 @@ import ssl
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -126,23 +127,63 @@ class TlsFiles:
 # ---- Twilio fake -----------------------------------------------------------------------------
 
 
+CREATED = object()
+"""A scripted reply's body meaning: create the message as Twilio would, answer its 201."""
+
+
 @dataclass
 class FakeTwilio:
-    """Records Messages API requests; answers 201 with a SID unless told otherwise."""
+    """Twilio's Messages API: records create requests and answers 201 with a SID unless told
+    otherwise; keeps what it created and lists it (GET, filtered by To and From, newest first)
+    as the notifier's lookup reads it."""
 
     base_url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)
+    """Messages as Twilio lists them (sid, to, from, body, status, date_created)."""
+    lookups: list[dict[str, str]] = field(default_factory=list)
+    """The query of each list request."""
+    listing: bool = True
+    """False: the list endpoint answers 404, as a fake or proxy without it would."""
     _replies: deque[tuple[int, Any, float]] = field(default_factory=deque)
+    _list_replies: deque[tuple[int, Any]] = field(default_factory=deque)
 
     def respond_next(self, status: int, body: Any = None, *, delay: float = 0.0) -> None:
+        """Answer the next create with this (CREATED: create it), after `delay` seconds."""
         self._replies.append((status, body, delay))
 
+    def list_next(self, status: int, body: Any = None) -> None:
+        """Answer the next list request with this."""
+        self._list_replies.append((status, body))
+
+    def reset(self) -> None:
+        for kept in (self.requests, self.created, self.lookups, self._replies, self._list_replies):
+            kept.clear()
+        self.listing = True
+
+    def bodies_to(self, to: str) -> list[str]:
+        """The bodies of the messages created for `to`, in the order they were created."""
+        return [m["body"] for m in self.created if m["to"] == to]
+
+    def _create(self, form: dict[str, str]) -> dict[str, Any]:
+        message = {
+            "sid": "SM" + uuid.uuid4().hex,
+            "to": form.get("To"),
+            "from": form.get("From"),
+            "body": form.get("Body"),
+            "status": "queued",
+            "date_created": formatdate(usegmt=True),
+            "date_sent": None,
+        }
+        self.created.append(message)
+        return message
+
     async def messages(self, request: Request) -> JSONResponse:
-        form = await request.form()
+        form = {k: str(v) for k, v in (await request.form()).items()}
         self.requests.append(
             {
                 "account_sid": request.path_params["sid"],
-                "form": {k: str(v) for k, v in form.items()},
+                "form": form,
                 "authorization": request.headers.get("authorization"),
                 "idempotency": request.headers.get("i-twilio-idempotency-token"),
                 "content_type": request.headers.get("content-type"),
@@ -150,9 +191,24 @@ class FakeTwilio:
         )
         if self._replies:
             status, body, delay = self._replies.popleft()
+            if body is CREATED:
+                body = self._create(form)
             await asyncio.sleep(delay)
             return JSONResponse(body, status_code=status)
-        sid = "SM" + uuid.uuid4().hex
-        return JSONResponse(
-            {"sid": sid, "status": "queued", "body": form.get("Body")}, status_code=201
-        )
+        return JSONResponse(self._create(form), status_code=201)
+
+    async def list_messages(self, request: Request) -> JSONResponse:
+        query = dict(request.query_params)
+        self.lookups.append(query)
+        if self._list_replies:
+            status, body = self._list_replies.popleft()
+            return JSONResponse(body, status_code=status)
+        if not self.listing:
+            return JSONResponse({"code": 20404, "status": 404}, status_code=404)
+        found = [
+            m
+            for m in reversed(self.created)
+            if m["to"] == query.get("To") and m["from"] == query.get("From")
+        ]
+        size = int(query.get("PageSize", "50"))
+        return JSONResponse({"messages": found[:size], "page_size": size}, status_code=200)

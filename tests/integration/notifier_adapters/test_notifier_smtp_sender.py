@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from services.notifier.email_sender import SmtpSender, SmtpSettings
-from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.errors import AuthenticationFailed, PermanentSendError, TransientSendError
 from services.notifier.messages import compose_email
 from services.notifier.mime import Email
 from shared.events import NotificationKind
@@ -165,7 +165,10 @@ async def test_untrusted_certificate_is_refused(smtp_starttls: SmtpServer) -> No
     assert smtp_starttls.handler.messages == []
 
 
-async def test_wrong_password_is_permanent(smtp_starttls: SmtpServer, tls_files: TlsFiles) -> None:
+async def test_wrong_password_is_an_authentication_failure(
+    smtp_starttls: SmtpServer, tls_files: TlsFiles
+) -> None:
+    """Retried while an operator fixes the password (the Deliverer), never dead-lettered."""
     sender = SmtpSender(
         SmtpSettings(
             host="127.0.0.1",
@@ -177,12 +180,15 @@ async def test_wrong_password_is_permanent(smtp_starttls: SmtpServer, tls_files:
             ca_file=str(tls_files.cert),
         )
     )
-    with pytest.raises(PermanentSendError) as info:
+    with pytest.raises(AuthenticationFailed) as info:
         await sender.send(_message())
-    assert info.value.code == 535
+    assert info.value.code == 535 and "wrong" not in str(info.value)
+    assert smtp_starttls.handler.messages == []
 
 
-async def test_missing_login_is_permanent(smtp_starttls: SmtpServer, tls_files: TlsFiles) -> None:
+async def test_missing_login_is_an_authentication_failure(
+    smtp_starttls: SmtpServer, tls_files: TlsFiles
+) -> None:
     sender = SmtpSender(
         SmtpSettings(
             host="127.0.0.1",
@@ -192,7 +198,7 @@ async def test_missing_login_is_permanent(smtp_starttls: SmtpServer, tls_files: 
             ca_file=str(tls_files.cert),
         )
     )
-    with pytest.raises(PermanentSendError) as info:
+    with pytest.raises(AuthenticationFailed) as info:
         await sender.send(_message())
     assert info.value.code == 530
 

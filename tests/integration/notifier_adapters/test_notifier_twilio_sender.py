@@ -1,17 +1,25 @@
-"""TwilioSmsSender against a real local HTTP server playing Twilio's Messages API."""
+"""TwilioSmsSender against a real local HTTP server playing Twilio's Messages API: how each
+answer is classified, and the lookup of a message an earlier attempt may have created."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from services.notifier.errors import PermanentSendError, TransientSendError
-from services.notifier.sms import TwilioSmsSender
+from services.notifier.errors import (
+    AuthenticationFailed,
+    BodyTooLong,
+    PermanentSendError,
+    TransientSendError,
+    UncertainSendError,
+)
+from services.notifier.sms import LookupUnavailable, TwilioSmsSender
 
-from .notifier_fakes import FakeTwilio, free_port
+from .notifier_fakes import CREATED, FakeTwilio, free_port
 
 SID, TOKEN = "AC0123456789abcdef0123456789abcdef", "tok-secret"
 FROM, TO = "+18175550100", "+18175550123"
@@ -54,9 +62,11 @@ async def test_server_errors_and_throttling_are_transient(
     with pytest.raises(TransientSendError) as info:
         await _sender(twilio, client).send(to=TO, body="x", idempotency_key="k-3")
     assert info.value.code == status
+    # a 5xx may come after the message was created; a 429 refused it before
+    assert isinstance(info.value, UncertainSendError) is (status >= 500)
 
 
-@pytest.mark.parametrize("status", [400, 401, 404])
+@pytest.mark.parametrize("status", [400, 404])
 async def test_client_errors_are_permanent(twilio: FakeTwilio, client: Client, status: int) -> None:
     twilio.respond_next(
         status,
@@ -96,3 +106,116 @@ async def test_timeout_is_transient(twilio: FakeTwilio) -> None:
     async with Client(timeout=0.3) as slow_client:
         with pytest.raises(TransientSendError):
             await _sender(twilio, slow_client).send(to=TO, body="x", idempotency_key="k-8")
+
+
+async def test_an_answer_slower_than_the_timeout_leaves_the_send_in_doubt(
+    twilio: FakeTwilio,
+) -> None:
+    """The audit's case: Twilio created the message and answered after the client gave up."""
+    twilio.respond_next(201, CREATED, delay=1.0)
+    async with Client(timeout=0.3) as slow_client:
+        with pytest.raises(UncertainSendError):
+            await _sender(twilio, slow_client).send(to=TO, body="x", idempotency_key="k-9")
+
+
+async def test_a_refused_connection_is_known_not_sent(twilio: FakeTwilio, client: Client) -> None:
+    with pytest.raises(TransientSendError) as info:
+        await _sender(twilio, client, f"http://127.0.0.1:{free_port()}").send(
+            to=TO, body="x", idempotency_key="k-10"
+        )
+    assert not isinstance(info.value, UncertainSendError)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(401, 20003), (401, None), (403, 20003), (403, 20403), (403, None)]
+)
+async def test_refused_credentials_are_an_authentication_failure(
+    twilio: FakeTwilio, client: Client, status: int, code: int | None
+) -> None:
+    """A rotated or mistyped auth token: retried loudly, never dead-lettered (the Deliverer)."""
+    twilio.respond_next(status, {"code": code, "message": "Authenticate", "status": status})
+    with pytest.raises(AuthenticationFailed) as info:
+        await _sender(twilio, client).send(to=TO, body="x", idempotency_key="k-11")
+    assert info.value.code == status and TOKEN not in str(info.value)
+
+
+async def test_a_403_for_another_reason_is_permanent(twilio: FakeTwilio, client: Client) -> None:
+    twilio.respond_next(403, {"code": 21408, "message": "Permission to send to this region"})
+    with pytest.raises(PermanentSendError) as info:
+        await _sender(twilio, client).send(to=TO, body="x", idempotency_key="k-12")
+    assert not isinstance(info.value, AuthenticationFailed)
+
+
+async def test_a_body_over_the_limit_is_too_long(twilio: FakeTwilio, client: Client) -> None:
+    twilio.respond_next(400, {"code": 21617, "message": "The concatenated message body exceeds"})
+    with pytest.raises(BodyTooLong):
+        await _sender(twilio, client).send(to=TO, body="x" * 1601, idempotency_key="k-13")
+
+
+# ---- the lookup of an earlier attempt ----------------------------------------------------------
+
+
+def _since(seconds: float = -30.0) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+async def test_the_lookup_finds_the_message_an_attempt_created(
+    twilio: FakeTwilio, client: Client
+) -> None:
+    sender = _sender(twilio, client)
+    await sender.send(to="+18175550999", body="Not this one", idempotency_key="k-20")
+    sid = await sender.send(to=TO, body="Your book is ready", idempotency_key="k-21")
+    await sender.send(to=TO, body="Another text", idempotency_key="k-22")
+    found = await sender.find_sent(
+        to=TO, body="Your book is ready", idempotency_key="k-21", since=_since()
+    )
+    assert found == sid
+    [query] = twilio.lookups
+    assert query == {"To": TO, "From": FROM, "PageSize": "50"}
+
+
+async def test_the_lookup_ignores_other_bodies_older_messages_and_excluded_ones(
+    twilio: FakeTwilio, client: Client
+) -> None:
+    sender = _sender(twilio, client)
+    sid = await sender.send(to=TO, body="Your book is ready", idempotency_key="k-23")
+    args = {"to": TO, "idempotency_key": "k-23"}
+    assert await sender.find_sent(body="Other", since=_since(), **args) is None
+    assert await sender.find_sent(body="Your book is ready", since=_since(60), **args) is None
+    assert (
+        await sender.find_sent(body="Your book is ready", since=_since(), exclude={sid}, **args)
+        is None
+    )
+
+
+@pytest.mark.parametrize("status", [404, 405, 501, 403, 401])
+async def test_a_list_endpoint_that_cannot_be_read_makes_the_lookup_unavailable(
+    twilio: FakeTwilio, client: Client, status: int
+) -> None:
+    twilio.list_next(status, {"code": 20404, "status": status})
+    with pytest.raises(LookupUnavailable):
+        await _sender(twilio, client).find_sent(
+            to=TO, body="x", idempotency_key="k-24", since=_since()
+        )
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+async def test_a_list_endpoint_failing_now_is_transient(
+    twilio: FakeTwilio, client: Client, status: int
+) -> None:
+    twilio.list_next(status, {"code": 20500, "status": status})
+    with pytest.raises(TransientSendError) as info:
+        await _sender(twilio, client).find_sent(
+            to=TO, body="x", idempotency_key="k-25", since=_since()
+        )
+    assert not isinstance(info.value, UncertainSendError)
+
+
+async def test_a_route_without_get_makes_the_lookup_unavailable(client: Client) -> None:
+    """A Twilio fake that only accepts POST (as http.server answers 501 to a GET it lacks)."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(501))
+    async with Client(transport=transport) as bare:
+        with pytest.raises(LookupUnavailable):
+            await TwilioSmsSender("http://twilio.test", SID, TOKEN, FROM, bare).find_sent(
+                to=TO, body="x", idempotency_key="k-26", since=_since()
+            )

@@ -1,8 +1,10 @@
-"""Tiny fakes of the Deliverer's ports: senders that remember (or fail as told), a publisher
-that remembers (or is down, or dies mid-call), a hand-moved clock."""
+"""Tiny fakes of the Deliverer's ports: senders that remember (or fail as told), an SMS
+provider that creates messages and lists them (or loses its answer, as Twilio's can be lost), a
+publisher that remembers (or is down, or dies mid-call), a hand-moved clock."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -57,6 +59,91 @@ class FakeTexts:
         conversation_id: str | None = None,
     ) -> str:
         return self._take(to or conversation_id or "", body, idempotency_key)
+
+    async def find_sent(
+        self,
+        *,
+        to: str,
+        body: str,
+        idempotency_key: str,
+        since: datetime,
+        exclude: Collection[str] = (),
+    ) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the SMS provider does with one create: whether it creates the message, and what
+    the notifier then gets instead of its answer (None: the answer)."""
+
+    creates: bool = True
+    then: BaseException | None = None
+
+
+def refuse(exc: BaseException) -> Step:
+    """The create fails before any message exists."""
+    return Step(creates=False, then=exc)
+
+
+def lose_answer(exc: BaseException) -> Step:
+    """The message is created; its answer never reaches the notifier (a timeout, a crash)."""
+    return Step(creates=True, then=exc)
+
+
+@dataclass(frozen=True)
+class Texted:
+    sid: str
+    to: str
+    body: str
+    key: str
+    created: datetime
+
+
+@dataclass
+class FakeSmsProvider:
+    """Twilio's Messages API as the SMS lane sees it: what it created (the patron's phone),
+    listed for a lookup with whole-second creation times."""
+
+    clock: Clock
+    created: list[Texted] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    """One per create, in order; a create past the list succeeds."""
+    lookups: list[str] = field(default_factory=list)
+    """The key of each lookup."""
+    lookup_failures: list[Exception] = field(default_factory=list)
+    """Raised, one per lookup."""
+
+    async def send(self, *, to: str, body: str, idempotency_key: str) -> str:
+        step = self.steps.pop(0) if self.steps else Step()
+        sid = "SM" + derived_id("fake-sms", str(len(self.created)), body).replace("-", "")
+        if step.creates:
+            at = self.clock().replace(microsecond=0)
+            self.created.append(Texted(sid, to, body, idempotency_key, at))
+        if step.then is not None:
+            raise step.then
+        return sid
+
+    async def find_sent(
+        self,
+        *,
+        to: str,
+        body: str,
+        idempotency_key: str,
+        since: datetime,
+        exclude: Collection[str] = (),
+    ) -> str | None:
+        self.lookups.append(idempotency_key)
+        if self.lookup_failures:
+            raise self.lookup_failures.pop(0)
+        for text in reversed(self.created):
+            if (text.to, text.body) == (to, body) and text.created >= since:
+                if text.sid not in exclude:
+                    return text.sid
+        return None
+
+    def bodies(self) -> list[str]:
+        return [t.body for t in self.created]
 
 
 @dataclass

@@ -6,7 +6,7 @@ import aiosmtplib
 import pytest
 
 from services.notifier.email_sender import classify
-from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.errors import AuthenticationFailed, PermanentSendError, TransientSendError
 
 
 def _refused(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
@@ -22,7 +22,11 @@ def _refused(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
         (aiosmtplib.SMTPDataError(451, "try later"), TransientSendError, 451),
         (aiosmtplib.SMTPDataError(550, "rejected"), PermanentSendError, 550),
         (aiosmtplib.SMTPSenderRefused(553, "bad sender", "s@x.test"), PermanentSendError, 553),
-        (aiosmtplib.SMTPAuthenticationError(535, "bad creds"), PermanentSendError, 535),
+        (aiosmtplib.SMTPAuthenticationError(535, "bad creds"), AuthenticationFailed, 535),
+        (aiosmtplib.SMTPAuthenticationError(534, "too weak"), AuthenticationFailed, 534),
+        (aiosmtplib.SMTPSenderRefused(530, "auth required", "s@x.test"), AuthenticationFailed, 530),
+        (aiosmtplib.SMTPResponseException(538, "encrypt first"), AuthenticationFailed, 538),
+        (_refused(530, 530), AuthenticationFailed, 530),
         (aiosmtplib.SMTPAuthenticationError(454, "temp auth"), TransientSendError, 454),
         (aiosmtplib.SMTPConnectResponseError(554, "go away"), PermanentSendError, 554),
         (_refused(550), PermanentSendError, 550),
