@@ -31,7 +31,7 @@ ENV REFDESK_HOST=0.0.0.0 \
     HEALTHCHECK_PORT=8081
 
 VOLUME ["/data"]
-EXPOSE 8081 8082 8083 8084
+EXPOSE 8081 8082 8083 8084 8085
 
 HEALTHCHECK --interval=10s --timeout=4s --start-period=30s --retries=5 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['HEALTHCHECK_PORT'] + '/healthz', timeout=3)"]

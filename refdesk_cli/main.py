@@ -26,6 +26,7 @@ DEFAULT_URLS = {
     "router": "http://127.0.0.1:8082",
     "notifier": "http://127.0.0.1:8083",
     "status": "http://127.0.0.1:8084",
+    "publisher": "http://127.0.0.1:8085",
 }
 
 RunDir = Annotated[Path, typer.Option(help="folder for data, logs, mail and outboxes")]
@@ -34,6 +35,7 @@ IngestUrl = Annotated[str, typer.Option("--ingest", help="ingest's base URL")]
 RouterUrl = Annotated[str, typer.Option("--router", help="router's base URL")]
 NotifierUrl = Annotated[str, typer.Option("--notifier", help="notifier's base URL")]
 StatusUrl = Annotated[str, typer.Option("--status", help="status service's base URL")]
+PublisherUrl = Annotated[str, typer.Option("--publisher", help="publisher's base URL")]
 
 
 def _console() -> Console:
@@ -62,11 +64,18 @@ def status(
     router: RouterUrl = DEFAULT_URLS["router"],
     notifier: NotifierUrl = DEFAULT_URLS["notifier"],
     status_url: StatusUrl = DEFAULT_URLS["status"],
+    publisher: PublisherUrl = DEFAULT_URLS["publisher"],
 ) -> None:
     """Readiness and consumer lag of each service, and staff Online per department."""
     from refdesk_cli.status_cmd import collect
 
-    urls = {"ingest": ingest, "router": router, "notifier": notifier, "status": status_url}
+    urls = {
+        "ingest": ingest,
+        "router": router,
+        "notifier": notifier,
+        "status": status_url,
+        "publisher": publisher,
+    }
     services, board = collect(urls)
     console = _console()
     health = Table(

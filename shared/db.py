@@ -192,6 +192,20 @@ def insert_ignoring_duplicates(
     raise NotImplementedError(f"no ON CONFLICT DO NOTHING for {dialect}")
 
 
+UTC_MIN = datetime.min.replace(tzinfo=UTC)
+UTC_MAX = datetime.max.replace(tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware time in UTC; one whose UTC instant falls outside the calendar datetime holds
+    (9999-12-31T23:00-06:00, 0001-01-01T00:30+01:00) becomes its nearest end, which compares
+    the same with every time that can be stored."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return UTC_MAX if value.year > 1 else UTC_MIN
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend (SQLite hands back naive values)."""
 
@@ -204,7 +218,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored")
-        return value.astimezone(UTC)
+        return as_utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Read back as aware UTC."""

@@ -87,7 +87,8 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Render validation and HTTP errors as problem+json naming the field, never as a 500 body."""
+    """Render validation and HTTP errors as problem+json naming the field, and any other
+    exception as a bare problem+json 500 (no detail: its text can hold data or secrets)."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,6 +106,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
         response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unhandled(_req: Request, _exc: Exception) -> JSONResponse:
+        # Starlette's outermost ServerErrorMiddleware answers with this, then re-raises the
+        # exception for the server to log; the security headers middleware is inside it, so the
+        # answer carries them itself.
+        response = problem(500, "Internal Server Error")
+        response.headers.update({"Content-Security-Policy": CSP, **SECURITY_HEADERS})
         return response
 
 

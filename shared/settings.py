@@ -39,7 +39,13 @@ class CommonSettings(BaseSettings):
 
     # hide_input_in_errors: a refused start must never echo the values it was given (secrets).
     model_config = SettingsConfigDict(
-        env_prefix="REFDESK_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+        env_prefix="REFDESK_",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+        # an empty variable is an unset one (compose passes `${X:-}` as ""): an optional
+        # secret left empty stays unset instead of failing a strength check
+        env_ignore_empty=True,
     )
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -13,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -53,6 +55,17 @@ class ReplayIn(BaseModel):
 
     start: AwareDatetime = Field(alias="from")
     end: AwareDatetime = Field(alias="to")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _within_the_calendar(cls, value: datetime) -> datetime:
+        # 9999-12-31T23:59:59-06:00 is in year 10000 in UTC, which no time column holds
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(
+                "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z once in UTC"
+            ) from None
 
     @model_validator(mode="after")
     def _ordered(self) -> ReplayIn:

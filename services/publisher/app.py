@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.publisher import admin_api, projector, webhooks
+from services.publisher.catalogue import asyncapi_router
 from services.publisher.deps import Resources
 from services.publisher.egress import Egress
 from services.publisher.settings import PublisherSettings
@@ -19,8 +20,10 @@ from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
+from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
+from shared.topics import INTERACTIONS, PRESENCE, PUBLIC, ROUTING
 
 log = logging.getLogger(__name__)
 SERVICE = "publisher"
@@ -51,6 +54,13 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         await migrate(engine, SERVICE)
         await ensure_topics(settings)
         await broker.start()
+        lag = LagExporter(
+            settings.kafka_bootstrap,
+            {
+                settings.projector_group: [INTERACTIONS.name, ROUTING.name, PRESENCE.name],
+                settings.webhook_group: [PUBLIC.name],
+            },
+        ).start()
         stopping = asyncio.Event()
         task = asyncio.create_task(worker.run(stopping))
         app.state.resources = Resources(
@@ -64,6 +74,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
             worker.wake.set()
             await asyncio.wait([task], timeout=settings.shutdown_timeout_s / 2)
             task.cancel()
+            await lag.stop()
             await broker.stop()
             await http.aclose()
             await engine.dispose()
@@ -79,8 +90,10 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     install_http_guards(app)
     admin_api.install_error_handler(app)
     app.include_router(ops_router(ready))
+    app.include_router(asyncapi_router(broker))
     app.include_router(admin_api.router)
     app.state.worker = worker
+    app.state.broker = broker
     return app
 
 

@@ -67,15 +67,34 @@ async def enqueue(
     return True
 
 
-async def due(session: AsyncSession, *, now: datetime, limit: int = 50) -> list[str]:
-    """Ids of pending deliveries whose next attempt is due, oldest first."""
-    rows = await session.execute(
-        select(Delivery.id)
+async def due(
+    session: AsyncSession, *, now: datetime, per_subscription: int, limit: int
+) -> list[tuple[str, str]]:
+    """(delivery id, subscription id) of pending deliveries whose next attempt is due, oldest
+    first: at most `per_subscription` of each subscription, so one receiver's backlog never
+    hides the others' due rows, and `limit` in all."""
+    ranked = (
+        select(
+            Delivery.id,
+            Delivery.subscription_id,
+            Delivery.next_attempt_at,
+            func.row_number()
+            .over(
+                partition_by=Delivery.subscription_id,
+                order_by=(Delivery.next_attempt_at, Delivery.id),
+            )
+            .label("rank"),
+        )
         .where(Delivery.state == PENDING, Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.id, ranked.c.subscription_id)
+        .where(ranked.c.rank <= per_subscription)
+        .order_by(ranked.c.next_attempt_at, ranked.c.id)
         .limit(limit)
     )
-    return list(rows.scalars())
+    return [(key, sub) for key, sub in rows.all()]
 
 
 async def claim(

@@ -11,18 +11,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.events import PUBLIC_EVENT_TYPES, CloudEvent
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE
+
+from shared.events import EVENT_TYPES, PUBLIC_EVENT_TYPES, CloudEvent
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 BASE_ID = "https://refdesk.tccd.edu/schemas/"
 
 
-def schema_for(event_type: str) -> dict[str, Any]:
-    """The JSON Schema of a whole public CloudEvent (envelope and data) of one type."""
-    model = PUBLIC_EVENT_TYPES[event_type]
-    schema = CloudEvent[model].model_json_schema()  # type: ignore[valid-type]
+def envelope_schema(event_type: str, *, ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
+    """The JSON Schema of a whole CloudEvent (envelope and data) of one registered type; the
+    models it uses are under `$defs`, referred to through `ref_template`."""
+    model = EVENT_TYPES[event_type]
+    schema = CloudEvent[model].model_json_schema(ref_template=ref_template)  # type: ignore[valid-type]
     schema["properties"]["type"] = {"const": event_type, "title": "Type", "type": "string"}
     schema["title"] = event_type
+    return schema
+
+
+def schema_for(event_type: str) -> dict[str, Any]:
+    """The JSON Schema of a whole public CloudEvent (envelope and data) of one type."""
+    if event_type not in PUBLIC_EVENT_TYPES:
+        raise KeyError(event_type)
+    schema = envelope_schema(event_type)
     schema["$id"] = f"{BASE_ID}{event_type}.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

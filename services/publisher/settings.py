@@ -74,10 +74,17 @@ class PublisherSettings(CommonSettings):
         description="how often the worker looks for due deliveries",
     )
     webhook_concurrency: int = Field(
-        8,
+        64,
         ge=1,
         validation_alias=_env("webhook_concurrency"),
-        description="deliveries in flight at once",
+        description="deliveries in flight at once, all subscriptions together",
+    )
+    webhook_subscription_concurrency: int = Field(
+        4,
+        ge=1,
+        validation_alias=_env("webhook_subscription_concurrency"),
+        description="deliveries in flight at once to one subscription: a slow receiver holds "
+        "no more, and the others' deliveries do not wait for it",
     )
     webhook_allow_loopback: bool = Field(
         False,

@@ -1,4 +1,5 @@
-"""The publisher's tables: the presence tally, webhook subscriptions and their deliveries."""
+"""The publisher's tables: the presence tally and its department counts, webhook subscriptions
+and their deliveries."""
 
 from __future__ import annotations
 
@@ -32,6 +33,17 @@ class PresenceTally(Base):
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     departments: Mapped[list[str]] = mapped_column(JSON, default=list)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DepartmentPresence(Base):
+    """The Online count last published for each department, and the time it holds from."""
+
+    __tablename__ = "presence_departments"
+
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    online: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """The newest presence change applied to this department; only ever moves forward."""
 
 
 class Subscription(Base):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,7 +70,7 @@ async def match_event(
 
 @dataclass
 class WebhookWorker:
-    """Sends due deliveries and records each attempt."""
+    """Sends due deliveries and records each attempt; subscriptions do not wait for each other."""
 
     settings: PublisherSettings
     sessions: async_sessionmaker[AsyncSession]
@@ -77,6 +78,10 @@ class WebhookWorker:
     egress: Egress
     clock: Callable[[], datetime] = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)
+    """Delivery id -> its attempt."""
+    _busy: Counter[str] = field(default_factory=Counter, init=False)
+    """Subscription id -> its deliveries in flight."""
 
     def backoff_s(self, attempts: int) -> float:
         """Exponential backoff with full jitter, capped (attempts counts those already made)."""
@@ -167,31 +172,73 @@ class WebhookWorker:
                 next_attempt_at=next_attempt_at,
             )
 
-    async def drain(self) -> int:
-        """Attempt every due delivery once (a few at a time); how many were due."""
+    async def start_due(self) -> int:
+        """Start an attempt of each due delivery the limits allow; how many started.
+
+        A subscription has at most `webhook_subscription_concurrency` deliveries in flight and
+        the worker `webhook_concurrency` in all. Nothing waits for an attempt to end: each frees
+        its slot and wakes the worker when it does, so a receiver that answers slowly holds
+        only its own slots while the others' deliveries keep flowing.
+        """
+        s = self.settings
+        free = s.webhook_concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
         async with self.sessions() as session:
-            keys = await deliveries.due(session, now=self.clock())
+            rows = await deliveries.due(
+                session,
+                now=self.clock(),
+                per_subscription=s.webhook_subscription_concurrency,
+                limit=free + len(self._in_flight),  # rows in flight may still look due
+            )
             WEBHOOK_PENDING.set(await deliveries.pending_count(session))
-        gate = asyncio.Semaphore(self.settings.webhook_concurrency)
+        started = 0
+        for key, subscription_id in rows:
+            if started == free:
+                break
+            if key in self._in_flight or self._busy[subscription_id] >= (
+                s.webhook_subscription_concurrency
+            ):
+                continue
+            self._busy[subscription_id] += 1
+            self._in_flight[key] = asyncio.create_task(self._attempt(key, subscription_id))
+            started += 1
+        return started
 
-        async def one(key: str) -> None:
-            async with gate:
-                await self.attempt(key)
+    async def _attempt(self, key: str, subscription_id: str) -> None:
+        try:
+            await self.attempt(key)
+        except Exception as exc:  # the database may be briefly unavailable; the lease expires
+            # and the delivery is attempted again, so nothing is lost (at least once)
+            log.warning("webhook attempt failed", extra={"error": type(exc).__name__})
+        finally:
+            del self._in_flight[key]
+            self._busy[subscription_id] -= 1
+            if not self._busy[subscription_id]:
+                del self._busy[subscription_id]
+            self.wake.set()  # a slot is free
 
-        await asyncio.gather(*(one(k) for k in keys))
-        return len(keys)
+    async def drain(self) -> int:
+        """Start what is due (within the limits) and wait for those attempts; how many."""
+        started = await self.start_due()
+        await asyncio.gather(*self._in_flight.values())
+        return started
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Deliver until told to stop."""
-        while not stopping.is_set():
-            try:
-                worked = await self.drain()
-            except Exception as exc:  # the database may be briefly unavailable; keep going
-                log.warning("webhook pass failed", extra={"error": type(exc).__name__})
-                worked = 0
-            if not worked:
-                self.wake.clear()
+        """Deliver until told to stop, then let the attempts in flight finish."""
+        try:
+            while not stopping.is_set():
+                self.wake.clear()  # before looking, so a wake-up while looking is kept
+                try:
+                    await self.start_due()
+                except Exception as exc:  # the database may be briefly unavailable; keep going
+                    log.warning("webhook pass failed", extra={"error": type(exc).__name__})
                 await woken(self.wake, self.settings.webhook_poll_interval_s)
+            if self._in_flight:
+                await asyncio.wait(list(self._in_flight.values()))
+        finally:
+            for task in list(self._in_flight.values()):
+                task.cancel()  # its delivery stays leased and is attempted again later
 
 
 def readable(body: bytes) -> tuple[AnyEvent, str] | None:

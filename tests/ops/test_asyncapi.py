@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import yaml
 
 from refdesk_cli.asyncapi import CONSUMERS, DOCS, generate
+from services.publisher.catalogue import CARRIED
+from shared.events import EVENT_TYPES, PUBLIC_EVENT_TYPES
 
 EXPECTED_TOPICS = {
-    "ingest": {"refdesk.interactions"},
+    "ingest": {"refdesk.interactions", "refdesk.notifications"},
     "router": {"refdesk.interactions", "refdesk.presence"},
     "notifier": {"refdesk.notifications", "refdesk.deliveries"},
     "status": {
@@ -17,8 +24,14 @@ EXPECTED_TOPICS = {
         "refdesk.deliveries",
         "refdesk.desk",
     },
+    "publisher": {
+        "refdesk.interactions",
+        "refdesk.routing",
+        "refdesk.presence",
+        "refdesk.public",
+    },
 }
-PUBLISHES = {"notifier": {"refdesk.deliveries"}}
+PUBLISHES = {"notifier": {"refdesk.deliveries"}, "publisher": {"refdesk.public"}}
 """Topics a document declares as a publication (action send) besides what it consumes."""
 
 
@@ -42,3 +55,73 @@ def test_each_document_lists_the_topics_its_service_consumes() -> None:
             if op["action"] == "send"
         }
         assert sent == PUBLISHES.get(name, set()), name
+
+
+def refs(node: Any) -> Iterator[str]:
+    """Every $ref in a document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from refs(item)
+
+
+def resolve(doc: dict[str, Any], ref: str) -> Any:
+    """What a local $ref points at, following a reference to a reference."""
+    assert ref.startswith("#/"), ref
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        node = node[part]
+    return resolve(doc, node["$ref"]) if isinstance(node, dict) and "$ref" in node else node
+
+
+def publisher_doc() -> dict[str, Any]:
+    return yaml.safe_load((DOCS / "publisher.yaml").read_text())
+
+
+def test_every_reference_in_every_document_resolves() -> None:
+    for name in CONSUMERS:
+        doc = yaml.safe_load((DOCS / f"{name}.yaml").read_text())
+        for ref in refs(doc):
+            assert resolve(doc, ref) is not None, (name, ref)
+
+
+def test_the_publisher_lists_each_event_type_of_each_topic_with_its_own_payload() -> None:
+    doc = publisher_doc()
+    for key, channel in doc["channels"].items():
+        messages = [resolve(doc, m["$ref"]) for m in channel["messages"].values()]
+        assert sorted(m["name"] for m in messages) == sorted(CARRIED[channel["address"]]), key
+        for message in messages:
+            payload = resolve(doc, message["payload"]["$ref"])
+            assert payload["properties"]["type"]["const"] == message["name"]
+            data = resolve(doc, payload["properties"]["data"]["$ref"])
+            model = EVENT_TYPES[message["name"]]
+            assert data["title"] == model.__name__
+            assert set(data["properties"]) == set(model.model_fields)
+            assert message["contentType"] == "application/cloudevents+json"
+    operations = doc["operations"].values()
+    for operation in operations:
+        channel = resolve(doc, operation["channel"]["$ref"])
+        listed = {resolve(doc, m["$ref"])["name"] for m in operation["messages"]}
+        assert listed == set(CARRIED[channel["address"]])
+
+
+def test_the_public_payloads_are_the_committed_json_schemas() -> None:
+    """docs/schemas/<type>.json and the catalogue describe each public event alike."""
+    doc = publisher_doc()
+    schemas = doc["components"]["schemas"]
+    folder = Path(DOCS).parent / "schemas"
+    for event_type in PUBLIC_EVENT_TYPES:
+        committed = json.loads((folder / f"{event_type}.json").read_text())
+        for key in ("$id", "$schema"):
+            committed.pop(key)
+        text = json.dumps(committed).replace('"#/$defs/', '"#/components/schemas/')
+        committed = json.loads(text)
+        for model, definition in committed.pop("$defs", {}).items():
+            assert schemas[model] == definition, model
+        [message] = [m for m in doc["components"]["messages"].values() if m["name"] == event_type]
+        assert resolve(doc, message["payload"]["$ref"]) == committed, event_type

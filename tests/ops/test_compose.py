@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 
 from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
+from services.publisher.settings import PublisherSettings
 from services.router.settings import RouterSettings
 from services.status.settings import StatusSettings
 from shared.settings import CommonSettings
@@ -26,6 +27,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "router": RouterSettings,
     "notifier": NotifierSettings,
     "status": StatusSettings,
+    "publisher": PublisherSettings,
     "migrate": CommonSettings,
 }
 PORT_FIELD = {
@@ -33,6 +35,7 @@ PORT_FIELD = {
     "router": "router_port",
     "notifier": "notifier_port",
     "status": "port",
+    "publisher": "port",
 }
 
 
@@ -59,6 +62,7 @@ def test_the_refdesk_services_and_the_infrastructure_are_all_there() -> None:
         "router",
         "notifier",
         "status",
+        "publisher",
         "mailpit",
         "prometheus",
         "grafana",
@@ -95,7 +99,7 @@ def test_ports_match_the_settings_defaults(name: str) -> None:
     assert f"{name}:{default}" in targets
 
 
-@pytest.mark.parametrize("name", ["ingest", "router", "notifier", "status"])
+@pytest.mark.parametrize("name", list(PORT_FIELD))
 def test_services_wait_for_their_dependencies(name: str) -> None:
     deps = SERVICES[name]["depends_on"]
     assert deps["kafka"]["condition"] == "service_healthy"
@@ -105,7 +109,7 @@ def test_services_wait_for_their_dependencies(name: str) -> None:
 
 def test_each_service_has_its_own_database_and_migrate_covers_them() -> None:
     urls = {SERVICES[n]["environment"]["REFDESK_DATABASE_URL"] for n in PORT_FIELD}
-    assert len(urls) == 4
+    assert len(urls) == len(PORT_FIELD)
     template = SERVICES["migrate"]["environment"]["REFDESK_DATABASE_URL"]
     assert urls == {template.replace("{service}", n) for n in PORT_FIELD}
     init = (REPO / "deploy/postgres/init-databases.sql").read_text()
@@ -117,7 +121,7 @@ def test_migrate_knows_every_service_with_migrations() -> None:
     from shared.migrate import services_with_migrations
 
     found = services_with_migrations()
-    assert {"ingest", "router", "notifier", "status"} <= set(found)
+    assert set(PORT_FIELD) <= set(found)
 
 
 def test_the_dockerfile_runs_as_a_non_root_user_with_a_healthcheck() -> None:
@@ -125,6 +129,12 @@ def test_the_dockerfile_runs_as_a_non_root_user_with_a_healthcheck() -> None:
     assert text.startswith("#") and "FROM python:3.11-slim" in text
     assert "\nUSER refdesk" in text and "HEALTHCHECK" in text and "/healthz" in text
     assert "pip install ." in text
+
+
+def test_prometheus_waits_for_and_scrapes_every_service() -> None:
+    assert set(PORT_FIELD) <= set(SERVICES["prometheus"]["depends_on"])
+    for name in PORT_FIELD:
+        assert SERVICES["prometheus"]["depends_on"][name]["condition"] == "service_healthy"
 
 
 def test_grafana_and_prometheus_files_are_mounted_and_exist() -> None:

@@ -1,6 +1,6 @@
 """Every service's /metrics follows Prometheus conventions (and promtool agrees).
 
-The four apps run in-process with their lifespans against the session's real broker and
+The five apps run in-process with their lifespans against the session's real broker and
 SQLite files in tmp_path; they share the process's registry, so each /metrics shows the
 union, which is what the checks need.
 """
@@ -25,6 +25,8 @@ from services.ingest.app import create_app as ingest_app
 from services.ingest.settings import IngestSettings
 from services.notifier.app import create_app as notifier_app
 from services.notifier.settings import NotifierSettings
+from services.publisher.app import create_app as publisher_app
+from services.publisher.settings import PublisherSettings
 from services.router.app import create_app as router_app
 from services.router.settings import RouterSettings
 from services.status.app import create_app as status_app
@@ -33,6 +35,7 @@ from services.status.settings import StatusSettings
 DEFAULT_PREFIXES = ("process_", "python_")
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 LAG = "refdesk_consumer_lag_messages"
+SERVICES = ("ingest", "router", "notifier", "status", "publisher")
 NON_BASE_UNITS = re.compile(r"_(ms|milliseconds|minutes|hours|kb|mb|kilobytes|megabytes)(_|$)")
 
 
@@ -56,6 +59,7 @@ async def scrapes(
         "router": router_app(RouterSettings(**common("router"))),
         "notifier": notifier_app(NotifierSettings(**common("notifier"))),
         "status": status_app(StatusSettings(env="development", **common("status"))),
+        "publisher": publisher_app(PublisherSettings(env="development", **common("publisher"))),
     }
     async with AsyncExitStack() as stack:
         clients = {}
@@ -64,7 +68,14 @@ async def scrapes(
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
             )
-        groups = {"refdesk-ingest", "refdesk-router", "refdesk-notifier", "refdesk-status"}
+        groups = {
+            "refdesk-ingest",
+            "refdesk-router",
+            "refdesk-notifier",
+            "refdesk-status",
+            "refdesk-publisher",
+            "refdesk-publisher-webhooks",
+        }
         for _ in range(150):
             text = (await clients["status"].get("/metrics")).text
             if groups <= set(re.findall(rf'{LAG}{{[^}}]*group="([^"]+)"', text)):
@@ -89,7 +100,7 @@ def families(text: str) -> list[tuple[str, str, list[str]]]:
 
 
 async def test_metrics_follow_the_conventions(scrapes: dict[str, httpx.Response]) -> None:
-    for name in ("ingest", "router", "notifier", "status"):
+    for name in SERVICES:
         answer = scrapes[name]
         assert answer.status_code == 200, name
         for metric, kind, labels in families(answer.text):
@@ -121,6 +132,10 @@ async def test_consumer_lag_is_exported_per_topic_and_group(
         ("refdesk.notifications", "refdesk-notifier"),
         ("refdesk.interactions", "refdesk-status"),
         ("refdesk.routing", "refdesk-status"),
+        ("refdesk.interactions", "refdesk-publisher"),
+        ("refdesk.routing", "refdesk-publisher"),
+        ("refdesk.presence", "refdesk-publisher"),
+        ("refdesk.public", "refdesk-publisher-webhooks"),
     } <= lag
 
 
@@ -140,7 +155,7 @@ async def test_the_dashboard_and_alerts_use_metrics_that_exist(
 async def test_every_service_serves_its_asyncapi_document(
     scrapes: dict[str, httpx.Response],
 ) -> None:
-    for name in ("ingest", "router", "notifier", "status"):
+    for name in SERVICES:
         answer = scrapes[f"{name}/asyncapi"]
         assert answer.status_code == 200, name
         assert yaml.safe_load(answer.text)["info"]["title"] == f"refdesk {name}"
@@ -153,7 +168,7 @@ async def test_promtool_check_metrics_agrees(scrapes: dict[str, httpx.Response])
             "PROMTOOL MISSING: `apt-get install -y prometheus` provides it; "
             "`promtool check metrics` did NOT run"
         )
-    for name in ("ingest", "router", "notifier", "status"):
+    for name in SERVICES:
         done = subprocess.run(
             [promtool, "check", "metrics"], input=scrapes[name].text, capture_output=True, text=True
         )

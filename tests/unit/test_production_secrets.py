@@ -44,6 +44,16 @@ def test_ingest_refuses_a_weak_admin_token_in_production(token: str) -> None:
     assert IngestSettings(env="production", **INGEST_OK).admin_token is None  # API closed
 
 
+def test_an_empty_variable_is_an_unset_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose passes `REFDESK_ADMIN_TOKEN: ${REFDESK_ADMIN_TOKEN:-}` as "" when unset: the
+    optional token stays unset (the API closed) instead of refusing the start."""
+    monkeypatch.setenv("REFDESK_ENV", "production")
+    monkeypatch.setenv("REFDESK_ADMIN_TOKEN", "")
+    for name, value in INGEST_OK.items():
+        monkeypatch.setenv(f"REFDESK_{name.upper()}", value)
+    assert IngestSettings().admin_token is None
+
+
 def test_a_refused_start_never_shows_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFDESK_ENV", "production")
     monkeypatch.setenv("REFDESK_TWILIO_AUTH_TOKEN", "twilio-token-value-9f8e7d6c5b4a")

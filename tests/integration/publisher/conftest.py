@@ -46,7 +46,9 @@ async def start_publisher(
     """Start the publisher (own groups, fresh database, quick retries); stopped afterwards."""
     servers = contextlib.AsyncExitStack()
 
-    async def _start(**extra: Any) -> Running:
+    async def _start(*, from_committed: bool = False, **extra: Any) -> Running:
+        """from_committed: keep the groups' committed offsets (a test that produced first)
+        instead of starting them at the topics' ends."""
         await ensure_topics(CommonSettings(kafka_bootstrap=kafka_bootstrap, topic_partitions=1))
         tag = uuid.uuid4().hex[:10]
         values: dict[str, Any] = {
@@ -68,9 +70,10 @@ async def start_publisher(
         }
         values.update(extra)
         settings = PublisherSettings(**values)
-        raw = [INTERACTIONS.name, ROUTING.name, PRESENCE.name]
-        await start_groups_at_end(kafka_bootstrap, settings.projector_group, raw)
-        await start_groups_at_end(kafka_bootstrap, settings.webhook_group, [PUBLIC.name])
+        if not from_committed:
+            raw = [INTERACTIONS.name, ROUTING.name, PRESENCE.name]
+            await start_groups_at_end(kafka_bootstrap, settings.projector_group, raw)
+            await start_groups_at_end(kafka_bootstrap, settings.webhook_group, [PUBLIC.name])
         app = create_app(settings)
         url = await servers.enter_async_context(serving(app, what="the publisher", lifespan="on"))
         return Running(url, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,10 +39,20 @@ class Receiver:
     verified: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tries: dict[tuple[str, str], int] = field(default_factory=dict)
     rejected: int = 0
+    hang: dict[str, asyncio.Event] = field(default_factory=dict)
+    """path -> an event each request waits for before it is answered."""
+    waiting: dict[str, int] = field(default_factory=dict)
+    """path -> requests waiting now."""
 
     async def handle(self, request: Request) -> Response:
         path = request.path_params["name"]
         body = await request.body()
+        if path in self.hang:
+            self.waiting[path] = self.waiting.get(path, 0) + 1
+            try:
+                await self.hang[path].wait()
+            finally:
+                self.waiting[path] -= 1
         try:
             payload = Webhook(self.secrets[path]).verify(body, dict(request.headers))
         except (WebhookVerificationError, KeyError):
@@ -200,3 +211,37 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
         assert await deliveries(client, pub, elsewhere) == []
         assert receiver.rejected == 0
         assert len(await deliveries(client, pub, ok)) == 2
+
+
+async def test_a_receiver_that_does_not_answer_delays_no_other_subscription(
+    kafka_bootstrap: str, start_publisher: StartPublisher, receiver: Receiver
+) -> None:
+    """/hang answers nothing until released (its attempts would time out after a minute);
+    /fast gets all thirty events meanwhile, and /hang gets them once it answers."""
+    pub = await start_publisher(
+        webhook_timeout_s=60,
+        webhook_lease_s=120,
+        webhook_concurrency=16,
+        webhook_subscription_concurrency=4,
+    )
+    dept = f"dept-{uuid.uuid4().hex[:8]}"
+    receiver.hang["hang"] = asyncio.Event()
+    async with httpx.AsyncClient(timeout=10) as client:
+        hang = await subscribe(client, pub, receiver, "hang", departments=[dept])
+        await subscribe(client, pub, receiver, "fast", departments=[dept])
+        for _ in range(15):
+            await send_conversation(kafka_bootstrap, dept)
+
+        await eventually(
+            lambda: len(receiver.verified.get("fast", [])) == 30,
+            "all thirty events at /fast while /hang answers nothing",
+            timeout=45,
+        )
+        await eventually(lambda: receiver.waiting.get("hang") == 4, "four requests at /hang")
+        assert {r["attempts"] for r in await deliveries(client, pub, hang)} == {0}
+
+        receiver.hang["hang"].set()
+        await eventually(
+            lambda: len({e["webhook-id"] for e in receiver.verified.get("hang", [])}) == 30,
+            "all thirty events at /hang once it answers",
+        )

@@ -120,7 +120,12 @@ def test_asyncapi_check_passes_on_the_committed_documents() -> None:
 def test_status_exits_nonzero_when_nothing_answers() -> None:
     dead = "http://127.0.0.1:9"
     result = runner.invoke(
-        app, ["status", "--ingest", dead, "--router", dead, "--notifier", dead, "--status", dead]
+        app,
+        [
+            "status",
+            *("--ingest", dead, "--router", dead, "--notifier", dead),
+            *("--status", dead, "--publisher", dead),
+        ],
     )
     assert result.exit_code == 1
     assert "down" in result.output
