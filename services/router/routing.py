@@ -14,8 +14,9 @@ def decide(
     *,
     online: frozenset[str] | None = None,
 ) -> Decision:
-    """Assess the message with the model (when there is one), then apply the policy."""
+    """Assess the message with the model (when there is one and the message has words: a
+    photo sent alone gives it nothing to read), then apply the policy."""
     seen = None
-    if model is not None:
+    if model is not None and (inp.text.strip() or (inp.subject or "").strip()):
         seen = model.assess(inp.text, inp.channel, inp.patron_role, inp.subject)
     return policy.decide(inp, online=online, seen=seen)

@@ -305,3 +305,13 @@ def test_everyday_questions_seen_misrouted_in_the_demo(
     got = routing.decide(policy, model, inp)
     assert (got.action, got.department) == route
     assert not got.safety_review, got.risk_score
+
+
+def test_a_photo_sent_without_words_is_not_judged_by_the_model(
+    policy: Policy, model: LearnedModel
+) -> None:
+    """An MMS photo with no text: nothing for the model to read, so nothing to flag."""
+    inp = DecisionInput(channel=Channel.SMS, text="", received_at=OPEN)
+    got = routing.decide(policy, model, inp)
+    assert (got.action, got.department) == (Action.ANSWER, "reference")
+    assert not got.safety_review and got.risk_score is None

@@ -1,0 +1,114 @@
+"""What circulation managers get: name, TCC ID and item in English, Spanish and Spanglish."""
+
+from __future__ import annotations
+
+import pytest
+from router_support import OPEN
+
+from services.router import routing
+from services.router.learned import default_model_path, load_model
+from services.router.policy import DecisionInput, Policy
+from services.router.policy.extract import Extractor
+from shared.events import Action, Channel
+
+AUDIT = "Me llamo José Muñoz, mi TCC ID es 2223334 y perdí el libro 'Cien años de soledad'"
+"""The outside audit's message: its circulation email said the name was "(not given)"."""
+FOUND = {"patron_name": "José Muñoz", "tcc_id": "2223334", "item": "Cien años de soledad"}
+
+
+@pytest.fixture(scope="module")
+def extractor(policy: Policy) -> Extractor:
+    """The shipped policy's extraction patterns."""
+    return Extractor(policy.doc.extract)
+
+
+def test_spanish_circulation_email_names_the_patron(policy: Policy) -> None:
+    """Routed by the shipped model (the rules do not read Spanish): every field is found."""
+    inp = DecisionInput(channel=Channel.CHAT, text=AUDIT, received_at=OPEN)
+    got = routing.decide(policy, load_model(default_model_path()), inp)
+    assert got.action is Action.EMAIL_CIRCULATION and got.lang == "es"
+    assert got.guidance.extracted == FOUND and got.guidance.missing_fields == []
+
+
+def test_spanglish_circulation_email_names_the_patron(policy: Policy) -> None:
+    """Routed by the rules alone ("lost the library book"): the same fields."""
+    text = AUDIT.replace("perdí el libro", "lost the library book")
+    got = policy.decide(DecisionInput(channel=Channel.CHAT, text=text, received_at=OPEN))
+    assert got.action is Action.EMAIL_CIRCULATION
+    assert got.guidance.extracted == FOUND and got.guidance.missing_fields == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Me llamo José Muñoz y perdí el libro", "José Muñoz"),
+        ("my name is José Muñoz and I lost a book", "José Muñoz"),
+        ("mi nombre es María Fernanda López-Ortiz, perdí un libro", "María Fernanda López-Ortiz"),
+        ("soy Ana Gómez, tengo una multa", "Ana Gómez"),
+        (
+            "Mi nombre completo es José Luis Martínez García, ID 2223334",
+            "José Luis Martínez García",
+        ),
+        ("I'm Seán O'Brien, TCC ID 1234567", "Seán O'Brien"),
+        ("I\N{RIGHT SINGLE QUOTATION MARK}m Ana Gómez and I lost my book", "Ana Gómez"),
+        ("My name is Ana, TCC ID 2223334", "Ana"),
+        ("Hola, me llamo Juan de la Cruz Pérez y tengo un cargo", "Juan de la Cruz Pérez"),
+        ("mi hija perdió un libro. Se llama Yesenia Lugo, ID 3847561", "Yesenia Lugo"),
+        ("Perdí la calculadora.\n\nNombre: Gabriela Treviño ID: 0411659", "Gabriela Treviño"),
+        ("Nombre completo: Andrés Villalobos\nGracias", "Andrés Villalobos"),
+        ("I lost my book. Name: Carmen Leyva\nThanks", "Carmen Leyva"),
+        ("lost my book. name is Marcus Bell TCC ID 1928374", "Marcus Bell"),
+    ],
+)
+def test_patron_name(extractor: Extractor, text: str, name: str) -> None:
+    """Accents, ñ, apostrophes, hyphens and particles are kept; TCC, ID and new lines end it."""
+    assert extractor.extract(text).get("patron_name") == name
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Hola, soy estudiante de NE campus. Soy Ana Gómez y tengo una multa", "Ana Gómez"),
+        ("Soy Estudiante De Enfermería. Soy Ana Gómez", "Ana Gómez"),
+        ("soy de NE campus, soy Ana Gómez", "Ana Gómez"),
+        ("Soy Nueva Estudiante, soy Ana Gómez", "Ana Gómez"),
+        ("Soy Profesora Adjunta de Español y soy Ana Gómez", "Ana Gómez"),
+        ("el libro se llama Cien Años De Soledad; soy Ana Gómez", "Ana Gómez"),
+        ("I'm STILL GETTING BILLED for a book I returned", None),
+        ("THIS IS URGENT PLEASE HELP, I lost a book", None),
+        ("I'm TCC Connect student and lost a book", None),
+        ("I'm Trinity River student and lost a book", None),
+    ],
+)
+def test_roles_places_and_titles_are_not_names(
+    extractor: Extractor, text: str, name: str | None
+) -> None:
+    """'soy estudiante', 'soy de NE', 'I'm STILL ...': not a name; a later introduction is."""
+    assert extractor.extract(text).get("patron_name") == name
+
+
+@pytest.mark.parametrize(
+    ("text", "tcc_id"),
+    [
+        ("mi teléfono es 8175551 y mi número de estudiante es 2223334", "2223334"),
+        ("recibo 7654321, ID de TCC: 2223334", "2223334"),
+        ("llamé al 5551234; mi TCC ID es 2223334", "2223334"),
+    ],
+)
+def test_spanish_tcc_id(extractor: Extractor, text: str, tcc_id: str) -> None:
+    """A Spanish label wins over another seven-digit number earlier in the message."""
+    assert extractor.extract(text).get("tcc_id") == tcc_id
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("el libro se llama Cien años de soledad, lo perdí", "Cien años de soledad"),
+        ("perdí un libro que se llama Crimen y castigo y no lo encuentro", "Crimen y castigo"),
+        ("se me perdió la calculadora gráfica", "calculadora gráfica"),
+        ("Dañé el cargador de la laptop", "cargador"),
+    ],
+)
+def test_spanish_item(extractor: Extractor, text: str, item: str) -> None:
+    """A title after 'se llama' or 'titulado', and borrowed equipment lost or damaged."""
+    assert extractor.extract(text).get("item") == item
