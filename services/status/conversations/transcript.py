@@ -62,6 +62,11 @@ AUTOMATED_LABEL: dict[NotificationKind, str] = {
 }
 
 
+def sent_files(names: Iterable[str]) -> str:
+    """What a message of files alone shows in the queue: "Sent photo 1.jpg, photo 2.jpg"."""
+    return "Sent " + ", ".join(names)
+
+
 def preview_of(text: str) -> str:
     """The start of a message on one line, for the queue."""
     flat = " ".join(text.split())
@@ -228,7 +233,10 @@ async def on_interaction(
     )
     if conv.last_patron_at is None or data.received_at >= conv.last_patron_at:
         conv.last_patron_at = data.received_at
-        conv.preview = preview_of(data.text) if data.text.strip() else conv.preview
+        if data.text.strip():
+            conv.preview = preview_of(data.text)
+        elif data.attachments:  # a photo with no words: the queue says what came
+            conv.preview = preview_of(sent_files(a.name for a in data.attachments))
         if data.subject:
             conv.subject = data.subject[:300]
     if data.patron.name:

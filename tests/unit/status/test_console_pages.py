@@ -15,7 +15,7 @@ from status_fakes import T0, arrive
 
 from services.status.console import views
 from services.status.conversations.search import contact_key
-from shared.events import Channel
+from shared.events import Attachment, Channel
 
 CSRF = {"X-Requested-With": "refdesk"}
 
@@ -268,3 +268,22 @@ async def test_whos_online_names_departments_as_the_desk_says_them(
     assert "NW Circulation" in state["online"] and "nw-circulation" not in state["online"]
     page = (await client.get("/dashboard")).text
     assert "<strong>NW Circulation</strong>:" in page
+
+
+async def test_a_photo_sent_without_words_reads_as_a_photo(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    photo = Attachment(name="photo 1.jpg", size=None, content_type="image/jpeg")
+    await scene._apply(
+        sessions,
+        scene.message(
+            "sms-photo", Channel.SMS, "", minutes_ago=3, contact="+18175550177", attachments=[photo]
+        ),
+        scene.routed("sms-photo", Channel.SMS, minutes_ago=3),
+    )
+    await sign_in(client)
+    queue = (await client.get("/dashboard")).text
+    assert "Sent photo 1.jpg" in queue
+    pane = (await client.get("/dashboard/fragments/conversation/sms-photo")).text
+    assert "photo 1.jpg" in pane and "()" not in pane
+    assert "once it is sent" not in pane and "No text came" not in pane

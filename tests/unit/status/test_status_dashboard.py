@@ -40,7 +40,7 @@ async def test_cookie_session_needs_the_csrf_header_for_changes(client: httpx.As
     )
     assert done.status_code == 200
     state = await client.get("/dashboard/state")
-    assert state.json()["online"]["reference"][0]["id"] == "mgarcia"
+    assert state.json()["online"]["Reference Desk"][0]["id"] == "mgarcia"
 
 
 async def test_tampered_cookie_is_refused(client: httpx.AsyncClient) -> None:
