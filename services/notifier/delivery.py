@@ -328,6 +328,7 @@ class Deliverer:
             progress=Progress.from_json(entry.progress),
             in_doubt_since=entry.in_doubt_since,
             crisis=cmd.kind in CRISIS_KINDS,
+            last_attempt=entry.attempts + 1 >= self._max_attempts(cmd),
             taken=functools.partial(self._sms_ids_taken, cmd.conversation_id),
         )
 

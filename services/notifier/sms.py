@@ -53,6 +53,11 @@ LOOKUP_PAGE = 50
 """Messages read per lookup: Twilio's default page size, newest first."""
 
 
+NOT_DELIVERED = frozenset({"failed", "undelivered", "canceled"})
+"""Twilio statuses of a message that will not reach the phone: a lookup finding one has not
+found the text delivered (sending it again is right)."""
+
+
 class LookupUnavailable(Exception):
     """The provider cannot be asked whether a message exists (no such endpoint, a credential
     that may create but not read): asking again will not help."""
@@ -166,6 +171,7 @@ class TwilioSmsSender:
             if (
                 isinstance(sid, str)
                 and sid not in exclude
+                and message.get("status") not in NOT_DELIVERED
                 and created is not None
                 and created >= since
                 and _normal(message.get("body")) == wanted

@@ -98,6 +98,9 @@ class SmsAttempt:
     in_doubt_since: datetime | None = None
     """An earlier attempt at the next part may have reached the provider, starting then."""
     crisis: bool = False
+    last_attempt: bool = False
+    """No attempt comes after this one: a lookup that fails now sends the text (a possible
+    duplicate) rather than let it be buried without ever being tried."""
     taken: Callable[[datetime], Awaitable[Collection[str]]] | None = None
     """The provider ids since then that belong to other notifications (identical texts to
     the same number are common: a lookup must not claim another's)."""
@@ -159,10 +162,11 @@ class SmsAttempt:
             return None
         except TransientSendError as exc:
             SMS_LOOKUPS.labels(result="failed").inc()
-            if not self.crisis:
+            if not (self.crisis or self.last_attempt):
                 raise TransientSendError(f"looking for an earlier attempt failed: {exc}") from exc
             log.warning(
-                "sms lookup failed; sending a crisis message again rather than waiting",
+                "sms lookup failed; sending again rather than waiting"
+                + (" (a crisis message)" if self.crisis else " (its last attempt)"),
                 extra={"notification": key, "error": str(exc)},
             )
             return None

@@ -206,8 +206,13 @@ def listing_statement(actor: Actor, flt: QueueFilter) -> Select[*tuple[Any, ...]
         query = select(*ROW_COLUMNS).where(visible_to(actor), *narrowing)
     if flt.only is not None:
         query = query.where(Conversation.conversation_id == flt.only)
-    if flt.state == "closed":
-        query = query.order_by(Conversation.closed_at.desc())
+    if flt.state == "closed":  # open crises pinned on top have no closed_at: first, always
+        query = query.order_by(
+            Conversation.closed_at.desc().nulls_first(),
+            BAND,
+            Conversation.opened_at,
+            Conversation.conversation_id,
+        )
     else:
         query = query.order_by(BAND, Conversation.opened_at, Conversation.conversation_id)
     if flt.limit is not None:

@@ -307,6 +307,24 @@ def _rechecker(request: Request, res: Resources) -> Recheck:
     return recheck
 
 
+def _lenient(recheck: Recheck, actor: Actor) -> Recheck:
+    """A recheck that keeps the stream's last known actor when the check itself fails (the
+    database briefly away): the stream stays open and is checked again next time."""
+
+    async def checked() -> Actor | None:
+        nonlocal actor
+        try:
+            found = await recheck()
+        except Exception as exc:
+            log.warning("live stream recheck failed", extra={"error": type(exc).__name__})
+            return actor
+        if found is not None:
+            actor = found
+        return found
+
+    return checked
+
+
 @router.get("/events", summary="Live changes to the conversations the caller may see (SSE)")
 async def events(
     request: Request,
@@ -320,5 +338,5 @@ async def events(
     credentials are checked again at least every few seconds while changes flow: once the
     session or token has ended (signed out, revoked, staff deactivated) the stream says
     `event: ended` and closes."""
-    stream = _stream(request, feed, actor, _rechecker(request, res))
+    stream = _stream(request, feed, actor, _lenient(_rechecker(request, res), actor))
     return EventSourceResponse(stream, ping=PING_S)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 
 import httpx
 import pytest
@@ -186,6 +187,29 @@ async def test_the_lookup_ignores_other_bodies_older_messages_and_excluded_ones(
         await sender.find_sent(body="Your book is ready", since=_since(), exclude={sid}, **args)
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "found"),
+    [("failed", False), ("undelivered", False), ("canceled", False), ("sent", True)],
+)
+async def test_a_message_that_never_reached_the_phone_is_not_the_text_looked_for(
+    twilio: FakeTwilio, client: Client, status: str, found: bool
+) -> None:
+    sender = _sender(twilio, client)
+    listed = {
+        "sid": "SM" + "f" * 32,
+        "to": TO,
+        "from": FROM,
+        "body": "Your book is ready",
+        "status": status,
+        "date_created": formatdate(usegmt=True),
+    }
+    twilio.list_next(200, {"messages": [listed]})
+    got = await sender.find_sent(
+        to=TO, body="Your book is ready", idempotency_key="k-24", since=_since()
+    )
+    assert got == (listed["sid"] if found else None)
 
 
 @pytest.mark.parametrize("status", [404, 405, 501, 403, 401])

@@ -259,6 +259,25 @@ async def test_a_failing_lookup_holds_back_a_reply_until_it_can_look(lane: Lane)
     assert [o.state for o in lane.outcomes()] == [DeliveryState.SENT]
 
 
+async def test_a_lookup_failing_to_the_last_attempt_sends_rather_than_buries(
+    lane: Lane,
+) -> None:
+    """max_attempts is 3: the first attempt's answer is lost, the lookups of the second and
+    third fail; the third sends (a possible duplicate) instead of burying a text never tried
+    again."""
+    cmd = reply()
+    lane.sms.steps.append(lose_answer(UncertainSendError("twilio did not answer: ReadTimeout")))
+    for _ in range(2):
+        lane.sms.lookup_failures.append(TransientSendError("twilio lookup failed", code=503))
+    await lane.deliverer.record([cmd])
+    await lane.drain()
+    await lane.later(lane.settings.backoff_max_s + 1)
+    assert len(lane.sms.created) == 1 and lane.outcomes() == []
+    await lane.later(lane.settings.backoff_max_s + 1)
+    assert len(lane.sms.created) == 2
+    assert [o.state for o in lane.outcomes()] == [DeliveryState.SENT]
+
+
 async def test_a_failing_lookup_does_not_hold_back_crisis_resources(lane: Lane) -> None:
     """For a patron in crisis a second text is better than a late or lost one."""
     lane.sms.steps.append(lose_answer(UncertainSendError("twilio did not answer: ReadTimeout")))

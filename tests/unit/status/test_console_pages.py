@@ -82,6 +82,8 @@ async def test_filters_and_search_narrow_the_queue(
     # the API narrows exactly unless asked to keep them
     api = (await client.get("/conversations?channel=email")).json()["items"]
     assert [item["conversation_id"] for item in api] == [scene.EMAIL]
+    closed = (await client.get("/conversations?state=closed&pin_crises=true")).json()["items"]
+    assert [item["conversation_id"] for item in closed] == [*kept, "sms-rooms"]
     pinned = (await client.get("/conversations?channel=email&pin_crises=true")).json()["items"]
     assert [(i["conversation_id"], i["pinned"]) for i in pinned] == [
         (scene.CRISIS, True),

@@ -440,3 +440,21 @@ async def test_a_blocked_senders_unrouted_message_goes_out_without_its_row(
     # not in the queue until the router decides it: the row is null, the text never sent
     assert json.loads(change.payload)["row"] is None
     assert "followers" not in change.payload
+
+
+async def test_a_recheck_that_cannot_run_keeps_the_stream_as_it_was() -> None:
+    """The database briefly away: the stream keeps its last known actor, not a crash."""
+    staff = Actor(id="mgarcia", role="staff", departments=("reference",))
+    moved = Actor(id="mgarcia", role="staff", departments=("writing-center",))
+    answers: list[Actor | Exception | None] = [moved, OSError("database away"), None]
+
+    async def recheck() -> Actor | None:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    lenient = live._lenient(recheck, staff)
+    assert await lenient() == moved
+    assert await lenient() == moved  # the failed check keeps the last one
+    assert await lenient() is None  # then the session ended
