@@ -185,6 +185,24 @@ class NotificationKind(StrEnum):
     SAFETY_REVIEW_ALERT = "safety_review_alert"
 
 
+STAFF_FACING: frozenset[NotificationKind] = frozenset(
+    {
+        NotificationKind.CIRCULATION_EMAIL,
+        NotificationKind.CRISIS_ALERT,
+        NotificationKind.CRISIS_REESCALATION,
+        NotificationKind.SAFETY_REVIEW_ALERT,
+    }
+)
+"""Kinds mailed to staff; every other kind goes to the patron (the notifier tags those with
+the ticket, and ingest threads a patron's reply to them)."""
+
+
+def message_id_local(idempotency_key: str) -> str:
+    """The left part (before "@") of the Message-ID of the email a command's key sends: the
+    same every time the notification is built, so ingest can know it from the command."""
+    return derived_id("notifier", "message-id", idempotency_key)
+
+
 class NotificationRequested(_Data):
     """A command: send one message, exactly once per idempotency key."""
 

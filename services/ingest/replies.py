@@ -3,9 +3,8 @@
 A patron's mail client may answer a staff reply with only `In-Reply-To: <refdesk's
 Message-ID>` (no References, no ticket tag in the subject). Ingest learns those ids from the
 commands on refdesk.notifications: the notifier makes each email's Message-ID from the
-command's idempotency key, `<uuid5(NAMESPACE, "notifier/message-id/<key>")@<domain>>`
-(services/notifier/messages.py `make_message_id`, held to this module by
-tests/unit/ingest/test_ingest_replies.py), so ingest derives the same id from the command.
+command's idempotency key with `shared.events.message_id_local`, so ingest derives the same id
+from the command by calling it too (and both read `shared.events.STAFF_FACING`).
 
 The ids are not secret: some are derived from ids a patron can see (a survey's key is the
 conversation id), and anyone a patron forwards an email to sees its Message-ID. So a sent id is
@@ -19,26 +18,12 @@ from __future__ import annotations
 
 from services.ingest.providers.contacts import normalize_email
 from services.ingest.providers.errors import InvalidField
-from shared.events import Channel, NotificationKind, NotificationRequested, derived_id
+from shared.events import STAFF_FACING, Channel, NotificationRequested, derived_id, message_id_local
 
 SENT_NAMESPACE = "email-sent"
 """The seen-keys namespace of Message-IDs refdesk sent, each bound to its recipient."""
-STAFF_FACING = frozenset(
-    {
-        NotificationKind.CIRCULATION_EMAIL,
-        NotificationKind.CRISIS_ALERT,
-        NotificationKind.CRISIS_REESCALATION,
-        NotificationKind.SAFETY_REVIEW_ALERT,
-    }
-)
-"""Kinds mailed to staff, not to the patron (the notifier's STAFF_FACING)."""
 MAX_CONVERSATION_ID = 128
 """Longest conversation id the seen-keys table holds."""
-
-
-def notifier_message_id_local(idempotency_key: str) -> str:
-    """The left part (before "@") of the Message-ID the notifier gives a command's email."""
-    return derived_id("notifier", "message-id", idempotency_key)
 
 
 def local_part(message_id: str) -> str:
@@ -61,7 +46,7 @@ def sent_entry(command: NotificationRequested) -> tuple[str, str, str, None] | N
     address = normalized_recipient(command.recipient)
     if address is None:
         return None
-    local = notifier_message_id_local(command.idempotency_key)
+    local = message_id_local(command.idempotency_key)
     return (SENT_NAMESPACE, sent_key(local, address), command.conversation_id, None)
 
 

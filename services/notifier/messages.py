@@ -37,21 +37,20 @@ from services.notifier import mime
 from services.notifier.errors import InvalidContext, TemplateInvalid, TemplateMissing
 from services.notifier.mime import Email
 from services.notifier.replies import msg_id, references, reply_subject, tagged
-from shared.events import NOTIFICATION_CONTEXTS, Channel, NotificationKind, Priority, derived_id
+from shared.events import (
+    NOTIFICATION_CONTEXTS,
+    STAFF_FACING,
+    Channel,
+    NotificationKind,
+    Priority,
+    derived_id,
+    message_id_local,
+)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DEFAULT_MESSAGE_ID_DOMAIN = "refdesk.local"
 DEFAULT_LANG = "en"
 
-STAFF_FACING: frozenset[NotificationKind] = frozenset(
-    {
-        NotificationKind.CIRCULATION_EMAIL,
-        NotificationKind.CRISIS_ALERT,
-        NotificationKind.CRISIS_REESCALATION,
-        NotificationKind.SAFETY_REVIEW_ALERT,
-    }
-)
-"""Kinds mailed to staff; every other kind goes to the patron and carries the ticket tag."""
 WRITTEN_BY_STAFF: frozenset[NotificationKind] = frozenset({NotificationKind.STAFF_REPLY})
 """Kinds a person wrote: not marked Auto-Submitted, and an email answers the patron's own."""
 
@@ -129,7 +128,7 @@ def template_language(
 
 def make_message_id(idempotency_key: str, domain: str = DEFAULT_MESSAGE_ID_DOMAIN) -> str:
     """A Message-ID that is the same every time the same notification is built."""
-    return f"<{derived_id('notifier', 'message-id', idempotency_key)}@{domain}>"
+    return f"<{message_id_local(idempotency_key)}@{domain}>"
 
 
 def _as_kind(kind: NotificationKind | str) -> NotificationKind:

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from services.ingest.replies import SENT_NAMESPACE, notifier_message_id_local, sent_key
+from services.ingest.replies import SENT_NAMESPACE, sent_key
 from services.ingest.settings import IngestSettings
 from shared.events import (
     Channel,
@@ -16,6 +16,7 @@ from shared.events import (
     NotificationRequested,
     StaffReplyContext,
     derived_id,
+    message_id_local,
 )
 from shared.kafka import build_broker, publish
 from shared.topics import NOTIFICATIONS
@@ -113,7 +114,7 @@ async def test_a_reply_to_a_staff_email_joins_its_conversation_by_in_reply_to_al
             )
         finally:
             await status.stop()
-        local = notifier_message_id_local(command.idempotency_key)
+        local = message_id_local(command.idempotency_key)
         await eventually(
             lambda: store.seen_conversation(SENT_NAMESPACE, sent_key(local, patron)),
             "ingest to remember the Message-ID of the staff reply",
