@@ -14,7 +14,7 @@ from faststream.kafka.annotations import KafkaMessage
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest.admin_api import build_admin_router
-from services.ingest.replies import sent_entry
+from services.ingest.replies import recipient_binding, sent_entry
 from services.ingest.routes import EMAIL_PATHS, build_router
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
@@ -37,23 +37,22 @@ log = logging.getLogger(__name__)
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
     """Closed SMS tickets end their thread: the number's next text opens a new conversation.
     Emails refdesk is asked to send a patron are remembered by Message-ID, bound to the
-    patron's address, so a reply naming only that id joins its conversation (`replies`)."""
+    patron's address, so a reply naming only that id joins its conversation, and the address
+    is remembered as one of the conversation's, so a reply with its ticket tag does (`replies`)."""
     guard = Guard(broker, group=settings.ingest_group, source="refdesk/ingest")
     wanted = frozenset({TYPE_OF[ConversationClosed], TYPE_OF[NotificationRequested]})
 
     async def dispatch(items: Sequence[Decoded]) -> None:
-        sent = [
-            entry
-            for _event, data in items
-            if isinstance(data, NotificationRequested) and (entry := sent_entry(data))
-        ]
+        commands = [data for _event, data in items if isinstance(data, NotificationRequested)]
+        sent = [entry for command in commands if (entry := sent_entry(command))]
+        parties = [binding for command in commands if (binding := recipient_binding(command))]
         await asyncio.gather(
             *(
                 store.close_conversation(data.conversation_id)
                 for _event, data in items
                 if isinstance(data, ConversationClosed)
             ),
-            *([store.remember(*sent)] if sent else []),
+            *([store.remember(*sent, bindings=parties)] if sent else []),
         )
 
     # One poll batch at a time, committed once its closes and sent ids are written. refdesk's

@@ -1,4 +1,5 @@
-"""Threading a patron's email reply by the Message-ID of an email refdesk sent them.
+"""Threading a patron's email reply, by the Message-ID of an email refdesk sent them or by
+its ticket tag, only when it comes from an address of that conversation.
 
 A patron's mail client may answer a staff reply with only `In-Reply-To: <refdesk's
 Message-ID>` (no References, no ticket tag in the subject). Ingest learns those ids from the
@@ -12,6 +13,12 @@ remembered bound to the address it was sent to, and a reply threads through it o
 comes from that address: naming another patron's Message-ID from another address starts a new
 conversation, as before. Only emails sent to patrons count (a staff member answering a
 circulation email from their own address is not the patron).
+
+The ticket tag `[refdesk #<conversation id>]` in a subject is no secret either (the id is in
+every subject refdesk sends and can be guessed), so it is bound the same way: each address a
+conversation is known to have (the sender of every email accepted into it, the recipient of
+every email refdesk sent a patron in it) is remembered as a party of it (PARTY_NAMESPACE), and a
+tag threads an email only when its sender is one of them.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from shared.events import STAFF_FACING, Channel, NotificationRequested, derived_
 
 SENT_NAMESPACE = "email-sent"
 """The seen-keys namespace of Message-IDs refdesk sent, each bound to its recipient."""
+PARTY_NAMESPACE = "email-party"
+"""The seen-keys namespace of the addresses each conversation is known to have."""
 MAX_CONVERSATION_ID = 128
 """Longest conversation id the seen-keys table holds."""
 
@@ -36,18 +45,41 @@ def sent_key(local: str, address: str) -> str:
     return derived_id(SENT_NAMESPACE, local, address)
 
 
+def party_key(conversation_id: str, address: str) -> str:
+    """The seen key binding a (normalised) address to a conversation it takes part in."""
+    return derived_id(PARTY_NAMESPACE, conversation_id, address)
+
+
+def party_binding(conversation_id: str, address: str) -> tuple[str, str, str]:
+    """The binding (namespace, key, conversation id) of an address to a conversation."""
+    return (PARTY_NAMESPACE, party_key(conversation_id, address), conversation_id)
+
+
 def sent_entry(command: NotificationRequested) -> tuple[str, str, str, None] | None:
     """The seen-keys entry (namespace, key, conversation id, no event id) recording the email a
     command asks the notifier to send to a patron; None for any other command."""
-    if command.channel is not Channel.EMAIL or command.kind in STAFF_FACING:
-        return None
-    if len(command.conversation_id) > MAX_CONVERSATION_ID:
-        return None  # not one of ingest's ids, and too long for the seen-keys column
-    address = normalized_recipient(command.recipient)
+    address = _patron_address(command)
     if address is None:
         return None
     local = message_id_local(command.idempotency_key)
     return (SENT_NAMESPACE, sent_key(local, address), command.conversation_id, None)
+
+
+def recipient_binding(command: NotificationRequested) -> tuple[str, str, str] | None:
+    """The party binding of the patron a command emails to its conversation; None for any
+    command that emails no patron."""
+    address = _patron_address(command)
+    return None if address is None else party_binding(command.conversation_id, address)
+
+
+def _patron_address(command: NotificationRequested) -> str | None:
+    """The patron address an email command writes to, as ingest writes a sender's; None for a
+    staff-facing or non-email command, or a conversation id that is not one of ingest's."""
+    if command.channel is not Channel.EMAIL or command.kind in STAFF_FACING:
+        return None
+    if len(command.conversation_id) > MAX_CONVERSATION_ID:
+        return None  # not one of ingest's ids, and too long for the seen-keys column
+    return normalized_recipient(command.recipient)
 
 
 def normalized_recipient(raw: str) -> str | None:

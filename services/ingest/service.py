@@ -15,7 +15,14 @@ from services.ingest.metrics import BLOCKED, DUPLICATES
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.errors import ReplayedToken
 from services.ingest.providers.twilio import SmsInbound
-from services.ingest.replies import SENT_NAMESPACE, local_part, sent_key
+from services.ingest.replies import (
+    PARTY_NAMESPACE,
+    SENT_NAMESPACE,
+    local_part,
+    party_binding,
+    party_key,
+    sent_key,
+)
 from services.ingest.store import IngestStore
 from services.ingest.translate import Translated, email_interaction, sms_interaction
 from shared.events import ConversationClosed, InteractionReceived, derived_id
@@ -125,24 +132,30 @@ class Ingest:
         return _outcome(event)
 
     async def _email_conversation(self, mail: EmailInbound) -> str:
-        """The conversation an email joins: its ticket tag's; else, for the first message it
-        answers (In-Reply-To, then References newest first) that ingest knows, that message's
-        (a patron's email ingest accepted, or an email refdesk sent to this very sender: see
-        `replies`); else a new one. The lookups go to the store together."""
-        if mail.ticket_tag:
-            return mail.ticket_tag
+        """The conversation an email joins: its ticket tag's, when the sender is an address of
+        that conversation (see `replies`); else, for the first message it answers (In-Reply-To,
+        then References newest first) that ingest knows, that message's (a patron's email
+        ingest accepted, or an email refdesk sent to this very sender); else a new one. The
+        lookups go to the store together."""
+        sender, tag = mail.sender_email, mail.ticket_tag
         parents = list(
             dict.fromkeys(p for p in (mail.in_reply_to, *reversed(mail.references)) if p)
         )
         lookups = [("email", parent) for parent in parents]
-        if mail.sender_email:
-            lookups += [
-                (SENT_NAMESPACE, sent_key(local_part(parent), mail.sender_email))
-                for parent in parents
-            ]
+        if sender:
+            lookups += [(SENT_NAMESPACE, sent_key(local_part(p), sender)) for p in parents]
+            if tag:  # last, so it is popped before the parents' answers are read
+                lookups.append((PARTY_NAMESPACE, party_key(tag, sender)))
         found = await asyncio.gather(
             *(self.store.seen_conversation(namespace, key) for namespace, key in lookups)
         )
+        if tag and sender and found.pop() == tag:
+            return tag
+        if tag:  # the conversation id only: the sender is student data
+            log.info(
+                "ticket tag from an address not in its conversation: not followed",
+                extra={"tagged_conversation_id": tag},
+            )
         count = len(parents)  # found: each parent's own lookup, then each one's sent lookup
         for own, sent in zip(found[:count], found[count:] or [None] * count, strict=True):
             if conversation := own or sent:
@@ -168,6 +181,7 @@ class Ingest:
             DUPLICATES.labels(channel="email").inc()
             return "duplicate"
         conversation_id = await self._email_conversation(mail)
+        sender = mail.sender_email
         event = email_interaction(
             mail,
             conversation_id=conversation_id,
@@ -178,7 +192,8 @@ class Ingest:
 
         async def record() -> None:
             await self.store.remember(
-                ("email", mail.message_id, conversation_id, event.interaction_id)
+                ("email", mail.message_id, conversation_id, event.interaction_id),
+                bindings=[party_binding(conversation_id, sender)] if sender else [],
             )
 
         await self.emit(event, event_id=event.interaction_id, then=record)

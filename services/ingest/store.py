@@ -11,6 +11,7 @@ import contextlib
 import functools
 import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,9 +44,14 @@ PURGE_EVERY_S = 3600.0
 to about REFDESK_DEDUPE_TTL_DAYS of provider ids)."""
 
 # Store operations carried by the batches: ("seen", namespace, key) and ("thread", contact) are
-# reads; ("remember", namespace, key, conversation_id, event_id), ("touch", contact,
-# conversation_id, at) and ("close", conversation_id) are writes.
+# reads; ("remember", namespace, key, conversation_id, event_id), ("bind", namespace, key,
+# conversation_id), ("touch", contact, conversation_id, at) and ("close", conversation_id) are
+# writes.
 Op = tuple[Any, ...]
+Entry = tuple[str, str, str | None, str | None]
+"""A seen key: (namespace, key, conversation_id, event_id)."""
+Binding = tuple[str, str, str]
+"""A key bound to a conversation, kept while it is in use: (namespace, key, conversation_id)."""
 
 
 class IngestStore:
@@ -139,10 +145,14 @@ class IngestStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def remember(self, *entries: tuple[str, str, str | None, str | None]) -> None:
+    async def remember(self, *entries: Entry, bindings: Sequence[Binding] = ()) -> None:
         """Record (namespace, key, conversation_id, event_id) entries; valid existing ones are
-        kept (a concurrent delivery of the same message recorded it first)."""
-        await self._writes.submit([("remember", *entry) for entry in entries])
+        kept (a concurrent delivery of the same message recorded it first). `bindings` are
+        written in the same transaction, each valid for the TTL from its latest recording."""
+        await self._writes.submit(
+            [("remember", *entry) for entry in entries]
+            + [("bind", *binding) for binding in bindings]
+        )
 
     async def claim(self, namespace: str, key: str, event_id: str) -> str:
         """Record a key for an event unless a valid record of it exists, in one unique insert
@@ -252,19 +262,22 @@ _CLOSE_THREADS = (
 
 
 @functools.cache
-def _upserts(dialect: str) -> tuple[Any, Any]:
-    """(remember a seen key unless a valid one exists, set a number's latest thread)."""
+def _upserts(dialect: str) -> tuple[Any, Any, Any]:
+    """(remember a seen key unless a valid one exists, bind a key anew, set a number's latest
+    thread)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     key = insert(seen)
+    replaced = {
+        "conversation_id": key.excluded.conversation_id,
+        "event_id": key.excluded.event_id,
+        "expires_at": key.excluded.expires_at,
+    }
     remember = key.on_conflict_do_update(
         index_elements=[seen.c.namespace, seen.c.key],
-        set_={
-            "conversation_id": key.excluded.conversation_id,
-            "event_id": key.excluded.event_id,
-            "expires_at": key.excluded.expires_at,
-        },
+        set_=replaced,
         where=seen.c.expires_at <= bindparam("now"),
     )
+    bind = key.on_conflict_do_update(index_elements=[seen.c.namespace, seen.c.key], set_=replaced)
     thread = insert(sms_threads)
     touch = thread.on_conflict_do_update(
         index_elements=[sms_threads.c.contact],
@@ -274,7 +287,7 @@ def _upserts(dialect: str) -> tuple[Any, Any]:
             "closed": False,
         },
     )
-    return remember, touch
+    return remember, bind, touch
 
 
 def _read(conn: Connection, ops: list[Op]) -> list[Any]:
@@ -310,7 +323,7 @@ def _claim(conn: Connection, namespace: str, key: str, event_id: str, *, ttl: ti
     a time), so exactly one claimant of a fresh key sees its own event id.
     """
     now = utcnow()
-    remember, _ = _upserts(conn.dialect.name)
+    remember, _, _ = _upserts(conn.dialect.name)
     conn.execute(
         remember,
         [
@@ -331,28 +344,29 @@ def _claim(conn: Connection, namespace: str, key: str, event_id: str, *, ttl: ti
 
 
 def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
-    """One transaction: seen keys (the first valid one wins), then thread changes in order."""
+    """One transaction: seen keys (the first valid one wins), bindings (their expiry moved on),
+    then thread changes in order."""
     now = utcnow()
-    remember, touch = _upserts(conn.dialect.name)
-    remembered: dict[tuple[str, str], dict[str, Any]] = {}
+    remember, bind, touch = _upserts(conn.dialect.name)
+    rows: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"remember": {}, "bind": {}}
     for op in ops:
-        if op[0] == "remember":
-            remembered.setdefault(
-                (op[1], op[2]),
-                {
-                    "namespace": op[1],
-                    "key": op[2],
-                    "conversation_id": op[3],
-                    "event_id": op[4],
-                    "expires_at": now + ttl,
-                    "now": now,
-                },
-            )
-    if remembered:
-        conn.execute(remember, list(remembered.values()))
+        if op[0] in rows:
+            row: dict[str, Any] = {
+                "namespace": op[1],
+                "key": op[2],
+                "conversation_id": op[3],
+                "event_id": op[4] if op[0] == "remember" else None,
+                "expires_at": now + ttl,
+            }
+            if op[0] == "remember":
+                row["now"] = now  # its upsert replaces only an expired key
+            rows[op[0]].setdefault((op[1], op[2]), row)
+    for kind, statement in (("remember", remember), ("bind", bind)):
+        if rows[kind]:
+            conn.execute(statement, list(rows[kind].values()))
     # closes and touches of sms_threads keep their order: a text after a close reopens
     for kind, group in itertools.groupby(
-        (op for op in ops if op[0] != "remember"), key=lambda op: op[0]
+        (op for op in ops if op[0] not in rows), key=lambda op: op[0]
     ):
         run = list(group)
         if kind == "close":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,21 @@ from services.status.models import Staff, StaffToken
 ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
 ID_PATTERN = "^[a-z0-9][a-z0-9._-]{1,63}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+async def staff_names(
+    session: AsyncSession, ids: Iterable[str | None] | None = None
+) -> dict[str, str]:
+    """Staff ids to display names, for authors and assignees: every staff member's, or only
+    these."""
+    query = select(Staff.id, Staff.name)
+    if ids is not None:
+        wanted = sorted({staff_id for staff_id in ids if staff_id})
+        if not wanted:
+            return {}
+        query = query.where(Staff.id.in_(wanted))
+    rows = await session.execute(query)
+    return {row[0]: row[1] for row in rows.all()}
 
 
 class StaffIn(BaseModel):

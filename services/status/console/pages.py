@@ -5,14 +5,12 @@ change the page makes is a call to the JSON API itself (see static/console/actio
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
@@ -23,8 +21,8 @@ from services.status.conversations import api as conversations_api
 from services.status.conversations.policy import DESK
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import StatusError
-from services.status.models import Staff
 from services.status.resources import Resources
+from services.status.staff import staff_names
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -38,20 +36,6 @@ def templates() -> Jinja2Templates:
     found = Jinja2Templates(directory=str(TEMPLATES))
     found.env.globals["sms_reply_max"] = actions.SMS_REPLY_MAX
     return found
-
-
-async def staff_names(
-    session: AsyncSession, ids: Iterable[str | None] | None = None
-) -> dict[str, str]:
-    """Staff ids to names, for authors and assignees: every staff member's, or only these."""
-    query = select(Staff.id, Staff.name)
-    if ids is not None:
-        wanted = sorted({staff_id for staff_id in ids if staff_id})
-        if not wanted:
-            return {}
-        query = query.where(Staff.id.in_(wanted))
-    rows = await session.execute(query)
-    return {row[0]: row[1] for row in rows.all()}
 
 
 def department_choices(res: Resources, actor: Actor) -> list[tuple[str, str]]:
@@ -119,7 +103,11 @@ async def conversation_context(
     """One conversation as the page shows it (the read is written to the access log)."""
     now = res.clock()
     view = await reading.conversation_view(
-        session=session, conversation_id=conversation_id, actor=actor, now=now
+        session=session,
+        conversation_id=conversation_id,
+        actor=actor,
+        now=now,
+        department_name=res.book.department_name,
     )
     await session.commit()
     names = await staff_names(session)
@@ -133,7 +121,6 @@ async def conversation_context(
     patron = view["patron"]
     chat = channel == "chat"
     contact = views.readable_contact(patron["contact"])
-    department_names = {d: dep.name for d, dep in book.departments.items()}
     return {
         "me": actor.id,
         "patron_label": patron["name"] or (None if chat else contact) or "Chat visitor",
@@ -141,9 +128,7 @@ async def conversation_context(
         "contact_tel": None if chat else views.dialable(patron["contact"]),
         "c": decorate_row(view, res, names, now),
         "lines": [
-            views.line_view(
-                m, names=names, now=now, patron=patron["name"], departments=department_names
-            )
+            views.line_view(m, names=names, now=now, patron=patron["name"])
             for m in view["messages"]
         ],
         "earlier": [decorate_row(r, res, names, now) for r in view["earlier"]],

@@ -6,7 +6,6 @@ Plain functions over the JSON views the API already returns (`queue.row_view`,
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -211,29 +210,16 @@ def parse_filters(params: QueryParams) -> Filters:
     )
 
 
-ROUTED = re.compile(r"^(Routed|Transferred) to ([a-z0-9-]+)")
-
-
-def event_text(
-    text: str, *, author: str, names: dict[str, str], departments: dict[str, str]
-) -> str:
-    """A timeline line with people's and departments' names for their ids."""
-    text = ROUTED.sub(lambda m: f"{m[1]} to {departments.get(m[2], m[2])}", text)
-    if author in names:
-        text = re.sub(rf"\b{re.escape(author)}\b", names[author], text)
-    return text
-
-
 def line_view(
     message: dict[str, Any],
     *,
     names: dict[str, str],
     now: datetime,
     patron: str | None = None,
-    departments: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One transcript line with who wrote it, in words, and which kind of line it is:
-    patron, staff, automated, note or event."""
+    patron, staff, automated, note or event (whose text the view already gives with names,
+    `reading.event_text`)."""
     author = message.get("author") or ""
     direction = message["direction"]
     if direction == "in":
@@ -242,11 +228,6 @@ def line_view(
         role, who = "note", f"Note by {names.get(author, author)}"
     elif direction == "event":
         role, who = "event", ""
-        text = message.get("text") or ""
-        message = {
-            **message,
-            "text": event_text(text, author=author, names=names, departments=departments or {}),
-        }
     elif message.get("kind") == "staff_reply" or (not message.get("automated") and author in names):
         role, who = "staff", names.get(author, author)
     else:

@@ -130,10 +130,15 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
-    """`messages`: each {direction: in|out|note|event, text, at, author, delivery}; every read
-    is written to the transcript access log."""
+    """`messages`: each {direction: in|out|note|event, text, at, author, delivery}, an event's
+    text naming departments and staff by name (`author` stays the id); every read is written
+    to the transcript access log."""
     view = await reading.conversation_view(
-        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+        session=session,
+        conversation_id=conversation_id,
+        actor=actor,
+        now=res.clock(),
+        department_name=res.book.department_name,
     )
     await session.commit()
     return view

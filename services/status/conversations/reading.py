@@ -4,6 +4,8 @@ the reader may do; every read written to the transcript access log."""
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from services.status.conversations.actions import get
 from services.status.conversations.policy import Act, check, permitted
 from services.status.conversations.transcript import AUTOMATED_LABEL
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
+from services.status.staff import staff_names
 from shared.events import NotificationKind
 
 EARLIER_LIMIT = 10
@@ -35,8 +38,30 @@ async def log_access(
     await session.execute(_LOG, values)
 
 
-def message_view(entry: TranscriptEntry) -> dict[str, Any]:
-    """One transcript line as the API shows it."""
+ROUTED = re.compile(r"^(Routed|Transferred) to ([a-z0-9-]+)")
+"""How a routing or transfer line starts (`transcript._department_phrase`, `on_transferred`)."""
+
+
+def event_text(
+    text: str, *, author: str, names: Mapping[str, str], department_name: Callable[[str], str]
+) -> str:
+    """A timeline line as people read it: the department's name for its id ("Transferred to NW
+    Circulation") and the staff member's name for the id ending it ("by Maria Garcia"); an id
+    stays where no name is known. The projection writes ids (names change; lines do not)."""
+    text = ROUTED.sub(lambda m: f"{m[1]} to {department_name(m[2])}", text, count=1)
+    by = f" by {author}"
+    if author in names and text.endswith(by):
+        text = text[: -len(by)] + f" by {names[author]}"
+    return text
+
+
+def message_view(
+    entry: TranscriptEntry,
+    *,
+    names: Mapping[str, str] | None = None,
+    department_name: Callable[[str], str] = str,
+) -> dict[str, Any]:
+    """One transcript line as the API shows it; an event's text with names (`event_text`)."""
     delivery = None
     if entry.delivery_state is not None:
         delivery = {"state": entry.delivery_state, "reason": entry.delivery_reason}
@@ -44,10 +69,15 @@ def message_view(entry: TranscriptEntry) -> dict[str, Any]:
     if entry.kind and entry.direction == "out":
         kind = KINDS.get(entry.kind)
         label = AUTOMATED_LABEL.get(kind) if kind else None
+    text = entry.text
+    if entry.direction == "event" and text:
+        text = event_text(
+            text, author=entry.author, names=names or {}, department_name=department_name
+        )
     return {
         "id": entry.id,
         "direction": entry.direction,
-        "text": entry.text,
+        "text": text,
         "at": entry.at.isoformat(),
         "author": entry.author,
         "kind": entry.kind,
@@ -99,15 +129,22 @@ async def earlier_conversations(
 
 
 async def conversation_view(
-    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+    *,
+    session: AsyncSession,
+    conversation_id: str,
+    actor: Actor,
+    now: datetime,
+    department_name: Callable[[str], str],
 ) -> dict[str, Any]:
-    """The conversation, its transcript, earlier conversations and the reader's actions; the
-    read's access-log line is written last, for the caller to commit at once (on SQLite the
-    write lock is held from that INSERT to the commit, so no read waits inside it)."""
+    """The conversation, its transcript (timeline lines naming departments and staff by name:
+    `department_name` gives a department's), earlier conversations and the reader's actions;
+    the read's access-log line is written last, for the caller to commit at once (on SQLite
+    the write lock is held from that INSERT to the commit, so no read waits inside it)."""
     conv = await get(session=session, conversation_id=conversation_id)
     check(Act.VIEW, actor, conv)
     entries = await transcript_of(session, conv.conversation_id)
     earlier = await earlier_conversations(session, conv, actor)
+    names = await staff_names(session, (e.author for e in entries if e.direction == "event"))
     await log_access(session, actor, conv.conversation_id, "read", now)
     view = queue.row_view(conv, now)
     view.update(
@@ -120,7 +157,9 @@ async def conversation_view(
             "read_scale": conv.read_scale,
             "topic": conv.topic,
             "purged": conv.purged_at is not None,
-            "messages": [message_view(e) for e in entries],
+            "messages": [
+                message_view(e, names=names, department_name=department_name) for e in entries
+            ],
             "earlier": [queue.row_view(c, now) for c in earlier],
             "permitted": permitted(actor, conv),
         }

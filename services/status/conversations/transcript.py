@@ -1,6 +1,7 @@
 """Transcript lines from events: what the patron wrote, what was sent to them, staff notes and
 the timeline. Every line's id is derived from its event, so a redelivered or replayed event
-rewrites the same line (a rewound consumer group rebuilds transcripts)."""
+rewrites the same line (a rewound consumer group rebuilds transcripts). Timeline lines name
+departments and staff by id; readers are shown their names (`reading.event_text`)."""
 
 from __future__ import annotations
 

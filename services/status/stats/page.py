@@ -14,11 +14,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from services.status.auth import COOKIE, Actor, has_role
-from services.status.console.pages import staff_names
 from services.status.conversations.reading import log_access
 from services.status.deps import ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.sessions import session_actor
+from services.status.staff import staff_names
 from services.status.stats import overview, report
 from services.status.stats.api import GROUPS_OFFERED, date_range
 from services.status.stats.desktime import today
@@ -74,9 +74,14 @@ async def reports_page(
     actor = await cookie_actor(request, res, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
+    names = await staff_names(session, [actor.id])
+    actor_name = names.get(actor.id, actor.id)
     if not has_role(actor, "supervisor"):
         return templates().TemplateResponse(
-            request, "reports_refused.html", {"actor": actor}, status_code=403
+            request,
+            "reports_refused.html",
+            {"actor": actor, "actor_name": actor_name},
+            status_code=403,
         )
     now_day = today(res.clock())
     error = None
@@ -94,10 +99,9 @@ async def reports_page(
         viewer=report.Viewer(admin=has_role(actor, "admin")),
         department_name=res.book.department_name,
     )
-    names = await staff_names(session, [actor.id])
     context = {
         "actor": actor,
-        "actor_name": names.get(actor.id, actor.id),
+        "actor_name": actor_name,
         "frm": first,
         "to": last,
         "error": error,

@@ -1,6 +1,7 @@
 """Ingest against the real broker: a large email with a photo is published (described, within
-the broker's message size limit), a webhook URL with a trailing slash is answered, and a
-patron's reply naming only the Message-ID of refdesk's email joins its conversation."""
+the broker's message size limit), a webhook URL with a trailing slash is answered, a patron's
+reply naming only the Message-ID of refdesk's email joins its conversation, and a ticket tag
+threads only from an address of its conversation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from services.ingest.replies import SENT_NAMESPACE, sent_key
+from services.ingest.replies import PARTY_NAMESPACE, SENT_NAMESPACE, party_key, sent_key
 from services.ingest.settings import IngestSettings
 from shared.events import (
     Channel,
@@ -144,3 +145,70 @@ async def test_a_reply_to_a_staff_email_joins_its_conversation_by_in_reply_to_al
     )
     assert threaded["data"]["conversation_id"] == conversation
     assert elsewhere["data"]["conversation_id"] != conversation
+
+
+async def test_a_ticket_tag_threads_only_from_an_address_of_its_conversation(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    """The patron's own reply under the tag joins the conversation, and so does the tagged reply
+    of an address refdesk emailed in it (learnt from refdesk.notifications); the same tag from
+    another address starts a new conversation."""
+    patron = "ana.gomez@my.tccd.edu"  # mailgun_form's sender, normalised
+    converted = f"sms-{uuid.uuid4().hex[:18]}"  # an SMS conversation continued by email
+    first = mailgun_form(message_id=uuid.uuid4().hex, text="I lost a library book")
+    async with running(settings) as client:
+        store = client._transport.app.state.ingest.store  # type: ignore[attr-defined]
+        assert (await client.post("/webhooks/email", data=first)).status_code == 200
+        [opened] = await read_to_end(
+            kafka_bootstrap, TOPIC, where=by_message(first["Message-Id"].strip("<>"))
+        )
+        conversation = opened["data"]["conversation_id"]
+        command = NotificationRequested(
+            idempotency_key=derived_id(converted, "convert-to-email"),
+            kind=NotificationKind.STAFF_REPLY,
+            channel=Channel.EMAIL,
+            recipient="Ana Gomez <Ana.Gomez@my.tccd.edu>",
+            conversation_id=converted,
+            context=StaffReplyContext(
+                reply_id=str(uuid.uuid4()), staff_id="lib-7", text="Let's continue by email."
+            ).model_dump(mode="json"),
+            requested_at=datetime.now(UTC),
+        )
+        status = build_broker(settings, client_id="status-test")
+        await status.start()
+        try:
+            await publish(
+                status, NOTIFICATIONS.name, command, key=converted, source="refdesk/status"
+            )
+        finally:
+            await status.stop()
+        await eventually(
+            lambda: store.seen_conversation(PARTY_NAMESPACE, party_key(converted, patron)),
+            "ingest to remember the address refdesk emailed in the conversation",
+        )
+        tagged = [
+            mailgun_form(message_id=uuid.uuid4().hex, subject=f"Re: [refdesk #{c}] Lost book")
+            for c in (conversation, converted)
+        ]
+        forged = [
+            {
+                **mailgun_form(
+                    message_id=uuid.uuid4().hex, subject=f"Re: [refdesk #{c}] let me in"
+                ),
+                "from": "Mallory <mallory@example.org>",
+                "sender": "mallory@example.org",
+            }
+            for c in (conversation, converted)
+        ]
+        for form in (*tagged, *forged):
+            assert (await client.post("/webhooks/email", data=form)).status_code == 200
+
+    async def conversation_of(form: dict[str, str]) -> str:
+        [event] = await read_to_end(
+            kafka_bootstrap, TOPIC, where=by_message(form["Message-Id"].strip("<>"))
+        )
+        return str(event["data"]["conversation_id"])
+
+    assert [await conversation_of(form) for form in tagged] == [conversation, converted]
+    for form in forged:
+        assert (await conversation_of(form)).startswith("email-")

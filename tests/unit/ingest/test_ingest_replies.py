@@ -1,5 +1,6 @@
 """A patron's email reply threads by the Message-ID of the email refdesk sent them, and only
-from the address refdesk sent it to (a forged In-Reply-To starts a new conversation)."""
+from the address refdesk sent it to (a forged In-Reply-To starts a new conversation); a ticket
+tag threads only from an address of its conversation (a forged tag is not followed)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from services.ingest.providers.emails import EmailInbound
-from services.ingest.replies import local_part, sent_entry, sent_key
+from services.ingest.replies import (
+    PARTY_NAMESPACE,
+    local_part,
+    party_key,
+    recipient_binding,
+    sent_entry,
+    sent_key,
+)
 from services.ingest.service import Ingest
 from services.ingest.store import IngestStore
 from services.notifier.messages import make_message_id
@@ -70,16 +78,29 @@ def staff_reply(conversation_id: str, *, to: str = PATRON) -> NotificationReques
     )
 
 
-def email(*, sender: str = PATRON, in_reply_to: str | None = None) -> EmailInbound:
+def email(
+    *, sender: str | None = PATRON, in_reply_to: str | None = None, tag: str | None = None
+) -> EmailInbound:
     return EmailInbound(
         message_id=f"{uuid.uuid4().hex}@mail.example.edu",
         sender_email=sender,
         sender_name=None,
         recipient="askdesk@tccd.edu",
-        subject="Re: Lost book",
+        subject=f"Re: [refdesk #{tag}] Lost book" if tag else "Re: Lost book",
         text="Thanks, I will bring it Friday.",
         in_reply_to=in_reply_to,
+        ticket_tag=tag,
     )
+
+
+def conversation_of(broker: FakeBroker, mail: EmailInbound) -> str:
+    """The conversation the event published for `mail` names."""
+    [conversation] = [
+        event["data"]["conversation_id"]
+        for _topic, _key, event in broker.published
+        if event["data"]["provider_message_id"] == mail.message_id
+    ]
+    return str(conversation)
 
 
 def test_ingest_remembers_the_message_id_the_notifier_gives_the_email() -> None:
@@ -127,3 +148,104 @@ async def test_a_forged_in_reply_to_from_another_address_starts_a_new_conversati
     forged = email(sender="someone.else@example.org", in_reply_to=sent)
     assert await ingest.accept_email(forged, provider="mailgun") == "accepted"
     assert broker.published[-1][2]["data"]["conversation_id"] != conversation
+
+
+def test_a_command_emailing_a_patron_binds_their_address_to_its_conversation() -> None:
+    reply = staff_reply("email-5", to="Ana.Gomez@My.TCCD.edu")
+    assert recipient_binding(reply) == (PARTY_NAMESPACE, party_key("email-5", PATRON), "email-5")
+    assert party_key("email-5", PATRON) != party_key("email-6", PATRON)
+    assert PATRON not in party_key("email-5", PATRON)  # hashed, as the sent keys are
+    circulation = reply.model_copy(update={"kind": NotificationKind.CIRCULATION_EMAIL})
+    assert recipient_binding(circulation) is None
+    assert recipient_binding(reply.model_copy(update={"channel": Channel.SMS})) is None
+
+
+async def test_the_patrons_own_reply_with_the_ticket_tag_joins_its_conversation(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    first = email()
+    await ingest.accept_email(first, provider="mailgun")
+    conversation = conversation_of(broker, first)
+    # accepting it made the patron's address one of the conversation's
+    assert await store.seen_conversation(PARTY_NAMESPACE, party_key(conversation, PATRON)) == (
+        conversation
+    )
+    reply = email(tag=conversation)
+    assert await ingest.accept_email(reply, provider="mailgun") == "accepted"
+    assert conversation_of(broker, reply) == conversation
+
+
+async def test_a_forged_ticket_tag_from_another_address_starts_a_new_conversation(
+    ingest: Ingest, broker: FakeBroker
+) -> None:
+    first = email()
+    await ingest.accept_email(first, provider="mailgun")
+    conversation = conversation_of(broker, first)
+    forged = email(sender="someone.else@example.org", tag=conversation)
+    assert await ingest.accept_email(forged, provider="mailgun") == "accepted"
+    assert conversation_of(broker, forged) != conversation
+    assert conversation_of(broker, forged).startswith("email-")
+
+
+async def test_a_forged_ticket_tag_is_passed_over_for_the_senders_own_in_reply_to(
+    ingest: Ingest, broker: FakeBroker
+) -> None:
+    victims = email()
+    await ingest.accept_email(victims, provider="mailgun")
+    own = email(sender="someone.else@example.org")
+    await ingest.accept_email(own, provider="mailgun")
+    forged = email(
+        sender="someone.else@example.org",
+        tag=conversation_of(broker, victims),
+        in_reply_to=own.message_id,
+    )
+    assert await ingest.accept_email(forged, provider="mailgun") == "accepted"
+    assert conversation_of(broker, forged) == conversation_of(broker, own)
+
+
+async def test_an_address_refdesk_emailed_in_a_conversation_may_answer_under_its_tag(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    """A texting patron asked to continue by email: the conversation is an SMS one, and the
+    address is known only from refdesk's email to it on refdesk.notifications."""
+    command = staff_reply("sms-0b3f9d1e2a7c4f58", to="Ana.Gomez@my.tccd.edu")
+    entry, binding = sent_entry(command), recipient_binding(command)
+    assert entry is not None and binding is not None
+    await store.remember(entry, bindings=[binding])  # what ingest's consumer does with it
+    reply = email(tag="sms-0b3f9d1e2a7c4f58")
+    assert await ingest.accept_email(reply, provider="mailgun") == "accepted"
+    assert conversation_of(broker, reply) == "sms-0b3f9d1e2a7c4f58"
+    stranger = email(sender="someone.else@example.org", tag="sms-0b3f9d1e2a7c4f58")
+    await ingest.accept_email(stranger, provider="mailgun")
+    assert conversation_of(broker, stranger) != "sms-0b3f9d1e2a7c4f58"
+
+
+async def test_a_ticket_tag_without_a_readable_sender_is_not_followed(
+    ingest: Ingest, broker: FakeBroker
+) -> None:
+    first = email()
+    await ingest.accept_email(first, provider="mailgun")
+    conversation = conversation_of(broker, first)
+    anonymous = email(sender=None, tag=conversation)
+    await ingest.accept_email(anonymous, provider="mailgun")
+    assert conversation_of(broker, anonymous) != conversation
+
+
+async def test_a_forged_tag_does_not_make_its_sender_a_party_of_the_tagged_conversation(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    first = email()
+    await ingest.accept_email(first, provider="mailgun")
+    conversation = conversation_of(broker, first)
+    await ingest.accept_email(
+        email(sender="someone.else@example.org", tag=conversation), provider="mailgun"
+    )
+    assert (
+        await store.seen_conversation(
+            PARTY_NAMESPACE, party_key(conversation, "someone.else@example.org")
+        )
+        is None
+    )
+    again = email(sender="someone.else@example.org", tag=conversation)
+    await ingest.accept_email(again, provider="mailgun")
+    assert conversation_of(broker, again) != conversation

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from services.ingest.store import IngestStore
 from services.ingest.tables import seen, sms_threads
@@ -87,6 +88,27 @@ async def test_the_first_valid_record_of_a_key_wins(store: IngestStore, engine) 
     assert not await store.is_seen("chat", "w1")
     await store.remember(("chat", "w1", "chat-d", None))
     assert await store.seen_conversation("chat", "w1") == "chat-d"
+
+
+async def test_a_binding_lasts_the_ttl_from_its_latest_recording(
+    store: IngestStore, engine
+) -> None:
+    await store.remember(bindings=[("email-party", "k1", "email-a")])
+    async with engine.begin() as conn:  # nearly expired
+        await conn.execute(seen.update().values(expires_at=utcnow() + timedelta(seconds=60)))
+    await asyncio.gather(  # recorded again, twice in one batch: valid for the TTL from now
+        store.remember(
+            ("email", "<m9@x.edu>", "email-a", "e9"), bindings=[("email-party", "k1", "email-a")]
+        ),
+        store.remember(bindings=[("email-party", "k1", "email-a")]),
+    )
+    async with engine.connect() as conn:
+        expires = (
+            await conn.execute(select(seen.c.expires_at).where(seen.c.key == "k1"))
+        ).scalar_one()
+    assert expires > utcnow() + timedelta(days=6)
+    assert await store.seen_conversation("email-party", "k1") == "email-a"
+    assert await store.seen_event_id("email", "<m9@x.edu>") == "e9"
 
 
 async def test_another_replica_sees_keys_at_once_and_blocks_after_a_refresh(

@@ -15,6 +15,7 @@ from services.status.models import TranscriptAccess, TranscriptEntry
 from services.status.periodic import tick
 from services.status.resources import Resources
 from shared.events import (
+    Action,
     Attachment,
     Channel,
     DeliveryState,
@@ -23,9 +24,11 @@ from shared.events import (
     NotificationKind,
     NotificationRequested,
     Patron,
+    Priority,
+    RoutingDecided,
     StaffReplyContext,
 )
-from shared.topics import DESK, NOTIFICATIONS
+from shared.topics import DESK, NOTIFICATIONS, ROUTING
 
 PATRON_MID = "CAF=abc123@mail.example.edu"
 
@@ -430,3 +433,45 @@ async def test_a_later_sender_in_the_thread_never_redirects_the_desks_replies(
     assert sent.status_code == 202
     [command] = publisher.on(NOTIFICATIONS.name)
     assert command.recipient == "pat@example.edu"  # type: ignore[attr-defined]
+
+
+async def test_timeline_lines_name_departments_and_staff_ids_only_where_no_name_is_known(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await arrive(sessions, "c-named", channel=Channel.CHAT, minutes_ago=10)
+    claimed = await client.post("/conversations/c-named/claim", headers=bearer("mgarcia"))
+    assert claimed.status_code == 200, claimed.text
+    moved = await client.post(
+        "/conversations/c-named/transfer",
+        json={"department": "nw-circulation", "note": "NW Circulation will join."},
+        headers=bearer("mgarcia"),
+    )
+    assert moved.status_code == 200, moved.text
+    unknown = RoutingDecided(  # a staff id and a department this status does not know
+        decision_id="d-unknown",
+        interaction_id="i-c-named",
+        conversation_id="c-named",
+        channel=Channel.CHAT,
+        department="campus-mars",
+        overnight=False,
+        policy_version="t",
+        action=Action.TRANSFER,
+        priority=Priority.NORMAL,
+        decided_by="ghost-7",
+        decided_at=T0,
+    )
+    async with sessions() as session:  # the consumer applies what was published
+        published = [*publisher.on(DESK.name), *publisher.on(ROUTING.name), unknown]
+        for n, data in enumerate(published):
+            await apply(session, event_id=f"pub-{n}", data=data, assigning=Assigning())
+        await session.commit()
+    view = (await client.get("/conversations/c-named", headers=bearer("lokafor"))).json()
+    events = [(m["text"], m["author"]) for m in view["messages"] if m["direction"] == "event"]
+    assert events == [
+        ("Routed to Reference Desk (answer)", "router"),
+        ("Claimed by Maria Garcia", "mgarcia"),
+        ("Transferred to NW Circulation by Maria Garcia", "mgarcia"),
+        ("Transferred to campus-mars by ghost-7", "ghost-7"),
+    ]

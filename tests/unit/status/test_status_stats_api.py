@@ -165,6 +165,20 @@ async def test_the_reports_page_says_what_it_could_not_read(client: httpx.AsyncC
         assert "Signed in as <strong>Linda Okafor</strong> (supervisor)" in page.text
 
 
+async def test_the_refused_reports_page_names_the_staff_member_not_their_id(
+    client: httpx.AsyncClient,
+) -> None:
+    signed = await client.post(
+        "/dashboard/login", data={"staff_id": "mgarcia", "token": "dev-mgarcia-token"}
+    )
+    assert signed.status_code == 303
+    page = await client.get("/dashboard/reports")
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    assert "Reports are for supervisors" in page.text
+    assert "signed in as <strong>Maria Garcia</strong>, with the role staff" in page.text
+    assert "mgarcia" not in page.text
+
+
 async def close_via_api(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], cid: str
 ) -> None:
