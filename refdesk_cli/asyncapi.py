@@ -62,11 +62,7 @@ def broker_of(service: str, run_dir: Path) -> KafkaBroker:
 
 
 def render(service: str, broker: KafkaBroker) -> str:
-    """The document a service serves at /asyncapi.yaml (the publisher's is typed by event)."""
-    if service == "publisher":
-        from services.publisher.catalogue import document as publisher_document
-
-        return publisher_document(broker)
+    """The document a service serves at /asyncapi.yaml, typed by event from shared.topics."""
     return document(broker, service=service)
 
 

@@ -1,11 +1,12 @@
-"""The event catalogue: FastStream's AsyncAPI document of a service's broker, and its route.
+"""The event catalogue: a service's AsyncAPI document, typed by event type, and its route.
 
-The document is generated from the subscribers the service registered, so it cannot drift
-from the code; docs/asyncapi/<service>.yaml holds the committed copy (`refdesk asyncapi`).
-The subscribers take raw bytes (so a poison message can be dead-lettered), which FastStream
-0.7.8 renders as a binary or an empty payload depending on import order; every refdesk topic
-carries structured CloudEvents, so each message's payload is set to that envelope's schema
-(shared.events.CloudEvent), which is both deterministic and what a reader needs.
+FastStream generates the document from the subscribers (and declared publishers) the service
+registered, so its channels cannot drift from the code; docs/asyncapi/<service>.yaml holds the
+committed copy (`refdesk asyncapi`). The subscribers take raw bytes (so a poison message can be
+dead-lettered), which FastStream 0.7.8 renders as a binary or an empty payload depending on
+import order. So each channel's messages are replaced by one per CloudEvent type its topic
+carries (`shared.topics`: `Topic.carries`), whose payload is the whole envelope of that type:
+`type` fixed to its name and `data` the event's own schema (shared.events).
 """
 
 from __future__ import annotations
@@ -18,14 +19,83 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
-from shared.events import AnyEvent
+from shared.events import EVENT_TYPES, CloudEvent
+from shared.topics import carried_types
 
 YAML = "application/yaml"
+CONTENT_TYPE = "application/cloudevents+json"
+SCHEMAS = "#/components/schemas/"
+
+
+def envelope_schema(event_type: str, *, ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
+    """The JSON Schema of a whole CloudEvent (envelope and data) of one registered type; the
+    models it uses are under `$defs`, referred to through `ref_template`."""
+    model = EVENT_TYPES[event_type]
+    schema = CloudEvent[model].model_json_schema(ref_template=ref_template)  # type: ignore[valid-type]
+    schema["properties"]["type"] = {"const": event_type, "title": "Type", "type": "string"}
+    schema["title"] = event_type
+    return schema
+
+
+def message_name(event_type: str) -> str:
+    """A message's key in a document: its model's name (InteractionReceived, ...)."""
+    return EVENT_TYPES[event_type].__name__
+
+
+def message(event_type: str) -> dict[str, Any]:
+    """The AsyncAPI message of one event type: named by the type, its payload the envelope."""
+    name = message_name(event_type)
+    summary = (EVENT_TYPES[event_type].__doc__ or "").strip().splitlines()
+    found: dict[str, Any] = {"name": event_type, "title": name}
+    if summary:
+        found["summary"] = summary[0]
+    found["contentType"] = CONTENT_TYPE
+    found["payload"] = {"$ref": f"{SCHEMAS}{name}Event"}
+    return found
+
+
+def add_schema(schemas: dict[str, Any], event_type: str) -> None:
+    """Put an event type's envelope schema, and the models it uses, into components.schemas."""
+    schema = envelope_schema(event_type, ref_template=SCHEMAS + "{model}")
+    for model, definition in schema.pop("$defs", {}).items():
+        if schemas.setdefault(model, definition) != definition:
+            raise ValueError(f"two different models are named {model}")
+    schemas[f"{message_name(event_type)}Event"] = schema
+
+
+def typed(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with each channel's messages replaced by one per event type its topic
+    carries, in every operation on it too; ValueError for a topic refdesk does not list."""
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    operations: dict[str, Any] = doc.get("operations", {})
+    for key, channel in doc.get("channels", {}).items():
+        address = channel["address"]
+        try:
+            types = carried_types(address)
+        except KeyError:
+            raise ValueError(f"{address}: a topic shared.topics does not list") from None
+        channel["messages"] = {}
+        for event_type in types:
+            name = message_name(event_type)
+            channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
+            messages[name] = message(event_type)
+            add_schema(schemas, event_type)
+        for operation in operations.values():
+            if operation["channel"]["$ref"] == f"#/channels/{key}":
+                operation["messages"] = [
+                    {"$ref": f"#/channels/{key}/messages/{message_name(t)}"} for t in types
+                ]
+    components = doc.setdefault("components", {})
+    components["messages"] = dict(sorted(messages.items()))
+    components["schemas"] = dict(sorted(schemas.items()))
+    return doc
 
 
 def document(broker: KafkaBroker, *, service: str, version: str = "0.1.0") -> str:
-    """The AsyncAPI 3.0 document (YAML) of one service's broker."""
+    """The AsyncAPI 3.0 document (YAML) of one service's broker, typed by event type."""
     spec = AsyncAPI(
         broker,
         title=f"refdesk {service}",
@@ -33,20 +103,10 @@ def document(broker: KafkaBroker, *, service: str, version: str = "0.1.0") -> st
         description=f"Topics the refdesk {service} service consumes.",
     )
     doc: dict[str, Any] = spec.to_specification().to_jsonable()
-    envelope = AnyEvent.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas: dict[str, Any] = {"CloudEvent": {**envelope, "title": "CloudEvent"}}
-    schemas.update(envelope.pop("$defs", {}))
-    schemas["CloudEvent"].pop("$defs", None)
-    components = doc.setdefault("components", {})
-    for message in components.get("messages", {}).values():
-        message["payload"] = {"$ref": "#/components/schemas/CloudEvent"}
-        message["contentType"] = "application/cloudevents+json"
-    components["schemas"] = schemas
-    for part in (doc, components):  # FastStream's order varies from run to run
-        for key in ("channels", "operations", "messages"):
-            if key in part:
-                part[key] = dict(sorted(part[key].items()))
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    for key in ("channels", "operations"):  # FastStream's order varies from run to run
+        if key in doc:
+            doc[key] = dict(sorted(doc[key].items()))
+    return yaml.safe_dump(typed(doc), sort_keys=False, allow_unicode=True)
 
 
 def asyncapi_router(broker_of: Callable[[], KafkaBroker | None], *, service: str) -> APIRouter:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import chain
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Decoded = tuple[AnyEvent, BaseModel]
 Records = tuple[ConsumerRecord[Any, Any], ...]
+Assignors = Sequence[type[AbstractPartitionAssignor]]
 
 
 class PoisonMessage(Exception):
@@ -84,6 +87,7 @@ class Guard:
         *,
         types: frozenset[str] | None = None,
         decoder: Callable[[bytes], Any] = decode,
+        record_decoder: Callable[[ConsumerRecord[Any, Any]], Any] | None = None,
     ) -> None:
         """Run one poll batch: the records that decode go to dispatch together, in poll order
         (per partition, i.e. per key, the order they were written in); then each poison record
@@ -94,8 +98,11 @@ class Guard:
         With `types`, a record whose `ce_type` header names another type is passed over
         without being decoded (a consumer that wants a few types of a busy topic); records
         without the header are decoded as usual. `decoder` turns a record's bytes into what
-        dispatch receives (default: `decode`, an (event, data) pair), raising PoisonMessage.
+        dispatch receives (default: `decode`, an (event, data) pair), raising PoisonMessage;
+        `record_decoder`, given instead, is handed the whole record (its topic, partition and
+        offset too).
         """
+        read = record_decoder or (lambda record: decoder(record.value or b""))
         raw: Any = msg.raw_message
         records: Records = raw if isinstance(raw, tuple) else (raw,)
         good: list[Any] = []
@@ -106,7 +113,7 @@ class Guard:
                 skipped += 1
                 continue
             try:
-                good.append(decoder(record.value or b""))
+                good.append(read(record))
             except PoisonMessage as exc:
                 poison.append((record, str(exc)))
         topic = str(records[0].topic) if records else "?"
@@ -161,12 +168,14 @@ def batch_subscriber(
     wait_ms: int,
     fetch_min_bytes: int = 1,
     fetch_max_wait_ms: int = 500,
+    partition_assignment_strategy: Assignors = (RoundRobinPartitionAssignor,),
 ) -> Callable[[BatchHandler], BatchHandler]:
     """Register a batch subscriber run through `Guard.batch`: offsets committed once per
     batch, after its handler returned (NACK_ON_ERROR), and the tolerant parser. `wait_ms`
     bounds how long an idle poll waits; `fetch_min_bytes` and `fetch_max_wait_ms` (aiokafka's
     defaults unless given) let the broker gather larger batches for consumers no patron
-    waits on."""
+    waits on. `partition_assignment_strategy` is how the group shares partitions (round robin,
+    FastStream's default, unless given; a group settles on one that every member lists)."""
     subscriber: Any = broker.subscriber(
         *topics,
         group_id=group_id,
@@ -178,6 +187,7 @@ def batch_subscriber(
         parser=tolerant_batch_parser,
         fetch_min_bytes=fetch_min_bytes,
         fetch_max_wait_ms=fetch_max_wait_ms,
+        partition_assignment_strategy=partition_assignment_strategy,
     )
 
     poll_without_pause(subscriber)

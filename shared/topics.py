@@ -1,8 +1,29 @@
-"""The topic registry: every topic refdesk uses, with partitions, retention and cleanup."""
+"""The topic registry: every topic refdesk uses, with retention, cleanup and the event types it
+carries (which the AsyncAPI documents list, shared/asyncapi.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shared.events import (
+    PUBLIC_EVENT_TYPES,
+    TYPE_OF,
+    ConversationClaimed,
+    ConversationClosed,
+    ConversationConverted,
+    ConversationTagged,
+    ConversationTransferred,
+    CrisisAcknowledged,
+    DeadLetter,
+    InteractionReceived,
+    NotificationDelivered,
+    NotificationRequested,
+    PresenceChanged,
+    RoutingDecided,
+    StaffNoteAdded,
+)
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -16,20 +37,52 @@ class Topic:
     carries_patron_data: bool = True
     dlq: bool = False
     """Whether consumers of this topic dead-letter into `<name>.dlq`."""
+    carries: tuple[type[BaseModel], ...] = ()
+    """The data models of the CloudEvent types published on it (shared.events)."""
 
     @property
     def dlq_name(self) -> str:
         return f"{self.name}.dlq"
 
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """The CloudEvent types published on it, in the order listed."""
+        return tuple(TYPE_OF[model] for model in self.carries)
 
-INTERACTIONS = Topic("refdesk.interactions", dlq=True)
-ROUTING = Topic("refdesk.routing", dlq=True)
-NOTIFICATIONS = Topic("refdesk.notifications", dlq=True)
-PRESENCE = Topic("refdesk.presence", cleanup_policy="compact", carries_patron_data=False, dlq=True)
-PUBLIC = Topic("refdesk.public", retention_days=365, carries_patron_data=False)
-DELIVERIES = Topic("refdesk.deliveries", dlq=True)
+
+INTERACTIONS = Topic(
+    "refdesk.interactions",
+    dlq=True,
+    carries=(InteractionReceived, ConversationClosed, ConversationTransferred),
+)
+ROUTING = Topic("refdesk.routing", dlq=True, carries=(RoutingDecided,))
+NOTIFICATIONS = Topic("refdesk.notifications", dlq=True, carries=(NotificationRequested,))
+PRESENCE = Topic(
+    "refdesk.presence",
+    cleanup_policy="compact",
+    carries_patron_data=False,
+    dlq=True,
+    carries=(PresenceChanged,),
+)
+PUBLIC = Topic(
+    "refdesk.public",
+    retention_days=365,
+    carries_patron_data=False,
+    carries=tuple(PUBLIC_EVENT_TYPES[name] for name in sorted(PUBLIC_EVENT_TYPES)),
+)
+DELIVERIES = Topic("refdesk.deliveries", dlq=True, carries=(NotificationDelivered,))
 """The notifier's outcome of each command (sent or failed), with the text as delivered."""
-DESK = Topic("refdesk.desk", dlq=True)
+DESK = Topic(
+    "refdesk.desk",
+    dlq=True,
+    carries=(
+        StaffNoteAdded,
+        ConversationClaimed,
+        CrisisAcknowledged,
+        ConversationConverted,
+        ConversationTagged,
+    ),
+)
 """Staff actions no other topic records: notes, claims, crisis acknowledgements, conversions."""
 
 TOPICS: tuple[Topic, ...] = (
@@ -57,3 +110,14 @@ def all_topic_names() -> list[str]:
     names = [t.name for t in TOPICS]
     names += [t.dlq_name for t in TOPICS if t.dlq]
     return names
+
+
+def carried_types(name: str) -> tuple[str, ...]:
+    """The CloudEvent types published on a topic (a DLQ: dead letters); KeyError if refdesk has
+    no such topic."""
+    for topic in TOPICS:
+        if name == topic.name:
+            return topic.event_types
+        if topic.dlq and name == topic.dlq_name:
+            return (TYPE_OF[DeadLetter],)
+    raise KeyError(name)

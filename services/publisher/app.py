@@ -11,11 +11,11 @@ import httpx
 from fastapi import FastAPI
 
 from services.publisher import admin_api, projector, webhooks
-from services.publisher.catalogue import asyncapi_router
 from services.publisher.deps import Resources
 from services.publisher.egress import Egress
 from services.publisher.settings import PublisherSettings
 from services.publisher.webhooks import WebhookWorker
+from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
@@ -90,7 +90,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     install_http_guards(app)
     admin_api.install_error_handler(app)
     app.include_router(ops_router(ready))
-    app.include_router(asyncapi_router(broker))
+    app.include_router(asyncapi_router(lambda: broker, service=SERVICE))
     app.include_router(admin_api.router)
     app.state.worker = worker
     app.state.broker = broker

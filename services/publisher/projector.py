@@ -9,14 +9,13 @@ conversation's public events go out in the order they happened (services/publish
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.structs import TopicPartition
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +25,7 @@ from services.publisher.ordering import Causes, Item, causal_order, split
 from services.publisher.presence import apply_presence, presence_events
 from services.publisher.projection import SOURCE, Outgoing, project
 from services.publisher.settings import PublisherSettings
-from shared.consumer import Guard, decode, poll_without_pause, tolerant_batch_parser
+from shared.consumer import Guard, batch_subscriber, decode
 from shared.events import PresenceChanged
 from shared.kafka import publish_in_order
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
@@ -48,17 +47,11 @@ async def emit(broker: KafkaBroker, outgoing: list[Outgoing]) -> None:
         PROJECTED.labels(type=out.event.type).inc()
 
 
-def item_decoder(records: Sequence[ConsumerRecord[Any, Any]]) -> Callable[[bytes], Item]:
-    """A decoder for Guard.batch that also says where each record was read from: the Guard
-    decodes a batch's records one by one, in order, so the n-th call is the n-th record's."""
-    position = iter(records)
-
-    def decoder(body: bytes) -> Item:
-        record = next(position)
-        event, data = decode(body)  # PoisonMessage: the Guard dead-letters the record
-        return Item(str(record.topic), int(record.partition), int(record.offset), event, data)
-
-    return decoder
+def decode_item(record: ConsumerRecord[Any, Any]) -> Item:
+    """A record's event and data, with where it was read from (PoisonMessage: the Guard
+    dead-letters the record)."""
+    event, data = decode(record.value or b"")
+    return Item(str(record.topic), int(record.partition), int(record.offset), event, data)
 
 
 def register(
@@ -99,27 +92,21 @@ def register(
     # gathered (as for the status service; at 100 interactions/s this cut the publisher's CPU
     # by a third against 100 ms, docs/performance.md).
     # Range assignment gives one replica the same partition of each topic: a conversation's
-    # messages and decisions share its key, so they are read by the same projector.
-    subscriber: Any = broker.subscriber(
+    # messages and decisions share its key, so they are read by the same projector. (Round
+    # robin stays listed, so replicas that list only it can still share the group.)
+    @batch_subscriber(
+        broker,
         INTERACTIONS.name,
         ROUTING.name,
         PRESENCE.name,
         group_id=group,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        batch=True,
         max_records=500,
-        batch_timeout_ms=200,
-        parser=tolerant_batch_parser,
+        wait_ms=200,
         fetch_min_bytes=64 * 1024,
         fetch_max_wait_ms=250,
         partition_assignment_strategy=(RangePartitionAssignor, RoundRobinPartitionAssignor),
     )
-    poll_without_pause(subscriber)
-
     async def on_raw(msg: KafkaMessage) -> None:
-        raw: Any = msg.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
         consumer: Any = msg.consumer  # aiokafka's AIOKafkaConsumer
         held: dict[tuple[str, int], int] = {}
 
@@ -130,7 +117,7 @@ def register(
             await project_batch(now)
             causes.publish(now)
 
-        await guard.batch(msg, dispatch, decoder=item_decoder(records))
+        await guard.batch(msg, dispatch, record_decoder=decode_item)
         # Read again from each held decision on: the commit that follows stops there. (A
         # poison record after it in its partition is dead-lettered again when read again.)
         assigned = consumer.assignment()
@@ -140,5 +127,3 @@ def register(
                 consumer.seek(tp, offset)
         if held:
             await asyncio.sleep(HOLD_PAUSE_S)
-
-    subscriber(on_raw)

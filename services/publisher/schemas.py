@@ -11,22 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic.json_schema import DEFAULT_REF_TEMPLATE
-
-from shared.events import EVENT_TYPES, PUBLIC_EVENT_TYPES, CloudEvent
+from shared.asyncapi import envelope_schema
+from shared.events import PUBLIC_EVENT_TYPES
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 BASE_ID = "https://refdesk.tccd.edu/schemas/"
-
-
-def envelope_schema(event_type: str, *, ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
-    """The JSON Schema of a whole CloudEvent (envelope and data) of one registered type; the
-    models it uses are under `$defs`, referred to through `ref_template`."""
-    model = EVENT_TYPES[event_type]
-    schema = CloudEvent[model].model_json_schema(ref_template=ref_template)  # type: ignore[valid-type]
-    schema["properties"]["type"] = {"const": event_type, "title": "Type", "type": "string"}
-    schema["title"] = event_type
-    return schema
 
 
 def schema_for(event_type: str) -> dict[str, Any]:

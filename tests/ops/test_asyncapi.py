@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from refdesk_cli.asyncapi import CONSUMERS, DOCS, generate
-from services.publisher.catalogue import CARRIED
 from shared.events import EVENT_TYPES, PUBLIC_EVENT_TYPES
+from shared.topics import carried_types
 
 EXPECTED_TOPICS = {
     "ingest": {"refdesk.interactions", "refdesk.notifications"},
@@ -90,24 +90,30 @@ def test_every_reference_in_every_document_resolves() -> None:
             assert resolve(doc, ref) is not None, (name, ref)
 
 
-def test_the_publisher_lists_each_event_type_of_each_topic_with_its_own_payload() -> None:
-    doc = publisher_doc()
-    for key, channel in doc["channels"].items():
-        messages = [resolve(doc, m["$ref"]) for m in channel["messages"].values()]
-        assert sorted(m["name"] for m in messages) == sorted(CARRIED[channel["address"]]), key
-        for message in messages:
-            payload = resolve(doc, message["payload"]["$ref"])
-            assert payload["properties"]["type"]["const"] == message["name"]
-            data = resolve(doc, payload["properties"]["data"]["$ref"])
-            model = EVENT_TYPES[message["name"]]
-            assert data["title"] == model.__name__
-            assert set(data["properties"]) == set(model.model_fields)
-            assert message["contentType"] == "application/cloudevents+json"
-    operations = doc["operations"].values()
-    for operation in operations:
-        channel = resolve(doc, operation["channel"]["$ref"])
-        listed = {resolve(doc, m["$ref"])["name"] for m in operation["messages"]}
-        assert listed == set(CARRIED[channel["address"]])
+def test_every_document_lists_each_event_type_of_each_topic_with_its_typed_data() -> None:
+    """Each channel lists exactly the types shared.topics says its topic carries, each message
+    names its type, and its payload's `data` is that type's own schema, never a bare object."""
+    for name in CONSUMERS:
+        doc = yaml.safe_load((DOCS / f"{name}.yaml").read_text())
+        for key, channel in doc["channels"].items():
+            messages = [resolve(doc, m["$ref"]) for m in channel["messages"].values()]
+            carried = carried_types(channel["address"])
+            assert [m["name"] for m in messages] == list(carried), (name, key)
+            for message in messages:
+                payload = resolve(doc, message["payload"]["$ref"])
+                assert payload["properties"]["type"]["const"] == message["name"]
+                assert "$ref" in payload["properties"]["data"], (name, message["name"])
+                data = resolve(doc, payload["properties"]["data"]["$ref"])
+                model = EVENT_TYPES[message["name"]]
+                assert data["title"] == model.__name__
+                assert data["type"] == "object"
+                assert set(data["properties"]) == set(model.model_fields), (name, model)
+                assert message["contentType"] == "application/cloudevents+json"
+        for operation in doc["operations"].values():
+            channel = resolve(doc, operation["channel"]["$ref"])
+            listed = [resolve(doc, m["$ref"])["name"] for m in operation["messages"]]
+            assert listed == list(carried_types(channel["address"])), name
+        assert "CloudEvent" not in doc["components"]["schemas"], name  # the untyped envelope
 
 
 def test_the_public_payloads_are_the_committed_json_schemas() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.status.handlers import Assigning, apply
 from shared.events import (
+    TYPE_OF,
     Action,
     Channel,
     InteractionReceived,
@@ -17,6 +18,7 @@ from shared.events import (
     Priority,
     RoutingDecided,
 )
+from tests.fakes import check_carried
 
 T0 = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -31,6 +33,7 @@ class FakePublisher:
     async def __call__(self, topic: str, data: BaseModel, *, key: str) -> None:
         if self.fail:
             raise ConnectionError("broker down")
+        check_carried(topic, TYPE_OF[type(data)])
         self.sent.append((topic, data, key))
 
     def on(self, topic: str) -> list[BaseModel]:
