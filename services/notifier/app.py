@@ -17,6 +17,7 @@ from services.notifier import ledger
 from services.notifier.chat import OutboxChatSender
 from services.notifier.delivery import Deliverer
 from services.notifier.email_sender import SmtpSender, SmtpSettings
+from services.notifier.lanes import Lane
 from services.notifier.metrics import OLDEST_PENDING
 from services.notifier.outcomes import BrokerPublisher
 from services.notifier.outgoing import Adapters
@@ -159,7 +160,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         await ensure_topics(settings)
         await broker.start()
         stopping = asyncio.Event()
-        tasks = [asyncio.create_task(deliverer.lane(ch, stopping)) for ch in Channel]
+        tasks = [asyncio.create_task(Lane(deliverer, ch).run(stopping)) for ch in Channel]
         tasks.append(
             asyncio.create_task(
                 _watch_pending(sessions, stopping, settings.pending_gauge_interval_s)

@@ -1,50 +1,37 @@
-"""Delivery lanes: one worker per channel claims due ledger rows and delivers them concurrently.
+"""Delivering one claimed notification: build it, send it on its channel, record the outcome
+(sent, retry later or dead) and announce a final one.
 
-Up to `notifier_lane_concurrency` deliveries are in flight per lane, never two of one
-conversation, so a conversation's notifications still go out one after another in the order
-they became due (a hand-off before its survey). Due rows are leased several at a time in one
-transaction: while a lane drains a backlog it claims once a quarter of its slots are free, not
-after every delivery, and an urgent command (a crisis alert) is claimed as soon as it is
-recorded. The outcomes of concurrent deliveries are written together (group commit,
-`shared.batching.Batcher`). The crash window (relay accepted, ledger not yet written) is
-therefore up to the lane concurrency per lane. A write that meets a lost database connection
-(a restart or failover of PostgreSQL) is tried again on a new one, up to OUTCOME_WRITE_TRIES
-times, so such an event does not open that window. Retries are rows scheduled for later, never
-sleeps, so one failing notification does not hold up the others.
+The lanes (lanes.py) claim due rows with a lease and hand each to `Deliverer.deliver`; the
+outcome is written with those of the deliveries finishing meanwhile (ledger_work.py) and, once
+final, announced on refdesk.deliveries (outcomes.py). A transient failure is a retry scheduled
+in the ledger with jittered exponential backoff, a permanent one or exhausted attempts a dead
+letter.
 
 An SMS goes out through sms_delivery.py: looked up at the provider first when an earlier
-attempt is in doubt (Twilio has no idempotency key), and in parts, each recorded, when it is
-over Twilio's body limit. Refused credentials (AuthenticationFailed) are retried at the longest
-backoff without using up the attempts, logged at ERROR and counted, never dead-lettered.
-
-Each final outcome, once written, is announced on refdesk.deliveries (outcomes.py); the flag
-that says so rides on the next unit of ledger work (a lane claims at least every poll
-interval). The lane also announces, every poll interval, the outcomes whose announcement was
-lost (outbox.py): an announcement whose flag a crash lost is made again after its lease, with
-the same event id, and consumers drop the repeat.
+attempt is in doubt (Twilio has no idempotency key), never taking a text already attributed to
+another notification to the same number (recipients.py), and in parts, each recorded, when it
+is over Twilio's body limit. Refused credentials (AuthenticationFailed) are retried at the
+longest backoff without using up the attempts, logged at ERROR and counted, never
+dead-lettered.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
-from services.notifier import ledger, outbox, tables
+from services.notifier import ledger, outbox, recipients, tables
 from services.notifier.errors import AuthenticationFailed, PermanentError, UncertainSendError
+from services.notifier.lanes import LaneWake
+from services.notifier.ledger_work import LedgerWork
 from services.notifier.metrics import (
     AUTH_FAILURES,
     CRISIS_FAILURES,
@@ -54,12 +41,11 @@ from services.notifier.metrics import (
     RETRIES,
     SENT,
 )
-from services.notifier.outcomes import Publisher, announcement, announcement_id, reason_class
+from services.notifier.outcomes import Announcer, Publisher, reason_class
 from services.notifier.outgoing import Adapters, Outgoing, build, transmit
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms_delivery import Progress, SmsAttempt
-from shared.batching import Batcher
-from shared.clock import utcnow, woken
+from shared.clock import utcnow
 from shared.events import (
     Channel,
     DeadLetter,
@@ -68,52 +54,21 @@ from shared.events import (
     Priority,
 )
 from shared.syncdb import UnitRunner
-from shared.topics import DELIVERIES, NOTIFICATIONS
+from shared.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
-OUTCOME_WRITE_TRIES = 3
-"""Tries at writing a batch of outcomes whose database connection was lost, a short pause apart:
-each delivery in it was sent, and one not recorded is sent again once its lease runs out."""
-OUTCOME_RETRY_PAUSE_S = 0.2
-T = TypeVar("T")
 CRISIS_KINDS = {
     NotificationKind.CRISIS_ALERT,
     NotificationKind.CRISIS_REESCALATION,
     NotificationKind.CRISIS_RESOURCES,
 }
-ANNOUNCE_BATCH = 100
-"""Most lost announcements one lane takes up at a time."""
-RECENT_SMS_PER_CONVERSATION = 50
-RECENT_SMS_CONVERSATIONS = 10_000
-"""Bounds of the provider ids of texts sent lately, kept for the lookups of texts in doubt."""
-
-__all__ = ["Adapters", "Deliverer", "LaneWake"]
-
-
-class LaneWake:
-    """One wake-up flag per lane: set() raises them all, and a lane clears only its own."""
-
-    def __init__(self) -> None:
-        self._flags: dict[Channel, asyncio.Event] = {}
-
-    def flag(self, channel: Channel) -> asyncio.Event:
-        """The flag a lane waits on."""
-        return self._flags.setdefault(channel, asyncio.Event())
-
-    def set(self, channel: Channel | None = None) -> None:
-        """New work may be due: wake that channel's lane, or every lane."""
-        if channel is not None:
-            self.flag(channel).set()
-            return
-        for flag in self._flags.values():
-            flag.set()
 
 
 @dataclass
 class Deliverer:
-    """Claims due ledger entries per lane, renders and sends them, records the outcomes and
-    announces them. Its ports: the adapters, the publisher, the ledger's runner, the clock."""
+    """Records commands, and renders, sends and records each claimed entry and announces its
+    outcome. Its ports: the adapters, the publisher, the ledger's runner, the clock."""
 
     settings: NotifierSettings
     adapters: Adapters
@@ -128,16 +83,18 @@ class Deliverer:
     urgent: set[Channel] = field(default_factory=set)
     """Lanes that recorded an urgent command (a crisis alert) since their last claim: claimed
     at once, into any free slot."""
-    _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
-    _recent_sms: OrderedDict[str, list[str]] = field(init=False, default_factory=OrderedDict)
-    """Provider ids of texts this process sent lately, by conversation, whose outcomes may not
-    be committed yet: a lookup for another text in doubt must not claim them either."""
-    _marks: list[str] = field(init=False, default_factory=list)
-    """Outcomes the broker took whose flag is not yet written: the next unit of work writes
-    it (the lane claims at least every poll interval, well inside the lease)."""
+    work: LedgerWork = field(init=False)
+    """The units of ledger work on `db`, and the outcomes written together."""
+    announcer: Announcer = field(init=False)
+    _texts: recipients.RecentTexts = field(init=False, default_factory=recipients.RecentTexts)
+    """Provider ids of texts this process sent lately, by recipient, whose outcomes may not be
+    committed yet."""
+    _recipient_key: bytes | None = field(init=False, default=None)
+    """The key of the recipients' hashes, read from the ledger once it is needed."""
 
     def __post_init__(self) -> None:
-        self._outcomes = Batcher(self._write_outcomes)
+        self.work = LedgerWork(self.db, now=self.now, lease_s=self.settings.lease_s)
+        self.announcer = Announcer(self.publisher, self.work)
 
     @property
     def broker(self) -> KafkaBroker:
@@ -157,53 +114,20 @@ class Deliverer:
         if not commands:
             return set()
         now = self.now()
-        fresh = await self._unit(lambda conn: ledger.record(conn, commands, now=now))
+        key = None
+        if any(cmd.channel is Channel.SMS for cmd in commands):
+            key = await self._key()
+        fresh = await self.work.run(
+            lambda conn: ledger.record(conn, commands, now=now, recipient_key=key)
+        )
         new = [cmd for cmd in commands if cmd.idempotency_key in fresh]
         self.urgent.update(cmd.channel for cmd in new if cmd.priority is Priority.URGENT)
         return {cmd.channel for cmd in new}
 
-    async def _write_outcomes(self, outcomes: list[ledger.Outcome]) -> list[None]:
-        now, lease_s = self.now(), self.settings.lease_s
-        write = functools.partial(
-            ledger.apply_outcomes, outcomes=outcomes, lease_s=lease_s, now=now
-        )
-        for tried in range(1, OUTCOME_WRITE_TRIES + 1):
-            try:
-                await self._unit(write)
-                break
-            except DBAPIError as exc:
-                if not exc.connection_invalidated or tried == OUTCOME_WRITE_TRIES:
-                    raise
-                log.warning(
-                    "the ledger's connection was lost writing outcomes; trying again",
-                    extra={"outcomes": len(outcomes), "tried": tried},
-                )
-                await asyncio.sleep(OUTCOME_RETRY_PAUSE_S * tried)
-        return [None] * len(outcomes)
-
-    async def _unit(self, fn: Callable[[Connection], T]) -> T:
-        """Run one unit of ledger work, writing the announced flags waiting for one in the
-        same transaction (they wait again if it fails)."""
-        marks, self._marks = self._marks, []
-
-        def unit(conn: Connection) -> T:
-            outbox.mark_announced(conn, marks)
-            return fn(conn)
-
-        try:
-            return await self.db(unit)
-        except BaseException:
-            self._marks[:0] = marks
-            raise
-
     async def close(self) -> None:
         """Release the outcome writer, the ledger's connection and the SMTP sessions, after
         writing the announced flags still waiting."""
-        await self._outcomes.close()
-        if self._marks:
-            with contextlib.suppress(Exception):  # announced again after the lease: dropped
-                await self._unit(lambda conn: None)
-        self.db.close()
+        await self.work.close()
         await self.adapters.email.close()
 
     def _max_attempts(self, cmd: NotificationRequested) -> int:
@@ -228,7 +152,7 @@ class Deliverer:
         try:
             out = build(cmd, self.settings)
             if cmd.channel is Channel.SMS:
-                parts = await self._sms(entry, out).run()
+                parts = await self._send_sms(entry, out)
                 provider_id: str | None = parts.sids[0]
                 out = dataclasses.replace(out, segments=parts.segments)
             else:
@@ -251,7 +175,7 @@ class Deliverer:
                 return
             RETRIES.labels(**labels).inc()
             self.failing.add(cmd.channel)
-            await self._outcomes.submit(
+            await self.work.submit(
                 ledger.retry_later(
                     entry.key,
                     delay_s=self.backoff_s(attempts),
@@ -273,10 +197,8 @@ class Deliverer:
         # backoff_max_s later.
         recovered = cmd.channel in self.failing
         self.failing.discard(cmd.channel)
-        if parts is not None:
-            self._remember_sms(cmd.conversation_id, parts.sids)
         at, delivered = self.now(), out.delivered(provider_id)
-        await self._outcomes.submit(
+        await self.work.submit(
             ledger.sent(
                 entry.key,
                 delivered,
@@ -298,18 +220,19 @@ class Deliverer:
                 "notification": entry.key,
             },
         )
-        await self.announce(
+        await self.announcer.announce(
             [outbox.Finished(cmd, tables.SENT, entry.attempts + 1, at, None, delivered)]
         )
 
-    def _sms(self, entry: ledger.Entry, out: Outgoing) -> SmsAttempt:
-        """This entry's SMS attempt: it resumes after the parts the ledger says were sent, and
-        records each part it sends before the next."""
+    async def _send_sms(self, entry: ledger.Entry, out: Outgoing) -> Progress:
+        """Send this entry's text: resumed after the parts the ledger says were sent, each part
+        recorded before the next; the progress with every part's id."""
         cmd = entry.command
+        recipient = recipients.recipient_hash(cmd.recipient, await self._key())
 
         async def save(progress: Progress) -> None:
             now, lease_s = self.now(), self.settings.lease_s
-            await self._unit(
+            await self.work.run(
                 functools.partial(
                     ledger.save_progress,
                     key=entry.key,
@@ -319,7 +242,7 @@ class Deliverer:
                 )
             )
 
-        return SmsAttempt(
+        attempt = SmsAttempt(
             self.adapters.sms,
             to=cmd.recipient,
             text=out.text,
@@ -329,25 +252,25 @@ class Deliverer:
             in_doubt_since=entry.in_doubt_since,
             crisis=cmd.kind in CRISIS_KINDS,
             last_attempt=entry.attempts + 1 >= self._max_attempts(cmd),
-            taken=functools.partial(self._sms_ids_taken, cmd.conversation_id),
+            taken=functools.partial(self._sms_ids_taken, recipient),
         )
+        progress = await attempt.run()
+        self._texts.remember(recipient, progress.sids)
+        return progress
 
-    async def _sms_ids_taken(self, conversation_id: str, since: datetime) -> set[str]:
-        """The conversation's texts since then that belong to other notifications: recorded
-        in the ledger, or sent by this process and not recorded yet."""
-        recorded = await self._unit(
-            functools.partial(ledger.sms_sent_ids, conversation_id=conversation_id, since=since)
+    async def _sms_ids_taken(self, recipient: str, since: datetime) -> set[str]:
+        """The number's texts since then that belong to other notifications, in any
+        conversation: recorded in the ledger, or sent by this process and not recorded yet."""
+        recorded = await self.work.run(
+            functools.partial(recipients.ids_taken, recipient=recipient, since=since)
         )
-        return recorded | set(self._recent_sms.get(conversation_id, ()))
+        return recorded | self._texts.of(recipient)
 
-    def _remember_sms(self, conversation_id: str, ids: Iterable[str]) -> None:
-        """Keep the ids of a text just sent, for the lookups that follow (bounded)."""
-        kept = self._recent_sms.setdefault(conversation_id, [])
-        kept.extend(ids)
-        del kept[:-RECENT_SMS_PER_CONVERSATION]
-        self._recent_sms.move_to_end(conversation_id)
-        while len(self._recent_sms) > RECENT_SMS_CONVERSATIONS:
-            self._recent_sms.popitem(last=False)
+    async def _key(self) -> bytes:
+        """The key of the recipients' hashes (read from the ledger, or made, on first use)."""
+        if self._recipient_key is None:
+            self._recipient_key = await self.work.run(recipients.ledger_key)
+        return self._recipient_key
 
     async def _refused(self, entry: ledger.Entry, exc: AuthenticationFailed) -> None:
         """The provider refused our credentials: loud, and retried at the longest backoff
@@ -359,7 +282,7 @@ class Deliverer:
             CRISIS_FAILURES.inc()
         self.failing.add(cmd.channel)
         ceiling = self.settings.backoff_max_s
-        await self._outcomes.submit(
+        await self.work.submit(
             ledger.retry_later(
                 entry.key,
                 delay_s=random.uniform(ceiling / 2, ceiling),
@@ -398,7 +321,7 @@ class Deliverer:
         )
         at = self.now()
         delivered = out.delivered() if out is not None else ledger.NOTHING
-        await self._outcomes.submit(
+        await self.work.submit(
             ledger.dead(entry.key, error=error, reason=reason, delivered=delivered, at=at)
         )
         DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
@@ -410,145 +333,6 @@ class Deliverer:
                 "reason": error[:200],
             },
         )
-        await self.announce(
+        await self.announcer.announce(
             [outbox.Finished(cmd, tables.DEAD, entry.attempts + 1, at, reason, delivered)]
         )
-
-    async def announce(self, finished: list[outbox.Finished]) -> None:
-        """Publish the outcomes on refdesk.deliveries; the next unit of ledger work records
-        which the broker took.
-
-        One that is not taken stays unannounced in the ledger, leased: the lane announces it
-        again after the lease (`announce_lost`). Never raises for a failed publish.
-        """
-
-        async def one(done: outbox.Finished) -> str | None:
-            cmd = done.command
-            try:
-                await self.publisher(
-                    DELIVERIES.name,
-                    announcement(done),
-                    key=cmd.conversation_id,
-                    event_id=announcement_id(cmd.idempotency_key),
-                )
-            except Exception as exc:  # the broker: the ledger keeps it for a later attempt
-                log.warning(
-                    "outcome not announced; announced again later",
-                    extra={"notification": cmd.idempotency_key, "error": type(exc).__name__},
-                )
-                return None
-            return cmd.idempotency_key
-
-        taken = await asyncio.gather(*map(one, finished))
-        self._marks += [key for key in taken if key is not None]
-
-    async def announce_lost(self, channel: Channel) -> int:
-        """Announce the channel's final outcomes that no worker announced (after their lease);
-        how many were taken up."""
-        now, lease_s = self.now(), self.settings.lease_s
-        finished = await self._unit(
-            functools.partial(
-                outbox.claim_unannounced,
-                channel=channel.value,
-                limit=ANNOUNCE_BATCH,
-                lease_s=lease_s,
-                now=now,
-            )
-        )
-        if finished:
-            await self.announce(finished)
-        return len(finished)
-
-    async def lane(self, channel: Channel, stopping: asyncio.Event) -> None:
-        """Deliver due notifications of one channel until told to stop, several at a time, and
-        announce lost outcomes every poll interval.
-
-        On stop, no more rows are claimed and the deliveries in flight are finished, so no
-        lease is left behind.
-        """
-        flag = self.wake.flag(channel)
-        limit = self.settings.notifier_lane_concurrency
-        refill = max(1, limit // 4)
-        in_flight: dict[str, asyncio.Task[None]] = {}  # conversation id -> its delivery
-        backlog = False  # whether due rows may have been left behind by the last claim
-        full = False  # whether the last claim took all it asked for: more are likely due
-        next_sweep = time.monotonic()
-
-        def finished(conversation: str, _task: asyncio.Task[None]) -> None:
-            in_flight.pop(conversation, None)
-            if backlog:  # a slot (or that conversation) is free for what was left behind
-                flag.set()
-
-        try:
-            while not stopping.is_set():
-                # Cleared before claiming, not after: a wake-up that arrives meanwhile (a new
-                # row, a finished delivery) is kept, so nothing waits for the poll interval.
-                flag.clear()
-                free = limit - len(in_flight)
-                urgent = channel in self.urgent
-                # Draining a backlog, a claim waits until a quarter of the slots are free: a
-                # unit of ledger work per few deliveries, not one per delivery. A newly
-                # recorded urgent command and new work on a lane that had caught up are claimed
-                # at once.
-                if free <= 0 or (full and in_flight and free < refill and not urgent):
-                    backlog = True
-                else:
-                    self.urgent.discard(channel)
-                    claim = await self._claim(channel, free, list(in_flight))
-                    backlog = claim.more
-                    full = len(claim.entries) == free
-                    for entry in claim.entries:
-                        conversation = entry.command.conversation_id
-                        task = asyncio.create_task(self._deliver_claimed(entry))
-                        in_flight[conversation] = task
-                        task.add_done_callback(functools.partial(finished, conversation))
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + self.settings.poll_interval_s
-                    await self._sweep(channel)
-                await woken(flag, self.settings.poll_interval_s)
-            if in_flight:
-                await asyncio.wait(list(in_flight.values()))
-        finally:
-            for task in list(in_flight.values()):
-                task.cancel()
-
-    async def _claim(self, channel: Channel, free: int, busy: list[str]) -> ledger.Claim:
-        try:
-            return await self._unit(
-                functools.partial(
-                    ledger.claim,
-                    channel=channel.value,
-                    limit=free,
-                    busy=busy,
-                    lease_s=self.settings.lease_s,
-                    now=self.now(),
-                )
-            )
-        except Exception as exc:  # the database may be briefly unavailable
-            log.warning(
-                "lane iteration failed",
-                extra={"channel": channel.value, "error": type(exc).__name__},
-            )
-            return ledger.Claim([], more=False)
-
-    async def _sweep(self, channel: Channel) -> None:
-        try:
-            await self.announce_lost(channel)
-        except Exception as exc:  # the database may be briefly unavailable
-            log.warning(
-                "announcing lost outcomes failed",
-                extra={"channel": channel.value, "error": type(exc).__name__},
-            )
-
-    async def _deliver_claimed(self, entry: ledger.Entry) -> None:
-        try:
-            await self.deliver(entry)
-        except Exception as exc:  # its lease runs out and the row is attempted again
-            log.warning(
-                "delivery outcome not recorded",
-                extra={
-                    "conversation_id": entry.command.conversation_id,
-                    "notification": entry.key,
-                    "error": type(exc).__name__,
-                },
-            )

@@ -30,10 +30,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notifier import recipients
 from services.notifier.tables import DEAD, IS_PENDING, PENDING, PRIORITY_RANK, SENT, ledger
 from shared.clock import utcnow
 from shared.db import UTCDateTime
-from shared.events import NotificationRequested
+from shared.events import Channel, NotificationRequested
 
 
 @dataclass(frozen=True)
@@ -275,13 +276,21 @@ _OLDEST_PENDING = select(func.min(ledger.c.created_at)).where(IS_PENDING)
 
 
 def record(
-    conn: Connection, commands: Sequence[NotificationRequested], *, now: datetime | None = None
+    conn: Connection,
+    commands: Sequence[NotificationRequested],
+    *,
+    now: datetime | None = None,
+    recipient_key: bytes | None = None,
 ) -> set[str]:
     """Add commands to the ledger, in their order; the keys that were new (the others are
-    redeliveries, or repeats within the batch, and are left alone)."""
+    redeliveries, or repeats within the batch, and are left alone). An SMS row keeps its
+    number's keyed hash (recipients.py; the key read here when the caller has none)."""
     if not commands:
         return set()
     now = now or utcnow()
+    key = recipient_key
+    if key is None and any(cmd.channel is Channel.SMS for cmd in commands):
+        key = recipients.ledger_key(conn)
     # A microsecond apart: rows recorded together stay due in the order they were consumed.
     rows = [
         {
@@ -296,6 +305,11 @@ def record(
             "attempts": 0,
             "next_attempt_at": now + timedelta(microseconds=i),
             "created_at": now + timedelta(microseconds=i),
+            "recipient_hash": (
+                recipients.recipient_hash(cmd.recipient, key)
+                if key is not None and cmd.channel is Channel.SMS
+                else None
+            ),
         }
         for i, cmd in enumerate(commands)
     ]
@@ -411,23 +425,6 @@ def save_progress(
         _SAVE_PROGRESS,
         {"k": key, "progress": progress, "until": now + timedelta(seconds=lease_s)},
     )
-
-
-_SMS_SENT_IDS = select(ledger.c.provider_id).where(
-    ledger.c.conversation_id == bindparam("cid"),
-    ledger.c.channel == "sms",
-    ledger.c.state == SENT,
-    ledger.c.sent_at >= bindparam("since"),
-    ledger.c.provider_id.is_not(null()),
-)
-
-
-def sms_sent_ids(conn: Connection, conversation_id: str, *, since: datetime) -> set[str]:
-    """The provider ids of the conversation's texts recorded as sent since then: a lookup for
-    a text in doubt must not take one of them for its own (a patron who texts HOURS three
-    times gets three identical replies)."""
-    rows = conn.execute(_SMS_SENT_IDS, {"cid": conversation_id, "since": since})
-    return {row[0] for row in rows}
 
 
 # ---- reads for the HTTP API and metrics -----------------------------------------------------

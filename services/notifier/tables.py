@@ -62,6 +62,11 @@ ledger = Table(
     # An SMS sent in parts: how far the text got, the parts' SIDs, the part budget
     # (sms_delivery.Progress). Null for a message sent whole.
     Column("progress", JSON, nullable=True),
+    # An SMS: HMAC-SHA256 of the recipient's number under the ledger's own key (recipients.py),
+    # so a lookup excludes every text attributed to that number, whatever the conversation,
+    # without a second copy of the number. Null on other channels, and on SMS rows too old for
+    # any lookup when migration 0007 ran.
+    Column("recipient_hash", String(64), nullable=True),
     # a lane's claim reads due rows in this order and stops at its limit (migration 0003)
     Index(
         "ix_send_ledger_claim",
@@ -102,6 +107,23 @@ Index(
     sqlite_where=UNANNOUNCED,
     postgresql_where=UNANNOUNCED,
 )
+
+# the texts attributed to one number, for a lookup of a text in doubt (SMS rows only)
+HAS_RECIPIENT_HASH = ledger.c.recipient_hash.is_not(None)
+Index(
+    "ix_send_ledger_recipient",
+    ledger.c.recipient_hash,
+    sqlite_where=HAS_RECIPIENT_HASH,
+    postgresql_where=HAS_RECIPIENT_HASH,
+)
+
+ledger_keys = Table(
+    "ledger_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("secret", String(64), nullable=False),
+)
+"""Keys the notifier generates for itself and keeps with the ledger (recipients.py)."""
 
 PRIORITY_RANK: dict[Priority, int] = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 """A priority's place in the claim order."""

@@ -17,7 +17,7 @@ from deliverer_fakes import Clock, Crash, FakeEmail, FakePublisher, FakeTexts
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from services.notifier import delivery, ledger, tables
+from services.notifier import ledger, ledger_work, tables
 from services.notifier.delivery import Deliverer
 from services.notifier.errors import PermanentSendError, TransientSendError
 from services.notifier.messages import make_message_id
@@ -160,7 +160,7 @@ async def test_an_announced_outcome_is_never_announced_again(desk: Desk) -> None
     await desk.deliverer.record([reply()])
     await desk.drain()
     desk.clock.advance(LEASE_S * 3)
-    assert await desk.deliverer.announce_lost(Channel.EMAIL) == 0
+    assert await desk.deliverer.announcer.announce_lost(Channel.EMAIL) == 0
     assert len(desk.outcomes()) == 1
 
 
@@ -185,8 +185,9 @@ async def test_a_flag_lost_in_a_crash_announces_the_same_outcome_again(desk: Des
     [(_, _, _, event_id)] = desk.publisher.published
     restarted = desk.restart()
     desk.clock.advance(LEASE_S + 1)
-    assert await restarted.announce_lost(Channel.EMAIL) == 1
-    assert await restarted.announce_lost(Channel.EMAIL) == 0  # its flag went with this unit
+    assert await restarted.announcer.announce_lost(Channel.EMAIL) == 1
+    # its flag went with this unit
+    assert await restarted.announcer.announce_lost(Channel.EMAIL) == 0
     [again] = desk.outcomes()
     assert desk.publisher.published[0][3] == event_id == announcement_id(cmd.idempotency_key)
     assert again.state is DeliveryState.SENT and len(desk.email.sent) == 1
@@ -200,10 +201,11 @@ async def test_an_outcome_lost_in_a_crash_is_announced_after_its_lease(desk: Des
         await desk.drain()
     await desk.deliverer.close()
     restarted = desk.restart()
-    assert await restarted.announce_lost(Channel.EMAIL) == 0  # the dead worker's lease holds
+    # the dead worker's lease holds
+    assert await restarted.announcer.announce_lost(Channel.EMAIL) == 0
     desk.clock.advance(LEASE_S + 1)
-    assert await restarted.announce_lost(Channel.EMAIL) == 1
-    assert await restarted.announce_lost(Channel.EMAIL) == 0
+    assert await restarted.announcer.announce_lost(Channel.EMAIL) == 1
+    assert await restarted.announcer.announce_lost(Channel.EMAIL) == 0
     await desk.drain()
     [outcome] = desk.outcomes()
     assert outcome.state is DeliveryState.SENT and outcome.subject == "Re: Lost library book"
@@ -219,7 +221,7 @@ async def test_a_broker_outage_at_announce_time_delays_the_outcome(desk: Desk) -
     assert desk.outcomes() == []
     desk.publisher.down.clear()
     desk.clock.advance(LEASE_S + 1)
-    assert await desk.deliverer.announce_lost(Channel.EMAIL) == 1
+    assert await desk.deliverer.announcer.announce_lost(Channel.EMAIL) == 1
     assert [o.state for o in desk.outcomes()] == [DeliveryState.SENT]
 
 
@@ -306,17 +308,17 @@ async def test_outcomes_whose_connection_was_lost_are_written_on_a_new_one(
         apply(conn, outcomes, **kw)
 
     monkeypatch.setattr(ledger, "apply_outcomes", flaky)
-    monkeypatch.setattr(delivery, "OUTCOME_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(ledger_work, "OUTCOME_RETRY_PAUSE_S", 0.0)
     cmd = reply()
     await desk.deliverer.record([cmd])
-    with caplog.at_level(logging.WARNING, logger="services.notifier.delivery"):
+    with caplog.at_level(logging.WARNING, logger="services.notifier.ledger_work"):
         await desk.drain()
     assert "the ledger's connection was lost writing outcomes; trying again" in caplog.text
     [outcome] = desk.outcomes()
     assert outcome.state is DeliveryState.SENT
     desk.clock.advance(LEASE_S * 3)
     await desk.drain()
-    assert await desk.deliverer.announce_lost(Channel.EMAIL) == 0
+    assert await desk.deliverer.announcer.announce_lost(Channel.EMAIL) == 0
     assert len(desk.email.sent) == 1, "the reply was sent again"
 
 

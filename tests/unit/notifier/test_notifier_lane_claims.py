@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from deliverer_fakes import FakePublisher, FakeTexts
 
-from services.notifier import ledger
+from services.notifier import lanes, ledger
 from services.notifier.delivery import Deliverer
 from services.notifier.mime import Email
 from services.notifier.outgoing import Adapters
@@ -94,15 +94,16 @@ async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
     flag = CountedFlag()
     deliverer.wake._flags[Channel.EMAIL] = flag  # the flag `LaneWake.flag` hands the lane
     made = Lane(deliverer, relay, flag)
-    claim = deliverer._claim
+    worker = lanes.Lane(deliverer, Channel.EMAIL)
+    claim = worker.claim
 
-    async def counted(channel: Channel, free: int, busy: list[str]) -> ledger.Claim:
+    async def counted(free: int, busy: list[str]) -> ledger.Claim:
         made.claims.append(free)
-        return await claim(channel, free, busy)
+        return await claim(free, busy)
 
-    deliverer._claim = counted  # type: ignore[method-assign]
+    worker.claim = counted  # type: ignore[method-assign]
     stopping = asyncio.Event()
-    task = asyncio.create_task(deliverer.lane(Channel.EMAIL, stopping))
+    task = asyncio.create_task(worker.run(stopping))
     await until(lambda: made.claims == [SLOTS], "the lane's first look, at an empty ledger")
     made.claims.clear()
     yield made

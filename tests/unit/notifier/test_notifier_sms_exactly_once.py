@@ -423,3 +423,31 @@ async def test_a_lookup_never_takes_an_identical_text_sent_for_another_notificat
     outcomes = {o.idempotency_key: o.message_id for o in lane.outcomes()}
     assert outcomes["reply-sms-1"] == sent_first.sid
     assert outcomes["reply-sms-2"] == lane.sms.created[1].sid != sent_first.sid
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same process", "after a restart"])
+async def test_a_lookup_never_takes_the_same_text_sent_to_the_number_in_another_conversation(
+    lane: Lane, restarted: bool
+) -> None:
+    """One phone, two conversations (the patron texted again after the first one's window):
+    each gets the same after-hours text. When the second's attempt is in doubt, the first's
+    message (recorded as sent, or sent by this process) is not taken for it."""
+    first = reply()
+    second = first.model_copy(
+        update={"idempotency_key": "reply-sms-2", "conversation_id": "conv-later"}
+    )
+    await lane.deliverer.record([first])
+    await lane.drain()
+    [sent_first] = lane.sms.created
+    lane.sms.steps.append(refuse(UncertainSendError("connection lost before the request")))
+    await lane.deliverer.record([second])
+    await lane.drain()
+    if restarted:
+        await lane.deliverer.close()
+        lane.restart()
+    await lane.later(lane.settings.backoff_max_s + 1)
+    assert lane.sms.lookups == ["reply-sms-2"]
+    assert [t.key for t in lane.sms.created] == ["reply-sms-1", "reply-sms-2"]
+    outcomes = {o.idempotency_key: o.message_id for o in lane.outcomes()}
+    assert outcomes["reply-sms-1"] == sent_first.sid
+    assert outcomes["reply-sms-2"] == lane.sms.created[1].sid != sent_first.sid
