@@ -6,7 +6,11 @@ Each service owns its tables and its migrations (services/<name>/migrations, ver
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+from collections.abc import AsyncIterator, Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,14 +91,45 @@ def _alembic_config(service: str, connection: Connection) -> Any:
 
 
 async def migrate(engine: AsyncEngine, service: str, revision: str = "head") -> None:
-    """Upgrade a service's schema to `revision` with Alembic."""
+    """Upgrade a service's schema to `revision` with Alembic, one process at a time.
+
+    Replicas that start together on a fresh database would otherwise both create the service's
+    version table, and the second would fail to start. On PostgreSQL the upgrade's transaction
+    first takes an advisory lock named after the service (released at its commit); on SQLite a
+    lock file beside the database is held around it. Whoever waited then finds the schema at
+    head and has nothing to do."""
     from alembic import command
 
     def _upgrade(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _migration_lock_key(service)}
+            )
         command.upgrade(_alembic_config(service, connection), revision)
 
-    async with engine.begin() as conn:
+    async with _sqlite_file_lock(engine), engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+def _migration_lock_key(service: str) -> int:
+    """The advisory lock of a service's migrations: a signed 64-bit number from its name."""
+    digest = hashlib.sha256(f"refdesk-migrate:{service}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold `<database>.migrate-lock` exclusively (flock) for a SQLite file; nothing otherwise."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock = await asyncio.to_thread(Path(f"{database}.migrate-lock").open, "a+b")
+    try:
+        await asyncio.to_thread(fcntl.flock, lock.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        lock.close()  # closing the file releases the lock
 
 
 def run_migrations_online(target_metadata: MetaData | None) -> None:
