@@ -112,3 +112,118 @@ def test_spanish_tcc_id(extractor: Extractor, text: str, tcc_id: str) -> None:
 def test_spanish_item(extractor: Extractor, text: str, item: str) -> None:
     """A title after 'se llama' or 'titulado', and borrowed equipment lost or damaged."""
     assert extractor.extract(text).get("item") == item
+
+
+UNQUOTED = AUDIT.replace("'Cien años de soledad'", "Cien años de soledad")
+"""The audit's message with the title written bare, as patrons usually write it."""
+
+
+def test_unquoted_spanish_title_in_the_circulation_email(policy: Policy) -> None:
+    """Routed by the shipped model: the bare title after "perdí el libro" is the item."""
+    inp = DecisionInput(channel=Channel.CHAT, text=UNQUOTED, received_at=OPEN)
+    got = routing.decide(policy, load_model(default_model_path()), inp)
+    assert got.action is Action.EMAIL_CIRCULATION and got.lang == "es"
+    assert got.guidance.extracted == FOUND and got.guidance.missing_fields == []
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("perdí el libro Cien años de soledad", "Cien años de soledad"),
+        (
+            "Perdí el libro Cien años de soledad de la biblioteca, ¿cuánto debo?",
+            "Cien años de soledad",
+        ),
+        ("perdí el libro Cien años de soledad ayer en el camión", "Cien años de soledad"),
+        ("se me perdió el libro Crimen y castigo y no sé cuánto cuesta", "Crimen y castigo"),
+        ("perdí el libro de la biblioteca Don Quijote de la Mancha", "Don Quijote de la Mancha"),
+        ("dañé el libro Cien años de soledad, mi TCC ID es 2223334", "Cien años de soledad"),
+        ("mojé el libro Cien años de soledad ID 2223334", "Cien años de soledad"),
+        ("I lost the book The Great Gatsby", "The Great Gatsby"),
+        ("I lost the book The Great Gatsby from the library yesterday", "The Great Gatsby"),
+        ("lost the textbook Campbell Biology 12th edition", "Campbell Biology 12th edition"),
+        (
+            "lost the textbook Campbell Biology 12th edition and I need to pay for it",
+            "Campbell Biology 12th edition",
+        ),
+        ("I lost the library book Of Mice and Men and now I have a hold", "Of Mice and Men"),
+        (
+            "I damaged the book Harry Potter and the Chamber of Secrets yesterday",
+            "Harry Potter and the Chamber of Secrets",
+        ),
+        ("I lost the book The Great Gatsby TCC ID 2223334", "The Great Gatsby"),
+        ("i lost my book The Great Gatsby from NE campus", "The Great Gatsby"),
+        (
+            "I returned the book Chemistry: The Central Science but it says overdue",
+            "Chemistry: The Central Science",
+        ),
+        ("I lost the book 1984 yesterday", "1984"),
+        (
+            "I lost the library's copy of Campbell Biology (12th ed) somewhere on the bus",
+            "Campbell Biology",
+        ),
+        (
+            "perdí el libro Harry Potter y la piedra filosofal y no sé qué hacer",
+            "Harry Potter y la piedra filosofal",
+        ),
+    ],
+)
+def test_unquoted_title_after_the_verb(extractor: Extractor, text: str, item: str) -> None:
+    """A bare title ends at punctuation, 'and'/'y' starting a clause, the library, a day, an ID."""
+    assert extractor.extract(text).get("item") == item
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I lost the book yesterday",
+        "I lost the book I borrowed for English",
+        "I lost the book Professor Smith assigned",
+        "I lost the book Dr. Lee put on reserve",
+        "I lost the book in the bus",
+        "I lost the book 2 weeks ago",
+        "I LOST THE BOOK PLEASE HELP",
+        "perdí el libro ayer",
+        "perdí el libro de la biblioteca",
+        "perdí el libro que saqué la semana pasada",
+        "perdí el libro Cien años de soledad necesito saber cuánto cuesta",
+        "perdí el libro Cien años de soledad en el camión",
+        "I lost the book The Great Gatsby somewhere on campus",
+        "I lost the book Friday",
+        "I lost the book Sorry",
+        "I returned the book January 5",
+        "perdí el libro Mi TCC ID es 2223334",
+        "perdí el libro Química general q hago",
+        "perdí el libro 2 semanas",
+    ],
+)
+def test_no_title_rather_than_a_wrong_one(extractor: Extractor, text: str) -> None:
+    """No capitalised title, or no clear end to it: the item is left for the librarian to ask."""
+    assert extractor.extract(text).get("item") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "tcc_id"),
+    [
+        ("Su número de estudiante es A00611480.", None),
+        ("My TCC ID is A00521934. Can someone check the shelves?", None),
+        ("Name: Tyrell Banks, TCC ID A00277104", None),
+        ("renew pls A00481927", None),
+        ("my A-number is A1234567", "1234567"),
+        ("TCC ID: 2223334", "2223334"),
+    ],
+)
+def test_a_prefixed_nine_character_ids_are_not_tcc_ids(
+    extractor: Extractor, text: str, tcc_id: str | None
+) -> None:
+    """A TCC ID is seven digits: 'A' and eight digits is another college's format, never cut."""
+    assert extractor.extract(text).get("tcc_id") == tcc_id
+
+
+def test_a_prefixed_id_is_asked_for(policy: Policy) -> None:
+    """The circulation email names the bare title and asks for the TCC ID instead of guessing."""
+    text = "I lost the book The Great Gatsby, my TCC ID is A00521934, I'm Ana Gomez"
+    got = policy.decide(DecisionInput(channel=Channel.CHAT, text=text, received_at=OPEN))
+    assert got.action is Action.EMAIL_CIRCULATION
+    assert got.guidance.extracted == {"patron_name": "Ana Gomez", "item": "The Great Gatsby"}
+    assert got.guidance.missing_fields == ["tcc_id"]
