@@ -64,7 +64,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         stopping = asyncio.Event()
         task = asyncio.create_task(worker.run(stopping))
         app.state.resources = Resources(
-            settings=settings, sessions=sessions, clock=utcnow, wake=worker.wake.set, egress=egress
+            settings=settings, sessions=sessions, clock=utcnow, wake=worker.notify, egress=egress
         )
         app.state.started = True
         try:

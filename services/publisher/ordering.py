@@ -10,9 +10,13 @@ Across batches the broker can hand over a decision before its message: a partiti
 records were fetched but not yet polled is not fetched again, while the other topics' are. So
 `Causes` holds back a router decision whose interaction this projector has not published when
 that interaction can still be unread: its partition of refdesk.interactions is assigned here,
-has records beyond the position read, and nothing read from it yet is as recent as the
-decision. The projector then leaves that routing partition's offset at the decision (its later
-records too, to keep their order) and reads it again with the next poll.
+has records beyond the position read, and nothing published from it (or read in this batch) is
+as recent as the decision. The projector then sets that routing partition back to the decision
+(its later records wait too, to keep their order, and are read again) and pauses that
+partition alone for a moment (projector.Pauses); every other partition is read on. While a
+decision waits, whatever of its conversation comes later waits as well, in whichever partition
+it is read (`Causes.whole`): a conversation's second message, read while its first decision is
+paused, is not published before that decision.
 """
 
 from __future__ import annotations
@@ -97,29 +101,42 @@ class Positions(Protocol):
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
 
 
+def conversation_of(item: Item) -> str | None:
+    """The conversation an item belongs to (None for a presence change)."""
+    conversation = getattr(item.data, "conversation_id", None)
+    return None if conversation is None else str(conversation)
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A conversation's first held event in one partition."""
+
+    after: tuple[datetime, int]
+    """Its place among its conversation's events (`happened`)."""
+    offset: int
+
+
 @dataclass
 class Causes:
-    """What the projector knows of the interactions it has read, to hold decisions back."""
+    """What the projector knows of the interactions it has published, to hold decisions back."""
 
     remembered: int = 100_000
     published: OrderedDict[str, None] = field(default_factory=OrderedDict)
     """Interaction ids published recently (the newest `remembered`)."""
-    newest_read: dict[int, datetime] = field(default_factory=dict)
-    """Partition of refdesk.interactions -> the latest event time read from it."""
+    newest_published: dict[int, datetime] = field(default_factory=dict)
+    """Partition of refdesk.interactions -> the latest event time published from it."""
     waiting_since: dict[str, float] = field(default_factory=dict)
     """Decision event id -> when it was first held (monotonic)."""
-
-    def read(self, items: Iterable[Item]) -> None:
-        """Note the interactions a batch read (published or not yet)."""
-        for item in items:
-            if item.topic == INTERACTIONS.name:
-                newest = self.newest_read.get(item.partition)
-                if newest is None or item.event.time > newest:
-                    self.newest_read[item.partition] = item.event.time
+    holding: dict[str, dict[tuple[str, int], Holding]] = field(default_factory=dict)
+    """Conversation -> where its first held event is in each partition, while held."""
 
     def publish(self, items: Iterable[Item]) -> None:
-        """Note the interactions published (and forget the decisions no longer held)."""
+        """Note what was published (and forget the decisions no longer held)."""
         for item in items:
+            if item.topic == INTERACTIONS.name:
+                newest = self.newest_published.get(item.partition)
+                if newest is None or item.event.time > newest:
+                    self.newest_published[item.partition] = item.event.time
             if isinstance(item.data, InteractionReceived):
                 self.published[item.data.interaction_id] = None
                 self.published.move_to_end(item.data.interaction_id)
@@ -132,13 +149,24 @@ class Causes:
         self, ordered: Sequence[Item], consumer: Positions
     ) -> dict[tuple[str, int], int]:
         """Topic partition -> the offset from which to read it again: where a router decision
-        must wait for its interaction."""
-        self.read(ordered)
+        must wait for its interaction, and where a conversation's later event must wait for a
+        decision of it that waits (`whole`)."""
+        return self.whole(ordered, await self._decisions(ordered, consumer), consumer.assignment())
+
+    async def _decisions(
+        self, ordered: Sequence[Item], consumer: Positions
+    ) -> dict[tuple[str, int], int]:
+        """Where the router decisions of this batch that must wait for their interaction are."""
         seen: set[str] = set()  # read in this batch, before the decision
+        newest_read = dict(self.newest_published)
         suspects: list[tuple[Item, int]] = []
         partitions = sorted(consumer.partitions_for_topic(INTERACTIONS.name) or ())
         for item in ordered:
             data = item.data
+            if item.topic == INTERACTIONS.name:
+                newest = newest_read.get(item.partition)
+                if newest is None or item.event.time > newest:
+                    newest_read[item.partition] = item.event.time
             if isinstance(data, InteractionReceived):
                 seen.add(data.interaction_id)
             elif (
@@ -161,13 +189,64 @@ class Causes:
             if now - since > 2 * MAX_HOLD_S:  # published by another replica after a rebalance
                 del self.waiting_since[decision]
         for item, partition in suspects:
-            newest = self.newest_read.get(partition)
+            # Something read from that partition (published before, or in this batch) is as
+            # recent as the decision: its interaction came before it, and is published first
+            # (or waits itself, and the decision with it: `whole`).
+            newest = newest_read.get(partition)
             if partition not in unread or (newest is not None and newest >= item.event.time):
                 continue  # its interaction was read before (or is nowhere to wait for)
             first = self.waiting_since.setdefault(item.event.id, now)
             if now - first > MAX_HOLD_S:
                 continue
             held[item.where] = min(held.get(item.where, item.offset), item.offset)
+        return held
+
+    def whole(
+        self,
+        ordered: Sequence[Item],
+        held: dict[tuple[str, int], int],
+        assigned: set[TopicPartition],
+    ) -> dict[tuple[str, int], int]:
+        """`held`, grown until no conversation has an event published after one of its own that
+        waits. A held partition holds everything from its held offset on; an event of a
+        conversation that waits (in this batch, or held by an earlier one in a partition paused
+        meanwhile) holds whatever of it comes later, each in its own partition from there. So
+        a hold costs the partitions its conversations' later events are in, and no others."""
+        held = dict(held)
+        reached: dict[tuple[str, int], int] = {}  # the furthest offset this batch read
+        for item in ordered:
+            reached[item.where] = max(reached.get(item.where, -1), item.offset)
+        carried: dict[str, dict[tuple[str, int], Holding]] = {}
+        for held_one, places in self.holding.items():
+            for where, holding in places.items():  # not read again yet: still waiting
+                if TopicPartition(*where) in assigned and reached.get(where, -1) < holding.offset:
+                    carried.setdefault(held_one, {})[where] = holding
+        earlier = {c: min(h.after for h in places.values()) for c, places in carried.items()}
+        grown = True
+        while grown:  # a partition held further back can hold more conversations, and so on
+            grown = False
+            waits_from = dict(earlier)  # conversation -> where its waiting starts
+            for item in ordered:
+                conversation = conversation_of(item)
+                start = held.get(item.where)
+                by_partition = start is not None and item.offset >= start
+                since = waits_from.get(conversation) if conversation is not None else None
+                if not by_partition and (since is None or happened(item) < since):
+                    continue
+                if conversation is not None and (since is None or happened(item) < since):
+                    waits_from[conversation] = happened(item)
+                if not by_partition:
+                    held[item.where] = item.offset if start is None else min(start, item.offset)
+                    grown = True
+        for item in ordered:
+            start = held.get(item.where)
+            conversation = conversation_of(item)
+            if conversation is None or start is None or item.offset < start:
+                continue
+            places = carried.setdefault(conversation, {})
+            if item.where not in places or item.offset < places[item.where].offset:
+                places[item.where] = Holding(happened(item), item.offset)
+        self.holding = carried
         return held
 
     @staticmethod

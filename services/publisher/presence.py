@@ -19,13 +19,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.publisher.projection import SOURCE, Outgoing, slug
 from services.publisher.tables import DepartmentPresence, PresenceTally
+from shared.db import insert_ignoring_duplicates
 from shared.events import (
     CloudEvent,
     PresenceChanged,
@@ -36,6 +37,7 @@ from shared.events import (
 )
 
 TICK = timedelta(microseconds=1)
+DEPARTMENTS = cast(Table, DepartmentPresence.__table__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,17 @@ async def apply_presence(session: AsyncSession, data: PresenceChanged) -> list[C
     if row is not None and row.changed_at > at:
         return []  # an older change arrived late; the tally already reflects a newer one
     affected = sorted(set(row.departments if row else ()) | set(departments))
+    # A department counted for the first time gets its row first, so there is a row to lock:
+    # a replica that inserts the same one meanwhile makes this wait for it, then skip it.
+    new: set[str] = set()
+    if affected:
+        created = await session.execute(
+            insert_ignoring_duplicates(session, DEPARTMENTS).returning(
+                DepartmentPresence.department
+            ),
+            [{"department": d, "online": 0, "changed_at": at} for d in affected],
+        )
+        new = set(created.scalars())
     last = {
         d.department: d
         for d in (
@@ -86,10 +99,8 @@ async def apply_presence(session: AsyncSession, data: PresenceChanged) -> list[C
     counts = await online_counts(session)
     changes: list[CountChange] = []
     for department in affected:
-        known = last.get(department)
-        if known is None:
-            known = DepartmentPresence(department=department, online=0, changed_at=at)
-            session.add(known)
+        known = last[department]
+        if department in new:
             if counts[department]:
                 changes.append(CountChange(department, counts[department], at))
         elif counts[department] != known.online:

@@ -68,9 +68,21 @@ async def match_event(
     return queued
 
 
+FETCH_ROUNDS = 4
+"""How many rounds of deliveries one look at the database fetches: up to this many times each
+subscription's limit of its own due rows, so a slot that frees starts the next fetched row
+without a query."""
+
+
 @dataclass
 class WebhookWorker:
-    """Sends due deliveries and records each attempt; subscriptions do not wait for each other."""
+    """Sends due deliveries and records each attempt; subscriptions do not wait for each other.
+
+    It looks at the database for due deliveries in batches (`look`): when new ones are queued
+    (`notify`: the matcher, a replay), when a retry falls due, once per poll interval, and when
+    a slot is free and what it fetched is used up while more may be due. Between looks, each
+    attempt that ends starts the next fetched delivery its subscription may send.
+    """
 
     settings: PublisherSettings
     sessions: async_sessionmaker[AsyncSession]
@@ -78,10 +90,20 @@ class WebhookWorker:
     egress: Egress
     clock: Callable[[], datetime] = utcnow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to have the worker go round at once (a slot freed, new work, stopping)."""
     _in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)
     """Delivery id -> its attempt."""
     _busy: Counter[str] = field(default_factory=Counter, init=False)
     """Subscription id -> its deliveries in flight."""
+    _fetched: list[tuple[str, str]] = field(default_factory=list, init=False)
+    """(delivery id, subscription id) due at the last look and not started yet, oldest first."""
+    _capped: set[str] = field(default_factory=set, init=False)
+    """Subscriptions the last look fetched as many rows of as it takes: more may be due."""
+    _truncated: bool = field(default=False, init=False)
+    """Whether the last look fetched as many rows as it takes in all."""
+    _new_work: bool = field(default=True, init=False)
+    _next_look: float = field(default=0.0, init=False)
+    """Event loop time of the next look whatever happens (the poll interval, a retry due)."""
 
     def backoff_s(self, attempts: int) -> float:
         """Exponential backoff with full jitter, capped (attempts counts those already made)."""
@@ -138,7 +160,10 @@ class WebhookWorker:
                 extra={"delivery": claimed.id, "attempts": attempts, "status": status},
             )
             return
-        retry_at = self.clock() + timedelta(seconds=self.backoff_s(attempts))
+        wait_s = self.backoff_s(attempts)
+        retry_at = self.clock() + timedelta(seconds=wait_s)
+        # look for it when it falls due, not only at the next poll
+        self._next_look = min(self._next_look, asyncio.get_running_loop().time() + wait_s)
         await self._record(
             claimed.id,
             status=status,
@@ -172,8 +197,35 @@ class WebhookWorker:
                 next_attempt_at=next_attempt_at,
             )
 
-    async def start_due(self) -> int:
-        """Start an attempt of each due delivery the limits allow; how many started.
+    def notify(self) -> None:
+        """New deliveries were queued (or re-queued): look at the database for them now."""
+        self._new_work = True
+        self.wake.set()
+
+    async def look(self) -> None:
+        """Fetch the due deliveries, oldest first: up to FETCH_ROUNDS times each subscription's
+        limit of its own, so one receiver's backlog never hides the others' due rows, and in
+        all enough for each subscription that can be at its limit plus FETCH_ROUNDS rounds of
+        every slot."""
+        s = self.settings
+        per_subscription = FETCH_ROUNDS * s.webhook_subscription_concurrency
+        at_their_limit = -(-s.webhook_concurrency // s.webhook_subscription_concurrency)
+        limit = FETCH_ROUNDS * s.webhook_concurrency + per_subscription * at_their_limit
+        async with self.sessions() as session:
+            rows = await deliveries.due(
+                session,
+                now=self.clock(),
+                per_subscription=per_subscription,
+                limit=limit + len(self._in_flight),  # rows in flight may still look due
+            )
+            WEBHOOK_PENDING.set(await deliveries.pending_count(session))
+        self._fetched = [(key, sub) for key, sub in rows if key not in self._in_flight]
+        counts = Counter(sub for _key, sub in rows)
+        self._capped = {sub for sub, n in counts.items() if n >= per_subscription}
+        self._truncated = len(rows) >= limit + len(self._in_flight)
+
+    def start_fetched(self) -> int:
+        """Start an attempt of each fetched delivery the limits allow; how many started.
 
         A subscription has at most `webhook_subscription_concurrency` deliveries in flight and
         the worker `webhook_concurrency` in all. Nothing waits for an attempt to end: each frees
@@ -181,29 +233,42 @@ class WebhookWorker:
         only its own slots while the others' deliveries keep flowing.
         """
         s = self.settings
-        free = s.webhook_concurrency - len(self._in_flight)
-        if free <= 0:
-            return 0
-        async with self.sessions() as session:
-            rows = await deliveries.due(
-                session,
-                now=self.clock(),
-                per_subscription=s.webhook_subscription_concurrency,
-                limit=free + len(self._in_flight),  # rows in flight may still look due
-            )
-            WEBHOOK_PENDING.set(await deliveries.pending_count(session))
         started = 0
-        for key, subscription_id in rows:
-            if started == free:
-                break
-            if key in self._in_flight or self._busy[subscription_id] >= (
-                s.webhook_subscription_concurrency
+        waiting: list[tuple[str, str]] = []
+        for key, subscription_id in self._fetched:
+            if key in self._in_flight:
+                continue
+            if (
+                len(self._in_flight) >= s.webhook_concurrency
+                or self._busy[subscription_id] >= s.webhook_subscription_concurrency
             ):
+                waiting.append((key, subscription_id))
                 continue
             self._busy[subscription_id] += 1
             self._in_flight[key] = asyncio.create_task(self._attempt(key, subscription_id))
             started += 1
+        self._fetched = waiting
         return started
+
+    async def start_due(self) -> int:
+        """Look at the database and start what is due (within the limits); how many started."""
+        await self.look()
+        return self.start_fetched()
+
+    def _used_up(self) -> bool:
+        """A slot is free, nothing fetched can take it, and the last look may have left due
+        rows behind (it took all it takes, or all it takes of a subscription that has a free
+        slot now and no fetched row left)."""
+        s = self.settings
+        if len(self._in_flight) >= s.webhook_concurrency:
+            return False
+        limit = s.webhook_subscription_concurrency
+        fetched = {sub for _key, sub in self._fetched}
+        if any(self._busy[sub] < limit for sub in fetched):
+            return False
+        return self._truncated or any(
+            sub not in fetched and self._busy[sub] < limit for sub in self._capped
+        )
 
     async def _attempt(self, key: str, subscription_id: str) -> None:
         try:
@@ -226,14 +291,19 @@ class WebhookWorker:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Deliver until told to stop, then let the attempts in flight finish."""
+        loop = asyncio.get_running_loop()
         try:
             while not stopping.is_set():
                 self.wake.clear()  # before looking, so a wake-up while looking is kept
                 try:
-                    await self.start_due()
+                    if self._new_work or loop.time() >= self._next_look or self._used_up():
+                        self._new_work = False
+                        self._next_look = loop.time() + self.settings.webhook_poll_interval_s
+                        await self.look()
+                    self.start_fetched()
                 except Exception as exc:  # the database may be briefly unavailable; keep going
                     log.warning("webhook pass failed", extra={"error": type(exc).__name__})
-                await woken(self.wake, self.settings.webhook_poll_interval_s)
+                await woken(self.wake, max(0.0, self._next_look - loop.time()))
             if self._in_flight:
                 await asyncio.wait(list(self._in_flight.values()))
         finally:
@@ -287,4 +357,4 @@ def register(broker: KafkaBroker, worker: WebhookWorker) -> None:
                 )
             await session.commit()
         if queued:
-            worker.wake.set()
+            worker.notify()

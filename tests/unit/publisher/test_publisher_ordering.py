@@ -190,3 +190,31 @@ async def test_a_decision_waits_no_longer_than_the_bound(monkeypatch: object) ->
     assert await causes.held([decision], consumer)
     causes.waiting_since[decision.event.id] -= ordering.MAX_HOLD_S + 1
     assert await causes.held([decision], consumer) == {}
+
+
+def test_a_conversation_waiting_holds_its_later_events_and_what_they_hold() -> None:
+    """x's decision waits in routing partition 0 (an earlier batch held it). x's second message
+    holds its partition of refdesk.interactions from there; y's message sits after it in that
+    partition (its producer's clock behind), so it waits too, and y's decision in another
+    routing partition waits with it. v, before the held offset, goes out."""
+    causes = Causes()
+    causes.holding = {"x": {(ROUTING.name, 0): ordering.Holding((T + timedelta(seconds=2), 1), 0)}}
+    assigned = {TopicPartition(t, p) for t in (INTERACTIONS.name, ROUTING.name) for p in (0, 1)}
+
+    def at(topic: str, source: Item, offset: int, partition: int) -> Item:
+        return Item(topic, partition, offset, source.event, source.data)
+
+    v = at(INTERACTIONS.name, got("v", 1), 4, 0)
+    x2 = at(INTERACTIONS.name, got("x", 3), 5, 0)
+    y = at(INTERACTIONS.name, got("y", 2.5), 6, 0)
+    y_decided = at(ROUTING.name, decided("y", 2.6), 9, 1)
+    ordered = causal_order([v, x2, y, y_decided])
+    held = causes.whole(ordered, {}, assigned)
+    assert held == {(INTERACTIONS.name, 0): 5, (ROUTING.name, 1): 9}
+    now, later = split(ordered, held)
+    assert kinds(now) == ["InteractionReceived:v"]
+    assert kinds(later) == ["InteractionReceived:y", "RoutingDecided:y", "InteractionReceived:x"]
+    # once x's decision is published and its partition read again, x waits no more
+    causes.publish([at(ROUTING.name, decided("x", 2), 0, 0)])
+    again = causal_order([x2, y, y_decided, at(ROUTING.name, decided("x", 2), 0, 0)])
+    assert causes.whole(again, {}, assigned) == {}

@@ -9,9 +9,11 @@ than its limit; once it answers, its backlog is delivered too (at least once, no
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -138,3 +140,135 @@ async def test_a_hanging_receiver_does_not_hold_up_another_subscription(
         stopping.set()
         worker.wake.set()
         await asyncio.wait_for(running, 30)
+
+
+@dataclass
+class Counting:
+    """A receiver that answers 204 after a short wait, and counts who is in flight."""
+
+    failing_first: bool = False
+    now: Counter[str] = field(default_factory=Counter)
+    most: Counter[str] = field(default_factory=Counter)
+    most_in_all: int = 0
+    delivered: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        host = request.headers["host"]
+        self.now[host] += 1
+        self.most[host] = max(self.most[host], self.now[host])
+        self.most_in_all = max(self.most_in_all, self.now.total())
+        try:
+            await asyncio.sleep(0.002)
+        finally:
+            self.now[host] -= 1
+        key = request.headers["webhook-id"]
+        if self.failing_first and key not in self.failed:
+            self.failed.add(key)
+            return httpx.Response(503)
+        self.delivered.add(key)
+        return httpx.Response(204)
+
+
+@pytest.fixture
+async def quiet(database_url: str) -> AsyncIterator[tuple[WebhookWorker, Counting, list[int]]]:
+    """A worker whose poll interval is long (it looks only when told or when it runs out), a
+    counting receiver, and how many due rows each look at the database returned."""
+    engine = create_engine(database_url)
+    await migrate(engine, "publisher")
+    receiver = Counting()
+    settings = PublisherSettings(
+        env="production",
+        public_hash_key="k" * 40,
+        admin_token="a" * 40,
+        webhook_concurrency=16,
+        webhook_subscription_concurrency=3,
+        webhook_poll_interval_s=3600,
+        webhook_backoff_base_s=0.01,
+        webhook_backoff_max_s=0.02,
+    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(receiver.handle))
+    worker = WebhookWorker(
+        settings=settings,
+        sessions=session_factory(engine),
+        http=http,
+        egress=Egress(resolver=resolver),
+    )
+    looks: list[int] = []
+    due = deliveries.due
+
+    async def counted(session: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        rows = await due(session, **kwargs)
+        looks.append(len(rows))
+        return rows
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deliveries, "due", counted)
+        yield worker, receiver, looks
+    await http.aclose()
+    await engine.dispose()
+
+
+async def running(worker: WebhookWorker) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    stopping = asyncio.Event()
+    return stopping, asyncio.create_task(worker.run(stopping))
+
+
+async def stop(worker: WebhookWorker, stopping: asyncio.Event, task: asyncio.Task[None]) -> None:
+    stopping.set()
+    worker.wake.set()
+    await asyncio.wait_for(task, 30)
+
+
+async def test_the_worker_fetches_due_deliveries_in_batches_not_after_each_one(
+    quiet: tuple[WebhookWorker, Counting, list[int]],
+) -> None:
+    """Each attempt that ends starts the next fetched row: 60 deliveries to one receiver take a
+    handful of looks at the database (each fetching four rounds of its three slots), where the
+    worker used to look after every single delivery."""
+    worker, receiver, looks = quiet
+    await backlog(worker, "fast.example.edu")
+    stopping, task = await running(worker)
+    try:
+        await eventually(lambda: len(receiver.delivered) == BACKLOG, "the whole backlog")
+    finally:
+        await stop(worker, stopping, task)
+    assert receiver.most["fast.example.edu"] <= 3
+    assert sum(looks) >= BACKLOG
+    assert len(looks) <= BACKLOG // 8, looks
+
+
+async def test_new_work_and_due_retries_wake_the_worker_between_polls(
+    quiet: tuple[WebhookWorker, Counting, list[int]],
+) -> None:
+    """With a poll interval of an hour, deliveries queued after it went idle go out when the
+    matcher says so, and a failed attempt is retried when its backoff ends."""
+    worker, receiver, looks = quiet
+    receiver.failing_first = True
+    stopping, task = await running(worker)
+    try:
+        await eventually(lambda: len(looks) == 1, "the first look, at start")
+        await backlog(worker, "late.example.edu")
+        worker.notify()
+        await eventually(lambda: len(receiver.delivered) == BACKLOG, "delivered after retries")
+    finally:
+        await stop(worker, stopping, task)
+    assert receiver.failed == receiver.delivered
+
+
+async def test_many_subscriptions_keep_both_limits(
+    quiet: tuple[WebhookWorker, Counting, list[int]],
+) -> None:
+    worker, receiver, _looks = quiet
+    hosts = [f"r{n}.example.edu" for n in range(8)]
+    for host in hosts:
+        await backlog(worker, host)
+    stopping, task = await running(worker)
+    try:
+        await eventually(
+            lambda: len(receiver.delivered) == BACKLOG * len(hosts), "every backlog", timeout=60
+        )
+    finally:
+        await stop(worker, stopping, task)
+    assert max(receiver.most.values()) <= 3
+    assert receiver.most_in_all <= 16
