@@ -143,13 +143,18 @@ async def drive(
     *,
     concurrency: int = 12,
     during: Callable[[Progress], Awaitable[None]] | None = None,
+    base: str | None = None,
+    keepalive: bool = True,
 ) -> Progress:
-    """Send every conversation (in order within each) while `during` injects faults."""
+    """Send every conversation (in order within each) while `during` injects faults: to ingest,
+    or to `base` (a balancer in front of its replicas; `keepalive=False` opens a connection per
+    request, so a balancer spreads the requests)."""
     progress = Progress()
     queue: asyncio.Queue[list[Item]] = asyncio.Queue()
     for conv in convs:
         queue.put_nowait(conv)
-    base = system.stack.url("ingest")
+    base = base or system.stack.url("ingest")
+    limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
 
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
@@ -157,7 +162,7 @@ async def drive(
                 await send_one(client, base, item)
                 progress.answered += 1
 
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
         faults = [asyncio.create_task(during(progress))] if during else []
         await asyncio.gather(*workers, *faults)
