@@ -70,7 +70,9 @@ def test_each_service_gets_its_own_database(
     assert done == list(migrate.SERVICES)
     assert {e["service"] for e in lines} == {"migrate"}
     assert migrate.main() == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.db" for s in migrate.SERVICES)
+    # each database and the lock file its migrations take (shared.db.migrate)
+    expected = [name for s in migrate.SERVICES for name in (f"{s}.db", f"{s}.db.migrate-lock")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
 
 
 def test_one_database_can_hold_every_schema(
