@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bench.system import Postgres
 from tests.faults import report
 from tests.faults.system import System, start_system
 
@@ -14,6 +16,23 @@ from tests.faults.system import System, start_system
 # (ingest replicas and broker outage, notifier outages): the session broker, a relay, settings.
 from tests.integration.ingest.conftest import settings  # noqa: F401
 from tests.integration.notifier.conftest import configure, producer, relay  # noqa: F401
+
+POSTGRES_SERVER = os.environ.get("REFDESK_TEST_POSTGRES_URL", "")
+ON_POSTGRES = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not POSTGRES_SERVER, reason="REFDESK_TEST_POSTGRES_URL not set"),
+]
+"""The marks of a module whose deployment keeps its data on PostgreSQL (.ci/run starts one)."""
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    """Fresh databases on the server for a module's deployment, dropped at the end."""
+    made = Postgres(POSTGRES_SERVER)
+    try:
+        yield made
+    finally:
+        made.drop()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ fresh database per service there, dropped at the end."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,27 +15,12 @@ import pytest
 from bench.system import Postgres
 from tests.eventually import eventually
 from tests.faults import report
+from tests.faults.conftest import ON_POSTGRES
 from tests.faults.system import SERVICES, System, ledger_summary, start_system
 from tests.faults.test_short import assert_clean
 from tests.faults.traffic import Progress, drive, flatten, make_traffic, settle
 
-SERVER = os.environ.get("REFDESK_TEST_POSTGRES_URL", "")
-pytestmark = [
-    pytest.mark.short_faults,
-    pytest.mark.postgres,
-    pytest.mark.timeout(600),
-    pytest.mark.skipif(not SERVER, reason="REFDESK_TEST_POSTGRES_URL not set"),
-]
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    """Fresh databases on the server for the deployment, dropped at the end."""
-    made = Postgres(SERVER)
-    try:
-        yield made
-    finally:
-        made.drop()
+pytestmark = [pytest.mark.short_faults, pytest.mark.timeout(600), *ON_POSTGRES]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import uuid
 from collections import Counter
@@ -34,19 +33,14 @@ from refdesk_cli.stack import Stack
 from tests.eventually import eventually
 from tests.faults import report
 from tests.faults.balancer import Balancer
+from tests.faults.conftest import ON_POSTGRES
 from tests.faults.system import READY_S, SERVICES, System, ledger_summary, start_system
 from tests.faults.test_short import assert_clean
 from tests.faults.traffic import Progress, drive, flatten, make_traffic, settle
 from tests.integration.ingest.conftest import fresh_phone, sms_form, twilio_headers
 from tests.kafka_helpers import read_topic
 
-SERVER = os.environ.get("REFDESK_TEST_POSTGRES_URL", "")
-pytestmark = [
-    pytest.mark.short_faults,
-    pytest.mark.postgres,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(not SERVER, reason="REFDESK_TEST_POSTGRES_URL not set"),
-]
+pytestmark = [pytest.mark.short_faults, pytest.mark.timeout(900), *ON_POSTGRES]
 ALL = (*SERVICES, "publisher")
 ADMIN = {"Authorization": "Bearer dev-dkim-token"}  # sees every department's conversations
 SUPERVISOR = {"Authorization": "Bearer dev-lokafor-token"}
@@ -59,15 +53,6 @@ WORK = {
     "status": ("refdesk_events_consumed_total", {}),
     "publisher": ("refdesk_public_events_total", {}),
 }
-
-
-@pytest.fixture
-def postgres() -> Iterator[Postgres]:
-    made = Postgres(SERVER)
-    try:
-        yield made
-    finally:
-        made.drop()
 
 
 @pytest.fixture
