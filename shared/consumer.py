@@ -29,7 +29,7 @@ from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from shared.events import AnyEvent, parse_data
-from shared.kafka import dead_letter_record
+from shared.kafka import SESSION_TIMEOUT_MS, dead_letter_record
 from shared.metrics import BATCHES, CONSUMED, DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,9 @@ def batch_subscriber(
     bounds how long an idle poll waits; `fetch_min_bytes` and `fetch_max_wait_ms` (aiokafka's
     defaults unless given) let the broker gather larger batches for consumers no patron
     waits on. `partition_assignment_strategy` is how the group shares partitions (round robin,
-    FastStream's default, unless given; a group settles on one that every member lists)."""
+    FastStream's default, unless given; a group settles on one that every member lists). The
+    session and rebalance timeouts are stated: the broker's request timeout is chosen to
+    outlast them (`shared.kafka.REQUEST_TIMEOUT_MS`)."""
     subscriber: Any = broker.subscriber(
         *topics,
         group_id=group_id,
@@ -188,6 +190,8 @@ def batch_subscriber(
         fetch_min_bytes=fetch_min_bytes,
         fetch_max_wait_ms=fetch_max_wait_ms,
         partition_assignment_strategy=partition_assignment_strategy,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        rebalance_timeout_ms=SESSION_TIMEOUT_MS,
     )
 
     poll_without_pause(subscriber)

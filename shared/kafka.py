@@ -36,6 +36,21 @@ SLOW_PUBLISH_S = 1.0
 milliseconds is usual): a stalled broker or a partition without its leader is named when it
 happens, not only in the latency histograms."""
 
+SESSION_TIMEOUT_MS = 10_000
+"""A consumer that sends its group no heartbeat for this long is dropped from the group. It is
+also each member's rebalance timeout: how long the broker waits, in a rebalance, for every
+member to join again before it goes on without the late ones (aiokafka's default for both,
+stated by `shared.consumer.batch_subscriber`)."""
+
+REQUEST_TIMEOUT_MS = SESSION_TIMEOUT_MS + 5_000
+"""How long a request to the broker may take, producers' and consumers' alike. The broker
+answers a member's JoinGroup only once every member has joined again or the rebalance timeout
+has passed, so with a request timeout no longer than the rebalance timeout a member gave up on
+its join just as the answer came: `RequestTimedOutError` on JoinGroup, the connection closed,
+and the member's next join started one more rebalance of the group. The Java client gives
+JoinGroup the rebalance timeout plus 5 s for this reason; aiokafka has one timeout for every
+request, so every request gets that."""
+
 
 _KEYLESS = DefaultPartitioner()
 
@@ -67,7 +82,7 @@ def build_broker(settings: CommonSettings, *, client_id: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         partitioner=partition_of,
-        request_timeout_ms=10_000,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
         graceful_timeout=settings.shutdown_timeout_s,
         logger=logging.getLogger(f"refdesk.{client_id}.kafka"),
         log_level=logging.DEBUG,
