@@ -28,3 +28,8 @@ SIGNATURE_FAILURES = Counter(
     "Webhooks refused for a missing, wrong or stale signature",
     ["channel"],
 )
+SENDER_FAILED = Counter(
+    "refdesk_ingest_emails_sender_failed_total",
+    "Emails whose sender failed the receiving mail system's checks (DMARC, or SPF without DKIM),"
+    " accepted in a conversation of their own",
+)

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaBroker
 
-from services.ingest.metrics import BLOCKED, DUPLICATES
+from services.ingest.metrics import BLOCKED, DUPLICATES, SENDER_FAILED
+from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.errors import ReplayedToken
 from services.ingest.providers.twilio import SmsInbound
@@ -136,7 +137,12 @@ class Ingest:
         that conversation (see `replies`); else, for the first message it answers (In-Reply-To,
         then References newest first) that ingest knows, that message's (a patron's email
         ingest accepted, or an email refdesk sent to this very sender); else a new one. The
-        lookups go to the store together."""
+        lookups go to the store together. An email whose sender failed the receiving system's
+        checks (`providers.authenticity`) starts a new one: its From may be forged."""
+        if mail.sender_check is SenderCheck.FAILED:
+            SENDER_FAILED.inc()
+            log.info("email whose sender failed the receiving system's checks: not threaded")
+            return _new_email_conversation(mail)
         sender, tag = mail.sender_email, mail.ticket_tag
         parents = list(
             dict.fromkeys(p for p in (mail.in_reply_to, *reversed(mail.references)) if p)
@@ -160,7 +166,7 @@ class Ingest:
         for own, sent in zip(found[:count], found[count:] or [None] * count, strict=True):
             if conversation := own or sent:
                 return conversation
-        return f"email-{derived_id('email-thread', mail.message_id)[:18]}"
+        return _new_email_conversation(mail)
 
     async def accept_mailgun(self, mail: EmailInbound, *, token: str) -> str:
         """A Mailgun email, its signed token bound to it before anything is accepted.
@@ -181,7 +187,8 @@ class Ingest:
             DUPLICATES.labels(channel="email").inc()
             return "duplicate"
         conversation_id = await self._email_conversation(mail)
-        sender = mail.sender_email
+        # a sender that failed its checks does not become an address of the conversation
+        sender = mail.sender_email if mail.sender_check is not SenderCheck.FAILED else None
         event = email_interaction(
             mail,
             conversation_id=conversation_id,
@@ -236,3 +243,8 @@ def _outcome(event: Translated) -> str:
         BLOCKED.labels(channel=event.channel.value).inc()
         return "blocked"
     return "accepted"
+
+
+def _new_email_conversation(mail: EmailInbound) -> str:
+    """The conversation an email starts: derived from its Message-ID, so a redelivery agrees."""
+    return f"email-{derived_id('email-thread', mail.message_id)[:18]}"

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.errors import InvalidField
 from services.ingest.providers.files import AttachedFile
 
@@ -29,6 +30,7 @@ class EmailInbound:
     ticket_tag: str | None = None  # the conversation id carried by "[refdesk #<id>]"
     received_at: datetime | None = None  # aware
     attachments: tuple[AttachedFile, ...] = ()  # described, never their content
+    sender_check: SenderCheck = SenderCheck.UNKNOWN  # the receiving system's SPF/DKIM/DMARC
 
 
 def normalize_message_id(raw: str | None, *, field: str = "Message-ID") -> str:

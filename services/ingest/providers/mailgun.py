@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from email.utils import getaddresses
 from typing import Protocol, runtime_checkable
 
+from services.ingest.providers.authenticity import sender_check
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import (
@@ -185,8 +186,9 @@ def _attachments(form: Mapping[str, object]) -> tuple[AttachedFile, ...]:
 def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
     """Parse a (verified) Mailgun route POST; InvalidField names the missing or bad field.
 
-    Headers absent as fields are looked up in "message-headers". File parts (multipart posts)
-    are described as attachments.
+    Headers absent as fields are looked up in "message-headers" (the first of a repeated
+    header: the topmost, so Mailgun's own `X-Mailgun-Spf` and `X-Mailgun-Dkim-Check-Result`
+    before any the sender wrote). File parts (multipart posts) are described as attachments.
     """
     fields = _fields(form)
     name, email = _sender(fields)
@@ -204,4 +206,9 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
         ticket_tag=ticket_tag(subject),
         received_at=_received_at(fields.get("timestamp")),
         attachments=_attachments(form),
+        sender_check=sender_check(
+            authentication_results=fields.get("authentication-results"),
+            spf=fields.get("x-mailgun-spf"),
+            dkim=fields.get("x-mailgun-dkim-check-result"),
+        ),
     )

@@ -9,6 +9,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from services.ingest.providers.authenticity import sender_check
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import InvalidField, UnsupportedMedia
@@ -48,6 +49,15 @@ def _header(msg: Message, name: str) -> str | None:
         return str(msg.get(name)).strip()
     except (ValueError, IndexError, TypeError, AttributeError) as exc:
         raise InvalidField(name, "unparseable header") from exc
+
+
+def _optional_header(msg: Message, name: str) -> str | None:
+    """The topmost such header, or None when it is absent or cannot be parsed: a receiving
+    system's verdict that cannot be read is no verdict, and never a reason to refuse mail."""
+    try:
+        return _header(msg, name)
+    except InvalidField:
+        return None
 
 
 def _has_8bit(value: str) -> bool:
@@ -243,4 +253,9 @@ def parse_mime(raw: bytes) -> EmailInbound:
         ticket_tag=ticket_tag(subject),
         received_at=_date(_header(msg, "Date")),
         attachments=attachments,
+        sender_check=sender_check(
+            authentication_results=_optional_header(msg, "Authentication-Results"),
+            spf=_optional_header(msg, "X-Mailgun-Spf") or _optional_header(msg, "Received-SPF"),
+            dkim=_optional_header(msg, "X-Mailgun-Dkim-Check-Result"),
+        ),
     )

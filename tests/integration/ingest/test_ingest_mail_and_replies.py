@@ -1,10 +1,12 @@
 """Ingest against the real broker: a large email with a photo is published (described, within
 the broker's message size limit), a webhook URL with a trailing slash is answered, a patron's
 reply naming only the Message-ID of refdesk's email joins its conversation, and a ticket tag
-threads only from an address of its conversation."""
+threads only from an address of its conversation whose checks at the mail provider did not
+fail."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -200,6 +202,14 @@ async def test_a_ticket_tag_threads_only_from_an_address_of_its_conversation(
             }
             for c in (conversation, converted)
         ]
+        # the patron's own From, which Mailgun's SPF and DKIM checks failed
+        spoofed = {
+            **mailgun_form(message_id=uuid.uuid4().hex, subject=f"Re: [refdesk #{conversation}]"),
+            "message-headers": json.dumps(
+                [["X-Mailgun-Spf", "Fail"], ["X-Mailgun-Dkim-Check-Result", "Fail"]]
+            ),
+        }
+        forged.append(spoofed)
         for form in (*tagged, *forged):
             assert (await client.post("/webhooks/email", data=form)).status_code == 200
 
@@ -212,3 +222,4 @@ async def test_a_ticket_tag_threads_only_from_an_address_of_its_conversation(
     assert [await conversation_of(form) for form in tagged] == [conversation, converted]
     for form in forged:
         assert (await conversation_of(form)).startswith("email-")
+        assert await conversation_of(form) != conversation

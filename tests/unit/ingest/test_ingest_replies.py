@@ -1,6 +1,7 @@
 """A patron's email reply threads by the Message-ID of the email refdesk sent them, and only
 from the address refdesk sent it to (a forged In-Reply-To starts a new conversation); a ticket
-tag threads only from an address of its conversation (a forged tag is not followed)."""
+tag threads only from an address of its conversation (a forged tag is not followed); an email
+whose sender failed the receiving system's checks threads by neither."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.replies import (
     PARTY_NAMESPACE,
@@ -79,7 +81,11 @@ def staff_reply(conversation_id: str, *, to: str = PATRON) -> NotificationReques
 
 
 def email(
-    *, sender: str | None = PATRON, in_reply_to: str | None = None, tag: str | None = None
+    *,
+    sender: str | None = PATRON,
+    in_reply_to: str | None = None,
+    tag: str | None = None,
+    check: SenderCheck = SenderCheck.UNKNOWN,
 ) -> EmailInbound:
     return EmailInbound(
         message_id=f"{uuid.uuid4().hex}@mail.example.edu",
@@ -90,6 +96,7 @@ def email(
         text="Thanks, I will bring it Friday.",
         in_reply_to=in_reply_to,
         ticket_tag=tag,
+        sender_check=check,
     )
 
 
@@ -249,3 +256,41 @@ async def test_a_forged_tag_does_not_make_its_sender_a_party_of_the_tagged_conve
     again = email(sender="someone.else@example.org", tag=conversation)
     await ingest.accept_email(again, provider="mailgun")
     assert conversation_of(broker, again) != conversation
+
+
+async def test_a_patrons_address_that_failed_its_checks_threads_by_neither_tag_nor_reply(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    """Someone forging the patron's own From: the receiving system's DMARC (or SPF) failed, so
+    neither the tag nor refdesk's Message-ID puts the email into the patron's conversation."""
+    first = email()
+    await ingest.accept_email(first, provider="mailgun")
+    conversation = conversation_of(broker, first)
+    command = staff_reply(conversation)
+    entry = sent_entry(command)
+    assert entry is not None
+    await store.remember(entry)
+    sent = make_message_id(command.idempotency_key, "refdesk.local").strip("<>")
+    forged = email(tag=conversation, in_reply_to=sent, check=SenderCheck.FAILED)
+    assert await ingest.accept_email(forged, provider="mailgun") == "accepted"
+    assert conversation_of(broker, forged) != conversation
+    assert conversation_of(broker, forged).startswith("email-")
+    # the same email with a passing or no verdict is the patron's reply, as before
+    for check in (SenderCheck.PASSED, SenderCheck.UNKNOWN):
+        genuine = email(tag=conversation, in_reply_to=sent, check=check)
+        await ingest.accept_email(genuine, provider="mailgun")
+        assert conversation_of(broker, genuine) == conversation
+
+
+async def test_an_email_that_failed_its_checks_binds_no_address_and_is_still_published(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    forged = email(sender="someone.else@example.org", check=SenderCheck.FAILED)
+    assert await ingest.accept_email(forged, provider="mailgun") == "accepted"
+    conversation = conversation_of(broker, forged)  # published, in a conversation of its own
+    bound = party_key(conversation, "someone.else@example.org")
+    assert await store.seen_conversation(PARTY_NAMESPACE, bound) is None
+    # a later reply into that conversation still threads by the email's own Message-ID
+    follow_up = email(sender="someone.else@example.org", in_reply_to=forged.message_id)
+    await ingest.accept_email(follow_up, provider="mailgun")
+    assert conversation_of(broker, follow_up) == conversation
