@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 
-from services.notifier import ledger, outbox, recipients, tables
+from services.notifier import ledger, ledger_outcomes, outbox, recipients, tables
 from services.notifier.errors import AuthenticationFailed, PermanentError, UncertainSendError
 from services.notifier.lanes import LaneWake
 from services.notifier.ledger_work import LedgerWork
@@ -176,7 +176,7 @@ class Deliverer:
             RETRIES.labels(**labels).inc()
             self.failing.add(cmd.channel)
             await self.work.submit(
-                ledger.retry_later(
+                ledger_outcomes.retry_later(
                     entry.key,
                     delay_s=self.backoff_s(attempts),
                     error=str(exc),
@@ -199,7 +199,7 @@ class Deliverer:
         self.failing.discard(cmd.channel)
         at, delivered = self.now(), out.delivered(provider_id)
         await self.work.submit(
-            ledger.sent(
+            ledger_outcomes.sent(
                 entry.key,
                 delivered,
                 at=at,
@@ -234,7 +234,7 @@ class Deliverer:
             now, lease_s = self.now(), self.settings.lease_s
             await self.work.run(
                 functools.partial(
-                    ledger.save_progress,
+                    ledger_outcomes.save_progress,
                     key=entry.key,
                     progress=progress.to_json(),
                     lease_s=lease_s,
@@ -283,7 +283,7 @@ class Deliverer:
         self.failing.add(cmd.channel)
         ceiling = self.settings.backoff_max_s
         await self.work.submit(
-            ledger.retry_later(
+            ledger_outcomes.retry_later(
                 entry.key,
                 delay_s=random.uniform(ceiling / 2, ceiling),
                 error=str(exc),
@@ -320,9 +320,9 @@ class Deliverer:
             NOTIFICATIONS.dlq_name, letter, key=cmd.conversation_id, event_id=entry.key
         )
         at = self.now()
-        delivered = out.delivered() if out is not None else ledger.NOTHING
+        delivered = out.delivered() if out is not None else ledger_outcomes.NOTHING
         await self.work.submit(
-            ledger.dead(entry.key, error=error, reason=reason, delivered=delivered, at=at)
+            ledger_outcomes.dead(entry.key, error=error, reason=reason, delivered=delivered, at=at)
         )
         DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
         log.warning(

@@ -1,21 +1,20 @@
-"""Send-ledger operations. The ledger makes each notification's effect happen once.
+"""Send-ledger operations: commands recorded, due rows claimed, and the ledger's reads.
 
-A command is recorded (idempotently, by key) before its offset is committed; a lane worker
-then claims due rows with a lease, delivers them and records the outcomes. A crash between
-the relay accepting a message and the ledger write leaves the row pending, so it is sent
-again with the same Message-ID (docs/reliability.md). That claim finds the lease it took over
-run out without an outcome and marks the row in doubt (`in_doubt_since`), as a retry after a
-lost answer does: the SMS lane then asks Twilio before sending again (sms_delivery.py).
-
-Each final outcome (sent or dead) is written with what was delivered, `outcome_published`
-false and a lease held by the worker that announces it on refdesk.deliveries (outbox.py).
+The ledger makes each notification's effect happen once. A command is recorded (idempotently,
+by key) before its offset is committed; a lane worker then claims due rows with a lease,
+delivers them and records the outcomes (ledger_outcomes.py). A crash between the relay
+accepting a message and the ledger write leaves the row pending, so it is sent again with the
+same Message-ID (docs/reliability.md). That claim finds the lease it took over run out without
+an outcome and marks the row in doubt (`in_doubt_since`), as a retry after a lost answer does:
+the SMS lane then asks Twilio before sending again (sms_delivery.py).
 
 Times are naive UTC. Every unit takes the caller's `now` (the service's clock), so tests can
 move time; it defaults to the wall clock.
 
 The hot operations (record, claim, outcomes) are synchronous SQLAlchemy Core functions over
 one `Connection`, each meant to run as one transaction (`shared.syncdb.UnitRunner`). Their
-statements are built once, here: building a construct costs more than SQLite takes to run it.
+statements are built once, here and in ledger_outcomes.py: building a construct costs more
+than SQLite takes to run it.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, case, false, func, null, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifier import recipients
 from services.notifier.tables import DEAD, IS_PENDING, PENDING, PRIORITY_RANK, SENT, ledger
 from shared.clock import utcnow
-from shared.db import UTCDateTime
 from shared.events import Channel, NotificationRequested
 
 
@@ -58,92 +56,6 @@ class Claim:
     more: bool
     """True when rows that may be due were not taken: past the limit, a second row of one
     conversation, a row another worker leased first, or rows of the conversations in flight."""
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """What a delivery put (or would have put) in front of the patron: kept with the outcome,
-    so an announcement made again after a crash says the same."""
-
-    text: str | None = None
-    subject: str | None = None
-    segments: int | None = None
-    message_id: str | None = None
-    provider_id: str | None = None
-
-
-NOTHING = Delivered()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one delivery attempt, to be written with others in one transaction."""
-
-    key: str
-    state: str
-    """SENT, DEAD, or PENDING for a retry at retry_at."""
-    delivered: Delivered = NOTHING
-    retry_after_s: float | None = None
-    error: str | None = None
-    reason: str | None = None
-    """DEAD: the short failure class announced (never a remote body, never patron data)."""
-    pull_forward: str | None = None
-    """A channel whose relay is back: its pending rows in backoff become due now."""
-    at: datetime | None = None
-    """When it happened (naive UTC); unset: when it is written."""
-    in_doubt_since: datetime | None = None
-    """PENDING: the attempt that failed may have reached the provider; it began then."""
-    counts: bool = True
-    """PENDING: whether the failed attempt counts against the notification's attempts."""
-    progress: dict[str, Any] | None = None
-    """SENT: the parts of an SMS sent in parts (kept with the row)."""
-
-
-def sent(
-    key: str,
-    delivered: Delivered,
-    *,
-    at: datetime | None = None,
-    pull_forward: str | None = None,
-    progress: dict[str, Any] | None = None,
-) -> Outcome:
-    """The relay or provider accepted the message."""
-    return Outcome(
-        key, SENT, delivered=delivered, pull_forward=pull_forward, at=at, progress=progress
-    )
-
-
-def retry_later(
-    key: str,
-    *,
-    delay_s: float,
-    error: str,
-    in_doubt_since: datetime | None = None,
-    counts: bool = True,
-) -> Outcome:
-    """A transient failure: try again after delay_s. `in_doubt_since`: when the attempt began,
-    if it may have reached the provider; `counts`: False for a failure that must not use up
-    the attempts (the provider refused the credentials)."""
-    return Outcome(
-        key,
-        PENDING,
-        retry_after_s=delay_s,
-        error=error[:1000],
-        in_doubt_since=in_doubt_since,
-        counts=counts,
-    )
-
-
-def dead(
-    key: str,
-    *,
-    error: str,
-    reason: str,
-    delivered: Delivered = NOTHING,
-    at: datetime | None = None,
-) -> Outcome:
-    """A permanent failure or exhausted retries: the row leaves the send queue for good."""
-    return Outcome(key, DEAD, delivered=delivered, error=error[:1000], reason=reason[:64], at=at)
 
 
 # ---- statements ------------------------------------------------------------------------------
@@ -201,72 +113,6 @@ _LEASE = (
         ),
     )
     .returning(ledger.c.idempotency_key, ledger.c.in_doubt_since)
-)
-
-_BY_KEY = ledger.c.idempotency_key == bindparam("k")
-# A final outcome keeps a lease: the worker that wrote it announces it; after the lease,
-# anyone may announce it again.
-_FINAL = {
-    "finished_at": bindparam("at"),
-    "lease_until": bindparam("until"),
-    "attempts": ledger.c.attempts + 1,
-    "message_id": bindparam("mid"),
-    "provider_id": bindparam("pid"),
-    "delivered_text": bindparam("text"),
-    "subject": bindparam("subject"),
-    "segments": bindparam("segments"),
-    "outcome_published": false(),
-}
-_PROGRESS = bindparam("progress", type_=JSON(none_as_null=True))
-_MARK_SENT = (
-    update(ledger)
-    .where(_BY_KEY)
-    .values(
-        state=SENT,
-        sent_at=bindparam("at"),
-        last_error=null(),
-        reason=null(),
-        in_doubt_since=null(),
-        progress=func.coalesce(_PROGRESS, ledger.c.progress),
-        **_FINAL,
-    )
-)
-# A row is only rescheduled or buried while pending: one that another worker sent after this
-# worker's lease ran out stays sent.
-_RETRY_LATER = (
-    update(ledger)
-    .where(_BY_KEY, ledger.c.state == PENDING)
-    .values(
-        next_attempt_at=bindparam("at"),
-        lease_until=null(),
-        attempts=ledger.c.attempts + bindparam("inc"),
-        last_error=bindparam("err"),
-        # the first attempt in doubt since the message was last known not to exist
-        in_doubt_since=func.coalesce(
-            ledger.c.in_doubt_since, bindparam("doubt", type_=UTCDateTime())
-        ),
-    )
-)
-# An SMS part went out: the row records it, nothing is in doubt, and its lease is renewed for
-# the parts to come.
-_SAVE_PROGRESS = (
-    update(ledger)
-    .where(_BY_KEY, ledger.c.state == PENDING)
-    .values(progress=_PROGRESS, in_doubt_since=null(), lease_until=bindparam("until"))
-)
-_MARK_DEAD = (
-    update(ledger)
-    .where(_BY_KEY, ledger.c.state == PENDING)
-    .values(state=DEAD, last_error=bindparam("err"), reason=bindparam("reason"), **_FINAL)
-)
-_RETRY_NOW = (
-    update(ledger)
-    .where(
-        ledger.c.channel == bindparam("lane"),
-        ledger.c.state == PENDING,
-        ledger.c.next_attempt_at > bindparam("now"),
-    )
-    .values(next_attempt_at=bindparam("now"))
 )
 
 # The gauge's read, served by the partial index over pending rows (ix_send_ledger_pending).
@@ -365,66 +211,6 @@ def claim(
     ]
     more = len(rows) > len(entries) or bool(busy)
     return Claim(entries, more=more)
-
-
-def apply_outcomes(
-    conn: Connection, outcomes: Sequence[Outcome], *, lease_s: float, now: datetime | None = None
-) -> None:
-    """Write a batch of delivery outcomes, then pull forward the retries of recovered lanes.
-
-    A final outcome is left leased for `lease_s`: its announcement is this worker's to make.
-    """
-    now = now or utcnow()
-    until = now + timedelta(seconds=lease_s)
-
-    def final(o: Outcome) -> dict[str, Any]:
-        d = o.delivered
-        return {
-            "k": o.key,
-            "at": o.at or now,
-            "until": until,
-            "mid": d.message_id,
-            "pid": d.provider_id,
-            "text": d.text,
-            "subject": d.subject,
-            "segments": d.segments,
-        }
-
-    marks = [final(o) | {"progress": o.progress} for o in outcomes if o.state == SENT]
-    retries = [
-        {
-            "k": o.key,
-            "at": now + timedelta(seconds=o.retry_after_s or 0.0),
-            "err": o.error,
-            "inc": 1 if o.counts else 0,
-            "doubt": o.in_doubt_since,
-        }
-        for o in outcomes
-        if o.state == PENDING
-    ]
-    buried = [final(o) | {"err": o.error, "reason": o.reason} for o in outcomes if o.state == DEAD]
-    for statement, params in ((_MARK_SENT, marks), (_RETRY_LATER, retries), (_MARK_DEAD, buried)):
-        if params:
-            conn.execute(statement, params)
-    for channel in sorted({o.pull_forward for o in outcomes if o.pull_forward}):
-        conn.execute(_RETRY_NOW, {"lane": channel, "now": now})
-
-
-def save_progress(
-    conn: Connection,
-    key: str,
-    *,
-    progress: dict[str, Any],
-    lease_s: float,
-    now: datetime | None = None,
-) -> None:
-    """Record how far an SMS sent in parts got (nothing of it is in doubt now) and renew the
-    row's lease for the parts still to send."""
-    now = now or utcnow()
-    conn.execute(
-        _SAVE_PROGRESS,
-        {"k": key, "progress": progress, "until": now + timedelta(seconds=lease_s)},
-    )
 
 
 # ---- reads for the HTTP API and metrics -----------------------------------------------------

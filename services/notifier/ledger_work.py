@@ -26,7 +26,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from services.notifier import ledger, outbox
+from services.notifier import ledger_outcomes, outbox
 from shared.batching import Batcher
 from shared.syncdb import UnitRunner
 
@@ -47,7 +47,7 @@ class LedgerWork:
     now: Callable[[], datetime]
     """Now, aware, in UTC (the Deliverer's clock)."""
     lease_s: float
-    _outcomes: Batcher[ledger.Outcome, None] = field(init=False)
+    _outcomes: Batcher[ledger_outcomes.Outcome, None] = field(init=False)
     _marks: list[str] = field(init=False, default_factory=list)
     """Outcomes the broker took whose flag is not yet written: the next unit of work writes
     it."""
@@ -74,13 +74,13 @@ class LedgerWork:
         """The broker took these outcomes' announcements: the next unit records it."""
         self._marks += keys
 
-    async def submit(self, outcome: ledger.Outcome) -> None:
+    async def submit(self, outcome: ledger_outcomes.Outcome) -> None:
         """Write one delivery's outcome, with those of the deliveries finishing meanwhile."""
         await self._outcomes.submit(outcome)
 
-    async def _write_outcomes(self, outcomes: list[ledger.Outcome]) -> list[None]:
+    async def _write_outcomes(self, outcomes: list[ledger_outcomes.Outcome]) -> list[None]:
         write = functools.partial(
-            ledger.apply_outcomes, outcomes=outcomes, lease_s=self.lease_s, now=self.now()
+            ledger_outcomes.apply_outcomes, outcomes=outcomes, lease_s=self.lease_s, now=self.now()
         )
         for tried in range(1, OUTCOME_WRITE_TRIES + 1):
             try:

@@ -1,8 +1,8 @@
 """The ledger as an outbox of delivery outcomes (announced on refdesk.deliveries).
 
-A final outcome is written (ledger.apply_outcomes) with `outcome_published` false and a lease
-held by the worker that wrote it, which announces it and then sets the flag (`mark_announced`,
-in its next unit of work).
+A final outcome is written (ledger_outcomes.apply_outcomes) with `outcome_published` false and
+a lease held by the worker that wrote it, which announces it and then sets the flag
+(`mark_announced`, in its next unit of work).
 An announcement lost to a crash or a broker outage is taken up again, once its lease has run
 out, by any worker (`claim_unannounced`), from what the row keeps: the announcement is the same
 however often it is made. Units of work over one `Connection`, as in ledger.py.
@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, false, null, select, true, update
 from sqlalchemy.engine import Connection
 
-from services.notifier.ledger import LEASE_FREE, Delivered
+from services.notifier.ledger import LEASE_FREE
+from services.notifier.ledger_outcomes import Delivered
 from services.notifier.tables import UNANNOUNCED, ledger
 from shared.clock import utcnow
 from shared.events import NotificationRequested

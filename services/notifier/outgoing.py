@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.notifier import ledger
+from services.notifier import ledger_outcomes
 from services.notifier.chat import ChatSender
 from services.notifier.email_sender import EmailSender
 from services.notifier.errors import InvalidContext
@@ -43,9 +43,9 @@ class Outgoing:
     email: Email | None = None
     message_id: str | None = None
 
-    def delivered(self, provider_id: str | None = None) -> ledger.Delivered:
+    def delivered(self, provider_id: str | None = None) -> ledger_outcomes.Delivered:
         """What the ledger keeps of it (and the outcome announces)."""
-        return ledger.Delivered(
+        return ledger_outcomes.Delivered(
             text=self.text,
             subject=self.subject,
             segments=self.segments,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.notifier import ledger, outbox
+from services.notifier import ledger, ledger_outcomes, outbox
 from services.notifier.tables import DEAD, PENDING, SENT
 from services.notifier.tables import ledger as table
 from shared.clock import utcnow
@@ -155,14 +155,14 @@ async def test_the_ledgers_updates_and_sweeps_read_their_rows_not_every_pending_
         assert "sqlite_autoindex_send_ledger_1 (idempotency_key=?)" in lease, lease
         for statement, values in (
             (
-                ledger._RETRY_LATER,
+                ledger_outcomes._RETRY_LATER,
                 {"k": keys[0], "at": now, "err": "451", "inc": 1, "doubt": None},
             ),
             (
-                ledger._MARK_SENT,
+                ledger_outcomes._MARK_SENT,
                 dict.fromkeys(FINAL, None) | {"k": keys[0], "at": now, "progress": None},
             ),
-            (ledger._SAVE_PROGRESS, {"k": keys[0], "progress": "{}", "until": now}),
+            (ledger_outcomes._SAVE_PROGRESS, {"k": keys[0], "progress": "{}", "until": now}),
             (outbox._ANNOUNCED, {"keys": keys}),
             (outbox._LEASE_FINAL, {"keys": keys, "now": now, "until": now}),
         ):
@@ -185,23 +185,25 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
     await db(lambda conn: ledger.record(conn, [done, later, buried]))
     await claim(db)
     await db(
-        lambda conn: ledger.apply_outcomes(
+        lambda conn: ledger_outcomes.apply_outcomes(
             conn,
             [
-                ledger.sent(done.idempotency_key, ledger.Delivered(text="hi", message_id="<m@x>")),
-                ledger.retry_later(later.idempotency_key, delay_s=3600, error="451 later"),
-                ledger.dead(buried.idempotency_key, error="550 no", reason="rejected 550"),
+                ledger_outcomes.sent(
+                    done.idempotency_key, ledger_outcomes.Delivered(text="hi", message_id="<m@x>")
+                ),
+                ledger_outcomes.retry_later(later.idempotency_key, delay_s=3600, error="451 later"),
+                ledger_outcomes.dead(buried.idempotency_key, error="550 no", reason="rejected 550"),
             ],
             lease_s=LEASE_S,
         )
     )
     # a retry or a burial recorded late (after another worker sent the row) leaves it sent
     await db(
-        lambda conn: ledger.apply_outcomes(
+        lambda conn: ledger_outcomes.apply_outcomes(
             conn,
             [
-                ledger.dead(done.idempotency_key, error="late", reason="late"),
-                ledger.retry_later(done.idempotency_key, delay_s=1, error="late"),
+                ledger_outcomes.dead(done.idempotency_key, error="late", reason="late"),
+                ledger_outcomes.retry_later(done.idempotency_key, delay_s=1, error="late"),
             ],
             lease_s=LEASE_S,
         )
@@ -222,10 +224,12 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
     # the lane's relay is back: what waits in backoff becomes due now
     await db(lambda conn: ledger.record(conn, [waiting]))
     await db(
-        lambda conn: ledger.apply_outcomes(
+        lambda conn: ledger_outcomes.apply_outcomes(
             conn,
             [
-                ledger.sent(waiting.idempotency_key, ledger.NOTHING, pull_forward="email"),
+                ledger_outcomes.sent(
+                    waiting.idempotency_key, ledger_outcomes.NOTHING, pull_forward="email"
+                ),
             ],
             lease_s=LEASE_S,
         )
@@ -242,11 +246,15 @@ async def test_final_outcomes_are_announced_once_or_again_after_their_lease(
     await claim(a)
     sent_at = utcnow()
     await a(
-        lambda conn: ledger.apply_outcomes(
+        lambda conn: ledger_outcomes.apply_outcomes(
             conn,
             [
-                ledger.sent(announced.idempotency_key, ledger.Delivered(text="a"), at=sent_at),
-                ledger.dead(lost.idempotency_key, error="550", reason="rejected 550", at=sent_at),
+                ledger_outcomes.sent(
+                    announced.idempotency_key, ledger_outcomes.Delivered(text="a"), at=sent_at
+                ),
+                ledger_outcomes.dead(
+                    lost.idempotency_key, error="550", reason="rejected 550", at=sent_at
+                ),
             ],
             lease_s=LEASE_S,
             now=sent_at,
@@ -290,13 +298,13 @@ async def test_a_lease_that_ran_out_without_an_outcome_puts_the_row_in_doubt(
     assert all(e.in_doubt_since is None for e in first.values())
     # one retried after a lost answer, one after a refused connection; `crashed` gets nothing
     await db(
-        lambda conn: ledger.apply_outcomes(
+        lambda conn: ledger_outcomes.apply_outcomes(
             conn,
             [
-                ledger.retry_later(
+                ledger_outcomes.retry_later(
                     retried.idempotency_key, delay_s=0, error="timeout", in_doubt_since=t0
                 ),
-                ledger.retry_later(cmd_sent.idempotency_key, delay_s=0, error="refused"),
+                ledger_outcomes.retry_later(cmd_sent.idempotency_key, delay_s=0, error="refused"),
             ],
             lease_s=LEASE_S,
             now=t0,
@@ -309,16 +317,16 @@ async def test_a_lease_that_ran_out_without_an_outcome_puts_the_row_in_doubt(
     assert second[cmd_sent.idempotency_key].in_doubt_since is None
     # a refused attempt later does not clear the doubt; a recorded part does
     await db(
-        lambda conn: ledger.apply_outcomes(
+        lambda conn: ledger_outcomes.apply_outcomes(
             conn,
-            [ledger.retry_later(retried.idempotency_key, delay_s=0, error="refused")],
+            [ledger_outcomes.retry_later(retried.idempotency_key, delay_s=0, error="refused")],
             lease_s=LEASE_S,
             now=later,
         )
     )
     progress = {"chars": 10, "sids": ["SM1"], "budget": 1600, "segments": 1}
     await db(
-        lambda conn: ledger.save_progress(
+        lambda conn: ledger_outcomes.save_progress(
             conn, crashed.idempotency_key, progress=progress, lease_s=LEASE_S, now=later
         )
     )
@@ -330,9 +338,13 @@ async def test_a_lease_that_ran_out_without_an_outcome_puts_the_row_in_doubt(
     assert rows[retried.idempotency_key].attempts == 2
     # an attempt that does not count (refused credentials) leaves the attempts alone
     await db(
-        lambda conn: ledger.apply_outcomes(
+        lambda conn: ledger_outcomes.apply_outcomes(
             conn,
-            [ledger.retry_later(cmd_sent.idempotency_key, delay_s=0, error="401", counts=False)],
+            [
+                ledger_outcomes.retry_later(
+                    cmd_sent.idempotency_key, delay_s=0, error="401", counts=False
+                )
+            ],
             lease_s=LEASE_S,
             now=later,
         )

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select
 
-from services.notifier import ledger, recipients
+from services.notifier import ledger, ledger_outcomes, recipients
 from services.notifier.tables import PENDING, SENT, ledger_keys
 from services.notifier.tables import ledger as table
 from shared.clock import utcnow
@@ -84,13 +84,17 @@ async def test_a_lookup_meets_every_text_of_the_number_whatever_the_conversation
         (sent, "SM-sent", now),
         (other, "SM-other-number", now),
     ):
-        outcome = ledger.sent(cmd.idempotency_key, ledger.Delivered(provider_id=sid), at=at)
+        outcome = ledger_outcomes.sent(
+            cmd.idempotency_key, ledger_outcomes.Delivered(provider_id=sid), at=at
+        )
         await runner(
-            lambda conn, o=outcome: ledger.apply_outcomes(conn, [o], lease_s=LEASE_S, now=now)
+            lambda conn, o=outcome: ledger_outcomes.apply_outcomes(
+                conn, [o], lease_s=LEASE_S, now=now
+            )
         )
     progress = {"chars": 1600, "sids": ["SM-part-1"], "budget": 1600, "segments": 11}
     await runner(
-        lambda conn: ledger.save_progress(
+        lambda conn: ledger_outcomes.save_progress(
             conn, in_parts.idempotency_key, progress=progress, lease_s=LEASE_S, now=now
         )
     )

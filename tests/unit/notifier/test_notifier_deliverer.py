@@ -17,7 +17,7 @@ from deliverer_fakes import Clock, Crash, FakeEmail, FakePublisher, FakeTexts
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from services.notifier import ledger, ledger_work, tables
+from services.notifier import ledger, ledger_outcomes, ledger_work, tables
 from services.notifier.delivery import Deliverer
 from services.notifier.errors import PermanentSendError, TransientSendError
 from services.notifier.messages import make_message_id
@@ -300,14 +300,14 @@ async def test_outcomes_whose_connection_was_lost_are_written_on_a_new_one(
 ) -> None:
     """PostgreSQL restarted between the relay's answer and the outcome's write: the reply went
     out, so the write is tried again instead of leaving the row to be sent again."""
-    apply, failures = ledger.apply_outcomes, [lost_connection(invalidated=True)]
+    apply, failures = ledger_outcomes.apply_outcomes, [lost_connection(invalidated=True)]
 
     def flaky(conn: Any, outcomes: Any, **kw: Any) -> None:
         if failures:
             raise failures.pop()
         apply(conn, outcomes, **kw)
 
-    monkeypatch.setattr(ledger, "apply_outcomes", flaky)
+    monkeypatch.setattr(ledger_outcomes, "apply_outcomes", flaky)
     monkeypatch.setattr(ledger_work, "OUTCOME_RETRY_PAUSE_S", 0.0)
     cmd = reply()
     await desk.deliverer.record([cmd])
@@ -331,7 +331,7 @@ async def test_any_other_database_error_writing_outcomes_is_not_retried(
         calls.append(len(outcomes))
         raise lost_connection(invalidated=False)
 
-    monkeypatch.setattr(ledger, "apply_outcomes", refused)
+    monkeypatch.setattr(ledger_outcomes, "apply_outcomes", refused)
     await desk.deliverer.record([reply()])
     with pytest.raises(DBAPIError):
         await desk.drain()

@@ -20,7 +20,6 @@ from services.notifier.errors import (
 from services.notifier.messages import (
     BOUNDARY,
     EMAIL_POLICY,
-    STAFF_FACING,
     TEMPLATES_DIR,
     compose_email,
     has_template,
@@ -30,7 +29,7 @@ from services.notifier.messages import (
     render_email,
     render_sms,
 )
-from shared.events import Channel, Priority
+from shared.events import STAFF_FACING, Channel, Priority
 from shared.events import NotificationKind as K
 
 COUNSELING = "https://www.tccd.edu/services/support-services/counseling/counseling-contact/"
