@@ -406,6 +406,32 @@ class NotificationDelivered(_Data):
     at: AwareDatetime
 
 
+# ---- refdesk.sms-reports --------------------------------------------------------------
+
+
+class SmsStatusReported(_Data):
+    """What the SMS provider reported about a text refdesk sent (Twilio's status callback,
+    received by ingest): the carrier delivered it, or could not. It names the text by the
+    provider's message id only: no phone number, no text."""
+
+    provider_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9]+$",
+        description="the provider's id of the text (Twilio's MessageSid)",
+    )
+    status: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z_]+$",
+        description="the provider's word for it: queued, sent, delivered, undelivered, failed, ...",
+    )
+    error_code: int | None = Field(
+        None, ge=0, description="why it was not delivered (Twilio's ErrorCode, e.g. 30007)"
+    )
+    reported_at: AwareDatetime
+
+
 # ---- refdesk.desk ---------------------------------------------------------------------
 # What staff did with a conversation that no other event records, so the desk's queue and
 # transcripts can be rebuilt from the topics.
@@ -498,6 +524,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.notification.requested.v1": NotificationRequested,
     "edu.tccd.refdesk.presence.changed.v1": PresenceChanged,
     "edu.tccd.refdesk.notification.delivered.v1": NotificationDelivered,
+    "edu.tccd.refdesk.sms.status_reported.v1": SmsStatusReported,
     "edu.tccd.refdesk.desk.note_added.v1": StaffNoteAdded,
     "edu.tccd.refdesk.desk.claimed.v1": ConversationClaimed,
     "edu.tccd.refdesk.desk.crisis_acknowledged.v1": CrisisAcknowledged,

@@ -22,6 +22,7 @@ from shared.events import (
     NotificationRequested,
     PresenceChanged,
     RoutingDecided,
+    SmsStatusReported,
     StaffNoteAdded,
 )
 
@@ -72,6 +73,9 @@ PUBLIC = Topic(
 )
 DELIVERIES = Topic("refdesk.deliveries", dlq=True, carries=(NotificationDelivered,))
 """The notifier's outcome of each command (sent or failed), with the text as delivered."""
+SMS_REPORTS = Topic("refdesk.sms-reports", dlq=True, carries=(SmsStatusReported,))
+"""What the SMS provider reported about each text after accepting it (delivered, undelivered,
+failed), as ingest received it; keyed by the provider's message id."""
 DESK = Topic(
     "refdesk.desk",
     dlq=True,
@@ -93,6 +97,7 @@ TOPICS: tuple[Topic, ...] = (
     PUBLIC,
     DELIVERIES,
     DESK,
+    SMS_REPORTS,
 )
 
 
