@@ -11,6 +11,11 @@ from typing import Any
 from shared.http import PROBLEM
 
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+SMS_STATUS_EXAMPLE = (
+    "MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=undelivered&ErrorCode=30007"
+    "&AccountSid=AC0123456789abcdef0123456789abcdef&From=%2B18175550100&To=%2B18175550123"
+    "&ApiVersion=2010-04-01"
+)
 SMS_EXAMPLE = (
     "MessageSid=SM0123456789abcdef0123456789abcdef"
     "&AccountSid=AC0123456789abcdef0123456789abcdef"

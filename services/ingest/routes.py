@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -28,6 +29,7 @@ from services.ingest.openapi import (
     MIME_BODY,
     RAW_ERRORS,
     SMS_EXAMPLE,
+    SMS_STATUS_EXAMPLE,
     TWIML,
     TWIML_OK,
     form_body,
@@ -44,6 +46,7 @@ from services.ingest.providers.mime import parse_mime
 from services.ingest.providers.twilio import (
     SETTINGS_HEADER,
     parse_twilio_sms,
+    parse_twilio_status,
     signing_secret,
     verify_twilio_signature,
 )
@@ -149,6 +152,24 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         url = settings.public_base_url.rstrip("/") + request.url.path
         return f"{url}?{request.url.query}" if request.url.query else url
 
+    async def twilio_params(request: Request, signature: str | None) -> list[tuple[str, str]]:
+        """A Twilio webhook's form parameters, once its signature is verified."""
+        async with _form(request) as form:
+            params = [(k, str(v)) for k, v in form.multi_items()]
+        key, algorithm = signing_secret(
+            request.headers.get(SETTINGS_HEADER),
+            auth_token=twilio_token,
+            shared_key=twilio_shared_key,
+        )
+        verify_twilio_signature(
+            auth_token=key,
+            url=url_of(request),
+            params=params,
+            signature=signature,
+            algorithm=algorithm,
+        )
+        return params
+
     @_post(
         router,
         "/sms",
@@ -164,23 +185,32 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             return _error("sms", _unsupported())
 
         async def accept() -> str:
-            async with _form(request) as form:
-                params = [(k, str(v)) for k, v in form.multi_items()]
-            key, algorithm = signing_secret(
-                request.headers.get(SETTINGS_HEADER),
-                auth_token=twilio_token,
-                shared_key=twilio_shared_key,
-            )
-            verify_twilio_signature(
-                auth_token=key,
-                url=url_of(request),
-                params=params,
-                signature=x_twilio_signature,
-                algorithm=algorithm,
-            )
+            params = await twilio_params(request, x_twilio_signature)
             return await ingest.accept_sms(parse_twilio_sms(params))
 
         return await _answer("sms", retry_after, accept, _twiml)
+
+    @_post(
+        router,
+        "/sms/status",
+        summary="Twilio status callback for a text refdesk sent",
+        openapi_extra=form_body(SMS_STATUS_EXAMPLE),
+        response_class=Response,
+        responses={**JSON_OK, **FORM_ERRORS},
+    )
+    async def sms_status(
+        request: Request, x_twilio_signature: Annotated[str | None, Header()] = None
+    ) -> Response:
+        if _media_type(request) not in FORM_TYPES:
+            return _error("sms_status", _unsupported())
+
+        async def accept() -> str:
+            params = await twilio_params(request, x_twilio_signature)
+            return await ingest.accept_sms_status(
+                parse_twilio_status(params, now=datetime.now(UTC))
+            )
+
+        return await _answer("sms_status", retry_after, accept, _accepted)
 
     @_post(
         router,

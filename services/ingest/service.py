@@ -26,10 +26,10 @@ from services.ingest.replies import (
 )
 from services.ingest.store import IngestStore
 from services.ingest.translate import Translated, email_interaction, sms_interaction
-from shared.events import ConversationClosed, InteractionReceived, derived_id
+from shared.events import ConversationClosed, InteractionReceived, SmsStatusReported, derived_id
 from shared.kafka import publish
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
-from shared.topics import INTERACTIONS
+from shared.topics import INTERACTIONS, SMS_REPORTS
 
 log = logging.getLogger(__name__)
 SOURCE = "refdesk/ingest"
@@ -131,6 +131,33 @@ class Ingest:
 
         await self.emit(event, event_id=event.interaction_id, then=record)
         return _outcome(event)
+
+    async def accept_sms_status(self, report: SmsStatusReported) -> str:
+        """A Twilio status callback for a text refdesk sent, published on refdesk.sms-reports
+        keyed by the text's SID. A repeated callback carries the same event id (the SID and the
+        status), which the status service drops; nothing is stored here."""
+        if not self.connected:
+            raise BrokerUnavailable("not connected to the broker")
+        event_id = derived_id("sms-status", report.provider_id, report.status)
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(
+                publish(
+                    self.broker,
+                    SMS_REPORTS.name,
+                    report,
+                    key=report.provider_id,
+                    source=SOURCE,
+                    event_id=event_id,
+                ),
+                timeout=self.publish_timeout_s,
+            )
+        except Exception as exc:
+            log.warning("publish failed", extra={"error": type(exc).__name__})
+            raise BrokerUnavailable(type(exc).__name__) from exc
+        PUBLISH_SECONDS.labels(topic=SMS_REPORTS.name).observe(time.perf_counter() - started)
+        PUBLISHED.labels(topic=SMS_REPORTS.name).inc()
+        return "accepted"
 
     async def _email_conversation(self, mail: EmailInbound) -> str:
         """The conversation an email joins: its ticket tag's, when the sender is an address of

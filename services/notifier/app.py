@@ -64,6 +64,7 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
             secret_value(settings.twilio_auth_token) or "",
             settings.sms_from or "",
             http,
+            status_callback=settings.sms_status_callback_url,
         )
     else:
         sms = OutboxSmsSender(settings.run_dir / "outbox" / "sms")

@@ -56,6 +56,14 @@ class NotifierSettings(CommonSettings):
         None, description="Twilio auth token (shared with ingest)"
     )
     sms_from: str | None = Field(None, description="the desk's SMS number, E.164")
+    sms_status_callback_url: str | None = Field(
+        None,
+        description=(
+            "where Twilio reports what became of each text (ingest's /webhooks/sms/status as"
+            " Twilio reaches it); unset: texts show as sent, never as delivered or not"
+        ),
+        pattern=r"^https?://[^\s/?#@]+(/[^\s#]*)?$",
+    )
     survey_url: str = Field(
         "https://libanswers.tccd.edu/survey", description="rating/comment survey link"
     )
@@ -112,6 +120,12 @@ class NotifierSettings(CommonSettings):
             raise ValueError("REFDESK_TWILIO_AUTH_TOKEN is the development token")
         if not _E164.fullmatch(self.sms_from or ""):
             raise ValueError("REFDESK_SMS_FROM must be the desk's number in E.164 (+1...)")
+        callback = self.sms_status_callback_url
+        if callback is not None and not callback.startswith("https://"):
+            raise ValueError(
+                "REFDESK_SMS_STATUS_CALLBACK_URL must be https:// in production: Twilio signs"
+                " its reports, but sends them in the clear over http"
+            )
         plain = self.smtp_tls == "none" or not self.smtp_validate_certs
         anonymous = not (self.smtp_user and secret_value(self.smtp_password))
         if (plain or anonymous) and not self.smtp_allow_plain:

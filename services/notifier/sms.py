@@ -85,7 +85,9 @@ class SmsSender(Protocol):
 
 class TwilioSmsSender:
     """POSTs to ``{base_url}/2010-04-01/Accounts/{sid}/Messages.json`` with basic auth, and
-    reads the same list (filtered by To and From) to find a message an earlier attempt made."""
+    reads the same list (filtered by To and From) to find a message an earlier attempt made.
+    With a ``status_callback`` URL, each message asks Twilio to report there what became of
+    it (ingest's /webhooks/sms/status)."""
 
     def __init__(
         self,
@@ -94,18 +96,21 @@ class TwilioSmsSender:
         auth_token: str,
         from_number: str,
         client: httpx.AsyncClient,
+        *,
+        status_callback: str | None = None,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._auth = httpx.BasicAuth(account_sid, auth_token)
         self._from = from_number
         self._client = client
+        self._status_callback = {"StatusCallback": status_callback} if status_callback else {}
 
     async def send(self, *, to: str, body: str, idempotency_key: str) -> str:
         """Queue one SMS at Twilio; return its message SID."""
         try:
             response = await self._client.post(
                 self._url,
-                data={"To": to, "From": self._from, "Body": body},
+                data={"To": to, "From": self._from, "Body": body, **self._status_callback},
                 auth=self._auth,
                 # Twilio does not deduplicate on it (it is the header Twilio itself sends on its
                 # webhooks; the Messages API has no idempotency key): it only names the request

@@ -54,6 +54,7 @@ SAMPLES = {
     "REFDESK_SMS_API_BASE_URL": "https://api.twilio.com",
     "REFDESK_TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
     "REFDESK_SMS_FROM": "+18175550100",
+    "REFDESK_SMS_STATUS_CALLBACK_URL": "https://desk.example.edu/webhooks/sms/status",
     "REFDESK_SMTP_HOST": "smtp.tccd.edu",
     "REFDESK_SMTP_PORT": "587",
     "REFDESK_SMTP_TLS": "starttls",

@@ -1,4 +1,5 @@
-"""Twilio Messaging webhooks: verify X-Twilio-Signature and parse an inbound SMS/MMS.
+"""Twilio Messaging webhooks: verify X-Twilio-Signature, parse an inbound SMS/MMS and a status
+callback (what became of a text refdesk sent).
 
 Signature scheme (https://www.twilio.com/docs/usage/webhooks/webhooks-security), as
 twilio-python's RequestValidator computes it: the full webhook URL (query included),
@@ -24,11 +25,13 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import SplitResult, urlsplit
 
 from services.ingest.providers.contacts import normalize_phone
 from services.ingest.providers.errors import InvalidField, InvalidSignature, MissingSignature
+from shared.events import SmsStatusReported
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
@@ -222,4 +225,30 @@ def parse_twilio_sms(params: TwilioParams) -> SmsInbound:
         media_types=types,
         from_city=(_one(fields, "FromCity") or "").strip() or None,
         from_state=(_one(fields, "FromState") or "").strip() or None,
+    )
+
+
+_STATUS_WORD = re.compile(r"[a-z_]{1,32}")
+
+
+def parse_twilio_status(params: TwilioParams, *, now: datetime) -> SmsStatusReported:
+    """Parse a (verified) Twilio status callback for a text refdesk sent: its SID, status and
+    error code only (the callback's To and From are the patron's number and the desk's, and are
+    not kept); InvalidField names the bad parameter."""
+    fields = _multi(params)
+    sid = (_one(fields, "MessageSid") or _one(fields, "SmsSid") or "").strip()
+    if not sid:
+        raise InvalidField("MessageSid", "missing")
+    if not _MESSAGE_SID.fullmatch(sid):
+        raise InvalidField("MessageSid", "not a Twilio message SID")
+    status = (_one(fields, "MessageStatus") or _one(fields, "SmsStatus") or "").strip().lower()
+    if not status:
+        raise InvalidField("MessageStatus", "missing")
+    if not _STATUS_WORD.fullmatch(status):
+        raise InvalidField("MessageStatus", "not a Twilio message status")
+    code = (_one(fields, "ErrorCode") or "").strip()
+    if code and not (code.isdigit() and len(code) <= 9):
+        raise InvalidField("ErrorCode", "not a Twilio error code")
+    return SmsStatusReported(
+        provider_id=sid, status=status, error_code=int(code) if code else None, reported_at=now
     )

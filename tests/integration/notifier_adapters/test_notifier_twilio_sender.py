@@ -50,6 +50,21 @@ async def test_posts_form_fields_with_basic_auth(twilio: FakeTwilio, client: Cli
     assert request["idempotency"] == "k-1"
 
 
+async def test_asks_twilio_to_report_to_the_status_callback_when_one_is_set(
+    twilio: FakeTwilio, client: Client
+) -> None:
+    callback = "https://desk.example.edu/webhooks/sms/status"
+    sender = TwilioSmsSender(twilio.base_url, SID, TOKEN, FROM, client, status_callback=callback)
+    await sender.send(to=TO, body="Your book is on hold", idempotency_key="k-3")
+    [request] = twilio.requests
+    assert request["form"] == {
+        "To": TO,
+        "From": FROM,
+        "Body": "Your book is on hold",
+        "StatusCallback": callback,
+    }
+
+
 async def test_unicode_body_round_trips(twilio: FakeTwilio, client: Client) -> None:
     await _sender(twilio, client).send(to=TO, body="Café — ¿mañana? 😀", idempotency_key="k-2")
     assert twilio.requests[0]["form"]["Body"] == "Café — ¿mañana? 😀"

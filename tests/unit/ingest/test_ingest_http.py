@@ -410,3 +410,86 @@ async def test_a_sender_that_cannot_be_read_does_not_lose_the_email(
     [data] = data_of(broker)
     assert data["patron"] == {"contact": None, "name": "Pat", "role": "unknown"}
     assert data["text"] == "When do you open?"
+
+
+# -- Twilio status callbacks: what became of a text refdesk sent -------------------------------
+
+
+def status_form(status: str, **extra: str) -> dict[str, str]:
+    """A status callback as Twilio posts it to a message's StatusCallback URL."""
+    return {
+        "MessageSid": f"SM{uuid.uuid4().hex}",
+        "SmsSid": "",
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+18175550100",
+        "To": "+18175550123",
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
+async def test_a_status_callback_is_published_by_the_texts_sid_without_the_number(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    form = status_form("undelivered", ErrorCode="30007")
+    form["SmsSid"] = form["MessageSid"]
+    path = "/webhooks/sms/status"
+    answer = await client.post(path, content=urlencode(form), headers=twilio_signed(path, form))
+    assert answer.status_code == 200, answer.text
+    [(topic, key, event)] = broker.published
+    assert (topic, key) == ("refdesk.sms-reports", form["MessageSid"])
+    assert event["type"] == "edu.tccd.refdesk.sms.status_reported.v1"
+    data = event["data"]
+    assert (data["provider_id"], data["status"], data["error_code"]) == (
+        form["MessageSid"],
+        "undelivered",
+        30007,
+    )
+    assert "+18175550123" not in json.dumps(event)  # the patron's number is not kept
+    # Twilio posting the same callback again: the same event id, which status drops
+    again = await client.post(path, content=urlencode(form), headers=twilio_signed(path, form))
+    assert again.status_code == 200
+    assert broker.published[1][2]["id"] == event["id"]
+    delivered = {**form, "MessageStatus": "delivered", "SmsStatus": "delivered", "ErrorCode": ""}
+    await client.post(path, content=urlencode(delivered), headers=twilio_signed(path, delivered))
+    assert broker.published[2][2]["id"] != event["id"]
+    assert broker.published[2][2]["data"]["error_code"] is None
+
+
+async def test_a_status_callback_needs_twilios_signature(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    form = status_form("delivered")
+    path = "/webhooks/sms/status"
+    unsigned = await client.post(
+        path, content=urlencode(form), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert unsigned.status_code == 401
+    forged = {**form, "MessageStatus": "undelivered"}
+    refused = await client.post(path, content=urlencode(forged), headers=twilio_signed(path, form))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert broker.published == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"MessageSid": "", "SmsSid": ""}, "MessageSid"),
+        ({"MessageSid": "SM123", "SmsSid": ""}, "MessageSid"),
+        ({"MessageStatus": "", "SmsStatus": ""}, "MessageStatus"),
+        ({"MessageStatus": "Delivered!", "SmsStatus": ""}, "MessageStatus"),
+        ({"ErrorCode": "3000x"}, "ErrorCode"),
+    ],
+)
+async def test_a_malformed_status_callback_is_a_422_naming_its_field(
+    client: httpx.AsyncClient, broker: FakeBroker, change: dict[str, str], field: str
+) -> None:
+    form = {**status_form("failed"), **change}
+    path = "/webhooks/sms/status"
+    answer = await client.post(path, content=urlencode(form), headers=twilio_signed(path, form))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field
+    assert broker.published == []

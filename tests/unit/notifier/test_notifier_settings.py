@@ -25,6 +25,8 @@ READY: dict[str, Any] = {
 
 
 def test_production_with_real_delivery_starts() -> None:
+    callback = "https://desk.example.edu/webhooks/sms/status"
+    assert NotifierSettings(**READY, sms_status_callback_url=callback).sms_status_callback_url
     settings = NotifierSettings(**READY)
     assert settings.twilio_auth_token is not None
     assert settings.twilio_auth_token.get_secret_value() == "f" * 32
@@ -42,6 +44,10 @@ def test_production_with_real_delivery_starts() -> None:
         ({"twilio_auth_token": "changeme"}, "REFDESK_TWILIO_AUTH_TOKEN"),
         ({"twilio_auth_token": DEV_TWILIO_TOKEN}, "REFDESK_TWILIO_AUTH_TOKEN"),
         ({"sms_from": None}, "REFDESK_SMS_FROM"),
+        (
+            {"sms_status_callback_url": "http://desk.example.edu/webhooks/sms/status"},
+            "REFDESK_SMS_STATUS_CALLBACK_URL",
+        ),
         ({"smtp_tls": "none"}, "REFDESK_SMTP_TLS"),
         ({"smtp_validate_certs": False}, "REFDESK_SMTP_TLS"),
         ({"smtp_user": None}, "REFDESK_SMTP_USER"),
