@@ -11,11 +11,18 @@ from faststream.kafka.annotations import KafkaMessage
 from services.status.handlers import Assigning, apply_batch
 from services.status.resources import SOURCE, Resources
 from shared.consumer import Decoded, Guard, batch_subscriber
-from shared.topics import DELIVERIES, DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
+from shared.topics import DELIVERIES, DESK, INTERACTIONS, NOTIFICATIONS, ROUTING, SMS_REPORTS
 
 GROUP = "refdesk-status"
 """The default consumer group (REFDESK_STATUS_GROUP)."""
-TOPICS = (INTERACTIONS.name, ROUTING.name, NOTIFICATIONS.name, DELIVERIES.name, DESK.name)
+TOPICS = (
+    INTERACTIONS.name,
+    ROUTING.name,
+    NOTIFICATIONS.name,
+    DELIVERIES.name,
+    DESK.name,
+    SMS_REPORTS.name,
+)
 
 
 def register(broker: KafkaBroker, res: Resources) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
-from services.status.conversations import transcript
+from services.status.conversations import sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
 from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
@@ -34,6 +34,7 @@ from shared.events import (
     NotificationRequested,
     Priority,
     RoutingDecided,
+    SmsStatusReported,
     StaffNoteAdded,
 )
 
@@ -148,9 +149,17 @@ async def on_notification(
 async def on_delivered(
     session: AsyncSession, data: NotificationDelivered, _assigning: Assigning
 ) -> None:
-    """The notifier's outcome for a message."""
+    """The notifier's outcome for a message (and for a text, what the carrier reported first)."""
     conv = await rows.get(session, ConversationRow, data.conversation_id)
     await transcript.on_delivered(session, conv, data)
+    await sms_reports.on_delivered(session, data)
+
+
+async def on_sms_report(
+    session: AsyncSession, data: SmsStatusReported, _assigning: Assigning
+) -> None:
+    """What the SMS provider reported about a text: delivered, or not and why."""
+    await sms_reports.on_reported(session, data)
 
 
 async def on_note(session: AsyncSession, data: StaffNoteAdded, _assigning: Assigning) -> None:
@@ -234,6 +243,7 @@ HANDLERS: dict[type[BaseModel], Effect] = {
     RoutingDecided: on_routing,
     NotificationRequested: on_notification,
     NotificationDelivered: on_delivered,
+    SmsStatusReported: on_sms_report,
     StaffNoteAdded: on_note,
     ConversationClaimed: on_claimed,
     CrisisAcknowledged: on_acknowledged,
@@ -259,6 +269,7 @@ async def _preload(session: AsyncSession, events: list[BaseModel]) -> None:
     await rows.preload(session, ConversationRow, conversations)
     await rows.preload(session, DeskStatRow, conversations)
     await transcript.preload(session, (_entry_key(data) for data in events))
+    await sms_reports.preload(session, events)
 
 
 def _write(session: Session) -> None:

@@ -1,5 +1,6 @@
 """The status service's tables: staff, tokens, presence, status history, the desk queue,
-transcripts, the transcript access log and the live change feed."""
+transcripts, what the SMS provider reported about each text, the transcript access log and the
+live change feed."""
 
 from __future__ import annotations
 
@@ -208,7 +209,11 @@ class TranscriptEntry(Base):
     patron (out), a staff note (note) or a timeline event (event). Student data."""
 
     __tablename__ = "transcript_entries"
-    __table_args__ = (Index("ix_transcript_conversation_at", "conversation_id", "at"),)
+    __table_args__ = (
+        Index("ix_transcript_conversation_at", "conversation_id", "at"),
+        # a provider's report about a text finds its line by the provider's id (migration 0006)
+        Index("ix_transcript_message_id", "message_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(128))
@@ -224,6 +229,32 @@ class TranscriptEntry(Base):
     delivery_reason: Mapped[str | None] = mapped_column(String(200))
     segments: Mapped[int | None] = mapped_column(Integer)
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class SmsReport(Base):
+    """The most final thing the SMS provider reported about one text refdesk sent (Twilio's
+    status callbacks, by MessageSid), kept whether or not its transcript line is known yet.
+    No student data: an id, a status word and an error code."""
+
+    __tablename__ = "sms_reports"
+
+    provider_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class SmsReportRow:
+    """A row of `sms_reports`, as the consumer's units of work keep it."""
+
+    provider_id: str
+    status: str
+    error_code: int | None = None
+    reported_at: datetime
+
+
+rows.register(SmsReportRow, SmsReport.__table__)
 
 
 class TranscriptAccess(Base):

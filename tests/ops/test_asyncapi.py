@@ -23,6 +23,7 @@ EXPECTED_TOPICS = {
         "refdesk.notifications",
         "refdesk.deliveries",
         "refdesk.desk",
+        "refdesk.sms-reports",
     },
     "publisher": {
         "refdesk.interactions",

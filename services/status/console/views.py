@@ -32,7 +32,15 @@ TOPIC_LABELS = {
     "hours-policies": "Hours and policies",
     "other": "Other",
 }
-DELIVERY_LABELS = {"queued": "Queued", "sent": "Sent", "failed": "Not delivered"}
+DELIVERY_LABELS = {
+    "queued": "Queued",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "undelivered": "Not delivered",
+    "failed": "Not delivered",
+}
+"""A line's delivery as the console says it: the notifier's outcome (queued, sent, failed),
+then for a text what the carrier reported (delivered, undelivered)."""
 REPLY_HEADINGS = {
     "chat": "Reply in the chat",
     "sms": "Reply by text message",

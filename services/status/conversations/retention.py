@@ -1,6 +1,7 @@
 """Transcript retention: a closed conversation's transcript, contact, name, subject and
 preview are removed REFDESK_TRANSCRIPT_RETENTION_DAYS after its close; what remains carries
-no student data (for the desk's statistics). The live feed's rows are kept an hour."""
+no student data (for the desk's statistics). What the SMS provider reported about a text is
+kept as long, from the report; the live feed's rows are kept an hour."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from prometheus_client import Counter
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.models import Conversation, DeskChange, TranscriptEntry
+from services.status.models import Conversation, DeskChange, SmsReport, TranscriptEntry
 
 BATCH = 500
 FEED_KEEP = timedelta(hours=1)
@@ -52,5 +53,6 @@ async def purge_expired(*, session: AsyncSession, now: datetime, retention_days:
             )
         )
         PURGED.inc(len(ids))
+    await session.execute(delete(SmsReport).where(SmsReport.reported_at < cutoff))
     await session.execute(delete(DeskChange).where(DeskChange.at < now - FEED_KEEP))
     return len(ids)

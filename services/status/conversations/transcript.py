@@ -47,6 +47,14 @@ PATRON_FACING: frozenset[NotificationKind] = frozenset(
 )
 """Kinds delivered to the patron: transcript messages. Every other kind is a timeline line."""
 
+DELIVERED = "delivered"
+UNDELIVERED = "undelivered"
+"""A text's delivery states past the notifier's `sent`: what the carrier reported
+(`sms_reports`)."""
+WENT_OUT = frozenset({DeliveryState.SENT.value, DELIVERED, UNDELIVERED})
+"""States a later notifier outcome never changes: a late "failed" never hides a message that
+went out, and a redelivered "sent" never erases what the carrier reported."""
+
 STAFF_FACING_TEXT: dict[NotificationKind, str] = {
     NotificationKind.CIRCULATION_EMAIL: "Circulation managers emailed",
     NotificationKind.CRISIS_ALERT: "CARE Team alerted",
@@ -138,6 +146,19 @@ async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> None:
     assert isinstance(row, dict)
     for key, value in values.items():
         if value is not None and row[key] != value:
+            row[key] = value
+            if entry_id not in unit.new:
+                unit.changed.setdefault(entry_id, set()).add(key)
+
+
+async def rewrite(session: AsyncSession, entry_id: str, **values: Any) -> None:
+    """Set these columns of an existing line, a None value included (`upsert` keeps a column
+    it is given None for)."""
+    unit = _unit(session)
+    row = await line(session, entry_id)
+    assert isinstance(row, dict), entry_id
+    for key, value in values.items():
+        if row[key] != value:
             row[key] = value
             if entry_id not in unit.new:
                 unit.changed.setdefault(entry_id, set()).add(key)
@@ -326,8 +347,8 @@ async def on_delivered(
     """The notifier's outcome: sent (with the text as delivered) or failed (with why)."""
     direction = "out" if data.kind in PATRON_FACING else "event"
     entry = await line(session, data.idempotency_key)
-    if entry is not None and entry["delivery_state"] == DeliveryState.SENT.value:
-        return  # a late "failed" never hides a message that went out
+    if entry is not None and entry["delivery_state"] in WENT_OUT:
+        return
     values: dict[str, Any] = {
         "conversation_id": data.conversation_id,
         "direction": direction,

@@ -1,9 +1,10 @@
-"""The status service against a real Kafka broker: presence, queue, transfer, close, DLQ."""
+"""The status service against a real Kafka broker: presence, queue, transfer, close, DLQ, and
+the carrier's report on a text."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,12 +14,16 @@ from status_kafka_helpers import queue_row, send, send_raw, wait_for_record
 from shared.events import (
     Action,
     Channel,
+    DeliveryState,
     InteractionReceived,
+    NotificationDelivered,
+    NotificationKind,
     Patron,
     Priority,
     RoutingDecided,
+    SmsStatusReported,
 )
-from shared.topics import INTERACTIONS, NOTIFICATIONS, PRESENCE, ROUTING
+from shared.topics import DELIVERIES, INTERACTIONS, NOTIFICATIONS, PRESENCE, ROUTING, SMS_REPORTS
 from tests.eventually import eventually
 
 pytestmark = pytest.mark.timeout(240)
@@ -165,3 +170,44 @@ async def test_poison_message_goes_to_the_dlq(status_kafka: str, status_server: 
         lambda v, k: k == key and v["data"]["consumer_group"].startswith("test-status-"),
     )
     assert letter["data"]["reason"].startswith("not a CloudEvent")
+
+
+async def test_the_carriers_report_on_a_text_reaches_its_transcript_line(
+    status_kafka: str, status_server: str
+) -> None:
+    cid, _row = await routed_conversation(status_kafka, status_server)
+    sid = "SM" + uuid.uuid4().hex
+    now = datetime.now(UTC)
+    # the report comes first, on its own topic; the notifier's announcement after it
+    await send(
+        status_kafka,
+        SMS_REPORTS.name,
+        SmsStatusReported(provider_id=sid, status="undelivered", error_code=30007, reported_at=now),
+        key=sid,
+    )
+    await send(
+        status_kafka,
+        DELIVERIES.name,
+        NotificationDelivered(
+            idempotency_key=f"reply-{cid}",
+            conversation_id=cid,
+            kind=NotificationKind.STAFF_REPLY,
+            channel=Channel.SMS,
+            state=DeliveryState.SENT,
+            text="NE is open until 9 tonight.",
+            message_id=sid,
+            segments=1,
+            at=now - timedelta(seconds=3),
+        ),
+        key=cid,
+    )
+
+    async def reported() -> dict[str, Any] | None:
+        async with httpx.AsyncClient(base_url=status_server) as client:
+            view = (await client.get(f"/conversations/{cid}", headers=AUTH)).json()
+        line = next((m for m in view["messages"] if m["id"] == f"reply-{cid}"), None)
+        undelivered = line is not None and line["delivery"]["state"] == "undelivered"
+        return line if undelivered else None
+
+    line = await eventually(reported, f"{cid}'s text reported undelivered")
+    assert line["delivery"]["reason"] == "filtered by the carrier"

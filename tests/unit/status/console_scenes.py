@@ -25,7 +25,9 @@ from shared.events import (
     Priority,
     RoutingDecided,
     RuleHit,
+    SmsStatusReported,
     StaffNoteAdded,
+    StaffReplyContext,
 )
 
 EMAIL = "email-overnight"
@@ -44,6 +46,7 @@ CHAT = "chat-renew"
 CHAT_TEXT = "Can I renew my graphing calculator? It's due today and I still need it for my exam"
 CITE = "chat-cite"
 LINK = "sms-link"
+TEXTS = "sms-texts"
 
 _ids = itertools.count(1)
 
@@ -295,3 +298,82 @@ async def pasted_link(sessions: async_sessionmaker[AsyncSession]) -> None:
         message(LINK, Channel.SMS, link, minutes_ago=2, contact="+18175550161"),
         routed(LINK, Channel.SMS, minutes_ago=2),
     )
+
+
+def staff_text(
+    cid: str, n: int, text: str, *, minutes_ago: float, recipient: str, sid: str
+) -> list[BaseModel]:
+    """A text a librarian sent the patron, as the notifier announced it (Twilio's SID on it)."""
+    key = f"reply-{cid}-{n}"
+    at = T0 - timedelta(minutes=minutes_ago)
+    return [
+        NotificationRequested(
+            idempotency_key=key,
+            kind=NotificationKind.STAFF_REPLY,
+            channel=Channel.SMS,
+            recipient=recipient,
+            conversation_id=cid,
+            requested_at=at,
+            context=StaffReplyContext(reply_id=key, text=text, staff_id="mgarcia").model_dump(),
+        ),
+        NotificationDelivered(
+            idempotency_key=key,
+            conversation_id=cid,
+            kind=NotificationKind.STAFF_REPLY,
+            channel=Channel.SMS,
+            state=DeliveryState.SENT,
+            text=text,
+            message_id=sid,
+            segments=1,
+            at=at + timedelta(seconds=2),
+        ),
+    ]
+
+
+FILTERED = SmsStatusReported(
+    provider_id="SM99990000aaaabbbbccccddddeeeeffff",
+    status="undelivered",
+    error_code=30007,
+    reported_at=T0 - timedelta(minutes=4.9),
+)
+"""The carrier's report on the desk's second answer in TEXTS: filtered."""
+
+
+async def texts_reported(
+    sessions: async_sessionmaker[AsyncSession], *, filtered: bool = True
+) -> None:
+    """Given a text thread where the carrier delivered one of the desk's answers and (unless
+    `filtered` is False: not reported yet) filtered the next."""
+    phone = "+18175550166"
+    await _apply(
+        sessions,
+        message(TEXTS, Channel.SMS, "where do I pick up my hold?", minutes_ago=9, contact=phone),
+        routed(TEXTS, Channel.SMS, minutes_ago=9, rule="holds"),
+        *staff_text(
+            TEXTS,
+            1,
+            "Holds are at the circulation desk on the 1st floor. Bring your TCC ID.",
+            minutes_ago=7,
+            recipient=phone,
+            sid="SM11112222333344445555666677778888",
+        ),
+        SmsStatusReported(
+            provider_id="SM11112222333344445555666677778888",
+            status="delivered",
+            reported_at=T0 - timedelta(minutes=6.9),
+        ),
+        *staff_text(
+            TEXTS,
+            2,
+            "Your hold is ready until Friday: https://bit.ly/tcc-holds",
+            minutes_ago=5,
+            recipient=phone,
+            sid=FILTERED.provider_id,
+        ),
+        *([FILTERED] if filtered else []),
+    )
+
+
+async def carrier_reports(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given the carrier's report on the second answer in TEXTS, arriving now."""
+    await _apply(sessions, FILTERED)

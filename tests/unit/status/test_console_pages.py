@@ -289,3 +289,18 @@ async def test_a_photo_sent_without_words_reads_as_a_photo(
     pane = (await client.get("/dashboard/fragments/conversation/sms-photo")).text
     assert "photo 1.jpg" in pane and "()" not in pane
     assert "once it is sent" not in pane and "No text came" not in pane
+
+
+async def test_a_text_shows_whether_the_carrier_delivered_it(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.texts_reported(sessions)
+    await sign_in(client)
+    pane = (await client.get(f"/dashboard/fragments/conversation/{scene.TEXTS}")).text
+    lines = [part for part in pane.split('<li class="line ')[1:] if 'data-line-id="reply-' in part]
+    delivered, undelivered = lines
+    assert 'class="delivery delivery-delivered"><svg class="icon icon-check"' in delivered
+    assert "Delivered</span>" in delivered and "Not delivered" not in delivered
+    assert "state-undelivered" in undelivered and 'class="icon icon-alert"' in undelivered
+    assert "Not delivered: filtered by the carrier</span>" in undelivered
+    assert not any(ord(ch) >= 0x1F000 for ch in pane)

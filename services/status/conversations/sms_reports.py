@@ -1,0 +1,176 @@
+"""What the SMS provider reported about a text after accepting it (refdesk.sms-reports), on the
+text's transcript line: the carrier delivered it, or did not and why.
+
+A report names the text by the provider's id (Twilio's MessageSid) only; the notifier's
+announcement puts that id on the line (`message_id`). Reports come on their own topic, before
+or after the announcement, and Twilio's callbacks in any order: the most final report per id
+is kept (`sms_reports`) and applied to the line when both are known, whichever came first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status import rows
+from services.status.conversations import transcript
+from services.status.conversations.transcript import DELIVERED, UNDELIVERED, WENT_OUT
+from services.status.models import ConversationRow, SmsReportRow, TranscriptEntry
+from shared.events import Channel, NotificationDelivered, SmsStatusReported
+
+RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "canceled": 3,
+}
+"""How final each of Twilio's words is; a word not listed counts as queued. A report never
+replaces one of higher rank, so a `sent` posted after `delivered` changes nothing."""
+FINAL = 3
+STATE = {"delivered": DELIVERED, "read": DELIVERED}
+"""The line's state after a final report; every other final word is UNDELIVERED."""
+
+REASONS = {
+    30003: "unreachable handset",
+    30004: "blocked by the recipient",
+    30005: "unknown number",
+    30006: "landline or unreachable carrier",
+    30007: "filtered by the carrier",
+    30008: "unknown error",
+    30034: "sending number not registered for A2P 10DLC",
+    21610: "the patron replied STOP",
+}
+"""Twilio's common error codes for a text that was not delivered, in the desk's words."""
+NO_REASON = "the carrier did not deliver it"
+
+_LINES = "refdesk.sms_report_lines"
+"""The unit of work's index: provider id -> the id of its outbound SMS line (None: none yet)."""
+
+
+def reason(error_code: int | None) -> str:
+    """Why a text was not delivered, as the console says it."""
+    if error_code is None:
+        return NO_REASON
+    return REASONS.get(error_code, f"error {error_code}")
+
+
+def _order(status: str, reported_at: datetime, error_code: int | None) -> tuple[object, ...]:
+    """Reports in the order the most final wins: by rank, then the later, then by word and
+    code, so that any arrival order ends with the same report kept."""
+    return (RANK.get(status, 0), reported_at, status, -1 if error_code is None else error_code)
+
+
+def _index(session: AsyncSession) -> dict[str, str | None]:
+    found: dict[str, str | None] = session.info.setdefault(_LINES, {})
+    return found
+
+
+# the index says what the unit's transcript lines say, so it ends with them (commit, rollback)
+rows.written_at_commit(lambda _session: None, _LINES)
+
+
+def _sent_ids(events: Iterable[BaseModel]) -> set[str]:
+    return {
+        data.message_id
+        for data in events
+        if isinstance(data, NotificationDelivered)
+        and data.channel is Channel.SMS
+        and data.message_id
+    }
+
+
+async def preload(session: AsyncSession, events: list[BaseModel]) -> None:
+    """The reports and lines a batch's reports and SMS announcements touch, in one query per
+    table."""
+    reported = {data.provider_id for data in events if isinstance(data, SmsStatusReported)}
+    await rows.preload(session, SmsReportRow, reported | _sent_ids(events))
+    await _find_lines(session, reported)
+
+
+async def _find_lines(session: AsyncSession, provider_ids: set[str]) -> None:
+    """Index the outbound SMS lines that carry these provider ids, read with their
+    conversations (the lines this unit wrote itself are indexed by `on_delivered`)."""
+    index = _index(session)
+    wanted = provider_ids - index.keys()
+    if not wanted:
+        return
+    index.update(dict.fromkeys(wanted))
+    found = await session.execute(
+        select(TranscriptEntry.message_id, TranscriptEntry.id, TranscriptEntry.conversation_id)
+        .where(TranscriptEntry.message_id.in_(sorted(wanted)))
+        .where(TranscriptEntry.direction == "out", TranscriptEntry.channel == Channel.SMS.value)
+    )
+    lines: list[str] = []
+    conversations: set[str] = set()
+    for provider_id, line_id, conversation_id in found:
+        assert provider_id is not None  # one of those asked for
+        index[provider_id] = line_id
+        lines.append(line_id)
+        conversations.add(conversation_id)
+    await transcript.preload(session, lines)
+    await rows.preload(session, ConversationRow, conversations)
+
+
+async def _apply(session: AsyncSession, line_id: str, report: SmsReportRow) -> None:
+    """Put a final report on its line and tell the consoles."""
+    if RANK.get(report.status, 0) < FINAL:
+        return
+    state = STATE.get(report.status, UNDELIVERED)
+    why = None if state == DELIVERED else reason(report.error_code)
+    entry = await transcript.line(session, line_id)
+    if entry is None or entry["delivery_state"] not in WENT_OUT:
+        return  # a text the notifier could not send stays "failed"
+    if (entry["delivery_state"], entry["delivery_reason"]) == (state, why):
+        return
+    await transcript.rewrite(session, line_id, delivery_state=state, delivery_reason=why)
+    conv = await rows.get(session, ConversationRow, entry["conversation_id"])
+    transcript.changed(session, conv, "delivery", report.reported_at)
+
+
+async def on_reported(session: AsyncSession, data: SmsStatusReported) -> None:
+    """A report: kept if it is the most final yet, and applied to its line if that is known."""
+    report = await rows.get(session, SmsReportRow, data.provider_id)
+    if report is None:
+        report = rows.add(
+            session,
+            SmsReportRow(
+                provider_id=data.provider_id,
+                status=data.status,
+                error_code=data.error_code,
+                reported_at=data.reported_at,
+            ),
+        )
+    elif _order(data.status, data.reported_at, data.error_code) > _order(
+        report.status, report.reported_at, report.error_code
+    ):
+        report.status, report.error_code = data.status, data.error_code
+        report.reported_at = data.reported_at
+    else:
+        return
+    await _find_lines(session, {data.provider_id})
+    line_id = _index(session)[data.provider_id]
+    if line_id is not None:
+        await _apply(session, line_id, report)
+
+
+async def on_delivered(session: AsyncSession, data: NotificationDelivered) -> None:
+    """After the notifier's announcement wrote a text's line: the report that came first."""
+    if data.channel is not Channel.SMS or not data.message_id:
+        return
+    entry = await transcript.line(session, data.idempotency_key)
+    if entry is None or entry["direction"] != "out" or entry["message_id"] != data.message_id:
+        return
+    _index(session)[data.message_id] = data.idempotency_key
+    report = await rows.get(session, SmsReportRow, data.message_id)
+    if report is not None:
+        await _apply(session, data.idempotency_key, report)

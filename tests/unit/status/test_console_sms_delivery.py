@@ -1,0 +1,49 @@
+"""A text's delivery in Chromium: the carrier's report reaches an open conversation without a
+reload, "Delivered" reads quietly and "Not delivered" with the carrier's reason stands out,
+axe-core finds nothing serious, and a screenshot is kept (REFDESK_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import console_scenes as scene
+import pytest
+from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.status.resources import Resources
+
+pytestmark = [*needs_browser, pytest.mark.timeout(120)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_open_text_thread_shows_what_the_carrier_reported(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    await scene.texts_reported(sessions, filtered=False)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.goto(f"{base}/dashboard/c/{scene.TEXTS}")
+        first = page.locator('#transcript li[data-line-id="reply-sms-texts-1"] .delivery')
+        second = page.locator('#transcript li[data-line-id="reply-sms-texts-2"] .delivery')
+        await expect(first).to_have_text("Delivered")
+        await expect(first.locator("svg.icon-check")).to_have_count(1)
+        await expect(second).to_have_text("Sent")
+
+        await scene.carrier_reports(sessions)  # arrives while the conversation is open
+        await expect(second).to_have_text("Not delivered: filtered by the carrier", timeout=10_000)
+        await expect(second.locator("svg.icon-alert")).to_have_count(1)
+        colours = await page.evaluate(
+            """[1, 2].map((n) => {
+                const badge = document.querySelector(
+                    `#transcript li[data-line-id="reply-sms-texts-${n}"] .delivery`);
+                return getComputedStyle(badge).backgroundColor; })"""
+        )
+        assert colours[0] == "rgba(0, 0, 0, 0)"  # quiet: no badge behind "Delivered"
+        assert colours[1] == "rgb(253, 232, 232)"  # the crisis tint, as a failed send
+        await page.locator("#transcript").scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "sms-delivery")
+        assert await serious_violations(page) == []
+        assert page.js_errors == []
