@@ -33,3 +33,13 @@ SENDER_FAILED = Counter(
     "Emails whose sender failed the receiving mail system's checks (DMARC, or SPF without DKIM),"
     " accepted in a conversation of their own",
 )
+SMS_REPORT_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "other")
+"""The label values of SMS_REPORTS_BY_STATUS: Twilio's words for a text on its way and at its
+end; any other word (accepted, scheduled, read, a new one) counts as `other`."""
+SMS_REPORTS_BY_STATUS = Counter(
+    "refdesk_ingest_sms_reports_total",
+    "Twilio status callbacks for texts refdesk sent, by status",
+    ["status"],
+)
+for _status in SMS_REPORT_STATUSES:
+    SMS_REPORTS_BY_STATUS.labels(status=_status)  # every series exists from the start, for rate()

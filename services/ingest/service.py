@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaBroker
 
-from services.ingest.metrics import BLOCKED, DUPLICATES, SENDER_FAILED
+from services.ingest.metrics import (
+    BLOCKED,
+    DUPLICATES,
+    SENDER_FAILED,
+    SMS_REPORT_STATUSES,
+    SMS_REPORTS_BY_STATUS,
+)
 from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.errors import ReplayedToken
@@ -157,6 +163,8 @@ class Ingest:
             raise BrokerUnavailable(type(exc).__name__) from exc
         PUBLISH_SECONDS.labels(topic=SMS_REPORTS.name).observe(time.perf_counter() - started)
         PUBLISHED.labels(topic=SMS_REPORTS.name).inc()
+        word = report.status if report.status in SMS_REPORT_STATUSES else "other"
+        SMS_REPORTS_BY_STATUS.labels(status=word).inc()
         return "accepted"
 
     async def _email_conversation(self, mail: EmailInbound) -> str:

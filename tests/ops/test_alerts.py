@@ -22,6 +22,7 @@ ALERTS = {
     "RefdeskIngestUnavailable",
     "RefdeskNobodyOnline",
     "RefdeskOvernightTicketsWaiting",
+    "RefdeskTextsNotDelivered",
 }
 
 

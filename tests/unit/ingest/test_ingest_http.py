@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from twilio.request_validator import RequestValidator
 
 from services.ingest.app import mount
@@ -436,8 +437,11 @@ async def test_a_status_callback_is_published_by_the_texts_sid_without_the_numbe
     form = status_form("undelivered", ErrorCode="30007")
     form["SmsSid"] = form["MessageSid"]
     path = "/webhooks/sms/status"
+    counted = {"status": "undelivered"}
+    before = REGISTRY.get_sample_value("refdesk_ingest_sms_reports_total", counted) or 0.0
     answer = await client.post(path, content=urlencode(form), headers=twilio_signed(path, form))
     assert answer.status_code == 200, answer.text
+    assert REGISTRY.get_sample_value("refdesk_ingest_sms_reports_total", counted) == before + 1
     [(topic, key, event)] = broker.published
     assert (topic, key) == ("refdesk.sms-reports", form["MessageSid"])
     assert event["type"] == "edu.tccd.refdesk.sms.status_reported.v1"
