@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
 
 from services.ingest.metrics import (
     BLOCKED,
@@ -84,18 +85,13 @@ class Ingest:
     async def _deliver(
         self, event: Translated, *, event_id: str, then: Callable[[], Awaitable[None]]
     ) -> None:
-        started = time.perf_counter()
-        await publish(
-            self.broker,
+        await self._publish(
             INTERACTIONS.name,
             event,
             key=event.conversation_id,
-            source=SOURCE,
             event_id=event_id,
             subject=event.conversation_id,
         )
-        PUBLISH_SECONDS.labels(topic=INTERACTIONS.name).observe(time.perf_counter() - started)
-        PUBLISHED.labels(topic=INTERACTIONS.name).inc()
         await then()
         log.info(
             "accepted",
@@ -105,6 +101,23 @@ class Ingest:
                 "event": type(event).__name__,
             },
         )
+
+    async def _publish(
+        self,
+        topic: str,
+        data: BaseModel,
+        *,
+        key: str,
+        event_id: str,
+        subject: str | None = None,
+    ) -> None:
+        """Publish one event and await the broker's ack (acks=all), timed and counted."""
+        started = time.perf_counter()
+        await publish(
+            self.broker, topic, data, key=key, source=SOURCE, event_id=event_id, subject=subject
+        )
+        PUBLISH_SECONDS.labels(topic=topic).observe(time.perf_counter() - started)
+        PUBLISHED.labels(topic=topic).inc()
 
     def _finished(self, event_id: str, task: asyncio.Task[None]) -> None:
         self._inflight.pop(event_id, None)
@@ -145,24 +158,14 @@ class Ingest:
         if not self.connected:
             raise BrokerUnavailable("not connected to the broker")
         event_id = derived_id("sms-status", report.provider_id, report.status)
-        started = time.perf_counter()
+        published = self._publish(
+            SMS_REPORTS.name, report, key=report.provider_id, event_id=event_id
+        )
         try:
-            await asyncio.wait_for(
-                publish(
-                    self.broker,
-                    SMS_REPORTS.name,
-                    report,
-                    key=report.provider_id,
-                    source=SOURCE,
-                    event_id=event_id,
-                ),
-                timeout=self.publish_timeout_s,
-            )
+            await asyncio.wait_for(published, timeout=self.publish_timeout_s)
         except Exception as exc:
             log.warning("publish failed", extra={"error": type(exc).__name__})
             raise BrokerUnavailable(type(exc).__name__) from exc
-        PUBLISH_SECONDS.labels(topic=SMS_REPORTS.name).observe(time.perf_counter() - started)
-        PUBLISHED.labels(topic=SMS_REPORTS.name).inc()
         word = report.status if report.status in SMS_REPORT_STATUSES else "other"
         SMS_REPORTS_BY_STATUS.labels(status=word).inc()
         return "accepted"
