@@ -59,7 +59,13 @@ class StaffStatus(StrEnum):
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every event's data. A field this version does not know is ignored when an event is
+    read, as docs/subscribing.md asks of every consumer: an additive change (a new optional
+    field) keeps its type, and during a rolling upgrade a service still on the older version
+    reads what a newer one publishes instead of dead-lettering it. Code that builds an event
+    with a field the model lacks is refused by mypy (`init_forbid_extra`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 # ---- refdesk.interactions -------------------------------------------------------------

@@ -3,17 +3,28 @@ subscriber shares partitions the way it is told (round robin unless told otherwi
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka import ConsumerRecord
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from faststream.kafka import KafkaBroker
 
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
-from shared.events import TYPE_OF, ConversationClosed, PresenceChanged, StaffStatus, new_event
+from shared.events import (
+    TYPE_OF,
+    Channel,
+    ConversationClosed,
+    InteractionReceived,
+    Patron,
+    PresenceChanged,
+    StaffStatus,
+    new_event,
+)
 
 AT = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 
@@ -112,3 +123,29 @@ def test_a_batch_subscriber_takes_the_strategy_it_is_given() -> None:
 
 async def _handler(_msg: Any) -> None:
     return None
+
+
+def test_a_field_this_version_does_not_know_is_read_past_not_dead_lettered() -> None:
+    """A newer service may publish an additive change (a new optional field, nested ones
+    included): an older consumer reads the event and ignores the field, as docs/subscribing.md
+    asks of every consumer, instead of sending it to the DLQ during a rolling upgrade."""
+    received = InteractionReceived(
+        interaction_id="i-1",
+        conversation_id="sms-1",
+        channel=Channel.SMS,
+        provider="twilio",
+        patron=Patron(contact="+18175550123"),
+        text="can i renew my book",
+        received_at=AT,
+        provider_message_id="SM" + "0" * 32,
+    )
+    body = json.loads(new_event(received, source="test").model_dump_json())
+    body["data"]["automated"] = True  # a field a later version might add
+    body["data"]["patron"]["pronouns"] = "she/her"
+    _event, data = decode(json.dumps(body).encode())
+    assert isinstance(data, InteractionReceived)
+    assert data == received
+    # what is not an additive change is still poison: a field of the wrong type
+    body["data"]["received_at"] = "not a time"
+    with pytest.raises(PoisonMessage, match="invalid"):
+        decode(json.dumps(body).encode())
