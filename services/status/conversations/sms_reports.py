@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import rows
 from services.status.conversations import transcript
 from services.status.conversations.transcript import DELIVERED, UNDELIVERED, WENT_OUT
-from services.status.models import ConversationRow, SmsReportRow, TranscriptEntry
+from services.status.models import TEXT_SENT, ConversationRow, SmsReportRow, TranscriptEntry
 from shared.events import Channel, NotificationDelivered, SmsStatusReported
 
 RANK = {
@@ -97,6 +97,16 @@ async def preload(session: AsyncSession, events: list[BaseModel]) -> None:
     await _find_lines(session, reported)
 
 
+def lines_of(provider_ids: Iterable[str]) -> Select[str | None, str, str]:
+    """The texts refdesk sent with these provider ids: (provider id, line id, conversation id),
+    read off the partial index `ix_transcript_text_sent`."""
+    return (
+        select(TranscriptEntry.message_id, TranscriptEntry.id, TranscriptEntry.conversation_id)
+        .where(TranscriptEntry.message_id.in_(sorted(provider_ids)))
+        .where(TEXT_SENT)
+    )
+
+
 async def _find_lines(session: AsyncSession, provider_ids: set[str]) -> None:
     """Index the outbound SMS lines that carry these provider ids, read with their
     conversations (the lines this unit wrote itself are indexed by `on_delivered`)."""
@@ -105,11 +115,7 @@ async def _find_lines(session: AsyncSession, provider_ids: set[str]) -> None:
     if not wanted:
         return
     index.update(dict.fromkeys(wanted))
-    found = await session.execute(
-        select(TranscriptEntry.message_id, TranscriptEntry.id, TranscriptEntry.conversation_id)
-        .where(TranscriptEntry.message_id.in_(sorted(wanted)))
-        .where(TranscriptEntry.direction == "out", TranscriptEntry.channel == Channel.SMS.value)
-    )
+    found = await session.execute(lines_of(wanted))
     lines: list[str] = []
     conversations: set[str] = set()
     for provider_id, line_id, conversation_id in found:

@@ -2,7 +2,8 @@
 rows, not a sort of every open conversation (the planner uses an expression index only for the
 very expression it was built on, so a change to queue.BAND alone would lose it silently). The
 re-escalation sweep likewise reads the crises awaiting acknowledgement off their partial index
-(a planner uses it only when the query spells the index's predicate)."""
+(a planner uses it only when the query spells the index's predicate), and a text's delivery
+report finds its line off the partial index of the texts refdesk sent."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
 from services.status.auth import Actor
+from services.status.conversations.sms_reports import lines_of
 from services.status.queue import QueueFilter, listing_statement
 from services.status.sweep import DUE_CRISES
 
@@ -56,3 +58,11 @@ async def test_reescalation_sweep_reads_the_crisis_index(session: AsyncSession) 
     found = await plan_of(session, DUE_CRISES.params(cutoff=T0))
     assert "ix_conversations_crisis_due" in found, found
     assert "TEMP B-TREE" not in found and "Sort" not in found, found
+
+
+async def test_a_texts_report_finds_its_line_off_the_sent_texts_index(
+    session: AsyncSession,
+) -> None:
+    """Only the texts refdesk sent are in the index a provider's report is looked up by."""
+    found = await plan_of(session, lines_of(["SM" + "0" * 32, "SM" + "1" * 32]))
+    assert "ix_transcript_text_sent" in found, found
