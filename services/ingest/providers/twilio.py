@@ -197,14 +197,21 @@ def _media(fields: Mapping[str, list[str]], count: int) -> tuple[tuple[str, ...]
     return tuple(urls), tuple(types)
 
 
-def parse_twilio_sms(params: TwilioParams) -> SmsInbound:
-    """Parse a (verified) Twilio Messaging webhook; InvalidField names the bad parameter."""
-    fields = _multi(params)
-    sid = (_one(fields, "MessageSid") or _one(fields, "SmsMessageSid") or "").strip()
+def _message_sid(fields: Mapping[str, list[str]], *, legacy: str) -> str:
+    """The message's SID (`MessageSid`, else the older name Twilio also sends); InvalidField
+    names `MessageSid` when it is missing or not a Twilio message SID."""
+    sid = (_one(fields, "MessageSid") or _one(fields, legacy) or "").strip()
     if not sid:
         raise InvalidField("MessageSid", "missing")
     if not _MESSAGE_SID.fullmatch(sid):
         raise InvalidField("MessageSid", "not a Twilio message SID")
+    return sid
+
+
+def parse_twilio_sms(params: TwilioParams) -> SmsInbound:
+    """Parse a (verified) Twilio Messaging webhook; InvalidField names the bad parameter."""
+    fields = _multi(params)
+    sid = _message_sid(fields, legacy="SmsMessageSid")
     sender = _required(fields, "From")
     if not _E164.fullmatch(sender):
         raise InvalidField("From", "not an E.164 phone number")
@@ -236,11 +243,7 @@ def parse_twilio_status(params: TwilioParams, *, now: datetime) -> SmsStatusRepo
     error code only (the callback's To and From are the patron's number and the desk's, and are
     not kept); InvalidField names the bad parameter."""
     fields = _multi(params)
-    sid = (_one(fields, "MessageSid") or _one(fields, "SmsSid") or "").strip()
-    if not sid:
-        raise InvalidField("MessageSid", "missing")
-    if not _MESSAGE_SID.fullmatch(sid):
-        raise InvalidField("MessageSid", "not a Twilio message SID")
+    sid = _message_sid(fields, legacy="SmsSid")
     status = (_one(fields, "MessageStatus") or _one(fields, "SmsStatus") or "").strip().lower()
     if not status:
         raise InvalidField("MessageStatus", "missing")
