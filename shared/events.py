@@ -87,6 +87,32 @@ class Attachment(_Data):
     content_type: str | None = None
 
 
+class Automatic(StrEnum):
+    """Mail a system sent rather than a person; recorded in its conversation, never answered."""
+
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic answer (RFC 3834)
+    BOUNCE = "bounce"  # a delivery status report (RFC 3464): an email could not be delivered
+
+
+class Bounce(_Data):
+    """What a delivery status report says about an email refdesk sent. The failed address and
+    the remote server's words are left out: they are student data and may quote the message."""
+
+    message_id: str | None = Field(
+        None,
+        max_length=255,
+        description="the Message-ID (without angle brackets) of the email the report is about",
+    )
+    status: str | None = Field(
+        None,
+        pattern=r"^[245]\.[0-9]{1,3}\.[0-9]{1,3}$",
+        description="the RFC 3463 enhanced status code, as 5.1.1",
+    )
+    action: Literal["failed", "delayed"] = Field(
+        "failed", description="failed: given up for good; delayed: the mail system still tries"
+    )
+
+
 class InteractionReceived(_Data):
     """A patron's message reached the desk on one channel."""
 
@@ -107,6 +133,12 @@ class InteractionReceived(_Data):
         False,
         description="the contact is on the blocklist: routed only if the crisis net matches",
     )
+    automatic: Automatic | None = Field(
+        None,
+        description="sent by a mail system, not a person: recorded, routed only if the "
+        "crisis net escalates it, and never answered",
+    )
+    bounce: Bounce | None = Field(None, description="for a bounce: the report's findings")
 
 
 class ConversationClosed(_Data):
@@ -606,6 +638,11 @@ class PublicInteractionReceived(_PublicData):
     received_at: AwareDatetime
     overnight: bool | None = Field(
         None, description="not known yet when a message arrives; see conversation.routed"
+    )
+    automatic: bool = Field(
+        False,
+        description="sent by a mail system, not a person: an automatic reply or a bounce "
+        "(count patrons' messages without these)",
     )
 
 

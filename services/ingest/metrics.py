@@ -33,6 +33,12 @@ SENDER_FAILED = Counter(
     "Emails whose sender failed the receiving mail system's checks (DMARC, or SPF without DKIM),"
     " accepted in a conversation of their own",
 )
+AUTOMATIC = Counter(
+    "refdesk_ingest_emails_automatic_total",
+    "Emails a mail system sent, not a person: auto_reply (out-of-office and other automatic"
+    " answers) and bounce (delivery status reports); recorded, never answered",
+    ["kind"],
+)
 SMS_REPORT_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "other")
 """The label values of SMS_REPORTS_BY_STATUS: Twilio's words for a text on its way and at its
 end; any other word (accepted, scheduled, read, a new one) counts as `other`."""

@@ -23,12 +23,17 @@ tag threads an email only when its sender is one of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.ingest.providers.contacts import normalize_email
 from services.ingest.providers.errors import InvalidField
 from shared.events import STAFF_FACING, Channel, NotificationRequested, derived_id, message_id_local
 
 SENT_NAMESPACE = "email-sent"
 """The seen-keys namespace of Message-IDs refdesk sent, each bound to its recipient."""
+STAFF_SENT_NAMESPACE = "email-staff-sent"
+"""The seen-keys namespace of Message-IDs refdesk sent to staff (the CARE Team, circulation
+managers), each bound to its recipient: only a bounce joins a conversation through them."""
 PARTY_NAMESPACE = "email-party"
 """The seen-keys namespace of the addresses each conversation is known to have."""
 MAX_CONVERSATION_ID = 128
@@ -57,12 +62,29 @@ def party_binding(conversation_id: str, address: str) -> tuple[str, str, str]:
 
 def sent_entry(command: NotificationRequested) -> tuple[str, str, str, None] | None:
     """The seen-keys entry (namespace, key, conversation id, no event id) recording the email a
-    command asks the notifier to send to a patron; None for any other command."""
+    command asks the notifier to send: SENT_NAMESPACE for a patron's, STAFF_SENT_NAMESPACE for
+    staff's; None for any other command."""
+    local = message_id_local(command.idempotency_key)
     address = _patron_address(command)
+    if address is not None:
+        return (SENT_NAMESPACE, sent_key(local, address), command.conversation_id, None)
+    address = _email_address(command)
     if address is None:
         return None
-    local = message_id_local(command.idempotency_key)
-    return (SENT_NAMESPACE, sent_key(local, address), command.conversation_id, None)
+    key = derived_id(STAFF_SENT_NAMESPACE, local, address)
+    return (STAFF_SENT_NAMESPACE, key, command.conversation_id, None)
+
+
+def bounce_lookups(message_id: str, recipients: Sequence[str]) -> list[tuple[str, str]]:
+    """The seen keys (namespace, key) under which an email refdesk sent with this Message-ID
+    to one of these addresses was recorded: a bounce reporting on it joins its conversation.
+    A report naming another id or another address finds nothing."""
+    local = local_part(message_id)
+    found: list[tuple[str, str]] = []
+    for address in recipients:
+        found.append((SENT_NAMESPACE, sent_key(local, address)))
+        found.append((STAFF_SENT_NAMESPACE, derived_id(STAFF_SENT_NAMESPACE, local, address)))
+    return found
 
 
 def recipient_binding(command: NotificationRequested) -> tuple[str, str, str] | None:
@@ -75,7 +97,15 @@ def recipient_binding(command: NotificationRequested) -> tuple[str, str, str] | 
 def _patron_address(command: NotificationRequested) -> str | None:
     """The patron address an email command writes to, as ingest writes a sender's; None for a
     staff-facing or non-email command, or a conversation id that is not one of ingest's."""
-    if command.channel is not Channel.EMAIL or command.kind in STAFF_FACING:
+    if command.kind in STAFF_FACING:
+        return None
+    return _email_address(command)
+
+
+def _email_address(command: NotificationRequested) -> str | None:
+    """The address an email command writes to, normalised; None for another channel, or a
+    conversation id that is not one of ingest's."""
+    if command.channel is not Channel.EMAIL:
         return None
     if len(command.conversation_id) > MAX_CONVERSATION_ID:
         return None  # not one of ingest's ids, and too long for the seen-keys column

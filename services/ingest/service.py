@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
 from services.ingest.metrics import (
+    AUTOMATIC,
     BLOCKED,
     DUPLICATES,
     SENDER_FAILED,
@@ -26,6 +27,7 @@ from services.ingest.providers.twilio import SmsInbound
 from services.ingest.replies import (
     PARTY_NAMESPACE,
     SENT_NAMESPACE,
+    bounce_lookups,
     local_part,
     party_binding,
     party_key,
@@ -181,6 +183,8 @@ class Ingest:
             SENDER_FAILED.inc()
             log.info("email whose sender failed the receiving system's checks: not threaded")
             return _new_email_conversation(mail)
+        if conversation := await self._bounced_conversation(mail):
+            return conversation
         sender, tag = mail.sender_email, mail.ticket_tag
         parents = list(
             dict.fromkeys(p for p in (mail.in_reply_to, *reversed(mail.references)) if p)
@@ -206,6 +210,18 @@ class Ingest:
                 return conversation
         return _new_email_conversation(mail)
 
+    async def _bounced_conversation(self, mail: EmailInbound) -> str | None:
+        """For a bounce: the conversation of the email refdesk sent that its report names, by
+        that email's Message-ID and the address that failed (`replies.bounce_lookups`)."""
+        report = mail.report
+        if report is None or report.message_id is None:
+            return None
+        lookups = bounce_lookups(report.message_id, report.recipients)
+        found = await asyncio.gather(
+            *(self.store.seen_conversation(namespace, key) for namespace, key in lookups)
+        )
+        return next((conversation for conversation in found if conversation), None)
+
     async def accept_mailgun(self, mail: EmailInbound, *, token: str) -> str:
         """A Mailgun email, its signed token bound to it before anything is accepted.
 
@@ -225,8 +241,12 @@ class Ingest:
             DUPLICATES.labels(channel="email").inc()
             return "duplicate"
         conversation_id = await self._email_conversation(mail)
-        # a sender that failed its checks does not become an address of the conversation
-        sender = mail.sender_email if mail.sender_check is not SenderCheck.FAILED else None
+        # a sender that failed its checks, or a mail system, is not an address of the
+        # conversation
+        party = mail.sender_check is not SenderCheck.FAILED and mail.automatic is None
+        sender = mail.sender_email if party else None
+        if mail.automatic is not None:
+            AUTOMATIC.labels(kind=mail.automatic.value).inc()
         event = email_interaction(
             mail,
             conversation_id=conversation_id,

@@ -19,6 +19,7 @@ from services.ingest.providers.files import AttachedFile, media_type, unnamed
 from services.ingest.providers.twilio import MAX_SMS_BODY, SmsInbound
 from shared.events import (
     Attachment,
+    Automatic,
     Channel,
     ConversationClosed,
     ConversationTransferred,
@@ -92,15 +93,19 @@ def email_interaction(
     blocked: bool = False,
 ) -> InteractionReceived:
     """An inbound email as an interaction: its files described as attachments; a text over
-    MAX_EMAIL_TEXT characters keeps its beginning and a note names the size of the rest."""
+    MAX_EMAIL_TEXT characters keeps its beginning and a note names the size of the rest. A
+    bounce names no patron: its sender is a mail system, not someone a reply could reach."""
     text, rest = mail.text[:MAX_EMAIL_TEXT], mail.text[MAX_EMAIL_TEXT:]
+    bounce = mail.automatic is Automatic.BOUNCE
     return InteractionReceived(
         interaction_id=derived_id("email", mail.message_id),
         conversation_id=conversation_id,
         channel=Channel.EMAIL,
         provider=provider,
         provider_message_id=mail.message_id,
-        patron=Patron(
+        patron=Patron()
+        if bounce
+        else Patron(
             contact=mail.sender_email,
             name=mail.sender_name[:MAX_SUBJECT] if mail.sender_name else None,
         ),
@@ -109,6 +114,8 @@ def email_interaction(
         received_at=mail.received_at or now,
         attachments=_described(mail.attachments) + _overflow(rest, EMAIL_OVERFLOW_NOTE),
         blocked=blocked,
+        automatic=mail.automatic,
+        bounce=mail.report.bounce() if bounce and mail.report else None,
     )
 
 

@@ -70,6 +70,7 @@ def received(event: AnyEvent, data: InteractionReceived, *, key: str) -> Outgoin
         campus_hint=slug(data.campus_hint),
         department_hint=slug(data.department_hint),
         received_at=data.received_at,
+        automatic=data.automatic is not None,
     )
     return Outgoing(public_event(event, public), digest)
 

@@ -77,10 +77,11 @@ def commands_for(
     interaction: InteractionReceived, decision: Decision, policy: Policy
 ) -> list[NotificationRequested]:
     """The notification commands that follow one routing decision: the staff's first, then
-    the patron's (none when the patron left no way to reach them)."""
+    the patron's (none when the patron left no way to reach them, and none in answer to mail a
+    mail system sent: an answer to an autoresponder or a bounce reaches nobody, and may loop)."""
     out = staff_commands(interaction, decision, policy)
     patron = _patron_recipient(interaction)
-    if patron is None:
+    if patron is None or interaction.automatic is not None:
         return out
     for kind, key, context in patron_messages(interaction, decision, policy):
         out.append(

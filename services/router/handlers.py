@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from services.router import routing, tables
 from services.router.commands import commands_for, survey_for
 from services.router.learned import LearnedModel
-from services.router.metrics import BLOCKED_DROPPED, DECISIONS, LEARNED
+from services.router.metrics import AUTOMATIC_RECORDED, BLOCKED_DROPPED, DECISIONS, LEARNED
 from services.router.policy.decision import Decision, DecisionInput
 from services.router.policy.engine import LEARNED_ROUTE, Policy
 from services.router.policy.holder import PolicyHolder
@@ -68,6 +68,8 @@ class PublishPlan:
     decided: list[tuple[AnyEvent, InteractionReceived, Decision]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     """blocked contacts' interactions that no crisis net escalated: recorded, not routed"""
+    automatic: list[tuple[str, str]] = field(default_factory=list)
+    """automatic mail no crisis net escalated, with its kind: recorded, not routed"""
 
     def add(self, topic: str, data: BaseModel, *, key: str, event_id: str) -> None:
         """Queue one event for publishing, keyed (and subjected) by its conversation."""
@@ -127,6 +129,12 @@ def plan_interaction(
         # a blocklisted contact reaches the desk only through a crisis net (rules or model)
         plan.dropped.append(data.interaction_id)
         return
+    if data.automatic is not None and decision.action is not Action.ESCALATE_CRISIS:
+        # mail a system sent is recorded in its conversation (status reads the interaction)
+        # and decided no further: it asks nothing of the desk, and routing it would move or
+        # answer the conversation; a crisis net's escalation still stands
+        plan.automatic.append((data.interaction_id, data.automatic.value))
+        return
     routed = to_event(data, decision)
     key = data.conversation_id
     plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
@@ -180,7 +188,10 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
         if effect is not None:
             LEARNED.labels(effect=effect).inc()
     BLOCKED_DROPPED.inc(len(plan.dropped))
+    for kind, count in Counter(kind for _, kind in plan.automatic).items():
+        AUTOMATIC_RECORDED.labels(kind=kind).inc(count)
     processed = [d.interaction_id for _, d, _ in plan.decided] + plan.dropped
+    processed += [interaction_id for interaction_id, _ in plan.automatic]
     if processed:
         await deps.db(lambda conn: record_processed(conn, tables.processed, CONSUMER, processed))
     for event, data, decision in plan.decided:

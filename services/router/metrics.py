@@ -16,6 +16,11 @@ BLOCKED_DROPPED = Counter(
     "refdesk_router_blocked_dropped_total",
     "Messages from blocklisted contacts dropped because no crisis net fired",
 )
+AUTOMATIC_RECORDED = Counter(
+    "refdesk_router_automatic_recorded_total",
+    "Automatic mail (automatic replies, bounces) recorded without a decision: no crisis net fired",
+    ["kind"],
+)
 LEARNED = Counter(
     "refdesk_routing_learned_total",
     "Decisions the learned net changed: escalated, flagged for safety review, or rerouted",

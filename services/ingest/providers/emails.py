@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.errors import InvalidField
 from services.ingest.providers.files import AttachedFile
+from shared.events import Automatic
+
+if TYPE_CHECKING:  # automatic reads message ids with this module's helpers
+    from services.ingest.providers.automatic import DeliveryReport
 
 _BRACKETED = re.compile(r"<([^<>\s]+)>")
 MAX_MESSAGE_ID = 255
@@ -31,6 +36,8 @@ class EmailInbound:
     received_at: datetime | None = None  # aware
     attachments: tuple[AttachedFile, ...] = ()  # described, never their content
     sender_check: SenderCheck = SenderCheck.UNKNOWN  # the receiving system's SPF/DKIM/DMARC
+    automatic: Automatic | None = None  # sent by a mail system, not a person
+    report: DeliveryReport | None = None  # a bounce's findings
 
 
 def normalize_message_id(raw: str | None, *, field: str = "Message-ID") -> str:

@@ -23,6 +23,13 @@ from email.utils import getaddresses
 from typing import Protocol, runtime_checkable
 
 from services.ingest.providers.authenticity import sender_check
+from services.ingest.providers.automatic import (
+    MAX_REPORT_CHARS,
+    RETURNED_PARTS,
+    STATUS_PARTS,
+    classify,
+    content_type,
+)
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import (
@@ -183,6 +190,29 @@ def _attachments(form: Mapping[str, object]) -> tuple[AttachedFile, ...]:
     )
 
 
+def _report_texts(form: Mapping[str, object], fields: Mapping[str, str]) -> tuple[str, str]:
+    """A bounce's machine-readable report and returned headers: the posted file parts of those
+    types (the first MAX_REPORT_CHARS of each), else the whole body-plain, where a parsed
+    report's text parts may have been joined."""
+    status: list[str] = []
+    returned: list[str] = []
+    for key, value in form.items():
+        if not _ATTACHMENT.fullmatch(key.lower()) or not isinstance(value, UploadedFile):
+            continue
+        kind = media_type(value.content_type)
+        if kind not in STATUS_PARTS and kind not in RETURNED_PARTS:
+            continue
+        handle = getattr(value, "file", None)
+        if handle is None:
+            continue
+        handle.seek(0)
+        text = handle.read(MAX_REPORT_CHARS).decode("utf-8", "replace")
+        handle.seek(0)
+        (status if kind in STATUS_PARTS else returned).append(text)
+    body = fields.get("body-plain", "")
+    return "\n".join(status) or body, "\n".join(returned) or body
+
+
 def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
     """Parse a (verified) Mailgun route POST; InvalidField names the missing or bad field.
 
@@ -194,6 +224,17 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
     name, email = _sender(fields)
     subject = fields.get("subject", "").strip()
     in_reply_to = message_id_list(fields.get("in-reply-to"))
+    kind, report_type = content_type(fields.get("content-type"))
+    automatic, report = classify(
+        lambda name: fields.get(name.lower()),
+        content_type=kind,
+        report_type=report_type,
+        report_texts=lambda: _report_texts(form, fields),
+    )
+    attachments = _attachments(form)
+    if report is not None:  # the report's own parts are not files anyone sent
+        report_parts = STATUS_PARTS | RETURNED_PARTS
+        attachments = tuple(a for a in attachments if a.content_type not in report_parts)
     return EmailInbound(
         message_id=normalize_message_id(fields.get("message-id"), field="Message-Id"),
         sender_email=email,
@@ -205,10 +246,12 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
         references=message_id_list(fields.get("references")),
         ticket_tag=ticket_tag(subject),
         received_at=_received_at(fields.get("timestamp")),
-        attachments=_attachments(form),
+        attachments=attachments,
         sender_check=sender_check(
             authentication_results=fields.get("authentication-results"),
             spf=fields.get("x-mailgun-spf"),
             dkim=fields.get("x-mailgun-dkim-check-result"),
         ),
+        automatic=automatic,
+        report=report,
     )

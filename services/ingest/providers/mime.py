@@ -10,6 +10,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from services.ingest.providers.authenticity import sender_check
+from services.ingest.providers.automatic import RETURNED_PARTS, STATUS_PARTS, classify
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import InvalidField, UnsupportedMedia
@@ -207,6 +208,25 @@ def _sender(msg: Message) -> tuple[str | None, str | None]:
     return (names[0] if names else None), None
 
 
+def _report_texts(msg: Message, body: str) -> tuple[str, str]:
+    """A delivery report's machine-readable part and the returned message's headers, as text;
+    the body's text for either that is missing (a bounce written as plain text)."""
+    status: list[str] = []
+    returned: list[str] = []
+    for part in msg.walk():
+        kind = part.get_content_type()
+        payload = part.get_payload()
+        if kind in STATUS_PARTS and isinstance(payload, list):
+            status += [str(block) for block in payload if isinstance(block, Message)]
+        elif kind == "message/rfc822" and isinstance(payload, list):
+            first = payload[0] if payload else None
+            if isinstance(first, Message):
+                returned.append("".join(f"{k}: {v}\n" for k, v in first.raw_items()))
+        elif kind in RETURNED_PARTS:
+            returned.append(_decode(part))
+    return "\n".join(status) or body, "\n".join(returned) or body
+
+
 def _depth(msg: Message) -> int:
     """How deep parts nest in a parsed message (1: a single part), without recursion."""
     deepest, stack = 0, [(msg, 1)]
@@ -241,13 +261,23 @@ def parse_mime(raw: bytes) -> EmailInbound:
     attachments = _attachments(msg, bodies)
     if bodies == (None, None) and not attachments:
         raise UnsupportedMedia("body", "no text/plain or text/html part and no attachment")
+    body = _body_text(*bodies)
+    automatic, report = classify(
+        lambda name: _optional_header(msg, name),
+        content_type=msg.get_content_type(),
+        report_type=str(msg.get_param("report-type") or "").lower() or None,
+        report_texts=lambda: _report_texts(msg, body),
+    )
+    if report is not None:  # the report's own parts are not files anyone sent
+        report_parts = STATUS_PARTS | RETURNED_PARTS
+        attachments = tuple(a for a in attachments if a.content_type not in report_parts)
     return EmailInbound(
         message_id=normalize_message_id(_header(msg, "Message-ID"), field="Message-ID"),
         sender_email=email,
         sender_name=name,
         recipient=_recipient(msg),
         subject=subject,
-        text=split_reply(_body_text(*bodies)),
+        text=split_reply(body),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=message_id_list(_header(msg, "References")),
         ticket_tag=ticket_tag(subject),
@@ -258,4 +288,6 @@ def parse_mime(raw: bytes) -> EmailInbound:
             spf=_optional_header(msg, "X-Mailgun-Spf") or _optional_header(msg, "Received-SPF"),
             dkim=_optional_header(msg, "X-Mailgun-Dkim-Check-Result"),
         ),
+        automatic=automatic,
+        report=report,
     )

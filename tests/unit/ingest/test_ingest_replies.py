@@ -16,6 +16,8 @@ from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.replies import (
     PARTY_NAMESPACE,
+    SENT_NAMESPACE,
+    STAFF_SENT_NAMESPACE,
     local_part,
     party_key,
     recipient_binding,
@@ -118,12 +120,34 @@ def test_ingest_remembers_the_message_id_the_notifier_gives_the_email() -> None:
     assert entry[1] == sent_key(local_part(sent.strip("<>")), PATRON)
 
 
-def test_only_emails_to_patrons_are_remembered() -> None:
+def test_emails_to_patrons_are_remembered_for_replies_and_staffs_only_for_bounces() -> None:
     reply = staff_reply("email-1")
-    assert sent_entry(reply) is not None
+    entry = sent_entry(reply)
+    assert entry is not None and entry[0] == SENT_NAMESPACE
     assert sent_entry(reply.model_copy(update={"channel": Channel.SMS})) is None
     circulation = reply.model_copy(update={"kind": NotificationKind.CIRCULATION_EMAIL})
-    assert sent_entry(circulation) is None
+    staff = sent_entry(circulation)
+    assert staff is not None and staff[0] == STAFF_SENT_NAMESPACE
+
+
+async def test_a_staff_members_answer_to_a_circulation_email_is_not_threaded_by_it(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    """An email refdesk sent staff is remembered so its bounce can find the conversation; a
+    manager answering it from their own address is not the patron and starts a new one."""
+    await ingest.accept_email(email(), provider="mailgun")
+    conversation = broker.published[0][2]["data"]["conversation_id"]
+    manager = "circ.managers@tccd.edu"
+    circulation = staff_reply(conversation, to=manager).model_copy(
+        update={"kind": NotificationKind.CIRCULATION_EMAIL}
+    )
+    entry = sent_entry(circulation)
+    assert entry is not None
+    await store.remember(entry)
+    sent = make_message_id(circulation.idempotency_key, "refdesk.local").strip("<>")
+    answer = email(sender=manager, in_reply_to=sent)
+    await ingest.accept_email(answer, provider="mailgun")
+    assert conversation_of(broker, answer) != conversation
 
 
 async def test_a_reply_naming_only_refdesks_message_id_joins_its_conversation(

@@ -13,6 +13,8 @@ from services.publisher.projection import conversation_hash, project, slug
 from shared.events import (
     Action,
     AnyEvent,
+    Automatic,
+    Bounce,
     Channel,
     ConversationClosed,
     ConversationTransferred,
@@ -85,6 +87,25 @@ CASES: list[tuple[BaseModel, str, dict[str, Any]]] = [
             "department_hint": None,
             "received_at": "2025-12-01T03:15:00Z",
             "overnight": None,
+            "automatic": False,
+        },
+    ),
+    (
+        RECEIVED.model_copy(
+            update={
+                "channel": Channel.EMAIL,
+                "automatic": Automatic.BOUNCE,
+                "bounce": Bounce(message_id=f"{PII[3]}@refdesk.tccd.edu", status="5.1.1"),
+            }
+        ),
+        "edu.tccd.refdesk.public.interaction.received.v1",
+        {
+            "channel": "email",
+            "campus_hint": "campus-nw",
+            "department_hint": None,
+            "received_at": "2025-12-01T03:15:00Z",
+            "overnight": None,
+            "automatic": True,  # the report's findings stay private
         },
     ),
     (

@@ -1,5 +1,5 @@
-"""Planning one interaction without a broker: blocked contacts, safety review alerts, lang in
-the patron-facing commands (tiny fakes of the router's ports)."""
+"""Planning one interaction without a broker: blocked contacts, automatic mail, safety review
+alerts, lang in the patron-facing commands (tiny fakes of the router's ports)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from services.router.policy.decision import Decision
 from services.router.presence import PresenceView
 from shared.events import (
     Action,
+    Automatic,
+    Bounce,
     Channel,
     ConversationClosed,
     InteractionReceived,
@@ -75,6 +77,19 @@ def interaction(
     )
 
 
+def automatic_email(text: str, kind: Automatic, *, at: datetime = OPEN) -> InteractionReceived:
+    """Mail a system sent, into an email conversation."""
+    return interaction(text, channel=Channel.EMAIL, at=at).model_copy(
+        update={
+            "automatic": kind,
+            "patron": Patron(contact="ana.gomez@my.tccd.edu"),
+            "bounce": Bounce(message_id="a1@refdesk.tccd.edu", status="5.1.1")
+            if kind is Automatic.BOUNCE
+            else None,
+        }
+    )
+
+
 def plan(policy: Policy, data: InteractionReceived, seen: Assessment | None) -> PublishPlan:
     """Plan one interaction with a fixed assessment; the publish plan shows what would be sent."""
     deps = RouterDeps(
@@ -123,6 +138,44 @@ def test_unblocked_message_is_routed_whatever_it_says(policy: Policy) -> None:
     """The same harmless text from a contact not on the blocklist is routed."""
     planned = plan(policy, interaction("can i renew my book"), None)
     assert isinstance(sent(planned)[0], RoutingDecided) and planned.dropped == []
+
+
+SUNDAY = datetime(2025, 10, 5, 17, 0, tzinfo=UTC)  # the desk is closed: an email would be acked
+
+AUTOMATIC = [
+    # text, kind, assessment
+    (
+        "I am out of the office until January 12 with limited access to email.",
+        Automatic.AUTO_REPLY,
+        None,
+    ),
+    ("Your message could not be delivered. Renew my book?", Automatic.BOUNCE, None),
+    ("I am away this week.", Automatic.AUTO_REPLY, assessment(0.5, review=True)),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "seen"), AUTOMATIC)
+def test_automatic_mail_is_recorded_not_routed_nor_answered(
+    policy: Policy, text: str, kind: Automatic, seen: Assessment | None
+) -> None:
+    """No decision, no acknowledgement after hours, no review alert: the conversation is not
+    moved and nobody is written to; the interaction counts as processed."""
+    data = automatic_email(text, kind, at=SUNDAY)
+    planned = plan(policy, data, seen)
+    assert planned.records == []
+    assert planned.automatic == [(data.interaction_id, kind.value)]
+    assert data.interaction_id in planned.done
+    person = plan(policy, data.model_copy(update={"automatic": None, "bounce": None}), seen)
+    assert sent(person)  # the same words from a person are routed and answered
+
+
+def test_a_crisis_in_automatic_mail_still_alerts_the_care_team_and_answers_nobody(
+    policy: Policy,
+) -> None:
+    data = automatic_email("I want to kill myself", Automatic.AUTO_REPLY, at=SUNDAY)
+    decided, *commands = sent(plan(policy, data, None))
+    assert isinstance(decided, RoutingDecided) and decided.action is Action.ESCALATE_CRISIS
+    assert [c.kind for c in commands] == [NotificationKind.CRISIS_ALERT]
 
 
 def test_safety_review_alerts_the_desk_not_the_care_team(policy: Policy) -> None:
