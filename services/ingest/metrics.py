@@ -39,6 +39,17 @@ AUTOMATIC = Counter(
     " answers) and bounce (delivery status reports); recorded, never answered",
     ["kind"],
 )
+BOUNCES = Counter(
+    "refdesk_ingest_emails_bounced_total",
+    "Delivery failure reports about emails refdesk sent, by whom the email was for (patron,"
+    " staff, care_team; unknown: not matched to one) and the report's action (failed, delayed)",
+    ["to", "action"],
+)
+for _kind in ("auto_reply", "bounce"):
+    AUTOMATIC.labels(kind=_kind)  # every series exists from the start, for increase()
+for _to in ("patron", "staff", "care_team", "unknown"):
+    for _action in ("failed", "delayed"):
+        BOUNCES.labels(to=_to, action=_action)
 SMS_REPORT_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "other")
 """The label values of SMS_REPORTS_BY_STATUS: Twilio's words for a text on its way and at its
 end; any other word (accepted, scheduled, read, a new one) counts as `other`."""

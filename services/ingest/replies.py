@@ -27,13 +27,31 @@ from collections.abc import Sequence
 
 from services.ingest.providers.contacts import normalize_email
 from services.ingest.providers.errors import InvalidField
-from shared.events import STAFF_FACING, Channel, NotificationRequested, derived_id, message_id_local
+from shared.events import (
+    STAFF_FACING,
+    Channel,
+    NotificationKind,
+    NotificationRequested,
+    derived_id,
+    message_id_local,
+)
 
 SENT_NAMESPACE = "email-sent"
 """The seen-keys namespace of Message-IDs refdesk sent, each bound to its recipient."""
 STAFF_SENT_NAMESPACE = "email-staff-sent"
-"""The seen-keys namespace of Message-IDs refdesk sent to staff (the CARE Team, circulation
-managers), each bound to its recipient: only a bounce joins a conversation through them."""
+"""The seen-keys namespace of Message-IDs refdesk sent to staff (circulation managers, the
+desk's safety reviews), each bound to its recipient: only a bounce joins a conversation
+through them."""
+CARE_SENT_NAMESPACE = "email-care-sent"
+"""The same for the CARE Team's crisis alerts and re-escalations, kept apart so that a bounce
+of one can be told from the others (it pages: the next crisis alert may bounce too)."""
+BOUNCED_TO = {
+    SENT_NAMESPACE: "patron",
+    STAFF_SENT_NAMESPACE: "staff",
+    CARE_SENT_NAMESPACE: "care_team",
+}
+"""Whom the email a bounce reports on was sent to, by the namespace it was found in."""
+_CARE_KINDS = frozenset({NotificationKind.CRISIS_ALERT, NotificationKind.CRISIS_REESCALATION})
 PARTY_NAMESPACE = "email-party"
 """The seen-keys namespace of the addresses each conversation is known to have."""
 MAX_CONVERSATION_ID = 128
@@ -62,8 +80,8 @@ def party_binding(conversation_id: str, address: str) -> tuple[str, str, str]:
 
 def sent_entry(command: NotificationRequested) -> tuple[str, str, str, None] | None:
     """The seen-keys entry (namespace, key, conversation id, no event id) recording the email a
-    command asks the notifier to send: SENT_NAMESPACE for a patron's, STAFF_SENT_NAMESPACE for
-    staff's; None for any other command."""
+    command asks the notifier to send: SENT_NAMESPACE for a patron's, CARE_SENT_NAMESPACE for
+    the CARE Team's, STAFF_SENT_NAMESPACE for other staff's; None for any other command."""
     local = message_id_local(command.idempotency_key)
     address = _patron_address(command)
     if address is not None:
@@ -71,8 +89,8 @@ def sent_entry(command: NotificationRequested) -> tuple[str, str, str, None] | N
     address = _email_address(command)
     if address is None:
         return None
-    key = derived_id(STAFF_SENT_NAMESPACE, local, address)
-    return (STAFF_SENT_NAMESPACE, key, command.conversation_id, None)
+    namespace = CARE_SENT_NAMESPACE if command.kind in _CARE_KINDS else STAFF_SENT_NAMESPACE
+    return (namespace, derived_id(namespace, local, address), command.conversation_id, None)
 
 
 def bounce_lookups(message_id: str, recipients: Sequence[str]) -> list[tuple[str, str]]:
@@ -83,7 +101,8 @@ def bounce_lookups(message_id: str, recipients: Sequence[str]) -> list[tuple[str
     found: list[tuple[str, str]] = []
     for address in recipients:
         found.append((SENT_NAMESPACE, sent_key(local, address)))
-        found.append((STAFF_SENT_NAMESPACE, derived_id(STAFF_SENT_NAMESPACE, local, address)))
+        for namespace in (STAFF_SENT_NAMESPACE, CARE_SENT_NAMESPACE):
+            found.append((namespace, derived_id(namespace, local, address)))
     return found
 
 

@@ -15,16 +15,19 @@ from pydantic import BaseModel
 from services.ingest.metrics import (
     AUTOMATIC,
     BLOCKED,
+    BOUNCES,
     DUPLICATES,
     SENDER_FAILED,
     SMS_REPORT_STATUSES,
     SMS_REPORTS_BY_STATUS,
 )
 from services.ingest.providers.authenticity import SenderCheck
+from services.ingest.providers.automatic import DeliveryReport
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.errors import ReplayedToken
 from services.ingest.providers.twilio import SmsInbound
 from services.ingest.replies import (
+    BOUNCED_TO,
     PARTY_NAMESPACE,
     SENT_NAMESPACE,
     bounce_lookups,
@@ -172,19 +175,29 @@ class Ingest:
         SMS_REPORTS_BY_STATUS.labels(status=word).inc()
         return "accepted"
 
-    async def _email_conversation(self, mail: EmailInbound) -> str:
-        """The conversation an email joins: its ticket tag's, when the sender is an address of
-        that conversation (see `replies`); else, for the first message it answers (In-Reply-To,
-        then References newest first) that ingest knows, that message's (a patron's email
-        ingest accepted, or an email refdesk sent to this very sender); else a new one. The
-        lookups go to the store together. An email whose sender failed the receiving system's
-        checks (`providers.authenticity`) starts a new one: its From may be forged."""
+    async def _email_conversation(self, mail: EmailInbound) -> tuple[str, str | None]:
+        """The conversation an email joins, and for a bounce whom the email it reports on was
+        for. An email whose sender failed the receiving system's checks
+        (`providers.authenticity`) starts a new one: its From may be forged. A bounce joins the
+        conversation of the email it reports on, when found; any other email, or a bounce not
+        matched, is threaded by `_threaded_conversation`."""
         if mail.sender_check is SenderCheck.FAILED:
             SENDER_FAILED.inc()
             log.info("email whose sender failed the receiving system's checks: not threaded")
-            return _new_email_conversation(mail)
-        if conversation := await self._bounced_conversation(mail):
-            return conversation
+            return _new_email_conversation(mail), "unknown" if mail.report else None
+        bounced_to = None
+        if mail.report is not None:
+            conversation, bounced_to = await self._bounced_conversation(mail.report)
+            if conversation:
+                return conversation, bounced_to
+        return await self._threaded_conversation(mail), bounced_to
+
+    async def _threaded_conversation(self, mail: EmailInbound) -> str:
+        """The conversation an email threads into: its ticket tag's, when the sender is an
+        address of that conversation (see `replies`); else, for the first message it answers
+        (In-Reply-To, then References newest first) that ingest knows, that message's (a
+        patron's email ingest accepted, or an email refdesk sent to this very sender); else a
+        new one. The lookups go to the store together."""
         sender, tag = mail.sender_email, mail.ticket_tag
         parents = list(
             dict.fromkeys(p for p in (mail.in_reply_to, *reversed(mail.references)) if p)
@@ -210,17 +223,18 @@ class Ingest:
                 return conversation
         return _new_email_conversation(mail)
 
-    async def _bounced_conversation(self, mail: EmailInbound) -> str | None:
+    async def _bounced_conversation(self, report: DeliveryReport) -> tuple[str | None, str]:
         """For a bounce: the conversation of the email refdesk sent that its report names, by
-        that email's Message-ID and the address that failed (`replies.bounce_lookups`)."""
-        report = mail.report
-        if report is None or report.message_id is None:
-            return None
-        lookups = bounce_lookups(report.message_id, report.recipients)
+        that email's Message-ID and the address that failed (`replies.bounce_lookups`), and whom
+        that email was for (`patron`, `staff`, `care_team`; `unknown` when none is found)."""
+        lookups = bounce_lookups(report.message_id, report.recipients) if report.message_id else []
         found = await asyncio.gather(
             *(self.store.seen_conversation(namespace, key) for namespace, key in lookups)
         )
-        return next((conversation for conversation in found if conversation), None)
+        for (namespace, _key), conversation in zip(lookups, found, strict=True):
+            if conversation:
+                return conversation, BOUNCED_TO[namespace]
+        return None, "unknown"
 
     async def accept_mailgun(self, mail: EmailInbound, *, token: str) -> str:
         """A Mailgun email, its signed token bound to it before anything is accepted.
@@ -240,13 +254,11 @@ class Ingest:
         if await self.store.is_seen("email", mail.message_id):
             DUPLICATES.labels(channel="email").inc()
             return "duplicate"
-        conversation_id = await self._email_conversation(mail)
+        conversation_id, bounced_to = await self._email_conversation(mail)
         # a sender that failed its checks, or a mail system, is not an address of the
         # conversation
         party = mail.sender_check is not SenderCheck.FAILED and mail.automatic is None
         sender = mail.sender_email if party else None
-        if mail.automatic is not None:
-            AUTOMATIC.labels(kind=mail.automatic.value).inc()
         event = email_interaction(
             mail,
             conversation_id=conversation_id,
@@ -262,6 +274,11 @@ class Ingest:
             )
 
         await self.emit(event, event_id=event.interaction_id, then=record)
+        if mail.automatic is not None:
+            AUTOMATIC.labels(kind=mail.automatic.value).inc()
+        if mail.report is not None:
+            action = mail.report.action or "failed"
+            BOUNCES.labels(to=bounced_to or "unknown", action=action).inc()
         return _outcome(event)
 
     async def accept_platform(self, event: Translated | None, *, webhook_id: str) -> str:

@@ -21,6 +21,8 @@ AUTOMATIC_RECORDED = Counter(
     "Automatic mail (automatic replies, bounces) recorded without a decision: no crisis net fired",
     ["kind"],
 )
+for _kind in ("auto_reply", "bounce"):
+    AUTOMATIC_RECORDED.labels(kind=_kind)  # every series exists from the start
 LEARNED = Counter(
     "refdesk_routing_learned_total",
     "Decisions the learned net changed: escalated, flagged for safety review, or rerouted",

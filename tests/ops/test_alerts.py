@@ -23,6 +23,8 @@ ALERTS = {
     "RefdeskNobodyOnline",
     "RefdeskOvernightTicketsWaiting",
     "RefdeskTextsNotDelivered",
+    "RefdeskCareTeamEmailBounced",
+    "RefdeskStaffEmailBounced",
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.datastructures import Headers, UploadFile
 
-from services.ingest.metrics import AUTOMATIC
+from services.ingest.metrics import AUTOMATIC, BOUNCES
 from services.ingest.providers.automatic import automatic_kind, read_report
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.mailgun import parse_mailgun_form
@@ -427,15 +427,46 @@ async def test_a_bounce_joins_the_conversation_of_the_email_it_reports_on(
     assert AUTOMATIC.labels(kind="bounce")._value.get() == before + 1
 
 
-async def test_a_bounce_of_an_email_to_staff_joins_its_conversation(
-    ingest: Ingest, broker: FakeBroker, store: IngestStore
+def bounced(to: str, action: str = "failed") -> float:
+    return float(BOUNCES.labels(to=to, action=action)._value.get())
+
+
+@pytest.mark.parametrize(
+    ("kind", "to"),
+    [
+        (NotificationKind.STAFF_REPLY, "patron"),
+        (NotificationKind.CIRCULATION_EMAIL, "staff"),
+        (NotificationKind.SAFETY_REVIEW_ALERT, "staff"),
+        (NotificationKind.CRISIS_ALERT, "care_team"),
+        (NotificationKind.CRISIS_REESCALATION, "care_team"),
+    ],
+)
+async def test_a_bounce_is_counted_by_whom_the_email_was_for(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore, kind: NotificationKind, to: str
 ) -> None:
-    care = command("email-conv-2", to="care@tccd.edu", kind=NotificationKind.CRISIS_ALERT)
-    message_id = await sent(store, care)
-    report = POSTFIX.replace(PATRON, "care@tccd.edu")
-    mail = parse_mime(bounce_of(report, message_id))
+    """A bounce of any email refdesk sent joins its conversation; one of a CARE Team alert is
+    told apart (it pages: the next alert may bounce too)."""
+    address = PATRON if to == "patron" else "care@tccd.edu"
+    message_id = await sent(store, command("email-conv-2", to=address, kind=kind))
+    before = bounced(to), bounced("unknown")
+    mail = parse_mime(bounce_of(POSTFIX.replace(PATRON, address), message_id))
     await ingest.accept_email(mail, provider="mime")
     assert published(broker, mail)["conversation_id"] == "email-conv-2"
+    assert (bounced(to), bounced("unknown")) == (before[0] + 1, before[1])
+    assert await ingest.accept_email(mail, provider="mime") == "duplicate"
+    assert bounced(to) == before[0] + 1  # a redelivered report is not counted again
+
+
+async def test_a_report_of_a_delay_is_counted_as_one(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    message_id = await sent(store, command("email-conv-5"))
+    delayed = POSTFIX.replace("Action: failed", "Action: delayed").replace("5.1.1", "4.4.7")
+    before = bounced("patron", "delayed")
+    mail = parse_mime(bounce_of(delayed, message_id))
+    await ingest.accept_email(mail, provider="mime")
+    assert published(broker, mail)["bounce"]["action"] == "delayed"  # type: ignore[index]
+    assert bounced("patron", "delayed") == before + 1
 
 
 @pytest.mark.parametrize("forged", ["another-address", "another-id"])
@@ -448,8 +479,10 @@ async def test_a_report_naming_another_address_or_id_starts_its_own_conversation
     else:
         report = bounce_of(POSTFIX, "not-refdesks@refdesk.tccd.edu")
     mail = parse_mime(report)
+    before = bounced("unknown")
     await ingest.accept_email(mail, provider="mime")
     data = published(broker, mail)
+    assert bounced("unknown") == before + 1
     assert data["conversation_id"] != "email-conv-3"
     assert data["automatic"] == "bounce"
 
