@@ -347,7 +347,8 @@ def compose_email(
     if kind in WRITTEN_BY_STAFF:
         lines += [mime.header(EMAIL_POLICY, name, value) for name, value in _thread(values)]
     else:
-        lines.append(("Auto-Submitted", "auto-generated"))  # RFC 3834: no autoresponder answers
+        # RFC 3834: no autoresponder answers; Exchange's automatic replies read only the second
+        lines += [("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")]
     lines.append(("X-Refdesk-Kind", kind.value))
     if priority is not Priority.NORMAL:
         urgency = "1" if priority is Priority.URGENT else "2"

@@ -115,6 +115,7 @@ def test_email_is_multipart_alternative_with_text_and_html(kind: K) -> None:
     assert msg["Subject"] and "\n" not in msg["Subject"]
     assert msg["X-Refdesk-Kind"] == kind.value
     assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["X-Auto-Response-Suppress"] == "All"
     assert "{{" not in text and "{%" not in html
     assert html.lstrip().startswith("<!DOCTYPE html>")
 

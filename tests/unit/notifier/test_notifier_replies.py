@@ -66,6 +66,7 @@ def test_email_reply_answers_the_patrons_message() -> None:
     assert msg["Message-ID"] == make_message_id("reply-key-1", "refdesk.tccd.edu")
     assert msg["From"].addresses[0].addr_spec == "askdesk@tccd.edu"  # ingest's inbound address
     assert "Auto-Submitted" not in msg  # a person wrote it
+    assert "X-Auto-Response-Suppress" not in msg  # the patron's automatic reply is welcome
     assert msg["X-Refdesk-Kind"] == "staff_reply"
 
 
