@@ -159,6 +159,7 @@ async def test_public_stream_carries_the_events_and_no_student_data(
         "department_hint": dept,
         "received_at": now.isoformat().replace("+00:00", "Z"),
         "overnight": None,
+        "automatic": False,
     }
     assert by_type["conversation.routed.v1"]["data"]["department"] == dept
     assert by_type["conversation.routed.v1"]["data"]["overnight"] is True
