@@ -25,6 +25,7 @@ from shared.db import processed_among, record_processed
 from shared.events import (
     Action,
     AnyEvent,
+    Automatic,
     CloudEvent,
     ConversationClosed,
     ConversationTransferred,
@@ -78,7 +79,11 @@ class PublishPlan:
 
 
 def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -> Decision:
-    """Apply the model and the batch's policy to one interaction with the current presence."""
+    """Apply the model and the batch's policy to one interaction with the current presence.
+    An automatic reply is decided by the rules alone: the learned net knows patrons' messages,
+    not out-of-office notes, and escalates notes such as "out following a death in the
+    family"; the rules' explicit crisis statements still escalate."""
+    model = None if interaction.automatic is not None else deps.model
     online = deps.presence.online_departments() if deps.presence.seen_any else None
     inp = DecisionInput(
         channel=interaction.channel,
@@ -89,7 +94,7 @@ def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -
         department_hint=interaction.department_hint,
         campus_hint=interaction.campus_hint,
     )
-    return routing.decide(policy, deps.model, inp, online=online)
+    return routing.decide(policy, model, inp, online=online)
 
 
 def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDecided:
@@ -124,15 +129,20 @@ def plan_interaction(
     if data.interaction_id in plan.done:
         return
     plan.done.add(data.interaction_id)
+    if data.automatic is Automatic.BOUNCE:
+        # a delivery report is a mail system's own words (the learned net escalated every one
+        # it was shown): recorded in its conversation, never decided
+        plan.automatic.append((data.interaction_id, data.automatic.value))
+        return
     decision = decide(deps, plan.policy, data)
     if data.blocked and decision.action is not Action.ESCALATE_CRISIS:
         # a blocklisted contact reaches the desk only through a crisis net (rules or model)
         plan.dropped.append(data.interaction_id)
         return
     if data.automatic is not None and decision.action is not Action.ESCALATE_CRISIS:
-        # mail a system sent is recorded in its conversation (status reads the interaction)
+        # an automatic reply is recorded in its conversation (status reads the interaction)
         # and decided no further: it asks nothing of the desk, and routing it would move or
-        # answer the conversation; a crisis net's escalation still stands
+        # answer the conversation; a crisis rule's escalation still stands
         plan.automatic.append((data.interaction_id, data.automatic.value))
         return
     routed = to_event(data, decision)

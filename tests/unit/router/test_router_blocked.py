@@ -149,8 +149,20 @@ AUTOMATIC = [
         Automatic.AUTO_REPLY,
         None,
     ),
-    ("Your message could not be delivered. Renew my book?", Automatic.BOUNCE, None),
     ("I am away this week.", Automatic.AUTO_REPLY, assessment(0.5, review=True)),
+    # the learned net is not asked about automatic mail: its escalation does not count
+    (
+        "I am out following a death in the family.",
+        Automatic.AUTO_REPLY,
+        assessment(0.7, escalate=True, review=True),
+    ),
+    (
+        "I'm sorry to have to inform you that your message could not be delivered.",
+        Automatic.BOUNCE,
+        assessment(0.7, escalate=True, review=True),
+    ),
+    # a bounce is a mail system's words: never decided, whatever it quotes
+    ("Undelivered: I want to kill myself", Automatic.BOUNCE, None),
 ]
 
 
@@ -169,7 +181,7 @@ def test_automatic_mail_is_recorded_not_routed_nor_answered(
     assert sent(person)  # the same words from a person are routed and answered
 
 
-def test_a_crisis_in_automatic_mail_still_alerts_the_care_team_and_answers_nobody(
+def test_a_crisis_rule_on_an_automatic_reply_still_alerts_the_care_team_and_answers_nobody(
     policy: Policy,
 ) -> None:
     data = automatic_email("I want to kill myself", Automatic.AUTO_REPLY, at=SUNDAY)
