@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
-from services.status.conversations import sms_reports, transcript
+from services.status.conversations import bounces, sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
 from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
@@ -75,10 +75,18 @@ def _newer(conv: ConversationRow, at: datetime) -> bool:
 async def on_interaction(
     session: AsyncSession, data: InteractionReceived, assigning: Assigning
 ) -> None:
-    """A patron's message opens a conversation, or updates (and maybe reopens) it."""
+    """A patron's message opens a conversation, or updates (and maybe reopens) it (mail a mail
+    system sent: `on_automatic`)."""
+    if data.automatic is not None:
+        await on_automatic(session, data)
+        return
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.received_at)
-    conv.opened_at = min(conv.opened_at, data.received_at)
-    conv.last_message_at = max(conv.last_message_at, data.received_at)
+    if conv.automatic_only:  # the first person to write: the conversation starts with them
+        conv.automatic_only = False
+        conv.opened_at = conv.last_message_at = data.received_at
+    else:
+        conv.opened_at = min(conv.opened_at, data.received_at)
+        conv.last_message_at = max(conv.last_message_at, data.received_at)
     conv.last_interaction_id = data.interaction_id
     # the first sender is the patron: a later message into the same thread from another
     # address (a forwarded copy, a crafted ticket tag) never redirects the desk's replies
@@ -96,6 +104,30 @@ async def on_interaction(
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
 
 
+async def on_automatic(session: AsyncSession, data: InteractionReceived) -> None:
+    """Mail a mail system sent (an automatic reply, a bounce): a line of its conversation, but
+    nobody's message. It never reopens, assigns or unassigns the conversation, nor changes what
+    the queue says of the patron (contact, name, subject, preview, when they last wrote); a
+    conversation it opens stays off the desk until a person writes or the router routes it (a
+    crisis). A bounce marks the email it reports on (`bounces`)."""
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
+    if conv is None:
+        conv = rows.add(
+            session,
+            ConversationRow(
+                conversation_id=data.conversation_id,
+                channel=data.channel.value,
+                opened_at=data.received_at,
+                last_message_at=data.received_at,
+                automatic_only=True,
+            ),
+        )
+    elif conv.automatic_only:  # nobody sees it: retention counts from its newest line
+        conv.last_message_at = max(conv.last_message_at, data.received_at)
+    await transcript.on_automatic(session, conv, data)
+    await bounces.on_bounce(session, data)
+
+
 async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Assigning) -> None:
     """The router's (or a staff transfer's) decision sets department, priority and flags."""
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.decided_at)
@@ -109,6 +141,11 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
     crisis = data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
     if crisis and not conv.crisis:
         conv.crisis, conv.crisis_at = True, data.decided_at
+    if crisis and conv.state == "closed" and data.decided_at > (conv.closed_at or data.decided_at):
+        # a crisis decided after the close (a crisis statement in a patron's automatic reply,
+        # which reopens nothing itself) is never left in a closed conversation
+        conv.state, conv.closed_at = "open", None
+        _unassign(conv, data.decided_at)
     await transcript.on_routing(session, conv, data)
     if assigning.enabled:
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
@@ -149,10 +186,12 @@ async def on_notification(
 async def on_delivered(
     session: AsyncSession, data: NotificationDelivered, _assigning: Assigning
 ) -> None:
-    """The notifier's outcome for a message (and for a text, what the carrier reported first)."""
+    """The notifier's outcome for a message (and what the carrier reported first about a text,
+    or a mail system about an email)."""
     conv = await rows.get(session, ConversationRow, data.conversation_id)
     await transcript.on_delivered(session, conv, data)
     await sms_reports.on_delivered(session, data)
+    await bounces.on_delivered(session, data)
 
 
 async def on_sms_report(
@@ -220,15 +259,16 @@ async def _mirror_tags(session: AsyncSession, conversation_id: str | None) -> No
 async def _purged(session: AsyncSession, data: BaseModel) -> bool:
     """Whether the event belongs to a closed conversation whose transcript retention removed:
     a replay from a rewound group must not bring the student data back. A new message from
-    the patron after the close is not such an event: it reopens the conversation."""
+    the patron after the close is not such an event: it reopens the conversation (mail a mail
+    system sent reopens nothing, so it is dropped)."""
     conversation_id = getattr(data, "conversation_id", None)
     if conversation_id is None:
         return False
     conv = await rows.get(session, ConversationRow, conversation_id)
     if conv is None or conv.purged_at is None or conv.state != "closed":
         return False
-    if isinstance(data, InteractionReceived) and conv.closed_at is not None:
-        if data.received_at > conv.closed_at:
+    if isinstance(data, InteractionReceived) and data.automatic is None:
+        if conv.closed_at is not None and data.received_at > conv.closed_at:
             conv.purged_at = None
             return False
     return True
@@ -270,6 +310,7 @@ async def _preload(session: AsyncSession, events: list[BaseModel]) -> None:
     await rows.preload(session, DeskStatRow, conversations)
     await transcript.preload(session, (_entry_key(data) for data in events))
     await sms_reports.preload(session, events)
+    await bounces.preload(session, events)
 
 
 def _write(session: Session) -> None:

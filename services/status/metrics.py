@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import Conversation, Presence, Staff
+from services.status.queue import SHOWN
 
 STAFF = Gauge("refdesk_staff", "Active staff by department and status", ["department", "status"])
 QUEUE_OPEN = Gauge(
@@ -41,7 +42,8 @@ def observe_first_response(conv: Conversation, now: datetime) -> None:
 
 
 # the open queue's gauges, counted by the database (one row per department and channel): a
-# refresh every few seconds must not load every open conversation
+# refresh every few seconds must not load every open conversation. Only what the desk shows
+# counts: a conversation only mail systems wrote to, or a blocked sender's, waits for nobody.
 _OPEN_QUEUE = (
     select(
         Conversation.department,
@@ -53,7 +55,7 @@ _OPEN_QUEUE = (
         ),
         func.min(case((Conversation.assignee.is_(None), Conversation.opened_at))),
     )
-    .where(Conversation.state == "open")
+    .where(Conversation.state == "open", SHOWN)
     .group_by(Conversation.department, Conversation.channel)
 )
 

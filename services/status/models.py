@@ -1,6 +1,6 @@
 """The status service's tables: staff, tokens, presence, status history, the desk queue,
-transcripts, what the SMS provider reported about each text, the transcript access log and the
-live change feed."""
+transcripts, what the SMS provider reported about each text and what mail systems reported
+about each email (bounces), the transcript access log and the live change feed."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    false,
     literal,
+    or_,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -120,6 +122,9 @@ class Conversation(Base):
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     routed: Mapped[bool] = mapped_column(Boolean, default=False)
     """A blocked contact's conversation shows on the desk only once the router routed it."""
+    automatic_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Opened by mail a mail system sent (an automatic reply, a bounce) and no person has
+    written since: shown on the desk only once the router routed it (a crisis)."""
     action: Mapped[str | None] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(String(300))
     """Student data: the email ticket's subject."""
@@ -165,6 +170,7 @@ class ConversationRow:
     risk_score: float | None = None
     blocked: bool = False
     routed: bool = False
+    automatic_only: bool = False
     action: str | None = None
     subject: str | None = None
     preview: str | None = None
@@ -194,6 +200,22 @@ AWAITING_ACKNOWLEDGEMENT = and_(IS_OPEN, *CRISIS_UNANSWERED)
 that the sweep's query, which uses these very terms, is seen to match the partial index below
 by SQLite and by a generic PostgreSQL plan alike."""
 
+NEVER_SHOWN = and_(
+    Conversation.routed == false(),
+    or_(Conversation.blocked == true(), Conversation.automatic_only == true()),
+)
+"""A conversation the desk never sees (the complement of `queue.SHOWN`): a blocked sender's,
+or one only mail systems wrote to, that no crisis net routed. Nobody closes it, so retention
+counts from its last message, off the partial index below."""
+
+# retention reads the few conversations nobody sees, not every conversation (migration 0007)
+Index(
+    "ix_conversations_never_shown",
+    Conversation.last_message_at,
+    sqlite_where=NEVER_SHOWN,
+    postgresql_where=NEVER_SHOWN,
+)
+
 # the sweep reads the few crises awaiting acknowledgement, not every open conversation
 # (migration 0005)
 Index(
@@ -205,8 +227,9 @@ Index(
 
 
 class TranscriptEntry(Base):
-    """One line of a conversation's transcript: a patron message (in), a message sent to the
-    patron (out), a staff note (note) or a timeline event (event). Student data."""
+    """One line of a conversation's transcript: a patron message or mail a mail system sent
+    (in; `kind` says which), a message sent to the patron (out), a staff note (note) or a
+    timeline event (event). Student data."""
 
     __tablename__ = "transcript_entries"
     __table_args__ = (Index("ix_transcript_conversation_at", "conversation_id", "at"),)
@@ -270,6 +293,39 @@ class SmsReportRow:
 
 
 rows.register(SmsReportRow, SmsReport.__table__)
+
+
+class EmailBounce(Base):
+    """The most final thing a mail system reported about one email refdesk sent (a bounce:
+    failed, or delayed), by the email's conversation and Message-ID, kept whether or not its
+    transcript line is known yet. No student data: ids, a word and a status code."""
+
+    __tablename__ = "email_bounces"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    """`bounces.key` of the conversation and the Message-ID."""
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(300))
+    """The email's Message-ID without angle brackets."""
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str | None] = mapped_column(String(16))
+    """RFC 3463's enhanced status code, as 5.1.1."""
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class EmailBounceRow:
+    """A row of `email_bounces`, as the consumer's units of work keep it."""
+
+    id: str
+    conversation_id: str
+    message_id: str
+    action: str
+    status: str | None = None
+    reported_at: datetime
+
+
+rows.register(EmailBounceRow, EmailBounce.__table__)
 
 
 class TranscriptAccess(Base):

@@ -129,8 +129,17 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
     }
 
 
-SHOWN = or_(Conversation.blocked.is_(False), Conversation.routed.is_(True))
-"""A blocked sender's conversation is shown once the router has decided it (a crisis)."""
+SHOWN = or_(
+    Conversation.routed.is_(True),
+    and_(Conversation.blocked.is_(False), Conversation.automatic_only.is_(False)),
+)
+"""A blocked sender's conversation, and one that only mail systems have written to (automatic
+replies, bounces), is shown once the router has decided it (a crisis)."""
+
+
+def shown(conv: Conversation) -> bool:
+    """`SHOWN`, of a conversation at hand."""
+    return conv.routed or not (conv.blocked or conv.automatic_only)
 
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:

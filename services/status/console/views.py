@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from starlette.datastructures import QueryParams
 
+from services.status.conversations.transcript import AUTOMATIC_LABEL
 from services.status.queue import QueueFilter
 from services.status.stats.desktime import check_days
 from shared.events import Channel
@@ -38,9 +39,11 @@ DELIVERY_LABELS = {
     "delivered": "Delivered",
     "undelivered": "Not delivered",
     "failed": "Not delivered",
+    "delayed": "Delayed",
 }
 """A line's delivery as the console says it: the notifier's outcome (queued, sent, failed),
-then for a text what the carrier reported (delivered, undelivered)."""
+then for a text what the carrier reported (delivered, undelivered), for an email what a mail
+system reported (undelivered, delayed)."""
 REPLY_HEADINGS = {
     "chat": "Reply in the chat",
     "sms": "Reply by text message",
@@ -226,11 +229,13 @@ def line_view(
     patron: str | None = None,
 ) -> dict[str, Any]:
     """One transcript line with who wrote it, in words, and which kind of line it is:
-    patron, staff, automated, note or event (whose text the view already gives with names,
-    `reading.event_text`)."""
+    patron, automatic (mail a mail system sent), staff, automated, note or event (whose text
+    the view already gives with names, `reading.event_text`)."""
     author = message.get("author") or ""
     direction = message["direction"]
-    if direction == "in":
+    if direction == "in" and message.get("automatic"):
+        role, who = "automatic", AUTOMATIC_LABEL.get(message.get("kind") or "", "Automatic mail")
+    elif direction == "in":
         role, who = "patron", patron or "Patron"
     elif direction == "note":
         role, who = "note", f"Note by {names.get(author, author)}"

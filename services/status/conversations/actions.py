@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.status import queue
 from services.status.auth import Actor
 from services.status.conversations import transcript
 from services.status.conversations.macros import MacroBook, first_name
@@ -54,7 +55,7 @@ class Outcome:
 async def get(*, session: AsyncSession, conversation_id: str) -> Conversation:
     """A conversation; NotFound otherwise."""
     conv = await session.get(Conversation, conversation_id)
-    if conv is None or (conv.blocked and not conv.routed):
+    if conv is None or not queue.shown(conv):
         raise NotFound("no such conversation")
     return conv
 
@@ -247,6 +248,13 @@ def macro_values(conv: Conversation, book: MacroBook) -> dict[str, str | None]:
     return values
 
 
+_PERSONS = or_(
+    TranscriptEntry.kind.is_(None), TranscriptEntry.kind.not_in(sorted(transcript.AUTOMATIC_KINDS))
+)
+"""Lines a person wrote or was sent: a reply answers the patron, never an automatic reply or
+a bounce."""
+
+
 async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None, list[str]]:
     """The patron's latest Message-ID and the thread's ids, oldest first (email threading)."""
     rows = await session.execute(
@@ -255,6 +263,7 @@ async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None
             TranscriptEntry.conversation_id == conv.conversation_id,
             TranscriptEntry.message_id.is_not(None),
             TranscriptEntry.direction.in_(("in", "out")),
+            _PERSONS,
         )
         .order_by(TranscriptEntry.at)
     )
@@ -264,6 +273,7 @@ async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None
         .where(
             TranscriptEntry.conversation_id == conv.conversation_id,
             TranscriptEntry.direction == "in",
+            _PERSONS,
         )
         .order_by(TranscriptEntry.at.desc())
         .limit(1)

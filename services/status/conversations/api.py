@@ -131,8 +131,9 @@ async def get_conversation(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """`messages`: each {direction: in|out|note|event, text, at, author, delivery}, an event's
-    text naming departments and staff by name (`author` stays the id); every read is written
-    to the transcript access log."""
+    text naming departments and staff by name (`author` stays the id); a line `in` that a mail
+    system sent says so in `automatic` (`auto_reply`, `bounce`); every read is
+    written to the transcript access log."""
     view = await reading.conversation_view(
         session=session,
         conversation_id=conversation_id,

@@ -16,7 +16,7 @@ from services.status import queue
 from services.status.auth import Actor
 from services.status.conversations.actions import get
 from services.status.conversations.policy import Act, check, permitted
-from services.status.conversations.transcript import AUTOMATED_LABEL
+from services.status.conversations.transcript import AUTOMATED_LABEL, AUTOMATIC_OF_KIND
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
 from services.status.staff import staff_names
 from shared.events import NotificationKind
@@ -61,11 +61,15 @@ def message_view(
     names: Mapping[str, str] | None = None,
     department_name: Callable[[str], str] = str,
 ) -> dict[str, Any]:
-    """One transcript line as the API shows it; an event's text with names (`event_text`)."""
+    """One transcript line as the API shows it; an event's text with names (`event_text`).
+    `automated` names an automated message refdesk sent; `automatic` says, as the event did,
+    that a line `in` is mail a mail system sent (`auto_reply`, or `bounce`: a delivery failure
+    or delay report, `kind` says which), not the patron's message."""
     delivery = None
     if entry.delivery_state is not None:
         delivery = {"state": entry.delivery_state, "reason": entry.delivery_reason}
     label = None
+    automatic = AUTOMATIC_OF_KIND.get(entry.kind or "") if entry.direction == "in" else None
     if entry.kind and entry.direction == "out":
         kind = KINDS.get(entry.kind)
         label = AUTOMATED_LABEL.get(kind) if kind else None
@@ -82,6 +86,7 @@ def message_view(
         "author": entry.author,
         "kind": entry.kind,
         "automated": label,
+        "automatic": automatic.value if automatic else None,
         "channel": entry.channel,
         "subject": entry.subject,
         "attachments": entry.attachments or [],

@@ -1,17 +1,27 @@
 """Transcript retention: a closed conversation's transcript, contact, name, subject and
 preview are removed REFDESK_TRANSCRIPT_RETENTION_DAYS after its close; what remains carries
-no student data (for the desk's statistics). What the SMS provider reported about a text is
-kept as long, from the report; the live feed's rows are kept an hour."""
+no student data (for the desk's statistics). A conversation the desk never sees (a blocked
+sender's, or one only mail systems wrote to, that no crisis net routed) is never closed by
+anyone, so it is closed and purged as long after its last message. What the SMS provider
+reported about a text, and a mail system about an email, is kept as long, from the report; the
+live feed's rows are kept an hour."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.models import Conversation, DeskChange, SmsReport, TranscriptEntry
+from services.status.models import (
+    NEVER_SHOWN,
+    Conversation,
+    DeskChange,
+    EmailBounce,
+    SmsReport,
+    TranscriptEntry,
+)
 
 BATCH = 500
 FEED_KEEP = timedelta(hours=1)
@@ -22,11 +32,21 @@ PURGED = Counter(
 )
 
 
+def never_shown_expired(cutoff: datetime, limit: int = BATCH) -> Select[str]:
+    """Conversations the desk never sees, not purged, whose last message is before `cutoff`
+    (read off `ix_conversations_never_shown`)."""
+    return (
+        select(Conversation.conversation_id)
+        .where(NEVER_SHOWN, Conversation.last_message_at < cutoff, Conversation.purged_at.is_(None))
+        .limit(limit)
+    )
+
+
 async def purge_expired(*, session: AsyncSession, now: datetime, retention_days: int) -> int:
-    """Purge up to BATCH conversations closed before the retention cutoff; the caller
-    commits. Returns how many."""
+    """Purge up to BATCH conversations closed before the retention cutoff, and up to as many
+    the desk never saw whose last message is before it; the caller commits. Returns how many."""
     cutoff = now - timedelta(days=retention_days)
-    rows = await session.execute(
+    closed = await session.execute(
         select(Conversation.conversation_id)
         .where(
             Conversation.state == "closed",
@@ -35,7 +55,15 @@ async def purge_expired(*, session: AsyncSession, now: datetime, retention_days:
         )
         .limit(BATCH)
     )
-    ids = [row[0] for row in rows]
+    ids = [row[0] for row in closed]
+    unseen = list(await session.scalars(never_shown_expired(cutoff)))
+    if unseen:  # closed, so a replayed or late line of it is dropped as a purged one's is
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.conversation_id.in_(unseen))
+            .values(state="closed", closed_at=now)
+        )
+    ids += unseen
     if ids:
         await session.execute(
             delete(TranscriptEntry).where(TranscriptEntry.conversation_id.in_(ids))
@@ -54,5 +82,6 @@ async def purge_expired(*, session: AsyncSession, now: datetime, retention_days:
         )
         PURGED.inc(len(ids))
     await session.execute(delete(SmsReport).where(SmsReport.reported_at < cutoff))
+    await session.execute(delete(EmailBounce).where(EmailBounce.reported_at < cutoff))
     await session.execute(delete(DeskChange).where(DeskChange.at < now - FEED_KEEP))
     return len(ids)

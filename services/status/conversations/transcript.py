@@ -1,11 +1,12 @@
-"""Transcript lines from events: what the patron wrote, what was sent to them, staff notes and
-the timeline. Every line's id is derived from its event, so a redelivered or replayed event
-rewrites the same line (a rewound consumer group rebuilds transcripts). Timeline lines name
-departments and staff by id; readers are shown their names (`reading.event_text`)."""
+"""Transcript lines from events: what the patron wrote, what mail systems sent (automatic
+replies, bounces), what was sent to the patron, staff notes and the timeline. Every line's id
+is derived from its event, so a redelivered or replayed event rewrites the same line (a rewound
+consumer group rebuilds transcripts). Timeline lines name departments and staff by id; readers
+are shown their names (`reading.event_text`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -17,6 +18,7 @@ from services.status import rows
 from services.status.models import AnyConversation, DeskChange, TranscriptEntry
 from shared.events import (
     Action,
+    Automatic,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -34,6 +36,8 @@ from shared.events import (
 PREVIEW_CHARS = 160
 PATRON = "patron"
 REFDESK = "refdesk"
+MAIL_SYSTEM = "mail-system"
+"""The author of mail a mail system sent."""
 
 PATRON_FACING: frozenset[NotificationKind] = frozenset(
     {
@@ -49,9 +53,11 @@ PATRON_FACING: frozenset[NotificationKind] = frozenset(
 
 DELIVERED = "delivered"
 UNDELIVERED = "undelivered"
-"""A text's delivery states past the notifier's `sent`: what the carrier reported
-(`sms_reports`)."""
-WENT_OUT = frozenset({DeliveryState.SENT.value, DELIVERED, UNDELIVERED})
+DELAYED = "delayed"
+"""Delivery states past the notifier's `sent`: what the carrier reported about a text
+(`sms_reports`: delivered, undelivered), or a mail system about an email (`bounces`:
+undelivered, or delayed while it still tries)."""
+WENT_OUT = frozenset({DeliveryState.SENT.value, DELIVERED, UNDELIVERED, DELAYED})
 """States a later notifier outcome never changes: a late "failed" never hides a message that
 went out, and a redelivered "sent" never erases what the carrier reported."""
 
@@ -69,6 +75,31 @@ AUTOMATED_LABEL: dict[NotificationKind, str] = {
     NotificationKind.AFTER_HOURS_ACK: "After-hours acknowledgement",
     NotificationKind.KEYWORD_REPLY: "Keyword reply",
 }
+
+
+BOUNCE_DELAYED = "bounce_delayed"
+AUTOMATIC_LABEL: dict[str, str] = {
+    Automatic.AUTO_REPLY.value: "Automatic reply",
+    Automatic.BOUNCE.value: "Delivery failure report",
+    BOUNCE_DELAYED: "Delivery delayed",
+}
+"""The kinds of an inbound line that a mail system sent, not a person, as the console names
+them: an automatic reply, a report that an email failed, a report that it is delayed."""
+AUTOMATIC_OF_KIND: dict[str, Automatic] = {
+    Automatic.AUTO_REPLY.value: Automatic.AUTO_REPLY,
+    Automatic.BOUNCE.value: Automatic.BOUNCE,
+    BOUNCE_DELAYED: Automatic.BOUNCE,
+}
+"""Each of those kinds as the event said it (`InteractionReceived.automatic`)."""
+AUTOMATIC_KINDS = frozenset(AUTOMATIC_OF_KIND)
+
+
+def automatic_kind(data: InteractionReceived) -> str:
+    """The line kind of mail a mail system sent (`AUTOMATIC_LABEL`)."""
+    assert data.automatic is not None
+    if data.automatic is Automatic.BOUNCE and data.bounce and data.bounce.action == "delayed":
+        return BOUNCE_DELAYED
+    return data.automatic.value
 
 
 def sent_files(names: Iterable[str]) -> str:
@@ -121,6 +152,11 @@ async def preload(session: AsyncSession, entry_ids: Iterable[str | None]) -> Non
     }
     for key in wanted:
         unit.lines[key] = found.get(key)
+
+
+def known(session: AsyncSession) -> Iterator[Mapping[str, Any]]:
+    """The lines this unit of work has read or written, as they stand now."""
+    return (row for row in _unit(session).lines.values() if row is not None)
 
 
 async def line(session: AsyncSession, entry_id: str) -> Mapping[str, Any] | None:
@@ -238,21 +274,11 @@ def changed(session: AsyncSession, conv: AnyConversation | None, what: str, at: 
 async def on_interaction(
     session: AsyncSession, conv: AnyConversation, data: InteractionReceived
 ) -> None:
-    """The patron's message, as received."""
-    await upsert(
-        session,
-        data.interaction_id,
-        conversation_id=data.conversation_id,
-        direction="in",
-        at=data.received_at,
-        author=PATRON,
-        channel=data.channel.value,
-        kind="message",
-        text=data.text,
-        subject=data.subject,
-        message_id=data.provider_message_id,
-        attachments=[a.model_dump() for a in data.attachments],
-    )
+    """The patron's message, as received (mail a mail system sent: `on_automatic`)."""
+    if data.automatic is not None:
+        await on_automatic(session, conv, data)
+        return
+    await _inbound(session, data, author=PATRON, kind="message")
     if conv.last_patron_at is None or data.received_at >= conv.last_patron_at:
         conv.last_patron_at = data.received_at
         if data.text.strip():
@@ -265,6 +291,36 @@ async def on_interaction(
         conv.patron_name = data.patron.name[:200]
     conv.blocked = conv.blocked or data.blocked
     changed(session, conv, "message", data.received_at)
+
+
+async def on_automatic(
+    session: AsyncSession, conv: AnyConversation, data: InteractionReceived
+) -> None:
+    """Mail a mail system sent, as received: a line staff see, but not the patron's message,
+    so the queue's preview, subject, patron name and the time the patron last wrote stay as
+    the patron left them."""
+    await _inbound(session, data, author=MAIL_SYSTEM, kind=automatic_kind(data))
+    changed(session, conv, "automatic", data.received_at)
+
+
+async def _inbound(
+    session: AsyncSession, data: InteractionReceived, *, author: str, kind: str
+) -> None:
+    """The line of an email, text or chat message that came in, as received."""
+    await upsert(
+        session,
+        data.interaction_id,
+        conversation_id=data.conversation_id,
+        direction="in",
+        at=data.received_at,
+        author=author,
+        channel=data.channel.value,
+        kind=kind,
+        text=data.text,
+        subject=data.subject,
+        message_id=data.provider_message_id,
+        attachments=[a.model_dump() for a in data.attachments],
+    )
 
 
 def _department_phrase(decision: RoutingDecided) -> str:

@@ -113,7 +113,10 @@ def _move(
 
 
 async def on_interaction(session: AsyncSession, data: InteractionReceived) -> None:
-    """A patron's message: the first one dates the question; a later one may reopen it."""
+    """A patron's message: the first one dates the question; a later one may reopen it. Mail
+    a mail system sent (an automatic reply, a bounce) is nobody's question: not counted."""
+    if data.automatic is not None:
+        return
     row = await _row(session, data.conversation_id, data.received_at)
     if row.last_message_at is None:
         row.channel = data.channel.value

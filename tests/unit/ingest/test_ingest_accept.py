@@ -5,9 +5,6 @@ records (cosmicpython's handler tests, in milliseconds)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,38 +13,10 @@ from services.ingest.providers.errors import ReplayedToken
 from services.ingest.providers.twilio import SmsInbound
 from services.ingest.service import BrokerUnavailable, Ingest
 from services.ingest.store import IngestStore
-from shared.db import create_engine, migrate
 from shared.topics import INTERACTIONS
 from tests.fakes import FakeBroker
 
 DESK = "+18175550100"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[IngestStore]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}")
-    await migrate(engine, "ingest")
-    store = IngestStore(engine, ttl=timedelta(days=7))
-    await store.start()
-    yield store
-    await store.close()
-    await engine.dispose()
-
-
-@pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
-
-
-@pytest.fixture
-def ingest(broker: FakeBroker, store: IngestStore) -> Ingest:
-    return Ingest(
-        broker=broker,  # type: ignore[arg-type]
-        store=store,
-        publish_timeout_s=2.0,
-        sms_window=timedelta(hours=24),
-        connected=True,
-    )
 
 
 def text(body: str, *, sender: str | None = None) -> SmsInbound:

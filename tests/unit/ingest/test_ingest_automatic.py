@@ -7,9 +7,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 from starlette.datastructures import Headers, UploadFile
@@ -23,7 +21,6 @@ from services.ingest.replies import PARTY_NAMESPACE, party_key, sent_entry
 from services.ingest.service import Ingest
 from services.ingest.store import IngestStore
 from services.notifier.messages import make_message_id
-from shared.db import create_engine, migrate
 from shared.events import (
     Automatic,
     Channel,
@@ -350,33 +347,6 @@ def test_a_mailgun_auto_reply_is_marked_from_its_headers() -> None:
 
 
 # ---- the service: threading a bounce, binding no sender -----------------------------------
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[IngestStore]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}")
-    await migrate(engine, "ingest")
-    store = IngestStore(engine, ttl=timedelta(days=7))
-    await store.start()
-    yield store
-    await store.close()
-    await engine.dispose()
-
-
-@pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
-
-
-@pytest.fixture
-def ingest(broker: FakeBroker, store: IngestStore) -> Ingest:
-    return Ingest(
-        broker=broker,  # type: ignore[arg-type]
-        store=store,
-        publish_timeout_s=2.0,
-        sms_window=timedelta(hours=24),
-        connected=True,
-    )
 
 
 def command(

@@ -6,11 +6,7 @@ whose sender failed the receiving system's checks threads by neither."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import UTC, datetime
 
 from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.emails import EmailInbound
@@ -27,7 +23,6 @@ from services.ingest.replies import (
 from services.ingest.service import Ingest
 from services.ingest.store import IngestStore
 from services.notifier.messages import make_message_id
-from shared.db import create_engine, migrate
 from shared.events import (
     Channel,
     NotificationKind,
@@ -38,33 +33,6 @@ from shared.events import (
 from tests.fakes import FakeBroker
 
 PATRON = "ana.gomez@my.tccd.edu"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[IngestStore]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}")
-    await migrate(engine, "ingest")
-    store = IngestStore(engine, ttl=timedelta(days=7))
-    await store.start()
-    yield store
-    await store.close()
-    await engine.dispose()
-
-
-@pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
-
-
-@pytest.fixture
-def ingest(broker: FakeBroker, store: IngestStore) -> Ingest:
-    return Ingest(
-        broker=broker,  # type: ignore[arg-type]
-        store=store,
-        publish_timeout_s=2.0,
-        sms_window=timedelta(hours=24),
-        connected=True,
-    )
 
 
 def staff_reply(conversation_id: str, *, to: str = PATRON) -> NotificationRequested:

@@ -14,6 +14,8 @@ from services.status.handlers import Assigning, apply
 from shared.events import (
     Action,
     Attachment,
+    Automatic,
+    Bounce,
     Channel,
     ConversationClosed,
     DeliveryState,
@@ -47,6 +49,12 @@ CHAT_TEXT = "Can I renew my graphing calculator? It's due today and I still need
 CITE = "chat-cite"
 LINK = "sms-link"
 TEXTS = "sms-texts"
+BOUNCED = "email-bounced"
+BOUNCED_TEXT = (
+    'Hi, I need the full text of "Nurse staffing and patient outcomes" (JAMA, 2002) for my '
+    "capstone. Can the library get it for me?\n\nThanks,\nJordan Ellis"
+)
+ORPHAN = "email-orphan-bounce"
 
 _ids = itertools.count(1)
 
@@ -377,3 +385,193 @@ async def texts_reported(
 async def carrier_reports(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Given the carrier's report on the second answer in TEXTS, arriving now."""
     await _apply(sessions, FILTERED)
+
+
+def staff_email(
+    cid: str, n: int, text: str, *, minutes_ago: float, recipient: str, subject: str
+) -> list[BaseModel]:
+    """An email a librarian sent the patron, as the notifier announced it (its Message-ID)."""
+    key = f"reply-{cid}-{n}"
+    at = T0 - timedelta(minutes=minutes_ago)
+    return [
+        NotificationRequested(
+            idempotency_key=key,
+            kind=NotificationKind.STAFF_REPLY,
+            channel=Channel.EMAIL,
+            recipient=recipient,
+            conversation_id=cid,
+            requested_at=at,
+            context=StaffReplyContext(
+                reply_id=key, text=text, staff_id="mgarcia", subject=subject
+            ).model_dump(),
+        ),
+        NotificationDelivered(
+            idempotency_key=key,
+            conversation_id=cid,
+            kind=NotificationKind.STAFF_REPLY,
+            channel=Channel.EMAIL,
+            state=DeliveryState.SENT,
+            text=text,
+            subject=subject,
+            message_id=f"<{key}.20250304@refdesk.tccd.edu>",
+            at=at + timedelta(seconds=2),
+        ),
+    ]
+
+
+def mail_system(
+    cid: str,
+    n: int,
+    text: str,
+    *,
+    minutes_ago: float,
+    subject: str,
+    bounce: Bounce | None = None,
+    contact: str | None = None,
+) -> InteractionReceived:
+    """Mail a mail system sent into the conversation: an automatic reply, or (`bounce`) a
+    report on one of the desk's emails."""
+    return InteractionReceived(
+        interaction_id=f"auto-{cid}-{n}",
+        conversation_id=cid,
+        channel=Channel.EMAIL,
+        provider="mailgun",
+        provider_message_id=f"<auto-{cid}-{n}@mail.example.edu>",
+        patron=Patron() if bounce else Patron(contact=contact, name="Jordan Ellis"),
+        text=text,
+        subject=subject,
+        received_at=T0 - timedelta(minutes=minutes_ago),
+        automatic=Automatic.BOUNCE if bounce else Automatic.AUTO_REPLY,
+        bounce=bounce,
+    )
+
+
+BOUNCED_SUBJECT = "Interlibrary loan for a nursing article"
+FAILURE = mail_system(
+    BOUNCED,
+    3,
+    "This is the mail system at host mx.my.tccd.edu.\n\nI'm sorry to have to inform you that "
+    "your message could not be delivered to one or more recipients. It's attached below.",
+    minutes_ago=1,
+    subject="Undelivered Mail Returned to Sender",
+    bounce=Bounce(
+        message_id=f"reply-{BOUNCED}-2.20250304@refdesk.tccd.edu", status="5.1.1", action="failed"
+    ),
+)
+"""The report that the desk's second answer in BOUNCED could not be delivered."""
+
+
+async def bounced_email(sessions: async_sessionmaker[AsyncSession], *, failed: bool = True) -> None:
+    """Given an email ticket where the desk's first answer drew an out-of-office reply and its
+    second a report that delivery is delayed, then (unless `failed` is False: not yet) one that
+    it failed; and a bounce nobody's email matched, in a conversation of its own."""
+    email_from = "jordan.ellis@my.tccd.edu"
+    re_subject = f"Re: {BOUNCED_SUBJECT}"
+    await _apply(
+        sessions,
+        message(
+            BOUNCED,
+            Channel.EMAIL,
+            BOUNCED_TEXT,
+            minutes_ago=50,
+            contact=email_from,
+            name="Jordan Ellis",
+            subject=BOUNCED_SUBJECT,
+        ),
+        routed(BOUNCED, Channel.EMAIL, minutes_ago=50, rule="interlibrary-loan"),
+        *staff_email(
+            BOUNCED,
+            1,
+            "Hi Jordan, I placed an interlibrary loan request for the article. It usually "
+            "arrives in 2-3 days, and I will email you the PDF.",
+            minutes_ago=45,
+            recipient=email_from,
+            subject=re_subject,
+        ),
+        mail_system(
+            BOUNCED,
+            1,
+            "Thank you for your email. I am away at clinicals until Friday, March 7, and will "
+            "reply when I am back.",
+            minutes_ago=44.5,
+            subject=f"Automatic reply: {re_subject}",
+            contact=email_from,
+        ),
+        *staff_email(
+            BOUNCED,
+            2,
+            "Hi Jordan, the article arrived: the PDF is attached. It is yours to keep for your "
+            "capstone.",
+            minutes_ago=10,
+            recipient=email_from,
+            subject=re_subject,
+        ),
+        mail_system(
+            BOUNCED,
+            2,
+            "This is the mail system at host mx.my.tccd.edu.\n\nYour message could not be "
+            "delivered for 5 minutes. It will be retried until it is 5 days old.",
+            minutes_ago=4,
+            subject="Delayed Mail (still being retried)",
+            bounce=Bounce(
+                message_id=f"reply-{BOUNCED}-2.20250304@refdesk.tccd.edu",
+                status="4.4.1",
+                action="delayed",
+            ),
+        ),
+        mail_system(
+            ORPHAN,
+            1,
+            "Delivery has failed to these recipients or groups.",
+            minutes_ago=30,
+            subject="Undeliverable: your library notice",
+            bounce=Bounce(message_id="not-one-of-ours@elsewhere.example", status="5.1.1"),
+        ),
+        *([FAILURE] if failed else []),
+    )
+
+
+async def bounce_arrives(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given the report that the second answer in BOUNCED failed, arriving now."""
+    await _apply(sessions, FAILURE)
+
+
+CARE_ALERT_ID = f"care-alert-{CRISIS}@refdesk.tccd.edu"
+
+
+async def care_alert_bounced(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given the crisis chat, whose CARE Team alert went out by email and bounced: the team's
+    address no longer exists."""
+    await crisis(sessions)
+    key = f"n-{CRISIS}-crisis-alert"
+    at = T0 - timedelta(minutes=5.9)
+    await _apply(
+        sessions,
+        NotificationRequested(
+            idempotency_key=key,
+            kind=NotificationKind.CRISIS_ALERT,
+            channel=Channel.EMAIL,
+            recipient="care.team@tccd.edu",
+            conversation_id=CRISIS,
+            priority=Priority.URGENT,
+            requested_at=at,
+        ),
+        NotificationDelivered(
+            idempotency_key=key,
+            conversation_id=CRISIS,
+            kind=NotificationKind.CRISIS_ALERT,
+            channel=Channel.EMAIL,
+            state=DeliveryState.SENT,
+            message_id=f"<{CARE_ALERT_ID}>",
+            at=at + timedelta(seconds=2),
+        ),
+        mail_system(
+            CRISIS,
+            1,
+            "This is the mail system at host mx.tccd.edu.\n\nYour message to care.team@tccd.edu "
+            "could not be delivered: no such mailbox.",
+            minutes_ago=5,
+            subject="Undelivered Mail Returned to Sender",
+            bounce=Bounce(message_id=CARE_ALERT_ID, status="5.1.1", action="failed"),
+        ),
+    )

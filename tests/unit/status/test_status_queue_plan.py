@@ -2,8 +2,9 @@
 rows, not a sort of every open conversation (the planner uses an expression index only for the
 very expression it was built on, so a change to queue.BAND alone would lose it silently). The
 re-escalation sweep likewise reads the crises awaiting acknowledgement off their partial index
-(a planner uses it only when the query spells the index's predicate), and a text's delivery
-report finds its line off the partial index of the texts refdesk sent."""
+(a planner uses it only when the query spells the index's predicate), a text's delivery
+report finds its line off the partial index of the texts refdesk sent, and retention finds the
+conversations the desk never sees off theirs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
 from services.status.auth import Actor
+from services.status.conversations.retention import never_shown_expired
 from services.status.conversations.sms_reports import lines_of
 from services.status.queue import QueueFilter, listing_statement
 from services.status.sweep import DUE_CRISES
@@ -66,3 +68,11 @@ async def test_a_texts_report_finds_its_line_off_the_sent_texts_index(
     """Only the texts refdesk sent are in the index a provider's report is looked up by."""
     found = await plan_of(session, lines_of(["SM" + "0" * 32, "SM" + "1" * 32]))
     assert "ix_transcript_text_sent" in found, found
+
+
+async def test_retention_reads_the_conversations_nobody_sees_off_their_index(
+    session: AsyncSession,
+) -> None:
+    """Retention runs with every sweep (seconds apart): it must not scan every conversation."""
+    found = await plan_of(session, never_shown_expired(T0))
+    assert "ix_conversations_never_shown" in found, found

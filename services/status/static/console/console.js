@@ -225,6 +225,9 @@ window.Desk = (() => {
       if (li.dataset.role === "patron") {
         const text = (li.querySelector(".text") || {}).textContent || "";
         announce(`New message from the patron: ${text.slice(0, 100)}`);
+      } else if (li.dataset.role === "automatic") {
+        // a mail system's reply or report: said as what it is, never as the patron's words
+        announce(`${li.querySelector(".who").textContent} received`);
       }
     });
   }

@@ -1,0 +1,106 @@
+"""Mail a mail system sent, in Chromium: an out-of-office reply and a delay report read as
+muted system lines named in words, the delayed email says so, and the failure report that
+arrives while the conversation is open marks the email "Not delivered" with the reason, in the
+style of an undelivered text, without a reload; the queue still shows the patron's words, and
+a conversation only a bounce opened is not on it. axe-core finds nothing serious, and
+screenshots are kept (REFDESK_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import console_scenes as scene
+import pytest
+from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.status.resources import Resources
+
+pytestmark = [*needs_browser, pytest.mark.timeout(120)]
+
+MUTED = "rgb(87, 96, 106)"  # --muted
+INK = "rgb(31, 35, 40)"  # --ink
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_automatic_replies_and_bounces_read_as_system_lines(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    await scene.bounced_email(sessions, failed=False)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        # the queue: the patron's words, and no row for the conversation only a bounce opened
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.BOUNCED}"]')
+        await expect(row.locator(".preview")).to_contain_text("Nurse staffing")
+        await expect(
+            page.locator(f'#queue tr[data-conversation-id="{scene.ORPHAN}"]')
+        ).to_have_count(0)
+        await page.goto(f"{base}/dashboard/c/{scene.BOUNCED}")
+        transcript = page.locator("#transcript")
+        oof = transcript.locator(f'li[data-line-id="auto-{scene.BOUNCED}-1"]')
+        delay = transcript.locator(f'li[data-line-id="auto-{scene.BOUNCED}-2"]')
+        first = transcript.locator(f'li[data-line-id="reply-{scene.BOUNCED}-1"] .delivery')
+        second = transcript.locator(f'li[data-line-id="reply-{scene.BOUNCED}-2"] .delivery')
+        await expect(oof).to_have_attribute("data-role", "automatic")
+        await expect(oof.locator(".who")).to_have_text("Automatic reply")
+        await expect(oof.locator(".tag-automatic")).to_have_text(
+            "Sent by a mail system, not the patron"
+        )
+        await expect(oof.locator(".text")).to_contain_text("away at clinicals")
+        await expect(delay.locator(".who")).to_have_text("Delivery delayed")
+        await expect(first).to_have_text("Sent")
+        await expect(second).to_have_text("Delayed: the mail system is still trying")
+        await expect(second.locator("svg.icon-clock")).to_have_count(1)
+        looks = await page.evaluate(
+            """(ids) => ids.map((id) => {
+                const bubble = document.querySelector(
+                    `#transcript li[data-line-id="${id}"] .bubble`);
+                const text = bubble.querySelector(".text");
+                return [getComputedStyle(text).color, getComputedStyle(bubble).borderTopStyle];
+            })""",
+            [f"i-{scene.BOUNCED}-50", f"auto-{scene.BOUNCED}-1"],
+        )
+        assert looks == [[INK, "solid"], [MUTED, "dashed"]]  # the patron's, then the system's
+        await transcript.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "automatic-mail-delayed")
+
+        await scene.bounce_arrives(sessions)  # the failure report, while the conversation is open
+        await expect(second).to_have_text(
+            "Not delivered: the address does not exist", timeout=10_000
+        )
+        await expect(second.locator("svg.icon-alert")).to_have_count(1)
+        failure = transcript.locator(f'li[data-line-id="auto-{scene.BOUNCED}-3"]')
+        await expect(failure.locator(".who")).to_have_text("Delivery failure report")
+        await expect(failure.locator(".subject")).to_contain_text("Undelivered Mail")
+        await expect(page.locator("#announcer")).to_have_text("Delivery failure report received")
+        badge = await second.evaluate("(el) => getComputedStyle(el).backgroundColor")
+        assert badge == "rgb(253, 232, 232)"  # the crisis tint, as an undelivered text
+        await expect(row.locator(".preview")).to_contain_text("Nurse staffing")
+        await failure.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "automatic-mail-bounced")
+        assert await serious_violations(page) == []
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_bounced_care_team_alert_reads_not_delivered_on_the_timeline(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    await scene.care_alert_bounced(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.goto(f"{base}/dashboard/c/{scene.CRISIS}")
+        alerted = page.locator(f'#transcript li[data-line-id="n-{scene.CRISIS}-crisis-alert"]')
+        await expect(alerted.locator(".event")).to_contain_text("CARE Team alerted")
+        await expect(alerted.locator(".delivery")).to_have_text(
+            "Not delivered: the address does not exist"
+        )
+        await expect(alerted.locator("svg.icon-alert")).to_have_count(1)
+        await alerted.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "care-alert-bounced")
+        assert await serious_violations(page) == []
+        assert page.js_errors == []
