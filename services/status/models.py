@@ -125,6 +125,9 @@ class Conversation(Base):
     automatic_only: Mapped[bool] = mapped_column(Boolean, default=False)
     """Opened by mail a mail system sent (an automatic reply, a bounce) and no person has
     written since: shown on the desk only once the router routed it (a crisis)."""
+    bounce_waiting: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A bounce came before the notifier announced the email it reports on: announcements of
+    this conversation's emails look for it (`bounces`; the others never query for one)."""
     action: Mapped[str | None] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(String(300))
     """Student data: the email ticket's subject."""
@@ -171,6 +174,7 @@ class ConversationRow:
     blocked: bool = False
     routed: bool = False
     automatic_only: bool = False
+    bounce_waiting: bool = False
     action: str | None = None
     subject: str | None = None
     preview: str | None = None

@@ -13,7 +13,7 @@ bounced CARE Team alert must not read as if the team had it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -97,23 +97,27 @@ def _announced(data: NotificationDelivered) -> str | None:
     return bare(data.message_id) or None
 
 
-def _keys(events: Iterable[BaseModel]) -> set[str]:
+async def preload(session: AsyncSession, events: list[BaseModel]) -> None:
+    """The reports a batch's bounces touch, and those of its email announcements in a
+    conversation where a bounce came first, in one query (none in a batch without either: the
+    conversations are preloaded already)."""
     found = set()
     for data in events:
         if isinstance(data, InteractionReceived):
             named = _reported(data)
-        elif isinstance(data, NotificationDelivered):
+        elif isinstance(data, NotificationDelivered) and await _waiting(session, data):
             named = _announced(data)
         else:
             continue
         if named is not None:
             found.add(key(data.conversation_id, named))
-    return found
+    await rows.preload(session, EmailBounceRow, found)
 
 
-async def preload(session: AsyncSession, events: list[BaseModel]) -> None:
-    """The reports a batch's bounces and email announcements touch, in one query."""
-    await rows.preload(session, EmailBounceRow, _keys(events))
+async def _waiting(session: AsyncSession, data: NotificationDelivered) -> bool:
+    """Whether a bounce came before an announcement in this conversation."""
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
+    return conv is not None and conv.bounce_waiting
 
 
 def _order(action: str, reported_at: datetime, status: str | None) -> tuple[object, ...]:
@@ -198,14 +202,19 @@ async def on_bounce(session: AsyncSession, data: InteractionReceived) -> None:
         report.action, report.status, report.reported_at = action, status, data.received_at
     else:
         return
-    for line_id in await _sent_emails(session, data.conversation_id, message_id):
+    lines = await _sent_emails(session, data.conversation_id, message_id)
+    for line_id in lines:
         await _apply(session, line_id, report)
+    if not lines:  # the announcement of the email comes later, and looks for this report
+        conv = await rows.get(session, ConversationRow, data.conversation_id)
+        if conv is not None:
+            conv.bounce_waiting = True
 
 
 async def on_delivered(session: AsyncSession, data: NotificationDelivered) -> None:
     """After the notifier's announcement wrote an email's line: the bounce that came first."""
     message_id = _announced(data)
-    if message_id is None or data.message_id is None:
+    if message_id is None or data.message_id is None or not await _waiting(session, data):
         return
     entry = await transcript.line(session, data.idempotency_key)
     if entry is None or not _is_sent_email(entry, {data.message_id}):

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, bearer
 
 from services.status.conversations import bounces, retention
-from services.status.models import EmailBounce, TranscriptEntry
+from services.status.models import Conversation, EmailBounce, TranscriptEntry
 from shared.events import DeliveryState, NotificationKind
 
 NOT_THERE = ("undelivered", "the address does not exist")
@@ -41,6 +41,13 @@ async def kept(sessions: async_sessionmaker[AsyncSession], cid: str = CID, mid: 
     async with sessions() as session:
         row = await session.get(EmailBounce, bounces.key(cid, mid))
     return None if row is None else (row.action, row.status)
+
+
+async def waiting(sessions: async_sessionmaker[AsyncSession], cid: str = CID) -> bool:
+    """Whether a bounce in the conversation came before the email it reports on."""
+    async with sessions() as session:
+        conv = await session.get(Conversation, cid)
+    return conv is not None and conv.bounce_waiting
 
 
 @pytest.fixture
@@ -72,6 +79,7 @@ async def test_a_bounce_after_the_announcement_marks_the_email(
     await given(sessions, bounce(action, status))
     assert await delivery(sessions) == expected
     assert await kept(sessions) == (action, status)
+    assert not await waiting(sessions)  # later announcements need not look for reports
     # the bounce's own line, then the email's new state: open consoles refetch the conversation
     assert (await feed(sessions))[before:] == [(CID, "delivery")]
 
@@ -83,6 +91,7 @@ async def test_a_bounce_before_the_announcement_is_kept_and_applied_when_the_lin
     await given(sessions, requested(), bounce())
     assert await delivery(sessions) == ("queued", None)
     assert await kept(sessions) == ("failed", "5.1.1")
+    assert await waiting(sessions)  # so the announcement looks for the report
     await given(sessions, announced())
     assert await delivery(sessions) == NOT_THERE
 

@@ -4,9 +4,10 @@ An automatic reply or a bounce is a line of its conversation but nobody's messag
 conversation it opened (`conversations.automatic_only`) shows on the desk only once the router
 routes it. A bounce names the email it reports on by Message-ID; the most final report per
 conversation and Message-ID is kept in `email_bounces`, whether the email's line is known yet
-or not, and dropped with the transcript retention, by `reported_at`. Nobody closes a
-conversation the desk never sees (a blocked sender's, or one only mail systems wrote to), so
-retention counts from its last message, read off a partial index of them.
+or not (`conversations.bounce_waiting`: one came first, so announcements look for it), and
+dropped with the transcript retention, by `reported_at`. Nobody closes a conversation the desk
+never sees (a blocked sender's, or one only mail systems wrote to), so retention counts from
+its last message, read off a partial index of them.
 
 Revision ID: 0007
 Revises: 0006
@@ -43,6 +44,10 @@ def upgrade() -> None:
         "conversations",
         sa.Column("automatic_only", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
+    op.add_column(
+        "conversations",
+        sa.Column("bounce_waiting", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_index(
         "ix_conversations_never_shown",
         "conversations",
@@ -67,4 +72,5 @@ def downgrade() -> None:
     op.drop_index("ix_conversations_never_shown", "conversations")
     # not a batch: SQLite drops the column in place (a rebuilt table would lose the queue's
     # expression index)
+    op.drop_column("conversations", "bounce_waiting")
     op.drop_column("conversations", "automatic_only")
