@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import rows
 from services.status.conversations import transcript
-from services.status.conversations.transcript import DELAYED, UNDELIVERED, WENT_OUT
+from services.status.conversations.transcript import DELAYED, UNDELIVERED
 from services.status.models import ConversationRow, EmailBounceRow, TranscriptEntry
 from shared.events import (
     Automatic,
@@ -163,15 +163,10 @@ def _is_sent_email(entry: Mapping[str, Any], names: set[str]) -> bool:
 
 async def _apply(session: AsyncSession, line_id: str, report: EmailBounceRow) -> None:
     """Put a report on its line and tell the consoles."""
-    state, why = STATE[report.action], reason(report.status, report.action)
-    entry = await transcript.line(session, line_id)
-    if entry is None or entry["delivery_state"] not in WENT_OUT:
-        return  # an email the notifier could not send stays "failed"
-    if (entry["delivery_state"], entry["delivery_reason"]) == (state, why):
-        return
-    await transcript.rewrite(session, line_id, delivery_state=state, delivery_reason=why)
-    conv = await rows.get(session, ConversationRow, entry["conversation_id"])
-    transcript.changed(session, conv, "delivery", report.reported_at)
+    why = reason(report.status, report.action)
+    await transcript.report_delivery(
+        session, line_id, STATE[report.action], why, report.reported_at
+    )
 
 
 async def on_bounce(session: AsyncSession, data: InteractionReceived) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import rows
 from services.status.conversations import transcript
-from services.status.conversations.transcript import DELIVERED, UNDELIVERED, WENT_OUT
+from services.status.conversations.transcript import DELIVERED, UNDELIVERED
 from services.status.models import TEXT_SENT, ConversationRow, SmsReportRow, TranscriptEntry
 from shared.events import Channel, NotificationDelivered, SmsStatusReported
 
@@ -133,14 +133,7 @@ async def _apply(session: AsyncSession, line_id: str, report: SmsReportRow) -> N
         return
     state = STATE.get(report.status, UNDELIVERED)
     why = None if state == DELIVERED else reason(report.error_code)
-    entry = await transcript.line(session, line_id)
-    if entry is None or entry["delivery_state"] not in WENT_OUT:
-        return  # a text the notifier could not send stays "failed"
-    if (entry["delivery_state"], entry["delivery_reason"]) == (state, why):
-        return
-    await transcript.rewrite(session, line_id, delivery_state=state, delivery_reason=why)
-    conv = await rows.get(session, ConversationRow, entry["conversation_id"])
-    transcript.changed(session, conv, "delivery", report.reported_at)
+    await transcript.report_delivery(session, line_id, state, why, report.reported_at)
 
 
 async def on_reported(session: AsyncSession, data: SmsStatusReported) -> None:

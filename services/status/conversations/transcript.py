@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.status import rows
-from services.status.models import AnyConversation, DeskChange, TranscriptEntry
+from services.status.models import AnyConversation, ConversationRow, DeskChange, TranscriptEntry
 from shared.events import (
     Action,
     Automatic,
@@ -185,6 +185,22 @@ async def upsert(session: AsyncSession, entry_id: str, **values: Any) -> None:
             row[key] = value
             if entry_id not in unit.new:
                 unit.changed.setdefault(entry_id, set()).add(key)
+
+
+async def report_delivery(
+    session: AsyncSession, entry_id: str, state: str, reason: str | None, at: datetime
+) -> None:
+    """What a carrier or a mail system reported about a message that went out, on its line
+    (`sms_reports`, `bounces`), and the consoles told; a message the notifier could not send
+    stays "failed", and a report that changes nothing tells nobody."""
+    entry = await line(session, entry_id)
+    if entry is None or entry["delivery_state"] not in WENT_OUT:
+        return
+    if (entry["delivery_state"], entry["delivery_reason"]) == (state, reason):
+        return
+    await rewrite(session, entry_id, delivery_state=state, delivery_reason=reason)
+    conv = await rows.get(session, ConversationRow, entry["conversation_id"])
+    changed(session, conv, "delivery", at)
 
 
 async def rewrite(session: AsyncSession, entry_id: str, **values: Any) -> None:

@@ -26,7 +26,6 @@ from services.ingest.app import mount
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
-from shared.db import create_engine, migrate
 from shared.http import install_problem_handlers
 from tests.fakes import FakeBroker
 
@@ -37,22 +36,6 @@ MAILGUN_KEY = "test-mailgun-signing-key-0123456789"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789").decode()
 SMALL = 64 * 1024
 EMAIL = 4 * 1024 * 1024
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[IngestStore]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}")
-    await migrate(engine, "ingest")
-    store = IngestStore(engine, ttl=timedelta(days=7))
-    await store.start()
-    yield store
-    await store.close()
-    await engine.dispose()
-
-
-@pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
 
 
 def settings(tmp_path: Path, **extra: Any) -> IngestSettings:
