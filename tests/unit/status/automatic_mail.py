@@ -1,6 +1,6 @@
 """Events of an email conversation with mail a mail system sent: the patron's message, the desk's
-answer as the notifier announced it, an out-of-office reply and bounces, and the consumer's way
-of applying them (one poll batch each)."""
+answer as the notifier announced it, an out-of-office reply and bounces; and what a test reads
+back (a line's delivery, the live feed). `status_fakes.given` applies them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import itertools
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0
 
-from services.status.handlers import Assigning, apply_batch
 from services.status.models import DeskChange, TranscriptEntry
 from shared.events import (
     Action,
@@ -164,22 +162,6 @@ def announced(
         message_id=mid if sent else None,
         at=T0 + timedelta(minutes=minutes, seconds=2),
     )
-
-
-async def given(sessions: async_sessionmaker[AsyncSession], *events: BaseModel) -> None:
-    """Each event applied as the consumer does, one poll batch each, each with its own id."""
-    for data in events:
-        await batch(sessions, [(f"ev-{next(_ids)}", data)])
-
-
-async def batch(
-    sessions: async_sessionmaker[AsyncSession], items: list[tuple[str, BaseModel]]
-) -> list[bool]:
-    """One poll batch of (event id, event)."""
-    async with sessions() as session:
-        done = await apply_batch(session, items, assigning=Assigning())
-        await session.commit()
-    return done
 
 
 async def delivery(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.status.handlers import Assigning, apply
+from services.status.handlers import Assigning, apply, apply_batch
 from shared.events import (
     TYPE_OF,
     Action,
@@ -105,3 +106,22 @@ async def arrive(
             ),
         )
         await session.commit()
+
+
+_event_ids = itertools.count(1)
+
+
+async def given(sessions: async_sessionmaker[AsyncSession], *events: BaseModel) -> None:
+    """Each event applied as the consumer does, one poll batch each, each with its own id."""
+    for data in events:
+        await batch(sessions, [(f"ev-{next(_event_ids)}", data)])
+
+
+async def batch(
+    sessions: async_sessionmaker[AsyncSession], items: list[tuple[str, BaseModel]]
+) -> list[bool]:
+    """One poll batch of (event id, event), as the consumer applies it."""
+    async with sessions() as session:
+        done = await apply_batch(session, items, assigning=Assigning())
+        await session.commit()
+    return done

@@ -17,10 +17,8 @@ from automatic_mail import (
     PATRON_MID,
     TEXT,
     auto_reply,
-    batch,
     bounce,
     feed,
-    given,
     patron_email,
     routed,
 )
@@ -28,7 +26,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import T0, FakePublisher, bearer
+from status_fakes import T0, FakePublisher, batch, bearer, given
 
 from services.status import metrics, queue
 from services.status.conversations import retention

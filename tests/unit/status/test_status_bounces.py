@@ -16,18 +16,16 @@ from automatic_mail import (
     KEY,
     MID,
     announced,
-    batch,
     bounce,
     delivery,
     feed,
-    given,
     patron_email,
     requested,
     routed,
 )
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import T0, bearer
+from status_fakes import T0, batch, bearer, given
 
 from services.status.conversations import bounces, retention
 from services.status.models import Conversation, EmailBounce, TranscriptEntry

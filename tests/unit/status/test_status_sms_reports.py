@@ -13,10 +13,9 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import T0, arrive, bearer
+from status_fakes import T0, arrive, batch, bearer, given
 
 from services.status.conversations import retention, sms_reports
-from services.status.handlers import Assigning, apply_batch
 from services.status.models import DeskChange, SmsReport, TranscriptEntry
 from shared.events import (
     Channel,
@@ -75,21 +74,6 @@ def report(
         error_code=code,
         reported_at=T0 + timedelta(seconds=seconds),
     )
-
-
-async def given(sessions: async_sessionmaker[AsyncSession], *events: BaseModel) -> None:
-    """Each event applied as the consumer does, one poll batch each, each with its own id."""
-    for data in events:
-        await batch(sessions, [(f"ev-{next(_ids)}", data)])
-
-
-async def batch(
-    sessions: async_sessionmaker[AsyncSession], items: list[tuple[str, BaseModel]]
-) -> list[bool]:
-    async with sessions() as session:
-        done = await apply_batch(session, items, assigning=Assigning())
-        await session.commit()
-    return done
 
 
 async def delivery(
