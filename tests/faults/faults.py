@@ -12,12 +12,30 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from tests.eventually import eventually
 from tests.faults.system import System
 from tests.faults.traffic import Progress
 from tests.kafka_helpers import read_topic
 
 STAFF_TOKEN = {"Authorization": "Bearer dev-lokafor-token"}
 """A supervisor: the whole queue, whichever department each conversation was routed to."""
+ADMIN = {"Authorization": "Bearer dev-dkim-token"}
+"""A supervisor who sees every department's conversations."""
+
+
+async def answer_on_the_desk(status: httpx.AsyncClient, contact: str, text: str) -> str:
+    """Wait for the patron's conversation to reach the desk (found by their phone or email),
+    answer it through the console API as staff do, and return its id."""
+
+    async def listed() -> str | None:
+        found = await status.get("/conversations", params={"contact": contact}, headers=ADMIN)
+        rows = found.json()["items"]
+        return rows[0]["conversation_id"] if rows else None
+
+    cid = await eventually(listed, "the patron's message on the desk", timeout=60)
+    reply = await status.post(f"/conversations/{cid}/replies", json={"text": text}, headers=ADMIN)
+    assert reply.status_code == 202, reply.text
+    return str(cid)
 
 
 def kill_at(

@@ -19,12 +19,12 @@ import pytest
 
 from shared.topics import NOTIFICATIONS
 from tests.eventually import eventually
+from tests.faults.faults import ADMIN, answer_on_the_desk
 from tests.faults.system import System, start_system
 from tests.integration.ingest.conftest import signed
 from tests.kafka_helpers import caught_up
 
 pytestmark = [pytest.mark.short_faults, pytest.mark.timeout(600)]
-ADMIN = {"Authorization": "Bearer dev-dkim-token"}
 DESK = "askdesk@tccd.edu"
 MIME = {"content-type": "message/rfc822"}
 
@@ -131,16 +131,7 @@ async def test_a_bounced_reply_shows_as_not_delivered_and_nothing_answers_the_ma
 
         await post(patron_email(patron, marker))
 
-        async def listed() -> str | None:
-            found = await status.get("/conversations", params={"contact": patron}, headers=ADMIN)
-            rows = found.json()["items"]
-            return rows[0]["conversation_id"] if rows else None
-
-        cid = await eventually(listed, "the patron's email on the desk", timeout=60)
-        reply = await status.post(
-            f"/conversations/{cid}/replies", json={"text": f"Yes, 9 to 3. {marker}"}, headers=ADMIN
-        )
-        assert reply.status_code == 202, reply.text
+        cid = await answer_on_the_desk(status, patron, f"Yes, 9 to 3. {marker}")
 
         def mailed() -> list[Any]:
             return [

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from tests.eventually import eventually
+from tests.faults.faults import ADMIN, answer_on_the_desk
 from tests.faults.system import System, start_system
 from tests.integration.ingest.conftest import BASE, fresh_phone, sms_form, twilio_headers
 
 pytestmark = [pytest.mark.short_faults, pytest.mark.timeout(600)]
-ADMIN = {"Authorization": "Bearer dev-dkim-token"}
 CALLBACK = "/webhooks/sms/status"
 
 
@@ -46,16 +46,7 @@ async def test_a_text_the_carrier_did_not_deliver_shows_as_not_delivered(system:
         )
         assert texted_in.status_code == 200, texted_in.text
 
-        async def listed() -> str | None:
-            found = await status.get("/conversations", params={"contact": phone}, headers=ADMIN)
-            rows = found.json()["items"]
-            return rows[0]["conversation_id"] if rows else None
-
-        cid = await eventually(listed, "the patron's text on the desk", timeout=60)
-        reply = await status.post(
-            f"/conversations/{cid}/replies", json={"text": f"Yes, 9 to 3. {marker}"}, headers=ADMIN
-        )
-        assert reply.status_code == 202, reply.text
+        cid = await answer_on_the_desk(status, phone, f"Yes, 9 to 3. {marker}")
 
         def created() -> list[dict[str, str]]:
             return [r for r in system.sms.requests if marker in r.get("Body", "")]

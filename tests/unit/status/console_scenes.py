@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -308,34 +309,60 @@ async def pasted_link(sessions: async_sessionmaker[AsyncSession]) -> None:
     )
 
 
-def staff_text(
-    cid: str, n: int, text: str, *, minutes_ago: float, recipient: str, sid: str
+def staff_reply(
+    cid: str,
+    n: int,
+    text: str,
+    channel: Channel,
+    *,
+    minutes_ago: float,
+    recipient: str,
+    subject: str | None = None,
+    **delivered: Any,
 ) -> list[BaseModel]:
-    """A text a librarian sent the patron, as the notifier announced it (Twilio's SID on it)."""
+    """A reply a librarian sent the patron, and the notifier's announcement of it (`delivered`:
+    what the announcement carries besides, a Twilio SID or an email's Message-ID)."""
     key = f"reply-{cid}-{n}"
     at = T0 - timedelta(minutes=minutes_ago)
+    context = StaffReplyContext(reply_id=key, text=text, staff_id="mgarcia", subject=subject)
     return [
         NotificationRequested(
             idempotency_key=key,
             kind=NotificationKind.STAFF_REPLY,
-            channel=Channel.SMS,
+            channel=channel,
             recipient=recipient,
             conversation_id=cid,
             requested_at=at,
-            context=StaffReplyContext(reply_id=key, text=text, staff_id="mgarcia").model_dump(),
+            context=context.model_dump(),
         ),
         NotificationDelivered(
             idempotency_key=key,
             conversation_id=cid,
             kind=NotificationKind.STAFF_REPLY,
-            channel=Channel.SMS,
+            channel=channel,
             state=DeliveryState.SENT,
             text=text,
-            message_id=sid,
-            segments=1,
+            subject=subject,
             at=at + timedelta(seconds=2),
+            **delivered,
         ),
     ]
+
+
+def staff_text(
+    cid: str, n: int, text: str, *, minutes_ago: float, recipient: str, sid: str
+) -> list[BaseModel]:
+    """A text a librarian sent the patron, as the notifier announced it (Twilio's SID on it)."""
+    return staff_reply(
+        cid,
+        n,
+        text,
+        Channel.SMS,
+        minutes_ago=minutes_ago,
+        recipient=recipient,
+        message_id=sid,
+        segments=1,
+    )
 
 
 FILTERED = SmsStatusReported(
@@ -391,32 +418,16 @@ def staff_email(
     cid: str, n: int, text: str, *, minutes_ago: float, recipient: str, subject: str
 ) -> list[BaseModel]:
     """An email a librarian sent the patron, as the notifier announced it (its Message-ID)."""
-    key = f"reply-{cid}-{n}"
-    at = T0 - timedelta(minutes=minutes_ago)
-    return [
-        NotificationRequested(
-            idempotency_key=key,
-            kind=NotificationKind.STAFF_REPLY,
-            channel=Channel.EMAIL,
-            recipient=recipient,
-            conversation_id=cid,
-            requested_at=at,
-            context=StaffReplyContext(
-                reply_id=key, text=text, staff_id="mgarcia", subject=subject
-            ).model_dump(),
-        ),
-        NotificationDelivered(
-            idempotency_key=key,
-            conversation_id=cid,
-            kind=NotificationKind.STAFF_REPLY,
-            channel=Channel.EMAIL,
-            state=DeliveryState.SENT,
-            text=text,
-            subject=subject,
-            message_id=f"<{key}.20250304@refdesk.tccd.edu>",
-            at=at + timedelta(seconds=2),
-        ),
-    ]
+    return staff_reply(
+        cid,
+        n,
+        text,
+        Channel.EMAIL,
+        minutes_ago=minutes_ago,
+        recipient=recipient,
+        subject=subject,
+        message_id=f"<reply-{cid}-{n}.20250304@refdesk.tccd.edu>",
+    )
 
 
 def mail_system(
