@@ -5,8 +5,14 @@ handler runs `Guard.batch`. A record that can never be processed (not JSON, not 
 unknown type, invalid data) goes to its topic's DLQ by itself, with the reason; the batch's
 other records are dispatched together. Any other failure is transient: the handler raises,
 the subscriber's NACK_ON_ERROR policy seeks back and the whole batch is redelivered after a
-short pause. A batch's offsets are committed once, after its handler returned, i.e. after
-its effects are durable. An empty poll is followed by the next at once (`poll_without_pause`).
+short pause. A failure that retrying cannot mend (a programming error such as an
+OverflowError, a ValueError or a KeyError, raised ISOLATE_AFTER times on the same records)
+is narrowed down instead: the batch's records are dispatched one at a time, and the one that
+still fails so goes to the DLQ with its error's type, so one bad record never holds its
+partition (and every crisis behind it) for good. A driver, network or broker error is never
+taken for one: a database that is down fails every record, and waits. A batch's offsets
+are committed once, after its handler returned, i.e. after its effects are durable. An empty
+poll is followed by the next at once (`poll_without_pause`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,22 @@ log = logging.getLogger(__name__)
 Decoded = tuple[AnyEvent, BaseModel]
 Records = tuple[ConsumerRecord[Any, Any], ...]
 Assignors = Sequence[type[AbstractPartitionAssignor]]
+
+
+DETERMINISTIC: tuple[type[Exception], ...] = (
+    ArithmeticError,
+    AssertionError,
+    AttributeError,
+    LookupError,
+    NotImplementedError,
+    TypeError,
+    ValueError,
+)
+"""Errors a redelivery raises again: the code's, on this record (pydantic's ValidationError
+and UnicodeError are ValueErrors). OSError, TimeoutError, and the database drivers' and
+Kafka's errors are not among them."""
+ISOLATE_AFTER = 3
+"""Batches that fail with one of DETERMINISTIC before their records are tried one by one."""
 
 
 class PoisonMessage(Exception):
@@ -79,6 +101,8 @@ class Guard:
         self.group = group
         self.source = source
         self.retry_pause_s = retry_pause_s
+        self._failed: dict[tuple[str, int, int], int] = {}
+        """(topic, partition, offset) -> batches that failed DETERMINISTICally holding it"""
 
     async def batch(
         self,
@@ -106,6 +130,7 @@ class Guard:
         raw: Any = msg.raw_message
         records: Records = raw if isinstance(raw, tuple) else (raw,)
         good: list[Any] = []
+        held: list[ConsumerRecord[Any, Any]] = []
         poison: list[tuple[ConsumerRecord[Any, Any], str]] = []
         skipped = 0
         for record in records:
@@ -114,11 +139,15 @@ class Guard:
                 continue
             try:
                 good.append(read(record))
+                held.append(record)
             except PoisonMessage as exc:
                 poison.append((record, str(exc)))
         topic = str(records[0].topic) if records else "?"
+        keys = [(str(r.topic), r.partition, r.offset) for r in held]
         try:
-            if good:
+            if any(self._failed.get(k, 0) >= ISOLATE_AFTER for k in keys):
+                poison += await self._one_by_one(good, held, dispatch)
+            elif good:
                 await dispatch(good)
             await asyncio.gather(
                 *(
@@ -129,6 +158,11 @@ class Guard:
                 )
             )
         except Exception as exc:
+            if isinstance(exc, DETERMINISTIC):
+                if len(self._failed) > 10_000:  # a bound; counting starts again
+                    self._failed.clear()
+                for k in keys:
+                    self._failed[k] = self._failed.get(k, 0) + 1
             BATCHES.labels(topic=topic, outcome="retried").inc()
             CONSUMED.labels(topic=topic, outcome="retried").inc(len(records))
             log.warning(
@@ -137,6 +171,8 @@ class Guard:
             )
             await asyncio.sleep(self.retry_pause_s)
             raise TransientFailure(type(exc).__name__) from None
+        for k in keys:
+            self._failed.pop(k, None)
         if poison:
             DEAD_LETTERS.labels(topic=topic).inc(len(poison))
             CONSUMED.labels(topic=topic, outcome="dead_lettered").inc(len(poison))
@@ -144,6 +180,37 @@ class Guard:
         if skipped:
             CONSUMED.labels(topic=topic, outcome="skipped").inc(skipped)
         BATCHES.labels(topic=topic, outcome="processed").inc()
+
+    async def _one_by_one(
+        self,
+        good: list[Any],
+        held: list[ConsumerRecord[Any, Any]],
+        dispatch: Callable[[list[Any]], Awaitable[None]],
+    ) -> list[tuple[ConsumerRecord[Any, Any], str]]:
+        """Dispatch a repeatedly failing batch's records alone, in order; those that still fail
+        DETERMINISTICally are returned for the DLQ. Any other error fails the batch as before
+        (the records dispatched so far are redelivered: handlers are idempotent)."""
+        failed: list[tuple[ConsumerRecord[Any, Any], str]] = []
+        for item, record in zip(good, held, strict=True):
+            try:
+                await dispatch([item])
+            except DETERMINISTIC as exc:
+                log.error(
+                    "a record failed its handler on every try; dead-lettering it",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "error": type(exc).__name__,
+                    },
+                )
+                failed.append(
+                    (
+                        record,
+                        f"the handler failed on it {ISOLATE_AFTER + 1} times: {type(exc).__name__}",
+                    )
+                )
+        return failed
 
 
 def _stated_type(record: ConsumerRecord[Any, Any]) -> str | None:

@@ -24,6 +24,26 @@ from pydantic import (
 NAMESPACE = uuid.UUID("6f1c2a4e-5d7b-4f0e-9a61-3b8d2c7e9f10")
 """Namespace for ids derived deterministically from other ids (uuid5)."""
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Every time an event carries lies in [EARLIEST, LATEST): a desk's messages are of this
+century, and a year such as 9999 would overflow the first day added to it downstream."""
+
+
+def within_range(value: datetime) -> datetime:
+    """`value` if it is an instant of the years 2000 to 2099 (UTC); else ValueError."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first instant Python has
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("a time outside the years 2000 to 2099")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(within_range)]
+"""A time with its offset, within the years 2000 to 2099: every time an event carries."""
+
 
 class Channel(StrEnum):
     CHAT = "chat"
@@ -124,7 +144,7 @@ class InteractionReceived(_Data):
     patron: Patron
     text: str = Field(description="the patron's new text, quoted history removed; student data")
     subject: str | None = Field(None, description="an email's subject line; student data")
-    received_at: AwareDatetime
+    received_at: Instant
     campus_hint: str | None = None
     department_hint: str | None = None
     sequence: int | None = Field(None, description="sender-side sequence within the conversation")
@@ -146,7 +166,7 @@ class ConversationClosed(_Data):
 
     conversation_id: str
     channel: Channel
-    closed_at: AwareDatetime
+    closed_at: Instant
     closed_by: str | None = Field(None, description="staff id, or the platform")
     patron_contact: str | None = Field(None, description="where the survey goes; student data")
     reason: str = "closed"
@@ -161,7 +181,7 @@ class ConversationTransferred(_Data):
     conversation_id: str
     channel: Channel
     department: str
-    transferred_at: AwareDatetime
+    transferred_at: Instant
     by: str | None = None
     note: str | None = None
 
@@ -196,7 +216,7 @@ class RoutingDecided(_Data):
     guidance: StaffGuidance = Field(default_factory=StaffGuidance)
     fallback: str | None = Field(None, description="why a live transfer became a ticket")
     policy_version: str
-    decided_at: AwareDatetime
+    decided_at: Instant
     decided_by: str = "router"
     lang: str = Field("en", description="ISO 639-1 language of the patron's message")
     safety_review: bool = Field(
@@ -254,7 +274,7 @@ class NotificationRequested(_Data):
     interaction_id: str | None = None
     priority: Priority = Priority.NORMAL
     context: dict[str, Any] = Field(default_factory=dict, description="template values")
-    requested_at: AwareDatetime
+    requested_at: Instant
 
 
 class StaffReplyContext(_Data):
@@ -441,7 +461,7 @@ class NotificationDelivered(_Data):
     message_id: str | None = Field(None, description="email Message-ID or provider message id")
     segments: int | None = Field(None, description="SMS segments")
     attempts: int = 1
-    at: AwareDatetime
+    at: Instant
 
 
 # ---- refdesk.sms-reports --------------------------------------------------------------
@@ -467,7 +487,7 @@ class SmsStatusReported(_Data):
     error_code: int | None = Field(
         None, ge=0, description="why it was not delivered (Twilio's ErrorCode, e.g. 30007)"
     )
-    reported_at: AwareDatetime
+    reported_at: Instant
 
 
 # ---- refdesk.desk ---------------------------------------------------------------------
@@ -482,7 +502,7 @@ class StaffNoteAdded(_Data):
     conversation_id: str
     staff_id: str
     text: str = Field(min_length=1, description="may hold student data")
-    at: AwareDatetime
+    at: Instant
 
 
 class ConversationClaimed(_Data):
@@ -490,7 +510,7 @@ class ConversationClaimed(_Data):
 
     conversation_id: str
     staff_id: str
-    at: AwareDatetime
+    at: Instant
 
 
 class CrisisAcknowledged(_Data):
@@ -498,7 +518,7 @@ class CrisisAcknowledged(_Data):
 
     conversation_id: str
     staff_id: str
-    at: AwareDatetime
+    at: Instant
 
 
 class ConversationConverted(_Data):
@@ -507,7 +527,7 @@ class ConversationConverted(_Data):
     conversation_id: str
     staff_id: str
     email: str = Field(description="student data")
-    at: AwareDatetime
+    at: Instant
 
 
 class ConversationTagged(_Data):
@@ -517,7 +537,7 @@ class ConversationTagged(_Data):
     staff_id: str
     read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
     topic: str | None = Field(None, description="desk statistics topic id")
-    at: AwareDatetime
+    at: Instant
 
 
 # ---- refdesk.presence -----------------------------------------------------------------
@@ -530,7 +550,7 @@ class PresenceChanged(_Data):
     status: StaffStatus
     departments: list[str]
     campus: str | None = None
-    changed_at: AwareDatetime
+    changed_at: Instant
     changed_by: str | None = None
 
 
@@ -547,7 +567,7 @@ class DeadLetter(_Data):
     value: str = Field(description="the original bytes, decoded as UTF-8 with replacement")
     reason: str
     consumer_group: str
-    failed_at: AwareDatetime
+    failed_at: Instant
 
 
 # ---- envelope -------------------------------------------------------------------------
@@ -582,7 +602,7 @@ class CloudEvent(BaseModel, Generic[D]):
     id: str
     source: str
     type: str
-    time: AwareDatetime
+    time: Instant
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     data: D
@@ -635,7 +655,7 @@ class PublicInteractionReceived(_PublicData):
     channel: Channel
     campus_hint: str | None = Field(None, description="a campus id the platform gave, if any")
     department_hint: str | None = Field(None, description="a department id the platform gave")
-    received_at: AwareDatetime
+    received_at: Instant
     overnight: bool | None = Field(
         None, description="not known yet when a message arrives; see conversation.routed"
     )
@@ -655,7 +675,7 @@ class PublicConversationRouted(_PublicData):
     department: str
     priority: Priority
     overnight: bool
-    decided_at: AwareDatetime
+    decided_at: Instant
 
 
 class PublicConversationClosed(_PublicData):
@@ -663,7 +683,7 @@ class PublicConversationClosed(_PublicData):
 
     conversation_hash: str = Field(description="HMAC-SHA256 of the conversation id, hex")
     channel: Channel
-    closed_at: AwareDatetime
+    closed_at: Instant
     reason: str | None = Field(None, description="a short reason id such as closed or ended")
 
 
@@ -672,7 +692,7 @@ class PublicDepartmentPresence(_PublicData):
 
     department: str
     online: int = Field(ge=0, description="staff currently Online for this department")
-    changed_at: AwareDatetime
+    changed_at: Instant
 
 
 PUBLIC_EVENT_TYPES: dict[str, type[BaseModel]] = {

@@ -3,7 +3,7 @@ webhook that slips past the seen-keys check yields the very same event id (consu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.ingest.providers.chat import (
     ChatEnded,
@@ -84,6 +84,23 @@ def sms_interaction(
     )
 
 
+ARRIVAL_WINDOW = timedelta(days=7)
+"""How far back the time an email states for its arrival is believed (a relay's retries)."""
+
+
+def arrival(stated: datetime | None, now: datetime) -> datetime:
+    """When an email reached the desk: the time its receiving system states (Mailgun's post,
+    the topmost `Received` line) if that lies within ARRIVAL_WINDOW before `now`, else `now`.
+    A wrong clock upstream never puts an email years back or ahead in the queue."""
+    if stated is None:
+        return now
+    try:
+        utc = stated.astimezone(UTC)
+    except OverflowError:
+        return now
+    return utc if now - ARRIVAL_WINDOW <= utc <= now else now
+
+
 def email_interaction(
     mail: EmailInbound,
     *,
@@ -111,7 +128,7 @@ def email_interaction(
         ),
         text=text,
         subject=mail.subject[:MAX_SUBJECT] or None,
-        received_at=mail.received_at or now,
+        received_at=arrival(mail.received_at, now),
         attachments=_described(mail.attachments) + _overflow(rest, EMAIL_OVERFLOW_NOTE),
         blocked=blocked,
         automatic=mail.automatic,

@@ -4,14 +4,21 @@ here reaches all three and a received_at without an offset means desk time in ea
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.router.policy.decision import DecisionInput
 from services.router.policy.engine import Policy
 from shared.clock import utcnow
-from shared.events import Channel, PatronRole
+from shared.events import Channel, PatronRole, within_range
+
+
+def _this_century(value: datetime) -> datetime:
+    """A time of the years 2000 to 2099, as events carry (a naive one checked as if UTC)."""
+    within_range(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return value
 
 
 class ExplainRequest(BaseModel):
@@ -27,7 +34,7 @@ class ExplainRequest(BaseModel):
     text: str = Field(min_length=1, max_length=20_000)
     subject: str | None = Field(None, max_length=1_000, description="an email's subject line")
     patron_role: PatronRole = PatronRole.UNKNOWN
-    received_at: datetime | None = Field(
+    received_at: Annotated[datetime, AfterValidator(_this_century)] | None = Field(
         None, description="ISO 8601; without an offset it is desk time; absent: now"
     )
     online: list[str] | None = Field(None, description="departments with staff Online; absent: all")

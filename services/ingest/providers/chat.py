@@ -54,7 +54,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -75,7 +74,7 @@ from services.ingest.providers.errors import (
     UnknownEventType,
 )
 from services.ingest.providers.text import CONVERSATION_ID_PATTERN
-from shared.events import Channel, Patron, PatronRole
+from shared.events import Channel, Instant, Patron, PatronRole
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 TOLERANCE = timedelta(minutes=5)  # the Standard Webhooks specification's window
@@ -174,31 +173,31 @@ class TicketClosedData(ChatEndedData):
 
 class ChatStarted(_Model):
     type: Literal["chat.started"]
-    timestamp: AwareDatetime
+    timestamp: Instant
     data: ChatStartedData
 
 
 class ChatMessage(_Model):
     type: Literal["chat.message"]
-    timestamp: AwareDatetime
+    timestamp: Instant
     data: ChatMessageData
 
 
 class ChatTransferred(_Model):
     type: Literal["chat.transferred"]
-    timestamp: AwareDatetime
+    timestamp: Instant
     data: ChatTransferredData
 
 
 class ChatEnded(_Model):
     type: Literal["chat.ended"]
-    timestamp: AwareDatetime
+    timestamp: Instant
     data: ChatEndedData
 
 
 class TicketClosed(_Model):
     type: Literal["ticket.closed"]
-    timestamp: AwareDatetime
+    timestamp: Instant
     data: TicketClosedData
 
 

@@ -107,6 +107,17 @@ def _date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _received(msg: Message) -> datetime | None:
+    """When the desk's mail system received the message: the date of the topmost `Received`
+    line (the receiving server writes it above every line the sender could). The `Date`
+    header is the sender's own claim, and is not read."""
+    received = msg.get_all("Received") or []
+    if not received:
+        return None
+    _, _, stamp = str(received[0]).rpartition(";")
+    return _date(stamp.strip())
+
+
 def _decode(part: Message) -> str:
     """A text part's content: declared charset, else UTF-8, else Windows-1252 with replacement."""
     payload = part.get_payload(decode=True)
@@ -281,7 +292,7 @@ def parse_mime(raw: bytes) -> EmailInbound:
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=message_id_list(_header(msg, "References")),
         ticket_tag=ticket_tag(subject),
-        received_at=_date(_header(msg, "Date")),
+        received_at=_received(msg),
         attachments=attachments,
         sender_check=sender_check(
             authentication_results=_optional_header(msg, "Authentication-Results"),

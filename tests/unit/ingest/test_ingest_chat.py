@@ -239,6 +239,10 @@ def test_unknown_type() -> None:
         ),
         (event("chat.started", {"conversation_id": "c", "channel": "fax"}), "data.channel"),
         (json.dumps({**MESSAGE, "timestamp": "2025-01-06T14:02:11"}).encode(), "timestamp"),
+        # a year downstream arithmetic overflows on stalled the router and the status service
+        (json.dumps({**MESSAGE, "timestamp": "9999-12-31T23:59:59Z"}).encode(), "timestamp"),
+        (json.dumps({**MESSAGE, "timestamp": "0001-01-01T00:00:00+14:00"}).encode(), "timestamp"),
+        (json.dumps({**MESSAGE, "timestamp": "1990-01-01T00:00:00Z"}).encode(), "timestamp"),
     ],
 )
 def test_invalid_events_name_the_field_path(body: bytes, field: str) -> None:

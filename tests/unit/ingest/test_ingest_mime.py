@@ -106,7 +106,8 @@ def test_gmail_reply_with_quote_and_signature() -> None:
     assert email.in_reply_to == "c-42.1@refdesk.tccd.edu"
     assert email.references == ("c-42.0@refdesk.tccd.edu", "c-42.1@refdesk.tccd.edu")
     assert email.ticket_tag == "c-42"
-    assert email.received_at == datetime(2025, 1, 6, 9, 30, tzinfo=timezone(timedelta(hours=-6)))
+    # the receiving server's Received line, not the sender's Date two seconds before it
+    assert email.received_at == datetime(2025, 1, 6, 9, 30, 2, tzinfo=timezone(timedelta(hours=-6)))
 
 
 def test_outlook_reply() -> None:
@@ -158,9 +159,23 @@ def test_windows_1252_and_mislabelled_charsets() -> None:
     assert parse_mime(utf8_as_ascii).text == "caf\u00e9"
 
 
-def test_date_without_zone_is_utc() -> None:
+def test_the_time_is_the_receiving_servers_not_the_senders() -> None:
+    """The topmost Received line is the desk's own mail system's; the Date is whatever the
+    sender's clock (or the sender) said, 1990 or 9999."""
     raw = (
-        b"From: a@example.org\nMessage-ID: <z@x.org>\nDate: Mon, 6 Jan 2025 09:30:00 -0000\n\nhi\n"
+        b"Received: from mx.tccd.edu by inbound.tccd.edu; Mon, 6 Jan 2025 09:31:02 -0600\n"
+        b"Received: from laptop by smtp.example.org; Mon, 6 Jan 2025 09:30:40 -0600\n"
+        b"From: a@example.org\nMessage-ID: <z@x.org>\nDate: Fri, 31 Dec 9999 23:00:00 -1200\n\nhi\n"
+    )
+    assert parse_mime(raw).received_at == datetime(
+        2025, 1, 6, 9, 31, 2, tzinfo=timezone(timedelta(hours=-6))
+    )
+
+
+def test_a_received_line_without_zone_is_utc() -> None:
+    raw = (
+        b"Received: by mx; Mon, 6 Jan 2025 09:30:00 -0000\n"
+        b"From: a@example.org\nMessage-ID: <r@x.org>\n\nhi\n"
     )
     assert parse_mime(raw).received_at == datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
 

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.files import AttachedFile
@@ -12,6 +15,7 @@ from services.ingest.translate import (
     EMAIL_OVERFLOW_NOTE,
     MAX_EMAIL_TEXT,
     OVERFLOW_NOTE,
+    arrival,
     email_interaction,
     sms_interaction,
 )
@@ -117,3 +121,24 @@ def test_an_email_text_too_long_for_one_event_is_capped_with_a_note_of_the_rest(
     [note] = event.attachments
     assert (note.name, note.size) == (EMAIL_OVERFLOW_NOTE, 2_000_000)
     assert len(event.model_dump_json()) < 1_000_000  # under the broker's message size limit
+
+
+@pytest.mark.parametrize(
+    ("stated", "expected"),
+    [
+        (None, NOW),
+        (NOW - timedelta(hours=3), NOW - timedelta(hours=3)),  # a relay's retry, hours late
+        (NOW - timedelta(days=8), NOW),  # older than a relay keeps mail
+        (datetime(1990, 1, 1, tzinfo=UTC), NOW),
+        (NOW + timedelta(minutes=1), NOW),  # a clock ahead
+        (datetime(9999, 12, 31, 23, tzinfo=UTC), NOW),
+    ],
+)
+def test_an_emails_arrival_is_its_receivers_time_only_within_a_week(
+    stated: datetime | None, expected: datetime
+) -> None:
+    """A 1990 Date put an email "13487 d" up the queue and into 1990's statistics."""
+    assert arrival(stated, NOW) == expected
+    mail = dataclasses.replace(email("hi"), received_at=stated)
+    event = email_interaction(mail, conversation_id="c", provider="mime", now=NOW)
+    assert event.received_at == expected

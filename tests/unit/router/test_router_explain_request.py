@@ -36,6 +36,11 @@ def test_the_router_cli_names_the_bad_field(policy: Policy) -> None:
     with pytest.raises(InputError) as refused:
         _input({"channel": "sms", "text": "hi", "received_at": "yesterday"}, policy)
     assert refused.value.field == "received_at"
+    # POST /explain answered 500 on this: the desk-hours arithmetic overflowed
+    for far in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59", "1999-12-31T23:59:59Z"):
+        with pytest.raises(InputError) as refused:
+            _input({"channel": "sms", "text": "hi", "received_at": far}, policy)
+        assert refused.value.field == "received_at"
 
 
 def test_refdesk_policy_explain_names_the_option() -> None:

@@ -14,7 +14,14 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from faststream.kafka import KafkaBroker
 
-from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
+from shared.consumer import (
+    ISOLATE_AFTER,
+    Guard,
+    PoisonMessage,
+    TransientFailure,
+    batch_subscriber,
+    decode,
+)
 from shared.events import (
     TYPE_OF,
     Channel,
@@ -149,3 +156,71 @@ def test_a_field_this_version_does_not_know_is_read_past_not_dead_lettered() -> 
     body["data"]["received_at"] = "not a time"
     with pytest.raises(PoisonMessage, match="invalid"):
         decode(json.dumps(body).encode())
+
+
+class Handler:
+    """A dispatch that fails on the items it is told to, with the error it is told to."""
+
+    def __init__(self, bad: set[int], error: type[Exception]) -> None:
+        self.bad, self.error, self.done, self.calls = bad, error, [], 0
+
+    async def __call__(self, items: list[Any]) -> None:
+        self.calls += 1
+        if self.bad & set(items):
+            raise self.error("no")
+        self.done.extend(items)
+
+
+async def run_until_settled(guard: Guard, batch: tuple[Any, ...], handler: Handler) -> int:
+    """Redeliver the batch as the subscriber would until it returns; the tries it took."""
+    msg: Any = SimpleNamespace(raw_message=batch)
+    for tries in range(1, 20):
+        try:
+            await guard.batch(msg, handler, record_decoder=lambda rec: int(rec.offset))
+            return tries
+        except TransientFailure:
+            continue
+    raise AssertionError("the batch never settled")
+
+
+async def test_a_record_its_handler_cannot_process_goes_to_the_dlq_and_the_rest_go_on(
+    monkeypatch: Any,
+) -> None:
+    """An OverflowError on one record (a year-9999 date did this) used to be retried forever,
+    holding its partition; after ISOLATE_AFTER tries the records go one by one."""
+    letters: list[tuple[int, str]] = []
+
+    async def dead_letter(_broker: Any, rec: Any, *, reason: str, **_kw: Any) -> None:
+        letters.append((rec.offset, reason))
+
+    monkeypatch.setattr("shared.consumer.dead_letter_record", dead_letter)
+    guard = Guard(KafkaBroker("127.0.0.1:1"), group="g", source="test", retry_pause_s=0)
+    handler = Handler({31}, OverflowError)
+    batch = (record(30, b"a"), record(31, b"b"), record(32, b"c"))
+    tries = await run_until_settled(guard, batch, handler)
+    assert tries == ISOLATE_AFTER + 1
+    assert handler.done == [30, 32]
+    assert letters == [(31, f"the handler failed on it {ISOLATE_AFTER + 1} times: OverflowError")]
+    # settled: the next batch with those offsets starts counting again
+    assert await run_until_settled(guard, (record(30, b"a"),), Handler(set(), ValueError)) == 1
+
+
+@pytest.mark.parametrize("error", [ConnectionError, TimeoutError, RuntimeError])
+async def test_a_failure_that_may_pass_is_retried_and_never_dead_lettered(
+    monkeypatch: Any, error: type[Exception]
+) -> None:
+    """A database or broker that is down fails every record: nothing is given up on."""
+    letters: list[int] = []
+
+    async def dead_letter(_broker: Any, rec: Any, **_kw: Any) -> None:
+        letters.append(rec.offset)
+
+    monkeypatch.setattr("shared.consumer.dead_letter_record", dead_letter)
+    guard = Guard(KafkaBroker("127.0.0.1:1"), group="g", source="test", retry_pause_s=0)
+    msg: Any = SimpleNamespace(raw_message=(record(40, b"a"),))
+    handler = Handler({40}, error)
+    for _ in range(3 * ISOLATE_AFTER):
+        with pytest.raises(TransientFailure):
+            await guard.batch(msg, handler, record_decoder=lambda rec: int(rec.offset))
+    assert letters == []
+    assert handler.calls == 3 * ISOLATE_AFTER
