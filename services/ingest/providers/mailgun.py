@@ -61,6 +61,10 @@ class UploadedFile(Protocol):
     def content_type(self) -> str | None: ...
 
 
+FUTURE_SKEW_S = 300.0
+"""How far ahead of ingest's clock a Mailgun timestamp may be (clocks differ by seconds)."""
+
+
 def verify_mailgun(
     *,
     signing_key: str,
@@ -74,8 +78,9 @@ def verify_mailgun(
 
     MissingSignature if any of the three is absent, InvalidSignature if the HMAC does not
     match (checked first, so a forgery is never reported as merely stale), StaleTimestamp
-    if the timestamp is more than `tolerance_s` from `now` either way. Token replay is the
-    caller's check (see the module docstring).
+    if the timestamp is more than `tolerance_s` before `now` (Mailgun's retries keep it) or
+    more than FUTURE_SKEW_S after it (no retry is stamped ahead: only a clock is). Token
+    replay is the caller's check (see the module docstring).
     """
     if not timestamp:
         raise MissingSignature("timestamp", "missing")
@@ -94,7 +99,7 @@ def verify_mailgun(
         sent = float(timestamp)
     except ValueError as exc:
         raise InvalidSignature("timestamp", "not a Unix time") from exc
-    if abs(now - sent) > tolerance_s:
+    if now - sent > tolerance_s or sent - now > min(tolerance_s, FUTURE_SKEW_S):
         raise StaleTimestamp("timestamp", f"outside the {tolerance_s:g} s window")
 
 

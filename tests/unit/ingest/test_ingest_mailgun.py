@@ -53,6 +53,15 @@ def test_tolerance_is_configurable() -> None:
     verify(timestamp, TOKEN, sign(timestamp), tolerance_s=8 * 3600)
 
 
+@pytest.mark.parametrize("ahead", [301, 3600, 8 * 3600])
+def test_the_window_covers_retries_not_a_clock_hours_ahead(ahead: int) -> None:
+    """Mailgun retries keep their first timestamp, so 8 h back is expected; ahead is not."""
+    timestamp = str(int(NOW) + ahead)
+    with pytest.raises(StaleTimestamp):
+        verify(timestamp, TOKEN, sign(timestamp), tolerance_s=8 * 3600 + 1200)
+    verify(str(int(NOW) + 299), TOKEN, sign(str(int(NOW) + 299)), tolerance_s=8 * 3600 + 1200)
+
+
 @pytest.mark.parametrize(
     ("timestamp", "token", "signature"),
     [
