@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from services.status import staff as staff_service
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
+from services.status.errors import InvalidInput
 from services.status.presence import set_status
-from services.status.resources import publish_presence
+from services.status.resources import Resources, publish_presence
 from services.status.staff import StaffIn, StaffPatch, staff_view
 from shared.events import StaffStatus
 
@@ -20,6 +21,14 @@ router = APIRouter(prefix="/admin/staff", tags=["admin"])
 
 class TokenIn(BaseModel):
     label: str = Field("api", max_length=64)
+
+
+def _known_departments(res: Resources, departments: list[str] | None) -> None:
+    """InvalidInput unless every department is one the desk hands off to (macros.yaml)."""
+    known = res.book.data().departments
+    unknown = sorted({d for d in departments or () if d not in known})
+    if unknown:
+        raise InvalidInput(f"departments: unknown {', '.join(unknown)}; known: {', '.join(known)}")
 
 
 @router.get("", summary="List staff")
@@ -35,6 +44,7 @@ async def create_staff(
 ) -> dict[str, Any]:
     """Create a staff record."""
     require_role(actor, "admin")
+    _known_departments(res, body.departments)
     row = await staff_service.create_staff(session=session, data=body, now=res.clock())
     await session.commit()
     return staff_view(row)
@@ -42,10 +52,11 @@ async def create_staff(
 
 @router.patch("/{staff_id}", summary="Change a staff member")
 async def update_staff(
-    staff_id: str, body: StaffPatch, actor: ActorDep, session: SessionDep
+    staff_id: str, body: StaffPatch, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Update name, email, departments, campus, role or active."""
     require_role(actor, "admin")
+    _known_departments(res, body.departments)
     row = await staff_service.update_staff(session=session, staff_id=staff_id, patch=body)
     await session.commit()
     return staff_view(row)

@@ -86,7 +86,8 @@ async def login(
     staff_id: Annotated[str, Form(max_length=64)],
     token: Annotated[str, Form(max_length=200)],
 ) -> Response:
-    """Check the token and open a session (throttled per staff id and client address)."""
+    """Check the token and open a session (throttled per staff id and client address, and per
+    client address)."""
     throttle, address, now = throttle_of(res.extra), client_address(request), res.clock()
     wait = throttle.retry_after(address=address, staff_id=staff_id.strip(), now=now.timestamp())
     if wait is not None:
@@ -100,7 +101,7 @@ async def login(
     if actor is None or actor.id != staff_id.strip():
         throttle.failed(address=address, staff_id=staff_id.strip(), now=now.timestamp())
         return _login_page(request, "Staff id or token not recognised.", 401)
-    throttle.succeeded(staff_id=actor.id)
+    throttle.succeeded(address=address, staff_id=actor.id)
     cookie = await open_session(
         session=session,
         staff_id=actor.id,

@@ -1,9 +1,14 @@
-"""Throttling of credential guessing: failed sign-ins per staff id and per client address.
+"""Throttling of credential guessing: failed sign-ins per staff id from one client address,
+and per client address.
 
 After LIMITS' number of failures within their window, further attempts from that address (or
-for that staff id) are refused with 429 and Retry-After until the oldest failure leaves the
-window; a success clears the staff id's count. Counts live in this process's memory, so each
-replica throttles on its own (an attacker spread over N replicas gets N times the attempts).
+for that staff id from that address) are refused with 429 and Retry-After until the oldest
+failure leaves the window; a success clears the pair's count. A staff id is never locked
+for every address: staff ids are guessable (first initial and surname), so that would let
+anyone keep a librarian from signing in at the desk, and a staff token (32 random bytes)
+cannot be guessed in any number of tries the address limit allows. Counts live in this
+process's memory, so each replica throttles on its own (an attacker spread over N replicas
+gets N times the attempts).
 Behind a proxy the client address is the proxy's unless uvicorn is told to trust its
 X-Forwarded-For (--forwarded-allow-ips).
 """
@@ -21,7 +26,7 @@ from services.status.auth import Actor, actor_for_token
 from services.status.errors import Unauthenticated
 
 PER_STAFF = (5, 900.0)
-"""Failed sign-ins for one staff id allowed per 15 minutes."""
+"""Failed sign-ins for one staff id from one client address allowed per 15 minutes."""
 PER_ADDRESS = (20, 900.0)
 """Failed sign-ins (or bearer tokens) from one client address allowed per 15 minutes."""
 MAX_KEYS = 10_000
@@ -65,7 +70,7 @@ class Window:
 
 @dataclass
 class LoginThrottle:
-    """Sign-in failures by staff id and by client address."""
+    """Sign-in failures by staff id and client address together, and by client address."""
 
     by_staff: Window = field(default_factory=lambda: Window(*PER_STAFF))
     by_address: Window = field(default_factory=lambda: Window(*PER_ADDRESS))
@@ -74,7 +79,7 @@ class LoginThrottle:
         """Seconds to wait before another attempt, or None if one may be made now."""
         waits = [self.by_address.retry_after(address, now)]
         if staff_id is not None:
-            waits.append(self.by_staff.retry_after(staff_id, now))
+            waits.append(self.by_staff.retry_after(_pair(staff_id, address), now))
         known = [w for w in waits if w is not None]
         return max(known) if known else None
 
@@ -82,11 +87,16 @@ class LoginThrottle:
         """Count a failed attempt."""
         self.by_address.fail(address, now)
         if staff_id is not None:
-            self.by_staff.fail(staff_id, now)
+            self.by_staff.fail(_pair(staff_id, address), now)
 
-    def succeeded(self, *, staff_id: str) -> None:
-        """A staff member signed in: their id's count starts again (the address's does not)."""
-        self.by_staff.clear(staff_id)
+    def succeeded(self, *, address: str, staff_id: str) -> None:
+        """A staff member signed in: their count from this address starts again (the
+        address's own does not)."""
+        self.by_staff.clear(_pair(staff_id, address))
+
+
+def _pair(staff_id: str, address: str) -> str:
+    return f"{staff_id}\n{address}"
 
 
 def client_address(request: Request) -> str:

@@ -123,6 +123,22 @@ async def test_admin_manages_staff_and_tokens(client: httpx.AsyncClient) -> None
     assert "awilson" in [s["id"] for s in listing.json()]
 
 
+async def test_a_department_the_desk_does_not_know_is_refused(client: httpx.AsyncClient) -> None:
+    """A misspelt department left a staff member seeing none of its queue (it answered 200)."""
+    for bad in (["../../x"], ["tutoring", "writing center"]):
+        patched = await client.patch(
+            "/admin/staff/mgarcia", json={"departments": bad}, headers=bearer("dkim")
+        )
+        assert patched.status_code == 422, bad
+        assert patched.headers["content-type"] == "application/problem+json"
+        assert "writing-center" in patched.json()["detail"]  # it names the known ones
+    new = {"id": "bwu", "name": "Bo Wu", "email": "bo.wu@example.edu", "departments": ["tutor"]}
+    assert (await client.post("/admin/staff", json=new, headers=bearer("dkim"))).status_code == 422
+    staff = (await client.get("/admin/staff", headers=bearer("dkim"))).json()
+    assert "bwu" not in [s["id"] for s in staff]
+    assert next(s for s in staff if s["id"] == "mgarcia")["departments"] == ["reference"]
+
+
 async def test_presence_publish_failure_is_a_503_and_marks_a_republish(
     client: httpx.AsyncClient,
     publisher: FakePublisher,

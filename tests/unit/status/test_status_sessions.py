@@ -5,6 +5,7 @@ revocation, the cookie Secure in production, CSP and frame-ancestors on the page
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -35,6 +36,20 @@ async def test_guessing_a_staff_members_token_is_throttled(
     assert right.status_code == 429 and COOKIE not in right.cookies
     clock.advance(window)
     assert (await sign_in(client, "mgarcia", "dev-mgarcia-token")).status_code == 303
+
+
+async def test_guessing_from_one_address_never_locks_the_staff_member_out_elsewhere(
+    client: httpx.AsyncClient,
+) -> None:
+    """Staff ids are guessable (first initial and surname): five wrong tokens from anywhere
+    used to keep mgarcia from signing in at the desk for 15 minutes."""
+    limit, _ = PER_STAFF
+    answers = [await sign_in(client, "mgarcia", f"guess-{i}") for i in range(limit + 1)]
+    assert answers[-1].status_code == 429
+    desk: Any = client._transport  # the same app, reached from the desk's address
+    transport = httpx.ASGITransport(app=desk.app, client=("10.20.0.15", 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://status") as at_desk:
+        assert (await sign_in(at_desk, "mgarcia", "dev-mgarcia-token")).status_code == 303
 
 
 async def test_guessing_across_staff_ids_is_throttled_per_address(
