@@ -270,7 +270,7 @@ def parse_chat_event(body: bytes) -> ChatEvent:
     (truncated, invalid UTF-8, empty), UnknownEventType or InvalidField(path) (422) if it is
     JSON of the wrong shape."""
     try:
-        return _EVENT.validate_json(body)
+        event: ChatEvent = _EVENT.validate_json(body)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         kind, loc = error["type"], tuple(error["loc"])
@@ -282,3 +282,16 @@ def parse_chat_event(body: bytes) -> ChatEvent:
             raise InvalidField("type", "missing") from exc
         # After the discriminator resolves, pydantic prefixes the location with the tag.
         raise InvalidField(_path(loc[1:] if loc else loc), error["msg"]) from exc
+    data = event.data
+    for prefix, channel in OWN_IDS.items():
+        if data.conversation_id.startswith(prefix) and data.channel != channel:
+            raise InvalidField(
+                "data.conversation_id", f"an {channel} conversation's id on a {data.channel} event"
+            )
+    return event
+
+
+OWN_IDS = {"sms-": Channel.SMS, "email-": Channel.EMAIL}
+"""The ids ingest gives the conversations it threads itself (texts and emails). The platform
+may close such a ticket (`ticket.closed` with its channel), but a chat event naming one would
+write into a texter's or an emailer's conversation, and rename its patron."""

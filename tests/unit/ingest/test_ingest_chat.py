@@ -214,6 +214,13 @@ def test_unknown_type() -> None:
     assert (caught.value.field, caught.value.status) == ("type", 422)
 
 
+def test_the_platform_may_close_a_texters_ticket() -> None:
+    closed = parse_chat_event(
+        event("ticket.closed", {"conversation_id": "sms-3c561ec4-bd2c", "channel": "sms"})
+    )
+    assert closed.data.conversation_id == "sms-3c561ec4-bd2c"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -243,6 +250,16 @@ def test_unknown_type() -> None:
         (json.dumps({**MESSAGE, "timestamp": "9999-12-31T23:59:59Z"}).encode(), "timestamp"),
         (json.dumps({**MESSAGE, "timestamp": "0001-01-01T00:00:00+14:00"}).encode(), "timestamp"),
         (json.dumps({**MESSAGE, "timestamp": "1990-01-01T00:00:00Z"}).encode(), "timestamp"),
+        # a chat event writing into a texter's or an emailer's conversation
+        (
+            event("chat.message", {**MESSAGE["data"], "conversation_id": "sms-3c561ec4-bd2c"}),
+            "data.conversation_id",
+        ),
+        (event("chat.started", {"conversation_id": "email-1abcfabf"}), "data.conversation_id"),
+        (
+            event("ticket.closed", {"conversation_id": "email-1abcfabf", "channel": "sms"}),
+            "data.conversation_id",
+        ),
     ],
 )
 def test_invalid_events_name_the_field_path(body: bytes, field: str) -> None:
