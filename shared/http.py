@@ -92,6 +92,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            # not JSON at all is a malformed request (400), as ingest answers it; 422 is for
+            # JSON of the wrong shape (FastAPI named the field "0" here)
+            return problem(400, "Malformed request", "the body is not valid JSON")
         errors = [
             {
                 "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),

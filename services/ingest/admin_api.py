@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, Field
 
 from services.ingest.openapi import problems
@@ -19,19 +19,21 @@ class BlockRequest(BaseModel):
 
 
 def build_admin_router(store: IngestStore, settings: IngestSettings) -> APIRouter:
-    """PUT and DELETE /admin/blocklist/{contact}: a phone number or email address."""
-    router = APIRouter(prefix="/admin", tags=["admin"])
+    """PUT and DELETE /admin/blocklist/{contact}: a phone number or email address. The token
+    is checked before the body is read (a dependency of the router): without it the answer is
+    401 whatever the body."""
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        require_bearer(authorization, settings.admin_token)
+
+    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin)])
 
     @router.put("/blocklist/{contact}", status_code=204, responses=problems(400, 401, 413, 422))
-    async def block(
-        contact: str, req: BlockRequest, authorization: Annotated[str | None, Header()] = None
-    ) -> None:
-        require_bearer(authorization, settings.admin_token)
+    async def block(contact: str, req: BlockRequest) -> None:
         await store.block(_contact(contact), reason=req.reason, added_by="admin")
 
     @router.delete("/blocklist/{contact}", status_code=204, responses=problems(401, 404, 422))
-    async def unblock(contact: str, authorization: Annotated[str | None, Header()] = None) -> None:
-        require_bearer(authorization, settings.admin_token)
+    async def unblock(contact: str) -> None:
         if not await store.unblock(_contact(contact)):
             raise HTTPException(404, "not on the blocklist")
 

@@ -171,3 +171,31 @@ def test_json_depth_matches_the_parsed_depth(depth: int) -> None:
         value = [value] if i % 2 else {"k[": value, "]": "}{"}
     body = json.dumps(value).encode()
     assert json_too_deep(body) is (_depth(json.loads(body)) > 64)
+
+
+async def test_a_body_that_is_not_json_is_a_400_not_a_422_naming_field_0(
+    apps: dict[str, FastAPI],
+) -> None:
+    """As ingest answers it: 422 is for JSON of the wrong shape."""
+    from services.router.settings import DEV_ADMIN_TOKEN
+
+    token = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}", "content-type": "application/json"}
+    async with _client(apps["router"]) as client:
+        broken = await client.post("/explain", content=b'{"channel": ', headers=token)
+        shaped = await client.post("/explain", content=b'{"channel": "fax"}', headers=token)
+    assert broken.status_code == 400 and broken.headers["content-type"] == PROBLEM
+    assert broken.json()["detail"] == "the body is not valid JSON"
+    assert shaped.status_code == 422 and "channel" in shaped.json()["detail"]
+
+
+async def test_ingests_admin_api_checks_the_token_before_the_body(
+    apps: dict[str, FastAPI],
+) -> None:
+    """A caller without the token learns nothing of what the body should be (it got 422)."""
+    async with _client(apps["ingest"]) as client:
+        no_body = await client.put("/admin/blocklist/+18175550123")
+        wrong = await client.put(
+            "/admin/blocklist/+18175550123", json={"reason": 7}, headers={"Authorization": "x"}
+        )
+    assert no_body.status_code == wrong.status_code == 401
+    assert no_body.headers["content-type"] == PROBLEM
