@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.router.learned import LearnedModel
+from services.router.learned import LearnedModel, readable
 from services.router.policy.decision import Decision, DecisionInput
 from services.router.policy.engine import Policy
 
@@ -14,9 +14,10 @@ def decide(
     *,
     online: frozenset[str] | None = None,
 ) -> Decision:
-    """Assess the message with the model (when there is one and the message has words: a
-    photo sent alone gives it nothing to read), then apply the policy."""
+    """Assess the message with the model (when there is one and the message has enough
+    letters for it to read: not a photo sent alone, nor a reply of "no"), then apply the
+    policy."""
     seen = None
-    if model is not None and (inp.text.strip() or (inp.subject or "").strip()):
+    if model is not None and readable(inp.text, inp.subject):
         seen = model.assess(inp.text, inp.channel, inp.patron_role, inp.subject)
     return policy.decide(inp, online=online, seen=seen)

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
-from .model import Assessment, LearnedModel, ModelError, default_model_path, load_model
+from .model import (
+    Assessment,
+    LearnedModel,
+    ModelError,
+    default_model_path,
+    load_model,
+    readable,
+)
 
-__all__ = ["Assessment", "LearnedModel", "ModelError", "default_model_path", "load_model"]
+__all__ = [
+    "Assessment",
+    "LearnedModel",
+    "ModelError",
+    "default_model_path",
+    "load_model",
+    "readable",
+]

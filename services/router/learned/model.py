@@ -44,6 +44,16 @@ LANGS = ("en", "es")
 
 PARTS = re.compile(r"\n\s*\n")
 """Where a message splits into the parts scored on their own: blank lines (paragraphs)."""
+MIN_LETTERS = 4
+"""The fewest letters (text and subject together) the net reads a message with. A reply of
+"no", "si", "ya", "ok" or "y" is a handful of n-grams that weigh whatever they weighed inside
+longer messages: before this floor "no" scored a crisis risk of 0.89 and "ya" 0.99. Shorter
+messages are decided by the rules alone, which name the short crisis statements ("kms")."""
+
+
+def readable(text: str, subject: str | None = None) -> bool:
+    """Whether a message has MIN_LETTERS letters for the net to read (a photo alone has none)."""
+    return sum(1 for ch in chain(text, subject or "") if ch.isalpha()) >= MIN_LETTERS
 
 
 def parts(text: str) -> list[str]:

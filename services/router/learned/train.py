@@ -36,7 +36,7 @@ from . import data
 from .data import Example
 from .features import MAX_N, MIN_N, WORD, grams, message_text
 from .metrics import Counts, Outcome, as_json, tally
-from .model import CRISIS, LANGS, LearnedModel, Thresholds, default_model_path
+from .model import CRISIS, LANGS, LearnedModel, Thresholds, default_model_path, readable
 from .nets import combine
 
 FEATURES_REV = 3
@@ -193,7 +193,8 @@ def outcomes(
     """What the router would decide for each example with these thresholds."""
     out: list[Outcome] = []
     for r, ro, (p, p_es, part) in zip(rows, rules, preds, strict=True):
-        seen = model.judge(p, p_es, t, model_first, part)
+        # a message too short for the net is decided by the rules alone, as the router does
+        seen = model.judge(p, p_es, t, model_first, part) if readable(r.text, r.subject) else None
         v = combine(
             rules_escalated=ro.escalated,
             rules_default=ro.default,
@@ -203,7 +204,8 @@ def outcomes(
         base = ro.general_route if v.uncorroborated else ro.route
         route = base if v.route is None else f"{v.route[0].value}/{v.route[1]}"
         escalated = route == CRISIS
-        out.append(Outcome(r, route, escalated, v.safety_review, seen.lang, seen.risk))
+        lang, risk = (seen.lang, seen.risk) if seen is not None else ("en", 0.0)
+        out.append(Outcome(r, route, escalated, v.safety_review, lang, risk))
     return out
 
 
@@ -220,7 +222,11 @@ def choose(
     chosen: dict[str, Thresholds] = {}
     first: set[str] = set()
     for lang in LANGS:
-        sel = [i for i, (_, p_es, _) in enumerate(preds) if (p_es >= 0.5) == (lang == "es")]
+        sel = [
+            i
+            for i, (_, p_es, _) in enumerate(preds)
+            if (p_es >= 0.5) == (lang == "es") and readable(rows[i].text, rows[i].subject)
+        ]
         if not sel:
             chosen[lang] = Thresholds(1.0, 1.0, 1.0, 1.0)
             continue

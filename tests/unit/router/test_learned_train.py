@@ -265,7 +265,7 @@ def test_cell_weights_balance_languages_within_a_route_and_routes_overall() -> N
     same, and within "answer" each language totals the same."""
 
     def ex(lang: str, label: str) -> Example:
-        return Example(Channel.CHAT, "x", None, PatronRole.UNKNOWN, lang, "a", None, label)
+        return Example(Channel.CHAT, "a message", None, PatronRole.UNKNOWN, lang, "a", None, label)
 
     rows = [ex("en", "A"), ex("en", "A"), ex("es", "A"), ex("en", "B")]
     w = train.cell_weights(rows)
@@ -324,7 +324,7 @@ def test_choose_picks_the_lowest_thresholds_within_the_budgets() -> None:
     model = hand_model(classes)
 
     def ex(label: str) -> Example:
-        return Example(Channel.CHAT, "x", None, PatronRole.UNKNOWN, "en", "a", None, label)
+        return Example(Channel.CHAT, "a message", None, PatronRole.UNKNOWN, "en", "a", None, label)
 
     rows = [ex("transfer/tutoring")] * 50 + [ex(CRISIS)] * 10
     rules = [train.RulesOutcome("answer/reference", escalated=False, default=False)] * 60
@@ -353,7 +353,7 @@ def test_choose_keeps_the_rules_route_where_the_model_routes_worse() -> None:
     model = hand_model(["answer/reference", CRISIS, "transfer/tutoring"])
 
     def ex(label: str) -> Example:
-        return Example(Channel.SMS, "x", None, PatronRole.UNKNOWN, "en", "a", None, label)
+        return Example(Channel.SMS, "a message", None, PatronRole.UNKNOWN, "en", "a", None, label)
 
     rows = [ex("answer/reference")] * 20 + [ex(CRISIS)] * 2
     rules = [train.RulesOutcome("answer/reference", escalated=False, default=False)] * 20 + [
@@ -376,7 +376,7 @@ def test_a_paragraph_at_part_escalate_escalates_and_counts_against_the_budget() 
     part = model.part_escalate
 
     def ex(label: str) -> Example:
-        return Example(Channel.EMAIL, "x", None, PatronRole.UNKNOWN, "en", "a", None, label)
+        return Example(Channel.EMAIL, "a message", None, PatronRole.UNKNOWN, "en", "a", None, label)
 
     rows = [ex("answer/reference")] * 100 + [ex(CRISIS)] * 4
     rules = [train.RulesOutcome("answer/reference", escalated=False, default=False)] * 104
@@ -499,7 +499,7 @@ def test_choose_sets_the_topic_word_and_review_thresholds_each_by_its_own_budget
     model = hand_model(classes)
 
     def ex(label: str) -> Example:
-        return Example(Channel.CHAT, "x", None, PatronRole.UNKNOWN, "en", "a", None, label)
+        return Example(Channel.CHAT, "a message", None, PatronRole.UNKNOWN, "en", "a", None, label)
 
     answer = "answer/reference"
     rows = [ex(answer)] * 100 + [ex(CRISIS)] * 13
@@ -521,3 +521,24 @@ def test_choose_sets_the_topic_word_and_review_thresholds_each_by_its_own_budget
     assert [o.escalated for o in got] == [False] * 100 + [True] * 10 + [False] * 3
     assert [o.review for o in got] == [True] * 2 + [False] * 98 + [False] * 10 + [True] * 3
     assert all(o.route == answer for o in got[:100])  # the topic word read as a topic
+
+
+def test_a_message_too_short_for_the_net_is_decided_and_counted_as_the_router_does() -> None:
+    """The router does not give "no" to the net (routing.decide); training neither lets it
+    escalate such a message nor spends the false-escalation budget on one."""
+    model = hand_model(["answer/reference", CRISIS])
+
+    def ex(text: str, label: str) -> Example:
+        return Example(Channel.SMS, text, None, PatronRole.UNKNOWN, "en", "a", None, label)
+
+    rows = [ex("no", "answer/reference")] * 10 + [ex("a message", "answer/reference")] * 90
+    rows += [ex("i want to die", CRISIS)] * 5
+    rules = [train.RulesOutcome("answer/reference", escalated=False, default=False)] * 105
+    preds = [([0.1, 0.9], 0.1, 0.0)] * 10 + [([0.9, 0.1], 0.1, 0.0)] * 90
+    preds += [([0.4, 0.6], 0.1, 0.0)] * 5
+    chosen, first = train.choose(model, rows, rules, preds)
+    # the ten short replies at 0.9 would take 10 of 100 non-crises over the 1.5% budget
+    assert chosen["en"].escalate <= 0.6
+    got = train.outcomes(model, rows, rules, preds, chosen, first)
+    assert [o.escalated for o in got] == [False] * 100 + [True] * 5
+    assert {(o.lang, o.risk) for o in got[:10]} == {("en", 0.0)}

@@ -315,3 +315,26 @@ def test_a_photo_sent_without_words_is_not_judged_by_the_model(
     got = routing.decide(policy, model, inp)
     assert (got.action, got.department) == (Action.ANSWER, "reference")
     assert not got.safety_review and got.risk_score is None
+
+
+@pytest.mark.parametrize("text", ["no", "No.", "y", "a", "I", "si", "sí", "ya", "hoy", "ok", "👍"])
+def test_a_reply_of_a_few_letters_is_not_judged_by_the_model(
+    policy: Policy, model: LearnedModel, text: str
+) -> None:
+    """An outside probe's "no", answering a librarian, escalated to the CARE Team (0.89)."""
+    got = routing.decide(
+        policy, model, DecisionInput(channel=Channel.SMS, text=text, received_at=OPEN)
+    )
+    assert (got.action, got.department) == (Action.ANSWER, "reference")
+    assert not got.safety_review and got.risk_score is None
+
+
+@pytest.mark.parametrize("text", ["kms", "quiero morir", "suicidal", "sobredosis", "want to die"])
+def test_a_crisis_in_a_word_or_two_still_escalates(
+    policy: Policy, model: LearnedModel, text: str
+) -> None:
+    """Below the floor the rules decide ("kms"); from four letters the model reads."""
+    got = routing.decide(
+        policy, model, DecisionInput(channel=Channel.SMS, text=text, received_at=OPEN)
+    )
+    assert got.action is Action.ESCALATE_CRISIS
