@@ -86,6 +86,13 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
     return router
 
 
+def http_problem(exc: StarletteHTTPException) -> JSONResponse:
+    """An HTTP error (a route's, or the router's 404 and 405) as problem+json, its headers kept."""
+    response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
+    response.headers.update(exc.headers or {})
+    return response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render validation and HTTP errors as problem+json naming the field, and any other
     exception as a bare problem+json 500 (no detail: its text can hold data or secrets)."""
@@ -108,9 +115,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
-        response.headers.update(exc.headers or {})
-        return response
+        return http_problem(exc)
 
     @app.exception_handler(Exception)
     async def _unhandled(_req: Request, _exc: Exception) -> JSONResponse:

@@ -109,6 +109,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
         return {"broker": bool(broker_ok), "database": database_ok}
 
     install_problem_handlers(app)
+    dashboard.install_page_errors(app)
     install_http_guards(app)
     api.install_error_handler(app)
     app.include_router(ops_router(ready))

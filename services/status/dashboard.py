@@ -1,30 +1,41 @@
 """The staff dashboard: sign-in and sign-out, the console page (queue and conversation, see
-console/pages.py) and the JSON state it polls for status and Who's Online."""
+console/pages.py), the JSON state it polls for status and Who's Online, and what a browser sees
+at an address under /dashboard that no page has (console/error_pages.py)."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.status import presence
 from services.status.auth import COOKIE, Actor, actor_for_token
-from services.status.console import pages
+from services.status.console import error_pages, pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Unauthenticated, Unavailable
 from services.status.resources import publish_presence
 from services.status.sessions import close_session, open_session, open_sessions, session_actor
 from services.status.throttle import client_address, throttle_of
 from shared.events import StaffStatus
+from shared.http import http_problem
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+
+SIGN_IN_TOO_LONG = (
+    "That staff id or token is longer than any the desk issues. Check what you typed or pasted."
+)
+SIGN_IN_MISSING = "Enter both your staff id and your token."
 
 
 def templates() -> Jinja2Templates:
@@ -78,7 +89,27 @@ def _login_page(request: Request, error: str | None = None, status: int = 200) -
     return templates().TemplateResponse(request, "login.html", {"error": error}, status_code=status)
 
 
-@router.post("/login", summary="Sign in with staff id and token")
+class SignInForm(APIRoute):
+    """The sign-in form's route: a browser whose form the route refuses (a field too long or
+    missing) gets the sign-in page again with a plain message (422); other clients keep the
+    app's problem+json naming the field."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, answering a browser's invalid form with the sign-in page."""
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if not error_pages.wants_html(request.headers.get("accept")):
+                    raise
+                too_long = any(e.get("type") == "string_too_long" for e in exc.errors())
+                return _login_page(request, SIGN_IN_TOO_LONG if too_long else SIGN_IN_MISSING, 422)
+
+        return handle
+
+
 async def login(
     request: Request,
     res: ResourcesDep,
@@ -139,6 +170,23 @@ async def login(
     return response
 
 
+async def back_to_console() -> Response:
+    """A browser that opens the sign-in or sign-out form's address goes to the console (the
+    sign-in page when signed out)."""
+    return RedirectResponse("/dashboard", status_code=303)
+
+
+for form_path in ("/login", "/logout"):
+    router.add_api_route(form_path, back_to_console, methods=["GET"], include_in_schema=False)
+router.add_api_route(
+    "/login",
+    login,
+    methods=["POST"],
+    summary="Sign in with staff id and token",
+    route_class_override=SignInForm,
+)
+
+
 @router.post("/logout", summary="End the session")
 async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """Sign out of the dashboard: the session ends server-side, and so does the shift (the
@@ -180,3 +228,25 @@ async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict
 
 
 router.include_router(pages.router)
+
+
+def install_page_errors(app: FastAPI) -> None:
+    """A browser at an address under /dashboard that no route takes (404, or 405 for a method
+    none has) gets the console's "Page not found" page; a path ending in "/" goes first to the
+    path without it. Every other request keeps the problem+json of shared/http.py. Installed
+    after `install_problem_handlers`, which it replaces for HTTP errors."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        page = (
+            exc.status_code in (404, 405)
+            and (path == "/dashboard" or path.startswith("/dashboard/"))
+            and request.method == "GET"
+            and error_pages.wants_html(request.headers.get("accept"))
+        )
+        if not page:
+            return http_problem(exc)
+        if path.endswith("/") and path.rstrip("/"):
+            return RedirectResponse(str(request.url.replace(path=path.rstrip("/"))), 307)
+        return pages.error_page(request, error_pages.PAGE_NOT_FOUND, 404)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
 from services.status.auth import Actor, has_role
-from services.status.console import live, views
+from services.status.console import error_pages, live, views
 from services.status.conversations import actions, reading
 from services.status.conversations import api as conversations_api
 from services.status.conversations.policy import DESK
@@ -128,7 +128,13 @@ async def conversation_context(
         "contact_tel": None if chat else views.dialable(patron["contact"]),
         "c": decorate_row(view, res, names, now),
         "lines": [
-            views.line_view(m, names=names, now=now, patron=patron["name"])
+            views.line_view(
+                m,
+                names=names,
+                now=now,
+                patron=patron["name"],
+                department_name=res.book.department_name,
+            )
             for m in view["messages"]
         ],
         "earlier": [decorate_row(r, res, names, now) for r in view["earlier"]],
@@ -161,7 +167,8 @@ async def render_console(
     actor: Actor,
     conversation_id: str | None = None,
 ) -> Response:
-    """The whole console page, with one conversation open if asked."""
+    """The whole console page, with one conversation open if asked (one that cannot be shown
+    is said in its pane, and the page answers with the reason's status: 404, 403)."""
     filters = views.parse_filters(request.query_params)
     context: dict[str, Any] = {
         "actor": actor,
@@ -170,19 +177,36 @@ async def render_console(
         "departments": department_choices(res, actor),
         "open_id": conversation_id,
         "conversation": None,
-        "conversation_error": None,
+        "trouble": None,
+        "back": back_to_queue(request),
         **await queue_context(res=res, session=session, actor=actor, filters=filters),
     }
     names = await staff_names(session)
     context["my_name"] = names.get(actor.id, actor.id)
+    status = 200
     if conversation_id is not None:
         try:
             context["conversation"] = await conversation_context(
                 res=res, session=session, actor=actor, conversation_id=conversation_id
             )
         except StatusError as exc:
-            context["conversation_error"] = exc.detail or exc.title
-    return templates().TemplateResponse(request, "console/page.html", context)
+            context["trouble"] = error_pages.conversation_trouble(exc)
+            context["open_id"] = None  # nothing is open: the script must not refresh it
+            status = exc.status
+    return templates().TemplateResponse(request, "console/page.html", context, status_code=status)
+
+
+def back_to_queue(request: Request) -> str:
+    """The console's address with the request's filters, for a "Back to the queue" link."""
+    query = request.url.query
+    return f"/dashboard?{query}" if query else "/dashboard"
+
+
+def error_page(request: Request, trouble: error_pages.Trouble, status: int) -> Response:
+    """A page in the console's look saying what went wrong, with a way back to the console."""
+    return templates().TemplateResponse(
+        request, "console/error.html", {"trouble": trouble}, status_code=status
+    )
 
 
 @router.get("/fragments/queue", response_class=HTMLResponse)
@@ -222,8 +246,17 @@ async def conversation_fragment(
     res: ResourcesDep,
     session: SessionDep,
 ) -> Response:
-    """One conversation's pane (problem+json 403/404 if the actor may not see it)."""
-    context = await conversation_context(
-        res=res, session=session, actor=actor, conversation_id=conversation_id
-    )
+    """One conversation's pane; if the actor may not see it, 403/404 with the pane's message
+    for the console's script (it asks for text/html), problem+json for other clients."""
+    try:
+        context = await conversation_context(
+            res=res, session=session, actor=actor, conversation_id=conversation_id
+        )
+    except StatusError as exc:
+        if not error_pages.wants_html(request.headers.get("accept")):
+            raise
+        trouble = {"trouble": error_pages.conversation_trouble(exc), "back": "/dashboard"}
+        return templates().TemplateResponse(
+            request, "console/_trouble.html", trouble, status_code=exc.status
+        )
     return templates().TemplateResponse(request, "console/_conversation.html", {"ctx": context})

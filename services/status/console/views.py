@@ -6,7 +6,8 @@ Plain functions over the JSON views the API already returns (`queue.row_view`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from starlette.datastructures import QueryParams
 
+from services.status.console import timeline
 from services.status.conversations.transcript import AUTOMATIC_LABEL
 from services.status.queue import QueueFilter
 from services.status.stats.desktime import check_days
@@ -50,6 +52,8 @@ REPLY_HEADINGS = {
     "email": "Reply by email",
 }
 SEND_LABELS = {"chat": "Send chat message", "sms": "Send text message", "email": "Send email"}
+DATE_PARAMS = {"from": "From", "to": "To"}
+"""The search's date parameters and the labels of their fields on the page."""
 
 
 def desk_time(at: datetime | str | None, now: datetime) -> str:
@@ -132,6 +136,14 @@ def sort_key(row: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class Ignored:
+    """A query parameter the queue ignored, and why in words."""
+
+    param: str
+    sentence: str
+
+
+@dataclass(frozen=True)
 class Filters:
     """What the queue shows: the queue's filters, or a search."""
 
@@ -145,11 +157,18 @@ class Filters:
     contact: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    ignored: tuple[Ignored, ...] = field(default=(), compare=False)
+    """What the query string asked for that could not be read, said on the page."""
 
     @property
     def searching(self) -> bool:
         """Whether this is a search (text, contact or dates) rather than the open queue."""
         return bool(self.q or self.contact or self.date_from or self.date_to)
+
+    @property
+    def dates_ignored(self) -> bool:
+        """Whether a date of the search was ignored (the page then shows the date fields)."""
+        return any(i.param in DATE_PARAMS for i in self.ignored)
 
     @property
     def narrowed(self) -> bool:
@@ -193,18 +212,46 @@ def _text(params: QueryParams, name: str, limit: int) -> str | None:
     return value[:limit] or None
 
 
-def _date(params: QueryParams, name: str) -> date | None:
-    try:
-        day = date.fromisoformat(params.get(name) or "")
-    except ValueError:
+def _as_typed(value: str) -> str:
+    """A value from the query string as the page quotes it back (long ones cut short)."""
+    return f"“{value[:40]}…”" if len(value) > 40 else f"“{value}”"
+
+
+def _date(params: QueryParams, name: str, ignored: list[Ignored]) -> date | None:
+    typed = (params.get(name) or "").strip()
+    if not typed:
         return None
-    return day if check_days(day, None) is None else None
+    label = DATE_PARAMS[name]
+    try:
+        day = date.fromisoformat(typed)
+    except ValueError:
+        why = "it is not a date like 2026-09-14"
+    else:
+        out_of_range = check_days(day, None)
+        if out_of_range is None:
+            return day
+        why = out_of_range
+    ignored.append(Ignored(name, f"The {label} date {_as_typed(typed)} was ignored: {why}."))
+    return None
+
+
+def _channel(params: QueryParams, ignored: list[Ignored]) -> Channel | None:
+    typed = (params.get("channel") or "").strip()
+    if not typed:
+        return None
+    if typed in {c.value for c in Channel}:
+        return Channel(typed)
+    sentence = f"The channel {_as_typed(typed)} was ignored: the desk has chat, SMS and email."
+    ignored.append(Ignored("channel", sentence))
+    return None
 
 
 def parse_filters(params: QueryParams) -> Filters:
-    """The queue's filters from a query string (unknown values are ignored, never an error)."""
-    channel = params.get("channel")
-    first, last = _date(params, "from"), _date(params, "to")
+    """The queue's filters from a query string: never an error, but a date or channel that
+    cannot be read is left out and said in `ignored` (the page shows why)."""
+    ignored: list[Ignored] = []
+    channel = _channel(params, ignored)
+    first, last = _date(params, "from", ignored), _date(params, "to", ignored)
     if first and last and first > last:  # a range typed backwards means the same days
         first, last = last, first
     return Filters(
@@ -213,11 +260,12 @@ def parse_filters(params: QueryParams) -> Filters:
         overnight=params.get("overnight") == "1",
         crisis=params.get("crisis") == "1",
         department=_text(params, "department", 64),
-        channel=Channel(channel) if channel in {c.value for c in Channel} else None,
+        channel=channel,
         q=_text(params, "q", 200),
         contact=_text(params, "contact", 320),
         date_from=first,
         date_to=last,
+        ignored=tuple(ignored),
     )
 
 
@@ -227,10 +275,12 @@ def line_view(
     names: dict[str, str],
     now: datetime,
     patron: str | None = None,
+    department_name: Callable[[str], str] = str,
 ) -> dict[str, Any]:
     """One transcript line with who wrote it, in words, and which kind of line it is:
     patron, automatic (mail a mail system sent), staff, automated, note or event (whose text
-    the view already gives with names, `reading.event_text`)."""
+    the view already gives with names, `reading.event_text`; a routing line's rules are also
+    named in words, `routed`)."""
     author = message.get("author") or ""
     direction = message["direction"]
     if direction == "in" and message.get("automatic"):
@@ -261,6 +311,11 @@ def line_view(
         "delivery_label": DELIVERY_LABELS.get(state or "", state or ""),
         "delivery_reason": delivery.get("reason"),
         "attachments": attachments,
+        "routed": (
+            timeline.routed_line(message.get("text") or "", department_name)
+            if role == "event" and message.get("kind") == "routed"
+            else None
+        ),
     }
 
 

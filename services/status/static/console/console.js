@@ -32,18 +32,30 @@ window.Desk = (() => {
     return data;
   }
 
+  function parse(markup) {
+    const template = document.createElement("template");
+    template.innerHTML = markup;
+    return template.content;
+  }
+
+  // A fragment, or a Problem; one the server explains in the page's words (a conversation
+  // that cannot be opened) carries that markup as `fragment`.
   async function html(url) {
-    const response = await fetch(url, { credentials: "same-origin" });
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
     if (response.status === 401) { window.location.reload(); throw new Problem(401, "Signed out"); }
     if (response.status === 204) return null;
     if (!response.ok) {
+      if ((response.headers.get("content-type") || "").includes("text/html")) {
+        const fragment = parse(await response.text());
+        const problem = new Problem(response.status, fragment.textContent.replace(/\s+/g, " ").trim());
+        problem.fragment = fragment;
+        throw problem;
+      }
       let detail = `Error ${response.status}`;
       try { const data = await response.json(); detail = data.detail || data.title || detail; } catch (e) { /* not JSON */ }
       throw new Problem(response.status, detail);
     }
-    const template = document.createElement("template");
-    template.innerHTML = await response.text();
-    return template.content;
+    return parse(await response.text());
   }
 
   function queueParams() {
@@ -161,7 +173,9 @@ window.Desk = (() => {
     catch (err) {
       if (err.status === 401) return;
       openId = null;
-      const h = showPlaceholder("This conversation cannot be opened", err.message);
+      let h;
+      if (err.fragment) { pane.replaceChildren(err.fragment); h = pane.querySelector("h2"); }
+      else h = showPlaceholder("This conversation cannot be opened", "It could not be loaded. Try again in a moment.");
       if (focus) h.focus();
       markCurrent();
       syncUrl(push);
@@ -252,7 +266,8 @@ window.Desk = (() => {
     catch (err) {
       if (err.status === 403 || err.status === 404) {
         openId = null;
-        showPlaceholder("This conversation has left your queue", err.message);
+        const why = err.fragment && err.fragment.querySelector("p");
+        showPlaceholder("This conversation has left your queue", why ? why.textContent : "");
         markCurrent();
         syncUrl(false);
       }
