@@ -7,7 +7,9 @@ One replay item (a JSON object, one per line in a replay file) becomes one signe
 - `{"kind": "email", "from": "Ana <ana@x.edu>", "subject": "...", "text": "...",
   "message_id": optional, "date": optional ISO 8601}`: without `date`, a Mailgun form (HMAC of
   timestamp + token; Mailgun's timestamp must be current, so it is now); with `date`, a raw
-  RFC 5322 message whose Date header is when the patron sent it (Standard Webhooks signed).
+  RFC 5322 message received then (its topmost Received line and its Date header say so, as
+  the desk's mail system would write them; ingest believes such a time back 7 days),
+  Standard Webhooks signed.
 - `{"kind": "chat", "type": "chat.message", "timestamp": optional ISO 8601, "data": {...}}`:
   a chat platform event, Standard Webhooks signed; `timestamp` defaults to now.
 """
@@ -137,12 +139,15 @@ def mailgun(item: dict[str, Any], secrets: Secrets, *, now: float | None = None)
 
 
 def mime(item: dict[str, Any], secrets: Secrets, *, now: float | None = None) -> SignedRequest:
-    """A raw RFC 5322 message whose Date header says when it was sent."""
+    """A raw RFC 5322 message received when `date` says (its Received line, as the desk's mail
+    system writes it above everything else, and its Date header)."""
+    when = format_datetime(_when(_need(item, "date"), "date"))
     msg = EmailMessage()
+    msg["Received"] = f"from replay.refdesk by mx.tccd.edu; {when}"
     msg["From"] = _need(item, "from")
     msg["To"] = "askdesk@tccd.edu"
     msg["Subject"] = item.get("subject") or ""
-    msg["Date"] = format_datetime(_when(_need(item, "date"), "date"))
+    msg["Date"] = when
     message_id = item.get("message_id") or f"{uuid.uuid4().hex}@replay.refdesk"
     msg["Message-ID"] = f"<{message_id.strip('<>')}>"
     msg.set_content(_need(item, "text"))
