@@ -162,8 +162,6 @@ class WebhookWorker:
             return
         wait_s = self.backoff_s(attempts)
         retry_at = self.clock() + timedelta(seconds=wait_s)
-        # look for it when it falls due, not only at the next poll
-        self._next_look = min(self._next_look, asyncio.get_running_loop().time() + wait_s)
         await self._record(
             claimed.id,
             status=status,
@@ -171,6 +169,10 @@ class WebhookWorker:
             state=deliveries.PENDING,
             next_attempt_at=retry_at,
         )
+        # look for it when it falls due, not only at the next poll; only once it is recorded
+        # as pending: a look made before that (another attempt's end wakes the worker) finds it
+        # still leased, and would spend this earlier look on nothing until the next poll
+        self._next_look = min(self._next_look, asyncio.get_running_loop().time() + wait_s)
         WEBHOOK_ATTEMPTS.labels(outcome="retry").inc()
         log.info(
             "webhook delivery failed; retry scheduled",

@@ -272,3 +272,45 @@ async def test_many_subscriptions_keep_both_limits(
         await stop(worker, stopping, task)
     assert max(receiver.most.values()) <= 3
     assert receiver.most_in_all <= 16
+
+
+async def test_a_retry_recorded_while_the_worker_looks_is_not_left_for_the_next_poll(
+    quiet: tuple[WebhookWorker, Counting, list[int]],
+) -> None:
+    """Three deliveries fail at once and their retries take a while to record: the worker,
+    woken when the first is recorded, looks while the other two are still leased. It used to
+    have lowered its next look for all three before recording them, spend that look on the
+    first, and leave the other two for the poll an hour later (the fast tier saw this once
+    under load, as a 60 s wait for "delivered after retries")."""
+    worker, receiver, _looks = quiet
+    receiver.failing_first = True
+    async with worker.sessions() as session:
+        sub = await subscriptions.create(
+            session=session,
+            url="https://slow.example.edu/in",
+            now=T,
+            egress=Egress(resolver=resolver),
+        )
+        for n in range(3):
+            data = PublicDepartmentPresence(department="reference", online=n, changed_at=T)
+            payload = new_event(data, source="unit").model_dump_json()
+            event = AnyEvent.model_validate_json(payload)
+            await deliveries.enqueue(session, sub=sub, event=event, payload=payload, now=T)
+        await session.commit()
+    record = worker._record
+    pending = 0
+
+    async def slowly(key: str, **kwargs: Any) -> None:
+        nonlocal pending
+        if kwargs["state"] == deliveries.PENDING:
+            pending += 1
+            await asyncio.sleep(0.1 * pending)  # the three end 0.1 s apart
+        await record(key, **kwargs)
+
+    worker._record = slowly  # type: ignore[method-assign]
+    stopping, task = await running(worker)
+    try:
+        await eventually(lambda: len(receiver.delivered) == 3, "each retried once", timeout=10)
+    finally:
+        await stop(worker, stopping, task)
+    assert receiver.failed == receiver.delivered
