@@ -148,10 +148,11 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
     if has_role(actor, "supervisor"):
         return shown
     departments = set(actor.departments) | {DESK}
-    seen = or_(Conversation.department.in_(sorted(departments)), Conversation.department.is_(None))
+    seen: ColumnElement[bool] = Conversation.department.in_(sorted(departments))
     if set(actor.departments) & CRISIS_DEPARTMENTS:
+        # crises wherever routed, and what is not routed yet (it may be one)
         flagged = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
-        seen = or_(seen, flagged)
+        seen = or_(seen, flagged, Conversation.department.is_(None))
     return and_(shown, seen)
 
 

@@ -20,7 +20,7 @@ import functools
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
@@ -55,6 +55,9 @@ RELOAD = ServerSentEvent(event="reload", data="{}").encode()
 """Told to a stream that fell behind: reload the queue."""
 ENDED = ServerSentEvent(event="ended", data="{}").encode()
 """Told to a stream whose session or token has ended, just before it closes."""
+LEFT = "left"
+"""A change's `what` for a stream that was shown a conversation it may no longer see."""
+SHOWN_KEPT = 5000
 RECHECK_S = 2.0
 """How long a stream trusts the credentials it was opened with before checking them again."""
 
@@ -104,6 +107,11 @@ class Change:
             data["row"] = self.row
         return json.dumps(data)
 
+    def left(self) -> Change:
+        """What a stream that may no longer see the conversation is told: only that it left
+        its queue (no department, flag or row), so the console takes the row out."""
+        return Change(self.id, self.conversation_id, None, False, LEFT, rendered=True)
+
     def with_row(self, rows: dict[str, RenderedRow]) -> Change:
         """The change with its row, if the row still reads as the change does: a row that
         moved department or crisis flag since goes with the newer change that says so (who
@@ -120,12 +128,15 @@ def may_see(actor: Actor, change: Change) -> bool:
     """The policy table's visibility rule, on a change row."""
     if has_role(actor, "supervisor"):
         return True
+    if change.what == LEFT:
+        return True  # made only for a stream that was shown the conversation (`publish`)
     departments = set(actor.departments)
-    if change.department is None or change.department == DESK:
+    crisis_department = bool(departments & CRISIS_DEPARTMENTS)
+    if change.department == DESK or change.department in departments:
         return True
-    if change.department in departments:
-        return True
-    return change.crisis and bool(departments & CRISIS_DEPARTMENTS)
+    if change.department is None:  # not routed yet: it may be a crisis
+        return crisis_department
+    return change.crisis and crisis_department
 
 
 @dataclass(eq=False)
@@ -136,6 +147,15 @@ class Subscriber:
     queue: asyncio.Queue[Change | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
     )
+    shown: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    """Conversations this stream was handed a change of (the latest SHOWN_KEPT): when one
+    moves where it may not see, it is told the conversation left (`LEFT`), so its row goes."""
+
+    def was_shown(self, conversation_id: str) -> None:
+        self.shown[conversation_id] = None
+        self.shown.move_to_end(conversation_id)
+        while len(self.shown) > SHOWN_KEPT:
+            self.shown.popitem(last=False)
 
 
 @dataclass
@@ -211,7 +231,12 @@ class LiveFeed:
         told to reload (its queue is replaced by one `None`)."""
         for sub in list(self.subscribers):
             for change in changes:
-                if not may_see(sub.actor, change):
+                if may_see(sub.actor, change):
+                    sub.was_shown(change.conversation_id)
+                elif change.conversation_id in sub.shown:
+                    del sub.shown[change.conversation_id]
+                    change = change.left()
+                else:
                     continue
                 try:
                     sub.queue.put_nowait(change)
@@ -262,11 +287,13 @@ Recheck = Callable[[], Awaitable[Actor | None]]
 
 
 async def _stream(
-    request: Request, feed: LiveFeed, actor: Actor, recheck: Recheck
+    request: Request, feed: LiveFeed, actor: Actor, recheck: Recheck, missed: bool = False
 ) -> AsyncIterator[bytes]:
     checked = time.monotonic()
     with feed.subscribe(actor) as sub:
         yield ServerSentEvent(event="ready", data="{}").encode()
+        if missed:
+            yield RELOAD
         while True:
             try:
                 async with asyncio.timeout(PING_S):
@@ -337,6 +364,23 @@ async def events(
     queue); `event: reload` when this stream fell behind; a comment ping every 15 s. The
     credentials are checked again at least every few seconds while changes flow: once the
     session or token has ended (signed out, revoked, staff deactivated) the stream says
-    `event: ended` and closes."""
-    stream = _stream(request, feed, actor, _lenient(_rechecker(request, res), actor))
+    `event: ended` and closes.
+
+    Each change's `id` is its place in the desk's change log. A stream is not replayed: one
+    reopened with `Last-Event-ID` older than the newest change gets `event: reload` right
+    after `ready`, so the client fetches its view again instead of silently missing what
+    changed while it was away. `event: conversation` with `what: "left"` and a null row tells
+    a stream that was shown a conversation that it moved where this caller may not see it."""
+    missed = _behind(request.headers.get("last-event-id"), feed)
+    stream = _stream(request, feed, actor, _lenient(_rechecker(request, res), actor), missed)
     return EventSourceResponse(stream, ping=PING_S)
+
+
+def _behind(last_event_id: str | None, feed: LiveFeed) -> bool:
+    """Whether a reconnecting stream missed changes: it names an id older than the newest."""
+    if not last_event_id:
+        return False
+    try:
+        return int(last_event_id) < feed.last_id
+    except ValueError:
+        return True  # not an id this feed gave: it cannot know what it missed

@@ -79,10 +79,14 @@ def relation(actor: Actor, conv: Conversation) -> Relation:
     """How the actor stands to the conversation."""
     departments = set(actor.departments)
     flagged = conv.crisis or conv.safety_review
+    crisis_department = bool(departments & CRISIS_DEPARTMENTS)
     visible = (
         conv.department in departments
-        or conv.department in (None, DESK)
-        or (flagged and bool(departments & CRISIS_DEPARTMENTS))
+        or conv.department == DESK
+        # not routed yet: it may be a crisis, so only those who see crises (a router backlog
+        # showed every patron's new message, crisis texts too, to every staff member)
+        or (conv.department is None and crisis_department)
+        or (flagged and crisis_department)
     )
     assignee: Assignee = (
         "nobody" if conv.assignee is None else "me" if conv.assignee == actor.id else "other"
@@ -91,7 +95,7 @@ def relation(actor: Actor, conv: Conversation) -> Relation:
         visible=visible,
         assignee=assignee,
         crisis_open=conv.crisis and conv.acknowledged_at is None,
-        crisis_department=bool(departments & CRISIS_DEPARTMENTS),
+        crisis_department=crisis_department,
     )
 
 

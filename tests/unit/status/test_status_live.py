@@ -371,9 +371,10 @@ async def test_the_feed_sends_each_changed_row_once_rendered_to_those_who_may_se
         to_desk = {c.conversation_id: c for c in _drain(d.queue)}
         to_writing = {c.conversation_id: c for c in _drain(w.queue)}
     assert set(to_desk) == set(to_writing) == {"row-1", "row-wc"}
-    # the desk was told of the message while it was still the desk's, but not shown the row
-    # of a conversation routed to the Writing Center since
-    assert (to_desk["row-wc"].what, to_desk["row-wc"].rendered) == ("message", False)
+    # the desk was told of the message while it was still the desk's, then that it left for
+    # the Writing Center (no row: its queue takes it out)
+    assert json.loads(to_desk["row-wc"].payload)["what"] == "left"
+    assert json.loads(to_desk["row-wc"].payload)["row"] is None
     sent = json.loads(to_desk["row-1"].payload)
     assert sent["row"].strip().startswith('<tr data-conversation-id="row-1"')
     assert "Reference Desk" in sent["row"] and "Unassigned" in sent["row"]
@@ -458,3 +459,63 @@ async def test_a_recheck_that_cannot_run_keeps_the_stream_as_it_was() -> None:
     assert await lenient() == moved
     assert await lenient() == moved  # the failed check keeps the last one
     assert await lenient() is None  # then the session ended
+
+
+def test_a_message_not_yet_routed_reaches_only_those_who_see_crises() -> None:
+    """An outside probe's crisis text, before the router decided it (a backlog, a router
+    restart), went to every console with its words in the row."""
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    desk = Actor(id="mgarcia", role="staff", departments=("reference",))
+    care = Actor(id="jnguyen", role="staff", departments=("care-team",))
+    writing = Actor(id="rpatel", role="staff", departments=("writing-center",))
+    boss = Actor(id="dkim", role="supervisor", departments=())
+    with (
+        feed.subscribe(desk) as d,
+        feed.subscribe(care) as c,
+        feed.subscribe(writing) as w,
+        feed.subscribe(boss) as b,
+    ):
+        feed.publish([Change(1, "new-1", None, False, "message", rendered=True, row="<tr>")])
+        assert [len(_drain(q.queue)) for q in (d, c, w, b)] == [1, 1, 0, 1]
+
+
+def test_a_stream_shown_a_conversation_is_told_when_it_moves_out_of_its_sight() -> None:
+    """Routed to the CARE Team, a conversation a Writing Center tutor was shown (as the desk's)
+    left their queue only at its next reload; now they are told it left, and nothing else."""
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    writing = Actor(id="rpatel", role="staff", departments=("writing-center",))
+    with feed.subscribe(writing) as w:
+        feed.publish([Change(1, "c-1", "reference", False, "message", rendered=True, row="<tr>")])
+        feed.publish([Change(2, "c-1", "care-team", True, "routed", rendered=True, row="<tr>x")])
+        feed.publish([Change(3, "c-1", "care-team", True, "message", rendered=True, row="<tr>")])
+        feed.publish([Change(4, "c-2", "care-team", True, "routed", rendered=True, row="<tr>")])
+        got = _drain(w.queue)
+    assert [(c.id, c.what) for c in got] == [(1, "message"), (2, "left")]
+    assert json.loads(got[1].payload) == {
+        "conversation_id": "c-1",
+        "what": "left",
+        "department": None,
+        "crisis": False,
+        "row": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("last", "reload"), [(None, False), ("9", False), ("5", True), ("x", True)]
+)
+async def test_a_stream_reopened_behind_the_feed_is_told_to_reload(
+    last: str | None, reload: bool
+) -> None:
+    """Changes are not replayed: a reconnect naming an older id than the newest would miss
+    them silently, so it is told to fetch its view again."""
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    feed.last_id = 9
+    staff = Actor(id="mgarcia", role="staff", departments=("reference",))
+    missed = live._behind(last, feed)
+    stream = _stream(_Connected(), feed, staff, _still(staff), missed)  # type: ignore[arg-type]
+    assert b"event: ready" in await anext(stream)
+    if reload:
+        assert await anext(stream) == live.RELOAD
+    feed.publish([Change(10, "c-10", "reference", False, "message")])
+    assert b"c-10" in await anext(stream)
+    await stream.aclose()

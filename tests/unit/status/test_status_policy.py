@@ -85,7 +85,10 @@ def _conv(department: str | None, **flags: object) -> Conversation:
     [
         (("writing-center",), "writing-center", {}, True),
         (("writing-center",), "reference", {}, True),
-        (("writing-center",), None, {}, True),
+        # not routed yet: it may be a crisis, so only those who see crises see it
+        (("writing-center",), None, {}, False),
+        (("reference",), None, {}, True),
+        (("care-team",), None, {}, True),
         (("writing-center",), "nw-circulation", {}, False),
         (("writing-center",), "care-team", {"crisis": True}, False),
         (("reference",), "care-team", {"crisis": True}, True),

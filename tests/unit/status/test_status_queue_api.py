@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import Clock, FakePublisher, arrive, bearer
+from status_fakes import T0, Clock, FakePublisher, arrive, bearer, given
 
 from services.status.periodic import tick
 from services.status.resources import Resources
@@ -13,8 +13,10 @@ from shared.events import (
     Action,
     Channel,
     ConversationClosed,
+    InteractionReceived,
     NotificationKind,
     NotificationRequested,
+    Patron,
     RoutingDecided,
 )
 from shared.topics import INTERACTIONS, NOTIFICATIONS, ROUTING
@@ -181,3 +183,27 @@ async def test_gauges_after_a_tick(
     assert claimed.status_code == 200  # staff's first action: a first-response time
     text = (await client.get("/metrics")).text
     assert 'refdesk_first_response_seconds_bucket{channel="sms",department="reference"' in text
+
+
+async def test_a_message_the_router_has_not_decided_yet_is_shown_only_to_those_who_see_crises(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """With the router paused, an outside probe's crisis text was listed, and opened with the
+    patron's number, by Writing Center and NW Circulation staff."""
+    text = InteractionReceived(
+        interaction_id="i-unrouted",
+        conversation_id="unrouted",
+        channel=Channel.SMS,
+        provider="test",
+        provider_message_id="unrouted",
+        patron=Patron(contact="+18175550123"),
+        text="I want to end my life tonight",
+        received_at=T0,
+    )
+    await given(sessions, text)
+    for staff, sees in (("mgarcia", True), ("jnguyen", True), ("rpatel", False), ("lokafor", True)):
+        listed = (await client.get("/conversations", headers=bearer(staff))).json()["items"]
+        assert ("unrouted" in [r["conversation_id"] for r in listed]) is sees, staff
+        opened = await client.get("/conversations/unrouted", headers=bearer(staff))
+        assert opened.status_code == (200 if sees else 403), staff
