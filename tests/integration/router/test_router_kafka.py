@@ -21,6 +21,7 @@ from shared.events import (
     Patron,
     PresenceChanged,
     StaffStatus,
+    new_event,
 )
 from shared.kafka import build_broker, publish
 from tests.eventually import eventually
@@ -225,6 +226,34 @@ async def test_poison_goes_to_the_dlq_and_the_router_keeps_going(
         until=lambda f: len(f) >= 1,
     )
     assert decisions[0]["data"]["action"] == "answer"
+
+
+async def test_a_year_9999_interaction_is_dead_lettered_and_the_crisis_behind_it_escalates(
+    router: httpx.AsyncClient, producer: KafkaBroker, kafka_bootstrap: str
+) -> None:
+    """An outside probe's year-9999 email overflowed the router's date arithmetic, was retried
+    forever, and the crisis texts behind it on the partition never reached the CARE Team."""
+    conversation = f"c-{uuid.uuid4().hex[:12]}"
+    far = interaction("where are the statistics books", conversation=conversation)
+    body = new_event(far, source="test", event_id=far.interaction_id).model_dump_json()
+    body = body.replace(OPEN_HOURS.strftime("%Y-%m-%dT%H:%M:%SZ"), "9999-12-31T23:59:59Z")
+    assert "9999-12-31" in body
+    await producer.publish(body.encode(), topic="refdesk.interactions", key=conversation.encode())
+    crisis = interaction(
+        "i have the pills here and i am going to take them all tonight", conversation=conversation
+    )
+    await send(producer, crisis)
+    dead = await collect(
+        kafka_bootstrap,
+        "refdesk.interactions.dlq",
+        until=lambda f: len(f) >= 1,
+        where=lambda e: far.interaction_id in e.get("data", {}).get("value", ""),
+    )
+    assert "received_at" in dead[0]["data"]["reason"]
+    decisions = await collect(
+        kafka_bootstrap, "refdesk.routing", where=of(conversation), until=lambda f: len(f) >= 1
+    )
+    assert [d["data"]["action"] for d in decisions] == ["escalate_crisis"]
 
 
 async def test_closing_an_sms_ticket_requests_one_survey_and_a_chat_none(
