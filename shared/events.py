@@ -456,6 +456,14 @@ class NotificationDelivered(_Data):
     channel: Channel
     state: DeliveryState
     reason: str | None = Field(None, description="a short failure class, never a remote body")
+    error_code: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "failed: the provider's code for refusing the message, when it gave one (Twilio's"
+            " error code, e.g. 21610 unsubscribed, 21211 invalid number, 21614 not a mobile)"
+        ),
+    )
     text: str | None = Field(None, description="the text as delivered (plain); student data")
     subject: str | None = Field(None, description="an email's subject as sent; student data")
     message_id: str | None = Field(None, description="email Message-ID or provider message id")

@@ -12,7 +12,9 @@ attempt is in doubt (Twilio has no idempotency key), never taking a text already
 another notification to the same number (recipients.py), and in parts, each recorded, when it
 is over Twilio's body limit. Refused credentials (AuthenticationFailed) are retried at the
 longest backoff without using up the attempts, logged at ERROR and counted, never
-dead-lettered.
+dead-lettered. A rate limit (RateLimited, Twilio's 429) waits at least its Retry-After, and no
+other message's success cuts that wait short. A message the provider refused is announced
+with the provider's code for why (Twilio's 21610, 21211, ...), for the desk to put in words.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from datetime import UTC, datetime
 from faststream.kafka import KafkaBroker
 
 from services.notifier import ledger, ledger_outcomes, outbox, recipients, tables
-from services.notifier.errors import AuthenticationFailed, PermanentError, UncertainSendError
+from services.notifier.errors import (
+    AuthenticationFailed,
+    PermanentError,
+    PermanentSendError,
+    RateLimited,
+    UncertainSendError,
+)
 from services.notifier.lanes import LaneWake
 from services.notifier.ledger_work import LedgerWork
 from services.notifier.metrics import (
@@ -65,6 +73,13 @@ CRISIS_KINDS = {
 }
 
 
+def rate_limit_wait_s(exc: RateLimited) -> float:
+    """The least a rate-limited message waits: the provider's Retry-After (capped by the
+    adapter, sms.RETRY_AFTER_MAX_S; 0 when it gave none), stretched by up to a tenth so the
+    messages one limit held back do not all come back in the same second."""
+    return (exc.retry_after_s or 0.0) * random.uniform(1.0, 1.1)
+
+
 @dataclass
 class Deliverer:
     """Records commands, and renders, sends and records each claimed entry and announces its
@@ -79,7 +94,8 @@ class Deliverer:
     """Now, timezone-aware."""
     wake: LaneWake = field(default_factory=lambda: LaneWake())
     failing: set[Channel] = field(default_factory=set)
-    """Lanes whose last attempt failed transiently; their next success pulls retries forward."""
+    """Lanes whose provider failed (down, unreachable, refusing our credentials); their next
+    success pulls retries forward. A rate limit is no such failure: the provider is up."""
     urgent: set[Channel] = field(default_factory=set)
     """Lanes that recorded an urgent command (a crisis alert) since their last claim: claimed
     at once, into any free slot."""
@@ -158,7 +174,8 @@ class Deliverer:
             else:
                 provider_id = await transmit(self.adapters, out)
         except PermanentError as exc:
-            await self._dead(entry, out, f"permanent: {exc}", reason_class(exc))
+            code = exc.provider_code if isinstance(exc, PermanentSendError) else None
+            await self._dead(entry, out, f"permanent: {exc}", reason_class(exc), error_code=code)
             FAILURES.labels(reason="permanent", **labels).inc()
             return
         except AuthenticationFailed as exc:
@@ -174,13 +191,19 @@ class Deliverer:
                 await self._dead(entry, out, f"retries exhausted after {attempts}: {exc}", reason)
                 return
             RETRIES.labels(**labels).inc()
-            self.failing.add(cmd.channel)
+            delay_s = self.backoff_s(attempts)
+            limited = exc if isinstance(exc, RateLimited) else None
+            if limited is not None:  # the provider is up and asked for the wait: no outage
+                delay_s = max(delay_s, rate_limit_wait_s(limited))
+            else:
+                self.failing.add(cmd.channel)
             await self.work.submit(
                 ledger_outcomes.retry_later(
                     entry.key,
-                    delay_s=self.backoff_s(attempts),
+                    delay_s=delay_s,
                     error=str(exc),
                     in_doubt_since=began if isinstance(exc, UncertainSendError) else None,
+                    held=limited is not None,
                 )
             )
             log.warning(
@@ -189,6 +212,7 @@ class Deliverer:
                     "conversation_id": cmd.conversation_id,
                     "kind": cmd.kind.value,
                     "attempts": attempts,
+                    "retry_in_s": round(delay_s, 1),
                     "error": type(exc).__name__,
                 },
             )
@@ -303,7 +327,13 @@ class Deliverer:
         )
 
     async def _dead(
-        self, entry: ledger.Entry, out: Outgoing | None, error: str, reason: str
+        self,
+        entry: ledger.Entry,
+        out: Outgoing | None,
+        error: str,
+        reason: str,
+        *,
+        error_code: int | None = None,
     ) -> None:
         cmd = entry.command
         letter = DeadLetter(
@@ -322,7 +352,14 @@ class Deliverer:
         at = self.now()
         delivered = out.delivered() if out is not None else ledger_outcomes.NOTHING
         await self.work.submit(
-            ledger_outcomes.dead(entry.key, error=error, reason=reason, delivered=delivered, at=at)
+            ledger_outcomes.dead(
+                entry.key,
+                error=error,
+                reason=reason,
+                delivered=delivered,
+                at=at,
+                error_code=error_code,
+            )
         )
         DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
         log.warning(
@@ -334,5 +371,9 @@ class Deliverer:
             },
         )
         await self.announcer.announce(
-            [outbox.Finished(cmd, tables.DEAD, entry.attempts + 1, at, reason, delivered)]
+            [
+                outbox.Finished(
+                    cmd, tables.DEAD, entry.attempts + 1, at, reason, delivered, error_code
+                )
+            ]
         )

@@ -5,10 +5,11 @@ Two families, so a consumer needs only two ``except`` clauses:
 - ``PermanentError``: this message can never be built or delivered as requested
   (unknown template, bad context, 5xx SMTP reply, 4xx provider reply). Dead-letter it; do not retry.
 - ``TransientError``: the environment failed (4xx SMTP reply, 5xx/429 provider reply, refused
-  connection, timeout, disconnect). Retry with backoff. Two kinds of it the lanes treat apart:
-  ``UncertainSendError`` (the provider may have created the message: look before sending again)
-  and ``AuthenticationFailed`` (the provider refused the notifier's credentials: keep retrying,
-  loudly, until an operator fixes them).
+  connection, timeout, disconnect). Retry with backoff. Three kinds of it the lanes treat apart:
+  ``UncertainSendError`` (the provider may have created the message: look before sending again),
+  ``AuthenticationFailed`` (the provider refused the notifier's credentials: keep retrying,
+  loudly, until an operator fixes them) and ``RateLimited`` (the provider asked us to slow
+  down: wait at least as long as it said, whatever else succeeds meanwhile).
 
 Error text never carries addresses, phone numbers or message bodies.
 """
@@ -61,6 +62,20 @@ class UncertainSendError(TransientSendError):
     attempt first asks the provider whether it exists (sms_delivery.py)."""
 
 
+class RateLimited(TransientSendError):
+    """The provider is refusing requests for now (HTTP 429); the message did not reach it.
+
+    Retried no sooner than ``retry_after_s`` (its Retry-After, capped; None when it said
+    nothing), and never pulled forward by another message's success on the lane: that says the
+    provider is up, not that its limit has lifted."""
+
+    def __init__(
+        self, reason: str, *, code: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(reason, code=code)
+        self.retry_after_s = retry_after_s
+
+
 class AuthenticationFailed(TransientSendError):
     """The provider refused the notifier's credentials (Twilio 401, or 403 with an
     authentication code; SMTP 530/534/535/538). Retried with backoff and never given up for it,
@@ -68,11 +83,18 @@ class AuthenticationFailed(TransientSendError):
 
 
 class PermanentSendError(PermanentError):
-    """Delivery was refused for good (5xx SMTP, 4xx HTTP, bad recipient, bad config)."""
+    """Delivery was refused for good (5xx SMTP, 4xx HTTP, bad recipient, bad config).
 
-    def __init__(self, reason: str, *, code: int | None = None) -> None:
+    ``code`` is the SMTP or HTTP status; ``provider_code`` the provider's own reason for the
+    refusal when it gives one (Twilio's error code: 21610 unsubscribed, 21211 invalid To, ...),
+    announced so the desk can say why in words."""
+
+    def __init__(
+        self, reason: str, *, code: int | None = None, provider_code: int | None = None
+    ) -> None:
         super().__init__(reason if code is None else f"{reason} (code {code})")
         self.code = code
+        self.provider_code = provider_code
 
 
 class TemplateInvalid(PermanentError):

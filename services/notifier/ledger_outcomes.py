@@ -5,8 +5,10 @@ deliveries finishing together are written in one transaction (`apply_outcomes`, 
 ledger_work.py). Each final outcome (sent or dead) is written with what was delivered,
 `outcome_published` false and a lease held by the worker that announces it on
 refdesk.deliveries (outbox.py). A retry is the row scheduled for later; a row that another
-worker finished after this worker's lease ran out keeps its outcome. A text sent in parts
-records each part before the next (`save_progress`), renewing the row's lease.
+worker finished after this worker's lease ran out keeps its outcome. A lane whose provider is
+back pulls its retries forward (`pull_forward`), except those waiting out a rate limit
+(`not_before`): a success says the provider is up, not that its limit has lifted. A text sent
+in parts records each part before the next (`save_progress`), renewing the row's lease.
 
 Units of work over one `Connection`, their statements built once, as in ledger.py.
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, false, func, null, update
+from sqlalchemy import JSON, bindparam, false, func, null, or_, update
 from sqlalchemy.engine import Connection
 
 from services.notifier.tables import DEAD, PENDING, SENT, ledger
@@ -53,6 +55,8 @@ class Outcome:
     error: str | None = None
     reason: str | None = None
     """DEAD: the short failure class announced (never a remote body, never patron data)."""
+    error_code: int | None = None
+    """DEAD: the provider's code for refusing the message (Twilio's error code), announced."""
     pull_forward: str | None = None
     """A channel whose relay is back: its pending rows in backoff become due now."""
     at: datetime | None = None
@@ -61,6 +65,9 @@ class Outcome:
     """PENDING: the attempt that failed may have reached the provider; it began then."""
     counts: bool = True
     """PENDING: whether the failed attempt counts against the notification's attempts."""
+    held: bool = False
+    """PENDING: the provider asked us to wait (a rate limit): no lane's recovery pulls this
+    retry forward before its time (`not_before`)."""
     progress: dict[str, Any] | None = None
     """SENT: the parts of an SMS sent in parts (kept with the row)."""
 
@@ -86,10 +93,12 @@ def retry_later(
     error: str,
     in_doubt_since: datetime | None = None,
     counts: bool = True,
+    held: bool = False,
 ) -> Outcome:
     """A transient failure: try again after delay_s. `in_doubt_since`: when the attempt began,
     if it may have reached the provider; `counts`: False for a failure that must not use up
-    the attempts (the provider refused the credentials)."""
+    the attempts (the provider refused the credentials); `held`: True when the provider asked
+    for the wait (a rate limit), which a lane's recovery must not cut short."""
     return Outcome(
         key,
         PENDING,
@@ -97,6 +106,7 @@ def retry_later(
         error=error[:1000],
         in_doubt_since=in_doubt_since,
         counts=counts,
+        held=held,
     )
 
 
@@ -107,9 +117,19 @@ def dead(
     reason: str,
     delivered: Delivered = NOTHING,
     at: datetime | None = None,
+    error_code: int | None = None,
 ) -> Outcome:
-    """A permanent failure or exhausted retries: the row leaves the send queue for good."""
-    return Outcome(key, DEAD, delivered=delivered, error=error[:1000], reason=reason[:64], at=at)
+    """A permanent failure or exhausted retries: the row leaves the send queue for good.
+    `error_code`: the provider's code for refusing it, if it gave one."""
+    return Outcome(
+        key,
+        DEAD,
+        delivered=delivered,
+        error=error[:1000],
+        reason=reason[:64],
+        at=at,
+        error_code=error_code,
+    )
 
 
 # ---- statements ------------------------------------------------------------------------------
@@ -156,6 +176,8 @@ _RETRY_LATER = (
         in_doubt_since=func.coalesce(
             ledger.c.in_doubt_since, bindparam("doubt", type_=UTCDateTime())
         ),
+        # a rate limit's wait: the retry's time, which no recovery pulls forward (else null)
+        not_before=bindparam("floor", type_=UTCDateTime()),
     )
 )
 # An SMS part went out: the row records it, nothing is in doubt, and its lease is renewed for
@@ -168,14 +190,22 @@ _SAVE_PROGRESS = (
 _MARK_DEAD = (
     update(ledger)
     .where(_BY_KEY, ledger.c.state == PENDING)
-    .values(state=DEAD, last_error=bindparam("err"), reason=bindparam("reason"), **_FINAL)
+    .values(
+        state=DEAD,
+        last_error=bindparam("err"),
+        reason=bindparam("reason"),
+        error_code=bindparam("code"),
+        **_FINAL,
+    )
 )
+# A lane's provider is back: its retries in backoff are due now, except a rate limit's wait.
 _RETRY_NOW = (
     update(ledger)
     .where(
         ledger.c.channel == bindparam("lane"),
         ledger.c.state == PENDING,
         ledger.c.next_attempt_at > bindparam("now"),
+        or_(ledger.c.not_before.is_(None), ledger.c.not_before <= bindparam("now")),
     )
     .values(next_attempt_at=bindparam("now"))
 )
@@ -207,18 +237,24 @@ def apply_outcomes(
         }
 
     marks = [final(o) | {"progress": o.progress} for o in outcomes if o.state == SENT]
-    retries = [
-        {
+
+    def retry(o: Outcome) -> dict[str, Any]:
+        at = now + timedelta(seconds=o.retry_after_s or 0.0)
+        return {
             "k": o.key,
-            "at": now + timedelta(seconds=o.retry_after_s or 0.0),
+            "at": at,
             "err": o.error,
             "inc": 1 if o.counts else 0,
             "doubt": o.in_doubt_since,
+            "floor": at if o.held else None,
         }
+
+    retries = [retry(o) for o in outcomes if o.state == PENDING]
+    buried = [
+        final(o) | {"err": o.error, "reason": o.reason, "code": o.error_code}
         for o in outcomes
-        if o.state == PENDING
+        if o.state == DEAD
     ]
-    buried = [final(o) | {"err": o.error, "reason": o.reason} for o in outcomes if o.state == DEAD]
     for statement, params in ((_MARK_SENT, marks), (_RETRY_LATER, retries), (_MARK_DEAD, buried)):
         if params:
             conn.execute(statement, params)

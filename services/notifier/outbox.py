@@ -34,6 +34,8 @@ class Finished:
     finished_at: datetime
     reason: str | None
     delivered: Delivered
+    error_code: int | None = None
+    """A refusal: the provider's code for it (Twilio's error code), if it gave one."""
 
 
 # ---- statements ------------------------------------------------------------------------------
@@ -46,6 +48,7 @@ _UNANNOUNCED = (
         ledger.c.attempts,
         ledger.c.finished_at,
         ledger.c.reason,
+        ledger.c.error_code,
         ledger.c.delivered_text,
         ledger.c.subject,
         ledger.c.segments,
@@ -114,6 +117,7 @@ def claim_unannounced(
                 message_id=row.message_id,
                 provider_id=row.provider_id,
             ),
+            error_code=row.error_code,
         )
         for row in rows
         if row.idempotency_key in leased

@@ -3,7 +3,9 @@
 An announcement says what became of one command: sent (with the text the patron reads,
 the subject, the Message-ID or provider id, the SMS segments) or failed for good, with a
 short reason class. The class never holds a remote server's reply, a secret or patron data:
-it is one of a few fixed words, with at most the SMTP or HTTP status code.
+it is one of a few fixed words, with at most the SMTP or HTTP status code. A message the
+provider refused also carries the provider's own code for why (`error_code`: Twilio's 21610,
+21211, 21614, ...), which the status service puts in the desk's words.
 
 Each final outcome, once written, is announced (`Announcer.announce`); the flag that says the
 broker took it rides on the next unit of ledger work (ledger_work.py). Every poll interval a
@@ -95,6 +97,7 @@ def announcement(done: outbox.Finished) -> NotificationDelivered:
         channel=cmd.channel,
         state=DeliveryState.SENT if done.state == SENT else DeliveryState.FAILED,
         reason=None if done.state == SENT else done.reason or "failed",
+        error_code=None if done.state == SENT else done.error_code,
         text=delivered.text,
         subject=delivered.subject,
         message_id=delivered.provider_id or delivered.message_id,

@@ -7,10 +7,12 @@ idempotency key, so a retried create is a second text to the patron.
 
 Failures of a send are ``UncertainSendError`` (the message may exist: read timeout, connection
 lost after the request went out, HTTP 5xx, a 2xx without a SID), ``TransientSendError`` (it
-does not: refused connection, connect timeout, 408, 429), ``AuthenticationFailed`` (401, or 403
-with an authentication code), ``BodyTooLong`` (error 21617) or ``PermanentSendError`` (any
-other 4xx, e.g. 21211 "invalid To", 21610 "unsubscribed"). Error text carries the HTTP status
-and Twilio error code, never the number, the body or a credential.
+does not: refused connection, connect timeout, 408), ``RateLimited`` (429, with how long its
+Retry-After asks to wait), ``AuthenticationFailed`` (401, or 403 with an authentication code),
+``BodyTooLong`` (error 21617) or ``PermanentSendError`` (any other 4xx, e.g. 21211 "invalid
+To", 21610 "unsubscribed", 21614 "not a mobile number", whose Twilio code it carries as
+``provider_code``). Error text carries the HTTP status and Twilio error code, never the number,
+the body or a credential.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -34,9 +36,11 @@ from services.notifier.errors import (
     AuthenticationFailed,
     BodyTooLong,
     PermanentSendError,
+    RateLimited,
     TransientSendError,
     UncertainSendError,
 )
+from shared.clock import utcnow
 from shared.events import derived_id
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,10 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.U
 """Transport failures before the request left: no message can have been created."""
 LOOKUP_PAGE = 50
 """Messages read per lookup: Twilio's default page size, newest first."""
+RETRY_AFTER_MAX_S = 300.0
+"""The longest a 429's Retry-After is obeyed: a larger value (a proxy's misconfiguration, a
+date far ahead) waits this long, so no text, a crisis text least of all, is parked for hours
+on one header; a Twilio limit that lasts longer answers 429 again."""
 
 
 NOT_DELIVERED = frozenset({"failed", "undelivered", "canceled"})
@@ -98,12 +106,14 @@ class TwilioSmsSender:
         client: httpx.AsyncClient,
         *,
         status_callback: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._auth = httpx.BasicAuth(account_sid, auth_token)
         self._from = from_number
         self._client = client
         self._status_callback = {"StatusCallback": status_callback} if status_callback else {}
+        self._clock = clock
 
     async def send(self, *, to: str, body: str, idempotency_key: str) -> str:
         """Queue one SMS at Twilio; return its message SID."""
@@ -124,7 +134,7 @@ class TwilioSmsSender:
             raise UncertainSendError(f"twilio did not answer: {type(exc).__name__}") from exc
         status = response.status_code
         if status >= 300:
-            error = _error_for(status, _json(response))
+            error = _error_for(response, now=self._clock())
             log.warning("twilio send failed key=%s error=%s", idempotency_key, error)
             raise error
         sid = _json(response).get("sid")
@@ -163,6 +173,12 @@ class TwilioSmsSender:
             # no list endpoint (404, 405, 501 Not Implemented) or a credential that may send
             # but not read (403): asking again will not help (a 401 shows again on the send)
             raise LookupUnavailable(f"twilio lookup answered http {status}")
+        if status == 429:
+            raise RateLimited(
+                "twilio lookup rate limited",
+                code=status,
+                retry_after_s=retry_after(response, now=self._clock()),
+            )
         if status >= 300:
             raise TransientSendError("twilio lookup failed", code=status)
         messages = _json(response).get("messages")
@@ -172,7 +188,7 @@ class TwilioSmsSender:
         for message in messages:
             if not isinstance(message, dict):
                 continue
-            sid, created = message.get("sid"), _created(message.get("date_created"))
+            sid, created = message.get("sid"), _date(message.get("date_created"))
             if (
                 isinstance(sid, str)
                 and sid not in exclude
@@ -190,8 +206,9 @@ def _normal(body: object) -> str | None:
     return body.replace("\r\n", "\n").strip() if isinstance(body, str) else None
 
 
-def _created(value: object) -> datetime | None:
-    """Twilio's date_created (RFC 2822, GMT), aware; None when missing or unreadable."""
+def _date(value: object) -> datetime | None:
+    """An RFC 2822 date (Twilio's date_created, an HTTP date: a Retry-After, a Date header),
+    aware; None when missing or unreadable."""
     if not isinstance(value, str):
         return None
     try:
@@ -209,18 +226,47 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _error_for(status: int, data: dict[str, Any]) -> TransientSendError | PermanentSendError:
-    twilio_code = data.get("code")
+def retry_after(response: httpx.Response, *, now: datetime) -> float | None:
+    """The seconds a response's Retry-After asks to wait (delay-seconds or an HTTP date, RFC
+    9110), at most RETRY_AFTER_MAX_S; None when there is none or it cannot be read.
+
+    A date is measured from the response's own Date when it has one (the server's clock, which
+    the date was written by), else from ``now``."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        return min(float(value), RETRY_AFTER_MAX_S)
+    until = _date(value)
+    if until is None:
+        return None
+    sent = _date(response.headers.get("Date", "")) or now
+    return min(max(0.0, (until - sent).total_seconds()), RETRY_AFTER_MAX_S)
+
+
+def _twilio_code(data: dict[str, Any]) -> int | None:
+    """Twilio's error code in an error answer (its `code`), if it holds one."""
+    code = data.get("code")
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _error_for(
+    response: httpx.Response, *, now: datetime
+) -> TransientSendError | PermanentSendError:
+    status = response.status_code
+    twilio_code = _twilio_code(_json(response))
     reason = f"twilio http {status}" + (f" error {twilio_code}" if twilio_code else "")
     if status >= 500:  # a gateway or Twilio itself failed, perhaps after creating the message
         return UncertainSendError(reason, code=status)
-    if status in (408, 429):
+    if status == 429:
+        return RateLimited(reason, code=status, retry_after_s=retry_after(response, now=now))
+    if status == 408:
         return TransientSendError(reason, code=status)
     if status == 401 or (status == 403 and (twilio_code is None or twilio_code in AUTH_CODES)):
         return AuthenticationFailed(reason, code=status)
     if twilio_code == TOO_LONG:
-        return BodyTooLong(reason, code=status)
-    return PermanentSendError(reason, code=status)
+        return BodyTooLong(reason, code=status, provider_code=twilio_code)
+    return PermanentSendError(reason, code=status, provider_code=twilio_code)
 
 
 # ---- development outbox ----------------------------------------------------------------------

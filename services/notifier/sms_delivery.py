@@ -10,7 +10,8 @@ attempt began, less LOOKUP_SKEW_S). Found: it counts as sent, with its SID. Not 
 sent. The lookup cannot be made (no list endpoint: 404, 405, 501; a credential that may send but
 not read): it is sent, a possible duplicate rather than a message held back for good. The lookup
 fails for now (network, 5xx, 429): a crisis message is sent anyway (a duplicate is better than
-a delay or a loss); any other waits for its next attempt, as it would for a failed send.
+a delay or a loss); any other waits for its next attempt, as it would for a failed send (after
+a 429, at least as long as Twilio's Retry-After said).
 
 A text over the provider's body limit goes out as several messages (sms_parts.py), in order,
 one after another. After each part but the last the ledger records how far the text got, the
@@ -31,6 +32,7 @@ from typing import Any
 from services.notifier.errors import (
     BodyTooLong,
     PermanentSendError,
+    RateLimited,
     TransientSendError,
     UncertainSendError,
 )
@@ -163,7 +165,10 @@ class SmsAttempt:
         except TransientSendError as exc:
             SMS_LOOKUPS.labels(result="failed").inc()
             if not (self.crisis or self.last_attempt):
-                raise TransientSendError(f"looking for an earlier attempt failed: {exc}") from exc
+                reason = f"looking for an earlier attempt failed: {exc}"
+                if isinstance(exc, RateLimited):  # the wait Twilio asked for holds for the lookup
+                    raise RateLimited(reason, retry_after_s=exc.retry_after_s) from exc
+                raise TransientSendError(reason) from exc
             log.warning(
                 "sms lookup failed; sending again rather than waiting"
                 + (" (a crisis message)" if self.crisis else " (its last attempt)"),

@@ -67,6 +67,13 @@ ledger = Table(
     # without a second copy of the number. Null on other channels, and on SMS rows too old for
     # any lookup when migration 0007 ran.
     Column("recipient_hash", String(64), nullable=True),
+    # A retry waiting out the provider's rate limit (an HTTP 429, its Retry-After): not due
+    # before this time, even when a success on the lane pulls the other retries forward
+    # (ledger_outcomes.py). Null for every other row (migration 0008).
+    Column("not_before", UTCDateTime, nullable=True),
+    # A dead row: the provider's code for refusing the message (Twilio's error code, e.g.
+    # 21610), announced with the outcome so the desk can say why (migration 0008).
+    Column("error_code", Integer, nullable=True),
     # a lane's claim reads due rows in this order and stops at its limit (migration 0003)
     Index(
         "ix_send_ledger_claim",

@@ -5,6 +5,9 @@ A report names the text by the provider's id (Twilio's MessageSid) only; the not
 announcement puts that id on the line (`message_id`). Reports come on their own topic, before
 or after the announcement, and Twilio's callbacks in any order: the most final report per id
 is kept (`sms_reports`) and applied to the line when both are known, whichever came first.
+
+A text Twilio refused outright (its create answered 4xx) never gets a report: the notifier's
+failed announcement carries Twilio's error code instead, said in the same words (`refusal`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from services.status import rows
 from services.status.conversations import transcript
 from services.status.conversations.transcript import DELIVERED, UNDELIVERED
 from services.status.models import TEXT_SENT, ConversationRow, SmsReportRow, TranscriptEntry
-from shared.events import Channel, NotificationDelivered, SmsStatusReported
+from shared.events import Channel, DeliveryState, NotificationDelivered, SmsStatusReported
 
 RANK = {
     "accepted": 0,
@@ -49,8 +52,11 @@ REASONS = {
     30008: "unknown error",
     30034: "sending number not registered for A2P 10DLC",
     21610: "the patron replied STOP",
+    21211: "not a valid phone number",
+    21614: "not a mobile number",
 }
-"""Twilio's common error codes for a text that was not delivered, in the desk's words."""
+"""Twilio's common error codes for a text that was not delivered (a status callback's ErrorCode)
+or that Twilio refused to send (its answer to the create), in the desk's words."""
 NO_REASON = "the carrier did not deliver it"
 
 _LINES = "refdesk.sms_report_lines"
@@ -62,6 +68,12 @@ def reason(error_code: int | None) -> str:
     if error_code is None:
         return NO_REASON
     return REASONS.get(error_code, f"error {error_code}")
+
+
+def refusal(error_code: int) -> str:
+    """Why Twilio refused to send a text, as the console says it (the notifier's failed
+    announcement carries the code)."""
+    return REASONS.get(error_code, f"the SMS provider refused it (error {error_code})")
 
 
 def _order(status: str, reported_at: datetime, error_code: int | None) -> tuple[object, ...]:
@@ -162,9 +174,22 @@ async def on_reported(session: AsyncSession, data: SmsStatusReported) -> None:
         await _apply(session, line_id, report)
 
 
+async def _refused(session: AsyncSession, key: str, error_code: int) -> None:
+    """A text Twilio refused: its line says why in words (an announcement without a code keeps
+    its own short reason, such as "rejected 400")."""
+    entry = await transcript.line(session, key)
+    if entry is not None and entry["delivery_state"] == DeliveryState.FAILED.value:
+        await transcript.rewrite(session, key, delivery_reason=refusal(error_code))
+
+
 async def on_delivered(session: AsyncSession, data: NotificationDelivered) -> None:
-    """After the notifier's announcement wrote a text's line: the report that came first."""
-    if data.channel is not Channel.SMS or not data.message_id:
+    """After the notifier's announcement wrote a text's line: why Twilio refused it, or the
+    report that came first."""
+    if data.channel is not Channel.SMS:
+        return
+    if data.state is DeliveryState.FAILED and data.error_code is not None:
+        await _refused(session, data.idempotency_key, data.error_code)
+    if not data.message_id:
         return
     entry = await transcript.line(session, data.idempotency_key)
     if entry is None or entry["direction"] != "out" or entry["message_id"] != data.message_id:

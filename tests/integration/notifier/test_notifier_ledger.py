@@ -156,7 +156,7 @@ async def test_the_ledgers_updates_and_sweeps_read_their_rows_not_every_pending_
         for statement, values in (
             (
                 ledger_outcomes._RETRY_LATER,
-                {"k": keys[0], "at": now, "err": "451", "inc": 1, "doubt": None},
+                {"k": keys[0], "at": now, "err": "451", "inc": 1, "doubt": None, "floor": None},
             ),
             (
                 ledger_outcomes._MARK_SENT,
@@ -181,8 +181,8 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
     runners: tuple[UnitRunner, UnitRunner],
 ) -> None:
     db = runners[0]
-    done, later, buried, waiting = (command() for _ in range(4))
-    await db(lambda conn: ledger.record(conn, [done, later, buried]))
+    done, later, throttled, buried, waiting = (command() for _ in range(5))
+    await db(lambda conn: ledger.record(conn, [done, later, throttled, buried]))
     await claim(db)
     await db(
         lambda conn: ledger_outcomes.apply_outcomes(
@@ -192,6 +192,9 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
                     done.idempotency_key, ledger_outcomes.Delivered(text="hi", message_id="<m@x>")
                 ),
                 ledger_outcomes.retry_later(later.idempotency_key, delay_s=3600, error="451 later"),
+                ledger_outcomes.retry_later(
+                    throttled.idempotency_key, delay_s=3600, error="429", held=True
+                ),
                 ledger_outcomes.dead(buried.idempotency_key, error="550 no", reason="rejected 550"),
             ],
             lease_s=LEASE_S,
@@ -221,7 +224,8 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
     assert rows[buried.idempotency_key].reason == "rejected 550"
     assert (await claim(db)).entries == []  # the retry waits for its time
 
-    # the lane's relay is back: what waits in backoff becomes due now
+    # the lane's relay is back: what waits in backoff becomes due now, except a rate limit's
+    # wait (the provider asked for it; a success elsewhere does not end it)
     await db(lambda conn: ledger.record(conn, [waiting]))
     await db(
         lambda conn: ledger_outcomes.apply_outcomes(
@@ -235,6 +239,12 @@ async def test_outcomes_are_written_together_and_only_to_their_rows(
         )
     )
     assert [e.key for e in (await claim(db)).entries] == [later.idempotency_key]
+    rows = await db(lambda conn: {r.idempotency_key: r for r in conn.execute(select(table))})
+    assert (
+        rows[throttled.idempotency_key].not_before
+        == rows[throttled.idempotency_key].next_attempt_at
+    )
+    assert rows[later.idempotency_key].not_before is None
 
 
 async def test_final_outcomes_are_announced_once_or_again_after_their_lease(

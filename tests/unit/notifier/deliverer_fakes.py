@@ -109,13 +109,20 @@ class FakeSmsProvider:
     created: list[Texted] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     """One per create, in order; a create past the list succeeds."""
+    steps_to: dict[str, list[Step]] = field(default_factory=dict)
+    """One per create to that number, taken before `steps` (one patron's texts answered
+    apart from the others sent meanwhile)."""
+    attempts: list[str] = field(default_factory=list)
+    """The key of each create asked for, whatever it was answered."""
     lookups: list[str] = field(default_factory=list)
     """The key of each lookup."""
     lookup_failures: list[Exception] = field(default_factory=list)
     """Raised, one per lookup."""
 
     async def send(self, *, to: str, body: str, idempotency_key: str) -> str:
-        step = self.steps.pop(0) if self.steps else Step()
+        self.attempts.append(idempotency_key)
+        own = self.steps_to.get(to)
+        step = own.pop(0) if own else self.steps.pop(0) if self.steps else Step()
         sid = "SM" + derived_id("fake-sms", str(len(self.created)), body).replace("-", "")
         if step.creates:
             at = self.clock().replace(microsecond=0)

@@ -49,7 +49,12 @@ def requested(key: str = KEY) -> NotificationRequested:
 
 
 def announced(
-    state: DeliveryState = DeliveryState.SENT, *, key: str = KEY, sid: str | None = SID
+    state: DeliveryState = DeliveryState.SENT,
+    *,
+    key: str = KEY,
+    sid: str | None = SID,
+    reason: str = "timeout",
+    error_code: int | None = None,
 ) -> NotificationDelivered:
     return NotificationDelivered(
         idempotency_key=key,
@@ -57,7 +62,8 @@ def announced(
         kind=NotificationKind.STAFF_REPLY,
         channel=Channel.SMS,
         state=state,
-        reason="timeout" if state is DeliveryState.FAILED else None,
+        reason=reason if state is DeliveryState.FAILED else None,
+        error_code=error_code,
         text="NE is open until 9 tonight." if state is DeliveryState.SENT else None,
         message_id=sid if state is DeliveryState.SENT else None,
         segments=1,
@@ -263,6 +269,27 @@ async def test_a_text_the_notifier_could_not_send_stays_failed(
 
 
 @pytest.mark.usefixtures("conversation")
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (21610, "the patron replied STOP"),
+        (21211, "not a valid phone number"),
+        (21614, "not a mobile number"),
+        (21612, "the SMS provider refused it (error 21612)"),
+        (None, "rejected 400"),
+    ],
+)
+async def test_a_text_twilio_refused_says_why_in_the_desks_words(
+    sessions: async_sessionmaker[AsyncSession], code: int | None, words: str
+) -> None:
+    """Twilio answered the notifier's create 400 with an error code: no status callback will
+    come, so the announcement's code is put in the same words a callback's would be."""
+    refused = announced(DeliveryState.FAILED, reason="rejected 400", error_code=code)
+    await given(sessions, requested(), refused)
+    assert await delivery(sessions) == ("failed", words)
+
+
+@pytest.mark.usefixtures("conversation")
 async def test_redelivered_and_replayed_reports_end_in_the_same_state(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -299,6 +326,8 @@ async def test_redelivered_and_replayed_reports_end_in_the_same_state(
         (30008, "unknown error"),
         (30034, "sending number not registered for A2P 10DLC"),
         (21610, "the patron replied STOP"),
+        (21211, "not a valid phone number"),
+        (21614, "not a mobile number"),
         (30410, "error 30410"),
         (None, "the carrier did not deliver it"),
     ],
