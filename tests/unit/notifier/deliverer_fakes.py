@@ -1,9 +1,11 @@
 """Tiny fakes of the Deliverer's ports: senders that remember (or fail as told), an SMS
 provider that creates messages and lists them (or loses its answer, as Twilio's can be lost), a
-publisher that remembers (or is down, or dies mid-call), a hand-moved clock."""
+publisher that remembers (or is down, or dies mid-call), a hand-moved clock; and `drain`, which
+delivers what is due on a lane as the lane's workers would, one claim after another."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,10 +13,27 @@ from email.message import EmailMessage
 
 from pydantic import BaseModel
 
+from services.notifier import ledger
+from services.notifier.delivery import Deliverer
 from services.notifier.mime import Email
-from shared.events import derived_id
+from shared.events import Channel, derived_id
 
 T0 = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+LEASE_S = 60.0
+
+
+async def drain(d: Deliverer, channel: Channel) -> None:
+    """Deliver everything due on a lane, one claim after another."""
+    while True:
+        claim = await d.db(
+            functools.partial(
+                ledger.claim, channel=channel.value, limit=8, busy=[], lease_s=LEASE_S, now=d.now()
+            )
+        )
+        if not claim.entries:
+            return
+        for entry in claim.entries:
+            await d.deliver(entry)
 
 
 class Crash(BaseException):

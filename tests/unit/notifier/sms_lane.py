@@ -3,13 +3,19 @@ messages and lists them: the lane the SMS tests drive, one claim at a time."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from deliverer_fakes import Clock, FakeEmail, FakePublisher, FakeSmsProvider, FakeTexts
+from deliverer_fakes import (
+    Clock,
+    FakeEmail,
+    FakePublisher,
+    FakeSmsProvider,
+    FakeTexts,
+    drain,
+)
 
-from services.notifier import ledger, tables
+from services.notifier import tables
 from services.notifier.delivery import Deliverer
 from services.notifier.outgoing import Adapters
 from services.notifier.settings import NotifierSettings
@@ -17,8 +23,6 @@ from shared.db import create_engine
 from shared.events import Channel, NotificationDelivered
 from shared.syncdb import UnitRunner
 from shared.topics import DELIVERIES
-
-LEASE_S = 60.0
 
 
 @dataclass
@@ -51,22 +55,7 @@ class Lane:
 
     async def drain(self, channel: Channel = Channel.SMS) -> None:
         """Deliver everything due on the lane, one claim after another."""
-        d = self.deliverer
-        while True:
-            claim = await d.db(
-                functools.partial(
-                    ledger.claim,
-                    channel=channel.value,
-                    limit=8,
-                    busy=[],
-                    lease_s=LEASE_S,
-                    now=d.now(),
-                )
-            )
-            if not claim.entries:
-                return
-            for entry in claim.entries:
-                await d.deliver(entry)
+        await drain(self.deliverer, channel)
 
     async def later(self, seconds: float) -> None:
         """Let time pass (a retry's backoff, a dead worker's lease), then drain again."""

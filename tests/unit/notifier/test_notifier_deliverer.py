@@ -4,7 +4,6 @@ announced after its lease, and a failure is announced with a short reason."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deliverer_fakes import Clock, Crash, FakeEmail, FakePublisher, FakeTexts
+from deliverer_fakes import LEASE_S, Clock, Crash, FakeEmail, FakePublisher, FakeTexts, drain
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from services.notifier import ledger, ledger_outcomes, ledger_work, tables
+from services.notifier import ledger_outcomes, ledger_work, tables
 from services.notifier.delivery import Deliverer
 from services.notifier.errors import PermanentSendError, TransientSendError
 from services.notifier.messages import make_message_id
@@ -38,7 +37,6 @@ from shared.syncdb import UnitRunner
 from shared.topics import DELIVERIES, NOTIFICATIONS
 
 PATRON_ID = "CAF=patron-1@mail.gmail.com"
-LEASE_S = 60.0
 
 
 @dataclass
@@ -72,23 +70,8 @@ class Desk:
         return self.deliverer
 
     async def drain(self, channel: Channel = Channel.EMAIL) -> None:
-        """Deliver everything due on a lane, one claim after another."""
-        d = self.deliverer
-        while True:
-            claim = await d.db(
-                functools.partial(
-                    ledger.claim,
-                    channel=channel.value,
-                    limit=8,
-                    busy=[],
-                    lease_s=LEASE_S,
-                    now=d.now(),
-                )
-            )
-            if not claim.entries:
-                return
-            for entry in claim.entries:
-                await d.deliver(entry)
+        """Deliver everything due on the lane, one claim after another."""
+        await drain(self.deliverer, channel)
 
     def outcomes(self) -> list[NotificationDelivered]:
         events = self.publisher.on(DELIVERIES.name)

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 from deliverer_fakes import (
+    LEASE_S,
     Crash,
     Step,
     lose_answer,
     refuse,
 )
 from prometheus_client import REGISTRY
-from sms_lane import LEASE_S, Lane
+from sms_lane import Lane
 
 from services.notifier import tables
 from services.notifier.errors import (

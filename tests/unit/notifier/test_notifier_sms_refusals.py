@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from deliverer_fakes import Crash, lose_answer, refuse
-from sms_lane import LEASE_S, Lane
+from deliverer_fakes import LEASE_S, Crash, lose_answer, refuse
+from sms_lane import Lane
 
 from services.notifier.errors import (
     PermanentSendError,
