@@ -143,9 +143,10 @@ class Guard:
             except PoisonMessage as exc:
                 poison.append((record, str(exc)))
         topic = str(records[0].topic) if records else "?"
-        keys = [(str(r.topic), r.partition, r.offset) for r in held]
         try:
-            if any(self._failed.get(k, 0) >= ISOLATE_AFTER for k in keys):
+            # the failure counts are read only while a failure is remembered: the healthy path
+            # pays nothing for them
+            if self._failed and any(self._failed.get(_key(r), 0) >= ISOLATE_AFTER for r in held):
                 poison += await self._one_by_one(good, held, dispatch)
             elif good:
                 await dispatch(good)
@@ -161,8 +162,8 @@ class Guard:
             if isinstance(exc, DETERMINISTIC):
                 if len(self._failed) > 10_000:  # a bound; counting starts again
                     self._failed.clear()
-                for k in keys:
-                    self._failed[k] = self._failed.get(k, 0) + 1
+                for record in held:
+                    self._failed[_key(record)] = self._failed.get(_key(record), 0) + 1
             BATCHES.labels(topic=topic, outcome="retried").inc()
             CONSUMED.labels(topic=topic, outcome="retried").inc(len(records))
             log.warning(
@@ -171,8 +172,9 @@ class Guard:
             )
             await asyncio.sleep(self.retry_pause_s)
             raise TransientFailure(type(exc).__name__) from None
-        for k in keys:
-            self._failed.pop(k, None)
+        if self._failed:
+            for record in held:
+                self._failed.pop(_key(record), None)
         if poison:
             DEAD_LETTERS.labels(topic=topic).inc(len(poison))
             CONSUMED.labels(topic=topic, outcome="dead_lettered").inc(len(poison))
@@ -211,6 +213,11 @@ class Guard:
                     )
                 )
         return failed
+
+
+def _key(record: ConsumerRecord[Any, Any]) -> tuple[str, int, int]:
+    """Where a record was read: the Guard's key for counting its failures."""
+    return (str(record.topic), record.partition, record.offset)
 
 
 def _stated_type(record: ConsumerRecord[Any, Any]) -> str | None:
