@@ -119,12 +119,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(_req: Request, _exc: Exception) -> JSONResponse:
-        # Starlette's outermost ServerErrorMiddleware answers with this, then re-raises the
-        # exception for the server to log; the security headers middleware is inside it, so the
-        # answer carries them itself.
-        response = problem(500, "Internal Server Error")
-        response.headers.update({"Content-Security-Policy": CSP, **SECURITY_HEADERS})
-        return response
+        return unhandled_problem()
+
+
+def unhandled_problem() -> JSONResponse:
+    """The answer to an unexpected exception: a bare 500, no detail (its text can hold data or
+    secrets). Starlette's outermost ServerErrorMiddleware sends it, then re-raises the exception
+    for the server to log; the security headers middleware is inside it, so the answer carries
+    them itself."""
+    response = problem(500, "Internal Server Error")
+    response.headers.update({"Content-Security-Policy": CSP, **SECURITY_HEADERS})
+    return response
 
 
 # Pages and API answers may load nothing from elsewhere and never be framed (clickjacking).

@@ -26,12 +26,17 @@ class StatusIn(BaseModel):
     note: str | None = Field(None, max_length=500)
 
 
+def domain_problem(exc: StatusError) -> JSONResponse:
+    """A domain error as problem+json."""
+    return problem(exc.status, exc.title, exc.detail or None)
+
+
 def install_error_handler(app: FastAPI) -> None:
     """Render domain errors as problem+json."""
 
     @app.exception_handler(StatusError)
     async def _domain(_req: Request, exc: StatusError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail or None)
+        return domain_problem(exc)
 
 
 async def _change(

@@ -109,9 +109,9 @@ def create_app(settings: StatusSettings) -> FastAPI:
         return {"broker": bool(broker_ok), "database": database_ok}
 
     install_problem_handlers(app)
-    dashboard.install_page_errors(app)
     install_http_guards(app)
     api.install_error_handler(app)
+    dashboard.install_page_errors(app)
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: _broker_of(app), service="status"))
     app.include_router(api.router)

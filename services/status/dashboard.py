@@ -16,16 +16,16 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.status import presence
+from services.status import api, presence
 from services.status.auth import COOKIE, Actor, actor_for_token
 from services.status.console import error_pages, pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
-from services.status.errors import Unauthenticated, Unavailable
+from services.status.errors import StatusError, Unauthenticated, Unavailable
 from services.status.resources import publish_presence
 from services.status.sessions import close_session, open_session, open_sessions, session_actor
 from services.status.throttle import client_address, throttle_of
 from shared.events import StaffStatus
-from shared.http import http_problem
+from shared.http import CSP, SECURITY_HEADERS, http_problem, unhandled_problem
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -230,23 +230,49 @@ async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict
 router.include_router(pages.router)
 
 
+def _browser_page(request: Request) -> bool:
+    """Whether a request is a browser's navigation to a console page (GET under /dashboard,
+    asking for HTML): the requests that get an error page rather than problem+json."""
+    path = request.url.path
+    return (
+        (path == "/dashboard" or path.startswith("/dashboard/"))
+        and request.method == "GET"
+        and error_pages.wants_html(request.headers.get("accept"))
+    )
+
+
 def install_page_errors(app: FastAPI) -> None:
     """A browser at an address under /dashboard that no route takes (404, or 405 for a method
     none has) gets the console's "Page not found" page; a path ending in "/" goes first to the
-    path without it. Every other request keeps the problem+json of shared/http.py. Installed
-    after `install_problem_handlers`, which it replaces for HTTP errors."""
+    path without it. A console page that fails on the desk's side (the database or broker
+    unreachable: 503; anything unexpected: 500) gets a page saying so, with no detail. Every
+    other request keeps problem+json (shared/http.py, api.py). Installed after
+    `install_problem_handlers` and `api.install_error_handler`, whose handlers it replaces."""
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        path = request.url.path
-        page = (
-            exc.status_code in (404, 405)
-            and (path == "/dashboard" or path.startswith("/dashboard/"))
-            and request.method == "GET"
-            and error_pages.wants_html(request.headers.get("accept"))
-        )
-        if not page:
+        if exc.status_code not in (404, 405) or not _browser_page(request):
             return http_problem(exc)
+        path = request.url.path
         if path.endswith("/") and path.rstrip("/"):
             return RedirectResponse(str(request.url.replace(path=path.rstrip("/"))), 307)
         return pages.error_page(request, error_pages.PAGE_NOT_FOUND, 404)
+
+    @app.exception_handler(StatusError)
+    async def _domain(request: Request, exc: StatusError) -> Response:
+        if exc.status < 500 or not _browser_page(request):
+            return api.domain_problem(exc)
+        unavailable = exc.status == 503
+        trouble = error_pages.UNAVAILABLE_TROUBLE if unavailable else error_pages.SERVER_TROUBLE
+        return pages.error_page(request, trouble, exc.status)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        # Starlette's outermost ServerErrorMiddleware answers with this and then re-raises the
+        # exception for the server to log; the page must not fail in its turn.
+        if _browser_page(request):
+            with contextlib.suppress(Exception):
+                response = pages.error_page(request, error_pages.SERVER_TROUBLE, 500)
+                response.headers.update({"Content-Security-Policy": CSP, **SECURITY_HEADERS})
+                return response
+        return unhandled_problem()

@@ -24,6 +24,16 @@ PAGE_NOT_FOUND = Trouble(
     "Page not found",
     "There is no page at this address in the desk console. The link may be wrong or out of date.",
 )
+SERVER_TROUBLE = Trouble(
+    "This page could not be shown",
+    "Something went wrong on the desk's side, not in anything you did. Try again in a moment; "
+    "if it keeps happening, tell the desk's administrator the time it happened.",
+)
+UNAVAILABLE_TROUBLE = Trouble(
+    "The desk console is not available right now",
+    "It cannot reach its database or message broker. Try again in a minute: patrons' messages "
+    "are kept meanwhile and appear in the queue when it is back.",
+)
 CONVERSATION_TROUBLE = {
     404: Trouble(
         "This conversation could not be found",

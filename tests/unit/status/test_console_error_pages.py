@@ -5,6 +5,7 @@ clients keep their problem+json answers unchanged."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import console_scenes as scene
@@ -14,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import QueryParams
 from status_fakes import T0, arrive
 
+from services.status.app import create_app
 from services.status.auth import COOKIE
-from services.status.console import timeline, views
+from services.status.console import pages, timeline, views
 from services.status.console.error_pages import wants_html
 from services.status.conversations.macros import MacroBook
+from services.status.errors import Conflict, Unavailable
+from services.status.resources import Resources
 from shared.events import Action, Channel, Priority, RoutingDecided, RuleHit
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -195,6 +199,71 @@ async def test_the_pages_other_routers_serve_under_the_console_still_answer(
 )
 def test_only_a_request_that_prefers_html_is_a_browsers(accept: str | None, html: bool) -> None:
     assert wants_html(accept) is html
+
+
+# ---- a page that fails on the desk's side ----------------------------------------------
+
+
+@pytest.fixture
+async def unraised(resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as a server runs it: an unexpected exception answered, not raised to the client."""
+    app = create_app(resources.settings)
+    app.state.resources = resources
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://status") as c:
+        yield c
+
+
+def queue_fails_with(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    async def failing(**_: object) -> None:
+        raise error
+
+    monkeypatch.setattr(pages, "queue_context", failing)
+
+
+async def test_a_console_page_that_fails_unexpectedly_is_a_500_page_without_detail(
+    unraised: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await sign_in(unraised)
+    queue_fails_with(monkeypatch, RuntimeError("row 7 of patron 555-0100"))
+    answer = await unraised.get("/dashboard", headers=BROWSER)
+    assert answer.status_code == 500
+    assert answer.headers["content-type"].startswith("text/html")
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" in answer.headers
+    assert "This page could not be shown" in answer.text
+    assert 'href="/dashboard"' in answer.text and "555-0100" not in answer.text
+    for headers in JSON_CLIENTS:
+        answer = await unraised.get("/dashboard", headers=headers)
+        assert answer.status_code == 500 and answer.headers["content-type"] == PROBLEM
+        assert answer.json() == {
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+        }
+
+
+async def test_a_console_page_without_its_database_says_the_console_is_unavailable(
+    unraised: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await sign_in(unraised)
+    queue_fails_with(monkeypatch, Unavailable("the database is unreachable"))
+    answer = await unraised.get("/dashboard", headers=BROWSER)
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "The desk console is not available right now" in answer.text
+    answer = await unraised.get("/dashboard", headers={"Accept": "application/json"})
+    assert answer.status_code == 503 and answer.headers["content-type"] == PROBLEM
+    assert answer.json()["detail"] == "the database is unreachable"
+
+
+async def test_a_domain_error_below_500_keeps_its_problem_json_on_a_page(
+    unraised: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await sign_in(unraised)
+    queue_fails_with(monkeypatch, Conflict("already closed"))
+    answer = await unraised.get("/dashboard", headers=BROWSER)
+    assert answer.status_code == 409 and answer.headers["content-type"] == PROBLEM
 
 
 # ---- the sign-in form -----------------------------------------------------------------
