@@ -225,6 +225,11 @@ class RoutingDecided(_Data):
     risk_score: float | None = Field(None, ge=0, le=1, description="learned crisis risk")
     net: str | None = Field(None, description="which net escalated or flagged: rules | model")
     model_version: str | None = None
+    follow_up: bool = Field(
+        False,
+        description="a later message of a conversation the router had already routed and that "
+        "was not closed since: it leaves the conversation where it is unless it is a crisis",
+    )
 
 
 # ---- refdesk.notifications ------------------------------------------------------------
@@ -684,6 +689,11 @@ class PublicConversationRouted(_PublicData):
     priority: Priority
     overnight: bool
     decided_at: Instant
+    follow_up: bool = Field(
+        False,
+        description="a later message of a conversation already routed: the conversation "
+        "stays where it is unless the action is escalate_crisis",
+    )
 
 
 class PublicConversationClosed(_PublicData):

@@ -86,6 +86,7 @@ def routed(event: AnyEvent, data: RoutingDecided, *, key: str) -> Outgoing:
         priority=data.priority,
         overnight=data.overnight,
         decided_at=data.decided_at,
+        follow_up=data.follow_up,
     )
     return Outgoing(public_event(event, public), digest)
 

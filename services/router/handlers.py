@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
+from sqlalchemy import Connection
 
-from services.router import routing, tables
+from services.router import conversations, routing, tables
 from services.router.commands import commands_for, survey_for
+from services.router.conversations import Remembered, follow_up_keeps
 from services.router.learned import LearnedModel
 from services.router.metrics import AUTOMATIC_RECORDED, BLOCKED_DROPPED, DECISIONS, LEARNED
 from services.router.policy.decision import Decision, DecisionInput
@@ -30,6 +32,7 @@ from shared.events import (
     ConversationClosed,
     ConversationTransferred,
     InteractionReceived,
+    NotificationKind,
     RoutingDecided,
     derived_id,
     new_event,
@@ -60,17 +63,26 @@ class PublishPlan:
     held in memory for one batch, not an outbox table: nothing of it outlives the batch).
 
     `done` starts as the batch's interactions already recorded as processed and grows with
-    each one decided, so a repeat within the batch is decided once.
+    each one decided, so a repeat within the batch is decided once. `remembered` starts as the
+    batch's conversations as the router last left them and follows each decision and close;
+    `changed` names those to write back.
     """
 
     policy: Policy
     done: set[str]
+    remembered: dict[str, Remembered] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
     records: list[tuple[str, CloudEvent[Any], str]] = field(default_factory=list)
     decided: list[tuple[AnyEvent, InteractionReceived, Decision]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     """blocked contacts' interactions that no crisis net escalated: recorded, not routed"""
     automatic: list[tuple[str, str]] = field(default_factory=list)
     """automatic mail no crisis net escalated, with its kind: recorded, not routed"""
+
+    def remember(self, conversation_id: str, state: Remembered) -> None:
+        """Note what the batch changed about a conversation (written with its records)."""
+        self.remembered[conversation_id] = state
+        self.changed.add(conversation_id)
 
     def add(self, topic: str, data: BaseModel, *, key: str, event_id: str) -> None:
         """Queue one event for publishing, keyed (and subjected) by its conversation."""
@@ -97,8 +109,10 @@ def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -
     return routing.decide(policy, model, inp, online=online)
 
 
-def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDecided:
-    """The wire form of a decision."""
+def to_event(
+    interaction: InteractionReceived, decision: Decision, *, follow_up: bool = False
+) -> RoutingDecided:
+    """The wire form of a decision (a follow-up's names no hand-off: none is sent)."""
     return RoutingDecided(
         decision_id=derived_id(interaction.interaction_id, "decision"),
         interaction_id=interaction.interaction_id,
@@ -109,9 +123,9 @@ def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDec
         priority=decision.priority,
         overnight=decision.overnight,
         rules=list(decision.rules),
-        handoff_text=decision.handoff_text,
+        handoff_text=None if follow_up else decision.handoff_text,
         guidance=decision.guidance,
-        fallback=decision.fallback,
+        fallback=None if follow_up else decision.fallback,
         policy_version=decision.policy_version,
         decided_at=datetime.now(UTC),
         lang=decision.lang,
@@ -119,6 +133,7 @@ def to_event(interaction: InteractionReceived, decision: Decision) -> RoutingDec
         risk_score=decision.risk_score,
         net=decision.net,
         model_version=decision.model_version,
+        follow_up=follow_up,
     )
 
 
@@ -145,18 +160,38 @@ def plan_interaction(
         # answer the conversation; a crisis rule's escalation still stands
         plan.automatic.append((data.interaction_id, data.automatic.value))
         return
-    routed = to_event(data, decision)
     key = data.conversation_id
+    before = plan.remembered.get(key)
+    follow_up = before is not None and before.open
+    routed = to_event(data, decision, follow_up=follow_up)
     plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
-    for command in commands_for(data, decision, plan.policy):
+    commands = commands_for(data, decision, plan.policy)
+    if before is not None and follow_up:
+        commands = [c for c in commands if follow_up_keeps(c, before)]
+    for command in commands:
         plan.add(NOTIFICATIONS.name, command, key=key, event_id=command.idempotency_key)
     plan.decided.append((event, data, decision))
+    crisis = decision.action is Action.ESCALATE_CRISIS
+    emailed = any(c.kind is NotificationKind.CIRCULATION_EMAIL for c in commands)
+    if before is not None and follow_up:
+        after = replace(
+            before,
+            crisis=before.crisis or crisis,
+            circulation_emailed=before.circulation_emailed or emailed,
+        )
+    else:
+        after = Remembered(routed_at=routed.decided_at, crisis=crisis, circulation_emailed=emailed)
+    plan.remember(key, after)
 
 
 def plan_closed(
     deps: RouterDeps, plan: PublishPlan, event: AnyEvent, data: ConversationClosed
 ) -> None:
-    """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever)."""
+    """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever);
+    the patron's next message starts a new round."""
+    before = plan.remembered.get(data.conversation_id)
+    if before is not None and before.open:
+        plan.remember(data.conversation_id, replace(before, closed=True))
     command = survey_for(data)
     if command is not None:
         plan.add(
@@ -180,10 +215,21 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
     same decision ids and idempotency keys, which consumers drop (docs/reliability.md).
     """
     ids = [data.interaction_id for _, data in items if isinstance(data, InteractionReceived)]
+    talks = {
+        data.conversation_id
+        for _, data in items
+        if isinstance(data, InteractionReceived | ConversationClosed)
+    }
     done: set[str] = set()
-    if ids:
-        done = await deps.db(lambda conn: processed_among(conn, tables.processed, CONSUMER, ids))
-    plan = PublishPlan(policy=deps.policies.current, done=done)
+    remembered: dict[str, Remembered] = {}
+    if talks:
+
+        def look(conn: Connection) -> tuple[set[str], dict[str, Remembered]]:
+            processed = processed_among(conn, tables.processed, CONSUMER, ids)
+            return processed, conversations.load(conn, talks)
+
+        done, remembered = await deps.db(look)
+    plan = PublishPlan(policy=deps.policies.current, done=done, remembered=remembered)
     for event, data in items:
         planner = PLANNERS.get(type(data))
         if planner is not None:
@@ -202,8 +248,14 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
         AUTOMATIC_RECORDED.labels(kind=kind).inc(count)
     processed = [d.interaction_id for _, d, _ in plan.decided] + plan.dropped
     processed += [interaction_id for interaction_id, _ in plan.automatic]
-    if processed:
-        await deps.db(lambda conn: record_processed(conn, tables.processed, CONSUMER, processed))
+    changed = [(c, plan.remembered[c]) for c in sorted(plan.changed)]
+    if processed or changed:
+
+        def record(conn: Connection) -> None:
+            record_processed(conn, tables.processed, CONSUMER, processed)
+            conversations.save(conn, changed)
+
+        await deps.db(record)
     for event, data, decision in plan.decided:
         log.info(
             "routed",

@@ -1,10 +1,22 @@
-"""The router's own tables: which interactions it has already decided."""
+"""The router's own tables: which interactions it has already decided, and what it has done in
+each open conversation (`conversations.py`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table
 
 from shared.db import processed_table
 
 metadata = MetaData()
 processed = processed_table(metadata, "router_processed_events")
+conversations = Table(
+    "router_conversations",
+    metadata,
+    Column("conversation_id", String(128), primary_key=True),
+    Column("routed_at", DateTime(timezone=True), nullable=False),
+    Column("crisis", Boolean, nullable=False),
+    Column("circulation_emailed", Boolean, nullable=False),
+    Column("closed", Boolean, nullable=False),
+)
+"""one row per conversation the router has routed: its first decision's time, whether a crisis
+was escalated in it and the circulation managers emailed, and whether it has been closed since"""

@@ -129,16 +129,19 @@ async def on_automatic(session: AsyncSession, data: InteractionReceived) -> None
 
 
 async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Assigning) -> None:
-    """The router's (or a staff transfer's) decision sets department, priority and flags."""
+    """The router's (or a staff transfer's) decision sets department, priority and flags. A
+    follow-up (a later message of a conversation the router had routed) moves it only to
+    escalate a crisis: otherwise it stays with its department and librarian."""
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.decided_at)
-    if conv.department != data.department and _newer(conv, data.decided_at):
+    crisis = data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
+    kept = data.follow_up and not (crisis and not conv.crisis) and conv.department is not None
+    if not kept and conv.department != data.department and _newer(conv, data.decided_at):
         conv.department = data.department
         _unassign(conv, data.decided_at)
     # an overnight ticket stays overnight, and a later message never lowers the priority
     conv.overnight = conv.overnight or data.overnight
     if PRIORITY_RANK[data.priority.value] < PRIORITY_RANK.get(conv.priority, 2):
         conv.priority = data.priority.value
-    crisis = data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
     if crisis and not conv.crisis:
         conv.crisis, conv.crisis_at = True, data.decided_at
     if crisis and conv.state == "closed" and data.decided_at > (conv.closed_at or data.decided_at):
@@ -146,7 +149,7 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
         # which reopens nothing itself) is never left in a closed conversation
         conv.state, conv.closed_at = "open", None
         _unassign(conv, data.decided_at)
-    await transcript.on_routing(session, conv, data)
+    await transcript.on_routing(session, conv, data, kept=kept)
     if assigning.enabled:
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
 

@@ -339,6 +339,10 @@ async def _inbound(
     )
 
 
+FOLLOW_UP_FLAGGED = "Follow-up flagged for safety review — learned safety net"
+"""A follow-up the learned net flagged, in a conversation it left where it was."""
+
+
 def _department_phrase(decision: RoutingDecided) -> str:
     rules = ", ".join(hit.rule_id for hit in decision.rules)
     if decision.decided_by != "router":
@@ -354,15 +358,23 @@ def _department_phrase(decision: RoutingDecided) -> str:
     return text
 
 
-async def on_routing(session: AsyncSession, conv: AnyConversation, data: RoutingDecided) -> None:
-    """A routing decision or staff transfer, as a timeline line."""
+async def on_routing(
+    session: AsyncSession, conv: AnyConversation, data: RoutingDecided, *, kept: bool = False
+) -> None:
+    """A routing decision or staff transfer, as a timeline line. A follow-up that left the
+    conversation where it was (`kept`) changes nothing a line would say, unless it flagged the
+    message for safety review."""
     conv.routed = True
-    conv.action = data.action.value
+    if not kept:
+        conv.action = data.action.value
     conv.lang = data.lang or conv.lang
     if data.safety_review and data.action is not Action.ESCALATE_CRISIS:
         conv.safety_review = True
     if data.risk_score is not None:
         conv.risk_score = max(conv.risk_score or 0.0, data.risk_score)
+    if kept and not data.safety_review:
+        changed(session, conv, "routed", data.decided_at)
+        return
     await upsert(
         session,
         f"decision:{data.decision_id}",
@@ -371,7 +383,7 @@ async def on_routing(session: AsyncSession, conv: AnyConversation, data: Routing
         at=data.decided_at,
         author=data.decided_by,
         kind="routed" if data.decided_by == "router" else "transferred",
-        text=_department_phrase(data),
+        text=FOLLOW_UP_FLAGGED if kept else _department_phrase(data),
     )
     changed(session, conv, "routed", data.decided_at)
 

@@ -130,21 +130,24 @@ async def on_routing(session: AsyncSession, data: RoutingDecided) -> None:
     """The router's decision (department, action, flags) or a staff transfer."""
     row = await _row(session, data.conversation_id, data.decided_at, data.channel.value)
     by_router = data.decided_by == ROUTER
-    _move(
-        session,
-        row,
-        to=data.department,
-        by=data.decided_by,
-        at=data.decided_at,
-        key=data.decision_id,
-    )
+    crisis = data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
+    if not data.follow_up or (crisis and not row.crisis) or row.department is None:
+        # a follow-up leaves the conversation where it is (handlers.on_routing)
+        _move(
+            session,
+            row,
+            to=data.department,
+            by=data.decided_by,
+            at=data.decided_at,
+            key=data.decision_id,
+        )
     if by_router and row.action is None:
         row.action, row.lang = data.action.value, data.lang
     if not by_router:  # a staff transfer is a response to the patron
         row.first_response_at = _earliest(row.first_response_at, data.decided_at)
     row.overnight = row.overnight or data.overnight
     row.safety_review = row.safety_review or data.safety_review
-    if data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT:
+    if crisis:
         row.crisis = True
         row.crisis_at = _earliest(row.crisis_at, data.decided_at)
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.router.app import create_app
 from services.router.handlers import CONSUMER
 from services.router.settings import RouterSettings
-from services.router.tables import processed
+from services.router.tables import conversations, processed
 from shared.db import create_engine, migrate, processed_among, record_processed
 from shared.events import (
     Channel,
@@ -283,17 +283,21 @@ async def test_a_redelivered_batch_yields_one_decision_each(
     ]
     commands = await read_to_end(bootstrap, "refdesk.notifications", where=of(conv))
     keys = {(c["data"]["interaction_id"], c["data"]["idempotency_key"]) for c in commands}
-    assert {i for i, _ in keys} == {x.interaction_id, y.interaction_id, z.interaction_id}
+    # y and z are follow-ups of x's conversation: x's hand-off is the only one
+    assert {i for i, _ in keys} == {x.interaction_id}
+    assert [e["data"]["follow_up"] for e in found] == [False, True, True]
     assert len(commands) == len(keys), "a redelivered interaction was commanded twice"
 
     # Published but not recorded (a crash between the acks and the processed rows' commit):
     # the batch is published again with the same decision ids and idempotency keys.
+    # (the conversation's row commits with the processed rows, so it goes too)
     async with engine.begin() as conn:
         await conn.execute(
             sa.delete(processed).where(
                 processed.c.event_id.in_([x.interaction_id, y.interaction_id])
             )
         )
+        await conn.execute(sa.delete(conversations).where(conversations.c.conversation_id == conv))
     await rewind(bootstrap, settings.router_group, start_offsets)
     w = interaction("HOURS", conv)
     await produce(bootstrap, conv, [record(w)])

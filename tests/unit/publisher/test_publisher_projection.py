@@ -118,6 +118,7 @@ CASES: list[tuple[BaseModel, str, dict[str, Any]]] = [
             "priority": "high",
             "overnight": True,
             "decided_at": "2025-12-01T03:15:00Z",
+            "follow_up": False,
         },
     ),
     (

@@ -14,6 +14,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.router.conversations import Remembered, follow_up_keeps
 from services.router.handlers import CONSUMER, RouterDeps, route_batch
 from services.router.policy import Policy, default_policy_path
 from services.router.policy.holder import PolicyHolder
@@ -24,7 +25,10 @@ from shared.events import (
     Channel,
     ConversationClosed,
     InteractionReceived,
+    NotificationKind,
+    NotificationRequested,
     Patron,
+    Priority,
     derived_id,
     new_event,
 )
@@ -178,3 +182,136 @@ async def test_a_closed_sms_ticket_gets_a_survey_and_a_closed_chat_none(
     [survey] = broker.on(NOTIFICATIONS.name)
     assert survey["data"]["kind"] == "survey"
     assert survey["id"] == derived_id(sms.conversation_id, "survey")
+
+
+# ---- follow-ups: a patron's later messages in a conversation already routed --------------
+
+LOST = "I lost my library book 1984, I am Ana Gomez, TCC ID 1234567"
+FINE = "do I need to pay a fine for the lost book?"
+
+
+def kinds(broker: FakeBroker, conversation: str) -> list[str]:
+    return [
+        n["data"]["kind"]
+        for n in broker.on(NOTIFICATIONS.name)
+        if n["data"]["conversation_id"] == conversation
+    ]
+
+
+def decisions(broker: FakeBroker, conversation: str) -> list[dict[str, Any]]:
+    return [
+        d["data"] for d in broker.on(ROUTING.name) if d["data"]["conversation_id"] == conversation
+    ]
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+async def test_a_follow_up_sends_no_second_hand_off_or_circulation_email(
+    deps: RouterDeps, broker: FakeBroker, one_batch: bool
+) -> None:
+    renewal, lost = f"sms-{uuid.uuid4()}", f"sms-{uuid.uuid4()}"
+    firsts = [interaction(RENEWAL, conversation=renewal), interaction(LOST, conversation=lost)]
+    laters = [
+        interaction("also can i renew the other one", conversation=renewal),
+        interaction(FINE, conversation=lost),
+        interaction(LOST, conversation=lost),
+    ]
+    if one_batch:
+        await route_batch(deps, [item(i) for i in firsts + laters])
+    else:
+        await route_batch(deps, [item(i) for i in firsts])
+        await route_batch(deps, [item(i) for i in laters])
+    assert kinds(broker, renewal) == ["handoff"]
+    # the fine question names nothing; the lost book again names the patron and the item
+    assert kinds(broker, lost) == ["circulation_email", "circulation_email"]
+    first, *follow_ups = decisions(broker, renewal)
+    assert not first["follow_up"] and first["handoff_text"]
+    assert [d["follow_up"] for d in follow_ups] == [True]
+    assert follow_ups[0]["handoff_text"] is None
+    assert [d["follow_up"] for d in decisions(broker, lost)] == [False, True, True]
+
+
+async def test_a_crisis_in_a_follow_up_is_escalated_in_full(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(RENEWAL, conversation=conversation))])
+    await route_batch(deps, [item(interaction(CRISIS, conversation=conversation))])
+    assert kinds(broker, conversation) == ["handoff", "crisis_alert", "crisis_resources"]
+    crisis = decisions(broker, conversation)[-1]
+    assert crisis["follow_up"] and crisis["action"] == "escalate_crisis"
+    assert crisis["department"] == "care-team"
+
+
+async def test_after_a_close_the_patrons_next_message_is_routed_afresh(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(RENEWAL, conversation=conversation))])
+    closed = ConversationClosed(
+        conversation_id=conversation,
+        channel=Channel.SMS,
+        closed_by="staff",
+        closed_at=OPEN_HOURS,
+        patron_contact="+18175550123",
+    )
+    again = interaction(RENEWAL, conversation=conversation)
+    await route_batch(deps, [item(closed), item(again)])
+    assert [d["follow_up"] for d in decisions(broker, conversation)] == [False, False]
+    assert kinds(broker, conversation) == ["handoff", "survey", "handoff"]
+
+
+async def test_a_redelivered_first_message_is_still_decided_as_the_first(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    first = interaction(RENEWAL)
+    broker.down = True
+    with pytest.raises(ConnectionError):
+        await route_batch(deps, [item(first)])
+    broker.down = False  # nothing was recorded: the redelivery is the conversation's first
+    await route_batch(deps, [item(first)])
+    [decision] = decisions(broker, first.conversation_id)
+    assert not decision["follow_up"]
+    assert kinds(broker, first.conversation_id) == ["handoff"]
+
+
+def _command(kind: NotificationKind, **context: str) -> NotificationRequested:
+    return NotificationRequested(
+        idempotency_key=str(uuid.uuid4()),
+        kind=kind,
+        channel=Channel.SMS,
+        recipient="+18175550123",
+        conversation_id="sms-1",
+        interaction_id="i-1",
+        priority=Priority.NORMAL,
+        context=context,
+        requested_at=OPEN_HOURS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "before", "sent"),
+    [
+        (NotificationKind.HANDOFF, Remembered(OPEN_HOURS), False),
+        (NotificationKind.CIRCULATION_EMAIL, Remembered(OPEN_HOURS), True),
+        (
+            NotificationKind.CIRCULATION_EMAIL,
+            Remembered(OPEN_HOURS, circulation_emailed=True),
+            False,
+        ),
+        (NotificationKind.SAFETY_REVIEW_ALERT, Remembered(OPEN_HOURS), True),
+        (NotificationKind.SAFETY_REVIEW_ALERT, Remembered(OPEN_HOURS, crisis=True), False),
+        (NotificationKind.CRISIS_ALERT, Remembered(OPEN_HOURS, crisis=True), True),
+        (NotificationKind.CRISIS_RESOURCES, Remembered(OPEN_HOURS, crisis=True), True),
+        (NotificationKind.KEYWORD_REPLY, Remembered(OPEN_HOURS), True),
+        (NotificationKind.AFTER_HOURS_ACK, Remembered(OPEN_HOURS), True),
+    ],
+)
+def test_what_a_follow_up_sends(kind: NotificationKind, before: Remembered, sent: bool) -> None:
+    assert follow_up_keeps(_command(kind), before) is sent
+
+
+@pytest.mark.parametrize("field", ["patron_name", "tcc_id", "item"])
+def test_a_second_circulation_email_is_sent_when_it_names_something(field: str) -> None:
+    emailed = Remembered(OPEN_HOURS, circulation_emailed=True)
+    command = _command(NotificationKind.CIRCULATION_EMAIL, **{field: "x"})
+    assert follow_up_keeps(command, emailed)

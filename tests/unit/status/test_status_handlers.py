@@ -10,12 +10,14 @@ from status_fakes import T0
 
 from services.status.auth import Actor
 from services.status.handlers import Assigning, apply
-from services.status.models import PROCESSED, Conversation
+from services.status.models import PROCESSED, Conversation, TranscriptEntry
 from services.status.presence import set_status
 from services.status.queue import open_queue
+from services.status.stats.models import DeskStat
 from shared.events import (
     Action,
     Channel,
+    ConversationClaimed,
     ConversationClosed,
     ConversationTransferred,
     InteractionReceived,
@@ -201,3 +203,85 @@ async def test_later_decisions_keep_overnight_and_never_lower_priority(
     await apply(session, event_id="n2", data=later, assigning=OFF)
     conv = await session.get(Conversation, "c7")
     assert conv is not None and (conv.overnight, conv.priority) == (True, "high")
+
+
+def follow_up(cid: str, department: str, *, minutes: int, **kw: object) -> RoutingDecided:
+    decided = routed(cid, department, **kw)  # type: ignore[arg-type]
+    return decided.model_copy(
+        update={
+            "decision_id": f"d-{cid}-follow-up-{minutes}",
+            "follow_up": True,
+            "decided_at": T0 + timedelta(minutes=minutes),
+        }
+    )
+
+
+async def routing_lines(session: AsyncSession, cid: str) -> list[str]:
+    rows = await session.scalars(
+        select(TranscriptEntry.text)
+        .where(TranscriptEntry.conversation_id == cid, TranscriptEntry.kind == "routed")
+        .order_by(TranscriptEntry.at)
+    )
+    return [text or "" for text in rows]
+
+
+async def test_a_follow_up_leaves_the_conversation_with_its_department_and_librarian(
+    session: AsyncSession,
+) -> None:
+    await apply(session, event_id="f1", data=received("c8"), assigning=OFF)
+    await apply(session, event_id="f2", data=routed("c8", "reference"), assigning=OFF)
+    await apply(
+        session,
+        event_id="f3",
+        data=ConversationClaimed(
+            conversation_id="c8", staff_id="mgarcia", at=T0 + timedelta(minutes=1)
+        ),
+        assigning=OFF,
+    )
+    later = follow_up("c8", "writing-center", minutes=3, action=Action.TRANSFER)
+    await apply(session, event_id="f4", data=later, assigning=OFF)
+    conv = await session.get(Conversation, "c8")
+    assert conv is not None
+    assert (conv.department, conv.assignee, conv.action) == ("reference", "mgarcia", "answer")
+    assert len(await routing_lines(session, "c8")) == 1  # the follow-up says nothing new
+
+
+async def test_a_crisis_conversation_never_leaves_the_care_team_on_a_follow_up(
+    session: AsyncSession,
+) -> None:
+    crisis = routed("c9", "care-team", action=Action.ESCALATE_CRISIS, priority=Priority.URGENT)
+    await apply(session, event_id="g1", data=crisis, assigning=OFF)
+    flagged = follow_up("c9", "reference", minutes=4).model_copy(update={"safety_review": True})
+    await apply(session, event_id="g2", data=flagged, assigning=OFF)
+    conv = await session.get(Conversation, "c9")
+    assert conv is not None and (conv.department, conv.crisis) == ("care-team", True)
+    lines = await routing_lines(session, "c9")
+    assert lines[-1] == "Follow-up flagged for safety review — learned safety net"
+
+
+async def test_a_crisis_in_a_follow_up_moves_the_conversation_to_the_care_team(
+    session: AsyncSession,
+) -> None:
+    await apply(session, event_id="h1", data=routed("c10", "reference"), assigning=OFF)
+    escalated = follow_up(
+        "c10", "care-team", minutes=2, action=Action.ESCALATE_CRISIS, priority=Priority.URGENT
+    )
+    await apply(session, event_id="h2", data=escalated, assigning=OFF)
+    conv = await session.get(Conversation, "c10")
+    assert conv is not None and (conv.department, conv.crisis) == ("care-team", True)
+
+
+async def test_a_follow_up_is_not_counted_as_a_transfer_in_the_desk_statistics(
+    session: AsyncSession,
+) -> None:
+    await apply(session, event_id="k1", data=routed("c11", "reference"), assigning=OFF)
+    later = follow_up("c11", "writing-center", minutes=3, action=Action.TRANSFER)
+    await apply(session, event_id="k2", data=later, assigning=OFF)
+    escalated = follow_up(
+        "c11", "care-team", minutes=5, action=Action.ESCALATE_CRISIS, priority=Priority.URGENT
+    )
+    await apply(session, event_id="k3", data=escalated, assigning=OFF)
+    stat = await session.get(DeskStat, "c11")
+    assert stat is not None
+    assert (stat.received_by, stat.department, stat.transfers) == ("reference", "care-team", 1)
+    assert stat.path == "reference > care-team"

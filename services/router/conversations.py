@@ -1,0 +1,114 @@
+"""What the router remembers of each conversation, so that a patron's next message is a
+follow-up and not a new question.
+
+A conversation's first message is routed in full: its department, its hand-off, its emails.
+Every later message until the conversation is closed is a follow-up: it is decided as any
+message is (a crisis in it escalates at once, with the CARE Team's alert and the patron's
+crisis resources), and its decision says `follow_up`, so the status service leaves the
+conversation with its department and librarian unless the follow-up is a crisis. What the
+first message already set in motion is not sent again: no second hand-off (the patron is
+where the first put them), no second circulation email unless the follow-up names a patron,
+TCC ID or item, no safety review of a conversation the CARE Team already has. Once closed,
+the patron's next message starts a new round.
+
+The rows are written in the transaction that records the batch's interactions as processed,
+after the batch's events were published: a crash in between decides the batch again from the
+rows as they were, into the same ids, which consumers drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.router.tables import conversations
+from shared.events import NotificationKind, NotificationRequested
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """One conversation as the router last left it."""
+
+    routed_at: datetime
+    crisis: bool = False
+    circulation_emailed: bool = False
+    closed: bool = False
+
+    @property
+    def open(self) -> bool:
+        """Routed and not closed since: the patron's next message is a follow-up."""
+        return not self.closed
+
+
+CIRCULATION_FIELDS = ("patron_name", "tcc_id", "item")
+"""What makes a circulation email worth sending again: a name, a TCC ID or an item."""
+
+
+def follow_up_keeps(command: NotificationRequested, before: Remembered) -> bool:
+    """Whether a follow-up's command is sent: not a second hand-off, not a second circulation
+    email that names nothing (no patron name, TCC ID or item: "do I have to pay a fine?"
+    after the first), not a safety review of a conversation already escalated as a crisis;
+    everything else (a crisis's alert and resources, a keyword's reply, a circulation email
+    with details) as for a first message."""
+    if command.kind is NotificationKind.HANDOFF:
+        return False
+    if command.kind is NotificationKind.CIRCULATION_EMAIL:
+        named = any(command.context.get(name) for name in CIRCULATION_FIELDS)
+        return named or not before.circulation_emailed
+    if command.kind is NotificationKind.SAFETY_REVIEW_ALERT:
+        return not before.crisis
+    return True
+
+
+def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
+    """The remembered conversations among these ids, in one query (a unit of work)."""
+    if not ids:
+        return {}
+    c = conversations.c
+    rows = conn.execute(
+        select(c.conversation_id, c.routed_at, c.crisis, c.circulation_emailed, c.closed).where(
+            c.conversation_id.in_(sorted(set(ids)))
+        )
+    )
+    return {
+        row.conversation_id: Remembered(
+            routed_at=row.routed_at,
+            crisis=row.crisis,
+            circulation_emailed=row.circulation_emailed,
+            closed=row.closed,
+        )
+        for row in rows
+    }
+
+
+def save(conn: Connection, changed: Iterable[tuple[str, Remembered]]) -> None:
+    """Write the batch's changed conversations (one statement; a unit of work)."""
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "routed_at": state.routed_at,
+            "crisis": state.crisis,
+            "circulation_emailed": state.circulation_emailed,
+            "closed": state.closed,
+        }
+        for conversation_id, state in dict(changed).items()
+    ]
+    if rows:
+        conn.execute(_upsert(conn.dialect.name), rows)
+
+
+def _upsert(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(conversations)
+    return statement.on_conflict_do_update(
+        index_elements=[conversations.c.conversation_id],
+        set_={
+            name: statement.excluded[name]
+            for name in ("routed_at", "crisis", "circulation_emailed", "closed")
+        },
+    )
