@@ -35,6 +35,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+
+
+class RetriedAsWarning(logging.Filter):
+    """aiokafka logs a failed group-coordinator lookup as an ERROR and then retries it when the
+    error is retriable: every consumer does so while the broker is still electing the offsets
+    topic's leaders (a fresh cluster, a broker restart). Those records become WARNINGs; one
+    aiokafka gives up on stays an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote a retried lookup's record (always let the record through)."""
+        if record.levelno == logging.ERROR and record.msg == "Group Coordinator Request failed: %s":
+            error = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            if getattr(error, "retriable", False):
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every logger's records to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -44,3 +62,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "uvicorn.access", "httpx", "mail.log", "faststream.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    coordinator = logging.getLogger(COORDINATOR_LOGGER)
+    if not any(isinstance(f, RetriedAsWarning) for f in coordinator.filters):
+        coordinator.addFilter(RetriedAsWarning())
