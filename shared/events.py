@@ -246,6 +246,15 @@ class NotificationKind(StrEnum):
     CRISIS_REESCALATION = "crisis_reescalation"
     STAFF_REPLY = "staff_reply"
     SAFETY_REVIEW_ALERT = "safety_review_alert"
+    SMS_OPT_OUT = "sms_opt_out"
+    SMS_OPT_IN = "sms_opt_in"
+
+
+CONSENT_KINDS: frozenset[NotificationKind] = frozenset(
+    {NotificationKind.SMS_OPT_OUT, NotificationKind.SMS_OPT_IN}
+)
+"""Kinds that send nothing: the patron's number texted STOP (or START), and the notifier
+records it; every later text to an opted-out number is settled as refused (Twilio's 21610)."""
 
 
 STAFF_FACING: frozenset[NotificationKind] = frozenset(
@@ -406,6 +415,17 @@ class KeywordReplyContext(_Context):
     desk_name: str = "TCC Library"
 
 
+class SmsConsentContext(_Context):
+    """The patron's number opted out of texts (STOP) or back in (START); sends nothing."""
+
+    keyword: str = Field(description="the carrier keyword texted, upper case: STOP, START...")
+    confirmation_key: str | None = Field(
+        None,
+        description="opt-out: the idempotency key of the one confirmation text still sent "
+        "(the policy's STOP reply), if there is one",
+    )
+
+
 class CrisisReescalationContext(_Context):
     """To supervisors: a crisis alert has not been acknowledged."""
 
@@ -442,6 +462,8 @@ NOTIFICATION_CONTEXTS: dict[NotificationKind, type[BaseModel]] = {
     NotificationKind.CRISIS_REESCALATION: CrisisReescalationContext,
     NotificationKind.STAFF_REPLY: StaffReplyContext,
     NotificationKind.SAFETY_REVIEW_ALERT: SafetyReviewAlertContext,
+    NotificationKind.SMS_OPT_OUT: SmsConsentContext,
+    NotificationKind.SMS_OPT_IN: SmsConsentContext,
 }
 """The context model of each kind (the notifier refuses a kind without one)."""
 

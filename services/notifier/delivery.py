@@ -15,6 +15,11 @@ longest backoff without using up the attempts, logged at ERROR and counted, neve
 dead-lettered. A rate limit (RateLimited, Twilio's 429) waits at least its Retry-After, and no
 other message's success cuts that wait short. A message the provider refused is announced
 with the provider's code for why (Twilio's 21610, 21211, ...), for the desk to put in words.
+
+An opt-out or opt-in command (SMS_OPT_OUT, SMS_OPT_IN) sends nothing: it is recorded with the
+batch's other commands (consent.py). A text to a number that opted out is not handed to
+Twilio: it is settled as refused with Twilio's code for it, 21610, without a dead letter (it is
+what the patron asked for, not a fault to replay).
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
+from sqlalchemy.engine import Connection
 
-from services.notifier import ledger, ledger_outcomes, outbox, recipients, tables
+from services.notifier import consent, ledger, ledger_outcomes, outbox, recipients, tables
 from services.notifier.errors import (
     AuthenticationFailed,
+    OptedOut,
     PermanentError,
     PermanentSendError,
     RateLimited,
@@ -55,6 +62,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.sms_delivery import Progress, SmsAttempt
 from shared.clock import utcnow
 from shared.events import (
+    CONSENT_KINDS,
     Channel,
     DeadLetter,
     NotificationKind,
@@ -125,18 +133,31 @@ class Deliverer:
         return self.clock().astimezone(UTC)
 
     async def record(self, commands: list[NotificationRequested]) -> set[Channel]:
-        """Add commands to the ledger in one transaction (committed on return); the channels
-        that got new rows."""
+        """Add commands to the ledger, and opt-outs and opt-ins to the numbers' consent, in one
+        transaction (committed on return); the channels that got new rows to send."""
         if not commands:
             return set()
         now = self.now()
         key = None
-        if any(cmd.channel is Channel.SMS for cmd in commands):
+        if any(cmd.channel is Channel.SMS or cmd.kind in CONSENT_KINDS for cmd in commands):
             key = await self._key()
-        fresh = await self.work.run(
-            lambda conn: ledger.record(conn, commands, now=now, recipient_key=key)
-        )
-        new = [cmd for cmd in commands if cmd.idempotency_key in fresh]
+        changes = [cmd for cmd in commands if cmd.kind in CONSENT_KINDS]
+        sends = [cmd for cmd in commands if cmd.kind not in CONSENT_KINDS]
+
+        def unit(conn: Connection) -> set[str]:
+            fresh = ledger.record(conn, sends, now=now, recipient_key=key)
+            if changes and key is not None:
+                fresh |= consent.record(conn, changes, now=now, recipient_key=key)
+            return fresh
+
+        fresh = await self.work.run(unit)
+        for cmd in changes:
+            if cmd.idempotency_key in fresh:
+                log.info(
+                    "sms consent recorded",
+                    extra={"conversation_id": cmd.conversation_id, "kind": cmd.kind.value},
+                )
+        new = [cmd for cmd in sends if cmd.idempotency_key in fresh]
         self.urgent.update(cmd.channel for cmd in new if cmd.priority is Priority.URGENT)
         return {cmd.channel for cmd in new}
 
@@ -168,11 +189,18 @@ class Deliverer:
         try:
             out = build(cmd, self.settings)
             if cmd.channel is Channel.SMS:
+                if await self._opted_out(entry):
+                    raise OptedOut()
                 parts = await self._send_sms(entry, out)
                 provider_id: str | None = parts.sids[0]
                 out = dataclasses.replace(out, segments=parts.segments)
             else:
                 provider_id = await transmit(self.adapters, out)
+        except OptedOut as exc:
+            reason, code = "opted out", exc.provider_code
+            await self._dead(entry, out, str(exc), reason, error_code=code, dead_letter=False)
+            FAILURES.labels(reason="opted_out", **labels).inc()
+            return
         except PermanentError as exc:
             code = exc.provider_code if isinstance(exc, PermanentSendError) else None
             await self._dead(entry, out, f"permanent: {exc}", reason_class(exc), error_code=code)
@@ -282,6 +310,13 @@ class Deliverer:
         self._texts.remember(recipient, progress.sids)
         return progress
 
+    async def _opted_out(self, entry: ledger.Entry) -> bool:
+        """Whether the entry's number opted out of texts (and this is not its confirmation)."""
+        recipient = recipients.recipient_hash(entry.command.recipient, await self._key())
+        return await self.work.run(
+            functools.partial(consent.refuses, recipient_hash=recipient, key=entry.key)
+        )
+
     async def _sms_ids_taken(self, recipient: str, since: datetime) -> set[str]:
         """The number's texts since then that belong to other notifications, in any
         conversation: recorded in the ledger, or sent by this process and not recorded yet."""
@@ -334,21 +369,13 @@ class Deliverer:
         reason: str,
         *,
         error_code: int | None = None,
+        dead_letter: bool = True,
     ) -> None:
+        """Record a permanent failure and announce it; dead-letter the command unless the
+        failure is what was asked for (`dead_letter=False`: the number opted out)."""
         cmd = entry.command
-        letter = DeadLetter(
-            topic=NOTIFICATIONS.name,
-            partition=-1,
-            offset=-1,
-            key=cmd.conversation_id,
-            value=cmd.model_dump_json(),
-            reason=error,
-            consumer_group=self.settings.notifier_group,
-            failed_at=self.clock(),
-        )
-        await self.publisher(
-            NOTIFICATIONS.dlq_name, letter, key=cmd.conversation_id, event_id=entry.key
-        )
+        if dead_letter:
+            await self._dead_letter(cmd, entry.key, error)
         at = self.now()
         delivered = out.delivered() if out is not None else ledger_outcomes.NOTHING
         await self.work.submit(
@@ -361,9 +388,10 @@ class Deliverer:
                 error_code=error_code,
             )
         )
-        DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
+        if dead_letter:
+            DLQ.labels(kind=cmd.kind.value, channel=cmd.channel.value).inc()
         log.warning(
-            "notification dead-lettered",
+            "notification dead-lettered" if dead_letter else "notification not sent",
             extra={
                 "conversation_id": cmd.conversation_id,
                 "kind": cmd.kind.value,
@@ -377,3 +405,17 @@ class Deliverer:
                 )
             ]
         )
+
+    async def _dead_letter(self, cmd: NotificationRequested, key: str, error: str) -> None:
+        """Put the command on the notifications DLQ, with why, for an operator to replay."""
+        letter = DeadLetter(
+            topic=NOTIFICATIONS.name,
+            partition=-1,
+            offset=-1,
+            key=cmd.conversation_id,
+            value=cmd.model_dump_json(),
+            reason=error,
+            consumer_group=self.settings.notifier_group,
+            failed_at=self.clock(),
+        )
+        await self.publisher(NOTIFICATIONS.dlq_name, letter, key=cmd.conversation_id, event_id=key)

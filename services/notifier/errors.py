@@ -97,6 +97,14 @@ class PermanentSendError(PermanentError):
         self.provider_code = provider_code
 
 
+class OptedOut(PermanentSendError):
+    """The patron's number texted STOP (consent.py): refdesk sends it nothing more, and says so
+    with Twilio's own code for it (21610), without asking Twilio."""
+
+    def __init__(self) -> None:
+        super().__init__("the number opted out of texts (STOP)", provider_code=21610)
+
+
 class TemplateInvalid(PermanentError):
     """A template does not compile; fix the template, then replay the dead letters."""
 

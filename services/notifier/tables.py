@@ -124,6 +124,26 @@ Index(
     postgresql_where=HAS_RECIPIENT_HASH,
 )
 
+sms_consent = Table(
+    "sms_consent",
+    metadata,
+    # the order changes were recorded in, whatever the replicas' clocks say: the latest decides
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # the command that recorded the change: a replayed STOP or START is dropped by its key
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    # the number's keyed hash, as the ledger's SMS rows keep it (recipients.py): never the number
+    Column("recipient_hash", String(64), nullable=False),
+    Column("opted_out", Boolean, nullable=False),
+    # an opt-out's one confirmation text still sent (the policy's STOP reply), if any
+    Column("confirmation_key", String(128), nullable=True),
+    Column("conversation_id", String(128), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    # the number's latest change decides (consent.py, migration 0009)
+    Index("ix_sms_consent_recipient", "recipient_hash", "id"),
+)
+"""A number's opt-outs (STOP) and opt-ins (START), in the order recorded: the latest decides
+whether a text to it is sent."""
+
 ledger_keys = Table(
     "ledger_keys",
     metadata,

@@ -28,11 +28,14 @@ from shared.events import (
     NotificationRequested,
     Priority,
     SafetyReviewAlertContext,
+    SmsConsentContext,
     SurveyContext,
     derived_id,
 )
 
 PATRON_FACING = {Action.TRANSFER, Action.REFER_FACULTY, Action.REFER_COUNSELING}
+CONSENT_KIND = {"opt_out": NotificationKind.SMS_OPT_OUT, "opt_in": NotificationKind.SMS_OPT_IN}
+"""The command recording a carrier opt-out or opt-in keyword against the patron's number."""
 
 
 def _patron_recipient(interaction: InteractionReceived) -> str | None:
@@ -121,9 +124,21 @@ def patron_messages(
     interaction: InteractionReceived, decision: Decision, policy: Policy
 ) -> list[PatronMessage]:
     """What the patron is sent, in order: crisis resources, the hand-off, a keyword's reply,
-    the after-hours acknowledgement (once per conversation, never beside a crisis)."""
+    the after-hours acknowledgement (once per conversation, never beside a crisis). An opt-out
+    or opt-in keyword is first recorded against the number (a command that sends nothing),
+    so an opt-in's reply goes out after it; an opt-out's reply, if the policy has one, is the
+    one text the notifier still sends the number."""
     iid, lang = interaction.interaction_id, decision.lang
     out: list[PatronMessage] = []
+    if decision.sms_consent is not None and decision.sms_keyword is not None:
+        kind = CONSENT_KIND[decision.sms_consent]
+        confirmation = derived_id(iid, "keyword") if decision.keyword_reply else None
+        consent = SmsConsentContext(
+            keyword=decision.sms_keyword,
+            confirmation_key=confirmation if kind is NotificationKind.SMS_OPT_OUT else None,
+            lang=lang,
+        )
+        out.append((kind, derived_id(iid, kind.value), consent))
     if decision.action is Action.ESCALATE_CRISIS:
         resources = CrisisResourcesContext(
             counseling_url=policy.links.get("counseling_contacts", ""),
@@ -143,7 +158,7 @@ def patron_messages(
     if decision.keyword_reply:
         reply = KeywordReplyContext(
             reply_text=decision.keyword_reply,
-            keyword=interaction.text.strip().upper()[:20],
+            keyword=decision.sms_keyword or interaction.text.strip().upper()[:20],
             lang=lang,
         )
         out.append((NotificationKind.KEYWORD_REPLY, derived_id(iid, "keyword"), reply))

@@ -177,6 +177,17 @@ def _extraction(doc: PolicyDoc) -> Iterator[Problem]:
                 yield loc, "extraction patterns need a (?P<value>...) group"
 
 
+def _carrier_keywords(doc: PolicyDoc) -> Iterator[Problem]:
+    """Keywords are answered at the desk: their department exists and is of kind desk."""
+    handling = doc.sms_carrier_keywords
+    dept = next((d for d in doc.departments if d.id == handling.department), None)
+    loc: Loc = ("sms_carrier_keywords", "department")
+    if dept is None:
+        yield loc, f"unknown department {handling.department!r}"
+    elif dept.kind is not DepartmentKind.DESK:
+        yield loc, f"keywords are answered at the desk; {dept.id!r} is {dept.kind}"
+
+
 def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
     """All semantic problems of a policy, in file order of the checks."""
     found: list[Problem] = []
@@ -193,6 +204,7 @@ def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
     found += _rules(doc, norm)
     found += _texts(doc)
     found += _extraction(doc)
+    found += _carrier_keywords(doc)
     known = set(ids)
     for i, ex in enumerate(doc.examples):
         if ex.expect.department not in known:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +44,12 @@ class Decision(BaseModel):
     fallback: str | None = None
     after_hours_ack: str | None = None
     keyword_reply: str | None = None
+    sms_keyword: str | None = Field(
+        None, description="the keyword the SMS consisted of (upper case): decided as one only"
+    )
+    sms_consent: Literal["opt_out", "opt_in"] | None = Field(
+        None, description="the keyword is a carrier opt-out (STOP) or opt-in (START)"
+    )
     policy_version: str
     lang: str = Field("en", description="ISO 639-1 language the patron's texts are chosen in")
     safety_review: bool = Field(

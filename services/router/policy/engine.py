@@ -1,16 +1,23 @@
 """The compiled policy: desk hours, rules and texts, and `decide` for one message.
 
-Evaluation order: crisis rules first, on every message (whole text, no corrections or
-negation cues); then the other rules in file order, first match wins. When the learned
-model's assessment is given, services.router.learned.nets.combine then decides whether it
-escalates, flags for safety review or replaces the rules' route (its order is written
+Evaluation order: an SMS that is one keyword and nothing else (a carrier keyword: STOP,
+START, HELP...; or one of the policy's `sms_keywords`: HOURS, HORARIO...) is decided as that
+keyword at the policy's keyword department, by nothing else: no rule, no net, no hand-off, no
+after-hours acknowledgement. Every other message: crisis rules first (whole text, no
+corrections or negation cues); then the other rules in file order, first match wins. When the
+learned model's assessment is given, services.router.learned.nets.combine then decides whether
+it escalates, flags for safety review or replaces the rules' route (its order is written
 there). The winner's department decides the hand-off; a live transfer with nobody Online
-becomes a ticket. Patron texts are in the message's language when the policy has it.
+becomes a ticket; a department with someone Online gets no after-hours acknowledgement (staff
+are there: the hand-off says they will join). Patron texts are in the message's language when
+the policy has it.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from services.router.learned.model import Assessment
@@ -43,6 +50,11 @@ LEARNED_CRISIS = Rule(
 )
 """The pseudo-rule a model escalation is recorded under (staff see why it escalated)."""
 LEARNED_ROUTE = "learned-route"
+SMS_KEYWORD = "sms-keyword"
+"""The pseudo-rule a keyword's decision is recorded under."""
+_KEYWORD = re.compile(r"\s*([A-Za-z]+)[\s.!?,;:]*")
+"""A text of one word, with surrounding whitespace and trailing punctuation ("Stop." "HELP?")."""
+Consent = Literal["opt_out", "opt_in"]
 
 
 class Texts:
@@ -108,9 +120,20 @@ class Policy:
                     if d.fallback is not None
                 },
                 {ch: texts.prerender(t, values) for ch, t in tr.after_hours_ack.items()},
-                {k.lower(): texts.prerender(t, values) for k, t in tr.sms_keywords.items()},
+                {k: texts.prerender(t, values) for k, t in tr.sms_keywords.items()},
             )
         self._learned_routes: dict[tuple[Action, str], Rule] = {}
+        carrier = doc.sms_carrier_keywords
+        self._consent: dict[str, Consent] = {w: "opt_out" for w in carrier.opt_out}
+        self._consent.update({w: "opt_in" for w in carrier.opt_in})
+        self._carrier = frozenset((*carrier.opt_out, *carrier.opt_in, *carrier.help))
+        self._keyword_rule = Rule(
+            id=SMS_KEYWORD,
+            action=Action.ANSWER,
+            department=carrier.department,
+            summary="A text keyword (STOP, START, HELP, HOURS...): refdesk answered it; nothing"
+            " to do unless the patron writes more.",
+        )
 
     @staticmethod
     def _english(doc: PolicyDoc, values: dict[str, str]) -> Texts:
@@ -132,7 +155,7 @@ class Policy:
                 if d.fallback is not None
             },
             {ch: texts.prerender(t, values) for ch, t in doc.after_hours_ack.items()},
-            {k.lower(): texts.prerender(t, values) for k, t in doc.sms_keywords.items()},
+            {k: texts.prerender(t, values) for k, t in doc.sms_keywords.items()},
         )
 
     @property
@@ -175,6 +198,42 @@ class Policy:
         """When the desk next opens after `dt`, as a patron reads it in `lang`."""
         return self.hours.describe(self.hours.next_open(dt), dt, lang)
 
+    def sms_keyword(self, inp: DecisionInput) -> tuple[str, str] | None:
+        """The keyword an SMS consists of, upper case, and the language its reply is chosen
+        in; None when the message is anything more (or not an SMS)."""
+        if inp.channel is not Channel.SMS or inp.subject:
+            return None
+        found = _KEYWORD.fullmatch(inp.text)
+        if found is None:
+            return None
+        word = found.group(1).upper()
+        for code, tx in self._texts.items():
+            if word in tx.keywords:
+                return word, code  # the keyword says which language the patron texts in
+        return (word, ENGLISH) if word in self._carrier else None
+
+    def _keyword_decision(self, inp: DecisionInput, word: str, lang: str) -> Decision:
+        """A keyword answered as one: its reply, if the policy has one, and nothing else."""
+        dept = self._departments[self._keyword_rule.department]
+        reply = self._texts[lang].keywords.get(word)
+        if reply and "{" in reply:
+            opens = self.describe_next_open(inp.received_at, lang)
+            reply = texts.fill_runtime(reply, opens)
+        # not an overnight ticket whatever the hour: refdesk answered it, staff have nothing to do
+        return Decision.model_construct(
+            action=Action.ANSWER,
+            department=dept.id,
+            priority=Priority.NORMAL,
+            overnight=False,
+            rules=[RuleHit.model_construct(rule_id=SMS_KEYWORD, matched=[word.lower()])],
+            guidance=guidance_for(self._keyword_rule, dept, "", self._extractor, None),
+            keyword_reply=reply,
+            policy_version=self.version,
+            lang=lang,
+            sms_keyword=word,
+            sms_consent=self._consent.get(word),
+        )
+
     def decide(
         self,
         inp: DecisionInput,
@@ -183,7 +242,11 @@ class Policy:
         seen: Assessment | None = None,
     ) -> Decision:
         """Route one message; `online` lists departments with someone Online (None: all);
-        `seen` is the learned model's assessment (None: the rules alone, in English)."""
+        `seen` is the learned model's assessment (None: the rules alone, in English); a
+        keyword is decided as one whatever the model saw."""
+        keyword = self.sms_keyword(inp)
+        if keyword is not None:
+            return self._keyword_decision(inp, *keyword)
         full = f"{inp.subject}\n{inp.text}" if inp.subject else inp.text
         text = self._norm.normalise(full)
         desk_open = self.hours.is_open(inp.received_at)
@@ -221,13 +284,6 @@ class Policy:
             rule = learned
             fired = [(learned, []), *fired]
         lang = seen.lang if seen is not None and seen.lang in self._texts else ENGLISH
-        keyword = None
-        if inp.channel is Channel.SMS and len(text.tokens) == 1:
-            for code, tx in self._texts.items():
-                keyword = tx.keywords.get(text.tokens[0])
-                if keyword is not None:
-                    lang = code  # the keyword says which language the patron texts in
-                    break
         tx = self._texts[lang]
         dept = self._departments[rule.department]
         overnight = not desk_open
@@ -239,7 +295,9 @@ class Policy:
         if live and online is not None and dept.id not in online:
             fallback = f"ticket: nobody Online in {dept.id}"
             handoff = tx.fallback[dept.id][inp.channel]
-        ack = tx.ack[inp.channel] if overnight else None
+        # staff Online where the message goes answer it now: "closed" would contradict them
+        staffed = online is not None and dept.id in online
+        ack = tx.ack[inp.channel] if overnight and not staffed else None
         if (handoff and "{" in handoff) or ack:
             opens = self.hours.describe(
                 self.hours.next_open(inp.received_at), inp.received_at, lang
@@ -263,7 +321,6 @@ class Policy:
             guidance=guidance_for(rule, dept, full, self._extractor, fallback),
             fallback=fallback,
             after_hours_ack=ack,
-            keyword_reply=keyword,
             policy_version=self.version,
             lang=lang,
             safety_review=verdict.safety_review,

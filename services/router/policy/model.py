@@ -196,6 +196,48 @@ class Translation(_Strict):
     sms_keywords: dict[str, str] = Field(default_factory=dict)
 
 
+_WORD = r"[A-Z]+"
+
+
+class CarrierKeywords(_Strict):
+    """The carrier (CTIA) keywords an SMS may consist of, answered as keywords only.
+
+    A text that is one of these words and nothing else (any case, surrounding whitespace and
+    trailing punctuation ignored) is decided at `department` without rules, nets, hand-off or
+    after-hours acknowledgement. An opt-out word stops every later text to the number (the
+    notifier enforces it) until an opt-in word; a help word gets its `sms_keywords` reply.
+    "YES" is no opt-in word here: patrons text it in answer to a librarian's question.
+    """
+
+    department: str = Field("reference", description="where keywords are decided: the desk")
+    opt_out: list[str] = Field(
+        default_factory=lambda: [
+            "STOP",
+            "STOPALL",
+            "UNSUBSCRIBE",
+            "CANCEL",
+            "END",
+            "QUIT",
+            "OPTOUT",
+            "REVOKE",
+        ]
+    )
+    opt_in: list[str] = Field(default_factory=lambda: ["START", "UNSTOP"])
+    help: list[str] = Field(default_factory=lambda: ["HELP", "INFO"])
+
+    @model_validator(mode="after")
+    def _words(self) -> CarrierKeywords:
+        """One upper-case word each, and no word in two lists."""
+        seen: set[str] = set()
+        for word in (*self.opt_out, *self.opt_in, *self.help):
+            if not re.fullmatch(_WORD, word):
+                raise ValueError(f"carrier keyword {word!r} must be one upper-case word")
+            if word in seen:
+                raise ValueError(f"carrier keyword {word!r} is listed twice")
+            seen.add(word)
+        return self
+
+
 class PolicyDoc(_Strict):
     label: str
     timezone: str
@@ -207,6 +249,7 @@ class PolicyDoc(_Strict):
     rules: list[Rule] = Field(min_length=1)
     extract: Extraction
     sms_keywords: dict[str, str] = Field(default_factory=dict)
+    sms_carrier_keywords: CarrierKeywords = Field(default_factory=CarrierKeywords)
     after_hours_ack: dict[Channel, str]
     languages: dict[str, Translation] = Field(default_factory=dict)
     examples: list[Example] = Field(default_factory=list)
@@ -234,6 +277,6 @@ class PolicyDoc(_Strict):
     def _keywords(cls, keywords: dict[str, str]) -> dict[str, str]:
         """Keywords are single upper-case words, as patrons text them."""
         for word in keywords:
-            if not re.fullmatch(r"[A-Z]+", word):
+            if not re.fullmatch(_WORD, word):
                 raise ValueError(f"sms keyword {word!r} must be one upper-case word")
         return keywords

@@ -232,7 +232,7 @@ def test_spanish_after_hours_ack(policy: Policy) -> None:
 KEYWORDS = [
     ("AYUDA", "es", "Escriba su pregunta"),
     ("horario", "es", "lun-jue"),
-    ("HELP", "en", "text your question"),
+    ("HELP", "en", "Text your question"),
     ("HOURS", "en", "Mon-Thu"),
 ]
 

@@ -1,0 +1,250 @@
+"""A number that texted STOP gets nothing more from refdesk, through the fake Twilio over a real
+SQLite ledger: every later text to it, in any conversation and of any kind, is settled as
+refused with Twilio's code for it (21610) without reaching Twilio, until it texts START; a
+replayed STOP or START changes nothing. And the HELP reply as the patron reads it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from deliverer_fakes import LEASE_S
+from sms_lane import Lane
+
+from services.notifier import tables
+from services.notifier.outgoing import build
+from services.notifier.settings import NotifierSettings
+from services.router.commands import commands_for
+from services.router.policy import DecisionInput, default_policy_path, load_policy
+from shared.events import (
+    Channel,
+    DeliveryState,
+    InteractionReceived,
+    KeywordReplyContext,
+    NotificationKind,
+    NotificationRequested,
+    Patron,
+    SmsConsentContext,
+    StaffReplyContext,
+    SurveyContext,
+)
+from shared.topics import NOTIFICATIONS
+
+PATRON = "+18175550123"
+OTHER = "+18175550199"
+AT = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
+    settings = NotifierSettings(run_dir=tmp_path, lease_s=LEASE_S, max_attempts=5)
+    made = Lane(settings, ledger_url)
+    yield made
+    await made.deliverer.close()
+
+
+def consent(
+    key: str, kind: NotificationKind, *, to: str = PATRON, confirmation: str | None = None
+) -> NotificationRequested:
+    context = SmsConsentContext(keyword="STOP" if kind is NotificationKind.SMS_OPT_OUT else "START")
+    if confirmation is not None:
+        context = context.model_copy(update={"confirmation_key": confirmation})
+    return NotificationRequested(
+        idempotency_key=key,
+        kind=kind,
+        channel=Channel.SMS,
+        recipient=to,
+        conversation_id="conv-1",
+        context=context.model_dump(mode="json"),
+        requested_at=AT,
+    )
+
+
+def stop(key: str = "stop-1", **kw: str) -> NotificationRequested:
+    return consent(key, NotificationKind.SMS_OPT_OUT, **kw)
+
+
+def start(key: str = "start-1") -> NotificationRequested:
+    return consent(key, NotificationKind.SMS_OPT_IN)
+
+
+def staff_reply(
+    key: str, *, to: str = PATRON, conversation: str = "conv-1"
+) -> NotificationRequested:
+    context = StaffReplyContext(reply_id=key, staff_id="lib-1", text="Your book is on hold.")
+    return NotificationRequested(
+        idempotency_key=key,
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.SMS,
+        recipient=to,
+        conversation_id=conversation,
+        context=context.model_dump(mode="json"),
+        requested_at=AT,
+    )
+
+
+def survey(key: str, *, conversation: str = "conv-2") -> NotificationRequested:
+    return NotificationRequested(
+        idempotency_key=key,
+        kind=NotificationKind.SURVEY,
+        channel=Channel.SMS,
+        recipient=PATRON,
+        conversation_id=conversation,
+        context=SurveyContext(survey_url="https://s.tccd.edu/r").model_dump(mode="json"),
+        requested_at=AT,
+    )
+
+
+def reply(key: str, keyword: str = "STOP") -> NotificationRequested:
+    context = KeywordReplyContext(reply_text="You are unsubscribed.", keyword=keyword)
+    return NotificationRequested(
+        idempotency_key=key,
+        kind=NotificationKind.KEYWORD_REPLY,
+        channel=Channel.SMS,
+        recipient=PATRON,
+        conversation_id="conv-1",
+        context=context.model_dump(mode="json"),
+        requested_at=AT,
+    )
+
+
+def outcome_of(lane: Lane, key: str) -> tuple[DeliveryState, str | None, int | None]:
+    [found] = [o for o in lane.outcomes() if o.idempotency_key == key]
+    return found.state, found.reason, found.error_code
+
+
+REFUSED = (DeliveryState.FAILED, "opted out", 21610)
+
+
+async def test_after_stop_no_text_reaches_twilio_in_any_conversation(lane: Lane) -> None:
+    """The tester's case: STOP, then the conversation closed and the survey went out."""
+    await lane.deliverer.record([stop()])
+    await lane.deliverer.record([staff_reply("reply-1"), survey("survey-2")])
+    await lane.later(1)  # the rows of a batch are due a microsecond apart
+    assert lane.sms.attempts == []
+    assert outcome_of(lane, "reply-1") == REFUSED
+    assert outcome_of(lane, "survey-2") == REFUSED
+    assert lane.publisher.on(NOTIFICATIONS.dlq_name) == []  # what the patron asked: no fault
+    row = await lane.row("survey-2")
+    assert (row.state, row.error_code) == (tables.DEAD, 21610)
+
+
+async def test_a_text_waiting_when_stop_arrives_is_not_sent(lane: Lane) -> None:
+    await lane.deliverer.record([survey("survey-2")])
+    await lane.deliverer.record([stop()])
+    await lane.later(1)
+    assert lane.sms.attempts == []
+    assert outcome_of(lane, "survey-2") == REFUSED
+
+
+async def test_the_opt_out_itself_sends_and_announces_nothing(lane: Lane) -> None:
+    assert await lane.deliverer.record([stop()]) == set()  # no lane to wake
+    await lane.later(1)
+    assert lane.sms.attempts == [] and lane.outcomes() == []
+    rows = await lane.deliverer.db(lambda conn: conn.execute(tables.sms_consent.select()).all())
+    assert [(r.idempotency_key, r.opted_out) for r in rows] == [("stop-1", True)]
+    assert PATRON not in str(rows)  # the number's keyed hash, never the number
+    ledger_rows = await lane.deliverer.db(lambda conn: conn.execute(tables.ledger.select()).all())
+    assert ledger_rows == []
+
+
+async def test_other_numbers_are_texted_as_before(lane: Lane) -> None:
+    await lane.deliverer.record([stop(), staff_reply("other-1", to=OTHER, conversation="c9")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["other-1"]
+    assert outcome_of(lane, "other-1")[0] is DeliveryState.SENT
+
+
+async def test_start_clears_the_opt_out(lane: Lane) -> None:
+    await lane.deliverer.record([stop(), staff_reply("reply-1")])
+    await lane.later(1)
+    await lane.deliverer.record([start(), staff_reply("reply-2")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-2"]
+    assert outcome_of(lane, "reply-1") == REFUSED
+    assert outcome_of(lane, "reply-2")[0] is DeliveryState.SENT
+
+
+async def test_a_replayed_stop_or_start_changes_nothing(lane: Lane) -> None:
+    """STOP, START, then STOP redelivered (a crash before the offset commit): still opted in.
+    Then START redelivered after a second, new STOP: still opted out."""
+    await lane.deliverer.record([stop()])
+    await lane.deliverer.record([start()])
+    await lane.deliverer.record([stop()])  # the same key again
+    await lane.deliverer.record([staff_reply("reply-1")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1"]
+    await lane.deliverer.record([stop("stop-2")])
+    await lane.deliverer.record([start()])  # the same key again
+    await lane.deliverer.record([staff_reply("reply-2")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1"]
+    assert outcome_of(lane, "reply-2") == REFUSED
+
+
+async def test_stop_then_start_in_one_batch_keep_their_order(lane: Lane) -> None:
+    await lane.deliverer.record([stop(), start(), staff_reply("reply-1")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1"]
+
+
+async def test_the_policys_stop_reply_is_the_one_confirmation_sent(lane: Lane) -> None:
+    await lane.deliverer.record(
+        [stop(confirmation="confirm-1"), reply("confirm-1"), reply("help-1", "HELP")]
+    )
+    await lane.later(1)
+    assert lane.sms.attempts == ["confirm-1"]
+    assert outcome_of(lane, "help-1") == REFUSED
+
+
+async def test_the_opt_out_outlives_the_process(lane: Lane) -> None:
+    await lane.deliverer.record([stop()])
+    await lane.deliverer.close()
+    lane.restart()
+    await lane.deliverer.record([survey("survey-2")])
+    await lane.later(1)
+    assert lane.sms.attempts == []
+    assert outcome_of(lane, "survey-2") == REFUSED
+
+
+# ---- the router's commands, as the notifier takes them ----------------------------------------
+
+
+def routed(text: str) -> list[NotificationRequested]:
+    policy = load_policy(default_policy_path())
+    interaction = InteractionReceived(
+        interaction_id=f"i-{text}",
+        conversation_id="sms-c1",
+        channel=Channel.SMS,
+        provider="test",
+        provider_message_id="m-1",
+        patron=Patron(contact=PATRON),
+        text=text,
+        received_at=AT,
+    )
+    inp = DecisionInput(channel=Channel.SMS, text=text, received_at=AT)
+    return commands_for(interaction, policy.decide(inp), policy)
+
+
+async def test_the_routers_stop_and_start_reach_the_number(lane: Lane) -> None:
+    await lane.deliverer.record(routed("STOP"))
+    await lane.deliverer.record(routed("HOURS"))
+    await lane.later(1)
+    assert lane.sms.attempts == []
+    await lane.deliverer.record(routed("start"))
+    await lane.deliverer.record(routed("HELP"))
+    await lane.later(1)
+    assert len(lane.sms.created) == 1 and lane.sms.created[0].body.startswith("TCC Library:")
+
+
+@pytest.mark.parametrize("word", ["HELP", "help", "INFO"])
+def test_the_help_reply_says_each_thing_once(word: str) -> None:
+    """The tester's HELP reply said "TCC Library:" twice and "STOP to opt out" twice."""
+    [cmd] = routed(word)
+    text = build(cmd, NotifierSettings(run_dir=Path("/tmp"))).text
+    assert text.count("TCC Library") == 1
+    assert text.count("STOP") == 1 and text.count("opt out") == 1
+    assert "Msg&data rates may apply" in text
+    assert len(text) <= 160  # one segment

@@ -1,0 +1,258 @@
+"""Carrier and desk keywords by SMS, and the after-hours acknowledgement beside staff who are
+Online: given a text (and who is Online), the decision and the commands that follow it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.router import routing
+from services.router.commands import commands_for
+from services.router.learned import LearnedModel, default_model_path, load_model
+from services.router.policy import Policy, PolicyError, parse_policy
+from services.router.policy.decision import Decision, DecisionInput
+from shared.events import (
+    Action,
+    Channel,
+    InteractionReceived,
+    NotificationKind,
+    NotificationRequested,
+    Patron,
+    SmsConsentContext,
+    derived_id,
+)
+
+OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
+OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
+PHONE = "+18175550123"
+
+
+@pytest.fixture(scope="module")
+def model() -> LearnedModel:
+    """The shipped learned net: the one that flagged STOP as a possible crisis."""
+    return load_model(default_model_path())
+
+
+def decide(
+    policy: Policy,
+    text: str,
+    *,
+    model: LearnedModel | None = None,
+    when: datetime = OVERNIGHT,
+    channel: Channel = Channel.SMS,
+    online: frozenset[str] | None = None,
+) -> Decision:
+    inp = DecisionInput(channel=channel, text=text, received_at=when)
+    return routing.decide(policy, model, inp, online=online)
+
+
+def interaction(text: str, *, when: datetime = OVERNIGHT) -> InteractionReceived:
+    return InteractionReceived(
+        interaction_id=str(uuid.uuid4()),
+        conversation_id=f"sms-{uuid.uuid4()}",
+        channel=Channel.SMS,
+        provider="test",
+        provider_message_id=str(uuid.uuid4()),
+        patron=Patron(contact=PHONE),
+        text=text,
+        received_at=when,
+    )
+
+
+def commands(
+    policy: Policy, data: InteractionReceived, model: LearnedModel | None = None
+) -> list[NotificationRequested]:
+    decision = decide(policy, data.text, model=model, when=data.received_at)
+    return commands_for(data, decision, policy)
+
+
+# ---- the words ---------------------------------------------------------------------------------
+
+KEYWORDS = [
+    # text as texted, the keyword, opt-out/opt-in
+    ("STOP", "STOP", "opt_out"),
+    ("stop", "STOP", "opt_out"),
+    ("  Stop.  ", "STOP", "opt_out"),
+    ("QUIT", "QUIT", "opt_out"),
+    ("STOPALL", "STOPALL", "opt_out"),
+    ("unsubscribe!", "UNSUBSCRIBE", "opt_out"),
+    ("Cancel", "CANCEL", "opt_out"),
+    ("end", "END", "opt_out"),
+    ("OPTOUT", "OPTOUT", "opt_out"),
+    ("revoke", "REVOKE", "opt_out"),
+    ("START", "START", "opt_in"),
+    ("unstop", "UNSTOP", "opt_in"),
+    ("HELP", "HELP", None),
+    ("help?", "HELP", None),
+    ("Info", "INFO", None),
+    ("HOURS", "HOURS", None),
+    ("horario", "HORARIO", None),
+    ("AYUDA", "AYUDA", None),
+]
+
+
+@pytest.mark.parametrize(("text", "word", "consent"), KEYWORDS)
+def test_a_keyword_is_answered_as_one_and_nothing_else(
+    policy: Policy, model: LearnedModel, text: str, word: str, consent: str | None
+) -> None:
+    """No crisis rule, no learned net, no hand-off, no acknowledgement, not an overnight
+    ticket: the tester's STOP (safety review) and HELP (transfer to the Writing Center)."""
+    got = decide(policy, text, model=model)
+    assert (got.action, got.department) == (Action.ANSWER, "reference")
+    assert (got.sms_keyword, got.sms_consent) == (word, consent)
+    assert not got.safety_review and got.net is None and got.risk_score is None
+    assert got.handoff_text is None and got.after_hours_ack is None and got.fallback is None
+    assert not got.overnight and got.priority.value == "normal"
+    assert [hit.rule_id for hit in got.rules] == ["sms-keyword"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes",  # an answer to a librarian's question, not an opt-in
+        "stop texting me",
+        "STOP STOP",
+        "help me find a book",
+        "i want it all to stop",
+    ],
+)
+def test_anything_more_than_one_keyword_is_routed(policy: Policy, text: str) -> None:
+    got = decide(policy, text)
+    assert got.sms_keyword is None and got.sms_consent is None
+    assert got.rules[0].rule_id != "sms-keyword"
+
+
+def test_a_crisis_that_ends_in_a_keyword_still_escalates(
+    policy: Policy, model: LearnedModel
+) -> None:
+    got = decide(policy, "i want it all to stop", model=model)
+    assert got.action is Action.ESCALATE_CRISIS
+
+
+@pytest.mark.parametrize("channel", [Channel.CHAT, Channel.EMAIL])
+def test_keywords_are_sms_only(policy: Policy, channel: Channel) -> None:
+    assert decide(policy, "HELP", channel=channel).sms_keyword is None
+
+
+# ---- what is sent -----------------------------------------------------------------------------
+
+
+def test_stop_records_the_opt_out_and_sends_no_text_of_its_own(
+    policy: Policy, model: LearnedModel
+) -> None:
+    """Twilio's own opt-out handling confirms a STOP: refdesk sends nothing, alerts nobody."""
+    data = interaction("STOP")
+    [out] = commands(policy, data, model)
+    assert (out.kind, out.channel, out.recipient) == (
+        NotificationKind.SMS_OPT_OUT,
+        Channel.SMS,
+        PHONE,
+    )
+    assert out.idempotency_key == derived_id(data.interaction_id, "sms_opt_out")
+    context = SmsConsentContext.model_validate(out.context)
+    assert (context.keyword, context.confirmation_key) == ("STOP", None)
+
+
+def test_start_records_the_opt_in(policy: Policy) -> None:
+    [out] = commands(policy, interaction("start"))
+    assert out.kind is NotificationKind.SMS_OPT_IN
+    assert SmsConsentContext.model_validate(out.context).keyword == "START"
+
+
+def test_help_is_one_reply_in_open_hours_and_overnight(policy: Policy, model: LearnedModel) -> None:
+    """The tester's three texts (hand-off, reply, acknowledgement) are one: the reply."""
+    for when in (OPEN_HOURS, OVERNIGHT):
+        data = interaction("HELP", when=when)
+        [out] = commands(policy, data, model)
+        assert out.kind is NotificationKind.KEYWORD_REPLY
+        assert out.context["keyword"] == "HELP"
+        assert out.idempotency_key == derived_id(data.interaction_id, "keyword")
+
+
+def test_a_policy_stop_reply_is_the_one_confirmation(policy_text: str) -> None:
+    """A policy that keeps a STOP reply sends it, and names it in the opt-out as the one text
+    the notifier still sends the number."""
+    text = policy_text.replace(
+        "  INFO: *help_reply\n",
+        '  INFO: *help_reply\n  STOP: "You are unsubscribed from TCC Library texts."\n',
+    )
+    custom = parse_policy(text.encode("utf-8"))
+    data = interaction("Stop")
+    opt_out, reply = commands(custom, data)
+    assert opt_out.kind is NotificationKind.SMS_OPT_OUT
+    assert reply.kind is NotificationKind.KEYWORD_REPLY and reply.context["keyword"] == "STOP"
+    assert opt_out.context["confirmation_key"] == reply.idempotency_key
+
+
+# ---- the policy says which words --------------------------------------------------------------
+
+
+def test_operators_choose_the_words(policy_text: str) -> None:
+    text = policy_text.replace(
+        "  opt_in: [START, UNSTOP]\n", "  opt_in: [START, UNSTOP, SUBSCRIBE]\n"
+    ).replace("  opt_out: [STOP, STOPALL,", "  opt_out: [STOP, ALTO, STOPALL,")
+    custom = parse_policy(text.encode("utf-8"))
+    assert decide(custom, "subscribe").sms_consent == "opt_in"
+    assert decide(custom, "alto").sms_consent == "opt_out"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  department: reference\n  opt_out:", "  department: tutoring\n  opt_out:", "desk"),
+        ("  department: reference\n  opt_out:", "  department: nowhere\n  opt_out:", "unknown"),
+        ("  opt_in: [START, UNSTOP]", "  opt_in: [START, STOP]", "listed twice"),
+        ("  opt_in: [START, UNSTOP]", "  opt_in: [START, un-stop]", "upper-case word"),
+    ],
+)
+def test_a_broken_keyword_section_is_refused(
+    policy_text: str, old: str, new: str, message: str
+) -> None:
+    assert old in policy_text
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(policy_text.replace(old, new).encode("utf-8"))
+
+
+# ---- the after-hours acknowledgement beside staff Online --------------------------------------
+
+RENEWAL = "can i renew my book"
+
+
+def test_no_after_hours_ack_when_the_department_has_someone_online(policy: Policy) -> None:
+    """The tester's renewal chat: NW Circulation Online while the desk hours say closed. The
+    hand-off says someone will join; "we're closed" would contradict it."""
+    got = decide(policy, RENEWAL, channel=Channel.CHAT, online=frozenset({"nw-circulation"}))
+    assert (got.action, got.department) == (Action.TRANSFER, "nw-circulation")
+    assert got.fallback is None and "join this chat" in (got.handoff_text or "")
+    assert got.after_hours_ack is None
+    assert got.overnight  # still an overnight message: the queue keeps it first
+    data = interaction(RENEWAL)
+    kinds = [
+        c.kind
+        for c in commands_for(
+            data, decide(policy, RENEWAL, online=frozenset({"nw-circulation"})), policy
+        )
+    ]
+    assert kinds == [NotificationKind.HANDOFF]
+
+
+def test_nobody_online_gets_the_ticket_wording_and_the_ack(policy: Policy) -> None:
+    """Nobody Online: the hand-off is the ticket fallback and the acknowledgement says when the
+    desk opens; both say nobody is there now."""
+    got = decide(policy, RENEWAL, channel=Channel.CHAT, online=frozenset({"reference"}))
+    assert got.fallback == "ticket: nobody Online in nw-circulation"
+    assert "Nobody from NW Circulation is online" in (got.handoff_text or "")
+    assert got.after_hours_ack is not None and "closed" in got.after_hours_ack
+
+
+def test_the_desk_online_after_hours_sends_no_ack(policy: Policy) -> None:
+    got = decide(policy, "where are the history books", online=frozenset({"reference"}))
+    assert (got.action, got.department) == (Action.ANSWER, "reference")
+    assert got.after_hours_ack is None
+
+
+def test_presence_unknown_keeps_the_ack(policy: Policy) -> None:
+    got = decide(policy, "where are the history books", online=None)
+    assert got.after_hours_ack is not None
