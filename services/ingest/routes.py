@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from services.ingest.metrics import REQUESTS, SIGNATURE_FAILURES
+from services.ingest.multipart import CloseDelimiter, boundary_of
 from services.ingest.openapi import (
     CHAT_BODY,
     FORM_ERRORS,
@@ -78,13 +79,22 @@ def _post(router: APIRouter, path: str, **options: Any) -> Callable[[Any], Any]:
 async def _form(request: Request, **limits: int) -> AsyncIterator[FormData]:
     """The request's form, read within Starlette's limits (`max_part_size` for a text field,
     `max_files`, `max_fields`), its spooled files closed (and deleted) at the end; a body that
-    cannot be parsed is a MalformedBody (400)."""
+    cannot be parsed, or a multipart body without its closing boundary, is a MalformedBody
+    (400)."""
+    boundary = boundary_of(request.headers.get("content-type", ""))
+    watch = None
+    if _media_type(request) == "multipart/form-data" and boundary is not None:
+        watch = CloseDelimiter(request.receive, boundary)
+        request = Request(request.scope, watch)
     try:
         form = await request.form(**limits)
     except StarletteHTTPException as exc:  # Starlette's answer to a broken multipart body
         raise MalformedBody("body", str(exc.detail)) from exc
     except ClientDisconnect as exc:  # over the body limit: BodyLimit has answered 413
         raise MalformedBody("body", "the body was not received whole") from exc
+    if watch is not None and not watch.seen:
+        await form.close()
+        raise MalformedBody("body", "the multipart body has no closing boundary")
     try:
         yield form
     finally:
@@ -167,6 +177,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             params=params,
             signature=signature,
             algorithm=algorithm,
+            fragment=settings.ingest_twilio_url_fragment,
         )
         return params
 

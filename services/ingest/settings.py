@@ -38,6 +38,12 @@ class IngestSettings(CommonSettings):
         description="secret of the Twilio Webhooks SharedKey, if a Webhooks Configuration signs "
         "the SMS URL with one (HMAC-SHA256); unset: such requests are refused",
     )
+    ingest_twilio_url_fragment: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9=&,._-]*$",
+        description="the connection overrides on the Twilio webhook URLs, without the # "
+        "(rp=all&rc=3): signatures are checked with and without them",
+    )
     max_body_bytes: int = Field(
         1024 * 1024,
         gt=0,

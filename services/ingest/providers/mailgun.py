@@ -149,11 +149,9 @@ def _received_at(raw: str | None) -> datetime | None:
 def _sender(fields: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(display name, address) of the patron: the From header ("from"), else the SMTP envelope
     ("sender", which forwarders and mailing lists rewrite). When neither holds an address a
-    reply can go to, the address is None: the message is still accepted, since refusing it
-    would make Mailgun retry for 8 hours and then drop it."""
+    reply can go to, or both are empty, the address is None: the message is still accepted,
+    since refusing it would make Mailgun retry for 8 hours and then drop it."""
     raw = {key: fields.get(key, "").strip() for key in ("from", "sender")}
-    if not any(raw.values()):
-        raise InvalidField("sender", "missing")
     names: list[str] = []
     for key, value in raw.items():
         if not value:

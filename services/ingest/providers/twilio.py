@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import SplitResult, urlsplit
 
-from services.ingest.providers.contacts import normalize_phone
+from services.ingest.providers.contacts import normalize_sms_sender
 from services.ingest.providers.errors import InvalidField, InvalidSignature, MissingSignature
 from shared.events import SmsStatusReported
 
@@ -39,7 +39,6 @@ MAX_MEDIA = 10
 MAX_SMS_BODY = 1600
 """Twilio's limit on a message body (characters): it concatenates segments up to this."""
 _MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 
 
@@ -147,18 +146,22 @@ def verify_twilio_signature(
     params: TwilioParams,
     signature: str | None,
     algorithm: str = "HMAC_SHA1",
+    fragment: str = "",
 ) -> None:
     """Raise MissingSignature/InvalidSignature unless `signature` is Twilio's for url+params.
 
     `url` is the URL Twilio requested (as configured in Twilio, behind any proxy), query
     string included; `auth_token` is the Auth Token, or the SharedKey secret when the
-    request names an algorithm in X-Twilio-Webhooks-Signature-Settings.
+    request names an algorithm in X-Twilio-Webhooks-Signature-Settings. `fragment` is the
+    connection overrides configured on the URL (`rp=all&rc=3`): a browser never sends a
+    fragment, so it is not in the request, and the URL is tried without and with it.
     """
     if not signature:
         raise MissingSignature(SIGNATURE_HEADER, "no signature header")
     given = signature.strip().encode("utf-8")
     matched = False
-    for candidate in _url_variants(url):
+    urls = [url, f"{url}#{fragment}"] if fragment else [url]
+    for candidate in (variant for one in urls for variant in _url_variants(one)):
         expected = compute_twilio_signature(
             token=auth_token, url=candidate, params=params, algorithm=algorithm
         )
@@ -213,9 +216,7 @@ def parse_twilio_sms(params: TwilioParams) -> SmsInbound:
     fields = _multi(params)
     sid = _message_sid(fields, legacy="SmsMessageSid")
     sender = _required(fields, "From")
-    if not _E164.fullmatch(sender):
-        raise InvalidField("From", "not an E.164 phone number")
-    from_e164 = normalize_phone(sender, field="From")
+    from_e164 = normalize_sms_sender(sender, field="From")
     to = _required(fields, "To")
     raw_count = (_one(fields, "NumMedia") or "0").strip()
     if not raw_count.isdigit() or int(raw_count) > MAX_MEDIA:

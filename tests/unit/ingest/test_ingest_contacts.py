@@ -21,6 +21,11 @@ def test_normalize_phone(raw: str, expected: str) -> None:
     assert normalize_phone(raw) == expected
 
 
+@pytest.mark.parametrize("raw", ["+5215512345678", "+447700900123", "+19999999999"])
+def test_normalize_phone_keeps_an_e164_number_it_does_not_know(raw: str) -> None:
+    assert normalize_phone(f" {raw} ") == raw
+
+
 def test_normalize_phone_other_default_region() -> None:
     assert normalize_phone("020 7946 0958", default_region="GB") == "+442079460958"
 

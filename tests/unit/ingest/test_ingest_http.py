@@ -155,6 +155,54 @@ async def test_a_twilio_url_with_a_trailing_slash_is_answered_there_not_redirect
     assert refused.status_code == 403
 
 
+async def test_a_twilio_url_with_connection_overrides_verifies_with_or_without_them(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore
+) -> None:
+    """Twilio's connection overrides are a fragment on the configured URL (`#rp=all&rc=3`).
+    A fragment never reaches the server, so ingest is told it and tries the URL both ways:
+    whichever Twilio signs, the text is accepted."""
+    overrides = "rp=all&rc=3&ct=2000"
+    async with serving(tmp_path, broker, store, ingest_twilio_url_fragment=overrides) as client:
+        for signed_url in (f"{BASE}/webhooks/sms#{overrides}", f"{BASE}/webhooks/sms"):
+            form = sms_form("sent through a URL with connection overrides")
+            signature = RequestValidator(TWILIO_TOKEN).compute_signature(signed_url, form)
+            answer = await client.post(
+                "/webhooks/sms",
+                content=urlencode(form),
+                headers={
+                    "X-Twilio-Signature": signature,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
+            assert answer.status_code == 200, (signed_url, answer.text)
+    # not configured: a signature over the URL with its fragment cannot be checked
+    async with serving(tmp_path, broker, store) as client:
+        form = sms_form("signed with a fragment ingest was not told")
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(
+            f"{BASE}/webhooks/sms#{overrides}", form
+        )
+        refused = await client.post(
+            "/webhooks/sms",
+            content=urlencode(form),
+            headers={
+                "X-Twilio-Signature": signature,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        assert refused.status_code == 403
+
+
+async def test_a_text_from_a_number_the_library_calls_invalid_is_accepted(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    form = sms_form("ayuda por favor", From="+5215512345678")
+    answer = await client.post(
+        "/webhooks/sms", content=urlencode(form), headers=twilio_signed("/webhooks/sms", form)
+    )
+    assert answer.status_code == 200, answer.text
+    assert data_of(broker)[0]["patron"]["contact"] == "+5215512345678"
+
+
 @pytest.mark.parametrize("path", ["/webhooks/email/", "/webhooks/email/mime/", "/webhooks/chat/"])
 async def test_every_webhook_path_is_served_with_a_trailing_slash(
     client: httpx.AsyncClient, path: str
@@ -394,6 +442,35 @@ async def test_a_sender_that_cannot_be_read_does_not_lose_the_email(
     [data] = data_of(broker)
     assert data["patron"] == {"contact": None, "name": "Pat", "role": "unknown"}
     assert data["text"] == "When do you open?"
+
+
+async def test_an_email_with_an_empty_from_and_no_sender_is_accepted(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    form = mailgun_form(**{"from": ""})
+    del form["sender"]
+    answer = await client.post("/webhooks/email", data=form)
+    assert answer.status_code == 200, answer.text
+    [data] = data_of(broker)
+    assert data["patron"]["contact"] is None
+
+
+async def test_a_multipart_post_without_its_closing_boundary_is_400_not_401(
+    client: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    form = mailgun_form()
+    parts = b"".join(
+        b'--zz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value.encode())
+        for name, value in form.items()
+    )
+    headers = {"content-type": "multipart/form-data; boundary=zz"}
+    broken = await client.post("/webhooks/email", content=parts, headers=headers)
+    assert broken.status_code == 400, broken.text
+    assert broken.json()["field"] == "body"
+    assert data_of(broker) == []
+    whole = await client.post("/webhooks/email", content=parts + b"--zz--\r\n", headers=headers)
+    assert whole.status_code == 200, whole.text
 
 
 # -- Twilio status callbacks: what became of a text refdesk sent -------------------------------

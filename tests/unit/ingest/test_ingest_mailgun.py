@@ -150,6 +150,13 @@ def test_headers_from_message_headers_json() -> None:
     )
 
 
+@pytest.mark.parametrize("change", [{"from": "", "sender": None}, {"from": None, "sender": None}])
+def test_an_email_without_any_sender_is_still_accepted(change: dict[str, str | None]) -> None:
+    form = {k: v for k, v in {**FORM, **change}.items() if v is not None}
+    email = parse_mailgun_form(form)
+    assert (email.sender_email, email.sender_name) == (None, None)
+
+
 def test_falls_back_to_envelope_sender() -> None:
     form = {**FORM, "from": "", "sender": "Jane.Doe@my.tccd.edu"}
     email = parse_mailgun_form(form)
@@ -160,7 +167,6 @@ def test_falls_back_to_envelope_sender() -> None:
     ("change", "field"),
     [
         ({"Message-Id": None}, "Message-Id"),
-        ({"from": None, "sender": None}, "sender"),
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"message-headers": "{not json"}, "message-headers"),
     ],

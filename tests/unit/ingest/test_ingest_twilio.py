@@ -150,9 +150,10 @@ def test_parse_mms_media() -> None:
         ({"MessageSid": None, "SmsMessageSid": None}, "MessageSid"),
         ({"MessageSid": "SM123"}, "MessageSid"),
         ({"From": None}, "From"),
-        ({"From": "TCCALERT"}, "From"),
-        ({"From": "whatsapp:+18175155555"}, "From"),
+        ({"From": " "}, "From"),
         ({"From": "+1555"}, "From"),
+        ({"From": "TCC LIBRARY ALERTS"}, "From"),
+        ({"From": "<script>"}, "From"),
         ({"To": " "}, "To"),
         ({"NumMedia": "many"}, "NumMedia"),
         ({"NumMedia": "11"}, "NumMedia"),
@@ -167,6 +168,24 @@ def test_parse_sms_names_the_bad_field(change: dict[str, str | None], field: str
     assert caught.value.field == field
     assert caught.value.status == 422
     assert "+1817" not in str(caught.value)  # values are student data: never echoed
+
+
+@pytest.mark.parametrize(
+    ("sender", "contact"),
+    [
+        ("+18175155555", "+18175155555"),
+        # E.164 numbers phonenumbers does not call valid: the old Mexican mobile format, a
+        # UK drama range, an unassigned NANP code. Twilio's carrier delivered them.
+        ("+5215512345678", "+5215512345678"),
+        ("+447700900123", "+447700900123"),
+        ("+19999999999", "+19999999999"),
+        ("89361", "89361"),  # a short code
+        ("TCCALERT", "TCCALERT"),  # an alphanumeric sender ID
+        ("whatsapp:+18175155555", "whatsapp:+18175155555"),
+    ],
+)
+def test_parse_sms_accepts_every_twilio_sender(sender: str, contact: str) -> None:
+    assert parse_twilio_sms({**SMS, "From": sender}).from_e164 == contact
 
 
 def test_parse_sms_falls_back_to_sms_message_sid() -> None:
