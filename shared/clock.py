@@ -12,6 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+DESK_TZ = ZoneInfo("America/Chicago")
+"""The desk's time zone: what staff read (the console, reports, staff emails) is in it. The
+routing policy states its own (`timezone`) for desk hours."""
 
 
 def utcnow() -> datetime:

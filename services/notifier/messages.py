@@ -60,13 +60,19 @@ FILLED_BY_NOTIFIER: dict[NotificationKind, tuple[str, ...]] = {
 """Keys a producer may leave out because the notifier fills them (REFDESK_SURVEY_URL), but a
 template needs."""
 
-CHANNEL_LABELS = {Channel.CHAT: "chat", Channel.SMS: "SMS (text message)", Channel.EMAIL: "email"}
+CHANNEL_LABELS = {Channel.CHAT: "Chat", Channel.SMS: "SMS (text message)", Channel.EMAIL: "Email"}
 FIELD_LABELS = {"patron_name": "patron name", "tcc_id": "TCC ID", "item": "item name"}
+LANGUAGE_LABELS = {"en": "English", "es": "Spanish"}
+"""The languages the desk's texts are written in, named for staff (other codes as given)."""
 _LANG = re.compile(r"[a-z]{2,3}")
 
 
 def _channel_label(value: str) -> str:
     return CHANNEL_LABELS.get(Channel(value), str(value))
+
+
+def _language_label(value: str) -> str:
+    return LANGUAGE_LABELS.get(value, value)
 
 
 def _field_label(value: str) -> str:
@@ -85,6 +91,7 @@ def load_templates(folder: Path | None = None) -> Environment:
     )
     env.filters["channel_label"] = _channel_label
     env.filters["field_label"] = _field_label
+    env.filters["language_label"] = _language_label
     for name in env.list_templates(extensions=["j2"]):
         try:
             env.get_template(name)

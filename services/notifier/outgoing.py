@@ -8,6 +8,7 @@ puts in front of the patron (text, subject, SMS segments) is known whatever the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from services.notifier import ledger_outcomes
@@ -19,7 +20,8 @@ from services.notifier.mime import Email
 from services.notifier.segments import sms_segments
 from services.notifier.settings import NotifierSettings
 from services.notifier.sms import SmsSender
-from shared.events import Channel, NotificationKind, NotificationRequested
+from shared.clock import DESK_TZ
+from shared.events import STAFF_FACING, Channel, NotificationKind, NotificationRequested, Priority
 
 
 @dataclass
@@ -54,9 +56,33 @@ class Outgoing:
         )
 
 
+LOCAL_TIME_KEYS = ("detected_at", "alerted_at")
+"""Context keys that are times staff read: given as ISO timestamps, shown in desk time."""
+
+
+def desk_time(value: object) -> object:
+    """An ISO timestamp as staff read it, in desk time ("Saturday, December 5, 3:55 PM CST");
+    anything else (a time the producer already wrote out) as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if when.tzinfo is None:
+        return value  # a naive time names no zone: converting it would guess
+    when = when.astimezone(DESK_TZ)
+    clock = when.strftime("%I:%M %p").lstrip("0")
+    return f"{when:%A}, {when:%B} {when.day}, {clock} {when.tzname()}"
+
+
 def context_of(cmd: NotificationRequested, settings: NotifierSettings) -> dict[str, Any]:
-    """The command's template values, with what the notifier fills in itself."""
+    """The command's template values, with what the notifier fills in itself and times in
+    desk time."""
     ctx = dict(cmd.context)
+    for key in LOCAL_TIME_KEYS:
+        if ctx.get(key):
+            ctx[key] = desk_time(ctx[key])
     if cmd.kind is NotificationKind.SURVEY and not ctx.get("survey_url"):
         ctx["survey_url"] = settings.survey_url
     return ctx
@@ -64,7 +90,10 @@ def context_of(cmd: NotificationRequested, settings: NotifierSettings) -> dict[s
 
 def build(cmd: NotificationRequested, settings: NotifierSettings) -> Outgoing:
     """Render a command for its channel; InvalidContext, TemplateMissing or TemplateInvalid
-    (all permanent) when it cannot be."""
+    (all permanent) when it cannot be.
+
+    A command's priority orders the notifier's own work; as `Importance`/`X-Priority` headers
+    it marks only staff-facing alerts (a crisis): mail to a patron is never "high importance"."""
     ctx = context_of(cmd, settings)
     if cmd.channel is Channel.EMAIL:
         mail = compose_email(
@@ -76,7 +105,7 @@ def build(cmd: NotificationRequested, settings: NotifierSettings) -> Outgoing:
             idempotency_key=cmd.idempotency_key,
             conversation_id=cmd.conversation_id,
             message_id_domain=settings.message_id_domain,
-            priority=cmd.priority,
+            priority=cmd.priority if cmd.kind in STAFF_FACING else Priority.NORMAL,
         )
         out = Outgoing(cmd, mail.text, subject=mail.subject, email=mail, message_id=mail.message_id)
     elif cmd.channel is Channel.SMS:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from starlette.datastructures import QueryParams
@@ -19,10 +18,8 @@ from services.status.console import timeline
 from services.status.conversations.transcript import AUTOMATIC_LABEL
 from services.status.queue import QueueFilter
 from services.status.stats.desktime import check_days
+from shared.clock import DESK_TZ
 from shared.events import Channel
-
-DESK_TZ = ZoneInfo("America/Chicago")
-"""The desk's local time: every time on the page is shown in it."""
 
 SMS_SEGMENT_BUDGET = 3
 """Segments a staff text may cost before the composer warns (no policy sets one yet)."""

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import Conversation, TranscriptEntry
+from shared.clock import DESK_TZ
 
 MAX_RESULTS = 500
-DESK_TZ = ZoneInfo("America/Chicago")
-"""Dates in a search are the desk's days."""
 WORD = re.compile(r"\w+", re.UNICODE)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import TypedDict
-from zoneinfo import ZoneInfo
 
-DESK_TZ = ZoneInfo("America/Chicago")
+from shared.clock import DESK_TZ
+
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FISCAL_START_MONTH = 7
 EARLIEST_DAY = date(1970, 1, 1)

@@ -188,7 +188,7 @@ def test_crisis_alert_links_the_care_report_and_marks_urgency() -> None:
     msg = _email(K.CRISIS_ALERT, to="care@tccd.edu", priority=Priority.URGENT)
     text, html = _parts(msg)
     assert msg["Subject"].startswith("URGENT: possible student in crisis")
-    assert CARE in text and "Channel:      chat" in text and "Trinity River" in text
+    assert CARE in text and "Channel:      Chat" in text and "Trinity River" in text
     assert 'href="https://cm.maxient.com/reportingform.php?TarrantCCD"' in html
     assert msg["Importance"] == "high" and msg["X-Priority"] == "1"
 
