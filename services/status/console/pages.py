@@ -113,8 +113,14 @@ async def conversation_context(
     names = await staff_names(session)
     book = res.book.data()
     channel = view["channel"]
+    online = await presence.online_counts(session=session)
     departments = [
-        {"id": d, "name": dep.name, "handoff": dep.handoff}
+        {
+            "id": d,
+            "name": dep.name,
+            "staffed": online[d] > 0,
+            "handoff": res.book.handoff(d, channel=channel, staffed=online[d] > 0),
+        }
         for d, dep in book.departments.items()
         if d != view["department"]
     ]
@@ -140,7 +146,7 @@ async def conversation_context(
         "earlier": [decorate_row(r, res, names, now) for r in view["earlier"]],
         "permitted": view["permitted"],
         "patron": view["patron"],
-        "macros": [m for m in book.macros if channel in m.channels],
+        "macros": res.book.patron_macros(channel),
         "links": book.links,
         "departments": departments,
         "topics": views.TOPIC_LABELS,

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status import queue
+from services.status import presence, queue
 from services.status.auth import Actor
 from services.status.conversations import transcript
 from services.status.conversations.macros import MacroBook, first_name
@@ -22,6 +22,7 @@ from services.status.conversations.policy import Act, check
 from services.status.errors import Conflict, InvalidInput, NotFound
 from services.status.metrics import observe_first_response
 from services.status.models import Conversation, TranscriptEntry
+from services.status.staff import EMAIL_PATTERN
 from shared.events import (
     Action,
     Channel,
@@ -121,7 +122,10 @@ async def transfer(
     _assign(conv, None, now)
     record_first_response(conv, now)
     decision_id = str(uuid.uuid4())
-    text = note or book.handoff(department)
+    text = note
+    if not text:
+        staffed = (await presence.online_counts(session=session))[department] > 0
+        text = book.handoff(department, channel=conv.channel, staffed=staffed)
     decision = RoutingDecided(
         decision_id=decision_id,
         interaction_id=conv.last_interaction_id or conv.conversation_id,
@@ -213,6 +217,9 @@ async def convert_to_email(
     check(Act.CONVERT, actor, conv)
     if conv.channel != Channel.SMS.value:
         raise Conflict("only SMS conversations can be converted to email")
+    if not re.fullmatch(EMAIL_PATTERN, email):
+        # said as staff read it: the pattern means nothing to them ("ana.gomez@my")
+        raise InvalidInput(f"Enter a full address such as {EXAMPLE_ADDRESS}.")
     conv.channel, conv.converted_from, conv.patron_contact = Channel.EMAIL.value, "sms", email
     event = ConversationConverted(
         conversation_id=conv.conversation_id, staff_id=actor.id, email=email, at=now
@@ -256,12 +263,16 @@ a bounce."""
 
 
 async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None, list[str]]:
-    """The patron's latest Message-ID and the thread's ids, oldest first (email threading)."""
+    """The patron's latest Message-ID and the thread's ids, oldest first (email threading).
+
+    Only emails count: a conversation converted from SMS has Twilio MessageSids on its texts,
+    and a first email must not claim to answer an email that never existed."""
     rows = await session.execute(
         select(TranscriptEntry.message_id)
         .where(
             TranscriptEntry.conversation_id == conv.conversation_id,
             TranscriptEntry.message_id.is_not(None),
+            TranscriptEntry.channel == Channel.EMAIL.value,
             TranscriptEntry.direction.in_(("in", "out")),
             _PERSONS,
         )
@@ -273,6 +284,8 @@ async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None
         .where(
             TranscriptEntry.conversation_id == conv.conversation_id,
             TranscriptEntry.direction == "in",
+            TranscriptEntry.channel == Channel.EMAIL.value,
+            TranscriptEntry.message_id.is_not(None),
             _PERSONS,
         )
         .order_by(TranscriptEntry.at.desc())
@@ -286,6 +299,18 @@ def _reply_subject(subject: str | None) -> str:
     base = (subject or "").strip() or "Your question to the TCC Library"
     return base if re.match(r"(?i)re:", base) else f"Re: {base}"
 
+
+def _email_subject(subject: str | None, *, answers: str | None) -> str | None:
+    """A reply's subject: "Re: <the patron's subject>" when it answers a patron's email; with
+    none to answer (a text thread converted to email), what staff wrote, else None, and the
+    notifier's own subject ("Your question to the TCC Library", tagged) starts the thread."""
+    if answers:
+        return _reply_subject(subject)
+    return (subject or "").strip() or None
+
+
+EXAMPLE_ADDRESS = "name@my.tccd.edu"
+"""The address shape staff are shown when one they typed is incomplete."""
 
 SMS_REPLY_MAX = 1600
 """The most Twilio takes in one message's Body (error 21617 beyond it)."""
@@ -326,7 +351,7 @@ async def reply(
         reply_id=reply_id,
         staff_id=actor.id,
         text=text.strip(),
-        subject=_reply_subject(subject or conv.subject) if email else None,
+        subject=_email_subject(subject or conv.subject, answers=latest) if email else None,
         in_reply_to=latest if email else None,
         references=references if email else [],
         lang=conv.lang,

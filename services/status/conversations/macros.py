@@ -7,7 +7,7 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,11 +18,20 @@ DEFAULT_FILE = Path(__file__).resolve().parent / "macros.yaml"
 CHANNELS = ("chat", "sms", "email")
 
 
+REPLY_BY = {"chat": "in this chat", "sms": "by text message", "email": "by email"}
+"""How a department answers a ticket on each channel: fills a ticket hand-off's {reply_by}."""
+
+
 class Department(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     handoff: str
+    """What a patron in a live chat reads when someone in the department is Online."""
+    ticket: str | None = None
+    """What the patron reads when nobody joins now (an email or SMS ticket, or a chat sent to a
+    department nobody staffs now); `{reply_by}` becomes "by email", "by text message" or "in
+    this chat". Unset: `handoff`, for a department whose hand-off promises no one joining."""
 
 
 class Macro(BaseModel):
@@ -32,6 +41,8 @@ class Macro(BaseModel):
     label: str
     text: str
     channels: tuple[str, ...] = CHANNELS
+    audience: Literal["patron", "staff"] = "patron"
+    """`staff`: a text for staff only (an internal link), never offered to or sent to a patron."""
     chat: str | None = None
     sms: str | None = None
     email: str | None = None
@@ -83,17 +94,40 @@ class MacroBook:
                 return macro
         raise NotFound(f"no macro {macro_id!r}")
 
+    def patron_macro(self, macro_id: str) -> Macro:
+        """One macro a reply to the patron may use: NotFound, or InvalidInput if staff-only."""
+        macro = self.macro(macro_id)
+        if macro.audience != "patron":
+            raise InvalidInput(
+                f"the {macro.label!r} macro is for staff only: it is never sent to the patron"
+            )
+        return macro
+
+    def patron_macros(self, channel: str) -> list[Macro]:
+        """The macros the composer offers on this channel (staff-only ones are not offered)."""
+        return [m for m in self.data().macros if m.audience == "patron" and channel in m.channels]
+
     def department_name(self, department: str) -> str:
         """A department's display name (its id if the file does not know it)."""
         found = self.data().departments.get(department)
         return found.name if found else department
 
-    def handoff(self, department: str) -> str:
-        """The warm hand-off text staff start from when transferring to a department."""
+    def handoff(self, department: str, *, channel: str = "chat", staffed: bool = True) -> str:
+        """The warm hand-off text staff start from when transferring to a department: that
+        someone joins only for a chat with someone in the department Online, else the ticket
+        wording for the conversation's channel."""
         found = self.data().departments.get(department)
         if found is None:
-            return f"Someone from {department} will join this conversation to help you."
-        return found.handoff
+            found = Department(
+                name=department,
+                handoff=f"Someone from {department} will join this conversation to help you.",
+                ticket=f"I've passed your question to {department}. Someone there will reply "
+                "{reply_by} as soon as they can.",
+            )
+        if channel == "chat" and staffed:
+            return found.handoff
+        text = found.ticket or found.handoff
+        return text.replace("{reply_by}", REPLY_BY.get(channel, REPLY_BY["email"]))
 
     def departments(self) -> dict[str, Department]:
         """Every department staff may transfer to."""

@@ -126,13 +126,16 @@ def _heat_legend(x: float, y: float, busiest: int) -> str:
     return "".join(parts)
 
 
-def nice_max(value: float) -> tuple[float, float]:
-    """A round top for an axis and its tick step (1, 2 or 5 times a power of ten)."""
+def nice_max(value: float, *, counts: bool = False) -> tuple[float, float]:
+    """A round top for an axis and its tick step (1, 2 or 5 times a power of ten); for
+    `counts`, a whole step (an axis of questions reads 0, 1, 2, never 0, 0.5, 1)."""
     if value <= 0:
         return 1.0, 1.0
     raw = value / 4
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if counts:
+        step = max(step, 1.0)
     return step * math.ceil(value / step), step
 
 
@@ -231,7 +234,7 @@ def stacked_bars(
     """Counts per period, one stacked layer per series, with a legend above."""
     frame, legend = _frame(series, width)
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(periods))]
-    top_value, step = nice_max(max(totals, default=0))
+    top_value, step = nice_max(max(totals, default=0), counts=True)
     parts = [_open(chart_id, frame.height, title, desc, width), legend]
     parts += _axes(frame, periods, top_value, step, lambda v: f"{v:,.0f}")
     slot = (frame.right - frame.left) / max(1, len(periods))
@@ -264,11 +267,13 @@ def lines(
     desc: str,
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
     width: float = WIDTH,
+    counts: bool = False,
 ) -> Markup:
-    """Values per period, one line per series (gaps where a value is missing)."""
+    """Values per period, one line per series (gaps where a value is missing); `counts`:
+    whole numbers, so the axis has whole ticks."""
     frame, legend = _frame(series, width)
     values = [v for s in series for v in s.values if v is not None]
-    top_value, step = nice_max(max(values, default=0))
+    top_value, step = nice_max(max(values, default=0), counts=counts)
     parts = [_open(chart_id, frame.height, title, desc, width), legend]
     parts += _axes(frame, periods, top_value, step, fmt)
     slot = (frame.right - frame.left) / max(1, len(periods))

@@ -155,6 +155,7 @@ async def department_chart(
         title=f"Questions per {bucket} by department (received by)",
         desc=", ".join(f"{s.name}: {sum(v or 0 for v in s.values):,.0f}" for s in series) + ".",
         width=HALF,
+        counts=True,
     )
     rows = [[labels[i]] + [f"{s.values[i] or 0:,.0f}" for s in series] for i in range(len(keys))]
     return Chart(svg, [bucket.capitalize(), *(s.name for s in series)], rows)

@@ -304,3 +304,37 @@ async def test_a_text_shows_whether_the_carrier_delivered_it(
     assert "state-undelivered" in undelivered and 'class="icon icon-alert"' in undelivered
     assert "Not delivered: filtered by the carrier</span>" in undelivered
     assert not any(ord(ch) >= 0x1F000 for ch in pane)
+
+
+async def test_the_composer_offers_no_staff_only_macro(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await arrive(sessions, "chat-macros", channel=Channel.CHAT)
+    await sign_in(client)
+    pane = (await client.get("/dashboard/fragments/conversation/chat-macros")).text
+    assert 'value="crisis_resources"' in pane  # the patron's macros are listed
+    assert 'value="care_report"' not in pane and "CARE Team report link" not in pane
+
+
+async def test_the_transfer_handoff_matches_the_channel_and_who_is_online(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await arrive(sessions, "chat-tr", channel=Channel.CHAT)
+    await arrive(sessions, "email-tr", channel=Channel.EMAIL)
+    await sign_in(client)  # mgarcia
+    assert (await client.post("/shift/login", headers={**CSRF})).status_code in (200, 204)
+    await sign_in(client, "jnguyen")  # reference and campus-ne: Online
+    assert (await client.post("/shift/login", headers={**CSRF})).status_code in (200, 204)
+    chat = (await client.get("/dashboard/fragments/conversation/chat-tr")).text
+    email = (await client.get("/dashboard/fragments/conversation/email-tr")).text
+    # a live chat to a department with someone Online: they join
+    assert 'data-handoff="I&#39;m transferring you to the Northeast Campus Library.' in chat
+    # nobody at Trinity River: a chat is told it will be answered, and the option says so
+    assert (
+        'data-handoff="I&#39;ve passed your question to the Trinity River Campus Library. '
+        'A librarian there will reply in this chat as soon as they can."'
+    ) in chat
+    assert "Trinity River Campus Library (nobody Online)" in chat
+    # an email ticket never hears that someone joins, whoever is Online
+    assert "join in a moment" not in email
+    assert "A librarian there will reply by email as soon as they can." in email

@@ -479,3 +479,57 @@ async def test_timeline_lines_name_departments_and_staff_ids_only_where_no_name_
             ("Transferred to campus-mars by ghost-7", "ghost-7"),
         ]
     )
+
+
+async def test_the_first_email_after_converting_a_text_thread_answers_no_email(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    sid = "SM1022950f8d6e4a6b9c0d1e2f3a4b5c6d"
+    await patron_writes(
+        sessions,
+        "s-conv",
+        "can you email me the article list",
+        channel=Channel.SMS,
+        message_id=sid,
+        contact="+18175550177",
+    )
+    url = "/conversations/s-conv/convert-to-email"
+    incomplete = await client.post(url, json={"email": "ana.gomez@my"}, headers=bearer("lokafor"))
+    assert incomplete.status_code == 422
+    assert incomplete.json()["detail"] == "Enter a full address such as name@my.tccd.edu."
+    done = await client.post(
+        url, json={"email": "ana.gomez@my.tccd.edu"}, headers=bearer("lokafor")
+    )
+    assert done.status_code == 200, done.text
+    sent = await client.post(
+        "/conversations/s-conv/replies",
+        json={"text": "Here is the list you asked for."},
+        headers=bearer("lokafor"),
+    )
+    assert sent.status_code == 202, sent.text
+    [command] = publisher.on(NOTIFICATIONS.name)
+    assert isinstance(command, NotificationRequested)
+    assert (command.channel, command.recipient) == (Channel.EMAIL, "ana.gomez@my.tccd.edu")
+    context = StaffReplyContext.model_validate(command.context)
+    # the MessageSid of a text is no Message-ID, and there is no patron email to say "Re:" to
+    assert (context.subject, context.in_reply_to, context.references) == (None, None, [])
+
+
+async def test_a_staff_only_macro_is_never_offered_or_sent_to_the_patron(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await patron_writes(
+        sessions, "c-care", "i need help", channel=Channel.CHAT, contact="+18175550190"
+    )
+    filled = await client.get("/conversations/c-care/macros/care_report", headers=bearer("mgarcia"))
+    assert filled.status_code == 422
+    assert "staff only" in filled.json()["detail"]
+    sent = await client.post(
+        "/conversations/c-care/replies", json={"macro": "care_report"}, headers=bearer("mgarcia")
+    )
+    assert sent.status_code == 422
+    assert publisher.on(NOTIFICATIONS.name) == []

@@ -93,3 +93,65 @@ def test_a_department_the_file_does_not_know(book_file: Path) -> None:
 def test_first_name(name: str | None, first: str | None) -> None:
     """The first word when it looks like a name (letters first, no digits or markup)."""
     assert first_name(name) == first
+
+
+@pytest.mark.parametrize(
+    ("department", "channel", "staffed", "expected"),
+    [
+        (
+            "campus-tr",
+            "chat",
+            True,
+            "I'm transferring you to the Trinity River Campus Library. "
+            "A librarian there will join in a moment.",
+        ),
+        (
+            "campus-tr",
+            "chat",
+            False,
+            "I've passed your question to the Trinity River Campus Library. "
+            "A librarian there will reply in this chat as soon as they can.",
+        ),
+        (
+            "campus-tr",
+            "email",
+            False,
+            "I've passed your question to the Trinity River Campus Library. "
+            "A librarian there will reply by email as soon as they can.",
+        ),
+        (
+            "campus-tr",
+            "email",
+            True,
+            "I've passed your question to the Trinity River Campus Library. "
+            "A librarian there will reply by email as soon as they can.",
+        ),
+        (
+            "tutoring",
+            "sms",
+            True,
+            "I've passed your question to Tutoring. Someone from Tutoring will reply "
+            "by text message to help you set up an appointment.",
+        ),
+        (
+            "campus-moon",
+            "email",
+            True,
+            "I've passed your question to campus-moon. Someone there will reply by email "
+            "as soon as they can.",
+        ),
+    ],
+)
+def test_the_handoff_matches_the_channel_and_who_is_online(
+    department: str, channel: str, staffed: bool, expected: str
+) -> None:
+    assert MacroBook().handoff(department, channel=channel, staffed=staffed) == expected
+
+
+@pytest.mark.parametrize("department", sorted(MacroBook().departments()))
+@pytest.mark.parametrize(("channel", "staffed"), [("email", True), ("sms", True), ("chat", False)])
+def test_no_ticket_handoff_promises_someone_joins(
+    department: str, channel: str, staffed: bool
+) -> None:
+    text = MacroBook().handoff(department, channel=channel, staffed=staffed)
+    assert "join" not in text and "{" not in text

@@ -207,3 +207,21 @@ async def test_a_message_the_router_has_not_decided_yet_is_shown_only_to_those_w
         assert ("unrouted" in [r["conversation_id"] for r in listed]) is sees, staff
         opened = await client.get("/conversations/unrouted", headers=bearer(staff))
         assert opened.status_code == (200 if sees else 403), staff
+
+
+async def test_a_transfer_without_a_note_sends_the_ticket_handoff_of_the_channel(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await arrive(sessions, "e-chen", channel=Channel.EMAIL)
+    moved = await client.post(
+        "/queue/e-chen/transfer", headers=bearer("mgarcia"), json={"department": "campus-tr"}
+    )
+    assert moved.status_code == 200, moved.text
+    [handoff] = publisher.on(NOTIFICATIONS.name)
+    assert isinstance(handoff, NotificationRequested)
+    assert handoff.context["handoff_text"] == (
+        "I've passed your question to the Trinity River Campus Library. "
+        "A librarian there will reply by email as soon as they can."
+    )

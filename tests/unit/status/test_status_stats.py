@@ -23,6 +23,7 @@ from status_fakes import T0, bearer
 
 from services.status.handlers import Assigning, apply, apply_batch
 from services.status.models import Conversation
+from services.status.stats import charts
 from services.status.stats.models import DeskStat
 from shared.events import (
     Action,
@@ -524,3 +525,19 @@ async def test_annual_summary_counts_a_fiscal_year_july_to_june(
         await client.get("/reports/annual", params={"fiscal_year": 2025}, headers=bearer("dkim"))
     ).json()
     assert earlier["questions"] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "counts", "axis"),
+    [
+        (2, True, (2.0, 1.0)),  # 0, 1, 2: never 0, 0.5, 1, 1.5, 2 shown as 0, 0, 1, 2, 2
+        (3, True, (3.0, 1.0)),
+        (7, True, (8.0, 2.0)),
+        (40, True, (40.0, 10.0)),
+        (2, False, (2.0, 0.5)),  # minutes may be fractional
+    ],
+)
+def test_an_axis_of_counts_has_whole_ticks(
+    value: float, counts: bool, axis: tuple[float, float]
+) -> None:
+    assert charts.nice_max(value, counts=counts) == axis

@@ -79,3 +79,21 @@ async def test_plain_staff_are_refused_the_reports_page(resources: Resources) ->
         api = await page.request.get(f"{base}/reports/summary.csv")
         assert api.status == 403
         assert await serious_violations(page) == []
+
+
+async def test_the_reports_page_fits_a_phone(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await feed(sessions, in_time_order(generate(12)))
+    async with serve(resources) as base, browser_page(375, 812) as page:
+        await sign_in(page, base, "lokafor")
+        await page.goto(f"{base}/dashboard/reports{RANGE}")
+        await page.locator("svg#by-department").wait_for()
+        await shoot(page, tmp_path, "reports-375")
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page scrolls sideways: {width}px wide"
+        await page.locator("svg#by-department").scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "reports-375-by-department")
+        ticks = await page.locator('svg#by-department text[text-anchor="end"]').all_text_contents()
+        assert ticks and len(set(ticks)) == len(ticks), ticks  # no "0, 0, 1, 2, 2"
+        assert page.js_errors == []

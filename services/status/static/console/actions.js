@@ -139,7 +139,8 @@
     let call, message;
     if (form.id === "transfer-form") {
       const select = byId("transfer-department");
-      const name = select.options[select.selectedIndex].textContent;
+      const option = select.options[select.selectedIndex];
+      const name = option.dataset.name || option.textContent;
       call = ["/transfer", { department: select.value, note: byId("transfer-text").value.trim() || null }];
       message = `Transferred to ${name}. The patron gets the hand-off message.`;
     } else if (form.id === "close-form") {
