@@ -136,6 +136,10 @@ class Conversation(Base):
     patron_name: Mapped[str | None] = mapped_column(String(200))
     """Student data: as the patron or platform gave it (the greeting macro's first name)."""
     last_patron_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When staff last replied to the patron (a reply asked of the notifier)."""
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The patron's oldest message no staff reply has followed; None: answered."""
     closed_by: Mapped[str | None] = mapped_column(String(64))
     read_scale: Mapped[int | None] = mapped_column(Integer)
     topic: Mapped[str | None] = mapped_column(String(32))
@@ -180,6 +184,8 @@ class ConversationRow:
     preview: str | None = None
     patron_name: str | None = None
     last_patron_at: datetime | None = None
+    answered_at: datetime | None = None
+    waiting_since: datetime | None = None
     closed_by: str | None = None
     read_scale: int | None = None
     topic: str | None = None

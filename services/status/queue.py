@@ -48,6 +48,10 @@ BAND = case(
 )
 
 
+ANSWERED = "Answered"
+"""What the queue's Waiting column says once staff replied after the patron's last message."""
+
+
 def waiting_words(seconds: float) -> str:
     """How long someone has waited, as people say it: "12 h 14 min", "3 min", "2 d 4 h"."""
     minutes = int(max(0.0, seconds) // 60)
@@ -79,6 +83,7 @@ ROW_COLUMNS = (
     Conversation.assignee,
     Conversation.opened_at,
     Conversation.last_message_at,
+    Conversation.waiting_since,
     Conversation.converted_from,
     Conversation.state,
     Conversation.subject,
@@ -103,6 +108,8 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
     shown only to staff who may see the conversation)."""
     c = _fields(conv)
     age = max(0.0, (now - c["opened_at"]).total_seconds())
+    since = c["waiting_since"]
+    waited = None if since is None else max(0.0, (now - since).total_seconds())
     channel = c["channel"]
     return {
         "conversation_id": c["conversation_id"],
@@ -116,7 +123,10 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
         "blocked": c["blocked"],
         "acknowledged": c["acknowledged_at"] is not None,
         "age_s": int(age),
-        "waiting": waiting_words(age),
+        # how long the patron has waited for an answer; "Answered" once staff replied after
+        # their last message (the conversation stays open until someone closes it)
+        "waiting_s": None if waited is None else int(waited),
+        "waiting": ANSWERED if waited is None else waiting_words(waited),
         "assignee": c["assignee"],
         "opened_at": c["opened_at"].isoformat(),
         "last_message_at": c["last_message_at"].isoformat(),

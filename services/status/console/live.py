@@ -296,7 +296,9 @@ async def _stream(
             yield RELOAD
         while True:
             try:
-                async with asyncio.timeout(PING_S):
+                # woken at least every RECHECK_S, changes or not, so a stream whose session
+                # ended (signed out in another tab) learns it within that time
+                async with asyncio.timeout(RECHECK_S):
                     change = await sub.queue.get()
             except TimeoutError:
                 if await request.is_disconnected():
@@ -362,7 +364,7 @@ async def events(
     """`event: conversation` with {conversation_id, what, department, crisis} and, when the
     feed rendered it, `row`: the conversation's queue row as HTML (null: no longer in the open
     queue); `event: reload` when this stream fell behind; a comment ping every 15 s. The
-    credentials are checked again at least every few seconds while changes flow: once the
+    credentials are checked again every two seconds, changes or not: once the
     session or token has ended (signed out, revoked, staff deactivated) the stream says
     `event: ended` and closes.
 

@@ -66,6 +66,9 @@ STAFF_FACING_TEXT: dict[NotificationKind, str] = {
     NotificationKind.CRISIS_ALERT: "CARE Team alerted",
     NotificationKind.CRISIS_REESCALATION: "Crisis re-escalated to supervisors",
     NotificationKind.SAFETY_REVIEW_ALERT: "Staff on duty alerted: possible crisis",
+    NotificationKind.SMS_OPT_OUT: "The patron's number opted out of texts (STOP): refdesk "
+    "sends it no more texts until it texts START",
+    NotificationKind.SMS_OPT_IN: "The patron's number opted back in to texts (START)",
 }
 
 AUTOMATED_LABEL: dict[NotificationKind, str] = {
@@ -295,6 +298,9 @@ async def on_interaction(
         await on_automatic(session, conv, data)
         return
     await _inbound(session, data, author=PATRON, kind="message")
+    unanswered = conv.answered_at is None or data.received_at > conv.answered_at
+    if unanswered and (conv.waiting_since is None or data.received_at < conv.waiting_since):
+        conv.waiting_since = data.received_at
     if conv.last_patron_at is None or data.received_at >= conv.last_patron_at:
         conv.last_patron_at = data.received_at
         if data.text.strip():
@@ -388,10 +394,22 @@ async def on_routing(
     changed(session, conv, "routed", data.decided_at)
 
 
+def _answered(conv: AnyConversation, at: datetime) -> None:
+    """A staff reply at `at`: the patron's messages before it are answered."""
+    if conv.answered_at is None or at > conv.answered_at:
+        conv.answered_at = at
+    if conv.waiting_since is not None and conv.waiting_since <= at:
+        # a message the patron wrote after the reply (applied first) still waits
+        later = conv.last_patron_at is not None and conv.last_patron_at > at
+        conv.waiting_since = conv.last_patron_at if later else None
+
+
 async def on_notification(
     session: AsyncSession, conv: AnyConversation | None, data: NotificationRequested
 ) -> None:
     """A message refdesk was asked to send: queued until the notifier reports."""
+    if data.kind is NotificationKind.STAFF_REPLY and conv is not None:
+        _answered(conv, data.requested_at)
     if data.kind in PATRON_FACING:
         text = data.context.get("text") if data.kind is NotificationKind.STAFF_REPLY else None
         author = str(data.context.get("staff_id") or REFDESK)

@@ -12,7 +12,7 @@ from services.status.auth import Actor
 from services.status.handlers import Assigning, apply
 from services.status.models import PROCESSED, Conversation, TranscriptEntry
 from services.status.presence import set_status
-from services.status.queue import open_queue
+from services.status.queue import ANSWERED, open_queue, row_view
 from services.status.stats.models import DeskStat
 from shared.events import (
     Action,
@@ -21,6 +21,8 @@ from shared.events import (
     ConversationClosed,
     ConversationTransferred,
     InteractionReceived,
+    NotificationKind,
+    NotificationRequested,
     Patron,
     Priority,
     RoutingDecided,
@@ -285,3 +287,60 @@ async def test_a_follow_up_is_not_counted_as_a_transfer_in_the_desk_statistics(
     assert stat is not None
     assert (stat.received_by, stat.department, stat.transfers) == ("reference", "care-team", 1)
     assert stat.path == "reference > care-team"
+
+
+async def test_an_opt_out_is_a_timeline_line_in_words(session: AsyncSession) -> None:
+    await apply(session, event_id="m1", data=received("c12"), assigning=OFF)
+    stop = NotificationRequested(
+        idempotency_key="k-stop",
+        kind=NotificationKind.SMS_OPT_OUT,
+        channel=Channel.SMS,
+        recipient="+18175550100",
+        conversation_id="c12",
+        interaction_id="i-c12-0",
+        context={"keyword": "STOP"},
+        requested_at=T0 + timedelta(seconds=2),
+    )
+    await apply(session, event_id="m2", data=stop, assigning=OFF)
+    line = await session.get(TranscriptEntry, "k-stop")
+    assert line is not None and line.direction == "event"
+    assert line.text is not None and line.text.startswith("The patron's number opted out")
+
+
+def staff_reply(cid: str, *, minutes: int) -> NotificationRequested:
+    return NotificationRequested(
+        idempotency_key=f"reply-{cid}-{minutes}",
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.SMS,
+        recipient="+18175550100",
+        conversation_id=cid,
+        context={"text": "Yes, you can renew it online.", "staff_id": "mgarcia"},
+        requested_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+async def waiting(session: AsyncSession, cid: str, *, at_minutes: int) -> str:
+    conv = await session.get(Conversation, cid)
+    assert conv is not None
+    return row_view(conv, T0 + timedelta(minutes=at_minutes))["waiting"]
+
+
+async def test_waiting_counts_from_the_patrons_oldest_unanswered_message(
+    session: AsyncSession,
+) -> None:
+    await apply(session, event_id="w1", data=received("c13", minutes=0), assigning=OFF)
+    await apply(session, event_id="w2", data=received("c13", minutes=2), assigning=OFF)
+    assert await waiting(session, "c13", at_minutes=5) == "5 min"
+    await apply(session, event_id="w3", data=staff_reply("c13", minutes=6), assigning=OFF)
+    assert await waiting(session, "c13", at_minutes=20) == ANSWERED
+    await apply(session, event_id="w4", data=received("c13", minutes=21), assigning=OFF)
+    assert await waiting(session, "c13", at_minutes=30) == "9 min"
+
+
+async def test_a_message_written_after_a_reply_but_applied_first_still_waits(
+    session: AsyncSession,
+) -> None:
+    await apply(session, event_id="x1", data=received("c14", minutes=0), assigning=OFF)
+    await apply(session, event_id="x2", data=received("c14", minutes=10), assigning=OFF)
+    await apply(session, event_id="x3", data=staff_reply("c14", minutes=4), assigning=OFF)
+    assert await waiting(session, "c14", at_minutes=15) == "5 min"

@@ -218,6 +218,21 @@ async def test_a_stream_whose_session_ended_says_so_and_closes(
     assert not feed.subscribers
 
 
+async def test_a_quiet_stream_whose_session_ended_closes_without_waiting_for_a_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live, "RECHECK_S", 0.05)
+    monkeypatch.setattr(live, "PING_S", 3600)  # nothing but the recheck can wake it
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    staff = Actor(id="mgarcia", role="staff", departments=("reference",))
+    stream = _stream(_Connected(), feed, staff, _still(staff, None))  # type: ignore[arg-type]
+    assert b"event: ready" in await anext(stream)
+    assert await asyncio.wait_for(anext(stream), timeout=10) == live.ENDED
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    assert not feed.subscribers
+
+
 async def test_a_stream_follows_a_move_to_another_department(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -38,6 +38,7 @@
       const data = await window.Desk.request("PUT", `/staff/${encodeURIComponent(staffId)}/status`, { status });
       renderStatus(data.status);
       message.textContent = `Your status is ${data.status}.`;
+      poll(); // Who's Online shows the change now, not at the next poll
     } catch (err) {
       message.textContent = `Could not change your status: ${err.message}`;
     }
@@ -61,7 +62,7 @@
   for (const button of me.querySelectorAll(".set-status")) {
     button.addEventListener("click", () => setStatus(button.dataset.status));
   }
-  window.setInterval(poll, 30000);
+  window.setInterval(poll, 10000); // colleagues' changes within ten seconds
   window.setInterval(heartbeat, 30000);
   heartbeat();
 })();
