@@ -7,9 +7,11 @@ message is (a crisis in it escalates at once, with the CARE Team's alert and the
 crisis resources), and its decision says `follow_up`, so the status service leaves the
 conversation with its department and librarian unless the follow-up is a crisis. What the
 first message already set in motion is not sent again: no second hand-off (the patron is
-where the first put them), no second circulation email unless the follow-up names a patron,
-TCC ID or item, no safety review of a conversation the CARE Team already has. Once closed,
-the patron's next message starts a new round.
+where the first put them) or after-hours acknowledgement, no second circulation email unless
+the follow-up names a patron, TCC ID or item, no safety review of a conversation the CARE
+Team already has. Once closed, the patron's next message starts a new round, except in a
+conversation where a crisis was escalated: that one stays a follow-up, and its close sends
+no survey; nor does the close of a conversation of text keywords only (HELP, HOURS).
 
 The rows are written in the transaction that records the batch's interactions as processed,
 after the batch's events were published: a crash in between decides the batch again from the
@@ -38,11 +40,16 @@ class Remembered:
     crisis: bool = False
     circulation_emailed: bool = False
     closed: bool = False
+    asked: bool = True
+    """the patron wrote something other than text keywords (HELP, HOURS...)"""
 
     @property
-    def open(self) -> bool:
-        """Routed and not closed since: the patron's next message is a follow-up."""
-        return not self.closed
+    def follows(self) -> bool:
+        """Whether the patron's next message is a follow-up: the patron asked something (not
+        only text keywords, which route nothing) and the conversation was not closed since;
+        or a crisis was escalated in it (a crisis conversation never starts over: it stays
+        with the CARE Team, closed or not)."""
+        return self.crisis or (self.asked and not self.closed)
 
 
 CIRCULATION_FIELDS = ("patron_name", "tcc_id", "item")
@@ -50,12 +57,13 @@ CIRCULATION_FIELDS = ("patron_name", "tcc_id", "item")
 
 
 def follow_up_keeps(command: NotificationRequested, before: Remembered) -> bool:
-    """Whether a follow-up's command is sent: not a second hand-off, not a second circulation
+    """Whether a follow-up's command is sent: not a second hand-off or after-hours
+    acknowledgement (staff may be in the conversation already), not a second circulation
     email that names nothing (no patron name, TCC ID or item: "do I have to pay a fine?"
     after the first), not a safety review of a conversation already escalated as a crisis;
     everything else (a crisis's alert and resources, a keyword's reply, a circulation email
     with details) as for a first message."""
-    if command.kind is NotificationKind.HANDOFF:
+    if command.kind in (NotificationKind.HANDOFF, NotificationKind.AFTER_HOURS_ACK):
         return False
     if command.kind is NotificationKind.CIRCULATION_EMAIL:
         named = any(command.context.get(name) for name in CIRCULATION_FIELDS)
@@ -71,9 +79,9 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
         return {}
     c = conversations.c
     rows = conn.execute(
-        select(c.conversation_id, c.routed_at, c.crisis, c.circulation_emailed, c.closed).where(
-            c.conversation_id.in_(sorted(set(ids)))
-        )
+        select(
+            c.conversation_id, c.routed_at, c.crisis, c.circulation_emailed, c.closed, c.asked
+        ).where(c.conversation_id.in_(sorted(set(ids))))
     )
     return {
         row.conversation_id: Remembered(
@@ -81,6 +89,7 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             crisis=row.crisis,
             circulation_emailed=row.circulation_emailed,
             closed=row.closed,
+            asked=row.asked,
         )
         for row in rows
     }
@@ -95,6 +104,7 @@ def save(conn: Connection, changed: Iterable[tuple[str, Remembered]]) -> None:
             "crisis": state.crisis,
             "circulation_emailed": state.circulation_emailed,
             "closed": state.closed,
+            "asked": state.asked,
         }
         for conversation_id, state in dict(changed).items()
     ]
@@ -109,6 +119,6 @@ def _upsert(dialect: str) -> Any:
         index_elements=[conversations.c.conversation_id],
         set_={
             name: statement.excluded[name]
-            for name in ("routed_at", "crisis", "circulation_emailed", "closed")
+            for name in ("routed_at", "crisis", "circulation_emailed", "closed", "asked")
         },
     )

@@ -162,7 +162,7 @@ def plan_interaction(
         return
     key = data.conversation_id
     before = plan.remembered.get(key)
-    follow_up = before is not None and before.open
+    follow_up = before is not None and before.follows
     routed = to_event(data, decision, follow_up=follow_up)
     plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
     commands = commands_for(data, decision, plan.policy)
@@ -173,25 +173,34 @@ def plan_interaction(
     plan.decided.append((event, data, decision))
     crisis = decision.action is Action.ESCALATE_CRISIS
     emailed = any(c.kind is NotificationKind.CIRCULATION_EMAIL for c in commands)
+    asked = decision.sms_keyword is None
     if before is not None and follow_up:
         after = replace(
             before,
             crisis=before.crisis or crisis,
             circulation_emailed=before.circulation_emailed or emailed,
+            closed=False,
+            asked=before.asked or asked,
         )
     else:
-        after = Remembered(routed_at=routed.decided_at, crisis=crisis, circulation_emailed=emailed)
+        after = Remembered(
+            routed_at=routed.decided_at, crisis=crisis, circulation_emailed=emailed, asked=asked
+        )
     plan.remember(key, after)
 
 
 def plan_closed(
     deps: RouterDeps, plan: PublishPlan, event: AnyEvent, data: ConversationClosed
 ) -> None:
-    """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever);
-    the patron's next message starts a new round."""
+    """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever),
+    unless a crisis was escalated in it (no rating request to a patron in crisis) or the
+    patron only texted keywords (HELP, HOURS: nothing was asked); the patron's next message
+    starts a new round."""
     before = plan.remembered.get(data.conversation_id)
-    if before is not None and before.open:
+    if before is not None and not before.closed:
         plan.remember(data.conversation_id, replace(before, closed=True))
+    if before is not None and (before.crisis or not before.asked):
+        return
     command = survey_for(data)
     if command is not None:
         plan.add(

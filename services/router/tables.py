@@ -3,7 +3,7 @@ each open conversation (`conversations.py`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, true
 
 from shared.db import processed_table
 
@@ -17,6 +17,8 @@ conversations = Table(
     Column("crisis", Boolean, nullable=False),
     Column("circulation_emailed", Boolean, nullable=False),
     Column("closed", Boolean, nullable=False),
+    Column("asked", Boolean, nullable=False, server_default=true()),
 )
 """one row per conversation the router has routed: its first decision's time, whether a crisis
-was escalated in it and the circulation managers emailed, and whether it has been closed since"""
+was escalated in it and the circulation managers emailed, whether it has been closed since, and
+whether the patron wrote anything but text keywords (HELP, HOURS...)"""

@@ -31,7 +31,7 @@ from .extract import Extractor
 from .guidance import guidance_for
 from .hours import DeskHours
 from .matcher import TermIndex, TermRef
-from .model import Department, DepartmentKind, PolicyDoc, Rule, Settings
+from .model import Department, DepartmentKind, PolicyDoc, Rule, Settings, phrase_key
 from .normalise import Normaliser
 from .ruleset import Context, RuleSet
 
@@ -55,6 +55,8 @@ SMS_KEYWORD = "sms-keyword"
 _KEYWORD = re.compile(r"\s*([A-Za-z]+)[\s.!?,;:]*")
 """A text of one word, with surrounding whitespace and trailing punctuation ("Stop." "HELP?")."""
 Consent = Literal["opt_out", "opt_in"]
+PHRASE_MAX = 80
+"""The longest text compared with the opt-out phrases (they are a few words each)."""
 
 
 class Texts:
@@ -127,6 +129,9 @@ class Policy:
         self._consent: dict[str, Consent] = {w: "opt_out" for w in carrier.opt_out}
         self._consent.update({w: "opt_in" for w in carrier.opt_in})
         self._carrier = frozenset((*carrier.opt_out, *carrier.opt_in, *carrier.help))
+        # a phrase asking the desk to stop texting is recorded as the first opt-out word
+        self._opt_out_phrases = frozenset(carrier.opt_out_phrases)
+        self._phrase_word = carrier.opt_out[0] if carrier.opt_out else None
         self._keyword_rule = Rule(
             id=SMS_KEYWORD,
             action=Action.ANSWER,
@@ -205,6 +210,10 @@ class Policy:
             return None
         found = _KEYWORD.fullmatch(inp.text)
         if found is None:
+            word = self._phrase_word
+            if word is not None and len(inp.text) <= PHRASE_MAX:
+                if phrase_key(inp.text) in self._opt_out_phrases:
+                    return word, ENGLISH
             return None
         word = found.group(1).upper()
         for code, tx in self._texts.items():
@@ -292,11 +301,14 @@ class Policy:
             handoff = tx.handoff[dept.id][inp.channel]
         fallback = None
         live = dept.kind is DepartmentKind.LIVE and rule.action is Action.TRANSFER
-        if live and online is not None and dept.id not in online:
+        # whether someone is Online where the message goes; before any presence is known,
+        # assumed while the desk is open and not while it is closed (so a live hand-off never
+        # promises "shortly" beside the after-hours acknowledgement)
+        staffed = dept.id in online if online is not None else not overnight
+        if live and not staffed:
             fallback = f"ticket: nobody Online in {dept.id}"
             handoff = tx.fallback[dept.id][inp.channel]
         # staff Online where the message goes answer it now: "closed" would contradict them
-        staffed = online is not None and dept.id in online
         ack = tx.ack[inp.channel] if overnight and not staffed else None
         if (handoff and "{" in handoff) or ack:
             opens = self.hours.describe(

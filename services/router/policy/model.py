@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, time
 from enum import StrEnum
 from typing import Literal
@@ -224,6 +225,11 @@ class CarrierKeywords(_Strict):
     )
     opt_in: list[str] = Field(default_factory=lambda: ["START", "UNSTOP"])
     help: list[str] = Field(default_factory=lambda: ["HELP", "INFO"])
+    opt_out_phrases: list[str] = Field(
+        default_factory=list,
+        description="whole texts that ask the desk to stop texting ('stop texting me'): an "
+        "opt-out as STOP is, matched in lower case with punctuation and apostrophes ignored",
+    )
 
     @model_validator(mode="after")
     def _words(self) -> CarrierKeywords:
@@ -235,7 +241,25 @@ class CarrierKeywords(_Strict):
             if word in seen:
                 raise ValueError(f"carrier keyword {word!r} is listed twice")
             seen.add(word)
+        for phrase in self.opt_out_phrases:
+            if phrase != phrase_key(phrase) or not phrase:
+                raise ValueError(
+                    f"opt-out phrase {phrase!r} must be lower-case words separated by single "
+                    f"spaces, without punctuation: {phrase_key(phrase)!r}"
+                )
+        if not self.opt_out and self.opt_out_phrases:
+            raise ValueError("opt-out phrases need an opt-out keyword to record them as")
         return self
+
+
+_NOT_A_LETTER = re.compile(r"[^\w\s]+")
+
+
+def phrase_key(text: str) -> str:
+    """A text as opt-out phrases are matched: lower case, accents, apostrophes and punctuation
+    dropped, one space between words ("Don't text me!!" -> "dont text me", "más" -> "mas")."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(_NOT_A_LETTER.sub("", bare.lower()).split())
 
 
 class PolicyDoc(_Strict):

@@ -131,8 +131,10 @@ async def on_routing(session: AsyncSession, data: RoutingDecided) -> None:
     row = await _row(session, data.conversation_id, data.decided_at, data.channel.value)
     by_router = data.decided_by == ROUTER
     crisis = data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
-    if not data.follow_up or (crisis and not row.crisis) or row.department is None:
-        # a follow-up leaves the conversation where it is (handlers.on_routing)
+    settled = data.follow_up or (row.crisis and by_router)
+    if not settled or (crisis and not row.crisis) or row.department is None:
+        # a follow-up, or the router on a crisis conversation, leaves it where it is
+        # (handlers.on_routing)
         _move(
             session,
             row,

@@ -303,7 +303,7 @@ def _command(kind: NotificationKind, **context: str) -> NotificationRequested:
         (NotificationKind.CRISIS_ALERT, Remembered(OPEN_HOURS, crisis=True), True),
         (NotificationKind.CRISIS_RESOURCES, Remembered(OPEN_HOURS, crisis=True), True),
         (NotificationKind.KEYWORD_REPLY, Remembered(OPEN_HOURS), True),
-        (NotificationKind.AFTER_HOURS_ACK, Remembered(OPEN_HOURS), True),
+        (NotificationKind.AFTER_HOURS_ACK, Remembered(OPEN_HOURS), False),
     ],
 )
 def test_what_a_follow_up_sends(kind: NotificationKind, before: Remembered, sent: bool) -> None:
@@ -315,3 +315,64 @@ def test_a_second_circulation_email_is_sent_when_it_names_something(field: str) 
     emailed = Remembered(OPEN_HOURS, circulation_emailed=True)
     command = _command(NotificationKind.CIRCULATION_EMAIL, **{field: "x"})
     assert follow_up_keeps(command, emailed)
+
+
+async def test_a_crisis_conversation_stays_a_follow_up_after_its_close_and_gets_no_survey(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(CRISIS, conversation=conversation))])
+    closed = ConversationClosed(
+        conversation_id=conversation,
+        channel=Channel.SMS,
+        closed_by="staff",
+        closed_at=OPEN_HOURS,
+        patron_contact="+18175550123",
+    )
+    later = interaction("can i renew my book", conversation=conversation)
+    await route_batch(deps, [item(closed), item(later)])
+    assert [d["follow_up"] for d in decisions(broker, conversation)] == [False, True]
+    assert kinds(broker, conversation) == ["crisis_alert", "crisis_resources"]
+    await route_batch(deps, [item(closed.model_copy(update={"closed_at": OVERNIGHT}))])
+    assert "survey" not in kinds(broker, conversation)
+
+
+async def test_a_follow_up_after_hours_sends_no_acknowledgement_the_first_did_not(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    conversation = f"chat-{uuid.uuid4()}"
+    first = interaction(RENEWAL, conversation=conversation, when=OPEN_HOURS)
+    later = interaction("also how do I cite this in APA?", conversation=conversation)
+    later = later.model_copy(update={"received_at": OVERNIGHT})
+    await route_batch(deps, [item(first), item(later)])
+    assert "after_hours_ack" not in kinds(broker, conversation)
+
+
+@pytest.mark.parametrize(
+    ("texts", "surveyed"), [(["HELP", "HOURS"], False), (["HELP", RENEWAL], True)]
+)
+async def test_a_conversation_of_keywords_only_gets_no_survey_when_closed(
+    deps: RouterDeps, broker: FakeBroker, texts: list[str], surveyed: bool
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(t, conversation=conversation)) for t in texts])
+    closed = ConversationClosed(
+        conversation_id=conversation,
+        channel=Channel.SMS,
+        closed_by="staff",
+        closed_at=OPEN_HOURS,
+        patron_contact="+18175550123",
+    )
+    await route_batch(deps, [item(closed)])
+    assert ("survey" in kinds(broker, conversation)) is surveyed
+
+
+async def test_a_question_after_keywords_only_is_routed_as_the_first(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    texts = ["HOURS", RENEWAL]
+    await route_batch(deps, [item(interaction(t, conversation=conversation)) for t in texts])
+    _, renewal = decisions(broker, conversation)
+    assert not renewal["follow_up"] and renewal["department"] == "nw-circulation"
+    assert "handoff" in kinds(broker, conversation)

@@ -112,7 +112,7 @@ def test_a_keyword_is_answered_as_one_and_nothing_else(
     "text",
     [
         "yes",  # an answer to a librarian's question, not an opt-in
-        "stop texting me",
+        "stop texting me about the fine, I paid it",
         "STOP STOP",
         "help me find a book",
         "i want it all to stop",
@@ -122,6 +122,32 @@ def test_anything_more_than_one_keyword_is_routed(policy: Policy, text: str) -> 
     got = decide(policy, text)
     assert got.sms_keyword is None and got.sms_consent is None
     assert got.rules[0].rule_id != "sms-keyword"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stop texting me",
+        "Please stop texting me!",
+        "Don't text me anymore.",
+        "STOP ALL",
+        "unsubscribe me",
+        "No me escriban más",
+    ],
+)
+def test_a_text_that_asks_the_desk_to_stop_texting_is_an_opt_out(
+    policy: Policy, model: LearnedModel, text: str
+) -> None:
+    got = decide(policy, text, model=model)
+    assert (got.sms_keyword, got.sms_consent) == ("STOP", "opt_out")
+    assert got.action is Action.ANSWER and not got.safety_review and got.net is None
+
+
+def test_a_crisis_beside_a_request_to_stop_texting_still_escalates(
+    policy: Policy, model: LearnedModel
+) -> None:
+    got = decide(policy, "stop texting me, I want to die", model=model)
+    assert got.action is Action.ESCALATE_CRISIS and got.sms_consent is None
 
 
 def test_a_crisis_that_ends_in_a_keyword_still_escalates(

@@ -344,3 +344,23 @@ async def test_a_message_written_after_a_reply_but_applied_first_still_waits(
     await apply(session, event_id="x2", data=received("c14", minutes=10), assigning=OFF)
     await apply(session, event_id="x3", data=staff_reply("c14", minutes=4), assigning=OFF)
     assert await waiting(session, "c14", at_minutes=15) == "5 min"
+
+
+async def test_a_closed_crisis_conversation_written_to_again_stays_with_the_care_team(
+    session: AsyncSession,
+) -> None:
+    crisis = routed("c15", "care-team", action=Action.ESCALATE_CRISIS, priority=Priority.URGENT)
+    await apply(session, event_id="y1", data=crisis, assigning=OFF)
+    closed = ConversationClosed(
+        conversation_id="c15", channel=Channel.SMS, closed_at=T0 + timedelta(minutes=1)
+    )
+    await apply(session, event_id="y2", data=closed, assigning=OFF)
+    await apply(session, event_id="y3", data=received("c15", minutes=2), assigning=OFF)
+    afresh = routed("c15", "reference").model_copy(
+        update={"decision_id": "d-c15-again", "decided_at": T0 + timedelta(minutes=2)}
+    )
+    await apply(session, event_id="y4", data=afresh, assigning=OFF)
+    conv = await session.get(Conversation, "c15")
+    assert conv is not None and (conv.department, conv.crisis) == ("care-team", True)
+    stat = await session.get(DeskStat, "c15")
+    assert stat is not None and stat.department == "care-team"
