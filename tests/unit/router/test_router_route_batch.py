@@ -82,6 +82,17 @@ def interaction(
     )
 
 
+def closing(conversation: str, channel: Channel = Channel.SMS) -> ConversationClosed:
+    """Staff closed this conversation."""
+    return ConversationClosed(
+        conversation_id=conversation,
+        channel=channel,
+        closed_by="staff",
+        closed_at=OPEN_HOURS,
+        patron_contact="+18175550123",
+    )
+
+
 def item(data: BaseModel) -> tuple[Any, BaseModel]:
     event_id = getattr(data, "interaction_id", None) or str(uuid.uuid4())
     return new_event(data, source="test", event_id=event_id), data
@@ -168,13 +179,7 @@ async def test_a_closed_sms_ticket_gets_a_survey_and_a_closed_chat_none(
     deps: RouterDeps, broker: FakeBroker
 ) -> None:
     def closed(channel: Channel) -> ConversationClosed:
-        return ConversationClosed(
-            conversation_id=f"{channel.value}-{uuid.uuid4()}",
-            channel=channel,
-            closed_by="staff",
-            closed_at=OPEN_HOURS,
-            patron_contact="+18175550123",
-        )
+        return closing(f"{channel.value}-{uuid.uuid4()}", channel)
 
     sms, chat = closed(Channel.SMS), closed(Channel.CHAT)
     await route_batch(deps, [item(sms), item(chat)])
@@ -247,13 +252,7 @@ async def test_after_a_close_the_patrons_next_message_is_routed_afresh(
 ) -> None:
     conversation = f"sms-{uuid.uuid4()}"
     await route_batch(deps, [item(interaction(RENEWAL, conversation=conversation))])
-    closed = ConversationClosed(
-        conversation_id=conversation,
-        channel=Channel.SMS,
-        closed_by="staff",
-        closed_at=OPEN_HOURS,
-        patron_contact="+18175550123",
-    )
+    closed = closing(conversation)
     again = interaction(RENEWAL, conversation=conversation)
     await route_batch(deps, [item(closed), item(again)])
     assert [d["follow_up"] for d in decisions(broker, conversation)] == [False, False]
@@ -322,13 +321,7 @@ async def test_a_crisis_conversation_stays_a_follow_up_after_its_close_and_gets_
 ) -> None:
     conversation = f"sms-{uuid.uuid4()}"
     await route_batch(deps, [item(interaction(CRISIS, conversation=conversation))])
-    closed = ConversationClosed(
-        conversation_id=conversation,
-        channel=Channel.SMS,
-        closed_by="staff",
-        closed_at=OPEN_HOURS,
-        patron_contact="+18175550123",
-    )
+    closed = closing(conversation)
     later = interaction("can i renew my book", conversation=conversation)
     await route_batch(deps, [item(closed), item(later)])
     assert [d["follow_up"] for d in decisions(broker, conversation)] == [False, True]
@@ -356,13 +349,7 @@ async def test_a_conversation_of_keywords_only_gets_no_survey_when_closed(
 ) -> None:
     conversation = f"sms-{uuid.uuid4()}"
     await route_batch(deps, [item(interaction(t, conversation=conversation)) for t in texts])
-    closed = ConversationClosed(
-        conversation_id=conversation,
-        channel=Channel.SMS,
-        closed_by="staff",
-        closed_at=OPEN_HOURS,
-        patron_contact="+18175550123",
-    )
+    closed = closing(conversation)
     await route_batch(deps, [item(closed)])
     assert ("survey" in kinds(broker, conversation)) is surveyed
 
