@@ -19,11 +19,10 @@ from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import bounces, sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
+from services.status.placement import escalates, keeps_place
 from services.status.stats.models import DeskStatRow
-from services.status.stats.projection import ROUTER
 from shared.db import claim_events
 from shared.events import (
-    Action,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -135,12 +134,8 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
     escalate a crisis: otherwise it stays with its department and librarian. A crisis
     conversation is never moved by the router (only by staff)."""
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.decided_at)
-    crisis = data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
-    # a follow-up, or any routing of a crisis conversation (closed and written to again),
-    # leaves it where it is unless it newly escalates a crisis; staff transfers always move it
-    by_router = data.decided_by == ROUTER
-    settled = data.follow_up or (conv.crisis and by_router)
-    kept = settled and not (crisis and not conv.crisis) and conv.department is not None
+    crisis = escalates(data)
+    kept = keeps_place(data, crisis=conv.crisis, department=conv.department)
     if not kept and conv.department != data.department and _newer(conv, data.decided_at):
         conv.department = data.department
         _unassign(conv, data.decided_at)

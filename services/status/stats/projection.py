@@ -17,10 +17,10 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import rows
+from services.status.placement import ROUTER, escalates, keeps_place
 from services.status.stats.desktime import buckets
 from services.status.stats.models import DeskStatRow, DeskStatTransfer
 from shared.events import (
-    Action,
     ConversationClaimed,
     ConversationClosed,
     ConversationTagged,
@@ -29,12 +29,10 @@ from shared.events import (
     InteractionReceived,
     NotificationKind,
     NotificationRequested,
-    Priority,
     RoutingDecided,
     derived_id,
 )
 
-ROUTER = "router"
 PLATFORM = "platform"
 PATH_MAX = 300
 
@@ -130,11 +128,8 @@ async def on_routing(session: AsyncSession, data: RoutingDecided) -> None:
     """The router's decision (department, action, flags) or a staff transfer."""
     row = await _row(session, data.conversation_id, data.decided_at, data.channel.value)
     by_router = data.decided_by == ROUTER
-    crisis = data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
-    settled = data.follow_up or (row.crisis and by_router)
-    if not settled or (crisis and not row.crisis) or row.department is None:
-        # a follow-up, or the router on a crisis conversation, leaves it where it is
-        # (handlers.on_routing)
+    crisis = escalates(data)
+    if not keeps_place(data, crisis=row.crisis, department=row.department):
         _move(
             session,
             row,

@@ -1,0 +1,23 @@
+"""Where a routing decision leaves a conversation: the one rule the queue (`handlers`) and the
+desk statistics (`stats.projection`) apply alike."""
+
+from __future__ import annotations
+
+from shared.events import Action, Priority, RoutingDecided
+
+ROUTER = "router"
+"""`RoutingDecided.decided_by` of the router's own decisions (anything else is staff)."""
+
+
+def escalates(data: RoutingDecided) -> bool:
+    """Whether the decision is a crisis."""
+    return data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
+
+
+def keeps_place(data: RoutingDecided, *, crisis: bool, department: str | None) -> bool:
+    """Whether the decision leaves the conversation (a crisis one or not, in `department`)
+    where it is: a follow-up, or the router's decision on a crisis conversation (closed and
+    written to again), unless it newly escalates a crisis. A conversation not placed yet, and
+    a staff transfer, always move."""
+    settled = data.follow_up or (crisis and data.decided_by == ROUTER)
+    return settled and not (escalates(data) and not crisis) and department is not None
