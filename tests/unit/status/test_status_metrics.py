@@ -40,22 +40,25 @@ async def test_queue_gauges_match_a_count_of_the_open_conversations(
         await session.commit()
         now = T0 + timedelta(minutes=5)
         await metrics.refresh(session=session, now=now)
+        # read at once, with no await between: another status app on this event loop (the
+        # broker tier's session server) refreshes the same process-wide gauges on its own tick
         open_ = [c for c in rows.values() if c.state == "open"]
-
-    get = REGISTRY.get_sample_value
-    counts = Counter((c.department or "unrouted", c.channel) for c in open_)
-    for (department, channel), n in counts.items():
-        labels = {"department": department, "channel": channel}
-        assert get("refdesk_queue_open_conversations", labels) == n
-    waiting: dict[str, float] = {}
-    for c in open_:
-        if c.assignee is None:
-            label = c.department or "unrouted"
-            age = (now - c.opened_at).total_seconds()
-            waiting[label] = max(waiting.get(label, 0.0), age)
-    for department, age in waiting.items():
-        assert get("refdesk_queue_oldest_waiting_age_seconds", {"department": department}) == age
-    assert get("refdesk_overnight_tickets_waiting") == sum(c.overnight for c in open_)
-    unacked = sum(c.crisis and c.acknowledged_at is None for c in open_)
-    assert get("refdesk_crises_unacknowledged") == unacked
-    assert len(counts) > 5 and unacked >= 2 and len(waiting) == 4  # the mix is really mixed
+        get = REGISTRY.get_sample_value
+        counts = Counter((c.department or "unrouted", c.channel) for c in open_)
+        for (department, channel), n in counts.items():
+            labels = {"department": department, "channel": channel}
+            assert get("refdesk_queue_open_conversations", labels) == n
+        waiting: dict[str, float] = {}
+        for c in open_:
+            if c.assignee is None:
+                label = c.department or "unrouted"
+                age = (now - c.opened_at).total_seconds()
+                waiting[label] = max(waiting.get(label, 0.0), age)
+        for department, age in waiting.items():
+            assert (
+                get("refdesk_queue_oldest_waiting_age_seconds", {"department": department}) == age
+            )
+        assert get("refdesk_overnight_tickets_waiting") == sum(c.overnight for c in open_)
+        unacked = sum(c.crisis and c.acknowledged_at is None for c in open_)
+        assert get("refdesk_crises_unacknowledged") == unacked
+        assert len(counts) > 5 and unacked >= 2 and len(waiting) == 4  # the mix is really mixed
