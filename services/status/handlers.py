@@ -19,7 +19,7 @@ from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import bounces, sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
-from services.status.placement import escalates, keeps_place
+from services.status.placement import escalates, keeps_place, stays_with_patron
 from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
 from shared.events import (
@@ -131,14 +131,16 @@ async def on_automatic(session: AsyncSession, data: InteractionReceived) -> None
 async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Assigning) -> None:
     """The router's (or a staff transfer's) decision sets department, priority and flags. A
     follow-up (a later message of a conversation the router had routed) moves it only to
-    escalate a crisis: otherwise it stays with its department and librarian. A crisis
+    escalate a crisis: otherwise it stays with its department and librarian. The router's
+    escalation keeps the librarian who has the patron (`stays_with_patron`). A crisis
     conversation is never moved by the router (only by staff)."""
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.decided_at)
     crisis = escalates(data)
     kept = keeps_place(data, crisis=conv.crisis, department=conv.department)
     if not kept and conv.department != data.department and _newer(conv, data.decided_at):
         conv.department = data.department
-        _unassign(conv, data.decided_at)
+        if not stays_with_patron(data):
+            _unassign(conv, data.decided_at)
     # an overnight ticket stays overnight, and a later message never lowers the priority
     conv.overnight = conv.overnight or data.overnight
     if PRIORITY_RANK[data.priority.value] < PRIORITY_RANK.get(conv.priority, 2):

@@ -363,6 +363,8 @@ class DeskChange(Base):
     crisis: Mapped[bool] = mapped_column(Boolean, default=False)
     what: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    """The conversation's librarian (who sees it wherever it is)."""
 
 
 PROCESSED = processed_table(Base.metadata, "status_processed_events")

@@ -14,6 +14,13 @@ def escalates(data: RoutingDecided) -> bool:
     return data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
 
 
+def stays_with_patron(data: RoutingDecided) -> bool:
+    """Whether the librarian assigned keeps the conversation as it moves: the router's crisis
+    escalation. The librarian in the chat is the one who reports it to the CARE Team and stays
+    with the patron meanwhile (the desk's procedures); a staff transfer hands it over."""
+    return escalates(data) and data.decided_by == ROUTER
+
+
 def keeps_place(data: RoutingDecided, *, crisis: bool, department: str | None) -> bool:
     """Whether the decision leaves the conversation (a crisis one or not, in `department`)
     where it is: a follow-up, or the router's decision on a crisis conversation (closed and

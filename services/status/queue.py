@@ -163,7 +163,8 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
         # crises wherever routed, and what is not routed yet (it may be one)
         flagged = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
         seen = or_(seen, flagged, Conversation.department.is_(None))
-    return and_(shown, seen)
+    # the librarian the router's crisis escalation left with the patron (the policy table)
+    return and_(shown, or_(seen, Conversation.assignee == actor.id))
 
 
 @dataclass(frozen=True)

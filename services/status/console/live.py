@@ -47,6 +47,7 @@ _CHANGE_COLUMNS = (
     DeskChange.department,
     DeskChange.crisis,
     DeskChange.what,
+    DeskChange.assignee,
 )
 """What a poll reads of each row, in the order of `Change`'s fields."""
 QUEUE_SIZE = 1000
@@ -86,6 +87,7 @@ class Change:
     department: str | None
     crisis: bool
     what: str
+    assignee: str | None = None
     rendered: bool = False
     row: str | None = None
 
@@ -110,7 +112,7 @@ class Change:
     def left(self) -> Change:
         """What a stream that may no longer see the conversation is told: only that it left
         its queue (no department, flag or row), so the console takes the row out."""
-        return Change(self.id, self.conversation_id, None, False, LEFT, rendered=True)
+        return Change(self.id, self.conversation_id, None, False, LEFT, None, rendered=True)
 
     def with_row(self, rows: dict[str, RenderedRow]) -> Change:
         """The change with its row, if the row still reads as the change does: a row that
@@ -130,6 +132,8 @@ def may_see(actor: Actor, change: Change) -> bool:
         return True
     if change.what == LEFT:
         return True  # made only for a stream that was shown the conversation (`publish`)
+    if change.assignee is not None and change.assignee == actor.id:
+        return True  # the librarian a crisis escalation left with the patron
     departments = set(actor.departments)
     crisis_department = bool(departments & CRISIS_DEPARTMENTS)
     if change.department == DESK or change.department in departments:

@@ -56,7 +56,8 @@ class Rule:
     crisis_gate: bool = True
     """Refused while the conversation is an unacknowledged crisis."""
     crisis_department: bool = False
-    """Only staff of a crisis department."""
+    """Only staff of a crisis department, and the conversation's own librarian (who was with
+    the patron when the router escalated it)."""
 
 
 ANY: frozenset[Assignee] = frozenset({"me", "nobody", "other"})
@@ -87,6 +88,9 @@ def relation(actor: Actor, conv: Conversation) -> Relation:
         # showed every patron's new message, crisis texts too, to every staff member)
         or (conv.department is None and crisis_department)
         or (flagged and crisis_department)
+        # the librarian with the patron when the router escalated a crisis keeps the
+        # conversation in the CARE Team's queue (`placement.stays_with_patron`)
+        or (conv.assignee is not None and conv.assignee == actor.id)
     )
     assignee: Assignee = (
         "nobody" if conv.assignee is None else "me" if conv.assignee == actor.id else "other"
@@ -106,7 +110,7 @@ def allowed(act: Act, actor: Actor, rel: Relation) -> bool:
     rule = POLICY[act]
     if not rel.visible or rel.assignee not in rule.assignee:
         return False
-    return rel.crisis_department or not rule.crisis_department
+    return rel.crisis_department or not rule.crisis_department or rel.assignee == "me"
 
 
 def gated(act: Act, rel: Relation) -> bool:
@@ -133,7 +137,10 @@ def _why(act: Act, rel: Relation) -> str:
     if not rel.visible:
         return "this conversation belongs to a department you do not staff"
     if POLICY[act].crisis_department and not rel.crisis_department:
-        return "crises are acknowledged by reference or CARE Team staff, or a supervisor"
+        return (
+            "crises are acknowledged by reference or CARE Team staff, the conversation's "
+            "librarian, or a supervisor"
+        )
     if rel.assignee == "other":
         return f"only the assignee or a supervisor may {act.value} this conversation"
     return f"claim this conversation before you {act.value} it"

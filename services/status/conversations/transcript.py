@@ -126,7 +126,7 @@ class _Unit:
         self.lines: dict[str, dict[str, Any] | None] = {}  # id -> the line as it stands now
         self.new: set[str] = set()
         self.changed: dict[str, set[str]] = {}  # stored line -> the columns written since
-        self.feed: dict[tuple[str, str | None, bool], dict[str, Any]] = {}
+        self.feed: dict[tuple[str, str | None, bool, str | None], dict[str, Any]] = {}
 
 
 _UNIT = "refdesk.transcript_unit"
@@ -268,15 +268,16 @@ def nudge_after_commit(sync: sessionmaker[Session], nudge: Callable[[], None]) -
 def changed(session: AsyncSession, conv: AnyConversation | None, what: str, at: datetime) -> None:
     """Tell every replica's live feed that this conversation changed.
 
-    Within one unit of work (a poll batch) a conversation's changes are one row per department
-    and crisis flag: a console refetches the conversation whatever changed, and a move to
-    another department or a new crisis still reaches those who see it only that way.
+    Within one unit of work (a poll batch) a conversation's changes are one row per department,
+    crisis flag and librarian: a console refetches the conversation whatever changed, and a
+    move to another department, a new crisis or a new librarian still reaches those who see it
+    only that way.
     """
     if conv is None:
         return
     crisis = bool(conv.crisis or conv.safety_review)
     feed = _unit(session).feed
-    key = (conv.conversation_id, conv.department, crisis)
+    key = (conv.conversation_id, conv.department, crisis, conv.assignee)
     row = feed.get(key)
     if row is not None:
         row["what"], row["at"] = what, max(row["at"], at)
@@ -287,6 +288,7 @@ def changed(session: AsyncSession, conv: AnyConversation | None, what: str, at: 
         "crisis": crisis,
         "what": what,
         "at": at,
+        "assignee": conv.assignee,
     }
 
 

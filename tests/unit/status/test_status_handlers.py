@@ -273,6 +273,37 @@ async def test_a_crisis_in_a_follow_up_moves_the_conversation_to_the_care_team(
     assert conv is not None and (conv.department, conv.crisis) == ("care-team", True)
 
 
+async def test_a_crisis_the_router_escalates_stays_with_the_librarian_who_has_the_patron(
+    session: AsyncSession,
+) -> None:
+    """The librarian in the chat reports the crisis and stays with the patron (the desk's
+    procedures); the escalation had left the chat with nobody while the patron wrote."""
+    await apply(session, event_id="m1", data=routed("c12", "writing-center"), assigning=OFF)
+    claim = ConversationClaimed(
+        conversation_id="c12", staff_id="rpatel", at=T0 + timedelta(minutes=1)
+    )
+    await apply(session, event_id="m2", data=claim, assigning=OFF)
+    escalated = follow_up(
+        "c12", "care-team", minutes=2, action=Action.ESCALATE_CRISIS, priority=Priority.URGENT
+    )
+    await apply(session, event_id="m3", data=escalated, assigning=OFF)
+    conv = await session.get(Conversation, "c12")
+    assert conv is not None
+    assert (conv.department, conv.crisis, conv.assignee) == ("care-team", True, "rpatel")
+    # a staff transfer to the CARE Team hands the conversation over
+    await apply(session, event_id="m4", data=routed("c13", "reference"), assigning=OFF)
+    claim = ConversationClaimed(
+        conversation_id="c13", staff_id="mgarcia", at=T0 + timedelta(minutes=1)
+    )
+    await apply(session, event_id="m5", data=claim, assigning=OFF)
+    by_staff = follow_up(
+        "c13", "care-team", minutes=2, action=Action.ESCALATE_CRISIS, priority=Priority.URGENT
+    ).model_copy(update={"follow_up": False, "decided_by": "mgarcia"})
+    await apply(session, event_id="m6", data=by_staff, assigning=OFF)
+    conv = await session.get(Conversation, "c13")
+    assert conv is not None and (conv.department, conv.assignee) == ("care-team", None)
+
+
 async def test_a_follow_up_is_not_counted_as_a_transfer_in_the_desk_statistics(
     session: AsyncSession,
 ) -> None:

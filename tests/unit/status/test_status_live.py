@@ -515,6 +515,24 @@ def test_a_stream_shown_a_conversation_is_told_when_it_moves_out_of_its_sight() 
     }
 
 
+def test_the_librarian_a_crisis_escalation_left_with_the_patron_keeps_its_changes() -> None:
+    """Escalated to the CARE Team by the router, a Writing Center chat stays with its tutor:
+    their console keeps its row; another tutor of the department is told it left."""
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    mine = Actor(id="rpatel", role="staff", departments=("writing-center",))
+    other = Actor(id="tbrooks", role="staff", departments=("writing-center",))
+    with feed.subscribe(mine) as m, feed.subscribe(other) as o:
+        feed.publish([Change(1, "c-1", "writing-center", False, "claimed", "rpatel")])
+        feed.publish([Change(2, "c-1", "care-team", True, "routed", "rpatel")])
+        feed.publish([Change(3, "c-1", "care-team", True, "message", "rpatel")])
+        assert [(c.id, c.what) for c in _drain(m.queue)] == [
+            (1, "claimed"),
+            (2, "routed"),
+            (3, "message"),
+        ]
+        assert [(c.id, c.what) for c in _drain(o.queue)] == [(1, "claimed"), (2, "left")]
+
+
 @pytest.mark.parametrize(
     ("last", "reload"), [(None, False), ("9", False), ("5", True), ("x", True)]
 )

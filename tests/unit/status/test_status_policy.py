@@ -30,8 +30,8 @@ def expected(act: Act, role: str, rel: Relation) -> bool:
         return False
     if act is Act.VIEW or act is Act.NOTE:
         return True
-    if act is Act.ACKNOWLEDGE:
-        return rel.crisis_department
+    if act is Act.ACKNOWLEDGE:  # crisis departments, and the librarian with the patron
+        return rel.crisis_department or rel.assignee == "me"
     if act is Act.CONVERT:
         return rel.assignee == "me"
     # reply, claim, transfer, close: the assignee, or anyone who may see it while unassigned
@@ -91,6 +91,9 @@ def _conv(department: str | None, **flags: object) -> Conversation:
         (("care-team",), None, {}, True),
         (("writing-center",), "nw-circulation", {}, False),
         (("writing-center",), "care-team", {"crisis": True}, False),
+        # escalated by the router while this librarian had the patron: still theirs
+        (("writing-center",), "care-team", {"crisis": True, "assignee": "me"}, True),
+        (("writing-center",), "care-team", {"crisis": True, "assignee": "other"}, False),
         (("reference",), "care-team", {"crisis": True}, True),
         (("care-team",), "writing-center", {"safety_review": True}, True),
         (("reference",), "tutoring", {}, False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +19,7 @@ from shared.events import (
     NotificationKind,
     NotificationRequested,
     Patron,
+    Priority,
     RoutingDecided,
 )
 from shared.topics import INTERACTIONS, NOTIFICATIONS, ROUTING
@@ -225,3 +228,44 @@ async def test_a_transfer_without_a_note_sends_the_ticket_handoff_of_the_channel
         "I've passed your question to the Trinity River Campus Library. "
         "A librarian there will reply by email as soon as they can."
     )
+
+
+async def test_a_writing_center_tutor_keeps_a_chat_the_router_escalated_and_may_answer_it(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A patron in a Writing Center chat writes something the router escalates: the tutor who
+    has the chat lists it, acknowledges the crisis and answers; another tutor does not see it."""
+    await arrive(sessions, "wc-chat", channel=Channel.CHAT, department="writing-center")
+    claimed = await client.post("/conversations/wc-chat/claim", headers=bearer("rpatel"))
+    assert claimed.status_code == 200
+    crisis = RoutingDecided(
+        decision_id="r-wc-chat-2",
+        interaction_id="i-wc-chat-2",
+        conversation_id="wc-chat",
+        channel=Channel.CHAT,
+        department="care-team",
+        policy_version="t",
+        action=Action.ESCALATE_CRISIS,
+        priority=Priority.URGENT,
+        overnight=False,
+        follow_up=True,
+        decided_at=T0 + timedelta(minutes=3),
+    )
+    await given(sessions, crisis)
+    mine = (await client.get("/conversations?mine=true", headers=bearer("rpatel"))).json()
+    [row] = [r for r in mine["items"] if r["conversation_id"] == "wc-chat"]
+    assert (row["department"], row["crisis"], row["assignee"]) == ("care-team", True, "rpatel")
+    reply = {"text": "I'm here with you. Can you tell me where you are right now?"}
+    gated = await client.post(
+        "/conversations/wc-chat/replies", json=reply, headers=bearer("rpatel")
+    )
+    assert gated.status_code == 409  # acknowledged first, as every crisis
+    ack = await client.post("/conversations/wc-chat/acknowledge", headers=bearer("rpatel"))
+    assert ack.status_code == 200
+    sent = await client.post("/conversations/wc-chat/replies", json=reply, headers=bearer("rpatel"))
+    assert sent.status_code == 202
+    # another department's librarian, not in the chat, still sees no crisis of the CARE Team's
+    assert (
+        await client.get("/conversations/wc-chat", headers=bearer("tbrooks"))
+    ).status_code == 403
