@@ -348,6 +348,14 @@ class CirculationEmailContext(_Context):
     details: dict[str, str] = Field(default_factory=dict, description="other pertinent facts")
 
 
+class _AutomaticReplyContext(_Context):
+    """An automatic answer to the patron's message (RFC 3834 "auto-replied")."""
+
+    in_reply_to: str | None = Field(
+        None, description="email: the Message-ID of the patron's email it answers (threads it)"
+    )
+
+
 class SurveyContext(_Context):
     """To the patron after a ticket closes: the rating/comment survey."""
 
@@ -356,7 +364,7 @@ class SurveyContext(_Context):
     desk_name: str = "TCC Library"
 
 
-class HandoffContext(_Context):
+class HandoffContext(_AutomaticReplyContext):
     """To the patron: a warm hand-off to another department.
 
     `handoff_text` (the policy's or a staff member's words for this channel) is sent as
@@ -389,7 +397,7 @@ class CrisisAlertContext(_Context):
     detected_at: str | None = Field(None, description="preformatted local time")
 
 
-class CrisisResourcesContext(_Context):
+class CrisisResourcesContext(_AutomaticReplyContext):
     """To the patron: counseling contacts and a crisis line."""
 
     counseling_url: Url
@@ -399,7 +407,7 @@ class CrisisResourcesContext(_Context):
     desk_name: str = "TCC Library"
 
 
-class AfterHoursAckContext(_Context):
+class AfterHoursAckContext(_AutomaticReplyContext):
     """To the patron: the desk is closed and when it opens."""
 
     next_open: str = Field(description='reads after "we open": "Monday at 8:00 AM"')

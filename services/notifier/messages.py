@@ -347,15 +347,19 @@ def compose_email(
     if not mime.DOMAIN.fullmatch(message_id_domain):
         raise InvalidContext(kind.value, ["message_id_domain: not a domain name"])
     message_id = make_message_id(idempotency_key, message_id_domain)
-    # the notifier's own values are plain text; a reply's threading ids came from outside
+    # the notifier's own values are plain text; the threading ids of an answer to the patron's
+    # email came from outside (parsed as headers)
     lines: list[mime.Header] = [title, *heads.values(), ("Message-ID", message_id)]
     if date is not None:
         lines.append(("Date", format_datetime(date)))
-    if kind in WRITTEN_BY_STAFF:
-        lines += [mime.header(EMAIL_POLICY, name, value) for name, value in _thread(values)]
-    else:
-        # RFC 3834: no autoresponder answers; Exchange's automatic replies read only the second
-        lines += [("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")]
+    threading = [] if kind in STAFF_FACING else _thread(values)
+    lines += [mime.header(EMAIL_POLICY, name, value) for name, value in threading]
+    if kind not in WRITTEN_BY_STAFF:
+        # RFC 3834: an automatic answer to the patron's email is "auto-replied", any other
+        # automatic email "auto-generated"; no autoresponder answers either (Exchange's
+        # automatic replies read only the second header)
+        automatic = "auto-replied" if threading else "auto-generated"
+        lines += [("Auto-Submitted", automatic), ("X-Auto-Response-Suppress", "All")]
     lines.append(("X-Refdesk-Kind", kind.value))
     if priority is not Priority.NORMAL:
         urgency = "1" if priority is Priority.URGENT else "2"

@@ -129,6 +129,8 @@ def patron_messages(
     so an opt-in's reply goes out after it; an opt-out's reply, if the policy has one, is the
     one text the notifier still sends the number."""
     iid, lang = interaction.interaction_id, decision.lang
+    # an email's automatic answers thread under the patron's email (RFC 3834)
+    answers = interaction.provider_message_id if interaction.channel is Channel.EMAIL else None
     out: list[PatronMessage] = []
     if decision.sms_consent is not None and decision.sms_keyword is not None:
         kind = CONSENT_KIND[decision.sms_consent]
@@ -144,6 +146,7 @@ def patron_messages(
             counseling_url=policy.links.get("counseling_contacts", ""),
             mhfa_url=policy.links.get("mental_health_first_aid"),
             lang=lang,
+            in_reply_to=answers,
         )
         out.append(
             (NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), resources)
@@ -153,6 +156,7 @@ def patron_messages(
             department_name=policy.department(decision.department).name,
             handoff_text=decision.handoff_text,
             lang=lang,
+            in_reply_to=answers,
         )
         out.append((NotificationKind.HANDOFF, derived_id(iid, "handoff"), handoff))
     if decision.keyword_reply:
@@ -168,7 +172,9 @@ def patron_messages(
         and decision.action is not Action.ESCALATE_CRISIS
     ):
         ack = AfterHoursAckContext(
-            next_open=_next_open(policy, interaction.received_at, lang), lang=lang
+            next_open=_next_open(policy, interaction.received_at, lang),
+            lang=lang,
+            in_reply_to=answers,
         )
         key = derived_id(interaction.conversation_id, "after-hours-ack")
         out.append((NotificationKind.AFTER_HOURS_ACK, key, ack))

@@ -120,6 +120,21 @@ def test_email_is_multipart_alternative_with_text_and_html(kind: K) -> None:
     assert html.lstrip().startswith("<!DOCTYPE html>")
 
 
+@pytest.mark.parametrize("kind", [K.AFTER_HOURS_ACK, K.HANDOFF, K.CRISIS_RESOURCES])
+def test_an_automatic_answer_to_the_patrons_email_threads_under_it(kind: K) -> None:
+    """RFC 3834: an automatic response names the message it answers and says auto-replied."""
+    msg = _email(kind, {**SAMPLES[kind], "in_reply_to": "<m1@mail.example.edu>"})
+    assert (msg["In-Reply-To"], msg["References"]) == (
+        "<m1@mail.example.edu>",
+        "<m1@mail.example.edu>",
+    )
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["Subject"].endswith("[refdesk #c-42]")  # the patron's answer threads back too
+    unsafe = _email(kind, {**SAMPLES[kind], "in_reply_to": "x\r\nBcc: a@b.c"})
+    assert (unsafe["In-Reply-To"], unsafe["Bcc"]) == (None, None)
+    assert unsafe["Auto-Submitted"] == "auto-generated"
+
+
 @pytest.mark.parametrize("kind", EMAIL_KINDS)
 def test_ticket_tag_only_on_patron_facing_subjects(kind: K) -> None:
     subject = _email(kind)["Subject"]

@@ -171,3 +171,30 @@ def test_patron_messages_in_order_with_one_key_each(policy: Policy) -> None:
     messages = patron_messages(renewal, decided(policy, renewal), policy)
     assert [k.value for k, _, _ in messages] == ["handoff", "after_hours_ack"]
     assert messages[-1][2].model_dump()["next_open"]  # when the desk opens, as a patron reads it
+
+
+def test_an_emails_automatic_answers_name_the_patrons_email_and_a_texts_do_not(
+    policy: Policy,
+) -> None:
+    """The after-hours acknowledgement, the hand-off and the crisis resources answer the
+    patron's email: they carry its Message-ID so the notifier threads them under it."""
+    mail = interaction("can i renew my book", Channel.EMAIL, when=OVERNIGHT, contact=None)
+    mail = mail.model_copy(
+        update={"patron": Patron(contact="patron@example.edu"), "provider_message_id": "m1@x.edu"}
+    )
+    crisis = mail.model_copy(update={"text": CRISIS, "interaction_id": str(uuid.uuid4())})
+    text = interaction("can i renew my book", Channel.SMS, when=OVERNIGHT)
+    answered: dict[str, str | None] = {}
+    for data in (mail, crisis, text):
+        for command in commands(policy, data):
+            if command.recipient in (PHONE, "patron@example.edu"):
+                answered[f"{data.channel.value} {command.kind.value}"] = command.context.get(
+                    "in_reply_to"
+                )
+    assert answered == {
+        "email handoff": "m1@x.edu",
+        "email after_hours_ack": "m1@x.edu",
+        "email crisis_resources": "m1@x.edu",
+        "sms handoff": None,
+        "sms after_hours_ack": None,
+    }
