@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.text import Text
+
 NAMESPACE = uuid.UUID("6f1c2a4e-5d7b-4f0e-9a61-3b8d2c7e9f10")
 """Namespace for ids derived deterministically from other ids (uuid5)."""
 
@@ -92,15 +94,15 @@ class _Data(BaseModel):
 
 
 class Patron(_Data):
-    contact: str | None = Field(None, description="E.164 phone or lower-cased email; student data")
-    name: str | None = Field(None, description="as the patron or platform gave it; student data")
+    contact: Text | None = Field(None, description="E.164 phone or lower-cased email; student data")
+    name: Text | None = Field(None, description="as the patron or platform gave it; student data")
     role: PatronRole = PatronRole.UNKNOWN
 
 
 class Attachment(_Data):
     """A file that came with a patron's message: described, never stored by refdesk."""
 
-    name: str = Field(max_length=255)
+    name: Text = Field(max_length=255)
     size: int | None = Field(
         None, ge=0, description="bytes; null when the provider does not say (a Twilio MMS item)"
     )
@@ -142,8 +144,8 @@ class InteractionReceived(_Data):
     provider: str = Field(description="twilio, mailgun, mime, chat")
     provider_message_id: str
     patron: Patron
-    text: str = Field(description="the patron's new text, quoted history removed; student data")
-    subject: str | None = Field(None, description="an email's subject line; student data")
+    text: Text = Field(description="the patron's new text, quoted history removed; student data")
+    subject: Text | None = Field(None, description="an email's subject line; student data")
     received_at: Instant
     campus_hint: str | None = None
     department_hint: str | None = None
@@ -183,7 +185,7 @@ class ConversationTransferred(_Data):
     department: str
     transferred_at: Instant
     by: str | None = None
-    note: str | None = None
+    note: Text | None = None
 
 
 # ---- refdesk.routing ------------------------------------------------------------------
@@ -296,8 +298,8 @@ class StaffReplyContext(_Data):
 
     reply_id: str
     staff_id: str
-    text: str = Field(min_length=1, description="student data")
-    subject: str | None = Field(
+    text: Text = Field(min_length=1, description="student data")
+    subject: Text | None = Field(
         None, description="email: the reply's subject (Re: ...); student data"
     )
     in_reply_to: str | None = Field(None, description="email: the patron's Message-ID")
@@ -337,7 +339,7 @@ class _Context(BaseModel):
 class CirculationEmailContext(_Context):
     """To circulation managers: a circulation request the desk cannot handle itself."""
 
-    question: str = Field(description="student data")
+    question: Text = Field(description="student data")
     channel: Channel = Field(description="where the patron asked")
     conversation_ref: str = Field(description="the ticket or chat reference staff search for")
     patron_name: str | None = None
@@ -544,7 +546,7 @@ class StaffNoteAdded(_Data):
     note_id: str
     conversation_id: str
     staff_id: str
-    text: str = Field(min_length=1, description="may hold student data")
+    text: Text = Field(min_length=1, description="may hold student data")
     at: Instant
 
 

@@ -19,6 +19,7 @@ from services.status.errors import InvalidInput
 from services.status.resources import publish_all
 from services.status.stats.desktime import check_days
 from shared.events import Channel
+from shared.text import Text
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -29,9 +30,9 @@ TOPICS = ("circulation", "citation", "research", "technology", "hours-policies",
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str | None = Field(None, min_length=1, max_length=5000)
+    text: Text | None = Field(None, min_length=1, max_length=5000)
     macro: str | None = Field(None, max_length=64)
-    subject: str | None = Field(None, max_length=300, description="email only")
+    subject: Text | None = Field(None, max_length=300, description="email only")
 
     @model_validator(mode="after")
     def _one_of(self) -> ReplyIn:
@@ -45,14 +46,16 @@ class ReplyIn(BaseModel):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
 
 
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     department: str = Field(min_length=1, max_length=64)
-    note: str | None = Field(None, max_length=1000, description="the hand-off text the patron gets")
+    note: Text | None = Field(
+        None, max_length=1000, description="the hand-off text the patron gets"
+    )
 
 
 class CloseIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -395,3 +396,23 @@ async def test_a_closed_crisis_conversation_written_to_again_stays_with_the_care
     assert conv is not None and (conv.department, conv.crisis) == ("care-team", True)
     stat = await session.get(DeskStat, "c15")
     assert stat is not None and stat.department == "care-team"
+
+
+async def test_a_message_with_a_nul_byte_is_stored_on_postgresql_too(session: AsyncSession) -> None:
+    """An outside probe's email with a NUL in it failed every status batch on PostgreSQL
+    (which stores no NUL in text): the queue, crises included, stopped. Read off the topic as
+    the consumer reads it, the message is stored without it."""
+    raw = received("c-nul", channel=Channel.EMAIL, contact="pat@example.edu").model_dump(
+        mode="json"
+    )
+    raw |= {"text": "a book \u0000 about history", "subject": "help\u0000"}
+    raw["patron"]["name"] = "Pat\u0000"
+    data = InteractionReceived.model_validate_json(json.dumps(raw))
+    await apply(session, event_id="nul-1", data=data, assigning=OFF)
+    await session.commit()
+    conv = await session.get(Conversation, "c-nul")
+    assert conv is not None and conv.subject == "help"
+    texts = await session.scalars(
+        select(TranscriptEntry.text).where(TranscriptEntry.conversation_id == "c-nul")
+    )
+    assert list(texts) == ["a book  about history"]

@@ -1,0 +1,42 @@
+"""People's text as refdesk keeps it: without the characters that only do harm.
+
+Patrons (and, through the console, staff) may send any byte. A NUL cannot be stored in a
+PostgreSQL text or JSONB value at all (one patron email with a NUL in it stopped the status
+service's every batch), terminal control sequences and the C1 range mean nothing in a
+message, and the bidirectional embedding, override and isolate controls make a name or link
+read backwards in the console. Tab, line feed and carriage return stay; so do zero-width
+joiners and the other format characters emoji and scripts need.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+_DROPPED = dict.fromkeys(
+    [
+        *range(0x00, 0x09),
+        0x0B,
+        0x0C,
+        *range(0x0E, 0x20),
+        *range(0x7F, 0xA0),  # DEL and C1
+        *range(0x202A, 0x202F),  # LRE, RLE, PDF, LRO, RLO
+        *range(0x2066, 0x206A),  # LRI, RLI, FSI, PDI
+    ]
+)
+
+
+def printable(value: str) -> str:
+    """The text without control characters (but tab and line breaks) or bidirectional
+    overrides."""
+    return value if value.isprintable() else value.translate(_DROPPED)
+
+
+def _printable_input(value: Any) -> Any:
+    return printable(value) if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_printable_input)]
+"""A str field of people's text: cleaned by `printable` before its other checks (a reply of
+only control characters is then empty, and refused as one)."""
