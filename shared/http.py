@@ -155,9 +155,15 @@ SECURITY_HEADERS = {
 }
 
 
+NO_STORE = ("Cache-Control", "no-store")
+"""On every response but static assets: pages and answers carry transcripts, contacts and
+tokens, and a shared desk computer's browser must not keep them after sign-out."""
+
+
 class SecurityHeaders:
     """Content-Security-Policy (with frame-ancestors 'none'), X-Frame-Options and friends on
-    every response, HTML and JSON alike; a header the app set itself is kept."""
+    every response, HTML and JSON alike, and `Cache-Control: no-store` but under /static/; a
+    header the app set itself is kept."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -166,7 +172,9 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_CSP if scope.get("path") in DOCS_PATHS else CSP
+        path = scope.get("path", "")
+        policy = DOCS_CSP if path in DOCS_PATHS else CSP
+        cached = path.startswith("/static/")
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -174,6 +182,8 @@ class SecurityHeaders:
                 headers.setdefault("Content-Security-Policy", policy)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if not cached:
+                    headers.setdefault(*NO_STORE)
             await send(message)
 
         await self.app(scope, receive, with_headers)

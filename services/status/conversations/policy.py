@@ -45,6 +45,8 @@ class Relation:
     """A crisis nobody has acknowledged yet."""
     crisis_department: bool
     """The actor belongs to a department that handles crises (reference, care-team)."""
+    crisis: bool = False
+    """The conversation is a crisis (acknowledged or not)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class Rule:
     crisis_department: bool = False
     """Only staff of a crisis department, and the conversation's own librarian (who was with
     the patron when the router escalated it)."""
+    crisis_stays: bool = False
+    """A crisis conversation: only staff of a crisis department (a librarian of another
+    department the router's escalation left with the patron may not move it out of the CARE
+    Team's sight)."""
 
 
 ANY: frozenset[Assignee] = frozenset({"me", "nobody", "other"})
@@ -68,7 +74,7 @@ POLICY: dict[Act, Rule] = {
     Act.NOTE: Rule(assignee=ANY),
     Act.REPLY: Rule(assignee=MINE_OR_FREE),
     Act.CLAIM: Rule(assignee=MINE_OR_FREE),
-    Act.TRANSFER: Rule(assignee=MINE_OR_FREE),
+    Act.TRANSFER: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
     Act.CLOSE: Rule(assignee=MINE_OR_FREE),
     Act.ACKNOWLEDGE: Rule(assignee=ANY, crisis_gate=False, crisis_department=True),
     Act.CONVERT: Rule(assignee=frozenset({"me"})),
@@ -100,6 +106,7 @@ def relation(actor: Actor, conv: Conversation) -> Relation:
         assignee=assignee,
         crisis_open=conv.crisis and conv.acknowledged_at is None,
         crisis_department=crisis_department,
+        crisis=bool(conv.crisis),
     )
 
 
@@ -109,6 +116,8 @@ def allowed(act: Act, actor: Actor, rel: Relation) -> bool:
         return True
     rule = POLICY[act]
     if not rel.visible or rel.assignee not in rule.assignee:
+        return False
+    if rule.crisis_stays and rel.crisis and not rel.crisis_department:
         return False
     return rel.crisis_department or not rule.crisis_department or rel.assignee == "me"
 
@@ -136,6 +145,8 @@ def permitted(actor: Actor, conv: Conversation) -> dict[str, bool]:
 def _why(act: Act, rel: Relation) -> str:
     if not rel.visible:
         return "this conversation belongs to a department you do not staff"
+    if POLICY[act].crisis_stays and rel.crisis and not rel.crisis_department:
+        return "a crisis is transferred by reference or CARE Team staff, or a supervisor"
     if POLICY[act].crisis_department and not rel.crisis_department:
         return (
             "crises are acknowledged by reference or CARE Team staff, the conversation's "

@@ -34,14 +34,16 @@ def expected(act: Act, role: str, rel: Relation) -> bool:
         return rel.crisis_department or rel.assignee == "me"
     if act is Act.CONVERT:
         return rel.assignee == "me"
+    if act is Act.TRANSFER and rel.crisis and not rel.crisis_department:
+        return False  # a crisis stays in the sight of those who handle crises
     # reply, claim, transfer, close: the assignee, or anyone who may see it while unassigned
     return rel.assignee in ("me", "nobody")
 
 
 CASES = [
-    (act, role, Relation(visible=v, assignee=a, crisis_open=c, crisis_department=d))  # type: ignore[arg-type]
-    for act, role, v, a, c, d in itertools.product(
-        Act, ("staff", "supervisor", "admin"), BOOLS, ASSIGNEES, BOOLS, BOOLS
+    (act, role, Relation(visible=v, assignee=a, crisis_open=c, crisis_department=d, crisis=k))  # type: ignore[arg-type]
+    for act, role, v, a, c, d, k in itertools.product(
+        Act, ("staff", "supervisor", "admin"), BOOLS, ASSIGNEES, BOOLS, BOOLS, BOOLS
     )
 ]
 

@@ -265,6 +265,14 @@ async def test_a_writing_center_tutor_keeps_a_chat_the_router_escalated_and_may_
     assert ack.status_code == 200
     sent = await client.post("/conversations/wc-chat/replies", json=reply, headers=bearer("rpatel"))
     assert sent.status_code == 202
+    # nor may they move it out of the CARE Team's sight (an outside probe did, to the Writing
+    # Center, where every tutor's console then showed it)
+    back = await client.post(
+        "/conversations/wc-chat/transfer",
+        json={"department": "writing-center"},
+        headers=bearer("rpatel"),
+    )
+    assert back.status_code == 403
     # another department's librarian, not in the chat, still sees no crisis of the CARE Team's
     assert (
         await client.get("/conversations/wc-chat", headers=bearer("tbrooks"))

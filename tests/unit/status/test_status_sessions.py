@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import Clock, bearer
+from status_fakes import Clock, arrive, bearer
 
 from services.status.auth import COOKIE, SESSION_LABEL
 from services.status.models import StaffToken
 from services.status.settings import StatusSettings
 from services.status.throttle import PER_ADDRESS, PER_STAFF
+from shared.events import Channel
 
 STATE = "/dashboard/state"
 
@@ -157,3 +158,17 @@ async def test_pages_forbid_framing_and_foreign_scripts(client: httpx.AsyncClien
         csp = answer.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
         assert answer.headers["x-frame-options"] == "DENY"
+
+
+async def test_no_page_with_student_data_is_kept_by_the_browser(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A shared desk computer's browser kept transcripts after sign-out (no Cache-Control);
+    the console's own scripts and styles may still be cached."""
+    await arrive(sessions, "kept-1", channel=Channel.SMS)
+    for path in ("/dashboard", "/dashboard/c/kept-1", "/conversations/kept-1", STATE):
+        answer = await client.get(path, headers=bearer("mgarcia"))
+        assert answer.status_code == 200, path
+        assert answer.headers["cache-control"] == "no-store", path
+    script = await client.get("/static/status/console/console.js")
+    assert "no-store" not in script.headers.get("cache-control", "")
