@@ -15,7 +15,7 @@ import phonenumbers
 from starlette.datastructures import QueryParams
 
 from services.status.console import timeline
-from services.status.conversations.transcript import AUTOMATIC_LABEL
+from services.status.conversations.transcript import ANOTHER_SENDER, AUTOMATIC_LABEL
 from services.status.queue import QueueFilter
 from services.status.stats.desktime import check_days
 from shared.clock import DESK_TZ
@@ -282,6 +282,8 @@ def line_view(
     direction = message["direction"]
     if direction == "in" and message.get("automatic"):
         role, who = "automatic", AUTOMATIC_LABEL.get(message.get("kind") or "", "Automatic mail")
+    elif direction == "in" and author.startswith(ANOTHER_SENDER):
+        role, who = "patron", f"{author.removeprefix(ANOTHER_SENDER)} (not the patron)"
     elif direction == "in":
         role, who = "patron", patron or "Patron"
     elif direction == "note":

@@ -35,6 +35,9 @@ from shared.events import (
 
 PREVIEW_CHARS = 160
 PATRON = "patron"
+ANOTHER_SENDER = "from:"
+"""The author of a message from an address other than the conversation's patron (someone
+copied on the patron's email who answered into it), followed by that address."""
 REFDESK = "refdesk"
 MAIL_SYSTEM = "mail-system"
 """The author of mail a mail system sent."""
@@ -299,7 +302,10 @@ async def on_interaction(
     if data.automatic is not None:
         await on_automatic(session, conv, data)
         return
-    await _inbound(session, data, author=PATRON, kind="message")
+    contact = data.patron.contact
+    another = bool(contact and conv.patron_contact and contact != conv.patron_contact)
+    author = f"{ANOTHER_SENDER}{contact}"[:64] if another else PATRON
+    await _inbound(session, data, author=author, kind="message")
     unanswered = conv.answered_at is None or data.received_at > conv.answered_at
     if unanswered and (conv.waiting_since is None or data.received_at < conv.waiting_since):
         conv.waiting_since = data.received_at
@@ -311,7 +317,7 @@ async def on_interaction(
             conv.preview = preview_of(sent_files(a.name for a in data.attachments))
         if data.subject:
             conv.subject = data.subject[:300]
-    if data.patron.name:
+    if data.patron.name and not another:  # another sender never renames the patron
         conv.patron_name = data.patron.name[:200]
     conv.blocked = conv.blocked or data.blocked
     changed(session, conv, "message", data.received_at)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
 from services.status.auth import Actor
+from services.status.console import views
 from services.status.handlers import Assigning, apply
 from services.status.models import PROCESSED, Conversation, TranscriptEntry
 from services.status.presence import set_status
@@ -416,3 +417,33 @@ async def test_a_message_with_a_nul_byte_is_stored_on_postgresql_too(session: As
         select(TranscriptEntry.text).where(TranscriptEntry.conversation_id == "c-nul")
     )
     assert list(texts) == ["a book  about history"]
+
+
+async def test_another_senders_email_in_the_thread_is_marked_and_never_renames_the_patron(
+    session: AsyncSession,
+) -> None:
+    """Someone copied on a patron's email answered into the thread: an outside probe's
+    "Mallory" became the patron's name, and her lines read as the patron's."""
+    ana = received("c-cc", channel=Channel.EMAIL, contact="ana@my.tccd.edu")
+    ana = ana.model_copy(update={"patron": Patron(contact="ana@my.tccd.edu", name="Ana")})
+    other = received("c-cc", minutes=5, channel=Channel.EMAIL, contact="m@evil.example")
+    other = other.model_copy(update={"patron": Patron(contact="m@evil.example", name="Mallory")})
+    await apply(session, event_id="cc-1", data=ana, assigning=OFF)
+    await apply(session, event_id="cc-2", data=other, assigning=OFF)
+    await session.commit()
+    conv = await session.get(Conversation, "c-cc")
+    assert conv is not None
+    assert (conv.patron_name, conv.patron_contact) == ("Ana", "ana@my.tccd.edu")
+    authors = await session.scalars(
+        select(TranscriptEntry.author)
+        .where(TranscriptEntry.conversation_id == "c-cc")
+        .order_by(TranscriptEntry.at)
+    )
+    assert list(authors) == ["patron", "from:m@evil.example"]
+    line = views.line_view(
+        {"author": "from:m@evil.example", "direction": "in", "at": T0.isoformat()},
+        names={},
+        now=T0,
+        patron="Ana",
+    )
+    assert (line["role"], line["who"]) == ("patron", "m@evil.example (not the patron)")
