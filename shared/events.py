@@ -202,6 +202,11 @@ class StaffGuidance(_Data):
     extracted: dict[str, str] = Field(default_factory=dict, description="student data")
 
 
+SMS_KEYWORD_RULE = "sms-keyword"
+"""`RuleHit.rule_id` of a text that was one carrier or desk keyword (STOP, HELP, HOURS): refdesk
+answered it itself (or recorded the opt-out), and nobody needs to."""
+
+
 class RoutingDecided(_Data):
     """The router (or a staff transfer) decided where a conversation belongs."""
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from services.router.learned.model import Assessment
 from services.router.learned.nets import combine
-from shared.events import Action, Channel, Priority, RuleHit
+from shared.events import SMS_KEYWORD_RULE, Action, Channel, Priority, RuleHit
 
 from . import texts
 from .checks import KIND_OF_ACTION, text_values
@@ -50,7 +50,7 @@ LEARNED_CRISIS = Rule(
 )
 """The pseudo-rule a model escalation is recorded under (staff see why it escalated)."""
 LEARNED_ROUTE = "learned-route"
-SMS_KEYWORD = "sms-keyword"
+SMS_KEYWORD = SMS_KEYWORD_RULE
 """The pseudo-rule a keyword's decision is recorded under."""
 _KEYWORD = re.compile(r"\s*([A-Za-z]+)[\s.!?,;:]*")
 """A text of one word, with surrounding whitespace and trailing punctuation ("Stop." "HELP?")."""

@@ -153,6 +153,7 @@ async def conversation_context(
         "budget": getattr(res.settings, "sms_segment_budget", views.SMS_SEGMENT_BUDGET),
         "subject": views.reply_subject(view.get("subject")),
         "reply_heading": views.REPLY_HEADINGS.get(channel, "Reply"),
+        "opted_out": channel == "sms" and views.opted_out(view["messages"]),
         "send_label": views.SEND_LABELS.get(channel, "Send"),
         "closed_at": views.desk_time(view.get("closed_at"), now),
         "acknowledged_by": names.get(view["acknowledged_by"] or "", view["acknowledged_by"]),

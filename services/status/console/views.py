@@ -19,7 +19,7 @@ from services.status.conversations.transcript import ANOTHER_SENDER, AUTOMATIC_L
 from services.status.queue import QueueFilter
 from services.status.stats.desktime import check_days
 from shared.clock import DESK_TZ
-from shared.events import Channel
+from shared.events import Channel, NotificationKind
 
 SMS_SEGMENT_BUDGET = 3
 """Segments a staff text may cost before the composer warns (no policy sets one yet)."""
@@ -316,6 +316,16 @@ def line_view(
             else None
         ),
     }
+
+
+CONSENT_KINDS = frozenset({NotificationKind.SMS_OPT_OUT.value, NotificationKind.SMS_OPT_IN.value})
+
+
+def opted_out(messages: list[dict[str, Any]]) -> bool:
+    """Whether the patron's number, last heard of in this conversation, had opted out of texts
+    (STOP, and no START since): the notifier sends it nothing, so the composer says so."""
+    said = [m["kind"] for m in messages if m.get("kind") in CONSENT_KINDS]
+    return bool(said) and said[-1] == NotificationKind.SMS_OPT_OUT.value
 
 
 def reply_subject(subject: str | None) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.status import rows
 from services.status.models import AnyConversation, ConversationRow, DeskChange, TranscriptEntry
 from shared.events import (
+    SMS_KEYWORD_RULE,
     Action,
     Automatic,
     ConversationClaimed,
@@ -379,6 +380,8 @@ async def on_routing(
     conversation where it was (`kept`) changes nothing a line would say, unless it flagged the
     message for safety review."""
     conv.routed = True
+    if any(hit.rule_id == SMS_KEYWORD_RULE for hit in data.rules):
+        await _answered_by_refdesk(session, conv, data.interaction_id)
     if not kept:
         conv.action = data.action.value
     conv.lang = data.lang or conv.lang
@@ -400,6 +403,19 @@ async def on_routing(
         text=FOLLOW_UP_FLAGGED if kept else _department_phrase(data),
     )
     changed(session, conv, "routed", data.decided_at)
+
+
+async def _answered_by_refdesk(
+    session: AsyncSession, conv: AnyConversation, interaction_id: str
+) -> None:
+    """A text that was one keyword (STOP, HELP, HOURS) was answered by refdesk itself: it waits
+    for nobody. Only when it is the patron's oldest unanswered message (a question before it
+    still waits), and only once the message is known here (decided first, it waits)."""
+    entry = await line(session, interaction_id)
+    if entry is None or conv.waiting_since is None or entry["at"] != conv.waiting_since:
+        return
+    later = conv.last_patron_at is not None and conv.last_patron_at > entry["at"]
+    conv.waiting_since = conv.last_patron_at if later else None
 
 
 def _answered(conv: AnyConversation, at: datetime) -> None:

@@ -409,6 +409,23 @@ async def texts_reported(
     )
 
 
+async def opted_out(sessions: async_sessionmaker[AsyncSession], cid: str) -> None:
+    """Given the patron of `cid` texted STOP a minute ago (the router's opt-out command)."""
+    await _apply(
+        sessions,
+        message(cid, Channel.SMS, "STOP", minutes_ago=1, contact="+18175550166"),
+        NotificationRequested(
+            idempotency_key=f"opt-out-{cid}",
+            kind=NotificationKind.SMS_OPT_OUT,
+            channel=Channel.SMS,
+            recipient="+18175550166",
+            conversation_id=cid,
+            context={"keyword": "STOP"},
+            requested_at=T0 - timedelta(minutes=1),
+        ),
+    )
+
+
 async def carrier_reports(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Given the carrier's report on the second answer in TEXTS, arriving now."""
     await _apply(sessions, FILTERED)

@@ -4,18 +4,18 @@ helpers (desk time, sizes, filters)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import console_scenes as scene
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import QueryParams
-from status_fakes import T0, arrive
+from status_fakes import T0, arrive, given
 
 from services.status.console import views
 from services.status.conversations.search import contact_key
-from shared.events import Attachment, Channel
+from shared.events import Attachment, Channel, NotificationKind, NotificationRequested
 
 CSRF = {"X-Requested-With": "refdesk"}
 
@@ -338,3 +338,41 @@ async def test_the_transfer_handoff_matches_the_channel_and_who_is_online(
     # an email ticket never hears that someone joins, whoever is Online
     assert "join in a moment" not in email
     assert "A librarian there will reply by email as soon as they can." in email
+
+
+async def test_the_composer_says_when_the_number_has_opted_out_of_texts(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A librarian typed replies to a number that had texted STOP and saw each one fail."""
+    await scene.sms(sessions)
+    await sign_in(client)
+
+    async def pane() -> str:
+        return (await client.get(f"/dashboard/fragments/conversation/{scene.SMS}")).text
+
+    assert 'id="opted-out"' not in await pane()
+    for n, kind in enumerate((NotificationKind.SMS_OPT_OUT, NotificationKind.SMS_OPT_IN) * 2):
+        consent = NotificationRequested(
+            idempotency_key=f"consent-{n}",
+            kind=kind,
+            channel=Channel.SMS,
+            recipient="+18175550142",
+            conversation_id=scene.SMS,
+            context={"keyword": "STOP" if kind is NotificationKind.SMS_OPT_OUT else "START"},
+            requested_at=T0 + timedelta(minutes=n),
+        )
+        await given(sessions, consent)
+        shown = await pane()
+        assert ('id="opted-out"' in shown) is (kind is NotificationKind.SMS_OPT_OUT)
+        assert 'id="composer"' in shown  # warned, not locked: the patron may text START
+    await given(
+        sessions,
+        consent.model_copy(
+            update={
+                "idempotency_key": "consent-stop-again",
+                "kind": NotificationKind.SMS_OPT_OUT,
+                "requested_at": T0 + timedelta(minutes=9),
+            }
+        ),
+    )
+    assert "This number replied STOP" in await pane()

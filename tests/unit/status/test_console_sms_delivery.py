@@ -47,3 +47,24 @@ async def test_an_open_text_thread_shows_what_the_carrier_reported(
         await shoot(page, tmp_path, "sms-delivery")
         assert await serious_violations(page) == []
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_composer_warns_before_texting_a_number_that_replied_stop(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    await scene.texts_reported(sessions, filtered=False)
+    await scene.opted_out(sessions, scene.TEXTS)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.goto(f"{base}/dashboard/c/{scene.TEXTS}")
+        warning = page.locator("#opted-out")
+        await expect(warning).to_be_visible()
+        await expect(warning).to_contain_text("This number replied STOP")
+        await expect(page.locator("#reply-text")).to_be_editable()
+        await warning.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "sms-opted-out")
+        assert await serious_violations(page) == []
+        assert page.js_errors == []

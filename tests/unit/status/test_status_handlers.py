@@ -17,6 +17,7 @@ from services.status.presence import set_status
 from services.status.queue import ANSWERED, open_queue, row_view
 from services.status.stats.models import DeskStat
 from shared.events import (
+    SMS_KEYWORD_RULE,
     Action,
     Channel,
     ConversationClaimed,
@@ -28,6 +29,7 @@ from shared.events import (
     Patron,
     Priority,
     RoutingDecided,
+    RuleHit,
     StaffStatus,
 )
 
@@ -447,3 +449,37 @@ async def test_another_senders_email_in_the_thread_is_marked_and_never_renames_t
         patron="Ana",
     )
     assert (line["role"], line["who"]) == ("patron", "m@evil.example (not the patron)")
+
+
+def keyword(cid: str, *, minutes: int, word: str) -> RoutingDecided:
+    """The router's decision on a text that was one keyword (refdesk answered it)."""
+    return routed(cid).model_copy(
+        update={
+            "decision_id": f"d-{cid}-{minutes}",
+            "interaction_id": f"i-{cid}-{minutes}",
+            "rules": [RuleHit(rule_id=SMS_KEYWORD_RULE, matched=[word])],
+            "decided_at": T0 + timedelta(minutes=minutes, seconds=1),
+        }
+    )
+
+
+async def test_a_keyword_refdesk_answered_waits_for_nobody_but_a_question_before_it_does(
+    session: AsyncSession,
+) -> None:
+    """A texted STOP or HOURS sat in the queue "Waiting 12 min" for a librarian to answer what
+    refdesk had already answered."""
+    stop = received("c-kw", minutes=0).model_copy(update={"text": "STOP"})
+    await apply(session, event_id="kw1", data=stop, assigning=OFF)
+    assert await waiting(session, "c-kw", at_minutes=3) == "3 min"
+    await apply(
+        session, event_id="kw2", data=keyword("c-kw", minutes=0, word="stop"), assigning=OFF
+    )
+    assert await waiting(session, "c-kw", at_minutes=3) == ANSWERED
+    # a question, then HOURS: the question still waits
+    await apply(session, event_id="kw3", data=received("c-q", minutes=0), assigning=OFF)
+    hours = received("c-q", minutes=2).model_copy(update={"text": "HOURS"})
+    await apply(session, event_id="kw4", data=hours, assigning=OFF)
+    await apply(
+        session, event_id="kw5", data=keyword("c-q", minutes=2, word="hours"), assigning=OFF
+    )
+    assert await waiting(session, "c-q", at_minutes=5) == "5 min"
