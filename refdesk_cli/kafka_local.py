@@ -7,15 +7,16 @@ deploy/kafka/pom.xml; Kafka's own scripts do nothing more than `java -cp 'libs/*
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -195,15 +196,30 @@ async def _answers(bootstrap: str) -> bool:
         await admin.close()
 
 
-def main() -> None:
-    """`python -m refdesk_cli.kafka_local provision|run [port] [dir]`."""
-    cmd = sys.argv[1] if len(sys.argv) > 1 else "run"
-    if cmd == "provision":
+def parser() -> argparse.ArgumentParser:
+    """The command line: `provision`, or `run [PORT] [DIR]`; anything else is refused."""
+    cli = argparse.ArgumentParser(
+        prog="python -m refdesk_cli.kafka_local",
+        description=f"Apache Kafka {KAFKA_VERSION} (KRaft, one node) for development and tests.",
+    )
+    sub = cli.add_subparsers(dest="command", required=True, metavar="{provision,run}")
+    sub.add_parser("provision", help="resolve the broker's jars into the cache (Maven), once")
+    run = sub.add_parser("run", help="run a broker on 127.0.0.1 until Ctrl-C or SIGTERM")
+    run.add_argument("port", nargs="?", type=int, default=9092, help="listener port (9092)")
+    run.add_argument(
+        "dir", nargs="?", type=Path, default=REPO / "run" / "kafka", help="data folder (run/kafka)"
+    )
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m refdesk_cli.kafka_local provision|run [PORT] [DIR]`; exits 2 with the usage
+    on an unknown command or argument (nothing is started)."""
+    args = parser().parse_args(argv)
+    if args.command == "provision":
         print(provision())
         return
-    port = int(sys.argv[2]) if len(sys.argv) > 2 else 9092
-    data = Path(sys.argv[3]) if len(sys.argv) > 3 else REPO / "run" / "kafka"
-    kafka = LocalKafka(data_dir=data, port=port)
+    kafka = LocalKafka(data_dir=args.dir, port=args.port)
     kafka.start()
     kafka.wait_ready()
     print(f"Kafka {KAFKA_VERSION} ready on {kafka.bootstrap}", flush=True)

@@ -89,13 +89,16 @@ async def tail(
     last = time.monotonic()
     try:
         while limit is None or count < limit:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    key = record.key.decode("utf-8", "replace") if record.key else None
-                    out(describe(record.value, key=key, fields=fields))
-                    count += 1
-                    last = time.monotonic()
+            # a fetch can bring many records: ask for no more than the limit leaves, and stop
+            # at it within the fetch too (the limit counts records, not fetches)
+            wanted = None if limit is None else limit - count
+            batch = await consumer.getmany(timeout_ms=500, max_records=wanted)
+            records = [r for rs in batch.values() for r in rs][:wanted]
+            for record in records:
+                key = record.key.decode("utf-8", "replace") if record.key else None
+                out(describe(record.value, key=key, fields=fields))
+                count += 1
+                last = time.monotonic()
             if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                 break
     finally:

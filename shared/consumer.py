@@ -252,6 +252,8 @@ def batch_subscriber(
     FastStream's default, unless given; a group settles on one that every member lists). The
     session and rebalance timeouts are stated: the broker's request timeout is chosen to
     outlast them (`shared.kafka.REQUEST_TIMEOUT_MS`)."""
+    for topic in topics:
+        DEAD_LETTERS.labels(topic=topic)  # exists at 0 from the start: increase() sees the first
     subscriber: Any = broker.subscriber(
         *topics,
         group_id=group_id,

@@ -10,12 +10,21 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TextIO, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, refusals, variable_of
+
+T = TypeVar("T")
+REFUSED_EXIT = 2
+"""The exit status of a start refused for its settings (a usage error: restarting is no use)."""
 
 GC_THRESHOLDS = (10_000, 10, 10)
 """The collector's thresholds once start-up is frozen (Python's are 700, 10, 10). Most objects
@@ -77,3 +86,31 @@ def serve(app: FastAPI, settings: CommonSettings, *, port: int) -> None:
         lifespan="on",
     )
     _Server(config, port_file=settings.port_file).run()
+
+
+def start(
+    service: str,
+    main: Callable[[], T],
+    settings: type[BaseSettings],
+    *,
+    loaded: Mapping[type[Exception], str] | None = None,
+    err: TextIO | None = None,
+) -> T:
+    """Run a service's `main`; if its settings are refused, exit with status 2 and one line
+    per REFDESK_* variable on stderr, every one at once and never its value, instead of a
+    traceback. `loaded` maps the errors of files the settings name, loaded at start, to the
+    field naming the file (the router's PolicyError -> policy_file)."""
+    loaded = loaded or {}
+    try:
+        return main()
+    except ValidationError as exc:
+        if exc.title != settings.__name__:  # not the settings: a bug, with its traceback
+            raise
+        lines = refusals(settings, exc)
+    except tuple(loaded) as exc:
+        field = next(f for kind, f in loaded.items() if isinstance(exc, kind))
+        lines = [f"{variable_of(settings, field)}: {exc}"]
+    print(f"refdesk {service}: refused to start; fix these settings:", file=err or sys.stderr)
+    for line in lines:
+        print("  " + line.replace("\n", "\n    "), file=err or sys.stderr)
+    raise SystemExit(REFUSED_EXIT)

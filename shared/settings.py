@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -83,6 +84,30 @@ class CommonSettings(BaseSettings):
         "the system picks a free one: how `refdesk_cli.stack` starts services for tests)",
     )
 
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, level: str) -> str:
+        if level.upper() not in logging.getLevelNamesMapping():
+            raise ValueError("not a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, url: str | None) -> str | None:
+        # imported here: settings are read before anything else is loaded
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        if url is not None:
+            try:
+                make_url(url.replace("{service}", "service"))
+            except (ArgumentError, ValueError):
+                # not the parser's message: it quotes the URL, password included
+                raise ValueError(
+                    "not a SQLAlchemy database URL (dialect+driver://user:password@host/database)"
+                ) from None
+        return url
+
     def db_url(self, service: str) -> str:
         """The database URL this service uses."""
         if self.database_url:
@@ -101,6 +126,65 @@ def own_variable(service: str) -> Callable[[str], str]:
     return variable
 
 
+def variable_of(settings: type[BaseSettings], field: str) -> str:
+    """The environment variable a settings field is read from: its alias, else the class's
+    env_prefix and the field's name (`smtp_port` -> REFDESK_SMTP_PORT)."""
+    info = settings.model_fields.get(field)
+    if info is None:
+        aliases = {f.validation_alias for f in settings.model_fields.values()}
+        if field in aliases:
+            return field  # pydantic names a field read under its alias by the alias
+    elif isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def refusals(settings: type[BaseSettings], exc: ValidationError) -> list[str]:
+    """One line per refused setting, `REFDESK_X: why`, never its value.
+
+    Field errors hide the checks made on the whole (production's secrets): those are looked
+    for too, with the refused fields at their defaults, so one start names every problem.
+    """
+    lines = _lines(settings, exc)
+    fields = {name: name for name in settings.model_fields} | {
+        info.validation_alias: name
+        for name, info in settings.model_fields.items()
+        if isinstance(info.validation_alias, str)
+    }
+    refused = {
+        fields[str(e["loc"][0])] for e in exc.errors() if e["loc"] and str(e["loc"][0]) in fields
+    }
+    if refused:
+        defaults = {
+            n: settings.model_fields[n].get_default(call_default_factory=True) for n in refused
+        }
+        try:
+            settings(**defaults)
+        except ValidationError as more:
+            lines += [line for line in _lines(settings, more) if line not in lines]
+    return lines
+
+
+def _lines(settings: type[BaseSettings], exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        # a validator's own message rather than pydantic's "Value error, ..." around it
+        why = str(error.get("ctx", {}).get("error") or error["msg"])
+        if error["loc"]:
+            lines.append(f"{variable_of(settings, str(error['loc'][0]))}: {why}")
+        else:  # a check on the whole names its variables, one problem a line
+            lines += why.splitlines()
+    return lines
+
+
+def refuse(problems: Iterable[str | None]) -> None:
+    """Raise one ValueError naming every problem found (one a line), if there is any: an
+    operator fixes them all before the next start, not one a restart."""
+    found = [p for p in problems if p]
+    if found:
+        raise ValueError("\n".join(found))
+
+
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret"})
 
 
@@ -109,6 +193,24 @@ def secret_value(value: SecretStr | str | None) -> str | None:
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     return value
+
+
+def weak_secret(
+    env: str,
+    value: SecretStr | str | None,
+    *,
+    variable: str,
+    dev_values: frozenset[str] = frozenset(),
+    min_length: int = 32,
+) -> str | None:
+    """Why production refuses a secret (unset, a placeholder or development value, or short),
+    or None when it is acceptable (or not in production)."""
+    if env != "production":
+        return None
+    value = secret_value(value)
+    if not value or value in PLACEHOLDER_SECRETS | dev_values or len(value) < min_length:
+        return f"{variable} must be set to a random value of {min_length}+ characters in production"
+    return None
 
 
 def refuse_weak_secret(
@@ -120,10 +222,6 @@ def refuse_weak_secret(
     min_length: int = 32,
 ) -> None:
     """In production, a secret must be set, not a placeholder or development value, and long."""
-    if env != "production":
-        return
-    value = secret_value(value)
-    if not value or value in PLACEHOLDER_SECRETS | dev_values or len(value) < min_length:
-        raise ValueError(
-            f"{variable} must be set to a random value of {min_length}+ characters in production"
-        )
+    refuse(
+        [weak_secret(env, value, variable=variable, dev_values=dev_values, min_length=min_length)]
+    )

@@ -47,7 +47,8 @@ _REASONS = {
     "REFDESK_MAX_BODY_BYTES otherwise)",
     415: "Unsupported content type",
     422: "A field is missing or invalid",
-    503: "Broker unavailable: the message was not stored; retry after Retry-After",
+    503: "Broker or message store unavailable: the message was not recorded; retry after "
+    "Retry-After",
 }
 ACCEPTED_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -10,6 +10,7 @@ behind its proxy, and Twilio signs the URL as configured).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from services.ingest.errors import StoreUnavailable, store_failure
 from services.ingest.metrics import REQUESTS, SIGNATURE_FAILURES
 from services.ingest.multipart import CloseDelimiter, boundary_of
 from services.ingest.openapi import (
@@ -55,6 +57,8 @@ from services.ingest.service import BrokerUnavailable, Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.translate import chat_event
 from shared.http import problem
+
+log = logging.getLogger(__name__)
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 EMAIL_PATHS = frozenset({"/webhooks/email", "/webhooks/email/mime"})
@@ -119,6 +123,18 @@ def _error(channel: str, exc: ProviderError) -> Response:
     return problem(exc.status, title, exc.detail or None, field=exc.field)
 
 
+def _store_unavailable(channel: str, retry_after: int, error: str) -> Response:
+    # the error's type only: a driver's message can quote SQL parameters (patron data)
+    log.warning("message store unavailable", extra={"channel": channel, "error": error})
+    REQUESTS.labels(channel=channel, outcome="unavailable").inc()
+    return problem(
+        503,
+        "Message store unavailable",
+        "the message store is unavailable; nothing was recorded: retry later",
+        retry_after=retry_after,
+    )
+
+
 def _unavailable(channel: str, retry_after: int) -> Response:
     REQUESTS.labels(channel=channel, outcome="unavailable").inc()
     return problem(
@@ -136,13 +152,20 @@ async def _answer(
     reply: Callable[[str], Response],
 ) -> Response:
     """Run one webhook's verify-parse-accept; a provider error is its problem answer, an
-    unavailable broker a 503 with Retry-After; the outcome is counted and answered."""
+    unavailable broker or database a 503 with Retry-After; the outcome is counted and
+    answered."""
     try:
         outcome = await accept()
     except ProviderError as exc:
         return _error(channel, exc)
     except BrokerUnavailable:
         return _unavailable(channel, retry_after)
+    except StoreUnavailable as exc:
+        return _store_unavailable(channel, retry_after, exc.error)
+    except Exception as exc:
+        if not store_failure(exc):
+            raise
+        return _store_unavailable(channel, retry_after, type(exc).__name__)
     REQUESTS.labels(channel=channel, outcome=outcome).inc()
     return reply(outcome)
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
+from services.ingest.errors import StoreUnavailable, store_failure
 from services.ingest.metrics import (
     AUTOMATIC,
     BLOCKED,
@@ -81,6 +82,8 @@ class Ingest:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=self.publish_timeout_s)
         except Exception as exc:
+            if store_failure(exc):  # published, perhaps, but not recorded: the store's failure
+                raise StoreUnavailable(type(exc).__name__) from exc
             log.warning(
                 "publish failed",
                 extra={"error": type(exc).__name__, "conversation_id": event.conversation_id},

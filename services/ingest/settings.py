@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import CommonSettings, refuse_weak_secret
+from shared.settings import CommonSettings, refuse, variable_of, weak_secret
 
 # Development-only defaults, refused in production by the validator below (not real secrets).
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - public dev placeholder, never deployed
@@ -83,24 +83,29 @@ class IngestSettings(CommonSettings):
     @model_validator(mode="after")
     def _secrets(self) -> IngestSettings:
         dev = frozenset({DEV_TWILIO_TOKEN, DEV_MAILGUN_KEY, DEV_WEBHOOK_SECRET})
-        for name in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret"):
-            # providers issue these; 16 characters is below any of their formats
-            refuse_weak_secret(
+        # providers issue these; 16 characters is below any of their formats
+        problems = [
+            weak_secret(
                 self.env,
                 getattr(self, name),
-                variable=f"REFDESK_{name.upper()}",
+                variable=variable_of(IngestSettings, name),
                 dev_values=dev,
                 min_length=16,
             )
+            for name in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret")
+        ]
         if self.admin_token is not None:
-            refuse_weak_secret(self.env, self.admin_token, variable="REFDESK_ADMIN_TOKEN")
+            problems.append(weak_secret(self.env, self.admin_token, variable="REFDESK_ADMIN_TOKEN"))
         if self.ingest_twilio_shared_key is not None:
-            refuse_weak_secret(
-                self.env,
-                self.ingest_twilio_shared_key,
-                variable="REFDESK_INGEST_TWILIO_SHARED_KEY",
-                min_length=16,
+            problems.append(
+                weak_secret(
+                    self.env,
+                    self.ingest_twilio_shared_key,
+                    variable="REFDESK_INGEST_TWILIO_SHARED_KEY",
+                    min_length=16,
+                )
             )
+        refuse(problems)  # every refused secret at once, not one a restart
         self.twilio_auth_token = self.twilio_auth_token or SecretStr(DEV_TWILIO_TOKEN)
         self.mailgun_signing_key = self.mailgun_signing_key or SecretStr(DEV_MAILGUN_KEY)
         self.webhook_secret = self.webhook_secret or SecretStr(DEV_WEBHOOK_SECRET)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared.events import Channel, NotificationKind
+
 SENT = Counter("refdesk_notifications_sent_total", "Notifications delivered", ["kind", "channel"])
 FAILURES = Counter(
     "refdesk_notification_failures_total", "Failed delivery attempts", ["kind", "channel", "reason"]
@@ -29,6 +31,12 @@ AUTH_FAILURES = Counter(
     "Attempts the relay or provider refused for the notifier's credentials (retried, not given up)",
     ["channel"],
 )
+# The series the alerts read with increase() exist at 0 from the start: a counter's first
+# sample at 1 is no increase, so the first dead letter or refused login would go unnoticed.
+for _channel in Channel:
+    AUTH_FAILURES.labels(channel=_channel.value)
+    for _kind in NotificationKind:
+        DLQ.labels(kind=_kind.value, channel=_channel.value)
 SMS_LOOKUPS = Counter(
     "refdesk_sms_lookups_total",
     "Looks at the SMS provider for a message an earlier attempt may have created",

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from services.notifier.mime import DOMAIN
-from shared.settings import CommonSettings, refuse_weak_secret, secret_value
+from shared.settings import CommonSettings, refuse, secret_value, weak_secret
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -105,33 +105,40 @@ class NotifierSettings(CommonSettings):
     def _production_sends_for_real(self) -> NotifierSettings:
         if self.env != "production":
             return self
-        base = self.sms_api_base_url or ""
-        if not base.startswith("https://"):
-            raise ValueError(
+        problems: list[str | None] = []
+        if not (self.sms_api_base_url or "").startswith("https://"):
+            problems.append(
                 "production sends SMS through the Twilio API: set REFDESK_SMS_API_BASE_URL "
                 "to its https:// base (unset, texts would only be written to a file)"
             )
         if not _ACCOUNT_SID.fullmatch(self.twilio_account_sid or ""):
-            raise ValueError("REFDESK_TWILIO_ACCOUNT_SID must be a Twilio account SID (AC...)")
-        refuse_weak_secret(
-            self.env, self.twilio_auth_token, variable="REFDESK_TWILIO_AUTH_TOKEN", min_length=16
-        )
+            problems.append("REFDESK_TWILIO_ACCOUNT_SID must be a Twilio account SID (AC...)")
         if secret_value(self.twilio_auth_token) == DEV_TWILIO_TOKEN:
-            raise ValueError("REFDESK_TWILIO_AUTH_TOKEN is the development token")
+            problems.append("REFDESK_TWILIO_AUTH_TOKEN is the development token")
+        else:
+            problems.append(
+                weak_secret(
+                    self.env,
+                    self.twilio_auth_token,
+                    variable="REFDESK_TWILIO_AUTH_TOKEN",
+                    min_length=16,
+                )
+            )
         if not _E164.fullmatch(self.sms_from or ""):
-            raise ValueError("REFDESK_SMS_FROM must be the desk's number in E.164 (+1...)")
+            problems.append("REFDESK_SMS_FROM must be the desk's number in E.164 (+1...)")
         callback = self.sms_status_callback_url
         if callback is not None and not callback.startswith("https://"):
-            raise ValueError(
+            problems.append(
                 "REFDESK_SMS_STATUS_CALLBACK_URL must be https:// in production: Twilio signs"
                 " its reports, but sends them in the clear over http"
             )
         plain = self.smtp_tls == "none" or not self.smtp_validate_certs
         anonymous = not (self.smtp_user and secret_value(self.smtp_password))
         if (plain or anonymous) and not self.smtp_allow_plain:
-            raise ValueError(
+            problems.append(
                 "production mail needs REFDESK_SMTP_TLS=starttls or tls with certificate "
                 "checks, and REFDESK_SMTP_USER and REFDESK_SMTP_PASSWORD; set "
                 "REFDESK_SMTP_ALLOW_PLAIN=true only for a trusted relay that has neither"
             )
+        refuse(problems)  # every problem at once, not one a restart
         return self

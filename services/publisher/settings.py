@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import CommonSettings, own_variable, refuse_weak_secret
+from shared.settings import CommonSettings, own_variable, refuse, weak_secret
 
 DEV_HASH_KEY = "dev-public-hash-key-change-me"
 DEV_ADMIN_TOKEN = "dev-publisher-admin-token-change-me"  # noqa: S105 (refused in production)
@@ -96,18 +96,23 @@ class PublisherSettings(CommonSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> PublisherSettings:
         dev = frozenset({DEV_HASH_KEY, DEV_ADMIN_TOKEN})
-        refuse_weak_secret(
-            self.env, self.public_hash_key, variable="REFDESK_PUBLIC_HASH_KEY", dev_values=dev
-        )
-        refuse_weak_secret(
-            self.env, self.admin_token, variable="REFDESK_PUBLISHER_ADMIN_TOKEN", dev_values=dev
-        )
+        problems = [
+            weak_secret(
+                self.env, self.public_hash_key, variable="REFDESK_PUBLIC_HASH_KEY", dev_values=dev
+            ),
+            weak_secret(self.env, self.admin_token, variable=_env("admin_token"), dev_values=dev),
+        ]
         if self.env == "production" and self.webhook_allow_loopback:
-            raise ValueError("REFDESK_PUBLISHER_WEBHOOK_ALLOW_LOOPBACK is refused in production")
+            problems.append(f"{_env('webhook_allow_loopback')} is refused in production")
         if self.webhook_lease_s <= self.webhook_timeout_s:
-            raise ValueError("webhook_lease_s must be longer than webhook_timeout_s")
+            problems.append(
+                f"{_env('webhook_lease_s')} must be longer than {_env('webhook_timeout_s')}"
+            )
         if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
-            raise ValueError("webhook_backoff_max_s must be >= webhook_backoff_base_s")
+            problems.append(
+                f"{_env('webhook_backoff_max_s')} must be >= {_env('webhook_backoff_base_s')}"
+            )
+        refuse(problems)  # every problem at once, not one a restart
         return self
 
     @property

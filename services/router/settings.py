@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.settings import CommonSettings, refuse_weak_secret
 
@@ -30,6 +30,15 @@ class RouterSettings(CommonSettings):
         SecretStr(DEV_ADMIN_TOKEN),
         description="bearer token of POST /explain; 32+ random characters in production",
     )
+
+    @field_validator("policy_file", "router_model_file")
+    @classmethod
+    def _an_existing_file(cls, path: Path | None) -> Path | None:
+        # a missing file is named with every other refused setting, before anything loads;
+        # an empty model variable is the rules alone
+        if path is not None and path != Path() and not path.is_file():
+            raise ValueError("no such file")
+        return path
 
     @model_validator(mode="after")
     def _refuse_placeholder_token(self) -> RouterSettings:

@@ -1,5 +1,8 @@
-"""`python -m services.status` runs the status service."""
+"""`python -m services.status` runs the status service; refused settings exit 2 naming their
+variables."""
 
 from services.status.app import main
+from services.status.settings import StatusSettings
+from shared.service import start
 
-main()
+start("status", main, StatusSettings)
