@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from refdesk_cli.staff_cmd import Sessions
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="refdesk: the virtual reference desk's event-driven back end", no_args_is_help=True
@@ -20,6 +26,12 @@ policy_app = typer.Typer(
     help="The router's routing policy, locally (no Kafka).", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+staff_app = typer.Typer(
+    help="The status service's staff and their bearer tokens, on its database "
+    "(REFDESK_DATABASE_URL; default run/status.db).",
+    no_args_is_help=True,
+)
+app.add_typer(staff_app, name="staff")
 
 DEFAULT_URLS = {
     "ingest": "http://127.0.0.1:8081",
@@ -31,11 +43,46 @@ DEFAULT_URLS = {
 
 RunDir = Annotated[Path, typer.Option(help="folder for data, logs, mail and outboxes")]
 Kafka = Annotated[str, typer.Option(envvar="REFDESK_KAFKA_BOOTSTRAP", help="Kafka bootstrap")]
-IngestUrl = Annotated[str, typer.Option("--ingest", help="ingest's base URL")]
-RouterUrl = Annotated[str, typer.Option("--router", help="router's base URL")]
-NotifierUrl = Annotated[str, typer.Option("--notifier", help="notifier's base URL")]
-StatusUrl = Annotated[str, typer.Option("--status", help="status service's base URL")]
-PublisherUrl = Annotated[str, typer.Option("--publisher", help="publisher's base URL")]
+_URL_HELP = "base URL; default http://127.0.0.1:${}, else {}"
+IngestUrl = Annotated[
+    str | None,
+    typer.Option("--ingest", help="ingest's " + _URL_HELP.format("REFDESK_INGEST_PORT", 8081)),
+]
+RouterUrl = Annotated[
+    str | None,
+    typer.Option("--router", help="router's " + _URL_HELP.format("REFDESK_ROUTER_PORT", 8082)),
+]
+NotifierUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--notifier", help="notifier's " + _URL_HELP.format("REFDESK_NOTIFIER_PORT", 8083)
+    ),
+]
+StatusUrl = Annotated[
+    str | None,
+    typer.Option("--status", help="status's " + _URL_HELP.format("REFDESK_STATUS_PORT", 8084)),
+]
+PublisherUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--publisher", help="publisher's " + _URL_HELP.format("REFDESK_PUBLISHER_PORT", 8085)
+    ),
+]
+
+
+def service_url(name: str, given: str | None) -> str:
+    """The URL an option gave, else 127.0.0.1 on the service's REFDESK_*_PORT (what `refdesk
+    up` starts it on), else its default port."""
+    if given:
+        return given
+    from refdesk_cli.stack import configured_ports
+
+    try:
+        port = configured_ports()[name]
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_URLS[name]
 
 
 def _console() -> Console:
@@ -60,22 +107,23 @@ def version() -> None:
 
 @app.command()
 def status(
-    ingest: IngestUrl = DEFAULT_URLS["ingest"],
-    router: RouterUrl = DEFAULT_URLS["router"],
-    notifier: NotifierUrl = DEFAULT_URLS["notifier"],
-    status_url: StatusUrl = DEFAULT_URLS["status"],
-    publisher: PublisherUrl = DEFAULT_URLS["publisher"],
+    ingest: IngestUrl = None,
+    router: RouterUrl = None,
+    notifier: NotifierUrl = None,
+    status_url: StatusUrl = None,
+    publisher: PublisherUrl = None,
 ) -> None:
     """Readiness and consumer lag of each service, and staff Online per department."""
     from refdesk_cli.status_cmd import collect
 
-    urls = {
+    given = {
         "ingest": ingest,
         "router": router,
         "notifier": notifier,
         "status": status_url,
         "publisher": publisher,
     }
+    urls = {name: service_url(name, url) for name, url in given.items()}
     services, board = collect(urls)
     console = _console()
     health = Table(
@@ -136,7 +184,7 @@ def tail(
 @app.command()
 def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    ingest: IngestUrl = DEFAULT_URLS["ingest"],
+    ingest: IngestUrl = None,
 ) -> None:
     """Send a JSONL file of webhooks through ingest, signed with the REFDESK_* secrets."""
     from rich.progress import Progress
@@ -154,7 +202,7 @@ def replay(
         task = progress.add_task("replaying", total=len(items))
         result = _replay(
             items,
-            ingest_url=ingest,
+            ingest_url=service_url("ingest", ingest),
             secrets=Secrets.from_env(),
             advance=lambda: progress.advance(task),
         )
@@ -237,8 +285,8 @@ def policy_explain(
 
 @app.command()
 def demo(
-    ingest: IngestUrl = DEFAULT_URLS["ingest"],
-    status_url: StatusUrl = DEFAULT_URLS["status"],
+    ingest: IngestUrl = None,
+    status_url: StatusUrl = None,
     kafka: Kafka = "127.0.0.1:9092",
     run_dir: RunDir = Path("run"),
     mail_dir: Annotated[
@@ -253,9 +301,10 @@ def demo(
     from refdesk_cli.demo import HEADERS, as_json, console_links, rows, run
     from refdesk_cli.webhooks import Secrets
 
+    status_url = service_url("status", status_url)
     steps = asyncio.run(
         run(
-            urls={"ingest": ingest, "status": status_url},
+            urls={"ingest": service_url("ingest", ingest), "status": status_url},
             bootstrap=kafka,
             mail_dir=mail_dir or run_dir / "mail",
             outbox_dir=run_dir / "outbox",
@@ -297,3 +346,108 @@ def asyncapi(
         return
     for path in write():
         typer.echo(f"wrote {path}")
+
+
+StaffId = Annotated[str, typer.Argument(help="the staff member's id, e.g. dkim")]
+
+
+def _on_status_database(work: Callable[[Sessions], Awaitable[T]]) -> T:
+    """Run a `refdesk staff` action; an error becomes a message and exit code 1 (2: input)."""
+    from pydantic import ValidationError
+
+    from refdesk_cli.staff_cmd import DatabaseUnusable, on_status_database
+    from services.status.errors import StatusError
+
+    try:
+        return on_status_database(work)
+    except ValidationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (StatusError, DatabaseUnusable) as exc:
+        typer.echo(f"error: {getattr(exc, 'detail', '') or exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@staff_app.command("add")
+def staff_add(
+    staff_id: StaffId,
+    name: Annotated[str, typer.Option(help="display name")],
+    email: Annotated[str, typer.Option(help="email address")],
+    department: Annotated[
+        list[str] | None, typer.Option(help="a department they answer for (repeat)")
+    ] = None,
+    campus: Annotated[str | None, typer.Option(help="home campus, e.g. campus-se")] = None,
+    role: Annotated[str, typer.Option(help="staff, supervisor or admin")] = "staff",
+) -> None:
+    """Add a staff member (the first admin, say); then `refdesk staff token` gives them a token."""
+    from refdesk_cli import staff_cmd
+    from services.status.staff import StaffIn
+
+    def work(sessions: Sessions) -> Awaitable[dict[str, Any]]:
+        data = StaffIn(
+            id=staff_id,
+            name=name,
+            email=email,
+            departments=department or [],
+            campus=campus,
+            role=role,
+        )
+        return staff_cmd.add(sessions, data)
+
+    row = _on_status_database(work)
+    typer.echo(f"added {row['id']} ({row['role']}; departments: {', '.join(row['departments'])})")
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """Every staff member: id, name, role, departments, active."""
+    from refdesk_cli import staff_cmd
+
+    rows = _on_status_database(staff_cmd.roster)
+    table = Table("id", "name", "role", "departments", "active", title="staff")
+    for row in rows:
+        table.add_row(
+            row["id"], row["name"], row["role"], ", ".join(row["departments"]), str(row["active"])
+        )
+    _console().print(table)
+
+
+@staff_app.command("token")
+def staff_token(
+    staff_id: StaffId,
+    label: Annotated[str, typer.Option(help="what the token is for (max 64 characters)")] = "cli",
+) -> None:
+    """Issue a bearer token to an active staff member; the token alone goes to stdout, once."""
+    from refdesk_cli import staff_cmd
+
+    token_id, token = _on_status_database(lambda s: staff_cmd.issue(s, staff_id, label))
+    typer.echo(
+        f"token {token_id} issued to {staff_id}; it is shown once (only its hash is kept); "
+        f"revoke it with `refdesk staff revoke {staff_id} {token_id}`",
+        err=True,
+    )
+    typer.echo(token)
+
+
+@staff_app.command("tokens")
+def staff_tokens(staff_id: StaffId) -> None:
+    """A staff member's bearer tokens: id, label, issued, revoked (never the secret)."""
+    from refdesk_cli import staff_cmd
+
+    rows = _on_status_database(lambda s: staff_cmd.tokens(s, staff_id))
+    table = Table("id", "label", "issued", "revoked", title=f"tokens of {staff_id}")
+    for row in rows:
+        table.add_row(str(row["id"]), row["label"], row["created_at"], row["revoked_at"] or "-")
+    _console().print(table)
+
+
+@staff_app.command("revoke")
+def staff_revoke(
+    staff_id: StaffId,
+    token_id: Annotated[int, typer.Argument(help="the token's id (`refdesk staff tokens`)")],
+) -> None:
+    """Revoke one token (and the console sessions signed in with it); the others keep working."""
+    from refdesk_cli import staff_cmd
+
+    row = _on_status_database(lambda s: staff_cmd.revoke(s, staff_id, token_id))
+    typer.echo(f"token {row['id']} of {staff_id} revoked at {row['revoked_at']}")

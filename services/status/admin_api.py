@@ -1,4 +1,4 @@
-"""Admin routes: manage staff and issue tokens (only the hash is stored)."""
+"""Admin routes: manage staff, issue, list and revoke tokens (only a token's hash is stored)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from pydantic import BaseModel, Field
 from services.status import staff as staff_service
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
-from services.status.errors import InvalidInput
 from services.status.presence import set_status
 from services.status.resources import Resources, publish_presence
-from services.status.staff import StaffIn, StaffPatch, staff_view
+from services.status.staff import StaffIn, StaffPatch, check_departments, staff_view, token_view
 from shared.events import StaffStatus
 
 router = APIRouter(prefix="/admin/staff", tags=["admin"])
@@ -25,10 +24,7 @@ class TokenIn(BaseModel):
 
 def _known_departments(res: Resources, departments: list[str] | None) -> None:
     """InvalidInput unless every department is one the desk hands off to (macros.yaml)."""
-    known = res.book.data().departments
-    unknown = sorted({d for d in departments or () if d not in known})
-    if unknown:
-        raise InvalidInput(f"departments: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    check_departments(departments, known=res.book.data().departments)
 
 
 @router.get("", summary="List staff")
@@ -95,11 +91,33 @@ async def issue_token(
     res: ResourcesDep,
     session: SessionDep,
     body: TokenIn | None = None,
-) -> dict[str, str]:
-    """A new token, shown once."""
+) -> dict[str, Any]:
+    """A new token, shown once, with the id that lists and revokes it (409 if inactive)."""
     require_role(actor, "admin")
-    token = await staff_service.issue_token(
+    token_id, token = await staff_service.issue_token(
         session=session, staff_id=staff_id, now=res.clock(), label=(body or TokenIn()).label
     )
     await session.commit()
-    return {"staff_id": staff_id, "token": token}
+    return {"staff_id": staff_id, "token_id": token_id, "token": token}
+
+
+@router.get("/{staff_id}/tokens", summary="List a staff member's tokens")
+async def list_tokens(staff_id: str, actor: ActorDep, session: SessionDep) -> list[dict[str, Any]]:
+    """Their bearer tokens (id, label, when issued and revoked), never the secret."""
+    require_role(actor, "admin")
+    rows = await staff_service.list_tokens(session=session, staff_id=staff_id)
+    return [token_view(row) for row in rows]
+
+
+@router.delete("/{staff_id}/tokens/{token_id}", summary="Revoke one token")
+async def revoke_token(
+    staff_id: str, token_id: int, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Revoke one token and end the console sessions signed in with it; the others keep
+    working."""
+    require_role(actor, "admin")
+    row = await staff_service.revoke_token(
+        session=session, staff_id=staff_id, token_id=token_id, now=res.clock()
+    )
+    await session.commit()
+    return token_view(row)

@@ -16,11 +16,12 @@ from services.status import admin_api, api, dashboard, queue_api
 from services.status.console import live, pages
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
+from services.status.conversations.macros import MacroBook
 from services.status.conversations.transcript import nudge_after_commit
 from services.status.periodic import republish_presence, run_forever
 from services.status.resources import KafkaPublisher, Resources
 from services.status.settings import StatusSettings
-from services.status.staff import read_seed, seed_staff
+from services.status.staff import read_roster, seed_staff
 from services.status.stats import routes as stats_routes
 from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow
@@ -41,16 +42,20 @@ async def start_resources(settings: StatusSettings) -> Resources:
     await migrate(engine, SERVICE)
     sync = sessionmaker()
     sessions = session_factory(engine, sync=sync)
-    if settings.seed_file and settings.seed_file.exists():
+    if settings.seed_file is None:
+        log.info("no staff roster file named: none loaded")
+    else:
+        # a roster that was named and cannot be read stops the start (RosterError)
+        entries = read_roster(settings.seed_file, departments=MacroBook().departments())
         async with sessions() as session:
             added = await seed_staff(
                 session=session,
-                entries=read_seed(settings.seed_file),
+                entries=entries,
                 with_tokens=settings.env == "development",
                 now=utcnow(),
             )
             await session.commit()
-        log.info("staff seed loaded", extra={"added": added})
+        log.info("staff roster loaded", extra={"file": settings.seed_file.name, "added": added})
     await ensure_topics(settings)
     broker = build_broker(settings, client_id="refdesk-status")
     res = Resources(

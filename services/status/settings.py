@@ -13,6 +13,7 @@ DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105 (development o
 
 
 _env = own_variable("status")
+SEED_FILE_VARIABLE = _env("seed_file")
 
 
 class StatusSettings(CommonSettings):
@@ -22,7 +23,9 @@ class StatusSettings(CommonSettings):
     seed_file: Path | None = Field(
         DEFAULT_SEED,
         validation_alias=_env("seed_file"),
-        description="staff loaded at start (development tokens only in development)",
+        description="staff roster loaded at start (a YAML file; staff not yet in the database are "
+        "added); in production only a file named here, never the shipped development roster, "
+        "and its development tokens only in development",
     )
     heartbeat_away_after_s: float = Field(
         300,
@@ -98,6 +101,18 @@ class StatusSettings(CommonSettings):
         )
         if self.env == "production":
             self.cookie_secure = True  # a session cookie never travels over plain HTTP there
+            self._no_development_roster()
         if self.heartbeat_offline_after_s < self.heartbeat_away_after_s:
             raise ValueError("heartbeat_offline_after_s must be >= heartbeat_away_after_s")
         return self
+
+    def _no_development_roster(self) -> None:
+        """Production loads only a roster the operator names: the shipped one is fake staff."""
+        if self.seed_file is None or self.seed_file.resolve() != DEFAULT_SEED:
+            return
+        if "seed_file" in self.model_fields_set:
+            raise ValueError(
+                f"{SEED_FILE_VARIABLE} names the shipped development roster, which production "
+                "never loads: name your own roster file, or leave it unset"
+            )
+        self.seed_file = None

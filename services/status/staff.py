@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.auth import ROLES, hash_token, new_token
-from services.status.errors import Conflict, NotFound
+from services.status.auth import ROLES, SESSION_LABEL, hash_token, new_token
+from services.status.errors import Conflict, InvalidInput, NotFound
 from services.status.models import Staff, StaffToken
+from services.status.settings import SEED_FILE_VARIABLE
 
 ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
 ID_PATTERN = "^[a-z0-9][a-z0-9._-]{1,63}$"
@@ -66,10 +67,36 @@ class SeedEntry(StaffIn):
     dev_token: str | None = None
 
 
+class RosterError(Exception):
+    """The roster file named by REFDESK_STATUS_SEED_FILE cannot be loaded: the service does not
+    start."""
+
+
 def read_seed(path: Path) -> list[SeedEntry]:
     """Parse and validate a seed YAML file (`staff: [...]`)."""
     doc: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
     return [SeedEntry.model_validate(item) for item in doc.get("staff", [])]
+
+
+def read_roster(path: Path, *, departments: Collection[str]) -> list[SeedEntry]:
+    """The roster file the status service loads at start; RosterError, naming the variable,
+    if it is missing, is not a valid roster or names a department the desk does not know."""
+    if not path.is_file():
+        raise RosterError(f"{SEED_FILE_VARIABLE}: no such file: {path}")
+    try:
+        entries = read_seed(path)
+        for entry in entries:
+            check_departments(entry.departments, known=departments)
+    except (OSError, yaml.YAMLError, ValidationError, AttributeError, InvalidInput) as exc:
+        raise RosterError(f"{SEED_FILE_VARIABLE}: {path} is not a valid roster: {exc}") from None
+    return entries
+
+
+def check_departments(departments: Iterable[str] | None, *, known: Collection[str]) -> None:
+    """InvalidInput unless every department is one the desk hands off to (macros.yaml)."""
+    unknown = sorted({d for d in departments or () if d not in known})
+    if unknown:
+        raise InvalidInput(f"departments: unknown {', '.join(unknown)}; known: {', '.join(known)}")
 
 
 async def seed_staff(
@@ -153,15 +180,56 @@ async def update_staff(*, session: AsyncSession, staff_id: str, patch: StaffPatc
 
 async def issue_token(
     *, session: AsyncSession, staff_id: str, now: datetime, label: str = "api"
-) -> str:
-    """Create a bearer token for a staff member; only its hash is stored."""
-    await get_staff(session=session, staff_id=staff_id)
+) -> tuple[int, str]:
+    """Create a bearer token for an active staff member: its id and the token, which is shown
+    once (only its hash is stored). NotFound or Conflict (inactive) otherwise."""
+    staff = await get_staff(session=session, staff_id=staff_id)
+    if not staff.active:
+        raise Conflict("this staff member is inactive: reactivate them first")
+    if label.startswith(SESSION_LABEL):
+        raise InvalidInput(f"a token label may not start with {SESSION_LABEL!r}")
     token = new_token()
-    session.add(
-        StaffToken(staff_id=staff_id, token_hash=hash_token(token), label=label, created_at=now)
-    )
+    row = StaffToken(staff_id=staff_id, token_hash=hash_token(token), label=label, created_at=now)
+    session.add(row)
     await session.flush()
-    return token
+    return row.id, token
+
+
+def token_view(row: StaffToken) -> dict[str, Any]:
+    """A bearer token as the admin API shows it: never the token or its hash."""
+    return {
+        "id": row.id,
+        "staff_id": row.staff_id,
+        "label": row.label,
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+async def list_tokens(*, session: AsyncSession, staff_id: str) -> list[StaffToken]:
+    """A staff member's bearer tokens, revoked ones too, oldest first (console sessions are
+    not listed: revoking the token one signed in with ends them)."""
+    await get_staff(session=session, staff_id=staff_id)
+    rows = await session.execute(
+        select(StaffToken)
+        .where(StaffToken.staff_id == staff_id, StaffToken.label.not_like(f"{SESSION_LABEL}%"))
+        .order_by(StaffToken.id)
+    )
+    return list(rows.scalars())
+
+
+async def revoke_token(
+    *, session: AsyncSession, staff_id: str, token_id: int, now: datetime
+) -> StaffToken:
+    """Revoke one bearer token of a staff member, and so the console sessions signed in with
+    it; NotFound unless it is theirs. Revoking a revoked token changes nothing."""
+    row = await session.get(StaffToken, token_id)
+    if row is None or row.staff_id != staff_id or row.label.startswith(SESSION_LABEL):
+        raise NotFound("no such token for this staff member")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        await session.flush()
+    return row
 
 
 async def revoke_tokens(*, session: AsyncSession, staff_id: str, now: datetime) -> None:

@@ -90,7 +90,10 @@ def test_every_refdesk_variable_is_a_settings_field(name: str) -> None:
 def test_ports_match_the_settings_defaults(name: str) -> None:
     default = SETTINGS[name].model_fields[PORT_FIELD[name]].default
     svc = SERVICES[name]
-    assert svc["ports"] == [f"{default}:{default}"]
+    # published on the loopback unless the operator names an address; ingest (the providers'
+    # webhooks) and status (the console) are the two meant to be reached from outside
+    bind = "PUBLIC_BIND_ADDRESS" if name in ("ingest", "status") else "BIND_ADDRESS"
+    assert svc["ports"] == [f"${{{bind}:-127.0.0.1}}:{default}:{default}"]
     assert str(svc["environment"]["HEALTHCHECK_PORT"]) == str(default)
     scraped = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     targets = {
