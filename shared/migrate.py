@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 
 from shared.db import SERVICES_DIR, create_engine, migrate
 from shared.logs import configure_logging
+from shared.service import start
 from shared.settings import CommonSettings
 
 SERVICES = ("ingest", "router", "notifier", "status", "publisher")
@@ -47,6 +49,14 @@ async def migrate_all(settings: CommonSettings) -> list[str]:
     return done
 
 
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def without_passwords(text: str) -> str:
+    """The text with the password of any URL in it masked (a driver's error may quote it)."""
+    return _PASSWORD.sub(r"\1***@", text)
+
+
 def main() -> int:
     """Migrate every schema; exit status 0 on success."""
     settings = CommonSettings()
@@ -54,10 +64,11 @@ def main() -> int:
     try:
         asyncio.run(migrate_all(settings))
     except Exception as exc:
-        log.error("migration failed", extra={"error": type(exc).__name__, "detail": str(exc)[:300]})
+        detail = without_passwords(str(exc))[:300]
+        log.error("migration failed", extra={"error": type(exc).__name__, "detail": detail})
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(start("migrate", main, CommonSettings))

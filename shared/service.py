@@ -109,7 +109,8 @@ def start(
         lines = refusals(settings, exc)
     except tuple(loaded) as exc:
         field = next(f for kind, f in loaded.items() if isinstance(exc, kind))
-        lines = [f"{variable_of(settings, field)}: {exc}"]
+        variable, why = variable_of(settings, field), str(exc)
+        lines = [why if why.startswith(f"{variable}:") else f"{variable}: {why}"]
     print(f"refdesk {service}: refused to start; fix these settings:", file=err or sys.stderr)
     for line in lines:
         print("  " + line.replace("\n", "\n    "), file=err or sys.stderr)

@@ -3,6 +3,7 @@ variables."""
 
 from services.status.app import main
 from services.status.settings import StatusSettings
+from services.status.staff import RosterError
 from shared.service import start
 
-start("status", main, StatusSettings)
+start("status", main, StatusSettings, loaded={RosterError: "seed_file"})

@@ -139,4 +139,6 @@ def main() -> None:
     """Build settings, log JSON lines, serve on the status port."""
     settings = StatusSettings()
     configure_logging(SERVICE, settings.log_level)
+    if settings.seed_file is not None:  # refused before serving (exit 2), not inside start-up
+        read_roster(settings.seed_file, departments=MacroBook().departments())
     serve(create_app(settings), settings, port=settings.port)

@@ -152,3 +152,13 @@ def test_a_service_that_starts_returns_what_main_returned() -> None:
         pass
 
     assert start("test", lambda: 7, Settings) == 7
+
+
+def test_a_failed_migration_logs_no_database_password() -> None:
+    from shared.migrate import without_passwords
+
+    said = "could not connect to postgresql+asyncpg://refdesk:s3cr3t-Pw@db:5432/refdesk_status"
+    assert without_passwords(said) == (
+        "could not connect to postgresql+asyncpg://refdesk:***@db:5432/refdesk_status"
+    )
+    assert without_passwords("no URL here") == "no URL here"
