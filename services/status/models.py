@@ -140,6 +140,11 @@ class Conversation(Base):
     """When staff last replied to the patron (a reply asked of the notifier)."""
     waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """The patron's oldest message no staff reply has followed; None: answered."""
+    keyword_answered: Mapped[str | None] = mapped_column(String(128))
+    """The interaction id of the latest text the router decided was one keyword refdesk
+    answered itself (STOP, HELP, HOURS): if it is the one message waiting, nobody need answer
+    (`queue.row_view`). Set by the routing decision alone, so it holds in whichever order the
+    message and its decision are applied."""
     closed_by: Mapped[str | None] = mapped_column(String(64))
     read_scale: Mapped[int | None] = mapped_column(Integer)
     topic: Mapped[str | None] = mapped_column(String(32))
@@ -186,6 +191,7 @@ class ConversationRow:
     last_patron_at: datetime | None = None
     answered_at: datetime | None = None
     waiting_since: datetime | None = None
+    keyword_answered: str | None = None
     closed_by: str | None = None
     read_scale: int | None = None
     topic: str | None = None

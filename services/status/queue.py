@@ -84,6 +84,9 @@ ROW_COLUMNS = (
     Conversation.opened_at,
     Conversation.last_message_at,
     Conversation.waiting_since,
+    Conversation.last_patron_at,
+    Conversation.last_interaction_id,
+    Conversation.keyword_answered,
     Conversation.converted_from,
     Conversation.state,
     Conversation.subject,
@@ -109,6 +112,9 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
     c = _fields(conv)
     age = max(0.0, (now - c["opened_at"]).total_seconds())
     since = c["waiting_since"]
+    if since is not None and since == c["last_patron_at"] and c["keyword_answered"] is not None:
+        if c["keyword_answered"] == c["last_interaction_id"]:
+            since = None  # the one message waiting is a keyword refdesk answered (STOP, HELP)
     waited = None if since is None else max(0.0, (now - since).total_seconds())
     channel = c["channel"]
     return {

@@ -263,7 +263,8 @@ a bounce."""
 
 
 async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None, list[str]]:
-    """The patron's latest Message-ID and the thread's ids, oldest first (email threading).
+    """The patron's latest Message-ID (their own email, not another sender's in the thread)
+    and the thread's ids, oldest first (email threading).
 
     Only emails count: a conversation converted from SMS has Twilio MessageSids on its texts,
     and a first email must not claim to answer an email that never existed."""
@@ -286,6 +287,8 @@ async def _thread(session: AsyncSession, conv: Conversation) -> tuple[str | None
             TranscriptEntry.direction == "in",
             TranscriptEntry.channel == Channel.EMAIL.value,
             TranscriptEntry.message_id.is_not(None),
+            # the patron's own: never another sender's email in the thread
+            TranscriptEntry.author == transcript.PATRON,
             _PERSONS,
         )
         .order_by(TranscriptEntry.at.desc())

@@ -310,7 +310,9 @@ async def on_interaction(
     unanswered = conv.answered_at is None or data.received_at > conv.answered_at
     if unanswered and (conv.waiting_since is None or data.received_at < conv.waiting_since):
         conv.waiting_since = data.received_at
-    if conv.last_patron_at is None or data.received_at >= conv.last_patron_at:
+    if not another and (conv.last_patron_at is None or data.received_at >= conv.last_patron_at):
+        # the queue's row says what the patron last wrote (another sender's email is a line
+        # of the transcript, marked so, but never the row's preview or subject)
         conv.last_patron_at = data.received_at
         if data.text.strip():
             conv.preview = preview_of(data.text)
@@ -381,7 +383,7 @@ async def on_routing(
     message for safety review."""
     conv.routed = True
     if any(hit.rule_id == SMS_KEYWORD_RULE for hit in data.rules):
-        await _answered_by_refdesk(session, conv, data.interaction_id)
+        conv.keyword_answered = data.interaction_id
     if not kept:
         conv.action = data.action.value
     conv.lang = data.lang or conv.lang
@@ -403,19 +405,6 @@ async def on_routing(
         text=FOLLOW_UP_FLAGGED if kept else _department_phrase(data),
     )
     changed(session, conv, "routed", data.decided_at)
-
-
-async def _answered_by_refdesk(
-    session: AsyncSession, conv: AnyConversation, interaction_id: str
-) -> None:
-    """A text that was one keyword (STOP, HELP, HOURS) was answered by refdesk itself: it waits
-    for nobody. Only when it is the patron's oldest unanswered message (a question before it
-    still waits), and only once the message is known here (decided first, it waits)."""
-    entry = await line(session, interaction_id)
-    if entry is None or conv.waiting_since is None or entry["at"] != conv.waiting_since:
-        return
-    later = conv.last_patron_at is not None and conv.last_patron_at > entry["at"]
-    conv.waiting_since = conv.last_patron_at if later else None
 
 
 def _answered(conv: AnyConversation, at: datetime) -> None:

@@ -409,19 +409,24 @@ async def texts_reported(
     )
 
 
-async def opted_out(sessions: async_sessionmaker[AsyncSession], cid: str) -> None:
-    """Given the patron of `cid` texted STOP a minute ago (the router's opt-out command)."""
+async def opted_out(
+    sessions: async_sessionmaker[AsyncSession], cid: str, *, keyword: str = "STOP"
+) -> None:
+    """Given the patron of `cid` texted STOP a minute ago (the router's opt-out command), or
+    START (`keyword`) just now."""
+    ago = 1 if keyword == "STOP" else 0
+    kind = NotificationKind.SMS_OPT_OUT if keyword == "STOP" else NotificationKind.SMS_OPT_IN
     await _apply(
         sessions,
-        message(cid, Channel.SMS, "STOP", minutes_ago=1, contact="+18175550166"),
+        message(cid, Channel.SMS, keyword, minutes_ago=ago, contact="+18175550166"),
         NotificationRequested(
-            idempotency_key=f"opt-out-{cid}",
-            kind=NotificationKind.SMS_OPT_OUT,
+            idempotency_key=f"{kind.value}-{cid}",
+            kind=kind,
             channel=Channel.SMS,
             recipient="+18175550166",
             conversation_id=cid,
-            context={"keyword": "STOP"},
-            requested_at=T0 - timedelta(minutes=1),
+            context={"keyword": keyword},
+            requested_at=T0 - timedelta(minutes=ago),
         ),
     )
 

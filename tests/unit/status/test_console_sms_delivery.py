@@ -67,4 +67,9 @@ async def test_the_composer_warns_before_texting_a_number_that_replied_stop(
         await warning.scroll_into_view_if_needed()
         await shoot(page, tmp_path, "sms-opted-out")
         assert await serious_violations(page) == []
+        # the patron texts START while the librarian is writing: the warning goes, the draft stays
+        await page.fill("#reply-text", "Your hold is ready")
+        await scene.opted_out(sessions, scene.TEXTS, keyword="START")
+        await expect(warning).to_have_count(0, timeout=10_000)
+        await expect(page.locator("#reply-text")).to_have_value("Your hold is ready")
         assert page.js_errors == []

@@ -533,3 +533,49 @@ async def test_a_staff_only_macro_is_never_offered_or_sent_to_the_patron(
     )
     assert sent.status_code == 422
     assert publisher.on(NOTIFICATIONS.name) == []
+
+
+async def test_a_reply_answers_the_patrons_own_email_not_another_senders_in_the_thread(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """A professor copied on the patron's email answered into it: the queue row took the
+    professor's subject and words, and the librarian's reply answered the professor's email."""
+    await patron_writes(
+        sessions,
+        "e-cc",
+        "I need peer-reviewed articles on water policy.",
+        channel=Channel.EMAIL,
+        minutes_ago=10,
+        message_id=PATRON_MID,
+        subject="Water policy articles",
+        contact="carlos@my.tccd.edu",
+    )
+    await patron_writes(
+        sessions,
+        "e-cc",
+        "Carlos - also try the Texas Water Development Board reports. -- Prof. Ward",
+        channel=Channel.EMAIL,
+        minutes_ago=5,
+        message_id="ward-reply-01@tccd.edu",
+        subject="Re: Water policy articles",
+        contact="hward@tccd.edu",
+    )
+    [row] = [
+        r
+        for r in (await client.get("/conversations", headers=bearer("mgarcia"))).json()["items"]
+        if r["conversation_id"] == "e-cc"
+    ]
+    assert (row["subject"], row["preview"]) == (
+        "Water policy articles",
+        "I need peer-reviewed articles on water policy.",
+    )
+    body = {"text": "Here are three articles from Academic Search Complete."}
+    sent = await client.post("/conversations/e-cc/replies", json=body, headers=bearer("mgarcia"))
+    assert sent.status_code == 202
+    [command] = publisher.on(NOTIFICATIONS.name)
+    assert isinstance(command, NotificationRequested)
+    context = StaffReplyContext.model_validate(command.context)
+    assert (command.recipient, context.in_reply_to) == ("carlos@my.tccd.edu", PATRON_MID)
+    assert context.subject == "Re: Water policy articles"

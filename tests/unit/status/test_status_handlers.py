@@ -483,3 +483,11 @@ async def test_a_keyword_refdesk_answered_waits_for_nobody_but_a_question_before
         session, event_id="kw5", data=keyword("c-q", minutes=2, word="hours"), assigning=OFF
     )
     assert await waiting(session, "c-q", at_minutes=5) == "5 min"
+    # decided before the message is applied (two topics, one batch: an outside probe's HELP,
+    # HOURS and STOP all waited), then a question after it: that one waits
+    await apply(session, event_id="kw6", data=keyword("c-d", minutes=0, word="help"), assigning=OFF)
+    help_ = received("c-d", minutes=0).model_copy(update={"text": "HELP"})
+    await apply(session, event_id="kw7", data=help_, assigning=OFF)
+    assert await waiting(session, "c-d", at_minutes=3) == ANSWERED
+    await apply(session, event_id="kw8", data=received("c-d", minutes=4), assigning=OFF)
+    assert await waiting(session, "c-d", at_minutes=6) != ANSWERED
