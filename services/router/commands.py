@@ -124,8 +124,9 @@ def patron_messages(
     interaction: InteractionReceived, decision: Decision, policy: Policy
 ) -> list[PatronMessage]:
     """What the patron is sent, in order: crisis resources, the hand-off, a keyword's reply,
-    the after-hours acknowledgement (once per conversation, never beside a crisis). An opt-out
-    or opt-in keyword is first recorded against the number (a command that sends nothing),
+    the after-hours acknowledgement (once per conversation, never beside a crisis; it replaces
+    the hand-off of a transfer that became a ticket, which would promise a second time). An
+    opt-out or opt-in keyword is first recorded against the number (a command that sends nothing),
     so an opt-in's reply goes out after it; an opt-out's reply, if the policy has one, is the
     one text the notifier still sends the number."""
     iid, lang = interaction.interaction_id, decision.lang
@@ -151,7 +152,15 @@ def patron_messages(
         out.append(
             (NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), resources)
         )
-    if decision.action in PATRON_FACING and decision.handoff_text:
+    acknowledging = (
+        decision.overnight
+        and bool(decision.after_hours_ack)
+        and decision.action is not Action.ESCALATE_CRISIS
+    )
+    # after hours a ticket's hand-off ("nobody is online: we made a ticket") would be a second
+    # text promising another time: the acknowledgement says when the desk opens, alone
+    ticket_after_hours = decision.fallback is not None and acknowledging
+    if decision.action in PATRON_FACING and decision.handoff_text and not ticket_after_hours:
         handoff = HandoffContext(
             department_name=policy.department(decision.department).name,
             handoff_text=decision.handoff_text,
@@ -166,11 +175,7 @@ def patron_messages(
             lang=lang,
         )
         out.append((NotificationKind.KEYWORD_REPLY, derived_id(iid, "keyword"), reply))
-    if (
-        decision.overnight
-        and decision.after_hours_ack
-        and decision.action is not Action.ESCALATE_CRISIS
-    ):
+    if acknowledging:
         ack = AfterHoursAckContext(
             next_open=_next_open(policy, interaction.received_at, lang),
             lang=lang,

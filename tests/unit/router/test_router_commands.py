@@ -169,8 +169,15 @@ def test_patron_messages_in_order_with_one_key_each(policy: Policy) -> None:
     ] == [("crisis_resources", derived_id(crisis.interaction_id, "crisis-resources"))]
     renewal = interaction("can i renew my book", Channel.SMS, when=OVERNIGHT)
     messages = patron_messages(renewal, decided(policy, renewal), policy)
-    assert [k.value for k, _, _ in messages] == ["handoff", "after_hours_ack"]
+    # nobody is Online after hours: the transfer is a ticket, and the acknowledgement alone
+    # says when to expect an answer (an outside probe got "staff will text you back within 1
+    # business day" and "we will reply when we open Monday at 8:00 AM" for one text)
+    assert [k.value for k, _, _ in messages] == ["after_hours_ack"]
     assert messages[-1][2].model_dump()["next_open"]  # when the desk opens, as a patron reads it
+    daytime = renewal.model_copy(update={"received_at": OPEN_HOURS})
+    assert [k.value for k, _, _ in patron_messages(daytime, decided(policy, daytime), policy)] == [
+        "handoff"
+    ]
 
 
 def test_an_emails_automatic_answers_name_the_patrons_email_and_a_texts_do_not(
@@ -183,9 +190,10 @@ def test_an_emails_automatic_answers_name_the_patrons_email_and_a_texts_do_not(
         update={"patron": Patron(contact="patron@example.edu"), "provider_message_id": "m1@x.edu"}
     )
     crisis = mail.model_copy(update={"text": CRISIS, "interaction_id": str(uuid.uuid4())})
+    daytime = mail.model_copy(update={"received_at": OPEN_HOURS, "interaction_id": "i-day"})
     text = interaction("can i renew my book", Channel.SMS, when=OVERNIGHT)
     answered: dict[str, str | None] = {}
-    for data in (mail, crisis, text):
+    for data in (mail, crisis, daytime, text):
         for command in commands(policy, data):
             if command.recipient in (PHONE, "patron@example.edu"):
                 answered[f"{data.channel.value} {command.kind.value}"] = command.context.get(
@@ -195,6 +203,5 @@ def test_an_emails_automatic_answers_name_the_patrons_email_and_a_texts_do_not(
         "email handoff": "m1@x.edu",
         "email after_hours_ack": "m1@x.edu",
         "email crisis_resources": "m1@x.edu",
-        "sms handoff": None,
         "sms after_hours_ack": None,
     }
