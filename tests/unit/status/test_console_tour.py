@@ -167,6 +167,8 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await page.goto(f"{base}/dashboard?channel=email")
         await look(page, "phone-queue-filtered")
         assert await sideways(page) == 0
+        # no column heading on a phone: the time under the wait says it is the arrival
+        await expect(page.locator("#queue td.waiting .arrived-word").first).to_be_visible()
         await page.goto(f"{base}/dashboard/c/{scene.CRISIS}")
         await expect(page.locator(".banner-crisis")).to_be_in_viewport()
         await look(page, "phone-crisis")
