@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from itertools import chain
 from typing import Any
 
@@ -165,7 +166,8 @@ class Guard:
                 for record in held:
                     self._failed[_key(record)] = self._failed.get(_key(record), 0) + 1
             BATCHES.labels(topic=topic, outcome="retried").inc()
-            CONSUMED.labels(topic=topic, outcome="retried").inc(len(records))
+            for name, n in _by_topic(records).items():
+                CONSUMED.labels(topic=name, outcome="retried").inc(n)
             log.warning(
                 "transient failure; will retry the batch",
                 extra={"topic": topic, "error": type(exc).__name__, "records": len(records)},
@@ -175,10 +177,13 @@ class Guard:
         if self._failed:
             for record in held:
                 self._failed.pop(_key(record), None)
-        if poison:
-            DEAD_LETTERS.labels(topic=topic).inc(len(poison))
-            CONSUMED.labels(topic=topic, outcome="dead_lettered").inc(len(poison))
-        CONSUMED.labels(topic=topic, outcome="processed").inc(len(good))
+        # a subscriber of several topics gets them in one batch: each record counts under its own
+        for name, n in _by_topic(record for record, _ in poison).items():
+            DEAD_LETTERS.labels(topic=name).inc(n)
+            CONSUMED.labels(topic=name, outcome="dead_lettered").inc(n)
+        dead = {id(record) for record, _ in poison}
+        for name, n in _by_topic(r for r in held if id(r) not in dead).items():
+            CONSUMED.labels(topic=name, outcome="processed").inc(n)
         if skipped:
             CONSUMED.labels(topic=topic, outcome="skipped").inc(skipped)
         BATCHES.labels(topic=topic, outcome="processed").inc()
@@ -213,6 +218,11 @@ class Guard:
                     )
                 )
         return failed
+
+
+def _by_topic(records: Iterable[ConsumerRecord[Any, Any]]) -> Counter[str]:
+    """How many of the records came from each topic."""
+    return Counter(str(record.topic) for record in records)
 
 
 def _key(record: ConsumerRecord[Any, Any]) -> tuple[str, int, int]:

@@ -224,3 +224,31 @@ async def test_a_failure_that_may_pass_is_retried_and_never_dead_lettered(
             await guard.batch(msg, handler, record_decoder=lambda rec: int(rec.offset))
     assert letters == []
     assert handler.calls == 3 * ISOLATE_AFTER
+
+
+async def test_a_dead_letter_counts_under_its_own_topic_in_a_batch_of_several(
+    monkeypatch: Any,
+) -> None:
+    """Ingest subscribes to two topics: every dead letter of a batch counted under the topic of
+    its first record."""
+    from prometheus_client import REGISTRY
+
+    async def dead_letter(_broker: Any, _rec: Any, **_kw: Any) -> None:
+        return None
+
+    monkeypatch.setattr("shared.consumer.dead_letter_record", dead_letter)
+
+    def strict(rec: ConsumerRecord[Any, Any]) -> int:
+        if rec.topic == "refdesk.test-b":
+            raise PoisonMessage("bad")
+        return int(rec.offset)
+
+    def count(topic: str) -> float:
+        return REGISTRY.get_sample_value("refdesk_dead_letters_total", {"topic": topic}) or 0.0
+
+    other = ConsumerRecord("refdesk.test-b", 0, 7, 0, 0, b"k", b"x", None, 1, 1, [])
+    before = count("refdesk.test"), count("refdesk.test-b")
+    guard = Guard(KafkaBroker("127.0.0.1:1"), group="g", source="test", retry_pause_s=0)
+    msg: Any = SimpleNamespace(raw_message=(record(40, b"a"), other))
+    await guard.batch(msg, Handler(set(), ValueError), record_decoder=strict)
+    assert (count("refdesk.test") - before[0], count("refdesk.test-b") - before[1]) == (0, 1)
