@@ -29,6 +29,7 @@ def student_fields() -> set[str]:
         *events.EVENT_TYPES.values(),
         events.Patron,
         events.StaffGuidance,
+        events.RuleHit,
     ]
     for model in models:
         for name, info in model.model_fields.items():

@@ -193,7 +193,9 @@ class ConversationTransferred(_Data):
 
 class RuleHit(_Data):
     rule_id: str
-    matched: list[str] = Field(default_factory=list)
+    matched: list[str] = Field(
+        default_factory=list, description="the words of the message the rule matched; student data"
+    )
 
 
 class StaffGuidance(_Data):

@@ -32,6 +32,16 @@ def test_tail_masks_what_the_wire_contract_calls_student_data() -> None:
     assert line.split()[2] == "c1"  # the envelope's subject, the conversation, stays
     assert MASK in line and "interaction.received.v1" in line and '"role": "student"' in line
     assert "1984" in describe(json.dumps(event).encode(), key="c1", fields=None)
+    # a routing decision's matched words are the patron's (an operator's probe read "lost book
+    # i lost a library book" in a tail said to mask student data)
+    routed = {
+        "type": "edu.tccd.refdesk.routing.decided.v1",
+        "time": "t",
+        "subject": "c1",
+        "data": {"rules": [{"rule_id": "lost-item", "matched": ["lost book i lost a library"]}]},
+    }
+    line = describe(json.dumps(routed).encode(), key="c1", fields=fields)
+    assert "library" not in line and "lost-item" in line
 
 
 def test_tail_survives_records_that_are_not_events() -> None:
