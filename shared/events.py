@@ -394,7 +394,17 @@ class HandoffContext(_AutomaticReplyContext):
         return self
 
 
-class CrisisAlertContext(_Context):
+class _StaffAlertContext(_Context):
+    """An alert to staff about one conversation."""
+
+    console_url: Url | None = Field(
+        None,
+        description="the conversation in the desk console; the notifier fills it from "
+        "REFDESK_CONSOLE_URL when a producer leaves it out",
+    )
+
+
+class CrisisAlertContext(_StaffAlertContext):
     """To the CARE Team: a patron may be in crisis."""
 
     conversation_ref: str
@@ -443,7 +453,7 @@ class SmsConsentContext(_Context):
     )
 
 
-class CrisisReescalationContext(_Context):
+class CrisisReescalationContext(_StaffAlertContext):
     """To supervisors: a crisis alert has not been acknowledged."""
 
     conversation_ref: str
@@ -456,7 +466,7 @@ class CrisisReescalationContext(_Context):
     summary: str | None = None
 
 
-class SafetyReviewAlertContext(_Context):
+class SafetyReviewAlertContext(_StaffAlertContext):
     """To the staff on duty (the desk, not the CARE Team): possible crisis flagged for review."""
 
     conversation_ref: str

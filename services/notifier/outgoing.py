@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from services.notifier import ledger_outcomes
 from services.notifier.chat import ChatSender
@@ -76,6 +77,16 @@ def desk_time(value: object) -> object:
     return f"{when:%A}, {when:%B} {when.day}, {clock} {when.tzname()}"
 
 
+LINKED_ALERTS = frozenset(
+    {
+        NotificationKind.CRISIS_ALERT,
+        NotificationKind.CRISIS_REESCALATION,
+        NotificationKind.SAFETY_REVIEW_ALERT,
+    }
+)
+"""Alerts to staff that link the conversation in the desk console (REFDESK_CONSOLE_URL)."""
+
+
 def context_of(cmd: NotificationRequested, settings: NotifierSettings) -> dict[str, Any]:
     """The command's template values, with what the notifier fills in itself and times in
     desk time."""
@@ -85,6 +96,9 @@ def context_of(cmd: NotificationRequested, settings: NotifierSettings) -> dict[s
             ctx[key] = desk_time(ctx[key])
     if cmd.kind is NotificationKind.SURVEY and not ctx.get("survey_url"):
         ctx["survey_url"] = settings.survey_url
+    if cmd.kind in LINKED_ALERTS and settings.console_url and not ctx.get("console_url"):
+        page = quote(cmd.conversation_id, safe="")
+        ctx["console_url"] = f"{settings.console_url.rstrip('/')}/dashboard/c/{page}"
     return ctx
 
 

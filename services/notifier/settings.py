@@ -67,6 +67,14 @@ class NotifierSettings(CommonSettings):
     survey_url: str = Field(
         "https://libanswers.tccd.edu/survey", description="rating/comment survey link"
     )
+    console_url: str | None = Field(
+        None,
+        description=(
+            "the desk console's address as staff reach it (https://refdesk.example.edu): crisis,"
+            " re-escalation and safety-review emails link the conversation there; unset: no link"
+        ),
+        pattern=r"^https?://[^\s/?#@]+(/[^\s?#]*)?$",
+    )
     max_attempts: int = Field(
         20, ge=1, description="attempts before a notification is dead-lettered"
     )

@@ -67,6 +67,7 @@ SAMPLES = {
     "REFDESK_MAIL_REPLY_TO": "askdesk-replies@tccd.edu",
     "REFDESK_MESSAGE_ID_DOMAIN": "mail.refdesk.tccd.edu",
     "REFDESK_SURVEY_URL": "https://survey.tccd.edu/refdesk",
+    "REFDESK_CONSOLE_URL": "https://refdesk.tccd.edu",
     "REFDESK_STATUS_SESSION_SECRET": "status-session-secret-from-the-shell-0123",
     "REFDESK_STATUS_SEED_FILE": "/data/staff.yaml",
     "REFDESK_TRANSCRIPT_RETENTION_DAYS": "200",

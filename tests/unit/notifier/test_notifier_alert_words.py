@@ -135,3 +135,32 @@ def test_mail_to_a_patron_is_never_marked_high_importance(
     mail = _mail(_cmd(kind, context, recipient="ana@my.tccd.edu", priority=priority))
     assert mail["Importance"] is None
     assert mail["X-Priority"] is None
+
+
+RESCALATION = (
+    NotificationKind.CRISIS_REESCALATION,
+    {
+        "conversation_ref": "c1",
+        "channel": "sms",
+        "care_report_url": "https://x.edu/care",
+        "minutes_unacknowledged": 15,
+    },
+)
+
+
+@pytest.mark.parametrize(("kind", "context"), [*ALERTS, RESCALATION])
+def test_an_alert_links_the_conversation_in_the_desk_console_when_its_address_is_set(
+    kind: NotificationKind, context: dict[str, Any]
+) -> None:
+    """The CARE Team's alert said only "Conversation: chat-wc1" and sent them to "the chat
+    platform": a probe's CARE staff could not find the crisis."""
+    linked = NotifierSettings(run_dir=Path("/tmp"), console_url="https://refdesk.tccd.edu/")
+    out = build(_cmd(kind, context), linked)
+    assert out.email is not None
+    mail = message_from_bytes(out.email.data, policy=policy.default)
+    assert isinstance(mail, EmailMessage)
+    text, html = _parts(mail)
+    assert "https://refdesk.tccd.edu/dashboard/c/chat-c1" in text
+    assert 'href="https://refdesk.tccd.edu/dashboard/c/chat-c1"' in html
+    plain, _ = _parts(_mail(_cmd(kind, context)))  # no address set: no link, nothing broken
+    assert "/dashboard/c/" not in plain and "chat platform" not in plain
