@@ -363,6 +363,9 @@ class _AutomaticReplyContext(_Context):
     in_reply_to: str | None = Field(
         None, description="email: the Message-ID of the patron's email it answers (threads it)"
     )
+    subject: str | None = Field(
+        None, description="email: the subject of the patron's email it answers; student data"
+    )
 
 
 class SurveyContext(_Context):

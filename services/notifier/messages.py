@@ -270,13 +270,17 @@ def _subject(
     lang: str,
     conversation_id: str,
 ) -> str:
-    """A staff reply answers under the patron's own subject, untouched but for one "Re:" (Gmail
-    threads only under the same subject); every other subject comes from its template.
+    """A staff reply, and an automatic answer to the patron's email (the after-hours
+    acknowledgement, a hand-off, crisis resources), answers under the patron's own subject,
+    untouched but for one "Re:" (Gmail threads only under the same subject); every other
+    subject comes from its template.
     Patron-facing subjects carry the ticket tag that threads the patron's answer back, unless
     they answer a patron's email (whose Message-ID, in References, threads it back)."""
-    if kind in WRITTEN_BY_STAFF and values.get("subject"):
+    answers_email = msg_id(values.get("in_reply_to")) is not None
+    if values.get("subject") and (kind in WRITTEN_BY_STAFF or answers_email):
+        # a staff reply, or an automatic answer to the patron's email, under their own subject
         subject = reply_subject(str(values["subject"]))
-        return subject if msg_id(values.get("in_reply_to")) else tagged(subject, conversation_id)
+        return subject if answers_email else tagged(subject, conversation_id)
     subject = " ".join(_render(env, kind, Channel.EMAIL, "subject", values, lang).split())
     return subject if kind in STAFF_FACING else tagged(subject, conversation_id)
 

@@ -132,6 +132,7 @@ def patron_messages(
     iid, lang = interaction.interaction_id, decision.lang
     # an email's automatic answers thread under the patron's email (RFC 3834)
     answers = interaction.provider_message_id if interaction.channel is Channel.EMAIL else None
+    answered_subject = interaction.subject if answers else None
     out: list[PatronMessage] = []
     if decision.sms_consent is not None and decision.sms_keyword is not None:
         kind = CONSENT_KIND[decision.sms_consent]
@@ -148,6 +149,7 @@ def patron_messages(
             mhfa_url=policy.links.get("mental_health_first_aid"),
             lang=lang,
             in_reply_to=answers,
+            subject=answered_subject,
         )
         out.append(
             (NotificationKind.CRISIS_RESOURCES, derived_id(iid, "crisis-resources"), resources)
@@ -166,6 +168,7 @@ def patron_messages(
             handoff_text=decision.handoff_text,
             lang=lang,
             in_reply_to=answers,
+            subject=answered_subject,
         )
         out.append((NotificationKind.HANDOFF, derived_id(iid, "handoff"), handoff))
     if decision.keyword_reply:
@@ -180,6 +183,7 @@ def patron_messages(
             next_open=_next_open(policy, interaction.received_at, lang),
             lang=lang,
             in_reply_to=answers,
+            subject=answered_subject,
         )
         key = derived_id(interaction.conversation_id, "after-hours-ack")
         out.append((NotificationKind.AFTER_HOURS_ACK, key, ack))

@@ -130,6 +130,12 @@ def test_an_automatic_answer_to_the_patrons_email_threads_under_it(kind: K) -> N
     )
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["Subject"].endswith("[refdesk #c-42]")  # the patron's answer threads back too
+    # with the patron's subject it answers under it, as a staff reply does (a probe's mail
+    # client showed the acknowledgement as a conversation of its own)
+    under = _email(
+        kind, {**SAMPLES[kind], "in_reply_to": "<m1@mail.example.edu>", "subject": "Census data"}
+    )
+    assert under["Subject"] == "Re: Census data"
     unsafe = _email(kind, {**SAMPLES[kind], "in_reply_to": "x\r\nBcc: a@b.c"})
     assert (unsafe["In-Reply-To"], unsafe["Bcc"]) == (None, None)
     assert unsafe["Auto-Submitted"] == "auto-generated"

@@ -187,7 +187,11 @@ def test_an_emails_automatic_answers_name_the_patrons_email_and_a_texts_do_not(
     patron's email: they carry its Message-ID so the notifier threads them under it."""
     mail = interaction("can i renew my book", Channel.EMAIL, when=OVERNIGHT, contact=None)
     mail = mail.model_copy(
-        update={"patron": Patron(contact="patron@example.edu"), "provider_message_id": "m1@x.edu"}
+        update={
+            "patron": Patron(contact="patron@example.edu"),
+            "provider_message_id": "m1@x.edu",
+            "subject": "Renewal",
+        }
     )
     crisis = mail.model_copy(update={"text": CRISIS, "interaction_id": str(uuid.uuid4())})
     daytime = mail.model_copy(update={"received_at": OPEN_HOURS, "interaction_id": "i-day"})
@@ -199,6 +203,8 @@ def test_an_emails_automatic_answers_name_the_patrons_email_and_a_texts_do_not(
                 answered[f"{data.channel.value} {command.kind.value}"] = command.context.get(
                     "in_reply_to"
                 )
+                if data.channel is Channel.EMAIL:  # and its subject, to answer under it
+                    assert command.context.get("subject") == "Renewal"
     assert answered == {
         "email handoff": "m1@x.edu",
         "email after_hours_ack": "m1@x.edu",
