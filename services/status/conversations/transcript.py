@@ -481,7 +481,22 @@ async def on_delivered(
     if entry is None:
         values["at"] = data.at
     await upsert(session, data.idempotency_key, **values)
+    if conv is not None and data.kind is NotificationKind.STAFF_REPLY:
+        _undelivered(conv, data, replied_at=entry["at"] if entry is not None else data.at)
     changed(session, conv, "delivery", data.at)
+
+
+def _undelivered(
+    conv: AnyConversation, data: NotificationDelivered, *, replied_at: datetime
+) -> None:
+    """A staff reply the notifier gave up on answered nobody: if it was the latest answer, the
+    patron waits again (from their latest message: the queue read "Answered" beside "Not
+    delivered: the patron replied STOP")."""
+    if data.state is not DeliveryState.FAILED or conv.waiting_since is not None:
+        return
+    latest = conv.answered_at is None or replied_at >= conv.answered_at
+    if latest and conv.last_patron_at is not None and conv.last_patron_at <= replied_at:
+        conv.waiting_since = conv.last_patron_at
 
 
 async def on_note(

@@ -23,7 +23,9 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationTransferred,
+    DeliveryState,
     InteractionReceived,
+    NotificationDelivered,
     NotificationKind,
     NotificationRequested,
     Patron,
@@ -491,3 +493,29 @@ async def test_a_keyword_refdesk_answered_waits_for_nobody_but_a_question_before
     assert await waiting(session, "c-d", at_minutes=3) == ANSWERED
     await apply(session, event_id="kw8", data=received("c-d", minutes=4), assigning=OFF)
     assert await waiting(session, "c-d", at_minutes=6) != ANSWERED
+
+
+async def test_a_reply_that_was_never_delivered_leaves_the_patron_waiting(
+    session: AsyncSession,
+) -> None:
+    """A reply to a number that had texted STOP read "Not delivered" in the transcript while
+    the queue said "Answered"."""
+    await apply(session, event_id="u1", data=received("c-undel", minutes=0), assigning=OFF)
+    reply = staff_reply("c-undel", minutes=2)
+    await apply(session, event_id="u2", data=reply, assigning=OFF)
+    assert await waiting(session, "c-undel", at_minutes=5) == ANSWERED
+    failed = NotificationDelivered(
+        idempotency_key=reply.idempotency_key,
+        conversation_id="c-undel",
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.SMS,
+        state=DeliveryState.FAILED,
+        reason="the patron replied STOP",
+        error_code=21610,
+        at=T0 + timedelta(minutes=2, seconds=1),
+    )
+    await apply(session, event_id="u3", data=failed, assigning=OFF)
+    assert await waiting(session, "c-undel", at_minutes=5) == "5 min"
+    # a later reply that went out answers it again
+    await apply(session, event_id="u4", data=staff_reply("c-undel", minutes=6), assigning=OFF)
+    assert await waiting(session, "c-undel", at_minutes=8) == ANSWERED
