@@ -108,10 +108,10 @@ def create_app(settings: StatusSettings) -> FastAPI:
     async def ready() -> dict[str, bool]:
         res: Resources | None = getattr(app.state, "resources", None)
         if res is None:
-            return {"broker": False, "database": False}
+            return {"kafka": False, "database": False}
         broker_ok = res.broker is not None and await res.broker.ping(timeout=2.0)
         database_ok = res.engine is not None and await ping(res.engine)
-        return {"broker": bool(broker_ok), "database": database_ok}
+        return {"kafka": bool(broker_ok), "database": database_ok}
 
     install_problem_handlers(app)
     install_http_guards(app)
