@@ -140,7 +140,8 @@ def _unavailable(channel: str, retry_after: int) -> Response:
     return problem(
         503,
         "Broker unavailable",
-        "the message was not stored; retry later",
+        "the broker has not confirmed the message yet; retry later (a retry is never a second "
+        "message)",
         retry_after=retry_after,
     )
 
