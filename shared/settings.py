@@ -211,17 +211,3 @@ def weak_secret(
     if not value or value in PLACEHOLDER_SECRETS | dev_values or len(value) < min_length:
         return f"{variable} must be set to a random value of {min_length}+ characters in production"
     return None
-
-
-def refuse_weak_secret(
-    env: str,
-    value: SecretStr | str | None,
-    *,
-    variable: str,
-    dev_values: frozenset[str] = frozenset(),
-    min_length: int = 32,
-) -> None:
-    """In production, a secret must be set, not a placeholder or development value, and long."""
-    refuse(
-        [weak_secret(env, value, variable=variable, dev_values=dev_values, min_length=min_length)]
-    )

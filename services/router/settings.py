@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from shared.settings import CommonSettings, refuse_weak_secret
+from shared.settings import CommonSettings, refuse, weak_secret
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policy" / "default_policy.yaml"
 DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "model" / "router-model.npz"
@@ -42,10 +42,9 @@ class RouterSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_token(self) -> RouterSettings:
-        refuse_weak_secret(
-            self.env,
-            self.router_admin_token,
-            variable="REFDESK_ROUTER_ADMIN_TOKEN",
-            dev_values=frozenset({DEV_ADMIN_TOKEN}),
+        token = self.router_admin_token
+        dev = frozenset({DEV_ADMIN_TOKEN})
+        refuse(
+            [weak_secret(self.env, token, variable="REFDESK_ROUTER_ADMIN_TOKEN", dev_values=dev)]
         )
         return self

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import CommonSettings, own_variable, refuse_weak_secret
+from shared.settings import CommonSettings, own_variable, refuse, weak_secret
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "staff_seed.yaml"
 DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105 (development only; production refuses it)
@@ -93,12 +93,9 @@ class StatusSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> StatusSettings:
-        refuse_weak_secret(
-            self.env,
-            self.session_secret,
-            variable=_env("session_secret"),
-            dev_values=frozenset({DEV_SESSION_SECRET}),
-        )
+        dev = frozenset({DEV_SESSION_SECRET})
+        secret = self.session_secret
+        refuse([weak_secret(self.env, secret, variable=_env("session_secret"), dev_values=dev)])
         if self.env == "production":
             self.cookie_secure = True  # a session cookie never travels over plain HTTP there
             self._no_development_roster()

@@ -52,10 +52,17 @@ class FakeConsumer:
         self.stopped = True
 
 
-@pytest.mark.parametrize("limit", [1, 3, 5, 6, 9])
+@pytest.mark.parametrize(
+    ("limit", "idle_timeout", "printed_count"),
+    [(1, None, 1), (3, None, 3), (5, None, 5), (6, None, 6), (9, None, 9), (None, 0.0, 9)],
+)
 async def test_the_limit_counts_records_not_fetches(
-    monkeypatch: pytest.MonkeyPatch, limit: int
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int | None,
+    idle_timeout: float | None,
+    printed_count: int,
 ) -> None:
+    """One fetch brings 9 records: --limit N prints N of them; no limit prints every one."""
     monkeypatch.setattr(tail_module, "AIOKafkaConsumer", FakeConsumer)
     printed: list[str] = []
     count = await tail_module.tail(
@@ -63,25 +70,8 @@ async def test_the_limit_counts_records_not_fetches(
         TOPIC,
         from_beginning=True,
         limit=limit,
-        idle_timeout=None,
+        idle_timeout=idle_timeout,
         show_student_data=False,
         out=printed.append,
     )
-    assert (count, len(printed)) == (limit, limit)
-
-
-async def test_without_a_limit_every_record_of_the_fetch_is_printed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(tail_module, "AIOKafkaConsumer", FakeConsumer)
-    printed: list[str] = []
-    count = await tail_module.tail(
-        "127.0.0.1:1",
-        TOPIC,
-        from_beginning=True,
-        limit=None,
-        idle_timeout=0.0,
-        show_student_data=False,
-        out=printed.append,
-    )
-    assert count == len(printed) == 9
+    assert (count, len(printed)) == (printed_count, printed_count)
