@@ -463,10 +463,15 @@ class CrisisReescalationContext(_StaffAlertContext):
     channel: Channel
     care_report_url: Url
     minutes_unacknowledged: int
-    alerted_at: str | None = Field(None, description="preformatted local time")
+    alerted_at: str | None = Field(
+        None, description="when the CARE Team was alerted: an ISO time (shown in desk time)"
+    )
     attempt: int = 1
     urgency: Priority = Priority.URGENT
     summary: str | None = None
+    librarian: str | None = Field(
+        None, description="the staff member who has the patron (display name), if anyone"
+    )
 
 
 class SafetyReviewAlertContext(_StaffAlertContext):

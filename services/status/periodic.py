@@ -44,7 +44,10 @@ async def tick(res: Resources) -> None:
     await publish_presence(res, events)
     async with res.sessions() as session:
         crises, alerts = await due_reescalations(
-            session=session, now=now, ack_timeout_s=settings.crisis_ack_timeout_s
+            session=session,
+            now=now,
+            ack_timeout_s=settings.crisis_ack_timeout_s,
+            care_report_url=settings.care_report_url,
         )
         # publish before stamping: the idempotency keys make a repeat after a crash harmless
         for alert in alerts:

@@ -13,6 +13,7 @@ from services.status.presence import HEARTBEAT_LAPSE, set_status
 from shared.db import broad
 from shared.events import (
     Channel,
+    CrisisReescalationContext,
     NotificationKind,
     NotificationRequested,
     PresenceChanged,
@@ -96,18 +97,20 @@ index, so the sweep costs the few crises, not every open conversation."""
 
 
 async def due_reescalations(
-    *, session: AsyncSession, now: datetime, ack_timeout_s: float
+    *, session: AsyncSession, now: datetime, ack_timeout_s: float, care_report_url: str
 ) -> tuple[list[Conversation], list[NotificationRequested]]:
     """Crises nobody acknowledged in time, and one alert per supervisor on shift for each.
 
     The caller publishes the alerts, then stamps `reescalated_at` and commits; the keys make
-    a repeat after a crash harmless. With no supervisor on shift nothing is due yet.
+    a repeat after a crash harmless. With no supervisor on shift nothing is due yet. Each
+    alert's context is built by its model, as the notifier reads it.
     """
     cutoff = now - timedelta(seconds=ack_timeout_s)
     rows = (await session.execute(DUE_CRISES, {"cutoff": cutoff})).scalars().all()
     supervisors = await supervisors_on_shift(session=session) if rows else []
     if not supervisors:
         return [], []
+    names = await _names(session, {c.assignee for c in rows if c.assignee})
     alerts = [
         NotificationRequested(
             idempotency_key=derived_id(conv.conversation_id, "reescalate", sup.id),
@@ -118,14 +121,31 @@ async def due_reescalations(
             interaction_id=conv.last_interaction_id,
             priority=Priority.URGENT,
             requested_at=now,
-            context={
-                "department": conv.department,
-                "channel": conv.channel,
-                "waiting_s": int((now - (conv.crisis_at or now)).total_seconds()),
-                "supervisor_id": sup.id,
-            },
+            context=_reescalation(conv, now, care_report_url, names).model_dump(mode="json"),
         )
         for conv in rows
         for sup in supervisors
     ]
     return list(rows), alerts
+
+
+def _reescalation(
+    conv: Conversation, now: datetime, care_report_url: str, names: dict[str, str]
+) -> CrisisReescalationContext:
+    alerted = conv.crisis_at or now
+    return CrisisReescalationContext(
+        conversation_ref=conv.conversation_id,
+        channel=Channel(conv.channel),
+        care_report_url=care_report_url,
+        minutes_unacknowledged=int((now - alerted).total_seconds() // 60),
+        alerted_at=alerted.isoformat(),
+        librarian=names.get(conv.assignee) if conv.assignee else None,
+    )
+
+
+async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    """Staff display names by id (a re-escalation names who has the patron)."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(ids)))
+    return {staff_id: name for staff_id, name in rows}

@@ -8,12 +8,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
+from services.notifier.outgoing import build
+from services.notifier.settings import NotifierSettings
 from services.status.models import Conversation, Presence, StatusChange
 from services.status.presence import heartbeat, set_status
 from services.status.sweep import due_reescalations, lapsed_status, sweep_heartbeats
 from shared.events import NotificationKind, StaffStatus, derived_id
 
 ON, AWAY, OFF = StaffStatus.ONLINE, StaffStatus.AWAY, StaffStatus.OFFLINE
+CARE = "https://care.example.edu/report"
 
 
 @pytest.mark.parametrize(
@@ -126,17 +129,17 @@ async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
     )
     await session.flush()
     convs, alerts = await due_reescalations(
-        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300
+        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
     )
     assert (convs, alerts) == ([], [])  # no supervisor on shift yet: wait for one
     await _online(session, "lokafor")
     await _online(session, "mgarcia")
     convs, alerts = await due_reescalations(
-        session=session, now=T0 + timedelta(seconds=200), ack_timeout_s=300
+        session=session, now=T0 + timedelta(seconds=200), ack_timeout_s=300, care_report_url=CARE
     )
     assert alerts == []  # not yet due
     convs, alerts = await due_reescalations(
-        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300
+        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
     )
     assert [a.recipient for a in alerts] == ["linda.okafor@example.edu"]
     assert alerts[0].kind == NotificationKind.CRISIS_REESCALATION
@@ -144,7 +147,7 @@ async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
     convs[0].reescalated_at = T0 + timedelta(seconds=301)
     await session.flush()
     _, again = await due_reescalations(
-        session=session, now=T0 + timedelta(seconds=900), ack_timeout_s=300
+        session=session, now=T0 + timedelta(seconds=900), ack_timeout_s=300, care_report_url=CARE
     )
     assert again == []
 
@@ -168,6 +171,39 @@ async def test_acknowledged_crisis_is_not_reescalated(session: AsyncSession) -> 
     )
     await session.flush()
     _, alerts = await due_reescalations(
-        session=session, now=T0 + timedelta(hours=1), ack_timeout_s=300
+        session=session, now=T0 + timedelta(hours=1), ack_timeout_s=300, care_report_url=CARE
     )
     assert alerts == []
+
+
+async def test_a_reescalation_is_an_email_the_notifier_can_build(session: AsyncSession) -> None:
+    """The alert's context is what the notifier's model asks for: a supervisor reads when the
+    CARE Team was alerted, for how long nobody answered and which librarian has the patron."""
+    await _online(session, "lokafor")
+    session.add(
+        Conversation(
+            conversation_id="c-care",
+            channel="sms",
+            opened_at=T0,
+            last_message_at=T0,
+            crisis=True,
+            crisis_at=T0,
+            state="open",
+            priority="urgent",
+            overnight=False,
+            department="care-team",
+            assignee="mgarcia",
+        )
+    )
+    await session.flush()
+    _, alerts = await due_reescalations(
+        session=session, now=T0 + timedelta(seconds=430), ack_timeout_s=300, care_report_url=CARE
+    )
+    settings = NotifierSettings(console_url="https://desk.example.edu")
+    email = build(alerts[0], settings)
+    assert email.subject.startswith("URGENT: crisis alert not acknowledged after 7 min")
+    assert "has not been acknowledged after 7 minutes" in email.text
+    assert "Channel:      SMS (text message)" in email.text
+    assert "With patron:  Maria Garcia" in email.text
+    assert "https://desk.example.edu/dashboard/c/c-care" in email.text
+    assert CARE in email.text
