@@ -87,6 +87,10 @@ async def on_interaction(
     else:
         conv.opened_at = min(conv.opened_at, data.received_at)
         conv.last_message_at = max(conv.last_message_at, data.received_at)
+    # the one message waiting so far was a keyword refdesk answered (HOURS, HELP): a message
+    # after it waits from its own time
+    after_keyword = conv.keyword_answered is not None
+    after_keyword = after_keyword and conv.keyword_answered == conv.last_interaction_id
     conv.last_interaction_id = data.interaction_id
     # the first sender is the patron: a later message into the same thread from another
     # address (a forwarded copy, a crafted ticket tag) never redirects the desk's replies
@@ -99,7 +103,7 @@ async def on_interaction(
         _unassign(conv, data.received_at)
     if conv.assignee and await is_offline(session=session, staff_id=conv.assignee):
         _unassign(conv, data.received_at)  # the patron replied, nobody is there: back to the queue
-    await transcript.on_interaction(session, conv, data)
+    await transcript.on_interaction(session, conv, data, after_keyword=after_keyword)
     if assigning.enabled:
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
 

@@ -297,9 +297,15 @@ def changed(session: AsyncSession, conv: AnyConversation | None, what: str, at: 
 
 
 async def on_interaction(
-    session: AsyncSession, conv: AnyConversation, data: InteractionReceived
+    session: AsyncSession,
+    conv: AnyConversation,
+    data: InteractionReceived,
+    *,
+    after_keyword: bool = False,
 ) -> None:
-    """The patron's message, as received (mail a mail system sent: `on_automatic`)."""
+    """The patron's message, as received (mail a mail system sent: `on_automatic`).
+    `after_keyword`: the latest message before it was a keyword refdesk answered, so what
+    waited was only that."""
     if data.automatic is not None:
         await on_automatic(session, conv, data)
         return
@@ -308,7 +314,9 @@ async def on_interaction(
     author = f"{ANOTHER_SENDER}{contact}"[:64] if another else PATRON
     await _inbound(session, data, author=author, kind="message")
     unanswered = conv.answered_at is None or data.received_at > conv.answered_at
-    if unanswered and (conv.waiting_since is None or data.received_at < conv.waiting_since):
+    keyword_only = after_keyword and conv.waiting_since == conv.last_patron_at
+    earliest = conv.waiting_since is None or data.received_at < conv.waiting_since
+    if unanswered and (keyword_only or earliest):
         conv.waiting_since = data.received_at
     if not another and (conv.last_patron_at is None or data.received_at >= conv.last_patron_at):
         # the queue's row says what the patron last wrote (another sender's email is a line

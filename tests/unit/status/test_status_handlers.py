@@ -492,7 +492,16 @@ async def test_a_keyword_refdesk_answered_waits_for_nobody_but_a_question_before
     await apply(session, event_id="kw7", data=help_, assigning=OFF)
     assert await waiting(session, "c-d", at_minutes=3) == ANSWERED
     await apply(session, event_id="kw8", data=received("c-d", minutes=4), assigning=OFF)
-    assert await waiting(session, "c-d", at_minutes=6) != ANSWERED
+    assert await waiting(session, "c-d", at_minutes=6) == "2 min"  # from the question, not HELP
+    # HOURS answered, then a question: it waits from its own time (the probe saw the wait
+    # counted from the keyword, hours earlier)
+    hours = received("c-h", minutes=0).model_copy(update={"text": "HOURS"})
+    await apply(session, event_id="kw9", data=hours, assigning=OFF)
+    await apply(
+        session, event_id="kw10", data=keyword("c-h", minutes=0, word="hours"), assigning=OFF
+    )
+    await apply(session, event_id="kw11", data=received("c-h", minutes=90), assigning=OFF)
+    assert await waiting(session, "c-h", at_minutes=93) == "3 min"
 
 
 async def test_a_reply_that_was_never_delivered_leaves_the_patron_waiting(
