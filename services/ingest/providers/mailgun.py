@@ -39,7 +39,7 @@ from services.ingest.providers.errors import (
     StaleTimestamp,
 )
 from services.ingest.providers.files import AttachedFile, file_name, listed, media_type
-from services.ingest.providers.text import html_to_text, split_reply, ticket_tag
+from services.ingest.providers.text import html_to_text, is_forward, split_reply, ticket_tag
 from shared.limits import json_too_deep
 
 MAX_TOKEN = 255
@@ -125,15 +125,17 @@ def _fields(form: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
-def _new_text(fields: Mapping[str, str]) -> str:
-    """Mailgun's stripped-text if it left anything, else body-plain (or body-html) stripped here."""
-    stripped = split_reply(fields.get("stripped-text", ""))
-    if stripped:
-        return stripped
+def _new_text(fields: Mapping[str, str], subject: str | None) -> str:
+    """Mailgun's stripped-text if it left anything, else body-plain (or body-html) stripped here;
+    a forward is read from body-plain (Mailgun strips the forwarded message as history)."""
     plain = fields.get("body-plain", "")
     if not plain.strip() and fields.get("body-html"):
-        plain = html_to_text(fields["body-html"])
-    return split_reply(plain)
+        plain = html_to_text(fields["body-html"], subject=subject)
+    if not is_forward(subject, plain):
+        stripped = split_reply(fields.get("stripped-text", ""))
+        if stripped:
+            return stripped
+    return split_reply(plain, subject=subject)
 
 
 def _received_at(raw: str | None) -> datetime | None:
@@ -244,7 +246,7 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
         sender_name=name,
         recipient=_recipient(fields),
         subject=subject,
-        text=_new_text(fields),
+        text=_new_text(fields, subject),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=message_id_list(fields.get("references")),
         ticket_tag=ticket_tag(subject),

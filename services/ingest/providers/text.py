@@ -15,15 +15,34 @@ _TICKET_TAG = re.compile(rf"\[\s*refdesk\s*#\s*({CONVERSATION_ID_PATTERN})\s*\]"
 # A line that ends a reply: everything from it on is quoted history or a client footer.
 _CUT_LINE = re.compile(
     r"""^\s*(?:
-        -{2,}\s*(?:Original\ Message|Forwarded\ message)\s*-{2,}
+        -{2,}\s*Original\ Message\s*-{2,}
       | _{20,}                                   # Outlook's rule above its header block
-      | Sent\ from\ my\ \w[\w\ ]*                # Sent from my iPhone / iPad / Galaxy
-      | Sent\ from\ (?:Mail|Outlook|Yahoo\ Mail)\b.*
-      | Get\ Outlook\ for\ \w+.*
-      | Begin\ forwarded\ message:
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
+# A mobile or webmail client's footer: it ends a reply, and is dropped from a forward.
+_FOOTER = re.compile(
+    r"""^\s*(?:
+        Sent\ from\ my\ \w[\w\ ]*                # Sent from my iPhone / iPad / Galaxy
+      | Sent\ from\ (?:Mail|Outlook|Yahoo\ Mail)\b.*
+      | Get\ Outlook\ for\ \w+.*
+      | Enviado\ desde\ mi\ \w[\w\ ]*
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Where a forwarded message begins (Gmail, Apple Mail, Thunderbird; Spanish clients): what
+# follows is new to the desk, often the question itself, so it is kept.
+_FORWARD_MARKER = re.compile(
+    r"""^\s*(?:
+        -{2,}\s*(?:Forwarded\ message|Original\ message\ follows|Mensaje\ reenviado)\s*-{2,}
+      | Begin\ forwarded\ message:
+      | -{2,}\ ?Forwarded\ Message\ ?-{2,}
+      | Inicio\ del\ mensaje\ reenviado:
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# A subject that says the email forwards another: "Fwd:", "FW:", Spanish "RV:" and "Reenviar:".
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|rv|reenv(?:iar|iado)?)\s*:", re.IGNORECASE)
 # "On Mon, Jan 6, 2025 at 9:12 AM Jane <j@x.edu> wrote:", possibly wrapped onto two lines;
 # also the Spanish and French forms the desk's patrons' clients produce.
 _ATTRIBUTION_START = re.compile(r"^\s*(?:On|El|Le)\s.*", re.IGNORECASE)
@@ -51,23 +70,43 @@ def _is_header_block(lines: list[str], i: int) -> bool:
     return any(_HEADER_FOLLOW.match(line) for line in lines[i + 1 : i + 4])
 
 
-def split_reply(text: str) -> str:
-    """The new text of an email reply: quoted history, client footers and signature removed.
+def is_forward(subject: str | None, text: str) -> bool:
+    """Whether an email forwards another: its subject says so ("Fwd:", "FW:", "RV:") or its
+    text holds a forwarded-message marker outside quoted lines."""
+    if _FORWARD_SUBJECT.match(subject or ""):
+        return True
+    return any(_FORWARD_MARKER.match(line) for line in text.splitlines())
 
-    Cuts at the first "-----Original Message-----", Outlook header block, forwarded-message
-    marker, mobile footer or "-- " signature delimiter; drops "On ... wrote:" attributions
-    and ">" quoted lines wherever they are, so a bottom-posted answer survives.
+
+def split_reply(text: str, *, subject: str | None = None) -> str:
+    """The new text of an email: quoted history, client footers and signature removed.
+
+    Cuts at the first "-----Original Message-----", Outlook header block, mobile footer or
+    "-- " signature delimiter; drops "On ... wrote:" attributions and ">" quoted lines wherever
+    they are, so a bottom-posted answer survives. A forwarded message (`is_forward`) is new to
+    the desk, often the question itself (an instructor forwarding a student's email): from its
+    marker, or with a forwarding subject from its Outlook header block, the text is kept as
+    written, and a footer above it is dropped, not cut at.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    forward = is_forward(subject, text)
+    by_subject = bool(_FORWARD_SUBJECT.match(subject or ""))
     kept: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
+        history = _CUT_LINE.match(line) or _is_header_block(lines, i)
+        if _FORWARD_MARKER.match(line) or (by_subject and history):
+            kept.extend(rest.rstrip() for rest in lines[i:])
+            break
         span = _attribution_length(lines, i)
         if span:
             i += span
             continue
-        if _CUT_LINE.match(line) or _is_header_block(lines, i):
+        if _FOOTER.match(line) and forward:
+            i += 1
+            continue
+        if history or _FOOTER.match(line):
             break
         if _SIGNATURE_DELIMITER.match(line) and any(k.strip() for k in kept):
             break
@@ -98,18 +137,22 @@ class _TextExtractor(HTMLParser):
         {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr"}
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, quotes: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping: list[str] = []
         self.cut = False
+        self._quotes = quotes
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """Open a skipped element, start a block, or stop at a quoted-reply container."""
         attributes = {name: value or "" for name, value in attrs}
-        if _QUOTE_CONTAINER.search(f"{attributes.get('class', '')} {attributes.get('id', '')}"):
+        container = f"{attributes.get('class', '')} {attributes.get('id', '')}"
+        if not self._quotes and _QUOTE_CONTAINER.search(container):
             self.cut = True
-        if tag in self._SKIP and tag not in _VOID:
+        if tag == "blockquote" and self._quotes:
+            self.parts.append("\n")
+        elif tag in self._SKIP and tag not in _VOID:
             self._skipping.append(tag)
         if tag in self._BLOCK:
             self.parts.append("\n")
@@ -132,9 +175,16 @@ _VOID = frozenset({"br", "hr", "img", "meta", "link", "input"})
 _QUOTE_CONTAINER = re.compile(r"gmail_quote|divRplyFwdMsg|appendonsend|yahoo_quoted|moz-cite")
 
 
-def html_to_text(html: str) -> str:
-    """Crude HTML to plain text: tags dropped, blocks as lines, quoted-reply containers cut."""
-    extractor = _TextExtractor()
+def html_to_text(html: str, *, subject: str | None = None) -> str:
+    """Crude HTML to plain text: tags dropped, blocks as lines, quoted-reply containers cut;
+    of a forward (`is_forward`: Gmail and Apple Mail put the forwarded message in those
+    containers) the whole text."""
+    whole = _html_text(html, quotes=True)
+    return whole if is_forward(subject, whole) else _html_text(html, quotes=False)
+
+
+def _html_text(html: str, *, quotes: bool) -> str:
+    extractor = _TextExtractor(quotes=quotes)
     extractor.feed(html)
     extractor.close()
     text = "".join(extractor.parts).replace("\xa0", " ")

@@ -137,6 +137,18 @@ def test_without_stripped_text_body_plain_is_quote_stripped() -> None:
     assert parse_mailgun_form(form).text == "Yes, the 2nd edition is fine."
 
 
+def test_a_forward_is_read_from_body_plain() -> None:
+    """Mailgun's stripped-text drops a forwarded message as history; the desk reads it."""
+    body = (
+        "FYI see below, can you help my student?\r\n\r\n---------- Forwarded message"
+        " ---------\r\nFrom: Student X <sx@my.tccd.edu>\r\n\r\nI can't access JSTOR from home."
+    )
+    form = {**FORM, "subject": "Fwd: JSTOR", "body-plain": body}
+    form["stripped-text"] = "FYI see below, can you help my student?"
+    text = parse_mailgun_form(form).text
+    assert text.startswith("FYI see below") and text.endswith("I can't access JSTOR from home.")
+
+
 def test_headers_from_message_headers_json() -> None:
     form = {k: v for k, v in FORM.items() if k not in {"Message-Id", "In-Reply-To", "References"}}
     form["message-headers"] = json.dumps(

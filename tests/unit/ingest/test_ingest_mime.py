@@ -345,3 +345,15 @@ def test_a_from_that_cannot_be_read_falls_back_to_sender_then_keeps_the_message(
 def test_unusual_but_valid_senders_are_read(sender: bytes, expected: str) -> None:
     email = parse_mime(b"From: " + sender + b"\nMessage-ID: <u@x.org>\n\nhi\n")
     assert email.sender_email == expected
+
+
+def test_an_outlook_forward_keeps_the_forwarded_message() -> None:
+    """ "FW:" from Outlook, HTML only: the forwarded email sits in the container a reply's
+    history sits in, and is the question."""
+    raw = HTML_ONLY.replace(b"Subject: Course reserves", b"Subject: FW: JSTOR").replace(
+        b"<div>earlier message</div>", b"<div>I can't access JSTOR from home</div>"
+    )
+    text = parse_mime(raw).text
+    assert text.startswith("Could you put two copies on reserve?")
+    assert "I can't access JSTOR from home" in text
+    assert parse_mime(HTML_ONLY).text == "Could you put two copies on reserve?"

@@ -75,6 +75,67 @@ def test_split_reply_outlook_header_block_without_rule() -> None:
     assert split_reply(text) == "See below."
 
 
+GMAIL_FORWARD = """FYI see below, can you help my student?
+
+Sent from my iPhone
+
+---------- Forwarded message ---------
+From: Student X <sx@my.tccd.edu>
+Date: Mon, Jan 6, 2025 at 9:12 AM
+Subject: JSTOR
+
+I can't access JSTOR from home.
+"""
+
+OUTLOOK_FORWARD = """
+________________________________
+From: Student X <sx@my.tccd.edu>
+Sent: Monday, January 6, 2025 9:12 AM
+To: Prof Y <py@tccd.edu>
+Subject: JSTOR
+
+I can't access JSTOR from home.
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "kept"),
+    [
+        (GMAIL_FORWARD, "Fwd: JSTOR", "FYI see below, can you help my student?"),
+        (GMAIL_FORWARD, "JSTOR", "I can't access JSTOR from home."),  # the marker says it
+        (OUTLOOK_FORWARD, "FW: JSTOR", "I can't access JSTOR from home."),
+        ("Mira\n\nInicio del mensaje reenviado:\n\nDe: A\nno puedo entrar", None, "no puedo"),
+        ("Ok\n\n---------- Mensaje reenviado ---------\nDe: A\nno puedo entrar", "RV: x", "no "),
+        ("Hola\n\nBegin forwarded message:\n\n> From: A\n> I am not safe at home", None, "> I am"),
+    ],
+)
+def test_a_forward_keeps_the_message_it_forwards(text: str, subject: str | None, kept: str) -> None:
+    """An instructor forwarding a student's email: the forwarded message is the question (an
+    outside probe's forwards reached the desk as "FYI see below" alone, or empty)."""
+    got = split_reply(text, subject=subject)
+    assert kept in got
+    assert "Sent from my iPhone" not in got
+
+
+def test_a_reply_still_loses_its_history() -> None:
+    """Only a forward keeps what follows its marker: a reply's Outlook block is history."""
+    assert split_reply(OUTLOOK, subject="RE: [refdesk #c-42] Equipment loan") == (
+        "I still have the laptop charger, where do I return it?\n\nJane Doe\nStudent, NW Campus"
+    )
+    assert split_reply(OUTLOOK_FORWARD, subject="JSTOR") == ""
+
+
+def test_an_html_forward_keeps_the_forwarded_message() -> None:
+    html = (
+        "<div>Please help this student</div>"
+        '<div class="gmail_quote"><div class="gmail_attr">---------- Forwarded message ---------'
+        "<br>From: Student X</div><blockquote>I can't access JSTOR</blockquote></div>"
+    )
+    assert "I can't access JSTOR" in html_to_text(html, subject="Fwd: JSTOR")
+    assert "I can't access JSTOR" in html_to_text(html)  # the marker says it
+    assert html_to_text(html.replace("Forwarded message", "x")) == "Please help this student"
+
+
 def test_html_to_text() -> None:
     html = (
         "<html><head><style>p{color:red}</style></head><body>"
