@@ -4,8 +4,9 @@ Patrons (and, through the console, staff) may send any byte. A NUL cannot be sto
 PostgreSQL text or JSONB value at all (one patron email with a NUL in it stopped the status
 service's every batch), terminal control sequences and the C1 range mean nothing in a
 message, and the bidirectional embedding, override and isolate controls make a name or link
-read backwards in the console. Tab, line feed and carriage return stay; so do zero-width
-joiners and the other format characters emoji and scripts need.
+read backwards in the console. A lone surrogate (JSON may escape one) is no character at all
+and cannot be encoded to be stored or sent. Tab, line feed and carriage return stay; so do
+zero-width joiners and the other format characters emoji and scripts need.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _DROPPED = dict.fromkeys(
         *range(0x7F, 0xA0),  # DEL and C1
         *range(0x202A, 0x202F),  # LRE, RLE, PDF, LRO, RLO
         *range(0x2066, 0x206A),  # LRI, RLI, FSI, PDI
+        *range(0xD800, 0xE000),  # lone surrogates (JSON's "\\ud800"): no UTF-8 encodes them
     ]
 )
 

@@ -8,7 +8,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import or_, select
@@ -319,6 +319,27 @@ SMS_REPLY_MAX = 1600
 """The most Twilio takes in one message's Body (error 21617 beyond it)."""
 
 
+REPEAT_WINDOW = timedelta(seconds=60)
+"""The same reply again within this is a repeat of the first (a retry, a double click)."""
+
+
+async def _reply_slot(
+    session: AsyncSession, first: str, now: datetime
+) -> tuple[str, TranscriptEntry | None]:
+    """The id of a reply whose first sending would be `first`, and its transcript line when it
+    is a repeat: the latest sending of the same words, if it was within `REPEAT_WINDOW`, else
+    the next sending's id (the first, then "again" 1, 2, ...)."""
+    reply_id, n = first, 0
+    while (
+        line := await session.get(TranscriptEntry, derived_id(reply_id, "staff_reply"))
+    ) is not None:
+        if now - line.at <= REPEAT_WINDOW:
+            return reply_id, line
+        n += 1
+        reply_id = derived_id(first, "again", str(n))
+    return reply_id, None
+
+
 async def reply(
     *,
     session: AsyncSession,
@@ -331,8 +352,10 @@ async def reply(
     """A staff reply on the conversation's channel, as a notification command.
 
     The reply's id is derived from the conversation, the author, the text and the patron
-    message it answers: a retry, a double click or the same reply from a second tab is one
-    reply (True on the first call, False on a repeat), and the notifier sends it once.
+    message it answers: a retry, a double click or the same reply from a second tab within
+    `REPEAT_WINDOW` of the first is one reply (True on the first call, False on a repeat), and
+    the notifier sends it once. The same words sent again later ("Are you still there?") are
+    a reply of their own.
     """
     conv = await get_open(session=session, conversation_id=conversation_id)
     check(Act.REPLY, actor, conv)
@@ -346,9 +369,10 @@ async def reply(
         )
     latest, references = await _thread(session, conv)
     digest = hashlib.sha256(text.strip().encode()).hexdigest()
-    reply_id = derived_id(conv.conversation_id, "reply", actor.id, digest, latest or "")
+    reply_id, existing = await _reply_slot(
+        session, derived_id(conv.conversation_id, "reply", actor.id, digest, latest or ""), now
+    )
     key = derived_id(reply_id, "staff_reply")
-    existing = await session.get(TranscriptEntry, key)
     email = conv.channel == Channel.EMAIL.value
     context = StaffReplyContext(
         reply_id=reply_id,

@@ -23,6 +23,7 @@ from shared.text import printable
             "👩\u200d💻 ok \u200b zero width",
         ),  # emoji joiners stay
         ("¿dónde está el libro? مكتبة", "¿dónde está el libro? مكتبة"),
+        ("a\ud800b \udfff", "ab "),  # lone surrogates: no UTF-8 encodes them
     ],
 )
 def test_printable_drops_controls_and_overrides_only(raw: str, kept: str) -> None:

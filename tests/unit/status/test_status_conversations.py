@@ -189,6 +189,62 @@ async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
     assert view["messages"][-1]["author"] == "mgarcia"
 
 
+async def test_the_same_words_sent_again_later_are_a_reply_of_their_own(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    """A double click is one reply; "Are you still there?" sent again two minutes later is
+    another (an outside probe's second nudge answered 202 and was never sent)."""
+    await patron_writes(
+        sessions, "s-nudge", "can u help", channel=Channel.SMS, contact="+18175550177"
+    )
+    body = {"text": "Are you still there?"}
+    first = await client.post(
+        "/conversations/s-nudge/replies", json=body, headers=bearer("mgarcia")
+    )
+    clock.advance(5)
+    double = await client.post(
+        "/conversations/s-nudge/replies", json=body, headers=bearer("mgarcia")
+    )
+    clock.advance(120)
+    later = await client.post(
+        "/conversations/s-nudge/replies", json=body, headers=bearer("mgarcia")
+    )
+    clock.advance(30)
+    again = await client.post(
+        "/conversations/s-nudge/replies", json=body, headers=bearer("mgarcia")
+    )
+    ids = [r.json()["message_id"] for r in (first, double, later, again)]
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
+    keys = {c.idempotency_key for c in publisher.on(NOTIFICATIONS.name)}  # type: ignore[attr-defined]
+    assert len(keys) == 2
+    async with sessions() as session:
+        lines = await session.scalar(
+            select(func.count())
+            .select_from(TranscriptEntry)
+            .where(TranscriptEntry.conversation_id == "s-nudge", TranscriptEntry.direction == "out")
+        )
+    assert lines == 2
+
+
+async def test_a_lone_surrogate_in_a_reply_is_dropped_not_a_500(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await patron_writes(sessions, "e-sur", "hello", channel=Channel.EMAIL, contact="p@example.edu")
+    answer = await client.post(
+        "/conversations/e-sur/replies",
+        content=b'{"text": "a\\ud800b"}',
+        headers={**bearer("mgarcia"), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 202, answer.text
+    [command] = publisher.on(NOTIFICATIONS.name)
+    assert StaffReplyContext.model_validate(command.context).text == "ab"  # type: ignore[attr-defined]
+
+
 async def test_a_text_reply_longer_than_one_message_is_refused_with_the_reason(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
