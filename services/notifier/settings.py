@@ -55,7 +55,11 @@ class NotifierSettings(CommonSettings):
     twilio_auth_token: SecretStr | None = Field(
         None, description="Twilio auth token (shared with ingest)"
     )
-    sms_from: str | None = Field(None, description="the desk's SMS number, E.164")
+    sms_from: str | None = Field(
+        None,
+        description="the desk's SMS number, E.164 (a patron who wrote by WhatsApp is answered "
+        "from whatsapp:<this number>)",
+    )
     sms_status_callback_url: str | None = Field(
         None,
         description=(

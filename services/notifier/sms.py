@@ -115,12 +115,21 @@ class TwilioSmsSender:
         self._status_callback = {"StatusCallback": status_callback} if status_callback else {}
         self._clock = clock
 
+    def _sender(self, to: str) -> str:
+        """The desk's number on the patron's channel: a patron who wrote by WhatsApp
+        (`whatsapp:+1...`) is answered from `whatsapp:<the desk's number>` (Twilio refuses a
+        message between two channels)."""
+        channel, colon, _ = to.partition(":")
+        if not colon or ":" in self._from:
+            return self._from
+        return f"{channel}:{self._from}"
+
     async def send(self, *, to: str, body: str, idempotency_key: str) -> str:
         """Queue one SMS at Twilio; return its message SID."""
         try:
             response = await self._client.post(
                 self._url,
-                data={"To": to, "From": self._from, "Body": body, **self._status_callback},
+                data={"To": to, "From": self._sender(to), "Body": body, **self._status_callback},
                 auth=self._auth,
                 # Twilio does not deduplicate on it (it is the header Twilio itself sends on its
                 # webhooks; the Messages API has no idempotency key): it only names the request
@@ -163,7 +172,7 @@ class TwilioSmsSender:
         try:
             response = await self._client.get(
                 self._url,
-                params={"To": to, "From": self._from, "PageSize": str(LOOKUP_PAGE)},
+                params={"To": to, "From": self._sender(to), "PageSize": str(LOOKUP_PAGE)},
                 auth=self._auth,
             )
         except httpx.TransportError as exc:

@@ -65,6 +65,19 @@ async def test_asks_twilio_to_report_to_the_status_callback_when_one_is_set(
     }
 
 
+async def test_a_whatsapp_patron_is_answered_from_the_desks_whatsapp_sender(
+    twilio: FakeTwilio, client: Client
+) -> None:
+    """Twilio refuses a message from a plain number to `whatsapp:+1...` (an outside probe's
+    WhatsApp patrons were answered from the SMS number, so never)."""
+    sender = _sender(twilio, client)
+    await sender.send(to=f"whatsapp:{TO}", body="We open at 8", idempotency_key="k-w")
+    await sender.send(to=TO, body="We open at 8", idempotency_key="k-s")
+    first, second = twilio.requests
+    assert (first["form"]["To"], first["form"]["From"]) == (f"whatsapp:{TO}", f"whatsapp:{FROM}")
+    assert (second["form"]["To"], second["form"]["From"]) == (TO, FROM)
+
+
 async def test_unicode_body_round_trips(twilio: FakeTwilio, client: Client) -> None:
     await _sender(twilio, client).send(to=TO, body="Café — ¿mañana? 😀", idempotency_key="k-2")
     assert twilio.requests[0]["form"]["Body"] == "Café — ¿mañana? 😀"
