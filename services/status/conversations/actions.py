@@ -9,9 +9,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
@@ -172,6 +173,16 @@ async def close(
     """Close a conversation; the event the router turns into the survey command."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     check(Act.CLOSE, actor, conv)
+    # two closes at once (two librarians, a double click): the database lets one through
+    # (the other waits for it, then finds the conversation closed)
+    taken: Any = await session.execute(
+        update(Conversation)
+        .where(Conversation.conversation_id == conv.conversation_id, Conversation.state == "open")
+        .values(state="closed")
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        raise Conflict("conversation is closed")
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
     conv.read_scale, conv.topic = read_scale, topic
     record_first_response(conv, now)

@@ -3,6 +3,7 @@ who may do what, the crisis gate, search, the access log and retention."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -18,6 +19,7 @@ from shared.events import (
     Action,
     Attachment,
     Channel,
+    ConversationClosed,
     DeliveryState,
     InteractionReceived,
     NotificationDelivered,
@@ -28,7 +30,7 @@ from shared.events import (
     RoutingDecided,
     StaffReplyContext,
 )
-from shared.topics import DESK, NOTIFICATIONS, ROUTING
+from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
 
 PATRON_MID = "CAF=abc123@mail.example.edu"
 
@@ -227,6 +229,32 @@ async def test_the_same_words_sent_again_later_are_a_reply_of_their_own(
             .where(TranscriptEntry.conversation_id == "s-nudge", TranscriptEntry.direction == "out")
         )
     assert lines == 2
+
+
+async def test_two_closes_at_once_close_it_once(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """Four closes at once (two librarians, double clicks) answered 200 twice and wrote two
+    "Closed" lines in an outside probe's timeline."""
+    await patron_writes(sessions, "e-close", "thanks!", channel=Channel.EMAIL, contact="p@x.edu")
+    answers = await asyncio.gather(
+        *(
+            client.post("/conversations/e-close/close", json={}, headers=bearer("mgarcia"))
+            for _ in range(4)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    closes = [e for e in publisher.on(INTERACTIONS.name) if isinstance(e, ConversationClosed)]
+    assert len(closes) == 1
+    async with sessions() as session:
+        lines = await session.scalar(
+            select(func.count())
+            .select_from(TranscriptEntry)
+            .where(TranscriptEntry.conversation_id == "e-close", TranscriptEntry.kind == "closed")
+        )
+    assert lines == 1
 
 
 async def test_a_lone_surrogate_in_a_reply_is_dropped_not_a_500(
