@@ -22,7 +22,7 @@ from services.status.conversations.macros import MacroBook, first_name
 from services.status.conversations.policy import Act, check
 from services.status.errors import Conflict, InvalidInput, NotFound
 from services.status.metrics import observe_first_response
-from services.status.models import Conversation, TranscriptEntry
+from services.status.models import Conversation, Staff, TranscriptEntry
 from services.status.staff import EMAIL_PATTERN
 from shared.events import (
     Action,
@@ -81,12 +81,53 @@ def _assign(conv: Conversation, staff_id: str | None, now: datetime) -> None:
     conv.assignee, conv.assignee_since = staff_id, now
 
 
+async def _hold(session: AsyncSession, conv: Conversation) -> None:
+    """Take the conversation's row as this action read it (open, with the same assignee and
+    department), or Conflict saying what changed: of two librarians claiming, answering,
+    transferring or closing the same conversation at once, one goes through and the other is
+    told who was first. The statement writes nothing new; it holds the row until the commit,
+    so the other action waits for it and then finds the row changed."""
+    c = Conversation
+    held: Any = await session.execute(
+        update(c)
+        .where(
+            c.conversation_id == conv.conversation_id,
+            c.state == "open",
+            c.assignee.is_(None) if conv.assignee is None else c.assignee == conv.assignee,
+            c.department.is_(None) if conv.department is None else c.department == conv.department,
+        )
+        .values(assignee=c.assignee)
+        .execution_options(synchronize_session=False)
+    )
+    if held.rowcount != 1:
+        raise Conflict(await _changed(session, conv))
+
+
+async def _changed(session: AsyncSession, conv: Conversation) -> str:
+    """What another action did to the conversation since this one read it."""
+    now_row = (
+        await session.execute(
+            select(Conversation.state, Conversation.department, Staff.name)
+            .outerjoin(Staff, Staff.id == Conversation.assignee)
+            .where(Conversation.conversation_id == conv.conversation_id)
+        )
+    ).one()
+    if now_row.state != "open":
+        return "conversation is closed: it was closed a moment ago"
+    if now_row.name and now_row.department == conv.department:
+        return f"{now_row.name} took this conversation a moment ago"
+    if now_row.department != conv.department:
+        return "this conversation was transferred to another department a moment ago"
+    return "this conversation changed a moment ago: reload it"
+
+
 async def claim(
     *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
 ) -> Outcome:
     """Assign a conversation to the actor; someone else's only for supervisors."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     check(Act.CLAIM, actor, conv)
+    await _hold(session, conv)
     _assign(conv, actor.id, now)
     record_first_response(conv, now)
     event = ConversationClaimed(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
@@ -119,6 +160,7 @@ async def transfer(
     check(Act.TRANSFER, actor, conv)
     if department == conv.department:
         raise Conflict("conversation is already with that department")
+    await _hold(session, conv)
     conv.department, conv.note = department, note
     _assign(conv, None, now)
     record_first_response(conv, now)
@@ -173,16 +215,7 @@ async def close(
     """Close a conversation; the event the router turns into the survey command."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     check(Act.CLOSE, actor, conv)
-    # two closes at once (two librarians, a double click): the database lets one through
-    # (the other waits for it, then finds the conversation closed)
-    taken: Any = await session.execute(
-        update(Conversation)
-        .where(Conversation.conversation_id == conv.conversation_id, Conversation.state == "open")
-        .values(state="closed")
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:
-        raise Conflict("conversation is closed")
+    await _hold(session, conv)
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
     conv.read_scale, conv.topic = read_scale, topic
     record_first_response(conv, now)
@@ -406,6 +439,7 @@ async def reply(
         requested_at=existing.at if existing is not None else now,
     )
     if existing is None:
+        await _hold(session, conv)
         if conv.assignee is None:
             _assign(conv, actor.id, now)  # answering a conversation takes it
         record_first_response(conv, now)

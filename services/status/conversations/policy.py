@@ -75,7 +75,7 @@ POLICY: dict[Act, Rule] = {
     Act.REPLY: Rule(assignee=MINE_OR_FREE),
     Act.CLAIM: Rule(assignee=MINE_OR_FREE),
     Act.TRANSFER: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
-    Act.CLOSE: Rule(assignee=MINE_OR_FREE),
+    Act.CLOSE: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
     Act.ACKNOWLEDGE: Rule(assignee=ANY, crisis_gate=False, crisis_department=True),
     Act.CONVERT: Rule(assignee=frozenset({"me"})),
 }
@@ -146,7 +146,8 @@ def _why(act: Act, rel: Relation) -> str:
     if not rel.visible:
         return "this conversation belongs to a department you do not staff"
     if POLICY[act].crisis_stays and rel.crisis and not rel.crisis_department:
-        return "a crisis is transferred by reference or CARE Team staff, or a supervisor"
+        verb = {Act.TRANSFER: "transferred", Act.CLOSE: "closed"}.get(act, act.value)
+        return f"a crisis is {verb} by reference or CARE Team staff, or a supervisor"
     if POLICY[act].crisis_department and not rel.crisis_department:
         return (
             "crises are acknowledged by reference or CARE Team staff, the conversation's "

@@ -257,6 +257,42 @@ async def test_two_closes_at_once_close_it_once(
     assert lines == 1
 
 
+async def test_of_two_librarians_at_once_one_goes_through_and_the_other_is_told_who(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """Two librarians pressed Send on the same unclaimed ticket within a second: both replies
+    reached the patron; two claims both said "the conversation is yours"."""
+    await patron_writes(sessions, "e-race", "ILL?", channel=Channel.EMAIL, contact="p@x.edu")
+    replies = await asyncio.gather(
+        client.post(
+            "/conversations/e-race/replies", json={"text": "Yes!"}, headers=bearer("mgarcia")
+        ),
+        client.post(
+            "/conversations/e-race/replies", json={"text": "We can."}, headers=bearer("dkim")
+        ),
+    )
+    # the second is refused: 409 naming the first when both read the conversation free, 403
+    # ("only the assignee...") when it read it after the first had taken it
+    codes = sorted(r.status_code for r in replies)
+    assert codes in ([202, 403], [202, 409])
+    refused = next(r for r in replies if r.status_code != 202)
+    first = "Maria Garcia" if replies[0].status_code == 202 else "Daniel Kim"
+    if refused.status_code == 409:
+        assert f"{first} took this conversation a moment ago" in refused.json()["detail"]
+    assert len(publisher.on(NOTIFICATIONS.name)) == 1
+    await patron_writes(sessions, "e-claim", "hours?", channel=Channel.EMAIL, contact="q@x.edu")
+    claims = await asyncio.gather(
+        client.post("/conversations/e-claim/claim", headers=bearer("mgarcia")),
+        client.post("/conversations/e-claim/claim", headers=bearer("dkim")),
+    )
+    assert sorted(c.status_code for c in claims) in ([200, 403], [200, 409])
+    view = (await client.get("/conversations/e-claim", headers=bearer("mgarcia"))).json()
+    winner = "mgarcia" if claims[0].status_code == 200 else "dkim"
+    assert view["assignee"] == winner
+
+
 async def test_a_lone_surrogate_in_a_reply_is_dropped_not_a_500(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],

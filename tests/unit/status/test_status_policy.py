@@ -34,8 +34,9 @@ def expected(act: Act, role: str, rel: Relation) -> bool:
         return rel.crisis_department or rel.assignee == "me"
     if act is Act.CONVERT:
         return rel.assignee == "me"
-    if act is Act.TRANSFER and rel.crisis and not rel.crisis_department:
-        return False  # a crisis stays in the sight of those who handle crises
+    if act in (Act.TRANSFER, Act.CLOSE) and rel.crisis and not rel.crisis_department:
+        return False  # a crisis stays in the sight of those who handle crises (closing it
+        # would take it out of the CARE Team's open queue as surely as a transfer)
     # reply, claim, transfer, close: the assignee, or anyone who may see it while unassigned
     return rel.assignee in ("me", "nobody")
 
