@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
@@ -19,23 +20,48 @@ from pydantic import (
 )
 
 from services.publisher import deliveries, subscriptions
-from services.publisher.deps import AdminDep, ResourcesDep, SessionDep
-from services.publisher.errors import PublisherError
+from services.publisher.deps import AdminDep, Resources, ResourcesDep, SessionDep
+from services.publisher.errors import InvalidInput, PublisherError
+from shared.domain import CAMPUSES
 from shared.events import PUBLIC_EVENT_TYPES
 from shared.http import problem
+from shared.text import Text
 
 router = APIRouter(tags=["webhooks"], dependencies=[AdminDep])
-SlugStr = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")]
+
+
+def _known(kind: str, known: frozenset[str]) -> Any:
+    def check(value: str) -> str:
+        if value not in known:
+            raise ValueError(f"unknown {kind} {value!r}: one of {', '.join(sorted(known))}")
+        return value
+
+    return AfterValidator(check)
+
+
+CampusId = Annotated[str, _known("campus", CAMPUSES)]
+"""A campus filter: one of the desk's campus ids (an unknown one would never match)."""
+DepartmentId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")]
+"""A department filter: checked against the publisher's known departments (settings)."""
+
+
+def _known_departments(departments: list[str] | None, res: Resources) -> None:
+    unknown = sorted(set(departments or ()) - res.settings.known_departments)
+    if unknown:
+        known = ", ".join(sorted(res.settings.known_departments))
+        raise InvalidInput(f"unknown department {unknown[0]!r}: one of {known}")
 
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
-    description: str = Field("", max_length=500)
+    description: Text = Field("", max_length=500)
     event_types: list[str] = Field(default_factory=list, description="empty: every public type")
-    campuses: list[SlugStr] = Field(default_factory=list, description="empty: every campus")
-    departments: list[SlugStr] = Field(default_factory=list, description="empty: every department")
+    campuses: list[CampusId] = Field(default_factory=list, description="empty: every campus")
+    departments: list[DepartmentId] = Field(
+        default_factory=list, description="empty: every department"
+    )
     secret: str | None = Field(None, description="whsec_...; issued when omitted")
 
 
@@ -43,10 +69,10 @@ class SubscriptionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl | None = None
-    description: str | None = Field(None, max_length=500)
+    description: Text | None = Field(None, max_length=500)
     event_types: list[str] | None = None
-    campuses: list[SlugStr] | None = None
-    departments: list[SlugStr] | None = None
+    campuses: list[CampusId] | None = None
+    departments: list[DepartmentId] | None = None
     active: bool | None = None
 
 
@@ -96,6 +122,7 @@ async def create_subscription(
     body: SubscriptionIn, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Create a subscription; the response shows its secret, once."""
+    _known_departments(body.departments, res)
     row = await subscriptions.create(
         session=session,
         url=str(body.url),
@@ -130,6 +157,7 @@ async def update_subscription(
     subscription_id: str, body: SubscriptionPatch, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Change url, description, event types, filters or active."""
+    _known_departments(body.departments, res)
     changes = body.model_dump(exclude_unset=True)
     if body.url is not None:
         changes["url"] = str(body.url)

@@ -52,6 +52,8 @@ def address_refusal(ip: IPAddress, *, allow_loopback: bool = False) -> str | Non
     for reason, flagged in (
         ("unspecified address", ip.is_unspecified),
         ("link-local address", ip.is_link_local),
+        # fec0::/10, deprecated (RFC 3879) but still routed inside some sites
+        ("site-local address", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
         ("multicast address", ip.is_multicast),
         ("reserved address", ip.is_reserved),
         ("private address", ip.is_private),

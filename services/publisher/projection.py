@@ -2,7 +2,8 @@
 
 Pure functions. Each keeps only fields that are not student data (DOMAIN.md): no names,
 contacts, TCC IDs, staff ids, message text, hand-off text or guidance. Conversation ids
-become a keyed hash; free-text labels pass only when they look like an id (`campus-nw`).
+become a keyed hash; free-text labels pass only when they are one of the desk's canonical ids
+(`campus-nw`, `shared.domain`): a value that merely looks like one may be a name or a number.
 The public event id is derived from the source event id, and its time is the source
 event's time, so a redelivered source event republishes the very same public event.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.domain import CAMPUSES, CLOSE_REASONS, DEPARTMENTS, canonical
 from shared.events import (
     AnyEvent,
     CloudEvent,
@@ -48,7 +50,8 @@ def conversation_hash(conversation_id: str, *, key: str) -> str:
 
 
 def slug(value: str | None) -> str | None:
-    """The value if it looks like a canonical id (lower-case, digits, dashes), else None."""
+    """The value if it looks like an id (lower-case, digits, dashes), else None: for staff's
+    departments, which an administrator set (a patron's hints must be `canonical`)."""
     if value is None:
         return None
     value = value.strip().lower()
@@ -61,14 +64,16 @@ def public_event(source: AnyEvent, data: BaseModel, *, part: str = "public") -> 
     return event.model_copy(update={"time": source.time, "subject": None})
 
 
-def received(event: AnyEvent, data: InteractionReceived, *, key: str) -> Outgoing:
+def received(
+    event: AnyEvent, data: InteractionReceived, *, key: str, departments: frozenset[str]
+) -> Outgoing:
     """interaction.received -> public.interaction.received."""
     digest = conversation_hash(data.conversation_id, key=key)
     public = PublicInteractionReceived(
         conversation_hash=digest,
         channel=data.channel,
-        campus_hint=slug(data.campus_hint),
-        department_hint=slug(data.department_hint),
+        campus_hint=canonical(data.campus_hint, CAMPUSES),
+        department_hint=canonical(data.department_hint, departments),
         received_at=data.received_at,
         automatic=data.automatic is not None,
     )
@@ -98,15 +103,24 @@ def closed(event: AnyEvent, data: ConversationClosed, *, key: str) -> Outgoing:
         conversation_hash=digest,
         channel=data.channel,
         closed_at=data.closed_at,
-        reason=slug(data.reason),
+        reason=canonical(data.reason, CLOSE_REASONS),
     )
     return Outgoing(public_event(event, public), digest)
 
 
-def project(event: AnyEvent, data: BaseModel, *, key: str) -> list[Outgoing]:
-    """The public events one raw conversation event yields (none for types kept private)."""
+def project(
+    event: AnyEvent,
+    data: BaseModel,
+    *,
+    key: str,
+    departments: frozenset[str] = DEPARTMENTS,
+) -> list[Outgoing]:
+    """The public events one raw conversation event yields (none for types kept private);
+    `departments`: the ids a department hint may name."""
     if isinstance(data, InteractionReceived):
-        return [received(event, data, key=key)]
+        # a blocked contact's message is spam to every count (a crisis from one is still
+        # escalated, and its routing event is published)
+        return [] if data.blocked else [received(event, data, key=key, departments=departments)]
     if isinstance(data, RoutingDecided):
         return [routed(event, data, key=key)]
     if isinstance(data, ConversationClosed):

@@ -27,6 +27,7 @@ from services.publisher.presence import apply_presence, presence_events
 from services.publisher.projection import SOURCE, Outgoing, project
 from services.publisher.settings import PublisherSettings
 from shared.consumer import Guard, batch_subscriber, decode
+from shared.domain import DEPARTMENTS
 from shared.events import PresenceChanged
 from shared.kafka import publish_in_order
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
@@ -109,6 +110,7 @@ class Projector:
     sessions: async_sessionmaker[AsyncSession]
     guard: Guard
     hash_key: str
+    departments: frozenset[str] = DEPARTMENTS
     causes: Causes = field(default_factory=Causes)
     pauses: Pauses = field(default_factory=Pauses)
 
@@ -145,7 +147,9 @@ class Projector:
                 if isinstance(item.data, PresenceChanged):
                     outgoing += presence_events(await apply_presence(session, item.data))
                 else:
-                    outgoing += project(item.event, item.data, key=self.hash_key)
+                    outgoing += project(
+                        item.event, item.data, key=self.hash_key, departments=self.departments
+                    )
             await emit(self.broker, outgoing)
             await session.commit()
 
@@ -160,6 +164,7 @@ def register(
         sessions=sessions,
         guard=Guard(broker, group=group, source=SOURCE),
         hash_key=settings.public_hash_key.get_secret_value(),
+        departments=settings.known_departments,
     )
 
     # What the projector publishes, declared for the AsyncAPI document (published through

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
+from shared.domain import DEPARTMENTS
 from shared.settings import CommonSettings, own_variable, refuse, weak_secret
 
 DEV_HASH_KEY = "dev-public-hash-key-change-me"
@@ -26,6 +27,13 @@ class PublisherSettings(CommonSettings):
         SecretStr(DEV_ADMIN_TOKEN),
         validation_alias=_env("admin_token"),
         description="bearer token of the subscriptions admin API",
+    )
+    departments: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("departments"),
+        description="department ids besides the desk's own (DOMAIN.md), as a JSON list: one "
+        "added to the router's policy, so a chat platform's hint naming it is published and "
+        "a subscription may filter on it",
     )
     projector_group: str = Field(
         "refdesk-publisher",
@@ -119,3 +127,8 @@ class PublisherSettings(CommonSettings):
     def http_urls_allowed(self) -> bool:
         """Whether subscriptions may use plain http:// URLs: in development only."""
         return self.env == "development"
+
+    @property
+    def known_departments(self) -> frozenset[str]:
+        """The department ids that are published and may be filtered on."""
+        return DEPARTMENTS | {d.strip().lower() for d in self.departments}

@@ -76,10 +76,10 @@ async def all_public_records(bootstrap: str) -> list[tuple[str, str]]:
 async def test_public_stream_carries_the_events_and_no_student_data(
     kafka_bootstrap: str, start_publisher: StartPublisher
 ) -> None:
-    await start_publisher()
+    dept = f"dept-{uuid.uuid4().hex[:8]}"
+    await start_publisher(departments=[dept])  # a department the desk added (isolates the test)
     pii = patron_data()
     cid = f"conv-{uuid.uuid4()}"
-    dept = f"dept-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     received = InteractionReceived(
         interaction_id=f"i-{cid}",
@@ -223,8 +223,8 @@ async def test_a_redelivered_source_event_republishes_the_same_public_event(
 async def test_department_presence_counts_online_staff_without_naming_them(
     kafka_bootstrap: str, start_publisher: StartPublisher
 ) -> None:
-    await start_publisher()
     dept, other = f"dept-{uuid.uuid4().hex[:8]}", f"dept-{uuid.uuid4().hex[:8]}"
+    await start_publisher(departments=[dept, other])
     now = datetime.now(UTC)
     steps = [  # (staff, status, departments) -> the counts we expect published
         ("a", StaffStatus.ONLINE, [dept, other]),
@@ -263,8 +263,8 @@ async def test_a_late_presence_change_is_counted_after_the_newest(
 ) -> None:
     """bo's Offline at 3 arrives before ana's Offline at 2: along the stream a department's
     times only grow, so the count with the latest time is the count now."""
-    await start_publisher()
     dept = f"dept-{uuid.uuid4().hex[:8]}"
+    await start_publisher(departments=[dept])
     tag = uuid.uuid4().hex[:6]
     now = datetime.now(UTC).replace(microsecond=0)
     for staff, status, second in (

@@ -140,8 +140,8 @@ async def send_conversation(bootstrap: str, dept: str) -> tuple[str, datetime]:
 async def test_signed_delivery_retry_dead_letter_and_replay(
     kafka_bootstrap: str, start_publisher: StartPublisher, receiver: Receiver
 ) -> None:
-    pub = await start_publisher()
     dept = f"dept-{uuid.uuid4().hex[:8]}"
+    pub = await start_publisher(departments=[dept])
     routed = "edu.tccd.refdesk.public.conversation.routed.v1"
     async with httpx.AsyncClient(timeout=10) as client:
         ok = await subscribe(client, pub, receiver, "ok", departments=[dept])
@@ -218,13 +218,14 @@ async def test_a_receiver_that_does_not_answer_delays_no_other_subscription(
 ) -> None:
     """/hang answers nothing until released (its attempts would time out after a minute);
     /fast gets all thirty events meanwhile, and /hang gets them once it answers."""
+    dept = f"dept-{uuid.uuid4().hex[:8]}"
     pub = await start_publisher(
         webhook_timeout_s=60,
         webhook_lease_s=120,
         webhook_concurrency=16,
         webhook_subscription_concurrency=4,
+        departments=[dept],
     )
-    dept = f"dept-{uuid.uuid4().hex[:8]}"
     receiver.hang["hang"] = asyncio.Event()
     async with httpx.AsyncClient(timeout=10) as client:
         hang = await subscribe(client, pub, receiver, "hang", departments=[dept])

@@ -104,6 +104,10 @@ async def test_subscription_lifecycle(api: tuple[httpx.AsyncClient, Resources]) 
         ),
         ({"url": "https://h.tccd.edu/x", "secret": "not-a-secret"}, "whsec_"),
         ({"url": "https://h.tccd.edu/x", "departments": ["Writing Center"]}, "departments"),
+        # ids that would never match (an outside probe's subscription silently received nothing)
+        ({"url": "https://h.tccd.edu/x", "departments": ["nope"]}, "unknown department 'nope'"),
+        ({"url": "https://h.tccd.edu/x", "campuses": ["campus-mars"]}, "unknown campus"),
+        ({"url": "https://[fec0::1]/"}, "site-local"),
         ({"url": "not a url"}, "url"),
         # the outside probe's SSRF targets (issue 13, finding 1)
         ({"url": "https://169.254.169.254/latest/meta-data/"}, "link-local"),

@@ -202,6 +202,29 @@ def test_only_id_like_labels_pass(raw: str | None, expected: str | None) -> None
     assert slug(raw) == expected
 
 
+@pytest.mark.parametrize(
+    ("department", "campus", "reason", "published"),
+    [
+        ("ana-gomez-2223334", "ph-817-555-0123", "ana-gomez-tcc-2223334", (None, None, None)),
+        (" Writing-Center ", "campus-nw", "Ended", ("writing-center", "campus-nw", "ended")),
+    ],
+)
+def test_a_patrons_hints_pass_only_as_the_desks_own_ids(
+    department: str, campus: str, reason: str, published: tuple[str | None, ...]
+) -> None:
+    """A chat platform's department, campus and close reason that merely looked like ids
+    reached the public stream (an outside probe's "ana-gomez-2223334", "ph-817-555-0123")."""
+    update = {"department_hint": department, "campus_hint": campus}
+    [received] = project(*envelope(RECEIVED.model_copy(update=update)), key=KEY)
+    [closed] = project(*envelope(CLOSED.model_copy(update={"reason": reason})), key=KEY)
+    got = received.event.data.department_hint, received.event.data.campus_hint
+    assert (*got, closed.event.data.reason) == published
+
+
+def test_a_blocked_contacts_message_is_not_published() -> None:
+    assert project(*envelope(RECEIVED.model_copy(update={"blocked": True})), key=KEY) == []
+
+
 def test_public_models_ignore_fields_added_later() -> None:
     data = {
         "conversation_hash": "h",
