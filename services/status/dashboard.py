@@ -120,16 +120,17 @@ async def login(
     """Check the token and open a session (throttled per staff id and client address, and per
     client address)."""
     throttle, address, now = throttle_of(res.extra), client_address(request), res.clock()
-    wait = throttle.retry_after(address=address, staff_id=staff_id.strip(), now=now.timestamp())
-    if wait is not None:
-        page = _login_page(request, "Too many failed sign-ins. Try again later.", 429)
-        page.headers["Retry-After"] = str(wait)
-        return page
     try:
         actor = await actor_for_token(session=session, token=token.strip())
     except Unauthenticated:
         actor = None
     if actor is None or actor.id != staff_id.strip():
+        # a right token always signs in (throttle.py); wrong ones wait once there were many
+        wait = throttle.retry_after(address=address, staff_id=staff_id.strip(), now=now.timestamp())
+        if wait is not None:
+            page = _login_page(request, "Too many failed sign-ins. Try again later.", 429)
+            page.headers["Retry-After"] = str(wait)
+            return page
         throttle.failed(address=address, staff_id=staff_id.strip(), now=now.timestamp())
         return _login_page(request, "Staff id or token not recognised.", 401)
     throttle.succeeded(address=address, staff_id=actor.id)
