@@ -6,6 +6,7 @@ are shown their names (`reading.event_text`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -131,6 +132,18 @@ class _Unit:
         self.new: set[str] = set()
         self.changed: dict[str, set[str]] = {}  # stored line -> the columns written since
         self.feed: dict[tuple[str, str | None, bool, str | None], dict[str, Any]] = {}
+
+
+_TICKET_TAG = re.compile(r"\s*\[\s*refdesk\s*#[^\]]*\]", re.IGNORECASE)
+_REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|rv|fwd?|fw)\s*:", re.IGNORECASE)
+
+
+def conversation_subject(subject: str | None) -> str | None:
+    """An email's subject as the queue names the conversation: without refdesk's ticket tag
+    (staff read it as a raw id, and a reply would carry it twice)."""
+    if not subject:
+        return None
+    return _TICKET_TAG.sub("", subject).strip() or None
 
 
 _UNIT = "refdesk.transcript_unit"
@@ -326,8 +339,9 @@ async def on_interaction(
             conv.preview = preview_of(data.text)
         elif data.attachments:  # a photo with no words: the queue says what came
             conv.preview = preview_of(sent_files(a.name for a in data.attachments))
-        if data.subject:
-            conv.subject = data.subject[:300]
+        subject = conversation_subject(data.subject)
+        if subject and (conv.subject is None or not _REPLY_SUBJECT.match(subject)):
+            conv.subject = subject[:300]
     if data.patron.name and not another:  # another sender never renames the patron
         conv.patron_name = data.patron.name[:200]
     conv.blocked = conv.blocked or data.blocked

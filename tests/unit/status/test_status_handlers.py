@@ -528,3 +528,24 @@ async def test_a_reply_that_was_never_delivered_leaves_the_patron_waiting(
     # a later reply that went out answers it again
     await apply(session, event_id="u4", data=staff_reply("c-undel", minutes=6), assigning=OFF)
     assert await waiting(session, "c-undel", at_minutes=8) == ANSWERED
+
+
+async def test_a_reply_to_the_survey_never_renames_the_conversation(session: AsyncSession) -> None:
+    """A patron answering the survey email reopened the ticket as "Re: How did we do? ...
+    [refdesk #email-...]": the topic was lost and the raw id shown."""
+
+    def email(minutes: int, subject: str) -> InteractionReceived:
+        data = received("c-subj", minutes=minutes, channel=Channel.EMAIL, contact="p@x.edu")
+        return data.model_copy(update={"subject": subject})
+
+    await apply(session, event_id="s1", data=email(0, "Interlibrary loan request"), assigning=OFF)
+    reply = email(60, "Re: How did we do? [refdesk #c-subj]")
+    await apply(session, event_id="s2", data=reply, assigning=OFF)
+    conv = await session.get(Conversation, "c-subj")
+    assert conv is not None and conv.subject == "Interlibrary loan request"
+    # a new subject in the thread (no "Re:") names the conversation; the tag never shows
+    await apply(
+        session, event_id="s3", data=email(90, "[refdesk #c-subj] New: a DVD"), assigning=OFF
+    )
+    await session.refresh(conv)
+    assert conv.subject == "New: a DVD"
