@@ -175,6 +175,11 @@ class ConversationClosed(_Data):
     read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
     topic: str | None = Field(None, description="desk statistics topic id")
     lang: str | None = Field(None, description="the conversation's language (the survey's)")
+    survey: bool = Field(
+        True,
+        description="false: the patron gets no survey (a ticket closed with no reply sent to "
+        "the patron: the survey says their question was answered)",
+    )
 
 
 class ConversationTransferred(_Data):

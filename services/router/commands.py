@@ -258,8 +258,9 @@ def safety_review_alert(
 
 
 def survey_for(closed: ConversationClosed) -> NotificationRequested | None:
-    """The survey macro for a closed email or SMS ticket (chats get none); once per ticket."""
-    if closed.channel is Channel.CHAT or not closed.patron_contact:
+    """The survey macro for a closed email or SMS ticket (chats get none, nor a ticket closed
+    unanswered); once per ticket."""
+    if closed.channel is Channel.CHAT or not closed.patron_contact or not closed.survey:
         return None
     return NotificationRequested(
         idempotency_key=derived_id(closed.conversation_id, "survey"),

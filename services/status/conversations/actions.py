@@ -211,8 +211,11 @@ async def close(
     now: datetime,
     read_scale: int | None = None,
     topic: str | None = None,
+    survey: bool | None = None,
 ) -> Outcome:
-    """Close a conversation; the event the router turns into the survey command."""
+    """Close a conversation; the event the router turns into the survey command. `survey`
+    None: the patron gets it only if staff replied to them (it says their question was
+    answered)."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     check(Act.CLOSE, actor, conv)
     await _hold(session, conv)
@@ -229,6 +232,7 @@ async def close(
         read_scale=read_scale,
         topic=topic,
         lang=conv.lang,
+        survey=conv.answered_at is not None if survey is None else survey,
     )
     await transcript.on_closed(session, conv, closed)
     await session.flush()

@@ -63,6 +63,11 @@ class CloseIn(BaseModel):
 
     read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
     topic: str | None = Field(None, description="one of " + ", ".join(TOPICS))
+    survey: bool | None = Field(
+        None,
+        description="send the email or SMS patron the survey; unset: only if staff replied to "
+        "them (the survey says their question was answered)",
+    )
 
 
 class ConvertIn(BaseModel):
@@ -264,6 +269,7 @@ async def close(
         now=res.clock(),
         read_scale=body.read_scale,
         topic=body.topic,
+        survey=body.survey,
     )
     return await _done(res, session, outcome, actor)
 

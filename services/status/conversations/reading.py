@@ -161,6 +161,7 @@ async def conversation_view(
             "risk_score": conv.risk_score,
             "read_scale": conv.read_scale,
             "topic": conv.topic,
+            "replied": conv.answered_at is not None,
             "purged": conv.purged_at is not None,
             "messages": [
                 message_view(e, names=names, department_name=department_name) for e in entries

@@ -145,6 +145,19 @@ def test_a_survey_for_a_closed_ticket_once_per_conversation(
         assert (command.channel, command.recipient) == (channel, contact)
 
 
+def test_a_ticket_closed_unanswered_gets_no_survey() -> None:
+    """The survey thanks the patron for a question answered: a ticket closed with no reply
+    (spam, a duplicate) asks for none."""
+    closed = ConversationClosed(
+        conversation_id="c-quiet",
+        channel=Channel.EMAIL,
+        closed_at=OPEN_HOURS,
+        patron_contact="p@example.edu",
+        survey=False,
+    )
+    assert survey_for(closed) is None
+
+
 def decided(policy: Policy, data: InteractionReceived) -> Decision:
     inp = DecisionInput(channel=data.channel, text=data.text, received_at=data.received_at)
     return policy.decide(inp, online=None)

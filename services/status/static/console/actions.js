@@ -146,7 +146,7 @@
     } else if (form.id === "close-form") {
       const scale = checked(form, "read_scale");
       call = ["/close", { read_scale: scale ? Number(scale) : null, topic: checked(form, "topic") }];
-      message = /survey/.test(button.textContent) ? "Closed. The patron will get the rating survey." : "Closed.";
+      message = /send survey/.test(button.textContent) ? "Closed. The patron will get the rating survey." : "Closed.";
     } else {
       call = ["/convert-to-email", { email: byId("convert-email").value.trim() }];
       message = "Converted: replies go by email from now on.";
