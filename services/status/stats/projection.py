@@ -21,6 +21,7 @@ from services.status.placement import ROUTER, escalates, keeps_place
 from services.status.stats.desktime import buckets
 from services.status.stats.models import DeskStatRow, DeskStatTransfer
 from shared.events import (
+    SMS_KEYWORD_RULE,
     ConversationClaimed,
     ConversationClosed,
     ConversationTagged,
@@ -129,6 +130,11 @@ async def on_routing(session: AsyncSession, data: RoutingDecided) -> None:
     row = await _row(session, data.conversation_id, data.decided_at, data.channel.value)
     by_router = data.decided_by == ROUTER
     crisis = escalates(data)
+    keyword = any(hit.rule_id == SMS_KEYWORD_RULE for hit in data.rules)
+    if by_router and not keyword and row.action is None and row.transfers == 0:
+        # the first question after keywords only (STOP, START, HOURS): it is received where
+        # the router puts it, not transferred there from the keyword's department
+        row.received_by = row.department = row.path = None
     if not keeps_place(data, crisis=row.crisis, department=row.department):
         _move(
             session,
@@ -138,7 +144,7 @@ async def on_routing(session: AsyncSession, data: RoutingDecided) -> None:
             at=data.decided_at,
             key=data.decision_id,
         )
-    if by_router and row.action is None:
+    if by_router and row.action is None and not keyword:
         row.action, row.lang = data.action.value, data.lang
     if not by_router:  # a staff transfer is a response to the patron
         row.first_response_at = _earliest(row.first_response_at, data.decided_at)

@@ -26,6 +26,7 @@ from services.status.models import Conversation
 from services.status.stats import charts
 from services.status.stats.models import DeskStat
 from shared.events import (
+    SMS_KEYWORD_RULE,
     Action,
     Channel,
     ConversationClaimed,
@@ -39,6 +40,7 @@ from shared.events import (
     Patron,
     Priority,
     RoutingDecided,
+    RuleHit,
 )
 
 DESK = ZoneInfo("America/Chicago")
@@ -457,6 +459,66 @@ async def test_a_later_message_reopens_and_a_new_close_ends_it_again(
         row = await session.get(DeskStat, truth.cid)
         assert row is not None and row.resolution_s == 30 * 60
         assert (row.read_scale, row.topic) == (3, "other")
+
+
+async def test_a_question_after_keywords_only_is_received_where_it_is_routed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """STOP, START, then a question about calculators: a librarian-shift probe found it
+    counted as a Reference question transferred to NW Circulation."""
+    cid, at = "sms-kw", T0
+
+    def text(words: str, n: int) -> InteractionReceived:
+        return InteractionReceived(
+            interaction_id=f"i{n}-{cid}",
+            conversation_id=cid,
+            channel=Channel.SMS,
+            provider="twilio",
+            provider_message_id=f"SM{n}",
+            patron=Patron(contact="+18175550166"),
+            text=words,
+            received_at=at + timedelta(minutes=n),
+        )
+
+    keyword = RoutingDecided(
+        decision_id=f"k-{cid}",
+        interaction_id=f"i1-{cid}",
+        conversation_id=cid,
+        channel=Channel.SMS,
+        action=Action.ANSWER,
+        department="reference",
+        priority=Priority.NORMAL,
+        overnight=False,
+        policy_version="t",
+        rules=[RuleHit(rule_id=SMS_KEYWORD_RULE, matched=["stop"])],
+        decided_at=at + timedelta(minutes=1),
+    )
+    question = keyword.model_copy(
+        update={
+            "decision_id": f"q-{cid}",
+            "interaction_id": f"i3-{cid}",
+            "action": Action.TRANSFER,
+            "department": "nw-circulation",
+            "rules": [],
+            "decided_at": at + timedelta(minutes=3),
+        }
+    )
+    events = [
+        ("i", at, text("STOP", 1)),
+        ("r", at, keyword),
+        ("i", at, text("can i borrow a calculator", 3)),
+        ("r", at, question),
+    ]
+    await feed(sessions, events)
+    async with sessions() as session:
+        row = await session.get(DeskStat, cid)
+    assert row is not None
+    assert (row.received_by, row.department, row.transfers) == (
+        "nw-circulation",
+        "nw-circulation",
+        0,
+    )
+    assert row.action == "transfer"
 
 
 def fiscal_truths() -> list[Truth]:
