@@ -73,3 +73,32 @@ async def test_the_composer_warns_before_texting_a_number_that_replied_stop(
         await expect(warning).to_have_count(0, timeout=10_000)
         await expect(page.locator("#reply-text")).to_have_value("Your hold is ready")
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_draft_outlives_a_colleagues_claim(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """A librarian typing a reply when a colleague claimed the conversation lost the words:
+    the reply box went, and with it the draft (a librarian-shift probe)."""
+    import httpx
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    draft = "The NE library is open until 9 tonight; the printers are on the 2nd floor."
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.goto(f"{base}/dashboard/c/{scene.SMS}")
+        await page.fill("#reply-text", draft)
+        async with httpx.AsyncClient(base_url=base) as colleague:
+            claimed = await colleague.post(
+                f"/conversations/{scene.SMS}/claim",
+                headers={"Authorization": "Bearer dev-jnguyen-token"},
+            )
+            assert claimed.status_code == 200, claimed.text
+        await expect(page.locator("#reply-text")).to_have_count(0, timeout=10_000)
+        await expect(page.locator("#note-text")).to_have_value(draft)
+        await expect(page.locator("#note-text")).to_be_visible()
+        await expect(page.locator("#action-status")).to_contain_text("unsent reply")
+        await shoot(page, tmp_path, "draft-kept")
+        assert page.js_errors == []

@@ -108,6 +108,9 @@
       await afterChange("");
     } catch (err) {
       say("composer-status", `Not sent: ${err.message}`);
+      // a colleague took or closed it: the reply box may go with the next refresh, the
+      // conversation's status line stays
+      if (err.status === 403 || err.status === 409) say("action-status", `Your reply was not sent: ${err.message}`);
     } finally {
       if (byId("send-reply")) byId("send-reply").disabled = false;
       if (form.isConnected) textarea.focus();

@@ -289,11 +289,29 @@ window.Desk = (() => {
     const wrap = document.getElementById("composer-wrap");
     const freshWrap = fresh.querySelector("#composer-wrap");
     if (wrap.dataset.version !== freshWrap.dataset.version) {
-      swap(wrap, freshWrap, document.getElementById("reply-text"));
+      const reply = document.getElementById("reply-text");
+      const draft = reply ? reply.value.trim() : "";
+      swap(wrap, freshWrap, reply);
+      if (draft && !document.getElementById("reply-text")) keepDraft(draft);
     }
     swap(document.getElementById("earlier"), fresh.querySelector("#earlier"));
     swapDialogs(fresh);
     document.dispatchEvent(new CustomEvent("desk:refreshed", { detail: { id: cid } }));
+  }
+
+  // The reply box went (a colleague claimed or closed the conversation) while it held an
+  // unsent reply: the words stay on the page, in the note box when it is there and empty.
+  function keepDraft(draft) {
+    const note = document.getElementById("note-text");
+    const status = document.getElementById("action-status");
+    if (note && !note.value.trim()) {
+      note.value = draft;
+      const folded = note.closest("details");
+      if (folded) folded.open = true;
+      if (status) status.textContent = "You can no longer reply here. Your unsent reply is in the note box: save it as a note for colleagues, or copy it.";
+    } else if (status) {
+      status.textContent = `You can no longer reply here. Your unsent reply: “${draft}”`;
+    }
   }
 
   let refreshing = Promise.resolve();
