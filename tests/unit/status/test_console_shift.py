@@ -168,6 +168,10 @@ async def test_a_shift_at_the_desk(
         await check("transfer-dialog")
         await page.click("#transfer-dialog button[type=submit]")
         await expect(await row(page, scene.CHAT)).to_have_count(0)
+        # the pane says what the librarian did, not that the conversation "has left" them
+        await expect(page.locator("#conversation-pane h2")).to_have_text(
+            "Transferred to NW Circulation"
+        )
         (sent,) = commands(publisher, NotificationKind.HANDOFF)
         assert sent.channel is Channel.CHAT and sent.conversation_id == scene.CHAT
         assert sent.context["handoff_text"] == handoff + " Thanks for waiting!"

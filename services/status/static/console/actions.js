@@ -139,13 +139,14 @@
     const dialog = form.closest("dialog");
     const errorId = form.id.replace("-form", "-error");
     const button = form.querySelector("button[type=submit]");
-    let call, message;
+    let call, message, leave = null;
     if (form.id === "transfer-form") {
       const select = byId("transfer-department");
       const option = select.options[select.selectedIndex];
       const name = option.dataset.name || option.textContent;
       call = ["/transfer", { department: select.value, note: byId("transfer-text").value.trim() || null }];
       message = `Transferred to ${name}. The patron gets the hand-off message.`;
+      leave = [`Transferred to ${name}`, "The patron gets the hand-off message, and the conversation is in that department's queue now."];
     } else if (form.id === "close-form") {
       const scale = checked(form, "read_scale");
       call = ["/close", { read_scale: scale ? Number(scale) : null, topic: checked(form, "topic") }];
@@ -157,6 +158,7 @@
     button.disabled = true;
     try {
       await Desk.request("POST", path(call[0]), call[1]);
+      if (leave) Desk.expectLeave(...leave);
       say(errorId, "");
       dialog.close();
       await afterChange(message);

@@ -154,6 +154,11 @@ window.Desk = (() => {
     }
   }
 
+  let leaving = null;
+  // What the pane says when the next refresh finds the open conversation out of the
+  // librarian's sight because of their own action (a transfer), instead of "has left".
+  function expectLeave(title, text) { leaving = { title, text }; }
+
   function showPlaceholder(title, text) {
     const box = document.createElement("div");
     box.className = "placeholder";
@@ -267,7 +272,10 @@ window.Desk = (() => {
       if (err.status === 403 || err.status === 404) {
         openId = null;
         const why = err.fragment && err.fragment.querySelector("p");
-        showPlaceholder("This conversation has left your queue", why ? why.textContent : "");
+        const mine = leaving;  // the librarian's own transfer moved it out of sight
+        leaving = null;
+        if (mine) showPlaceholder(mine.title, mine.text);
+        else showPlaceholder("This conversation has left your queue", why ? why.textContent : "");
         markCurrent();
         syncUrl(false);
       }
@@ -329,6 +337,7 @@ window.Desk = (() => {
   markCurrent();
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
+    expectLeave,
     rowFrom, placeRow, announceArrivals, rows, loadQueue, openId: () => openId,
     filtered: () => queueParams().toString() !== "", Problem,
   };
