@@ -119,7 +119,9 @@ async def conversation_context(
             "id": d,
             "name": dep.name,
             "staffed": online[d] > 0,
-            "handoff": res.book.handoff(d, channel=channel, staffed=online[d] > 0),
+            "handoff": res.book.handoff(
+                d, channel=channel, staffed=online[d] > 0, lang=view["lang"]
+            ),
         }
         for d, dep in book.departments.items()
         if d != view["department"]

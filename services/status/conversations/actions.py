@@ -168,7 +168,7 @@ async def transfer(
     text = note
     if not text:
         staffed = (await presence.online_counts(session=session))[department] > 0
-        text = book.handoff(department, channel=conv.channel, staffed=staffed)
+        text = book.handoff(department, channel=conv.channel, staffed=staffed, lang=conv.lang)
     decision = RoutingDecided(
         decision_id=decision_id,
         interaction_id=conv.last_interaction_id or conv.conversation_id,

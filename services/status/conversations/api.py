@@ -160,7 +160,7 @@ async def filled_macro(
     conv = await actions.get(session=session, conversation_id=conversation_id)
     check(Act.VIEW, actor, conv)
     macro = res.book.patron_macro(macro_id)
-    text = fill(macro.for_channel(conv.channel), actions.macro_values(conv, res.book))
+    text = fill(macro.for_channel(conv.channel, conv.lang), actions.macro_values(conv, res.book))
     return {"macro": macro.id, "label": macro.label, "text": text}
 
 
@@ -174,7 +174,9 @@ async def post_reply(
     if body.macro is not None:
         conv = await actions.get(session=session, conversation_id=conversation_id)
         macro = res.book.patron_macro(body.macro)
-        text = fill(macro.for_channel(conv.channel), actions.macro_values(conv, res.book))
+        text = fill(
+            macro.for_channel(conv.channel, conv.lang), actions.macro_values(conv, res.book)
+        )
     assert text is not None
     outcome, message_id, _first = await actions.reply(
         session=session,

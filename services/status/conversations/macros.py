@@ -22,6 +22,19 @@ REPLY_BY = {"chat": "in this chat", "sms": "by text message", "email": "by email
 """How a department answers a ticket on each channel: fills a ticket hand-off's {reply_by}."""
 
 
+REPLY_BY_ES = {"chat": "en este chat", "sms": "por mensaje de texto", "email": "por correo"}
+"""{reply_by} in Spanish."""
+
+
+class HandoffText(BaseModel):
+    """A department's hand-off in another language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handoff: str
+    ticket: str | None = None
+
+
 class Department(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,6 +45,19 @@ class Department(BaseModel):
     """What the patron reads when nobody joins now (an email or SMS ticket, or a chat sent to a
     department nobody staffs now); `{reply_by}` becomes "by email", "by text message" or "in
     this chat". Unset: `handoff`, for a department whose hand-off promises no one joining."""
+    es: HandoffText | None = None
+    """The same in Spanish, for a patron who writes in Spanish (unset: the English)."""
+
+
+class MacroText(BaseModel):
+    """A macro's text in another language (per channel as in English)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    chat: str | None = None
+    sms: str | None = None
+    email: str | None = None
 
 
 class Macro(BaseModel):
@@ -46,17 +72,19 @@ class Macro(BaseModel):
     chat: str | None = None
     sms: str | None = None
     email: str | None = None
+    es: MacroText | None = None
+    """The macro in Spanish, inserted for a patron who writes in Spanish."""
 
-    def for_channel(self, channel: str) -> str:
-        """The macro's text on this channel."""
-        override: str | None = getattr(self, channel, None) if channel in CHANNELS else None
-        return override or self.text
+    def for_channel(self, channel: str, lang: str | None = None) -> str:
+        """The macro's text on this channel, in the patron's language when the file has it."""
+        texts: Macro | MacroText = self.es if lang == "es" and self.es is not None else self
+        override: str | None = getattr(texts, channel, None) if channel in CHANNELS else None
+        return override or texts.text
 
-    def variables(self, channel: str) -> list[str]:
+    def variables(self, channel: str, lang: str | None = None) -> list[str]:
         """The {variables} the channel's text needs."""
-        return [
-            name for _, name, _, _ in string.Formatter().parse(self.for_channel(channel)) if name
-        ]
+        text = self.for_channel(channel, lang)
+        return [name for _, name, _, _ in string.Formatter().parse(text) if name]
 
 
 class MacroFile(BaseModel):
@@ -112,10 +140,18 @@ class MacroBook:
         found = self.data().departments.get(department)
         return found.name if found else department
 
-    def handoff(self, department: str, *, channel: str = "chat", staffed: bool = True) -> str:
+    def handoff(
+        self,
+        department: str,
+        *,
+        channel: str = "chat",
+        staffed: bool = True,
+        lang: str | None = None,
+    ) -> str:
         """The warm hand-off text staff start from when transferring to a department: that
         someone joins only for a chat with someone in the department Online, else the ticket
-        wording for the conversation's channel."""
+        wording for the conversation's channel; in Spanish for a Spanish-speaking patron when
+        the file has it."""
         found = self.data().departments.get(department)
         if found is None:
             found = Department(
@@ -124,10 +160,14 @@ class MacroBook:
                 ticket=f"I've passed your question to {department}. Someone there will reply "
                 "{reply_by} as soon as they can.",
             )
+        texts: Department | HandoffText = found
+        reply_by = REPLY_BY
+        if lang == "es" and found.es is not None:
+            texts, reply_by = found.es, REPLY_BY_ES
         if channel == "chat" and staffed:
-            return found.handoff
-        text = found.ticket or found.handoff
-        return text.replace("{reply_by}", REPLY_BY.get(channel, REPLY_BY["email"]))
+            return texts.handoff
+        text = texts.ticket or texts.handoff
+        return text.replace("{reply_by}", reply_by.get(channel, reply_by["email"]))
 
     def departments(self) -> dict[str, Department]:
         """Every department staff may transfer to."""

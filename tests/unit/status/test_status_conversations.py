@@ -372,6 +372,46 @@ async def test_a_text_reply_longer_than_one_message_is_refused_with_the_reason(
     assert by_email.status_code == 202
 
 
+async def test_a_spanish_speaking_patron_gets_the_macros_and_handoff_in_spanish(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """A librarian-shift probe's Spanish patrons were sent English macros ("Crisis resources
+    (988)" included) and an English hand-off."""
+    await patron_writes(
+        sessions, "s-es", "hola, necesito citar en APA", channel=Channel.SMS, contact="+18175550190"
+    )
+    spanish = RoutingDecided(
+        decision_id="d-es",
+        interaction_id="i-s-es",
+        conversation_id="s-es",
+        channel=Channel.SMS,
+        action=Action.ANSWER,
+        department="reference",
+        priority=Priority.NORMAL,
+        overnight=False,
+        lang="es",
+        policy_version="t",
+        decided_at=T0,
+    )
+    async with sessions() as session:
+        await apply(session, event_id="d-es", data=spanish, assigning=Assigning())
+        await session.commit()
+    crisis = await client.get(
+        "/conversations/s-es/macros/crisis_resources", headers=bearer("mgarcia")
+    )
+    assert crisis.json()["text"].startswith("Si usted u otra persona está en peligro ahora")
+    moved = await client.post(
+        "/conversations/s-es/transfer",
+        json={"department": "writing-center"},
+        headers=bearer("mgarcia"),
+    )
+    assert moved.status_code == 200, moved.text
+    [handoff] = [c for c in publisher.on(NOTIFICATIONS.name) if c.kind is NotificationKind.HANDOFF]  # type: ignore[attr-defined]
+    assert handoff.context["handoff_text"].startswith("Pasé su pregunta al Writing Center")
+
+
 async def test_macros_fill_variables_or_refuse(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],

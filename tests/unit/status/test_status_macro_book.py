@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +156,34 @@ def test_no_ticket_handoff_promises_someone_joins(
 ) -> None:
     text = MacroBook().handoff(department, channel=channel, staffed=staffed)
     assert "join" not in text and "{" not in text
+
+
+@pytest.mark.parametrize("department", sorted(MacroBook().departments()))
+@pytest.mark.parametrize(("channel", "staffed"), [("email", True), ("sms", True), ("chat", False)])
+def test_a_spanish_speaking_patrons_ticket_handoff_is_spanish_and_promises_no_one_joining(
+    department: str, channel: str, staffed: bool
+) -> None:
+    """A librarian-shift probe's Spanish chat was handed off in English."""
+    text = MacroBook().handoff(department, channel=channel, staffed=staffed, lang="es")
+    assert text != MacroBook().handoff(department, channel=channel, staffed=staffed)
+    assert "unirá" not in text and "{" not in text
+
+
+def test_the_spanish_handoff_says_how_the_answer_comes() -> None:
+    book = MacroBook()
+    assert book.handoff("writing-center", channel="sms", staffed=False, lang="es") == (
+        "Pasé su pregunta al Writing Center. Alguien del Writing Center le responderá por "
+        "mensaje de texto para ayudarle con sus citas."
+    )
+    assert "se unirá en un momento" in book.handoff("tutoring", channel="chat", lang="es")
+
+
+@pytest.mark.parametrize("macro", [m for m in MacroBook().data().macros if m.audience == "patron"])
+@pytest.mark.parametrize("channel", ["chat", "sms", "email"])
+def test_every_patron_macro_has_spanish_with_the_same_variables(macro: Any, channel: str) -> None:
+    """Every macro a Spanish-speaking patron may be sent reads in Spanish, and needs what the
+    English needs (a variable only one of them uses would be refused for one language only)."""
+    assert macro.es is not None, macro.id
+    spanish, english = macro.for_channel(channel, "es"), macro.for_channel(channel)
+    assert spanish != english
+    assert sorted(macro.variables(channel, "es")) == sorted(macro.variables(channel))
