@@ -73,7 +73,7 @@ def date_range(frm: date | None, to: date | None, now_day: date) -> tuple[date, 
     last = to or now_day
     first = frm or max(EARLIEST_DAY, last - timedelta(days=DEFAULT_DAYS - 1))
     if first > last:
-        raise InvalidInput("from is after to")
+        raise InvalidInput("the From date is after the To date")
     if (last - first).days > LONGEST_DAYS:
         raise InvalidInput("a report covers at most three years")
     return first, last

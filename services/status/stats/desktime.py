@@ -22,7 +22,7 @@ def check_days(first: date | None, last: date | None) -> str | None:
         if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
             return f"dates run from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"
     if first is not None and last is not None and first > last:
-        return "from is after to"
+        return "the From date is after the To date"
     return None
 
 

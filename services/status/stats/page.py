@@ -58,7 +58,7 @@ def _day(value: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat((value or "").strip())
     except ValueError:
-        raise InvalidInput(f"{name} is not a date like 2026-09-14") from None
+        raise InvalidInput(f"the {name} date is not a date like 2026-09-14") from None
 
 
 @router.get("", response_class=HTMLResponse, summary="Reports page (supervisors)")
@@ -86,9 +86,9 @@ async def reports_page(
     now_day = today(res.clock())
     error = None
     try:
-        first, last = date_range(_day(frm, "from"), _day(to, "to"), now_day)
+        first, last = date_range(_day(frm, "From"), _day(to, "To"), now_day)
     except InvalidInput as exc:
-        error = exc.detail
+        error = exc.detail[:1].upper() + exc.detail[1:]
         first, last = date_range(None, None, now_day)
     await log_access(session, actor, None, "report", res.clock())
     await session.commit()

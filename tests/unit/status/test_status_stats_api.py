@@ -155,9 +155,9 @@ async def test_the_reports_page_says_what_it_could_not_read(client: httpx.AsyncC
     )
     assert signed.status_code == 303
     for query, said in [
-        ("from=garbage", "from is not a date like 2026-09-14"),
-        ("to=0001-01-01", "dates run from 1970-01-01 to 9000-12-31"),
-        ("from=2025-03-04&to=2025-03-01", "from is after to"),
+        ("from=garbage", "The From date is not a date like 2026-09-14"),
+        ("to=0001-01-01", "Dates run from 1970-01-01 to 9000-12-31"),
+        ("from=2025-03-04&to=2025-03-01", "The From date is after the To date"),
     ]:
         page = await client.get(f"/dashboard/reports?{query}")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
