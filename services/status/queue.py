@@ -189,14 +189,21 @@ class QueueFilter:
     limit: int | None = DEFAULT_LIMIT
     """At most this many rows (None: every one, as the original /queue answers)."""
     pin_crises: bool = False
-    """Open crises and possible crises the actor may see are listed whatever the filters above
-    say (the console's queue: a filter or a search never hides a patron in crisis)."""
+    """Open crises nobody acknowledged and possible crises nobody answered, of those the actor
+    may see, are listed whatever the filters above say (the console's queue: a filter or a
+    search never hides a patron in crisis waiting for someone)."""
     only: str | None = None
     """This one conversation, if the rest of the filter lists it (a live row's refresh)."""
 
 
 FLAGGED = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
 """A crisis or a possible one."""
+NEEDS_ATTENTION = or_(
+    and_(Conversation.crisis.is_(True), Conversation.acknowledged_at.is_(None)),
+    and_(Conversation.safety_review.is_(True), Conversation.answered_at.is_(None)),
+)
+"""A crisis nobody has acknowledged, or a possible one nobody has answered: pinned above a
+filtered or searched listing (one being handled no longer buries what was searched for)."""
 
 
 def _narrowing(actor: Actor, flt: QueueFilter) -> list[ColumnElement[bool]]:
@@ -228,7 +235,7 @@ def listing_statement(actor: Actor, flt: QueueFilter) -> Select[*tuple[Any, ...]
     if narrowing and flt.pin_crises and not unfiltered_open:
         matched = and_(*narrowing)
         query = select(*ROW_COLUMNS, matched.label("matched")).where(visible_to(actor))
-        query = query.where(or_(matched, and_(Conversation.state == "open", FLAGGED)))
+        query = query.where(or_(matched, and_(Conversation.state == "open", NEEDS_ATTENTION)))
     else:
         query = select(*ROW_COLUMNS).where(visible_to(actor), *narrowing)
     if flt.only is not None:

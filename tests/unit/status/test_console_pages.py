@@ -90,6 +90,13 @@ async def test_filters_and_search_narrow_the_queue(
         (scene.REVIEW, True),
         (scene.EMAIL, False),
     ]
+    # a crisis someone acknowledged is being handled: it no longer sits above every search
+    lokafor = {"Authorization": "Bearer dev-lokafor-token"}
+    assert (
+        await client.post(f"/conversations/{scene.CRISIS}/acknowledge", headers=lokafor)
+    ).status_code == 200
+    pinned = (await client.get("/conversations?channel=email&pin_crises=true")).json()["items"]
+    assert [i["conversation_id"] for i in pinned] == [scene.REVIEW, scene.EMAIL]
 
 
 async def test_a_crisis_outside_the_filters_still_gets_its_live_row(
