@@ -137,7 +137,7 @@ def _reescalation(
         conversation_ref=conv.conversation_id,
         channel=Channel(conv.channel),
         care_report_url=care_report_url,
-        minutes_unacknowledged=int((now - alerted).total_seconds() // 60),
+        minutes_unacknowledged=max(1, int((now - alerted).total_seconds() // 60)),
         alerted_at=alerted.isoformat(),
         librarian=names.get(conv.assignee) if conv.assignee else None,
     )
