@@ -3,7 +3,7 @@ desk statistics (`stats.projection`) apply alike."""
 
 from __future__ import annotations
 
-from shared.events import Action, Priority, RoutingDecided
+from shared.events import SMS_KEYWORD_RULE, Action, Priority, RoutingDecided
 
 ROUTER = "router"
 """`RoutingDecided.decided_by` of the router's own decisions (anything else is staff)."""
@@ -12,6 +12,12 @@ ROUTER = "router"
 def escalates(data: RoutingDecided) -> bool:
     """Whether the decision is a crisis."""
     return data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
+
+
+def answered_keyword(data: RoutingDecided) -> bool:
+    """Whether the decision is on a text of one keyword refdesk answered itself (STOP, HELP,
+    HOURS): nobody waits on it, and the question after it is the conversation's first."""
+    return any(hit.rule_id == SMS_KEYWORD_RULE for hit in data.rules)
 
 
 def stays_with_patron(data: RoutingDecided) -> bool:

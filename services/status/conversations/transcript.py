@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.status import rows
 from services.status.models import AnyConversation, ConversationRow, DeskChange, TranscriptEntry
+from services.status.placement import answered_keyword
 from shared.events import (
-    SMS_KEYWORD_RULE,
     Action,
     Automatic,
     ConversationClaimed,
@@ -404,7 +404,7 @@ async def on_routing(
     conversation where it was (`kept`) changes nothing a line would say, unless it flagged the
     message for safety review."""
     conv.routed = True
-    if any(hit.rule_id == SMS_KEYWORD_RULE for hit in data.rules):
+    if answered_keyword(data):
         conv.keyword_answered = data.interaction_id
     if not kept:
         conv.action = data.action.value

@@ -17,11 +17,10 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import rows
-from services.status.placement import ROUTER, escalates, keeps_place
+from services.status.placement import ROUTER, answered_keyword, escalates, keeps_place
 from services.status.stats.desktime import buckets
 from services.status.stats.models import DeskStatRow, DeskStatTransfer
 from shared.events import (
-    SMS_KEYWORD_RULE,
     ConversationClaimed,
     ConversationClosed,
     ConversationTagged,
@@ -130,7 +129,7 @@ async def on_routing(session: AsyncSession, data: RoutingDecided) -> None:
     row = await _row(session, data.conversation_id, data.decided_at, data.channel.value)
     by_router = data.decided_by == ROUTER
     crisis = escalates(data)
-    keyword = any(hit.rule_id == SMS_KEYWORD_RULE for hit in data.rules)
+    keyword = answered_keyword(data)
     if by_router and not keyword and row.action is None and row.transfers == 0:
         # the first question after keywords only (STOP, START, HOURS): it is received where
         # the router puts it, not transferred there from the keyword's department

@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer
 
@@ -33,6 +33,19 @@ from shared.events import (
 from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
 
 PATRON_MID = "CAF=abc123@mail.example.edu"
+
+
+async def count_lines(
+    sessions: async_sessionmaker[AsyncSession], cid: str, *where: ColumnElement[bool]
+) -> int:
+    """How many transcript lines of the conversation match `where`."""
+    async with sessions() as session:
+        found = await session.scalar(
+            select(func.count())
+            .select_from(TranscriptEntry)
+            .where(TranscriptEntry.conversation_id == cid, *where)
+        )
+    return int(found or 0)
 
 
 async def patron_writes(
@@ -179,13 +192,7 @@ async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
         PATRON_MID,
         [PATRON_MID],
     )
-    async with sessions() as session:
-        lines = await session.scalar(
-            select(func.count())
-            .select_from(TranscriptEntry)
-            .where(TranscriptEntry.conversation_id == "e-2", TranscriptEntry.direction == "out")
-        )
-    assert lines == 1
+    assert await count_lines(sessions, "e-2", TranscriptEntry.direction == "out") == 1
     view = (await client.get("/conversations/e-2", headers=bearer("mgarcia"))).json()
     assert view["assignee"] == "mgarcia"  # answering takes the conversation
     assert view["messages"][-1]["author"] == "mgarcia"
@@ -222,13 +229,7 @@ async def test_the_same_words_sent_again_later_are_a_reply_of_their_own(
     assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
     keys = {c.idempotency_key for c in publisher.on(NOTIFICATIONS.name)}  # type: ignore[attr-defined]
     assert len(keys) == 2
-    async with sessions() as session:
-        lines = await session.scalar(
-            select(func.count())
-            .select_from(TranscriptEntry)
-            .where(TranscriptEntry.conversation_id == "s-nudge", TranscriptEntry.direction == "out")
-        )
-    assert lines == 2
+    assert await count_lines(sessions, "s-nudge", TranscriptEntry.direction == "out") == 2
 
 
 async def test_two_closes_at_once_close_it_once(
@@ -248,13 +249,7 @@ async def test_two_closes_at_once_close_it_once(
     assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
     closes = [e for e in publisher.on(INTERACTIONS.name) if isinstance(e, ConversationClosed)]
     assert len(closes) == 1
-    async with sessions() as session:
-        lines = await session.scalar(
-            select(func.count())
-            .select_from(TranscriptEntry)
-            .where(TranscriptEntry.conversation_id == "e-close", TranscriptEntry.kind == "closed")
-        )
-    assert lines == 1
+    assert await count_lines(sessions, "e-close", TranscriptEntry.kind == "closed") == 1
 
 
 async def test_of_two_librarians_at_once_one_goes_through_and_the_other_is_told_who(

@@ -19,6 +19,21 @@ ON, AWAY, OFF = StaffStatus.ONLINE, StaffStatus.AWAY, StaffStatus.OFFLINE
 CARE = "https://care.example.edu/report"
 
 
+def _crisis(conversation_id: str, **columns: object) -> Conversation:
+    """An open crisis flagged at T0 (channel, department, assignee... as given)."""
+    values: dict[str, object] = {
+        "channel": "chat",
+        "opened_at": T0,
+        "last_message_at": T0,
+        "crisis": True,
+        "crisis_at": T0,
+        "state": "open",
+        "priority": "urgent",
+        "overnight": False,
+    }
+    return Conversation(conversation_id=conversation_id, **(values | columns))
+
+
 @pytest.mark.parametrize(
     ("status", "silent_s", "expected"),
     [
@@ -113,20 +128,7 @@ async def test_heartbeat_undoes_an_away_set_by_the_sweep_but_not_a_chosen_one(
 async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
     session: AsyncSession,
 ) -> None:
-    session.add(
-        Conversation(
-            conversation_id="c-crisis",
-            channel="chat",
-            opened_at=T0,
-            last_message_at=T0,
-            crisis=True,
-            crisis_at=T0,
-            state="open",
-            priority="urgent",
-            overnight=False,
-            department="care-team",
-        )
-    )
+    session.add(_crisis("c-crisis", department="care-team"))
     await session.flush()
     convs, alerts = await due_reescalations(
         session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
@@ -154,21 +156,7 @@ async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
 
 async def test_acknowledged_crisis_is_not_reescalated(session: AsyncSession) -> None:
     await _online(session, "lokafor")
-    session.add(
-        Conversation(
-            conversation_id="c-ack",
-            channel="sms",
-            opened_at=T0,
-            last_message_at=T0,
-            crisis=True,
-            crisis_at=T0,
-            state="open",
-            priority="urgent",
-            overnight=False,
-            acknowledged_at=T0,
-            acknowledged_by="mgarcia",
-        )
-    )
+    session.add(_crisis("c-ack", channel="sms", acknowledged_at=T0, acknowledged_by="mgarcia"))
     await session.flush()
     _, alerts = await due_reescalations(
         session=session, now=T0 + timedelta(hours=1), ack_timeout_s=300, care_report_url=CARE
@@ -180,21 +168,7 @@ async def test_a_reescalation_is_an_email_the_notifier_can_build(session: AsyncS
     """The alert's context is what the notifier's model asks for: a supervisor reads when the
     CARE Team was alerted, for how long nobody answered and which librarian has the patron."""
     await _online(session, "lokafor")
-    session.add(
-        Conversation(
-            conversation_id="c-care",
-            channel="sms",
-            opened_at=T0,
-            last_message_at=T0,
-            crisis=True,
-            crisis_at=T0,
-            state="open",
-            priority="urgent",
-            overnight=False,
-            department="care-team",
-            assignee="mgarcia",
-        )
-    )
+    session.add(_crisis("c-care", channel="sms", department="care-team", assignee="mgarcia"))
     await session.flush()
     _, alerts = await due_reescalations(
         session=session, now=T0 + timedelta(seconds=430), ack_timeout_s=300, care_report_url=CARE
