@@ -7,6 +7,7 @@ import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
+from pathlib import Path
 
 import httpx
 import pytest
@@ -271,3 +272,24 @@ async def test_a_route_without_get_makes_the_lookup_unavailable(client: Client) 
             await TwilioSmsSender("http://twilio.test", SID, TOKEN, FROM, bare).find_sent(
                 to=TO, body="x", idempotency_key="k-26", since=_since()
             )
+
+
+async def test_development_signs_in_to_twilio_with_the_token_ingest_checks(
+    twilio: FakeTwilio, client: Client, tmp_path: Path
+) -> None:
+    """With a Twilio base URL and no token (development), the notifier sent Basic auth with
+    an empty password while ingest checked Twilio's signatures with the development token."""
+    from services.notifier.app import build_adapters
+    from services.notifier.settings import DEV_TWILIO_TOKEN, NotifierSettings
+
+    settings = NotifierSettings(
+        env="development",
+        run_dir=tmp_path,
+        sms_api_base_url=twilio.base_url,
+        twilio_account_sid=SID,
+        sms_from=FROM,
+    )
+    adapters = build_adapters(settings, client)
+    await adapters.sms.send(to=TO, body="We open at 8", idempotency_key="k-dev")
+    basic = base64.b64encode(f"{SID}:{DEV_TWILIO_TOKEN}".encode()).decode()
+    assert twilio.requests[0]["authorization"] == f"Basic {basic}"
