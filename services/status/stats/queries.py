@@ -30,7 +30,8 @@ GROUP_KEYS: dict[str, Any] = {
     "department": DeskStat.received_by,
     "topic": DeskStat.topic,
     "read_scale": DeskStat.read_scale,
-    "staff": DeskStat.closed_by,
+    # who closed it, while it is closed: a ticket the patron reopened is nobody's close yet
+    "staff": case((DeskStat.closed_at.is_not(None), DeskStat.closed_by), else_=None),
 }
 """What each `group_by` groups on (department: the department that received the question;
 staff: who closed it)."""

@@ -428,7 +428,7 @@ async def test_events_from_several_topics_in_any_order_give_the_same_rows(
 
 
 async def test_a_later_message_reopens_and_a_new_close_ends_it_again(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
 ) -> None:
     truth = generate(1, seed=5)[0]
     start = truth.received
@@ -450,6 +450,15 @@ async def test_a_later_message_reopens_and_a_new_close_ends_it_again(
         row = await session.get(DeskStat, truth.cid)
         assert row is not None and row.closed_at is None and row.resolution_s is None
         assert row.read_scale == 3
+    # reopened: nobody's close yet (a probe's staff table still credited the closer)
+    day = start.astimezone(DESK).date().isoformat()
+    by_staff = await client.get(
+        "/reports/summary",
+        params={"from": day, "to": day, "group_by": "staff"},
+        headers=bearer("dkim"),
+    )
+    groups = {g["key"]: g["questions"] for g in by_staff.json()["groups"] if g["questions"]}
+    assert groups == {None: 1}
     again = close.model_copy(
         update={"closed_at": start + timedelta(minutes=30), "read_scale": None, "topic": "other"}
     )
