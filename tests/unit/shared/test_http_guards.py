@@ -200,3 +200,13 @@ async def test_ingests_admin_api_checks_the_token_before_the_body(
         )
     assert no_body.status_code == wrong.status_code == 401
     assert no_body.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize("service", ["ingest", "router", "notifier", "status", "publisher"])
+async def test_a_load_balancer_may_probe_liveness_with_head(
+    apps: dict[str, FastAPI], service: str
+) -> None:
+    """HEAD /healthz answered 405 (an outside probe): many load balancers probe with HEAD."""
+    async with _client(apps[service]) as client:
+        alive = await client.head("/healthz")
+    assert alive.status_code == 200 and alive.content == b""
