@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from services.status import staff as staff_service
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
+from services.status.errors import Conflict
 from services.status.presence import set_status
 from services.status.resources import Resources, publish_presence
 from services.status.staff import StaffIn, StaffPatch, check_departments, staff_view, token_view
@@ -34,6 +35,15 @@ async def list_staff(actor: ActorDep, session: SessionDep) -> list[dict[str, Any
     return [staff_view(s) for s in await staff_service.list_staff(session=session)]
 
 
+def _not_yourself() -> None:
+    """An admin never takes away their own admin rights: the last one would lock the desk's
+    administration out (another admin, or `refdesk staff` on the database, may)."""
+    raise Conflict(
+        "you cannot deactivate yourself or give up your own admin role: ask another admin, "
+        "or use `refdesk staff` on the status database"
+    )
+
+
 @router.post("", status_code=201, summary="Add a staff member")
 async def create_staff(
     body: StaffIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
@@ -52,6 +62,8 @@ async def update_staff(
 ) -> dict[str, Any]:
     """Update name, email, departments, campus, role or active."""
     require_role(actor, "admin")
+    if staff_id == actor.id and (body.active is False or body.role not in (None, "admin")):
+        _not_yourself()
     _known_departments(res, body.departments)
     row = await staff_service.update_staff(session=session, staff_id=staff_id, patch=body)
     await session.commit()
@@ -64,6 +76,8 @@ async def deactivate_staff(
 ) -> dict[str, Any]:
     """Deactivate, revoke their tokens and sign them off."""
     require_role(actor, "admin")
+    if staff_id == actor.id:
+        _not_yourself()
     now = res.clock()
     row = await staff_service.update_staff(
         session=session, staff_id=staff_id, patch=StaffPatch(active=False)

@@ -123,6 +123,22 @@ async def test_admin_manages_staff_and_tokens(client: httpx.AsyncClient) -> None
     assert "awilson" in [s["id"] for s in listing.json()]
 
 
+async def test_an_admin_cannot_lock_themselves_out(client: httpx.AsyncClient) -> None:
+    """An outside probe's admin token demoted and deactivated its own account: the last admin
+    would lock the desk's administration out."""
+    admin = bearer("dkim")
+    for call in (
+        client.patch("/admin/staff/dkim", json={"role": "staff"}, headers=admin),
+        client.patch("/admin/staff/dkim", json={"active": False}, headers=admin),
+        client.post("/admin/staff/dkim/deactivate", headers=admin),
+    ):
+        refused = await call
+        assert refused.status_code == 409 and "another admin" in refused.json()["detail"]
+    assert (await client.get("/staff/me", headers=admin)).json()["role"] == "admin"
+    renamed = await client.patch("/admin/staff/dkim", json={"name": "Dan Kim"}, headers=admin)
+    assert renamed.status_code == 200
+
+
 async def test_a_department_the_desk_does_not_know_is_refused(client: httpx.AsyncClient) -> None:
     """A misspelt department left a staff member seeing none of its queue (it answered 200)."""
     for bad in (["../../x"], ["tutoring", "writing center"]):
