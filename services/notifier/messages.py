@@ -278,9 +278,11 @@ def _subject(
     they answer a patron's email (whose Message-ID, in References, threads it back)."""
     answers_email = msg_id(values.get("in_reply_to")) is not None
     if values.get("subject") and (kind in WRITTEN_BY_STAFF or answers_email):
-        # a staff reply, or an automatic answer to the patron's email, under their own subject
-        subject = reply_subject(str(values["subject"]))
-        return subject if answers_email else tagged(subject, conversation_id)
+        # a staff reply, or an automatic answer to the patron's email, under their own subject;
+        # a first email staff wrote (a text thread turned email) answers nothing: no "Re:"
+        if answers_email:
+            return reply_subject(str(values["subject"]))
+        return tagged(" ".join(str(values["subject"]).split()), conversation_id)
     subject = " ".join(_render(env, kind, Channel.EMAIL, "subject", values, lang).split())
     return subject if kind in STAFF_FACING else tagged(subject, conversation_id)
 

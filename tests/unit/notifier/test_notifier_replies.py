@@ -90,6 +90,14 @@ def test_reply_to_no_patron_email_carries_the_tag() -> None:
     assert msg["Subject"] == "Re: Renewing a laptop [refdesk #email-a8842442-f509-58e6]"
 
 
+def test_a_first_email_staff_wrote_answers_nothing_and_says_no_re() -> None:
+    """A text thread turned email: its first email went out "Re: Your question to the TCC
+    Library" (a librarian-shift probe), though it answers no email."""
+    converted = REPLY.model_copy(update={"in_reply_to": None, "references": []})
+    msg = _email(converted.model_copy(update={"subject": "Your  laptop loan"}))
+    assert msg["Subject"] == "Your laptop loan [refdesk #email-a8842442-f509-58e6]"
+
+
 def test_reply_without_a_patron_subject_gets_one_with_the_tag() -> None:
     msg = _email(REPLY.model_copy(update={"subject": None, "in_reply_to": None, "references": []}))
     assert msg["Subject"] == "Your question to the TCC Library [refdesk #email-a8842442-f509-58e6]"
