@@ -102,3 +102,28 @@ async def test_a_draft_outlives_a_colleagues_claim(
         await expect(page.locator("#action-status")).to_contain_text("unsent reply")
         await shoot(page, tmp_path, "draft-kept")
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_background_tab_counts_new_conversations_in_its_title(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Nothing outside the page told a librarian working in another tab that a chat, or a
+    crisis, had arrived (a librarian-shift probe)."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        title = await page.title()
+        await page.evaluate(
+            "Object.defineProperty(document, 'hidden', {value: true, configurable: true})"
+        )
+        await scene.crisis(sessions)  # arrives while the tab is in the background
+        await expect(page).to_have_title(f"(!) (1) {title}", timeout=10_000)
+        await page.evaluate(
+            """Object.defineProperty(document, 'hidden', {value: false, configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'))"""
+        )
+        await expect(page).to_have_title(title)
+        assert page.js_errors == []

@@ -141,7 +141,26 @@ window.Desk = (() => {
   }
 
   // Tells screen readers what arrived: one row by its channel and flag, several by count.
+  // While the console's tab is in the background, its title counts the conversations that
+  // arrived ("(2) ..."), a crisis first ("(!) ..."); back in front, the title is itself again.
+  const baseTitle = document.title;
+  let unseen = 0;
+  let unseenCrisis = false;
+  function markTitle(arrived) {
+    if (!document.hidden || !arrived.length) return;
+    unseen += arrived.length;
+    unseenCrisis = unseenCrisis || arrived.some((r) => r.querySelector(".flag-crisis"));
+    document.title = `${unseenCrisis ? "(!) " : ""}(${unseen}) ${baseTitle}`;
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) return;
+    unseen = 0;
+    unseenCrisis = false;
+    document.title = baseTitle;
+  });
+
   function announceArrivals(arrived) {
+    markTitle(arrived);
     if (arrived.length === 1) {
       const row = arrived[0];
       const label = row.querySelector(".channel-label").textContent;
