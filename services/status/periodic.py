@@ -47,7 +47,7 @@ async def tick(res: Resources) -> None:
             session=session,
             now=now,
             ack_timeout_s=settings.crisis_ack_timeout_s,
-            care_report_url=settings.care_report_url,
+            care_report_url=res.book.data().links["care_report_url"],
         )
         # publish before stamping: the idempotency keys make a repeat after a crash harmless
         for alert in alerts:

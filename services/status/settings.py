@@ -6,11 +6,9 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.events import Url
 from shared.settings import CommonSettings, own_variable, refuse, weak_secret
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "staff_seed.yaml"
-CARE_REPORT_URL = "https://cm.maxient.com/reportingform.php?TarrantCCD"
 DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105 (development only; production refuses it)
 
 
@@ -46,12 +44,6 @@ class StatusSettings(CommonSettings):
         gt=0,
         validation_alias=_env("crisis_ack_timeout_s"),
         description="an unacknowledged crisis is re-escalated to supervisors after this",
-    )
-    care_report_url: Url = Field(
-        CARE_REPORT_URL,
-        validation_alias=_env("care_report_url"),
-        description="the CARE Team's incident report form, linked in a crisis re-escalation "
-        "(the router's policy links it in the first alert)",
     )
     auto_assign: bool = Field(
         False,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.status.errors import InvalidInput, NotFound
 
@@ -87,12 +87,24 @@ class Macro(BaseModel):
         return [name for _, name, _, _ in string.Formatter().parse(text) if name]
 
 
+REQUIRED_LINKS = ("care_report_url",)
+"""Links the service itself uses, not only macros: the CARE Team's incident report form is in
+every crisis re-escalation email."""
+
+
 class MacroFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     links: dict[str, str]
     departments: dict[str, Department]
     macros: list[Macro]
+
+    @model_validator(mode="after")
+    def _has_required_links(self) -> MacroFile:
+        missing = [name for name in REQUIRED_LINKS if not self.links.get(name)]
+        if missing:
+            raise ValueError(f"links: {', '.join(missing)} is required")
+        return self
 
 
 @dataclass

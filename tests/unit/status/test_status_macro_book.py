@@ -187,3 +187,12 @@ def test_every_patron_macro_has_spanish_with_the_same_variables(macro: Any, chan
     spanish, english = macro.for_channel(channel, "es"), macro.for_channel(channel)
     assert spanish != english
     assert sorted(macro.variables(channel, "es")) == sorted(macro.variables(channel))
+
+
+def test_the_care_report_link_cannot_be_edited_away(book_file: Path) -> None:
+    """Every crisis re-escalation email links the CARE Team's form from this file: an edit that
+    drops it is refused at load (the last good file is kept)."""
+    text = book_file.read_text()
+    book_file.write_text(text.replace("  care_report_url:", "  old_care_report_url:"))
+    with pytest.raises(ValueError, match="care_report_url is required"):
+        load(book_file)
