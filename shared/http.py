@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
@@ -90,11 +91,33 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
     return router
 
 
-def http_problem(exc: StarletteHTTPException) -> JSONResponse:
-    """An HTTP error (a route's, or the router's 404 and 405) as problem+json, its headers kept."""
+def http_problem(exc: StarletteHTTPException, request: Request | None = None) -> JSONResponse:
+    """An HTTP error (a route's, or the router's 404 and 405) as problem+json, its headers kept.
+    A 405's Allow names every method some route takes at the path (Starlette's names only the
+    first route's, so `GET /x` and `DELETE /x` as two routes answered a POST with "Allow: GET")."""
     response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405 and request is not None:
+        allowed = allowed_methods(request)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
     return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the app's routes take at the request's path: each method tried against the
+    routes as the router tries them (included routers are routes of their own)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -118,8 +141,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return http_problem(exc)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return http_problem(exc, request)
 
     @app.exception_handler(Exception)
     async def _unhandled(_req: Request, _exc: Exception) -> JSONResponse:

@@ -253,7 +253,7 @@ def install_page_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code not in (404, 405) or not _browser_page(request):
-            return http_problem(exc)
+            return http_problem(exc, request)
         path = request.url.path
         if path.endswith("/") and path.rstrip("/"):
             return RedirectResponse(str(request.url.replace(path=path.rstrip("/"))), 307)

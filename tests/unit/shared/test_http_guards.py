@@ -210,3 +210,26 @@ async def test_a_load_balancer_may_probe_liveness_with_head(
     async with _client(apps[service]) as client:
         alive = await client.head("/healthz")
     assert alive.status_code == 200 and alive.content == b""
+
+
+async def test_a_405_names_every_method_the_path_takes(apps: dict[str, FastAPI]) -> None:
+    """PUT and DELETE of one path are two routes; a POST there was told "Allow: PUT" alone."""
+    async with _client(apps["ingest"]) as client:
+        wrong = await client.post("/admin/blocklist/+18175550123")
+        health = await client.post("/healthz")
+    assert wrong.status_code == 405 and wrong.headers["content-type"] == PROBLEM
+    assert wrong.headers["allow"] == "PUT, DELETE"
+    assert health.headers["allow"] == "GET, HEAD"
+
+
+async def test_the_routers_explain_checks_the_token_before_the_body(
+    apps: dict[str, FastAPI],
+) -> None:
+    """Without the token /explain answered 422 naming the fields a request should have (a
+    body that is not JSON at all is still 400 first: it is parsed before any check runs, and
+    its answer says nothing of the shape)."""
+    async with _client(apps["router"]) as client:
+        shaped = await client.post("/explain", json={"channel": "fax"})
+        empty = await client.post("/explain", json={})
+    assert shaped.status_code == empty.status_code == 401
+    assert "channel" not in shaped.text + empty.text
