@@ -72,3 +72,40 @@ def test_javascript_and_python_count_the_same_segments() -> None:
     for text, ((encoding, segments), stripped) in zip(texts, results, strict=True):
         assert (encoding, segments) == sms_segments(text), repr(text)
         assert stripped == text.strip(), repr(text)
+
+
+def test_the_composer_names_what_left_gsm7_and_offers_plain_twins() -> None:
+    """The warning said only "a character outside GSM-7 (an emoji or a curly quote)": a pasted
+    non-breaking space, invisible, left the librarian nothing to find."""
+    texts = [
+        "We\u2019re open\u00a0until 9 \u2014 bring your ID\u2026 😀 中",
+        "\u201cquoted\u201d\u200bword\ttab \u2022 item",
+    ]
+    program = (
+        f"const s = require({json.dumps(str(SCRIPT))});"
+        "const texts = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(texts.map(t => [s.outsideGsm7(t).map(s.describe), s.plain(t)])));"
+    )
+    assert NODE is not None
+    run = subprocess.run(
+        [NODE, "-e", program], input=json.dumps(texts), capture_output=True, text=True, check=True
+    )
+    (names, plain), (names2, plain2) = json.loads(run.stdout)
+    assert names == [
+        "curly apostrophe \u2019",
+        "non-breaking space",
+        "long dash \u2014",
+        "ellipsis \u2026",
+        "\u201c😀\u201d",
+        "\u201c中\u201d",
+    ]
+    assert plain == "We're open until 9 - bring your ID... 😀 中"
+    assert names2 == [
+        "curly quote \u201c",
+        "curly quote \u201d",
+        "zero-width space",
+        "tab",
+        "bullet \u2022",
+    ]
+    # every twin is GSM-7, as the notifier counts it
+    assert sms_segments(plain2) == ("GSM-7", 1) and plain2 == '"quoted"word tab - item'

@@ -32,7 +32,7 @@ pytestmark = [*needs_browser, pytest.mark.timeout(240)]
 EMAIL_REPLY = "Hi Alex, yes: a laptop loan renews once online. Sign in to your library account"
 EMAIL_EDIT = " and choose Renew. Enjoy spring break!"
 # a curly apostrophe: UCS-2, 70 characters a segment
-SMS_REPLY = "We\u2019re open until 9 PM tonight. Printing is on the 2nd floor, 10¢ a page."
+SMS_REPLY = "We\u2019re open until 9 PM tonight. Printing is on the 2nd floor, 10 cents a page."
 
 
 def commands(publisher: FakePublisher, kind: NotificationKind) -> list[NotificationRequested]:
@@ -126,12 +126,26 @@ async def test_a_shift_at_the_desk(
         await expect(counter).to_have_attribute("data-segments", str(segments))
         await expect(counter).to_have_attribute("data-encoding", encoding)
         await expect(counter).to_contain_text(f"{encoding}, {segments} segment")
+        await expect(page.locator("#segment-warning")).to_have_text(
+            "The curly apostrophe \u2019 is outside GSM-7, so each segment holds 70 characters,"
+            " not 160."
+        )
         await check("sms")
+        # one click swaps it for a plain apostrophe: GSM-7, 160 characters a segment
+        await page.click("#plain-punctuation")
+        plain = SMS_REPLY.replace("\u2019", "'")
+        encoding, segments = sms_segments(plain)
+        assert encoding == "GSM-7"
+        await expect(counter).to_have_attribute("data-encoding", "GSM-7")
+        await expect(page.locator("#segment-warning")).to_have_text("")
+        await expect(page.locator("#plain-punctuation")).to_be_hidden()
+        assert await page.input_value("#reply-text") == plain
         clock.advance(120)
         await page.click("#send-reply")
         await expect(page.locator('#transcript li[data-role="staff"]')).to_contain_text("2nd floor")
         sms_reply = commands(publisher, NotificationKind.STAFF_REPLY)[-1]
         assert sms_reply.channel is Channel.SMS and sms_reply.recipient == "+18175550142"
+        assert sms_reply.context["text"] == plain
         assert sms_segments(sms_reply.context["text"]) == (encoding, segments)
 
         # close it: the patron gets the survey

@@ -18,6 +18,7 @@
   };
   const path = (suffix) => `/conversations/${encodeURIComponent(Desk.openId())}${suffix}`;
   const byId = (id) => document.getElementById(id);
+  const Segments = window.RefdeskSegments;
 
   function say(id, text) {
     const node = byId(id);
@@ -47,8 +48,8 @@
     const counter = byId("segment-counter");
     const textarea = byId("reply-text");
     if (!counter || !textarea) return;
-    const text = window.RefdeskSegments.pyStrip(textarea.value);
-    const [encoding, segments] = window.RefdeskSegments.smsSegments(text);
+    const text = Segments.pyStrip(textarea.value);
+    const [encoding, segments] = Segments.smsSegments(text);
     const budget = Number(counter.dataset.budget);
     const n = Array.from(text).length;
     counter.textContent = `${n} character${n === 1 ? "" : "s"}, ${encoding}, ${segments} segment${segments === 1 ? "" : "s"}`;
@@ -58,8 +59,28 @@
     counter.classList.toggle("over", over);
     let warning = "";
     if (over) warning = `Over the desk's budget of ${budget} segments: shorten it, or send one idea per text.`;
-    else if (encoding === "UCS-2") warning = "A character outside GSM-7 (an emoji or a curly quote) makes each segment hold 70 characters, not 160.";
+    else if (encoding === "UCS-2") warning = outsideWarning(text);
     if (byId("segment-warning").textContent !== warning) say("segment-warning", warning);
+    const fix = byId("plain-punctuation");
+    if (fix) fix.hidden = encoding !== "UCS-2" || Segments.plain(text) === text;
+  }
+
+  // Names what pushed a text out of GSM-7 (often invisible: a pasted non-breaking space).
+  function outsideWarning(text) {
+    const outside = Segments.outsideGsm7(text);
+    const named = outside.slice(0, 3).map(Segments.describe);
+    if (outside.length > 3) named.push(`${outside.length - 3} more`);
+    const list = named.length > 1 ? `${named.slice(0, -1).join(", ")} and ${named.at(-1)}` : named[0];
+    const verb = outside.length === 1 ? "is" : "are";
+    return `The ${list} ${verb} outside GSM-7, so each segment holds 70 characters, not 160.`;
+  }
+
+  function usePlainPunctuation() {
+    const textarea = byId("reply-text");
+    if (!textarea) return;
+    textarea.value = Segments.plain(textarea.value);
+    textarea.focus();
+    updateCounter();
   }
 
   function insertAtCursor(textarea, text) {
@@ -193,6 +214,7 @@
     const close = event.target.closest("[data-close]");
     if (close) { close.closest("dialog").close(); return; }
     if (event.target.closest("#macro-insert")) insertMacro();
+    else if (event.target.closest("#plain-punctuation")) usePlainPunctuation();
   });
 
   pane.addEventListener("close", (event) => {

@@ -44,6 +44,42 @@
     return segments;
   }
 
+  // Characters a phone keyboard or a pasted document slips in that have a plain GSM-7 twin,
+  // with the name the composer gives them (several are invisible).
+  const PLAIN = new Map([
+    ["\u2018", ["'", "curly apostrophe"]], ["\u2019", ["'", "curly apostrophe"]],
+    ["\u201c", ['"', "curly quote"]], ["\u201d", ['"', "curly quote"]],
+    ["\u2013", ["-", "dash"]], ["\u2014", ["-", "long dash"]], ["\u2026", ["...", "ellipsis"]],
+    ["\u00a0", [" ", "non-breaking space"]], ["\u202f", [" ", "narrow space"]],
+    ["\u2009", [" ", "thin space"]], ["\u200b", ["", "zero-width space"]],
+    ["\u200d", ["", "zero-width joiner"]], ["\ufeff", ["", "invisible byte-order mark"]],
+    ["\u2022", ["-", "bullet"]], ["\t", [" ", "tab"]],
+  ]);
+
+  /** The distinct characters of a text outside GSM-7, in the order they first appear. */
+  function outsideGsm7(text) {
+    const seen = [];
+    for (const ch of chars(text)) {
+      if (!GSM7_BASIC.has(ch) && !GSM7_EXTENSION.has(ch) && !seen.includes(ch)) seen.push(ch);
+    }
+    return seen;
+  }
+
+  const INVISIBLE = new Set(["\u00a0", "\u202f", "\u2009", "\u200b", "\u200d", "\ufeff", "\t"]);
+
+  /** How the composer names a character: its plain name (and itself, if it shows), or itself
+      in quotes. */
+  function describe(ch) {
+    const known = PLAIN.get(ch);
+    if (!known) return `\u201c${ch}\u201d`;
+    return INVISIBLE.has(ch) ? known[1] : `${known[1]} ${ch}`;
+  }
+
+  /** The text with each character of PLAIN replaced by its GSM-7 twin. */
+  function plain(text) {
+    return chars(text).map((ch) => (PLAIN.has(ch) ? PLAIN.get(ch)[0] : ch)).join("");
+  }
+
   /** [encoding, segments] for a text as the notifier sends it (0 segments for empty text). */
   function smsSegments(text) {
     if (!text) return ["GSM-7", 0];
@@ -51,7 +87,7 @@
     return ["UCS-2", count(units(text, "UCS-2"), UCS2_SINGLE, UCS2_MULTI)];
   }
 
-  const api = { smsSegments, isGsm7, pyStrip };
+  const api = { smsSegments, isGsm7, pyStrip, outsideGsm7, describe, plain, PLAIN };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.RefdeskSegments = api;
 })(typeof window !== "undefined" ? window : globalThis);
