@@ -23,8 +23,9 @@ is guessed from: a person writing "out of office" is a person.
 A bounce's report names the email it is about (the returned message's Message-ID) and the
 address that failed (`Final-Recipient`, `Original-Recipient`, the returned `To`); ingest joins
 it to the conversation of the email refdesk sent to that address with that Message-ID
-(`services.ingest.replies`). The status code is kept; the remote server's words are not (they
-quote addresses and sometimes the message).
+(`services.ingest.replies`). The status code is kept (read from the report's fields, or from
+the text of a bounce written as plain text, where the remote server's reply quotes it); the
+remote server's words are not (they quote addresses and sometimes the message).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ HeaderReader = Callable[[str], str | None]
 """A message's topmost header by name, decoded; None when absent."""
 
 _STATUS = re.compile(r"^[245]\.[0-9]{1,3}\.[0-9]{1,3}$")
+_TEXT_STATUS = re.compile(
+    r"(?:\b[245][0-9]{2}[ -]|\(#)([45]\.[0-9]{1,3}\.[0-9]{1,3})\b"  # "550 5.1.1", "(#5.1.1)"
+)
+"""An enhanced status code a bounce written as plain text quotes: after the remote server's
+three-digit reply (Postfix's "said: 550 5.1.1", Exim's "SMTP error ... 550-5.1.1") or in
+qmail's "(#5.1.1)"."""
 _FIELD = re.compile(r"(?im)^([A-Za-z-]+)[ \t]*:[ \t]*(.*(?:\r?\n[ \t]+.*)*)$")
 _REPORT_FIELDS = frozenset({"action", "status", "final-recipient", "original-recipient"})
 _RETURNED_FIELDS = frozenset({"message-id", "to"})
@@ -171,10 +178,14 @@ def read_report(status_text: str, returned_headers: str) -> DeliveryReport:
     addresses = [r for _, r in chosen if r]
     addresses += [a.lower() for _, a in getaddresses([returned.get("to", "")]) if "@" in a]
     ids = message_id_list(returned.get("message-id"))
+    status_code = next((s for s, _ in chosen if s), None)
+    if actions == 0:  # no per-recipient fields: a bounce written as plain text
+        quoted = _TEXT_STATUS.search(status_text[:MAX_REPORT_CHARS])
+        status_code = quoted.group(1) if quoted else None
     return DeliveryReport(
         action=worst,
         reported=actions > 0,
-        status=next((s for s, _ in chosen if s), None),
+        status=status_code,
         message_id=ids[0][:255] if ids else None,
         recipients=tuple(dict.fromkeys(addresses)),
     )

@@ -277,7 +277,51 @@ Subject: Re: Lost book
     assert mail.report is not None
     assert mail.report.message_id == "77aa@refdesk.tccd.edu"
     assert mail.report.recipients == (PATRON,)
-    assert mail.report.status is None  # no machine-readable code: said as "gave no reason"
+    assert mail.report.status == "5.1.1"  # qmail's "(#5.1.1)": the console says why
+
+
+@pytest.mark.parametrize(
+    ("said", "status"),
+    [
+        # Postfix's bounce, written as plain text by an older relay
+        (
+            "host mx.example.edu[10.0.0.5] said: 550 5.1.1 <{p}>: Recipient address rejected",
+            "5.1.1",
+        ),
+        # Exim's "Mail delivery failed"
+        (
+            "SMTP error from remote mail server after RCPT TO:<{p}>:\n    550-5.2.2 mailbox full",
+            "5.2.2",
+        ),
+        ("host mx said: 452 4.2.2 Over quota (in reply to RCPT TO command)", "4.2.2"),
+        # a code without a server's reply before it is a version or a date, not a status
+        ("Delivery failed. Relay software 5.1.1 build 2024.", None),
+        ("The mailbox does not exist.", None),
+    ],
+)
+def test_a_plain_text_bounce_says_the_status_its_server_quoted(
+    said: str, status: str | None
+) -> None:
+    """A bounce without a machine-readable report had lost its reason ("gave no reason")."""
+    body = f"""\
+From: Mail Delivery System <MAILER-DAEMON@mx.example.edu>
+To: {DESK}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <p-1@mx.example.edu>
+
+This is the mail system at host mx.example.edu.
+
+{said.format(p=PATRON)}
+
+------ This is a copy of the message, including all the headers. ------
+
+From: {DESK}
+To: {PATRON}
+Message-ID: <77aa@refdesk.tccd.edu>
+"""
+    mail = parse_mime(body.encode())
+    assert mail.report is not None and mail.report.status == status
+    assert mail.report.message_id == "77aa@refdesk.tccd.edu"
 
 
 def test_an_out_of_office_reply_through_mime() -> None:
