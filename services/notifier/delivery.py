@@ -43,6 +43,7 @@ from services.notifier.errors import (
     PermanentError,
     PermanentSendError,
     RateLimited,
+    TransientSendError,
     UncertainSendError,
 )
 from services.notifier.lanes import LaneWake
@@ -81,11 +82,11 @@ CRISIS_KINDS = {
 }
 
 
-def rate_limit_wait_s(exc: RateLimited) -> float:
-    """The least a rate-limited message waits: the provider's Retry-After (capped by the
-    adapter, sms.RETRY_AFTER_MAX_S; 0 when it gave none), stretched by up to a tenth so the
-    messages one limit held back do not all come back in the same second."""
-    return (exc.retry_after_s or 0.0) * random.uniform(1.0, 1.1)
+def rate_limit_wait_s(retry_after_s: float) -> float:
+    """The least a message the provider held back waits: its Retry-After (capped by the
+    adapter, sms.RETRY_AFTER_MAX_S), stretched by up to a tenth so the messages one limit held
+    back do not all come back in the same second."""
+    return retry_after_s * random.uniform(1.0, 1.1)
 
 
 @dataclass
@@ -220,10 +221,10 @@ class Deliverer:
                 return
             RETRIES.labels(**labels).inc()
             delay_s = self.backoff_s(attempts)
-            limited = exc if isinstance(exc, RateLimited) else None
-            if limited is not None:  # the provider is up and asked for the wait: no outage
-                delay_s = max(delay_s, rate_limit_wait_s(limited))
-            else:
+            asked = exc.retry_after_s if isinstance(exc, TransientSendError) else None
+            if asked:  # the provider asked for the wait (Retry-After): no sooner, nor pulled in
+                delay_s = max(delay_s, rate_limit_wait_s(asked))
+            if not isinstance(exc, RateLimited):  # a rate limit says the provider is up
                 self.failing.add(cmd.channel)
             await self.work.submit(
                 ledger_outcomes.retry_later(
@@ -231,7 +232,7 @@ class Deliverer:
                     delay_s=delay_s,
                     error=str(exc),
                     in_doubt_since=began if isinstance(exc, UncertainSendError) else None,
-                    held=limited is not None,
+                    held=bool(asked) or isinstance(exc, RateLimited),
                 )
             )
             log.warning(

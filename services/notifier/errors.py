@@ -49,11 +49,17 @@ class InvalidContext(PermanentError):
 
 
 class TransientSendError(TransientError):
-    """Delivery failed for a reason that may go away (4xx SMTP, 5xx/429 HTTP, network)."""
+    """Delivery failed for a reason that may go away (4xx SMTP, 5xx/429 HTTP, network).
 
-    def __init__(self, reason: str, *, code: int | None = None) -> None:
+    ``retry_after_s``: how long the provider asked us to wait (a 503's or 429's Retry-After,
+    capped; None when it said nothing). The retry comes no sooner."""
+
+    def __init__(
+        self, reason: str, *, code: int | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(reason if code is None else f"{reason} (code {code})")
         self.code = code
+        self.retry_after_s = retry_after_s
 
 
 class UncertainSendError(TransientSendError):
@@ -68,12 +74,6 @@ class RateLimited(TransientSendError):
     Retried no sooner than ``retry_after_s`` (its Retry-After, capped; None when it said
     nothing), and never pulled forward by another message's success on the lane: that says the
     provider is up, not that its limit has lifted."""
-
-    def __init__(
-        self, reason: str, *, code: int | None = None, retry_after_s: float | None = None
-    ) -> None:
-        super().__init__(reason, code=code)
-        self.retry_after_s = retry_after_s
 
 
 class AuthenticationFailed(TransientSendError):

@@ -6,11 +6,12 @@ attempt may have reached the provider (sms_delivery.py): Twilio's Messages API h
 idempotency key, so a retried create is a second text to the patron.
 
 Failures of a send are ``UncertainSendError`` (the message may exist: read timeout, connection
-lost after the request went out, HTTP 5xx, a 2xx without a SID), ``TransientSendError`` (it
-does not: refused connection, connect timeout, 408), ``RateLimited`` (429, with how long its
-Retry-After asks to wait), ``AuthenticationFailed`` (401, or 403 with an authentication code),
-``BodyTooLong`` (error 21617) or ``PermanentSendError`` (any other 4xx, e.g. 21211 "invalid
-To", 21610 "unsubscribed", 21614 "not a mobile number", whose Twilio code it carries as
+lost after the request went out, HTTP 5xx, a 2xx without a SID; a 503's Retry-After is kept
+and waited out), ``TransientSendError`` (it does not: refused connection, connect timeout,
+408), ``RateLimited`` (429, with how long its Retry-After asks to wait),
+``AuthenticationFailed`` (401, or 403 with an authentication code), ``BodyTooLong`` (error
+21617) or ``PermanentSendError`` (any other 4xx, e.g. 21211 "invalid To", 21610
+"unsubscribed", 21614 "not a mobile number", whose Twilio code it carries as
 ``provider_code``). Error text carries the HTTP status and Twilio error code, never the number,
 the body or a credential.
 """
@@ -189,7 +190,11 @@ class TwilioSmsSender:
                 retry_after_s=retry_after(response, now=self._clock()),
             )
         if status >= 300:
-            raise TransientSendError("twilio lookup failed", code=status)
+            raise TransientSendError(
+                "twilio lookup failed",
+                code=status,
+                retry_after_s=retry_after(response, now=self._clock()),
+            )
         messages = _json(response).get("messages")
         if not isinstance(messages, list):
             raise LookupUnavailable("twilio lookup answered without a message list")
@@ -266,7 +271,8 @@ def _error_for(
     twilio_code = _twilio_code(_json(response))
     reason = f"twilio http {status}" + (f" error {twilio_code}" if twilio_code else "")
     if status >= 500:  # a gateway or Twilio itself failed, perhaps after creating the message
-        return UncertainSendError(reason, code=status)
+        # a 503's Retry-After (maintenance, overload) is obeyed as a 429's is
+        return UncertainSendError(reason, code=status, retry_after_s=retry_after(response, now=now))
     if status == 429:
         return RateLimited(reason, code=status, retry_after_s=retry_after(response, now=now))
     if status == 408:

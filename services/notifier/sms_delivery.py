@@ -166,9 +166,9 @@ class SmsAttempt:
             SMS_LOOKUPS.labels(result="failed").inc()
             if not (self.crisis or self.last_attempt):
                 reason = f"looking for an earlier attempt failed: {exc}"
-                if isinstance(exc, RateLimited):  # the wait Twilio asked for holds for the lookup
-                    raise RateLimited(reason, retry_after_s=exc.retry_after_s) from exc
-                raise TransientSendError(reason) from exc
+                # the wait Twilio asked for (a 429's or 503's Retry-After) holds for the lookup
+                kind = RateLimited if isinstance(exc, RateLimited) else TransientSendError
+                raise kind(reason, retry_after_s=exc.retry_after_s) from exc
             log.warning(
                 "sms lookup failed; sending again rather than waiting"
                 + (" (a crisis message)" if self.crisis else " (its last attempt)"),

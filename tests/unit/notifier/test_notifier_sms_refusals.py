@@ -116,6 +116,24 @@ async def test_a_429_without_retry_after_is_not_pulled_forward_either(lane: Lane
     assert [o.state for o in lane.outcomes()] == [DeliveryState.SENT] * 2
 
 
+async def test_a_503_with_retry_after_waits_it_out_too(lane: Lane) -> None:
+    """Twilio's 503 with Retry-After (maintenance): the retry came after the lane's backoff
+    (seconds) or at once on the next success elsewhere, into the same maintenance window."""
+    busy = UncertainSendError("twilio http 503", code=503, retry_after_s=RETRY_AFTER_S)
+    lane.sms.steps_to[PATRON] = [refuse(busy)]
+    await lane.deliverer.record([keyword_reply()])
+    await lane.drain()
+    await lane.deliverer.record([someone_else(1)])
+    await lane.drain()
+    assert lane.sms.attempts.count(KEY) == 1  # another text's success did not pull it in
+    await lane.later(RETRY_AFTER_S - 1)
+    assert lane.sms.attempts.count(KEY) == 1
+    await lane.later(RETRY_AFTER_S * (SPREAD - 1) + 1.5)
+    assert lane.sms.attempts.count(KEY) == 2
+    [mine] = [o for o in lane.outcomes() if o.idempotency_key == KEY]
+    assert mine.state is DeliveryState.SENT and len(lane.sms.created) == 2
+
+
 async def test_an_ordinary_failure_is_still_retried_when_the_lane_sends_again(
     lane: Lane,
 ) -> None:

@@ -18,6 +18,7 @@ from services.notifier.errors import (
     BodyTooLong,
     PermanentSendError,
     RateLimited,
+    UncertainSendError,
 )
 from services.notifier.sms import RETRY_AFTER_MAX_S, TwilioSmsSender
 
@@ -110,6 +111,19 @@ async def test_a_429_on_the_lookup_says_how_long_too(
     with pytest.raises(RateLimited) as info:
         await sender.find_sent(to=TO, body="x", idempotency_key="k-1", since=T0)
     assert info.value.retry_after_s == 12.0
+
+
+async def test_a_503_says_how_long_twilio_asked_to_wait_too(
+    twilio: FakeMessagesApi, sender: TwilioSmsSender
+) -> None:
+    """Maintenance or overload: the text may exist (the next attempt asks first), and the
+    retry waits what Retry-After says (it was the lane's own backoff, 1 s then 2 s ...)."""
+    twilio.answer_next(503, {"code": 20503}, {"Retry-After": "120"})
+    error = await refusal(sender)
+    assert isinstance(error, UncertainSendError) and error.retry_after_s == 120.0
+    twilio.answer_next(502, {})
+    error = await refusal(sender)
+    assert isinstance(error, UncertainSendError) and error.retry_after_s is None
 
 
 # ---- refusals ------------------------------------------------------------------------------
