@@ -39,7 +39,13 @@ from services.ingest.providers.errors import (
     StaleTimestamp,
 )
 from services.ingest.providers.files import AttachedFile, file_name, listed, media_type
-from services.ingest.providers.text import html_to_text, is_forward, split_reply, ticket_tag
+from services.ingest.providers.text import (
+    html_to_text,
+    is_forward,
+    is_reply,
+    split_reply,
+    ticket_tag,
+)
 from shared.limits import json_too_deep
 
 MAX_TOKEN = 255
@@ -125,17 +131,19 @@ def _fields(form: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
-def _new_text(fields: Mapping[str, str], subject: str | None) -> str:
+def _new_text(fields: Mapping[str, str], subject: str | None, *, reply: bool) -> str:
     """Mailgun's stripped-text if it left anything, else body-plain (or body-html) stripped here;
-    a forward is read from body-plain (Mailgun strips the forwarded message as history)."""
+    a forward is read from body-plain (Mailgun strips the forwarded message as history), and so
+    is an email that answers nothing (`reply` false: Mailgun strips what looks like history in
+    it too, such as a call number quoted with ">" or "my professor wrote:")."""
     plain = fields.get("body-plain", "")
     if not plain.strip() and fields.get("body-html"):
         plain = html_to_text(fields["body-html"], subject=subject)
-    if not is_forward(subject, plain):
+    if reply and not is_forward(subject, plain):
         stripped = split_reply(fields.get("stripped-text", ""))
         if stripped:
             return stripped
-    return split_reply(plain, subject=subject)
+    return split_reply(plain, subject=subject, reply=reply)
 
 
 def _received_at(raw: str | None) -> datetime | None:
@@ -229,6 +237,7 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
     name, email = _sender(fields)
     subject = fields.get("subject", "").strip()
     in_reply_to = message_id_list(fields.get("in-reply-to"))
+    refs = message_id_list(fields.get("references"))
     kind, report_type = content_type(fields.get("content-type"))
     automatic, report = classify(
         lambda name: fields.get(name.lower()),
@@ -246,9 +255,9 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
         sender_name=name,
         recipient=_recipient(fields),
         subject=subject,
-        text=_new_text(fields, subject),
+        text=_new_text(fields, subject, reply=is_reply(subject, answers=bool(in_reply_to or refs))),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=message_id_list(fields.get("references")),
+        references=refs,
         ticket_tag=ticket_tag(subject),
         received_at=_received_at(fields.get("timestamp")),
         attachments=attachments,

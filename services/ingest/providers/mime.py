@@ -15,7 +15,7 @@ from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import InvalidField, UnsupportedMedia
 from services.ingest.providers.files import AttachedFile, file_name, listed, media_type
-from services.ingest.providers.text import html_to_text, split_reply, ticket_tag
+from services.ingest.providers.text import html_to_text, is_reply, split_reply, ticket_tag
 
 # Where the desk's own address is, most specific first (To may name someone else when Cc'd).
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
@@ -268,6 +268,7 @@ def parse_mime(raw: bytes) -> EmailInbound:
     name, email = _sender(msg)
     subject = _header(msg, "Subject") or ""
     in_reply_to = message_id_list(_header(msg, "In-Reply-To"))
+    refs = message_id_list(_header(msg, "References"))
     bodies = _bodies(msg)
     attachments = _attachments(msg, bodies)
     if bodies == (None, None) and not attachments:
@@ -288,9 +289,11 @@ def parse_mime(raw: bytes) -> EmailInbound:
         sender_name=name,
         recipient=_recipient(msg),
         subject=subject,
-        text=split_reply(body, subject=subject),
+        text=split_reply(
+            body, subject=subject, reply=is_reply(subject, answers=bool(in_reply_to or refs))
+        ),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=message_id_list(_header(msg, "References")),
+        references=refs,
         ticket_tag=ticket_tag(subject),
         received_at=_received(msg),
         attachments=attachments,

@@ -49,7 +49,15 @@ _ATTRIBUTION_START = re.compile(r"^\s*(?:On|El|Le)\s.*", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(r"(?:wrote|escribió|a écrit)\s*:\s*$", re.IGNORECASE)
 _HEADER_BLOCK = re.compile(r"^\s*\*?(From|De)\s*:\*?\s+\S", re.IGNORECASE)
 _HEADER_FOLLOW = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Enviado|Fecha)\s*:", re.IGNORECASE)
-_SIGNATURE_DELIMITER = re.compile(r"^--\s?$")
+_SIGNATURE_DELIMITER = re.compile(r"^-- $")
+"""RFC 3676's signature delimiter: two dashes and a space, alone on a line."""
+_BARE_DASHES = re.compile(r"^--\s*$")
+"""Two dashes without the space: a signature from a client that trims it, or a patron's own
+separator ("Question 1 ... -- Question 2 ..."); a signature only when what follows reads as one."""
+_REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw|res|rif|r|wg)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+"""A subject that answers another: "Re:", "RE:", German "AW:", Nordic "SV:", "Antw:", "RES:"."""
+SIGNATURE_MAX_LINES = 6
+"""The most non-blank lines a signature after bare dashes may have (name, role, campus, phone)."""
 
 
 def _attribution_length(lines: list[str], i: int) -> int:
@@ -78,15 +86,47 @@ def is_forward(subject: str | None, text: str) -> bool:
     return any(_FORWARD_MARKER.match(line) for line in text.splitlines())
 
 
-def split_reply(text: str, *, subject: str | None = None) -> str:
+def is_reply(subject: str | None, *, answers: bool) -> bool:
+    """Whether an email answers another: it names one (In-Reply-To or References, `answers`)
+    or its subject says so ("Re:", "AW:", "SV:")."""
+    return answers or bool(_REPLY_SUBJECT.match(subject or ""))
+
+
+def _signature_follows(lines: list[str], i: int) -> bool:
+    """Whether the lines after bare dashes at line i read as a signature: a few short lines,
+    none of them a question, up to the end or to quoted history."""
+    body: list[str] = []
+    for j in range(i + 1, len(lines)):
+        line = lines[j]
+        if (
+            line.lstrip().startswith(">")
+            or _attribution_length(lines, j)
+            or _CUT_LINE.match(line)
+            or _is_header_block(lines, j)
+            or _FOOTER.match(line)
+        ):
+            break
+        if line.strip():
+            body.append(line.strip())
+    return len(body) <= SIGNATURE_MAX_LINES and not any(
+        line.endswith("?") or len(line) > 80 for line in body
+    )
+
+
+def split_reply(text: str, *, subject: str | None = None, reply: bool = True) -> str:
     """The new text of an email: quoted history, client footers and signature removed.
 
-    Cuts at the first "-----Original Message-----", Outlook header block, mobile footer or
-    "-- " signature delimiter; drops "On ... wrote:" attributions and ">" quoted lines wherever
-    they are, so a bottom-posted answer survives. A forwarded message (`is_forward`) is new to
-    the desk, often the question itself (an instructor forwarding a student's email): from its
-    marker, or with a forwarding subject from its Outlook header block, the text is kept as
-    written, and a footer above it is dropped, not cut at.
+    A reply (`reply`: it names the email it answers, or its subject says "Re:") is cut at the
+    first "-----Original Message-----", Outlook header block, mobile footer or signature;
+    "On ... wrote:" attributions and ">" quoted lines are dropped wherever they are, so a
+    bottom-posted answer survives. An email that answers nothing has no history to cut: what
+    looks like it is the patron's own ("> QA76.73 .P98", "my professor wrote:", a pasted "From:
+    ... Subject:" block), so only a mobile footer and a signature end it. A signature is
+    RFC 3676's "-- ", or bare "--" followed by a few short lines that ask nothing. A forwarded
+    message (`is_forward`) is new to the desk, often the question itself (an instructor
+    forwarding a student's email): from its marker, or with a forwarding subject from its
+    Outlook header block, the text is kept as written, and a footer above it is dropped, not
+    cut at.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     forward = is_forward(subject, text)
@@ -99,18 +139,21 @@ def split_reply(text: str, *, subject: str | None = None) -> str:
         if _FORWARD_MARKER.match(line) or (by_subject and history):
             kept.extend(rest.rstrip() for rest in lines[i:])
             break
-        span = _attribution_length(lines, i)
+        span = _attribution_length(lines, i) if reply else 0
         if span:
             i += span
             continue
         if _FOOTER.match(line) and forward:
             i += 1
             continue
-        if history or _FOOTER.match(line):
+        if (history and reply) or _FOOTER.match(line):
             break
-        if _SIGNATURE_DELIMITER.match(line) and any(k.strip() for k in kept):
+        signature = _SIGNATURE_DELIMITER.match(line) or (
+            _BARE_DASHES.match(line) and _signature_follows(lines, i)
+        )
+        if signature and any(k.strip() for k in kept):
             break
-        if not line.lstrip().startswith(">"):
+        if not (reply and line.lstrip().startswith(">")):
             kept.append(line.rstrip())
         i += 1
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()

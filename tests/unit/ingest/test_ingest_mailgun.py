@@ -149,6 +149,19 @@ def test_a_forward_is_read_from_body_plain() -> None:
     assert text.startswith("FYI see below") and text.endswith("I can't access JSTOR from home.")
 
 
+def test_a_new_email_is_read_from_body_plain_whole() -> None:
+    """Mailgun's stripped-text cut a new email's call number quoted with ">" as history (an
+    outside probe); an email that answers nothing has no history to cut."""
+    body = "I need the book with this call number:\r\n> QA76.73 .P98\r\nIs it checked out?"
+    new = {k: v for k, v in FORM.items() if k not in ("In-Reply-To", "References", "subject")}
+    form = {**new, "subject": "Call number", "body-plain": body}
+    form["stripped-text"] = "I need the book with this call number:"
+    assert parse_mailgun_form(form).text == body.replace("\r\n", "\n")
+    # the same message answering the desk's: the quote is history, Mailgun's reading stands
+    reply = {**FORM, "body-plain": body, "stripped-text": "I need the book with this call number:"}
+    assert parse_mailgun_form(reply).text == "I need the book with this call number:"
+
+
 def test_headers_from_message_headers_json() -> None:
     form = {k: v for k, v in FORM.items() if k not in {"Message-Id", "In-Reply-To", "References"}}
     form["message-headers"] = json.dumps(

@@ -357,3 +357,21 @@ def test_an_outlook_forward_keeps_the_forwarded_message() -> None:
     assert text.startswith("Could you put two copies on reserve?")
     assert "I can't access JSTOR from home" in text
     assert parse_mime(HTML_ONLY).text == "Could you put two copies on reserve?"
+
+
+def test_a_new_email_keeps_what_looks_like_history() -> None:
+    """An outside probe's new email (no In-Reply-To, no "Re:") lost its reading list: a
+    pasted "From: ... Subject:" block was cut as an Outlook header block."""
+    raw = (
+        b"From: Pat Lee <pat.lee@my.tccd.edu>\r\nTo: askus@tccd.edu\r\n"
+        b"Subject: Reading list\r\nMessage-ID: <new-1@my.tccd.edu>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"My professor sent this, can you help me find these?\r\n\r\nFrom: Dr. Alvarez\r\n"
+        b"Subject: Reading list\r\n1. The Omnivore's Dilemma\r\n2. Silent Spring\r\n"
+    )
+    assert parse_mime(raw).text.endswith("1. The Omnivore's Dilemma\n2. Silent Spring")
+    answering = raw.replace(
+        b"Message-ID: <new-1@my.tccd.edu>",
+        b"Message-ID: <new-2@my.tccd.edu>\r\nIn-Reply-To: <x@refdesk.tccd.edu>",
+    )
+    assert parse_mime(answering).text == "My professor sent this, can you help me find these?"

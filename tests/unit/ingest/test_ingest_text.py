@@ -8,6 +8,7 @@ from services.ingest.providers.text import (
     TICKET_TAG_FORMAT,
     format_ticket_tag,
     html_to_text,
+    is_reply,
     split_reply,
     ticket_tag,
 )
@@ -178,3 +179,67 @@ def test_ticket_tag(subject: str | None, expected: str | None) -> None:
 def test_format_ticket_tag_refuses_ids_that_would_not_parse_back(conversation_id: str) -> None:
     with pytest.raises(ValueError, match="ticket tag"):
         format_ticket_tag(conversation_id)
+
+
+# An outside probe's new emails (no In-Reply-To, no "Re:"): each lost what the patron wrote.
+NEW_EMAILS = [
+    (
+        "Question 1: can I print in color at NE?\n--\n"
+        "Question 2: how late is the Trinity River library open on Thursday?"
+    ),
+    (
+        "My professor sent this, can you help me find these?\n\nFrom: Dr. Alvarez\n"
+        "Subject: Reading list\n1. The Omnivore's Dilemma\n2. Silent Spring"
+    ),
+    "I need the book with this call number:\n> QA76.73 .P98\nIs it checked out?",
+    "On the assignment sheet my professor wrote:\nFind five peer-reviewed sources.",
+    "El profesor escribió:\nUsen tres fuentes primarias.",
+]
+
+
+@pytest.mark.parametrize("text", NEW_EMAILS)
+def test_an_email_that_answers_nothing_keeps_everything_its_patron_wrote(text: str) -> None:
+    assert split_reply(text, reply=False) == text
+
+
+def test_a_reply_still_trims_what_a_new_email_keeps() -> None:
+    """The same lines in a reply are quoted history, as before."""
+    assert (
+        split_reply(NEW_EMAILS[2]) == "I need the book with this call number:\nIs it checked out?"
+    )
+    assert split_reply(NEW_EMAILS[3]) == "Find five peer-reviewed sources."
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # bare dashes before a few short lines: a signature from a client that trims the space
+        (
+            "Where is APA help?\n--\nJane Doe\nStudent, NW Campus\n817-555-0123",
+            "Where is APA help?",
+        ),
+        # before a question, or a long paragraph, they are the patron's own separator
+        ("Is the NE library open?\n--\nAnd SE?", "Is the NE library open?\n--\nAnd SE?"),
+        # RFC 3676's "-- " is a signature whatever follows
+        ("Where is APA help?\n-- \nIs this my signature?", "Where is APA help?"),
+    ],
+)
+def test_bare_dashes_end_the_text_only_before_a_signature(text: str, kept: str) -> None:
+    assert split_reply(text, reply=False) == kept
+    assert split_reply(text) == kept
+
+
+@pytest.mark.parametrize(
+    ("subject", "answers", "reply"),
+    [
+        ("Re: Lost book", False, True),
+        ("AW: Buch", False, True),
+        ("RE[2]: laptop", False, True),
+        ("Lost book", True, True),  # In-Reply-To or References
+        ("Lost book", False, False),
+        ("Regarding my fine", False, False),
+        (None, False, False),
+    ],
+)
+def test_what_makes_an_email_a_reply(subject: str | None, answers: bool, reply: bool) -> None:
+    assert is_reply(subject, answers=answers) is reply
