@@ -138,7 +138,7 @@ def _new_text(fields: Mapping[str, str], subject: str | None, *, reply: bool) ->
     it too, such as a call number quoted with ">" or "my professor wrote:")."""
     plain = fields.get("body-plain", "")
     if not plain.strip() and fields.get("body-html"):
-        plain = html_to_text(fields["body-html"], subject=subject)
+        plain = html_to_text(fields["body-html"], subject=subject, reply=reply)
     if reply and not is_forward(subject, plain):
         stripped = split_reply(fields.get("stripped-text", ""))
         if stripped:

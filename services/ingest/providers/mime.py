@@ -136,12 +136,14 @@ def _bodies(msg: EmailMessage) -> tuple[Message | None, Message | None]:
     return msg.get_body(preferencelist=("plain",)), msg.get_body(preferencelist=("html",))
 
 
-def _body_text(plain: Message | None, html: Message | None, subject: str | None) -> str:
+def _body_text(
+    plain: Message | None, html: Message | None, subject: str | None, *, reply: bool
+) -> str:
     """The message's text: its text/plain body, else its text/html body made plain."""
     if plain is not None and _decode(plain).strip():
         return _decode(plain)
     if html is not None:
-        return html_to_text(_decode(html), subject=subject)
+        return html_to_text(_decode(html), subject=subject, reply=reply)
     return ""
 
 
@@ -273,7 +275,8 @@ def parse_mime(raw: bytes) -> EmailInbound:
     attachments = _attachments(msg, bodies)
     if bodies == (None, None) and not attachments:
         raise UnsupportedMedia("body", "no text/plain or text/html part and no attachment")
-    body = _body_text(*bodies, subject)
+    reply = is_reply(subject, answers=bool(in_reply_to or refs))
+    body = _body_text(*bodies, subject, reply=reply)
     automatic, report = classify(
         lambda name: _optional_header(msg, name),
         content_type=msg.get_content_type(),
@@ -289,9 +292,7 @@ def parse_mime(raw: bytes) -> EmailInbound:
         sender_name=name,
         recipient=_recipient(msg),
         subject=subject,
-        text=split_reply(
-            body, subject=subject, reply=is_reply(subject, answers=bool(in_reply_to or refs))
-        ),
+        text=split_reply(body, subject=subject, reply=reply),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=refs,
         ticket_tag=ticket_tag(subject),

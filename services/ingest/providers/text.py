@@ -180,12 +180,15 @@ class _TextExtractor(HTMLParser):
         {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr"}
     )
 
-    def __init__(self, *, quotes: bool = False) -> None:
+    def __init__(self, *, quotes: bool = False, blockquotes: bool = False) -> None:
+        """`quotes`: keep everything (a forward); `blockquotes`: keep <blockquote> text but
+        stop at a client's quoted-reply container (an email that answers nothing)."""
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping: list[str] = []
         self.cut = False
         self._quotes = quotes
+        self._blockquotes = quotes or blockquotes
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """Open a skipped element, start a block, or stop at a quoted-reply container."""
@@ -193,7 +196,7 @@ class _TextExtractor(HTMLParser):
         container = f"{attributes.get('class', '')} {attributes.get('id', '')}"
         if not self._quotes and _QUOTE_CONTAINER.search(container):
             self.cut = True
-        if tag == "blockquote" and self._quotes:
+        if tag == "blockquote" and self._blockquotes:
             self.parts.append("\n")
         elif tag in self._SKIP and tag not in _VOID:
             self._skipping.append(tag)
@@ -218,16 +221,19 @@ _VOID = frozenset({"br", "hr", "img", "meta", "link", "input"})
 _QUOTE_CONTAINER = re.compile(r"gmail_quote|divRplyFwdMsg|appendonsend|yahoo_quoted|moz-cite")
 
 
-def html_to_text(html: str, *, subject: str | None = None) -> str:
-    """Crude HTML to plain text: tags dropped, blocks as lines, quoted-reply containers cut;
-    of a forward (`is_forward`: Gmail and Apple Mail put the forwarded message in those
-    containers) the whole text."""
+def html_to_text(html: str, *, subject: str | None = None, reply: bool = True) -> str:
+    """Crude HTML to plain text: tags dropped, blocks as lines, a mail client's quoted-reply
+    container cut and, in a reply, <blockquote> too (in an email that answers nothing a
+    blockquote is the patron's own); of a forward (`is_forward`: Gmail and Apple Mail put the
+    forwarded message in those containers) the whole text."""
     whole = _html_text(html, quotes=True)
-    return whole if is_forward(subject, whole) else _html_text(html, quotes=False)
+    if is_forward(subject, whole):
+        return whole
+    return _html_text(html, quotes=False, blockquotes=not reply)
 
 
-def _html_text(html: str, *, quotes: bool) -> str:
-    extractor = _TextExtractor(quotes=quotes)
+def _html_text(html: str, *, quotes: bool, blockquotes: bool = False) -> str:
+    extractor = _TextExtractor(quotes=quotes, blockquotes=blockquotes)
     extractor.feed(html)
     extractor.close()
     text = "".join(extractor.parts).replace("\xa0", " ")

@@ -243,3 +243,13 @@ def test_bare_dashes_end_the_text_only_before_a_signature(text: str, kept: str) 
 )
 def test_what_makes_an_email_a_reply(subject: str | None, answers: bool, reply: bool) -> None:
     assert is_reply(subject, answers=answers) is reply
+
+
+def test_an_html_email_that_answers_nothing_keeps_its_blockquote() -> None:
+    """A patron's own quote, set off by their client; a reply's blockquote is history, and a
+    client's reply container ends even a new email (it is that client's quoted history)."""
+    html = "<p>I need this call number:</p><blockquote>QA76.73 .P98</blockquote><p>Is it out?</p>"
+    assert html_to_text(html, reply=False) == "I need this call number:\n\nQA76.73 .P98\nIs it out?"
+    assert html_to_text(html) == "I need this call number:\n\nIs it out?"
+    container = '<p>Hi</p><div class="gmail_quote">On Monday Ask Us wrote: old</div>'
+    assert html_to_text(container, reply=False) == "Hi"
