@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
@@ -110,6 +111,23 @@ class SignInForm(APIRoute):
         return handle
 
 
+SIGN_IN_ELSEWHERE = "This sign-in came from another site. Sign in on this page."
+
+
+def cross_site(request: Request) -> bool:
+    """Whether a browser says the form was posted from another site: Fetch Metadata's
+    Sec-Fetch-Site, else an Origin whose host is not the one asked. A client that sends
+    neither (a script, an old browser) is not a cross-site form."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    host = request.headers.get("host", "")
+    return origin == "null" or urlsplit(origin).netloc.lower() != host.lower()
+
+
 async def login(
     request: Request,
     res: ResourcesDep,
@@ -118,7 +136,10 @@ async def login(
     token: Annotated[str, Form(max_length=200)],
 ) -> Response:
     """Check the token and open a session (throttled per staff id and client address, and per
-    client address)."""
+    client address). A sign-in posted from another site is refused (login CSRF: a page
+    elsewhere signing a librarian's browser into someone else's account)."""
+    if cross_site(request):
+        return _login_page(request, SIGN_IN_ELSEWHERE, 403)
     throttle, address, now = throttle_of(res.extra), client_address(request), res.clock()
     try:
         actor = await actor_for_token(session=session, token=token.strip())

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.auth import COOKIE, Actor, read_session
+from services.status.auth import COOKIE, Actor, actor_for_token, read_session
 from services.status.errors import Forbidden, Unauthenticated
 from services.status.resources import Resources
 from services.status.sessions import session_actor
@@ -66,3 +66,23 @@ async def current_actor(request: Request, res: ResourcesDep, session: SessionDep
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+async def still_signed_in(request: Request, res: Resources, session: AsyncSession) -> Actor | None:
+    """Whose credentials an open request (a live stream) still carries, read again: None once
+    the token is revoked, the session ended or the staff member deactivated. Never throttled
+    and never counted as a wrong token: the request was let in, and asks only whether it may
+    stay (behind the throttle a revoked token answered 429, which a stream read as the
+    database being away, and streamed on)."""
+    header = request.headers.get("authorization")
+    try:
+        if header:
+            return await actor_for_token(session=session, token=header.partition(" ")[2].strip())
+        return await session_actor(
+            session=session,
+            cookie=request.cookies.get(COOKIE),
+            secret=res.settings.session_secret,
+            now=res.clock(),
+        )
+    except (Unauthenticated, Forbidden):
+        return None

@@ -32,8 +32,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.status.auth import Actor, has_role
 from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
-from services.status.deps import ActorDep, current_actor, get_resources
-from services.status.errors import Forbidden, Unauthenticated
+from services.status.deps import ActorDep, get_resources, still_signed_in
 from services.status.models import DeskChange
 from services.status.resources import Resources
 from shared.clock import woken
@@ -332,10 +331,7 @@ def _rechecker(request: Request, res: Resources) -> Recheck:
 
     async def recheck() -> Actor | None:
         async with res.sessions() as session:
-            try:
-                return await current_actor(request, res, session)
-            except (Unauthenticated, Forbidden):
-                return None
+            return await still_signed_in(request, res, session)
 
     return recheck
 

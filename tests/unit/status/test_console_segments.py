@@ -84,7 +84,8 @@ def test_the_composer_names_what_left_gsm7_and_offers_plain_twins() -> None:
     program = (
         f"const s = require({json.dumps(str(SCRIPT))});"
         "const texts = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-        "console.log(JSON.stringify(texts.map(t => [s.outsideGsm7(t).map(s.describe), s.plain(t)])));"
+        "console.log(JSON.stringify("
+        "texts.map(t => [s.outsideGsm7(t).map(s.describe), s.plain(t)])));"
     )
     assert NODE is not None
     run = subprocess.run(

@@ -29,6 +29,30 @@ async def test_sign_in_form_then_dashboard(client: httpx.AsyncClient) -> None:
     assert "/static/status/console/console.js" in board.text
 
 
+async def test_a_sign_in_posted_from_another_site_is_refused(client: httpx.AsyncClient) -> None:
+    """Login CSRF (an outside probe): a page elsewhere could sign a librarian's browser into
+    another account, and set that account Online."""
+    form = {"staff_id": "mgarcia", "token": "dev-mgarcia-token"}
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+    ):
+        refused = await client.post("/dashboard/login", data=form, headers=headers)
+        assert refused.status_code == 403 and "another site" in refused.text, headers
+        assert COOKIE not in refused.cookies
+    state = await client.get("/dashboard/state")
+    assert state.status_code == 401  # nobody was signed in, nor set Online
+    for headers in (
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://status"},
+        {"Origin": "http://status"},
+        {},  # a script without browser headers
+    ):
+        ok = await client.post("/dashboard/login", data=form, headers=headers)
+        assert ok.status_code == 303, headers
+
+
 async def test_cookie_session_needs_the_csrf_header_for_changes(client: httpx.AsyncClient) -> None:
     await sign_in(client, "mgarcia", "dev-mgarcia-token")
     state = await client.get("/dashboard/state")

@@ -14,6 +14,7 @@ import console_scenes as scene
 import httpx
 import pytest
 import uvicorn
+from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
@@ -552,3 +553,45 @@ async def test_a_stream_reopened_behind_the_feed_is_told_to_reload(
     feed.publish([Change(10, "c-10", "reference", False, "message")])
     assert b"c-10" in await anext(stream)
     await stream.aclose()
+
+
+async def test_a_revoked_token_ends_its_stream_even_from_a_throttled_address(
+    resources: Resources,
+) -> None:
+    """An outside probe: after 21 wrong tokens from its address, a revoked token's recheck was
+    answered 429, which the stream took for the database being away, and it streamed on."""
+    from starlette.requests import Request
+
+    from services.status.deps import current_actor, still_signed_in
+    from services.status.throttle import bearer_actor
+
+    def request(token: str) -> Request:
+        return Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/console/events",
+                "headers": [(b"authorization", f"Bearer {token}".encode())],
+                "client": ("10.0.0.9", 5000),
+                "query_string": b"",
+            }
+        )
+
+    async with resources.sessions() as session:
+        assert await still_signed_in(request("dev-mgarcia-token"), resources, session) is not None
+        for n in range(25):  # a typist behind the same address
+            with contextlib.suppress(Exception):
+                await bearer_actor(
+                    request=request(f"wrong-{n}"),
+                    extra=resources.extra,
+                    session=session,
+                    token=f"wrong-{n}",
+                    now=resources.clock().timestamp(),
+                )
+        revoked = request("dev-revoked-token")
+        with pytest.raises(HTTPException) as throttled:  # what the stream had asked
+            await current_actor(revoked, resources, session)
+        assert throttled.value.status_code == 429
+        assert await still_signed_in(revoked, resources, session) is None
+        # and the recheck of a good token is not refused for its address
+        assert await still_signed_in(request("dev-mgarcia-token"), resources, session) is not None
