@@ -80,6 +80,7 @@ ROW_COLUMNS = (
     Conversation.safety_review,
     Conversation.blocked,
     Conversation.acknowledged_at,
+    Conversation.answered_at,
     Conversation.assignee,
     Conversation.opened_at,
     Conversation.last_message_at,
@@ -142,6 +143,12 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
         "preview": c["preview"],
         "lang": c["lang"],
         "pinned": not c.get("matched", True),
+        # NEEDS_ATTENTION, of this row: a search shows it whatever it matched
+        "attention": c["state"] == "open"
+        and (
+            (c["crisis"] and c["acknowledged_at"] is None)
+            or (c["safety_review"] and c["answered_at"] is None)
+        ),
     }
 
 

@@ -19,7 +19,8 @@ from services.status import presence, queue
 from services.status.auth import Actor
 from services.status.conversations import transcript
 from services.status.conversations.macros import MacroBook, first_name
-from services.status.conversations.policy import Act, check
+from services.status.conversations.policy import Act, HeldByColleague
+from services.status.conversations.policy import check as check_policy
 from services.status.errors import Conflict, InvalidInput, NotFound
 from services.status.metrics import observe_first_response
 from services.status.models import Conversation, Staff, TranscriptEntry
@@ -81,6 +82,15 @@ def _assign(conv: Conversation, staff_id: str | None, now: datetime) -> None:
     conv.assignee, conv.assignee_since = staff_id, now
 
 
+async def check(act: Act, actor: Actor, conv: Conversation, session: AsyncSession) -> None:
+    """The policy's check; a refusal because a colleague has the conversation names them."""
+    try:
+        check_policy(act, actor, conv)
+    except HeldByColleague as exc:
+        name = await session.scalar(select(Staff.name).where(Staff.id == exc.assignee))
+        raise exc.named(name) if name else exc from None
+
+
 async def _hold(session: AsyncSession, conv: Conversation) -> None:
     """Take the conversation's row as this action read it (open, with the same assignee and
     department), or Conflict saying what changed: of two librarians claiming, answering,
@@ -126,7 +136,7 @@ async def claim(
 ) -> Outcome:
     """Assign a conversation to the actor; someone else's only for supervisors."""
     conv = await get_open(session=session, conversation_id=conversation_id)
-    check(Act.CLAIM, actor, conv)
+    await check(Act.CLAIM, actor, conv, session)
     await _hold(session, conv)
     _assign(conv, actor.id, now)
     record_first_response(conv, now)
@@ -157,7 +167,7 @@ async def transfer(
 ) -> Outcome:
     """Move a conversation to another department: the routing decision and warm hand-off."""
     conv = await get_open(session=session, conversation_id=conversation_id)
-    check(Act.TRANSFER, actor, conv)
+    await check(Act.TRANSFER, actor, conv, session)
     if department == conv.department:
         raise Conflict("conversation is already with that department")
     await _hold(session, conv)
@@ -217,7 +227,7 @@ async def close(
     None: the patron gets it only if staff replied to them (it says their question was
     answered)."""
     conv = await get_open(session=session, conversation_id=conversation_id)
-    check(Act.CLOSE, actor, conv)
+    await check(Act.CLOSE, actor, conv, session)
     await _hold(session, conv)
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
     conv.read_scale, conv.topic = read_scale, topic
@@ -244,7 +254,7 @@ async def acknowledge(
 ) -> Outcome:
     """Acknowledge a crisis, which stops its re-escalation."""
     conv = await get_open(session=session, conversation_id=conversation_id)
-    check(Act.ACKNOWLEDGE, actor, conv)
+    await check(Act.ACKNOWLEDGE, actor, conv, session)
     if not conv.crisis:
         raise Conflict("conversation is not a crisis")
     events: list[tuple[str, BaseModel]] = []
@@ -262,7 +272,7 @@ async def convert_to_email(
 ) -> Outcome:
     """Turn an SMS thread into an email ticket under the same id (its history stays)."""
     conv = await get_open(session=session, conversation_id=conversation_id)
-    check(Act.CONVERT, actor, conv)
+    await check(Act.CONVERT, actor, conv, session)
     if conv.channel != Channel.SMS.value:
         raise Conflict("only SMS conversations can be converted to email")
     if not re.fullmatch(EMAIL_PATTERN, email):
@@ -282,7 +292,7 @@ async def add_note(
 ) -> tuple[Outcome, str]:
     """An internal note (never sent to the patron)."""
     conv = await get(session=session, conversation_id=conversation_id)
-    check(Act.NOTE, actor, conv)
+    await check(Act.NOTE, actor, conv, session)
     note = StaffNoteAdded(
         note_id=str(uuid.uuid4()),
         conversation_id=conv.conversation_id,
@@ -406,7 +416,7 @@ async def reply(
     a reply of their own.
     """
     conv = await get_open(session=session, conversation_id=conversation_id)
-    check(Act.REPLY, actor, conv)
+    await check(Act.REPLY, actor, conv, session)
     if PLACEHOLDER.search(text):
         raise InvalidInput("the reply still holds a {variable}: fill it in or remove it")
     if conv.channel == Channel.SMS.value and len(text.strip()) > SMS_REPLY_MAX:

@@ -127,10 +127,27 @@ def gated(act: Act, rel: Relation) -> bool:
     return POLICY[act].crisis_gate and rel.crisis_open
 
 
+class HeldByColleague(Forbidden):
+    """Forbidden because a colleague has the conversation (`assignee`); the action names them
+    (`named`) when it can read their name."""
+
+    def __init__(self, act: Act, assignee: str) -> None:
+        super().__init__(f"only the assignee or a supervisor may {act.value} this conversation")
+        self.act = act
+        self.assignee = assignee
+
+    def named(self, name: str) -> Forbidden:
+        """The same refusal in the words a librarian reads: who has it."""
+        verb = {Act.NOTE: "add notes to", Act.REPLY: "reply in"}.get(self.act, self.act.value)
+        return Forbidden(f"{name} has this conversation: only they or a supervisor may {verb} it")
+
+
 def check(act: Act, actor: Actor, conv: Conversation) -> None:
     """Forbidden (403) or Conflict (409, acknowledge the crisis first) unless allowed."""
     rel = relation(actor, conv)
     if not allowed(act, actor, rel):
+        if rel.visible and rel.assignee == "other" and conv.assignee and _held(act, rel):
+            raise HeldByColleague(act, conv.assignee)
         raise Forbidden(_why(act, rel))
     if gated(act, rel):
         raise Conflict("acknowledge the crisis before anything else is done with it")
@@ -140,6 +157,13 @@ def permitted(actor: Actor, conv: Conversation) -> dict[str, bool]:
     """Every action and whether the actor may do it now (the page shows only these)."""
     rel = relation(actor, conv)
     return {act.value: allowed(act, actor, rel) and not gated(act, rel) for act in Act}
+
+
+def _held(act: Act, rel: Relation) -> bool:
+    """Whether `_why` refuses for the assignee alone (no crisis rule stands in the way)."""
+    if POLICY[act].crisis_stays and rel.crisis and not rel.crisis_department:
+        return False
+    return not (POLICY[act].crisis_department and not rel.crisis_department)
 
 
 def _why(act: Act, rel: Relation) -> str:

@@ -60,7 +60,8 @@ async def test_bursts_of_changes_cost_no_fetch_per_change(
         # the whole queue: the rows come with the events
         await scene._apply(sessions, *texts(0, BURST, crisis_at=3))
         await expect(queue).to_have_count(2 + BURST)
-        await expect(announcer).to_have_text(
+        # a crisis among them: said at once (the assertive region), not after the current speech
+        await expect(page.locator("#announcer-urgent")).to_have_text(
             f"{BURST} new conversations in the queue, 1 flagged crisis or possible crisis."
         )
         await expect(queue.first.locator(".flag-crisis")).to_have_text("Crisis")

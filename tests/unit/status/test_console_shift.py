@@ -197,7 +197,7 @@ async def test_a_shift_at_the_desk(
         await scene.crisis(sessions)
         top = page.locator("#queue tbody tr").first
         await expect(top).to_have_attribute("data-conversation-id", scene.CRISIS, timeout=5_000)
-        await expect(page.locator("#announcer")).to_contain_text("Crisis")
+        await expect(page.locator("#announcer-urgent")).to_contain_text("Crisis")
         await top.locator("a.open-link").click()
         await expect(page.locator(".banner-crisis")).to_be_visible()
         await expect(page.locator("#crisis-aside a").first).to_contain_text("CARE Team")

@@ -461,6 +461,11 @@ async def test_refused_actions_answer_403_and_change_nothing(
         )
         assert refused.status_code == 403, path
         assert refused.headers["content-type"].startswith("application/problem+json")
+        # in words a librarian reads: who has it (it said "only the assignee or a supervisor")
+        verb = {"replies": "reply in"}.get(path, path)
+        assert refused.json()["detail"] == (
+            f"Maria Garcia has this conversation: only they or a supervisor may {verb} it"
+        )
     note = await client.post(
         "/conversations/r-1/notes",
         json={"text": "Patron asked about APA too"},

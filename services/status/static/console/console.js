@@ -14,9 +14,24 @@ window.Desk = (() => {
     constructor(status, detail) { super(detail); this.status = status; }
   }
 
-  function announce(text) {
+  // Screen readers hear `text`: politely, or at once when `urgent` (a crisis). Announcements
+  // within the same moment are said together, not the last one alone.
+  const urgentAnnouncer = document.getElementById("announcer-urgent");
+  let queued = { polite: [], urgent: [] };
+  let announceTimer = null;
+  function announce(text, { urgent = false } = {}) {
+    queued[urgent ? "urgent" : "polite"].push(text);
+    if (announceTimer) return;
     announcer.textContent = "";
-    window.setTimeout(() => { announcer.textContent = text; }, 60);
+    if (urgentAnnouncer) urgentAnnouncer.textContent = "";
+    announceTimer = window.setTimeout(() => {
+      announceTimer = null;
+      const { polite, urgent: now } = queued;
+      queued = { polite: [], urgent: [] };
+      if (now.length && urgentAnnouncer) urgentAnnouncer.textContent = now.join(" ");
+      else polite.unshift(...now);
+      if (polite.length) announcer.textContent = polite.join(" ");
+    }, 60);
   }
 
   async function request(method, url, body) {
@@ -88,14 +103,19 @@ window.Desk = (() => {
     const summary = document.getElementById("queue-summary");
     const empty = document.getElementById("queue-empty");
     const all = rows().length;
-    const pinned = rows().filter((r) => r.dataset.pinned).length;
+    const pinnedRows = rows().filter((r) => r.dataset.pinned);
+    const pinned = pinnedRows.length;
     const n = all - pinned;
     empty.hidden = n > 0;
     document.getElementById("queue").hidden = all === 0;
-    if (summary.dataset.searching) return;
+    const searching = Boolean(summary.dataset.searching);
     const filtered = queueParams().toString() ? " (filtered)" : "";
-    const kept = pinned ? `, and ${pinned} ${pinned === 1 ? "crisis" : "crises"} shown whatever the filters` : "";
-    summary.textContent = `${n} open${filtered}${kept}`;
+    const head = searching ? `Search: ${n} conversation${n === 1 ? "" : "s"} found` : `${n} open${filtered}`;
+    const crises = pinnedRows.every((r) => r.classList.contains("crisis"));
+    const kinds = crises ? (pinned === 1 ? "crisis" : "crises")
+      : (pinned === 1 ? "crisis or possible crisis" : "crises or possible crises");
+    const kept = pinned ? `, and ${pinned} ${kinds} shown whatever the ${searching ? "search" : "filters"}` : "";
+    summary.textContent = `${head}${kept}`;
   }
 
   async function loadQueue({ push = false, say = false } = {}) {
@@ -113,7 +133,7 @@ window.Desk = (() => {
   async function refreshRow(cid) {
     const fresh = await html(`/dashboard/fragments/row/${encodeURIComponent(cid)}?${queueParams()}`);
     const row = fresh && fresh.querySelector("tr");
-    if (placeRow(cid, row)) announceArrivals([row]);
+    announceChanges([[row, placeRow(cid, row)]]);
   }
 
   function rowFrom(markup) {
@@ -122,55 +142,113 @@ window.Desk = (() => {
     return template.content.querySelector("tr");
   }
 
+  const FLAGGED = ".flag-crisis, .flag-review";
+  const myName = (document.querySelector("#me .me-name strong") || {}).textContent || "";
+
   // Puts a conversation's fresh queue row in its place, or takes it out (row null: it left the
-  // queue); true when the row is new to the queue.
+  // queue). What the change was, for announcing: "new" (a row new to the queue), "flagged" (a
+  // row that became a crisis or a possible crisis), "mine" (a new patron message in a
+  // conversation the librarian has), or null. A search shows only what it found, and every
+  // crisis nobody has acknowledged (pinned): such a crisis joins the results as it arrives.
   function placeRow(cid, row) {
     const body = document.querySelector("#queue tbody");
     const searching = document.getElementById("queue").dataset.search === "1";
     const old = rows().find((r) => r.dataset.conversationId === cid);
     const hadFocus = old && old.contains(document.activeElement);
-    if (!row) { if (old && !searching) old.remove(); updateSummary(); return false; }
-    if (!old && searching) return false;
+    if (!row) { if (old && !searching) old.remove(); updateSummary(); return null; }
+    if (!old && searching) {
+      if (!row.dataset.attention) return null;
+      pin(row);
+    }
+    const change = !old ? "new"
+      : !old.querySelector(FLAGGED) && row.querySelector(FLAGGED) ? "flagged"
+        : newMessageForMe(old, row) ? "mine" : null;
     if (old) old.remove();
     const after = rows().find((r) => r.dataset.sort > row.dataset.sort);
     body.insertBefore(row, after || null);
     markCurrent();
     updateSummary();
     if (hadFocus) row.querySelector("a.open-link").focus();
-    return !old;
+    return change;
+  }
+
+  // A row shown above search results whatever it matched, as the server marks one.
+  function pin(row) {
+    if (row.dataset.pinned) return;
+    row.dataset.pinned = "1";
+    let flags = row.querySelector(".flags");
+    if (!flags) {
+      flags = document.createElement("span");
+      flags.className = "flags";
+      row.querySelector("td.question").prepend(flags);
+    }
+    const flag = document.createElement("span");
+    flag.className = "flag";
+    flag.textContent = "Shown whatever the search";
+    flags.append(flag);
+  }
+
+  function newMessageForMe(old, row) {
+    const assignee = row.querySelector(".assignee:not(.unassigned)");
+    const preview = (r) => (r.querySelector(".preview") || {}).textContent;
+    return Boolean(assignee && myName && assignee.textContent.trim() === myName.trim()
+      && preview(old) !== preview(row) && row.dataset.conversationId !== openId);
   }
 
   // Tells screen readers what arrived: one row by its channel and flag, several by count.
   // While the console's tab is in the background, its title counts the conversations that
   // arrived ("(2) ..."), a crisis first ("(!) ..."); back in front, the title is itself again.
-  const baseTitle = document.title;
+  const baseTitle = "Reference desk · TCC Libraries";
+  let titleNow = document.title;
   let unseen = 0;
   let unseenCrisis = false;
   function markTitle(arrived) {
     if (!document.hidden || !arrived.length) return;
     unseen += arrived.length;
     unseenCrisis = unseenCrisis || arrived.some((r) => r.querySelector(".flag-crisis"));
-    document.title = `${unseenCrisis ? "(!) " : ""}(${unseen}) ${baseTitle}`;
+    document.title = `${unseenCrisis ? "(!) " : ""}(${unseen}) ${titleNow}`;
   }
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) return;
     unseen = 0;
     unseenCrisis = false;
-    document.title = baseTitle;
+    document.title = titleNow;
   });
+  function setTitle(title) {
+    titleNow = title;
+    if (!unseen) document.title = title;
+  }
 
   function announceArrivals(arrived) {
-    markTitle(arrived);
+    announceChanges(arrived.map((row) => [row, "new"]));
+  }
+
+  // Says what changed in the queue: new conversations (one by its channel and flag, several
+  // by count), a conversation that became a crisis (urgently: it interrupts), and new patron
+  // messages in the librarian's own conversations. A crisis also marks the background title.
+  function announceChanges(changes) {
+    const of = (kind) => changes.filter(([row, change]) => row && change === kind).map(([row]) => row);
+    const arrived = of("new");
+    const flagged = of("flagged");
+    const mine = of("mine");
+    markTitle([...arrived, ...flagged]);
+    const said = [];
+    const label = (row) => row.querySelector(".channel-label").textContent;
+    const flag = (row) => row.querySelector(FLAGGED);
     if (arrived.length === 1) {
       const row = arrived[0];
-      const label = row.querySelector(".channel-label").textContent;
-      const flag = row.querySelector(".flag-crisis, .flag-review");
-      announce(`New ${label} conversation in the queue${flag ? ": " + flag.textContent : ""}.`);
+      said.push(`New ${label(row)} conversation in the queue${flag(row) ? ": " + flag(row).textContent : ""}.`);
     } else if (arrived.length > 1) {
-      const flagged = arrived.filter((r) => r.querySelector(".flag-crisis, .flag-review")).length;
-      const crises = flagged ? `, ${flagged} flagged crisis or possible crisis` : "";
-      announce(`${arrived.length} new conversations in the queue${crises}.`);
+      const n = arrived.filter(flag).length;
+      const crises = n ? `, ${n} flagged crisis or possible crisis` : "";
+      said.push(`${arrived.length} new conversations in the queue${crises}.`);
     }
+    for (const row of flagged) {
+      said.unshift(`${flag(row).textContent}: a ${label(row)} conversation in the queue, now at the top.`);
+    }
+    if (mine.length === 1) said.push(`New message in your ${label(mine[0])} conversation.`);
+    else if (mine.length > 1) said.push(`New messages in ${mine.length} of your conversations.`);
+    if (said.length) announce(said.join(" "), { urgent: flagged.some((r) => r.querySelector(".flag-crisis")) || arrived.some((r) => r.querySelector(".flag-crisis")) });
   }
 
   let leaving = null;
@@ -210,7 +288,10 @@ window.Desk = (() => {
     markCurrent();
     syncUrl(push);
     const title = document.getElementById("conv-title");
-    document.title = `${title.textContent.replace(/\s+/g, " ").trim()} · Reference desk · TCC Libraries`;
+    // the channel only, as the server titles the page: a name or number in a title reaches
+    // browser history, the tab strip and shared screens
+    const channel = (pane.querySelector("#conversation") || {}).dataset;
+    setTitle(`${channel && channel.channelLabel ? channel.channelLabel + " conversation · " : ""}${baseTitle}`);
     if (focus) title.focus();
     document.dispatchEvent(new CustomEvent("desk:opened", { detail: { id: cid } }));
   }
@@ -350,6 +431,7 @@ window.Desk = (() => {
   function closeConversation() {
     openId = null;
     showPlaceholder("No conversation open", "Pick a conversation from the queue.");
+    setTitle(baseTitle);
     markCurrent();
   }
 
@@ -357,7 +439,7 @@ window.Desk = (() => {
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
     expectLeave,
-    rowFrom, placeRow, announceArrivals, rows, loadQueue, openId: () => openId,
+    rowFrom, placeRow, announceArrivals, announceChanges, rows, loadQueue, openId: () => openId,
     filtered: () => queueParams().toString() !== "", Problem,
   };
 })();

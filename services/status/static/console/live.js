@@ -31,13 +31,13 @@
     pending.clear();
     const filtered = Desk.filtered();
     const fetch = [];
-    const arrived = [];
+    const placed = [];
     for (const [id, markup] of changes) {
       if (filtered || markup === undefined) { fetch.push(id); continue; }
       const row = markup === null ? null : Desk.rowFrom(markup);
-      if (Desk.placeRow(id, row)) arrived.push(row);
+      placed.push([row, Desk.placeRow(id, row)]);
     }
-    Desk.announceArrivals(arrived);
+    Desk.announceChanges(placed);
     windowMs = fetch.length > BURST ? BUSY_MS : QUIET_MS;
     if (fetch.length > BURST) reloadForBurst().catch(() => undefined);
     else for (const id of fetch) Desk.refreshRow(id).catch(() => undefined);

@@ -1,0 +1,126 @@
+"""What the console tells a librarian of a crisis wherever they are in it (a librarian-shift
+probe): a new crisis joins search results, a conversation that turns into a crisis is
+announced urgently and marks a background tab, a new message in one's own conversation is
+announced, and the page title never carries a patron's number."""
+
+from __future__ import annotations
+
+import console_scenes as scene
+import pytest
+from console_browser import browser_page, needs_browser, serve, sign_in
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.status.resources import Resources
+from shared.events import Channel
+
+pytestmark = [*needs_browser, pytest.mark.timeout(120)]
+
+PHONE = "+18175550142"
+
+
+async def turns_into_a_crisis(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The patron of the open SMS conversation writes again, and the router escalates."""
+    await scene._apply(
+        sessions,
+        scene.message(
+            scene.SMS, Channel.SMS, "actually i want to end my life", minutes_ago=1, contact=PHONE
+        ),
+        scene.routed(scene.SMS, Channel.SMS, minutes_ago=1, crisis=True),
+    )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_new_crisis_joins_the_search_results_and_is_said_at_once(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A console showing search results dropped a new crisis, unannounced, until the search
+    was cleared."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.fill("#search-q", "printer")
+        await page.press("#search-q", "Enter")
+        await expect(page.locator("#queue")).to_have_attribute("data-search", "1")
+        await scene.crisis(sessions)
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.CRISIS}"]')
+        await expect(row).to_be_visible(timeout=10_000)
+        await expect(page.locator("#announcer-urgent")).to_contain_text("Crisis")
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_conversation_that_turns_into_a_crisis_is_said_and_marks_the_title(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        title = await page.title()
+        await expect(
+            page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        ).to_be_visible()
+        await page.evaluate(
+            "Object.defineProperty(document, 'hidden', {value: true, configurable: true})"
+        )
+        await turns_into_a_crisis(sessions)
+        await expect(page.locator("#announcer-urgent")).to_have_text(
+            "Crisis: a SMS conversation in the queue, now at the top.", timeout=10_000
+        )
+        await expect(page).to_have_title(f"(!) (1) {title}")
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_new_message_in_ones_own_conversation_is_said(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Follow-ups in a librarian's own conversations, not open on the page, went unsaid."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        await row.locator("a.open-link").click()
+        await page.click('#conversation [data-action="claim"]')
+        await expect(row.locator(".assignee")).to_have_text("Maria Garcia")
+        await page.goto(f"{base}/dashboard")  # nothing open now
+        await page.wait_for_selector(".console[data-live='on']")
+        # the reload that follows the subscription would read the message silently
+        await page.wait_for_timeout(1_000)
+        await scene._apply(
+            sessions,
+            scene.message(
+                scene.SMS, Channel.SMS, "also is there parking", minutes_ago=0.5, contact=PHONE
+            ),
+            scene.routed(scene.SMS, Channel.SMS, minutes_ago=0.5),
+        )
+        await expect(page.locator("#announcer")).to_have_text(
+            "New message in your SMS conversation.", timeout=10_000
+        )
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_title_names_the_channel_never_the_patron(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Opened from the queue, the title read "SMS (817) 555-0142 · Reference desk ...": it
+    reaches browser history, the tab strip and shared screens."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        await row.locator("a.open-link").click()
+        await expect(page.locator("#conversation")).to_have_attribute(
+            "data-conversation-id", scene.SMS
+        )
+        await expect(page).to_have_title("SMS conversation · Reference desk · TCC Libraries")
+        assert "555" not in await page.title()
+        assert page.js_errors == []
