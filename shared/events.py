@@ -161,6 +161,12 @@ class InteractionReceived(_Data):
         "crisis net escalates it, and never answered",
     )
     bounce: Bounce | None = Field(None, description="for a bounce: the report's findings")
+    bulk: bool = Field(
+        False,
+        description="email sent to many (Precedence: bulk, list or junk; List-Id or "
+        "List-Unsubscribe): routed and read like any email, but sent no automatic answer "
+        "(RFC 3834, section 2: an answer may reach a whole list)",
+    )
 
 
 class ConversationClosed(_Data):

@@ -133,6 +133,7 @@ def email_interaction(
         blocked=blocked,
         automatic=mail.automatic,
         bounce=mail.report.bounce() if bounce and mail.report else None,
+        bulk=mail.bulk,
     )
 
 

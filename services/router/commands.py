@@ -80,11 +80,13 @@ def commands_for(
     interaction: InteractionReceived, decision: Decision, policy: Policy
 ) -> list[NotificationRequested]:
     """The notification commands that follow one routing decision: the staff's first, then
-    the patron's (none when the patron left no way to reach them, and none in answer to mail a
-    mail system sent: an answer to an autoresponder or a bounce reaches nobody, and may loop)."""
+    the patron's (none when the patron left no way to reach them; none in answer to mail a
+    mail system sent: an answer to an autoresponder or a bounce reaches nobody, and may loop;
+    and none to mail sent to many, a list or a newsletter: an acknowledgement may reach every
+    member of the list, RFC 3834 section 2, while staff still read it and answer by hand)."""
     out = staff_commands(interaction, decision, policy)
     patron = _patron_recipient(interaction)
-    if patron is None or interaction.automatic is not None:
+    if patron is None or interaction.automatic is not None or interaction.bulk:
         return out
     for kind, key, context in patron_messages(interaction, decision, policy):
         out.append(

@@ -79,6 +79,19 @@ class DeliveryReport:
         )
 
 
+_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
+
+
+def is_bulk(header: HeaderReader) -> bool:
+    """Whether the headers say the email went to many (RFC 3834 section 2: `Precedence:
+    bulk`, `list` or `junk`; RFC 2369 and 2919 list headers): a person may still have written
+    it, so it is routed and read, but nothing answers it automatically."""
+    if (header("Precedence") or "").strip().lower() in _BULK_PRECEDENCE:
+        return True
+    return any(header(name) for name in _LIST_HEADERS)
+
+
 def automatic_kind(
     header: HeaderReader, *, content_type: str | None, report_type: str | None
 ) -> Automatic | None:

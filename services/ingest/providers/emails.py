@@ -38,6 +38,7 @@ class EmailInbound:
     sender_check: SenderCheck = SenderCheck.UNKNOWN  # the receiving system's SPF/DKIM/DMARC
     automatic: Automatic | None = None  # sent by a mail system, not a person
     report: DeliveryReport | None = None  # a bounce's findings
+    bulk: bool = False  # sent to many (a list, a newsletter): no automatic answer
 
 
 def normalize_message_id(raw: str | None, *, field: str = "Message-ID") -> str:

@@ -29,6 +29,7 @@ from services.ingest.providers.automatic import (
     STATUS_PARTS,
     classify,
     content_type,
+    is_bulk,
 )
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
@@ -268,4 +269,5 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
         ),
         automatic=automatic,
         report=report,
+        bulk=is_bulk(lambda name: fields.get(name.lower())),
     )

@@ -10,7 +10,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from services.ingest.providers.authenticity import sender_check
-from services.ingest.providers.automatic import RETURNED_PARTS, STATUS_PARTS, classify
+from services.ingest.providers.automatic import RETURNED_PARTS, STATUS_PARTS, classify, is_bulk
 from services.ingest.providers.contacts import parse_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import InvalidField, UnsupportedMedia
@@ -305,4 +305,5 @@ def parse_mime(raw: bytes) -> EmailInbound:
         ),
         automatic=automatic,
         report=report,
+        bulk=is_bulk(lambda name: _optional_header(msg, name)),
     )

@@ -84,6 +84,25 @@ def test_what_the_headers_declare(values: dict[str, str], expected: Automatic | 
 
 
 @pytest.mark.parametrize(
+    ("values", "bulk"),
+    [
+        ({"Precedence": "bulk"}, True),
+        ({"Precedence": "List"}, True),
+        ({"Precedence": "junk"}, True),
+        ({"List_Id": "<campus-all.lists.tccd.edu>"}, True),
+        ({"List_Unsubscribe": "<mailto:leave@lists.tccd.edu>"}, True),
+        ({"Precedence": "first-class"}, False),
+        ({"From": f"Ana <{PATRON}>"}, False),
+    ],
+)
+def test_mail_sent_to_many_is_marked_bulk(values: dict[str, str], bulk: bool) -> None:
+    """Still a person's words, maybe (routed, read), but answered by nobody automatically."""
+    raw = "".join(f"{name.replace('_', '-')}: {value}\n" for name, value in values.items())
+    mail = parse_mime(f"From: Ana <{PATRON}>\nMessage-ID: <b@x.edu>\n{raw}\nhello\n".encode())
+    assert mail.bulk is bulk and mail.automatic is None
+
+
+@pytest.mark.parametrize(
     ("report_type", "expected"),
     [
         ("delivery-status", Automatic.BOUNCE),

@@ -77,7 +77,9 @@ def interaction(
     )
 
 
-def automatic_email(text: str, kind: Automatic, *, at: datetime = OPEN) -> InteractionReceived:
+def automatic_email(
+    text: str, kind: Automatic | None, *, at: datetime = OPEN
+) -> InteractionReceived:
     """Mail a system sent, into an email conversation."""
     return interaction(text, channel=Channel.EMAIL, at=at).model_copy(
         update={
@@ -188,6 +190,24 @@ def test_a_crisis_rule_on_an_automatic_reply_still_alerts_the_care_team_and_answ
     decided, *commands = sent(plan(policy, data, None))
     assert isinstance(decided, RoutingDecided) and decided.action is Action.ESCALATE_CRISIS
     assert [c.kind for c in commands] == [NotificationKind.CRISIS_ALERT]
+
+
+def test_mail_sent_to_many_is_routed_and_alerted_on_but_answered_by_nobody(
+    policy: Policy,
+) -> None:
+    """An outside probe's list digest (List-Id, Precedence: list) was acknowledged, "Re:
+    [campus-all] Weekly digest" to the whole list; RFC 3834 section 2 says not to."""
+    digest = automatic_email("Weekly digest: bake sale, open house", None, at=SUNDAY)
+    data = digest.model_copy(update={"bulk": True})
+    decided, *commands = sent(plan(policy, data, None))
+    assert isinstance(decided, RoutingDecided)  # routed and read by staff like any email
+    assert commands == []  # no after-hours acknowledgement, no hand-off
+    crisis = data.model_copy(update={"text": "I want to kill myself", "interaction_id": "i-9"})
+    decided, *commands = sent(plan(policy, crisis, None))
+    assert decided.action is Action.ESCALATE_CRISIS
+    assert [c.kind for c in commands] == [NotificationKind.CRISIS_ALERT]  # to the CARE Team
+    person = sent(plan(policy, digest, None))
+    assert [c.kind for c in person[1:]] == [NotificationKind.AFTER_HOURS_ACK]
 
 
 def test_safety_review_alerts_the_desk_not_the_care_team(policy: Policy) -> None:
