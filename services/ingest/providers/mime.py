@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -50,6 +51,31 @@ def _header(msg: Message, name: str) -> str | None:
         return str(msg.get(name)).strip()
     except (ValueError, IndexError, TypeError, AttributeError) as exc:
         raise InvalidField(name, "unparseable header") from exc
+
+
+_ANGLE_ADDRESS = re.compile(r"^(.*)<([^<>@\s]+@[^<>\s]+)>\s*$", re.DOTALL)
+
+
+def _lenient_header(msg: Message, name: str) -> str | None:
+    """An address header the strict reading refuses (an RFC 2047 word in the display name
+    that decodes to a line break: Python's parser will not make an address of it), split into
+    name and address first, its name decoded word by word with control characters turned to
+    spaces and quoted; None when even that fails."""
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return None
+    ascii_raw = raw.encode("ascii", "surrogateescape").decode("ascii", "replace")
+    angle = _ANGLE_ADDRESS.match(ascii_raw)  # the name may hold a colon: no group syntax
+    encoded, address = (angle[1].strip(), angle[2].strip()) if angle else (ascii_raw, "")
+    try:
+        decoded = str(make_header(decode_header(encoded))) if encoded else ""
+    except (ValueError, LookupError, UnicodeError):
+        return None
+    plain = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in decoded).split())
+    if not address:
+        return plain or None
+    quoted = plain.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address}>' if quoted else address
 
 
 def _optional_header(msg: Message, name: str) -> str | None:
@@ -206,7 +232,10 @@ def _sender(msg: Message) -> tuple[str | None, str | None]:
     names: list[str] = []
     present = False
     for header in _SENDER_HEADERS:
-        value = _header(msg, header)
+        try:
+            value = _header(msg, header)
+        except InvalidField:  # e.g. an encoded line break in the name: read it leniently
+            value = _lenient_header(msg, header)
         if not value:
             continue
         present = True

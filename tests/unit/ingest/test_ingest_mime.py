@@ -375,3 +375,22 @@ def test_a_new_email_keeps_what_looks_like_history() -> None:
         b"Message-ID: <new-2@my.tccd.edu>\r\nIn-Reply-To: <x@refdesk.tccd.edu>",
     )
     assert parse_mime(answering).text == "My professor sent this, can you help me find these?"
+
+
+@pytest.mark.parametrize(
+    ("sender", "name"),
+    [
+        (
+            b"=?utf-8?q?Evil=0D=0ABcc:_x@example.org?= <pat.lee@example.net>",
+            "Evil Bcc: x@example.org",
+        ),
+        (b"=?utf-8?q?Ana=0AGomez?= <pat.lee@example.net>", "Ana Gomez"),
+    ],
+)
+def test_a_line_break_encoded_in_the_senders_name_is_read_not_refused(
+    sender: bytes, name: str
+) -> None:
+    """An outside probe: 422 "unparseable header" for a valid address (a refused relay retries
+    for hours, then drops the patron's email). The break becomes a space; nothing is injected."""
+    mail = parse_mime(b"From: " + sender + b"\nMessage-ID: <lb@x.org>\nSubject: hi\n\nhello\n")
+    assert (mail.sender_name, mail.sender_email) == (name, "pat.lee@example.net")
