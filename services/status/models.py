@@ -264,6 +264,8 @@ class TranscriptEntry(Base):
     delivery_reason: Mapped[str | None] = mapped_column(String(200))
     segments: Mapped[int | None] = mapped_column(Integer)
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    seq: Mapped[int | None] = mapped_column(Integer)
+    """A chat platform's sequence of a patron message: orders a burst stamped to one second."""
 
 
 TEXT_SENT = and_(

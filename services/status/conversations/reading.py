@@ -101,7 +101,8 @@ async def transcript_of(session: AsyncSession, conversation_id: str) -> list[Tra
         select(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id)
     )
     entries = list(rows.scalars().all())
-    entries.sort(key=lambda e: (e.at, DIRECTION_ORDER.get(e.direction, 9), e.id))
+    # a chat burst stamped to one second keeps the platform's order (its sequence)
+    entries.sort(key=lambda e: (e.at, DIRECTION_ORDER.get(e.direction, 9), e.seq or 0, e.id))
     return entries
 
 

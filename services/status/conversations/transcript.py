@@ -375,6 +375,7 @@ async def _inbound(
         subject=data.subject,
         message_id=data.provider_message_id,
         attachments=[a.model_dump() for a in data.attachments],
+        seq=data.sequence,
     )
 
 

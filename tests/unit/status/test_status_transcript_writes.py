@@ -84,3 +84,37 @@ async def test_an_update_writes_only_the_columns_it_changed(
             "sent",
             "m-1",
         )
+
+
+async def test_a_chat_burst_stamped_to_one_second_keeps_the_platforms_order(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """An outside probe's four chat messages of one second read "hi", "no author on it",
+    "with APA...", "i need help": ordered by the lines' ids, not the platform's sequence."""
+    from services.status.conversations.reading import transcript_of
+    from services.status.handlers import Assigning, apply
+    from shared.events import Channel, InteractionReceived, Patron
+
+    words = ["hi", "i need help", "with APA citations for a website", "no author on it"]
+    async with sessions() as session:
+        for n in (4, 1, 3, 2):  # ids sort in none of these orders
+            await apply(
+                session,
+                event_id=f"burst-{n}",
+                assigning=Assigning(),
+                data=InteractionReceived(
+                    interaction_id=f"{'zyxw'[n - 1]}-burst",
+                    conversation_id="chat-burst",
+                    channel=Channel.CHAT,
+                    provider="chat",
+                    provider_message_id=f"m-{n}",
+                    patron=Patron(contact="visitor-9"),
+                    text=words[n - 1],
+                    received_at=T0,
+                    sequence=n,
+                ),
+            )
+        await session.commit()
+    async with sessions() as session:
+        lines = await transcript_of(session, "chat-burst")
+    assert [line.text for line in lines if line.direction == "in"] == words
