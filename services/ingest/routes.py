@@ -313,7 +313,8 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             parsed = parse_chat_event(body)
             webhook_id = request.headers["webhook-id"]
             return await ingest.accept_platform(
-                chat_event(parsed, webhook_id=webhook_id), webhook_id=webhook_id
+                chat_event(parsed, webhook_id=webhook_id, now=datetime.now(UTC)),
+                webhook_id=webhook_id,
             )
 
         return await _answer("chat", retry_after, accept, _accepted)

@@ -144,9 +144,15 @@ def _contact_for(channel: Channel, patron: ChatPatron | None) -> str | None:
     return patron.phone if channel is Channel.SMS else patron.email
 
 
-def chat_event(event: ChatEvent, *, webhook_id: str) -> Translated | None:
-    """A chat platform lifecycle event as a refdesk event; None for what refdesk does not keep."""
+def chat_event(
+    event: ChatEvent, *, webhook_id: str, now: datetime | None = None
+) -> Translated | None:
+    """A chat platform lifecycle event as a refdesk event; None for what refdesk does not keep.
+    A patron's message is stamped with the platform's time when it lies within ARRIVAL_WINDOW
+    before `now`, else `now`, as an email is: a wrong clock on the platform had put a chat a
+    year back ("Waiting 380 d") or months ahead in the queue."""
     d = event.data
+    stamped = event.timestamp if now is None else arrival(event.timestamp, now)
     if isinstance(event, ChatMessage):
         if event.data.author != "patron":
             return None
@@ -158,7 +164,7 @@ def chat_event(event: ChatEvent, *, webhook_id: str) -> Translated | None:
             provider_message_id=event.data.message_id,
             patron=event.data.patron.as_patron() if event.data.patron else Patron(),
             text=event.data.text,
-            received_at=event.timestamp,
+            received_at=stamped,
             campus_hint=event.data.campus,
             department_hint=event.data.department,
             sequence=event.data.sequence,
@@ -174,7 +180,7 @@ def chat_event(event: ChatEvent, *, webhook_id: str) -> Translated | None:
             provider_message_id=webhook_id,
             patron=event.data.patron.as_patron(),
             text=event.data.question,
-            received_at=event.timestamp,
+            received_at=stamped,
             campus_hint=event.data.campus,
             department_hint=event.data.department,
         )

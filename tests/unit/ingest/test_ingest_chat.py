@@ -306,3 +306,37 @@ def test_an_overlong_webhook_id_is_refused() -> None:
     with pytest.raises(InvalidSignature) as caught:
         verify_chat_webhook(secret=SECRET, headers=headers, body=BODY)
     assert caught.value.field == "webhook-id"
+
+
+@pytest.mark.parametrize(
+    ("stamped", "kept"),
+    [
+        ("2025-01-06T14:02:11-06:00", True),  # a minute before now: the platform's time
+        ("2024-11-20T12:00:00-06:00", False),  # a year back ("Waiting 380 d")
+        ("2025-03-01T12:00:00-06:00", False),  # months ahead
+    ],
+)
+def test_a_chat_message_is_stamped_as_an_email_is(stamped: str, kept: bool) -> None:
+    """An outside probe's chat stamped 2027 showed "Arrived Today" in the header and "Mar 1,
+    2027" on its line; one stamped a year back sat atop the queue waiting 380 days."""
+    from datetime import UTC, datetime
+
+    from services.ingest.translate import chat_event
+
+    now = datetime(2025, 1, 6, 20, 3, 11, tzinfo=UTC)
+    body = json.dumps(
+        {
+            "type": "chat.message",
+            "timestamp": stamped,
+            "data": {
+                "conversation_id": "chat-9",
+                "message_id": "m-1",
+                "author": "patron",
+                "text": "hello",
+            },
+        }
+    ).encode()
+    got = chat_event(parse_chat_event(body), webhook_id="wh-1", now=now)
+    assert got is not None and hasattr(got, "received_at")
+    expected = datetime.fromisoformat(stamped).astimezone(UTC) if kept else now
+    assert got.received_at == expected
