@@ -74,6 +74,13 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="JSON logs on stderr at this level")
     topic_partitions: int = Field(3, ge=1, description="partitions of topics a service creates")
     raw_retention_days: int = Field(7, ge=1, description="retention of topics with patron data")
+    transcript_retention_days: int = Field(
+        365,
+        ge=1,
+        description="days student data is kept: a closed conversation's transcript and contact "
+        "(status), the messages as sent (notifier) and a number's text thread (ingest), then "
+        "purged",
+    )
     shutdown_timeout_s: float = Field(8.0, gt=0, description="graceful stop budget on SIGTERM")
     host: str = Field(
         "127.0.0.1", description="address the HTTP server binds (0.0.0.0 in containers)"

@@ -125,6 +125,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         engine,
         ttl=timedelta(days=settings.dedupe_ttl_days),
         blocklist_refresh_s=settings.blocklist_refresh_s,
+        thread_retention=timedelta(days=settings.transcript_retention_days),
     )
     ingest = Ingest(
         broker=broker,

@@ -23,6 +23,10 @@ SEEN_KEYS_PURGED = Counter(
     "refdesk_ingest_seen_keys_purged_total",
     "Expired provider ids and tokens deleted from the seen-keys table",
 )
+SMS_THREADS_PURGED = Counter(
+    "refdesk_ingest_sms_threads_purged_total",
+    "Numbers' text threads deleted past the retention (REFDESK_TRANSCRIPT_RETENTION_DAYS)",
+)
 SIGNATURE_FAILURES = Counter(
     "refdesk_webhook_signature_failures_total",
     "Webhooks refused for a missing, wrong or stale signature",

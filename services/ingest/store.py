@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.metrics import SEEN_KEYS_PURGED
+from services.ingest.metrics import SEEN_KEYS_PURGED, SMS_THREADS_PURGED
 from services.ingest.tables import blocklist, seen, sms_threads
 from shared.batching import Batcher
 from shared.clock import utcnow
@@ -71,9 +71,13 @@ class IngestStore:
         *,
         blocklist_refresh_s: float = 5.0,
         purge_every_s: float = PURGE_EVERY_S,
+        thread_retention: timedelta | None = None,
     ) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.thread_retention = thread_retention
+        """A number's text thread (the number, in clear) is deleted this long after its last
+        message (REFDESK_TRANSCRIPT_RETENTION_DAYS); None keeps threads."""
         self.blocklist_refresh_s = blocklist_refresh_s
         self._blocked: frozenset[str] = frozenset()
         self._reader = UnitRunner(engine, name="ingest-reads")
@@ -185,15 +189,23 @@ class IngestStore:
         return [None] * len(items)
 
     async def purge_expired(self) -> int:
-        """Drop expired seen keys (on the writer, like every write); returns how many, also
-        counted in refdesk_ingest_seen_keys_purged_total."""
+        """Drop expired seen keys, and text threads past the retention (on the writer, like
+        every write); returns how many seen keys, counted in
+        refdesk_ingest_seen_keys_purged_total (threads: refdesk_ingest_sms_threads_purged_total)."""
         now = utcnow()
+        retention = self.thread_retention
 
-        def purge(conn: Connection) -> int:
-            return int(conn.execute(delete(seen).where(seen.c.expires_at <= now)).rowcount or 0)
+        def purge(conn: Connection) -> tuple[int, int]:
+            keys = conn.execute(delete(seen).where(seen.c.expires_at <= now)).rowcount or 0
+            threads = 0
+            if retention is not None:
+                old = sms_threads.c.last_message_at < now - retention
+                threads = conn.execute(delete(sms_threads).where(old)).rowcount or 0
+            return int(keys), int(threads)
 
-        purged: int = await self._writer(purge)
+        purged, threads = await self._writer(purge)
         SEEN_KEYS_PURGED.inc(purged)
+        SMS_THREADS_PURGED.inc(threads)
         return purged
 
     async def _purge_periodically(self) -> None:

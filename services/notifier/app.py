@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,13 +19,13 @@ from services.notifier.chat import OutboxChatSender
 from services.notifier.delivery import Deliverer
 from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.lanes import Lane
-from services.notifier.metrics import OLDEST_PENDING
+from services.notifier.metrics import LEDGER_PURGED, OLDEST_PENDING
 from services.notifier.outcomes import BrokerPublisher
 from services.notifier.outgoing import Adapters
 from services.notifier.settings import DEV_TWILIO_TOKEN, NotifierSettings
 from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
 from shared.asyncapi import asyncapi_router
-from shared.clock import woken
+from shared.clock import utcnow, woken
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import Channel, NotificationDelivered, NotificationRequested
@@ -142,6 +143,31 @@ async def _watch_pending(
         await woken(stopping, every_s)
 
 
+PURGE_EVERY_S = 3600.0
+"""How often rows past the retention are purged from the send ledger."""
+
+
+async def _purge_periodically(
+    db: UnitRunner, settings: NotifierSettings, stopping: asyncio.Event
+) -> None:
+    """Purge the ledger's rows past REFDESK_TRANSCRIPT_RETENTION_DAYS, a batch at a time, each
+    hour (the topic's own retention, plus a day, at the least: ledger.retention_cutoff)."""
+    topic_days = NOTIFICATIONS.retention_days or settings.raw_retention_days
+    while not stopping.is_set():
+        try:
+            cutoff = ledger.retention_cutoff(
+                utcnow(), retention_days=settings.transcript_retention_days, topic_days=topic_days
+            )
+            purge = functools.partial(ledger.purge_finished, cutoff=cutoff)
+            while purged := await db(purge):
+                LEDGER_PURGED.inc(purged)
+                if purged < ledger.PURGE_BATCH or stopping.is_set():
+                    break
+        except Exception as exc:  # the next round tries again
+            log.warning("ledger purge failed", extra={"error": type(exc).__name__})
+        await woken(stopping, PURGE_EVERY_S)
+
+
 def create_app(settings: NotifierSettings) -> FastAPI:
     """The notifier's FastAPI app; broker and delivery lanes start and stop with it."""
     broker = build_broker(settings, client_id="notifier")
@@ -168,6 +194,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
                 _watch_pending(sessions, stopping, settings.pending_gauge_interval_s)
             )
         )
+        tasks.append(asyncio.create_task(_purge_periodically(deliverer.db, settings, stopping)))
         lag = LagExporter(
             settings.kafka_bootstrap, {settings.notifier_group: [NOTIFICATIONS.name]}
         ).start()

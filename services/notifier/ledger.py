@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,6 +211,40 @@ def claim(
     ]
     more = len(rows) > len(entries) or bool(busy)
     return Claim(entries, more=more)
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+PURGE_BATCH = 500
+
+
+def retention_cutoff(now: datetime, *, retention_days: int, topic_days: int) -> datetime:
+    """Rows finished before this are purged: the desk's retention, and never sooner than a day
+    after the commands left refdesk.notifications (a row is also the command's idempotency
+    record: one purged while its command could still be read again would be sent again)."""
+    return now - timedelta(days=max(retention_days, topic_days + 1))
+
+
+def purge_finished(conn: Connection, *, cutoff: datetime, limit: int = PURGE_BATCH) -> int:
+    """Delete up to `limit` rows sent or given up on before `cutoff` whose outcome was announced:
+    the command (recipient, patron name, TCC ID, question) and the text as delivered go with
+    them. Returns how many."""
+    keys = (
+        conn.execute(
+            select(ledger.c.idempotency_key)
+            .where(
+                ledger.c.state != PENDING,
+                ledger.c.outcome_published.is_(True),
+                ledger.c.finished_at < cutoff,
+            )
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if keys:
+        conn.execute(delete(ledger).where(ledger.c.idempotency_key.in_(keys)))
+    return len(keys)
 
 
 # ---- reads for the HTTP API and metrics -----------------------------------------------------

@@ -42,3 +42,8 @@ SMS_LOOKUPS = Counter(
     "Looks at the SMS provider for a message an earlier attempt may have created",
     ["result"],
 )
+LEDGER_PURGED = Counter(
+    "refdesk_notifier_ledger_purged_total",
+    "Send-ledger rows past the retention (REFDESK_TRANSCRIPT_RETENTION_DAYS) deleted, with the "
+    "patron's contact and the text as sent",
+)

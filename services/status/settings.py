@@ -84,12 +84,6 @@ class StatusSettings(CommonSettings):
         validation_alias=_env("group"),
         description="consumer group of the queue and transcript projection",
     )
-    transcript_retention_days: int = Field(
-        365,
-        ge=1,
-        validation_alias="REFDESK_TRANSCRIPT_RETENTION_DAYS",
-        description="days a closed conversation's transcript and contact are kept, then purged",
-    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> StatusSettings:

@@ -215,3 +215,29 @@ async def test_times_are_stored_and_read_back_as_aware_utc(store: IngestStore) -
         [row] = (await conn.execute(sms_threads.select())).all()
     assert row.last_message_at.tzinfo is not None
     assert abs(utcnow() - row.last_message_at) < timedelta(minutes=1)
+
+
+async def test_a_text_thread_past_the_retention_is_purged(engine) -> None:
+    """An outside probe: the number of every patron who ever texted stayed in sms_threads for
+    good, though the README says student data is purged after REFDESK_TRANSCRIPT_RETENTION_DAYS."""
+    store = IngestStore(
+        engine, ttl=timedelta(days=7), purge_every_s=3600, thread_retention=timedelta(days=365)
+    )
+    await store.start()
+    try:
+        await store.record_sms("+18175550001", "sms-old", "SM01", "e01")
+        await store.record_sms("+18175550002", "sms-new", "SM02", "e02")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sms_threads.update()
+                .where(sms_threads.c.contact == "+18175550001")
+                .values(last_message_at=utcnow() - timedelta(days=366))
+            )
+        before = REGISTRY.get_sample_value("refdesk_ingest_sms_threads_purged_total") or 0.0
+        await store.purge_expired()
+        assert REGISTRY.get_sample_value("refdesk_ingest_sms_threads_purged_total") == before + 1
+        async with engine.connect() as conn:
+            left = {row.contact for row in await conn.execute(sms_threads.select())}
+        assert left == {"+18175550002"}
+    finally:
+        await store.close()
