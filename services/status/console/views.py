@@ -6,6 +6,7 @@ Plain functions over the JSON views the API already returns (`queue.row_view`,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -302,6 +303,7 @@ def line_view(
     ]
     return {
         **message,
+        "text": shown_text(message.get("text")),
         "role": role,
         "who": who,
         "when": desk_time(message["at"], now),
@@ -316,6 +318,17 @@ def line_view(
             else None
         ),
     }
+
+
+_BLANK_RUN = re.compile(r"\n[ \t\r\f\v]*(?:\n[ \t\r\f\v]*){2,}")
+
+
+def shown_text(text: str | None) -> str | None:
+    """A message's text as a line shows it: runs of blank lines (a text of sixty newlines filled
+    the pane with an empty bubble) are one blank line; the stored text is unchanged."""
+    if not text:
+        return text
+    return _BLANK_RUN.sub("\n\n", text).strip("\n")
 
 
 CONSENT_KINDS = frozenset({NotificationKind.SMS_OPT_OUT.value, NotificationKind.SMS_OPT_IN.value})

@@ -124,3 +124,32 @@ async def test_the_title_names_the_channel_never_the_patron(
         await expect(page).to_have_title("SMS conversation · Reference desk · TCC Libraries")
         assert "555" not in await page.title()
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_draft_held_by_a_crisis_comes_back_once_it_is_acknowledged(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The librarian typing when the patron's next message escalated lost the draft: the reply
+    box went, the note box is locked too, and after Acknowledge the reply box came back empty
+    (and focus was left on the page's body)."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    draft = "Sure, start with Academic Search Complete and"
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        await row.locator("a.open-link").click()
+        await page.click('#conversation [data-action="claim"]')
+        await expect(page.locator("#reply-text")).to_be_focused()  # Claim, then the reply
+        await page.fill("#reply-text", draft)
+        await turns_into_a_crisis(sessions)
+        status = page.locator("#action-status")
+        await expect(status).to_contain_text("acknowledge it to go on replying", timeout=10_000)
+        await expect(status).to_have_attribute("data-tone", "warning")
+        await page.click('#conversation [data-action="acknowledge"]')
+        await expect(page.locator("#reply-text")).to_have_value(draft)
+        await expect(page.locator("#reply-text")).to_be_focused()
+        await expect(status).to_contain_text("Your unsent reply is back")
+        assert page.js_errors == []

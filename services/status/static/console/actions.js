@@ -20,9 +20,12 @@
   const byId = (id) => document.getElementById(id);
   const Segments = window.RefdeskSegments;
 
-  function say(id, text) {
+  // A status line: done (green), or `warning` when something did not go through.
+  function say(id, text, { warning = false } = {}) {
     const node = byId(id);
-    if (node) node.textContent = text;
+    if (!node) return;
+    node.textContent = text;
+    if (warning) node.dataset.tone = "warning"; else delete node.dataset.tone;
   }
 
   async function afterChange(message) {
@@ -33,13 +36,20 @@
   }
 
   async function act(name, button) {
-    button.disabled = true;
+    button.disabled = true;  // a disabled button loses focus: it is put back below
     try {
       await Desk.request("POST", path(`/${name}`));
       await afterChange(DONE[name] || "Done.");
     } catch (err) {
       button.disabled = false;
-      say("action-status", `Could not ${name}: ${err.message}`);
+      say("action-status", `Could not ${name}: ${err.message}`, { warning: true });
+      await Desk.refreshConversation();  // show who has it now, or what changed
+    }
+    // after Claim or Acknowledge crisis the next thing is the reply: focus goes there (it was
+    // left on the page's body, and the next Tab went back to "Skip to main content")
+    if (document.activeElement === document.body || !document.activeElement) {
+      const next = byId("reply-text") || byId("conv-title");
+      if (next) next.focus();
     }
   }
 
@@ -115,7 +125,7 @@
   async function sendReply(form) {
     const textarea = byId("reply-text");
     const button = byId("send-reply");
-    if (!textarea.value.trim()) { say("composer-status", "Write a message first."); textarea.focus(); return; }
+    if (!textarea.value.trim()) { say("composer-status", "Write a message first.", { warning: true }); textarea.focus(); return; }
     const body = { text: textarea.value };
     const subject = byId("reply-subject");
     if (subject && subject.value.trim()) body.subject = subject.value.trim();
@@ -128,10 +138,10 @@
       say("composer-status", "Sent to the patron's channel. Its delivery shows in the transcript.");
       await afterChange("");
     } catch (err) {
-      say("composer-status", `Not sent: ${err.message}`);
+      say("composer-status", `Not sent: ${err.message}`, { warning: true });
       // a colleague took or closed it: the reply box may go with the next refresh, the
       // conversation's status line stays
-      if (err.status === 403 || err.status === 409) say("action-status", `Your reply was not sent: ${err.message}`);
+      if (err.status === 403 || err.status === 409) say("action-status", `Your reply was not sent: ${err.message}`, { warning: true });
     } finally {
       if (byId("send-reply")) byId("send-reply").disabled = false;
       if (form.isConnected) textarea.focus();

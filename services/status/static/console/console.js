@@ -400,25 +400,51 @@ window.Desk = (() => {
       const reply = document.getElementById("reply-text");
       const draft = reply ? reply.value.trim() : "";
       swap(wrap, freshWrap, reply);
-      if (draft && !document.getElementById("reply-text")) keepDraft(draft);
+      if (draft && !document.getElementById("reply-text")) keepDraft(draft, cid);
+      else restoreDraft(cid);
     }
     swap(document.getElementById("earlier"), fresh.querySelector("#earlier"));
     swapDialogs(fresh);
     document.dispatchEvent(new CustomEvent("desk:refreshed", { detail: { id: cid } }));
   }
 
-  // The reply box went (a colleague claimed or closed the conversation) while it held an
-  // unsent reply: the words stay on the page, in the note box when it is there and empty.
-  function keepDraft(draft) {
+  // The reply box went (a colleague claimed or closed the conversation, or it became a
+  // crisis) while it held an unsent reply: the words stay on the page, in the note box when it
+  // is there and empty; else they are held, and come back into the reply box when it returns
+  // (a crisis the librarian then acknowledges).
+  let held = null;  // {cid, draft}
+  function keepDraft(draft, cid) {
     const note = document.getElementById("note-text");
     const status = document.getElementById("action-status");
     if (note && !note.value.trim()) {
       note.value = draft;
       const folded = note.closest("details");
       if (folded) folded.open = true;
-      if (status) status.textContent = "You can no longer reply here. Your unsent reply is in the note box: save it as a note for colleagues, or copy it.";
-    } else if (status) {
+      if (status) {
+        status.textContent = "You can no longer reply here. Your unsent reply is in the note box: save it as a note for colleagues, or copy it.";
+        status.dataset.tone = "warning";
+      }
+      return;
+    }
+    held = { cid, draft };
+    if (!status) return;
+    status.dataset.tone = "warning";
+    if (document.querySelector('#conversation [data-action="acknowledge"]')) {
+      status.textContent = `This conversation is now a crisis: acknowledge it to go on replying. Your unsent reply is kept and comes back then: “${draft}”`;
+    } else {
       status.textContent = `You can no longer reply here. Your unsent reply: “${draft}”`;
+    }
+  }
+
+  function restoreDraft(cid) {
+    const reply = document.getElementById("reply-text");
+    if (!held || held.cid !== cid || !reply || reply.value.trim()) return;
+    reply.value = held.draft;
+    held = null;
+    const status = document.getElementById("action-status");
+    if (status) {
+      status.textContent = `${status.textContent} Your unsent reply is back in the reply box.`.trim();
+      delete status.dataset.tone;
     }
   }
 
