@@ -53,10 +53,30 @@ class RetriedAsWarning(logging.Filter):
         return True
 
 
+class RedeliveryAsWarning(logging.Filter):
+    """A consumer's batch that failed for now is redelivered (shared.consumer's Guard logs a
+    WARNING saying so, with the topic and the error's type); FastStream then logs the
+    `TransientFailure` it was handed as an ERROR. Two status replicas writing one new row at
+    once (events of one conversation on partitions the two hold) is such a failure, redone
+    without loss: an ERROR read as an incident. It becomes a WARNING; any other error stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote FastStream's record of a redelivered batch (always let the record through)."""
+        kind = record.exc_info[0] if record.exc_info else None
+        if (
+            record.levelno == logging.ERROR
+            and kind is not None
+            and kind.__name__ == ("TransientFailure")
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every logger's records to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RedeliveryAsWarning())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

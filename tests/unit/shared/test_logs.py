@@ -33,3 +33,24 @@ def test_configuring_twice_adds_the_filter_once() -> None:
     configure_logging("test")
     filters = logging.getLogger(COORDINATOR_LOGGER).filters
     assert len(filters) == 1
+
+
+def test_a_redelivered_batch_is_a_warning_whoever_logs_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An outside probe's two status replicas: 37 ERROR lines "TransientFailure: IntegrityError"
+    in a run that lost and doubled nothing (both wrote one new row; the batch was redone)."""
+    from shared.consumer import TransientFailure
+
+    configure_logging("test")
+    kafka = logging.getLogger("refdesk.status.kafka")  # FastStream's logger for the broker
+    for error in (TransientFailure("IntegrityError"), RuntimeError("boom")):
+        try:
+            raise error
+        except Exception:
+            kafka.exception("handler failed")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["error"]) for line in lines] == [
+        ("warning", "TransientFailure"),
+        ("error", "RuntimeError"),
+    ]
