@@ -44,9 +44,12 @@ _FORWARD_MARKER = re.compile(
 # A subject that says the email forwards another: "Fwd:", "FW:", Spanish "RV:" and "Reenviar:".
 _FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|rv|reenv(?:iar|iado)?)\s*:", re.IGNORECASE)
 # "On Mon, Jan 6, 2025 at 9:12 AM Jane <j@x.edu> wrote:", possibly wrapped onto two lines;
-# also the Spanish and French forms the desk's patrons' clients produce.
-_ATTRIBUTION_START = re.compile(r"^\s*(?:On|El|Le)\s.*", re.IGNORECASE)
-_ATTRIBUTION_END = re.compile(r"(?:wrote|escribió|a écrit)\s*:\s*$", re.IGNORECASE)
+# also the Spanish, French, German ("Am ... schrieb ...:"), Portuguese, Italian and Dutch forms.
+_ATTRIBUTION_START = re.compile(r"^\s*(?:On|El|Le|Am|Em|Il|Op)\s.*", re.IGNORECASE)
+_ATTRIBUTION_END = re.compile(
+    r"(?:wrote|escribió|a écrit|schrieb\s.*|escreveu|ha scritto|schreef\s.*)\s*:\s*$",
+    re.IGNORECASE,
+)
 _HEADER_BLOCK = re.compile(r"^\s*\*?(From|De)\s*:\*?\s+\S", re.IGNORECASE)
 _HEADER_FOLLOW = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Enviado|Fecha)\s*:", re.IGNORECASE)
 _SIGNATURE_DELIMITER = re.compile(r"^-- $")

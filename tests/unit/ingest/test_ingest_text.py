@@ -56,6 +56,16 @@ Hi Jane, equipment is due in 3 days.
             "Gracias\n\nEl lun, 6 ene 2025 a las 9:12, Ask Us (<askus@tccd.edu>) escribió:\n> hola",
             "Gracias",
         ),
+        # German and Portuguese clients (an outside probe's German attribution was kept)
+        (
+            "Danke!\n\nAm Mo., 30. Nov. 2026 um 10:01 Uhr schrieb Ask Desk <askdesk@tccd.edu>:"
+            "\n> alt",
+            "Danke!",
+        ),
+        (
+            "Obrigado\n\nEm seg., 30 de nov. de 2026, Ask Desk <a@tccd.edu> escreveu:\n> x",
+            "Obrigado",
+        ),
         ("From: Jane\nthe rest", "From: Jane\nthe rest"),
         ("no history at all", "no history at all"),
     ],
