@@ -116,5 +116,9 @@
   });
 
   listen();
-  window.setInterval(() => Desk.loadQueue().catch(() => undefined), 60000); // waiting times move on
+  // waiting times move on: the queue's and the open conversation's ("Waiting 1 h 4 min")
+  window.setInterval(() => {
+    Desk.loadQueue().catch(() => undefined);
+    Desk.refreshConversation();
+  }, 60000);
 })();
