@@ -219,7 +219,8 @@ def parse_twilio_sms(params: TwilioParams) -> SmsInbound:
     from_e164 = normalize_sms_sender(sender, field="From")
     to = _required(fields, "To")
     raw_count = (_one(fields, "NumMedia") or "0").strip()
-    if not raw_count.isdigit() or int(raw_count) > MAX_MEDIA:
+    # ASCII digits only: str.isdigit() is true of "²", which int() refuses (a 500)
+    if not _DIGITS.fullmatch(raw_count) or int(raw_count) > MAX_MEDIA:
         raise InvalidField("NumMedia", f"not an integer from 0 to {MAX_MEDIA}")
     urls, types = _media(fields, int(raw_count))
     return SmsInbound(
@@ -237,6 +238,7 @@ def parse_twilio_sms(params: TwilioParams) -> SmsInbound:
 
 
 _STATUS_WORD = re.compile(r"[a-z_]{1,32}")
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 def parse_twilio_status(params: TwilioParams, *, now: datetime) -> SmsStatusReported:
@@ -251,7 +253,7 @@ def parse_twilio_status(params: TwilioParams, *, now: datetime) -> SmsStatusRepo
     if not _STATUS_WORD.fullmatch(status):
         raise InvalidField("MessageStatus", "not a Twilio message status")
     code = (_one(fields, "ErrorCode") or "").strip()
-    if code and not (code.isdigit() and len(code) <= 9):
+    if code and not (_DIGITS.fullmatch(code) and len(code) <= 9):
         raise InvalidField("ErrorCode", "not a Twilio error code")
     return SmsStatusReported(
         provider_id=sid, status=status, error_code=int(code) if code else None, reported_at=now

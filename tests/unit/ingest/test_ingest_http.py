@@ -546,6 +546,7 @@ async def test_a_status_callback_needs_twilios_signature(
         ({"MessageStatus": "", "SmsStatus": ""}, "MessageStatus"),
         ({"MessageStatus": "Delivered!", "SmsStatus": ""}, "MessageStatus"),
         ({"ErrorCode": "3000x"}, "ErrorCode"),
+        ({"ErrorCode": "3²"}, "ErrorCode"),  # a digit to str.isdigit(), not to int()
     ],
 )
 async def test_a_malformed_status_callback_is_a_422_naming_its_field(
