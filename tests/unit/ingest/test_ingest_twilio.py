@@ -158,7 +158,7 @@ def test_parse_mms_media() -> None:
         ({"NumMedia": "many"}, "NumMedia"),
         ({"NumMedia": "11"}, "NumMedia"),
         ({"NumMedia": "²"}, "NumMedia"),  # a digit to str.isdigit(), not to int(): was a 500
-        ({"NumMedia": "١"}, "NumMedia"),  # an Arabic-Indic one
+        ({"NumMedia": "\u0661"}, "NumMedia"),  # an Arabic-Indic one
         ({"NumMedia": "1"}, "MediaUrl0"),
         ({"NumMedia": "1", "MediaUrl0": "http://insecure.example/x"}, "MediaUrl0"),
     ],
