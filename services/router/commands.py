@@ -34,6 +34,9 @@ from shared.events import (
 )
 
 PATRON_FACING = {Action.TRANSFER, Action.REFER_FACULTY, Action.REFER_COUNSELING}
+REFERRALS = {Action.REFER_FACULTY, Action.REFER_COUNSELING}
+"""A referral's hand-off is the answer (where to go, and that the question need not be sent
+again): after hours it goes alone, without "a librarian will answer you when we open"."""
 CONSENT_KIND = {"opt_out": NotificationKind.SMS_OPT_OUT, "opt_in": NotificationKind.SMS_OPT_IN}
 """The command recording a carrier opt-out or opt-in keyword against the patron's number."""
 
@@ -126,8 +129,9 @@ def patron_messages(
     interaction: InteractionReceived, decision: Decision, policy: Policy
 ) -> list[PatronMessage]:
     """What the patron is sent, in order: crisis resources, the hand-off, a keyword's reply,
-    the after-hours acknowledgement (once per conversation, never beside a crisis; it replaces
-    the hand-off of a transfer that became a ticket, which would promise a second time). An
+    the after-hours acknowledgement (once per conversation, never beside a crisis nor a
+    referral's hand-off, which is the answer; it replaces the hand-off of a transfer that
+    became a ticket, which would promise a second time). An
     opt-out or opt-in keyword is first recorded against the number (a command that sends nothing),
     so an opt-in's reply goes out after it; an opt-out's reply, if the policy has one, is the
     one text the notifier still sends the number."""
@@ -160,6 +164,7 @@ def patron_messages(
         decision.overnight
         and bool(decision.after_hours_ack)
         and decision.action is not Action.ESCALATE_CRISIS
+        and not (decision.action in REFERRALS and decision.handoff_text)
     )
     # after hours a ticket's hand-off ("nobody is online: we made a ticket") would be a second
     # text promising another time: the acknowledgement says when the desk opens, alone

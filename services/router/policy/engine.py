@@ -286,9 +286,10 @@ class Policy:
         fired = general + crisis if verdict.uncorroborated else crisis + general
         rule, _ = fired[0]
         learned = self._learned_rule(verdict.route) if verdict.route is not None else None
-        if learned is not None and (learned.action, learned.department) != (
-            rule.action,
-            rule.department,
+        if (
+            learned is not None
+            and not rule.keep
+            and (learned.action, learned.department) != (rule.action, rule.department)
         ):
             rule = learned
             fired = [(learned, []), *fired]

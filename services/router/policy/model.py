@@ -143,6 +143,10 @@ class Rule(_Strict):
     """a crisis rule on a topic word alone (suicide, overdose, abuse, stalking...): with the
     learned net loaded it escalates only when the net's risk reaches its review threshold
     (services/router/learned/nets.py); without the net it escalates as any crisis rule"""
+    keep: bool = False
+    """the learned net's suggested route never replaces this rule's (a message it matches whole,
+    a greeting or a bare plea, has no content for the net to route by); the net's crisis
+    reading still escalates it or flags it for review"""
     action: Action
     department: str
     summary: str | None = None
@@ -155,6 +159,8 @@ class Rule(_Strict):
             raise ValueError("crisis: true goes with action escalate_crisis, and only with it")
         if self.corroborate and not self.crisis:
             raise ValueError("corroborate: true is for crisis rules only")
+        if self.keep and self.crisis:
+            raise ValueError("keep: true is for rules that route, not crisis rules")
         return self
 
 

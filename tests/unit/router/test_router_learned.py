@@ -329,6 +329,31 @@ def test_a_reply_of_a_few_letters_is_not_judged_by_the_model(
     assert not got.safety_review and got.risk_score is None
 
 
+@pytest.mark.parametrize(
+    "text", ["help me", "hello? can someone help me", "ayúdame por favor", "hay alguien ahí?"]
+)
+def test_a_greeting_or_a_bare_plea_stays_at_the_desk(
+    policy: Policy, model: LearnedModel, text: str
+) -> None:
+    """ "help me" went to the Writing Center (the net's guess on no content; after hours a
+    ticket there): `reference-greeting` says `keep: true`, so the desk asks what they need."""
+    got = routing.decide(
+        policy, model, DecisionInput(channel=Channel.SMS, text=text, received_at=OPEN)
+    )
+    assert (got.action, got.department) == (Action.ANSWER, "reference")
+    assert got.rules[0].rule_id == "reference-greeting"
+
+
+@pytest.mark.parametrize("text", ["911", "someone call 911 please"])
+def test_a_text_of_911_escalates_with_the_model_too(
+    policy: Policy, model: LearnedModel, text: str
+) -> None:
+    got = routing.decide(
+        policy, model, DecisionInput(channel=Channel.SMS, text=text, received_at=OPEN)
+    )
+    assert got.action is Action.ESCALATE_CRISIS
+
+
 @pytest.mark.parametrize("text", ["kms", "quiero morir", "suicidal", "sobredosis", "want to die"])
 def test_a_crisis_in_a_word_or_two_still_escalates(
     policy: Policy, model: LearnedModel, text: str

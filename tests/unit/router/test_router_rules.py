@@ -144,6 +144,7 @@ CASES = [
         "transfer",
         "campus-connect",
     ),
+    ("reference-greeting", "sms", "hello? can someone help me", None, "answer", "reference"),
     (
         "reference-default",
         "chat",
@@ -223,6 +224,22 @@ def test_labelled_set_accuracy(policy: Policy) -> None:
 def test_idioms_do_not_escalate(policy: Policy, text: str) -> None:
     """Crisis-sounding idioms are not crises."""
     assert decide(policy, "chat", text).action is not Action.ESCALATE_CRISIS
+
+
+@pytest.mark.parametrize(
+    "text", ["911", "911!!", "someone call 911 please", "HELP 911", "llamen al 911 por favor"]
+)
+def test_a_text_of_911_escalates(policy: Policy, text: str) -> None:
+    """A patron's "911" was routed to the reference desk's queue (risk 0.00: no letters)."""
+    got = decide(policy, "sms", text)
+    assert got.action is Action.ESCALATE_CRISIS and got.rules[0].rule_id == "crisis-unsafe"
+
+
+@pytest.mark.parametrize(
+    "text", ["is 911 free from a campus phone?", "room 911 is locked", "what does 911 mean in APA"]
+)
+def test_a_question_about_911_does_not_escalate(policy: Policy, text: str) -> None:
+    assert decide(policy, "sms", text).action is not Action.ESCALATE_CRISIS
 
 
 def test_crisis_wins_over_everything(policy: Policy) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.notifier.segments import sms_segments
 from services.router import routing
 from services.router.commands import commands_for
 from services.router.learned import LearnedModel, default_model_path, load_model
@@ -20,6 +21,7 @@ from shared.events import (
     NotificationKind,
     NotificationRequested,
     Patron,
+    PatronRole,
     SmsConsentContext,
     derived_id,
 )
@@ -187,6 +189,30 @@ def test_start_records_the_opt_in(policy: Policy) -> None:
     assert SmsConsentContext.model_validate(out.context).keyword == "START"
 
 
+@pytest.mark.parametrize("word", ["PARAR", "parar", "Alto.", "DETENER", "cancelar", "Baja"])
+def test_a_spanish_stop_word_opts_out_and_is_confirmed_in_spanish(
+    policy: Policy, model: LearnedModel, word: str
+) -> None:
+    """An outside probe's "PARAR" was routed, flagged as a possible crisis (an alert to the
+    desk), acknowledged after hours and answered; Twilio neither blocks nor confirms it."""
+    for when in (OPEN_HOURS, OVERNIGHT):
+        data = interaction(word, when=when)
+        opt_out, reply = commands(policy, data, model)
+        assert opt_out.kind is NotificationKind.SMS_OPT_OUT and opt_out.recipient == PHONE
+        assert reply.kind is NotificationKind.KEYWORD_REPLY
+        assert reply.context["reply_text"].startswith("Listo: la biblioteca ya no le enviara")
+        assert opt_out.context["confirmation_key"] == reply.idempotency_key
+        assert sms_segments(reply.context["reply_text"]) == ("GSM-7", 1)
+
+
+@pytest.mark.parametrize("word", ["INICIO", "comenzar"])
+def test_a_spanish_start_word_opts_back_in(policy: Policy, word: str) -> None:
+    opt_in, reply = commands(policy, interaction(word))
+    assert opt_in.kind is NotificationKind.SMS_OPT_IN
+    assert reply.context["reply_text"].startswith("Listo: la biblioteca puede enviarle")
+    assert sms_segments(reply.context["reply_text"]) == ("GSM-7", 1)
+
+
 def test_help_is_one_reply_in_open_hours_and_overnight(policy: Policy, model: LearnedModel) -> None:
     """The tester's three texts (hand-off, reply, acknowledgement) are one: the reply."""
     for when in (OPEN_HOURS, OVERNIGHT):
@@ -217,11 +243,11 @@ def test_a_policy_stop_reply_is_the_one_confirmation(policy_text: str) -> None:
 
 def test_operators_choose_the_words(policy_text: str) -> None:
     text = policy_text.replace(
-        "  opt_in: [START, UNSTOP]\n", "  opt_in: [START, UNSTOP, SUBSCRIBE]\n"
-    ).replace("  opt_out: [STOP, STOPALL,", "  opt_out: [STOP, ALTO, STOPALL,")
+        "  opt_in: [START, UNSTOP,", "  opt_in: [START, UNSTOP, SUBSCRIBE,"
+    ).replace("  opt_out: [STOP, STOPALL,", "  opt_out: [STOP, HALT, STOPALL,")
     custom = parse_policy(text.encode("utf-8"))
     assert decide(custom, "subscribe").sms_consent == "opt_in"
-    assert decide(custom, "alto").sms_consent == "opt_out"
+    assert decide(custom, "halt").sms_consent == "opt_out"
 
 
 @pytest.mark.parametrize(
@@ -229,8 +255,8 @@ def test_operators_choose_the_words(policy_text: str) -> None:
     [
         ("  department: reference\n  opt_out:", "  department: tutoring\n  opt_out:", "desk"),
         ("  department: reference\n  opt_out:", "  department: nowhere\n  opt_out:", "unknown"),
-        ("  opt_in: [START, UNSTOP]", "  opt_in: [START, STOP]", "listed twice"),
-        ("  opt_in: [START, UNSTOP]", "  opt_in: [START, un-stop]", "upper-case word"),
+        ("  opt_in: [START, UNSTOP,", "  opt_in: [START, STOP,", "listed twice"),
+        ("  opt_in: [START, UNSTOP,", "  opt_in: [START, un-stop,", "upper-case word"),
     ],
 )
 def test_a_broken_keyword_section_is_refused(
@@ -271,6 +297,30 @@ def test_nobody_online_gets_the_ticket_wording_and_the_ack(policy: Policy) -> No
     assert got.fallback == "ticket: nobody Online in nw-circulation"
     assert "Nobody from NW Circulation is online" in (got.handoff_text or "")
     assert got.after_hours_ack is not None and "closed" in got.after_hours_ack
+
+
+@pytest.mark.parametrize(
+    ("text", "role"),
+    [
+        ("Can you set up a library workshop for my class?", PatronRole.FACULTY),
+        ("my anxiety is really bad this semester, who can i talk to", PatronRole.STUDENT),
+    ],
+)
+def test_a_referral_after_hours_is_its_hand_off_alone(
+    policy: Policy, text: str, role: PatronRole
+) -> None:
+    """An outside probe's overnight faculty email got "handled through Faculty Support
+    Tickets... You do not need to send your question again" and "we open Monday at 8:00 AM and
+    will answer you then": two answers, one contradicting the other."""
+    data = interaction(text).model_copy(update={"patron_role": role})
+    decision = routing.decide(
+        policy,
+        None,
+        DecisionInput(channel=Channel.SMS, text=text, received_at=OVERNIGHT, patron_role=role),
+    )
+    assert decision.action in (Action.REFER_FACULTY, Action.REFER_COUNSELING)
+    kinds = [c.kind for c in commands_for(data, decision, policy)]
+    assert kinds == [NotificationKind.HANDOFF]
 
 
 def test_the_desk_online_after_hours_sends_no_ack(policy: Policy) -> None:
