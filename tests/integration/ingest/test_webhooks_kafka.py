@@ -259,7 +259,7 @@ async def test_raw_mime_email_is_verified_and_published(
     message_id = f"{uuid.uuid4().hex}@mail.example.edu"
     raw = (
         f"From: Ana Gomez <Ana.Gomez@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\n"
-        "Subject: Study rooms\r\n"
+        "Subject: Re: Study rooms\r\n"  # a reply: its quoted history is cut
         f"Message-ID: <{message_id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 -0600\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\n"
         "Can I book a study room for Friday?\r\n\r\nOn Mon, Desk wrote:\r\n> Hello\r\n"
