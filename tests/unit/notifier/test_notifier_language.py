@@ -97,3 +97,24 @@ def test_a_spanish_staff_reply_is_signed_in_spanish() -> None:
     assert msg["Subject"] == "Su pregunta a TCC Library [refdesk #c-1]"
     assert msg["Content-Language"] == "es"
     assert "Mostrador virtual de referencia de TCC Library" in msg.get_content()
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_a_hand_off_that_says_where_to_go_does_not_also_say_it_is_handled(lang: str) -> None:
+    """A referral's text points to a form ("handled through Faculty Support Tickets: <link>");
+    "You do not need to send your question again" after it told the patron the opposite. The
+    default wording, which says someone will reply, keeps the line."""
+    referral = HandoffContext(
+        department_name="Faculty Support",
+        handoff_text="Faculty requests are handled through Faculty Support Tickets: "
+        "https://libguides.tccd.edu/faculty",
+        lang=lang,
+    )
+    told = _mail(load_templates(), NotificationKind.HANDOFF, referral.model_dump(mode="json"))
+    text = told.get_body(("plain",)).get_content()
+    assert "Faculty Support Tickets" in text
+    assert "send your question again" not in text and "enviar su pregunta de nuevo" not in text
+    default = HandoffContext(department_name="Writing Center", lang=lang)
+    told = _mail(load_templates(), NotificationKind.HANDOFF, default.model_dump(mode="json"))
+    text = told.get_body(("plain",)).get_content()
+    assert "send your question again" in text or "enviar su pregunta de nuevo" in text

@@ -95,3 +95,35 @@ def test_sms_fits_its_budget(kind: K, context: dict[str, Any]) -> None:
     encoding, segments = sms_segments(body)
     assert encoding == "GSM-7", body
     assert segments <= BUDGETS[kind], f"{len(body)} chars: {body}"
+
+
+def test_the_spanish_crisis_text_stays_gsm7() -> None:
+    """An outside probe: "está" made the Spanish crisis text 5 UCS-2 segments (English: 2)."""
+    body = render_sms(
+        K.CRISIS_RESOURCES,
+        {
+            "desk_name": DESK,
+            "lang": "es",
+            "counseling_url": "https://www.tccd.edu/services/support-services/counseling/"
+            "counseling-contact/",
+        },
+    )
+    assert sms_segments(body) == ("GSM-7", 3), body
+    assert "911" in body and "AYUDA" in body
+
+
+def test_a_spanish_hand_off_goes_as_the_policy_or_staff_wrote_it() -> None:
+    """It said "Alguien de TCC Counseling le va a escribir por este medio" whatever the text
+    was: the referral's link never reached a Spanish-speaking patron, and a staff member's
+    edited hand-off was dropped."""
+    text = "Para hablar con TCC Counseling, visite https://www.tccd.edu/counseling"
+    body = render_sms(
+        K.HANDOFF,
+        {
+            "desk_name": DESK,
+            "lang": "es",
+            "department_name": "TCC Counseling",
+            "handoff_text": text,
+        },
+    )
+    assert body == text
