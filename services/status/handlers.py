@@ -96,6 +96,8 @@ async def on_interaction(
     # address (a forwarded copy, a crafted ticket tag) never redirects the desk's replies
     if data.patron.contact and conv.patron_contact is None and conv.converted_from is None:
         conv.patron_contact = data.patron.contact
+    if data.bulk:  # mailed to many: staff transfers and closes answer it with nothing
+        conv.bulk = True
     if conv.department is None and data.department_hint:
         conv.department = data.department_hint
     if conv.state == "closed" and data.received_at > (conv.closed_at or data.received_at):

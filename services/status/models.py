@@ -141,6 +141,8 @@ class Conversation(Base):
     waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """The patron's oldest message no staff reply has followed; None: answered."""
     keyword_answered: Mapped[str | None] = mapped_column(String(128))
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False)
+    """An email of it went to many (a list, a newsletter): no automatic answer goes to it."""
     """The interaction id of the latest text the router decided was one keyword refdesk
     answered itself (STOP, HELP, HOURS): if it is the one message waiting, nobody need answer
     (`queue.row_view`). Set by the routing decision alone, so it holds in whichever order the
@@ -192,6 +194,7 @@ class ConversationRow:
     answered_at: datetime | None = None
     waiting_since: datetime | None = None
     keyword_answered: str | None = None
+    bulk: bool = False
     closed_by: str | None = None
     read_scale: int | None = None
     topic: str | None = None

@@ -208,6 +208,9 @@ async def transfer(
         ).model_dump(mode="json"),
     )
     await transcript.on_routing(session, conv, decision)
+    if conv.bulk:  # mailed to many: a hand-off would reach the whole list
+        await session.flush()
+        return Outcome(conv, [(ROUTING.name, decision)])
     await transcript.on_notification(session, conv, handoff)
     await session.flush()
     return Outcome(conv, [(ROUTING.name, decision), (NOTIFICATIONS.name, handoff)])
@@ -225,7 +228,7 @@ async def close(
 ) -> Outcome:
     """Close a conversation; the event the router turns into the survey command. `survey`
     None: the patron gets it only if staff replied to them (it says their question was
-    answered)."""
+    answered); never to mail sent to many (the survey would reach the whole list)."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     await check(Act.CLOSE, actor, conv, session)
     await _hold(session, conv)
@@ -242,7 +245,7 @@ async def close(
         read_scale=read_scale,
         topic=topic,
         lang=conv.lang,
-        survey=conv.answered_at is not None if survey is None else survey,
+        survey=not conv.bulk and (conv.answered_at is not None if survey is None else survey),
     )
     await transcript.on_closed(session, conv, closed)
     await session.flush()

@@ -163,6 +163,7 @@ async def conversation_view(
             "read_scale": conv.read_scale,
             "topic": conv.topic,
             "replied": conv.answered_at is not None,
+            "bulk": conv.bulk,
             "purged": conv.purged_at is not None,
             "messages": [
                 message_view(e, names=names, department_name=department_name) for e in entries

@@ -768,3 +768,52 @@ async def test_a_reply_answers_the_patrons_own_email_not_another_senders_in_the_
     context = StaffReplyContext.model_validate(command.context)
     assert (command.recipient, context.in_reply_to) == ("carlos@my.tccd.edu", PATRON_MID)
     assert context.subject == "Re: Water policy articles"
+
+
+async def test_mail_sent_to_many_gets_no_hand_off_nor_survey_from_staff(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """An outside probe's list digest, transferred by a librarian, sent "Your question is going
+    to the Northeast Campus Library" to the list; closed after a reply, the survey too."""
+    async with sessions() as session:
+        await apply(
+            session,
+            event_id="bulk-1",
+            assigning=Assigning(),
+            data=InteractionReceived(
+                interaction_id="i-bulk",
+                conversation_id="bulk-1",
+                channel=Channel.EMAIL,
+                provider="mailgun",
+                provider_message_id="digest-1@lists.tccd.edu",
+                patron=Patron(contact="hist-dept@lists.tccd.edu"),
+                text="Weekly digest: the library's open house is Friday",
+                received_at=T0,
+                bulk=True,
+            ),
+        )
+        await session.commit()
+    staff = bearer("mgarcia")
+    assert (await client.post("/conversations/bulk-1/claim", headers=staff)).is_success
+    reply = await client.post(
+        "/conversations/bulk-1/replies", json={"text": "Thanks, noted."}, headers=staff
+    )
+    assert reply.status_code == 202  # a reply staff write themselves still goes
+    moved = await client.post(
+        "/conversations/bulk-1/transfer", json={"department": "campus-ne"}, headers=staff
+    )
+    assert moved.is_success
+    kinds = [
+        d.kind for d in publisher.on(NOTIFICATIONS.name) if isinstance(d, NotificationRequested)
+    ]
+    assert NotificationKind.HANDOFF not in kinds and NotificationKind.STAFF_REPLY in kinds
+    view = (await client.get("/conversations/bulk-1", headers=bearer("dkim"))).json()
+    assert view["bulk"] is True
+    closed = await client.post(
+        "/conversations/bulk-1/close", json={"survey": True}, headers=bearer("dkim")
+    )
+    assert closed.is_success
+    (event,) = [d for d in publisher.on(INTERACTIONS.name) if isinstance(d, ConversationClosed)]
+    assert event.survey is False
