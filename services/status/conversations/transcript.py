@@ -72,7 +72,7 @@ STAFF_FACING_TEXT: dict[NotificationKind, str] = {
     NotificationKind.CRISIS_REESCALATION: "Crisis re-escalated to supervisors",
     NotificationKind.SAFETY_REVIEW_ALERT: "Staff on duty alerted: possible crisis",
     NotificationKind.SMS_OPT_OUT: "The patron's number opted out of texts (STOP): refdesk "
-    "sends it no more texts until it texts START",
+    "sends it no more texts until it texts START (or INICIO)",
     NotificationKind.SMS_OPT_IN: "The patron's number opted back in to texts (START)",
 }
 

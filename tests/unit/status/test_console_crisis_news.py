@@ -153,3 +153,31 @@ async def test_a_draft_held_by_a_crisis_comes_back_once_it_is_acknowledged(
         await expect(page.locator("#reply-text")).to_be_focused()
         await expect(status).to_contain_text("Your unsent reply is back")
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_crisis_waiting_for_acknowledgement_shows_above_the_page(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A supervisor scrolled down the queue, or a librarian reading at 200% zoom, had no sign
+    of a new crisis (only screen readers were told)."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        bar = page.locator("#crisis-bar")
+        await expect(bar).to_be_hidden()
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        await row.locator("a.open-link").click()  # reading something else
+        await scene.crisis(sessions)
+        await expect(bar).to_be_visible(timeout=10_000)
+        await expect(bar).to_contain_text("A crisis is waiting to be acknowledged.")
+        assert await bar.evaluate("b => getComputedStyle(b).position") == "sticky"
+        await page.click("#crisis-bar-open")
+        await expect(page.locator("#conversation")).to_have_attribute(
+            "data-conversation-id", scene.CRISIS
+        )
+        await page.click('#conversation [data-action="acknowledge"]')
+        await expect(bar).to_be_hidden(timeout=10_000)
+        assert page.js_errors == []

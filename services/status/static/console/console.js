@@ -116,6 +116,32 @@ window.Desk = (() => {
       : (pinned === 1 ? "crisis or possible crisis" : "crises or possible crises");
     const kept = pinned ? `, and ${pinned} ${kinds} shown whatever the ${searching ? "search" : "filters"}` : "";
     summary.textContent = `${head}${kept}`;
+    updateCrisisBar();
+  }
+
+  // The bar above the page while any crisis in the queue waits for acknowledgement: a sighted
+  // librarian scrolled down the queue, zoomed in or reading a conversation had no sign of one.
+  const crisisBar = document.getElementById("crisis-bar");
+  function waitingCrises() {
+    return rows().filter((r) => r.classList.contains("crisis") && r.dataset.attention);
+  }
+  function updateCrisisBar() {
+    if (!crisisBar) return;
+    const waiting = waitingCrises();
+    crisisBar.hidden = waiting.length === 0;
+    if (!waiting.length) return;
+    const open = waiting.some((r) => r.dataset.conversationId === openId);
+    document.getElementById("crisis-bar-text").textContent = waiting.length === 1
+      ? "A crisis is waiting to be acknowledged."
+      : `${waiting.length} crises are waiting to be acknowledged.`;
+    document.getElementById("crisis-bar-open").hidden = open && waiting.length === 1;
+    document.getElementById("crisis-bar-open").textContent = waiting.length === 1 ? "Open it" : "Open the oldest";
+  }
+  if (crisisBar) {
+    document.getElementById("crisis-bar-open").addEventListener("click", () => {
+      const first = waitingCrises()[0];
+      if (first) openConversation(first.dataset.conversationId);
+    });
   }
 
   async function loadQueue({ push = false, say = false } = {}) {
@@ -126,6 +152,7 @@ window.Desk = (() => {
     if (again) again.querySelector("a.open-link").focus();
     document.getElementById("clear-search").hidden = !queueParams().toString();
     markCurrent();
+    updateCrisisBar();
     syncUrl(push);
     if (say) announce(document.getElementById("queue-summary").textContent.trim());
   }
@@ -286,6 +313,7 @@ window.Desk = (() => {
     pane.replaceChildren(fragment);
     openId = cid;
     markCurrent();
+    updateCrisisBar();
     syncUrl(push);
     const title = document.getElementById("conv-title");
     // the channel only, as the server titles the page: a name or number in a title reaches
@@ -344,6 +372,8 @@ window.Desk = (() => {
       if (li.dataset.role === "patron") {
         const text = (li.querySelector(".text") || {}).textContent || "";
         announce(`New message from the patron: ${text.slice(0, 100)}`);
+      } else if (li.dataset.kind === "crisis_reescalation") {
+        announce("This crisis was re-escalated to supervisors: nobody has acknowledged it.", { urgent: true });
       } else if (li.dataset.role === "automatic") {
         // a mail system's reply or report: said as what it is, never as the patron's words
         announce(`${li.querySelector(".who").textContent} received`);
@@ -462,6 +492,7 @@ window.Desk = (() => {
   }
 
   markCurrent();
+  updateCrisisBar();
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
     expectLeave,
