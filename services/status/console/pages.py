@@ -153,7 +153,15 @@ async def conversation_context(
         "departments": departments,
         "topics": views.TOPIC_LABELS,
         "budget": getattr(res.settings, "sms_segment_budget", views.SMS_SEGMENT_BUDGET),
-        "subject": views.reply_subject(view.get("subject")),
+        # a text thread turned email: its first email answers none, so no "Re:"
+        "subject": views.reply_subject(
+            view.get("subject"),
+            first_email=bool(view.get("converted_from"))
+            and not any(
+                m.get("channel") == "email" and m.get("direction") in ("in", "out")
+                for m in view["messages"]
+            ),
+        ),
         "reply_heading": views.REPLY_HEADINGS.get(channel, "Reply"),
         "opted_out": channel == "sms" and views.opted_out(view["messages"]),
         "send_label": views.SEND_LABELS.get(channel, "Send"),

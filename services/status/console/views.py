@@ -250,8 +250,15 @@ def parse_filters(params: QueryParams) -> Filters:
     ignored: list[Ignored] = []
     channel = _channel(params, ignored)
     first, last = _date(params, "from", ignored), _date(params, "to", ignored)
-    if first and last and first > last:  # a range typed backwards means the same days
+    if first and last and first > last:  # a range typed backwards means the same days, said
         first, last = last, first
+        ignored.append(
+            Ignored(
+                "from",
+                f"The From date {last.isoformat()} came after the To date {first.isoformat()}: "
+                "the search ran from the earlier to the later.",
+            )
+        )
     return Filters(
         mine=params.get("mine") == "1",
         unassigned=params.get("unassigned") == "1",
@@ -341,7 +348,10 @@ def opted_out(messages: list[dict[str, Any]]) -> bool:
     return bool(said) and said[-1] == NotificationKind.SMS_OPT_OUT.value
 
 
-def reply_subject(subject: str | None) -> str:
-    """The email reply's subject as the composer first shows it."""
+def reply_subject(subject: str | None, *, first_email: bool = False) -> str:
+    """The email reply's subject as the composer first shows it; the first email of a text
+    thread turned email answers no email, so it says no "Re:" (`first_email`)."""
     base = (subject or "").strip() or "Your question to the TCC Library"
-    return base if base.lower().startswith("re:") else f"Re: {base}"
+    if first_email or base.lower().startswith("re:"):
+        return base
+    return f"Re: {base}"

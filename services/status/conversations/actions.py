@@ -91,19 +91,26 @@ async def check(act: Act, actor: Actor, conv: Conversation, session: AsyncSessio
         raise exc.named(name) if name else exc from None
 
 
-async def _hold(session: AsyncSession, conv: Conversation) -> None:
+async def _hold(session: AsyncSession, conv: Conversation, actor_id: str | None = None) -> None:
     """Take the conversation's row as this action read it (open, with the same assignee and
     department), or Conflict saying what changed: of two librarians claiming, answering,
     transferring or closing the same conversation at once, one goes through and the other is
     told who was first. The statement writes nothing new; it holds the row until the commit,
-    so the other action waits for it and then finds the row changed."""
+    so the other action waits for it and then finds the row changed. A conversation read
+    unassigned that the actor has claimed since (their own Claim still in flight when they
+    pressed Send) is as they read it: their reply had been refused as a colleague's claim,
+    with their own name."""
     c = Conversation
+    if conv.assignee is None and actor_id is not None:
+        assigned: Any = or_(c.assignee.is_(None), c.assignee == actor_id)
+    else:
+        assigned = c.assignee.is_(None) if conv.assignee is None else c.assignee == conv.assignee
     held: Any = await session.execute(
         update(c)
         .where(
             c.conversation_id == conv.conversation_id,
             c.state == "open",
-            c.assignee.is_(None) if conv.assignee is None else c.assignee == conv.assignee,
+            assigned,
             c.department.is_(None) if conv.department is None else c.department == conv.department,
         )
         .values(assignee=c.assignee)
@@ -137,7 +144,7 @@ async def claim(
     """Assign a conversation to the actor; someone else's only for supervisors."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     await check(Act.CLAIM, actor, conv, session)
-    await _hold(session, conv)
+    await _hold(session, conv, actor.id)
     _assign(conv, actor.id, now)
     record_first_response(conv, now)
     event = ConversationClaimed(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
@@ -170,7 +177,7 @@ async def transfer(
     await check(Act.TRANSFER, actor, conv, session)
     if department == conv.department:
         raise Conflict("conversation is already with that department")
-    await _hold(session, conv)
+    await _hold(session, conv, actor.id)
     conv.department, conv.note = department, note
     _assign(conv, None, now)
     record_first_response(conv, now)
@@ -231,7 +238,7 @@ async def close(
     answered); never to mail sent to many (the survey would reach the whole list)."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     await check(Act.CLOSE, actor, conv, session)
-    await _hold(session, conv)
+    await _hold(session, conv, actor.id)
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
     conv.read_scale, conv.topic = read_scale, topic
     record_first_response(conv, now)
@@ -456,7 +463,7 @@ async def reply(
         requested_at=existing.at if existing is not None else now,
     )
     if existing is None:
-        await _hold(session, conv)
+        await _hold(session, conv, actor.id)
         if conv.assignee is None:
             _assign(conv, actor.id, now)  # answering a conversation takes it
         record_first_response(conv, now)

@@ -50,6 +50,21 @@ async def _by_text(session: AsyncSession, words: str) -> set[str]:
             .distinct()
             .limit(MAX_RESULTS)
         )
+    return {row[0] for row in rows} | await _by_subject(session, words)
+
+
+async def _by_subject(session: AsyncSession, words: str) -> set[str]:
+    """Conversations whose email subject holds every word, as a prefix of one of its words
+    or anywhere in it ("perdido" finds "Libro perdido": subjects are not in the text index)."""
+    found = WORD.findall(words)[:12]
+    if not found:
+        return set()
+    subject = func.lower(func.coalesce(Conversation.subject, ""))
+    rows = await session.execute(
+        select(Conversation.conversation_id)
+        .where(Conversation.subject.is_not(None), *(subject.contains(w.lower()) for w in found))
+        .limit(MAX_RESULTS)
+    )
     return {row[0] for row in rows}
 
 

@@ -4,6 +4,7 @@ time by channel and by department, first-response times over time, and the small
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -54,13 +55,17 @@ def period_label(key: Any, bucket: str) -> str:
     return f"{key:%b} {key.day}"
 
 
-def duration(seconds: float | None) -> str:
-    """Seconds as people read them: "45 s", "4 min", "1 h 12 min", "2 d 3 h"."""
+def duration(seconds: float | None, *, up: bool = False) -> str:
+    """Seconds as people read them: "45 s", "4 min", "1 h 12 min", "2 d 3 h"; rounded down,
+    or up (`up`) where the figure is a bound ("9 in 10 within 7 min" of 6 min 14 s: "within 6
+    min" was untrue)."""
     if seconds is None:
         return "\u2013"
     if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = int(seconds // 60)
+        return f"{math.ceil(seconds) if up else round(seconds):.0f} s"
+    minutes = math.ceil(seconds / 60) if up else int(seconds // 60)
+    if up and minutes >= 24 * 60:
+        minutes = math.ceil(minutes / 60) * 60  # shown in whole hours from a day on
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:

@@ -38,6 +38,7 @@ def templates() -> Jinja2Templates:
     )
     env = Environment(loader=loader, autoescape=select_autoescape(default=True))
     env.filters["duration"] = overview.duration
+    env.filters["within"] = functools.partial(overview.duration, up=True)
     return Jinja2Templates(env=env)
 
 

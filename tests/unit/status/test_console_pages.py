@@ -385,3 +385,15 @@ async def test_the_composer_says_when_the_number_has_opted_out_of_texts(
         ),
     )
     assert "This number replied STOP" in await pane()
+
+
+async def test_a_search_from_after_to_says_it_was_swapped(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A range typed backwards is searched as the same days, and now says so above the queue
+    (an outside probe took the unchanged rows for a search that had not run)."""
+    await scene.morning(sessions)
+    await sign_in(client)
+    got = await client.get("/dashboard?from=2026-12-07&to=2026-12-05")
+    assert got.status_code == 200
+    assert "came after the To date 2026-12-05: the search ran from the earlier" in got.text

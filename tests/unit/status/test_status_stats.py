@@ -612,3 +612,13 @@ def test_an_axis_of_counts_has_whole_ticks(
     value: float, counts: bool, axis: tuple[float, float]
 ) -> None:
     assert charts.nice_max(value, counts=counts) == axis
+
+
+def test_a_bound_is_rounded_up_and_a_typical_time_down() -> None:
+    """An outside probe: "9 in 10 within 6 min" of a 90th percentile of 6 min 14 s."""
+    from services.status.stats.overview import duration
+
+    assert duration(373.9) == "6 min" and duration(373.9, up=True) == "7 min"
+    assert duration(629) == "10 min" and duration(629, up=True) == "11 min"
+    assert duration(360, up=True) == "6 min"  # exactly six minutes is within six
+    assert duration(45.2, up=True) == "46 s" and duration(None, up=True) == "\u2013"

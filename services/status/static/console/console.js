@@ -145,7 +145,18 @@ window.Desk = (() => {
   }
 
   async function loadQueue({ push = false, say = false } = {}) {
-    const fragment = await html(`/dashboard/fragments/queue?${queueParams()}`);
+    let fragment;
+    try { fragment = await html(`/dashboard/fragments/queue?${queueParams()}`); }
+    catch (err) {
+      // a search the desk cannot run (the From date after the To date): said above the queue;
+      // the rows shown were the last search's, and nothing had said so
+      if (err.status !== 400 && err.status !== 422) throw err;
+      const summary = document.getElementById("queue-summary");
+      summary.textContent = `Search not run: ${err.message}. The rows below are from before.`;
+      syncUrl(push);
+      if (say) announce(summary.textContent);
+      return;
+    }
     const focused = rows().find((r) => r.contains(document.activeElement));
     document.getElementById("queue-body").replaceChildren(fragment);
     const again = focused && rows().find((r) => r.dataset.conversationId === focused.dataset.conversationId);
