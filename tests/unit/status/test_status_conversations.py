@@ -817,3 +817,32 @@ async def test_mail_sent_to_many_gets_no_hand_off_nor_survey_from_staff(
     assert closed.is_success
     (event,) = [d for d in publisher.on(INTERACTIONS.name) if isinstance(d, ConversationClosed)]
     assert event.survey is False
+
+
+async def test_ones_own_claim_in_flight_does_not_refuse_ones_reply(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """An outside probe pressed Claim, then Send 150 ms later: the reply was refused with
+    "Maria Garcia took this conversation a moment ago", her own name, and the page hid it."""
+    from types import SimpleNamespace
+
+    from services.status.conversations.actions import _hold, get_open
+    from services.status.errors import Conflict
+
+    await arrive(sessions, "race-1", channel=Channel.SMS)
+    async with sessions() as reading, sessions() as claiming:
+        conv = await get_open(session=reading, conversation_id="race-1")  # read unassigned
+        claimed = await get_open(session=claiming, conversation_id="race-1")
+        claimed.assignee = "mgarcia"
+        await claiming.commit()
+        read_before = SimpleNamespace(
+            conversation_id="race-1", assignee=None, department=conv.department
+        )
+        await _hold(reading, conv, "mgarcia")  # her own claim: as she read it
+        await reading.rollback()
+        try:  # a colleague who read it before the claim
+            await _hold(reading, read_before, "jnguyen")  # type: ignore[arg-type]
+        except Conflict as refused:
+            assert "Maria Garcia" in str(refused)
+        else:
+            raise AssertionError("a colleague's claim in between must refuse the action")
