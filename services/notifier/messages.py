@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from services.notifier import mime
 from services.notifier.errors import InvalidContext, TemplateInvalid, TemplateMissing
 from services.notifier.mime import Email
-from services.notifier.replies import msg_id, references, reply_subject, tagged
+from services.notifier.replies import has_tag, msg_id, references, reply_subject, tagged
 from shared.events import (
     NOTIFICATION_CONTEXTS,
     STAFF_FACING,
@@ -281,7 +281,10 @@ def _subject(
         # a staff reply, or an automatic answer to the patron's email, under their own subject;
         # a first email staff wrote (a text thread turned email) answers nothing: no "Re:"
         if answers_email:
-            return reply_subject(str(values["subject"]))
+            # a tag already there is this conversation's, or another's (a forward of another
+            # patron's thread): it becomes this conversation's, never another patron's
+            subject = reply_subject(str(values["subject"]))
+            return tagged(subject, conversation_id) if has_tag(subject) else subject
         return tagged(" ".join(str(values["subject"]).split()), conversation_id)
     subject = " ".join(_render(env, kind, Channel.EMAIL, "subject", values, lang).split())
     return subject if kind in STAFF_FACING else tagged(subject, conversation_id)

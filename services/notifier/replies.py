@@ -42,6 +42,11 @@ def tagged(subject: str, conversation_id: str) -> str:
     return f"{subject} {tag}".strip()
 
 
+def has_tag(subject: str) -> bool:
+    """Whether a subject carries a refdesk ticket tag (any conversation's)."""
+    return _ANY_TAG.search(subject) is not None
+
+
 def reply_subject(patron_subject: str) -> str:
     """ "Re: " and the patron's subject, without "Re: Re:" and without folding whitespace."""
     base = _REPLY_PREFIX.sub("", " ".join(patron_subject.split()))

@@ -136,6 +136,17 @@ def test_an_automatic_answer_to_the_patrons_email_threads_under_it(kind: K) -> N
         kind, {**SAMPLES[kind], "in_reply_to": "<m1@mail.example.edu>", "subject": "Census data"}
     )
     assert under["Subject"] == "Re: Census data"
+    # a friend forwarding another patron's thread: the other conversation's tag is replaced
+    # by this one's (a probe's acknowledgement to the friend carried the other patron's)
+    forwarded = _email(
+        kind,
+        {
+            **SAMPLES[kind],
+            "in_reply_to": "<m1@mail.example.edu>",
+            "subject": "Fwd: Re: Census data [refdesk #email-408d]",
+        },
+    )
+    assert forwarded["Subject"] == "Re: Fwd: Re: Census data [refdesk #c-42]"
     unsafe = _email(kind, {**SAMPLES[kind], "in_reply_to": "x\r\nBcc: a@b.c"})
     assert (unsafe["In-Reply-To"], unsafe["Bcc"]) == (None, None)
     assert unsafe["Auto-Submitted"] == "auto-generated"
