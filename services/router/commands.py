@@ -33,10 +33,18 @@ from shared.events import (
     derived_id,
 )
 
-PATRON_FACING = {Action.TRANSFER, Action.REFER_FACULTY, Action.REFER_COUNSELING}
-REFERRALS = {Action.REFER_FACULTY, Action.REFER_COUNSELING}
-"""A referral's hand-off is the answer (where to go, and that the question need not be sent
-again): after hours it goes alone, without "a librarian will answer you when we open"."""
+PATRON_FACING = {
+    Action.TRANSFER,
+    Action.REFER_FACULTY,
+    Action.REFER_COUNSELING,
+    Action.EMAIL_CIRCULATION,
+}
+REFERRALS = {Action.REFER_FACULTY, Action.REFER_COUNSELING, Action.EMAIL_CIRCULATION}
+"""A referral's hand-off is the answer (where to go, who will contact them and when): after
+hours it goes alone, without "a librarian will answer you when we open". A lost book, a bill or
+a hold goes to the circulation managers by email, and the desk's staff do not see it: the
+patron had heard nothing at all in open hours, and after hours a promise of a librarian's
+reply at opening that nobody would keep."""
 CONSENT_KIND = {"opt_out": NotificationKind.SMS_OPT_OUT, "opt_in": NotificationKind.SMS_OPT_IN}
 """The command recording a carrier opt-out or opt-in keyword against the patron's number."""
 

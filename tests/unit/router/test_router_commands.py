@@ -66,7 +66,20 @@ CASES = [
         OPEN_HOURS,
         [("crisis_alert", "email", "care"), ("crisis_resources", "chat", "patron")],
     ),
-    (LOST_BOOK, Channel.EMAIL, OPEN_HOURS, [("circulation_email", "email", "circ")]),
+    # the circulation managers are emailed, and the patron told they will be contacted (it
+    # heard nothing: the desk's staff do not see the circulation managers' conversations)
+    (
+        LOST_BOOK,
+        Channel.EMAIL,
+        OPEN_HOURS,
+        [("circulation_email", "email", "circ"), ("handoff", "email", "patron")],
+    ),
+    (
+        LOST_BOOK,
+        Channel.SMS,
+        OVERNIGHT,
+        [("circulation_email", "email", "circ"), ("handoff", "sms", "patron")],
+    ),
     ("HOURS", Channel.SMS, OPEN_HOURS, [("keyword_reply", "sms", "patron")]),
 ]
 

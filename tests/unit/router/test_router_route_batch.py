@@ -226,8 +226,9 @@ async def test_a_follow_up_sends_no_second_hand_off_or_circulation_email(
         await route_batch(deps, [item(i) for i in firsts])
         await route_batch(deps, [item(i) for i in laters])
     assert kinds(broker, renewal) == ["handoff"]
-    # the fine question names nothing; the lost book again names the patron and the item
-    assert kinds(broker, lost) == ["circulation_email", "circulation_email"]
+    # the fine question names nothing; the lost book again names the patron and the item;
+    # the patron is told once that the circulation managers will contact them
+    assert kinds(broker, lost) == ["circulation_email", "handoff", "circulation_email"]
     first, *follow_ups = decisions(broker, renewal)
     assert not first["follow_up"] and first["handoff_text"]
     assert [d["follow_up"] for d in follow_ups] == [True]
