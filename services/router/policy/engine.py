@@ -52,8 +52,30 @@ LEARNED_CRISIS = Rule(
 LEARNED_ROUTE = "learned-route"
 SMS_KEYWORD = SMS_KEYWORD_RULE
 """The pseudo-rule a keyword's decision is recorded under."""
-_KEYWORD = re.compile(r"\s*([A-Za-z]+)[\s.!?,;:]*")
-"""A text of one word, with surrounding whitespace and trailing punctuation ("Stop." "HELP?")."""
+_KEYWORD = re.compile(r"\s*[¡¿]*\s*([A-Za-z]+)[\s.!?,;:]*")
+"""A text of one word, with surrounding whitespace, trailing punctuation and Spanish opening
+marks ("Stop." "HELP?" "¡PARAR!" "¿Horario?")."""
+COURTESY = (
+    "please",
+    "pls",
+    "plz",
+    "thanks",
+    "thank you",
+    "thx",
+    "ty",
+    "ok",
+    "okay",
+    "por favor",
+    "porfa",
+    "gracias",
+    "muchas gracias",
+)
+"""Words around a keyword or an opt-out phrase that do not change it ("PARAR por favor",
+"stop texting me please, thanks"), dropped before the text is compared."""
+EVERYDAY = frozenset({"CANCEL", "CANCELAR", "END", "QUIT", "REVOKE", "INFO"})
+"""Keywords that are everyday words too ("cancel please" may answer "shall I cancel your
+hold?"): a keyword only when texted alone, as Twilio reads them."""
+_COURTESY = re.compile(rf"^(?:(?:{'|'.join(COURTESY)}) )*(.*?)(?: (?:{'|'.join(COURTESY)}))*$")
 Consent = Literal["opt_out", "opt_in"]
 PHRASE_MAX = 80
 """The longest text compared with the opt-out phrases (they are a few words each)."""
@@ -129,8 +151,13 @@ class Policy:
         self._consent: dict[str, Consent] = {w: "opt_out" for w in carrier.opt_out}
         self._consent.update({w: "opt_in" for w in carrier.opt_in})
         self._carrier = frozenset((*carrier.opt_out, *carrier.opt_in, *carrier.help))
-        # a phrase asking the desk to stop texting is recorded as the first opt-out word
-        self._opt_out_phrases = frozenset(carrier.opt_out_phrases)
+        # a phrase asking the desk to stop texting is recorded as the first opt-out word, and
+        # confirmed in its language (Twilio confirms and blocks only its keywords alone)
+        self._opt_out_phrases = dict.fromkeys(carrier.opt_out_phrases, ENGLISH)
+        self._phrase_replies = {ENGLISH: carrier.opt_out_phrase_reply}
+        for code, tr in doc.languages.items():
+            self._opt_out_phrases.update(dict.fromkeys(tr.opt_out_phrases, code))
+            self._phrase_replies[code] = tr.opt_out_phrase_reply
         self._phrase_word = carrier.opt_out[0] if carrier.opt_out else None
         self._keyword_rule = Rule(
             id=SMS_KEYWORD,
@@ -205,26 +232,45 @@ class Policy:
 
     def sms_keyword(self, inp: DecisionInput) -> tuple[str, str] | None:
         """The keyword an SMS consists of, upper case, and the language its reply is chosen
-        in; None when the message is anything more (or not an SMS)."""
+        in; None when the message is anything more (or not an SMS). Courtesy words around it
+        are no more ("STOP please", "PARAR por favor"), and a whole text that asks the desk
+        to stop texting is its first opt-out word ("no more texts please")."""
         if inp.channel is not Channel.SMS or inp.subject:
             return None
         found = _KEYWORD.fullmatch(inp.text)
         if found is None:
-            word = self._phrase_word
-            if word is not None and len(inp.text) <= PHRASE_MAX:
-                if phrase_key(inp.text) in self._opt_out_phrases:
-                    return word, ENGLISH
-            return None
+            if len(inp.text) > PHRASE_MAX:
+                return None
+            core = _without_courtesy(phrase_key(inp.text))
+            found = _KEYWORD.fullmatch(core)
+            if found is not None and found.group(1).upper() in EVERYDAY:
+                return None
+            if found is None:
+                phrase_lang = self._opt_out_phrases.get(core)
+                if phrase_lang is None or self._phrase_word is None:
+                    return None
+                return self._phrase_word, phrase_lang
         word = found.group(1).upper()
         for code, tx in self._texts.items():
             if word in tx.keywords:
                 return word, code  # the keyword says which language the patron texts in
         return (word, ENGLISH) if word in self._carrier else None
 
+    def _confirmation(self, inp: DecisionInput, word: str, lang: str) -> str | None:
+        """The confirmation of an opt-out Twilio does not confirm itself: a phrase, or an
+        opt-out word with more around it ("stop please"); None for a text that is the word
+        alone (Twilio's opt-out handling answers that one)."""
+        if self._consent.get(word) != "opt_out" or word in self._texts[lang].keywords:
+            return None
+        alone = _KEYWORD.fullmatch(inp.text)
+        if alone is not None and alone.group(1).upper() == word:
+            return None
+        return self._phrase_replies.get(lang) or self._phrase_replies.get(ENGLISH)
+
     def _keyword_decision(self, inp: DecisionInput, word: str, lang: str) -> Decision:
         """A keyword answered as one: its reply, if the policy has one, and nothing else."""
         dept = self._departments[self._keyword_rule.department]
-        reply = self._texts[lang].keywords.get(word)
+        reply = self._texts[lang].keywords.get(word) or self._confirmation(inp, word, lang)
         if reply and "{" in reply:
             opens = self.describe_next_open(inp.received_at, lang)
             reply = texts.fill_runtime(reply, opens)
@@ -343,3 +389,10 @@ class Policy:
             model_route=model_route,
             model_confidence=None if seen is None else round(seen.confidence, 4),
         )
+
+
+def _without_courtesy(key: str) -> str:
+    """A phrase key without the courtesy words around it ("stop texting me please" ->
+    "stop texting me")."""
+    found = _COURTESY.fullmatch(key)
+    return found.group(1) if found else key

@@ -201,9 +201,34 @@ class Translation(_Strict):
     fallback: dict[Channel, str] = Field(description="a live department nobody staffs: {name}")
     after_hours_ack: dict[Channel, str]
     sms_keywords: dict[str, str] = Field(default_factory=dict)
+    opt_out_phrases: list[str] = Field(
+        default_factory=list,
+        description="whole texts in this language that ask the desk to stop texting, matched "
+        "as the English ones are (sms_carrier_keywords.opt_out_phrases)",
+    )
+    opt_out_phrase_reply: str | None = Field(
+        None,
+        description="the confirmation such a text gets (Twilio confirms only its keywords)",
+    )
+
+    @field_validator("opt_out_phrases")
+    @classmethod
+    def _phrases(cls, phrases: list[str]) -> list[str]:
+        return _checked_phrases(phrases)
 
 
 _WORD = r"[A-Z]+"
+
+
+def _checked_phrases(phrases: list[str]) -> list[str]:
+    """Opt-out phrases are written as they are matched (`phrase_key`)."""
+    for phrase in phrases:
+        if phrase != phrase_key(phrase) or not phrase:
+            raise ValueError(
+                f"opt-out phrase {phrase!r} must be lower-case words separated by single "
+                f"spaces, without punctuation: {phrase_key(phrase)!r}"
+            )
+    return phrases
 
 
 class CarrierKeywords(_Strict):
@@ -236,6 +261,11 @@ class CarrierKeywords(_Strict):
         description="whole texts that ask the desk to stop texting ('stop texting me'): an "
         "opt-out as STOP is, matched in lower case with punctuation and apostrophes ignored",
     )
+    opt_out_phrase_reply: str | None = Field(
+        None,
+        description="the confirmation an opt-out phrase (or a keyword with more words, "
+        "'stop please') gets: Twilio confirms and blocks only a text that is its keyword alone",
+    )
 
     @model_validator(mode="after")
     def _words(self) -> CarrierKeywords:
@@ -247,12 +277,7 @@ class CarrierKeywords(_Strict):
             if word in seen:
                 raise ValueError(f"carrier keyword {word!r} is listed twice")
             seen.add(word)
-        for phrase in self.opt_out_phrases:
-            if phrase != phrase_key(phrase) or not phrase:
-                raise ValueError(
-                    f"opt-out phrase {phrase!r} must be lower-case words separated by single "
-                    f"spaces, without punctuation: {phrase_key(phrase)!r}"
-                )
+        _checked_phrases(self.opt_out_phrases)
         if not self.opt_out and self.opt_out_phrases:
             raise ValueError("opt-out phrases need an opt-out keyword to record them as")
         return self
