@@ -9,6 +9,7 @@ import console_scenes as scene
 import pytest
 from console_browser import browser_page, needs_browser, serve, sign_in
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import Clock
 
 from services.status.resources import Resources
 from shared.events import Channel
@@ -180,4 +181,38 @@ async def test_a_crisis_waiting_for_acknowledgement_shows_above_the_page(
         )
         await page.click('#conversation [data-action="acknowledge"]')
         await expect(bar).to_be_hidden(timeout=10_000)
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_minutes_refresh_leaves_focus_on_the_same_control(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """An outside probe: the minute's reload re-focused a new copy of the focused queue link
+    (and the refresh of "Waiting 3 min" the conversation's heading): a screen reader re-read
+    it every minute, about 480 times a shift."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        link = page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"] a.open-link')
+        await link.focus()
+        await page.evaluate("window.before = document.activeElement")
+        waited = await link.locator("xpath=ancestor::tr").locator(".waited").inner_text()
+        clock.advance(600)  # the waiting times move on
+        await page.evaluate("Desk.refreshWaiting()")
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        await expect(row.locator(".waited")).not_to_have_text(waited)
+        await page.wait_for_timeout(500)
+        assert await page.evaluate("document.activeElement === window.before")
+        await link.click()
+        await expect(page.locator("#conv-title")).to_be_focused()
+        await page.evaluate("window.heading = document.activeElement")
+        head = await page.locator("#conv-head").inner_text()
+        clock.advance(600)
+        await page.evaluate("Desk.refreshConversation()")
+        await expect(page.locator("#conv-head")).not_to_have_text(head)
+        await page.wait_for_timeout(500)
+        assert await page.evaluate("document.activeElement === window.heading")
         assert page.js_errors == []

@@ -371,6 +371,54 @@ window.Desk = (() => {
     } else if (lost) document.getElementById("conv-title").focus();
   }
 
+  // As swap, but when the focused control's part of `current` is unchanged, only the other
+  // parts are replaced: the control keeps its node, so a screen reader is not sent back to it
+  // (the minute's refresh of "Waiting 3 min" had re-focused the conversation's heading).
+  function swapAroundFocus(current, fresh) {
+    if (!current || !fresh || current.outerHTML === fresh.outerHTML) return;
+    if (!aroundFocus(current, fresh)) swap(current, fresh);
+  }
+
+  // Brings `current` to `fresh` without replacing the node that holds focus, down through the
+  // elements that contain it; false when that node itself changed (then swap re-focuses it).
+  function aroundFocus(current, fresh) {
+    const kids = Array.from(current.children);
+    const freshKids = Array.from(fresh.children);
+    const holder = kids.find((k) => k.contains(document.activeElement));
+    const i = holder ? kids.indexOf(holder) : -1;
+    if (i < 0 || kids.length !== freshKids.length || freshKids[i].tagName !== holder.tagName) return false;
+    const twin = freshKids[i];
+    if (holder.outerHTML !== twin.outerHTML) {
+      if (holder === document.activeElement || !aroundFocus(holder, twin)) return false;
+      for (const name of holder.getAttributeNames()) if (!twin.hasAttribute(name)) holder.removeAttribute(name);
+      for (const name of twin.getAttributeNames()) holder.setAttribute(name, twin.getAttribute(name));
+    }
+    kids.forEach((kid, j) => {
+      if (j !== i && kid.outerHTML !== freshKids[j].outerHTML) kid.replaceWith(freshKids[j]);
+    });
+    return true;
+  }
+
+  // The minute's refresh of the queue's waiting times. With focus in the queue the rows stay
+  // the same nodes and only their Waiting cells change (a reload re-focused the row's link
+  // each minute: about 480 times a shift for a screen reader); rows that came or went in the
+  // meantime arrive by the live events, and the next minute tries again.
+  async function refreshWaiting() {
+    const focusedInQueue = rows().some((r) => r.contains(document.activeElement));
+    if (!focusedInQueue) { await loadQueue(); return; }
+    const fragment = await html(`/dashboard/fragments/queue?${queueParams()}`);
+    const fresh = Array.from(fragment.querySelectorAll("#queue tbody tr"));
+    const current = rows();
+    const same = fresh.length === current.length
+      && fresh.every((r, i) => r.dataset.conversationId === current[i].dataset.conversationId);
+    if (!same) return;
+    fresh.forEach((r, i) => {
+      const now = current[i].querySelector("td.waiting");
+      const next = r.querySelector("td.waiting");
+      if (now && next && now.innerHTML !== next.innerHTML) now.innerHTML = next.innerHTML;
+    });
+  }
+
   function mergeTranscript(fresh) {
     const list = document.getElementById("transcript");
     const byId = new Map(Array.from(list.children).map((li) => [li.dataset.lineId, li]));
@@ -427,7 +475,7 @@ window.Desk = (() => {
     const article = document.getElementById("conversation");
     article.className = fresh.className;
     Object.assign(article.dataset, fresh.dataset);
-    swap(document.getElementById("conv-head"), fresh.querySelector("#conv-head"));
+    swapAroundFocus(document.getElementById("conv-head"), fresh.querySelector("#conv-head"));
     mergeTranscript(fresh);
     const body = article.querySelector(".conv-body");
     body.className = fresh.querySelector(".conv-body").className;
@@ -507,7 +555,8 @@ window.Desk = (() => {
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
     expectLeave,
-    rowFrom, placeRow, announceArrivals, announceChanges, rows, loadQueue, openId: () => openId,
+    rowFrom, placeRow, announceArrivals, announceChanges, rows, loadQueue, refreshWaiting,
+    openId: () => openId,
     filtered: () => queueParams().toString() !== "", Problem,
   };
 })();

@@ -118,7 +118,7 @@
   listen();
   // waiting times move on: the queue's and the open conversation's ("Waiting 1 h 4 min")
   window.setInterval(() => {
-    Desk.loadQueue().catch(() => undefined);
+    Desk.refreshWaiting().catch(() => undefined);
     Desk.refreshConversation();
   }, 60000);
 })();
