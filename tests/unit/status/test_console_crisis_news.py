@@ -216,3 +216,30 @@ async def test_the_minutes_refresh_leaves_focus_on_the_same_control(
         await page.wait_for_timeout(500)
         assert await page.evaluate("document.activeElement === window.heading")
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_transfer_is_said_to_the_department_it_went_to(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A warm hand-off told the patron "someone from NW Circulation will join in a moment",
+    and NW Circulation's librarian heard nothing: the row only changed its department."""
+    import httpx
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base, "tbrooks")
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        await expect(row).to_be_visible()
+        async with httpx.AsyncClient(base_url=base) as api:
+            moved = await api.post(
+                f"/conversations/{scene.SMS}/transfer",
+                json={"department": "nw-circulation"},
+                headers={"Authorization": "Bearer dev-mgarcia-token"},
+            )
+        assert moved.is_success, moved.text
+        await expect(page.locator("#announcer")).to_have_text(
+            "A SMS conversation was transferred to NW Circulation.", timeout=10_000
+        )
+        assert page.js_errors == []

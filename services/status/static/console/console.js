@@ -198,9 +198,11 @@ window.Desk = (() => {
       if (!row.dataset.attention) return null;
       pin(row);
     }
+    const dept = (r) => (r.querySelector(".dept") || {}).textContent;
     const change = !old ? "new"
       : !old.querySelector(FLAGGED) && row.querySelector(FLAGGED) ? "flagged"
-        : newMessageForMe(old, row) ? "mine" : null;
+        : dept(old) !== dept(row) ? "moved"
+          : newMessageForMe(old, row) ? "mine" : null;
     if (old) old.remove();
     const after = rows().find((r) => r.dataset.sort > row.dataset.sort);
     body.insertBefore(row, after || null);
@@ -269,7 +271,8 @@ window.Desk = (() => {
     const arrived = of("new");
     const flagged = of("flagged");
     const mine = of("mine");
-    markTitle([...arrived, ...flagged]);
+    const moved = of("moved");
+    markTitle([...arrived, ...flagged, ...moved]);
     const said = [];
     const label = (row) => row.querySelector(".channel-label").textContent;
     const flag = (row) => row.querySelector(FLAGGED);
@@ -283,6 +286,10 @@ window.Desk = (() => {
     }
     for (const row of flagged) {
       said.unshift(`${flag(row).textContent}: a ${label(row)} conversation in the queue, now at the top.`);
+    }
+    // a warm hand-off: the department it went to is told someone is already waiting there
+    for (const row of moved) {
+      said.push(`A ${label(row)} conversation was transferred to ${row.querySelector(".dept").textContent.trim()}.`);
     }
     if (mine.length === 1) said.push(`New message in your ${label(mine[0])} conversation.`);
     else if (mine.length > 1) said.push(`New messages in ${mine.length} of your conversations.`);
