@@ -243,3 +243,25 @@ async def test_a_transfer_is_said_to_the_department_it_went_to(
             "A SMS conversation was transferred to NW Circulation.", timeout=10_000
         )
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_number_searched_for_stays_out_of_the_address(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The title kept patrons' numbers out of browser history, but the search's address put
+    them there (an outside probe: ?contact=%2B18175551100)."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.click("details.more-search summary")
+        await page.fill("#search-contact", "817-555-0142")
+        await page.press("#search-contact", "Enter")
+        await expect(page.locator("#queue-summary")).to_contain_text("found")
+        await expect(
+            page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
+        ).to_be_visible()
+        assert "555" not in page.url and "contact" not in page.url
+        assert page.js_errors == []

@@ -81,7 +81,11 @@ window.Desk = (() => {
 
   function syncUrl(push) {
     const path = openId ? `/dashboard/c/${encodeURIComponent(openId)}` : "/dashboard";
-    const query = queueParams().toString();
+    // a phone number or email searched for stays out of the address (and so out of the
+    // browser's history, as out of the title); the form keeps it for the page's reloads
+    const params = queueParams();
+    params.delete("contact");
+    const query = params.toString();
     const url = path + (query ? `?${query}` : "");
     if (url === window.location.pathname + window.location.search) return;
     if (push) window.history.pushState({ openId }, "", url);
