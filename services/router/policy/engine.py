@@ -60,19 +60,30 @@ COURTESY = (
     "pls",
     "plz",
     "thanks",
+    "thank you so much",
     "thank you",
     "thx",
     "ty",
     "ok",
     "okay",
+    "hi",
+    "hello",
+    "hey",
+    "right now",
+    "now",
+    "anymore",
+    "any more",
     "por favor",
     "porfa",
-    "gracias",
     "muchas gracias",
+    "gracias",
+    "hola",
+    "buenas",
+    "ya",
 )
 """Words around a keyword or an opt-out phrase that do not change it ("PARAR por favor",
-"stop texting me please, thanks"), dropped before the text is compared."""
-EVERYDAY = frozenset({"CANCEL", "CANCELAR", "END", "QUIT", "REVOKE", "INFO"})
+"hi, stop texting me now, thank you so much"), dropped before the text is compared."""
+EVERYDAY = frozenset({"CANCEL", "CANCELAR", "REVOKE", "INFO"})
 """Keywords that are everyday words too ("cancel please" may answer "shall I cancel your
 hold?"): a keyword only when texted alone, as Twilio reads them."""
 _COURTESY = re.compile(rf"^(?:(?:{'|'.join(COURTESY)}) )*(.*?)(?: (?:{'|'.join(COURTESY)}))*$")

@@ -115,7 +115,7 @@ def test_a_keyword_is_answered_as_one_and_nothing_else(
     [
         "yes",  # an answer to a librarian's question, not an opt-in
         "stop texting me about the fine, I paid it",
-        "STOP STOP",
+        "can i stop by the desk tomorrow",
         "help me find a book",
         "i want it all to stop",
     ],
@@ -146,6 +146,17 @@ def test_anything_more_than_one_keyword_is_routed(policy: Policy, text: str) -> 
         "dejen de mandarme mensajes",
         "no me escriban más, gracias",
         "ya no me manden mensajes por favor",
+        # a third probe's wordings: a greeting, "now", one word more (each escalated)
+        "stop all texts",
+        "hi, stop texting me please",
+        "Stop texting me now",
+        "stop texting me, thank you so much",
+        "Hello, no more texts please",
+        "STOP STOP",
+        "quiero dejar de recibir mensajes",
+        "Hola, no me escriban más por favor",
+        "no más mensajes por favor",
+        "basta de mensajes",
     ],
 )
 def test_a_text_that_asks_the_desk_to_stop_texting_is_an_opt_out(
@@ -179,7 +190,17 @@ def test_an_opt_out_twilio_does_not_answer_is_confirmed_in_its_language(
     assert sms_segments(sent.context["reply_text"]) == ("GSM-7", 1)
 
 
-@pytest.mark.parametrize("text", ["cancel please", "ok end", "quit please"])
+def test_end_or_quit_with_a_courtesy_word_is_their_opt_out(
+    policy: Policy, model: LearnedModel
+) -> None:
+    """ "end please" escalated to the CARE Team (the net read "end" as ending a life)."""
+    for text, word in (("end please", "END"), ("quit please", "QUIT")):
+        got = decide(policy, text, model=model)
+        assert (got.sms_keyword, got.sms_consent) == (word, "opt_out")
+        assert got.keyword_reply and got.keyword_reply.startswith("OK: TCC Library")
+
+
+@pytest.mark.parametrize("text", ["cancel please", "ok cancel", "cancelar por favor"])
 def test_an_everyday_keyword_with_more_words_is_a_message(policy: Policy, text: str) -> None:
     """ "cancel please" may answer "shall I cancel your hold?": as Twilio reads it, only
     CANCEL alone opts out."""
