@@ -68,8 +68,9 @@ async def arrive(
     minutes_ago: int = 0,
     overnight: bool = False,
     crisis: bool = False,
+    bulk: bool = False,
 ) -> None:
-    """Given a conversation that arrived and was routed."""
+    """Given a conversation that arrived and was routed (`bulk`: an email sent to many)."""
     at = T0 - timedelta(minutes=minutes_ago)
     contact = "pat@example.edu" if channel == Channel.EMAIL else "+18175550199"
     async with sessions() as session:
@@ -86,6 +87,7 @@ async def arrive(
                 patron=Patron(contact=contact),
                 text="help",
                 received_at=at,
+                bulk=bulk,
             ),
         )
         await apply(

@@ -777,24 +777,7 @@ async def test_mail_sent_to_many_gets_no_hand_off_nor_survey_from_staff(
 ) -> None:
     """An outside probe's list digest, transferred by a librarian, sent "Your question is going
     to the Northeast Campus Library" to the list; closed after a reply, the survey too."""
-    async with sessions() as session:
-        await apply(
-            session,
-            event_id="bulk-1",
-            assigning=Assigning(),
-            data=InteractionReceived(
-                interaction_id="i-bulk",
-                conversation_id="bulk-1",
-                channel=Channel.EMAIL,
-                provider="mailgun",
-                provider_message_id="digest-1@lists.tccd.edu",
-                patron=Patron(contact="hist-dept@lists.tccd.edu"),
-                text="Weekly digest: the library's open house is Friday",
-                received_at=T0,
-                bulk=True,
-            ),
-        )
-        await session.commit()
+    await arrive(sessions, "bulk-1", channel=Channel.EMAIL, bulk=True)
     staff = bearer("mgarcia")
     assert (await client.post("/conversations/bulk-1/claim", headers=staff)).is_success
     reply = await client.post(
