@@ -186,12 +186,13 @@ async def console_across_replicas(pair: System, balanced: dict[str, Balancer]) -
         assert texted_in.status_code < 300, texted_in.text
     async with httpx.AsyncClient(base_url=lb.url, timeout=30, limits=fresh) as client:
 
-        async def listed() -> str | None:
+        async def placed() -> str | None:
             found = await client.get("/conversations", params={"contact": phone}, headers=ADMIN)
-            rows = found.json()["items"]
+            rows = [row for row in found.json()["items"] if row["department"]]
             return rows[0]["conversation_id"] if rows else None
 
-        cid = await eventually(listed, "the patron's text on the desk", timeout=60)
+        # placed by the router: a reply sent before would meet its decision (409, rightly)
+        cid = await eventually(placed, "the patron's text routed on the desk", timeout=60)
         lb.chosen.clear()  # the connections that follow: the stream's, then the note's
         async with client.stream("GET", "/console/events", headers=ADMIN) as stream:
             lines = stream.aiter_lines()

@@ -133,6 +133,8 @@ async def _changed(session: AsyncSession, conv: Conversation) -> str:
         return "conversation is closed: it was closed a moment ago"
     if now_row.name and now_row.department == conv.department:
         return f"{now_row.name} took this conversation a moment ago"
+    if now_row.department != conv.department and conv.department is None:
+        return "the router placed this conversation in another department a moment ago"
     if now_row.department != conv.department:
         return "this conversation was transferred to another department a moment ago"
     return "this conversation changed a moment ago: reload it"

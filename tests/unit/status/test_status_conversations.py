@@ -829,3 +829,36 @@ async def test_ones_own_claim_in_flight_does_not_refuse_ones_reply(
             assert "Maria Garcia" in str(refused)
         else:
             raise AssertionError("a colleague's claim in between must refuse the action")
+
+
+async def test_a_reply_meeting_the_routers_first_placement_is_told_what_happened(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A reference librarian answered a text the router had not placed yet; its decision (the
+    Writing Center) landed in between and the refusal said "transferred to another department",
+    a transfer nobody had made."""
+    from services.status.conversations.actions import _hold, get_open
+    from services.status.errors import Conflict
+
+    await patron_writes(
+        sessions,
+        "unplaced-1",
+        "how do i cite a video?",
+        channel=Channel.SMS,
+        contact="+18175550123",
+    )
+    async with sessions() as reading, sessions() as routing:
+        conv = await get_open(session=reading, conversation_id="unplaced-1")
+        assert conv.department is None  # on the desk, not routed yet
+        placed = await get_open(session=routing, conversation_id="unplaced-1")
+        placed.department = "writing-center"
+        await routing.commit()
+        try:
+            await _hold(reading, conv, "mgarcia")
+        except Conflict as refused:
+            assert (
+                str(refused)
+                == "the router placed this conversation in another department a moment ago"
+            )
+        else:
+            raise AssertionError("the router's placement in between must refuse the action")
