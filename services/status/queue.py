@@ -24,27 +24,45 @@ CHANNEL_LABELS = {"chat": "Chat", "sms": "SMS", "email": "Email"}
 DEFAULT_LIMIT = 200
 
 
+def band(*, crisis: bool, acknowledged: bool, safety_review: bool, overnight: bool) -> int:
+    """0 a crisis nobody has acknowledged, 1 an acknowledged crisis, 2 safety review,
+    3 overnight, 4 the rest (`BAND`, the same in SQL)."""
+    if crisis:
+        return 1 if acknowledged else 0
+    if safety_review:
+        return 2
+    return 3 if overnight else 4
+
+
 def queue_band(conv: Conversation) -> int:
-    """0 crisis, 1 safety review, 2 overnight, 3 the rest."""
-    if conv.crisis:
-        return 0
-    if conv.safety_review:
-        return 1
-    return 2 if conv.overnight else 3
+    """The conversation's `band`."""
+    return band(
+        crisis=conv.crisis,
+        acknowledged=conv.acknowledged_at is not None,
+        safety_review=conv.safety_review,
+        overnight=conv.overnight,
+    )
 
 
 def queue_sort_key(conv: Conversation) -> tuple[int, datetime, str]:
-    """Crisis, safety review, overnight, the rest; oldest first within each band."""
+    """Unacknowledged crises, acknowledged ones, safety review, overnight, the rest; oldest
+    first within each band."""
     return queue_band(conv), conv.opened_at, conv.conversation_id
 
 
-# The expression of the index ix_conversations_queue (migration 0004), written with plain
+# The expression of the index ix_conversations_queue (migration 0014), written with plain
 # constants so that SQLite and PostgreSQL match the two and read the queue off the index.
 BAND = case(
-    (Conversation.crisis, literal_column("0")),
-    (Conversation.safety_review, literal_column("1")),
-    (Conversation.overnight, literal_column("2")),
-    else_=literal_column("3"),
+    (
+        Conversation.crisis,
+        case(
+            (Conversation.acknowledged_at.is_(None), literal_column("0")),
+            else_=literal_column("1"),
+        ),
+    ),
+    (Conversation.safety_review, literal_column("2")),
+    (Conversation.overnight, literal_column("3")),
+    else_=literal_column("4"),
 )
 
 

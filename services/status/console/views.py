@@ -17,7 +17,7 @@ from starlette.datastructures import QueryParams
 
 from services.status.console import timeline
 from services.status.conversations.transcript import ANOTHER_SENDER, AUTOMATIC_LABEL
-from services.status.queue import QueueFilter
+from services.status.queue import QueueFilter, band
 from services.status.stats.desktime import check_days
 from shared.clock import DESK_TZ
 from shared.events import Channel, NotificationKind
@@ -127,10 +127,14 @@ def dialable(contact: str | None) -> str | None:
 
 def sort_key(row: dict[str, Any]) -> str:
     """A string that sorts queue rows in desk order (the browser inserts live rows by it)."""
-    # queue.queue_band's bands, read off the row
-    band = 0 if row["crisis"] else 1 if row["safety_review"] else 2 if row["overnight"] else 3
+    order = band(
+        crisis=row["crisis"],
+        acknowledged=row["acknowledged"],
+        safety_review=row["safety_review"],
+        overnight=row["overnight"],
+    )
     opened = datetime.fromisoformat(row["opened_at"])
-    return f"{band}|{opened.astimezone(DESK_TZ):%Y%m%d%H%M%S%f}|{row['conversation_id']}"
+    return f"{order}|{opened.astimezone(DESK_TZ):%Y%m%d%H%M%S%f}|{row['conversation_id']}"
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ async def test_row_fragment_follows_the_filters_and_state(
     await scene.sms(sessions)
     await sign_in(client)
     row = await client.get(f"/dashboard/fragments/row/{scene.SMS}")
-    assert row.status_code == 200 and 'data-sort="3|' in row.text and "icon-sms" in row.text
+    assert row.status_code == 200 and 'data-sort="4|' in row.text and "icon-sms" in row.text
     filtered = await client.get(f"/dashboard/fragments/row/{scene.SMS}?channel=email")
     assert filtered.status_code == 204
     assert (await client.get("/dashboard/fragments/row/sms-rooms")).status_code == 204  # closed

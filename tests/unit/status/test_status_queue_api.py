@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer, given
 
+from services.status.console.views import sort_key
 from services.status.periodic import tick
 from services.status.resources import Resources
 from shared.events import (
@@ -68,6 +69,30 @@ async def test_queue_lists_in_desk_order_with_filters(
         await client.get("/queue?department=reference&channel=sms", headers=bearer("mgarcia"))
     ).json()
     assert [r["conversation_id"] for r in ref["items"]] == ["sms-night"]
+
+
+async def test_a_crisis_nobody_has_acknowledged_comes_before_an_acknowledged_one(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """An acknowledged crisis from the morning sat above one that had just arrived and that
+    nobody had acknowledged (the crisis band was ordered by age alone)."""
+    await arrive(sessions, "morning", channel=Channel.CHAT, crisis=True, minutes_ago=240)
+    await arrive(sessions, "earlier", channel=Channel.SMS, minutes_ago=300)
+    await arrive(sessions, "just-now", channel=Channel.SMS, crisis=True)
+    await arrive(sessions, "old-question", channel=Channel.EMAIL, minutes_ago=600)
+
+    async def order() -> list[str]:
+        body = (await client.get("/queue", headers=bearer("mgarcia"))).json()
+        return [r["conversation_id"] for r in body["items"]]
+
+    assert await order() == ["morning", "just-now", "old-question", "earlier"]
+    acked = await client.post("/conversations/morning/acknowledge", headers=bearer("mgarcia"))
+    assert acked.status_code == 200, acked.text
+    assert await order() == ["just-now", "morning", "old-question", "earlier"]
+    page = (await client.get("/queue", headers=bearer("mgarcia"))).json()["items"]
+    keys = [sort_key(row) for row in page]  # the order the console inserts live rows by
+    assert keys == sorted(keys)
 
 
 async def test_claim_transfer_close(

@@ -38,16 +38,25 @@ def conv(
     )
 
 
-def test_queue_order_is_crisis_then_overnight_oldest_first_then_rest_oldest_first() -> None:
+def test_queue_order_is_crises_unacknowledged_first_then_overnight_then_rest_oldest_first() -> None:
     rows = [
         conv("new-normal", minutes_ago=1),
         conv("old-normal", minutes_ago=50),
         conv("overnight-recent", minutes_ago=300, overnight=True),
         conv("overnight-oldest", minutes_ago=900, overnight=True),
         conv("crisis", minutes_ago=0, crisis=True),
+        conv("acknowledged-crisis", minutes_ago=60, crisis=True),
     ]
+    rows[-1].acknowledged_at = T0
     ordered = [c.conversation_id for c in sorted(rows, key=queue_sort_key)]
-    assert ordered == ["crisis", "overnight-oldest", "overnight-recent", "old-normal", "new-normal"]
+    assert ordered == [
+        "crisis",
+        "acknowledged-crisis",
+        "overnight-oldest",
+        "overnight-recent",
+        "old-normal",
+        "new-normal",
+    ]
 
 
 @pytest.mark.parametrize(
