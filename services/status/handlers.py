@@ -252,6 +252,8 @@ async def on_converted(
     conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
+    if conv.channel == "sms":  # not again on a replay: the number is gone by then
+        conv.texted_from = conv.patron_contact
     conv.channel, conv.converted_from, conv.patron_contact = "email", "sms", data.email
     await transcript.on_converted(session, conv, data)
 

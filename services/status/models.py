@@ -114,6 +114,9 @@ class Conversation(Base):
     patron_contact: Mapped[str | None] = mapped_column(String(320))
     """Student data: kept only so the close event can carry the survey's recipient."""
     converted_from: Mapped[str | None] = mapped_column(String(16))
+    texted_from: Mapped[str | None] = mapped_column(String(32), index=True)
+    """Student data: the number an SMS thread came from, kept when staff turned it into an
+    email ticket, so the patron's number still finds it."""
     last_interaction_id: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(8), default="en")
@@ -177,6 +180,7 @@ class ConversationRow:
     first_response_at: datetime | None = None
     patron_contact: str | None = None
     converted_from: str | None = None
+    texted_from: str | None = None
     last_interaction_id: str | None = None
     note: str | None = None
     lang: str = "en"

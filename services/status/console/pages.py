@@ -134,6 +134,8 @@ async def conversation_context(
         "patron_label": patron["name"] or (None if chat else contact) or "Chat visitor",
         "contact_label": contact,
         "contact_tel": None if chat else views.dialable(patron["contact"]),
+        "texted_from_label": views.readable_contact(patron.get("texted_from")),
+        "texted_from_tel": views.dialable(patron.get("texted_from")),
         "c": decorate_row(view, res, names, now),
         "lines": [
             views.line_view(

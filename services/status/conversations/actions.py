@@ -290,6 +290,7 @@ async def convert_to_email(
     if not re.fullmatch(EMAIL_PATTERN, email):
         # said as staff read it: the pattern means nothing to them ("ana.gomez@my")
         raise InvalidInput(f"Enter a full address such as {EXAMPLE_ADDRESS}.")
+    conv.texted_from = conv.patron_contact
     conv.channel, conv.converted_from, conv.patron_contact = Channel.EMAIL.value, "sms", email
     event = ConversationConverted(
         conversation_id=conv.conversation_id, staff_id=actor.id, email=email, at=now

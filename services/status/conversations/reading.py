@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Select, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import queue
@@ -112,7 +112,10 @@ def _earlier_statement(actor: Actor) -> Select[*tuple[Any, ...]]:
     return (
         select(*queue.ROW_COLUMNS)
         .where(
-            Conversation.patron_contact == bindparam("contact"),
+            or_(
+                Conversation.patron_contact.in_(bindparam("contacts", expanding=True)),
+                Conversation.texted_from.in_(bindparam("contacts", expanding=True)),
+            ),
             Conversation.conversation_id != bindparam("conversation_id"),
             queue.visible_to(actor),
         )
@@ -124,12 +127,14 @@ def _earlier_statement(actor: Actor) -> Select[*tuple[Any, ...]]:
 async def earlier_conversations(
     session: AsyncSession, conv: Conversation, actor: Actor
 ) -> list[queue.AnyRow]:
-    """The same contact's other conversations the reader may see, newest first (queue rows)."""
-    if not conv.patron_contact:
+    """The same contact's other conversations the reader may see, newest first (queue rows):
+    by the number too of a text thread turned email, and of one that was."""
+    contacts = [c for c in (conv.patron_contact, conv.texted_from) if c]
+    if not contacts:
         return []
     rows = await session.execute(
         _earlier_statement(actor),
-        {"contact": conv.patron_contact, "conversation_id": conv.conversation_id},
+        {"contacts": contacts, "conversation_id": conv.conversation_id},
     )
     return list(rows.all())
 
@@ -155,7 +160,11 @@ async def conversation_view(
     view = queue.row_view(conv, now)
     view.update(
         {
-            "patron": {"name": conv.patron_name, "contact": conv.patron_contact},
+            "patron": {
+                "name": conv.patron_name,
+                "contact": conv.patron_contact,
+                "texted_from": conv.texted_from,
+            },
             "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
             "acknowledged_by": conv.acknowledged_by,
             "action": conv.action,

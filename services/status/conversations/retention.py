@@ -73,6 +73,7 @@ async def purge_expired(*, session: AsyncSession, now: datetime, retention_days:
             .where(Conversation.conversation_id.in_(ids))
             .values(
                 patron_contact=None,
+                texted_from=None,
                 patron_name=None,
                 subject=None,
                 preview=None,

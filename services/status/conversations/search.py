@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime, time, timedelta
 
 import phonenumbers
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import Conversation, TranscriptEntry
@@ -98,7 +98,10 @@ async def matching(
     query = select(Conversation.conversation_id)
     narrowed = False
     if contact:
-        query = query.where(Conversation.patron_contact == contact_key(contact))
+        key = contact_key(contact)  # a text thread turned email keeps the number it came from
+        query = query.where(
+            or_(Conversation.patron_contact == key, Conversation.texted_from == key)
+        )
         narrowed = True
     if date_from:
         start = datetime.combine(date_from, time.min, tzinfo=DESK_TZ)

@@ -397,3 +397,40 @@ async def test_a_search_from_after_to_says_it_was_swapped(
     got = await client.get("/dashboard?from=2026-12-07&to=2026-12-05")
     assert got.status_code == 200
     assert "came after the To date 2026-12-05: the search ran from the earlier" in got.text
+
+
+async def test_a_text_thread_turned_email_is_still_found_by_its_number(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Once staff turned a text thread into an email ticket, a search by the patron's number
+    found nothing of it and its view no longer listed the number's earlier conversations."""
+    from status_fakes import bearer
+
+    from shared.events import ConversationConverted
+
+    await arrive(sessions, "s-before", channel=Channel.SMS, minutes_ago=90)
+    await arrive(sessions, "s-now", channel=Channel.SMS, minutes_ago=5)
+    email = "ana.gomez@my.tccd.edu"
+    claimed = await client.post("/conversations/s-now/claim", headers=bearer("mgarcia"))
+    assert claimed.status_code == 200, claimed.text
+    done = await client.post(
+        "/conversations/s-now/convert-to-email", json={"email": email}, headers=bearer("mgarcia")
+    )
+    assert done.status_code == 200, done.text
+    # the consumer applies the same event again (another replica, a replay): the number stays
+    await given(
+        sessions,
+        ConversationConverted(conversation_id="s-now", staff_id="mgarcia", email=email, at=T0),
+    )
+    for typed in ("(817) 555-0199", email):
+        found = await client.get(
+            "/conversations", params={"contact": typed}, headers=bearer("mgarcia")
+        )
+        ids = {row["conversation_id"] for row in found.json()["items"]}
+        assert "s-now" in ids, (typed, ids)
+    view = (await client.get("/conversations/s-now", headers=bearer("mgarcia"))).json()
+    assert view["patron"] == {"name": None, "contact": email, "texted_from": "+18175550199"}
+    assert [row["conversation_id"] for row in view["earlier"]] == ["s-before"]
+    await sign_in(client)
+    page = (await client.get("/dashboard/fragments/conversation/s-now")).text
+    assert '<dt>Texted from</dt><dd><a href="tel:+18175550199">(817) 555-0199</a>' in page

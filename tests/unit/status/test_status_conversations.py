@@ -562,13 +562,22 @@ async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore
         contact="+18175550111",
     )
     await patron_writes(sessions, "kept", "hello", channel=Channel.SMS, contact="+18175550112")
+    # turned email first: the number it was texted from is student data too
+    assert (await client.post("/conversations/old/claim", headers=bearer("mgarcia"))).is_success
+    converted = await client.post(
+        "/conversations/old/convert-to-email",
+        json={"email": "ana.gomez@my.tccd.edu"},
+        headers=bearer("mgarcia"),
+    )
+    assert converted.status_code == 200, converted.text
     closed = await client.post("/conversations/old/close", headers=bearer("mgarcia"))
     assert closed.status_code == 200
     clock.advance(resources.settings.transcript_retention_days * 86400 + 60)
     await tick(resources)
     view = (await client.get("/conversations/old", headers=bearer("mgarcia"))).json()
     assert view["purged"] is True and view["messages"] == []
-    assert view["preview"] is None and view["patron"] == {"name": None, "contact": None}
+    assert view["preview"] is None
+    assert view["patron"] == {"name": None, "contact": None, "texted_from": None}
     kept = (await client.get("/conversations/kept", headers=bearer("mgarcia"))).json()
     assert len(kept["messages"]) == 1
     # a rewound consumer group replays the original message: it stays purged
