@@ -49,9 +49,9 @@ ROLE_HINTS = {
 }
 FIELD_WORDS = {
     "id": "Use 2 to 64 lowercase letters, digits, dots, dashes or underscores, starting with "
-    "a letter or digit (like mgarcia).",
+    "a letter or digit.",
     "name": "Enter a name of at most 200 characters.",
-    "email": "Enter an email address like maria.garcia@tccd.edu (at most 320 characters).",
+    "email": "Enter an email address like maria.garcia@tccd.edu.",
     "campus": "A campus is at most 32 characters (like campus-ne).",
     "role": "Choose staff, supervisor or admin.",
     "departments": "Choose departments from the list.",
@@ -69,7 +69,7 @@ NOT_YOURSELF_ROLE = (
 )
 NOT_YOURSELF_DEACTIVATE = (
     "You cannot deactivate yourself: the desk would lose an admin. Another admin can, or an "
-    "operator with `refdesk staff` on the status database."
+    "operator with the “refdesk staff” command on the status database."
 )
 ADMINS_ONLY = error_pages.Trouble(
     "Staff administration is for admins",

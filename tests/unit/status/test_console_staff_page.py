@@ -277,7 +277,7 @@ async def test_bad_input_comes_back_with_the_reasons_next_to_the_fields(
     assert 'value="Ana Wilson!"' in text and 'value="not-an-email"' in text
     field = re.search(r'<input id="add-id"[^>]*>', text)
     assert field and "autofocus" in field[0] and 'aria-invalid="true"' in field[0]
-    assert 'aria-describedby="id-hint id-error"' in field[0]
+    assert 'aria-describedby="id-error id-hint"' in field[0]
     assert text.count("autofocus") == 1
     assert await staff_row(sessions, "ana wilson!") is None
     assert await access_log(sessions) == []

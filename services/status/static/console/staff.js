@@ -6,7 +6,13 @@
   const BLOCKED = "Copying is blocked here: the token is selected, press Ctrl+C (or Cmd+C) to copy it.";
 
   function sayWhatHappened() {
-    if (document.activeElement && document.activeElement.hasAttribute("autofocus")) return;
+    // a form sent back with errors: its first field with one (the browser skips autofocus
+    // when the address names a part of the page, as the add form's does)
+    const wrong = document.querySelector("[autofocus]");
+    if (wrong) {
+      if (document.activeElement !== wrong) wrong.focus();
+      return;
+    }
     const said = document.querySelector("[data-focus]");
     if (said) said.focus();
   }
