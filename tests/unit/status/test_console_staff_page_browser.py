@@ -29,6 +29,7 @@ async def test_an_admin_adds_someone_issues_a_token_and_revokes_it(
     async with serve(resources) as base, browser_page(1280, 900) as page:
         await sign_in(page, base, "dkim")
         await page.click("#staff-link")
+        await page.wait_for_load_state("load")
         await expect(page.get_by_role("heading", name="Staff", exact=True)).to_be_visible()
         assert await serious_violations(page) == []
 
