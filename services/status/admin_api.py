@@ -1,4 +1,6 @@
-"""Admin routes: manage staff, issue, list and revoke tokens (only a token's hash is stored)."""
+"""Admin routes: manage staff, issue, list and revoke tokens (only a token's hash is stored).
+Every change is a line of the access log (`staff.log_admin_action`), as on the console's staff
+page (console/staff_page.py), which goes through the same functions."""
 
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ from pydantic import BaseModel, Field
 from services.status import staff as staff_service
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
-from services.status.errors import Conflict
-from services.status.presence import set_status
 from services.status.resources import Resources, publish_presence
-from services.status.staff import StaffIn, StaffPatch, check_departments, staff_view, token_view
-from shared.events import StaffStatus
+from services.status.staff import (
+    StaffIn,
+    StaffPatch,
+    check_departments,
+    log_admin_action,
+    staff_view,
+    token_view,
+)
 
 router = APIRouter(prefix="/admin/staff", tags=["admin"])
 
@@ -35,15 +41,6 @@ async def list_staff(actor: ActorDep, session: SessionDep) -> list[dict[str, Any
     return [staff_view(s) for s in await staff_service.list_staff(session=session)]
 
 
-def _not_yourself() -> None:
-    """An admin never takes away their own admin rights: the last one would lock the desk's
-    administration out (another admin, or `refdesk staff` on the database, may)."""
-    raise Conflict(
-        "you cannot deactivate yourself or give up your own admin role: ask another admin, "
-        "or use `refdesk staff` on the status database"
-    )
-
-
 @router.post("", status_code=201, summary="Add a staff member")
 async def create_staff(
     body: StaffIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
@@ -51,7 +48,9 @@ async def create_staff(
     """Create a staff record."""
     require_role(actor, "admin")
     _known_departments(res, body.departments)
-    row = await staff_service.create_staff(session=session, data=body, now=res.clock())
+    now = res.clock()
+    row = await staff_service.create_staff(session=session, data=body, now=now)
+    await log_admin_action(session, actor_id=actor.id, action="staff-add", staff_id=row.id, at=now)
     await session.commit()
     return staff_view(row)
 
@@ -62,10 +61,17 @@ async def update_staff(
 ) -> dict[str, Any]:
     """Update name, email, departments, campus, role or active."""
     require_role(actor, "admin")
-    if staff_id == actor.id and (body.active is False or body.role not in (None, "admin")):
-        _not_yourself()
+    staff_service.check_not_yourself(actor_id=actor.id, staff_id=staff_id, patch=body)
     _known_departments(res, body.departments)
     row = await staff_service.update_staff(session=session, staff_id=staff_id, patch=body)
+    await log_admin_action(
+        session,
+        actor_id=actor.id,
+        action="staff-change",
+        staff_id=staff_id,
+        at=res.clock(),
+        fields=body.model_dump(exclude_unset=True),
+    )
     await session.commit()
     return staff_view(row)
 
@@ -76,21 +82,12 @@ async def deactivate_staff(
 ) -> dict[str, Any]:
     """Deactivate, revoke their tokens and sign them off."""
     require_role(actor, "admin")
-    if staff_id == actor.id:
-        _not_yourself()
     now = res.clock()
-    row = await staff_service.update_staff(
-        session=session, staff_id=staff_id, patch=StaffPatch(active=False)
+    row, event = await staff_service.deactivate_staff(
+        session=session, staff_id=staff_id, actor_id=actor.id, now=now
     )
-    await staff_service.revoke_tokens(session=session, staff_id=staff_id, now=now)
-    event = await set_status(
-        session=session,
-        staff_id=staff_id,
-        status=StaffStatus.OFFLINE,
-        actor_id=actor.id,
-        now=now,
-        note="deactivated",
-        shift="end",
+    await log_admin_action(
+        session, actor_id=actor.id, action="staff-deactivate", staff_id=staff_id, at=now
     )
     await session.commit()
     if event is not None:
@@ -108,8 +105,17 @@ async def issue_token(
 ) -> dict[str, Any]:
     """A new token, shown once, with the id that lists and revokes it (409 if inactive)."""
     require_role(actor, "admin")
+    now = res.clock()
     token_id, token = await staff_service.issue_token(
-        session=session, staff_id=staff_id, now=res.clock(), label=(body or TokenIn()).label
+        session=session, staff_id=staff_id, now=now, label=(body or TokenIn()).label
+    )
+    await log_admin_action(
+        session,
+        actor_id=actor.id,
+        action="token-issue",
+        staff_id=staff_id,
+        at=now,
+        token_id=token_id,
     )
     await session.commit()
     return {"staff_id": staff_id, "token_id": token_id, "token": token}
@@ -130,8 +136,17 @@ async def revoke_token(
     """Revoke one token and end the console sessions signed in with it; the others keep
     working."""
     require_role(actor, "admin")
+    now = res.clock()
     row = await staff_service.revoke_token(
-        session=session, staff_id=staff_id, token_id=token_id, now=res.clock()
+        session=session, staff_id=staff_id, token_id=token_id, now=now
+    )
+    await log_admin_action(
+        session,
+        actor_id=actor.id,
+        action="token-revoke",
+        staff_id=staff_id,
+        at=now,
+        token_id=token_id,
     )
     await session.commit()
     return token_view(row)

@@ -9,13 +9,15 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import ROLES, SESSION_LABEL, hash_token, new_token
 from services.status.errors import Conflict, InvalidInput, NotFound
-from services.status.models import Staff, StaffToken
+from services.status.models import Staff, StaffToken, TranscriptAccess
+from services.status.presence import set_status
 from services.status.settings import SEED_FILE_VARIABLE
+from shared.events import PresenceChanged, StaffStatus
 
 ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
 ID_PATTERN = "^[a-z0-9][a-z0-9._-]{1,63}$"
@@ -46,7 +48,7 @@ class StaffIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
     departments: list[str] = Field(default_factory=list)
-    campus: str | None = None
+    campus: str | None = Field(None, max_length=32)
     role: str = Field("staff", pattern=ROLE_PATTERN)
 
 
@@ -58,7 +60,7 @@ class StaffPatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     email: str | None = Field(None, pattern=EMAIL_PATTERN, max_length=320)
     departments: list[str] | None = None
-    campus: str | None = None
+    campus: str | None = Field(None, max_length=32)
     role: str | None = Field(None, pattern=ROLE_PATTERN)
     active: bool | None = None
 
@@ -90,6 +92,35 @@ def read_roster(path: Path, *, departments: Collection[str]) -> list[SeedEntry]:
     except (OSError, yaml.YAMLError, ValidationError, AttributeError, InvalidInput) as exc:
         raise RosterError(f"{SEED_FILE_VARIABLE}: {path} is not a valid roster: {exc}") from None
     return entries
+
+
+ADMIN_ACTIONS = ("staff-add", "staff-change", "staff-deactivate", "token-issue", "token-revoke")
+"""What the access log calls each staff administration action (its `action` column)."""
+
+
+async def log_admin_action(
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    action: str,
+    staff_id: str,
+    at: datetime,
+    fields: Iterable[str] = (),
+    token_id: int | None = None,
+) -> None:
+    """One line of the access log for a staff administration action, in the caller's
+    transaction: who, when, which action, whose record, which fields changed or which token
+    (never a token, a field's value, or anything about patrons)."""
+    if action not in ADMIN_ACTIONS:
+        raise ValueError(f"not a staff administration action: {action}")
+    detail = staff_id
+    if token_id is not None:
+        detail += f" token {token_id}"
+    changed = ", ".join(sorted(fields))
+    if changed:
+        detail += f": {changed}"
+    values = {"staff_id": actor_id, "action": action, "at": at, "detail": detail[:300]}
+    await session.execute(insert(TranscriptAccess), values)
 
 
 def check_departments(departments: Iterable[str] | None, *, known: Collection[str]) -> None:
@@ -144,6 +175,26 @@ def staff_view(row: Staff) -> dict[str, Any]:
         "role": row.role,
         "active": row.active,
     }
+
+
+NOT_YOURSELF = (
+    "you cannot deactivate yourself or give up your own admin role: ask another admin, "
+    "or use `refdesk staff` on the status database"
+)
+
+
+class NotYourself(Conflict):
+    """An admin taking away their own admin rights (the last one would lock the desk's
+    administration out; another admin, or `refdesk staff` on the database, may)."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_YOURSELF)
+
+
+def check_not_yourself(*, actor_id: str, staff_id: str, patch: StaffPatch) -> None:
+    """NotYourself if an admin's change would deactivate them or drop their admin role."""
+    if staff_id == actor_id and (patch.active is False or patch.role not in (None, "admin")):
+        raise NotYourself
 
 
 async def create_staff(*, session: AsyncSession, data: StaffIn, now: datetime) -> Staff:
@@ -230,6 +281,49 @@ async def revoke_token(
         row.revoked_at = now
         await session.flush()
     return row
+
+
+async def token_counts(*, session: AsyncSession) -> dict[str, int]:
+    """How many unrevoked bearer tokens each staff member holds (console sessions not
+    counted)."""
+    rows = await session.execute(
+        select(StaffToken.staff_id, func.count())
+        .where(StaffToken.revoked_at.is_(None), StaffToken.label.not_like(f"{SESSION_LABEL}%"))
+        .group_by(StaffToken.staff_id)
+    )
+    return {staff_id: int(n) for staff_id, n in rows.all()}
+
+
+async def last_sign_ins(*, session: AsyncSession) -> dict[str, datetime]:
+    """When each staff member last signed in to the console (their newest session: a session
+    row stays until a later sign-in finds it expired)."""
+    rows = await session.execute(
+        select(StaffToken.staff_id, func.max(StaffToken.created_at))
+        .where(StaffToken.label.like(f"{SESSION_LABEL}%"))
+        .group_by(StaffToken.staff_id)
+    )
+    return {staff_id: at for staff_id, at in rows.all() if at is not None}
+
+
+async def deactivate_staff(
+    *, session: AsyncSession, staff_id: str, actor_id: str, now: datetime
+) -> tuple[Staff, PresenceChanged | None]:
+    """Deactivate a staff member (never oneself: NotYourself), revoke their tokens, and so
+    their console sessions, and sign them off; the record and the presence change to publish
+    after the commit (None if they were Offline already)."""
+    check_not_yourself(actor_id=actor_id, staff_id=staff_id, patch=StaffPatch(active=False))
+    row = await update_staff(session=session, staff_id=staff_id, patch=StaffPatch(active=False))
+    await revoke_tokens(session=session, staff_id=staff_id, now=now)
+    event = await set_status(
+        session=session,
+        staff_id=staff_id,
+        status=StaffStatus.OFFLINE,
+        actor_id=actor_id,
+        now=now,
+        note="deactivated",
+        shift="end",
+    )
+    return row, event
 
 
 async def revoke_tokens(*, session: AsyncSession, staff_id: str, now: datetime) -> None:

@@ -178,3 +178,66 @@ async def test_every_console_state_reads_well_and_passes_axe(
         assert await sideways(page) == 0
         assert page.js_errors == []
     assert {name: v for name, v in found.items() if v} == {}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_every_staff_page_state_reads_well_and_passes_axe(
+    resources: Resources, tmp_path: Path
+) -> None:
+    """The admins' staff page: the list, the add form refusing what was typed, a token just
+    issued, the confirm step before a deactivation, and the same at a phone's width and at 200%
+    zoom (a 640-pixel-wide window)."""
+    from playwright.async_api import expect
+
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    async def look(page: Any, name: str) -> None:
+        await shoot(page, tmp_path, name)
+        found[name] = await serious_violations(page)
+        assert await sideways(page) == 0, name
+
+    async with serve(resources) as base, browser_page(1366, 900) as page:
+        await sign_in(page, base, "dkim")
+        await page.goto(f"{base}/dashboard/staff")
+        await look(page, "staff-list")
+
+        await page.fill("#add-id", "Ana Wilson")
+        await page.fill("#add-email", "ana.wilson@")
+        await page.click("#add-dept-reference")
+        await page.click("#add-form button[type=submit]")
+        await expect(page.locator("#add-id")).to_be_focused()  # the first field with an error
+        await expect(page.locator("#id-error")).to_contain_text("lowercase letters")
+        await look(page, "staff-add-error")
+
+        await page.goto(f"{base}/dashboard/staff/mgarcia")
+        await look(page, "staff-member")
+        await page.fill("#issue-label", "NE laptop")
+        await page.click(".issue-form button[type=submit]")
+        await expect(page.locator("#issued")).to_be_focused()
+        await look(page, "staff-token-issued")
+
+        await page.goto(f"{base}/dashboard/staff/mgarcia/deactivate")
+        await expect(page.locator("#confirm-heading")).to_be_focused()
+        await look(page, "staff-deactivate-confirm")
+        await page.click("#confirm-deactivate")
+        await expect(page.locator("#notice")).to_contain_text("Deactivated Maria Garcia")
+        await look(page, "staff-deactivated")
+
+        await page.goto(f"{base}/dashboard/staff/dkim/deactivate")
+        await look(page, "staff-deactivate-yourself")
+
+        await page.set_viewport_size({"width": 640, "height": 900})  # 200% zoom of 1280
+        await page.goto(f"{base}/dashboard/staff")
+        await look(page, "staff-list-zoom-200")
+
+        await page.set_viewport_size({"width": 420, "height": 900})
+        await page.goto(f"{base}/dashboard/staff")
+        await look(page, "staff-list-420")
+        await page.goto(f"{base}/dashboard/staff/jnguyen")
+        await look(page, "staff-member-420")
+        await page.fill("#issue-label", "desk sign-in")
+        await page.click(".issue-form button[type=submit]")
+        await expect(page.locator("#issued")).to_be_focused()
+        await look(page, "staff-token-issued-420")
+        assert page.js_errors == []
+    assert {name: v for name, v in found.items() if v} == {}
