@@ -465,6 +465,11 @@ class SmsConsentContext(_Context):
         description="opt-out: the idempotency key of the one confirmation text still sent "
         "(the policy's STOP reply), if there is one",
     )
+    if_opted_out: bool = Field(
+        False,
+        description="opt-in: only if the number's latest change was an opt-out (YES texted "
+        "alone, which is also an answer to a librarian); otherwise it changes nothing",
+    )
 
 
 class CrisisReescalationContext(_StaffAlertContext):

@@ -2,12 +2,14 @@
 opted out, whether or not Twilio enforces it too.
 
 The router turns a text that is a carrier opt-out keyword (STOP, QUIT, ...) into an
-SMS_OPT_OUT command and an opt-in keyword (START, UNSTOP) into SMS_OPT_IN; each is recorded
-here, keyed by its idempotency key (a replay changes nothing), against the number's keyed hash
-(recipients.py: never the number). The number's latest change decides: every text to a number
-whose latest change is an opt-out is settled as refused with Twilio's own code for it (21610),
-whatever its conversation or kind, except the one confirmation the opt-out names (the policy's
-STOP reply, when it has one).
+SMS_OPT_OUT command and an opt-in keyword (START, UNSTOP; YES texted alone, which opts in only a
+number that opted out, as Twilio's YES does: recorded for any other number it changes nothing,
+and recording it makes a redelivery of it after a later STOP change nothing too) into
+SMS_OPT_IN; each is recorded here, keyed by its idempotency key (a replay changes nothing),
+against the number's keyed hash (recipients.py: never the number). The number's latest change
+decides: every text to a number whose latest change is an opt-out is settled as refused with
+Twilio's own code for it (21610), whatever its conversation or kind, except the one
+confirmation the opt-out names (the policy's STOP reply, when it has one).
 """
 
 from __future__ import annotations

@@ -45,7 +45,11 @@ hours it goes alone, without "a librarian will answer you when we open". A lost 
 a hold goes to the circulation managers by email, and the desk's staff do not see it: the
 patron had heard nothing at all in open hours, and after hours a promise of a librarian's
 reply at opening that nobody would keep."""
-CONSENT_KIND = {"opt_out": NotificationKind.SMS_OPT_OUT, "opt_in": NotificationKind.SMS_OPT_IN}
+CONSENT_KIND = {
+    "opt_out": NotificationKind.SMS_OPT_OUT,
+    "opt_in": NotificationKind.SMS_OPT_IN,
+    "resume": NotificationKind.SMS_OPT_IN,
+}
 """The command recording a carrier opt-out or opt-in keyword against the patron's number."""
 
 
@@ -148,12 +152,14 @@ def patron_messages(
     answers = interaction.provider_message_id if interaction.channel is Channel.EMAIL else None
     answered_subject = interaction.subject if answers else None
     out: list[PatronMessage] = []
-    if decision.sms_consent is not None and decision.sms_keyword is not None:
+    if decision.sms_consent is not None:
         kind = CONSENT_KIND[decision.sms_consent]
         confirmation = derived_id(iid, "keyword") if decision.keyword_reply else None
+        resume = decision.sms_consent == "resume"  # YES, routed as a message besides
         consent = SmsConsentContext(
-            keyword=decision.sms_keyword,
+            keyword=decision.sms_keyword or interaction.text.strip(" \t\r\n.!?,;:¡¿").upper()[:20],
             confirmation_key=confirmation if kind is NotificationKind.SMS_OPT_OUT else None,
+            if_opted_out=resume,
             lang=lang,
         )
         out.append((kind, derived_id(iid, kind.value), consent))

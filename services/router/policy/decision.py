@@ -47,8 +47,10 @@ class Decision(BaseModel):
     sms_keyword: str | None = Field(
         None, description="the keyword the SMS consisted of (upper case): decided as one only"
     )
-    sms_consent: Literal["opt_out", "opt_in"] | None = Field(
-        None, description="the keyword is a carrier opt-out (STOP) or opt-in (START)"
+    sms_consent: Literal["opt_out", "opt_in", "resume"] | None = Field(
+        None,
+        description="the keyword is a carrier opt-out (STOP) or opt-in (START); resume: the "
+        "text (YES) opts the number back in if its latest change was an opt-out",
     )
     policy_version: str
     lang: str = Field("en", description="ISO 639-1 language the patron's texts are chosen in")

@@ -87,7 +87,7 @@ EVERYDAY = frozenset({"CANCEL", "CANCELAR", "REVOKE", "INFO"})
 """Keywords that are everyday words too ("cancel please" may answer "shall I cancel your
 hold?"): a keyword only when texted alone, as Twilio reads them."""
 _COURTESY = re.compile(rf"^(?:(?:{'|'.join(COURTESY)}) )*(.*?)(?: (?:{'|'.join(COURTESY)}))*$")
-Consent = Literal["opt_out", "opt_in"]
+Consent = Literal["opt_out", "opt_in", "resume"]
 PHRASE_MAX = 80
 """The longest text compared with the opt-out phrases (they are a few words each)."""
 
@@ -162,6 +162,7 @@ class Policy:
         self._consent: dict[str, Consent] = {w: "opt_out" for w in carrier.opt_out}
         self._consent.update({w: "opt_in" for w in carrier.opt_in})
         self._carrier = frozenset((*carrier.opt_out, *carrier.opt_in, *carrier.help))
+        self._resume = frozenset(carrier.resume)
         # a phrase asking the desk to stop texting is recorded as the first opt-out word, and
         # confirmed in its language (Twilio confirms and blocks only its keywords alone)
         self._opt_out_phrases = dict.fromkeys(carrier.opt_out_phrases, ENGLISH)
@@ -313,6 +314,27 @@ class Policy:
         keyword = self.sms_keyword(inp)
         if keyword is not None:
             return self._keyword_decision(inp, *keyword)
+        decision = self._routed(inp, online=online, seen=seen)
+        if self.resumes(inp):  # YES: routed as the answer it may be, and an opt-in after STOP
+            return decision.model_copy(update={"sms_consent": "resume"})
+        return decision
+
+    def resumes(self, inp: DecisionInput) -> bool:
+        """Whether the SMS is a `resume` word alone ("Yes!"): the number is opted back in if
+        its latest change was an opt-out (Twilio's YES), and the text is routed as any other."""
+        if inp.channel is not Channel.SMS or inp.subject or not self._resume:
+            return False
+        found = _KEYWORD.fullmatch(inp.text)
+        return found is not None and found.group(1).upper() in self._resume
+
+    def _routed(
+        self,
+        inp: DecisionInput,
+        *,
+        online: frozenset[str] | None,
+        seen: Assessment | None,
+    ) -> Decision:
+        """A message that is no keyword, through the rules and the nets."""
         full = f"{inp.subject}\n{inp.text}" if inp.subject else inp.text
         text = self._norm.normalise(full)
         desk_open = self.hours.is_open(inp.received_at)

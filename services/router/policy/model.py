@@ -238,7 +238,9 @@ class CarrierKeywords(_Strict):
     trailing punctuation ignored) is decided at `department` without rules, nets, hand-off or
     after-hours acknowledgement. An opt-out word stops every later text to the number (the
     notifier enforces it) until an opt-in word; a help word gets its `sms_keywords` reply.
-    "YES" is no opt-in word here: patrons text it in answer to a librarian's question.
+    A `resume` word (Twilio's YES) is routed as the message it also is, a patron's answer
+    to a librarian, and opts the number back in only if its latest change was an opt-out (the
+    notifier knows): Twilio resumes texts to a number that texts YES after STOP.
     """
 
     department: str = Field("reference", description="where keywords are decided: the desk")
@@ -255,6 +257,11 @@ class CarrierKeywords(_Strict):
         ]
     )
     opt_in: list[str] = Field(default_factory=lambda: ["START", "UNSTOP"])
+    resume: list[str] = Field(
+        default_factory=list,
+        description="words texted alone that opt a number back in only after an opt-out, and "
+        "are otherwise routed as any message (YES answers librarians' questions too)",
+    )
     help: list[str] = Field(default_factory=lambda: ["HELP", "INFO"])
     opt_out_phrases: list[str] = Field(
         default_factory=list,
@@ -271,7 +278,7 @@ class CarrierKeywords(_Strict):
     def _words(self) -> CarrierKeywords:
         """One upper-case word each, and no word in two lists."""
         seen: set[str] = set()
-        for word in (*self.opt_out, *self.opt_in, *self.help):
+        for word in (*self.opt_out, *self.opt_in, *self.resume, *self.help):
             if not re.fullmatch(_WORD, word):
                 raise ValueError(f"carrier keyword {word!r} must be one upper-case word")
             if word in seen:

@@ -72,9 +72,10 @@ STAFF_FACING_TEXT: dict[NotificationKind, str] = {
     NotificationKind.CRISIS_REESCALATION: "Crisis re-escalated to supervisors",
     NotificationKind.SAFETY_REVIEW_ALERT: "Staff on duty alerted: possible crisis",
     NotificationKind.SMS_OPT_OUT: "The patron's number opted out of texts (STOP): refdesk "
-    "sends it no more texts until it texts START (or INICIO)",
+    "sends it no more texts until it texts START, YES or INICIO",
     NotificationKind.SMS_OPT_IN: "The patron's number opted back in to texts (START)",
 }
+CONSENT = (NotificationKind.SMS_OPT_OUT.value, NotificationKind.SMS_OPT_IN.value)
 
 AUTOMATED_LABEL: dict[NotificationKind, str] = {
     NotificationKind.SURVEY: "Survey",
@@ -466,6 +467,8 @@ async def on_notification(
             # an outcome that arrived first is kept
             await upsert(session, data.idempotency_key, delivery_state=DeliveryState.QUEUED.value)
     else:
+        if data.context.get("if_opted_out") and not await _opted_out(session, data):
+            return  # a "yes" in answer to a librarian: the number had not opted out here
         await upsert(
             session,
             data.idempotency_key,
@@ -474,9 +477,33 @@ async def on_notification(
             at=data.requested_at,
             author=REFDESK,
             kind=data.kind.value,
-            text=STAFF_FACING_TEXT.get(data.kind, data.kind.value),
+            text=_staff_facing(data),
         )
     changed(session, conv, "outbound", data.requested_at)
+
+
+def _staff_facing(data: NotificationRequested) -> str:
+    """The line staff read for a message to them or a change they should know of."""
+    if data.kind is NotificationKind.SMS_OPT_IN and data.context.get("keyword"):
+        return f"The patron's number opted back in to texts ({data.context['keyword']})"
+    return STAFF_FACING_TEXT.get(data.kind, data.kind.value)
+
+
+async def _opted_out(session: AsyncSession, data: NotificationRequested) -> bool:
+    """Whether the conversation's latest opt-out or opt-in line, as this unit of work sees it
+    (the batch's own lines too), is an opt-out: YES after STOP opts the number back in."""
+    stored = await session.execute(
+        select(_LINES.c.id, _LINES.c.kind, _LINES.c.at).where(
+            _LINES.c.conversation_id == data.conversation_id, _LINES.c.kind.in_(CONSENT)
+        )
+    )
+    lines = {row.id: (row.at, row.kind) for row in stored}
+    for row in known(session):
+        if row["conversation_id"] == data.conversation_id and row["kind"] in CONSENT:
+            lines[row["id"]] = (row["at"], row["kind"])
+    if not lines:
+        return False
+    return bool(max(lines.values())[1] == NotificationKind.SMS_OPT_OUT.value)
 
 
 async def on_delivered(

@@ -70,6 +70,14 @@ def start(key: str = "start-1") -> NotificationRequested:
     return consent(key, NotificationKind.SMS_OPT_IN)
 
 
+def yes(key: str = "yes-1") -> NotificationRequested:
+    """YES texted alone: an opt-in only after an opt-out (it also answers librarians)."""
+    found = consent(key, NotificationKind.SMS_OPT_IN)
+    return found.model_copy(
+        update={"context": {**found.context, "keyword": "YES", "if_opted_out": True}}
+    )
+
+
 def staff_reply(
     key: str, *, to: str = PATRON, conversation: str = "conv-1"
 ) -> NotificationRequested:
@@ -182,6 +190,38 @@ async def test_a_replayed_stop_or_start_changes_nothing(lane: Lane) -> None:
     await lane.later(1)
     assert lane.sms.attempts == ["reply-1"]
     assert outcome_of(lane, "reply-2") == REFUSED
+
+
+async def test_yes_after_stop_opts_back_in_as_twilio_does(lane: Lane) -> None:
+    """Twilio resumed texts to a number that texted YES after STOP; refdesk kept refusing
+    them (21610) until START."""
+    await lane.deliverer.record([stop(), staff_reply("reply-1")])
+    await lane.later(1)
+    await lane.deliverer.record([yes(), staff_reply("reply-2")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-2"]
+    assert outcome_of(lane, "reply-1") == REFUSED
+
+
+async def test_yes_to_a_number_that_never_opted_out_changes_nothing(lane: Lane) -> None:
+    """A "yes" in answer to a librarian: the number stays opted in, a later STOP still stops,
+    and that YES redelivered after the STOP (a crash before the offset commit) changes
+    nothing."""
+    await lane.deliverer.record([yes(), staff_reply("reply-1")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1"]
+    await lane.deliverer.record([stop()])
+    await lane.deliverer.record([yes()])  # the same key again
+    await lane.deliverer.record([staff_reply("reply-2")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1"]
+    assert outcome_of(lane, "reply-2") == REFUSED
+
+
+async def test_stop_then_yes_in_one_batch_keep_their_order(lane: Lane) -> None:
+    await lane.deliverer.record([stop(), yes(), staff_reply("reply-1")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1"]
 
 
 async def test_stop_then_start_in_one_batch_keep_their_order(lane: Lane) -> None:

@@ -29,6 +29,7 @@ from shared.events import (
 OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
 OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
 PHONE = "+18175550123"
+CONSENT = (NotificationKind.SMS_OPT_OUT, NotificationKind.SMS_OPT_IN)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_a_keyword_is_answered_as_one_and_nothing_else(
 @pytest.mark.parametrize(
     "text",
     [
-        "yes",  # an answer to a librarian's question, not an opt-in
+        "yes please",  # an answer to a librarian's question, not an opt-in
         "stop texting me about the fine, I paid it",
         "can i stop by the desk tomorrow",
         "help me find a book",
@@ -257,6 +258,37 @@ def test_start_records_the_opt_in(policy: Policy) -> None:
     [out] = commands(policy, interaction("start"))
     assert out.kind is NotificationKind.SMS_OPT_IN
     assert SmsConsentContext.model_validate(out.context).keyword == "START"
+
+
+@pytest.mark.parametrize("text", ["YES", "yes", "Yes!", " yes. "])
+def test_yes_alone_is_routed_and_opts_back_in_only_after_an_opt_out(
+    policy: Policy, model: LearnedModel, text: str
+) -> None:
+    """Twilio resumes texts to a number that texts YES after STOP; refdesk had kept its own
+    block until START. YES also answers librarians' questions, so it is routed as a message
+    and its opt-in is conditional (the notifier knows whether the number opted out)."""
+    decision = decide(policy, text)
+    assert (decision.action, decision.sms_keyword, decision.keyword_reply) == (
+        Action.ANSWER,
+        None,
+        None,
+    )
+    found = commands(policy, interaction(text), model)
+    [opt_in] = [c for c in found if c.kind is NotificationKind.SMS_OPT_IN]
+    context = SmsConsentContext.model_validate(opt_in.context)
+    assert (context.keyword, context.if_opted_out) == ("YES", True)
+    assert opt_in.recipient == PHONE
+
+
+@pytest.mark.parametrize("text", ["yes please", "yes, the second one", "YES I do"])
+def test_yes_with_more_words_is_only_a_message(policy: Policy, text: str) -> None:
+    assert decide(policy, text).sms_consent is None
+    assert not [c for c in commands(policy, interaction(text)) if c.kind in CONSENT]
+
+
+def test_start_is_no_conditional_opt_in(policy: Policy) -> None:
+    [out] = commands(policy, interaction("START"))
+    assert SmsConsentContext.model_validate(out.context).if_opted_out is False
 
 
 @pytest.mark.parametrize("word", ["PARAR", "parar", "Alto.", "DETENER", "cancelar", "Baja"])

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import console_scenes as scene
 import httpx
 import pytest
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import QueryParams
-from status_fakes import T0, arrive, given
+from status_fakes import T0, arrive, batch, given
 
 from services.status.console import views
 from services.status.conversations.search import contact_key
@@ -385,6 +386,48 @@ async def test_the_composer_says_when_the_number_has_opted_out_of_texts(
         ),
     )
     assert "This number replied STOP" in await pane()
+
+
+async def test_yes_after_stop_clears_the_warning_and_a_yes_before_says_nothing(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Twilio resumes texts to a number that texts YES after STOP, and so does the notifier;
+    a "yes" in answer to a librarian's question is no news to write in the transcript."""
+    await scene.sms(sessions)
+    await sign_in(client)
+
+    async def pane() -> str:
+        return (await client.get(f"/dashboard/fragments/conversation/{scene.SMS}")).text
+
+    def consent(key: str, kind: NotificationKind, keyword: str, minute: int) -> BaseModel:
+        return NotificationRequested(
+            idempotency_key=key,
+            kind=kind,
+            channel=Channel.SMS,
+            recipient="+18175550142",
+            conversation_id=scene.SMS,
+            context={"keyword": keyword, "if_opted_out": keyword == "YES"},
+            requested_at=T0 + timedelta(minutes=minute),
+        )
+
+    await given(sessions, consent("yes-1", NotificationKind.SMS_OPT_IN, "YES", 1))
+    assert "opted back in" not in await pane()
+    await given(sessions, consent("stop-1", NotificationKind.SMS_OPT_OUT, "STOP", 2))
+    assert 'id="opted-out"' in await pane()
+    await given(sessions, consent("yes-2", NotificationKind.SMS_OPT_IN, "YES", 3))
+    shown = await pane()
+    assert 'id="opted-out"' not in shown
+    assert "The patron&#39;s number opted back in to texts (YES)" in shown
+    # a STOP and a YES in one poll batch: the YES reads the batch's own STOP
+    await batch(
+        sessions,
+        [
+            ("ev-stop-2", consent("stop-2", NotificationKind.SMS_OPT_OUT, "STOP", 4)),
+            ("ev-yes-3", consent("yes-3", NotificationKind.SMS_OPT_IN, "YES", 5)),
+        ],
+    )
+    shown = await pane()
+    assert 'id="opted-out"' not in shown and shown.count("opted back in to texts (YES)") == 2
 
 
 async def test_a_search_from_after_to_says_it_was_swapped(
