@@ -130,6 +130,8 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await expect(page.locator("#reply-subject")).to_have_value(
             "Your question to the TCC Library"
         )
+        # the number it was texted from stays in view (and in search)
+        await expect(page.locator("#conv-head .facts")).to_contain_text("Texted from")
         await look(page, "converted-to-email")
 
         await page.click(f'#queue tr[data-conversation-id="{scene.CRISIS}"] a.open-link')
