@@ -142,9 +142,14 @@ class UnitRunner:
                 began = time.perf_counter()
                 result, error = None, None
                 try:
-                    if conn is None or conn.invalidated:
-                        if conn is not None:
-                            conn.close()
+                    if conn is not None and (conn.invalidated or conn.closed):
+                        # dropped before connecting anew: when that connect failed (the
+                        # database restarting, refusing connections for a few seconds), the
+                        # closed connection had stayed, and every later unit failed on it
+                        # until the process restarted
+                        conn.close()
+                        conn = None
+                    if conn is None:
                         conn = sync.connect()
                     with conn.begin():
                         result = fn(conn)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from types import TracebackType
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError, ResourceClosedError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 STORE_ERRORS: tuple[type[Exception], ...] = (
     DBAPIError,  # OperationalError, InterfaceError, ... from any driver, wrapped by SQLAlchemy
     PoolTimeout,  # no connection could be checked out of the pool in time
+    ResourceClosedError,  # a connection the database ended, met before it was replaced
+    PendingRollbackError,  # a connection that died mid-transaction, met likewise
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
 )

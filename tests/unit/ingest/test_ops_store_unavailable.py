@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ResourceClosedError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from refdesk_cli.kafka_local import free_port
@@ -116,6 +116,8 @@ def test_what_counts_as_the_store_failing() -> None:
         operational_error()
     except OperationalError as exc:
         assert store_failure(exc)
+    # a connection the database ended, met before the store replaced it: 503, not 500
+    assert store_failure(ResourceClosedError("This Connection is closed"))
     assert not store_failure(ConnectionRefusedError("raised outside the database's code"))
     assert not store_failure(TimeoutError())
     assert not store_failure(ValueError("a bug"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -234,3 +234,41 @@ async def test_units_through_the_async_engine_are_timed_with_their_commit(
     assert warned.__dict__["runner"] == "test-async-units"
     units.close()
     await engine.dispose()
+
+
+async def test_a_runner_that_cannot_connect_for_a_while_connects_once_it_can(
+    database_url: str,
+) -> None:
+    """The database refused connections for a few seconds after the runner's connection died
+    (a restart, a failover): the unit that tried to connect failed, and so did every unit
+    after it, on the closed connection left behind, until the process restarted (ingest
+    answered 500 to every webhook, the notifier sent nothing, the router decided nothing)."""
+    engine = create_engine(database_url)
+    units = UnitRunner(engine, name="test-refused-units")
+    refusing = threading.Event()
+    sync = units._sync
+    assert sync is not None
+
+    def connect(*_: object) -> None:
+        if refusing.is_set():
+            raise OperationalError("connect", {}, Exception("the database refuses connections"))
+
+    event.listen(sync, "do_connect", connect)
+    try:
+        await units(lambda conn: conn.execute(text("SELECT 1")).scalar())
+        refusing.set()
+
+        def dies(conn: Connection) -> None:
+            conn.invalidate()
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+        with pytest.raises(OperationalError):
+            await units(dies)  # the connection died under a unit
+        for _ in range(3):
+            with pytest.raises(OperationalError):
+                await units(lambda conn: conn.execute(text("SELECT 1")).scalar())
+        refusing.clear()  # the database is back
+        assert await units(lambda conn: conn.execute(text("SELECT 2")).scalar()) == 2
+    finally:
+        units.close()
+        await engine.dispose()
