@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from shared.events import CloudEvent, DeadLetter, new_event
 from shared.settings import CommonSettings
-from shared.topics import TOPICS, topic_configs
+from shared.topics import DAY_MS, TOPICS, topic_configs
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,10 @@ async def undecoded(msg: StreamMessage[Any]) -> StreamMessage[Any]:
     return msg
 
 
+DLQ_RETENTION_DAYS = 30
+"""A dead-letter topic keeps its letters this long at least (its topic's retention if longer)."""
+
+
 async def ensure_topics(settings: CommonSettings) -> None:
     """Create refdesk's topics (and their DLQs), or bring existing ones to the configured
     cleanup and retention (a changed REFDESK_RAW_RETENTION_DAYS reaches the broker); idempotent.
@@ -107,7 +111,10 @@ async def ensure_topics(settings: CommonSettings) -> None:
         if topic.dlq:
             dlq_configs = topic_configs(topic, raw_retention_days=settings.raw_retention_days)
             dlq_configs["cleanup.policy"] = "delete"
-            dlq_configs.setdefault("retention.ms", str(30 * 24 * 3600 * 1000))
+            # long enough to be seen and replayed after a break (a week's raw retention had
+            # set it for every DLQ but presence's, against the documented 30 days)
+            kept = max(int(dlq_configs.get("retention.ms", 0)), DLQ_RETENTION_DAYS * DAY_MS)
+            dlq_configs["retention.ms"] = str(kept)
             wanted.append(NewTopic(topic.dlq_name, 1, 1, topic_configs=dlq_configs))
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
