@@ -451,3 +451,42 @@ def staff_revoke(
 
     row = _on_status_database(lambda s: staff_cmd.revoke(s, staff_id, token_id))
     typer.echo(f"token {row['id']} of {staff_id} revoked at {row['revoked_at']}")
+
+
+@app.command()
+def rewind(
+    group: Annotated[str, typer.Option(help="the consumer group, e.g. refdesk-status")],
+    topic: Annotated[list[str], typer.Option(help="a topic of the group (repeat for more)")],
+    to: Annotated[
+        str, typer.Option(help="the time, with its zone: 2026-12-06T14:00:00Z (a backup's T)")
+    ],
+    kafka: Kafka = "127.0.0.1:9092",
+    execute: Annotated[
+        bool, typer.Option("--execute", help="commit the new offsets (default: a dry run)")
+    ] = False,
+) -> None:
+    """Move a stopped service's consumer group back to a time (after restoring its database):
+    each partition to its first record at or after it. Shows the moves; commits them only
+    with --execute, and only while no replica of the service runs."""
+    from refdesk_cli.rewind import RewindRefused
+    from refdesk_cli.rewind import rewind as _rewind
+
+    try:
+        when = datetime.fromisoformat(to.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{to!r} is no time such as 2026-12-06T14:00:00Z") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter("give the time with its zone, e.g. 2026-12-06T14:00:00Z")
+    try:
+        moves = asyncio.run(_rewind(kafka, group, topic, when, execute=execute))
+    except RewindRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    title = f"{group} to {when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" + (
+        "" if execute else " (dry run: nothing committed; add --execute)"
+    )
+    table = Table("topic", "partition", "committed", "new offset", title=title)
+    for move in moves:
+        was = "-" if move.committed is None else str(move.committed)
+        table.add_row(move.topic, str(move.partition), was, str(move.target))
+    _console().print(table)
