@@ -165,6 +165,8 @@ async def _answer(
         return _store_unavailable(channel, retry_after, exc.error)
     except Exception as exc:
         if not store_failure(exc):
+            # answered 500 by the problem handler: counted, so the unavailable alert sees it
+            REQUESTS.labels(channel=channel, outcome="error").inc()
             raise
         return _store_unavailable(channel, retry_after, type(exc).__name__)
     REQUESTS.labels(channel=channel, outcome=outcome).inc()

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError, ResourceClosedError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -121,3 +122,25 @@ def test_what_counts_as_the_store_failing() -> None:
     assert not store_failure(ConnectionRefusedError("raised outside the database's code"))
     assert not store_failure(TimeoutError())
     assert not store_failure(ValueError("a bug"))
+
+
+async def test_an_unexpected_failure_is_a_500_the_request_counter_sees(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook answered 500 was counted nowhere, so the alert on ingest's unavailable
+    answers stopped firing while every text failed (an outside probe)."""
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise ValueError("a defect")
+
+    monkeypatch.setattr(store, "sms_state", broken)
+    before = REGISTRY.get_sample_value(
+        "refdesk_webhook_requests_total", {"channel": "sms", "outcome": "error"}
+    )
+    async with serving(tmp_path, broker, store) as client:
+        with pytest.raises(ValueError):  # the test client re-raises what the server answered 500
+            await post_sms(client)
+    after = REGISTRY.get_sample_value(
+        "refdesk_webhook_requests_total", {"channel": "sms", "outcome": "error"}
+    )
+    assert (after or 0) - (before or 0) == 1
