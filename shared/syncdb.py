@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -99,6 +99,10 @@ def _psycopg(url: URL) -> URL | None:
         return None
     psycopg = url.set(drivername="postgresql+psycopg", query={})
     return psycopg if ssl is None else psycopg.update_query_dict({"sslmode": ssl})
+
+
+def _select_one(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
 
 
 class UnitRunner:
@@ -184,6 +188,18 @@ class UnitRunner:
         future: asyncio.Future[T] = loop.create_future()
         self._units.put((fn, loop, future, handed))
         return await future
+
+    async def ping(self, timeout_s: float = 1.0) -> bool:
+        """Whether a trivial unit runs within `timeout_s` on this runner: its thread's own
+        connection answers and no unit holds the thread (a database that stopped answering
+        keeps the engine's fresh connections working, or failing fast, while every unit of the
+        hot path waits). /readyz asks it, so a balancer stops sending work to a replica whose
+        database work is stuck."""
+        try:
+            await asyncio.wait_for(self(_select_one), timeout_s)
+        except Exception:
+            return False
+        return True
 
     def close(self) -> None:
         """Release the connection and the thread (after the units already handed over)."""

@@ -168,7 +168,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     async def ready() -> dict[str, bool]:
         kafka = ingest.connected and await broker.ping(2.0)
-        return {"kafka": kafka, "database": await ping(engine)}
+        database = await ping(engine) and await store.ping()  # the hot path's own threads too
+        return {"kafka": kafka, "database": database}
 
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: broker, service="ingest"))

@@ -94,6 +94,10 @@ class IngestStore:
         self._refresher = asyncio.create_task(self._refresh_blocklist())
         self._purger = asyncio.create_task(self._purge_periodically())
 
+    async def ping(self) -> bool:
+        """Whether both database threads run a unit in time (`UnitRunner.ping`)."""
+        return all(await asyncio.gather(self._reader.ping(), self._writer.ping()))
+
     async def close(self) -> None:
         """Stop the refresh task and the batch workers."""
         for task in (self._refresher, self._purger):

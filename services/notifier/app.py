@@ -217,7 +217,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     install_http_guards(app)
 
     async def ready() -> dict[str, bool]:
-        return {"kafka": await broker.ping(2.0), "database": await ping(engine)}
+        database = await ping(engine) and await deliverer.work.db.ping()  # the ledger's thread
+        return {"kafka": await broker.ping(2.0), "database": database}
 
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: broker, service="notifier"))

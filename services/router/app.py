@@ -128,7 +128,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
     install_http_guards(app)
 
     async def ready() -> dict[str, bool]:
-        return {"kafka": await broker.ping(2.0), "database": await ping(engine)}
+        database = await ping(engine) and await db.ping()  # the hot path's own thread too
+        return {"kafka": await broker.ping(2.0), "database": database}
 
     app.include_router(ops_router(ready))
     app.include_router(asyncapi_router(lambda: broker, service="router"))

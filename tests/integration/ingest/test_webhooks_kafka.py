@@ -326,3 +326,37 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
         where=by_message(second["MessageSid"]),
     )
     assert later[0]["data"]["conversation_id"] != conversation
+
+
+async def test_readyz_says_no_while_the_database_thread_is_stuck(settings: IngestSettings) -> None:
+    """A database that stopped answering left /readyz saying `"database": true` (a fresh
+    connection of the engine's pool still answered) while every webhook waited on the store's
+    own threads: a balancer kept sending texts to that replica."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    from services.ingest.app import create_app
+    from tests.integration.ingest.conftest import BASE
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            for _ in range(200):
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            release = threading.Event()
+            stuck = asyncio.ensure_future(
+                app.state.ingest.store._reader(lambda _c: release.wait(30))
+            )
+            try:
+                held = await client.get("/readyz")
+            finally:
+                release.set()
+                await stuck
+            again = await client.get("/readyz")
+    assert held.status_code == 503 and held.json()["checks"]["database"] is False, held.text
+    assert again.status_code == 200, again.text

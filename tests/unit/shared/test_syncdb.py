@@ -272,3 +272,17 @@ async def test_a_runner_that_cannot_connect_for_a_while_connects_once_it_can(
     finally:
         units.close()
         await engine.dispose()
+
+
+async def test_ping_says_whether_a_unit_runs_in_time(runner: UnitRunner) -> None:
+    """/readyz asks the runner itself: a thread held by a unit that does not end (a database
+    that stopped answering) is not ready, whatever a fresh connection of the pool says."""
+    assert await runner.ping()
+    release = threading.Event()
+    held = asyncio.ensure_future(runner(lambda _conn: release.wait(30)))
+    try:
+        assert not await runner.ping(timeout_s=0.3)
+    finally:
+        release.set()
+        await held
+    assert await runner.ping()
