@@ -297,7 +297,11 @@ window.Desk = (() => {
     }
     if (mine.length === 1) said.push(`New message in your ${label(mine[0])} conversation.`);
     else if (mine.length > 1) said.push(`New messages in ${mine.length} of your conversations.`);
-    if (said.length) announce(said.join(" "), { urgent: flagged.some((r) => r.querySelector(".flag-crisis")) || arrived.some((r) => r.querySelector(".flag-crisis")) });
+    const crisis = flagged.some((r) => r.querySelector(".flag-crisis")) || arrived.some((r) => r.querySelector(".flag-crisis"));
+    if (said.length) announce(said.join(" "), { urgent: crisis });
+    // and heard (sounds.js): a crisis, else a new conversation, else a message in one's own
+    const kind = crisis ? "crisis" : arrived.length || moved.length ? "arrival" : mine.length ? "message" : null;
+    if (kind && window.Desk && window.Desk.chime) window.Desk.chime(kind);
   }
 
   let leaving = null;
