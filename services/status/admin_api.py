@@ -4,9 +4,9 @@ page (console/staff_page.py), which goes through the same functions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from services.status import staff as staff_service
@@ -59,20 +59,47 @@ async def create_staff(
 async def update_staff(
     staff_id: str, body: StaffPatch, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
-    """Update name, email, departments, campus, role or active."""
+    """Update name, email, departments, campus, role or active (`active: false` deactivates as
+    POST .../deactivate does: every token revoked, signed off; `active: true` lets them in
+    again with a new token, the old ones staying revoked)."""
     require_role(actor, "admin")
     staff_service.check_not_yourself(actor_id=actor.id, staff_id=staff_id, patch=body)
     _known_departments(res, body.departments)
-    row = await staff_service.update_staff(session=session, staff_id=staff_id, patch=body)
-    await log_admin_action(
-        session,
-        actor_id=actor.id,
-        action="staff-change",
-        staff_id=staff_id,
-        at=res.clock(),
-        fields=body.model_dump(exclude_unset=True),
-    )
+    now = res.clock()
+    row = await staff_service.get_staff(session=session, staff_id=staff_id)
+    given = body.model_dump(exclude_unset=True)
+    active = given.pop("active", None)
+    changed = {k: v for k, v in given.items() if getattr(row, k) != v}
+    if changed:
+        row = await staff_service.update_staff(
+            session=session, staff_id=staff_id, patch=StaffPatch.model_validate(changed)
+        )
+        await log_admin_action(
+            session,
+            actor_id=actor.id,
+            action="staff-change",
+            staff_id=staff_id,
+            at=now,
+            fields=changed,
+        )
+    event = None
+    if active is False and row.active:
+        row, event = await staff_service.deactivate_staff(
+            session=session, staff_id=staff_id, actor_id=actor.id, now=now
+        )
+        await log_admin_action(
+            session, actor_id=actor.id, action="staff-deactivate", staff_id=staff_id, at=now
+        )
+    elif active is True and not row.active:
+        row = await staff_service.update_staff(
+            session=session, staff_id=staff_id, patch=StaffPatch(active=True)
+        )
+        await log_admin_action(
+            session, actor_id=actor.id, action="staff-reactivate", staff_id=staff_id, at=now
+        )
     await session.commit()
+    if event is not None:
+        await publish_presence(res, [event])
     return staff_view(row)
 
 
@@ -83,12 +110,14 @@ async def deactivate_staff(
     """Deactivate, revoke their tokens and sign them off."""
     require_role(actor, "admin")
     now = res.clock()
+    was_active = (await staff_service.get_staff(session=session, staff_id=staff_id)).active
     row, event = await staff_service.deactivate_staff(
         session=session, staff_id=staff_id, actor_id=actor.id, now=now
     )
-    await log_admin_action(
-        session, actor_id=actor.id, action="staff-deactivate", staff_id=staff_id, at=now
-    )
+    if was_active:  # deactivating someone deactivated already changes nothing
+        await log_admin_action(
+            session, actor_id=actor.id, action="staff-deactivate", staff_id=staff_id, at=now
+        )
     await session.commit()
     if event is not None:
         await publish_presence(res, [event])
@@ -131,14 +160,24 @@ async def list_tokens(staff_id: str, actor: ActorDep, session: SessionDep) -> li
 
 @router.delete("/{staff_id}/tokens/{token_id}", summary="Revoke one token")
 async def revoke_token(
-    staff_id: str, token_id: int, actor: ActorDep, res: ResourcesDep, session: SessionDep
+    staff_id: str,
+    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    actor: ActorDep,
+    res: ResourcesDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Revoke one token and end the console sessions signed in with it; the others keep
     working."""
     require_role(actor, "admin")
     now = res.clock()
+    await staff_service.check_not_last_own_token(
+        session=session, actor_id=actor.id, staff_id=staff_id, token_id=token_id
+    )
     row = await staff_service.revoke_token(
         session=session, staff_id=staff_id, token_id=token_id, now=now
+    )
+    event = await staff_service.sign_off_if_locked_out(
+        session=session, staff_id=staff_id, actor_id=actor.id, now=now
     )
     await log_admin_action(
         session,
@@ -149,4 +188,6 @@ async def revoke_token(
         token_id=token_id,
     )
     await session.commit()
+    if event is not None:
+        await publish_presence(res, [event])
     return token_view(row)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from services.status.models import Staff, StaffToken, TranscriptAccess
 from services.status.presence import set_status
 from services.status.settings import SEED_FILE_VARIABLE
 from shared.events import PresenceChanged, StaffStatus
+from shared.text import Text
 
 ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
 ID_PATTERN = "^[a-z0-9][a-z0-9._-]{1,63}$"
@@ -45,11 +46,16 @@ class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
     departments: list[str] = Field(default_factory=list)
-    campus: str | None = Field(None, max_length=32)
+    campus: Text | None = Field(None, max_length=32)
     role: str = Field("staff", pattern=ROLE_PATTERN)
+
+    @field_validator("name")
+    @classmethod
+    def _visible_name(cls, name: str) -> str:
+        return visible_name(name)
 
 
 class StaffPatch(BaseModel):
@@ -57,12 +63,38 @@ class StaffPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Text | None = Field(None, min_length=1, max_length=200)
     email: str | None = Field(None, pattern=EMAIL_PATTERN, max_length=320)
     departments: list[str] | None = None
-    campus: str | None = Field(None, max_length=32)
+    campus: Text | None = Field(None, max_length=32, description="null clears it")
     role: str | None = Field(None, pattern=ROLE_PATTERN)
     active: bool | None = None
+
+    @field_validator("name", "email", "departments", "role", "active", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """Left out, a field is not changed; given as null it was stored (a null department
+        list broke every console page)."""
+        if value is None:
+            raise ValueError("may not be null: leave the field out to keep it")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _visible_name(cls, name: str | None) -> str | None:
+        return None if name is None else visible_name(name)
+
+
+_INVISIBLE = dict.fromkeys((0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD))
+
+
+def visible_name(name: str) -> str:
+    """A name as staff see it: trimmed, and with something visible in it (zero-width
+    characters alone made an empty link on the staff page); ValueError otherwise."""
+    name = " ".join(name.split())
+    if not name.translate(_INVISIBLE).strip():
+        raise ValueError("must have a visible character")
+    return name
 
 
 class SeedEntry(StaffIn):
@@ -94,7 +126,14 @@ def read_roster(path: Path, *, departments: Collection[str]) -> list[SeedEntry]:
     return entries
 
 
-ADMIN_ACTIONS = ("staff-add", "staff-change", "staff-deactivate", "token-issue", "token-revoke")
+ADMIN_ACTIONS = (
+    "staff-add",
+    "staff-change",
+    "staff-deactivate",
+    "staff-reactivate",
+    "token-issue",
+    "token-revoke",
+)
 """What the access log calls each staff administration action (its `action` column)."""
 
 
@@ -220,13 +259,25 @@ async def list_staff(*, session: AsyncSession) -> list[Staff]:
     return list((await session.execute(select(Staff).order_by(Staff.id))).scalars())
 
 
+LAST_ADMIN = "the desk must keep an active admin: make someone else an admin first"
+
+
 async def update_staff(*, session: AsyncSession, staff_id: str, patch: StaffPatch) -> Staff:
-    """Apply an admin's changes."""
+    """Apply an admin's changes; Conflict if no active admin would be left (two admins
+    demoting each other at once had left the desk with none)."""
+    demoting = patch.active is False or patch.role not in (None, "admin")
+    if demoting:  # held until the commit: the other demotion waits, then counts again
+        await session.execute(_ADMINS.with_for_update())
     row = await get_staff(session=session, staff_id=staff_id)
     for key, value in patch.model_dump(exclude_unset=True).items():
         setattr(row, key, value)
     await session.flush()
+    if demoting and not (await session.execute(_ADMINS)).first():
+        raise Conflict(LAST_ADMIN)
     return row
+
+
+_ADMINS = select(Staff.id).where(Staff.role == "admin", Staff.active.is_(True))
 
 
 async def issue_token(
@@ -281,6 +332,55 @@ async def revoke_token(
         row.revoked_at = now
         await session.flush()
     return row
+
+
+ONES_LAST_KEY = "this is your last token: issue yourself another before you revoke it"
+
+
+async def check_not_last_own_token(
+    *, session: AsyncSession, actor_id: str, staff_id: str, token_id: int
+) -> None:
+    """Conflict if an admin would revoke the last token they sign in with (an outside probe's
+    admin did, from the staff page, and could not sign in again)."""
+    if staff_id != actor_id:
+        return
+    kept = await session.scalar(
+        select(func.count()).where(
+            StaffToken.staff_id == actor_id,
+            StaffToken.id != token_id,
+            StaffToken.revoked_at.is_(None),
+            StaffToken.label.not_like(f"{SESSION_LABEL}%"),
+        )
+    )
+    if not kept:
+        raise Conflict(ONES_LAST_KEY)
+
+
+async def sign_off_if_locked_out(
+    *, session: AsyncSession, staff_id: str, actor_id: str, now: datetime
+) -> PresenceChanged | None:
+    """Offline, once a revocation left a staff member no token (and so no console session:
+    each lives by the token it signed in with) to work with (they had stayed Online, counted
+    by routing and the availability API, until the heartbeat sweep); the presence change to
+    publish after the commit."""
+    left = await session.scalar(
+        select(func.count()).where(
+            StaffToken.staff_id == staff_id,
+            StaffToken.revoked_at.is_(None),
+            StaffToken.label.not_like(f"{SESSION_LABEL}%"),
+        )
+    )
+    if left:
+        return None
+    return await set_status(
+        session=session,
+        staff_id=staff_id,
+        status=StaffStatus.OFFLINE,
+        actor_id=actor_id,
+        now=now,
+        note="signed out: no token left",
+        shift="end",
+    )
 
 
 async def token_counts(*, session: AsyncSession) -> dict[str, int]:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.status import presence, queue
 from services.status.auth import Actor, has_role
 from services.status.console import error_pages, live, views
-from services.status.conversations import actions, reading
+from services.status.conversations import actions, reading, transcript
 from services.status.conversations import api as conversations_api
 from services.status.conversations.policy import DESK
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
@@ -165,11 +165,20 @@ async def conversation_context(
             ),
         ),
         "reply_heading": views.REPLY_HEADINGS.get(channel, "Reply"),
-        "opted_out": channel == "sms" and views.opted_out(view["messages"]),
+        "opted_out": channel == "sms" and await _opted_out(session, view),
         "send_label": views.SEND_LABELS.get(channel, "Send"),
         "closed_at": views.desk_time(view.get("closed_at"), now),
         "acknowledged_by": names.get(view["acknowledged_by"] or "", view["acknowledged_by"]),
     }
+
+
+async def _opted_out(session: AsyncSession, view: dict[str, Any]) -> bool:
+    """Whether the patron's number texted STOP (in this conversation or another of theirs)
+    and not START or YES since: the composer says so before anyone writes."""
+    contact = view["patron"]["contact"]
+    if not contact:
+        return views.opted_out(view["messages"])
+    return await transcript.contact_opted_out(session, contact)
 
 
 async def whos_online(res: Resources, session: AsyncSession) -> dict[str, list[dict[str, Any]]]:

@@ -29,6 +29,7 @@ from services.status.console import error_pages, pages, views
 from services.status.dashboard import cross_site
 from services.status.deps import ResourcesDep, SessionDep
 from services.status.errors import Conflict, InvalidInput, NotFound, Unavailable
+from services.status.models import Staff
 from services.status.resources import Resources, publish_presence
 from services.status.sessions import session_actor
 from services.status.staff import StaffIn, StaffPatch, log_admin_action
@@ -66,6 +67,18 @@ MISSING_WORDS = {
 NOT_YOURSELF_ROLE = (
     "You cannot give up your own admin role: the desk would lose an admin. Another admin can "
     "change it."
+)
+ONES_LAST_KEY_WORDS = (
+    "This is your last token: revoking it would sign you out for good. Issue yourself another "
+    "first. Nothing was revoked."
+)
+CHANGED_MEANWHILE = (
+    "Another admin changed this record while you were editing it. Nothing was saved: the form "
+    "below still holds what you typed; check it against the record and save again."
+)
+LAST_ADMIN_WORDS = (
+    "This is the desk's last active admin (another admin may have just changed theirs): make "
+    "someone else an admin first. Nothing was changed."
 )
 NOT_YOURSELF_DEACTIVATE = (
     "You cannot deactivate yourself: the desk would lose an admin. Another admin can, or an "
@@ -330,6 +343,13 @@ def _done(staff_id: str, what: str, **more: str | int) -> Response:
 # ---------------------------------------------------------------------------------- one member
 
 
+def record_version(row: Staff) -> str:
+    """What the record form was filled from, as a short digest: a form sent back carries it, so
+    a change another admin saved meanwhile is not silently undone by an older form."""
+    seen = [row.name, row.email, row.campus or "", row.role, sorted(row.departments), row.active]
+    return hashlib.sha256(repr(seen).encode()).hexdigest()[:16]
+
+
 async def _member_page(
     request: Request,
     res: Resources,
@@ -394,6 +414,7 @@ async def _member_page(
         ],
         "live_tokens": sum(1 for t in tokens if t.revoked_at is None),
         "edit": edit,
+        "seen": record_version(row),
         "issue": issue or FormState(values={"label": ""}),
         "issued": issued,
         "notice": notice,
@@ -410,10 +431,10 @@ async def _done_words(request: Request, session: AsyncSession, staff_id: str) ->
     names = await staff_service.staff_names(session, [staff_id])
     label = ""
     token_id = request.query_params.get("token", "")
-    if what == "revoked" and token_id.isdigit():
+    if what == "revoked" and _token_number(token_id) is not None:
         with contextlib.suppress(NotFound):
             for token in await staff_service.list_tokens(session=session, staff_id=staff_id):
-                if token.id == int(token_id):
+                if token.id == _token_number(token_id):
                     label = token.label
     return DONE_WORDS[what].format(name=names.get(staff_id, staff_id), label=label or "it")
 
@@ -458,6 +479,19 @@ async def change_member(
         "role": row.role,
         "departments": list(row.departments),
     }
+    if _text(form, "seen") != record_version(row):
+        # another admin saved this record after this form was filled: nothing is saved, and
+        # the form comes back with what was typed, over the record as it is now
+        return await _member_page(
+            request,
+            res,
+            session,
+            admin,
+            staff_id,
+            edit=state,
+            problem=CHANGED_MEANWHILE,
+            status=409,
+        )
     changed = {k: v for k, v in values.items() if v != current[k]}
     if set(values["departments"]) == set(current["departments"]):
         changed.pop("departments", None)
@@ -485,7 +519,12 @@ async def change_member(
         return await _member_page(request, res, session, admin, staff_id, edit=state, status=status)
     if not changed:
         return _done(staff_id, "unchanged")
-    await staff_service.update_staff(session=session, staff_id=staff_id, patch=patch)
+    try:
+        await staff_service.update_staff(session=session, staff_id=staff_id, patch=patch)
+    except Conflict:  # the last active admin
+        await session.rollback()
+        state.errors["role"] = LAST_ADMIN_WORDS
+        return await _member_page(request, res, session, admin, staff_id, edit=state, status=409)
     await log_admin_action(
         session,
         actor_id=admin.actor.id,
@@ -536,6 +575,8 @@ async def deactivate(
         return admin
     now = res.clock()
     try:
+        if not (await staff_service.get_staff(session=session, staff_id=staff_id)).active:
+            return _done(staff_id, "unchanged")  # deactivated already: nothing to log again
         _, event = await staff_service.deactivate_staff(
             session=session, staff_id=staff_id, actor_id=admin.actor.id, now=now
         )
@@ -545,6 +586,11 @@ async def deactivate(
         )
     except NotFound:
         return pages.error_page(request, STAFF_NOT_FOUND, 404)
+    except Conflict:  # the last active admin
+        await session.rollback()
+        return await _member_page(
+            request, res, session, admin, staff_id, problem=LAST_ADMIN_WORDS, status=409
+        )
     await log_admin_action(
         session, actor_id=admin.actor.id, action="staff-deactivate", staff_id=staff_id, at=now
     )
@@ -579,10 +625,9 @@ async def reactivate(
     await log_admin_action(
         session,
         actor_id=admin.actor.id,
-        action="staff-change",
+        action="staff-reactivate",
         staff_id=staff_id,
         at=res.clock(),
-        fields=["active"],
     )
     await session.commit()
     return _done(staff_id, "reactivated")
@@ -646,24 +691,47 @@ async def revoke_token(
     admin = await _admin(request, res, session, form=form)
     if isinstance(admin, Response):
         return admin
+    number = _token_number(token_id)
+    now = res.clock()
     try:
-        if not token_id.isdigit():
+        if number is None:
             raise NotFound("no such token")
+        await staff_service.check_not_last_own_token(
+            session=session, actor_id=admin.actor.id, staff_id=staff_id, token_id=number
+        )
         await staff_service.revoke_token(
-            session=session, staff_id=staff_id, token_id=int(token_id), now=res.clock()
+            session=session, staff_id=staff_id, token_id=number, now=now
+        )
+        event = await staff_service.sign_off_if_locked_out(
+            session=session, staff_id=staff_id, actor_id=admin.actor.id, now=now
         )
     except NotFound:
         return await _member_or_missing(request, res, session, admin, staff_id)
+    except Conflict:
+        return await _member_page(
+            request, res, session, admin, staff_id, problem=ONES_LAST_KEY_WORDS, status=409
+        )
     await log_admin_action(
         session,
         actor_id=admin.actor.id,
         action="token-revoke",
         staff_id=staff_id,
         at=res.clock(),
-        token_id=int(token_id),
+        token_id=number,
     )
     await session.commit()
-    return _done(staff_id, "revoked", token=int(token_id))
+    if event is not None:
+        with contextlib.suppress(Unavailable):  # the next sweep republishes presence
+            await publish_presence(res, [event])
+    return _done(staff_id, "revoked", token=number)
+
+
+def _token_number(text: str) -> int | None:
+    """A token id as the page's addresses carry it (ASCII digits, within the column's range:
+    "²" and a 25-digit number had answered 500), else None."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
 
 
 async def _member_or_missing(

@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.status import rows
-from services.status.models import AnyConversation, ConversationRow, DeskChange, TranscriptEntry
+from services.status.models import (
+    AnyConversation,
+    Conversation,
+    ConversationRow,
+    DeskChange,
+    TranscriptEntry,
+)
 from services.status.placement import answered_keyword
 from shared.events import (
     Action,
@@ -490,20 +496,43 @@ def _staff_facing(data: NotificationRequested) -> str:
 
 
 async def _opted_out(session: AsyncSession, data: NotificationRequested) -> bool:
-    """Whether the conversation's latest opt-out or opt-in line, as this unit of work sees it
-    (the batch's own lines too), is an opt-out: YES after STOP opts the number back in."""
+    """Whether the number's latest opt-out or opt-in line, in any of its conversations, as
+    this unit of work sees it (the batch's own lines too), is an opt-out: YES after STOP opts
+    the number back in, also in a conversation the STOP was not in."""
+    ids = await _conversations_of(session, data.recipient) | {data.conversation_id}
+    return await number_opted_out(session, ids)
+
+
+async def _conversations_of(session: AsyncSession, contact: str | None) -> set[str]:
+    if not contact:
+        return set()
+    found = await session.execute(
+        select(Conversation.conversation_id).where(Conversation.patron_contact == contact)
+    )
+    return set(found.scalars())
+
+
+async def number_opted_out(session: AsyncSession, conversation_ids: set[str]) -> bool:
+    """Whether the latest opt-out or opt-in line of these conversations (a number's) is an
+    opt-out: the notifier sends that number nothing until START or YES."""
     stored = await session.execute(
         select(_LINES.c.id, _LINES.c.kind, _LINES.c.at).where(
-            _LINES.c.conversation_id == data.conversation_id, _LINES.c.kind.in_(CONSENT)
+            _LINES.c.conversation_id.in_(sorted(conversation_ids)), _LINES.c.kind.in_(CONSENT)
         )
     )
     lines = {row.id: (row.at, row.kind) for row in stored}
     for row in known(session):
-        if row["conversation_id"] == data.conversation_id and row["kind"] in CONSENT:
+        if row["conversation_id"] in conversation_ids and row["kind"] in CONSENT:
             lines[row["id"]] = (row["at"], row["kind"])
     if not lines:
         return False
     return bool(max(lines.values())[1] == NotificationKind.SMS_OPT_OUT.value)
+
+
+async def contact_opted_out(session: AsyncSession, contact: str | None) -> bool:
+    """Whether this number's latest change, in any of its conversations, is an opt-out."""
+    ids = await _conversations_of(session, contact)
+    return bool(ids) and await number_opted_out(session, ids)
 
 
 async def on_delivered(

@@ -430,6 +430,35 @@ async def test_yes_after_stop_clears_the_warning_and_a_yes_before_says_nothing(
     assert 'id="opted-out"' not in shown and shown.count("opted back in to texts (YES)") == 2
 
 
+async def test_a_stop_in_one_conversation_holds_for_the_numbers_others(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The number texted STOP in an earlier conversation: a librarian answering its new one
+    saw no warning, and the reply failed; its YES there was not written down."""
+    await scene.sms(sessions)  # the same number's closed thread "sms-rooms", and a new one
+    await sign_in(client)
+
+    async def pane() -> str:
+        return (await client.get(f"/dashboard/fragments/conversation/{scene.SMS}")).text
+
+    def consent(key: str, cid: str, kind: NotificationKind, keyword: str) -> BaseModel:
+        return NotificationRequested(
+            idempotency_key=key,
+            kind=kind,
+            channel=Channel.SMS,
+            recipient="+18175550142",
+            conversation_id=cid,
+            context={"keyword": keyword, "if_opted_out": keyword == "YES"},
+            requested_at=T0 - timedelta(minutes=30 if cid == "sms-rooms" else 1),
+        )
+
+    await given(sessions, consent("stop-old", "sms-rooms", NotificationKind.SMS_OPT_OUT, "STOP"))
+    assert 'id="opted-out"' in await pane()
+    await given(sessions, consent("yes-new", scene.SMS, NotificationKind.SMS_OPT_IN, "YES"))
+    shown = await pane()
+    assert 'id="opted-out"' not in shown and "opted back in to texts (YES)" in shown
+
+
 async def test_a_search_from_after_to_says_it_was_swapped(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -45,6 +45,14 @@ def form_token(page: str) -> str:
     return found[1]
 
 
+async def seen(client: httpx.AsyncClient, staff_id: str) -> str:
+    """The record form's digest of what it was filled from, as the member page has it now."""
+    page = (await client.get(f"/dashboard/staff/{staff_id}")).text
+    found = re.search(r'name="seen" value="([0-9a-f]+)"', page)
+    assert found, "the record form says nothing of what it was filled from"
+    return found[1]
+
+
 async def admin_token(client: httpx.AsyncClient) -> str:
     """Sign in as the seed admin (Daniel Kim); the token the page's forms carry."""
     await sign_in(client, "dkim")
@@ -316,6 +324,7 @@ async def test_an_admin_changes_a_role_departments_and_name(
         "/dashboard/staff/mgarcia",
         data={
             "form_token": token,
+            "seen": await seen(client, "mgarcia"),
             "name": "Maria Garcia-Lopez",
             "email": "maria.garcia@example.edu",
             "campus": "campus-se",
@@ -338,6 +347,7 @@ async def test_an_admin_changes_a_role_departments_and_name(
         "/dashboard/staff/mgarcia",
         data={
             "form_token": token,
+            "seen": await seen(client, "mgarcia"),
             "name": "Maria Garcia-Lopez",
             "email": "maria.garcia@example.edu",
             "campus": "campus-se",
@@ -352,6 +362,7 @@ async def test_an_admin_changes_a_role_departments_and_name(
         "/dashboard/staff/mgarcia",
         data={
             "form_token": token,
+            "seen": await seen(client, "mgarcia"),
             "name": "Maria Garcia-Lopez",
             "email": "maria.garcia@example.edu",
             "role": "supervisor",
@@ -365,12 +376,49 @@ async def test_an_admin_changes_a_role_departments_and_name(
     ]
 
 
+async def test_a_form_filled_before_another_admins_change_saves_nothing(
+    client: httpx.AsyncClient, other: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Two admins had one member's page open; the first made them staff, the second then saved
+    a name change from the older form, and the member was a supervisor again."""
+    await client.patch("/admin/staff/lokafor", json={"role": "admin"}, headers=bearer("dkim"))
+    mine, theirs = await admin_token(client), None
+    await sign_in(other, "lokafor")
+    theirs = form_token((await other.get("/dashboard/staff")).text)
+    before = await seen(other, "mgarcia")  # the second admin's form, filled now
+    record = {
+        "name": "Maria Garcia",
+        "email": "maria.garcia@example.edu",
+        "campus": "campus-se",
+        "departments": ["reference"],
+    }
+    first = await client.post(
+        "/dashboard/staff/mgarcia",
+        data={
+            **record,
+            "form_token": mine,
+            "seen": await seen(client, "mgarcia"),
+            "role": "supervisor",
+        },
+    )
+    assert first.status_code == 303
+    late = await other.post(
+        "/dashboard/staff/mgarcia",
+        data={**record, "form_token": theirs, "seen": before, "role": "staff", "name": "Maria G."},
+    )
+    assert late.status_code == 409 and "Another admin changed this record" in late.text
+    assert 'value="Maria G."' in late.text  # what they typed is still in the form
+    row = await staff_row(sessions, "mgarcia")
+    assert row is not None and row.role == "supervisor" and row.name == "Maria Garcia"
+
+
 async def test_an_admin_cannot_drop_their_own_admin_role_or_deactivate_themselves(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     token = await admin_token(client)
     own = {
         "form_token": token,
+        "seen": await seen(client, "dkim"),
         "name": "Daniel Kim",
         "email": "daniel.kim@example.edu",
         "campus": "campus-connect",
