@@ -452,7 +452,12 @@ async def on_notification(
 ) -> None:
     """A message refdesk was asked to send: queued until the notifier reports."""
     if data.kind is NotificationKind.STAFF_REPLY and conv is not None:
-        _answered(conv, data.requested_at)
+        known_line = await line(session, data.idempotency_key)
+        failed = (
+            known_line is not None and known_line["delivery_state"] == DeliveryState.FAILED.value
+        )
+        if not failed:  # a failure reported first (a STOP'd number) answered nobody
+            _answered(conv, data.requested_at)
     if data.kind in PATRON_FACING:
         text = data.context.get("text") if data.kind is NotificationKind.STAFF_REPLY else None
         author = str(data.context.get("staff_id") or REFDESK)

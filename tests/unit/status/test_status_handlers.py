@@ -530,6 +530,28 @@ async def test_a_reply_that_was_never_delivered_leaves_the_patron_waiting(
     assert await waiting(session, "c-undel", at_minutes=8) == ANSWERED
 
 
+async def test_a_failure_reported_before_the_reply_itself_still_answers_nobody(
+    session: AsyncSession,
+) -> None:
+    """The notifier's "not delivered" (a STOP'd number) reached the desk before the reply's
+    own event, which then marked the conversation "Answered" (1 in 3 of a probe's runs)."""
+    await apply(session, event_id="f1", data=received("c-first", minutes=0), assigning=OFF)
+    reply = staff_reply("c-first", minutes=2)
+    failed = NotificationDelivered(
+        idempotency_key=reply.idempotency_key,
+        conversation_id="c-first",
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.SMS,
+        state=DeliveryState.FAILED,
+        reason="the patron replied STOP",
+        error_code=21610,
+        at=T0 + timedelta(minutes=2, seconds=1),
+    )
+    await apply(session, event_id="f2", data=failed, assigning=OFF)
+    await apply(session, event_id="f3", data=reply, assigning=OFF)
+    assert await waiting(session, "c-first", at_minutes=5) == "5 min"
+
+
 async def test_a_reply_to_the_survey_never_renames_the_conversation(session: AsyncSession) -> None:
     """A patron answering the survey email reopened the ticket as "Re: How did we do? ...
     [refdesk #email-...]": the topic was lost and the raw id shown."""
