@@ -22,6 +22,8 @@ from shared.db import create_engine, session_factory
 from shared.settings import CommonSettings
 
 SERVICE = "status"
+OPERATOR = "refdesk-cli"
+"""Who the access log says made a change from the operator's shell."""
 T = TypeVar("T")
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -53,7 +55,11 @@ async def add(sessions: Sessions, data: StaffIn) -> dict[str, Any]:
     """Add a staff member (departments checked against the desk's, as the admin API does)."""
     staff_service.check_departments(data.departments, known=MacroBook().departments())
     async with sessions() as session:
-        row = await staff_service.create_staff(session=session, data=data, now=utcnow())
+        now = utcnow()
+        row = await staff_service.create_staff(session=session, data=data, now=now)
+        await staff_service.log_admin_action(
+            session, actor_id=OPERATOR, action="staff-add", staff_id=data.id, at=now
+        )
         await session.commit()
         return staff_view(row)
 
@@ -67,8 +73,17 @@ async def roster(sessions: Sessions) -> list[dict[str, Any]]:
 async def issue(sessions: Sessions, staff_id: str, label: str) -> tuple[int, str]:
     """A new bearer token of an active staff member: (its id, the token)."""
     async with sessions() as session:
+        now = utcnow()
         issued = await staff_service.issue_token(
-            session=session, staff_id=staff_id, now=utcnow(), label=label
+            session=session, staff_id=staff_id, now=now, label=label
+        )
+        await staff_service.log_admin_action(
+            session,
+            actor_id=OPERATOR,
+            action="token-issue",
+            staff_id=staff_id,
+            at=now,
+            token_id=issued[0],
         )
         await session.commit()
         return issued
@@ -84,8 +99,17 @@ async def tokens(sessions: Sessions, staff_id: str) -> list[dict[str, Any]]:
 async def revoke(sessions: Sessions, staff_id: str, token_id: int) -> dict[str, Any]:
     """Revoke one of a staff member's tokens."""
     async with sessions() as session:
+        now = utcnow()
         row = await staff_service.revoke_token(
-            session=session, staff_id=staff_id, token_id=token_id, now=utcnow()
+            session=session, staff_id=staff_id, token_id=token_id, now=now
+        )
+        await staff_service.log_admin_action(
+            session,
+            actor_id=OPERATOR,
+            action="token-revoke",
+            staff_id=staff_id,
+            at=now,
+            token_id=token_id,
         )
         await session.commit()
         return token_view(row)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from refdesk_cli.main import app
 from services.status.auth import actor_for_token, hash_token
-from services.status.models import Staff, StaffToken
+from services.status.models import Staff, StaffToken, TranscriptAccess
 from shared.db import create_engine, migrate, session_factory
 
 runner = CliRunner()
@@ -47,6 +47,15 @@ def on(url: str, query: str, token: str | None = None) -> list[object]:
                     return list((await session.execute(select(Staff.id))).scalars())
                 if query == "hashes":
                     return list((await session.execute(select(StaffToken.token_hash))).scalars())
+                if query == "audit":
+                    found = await session.execute(
+                        select(
+                            TranscriptAccess.staff_id,
+                            TranscriptAccess.action,
+                            TranscriptAccess.detail,
+                        ).order_by(TranscriptAccess.id)
+                    )
+                    return [tuple(row) for row in found.all()]
                 assert token is not None
                 return [await actor_for_token(session=session, token=token)]
         finally:
@@ -104,6 +113,14 @@ def test_tokens_are_listed_without_secret_and_revoked_one_by_one(database: str) 
         on(database, "actor", first)
     assert getattr(on(database, "actor", second)[0], "id", None) == "ehart"
     assert runner.invoke(app, ["staff", "revoke", "someone", "2"]).exit_code == 1
+    # the operator's changes are in the access log too (the console's and the API's were)
+    assert on(database, "audit") == [
+        ("refdesk-cli", "staff-add", "ehart"),
+        ("refdesk-cli", "token-issue", "ehart token 1"),
+        ("refdesk-cli", "token-issue", "ehart token 2"),
+        ("refdesk-cli", "token-revoke", "ehart token 1"),
+    ]
+    assert first not in str(on(database, "audit"))
 
 
 def test_unknown_and_inactive_staff_get_no_token(database: str) -> None:
