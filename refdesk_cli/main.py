@@ -451,6 +451,15 @@ def staff_revoke(
 
     row = _on_status_database(lambda s: staff_cmd.revoke(s, staff_id, token_id))
     typer.echo(f"token {row['id']} of {staff_id} revoked at {row['revoked_at']}")
+    if row.get("signed_off") is True:
+        typer.echo(f"{staff_id} has no token left: signed off (Offline)")
+    elif row.get("signed_off") is False:
+        typer.echo(
+            f"{staff_id} has no token left: Offline in the status database, but Kafka could "
+            "not be reached to tell routing; the status service republishes presence when it "
+            "starts (or set them Offline on the console)",
+            err=True,
+        )
 
 
 @app.command()

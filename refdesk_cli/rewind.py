@@ -86,6 +86,12 @@ async def rewind(
             hit = found.get(tp)
             target = hit.offset if hit is not None else ends[tp]
             moves.append(Move(tp.topic, tp.partition, await consumer.committed(tp), target))
+        if all(m.committed is None for m in moves):
+            # a mistyped group would get offsets of its own while the real one stays put
+            raise RewindRefused(
+                f"the group {group} has committed no offset on these topics: check its name "
+                "(refdesk's groups are refdesk-<service>, e.g. refdesk-status)"
+            )
         if execute:
             try:
                 await consumer.commit(

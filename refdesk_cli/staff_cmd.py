@@ -19,7 +19,10 @@ from services.status.conversations.macros import MacroBook
 from services.status.staff import StaffIn, staff_view, token_view
 from shared.clock import utcnow
 from shared.db import create_engine, session_factory
+from shared.events import PresenceChanged
+from shared.kafka import build_broker, publish
 from shared.settings import CommonSettings
+from shared.topics import PRESENCE
 
 SERVICE = "status"
 OPERATOR = "refdesk-cli"
@@ -103,6 +106,9 @@ async def revoke(sessions: Sessions, staff_id: str, token_id: int) -> dict[str, 
         row = await staff_service.revoke_token(
             session=session, staff_id=staff_id, token_id=token_id, now=now
         )
+        event = await staff_service.sign_off_if_locked_out(
+            session=session, staff_id=staff_id, actor_id=OPERATOR, now=now
+        )
         await staff_service.log_admin_action(
             session,
             actor_id=OPERATOR,
@@ -112,4 +118,23 @@ async def revoke(sessions: Sessions, staff_id: str, token_id: int) -> dict[str, 
             token_id=token_id,
         )
         await session.commit()
-        return token_view(row)
+        view = token_view(row)
+    if event is not None:  # no token left: Offline, told to routing as the console tells it
+        view["signed_off"] = await _publish_presence(event)
+    return view
+
+
+async def _publish_presence(event: PresenceChanged) -> bool:
+    """Publish a presence change on refdesk.presence (acks=all); False if the broker could
+    not be reached in time (the status service republishes everyone's presence at start)."""
+    settings = CommonSettings()
+    broker = build_broker(settings, client_id="refdesk-cli")
+    try:
+        async with asyncio.timeout(15):
+            await broker.start()
+            await publish(broker, PRESENCE.name, event, key=event.staff_id, source=OPERATOR)
+        return True
+    except Exception:  # the database change stands; the caller says what is left to do
+        return False
+    finally:
+        await broker.stop()

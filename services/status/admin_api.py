@@ -161,7 +161,7 @@ async def list_tokens(staff_id: str, actor: ActorDep, session: SessionDep) -> li
 @router.delete("/{staff_id}/tokens/{token_id}", summary="Revoke one token")
 async def revoke_token(
     staff_id: str,
-    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    token_id: Annotated[int, Path(ge=1, le=staff_service.MAX_TOKEN_ID)],
     actor: ActorDep,
     res: ResourcesDep,
     session: SessionDep,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -85,15 +86,18 @@ class StaffPatch(BaseModel):
         return None if name is None else visible_name(name)
 
 
-_INVISIBLE = dict.fromkeys((0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD))
+_INVISIBLE = dict.fromkeys(
+    (0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x061C, 0x2060, 0xFEFF, 0x00AD, 0x034F)
+)
 
 
 def visible_name(name: str) -> str:
     """A name as staff see it: trimmed, and with something visible in it (zero-width
     characters alone made an empty link on the staff page); ValueError otherwise."""
     name = " ".join(name.split())
-    if not name.translate(_INVISIBLE).strip():
-        raise ValueError("must have a visible character")
+    shown = name.translate(_INVISIBLE)
+    if not any(not unicodedata.combining(c) and not c.isspace() for c in shown):
+        raise ValueError("must have a visible character")  # marks or accents alone show none
     return name
 
 
@@ -246,9 +250,10 @@ async def create_staff(*, session: AsyncSession, data: StaffIn, now: datetime) -
     return row
 
 
-async def get_staff(*, session: AsyncSession, staff_id: str) -> Staff:
-    """A staff record; NotFound otherwise."""
-    row = await session.get(Staff, staff_id)
+async def get_staff(*, session: AsyncSession, staff_id: str, lock: bool = False) -> Staff:
+    """A staff record (`lock`: held until the commit, so a second change waits and then reads
+    the first one's result); NotFound otherwise."""
+    row = await session.get(Staff, staff_id, with_for_update=lock, populate_existing=lock)
     if row is None:
         raise NotFound("no such staff member")
     return row
@@ -320,11 +325,18 @@ async def list_tokens(*, session: AsyncSession, staff_id: str) -> list[StaffToke
     return list(rows.scalars())
 
 
+MAX_TOKEN_ID = 2**31 - 1
+"""The largest id the tokens' integer column holds (PostgreSQL's int4: a larger one answered
+500, "value out of int32 range")."""
+
+
 async def revoke_token(
     *, session: AsyncSession, staff_id: str, token_id: int, now: datetime
 ) -> StaffToken:
     """Revoke one bearer token of a staff member, and so the console sessions signed in with
     it; NotFound unless it is theirs. Revoking a revoked token changes nothing."""
+    if not 1 <= token_id <= MAX_TOKEN_ID:
+        raise NotFound("no such token for this staff member")
     row = await session.get(StaffToken, token_id)
     if row is None or row.staff_id != staff_id or row.label.startswith(SESSION_LABEL):
         raise NotFound("no such token for this staff member")
@@ -342,7 +354,7 @@ async def check_not_last_own_token(
 ) -> None:
     """Conflict if an admin would revoke the last token they sign in with (an outside probe's
     admin did, from the staff page, and could not sign in again)."""
-    if staff_id != actor_id:
+    if staff_id != actor_id or not 1 <= token_id <= MAX_TOKEN_ID:
         return
     kept = await session.scalar(
         select(func.count()).where(

@@ -80,6 +80,14 @@ async def test_a_group_goes_back_to_the_first_record_at_or_after_the_time(
     assert await committed(kafka_bootstrap, group, topic) == [3, 3]
 
 
+async def test_a_group_that_never_committed_is_refused_as_a_likely_typo(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await given_topic(kafka_bootstrap, f"refdesk-test-{uuid.uuid4().hex[:6]}")
+    with pytest.raises(RewindRefused, match="committed no offset"):
+        await rewind(kafka_bootstrap, "refdesk-stauts", [topic], at(T0), execute=False)
+
+
 async def test_a_group_with_a_running_member_is_refused(kafka_bootstrap: str) -> None:
     group = f"refdesk-test-{uuid.uuid4().hex[:6]}"
     topic = await given_topic(kafka_bootstrap, group)

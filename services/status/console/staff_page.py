@@ -461,7 +461,7 @@ async def change_member(
     if isinstance(admin, Response):
         return admin
     try:
-        row = await staff_service.get_staff(session=session, staff_id=staff_id)
+        row = await staff_service.get_staff(session=session, staff_id=staff_id, lock=True)
     except NotFound:
         return pages.error_page(request, STAFF_NOT_FOUND, 404)
     values: dict[str, Any] = {
@@ -729,9 +729,10 @@ async def revoke_token(
 def _token_number(text: str) -> int | None:
     """A token id as the page's addresses carry it (ASCII digits, within the column's range:
     "²" and a 25-digit number had answered 500), else None."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
         return None
-    return int(text)
+    number = int(text)
+    return number if 1 <= number <= staff_service.MAX_TOKEN_ID else None
 
 
 async def _member_or_missing(

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from refdesk_cli.main import app
 from services.status.auth import actor_for_token, hash_token
-from services.status.models import Staff, StaffToken, TranscriptAccess
+from services.status.models import Presence, Staff, StaffToken, TranscriptAccess
+from shared.clock import utcnow
 from shared.db import create_engine, migrate, session_factory
 
 runner = CliRunner()
@@ -160,3 +161,43 @@ def test_a_database_that_is_not_migrated_says_so(
     result = runner.invoke(app, ["staff", "token", "dkim"])
     assert result.exit_code == 1
     assert "is it migrated?" in result.stderr and "Traceback" not in result.output
+
+
+def test_revoking_the_last_token_signs_them_off(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`refdesk staff revoke` of someone's last token left them Online: routing and the
+    availability API went on counting an empty desk. Kafka unreachable here: the database
+    says Offline, and the command says what is left to do."""
+    from refdesk_cli.kafka_local import free_port
+
+    monkeypatch.setenv("REFDESK_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
+    add_admin()
+    runner.invoke(app, ["staff", "token", "ehart", "--label", "laptop"])
+
+    async def online() -> None:
+        engine = create_engine(database)
+        try:
+            async with session_factory(engine)() as session:
+                session.add(
+                    Presence(staff_id="ehart", status="Online", since=utcnow(), changed_by="ehart")
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(online())  # signed in at the desk
+    revoked = runner.invoke(app, ["staff", "revoke", "ehart", "1"])
+    assert revoked.exit_code == 0, revoked.output
+    assert "has no token left" in revoked.stderr and "republishes presence" in revoked.stderr
+
+    async def presence() -> str | None:
+        engine = create_engine(database)
+        try:
+            async with session_factory(engine)() as session:
+                row = await session.get(Presence, "ehart")
+                return row.status if row else None
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(presence()) == "Offline"

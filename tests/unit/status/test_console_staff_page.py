@@ -5,6 +5,7 @@ said in words next to the field; every action in the access log, never a token."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -410,6 +411,38 @@ async def test_a_form_filled_before_another_admins_change_saves_nothing(
     assert 'value="Maria G."' in late.text  # what they typed is still in the form
     row = await staff_row(sessions, "mgarcia")
     assert row is not None and row.role == "supervisor" and row.name == "Maria Garcia"
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_two_saves_at_the_same_moment_one_waits_and_is_told(
+    client: httpx.AsyncClient, other: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Two admins saved fresh forms at the same moment; both were told "changed" and one
+    name silently replaced the other (3 of a probe's 5 tries). The record is held while a
+    save checks it (PostgreSQL; SQLite's single writer leaves the last save standing)."""
+    await client.patch("/admin/staff/lokafor", json={"role": "admin"}, headers=bearer("dkim"))
+    mine = await admin_token(client)
+    await sign_in(other, "lokafor")
+    theirs = form_token((await other.get("/dashboard/staff")).text)
+    record = {
+        "email": "maria.garcia@example.edu",
+        "campus": "campus-se",
+        "role": "staff",
+        "departments": ["reference"],
+    }
+    for attempt in range(3):
+        filled = await seen(client, "mgarcia")
+        answers = await asyncio.gather(
+            client.post(
+                "/dashboard/staff/mgarcia",
+                data={**record, "form_token": mine, "seen": filled, "name": f"Ana {attempt}"},
+            ),
+            other.post(
+                "/dashboard/staff/mgarcia",
+                data={**record, "form_token": theirs, "seen": filled, "name": f"Bea {attempt}"},
+            ),
+        )
+        assert sorted(a.status_code for a in answers) == [303, 409], [a.text for a in answers]
 
 
 async def test_an_admin_cannot_drop_their_own_admin_role_or_deactivate_themselves(

@@ -134,3 +134,16 @@ async def test_token_ids_out_of_range_are_not_found_not_500(client: httpx.AsyncC
     for token_id in ("9223372036854775808", "9" * 25, "0", "-1"):
         answer = await client.delete(f"/admin/staff/mgarcia/tokens/{token_id}", headers=ADMIN)
         assert answer.status_code in (404, 422), (token_id, answer.text)
+
+
+async def test_ids_past_the_columns_range_and_invisible_names_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """On PostgreSQL a token id over 2**31 - 1 answered 500 ("value out of int32 range"); a
+    name of direction marks or accents alone showed as a blank link."""
+    for token_id in ("2147483648", "9223372036854775807"):
+        answer = await client.delete(f"/admin/staff/mgarcia/tokens/{token_id}", headers=ADMIN)
+        assert answer.status_code in (404, 422), (token_id, answer.text)
+    for blank in ("\u200e\u200f", "\u0301\u0301", "\u061c"):
+        refused = await client.post("/admin/staff", json={**NEW, "name": blank}, headers=ADMIN)
+        assert refused.status_code == 422, (blank, refused.text)
