@@ -388,6 +388,21 @@ async def test_the_composer_says_when_the_number_has_opted_out_of_texts(
     assert "This number replied STOP" in await pane()
 
 
+def consent_command(
+    key: str, cid: str, kind: NotificationKind, keyword: str, at: datetime
+) -> BaseModel:
+    """The router's opt-out or opt-in command for the scene's number (YES: conditional)."""
+    return NotificationRequested(
+        idempotency_key=key,
+        kind=kind,
+        channel=Channel.SMS,
+        recipient="+18175550142",
+        conversation_id=cid,
+        context={"keyword": keyword, "if_opted_out": keyword == "YES"},
+        requested_at=at,
+    )
+
+
 async def test_yes_after_stop_clears_the_warning_and_a_yes_before_says_nothing(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -400,15 +415,7 @@ async def test_yes_after_stop_clears_the_warning_and_a_yes_before_says_nothing(
         return (await client.get(f"/dashboard/fragments/conversation/{scene.SMS}")).text
 
     def consent(key: str, kind: NotificationKind, keyword: str, minute: int) -> BaseModel:
-        return NotificationRequested(
-            idempotency_key=key,
-            kind=kind,
-            channel=Channel.SMS,
-            recipient="+18175550142",
-            conversation_id=scene.SMS,
-            context={"keyword": keyword, "if_opted_out": keyword == "YES"},
-            requested_at=T0 + timedelta(minutes=minute),
-        )
+        return consent_command(key, scene.SMS, kind, keyword, T0 + timedelta(minutes=minute))
 
     await given(sessions, consent("yes-1", NotificationKind.SMS_OPT_IN, "YES", 1))
     assert "opted back in" not in await pane()
@@ -442,15 +449,8 @@ async def test_a_stop_in_one_conversation_holds_for_the_numbers_others(
         return (await client.get(f"/dashboard/fragments/conversation/{scene.SMS}")).text
 
     def consent(key: str, cid: str, kind: NotificationKind, keyword: str) -> BaseModel:
-        return NotificationRequested(
-            idempotency_key=key,
-            kind=kind,
-            channel=Channel.SMS,
-            recipient="+18175550142",
-            conversation_id=cid,
-            context={"keyword": keyword, "if_opted_out": keyword == "YES"},
-            requested_at=T0 - timedelta(minutes=30 if cid == "sms-rooms" else 1),
-        )
+        at = T0 - timedelta(minutes=30 if cid == "sms-rooms" else 1)
+        return consent_command(key, cid, kind, keyword, at)
 
     await given(sessions, consent("stop-old", "sms-rooms", NotificationKind.SMS_OPT_OUT, "STOP"))
     assert 'id="opted-out"' in await pane()

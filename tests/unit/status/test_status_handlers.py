@@ -504,6 +504,20 @@ async def test_a_keyword_refdesk_answered_waits_for_nobody_but_a_question_before
     assert await waiting(session, "c-h", at_minutes=93) == "3 min"
 
 
+def refused(reply: NotificationRequested) -> NotificationDelivered:
+    """The notifier's word that a reply to a number that texted STOP was not sent."""
+    return NotificationDelivered(
+        idempotency_key=reply.idempotency_key,
+        conversation_id=reply.conversation_id,
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.SMS,
+        state=DeliveryState.FAILED,
+        reason="the patron replied STOP",
+        error_code=21610,
+        at=reply.requested_at + timedelta(seconds=1),
+    )
+
+
 async def test_a_reply_that_was_never_delivered_leaves_the_patron_waiting(
     session: AsyncSession,
 ) -> None:
@@ -513,17 +527,7 @@ async def test_a_reply_that_was_never_delivered_leaves_the_patron_waiting(
     reply = staff_reply("c-undel", minutes=2)
     await apply(session, event_id="u2", data=reply, assigning=OFF)
     assert await waiting(session, "c-undel", at_minutes=5) == ANSWERED
-    failed = NotificationDelivered(
-        idempotency_key=reply.idempotency_key,
-        conversation_id="c-undel",
-        kind=NotificationKind.STAFF_REPLY,
-        channel=Channel.SMS,
-        state=DeliveryState.FAILED,
-        reason="the patron replied STOP",
-        error_code=21610,
-        at=T0 + timedelta(minutes=2, seconds=1),
-    )
-    await apply(session, event_id="u3", data=failed, assigning=OFF)
+    await apply(session, event_id="u3", data=refused(reply), assigning=OFF)
     assert await waiting(session, "c-undel", at_minutes=5) == "5 min"
     # a later reply that went out answers it again
     await apply(session, event_id="u4", data=staff_reply("c-undel", minutes=6), assigning=OFF)
@@ -537,17 +541,7 @@ async def test_a_failure_reported_before_the_reply_itself_still_answers_nobody(
     own event, which then marked the conversation "Answered" (1 in 3 of a probe's runs)."""
     await apply(session, event_id="f1", data=received("c-first", minutes=0), assigning=OFF)
     reply = staff_reply("c-first", minutes=2)
-    failed = NotificationDelivered(
-        idempotency_key=reply.idempotency_key,
-        conversation_id="c-first",
-        kind=NotificationKind.STAFF_REPLY,
-        channel=Channel.SMS,
-        state=DeliveryState.FAILED,
-        reason="the patron replied STOP",
-        error_code=21610,
-        at=T0 + timedelta(minutes=2, seconds=1),
-    )
-    await apply(session, event_id="f2", data=failed, assigning=OFF)
+    await apply(session, event_id="f2", data=refused(reply), assigning=OFF)
     await apply(session, event_id="f3", data=reply, assigning=OFF)
     assert await waiting(session, "c-first", at_minutes=5) == "5 min"
 
