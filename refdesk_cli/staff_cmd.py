@@ -103,11 +103,8 @@ async def revoke(sessions: Sessions, staff_id: str, token_id: int) -> dict[str, 
     """Revoke one of a staff member's tokens."""
     async with sessions() as session:
         now = utcnow()
-        row = await staff_service.revoke_token(
-            session=session, staff_id=staff_id, token_id=token_id, now=now
-        )
-        event = await staff_service.sign_off_if_locked_out(
-            session=session, staff_id=staff_id, actor_id=OPERATOR, now=now
+        row, event = await staff_service.revoke_token(
+            session=session, staff_id=staff_id, token_id=token_id, now=now, actor_id=OPERATOR
         )
         await staff_service.log_admin_action(
             session,

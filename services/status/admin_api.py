@@ -170,14 +170,8 @@ async def revoke_token(
     working."""
     require_role(actor, "admin")
     now = res.clock()
-    await staff_service.check_not_last_own_token(
-        session=session, actor_id=actor.id, staff_id=staff_id, token_id=token_id
-    )
-    row = await staff_service.revoke_token(
-        session=session, staff_id=staff_id, token_id=token_id, now=now
-    )
-    event = await staff_service.sign_off_if_locked_out(
-        session=session, staff_id=staff_id, actor_id=actor.id, now=now
+    row, event = await staff_service.revoke_token(
+        session=session, staff_id=staff_id, token_id=token_id, now=now, actor_id=actor.id
     )
     await log_admin_action(
         session,

@@ -330,61 +330,32 @@ MAX_TOKEN_ID = 2**31 - 1
 500, "value out of int32 range")."""
 
 
+ONES_LAST_KEY = "this is your last token: issue yourself another before you revoke it"
+
+
 async def revoke_token(
-    *, session: AsyncSession, staff_id: str, token_id: int, now: datetime
-) -> StaffToken:
+    *, session: AsyncSession, staff_id: str, token_id: int, now: datetime, actor_id: str
+) -> tuple[StaffToken, PresenceChanged | None]:
     """Revoke one bearer token of a staff member, and so the console sessions signed in with
-    it; NotFound unless it is theirs. Revoking a revoked token changes nothing."""
+    it; NotFound unless it is theirs; Conflict for an admin's own last token (an outside
+    probe's admin revoked theirs from the staff page and could not sign in again). Revoking a
+    revoked token changes nothing. A revocation that leaves them no token (and so no console
+    session: each lives by the token it signed in with) signs them off: they had stayed Online,
+    counted by routing and the availability API, until the heartbeat sweep. The token, and the
+    presence change to publish after the commit."""
     if not 1 <= token_id <= MAX_TOKEN_ID:
         raise NotFound("no such token for this staff member")
     row = await session.get(StaffToken, token_id)
     if row is None or row.staff_id != staff_id or row.label.startswith(SESSION_LABEL):
         raise NotFound("no such token for this staff member")
     if row.revoked_at is None:
+        if actor_id == staff_id and not await _live_tokens(session, staff_id, besides=token_id):
+            raise Conflict(ONES_LAST_KEY)
         row.revoked_at = now
         await session.flush()
-    return row
-
-
-ONES_LAST_KEY = "this is your last token: issue yourself another before you revoke it"
-
-
-async def check_not_last_own_token(
-    *, session: AsyncSession, actor_id: str, staff_id: str, token_id: int
-) -> None:
-    """Conflict if an admin would revoke the last token they sign in with (an outside probe's
-    admin did, from the staff page, and could not sign in again)."""
-    if staff_id != actor_id or not 1 <= token_id <= MAX_TOKEN_ID:
-        return
-    kept = await session.scalar(
-        select(func.count()).where(
-            StaffToken.staff_id == actor_id,
-            StaffToken.id != token_id,
-            StaffToken.revoked_at.is_(None),
-            StaffToken.label.not_like(f"{SESSION_LABEL}%"),
-        )
-    )
-    if not kept:
-        raise Conflict(ONES_LAST_KEY)
-
-
-async def sign_off_if_locked_out(
-    *, session: AsyncSession, staff_id: str, actor_id: str, now: datetime
-) -> PresenceChanged | None:
-    """Offline, once a revocation left a staff member no token (and so no console session:
-    each lives by the token it signed in with) to work with (they had stayed Online, counted
-    by routing and the availability API, until the heartbeat sweep); the presence change to
-    publish after the commit."""
-    left = await session.scalar(
-        select(func.count()).where(
-            StaffToken.staff_id == staff_id,
-            StaffToken.revoked_at.is_(None),
-            StaffToken.label.not_like(f"{SESSION_LABEL}%"),
-        )
-    )
-    if left:
-        return None
-    return await set_status(
+    if await _live_tokens(session, staff_id):
+        return row, None
+    event = await set_status(
         session=session,
         staff_id=staff_id,
         status=StaffStatus.OFFLINE,
@@ -393,6 +364,21 @@ async def sign_off_if_locked_out(
         note="signed out: no token left",
         shift="end",
     )
+    return row, event
+
+
+async def _live_tokens(session: AsyncSession, staff_id: str, *, besides: int = 0) -> int:
+    """How many bearer tokens a staff member holds unrevoked (console sessions not counted),
+    `besides` that one."""
+    found = await session.scalar(
+        select(func.count()).where(
+            StaffToken.staff_id == staff_id,
+            StaffToken.id != besides,
+            StaffToken.revoked_at.is_(None),
+            StaffToken.label.not_like(f"{SESSION_LABEL}%"),
+        )
+    )
+    return int(found or 0)
 
 
 async def token_counts(*, session: AsyncSession) -> dict[str, int]:

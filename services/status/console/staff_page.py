@@ -696,14 +696,8 @@ async def revoke_token(
     try:
         if number is None:
             raise NotFound("no such token")
-        await staff_service.check_not_last_own_token(
-            session=session, actor_id=admin.actor.id, staff_id=staff_id, token_id=number
-        )
-        await staff_service.revoke_token(
-            session=session, staff_id=staff_id, token_id=number, now=now
-        )
-        event = await staff_service.sign_off_if_locked_out(
-            session=session, staff_id=staff_id, actor_id=admin.actor.id, now=now
+        _, event = await staff_service.revoke_token(
+            session=session, staff_id=staff_id, token_id=number, now=now, actor_id=admin.actor.id
         )
     except NotFound:
         return await _member_or_missing(request, res, session, admin, staff_id)
