@@ -19,6 +19,7 @@ from services.status import presence, queue
 from services.status.auth import Actor
 from services.status.conversations import transcript
 from services.status.conversations.macros import MacroBook, first_name
+from services.status.conversations.policy import DESK as DESK_DEPARTMENT
 from services.status.conversations.policy import Act, HeldByColleague
 from services.status.conversations.policy import check as check_policy
 from services.status.errors import Conflict, InvalidInput, NotFound
@@ -91,27 +92,38 @@ async def check(act: Act, actor: Actor, conv: Conversation, session: AsyncSessio
         raise exc.named(name) if name else exc from None
 
 
-async def _hold(session: AsyncSession, conv: Conversation, actor_id: str | None = None) -> None:
-    """Take the conversation's row as this action read it (open, with the same assignee and
-    department), or Conflict saying what changed: of two librarians claiming, answering,
-    transferring or closing the same conversation at once, one goes through and the other is
-    told who was first. The statement writes nothing new; it holds the row until the commit,
-    so the other action waits for it and then finds the row changed. A conversation read
-    unassigned that the actor has claimed since (their own Claim still in flight when they
-    pressed Send) is as they read it: their reply had been refused as a colleague's claim,
-    with their own name."""
+async def _hold(session: AsyncSession, conv: Conversation, actor: Actor | None = None) -> None:
+    """Take the conversation's row as this action read it (open, with the same assignee,
+    department and crisis flag), or Conflict saying what changed: of two librarians claiming,
+    answering, transferring or closing the same conversation at once, one goes through and
+    the other is told who was first. The statement writes nothing new; it holds the row until
+    the commit, so the other action waits for it and then finds the row changed. A
+    conversation read unassigned that the actor has claimed since (their own Claim still in
+    flight when they pressed Send) is as they read it: their reply had been refused as a
+    colleague's claim, with their own name. One read before the router placed it is as they
+    read it if the router placed it at the desk or in one of their departments (a reply to a
+    question the router then kept at the desk had been refused); one that became a crisis
+    meanwhile never is (it must be acknowledged first)."""
     c = Conversation
-    if conv.assignee is None and actor_id is not None:
-        assigned: Any = or_(c.assignee.is_(None), c.assignee == actor_id)
+    if conv.assignee is None and actor is not None:
+        assigned: Any = or_(c.assignee.is_(None), c.assignee == actor.id)
     else:
         assigned = c.assignee.is_(None) if conv.assignee is None else c.assignee == conv.assignee
+    if conv.department is not None:
+        placed: Any = c.department == conv.department
+    elif actor is not None:
+        theirs = sorted({DESK_DEPARTMENT, *actor.departments})
+        placed = or_(c.department.is_(None), c.department.in_(theirs))
+    else:
+        placed = c.department.is_(None)
     held: Any = await session.execute(
         update(c)
         .where(
             c.conversation_id == conv.conversation_id,
             c.state == "open",
             assigned,
-            c.department.is_(None) if conv.department is None else c.department == conv.department,
+            placed,
+            c.crisis.is_(True) if conv.crisis else c.crisis.is_not(True),
         )
         .values(assignee=c.assignee)
         .execution_options(synchronize_session=False)
@@ -124,13 +136,15 @@ async def _changed(session: AsyncSession, conv: Conversation) -> str:
     """What another action did to the conversation since this one read it."""
     now_row = (
         await session.execute(
-            select(Conversation.state, Conversation.department, Staff.name)
+            select(Conversation.state, Conversation.department, Conversation.crisis, Staff.name)
             .outerjoin(Staff, Staff.id == Conversation.assignee)
             .where(Conversation.conversation_id == conv.conversation_id)
         )
     ).one()
     if now_row.state != "open":
         return "conversation is closed: it was closed a moment ago"
+    if now_row.crisis and not conv.crisis:
+        return "this conversation became a crisis a moment ago: acknowledge it first"
     if now_row.name and now_row.department == conv.department:
         return f"{now_row.name} took this conversation a moment ago"
     if now_row.department != conv.department and conv.department is None:
@@ -146,7 +160,7 @@ async def claim(
     """Assign a conversation to the actor; someone else's only for supervisors."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     await check(Act.CLAIM, actor, conv, session)
-    await _hold(session, conv, actor.id)
+    await _hold(session, conv, actor)
     _assign(conv, actor.id, now)
     record_first_response(conv, now)
     event = ConversationClaimed(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
@@ -179,7 +193,7 @@ async def transfer(
     await check(Act.TRANSFER, actor, conv, session)
     if department == conv.department:
         raise Conflict("conversation is already with that department")
-    await _hold(session, conv, actor.id)
+    await _hold(session, conv, actor)
     conv.department, conv.note = department, note
     _assign(conv, None, now)
     record_first_response(conv, now)
@@ -240,7 +254,7 @@ async def close(
     answered); never to mail sent to many (the survey would reach the whole list)."""
     conv = await get_open(session=session, conversation_id=conversation_id)
     await check(Act.CLOSE, actor, conv, session)
-    await _hold(session, conv, actor.id)
+    await _hold(session, conv, actor)
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
     conv.read_scale, conv.topic = read_scale, topic
     record_first_response(conv, now)
@@ -466,7 +480,7 @@ async def reply(
         requested_at=existing.at if existing is not None else now,
     )
     if existing is None:
-        await _hold(session, conv, actor.id)
+        await _hold(session, conv, actor)
         if conv.assignee is None:
             _assign(conv, actor.id, now)  # answering a conversation takes it
         record_first_response(conv, now)

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer
 
+from services.status.auth import Actor
 from services.status.handlers import Assigning, apply
 from services.status.models import TranscriptAccess, TranscriptEntry
 from services.status.periodic import tick
@@ -33,6 +34,10 @@ from shared.events import (
 from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
 
 PATRON_MID = "CAF=abc123@mail.example.edu"
+
+
+MARIA = Actor(id="mgarcia", role="staff", departments=("reference",))
+JAMES = Actor(id="jnguyen", role="staff", departments=("reference", "campus-ne"))
 
 
 async def count_lines(
@@ -828,12 +833,12 @@ async def test_ones_own_claim_in_flight_does_not_refuse_ones_reply(
         claimed.assignee = "mgarcia"
         await claiming.commit()
         read_before = SimpleNamespace(
-            conversation_id="race-1", assignee=None, department=conv.department
+            conversation_id="race-1", assignee=None, department=conv.department, crisis=False
         )
-        await _hold(reading, conv, "mgarcia")  # her own claim: as she read it
+        await _hold(reading, conv, MARIA)  # her own claim: as she read it
         await reading.rollback()
         try:  # a colleague who read it before the claim
-            await _hold(reading, read_before, "jnguyen")  # type: ignore[arg-type]
+            await _hold(reading, read_before, JAMES)  # type: ignore[arg-type]
         except Conflict as refused:
             assert "Maria Garcia" in str(refused)
         else:
@@ -863,7 +868,7 @@ async def test_a_reply_meeting_the_routers_first_placement_is_told_what_happened
         placed.department = "writing-center"
         await routing.commit()
         try:
-            await _hold(reading, conv, "mgarcia")
+            await _hold(reading, conv, MARIA)
         except Conflict as refused:
             assert (
                 str(refused)
@@ -871,3 +876,39 @@ async def test_a_reply_meeting_the_routers_first_placement_is_told_what_happened
             )
         else:
             raise AssertionError("the router's placement in between must refuse the action")
+
+
+async def test_a_reply_meeting_the_routers_placement_at_the_desk_goes_through(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A reference librarian answered an email the router had not placed yet; it then kept it
+    at the reference desk, and the reply was refused as "placed in another department"."""
+    from services.status.conversations.actions import _hold, get_open
+    from services.status.errors import Conflict
+
+    await patron_writes(
+        sessions, "unplaced-2", "articles on heat islands?", channel=Channel.SMS, contact="+1817"
+    )
+    from types import SimpleNamespace
+
+    async with sessions() as reading, sessions() as routing:
+        conv = await get_open(session=reading, conversation_id="unplaced-2")
+        assert conv.department is None
+        read = SimpleNamespace(
+            conversation_id="unplaced-2", assignee=None, department=None, crisis=False
+        )  # as the page read it
+        placed = await get_open(session=routing, conversation_id="unplaced-2")
+        placed.department = "reference"
+        await routing.commit()
+        await _hold(reading, read, MARIA)  # type: ignore[arg-type]  # still hers to answer
+        await reading.rollback()
+        # but one that became a crisis meanwhile must be acknowledged first
+        flagged = await get_open(session=routing, conversation_id="unplaced-2")
+        flagged.crisis = True
+        await routing.commit()
+        try:
+            await _hold(reading, read, MARIA)  # type: ignore[arg-type]
+        except Conflict as refused:
+            assert "became a crisis a moment ago" in str(refused)
+        else:
+            raise AssertionError("a crisis in between must refuse the action")
