@@ -355,16 +355,7 @@ async def revoke_token(
         await session.flush()
     if await _live_tokens(session, staff_id):
         return row, None
-    event = await set_status(
-        session=session,
-        staff_id=staff_id,
-        status=StaffStatus.OFFLINE,
-        actor_id=actor_id,
-        now=now,
-        note="signed out: no token left",
-        shift="end",
-    )
-    return row, event
+    return row, await _sign_off(session, staff_id, actor_id, now, "signed out: no token left")
 
 
 async def _live_tokens(session: AsyncSession, staff_id: str, *, besides: int = 0) -> int:
@@ -412,16 +403,23 @@ async def deactivate_staff(
     check_not_yourself(actor_id=actor_id, staff_id=staff_id, patch=StaffPatch(active=False))
     row = await update_staff(session=session, staff_id=staff_id, patch=StaffPatch(active=False))
     await revoke_tokens(session=session, staff_id=staff_id, now=now)
-    event = await set_status(
+    return row, await _sign_off(session, staff_id, actor_id, now, "deactivated")
+
+
+async def _sign_off(
+    session: AsyncSession, staff_id: str, actor_id: str, now: datetime, why: str
+) -> PresenceChanged | None:
+    """Offline, the shift ended, for someone who can no longer sign in; the presence change
+    to publish after the commit (None if they were Offline already)."""
+    return await set_status(
         session=session,
         staff_id=staff_id,
         status=StaffStatus.OFFLINE,
         actor_id=actor_id,
         now=now,
-        note="deactivated",
+        note=why,
         shift="end",
     )
-    return row, event
 
 
 async def revoke_tokens(*, session: AsyncSession, staff_id: str, now: datetime) -> None:
