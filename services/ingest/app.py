@@ -126,6 +126,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         ttl=timedelta(days=settings.dedupe_ttl_days),
         blocklist_refresh_s=settings.blocklist_refresh_s,
         thread_retention=timedelta(days=settings.transcript_retention_days),
+        wait_s=settings.store_timeout_s,
     )
     ingest = Ingest(
         broker=broker,

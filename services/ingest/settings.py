@@ -58,6 +58,13 @@ class IngestSettings(CommonSettings):
     publish_timeout_s: float = Field(
         4.0, gt=0, description="longest wait for the broker ack before answering 503"
     )
+    store_timeout_s: float = Field(
+        4.0,
+        gt=0,
+        description="longest wait for the message store's lookups (seen ids, text threads, "
+        "Mailgun tokens) before answering 503: a database that stops answering holds no "
+        "webhook longer",
+    )
     retry_after_s: int = Field(5, description="Retry-After on a 503")
     dedupe_ttl_days: int = Field(
         7, ge=1, description="how long provider ids and Mailgun tokens are remembered"

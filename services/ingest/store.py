@@ -11,16 +11,17 @@ import contextlib
 import functools
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ingest.errors import StoreUnavailable
 from services.ingest.metrics import SEEN_KEYS_PURGED, SMS_THREADS_PURGED
 from services.ingest.tables import blocklist, seen, sms_threads
 from shared.batching import Batcher
@@ -28,6 +29,7 @@ from shared.clock import utcnow
 from shared.syncdb import UnitRunner
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,16 @@ class IngestStore:
         blocklist_refresh_s: float = 5.0,
         purge_every_s: float = PURGE_EVERY_S,
         thread_retention: timedelta | None = None,
+        wait_s: float | None = None,
     ) -> None:
         self.engine = engine
+        self.wait_s = wait_s
+        """Longest a request waits for a lookup or a claim, the steps before its event is
+        published, before it is answered 503 (`StoreUnavailable`): a database that stops
+        answering without refusing (a partition, a frozen server) would otherwise hold every
+        webhook until the provider gives up. None waits as long as the database takes. The
+        writes after a publish are not cut short: they are bounded by the publish's own wait
+        and still land when the database answers, so a retry finds the message."""
         self.ttl = ttl
         self.thread_retention = thread_retention
         """A number's text thread (the number, in clear) is deleted this long after its last
@@ -110,13 +120,24 @@ class IngestStore:
         self._reader.close()
         self._writer.close()
 
+    async def _within_wait(self, work: Awaitable[T]) -> T:
+        """`work`, or StoreUnavailable once `wait_s` has passed (a unit already handed to
+        the database thread still runs when the database answers; its result is dropped)."""
+        try:
+            async with asyncio.timeout(self.wait_s):
+                return await work
+        except TimeoutError as exc:
+            raise StoreUnavailable("TimeoutError") from exc
+
     # -- reads ------------------------------------------------------------------------------
 
     async def _read_batch(self, ops: list[Op]) -> list[Any]:
         return await self._reader(lambda conn: _read(conn, ops))
 
     async def _seen(self, namespace: str, key: str) -> tuple[str, str] | None:
-        result: tuple[str, str] | None = await self._reads.submit(("seen", namespace, key))
+        result: tuple[str, str] | None = await self._within_wait(
+            self._reads.submit(("seen", namespace, key))
+        )
         return result
 
     async def seen_conversation(self, namespace: str, key: str) -> str | None:
@@ -135,7 +156,7 @@ class IngestStore:
 
     async def open_sms_thread(self, contact: str, *, window: timedelta) -> str | None:
         """The open conversation of a phone number within the reply window, if any."""
-        thread: Thread | None = await self._reads.submit(("thread", contact))
+        thread: Thread | None = await self._within_wait(self._reads.submit(("thread", contact)))
         if thread is None or thread.closed or utcnow() - thread.last_message_at > window:
             return None
         return thread.conversation_id
@@ -166,8 +187,8 @@ class IngestStore:
         """Record a key for an event unless a valid record of it exists, in one unique insert
         that wins or loses (concurrent claims included); the event id the key now stands for:
         `event_id` when this claim won or the key was already this event's, another otherwise."""
-        holder: str = await self._writer(
-            lambda conn: _claim(conn, namespace, key, event_id, ttl=self.ttl)
+        holder: str = await self._within_wait(
+            self._writer(lambda conn: _claim(conn, namespace, key, event_id, ttl=self.ttl))
         )
         return holder
 

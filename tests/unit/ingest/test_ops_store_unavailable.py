@@ -4,8 +4,10 @@ after the broker's ack had been answered "Broker unavailable")."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,34 @@ async def test_an_unexpected_failure_is_a_500_the_request_counter_sees(
         "refdesk_webhook_requests_total", {"channel": "sms", "outcome": "error"}
     )
     assert (after or 0) - (before or 0) == 1
+
+
+async def test_a_store_that_stops_answering_is_503_within_the_wait_then_recovers(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database that hangs instead of refusing (a partition, a frozen server) held every
+    webhook for as long as it hung (an outside probe). The lookup is given `wait_s`; the
+    provider retries a 503, and the retry is accepted once the database answers."""
+    store.wait_s = 0.3
+    release = threading.Event()
+    held = asyncio.create_task(store._reader(lambda _conn: release.wait(10)))
+    caplog.set_level(logging.WARNING)
+    try:
+        async with serving(tmp_path, broker, store) as client:
+            answer = await post_sms(client)
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["title"] == "Message store unavailable"
+            (warning,) = [
+                r for r in caplog.records if r.getMessage() == "message store unavailable"
+            ]
+            assert getattr(warning, "error", None) == "TimeoutError"
+            assert broker.published == []
+            release.set()
+            await held
+            retried = await post_sms(client)
+            assert retried.status_code == 200, retried.text
+            assert len(broker.published) == 1
+    finally:
+        release.set()
+        await held
