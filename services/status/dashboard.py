@@ -63,7 +63,9 @@ async def page_actor(request: Request, res: ResourcesDep, session: SessionDep) -
     )
 
 
-@router.get("", response_class=HTMLResponse, summary="Staff dashboard")
+@router.api_route(
+    "", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="Staff dashboard"
+)
 async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """The console when signed in (the queue, filtered or searched by the query string), else
     the sign-in form."""
@@ -73,7 +75,12 @@ async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) ->
     return await pages.render_console(request, res=res, session=session, actor=actor)
 
 
-@router.get("/c/{conversation_id}", response_class=HTMLResponse, summary="Console: conversation")
+@router.api_route(
+    "/c/{conversation_id}",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    summary="Console: conversation",
+)
 async def conversation_page(
     conversation_id: str, request: Request, res: ResourcesDep, session: SessionDep
 ) -> Response:

@@ -265,7 +265,9 @@ DONE_WORDS = {
 }
 
 
-@router.get("", response_class=HTMLResponse, summary="Staff page (admins)")
+@router.api_route(
+    "", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="Staff page (admins)"
+)
 async def staff_list(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """Every staff member and the form that adds one."""
     admin = await _admin(request, res, session)
@@ -439,7 +441,12 @@ async def _done_words(request: Request, session: AsyncSession, staff_id: str) ->
     return DONE_WORDS[what].format(name=names.get(staff_id, staff_id), label=label or "it")
 
 
-@router.get("/{staff_id}", response_class=HTMLResponse, summary="Staff page: one member")
+@router.api_route(
+    "/{staff_id}",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    summary="Staff page: one member",
+)
 async def member(
     staff_id: str, request: Request, res: ResourcesDep, session: SessionDep
 ) -> Response:
@@ -537,7 +544,12 @@ async def change_member(
     return _done(staff_id, "changed")
 
 
-@router.get("/{staff_id}/deactivate", response_class=HTMLResponse, summary="Staff page: confirm")
+@router.api_route(
+    "/{staff_id}/deactivate",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    summary="Staff page: confirm",
+)
 async def confirm_deactivate(
     staff_id: str, request: Request, res: ResourcesDep, session: SessionDep
 ) -> Response:

@@ -62,7 +62,9 @@ def _day(value: str | None, name: str) -> date | None:
         raise InvalidInput(f"the {name} date is not a date like 2026-09-14") from None
 
 
-@router.get("", response_class=HTMLResponse, summary="Reports page (supervisors)")
+@router.api_route(
+    "", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="Reports page (supervisors)"
+)
 async def reports_page(
     request: Request,
     res: ResourcesDep,

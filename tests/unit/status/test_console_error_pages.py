@@ -182,6 +182,23 @@ async def test_the_pages_other_routers_serve_under_the_console_still_answer(
     assert css.status_code == 200
 
 
+async def test_the_pages_answer_head_as_they_answer_get(client: httpx.AsyncClient) -> None:
+    """Link checkers and uptime monitors probe pages with HEAD; the pages answered 405."""
+    for path in ("/dashboard", "/dashboard/reports"):
+        signed_out = await client.head(path, headers=BROWSER)
+        assert signed_out.status_code == (await client.get(path, headers=BROWSER)).status_code
+        assert signed_out.status_code != 405
+    await sign_in(client, "lokafor")  # a supervisor
+    for path in ("/dashboard", "/dashboard/reports"):
+        got = await client.get(path, headers=BROWSER)
+        head = await client.head(path, headers=BROWSER)
+        assert head.status_code == got.status_code == 200
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-type"].startswith("text/html")
+    # an API route keeps the methods it names
+    assert (await client.head("/dashboard/state", headers=BROWSER)).status_code == 405
+
+
 @pytest.mark.parametrize(
     ("accept", "html"),
     [
