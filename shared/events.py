@@ -186,6 +186,17 @@ class ConversationClosed(_Data):
         description="false: the patron gets no survey (a ticket closed with no reply sent to "
         "the patron: the survey says their question was answered)",
     )
+    in_reply_to: str | None = Field(
+        None,
+        description="email: the Message-ID of the patron's latest email (the survey threads "
+        "under it)",
+    )
+    references: list[str] = Field(
+        default_factory=list, description="email: the thread's Message-IDs, oldest first"
+    )
+    subject: Text | None = Field(
+        None, description="email: the patron's subject, for the survey's Re:; student data"
+    )
 
 
 class ConversationTransferred(_Data):
@@ -379,8 +390,14 @@ class _AutomaticReplyContext(_Context):
     )
 
 
-class SurveyContext(_Context):
-    """To the patron after a ticket closes: the rating/comment survey."""
+class SurveyContext(_AutomaticReplyContext):
+    """To the patron after a ticket closes: the rating/comment survey. An email survey threads
+    under the patron's latest email when `in_reply_to` names it (their mail client shows it
+    in the conversation it asks about)."""
+
+    references: list[str] = Field(
+        default_factory=list, description="email: the thread's Message-IDs, oldest first"
+    )
 
     survey_url: Url | None = Field(None, description="unset: the notifier's REFDESK_SURVEY_URL")
     patron_name: str | None = None

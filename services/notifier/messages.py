@@ -367,7 +367,9 @@ def compose_email(
         # RFC 3834: an automatic answer to the patron's email is "auto-replied", any other
         # automatic email "auto-generated"; no autoresponder answers either (Exchange's
         # automatic replies read only the second header)
-        automatic = "auto-replied" if threading else "auto-generated"
+        # (a survey threads under the patron's email, but answers the closing, not the email)
+        answering = threading and kind is not NotificationKind.SURVEY
+        automatic = "auto-replied" if answering else "auto-generated"
         lines += [("Auto-Submitted", automatic), ("X-Auto-Response-Suppress", "All")]
     lines.append(("X-Refdesk-Kind", kind.value))
     if priority is not Priority.NORMAL:

@@ -291,6 +291,11 @@ def survey_for(closed: ConversationClosed) -> NotificationRequested | None:
         conversation_id=closed.conversation_id,
         priority=Priority.NORMAL,
         # the notifier adds its survey link; the closer says which language it goes out in
-        context=SurveyContext(lang=closed.lang or "en").model_dump(mode="json"),
+        context=SurveyContext(
+            lang=closed.lang or "en",
+            in_reply_to=closed.in_reply_to,
+            references=closed.references,
+            subject=closed.subject,
+        ).model_dump(mode="json"),
         requested_at=datetime.now(UTC),
     )

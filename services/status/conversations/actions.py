@@ -258,6 +258,9 @@ async def close(
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
     conv.read_scale, conv.topic = read_scale, topic
     record_first_response(conv, now)
+    latest, references = (
+        await _thread(session, conv) if conv.channel == Channel.EMAIL.value else (None, [])
+    )
     closed = ConversationClosed(
         conversation_id=conv.conversation_id,
         channel=Channel(conv.channel),
@@ -269,6 +272,9 @@ async def close(
         topic=topic,
         lang=conv.lang,
         survey=not conv.bulk and (conv.answered_at is not None if survey is None else survey),
+        in_reply_to=latest,
+        references=references if latest else [],
+        subject=conv.subject if latest else None,
     )
     await transcript.on_closed(session, conv, closed)
     await session.flush()

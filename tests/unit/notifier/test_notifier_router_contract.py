@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from services.notifier.outgoing import build
+from services.notifier.outgoing import Outgoing, build
 from services.notifier.settings import NotifierSettings
 from services.router.commands import commands_for, survey_for
 from services.router.policy import DecisionInput, Policy, default_policy_path, load_policy
@@ -90,3 +93,43 @@ def test_the_survey_after_a_close_renders_with_the_notifiers_link() -> None:
     assert cmd is not None
     settings = NotifierSettings(run_dir=Path("/tmp"), survey_url="https://s.tccd.edu/r")
     assert "https://s.tccd.edu/r" in build(cmd, settings).text
+
+
+def parsed(out: Outgoing) -> EmailMessage:
+    assert out.email is not None
+    mail = message_from_bytes(out.email.data, policy=email_policy.default)
+    assert isinstance(mail, EmailMessage)
+    return mail
+
+
+def test_an_email_survey_threads_under_the_patrons_latest_email() -> None:
+    """The survey reached the patron as a new thread, beside the conversation it asks about."""
+    closed = ConversationClosed(
+        conversation_id="email-c7",
+        channel=Channel.EMAIL,
+        closed_at=OPEN,
+        patron_contact="patron@example.edu",
+        in_reply_to="<second@mail.example.edu>",
+        references=["<first@mail.example.edu>", "<reply-1@refdesk.example>"],
+        subject="Overdue book",
+    )
+    cmd = survey_for(closed)
+    assert cmd is not None
+    settings = NotifierSettings(run_dir=Path("/tmp"), survey_url="https://s.tccd.edu/r")
+    mail = parsed(build(cmd, settings))
+    assert mail["In-Reply-To"] == "<second@mail.example.edu>"
+    assert mail["References"].split() == [
+        "<first@mail.example.edu>",
+        "<reply-1@refdesk.example>",
+        "<second@mail.example.edu>",
+    ]
+    assert mail["Subject"] == "Re: Overdue book"
+    # it answers the closing, not the patron's email (RFC 3834)
+    assert mail["Auto-Submitted"] == "auto-generated"
+    text = mail.get_body(("plain",))
+    assert text is not None and "https://s.tccd.edu/r" in text.get_content()
+    # an SMS ticket's survey, or an email one with nothing to answer, is as before
+    unthreaded = survey_for(closed.model_copy(update={"in_reply_to": None, "subject": None}))
+    assert unthreaded is not None
+    plain = parsed(build(unthreaded, settings))
+    assert plain["In-Reply-To"] is None and not plain["Subject"].startswith("Re:")

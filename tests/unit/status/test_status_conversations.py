@@ -322,6 +322,57 @@ async def test_a_ticket_closed_with_no_reply_asks_for_no_survey(
     assert surveys == {"e-quiet": False, "e-answered": True, "e-asked": True}
 
 
+async def test_an_email_ticket_closed_names_the_patrons_latest_email_for_the_survey(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """The survey is threaded under the patron's latest email (it started a thread of its
+    own); a text thread has no email to answer."""
+    await patron_writes(
+        sessions,
+        "e-thread",
+        "is my book overdue?",
+        channel=Channel.EMAIL,
+        contact="p@x.edu",
+        subject="Overdue book",
+        message_id="<first@mail.x.edu>",
+        minutes_ago=30,
+    )
+    await patron_writes(
+        sessions,
+        "e-thread",
+        "also, can I renew it?",
+        channel=Channel.EMAIL,
+        contact="p@x.edu",
+        subject="Re: Overdue book",
+        message_id="<second@mail.x.edu>",
+        minutes_ago=10,
+    )
+    await patron_writes(sessions, "s-thread", "hours?", channel=Channel.SMS, contact="+18175550142")
+    for cid in ("e-thread", "s-thread"):
+        replied = await client.post(
+            f"/conversations/{cid}/replies", json={"text": "Yes."}, headers=bearer("mgarcia")
+        )
+        assert replied.status_code == 202, replied.text
+        closed = await client.post(
+            f"/conversations/{cid}/close", json={}, headers=bearer("mgarcia")
+        )
+        assert closed.status_code == 200, closed.text
+    events = {
+        e.conversation_id: e
+        for e in publisher.on(INTERACTIONS.name)
+        if isinstance(e, ConversationClosed)
+    }
+    email = events["e-thread"]
+    assert email.in_reply_to == "<second@mail.x.edu>"
+    assert email.references[0] == "<first@mail.x.edu>"
+    assert email.references[-1] == "<second@mail.x.edu>"
+    assert email.subject == "Overdue book"
+    text = events["s-thread"]
+    assert (text.in_reply_to, text.references, text.subject) == (None, [], None)
+
+
 async def test_a_lone_surrogate_in_a_reply_is_dropped_not_a_500(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
