@@ -12,6 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import Row, bindparam, select
@@ -36,6 +37,8 @@ class Actor:
     role: str
     departments: tuple[str, ...] = ()
     via_cookie: bool = False
+    token_id: int | None = None
+    """The bearer token of the request, or the one its console session was opened with."""
 
 
 def hash_token(token: str) -> str:
@@ -122,24 +125,33 @@ ACTOR_BY_LIVE_TOKEN = (
 """The staff member (ACTOR_COLUMNS) holding an unrevoked token; callers narrow it to one."""
 
 # Built once: every request with a bearer token runs it.
-_BY_TOKEN = ACTOR_BY_LIVE_TOKEN.where(
+_BY_TOKEN = ACTOR_BY_LIVE_TOKEN.add_columns(StaffToken.id.label("token_id")).where(
     StaffToken.token_hash == bindparam("token_hash"),
     StaffToken.label.not_like(f"{SESSION_LABEL}%"),  # a session is not a bearer token
 )
 
 
-def actor_of(row: Row[str, str, list[str], bool] | None, *, via_cookie: bool = False) -> Actor:
+def actor_of(
+    row: Row[Any] | Row[str, str, list[str], bool] | None,
+    *,
+    via_cookie: bool = False,
+    token_id: int | None = None,
+) -> Actor:
     """The Actor of an ACTOR_COLUMNS row; Unauthenticated if there is none or it is inactive."""
     if row is None or not row.active:
         raise Unauthenticated(
             "unknown or revoked token" if not via_cookie else "session no longer valid"
         )
     return Actor(
-        id=row.id, role=row.role, departments=tuple(row.departments), via_cookie=via_cookie
+        id=row.id,
+        role=row.role,
+        departments=tuple(row.departments),
+        via_cookie=via_cookie,
+        token_id=token_id,
     )
 
 
 async def actor_for_token(*, session: AsyncSession, token: str) -> Actor:
     """The active staff member owning an unrevoked token; Unauthenticated otherwise."""
-    found = await session.execute(_BY_TOKEN, {"token_hash": hash_token(token)})
-    return actor_of(found.one_or_none())
+    found = (await session.execute(_BY_TOKEN, {"token_hash": hash_token(token)})).one_or_none()
+    return actor_of(found, token_id=None if found is None else found.token_id)

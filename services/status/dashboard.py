@@ -20,11 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.status import api, presence
 from services.status.auth import COOKIE, Actor, actor_for_token
 from services.status.console import error_pages, pages
-from services.status.deps import ActorDep, ResourcesDep, SessionDep
+from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import StatusError, Unauthenticated, Unavailable
 from services.status.resources import publish_presence
-from services.status.sessions import close_session, open_session, open_sessions, session_actor
+from services.status.sessions import close_session, open_session, open_sessions
 from services.status.throttle import client_address, throttle_of
+from services.status.token_use import token_use_of
 from shared.events import StaffStatus
 from shared.http import CSP, SECURITY_HEADERS, http_problem, unhandled_problem
 
@@ -53,23 +54,13 @@ async def board_state(*, res: ResourcesDep, session: SessionDep, actor: Actor) -
     }
 
 
-async def page_actor(request: Request, res: ResourcesDep, session: SessionDep) -> Actor | None:
-    """The staff member of an open session, or None (then the page is the sign-in form)."""
-    return await session_actor(
-        session=session,
-        cookie=request.cookies.get(COOKIE),
-        secret=res.settings.session_secret,
-        now=res.clock(),
-    )
-
-
 @router.api_route(
     "", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="Staff dashboard"
 )
 async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """The console when signed in (the queue, filtered or searched by the query string), else
     the sign-in form."""
-    actor = await page_actor(request, res, session)
+    actor = await cookie_actor(request, res, session)
     if actor is None:
         return _login_page(request)
     return await pages.render_console(request, res=res, session=session, actor=actor)
@@ -85,7 +76,7 @@ async def conversation_page(
     conversation_id: str, request: Request, res: ResourcesDep, session: SessionDep
 ) -> Response:
     """The console with one conversation open (a link staff can share or bookmark)."""
-    actor = await page_actor(request, res, session)
+    actor = await cookie_actor(request, res, session)
     if actor is None:
         return _login_page(request)
     return await pages.render_console(
@@ -162,6 +153,7 @@ async def login(
         throttle.failed(address=address, staff_id=staff_id.strip(), now=now.timestamp())
         return _login_page(request, "Staff id or token not recognised.", 401)
     throttle.succeeded(address=address, staff_id=actor.id)
+    token_use_of(res.extra).note(actor, now)
     cookie = await open_session(
         session=session,
         staff_id=actor.id,

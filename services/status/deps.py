@@ -13,6 +13,7 @@ from services.status.errors import Forbidden, Unauthenticated
 from services.status.resources import Resources
 from services.status.sessions import session_actor
 from services.status.throttle import bearer_actor
+from services.status.token_use import token_use_of
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "x-requested-with"
@@ -45,27 +46,42 @@ async def current_actor(request: Request, res: ResourcesDep, session: SessionDep
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("expected a bearer token")
-        return await bearer_actor(
+        now = res.clock()
+        actor = await bearer_actor(
             request=request,
             extra=res.extra,
             session=session,
             token=token.strip(),
-            now=res.clock().timestamp(),
+            now=now.timestamp(),
         )
+        token_use_of(res.extra).note(actor, now)
+        return actor
     cookie = request.cookies.get(COOKIE)
     if read_session(cookie, secret=res.settings.session_secret, now=res.clock()) is None:
         raise Unauthenticated("sign in or send a bearer token")
     if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "refdesk":
         raise Forbidden("cookie-authenticated changes need the X-Requested-With: refdesk header")
-    actor = await session_actor(
-        session=session, cookie=cookie, secret=res.settings.session_secret, now=res.clock()
-    )
-    if actor is None:  # signed out, token revoked or staff deactivated since
+    signed_in = await cookie_actor(request, res, session)
+    if signed_in is None:  # signed out, token revoked or staff deactivated since
         raise Unauthenticated("the session has ended; sign in again")
-    return actor
+    return signed_in
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+async def cookie_actor(request: Request, res: Resources, session: AsyncSession) -> Actor | None:
+    """The staff member of the console's open session (sessions.py), or None; the use is
+    noted against the token the session was opened with (token_use.py)."""
+    now = res.clock()
+    actor = await session_actor(
+        session=session,
+        cookie=request.cookies.get(COOKIE),
+        secret=res.settings.session_secret,
+        now=now,
+    )
+    token_use_of(res.extra).note(actor, now)
+    return actor
 
 
 async def still_signed_in(request: Request, res: Resources, session: AsyncSession) -> Actor | None:

@@ -55,6 +55,9 @@ class StaffToken(Base):
     label: Mapped[str] = mapped_column(String(64), default="api")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The latest request or sign-in made with it, to the minute (token_use.py); None: not
+    used since issued (or since refdesk recorded it)."""
 
 
 class Presence(Base):

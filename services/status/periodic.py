@@ -13,6 +13,7 @@ from services.status.conversations.retention import purge_expired
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence
 from services.status.sweep import due_reescalations, sweep_heartbeats
+from services.status.token_use import token_use_of
 from shared.db import checkpoint
 from shared.topics import NOTIFICATIONS
 
@@ -62,6 +63,8 @@ async def tick(res: Resources) -> None:
             session=session, now=now, retention_days=settings.transcript_retention_days
         )
         await session.commit()
+    async with res.sessions() as session:
+        await token_use_of(res.extra).flush(session)
     async with res.sessions() as session:
         await checkpoint(session)
     async with res.sessions() as session:

@@ -126,7 +126,7 @@ async def session_actor(
         _SIGNED_IN_WITH, {"parent_id": int(parent_id), "staff_id": staff_id}
     )
     try:
-        return actor_of(found.one_or_none(), via_cookie=True)
+        return actor_of(found.one_or_none(), via_cookie=True, token_id=int(parent_id))
     except Unauthenticated:
         return None
 

@@ -310,6 +310,7 @@ def token_view(row: StaffToken) -> dict[str, Any]:
         "label": row.label,
         "created_at": row.created_at.isoformat(),
         "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
     }
 
 

@@ -27,11 +27,10 @@ from services.status import staff as staff_service
 from services.status.auth import COOKIE, ROLES, SESSION_LABEL, Actor, has_role
 from services.status.console import error_pages, pages, views
 from services.status.dashboard import cross_site
-from services.status.deps import ResourcesDep, SessionDep
+from services.status.deps import ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import Conflict, InvalidInput, NotFound, Unavailable
 from services.status.models import Staff
 from services.status.resources import Resources, publish_presence
-from services.status.sessions import session_actor
 from services.status.staff import StaffIn, StaffPatch, log_admin_action
 from shared.settings import secret_value
 
@@ -142,9 +141,7 @@ async def _admin(
     if form is not None and cross_site(request):
         return pages.error_page(request, FORM_ELSEWHERE, 403)
     cookie = request.cookies.get(COOKIE) or ""
-    actor = await session_actor(
-        session=session, cookie=cookie, secret=res.settings.session_secret, now=res.clock()
-    )
+    actor = await cookie_actor(request, res, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
     if not has_role(actor, "admin"):
@@ -411,6 +408,8 @@ async def _member_page(
                 "issued_full": views.full_time(t.created_at),
                 "revoked": views.desk_time(t.revoked_at, now) if t.revoked_at else "",
                 "revoked_full": views.full_time(t.revoked_at) if t.revoked_at else "",
+                "used": views.desk_time(t.last_used_at, now) if t.last_used_at else "",
+                "used_full": views.full_time(t.last_used_at) if t.last_used_at else "",
             }
             for t in reversed(tokens)
         ],

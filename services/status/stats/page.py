@@ -13,11 +13,10 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
-from services.status.auth import COOKIE, Actor, has_role
+from services.status.auth import has_role
 from services.status.conversations.reading import log_access
-from services.status.deps import ResourcesDep, SessionDep
+from services.status.deps import ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import InvalidInput
-from services.status.sessions import session_actor
 from services.status.staff import staff_names
 from services.status.stats import overview, report
 from services.status.stats.api import GROUPS_OFFERED, date_range
@@ -40,16 +39,6 @@ def templates() -> Jinja2Templates:
     env.filters["duration"] = overview.duration
     env.filters["within"] = functools.partial(overview.duration, up=True)
     return Jinja2Templates(env=env)
-
-
-async def cookie_actor(request: Request, res: ResourcesDep, session: SessionDep) -> Actor | None:
-    """The staff member of the console's open session (sessions.py), or None."""
-    return await session_actor(
-        session=session,
-        cookie=request.cookies.get(COOKIE),
-        secret=res.settings.session_secret,
-        now=res.clock(),
-    )
 
 
 def _day(value: str | None, name: str) -> date | None:

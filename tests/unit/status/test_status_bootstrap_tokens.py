@@ -33,7 +33,14 @@ async def test_an_admin_lists_tokens_without_their_secret(client: httpx.AsyncCli
     assert [r["label"] for r in rows] == ["seed", "laptop"]
     assert rows[-1]["id"] == token_id and rows[-1]["revoked_at"] is None
     assert token not in listed.text and hash_token(token) not in listed.text
-    assert set(rows[-1]) == {"id", "staff_id", "label", "created_at", "revoked_at"}
+    assert set(rows[-1]) == {
+        "id",
+        "staff_id",
+        "label",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    }
 
 
 async def test_revoking_one_token_leaves_the_others_working(client: httpx.AsyncClient) -> None:
