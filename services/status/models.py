@@ -58,6 +58,9 @@ class StaffToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """The latest request or sign-in made with it, to the minute (token_use.py); None: not
     used since issued (or since refdesk recorded it)."""
+    issue_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    """The one-time key of the staff page's form that issued it: the same form again issues
+    nothing new."""
 
 
 class Presence(Base):

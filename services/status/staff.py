@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import ROLES, SESSION_LABEL, hash_token, new_token
@@ -285,21 +286,67 @@ async def update_staff(*, session: AsyncSession, staff_id: str, patch: StaffPatc
 _ADMINS = select(Staff.id).where(Staff.role == "admin", Staff.active.is_(True))
 
 
+class AlreadyIssued(Exception):
+    """The form that asks for a token was sent before: its token exists and was shown once."""
+
+    def __init__(self, token_id: int, label: str) -> None:
+        super().__init__(f"token {token_id} was already issued by this form")
+        self.token_id, self.label = token_id, label
+
+
 async def issue_token(
-    *, session: AsyncSession, staff_id: str, now: datetime, label: str = "api"
+    *,
+    session: AsyncSession,
+    staff_id: str,
+    now: datetime,
+    label: str = "api",
+    issue_key: str | None = None,
 ) -> tuple[int, str]:
     """Create a bearer token for an active staff member: its id and the token, which is shown
-    once (only its hash is stored). NotFound or Conflict (inactive) otherwise."""
+    once (only its hash is stored). NotFound or Conflict (inactive) otherwise. `issue_key`,
+    the one-time key of the form that asks: AlreadyIssued when that form issued one before
+    (a reload of the page that showed it), even at the same moment on another replica."""
     staff = await get_staff(session=session, staff_id=staff_id)
     if not staff.active:
         raise Conflict("this staff member is inactive: reactivate them first")
     if label.startswith(SESSION_LABEL):
         raise InvalidInput(f"a token label may not start with {SESSION_LABEL!r}")
+    if issue_key is not None:
+        await _not_issued_yet(session, staff_id, issue_key)
     token = new_token()
-    row = StaffToken(staff_id=staff_id, token_hash=hash_token(token), label=label, created_at=now)
+    row = StaffToken(
+        staff_id=staff_id,
+        token_hash=hash_token(token),
+        label=label,
+        created_at=now,
+        issue_key=issue_key,
+    )
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        if issue_key is None:
+            raise
+        # the same form sent twice at once (two replicas): the other insert won; this
+        # request's transaction wrote nothing else yet
+        await session.rollback()
+        await _not_issued_yet(session, staff_id, issue_key)
+        raise
     return row.id, token
+
+
+async def _not_issued_yet(session: AsyncSession, staff_id: str, issue_key: str) -> None:
+    earlier = (
+        await session.execute(
+            select(StaffToken.id, StaffToken.label, StaffToken.staff_id).where(
+                StaffToken.issue_key == issue_key
+            )
+        )
+    ).one_or_none()
+    if earlier is not None:
+        if earlier.staff_id != staff_id:  # a key is one form's, for one member
+            raise InvalidInput("this form was for another staff member: open theirs again")
+        raise AlreadyIssued(earlier.id, earlier.label)
 
 
 def token_view(row: StaffToken) -> dict[str, Any]:

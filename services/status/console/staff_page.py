@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,12 +33,14 @@ from services.status.deps import ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import Conflict, InvalidInput, NotFound, Unavailable
 from services.status.models import Staff
 from services.status.resources import Resources, publish_presence
-from services.status.staff import StaffIn, StaffPatch, log_admin_action
+from services.status.staff import AlreadyIssued, StaffIn, StaffPatch, log_admin_action
 from shared.settings import secret_value
 
 router = APIRouter(prefix="/dashboard/staff", tags=["staff page"], include_in_schema=False)
 
 FORM_TOKEN_FIELD = "form_token"  # noqa: S105 (a field name, not a secret)
+ISSUE_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+"""The shape of the issue form's one-time key (a page from before it sends none)."""
 ROLE_WORDS = {
     "staff": "Staff",
     "supervisor": "Supervisor",
@@ -417,6 +421,9 @@ async def _member_page(
         "edit": edit,
         "seen": record_version(row),
         "issue": issue or FormState(values={"label": ""}),
+        # a fresh one-time key each time the form is shown: the same form sent again (a
+        # reload of the answer that showed the token) issues nothing new
+        "issue_key": secrets.token_urlsafe(18),
         "issued": issued,
         "notice": notice,
         "problem": problem,
@@ -665,16 +672,35 @@ async def issue_token(
     if state.errors:
         return await _member_page(request, res, session, admin, staff_id, issue=state, status=422)
     now = res.clock()
+    key = _text(form, "issue_key")
     try:
         token_id, token = await staff_service.issue_token(
-            session=session, staff_id=staff_id, now=now, label=label
+            session=session,
+            staff_id=staff_id,
+            now=now,
+            label=label,
+            issue_key=key if ISSUE_KEY.fullmatch(key) else None,
         )
     except NotFound:
         return pages.error_page(request, STAFF_NOT_FOUND, 404)
-    except (Conflict, InvalidInput):
+    except AlreadyIssued as earlier:
+        problem = (
+            f"This form already issued the token “{earlier.label}”, and its secret was shown "
+            "once, on the page that answered it. Nothing new was issued. If it was not "
+            "copied, revoke it below and issue another."
+        )
+        return await _member_page(
+            request, res, session, admin, staff_id, problem=problem, status=409
+        )
+    except Conflict:
         problem = "This staff member is deactivated: reactivate them before issuing a token."
         return await _member_page(
             request, res, session, admin, staff_id, problem=problem, status=409
+        )
+    except InvalidInput:  # a form of another member's page, sent to this one's address
+        problem = "That form was another staff member's. Nothing was issued: try again here."
+        return await _member_page(
+            request, res, session, admin, staff_id, problem=problem, status=422
         )
     await log_admin_action(
         session,

@@ -573,6 +573,58 @@ async def test_an_issued_token_is_shown_once_signs_in_and_stops_when_revoked(
     assert (await access_log(sessions))[-1] == ("dkim", "token-revoke", f"rpatel token {kept.id}")
 
 
+async def test_the_issue_form_sent_again_issues_nothing_new(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A browser reload of the answer that showed a token sends the form again: each reload
+    had issued another token, never seen by anyone and left working."""
+    token = await admin_token(client)
+    page = (await client.get("/dashboard/staff/rpatel")).text
+    found = re.search(r'name="issue_key" value="([A-Za-z0-9_-]+)"', page)
+    assert found, "the issue form carries no one-time key"
+    form = {"form_token": token, "label": "desk sign-in", "issue_key": found[1]}
+    first = await client.post("/dashboard/staff/rpatel/tokens", data=form)
+    assert first.status_code == 200 and 'id="new-token"' in first.text
+    again = await client.post("/dashboard/staff/rpatel/tokens", data=form)
+    assert again.status_code == 409
+    assert 'id="new-token"' not in again.text
+    assert "This form already issued the token “desk sign-in”" in again.text
+    assert "Nothing new was issued" in again.text
+    # the page after it holds a fresh key: issuing another is one click away
+    fresh = re.search(r'name="issue_key" value="([A-Za-z0-9_-]+)"', again.text)
+    assert fresh and fresh[1] != found[1]
+    # a key is one member's form: it never stands for another member's token
+    elsewhere = await client.post("/dashboard/staff/jnguyen/tokens", data=form)
+    assert elsewhere.status_code == 422 and 'id="new-token"' not in elsewhere.text
+    # a page from before the key (none sent) still issues
+    keyless = await client.post(
+        "/dashboard/staff/rpatel/tokens", data={"form_token": token, "label": "old page"}
+    )
+    assert keyless.status_code == 200 and 'id="new-token"' in keyless.text
+    async with sessions() as session:
+        labels = (
+            await session.scalars(select(StaffToken.label).where(StaffToken.staff_id != "x"))
+        ).all()
+    assert labels.count("desk sign-in") == 1 and labels.count("old page") == 1
+    issues = [line for line in await access_log(sessions) if line[1] == "token-issue"]
+    assert len(issues) == 2
+    # sent twice at the same moment (a double submit reaching two replicas): one token
+    page = (await client.get("/dashboard/staff/rpatel")).text
+    found = re.search(r'name="issue_key" value="([A-Za-z0-9_-]+)"', page)
+    assert found
+    twice = {"form_token": token, "label": "double click", "issue_key": found[1]}
+    answers = await asyncio.gather(
+        client.post("/dashboard/staff/rpatel/tokens", data=twice),
+        client.post("/dashboard/staff/rpatel/tokens", data=twice),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    async with sessions() as session:
+        doubled = await session.scalars(
+            select(StaffToken.id).where(StaffToken.label == "double click")
+        )
+        assert len(doubled.all()) == 1
+
+
 async def test_token_forms_refuse_what_the_rules_refuse_in_words(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import FakePublisher, bearer
+from status_fakes import T0, FakePublisher, bearer
 
-from services.status.models import Presence, Staff
+from services.status import staff as staff_service
+from services.status.models import Presence, Staff, StaffToken
 from shared.events import PresenceChanged
 from shared.topics import PRESENCE
 
@@ -147,3 +149,29 @@ async def test_ids_past_the_columns_range_and_invisible_names_are_refused(
     for blank in ("\u200e\u200f", "\u0301\u0301", "\u061c"):
         refused = await client.post("/admin/staff", json={**NEW, "name": blank}, headers=ADMIN)
         assert refused.status_code == 422, (blank, refused.text)
+
+
+async def test_one_issue_form_sent_twice_at_once_issues_one_token(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Both requests find no token of the form yet; the second insert meets the first's at
+    the unique key (PostgreSQL waits for the first to commit, SQLite for its write lock) and
+    is told the form already issued one, instead of answering 500."""
+    async with sessions() as first, sessions() as second:
+        token_id, _ = await staff_service.issue_token(
+            session=first, staff_id="rpatel", now=T0, label="laptop", issue_key="k" * 24
+        )
+        late = asyncio.create_task(
+            staff_service.issue_token(
+                session=second, staff_id="rpatel", now=T0, label="laptop", issue_key="k" * 24
+            )
+        )
+        await asyncio.sleep(0.2)  # the second is inside its insert, waiting
+        assert not late.done()
+        await first.commit()
+        with pytest.raises(staff_service.AlreadyIssued) as earlier:
+            await late
+        assert earlier.value.token_id == token_id
+    async with sessions() as session:
+        rows = await session.scalars(select(StaffToken).where(StaffToken.label == "laptop"))
+        assert len(rows.all()) == 1
