@@ -95,8 +95,24 @@ def file_size(size: int | None) -> str:
     return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
 
 
+CHANNEL_NAMES = {"whatsapp": "WhatsApp"}
+"""Twilio channels besides SMS, as people name them (ingest stores `whatsapp:+1...`)."""
+
+
+def _channel_and_number(contact: str | None) -> tuple[str | None, str | None]:
+    """(the other channel's name or None, the E.164 part) of a stored contact."""
+    if not contact:
+        return None, None
+    channel, colon, rest = contact.partition(":")
+    if colon and channel in CHANNEL_NAMES and rest.startswith("+"):
+        return CHANNEL_NAMES[channel], rest
+    return None, contact
+
+
 def _stored_phone(contact: str | None) -> phonenumbers.PhoneNumber | None:
-    """The contact as a phone number if it is one (stored in E.164), else None."""
+    """The contact as a phone number if it is one (stored in E.164, or a channel's number
+    such as `whatsapp:+1...`), else None."""
+    _channel, contact = _channel_and_number(contact)
     if not contact or not contact.startswith("+"):
         return None
     try:
@@ -108,7 +124,8 @@ def _stored_phone(contact: str | None) -> phonenumbers.PhoneNumber | None:
 
 def readable_contact(contact: str | None) -> str | None:
     """A patron's contact as people write it: an American number as (817) 555-0142, any
-    other in its international form (+44 20 7946 0958); anything else as it is."""
+    other in its international form (+44 20 7946 0958), a WhatsApp sender's number followed
+    by "(WhatsApp)"; anything else as it is."""
     number = _stored_phone(contact)
     if number is None:
         return contact
@@ -117,12 +134,15 @@ def readable_contact(contact: str | None) -> str | None:
         if number.country_code == 1
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
-    return phonenumbers.format_number(number, form)
+    channel, _number = _channel_and_number(contact)
+    readable = phonenumbers.format_number(number, form)
+    return f"{readable} ({channel})" if channel else readable
 
 
 def dialable(contact: str | None) -> str | None:
-    """The contact for a `tel:` link if it is a phone number (E.164, as stored), else None."""
-    return contact if _stored_phone(contact) is not None else None
+    """The number for a `tel:` link if the contact is a phone number (E.164, as stored; a
+    WhatsApp sender's number too), else None."""
+    return _channel_and_number(contact)[1] if _stored_phone(contact) is not None else None
 
 
 def sort_key(row: dict[str, Any]) -> str:

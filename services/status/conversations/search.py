@@ -68,6 +68,10 @@ async def _by_subject(session: AsyncSession, words: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+CHANNEL_PREFIX = re.compile(r"^(?P<channel>[a-z]{2,16}):(?=\+)")
+"""A number on another Twilio channel, as ingest stores it: `whatsapp:+18175550142`."""
+
+
 def contact_key(typed: str) -> str:
     """A contact as conversations store it: an email address in lower case, a phone number in
     E.164, however it was typed ("817-555-0142", "(817) 555 0142" and "+18175550142" are one
@@ -81,6 +85,25 @@ def contact_key(typed: str) -> str:
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return typed.lower()
+
+
+def contact_keys(typed: str) -> tuple[str, ...]:
+    """Every stored form of a typed contact: a phone number also as it is stored when it
+    wrote on another Twilio channel (`whatsapp:+1...`), so "(817) 555-0122" finds that
+    patron's WhatsApp messages too; `whatsapp:...` typed is that one number."""
+    typed = typed.strip()
+    prefix = CHANNEL_PREFIX.match(typed.lower())
+    if prefix:
+        number = contact_key(typed[prefix.end() :])
+        return (f"{prefix['channel']}:{number}",) if number.startswith("+") else (typed.lower(),)
+    key = contact_key(typed)
+    if not key.startswith("+"):
+        return (key,)
+    return (key, *(f"{channel}:{key}" for channel in OTHER_CHANNELS))
+
+
+OTHER_CHANNELS = ("whatsapp",)
+"""The Twilio channels besides SMS whose senders a search by number also finds."""
 
 
 async def matching(
@@ -98,9 +121,9 @@ async def matching(
     query = select(Conversation.conversation_id)
     narrowed = False
     if contact:
-        key = contact_key(contact)  # a text thread turned email keeps the number it came from
+        keys = contact_keys(contact)  # a text thread turned email keeps its number
         query = query.where(
-            or_(Conversation.patron_contact == key, Conversation.texted_from == key)
+            or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys))
         )
         narrowed = True
     if date_from:

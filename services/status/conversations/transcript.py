@@ -71,6 +71,8 @@ undelivered, or delayed while it still tries)."""
 WENT_OUT = frozenset({DeliveryState.SENT.value, DELIVERED, UNDELIVERED, DELAYED})
 """States a later notifier outcome never changes: a late "failed" never hides a message that
 went out, and a redelivered "sent" never erases what the carrier reported."""
+STAFF_REPLY_KIND = NotificationKind.STAFF_REPLY.value
+"""The `kind` of a staff reply's line."""
 
 STAFF_FACING_TEXT: dict[NotificationKind, str] = {
     NotificationKind.CIRCULATION_EMAIL: "Circulation managers emailed",
@@ -227,6 +229,8 @@ async def report_delivery(
         return
     await rewrite(session, entry_id, delivery_state=state, delivery_reason=reason)
     conv = await rows.get(session, ConversationRow, entry["conversation_id"])
+    if conv is not None and state == UNDELIVERED and entry["kind"] == STAFF_REPLY_KIND:
+        _answered_nobody(conv, replied_at=entry["at"])
     changed(session, conv, "delivery", at)
 
 
@@ -413,6 +417,16 @@ async def on_routing(
     message for safety review."""
     conv.routed = True
     if answered_keyword(data):
+        if (
+            data.interaction_id != conv.last_interaction_id
+            and conv.keyword_answered is not None
+            and conv.keyword_answered == conv.last_interaction_id
+            and conv.waiting_since is not None
+            and conv.waiting_since == conv.last_patron_at
+        ):
+            # decided before its message arrives, after a keyword that was all that waited
+            # (STOP, then START): nothing waits; the message, when it comes, is answered too
+            conv.waiting_since = None
         conv.keyword_answered = data.interaction_id
     if not kept:
         conv.action = data.action.value
@@ -565,18 +579,21 @@ async def on_delivered(
     if entry is None:
         values["at"] = data.at
     await upsert(session, data.idempotency_key, **values)
-    if conv is not None and data.kind is NotificationKind.STAFF_REPLY:
-        _undelivered(conv, data, replied_at=entry["at"] if entry is not None else data.at)
+    if (
+        conv is not None
+        and data.kind is NotificationKind.STAFF_REPLY
+        and data.state is DeliveryState.FAILED
+    ):
+        _answered_nobody(conv, replied_at=entry["at"] if entry is not None else data.at)
     changed(session, conv, "delivery", data.at)
 
 
-def _undelivered(
-    conv: AnyConversation, data: NotificationDelivered, *, replied_at: datetime
-) -> None:
-    """A staff reply the notifier gave up on answered nobody: if it was the latest answer, the
-    patron waits again (from their latest message: the queue read "Answered" beside "Not
-    delivered: the patron replied STOP")."""
-    if data.state is not DeliveryState.FAILED or conv.waiting_since is not None:
+def _answered_nobody(conv: AnyConversation, *, replied_at: datetime) -> None:
+    """A staff reply that never reached the patron (the notifier gave up on it, the carrier
+    did not deliver it, the patron's mail system bounced it) answered nobody: if it was the
+    latest answer, the patron waits again (from their latest message: the queue read
+    "Answered" beside "Not delivered: the patron replied STOP")."""
+    if conv.waiting_since is not None:
         return
     latest = conv.answered_at is None or replied_at >= conv.answered_at
     if latest and conv.last_patron_at is not None and conv.last_patron_at <= replied_at:

@@ -15,7 +15,7 @@ from starlette.datastructures import QueryParams
 from status_fakes import T0, arrive, batch, given
 
 from services.status.console import views
-from services.status.conversations.search import contact_key
+from services.status.conversations.search import contact_key, contact_keys
 from shared.events import Attachment, Channel, NotificationKind, NotificationRequested
 
 CSRF = {"X-Requested-With": "refdesk"}
@@ -213,6 +213,8 @@ def test_only_a_stored_phone_number_is_dialable(contact: str | None, tel: str | 
         ("+18175550142", "(817) 555-0142"),
         ("+442079460958", "+44 20 7946 0958"),
         ("+1555", "+1555"),  # not a valid number: as it is
+        ("whatsapp:+18175550122", "(817) 555-0122 (WhatsApp)"),
+        ("whatsapp:+1555", "whatsapp:+1555"),
         ("pat@my.tccd.edu", "pat@my.tccd.edu"),
         (None, None),
     ],
@@ -234,6 +236,53 @@ def test_contacts_read_as_people_write_them(contact: str | None, expected: str |
 )
 def test_a_contact_is_searched_however_it_was_typed(typed: str, key: str) -> None:
     assert contact_key(typed) == key
+
+
+def test_a_number_is_also_searched_as_a_whatsapp_sender() -> None:
+    """A WhatsApp sender, stored as `whatsapp:+1...`, was found by no way of typing its number
+    (an outside probe)."""
+    for typed in (
+        "(817) 555-0122",
+        "+18175550122",
+        "whatsapp:+18175550122",
+        "WhatsApp:+1 817 555 0122",
+    ):
+        assert "whatsapp:+18175550122" in contact_keys(typed)
+    assert contact_keys("pat@my.tccd.edu") == ("pat@my.tccd.edu",)
+    assert views.dialable("whatsapp:+18175550122") == "+18175550122"
+    assert views.dialable("pat@my.tccd.edu") is None
+
+
+async def test_a_whatsapp_sender_is_found_by_its_number_and_shown_as_one(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from status_fakes import bearer
+
+    from shared.events import InteractionReceived, Patron
+
+    await given(
+        sessions,
+        InteractionReceived(
+            interaction_id="i-wa",
+            conversation_id="sms-wa",
+            channel=Channel.SMS,
+            provider="twilio",
+            provider_message_id="SM" + "c" * 32,
+            patron=Patron(contact="whatsapp:+18175550122"),
+            text="do you have the nursing textbook on reserve?",
+            received_at=T0,
+        ),
+    )
+    for typed in ("(817) 555-0122", "8175550122", "whatsapp:+18175550122"):
+        found = await client.get(
+            "/conversations", params={"contact": typed, "state": "all"}, headers=bearer("mgarcia")
+        )
+        assert found.status_code == 200, found.text
+        ids = {row["conversation_id"] for row in found.json()["items"]}
+        assert ids == {"sms-wa"}, (typed, ids)
+    await sign_in(client)
+    page = (await client.get("/dashboard/fragments/conversation/sms-wa")).text
+    assert '<a href="tel:+18175550122"' in page and "(817) 555-0122 (WhatsApp)" in page
 
 
 @pytest.mark.parametrize(

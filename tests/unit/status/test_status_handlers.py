@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
@@ -32,6 +33,7 @@ from shared.events import (
     Priority,
     RoutingDecided,
     RuleHit,
+    SmsStatusReported,
     StaffStatus,
 )
 
@@ -504,6 +506,25 @@ async def test_a_keyword_refdesk_answered_waits_for_nobody_but_a_question_before
     assert await waiting(session, "c-h", at_minutes=93) == "3 min"
 
 
+@pytest.mark.parametrize("decided_first", [False, True])
+async def test_keywords_in_a_row_wait_for_nobody(
+    session: AsyncSession, decided_first: bool
+) -> None:
+    """STOP, then START (or PARAR, then INICIO, which refdesk confirmed itself) from one
+    number sat in the queue waiting from the STOP (an outside probe)."""
+    cid = f"c-kws-{decided_first}"
+    for minutes, word in ((0, "STOP"), (3, "START")):
+        message = received(cid, minutes=minutes).model_copy(update={"text": word})
+        decision = keyword(cid, minutes=minutes, word=word.lower())
+        first, second = (decision, message) if decided_first else (message, decision)
+        await apply(session, event_id=f"{cid}-{minutes}-a", data=first, assigning=OFF)
+        await apply(session, event_id=f"{cid}-{minutes}-b", data=second, assigning=OFF)
+        assert await waiting(session, cid, at_minutes=minutes + 2) == ANSWERED, word
+    # and a question after them waits from its own time
+    await apply(session, event_id=f"{cid}-q", data=received(cid, minutes=9), assigning=OFF)
+    assert await waiting(session, cid, at_minutes=11) == "2 min"
+
+
 def refused(reply: NotificationRequested) -> NotificationDelivered:
     """The notifier's word that a reply to a number that texted STOP was not sent."""
     return NotificationDelivered(
@@ -532,6 +553,66 @@ async def test_a_reply_that_was_never_delivered_leaves_the_patron_waiting(
     # a later reply that went out answers it again
     await apply(session, event_id="u4", data=staff_reply("c-undel", minutes=6), assigning=OFF)
     assert await waiting(session, "c-undel", at_minutes=8) == ANSWERED
+
+
+@pytest.mark.parametrize("report_first", [False, True])
+async def test_a_reply_the_carrier_did_not_deliver_leaves_the_patron_waiting(
+    session: AsyncSession, report_first: bool
+) -> None:
+    """Twilio accepted the reply, then its status callback said undelivered (30003): the line
+    read "Not delivered: unreachable handset" while the queue said "Answered" (a probe)."""
+    cid = f"c-carrier-{report_first}"
+    sid = f"SM{'a' * 30}{int(report_first):02d}"
+    await apply(session, event_id=f"{cid}-1", data=received(cid, minutes=0), assigning=OFF)
+    reply = staff_reply(cid, minutes=2)
+    sent = NotificationDelivered(
+        idempotency_key=reply.idempotency_key,
+        conversation_id=cid,
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.SMS,
+        state=DeliveryState.SENT,
+        message_id=sid,
+        text="Yes, you can renew it online.",
+        at=reply.requested_at + timedelta(seconds=1),
+    )
+    report = SmsStatusReported(
+        provider_id=sid,
+        status="undelivered",
+        error_code=30003,
+        reported_at=reply.requested_at + timedelta(seconds=20),
+    )
+    events = [reply, sent, report] if not report_first else [report, reply, sent]
+    for n, event in enumerate(events):
+        await apply(session, event_id=f"{cid}-e{n}", data=event, assigning=OFF)
+    await session.commit()
+    assert await waiting(session, cid, at_minutes=5) == "5 min"
+    # delivered, it answers: the same reply to another conversation
+    other = f"{cid}-ok"
+    await apply(session, event_id=f"{other}-1", data=received(other, minutes=0), assigning=OFF)
+    ok = staff_reply(other, minutes=2)
+    await apply(session, event_id=f"{other}-2", data=ok, assigning=OFF)
+    await apply(
+        session,
+        event_id=f"{other}-3",
+        data=sent.model_copy(
+            update={
+                "idempotency_key": ok.idempotency_key,
+                "conversation_id": other,
+                "message_id": f"SM{'b' * 32}",
+            }
+        ),
+        assigning=OFF,
+    )
+    await apply(
+        session,
+        event_id=f"{other}-4",
+        data=report.model_copy(
+            update={"provider_id": f"SM{'b' * 32}", "status": "delivered", "error_code": None}
+        ),
+        assigning=OFF,
+    )
+    await session.commit()
+    assert await waiting(session, other, at_minutes=5) == ANSWERED
 
 
 async def test_a_failure_reported_before_the_reply_itself_still_answers_nobody(
