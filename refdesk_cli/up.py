@@ -4,11 +4,18 @@ SIGINT and SIGTERM, however many and however close together, only set a flag
 (`refdesk_cli.signals`); the main thread notices it between the steps of starting and in every
 wait, stops starting, and stops what runs: the services in parallel (SIGTERM, killed after
 SERVICE_STOP_S), then the mail sink, then Kafka (killed after KAFKA_STOP_S).
+
+A service that exits on its own is started again, as compose's `restart: unless-stopped` does
+(the others keep running: a crashed notifier no longer took ingest, and the status callbacks
+Twilio posts meanwhile, down with it); one that exits CRASH_LOOP times within CRASH_WINDOW_S
+stops everything, with a pointer to its log.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections import deque
 from pathlib import Path
 
 from refdesk_cli.kafka_local import LocalKafka
@@ -23,6 +30,39 @@ KAFKA_STOP_S = 20.0
 """Longest the local broker may take to stop after SIGTERM before it is killed."""
 STOP_BUDGET_S = SERVICE_STOP_S + KAFKA_STOP_S + 5.0
 """Longest `refdesk up` takes from a stop signal to every child gone."""
+CRASH_LOOP = 5
+CRASH_WINDOW_S = 60.0
+"""A service that exits this many times within this many seconds is not started again."""
+
+
+class Restarts:
+    """When each service last exited on its own, to tell a crash from a crash loop."""
+
+    def __init__(self, *, limit: int = CRASH_LOOP, window_s: float = CRASH_WINDOW_S) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._exits: dict[str, deque[float]] = {}
+
+    def may_restart(self, name: str, now: float) -> bool:
+        """Record an exit of `name` at `now`; whether to start it again."""
+        exits = self._exits.setdefault(name, deque(maxlen=self.limit))
+        exits.append(now)
+        return len(exits) < self.limit or now - exits[0] > self.window_s
+
+
+def restart_exited(stack: Stack, restarts: Restarts, now: float) -> str | None:
+    """Start again each service that exited; why everything should stop, if one loops."""
+    for name, proc in list(stack.processes.items()):
+        code = proc.poll()
+        if code is None:
+            continue
+        log = stack.run_dir / "logs" / f"{name}.log"
+        if not restarts.may_restart(name, now):
+            return (
+                f"{name} exited {restarts.limit} times within {restarts.window_s:.0f} s; see {log}"
+            )
+        print(f"{name} exited with {code}; starting it again (its log: {log})", flush=True)
+        stack.start(name)
+    return None
 
 
 def up(run_dir: Path, *, kafka_port: int = 9092) -> None:
@@ -59,11 +99,11 @@ def up(run_dir: Path, *, kafka_port: int = 9092) -> None:
                 " Ctrl-C stops.",
                 flush=True,
             )
+            restarts = Restarts()
             while not stop.sleep(1.0):
-                exited = [n for n, p in stack.processes.items() if p.poll() is not None]
-                if exited:
-                    code = stack.processes[exited[0]].returncode
-                    print(f"{exited[0]} exited with {code}; stopping", flush=True)
+                looping = restart_exited(stack, restarts, time.monotonic())
+                if looping:
+                    print(f"{looping}; stopping", flush=True)
                     break
         except Interrupted:
             pass
