@@ -82,6 +82,20 @@ def full_time(at: datetime | str | None) -> str:
     return f"{when:%A}, {when:%B} {when.day}, {when.year}, {clock} {when.tzname()}"
 
 
+CUT_NOTE = re.compile(r"(?P<what>sms-body|email-text)-beyond-(?P<limit>\d+)-characters\.txt")
+"""The attachment name ingest gives the part of a text or an email past what it carries."""
+
+
+def cut_words(name: str, size: int | None) -> str:
+    """What a cut note says, in words: how much of the message was not kept, and why."""
+    found = CUT_NOTE.fullmatch(name)
+    assert found is not None
+    limit = int(found["limit"])
+    what = "text" if found["what"] == "sms-body" else "email"
+    rest = f"the last {size:,} characters" if size else "the rest"
+    return f"This {what} was longer than {limit:,} characters: {rest} were not kept."
+
+
 def file_size(size: int | None) -> str:
     """Bytes as people read them: "812 bytes", "14 KB", "2.3 MB"."""
     if size is None:
@@ -328,10 +342,13 @@ def line_view(
         role, who = "automated", f"Automated: {message.get('automated') or 'message'}"
     delivery = message.get("delivery") or {}
     state = delivery.get("state")
-    attachments = [
-        {"name": a.get("name", "file"), "size": file_size(a.get("size"))}
-        for a in message.get("attachments") or []
-    ]
+    attachments, cut = [], None
+    for a in message.get("attachments") or []:
+        name = a.get("name", "file")
+        if CUT_NOTE.fullmatch(name):  # ingest's name for what did not fit, not a file
+            cut = cut_words(name, a.get("size"))
+        else:
+            attachments.append({"name": name, "size": file_size(a.get("size"))})
     return {
         **message,
         "text": shown_text(message.get("text")),
@@ -343,6 +360,9 @@ def line_view(
         "delivery_label": DELIVERY_LABELS.get(state or "", state or ""),
         "delivery_reason": delivery.get("reason"),
         "attachments": attachments,
+        "cut": cut,
+        # photos and files texted (MMS) are named, never kept: say so where they are listed
+        "files_not_kept": bool(attachments) and message.get("channel") == "sms",
         "routed": (
             timeline.routed_line(message.get("text") or "", department_name)
             if role == "event" and message.get("kind") == "routed"

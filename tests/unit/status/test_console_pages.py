@@ -555,3 +555,44 @@ async def test_a_text_thread_turned_email_is_still_found_by_its_number(
     await sign_in(client)
     page = (await client.get("/dashboard/fragments/conversation/s-now")).text
     assert '<dt>Texted from</dt><dd><a href="tel:+18175550199">(817) 555-0199</a>' in page
+
+
+def test_what_ingest_did_not_keep_is_said_in_words_and_texted_files_are_named_not_kept() -> None:
+    """A 1,700-character text showed "sms-body-beyond-1600-characters.txt (100 bytes)", a file
+    nobody could open; MMS photos were listed with no word that they cannot be seen."""
+    base = {"author": "patron", "direction": "in", "at": T0.isoformat(), "text": "long..."}
+    cut = views.line_view(
+        {
+            **base,
+            "channel": "sms",
+            "attachments": [{"name": "sms-body-beyond-1600-characters.txt", "size": 100}],
+        },
+        names={},
+        now=T0,
+    )
+    assert cut["attachments"] == [] and not cut["files_not_kept"]
+    assert (
+        cut["cut"]
+        == "This text was longer than 1,600 characters: the last 100 characters were not kept."
+    )
+    mail = views.line_view(
+        {
+            **base,
+            "channel": "email",
+            "attachments": [
+                {"name": "email-text-beyond-100000-characters.txt", "size": 120000},
+                {"name": "syllabus.pdf", "size": 48213},
+            ],
+        },
+        names={},
+        now=T0,
+    )
+    assert mail["cut"].startswith("This email was longer than 100,000 characters")
+    assert [a["name"] for a in mail["attachments"]] == ["syllabus.pdf"]
+    assert not mail["files_not_kept"]  # an email's files: named the same, no texting note
+    photo = views.line_view(
+        {**base, "channel": "sms", "attachments": [{"name": "photo 1.jpg", "size": 0}]},
+        names={},
+        now=T0,
+    )
+    assert photo["files_not_kept"] and photo["cut"] is None
