@@ -51,6 +51,7 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
             username=settings.smtp_user,
             password=secret_value(settings.smtp_password),
             timeout=settings.smtp_timeout_s,
+            send_timeout=settings.smtp_send_timeout_s,
             validate_certs=settings.smtp_validate_certs,
             ca_file=settings.smtp_ca_file,
         ),

@@ -31,7 +31,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaBroker
 from sqlalchemy.engine import Connection
@@ -173,6 +173,21 @@ class Deliverer:
             return self.settings.crisis_max_attempts
         return self.settings.max_attempts
 
+    def _exhausted(self, cmd: NotificationRequested, attempts: int) -> bool:
+        """Whether a notification that failed transiently `attempts` times is given up: its
+        attempts are used up and it was asked for REFDESK_RETRY_FOR_H ago (a relay down for
+        an afternoon had dead-lettered every email of it after about six minutes)."""
+        if attempts < self._max_attempts(cmd):
+            return False
+        return self.now() - cmd.requested_at >= timedelta(hours=self.settings.retry_for_h)
+
+    def _retry_delay_s(self, cmd: NotificationRequested, attempts: int) -> float:
+        """The backoff, or, once the attempts are used up, the patient interval."""
+        if attempts < self._max_attempts(cmd):
+            return self.backoff_s(attempts)
+        patient = self.settings.patient_backoff_s
+        return random.uniform(patient / 2, patient)
+
     def backoff_s(self, attempts: int) -> float:
         """Exponential backoff with full jitter, capped."""
         growth = self.settings.backoff_base_s * 2 ** max(0, attempts - 1)
@@ -215,12 +230,12 @@ class Deliverer:
             if cmd.kind in CRISIS_KINDS:
                 CRISIS_FAILURES.inc()
             attempts = entry.attempts + 1
-            if attempts >= self._max_attempts(cmd):
+            if self._exhausted(cmd, attempts):
                 reason = reason_class(exc, exhausted=True)
                 await self._dead(entry, out, f"retries exhausted after {attempts}: {exc}", reason)
                 return
             RETRIES.labels(**labels).inc()
-            delay_s = self.backoff_s(attempts)
+            delay_s = self._retry_delay_s(cmd, attempts)
             asked = exc.retry_after_s if isinstance(exc, TransientSendError) else None
             if asked:  # the provider asked for the wait (Retry-After): no sooner, nor pulled in
                 delay_s = max(delay_s, rate_limit_wait_s(asked))
@@ -304,7 +319,7 @@ class Deliverer:
             progress=Progress.from_json(entry.progress),
             in_doubt_since=entry.in_doubt_since,
             crisis=cmd.kind in CRISIS_KINDS,
-            last_attempt=entry.attempts + 1 >= self._max_attempts(cmd),
+            last_attempt=self._exhausted(cmd, entry.attempts + 1),
             taken=functools.partial(self._sms_ids_taken, recipient),
         )
         progress = await attempt.run()

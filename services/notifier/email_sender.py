@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
@@ -48,6 +49,10 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
+    """Connecting, the greeting, STARTTLS and AUTH."""
+    send_timeout: float = 40.0
+    """Each reply of the mail transaction (RFC 5321 4.5.3.2 suggests minutes; a timeout after
+    the message was sent means sending it again)."""
     validate_certs: bool = True
     ca_file: str | None = None
 
@@ -56,11 +61,23 @@ AUTH_REPLIES = frozenset({530, 534, 535, 538})
 """RFC 4954's replies refusing the client's authentication (or requiring it)."""
 
 
-def _by_code(code: int, reason: str) -> TransientSendError | PermanentSendError:
+_ENHANCED = re.compile(r"\s*(?P<status>[245]\.\d{1,3}\.\d{1,3})(?!\S)")
+"""An enhanced status code at the start of a reply's text (RFC 3463, RFC 2034)."""
+
+
+def enhanced_status(message: str | None) -> str | None:
+    """The enhanced status code a reply's text starts with ("5.1.1 User unknown"), if any."""
+    found = _ENHANCED.match(message or "")
+    return found["status"] if found else None
+
+
+def _by_code(
+    code: int, reason: str, message: str | None = None
+) -> TransientSendError | PermanentSendError:
     if code in AUTH_REPLIES:
         return AuthenticationFailed(reason, code=code)
     if 500 <= code < 600:
-        return PermanentSendError(reason, code=code)
+        return PermanentSendError(reason, code=code, status=enhanced_status(message))
     return TransientSendError(reason, code=code)
 
 
@@ -72,10 +89,13 @@ def classify(exc: Exception) -> TransientSendError | PermanentSendError:
             return AuthenticationFailed(f"all {len(codes)} recipient(s) refused", code=codes[0])
         transient = [c for c in codes if not 500 <= c < 600]
         code = transient[0] if transient else codes[0] if codes else None
-        kind = TransientSendError if transient or code is None else PermanentSendError
-        return kind(f"all {len(codes)} recipient(s) refused", code=code)
+        reason = f"all {len(codes)} recipient(s) refused"
+        if transient or code is None:
+            return TransientSendError(reason, code=code)
+        status = enhanced_status(exc.recipients[0].message)
+        return PermanentSendError(reason, code=code, status=status)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return _by_code(exc.code, f"smtp {type(exc).__name__}")
+        return _by_code(exc.code, f"smtp {type(exc).__name__}", exc.message)
     if isinstance(exc, aiosmtplib.SMTPNotSupported) or type(exc) is aiosmtplib.SMTPException:
         # aiosmtplib raises the bare base class only for a client/server mismatch: STARTTLS or
         # AUTH required by the settings but not offered by the server.
@@ -178,7 +198,11 @@ class SmtpSender:
             # refuses to send it to one that does not: SMTPNotSupported, permanent)
             options = ["SMTPUTF8"] if mail.utf8 else []
             refused, _ = await smtp.sendmail(
-                mail.sender, list(mail.recipients), mail.data, mail_options=options
+                mail.sender,
+                list(mail.recipients),
+                mail.data,
+                mail_options=options,
+                timeout=self._settings.send_timeout,
             )
         except ConnectionError:
             smtp.close()

@@ -90,11 +90,19 @@ class PermanentSendError(PermanentError):
     announced so the desk can say why in words."""
 
     def __init__(
-        self, reason: str, *, code: int | None = None, provider_code: int | None = None
+        self,
+        reason: str,
+        *,
+        code: int | None = None,
+        provider_code: int | None = None,
+        status: str | None = None,
     ) -> None:
         super().__init__(reason if code is None else f"{reason} (code {code})")
         self.code = code
         self.provider_code = provider_code
+        self.status = status
+        """An SMTP refusal's enhanced status code (RFC 3463, "5.1.1"), when the relay gave
+        one: announced so the desk can say why in words."""
 
 
 class OptedOut(PermanentSendError):

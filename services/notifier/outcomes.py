@@ -78,7 +78,8 @@ def reason_class(exc: BaseException, *, exhausted: bool = False) -> str:
     if isinstance(exc, TemplateInvalid):
         return "template invalid"
     if isinstance(exc, PermanentSendError):
-        return f"rejected{suffix}"
+        status = f" {exc.status}" if exc.status else ""
+        return f"rejected{suffix}{status}"
     return "permanent failure"
 
 

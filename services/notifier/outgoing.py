@@ -120,6 +120,9 @@ def build(cmd: NotificationRequested, settings: NotifierSettings) -> Outgoing:
             conversation_id=cmd.conversation_id,
             message_id_domain=settings.message_id_domain,
             priority=cmd.priority if cmd.kind in STAFF_FACING else Priority.NORMAL,
+            # when it was asked for (RFC 5322: when it was ready to go): a resend after a crash
+            # or a lost answer is the same email, byte for byte, Date included
+            date=cmd.requested_at,
         )
         out = Outgoing(cmd, mail.text, subject=mail.subject, email=mail, message_id=mail.message_id)
     elif cmd.channel is Channel.SMS:

@@ -29,7 +29,17 @@ class NotifierSettings(CommonSettings):
     smtp_tls: Literal["none", "starttls", "tls"] = Field(
         "none", description="none, starttls or tls (implicit)"
     )
-    smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP connect and command timeout")
+    smtp_timeout_s: float = Field(
+        10.0, gt=0, description="SMTP timeout to connect, greet, start TLS and log in"
+    )
+    smtp_send_timeout_s: float = Field(
+        40.0,
+        gt=0,
+        description="SMTP timeout for each reply of a mail transaction (MAIL, RCPT, DATA and "
+        "the reply after the message, which a relay that scans mail may take long to give: a "
+        "timeout there sends the email again); with REFDESK_SMTP_TIMEOUT_S under "
+        "REFDESK_LEASE_S",
+    )
     smtp_idle_timeout_s: float = Field(
         5.0,
         gt=0,
@@ -80,10 +90,26 @@ class NotifierSettings(CommonSettings):
         pattern=r"^https?://[^\s/?#@]+(/[^\s?#]*)?$",
     )
     max_attempts: int = Field(
-        20, ge=1, description="attempts before a notification is dead-lettered"
+        20,
+        ge=1,
+        description="attempts, at REFDESK_BACKOFF_MAX_S at most apart, before a notification "
+        "that keeps failing transiently is dead-lettered, once REFDESK_RETRY_FOR_H has passed too",
     )
     crisis_max_attempts: int = Field(
-        120, ge=1, description="attempts for crisis alerts and resources (about an hour)"
+        120, ge=1, description="the same for crisis alerts and resources (about an hour)"
+    )
+    retry_for_h: float = Field(
+        48.0,
+        ge=0,
+        description="a notification failing transiently (the relay or provider down, a 4xx) is "
+        "retried at least this long after it was asked for: past its attempts, every "
+        "REFDESK_PATIENT_BACKOFF_S, and at once when a send on its lane succeeds again",
+    )
+    patient_backoff_s: float = Field(
+        300.0,
+        gt=0,
+        description="the delay between attempts once a notification's attempts "
+        "are used up and REFDESK_RETRY_FOR_H has not passed",
     )
     backoff_base_s: float = Field(1.0, gt=0, description="first retry delay; doubles per attempt")
     backoff_max_s: float = Field(30.0, gt=0, description="longest delay between attempts")
@@ -112,6 +138,17 @@ class NotifierSettings(CommonSettings):
         description="production: accept an SMTP relay without TLS, without certificate checks "
         "or without login (a relay on a trusted local network); refused otherwise",
     )
+
+    @model_validator(mode="after")
+    def _a_send_ends_within_its_lease(self) -> NotifierSettings:
+        # a delivery still waiting on the relay when its lease runs out is claimed again and
+        # sent twice
+        if self.smtp_timeout_s + self.smtp_send_timeout_s >= self.lease_s:
+            raise ValueError(
+                "REFDESK_SMTP_TIMEOUT_S + REFDESK_SMTP_SEND_TIMEOUT_S must be under "
+                "REFDESK_LEASE_S (raise the lease with them)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_sends_for_real(self) -> NotifierSettings:

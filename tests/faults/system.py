@@ -180,6 +180,7 @@ def start_system(root: Path, **env: str) -> System:
         "REFDESK_STATUS_SESSION_SECRET": uuid.uuid4().hex * 2,
         # A row leased by a notifier that was killed waits this long before another attempt.
         "REFDESK_LEASE_S": "20",
+        "REFDESK_SMTP_SEND_TIMEOUT_S": "8",  # a send ends within its lease
         **env,
     }
     stack = Stack(run_dir=root / "run", env=base_env, ports=dict.fromkeys(SERVICES, 0))

@@ -16,6 +16,7 @@ ALERTS = {
     "RefdeskCrisisUnacknowledged",
     "RefdeskDeadLettersGrowing",
     "RefdeskNotificationsDeadLettered",
+    "RefdeskNotificationsWaiting",
     "RefdeskNotifierCredentialsRefused",
     "RefdeskConsumerLagGrowing",
     "RefdeskDatabaseSlow",

@@ -130,7 +130,7 @@ async def test_refused_credentials_hold_the_sms_until_the_token_works(
 ) -> None:
     """A 401 / 20003 (a rotated token) is not a reason to drop the text: with one attempt
     allowed, three refusals later it still goes out."""
-    settings = await _sms_settings(configure, twilio, max_attempts=1)
+    settings = await _sms_settings(configure, twilio, max_attempts=1, retry_for_h=0)
     for _ in range(3):
         twilio.respond_next(401, {"code": 20003, "message": "Authenticate", "status": 401})
     refused = metric("refdesk_notification_auth_failures_total", channel="sms")

@@ -49,6 +49,8 @@ class RecordingHandler:
 
     messages: list[Received] = field(default_factory=list)
     quits: int = 0
+    data_delay_s: float = 0.0
+    """How long the server takes to answer the end of the message (a relay that scans it)."""
     _rejections: deque[tuple[str, str]] = field(default_factory=deque)
 
     def reject_next(self, reply: str, count: int = 1, *, at: str = "DATA") -> None:
@@ -77,6 +79,8 @@ class RecordingHandler:
         reply = self._take("DATA")
         if reply:
             return reply
+        if self.data_delay_s:
+            await asyncio.sleep(self.data_delay_s)
         auth = session.auth_data if session.authenticated else None
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
         self.messages.append(

@@ -12,6 +12,7 @@ from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.errors import AuthenticationFailed, PermanentSendError, TransientSendError
 from services.notifier.messages import compose_email
 from services.notifier.mime import Email
+from services.notifier.outcomes import reason_class
 from shared.events import NotificationKind
 
 from .notifier_fakes import PASSWORD, USER, SmtpServer, TlsFiles, free_port
@@ -65,14 +66,26 @@ async def test_550_at_data_is_permanent(smtp_plain: SmtpServer) -> None:
     smtp_plain.handler.reject_next("550 5.7.1 Message rejected")
     with pytest.raises(PermanentSendError) as info:
         await _plain(smtp_plain.port).send(_message())
-    assert info.value.code == 550
+    assert info.value.code == 550 and info.value.status == "5.7.1"
+    assert reason_class(info.value) == "rejected 550 5.7.1"
+
+
+async def test_552_without_an_enhanced_code_is_permanent_and_says_only_its_code(
+    smtp_plain: SmtpServer,
+) -> None:
+    smtp_plain.handler.reject_next("552 Message size exceeds fixed maximum message size")
+    with pytest.raises(PermanentSendError) as info:
+        await _plain(smtp_plain.port).send(_message())
+    assert (info.value.code, info.value.status) == (552, None)
+    assert reason_class(info.value) == "rejected 552"
 
 
 async def test_refused_recipient_is_permanent(smtp_plain: SmtpServer) -> None:
     smtp_plain.handler.reject_next("550 5.1.1 No such user", at="RCPT")
     with pytest.raises(PermanentSendError) as info:
         await _plain(smtp_plain.port).send(_message())
-    assert info.value.code == 550
+    assert info.value.code == 550 and info.value.status == "5.1.1"
+    assert reason_class(info.value) == "rejected 550 5.1.1"
     assert "patron@example.edu" not in str(info.value)
 
 
@@ -107,6 +120,27 @@ async def test_silent_server_times_out_as_transient(silent_server: int) -> None:
         await SmtpSender(
             SmtpSettings(host="127.0.0.1", port=silent_server, tls="none", timeout=0.5)
         ).send(_message())
+
+
+async def test_a_relay_slow_to_accept_the_message_is_waited_for_not_sent_again(
+    smtp_plain: SmtpServer,
+) -> None:
+    """A relay that answered the end of the message after 12 s met the 10 s command timeout:
+    the email was sent again at every retry, five copies of one acknowledgement (an outside
+    probe). The mail transaction has its own, longer timeout."""
+    smtp_plain.handler.data_delay_s = 1.5
+    sender = SmtpSender(
+        SmtpSettings(host="127.0.0.1", port=smtp_plain.port, tls="none", timeout=1, send_timeout=5)
+    )
+    await sender.send(_message())
+    assert len(smtp_plain.handler.messages) == 1
+    impatient = SmtpSender(
+        SmtpSettings(host="127.0.0.1", port=smtp_plain.port, tls="none", timeout=1, send_timeout=1)
+    )
+    with pytest.raises(TransientSendError, match="timeout"):
+        await impatient.send(_message(key="n-2"))
+    await sender.close()
+    await impatient.close()
 
 
 async def test_hangup_is_transient(hangup_server: int) -> None:

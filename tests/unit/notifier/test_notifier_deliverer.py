@@ -86,6 +86,7 @@ async def desk(tmp_path: Path, ledger_url: str) -> AsyncIterator[Desk]:
         run_dir=tmp_path,
         lease_s=LEASE_S,
         max_attempts=2,
+        retry_for_h=0,
         backoff_base_s=1,
         backoff_max_s=5,
         message_id_domain="refdesk.tccd.edu",
@@ -319,3 +320,54 @@ async def test_any_other_database_error_writing_outcomes_is_not_retried(
     with pytest.raises(DBAPIError):
         await desk.drain()
     assert calls == [1]
+
+
+async def test_a_relay_outage_past_the_attempts_waits_for_the_relay_not_dead_letters(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    """A relay down for more than about six minutes dead-lettered every email of the outage,
+    staff replies included, and none went out when it came back (an outside probe). Past its
+    attempts a notification is retried every patient interval until REFDESK_RETRY_FOR_H has
+    passed since it was asked for; then it fails as before."""
+    settings = NotifierSettings(
+        run_dir=tmp_path,
+        lease_s=LEASE_S,
+        max_attempts=2,
+        retry_for_h=2,
+        patient_backoff_s=300,
+        backoff_base_s=1,
+        backoff_max_s=5,
+    )
+    desk = Desk(settings, ledger_url)
+    try:
+        cmd = reply()
+        desk.clock.now = cmd.requested_at
+        desk.email.failures.extend([TransientSendError("smtp connection failed")] * 4)
+        await desk.deliverer.record([cmd])
+        for wait in (0, settings.backoff_max_s + 1, 301, 301):  # attempts 1-4: all refused
+            desk.clock.advance(wait)
+            await desk.drain()
+            assert desk.outcomes() == [] and desk.email.sent == []
+        desk.clock.advance(301)  # the relay is back
+        await desk.drain()
+        [outcome] = desk.outcomes()
+        assert outcome.state is DeliveryState.SENT and outcome.attempts == 5
+        assert len(desk.email.sent) == 1
+
+        # a notification still failing REFDESK_RETRY_FOR_H after it was asked for is given up
+        late = reply().model_copy(update={"idempotency_key": "reply-email-2"})
+        late = late.model_copy(update={"requested_at": desk.clock.now})
+        desk.email.failures.extend([TransientSendError("smtp connection failed")] * 100)
+        await desk.deliverer.record([late])
+        await desk.drain()
+        desk.clock.advance(settings.backoff_max_s + 1)
+        await desk.drain()  # attempts used up, not yet two hours: waits
+        assert len(desk.outcomes()) == 1
+        desk.clock.advance(2 * 3600)
+        await desk.drain()
+        failed = desk.outcomes()[-1]
+        assert failed.idempotency_key == "reply-email-2"
+        assert failed.state is DeliveryState.FAILED and failed.reason is not None
+        assert failed.reason.startswith("retries exhausted")
+    finally:
+        await desk.deliverer.close()

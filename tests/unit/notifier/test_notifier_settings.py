@@ -82,3 +82,12 @@ def test_the_message_id_domain_is_a_domain_name(domain: str) -> None:
 def test_a_message_id_domain_that_is_not_one_is_refused(domain: str) -> None:
     with pytest.raises(ValidationError, match="message_id_domain"):
         NotifierSettings(message_id_domain=domain)
+
+
+def test_an_smtp_send_must_end_within_its_lease() -> None:
+    """A delivery still waiting on a slow relay when its lease ran out would be claimed again
+    and sent twice."""
+    with pytest.raises(ValidationError, match="REFDESK_LEASE_S"):
+        NotifierSettings(lease_s=20)
+    assert NotifierSettings(lease_s=20, smtp_send_timeout_s=8).smtp_send_timeout_s == 8
+    assert NotifierSettings().smtp_send_timeout_s > NotifierSettings().smtp_timeout_s

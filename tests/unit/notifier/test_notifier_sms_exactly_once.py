@@ -60,6 +60,7 @@ async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
         lease_s=LEASE_S,
         max_attempts=3,
         crisis_max_attempts=3,
+        retry_for_h=0,
         backoff_base_s=1,
         backoff_max_s=5,
     )

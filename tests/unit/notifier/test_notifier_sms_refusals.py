@@ -43,6 +43,7 @@ async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
         run_dir=tmp_path,
         lease_s=LEASE_S,
         max_attempts=10,
+        retry_for_h=0,
         backoff_base_s=1,
         backoff_max_s=30,
     )
@@ -190,7 +191,7 @@ async def test_a_refused_text_is_announced_with_twilios_code(lane: Lane, code: i
 
 async def test_a_refusal_without_a_code_and_a_failure_by_retries_carry_none(lane: Lane) -> None:
     await lane.deliverer.close()
-    lane.settings = lane.settings.model_copy(update={"max_attempts": 1})
+    lane.settings = lane.settings.model_copy(update={"max_attempts": 1, "retry_for_h": 0})
     lane.restart()
     lane.sms.steps_to[PATRON] = [refuse(PermanentSendError("twilio http 400", code=400))]
     lane.sms.steps_to["+18175550201"] = [refuse(rate_limited())]
