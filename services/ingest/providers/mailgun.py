@@ -19,7 +19,9 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import getaddresses
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.utils import getaddresses, parseaddr
 from typing import Protocol, runtime_checkable
 
 from services.ingest.providers.authenticity import sender_check
@@ -129,7 +131,34 @@ def _fields(form: Mapping[str, object]) -> dict[str, str]:
         for pair in headers:
             if isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair):
                 out.setdefault(pair[0].lower(), pair[1])
+    for key in ENCODED_WORD_FIELDS:
+        if "=?" in out.get(key, ""):
+            out[key] = decoded_words(out[key]) if key == "subject" else _decoded_name(out[key])
     return out
+
+
+def _decoded_name(value: str) -> str:
+    """An address header with its display name's encoded words decoded, the name quoted (a
+    decoded "Muñoz, José" must not read as two addresses)."""
+    name, address = parseaddr(value)
+    if "@" not in address:
+        return value
+    name = decoded_words(name).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{name}" <{address}>' if name else address
+
+
+ENCODED_WORD_FIELDS = ("from", "sender", "subject")
+"""Fields that may arrive as the raw header, RFC 2047 encoded words and all (from
+message-headers, or a form field a forwarder did not decode): the console had shown
+"=?iso-8859-1?Q?Jos=E9_Mu=F1oz?=" where the MIME route shows "José Muñoz"."""
+
+
+def decoded_words(value: str) -> str:
+    """A header value with its RFC 2047 encoded words decoded (as it is when they cannot be)."""
+    try:
+        return str(make_header(decode_header(value)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return value
 
 
 def _new_text(fields: Mapping[str, str], subject: str | None, *, reply: bool) -> str:

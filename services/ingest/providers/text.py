@@ -50,8 +50,14 @@ _ATTRIBUTION_END = re.compile(
     r"(?:wrote|escribió|a écrit|schrieb\s.*|escreveu|ha scritto|schreef\s.*)\s*:\s*$",
     re.IGNORECASE,
 )
-_HEADER_BLOCK = re.compile(r"^\s*\*?(From|De)\s*:\*?\s+\S", re.IGNORECASE)
-_HEADER_FOLLOW = re.compile(r"^\s*\*?(Sent|Date|To|Subject|Enviado|Fecha)\s*:", re.IGNORECASE)
+_HEADER_BLOCK = re.compile(r"^\s*\*?(From|De|Von|Da|Van)\s*:\*?\s+\S", re.IGNORECASE)
+_HEADER_FOLLOW = re.compile(
+    # English, Spanish, Portuguese, German, French, Italian, Dutch: Outlook writes the quoted
+    # message's header block in the language of the patron's mail client
+    r"^\s*\*?(Sent|Date|To|Subject|Enviado|Enviada|Fecha|Para|Asunto|Assunto|Gesendet|"
+    r"Datum|An|Betreff|Envoy[ée]|[ÀA]|Objet|Inviato|Oggetto|Verzonden|Aan|Onderwerp)\s*:",
+    re.IGNORECASE,
+)
 _SIGNATURE_DELIMITER = re.compile(r"^-- $")
 """RFC 3676's signature delimiter: two dashes and a space, alone on a line."""
 _BARE_DASHES = re.compile(r"^--\s*$")
@@ -192,6 +198,12 @@ class _TextExtractor(HTMLParser):
         self.cut = False
         self._quotes = quotes
         self._blockquotes = quotes or blockquotes
+        self._links: list[tuple[str, int]] = []
+        """The open links' addresses, each with where its text starts in `parts`."""
+
+    @property
+    def _visible(self) -> bool:
+        return not self._skipping and not self.cut
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """Open a skipped element, start a block, or stop at a quoted-reply container."""
@@ -205,13 +217,24 @@ class _TextExtractor(HTMLParser):
             self._skipping.append(tag)
         if tag in self._BLOCK:
             self.parts.append("\n")
+        elif tag in _CELLS and self._visible and self.parts and not self.parts[-1].endswith("\n"):
+            self.parts.append(" | ")  # a table's cells side by side: "Due | Friday"
+        elif tag == "a" and self._visible:
+            self._links.append((attributes.get("href", "").strip(), len(self.parts)))
+        elif tag == "img" and self._visible and attributes.get("alt", "").strip():
+            self.parts.append(f" [image: {' '.join(attributes['alt'].split())}] ")
 
     def handle_endtag(self, tag: str) -> None:
-        """Close a skipped element or end a block."""
+        """Close a skipped element or end a block; a link's address follows its words."""
         if self._skipping and self._skipping[-1] == tag:
             self._skipping.pop()
         if tag in self._BLOCK:
             self.parts.append("\n")
+        elif tag == "a" and self._links:
+            href, start = self._links.pop()
+            words = "".join(self.parts[start:])
+            if self._visible and _WEB_LINK.match(href) and href not in words:
+                self.parts.append(f" ({href})")
 
     def handle_data(self, data: str) -> None:
         """Keep visible text until the quoted reply begins."""
@@ -220,6 +243,10 @@ class _TextExtractor(HTMLParser):
 
 
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input"})
+_CELLS = frozenset({"td", "th"})
+_WEB_LINK = re.compile(r"https?://\S+$", re.IGNORECASE)
+"""A link whose address the librarian needs beside its words (the article the patron cannot
+open); mailto: and tel: links say what they are in their words."""
 # Containers mail clients wrap quoted history in: Gmail, Outlook, Apple Mail, Yahoo.
 _QUOTE_CONTAINER = re.compile(r"gmail_quote|divRplyFwdMsg|appendonsend|yahoo_quoted|moz-cite")
 

@@ -132,6 +132,21 @@ def test_parse_form() -> None:
     assert email.received_at == datetime(2025, 1, 6, 15, 11, 40, tzinfo=UTC)
 
 
+def test_encoded_words_in_the_sender_and_subject_are_decoded() -> None:
+    """The console showed "=?iso-8859-1?Q?Jos=E9_Mu=F1oz?=" where the MIME route shows the
+    name (an outside probe)."""
+    form = FORM | {
+        "from": "=?iso-8859-1?Q?Mu=F1oz=2C_Jos=E9?= <jose@my.tccd.edu>",
+        "subject": "=?utf-8?B?UHJlZ3VudGEgc29icmUgYXJ0w61jdWxvcw==?=",
+    }
+    email = parse_mailgun_form(form)
+    assert (email.sender_email, email.sender_name) == ("jose@my.tccd.edu", "Muñoz, José")
+    assert email.subject == "Pregunta sobre artículos"
+    # what cannot be decoded is kept as it came
+    odd = parse_mailgun_form(FORM | {"subject": "=?x-unknown?Q?abc?= and =? text"})
+    assert odd.subject == "=?x-unknown?Q?abc?= and =? text"
+
+
 def test_without_stripped_text_body_plain_is_quote_stripped() -> None:
     form = {k: v for k, v in FORM.items() if k != "stripped-text"}
     assert parse_mailgun_form(form).text == "Yes, the 2nd edition is fine."

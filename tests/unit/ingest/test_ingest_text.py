@@ -263,3 +263,46 @@ def test_an_html_email_that_answers_nothing_keeps_its_blockquote() -> None:
     assert html_to_text(html) == "I need this call number:\n\nIs it out?"
     container = '<p>Hi</p><div class="gmail_quote">On Monday Ask Us wrote: old</div>'
     assert html_to_text(container, reply=False) == "Hi"
+
+
+def test_an_html_only_email_keeps_link_addresses_table_cells_and_image_words() -> None:
+    """A patron's link to the article they could not open read "See this screenshot link."
+    with the address gone, and a table's "Due | Friday" read "DueFriday" (an outside probe)."""
+    html = (
+        '<p>See <a href="https://example.org/screenshot">this screenshot link</a>.</p>'
+        "<table><tr><td>Course</td><td>HIST 1301</td></tr>"
+        "<tr><th>Due</th><td>Friday</td></tr></table>"
+        '<p><img src="cid:1" alt="error  message"> at '
+        '<a href="https://tccd.edu/x">https://tccd.edu/x</a>, '
+        '<a href="mailto:ana@my.tccd.edu">write me</a></p>'
+    )
+    text = html_to_text(html, reply=False)
+    assert "See this screenshot link (https://example.org/screenshot)." in text
+    assert "Course | HIST 1301" in text and "Due | Friday" in text
+    assert "[image: error message] at https://tccd.edu/x," in text  # no address said twice
+    assert "write me" in text and "mailto:" not in text
+    # a link inside the quoted history stays cut with it
+    quoted = '<p>Thanks</p><div class="gmail_quote"><a href="https://old.example">old</a></div>'
+    assert "old.example" not in html_to_text(quoted)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Von: TCC Library Ask Desk <askdesk@tccd.edu>\nGesendet: Sonntag, 6. Dezember 2026\n"
+        "An: Ana <ana@example.de>\nBetreff: AW: Study rooms",
+        "De : TCC Library <askdesk@tccd.edu>\nEnvoyé : dimanche 6 décembre 2026\n"
+        "À : Ana\nObjet : RE: Study rooms",
+        "Da: TCC Library <askdesk@tccd.edu>\nInviato: domenica 6 dicembre 2026\n"
+        "A: Ana\nOggetto: R: Study rooms",
+        "De: TCC Library <askdesk@tccd.edu>\nEnviada em: domingo, 6 de dezembro de 2026\n"
+        "Para: Ana\nAssunto: RE: Study rooms",
+    ],
+)
+def test_outlook_header_blocks_in_other_languages_end_the_reply(block: str) -> None:
+    """A German Outlook reply carried the desk's own acknowledgement into the patron's message
+    and the queue's preview (an outside probe)."""
+    text = f"Groups of four, tomorrow afternoon please.\n\n{block}\n\nThanks for your message!"
+    assert split_reply(text, subject="RE: Study rooms") == (
+        "Groups of four, tomorrow afternoon please."
+    )
