@@ -42,3 +42,10 @@ def _printable_input(value: Any) -> Any:
 Text = Annotated[str, BeforeValidator(_printable_input)]
 """A str field of people's text: cleaned by `printable` before its other checks (a reply of
 only control characters is then empty, and refused as one)."""
+
+
+CLEANED = BeforeValidator(_printable_input)
+"""`Text`'s cleaning, for a field bounded in its own `Annotated`: `Annotated[str,
+StringConstraints(max_length=5000), CLEANED] | None`. As `Text | None` with Field bounds, a
+reply too long was refused as "Value should have at most 5000 items after validation"; bound
+inside, it is "String should have at most 5000 characters"."""

@@ -348,7 +348,9 @@ def line_view(
         if CUT_NOTE.fullmatch(name):  # ingest's name for what did not fit, not a file
             cut = cut_words(name, a.get("size"))
         else:
-            attachments.append({"name": name, "size": file_size(a.get("size"))})
+            # a texted photo's size is not known (Twilio does not say): no "(0 bytes)"
+            size = a.get("size")
+            attachments.append({"name": name, "size": file_size(size) if size else ""})
     return {
         **message,
         "text": shown_text(message.get("text")),

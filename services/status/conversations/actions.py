@@ -33,6 +33,7 @@ from shared.events import (
     ConversationClosed,
     ConversationConverted,
     CrisisAcknowledged,
+    DeliveryState,
     HandoffContext,
     NotificationKind,
     NotificationRequested,
@@ -271,7 +272,8 @@ async def close(
         read_scale=read_scale,
         topic=topic,
         lang=conv.lang,
-        survey=not conv.bulk and (conv.answered_at is not None if survey is None else survey),
+        survey=not conv.bulk
+        and (await _a_reply_went_out(session, conv) if survey is None else survey),
         in_reply_to=latest,
         references=references if latest else [],
         subject=conv.subject if latest else None,
@@ -279,6 +281,29 @@ async def close(
     await transcript.on_closed(session, conv, closed)
     await session.flush()
     return Outcome(conv, [(INTERACTIONS.name, closed)])
+
+
+async def _a_reply_went_out(session: AsyncSession, conv: Conversation) -> bool:
+    """Whether staff answered the patron with a reply that was not refused or bounced: the
+    survey says their question was answered, and a survey to an address that refused every
+    reply would be refused too (an outside probe's reply refused 550 still asked for one)."""
+    if conv.answered_at is None:
+        return False
+    found = await session.execute(
+        select(TranscriptEntry.id)
+        .where(
+            TranscriptEntry.conversation_id == conv.conversation_id,
+            TranscriptEntry.kind == NotificationKind.STAFF_REPLY.value,
+            or_(
+                TranscriptEntry.delivery_state.is_(None),
+                TranscriptEntry.delivery_state.not_in(
+                    (DeliveryState.FAILED.value, transcript.UNDELIVERED)
+                ),
+            ),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def acknowledge(

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.status import queue
 from services.status.conversations import actions, reading, search
@@ -19,9 +19,13 @@ from services.status.errors import InvalidInput
 from services.status.resources import publish_all
 from services.status.stats.desktime import check_days
 from shared.events import Channel
-from shared.text import Text
+from shared.text import CLEANED, Text
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+ReplyText = Annotated[str, StringConstraints(min_length=1, max_length=5000), CLEANED]
+SubjectText = Annotated[str, StringConstraints(max_length=300), CLEANED]
+HandoffText = Annotated[str, StringConstraints(max_length=1000), CLEANED]
 
 TOPICS = ("circulation", "citation", "research", "technology", "hours-policies", "other")
 """Desk statistics topics a closer may tag a question with."""
@@ -30,9 +34,9 @@ TOPICS = ("circulation", "citation", "research", "technology", "hours-policies",
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Text | None = Field(None, min_length=1, max_length=5000)
+    text: ReplyText | None = None
     macro: str | None = Field(None, max_length=64)
-    subject: Text | None = Field(None, max_length=300, description="email only")
+    subject: SubjectText | None = Field(None, description="email only")
 
     @model_validator(mode="after")
     def _one_of(self) -> ReplyIn:
@@ -53,9 +57,7 @@ class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     department: str = Field(min_length=1, max_length=64)
-    note: Text | None = Field(
-        None, max_length=1000, description="the hand-off text the patron gets"
-    )
+    note: HandoffText | None = Field(None, description="the hand-off text the patron gets")
 
 
 class CloseIn(BaseModel):
@@ -159,7 +161,7 @@ async def filled_macro(
     """The text the composer inserts; 422 names a variable this conversation cannot fill."""
     conv = await actions.get(session=session, conversation_id=conversation_id)
     check(Act.VIEW, actor, conv)
-    macro = res.book.patron_macro(macro_id)
+    macro = res.book.patron_macro(macro_id, conv.channel)
     text = fill(macro.for_channel(conv.channel, conv.lang), actions.macro_values(conv, res.book))
     return {"macro": macro.id, "label": macro.label, "text": text}
 
@@ -173,7 +175,7 @@ async def post_reply(
     text = body.text
     if body.macro is not None:
         conv = await actions.get(session=session, conversation_id=conversation_id)
-        macro = res.book.patron_macro(body.macro)
+        macro = res.book.patron_macro(body.macro, conv.channel)
         text = fill(
             macro.for_channel(conv.channel, conv.lang), actions.macro_values(conv, res.book)
         )

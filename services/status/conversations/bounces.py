@@ -13,6 +13,7 @@ bounced CARE Team alert must not read as if the team had it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from services.status.models import ConversationRow, EmailBounceRow, TranscriptEn
 from shared.events import (
     Automatic,
     Channel,
+    DeliveryState,
     InteractionReceived,
     NotificationDelivered,
     derived_id,
@@ -73,6 +75,38 @@ def reason(status: str | None, action: str) -> str:
     return f"error {status}"
 
 
+_REJECTED = re.compile(r"rejected (?P<code>[45]\d\d)(?: (?P<status>[245]\.\d{1,3}\.\d{1,3}))?")
+"""The notifier's short reason for an email the relay refused: its reply code, and the
+enhanced status code when the relay gave one ("rejected 550 5.1.1")."""
+REPLY_CODES = {
+    550: "the receiving mail system refused it (the mailbox may not exist)",
+    551: "the address is not valid there",
+    552: "the message was too large",
+    553: "the address is not valid",
+    554: "refused by the receiving mail system",
+}
+"""RFC 5321's refusals, in the desk's words, when no enhanced status code says more."""
+RELAY_GAVE_UP = "the mail relay kept failing and refdesk stopped trying"
+"""An email still failing (the relay down, or deferring it) when its retries ran out."""
+
+
+def refusal(short: str | None) -> str | None:
+    """Why the notifier could not send an email, as the console says it (the notifier's short
+    reasons, "rejected 550 5.1.1" or "retries exhausted 421", read as "rejected 550" had
+    been); any other reason as it is."""
+    if not short:
+        return short
+    found = _REJECTED.fullmatch(short)
+    if found is not None:
+        if found["status"]:
+            return reason(found["status"], "failed")
+        code = int(found["code"])
+        return REPLY_CODES.get(code, f"refused by the receiving mail system ({code})")
+    if short.startswith("retries exhausted"):
+        return RELAY_GAVE_UP
+    return short
+
+
 def bare(message_id: str) -> str:
     """A Message-ID without its angle brackets: how a report names an email."""
     return message_id.strip().removeprefix("<").removesuffix(">")
@@ -88,6 +122,15 @@ def _reported(data: InteractionReceived) -> str | None:
     if data.automatic is not Automatic.BOUNCE or data.bounce is None:
         return None
     return bare(data.bounce.message_id or "") or None
+
+
+async def _refused(session: AsyncSession, data: NotificationDelivered) -> None:
+    entry = await transcript.line(session, data.idempotency_key)
+    if entry is None or entry["delivery_state"] != DeliveryState.FAILED.value:
+        return
+    words = refusal(data.reason)
+    if words != entry["delivery_reason"]:
+        await transcript.rewrite(session, data.idempotency_key, delivery_reason=words)
 
 
 def _announced(data: NotificationDelivered) -> str | None:
@@ -207,7 +250,11 @@ async def on_bounce(session: AsyncSession, data: InteractionReceived) -> None:
 
 
 async def on_delivered(session: AsyncSession, data: NotificationDelivered) -> None:
-    """After the notifier's announcement wrote an email's line: the bounce that came first."""
+    """After the notifier's announcement wrote an email's line: why the relay refused it, in
+    words, or the bounce that came first."""
+    if data.channel is Channel.EMAIL and data.state is DeliveryState.FAILED:
+        await _refused(session, data)
+        return
     message_id = _announced(data)
     if message_id is None or data.message_id is None or not await _waiting(session, data):
         return

@@ -60,6 +60,9 @@ class MacroText(BaseModel):
     email: str | None = None
 
 
+CHANNEL_NAMES = {"chat": "chat", "sms": "text messages", "email": "email"}
+
+
 class Macro(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -134,12 +137,20 @@ class MacroBook:
                 return macro
         raise NotFound(f"no macro {macro_id!r}")
 
-    def patron_macro(self, macro_id: str) -> Macro:
-        """One macro a reply to the patron may use: NotFound, or InvalidInput if staff-only."""
+    def patron_macro(self, macro_id: str, channel: str | None = None) -> Macro:
+        """One macro a reply to the patron may use (on `channel`, when given): NotFound, or
+        InvalidInput if staff-only or written for other channels (a chat's "Thanks for
+        chatting" had gone out as an email)."""
         macro = self.macro(macro_id)
         if macro.audience != "patron":
             raise InvalidInput(
                 f"the {macro.label!r} macro is for staff only: it is never sent to the patron"
+            )
+        if channel is not None and channel not in macro.channels:
+            places = " and ".join(CHANNEL_NAMES.get(c, c) for c in macro.channels)
+            raise InvalidInput(
+                f"the {macro.label!r} macro is written for {places}: this conversation is "
+                f"{CHANNEL_NAMES.get(channel, channel)}"
             )
         return macro
 

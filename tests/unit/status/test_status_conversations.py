@@ -963,3 +963,79 @@ async def test_a_reply_meeting_the_routers_placement_at_the_desk_goes_through(
             assert "became a crisis a moment ago" in str(refused)
         else:
             raise AssertionError("a crisis in between must refuse the action")
+
+
+async def test_a_reply_too_long_is_refused_in_characters(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """It was refused as "Value should have at most 5000 items after validation"."""
+    await patron_writes(sessions, "e-long", "hello", channel=Channel.EMAIL, contact="p@x.edu")
+    answer = await client.post(
+        "/conversations/e-long/replies", json={"text": "x" * 6653}, headers=bearer("mgarcia")
+    )
+    assert answer.status_code == 422
+    assert "at most 5000 characters" in answer.text and "items" not in answer.text
+
+
+async def test_a_macro_written_for_chat_is_not_sent_by_email(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """ "Thanks for chatting with the TCC Library" went out as an email (an outside probe)."""
+    await patron_writes(sessions, "e-macro", "hello", channel=Channel.EMAIL, contact="p@x.edu")
+    for call in (
+        client.post(
+            "/conversations/e-macro/replies", json={"macro": "closing"}, headers=bearer("mgarcia")
+        ),
+        client.get("/conversations/e-macro/macros/greeting", headers=bearer("mgarcia")),
+    ):
+        answer = await call
+        assert answer.status_code == 422, answer.text
+        assert "this conversation is email" in answer.json()["detail"]
+    fine = await client.get("/conversations/e-macro/macros/care_report", headers=bearer("mgarcia"))
+    assert fine.status_code in (200, 422)  # a staff-only macro says so; never "written for"
+    assert "written for" not in fine.text
+
+
+async def test_a_ticket_whose_every_reply_was_refused_asks_for_no_survey(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """A reply the patron's mail system refused (550) still counted as an answer, so the close
+    sent a survey saying the question was answered, to an address that refuses mail."""
+    for cid in ("e-refused", "e-reached"):
+        await patron_writes(sessions, cid, "study rooms?", channel=Channel.EMAIL, contact="p@x.edu")
+        replied = await client.post(
+            f"/conversations/{cid}/replies", json={"text": "Yes."}, headers=bearer("mgarcia")
+        )
+        assert replied.status_code == 202, replied.text
+    [refused_reply] = [
+        e for e in publisher.on(NOTIFICATIONS.name) if e.conversation_id == "e-refused"
+    ]
+    async with sessions() as session:
+        await apply(
+            session,
+            event_id="refused-1",
+            data=NotificationDelivered(
+                idempotency_key=refused_reply.idempotency_key,
+                conversation_id="e-refused",
+                kind=NotificationKind.STAFF_REPLY,
+                channel=Channel.EMAIL,
+                state=DeliveryState.FAILED,
+                reason="rejected 550 5.1.1",
+                at=T0 + timedelta(seconds=5),
+            ),
+            assigning=Assigning(),
+        )
+        await session.commit()
+    for cid in ("e-refused", "e-reached"):
+        closed = await client.post(
+            f"/conversations/{cid}/close", json={}, headers=bearer("mgarcia")
+        )
+        assert closed.status_code == 200, closed.text
+    surveys = {
+        e.conversation_id: e.survey
+        for e in publisher.on(INTERACTIONS.name)
+        if isinstance(e, ConversationClosed)
+    }
+    assert surveys == {"e-refused": False, "e-reached": True}

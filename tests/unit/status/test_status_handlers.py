@@ -615,6 +615,50 @@ async def test_a_reply_the_carrier_did_not_deliver_leaves_the_patron_waiting(
     assert await waiting(session, other, at_minutes=5) == ANSWERED
 
 
+@pytest.mark.parametrize(
+    ("short", "words"),
+    [
+        ("rejected 550 5.1.1", "the address does not exist"),
+        ("rejected 552 5.3.4", "the message was too large"),
+        ("rejected 552", "the message was too large"),
+        ("rejected 554 5.7.1", "refused by the receiving mail system"),
+        ("rejected 559", "refused by the receiving mail system (559)"),
+        ("retries exhausted 421", "the mail relay kept failing and refdesk stopped trying"),
+        ("invalid context", "invalid context"),
+    ],
+)
+async def test_an_email_the_relay_refused_says_why_in_words(
+    session: AsyncSession, short: str, words: str
+) -> None:
+    """The console said "Not delivered: rejected 550" where a bounce with the same code said
+    "the address does not exist" (an outside probe)."""
+    cid = f"c-mail-{short.replace(' ', '-')}"
+    await apply(
+        session,
+        event_id=f"{cid}-1",
+        data=received(cid, minutes=0, channel=Channel.EMAIL, contact="p@x.edu"),
+        assigning=OFF,
+    )
+    reply = staff_reply(cid, minutes=2).model_copy(
+        update={"channel": Channel.EMAIL, "recipient": "p@x.edu"}
+    )
+    await apply(session, event_id=f"{cid}-2", data=reply, assigning=OFF)
+    failed = NotificationDelivered(
+        idempotency_key=reply.idempotency_key,
+        conversation_id=cid,
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.EMAIL,
+        state=DeliveryState.FAILED,
+        reason=short,
+        at=reply.requested_at + timedelta(seconds=1),
+    )
+    await apply(session, event_id=f"{cid}-3", data=failed, assigning=OFF)
+    await session.commit()
+    line = await session.get(TranscriptEntry, reply.idempotency_key)
+    assert line is not None and line.delivery_reason == words
+    assert await waiting(session, cid, at_minutes=5) == "5 min"  # it answered nobody
+
+
 async def test_a_failure_reported_before_the_reply_itself_still_answers_nobody(
     session: AsyncSession,
 ) -> None:
