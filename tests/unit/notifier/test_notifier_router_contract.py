@@ -36,7 +36,7 @@ CASES = [
     (Channel.SMS, "I lost a library book, I'm Ana Gomez TCC ID 2223334, the book is 1984", OPEN),
     (Channel.SMS, "can i renew my book", OPEN),
     (Channel.CHAT, "how do I cite a website in APA", OPEN),
-    (Channel.SMS, "HELP", OPEN),
+    (Channel.SMS, "HOURS", OPEN),
     (Channel.EMAIL, "Where can I find peer reviewed articles on climate?", NIGHT),
     (Channel.SMS, "I don't want to be alive anymore", NIGHT),
 ]
@@ -133,3 +133,21 @@ def test_an_email_survey_threads_under_the_patrons_latest_email() -> None:
     assert unthreaded is not None
     plain = parsed(build(unthreaded, settings))
     assert plain["In-Reply-To"] is None and not plain["Subject"].startswith("Re:")
+
+
+def test_a_resent_email_is_the_same_email_date_included() -> None:
+    """The Date was the moment of each attempt, so a resend after a crash was another email
+    beside the same Message-ID (an outside probe)."""
+    closed = ConversationClosed(
+        conversation_id="email-c8",
+        channel=Channel.EMAIL,
+        closed_at=OPEN,
+        patron_contact="patron@example.edu",
+    )
+    cmd = survey_for(closed)
+    assert cmd is not None
+    settings = NotifierSettings(run_dir=Path("/tmp"), survey_url="https://s.tccd.edu/r")
+    first, again = build(cmd, settings), build(cmd, settings)
+    assert first.email is not None and again.email is not None
+    assert first.email.data == again.email.data
+    assert parsed(first)["Date"].datetime == cmd.requested_at.replace(microsecond=0)

@@ -17,7 +17,13 @@ from services.notifier import tables
 from services.notifier.outgoing import build
 from services.notifier.settings import NotifierSettings
 from services.router.commands import commands_for
-from services.router.policy import DecisionInput, default_policy_path, load_policy
+from services.router.policy import (
+    DecisionInput,
+    Policy,
+    default_policy_path,
+    load_policy,
+    parse_policy,
+)
 from shared.events import (
     Channel,
     DeliveryState,
@@ -39,7 +45,7 @@ AT = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def lane(tmp_path: Path, ledger_url: str) -> AsyncIterator[Lane]:
-    settings = NotifierSettings(run_dir=tmp_path, lease_s=LEASE_S, max_attempts=5)
+    settings = NotifierSettings(run_dir=tmp_path, lease_s=LEASE_S, max_attempts=5, retry_for_h=0)
     made = Lane(settings, ledger_url)
     yield made
     await made.deliverer.close()
@@ -252,8 +258,16 @@ async def test_the_opt_out_outlives_the_process(lane: Lane) -> None:
 # ---- the router's commands, as the notifier takes them ----------------------------------------
 
 
-def routed(text: str) -> list[NotificationRequested]:
-    policy = load_policy(default_policy_path())
+def short_code_policy() -> Policy:
+    """The default policy with the HELP and INFO replies its comment gives for a short code."""
+    text = default_policy_path().read_text("utf-8")
+    text = text.replace("  #   HELP: &help_reply ", "  HELP: &help_reply ", 1)
+    text = text.replace("  #   INFO: *help_reply", "  INFO: *help_reply", 1)
+    return parse_policy(text.encode("utf-8"))
+
+
+def routed(text: str, *, help_reply: bool = False) -> list[NotificationRequested]:
+    policy = short_code_policy() if help_reply else load_policy(default_policy_path())
     interaction = InteractionReceived(
         interaction_id=f"i-{text}",
         conversation_id="sms-c1",
@@ -274,17 +288,25 @@ async def test_the_routers_stop_and_start_reach_the_number(lane: Lane) -> None:
     await lane.later(1)
     assert lane.sms.attempts == []
     await lane.deliverer.record(routed("start"))
-    await lane.deliverer.record(routed("HELP"))
+    await lane.deliverer.record(routed("hours"))  # another text than the refused HOURS
     await lane.later(1)
     assert len(lane.sms.created) == 1 and lane.sms.created[0].body.startswith("TCC Library:")
 
 
 @pytest.mark.parametrize("word", ["HELP", "help", "INFO"])
 def test_the_help_reply_says_each_thing_once(word: str) -> None:
-    """The tester's HELP reply said "TCC Library:" twice and "STOP to opt out" twice."""
-    [cmd] = routed(word)
+    """The tester's HELP reply said "TCC Library:" twice and "STOP to opt out" twice. (The
+    default policy leaves HELP to Twilio; a short code's policy answers it, as here.)"""
+    [cmd] = routed(word, help_reply=True)
     text = build(cmd, NotifierSettings(run_dir=Path("/tmp"))).text
     assert text.count("TCC Library") == 1
     assert text.count("STOP") == 1 and text.count("opt out") == 1
     assert "Msg&data rates may apply" in text
     assert len(text) <= 160  # one segment
+
+
+def test_ayuda_gets_one_reply_with_the_rates_in_spanish() -> None:
+    [cmd] = routed("ayuda")
+    text = build(cmd, NotifierSettings(run_dir=Path("/tmp"))).text
+    assert text.count("TCC Library") == 1 and text.count("STOP") == 1
+    assert "Pueden aplicarse tarifas de mensajes y datos" in text

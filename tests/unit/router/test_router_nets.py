@@ -232,7 +232,6 @@ def test_spanish_after_hours_ack(policy: Policy) -> None:
 KEYWORDS = [
     ("AYUDA", "es", "Escriba su pregunta"),
     ("horario", "es", "lun-jue"),
-    ("HELP", "en", "Text your question"),
     ("HOURS", "en", "Mon-Thu"),
 ]
 

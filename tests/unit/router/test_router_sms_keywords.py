@@ -315,22 +315,41 @@ def test_a_spanish_start_word_opts_back_in(policy: Policy, word: str) -> None:
     assert sms_segments(reply.context["reply_text"]) == ("GSM-7", 1)
 
 
-def test_help_is_one_reply_in_open_hours_and_overnight(policy: Policy, model: LearnedModel) -> None:
-    """The tester's three texts (hand-off, reply, acknowledgement) are one: the reply."""
+def test_help_gets_no_text_of_refdesks_twilio_answers_it(
+    policy: Policy, model: LearnedModel
+) -> None:
+    """The tester's three texts (hand-off, reply, acknowledgement) became one reply; and that
+    reply was a second text, since Twilio answers HELP and INFO itself on long codes (an
+    outside probe). AYUDA, which Twilio does not know, is answered once, day and night."""
     for when in (OPEN_HOURS, OVERNIGHT):
-        data = interaction("HELP", when=when)
+        for word in ("HELP", "info"):
+            assert commands(policy, interaction(word, when=when), model) == []
+        data = interaction("AYUDA", when=when)
         [out] = commands(policy, data, model)
         assert out.kind is NotificationKind.KEYWORD_REPLY
-        assert out.context["keyword"] == "HELP"
+        assert out.context["keyword"] == "AYUDA"
         assert out.idempotency_key == derived_id(data.interaction_id, "keyword")
+
+
+def test_a_policy_for_a_short_code_answers_help_itself(policy_text: str) -> None:
+    """On a short code outside a Messaging Service Twilio answers nothing: the operator adds
+    the HELP reply the policy's comment gives, and it is sent."""
+    text = policy_text.replace("  #   HELP: &help_reply ", "  HELP: &help_reply ", 1).replace(
+        "  #   INFO: *help_reply", "  INFO: *help_reply", 1
+    )
+    custom = parse_policy(text.encode("utf-8"))
+    [out] = commands(custom, interaction("HELP"))
+    assert out.kind is NotificationKind.KEYWORD_REPLY
+    assert out.context["reply_text"].startswith("Text your question and a librarian will reply")
 
 
 def test_a_policy_stop_reply_is_the_one_confirmation(policy_text: str) -> None:
     """A policy that keeps a STOP reply sends it, and names it in the opt-out as the one text
     the notifier still sends the number."""
     text = policy_text.replace(
-        "  INFO: *help_reply\n",
-        '  INFO: *help_reply\n  STOP: "You are unsubscribed from TCC Library texts."\n',
+        "sms_keywords:\n",
+        'sms_keywords:\n  STOP: "You are unsubscribed from TCC Library texts."\n',
+        1,
     )
     custom = parse_policy(text.encode("utf-8"))
     data = interaction("Stop")
