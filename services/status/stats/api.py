@@ -95,6 +95,7 @@ async def summary_data(
     frm: date | None,
     to: date | None,
     group_by: str,
+    channel: str | None = None,
 ) -> dict[str, Any]:
     """The summary a reader asked for, access logged."""
     viewer = await allowed_reader(actor, res, session)
@@ -106,7 +107,28 @@ async def summary_data(
         group_by=group_by,
         viewer=viewer,
         department_name=res.book.department_name,
+        channel=channel,
     )
+
+
+def prefers_csv(accept: str) -> bool:
+    """Whether an Accept header asks for CSV over JSON, its q-values read (a tie keeps JSON;
+    "application/json, text/csv;q=0" is JSON: a substring test had answered CSV)."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[media.lower()] = max(q, weights.get(media.lower(), 0.0))
+    csv_q = weights.get(CSV, 0.0)
+    json_q = max(weights.get("application/json", 0.0), weights.get("*/*", 0.0))
+    return csv_q > 0 and csv_q > json_q
 
 
 def csv_response(data: dict[str, Any]) -> Response:
@@ -122,6 +144,10 @@ def csv_response(data: dict[str, Any]) -> Response:
 FromQ = Annotated[date | None, Query(alias="from", description="first desk day (inclusive)")]
 ToQ = Annotated[date | None, Query(alias="to", description="last desk day (inclusive)")]
 GroupQ = Annotated[GroupBy, Query(description="hour and weekday in desk time")]
+ChannelQ = Annotated[
+    Literal["chat", "sms", "email"] | None,
+    Query(description="only the questions that arrived on this channel"),
+]
 
 
 @router.get("/reports/summary", summary="Desk statistics by one grouping (JSON or CSV)")
@@ -133,13 +159,20 @@ async def summary(
     frm: FromQ = None,
     to: ToQ = None,
     group_by: GroupQ = "week",
+    channel: ChannelQ = None,
 ) -> Any:
     """Counts, first-response and resolution p50/p90 (seconds), overnight share, transfers by
     target, crisis escalations and acknowledgement times (counts); `Accept: text/csv` for CSV."""
     data = await summary_data(
-        actor=actor, res=res, session=session, frm=frm, to=to, group_by=group_by
+        actor=actor,
+        res=res,
+        session=session,
+        frm=frm,
+        to=to,
+        group_by=group_by,
+        channel=channel,
     )
-    if CSV in request.headers.get("accept", ""):
+    if prefers_csv(request.headers.get("accept", "")):
         return csv_response(data)
     return data
 
@@ -152,10 +185,17 @@ async def summary_csv(
     frm: FromQ = None,
     to: ToQ = None,
     group_by: GroupQ = "week",
+    channel: ChannelQ = None,
 ) -> Response:
     """One row per group and a total row."""
     data = await summary_data(
-        actor=actor, res=res, session=session, frm=frm, to=to, group_by=group_by
+        actor=actor,
+        res=res,
+        session=session,
+        frm=frm,
+        to=to,
+        group_by=group_by,
+        channel=channel,
     )
     return csv_response(data)
 

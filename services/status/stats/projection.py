@@ -130,6 +130,11 @@ async def on_routing(session: AsyncSession, data: RoutingDecided) -> None:
     by_router = data.decided_by == ROUTER
     crisis = escalates(data)
     keyword = answered_keyword(data)
+    if keyword and by_router and row.received_by is None:
+        # a text of one keyword (STOP, HELP, HOURS) is nobody's question: a conversation of
+        # keywords only is not counted (they had been questions, reference transactions in the
+        # annual report among them); the question after them is received where it is routed
+        return
     if by_router and not keyword and row.action is None and row.transfers == 0:
         # the first question after keywords only (STOP, START, HOURS): it is received where
         # the router puts it, not transferred there from the keyword's department

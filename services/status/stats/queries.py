@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.stats.models import DeskStat, DeskStatTransfer
 
+NOT_STAFF = ("patron", "platform")
+"""Who else closes a chat, as the chat platform says it (`chat.ended`'s closed_by)."""
+
 GROUP_KEYS: dict[str, Any] = {
     "hour": DeskStat.desk_hour,
     "weekday": DeskStat.desk_weekday,
@@ -30,8 +33,19 @@ GROUP_KEYS: dict[str, Any] = {
     "department": DeskStat.received_by,
     "topic": DeskStat.topic,
     "read_scale": DeskStat.read_scale,
-    # who closed it, while it is closed: a ticket the patron reopened is nobody's close yet
-    "staff": case((DeskStat.closed_at.is_not(None), DeskStat.closed_by), else_=None),
+    # who closed it, while it is closed: a ticket the patron reopened is nobody's close yet,
+    # and a chat the patron left or the platform ended was closed by no staff member (it had
+    # been a staff row called "patron")
+    "staff": case(
+        (
+            and_(
+                DeskStat.closed_at.is_not(None),
+                DeskStat.closed_by.not_in(NOT_STAFF),
+            ),
+            DeskStat.closed_by,
+        ),
+        else_=None,
+    ),
 }
 """What each `group_by` groups on (department: the department that received the question;
 staff: who closed it)."""
@@ -39,7 +53,7 @@ staff: who closed it)."""
 ACK_BUCKETS = ((300, "within_5_min"), (900, "within_15_min"), (3600, "within_1_h"))
 """Crisis acknowledgement times are reported as counts in these buckets, never per case."""
 ACK_NAMES = (*(name for _, name in ACK_BUCKETS), "later")
-COUNTS = ("questions", "closed", "overnight", "transferred", "crisis")
+COUNTS = ("questions", "closed", "responded", "overnight", "transferred", "crisis")
 CRISIS_COUNTS = ("unacknowledged", "safety_reviews", *ACK_NAMES)
 DURATIONS = (("first_response", DeskStat.first_response_s), ("resolution", DeskStat.resolution_s))
 
@@ -61,6 +75,7 @@ class Figures:
     key: Any = None
     questions: int = 0
     closed: int = 0
+    responded: int = 0
     overnight: int = 0
     transferred: int = 0
     crisis: int = 0
@@ -90,6 +105,8 @@ def _count_columns() -> list[Any]:
     columns = [
         func.count().label("questions"),
         func.count(DeskStat.closed_at).label("closed"),
+        # staff claimed, replied or transferred (the first response's events)
+        func.count(DeskStat.first_response_at).label("responded"),
         _flag(DeskStat.overnight.is_(True)).label("overnight"),
         _flag(DeskStat.transfers > 0).label("transferred"),
         _flag(crisis).label("crisis"),
@@ -221,12 +238,15 @@ async def figures(
     return groups, total
 
 
-async def transfers_by_target(session: AsyncSession, *, frm: date, to: date) -> dict[str, int]:
-    """How many transfers went to each department."""
+async def transfers_by_target(
+    session: AsyncSession, *, frm: date, to: date, only: ColumnElement[bool] | None = None
+) -> dict[str, int]:
+    """How many transfers went to each department (`only` narrows the conversations)."""
+    where = counted(frm, to) if only is None else and_(counted(frm, to), only)
     stmt = (
         select(DeskStatTransfer.to_department, func.count())
         .join(DeskStat, DeskStat.conversation_id == DeskStatTransfer.conversation_id)
-        .where(counted(frm, to))
+        .where(where)
         .group_by(DeskStatTransfer.to_department)
     )
     return {str(row[0]): int(row[1]) for row in await session.execute(stmt)}

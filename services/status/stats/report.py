@@ -50,8 +50,10 @@ COLUMNS = (
     "overnight_share",
     "transferred",
     "crisis",
+    "responded",
 )
-"""The CSV's figure columns, after `group` and `label`."""
+"""The CSV's figure columns, after `group` and `label` (`responded` last: added after the
+others, so a spreadsheet reading columns by position keeps working)."""
 
 Namer = Callable[[str], str]
 
@@ -94,6 +96,8 @@ def _order(group_by: str, groups: dict[Any, queries.Figures]) -> list[Any]:
     keys = list(groups)
     if group_by in ("hour", "weekday"):
         return list(range(24 if group_by == "hour" else 7))
+    if group_by == "channel":  # every channel, a row of zeros too: a sheet finds its SMS row
+        return [*CHANNELS, *sorted(k for k in keys if k not in CHANNELS)]
     if group_by in ("day", "week", "month", "read_scale"):
         return sorted(keys, key=lambda k: (k is None, k if k is not None else 0))
     listed = {"channel": list(CHANNELS), "topic": list(TOPICS)}.get(group_by)
@@ -124,6 +128,7 @@ def row_view(figures: queries.Figures) -> dict[str, Any]:
         "overnight_share": None if share is None else round(share, 3),
         "transferred": figures.transferred,
         "crisis": figures.crisis,
+        "responded": figures.responded,
     }
 
 
@@ -146,9 +151,12 @@ async def summary(
     group_by: str,
     viewer: Viewer,
     department_name: Namer,
+    channel: str | None = None,
 ) -> dict[str, Any]:
-    """The summary report: totals, one row per group, transfers by target, crises."""
-    groups, total = await queries.figures(session, frm=frm, to=to, group_by=group_by)
+    """The summary report: totals, one row per group, transfers by target, crises; `channel`
+    narrows every figure to the questions that arrived on it."""
+    only = None if channel is None else DeskStat.channel == channel
+    groups, total = await queries.figures(session, frm=frm, to=to, group_by=group_by, only=only)
     rows = []
     small = group_by == "staff" and not viewer.admin
     staff_names: dict[str, str] = {}
@@ -163,12 +171,13 @@ async def summary(
         view = {"key": _key_json(key), "label": shown, **view}
         view["suppressed"] = hide
         rows.append(view)
-    transfers = await queries.transfers_by_target(session, frm=frm, to=to)
+    transfers = await queries.transfers_by_target(session, frm=frm, to=to, only=only)
     crisis = total.crises
     return {
         "from": frm.isoformat(),
         "to": to.isoformat(),
         "group_by": group_by,
+        "channel": channel,
         "timezone": "America/Chicago",
         "totals": row_view(total),
         "groups": rows,
@@ -205,6 +214,9 @@ def to_csv(report: dict[str, Any]) -> str:
 async def annual(session: AsyncSession, *, fiscal_year: int) -> dict[str, Any]:
     """Questions in a fiscal year (July-June) for the ACRL and IPEDS surveys."""
     where = and_(DeskStat.fiscal_year == fiscal_year, DeskStat.received_by.is_not(None))
+    # ACRL counts "information contacts ... by a member of the library staff": a question
+    # nobody claimed, answered or transferred is no transaction
+    responded = and_(where, DeskStat.first_response_at.is_not(None))
     first, last = fiscal_range(fiscal_year)
     by_channel = await queries.counts_by(session, where, DeskStat.channel)
     by_month = await queries.counts_by(session, where, DeskStat.desk_month)
@@ -213,10 +225,11 @@ async def annual(session: AsyncSession, *, fiscal_year: int) -> dict[str, Any]:
     directional = await queries.counts_by(
         session,
         and_(
-            where,
+            responded,
             (DeskStat.read_scale == 1) | (DeskStat.topic == DIRECTIONAL_TOPIC),
         ),
     )
+    answered = (await queries.counts_by(session, responded)).get((), 0)
     total = sum(by_channel.values())
     excluded = directional.get((), 0)
     months = [f"{y:04d}-{m:02d}" for y, m in _months(first, last)]
@@ -225,8 +238,9 @@ async def annual(session: AsyncSession, *, fiscal_year: int) -> dict[str, Any]:
         "from": first.isoformat(),
         "to": last.isoformat(),
         "questions": total,
-        "reference_transactions": total - excluded,
+        "reference_transactions": answered - excluded,
         "directional_or_policy": excluded,
+        "not_responded": total - answered,
         "by_channel": {c: by_channel.get((c,), 0) for c in CHANNELS},
         "by_month": [{"month": m, "questions": by_month.get((m,), 0)} for m in months],
         "by_read_scale": {

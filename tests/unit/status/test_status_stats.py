@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, bearer
 
 from services.status.handlers import Assigning, apply, apply_batch
 from services.status.models import Conversation
-from services.status.stats import charts
+from services.status.stats import charts, queries
 from services.status.stats.models import DeskStat
 from shared.events import (
     SMS_KEYWORD_RULE,
@@ -528,6 +528,32 @@ async def test_a_question_after_keywords_only_is_received_where_it_is_routed(
         0,
     )
     assert row.action == "transfer"
+    # a number that texted only keywords asked nothing: its conversation is not a question
+    only = "sms-kw-only"
+    stop = keyword.model_copy(
+        update={"conversation_id": only, "decision_id": f"k-{only}", "interaction_id": f"i-{only}"}
+    )
+    hours = stop.model_copy(
+        update={
+            "decision_id": f"h-{only}",
+            "rules": [RuleHit(rule_id=SMS_KEYWORD_RULE, matched=["hours"])],
+            "overnight": True,
+        }
+    )
+    message = text("STOP", 1).model_copy(
+        update={"conversation_id": only, "interaction_id": f"i-{only}"}
+    )
+    async with sessions() as session:  # event ids of their own (feed's are e0, e1, ...)
+        batch = [(f"only-{n}", data) for n, data in enumerate((stop, message, hours))]
+        await apply_batch(session, batch, assigning=Assigning())
+        await session.commit()
+    async with sessions() as session:
+        kept = await session.get(DeskStat, only)
+        counted = await session.scalar(
+            select(func.count()).select_from(DeskStat).where(queries.counted(at.date(), at.date()))
+        )
+    assert kept is None or kept.received_by is None
+    assert counted == 1  # the calculator question only
 
 
 def fiscal_truths() -> list[Truth]:
@@ -570,6 +596,9 @@ def fiscal_truths() -> list[Truth]:
         )
         truth = Truth(cid, first.channel.value, at, "reference", read_scale=scale, topic=topic)
         truth.events = [("i", at, text), ("r", at, decision), ("i", at, close)]
+        if n:  # fy-0 is closed with nobody having answered it: no reference transaction
+            claim = ConversationClaimed(conversation_id=cid, staff_id="mgarcia", at=at)
+            truth.events.insert(2, ("d", at, claim))
         out.append(truth)
     return out
 
@@ -592,10 +621,14 @@ async def test_annual_summary_counts_a_fiscal_year_july_to_june(
     assert body["by_read_scale"]["1"] == 1 and body["by_read_scale"]["untagged"] == 1
     assert body["by_topic"]["citation"] == 1 and body["by_topic"]["untagged"] == 1
     assert sum(body["by_channel"].values()) == 3
+    assert body["not_responded"] == 0
     earlier = (
         await client.get("/reports/annual", params={"fiscal_year": 2025}, headers=bearer("dkim"))
     ).json()
-    assert earlier["questions"] == 1
+    # closed, tagged READ 2, but nobody claimed, answered or transferred it: ACRL's "contact
+    # with a member of the library staff" never happened
+    assert earlier["questions"] == 1 and earlier["reference_transactions"] == 0
+    assert earlier["not_responded"] == 1
 
 
 @pytest.mark.parametrize(
@@ -622,3 +655,58 @@ def test_a_bound_is_rounded_up_and_a_typical_time_down() -> None:
     assert duration(629) == "10 min" and duration(629, up=True) == "11 min"
     assert duration(360, up=True) == "6 min"  # exactly six minutes is within six
     assert duration(45.2, up=True) == "46 s" and duration(None, up=True) == "\u2013"
+
+
+async def test_questions_staff_responded_to_are_counted_and_a_patrons_close_is_nobodys(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    """No figure said how many questions got a staff response, and a chat the patron left
+    showed in the staff breakdown as a staff member called "patron" (an outside probe)."""
+    events: list[BaseModel] = []
+    for cid, closer, claimed in (("chat-r1", "mgarcia", True), ("chat-r2", "patron", False)):
+        first = generate(1, seed=7)[0].events[0][2]
+        assert isinstance(first, InteractionReceived)
+        events += [
+            first.model_copy(
+                update={"conversation_id": cid, "interaction_id": f"i-{cid}", "received_at": T0}
+            ),
+            RoutingDecided(
+                decision_id=f"d-{cid}",
+                interaction_id=f"i-{cid}",
+                conversation_id=cid,
+                channel=first.channel,
+                action=Action.ANSWER,
+                department="reference",
+                priority=Priority.NORMAL,
+                overnight=False,
+                policy_version="t",
+                decided_at=T0 + timedelta(seconds=1),
+            ),
+        ]
+        if claimed:
+            events.append(
+                ConversationClaimed(
+                    conversation_id=cid, staff_id="mgarcia", at=T0 + timedelta(minutes=1)
+                )
+            )
+        events.append(
+            ConversationClosed(
+                conversation_id=cid,
+                channel=first.channel,
+                closed_at=T0 + timedelta(minutes=5),
+                closed_by=closer,
+            )
+        )
+    async with sessions() as session:
+        await apply_batch(
+            session, [(f"resp-{n}", e) for n, e in enumerate(events)], assigning=Assigning()
+        )
+        await session.commit()
+    day = T0.date().isoformat()
+    params = {"from": day, "to": day, "group_by": "staff"}
+    body = (await client.get("/reports/summary", params=params, headers=bearer("dkim"))).json()
+    assert body["totals"]["questions"] == 2 and body["totals"]["responded"] == 1
+    keys = [g["key"] for g in body["groups"]]
+    assert "patron" not in keys and None in keys
+    csv = await client.get("/reports/summary.csv", params=params, headers=bearer("dkim"))
+    assert csv.text.splitlines()[0].endswith(",crisis,responded")

@@ -15,6 +15,7 @@ from status_fakes import T0, Clock, FakePublisher, arrive, bearer
 
 from services.status.handlers import Assigning, apply
 from services.status.models import Conversation, TranscriptAccess
+from services.status.stats import api as stats_api
 from services.status.stats.models import DeskStat
 from shared.events import Channel, ConversationClosed, ConversationTagged
 from shared.topics import DESK, INTERACTIONS
@@ -78,7 +79,13 @@ async def test_small_staff_cells_are_shown_as_under_five_except_to_admins(
     by_topic = await client.get(
         "/reports/summary", params={**DAY, "group_by": "channel"}, headers=bearer("lokafor")
     )
-    assert [g["questions"] for g in by_topic.json()["groups"]] == [10]
+    # every channel is a row, a channel nobody used too (a sheet looking up SMS finds 0)
+    groups = by_topic.json()["groups"]
+    assert [(g["key"], g["questions"], g["suppressed"]) for g in groups] == [
+        ("chat", 10, False),
+        ("sms", 0, False),
+        ("email", 0, False),
+    ]
 
 
 async def test_csv_by_extension_and_by_accept_header(
@@ -249,3 +256,44 @@ async def test_tag_edits_by_others_and_after_a_day_are_refused(
         "/conversations/c-tag2/tags", json={"read_scale": 3}, headers=bearer("mgarcia")
     )
     assert late.status_code == 409 and "24 hours" in late.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "csv_wanted"),
+    [
+        ("text/csv", True),
+        ("text/csv, */*;q=0.1", True),
+        ("application/json, text/csv;q=0", False),
+        ("application/json;q=0.5, text/csv", True),
+        ("text/csv;q=0.5, application/json", False),
+        ("text/csv, application/json", False),  # a tie keeps the JSON
+        ("*/*", False),
+        ("", False),
+    ],
+)
+def test_csv_is_answered_only_to_a_reader_that_prefers_it(accept: str, csv_wanted: bool) -> None:
+    """`Accept: application/json, text/csv;q=0` was answered CSV (a substring test)."""
+    assert stats_api.prefers_csv(accept) is csv_wanted
+
+
+async def test_one_channel_at_a_time(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    """ "How many questions did we answer by text last week, and how many were about
+    citations?": `channel=sms` had been ignored, answering every channel's figures."""
+    await arrive(sessions, "sms-1", channel=Channel.SMS, minutes_ago=30)
+    await arrive(sessions, "sms-2", channel=Channel.SMS, minutes_ago=20)
+    await arrive(sessions, "chat-1", channel=Channel.CHAT, minutes_ago=10)
+    params = {**DAY, "group_by": "channel"}
+    everything = await client.get("/reports/summary", params=params, headers=bearer("lokafor"))
+    texts = await client.get(
+        "/reports/summary", params={**params, "channel": "sms"}, headers=bearer("lokafor")
+    )
+    assert everything.json()["totals"]["questions"] == 3
+    body = texts.json()
+    assert body["channel"] == "sms" and body["totals"]["questions"] == 2
+    assert {g["key"]: g["questions"] for g in body["groups"]} == {"chat": 0, "sms": 2, "email": 0}
+    refused = await client.get(
+        "/reports/summary", params={**params, "channel": "fax"}, headers=bearer("lokafor")
+    )
+    assert refused.status_code == 422
