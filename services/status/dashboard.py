@@ -252,12 +252,13 @@ router.include_router(pages.router)
 
 
 def _browser_page(request: Request) -> bool:
-    """Whether a request is a browser's navigation to a console page (GET under /dashboard,
-    asking for HTML): the requests that get an error page rather than problem+json."""
+    """Whether a request is a browser's navigation to a console page (GET, or HEAD as its
+    probe, under /dashboard, asking for HTML): the requests that get an error page rather than
+    problem+json."""
     path = request.url.path
     return (
         (path == "/dashboard" or path.startswith("/dashboard/"))
-        and request.method == "GET"
+        and request.method in ("GET", "HEAD")
         and error_pages.wants_html(request.headers.get("accept"))
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
@@ -33,9 +34,22 @@ router = APIRouter(tags=["dashboard"], include_in_schema=False)
 @functools.cache
 def templates() -> Jinja2Templates:
     """The console's Jinja2 templates (autoescaped), built on first use and kept."""
-    found = Jinja2Templates(directory=str(TEMPLATES))
-    found.env.globals["sms_reply_max"] = actions.SMS_REPLY_MAX
-    return found
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True),
+        auto_reload=False,
+    )
+    env.globals["sms_reply_max"] = actions.SMS_REPLY_MAX
+    return Jinja2Templates(env=compiled(env))
+
+
+def compiled(env: Environment) -> Environment:
+    """`env` with every template compiled now, once: a process renders the templates of the
+    code it runs, never files an upgrade replaced under it (a running status had answered
+    500 on the reports page when its template changed on disk), and stats no file per page."""
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    return env
 
 
 def department_choices(res: Resources, actor: Actor) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from services.status.auth import has_role
+from services.status.console import pages
 from services.status.conversations.reading import log_access
 from services.status.deps import ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import InvalidInput
@@ -35,10 +36,10 @@ def templates() -> Jinja2Templates:
     loader = ChoiceLoader(
         [FileSystemLoader(str(HERE / "templates")), FileSystemLoader(str(CONSOLE_TEMPLATES))]
     )
-    env = Environment(loader=loader, autoescape=select_autoescape(default=True))
+    env = Environment(loader=loader, autoescape=select_autoescape(default=True), auto_reload=False)
     env.filters["duration"] = overview.duration
     env.filters["within"] = functools.partial(overview.duration, up=True)
-    return Jinja2Templates(env=env)
+    return Jinja2Templates(env=pages.compiled(env))
 
 
 def _day(value: str | None, name: str) -> date | None:

@@ -196,7 +196,14 @@ async def test_the_pages_answer_head_as_they_answer_get(client: httpx.AsyncClien
         assert head.headers["content-type"] == got.headers["content-type"]
         assert head.headers["content-type"].startswith("text/html")
     # an API route keeps the methods it names
-    assert (await client.head("/dashboard/state", headers=BROWSER)).status_code == 405
+    api_client = {"Accept": "application/json"}
+    assert (await client.head("/dashboard/state", headers=api_client)).status_code == 405
+    # an address no page has: the same "Page not found" page as GET (it was problem+json)
+    missing = await client.head("/dashboard/nothing-here", headers=BROWSER)
+    got = await client.get("/dashboard/nothing-here", headers=BROWSER)
+    assert missing.status_code == got.status_code == 404
+    assert missing.headers["content-type"] == got.headers["content-type"]
+    assert got.headers["content-type"].startswith("text/html")
 
 
 @pytest.mark.parametrize(
