@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select
+from sqlalchemy import Table, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -409,6 +409,58 @@ def _department_phrase(decision: RoutingDecided) -> str:
     return text
 
 
+async def _next_inbound(
+    session: AsyncSession, conversation_id: str, after: datetime
+) -> datetime | None:
+    """When the patron's first message after `after` came, if one has."""
+    stored = await session.execute(
+        select(func.min(_LINES.c.at)).where(
+            _LINES.c.conversation_id == conversation_id,
+            _LINES.c.direction == "in",
+            _LINES.c.at > after,
+        )
+    )
+    times = [at for at in (stored.scalar(),) if at is not None]
+    times += [
+        row["at"]
+        for row in known(session)
+        if row["conversation_id"] == conversation_id
+        and row["direction"] == "in"
+        and row["at"] > after
+    ]
+    return min(times, default=None)
+
+
+async def _keyword_answered(session: AsyncSession, conv: AnyConversation, interaction: str) -> None:
+    """A text of one keyword refdesk or Twilio answered (STOP, HELP, HOURS): nobody waits on
+    it, whichever of its message and its decision, and of the messages around it, came first."""
+    latest_answered = (
+        conv.keyword_answered is not None and conv.keyword_answered == conv.last_interaction_id
+    )
+    entry = await line(session, interaction)
+    if entry is None:  # decided before its message came
+        if (
+            interaction != conv.last_interaction_id
+            and latest_answered
+            and conv.waiting_since is not None
+            and conv.waiting_since == conv.last_patron_at
+        ):
+            # after a keyword that was all that waited (STOP, then START): nothing waits; the
+            # message, when it comes, is answered too
+            conv.waiting_since = None
+        conv.keyword_answered = interaction
+        return
+    if conv.waiting_since is not None and entry["direction"] == "in":
+        if entry["at"] == conv.waiting_since:
+            # the oldest message waiting is this keyword: what waits is what came after it
+            # (two keywords texted together, both messages before either decision, had left
+            # the conversation waiting)
+            conv.waiting_since = await _next_inbound(session, conv.conversation_id, entry["at"])
+    if not (latest_answered and interaction != conv.last_interaction_id):
+        # never an older keyword over the latest one (decisions applied out of order)
+        conv.keyword_answered = interaction
+
+
 async def on_routing(
     session: AsyncSession, conv: AnyConversation, data: RoutingDecided, *, kept: bool = False
 ) -> None:
@@ -417,17 +469,7 @@ async def on_routing(
     message for safety review."""
     conv.routed = True
     if answered_keyword(data):
-        if (
-            data.interaction_id != conv.last_interaction_id
-            and conv.keyword_answered is not None
-            and conv.keyword_answered == conv.last_interaction_id
-            and conv.waiting_since is not None
-            and conv.waiting_since == conv.last_patron_at
-        ):
-            # decided before its message arrives, after a keyword that was all that waited
-            # (STOP, then START): nothing waits; the message, when it comes, is answered too
-            conv.waiting_since = None
-        conv.keyword_answered = data.interaction_id
+        await _keyword_answered(session, conv, data.interaction_id)
     if not kept:
         conv.action = data.action.value
     conv.lang = data.lang or conv.lang

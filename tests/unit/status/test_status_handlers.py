@@ -525,6 +525,34 @@ async def test_keywords_in_a_row_wait_for_nobody(
     assert await waiting(session, cid, at_minutes=11) == "2 min"
 
 
+@pytest.mark.parametrize("order", ["messages-first", "decisions-reversed"])
+async def test_keywords_texted_together_wait_for_nobody(session: AsyncSession, order: str) -> None:
+    """Both messages reached the desk before either decision (texted within 50 ms): the
+    conversation waited from the first (the verifying probe: 3 of 5 STOP+START, 3 of 3
+    HELP+INFO)."""
+    cid = f"c-together-{order}"
+    stop = received(cid, minutes=0).model_copy(update={"text": "STOP"})
+    start = received(cid, minutes=1).model_copy(update={"text": "START"})
+    decisions = [
+        keyword(cid, minutes=0, word="stop"),
+        keyword(cid, minutes=1, word="start"),
+    ]
+    if order == "decisions-reversed":
+        decisions.reverse()
+    for n, event in enumerate([stop, start, *decisions]):
+        await apply(session, event_id=f"{cid}-{n}", data=event, assigning=OFF)
+    assert await waiting(session, cid, at_minutes=3) == ANSWERED
+    # a question texted right after a keyword, both before the decisions: it waits, from its
+    # own time
+    other = f"c-kw-question-{order}"
+    first = received(other, minutes=0).model_copy(update={"text": "HOURS"})
+    question = received(other, minutes=2)
+    events = [first, question, keyword(other, minutes=0, word="hours")]
+    for n, event in enumerate(events):
+        await apply(session, event_id=f"{other}-{n}", data=event, assigning=OFF)
+    assert await waiting(session, other, at_minutes=5) == "3 min"
+
+
 def refused(reply: NotificationRequested) -> NotificationDelivered:
     """The notifier's word that a reply to a number that texted STOP was not sent."""
     return NotificationDelivered(
