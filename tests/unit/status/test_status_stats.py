@@ -670,17 +670,12 @@ async def test_questions_staff_responded_to_are_counted_and_a_patrons_close_is_n
             first.model_copy(
                 update={"conversation_id": cid, "interaction_id": f"i-{cid}", "received_at": T0}
             ),
-            RoutingDecided(
-                decision_id=f"d-{cid}",
-                interaction_id=f"i-{cid}",
-                conversation_id=cid,
-                channel=first.channel,
-                action=Action.ANSWER,
-                department="reference",
-                priority=Priority.NORMAL,
-                overnight=False,
-                policy_version="t",
-                decided_at=T0 + timedelta(seconds=1),
+            _decision(
+                cid,
+                first.channel,
+                "reference",
+                T0 + timedelta(seconds=1),
+                Truth(cid, first.channel.value, T0, "reference"),
             ),
         ]
         if claimed:
