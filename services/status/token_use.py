@@ -65,9 +65,8 @@ class TokenUse:
             )
             await session.commit()
         except BaseException:
-            for token_id, at in pending.items():
-                if at > self._pending.get(token_id, at - GRANULARITY):
-                    self._pending[token_id] = at
+            for token_id, at in pending.items():  # with what was noted meanwhile
+                self._pending[token_id] = max(at, self._pending.get(token_id, at))
             raise
         self._written.update(pending)
         return len(pending)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,30 +87,6 @@ async def allowed_reader(actor: Actor, res: ResourcesDep, session: SessionDep) -
     return report.Viewer(admin=has_role(actor, "admin"))
 
 
-async def summary_data(
-    *,
-    actor: Actor,
-    res: ResourcesDep,
-    session: SessionDep,
-    frm: date | None,
-    to: date | None,
-    group_by: str,
-    channel: str | None = None,
-) -> dict[str, Any]:
-    """The summary a reader asked for, access logged."""
-    viewer = await allowed_reader(actor, res, session)
-    first, last = date_range(frm, to, today(res.clock()))
-    return await report.summary(
-        session,
-        frm=first,
-        to=last,
-        group_by=group_by,
-        viewer=viewer,
-        department_name=res.book.department_name,
-        channel=channel,
-    )
-
-
 def prefers_csv(accept: str) -> bool:
     """Whether an Accept header asks for CSV over JSON, its q-values read (a tie keeps JSON;
     "application/json, text/csv;q=0" is JSON: a substring test had answered CSV)."""
@@ -150,9 +126,7 @@ ChannelQ = Annotated[
 ]
 
 
-@router.get("/reports/summary", summary="Desk statistics by one grouping (JSON or CSV)")
-async def summary(
-    request: Request,
+async def summary_data(
     actor: ActorDep,
     res: ResourcesDep,
     session: SessionDep,
@@ -160,43 +134,36 @@ async def summary(
     to: ToQ = None,
     group_by: GroupQ = "week",
     channel: ChannelQ = None,
-) -> Any:
-    """Counts, first-response and resolution p50/p90 (seconds), overnight share, transfers by
-    target, crisis escalations and acknowledgement times (counts); `Accept: text/csv` for CSV."""
-    data = await summary_data(
-        actor=actor,
-        res=res,
-        session=session,
-        frm=frm,
-        to=to,
+) -> dict[str, Any]:
+    """The summary a reader asked for (both summary routes' parameters), access logged."""
+    viewer = await allowed_reader(actor, res, session)
+    first, last = date_range(frm, to, today(res.clock()))
+    return await report.summary(
+        session,
+        frm=first,
+        to=last,
         group_by=group_by,
+        viewer=viewer,
+        department_name=res.book.department_name,
         channel=channel,
     )
+
+
+SummaryDep = Annotated[dict[str, Any], Depends(summary_data)]
+
+
+@router.get("/reports/summary", summary="Desk statistics by one grouping (JSON or CSV)")
+async def summary(request: Request, data: SummaryDep) -> Any:
+    """Counts, first-response and resolution p50/p90 (seconds), overnight share, transfers by
+    target, crisis escalations and acknowledgement times (counts); `Accept: text/csv` for CSV."""
     if prefers_csv(request.headers.get("accept", "")):
         return csv_response(data)
     return data
 
 
 @router.get("/reports/summary.csv", summary="The summary as CSV")
-async def summary_csv(
-    actor: ActorDep,
-    res: ResourcesDep,
-    session: SessionDep,
-    frm: FromQ = None,
-    to: ToQ = None,
-    group_by: GroupQ = "week",
-    channel: ChannelQ = None,
-) -> Response:
+async def summary_csv(data: SummaryDep) -> Response:
     """One row per group and a total row."""
-    data = await summary_data(
-        actor=actor,
-        res=res,
-        session=session,
-        frm=frm,
-        to=to,
-        group_by=group_by,
-        channel=channel,
-    )
     return csv_response(data)
 
 

@@ -10,6 +10,7 @@ from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,17 +83,27 @@ def test_the_cases_cover_every_kind_the_router_sends() -> None:
     }
 
 
-def test_the_survey_after_a_close_renders_with_the_notifiers_link() -> None:
+SURVEY_URL = "https://s.tccd.edu/r"
+SURVEY_SETTINGS = NotifierSettings(run_dir=Path("/tmp"), survey_url=SURVEY_URL)
+
+
+def survey(channel: Channel, contact: str, **thread: Any) -> NotificationRequested:
+    """The router's survey command for a ticket closed on `channel` (`thread`: the email
+    thread the close names)."""
     closed = ConversationClosed(
-        conversation_id="sms-c1",
-        channel=Channel.SMS,
+        conversation_id=f"{channel.value}-c1",
+        channel=channel,
         closed_at=OPEN,
-        patron_contact="+18175550123",
+        patron_contact=contact,
+        **thread,
     )
     cmd = survey_for(closed)
     assert cmd is not None
-    settings = NotifierSettings(run_dir=Path("/tmp"), survey_url="https://s.tccd.edu/r")
-    assert "https://s.tccd.edu/r" in build(cmd, settings).text
+    return cmd
+
+
+def test_the_survey_after_a_close_renders_with_the_notifiers_link() -> None:
+    assert SURVEY_URL in build(survey(Channel.SMS, "+18175550123"), SURVEY_SETTINGS).text
 
 
 def parsed(out: Outgoing) -> EmailMessage:
@@ -104,19 +115,14 @@ def parsed(out: Outgoing) -> EmailMessage:
 
 def test_an_email_survey_threads_under_the_patrons_latest_email() -> None:
     """The survey reached the patron as a new thread, beside the conversation it asks about."""
-    closed = ConversationClosed(
-        conversation_id="email-c7",
-        channel=Channel.EMAIL,
-        closed_at=OPEN,
-        patron_contact="patron@example.edu",
+    cmd = survey(
+        Channel.EMAIL,
+        "patron@example.edu",
         in_reply_to="<second@mail.example.edu>",
         references=["<first@mail.example.edu>", "<reply-1@refdesk.example>"],
         subject="Overdue book",
     )
-    cmd = survey_for(closed)
-    assert cmd is not None
-    settings = NotifierSettings(run_dir=Path("/tmp"), survey_url="https://s.tccd.edu/r")
-    mail = parsed(build(cmd, settings))
+    mail = parsed(build(cmd, SURVEY_SETTINGS))
     assert mail["In-Reply-To"] == "<second@mail.example.edu>"
     assert mail["References"].split() == [
         "<first@mail.example.edu>",
@@ -127,27 +133,17 @@ def test_an_email_survey_threads_under_the_patrons_latest_email() -> None:
     # it answers the closing, not the patron's email (RFC 3834)
     assert mail["Auto-Submitted"] == "auto-generated"
     text = mail.get_body(("plain",))
-    assert text is not None and "https://s.tccd.edu/r" in text.get_content()
-    # an SMS ticket's survey, or an email one with nothing to answer, is as before
-    unthreaded = survey_for(closed.model_copy(update={"in_reply_to": None, "subject": None}))
-    assert unthreaded is not None
-    plain = parsed(build(unthreaded, settings))
+    assert text is not None and SURVEY_URL in text.get_content()
+    # an email ticket with nothing to answer gets the survey as before
+    plain = parsed(build(survey(Channel.EMAIL, "patron@example.edu"), SURVEY_SETTINGS))
     assert plain["In-Reply-To"] is None and not plain["Subject"].startswith("Re:")
 
 
 def test_a_resent_email_is_the_same_email_date_included() -> None:
     """The Date was the moment of each attempt, so a resend after a crash was another email
     beside the same Message-ID (an outside probe)."""
-    closed = ConversationClosed(
-        conversation_id="email-c8",
-        channel=Channel.EMAIL,
-        closed_at=OPEN,
-        patron_contact="patron@example.edu",
-    )
-    cmd = survey_for(closed)
-    assert cmd is not None
-    settings = NotifierSettings(run_dir=Path("/tmp"), survey_url="https://s.tccd.edu/r")
-    first, again = build(cmd, settings), build(cmd, settings)
+    cmd = survey(Channel.EMAIL, "patron@example.edu")
+    first, again = build(cmd, SURVEY_SETTINGS), build(cmd, SURVEY_SETTINGS)
     assert first.email is not None and again.email is not None
     assert first.email.data == again.email.data
     assert parsed(first)["Date"].datetime == cmd.requested_at.replace(microsecond=0)
