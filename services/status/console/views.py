@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -40,10 +40,32 @@ DELIVERY_LABELS = {
     "undelivered": "Not delivered",
     "failed": "Not delivered",
     "delayed": "Delayed",
+    "retrying": "Not sent yet",
 }
 """A line's delivery as the console says it: the notifier's outcome (queued, sent, failed),
 then for a text what the carrier reported (delivered, undelivered), for an email what a mail
 system reported (undelivered, delayed)."""
+STILL_QUEUED = timedelta(minutes=3)
+"""A message queued this long has not gone out on the first tries: the notifier keeps trying
+(for up to two days) and the line says so rather than "Queued"."""
+SENDS_THROUGH = {"email": "the mail relay", "sms": "Twilio", "chat": "the chat platform"}
+
+
+def still_trying(channel: str | None, since: datetime | str, now: datetime) -> str:
+    """Why a message long queued is not out yet, and that nobody need send it again."""
+    through = SENDS_THROUGH.get(channel or "", "the provider")
+    when = desk_time(since, now).removeprefix("Today ")
+    return (
+        f"refdesk has tried since {when} and sends it once {through} accepts it;"
+        " do not send it again"
+    )
+
+
+def _age(at: datetime | str, now: datetime) -> timedelta:
+    """How long ago a line's moment was."""
+    return now - (datetime.fromisoformat(at) if isinstance(at, str) else at)
+
+
 REPLY_HEADINGS = {
     "chat": "Reply in the chat",
     "sms": "Reply by text message",
@@ -341,7 +363,9 @@ def line_view(
     else:
         role, who = "automated", f"Automated: {message.get('automated') or 'message'}"
     delivery = message.get("delivery") or {}
-    state = delivery.get("state")
+    state, reason = delivery.get("state"), delivery.get("reason")
+    if state == "queued" and direction == "out" and _age(message["at"], now) >= STILL_QUEUED:
+        state, reason = "retrying", still_trying(message.get("channel"), message["at"], now)
     attachments, cut = [], None
     for a in message.get("attachments") or []:
         name = a.get("name", "file")
@@ -360,7 +384,7 @@ def line_view(
         "when_full": full_time(message["at"]),
         "delivery_state": state,
         "delivery_label": DELIVERY_LABELS.get(state or "", state or ""),
-        "delivery_reason": delivery.get("reason"),
+        "delivery_reason": reason,
         "attachments": attachments,
         "cut": cut,
         # photos and files texted (MMS) are named, never kept: say so where they are listed

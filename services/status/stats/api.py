@@ -121,12 +121,32 @@ FromQ = Annotated[date | None, Query(alias="from", description="first desk day (
 ToQ = Annotated[date | None, Query(alias="to", description="last desk day (inclusive)")]
 GroupQ = Annotated[GroupBy, Query(description="hour and weekday in desk time")]
 ChannelQ = Annotated[
-    Literal["chat", "sms", "email"] | None,
-    Query(description="only the questions that arrived on this channel"),
+    Literal["chat", "sms", "email", ""] | None,
+    Query(description="only the questions that arrived on this channel (empty: every channel)"),
 ]
 
 
+def known_params(*names: str) -> Any:
+    """A dependency refusing query parameters the route does not read: a misspelt `chanel=sms`
+    or `group=topic` was ignored, and the report answered for every channel, by week, as if
+    it had been asked for."""
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(names))
+        if unknown:
+            raise InvalidInput(
+                f"unknown query parameter {', '.join(unknown)}; this report reads "
+                + ", ".join(names)
+            )
+
+    return Depends(check)
+
+
+SUMMARY_PARAMS = known_params("from", "to", "group_by", "channel")
+
+
 async def summary_data(
+    _known: Annotated[None, SUMMARY_PARAMS],
     actor: ActorDep,
     res: ResourcesDep,
     session: SessionDep,
@@ -145,7 +165,7 @@ async def summary_data(
         group_by=group_by,
         viewer=viewer,
         department_name=res.book.department_name,
-        channel=channel,
+        channel=channel or None,  # the page's export form sends "" for every channel
     )
 
 
@@ -169,6 +189,7 @@ async def summary_csv(data: SummaryDep) -> Response:
 
 @router.get("/reports/annual", summary="Questions in a fiscal year (ACRL, IPEDS)")
 async def annual(
+    _known: Annotated[None, known_params("fiscal_year")],
     actor: ActorDep,
     res: ResourcesDep,
     session: SessionDep,

@@ -162,6 +162,21 @@ def automated(
     ]
 
 
+async def reply_not_sent(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given a reply to the overnight email asked for 12 minutes ago that the notifier has not
+    sent yet (the mail relay refusing: the notifier keeps trying and announces nothing)."""
+    requested, _announced = staff_reply(
+        EMAIL,
+        1,
+        "You can renew the laptop once online from My Account; it is due Friday.",
+        Channel.EMAIL,
+        minutes_ago=12,
+        recipient="alex.rivera@my.tccd.edu",
+        subject=f"Re: {EMAIL_SUBJECT}",
+    )
+    await _apply(sessions, requested)
+
+
 async def overnight_email(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Given an email ticket that came in overnight, acknowledged automatically, with a note."""
     email_from = "alex.rivera@my.tccd.edu"

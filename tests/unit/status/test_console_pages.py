@@ -596,3 +596,34 @@ def test_what_ingest_did_not_keep_is_said_in_words_and_texted_files_are_named_no
         now=T0,
     )
     assert photo["files_not_kept"] and photo["cut"] is None
+
+
+def test_a_reply_long_queued_says_refdesk_keeps_trying_not_queued() -> None:
+    """During a relay outage the notifier retries a reply for up to two days; the line read
+    "Queued" all that time, and a librarian could not tell a stuck reply from one about to go.
+    Three minutes on it says it is not sent yet, since when, and not to send it again."""
+    reply = {
+        "author": "mgarcia",
+        "kind": "staff_reply",
+        "direction": "out",
+        "channel": "email",
+        "at": T0.isoformat(),
+        "text": "Here is the link",
+        "delivery": {"state": "queued"},
+    }
+    fresh = views.line_view(reply, names={"mgarcia": "M. Garcia"}, now=T0 + timedelta(minutes=2))
+    assert (fresh["delivery_state"], fresh["delivery_label"]) == ("queued", "Queued")
+    stuck = views.line_view(reply, names={"mgarcia": "M. Garcia"}, now=T0 + timedelta(minutes=9))
+    assert (stuck["delivery_state"], stuck["delivery_label"]) == ("retrying", "Not sent yet")
+    since = views.desk_time(T0, T0).removeprefix("Today ")
+    assert stuck["delivery_reason"] == (
+        f"refdesk has tried since {since} and sends it once the mail relay accepts it;"
+        " do not send it again"
+    )
+    text = {**reply, "channel": "sms", "delivery": {"state": "sent"}}
+    sent = views.line_view(text, names={"mgarcia": "M. Garcia"}, now=T0 + timedelta(hours=3))
+    assert sent["delivery_label"] == "Sent"  # only what is still queued
+    patron = {**reply, "direction": "in", "author": "patron", "delivery": {"state": "queued"}}
+    assert views.line_view(patron, names={}, now=T0 + timedelta(hours=1))["delivery_state"] == (
+        "queued"
+    )

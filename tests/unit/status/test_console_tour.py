@@ -142,6 +142,15 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await expect(page.locator(".banner-review")).to_be_visible()
         await look(page, "possible-crisis")
 
+        # a reply the mail relay has not taken for 12 minutes: not "Queued", and not to resend
+        await scene.reply_not_sent(sessions)
+        await page.click(f'#queue tr[data-conversation-id="{scene.EMAIL}"] a.open-link')
+        stuck = page.locator("#transcript .delivery-retrying")
+        await expect(stuck).to_contain_text("Not sent yet: refdesk has tried since")
+        await expect(stuck).to_contain_text("do not send it again")
+        await stuck.evaluate("el => el.scrollIntoView({block: 'center'})")
+        await look(page, "reply-not-sent-yet")
+
         await page.fill("#search-q", "laptop")
         await page.click("#queue-form button[type=submit]")
         await expect(page.locator("#queue-summary")).to_contain_text("1 conversation found")

@@ -297,3 +297,23 @@ async def test_one_channel_at_a_time(
         "/reports/summary", params={**params, "channel": "fax"}, headers=bearer("lokafor")
     )
     assert refused.status_code == 422
+
+
+async def test_a_misspelt_parameter_is_refused_not_ignored(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    """`chanel=sms` answered every channel's figures as if sms had been asked for; the page's
+    export form sends `channel=` (empty) for every channel, which is every channel."""
+    await arrive(sessions, "sms-1", channel=Channel.SMS, minutes_ago=30)
+    await arrive(sessions, "chat-1", channel=Channel.CHAT, minutes_ago=10)
+    sup = bearer("lokafor")
+    for path in ("/reports/summary", "/reports/summary.csv"):
+        typo = await client.get(path, params={**DAY, "chanel": "sms"}, headers=sup)
+        assert typo.status_code == 422, typo.text
+        assert typo.headers["content-type"] == "application/problem+json"
+        assert "unknown query parameter chanel" in typo.json()["detail"]
+    every = await client.get("/reports/summary", params={**DAY, "channel": ""}, headers=sup)
+    assert every.status_code == 200 and every.json()["totals"]["questions"] == 2
+    annual = await client.get("/reports/annual?fiscal_year=2025&year=2025", headers=sup)
+    assert annual.status_code == 422 and "year" in annual.json()["detail"]
+    assert (await client.get("/reports/annual?fiscal_year=2025", headers=sup)).status_code == 200
