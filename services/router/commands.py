@@ -87,8 +87,7 @@ def _next_open(policy: Policy, received_at: datetime, lang: str) -> str:
     "el lunes a las 8:00 a. m.")."""
     if lang != "en":
         return policy.describe_next_open(received_at, lang)
-    opens = policy.next_open(received_at)
-    return f"{opens:%A} at {opens:%I:%M %p}".replace(" 0", " ")
+    return policy.hours.weekday_phrase(policy.next_open(received_at), received_at)
 
 
 def commands_for(

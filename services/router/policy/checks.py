@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.events import Action, Channel
 
 from . import texts
-from .model import DepartmentKind, PolicyDoc, TermGroup
+from .hours import note_of
+from .model import DepartmentKind, HoursException, PolicyDoc, TermGroup
 from .normalise import Normaliser
 from .reach import unreachable
 
@@ -96,9 +98,15 @@ def _rules(doc: PolicyDoc, norm: Normaliser) -> Iterator[Problem]:
 
 
 def _text(
-    template: str, loc: Loc, values: dict[str, str], sms: bool, lang: str = "en"
+    template: str,
+    loc: Loc,
+    values: dict[str, str],
+    sms: bool,
+    lang: str = "en",
+    exceptions: Sequence[HoursException] = (),
 ) -> Iterator[Problem]:
-    """A patron text uses known placeholders and, for SMS, fits one segment."""
+    """A patron text uses known placeholders and, for SMS, fits one segment (two when it
+    names the desk's next hours exception), however its placeholders are filled."""
     try:
         unknown = sorted(set(texts.placeholders(template)) - set(values) - texts.RUNTIME_FIELDS)
     except ValueError as exc:
@@ -108,7 +116,12 @@ def _text(
         yield loc, f"unknown placeholder(s) {', '.join(unknown)}"
         return
     if sms:
-        problem = texts.sms_problem(texts.prerender(template, values), lang)
+        problem = texts.sms_problem(
+            texts.prerender(template, values),
+            lang,
+            dated=bool(exceptions),
+            exceptions=max((note_of(e, lang) for e in exceptions), key=len, default=""),
+        )
         if problem:
             yield loc, problem
 
@@ -116,18 +129,21 @@ def _text(
 def _texts(doc: PolicyDoc) -> Iterator[Problem]:
     """Every patron-facing text of the policy."""
     values = text_values(doc)
+    ex = doc.hours_exceptions
     for i, dept in enumerate(doc.departments):
         dvals = {**values, "name": dept.name, "contact": dept.contact}
         for ch, template in dept.handoff.items():
             loc: Loc = ("departments", i, "handoff", ch.value)
-            yield from _text(template, loc, dvals, ch is Channel.SMS)
+            yield from _text(template, loc, dvals, ch is Channel.SMS, exceptions=ex)
         for ch, template in dept.fallback.message.items() if dept.fallback else ():
             loc = ("departments", i, "fallback", "message", ch.value)
-            yield from _text(template, loc, dvals, ch is Channel.SMS)
+            yield from _text(template, loc, dvals, ch is Channel.SMS, exceptions=ex)
     for ch, template in doc.after_hours_ack.items():
-        yield from _text(template, ("after_hours_ack", ch.value), values, ch is Channel.SMS)
+        yield from _text(
+            template, ("after_hours_ack", ch.value), values, ch is Channel.SMS, exceptions=ex
+        )
     for word, template in doc.sms_keywords.items():
-        yield from _text(template, ("sms_keywords", word), values, True)
+        yield from _text(template, ("sms_keywords", word), values, True, exceptions=ex)
     for code in doc.languages:
         yield from _translation(doc, code, values)
 
@@ -135,6 +151,7 @@ def _texts(doc: PolicyDoc) -> Iterator[Problem]:
 def _translation(doc: PolicyDoc, code: str, values: dict[str, str]) -> Iterator[Problem]:
     """A translation covers every department and channel the English texts do."""
     tr = doc.languages[code]
+    ex = doc.hours_exceptions
     base: Loc = ("languages", code)
     known = {d.id for d in doc.departments}
     for dept_id in sorted(tr.handoff.keys() - known):
@@ -144,12 +161,12 @@ def _translation(doc: PolicyDoc, code: str, values: dict[str, str]) -> Iterator[
             yield (*base, name), f"{code}: {name} needs chat, sms and email texts"
     for ch, template in tr.after_hours_ack.items():
         loc: Loc = (*base, "after_hours_ack", ch.value)
-        yield from _text(template, loc, values, ch is Channel.SMS, code)
+        yield from _text(template, loc, values, ch is Channel.SMS, code, ex)
     for word, template in tr.sms_keywords.items():
         if not re.fullmatch(r"[A-Z]+", word):
             yield (*base, "sms_keywords", word), f"sms keyword {word!r} must be one upper-case word"
         # sent by SMS as written: GSM-7 and one segment, as in English
-        yield from _text(template, (*base, "sms_keywords", word), values, True)
+        yield from _text(template, (*base, "sms_keywords", word), values, True, exceptions=ex)
     for dept in doc.departments:
         dvals = {**values, "name": dept.name, "contact": dept.contact}
         texts_of = tr.handoff.get(dept.id, {})
@@ -157,10 +174,10 @@ def _translation(doc: PolicyDoc, code: str, values: dict[str, str]) -> Iterator[
             yield (*base, "handoff"), f"{code}: department {dept.id!r} needs every channel"
         for ch, template in texts_of.items():
             loc = (*base, "handoff", dept.id, ch.value)
-            yield from _text(template, loc, dvals, ch is Channel.SMS, code)
+            yield from _text(template, loc, dvals, ch is Channel.SMS, code, ex)
         for ch, template in tr.fallback.items() if dept.fallback else ():
             loc = (*base, "fallback", ch.value)
-            yield from _text(template, loc, dvals, ch is Channel.SMS, code)
+            yield from _text(template, loc, dvals, ch is Channel.SMS, code, ex)
 
 
 def _extraction(doc: PolicyDoc) -> Iterator[Problem]:
@@ -188,6 +205,18 @@ def _carrier_keywords(doc: PolicyDoc) -> Iterator[Problem]:
         yield loc, f"keywords are answered at the desk; {dept.id!r} is {dept.kind}"
 
 
+def _overlapping_exceptions(doc: PolicyDoc) -> Iterator[Problem]:
+    """No day is in two hours exceptions: which hours it keeps would be a guess."""
+    claimed: dict[date, int] = {}
+    for k, exc in enumerate(doc.hours_exceptions):
+        for day in exc.days():
+            first = claimed.setdefault(day, k)
+            if first != k:
+                name = doc.hours_exceptions[first].name
+                yield ("hours_exceptions", k), f"{day} is also in {name!r}"
+                break
+
+
 def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
     """All semantic problems of a policy, in file order of the checks."""
     found: list[Problem] = []
@@ -197,6 +226,7 @@ def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
         found.append((("timezone",), f"unknown timezone {doc.timezone!r}"))
     if not any(doc.hours.week()):
         found.append((("hours",), "desk hours have no opening interval"))
+    found += _overlapping_exceptions(doc)
     ids = [d.id for d in doc.departments]
     for i, dept_id in enumerate(ids):
         if dept_id in ids[:i]:

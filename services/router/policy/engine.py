@@ -122,7 +122,7 @@ class Policy:
         self.lines = lines
         self.links: dict[str, str] = dict(doc.links)
         self.settings: Settings = doc.settings
-        self.hours = DeskHours(ZoneInfo(doc.timezone), doc.hours.week())
+        self.hours = DeskHours(ZoneInfo(doc.timezone), doc.hours.week(), doc.hours_exceptions)
         self._norm = Normaliser(doc.normalise.shorthand)
         self._crisis = RuleSet((r for r in doc.rules if r.crisis), self._norm)
         self._general = RuleSet((r for r in doc.rules if not r.crisis), self._norm)
@@ -242,6 +242,15 @@ class Policy:
         """When the desk next opens after `dt`, as a patron reads it in `lang`."""
         return self.hours.describe(self.hours.next_open(dt), dt, lang)
 
+    def _filled(self, text: str, received_at: datetime, lang: str) -> str:
+        """A prerendered text with its runtime placeholders filled for a message's moment:
+        when the desk next opens, and the hours exception in force or coming."""
+        return texts.fill_runtime(
+            text,
+            self.describe_next_open(received_at, lang),
+            self.hours.exception_note(received_at, lang),
+        )
+
     def sms_keyword(self, inp: DecisionInput) -> tuple[str, str] | None:
         """The keyword an SMS consists of, upper case, and the language its reply is chosen
         in; None when the message is anything more (or not an SMS). Courtesy words around it
@@ -284,8 +293,7 @@ class Policy:
         dept = self._departments[self._keyword_rule.department]
         reply = self._texts[lang].keywords.get(word) or self._confirmation(inp, word, lang)
         if reply and "{" in reply:
-            opens = self.describe_next_open(inp.received_at, lang)
-            reply = texts.fill_runtime(reply, opens)
+            reply = self._filled(reply, inp.received_at, lang)
         # not an overnight ticket whatever the hour: refdesk answered it, staff have nothing to do
         return Decision.model_construct(
             action=Action.ANSWER,
@@ -390,12 +398,10 @@ class Policy:
             handoff = tx.fallback[dept.id][inp.channel]
         # staff Online where the message goes answer it now: "closed" would contradict them
         ack = tx.ack[inp.channel] if overnight and not staffed else None
-        if (handoff and "{" in handoff) or ack:
-            opens = self.hours.describe(
-                self.hours.next_open(inp.received_at), inp.received_at, lang
-            )
-            handoff = texts.fill_runtime(handoff, opens) if handoff else None
-            ack = texts.fill_runtime(ack, opens) if ack else None
+        if handoff and "{" in handoff:
+            handoff = self._filled(handoff, inp.received_at, lang)
+        if ack:
+            ack = self._filled(ack, inp.received_at, lang)
         if rule.action is Action.ESCALATE_CRISIS:
             priority = Priority.URGENT
         else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -52,6 +53,42 @@ class Hours(_Strict):
         """The intervals per weekday, Monday first (datetime.weekday order)."""
         days = (self.monday, self.tuesday, self.wednesday, self.thursday, self.friday)
         return [sorted(d, key=lambda i: i.open) for d in (*days, self.saturday, self.sunday)]
+
+
+class HoursException(_Strict):
+    """Days the desk keeps other hours than its week's: a holiday, a break, a closure for
+    weather (`hours` empty: closed), or longer hours in finals week. Inclusive dates in the
+    policy's timezone; they override the weekly hours of those days."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=80, description="for staff: 'Winter break'")
+    first: date = Field(alias="from")
+    last: date | None = Field(None, alias="to", description="the last day; absent: one day")
+    hours: list[Interval] = Field(default_factory=list, description="empty: closed all day")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HoursException:
+        """Refuse a range that ends before it starts, one longer than a year, or hours that
+        overlap."""
+        end = self.until
+        if end < self.first:
+            raise ValueError("'to' must not be before 'from'")
+        if (end - self.first).days >= 366:
+            raise ValueError("an exception covers at most a year; list each one")
+        spans = sorted((i.open, i.close) for i in self.hours)
+        if any(a[1] > b[0] for a, b in pairwise(spans)):
+            raise ValueError("the exception's hours overlap")
+        return self
+
+    @property
+    def until(self) -> date:
+        """The last day the exception covers."""
+        return self.last or self.first
+
+    def days(self) -> list[date]:
+        """Every day it covers, in order."""
+        return [self.first + timedelta(days=k) for k in range((self.until - self.first).days + 1)]
 
 
 class Settings(_Strict):
@@ -304,6 +341,7 @@ class PolicyDoc(_Strict):
     label: str
     timezone: str
     hours: Hours
+    hours_exceptions: list[HoursException] = Field(default_factory=list)
     links: dict[str, str]
     settings: Settings
     departments: list[Department]

@@ -48,7 +48,8 @@ def test_crisis_never_waits_on_presence(policy: Policy) -> None:
 
 
 def test_every_sms_text_fits_one_gsm7_segment(policy: Policy) -> None:
-    """Hand-offs, fallbacks, keyword replies and the SMS ack are GSM-7 and at most 160 chars."""
+    """Hand-offs, fallbacks, keyword replies and the SMS ack are GSM-7 and at most 160 chars,
+    HOURS too when it names a break."""
     texts = [
         policy.department(d.id).handoff[Channel.SMS]
         for d in policy.doc.departments
@@ -58,7 +59,10 @@ def test_every_sms_text_fits_one_gsm7_segment(policy: Policy) -> None:
     texts += [*policy.doc.sms_keywords.values(), policy.doc.after_hours_ack[Channel.SMS]]
     for text in texts:
         filled = text.format(
-            **policy.links, name="Trinity River Campus Library", next_open="Wednesday at 12:00 PM"
+            **policy.links,
+            name="Trinity River Campus Library",
+            next_open="Wednesday at 12:00 PM",
+            hours_exceptions="Closed Dec 24-Jan 3.",
         )
         assert sms_problem(filled) is None, filled
         length = gsm7_length(filled)

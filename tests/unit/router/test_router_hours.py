@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.router.policy import DecisionInput, Policy
+from services.router.policy import DecisionInput, Policy, PolicyError, parse_policy
+from services.router.policy.texts import gsm7_length
 from shared.events import Channel, Priority
 
 CHI = ZoneInfo("America/Chicago")
@@ -103,3 +104,112 @@ def test_overnight_crisis_stays_urgent(policy: Policy) -> None:
     )
     got = policy.decide(inp)
     assert got.overnight and got.priority is Priority.URGENT
+
+
+# ---- hours exceptions: holidays, breaks, longer hours -------------------------------------
+
+BREAKS = """hours_exceptions:
+  - {name: Winter break, from: 2026-12-19, to: 2027-01-03}
+  - {name: Finals week, from: 2026-12-07, to: 2026-12-10, hours: [{open: "08:00", close: "23:00"}]}
+  - {name: Thanksgiving, from: 2026-11-26}"""
+
+
+@pytest.fixture()
+def on_break(policy_text: str) -> Policy:
+    """The shipped policy with a winter break, finals-week hours and a one-day holiday."""
+    assert "hours_exceptions: []" in policy_text
+    return parse_policy(policy_text.replace("hours_exceptions: []", BREAKS).encode())
+
+
+def test_a_break_closes_the_desk_and_the_next_opening_is_after_it(on_break: Policy) -> None:
+    """A weekday morning inside the break is closed; the desk opens the Monday after it, and
+    the patron reads that date, not 'Monday' (which would be the next day of the break)."""
+    tuesday = datetime(2026, 12, 22, 10, 0, tzinfo=CHI)
+    assert on_break.is_open(tuesday) is False
+    assert on_break.next_open(tuesday) == datetime(2027, 1, 4, 8, 0, tzinfo=CHI)
+    assert on_break.describe_next_open(tuesday) == "Monday, January 4 at 8:00 AM"
+    assert on_break.describe_next_open(tuesday, "es") == "el lunes 4 de enero a las 8:00 a. m."
+    got = on_break.decide(DecisionInput(Channel.SMS, "do you have the textbook", tuesday))
+    assert got.overnight and got.priority is Priority.HIGH
+    assert got.after_hours_ack is not None and "Monday, January 4 at 8:00 AM" in got.after_hours_ack
+
+
+def test_a_holiday_of_one_day_and_longer_finals_hours(on_break: Policy, policy: Policy) -> None:
+    """Thanksgiving Thursday is closed (open on the weekly hours); finals-week Tuesday is open
+    at 22:00 until 23:00 (closed at 21:00 on the weekly hours); the day after is as usual."""
+    thanksgiving = datetime(2026, 11, 26, 10, 0, tzinfo=CHI)
+    assert policy.is_open(thanksgiving) and not on_break.is_open(thanksgiving)
+    assert on_break.next_open(thanksgiving) == datetime(2026, 11, 27, 8, 0, tzinfo=CHI)
+    late = datetime(2026, 12, 8, 22, 0, tzinfo=CHI)
+    assert on_break.is_open(late) and not policy.is_open(late)
+    assert not on_break.is_open(datetime(2026, 12, 8, 23, 0, tzinfo=CHI))
+    assert not on_break.is_open(datetime(2026, 12, 11, 22, 0, tzinfo=CHI))  # a Friday: usual
+
+
+@pytest.mark.parametrize(
+    ("local", "word", "note"),
+    [
+        (datetime(2026, 12, 22, 10, 0), "HOURS", "Closed Dec 19-Jan 3."),
+        (datetime(2026, 12, 22, 10, 0), "HORARIO", "Cerrado del 19 dic. al 3 ene."),
+        (datetime(2026, 12, 8, 10, 0), "HOURS", "Dec 7-10: 8am-11pm."),
+        (datetime(2026, 12, 1, 10, 0), "HORARIO", "Horario del 7 al 10 dic.: 8am-11pm."),
+        (datetime(2026, 11, 20, 10, 0), "HOURS", "Closed Nov 26."),
+        (datetime(2026, 11, 20, 10, 0), "HORARIO", "Cerrado el 26 nov."),
+    ],
+)
+def test_the_hours_reply_names_the_exception_in_force_or_coming(
+    on_break: Policy, local: datetime, word: str, note: str
+) -> None:
+    """HOURS ends with the exception in force or starting within 14 days, in the keyword's
+    language, in GSM-7: one segment in English, two in the longer Spanish."""
+    got = on_break.decide(DecisionInput(Channel.SMS, word, local.replace(tzinfo=CHI)))
+    reply = got.keyword_reply or ""
+    assert reply.endswith(" " + note), reply
+    assert (gsm7_length(reply) or 999) <= (160 if word == "HOURS" else 306)
+
+
+def test_the_hours_reply_without_an_exception_coming_is_the_weekly_text(
+    on_break: Policy, policy: Policy
+) -> None:
+    """Further than 14 days from the next exception (and with none at all) HOURS is the
+    weekly hours alone, with no trailing space."""
+    early = datetime(2026, 10, 1, 10, 0, tzinfo=CHI)
+    for pol in (on_break, policy):
+        reply = pol.decide(DecisionInput(Channel.SMS, "HOURS", early)).keyword_reply or ""
+        assert reply.endswith("Text your question any time."), reply
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ("  - {name: Break, from: 2026-12-19, to: 2026-12-01}", "'to' must not be before 'from'"),
+        (
+            "  - {name: A, from: 2026-12-19, to: 2026-12-31}\n  - {name: B, from: 2026-12-31}",
+            "2026-12-31 is also in 'A'",
+        ),
+        (
+            "  - {name: A, from: 2026-12-19, hours: [{open: '08:00', close: '12:00'},"
+            " {open: '11:00', close: '13:00'}]}",
+            "hours overlap",
+        ),
+    ],
+)
+def test_the_policy_refuses_exceptions_that_cannot_be_right(
+    policy_text: str, entries: str, message: str
+) -> None:
+    """A range ending before it starts, a day in two exceptions, overlapping hours: refused
+    at load with the line, like every other policy mistake."""
+    broken = policy_text.replace("hours_exceptions: []", "hours_exceptions:\n" + entries)
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(broken.encode())
+
+
+def test_a_notification_names_the_dated_opening(on_break: Policy) -> None:
+    """The after-hours acknowledgement's context (an email's subject and body) reads the date
+    of an opening a week or more away: 'we open Monday, January 4 at 8:00 AM'."""
+    from services.router.commands import _next_open
+
+    tuesday = datetime(2026, 12, 22, 10, 0, tzinfo=CHI)
+    assert _next_open(on_break, tuesday, "en") == "Monday, January 4 at 8:00 AM"
+    friday_night = datetime(2026, 10, 2, 22, 0, tzinfo=CHI)
+    assert _next_open(on_break, friday_night, "en") == "Saturday at 9:00 AM"
