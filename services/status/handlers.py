@@ -19,7 +19,7 @@ from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import bounces, sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
-from services.status.placement import escalates, keeps_place, stays_with_patron
+from services.status.placement import ROUTER, escalates, keeps_place, stays_with_patron
 from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
 from shared.events import (
@@ -104,7 +104,18 @@ async def on_interaction(
         conv.state, conv.closed_at = "open", None
         _unassign(conv, data.received_at)
     if conv.assignee and await is_offline(session=session, staff_id=conv.assignee):
+        held_by = conv.assignee
         _unassign(conv, data.received_at)  # the patron replied, nobody is there: back to the queue
+        await transcript.timeline(
+            session,
+            conv,
+            key=f"unassigned:{data.interaction_id}",
+            at=data.received_at,
+            author=held_by,
+            kind="unassigned",
+            text="Back in the queue (its librarian was Offline when the patron wrote):"
+            f" claimed until then by {held_by}",
+        )
     await transcript.on_interaction(session, conv, data, after_keyword=after_keyword)
     if assigning.enabled:
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
@@ -143,6 +154,9 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.decided_at)
     crisis = escalates(data)
     kept = keeps_place(data, crisis=conv.crisis, department=conv.department)
+    if not kept and _newer(conv, data.decided_at):
+        # a ticket the router made because nobody there was Online reaches the desk too
+        conv.unstaffed = data.fallback is not None and data.decided_by == ROUTER and not crisis
     if not kept and conv.department != data.department and _newer(conv, data.decided_at):
         conv.department = data.department
         if not stays_with_patron(data):
@@ -180,6 +194,7 @@ async def on_transferred(
     """The platform moved a conversation to another department."""
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.transferred_at)
     conv.department, conv.note = data.department, data.note
+    conv.unstaffed = False
     _unassign(conv, data.transferred_at)
     await transcript.on_transferred(session, conv, data)
     if assigning.enabled:

@@ -137,6 +137,9 @@ class Conversation(Base):
     bounce_waiting: Mapped[bool] = mapped_column(Boolean, default=False)
     """A bounce came before the notifier announced the email it reports on: announcements of
     this conversation's emails look for it (`bounces`; the others never query for one)."""
+    unstaffed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The router made it a ticket in its department because nobody there was Online: until
+    someone claims it, the desk's own staff see it too (`policy.desk_sees`)."""
     action: Mapped[str | None] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(String(300))
     """Student data: the email ticket's subject."""
@@ -196,6 +199,7 @@ class ConversationRow:
     routed: bool = False
     automatic_only: bool = False
     bounce_waiting: bool = False
+    unstaffed: bool = False
     action: str | None = None
     subject: str | None = None
     preview: str | None = None
@@ -386,6 +390,9 @@ class DeskChange(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     assignee: Mapped[str | None] = mapped_column(String(64))
     """The conversation's librarian (who sees it wherever it is)."""
+    desk: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The desk's own staff see it too: a ticket nobody Online could take that nobody has
+    claimed (`policy.desk_sees`)."""
 
 
 PROCESSED = processed_table(Base.metadata, "status_processed_events")

@@ -24,11 +24,17 @@ CHANNEL_LABELS = {"chat": "Chat", "sms": "SMS", "email": "Email"}
 DEFAULT_LIMIT = 200
 
 
-def band(*, crisis: bool, acknowledged: bool, safety_review: bool, overnight: bool) -> int:
-    """0 a crisis nobody has acknowledged, 1 an acknowledged crisis, 2 safety review,
-    3 overnight, 4 the rest (`BAND`, the same in SQL)."""
+def band(
+    *, crisis: bool, acknowledged: bool, safety_review: bool, overnight: bool, answered: bool
+) -> int:
+    """0 a crisis nobody has acknowledged, 1 an acknowledged crisis, then those whose patron
+    waits: 2 safety review, 3 overnight, 4 the rest; last 5, every one answered (staff replied
+    after the patron's last message; it moves up again when the patron writes). `BAND`, the
+    same in SQL. A crisis keeps its place answered or not."""
     if crisis:
         return 1 if acknowledged else 0
+    if answered:
+        return 5
     if safety_review:
         return 2
     return 3 if overnight else 4
@@ -41,16 +47,17 @@ def queue_band(conv: Conversation) -> int:
         acknowledged=conv.acknowledged_at is not None,
         safety_review=conv.safety_review,
         overnight=conv.overnight,
+        answered=conv.waiting_since is None,
     )
 
 
 def queue_sort_key(conv: Conversation) -> tuple[int, datetime, str]:
-    """Unacknowledged crises, acknowledged ones, safety review, overnight, the rest; oldest
-    first within each band."""
+    """Unacknowledged crises, acknowledged ones, then those waiting (safety review, overnight,
+    the rest), then the answered; oldest first within each band."""
     return queue_band(conv), conv.opened_at, conv.conversation_id
 
 
-# The expression of the index ix_conversations_queue (migration 0014), written with plain
+# The expression of the index ix_conversations_queue (migration 0019), written with plain
 # constants so that SQLite and PostgreSQL match the two and read the queue off the index.
 BAND = case(
     (
@@ -60,6 +67,7 @@ BAND = case(
             else_=literal_column("1"),
         ),
     ),
+    (Conversation.waiting_since.is_(None), literal_column("5")),
     (Conversation.safety_review, literal_column("2")),
     (Conversation.overnight, literal_column("3")),
     else_=literal_column("4"),
@@ -107,6 +115,7 @@ ROW_COLUMNS = (
     Conversation.last_interaction_id,
     Conversation.keyword_answered,
     Conversation.converted_from,
+    Conversation.unstaffed,
     Conversation.state,
     Conversation.subject,
     Conversation.preview,
@@ -156,6 +165,9 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
         "opened_at": c["opened_at"].isoformat(),
         "last_message_at": c["last_message_at"].isoformat(),
         "converted_from": c["converted_from"],
+        "answered": c["waiting_since"] is None,  # the queue's last band (`band`)
+        # a ticket nobody Online in its department could take, unclaimed: the desk sees it too
+        "unstaffed": bool(c["unstaffed"]) and c["assignee"] is None,
         "state": c["state"],
         "subject": c["subject"],
         "preview": c["preview"],
@@ -194,6 +206,9 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
         # crises wherever routed, and what is not routed yet (it may be one)
         flagged = or_(Conversation.crisis.is_(True), Conversation.safety_review.is_(True))
         seen = or_(seen, flagged, Conversation.department.is_(None))
+    if DESK in actor.departments:  # tickets nobody Online could take (`policy.desk_sees`)
+        unclaimed = and_(Conversation.unstaffed.is_(True), Conversation.assignee.is_(None))
+        seen = or_(seen, unclaimed)
     # the librarian the router's crisis escalation left with the patron (the policy table)
     return and_(shown, or_(seen, Conversation.assignee == actor.id))
 

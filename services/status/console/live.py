@@ -21,19 +21,21 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.status.auth import Actor, has_role
 from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
 from services.status.deps import ActorDep, get_resources, still_signed_in
-from services.status.models import DeskChange
+from services.status.models import Conversation, DeskChange
+from services.status.queue import visible_to
 from services.status.resources import Resources
 from shared.clock import woken
 
@@ -47,6 +49,7 @@ _CHANGE_COLUMNS = (
     DeskChange.crisis,
     DeskChange.what,
     DeskChange.assignee,
+    DeskChange.desk,
 )
 """What a poll reads of each row, in the order of `Change`'s fields."""
 QUEUE_SIZE = 1000
@@ -87,6 +90,8 @@ class Change:
     crisis: bool
     what: str
     assignee: str | None = None
+    desk: bool = False
+    """The desk's staff see it too (`policy.desk_sees`)."""
     rendered: bool = False
     row: str | None = None
 
@@ -136,6 +141,8 @@ def may_see(actor: Actor, change: Change) -> bool:
     departments = set(actor.departments)
     crisis_department = bool(departments & CRISIS_DEPARTMENTS)
     if change.department == DESK or change.department in departments:
+        return True
+    if change.desk and DESK in departments:  # a ticket nobody Online could take
         return True
     if change.department is None:  # not routed yet: it may be a crisis
         return crisis_department
@@ -290,10 +297,17 @@ Recheck = Callable[[], Awaitable[Actor | None]]
 
 
 async def _stream(
-    request: Request, feed: LiveFeed, actor: Actor, recheck: Recheck, missed: bool = False
+    request: Request,
+    feed: LiveFeed,
+    actor: Actor,
+    recheck: Recheck,
+    missed: bool = False,
+    on_page: Iterable[str] = (),
 ) -> AsyncIterator[bytes]:
     checked = time.monotonic()
     with feed.subscribe(actor) as sub:
+        for conversation_id in on_page:
+            sub.was_shown(conversation_id)
         yield ServerSentEvent(event="ready", data="{}").encode()
         if missed:
             yield RELOAD
@@ -374,8 +388,29 @@ async def events(
     changed while it was away. `event: conversation` with `what: "left"` and a null row tells
     a stream that was shown a conversation that it moved where this caller may not see it."""
     missed = _behind(request.headers.get("last-event-id"), feed)
-    stream = _stream(request, feed, actor, _lenient(_rechecker(request, res), actor), missed)
+    recheck = _lenient(_rechecker(request, res), actor)
+    stream = _stream(request, feed, actor, recheck, missed, await _on_page(res, actor))
     return EventSourceResponse(stream, ping=PING_S)
+
+
+async def _on_page(res: Resources, actor: Actor) -> list[str]:
+    """The open conversations the caller's page may be showing: the rows it loaded came with
+    the page, not from this stream, so a colleague's transfer of one out of the caller's sight
+    must still tell this stream it left (a probe's row stayed for a minute, reply box live).
+    Nothing is lost if the database cannot answer: the page's minute refresh still clears it."""
+    query = (
+        select(Conversation.conversation_id)
+        .where(visible_to(actor), Conversation.state == "open")
+        .limit(SHOWN_KEPT)
+    )
+    try:
+        async with res.sessions() as session:
+            return list((await session.scalars(query)).all())
+    except SQLAlchemyError as exc:
+        log.warning(
+            "live stream could not read its page's rows", extra={"error": type(exc).__name__}
+        )
+        return []
 
 
 def _behind(last_event_id: str | None, feed: LiveFeed) -> bool:

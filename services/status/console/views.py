@@ -188,6 +188,7 @@ def sort_key(row: dict[str, Any]) -> str:
         acknowledged=row["acknowledged"],
         safety_review=row["safety_review"],
         overnight=row["overnight"],
+        answered=row["answered"],
     )
     opened = datetime.fromisoformat(row["opened_at"])
     return f"{order}|{opened.astimezone(DESK_TZ):%Y%m%d%H%M%S%f}|{row['conversation_id']}"

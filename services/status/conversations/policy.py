@@ -14,7 +14,7 @@ from typing import Literal
 
 from services.status.auth import Actor, has_role
 from services.status.errors import Conflict, Forbidden
-from services.status.models import Conversation
+from services.status.models import AnyConversation, Conversation
 
 DESK = "reference"
 CRISIS_DEPARTMENTS = frozenset({"reference", "care-team"})
@@ -82,6 +82,13 @@ POLICY: dict[Act, Rule] = {
 """Plain staff, on a conversation they can see. Every action needs `visible` first."""
 
 
+def desk_sees(conv: AnyConversation) -> bool:
+    """Whether the desk's own staff see a conversation of another department: a ticket the
+    router made because nobody there was Online, until someone claims it. The desk is where
+    someone is; a patron told a tutor would join must not wait where no librarian looks."""
+    return bool(conv.unstaffed) and conv.assignee is None
+
+
 def relation(actor: Actor, conv: Conversation) -> Relation:
     """How the actor stands to the conversation."""
     departments = set(actor.departments)
@@ -94,6 +101,7 @@ def relation(actor: Actor, conv: Conversation) -> Relation:
         # showed every patron's new message, crisis texts too, to every staff member)
         or (conv.department is None and crisis_department)
         or (flagged and crisis_department)
+        or (DESK in departments and desk_sees(conv))
         # the librarian with the patron when the router escalated a crisis keeps the
         # conversation in the CARE Team's queue (`placement.stays_with_patron`)
         or (conv.assignee is not None and conv.assignee == actor.id)

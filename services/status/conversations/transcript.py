@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.status import rows
+from services.status.conversations.policy import desk_sees
 from services.status.models import (
     AnyConversation,
     Conversation,
@@ -140,7 +141,7 @@ class _Unit:
         self.lines: dict[str, dict[str, Any] | None] = {}  # id -> the line as it stands now
         self.new: set[str] = set()
         self.changed: dict[str, set[str]] = {}  # stored line -> the columns written since
-        self.feed: dict[tuple[str, str | None, bool, str | None], dict[str, Any]] = {}
+        self.feed: dict[tuple[str, str | None, bool, str | None, bool], dict[str, Any]] = {}
 
 
 _TICKET_TAG = re.compile(r"\s*\[\s*refdesk\s*#[^\]]*\]", re.IGNORECASE)
@@ -304,8 +305,9 @@ def changed(session: AsyncSession, conv: AnyConversation | None, what: str, at: 
     if conv is None:
         return
     crisis = bool(conv.crisis or conv.safety_review)
+    desk = desk_sees(conv)
     feed = _unit(session).feed
-    key = (conv.conversation_id, conv.department, crisis, conv.assignee)
+    key = (conv.conversation_id, conv.department, crisis, conv.assignee, desk)
     row = feed.get(key)
     if row is not None:
         row["what"], row["at"] = what, max(row["at"], at)
@@ -317,6 +319,7 @@ def changed(session: AsyncSession, conv: AnyConversation | None, what: str, at: 
         "what": what,
         "at": at,
         "assignee": conv.assignee,
+        "desk": desk,
     }
 
 

@@ -102,7 +102,12 @@ async def test_a_shift_at_the_desk(
         assert reply.context["text"] == EMAIL_REPLY + EMAIL_EDIT
         assert reply.context["subject"] == f"Re: {scene.EMAIL_SUBJECT}"
         assert reply.context["in_reply_to"] == scene.EMAIL_MESSAGE_ID
-        await expect(first.locator(".assignee")).to_have_text("Maria Garcia")  # replying took it
+        # replying took it, and the answered ticket went below the patrons still waiting
+        answered = page.locator(f'#queue tbody tr[data-conversation-id="{scene.EMAIL}"]')
+        await expect(answered.locator(".assignee")).to_have_text("Maria Garcia")
+        await expect(page.locator("#queue tbody tr").last).to_have_attribute(
+            "data-conversation-id", scene.EMAIL
+        )
 
         # an SMS arrives while the page is open: in the queue without a reload, phone icon
         await page.evaluate("window.sameDocument = true")

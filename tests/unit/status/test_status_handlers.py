@@ -12,6 +12,7 @@ from status_fakes import T0
 
 from services.status.auth import Actor
 from services.status.console import views
+from services.status.conversations.reading import message_view
 from services.status.handlers import Assigning, apply
 from services.status.models import PROCESSED, Conversation, TranscriptEntry
 from services.status.presence import set_status
@@ -180,6 +181,19 @@ async def test_reply_to_ticket_of_offline_assignee_returns_it_to_the_queue(
     await apply(session, event_id="3", data=received("c6", minutes=2), assigning=OFF)
     await session.refresh(conv)
     assert conv.assignee is None
+    # and the timeline says why (a shift probe saw the name vanish with no word)
+    await session.commit()
+    entry = await session.scalar(
+        select(TranscriptEntry).where(
+            TranscriptEntry.conversation_id == "c6", TranscriptEntry.kind == "unassigned"
+        )
+    )
+    assert entry is not None
+    line = message_view(entry, names={"mgarcia": "Maria Garcia"})
+    assert line["direction"] == "event" and line["text"] == (
+        "Back in the queue (its librarian was Offline when the patron wrote):"
+        " claimed until then by Maria Garcia"
+    )
 
 
 async def test_auto_assign_least_busy_online_staff_within_capacity(session: AsyncSession) -> None:

@@ -323,6 +323,37 @@ async def test_a_note_added_on_one_replica_streams_to_a_console_on_the_other(
 
 
 @pytest.mark.timeout(60)
+async def test_a_row_that_came_with_the_page_is_told_it_left_when_a_colleague_moves_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A librarian's page loaded a chat in its queue; a supervisor on the other replica moved it
+    to the Southeast campus library. The stream had never carried that row (it came with the
+    page), so it was not told it left: the row and its reply box stayed a minute, until the
+    page's refresh. A stream now starts knowing the open conversations its caller may see."""
+    settings = StatusSettings(env="development")
+    res_a, res_b = (
+        Resources(settings=settings, sessions=sessions, publisher=FakePublisher(), clock=Clock())
+        for _ in range(2)
+    )
+    await arrive(sessions, "on-page", channel=Channel.CHAT)
+    async with replica(res_a) as url_a, replica(res_b) as url_b, httpx.AsyncClient() as http:
+        async with http.stream(
+            "GET", f"{url_b}/console/events", headers=bearer("mgarcia"), timeout=30
+        ) as stream:
+            lines = stream.aiter_lines()
+            assert await _next_event(lines) == ("ready", {})
+            moved = await http.post(
+                f"{url_a}/conversations/on-page/transfer",
+                json={"department": "campus-se"},
+                headers=bearer("lokafor"),
+            )
+            assert moved.status_code == 200, moved.text
+            event, data = await asyncio.wait_for(_next_event(lines), timeout=10)
+    assert event == "conversation"
+    assert (data["conversation_id"], data["what"], data["row"]) == ("on-page", "left", None)
+
+
+@pytest.mark.timeout(60)
 async def test_signing_out_ends_the_console_stream_on_every_replica(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -493,6 +524,21 @@ def test_a_message_not_yet_routed_reaches_only_those_who_see_crises() -> None:
     ):
         feed.publish([Change(1, "new-1", None, False, "message", rendered=True, row="<tr>")])
         assert [len(_drain(q.queue)) for q in (d, c, w, b)] == [1, 1, 0, 1]
+
+
+def test_a_ticket_nobody_online_could_take_streams_to_the_desk_until_claimed() -> None:
+    """A renewal the router made a ticket at NW Circulation (nobody there Online) reaches the
+    desk's consoles, not the Writing Center's; claimed, it leaves the other librarian's."""
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    desk = Actor(id="mgarcia", role="staff", departments=("reference",))
+    colleague = Actor(id="jnguyen", role="staff", departments=("reference", "campus-ne"))
+    writing = Actor(id="rpatel", role="staff", departments=("writing-center",))
+    with feed.subscribe(desk) as d, feed.subscribe(colleague) as c, feed.subscribe(writing) as w:
+        feed.publish([Change(1, "due", "nw-circulation", False, "routed", None, desk=True)])
+        feed.publish([Change(2, "due", "nw-circulation", False, "claimed", "mgarcia")])
+        assert [(x.id, x.what) for x in _drain(d.queue)] == [(1, "routed"), (2, "claimed")]
+        assert [(x.id, x.what) for x in _drain(c.queue)] == [(1, "routed"), (2, "left")]
+        assert _drain(w.queue) == []
 
 
 def test_a_stream_shown_a_conversation_is_told_when_it_moves_out_of_its_sight() -> None:

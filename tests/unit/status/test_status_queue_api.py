@@ -71,6 +71,53 @@ async def test_queue_lists_in_desk_order_with_filters(
     assert [r["conversation_id"] for r in ref["items"]] == ["sms-night"]
 
 
+async def test_answered_conversations_go_below_every_patron_waiting(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A shift probe's new chat fell below the fold under answered tickets that were older:
+    the queue now lists everyone waiting (overnight first, then by arrival) above the
+    answered, and a patron who writes again moves back up. A crisis keeps its place."""
+    await arrive(sessions, "overnight", channel=Channel.EMAIL, minutes_ago=600, overnight=True)
+    await arrive(sessions, "morning", channel=Channel.SMS, minutes_ago=120)
+    await arrive(sessions, "crisis", channel=Channel.CHAT, department="care-team", crisis=True)
+    await arrive(sessions, "new-chat", channel=Channel.CHAT, minutes_ago=1)
+    sup = bearer("lokafor")
+
+    async def order() -> list[str]:
+        rows = (await client.get("/queue", headers=sup)).json()["items"]
+        return [r["conversation_id"] for r in rows]
+
+    assert await order() == ["crisis", "overnight", "morning", "new-chat"]
+    for cid in ("overnight", "morning", "crisis"):
+        if cid == "crisis":
+            acked = await client.post(f"/conversations/{cid}/acknowledge", headers=sup)
+            assert acked.status_code == 200, acked.text
+        sent = await client.post(
+            f"/conversations/{cid}/replies", json={"text": "On it."}, headers=sup
+        )
+        assert sent.status_code in (200, 202), sent.text
+    assert await order() == ["crisis", "new-chat", "overnight", "morning"]
+    await given(
+        sessions,
+        InteractionReceived(
+            interaction_id="i-morning-2",
+            conversation_id="morning",
+            channel=Channel.SMS,
+            provider="test",
+            provider_message_id="morning-2",
+            patron=Patron(contact="+18175550199"),
+            text="one more thing",
+            received_at=T0 + timedelta(minutes=1),
+        ),
+    )
+    assert await order() == ["crisis", "morning", "new-chat", "overnight"]
+    rows = {
+        r["conversation_id"]: r for r in (await client.get("/queue", headers=sup)).json()["items"]
+    }
+    assert sort_key(rows["new-chat"]) < sort_key(rows["overnight"])  # the page's live order
+
+
 async def test_a_crisis_nobody_has_acknowledged_comes_before_an_acknowledged_one(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
@@ -302,3 +349,71 @@ async def test_a_writing_center_tutor_keeps_a_chat_the_router_escalated_and_may_
     assert (
         await client.get("/conversations/wc-chat", headers=bearer("tbrooks"))
     ).status_code == 403
+
+
+def _ticket(cid: str, *, fallback: str | None, decided_by: str = "router") -> RoutingDecided:
+    """The router's decision on `cid`'s renewal: a live transfer to NW Circulation, made a
+    ticket there (`fallback`) when nobody in it was Online."""
+    return RoutingDecided(
+        decision_id=f"r2-{cid}-{decided_by}",
+        interaction_id=f"i-{cid}",
+        conversation_id=cid,
+        channel=Channel.CHAT,
+        department="nw-circulation",
+        policy_version="t",
+        action=Action.TRANSFER,
+        priority=Priority.NORMAL,
+        overnight=False,
+        decided_at=T0,
+        fallback=fallback,
+        decided_by=decided_by,
+    )
+
+
+async def test_a_ticket_nobody_online_could_take_reaches_the_desk_until_claimed(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    """A shift probe's renewal ("due today at 5") went to NW Circulation as a ticket with
+    nobody there, and no librarian Online at the desk could see it: only supervisors did.
+    Now the desk's staff see such a ticket, marked, until someone claims it; a ticket made
+    while NW Circulation was staffed stays theirs alone, and so does a staff transfer."""
+    await given(
+        sessions,
+        InteractionReceived(
+            interaction_id="i-due-today",
+            conversation_id="due-today",
+            channel=Channel.CHAT,
+            provider="test",
+            provider_message_id="due-today",
+            patron=Patron(contact="chat-visitor-7"),
+            text="can I renew my laptop loan? its due today at 5",
+            received_at=T0,
+        ),
+        _ticket("due-today", fallback="ticket: nobody Online in nw-circulation"),
+    )
+    await arrive(sessions, "staffed", channel=Channel.CHAT, department="nw-circulation")
+
+    async def ids(staff: str) -> set[str]:
+        rows = (await client.get("/conversations", headers=bearer(staff))).json()["items"]
+        return {row["conversation_id"] for row in rows}
+
+    assert "due-today" in await ids("mgarcia") and "due-today" in await ids("jnguyen")
+    assert "staffed" not in await ids("mgarcia")  # NW Circulation's own, as before
+    assert {"due-today", "staffed"} <= await ids("tbrooks")  # still theirs
+    assert "due-today" not in await ids("rpatel")  # the desk's, not every department's
+    [row] = [
+        r
+        for r in (await client.get("/conversations", headers=bearer("mgarcia"))).json()["items"]
+        if r["conversation_id"] == "due-today"
+    ]
+    assert row["unstaffed"] is True and row["department"] == "nw-circulation"
+
+    claimed = await client.post("/conversations/due-today/claim", headers=bearer("mgarcia"))
+    assert claimed.status_code == 200, claimed.text
+    assert "due-today" in await ids("mgarcia")  # hers now
+    assert "due-today" not in await ids("jnguyen")  # no longer the desk's to pick up
+    assert "due-today" in await ids("tbrooks")
+
+    # a colleague's deliberate transfer to NW Circulation is theirs alone
+    await given(sessions, _ticket("staffed", fallback=None, decided_by="lokafor"))
+    assert "staffed" not in await ids("jnguyen")

@@ -1,0 +1,52 @@
+"""A ticket nobody Online could take, at the desk in Chromium: the desk librarian's queue lists
+it, marked, and may claim and answer it (screenshot kept in REFDESK_SCREENSHOTS when set;
+axe-core's WCAG 2.1 AA check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import console_scenes as scene
+import pytest
+from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.status.resources import Resources
+from shared.events import Channel
+
+pytestmark = [*needs_browser, pytest.mark.timeout(240)]
+RENEWAL = "chat-renewal-unstaffed"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_desk_sees_and_takes_a_ticket_nobody_online_could_take(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    await scene._apply(
+        sessions,
+        scene.message(
+            RENEWAL,
+            Channel.CHAT,
+            "can I renew my laptop loan? its due today at 5",
+            minutes_ago=3,
+            contact="chat-visitor-12",
+        ),
+        scene.routed(RENEWAL, Channel.CHAT, minutes_ago=3, department="nw-circulation").model_copy(
+            update={"fallback": "ticket: nobody Online in nw-circulation"}
+        ),
+    )
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        row = page.locator(f'#queue tr[data-conversation-id="{RENEWAL}"]')
+        await expect(row.locator(".flag-unstaffed")).to_have_text("Nobody Online in NW Circulation")
+        await expect(row.locator(".dept")).to_have_text("NW Circulation")
+        await shoot(page, tmp_path, "queue-unstaffed-ticket")
+        assert await serious_violations(page) == []
+        await row.locator("a.open-link").click()
+        await page.click('[data-action="claim"]')
+        await expect(page.locator("#action-status")).to_contain_text("Claimed")
+        await expect(row.locator(".assignee")).to_have_text("Maria Garcia")
+        await expect(row.locator(".flag-unstaffed")).to_have_count(0)
+        await shoot(page, tmp_path, "unstaffed-ticket-claimed")
