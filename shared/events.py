@@ -616,6 +616,16 @@ class ConversationClaimed(_Data):
     at: Instant
 
 
+class ConversationReleased(_Data):
+    """A conversation given back to the queue: its librarian let it go, or a supervisor took it
+    from them (`assignee`: who had it); anyone who may see it may claim it now."""
+
+    conversation_id: str
+    staff_id: str = Field(description="who gave it back")
+    assignee: str = Field(description="who had it")
+    at: Instant
+
+
 class CrisisAcknowledged(_Data):
     """A staff member acknowledged a crisis conversation (its re-escalation stops)."""
 
@@ -688,6 +698,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.sms.status_reported.v1": SmsStatusReported,
     "edu.tccd.refdesk.desk.note_added.v1": StaffNoteAdded,
     "edu.tccd.refdesk.desk.claimed.v1": ConversationClaimed,
+    "edu.tccd.refdesk.desk.released.v1": ConversationReleased,
     "edu.tccd.refdesk.desk.crisis_acknowledged.v1": CrisisAcknowledged,
     "edu.tccd.refdesk.desk.converted.v1": ConversationConverted,
     "edu.tccd.refdesk.desk.tagged.v1": ConversationTagged,

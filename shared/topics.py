@@ -13,6 +13,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
+    ConversationReleased,
     ConversationTagged,
     ConversationTransferred,
     CrisisAcknowledged,
@@ -82,12 +83,14 @@ DESK = Topic(
     carries=(
         StaffNoteAdded,
         ConversationClaimed,
+        ConversationReleased,
         CrisisAcknowledged,
         ConversationConverted,
         ConversationTagged,
     ),
 )
-"""Staff actions no other topic records: notes, claims, crisis acknowledgements, conversions."""
+"""Staff actions no other topic records: notes, claims and releases, crisis acknowledgements,
+conversions."""
 
 TOPICS: tuple[Topic, ...] = (
     INTERACTIONS,

@@ -26,6 +26,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
+    ConversationReleased,
     ConversationTagged,
     ConversationTransferred,
     CrisisAcknowledged,
@@ -248,6 +249,19 @@ async def on_claimed(
     await transcript.on_claimed(session, conv, data)
 
 
+async def on_released(
+    session: AsyncSession, data: ConversationReleased, _assigning: Assigning
+) -> None:
+    """A release, if the conversation is still with whom it was taken from (a later claim or
+    transfer wins)."""
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
+    if conv is None:
+        return
+    if conv.assignee == data.assignee and _newer(conv, data.at):
+        _unassign(conv, data.at)
+    await transcript.on_released(session, conv, data)
+
+
 async def on_acknowledged(
     session: AsyncSession, data: CrisisAcknowledged, _assigning: Assigning
 ) -> None:
@@ -315,6 +329,7 @@ HANDLERS: dict[type[BaseModel], Effect] = {
     SmsStatusReported: on_sms_report,
     StaffNoteAdded: on_note,
     ConversationClaimed: on_claimed,
+    ConversationReleased: on_released,
     CrisisAcknowledged: on_acknowledged,
     ConversationConverted: on_converted,
     ConversationTagged: stats.on_tagged,

@@ -35,6 +35,12 @@ router.add_api_route(
     "/{conversation_id}/claim", conversations.claim, methods=["POST"], summary="Take a conversation"
 )
 router.add_api_route(
+    "/{conversation_id}/release",
+    conversations.release,
+    methods=["POST"],
+    summary="Give a claimed conversation back",
+)
+router.add_api_route(
     "/{conversation_id}/transfer",
     conversations.transfer,
     methods=["POST"],

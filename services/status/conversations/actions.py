@@ -32,6 +32,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
+    ConversationReleased,
     CrisisAcknowledged,
     DeliveryState,
     HandoffContext,
@@ -166,6 +167,25 @@ async def claim(
     record_first_response(conv, now)
     event = ConversationClaimed(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
     await transcript.on_claimed(session, conv, event)
+    await session.flush()
+    return Outcome(conv, [(DESK.name, event)])
+
+
+async def release(
+    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+) -> Outcome:
+    """Give a conversation back to the queue: its librarian's own, anyone's for supervisors
+    (a claim by mistake, a shift's end with conversations still claimed)."""
+    conv = await get_open(session=session, conversation_id=conversation_id)
+    if conv.assignee is None:
+        raise Conflict("nobody has claimed this conversation")
+    await check(Act.RELEASE, actor, conv, session)
+    await _hold(session, conv, actor)
+    event = ConversationReleased(
+        conversation_id=conv.conversation_id, staff_id=actor.id, assignee=conv.assignee, at=now
+    )
+    conv.assignee, conv.assignee_since = None, now
+    await transcript.on_released(session, conv, event)
     await session.flush()
     return Outcome(conv, [(DESK.name, event)])
 

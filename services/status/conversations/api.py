@@ -231,6 +231,17 @@ async def claim(
     return await _done(res, session, outcome, actor)
 
 
+@router.post("/{conversation_id}/release", summary="Give a claimed conversation back")
+async def release(
+    conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Unassign it: the caller's own (a supervisor's, anyone's); 409 when nobody has it."""
+    outcome = await actions.release(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
+    return await _done(res, session, outcome, actor)
+
+
 @router.post("/{conversation_id}/transfer", summary="Transfer with a warm hand-off")
 async def transfer(
     conversation_id: str,

@@ -26,6 +26,7 @@ class Act(StrEnum):
     NOTE = "note"
     REPLY = "reply"
     CLAIM = "claim"
+    RELEASE = "release"
     TRANSFER = "transfer"
     CLOSE = "close"
     ACKNOWLEDGE = "acknowledge"
@@ -74,6 +75,7 @@ POLICY: dict[Act, Rule] = {
     Act.NOTE: Rule(assignee=ANY),
     Act.REPLY: Rule(assignee=MINE_OR_FREE),
     Act.CLAIM: Rule(assignee=MINE_OR_FREE),
+    Act.RELEASE: Rule(assignee=frozenset({"me"})),
     Act.TRANSFER: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
     Act.CLOSE: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
     Act.ACKNOWLEDGE: Rule(assignee=ANY, crisis_gate=False, crisis_department=True),

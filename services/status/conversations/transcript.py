@@ -31,6 +31,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
+    ConversationReleased,
     ConversationTransferred,
     CrisisAcknowledged,
     DeliveryState,
@@ -698,6 +699,21 @@ async def on_claimed(
         author=data.staff_id,
         kind="claimed",
         text=f"Claimed by {data.staff_id}",
+    )
+
+
+async def on_released(
+    session: AsyncSession, conv: AnyConversation, data: ConversationReleased
+) -> None:
+    """Given back to the queue."""
+    await timeline(
+        session,
+        conv,
+        key=f"released:{data.conversation_id}:{data.at.isoformat()}",
+        at=data.at,
+        author=data.staff_id,
+        kind="released",
+        text=f"Given back to the queue by {data.staff_id}",
     )
 
 

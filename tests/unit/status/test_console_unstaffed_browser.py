@@ -1,6 +1,6 @@
 """A ticket nobody Online could take, at the desk in Chromium: the desk librarian's queue lists
-it, marked, and may claim and answer it (screenshot kept in REFDESK_SCREENSHOTS when set;
-axe-core's WCAG 2.1 AA check)."""
+it, marked, and may claim it and give it back (screenshots kept in REFDESK_SCREENSHOTS when
+set; axe-core's WCAG 2.1 AA check)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,14 @@ async def test_the_desk_sees_and_takes_a_ticket_nobody_online_could_take(
         await expect(row.locator(".assignee")).to_have_text("Maria Garcia")
         await expect(row.locator(".flag-unstaffed")).to_have_count(0)
         await shoot(page, tmp_path, "unstaffed-ticket-claimed")
+        # claimed by mistake: given back, it is the desk's to pick up again, marked again
+        await page.click('[data-action="release"]')
+        await expect(page.locator("#action-status")).to_contain_text("Given back to the queue")
+        await expect(row.locator(".assignee")).to_have_text("Unassigned")
+        await expect(row.locator(".flag-unstaffed")).to_have_count(1)
+        await expect(page.locator('[data-action="claim"]')).to_be_visible()
+        await expect(page.locator("#transcript")).to_contain_text(
+            "Given back to the queue by Maria Garcia"
+        )
+        await shoot(page, tmp_path, "unstaffed-ticket-given-back")
+        assert await serious_violations(page) == []

@@ -32,7 +32,7 @@ def expected(act: Act, role: str, rel: Relation) -> bool:
         return True
     if act is Act.ACKNOWLEDGE:  # crisis departments, and the librarian with the patron
         return rel.crisis_department or rel.assignee == "me"
-    if act is Act.CONVERT:
+    if act in (Act.CONVERT, Act.RELEASE):  # one's own (a supervisor's release: anyone's)
         return rel.assignee == "me"
     if act in (Act.TRANSFER, Act.CLOSE) and rel.crisis and not rel.crisis_department:
         return False  # a crisis stays in the sight of those who handle crises (closing it

@@ -16,6 +16,7 @@ from shared.events import (
     Action,
     Channel,
     ConversationClosed,
+    ConversationReleased,
     InteractionReceived,
     NotificationKind,
     NotificationRequested,
@@ -23,7 +24,7 @@ from shared.events import (
     Priority,
     RoutingDecided,
 )
-from shared.topics import INTERACTIONS, NOTIFICATIONS, ROUTING
+from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
 
 
 async def test_queue_lists_in_desk_order_with_filters(
@@ -417,3 +418,46 @@ async def test_a_ticket_nobody_online_could_take_reaches_the_desk_until_claimed(
     # a colleague's deliberate transfer to NW Circulation is theirs alone
     await given(sessions, _ticket("staffed", fallback=None, decided_by="lokafor"))
     assert "staffed" not in await ids("jnguyen")
+
+
+async def test_a_claimed_conversation_is_given_back_by_its_librarian_or_a_supervisor(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """A supervisor's claim by mistake of the Writing Center tutor's chat left the patron, who
+    was promised a tutor, waiting: nobody could give it back. At a shift's end a librarian's
+    claimed tickets were nobody else's to answer. Now the librarian (or a supervisor) gives a
+    conversation back to the queue; anyone who may see it may claim it again."""
+    await arrive(sessions, "wc-chat", channel=Channel.CHAT, department="writing-center")
+    taken = await client.post("/conversations/wc-chat/claim", headers=bearer("dkim"))
+    assert taken.json()["assignee"] == "dkim"
+    refused = await client.post("/conversations/wc-chat/claim", headers=bearer("rpatel"))
+    assert refused.status_code == 403
+    assert (
+        await client.post("/conversations/wc-chat/release", headers=bearer("rpatel"))
+    ).status_code == 403  # not theirs to give back
+    back = await client.post("/conversations/wc-chat/release", headers=bearer("dkim"))
+    assert back.status_code == 200, back.text
+    assert back.json()["assignee"] is None
+    [event] = [e for e in publisher.on(DESK.name) if isinstance(e, ConversationReleased)]
+    assert (event.staff_id, event.assignee) == ("dkim", "dkim")
+    again = await client.post("/conversations/wc-chat/release", headers=bearer("dkim"))
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    mine = await client.post("/conversations/wc-chat/claim", headers=bearer("rpatel"))
+    assert mine.json()["assignee"] == "rpatel"
+    # a supervisor gives back a colleague's (the shift ended with it claimed)
+    by_boss = await client.post("/queue/wc-chat/release", headers=bearer("lokafor"))
+    assert by_boss.status_code == 200 and by_boss.json()["assignee"] is None
+    view = (await client.get("/conversations/wc-chat", headers=bearer("lokafor"))).json()
+    lines = [m["text"] for m in view["messages"] if m["direction"] == "event"]
+    assert "Given back to the queue by Linda Okafor" in lines
+    # the event, consumed again (another replica's, or a replay), changes nothing more; a
+    # release of a claim that came after it does not undo the claim
+    await given(sessions, event)
+    claimed = await client.post("/conversations/wc-chat/claim", headers=bearer("rpatel"))
+    assert claimed.json()["assignee"] == "rpatel"
+    await given(sessions, event)
+    row = (await client.get("/conversations/wc-chat", headers=bearer("rpatel"))).json()
+    assert row["assignee"] == "rpatel"

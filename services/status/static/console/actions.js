@@ -7,6 +7,7 @@
   const pane = document.getElementById("conversation-pane");
   const DONE = {
     claim: "Claimed: the conversation is yours.",
+    release: "Given back to the queue: anyone who staffs its department may claim it.",
     acknowledge: "Crisis acknowledged. The other actions are open now.",
   };
   let opener = null;
