@@ -84,8 +84,20 @@ async def conversation_page(
     )
 
 
-def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    return templates().TemplateResponse(request, "login.html", {"error": error}, status_code=status)
+THEN_REPORTS = "reports"
+"""The sign-in form's `then` for the reports page: signed in there, no shift starts."""
+
+
+def _login_page(
+    request: Request, error: str | None = None, status: int = 200, then: str | None = None
+) -> Response:
+    context = {"error": error, "then": THEN_REPORTS if then == THEN_REPORTS else None}
+    return templates().TemplateResponse(request, "login.html", context, status_code=status)
+
+
+def reports_sign_in(request: Request) -> Response:
+    """The sign-in form as the reports page shows it to someone signed out."""
+    return _login_page(request, then=THEN_REPORTS)
 
 
 class SignInForm(APIRoute):
@@ -132,12 +144,13 @@ async def login(
     session: SessionDep,
     staff_id: Annotated[str, Form(max_length=64)],
     token: Annotated[str, Form(max_length=200)],
+    then: Annotated[str | None, Form(max_length=16)] = None,
 ) -> Response:
     """Check the token and open a session (throttled per staff id and client address, and per
     client address). A sign-in posted from another site is refused (login CSRF: a page
     elsewhere signing a librarian's browser into someone else's account)."""
     if cross_site(request):
-        return _login_page(request, SIGN_IN_ELSEWHERE, 403)
+        return _login_page(request, SIGN_IN_ELSEWHERE, 403, then)
     throttle, address, now = throttle_of(res.extra), client_address(request), res.clock()
     try:
         actor = await actor_for_token(session=session, token=token.strip())
@@ -147,11 +160,11 @@ async def login(
         # a right token always signs in (throttle.py); wrong ones wait once there were many
         wait = throttle.retry_after(address=address, staff_id=staff_id.strip(), now=now.timestamp())
         if wait is not None:
-            page = _login_page(request, "Too many failed sign-ins. Try again later.", 429)
+            page = _login_page(request, "Too many failed sign-ins. Try again later.", 429, then)
             page.headers["Retry-After"] = str(wait)
             return page
         throttle.failed(address=address, staff_id=staff_id.strip(), now=now.timestamp())
-        return _login_page(request, "Staff id or token not recognised.", 401)
+        return _login_page(request, "Staff id or token not recognised.", 401, then)
     throttle.succeeded(address=address, staff_id=actor.id)
     token_use_of(res.extra).note(actor, now)
     cookie = await open_session(
@@ -163,9 +176,12 @@ async def login(
         max_age_s=res.settings.session_max_age_s,
     )
     # signing in at the desk starts the shift (the seed: log in -> Online); someone already
-    # Online or Away keeps their status
+    # Online or Away keeps their status; a supervisor signing in to read the reports starts
+    # none (the router would send patrons to a desk nobody watches)
     started = None
-    if (await presence.status_of(session=session, staff_id=actor.id))["status"] == "Offline":
+    to_reports = then == THEN_REPORTS
+    status_now = (await presence.status_of(session=session, staff_id=actor.id))["status"]
+    if status_now == "Offline" and not to_reports:
         started = await presence.set_status(
             session=session,
             staff_id=actor.id,
@@ -178,7 +194,7 @@ async def login(
     if started is not None:
         with contextlib.suppress(Unavailable):  # the next sweep republishes presence
             await publish_presence(res, [started])
-    response = RedirectResponse("/dashboard", status_code=303)
+    response = RedirectResponse("/dashboard/reports" if to_reports else "/dashboard", 303)
     response.set_cookie(
         COOKIE,
         cookie,

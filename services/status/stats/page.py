@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from services.status.auth import has_role
 from services.status.console import pages
 from services.status.conversations.reading import log_access
+from services.status.dashboard import reports_sign_in
 from services.status.deps import ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import InvalidInput
 from services.status.staff import staff_names
@@ -65,8 +66,8 @@ async def reports_page(
     """Charts and tables for a range of desk days (the last four weeks unless given; what
     cannot be read is said on the page, above the last four weeks)."""
     actor = await cookie_actor(request, res, session)
-    if actor is None:
-        return RedirectResponse("/dashboard", status_code=303)
+    if actor is None:  # signed in from here, a supervisor reads reports without a shift
+        return reports_sign_in(request)
     names = await staff_names(session, [actor.id])
     actor_name = names.get(actor.id, actor.id)
     if not has_role(actor, "supervisor"):

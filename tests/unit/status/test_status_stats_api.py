@@ -186,6 +186,31 @@ async def test_the_refused_reports_page_names_the_staff_member_not_their_id(
     assert "mgarcia" not in page.text
 
 
+async def test_a_supervisor_signing_in_for_the_reports_starts_no_shift(
+    client: httpx.AsyncClient,
+) -> None:
+    """A supervisor who signed in to read the reports became Online at the desk (and the CARE
+    Team), so the router counted both as staffed while nobody watched the queue. Signed in
+    from the reports page, nobody's status changes; signed in at the desk, the shift starts."""
+    page = await client.get("/dashboard/reports")
+    assert page.status_code == 200 and "Sign in to the desk statistics" in page.text
+    assert '<input type="hidden" name="then" value="reports">' in page.text
+    signed = await client.post(
+        "/dashboard/login",
+        data={"staff_id": "lokafor", "token": "dev-lokafor-token", "then": "reports"},
+    )
+    assert signed.status_code == 303 and signed.headers["location"] == "/dashboard/reports"
+    status = (await client.get("/staff/me", headers=bearer("lokafor"))).json()
+    assert status["status"] == "Offline"
+    assert (await client.get("/dashboard/reports")).status_code == 200
+    again = await client.post(
+        "/dashboard/login", data={"staff_id": "lokafor", "token": "dev-lokafor-token"}
+    )
+    assert again.headers["location"] == "/dashboard"
+    status = (await client.get("/staff/me", headers=bearer("lokafor"))).json()
+    assert status["status"] == "Online"
+
+
 async def close_via_api(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], cid: str
 ) -> None:
