@@ -196,3 +196,21 @@ def test_the_care_report_link_cannot_be_edited_away(book_file: Path) -> None:
     book_file.write_text(text.replace("  care_report_url:", "  old_care_report_url:"))
     with pytest.raises(ValueError, match="care_report_url is required"):
         load(book_file)
+
+
+@pytest.mark.parametrize("lang", [None, "es"])
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_a_handoff_macro_on_a_ticket_promises_no_one_joining_the_conversation(
+    lang: str | None, channel: str
+) -> None:
+    """A shift probe's email ticket got "se unirá a esta conversación": on a text or an email
+    the hand-off macros say how the answer comes, in English and Spanish."""
+    macros = {m.id: m for m in load(DEFAULT_FILE).macros}
+    for macro_id in ("handoff_writing_center", "handoff_tutoring", "handoff_nw_circulation"):
+        text = macros[macro_id].for_channel(channel, lang)
+        assert "join" not in text and "se unirá" not in text, text
+        assert (
+            ("text you" in text or "escribirá" in text)
+            if channel == "sms"
+            else ("email" in text or "correo" in text)
+        ), text
