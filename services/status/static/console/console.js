@@ -332,6 +332,7 @@ window.Desk = (() => {
       if (err.fragment) { pane.replaceChildren(err.fragment); h = pane.querySelector("h2"); }
       else h = showPlaceholder("This conversation cannot be opened", "It could not be loaded. Try again in a moment.");
       if (focus) h.focus();
+      setTitle(baseTitle);
       markCurrent();
       syncUrl(push);
       return;
@@ -480,6 +481,8 @@ window.Desk = (() => {
         leaving = null;
         if (mine) showPlaceholder(mine.title, mine.text);
         else showPlaceholder("This conversation has left your queue", why ? why.textContent : "");
+        // the tab no longer names a conversation ("Chat conversation · ..." stayed after a transfer)
+        setTitle(baseTitle);
         markCurrent();
         syncUrl(false);
       }
@@ -558,11 +561,21 @@ window.Desk = (() => {
     return refreshing;
   }
 
-  function closeConversation() {
+  // The pane empties and the title is the queue's again. `push`: a new history entry (the
+  // narrow layout's "Back to the queue"; Back reopens the conversation); `focus`: the queue's
+  // row of the conversation left, else the queue.
+  function closeConversation({ push = null, focus = false } = {}) {
+    const left = openId;
     openId = null;
     showPlaceholder("No conversation open", "Pick a conversation from the queue.");
     setTitle(baseTitle);
     markCurrent();
+    if (push !== null) syncUrl(push);
+    if (!focus) return;
+    const row = rows().find((r) => r.dataset.conversationId === left);
+    const target = row ? row.querySelector("a.open-link") : document.getElementById("queue-pane");
+    target.focus();
+    target.scrollIntoView({ block: "nearest" });
   }
 
   markCurrent();

@@ -79,6 +79,12 @@
 
   document.addEventListener("click", (event) => {
     if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    // the narrow layout's way from the open conversation (above the queue) to the queue
+    if (event.target.closest("a.back-to-queue")) {
+      event.preventDefault();
+      Desk.closeConversation({ push: true, focus: true });
+      return;
+    }
     const anchor = event.target.closest("a[href^='/dashboard/c/']");
     const row = !anchor && event.target.closest("#queue tbody tr");
     const cid = anchor ? conversationHref(anchor) : row ? row.dataset.conversationId : null;
