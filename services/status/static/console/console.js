@@ -104,6 +104,24 @@ window.Desk = (() => {
     liveBanner.replaceChildren(strong, ` ${what}`);
   }
 
+  // The unsent reply of each conversation, kept in this tab's sessionStorage: a reload (or
+  // the browser restoring the tab) brings it back; closing the tab forgets it.
+  const DRAFT_KEY = "refdesk.draft.";
+  const drafts = {
+    save(cid, text, subject) {
+      try {
+        if (text.trim()) window.sessionStorage.setItem(DRAFT_KEY + cid, JSON.stringify({ text, subject }));
+        else window.sessionStorage.removeItem(DRAFT_KEY + cid);
+      } catch (e) { /* storage full or turned off: the draft lives only on the page */ }
+    },
+    load(cid) {
+      try { return JSON.parse(window.sessionStorage.getItem(DRAFT_KEY + cid) || "null"); } catch (e) { return null; }
+    },
+    drop(cid) {
+      try { window.sessionStorage.removeItem(DRAFT_KEY + cid); } catch (e) { /* as above */ }
+    },
+  };
+
   function parse(markup) {
     const template = document.createElement("template");
     template.innerHTML = markup;
@@ -583,6 +601,7 @@ window.Desk = (() => {
     const status = document.getElementById("action-status");
     if (note && !note.value.trim()) {
       note.value = draft;
+      drafts.drop(cid);  // a note now, not a reply: not brought back into a reply box later
       const folded = note.closest("details");
       if (folded) folded.open = true;
       if (status) {
@@ -641,7 +660,7 @@ window.Desk = (() => {
   updateCrisisBar();
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
-    expectLeave, connection,
+    expectLeave, connection, drafts,
     rowFrom, placeRow, announceArrivals, announceChanges, rows, loadQueue, refreshWaiting,
     openId: () => openId,
     filtered: () => queueParams().toString() !== "", Problem,
