@@ -50,29 +50,66 @@ needs_browser = [
 ]
 
 
+class Served:
+    """The status app over real HTTP on a loopback port, which a test may stop (the desk down:
+    open event streams drop, connections are refused) and start again on the same port."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = 0
+        self._server: QuietServer | None = None
+        self._serving: asyncio.Task[None] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        self._server = QuietServer(uvicorn.Config(self.app, lifespan="off", log_level="warning"))
+        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is None or self._serving is None:
+            return
+        self._server.should_exit = True
+        self._server.force_exit = True  # open event streams would hold the shutdown
+        # and would go on streaming: the browser is to see its connections drop
+        for connection in list(self._server.server_state.connections):
+            connection.transport.close()
+        await self._serving
+        self._server = self._serving = None
+
+
 @contextlib.asynccontextmanager
-async def serve(resources: Resources) -> AsyncIterator[str]:
-    """The status app over real HTTP on a free loopback port, with its live feed running."""
+async def serve_app(resources: Resources) -> AsyncIterator[Served]:
+    """The status app served (see Served), with its live feed running."""
     app = create_app(resources.settings)
     app.state.resources = resources
     feed = LiveFeed(resources.sessions, interval_s=0.05, render=live_rows(resources))
     resources.extra["live_feed"] = feed
     feeder = asyncio.create_task(feed.run())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = QuietServer(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
+    served = Served(app)
+    await served.start()
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield served
     finally:
-        server.should_exit = True
-        server.force_exit = True  # open event streams would hold the shutdown
+        await served.stop()
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeder
-        await serving
+
+
+@contextlib.asynccontextmanager
+async def serve(resources: Resources) -> AsyncIterator[str]:
+    """The status app over real HTTP on a free loopback port, with its live feed running."""
+    async with serve_app(resources) as served:
+        yield served.base
 
 
 @contextlib.asynccontextmanager

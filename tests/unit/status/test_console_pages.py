@@ -4,6 +4,7 @@ helpers (desk time, sizes, filters)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import console_scenes as scene
@@ -424,6 +425,11 @@ async def test_the_composer_says_when_the_number_has_opted_out_of_texts(
         shown = await pane()
         assert ('id="opted-out"' in shown) is (kind is NotificationKind.SMS_OPT_OUT)
         assert 'id="composer"' in shown  # warned, not locked: the patron may text START
+        if kind is NotificationKind.SMS_OPT_OUT:
+            # the warning names the words the timeline names (it had said "START or YES")
+            warning = re.search(r'id="opted-out"[^>]*>(.*?)</p>', shown, re.S)
+            assert warning and "texts START, YES or INICIO," in warning.group(1)
+            assert "until it texts START, YES or INICIO" in shown
     await given(
         sessions,
         consent.model_copy(

@@ -159,6 +159,9 @@ async def test_every_console_state_reads_well_and_passes_axe(
         await page.set_viewport_size({"width": 820, "height": 1000})
         await page.click("#clear-search")
         await page.click(f'#queue tr[data-conversation-id="{scene.EMAIL}"] a.open-link')
+        # in place before the picture (one taken mid-swap was blank)
+        await expect(page.locator("#conv-title")).to_be_focused()
+        await expect(page.locator("#conversation a.back-to-queue")).to_be_in_viewport()
         await look(page, "narrow")
         assert await sideways(page) == 0
 

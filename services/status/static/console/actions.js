@@ -10,6 +10,8 @@
     release: "Given back to the queue: anyone who staffs its department may claim it.",
     acknowledge: "Crisis acknowledged. The other actions are open now.",
   };
+  const PENDING = { claim: "Claiming…", acknowledge: "Acknowledging the crisis…" };
+  const WORKING = { "transfer-form": "Transferring…", "close-form": "Closing…", "convert-form": "Converting…" };
   let opener = null;
 
   const VARIABLES = {
@@ -21,12 +23,34 @@
   const byId = (id) => document.getElementById(id);
   const Segments = window.RefdeskSegments;
 
-  // A status line: done (green), or `warning` when something did not go through.
-  function say(id, text, { warning = false } = {}) {
+  // A status line: done (green), `pending` while the desk has not answered yet, or `warning`
+  // when something did not go through.
+  function say(id, text, { warning = false, pending = false } = {}) {
     const node = byId(id);
     if (!node) return;
     node.textContent = text;
-    if (warning) node.dataset.tone = "warning"; else delete node.dataset.tone;
+    if (warning || pending) node.dataset.tone = warning ? "warning" : "pending";
+    else delete node.dataset.tone;
+  }
+
+  // Why an action did not go through: the desk's own words for a refusal (a 4xx's detail), or
+  // plain words, with what to do, when the desk could not be reached ("Failed to fetch").
+  function why(err, retry = "Try again in a moment.") {
+    return err.unreachable ? `${err.message}. ${retry}` : err.message;
+  }
+
+  // A button whose request is in flight: disabled, marked busy and, given `label`, saying so;
+  // the returned function puts it back.
+  function busy(button, label = null) {
+    const before = button.textContent;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    if (label) button.textContent = label;
+    return () => {
+      button.removeAttribute("aria-busy");
+      if (label) button.textContent = before;
+      button.disabled = false;
+    };
   }
 
   async function afterChange(message) {
@@ -37,13 +61,14 @@
   }
 
   async function act(name, button) {
-    button.disabled = true;  // a disabled button loses focus: it is put back below
+    const idle = busy(button);  // a disabled button loses focus: it is put back below
+    say("action-status", PENDING[name] || "Working…", { pending: true });
     try {
       await Desk.request("POST", path(`/${name}`));
       await afterChange(DONE[name] || "Done.");
     } catch (err) {
-      button.disabled = false;
-      say("action-status", `Could not ${name}: ${err.message}`, { warning: true });
+      idle();
+      say("action-status", `Could not ${name}: ${why(err)}`, { warning: true });
       await Desk.refreshConversation();  // show who has it now, or what changed
     }
     // after Claim or Acknowledge crisis the next thing is the reply: focus goes there (it was
@@ -92,6 +117,32 @@
     textarea.value = Segments.plain(textarea.value);
     textarea.focus();
     updateCounter();
+    remember();
+  }
+
+  // The open conversation's unsent reply, kept for this tab (Desk.drafts) as it is typed.
+  function remember() {
+    const cid = Desk.openId();
+    const textarea = byId("reply-text");
+    if (!cid || !textarea) return;
+    const subject = byId("reply-subject");
+    Desk.drafts.save(cid, textarea.value, subject ? subject.value : null);
+  }
+
+  // Brings back the kept reply of the conversation just opened (or reloaded): only into an
+  // empty reply box; a closed conversation's is forgotten.
+  function restore({ tell = false } = {}) {
+    const cid = Desk.openId();
+    const conversation = byId("conversation");
+    if (!cid || !conversation) return;
+    if (conversation.dataset.state === "closed") { Desk.drafts.drop(cid); return; }
+    const textarea = byId("reply-text");
+    const draft = Desk.drafts.load(cid);
+    if (!textarea || textarea.value.trim() || !draft || sending) return;
+    textarea.value = draft.text;
+    const subject = byId("reply-subject");
+    if (subject && draft.subject) subject.value = draft.subject;
+    if (tell) say("composer-status", "Your unsent reply is back in the reply box: this tab kept it.");
   }
 
   function insertAtCursor(textarea, text) {
@@ -114,51 +165,99 @@
       insertAtCursor(textarea, data.text);
       textarea.focus();
       updateCounter();
+      remember();
     } catch (err) {
+      const label = select.options[select.selectedIndex].textContent;
+      if (err.unreachable) { say("macro-error", `Could not insert “${label}”: ${why(err)}`); return; }
       const reason = err.message
         .replace(/^macro needs/, "it needs")
         .replace(/\b[a-z]+(_[a-z]+)+\b/g, (name) => VARIABLES[name] || name);
-      const label = select.options[select.selectedIndex].textContent;
       say("macro-error", `“${label}” can't be used here: ${reason}.`);
     }
   }
 
-  async function sendReply(form) {
-    const textarea = byId("reply-text");
+  // A reply in flight: one at a time (Ctrl+Enter submits past a disabled button), its text
+  // held as sent, its button saying so; past SLOW_MS the line under it says the desk is slow,
+  // and the request goes on (a broker stall of 45 s invited a second send).
+  const SLOW_MS = 15000;
+  const SENDING = "Sending…";
+  const STILL = "Still sending: the desk is slow to confirm. Do not send it again; it shows in the transcript once it goes out.";
+  let sending = null;  // {cid, slow}
+
+  // The composer as the reply in flight has it (again after a refresh replaced it).
+  function showSending() {
     const button = byId("send-reply");
+    const form = byId("composer");
+    if (!button || !form) return;
+    const on = Boolean(sending && sending.cid === Desk.openId());
+    if (on && !button.dataset.label) button.dataset.label = button.textContent;
+    if (!on && button.dataset.label) { button.textContent = button.dataset.label; delete button.dataset.label; }
+    if (on) button.textContent = SENDING;
+    button.disabled = on;
+    if (on) form.setAttribute("aria-busy", "true"); else form.removeAttribute("aria-busy");
+    for (const id of ["reply-text", "reply-subject"]) if (byId(id)) byId(id).readOnly = on;
+    if (on && byId("composer-status").textContent !== (sending.slow ? STILL : SENDING)) {
+      say("composer-status", sending.slow ? STILL : SENDING, { pending: true });
+    }
+  }
+
+  async function sendReply(form) {
+    if (sending) return;  // the reply in flight is not sent twice
+    const textarea = byId("reply-text");
     if (!textarea.value.trim()) { say("composer-status", "Write a message first.", { warning: true }); textarea.focus(); return; }
     const body = { text: textarea.value };
     const subject = byId("reply-subject");
     if (subject && subject.value.trim()) body.subject = subject.value.trim();
-    button.disabled = true;
-    say("composer-status", "Sending…");
+    const cid = Desk.openId();
+    const url = path("/replies");
+    sending = { cid, slow: false };
+    showSending();
+    const slow = window.setTimeout(() => { if (sending) { sending.slow = true; showSending(); } }, SLOW_MS);
+    let failed = null;
     try {
-      await Desk.request("POST", path("/replies"), body);
-      textarea.value = "";
+      await Desk.request("POST", url, body);
+    } catch (err) {
+      failed = err;
+    } finally {
+      window.clearTimeout(slow);
+      sending = null;
+      showSending();
+    }
+    if (!failed) Desk.drafts.drop(cid);
+    if (Desk.openId() !== cid) {  // the librarian opened another conversation meanwhile
+      Desk.announce(failed ? `Your reply was not sent: ${why(failed)}` : "Your reply was sent.");
+      if (!failed) Desk.refreshRow(cid).catch(() => undefined);
+      return;
+    }
+    if (!failed) {
+      if (byId("reply-text")) byId("reply-text").value = "";
       updateCounter();
       say("composer-status", "Sent to the patron's channel. Its delivery shows in the transcript.");
       await afterChange("");
-    } catch (err) {
-      say("composer-status", `Not sent: ${err.message}`, { warning: true });
+    } else {
+      say("composer-status", `Not sent: ${why(failed, "Your reply is kept here; try again in a moment.")}`, { warning: true });
       // a colleague took or closed it: the reply box may go with the next refresh, the
       // conversation's status line stays
-      if (err.status === 403 || err.status === 409) say("action-status", `Your reply was not sent: ${err.message}`, { warning: true });
-    } finally {
-      if (byId("send-reply")) byId("send-reply").disabled = false;
-      if (form.isConnected) textarea.focus();
+      if (failed.status === 403 || failed.status === 409) say("action-status", `Your reply was not sent: ${failed.message}`, { warning: true });
     }
+    if (form.isConnected && byId("reply-text")) byId("reply-text").focus();
   }
 
-  async function saveNote() {
+  async function saveNote(form) {
     const textarea = byId("note-text");
+    const button = form.querySelector("button[type=submit]");
+    if (button.disabled) return;  // the note in flight is not saved twice (Ctrl+Enter)
     if (!textarea.value.trim()) { say("note-status", "Write the note first."); textarea.focus(); return; }
+    const idle = busy(button, "Saving…");
     try {
       await Desk.request("POST", path("/notes"), { text: textarea.value });
       textarea.value = "";
       say("note-status", "Note saved. Only staff see it.");
       await afterChange("");
     } catch (err) {
-      say("note-status", `Not saved: ${err.message}`);
+      say("note-status", `Not saved: ${why(err, "Your note is kept here; try again in a moment.")}`);
+    } finally {
+      idle();
     }
   }
 
@@ -187,9 +286,12 @@
       call = ["/convert-to-email", { email: byId("convert-email").value.trim() }];
       message = "Converted: replies go by email from now on.";
     }
-    button.disabled = true;
+    if (button.disabled) return;  // already on its way (Ctrl+Enter, a second click)
+    const cid = Desk.openId();
+    const idle = busy(button, WORKING[form.id]);
     try {
       await Desk.request("POST", path(call[0]), call[1]);
+      if (form.id === "close-form") Desk.drafts.drop(cid);  // closed: nothing left to reply to
       if (leave) Desk.expectLeave(...leave);
       say(errorId, "");
       dialog.close();
@@ -198,9 +300,9 @@
       if (title) title.focus();
       else document.querySelector("#conversation-pane h2")?.focus();
     } catch (err) {
-      say(errorId, err.message);
+      say(errorId, why(err));
     } finally {
-      button.disabled = false;
+      idle();
     }
   }
 
@@ -236,12 +338,13 @@
     const form = event.target;
     event.preventDefault();
     if (form.id === "composer") sendReply(form);
-    else if (form.id === "note-form") saveNote();
+    else if (form.id === "note-form") saveNote(form);
     else if (form.closest("dialog")) submitDialog(form);
   });
 
   pane.addEventListener("input", (event) => {
     if (event.target.id === "reply-text") updateCounter();
+    if (event.target.id === "reply-text" || event.target.id === "reply-subject") remember();
   });
   pane.addEventListener("change", (event) => {
     if (event.target.id === "transfer-department") prefillHandoff();
@@ -253,7 +356,8 @@
       event.target.form.requestSubmit();
     }
   });
-  document.addEventListener("desk:opened", updateCounter);
-  document.addEventListener("desk:refreshed", updateCounter);
+  document.addEventListener("desk:opened", () => { restore({ tell: true }); updateCounter(); showSending(); });
+  document.addEventListener("desk:refreshed", () => { restore(); updateCounter(); showSending(); });
+  restore({ tell: true });
   updateCounter();
 })();

@@ -14,6 +14,17 @@ window.Desk = (() => {
     constructor(status, detail) { super(detail); this.status = status; }
   }
 
+  // The desk did not answer: no connection (fetch's TypeError "Failed to fetch"), a request
+  // given up on, or a gateway's 502/503/504 while the service is down or restarting. Said in
+  // the desk's words, never the browser's; `unreachable` lets each caller add what to do.
+  const UNREACHABLE = "the desk could not be reached";
+  function unreachable(status = 0) {
+    const problem = new Problem(status, UNREACHABLE);
+    problem.unreachable = true;
+    return problem;
+  }
+  const GATEWAY = new Set([502, 503, 504]);
+
   // Screen readers hear `text`: politely, or at once when `urgent` (a crisis). Announcements
   // within the same moment are said together, not the last one alone.
   const urgentAnnouncer = document.getElementById("announcer-urgent");
@@ -34,18 +45,82 @@ window.Desk = (() => {
     }, 60);
   }
 
-  async function request(method, url, body) {
+  // A call to the JSON API. `timeoutMs`: give up (as unreachable) after that long; without
+  // it the request waits as long as the browser does (a reply is never cancelled).
+  async function request(method, url, body, { timeoutMs = 0 } = {}) {
     const init = { method, credentials: "same-origin", headers: JSON_HEADERS };
     if (body !== undefined) init.body = JSON.stringify(body);
-    const response = await fetch(url, init);
+    let timer = null;
+    if (timeoutMs) {
+      const controller = new AbortController();
+      init.signal = controller.signal;
+      timer = window.setTimeout(() => controller.abort(), timeoutMs);
+    }
+    let response, data = null;
+    try {
+      response = await fetch(url, init);
+      if ((response.headers.get("content-type") || "").includes("json")) data = await response.json();
+    } catch (err) {
+      // no connection, aborted or timed out (while asking, or while reading the answer)
+      if (!response || err.name === "AbortError" || err.name === "TypeError") throw unreachable();
+      if (response.ok) throw err;  // a success the page cannot read is not a success
+    } finally {
+      if (timer) window.clearTimeout(timer);
+    }
     if (response.status === 401) { window.location.reload(); throw new Problem(401, "Signed out"); }
-    const type = response.headers.get("content-type") || "";
-    const data = type.includes("json") ? await response.json() : null;
+    if (GATEWAY.has(response.status)) throw unreachable(response.status);
     if (!response.ok) {
       throw new Problem(response.status, (data && (data.detail || data.title)) || `Error ${response.status}`);
     }
     return data;
   }
+
+  // The banner while live updates are off: the event stream dropped (`stream`), or the desk
+  // stopped answering the heartbeat (`desk`: a service that hangs keeps its stream open and
+  // silent). Shown after a short grace, so a page reload or a stream's own reconnect does not
+  // flash it; gone as soon as both are back.
+  const liveBanner = document.getElementById("live-banner");
+  const linksDown = new Set();
+  let bannerTimer = null;
+  function connection(link, ok) {
+    if (ok) linksDown.delete(link); else linksDown.add(link);
+    if (!linksDown.size) {
+      window.clearTimeout(bannerTimer);
+      bannerTimer = null;
+      showBanner(false);
+    } else if (!bannerTimer && !(liveBanner && liveBanner.textContent)) {
+      bannerTimer = window.setTimeout(() => { bannerTimer = null; showBanner(linksDown.size > 0); }, 1500);
+    }
+  }
+  function showBanner(on) {
+    if (!liveBanner) return;
+    if (!on) { liveBanner.replaceChildren(); return; }
+    const lead = "Live updates stopped: reconnecting.";
+    const what = document.getElementById("conversation")
+      ? "The queue and this conversation may be out of date." : "The queue may be out of date.";
+    if (liveBanner.textContent === `${lead} ${what}`) return;  // said once, not again
+    const strong = document.createElement("strong");
+    strong.textContent = lead;
+    liveBanner.replaceChildren(strong, ` ${what}`);
+  }
+
+  // The unsent reply of each conversation, kept in this tab's sessionStorage: a reload (or
+  // the browser restoring the tab) brings it back; closing the tab forgets it.
+  const DRAFT_KEY = "refdesk.draft.";
+  const drafts = {
+    save(cid, text, subject) {
+      try {
+        if (text.trim()) window.sessionStorage.setItem(DRAFT_KEY + cid, JSON.stringify({ text, subject }));
+        else window.sessionStorage.removeItem(DRAFT_KEY + cid);
+      } catch (e) { /* storage full or turned off: the draft lives only on the page */ }
+    },
+    load(cid) {
+      try { return JSON.parse(window.sessionStorage.getItem(DRAFT_KEY + cid) || "null"); } catch (e) { return null; }
+    },
+    drop(cid) {
+      try { window.sessionStorage.removeItem(DRAFT_KEY + cid); } catch (e) { /* as above */ }
+    },
+  };
 
   function parse(markup) {
     const template = document.createElement("template");
@@ -332,6 +407,7 @@ window.Desk = (() => {
       if (err.fragment) { pane.replaceChildren(err.fragment); h = pane.querySelector("h2"); }
       else h = showPlaceholder("This conversation cannot be opened", "It could not be loaded. Try again in a moment.");
       if (focus) h.focus();
+      setTitle(baseTitle);
       markCurrent();
       syncUrl(push);
       return;
@@ -347,6 +423,7 @@ window.Desk = (() => {
     const channel = (pane.querySelector("#conversation") || {}).dataset;
     setTitle(`${channel && channel.channelLabel ? channel.channelLabel + " conversation · " : ""}${baseTitle}`);
     if (focus) title.focus();
+    if (liveBanner && liveBanner.textContent) showBanner(true);  // "this conversation" too now
     document.dispatchEvent(new CustomEvent("desk:opened", { detail: { id: cid } }));
   }
 
@@ -480,6 +557,8 @@ window.Desk = (() => {
         leaving = null;
         if (mine) showPlaceholder(mine.title, mine.text);
         else showPlaceholder("This conversation has left your queue", why ? why.textContent : "");
+        // the tab no longer names a conversation ("Chat conversation · ..." stayed after a transfer)
+        setTitle(baseTitle);
         markCurrent();
         syncUrl(false);
       }
@@ -522,6 +601,7 @@ window.Desk = (() => {
     const status = document.getElementById("action-status");
     if (note && !note.value.trim()) {
       note.value = draft;
+      drafts.drop(cid);  // a note now, not a reply: not brought back into a reply box later
       const folded = note.closest("details");
       if (folded) folded.open = true;
       if (status) {
@@ -558,18 +638,29 @@ window.Desk = (() => {
     return refreshing;
   }
 
-  function closeConversation() {
+  // The pane empties and the title is the queue's again. `push`: a new history entry (the
+  // narrow layout's "Back to the queue"; Back reopens the conversation); `focus`: the queue's
+  // row of the conversation left, else the queue.
+  function closeConversation({ push = null, focus = false } = {}) {
+    const left = openId;
     openId = null;
     showPlaceholder("No conversation open", "Pick a conversation from the queue.");
     setTitle(baseTitle);
     markCurrent();
+    if (liveBanner && liveBanner.textContent) showBanner(true);
+    if (push !== null) syncUrl(push);
+    if (!focus) return;
+    const row = rows().find((r) => r.dataset.conversationId === left);
+    const target = row ? row.querySelector("a.open-link") : document.getElementById("queue-pane");
+    target.focus();
+    target.scrollIntoView({ block: "nearest" });
   }
 
   markCurrent();
   updateCrisisBar();
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
-    expectLeave,
+    expectLeave, connection, drafts,
     rowFrom, placeRow, announceArrivals, announceChanges, rows, loadQueue, refreshWaiting,
     openId: () => openId,
     filtered: () => queueParams().toString() !== "", Problem,

@@ -50,23 +50,35 @@
     Desk.announceArrivals(Desk.rows().filter((r) => !before.has(r.dataset.conversationId)));
   }
 
+  // The stream: on an error the browser reconnects by itself, except after an answer that is
+  // not a stream (a gateway's 502 while the service restarts): then this page opens a new one,
+  // less often the longer the desk stays away. Either way the banner says so meanwhile.
+  let connected = false;
+  let retryMs = 2000;
   function listen() {
     if (!window.EventSource) { window.setInterval(() => Desk.loadQueue().catch(() => undefined), 5000); return; }
     const source = new EventSource("/console/events");
-    let connected = false;
     source.addEventListener("ready", () => {
       // Subscribed from here on: reload once, so a change applied between the page's first
       // render (or a dropped connection) and this subscription is not missed.
       Desk.loadQueue().catch(() => undefined);
       if (connected) Desk.refreshConversation();
       connected = true;
+      retryMs = 2000;
       shell.dataset.live = "on";
+      Desk.connection("stream", true);
     });
     source.addEventListener("conversation", (event) => {
       try { changed(JSON.parse(event.data)); } catch (e) { /* a malformed event */ }
     });
     source.addEventListener("reload", () => { Desk.loadQueue().catch(() => undefined); Desk.refreshConversation(); });
-    source.addEventListener("error", () => { shell.dataset.live = "off"; });
+    source.addEventListener("error", () => {
+      shell.dataset.live = "off";
+      Desk.connection("stream", false);
+      if (source.readyState !== EventSource.CLOSED) return;
+      window.setTimeout(listen, retryMs);
+      retryMs = Math.min(retryMs * 2, 30000);
+    });
     // the session ended elsewhere (signed out in another tab, token revoked): back to sign-in
     source.addEventListener("ended", () => { source.close(); window.location.assign("/dashboard"); });
   }
@@ -79,6 +91,12 @@
 
   document.addEventListener("click", (event) => {
     if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    // the narrow layout's way from the open conversation (above the queue) to the queue
+    if (event.target.closest("a.back-to-queue")) {
+      event.preventDefault();
+      Desk.closeConversation({ push: true, focus: true });
+      return;
+    }
     const anchor = event.target.closest("a[href^='/dashboard/c/']");
     const row = !anchor && event.target.closest("#queue tbody tr");
     const cid = anchor ? conversationHref(anchor) : row ? row.dataset.conversationId : null;

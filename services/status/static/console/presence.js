@@ -40,7 +40,8 @@
       message.textContent = `Your status is ${data.status}.`;
       poll(); // Who's Online shows the change now, not at the next poll
     } catch (err) {
-      message.textContent = `Could not change your status: ${err.message}`;
+      const retry = err.unreachable ? ". Try again in a moment." : "";
+      message.textContent = `Could not change your status: ${err.message}${retry}`;
     }
   }
 
@@ -55,14 +56,27 @@
     } catch (err) { /* the next poll retries */ }
   }
 
-  function heartbeat() {
-    window.Desk.request("POST", "/shift/heartbeat").catch(() => undefined);
+  // The heartbeat keeps the librarian's shift alive, and tells the page whether the desk still
+  // answers: one not answered within 10 s (a service that hangs, or is down) puts up the
+  // banner, and is tried again every 10 s until it is answered.
+  const BEAT_MS = 30000;
+  const RETRY_MS = 10000;
+  let beatTimer = null;
+  async function heartbeat() {
+    window.clearTimeout(beatTimer);
+    let ok = true;
+    try {
+      await window.Desk.request("POST", "/shift/heartbeat", undefined, { timeoutMs: RETRY_MS });
+    } catch (err) {
+      ok = !err.unreachable;  // a refusal (4xx) is an answer: the desk is there
+    }
+    window.Desk.connection("desk", ok);
+    beatTimer = window.setTimeout(heartbeat, ok ? BEAT_MS : RETRY_MS);
   }
 
   for (const button of me.querySelectorAll(".set-status")) {
     button.addEventListener("click", () => setStatus(button.dataset.status));
   }
   window.setInterval(poll, 10000); // colleagues' changes within ten seconds
-  window.setInterval(heartbeat, 30000);
   heartbeat();
 })();
