@@ -188,7 +188,7 @@ async def conversation_context(
 
 async def _opted_out(session: AsyncSession, view: dict[str, Any]) -> bool:
     """Whether the patron's number texted STOP (in this conversation or another of theirs)
-    and not START or YES since: the composer says so before anyone writes."""
+    and not START, YES or INICIO since: the composer says so before anyone writes."""
     contact = view["patron"]["contact"]
     if not contact:
         return views.opted_out(view["messages"])

@@ -579,7 +579,7 @@ async def _conversations_of(session: AsyncSession, contact: str | None) -> set[s
 
 async def number_opted_out(session: AsyncSession, conversation_ids: set[str]) -> bool:
     """Whether the latest opt-out or opt-in line of these conversations (a number's) is an
-    opt-out: the notifier sends that number nothing until START or YES."""
+    opt-out: the notifier sends that number nothing until START, YES or INICIO."""
     stored = await session.execute(
         select(_LINES.c.id, _LINES.c.kind, _LINES.c.at).where(
             _LINES.c.conversation_id.in_(sorted(conversation_ids)), _LINES.c.kind.in_(CONSENT)
