@@ -107,6 +107,13 @@ async def on_interaction(
     if conv.assignee and await is_offline(session=session, staff_id=conv.assignee):
         held_by = conv.assignee
         _unassign(conv, data.received_at)  # the patron replied, nobody is there: back to the queue
+        again = ""
+        if conv.crisis and conv.acknowledged_at is not None:
+            # who acknowledged the crisis has gone: it waits for someone to acknowledge it
+            # again, on top of every queue, and supervisors hear of it if nobody does
+            conv.acknowledged_at = conv.acknowledged_by = conv.reescalated_at = None
+            conv.crisis_at = data.received_at
+            again = "; the crisis needs acknowledging again"
         await transcript.timeline(
             session,
             conv,
@@ -114,8 +121,8 @@ async def on_interaction(
             at=data.received_at,
             author=held_by,
             kind="unassigned",
-            text="Back in the queue (its librarian was Offline when the patron wrote):"
-            f" claimed until then by {held_by}",
+            text="Back in the queue (its librarian was Offline when the patron wrote"
+            f"{again}): claimed until then by {held_by}",
         )
     await transcript.on_interaction(session, conv, data, after_keyword=after_keyword)
     if assigning.enabled:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from shared.events import Action, Channel
 
 from . import texts
-from .hours import note_of
+from .hours import NOTED, note_of
 from .model import DepartmentKind, HoursException, PolicyDoc, TermGroup
 from .normalise import Normaliser
 from .reach import unreachable
@@ -120,7 +120,7 @@ def _text(
             texts.prerender(template, values),
             lang,
             dated=bool(exceptions),
-            exceptions=max((note_of(e, lang) for e in exceptions), key=len, default=""),
+            exceptions=" ".join(sorted((note_of(e, lang) for e in exceptions), key=len)[-NOTED:]),
         )
         if problem:
             yield loc, problem

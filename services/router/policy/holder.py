@@ -43,6 +43,13 @@ class PolicyHolder:
             # the error names policy lines and rule ids only, never patron text
             log.warning("policy reload refused, still serving %s: %s", self._policy.version, exc)
             return False
+        except Exception as exc:  # a fault of the loader's own must not stop reloading
+            log.warning(
+                "policy reload failed, still serving %s: %s",
+                self._policy.version,
+                type(exc).__name__,
+            )
+            return False
         if policy.version != self._policy.version:
             log.info("policy reloaded: %s -> %s", self._policy.version, policy.version)
         self._policy = policy

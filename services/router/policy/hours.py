@@ -17,6 +17,9 @@ LOOK_AHEAD_DAYS = 400
 NOTICE_DAYS = 14
 """An exception is announced ({hours_exceptions}) from this many days before its first day."""
 
+NOTED = 2
+"""How many exceptions one text names (a break and the holiday after it); SMS length."""
+
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
              "September", "October", "November", "December")  # fmt: skip
 MONTHS_ES = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
@@ -85,13 +88,28 @@ class DeskHours:
         return f"{_day_en(local, delta)} at {_clock_en(local.time())}"
 
     def exception_note(self, dt: datetime, lang: str = "en") -> str:
-        """What the patron should know of the exception in force on `dt`'s day, or of the next
-        one starting within NOTICE_DAYS: 'Closed Dec 24-Jan 3.', 'Dec 14-18: 8am-11pm.'; in
-        Spanish 'Cerrado del 24 dic. al 3 ene.'. Empty when there is none."""
+        """What the patron should know of the exceptions in force on `dt`'s day or starting
+        within NOTICE_DAYS (the first NOTED of them; closures that touch read as one): 'Closed
+        Dec 24-Jan 3.', 'Dec 14-18: 8am-11pm. Closed Dec 19-Jan 3.'; in Spanish 'Cerrado del 24
+        dic. al 3 ene.'. Empty when there is none."""
         today = dt.astimezone(self.tz).date()
         horizon = today + timedelta(days=NOTICE_DAYS)
-        found = next((e for e in self._exceptions if e.until >= today and e.first <= horizon), None)
-        return "" if found is None else note_of(found, lang)
+        found = [e for e in self._exceptions if e.until >= today and e.first <= horizon]
+        return " ".join(note_of(e, lang) for e in joined(found)[:NOTED])
+
+
+def joined(exceptions: Sequence[HoursException]) -> list[HoursException]:
+    """Exceptions in date order with closures that touch made one (a break ending on the 13th
+    and a holiday on the 14th read "Closed Dec 5-14", not as open on the 14th)."""
+    out: list[HoursException] = []
+    for exc in sorted(exceptions, key=lambda e: e.first):
+        last = out[-1] if out else None
+        touching = last is not None and exc.first == last.until + timedelta(days=1)
+        if last is not None and touching and not last.hours and not exc.hours:
+            out[-1] = HoursException(name=last.name, first=last.first, last=exc.until)
+        else:
+            out.append(exc)
+    return out
 
 
 def _day_en(local: datetime, delta_days: int) -> str:

@@ -16,6 +16,18 @@ from .model import PolicyDoc
 from .normalise import Normaliser
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without its implicit dates: `from: 2026-02-30` stays text for the schema to refuse
+    with its line (PyYAML's own date raised a bare ValueError, naming no line, and a running
+    router's reload stopped)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_policy(path: Path) -> Policy:
     """Load and compile the policy at `path`; PolicyError (naming the line) when it is broken."""
     path = Path(path)
@@ -34,7 +46,7 @@ def parse_policy(raw: bytes, *, source: str = "<policy>") -> Policy:
         raise PolicyError(f"{source}: policy is not UTF-8 (byte {exc.start})") from None
     try:
         lines = line_map(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader: no objects)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

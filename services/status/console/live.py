@@ -33,9 +33,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.status.auth import Actor, has_role
 from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
-from services.status.deps import ActorDep, get_resources, still_signed_in
+from services.status.deps import ActorDep, SessionDep, get_resources, still_signed_in
 from services.status.models import Conversation, DeskChange
-from services.status.queue import visible_to
+from services.status.queue import BAND, visible_to
 from services.status.resources import Resources
 from shared.clock import woken
 
@@ -374,6 +374,7 @@ async def events(
     actor: ActorDep,
     res: Annotated[Resources, Depends(get_resources)],
     feed: Annotated[LiveFeed, Depends(get_feed)],
+    session: SessionDep,
 ) -> EventSourceResponse:
     """`event: conversation` with {conversation_id, what, department, crisis} and, when the
     feed rendered it, `row`: the conversation's queue row as HTML (null: no longer in the open
@@ -389,23 +390,26 @@ async def events(
     a stream that was shown a conversation that it moved where this caller may not see it."""
     missed = _behind(request.headers.get("last-event-id"), feed)
     recheck = _lenient(_rechecker(request, res), actor)
-    stream = _stream(request, feed, actor, recheck, missed, await _on_page(res, actor))
+    stream = _stream(request, feed, actor, recheck, missed, await _on_page(session, actor))
     return EventSourceResponse(stream, ping=PING_S)
 
 
-async def _on_page(res: Resources, actor: Actor) -> list[str]:
+async def _on_page(session: AsyncSession, actor: Actor) -> list[str]:
     """The open conversations the caller's page may be showing: the rows it loaded came with
     the page, not from this stream, so a colleague's transfer of one out of the caller's sight
     must still tell this stream it left (a probe's row stayed for a minute, reply box live).
-    Nothing is lost if the database cannot answer: the page's minute refresh still clears it."""
+    Nothing is lost if the database cannot answer: the page's minute refresh still clears it.
+    Read on the request's own session (the one that named the caller, released before the
+    stream starts): a second one per stream held two pooled connections each while it opened,
+    and a shift's consoles opening together used the pool up."""
     query = (
         select(Conversation.conversation_id)
         .where(visible_to(actor), Conversation.state == "open")
+        .order_by(BAND, Conversation.opened_at, Conversation.conversation_id)
         .limit(SHOWN_KEPT)
     )
     try:
-        async with res.sessions() as session:
-            return list((await session.scalars(query)).all())
+        return list((await session.scalars(query)).all())
     except SQLAlchemyError as exc:
         log.warning(
             "live stream could not read its page's rows", extra={"error": type(exc).__name__}

@@ -109,7 +109,8 @@ def prefers_csv(accept: str) -> bool:
 
 def csv_response(data: dict[str, Any]) -> Response:
     """The summary as a CSV download."""
-    name = f"refdesk-{data['group_by']}-{data['from']}-{data['to']}.csv"
+    only = f"-{data['channel']}" if data.get("channel") else ""  # refdesk-week-sms-...
+    name = f"refdesk-{data['group_by']}{only}-{data['from']}-{data['to']}.csv"
     return Response(
         report.to_csv(data),
         media_type=f"{CSV}; charset=utf-8",
@@ -126,27 +127,20 @@ ChannelQ = Annotated[
 ]
 
 
-def known_params(*names: str) -> Any:
-    """A dependency refusing query parameters the route does not read: a misspelt `chanel=sms`
-    or `group=topic` was ignored, and the report answered for every channel, by week, as if
-    it had been asked for."""
-
-    def check(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(names))
-        if unknown:
-            raise InvalidInput(
-                f"unknown query parameter {', '.join(unknown)}; this report reads "
-                + ", ".join(names)
-            )
-
-    return Depends(check)
-
-
-SUMMARY_PARAMS = known_params("from", "to", "group_by", "channel")
+def refuse_unknown(request: Request, *names: str) -> None:
+    """Refuse query parameters the report does not read (after the caller's access is known:
+    who may not read it learns nothing of its parameters): a misspelt `chanel=sms` or
+    `group=topic` was ignored, and the report answered for every channel, by week, as if it
+    had been asked for."""
+    unknown = sorted(set(request.query_params) - set(names))
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter {', '.join(unknown)}; this report reads " + ", ".join(names)
+        )
 
 
 async def summary_data(
-    _known: Annotated[None, SUMMARY_PARAMS],
+    request: Request,
     actor: ActorDep,
     res: ResourcesDep,
     session: SessionDep,
@@ -157,6 +151,7 @@ async def summary_data(
 ) -> dict[str, Any]:
     """The summary a reader asked for (both summary routes' parameters), access logged."""
     viewer = await allowed_reader(actor, res, session)
+    refuse_unknown(request, "from", "to", "group_by", "channel")
     first, last = date_range(frm, to, today(res.clock()))
     return await report.summary(
         session,
@@ -189,7 +184,7 @@ async def summary_csv(data: SummaryDep) -> Response:
 
 @router.get("/reports/annual", summary="Questions in a fiscal year (ACRL, IPEDS)")
 async def annual(
-    _known: Annotated[None, known_params("fiscal_year")],
+    request: Request,
     actor: ActorDep,
     res: ResourcesDep,
     session: SessionDep,
@@ -198,6 +193,7 @@ async def annual(
     """All questions, reference transactions (without directional and policy questions), by
     channel, month, READ Scale and topic."""
     await allowed_reader(actor, res, session)
+    refuse_unknown(request, "fiscal_year")
     return await report.annual(session, fiscal_year=fiscal_year)
 
 

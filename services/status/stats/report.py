@@ -200,6 +200,14 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+CHANNEL_TOTALS = {
+    "chat": "All chat questions",
+    "sms": "All text (SMS) questions",
+    "email": "All email questions",
+}
+"""The total row's label of a summary narrowed to one channel (`channel=`)."""
+
+
 def to_csv(report: dict[str, Any]) -> str:
     """The summary's groups and a total row, one header line (RFC 4180, CRLF)."""
     out = io.StringIO()
@@ -207,7 +215,8 @@ def to_csv(report: dict[str, Any]) -> str:
     writer.writerow([report["group_by"], "label", *COLUMNS])
     for row in report["groups"]:
         writer.writerow([_cell(row["key"]), _cell(row["label"])] + [_cell(row[c]) for c in COLUMNS])
-    writer.writerow(["total", "All questions"] + [_cell(report["totals"][c]) for c in COLUMNS])
+    every = CHANNEL_TOTALS.get(report.get("channel") or "", "All questions")
+    writer.writerow(["total", every] + [_cell(report["totals"][c]) for c in COLUMNS])
     return out.getvalue()
 
 

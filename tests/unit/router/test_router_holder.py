@@ -60,3 +60,66 @@ async def test_watch_reloads_on_mtime_change(policy_file: Path) -> None:
         assert holder.current.label == "w"
     finally:
         task.cancel()
+
+
+async def test_an_impossible_date_is_refused_and_the_next_good_edit_still_loads(
+    policy_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An outside probe's `from: 2026-02-30` raised PyYAML's bare ValueError: the watch task
+    died without a word and the router served the old policy through every later edit until
+    a restart. Now the date is refused with its line, and the next good edit is loaded."""
+    holder = PolicyHolder(policy_file)
+    old = holder.current.version
+    good = policy_file.read_text()
+    task = asyncio.create_task(holder.watch(0.01))
+
+    def write(text: str, bump_s: int) -> None:
+        policy_file.write_text(text)
+        stat = policy_file.stat()
+        os.utime(policy_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump_s * 1_000_000_000))
+
+    try:
+        with caplog.at_level(logging.WARNING):
+            write(
+                good.replace(
+                    "hours_exceptions: []", "hours_exceptions: [{name: X, from: 2026-02-30}]"
+                ),
+                5,
+            )
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if any(
+                    "2026-02-30" in r.getMessage() or "day value" in r.getMessage()
+                    for r in caplog.records
+                ):
+                    break
+        refusal = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("hours_exceptions[0].from" in m for m in refusal), refusal
+        assert holder.current.version == old
+        write(good.replace('label: "2025-fall-1"', 'label: "after the typo"'), 10)
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if holder.current.version != old:
+                break
+        assert holder.current.label == "after the typo"
+    finally:
+        task.cancel()
+
+
+def test_a_fault_of_the_loader_itself_keeps_the_old_policy(
+    policy_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever the loader raises, a reload keeps serving and says so; it never stops."""
+    from services.router.policy import holder as holder_module
+
+    holder = PolicyHolder(policy_file)
+    before = holder.current
+
+    def broken(_path: Path) -> None:
+        raise ValueError("a fault of the loader's own")
+
+    monkeypatch.setattr(holder_module, "load_policy", broken)
+    with caplog.at_level(logging.WARNING):
+        assert holder.reload() is False
+    assert holder.current is before
+    assert any("policy reload failed" in r.getMessage() for r in caplog.records)

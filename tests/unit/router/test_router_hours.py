@@ -151,7 +151,7 @@ def test_a_holiday_of_one_day_and_longer_finals_hours(on_break: Policy, policy: 
     [
         (datetime(2026, 12, 22, 10, 0), "HOURS", "Closed Dec 19-Jan 3."),
         (datetime(2026, 12, 22, 10, 0), "HORARIO", "Cerrado del 19 dic. al 3 ene."),
-        (datetime(2026, 12, 8, 10, 0), "HOURS", "Dec 7-10: 8am-11pm."),
+        (datetime(2026, 12, 8, 10, 0), "HOURS", "Dec 7-10: 8am-11pm. Closed Dec 19-Jan 3."),
         (datetime(2026, 12, 1, 10, 0), "HORARIO", "Horario del 7 al 10 dic.: 8am-11pm."),
         (datetime(2026, 11, 20, 10, 0), "HOURS", "Closed Nov 26."),
         (datetime(2026, 11, 20, 10, 0), "HORARIO", "Cerrado el 26 nov."),
@@ -160,12 +160,29 @@ def test_a_holiday_of_one_day_and_longer_finals_hours(on_break: Policy, policy: 
 def test_the_hours_reply_names_the_exception_in_force_or_coming(
     on_break: Policy, local: datetime, word: str, note: str
 ) -> None:
-    """HOURS ends with the exception in force or starting within 14 days, in the keyword's
-    language, in GSM-7: one segment in English, two in the longer Spanish."""
+    """HOURS ends with the exceptions in force or starting within 14 days, in the keyword's
+    language, in GSM-7: one segment for one English note, two segments at most."""
     got = on_break.decide(DecisionInput(Channel.SMS, word, local.replace(tzinfo=CHI)))
     reply = got.keyword_reply or ""
     assert reply.endswith(" " + note), reply
-    assert (gsm7_length(reply) or 999) <= (160 if word == "HOURS" else 306)
+    one = word == "HOURS" and note.count(".") == 1
+    assert (gsm7_length(reply) or 999) <= (160 if one else 306)
+
+
+def test_a_break_and_the_holiday_after_it_read_as_one_closure(policy_text: str) -> None:
+    """A verifying probe's break to the 13th and holiday on the 14th read "Closed Dec 5-13.",
+    as if the desk opened on the 14th; closures that touch are one, as the acknowledgement
+    (opening the 15th) says."""
+    touching = policy_text.replace(
+        "hours_exceptions: []",
+        "hours_exceptions:\n  - {name: Break, from: 2026-12-05, to: 2026-12-13}"
+        "\n  - {name: Holiday, from: 2026-12-14}",
+    )
+    pol = parse_policy(touching.encode())
+    saturday = datetime(2026, 12, 5, 10, 0, tzinfo=CHI)
+    reply = pol.decide(DecisionInput(Channel.SMS, "HOURS", saturday)).keyword_reply or ""
+    assert reply.endswith(" Closed Dec 5-14."), reply
+    assert pol.describe_next_open(saturday) == "Tuesday, December 15 at 8:00 AM"
 
 
 def test_the_hours_reply_without_an_exception_coming_is_the_weekly_text(

@@ -61,3 +61,32 @@ async def test_the_desk_sees_and_takes_a_ticket_nobody_online_could_take(
         )
         await shoot(page, tmp_path, "unstaffed-ticket-given-back")
         assert await serious_violations(page) == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_search_result_a_colleague_moves_out_of_sight_leaves_at_once(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Search results keep the closed conversations they matched, so a row that left the open
+    queue stays; one a colleague moved where this librarian may not see it stayed a minute too,
+    until the page's refresh (a verifying probe's search for "Tuskegee")."""
+    import httpx
+    from playwright.async_api import expect
+    from status_fakes import bearer
+
+    await scene.chats(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.fill("#search-q", "calculator")
+        await page.click("#queue-form button[type=submit]")
+        row = page.locator(f'#queue tr[data-conversation-id="{scene.CHAT}"]')
+        await expect(row).to_have_count(1)
+        async with httpx.AsyncClient(base_url=base) as http:
+            moved = await http.post(
+                f"/conversations/{scene.CHAT}/transfer",
+                json={"department": "campus-se"},
+                headers=bearer("lokafor"),
+            )
+            assert moved.status_code == 200, moved.text
+        await expect(row).to_have_count(0, timeout=5000)
+        await shoot(page, tmp_path, "search-result-moved-away")

@@ -196,6 +196,36 @@ async def test_reply_to_ticket_of_offline_assignee_returns_it_to_the_queue(
     )
 
 
+async def test_a_crisis_whose_librarian_went_offline_waits_to_be_acknowledged_again(
+    session: AsyncSession,
+) -> None:
+    """A verifying probe's librarian acknowledged a crisis, claimed it and went Offline; the
+    patron wrote again ("i took some pills") and the conversation went back to the queue still
+    "Crisis, acknowledged", with nobody on it. Now it waits for someone to acknowledge it again:
+    on top of every queue, and re-escalated to supervisors if nobody does within the minutes."""
+    await apply(session, event_id="c1", data=received("cr"), assigning=OFF)
+    crisis = routed("cr", "care-team", action=Action.ESCALATE_CRISIS, priority=Priority.URGENT)
+    await apply(session, event_id="c2", data=crisis, assigning=OFF)
+    conv = await session.get(Conversation, "cr")
+    assert conv is not None and conv.crisis
+    conv.assignee, conv.acknowledged_at, conv.acknowledged_by = "mgarcia", T0, "mgarcia"
+    conv.reescalated_at = T0
+    await set_status(
+        session=session, staff_id="mgarcia", status=StaffStatus.OFFLINE, actor_id="mgarcia", now=T0
+    )
+    await apply(session, event_id="c3", data=received("cr", minutes=20), assigning=OFF)
+    await session.refresh(conv)
+    assert conv.assignee is None
+    assert (conv.acknowledged_at, conv.acknowledged_by, conv.reescalated_at) == (None, None, None)
+    assert conv.crisis_at == T0 + timedelta(minutes=20)  # the re-escalation's minutes from now
+    entry = await session.scalar(
+        select(TranscriptEntry).where(
+            TranscriptEntry.conversation_id == "cr", TranscriptEntry.kind == "unassigned"
+        )
+    )
+    assert entry is not None and "the crisis needs acknowledging again" in (entry.text or "")
+
+
 async def test_auto_assign_least_busy_online_staff_within_capacity(session: AsyncSession) -> None:
     on = Assigning(enabled=True, capacity=2)
     for staff_id in ("mgarcia", "jnguyen", "tbrooks"):

@@ -322,6 +322,12 @@ async def test_one_channel_at_a_time(
         "/reports/summary", params={**params, "channel": "fax"}, headers=bearer("lokafor")
     )
     assert refused.status_code == 422
+    # the export says which channel it covers, in its name and its total row
+    sheet = await client.get(
+        "/reports/summary.csv", params={**params, "channel": "sms"}, headers=bearer("lokafor")
+    )
+    assert "refdesk-channel-sms-" in sheet.headers["content-disposition"]
+    assert "total,All text (SMS) questions," in sheet.text
 
 
 async def test_a_misspelt_parameter_is_refused_not_ignored(
@@ -342,3 +348,7 @@ async def test_a_misspelt_parameter_is_refused_not_ignored(
     annual = await client.get("/reports/annual?fiscal_year=2025&year=2025", headers=sup)
     assert annual.status_code == 422 and "year" in annual.json()["detail"]
     assert (await client.get("/reports/annual?fiscal_year=2025", headers=sup)).status_code == 200
+    # who may not read the reports learns nothing of their parameters
+    assert (await client.get("/reports/summary?foo=1")).status_code == 401
+    staff = await client.get("/reports/summary?foo=1", headers=bearer("mgarcia"))
+    assert staff.status_code == 403

@@ -267,12 +267,14 @@ window.Desk = (() => {
   // row that became a crisis or a possible crisis), "mine" (a new patron message in a
   // conversation the librarian has), or null. A search shows only what it found, and every
   // crisis nobody has acknowledged (pinned): such a crisis joins the results as it arrives.
-  function placeRow(cid, row) {
+  // `gone`: the caller may no longer see the conversation (moved out of their sight): its row
+  // goes from search results too, which otherwise keep closed conversations they matched.
+  function placeRow(cid, row, gone = false) {
     const body = document.querySelector("#queue tbody");
     const searching = document.getElementById("queue").dataset.search === "1";
     const old = rows().find((r) => r.dataset.conversationId === cid);
     const hadFocus = old && old.contains(document.activeElement);
-    if (!row) { if (old && !searching) old.remove(); updateSummary(); return null; }
+    if (!row) { if (old && (gone || !searching)) old.remove(); updateSummary(); return null; }
     if (!old && searching) {
       if (!row.dataset.attention) return null;
       pin(row);

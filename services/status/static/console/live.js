@@ -20,8 +20,9 @@
   let flushTimer = null;
   let windowMs = QUIET_MS;
 
+  const LEFT = "left"; // the conversation moved where this page may not see it
   function changed(data) {
-    pending.set(data.conversation_id, data.row);
+    pending.set(data.conversation_id, data.what === LEFT ? LEFT : data.row);
     if (!flushTimer) flushTimer = window.setTimeout(flush, windowMs);
   }
 
@@ -33,6 +34,7 @@
     const fetch = [];
     const placed = [];
     for (const [id, markup] of changes) {
+      if (markup === LEFT) { placed.push([null, Desk.placeRow(id, null, true)]); continue; }
       if (filtered || markup === undefined) { fetch.push(id); continue; }
       const row = markup === null ? null : Desk.rowFrom(markup);
       placed.push([row, Desk.placeRow(id, row)]);
