@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
@@ -77,8 +77,8 @@ async def conversation_page(
 ) -> Response:
     """The console with one conversation open (a link staff can share or bookmark)."""
     actor = await cookie_actor(request, res, session)
-    if actor is None:
-        return _login_page(request)
+    if actor is None:  # signed in from here, the console opens this conversation
+        return _login_page(request, then=THEN_CONVERSATION + conversation_id)
     return await pages.render_console(
         request, res=res, session=session, actor=actor, conversation_id=conversation_id
     )
@@ -86,12 +86,33 @@ async def conversation_page(
 
 THEN_REPORTS = "reports"
 """The sign-in form's `then` for the reports page: signed in there, no shift starts."""
+THEN_CONVERSATION = "c:"
+"""The sign-in form's `then` prefix for a conversation's address (a link a colleague shared):
+signed in, the console opens it."""
+
+
+def _then(value: str | None) -> str | None:
+    """A `then` the form may carry: the reports, or a conversation; anything else is none."""
+    if value == THEN_REPORTS:
+        return value
+    if value and value.startswith(THEN_CONVERSATION) and len(value) > len(THEN_CONVERSATION):
+        return value
+    return None
+
+
+def _after_sign_in(then: str | None) -> str:
+    """Where a sign-in goes: built here, never taken from the form (no open redirect)."""
+    if then == THEN_REPORTS:
+        return "/dashboard/reports"
+    if then is not None and then.startswith(THEN_CONVERSATION):
+        return "/dashboard/c/" + quote(then.removeprefix(THEN_CONVERSATION), safe="")
+    return "/dashboard"
 
 
 def _login_page(
     request: Request, error: str | None = None, status: int = 200, then: str | None = None
 ) -> Response:
-    context = {"error": error, "then": THEN_REPORTS if then == THEN_REPORTS else None}
+    context = {"error": error, "then": _then(then), "reports": then == THEN_REPORTS}
     return templates().TemplateResponse(request, "login.html", context, status_code=status)
 
 
@@ -144,7 +165,7 @@ async def login(
     session: SessionDep,
     staff_id: Annotated[str, Form(max_length=64)],
     token: Annotated[str, Form(max_length=200)],
-    then: Annotated[str | None, Form(max_length=16)] = None,
+    then: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
     """Check the token and open a session (throttled per staff id and client address, and per
     client address). A sign-in posted from another site is refused (login CSRF: a page
@@ -194,7 +215,7 @@ async def login(
     if started is not None:
         with contextlib.suppress(Unavailable):  # the next sweep republishes presence
             await publish_presence(res, [started])
-    response = RedirectResponse("/dashboard/reports" if to_reports else "/dashboard", 303)
+    response = RedirectResponse(_after_sign_in(_then(then)), 303)
     response.set_cookie(
         COOKIE,
         cookie,

@@ -108,3 +108,27 @@ async def test_signing_in_starts_the_shift_and_publishes_presence(
     await client.put("/staff/tbrooks/status", json={"status": "Away"}, headers=bearer("tbrooks"))
     await sign_in(client, "tbrooks", "dev-tbrooks-token")
     assert (await client.get("/staff/me", headers=bearer("tbrooks"))).json()["status"] == "Away"
+
+
+async def test_signing_in_from_a_shared_conversation_link_opens_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """A colleague's link to a conversation, opened signed out, went to the queue after the
+    sign-in: the conversation had to be found again. The form now carries where it came from,
+    and the address signed in to is built by the console, never taken from the form."""
+    page = await client.get("/dashboard/c/sms-1%20odd")
+    assert page.status_code == 200
+    assert '<input type="hidden" name="then" value="c:sms-1 odd">' in page.text
+    signed = await client.post(
+        "/dashboard/login",
+        data={"staff_id": "mgarcia", "token": "dev-mgarcia-token", "then": "c:sms-1 odd"},
+    )
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/dashboard/c/sms-1%20odd"
+    me = (await client.get("/staff/me", headers=bearer("mgarcia"))).json()
+    assert me["status"] == "Online"  # the console: the shift starts
+    elsewhere = await client.post(
+        "/dashboard/login",
+        data={"staff_id": "mgarcia", "token": "dev-mgarcia-token", "then": "//evil.example/"},
+    )
+    assert elsewhere.headers["location"] == "/dashboard"
