@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.status import api, presence
-from services.status.auth import COOKIE, Actor, actor_for_token
+from services.status.auth import COOKIE, Actor, actor_for_token, has_role
 from services.status.console import error_pages, pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import StatusError, Unauthenticated, Unavailable
@@ -200,7 +200,7 @@ async def login(
     # Online or Away keeps their status; a supervisor signing in to read the reports starts
     # none (the router would send patrons to a desk nobody watches)
     started = None
-    to_reports = then == THEN_REPORTS
+    to_reports = then == THEN_REPORTS and has_role(actor, "supervisor")  # staff: the desk
     status_now = (await presence.status_of(session=session, staff_id=actor.id))["status"]
     if status_now == "Offline" and not to_reports:
         started = await presence.set_status(

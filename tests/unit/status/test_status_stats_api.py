@@ -209,6 +209,14 @@ async def test_a_supervisor_signing_in_for_the_reports_starts_no_shift(
     assert again.headers["location"] == "/dashboard"
     status = (await client.get("/staff/me", headers=bearer("lokafor"))).json()
     assert status["status"] == "Online"
+    # plain staff may not read reports: signed in there, their shift starts as at the desk
+    # (they went on to the console and worked it Offline)
+    staff = await client.post(
+        "/dashboard/login",
+        data={"staff_id": "mgarcia", "token": "dev-mgarcia-token", "then": "reports"},
+    )
+    assert staff.status_code == 303
+    assert (await client.get("/staff/me", headers=bearer("mgarcia"))).json()["status"] == "Online"
 
 
 async def close_via_api(
