@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,21 +43,29 @@ def test_reload_swaps_in_good_file(policy_file: Path) -> None:
     assert holder.current.version != old and holder.current.label == "v2"
 
 
+def edit(policy_file: Path, text: str, later_s: int) -> None:
+    """Write the policy file with an mtime `later_s` seconds on (the watch compares mtimes)."""
+    policy_file.write_text(text)
+    stat = policy_file.stat()
+    os.utime(policy_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + later_s * 1_000_000_000))
+
+
+async def until(done: Callable[[], bool]) -> None:
+    """Give the watch task up to two seconds to make `done` true."""
+    for _ in range(200):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_watch_reloads_on_mtime_change(policy_file: Path) -> None:
     """The watch task notices a changed mtime and reloads."""
     holder = PolicyHolder(policy_file)
     old = holder.current.version
     task = asyncio.create_task(holder.watch(0.01))
     try:
-        policy_file.write_text(
-            policy_file.read_text().replace('label: "2025-fall-1"', 'label: "w"')
-        )
-        stat = policy_file.stat()
-        os.utime(policy_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if holder.current.version != old:
-                break
+        edit(policy_file, policy_file.read_text().replace('label: "2025-fall-1"', 'label: "w"'), 5)
+        await until(lambda: holder.current.version != old)
         assert holder.current.label == "w"
     finally:
         task.cancel()
@@ -73,34 +82,18 @@ async def test_an_impossible_date_is_refused_and_the_next_good_edit_still_loads(
     good = policy_file.read_text()
     task = asyncio.create_task(holder.watch(0.01))
 
-    def write(text: str, bump_s: int) -> None:
-        policy_file.write_text(text)
-        stat = policy_file.stat()
-        os.utime(policy_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump_s * 1_000_000_000))
+    def refusals() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
     try:
         with caplog.at_level(logging.WARNING):
-            write(
-                good.replace(
-                    "hours_exceptions: []", "hours_exceptions: [{name: X, from: 2026-02-30}]"
-                ),
-                5,
-            )
-            for _ in range(200):
-                await asyncio.sleep(0.01)
-                if any(
-                    "2026-02-30" in r.getMessage() or "day value" in r.getMessage()
-                    for r in caplog.records
-                ):
-                    break
-        refusal = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert any("hours_exceptions[0].from" in m for m in refusal), refusal
+            typo = "hours_exceptions: [{name: X, from: 2026-02-30}]"
+            edit(policy_file, good.replace("hours_exceptions: []", typo), 5)
+            await until(lambda: bool(refusals()))
+        assert any("hours_exceptions[0].from" in m for m in refusals()), refusals()
         assert holder.current.version == old
-        write(good.replace('label: "2025-fall-1"', 'label: "after the typo"'), 10)
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if holder.current.version != old:
-                break
+        edit(policy_file, good.replace('label: "2025-fall-1"', 'label: "after the typo"'), 10)
+        await until(lambda: holder.current.version != old)
         assert holder.current.label == "after the typo"
     finally:
         task.cancel()

@@ -59,6 +59,32 @@ def bearer(staff_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer dev-{staff_id}-token"}
 
 
+def patron_writes(
+    cid: str,
+    text: str = "help",
+    *,
+    channel: Channel,
+    contact: str | None = None,
+    at: datetime = T0,
+    key: str | None = None,
+) -> InteractionReceived:
+    """A patron's message in conversation `cid` (`key`: its ids, when the conversation has more
+    than one message; `contact`: the channel's usual test patron when not given)."""
+    key = key or cid
+    if contact is None:
+        contact = "pat@example.edu" if channel == Channel.EMAIL else "+18175550199"
+    return InteractionReceived(
+        interaction_id=f"i-{key}",
+        conversation_id=cid,
+        channel=channel,
+        provider="test",
+        provider_message_id=key,
+        patron=Patron(contact=contact),
+        text=text,
+        received_at=at,
+    )
+
+
 async def arrive(
     sessions: async_sessionmaker[AsyncSession],
     cid: str,
@@ -72,24 +98,9 @@ async def arrive(
 ) -> None:
     """Given a conversation that arrived and was routed (`bulk`: an email sent to many)."""
     at = T0 - timedelta(minutes=minutes_ago)
-    contact = "pat@example.edu" if channel == Channel.EMAIL else "+18175550199"
+    message = patron_writes(cid, channel=channel, at=at).model_copy(update={"bulk": bulk})
     async with sessions() as session:
-        await apply(
-            session,
-            event_id=f"i-{cid}",
-            assigning=Assigning(),
-            data=InteractionReceived(
-                interaction_id=f"i-{cid}",
-                conversation_id=cid,
-                channel=channel,
-                provider="test",
-                provider_message_id=cid,
-                patron=Patron(contact=contact),
-                text="help",
-                received_at=at,
-                bulk=bulk,
-            ),
-        )
+        await apply(session, event_id=f"i-{cid}", assigning=Assigning(), data=message)
         await apply(
             session,
             event_id=f"r-{cid}",

@@ -266,6 +266,16 @@ def _free_socket() -> socket.socket:
     return sock
 
 
+def two_replicas(sessions: async_sessionmaker[AsyncSession]) -> tuple[Resources, Resources]:
+    """The resources of two status replicas on one database (each its own publisher)."""
+    settings = StatusSettings(env="development")
+    a, b = (
+        Resources(settings=settings, sessions=sessions, publisher=FakePublisher(), clock=Clock())
+        for _ in range(2)
+    )
+    return a, b
+
+
 @contextlib.asynccontextmanager
 async def replica(resources: Resources) -> AsyncIterator[str]:
     """One status replica over real HTTP (the broker left out: a fake publisher)."""
@@ -330,11 +340,7 @@ async def test_a_row_that_came_with_the_page_is_told_it_left_when_a_colleague_mo
     to the Southeast campus library. The stream had never carried that row (it came with the
     page), so it was not told it left: the row and its reply box stayed a minute, until the
     page's refresh. A stream now starts knowing the open conversations its caller may see."""
-    settings = StatusSettings(env="development")
-    res_a, res_b = (
-        Resources(settings=settings, sessions=sessions, publisher=FakePublisher(), clock=Clock())
-        for _ in range(2)
-    )
+    res_a, res_b = two_replicas(sessions)
     await arrive(sessions, "on-page", channel=Channel.CHAT)
     async with replica(res_a) as url_a, replica(res_b) as url_b, httpx.AsyncClient() as http:
         async with http.stream(
@@ -358,11 +364,7 @@ async def test_signing_out_ends_the_console_stream_on_every_replica(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(live, "RECHECK_S", 0.0)
-    settings = StatusSettings(env="development")
-    res_a, res_b = (
-        Resources(settings=settings, sessions=sessions, publisher=FakePublisher(), clock=Clock())
-        for _ in range(2)
-    )
+    res_a, res_b = two_replicas(sessions)
     await arrive(sessions, "sse-2", channel=Channel.SMS)
     async with replica(res_a) as url_a, replica(res_b) as url_b, httpx.AsyncClient() as http:
         signed = await http.post(

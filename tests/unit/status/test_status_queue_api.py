@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import T0, Clock, FakePublisher, arrive, bearer, given
+from status_fakes import T0, Clock, FakePublisher, arrive, bearer, given, patron_writes
 
 from services.status.console.views import sort_key
 from services.status.periodic import tick
@@ -99,18 +99,10 @@ async def test_answered_conversations_go_below_every_patron_waiting(
         )
         assert sent.status_code in (200, 202), sent.text
     assert await order() == ["crisis", "new-chat", "overnight", "morning"]
+    again = T0 + timedelta(minutes=1)
     await given(
         sessions,
-        InteractionReceived(
-            interaction_id="i-morning-2",
-            conversation_id="morning",
-            channel=Channel.SMS,
-            provider="test",
-            provider_message_id="morning-2",
-            patron=Patron(contact="+18175550199"),
-            text="one more thing",
-            received_at=T0 + timedelta(minutes=1),
-        ),
+        patron_writes("morning", "one more thing", channel=Channel.SMS, at=again, key="m-2"),
     )
     assert await order() == ["crisis", "morning", "new-chat", "overnight"]
     rows = {
@@ -378,18 +370,10 @@ async def test_a_ticket_nobody_online_could_take_reaches_the_desk_until_claimed(
     nobody there, and no librarian Online at the desk could see it: only supervisors did.
     Now the desk's staff see such a ticket, marked, until someone claims it; a ticket made
     while NW Circulation was staffed stays theirs alone, and so does a staff transfer."""
+    renewal = "can I renew my laptop loan? its due today at 5"
     await given(
         sessions,
-        InteractionReceived(
-            interaction_id="i-due-today",
-            conversation_id="due-today",
-            channel=Channel.CHAT,
-            provider="test",
-            provider_message_id="due-today",
-            patron=Patron(contact="chat-visitor-7"),
-            text="can I renew my laptop loan? its due today at 5",
-            received_at=T0,
-        ),
+        patron_writes("due-today", renewal, channel=Channel.CHAT, contact="chat-visitor-7"),
         _ticket("due-today", fallback="ticket: nobody Online in nw-circulation"),
     )
     await arrive(sessions, "staffed", channel=Channel.CHAT, department="nw-circulation")
