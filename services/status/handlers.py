@@ -165,10 +165,10 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
     if not kept and _newer(conv, data.decided_at):
         # a ticket the router made because nobody there was Online reaches the desk too
         conv.unstaffed = data.fallback is not None and data.decided_by == ROUTER and not crisis
-    if not kept and conv.department != data.department and _newer(conv, data.decided_at):
-        conv.department = data.department
-        if not stays_with_patron(data):
-            _unassign(conv, data.decided_at)
+        if conv.department != data.department:
+            conv.department = data.department
+            if not stays_with_patron(data):
+                _unassign(conv, data.decided_at)
     # an overnight ticket stays overnight, and a later message never lowers the priority
     conv.overnight = conv.overnight or data.overnight
     if PRIORITY_RANK[data.priority.value] < PRIORITY_RANK.get(conv.priority, 2):

@@ -61,9 +61,9 @@ def still_trying(channel: str | None, since: datetime | str, now: datetime) -> s
     )
 
 
-def _age(at: datetime | str, now: datetime) -> timedelta:
-    """How long ago a line's moment was."""
-    return now - (datetime.fromisoformat(at) if isinstance(at, str) else at)
+def moment(at: datetime | str) -> datetime:
+    """A line's or row's moment, as the view has it (ISO text from the API, or a datetime)."""
+    return datetime.fromisoformat(at) if isinstance(at, str) else at
 
 
 REPLY_HEADINGS = {
@@ -80,7 +80,7 @@ def desk_time(at: datetime | str | None, now: datetime) -> str:
     """A time as staff read it, in desk time: "Today 9:14 AM", "Mon 4:02 PM", "Mar 4, 4:02 PM"."""
     if at is None:
         return ""
-    when = (datetime.fromisoformat(at) if isinstance(at, str) else at).astimezone(DESK_TZ)
+    when = moment(at).astimezone(DESK_TZ)
     today = now.astimezone(DESK_TZ).date()
     clock = when.strftime("%I:%M %p").lstrip("0")
     days = (today - when.date()).days
@@ -99,7 +99,7 @@ def full_time(at: datetime | str | None) -> str:
     """The whole date and time in desk time, for a tooltip: "Tuesday, March 4, 2025, 9:14 AM"."""
     if at is None:
         return ""
-    when = (datetime.fromisoformat(at) if isinstance(at, str) else at).astimezone(DESK_TZ)
+    when = moment(at).astimezone(DESK_TZ)
     clock = when.strftime("%I:%M %p").lstrip("0")
     return f"{when:%A}, {when:%B} {when.day}, {when.year}, {clock} {when.tzname()}"
 
@@ -365,7 +365,7 @@ def line_view(
         role, who = "automated", f"Automated: {message.get('automated') or 'message'}"
     delivery = message.get("delivery") or {}
     state, reason = delivery.get("state"), delivery.get("reason")
-    if state == "queued" and direction == "out" and _age(message["at"], now) >= STILL_QUEUED:
+    if state == "queued" and direction == "out" and now - moment(message["at"]) >= STILL_QUEUED:
         state, reason = "retrying", still_trying(message.get("channel"), message["at"], now)
     attachments, cut = [], None
     for a in message.get("attachments") or []:
