@@ -152,13 +152,17 @@ class Conversation(Base):
     """When staff last replied to the patron (a reply asked of the notifier)."""
     waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """The patron's oldest message no staff reply has followed; None: answered."""
+    unsent_reply: Mapped[str | None] = mapped_column(String(128))
+    """The staff reply (its transcript line) that answered the patron but was still not sent
+    `REPLY_OVERDUE` after it was written: the sweep put the patron back to waiting, and the
+    reply going out answers them again (`sweep.reopen_unsent`)."""
     keyword_answered: Mapped[str | None] = mapped_column(String(128))
-    bulk: Mapped[bool] = mapped_column(Boolean, default=False)
-    """An email of it went to many (a list, a newsletter): no automatic answer goes to it."""
     """The interaction id of the latest text the router decided was one keyword refdesk
     answered itself (STOP, HELP, HOURS): if it is the one message waiting, nobody need answer
     (`queue.row_view`). Set by the routing decision alone, so it holds in whichever order the
     message and its decision are applied."""
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False)
+    """An email of it went to many (a list, a newsletter): no automatic answer goes to it."""
     closed_by: Mapped[str | None] = mapped_column(String(64))
     read_scale: Mapped[int | None] = mapped_column(Integer)
     topic: Mapped[str | None] = mapped_column(String(32))
@@ -207,6 +211,7 @@ class ConversationRow:
     last_patron_at: datetime | None = None
     answered_at: datetime | None = None
     waiting_since: datetime | None = None
+    unsent_reply: str | None = None
     keyword_answered: str | None = None
     bulk: bool = False
     closed_by: str | None = None
@@ -301,6 +306,33 @@ Index(
     TranscriptEntry.message_id,
     sqlite_where=TEXT_SENT,
     postgresql_where=TEXT_SENT,
+)
+
+
+REPLY_UNSENT = and_(
+    TranscriptEntry.kind == literal("staff_reply", literal_execute=True),
+    TranscriptEntry.delivery_state == literal("queued", literal_execute=True),
+)
+"""Staff replies the notifier has not reported on yet: a few at any moment, however long the
+transcripts grow."""
+
+# the sweep looks every few seconds for replies still unsent minutes after they were written
+# (migration 0020)
+Index(
+    "ix_transcript_reply_unsent",
+    TranscriptEntry.at,
+    sqlite_where=REPLY_UNSENT,
+    postgresql_where=REPLY_UNSENT,
+)
+
+REOPENED = Conversation.unsent_reply.is_not(None)
+"""Conversations whose patron waits again because their reply has not gone out."""
+
+Index(
+    "ix_conversations_unsent_reply",
+    Conversation.unsent_reply,
+    sqlite_where=REOPENED,
+    postgresql_where=REOPENED,
 )
 
 

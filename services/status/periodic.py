@@ -1,7 +1,7 @@
 """The periodic task: every REFDESK_STATUS_SWEEP_INTERVAL_S it runs each sweep (lapsed
-heartbeats, crisis re-escalation, retention purge, gauge refresh, a SQLite checkpoint) and
-publishes what they return; what each sweep decides is in sweep.py, with the clock passed
-in."""
+heartbeats, crisis re-escalation, replies that have not gone out, retention purge, gauge
+refresh, a SQLite checkpoint) and publishes what they return; what each sweep decides is in
+sweep.py, with the clock passed in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from services.status import metrics
 from services.status.conversations.retention import purge_expired
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence
-from services.status.sweep import due_reescalations, sweep_heartbeats
+from services.status.sweep import due_reescalations, reopen_unsent, sweep_heartbeats
 from services.status.token_use import token_use_of
 from shared.db import checkpoint
 from shared.topics import NOTIFICATIONS
@@ -58,6 +58,9 @@ async def tick(res: Resources) -> None:
         await session.commit()
         if crises:
             log.warning("re-escalated unacknowledged crises", extra={"count": len(crises)})
+    async with res.sessions() as session:
+        await reopen_unsent(session=session, now=now)
+        await session.commit()
     async with res.sessions() as session:
         await purge_expired(
             session=session, now=now, retention_days=settings.transcript_retention_days

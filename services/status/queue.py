@@ -116,6 +116,7 @@ ROW_COLUMNS = (
     Conversation.keyword_answered,
     Conversation.converted_from,
     Conversation.unstaffed,
+    Conversation.unsent_reply,
     Conversation.state,
     Conversation.subject,
     Conversation.preview,
@@ -168,6 +169,8 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
         "answered": c["waiting_since"] is None,  # the queue's last band (`band`)
         # a ticket nobody Online in its department could take, unclaimed: the desk sees it too
         "unstaffed": bool(c["unstaffed"]) and c["assignee"] is None,
+        # the latest reply has not gone out minutes after it was written: the patron waits
+        "unsent": c["unsent_reply"] is not None and c["state"] == "open",
         "state": c["state"],
         "subject": c["subject"],
         "preview": c["preview"],

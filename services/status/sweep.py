@@ -1,19 +1,31 @@
-"""Background sweeps: lapsed heartbeats and unacknowledged crises (clock passed in)."""
+"""Background sweeps: lapsed heartbeats, unacknowledged crises and replies that have not gone
+out (clock passed in)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
-from services.status.models import CRISIS_UNANSWERED, IS_OPEN, Conversation, Presence, Staff
+from services.status.conversations.transcript import REPLY_OVERDUE, WENT_OUT, changed
+from services.status.models import (
+    CRISIS_UNANSWERED,
+    IS_OPEN,
+    REOPENED,
+    REPLY_UNSENT,
+    Conversation,
+    Presence,
+    Staff,
+    TranscriptEntry,
+)
 from services.status.presence import HEARTBEAT_LAPSE, set_status
 from shared.db import broad
 from shared.events import (
     Channel,
     CrisisReescalationContext,
+    DeliveryState,
     NotificationKind,
     NotificationRequested,
     PresenceChanged,
@@ -149,3 +161,110 @@ async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
         return {}
     rows = await session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(ids)))
     return {staff_id: name for staff_id, name in rows}
+
+
+UNSENT_ANSWERS = (
+    select(Conversation, TranscriptEntry.id, TranscriptEntry.at)
+    .join(TranscriptEntry, TranscriptEntry.conversation_id == Conversation.conversation_id)
+    .where(
+        REPLY_UNSENT,
+        TranscriptEntry.at <= bindparam("cutoff"),
+        broad(IS_OPEN),  # as DUE_CRISES: the unsent replies are fewer than the open rows
+        Conversation.waiting_since.is_(None),
+        Conversation.unsent_reply.is_(None),
+        Conversation.answered_at == TranscriptEntry.at,
+    )
+)
+"""Open conversations answered last by a reply still unsent at `cutoff` (read off the partial
+index of unsent replies)."""
+
+WAITING_AGAIN = (
+    select(
+        Conversation,
+        TranscriptEntry.at,
+        TranscriptEntry.delivery_state,
+    )
+    .outerjoin(TranscriptEntry, TranscriptEntry.id == Conversation.unsent_reply)
+    .where(REOPENED)
+)
+"""Conversations waiting again for their unsent reply, with where that reply stands."""
+
+
+async def reopen_unsent(*, session: AsyncSession, now: datetime) -> int:
+    """Put back to waiting the patrons whose latest answer has not gone out `REPLY_OVERDUE`
+    after it was written (the mail relay or Twilio down: the notifier retries for days), and
+    answer again those whose reply has since gone out; the number of conversations changed.
+
+    The consumer answers them again itself when it applies the reply's outcome; this catches
+    an outcome applied while the sweep was marking. Each change is a conditional UPDATE on what
+    was read (another replica's sweep, a patron's new message or the outcome between the read
+    and the write leave it undone), the reply's line held first so that an outcome being
+    written waits for it.
+    """
+    count = 0
+    cutoff = now - REPLY_OVERDUE
+    for conv, line_id, at in (await session.execute(UNSENT_ANSWERS, {"cutoff": cutoff})).all():
+        if conv.last_patron_at is None or conv.last_patron_at > at:
+            continue
+        held = await session.execute(
+            update(TranscriptEntry)
+            .where(TranscriptEntry.id == line_id, REPLY_UNSENT)
+            .values(delivery_state=TranscriptEntry.delivery_state)
+            .execution_options(synchronize_session=False)
+        )
+        if held.rowcount != 1:
+            continue
+        count += await _set(
+            session,
+            conv,
+            expected=(None, None),
+            waiting_since=conv.last_patron_at,
+            unsent_reply=line_id,
+            now=now,
+        )
+    for conv, at, state in (await session.execute(WAITING_AGAIN)).all():
+        if state == DeliveryState.QUEUED.value and conv.state == "open":
+            continue
+        waiting = conv.waiting_since
+        out = state in WENT_OUT and at is not None
+        patron = conv.last_patron_at
+        if out and waiting is not None and waiting <= at and (patron is None or patron <= at):
+            waiting = None
+        count += await _set(
+            session,
+            conv,
+            expected=(conv.waiting_since, conv.unsent_reply),
+            waiting_since=waiting,
+            unsent_reply=None,
+            now=now,
+        )
+    return count
+
+
+async def _set(
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    expected: tuple[datetime | None, str | None],
+    waiting_since: datetime | None,
+    unsent_reply: str | None,
+    now: datetime,
+) -> int:
+    """Write the two columns if the conversation still reads as it was read; 1 if it did."""
+    c = Conversation
+    done = await session.execute(
+        update(c)
+        .where(
+            c.conversation_id == conv.conversation_id,
+            c.waiting_since.is_not_distinct_from(expected[0]),
+            c.unsent_reply.is_not_distinct_from(expected[1]),
+            c.last_patron_at.is_not_distinct_from(conv.last_patron_at),
+            c.answered_at.is_not_distinct_from(conv.answered_at),
+        )
+        .values(waiting_since=waiting_since, unsent_reply=unsent_reply)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        return 0
+    changed(session, conv, "delivery", now)
+    return 1

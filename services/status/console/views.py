@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import phonenumbers
 from starlette.datastructures import QueryParams
 
 from services.status.console import timeline
-from services.status.conversations.transcript import ANOTHER_SENDER, AUTOMATIC_LABEL
+from services.status.conversations.transcript import ANOTHER_SENDER, AUTOMATIC_LABEL, REPLY_OVERDUE
 from services.status.queue import QueueFilter, band
 from services.status.stats.desktime import check_days
 from shared.clock import DESK_TZ
@@ -45,9 +45,6 @@ DELIVERY_LABELS = {
 """A line's delivery as the console says it: the notifier's outcome (queued, sent, failed),
 then for a text what the carrier reported (delivered, undelivered), for an email what a mail
 system reported (undelivered, delayed)."""
-STILL_QUEUED = timedelta(minutes=3)
-"""A message queued this long has not gone out on the first tries: the notifier keeps trying
-(for up to two days) and the line says so rather than "Queued"."""
 SENDS_THROUGH = {"email": "the mail relay", "sms": "Twilio", "chat": "the chat platform"}
 
 
@@ -365,7 +362,7 @@ def line_view(
         role, who = "automated", f"Automated: {message.get('automated') or 'message'}"
     delivery = message.get("delivery") or {}
     state, reason = delivery.get("state"), delivery.get("reason")
-    if state == "queued" and direction == "out" and now - moment(message["at"]) >= STILL_QUEUED:
+    if state == "queued" and direction == "out" and now - moment(message["at"]) >= REPLY_OVERDUE:
         state, reason = "retrying", still_trying(message.get("channel"), message["at"], now)
     attachments, cut = [], None
     for a in message.get("attachments") or []:

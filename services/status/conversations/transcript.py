@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, event, func, insert, select
@@ -74,6 +74,9 @@ WENT_OUT = frozenset({DeliveryState.SENT.value, DELIVERED, UNDELIVERED, DELAYED}
 """States a later notifier outcome never changes: a late "failed" never hides a message that
 went out, and a redelivered "sent" never erases what the carrier reported."""
 STAFF_REPLY_KIND = NotificationKind.STAFF_REPLY.value
+REPLY_OVERDUE = timedelta(minutes=3)
+"""How long a staff reply may wait for the notifier before its line says "Not sent yet" and the
+patron counts as waiting again (`sweep.reopen_unsent`)."""
 """The `kind` of a staff reply's line."""
 
 STAFF_FACING_TEXT: dict[NotificationKind, str] = {
@@ -505,6 +508,8 @@ def _answered(conv: AnyConversation, at: datetime) -> None:
         # a message the patron wrote after the reply (applied first) still waits
         later = conv.last_patron_at is not None and conv.last_patron_at > at
         conv.waiting_since = conv.last_patron_at if later else None
+    if conv.waiting_since is None:
+        conv.unsent_reply = None
 
 
 async def on_notification(
@@ -625,12 +630,15 @@ async def on_delivered(
     if entry is None:
         values["at"] = data.at
     await upsert(session, data.idempotency_key, **values)
-    if (
-        conv is not None
-        and data.kind is NotificationKind.STAFF_REPLY
-        and data.state is DeliveryState.FAILED
-    ):
-        _answered_nobody(conv, replied_at=entry["at"] if entry is not None else data.at)
+    replied_at = entry["at"] if entry is not None else data.at
+    if conv is not None and data.kind is NotificationKind.STAFF_REPLY:
+        if data.state is DeliveryState.FAILED:
+            _answered_nobody(conv, replied_at=replied_at)
+        if conv.unsent_reply == data.idempotency_key:
+            # the reply the sweep had found unsent (`sweep.reopen_unsent`) went out or failed
+            conv.unsent_reply = None
+            if data.state is not DeliveryState.FAILED:
+                _answered(conv, replied_at)
     changed(session, conv, "delivery", data.at)
 
 

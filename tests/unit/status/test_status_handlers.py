@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
@@ -14,10 +14,11 @@ from services.status.auth import Actor
 from services.status.console import views
 from services.status.conversations.reading import message_view
 from services.status.handlers import Assigning, apply
-from services.status.models import PROCESSED, Conversation, TranscriptEntry
+from services.status.models import PROCESSED, Conversation, DeskChange, TranscriptEntry
 from services.status.presence import set_status
 from services.status.queue import ANSWERED, open_queue, row_view
 from services.status.stats.models import DeskStat
+from services.status.sweep import reopen_unsent
 from shared.events import (
     SMS_KEYWORD_RULE,
     Action,
@@ -762,3 +763,123 @@ async def test_a_reply_to_the_survey_never_renames_the_conversation(session: Asy
     )
     await session.refresh(conv)
     assert conv.subject == "New: a DVD"
+
+
+async def _reply_stuck(session: AsyncSession, cid: str) -> NotificationRequested:
+    """A patron's text at minute 0 and a reply at minute 2 the notifier has not sent."""
+    await apply(session, event_id=f"{cid}-1", data=received(cid, minutes=0), assigning=OFF)
+    reply = staff_reply(cid, minutes=2)
+    await apply(session, event_id=f"{cid}-2", data=reply, assigning=OFF)
+    await session.commit()
+    return reply
+
+
+async def _sweep(session: AsyncSession, *, at_minutes: int) -> int:
+    changed = await reopen_unsent(session=session, now=T0 + timedelta(minutes=at_minutes))
+    await session.commit()
+    session.expire_all()
+    return changed
+
+
+def _outcome(
+    reply: NotificationRequested, *, minutes: int, state: DeliveryState = DeliveryState.SENT
+) -> NotificationDelivered:
+    return NotificationDelivered(
+        idempotency_key=reply.idempotency_key,
+        conversation_id=reply.conversation_id,
+        kind=NotificationKind.STAFF_REPLY,
+        channel=Channel.SMS,
+        state=state,
+        reason="retries exhausted 503" if state is DeliveryState.FAILED else None,
+        text=None if state is DeliveryState.FAILED else "Yes, you can renew it online.",
+        at=T0 + timedelta(minutes=minutes),
+    )
+
+
+async def _row(session: AsyncSession, cid: str, *, at_minutes: int) -> dict[str, object]:
+    conv = await session.get(Conversation, cid)
+    assert conv is not None
+    return row_view(conv, T0 + timedelta(minutes=at_minutes))
+
+
+async def test_a_reply_unsent_for_minutes_no_longer_counts_as_answered(
+    session: AsyncSession,
+) -> None:
+    """While the mail relay or Twilio was down a reply answered the patron the moment it was
+    written: the queue read "Answered" and sank the row below every patron waiting for hours,
+    though nothing had reached the patron (a shift probe). Three minutes on, the patron waits
+    again, the row says why, and the reply going out answers them."""
+    reply = await _reply_stuck(session, "c-stuck")
+    assert await _sweep(session, at_minutes=4) == 0  # two minutes after the reply: still early
+    assert (await _row(session, "c-stuck", at_minutes=4))["waiting"] == ANSWERED
+    assert await _sweep(session, at_minutes=5) == 1
+    row = await _row(session, "c-stuck", at_minutes=6)
+    assert (row["waiting"], row["answered"], row["unsent"]) == ("6 min", False, True)
+    feed = await session.scalar(
+        select(func.count())
+        .select_from(DeskChange)
+        .where(DeskChange.conversation_id == "c-stuck", DeskChange.what == "delivery")
+    )
+    assert feed == 1  # the consoles are told
+    assert await _sweep(session, at_minutes=6) == 0  # another replica's sweep: nothing more
+    await apply(session, event_id="c-stuck-3", data=_outcome(reply, minutes=9), assigning=OFF)
+    await session.commit()
+    row = await _row(session, "c-stuck", at_minutes=10)
+    assert (row["waiting"], row["answered"], row["unsent"]) == (ANSWERED, True, False)
+
+
+async def test_an_unsent_reply_going_out_while_the_sweep_marked_is_answered_by_the_next_sweep(
+    session: AsyncSession,
+) -> None:
+    """The reply's outcome applied by a batch that read the conversation before the sweep
+    marked it: the next sweep finds the reply sent and answers the patron."""
+    reply = await _reply_stuck(session, "c-race")
+    assert await _sweep(session, at_minutes=5) == 1
+    await session.execute(
+        update(TranscriptEntry)
+        .where(TranscriptEntry.id == reply.idempotency_key)
+        .values(delivery_state=DeliveryState.SENT.value)
+    )
+    await session.commit()
+    assert (await _row(session, "c-race", at_minutes=6))["unsent"]
+    assert await _sweep(session, at_minutes=6) == 1
+    row = await _row(session, "c-race", at_minutes=7)
+    assert (row["waiting"], row["unsent"]) == (ANSWERED, False)
+
+
+async def test_a_patron_writing_while_the_reply_is_unsent_still_waits_after_it_goes(
+    session: AsyncSession,
+) -> None:
+    reply = await _reply_stuck(session, "c-more")
+    assert await _sweep(session, at_minutes=5) == 1
+    await apply(session, event_id="c-more-3", data=received("c-more", minutes=7), assigning=OFF)
+    await apply(session, event_id="c-more-4", data=_outcome(reply, minutes=8), assigning=OFF)
+    await session.commit()
+    row = await _row(session, "c-more", at_minutes=10)
+    assert (row["waiting"], row["unsent"]) == ("3 min", False)  # from the message at minute 7
+
+
+async def test_an_unsent_reply_that_fails_leaves_the_patron_waiting_unmarked(
+    session: AsyncSession,
+) -> None:
+    reply = await _reply_stuck(session, "c-gave-up")
+    assert await _sweep(session, at_minutes=5) == 1
+    failed = _outcome(reply, minutes=60, state=DeliveryState.FAILED)
+    await apply(session, event_id="c-gave-up-3", data=failed, assigning=OFF)
+    await session.commit()
+    row = await _row(session, "c-gave-up", at_minutes=61)
+    assert (row["waiting"], row["unsent"]) == ("1 h 1 min", False)
+
+
+async def test_a_new_reply_answers_a_patron_whose_earlier_reply_is_unsent(
+    session: AsyncSession,
+) -> None:
+    await _reply_stuck(session, "c-again")
+    assert await _sweep(session, at_minutes=5) == 1
+    later = staff_reply("c-again", minutes=6)
+    await apply(session, event_id="c-again-3", data=later, assigning=OFF)
+    await session.commit()
+    row = await _row(session, "c-again", at_minutes=7)
+    assert (row["waiting"], row["unsent"]) == (ANSWERED, False)
+    assert await _sweep(session, at_minutes=8) == 0  # two minutes after the new reply
+    assert await _sweep(session, at_minutes=9) == 1  # and it is stuck too

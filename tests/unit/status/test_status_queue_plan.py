@@ -3,8 +3,9 @@ rows, not a sort of every open conversation (the planner uses an expression inde
 very expression it was built on, so a change to queue.BAND alone would lose it silently). The
 re-escalation sweep likewise reads the crises awaiting acknowledgement off their partial index
 (a planner uses it only when the query spells the index's predicate), a text's delivery
-report finds its line off the partial index of the texts refdesk sent, and retention finds the
-conversations the desk never sees off theirs."""
+report finds its line off the partial index of the texts refdesk sent, retention finds the
+conversations the desk never sees off theirs, and the sweep finds replies not sent yet and the
+conversations waiting again for one off theirs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from services.status.auth import Actor
 from services.status.conversations.retention import never_shown_expired
 from services.status.conversations.sms_reports import lines_of
 from services.status.queue import QueueFilter, listing_statement
-from services.status.sweep import DUE_CRISES
+from services.status.sweep import DUE_CRISES, UNSENT_ANSWERS, WAITING_AGAIN
 
 READER = Actor(id="lokafor", role="staff", departments=("reference",))
 SUPERVISOR = Actor(id="dkim", role="supervisor", departments=("reference",))
@@ -76,3 +77,14 @@ async def test_retention_reads_the_conversations_nobody_sees_off_their_index(
     """Retention runs with every sweep (seconds apart): it must not scan every conversation."""
     found = await plan_of(session, never_shown_expired(T0))
     assert "ix_conversations_never_shown" in found, found
+
+
+async def test_the_sweep_reads_unsent_replies_and_conversations_waiting_again_off_their_indexes(
+    session: AsyncSession,
+) -> None:
+    """Every few seconds, on transcripts of years: only the few replies not reported on yet,
+    and the few conversations marked."""
+    found = await plan_of(session, UNSENT_ANSWERS.params(cutoff=T0))
+    assert "ix_transcript_reply_unsent" in found, found
+    found = await plan_of(session, WAITING_AGAIN)
+    assert "ix_conversations_unsent_reply" in found, found
