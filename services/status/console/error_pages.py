@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.status.conversations.policy import TakenFromDesk
 from services.status.errors import StatusError
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -79,5 +80,13 @@ def wants_html(accept: str | None) -> bool:
 
 
 def conversation_trouble(exc: StatusError) -> Trouble:
-    """Why a conversation cannot be shown, in the pane's words (its status code picks them)."""
+    """Why a conversation cannot be shown, in the pane's words (its status code picks them;
+    a ticket a colleague took from the desk says so, with their name)."""
+    if isinstance(exc, TakenFromDesk):
+        who = exc.name[:1].upper() + exc.name[1:]
+        return Trouble(
+            f"{who} took this conversation",
+            "It is a ticket of a department you do not staff, shown at the desk only while "
+            "nobody had claimed it, so it has left your queue.",
+        )
     return CONVERSATION_TROUBLE.get(exc.status, CONVERSATION_OTHER)

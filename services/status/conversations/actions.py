@@ -20,7 +20,7 @@ from services.status.auth import Actor
 from services.status.conversations import transcript
 from services.status.conversations.macros import MacroBook, first_name
 from services.status.conversations.policy import DESK as DESK_DEPARTMENT
-from services.status.conversations.policy import Act, HeldByColleague
+from services.status.conversations.policy import Act, HeldByColleague, TakenFromDesk
 from services.status.conversations.policy import check as check_policy
 from services.status.errors import Conflict, InvalidInput, NotFound
 from services.status.metrics import observe_first_response
@@ -89,7 +89,7 @@ async def check(act: Act, actor: Actor, conv: Conversation, session: AsyncSessio
     """The policy's check; a refusal because a colleague has the conversation names them."""
     try:
         check_policy(act, actor, conv)
-    except HeldByColleague as exc:
+    except (HeldByColleague, TakenFromDesk) as exc:
         name = await session.scalar(select(Staff.name).where(Staff.id == exc.assignee))
         raise exc.named(name) if name else exc from None
 

@@ -152,12 +152,31 @@ class HeldByColleague(Forbidden):
         return Forbidden(f"{name} has this conversation: only they or a supervisor may {verb} it")
 
 
+class TakenFromDesk(Forbidden):
+    """Forbidden because a colleague claimed a ticket the desk saw only while it was unclaimed
+    (`desk_sees`): an open pane said "belongs to a department you do not staff", true but not
+    why it had just gone. Names who took it (`named`) when the caller can read their name."""
+
+    def __init__(self, assignee: str, name: str = "a colleague") -> None:
+        super().__init__(
+            f"{name} took this conversation: it is a ticket of a department you do not staff,"
+            " seen at the desk only while nobody had claimed it"
+        )
+        self.assignee, self.name = assignee, name
+
+    def named(self, name: str) -> TakenFromDesk:
+        """The same refusal naming who took it."""
+        return TakenFromDesk(self.assignee, name)
+
+
 def check(act: Act, actor: Actor, conv: Conversation) -> None:
     """Forbidden (403) or Conflict (409, acknowledge the crisis first) unless allowed."""
     rel = relation(actor, conv)
     if not allowed(act, actor, rel):
         if rel.visible and rel.assignee == "other" and conv.assignee and _held(act, rel):
             raise HeldByColleague(act, conv.assignee)
+        if not rel.visible and conv.unstaffed and conv.assignee and DESK in actor.departments:
+            raise TakenFromDesk(conv.assignee)
         raise Forbidden(_why(act, rel))
     if gated(act, rel):
         raise Conflict("acknowledge the crisis before anything else is done with it")

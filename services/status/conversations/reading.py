@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import queue
 from services.status.auth import Actor
-from services.status.conversations.actions import get
-from services.status.conversations.policy import Act, check, permitted
+from services.status.conversations.actions import check, get
+from services.status.conversations.policy import Act, permitted
 from services.status.conversations.transcript import AUTOMATED_LABEL, AUTOMATIC_OF_KIND
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
 from services.status.staff import staff_names
@@ -152,7 +152,7 @@ async def conversation_view(
     the read's access-log line is written last, for the caller to commit at once (on SQLite
     the write lock is held from that INSERT to the commit, so no read waits inside it)."""
     conv = await get(session=session, conversation_id=conversation_id)
-    check(Act.VIEW, actor, conv)
+    await check(Act.VIEW, actor, conv, session)
     entries = await transcript_of(session, conv.conversation_id)
     earlier = await earlier_conversations(session, conv, actor)
     names = await staff_names(session, (e.author for e in entries if e.direction == "event"))

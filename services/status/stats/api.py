@@ -137,6 +137,18 @@ def refuse_unknown(request: Request, *names: str) -> None:
         raise InvalidInput(
             f"unknown query parameter {', '.join(unknown)}; this report reads " + ", ".join(names)
         )
+    # `channel=sms&channel=email` answered for the last alone, as if one had been asked for
+    twice = sorted(
+        {
+            name
+            for name, _ in request.query_params.multi_items()
+            if len(request.query_params.getlist(name)) > 1
+        }
+    )
+    if twice:
+        raise InvalidInput(
+            f"query parameter {', '.join(twice)} given more than once; a report reads one of each"
+        )
 
 
 async def summary_data(

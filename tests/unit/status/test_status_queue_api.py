@@ -398,6 +398,16 @@ async def test_a_ticket_nobody_online_could_take_reaches_the_desk_until_claimed(
     assert "due-today" in await ids("mgarcia")  # hers now
     assert "due-today" not in await ids("jnguyen")  # no longer the desk's to pick up
     assert "due-today" in await ids("tbrooks")
+    # a colleague's pane that was showing it says who took it, not only whose it is
+    gone = await client.get("/conversations/due-today", headers=bearer("jnguyen"))
+    assert gone.status_code == 403
+    assert gone.json()["detail"].startswith("Maria Garcia took this conversation"), gone.text
+    pane = await client.get(
+        "/dashboard/fragments/conversation/due-today",
+        headers={**bearer("jnguyen"), "Accept": "text/html"},
+    )
+    assert pane.status_code == 403 and "Maria Garcia took this conversation" in pane.text
+    assert "belongs to a department you do not staff" not in pane.text
 
     # a colleague's deliberate transfer to NW Circulation is theirs alone
     await given(sessions, _ticket("staffed", fallback=None, decided_by="lokafor"))

@@ -351,6 +351,11 @@ async def test_a_misspelt_parameter_is_refused_not_ignored(
         assert typo.status_code == 422, typo.text
         assert typo.headers["content-type"] == "application/problem+json"
         assert "unknown query parameter chanel" in typo.json()["detail"]
+        both = await client.get(
+            path, params=[*DAY.items(), ("channel", "sms"), ("channel", "chat")], headers=sup
+        )
+        assert both.status_code == 422, both.text  # it had answered for chat alone
+        assert "channel given more than once" in both.json()["detail"]
     every = await client.get("/reports/summary", params={**DAY, "channel": ""}, headers=sup)
     assert every.status_code == 200 and every.json()["totals"]["questions"] == 2
     annual = await client.get("/reports/annual?fiscal_year=2025&year=2025", headers=sup)
