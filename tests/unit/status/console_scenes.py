@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0
 
 from services.status.handlers import Assigning, apply
+from services.status.sweep import reopen_unsent
 from shared.events import (
     Action,
     Attachment,
@@ -164,7 +165,8 @@ def automated(
 
 async def reply_not_sent(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Given a reply to the overnight email asked for 12 minutes ago that the notifier has not
-    sent yet (the mail relay refusing: the notifier keeps trying and announces nothing)."""
+    sent yet (the mail relay refusing: the notifier keeps trying and announces nothing), and
+    the sweep that found it unsent."""
     requested, _announced = staff_reply(
         EMAIL,
         1,
@@ -175,6 +177,9 @@ async def reply_not_sent(sessions: async_sessionmaker[AsyncSession]) -> None:
         subject=f"Re: {EMAIL_SUBJECT}",
     )
     await _apply(sessions, requested)
+    async with sessions() as session:  # the sweep: the patron waits again
+        await reopen_unsent(session=session, now=T0)
+        await session.commit()
 
 
 async def overnight_email(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -144,6 +144,9 @@ async def test_every_console_state_reads_well_and_passes_axe(
 
         # a reply the mail relay has not taken for 12 minutes: not "Queued", and not to resend
         await scene.reply_not_sent(sessions)
+        unsent_row = page.locator(f'#queue tr[data-conversation-id="{scene.EMAIL}"]')
+        await expect(unsent_row.locator(".flag-unsent")).to_have_text("Reply not sent yet")
+        await expect(unsent_row.locator(".waited")).not_to_have_text("Answered")
         await page.click(f'#queue tr[data-conversation-id="{scene.EMAIL}"] a.open-link')
         stuck = page.locator("#transcript .delivery-retrying")
         await expect(stuck).to_contain_text("Not sent yet: refdesk has tried since")
