@@ -28,6 +28,9 @@ NAMESPACE = uuid.UUID("6f1c2a4e-5d7b-4f0e-9a61-3b8d2c7e9f10")
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+SEQUENCE_MAX = 2**63 - 1
+"""The largest chat sequence number kept (a database's 64-bit integer): a platform numbering
+messages by milliseconds fits; a larger one is refused where it arrives, not lost later."""
 """Every time an event carries lies in [EARLIEST, LATEST): a desk's messages are of this
 century, and a year such as 9999 would overflow the first day added to it downstream."""
 
@@ -149,7 +152,12 @@ class InteractionReceived(_Data):
     received_at: Instant
     campus_hint: str | None = None
     department_hint: str | None = None
-    sequence: int | None = Field(None, description="sender-side sequence within the conversation")
+    sequence: int | None = Field(
+        None,
+        ge=0,
+        le=SEQUENCE_MAX,
+        description="sender-side sequence within the conversation (a 64-bit integer)",
+    )
     attachments: list[Attachment] = Field(default_factory=list)
     blocked: bool = Field(
         False,

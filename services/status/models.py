@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -286,8 +287,9 @@ class TranscriptEntry(Base):
     delivery_reason: Mapped[str | None] = mapped_column(String(200))
     segments: Mapped[int | None] = mapped_column(Integer)
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    seq: Mapped[int | None] = mapped_column(Integer)
-    """A chat platform's sequence of a patron message: orders a burst stamped to one second."""
+    seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    """A chat platform's sequence of a patron message: orders a burst stamped to one second.
+    64 bits (migration 0021; SQLite's INTEGER is 64-bit already)."""
 
 
 TEXT_SENT = and_(

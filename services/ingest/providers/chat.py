@@ -13,7 +13,7 @@ surfaces them. Types and their `data`:
 
 - `chat.started`: conversation_id, channel ("chat"), patron, department, campus, question
 - `chat.message`: conversation_id, message_id, text, author ("patron" | "staff"),
-  staff_id, sequence, channel, patron, department, campus
+  staff_id, sequence (0 to 2^63 - 1), channel, patron, department, campus
 - `chat.transferred`: conversation_id, channel, department (where to), from_department,
   by (staff id), note (the warm hand-off text)
 - `chat.ended`: conversation_id, channel, closed_by (staff id, "patron" or "platform"),
@@ -74,7 +74,7 @@ from services.ingest.providers.errors import (
     UnknownEventType,
 )
 from services.ingest.providers.text import CONVERSATION_ID_PATTERN
-from shared.events import Channel, Instant, Patron, PatronRole
+from shared.events import SEQUENCE_MAX, Channel, Instant, Patron, PatronRole
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 TOLERANCE = timedelta(minutes=5)  # the Standard Webhooks specification's window
@@ -142,7 +142,7 @@ class ChatMessageData(_Model):
     text: Annotated[Text, StringConstraints(min_length=1)]
     author: Literal["patron", "staff"] = "patron"
     staff_id: Label | None = None
-    sequence: int | None = Field(None, ge=0)
+    sequence: int | None = Field(None, ge=0, le=SEQUENCE_MAX)
     channel: Channel = Channel.CHAT
     patron: ChatPatron | None = None
     department: Label | None = None

@@ -118,3 +118,36 @@ async def test_a_chat_burst_stamped_to_one_second_keeps_the_platforms_order(
     async with sessions() as session:
         lines = await transcript_of(session, "chat-burst")
     assert [line.text for line in lines if line.direction == "in"] == words
+
+
+async def test_a_chat_sequence_of_millisecond_timestamps_is_kept(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A platform numbering messages by milliseconds (1.7e12) failed every batch on PostgreSQL's
+    32-bit column until the message was dead-lettered; the largest number ingest accepts fits."""
+    from services.status.conversations.reading import transcript_of
+    from services.status.handlers import Assigning, apply
+    from shared.events import SEQUENCE_MAX, Channel, InteractionReceived, Patron
+
+    async with sessions() as session:
+        for n, sequence in enumerate((1_764_950_400_123, SEQUENCE_MAX)):
+            await apply(
+                session,
+                event_id=f"ms-{n}",
+                assigning=Assigning(),
+                data=InteractionReceived(
+                    interaction_id=f"ms-{n}",
+                    conversation_id="chat-ms",
+                    channel=Channel.CHAT,
+                    provider="chat",
+                    provider_message_id=f"m-ms-{n}",
+                    patron=Patron(contact="visitor-10"),
+                    text=f"message {n}",
+                    received_at=T0,
+                    sequence=sequence,
+                ),
+            )
+        await session.commit()
+    async with sessions() as session:
+        lines = await transcript_of(session, "chat-ms")
+    assert [line.seq for line in lines] == [1_764_950_400_123, SEQUENCE_MAX]
