@@ -105,8 +105,24 @@ window.Desk = (() => {
   }
 
   // The unsent reply of each conversation, kept in this tab's sessionStorage: a reload (or
-  // the browser restoring the tab) brings it back; closing the tab forgets it.
-  const DRAFT_KEY = "refdesk.draft.";
+  // the browser restoring the tab) brings it back; closing the tab forgets it. Kept per
+  // librarian and forgotten at sign-out: on a shared desk computer the next one to sign in
+  // in the tab found the last one's draft, patron details and all, in the reply box.
+  const DRAFTS = "refdesk.draft.";
+  const meSection = document.getElementById("me");
+  const DRAFT_KEY = `${DRAFTS}${meSection ? meSection.dataset.staffId : ""}.`;
+  function forgetDrafts(keep) {
+    try {
+      const keys = [];
+      for (let i = 0; i < window.sessionStorage.length; i++) keys.push(window.sessionStorage.key(i));
+      for (const key of keys) {
+        if (key && key.startsWith(DRAFTS) && !(keep && key.startsWith(keep))) window.sessionStorage.removeItem(key);
+      }
+    } catch (e) { /* storage turned off: nothing kept */ }
+  }
+  forgetDrafts(DRAFT_KEY);  // another librarian's, left by a session that ended without sign-out
+  const signOut = document.querySelector('form[action="/dashboard/logout"]');
+  if (signOut) signOut.addEventListener("submit", () => forgetDrafts(null));
   const drafts = {
     save(cid, text, subject) {
       try {
