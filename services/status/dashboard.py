@@ -248,7 +248,12 @@ router.add_api_route(
 @router.post("/logout", summary="End the session")
 async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """Sign out of the dashboard: the session ends server-side, and so does the shift (the
-    seed: Offline before you sign off) unless the staff member is still signed in elsewhere."""
+    seed: Offline before you sign off) unless the staff member is still signed in elsewhere.
+    A sign-out another site posted (SameSite=Strict lets a same-site page through: another
+    port, another host of the college's domain) ends nothing: such a page signed librarians
+    out and set them Offline, and the router then treated their departments as unstaffed."""
+    if cross_site(request):
+        return RedirectResponse("/dashboard", status_code=303)
     now = res.clock()
     staff_id = await close_session(
         session=session,

@@ -66,9 +66,12 @@ async def get(*, session: AsyncSession, conversation_id: str) -> Conversation:
     return conv
 
 
-async def get_open(*, session: AsyncSession, conversation_id: str) -> Conversation:
-    """An open conversation; NotFound or Conflict otherwise."""
+async def get_open(*, session: AsyncSession, conversation_id: str, actor: Actor) -> Conversation:
+    """An open conversation the actor may see; NotFound, Forbidden or Conflict otherwise. Who
+    may not see it is refused before anything about it is said (that it is closed, or nobody
+    has claimed it: a security probe read both from 409s on other departments' crises)."""
     conv = await get(session=session, conversation_id=conversation_id)
+    await check(Act.VIEW, actor, conv, session)
     if conv.state != "open":
         raise Conflict("conversation is closed")
     return conv
@@ -160,7 +163,7 @@ async def claim(
     *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
 ) -> Outcome:
     """Assign a conversation to the actor; someone else's only for supervisors."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
+    conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.CLAIM, actor, conv, session)
     await _hold(session, conv, actor)
     _assign(conv, actor.id, now)
@@ -176,7 +179,7 @@ async def release(
 ) -> Outcome:
     """Give a conversation back to the queue: its librarian's own, anyone's for supervisors
     (a claim by mistake, a shift's end with conversations still claimed)."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
+    conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     if conv.assignee is None:
         raise Conflict("nobody has claimed this conversation")
     await check(Act.RELEASE, actor, conv, session)
@@ -210,7 +213,7 @@ async def transfer(
     book: MacroBook,
 ) -> Outcome:
     """Move a conversation to another department: the routing decision and warm hand-off."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
+    conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.TRANSFER, actor, conv, session)
     if department == conv.department:
         raise Conflict("conversation is already with that department")
@@ -273,7 +276,7 @@ async def close(
     """Close a conversation; the event the router turns into the survey command. `survey`
     None: the patron gets it only if staff replied to them (it says their question was
     answered); never to mail sent to many (the survey would reach the whole list)."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
+    conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.CLOSE, actor, conv, session)
     await _hold(session, conv, actor)
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
@@ -330,7 +333,7 @@ async def acknowledge(
     *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
 ) -> Outcome:
     """Acknowledge a crisis, which stops its re-escalation."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
+    conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.ACKNOWLEDGE, actor, conv, session)
     if not conv.crisis:
         raise Conflict("conversation is not a crisis")
@@ -348,7 +351,7 @@ async def convert_to_email(
     *, session: AsyncSession, conversation_id: str, email: str, actor: Actor, now: datetime
 ) -> Outcome:
     """Turn an SMS thread into an email ticket under the same id (its history stays)."""
-    conv = await get_open(session=session, conversation_id=conversation_id)
+    conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.CONVERT, actor, conv, session)
     if conv.channel != Channel.SMS.value:
         raise Conflict("only SMS conversations can be converted to email")
@@ -493,7 +496,7 @@ async def reply(
     the notifier sends it once. The same words sent again later ("Are you still there?") are
     a reply of their own.
     """
-    conv = await get_open(session=session, conversation_id=conversation_id)
+    conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.REPLY, actor, conv, session)
     if PLACEHOLDER.search(text):
         raise InvalidInput("the reply still holds a {variable}: fill it in or remove it")

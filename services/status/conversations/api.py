@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from services.status import queue
 from services.status.conversations import actions, reading, search
 from services.status.conversations.macros import fill
-from services.status.conversations.policy import Act, check, permitted
+from services.status.conversations.policy import Act, permitted
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.resources import publish_all
@@ -160,9 +160,12 @@ async def filled_macro(
 ) -> dict[str, Any]:
     """The text the composer inserts; 422 names a variable this conversation cannot fill."""
     conv = await actions.get(session=session, conversation_id=conversation_id)
-    check(Act.VIEW, actor, conv)
+    await actions.check(Act.VIEW, actor, conv, session)
     macro = res.book.patron_macro(macro_id, conv.channel)
     text = fill(macro.for_channel(conv.channel, conv.lang), actions.macro_values(conv, res.book))
+    # a filled macro can name the patron ("Hi Wanda"): a read of their record, logged
+    await reading.log_access(session, actor, conv.conversation_id, "macro", res.clock())
+    await session.commit()
     return {"macro": macro.id, "label": macro.label, "text": text}
 
 
@@ -175,6 +178,7 @@ async def post_reply(
     text = body.text
     if body.macro is not None:
         conv = await actions.get(session=session, conversation_id=conversation_id)
+        await actions.check(Act.VIEW, actor, conv, session)  # before the macro says anything
         macro = res.book.patron_macro(body.macro, conv.channel)
         text = fill(
             macro.for_channel(conv.channel, conv.lang), actions.macro_values(conv, res.book)

@@ -874,13 +874,13 @@ async def test_ones_own_claim_in_flight_does_not_refuse_ones_reply(
     "Maria Garcia took this conversation a moment ago", her own name, and the page hid it."""
     from types import SimpleNamespace
 
-    from services.status.conversations.actions import _hold, get_open
+    from services.status.conversations.actions import _hold, get
     from services.status.errors import Conflict
 
     await arrive(sessions, "race-1", channel=Channel.SMS)
     async with sessions() as reading, sessions() as claiming:
-        conv = await get_open(session=reading, conversation_id="race-1")  # read unassigned
-        claimed = await get_open(session=claiming, conversation_id="race-1")
+        conv = await get(session=reading, conversation_id="race-1")  # read unassigned
+        claimed = await get(session=claiming, conversation_id="race-1")
         claimed.assignee = "mgarcia"
         await claiming.commit()
         read_before = SimpleNamespace(
@@ -902,7 +902,7 @@ async def test_a_reply_meeting_the_routers_first_placement_is_told_what_happened
     """A reference librarian answered a text the router had not placed yet; its decision (the
     Writing Center) landed in between and the refusal said "transferred to another department",
     a transfer nobody had made."""
-    from services.status.conversations.actions import _hold, get_open
+    from services.status.conversations.actions import _hold, get
     from services.status.errors import Conflict
 
     await patron_writes(
@@ -913,9 +913,9 @@ async def test_a_reply_meeting_the_routers_first_placement_is_told_what_happened
         contact="+18175550123",
     )
     async with sessions() as reading, sessions() as routing:
-        conv = await get_open(session=reading, conversation_id="unplaced-1")
+        conv = await get(session=reading, conversation_id="unplaced-1")
         assert conv.department is None  # on the desk, not routed yet
-        placed = await get_open(session=routing, conversation_id="unplaced-1")
+        placed = await get(session=routing, conversation_id="unplaced-1")
         placed.department = "writing-center"
         await routing.commit()
         try:
@@ -934,7 +934,7 @@ async def test_a_reply_meeting_the_routers_placement_at_the_desk_goes_through(
 ) -> None:
     """A reference librarian answered an email the router had not placed yet; it then kept it
     at the reference desk, and the reply was refused as "placed in another department"."""
-    from services.status.conversations.actions import _hold, get_open
+    from services.status.conversations.actions import _hold, get
     from services.status.errors import Conflict
 
     await patron_writes(
@@ -943,18 +943,18 @@ async def test_a_reply_meeting_the_routers_placement_at_the_desk_goes_through(
     from types import SimpleNamespace
 
     async with sessions() as reading, sessions() as routing:
-        conv = await get_open(session=reading, conversation_id="unplaced-2")
+        conv = await get(session=reading, conversation_id="unplaced-2")
         assert conv.department is None
         read = SimpleNamespace(
             conversation_id="unplaced-2", assignee=None, department=None, crisis=False
         )  # as the page read it
-        placed = await get_open(session=routing, conversation_id="unplaced-2")
+        placed = await get(session=routing, conversation_id="unplaced-2")
         placed.department = "reference"
         await routing.commit()
         await _hold(reading, read, MARIA)  # type: ignore[arg-type]  # still hers to answer
         await reading.rollback()
         # but one that became a crisis meanwhile must be acknowledged first
-        flagged = await get_open(session=routing, conversation_id="unplaced-2")
+        flagged = await get(session=routing, conversation_id="unplaced-2")
         flagged.crisis = True
         await routing.commit()
         try:

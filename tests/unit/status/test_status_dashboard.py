@@ -53,6 +53,24 @@ async def test_a_sign_in_posted_from_another_site_is_refused(client: httpx.Async
         assert ok.status_code == 303, headers
 
 
+async def test_a_sign_out_posted_from_another_site_ends_nothing(client: httpx.AsyncClient) -> None:
+    """A security probe's page on another port of the same host (same-site: SameSite=Strict
+    sends the cookie) posted the sign-out form: the librarian was signed out and Offline."""
+    await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    for headers in (
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Origin": "http://status:8081"},
+    ):
+        kept = await client.post("/dashboard/logout", headers=headers)
+        assert kept.status_code == 303, headers
+        state = await client.get("/dashboard/state")
+        assert state.status_code == 200 and state.json()["me"]["status"] == "Online", headers
+    own = await client.post("/dashboard/logout", headers={"Sec-Fetch-Site": "same-origin"})
+    assert own.status_code == 303
+    assert (await client.get("/dashboard/state")).status_code == 401
+
+
 async def test_cookie_session_needs_the_csrf_header_for_changes(client: httpx.AsyncClient) -> None:
     await sign_in(client, "mgarcia", "dev-mgarcia-token")
     state = await client.get("/dashboard/state")

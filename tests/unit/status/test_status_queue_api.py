@@ -455,3 +455,49 @@ async def test_a_claimed_conversation_is_given_back_by_its_librarian_or_a_superv
     await given(sessions, event)
     row = (await client.get("/conversations/wc-chat", headers=bearer("rpatel"))).json()
     assert row["assignee"] == "rpatel"
+
+
+async def test_who_may_not_see_a_conversation_learns_nothing_of_it_from_an_action(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A security probe, as Writing Center staff, read from other departments' conversations
+    whether they were claimed (409 "nobody has claimed"), closed (409) and their channel (a
+    macro's 422): every action now answers 403 to who may not see the conversation."""
+    await arrive(sessions, "ref-sms", channel=Channel.SMS, department="nw-circulation")
+    await arrive(sessions, "ref-closed", channel=Channel.CHAT, department="nw-circulation")
+    closed = await client.post("/conversations/ref-closed/close", json={}, headers=bearer("dkim"))
+    assert closed.status_code == 200, closed.text
+    tutor = bearer("rpatel")
+    for path, body in (
+        ("/conversations/ref-sms/release", None),
+        ("/queue/ref-sms/release", None),
+        ("/conversations/ref-sms/replies", {"macro": "closing"}),
+        ("/conversations/ref-closed/claim", None),
+        ("/conversations/ref-closed/notes", {"text": "x"}),
+    ):
+        answer = await client.post(path, json=body, headers=tutor)
+        assert answer.status_code == 403, (path, answer.text)
+        assert "closed" not in answer.text and "claimed" not in answer.text, path
+    # who may see it still hears why not
+    assert (
+        await client.post("/conversations/ref-sms/release", headers=bearer("tbrooks"))
+    ).status_code == 409
+
+
+async def test_a_macro_filled_with_the_patrons_name_is_a_logged_read(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The greeting macro ("Hi Wanda, ...") read the patron's name and left no line in the
+    access log, FERPA's record of disclosures."""
+    from sqlalchemy import select
+
+    from services.status.models import TranscriptAccess
+
+    await arrive(sessions, "nw-chat", channel=Channel.CHAT, department="nw-circulation")
+    filled = await client.get("/conversations/nw-chat/macros/closing", headers=bearer("tbrooks"))
+    assert filled.status_code == 200, filled.text
+    async with sessions() as session:
+        logged = (await session.execute(select(TranscriptAccess))).scalars().all()
+    assert [(a.staff_id, a.conversation_id, a.action) for a in logged] == [
+        ("tbrooks", "nw-chat", "macro")
+    ]
