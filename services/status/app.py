@@ -103,7 +103,11 @@ def create_app(settings: StatusSettings) -> FastAPI:
                     await task
             await stop_resources(res)
 
-    app = FastAPI(title="refdesk status", version="0.1.0", lifespan=lifespan)
+    # a trailing slash is redirected by the page handlers, relative: Starlette's own redirect
+    # named the Host header's host (`dashboard.install_page_errors`)
+    app = FastAPI(
+        title="refdesk status", version="0.1.0", lifespan=lifespan, redirect_slashes=False
+    )
 
     async def ready() -> dict[str, bool]:
         res: Resources | None = getattr(app.state, "resources", None)

@@ -319,7 +319,10 @@ def install_page_errors(app: FastAPI) -> None:
             return http_problem(exc, request)
         path = request.url.path
         if path.endswith("/") and path.rstrip("/"):
-            return RedirectResponse(str(request.url.replace(path=path.rstrip("/"))), 307)
+            # relative, on this host whatever the Host header said (it had named the host of
+            # the redirect), and one leading slash ("//evil.example/" is not another site)
+            query = request.url.query
+            return RedirectResponse("/" + path.strip("/") + (f"?{query}" if query else ""), 307)
         return pages.error_page(request, error_pages.PAGE_NOT_FOUND, 404)
 
     @app.exception_handler(StatusError)

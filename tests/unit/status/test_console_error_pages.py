@@ -168,7 +168,16 @@ async def test_a_browser_at_the_forms_addresses_or_a_trailing_slash_reaches_the_
         answer = await client.get(path, headers=BROWSER)
         assert answer.status_code == 303 and answer.headers["location"] == "/dashboard"
     slash = await client.get("/dashboard/", headers=BROWSER)
-    assert slash.status_code == 307 and slash.headers["location"] == "http://status/dashboard"
+    assert slash.status_code == 307 and slash.headers["location"] == "/dashboard"
+    # a security probe: the redirect named the Host header's host (through a proxy or cache
+    # that passes any Host, a way to send librarians elsewhere)
+    for path, where in (
+        ("/dashboard/c/abc/?x=1", "/dashboard/c/abc?x=1"),
+        ("/dashboard//", "/dashboard"),
+    ):
+        moved = await client.get(path, headers={**BROWSER, "Host": "evil.example"})
+        assert moved.status_code == 307 and moved.headers["location"] == where, path
+    assert (await client.get("//evil.example/", headers=BROWSER)).status_code == 404
 
 
 async def test_the_pages_other_routers_serve_under_the_console_still_answer(
