@@ -39,6 +39,9 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
+
+
 def address_refusal(ip: IPAddress, *, allow_loopback: bool = False) -> str | None:
     """Why webhooks may not go to this address, or None if they may."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -58,6 +61,8 @@ def address_refusal(ip: IPAddress, *, allow_loopback: bool = False) -> str | Non
         ("reserved address", ip.is_reserved),
         ("private address", ip.is_private),
         ("non-public address", not ip.is_global),
+        # IETF protocol assignments (RFC 6890): Python 3.11 calls 192.0.0.8 and 192.0.0.9 global
+        ("non-public address", ip in _PROTOCOL_ASSIGNMENTS),
     ):
         if flagged:
             return reason

@@ -44,6 +44,9 @@ T = datetime(2025, 12, 1, 15, tzinfo=UTC)
         ("::", "unspecified address"),
         ("240.0.0.1", "reserved address"),
         ("100.64.0.1", "non-public address"),  # carrier-grade NAT
+        # IETF protocol assignments: Python 3.11's ipaddress calls these two global
+        ("192.0.0.8", "non-public address"),
+        ("192.0.0.9", "non-public address"),
         ("::ffff:127.0.0.1", "IPv4-mapped address"),
         ("::ffff:93.184.216.34", "IPv4-mapped address"),
         ("2002:7f00:1::", "tunnelled non-public address"),  # 6to4 of 127.0.0.1
