@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -347,6 +348,20 @@ async def acknowledge(
     return Outcome(conv, events)
 
 
+def _deliverable_address(email: str) -> str:
+    """The address as the notifier will send to it, or InvalidInput in staff's words: the
+    pattern alone let "<x>@y.z" through, and the notifier dead-lettered the reply to it."""
+    if not re.fullmatch(EMAIL_PATTERN, email):
+        # said as staff read it: the pattern means nothing to them ("ana.gomez@my")
+        raise InvalidInput(f"Enter a full address such as {EXAMPLE_ADDRESS}.")
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InvalidInput(
+            f"That is not an address mail can go to. Enter one such as {EXAMPLE_ADDRESS}."
+        ) from None
+
+
 async def convert_to_email(
     *, session: AsyncSession, conversation_id: str, email: str, actor: Actor, now: datetime
 ) -> Outcome:
@@ -355,9 +370,7 @@ async def convert_to_email(
     await check(Act.CONVERT, actor, conv, session)
     if conv.channel != Channel.SMS.value:
         raise Conflict("only SMS conversations can be converted to email")
-    if not re.fullmatch(EMAIL_PATTERN, email):
-        # said as staff read it: the pattern means nothing to them ("ana.gomez@my")
-        raise InvalidInput(f"Enter a full address such as {EXAMPLE_ADDRESS}.")
+    email = _deliverable_address(email)
     conv.texted_from = conv.patron_contact
     conv.channel, conv.converted_from, conv.patron_contact = Channel.EMAIL.value, "sms", email
     event = ConversationConverted(

@@ -753,6 +753,11 @@ async def test_the_first_email_after_converting_a_text_thread_answers_no_email(
     incomplete = await client.post(url, json={"email": "ana.gomez@my"}, headers=bearer("lokafor"))
     assert incomplete.status_code == 422
     assert incomplete.json()["detail"] == "Enter a full address such as name@my.tccd.edu."
+    # the pattern let these through and the notifier dead-lettered the reply (a security probe)
+    for unsendable in ("<x>@y.zz", "ana gomez@my.tccd.edu", "a..b@my.tccd.edu", "a@b.test"):
+        refused = await client.post(url, json={"email": unsendable}, headers=bearer("lokafor"))
+        assert refused.status_code == 422, unsendable
+        assert "such as name@my.tccd.edu" in refused.json()["detail"]
     done = await client.post(
         url, json={"email": "ana.gomez@my.tccd.edu"}, headers=bearer("lokafor")
     )
