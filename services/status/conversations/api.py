@@ -115,8 +115,6 @@ async def list_conversations(
         ids = await search.matching(
             session=session, text=q, contact=contact, date_from=date_from, date_to=date_to
         )
-        await reading.log_access(session, actor, None, "search", res.clock())
-        await session.commit()
         state = "all" if state == "open" and not (mine or unassigned) else state
     flt = queue.QueueFilter(
         state=state,
@@ -132,7 +130,14 @@ async def list_conversations(
     )
     rows = await queue.listing(session=session, actor=actor, flt=flt)
     now = res.clock()
-    return {"items": [queue.row_view(c, now) for c in rows]}
+    items = [queue.row_view(c, now) for c in rows]
+    if ids is not None:
+        # a search shows patrons' words from any time: a line per conversation it showed (or
+        # one saying it showed none), never what was searched for
+        shown = [item["conversation_id"] for item in items] or [None]
+        await reading.log_accesses(session, actor, shown, "search", now)
+        await session.commit()
+    return {"items": items}
 
 
 @router.get("/{conversation_id}", summary="One conversation with its transcript")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +34,23 @@ async def log_access(
 ) -> None:
     """One line of the access log (who, when, which conversation; never what was searched),
     written in the caller's transaction."""
-    values = {"staff_id": actor.id, "conversation_id": conversation_id, "action": action, "at": at}
-    await session.execute(_LOG, values)
+    await log_accesses(session, actor, [conversation_id], action, at)
+
+
+async def log_accesses(
+    session: AsyncSession,
+    actor: Actor,
+    conversation_ids: Iterable[str | None],
+    action: str,
+    at: datetime,
+) -> None:
+    """A line of the access log per conversation (one INSERT), in the caller's transaction."""
+    values = [
+        {"staff_id": actor.id, "conversation_id": cid, "action": action, "at": at}
+        for cid in conversation_ids
+    ]
+    if values:
+        await session.execute(_LOG, values)
 
 
 ROUTED = re.compile(r"^(Routed|Transferred) to ([a-z0-9-]+)")

@@ -586,6 +586,15 @@ async def test_search_by_words_contact_and_date(
     )
     found = (await client.get("/conversations?q=dust%20bowl", headers=bearer("mgarcia"))).json()
     assert [r["conversation_id"] for r in found["items"]] == ["q-1"]
+    nothing = await client.get("/conversations?q=zeppelin", headers=bearer("mgarcia"))
+    assert nothing.json()["items"] == []
+    async with sessions() as session:
+        logged = await session.execute(
+            select(TranscriptAccess.conversation_id).where(TranscriptAccess.action == "search")
+        )
+        # a line per conversation a search showed, and one for a search that showed none
+        # (a security probe: the log said a search happened, not whose words it showed)
+        assert sorted(logged.scalars(), key=str) == [None, "q-1"]
     prefix = (await client.get("/conversations?q=print", headers=bearer("mgarcia"))).json()
     assert [r["conversation_id"] for r in prefix["items"]] == ["q-2"]
     by_contact = await client.get(
