@@ -4,6 +4,7 @@ out (clock passed in)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -206,7 +207,7 @@ async def reopen_unsent(*, session: AsyncSession, now: datetime) -> int:
     for conv, line_id, at in (await session.execute(UNSENT_ANSWERS, {"cutoff": cutoff})).all():
         if conv.last_patron_at is None or conv.last_patron_at > at:
             continue
-        held = await session.execute(
+        held: Any = await session.execute(
             update(TranscriptEntry)
             .where(TranscriptEntry.id == line_id, REPLY_UNSENT)
             .values(delivery_state=TranscriptEntry.delivery_state)
@@ -252,7 +253,7 @@ async def _set(
 ) -> int:
     """Write the two columns if the conversation still reads as it was read; 1 if it did."""
     c = Conversation
-    done = await session.execute(
+    done: Any = await session.execute(
         update(c)
         .where(
             c.conversation_id == conv.conversation_id,
