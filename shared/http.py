@@ -4,6 +4,7 @@ limits and the security headers."""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,12 +13,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
+from sqlalchemy import exc as db_errors
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+
+log = logging.getLogger(__name__)
+
+DATABASE_UNREACHABLE: tuple[type[Exception], ...] = (
+    db_errors.OperationalError,
+    db_errors.InterfaceError,
+    db_errors.TimeoutError,  # the pool's: no connection came free
+    ConnectionError,  # asyncpg's connect to a database that is down
+)
+"""Exceptions that say the database cannot be reached or does not answer (not that a statement
+was wrong): 503 with Retry-After, as ingest answered, where status and the publisher answered a
+bare 500 while PostgreSQL was down (an operator's probe)."""
+RETRY_AFTER_S = 5
 
 PROBLEM = "application/problem+json"
 
@@ -144,9 +159,27 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return http_problem(exc, request)
 
+    async def _unreachable(_req: Request, exc: Exception) -> JSONResponse:
+        return database_unreachable(exc)
+
+    for unreachable in DATABASE_UNREACHABLE:
+        app.add_exception_handler(unreachable, _unreachable)
+
     @app.exception_handler(Exception)
     async def _unhandled(_req: Request, _exc: Exception) -> JSONResponse:
         return unhandled_problem()
+
+
+def database_unreachable(exc: Exception) -> JSONResponse:
+    """503 problem+json with Retry-After for a database that cannot be reached (logged by the
+    exception's type alone: its text can name the host and user)."""
+    log.warning("database unreachable", extra={"error": type(exc).__name__})
+    return problem(
+        503,
+        "Service unavailable",
+        "the database is not answering; try again in a moment",
+        retry_after=RETRY_AFTER_S,
+    )
 
 
 def unhandled_problem() -> JSONResponse:

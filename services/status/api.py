@@ -14,7 +14,7 @@ from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Forbidden, NotFound, StatusError
 from services.status.resources import publish_presence
 from shared.events import StaffStatus
-from shared.http import problem
+from shared.http import RETRY_AFTER_S, problem
 
 router = APIRouter()
 
@@ -28,7 +28,8 @@ class StatusIn(BaseModel):
 
 def domain_problem(exc: StatusError) -> JSONResponse:
     """A domain error as problem+json."""
-    return problem(exc.status, exc.title, exc.detail or None)
+    retry_after = RETRY_AFTER_S if exc.status == 503 else None
+    return problem(exc.status, exc.title, exc.detail or None, retry_after=retry_after)
 
 
 def install_error_handler(app: FastAPI) -> None:

@@ -61,7 +61,7 @@ async def start_resources(settings: StatusSettings) -> Resources:
     res = Resources(
         settings=settings,
         sessions=sessions,
-        publisher=KafkaPublisher(broker),
+        publisher=KafkaPublisher(broker, timeout_s=settings.publish_timeout_s),
         engine=engine,
         broker=broker,
     )

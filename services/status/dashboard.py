@@ -27,7 +27,14 @@ from services.status.sessions import close_session, open_session, open_sessions
 from services.status.throttle import client_address, throttle_of
 from services.status.token_use import token_use_of
 from shared.events import StaffStatus
-from shared.http import CSP, SECURITY_HEADERS, http_problem, unhandled_problem
+from shared.http import (
+    CSP,
+    DATABASE_UNREACHABLE,
+    SECURITY_HEADERS,
+    database_unreachable,
+    http_problem,
+    unhandled_problem,
+)
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -332,6 +339,15 @@ def install_page_errors(app: FastAPI) -> None:
         unavailable = exc.status == 503
         trouble = error_pages.UNAVAILABLE_TROUBLE if unavailable else error_pages.SERVER_TROUBLE
         return pages.error_page(request, trouble, exc.status)
+
+    async def _unreachable(request: Request, exc: Exception) -> Response:
+        if not _browser_page(request):
+            return database_unreachable(exc)
+        database_unreachable(exc)  # logged as every service logs it
+        return pages.error_page(request, error_pages.UNAVAILABLE_TROUBLE, 503)
+
+    for unreachable in DATABASE_UNREACHABLE:
+        app.add_exception_handler(unreachable, _unreachable)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from services.status import metrics
 from services.status.conversations.retention import purge_expired
@@ -30,8 +32,28 @@ async def republish_presence(res: Resources) -> int:
 
 
 async def tick(res: Resources) -> None:
-    """One pass of every sweep."""
-    settings, now = res.settings, res.clock()
+    """One pass of every sweep. Each runs whatever another's fate: with the broker down the
+    presence events could not go, and the pass stopped there (retention, the gauges and the
+    unsent replies waited for the broker too)."""
+    failed: list[tuple[str, Exception]] = []
+    for sweep in SWEEPS:
+        try:
+            await sweep(res, res.clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failed.append((sweep.__name__.strip("_"), exc))
+    if len(failed) == len(SWEEPS):
+        raise failed[0][1]  # nothing worked: the database is away (run_forever logs it once)
+    for name, error in failed:
+        log.warning(
+            "sweep failed; retrying next tick",
+            extra={"sweep": name, "error": type(error).__name__},
+        )
+
+
+async def _presence(res: Resources, now: datetime) -> None:
+    settings = res.settings
     if res.extra.get(REPUBLISH):
         await republish_presence(res)
     async with res.sessions() as session:
@@ -43,11 +65,14 @@ async def tick(res: Resources) -> None:
         )
         await session.commit()
     await publish_presence(res, events)
+
+
+async def _crises(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         crises, alerts = await due_reescalations(
             session=session,
             now=now,
-            ack_timeout_s=settings.crisis_ack_timeout_s,
+            ack_timeout_s=res.settings.crisis_ack_timeout_s,
             care_report_url=res.book.data().links["care_report_url"],
         )
         # publish before stamping: the idempotency keys make a repeat after a crash harmless
@@ -58,20 +83,38 @@ async def tick(res: Resources) -> None:
         await session.commit()
         if crises:
             log.warning("re-escalated unacknowledged crises", extra={"count": len(crises)})
+
+
+async def _unsent(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         await reopen_unsent(session=session, now=now)
         await session.commit()
+
+
+async def _retention(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         await purge_expired(
-            session=session, now=now, retention_days=settings.transcript_retention_days
+            session=session, now=now, retention_days=res.settings.transcript_retention_days
         )
         await session.commit()
+
+
+async def _housekeeping(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         await token_use_of(res.extra).flush(session)
     async with res.sessions() as session:
         await checkpoint(session)
     async with res.sessions() as session:
         await metrics.refresh(session=session, now=now)
+
+
+SWEEPS: tuple[Callable[[Resources, datetime], Awaitable[None]], ...] = (
+    _presence,
+    _crises,
+    _unsent,
+    _retention,
+    _housekeeping,
+)
 
 
 async def run_forever(res: Resources) -> None:

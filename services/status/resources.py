@@ -4,10 +4,11 @@ the periodic sweeps."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
@@ -32,16 +33,32 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    """Publishes CloudEvents through the service's broker (acks=all)."""
+    """Publishes CloudEvents through the service's broker (acks=all), waiting at most
+    `timeout_s` for the acknowledgement: with the broker down a staff action had waited with no
+    limit (200 s and more, then applied twice when the librarian tried again). A publish that
+    outlives the wait is not abandoned: the idempotent producer keeps the record and delivers
+    it once the broker is back."""
 
-    def __init__(self, broker: KafkaBroker) -> None:
+    def __init__(self, broker: KafkaBroker, *, timeout_s: float | None = None) -> None:
         self.broker = broker
+        self.timeout_s = timeout_s
 
     async def __call__(self, topic: str, data: BaseModel, *, key: str) -> None:
-        """Publish and count."""
+        """Publish and count; TimeoutError once `timeout_s` passed without the ack."""
         with PUBLISH_SECONDS.labels(topic=topic).time():
-            await publish(self.broker, topic, data, key=key, source=SOURCE)
+            sending = asyncio.ensure_future(
+                publish(self.broker, topic, data, key=key, source=SOURCE)
+            )
+            sending.add_done_callback(_settled)
+            await asyncio.wait_for(asyncio.shield(sending), timeout=self.timeout_s)
         PUBLISHED.labels(topic=topic).inc()
+
+
+def _settled(sending: asyncio.Future[Any]) -> None:
+    """Take a late publish's outcome (a failure after the request was answered is logged by
+    the publish itself, not left as "exception never retrieved")."""
+    if not sending.cancelled():
+        sending.exception()
 
 
 @dataclass
@@ -78,4 +95,7 @@ async def publish_all(res: Resources, events: list[tuple[str, BaseModel]], *, ke
         for topic, event in events:
             await res.publisher(topic, event, key=key)
     except Exception as exc:
-        raise Unavailable("saved; the events were not published yet: try again") from exc
+        raise Unavailable(
+            "saved; the message broker has not confirmed it yet, and refdesk passes it on once"
+            " the broker answers"
+        ) from exc

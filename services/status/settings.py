@@ -62,6 +62,13 @@ class StatusSettings(CommonSettings):
         validation_alias=_env("sweep_interval_s"),
         description="how often heartbeats and crisis acknowledgements are checked",
     )
+    publish_timeout_s: float = Field(
+        4.0,
+        gt=0,
+        validation_alias=_env("publish_timeout_s"),
+        description="longest wait for the broker's ack of a staff action's events before "
+        "answering 503 (the change is saved; the producer delivers them once the broker is back)",
+    )
     session_secret: SecretStr = Field(
         SecretStr(DEV_SESSION_SECRET),
         validation_alias=_env("session_secret"),

@@ -1,0 +1,131 @@
+"""What the status service answers while the broker or the database is away (an operator's
+probe): a bounded 503 with Retry-After, never a request that waits without limit or a bare
+500, and sweeps that go on without the broker."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from status_fakes import Clock, FakePublisher, arrive, bearer
+
+from services.status.app import create_app
+from services.status.auth import COOKIE, sign_session
+from services.status.models import Conversation
+from services.status.periodic import tick
+from services.status.presence import set_status
+from services.status.resources import KafkaPublisher, Resources
+from services.status.settings import StatusSettings
+from shared.clock import utcnow
+from shared.events import Channel, StaffStatus
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class SilentBroker:
+    """A broker that takes records and never acknowledges them (Kafka down)."""
+
+    async def publish(self, *_args: Any, **_kwargs: Any) -> asyncio.Future[None]:
+        return asyncio.get_running_loop().create_future()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_staff_action_with_the_broker_away_is_answered_503_in_bounded_time(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A note and a shift start waited 200 s and more for a broker that was down, and were
+    applied when it came back, twice for a librarian who tried again."""
+    await arrive(sessions, "note-1", channel=Channel.CHAT)
+    silent = KafkaPublisher(SilentBroker(), timeout_s=0.2)  # type: ignore[arg-type]
+    app = create_app(resources.settings)
+    app.state.resources = replace(resources, publisher=silent)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
+        answer = await asyncio.wait_for(
+            client.post(
+                "/conversations/note-1/notes",
+                json={"text": "called the patron back"},
+                headers=bearer("mgarcia"),
+            ),
+            timeout=10,
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "5"
+        assert answer.json()["detail"].startswith("saved")
+        # saved: the conversation shows it
+        shown = await client.get("/conversations/note-1", headers=bearer("mgarcia"))
+        assert "called the patron back" in shown.text
+
+
+async def test_the_sweeps_go_on_when_the_broker_is_away(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """The pass published presence first and stopped at its failure: the crisis and unsent
+    reply sweeps, retention and the gauges waited for the broker."""
+
+    class Refusing(FakePublisher):
+        async def __call__(self, topic: str, data: Any, *, key: str) -> None:
+            raise TimeoutError("broker away")
+
+    await arrive(sessions, "swept", channel=Channel.CHAT)
+    async with sessions() as session:
+        conv = await session.get(Conversation, "swept")
+        assert conv is not None
+        conv.state, conv.closed_at = "closed", clock() - timedelta(days=400)
+        await set_status(
+            session=session,
+            staff_id="mgarcia",
+            status=StaffStatus.ONLINE,
+            actor_id="mgarcia",
+            now=clock(),
+            shift="start",
+        )
+        await session.commit()
+    away = replace(
+        resources,
+        publisher=Refusing(),
+        settings=resources.settings.model_copy(update={"transcript_retention_days": 30}),
+    )
+    away.extra["republish_presence"] = True  # a presence sweep that must publish
+    await tick(away)  # nothing raised: only presence failed
+    async with sessions() as session:
+        conv = await session.get(Conversation, "swept")
+        assert conv is not None and conv.purged_at is not None  # retention still ran
+
+
+async def test_a_database_that_is_down_is_answered_503_not_500(settings: StatusSettings) -> None:
+    """PostgreSQL stopped: status answered the queue and notes "Internal Server Error"."""
+    engine = create_async_engine("postgresql+asyncpg://refdesk:x@127.0.0.1:1/refdesk")
+    try:
+        down = Resources(
+            settings=settings,
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
+            publisher=FakePublisher(),
+        )
+        app = create_app(settings)
+        app.state.resources = down
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
+            api = await client.get("/conversations", headers=bearer("mgarcia"))
+            assert api.status_code == 503, api.text
+            assert api.headers["content-type"] == "application/problem+json"
+            assert api.headers["retry-after"] == "5"
+            # a browser signed in before the database went away
+            cookie = sign_session(
+                "mgarcia",
+                secret=settings.session_secret,
+                now=utcnow(),
+                max_age_s=3600,
+                session_id="s" * 43,
+            )
+            client.cookies.set(COOKIE, cookie)
+            page = await client.get("/dashboard", headers={"Accept": "text/html"})
+            assert page.status_code == 503
+            assert "The desk console is not available right now" in page.text
+    finally:
+        await engine.dispose()
