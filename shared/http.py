@@ -20,6 +20,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from shared.metrics import DEPENDENCY_UP
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
+        # readiness as a gauge: a service up but without its broker or database is seen (and
+        # alerted on) even when nothing it would count happens
+        for dependency, ok in (await ready()).items():
+            DEPENDENCY_UP.labels(dependency=dependency).set(1 if ok else 0)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -36,3 +36,9 @@ CONSUMER_LAG = Gauge(
     "Messages not yet consumed, per topic and group",
     ["topic", "group"],
 )
+DEPENDENCY_UP = Gauge(
+    "refdesk_dependency_up",
+    "1 while the service can use this dependency (what /readyz checks: kafka, database), 0 "
+    "while not; measured at each scrape",
+    ["dependency"],
+)

@@ -11,6 +11,8 @@ import yaml
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 ALERTS = {
+    "RefdeskServiceDown",
+    "RefdeskDependencyDown",
     "RefdeskCrisisNotificationFailing",
     "RefdeskCrisisNotificationDelayed",
     "RefdeskCrisisUnacknowledged",

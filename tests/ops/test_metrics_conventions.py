@@ -8,6 +8,7 @@ union, which is what the checks need.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import subprocess
@@ -150,6 +151,23 @@ async def test_the_dashboard_and_alerts_use_metrics_that_exist(
     used = set(re.findall(r"\b(refdesk_[a-z_]+)", text))
     base = {re.sub(r"_(bucket|count|sum)$", "", m) for m in used}
     assert base <= exposed, sorted(base - exposed)
+
+
+def test_the_dashboard_never_adds_up_the_replicas_copies_of_a_database_gauge() -> None:
+    """Every status replica exports the same database-wide gauges (the queue, staff Online):
+    a panel summing them doubled both under two replicas (an operator's probe)."""
+    from prometheus_client.metrics import Gauge
+
+    from services.status import metrics as status_metrics
+
+    gauges = {g._name for g in vars(status_metrics).values() if isinstance(g, Gauge)}
+    root = Path(__file__).resolve().parents[2] / "deploy"
+    panels = json.loads((root / "grafana/dashboards/refdesk.json").read_text())["panels"]
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    for expr in exprs:
+        for name in gauges & set(re.findall(r"\b(refdesk_[a-z_]+)", expr)):
+            summed = rf"\bsum\b(\s+by\s*\([^)]*\))?\s*\(\s*{name}\b"
+            assert not re.search(summed, expr), expr
 
 
 async def test_every_service_serves_its_asyncapi_document(
