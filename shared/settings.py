@@ -210,11 +210,23 @@ def weak_secret(
     dev_values: frozenset[str] = frozenset(),
     min_length: int = 32,
 ) -> str | None:
-    """Why production refuses a secret (unset, a placeholder or development value, or short),
-    or None when it is acceptable (or not in production)."""
+    """Why production refuses a secret (unset, a placeholder or development value, short, or
+    plainly not random: 40 times "a", or a value that says it is a placeholder such as
+    "dev-router-admin-token-change-me-..." were accepted), or None when it is acceptable (or
+    not in production)."""
     if env != "production":
         return None
     value = secret_value(value)
+    refused = f"{variable} must be set to a random value of {min_length}+ characters in production"
     if not value or value in PLACEHOLDER_SECRETS | dev_values or len(value) < min_length:
-        return f"{variable} must be set to a random value of {min_length}+ characters in production"
+        return refused
+    if len(set(value)) < min(8, len(value) // 4):
+        return f"{refused} (it repeats a few characters)"
+    lowered = value.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS):
+        return f"{refused} (it reads as a placeholder)"
     return None
+
+
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "placeholder", "dev-")
+"""Words in a value that say it was typed as a stand-in, never part of a generated secret."""

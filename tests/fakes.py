@@ -44,3 +44,21 @@ class FakeBroker:
     def on(self, topic: str) -> list[dict[str, Any]]:
         """The events published on one topic, in order."""
         return [event for t, _key, event in self.published if t == topic]
+
+
+def secret_like(label: str, length: int = 40) -> str:
+    """A value shaped like a generated secret (production refuses "k" * 40 as not random),
+    the same for the same label."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha512(label.encode()).digest()
+    return base64.b64encode(digest).decode().replace("+", "x").replace("/", "y")[:length]
+
+
+def webhook_secret_like(label: str) -> str:
+    """A Standard Webhooks secret (`whsec_` and base64) shaped like a generated one."""
+    import base64
+    import hashlib
+
+    return "whsec_" + base64.b64encode(hashlib.sha256(label.encode()).digest()).decode()

@@ -8,12 +8,13 @@ from pydantic import ValidationError
 from services.ingest.settings import DEV_TWILIO_TOKEN, IngestSettings
 from services.publisher.settings import PublisherSettings
 from services.status.settings import DEV_SESSION_SECRET, StatusSettings
+from tests.fakes import secret_like, webhook_secret_like
 
-STRONG = "k" * 40
+STRONG = secret_like("strong")
 INGEST_OK = {
     "twilio_auth_token": STRONG,
     "mailgun_signing_key": STRONG,
-    "webhook_secret": "whsec_" + "A" * 40,
+    "webhook_secret": webhook_secret_like("chat"),
 }
 
 
@@ -24,6 +25,11 @@ INGEST_OK = {
         {"twilio_auth_token": DEV_TWILIO_TOKEN},
         {"mailgun_signing_key": "changeme"},
         {"webhook_secret": "short"},
+        # an operator's probe: these started in production
+        {"mailgun_signing_key": "a" * 40},
+        {"twilio_auth_token": "dev-router-admin-token-change-me-dev-router"},
+        # not base64: every signed chat webhook was then answered 500
+        {"webhook_secret": "not-base64!!-but-long-enough-secret-value"},
     ],
 )
 def test_ingest_refuses_weak_provider_secrets(override: dict[str, str | None]) -> None:
@@ -36,11 +42,16 @@ def test_ingest_accepts_real_secrets_and_fills_development_ones() -> None:
     assert IngestSettings(env="development").secrets()[0] == DEV_TWILIO_TOKEN
 
 
-@pytest.mark.parametrize("token", ["a", "changeme", "x" * 31])
+@pytest.mark.parametrize(
+    "token",
+    ["a", "changeme", "x" * 31, "a" * 40, "abab" * 10, "our-admin-token-placeholder-0123456789"],
+)
 def test_ingest_refuses_a_weak_admin_token_in_production(token: str) -> None:
     with pytest.raises(ValidationError, match="REFDESK_ADMIN_TOKEN"):
         IngestSettings(env="production", admin_token=token, **INGEST_OK)
-    assert IngestSettings(env="production", admin_token="a" * 40, **INGEST_OK).admin_token
+    assert IngestSettings(
+        env="production", admin_token=secret_like("admin"), **INGEST_OK
+    ).admin_token
     assert IngestSettings(env="production", **INGEST_OK).admin_token is None  # API closed
 
 

@@ -9,12 +9,15 @@ import pytest
 from pydantic import ValidationError
 
 from services.notifier.settings import DEV_TWILIO_TOKEN, NotifierSettings
+from tests.fakes import secret_like
+
+TWILIO_TOKEN = secret_like("twilio", 32)  # Twilio's Auth Tokens are 32 characters
 
 READY: dict[str, Any] = {
     "env": "production",
     "sms_api_base_url": "https://api.twilio.com",
     "twilio_account_sid": "AC" + "0123456789abcdef" * 2,
-    "twilio_auth_token": "f" * 32,
+    "twilio_auth_token": TWILIO_TOKEN,
     "sms_from": "+18175550100",
     "smtp_host": "smtp.tccd.edu",
     "smtp_port": 587,
@@ -29,7 +32,7 @@ def test_production_with_real_delivery_starts() -> None:
     assert NotifierSettings(**READY, sms_status_callback_url=callback).sms_status_callback_url
     settings = NotifierSettings(**READY)
     assert settings.twilio_auth_token is not None
-    assert settings.twilio_auth_token.get_secret_value() == "f" * 32
+    assert settings.twilio_auth_token.get_secret_value() == TWILIO_TOKEN
     assert "relay-password" not in repr(settings)
 
 
@@ -58,7 +61,7 @@ def test_production_refuses(change: dict[str, Any], named: str) -> None:
     with pytest.raises(ValidationError, match=named) as refused:
         NotifierSettings(**{**READY, **change})
     assert "relay-password" not in str(refused.value)
-    assert "f" * 32 not in str(refused.value)
+    assert TWILIO_TOKEN not in str(refused.value)
 
 
 def test_a_trusted_plain_relay_is_an_explicit_choice() -> None:

@@ -20,6 +20,7 @@ from services.publisher.tables import Delivery
 from services.publisher.webhooks import WebhookWorker
 from shared.db import create_engine, migrate, session_factory
 from shared.events import AnyEvent, PublicDepartmentPresence, new_event
+from tests.fakes import secret_like
 
 PUBLIC = "93.184.216.34"
 T = datetime(2025, 12, 1, 15, tzinfo=UTC)
@@ -165,7 +166,9 @@ async def worker(database_url: str) -> AsyncIterator[tuple[WebhookWorker, list[h
     async def resolver(host: str, port: int) -> list[str]:
         return dns.get(host, [PUBLIC])
 
-    settings = PublisherSettings(env="production", public_hash_key="k" * 40, admin_token="a" * 40)
+    settings = PublisherSettings(
+        env="production", public_hash_key=secret_like("hash"), admin_token=secret_like("admin")
+    )
     http = httpx.AsyncClient(transport=httpx.MockTransport(receiver))
     yield (
         WebhookWorker(

@@ -19,11 +19,14 @@ from services.publisher.settings import PublisherSettings
 from shared.consumer import PoisonMessage
 from shared.events import PresenceChanged, StaffStatus, new_event
 from shared.topics import INTERACTIONS, PRESENCE, ROUTING
+from tests.fakes import secret_like
 
 
 def test_the_projector_reads_its_topics_as_one_batch_subscriber_range_first() -> None:
     broker = KafkaBroker("127.0.0.1:1")
-    settings = PublisherSettings(env="production", public_hash_key="k" * 40, admin_token="a" * 40)
+    settings = PublisherSettings(
+        env="production", public_hash_key=secret_like("hash"), admin_token=secret_like("admin")
+    )
     projector.register(broker, settings, sessions=None)  # type: ignore[arg-type]
     (subscriber,) = broker.subscribers
     assert isinstance(subscriber, BatchSubscriber)

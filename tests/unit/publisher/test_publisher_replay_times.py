@@ -23,6 +23,7 @@ from services.publisher.tables import Subscription
 from shared.db import UTC_MAX, UTC_MIN, as_utc, create_engine, migrate, session_factory
 from shared.events import AnyEvent, PublicDepartmentPresence, new_event
 from shared.http import PROBLEM, install_http_guards, install_problem_handlers
+from tests.fakes import secret_like
 
 TOKEN = "unit-admin-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -39,7 +40,9 @@ async def api(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Resou
     engine = create_engine(database_url)
     await migrate(engine, "publisher")
     res = Resources(
-        settings=PublisherSettings(env="production", admin_token=TOKEN, public_hash_key="k" * 40),
+        settings=PublisherSettings(
+            env="production", admin_token=TOKEN, public_hash_key=secret_like("hash")
+        ),
         sessions=session_factory(engine),
         clock=lambda: T,
         wake=lambda: None,

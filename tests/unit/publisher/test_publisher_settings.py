@@ -6,8 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.publisher.settings import DEV_ADMIN_TOKEN, DEV_HASH_KEY, PublisherSettings
+from tests.fakes import secret_like
 
-STRONG = "x" * 40
+STRONG = secret_like("strong")
 
 
 def test_development_defaults() -> None:
@@ -19,13 +20,13 @@ def test_development_defaults() -> None:
 def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFDESK_PUBLISHER_PORT", "9999")
     monkeypatch.setenv("REFDESK_PUBLIC_HASH_KEY", STRONG)
-    monkeypatch.setenv("REFDESK_PUBLISHER_ADMIN_TOKEN", "y" * 40)
+    monkeypatch.setenv("REFDESK_PUBLISHER_ADMIN_TOKEN", secret_like("admin"))
     settings = PublisherSettings()
     assert (
         settings.port,
         settings.public_hash_key.get_secret_value(),
         settings.admin_token.get_secret_value(),
-    ) == (9999, STRONG, "y" * 40)
+    ) == (9999, STRONG, secret_like("admin"))
 
 
 def test_other_services_variables_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,7 @@ from services.publisher.webhooks import WebhookWorker
 from shared.db import create_engine, migrate, session_factory
 from shared.events import AnyEvent, PublicDepartmentPresence, new_event
 from tests.eventually import eventually
+from tests.fakes import secret_like
 
 PUBLIC = "93.184.216.34"
 T = datetime(2025, 12, 1, 15, tzinfo=UTC)
@@ -66,8 +67,8 @@ async def setup(database_url: str) -> AsyncIterator[tuple[WebhookWorker, Receive
     receivers = Receivers()
     settings = PublisherSettings(
         env="production",
-        public_hash_key="k" * 40,
-        admin_token="a" * 40,
+        public_hash_key=secret_like("hash"),
+        admin_token=secret_like("admin"),
         webhook_concurrency=16,
         webhook_subscription_concurrency=3,
         webhook_poll_interval_s=0.05,
@@ -179,8 +180,8 @@ async def quiet(database_url: str) -> AsyncIterator[tuple[WebhookWorker, Countin
     receiver = Counting()
     settings = PublisherSettings(
         env="production",
-        public_hash_key="k" * 40,
-        admin_token="a" * 40,
+        public_hash_key=secret_like("hash"),
+        admin_token=secret_like("admin"),
         webhook_concurrency=16,
         webhook_subscription_concurrency=3,
         webhook_poll_interval_s=3600,

@@ -20,6 +20,7 @@ from services.status.auth import (
 from services.status.models import Conversation
 from services.status.queue import queue_sort_key
 from services.status.settings import StatusSettings
+from tests.fakes import secret_like
 
 
 def conv(
@@ -124,7 +125,7 @@ def test_session_cookie_round_trip_expiry_and_tampering() -> None:
 def test_production_refuses_placeholder_session_secret() -> None:
     with pytest.raises(ValidationError, match="SESSION_SECRET"):
         StatusSettings(env="production")
-    ok = StatusSettings(env="production", session_secret="k" * 40)
+    ok = StatusSettings(env="production", session_secret=secret_like("session"))
     assert ok.port == 8084
 
 

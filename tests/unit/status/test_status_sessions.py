@@ -17,6 +17,7 @@ from services.status.models import StaffToken
 from services.status.settings import StatusSettings
 from services.status.throttle import PER_ADDRESS, PER_STAFF
 from shared.events import Channel
+from tests.fakes import secret_like
 
 STATE = "/dashboard/state"
 
@@ -151,9 +152,11 @@ async def test_a_session_cookie_is_not_a_bearer_token(client: httpx.AsyncClient)
 
 
 def test_the_cookie_is_secure_in_production() -> None:
-    settings = StatusSettings(env="production", session_secret="s" * 40, cookie_secure=False)
+    settings = StatusSettings(
+        env="production", session_secret=secret_like("session"), cookie_secure=False
+    )
     assert settings.cookie_secure
-    assert "s" * 40 not in repr(settings)
+    assert secret_like("session") not in repr(settings)
     assert not StatusSettings(env="development").cookie_secure
 
 
