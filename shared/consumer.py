@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.events import AnyEvent, parse_data
 from shared.kafka import SESSION_TIMEOUT_MS, dead_letter_record
+from shared.logs import REPEATING
 from shared.metrics import BATCHES, CONSUMED, DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,12 @@ class Guard:
                 CONSUMED.labels(topic=name, outcome="retried").inc(n)
             log.warning(
                 "transient failure; will retry the batch",
-                extra={"topic": topic, "error": type(exc).__name__, "records": len(records)},
+                extra={
+                    "topic": topic,
+                    "error": type(exc).__name__,
+                    "records": len(records),
+                    REPEATING: topic,
+                },
             )
             await asyncio.sleep(self.retry_pause_s)
             raise TransientFailure(type(exc).__name__) from None

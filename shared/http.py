@@ -20,6 +20,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from shared.logs import REPEATING
 from shared.metrics import DEPENDENCY_UP
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 def database_unreachable(exc: Exception) -> JSONResponse:
     """503 problem+json with Retry-After for a database that cannot be reached (logged by the
     exception's type alone: its text can name the host and user)."""
-    log.warning("database unreachable", extra={"error": type(exc).__name__})
+    log.warning("database unreachable", extra={"error": type(exc).__name__, REPEATING: True})
     return problem(
         503,
         "Service unavailable",

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from shared.logs import REPEATING
 from shared.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,10 @@ class LagExporter:
             try:
                 await self.update()
             except Exception as exc:  # the broker may be away; the gauge keeps its last value
-                log.warning("consumer lag not measured", extra={"error": type(exc).__name__})
+                log.warning(
+                    "consumer lag not measured",
+                    extra={"error": type(exc).__name__, REPEATING: True},
+                )
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> LagExporter:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +30,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        suppressed = getattr(record, "suppressed", 0)
+        if suppressed:
+            entry["message"] += f" ({suppressed} more like it not logged)"
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -36,6 +42,12 @@ class JsonFormatter(logging.Formatter):
 
 
 COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+
+REPEATING = "_repeating"
+"""The `extra` key that marks a refdesk warning logged on every pass of a loop while the broker
+or the database is away (`extra={"error": ..., REPEATING: True}`): such a record is rate-limited
+like aiokafka's. Its value is part of what makes records alike (a sweep's name keeps each
+sweep's failure apart); the underscore keeps it out of the JSON line."""
 
 
 class RetriedAsWarning(logging.Filter):
@@ -58,7 +70,9 @@ class RedeliveryAsWarning(logging.Filter):
     WARNING saying so, with the topic and the error's type); FastStream then logs the
     `TransientFailure` it was handed as an ERROR. Two status replicas writing one new row at
     once (events of one conversation on partitions the two hold) is such a failure, redone
-    without loss: an ERROR read as an incident. It becomes a WARNING; any other error stays."""
+    without loss: an ERROR read as an incident. It becomes a WARNING, marked REPEATING (with
+    the database away it comes with every retry, each second per subscriber); any other error
+    stays."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Demote FastStream's record of a redelivered batch (always let the record through)."""
@@ -69,14 +83,99 @@ class RedeliveryAsWarning(logging.Filter):
             and kind.__name__ == ("TransientFailure")
         ):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
+            setattr(record, REPEATING, "redelivered")
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every logger's records to stderr as JSON lines."""
+CHATTY_LOGGERS = ("aiokafka",)
+"""Loggers (and their children) all of whose records are rate-limited. aiokafka logs every failed
+connection and metadata refresh, about 100 ERROR lines a second per service with the broker
+away ("Unable connect to node with id 1", "Unable to update metadata from [1]"); an 8-minute
+outage wrote 49 MB of them."""
+
+FASTSTREAM_LOOP_ERROR = "Kafka error occurred"
+"""What FastStream's subscriber loop logs (on the broker's `refdesk.<client>.kafka` logger) every
+5 s per subscriber while the broker is away; rate-limited too."""
+
+RATE_WINDOW_S = 60.0
+_MAX_KINDS = 1000  # kinds of record remembered; past it, those whose window is over are forgotten
+
+
+class _Seen:
+    __slots__ = ("since", "suppressed")
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.suppressed = 0
+
+
+class RateLimited(logging.Filter):
+    """Lets one record of a kind through per window: records alike (same logger, level and
+    message template, `record.msg` before its arguments) that follow within `window_s` of the
+    one logged are dropped and counted, and the next one logged after the window carries the
+    count as `suppressed` (a field of its JSON line, and said in its message). It applies only
+    to the chatty third-party loggers, FastStream's loop error and refdesk records marked
+    REPEATING: any other record, a failed crisis notification above all, always goes through.
+    `clock` is seconds that only go forward (time.monotonic; a fake in tests)."""
+
+    def __init__(
+        self, *, window_s: float = RATE_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self.clock = clock
+        self._seen: dict[tuple[str, int, str, str], _Seen] = {}
+        self._lock = threading.Lock()  # records come from threads too (the database runners)
+
+    @staticmethod
+    def applies(record: logging.LogRecord) -> bool:
+        """Whether a record is of a kind that repeats during an outage."""
+        name = record.name
+        return (
+            getattr(record, REPEATING, None) is not None
+            or any(name == chatty or name.startswith(chatty + ".") for chatty in CHATTY_LOGGERS)
+            or (
+                record.msg == FASTSTREAM_LOOP_ERROR
+                and name.startswith("refdesk.")
+                and name.endswith(".kafka")
+            )
+        )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop a repeat within the window; let the first and the first after it through."""
+        if not self.applies(record):
+            return True
+        kind = (record.name, record.levelno, str(record.msg), str(getattr(record, REPEATING, "")))
+        now = self.clock()
+        with self._lock:
+            seen = self._seen.get(kind)
+            if seen is not None and now - seen.since < self.window_s:
+                seen.suppressed += 1
+                return False
+            suppressed = seen.suppressed if seen is not None else 0
+            self._seen[kind] = _Seen(now)
+            if len(self._seen) > _MAX_KINDS:
+                self._forget(now)
+        if suppressed:
+            record.suppressed = suppressed
+        return True
+
+    def _forget(self, now: float) -> None:
+        """Forget the kinds whose window is over (their uncounted repeats go unsaid)."""
+        for kind, seen in list(self._seen.items()):
+            if now - seen.since >= self.window_s:
+                del self._seen[kind]
+
+
+def configure_logging(
+    service: str, level: str = "INFO", *, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Send every logger's records to stderr as JSON lines, records that repeat during an
+    outage rate-limited (RateLimited; `clock` for tests)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     handler.addFilter(RedeliveryAsWarning())
+    handler.addFilter(RateLimited(clock=clock))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

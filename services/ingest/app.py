@@ -27,7 +27,7 @@ from shared.http import SecurityHeaders, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.limits import BodyLimit
-from shared.logs import configure_logging
+from shared.logs import REPEATING, configure_logging
 from shared.service import serve
 from shared.topics import INTERACTIONS, NOTIFICATIONS
 
@@ -110,7 +110,9 @@ async def _connect(broker: KafkaBroker, ingest: Ingest, settings: IngestSettings
             ingest.connected = True
             return
         except Exception as exc:
-            log.warning("broker not reachable yet", extra={"error": type(exc).__name__})
+            log.warning(
+                "broker not reachable yet", extra={"error": type(exc).__name__, REPEATING: True}
+            )
             with contextlib.suppress(Exception):
                 await broker.stop()
             await asyncio.sleep(delay)

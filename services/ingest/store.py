@@ -26,6 +26,7 @@ from services.ingest.metrics import SEEN_KEYS_PURGED, SMS_THREADS_PURGED
 from services.ingest.tables import blocklist, seen, sms_threads
 from shared.batching import Batcher
 from shared.clock import utcnow
+from shared.logs import REPEATING
 from shared.syncdb import UnitRunner
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,9 @@ class IngestStore:
             try:
                 await self.purge_expired()
             except Exception as exc:  # the next round tries again; lookups ignore expired keys
-                log.warning("seen-key purge failed", extra={"error": type(exc).__name__})
+                log.warning(
+                    "seen-key purge failed", extra={"error": type(exc).__name__, REPEATING: True}
+                )
             await asyncio.sleep(self.purge_every_s)
 
     # -- blocklist --------------------------------------------------------------------------
@@ -259,7 +262,10 @@ class IngestStore:
             try:
                 await self.load_blocklist()
             except Exception as exc:  # the last list stays in force until the database answers
-                log.warning("blocklist refresh failed", extra={"error": type(exc).__name__})
+                log.warning(
+                    "blocklist refresh failed",
+                    extra={"error": type(exc).__name__, REPEATING: True},
+                )
 
     async def block(self, contact: str, *, reason: str | None, added_by: str) -> None:
         """Put a contact on the blocklist (idempotent)."""

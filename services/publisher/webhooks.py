@@ -40,6 +40,7 @@ from services.publisher.tables import Subscription
 from shared.clock import utcnow, woken
 from shared.consumer import batch_subscriber, describe
 from shared.events import AnyEvent
+from shared.logs import REPEATING
 from shared.topics import PUBLIC
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,10 @@ class WebhookWorker:
                         await self.look()
                     self.start_fetched()
                 except Exception as exc:  # the database may be briefly unavailable; keep going
-                    log.warning("webhook pass failed", extra={"error": type(exc).__name__})
+                    log.warning(
+                        "webhook pass failed",
+                        extra={"error": type(exc).__name__, REPEATING: True},
+                    )
                 await woken(self.wake, max(0.0, self._next_look - loop.time()))
             if self._in_flight:
                 await asyncio.wait(list(self._in_flight.values()))

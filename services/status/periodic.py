@@ -17,6 +17,7 @@ from services.status.resources import REPUBLISH, Resources, publish_presence
 from services.status.sweep import due_reescalations, reopen_unsent, sweep_heartbeats
 from services.status.token_use import token_use_of
 from shared.db import checkpoint
+from shared.logs import REPEATING
 from shared.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ async def tick(res: Resources) -> None:
     for name, error in failed:
         log.warning(
             "sweep failed; retrying next tick",
-            extra={"sweep": name, "error": type(error).__name__},
+            extra={"sweep": name, "error": type(error).__name__, REPEATING: name},
         )
 
 
@@ -126,5 +127,8 @@ async def run_forever(res: Resources) -> None:
             raise
         except Exception as exc:
             # the broker or database is down: the next tick is the retry
-            log.warning("sweep failed; retrying next tick", extra={"error": type(exc).__name__})
+            log.warning(
+                "sweep failed; retrying next tick",
+                extra={"error": type(exc).__name__, REPEATING: True},
+            )
         await asyncio.sleep(res.settings.sweep_interval_s)

@@ -38,6 +38,7 @@ from services.status.models import Conversation, DeskChange
 from services.status.queue import BAND, visible_to
 from services.status.resources import Resources
 from shared.clock import woken
+from shared.logs import REPEATING
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,9 @@ class LiveFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("live feed poll failed", extra={"error": type(exc).__name__})
+                log.warning(
+                    "live feed poll failed", extra={"error": type(exc).__name__, REPEATING: True}
+                )
             await woken(self._woken, self.interval_s)
             self._woken.clear()
 
@@ -359,7 +362,9 @@ def _lenient(recheck: Recheck, actor: Actor) -> Recheck:
         try:
             found = await recheck()
         except Exception as exc:
-            log.warning("live stream recheck failed", extra={"error": type(exc).__name__})
+            log.warning(
+                "live stream recheck failed", extra={"error": type(exc).__name__, REPEATING: True}
+            )
             return actor
         if found is not None:
             actor = found
