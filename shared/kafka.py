@@ -17,13 +17,14 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from pydantic import BaseModel
 
 from shared.events import CloudEvent, DeadLetter, new_event
+from shared.logs import REPEATING
 from shared.settings import CommonSettings
 from shared.topics import DAY_MS, TOPICS, topic_configs
 
@@ -133,6 +134,45 @@ async def ensure_topics(settings: CommonSettings) -> None:
             )
     finally:
         await admin.close()
+
+
+START_WAIT_S = 120.0
+"""How long a service starting waits for an unreachable broker before it gives up."""
+
+
+class BrokerUnreachable(RuntimeError):
+    """The broker could not be reached while the service started (one line naming where)."""
+
+
+async def ensure_topics_when_reachable(
+    settings: CommonSettings, *, wait_s: float = START_WAIT_S
+) -> None:
+    """`ensure_topics`, waiting for a broker that cannot be reached yet (started after the
+    service, restarting, a network hiccup) up to `wait_s`, then BrokerUnreachable naming the
+    bootstrap: four services exited a second after start with a screen of traceback ending in
+    KafkaConnectionError, where ingest waited and said so."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(settings)
+            return
+        except (KafkaConnectionError, KafkaTimeoutError, OSError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise BrokerUnreachable(
+                    f"the Kafka broker at {settings.kafka_bootstrap} (REFDESK_KAFKA_BOOTSTRAP) "
+                    f"could not be reached for {wait_s:.0f} s"
+                ) from None
+            log.warning(
+                "broker not reachable yet; waiting for it",
+                extra={
+                    "bootstrap": settings.kafka_bootstrap,
+                    "error": type(exc).__name__,
+                    REPEATING: "start",
+                },
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def publish(

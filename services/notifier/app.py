@@ -30,7 +30,7 @@ from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.events import Channel, NotificationDelivered, NotificationRequested
 from shared.http import install_http_guards, install_problem_handlers, ops_router
-from shared.kafka import build_broker, ensure_topics
+from shared.kafka import build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
@@ -186,7 +186,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, "notifier")
-        await ensure_topics(settings)
+        await ensure_topics_when_reachable(settings)
         await broker.start()
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(Lane(deliverer, ch).run(stopping)) for ch in Channel]

@@ -19,7 +19,7 @@ from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
-from shared.kafka import build_broker, ensure_topics
+from shared.kafka import build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
@@ -52,7 +52,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, SERVICE)
-        await ensure_topics(settings)
+        await ensure_topics_when_reachable(settings)
         await broker.start()
         lag = LagExporter(
             settings.kafka_bootstrap,

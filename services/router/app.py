@@ -35,7 +35,7 @@ from shared.http import (
     ops_router,
     require_bearer,
 )
-from shared.kafka import build_broker, ensure_topics
+from shared.kafka import build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
@@ -103,7 +103,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, "router")
-        await ensure_topics(settings)
+        await ensure_topics_when_reachable(settings)
         loop = asyncio.get_running_loop()
         # not on the main thread (an embedded server) there is no SIGHUP reload: asyncio says
         # RuntimeError, uvloop ValueError; the policy file is still watched

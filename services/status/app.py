@@ -27,7 +27,7 @@ from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
-from shared.kafka import build_broker, ensure_topics
+from shared.kafka import build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
@@ -56,7 +56,7 @@ async def start_resources(settings: StatusSettings) -> Resources:
             )
             await session.commit()
         log.info("staff roster loaded", extra={"file": settings.seed_file.name, "added": added})
-    await ensure_topics(settings)
+    await ensure_topics_when_reachable(settings)
     broker = build_broker(settings, client_id="refdesk-status")
     res = Resources(
         settings=settings,

@@ -93,7 +93,7 @@ async def started(settings: StatusSettings, monkeypatch: pytest.MonkeyPatch) -> 
     async def no_broker(*_: object, **__: object) -> None:
         raise Stopped
 
-    monkeypatch.setattr(status_app, "ensure_topics", no_broker)
+    monkeypatch.setattr(status_app, "ensure_topics_when_reachable", no_broker)
     with pytest.raises(Stopped):
         await status_app.start_resources(settings)
     engine = create_engine(settings.db_url("status"))
@@ -139,6 +139,6 @@ async def test_a_named_roster_that_does_not_exist_stops_the_start(
         run_dir=tmp_path,
         seed_file=missing,
     )
-    monkeypatch.setattr(status_app, "ensure_topics", None)  # never reached
+    monkeypatch.setattr(status_app, "ensure_topics_when_reachable", None)  # never reached
     with pytest.raises(RosterError, match=f"REFDESK_STATUS_SEED_FILE: no such file: {missing}"):
         await status_app.start_resources(settings)
