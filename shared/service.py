@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from shared import variables
 from shared.settings import CommonSettings, refusals, variable_of
 
 T = TypeVar("T")
@@ -99,8 +100,11 @@ def start(
     """Run a service's `main`; if its settings are refused, exit with status 2 and one line
     per REFDESK_* variable on stderr, every one at once and never its value, instead of a
     traceback. `loaded` maps the errors of files the settings name, loaded at start, to the
-    field naming the file (the router's PolicyError -> policy_file)."""
+    field naming the file (the router's PolicyError -> policy_file). A REFDESK_* variable no
+    part of refdesk reads is named first (a misspelling was ignored without a word)."""
     loaded = loaded or {}
+    for line in variables.warnings(os.environ):
+        print(f"refdesk {service}: {line}", file=err or sys.stderr)
     try:
         return main()
     except ValidationError as exc:

@@ -107,12 +107,16 @@ class CommonSettings(BaseSettings):
 
         if url is not None:
             try:
-                make_url(url.replace("{service}", "service"))
+                parsed = make_url(url.replace("{service}", "service"))
             except (ArgumentError, ValueError):
                 # not the parser's message: it quotes the URL, password included
                 raise ValueError(
                     "not a SQLAlchemy database URL (dialect+driver://user:password@host/database)"
                 ) from None
+            # the form PostgreSQL's own tools and hosting providers give (postgres://,
+            # postgresql://) names no async driver: it failed the start with a traceback
+            if parsed.drivername in ("postgres", "postgresql"):
+                return "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url
 
     def db_url(self, service: str) -> str:

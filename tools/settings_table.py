@@ -71,16 +71,40 @@ def render() -> str:
     return "\n\n".join(parts)
 
 
+VARIABLES = README.parent / "shared" / "variables.py"
+V_BEGIN, V_END = "# variables:begin", "# variables:end"
+
+
+def variables() -> str:
+    """The generated block of shared/variables.py: every variable the settings read."""
+    names = sorted(
+        {env_name(n, f) for _, cls in settings_classes() for n, f in cls.model_fields.items()}
+    )
+    listed = "".join(f'        "{n}",\n' for n in names)
+    return f"SETTINGS = frozenset(\n    {{\n{listed}    }}\n)"
+
+
+def _rewritten(path: Path, begin: str, end: str, block: str) -> tuple[str, str]:
+    text = path.read_text()
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return text, f"{head}{begin}\n{block}\n{end}{tail}"
+
+
 def main() -> int:
-    """Rewrite (or with --check, verify) the block between the markers."""
-    text = README.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{render()}\n{END}{tail}"
-    if "--check" in sys.argv:
-        return 0 if new == text else 1
-    README.write_text(new)
-    return 0
+    """Rewrite (or with --check, verify) the blocks between the markers: the README's tables
+    and shared/variables.py's list."""
+    stale = 0
+    for path, begin, end, block in (
+        (README, BEGIN, END, render()),
+        (VARIABLES, V_BEGIN, V_END, variables()),
+    ):
+        text, new = _rewritten(path, begin, end, block)
+        if "--check" in sys.argv:
+            stale += new != text
+        else:
+            path.write_text(new)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

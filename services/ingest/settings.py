@@ -26,7 +26,11 @@ class IngestSettings(CommonSettings):
         description="consumer group (ingest reads closes to end SMS threads, and the emails "
         "refdesk sends patrons to thread their replies)",
     )
-    public_base_url: str = Field("http://127.0.0.1:8081", description="base URL providers call")
+    public_base_url: str = Field(
+        "",
+        description="base URL providers call (Twilio signs it); unset: http://127.0.0.1 on "
+        "REFDESK_INGEST_PORT, as a provider on this machine reaches ingest",
+    )
     twilio_auth_token: SecretStr | None = Field(
         None, description="Twilio Auth Token: verifies X-Twilio-Signature"
     )
@@ -121,6 +125,9 @@ class IngestSettings(CommonSettings):
             )
         )
         refuse(problems)  # every refused secret at once, not one a restart
+        # a moved port moves the default: Twilio's signature over http://127.0.0.1:18201 was
+        # checked against http://127.0.0.1:8081 and refused 403
+        self.public_base_url = self.public_base_url or f"http://127.0.0.1:{self.ingest_port}"
         self.twilio_auth_token = self.twilio_auth_token or SecretStr(DEV_TWILIO_TOKEN)
         self.mailgun_signing_key = self.mailgun_signing_key or SecretStr(DEV_MAILGUN_KEY)
         self.webhook_secret = self.webhook_secret or SecretStr(DEV_WEBHOOK_SECRET)

@@ -87,3 +87,14 @@ def test_publisher_refuses_its_development_keys_in_production() -> None:
     with pytest.raises(ValidationError, match="REFDESK_PUBLIC_HASH_KEY"):
         PublisherSettings(env="production", admin_token=STRONG)
     assert PublisherSettings(env="production", public_hash_key=STRONG, admin_token=STRONG)
+
+
+def test_the_public_base_url_follows_a_moved_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With REFDESK_INGEST_PORT=18201 a Twilio signature over the real URL was refused 403: the
+    default named port 8081 whatever the port."""
+    monkeypatch.delenv("REFDESK_INGEST_PORT", raising=False)
+    monkeypatch.delenv("REFDESK_PUBLIC_BASE_URL", raising=False)
+    assert IngestSettings().public_base_url == "http://127.0.0.1:8081"
+    assert IngestSettings(ingest_port=18201).public_base_url == "http://127.0.0.1:18201"
+    named = IngestSettings(ingest_port=18201, public_base_url="https://refdesk.tccd.edu")
+    assert named.public_base_url == "https://refdesk.tccd.edu"
