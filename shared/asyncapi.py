@@ -31,12 +31,28 @@ SCHEMAS = "#/components/schemas/"
 
 def envelope_schema(event_type: str, *, ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
     """The JSON Schema of a whole CloudEvent (envelope and data) of one registered type; the
-    models it uses are under `$defs`, referred to through `ref_template`."""
+    models it uses are under `$defs`, referred to through `ref_template`. Enumerations are open
+    (`OPEN_ENUM`), and the CloudEvents `specversion` is required, as the specification has it."""
     model = EVENT_TYPES[event_type]
     schema = CloudEvent[model].model_json_schema(ref_template=ref_template)  # type: ignore[valid-type]
     schema["properties"]["type"] = {"const": event_type, "title": "Type", "type": "string"}
     schema["title"] = event_type
+    for definition in schema.get("$defs", {}).values():
+        values = definition.pop("enum", None)
+        if values is not None:
+            definition["examples"] = values
+            definition["description"] = OPEN_ENUM.format(values=", ".join(map(str, values)))
+    schema["required"] = sorted({*schema.get("required", []), "specversion"})
     return schema
+
+
+OPEN_ENUM = (
+    "Known values today: {values}. A new value may be added without a new type version "
+    "(docs/subscribing.md, versioning rule): handle one you do not know."
+)
+"""An enumeration as the documents state it: open. The versioning rule lets a new value come
+without a new type version, and a subscriber validating against a closed `enum` refused such
+an event (an operator's probe); the values known today are listed (`examples`)."""
 
 
 def message_name(event_type: str) -> str:

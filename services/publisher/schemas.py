@@ -19,7 +19,8 @@ BASE_ID = "https://refdesk.tccd.edu/schemas/"
 
 
 def schema_for(event_type: str) -> dict[str, Any]:
-    """The JSON Schema of a whole public CloudEvent (envelope and data) of one type."""
+    """The JSON Schema of a whole public CloudEvent (envelope and data) of one type (its
+    enumerations open, `shared.asyncapi.envelope_schema`)."""
     if event_type not in PUBLIC_EVENT_TYPES:
         raise KeyError(event_type)
     schema = envelope_schema(event_type)
