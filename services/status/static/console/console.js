@@ -172,10 +172,12 @@ window.Desk = (() => {
 
   function syncUrl(push) {
     const path = openId ? `/dashboard/c/${encodeURIComponent(openId)}` : "/dashboard";
-    // a phone number or email searched for stays out of the address (and so out of the
-    // browser's history, as out of the title); the form keeps it for the page's reloads
+    // a phone number or email, or words, searched for stay out of the address (and so out of
+    // the browser's history on a shared desk computer, as out of the title): words can be a
+    // patron's name or their own; the form keeps them for the page's reloads
     const params = queueParams();
     params.delete("contact");
+    params.delete("q");
     const query = params.toString();
     const url = path + (query ? `?${query}` : "");
     if (url === window.location.pathname + window.location.search) return;
