@@ -3,6 +3,8 @@ what a commit writes, what a rollback drops, and that an update writes only its 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0
@@ -86,37 +88,49 @@ async def test_an_update_writes_only_the_columns_it_changed(
         )
 
 
+async def _chat_lines(
+    sessions: async_sessionmaker[AsyncSession],
+    conversation_id: str,
+    messages: list[tuple[str, str, int]],
+) -> list[Any]:
+    """Apply chat messages (interaction id, text, the platform's sequence) stamped to one
+    second, in this order; the conversation's transcript lines after."""
+    from services.status.conversations.reading import transcript_of
+    from services.status.handlers import Assigning, apply
+    from shared.events import Channel, InteractionReceived, Patron
+
+    async with sessions() as session:
+        for interaction_id, text, sequence in messages:
+            await apply(
+                session,
+                event_id=f"event-{interaction_id}",
+                assigning=Assigning(),
+                data=InteractionReceived(
+                    interaction_id=interaction_id,
+                    conversation_id=conversation_id,
+                    channel=Channel.CHAT,
+                    provider="chat",
+                    provider_message_id=f"m-{interaction_id}",
+                    patron=Patron(contact=f"visitor-{conversation_id}"),
+                    text=text,
+                    received_at=T0,
+                    sequence=sequence,
+                ),
+            )
+        await session.commit()
+    async with sessions() as session:
+        return list(await transcript_of(session, conversation_id))
+
+
 async def test_a_chat_burst_stamped_to_one_second_keeps_the_platforms_order(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """An outside probe's four chat messages of one second read "hi", "no author on it",
     "with APA...", "i need help": ordered by the lines' ids, not the platform's sequence."""
-    from services.status.conversations.reading import transcript_of
-    from services.status.handlers import Assigning, apply
-    from shared.events import Channel, InteractionReceived, Patron
-
     words = ["hi", "i need help", "with APA citations for a website", "no author on it"]
-    async with sessions() as session:
-        for n in (4, 1, 3, 2):  # ids sort in none of these orders
-            await apply(
-                session,
-                event_id=f"burst-{n}",
-                assigning=Assigning(),
-                data=InteractionReceived(
-                    interaction_id=f"{'zyxw'[n - 1]}-burst",
-                    conversation_id="chat-burst",
-                    channel=Channel.CHAT,
-                    provider="chat",
-                    provider_message_id=f"m-{n}",
-                    patron=Patron(contact="visitor-9"),
-                    text=words[n - 1],
-                    received_at=T0,
-                    sequence=n,
-                ),
-            )
-        await session.commit()
-    async with sessions() as session:
-        lines = await transcript_of(session, "chat-burst")
+    # ids sort in none of these orders
+    burst = [(f"{'zyxw'[n - 1]}-burst", words[n - 1], n) for n in (4, 1, 3, 2)]
+    lines = await _chat_lines(sessions, "chat-burst", burst)
     assert [line.text for line in lines if line.direction == "in"] == words
 
 
@@ -125,29 +139,10 @@ async def test_a_chat_sequence_of_millisecond_timestamps_is_kept(
 ) -> None:
     """A platform numbering messages by milliseconds (1.7e12) failed every batch on PostgreSQL's
     32-bit column until the message was dead-lettered; the largest number ingest accepts fits."""
-    from services.status.conversations.reading import transcript_of
-    from services.status.handlers import Assigning, apply
-    from shared.events import SEQUENCE_MAX, Channel, InteractionReceived, Patron
+    from shared.events import SEQUENCE_MAX
 
-    async with sessions() as session:
-        for n, sequence in enumerate((1_764_950_400_123, SEQUENCE_MAX)):
-            await apply(
-                session,
-                event_id=f"ms-{n}",
-                assigning=Assigning(),
-                data=InteractionReceived(
-                    interaction_id=f"ms-{n}",
-                    conversation_id="chat-ms",
-                    channel=Channel.CHAT,
-                    provider="chat",
-                    provider_message_id=f"m-ms-{n}",
-                    patron=Patron(contact="visitor-10"),
-                    text=f"message {n}",
-                    received_at=T0,
-                    sequence=sequence,
-                ),
-            )
-        await session.commit()
-    async with sessions() as session:
-        lines = await transcript_of(session, "chat-ms")
-    assert [line.seq for line in lines] == [1_764_950_400_123, SEQUENCE_MAX]
+    sequences = [1_764_950_400_123, SEQUENCE_MAX]
+    lines = await _chat_lines(
+        sessions, "chat-ms", [(f"ms-{n}", f"message {n}", s) for n, s in enumerate(sequences)]
+    )
+    assert [line.seq for line in lines] == sequences
