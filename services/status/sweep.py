@@ -10,7 +10,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
-from services.status.conversations.transcript import REPLY_OVERDUE, WENT_OUT, changed
+from services.status.conversations.transcript import (
+    REPLY_OVERDUE,
+    UNDELIVERED,
+    WENT_OUT,
+    changed,
+)
 from services.status.models import (
     CRISIS_UNANSWERED,
     IS_OPEN,
@@ -227,7 +232,7 @@ async def reopen_unsent(*, session: AsyncSession, now: datetime) -> int:
         if state == DeliveryState.QUEUED.value and conv.state == "open":
             continue
         waiting = conv.waiting_since
-        out = state in WENT_OUT and at is not None
+        out = state in WENT_OUT and state != UNDELIVERED and at is not None  # reached them
         patron = conv.last_patron_at
         if out and waiting is not None and waiting <= at and (patron is None or patron <= at):
             waiting = None

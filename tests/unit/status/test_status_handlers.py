@@ -883,3 +883,20 @@ async def test_a_new_reply_answers_a_patron_whose_earlier_reply_is_unsent(
     assert (row["waiting"], row["unsent"]) == (ANSWERED, False)
     assert await _sweep(session, at_minutes=8) == 0  # two minutes after the new reply
     assert await _sweep(session, at_minutes=9) == 1  # and it is stuck too
+
+
+async def test_an_unsent_reply_the_carrier_then_did_not_deliver_answers_nobody(
+    session: AsyncSession,
+) -> None:
+    """The next sweep finds the marked reply out but undelivered: the patron still waits."""
+    reply = await _reply_stuck(session, "c-carrier")
+    assert await _sweep(session, at_minutes=5) == 1
+    await session.execute(
+        update(TranscriptEntry)
+        .where(TranscriptEntry.id == reply.idempotency_key)
+        .values(delivery_state="undelivered")
+    )
+    await session.commit()
+    assert await _sweep(session, at_minutes=6) == 1  # the mark cleared
+    row = await _row(session, "c-carrier", at_minutes=7)
+    assert (row["waiting"], row["unsent"]) == ("7 min", False)
