@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -145,12 +146,25 @@ class BrokerUnreachable(RuntimeError):
 
 
 async def ensure_topics_when_reachable(
-    settings: CommonSettings, *, wait_s: float = START_WAIT_S
+    settings: CommonSettings, *, wait_s: float = START_WAIT_S, exit_if_not: bool = False
 ) -> None:
     """`ensure_topics`, waiting for a broker that cannot be reached yet (started after the
     service, restarting, a network hiccup) up to `wait_s`, then BrokerUnreachable naming the
     bootstrap: four services exited a second after start with a screen of traceback ending in
-    KafkaConnectionError, where ingest waited and said so."""
+    KafkaConnectionError, where ingest waited and said so. `exit_if_not` (a service's start):
+    log that one line and end the process with status 3 instead, as uvicorn would have after
+    logging the whole traceback of a failed start."""
+    try:
+        await _ensure_topics_waiting(settings, wait_s=wait_s)
+    except BrokerUnreachable as exc:
+        if not exit_if_not:
+            raise
+        log.error(str(exc))
+        logging.shutdown()
+        os._exit(3)
+
+
+async def _ensure_topics_waiting(settings: CommonSettings, *, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     delay = 0.5
     while True:

@@ -186,7 +186,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, "notifier")
-        await ensure_topics_when_reachable(settings)
+        await ensure_topics_when_reachable(settings, exit_if_not=True)
         await broker.start()
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(Lane(deliverer, ch).run(stopping)) for ch in Channel]

@@ -52,7 +52,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, SERVICE)
-        await ensure_topics_when_reachable(settings)
+        await ensure_topics_when_reachable(settings, exit_if_not=True)
         await broker.start()
         lag = LagExporter(
             settings.kafka_bootstrap,

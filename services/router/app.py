@@ -103,7 +103,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(engine, "router")
-        await ensure_topics_when_reachable(settings)
+        await ensure_topics_when_reachable(settings, exit_if_not=True)
         loop = asyncio.get_running_loop()
         # not on the main thread (an embedded server) there is no SIGHUP reload: asyncio says
         # RuntimeError, uvloop ValueError; the policy file is still watched

@@ -56,7 +56,7 @@ async def start_resources(settings: StatusSettings) -> Resources:
             )
             await session.commit()
         log.info("staff roster loaded", extra={"file": settings.seed_file.name, "added": added})
-    await ensure_topics_when_reachable(settings)
+    await ensure_topics_when_reachable(settings, exit_if_not=True)
     broker = build_broker(settings, client_id="refdesk-status")
     res = Resources(
         settings=settings,

@@ -30,6 +30,7 @@ from shared.events import StaffStatus
 from shared.http import (
     CSP,
     DATABASE_UNREACHABLE,
+    RETRY_AFTER_S,
     SECURITY_HEADERS,
     database_unreachable,
     http_problem,
@@ -114,6 +115,12 @@ def _after_sign_in(then: str | None) -> str:
     if then is not None and then.startswith(THEN_CONVERSATION):
         return "/dashboard/c/" + quote(then.removeprefix(THEN_CONVERSATION), safe="")
     return "/dashboard"
+
+
+SIGN_IN_UNAVAILABLE = (
+    "The desk cannot reach its database right now, so nobody can sign in. Try again in a "
+    "minute; patrons' messages are kept meanwhile."
+)
 
 
 def _login_page(
@@ -341,9 +348,16 @@ def install_page_errors(app: FastAPI) -> None:
         return pages.error_page(request, trouble, exc.status)
 
     async def _unreachable(request: Request, exc: Exception) -> Response:
+        signing_in = request.url.path == "/dashboard/login" and request.method == "POST"
+        if signing_in and error_pages.wants_html(request.headers.get("accept")):
+            # the sign-in form answered in its own words (it had shown raw problem+json)
+            database_unreachable(exc)  # logged as every service logs it
+            page = _login_page(request, SIGN_IN_UNAVAILABLE, 503)
+            page.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return page
         if not _browser_page(request):
             return database_unreachable(exc)
-        database_unreachable(exc)  # logged as every service logs it
+        database_unreachable(exc)
         return pages.error_page(request, error_pages.UNAVAILABLE_TROUBLE, 503)
 
     for unreachable in DATABASE_UNREACHABLE:

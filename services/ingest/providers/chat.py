@@ -58,6 +58,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -142,7 +143,8 @@ class ChatMessageData(_Model):
     text: Annotated[Text, StringConstraints(min_length=1)]
     author: Literal["patron", "staff"] = "patron"
     staff_id: Label | None = None
-    sequence: int | None = Field(None, ge=0, le=SEQUENCE_MAX)
+    # an integer as JSON writes one: true, "12" and 1.0 were read as numbers
+    sequence: StrictInt | None = Field(None, ge=0, le=SEQUENCE_MAX)
     channel: Channel = Channel.CHAT
     patron: ChatPatron | None = None
     department: Label | None = None

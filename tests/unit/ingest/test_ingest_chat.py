@@ -249,6 +249,10 @@ def test_the_platform_may_close_a_texters_ticket() -> None:
         # message was dead-lettered, and a crisis reached the console without its words
         (event("chat.message", {**MESSAGE["data"], "sequence": 2**63}), "data.sequence"),
         (event("chat.message", {**MESSAGE["data"], "sequence": 10**30}), "data.sequence"),
+        # an integer as JSON writes one (a verifying probe: these were read as numbers)
+        (event("chat.message", {**MESSAGE["data"], "sequence": True}), "data.sequence"),
+        (event("chat.message", {**MESSAGE["data"], "sequence": "12"}), "data.sequence"),
+        (event("chat.message", {**MESSAGE["data"], "sequence": 1.0}), "data.sequence"),
         (json.dumps({**MESSAGE, "timestamp": "2025-01-06T14:02:11"}).encode(), "timestamp"),
         # a year downstream arithmetic overflows on stalled the router and the status service
         (json.dumps({**MESSAGE, "timestamp": "9999-12-31T23:59:59Z"}).encode(), "timestamp"),

@@ -29,3 +29,28 @@ async def test_an_unreachable_broker_is_waited_for_then_named(
     waited = [r for r in caplog.records if r.getMessage().startswith("broker not reachable yet")]
     assert waited and all(getattr(r, "bootstrap", None) == "127.0.0.1:9" for r in waited)
     assert time.monotonic() - started >= 1.0  # it waited, it did not give up at once
+
+
+def test_a_service_start_that_gives_up_says_so_in_one_line_not_a_traceback() -> None:
+    """A verifying probe found the one line at the bottom of a 20-frame traceback that uvicorn
+    logged for the failed start."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio\n"
+        "from shared.logs import configure_logging\n"
+        "from shared.kafka import ensure_topics_when_reachable\n"
+        "from shared.settings import CommonSettings\n"
+        "configure_logging('router')\n"
+        "asyncio.run(ensure_topics_when_reachable(\n"
+        "    CommonSettings(kafka_bootstrap='127.0.0.1:9'), wait_s=1.0, exit_if_not=True))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert "the Kafka broker at 127.0.0.1:9 (REFDESK_KAFKA_BOOTSTRAP) could not be reached" in last

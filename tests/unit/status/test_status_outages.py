@@ -127,5 +127,15 @@ async def test_a_database_that_is_down_is_answered_503_not_500(settings: StatusS
             page = await client.get("/dashboard", headers={"Accept": "text/html"})
             assert page.status_code == 503
             assert "The desk console is not available right now" in page.text
+            # the sign-in form in its own words (it showed raw problem+json)
+            client.cookies.clear()
+            form = await client.post(
+                "/dashboard/login",
+                data={"staff_id": "mgarcia", "token": "dev-mgarcia-token"},
+                headers={"Accept": "text/html,application/xhtml+xml"},
+            )
+            assert form.status_code == 503 and form.headers["retry-after"] == "5"
+            assert form.headers["content-type"].startswith("text/html")
+            assert "cannot reach its database right now" in form.text
     finally:
         await engine.dispose()
