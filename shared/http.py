@@ -176,16 +176,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         return unhandled_problem()
 
 
-def database_unreachable(exc: Exception) -> JSONResponse:
-    """503 problem+json with Retry-After for a database that cannot be reached (logged by the
-    exception's type alone: its text can name the host and user)."""
+DATABASE_AWAY = "the database is not answering; try again in a moment"
+
+
+def log_unreachable(exc: Exception) -> None:
+    """Log a database that cannot be reached, by the exception's type alone (its text can name
+    the host and user)."""
     log.warning("database unreachable", extra={"error": type(exc).__name__, REPEATING: True})
-    return problem(
-        503,
-        "Service unavailable",
-        "the database is not answering; try again in a moment",
-        retry_after=RETRY_AFTER_S,
-    )
+
+
+def database_unreachable(exc: Exception) -> JSONResponse:
+    """503 problem+json with Retry-After for a database that cannot be reached, logged."""
+    log_unreachable(exc)
+    return problem(503, "Service unavailable", DATABASE_AWAY, retry_after=RETRY_AFTER_S)
 
 
 def unhandled_problem() -> JSONResponse:

@@ -29,11 +29,12 @@ from services.status.token_use import token_use_of
 from shared.events import StaffStatus
 from shared.http import (
     CSP,
+    DATABASE_AWAY,
     DATABASE_UNREACHABLE,
     RETRY_AFTER_S,
     SECURITY_HEADERS,
-    database_unreachable,
     http_problem,
+    log_unreachable,
     unhandled_problem,
 )
 
@@ -348,17 +349,15 @@ def install_page_errors(app: FastAPI) -> None:
         return pages.error_page(request, trouble, exc.status)
 
     async def _unreachable(request: Request, exc: Exception) -> Response:
+        # as an Unavailable: problem+json with Retry-After, or the console's page saying so
+        log_unreachable(exc)
         signing_in = request.url.path == "/dashboard/login" and request.method == "POST"
         if signing_in and error_pages.wants_html(request.headers.get("accept")):
             # the sign-in form answered in its own words (it had shown raw problem+json)
-            database_unreachable(exc)  # logged as every service logs it
             page = _login_page(request, SIGN_IN_UNAVAILABLE, 503)
             page.headers["Retry-After"] = str(RETRY_AFTER_S)
             return page
-        if not _browser_page(request):
-            return database_unreachable(exc)
-        database_unreachable(exc)
-        return pages.error_page(request, error_pages.UNAVAILABLE_TROUBLE, 503)
+        return await _domain(request, Unavailable(DATABASE_AWAY))
 
     for unreachable in DATABASE_UNREACHABLE:
         app.add_exception_handler(unreachable, _unreachable)

@@ -6,6 +6,7 @@ GET /reports/summary (JSON, or CSV for `Accept: text/csv`), /reports/summary.csv
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -138,13 +139,8 @@ def refuse_unknown(request: Request, *names: str) -> None:
             f"unknown query parameter {', '.join(unknown)}; this report reads " + ", ".join(names)
         )
     # `channel=sms&channel=email` answered for the last alone, as if one had been asked for
-    twice = sorted(
-        {
-            name
-            for name, _ in request.query_params.multi_items()
-            if len(request.query_params.getlist(name)) > 1
-        }
-    )
+    given = Counter(name for name, _ in request.query_params.multi_items())
+    twice = sorted(name for name, times in given.items() if times > 1)
     if twice:
         raise InvalidInput(
             f"query parameter {', '.join(twice)} given more than once; a report reads one of each"

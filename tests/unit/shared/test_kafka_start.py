@@ -5,7 +5,6 @@ screen of traceback ending in KafkaConnectionError)."""
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 
@@ -19,7 +18,6 @@ async def test_an_unreachable_broker_is_waited_for_then_named(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = CommonSettings(kafka_bootstrap="127.0.0.1:9")  # nothing listens on discard
-    started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="shared.kafka"):
         with pytest.raises(BrokerUnreachable) as gave_up:
             await ensure_topics_when_reachable(settings, wait_s=2.0)
@@ -27,8 +25,8 @@ async def test_an_unreachable_broker_is_waited_for_then_named(
         "the Kafka broker at 127.0.0.1:9 (REFDESK_KAFKA_BOOTSTRAP) could not be reached for 2 s"
     )
     waited = [r for r in caplog.records if r.getMessage().startswith("broker not reachable yet")]
-    assert waited and all(getattr(r, "bootstrap", None) == "127.0.0.1:9" for r in waited)
-    assert time.monotonic() - started >= 1.0  # it waited, it did not give up at once
+    assert all(getattr(r, "bootstrap", None) == "127.0.0.1:9" for r in waited)
+    assert len(waited) >= 2  # it tried again and again, it did not give up at once
 
 
 def test_a_service_start_that_gives_up_says_so_in_one_line_not_a_traceback() -> None:
