@@ -157,6 +157,13 @@ class Conversation(Base):
     """The staff reply (its transcript line) that answered the patron but was still not sent
     `REPLY_OVERDUE` after it was written: the sweep put the patron back to waiting, and the
     reply going out answers them again (`sweep.reopen_unsent`)."""
+    failed_reply: Mapped[str | None] = mapped_column(String(128))
+    """The latest staff reply (its transcript line) if it never reached the patron: the notifier
+    gave up on it, the carrier did not deliver it or the patron's mail system bounced it. The
+    queue says "Reply not delivered" until someone replies again."""
+    care_alert_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The CARE Team's alert email was refused for good: nobody outside the desk knows of the
+    crisis, and the queue and the conversation say so (file the report by hand)."""
     keyword_answered: Mapped[str | None] = mapped_column(String(128))
     """The interaction id of the latest text the router decided was one keyword refdesk
     answered itself (STOP, HELP, HOURS): if it is the one message waiting, nobody need answer
@@ -213,6 +220,8 @@ class ConversationRow:
     answered_at: datetime | None = None
     waiting_since: datetime | None = None
     unsent_reply: str | None = None
+    failed_reply: str | None = None
+    care_alert_failed: bool = False
     keyword_answered: str | None = None
     bulk: bool = False
     closed_by: str | None = None

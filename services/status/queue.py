@@ -117,6 +117,8 @@ ROW_COLUMNS = (
     Conversation.converted_from,
     Conversation.unstaffed,
     Conversation.unsent_reply,
+    Conversation.failed_reply,
+    Conversation.care_alert_failed,
     Conversation.state,
     Conversation.subject,
     Conversation.preview,
@@ -171,6 +173,10 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
         "unstaffed": bool(c["unstaffed"]) and c["assignee"] is None,
         # the latest reply has not gone out minutes after it was written: the patron waits
         "unsent": c["unsent_reply"] is not None and c["state"] == "open",
+        # the latest reply never reached the patron (refused, undelivered, bounced)
+        "reply_failed": c["failed_reply"] is not None and c["state"] == "open",
+        # a crisis whose CARE Team alert email was refused for good: file the report by hand
+        "care_alert_failed": bool(c["care_alert_failed"]) and c["crisis"],
         "state": c["state"],
         "subject": c["subject"],
         "preview": c["preview"],

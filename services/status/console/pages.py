@@ -143,6 +143,12 @@ async def conversation_context(
     patron = view["patron"]
     chat = channel == "chat"
     contact = views.readable_contact(patron["contact"])
+    lines = [
+        views.line_view(
+            m, names=names, now=now, patron=patron["name"], department_name=res.book.department_name
+        )
+        for m in view["messages"]
+    ]
     return {
         "me": actor.id,
         "patron_label": patron["name"] or (None if chat else contact) or "Chat visitor",
@@ -151,16 +157,8 @@ async def conversation_context(
         "texted_from_label": views.readable_contact(patron.get("texted_from")),
         "texted_from_tel": views.dialable(patron.get("texted_from")),
         "c": decorate_row(view, res, names, now),
-        "lines": [
-            views.line_view(
-                m,
-                names=names,
-                now=now,
-                patron=patron["name"],
-                department_name=res.book.department_name,
-            )
-            for m in view["messages"]
-        ],
+        "lines": lines,
+        "care_alert": views.care_alert(lines) if view["crisis"] else None,
         "earlier": [decorate_row(r, res, names, now) for r in view["earlier"]],
         "permitted": view["permitted"],
         "patron": view["patron"],

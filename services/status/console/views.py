@@ -46,6 +46,17 @@ DELIVERY_LABELS = {
 then for a text what the carrier reported (delivered, undelivered), for an email what a mail
 system reported (undelivered, delayed)."""
 SENDS_THROUGH = {"email": "the mail relay", "sms": "Twilio", "chat": "the chat platform"}
+STAFF_EMAILS = {
+    NotificationKind.CRISIS_ALERT.value: "The CARE Team's alert email",
+    NotificationKind.CRISIS_REESCALATION.value: "The re-escalation email to supervisors",
+    NotificationKind.SAFETY_REVIEW_ALERT.value: "The possible-crisis email to staff on duty",
+    NotificationKind.CIRCULATION_EMAIL.value: "The email to the circulation managers",
+}
+"""The emails refdesk sends to staff, as a timeline line names one that has not gone out: its
+line otherwise says what was done ("CARE Team alerted"), true only once it has."""
+CARE_ALERT = NotificationKind.CRISIS_ALERT.value
+NOT_OUT = ("failed", "undelivered", "retrying")
+"""A line's states (as `line_view` shows them) of a message that has not reached anyone."""
 
 
 def still_trying(channel: str | None, since: datetime | str, now: datetime) -> str:
@@ -362,8 +373,15 @@ def line_view(
         role, who = "automated", f"Automated: {message.get('automated') or 'message'}"
     delivery = message.get("delivery") or {}
     state, reason = delivery.get("state"), delivery.get("reason")
-    if state == "queued" and direction == "out" and now - moment(message["at"]) >= REPLY_OVERDUE:
+    overdue = now - moment(message["at"]) >= REPLY_OVERDUE
+    staff_email = STAFF_EMAILS.get(message.get("kind") or "") if direction == "event" else None
+    if state == "queued" and direction == "out" and overdue:
         state, reason = "retrying", still_trying(message.get("channel"), message["at"], now)
+    elif staff_email and state is None and overdue:  # no outcome yet: the relay is retried
+        state, reason = "retrying", still_trying("email", message["at"], now)
+    text = message.get("text")
+    if staff_email and state in NOT_OUT:
+        text = staff_email  # "CARE Team alerted" would say it reached them
     attachments, cut = [], None
     for a in message.get("attachments") or []:
         name = a.get("name", "file")
@@ -375,7 +393,7 @@ def line_view(
             attachments.append({"name": name, "size": file_size(size) if size else ""})
     return {
         **message,
-        "text": shown_text(message.get("text")),
+        "text": shown_text(text),
         "role": role,
         "who": who,
         "when": desk_time(message["at"], now),
@@ -393,6 +411,21 @@ def line_view(
             else None
         ),
     }
+
+
+def care_alert(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Whether the CARE Team's alert for this crisis has not reached them, from its latest
+    line as `line_view` shows it: refused for good ("failed"), bounced ("undelivered") or still
+    not out minutes after it was asked for ("retrying"); None once it went out (or when there
+    was none)."""
+    alerts = [line for line in lines if line.get("kind") == CARE_ALERT]
+    if not alerts:
+        return None
+    latest = alerts[-1]
+    state = latest["delivery_state"]
+    if state not in NOT_OUT:
+        return None
+    return {"state": state, "reason": latest["delivery_reason"], "when": latest["when"]}
 
 
 _BLANK_RUN = re.compile(r"\n[ \t\r\f\v]*(?:\n[ \t\r\f\v]*){2,}")

@@ -74,6 +74,7 @@ WENT_OUT = frozenset({DeliveryState.SENT.value, DELIVERED, UNDELIVERED, DELAYED}
 """States a later notifier outcome never changes: a late "failed" never hides a message that
 went out, and a redelivered "sent" never erases what the carrier reported."""
 STAFF_REPLY_KIND = NotificationKind.STAFF_REPLY.value
+CARE_ALERT_KIND = NotificationKind.CRISIS_ALERT.value
 REPLY_OVERDUE = timedelta(minutes=3)
 """How long a staff reply may wait for the notifier before its line says "Not sent yet" and the
 patron counts as waiting again (`sweep.reopen_unsent`)."""
@@ -236,6 +237,9 @@ async def report_delivery(
     conv = await rows.get(session, ConversationRow, entry["conversation_id"])
     if conv is not None and state == UNDELIVERED and entry["kind"] == STAFF_REPLY_KIND:
         _answered_nobody(conv, replied_at=entry["at"])
+        _not_delivered(conv, entry_id, replied_at=entry["at"])
+    if conv is not None and state == UNDELIVERED and entry["kind"] == CARE_ALERT_KIND:
+        conv.care_alert_failed = True  # the CARE Team's address bounced it
     changed(session, conv, "delivery", at)
 
 
@@ -523,6 +527,8 @@ async def on_notification(
         )
         if not failed:  # a failure reported first (a STOP'd number) answered nobody
             _answered(conv, data.requested_at)
+            if conv.failed_reply != data.idempotency_key:
+                conv.failed_reply = None  # someone replied again
     if data.kind in PATRON_FACING:
         text = data.context.get("text") if data.kind is NotificationKind.STAFF_REPLY else None
         author = str(data.context.get("staff_id") or REFDESK)
@@ -631,15 +637,26 @@ async def on_delivered(
         values["at"] = data.at
     await upsert(session, data.idempotency_key, **values)
     replied_at = entry["at"] if entry is not None else data.at
+    if conv is not None and data.kind is NotificationKind.CRISIS_ALERT:
+        # refused for good: nobody outside the desk knows (a later success clears it)
+        conv.care_alert_failed = data.state is DeliveryState.FAILED
     if conv is not None and data.kind is NotificationKind.STAFF_REPLY:
         if data.state is DeliveryState.FAILED:
             _answered_nobody(conv, replied_at=replied_at)
+            _not_delivered(conv, data.idempotency_key, replied_at=replied_at)
         if conv.unsent_reply == data.idempotency_key:
             # the reply the sweep had found unsent (`sweep.reopen_unsent`) went out or failed
             conv.unsent_reply = None
             if data.state is not DeliveryState.FAILED:
                 _answered(conv, replied_at)
     changed(session, conv, "delivery", data.at)
+
+
+def _not_delivered(conv: AnyConversation, line_id: str, *, replied_at: datetime) -> None:
+    """Flag the conversation with a reply that never reached the patron, if it is the latest
+    one (an older reply failing after a newer one went out says nothing of the newer)."""
+    if conv.answered_at is None or replied_at >= conv.answered_at:
+        conv.failed_reply = line_id
 
 
 def _answered_nobody(conv: AnyConversation, *, replied_at: datetime) -> None:

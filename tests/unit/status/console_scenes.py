@@ -628,3 +628,68 @@ async def care_alert_bounced(sessions: async_sessionmaker[AsyncSession]) -> None
             bounce=Bounce(message_id=CARE_ALERT_ID, status="5.1.1", action="failed"),
         ),
     )
+
+
+CARE_ALERT_KEY = f"n-{CRISIS}-crisis-alert"
+
+
+async def care_alert_not_out(
+    sessions: async_sessionmaker[AsyncSession], *, reason: str | None = None
+) -> None:
+    """Given the crisis chat, whose CARE Team alert was asked for 5.9 minutes ago and has not
+    gone out: the relay refused it for good (`reason`, the notifier's short reason) or, with no
+    reason, the notifier is still trying (it has announced nothing)."""
+    await crisis(sessions)
+    at = T0 - timedelta(minutes=5.9)
+    events: list[BaseModel] = [
+        NotificationRequested(
+            idempotency_key=CARE_ALERT_KEY,
+            kind=NotificationKind.CRISIS_ALERT,
+            channel=Channel.EMAIL,
+            recipient="care.team@tccd.edu",
+            conversation_id=CRISIS,
+            priority=Priority.URGENT,
+            requested_at=at,
+        )
+    ]
+    if reason is not None:
+        events.append(
+            NotificationDelivered(
+                idempotency_key=CARE_ALERT_KEY,
+                conversation_id=CRISIS,
+                kind=NotificationKind.CRISIS_ALERT,
+                channel=Channel.EMAIL,
+                state=DeliveryState.FAILED,
+                reason=reason,
+                at=at + timedelta(seconds=2),
+            )
+        )
+    await _apply(sessions, *events)
+
+
+async def reply_refused(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Given the SMS about the NE campus's hours, answered 10 minutes ago by a reply Twilio
+    refused (the number cannot receive texts)."""
+    await sms(sessions)
+    requested, _sent = staff_reply(
+        SMS,
+        1,
+        "Yes, NE is open until 9 PM tonight.",
+        Channel.SMS,
+        minutes_ago=10,
+        recipient="+18175550142",
+    )
+    await _apply(
+        sessions,
+        requested,
+        NotificationDelivered(
+            idempotency_key=f"reply-{SMS}-1",
+            conversation_id=SMS,
+            kind=NotificationKind.STAFF_REPLY,
+            channel=Channel.SMS,
+            state=DeliveryState.FAILED,
+            reason="the number is not a mobile number",
+            error_code=21614,
+            at=T0 - timedelta(minutes=10) + timedelta(seconds=1),
+        ),
+    )

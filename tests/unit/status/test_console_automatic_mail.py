@@ -95,12 +95,22 @@ async def test_a_bounced_care_team_alert_reads_not_delivered_on_the_timeline(
         await sign_in(page, base)
         await page.goto(f"{base}/dashboard/c/{scene.CRISIS}")
         alerted = page.locator(f'#transcript li[data-line-id="n-{scene.CRISIS}-crisis-alert"]')
-        await expect(alerted.locator(".event")).to_contain_text("CARE Team alerted")
+        # the line no longer says the team was alerted, and the conversation says what to do
+        await expect(alerted.locator(".event")).to_contain_text("The CARE Team's alert email")
+        await expect(alerted.locator(".event")).not_to_contain_text("CARE Team alerted")
         await expect(alerted.locator(".delivery")).to_have_text(
             "Not delivered: the address does not exist"
         )
         await expect(alerted.locator("svg.icon-alert")).to_have_count(1)
-        await alerted.scroll_into_view_if_needed()
+        notice = page.locator("#conv-head .banner-care-alert")
+        await expect(notice.locator("h3")).to_have_text("The CARE Team was not alerted")
+        await expect(notice.get_by_role("link")).to_have_attribute(
+            "href", "https://cm.maxient.com/reportingform.php?TarrantCCD"
+        )
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.CRISIS}"]')
+        await expect(row.locator(".flag-crisis").nth(1)).to_have_text("CARE Team not alerted")
         await shoot(page, tmp_path, "care-alert-bounced")
+        await alerted.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "care-alert-bounced-timeline")
         assert await serious_violations(page) == []
         assert page.js_errors == []
