@@ -102,18 +102,25 @@ _MAX_KINDS = 1000  # kinds of record remembered; past it, those whose window is 
 
 
 class _Seen:
-    __slots__ = ("since", "suppressed")
+    __slots__ = ("last", "since", "suppressed")
 
     def __init__(self, since: float) -> None:
         self.since = since
         self.suppressed = 0
+        self.last: logging.LogRecord | None = None  # the latest record dropped
+
+
+_TOLD = "_told"
+"""Marks the record `RateLimited.say_the_rest` writes: the filter lets it through."""
 
 
 class RateLimited(logging.Filter):
     """Lets one record of a kind through per window: records alike (same logger, level and
     message template, `record.msg` before its arguments) that follow within `window_s` of the
     one logged are dropped and counted, and the next one logged after the window carries the
-    count as `suppressed` (a field of its JSON line, and said in its message). It applies only
+    count as `suppressed` (a field of its JSON line, and said in its message); when none follows
+    (the outage was over within the window), `say_the_rest` writes the last one dropped with the
+    count of the others. It applies only
     to the chatty third-party loggers, FastStream's loop error and refdesk records marked
     REPEATING: any other record, a failed crisis notification above all, always goes through.
     `clock` is seconds that only go forward (time.monotonic; a fake in tests)."""
@@ -143,7 +150,7 @@ class RateLimited(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Drop a repeat within the window; let the first and the first after it through."""
-        if not self.applies(record):
+        if getattr(record, _TOLD, False) or not self.applies(record):
             return True
         kind = (record.name, record.levelno, str(record.msg), str(getattr(record, REPEATING, "")))
         now = self.clock()
@@ -151,6 +158,7 @@ class RateLimited(logging.Filter):
             seen = self._seen.get(kind)
             if seen is not None and now - seen.since < self.window_s:
                 seen.suppressed += 1
+                seen.last = record
                 return False
             suppressed = seen.suppressed if seen is not None else 0
             self._seen[kind] = _Seen(now)
@@ -160,6 +168,26 @@ class RateLimited(logging.Filter):
             record.suppressed = suppressed
         return True
 
+    def say_the_rest(self, emit: Callable[[logging.LogRecord], object]) -> int:
+        """Write, through `emit`, the repeats no record after their window has counted: the
+        last one dropped, carrying the number of the others as `suppressed` (none if it was the
+        only one). Called a few times a window (`configure_logging`'s teller thread); the
+        number of records written."""
+        now = self.clock()
+        told: list[tuple[logging.LogRecord, int]] = []
+        with self._lock:
+            for seen in self._seen.values():
+                if seen.last is not None and now - seen.since >= self.window_s:
+                    told.append((seen.last, seen.suppressed - 1))
+                    seen.last, seen.suppressed = None, 0
+        for last, others in told:
+            record = logging.makeLogRecord(last.__dict__)
+            setattr(record, _TOLD, True)
+            if others:
+                record.suppressed = others
+            emit(record)
+        return len(told)
+
     def _forget(self, now: float) -> None:
         """Forget the kinds whose window is over (their uncounted repeats go unsaid)."""
         for kind, seen in list(self._seen.items()):
@@ -167,15 +195,40 @@ class RateLimited(logging.Filter):
                 del self._seen[kind]
 
 
+class _Teller(threading.Thread):
+    """Has a RateLimited filter say, four times a window, the repeats nothing after them
+    counted (`RateLimited.say_the_rest`), through the handler it filters."""
+
+    def __init__(self, limiter: RateLimited, handler: logging.Handler) -> None:
+        super().__init__(name="refdesk-log-teller", daemon=True)
+        self.limiter, self.handler = limiter, handler
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        """Tell until stopped (the process's end, or logging configured again)."""
+        while not self.stopped.wait(self.limiter.window_s / 4):
+            self.limiter.say_the_rest(self.handler.handle)
+
+
+_teller: _Teller | None = None
+
+
 def configure_logging(
     service: str, level: str = "INFO", *, clock: Callable[[], float] = time.monotonic
 ) -> None:
     """Send every logger's records to stderr as JSON lines, records that repeat during an
-    outage rate-limited (RateLimited; `clock` for tests)."""
+    outage rate-limited (RateLimited, its untold counts said by a thread of its own; `clock`
+    for tests)."""
+    global _teller
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     handler.addFilter(RedeliveryAsWarning())
-    handler.addFilter(RateLimited(clock=clock))
+    limiter = RateLimited(clock=clock)
+    handler.addFilter(limiter)
+    if _teller is not None:
+        _teller.stopped.set()
+    _teller = _Teller(limiter, handler)
+    _teller.start()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

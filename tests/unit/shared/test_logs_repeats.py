@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import pytest
 
@@ -150,3 +151,86 @@ def test_configured_logging_limits_a_marked_warning_and_never_an_unmarked_error(
         "crisis notification failed",
     ]
     assert REPEATING not in lines[0]
+
+
+def test_repeats_nothing_followed_are_said_once_their_window_is_over(
+    limit: RateLimited, clock: FakeClock
+) -> None:
+    """An outage shorter than the window: no record came after it to carry the count, so the
+    count went unsaid (the operator read one error for a minute of them)."""
+    told: list[logging.LogRecord] = []
+    assert limit.filter(record("aiokafka", UNABLE, 1, "refused"))
+    for n in range(5):
+        clock.now += 1.0
+        assert not limit.filter(record("aiokafka", UNABLE, n, "refused"))
+    assert limit.say_the_rest(told.append) == 0  # the window is not over yet
+    clock.now += 60.0
+    assert limit.say_the_rest(told.append) == 1
+    (last,) = told
+    assert (last.getMessage(), last.suppressed) == ("Unable connect to node with id 4: refused", 4)
+    assert limit.filter(last)  # written as it is, never counted again
+    assert limit.say_the_rest(told.append) == 0  # said once
+    after = record("aiokafka", UNABLE, 1, "refused")
+    assert limit.filter(after) and not hasattr(after, "suppressed")
+
+
+def test_a_single_repeat_is_written_without_a_count(limit: RateLimited, clock: FakeClock) -> None:
+    told: list[logging.LogRecord] = []
+    limit.filter(record("aiokafka", UNABLE, 1, "refused"))
+    clock.now += 1.0
+    limit.filter(record("aiokafka", UNABLE, 2, "refused"))
+    clock.now += 60.0
+    assert limit.say_the_rest(told.append) == 1
+    assert told[0].getMessage().endswith("2: refused") and not hasattr(told[0], "suppressed")
+
+
+def test_configured_logging_says_the_rest_of_a_short_outage_by_itself(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    configure_logging("test", clock=clock)
+    (handler,) = logging.getLogger().handlers
+    (limiter,) = [f for f in handler.filters if isinstance(f, RateLimited)]
+    aiokafka = logging.getLogger("aiokafka.client")
+    for _ in range(10):
+        aiokafka.error(UNABLE, 1, "Connect call failed")
+    clock.now += 60.0
+    limiter.say_the_rest(handler.handle)  # what the teller thread does four times a window
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line.get("suppressed") for line in lines] == [None, 8]
+    assert lines[1]["message"].endswith("(8 more like it not logged)")
+    assert lines[1]["level"] == "error"
+
+
+def test_the_teller_thread_writes_the_rest_and_stops_when_logging_is_configured_again() -> None:
+    from shared import logs
+
+    clock = FakeClock()
+    limiter = RateLimited(window_s=0.2, clock=clock)
+    written: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            written.append(record)
+
+    handler = Keep()
+    handler.addFilter(limiter)
+    teller = logs._Teller(limiter, handler)
+    teller.start()
+    try:
+        for _ in range(3):
+            handler.handle(record("aiokafka", UNABLE, 1, "refused"))
+        clock.now += 1.0
+        for _ in range(200):  # the thread looks every 0.05 s (a guard, not a timing)
+            if len(written) == 2:
+                break
+            threading.Event().wait(0.05)
+        assert [getattr(r, "suppressed", None) for r in written] == [None, 1]
+    finally:
+        teller.stopped.set()
+        teller.join(5)
+    assert not teller.is_alive()
+    configure_logging("test")
+    first = logs._teller
+    configure_logging("test")
+    assert first is not None and first.stopped.is_set() and logs._teller is not first
