@@ -221,6 +221,8 @@ class Deliverer:
             code = exc.provider_code if isinstance(exc, PermanentSendError) else None
             await self._dead(entry, out, f"permanent: {exc}", reason_class(exc), error_code=code)
             FAILURES.labels(reason="permanent", **labels).inc()
+            if cmd.kind in CRISIS_KINDS:  # refused for good: RefdeskCrisisNotificationFailing
+                CRISIS_FAILURES.inc()
             return
         except AuthenticationFailed as exc:
             await self._refused(entry, exc)

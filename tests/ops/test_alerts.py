@@ -27,6 +27,7 @@ ALERTS = {
     "RefdeskOvernightTicketsWaiting",
     "RefdeskTextsNotDelivered",
     "RefdeskCareTeamEmailBounced",
+    "RefdeskCareTeamNotAlerted",
     "RefdeskStaffEmailBounced",
 }
 

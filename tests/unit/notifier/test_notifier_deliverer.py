@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from deliverer_fakes import LEASE_S, Clock, Crash, FakeEmail, FakePublisher, FakeTexts, drain
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -31,6 +32,7 @@ from shared.events import (
     NotificationDelivered,
     NotificationKind,
     NotificationRequested,
+    Priority,
     StaffReplyContext,
 )
 from shared.syncdb import UnitRunner
@@ -220,6 +222,34 @@ async def test_a_rejected_reply_is_announced_failed_with_a_short_reason(desk: De
     [letter] = desk.publisher.on(NOTIFICATIONS.dlq_name)
     assert isinstance(letter, DeadLetter) and "550" in letter.reason
     assert desk.email.sent == []
+
+
+async def test_a_crisis_alert_the_relay_refused_counts_as_a_crisis_failure(desk: Desk) -> None:
+    """A CARE Team alert refused with a 5xx was dead-lettered without counting in
+    refdesk_crisis_notification_failures_total, so RefdeskCrisisNotificationFailing never paged
+    for it (only a failure to be retried counted)."""
+    alert = NotificationRequested(
+        idempotency_key="care-alert-1",
+        kind=NotificationKind.CRISIS_ALERT,
+        channel=Channel.EMAIL,
+        recipient="care.team@tccd.edu",
+        conversation_id="conv-1",
+        priority=Priority.URGENT,
+        context={
+            "conversation_ref": "conv-1",
+            "channel": "chat",
+            "care_report_url": "https://cm.maxient.com/reportingform.php?TarrantCCD",
+        },
+        requested_at=datetime(2026, 12, 1, 14, 0, tzinfo=UTC),
+    )
+    before = REGISTRY.get_sample_value("refdesk_crisis_notification_failures_total") or 0.0
+    desk.email.failures.append(PermanentSendError("smtp SMTPDataError", code=554))
+    await desk.deliverer.record([alert])
+    await desk.drain()
+    [outcome] = desk.outcomes()
+    assert (outcome.state, outcome.reason) == (DeliveryState.FAILED, "rejected 554")
+    after = REGISTRY.get_sample_value("refdesk_crisis_notification_failures_total")
+    assert after == before + 1
 
 
 async def test_retries_exhausted_is_a_failed_outcome(desk: Desk) -> None:
