@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import sessionmaker
 
-from services.status import admin_api, api, dashboard, queue_api
+from services.status import admin_api, api, dashboard, queue_api, records_api
 from services.status.console import live, pages, staff_page
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
@@ -128,6 +128,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
     app.include_router(conversations_api.router)
     app.include_router(live.router)
     app.include_router(admin_api.router)
+    app.include_router(records_api.router)
     app.include_router(dashboard.router)
     app.include_router(stats_routes.router)
     app.include_router(staff_page.router)

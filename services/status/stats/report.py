@@ -194,7 +194,7 @@ async def summary(
     }
 
 
-def _cell(value: Any) -> str:
+def spreadsheet_cell(value: Any) -> str:
     """A CSV cell that a spreadsheet never runs as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -214,9 +214,12 @@ def to_csv(report: dict[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([report["group_by"], "label", *COLUMNS])
     for row in report["groups"]:
-        writer.writerow([_cell(row["key"]), _cell(row["label"])] + [_cell(row[c]) for c in COLUMNS])
+        writer.writerow(
+            [spreadsheet_cell(row["key"]), spreadsheet_cell(row["label"])]
+            + [spreadsheet_cell(row[c]) for c in COLUMNS]
+        )
     every = CHANNEL_TOTALS.get(report.get("channel") or "", "All questions")
-    writer.writerow(["total", every] + [_cell(report["totals"][c]) for c in COLUMNS])
+    writer.writerow(["total", every] + [spreadsheet_cell(report["totals"][c]) for c in COLUMNS])
     return out.getvalue()
 
 

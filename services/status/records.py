@@ -1,0 +1,225 @@
+"""A patron's records and the access log, for the desk's admins (a privacy officer's work).
+
+A records request (a student inspecting their education records under FERPA, a subpoena or
+an open-records request naming a number or an address) is answered with every conversation
+the status service holds for one contact, whole: the patron's messages, what staff and
+refdesk sent them, notes and the timeline. Each answer writes an access-log row per
+conversation it showed (`records`, with the request it answers as `detail`), and one with no
+conversation when it found none. The access log (FERPA's record of disclosures) is read here
+too, newest first, without SQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.auth import Actor
+from services.status.conversations.reading import DIRECTION_ORDER, message_view
+from services.status.conversations.search import contact_keys
+from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
+from services.status.staff import staff_names
+from shared.clock import DESK_TZ
+
+RECORDS_LIMIT = 500
+"""The most conversations one answer holds (a number that wrote more is said to have)."""
+LOG_LIMIT = 500
+"""The most access-log rows one page holds."""
+RECORDS = "records"
+"""The access-log action of a records request's answer."""
+
+HELD_ELSEWHERE = (
+    {
+        "service": "ingest",
+        "what": "the number's text thread (which conversation its next text joins) and the "
+        "email threads' Message-IDs, no message text",
+        "kept": "REFDESK_TRANSCRIPT_RETENTION_DAYS after the thread's last message",
+    },
+    {
+        "service": "notifier",
+        "what": "each message refdesk sent, as sent, with its recipient (the send ledger)",
+        "kept": "REFDESK_TRANSCRIPT_RETENTION_DAYS after it was sent; a number's opt-out "
+        "(STOP) for as long as it stands",
+    },
+    {
+        "service": "Kafka",
+        "what": "the events the services exchanged, with the patron's messages",
+        "kept": "REFDESK_RAW_RETENTION_DAYS (7 days by default)",
+    },
+)
+"""What other services hold of a patron, and for how long (docs/security.md, "Where student
+data lives"): an answer says so, since a request may reach those copies too."""
+
+
+async def patron_records(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    contact: str,
+    reason: str,
+    now: datetime,
+    department_name: Callable[[str], str],
+) -> dict[str, Any]:
+    """Every conversation of this contact (a phone number however typed, an email address,
+    a chat visitor's id), oldest first, each with its whole transcript; the access-log rows
+    are written in the caller's transaction."""
+    keys = contact_keys(contact)
+    found = await session.execute(
+        select(Conversation)
+        .where(or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys)))
+        .order_by(Conversation.opened_at, Conversation.conversation_id)
+        .limit(RECORDS_LIMIT + 1)
+    )
+    convs = list(found.scalars())
+    more = len(convs) > RECORDS_LIMIT
+    convs = convs[:RECORDS_LIMIT]
+    lines = await _lines_of(session, [c.conversation_id for c in convs])
+    names = await staff_names(
+        session, {e.author for entries in lines.values() for e in entries} | _staff_of(convs)
+    )
+    await session.execute(
+        insert(TranscriptAccess),
+        [
+            {
+                "staff_id": actor.id,
+                "conversation_id": cid,
+                "action": RECORDS,
+                "at": now,
+                "detail": reason,
+            }
+            for cid in _ids_or_none(convs)
+        ],
+    )
+    return {
+        "contact": keys[0],
+        "reason": reason,
+        "answered_at": now.isoformat(),
+        "answered_by": actor.id,
+        "conversations": [
+            _record(c, lines.get(c.conversation_id, []), names, department_name) for c in convs
+        ],
+        "more": more,
+        "held_elsewhere": list(HELD_ELSEWHERE),
+    }
+
+
+def _ids_or_none(convs: list[Conversation]) -> list[str | None]:
+    """The conversations an answer showed, or None for one that found none (the request is
+    in the log all the same)."""
+    return [c.conversation_id for c in convs] or [None]
+
+
+def _staff_of(convs: list[Conversation]) -> set[str]:
+    return {s for c in convs for s in (c.assignee, c.closed_by, c.acknowledged_by) if s}
+
+
+async def _lines_of(session: AsyncSession, ids: list[str]) -> dict[str, list[TranscriptEntry]]:
+    """Each conversation's lines in transcript order (`reading.transcript_of`), one query."""
+    by_conversation: dict[str, list[TranscriptEntry]] = defaultdict(list)
+    if not ids:
+        return by_conversation
+    rows = await session.execute(
+        select(TranscriptEntry).where(TranscriptEntry.conversation_id.in_(ids))
+    )
+    for entry in rows.scalars():
+        by_conversation[entry.conversation_id].append(entry)
+    for entries in by_conversation.values():
+        entries.sort(key=lambda e: (e.at, DIRECTION_ORDER.get(e.direction, 9), e.seq or 0, e.id))
+    return by_conversation
+
+
+def _record(
+    conv: Conversation,
+    entries: list[TranscriptEntry],
+    names: Mapping[str, str],
+    department_name: Callable[[str], str],
+) -> dict[str, Any]:
+    def iso(at: datetime | None) -> str | None:
+        return at.isoformat() if at is not None else None
+
+    return {
+        "conversation_id": conv.conversation_id,
+        "channel": conv.channel,
+        "state": conv.state,
+        "department": conv.department,
+        "department_name": department_name(conv.department) if conv.department else None,
+        "opened_at": iso(conv.opened_at),
+        "closed_at": iso(conv.closed_at),
+        "closed_by": conv.closed_by,
+        "assignee": conv.assignee,
+        "crisis": conv.crisis,
+        "patron": {
+            "name": conv.patron_name,
+            "contact": conv.patron_contact,
+            "texted_from": conv.texted_from,
+        },
+        "subject": conv.subject,
+        "topic": conv.topic,
+        "read_scale": conv.read_scale,
+        "purged_at": iso(conv.purged_at),
+        "messages": [
+            {
+                **message_view(e, names=names, department_name=department_name),
+                "author_name": names.get(e.author),
+            }
+            for e in entries
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which access-log rows to read (each None: any)."""
+
+    conversation_id: str | None = None
+    staff_id: str | None = None
+    action: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    before: int | None = None
+    """Rows older than this row id (the next page)."""
+    limit: int = 100
+
+
+async def access_log(session: AsyncSession, wanted: LogFilter) -> dict[str, Any]:
+    """Access-log rows, newest first, with staff names; `next_before` reads the next page."""
+    log = TranscriptAccess
+    query = select(log).order_by(log.id.desc()).limit(wanted.limit + 1)
+    if wanted.conversation_id:
+        query = query.where(log.conversation_id == wanted.conversation_id)
+    if wanted.staff_id:
+        query = query.where(log.staff_id == wanted.staff_id)
+    if wanted.action:
+        query = query.where(log.action == wanted.action)
+    if wanted.date_from:
+        query = query.where(log.at >= datetime.combine(wanted.date_from, time.min, tzinfo=DESK_TZ))
+    if wanted.date_to:
+        end = datetime.combine(wanted.date_to + timedelta(days=1), time.min, tzinfo=DESK_TZ)
+        query = query.where(log.at < end)
+    if wanted.before is not None:
+        query = query.where(log.id < wanted.before)
+    rows = list((await session.execute(query)).scalars())
+    more = len(rows) > wanted.limit
+    rows = rows[: wanted.limit]
+    names = await staff_names(session, {r.staff_id for r in rows})
+    return {
+        "items": [
+            {
+                "id": r.id,
+                "at": r.at.isoformat(),
+                "staff_id": r.staff_id,
+                "staff_name": names.get(r.staff_id),
+                "action": r.action,
+                "conversation_id": r.conversation_id,
+                "detail": r.detail,
+            }
+            for r in rows
+        ],
+        "next_before": rows[-1].id if more and rows else None,
+    }

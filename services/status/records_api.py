@@ -1,0 +1,159 @@
+"""Admin routes for records requests and the access log (records.py): a patron's whole
+record for one contact (POST, so the contact stays out of addresses and proxies' logs), and
+the access log as JSON or CSV. Admins only: the desk's privacy officer works as one."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from services.status import records
+from services.status.auth import require_role
+from services.status.deps import ActorDep, ResourcesDep, SessionDep
+from services.status.errors import InvalidInput
+from services.status.stats.api import refuse_unknown
+from services.status.stats.report import spreadsheet_cell
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+LOG_PARAMETERS = ("conversation_id", "staff_id", "action", "from", "to", "before", "limit")
+
+
+class RecordsRequest(BaseModel):
+    """Whose records, and the request they answer (kept in the access log)."""
+
+    contact: str = Field(
+        min_length=3,
+        max_length=320,
+        description="the patron's phone number (typed any way), email address or chat id",
+    )
+    reason: str = Field(
+        min_length=3,
+        max_length=300,
+        description='the request this answers, as the access log keeps it: "FERPA request '
+        '2026-014", "subpoena 26-CV-118"; no patron data',
+    )
+
+
+@router.post("/records", summary="A patron's records, for a records request")
+async def patron_records(
+    body: RecordsRequest, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Every conversation the desk holds for this contact, whole, oldest first (at most 500:
+    `more` says there were more), and what other services hold of the patron; each
+    conversation shown is an access-log row `records` with the reason as its detail."""
+    require_role(actor, "admin")
+    contact, reason = body.contact.strip(), " ".join(body.reason.split())
+    if len(reason) < 3:
+        raise InvalidInput("reason: say which request this answers")
+    answer = await records.patron_records(
+        session=session,
+        actor=actor,
+        contact=contact,
+        reason=reason,
+        now=res.clock(),
+        department_name=res.book.department_name,
+    )
+    await session.commit()
+    return answer
+
+
+ConversationQ = Annotated[str | None, Query(max_length=128)]
+StaffQ = Annotated[str | None, Query(max_length=64)]
+ActionQ = Annotated[str | None, Query(max_length=16)]
+FromQ = Annotated[date | None, Query(alias="from", description="first desk day (inclusive)")]
+ToQ = Annotated[date | None, Query(alias="to", description="last desk day (inclusive)")]
+BeforeQ = Annotated[int | None, Query(ge=1, description="rows older than this row id")]
+LimitQ = Annotated[int, Query(ge=1, le=records.LOG_LIMIT)]
+
+
+async def _log(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    conversation_id: ConversationQ,
+    staff_id: StaffQ,
+    action: ActionQ,
+    frm: FromQ,
+    to: ToQ,
+    before: BeforeQ,
+    limit: LimitQ,
+) -> dict[str, Any]:
+    require_role(actor, "admin")
+    refuse_unknown(request, *LOG_PARAMETERS)
+    if frm and to and frm > to:
+        raise InvalidInput("from: the first day is after the last")
+    wanted = records.LogFilter(
+        conversation_id=conversation_id or None,
+        staff_id=staff_id or None,
+        action=action or None,
+        date_from=frm,
+        date_to=to,
+        before=before,
+        limit=limit,
+    )
+    return await records.access_log(session, wanted)
+
+
+@router.get("/access-log", summary="The transcript access log, newest first")
+async def access_log(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    conversation_id: ConversationQ = None,
+    staff_id: StaffQ = None,
+    action: ActionQ = None,
+    frm: FromQ = None,
+    to: ToQ = None,
+    before: BeforeQ = None,
+    limit: LimitQ = 100,
+) -> dict[str, Any]:
+    """Who read, searched, reported on, answered a records request for or administered
+    what, when (`read`, `search`, `macro`, `report`, `records`, `staff-...`, `token-...`);
+    `next_before` asks for the next page."""
+    return await _log(
+        request, actor, session, conversation_id, staff_id, action, frm, to, before, limit
+    )
+
+
+@router.get("/access-log.csv", summary="The transcript access log as CSV")
+async def access_log_csv(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    conversation_id: ConversationQ = None,
+    staff_id: StaffQ = None,
+    action: ActionQ = None,
+    frm: FromQ = None,
+    to: ToQ = None,
+    before: BeforeQ = None,
+    limit: LimitQ = records.LOG_LIMIT,
+) -> Response:
+    """The same rows (at most 500 a file; `before` for the next), one header line."""
+    data = await _log(
+        request, actor, session, conversation_id, staff_id, action, frm, to, before, limit
+    )
+    return Response(
+        log_csv(data["items"]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="refdesk-access-log.csv"'},
+    )
+
+
+LOG_COLUMNS = ("id", "at", "staff_id", "staff_name", "action", "conversation_id", "detail")
+
+
+def log_csv(items: list[dict[str, Any]]) -> str:
+    """Access-log rows as CSV (RFC 4180, CRLF), no cell a spreadsheet runs as a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(LOG_COLUMNS)
+    for item in items:
+        writer.writerow([spreadsheet_cell(item[c]) for c in LOG_COLUMNS])
+    return out.getvalue()

@@ -1,0 +1,223 @@
+"""Records requests and the access log through the admin API: a patron's whole record for a
+contact however typed, each answer in the access log with the request it answers; the access
+log read, filtered and paged without SQL, as JSON and CSV; admins only."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import console_scenes as scene
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0, bearer
+
+from services.status.conversations.retention import purge_expired
+from services.status.models import TranscriptAccess
+from shared.events import Channel, ConversationClosed
+
+ADMIN = bearer("dkim")
+REASON = "FERPA request 2026-014"
+
+
+async def log_rows(sessions: async_sessionmaker[AsyncSession]) -> list[TranscriptAccess]:
+    async with sessions() as session:
+        found = await session.execute(select(TranscriptAccess).order_by(TranscriptAccess.id))
+        return list(found.scalars())
+
+
+async def ask(client: httpx.AsyncClient, contact: str, reason: str = REASON) -> httpx.Response:
+    return await client.post(
+        "/admin/records", json={"contact": contact, "reason": reason}, headers=ADMIN
+    )
+
+
+async def test_a_records_request_answers_every_conversation_of_the_number_whole(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.sms(sessions)  # last week's closed thread and today's open one, one number
+    await scene.crisis(sessions)  # another patron: not in the answer
+    answer = await ask(client, "(817) 555-0142")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["contact"], body["reason"], body["answered_by"]) == (
+        "+18175550142",
+        REASON,
+        "dkim",
+    )
+    ids = [c["conversation_id"] for c in body["conversations"]]
+    assert ids == ["sms-rooms", scene.SMS]  # oldest first
+    closed, today = body["conversations"]
+    assert (closed["state"], today["state"]) == ("closed", "open")
+    assert closed["patron"]["contact"] == "+18175550142"
+    texts = [m["text"] for m in today["messages"]]
+    assert scene.SMS_TEXT in texts
+    assert closed["closed_by"] == "mgarcia" and today["department_name"] == "Reference Desk"
+    assert {h["service"] for h in body["held_elsewhere"]} == {"ingest", "notifier", "Kafka"}
+    assert body["more"] is False
+    rows = await log_rows(sessions)
+    assert [(r.staff_id, r.action, r.conversation_id, r.detail) for r in rows] == [
+        ("dkim", "records", "sms-rooms", REASON),
+        ("dkim", "records", scene.SMS, REASON),
+    ]
+
+
+async def test_a_request_that_finds_nothing_is_in_the_access_log_too(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    answer = await ask(client, "nobody@example.edu", reason="subpoena 26-CV-118")
+    assert answer.status_code == 200 and answer.json()["conversations"] == []
+    [row] = await log_rows(sessions)
+    assert (row.action, row.conversation_id, row.detail) == ("records", None, "subpoena 26-CV-118")
+
+
+async def test_a_purged_conversation_is_answered_without_its_transcript(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Retention removed the transcript and the contact: the request cannot find it by the
+    number any more, which is what retention is for."""
+    await scene.sms(sessions)
+    async with sessions() as session:
+        await purge_expired(session=session, now=T0, retention_days=1)
+        await session.commit()
+    ids = [
+        c["conversation_id"] for c in (await ask(client, "+18175550142")).json()["conversations"]
+    ]
+    assert ids == [scene.SMS]  # last week's closed thread is gone from the answer
+
+
+@pytest.mark.parametrize(("who", "status"), [("mgarcia", 403), ("lokafor", 403), (None, 401)])
+async def test_only_admins_may_ask(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    who: str | None,
+    status: int,
+) -> None:
+    await scene.sms(sessions)
+    headers = bearer(who) if who else {}
+    answer = await client.post(
+        "/admin/records", json={"contact": "+18175550142", "reason": REASON}, headers=headers
+    )
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "0142" not in answer.text
+    log = await client.get("/admin/access-log", headers=headers)
+    assert log.status_code == status
+    assert await log_rows(sessions) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"contact": "+18175550142"},
+        {"contact": "+18175550142", "reason": "  "},
+        {"contact": "+18175550142", "reason": "x" * 301},
+        {"reason": REASON},
+        {"contact": "", "reason": REASON},
+    ],
+)
+async def test_a_request_without_a_reason_or_a_contact_is_refused(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], body: dict[str, str]
+) -> None:
+    answer = await client.post("/admin/records", json=body, headers=ADMIN)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert await log_rows(sessions) == []
+
+
+async def _a_morning_of_reads(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.sms(sessions)
+    await scene.crisis(sessions)
+    for who, cid in [("mgarcia", scene.SMS), ("jnguyen", scene.SMS), ("mgarcia", scene.CRISIS)]:
+        assert (await client.get(f"/conversations/{cid}", headers=bearer(who))).status_code == 200
+
+
+async def test_the_access_log_is_read_newest_first_filtered_and_paged(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _a_morning_of_reads(client, sessions)
+    every = (await client.get("/admin/access-log", headers=ADMIN)).json()
+    reads = [(i["staff_id"], i["action"], i["conversation_id"]) for i in every["items"]]
+    assert reads == [
+        ("mgarcia", "read", scene.CRISIS),
+        ("jnguyen", "read", scene.SMS),
+        ("mgarcia", "read", scene.SMS),
+    ]
+    assert every["items"][0]["staff_name"] == "Maria Garcia" and every["next_before"] is None
+    one = await client.get(
+        "/admin/access-log", params={"conversation_id": scene.SMS}, headers=ADMIN
+    )
+    assert [i["staff_id"] for i in one.json()["items"]] == ["jnguyen", "mgarcia"]
+    hers = await client.get("/admin/access-log", params={"staff_id": "mgarcia"}, headers=ADMIN)
+    assert len(hers.json()["items"]) == 2
+    first = (await client.get("/admin/access-log", params={"limit": 2}, headers=ADMIN)).json()
+    assert len(first["items"]) == 2 and first["next_before"] == first["items"][1]["id"]
+    rest = await client.get(
+        "/admin/access-log", params={"limit": 2, "before": first["next_before"]}, headers=ADMIN
+    )
+    assert [i["conversation_id"] for i in rest.json()["items"]] == [scene.SMS]
+    assert rest.json()["next_before"] is None
+    day = (T0 - timedelta(hours=6)).date().isoformat()  # desk time: the morning's day
+    dated = await client.get("/admin/access-log", params={"from": day, "to": day}, headers=ADMIN)
+    assert len(dated.json()["items"]) == 3
+    later = await client.get("/admin/access-log", params={"from": "2030-01-01"}, headers=ADMIN)
+    assert later.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"chanel": "sms"},
+        {"from": "2026-99-01"},
+        {"limit": "0"},
+        {"limit": "501"},
+        {"from": "2026-03-05", "to": "2026-03-04"},
+        [("action", "read"), ("action", "search")],
+    ],
+)
+async def test_the_access_log_refuses_what_it_cannot_read(
+    client: httpx.AsyncClient, params: object
+) -> None:
+    answer = await client.get("/admin/access-log", params=params, headers=ADMIN)  # type: ignore[arg-type]
+    assert answer.status_code == 422, answer.text
+
+
+async def test_the_access_log_as_csv_runs_no_formula(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _a_morning_of_reads(client, sessions)
+    assert (await ask(client, "+18175550142", reason='=HYPERLINK("http://x")')).status_code == 200
+    answer = await client.get("/admin/access-log.csv", headers=ADMIN)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert rows[0] == ["id", "at", "staff_id", "staff_name", "action", "conversation_id", "detail"]
+    assert rows[1][4] == "records" and rows[1][6].startswith("'=")
+    assert len(rows) == 1 + 2 + 3
+
+
+async def test_a_closed_conversation_read_by_its_staff_is_in_the_log_with_its_close(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The conversation's own history of disclosures, as a privacy officer reads it."""
+    await scene.sms(sessions)
+    await scene._apply(
+        sessions,
+        ConversationClosed(
+            conversation_id=scene.SMS, channel=Channel.SMS, closed_at=T0, closed_by="mgarcia"
+        ),
+    )
+    await client.get(f"/conversations/{scene.SMS}", headers=bearer("mgarcia"))
+    await ask(client, "817.555.0142")
+    items = (
+        await client.get("/admin/access-log", params={"conversation_id": scene.SMS}, headers=ADMIN)
+    ).json()["items"]
+    assert [(i["staff_id"], i["action"], i["detail"]) for i in items] == [
+        ("dkim", "records", REASON),
+        ("mgarcia", "read", None),
+    ]
