@@ -139,9 +139,21 @@ def form_token(cookie: str, secret: Any) -> str:
 async def _admin(
     request: Request, res: Resources, session: AsyncSession, *, form: FormData | None = None
 ) -> Admin | Response:
+    """`signed_in_admin` for the staff page."""
+    return await signed_in_admin(request, res, session, form=form)
+
+
+async def signed_in_admin(
+    request: Request,
+    res: Resources,
+    session: AsyncSession,
+    *,
+    form: FormData | None = None,
+    refused: error_pages.Trouble = ADMINS_ONLY,
+) -> Admin | Response:
     """The signed-in admin, or the answer for everyone else: signed out, the sign-in page;
-    not an admin, the console's 403 page; a form posted from another site or without this
-    session's token, a 403 page saying nothing was changed."""
+    not an admin, the console's 403 page (`refused` says why); a form posted from another
+    site or without this session's token, a 403 page saying nothing was changed."""
     if form is not None and cross_site(request):
         return pages.error_page(request, FORM_ELSEWHERE, 403)
     cookie = request.cookies.get(COOKIE) or ""
@@ -149,7 +161,7 @@ async def _admin(
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
     if not has_role(actor, "admin"):
-        return pages.error_page(request, ADMINS_ONLY, 403)
+        return pages.error_page(request, refused, 403)
     token = form_token(cookie, res.settings.session_secret)
     if form is not None:
         sent = form.get(FORM_TOKEN_FIELD)

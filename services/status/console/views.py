@@ -103,6 +103,15 @@ def desk_time(at: datetime | str | None, now: datetime) -> str:
     return f"{when:%b} {when.day}, {when.year}, {clock}"
 
 
+def dated_time(at: datetime | str | None) -> str:
+    """A date and time in desk time that reads the same on any day, for a printed record:
+    "Feb 26, 2025, 9:00 AM"."""
+    if at is None:
+        return ""
+    when = moment(at).astimezone(DESK_TZ)
+    return f"{when:%b} {when.day}, {when.year}, {when.strftime('%I:%M %p').lstrip('0')}"
+
+
 def full_time(at: datetime | str | None) -> str:
     """The whole date and time in desk time, for a tooltip: "Tuesday, March 4, 2025, 9:14 AM"."""
     if at is None:
