@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from shared.events import CloudEvent, DeadLetter, new_event
 from shared.logs import REPEATING
 from shared.settings import CommonSettings
-from shared.topics import DAY_MS, TOPICS, topic_configs
+from shared.topics import DAY_MS, SEGMENT_MS, TOPICS, topic_configs
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ async def ensure_topics(settings: CommonSettings) -> None:
             # set it for every DLQ but presence's, against the documented 30 days)
             kept = max(int(dlq_configs.get("retention.ms", 0)), DLQ_RETENTION_DAYS * DAY_MS)
             dlq_configs["retention.ms"] = str(kept)
+            dlq_configs["segment.ms"] = str(SEGMENT_MS)
             wanted.append(NewTopic(topic.dlq_name, 1, 1, topic_configs=dlq_configs))
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()

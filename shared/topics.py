@@ -104,12 +104,20 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 
+SEGMENT_MS = DAY_MS
+"""How long a topic's active segment takes records before the broker rolls it. Kafka deletes
+whole closed segments, so a record lives up to its retention plus this: with Kafka's default
+of 7 days, a desk's few records a day sat in the active segment all week, and patron data
+stayed up to twice REFDESK_RAW_RETENTION_DAYS (a privacy review)."""
+
+
 def topic_configs(topic: Topic, *, raw_retention_days: int) -> dict[str, str]:
     """Broker-side configuration of a topic."""
     config = {"cleanup.policy": topic.cleanup_policy, "min.insync.replicas": "1"}
     if topic.cleanup_policy == "delete":
         days = topic.retention_days or raw_retention_days
         config["retention.ms"] = str(days * DAY_MS)
+        config["segment.ms"] = str(min(SEGMENT_MS, days * DAY_MS))
     return config
 
 

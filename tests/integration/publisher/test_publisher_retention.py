@@ -31,6 +31,7 @@ async def test_raw_topics_keep_the_configured_short_retention(kafka_bootstrap: s
         assert int(config["retention.ms"]) == settings.raw_retention_days * DAY_MS
         assert int(config["retention.ms"]) <= 30 * DAY_MS
         assert config["cleanup.policy"] == "delete"
+        assert int(config["segment.ms"]) == DAY_MS  # deleted a day after retention at most
     public = await broker_config(kafka_bootstrap, PUBLIC.name)
     assert int(public["retention.ms"]) == 365 * DAY_MS
 
@@ -43,3 +44,4 @@ async def test_dead_letters_keep_thirty_days(kafka_bootstrap: str) -> None:
         config = await broker_config(kafka_bootstrap, topic.dlq_name)
         assert int(config["retention.ms"]) == 30 * DAY_MS, topic.dlq_name
         assert config["cleanup.policy"] == "delete"
+        assert int(config["segment.ms"]) == DAY_MS, topic.dlq_name
