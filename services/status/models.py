@@ -264,6 +264,15 @@ Index(
     postgresql_where=NEVER_SHOWN,
 )
 
+# retention reads the open conversations silent past it off the end of this index, not every
+# open conversation (migration 0023)
+Index(
+    "ix_conversations_open_last_message",
+    Conversation.last_message_at,
+    sqlite_where=IS_OPEN,
+    postgresql_where=IS_OPEN,
+)
+
 # the sweep reads the few crises awaiting acknowledgement, not every open conversation
 # (migration 0005)
 Index(

@@ -1,8 +1,8 @@
 """Transcript retention: a closed conversation's transcript, contact, name, subject and
 preview are removed REFDESK_TRANSCRIPT_RETENTION_DAYS after its close; what remains carries
-no student data (for the desk's statistics). A conversation the desk never sees (a blocked
-sender's, or one only mail systems wrote to, that no crisis net routed) is never closed by
-anyone, so it is closed and purged as long after its last message. What the SMS provider
+no student data (for the desk's statistics). A conversation nobody closed (answered and left
+open, or one the desk never sees: a blocked sender's, or one only mail systems wrote to, that
+no crisis net routed) is closed and purged as long after its last message. What the SMS provider
 reported about a text, and a mail system about an email, is kept as long, from the report; the
 live feed's rows are kept an hour."""
 
@@ -15,6 +15,7 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import (
+    IS_OPEN,
     NEVER_SHOWN,
     Conversation,
     DeskChange,
@@ -22,6 +23,7 @@ from services.status.models import (
     SmsReport,
     TranscriptEntry,
 )
+from shared.db import broad
 
 BATCH = 500
 FEED_KEEP = timedelta(hours=1)
@@ -42,9 +44,20 @@ def never_shown_expired(cutoff: datetime, limit: int = BATCH) -> Select[str]:
     )
 
 
+def open_silent_expired(cutoff: datetime, limit: int = BATCH) -> Select[str]:
+    """Open conversations whose last message is before `cutoff`: nobody closed them, and
+    nothing was written since (read off `ix_conversations_open_last_message`)."""
+    return (
+        select(Conversation.conversation_id)
+        .where(broad(IS_OPEN), Conversation.last_message_at < cutoff)
+        .limit(limit)
+    )
+
+
 async def purge_expired(*, session: AsyncSession, now: datetime, retention_days: int) -> int:
     """Purge up to BATCH conversations closed before the retention cutoff, and up to as many
-    the desk never saw whose last message is before it; the caller commits. Returns how many."""
+    nobody closed (left open, or never seen by the desk) whose last message is before it,
+    closing those; the caller commits. Returns how many."""
     cutoff = now - timedelta(days=retention_days)
     closed = await session.execute(
         select(Conversation.conversation_id)
@@ -57,6 +70,10 @@ async def purge_expired(*, session: AsyncSession, now: datetime, retention_days:
     )
     ids = [row[0] for row in closed]
     unseen = list(await session.scalars(never_shown_expired(cutoff)))
+    # answered and never closed, or silent crises: kept without end before (a privacy review)
+    unseen += [
+        cid for cid in await session.scalars(open_silent_expired(cutoff)) if cid not in unseen
+    ]
     if unseen:  # closed, so a replayed or late line of it is dropped as a purged one's is
         await session.execute(
             update(Conversation)

@@ -281,10 +281,12 @@ async def test_retention_purges_a_conversation_the_desk_never_saw_from_its_last_
 ) -> None:
     """A conversation only mail systems wrote to is never closed (nobody sees it to close it),
     so retention counts from its last message: the bounce's text, which names the patron's
-    address, does not stay for ever. The desk's own conversations still wait for their close."""
+    address, does not stay for ever. An open conversation of the desk written to since stays."""
     await given(sessions, auto_reply(ONLY), bounce(cid=ONLY, minutes=21))
     await given(sessions, patron_email(), routed())  # an open conversation of the desk
     days = 30
+    # the desk's patron writes again on day 5: counted from then, it is kept
+    await given(sessions, patron_email(minutes=5 * 24 * 60, mid="<again@mail.example.edu>"))
     await given(sessions, bounce(cid=ONLY, minutes=60 * 24))  # its newest line, a day later
 
     async def purge(after: timedelta) -> None:
@@ -304,7 +306,7 @@ async def test_retention_purges_a_conversation_the_desk_never_saw_from_its_last_
         )
         assert hidden is not None and hidden.purged_at is not None
         assert hidden.state == "closed" and hidden.patron_contact is None and list(lines) == []
-        assert desk is not None and desk.purged_at is None  # open: waits for its close
+        assert desk is not None and desk.purged_at is None  # written to on day 5
     # a replayed or late line of it stays out, as a purged conversation's does
     assert await batch(sessions, [("replayed", auto_reply(ONLY))]) == [False]
 

@@ -626,7 +626,15 @@ async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore
         channel=Channel.SMS,
         contact="+18175550111",
     )
-    await patron_writes(sessions, "kept", "hello", channel=Channel.SMS, contact="+18175550112")
+    # written to a day before the retention runs out: kept, open or not
+    await patron_writes(
+        sessions,
+        "kept",
+        "hello",
+        channel=Channel.SMS,
+        contact="+18175550112",
+        minutes_ago=-(resources.settings.transcript_retention_days - 1) * 24 * 60,
+    )
     # turned email first: the number it was texted from is student data too
     assert (await client.post("/conversations/old/claim", headers=bearer("mgarcia"))).is_success
     converted = await client.post(
@@ -665,6 +673,31 @@ async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore
         await session.commit()
     view = (await client.get("/conversations/old", headers=bearer("mgarcia"))).json()
     assert view["messages"] == []
+
+
+async def test_an_open_conversation_silent_past_retention_is_closed_and_purged(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    resources: Resources,
+    clock: Clock,
+) -> None:
+    """Answered and never closed (the queue keeps answered conversations open), a conversation
+    kept its transcript, contact and preview without end (a privacy review)."""
+    await patron_writes(
+        sessions, "left-open", "my TCC ID is 0123456", channel=Channel.SMS, contact="+18175550113"
+    )
+    days = resources.settings.transcript_retention_days
+    clock.advance(days * 86400 - 60)  # a minute before: kept
+    await tick(resources)
+    view = (await client.get("/conversations/left-open", headers=bearer("mgarcia"))).json()
+    assert (view["state"], len(view["messages"])) == ("open", 1)
+    clock.advance(120)
+    await tick(resources)
+    view = (await client.get("/conversations/left-open", headers=bearer("mgarcia"))).json()
+    assert (view["state"], view["purged"], view["messages"]) == ("closed", True, [])
+    assert view["patron"]["contact"] is None and view["preview"] is None
+    queue = (await client.get("/conversations", headers=bearer("mgarcia"))).json()
+    assert "left-open" not in [r["conversation_id"] for r in queue["items"]]
 
 
 async def test_a_later_sender_in_the_thread_never_redirects_the_desks_replies(

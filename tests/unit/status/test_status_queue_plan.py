@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
 from services.status.auth import Actor
-from services.status.conversations.retention import never_shown_expired
+from services.status.conversations.retention import never_shown_expired, open_silent_expired
 from services.status.conversations.sms_reports import lines_of
 from services.status.queue import QueueFilter, listing_statement
 from services.status.sweep import DUE_CRISES, UNSENT_ANSWERS, WAITING_AGAIN
@@ -77,6 +77,8 @@ async def test_retention_reads_the_conversations_nobody_sees_off_their_index(
     """Retention runs with every sweep (seconds apart): it must not scan every conversation."""
     found = await plan_of(session, never_shown_expired(T0))
     assert "ix_conversations_never_shown" in found, found
+    found = await plan_of(session, open_silent_expired(T0))
+    assert "ix_conversations_open_last_message" in found, found
 
 
 async def test_the_sweep_reads_unsent_replies_and_conversations_waiting_again_off_their_indexes(
