@@ -71,15 +71,19 @@ class CommonSettings(BaseSettings):
         "default: a SQLite file per service in run_dir",
     )
     run_dir: Path = Field(Path("run"), description="SQLite files, outboxes and logs in development")
-    log_level: str = Field("INFO", description="JSON logs on stderr at this level")
+    log_level: str = Field(
+        "INFO",
+        description="JSON logs on stderr at this level; DEBUG also writes SQL with its "
+        "parameters (student data): for a diagnosis only, never left on in production",
+    )
     topic_partitions: int = Field(3, ge=1, description="partitions of topics a service creates")
     raw_retention_days: int = Field(7, ge=1, description="retention of topics with patron data")
     transcript_retention_days: int = Field(
         365,
         ge=1,
         description="days student data is kept: a closed conversation's transcript and contact "
-        "(status), the messages as sent (notifier) and a number's text thread (ingest), then "
-        "purged",
+        "(status; one nobody closed, after its last message), the messages as sent (notifier) "
+        "and a number's text thread (ingest), then purged",
     )
     shutdown_timeout_s: float = Field(8.0, gt=0, description="graceful stop budget on SIGTERM")
     host: str = Field(

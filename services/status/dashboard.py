@@ -231,10 +231,11 @@ async def login(
         with contextlib.suppress(Unavailable):  # the next sweep republishes presence
             await publish_presence(res, [started])
     response = RedirectResponse(_after_sign_in(_then(then)), 303)
+    # a browser-session cookie: closing the browser of a shared desk computer signs out (the
+    # session itself still ends after REFDESK_STATUS_SESSION_MAX_AGE_S, whatever the browser)
     response.set_cookie(
         COOKIE,
         cookie,
-        max_age=res.settings.session_max_age_s,
         httponly=True,
         samesite="strict",
         secure=res.settings.cookie_secure,

@@ -24,6 +24,8 @@ async def test_sign_in_form_then_dashboard(client: httpx.AsyncClient) -> None:
     assert ok.status_code == 303 and COOKIE in ok.cookies
     cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
+    # a browser-session cookie: closing the browser of a shared desk computer signs out
+    assert "max-age" not in cookie and "expires" not in cookie
     board = await client.get("/dashboard")
     assert 'data-staff-id="mgarcia"' in board.text
     assert "/static/status/console/console.js" in board.text
