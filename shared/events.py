@@ -661,6 +661,20 @@ class ConversationTagged(_Data):
     at: Instant
 
 
+class ConversationErased(_Data):
+    """An admin erased a patron's closed conversation on their request: its transcript and the
+    patron's details are removed at once, as retention would have later, and a replay of its
+    earlier events brings nothing back (`channel` and `opened_at` let a status service that
+    has not seen the conversation yet keep it erased)."""
+
+    conversation_id: str
+    channel: Channel
+    opened_at: Instant
+    staff_id: str
+    reason: str = Field(max_length=300, description="the request it answers; no patron data")
+    erased_at: Instant
+
+
 # ---- refdesk.presence -----------------------------------------------------------------
 
 
@@ -710,6 +724,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.desk.crisis_acknowledged.v1": CrisisAcknowledged,
     "edu.tccd.refdesk.desk.converted.v1": ConversationConverted,
     "edu.tccd.refdesk.desk.tagged.v1": ConversationTagged,
+    "edu.tccd.refdesk.desk.erased.v1": ConversationErased,
     "edu.tccd.refdesk.dead_letter.v1": DeadLetter,
 }
 TYPE_OF: dict[type[BaseModel], str] = {model: name for name, model in EVENT_TYPES.items()}

@@ -13,6 +13,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
+    ConversationErased,
     ConversationReleased,
     ConversationTagged,
     ConversationTransferred,
@@ -87,10 +88,11 @@ DESK = Topic(
         CrisisAcknowledged,
         ConversationConverted,
         ConversationTagged,
+        ConversationErased,
     ),
 )
 """Staff actions no other topic records: notes, claims and releases, crisis acknowledgements,
-conversions."""
+conversions, statistics tags, erasures on a patron's request."""
 
 TOPICS: tuple[Topic, ...] = (
     INTERACTIONS,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
-from services.status.conversations import bounces, sms_reports, transcript
+from services.status.conversations import bounces, erasure, sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
 from services.status.placement import ROUTER, escalates, keeps_place, stays_with_patron
 from services.status.stats.models import DeskStatRow
@@ -26,6 +26,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
+    ConversationErased,
     ConversationReleased,
     ConversationTagged,
     ConversationTransferred,
@@ -340,6 +341,7 @@ HANDLERS: dict[type[BaseModel], Effect] = {
     CrisisAcknowledged: on_acknowledged,
     ConversationConverted: on_converted,
     ConversationTagged: stats.on_tagged,
+    ConversationErased: erasure.on_erased,
 }
 
 

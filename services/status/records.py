@@ -21,11 +21,14 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor
+from services.status.conversations.erasure import erase_closed
 from services.status.conversations.reading import DIRECTION_ORDER, message_view
 from services.status.conversations.search import contact_keys
+from services.status.errors import Conflict
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
 from services.status.staff import staff_names
 from shared.clock import DESK_TZ
+from shared.events import Channel, ConversationErased
 
 RECORDS_LIMIT = 500
 """The most conversations one answer holds (a number that wrote more is said to have)."""
@@ -33,6 +36,8 @@ LOG_LIMIT = 500
 """The most access-log rows one page holds."""
 RECORDS = "records"
 """The access-log action of a records request's answer."""
+ERASE = "erase"
+"""The access-log action of an erasure on a patron's request."""
 
 HELD_ELSEWHERE = (
     {
@@ -70,32 +75,14 @@ async def patron_records(
     a chat visitor's id), oldest first, each with its whole transcript; the access-log rows
     are written in the caller's transaction."""
     keys = contact_keys(contact)
-    found = await session.execute(
-        select(Conversation)
-        .where(or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys)))
-        .order_by(Conversation.opened_at, Conversation.conversation_id)
-        .limit(RECORDS_LIMIT + 1)
-    )
-    convs = list(found.scalars())
+    convs = await _of_contact(session, keys)
     more = len(convs) > RECORDS_LIMIT
     convs = convs[:RECORDS_LIMIT]
     lines = await _lines_of(session, [c.conversation_id for c in convs])
     names = await staff_names(
         session, {e.author for entries in lines.values() for e in entries} | _staff_of(convs)
     )
-    await session.execute(
-        insert(TranscriptAccess),
-        [
-            {
-                "staff_id": actor.id,
-                "conversation_id": cid,
-                "action": RECORDS,
-                "at": now,
-                "detail": reason,
-            }
-            for cid in _ids_or_none(convs)
-        ],
-    )
+    await _log(session, actor, RECORDS, [c.conversation_id for c in convs], reason, now)
     return {
         "contact": keys[0],
         "reason": reason,
@@ -109,10 +96,94 @@ async def patron_records(
     }
 
 
-def _ids_or_none(convs: list[Conversation]) -> list[str | None]:
-    """The conversations an answer showed, or None for one that found none (the request is
-    in the log all the same)."""
-    return [c.conversation_id for c in convs] or [None]
+async def _of_contact(session: AsyncSession, keys: tuple[str, ...]) -> list[Conversation]:
+    """The contact's conversations, oldest first (one more than an answer holds)."""
+    found = await session.execute(
+        select(Conversation)
+        .where(or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys)))
+        .order_by(Conversation.opened_at, Conversation.conversation_id)
+        .limit(RECORDS_LIMIT + 1)
+    )
+    return list(found.scalars())
+
+
+async def _log(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    conversation_ids: list[str],
+    reason: str,
+    now: datetime,
+) -> None:
+    """An access-log row per conversation, the request as its detail; one with no
+    conversation when there was none (the request is in the log all the same)."""
+    await session.execute(
+        insert(TranscriptAccess),
+        [
+            {
+                "staff_id": actor.id,
+                "conversation_id": cid,
+                "action": action,
+                "at": now,
+                "detail": reason,
+            }
+            for cid in _or_none(conversation_ids)
+        ],
+    )
+
+
+def _or_none(ids: list[str]) -> list[str | None]:
+    return list(ids) or [None]
+
+
+async def erasure(
+    *, session: AsyncSession, actor: Actor, contact: str, reason: str, now: datetime
+) -> list[ConversationErased]:
+    """The events that erase this contact's conversations not erased yet; Conflict while any
+    of them is open (a conversation the desk is working, a crisis above all, is never erased
+    from under it: close it first)."""
+    convs = await _of_contact(session, contact_keys(contact))
+    still_open = [c for c in convs if c.state != "closed"]
+    if still_open:
+        raise Conflict(
+            f"{len(still_open)} of the patron's conversations "
+            f"{'is' if len(still_open) == 1 else 'are'} still open: close "
+            f"{'it' if len(still_open) == 1 else 'them'} on the console first; nothing was erased"
+        )
+    return [
+        ConversationErased(
+            conversation_id=c.conversation_id,
+            channel=Channel(c.channel),
+            opened_at=c.opened_at,
+            staff_id=actor.id,
+            reason=reason,
+            erased_at=now,
+        )
+        for c in convs
+        if c.purged_at is None
+    ]
+
+
+async def erase(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    events: list[ConversationErased],
+    reason: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Erase what `erasure` found (once the broker has its events), each conversation a row
+    of the access log (`erase`); the caller commits."""
+    ids = [e.conversation_id for e in events]
+    await erase_closed(session, ids, now)
+    await _log(session, actor, ERASE, ids, reason, now)
+    return {
+        "erased": ids,
+        "reason": reason,
+        "erased_at": now.isoformat(),
+        "erased_by": actor.id,
+        "held_elsewhere": list(HELD_ELSEWHERE),
+    }
 
 
 def _staff_of(convs: list[Conversation]) -> set[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -17,8 +17,10 @@ from services.status import records
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
+from services.status.resources import publish_all
 from services.status.stats.api import refuse_unknown
 from services.status.stats.report import spreadsheet_cell
+from shared.topics import DESK
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -49,9 +51,7 @@ async def patron_records(
     `more` says there were more), and what other services hold of the patron; each
     conversation shown is an access-log row `records` with the reason as its detail."""
     require_role(actor, "admin")
-    contact, reason = body.contact.strip(), " ".join(body.reason.split())
-    if len(reason) < 3:
-        raise InvalidInput("reason: say which request this answers")
+    contact, reason = _asked(body)
     answer = await records.patron_records(
         session=session,
         actor=actor,
@@ -62,6 +62,45 @@ async def patron_records(
     )
     await session.commit()
     return answer
+
+
+class ErasureRequest(RecordsRequest):
+    """Whose conversations to erase, the request it answers, and that the caller means it."""
+
+    confirm: Literal[True] = Field(
+        description="true: the transcripts and the patron's details go at once and for good"
+    )
+
+
+@router.post("/records/erase", summary="Erase a patron's closed conversations on request")
+async def erase_records(
+    body: ErasureRequest, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Every closed conversation of this contact loses its transcript and the patron's details
+    at once (as retention would later), each an access-log row `erase` with the reason; 409,
+    nothing erased, while any of them is open. The erasures go on refdesk.desk first (a 503
+    erases nothing; ask again), so every replica, and a rebuild from the topics, keeps them."""
+    require_role(actor, "admin")
+    contact, reason = _asked(body)
+    now = res.clock()
+    events = await records.erasure(
+        session=session, actor=actor, contact=contact, reason=reason, now=now
+    )
+    await session.rollback()  # nothing is written until the broker has the erasures
+    for event in events:
+        await publish_all(res, [(DESK.name, event)], key=event.conversation_id)
+    answer = await records.erase(
+        session=session, actor=actor, events=events, reason=reason, now=now
+    )
+    await session.commit()
+    return answer
+
+
+def _asked(body: RecordsRequest) -> tuple[str, str]:
+    contact, reason = body.contact.strip(), " ".join(body.reason.split())
+    if len(reason) < 3:
+        raise InvalidInput("reason: say which request this answers")
+    return contact, reason
 
 
 ConversationQ = Annotated[str | None, Query(max_length=128)]

@@ -26,8 +26,10 @@ from services.status.console.staff_page import (
     signed_in_admin,
 )
 from services.status.deps import ResourcesDep, SessionDep
+from services.status.errors import Conflict, Unavailable
 from services.status.queue import CHANNEL_LABELS
-from services.status.resources import Resources
+from services.status.resources import Resources, publish_all
+from shared.topics import DESK
 
 router = APIRouter(prefix="/dashboard/records", tags=["records pages"], include_in_schema=False)
 
@@ -42,6 +44,7 @@ ACTION_WORDS = {
     "macro": "Filled a macro for it",
     "report": "Read a report",
     "records": "Records request",
+    "erase": "Erased on request",
     "staff-add": "Added a staff member",
     "staff-change": "Changed a staff member",
     "staff-deactivate": "Deactivated a staff member",
@@ -53,6 +56,8 @@ ACTION_WORDS = {
 CONTACT_WORDS = "Enter the patron's phone number, email address or chat id."
 REASON_WORDS = "Say which request this answers, like “FERPA request 2026-014”."
 LOG_PAGE = 100
+CONFIRM_WORDS = "Nothing was erased: tick the box that says the erasure cannot be undone."
+BROKER_AWAY = "Nothing was erased: the message broker did not answer. Try again in a minute."
 
 
 def _context(admin: Admin, **more: Any) -> dict[str, Any]:
@@ -78,7 +83,9 @@ async def records_page(request: Request, res: ResourcesDep, session: SessionDep)
     admin = await signed_in_admin(request, res, session, refused=ADMINS_ONLY)
     if isinstance(admin, Response):
         return admin
-    return _render(request, "records.html", _context(admin, ask=FormState(), answer=None))
+    return _render(
+        request, "records.html", _context(admin, ask=FormState(), answer=None, erasure=None)
+    )
 
 
 @router.post("", response_class=HTMLResponse, summary="Records page: find a patron's records")
@@ -97,7 +104,7 @@ async def find_records(request: Request, res: ResourcesDep, session: SessionDep)
     if not 3 <= len(values["reason"]) <= 300:
         ask.errors["reason"] = REASON_WORDS
     if ask.errors:
-        context = _context(admin, ask=ask, answer=None)
+        context = _context(admin, ask=ask, answer=None, erasure=None)
         return _render(request, "records.html", context, 422)
     answer = await records.patron_records(
         session=session,
@@ -118,7 +125,7 @@ async def find_records(request: Request, res: ResourcesDep, session: SessionDep)
             },
         )
     shown = await _answer_view(answer, res, session)
-    context = _context(admin, ask=ask, answer=shown)
+    context = _context(admin, ask=ask, answer=shown, erasure=None)
     response = _render(request, "records.html", context)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -161,11 +168,77 @@ async def _answer_view(
         )
     return {
         **answer,
+        "open_count": sum(1 for c in conversations if c["state"] != "closed"),
+        "erasable_count": sum(
+            1 for c in conversations if c["state"] == "closed" and not c["purged_at"]
+        ),
         "contact_label": views.readable_contact(answer["contact"]) or answer["contact"],
         "answered": views.full_time(answer["answered_at"]),
         "answered_by_name": names.get(answer["answered_by"], answer["answered_by"]),
         "conversations": conversations,
     }
+
+
+@router.post("/erase", response_class=HTMLResponse, summary="Records page: erase on request")
+async def erase_records(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
+    """Erase the patron's closed conversations (records.py), once the box saying so is ticked;
+    the records page again, saying what was done or why nothing was."""
+    form = await request.form(max_files=0, max_fields=10)
+    admin = await signed_in_admin(request, res, session, form=form, refused=ADMINS_ONLY)
+    if isinstance(admin, Response):
+        return admin
+    values = {name: str(form.get(name) or "").strip() for name in ("contact", "reason")}
+    values["reason"] = " ".join(values["reason"].split())
+    ask = FormState(values=values)
+    if not 3 <= len(values["contact"]) <= 320 or not 3 <= len(values["reason"]) <= 300:
+        context = _context(admin, ask=ask, answer=None, erasure=None)
+        return _render(request, "records.html", context, 422)
+    if form.get("confirm") != "yes":
+        outcome = {"problem": CONFIRM_WORDS}
+        status = 422
+    else:
+        now = res.clock()
+        try:
+            events = await records.erasure(
+                session=session,
+                actor=admin.actor,
+                contact=values["contact"],
+                reason=values["reason"],
+                now=now,
+            )
+            await session.rollback()  # nothing is written until the broker has the erasures
+            for event in events:
+                await publish_all(res, [(DESK.name, event)], key=event.conversation_id)
+        except Conflict as exc:  # an open conversation: its words say which to close
+            outcome, status = {"problem": exc.detail[:1].upper() + exc.detail[1:] + "."}, 409
+        except Unavailable:
+            outcome, status = {"problem": BROKER_AWAY}, 503
+        else:
+            done = await records.erase(
+                session=session, actor=admin.actor, events=events, reason=values["reason"], now=now
+            )
+            await session.commit()
+            count = len(done["erased"])
+            outcome = {
+                "done": f"Erased {count} conversation{'' if count == 1 else 's'}: "
+                "their transcripts and the patron's details are gone. Each is in the access "
+                f"log with “{values['reason']}”."
+            }
+            status = 200
+    answer = await records.patron_records(
+        session=session,
+        actor=admin.actor,
+        contact=values["contact"],
+        reason=values["reason"],
+        now=res.clock(),
+        department_name=res.book.department_name,
+    )
+    await session.commit()
+    shown = await _answer_view(answer, res, session)
+    context = _context(admin, ask=ask, answer=shown, erasure=outcome)
+    response = _render(request, "records.html", context, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/access-log", response_class=HTMLResponse, summary="Access log page")

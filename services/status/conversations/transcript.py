@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, event, func, insert, select
+from sqlalchemy import Table, delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -254,6 +254,20 @@ async def rewrite(session: AsyncSession, entry_id: str, **values: Any) -> None:
             row[key] = value
             if entry_id not in unit.new:
                 unit.changed.setdefault(entry_id, set()).add(key)
+
+
+async def drop_lines(session: AsyncSession, conversation_id: str, *, until: datetime) -> None:
+    """Delete a conversation's lines up to `until`, stored and this unit's own alike (an
+    erasure: the lines an earlier event of the same batch made must not be written after)."""
+    unit = _unit(session)
+    for key, row in list(unit.lines.items()):
+        if row is not None and row["conversation_id"] == conversation_id and row["at"] <= until:
+            unit.lines[key] = None
+            unit.new.discard(key)
+            unit.changed.pop(key, None)
+    await session.execute(
+        delete(_LINES).where(_LINES.c.conversation_id == conversation_id, _LINES.c.at <= until)
+    )
 
 
 def write(session: Session) -> None:

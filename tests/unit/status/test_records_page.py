@@ -12,9 +12,12 @@ import console_scenes as scene
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0, FakePublisher
 
 from services.status.auth import COOKIE
 from services.status.console.staff_page import FORM_TOKEN_FIELD
+from shared.events import Channel, ConversationClosed
+from shared.topics import DESK
 
 REASON = "FERPA request 2026-014"
 WHAT = '<td><span class="cell-label">What: </span>'
@@ -135,3 +138,56 @@ async def test_the_access_log_page_narrows_pages_and_says_what_it_ignored(
     assert "Nothing in the access log matches these filters." in narrowed.text
     assert "The From date “2025-99-01” was ignored" in narrowed.text
     assert 'href="/admin/access-log.csv?staff_id=jnguyen"' in narrowed.text
+
+
+async def test_an_erasure_from_the_page_needs_the_box_ticked_and_says_what_it_did(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await scene.sms(sessions)
+    await sign_in(client)
+    found = await post(client, contact="+18175550142", reason=REASON)
+    assert "1 of these conversations is still open: close it on the console first" in found.text
+    assert 'action="/dashboard/records/erase"' not in found.text
+    await scene._apply(
+        sessions,
+        ConversationClosed(
+            conversation_id=scene.SMS, channel=Channel.SMS, closed_at=T0, closed_by="mgarcia"
+        ),
+    )
+    found = await post(client, contact="+18175550142", reason=REASON)
+    assert "Erase 2 conversations" in found.text
+    token = await form_token(client)
+    fields = {FORM_TOKEN_FIELD: token, "contact": "+18175550142", "reason": REASON}
+    unticked = await client.post("/dashboard/records/erase", data=fields)
+    assert unticked.status_code == 422 and "tick the box" in unticked.text
+    assert publisher.on(DESK.name) == []
+    done = await client.post("/dashboard/records/erase", data={**fields, "confirm": "yes"})
+    assert done.status_code == 200
+    assert "Erased 2 conversations" in done.text
+    assert "0 conversations for (817) 555-0142" in done.text
+    assert len(publisher.on(DESK.name)) == 2
+    log = (await client.get("/dashboard/records/access-log", params={"action": "erase"})).text
+    assert log.count("data-row-id") == 2
+
+
+async def test_an_erasure_posted_from_another_site_erases_nothing(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await scene.sms(sessions)
+    await sign_in(client)
+    token = await form_token(client)
+    answer = await client.post(
+        "/dashboard/records/erase",
+        data={
+            FORM_TOKEN_FIELD: token,
+            "contact": "+18175550142",
+            "reason": REASON,
+            "confirm": "yes",
+        },
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert answer.status_code == 403 and publisher.on(DESK.name) == []

@@ -11,8 +11,10 @@ import console_scenes as scene
 import pytest
 from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0
 
 from services.status.resources import Resources
+from shared.events import Channel, ConversationClosed
 
 pytestmark = [*needs_browser, pytest.mark.timeout(180)]
 
@@ -50,9 +52,36 @@ async def test_an_admin_answers_a_records_request_and_reads_the_access_log(
         await shoot(page, tmp_path, "records-answer")
         assert await serious_violations(page) == []
 
+        erase = page.locator(".erase-card")
+        await expect(erase).to_contain_text("1 of these conversations is still open")
+        await erase.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "records-erase-still-open")
+
+        # closed on the console, the patron's conversations are erased on request
+        await scene._apply(
+            sessions,
+            ConversationClosed(
+                conversation_id=scene.SMS, channel=Channel.SMS, closed_at=T0, closed_by="mgarcia"
+            ),
+        )
+        await page.click("#ask-contact")
+        await page.keyboard.press("Enter")
+        await expect(erase.get_by_role("button")).to_have_text("Erase 2 conversations")
+        await erase.get_by_label("I understand that this cannot be undone").check()
+        await erase.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "records-erase-ready")
+        await erase.get_by_role("button").click()
+        await expect(page.locator(".notice")).to_contain_text("Erased 2 conversations")
+        await expect(page.locator("#answer-heading")).to_have_text(
+            "0 conversations for (817) 555-0142"
+        )
+        await shoot(page, tmp_path, "records-erased")
+        assert await serious_violations(page) == []
+
         await page.get_by_role("link", name="Access log", exact=True).click()
         rows = page.locator("table.log-table tbody tr")
         await expect(rows.first).to_contain_text("Records request")
+        await expect(rows.nth(2)).to_contain_text("Erased on request")
         await expect(rows.first).to_contain_text("FERPA request 2026-014")
         await shoot(page, tmp_path, "records-access-log")
         assert await serious_violations(page) == []

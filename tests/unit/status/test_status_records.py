@@ -13,11 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import T0, bearer
+from status_fakes import T0, FakePublisher, bearer
 
 from services.status.conversations.retention import purge_expired
+from services.status.handlers import Assigning, apply
 from services.status.models import TranscriptAccess
-from shared.events import Channel, ConversationClosed
+from shared.events import Channel, ConversationClosed, ConversationErased, StaffNoteAdded
+from shared.topics import DESK
 
 ADMIN = bearer("dkim")
 REASON = "FERPA request 2026-014"
@@ -221,3 +223,170 @@ async def test_a_closed_conversation_read_by_its_staff_is_in_the_log_with_its_cl
         ("dkim", "records", REASON),
         ("mgarcia", "read", None),
     ]
+
+
+async def close_today(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await scene._apply(
+        sessions,
+        ConversationClosed(
+            conversation_id=scene.SMS, channel=Channel.SMS, closed_at=T0, closed_by="mgarcia"
+        ),
+    )
+
+
+async def erase(client: httpx.AsyncClient, contact: str, **more: object) -> httpx.Response:
+    body = {"contact": contact, "reason": "erasure request 2026-003", "confirm": True, **more}
+    return await client.post("/admin/records/erase", json=body, headers=ADMIN)
+
+
+async def test_an_erasure_removes_every_closed_conversation_of_the_patron_at_once(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """A community member asked that their conversations be deleted: the only way had been to
+    wait a year for retention, or SQL on every database (a privacy review)."""
+    await scene.sms(sessions)
+    await scene.crisis(sessions)  # another patron's: untouched
+    await close_today(sessions)
+    answer = await erase(client, "817-555-0142")
+    assert answer.status_code == 200, answer.text
+    assert sorted(answer.json()["erased"]) == sorted(["sms-rooms", scene.SMS])
+    published = publisher.on(DESK.name)
+    assert {e.conversation_id for e in published} == {"sms-rooms", scene.SMS}  # type: ignore[attr-defined]
+    assert all(isinstance(e, ConversationErased) for e in published)
+    assert [k for t, _, k in publisher.sent if t == DESK.name] == [
+        e.conversation_id
+        for e in published  # type: ignore[attr-defined]
+    ]
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
+    assert (view["purged"], view["messages"], view["patron"]["contact"]) == (True, [], None)
+    assert (await ask(client, "+18175550142")).json()["conversations"] == []
+    other = (await client.get(f"/conversations/{scene.CRISIS}", headers=ADMIN)).json()
+    assert other["messages"]
+    rows = [r for r in await log_rows(sessions) if r.action == "erase"]
+    assert sorted(r.conversation_id or "" for r in rows) == sorted(["sms-rooms", scene.SMS])
+    assert {r.detail for r in rows} == {"erasure request 2026-003"}
+    # the events applied again by the consumer find nothing left, and a replay stays out
+    async with sessions() as session:
+        for n, event in enumerate(published):
+            await apply(session, event_id=f"erased-{n}", data=event, assigning=Assigning())
+        await session.commit()
+    await scene._apply(
+        sessions,
+        scene.message(
+            scene.SMS, Channel.SMS, scene.SMS_TEXT, minutes_ago=12, contact="+18175550142"
+        ),
+    )
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
+    assert view["messages"] == []
+
+
+async def test_an_open_conversation_is_never_erased_from_under_the_desk(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await scene.sms(sessions)  # today's thread is open
+    answer = await erase(client, "+18175550142")
+    assert answer.status_code == 409
+    assert "still open: close it on the console first" in answer.json()["detail"]
+    assert publisher.on(DESK.name) == []
+    view = (await client.get("/conversations/sms-rooms", headers=ADMIN)).json()
+    assert view["messages"]  # the closed one too: nothing was erased
+    assert [r for r in await log_rows(sessions) if r.action == "erase"] == []
+
+
+async def test_with_the_broker_away_nothing_is_erased(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    await scene.sms(sessions)
+    await close_today(sessions)
+    publisher.fail = True
+    answer = await erase(client, "+18175550142")
+    assert answer.status_code == 503
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
+    assert view["messages"] and view["purged"] is False
+    publisher.fail = False
+    assert (await erase(client, "+18175550142")).status_code == 200  # asked again: erased
+
+
+@pytest.mark.parametrize(
+    ("headers", "more", "status"),
+    [
+        (bearer("lokafor"), {}, 403),
+        (bearer("mgarcia"), {}, 403),
+        (ADMIN, {"confirm": False}, 422),
+        (ADMIN, {"confirm": "yes"}, 422),
+    ],
+)
+async def test_an_erasure_is_for_admins_who_confirm_it(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    headers: dict[str, str],
+    more: dict[str, object],
+    status: int,
+) -> None:
+    await scene.sms(sessions)
+    await close_today(sessions)
+    body = {"contact": "+18175550142", "reason": "erasure request 2026-003", "confirm": True}
+    answer = await client.post("/admin/records/erase", json={**body, **more}, headers=headers)
+    assert answer.status_code == status
+    assert publisher.on(DESK.name) == []
+
+
+async def test_a_status_rebuilt_from_the_topics_keeps_an_erasure_whatever_the_order(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The erasure applied before the conversation's own events (another topic): the replayed
+    messages from before it stay out; the patron's message after it opens it again."""
+    erased_at = T0 - timedelta(minutes=1)
+    event = ConversationErased(
+        conversation_id=scene.SMS,
+        channel=Channel.SMS,
+        opened_at=T0 - timedelta(minutes=12),
+        staff_id="dkim",
+        reason="erasure request 2026-003",
+        erased_at=erased_at,
+    )
+    await scene._apply(sessions, event)
+    await scene.sms(sessions)  # the replay: its messages are from before the erasure
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
+    assert (view["state"], view["messages"], view["patron"]["contact"]) == ("closed", [], None)
+    await scene._apply(
+        sessions,
+        scene.message(
+            scene.SMS, Channel.SMS, "one more question", minutes_ago=0, contact="+18175550142"
+        ),
+    )
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
+    assert view["state"] == "open"
+    assert [m["text"] for m in view["messages"] if m["direction"] == "in"] == ["one more question"]
+
+
+async def test_an_erasure_in_the_same_batch_as_the_conversations_lines_leaves_none(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Lines an earlier event of the batch made are not written after the erasure."""
+    await scene.sms(sessions)
+    await close_today(sessions)
+    note = StaffNoteAdded(
+        note_id="n-1", conversation_id=scene.SMS, staff_id="mgarcia", text="call back", at=T0
+    )
+    erased = ConversationErased(
+        conversation_id=scene.SMS,
+        channel=Channel.SMS,
+        opened_at=T0 - timedelta(minutes=12),
+        staff_id="dkim",
+        reason="erasure request 2026-003",
+        erased_at=T0 + timedelta(minutes=1),
+    )
+    async with sessions() as session:
+        await apply(session, event_id="b-1", data=note, assigning=Assigning())
+        await apply(session, event_id="b-2", data=erased, assigning=Assigning())
+        await session.commit()
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
+    assert (view["purged"], view["messages"]) == (True, [])
