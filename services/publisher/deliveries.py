@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.publisher.tables import Delivery, Subscription
 from shared.events import AnyEvent, derived_id
+from shared.topics import PUBLIC
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 STATES = (PENDING, DELIVERED, DEAD)
@@ -220,3 +221,23 @@ def view(row: Delivery) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
     }
+
+
+FINISHED_KEEP_DAYS = PUBLIC.retention_days or 365
+"""How long a delivered or dead delivery is kept, by its event's time: as long as the public
+stream keeps the event (a replay re-queues these rows; older ones could not be sent again)."""
+
+
+async def purge_finished(session: AsyncSession, *, now: datetime, limit: int = 5000) -> int:
+    """Delete up to `limit` delivered or dead deliveries of events older than
+    FINISHED_KEEP_DAYS (the table had grown by a row per event and subscription for good);
+    the caller commits. How many."""
+    cutoff = now - timedelta(days=FINISHED_KEEP_DAYS)
+    old = (
+        select(Delivery.id)
+        .where(Delivery.state.in_((DELIVERED, DEAD)), Delivery.event_time < cutoff)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result: Any = await session.execute(delete(Delivery).where(Delivery.id.in_(old)))
+    return int(result.rowcount or 0)

@@ -75,6 +75,11 @@ subscription's limit of its own due rows, so a slot that frees starts the next f
 without a query."""
 
 
+PURGE_INTERVAL_S = 3600.0
+"""How often the worker deletes the finished deliveries of events older than the public
+stream's retention (`deliveries.purge_finished`)."""
+
+
 @dataclass
 class WebhookWorker:
     """Sends due deliveries and records each attempt; subscriptions do not wait for each other.
@@ -105,6 +110,8 @@ class WebhookWorker:
     _new_work: bool = field(default=True, init=False)
     _next_look: float = field(default=0.0, init=False)
     """Event loop time of the next look whatever happens (the poll interval, a retry due)."""
+    _next_purge: float = field(default=0.0, init=False)
+    """Event loop time of the next purge of old finished deliveries (hourly)."""
 
     def backoff_s(self, attempts: int) -> float:
         """Exponential backoff with full jitter, capped (attempts counts those already made)."""
@@ -286,6 +293,15 @@ class WebhookWorker:
                 del self._busy[subscription_id]
             self.wake.set()  # a slot is free
 
+    async def purge(self) -> int:
+        """Delete the finished deliveries of events the public stream no longer keeps."""
+        async with self.sessions() as session:
+            purged = await deliveries.purge_finished(session, now=self.clock())
+            await session.commit()
+        if purged:
+            log.info("old finished deliveries deleted", extra={"count": purged})
+        return purged
+
     async def drain(self) -> int:
         """Start what is due (within the limits) and wait for those attempts; how many."""
         started = await self.start_due()
@@ -304,6 +320,9 @@ class WebhookWorker:
                         self._next_look = loop.time() + self.settings.webhook_poll_interval_s
                         await self.look()
                     self.start_fetched()
+                    if loop.time() >= self._next_purge:
+                        self._next_purge = loop.time() + PURGE_INTERVAL_S
+                        await self.purge()
                 except Exception as exc:  # the database may be briefly unavailable; keep going
                     log.warning(
                         "webhook pass failed",

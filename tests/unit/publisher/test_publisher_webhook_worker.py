@@ -9,15 +9,16 @@ than its limit; once it answers, its backlog is delivered too (at least once, no
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.publisher import deliveries, subscriptions
 from services.publisher.egress import Egress
@@ -315,3 +316,28 @@ async def test_a_retry_recorded_while_the_worker_looks_is_not_left_for_the_next_
     finally:
         await stop(worker, stopping, task)
     assert receiver.failed == receiver.delivered
+
+
+async def test_finished_deliveries_go_once_the_public_stream_no_longer_keeps_their_events(
+    setup: tuple[WebhookWorker, Receivers],
+) -> None:
+    """A row per event and subscription had been kept for good (a privacy review: per-
+    conversation crisis routes with their times, linkable to a chat platform's ids)."""
+    worker, _ = setup
+    await backlog(worker, "campus.example.edu")
+    async with worker.sessions() as session:
+        ids = list((await session.execute(select(Delivery.id).order_by(Delivery.id))).scalars())
+        await session.execute(update(Delivery).values(event_time=T))  # the events' own times
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(ids[:5])).values(state=deliveries.DELIVERED)
+        )
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(ids[5:7])).values(state=deliveries.DEAD)
+        )
+        await session.commit()
+    keep = deliveries.FINISHED_KEEP_DAYS
+    early = dataclasses.replace(worker, clock=lambda: T + timedelta(days=keep, seconds=-1))
+    assert await early.purge() == 0
+    late = dataclasses.replace(worker, clock=lambda: T + timedelta(days=keep, seconds=1))
+    assert await late.purge() == 7
+    assert await states(worker) == {deliveries.PENDING: BACKLOG - 7}  # never one still owed
