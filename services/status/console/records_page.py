@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from services.status import records
 from services.status import staff as staff_service
@@ -96,25 +97,12 @@ async def find_records(request: Request, res: ResourcesDep, session: SessionDep)
     admin = await signed_in_admin(request, res, session, form=form, refused=ADMINS_ONLY)
     if isinstance(admin, Response):
         return admin
-    values = {name: str(form.get(name) or "").strip() for name in ("contact", "reason")}
-    values["reason"] = " ".join(values["reason"].split())
-    ask = FormState(values=values)
-    if not 3 <= len(values["contact"]) <= 320:
-        ask.errors["contact"] = CONTACT_WORDS
-    if not 3 <= len(values["reason"]) <= 300:
-        ask.errors["reason"] = REASON_WORDS
+    ask = _asked(form)
+    values = ask.values
     if ask.errors:
         context = _context(admin, ask=ask, answer=None, erasure=None)
         return _render(request, "records.html", context, 422)
-    answer = await records.patron_records(
-        session=session,
-        actor=admin.actor,
-        contact=values["contact"],
-        reason=values["reason"],
-        now=res.clock(),
-        department_name=res.book.department_name,
-    )
-    await session.commit()
+    answer = await _records(res, session, admin, values)
     if form.get("format") == "json":
         return Response(
             json.dumps(answer, ensure_ascii=False, indent=2),
@@ -124,9 +112,51 @@ async def find_records(request: Request, res: ResourcesDep, session: SessionDep)
                 "Cache-Control": "no-store",
             },
         )
+    return await _answer_page(request, res, session, admin, ask, answer, None, 200)
+
+
+def _asked(form: FormData) -> FormState:
+    """The contact and the request a form sent, with what is wrong with them in words."""
+    values = {name: str(form.get(name) or "").strip() for name in ("contact", "reason")}
+    values["reason"] = " ".join(values["reason"].split())
+    ask = FormState(values=values)
+    if not 3 <= len(values["contact"]) <= 320:
+        ask.errors["contact"] = CONTACT_WORDS
+    if not 3 <= len(values["reason"]) <= 300:
+        ask.errors["reason"] = REASON_WORDS
+    return ask
+
+
+async def _records(
+    res: Resources, session: AsyncSession, admin: Admin, values: dict[str, str]
+) -> dict[str, Any]:
+    """The patron's records for the form's contact and request (access logged, committed)."""
+    answer = await records.patron_records(
+        session=session,
+        actor=admin.actor,
+        contact=values["contact"],
+        reason=values["reason"],
+        now=res.clock(),
+        department_name=res.book.department_name,
+    )
+    await session.commit()
+    return answer
+
+
+async def _answer_page(
+    request: Request,
+    res: Resources,
+    session: AsyncSession,
+    admin: Admin,
+    ask: FormState,
+    answer: dict[str, Any],
+    erasure: dict[str, str] | None,
+    status: int,
+) -> Response:
+    """The records page with an answer (never cached: it is the patron's whole record)."""
     shown = await _answer_view(answer, res, session)
-    context = _context(admin, ask=ask, answer=shown, erasure=None)
-    response = _render(request, "records.html", context)
+    context = _context(admin, ask=ask, answer=shown, erasure=erasure)
+    response = _render(request, "records.html", context, status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -187,10 +217,9 @@ async def erase_records(request: Request, res: ResourcesDep, session: SessionDep
     admin = await signed_in_admin(request, res, session, form=form, refused=ADMINS_ONLY)
     if isinstance(admin, Response):
         return admin
-    values = {name: str(form.get(name) or "").strip() for name in ("contact", "reason")}
-    values["reason"] = " ".join(values["reason"].split())
-    ask = FormState(values=values)
-    if not 3 <= len(values["contact"]) <= 320 or not 3 <= len(values["reason"]) <= 300:
+    ask = _asked(form)
+    values = ask.values
+    if ask.errors:
         context = _context(admin, ask=ask, answer=None, erasure=None)
         return _render(request, "records.html", context, 422)
     if form.get("confirm") != "yes":
@@ -225,20 +254,8 @@ async def erase_records(request: Request, res: ResourcesDep, session: SessionDep
                 f"log with “{values['reason']}”."
             }
             status = 200
-    answer = await records.patron_records(
-        session=session,
-        actor=admin.actor,
-        contact=values["contact"],
-        reason=values["reason"],
-        now=res.clock(),
-        department_name=res.book.department_name,
-    )
-    await session.commit()
-    shown = await _answer_view(answer, res, session)
-    context = _context(admin, ask=ask, answer=shown, erasure=outcome)
-    response = _render(request, "records.html", context, status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    answer = await _records(res, session, admin, values)
+    return await _answer_page(request, res, session, admin, ask, answer, outcome, status)
 
 
 @router.get("/access-log", response_class=HTMLResponse, summary="Access log page")
