@@ -79,8 +79,10 @@ async def on_erased(session: AsyncSession, data: ConversationErased, _assigning:
             ),
         )
     await transcript.drop_lines(session, data.conversation_id, until=data.erased_at)
-    if conv.state != "closed":
+    if conv.state != "closed" and conv.last_message_at > data.erased_at:
         return  # the patron wrote again after the erasure: their new messages stay
+    if conv.state != "closed":  # its close, on another topic, is not applied yet (a rebuild)
+        conv.state, conv.closed_at = "closed", data.erased_at
     for name, value in ERASED.items():
         setattr(conv, name, value)
     if conv.purged_at is None:

@@ -390,3 +390,24 @@ async def test_an_erasure_in_the_same_batch_as_the_conversations_lines_leaves_no
         await session.commit()
     view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
     assert (view["purged"], view["messages"]) == (True, [])
+
+
+async def test_an_erasure_applied_before_the_close_it_followed_still_erases(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A rebuild applies the erasure (refdesk.desk) before the close (refdesk.interactions):
+    the conversation read as open, and its replayed close then left it closed with its
+    timeline (a real-broker test in a loaded run)."""
+    await scene.sms(sessions)  # today's thread, open: its close comes after the erasure
+    erased = ConversationErased(
+        conversation_id=scene.SMS,
+        channel=Channel.SMS,
+        opened_at=T0 - timedelta(minutes=12),
+        staff_id="dkim",
+        reason="erasure request 2026-003",
+        erased_at=T0 + timedelta(minutes=1),
+    )
+    await scene._apply(sessions, erased)
+    await close_today(sessions)  # closed at T0, before the erasure
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
+    assert (view["state"], view["purged"], view["messages"]) == ("closed", True, [])
