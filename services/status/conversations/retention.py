@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import (
@@ -45,11 +45,18 @@ def never_shown_expired(cutoff: datetime, limit: int = BATCH) -> Select[str]:
 
 
 def open_silent_expired(cutoff: datetime, limit: int = BATCH) -> Select[str]:
-    """Open conversations whose last message is before `cutoff`: nobody closed them, and
-    nothing was written since (read off `ix_conversations_open_last_message`)."""
+    """Open conversations nobody has touched since `cutoff`: the patron's last message, the
+    last staff reply and the last claim all before it (read off
+    `ix_conversations_open_last_message`; a reply staff wrote minutes ago keeps it)."""
+    c = Conversation
     return (
-        select(Conversation.conversation_id)
-        .where(broad(IS_OPEN), Conversation.last_message_at < cutoff)
+        select(c.conversation_id)
+        .where(
+            broad(IS_OPEN),
+            c.last_message_at < cutoff,
+            or_(c.answered_at.is_(None), c.answered_at < cutoff),
+            or_(c.assignee_since.is_(None), c.assignee_since < cutoff),
+        )
         .limit(limit)
     )
 

@@ -700,6 +700,32 @@ async def test_an_open_conversation_silent_past_retention_is_closed_and_purged(
     assert "left-open" not in [r["conversation_id"] for r in queue["items"]]
 
 
+async def test_an_open_conversation_staff_answered_lately_is_kept(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    resources: Resources,
+    clock: Clock,
+) -> None:
+    """Only the patron's messages counted: a conversation a librarian had replied to minutes
+    before was closed and purged with the reply (an outside probe)."""
+    await patron_writes(
+        sessions, "worked", "my TCC ID is 0123456", channel=Channel.SMS, contact="+18175550114"
+    )
+    days = resources.settings.transcript_retention_days
+    clock.advance(days * 86400 - 600)
+    assert (await client.post("/conversations/worked/claim", headers=bearer("mgarcia"))).is_success
+    reply = await client.post(
+        "/conversations/worked/replies",
+        json={"text": "Still looking into it."},
+        headers=bearer("mgarcia"),
+    )
+    assert reply.status_code == 202, reply.text
+    clock.advance(1200)  # the patron's message is past retention; the reply and claim are not
+    await tick(resources)
+    view = (await client.get("/conversations/worked", headers=bearer("mgarcia"))).json()
+    assert (view["state"], view["purged"]) == ("open", False)
+
+
 async def test_a_later_sender_in_the_thread_never_redirects_the_desks_replies(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
