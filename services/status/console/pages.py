@@ -151,7 +151,9 @@ async def conversation_context(
     ]
     return {
         "me": actor.id,
-        "patron_label": patron["name"] or (None if chat else contact) or "Chat visitor",
+        "patron_label": "Patron (details removed)"
+        if view["purged"]
+        else patron["name"] or (None if chat else contact) or "Chat visitor",
         "contact_label": contact,
         "contact_tel": None if chat else views.dialable(patron["contact"]),
         "texted_from_label": views.readable_contact(patron.get("texted_from")),

@@ -180,12 +180,28 @@ def check(act: Act, actor: Actor, conv: Conversation) -> None:
         raise Forbidden(_why(act, rel))
     if gated(act, rel):
         raise Conflict("acknowledge the crisis before anything else is done with it")
+    if act is not Act.VIEW and conv.purged_at is not None:
+        raise Conflict(PURGED)
+
+
+PURGED = (
+    "this conversation's transcript and the patron's details were removed (retention, or an "
+    "erasure on the patron's request): nothing more can be added to it"
+)
+"""Why nothing is done with a purged conversation: a note written after the purge was kept
+for good, where no records request could find it (an outside probe)."""
 
 
 def permitted(actor: Actor, conv: Conversation) -> dict[str, bool]:
     """Every action and whether the actor may do it now (the page shows only these)."""
     rel = relation(actor, conv)
-    return {act.value: allowed(act, actor, rel) and not gated(act, rel) for act in Act}
+    purged = conv.purged_at is not None
+    return {
+        act.value: allowed(act, actor, rel)
+        and not gated(act, rel)
+        and (act is Act.VIEW or not purged)
+        for act in Act
+    }
 
 
 def _held(act: Act, rel: Relation) -> bool:

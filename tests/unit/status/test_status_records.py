@@ -411,3 +411,32 @@ async def test_an_erasure_applied_before_the_close_it_followed_still_erases(
     await close_today(sessions)  # closed at T0, before the erasure
     view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
     assert (view["state"], view["purged"], view["messages"]) == ("closed", True, [])
+
+
+async def test_nothing_is_added_to_a_purged_conversation(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A note written after the purge (the console still offered the note box) was kept for
+    good where no records request could find it: a name and a TCC ID in it (an outside probe)."""
+    await scene.sms(sessions)
+    await close_today(sessions)
+    assert (await erase(client, "+18175550142")).status_code == 200
+    note = await client.post(
+        f"/conversations/{scene.SMS}/notes",
+        json={"text": "Ana Other, TCC ID 0123456, called back"},
+        headers=bearer("mgarcia"),
+    )
+    assert note.status_code == 409
+    assert "nothing more can be added" in note.json()["detail"]
+    view = (await client.get(f"/conversations/{scene.SMS}", headers=bearer("mgarcia"))).json()
+    assert view["messages"] == [] and not view["permitted"]["note"]
+    assert view["permitted"]["view"]
+    client.cookies.clear()
+    assert (
+        await client.post(
+            "/dashboard/login", data={"staff_id": "mgarcia", "token": "dev-mgarcia-token"}
+        )
+    ).status_code == 303
+    page = (await client.get(f"/dashboard/c/{scene.SMS}")).text
+    assert "Patron (details removed)" in page and "nothing more can be added to it" in page
+    assert 'id="note-form"' not in page and "Chat visitor" not in page
