@@ -11,6 +11,7 @@ too, newest first, without SQL.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from services.status.conversations.reading import DIRECTION_ORDER, message_view
 from services.status.conversations.search import contact_keys
 from services.status.errors import Conflict
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
+from services.status.resources import Resources
 from services.status.staff import staff_names
 from shared.clock import DESK_TZ
 from shared.events import Channel, ConversationErased
@@ -39,27 +41,58 @@ RECORDS = "records"
 ERASE = "erase"
 """The access-log action of an erasure on a patron's request."""
 
-HELD_ELSEWHERE = (
-    {
-        "service": "ingest",
-        "what": "the number's text thread (which conversation its next text joins) and the "
-        "email threads' Message-IDs, no message text",
-        "kept": "REFDESK_TRANSCRIPT_RETENTION_DAYS after the thread's last message",
-    },
-    {
-        "service": "notifier",
-        "what": "each message refdesk sent, as sent, with its recipient (the send ledger)",
-        "kept": "REFDESK_TRANSCRIPT_RETENTION_DAYS after it was sent; a number's opt-out "
-        "(STOP) for as long as it stands",
-    },
-    {
-        "service": "Kafka",
-        "what": "the events the services exchanged, with the patron's messages",
-        "kept": "REFDESK_RAW_RETENTION_DAYS (7 days by default)",
-    },
-)
-"""What other services hold of a patron, and for how long (docs/security.md, "Where student
-data lives"): an answer says so, since a request may reach those copies too."""
+
+@dataclass(frozen=True)
+class Retention:
+    """The days the deployment keeps what it keeps (REFDESK_TRANSCRIPT_RETENTION_DAYS,
+    REFDESK_RAW_RETENTION_DAYS), for an answer to say in days."""
+
+    transcript_days: int = 365
+    raw_days: int = 7
+
+
+def retention_of(res: Resources) -> Retention:
+    """This deployment's retention, from the status service's settings."""
+    settings = res.settings
+    return Retention(settings.transcript_retention_days, settings.raw_retention_days)
+
+
+def held_elsewhere(kept: Retention) -> list[dict[str, str]]:
+    """What is held of a patron outside the status service, and for how long, with this
+    deployment's days (docs/security.md, "Where student data lives"): a request may reach
+    those copies too."""
+    days = f"{kept.transcript_days} day{'' if kept.transcript_days == 1 else 's'}"
+    raw = f"{kept.raw_days + 1} days"
+    return [
+        {
+            "service": "ingest",
+            "what": "the number's text thread (which conversation its next text joins), and "
+            "keyed hashes of the email threads' Message-IDs and addresses; no message text",
+            "kept": f"{days} after the thread's last message, or until its conversation closes",
+        },
+        {
+            "service": "notifier",
+            "what": "each message refdesk sent, as sent, with its recipient (the send ledger)",
+            "kept": f"{days} after it was sent; a number's opt-out (STOP), as a keyed hash, for "
+            "as long as it stands",
+        },
+        {
+            "service": "Kafka",
+            "what": "the events the services exchanged, with the patron's messages and staff notes",
+            "kept": f"up to {raw} on the topics; up to 31 days on a dead-letter topic",
+        },
+        {
+            "service": "mailboxes",
+            "what": "the circulation managers' email (name, TCC ID, question) and the CARE "
+            "Team's alert (no message text)",
+            "kept": "the college's mail retention, not refdesk's",
+        },
+        {
+            "service": "backups",
+            "what": "the databases as they were when backed up",
+            "kept": "as long as the backups are kept",
+        },
+    ]
 
 
 async def patron_records(
@@ -70,12 +103,12 @@ async def patron_records(
     reason: str,
     now: datetime,
     department_name: Callable[[str], str],
+    kept: Retention = Retention(),
 ) -> dict[str, Any]:
     """Every conversation of this contact (a phone number however typed, an email address,
     a chat visitor's id), oldest first, each with its whole transcript; the access-log rows
     are written in the caller's transaction."""
-    keys = contact_keys(contact)
-    convs = await _of_contact(session, keys)
+    keys, convs = await _of(session, contact)
     more = len(convs) > RECORDS_LIMIT
     convs = convs[:RECORDS_LIMIT]
     lines = await _lines_of(session, [c.conversation_id for c in convs])
@@ -92,16 +125,51 @@ async def patron_records(
             _record(c, lines.get(c.conversation_id, []), names, department_name) for c in convs
         ],
         "more": more,
-        "held_elsewhere": list(HELD_ELSEWHERE),
+        "held_elsewhere": held_elsewhere(kept),
     }
 
 
-async def _of_contact(session: AsyncSession, keys: tuple[str, ...]) -> list[Conversation]:
-    """The contact's conversations, oldest first (one more than an answer holds)."""
+_NAMED_ADDRESS = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>")
+_SCHEME = re.compile(r"^\s*(?:tel|mailto|sms):", re.IGNORECASE)
+
+
+def as_typed(contact: str) -> str:
+    """A contact as people paste it, made plain: "Ana Probe <ana@x.edu>" is the address,
+    "tel:+18175550142" and "mailto:ana@x.edu" without their scheme."""
+    named = _NAMED_ADDRESS.search(contact)
+    if named:
+        return named[1]
+    return _SCHEME.sub("", contact).strip()
+
+
+async def _of(session: AsyncSession, typed: str) -> tuple[tuple[str, ...], list[Conversation]]:
+    """The typed contact's stored forms and its conversations; typed as a conversation id, that
+    conversation and, when it names its patron's contact, every other one of that contact."""
+    keys = contact_keys(as_typed(typed))
+    convs = await _of_contact(session, keys, typed.strip())
+    by_id = next((c for c in convs if c.conversation_id == typed.strip()), None)
+    if by_id is not None and by_id.patron_contact and by_id.patron_contact not in keys:
+        keys = contact_keys(by_id.patron_contact)
+        convs = await _of_contact(session, keys, by_id.conversation_id)
+    return keys, convs
+
+
+async def _of_contact(
+    session: AsyncSession, keys: tuple[str, ...], conversation_id: str | None = None
+) -> list[Conversation]:
+    """The contact's conversations, oldest first (one more than an answer holds), and the
+    conversation with this id (a chat whose platform gave no address is found by its id)."""
+    c = Conversation
     found = await session.execute(
-        select(Conversation)
-        .where(or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys)))
-        .order_by(Conversation.opened_at, Conversation.conversation_id)
+        select(c)
+        .where(
+            or_(
+                c.patron_contact.in_(keys),
+                c.texted_from.in_(keys),
+                c.conversation_id == (conversation_id or ""),
+            )
+        )
+        .order_by(c.opened_at, c.conversation_id)
         .limit(RECORDS_LIMIT + 1)
     )
     return list(found.scalars())
@@ -142,7 +210,7 @@ async def erasure(
     """The events that erase this contact's conversations not erased yet; Conflict while any
     of them is open (a conversation the desk is working, a crisis above all, is never erased
     from under it: close it first)."""
-    convs = await _of_contact(session, contact_keys(contact))
+    _keys, convs = await _of(session, contact)
     still_open = [c for c in convs if c.state != "closed"]
     if still_open:
         raise Conflict(
@@ -171,6 +239,7 @@ async def erase(
     events: list[ConversationErased],
     reason: str,
     now: datetime,
+    kept: Retention = Retention(),
 ) -> dict[str, Any]:
     """Erase what `erasure` found (once the broker has its events), each conversation a row
     of the access log (`erase`); the caller commits."""
@@ -182,7 +251,7 @@ async def erase(
         "reason": reason,
         "erased_at": now.isoformat(),
         "erased_by": actor.id,
-        "held_elsewhere": list(HELD_ELSEWHERE),
+        "held_elsewhere": held_elsewhere(kept),
     }
 
 
@@ -270,7 +339,7 @@ async def access_log(session: AsyncSession, wanted: LogFilter) -> dict[str, Any]
         query = query.where(log.action == wanted.action)
     if wanted.date_from:
         query = query.where(log.at >= datetime.combine(wanted.date_from, time.min, tzinfo=DESK_TZ))
-    if wanted.date_to:
+    if wanted.date_to and wanted.date_to < date.max:  # to=9999-12-31: no end
         end = datetime.combine(wanted.date_to + timedelta(days=1), time.min, tzinfo=DESK_TZ)
         query = query.where(log.at < end)
     if wanted.before is not None:

@@ -8,6 +8,7 @@ import csv
 import io
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -17,6 +18,7 @@ from services.status import records
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
+from services.status.records import retention_of
 from services.status.resources import publish_all
 from services.status.stats.api import refuse_unknown
 from services.status.stats.report import spreadsheet_cell
@@ -24,6 +26,10 @@ from shared.topics import DESK
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
+NO_NUL = r"^[^\x00]*$"
+"""No NUL character: PostgreSQL's text refuses one (a 500 had answered it)."""
+ROW_ID_MAX = 2**31 - 1
+"""The access log's ids are 32-bit integers (PostgreSQL refused a larger `before` with a 500)."""
 LOG_PARAMETERS = ("conversation_id", "staff_id", "action", "from", "to", "before", "limit")
 
 
@@ -33,11 +39,13 @@ class RecordsRequest(BaseModel):
     contact: str = Field(
         min_length=3,
         max_length=320,
-        description="the patron's phone number (typed any way), email address or chat id",
+        pattern=NO_NUL,
+        description="the patron's phone number (typed any way), email address or a conversation id",
     )
     reason: str = Field(
         min_length=3,
         max_length=300,
+        pattern=NO_NUL,
         description='the request this answers, as the access log keeps it: "FERPA request '
         '2026-014", "subpoena 26-CV-118"; no patron data',
     )
@@ -59,6 +67,7 @@ async def patron_records(
         reason=reason,
         now=res.clock(),
         department_name=res.book.department_name,
+        kept=retention_of(res),
     )
     await session.commit()
     return answer
@@ -90,7 +99,7 @@ async def erase_records(
     for event in events:
         await publish_all(res, [(DESK.name, event)], key=event.conversation_id)
     answer = await records.erase(
-        session=session, actor=actor, events=events, reason=reason, now=now
+        session=session, actor=actor, events=events, reason=reason, now=now, kept=retention_of(res)
     )
     await session.commit()
     return answer
@@ -103,13 +112,19 @@ def _asked(body: RecordsRequest) -> tuple[str, str]:
     return contact, reason
 
 
-ConversationQ = Annotated[str | None, Query(max_length=128)]
-StaffQ = Annotated[str | None, Query(max_length=64)]
-ActionQ = Annotated[str | None, Query(max_length=16)]
+ConversationQ = Annotated[str | None, Query(max_length=128, pattern=NO_NUL)]
+StaffQ = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
+ActionQ = Annotated[str | None, Query(max_length=16, pattern=NO_NUL)]
 FromQ = Annotated[date | None, Query(alias="from", description="first desk day (inclusive)")]
 ToQ = Annotated[date | None, Query(alias="to", description="last desk day (inclusive)")]
-BeforeQ = Annotated[int | None, Query(ge=1, description="rows older than this row id")]
+BeforeQ = Annotated[
+    int | None, Query(ge=1, le=ROW_ID_MAX, description="rows older than this row id")
+]
 LimitQ = Annotated[int, Query(ge=1, le=records.LOG_LIMIT)]
+CSV_LIMIT = 10_000
+"""The most rows one CSV file holds (a `Link` header names the next file when there are more:
+a file of the newest 500 had stopped there without a word)."""
+CsvLimitQ = Annotated[int, Query(ge=1, le=CSV_LIMIT)]
 
 
 async def _log(
@@ -172,17 +187,19 @@ async def access_log_csv(
     frm: FromQ = None,
     to: ToQ = None,
     before: BeforeQ = None,
-    limit: LimitQ = records.LOG_LIMIT,
+    limit: CsvLimitQ = CSV_LIMIT,
 ) -> Response:
-    """The same rows (at most 500 a file; `before` for the next), one header line."""
+    """The same rows, one header line, up to 10,000 a file; when there are more, a `Link`
+    header (rel="next") names the next file (`before`)."""
     data = await _log(
         request, actor, session, conversation_id, staff_id, action, frm, to, before, limit
     )
-    return Response(
-        log_csv(data["items"]),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="refdesk-access-log.csv"'},
-    )
+    headers = {"Content-Disposition": 'attachment; filename="refdesk-access-log.csv"'}
+    if data["next_before"] is not None:
+        query = {k: v for k, v in request.query_params.items() if k != "before"}
+        query["before"] = str(data["next_before"])
+        headers["Link"] = f'</admin/access-log.csv?{urlencode(query)}>; rel="next"'
+    return Response(log_csv(data["items"]), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 LOG_COLUMNS = ("id", "at", "staff_id", "staff_name", "action", "conversation_id", "detail")

@@ -29,6 +29,7 @@ from services.status.console.staff_page import (
 from services.status.deps import ResourcesDep, SessionDep
 from services.status.errors import Conflict, Unavailable
 from services.status.queue import CHANNEL_LABELS
+from services.status.records import retention_of
 from services.status.resources import Resources, publish_all
 from shared.topics import DESK
 
@@ -54,7 +55,7 @@ ACTION_WORDS = {
     "token-revoke": "Revoked a sign-in token",
 }
 """The access log's actions in words (an action the page does not know is shown as it is)."""
-CONTACT_WORDS = "Enter the patron's phone number, email address or chat id."
+CONTACT_WORDS = "Enter the patron's phone number, email address or a conversation id."
 REASON_WORDS = "Say which request this answers, like “FERPA request 2026-014”."
 LOG_PAGE = 100
 CONFIRM_WORDS = "Nothing was erased: tick the box that says the erasure cannot be undone."
@@ -120,9 +121,9 @@ def _asked(form: FormData) -> FormState:
     values = {name: str(form.get(name) or "").strip() for name in ("contact", "reason")}
     values["reason"] = " ".join(values["reason"].split())
     ask = FormState(values=values)
-    if not 3 <= len(values["contact"]) <= 320:
+    if not 3 <= len(values["contact"]) <= 320 or "\x00" in values["contact"]:
         ask.errors["contact"] = CONTACT_WORDS
-    if not 3 <= len(values["reason"]) <= 300:
+    if not 3 <= len(values["reason"]) <= 300 or "\x00" in values["reason"]:
         ask.errors["reason"] = REASON_WORDS
     return ask
 
@@ -138,6 +139,7 @@ async def _records(
         reason=values["reason"],
         now=res.clock(),
         department_name=res.book.department_name,
+        kept=retention_of(res),
     )
     await session.commit()
     return answer
@@ -244,7 +246,12 @@ async def erase_records(request: Request, res: ResourcesDep, session: SessionDep
             outcome, status = {"problem": BROKER_AWAY}, 503
         else:
             done = await records.erase(
-                session=session, actor=admin.actor, events=events, reason=values["reason"], now=now
+                session=session,
+                actor=admin.actor,
+                events=events,
+                reason=values["reason"],
+                now=now,
+                kept=retention_of(res),
             )
             await session.commit()
             count = len(done["erased"])
@@ -267,9 +274,9 @@ async def access_log_page(request: Request, res: ResourcesDep, session: SessionD
     params = request.query_params
     ignored: list[str] = []
     wanted = records.LogFilter(
-        conversation_id=(params.get("conversation_id") or "").strip()[:128] or None,
-        staff_id=(params.get("staff_id") or "").strip()[:64] or None,
-        action=(params.get("action") or "").strip()[:16] or None,
+        conversation_id=_param(params, "conversation_id", 128),
+        staff_id=_param(params, "staff_id", 64),
+        action=_param(params, "action", 16),
         date_from=_day(params.get("from"), "From", ignored),
         date_to=_day(params.get("to"), "To", ignored),
         before=_row_id(params.get("before")),
@@ -327,4 +334,13 @@ def _day(value: str | None, label: str, ignored: list[str]) -> date | None:
 
 
 def _row_id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+    """A page's `before` row id, or None when it is not one (ids are 32-bit integers)."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    return int(value) if int(value) < 2**31 else None
+
+
+def _param(params: Any, name: str, size: int) -> str | None:
+    """A filter as the address gave it, cut to its column's size, NULs dropped (PostgreSQL
+    refuses them)."""
+    return (params.get(name) or "").replace("\x00", "").strip()[:size] or None

@@ -191,3 +191,21 @@ async def test_an_erasure_posted_from_another_site_erases_nothing(
         headers={"Sec-Fetch-Site": "cross-site"},
     )
     assert answer.status_code == 403 and publisher.on(DESK.name) == []
+
+
+async def test_the_access_log_page_reads_edge_values_without_a_500(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await sign_in(client)
+    answer = await client.get(
+        "/dashboard/records/access-log",
+        params={
+            "conversation_id": "\x00",
+            "staff_id": "a\x00",
+            "to": "9999-12-31",
+            "before": "9" * 18,
+        },
+    )
+    assert answer.status_code == 200
+    bad = await post(client, contact="+1817555\x000142", reason=REASON)
+    assert bad.status_code == 422 and "conversation id" in bad.text
