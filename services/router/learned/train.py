@@ -31,6 +31,7 @@ from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
 from services.router.policy import Policy, default_policy_path, load_policy
+from shared.events import SMS_KEYWORD_RULE
 
 from . import data
 from .data import Example
@@ -89,12 +90,20 @@ def rules_outcomes(policy: Policy, rows: Sequence[Example]) -> list[RulesOutcome
     out: list[RulesOutcome] = []
     for r in rows:
         d = policy.decide(r.as_input())
+        route = f"{d.action.value}/{d.department}"
+        if [h.rule_id for h in d.rules] == [SMS_KEYWORD_RULE]:
+            # a text that is one keyword (STOP, HELP, START) is answered by refdesk itself,
+            # decided by no rule of the policy
+            out.append(
+                RulesOutcome(route=route, escalated=False, default=False, general_route=route)
+            )
+            continue
         fired = [by_id[h.rule_id] for h in d.rules]
         crisis = [f for f in fired if f.crisis]
         general = next(f for f in fired if not f.crisis)
         out.append(
             RulesOutcome(
-                route=f"{d.action.value}/{d.department}",
+                route=route,
                 escalated=bool(crisis),
                 default=general.id == catch_all,
                 topic_only=bool(crisis) and all(f.corroborate for f in crisis),

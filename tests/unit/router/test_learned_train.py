@@ -542,3 +542,19 @@ def test_a_message_too_short_for_the_net_is_decided_and_counted_as_the_router_do
     got = train.outcomes(model, rows, rules, preds, chosen, first)
     assert [o.escalated for o in got] == [False] * 100 + [True] * 5
     assert {(o.lang, o.risk) for o in got[:10]} == {("en", 0.0)}
+
+
+def test_a_keyword_text_in_the_corpus_is_its_own_route_in_training() -> None:
+    """A text that is one keyword ("STOP") is answered by refdesk itself, decided by no rule
+    of the policy: training had stopped on it (KeyError: 'sms-keyword')."""
+    from services.router.learned.train import rules_outcomes
+
+    policy = load_policy(default_policy_path())
+    rows = [
+        Example(Channel.SMS, "STOP", None, PatronRole.UNKNOWN, "en", "a", None, "answer/reference"),
+        Example(Channel.SMS, "is NE open", None, PatronRole.UNKNOWN, "en", "a", None, "x/y"),
+    ]
+    keyword, question = rules_outcomes(policy, rows)
+    assert (keyword.escalated, keyword.default) == (False, False)
+    assert keyword.general_route == keyword.route
+    assert not question.escalated
