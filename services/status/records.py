@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor
 from services.status.conversations.erasure import erase_closed
-from services.status.conversations.reading import DIRECTION_ORDER, message_view
+from services.status.conversations.reading import DIRECTION_ORDER, log_accesses, message_view
 from services.status.conversations.search import contact_keys
 from services.status.errors import Conflict
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
@@ -185,19 +185,7 @@ async def _log(
 ) -> None:
     """An access-log row per conversation, the request as its detail; one with no
     conversation when there was none (the request is in the log all the same)."""
-    await session.execute(
-        insert(TranscriptAccess),
-        [
-            {
-                "staff_id": actor.id,
-                "conversation_id": cid,
-                "action": action,
-                "at": now,
-                "detail": reason,
-            }
-            for cid in _or_none(conversation_ids)
-        ],
-    )
+    await log_accesses(session, actor, _or_none(conversation_ids), action, now, detail=reason)
 
 
 def _or_none(ids: list[str]) -> list[str | None]:

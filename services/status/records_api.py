@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -127,73 +128,51 @@ a file of the newest 500 had stopped there without a word)."""
 CsvLimitQ = Annotated[int, Query(ge=1, le=CSV_LIMIT)]
 
 
-async def _log(
+def log_filters(
     request: Request,
     actor: ActorDep,
-    session: SessionDep,
-    conversation_id: ConversationQ,
-    staff_id: StaffQ,
-    action: ActionQ,
-    frm: FromQ,
-    to: ToQ,
-    before: BeforeQ,
-    limit: LimitQ,
-) -> dict[str, Any]:
+    conversation_id: ConversationQ = None,
+    staff_id: StaffQ = None,
+    action: ActionQ = None,
+    frm: FromQ = None,
+    to: ToQ = None,
+    before: BeforeQ = None,
+) -> records.LogFilter:
+    """The access log's filters, for admins only (both routes' parameters but the limit)."""
     require_role(actor, "admin")
     refuse_unknown(request, *LOG_PARAMETERS)
     if frm and to and frm > to:
         raise InvalidInput("from: the first day is after the last")
-    wanted = records.LogFilter(
+    return records.LogFilter(
         conversation_id=conversation_id or None,
         staff_id=staff_id or None,
         action=action or None,
         date_from=frm,
         date_to=to,
         before=before,
-        limit=limit,
     )
-    return await records.access_log(session, wanted)
+
+
+LogFilters = Annotated[records.LogFilter, Depends(log_filters)]
 
 
 @router.get("/access-log", summary="The transcript access log, newest first")
 async def access_log(
-    request: Request,
-    actor: ActorDep,
-    session: SessionDep,
-    conversation_id: ConversationQ = None,
-    staff_id: StaffQ = None,
-    action: ActionQ = None,
-    frm: FromQ = None,
-    to: ToQ = None,
-    before: BeforeQ = None,
-    limit: LimitQ = 100,
+    wanted: LogFilters, session: SessionDep, limit: LimitQ = 100
 ) -> dict[str, Any]:
-    """Who read, searched, reported on, answered a records request for or administered
-    what, when (`read`, `search`, `macro`, `report`, `records`, `staff-...`, `token-...`);
-    `next_before` asks for the next page."""
-    return await _log(
-        request, actor, session, conversation_id, staff_id, action, frm, to, before, limit
-    )
+    """Who read, searched, reported on, answered a records request for, erased or
+    administered what, when (`read`, `search`, `macro`, `report`, `records`, `erase`,
+    `staff-...`, `token-...`); `next_before` asks for the next page."""
+    return await records.access_log(session, replace(wanted, limit=limit))
 
 
 @router.get("/access-log.csv", summary="The transcript access log as CSV")
 async def access_log_csv(
-    request: Request,
-    actor: ActorDep,
-    session: SessionDep,
-    conversation_id: ConversationQ = None,
-    staff_id: StaffQ = None,
-    action: ActionQ = None,
-    frm: FromQ = None,
-    to: ToQ = None,
-    before: BeforeQ = None,
-    limit: CsvLimitQ = CSV_LIMIT,
+    request: Request, wanted: LogFilters, session: SessionDep, limit: CsvLimitQ = CSV_LIMIT
 ) -> Response:
     """The same rows, one header line, up to 10,000 a file; when there are more, a `Link`
     header (rel="next") names the next file (`before`)."""
-    data = await _log(
-        request, actor, session, conversation_id, staff_id, action, frm, to, before, limit
-    )
+    data = await records.access_log(session, replace(wanted, limit=limit))
     headers = {"Content-Disposition": 'attachment; filename="refdesk-access-log.csv"'}
     if data["next_before"] is not None:
         query = {k: v for k, v in request.query_params.items() if k != "before"}

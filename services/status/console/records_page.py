@@ -94,15 +94,11 @@ async def records_page(request: Request, res: ResourcesDep, session: SessionDep)
 async def find_records(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """A patron's records as a page (or, with `format=json`, a JSON download); the form again,
     with the reasons next to its fields, when something is missing."""
-    form = await request.form(max_files=0, max_fields=10)
-    admin = await signed_in_admin(request, res, session, form=form, refused=ADMINS_ONLY)
-    if isinstance(admin, Response):
-        return admin
-    ask = _asked(form)
+    posted = await _posted(request, res, session)
+    if isinstance(posted, Response):
+        return posted
+    form, admin, ask = posted
     values = ask.values
-    if ask.errors:
-        context = _context(admin, ask=ask, answer=None, erasure=None)
-        return _render(request, "records.html", context, 422)
     answer = await _records(res, session, admin, values)
     if form.get("format") == "json":
         return Response(
@@ -114,6 +110,22 @@ async def find_records(request: Request, res: ResourcesDep, session: SessionDep)
             },
         )
     return await _answer_page(request, res, session, admin, ask, answer, None, 200)
+
+
+async def _posted(
+    request: Request, res: Resources, session: AsyncSession
+) -> tuple[FormData, Admin, FormState] | Response:
+    """A records form as posted, its admin and what it asks; or the answer for everyone and
+    everything else (not an admin, another site, the form again with what is missing)."""
+    form = await request.form(max_files=0, max_fields=10)
+    admin = await signed_in_admin(request, res, session, form=form, refused=ADMINS_ONLY)
+    if isinstance(admin, Response):
+        return admin
+    ask = _asked(form)
+    if ask.errors:
+        context = _context(admin, ask=ask, answer=None, erasure=None)
+        return _render(request, "records.html", context, 422)
+    return form, admin, ask
 
 
 def _asked(form: FormData) -> FormState:
@@ -215,15 +227,11 @@ async def _answer_view(
 async def erase_records(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """Erase the patron's closed conversations (records.py), once the box saying so is ticked;
     the records page again, saying what was done or why nothing was."""
-    form = await request.form(max_files=0, max_fields=10)
-    admin = await signed_in_admin(request, res, session, form=form, refused=ADMINS_ONLY)
-    if isinstance(admin, Response):
-        return admin
-    ask = _asked(form)
+    posted = await _posted(request, res, session)
+    if isinstance(posted, Response):
+        return posted
+    form, admin, ask = posted
     values = ask.values
-    if ask.errors:
-        context = _context(admin, ask=ask, answer=None, erasure=None)
-        return _render(request, "records.html", context, 422)
     if form.get("confirm") != "yes":
         outcome = {"problem": CONFIRM_WORDS}
         status = 422

@@ -43,10 +43,12 @@ async def log_accesses(
     conversation_ids: Iterable[str | None],
     action: str,
     at: datetime,
+    detail: str | None = None,
 ) -> None:
-    """A line of the access log per conversation (one INSERT), in the caller's transaction."""
+    """A line of the access log per conversation (one INSERT), in the caller's transaction;
+    `detail` (a records request's name) on each."""
     values = [
-        {"staff_id": actor.id, "conversation_id": cid, "action": action, "at": at}
+        {"staff_id": actor.id, "conversation_id": cid, "action": action, "at": at, "detail": detail}
         for cid in conversation_ids
     ]
     if values:

@@ -592,6 +592,19 @@ async def bounce_arrives(sessions: async_sessionmaker[AsyncSession]) -> None:
 CARE_ALERT_ID = f"care-alert-{CRISIS}@refdesk.tccd.edu"
 
 
+def care_alert_asked(at: Any) -> NotificationRequested:
+    """The router's ask for the crisis chat's CARE Team alert, by email."""
+    return NotificationRequested(
+        idempotency_key=f"n-{CRISIS}-crisis-alert",
+        kind=NotificationKind.CRISIS_ALERT,
+        channel=Channel.EMAIL,
+        recipient="care.team@tccd.edu",
+        conversation_id=CRISIS,
+        priority=Priority.URGENT,
+        requested_at=at,
+    )
+
+
 async def care_alert_bounced(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Given the crisis chat, whose CARE Team alert went out by email and bounced: the team's
     address no longer exists."""
@@ -600,15 +613,7 @@ async def care_alert_bounced(sessions: async_sessionmaker[AsyncSession]) -> None
     at = T0 - timedelta(minutes=5.9)
     await _apply(
         sessions,
-        NotificationRequested(
-            idempotency_key=key,
-            kind=NotificationKind.CRISIS_ALERT,
-            channel=Channel.EMAIL,
-            recipient="care.team@tccd.edu",
-            conversation_id=CRISIS,
-            priority=Priority.URGENT,
-            requested_at=at,
-        ),
+        care_alert_asked(at),
         NotificationDelivered(
             idempotency_key=key,
             conversation_id=CRISIS,
@@ -641,17 +646,7 @@ async def care_alert_not_out(
     reason, the notifier is still trying (it has announced nothing)."""
     await crisis(sessions)
     at = T0 - timedelta(minutes=5.9)
-    events: list[BaseModel] = [
-        NotificationRequested(
-            idempotency_key=CARE_ALERT_KEY,
-            kind=NotificationKind.CRISIS_ALERT,
-            channel=Channel.EMAIL,
-            recipient="care.team@tccd.edu",
-            conversation_id=CRISIS,
-            priority=Priority.URGENT,
-            requested_at=at,
-        )
-    ]
+    events: list[BaseModel] = [care_alert_asked(at)]
     if reason is not None:
         events.append(
             NotificationDelivered(
