@@ -10,10 +10,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from status_kafka_helpers import status_settings
 
 from services.status.app import create_app
 from services.status.consumers import TOPICS
-from services.status.settings import StatusSettings
 from shared.kafka import ensure_topics
 from shared.settings import CommonSettings
 from tests.kafka_helpers import start_groups_at_end
@@ -36,14 +36,6 @@ async def status_server(
     await ensure_topics(CommonSettings(kafka_bootstrap=status_kafka, topic_partitions=1))
     group = f"test-status-{uuid.uuid4().hex[:10]}"
     await start_groups_at_end(status_kafka, group, list(TOPICS))
-    settings = StatusSettings(
-        env="development",
-        group=group,
-        kafka_bootstrap=status_kafka,
-        run_dir=run_dir,
-        database_url=f"sqlite+aiosqlite:///{run_dir / 'status.db'}",
-        sweep_interval_s=0.5,
-        topic_partitions=1,
-    )
+    settings = status_settings(status_kafka, group, run_dir)
     async with serving(create_app(settings), what="the status service", lifespan="on") as url:
         yield url

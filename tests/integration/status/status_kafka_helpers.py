@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
+from services.status.settings import StatusSettings
 from shared.events import new_event
 from shared.kafka import CONTENT_TYPE
 
@@ -80,3 +82,16 @@ async def queue_row(base_url: str, conversation_id: str, token: str) -> dict[str
         response = await client.get("/queue", headers={"Authorization": f"Bearer {token}"})
     rows = [r for r in response.json()["items"] if r["conversation_id"] == conversation_id]
     return rows[0] if rows else None
+
+
+def status_settings(bootstrap: str, group: str, run_dir: Path) -> StatusSettings:
+    """A status service of the tests: its own consumer group and a SQLite file in run_dir."""
+    return StatusSettings(
+        env="development",
+        group=group,
+        kafka_bootstrap=bootstrap,
+        run_dir=run_dir,
+        database_url=f"sqlite+aiosqlite:///{run_dir / 'status.db'}",
+        sweep_interval_s=0.5,
+        topic_partitions=1,
+    )

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from status_kafka_helpers import send, wait_for_record
+from status_kafka_helpers import send, status_settings, wait_for_record
 
 from services.status.app import create_app
 from services.status.consumers import TOPICS
-from services.status.settings import StatusSettings
 from shared.events import Action, Channel, InteractionReceived, Patron, Priority, RoutingDecided
 from shared.topics import DESK, INTERACTIONS, ROUTING
 from tests.eventually import eventually
@@ -91,15 +90,7 @@ async def test_an_erasure_survives_a_rebuild_from_the_topics(
         assert (view["purged"], view["messages"]) == (True, [])
 
     run_dir = tmp_path_factory.mktemp("status-rebuilt")
-    settings = StatusSettings(
-        env="development",
-        group=rebuild_group,
-        kafka_bootstrap=status_kafka,
-        run_dir=run_dir,
-        database_url=f"sqlite+aiosqlite:///{run_dir / 'status.db'}",
-        sweep_interval_s=0.5,
-        topic_partitions=1,
-    )
+    settings = status_settings(status_kafka, rebuild_group, run_dir)
     async with (
         serving(create_app(settings), what="a rebuilt status service", lifespan="on") as url,
         httpx.AsyncClient(base_url=url, headers=ADMIN) as client,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import console_scenes as scene
 import httpx
@@ -339,20 +339,24 @@ async def test_an_erasure_is_for_admins_who_confirm_it(
     assert publisher.on(DESK.name) == []
 
 
-async def test_a_status_rebuilt_from_the_topics_keeps_an_erasure_whatever_the_order(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    """The erasure applied before the conversation's own events (another topic): the replayed
-    messages from before it stay out; the patron's message after it opens it again."""
-    erased_at = T0 - timedelta(minutes=1)
-    event = ConversationErased(
+def sms_erased(*, at: datetime) -> ConversationErased:
+    """The erasure of today's SMS thread (opened 12 minutes before T0), as admin dkim asked."""
+    return ConversationErased(
         conversation_id=scene.SMS,
         channel=Channel.SMS,
         opened_at=T0 - timedelta(minutes=12),
         staff_id="dkim",
         reason="erasure request 2026-003",
-        erased_at=erased_at,
+        erased_at=at,
     )
+
+
+async def test_a_status_rebuilt_from_the_topics_keeps_an_erasure_whatever_the_order(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The erasure applied before the conversation's own events (another topic): the replayed
+    messages from before it stay out; the patron's message after it opens it again."""
+    event = sms_erased(at=T0 - timedelta(minutes=1))
     await scene._apply(sessions, event)
     await scene.sms(sessions)  # the replay: its messages are from before the erasure
     view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
@@ -377,14 +381,7 @@ async def test_an_erasure_in_the_same_batch_as_the_conversations_lines_leaves_no
     note = StaffNoteAdded(
         note_id="n-1", conversation_id=scene.SMS, staff_id="mgarcia", text="call back", at=T0
     )
-    erased = ConversationErased(
-        conversation_id=scene.SMS,
-        channel=Channel.SMS,
-        opened_at=T0 - timedelta(minutes=12),
-        staff_id="dkim",
-        reason="erasure request 2026-003",
-        erased_at=T0 + timedelta(minutes=1),
-    )
+    erased = sms_erased(at=T0 + timedelta(minutes=1))
     async with sessions() as session:
         await apply(session, event_id="b-1", data=note, assigning=Assigning())
         await apply(session, event_id="b-2", data=erased, assigning=Assigning())
@@ -400,14 +397,7 @@ async def test_an_erasure_applied_before_the_close_it_followed_still_erases(
     the conversation read as open, and its replayed close then left it closed with its
     timeline (a real-broker test in a loaded run)."""
     await scene.sms(sessions)  # today's thread, open: its close comes after the erasure
-    erased = ConversationErased(
-        conversation_id=scene.SMS,
-        channel=Channel.SMS,
-        opened_at=T0 - timedelta(minutes=12),
-        staff_id="dkim",
-        reason="erasure request 2026-003",
-        erased_at=T0 + timedelta(minutes=1),
-    )
+    erased = sms_erased(at=T0 + timedelta(minutes=1))
     await scene._apply(sessions, erased)
     await close_today(sessions)  # closed at T0, before the erasure
     view = (await client.get(f"/conversations/{scene.SMS}", headers=ADMIN)).json()
