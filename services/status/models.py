@@ -164,6 +164,10 @@ class Conversation(Base):
     care_alert_failed: Mapped[bool] = mapped_column(Boolean, default=False)
     """The CARE Team's alert email was refused for good: nobody outside the desk knows of the
     crisis, and the queue and the conversation say so (file the report by hand)."""
+    care_alert_unsent: Mapped[str | None] = mapped_column(String(128))
+    """The CARE Team's alert (its transcript line) still not sent `REPLY_OVERDUE` after it was
+    asked for (the relay down: the notifier keeps trying for hours): the queue says "CARE Team
+    alert not sent yet" until it goes out or fails (`sweep.flag_unsent_care_alerts`)."""
     keyword_answered: Mapped[str | None] = mapped_column(String(128))
     """The interaction id of the latest text the router decided was one keyword refdesk
     answered itself (STOP, HELP, HOURS): if it is the one message waiting, nobody need answer
@@ -222,6 +226,7 @@ class ConversationRow:
     unsent_reply: str | None = None
     failed_reply: str | None = None
     care_alert_failed: bool = False
+    care_alert_unsent: str | None = None
     keyword_answered: str | None = None
     bulk: bool = False
     closed_by: str | None = None
@@ -343,6 +348,31 @@ Index(
     TranscriptEntry.at,
     sqlite_where=REPLY_UNSENT,
     postgresql_where=REPLY_UNSENT,
+)
+
+CARE_ALERT_UNSENT = and_(
+    TranscriptEntry.kind == literal("crisis_alert", literal_execute=True),
+    TranscriptEntry.delivery_state.is_(None),
+)
+"""CARE Team alerts the notifier has not reported on yet: a few at any moment."""
+
+# the sweep looks every few seconds for CARE Team alerts still not out minutes after they were
+# asked for (migration 0024)
+Index(
+    "ix_transcript_care_alert_unsent",
+    TranscriptEntry.at,
+    sqlite_where=CARE_ALERT_UNSENT,
+    postgresql_where=CARE_ALERT_UNSENT,
+)
+
+CARE_ALERT_LATE = Conversation.care_alert_unsent.is_not(None)
+"""Conversations whose CARE Team alert is flagged as not sent yet."""
+
+Index(
+    "ix_conversations_care_alert_unsent",
+    Conversation.care_alert_unsent,
+    sqlite_where=CARE_ALERT_LATE,
+    postgresql_where=CARE_ALERT_LATE,
 )
 
 REOPENED = Conversation.unsent_reply.is_not(None)

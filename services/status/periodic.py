@@ -14,7 +14,12 @@ from services.status import metrics
 from services.status.conversations.retention import purge_expired
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence
-from services.status.sweep import due_reescalations, reopen_unsent, sweep_heartbeats
+from services.status.sweep import (
+    due_reescalations,
+    flag_unsent_care_alerts,
+    reopen_unsent,
+    sweep_heartbeats,
+)
 from services.status.token_use import token_use_of
 from shared.db import checkpoint
 from shared.logs import REPEATING
@@ -89,6 +94,7 @@ async def _crises(res: Resources, now: datetime) -> None:
 async def _unsent(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         await reopen_unsent(session=session, now=now)
+        await flag_unsent_care_alerts(session=session, now=now)
         await session.commit()
 
 

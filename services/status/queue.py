@@ -119,6 +119,7 @@ ROW_COLUMNS = (
     Conversation.unsent_reply,
     Conversation.failed_reply,
     Conversation.care_alert_failed,
+    Conversation.care_alert_unsent,
     Conversation.state,
     Conversation.subject,
     Conversation.preview,
@@ -177,6 +178,10 @@ def row_view(conv: QueueRow, now: datetime) -> dict[str, Any]:
         "reply_failed": c["failed_reply"] is not None and c["state"] == "open",
         # a crisis whose CARE Team alert email was refused for good: file the report by hand
         "care_alert_failed": bool(c["care_alert_failed"]) and c["crisis"],
+        # a crisis whose CARE Team alert is still not out minutes after it was asked for
+        "care_alert_unsent": c["care_alert_unsent"] is not None
+        and c["crisis"]
+        and not c["care_alert_failed"],
         "state": c["state"],
         "subject": c["subject"],
         "preview": c["preview"],

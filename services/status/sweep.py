@@ -17,6 +17,8 @@ from services.status.conversations.transcript import (
     changed,
 )
 from services.status.models import (
+    CARE_ALERT_LATE,
+    CARE_ALERT_UNSENT,
     CRISIS_UNANSWERED,
     IS_OPEN,
     REOPENED,
@@ -245,6 +247,79 @@ async def reopen_unsent(*, session: AsyncSession, now: datetime) -> int:
             now=now,
         )
     return count
+
+
+CARE_ALERTS_UNSENT = (
+    select(Conversation, TranscriptEntry.id)
+    .join(TranscriptEntry, TranscriptEntry.conversation_id == Conversation.conversation_id)
+    .where(
+        CARE_ALERT_UNSENT,
+        TranscriptEntry.at <= bindparam("cutoff"),
+        Conversation.care_alert_unsent.is_(None),
+    )
+)
+"""Conversations with a CARE Team alert still not reported on at `cutoff`, not yet flagged
+(read off the partial index of unsent alerts)."""
+
+CARE_ALERTS_FLAGGED = (
+    select(Conversation)
+    .outerjoin(TranscriptEntry, TranscriptEntry.id == Conversation.care_alert_unsent)
+    .where(CARE_ALERT_LATE, TranscriptEntry.delivery_state.is_not(None))
+)
+"""Flagged conversations whose alert has since been reported on (sent or failed)."""
+
+
+async def flag_unsent_care_alerts(*, session: AsyncSession, now: datetime) -> int:
+    """Flag the conversations whose CARE Team alert has not gone out `REPLY_OVERDUE` after it
+    was asked for (the relay down: the notifier keeps trying for hours and says nothing until
+    it gives up), so the queue says so on the crisis's row; and clear the flag of those whose
+    alert has since been reported on. The number of conversations changed.
+
+    The consumer clears the flag itself when it applies the alert's outcome; the second read
+    catches an outcome applied while the sweep was flagging. As in `reopen_unsent`, the alert's
+    line is held first (an outcome being written waits for it) and each write is conditional
+    on what was read.
+    """
+    count = 0
+    cutoff = now - REPLY_OVERDUE
+    for conv, line_id in (await session.execute(CARE_ALERTS_UNSENT, {"cutoff": cutoff})).all():
+        held: Any = await session.execute(
+            update(TranscriptEntry)
+            .where(TranscriptEntry.id == line_id, CARE_ALERT_UNSENT)
+            .values(delivery_state=TranscriptEntry.delivery_state)
+            .execution_options(synchronize_session=False)
+        )
+        if held.rowcount == 1:
+            count += await _flag_care_alert(session, conv, expected=None, value=line_id, now=now)
+    for conv in (await session.execute(CARE_ALERTS_FLAGGED)).scalars().all():
+        expected = conv.care_alert_unsent
+        count += await _flag_care_alert(session, conv, expected=expected, value=None, now=now)
+    return count
+
+
+async def _flag_care_alert(
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    expected: str | None,
+    value: str | None,
+    now: datetime,
+) -> int:
+    """Write `care_alert_unsent` if it still reads `expected`; 1 if it did."""
+    c = Conversation
+    done: Any = await session.execute(
+        update(c)
+        .where(
+            c.conversation_id == conv.conversation_id,
+            c.care_alert_unsent.is_not_distinct_from(expected),
+        )
+        .values(care_alert_unsent=value)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        return 0
+    changed(session, conv, "delivery", now)
+    return 1
 
 
 async def _set(

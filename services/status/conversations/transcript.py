@@ -654,6 +654,8 @@ async def on_delivered(
     if conv is not None and data.kind is NotificationKind.CRISIS_ALERT:
         # refused for good: nobody outside the desk knows (a later success clears it)
         conv.care_alert_failed = data.state is DeliveryState.FAILED
+        if conv.care_alert_unsent == data.idempotency_key:
+            conv.care_alert_unsent = None  # flagged late by the sweep: now reported on
     if conv is not None and data.kind is NotificationKind.STAFF_REPLY:
         if data.state is DeliveryState.FAILED:
             _answered_nobody(conv, replied_at=replied_at)

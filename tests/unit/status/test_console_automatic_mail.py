@@ -1,9 +1,10 @@
-"""Mail a mail system sent, in Chromium: an out-of-office reply and a delay report read as
-muted system lines named in words, the delayed email says so, and the failure report that
-arrives while the conversation is open marks the email "Not delivered" with the reason, in the
-style of an undelivered text, without a reload; the queue still shows the patron's words, and
-a conversation only a bounce opened is not on it. axe-core finds nothing serious, and
-screenshots are kept (REFDESK_SCREENSHOTS)."""
+"""Mail a mail system sent, and CARE Team alerts that did not get through, in Chromium: an
+out-of-office reply and a delay report read as muted system lines named in words, the delayed
+email says so, and the failure report that arrives while the conversation is open marks the
+email "Not delivered" with the reason, in the style of an undelivered text, without a reload;
+the queue still shows the patron's words, and a conversation only a bounce opened is not on it.
+A CARE Team alert refused, or not out minutes after it was asked for, flags the crisis's row.
+axe-core finds nothing serious, and screenshots are kept (REFDESK_SCREENSHOTS)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import console_scenes as scene
 import pytest
 from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0
 
 from services.status.resources import Resources
+from services.status.sweep import flag_unsent_care_alerts
+from shared.events import Channel, DeliveryState, NotificationDelivered, NotificationKind
 
 pytestmark = [*needs_browser, pytest.mark.timeout(120)]
 
@@ -113,4 +117,41 @@ async def test_a_bounced_care_team_alert_reads_not_delivered_on_the_timeline(
         await alerted.scroll_into_view_if_needed()
         await shoot(page, tmp_path, "care-alert-bounced-timeline")
         assert await serious_violations(page) == []
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_care_team_alert_not_out_yet_flags_the_crisis_row_until_it_goes_out(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    await scene.care_alert_not_out(sessions)
+    async with sessions() as session:  # the status sweep, 5.9 minutes after the alert was asked
+        await flag_unsent_care_alerts(session=session, now=T0)
+        await session.commit()
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.goto(f"{base}/dashboard/c/{scene.CRISIS}")
+        row = page.locator(f'#queue tbody tr[data-conversation-id="{scene.CRISIS}"]')
+        late = row.locator(".flag-crisis", has_text="CARE Team alert not sent yet")
+        await expect(late).to_have_count(1)
+        notice = page.locator("#conv-head .banner-care-alert")
+        heading = "The CARE Team's alert has not gone out yet"
+        await expect(notice.locator("h3")).to_have_text(heading)
+        await shoot(page, tmp_path, "care-alert-not-out-yet")
+        assert await serious_violations(page) == []
+        await scene._apply(
+            sessions,
+            NotificationDelivered(
+                idempotency_key=scene.CARE_ALERT_KEY,
+                conversation_id=scene.CRISIS,
+                kind=NotificationKind.CRISIS_ALERT,
+                channel=Channel.EMAIL,
+                state=DeliveryState.SENT,
+                at=T0,
+            ),
+        )
+        await expect(late).to_have_count(0, timeout=10_000)  # the live feed redraws the row
+        await expect(row.locator(".flag-crisis")).to_have_count(1)  # "Crisis" alone
         assert page.js_errors == []

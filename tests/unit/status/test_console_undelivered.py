@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, bearer
 
 from services.status.handlers import Assigning, apply
+from services.status.models import Conversation
+from services.status.sweep import flag_unsent_care_alerts
 from shared.events import (
     Channel,
     DeliveryState,
@@ -218,3 +220,70 @@ async def test_a_crisis_whose_alert_went_out_says_nothing_of_it(
     page = (await client.get(f"/dashboard/c/{scene.CRISIS}")).text
     assert "banner-care-alert" not in page and "CARE Team alerted" in page
     assert "CARE Team not alerted" not in await queue_row(client, scene.CRISIS)
+
+
+async def sweep(sessions: async_sessionmaker[AsyncSession], *, at: timedelta) -> int:
+    async with sessions() as session:
+        count = await flag_unsent_care_alerts(session=session, now=T0 + at)
+        await session.commit()
+    return count
+
+
+def alert_outcome(state: DeliveryState) -> NotificationDelivered:
+    return NotificationDelivered(
+        idempotency_key=scene.CARE_ALERT_KEY,
+        conversation_id=scene.CRISIS,
+        kind=NotificationKind.CRISIS_ALERT,
+        channel=Channel.EMAIL,
+        state=state,
+        reason="rejected 554" if state is DeliveryState.FAILED else None,
+        at=T0,
+    )
+
+
+async def test_a_care_team_alert_still_not_out_minutes_later_flags_the_crisis_row(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Only the open conversation said the alert had not gone out: a librarian not in it saw
+    the crisis's row as handled. The sweep flags the row three minutes on, the alert's going
+    out clears it."""
+    await scene.care_alert_not_out(sessions)  # asked for at T0 - 5.9 min
+    await sign_in(client)
+    assert await sweep(sessions, at=timedelta(minutes=-3)) == 0  # 2.9 minutes: not yet
+    assert (await api_row(client, scene.CRISIS))["care_alert_unsent"] is False
+    assert await sweep(sessions, at=timedelta(minutes=-2.8)) == 1  # 3.1 minutes
+    assert (await api_row(client, scene.CRISIS))["care_alert_unsent"] is True
+    html = await queue_row(client, scene.CRISIS)
+    assert "CARE Team alert not sent yet" in html and "file the CARE Team incident report" in html
+    assert await sweep(sessions, at=timedelta(0)) == 0  # flagged once
+    await given(sessions, alert_outcome(DeliveryState.SENT))
+    assert (await api_row(client, scene.CRISIS))["care_alert_unsent"] is False
+    assert "CARE Team alert not sent yet" not in await queue_row(client, scene.CRISIS)
+    assert await sweep(sessions, at=timedelta(minutes=1)) == 0  # nothing to flag again
+
+
+async def test_a_care_team_alert_refused_after_it_was_flagged_late_says_not_alerted(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await scene.care_alert_not_out(sessions)
+    await sweep(sessions, at=timedelta(0))
+    await given(sessions, alert_outcome(DeliveryState.FAILED))
+    row = await api_row(client, scene.CRISIS)
+    assert (row["care_alert_unsent"], row["care_alert_failed"]) == (False, True)
+
+
+async def test_a_flag_left_by_an_outcome_applied_meanwhile_is_cleared_by_the_next_sweep(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The outcome applied between the sweep's read and its write (another replica's consumer)
+    does not clear a flag it did not see: the next sweep does."""
+    await scene.care_alert_not_out(sessions)
+    await given(sessions, alert_outcome(DeliveryState.SENT))
+    async with sessions() as session:  # the flag as a sweep that read before the outcome wrote it
+        conv = await session.get(Conversation, scene.CRISIS)
+        assert conv is not None
+        conv.care_alert_unsent = scene.CARE_ALERT_KEY
+        await session.commit()
+    assert (await api_row(client, scene.CRISIS))["care_alert_unsent"] is True
+    assert await sweep(sessions, at=timedelta(0)) == 1
+    assert (await api_row(client, scene.CRISIS))["care_alert_unsent"] is False

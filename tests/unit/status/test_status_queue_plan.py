@@ -20,7 +20,13 @@ from services.status.auth import Actor
 from services.status.conversations.retention import never_shown_expired, open_silent_expired
 from services.status.conversations.sms_reports import lines_of
 from services.status.queue import QueueFilter, listing_statement
-from services.status.sweep import DUE_CRISES, UNSENT_ANSWERS, WAITING_AGAIN
+from services.status.sweep import (
+    CARE_ALERTS_FLAGGED,
+    CARE_ALERTS_UNSENT,
+    DUE_CRISES,
+    UNSENT_ANSWERS,
+    WAITING_AGAIN,
+)
 
 READER = Actor(id="lokafor", role="staff", departments=("reference",))
 SUPERVISOR = Actor(id="dkim", role="supervisor", departments=("reference",))
@@ -90,3 +96,12 @@ async def test_the_sweep_reads_unsent_replies_and_conversations_waiting_again_of
     assert "ix_transcript_reply_unsent" in found, found
     found = await plan_of(session, WAITING_AGAIN)
     assert "ix_conversations_unsent_reply" in found, found
+
+
+async def test_the_sweep_reads_unsent_care_alerts_and_flagged_crises_off_their_indexes(
+    session: AsyncSession,
+) -> None:
+    found = await plan_of(session, CARE_ALERTS_UNSENT.params(cutoff=T0))
+    assert "ix_transcript_care_alert_unsent" in found, found
+    found = await plan_of(session, CARE_ALERTS_FLAGGED)
+    assert "ix_conversations_care_alert_unsent" in found, found
