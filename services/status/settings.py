@@ -43,7 +43,10 @@ class StatusSettings(CommonSettings):
         300,
         gt=0,
         validation_alias=_env("crisis_ack_timeout_s"),
-        description="an unacknowledged crisis is re-escalated to supervisors after this",
+        description=(
+            "an unacknowledged crisis is emailed to the supervisors on shift after this"
+            " (to every active supervisor when nobody is on shift)"
+        ),
     )
     auto_assign: bool = Field(
         False,

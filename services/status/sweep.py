@@ -105,6 +105,17 @@ async def supervisors_on_shift(*, session: AsyncSession) -> list[Staff]:
     return [s for s in rows.scalars() if has_role(Actor(id=s.id, role=s.role), "supervisor")]
 
 
+async def supervisors_to_alert(*, session: AsyncSession) -> list[Staff]:
+    """Who a re-escalation goes to: the supervisors on shift, or with nobody on shift (nights,
+    weekends) every active supervisor, so a crisis nobody acknowledged reaches someone in
+    minutes and not when the first supervisor signs in the next morning."""
+    on_shift = await supervisors_on_shift(session=session)
+    if on_shift:
+        return on_shift
+    rows = await session.execute(select(Staff).where(Staff.active.is_(True)).order_by(Staff.id))
+    return [s for s in rows.scalars() if has_role(Actor(id=s.id, role=s.role), "supervisor")]
+
+
 DUE_CRISES = (
     select(Conversation)
     # `state = 'open'` is broad: without table statistics SQLite's planner would otherwise read
@@ -119,15 +130,16 @@ index, so the sweep costs the few crises, not every open conversation."""
 async def due_reescalations(
     *, session: AsyncSession, now: datetime, ack_timeout_s: float, care_report_url: str
 ) -> tuple[list[Conversation], list[NotificationRequested]]:
-    """Crises nobody acknowledged in time, and one alert per supervisor on shift for each.
+    """Crises nobody acknowledged in time, and one alert per supervisor for each: those on
+    shift, or every active supervisor when nobody is (`supervisors_to_alert`).
 
     The caller publishes the alerts, then stamps `reescalated_at` and commits; the keys make
-    a repeat after a crash harmless. With no supervisor on shift nothing is due yet. Each
+    a repeat after a crash harmless. With no active supervisor at all nothing is due yet. Each
     alert's context is built by its model, as the notifier reads it.
     """
     cutoff = now - timedelta(seconds=ack_timeout_s)
     rows = (await session.execute(DUE_CRISES, {"cutoff": cutoff})).scalars().all()
-    supervisors = await supervisors_on_shift(session=session) if rows else []
+    supervisors = await supervisors_to_alert(session=session) if rows else []
     if not supervisors:
         return [], []
     names = await _names(session, {c.assignee for c in rows if c.assignee})

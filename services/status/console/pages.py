@@ -258,6 +258,8 @@ async def queue_fragment(
     """The queue section's rows for the filters or search in the query string."""
     filters = views.parse_filters(request.query_params)
     context = await queue_context(res=res, session=session, actor=actor, filters=filters)
+    # what of the search was ignored or mended, for the script to say above the queue
+    context["fragment"] = True
     return templates().TemplateResponse(request, "console/_queue.html", context)
 
 

@@ -69,7 +69,7 @@ async def test_a_conversation_that_turns_into_a_crisis_is_said_and_marks_the_tit
         )
         await turns_into_a_crisis(sessions)
         await expect(page.locator("#announcer-urgent")).to_have_text(
-            "Crisis: a SMS conversation in the queue, now at the top.", timeout=10_000
+            "Crisis: an SMS conversation in the queue, now at the top.", timeout=10_000
         )
         await expect(page).to_have_title(f"(!) (1) {title}")
         assert page.js_errors == []
@@ -244,7 +244,7 @@ async def test_a_transfer_is_said_to_the_department_it_went_to(
             )
         assert moved.is_success, moved.text
         await expect(page.locator("#announcer")).to_have_text(
-            "A SMS conversation was transferred to NW Circulation.", timeout=10_000
+            "An SMS conversation was transferred to NW Circulation.", timeout=10_000
         )
         assert page.js_errors == []
 
@@ -275,4 +275,27 @@ async def test_a_number_searched_for_stays_out_of_the_address(
         await expect(page.locator("#queue-summary")).to_contain_text("0 conversations found")
         await expect(page.locator("#clear-search")).to_be_visible()
         assert "Probe" not in page.url and "q=" not in page.url
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_crisis_is_said_while_a_dialog_is_open(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """An open dialog (Close, Transfer) makes the rest of the page inert to screen readers,
+    the page's live regions too: a crisis arriving then was said to nobody."""
+    from playwright.async_api import expect
+
+    await scene.sms(sessions)
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base)
+        await page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"] a').click()
+        await page.click('button[data-dialog="close-dialog"]')
+        await expect(page.locator("#close-dialog")).to_be_visible()
+        await scene.crisis(sessions)
+        urgent = page.locator("#close-dialog .dialog-announcer-urgent")
+        await expect(urgent).to_contain_text("Crisis", timeout=10_000)
+        assert await urgent.get_attribute("aria-live") == "assertive"
+        await page.keyboard.press("Escape")
+        await expect(page.locator("#close-dialog")).to_be_hidden()
         assert page.js_errors == []

@@ -82,6 +82,16 @@ async def test_error_states_read_well_in_the_consoles_look_and_pass_axe(
         await page.evaluate("Desk.loadQueue()")  # as the live feed does: the note stays
         await expect(page.locator("#queue-ignored")).to_contain_text("2025-99-99")
         await look(page, "queue-date-ignored")
+        # dates the other way round, searched from the form: said above the queue too (it was
+        # said on a page load only, and the search read "found" with no word of it)
+        await page.fill("#search-from", "2026-12-31")
+        await page.fill("#search-to", "2026-12-01")
+        await page.press("#search-to", "Enter")
+        await expect(page.locator("#queue-ignored")).to_contain_text(
+            "the search ran from the earlier to the later"
+        )
+        await expect(page.locator("#queue-ignored")).not_to_contain_text("2025-99-99")
+        await expect(page.locator("#announcer")).to_contain_text("the earlier to the later")
 
         # a conversation the script cannot open says so in the same words as the page
         await page.goto(f"{base}/dashboard")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
 from services.notifier.outgoing import build
 from services.notifier.settings import NotifierSettings
-from services.status.models import Conversation, Presence, StatusChange
+from services.status.models import Conversation, Presence, Staff, StatusChange
 from services.status.presence import heartbeat, set_status
 from services.status.sweep import due_reescalations, lapsed_status, sweep_heartbeats
 from shared.events import NotificationKind, StaffStatus, derived_id
@@ -130,10 +131,6 @@ async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
 ) -> None:
     session.add(_crisis("c-crisis", department="care-team"))
     await session.flush()
-    convs, alerts = await due_reescalations(
-        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
-    )
-    assert (convs, alerts) == ([], [])  # no supervisor on shift yet: wait for one
     await _online(session, "lokafor")
     await _online(session, "mgarcia")
     convs, alerts = await due_reescalations(
@@ -152,6 +149,25 @@ async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
         session=session, now=T0 + timedelta(seconds=900), ack_timeout_s=300, care_report_url=CARE
     )
     assert again == []
+
+
+async def test_with_nobody_on_shift_every_active_supervisor_is_alerted(
+    session: AsyncSession,
+) -> None:
+    """At night nobody is signed in: the alert had waited for the first supervisor to sign in
+    the next morning (a burst of hours-old URGENT emails), the CARE Team's email the only alert
+    all night."""
+    session.add(_crisis("c-night", department="care-team"))
+    await session.flush()
+    convs, alerts = await due_reescalations(
+        session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
+    )
+    supervisors = (
+        await session.execute(select(Staff).where(Staff.active.is_(True), Staff.role != "staff"))
+    ).scalars()
+    expected = sorted(s.email for s in supervisors)
+    assert expected and sorted(a.recipient for a in alerts) == expected
+    assert [c.conversation_id for c in convs] == ["c-night"]
 
 
 async def test_acknowledged_crisis_is_not_reescalated(session: AsyncSession) -> None:

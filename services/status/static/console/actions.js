@@ -289,6 +289,7 @@
     if (button.disabled) return;  // already on its way (Ctrl+Enter, a second click)
     const cid = Desk.openId();
     const idle = busy(button, WORKING[form.id]);
+    if (form.id === "close-form") Desk.setClosing(cid);
     try {
       await Desk.request("POST", path(call[0]), call[1]);
       if (form.id === "close-form") Desk.drafts.drop(cid);  // closed: nothing left to reply to
@@ -302,6 +303,7 @@
     } catch (err) {
       say(errorId, why(err));
     } finally {
+      Desk.setClosing(null);
       idle();
     }
   }
@@ -311,6 +313,7 @@
     if (!dialog) return;
     opener = button;
     if (dialog.id === "transfer-dialog") prefillHandoff();
+    Desk.regionsIn(dialog);  // its own live regions, in place before anything is said
     dialog.showModal();
   }
 

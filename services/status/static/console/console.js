@@ -26,23 +26,57 @@ window.Desk = (() => {
   const GATEWAY = new Set([502, 503, 504]);
 
   // Screen readers hear `text`: politely, or at once when `urgent` (a crisis). Announcements
-  // within the same moment are said together, not the last one alone.
+  // within the same moment are said together, not the last one alone. While a dialog is open
+  // (Transfer, Close, Convert) everything outside it is inert to assistive technology, the
+  // page's live regions too: the dialog's own pair says it then (`regionsIn`).
   const urgentAnnouncer = document.getElementById("announcer-urgent");
   let queued = { polite: [], urgent: [] };
   let announceTimer = null;
+  function regionsIn(dialog) {
+    let polite = dialog.querySelector(":scope > .dialog-announcer");
+    let urgent = dialog.querySelector(":scope > .dialog-announcer-urgent");
+    if (!polite) {
+      polite = document.createElement("div");
+      polite.className = "sr-only dialog-announcer";
+      polite.setAttribute("aria-live", "polite");
+      polite.setAttribute("aria-atomic", "true");
+      urgent = polite.cloneNode();
+      urgent.className = "sr-only dialog-announcer-urgent";
+      urgent.setAttribute("aria-live", "assertive");
+      dialog.append(polite, urgent);
+    }
+    return { polite, urgent };
+  }
+  function liveRegions() {
+    const modal = Array.from(document.querySelectorAll("dialog[open]")).find((d) => d.matches(":modal"));
+    return modal ? regionsIn(modal) : { polite: announcer, urgent: urgentAnnouncer };
+  }
   function announce(text, { urgent = false } = {}) {
     queued[urgent ? "urgent" : "polite"].push(text);
     if (announceTimer) return;
-    announcer.textContent = "";
-    if (urgentAnnouncer) urgentAnnouncer.textContent = "";
+    const regions = liveRegions();
+    regions.polite.textContent = "";
+    if (regions.urgent) regions.urgent.textContent = "";
     announceTimer = window.setTimeout(() => {
       announceTimer = null;
       const { polite, urgent: now } = queued;
       queued = { polite: [], urgent: [] };
-      if (now.length && urgentAnnouncer) urgentAnnouncer.textContent = now.join(" ");
+      const where = liveRegions();
+      if (now.length && where.urgent) where.urgent.textContent = now.join(" ");
       else polite.unshift(...now);
-      if (polite.length) announcer.textContent = polite.join(" ");
+      if (polite.length) where.polite.textContent = polite.join(" ");
     }, 60);
+  }
+
+  // In one column the page scrolls under the sticky bars (a crisis, live updates stopped):
+  // what the page scrolls to, a focused control among it, stays below them however tall they
+  // wrap at the librarian's zoom.
+  const bars = document.querySelector(".desk-bars");
+  if (bars && window.ResizeObserver) {
+    new ResizeObserver(() => {
+      const height = bars.getBoundingClientRect().height;
+      document.documentElement.style.scrollPaddingTop = height ? `${Math.ceil(height) + 8}px` : "";
+    }).observe(bars);
   }
 
   // A call to the JSON API. `timeoutMs`: give up (as unreachable) after that long; without
@@ -255,6 +289,7 @@ window.Desk = (() => {
       return;
     }
     const focused = rows().find((r) => r.contains(document.activeElement));
+    const ignored = showIgnored(fragment, { asked: push || say });
     document.getElementById("queue-body").replaceChildren(fragment);
     const again = focused && rows().find((r) => r.dataset.conversationId === focused.dataset.conversationId);
     if (again) again.querySelector("a.open-link").focus();
@@ -262,7 +297,27 @@ window.Desk = (() => {
     markCurrent();
     updateCrisisBar();
     syncUrl(push);
-    if (say) announce(document.getElementById("queue-summary").textContent.trim());
+    if (say) announce([ignored, document.getElementById("queue-summary").textContent.trim()].join(" ").trim());
+  }
+
+  // What of the search the desk ignored or mended (a From date after the To date: it searched
+  // from the earlier to the later) is said above the queue, as on a page load; a search the
+  // librarian runs clears what an earlier one had said. The sentences, for announcing.
+  function showIgnored(fragment, { asked }) {
+    const fresh = fragment.querySelector(".ignored-now");
+    let box = document.getElementById("queue-ignored");
+    if (!fresh) {
+      if (box && asked) box.remove();
+      return "";
+    }
+    fresh.remove();
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "queue-ignored";
+      document.getElementById("queue-body").before(box);
+    }
+    box.replaceChildren(...fresh.children);
+    return box.textContent.trim();
   }
 
   async function refreshRow(cid) {
@@ -365,13 +420,41 @@ window.Desk = (() => {
   // Says what changed in the queue: new conversations (one by its channel and flag, several
   // by count), a conversation that became a crisis (urgently: it interrupts), and new patron
   // messages in the librarian's own conversations. A crisis also marks the background title.
+  //
+  // A burst (ten texts in a second reach the page in several batches) is said as one count:
+  // changes gather for GATHER_MS from the first, and a crisis among them is said at once with
+  // what gathered before it.
+  const GATHER_MS = 1500;
+  let gathered = [];
+  let gatherTimer = null;
+  const isCrisis = (row) => Boolean(row && row.querySelector(".flag-crisis"));
   function announceChanges(changes) {
-    const of = (kind) => changes.filter(([row, change]) => row && change === kind).map(([row]) => row);
+    const seen = changes.filter(([row, change]) => row && ["new", "flagged", "moved"].includes(change));
+    markTitle(seen.map(([row]) => row));
+    gathered.push(...changes.filter(([row]) => row));
+    if (changes.some(([row, change]) => (change === "new" || change === "flagged") && isCrisis(row))) {
+      sayGathered();
+    } else if (!gatherTimer) {
+      gatherTimer = window.setTimeout(sayGathered, GATHER_MS);
+    }
+  }
+
+  // "an SMS conversation", "a Chat conversation"
+  const withArticle = (word) => `${/^(?:[aeiou]|sms\b|mms\b)/i.test(word) ? "an" : "a"} ${word}`;
+
+  function sayGathered() {
+    if (gatherTimer) window.clearTimeout(gatherTimer);
+    gatherTimer = null;
+    const changes = gathered;
+    gathered = [];
+    const of = (kind) => {
+      const rows = changes.filter(([, change]) => change === kind).map(([row]) => row);
+      return rows.filter((row, i) => rows.indexOf(row) === i);  // a row counted once
+    };
     const arrived = of("new");
-    const flagged = of("flagged");
+    const flagged = of("flagged").filter((row) => row.querySelector(FLAGGED));
     const mine = of("mine");
     const moved = of("moved");
-    markTitle([...arrived, ...flagged, ...moved]);
     const said = [];
     const label = (row) => row.querySelector(".channel-label").textContent;
     const flag = (row) => row.querySelector(FLAGGED);
@@ -384,15 +467,16 @@ window.Desk = (() => {
       said.push(`${arrived.length} new conversations in the queue${crises}.`);
     }
     for (const row of flagged) {
-      said.unshift(`${flag(row).textContent}: a ${label(row)} conversation in the queue, now at the top.`);
+      said.unshift(`${flag(row).textContent}: ${withArticle(label(row))} conversation in the queue, now at the top.`);
     }
     // a warm hand-off: the department it went to is told someone is already waiting there
     for (const row of moved) {
-      said.push(`A ${label(row)} conversation was transferred to ${row.querySelector(".dept").textContent.trim()}.`);
+      const what = withArticle(label(row));
+      said.push(`${what[0].toUpperCase()}${what.slice(1)} conversation was transferred to ${row.querySelector(".dept").textContent.trim()}.`);
     }
     if (mine.length === 1) said.push(`New message in your ${label(mine[0])} conversation.`);
     else if (mine.length > 1) said.push(`New messages in ${mine.length} of your conversations.`);
-    const crisis = flagged.some((r) => r.querySelector(".flag-crisis")) || arrived.some((r) => r.querySelector(".flag-crisis"));
+    const crisis = flagged.some(isCrisis) || arrived.some(isCrisis);
     if (said.length) announce(said.join(" "), { urgent: crisis });
     // and heard (sounds.js): a crisis, else a new conversation, else a message in one's own
     const kind = crisis ? "crisis" : arrived.length || moved.length ? "arrival" : mine.length ? "message" : null;
@@ -603,7 +687,11 @@ window.Desk = (() => {
       const reply = document.getElementById("reply-text");
       const draft = reply ? reply.value.trim() : "";
       swap(wrap, freshWrap, reply);
-      if (draft && !document.getElementById("reply-text")) keepDraft(draft, cid);
+      if (draft && !document.getElementById("reply-text")) {
+        // the librarian's own close, whose news came before its answer: nothing to keep
+        if (closing === cid) drafts.drop(cid);
+        else keepDraft(draft, cid);
+      }
       else restoreDraft(cid);
     }
     swap(document.getElementById("earlier"), fresh.querySelector("#earlier"));
@@ -616,6 +704,8 @@ window.Desk = (() => {
   // is there and empty; else they are held, and come back into the reply box when it returns
   // (a crisis the librarian then acknowledges).
   let held = null;  // {cid, draft}
+  let closing = null;  // the conversation this page is closing (actions.js), while it does
+  function setClosing(cid) { closing = cid; }
   function keepDraft(draft, cid) {
     const note = document.getElementById("note-text");
     const status = document.getElementById("action-status");
@@ -681,7 +771,8 @@ window.Desk = (() => {
   return {
     request, announce, openConversation, closeConversation, refreshConversation, refreshRow,
     expectLeave, connection, drafts,
-    rowFrom, placeRow, announceArrivals, announceChanges, rows, loadQueue, refreshWaiting,
+    rowFrom, placeRow, announceArrivals, announceChanges, rows, loadQueue, refreshWaiting, regionsIn,
+    setClosing,
     openId: () => openId,
     filtered: () => queueParams().toString() !== "", Problem,
   };
