@@ -443,8 +443,30 @@ class _StaffAlertContext(_Context):
     )
 
 
+class CrisisKind(StrEnum):
+    """What kind of crisis the router saw, named for the CARE Team (never the message's words).
+
+    Open, as every enum of an event: a later router may send a value this list lacks, shown
+    as given."""
+
+    SUICIDE_SELF_HARM = "suicide_self_harm"  # crisis-suicide*, crisis-self-harm*
+    VIOLENCE = "violence"  # crisis-violence*: violence or a threat
+    ABUSE = "abuse"  # crisis-abuse*
+    UNSAFE = "unsafe"  # crisis-unsafe*: feeling unsafe
+    WARNING_SIGNS = "warning_signs"  # crisis-signals: several warning signs together
+    LEARNED_MODEL = "learned_model"  # no crisis rule matched: the learned model read it
+
+
+_PATRON_LANG = "ISO 639-1 language the patron wrote in (en, es); unset in older commands"
+_CRISIS_KINDS = (
+    "what the router saw, CrisisKind values (open: an unknown one is shown as given); empty "
+    "in older commands"
+)
+
+
 class CrisisAlertContext(_StaffAlertContext):
-    """To the CARE Team: a patron may be in crisis."""
+    """To the CARE Team: a patron may be in crisis. It never carries the patron's words nor
+    their contact: staff read those at the desk console."""
 
     conversation_ref: str
     channel: Channel
@@ -453,6 +475,8 @@ class CrisisAlertContext(_StaffAlertContext):
     campus: str | None = None
     summary: str | None = None
     detected_at: str | None = Field(None, description="preformatted local time")
+    patron_lang: str | None = Field(None, description=_PATRON_LANG)
+    crisis_kinds: list[str] = Field(default_factory=list, description=_CRISIS_KINDS)
 
 
 class CrisisResourcesContext(_AutomaticReplyContext):
@@ -471,6 +495,12 @@ class AfterHoursAckContext(_AutomaticReplyContext):
     next_open: str = Field(description='reads after "we open": "Monday at 8:00 AM"')
     hours_url: Url | None = None
     desk_name: str = "TCC Library"
+    ack_text: str | None = Field(
+        None,
+        description="the routing policy's acknowledgement for the channel, in the patron's "
+        "language, with {next_open} filled: sent as written (email: the message's body) when "
+        "given; absent (commands from before it existed) the notifier's own wording",
+    )
 
 
 class KeywordReplyContext(_Context):
@@ -513,6 +543,8 @@ class CrisisReescalationContext(_StaffAlertContext):
     librarian: str | None = Field(
         None, description="the staff member who has the patron (display name), if anyone"
     )
+    patron_lang: str | None = Field(None, description=_PATRON_LANG)
+    crisis_kinds: list[str] = Field(default_factory=list, description=_CRISIS_KINDS)
 
 
 class SafetyReviewAlertContext(_StaffAlertContext):

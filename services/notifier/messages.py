@@ -41,6 +41,7 @@ from shared.events import (
     NOTIFICATION_CONTEXTS,
     STAFF_FACING,
     Channel,
+    CrisisKind,
     NotificationKind,
     Priority,
     derived_id,
@@ -64,7 +65,21 @@ CHANNEL_LABELS = {Channel.CHAT: "Chat", Channel.SMS: "SMS (text message)", Chann
 FIELD_LABELS = {"patron_name": "patron name", "tcc_id": "TCC ID", "item": "item name"}
 LANGUAGE_LABELS = {"en": "English", "es": "Spanish"}
 """The languages the desk's texts are written in, named for staff (other codes as given)."""
+CRISIS_KIND_LABELS: dict[str, str] = {
+    CrisisKind.SUICIDE_SELF_HARM.value: "suicide or self-harm",
+    CrisisKind.VIOLENCE.value: "violence or a threat",
+    CrisisKind.ABUSE.value: "abuse",
+    CrisisKind.UNSAFE.value: "feeling unsafe",
+    CrisisKind.WARNING_SIGNS.value: "several warning signs together",
+    CrisisKind.LEARNED_MODEL.value: "read by the learned model (no crisis rule matched)",
+}
+"""The kinds of crisis the router names (`CrisisAlertContext.crisis_kinds`), for the CARE Team
+(a value a later router adds is shown as given)."""
 _LANG = re.compile(r"[a-z]{2,3}")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+"""One bare ASCII address (dot-atom@domain): no display name, comment, quote, list or space."""
 
 
 def _channel_label(value: str) -> str:
@@ -77,6 +92,24 @@ def _language_label(value: str) -> str:
 
 def _field_label(value: str) -> str:
     return FIELD_LABELS.get(value, value.replace("_", " "))
+
+
+def _crisis_kind_label(value: str) -> str:
+    return CRISIS_KIND_LABELS.get(str(value), str(value).replace("_", " "))
+
+
+def patron_reply_to(kind: NotificationKind, values: Mapping[str, Any]) -> str | None:
+    """The Reply-To of a circulation email about a patron who wrote by email: their address,
+    so the managers' reply reaches the patron (sent From the desk, it came back to the desk's
+    inbox as a new conversation). None for any other kind or channel, and for a contact that
+    is not one bare address (a list, a display name, a line break: never a header of its own).
+    """
+    if kind is not NotificationKind.CIRCULATION_EMAIL or values.get("channel") != Channel.EMAIL:
+        return None
+    contact = values.get("patron_contact")
+    if not isinstance(contact, str) or len(contact) > 254 or not PLAIN_ADDRESS.fullmatch(contact):
+        return None
+    return contact
 
 
 def load_templates(folder: Path | None = None) -> Environment:
@@ -92,6 +125,7 @@ def load_templates(folder: Path | None = None) -> Environment:
     env.filters["channel_label"] = _channel_label
     env.filters["field_label"] = _field_label
     env.filters["language_label"] = _language_label
+    env.filters["crisis_kind_label"] = _crisis_kind_label
     for name in env.list_templates(extensions=["j2"]):
         try:
             env.get_template(name)
@@ -332,6 +366,10 @@ def compose_email(
         raise InvalidContext(kind.value, ["conversation_id: empty or contains spaces, [ ] or #"])
     values = validate_context(kind, context)
     values["conversation_id"] = conversation_id
+    if kind is NotificationKind.CIRCULATION_EMAIL:
+        # the managers answer the patron themselves when the patron wrote by email
+        values["patron_reply_to"] = patron_reply_to(kind, values)
+        reply_to = values["patron_reply_to"] or reply_to
     env = env or default_templates()
     lang = template_language(kind, Channel.EMAIL, values.get("lang"), env)
     subject = _subject(env, kind, values, lang, conversation_id)

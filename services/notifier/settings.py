@@ -129,8 +129,10 @@ class NotifierSettings(CommonSettings):
     )
     mail_reply_to: str | None = Field(
         None,
-        description="Reply-To of every email; unset: none, so replies go to From, which must "
-        "then be ingest's inbound address (a patron's answer to a staff reply reaches the desk)",
+        description="Reply-To of every email (but the circulation managers' email about a "
+        "patron who wrote by email: the patron's address, so their reply reaches the patron); "
+        "unset: none, so replies go to From, which must then be ingest's inbound address (a "
+        "patron's answer to a staff reply reaches the desk)",
     )
 
     smtp_allow_plain: bool = Field(

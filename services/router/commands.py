@@ -1,8 +1,10 @@
 """What must be sent after a decision: pure translation into notification commands.
 
 Idempotency keys are derived from ids, so a redelivered interaction yields the same keys and
-the notifier's ledger drops the repeat. Keys that must hold once per conversation (the
-after-hours acknowledgement, the survey) are derived from the conversation id alone.
+the notifier's ledger drops the repeat. The survey, once per conversation, is keyed by the
+conversation id alone; the after-hours acknowledgement, once per opening of the conversation,
+by the conversation id and the close before the opening (none for the first opening, whose key
+is the conversation's alone, as before openings were counted).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shared.events import (
     CirculationEmailContext,
     ConversationClosed,
     CrisisAlertContext,
+    CrisisKind,
     CrisisResourcesContext,
     HandoffContext,
     InteractionReceived,
@@ -90,19 +93,32 @@ def _next_open(policy: Policy, received_at: datetime, lang: str) -> str:
     return policy.hours.weekday_phrase(policy.next_open(received_at), received_at)
 
 
+def after_hours_ack_key(conversation_id: str, opening: str | None) -> str:
+    """The acknowledgement's idempotency key: one per opening of the conversation, named by the
+    close before it (`conversations.close_token`; None: the first opening)."""
+    if opening is None:
+        return derived_id(conversation_id, "after-hours-ack")
+    return derived_id(conversation_id, "after-hours-ack", opening)
+
+
 def commands_for(
-    interaction: InteractionReceived, decision: Decision, policy: Policy
+    interaction: InteractionReceived,
+    decision: Decision,
+    policy: Policy,
+    *,
+    opening: str | None = None,
 ) -> list[NotificationRequested]:
     """The notification commands that follow one routing decision: the staff's first, then
     the patron's (none when the patron left no way to reach them; none in answer to mail a
     mail system sent: an answer to an autoresponder or a bounce reaches nobody, and may loop;
     and none to mail sent to many, a list or a newsletter: an acknowledgement may reach every
-    member of the list, RFC 3834 section 2, while staff still read it and answer by hand)."""
+    member of the list, RFC 3834 section 2, while staff still read it and answer by hand).
+    `opening` names the conversation's opening the message belongs to (the close before it)."""
     out = staff_commands(interaction, decision, policy)
     patron = _patron_recipient(interaction)
     if patron is None or interaction.automatic is not None or interaction.bulk:
         return out
-    for kind, key, context in patron_messages(interaction, decision, policy):
+    for kind, key, context in patron_messages(interaction, decision, policy, opening=opening):
         out.append(
             _command(
                 kind,
@@ -124,7 +140,7 @@ def staff_commands(
     circulation managers' email."""
     out: list[NotificationRequested] = []
     if decision.action is Action.ESCALATE_CRISIS:
-        out.append(crisis_alert(interaction, policy))
+        out.append(crisis_alert(interaction, decision, policy))
     elif decision.safety_review:
         out.append(safety_review_alert(interaction, decision, policy))
     if decision.action is Action.EMAIL_CIRCULATION:
@@ -137,10 +153,15 @@ PatronMessage = tuple[NotificationKind, str, BaseModel]
 
 
 def patron_messages(
-    interaction: InteractionReceived, decision: Decision, policy: Policy
+    interaction: InteractionReceived,
+    decision: Decision,
+    policy: Policy,
+    *,
+    opening: str | None = None,
 ) -> list[PatronMessage]:
     """What the patron is sent, in order: crisis resources, the hand-off, a keyword's reply,
-    the after-hours acknowledgement (once per conversation, never beside a crisis nor a
+    the after-hours acknowledgement (once per opening of the conversation, in the policy's
+    words for the channel and language; never beside a crisis nor a
     referral's hand-off, which is the answer; it replaces the hand-off of a transfer that
     became a ticket, which would promise a second time). An
     opt-out or opt-in keyword is first recorded against the number (a command that sends nothing),
@@ -201,17 +222,47 @@ def patron_messages(
     if acknowledging:
         ack = AfterHoursAckContext(
             next_open=_next_open(policy, interaction.received_at, lang),
+            ack_text=decision.after_hours_ack,
             lang=lang,
             in_reply_to=answers,
             subject=answered_subject,
         )
-        key = derived_id(interaction.conversation_id, "after-hours-ack")
+        key = after_hours_ack_key(interaction.conversation_id, opening)
         out.append((NotificationKind.AFTER_HOURS_ACK, key, ack))
     return out
 
 
-def crisis_alert(interaction: InteractionReceived, policy: Policy) -> NotificationRequested:
-    """To the CARE Team, urgent, whatever the hour."""
+CRISIS_RULE_KINDS: tuple[tuple[str, CrisisKind], ...] = (
+    ("crisis-suicide", CrisisKind.SUICIDE_SELF_HARM),
+    ("crisis-self-harm", CrisisKind.SUICIDE_SELF_HARM),
+    ("crisis-violence", CrisisKind.VIOLENCE),
+    ("crisis-abuse", CrisisKind.ABUSE),
+    ("crisis-unsafe", CrisisKind.UNSAFE),
+    ("crisis-signals", CrisisKind.WARNING_SIGNS),
+)
+"""The kind of crisis each family of the policy's crisis rules stands for, by rule id prefix
+(crisis-suicide, crisis-suicide-topic...)."""
+
+
+def crisis_kinds(decision: Decision) -> list[str]:
+    """What kind of crisis the decision's crisis rules matched, in their order, each once.
+    The implicit signals (crisis-signals) fire beside most explicit rules and are named only
+    alone; a crisis the learned model escalated without any crisis rule is `learned_model`.
+    Only the rules' ids are read, never the words they matched."""
+    kinds: list[str] = []
+    for hit in decision.rules:
+        for prefix, kind in CRISIS_RULE_KINDS:
+            if hit.rule_id.startswith(prefix) and kind.value not in kinds:
+                kinds.append(kind.value)
+    explicit = [k for k in kinds if k != CrisisKind.WARNING_SIGNS]
+    return explicit or kinds or [CrisisKind.LEARNED_MODEL.value]
+
+
+def crisis_alert(
+    interaction: InteractionReceived, decision: Decision, policy: Policy
+) -> NotificationRequested:
+    """To the CARE Team, urgent, whatever the hour: where and when, the patron's language and
+    the kind of crisis the router saw; never the patron's words or contact."""
     return _command(
         NotificationKind.CRISIS_ALERT,
         key=derived_id(interaction.interaction_id, "crisis-alert"),
@@ -225,6 +276,8 @@ def crisis_alert(interaction: InteractionReceived, policy: Policy) -> Notificati
             care_report_url=policy.links.get("care_report", ""),
             urgency=Priority.URGENT,
             detected_at=interaction.received_at.isoformat(),
+            patron_lang=decision.lang,
+            crisis_kinds=crisis_kinds(decision),
         ),
     )
 

@@ -8,10 +8,15 @@ crisis resources), and its decision says `follow_up`, so the status service leav
 conversation with its department and librarian unless the follow-up is a crisis. What the
 first message already set in motion is not sent again: no second hand-off (the patron is
 where the first put them) or after-hours acknowledgement, no second circulation email unless
-the follow-up names a patron, TCC ID or item, no safety review of a conversation the CARE
-Team already has. Once closed, the patron's next message starts a new round, except in a
-conversation where a crisis was escalated: that one stays a follow-up, and its close sends
-no survey; nor does the close of a conversation of text keywords only (HELP, HOURS).
+the follow-up names a patron, TCC ID or item (then the engine sends it to the circulation
+managers whatever it would route to alone: `DecisionInput.circulation_emailed`), no safety
+review of a conversation the CARE Team already has. Once closed, the patron's next message
+starts a new round, a new opening of the conversation with its own after-hours
+acknowledgement (keyed by the close before it, `last_close`), except in a conversation where
+a crisis was escalated: that one stays a follow-up, its close sends no survey, and a help word
+texted alone in it (HELP, AYUDA) is routed as a message of the crisis, not answered as a
+keyword (`DecisionInput.crisis_conversation`); nor does the close of a conversation of text
+keywords only (HELP, HOURS) send a survey.
 
 The rows are written in the transaction that records the batch's interactions as processed,
 after the batch's events were published: a crash in between decides the batch again from the
@@ -22,14 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.router.tables import conversations
-from shared.events import NotificationKind, NotificationRequested
+from shared.events import ConversationClosed, NotificationKind, NotificationRequested
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class Remembered:
     closed: bool = False
     asked: bool = True
     """the patron wrote something other than text keywords (HELP, HOURS...)"""
+    last_close: str | None = None
+    """the latest close applied (`close_token`): it names the conversation's opening after it,
+    so a conversation closed and reopened gets its after-hours acknowledgement again, once"""
 
     @property
     def follows(self) -> bool:
@@ -50,6 +58,18 @@ class Remembered:
         or a crisis was escalated in it (a crisis conversation never starts over: it stays
         with the CARE Team, closed or not)."""
         return self.crisis or (self.asked and not self.closed)
+
+
+def close_token(closed: ConversationClosed) -> str:
+    """What names one close of a conversation, deterministic from its event (a redelivered or
+    republished close gives the same): its time, in UTC."""
+    return closed.closed_at.astimezone(UTC).isoformat()
+
+
+def opening_of(before: Remembered | None) -> str | None:
+    """What names the opening a conversation's next new round belongs to: the close before it
+    (None: the conversation's first opening)."""
+    return None if before is None else before.last_close
 
 
 CIRCULATION_FIELDS = ("patron_name", "tcc_id", "item")
@@ -80,7 +100,13 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
     c = conversations.c
     rows = conn.execute(
         select(
-            c.conversation_id, c.routed_at, c.crisis, c.circulation_emailed, c.closed, c.asked
+            c.conversation_id,
+            c.routed_at,
+            c.crisis,
+            c.circulation_emailed,
+            c.closed,
+            c.asked,
+            c.last_close,
         ).where(c.conversation_id.in_(sorted(set(ids))))
     )
     return {
@@ -90,6 +116,7 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             circulation_emailed=row.circulation_emailed,
             closed=row.closed,
             asked=row.asked,
+            last_close=row.last_close,
         )
         for row in rows
     }
@@ -105,6 +132,7 @@ def save(conn: Connection, changed: Iterable[tuple[str, Remembered]]) -> None:
             "circulation_emailed": state.circulation_emailed,
             "closed": state.closed,
             "asked": state.asked,
+            "last_close": state.last_close,
         }
         for conversation_id, state in dict(changed).items()
     ]
@@ -119,6 +147,13 @@ def _upsert(dialect: str) -> Any:
         index_elements=[conversations.c.conversation_id],
         set_={
             name: statement.excluded[name]
-            for name in ("routed_at", "crisis", "circulation_emailed", "closed", "asked")
+            for name in (
+                "routed_at",
+                "crisis",
+                "circulation_emailed",
+                "closed",
+                "asked",
+                "last_close",
+            )
         },
     )

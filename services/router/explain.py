@@ -38,6 +38,16 @@ class ExplainRequest(BaseModel):
         None, description="ISO 8601; without an offset it is desk time; absent: now"
     )
     online: list[str] | None = Field(None, description="departments with staff Online; absent: all")
+    crisis_conversation: bool = Field(
+        False,
+        description="the message follows up a conversation where a crisis was escalated (HELP, "
+        "INFO or AYUDA alone is then routed as a message, not answered as a keyword)",
+    )
+    circulation_emailed: bool = Field(
+        False,
+        description="the message follows up an open conversation the circulation managers were "
+        "emailed about (one naming a patron, TCC ID or item goes to them again)",
+    )
 
     def to_input(self, policy: Policy) -> tuple[DecisionInput, frozenset[str] | None]:
         """The engine's input and the Online departments (None: everyone is Online)."""
@@ -50,5 +60,7 @@ class ExplainRequest(BaseModel):
             received_at=at,
             patron_role=self.patron_role,
             subject=self.subject,
+            crisis_conversation=self.crisis_conversation,
+            circulation_emailed=self.circulation_emailed,
         )
         return inp, (frozenset(self.online) if self.online is not None else None)

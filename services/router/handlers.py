@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from services.router import conversations, routing, tables
 from services.router.commands import commands_for, survey_for
-from services.router.conversations import Remembered, follow_up_keeps
+from services.router.conversations import Remembered, close_token, follow_up_keeps, opening_of
 from services.router.learned import LearnedModel
 from services.router.metrics import AUTOMATIC_RECORDED, BLOCKED_DROPPED, DECISIONS, LEARNED
 from services.router.policy.decision import Decision, DecisionInput
@@ -28,6 +28,7 @@ from shared.events import (
     Action,
     AnyEvent,
     Automatic,
+    Channel,
     CloudEvent,
     ConversationClosed,
     ConversationTransferred,
@@ -78,6 +79,9 @@ class PublishPlan:
     """blocked contacts' interactions that no crisis net escalated: recorded, not routed"""
     automatic: list[tuple[str, str]] = field(default_factory=list)
     """automatic mail no crisis net escalated, with its kind: recorded, not routed"""
+    closes: list[str] = field(default_factory=list)
+    """the event ids of the closes applied: recorded, so a redelivered close is not applied
+    again to a conversation the patron reopened since"""
 
     def remember(self, conversation_id: str, state: Remembered) -> None:
         """Note what the batch changed about a conversation (written with its records)."""
@@ -90,8 +94,15 @@ class PublishPlan:
         self.records.append((topic, event, key))
 
 
-def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -> Decision:
-    """Apply the model and the batch's policy to one interaction with the current presence.
+def decide(
+    deps: RouterDeps,
+    policy: Policy,
+    interaction: InteractionReceived,
+    before: Remembered | None = None,
+) -> Decision:
+    """Apply the model and the batch's policy to one interaction with the current presence
+    and what the router remembers of its conversation (`before`: a crisis escalated in it, the
+    circulation managers emailed while it is open).
     An automatic reply is decided by the rules alone: the learned net knows patrons' messages,
     not out-of-office notes, and escalates notes such as "out following a death in the
     family"; the rules' explicit crisis statements still escalate."""
@@ -105,6 +116,8 @@ def decide(deps: RouterDeps, policy: Policy, interaction: InteractionReceived) -
         subject=interaction.subject,
         department_hint=interaction.department_hint,
         campus_hint=interaction.campus_hint,
+        crisis_conversation=before is not None and before.crisis,
+        circulation_emailed=before is not None and before.follows and before.circulation_emailed,
     )
     return routing.decide(policy, model, inp, online=online)
 
@@ -149,7 +162,16 @@ def plan_interaction(
         # it was shown): recorded in its conversation, never decided
         plan.automatic.append((data.interaction_id, data.automatic.value))
         return
-    decision = decide(deps, plan.policy, data)
+    key = data.conversation_id
+    before = plan.remembered.get(key)
+    decision = decide(deps, plan.policy, data, before)
+    sender = (
+        plan.policy.department_of_address(data.patron.contact)
+        if data.channel is Channel.EMAIL and data.patron is not None
+        else None
+    )
+    if sender is not None:  # one of the desk's own departments wrote (not a patron)
+        decision = plan.policy.desk_mail(decision, sender)
     if data.blocked and decision.action is not Action.ESCALATE_CRISIS:
         # a blocklisted contact reaches the desk only through a crisis net (rules or model)
         plan.dropped.append(data.interaction_id)
@@ -160,14 +182,18 @@ def plan_interaction(
         # answer the conversation; a crisis rule's escalation still stands
         plan.automatic.append((data.interaction_id, data.automatic.value))
         return
-    key = data.conversation_id
-    before = plan.remembered.get(key)
     follow_up = before is not None and before.follows
     routed = to_event(data, decision, follow_up=follow_up)
     plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
-    commands = commands_for(data, decision, plan.policy)
+    # a new round (the first message, or the first after a close) is an opening of the
+    # conversation, named by the close before it: its after-hours acknowledgement's key
+    commands = commands_for(data, decision, plan.policy, opening=opening_of(before))
     if before is not None and follow_up:
         commands = [c for c in commands if follow_up_keeps(c, before)]
+    if sender is not None:
+        # nothing goes back to a department's mailbox (an acknowledgement or crisis resources
+        # to the circulation managers); a crisis it reports still alerts the CARE Team
+        commands = [c for c in commands if c.kind is NotificationKind.CRISIS_ALERT]
     for command in commands:
         plan.add(NOTIFICATIONS.name, command, key=key, event_id=command.idempotency_key)
     plan.decided.append((event, data, decision))
@@ -184,7 +210,11 @@ def plan_interaction(
         )
     else:
         after = Remembered(
-            routed_at=routed.decided_at, crisis=crisis, circulation_emailed=emailed, asked=asked
+            routed_at=routed.decided_at,
+            crisis=crisis,
+            circulation_emailed=emailed,
+            asked=asked,
+            last_close=opening_of(before),
         )
     plan.remember(key, after)
 
@@ -195,10 +225,19 @@ def plan_closed(
     """A closed email or SMS ticket gets its survey macro (the notifier sends it once, ever),
     unless a crisis was escalated in it (no rating request to a patron in crisis) or the
     patron only texted keywords (HELP, HOURS: nothing was asked); the patron's next message
-    starts a new round."""
+    starts a new round, a new opening of the conversation named by this close. A close already
+    applied (redelivered after its row was written) changes nothing: it would close again a
+    conversation the patron has reopened since."""
+    if event.id in plan.done:
+        return
+    plan.done.add(event.id)
+    plan.closes.append(event.id)
     before = plan.remembered.get(data.conversation_id)
-    if before is not None and not before.closed:
-        plan.remember(data.conversation_id, replace(before, closed=True))
+    token = close_token(data)
+    if before is not None and before.last_close == token:
+        return  # the same close again (republished under another event id)
+    if before is not None:
+        plan.remember(data.conversation_id, replace(before, closed=True, last_close=token))
     if before is not None and (before.crisis or not before.asked):
         return
     command = survey_for(data)
@@ -224,6 +263,7 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
     same decision ids and idempotency keys, which consumers drop (docs/reliability.md).
     """
     ids = [data.interaction_id for _, data in items if isinstance(data, InteractionReceived)]
+    ids += [event.id for event, data in items if isinstance(data, ConversationClosed)]
     talks = {
         data.conversation_id
         for _, data in items
@@ -257,6 +297,7 @@ async def route_batch(deps: RouterDeps, items: Sequence[tuple[AnyEvent, BaseMode
         AUTOMATIC_RECORDED.labels(kind=kind).inc(count)
     processed = [d.interaction_id for _, d, _ in plan.decided] + plan.dropped
     processed += [interaction_id for interaction_id, _ in plan.automatic]
+    processed += plan.closes
     changed = [(c, plan.remembered[c]) for c in sorted(plan.changed)]
     if processed or changed:
 

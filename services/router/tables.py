@@ -18,7 +18,9 @@ conversations = Table(
     Column("circulation_emailed", Boolean, nullable=False),
     Column("closed", Boolean, nullable=False),
     Column("asked", Boolean, nullable=False, server_default=true()),
+    Column("last_close", String(64), nullable=True),
 )
 """one row per conversation the router has routed: its first decision's time, whether a crisis
 was escalated in it and the circulation managers emailed, whether it has been closed since, and
-whether the patron wrote anything but text keywords (HELP, HOURS...)"""
+whether the patron wrote anything but text keywords (HELP, HOURS...), and the latest close
+applied (its `closed_at`, UTC ISO 8601: the opening after it is named by it)"""

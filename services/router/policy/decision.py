@@ -22,6 +22,12 @@ class DecisionInput:
     subject: str | None = None
     department_hint: str | None = None
     campus_hint: str | None = None
+    crisis_conversation: bool = False
+    """the message follows up a conversation where a crisis was escalated: a text of a help
+    word alone (HELP, INFO, AYUDA) is routed as a message of it, not answered as a keyword"""
+    circulation_emailed: bool = False
+    """the message follows up a conversation the circulation managers were emailed about: one
+    that names a patron, TCC ID or item goes to them too (a second email)"""
 
     def __post_init__(self) -> None:
         """Refuse a naive timestamp: desk hours need to know the instant."""

@@ -3,14 +3,18 @@
 Evaluation order: an SMS that is one keyword and nothing else (a carrier keyword: STOP,
 START, HELP...; or one of the policy's `sms_keywords`: HOURS, HORARIO...) is decided as that
 keyword at the policy's keyword department, by nothing else: no rule, no net, no hand-off, no
-after-hours acknowledgement. Every other message: crisis rules first (whole text, no
+after-hours acknowledgement; except a help word (HELP, INFO, AYUDA) in a conversation where a
+crisis was escalated, which is routed as a message (it may be a cry for help). Every other
+message: crisis rules first (whole text, no
 corrections or negation cues); then the other rules in file order, first match wins. When the
 learned model's assessment is given, services.router.learned.nets.combine then decides whether
 it escalates, flags for safety review or replaces the rules' route (its order is written
 there). The winner's department decides the hand-off; a live transfer with nobody Online
 becomes a ticket; a department with someone Online gets no after-hours acknowledgement (staff
 are there: the hand-off says they will join). Patron texts are in the message's language when
-the policy has it.
+the policy has it. A follow-up in a conversation the circulation managers were emailed about
+that names a patron, TCC ID or item goes to them again (the policy's first email_circulation
+rule), however it routed on its own.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from services.router.learned.model import Assessment
 from services.router.learned.nets import combine
-from shared.events import SMS_KEYWORD_RULE, Action, Channel, Priority, RuleHit
+from shared.events import SMS_KEYWORD_RULE, Action, Channel, Priority, RuleHit, StaffGuidance
 
 from . import texts
 from .checks import KIND_OF_ACTION, text_values
@@ -52,6 +56,19 @@ LEARNED_CRISIS = Rule(
 LEARNED_ROUTE = "learned-route"
 SMS_KEYWORD = SMS_KEYWORD_RULE
 """The pseudo-rule a keyword's decision is recorded under."""
+CIRCULATION_FOLLOW_UP = "circulation-follow-up"
+"""The pseudo-rule of a follow-up sent to the circulation managers because it names a patron,
+TCC ID or item (its matched words are the fields' names, never their values)."""
+DESK_MAIL = "desk-department-mail"
+"""The pseudo-rule of an email from one of the desk's own departments (its contact address:
+the circulation managers answering the email refdesk sent them): read at the desk, never
+answered, handed off or forwarded by refdesk (an answer, a hand-off or a second circulation
+email to their reply had made a loop)."""
+HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})
+"""Keywords that ask for help (with the policy's carrier `help` words): in a crisis
+conversation such a text is routed as a message of the crisis, never answered with the
+keyword's reply ("Escriba su pregunta... Pueden aplicarse tarifas"); opt-out and opt-in words
+stay keywords there too."""
 _KEYWORD = re.compile(r"\s*[¡¿]*\s*([A-Za-z]+)[\s.!?,;:]*")
 """A text of one word, with surrounding whitespace, trailing punctuation and Spanish opening
 marks ("Stop." "HELP?" "¡PARAR!" "¿Horario?")."""
@@ -171,6 +188,10 @@ class Policy:
             self._opt_out_phrases.update(dict.fromkeys(tr.opt_out_phrases, code))
             self._phrase_replies[code] = tr.opt_out_phrase_reply
         self._phrase_word = carrier.opt_out[0] if carrier.opt_out else None
+        self._help_words = HELP_WORDS.union(carrier.help) - self._consent.keys()
+        self._circulation_rule = next(
+            (r for r in doc.rules if r.action is Action.EMAIL_CIRCULATION and not r.crisis), None
+        )
         self._keyword_rule = Rule(
             id=SMS_KEYWORD,
             action=Action.ANSWER,
@@ -229,6 +250,33 @@ class Policy:
     def department(self, dept_id: str) -> Department:
         """A department by id; KeyError when the policy has none."""
         return self._departments[dept_id]
+
+    def department_of_address(self, address: str | None) -> Department | None:
+        """The department whose contact address this is, if any (case-insensitive)."""
+        if not address:
+            return None
+        wanted = address.strip().lower()
+        return next((d for d in self.doc.departments if d.contact.lower() == wanted), None)
+
+    def desk_mail(self, decision: Decision, sender: Department) -> Decision:
+        """A department's own email, decided: a crisis it reports stays a crisis (staff may
+        write about a student in danger); anything else is read at the desk, with no hand-off,
+        acknowledgement, fallback or circulation email."""
+        if decision.action is Action.ESCALATE_CRISIS:
+            return decision
+        hit = RuleHit.model_construct(rule_id=DESK_MAIL, matched=[sender.id])
+        return decision.model_copy(
+            update={
+                "action": Action.ANSWER,
+                "department": self.desk.id,
+                "rules": [hit],
+                "handoff_text": None,
+                "guidance": StaffGuidance(),
+                "fallback": None,
+                "after_hours_ack": None,
+                "safety_review": False,
+            }
+        )
 
     def is_open(self, dt: datetime) -> bool:
         """True when the desk is open at an aware datetime."""
@@ -318,14 +366,46 @@ class Policy:
     ) -> Decision:
         """Route one message; `online` lists departments with someone Online (None: all);
         `seen` is the learned model's assessment (None: the rules alone, in English); a
-        keyword is decided as one whatever the model saw."""
+        keyword is decided as one whatever the model saw, except a help word in a crisis
+        conversation (routed as the message it may be)."""
         keyword = self.sms_keyword(inp)
-        if keyword is not None:
+        if keyword is not None and not (inp.crisis_conversation and keyword[0] in self._help_words):
             return self._keyword_decision(inp, *keyword)
         decision = self._routed(inp, online=online, seen=seen)
+        if inp.circulation_emailed:
+            decision = self._circulation_follow_up(inp, decision)
         if self.resumes(inp):  # YES: routed as the answer it may be, and an opt-in after STOP
             return decision.model_copy(update={"sms_consent": "resume"})
         return decision
+
+    def _circulation_follow_up(self, inp: DecisionInput, decision: Decision) -> Decision:
+        """A follow-up in a conversation the circulation managers were emailed about, routed
+        elsewhere ("my name is Dana Whitfield and my id is 7654321" reads as a transfer to NW
+        Circulation), that names a patron, TCC ID or item: to the managers, with what it
+        names (the second email). A crisis stays a crisis; one that names nothing stays as
+        routed (the conversation keeps its place either way: it is a follow-up)."""
+        rule = self._circulation_rule
+        if rule is None or decision.action in (Action.ESCALATE_CRISIS, Action.EMAIL_CIRCULATION):
+            return decision
+        full = f"{inp.subject}\n{inp.text}" if inp.subject else inp.text
+        found = self._extractor.extract(full)
+        if not found:
+            return decision
+        dept = self._departments[rule.department]
+        handoff = self._texts[decision.lang].handoff[dept.id][inp.channel]
+        if "{" in handoff:
+            handoff = self._filled(handoff, inp.received_at, decision.lang)
+        hit = RuleHit.model_construct(rule_id=CIRCULATION_FOLLOW_UP, matched=sorted(found))
+        return decision.model_copy(
+            update={
+                "action": rule.action,
+                "department": dept.id,
+                "rules": [hit, *decision.rules],
+                "handoff_text": handoff,
+                "guidance": guidance_for(rule, dept, full, self._extractor, None),
+                "fallback": None,
+            }
+        )
 
     def resumes(self, inp: DecisionInput) -> bool:
         """Whether the SMS is a `resume` word alone ("Yes!"): the number is opted back in if

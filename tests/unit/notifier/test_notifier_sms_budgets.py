@@ -1,7 +1,7 @@
 """Every SMS template, filled with long but realistic values, stays GSM-7 and within its budget.
 
 Budgets (segments): handoff 1, after_hours_ack 1, keyword_reply 1 (one idea per message);
-survey 2, crisis_resources 2 (they carry a link that may be long).
+survey 2, crisis_resources 2 in English and in Spanish (they carry a link that may be long).
 """
 
 from __future__ import annotations
@@ -82,6 +82,14 @@ WORST_CASES: list[tuple[K, dict[str, Any]]] = [
             "mhfa_url": "mentalhealthfirstaid.org/take-a-course/what-you-learn",
         },
     ),
+    (
+        K.CRISIS_RESOURCES,
+        {
+            "lang": "es",
+            "counseling_url": "https://www.tccd.edu/services/support-services/counseling/"
+            "counseling-contact/?campus=trinity-river-east",
+        },
+    ),  # the Spanish text: 3 segments with the policy's link before (322 characters)
 ]
 
 
@@ -97,19 +105,32 @@ def test_sms_fits_its_budget(kind: K, context: dict[str, Any]) -> None:
     assert segments <= BUDGETS[kind], f"{len(body)} chars: {body}"
 
 
-def test_the_spanish_crisis_text_stays_gsm7() -> None:
-    """An outside probe: "está" made the Spanish crisis text 5 UCS-2 segments (English: 2)."""
+COUNSELING = "https://www.tccd.edu/services/support-services/counseling/counseling-contact/"
+
+
+def test_the_spanish_crisis_text_stays_gsm7_in_two_segments() -> None:
+    """An outside probe: "está" made the Spanish crisis text 5 UCS-2 segments (English: 2);
+    a review then found it 3 GSM-7 segments (322 characters) against the budget of 2."""
     body = render_sms(
-        K.CRISIS_RESOURCES,
-        {
-            "desk_name": DESK,
-            "lang": "es",
-            "counseling_url": "https://www.tccd.edu/services/support-services/counseling/"
-            "counseling-contact/",
-        },
+        K.CRISIS_RESOURCES, {"desk_name": DESK, "lang": "es", "counseling_url": COUNSELING}
     )
-    assert sms_segments(body) == ("GSM-7", 3), body
-    assert "911" in body and "AYUDA" in body
+    assert sms_segments(body) == ("GSM-7", 2), body
+    assert len(body) == 276, body
+    for kept in ("911", "988", "oprima 2", "AYUDA", COUNSELING):
+        assert kept in body
+
+
+def test_the_spanish_crisis_text_sends_ayuda_to_988_not_to_the_desk() -> None:
+    """ "llame o escriba al 988 ... (en español: oprima 2, o escriba AYUDA)" read, in the desk's
+    SMS thread, as "reply AYUDA" to the desk, which answers AYUDA with its keyword help. The
+    988 Lifeline's Spanish texting is AYUDA texted to 988: the text must say where it goes."""
+    body = render_sms(
+        K.CRISIS_RESOURCES, {"desk_name": DESK, "lang": "es", "counseling_url": COUNSELING}
+    )
+    assert "mande AYUDA por texto al 988" in body
+    assert "escriba AYUDA" not in body
+    # the English name stays out of the Spanish text ("Línea" would force UCS-2)
+    assert "Lifeline" not in body and "Línea" not in body
 
 
 def test_a_spanish_hand_off_goes_as_the_policy_or_staff_wrote_it() -> None:

@@ -237,3 +237,64 @@ def test_an_emails_automatic_answers_name_the_patrons_email_and_a_texts_do_not(
         "email crisis_resources": "m1@x.edu",
         "sms after_hours_ack": None,
     }
+
+
+@pytest.mark.parametrize("channel", [Channel.CHAT, Channel.SMS, Channel.EMAIL])
+def test_the_ack_carries_the_policys_words_for_its_channel(
+    policy: Policy, channel: Channel
+) -> None:
+    """The policy's `after_hours_ack` is what the patron reads (the notifier sends `ack_text`
+    as written): editing the policy changes it, and a chat gets its "call 911" line."""
+    data = interaction("can i renew my book", channel, when=OVERNIGHT)
+    inp = DecisionInput(channel=channel, text=data.text, received_at=data.received_at)
+    decision = policy.decide(inp, online=frozenset())
+    [ack] = [c for c in commands_for(data, decision, policy) if c.kind.value == "after_hours_ack"]
+    text = ack.context["ack_text"]
+    template = policy.doc.after_hours_ack[channel]
+    before, after = template.split("{next_open}")
+    assert text.startswith(before) and text.endswith(after)
+    assert "{" not in text and "today at 8:00 AM" in text  # 02:00 on a Wednesday
+    if channel is Channel.CHAT:
+        assert text.endswith("If you are in danger, call 911.")
+
+
+def test_a_spanish_ack_is_the_policys_spanish_words(policy: Policy) -> None:
+    from services.router.learned import Assessment
+    from shared.events import Action
+
+    spanish = Assessment(
+        lang="es",
+        risk=0.0,
+        escalate=False,
+        review=False,
+        corroborates=False,
+        best=(Action.ANSWER, "reference"),
+        suggestion=None,
+        confidence=0.5,
+        model_first=False,
+        model_version="clf-test",
+    )
+    data = interaction("¿puedo renovar mi libro?", Channel.CHAT, when=OVERNIGHT)
+    inp = DecisionInput(channel=data.channel, text=data.text, received_at=data.received_at)
+    decision = policy.decide(inp, online=frozenset(), seen=spanish)
+    [ack] = [c for c in commands_for(data, decision, policy) if c.kind.value == "after_hours_ack"]
+    assert ack.context["lang"] == "es"
+    assert ack.context["ack_text"].startswith("¡Gracias por su mensaje!")
+    assert "hoy a las 8:00 a. m." in ack.context["ack_text"]
+    assert ack.context["ack_text"].endswith("llame al 911.")
+
+
+def test_an_opening_after_a_close_has_an_ack_key_of_its_own(policy: Policy) -> None:
+    data = interaction("can i renew my book", Channel.EMAIL, when=OVERNIGHT, contact="a@b.edu")
+    inp = DecisionInput(channel=data.channel, text=data.text, received_at=data.received_at)
+    decision = policy.decide(inp, online=frozenset())
+
+    def ack_key(opening: str | None) -> str:
+        out = commands_for(data, decision, policy, opening=opening)
+        [ack] = [c for c in out if c.kind.value == "after_hours_ack"]
+        return ack.idempotency_key
+
+    first = ack_key(None)
+    assert first == derived_id(data.conversation_id, "after-hours-ack")
+    reopened = ack_key("2026-11-24T16:00:00+00:00")
+    assert reopened != first and reopened == ack_key("2026-11-24T16:00:00+00:00")

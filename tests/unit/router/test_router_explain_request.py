@@ -50,3 +50,25 @@ def test_refdesk_policy_explain_names_the_option() -> None:
         refdesk_explain("hi", at="not a time")
     decided = refdesk_explain("can i renew my book", channel="sms", at="2026-01-06T10:00")
     assert decided["action"] == "transfer"
+
+
+def test_explain_decides_a_follow_up_as_the_router_does(policy: Policy) -> None:
+    """The router tells the engine what it remembers of the conversation; explain takes the
+    same two facts, so it shows the second circulation email and HELP in a crisis."""
+    details = {"channel": "sms", "text": "my name is Dana Whitfield and my id is 7654321"}
+    alone = policy.decide(ExplainRequest(**details).to_input(policy)[0])
+    assert alone.action.value != "email_circulation"
+    inp, _ = ExplainRequest(**details, circulation_emailed=True).to_input(policy)
+    followed = policy.decide(inp)
+    assert (followed.action.value, followed.department) == (
+        "email_circulation",
+        "circulation-managers",
+    )
+    assert followed.guidance.extracted == {"patron_name": "Dana Whitfield", "tcc_id": "7654321"}
+    assert followed.guidance.missing_fields == ["item"]
+    help_alone = policy.decide(ExplainRequest(channel="sms", text="HELP").to_input(policy)[0])
+    assert help_alone.sms_keyword == "HELP"
+    inp, _ = ExplainRequest(channel="sms", text="HELP", crisis_conversation=True).to_input(policy)
+    assert policy.decide(inp).sms_keyword is None
+    inp, _ = ExplainRequest(channel="sms", text="STOP", crisis_conversation=True).to_input(policy)
+    assert policy.decide(inp).sms_consent == "opt_out"

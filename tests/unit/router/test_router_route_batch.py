@@ -364,3 +364,249 @@ async def test_a_question_after_keywords_only_is_routed_as_the_first(
     _, renewal = decisions(broker, conversation)
     assert not renewal["follow_up"] and renewal["department"] == "nw-circulation"
     assert "handoff" in kinds(broker, conversation)
+
+
+# ---- an opening of a conversation: the first, or the first message after a close ----------
+
+
+def emailed(text: str, conversation: str, when: datetime = OVERNIGHT) -> InteractionReceived:
+    """A patron's email (replies thread into the conversation by its id)."""
+    mail = interaction(text, conversation=conversation, when=when)
+    return mail.model_copy(
+        update={"channel": Channel.EMAIL, "patron": Patron(contact="ana@example.edu")}
+    )
+
+
+def acks(broker: FakeBroker, conversation: str) -> list[str]:
+    """The distinct idempotency keys of the conversation's after-hours acknowledgements."""
+    return sorted(
+        {
+            n["id"]
+            for n in broker.on(NOTIFICATIONS.name)
+            if n["data"]["conversation_id"] == conversation
+            and n["data"]["kind"] == "after_hours_ack"
+        }
+    )
+
+
+async def test_a_ticket_reopened_after_hours_is_acknowledged_once_per_opening(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    """An outside review: a patron who replied to the survey of a closed email ticket after
+    hours got no acknowledgement (its key was the conversation's, for ever)."""
+    conversation = f"email-{uuid.uuid4()}"
+    await route_batch(deps, [item(emailed(RENEWAL, conversation))])
+    assert acks(broker, conversation) == [derived_id(conversation, "after-hours-ack")]
+    closed = closing(conversation, Channel.EMAIL)
+    await route_batch(deps, [item(closed)])
+    reply = emailed("thanks, but I still can't renew it", conversation)
+    broker.down = True  # published nothing, recorded nothing: decided again, into the same key
+    with pytest.raises(ConnectionError):
+        await route_batch(deps, [item(reply)])
+    broker.down = False
+    await route_batch(deps, [item(reply)])
+    reopened = derived_id(conversation, "after-hours-ack", OPEN_HOURS.isoformat())
+    assert acks(broker, conversation) == sorted(
+        [derived_id(conversation, "after-hours-ack"), reopened]
+    )
+    # the close and the reply redelivered after their rows were written (a crash before the
+    # offset commit): the close does not close the reopened ticket again, so the patron's next
+    # email is a follow-up of this opening and gets no third acknowledgement
+    await route_batch(deps, [item(closed), item(reply)])
+    await route_batch(deps, [item(emailed("one more thing", conversation))])
+    assert len(acks(broker, conversation)) == 2
+    assert [d["follow_up"] for d in decisions(broker, conversation)] == [False, False, True]
+
+
+async def test_two_openings_in_one_batch_and_on_another_replica_keep_their_keys(
+    deps: RouterDeps, broker: FakeBroker, engine: AsyncEngine
+) -> None:
+    """Keys come from the events (the conversation and the close before the opening), so a
+    second router instance on the same database, given the batch again, repeats them."""
+    conversation = f"email-{uuid.uuid4()}"
+    first = closing(conversation, Channel.EMAIL)
+    second = first.model_copy(update={"closed_at": OVERNIGHT})
+    batch = [
+        item(emailed(RENEWAL, conversation)),
+        item(first),
+        item(emailed("I still can't renew it", conversation)),
+        item(second),
+        item(emailed("and now it says overdue", conversation)),
+    ]
+    await route_batch(deps, batch)
+    keys = acks(broker, conversation)
+    assert len(keys) == 3
+    other = UnitRunner(engine, name="router-replica")
+    try:
+        replica = RouterDeps(
+            broker=broker,  # type: ignore[arg-type]
+            policies=deps.policies,
+            presence=PresenceView(),
+            db=other,
+        )
+        await route_batch(replica, batch)
+    finally:
+        other.close()
+    assert acks(broker, conversation) == keys
+    # the closes given again closed nothing: the patron's next email follows up the third opening
+    await route_batch(deps, [item(emailed("any news?", conversation))])
+    assert decisions(broker, conversation)[-1]["follow_up"]
+    assert acks(broker, conversation) == keys
+    assert kinds(broker, conversation).count("survey") == 2
+
+
+# ---- a follow-up in a circulation managers' conversation that supplies the details ---------
+
+HOLD = "why is there a hold on my library account? i cant register"
+DETAILS = "my name is Dana Whitfield and my id is 7654321"
+
+
+class Suggests:
+    """A stand-in for the learned net that reads every message as a renewal (the outside
+    review's follow-up was routed transfer/nw-circulation)."""
+
+    version = "clf-test"
+
+    def assess(self, *_: Any, **__: Any) -> Any:
+        from services.router.learned import Assessment
+        from shared.events import Action
+
+        return Assessment(
+            lang="en",
+            risk=0.01,
+            escalate=False,
+            review=False,
+            corroborates=False,
+            best=(Action.TRANSFER, "nw-circulation"),
+            suggestion=(Action.TRANSFER, "nw-circulation"),
+            confidence=0.9,
+            model_first=False,
+            model_version="clf-test",
+        )
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+async def test_a_follow_up_that_names_the_patron_emails_the_circulation_managers_again(
+    deps: RouterDeps, broker: FakeBroker, one_batch: bool
+) -> None:
+    deps.model = Suggests()  # type: ignore[assignment]
+    conversation = f"sms-{uuid.uuid4()}"
+    first = interaction(HOLD, conversation=conversation)
+    later = interaction(DETAILS, conversation=conversation)
+    if one_batch:
+        await route_batch(deps, [item(first), item(later)])
+    else:
+        await route_batch(deps, [item(first)])
+        await route_batch(deps, [item(later)])
+    await route_batch(deps, [item(later)])  # redelivered: nothing more
+    assert kinds(broker, conversation) == ["circulation_email", "handoff", "circulation_email"]
+    emails = [
+        n["data"]
+        for n in broker.on(NOTIFICATIONS.name)
+        if n["data"]["conversation_id"] == conversation and n["data"]["kind"] == "circulation_email"
+    ]
+    assert emails[0]["context"]["patron_name"] is None
+    assert emails[1]["context"]["patron_name"] == "Dana Whitfield"
+    assert emails[1]["context"]["tcc_id"] == "7654321"
+    assert emails[1]["recipient"] == emails[0]["recipient"]
+    assert emails[1]["idempotency_key"] == derived_id(later.interaction_id, "circulation-email")
+    follow_up = decisions(broker, conversation)[1]
+    assert follow_up["follow_up"]
+    assert (follow_up["action"], follow_up["department"]) == (
+        "email_circulation",
+        "circulation-managers",
+    )
+    assert follow_up["rules"][0]["rule_id"] == "circulation-follow-up"
+    assert follow_up["rules"][0]["matched"] == ["patron_name", "tcc_id"]  # names, not values
+
+
+async def test_a_follow_up_naming_nothing_or_after_a_close_sends_no_second_email(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    deps.model = Suggests()  # type: ignore[assignment]
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(HOLD, conversation=conversation))])
+    await route_batch(deps, [item(interaction("ok thanks", conversation=conversation))])
+    assert kinds(broker, conversation) == ["circulation_email", "handoff"]
+    # closed: the patron's next message is a new question, routed as itself
+    fresh = interaction(DETAILS, conversation=conversation)
+    await route_batch(deps, [item(closing(conversation)), item(fresh)])
+    assert decisions(broker, conversation)[-1]["department"] == "nw-circulation"
+    assert kinds(broker, conversation).count("circulation_email") == 1
+
+
+# ---- HELP, INFO, AYUDA in a crisis conversation ---------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["HELP", "help", "Ayuda", "AYUDA!", "INFO", "help please"])
+async def test_a_help_word_in_a_crisis_conversation_is_a_message_of_the_crisis(
+    deps: RouterDeps, broker: FakeBroker, word: str
+) -> None:
+    """An outside review: a patron in an escalated SMS conversation who texted HELP or AYUDA
+    got the canned keyword reply ("Escriba su pregunta...; Pueden aplicarse tarifas")."""
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(CRISIS, conversation=conversation))])
+    await route_batch(deps, [item(interaction(word, conversation=conversation))])
+    assert kinds(broker, conversation) == ["crisis_alert", "crisis_resources"]
+    later = decisions(broker, conversation)[-1]
+    assert later["follow_up"]  # the status service leaves it with the CARE Team, escalated
+    assert all(hit["rule_id"] != "sms-keyword" for hit in later["rules"])
+
+
+@pytest.mark.parametrize(
+    ("word", "kind"),
+    [("STOP", "sms_opt_out"), ("BAJA", "sms_opt_out"), ("ALTO", "sms_opt_out")],
+)
+async def test_an_opt_out_in_a_crisis_conversation_is_still_an_opt_out(
+    deps: RouterDeps, broker: FakeBroker, word: str, kind: str
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(CRISIS, conversation=conversation))])
+    await route_batch(deps, [item(interaction(word, conversation=conversation))])
+    assert kind in kinds(broker, conversation)
+    later = decisions(broker, conversation)[-1]
+    assert [hit["rule_id"] for hit in later["rules"]] == ["sms-keyword"]
+
+
+async def test_ayuda_outside_a_crisis_is_still_answered_as_a_keyword(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    conversation = f"sms-{uuid.uuid4()}"
+    await route_batch(deps, [item(interaction(RENEWAL, conversation=conversation))])
+    await route_batch(deps, [item(interaction("AYUDA", conversation=conversation))])
+    assert kinds(broker, conversation) == ["handoff", "keyword_reply"]
+
+
+async def test_mail_from_a_desk_departments_address_is_read_at_the_desk_and_answered_by_no_one(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    """The circulation managers answered the email refdesk sent them, to the desk: their reply
+    was acknowledged as a patron's and sent to them again as a new circulation request (a loop
+    of emails to their mailbox). A department's own mail is read at the desk, nothing sent."""
+    reply = emailed(
+        "Hi, the replacement fee for the lost book is $25; the patron can pay at any campus. "
+        "Their TCC ID A00123456, item The Great Gatsby.",
+        "email-managers",
+    ).model_copy(update={"patron": Patron(contact="TCC.Circulation@tccd.edu")})
+    await route_batch(deps, [item(reply)])
+    [decided] = decisions(broker, "email-managers")
+    assert (decided["action"], decided["department"]) == ("answer", "reference")
+    assert [r["rule_id"] for r in decided["rules"]] == ["desk-department-mail"]
+    assert kinds(broker, "email-managers") == []  # no acknowledgement, no circulation email
+    # the same words from a patron are a circulation request, answered
+    await route_batch(deps, [item(emailed(reply.text or "", "email-patron"))])
+    assert decisions(broker, "email-patron")[0]["action"] == "email_circulation"
+    assert "circulation_email" in kinds(broker, "email-patron")
+
+
+async def test_a_crisis_a_desk_department_reports_still_alerts_the_care_team(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    report = emailed(
+        "A student at our desk just told us she has been saving pills and plans to take them "
+        "all tonight. She is still here.",
+        "email-writing-center",
+    ).model_copy(update={"patron": Patron(contact="writing.center@tccd.edu")})
+    await route_batch(deps, [item(report)])
+    assert decisions(broker, "email-writing-center")[0]["action"] == "escalate_crisis"
+    assert kinds(broker, "email-writing-center") == ["crisis_alert"]  # nothing to their mailbox
