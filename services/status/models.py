@@ -235,7 +235,10 @@ class ConversationRow:
     purged_at: datetime | None = None
 
 
-rows.register(ConversationRow, Conversation.__table__)
+# read FOR UPDATE: a patron's message applied while a librarian closed the conversation (on
+# another replica) had been decided on the row as read before the close and left it closed,
+# the message unseen in no queue
+rows.register(ConversationRow, Conversation.__table__, locked=True)
 
 AnyConversation: TypeAlias = Conversation | ConversationRow
 """A conversation as a consumer batch (a plain row) or a staff action (the ORM object) has it."""

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, false, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    case,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
@@ -323,6 +334,13 @@ async def listing(
     build = listing_statement if fresh else _kept_statement
     rows = await session.execute(build(actor, flt))
     return list(rows.all())
+
+
+async def listed_in_all(*, session: AsyncSession, actor: Actor, flt: QueueFilter) -> int:
+    """How many conversations the listing would hold without its limit (a queue longer than
+    a page says how many it leaves out)."""
+    whole = listing_statement(actor, replace(flt, limit=None)).order_by(None)
+    return int(await session.scalar(select(func.count()).select_from(whole.subquery())) or 0)
 
 
 OPEN_ROWS = select(*ROW_COLUMNS).where(SHOWN, Conversation.state == "open")

@@ -30,13 +30,16 @@ Row = TypeVar("Row")
 class _Kind:
     """What the unit needs of one row class: its table, columns and prebuilt statements."""
 
-    def __init__(self, cls: type[Any], table: Table) -> None:
+    def __init__(self, cls: type[Any], table: Table, *, locked: bool) -> None:
         self.table = table
         self.names = tuple(f.name for f in fields(cls))
         self.values = attrgetter(*self.names)
         (key,) = table.primary_key.columns
         self.key = key.key
         self.select = select(*table.columns).where(key.in_(bindparam("keys", expanding=True)))
+        if locked:
+            # in key order, as the writes: two units lock rows in one order
+            self.select = self.select.order_by(key).with_for_update()
         self.insert = insert(table)
 
 
@@ -56,9 +59,12 @@ def update_by_key(table: Table, names: tuple[str, ...]) -> Any:
 KINDS: dict[type[Any], _Kind] = {}
 
 
-def register(cls: type[Any], table: Any) -> None:
-    """Make a row class (a dataclass of the table's columns, by name) usable in units."""
-    KINDS[cls] = _Kind(cls, cast(Table, table))
+def register(cls: type[Any], table: Any, *, locked: bool = False) -> None:
+    """Make a row class (a dataclass of the table's columns, by name) usable in units.
+    `locked`: its rows are read FOR UPDATE (on PostgreSQL; SQLite has one writer at a time),
+    so a staff action on the same row waits for the unit or the unit for it, never each
+    deciding on what the other is changing."""
+    KINDS[cls] = _Kind(cls, cast(Table, table), locked=locked)
 
 
 class _Unit:

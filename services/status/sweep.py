@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor, has_role
@@ -172,6 +172,7 @@ def _reescalation(
         minutes_unacknowledged=max(1, int((now - alerted).total_seconds() // 60)),
         alerted_at=alerted.isoformat(),
         librarian=names.get(conv.assignee) if conv.assignee else None,
+        patron_lang=conv.lang,
     )
 
 
@@ -318,20 +319,8 @@ async def _flag_care_alert(
     now: datetime,
 ) -> int:
     """Write `care_alert_unsent` if it still reads `expected`; 1 if it did."""
-    c = Conversation
-    done: Any = await session.execute(
-        update(c)
-        .where(
-            c.conversation_id == conv.conversation_id,
-            c.care_alert_unsent.is_not_distinct_from(expected),
-        )
-        .values(care_alert_unsent=value)
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:
-        return 0
-    changed(session, conv, "delivery", now)
-    return 1
+    still = [Conversation.care_alert_unsent.is_not_distinct_from(expected)]
+    return await _write_if(session, conv, still, now, care_alert_unsent=value)
 
 
 async def _set(
@@ -345,16 +334,31 @@ async def _set(
 ) -> int:
     """Write the two columns if the conversation still reads as it was read; 1 if it did."""
     c = Conversation
+    still = [
+        c.waiting_since.is_not_distinct_from(expected[0]),
+        c.unsent_reply.is_not_distinct_from(expected[1]),
+        c.last_patron_at.is_not_distinct_from(conv.last_patron_at),
+        c.answered_at.is_not_distinct_from(conv.answered_at),
+    ]
+    return await _write_if(
+        session, conv, still, now, waiting_since=waiting_since, unsent_reply=unsent_reply
+    )
+
+
+async def _write_if(
+    session: AsyncSession,
+    conv: Conversation,
+    still: list[ColumnElement[bool]],
+    now: datetime,
+    **values: Any,
+) -> int:
+    """Write these columns of the conversation if it `still` reads as the sweep read it (a
+    conditional UPDATE: another replica's sweep, the consumer or a patron in between leave it
+    undone), and tell the consoles; 1 if it was written."""
     done: Any = await session.execute(
-        update(c)
-        .where(
-            c.conversation_id == conv.conversation_id,
-            c.waiting_since.is_not_distinct_from(expected[0]),
-            c.unsent_reply.is_not_distinct_from(expected[1]),
-            c.last_patron_at.is_not_distinct_from(conv.last_patron_at),
-            c.answered_at.is_not_distinct_from(conv.answered_at),
-        )
-        .values(waiting_since=waiting_since, unsent_reply=unsent_reply)
+        update(Conversation)
+        .where(Conversation.conversation_id == conv.conversation_id, *still)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:

@@ -104,11 +104,13 @@ async def queue_context(
     *, res: Resources, session: AsyncSession, actor: Actor, filters: views.Filters
 ) -> dict[str, Any]:
     """The queue's rows (or a search's results) in desk order."""
-    listed = await conversations_api.list_conversations(actor, res, session, **filters.api_args())
+    listed = await conversations_api.list_conversations(
+        actor, res, session, **filters.api_args(), limit=queue.DEFAULT_LIMIT
+    )
     names = await staff_names(session)
     now = res.clock()
     rows = [decorate_row(r, res, names, now) for r in listed["items"]]
-    return {"rows": rows, "filters": filters}
+    return {"rows": rows, "filters": filters, "total": listed["total"]}
 
 
 async def conversation_context(

@@ -26,7 +26,7 @@ from services.status.conversations.policy import check as check_policy
 from services.status.errors import Conflict, InvalidInput, NotFound
 from services.status.metrics import observe_first_response
 from services.status.models import Conversation, Staff, TranscriptEntry
-from services.status.staff import EMAIL_PATTERN
+from services.status.staff import EMAIL_PATTERN, staff_names
 from shared.events import (
     Action,
     Channel,
@@ -222,6 +222,8 @@ async def transfer(
     conv.department, conv.note = department, note
     _assign(conv, None, now)
     record_first_response(conv, now)
+    if note and PLACEHOLDER.search(note):
+        raise InvalidInput("the hand-off message still holds a {variable}: fill it in or remove it")
     decision_id = str(uuid.uuid4())
     text = note
     if not text:
@@ -242,6 +244,9 @@ async def transfer(
         decided_by=actor.id,
         lang=conv.lang,
     )
+    # an email hand-off answers the patron's latest email, under their subject (it had started
+    # a thread of its own, "Your question is going to ..." with the ticket's tag)
+    latest = (await _thread(session, conv))[0] if conv.channel == Channel.EMAIL.value else None
     handoff = NotificationRequested(
         idempotency_key=derived_id(decision_id, "handoff"),
         kind=NotificationKind.HANDOFF,
@@ -252,7 +257,11 @@ async def transfer(
         priority=Priority(conv.priority),
         requested_at=now,
         context=HandoffContext(
-            department_name=book.department_name(department), handoff_text=text, lang=conv.lang
+            department_name=book.department_name(department),
+            handoff_text=text,
+            lang=conv.lang,
+            in_reply_to=latest,
+            subject=conv.subject if latest else None,
         ).model_dump(mode="json"),
     )
     await transcript.on_routing(session, conv, decision)
@@ -273,13 +282,28 @@ async def close(
     read_scale: int | None = None,
     topic: str | None = None,
     survey: bool | None = None,
+    seen: str | None = None,
 ) -> Outcome:
     """Close a conversation; the event the router turns into the survey command. `survey`
     None: the patron gets it only if staff replied to them (it says their question was
-    answered); never to mail sent to many (the survey would reach the whole list)."""
+    answered); never to mail sent to many (the survey would reach the whole list). `seen`:
+    the latest transcript line the closer saw; a patron's message after it (arrived as Close
+    was pressed) refuses the close."""
     conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.CLOSE, actor, conv, session)
     await _hold(session, conv, actor)
+    if seen is not None:
+        await _nothing_new_since(session, conv, seen)
+    # never before the latest message the row holds (read afresh, the row held): a message
+    # applied a moment ago is in the closed conversation, and its events say so in the same
+    # order (the statistics had counted such a conversation reopened, the queue closed)
+    last_message = await session.scalar(
+        select(Conversation.last_message_at).where(
+            Conversation.conversation_id == conv.conversation_id
+        )
+    )
+    if last_message is not None and last_message > now:
+        now = last_message
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
     conv.read_scale, conv.topic = read_scale, topic
     record_first_response(conv, now)
@@ -305,6 +329,23 @@ async def close(
     await transcript.on_closed(session, conv, closed)
     await session.flush()
     return Outcome(conv, [(INTERACTIONS.name, closed)])
+
+
+async def _nothing_new_since(session: AsyncSession, conv: Conversation, seen: str) -> None:
+    """Conflict if the patron wrote after the line `seen` (the row is held: read afresh, a
+    message the consumer applied a moment ago counts). An unknown line checks nothing."""
+    seen_at = await session.scalar(
+        select(TranscriptEntry.at).where(
+            TranscriptEntry.id == seen, TranscriptEntry.conversation_id == conv.conversation_id
+        )
+    )
+    patron_at = await session.scalar(
+        select(Conversation.last_patron_at).where(
+            Conversation.conversation_id == conv.conversation_id
+        )
+    )
+    if seen_at is not None and patron_at is not None and patron_at > seen_at:
+        raise Conflict("the patron wrote again a moment ago: read their message, then close")
 
 
 async def _a_reply_went_out(session: AsyncSession, conv: Conversation) -> bool:
@@ -371,6 +412,9 @@ async def convert_to_email(
     if conv.channel != Channel.SMS.value:
         raise Conflict("only SMS conversations can be converted to email")
     email = _deliverable_address(email)
+    # as read: a close or a transfer at the same moment (another tab, a supervisor) wins or loses
+    # whole, never both (a closed conversation had been converted)
+    await _hold(session, conv, actor)
     conv.texted_from = conv.patron_contact
     conv.channel, conv.converted_from, conv.patron_contact = Channel.EMAIL.value, "sms", email
     event = ConversationConverted(
@@ -534,6 +578,8 @@ async def reply(
         in_reply_to=latest if email else None,
         references=references if email else [],
         lang=conv.lang,
+        # an email reply is signed by who wrote it, above the desk's name
+        staff_name=(await staff_names(session, [actor.id])).get(actor.id) if email else None,
     )
     command = NotificationRequested(
         idempotency_key=key,

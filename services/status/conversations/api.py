@@ -70,6 +70,13 @@ class CloseIn(BaseModel):
         description="send the email or SMS patron the survey; unset: only if staff replied to "
         "them (the survey says their question was answered)",
     )
+    seen: str | None = Field(
+        None,
+        max_length=200,
+        description="the id of the latest transcript line the closer saw (the console sends "
+        "it): a message the patron wrote after it refuses the close with 409, so a question "
+        "that arrived as Close was pressed is read, not answered with a survey",
+    )
 
 
 class ConvertIn(BaseModel):
@@ -131,13 +138,19 @@ async def list_conversations(
     rows = await queue.listing(session=session, actor=actor, flt=flt)
     now = res.clock()
     items = [queue.row_view(c, now) for c in rows]
+    # a full page may not be all: how many there are (the console says "200 of 310")
+    total = (
+        await queue.listed_in_all(session=session, actor=actor, flt=flt)
+        if len(rows) >= limit
+        else len(rows)
+    )
     if ids is not None:
         # a search shows patrons' words from any time: a line per conversation it showed (or
         # one saying it showed none), never what was searched for
         shown = [item["conversation_id"] for item in items] or [None]
         await reading.log_accesses(session, actor, shown, "search", now)
         await session.commit()
-    return {"items": items}
+    return {"items": items, "total": total}
 
 
 @router.get("/{conversation_id}", summary="One conversation with its transcript")
@@ -294,6 +307,7 @@ async def close(
         read_scale=body.read_scale,
         topic=body.topic,
         survey=body.survey,
+        seen=body.seen,
     )
     return await _done(res, session, outcome, actor)
 

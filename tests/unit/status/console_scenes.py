@@ -605,6 +605,19 @@ def care_alert_asked(at: Any) -> NotificationRequested:
     )
 
 
+def care_alert_outcome(state: DeliveryState, reason: str | None = None) -> NotificationDelivered:
+    """The notifier's outcome for the crisis chat's CARE Team alert, at T0."""
+    return NotificationDelivered(
+        idempotency_key=CARE_ALERT_KEY,
+        conversation_id=CRISIS,
+        kind=NotificationKind.CRISIS_ALERT,
+        channel=Channel.EMAIL,
+        state=state,
+        reason=reason,
+        at=T0,
+    )
+
+
 async def care_alert_bounced(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Given the crisis chat, whose CARE Team alert went out by email and bounced: the team's
     address no longer exists."""

@@ -18,7 +18,7 @@ from status_fakes import T0
 
 from services.status.resources import Resources
 from services.status.sweep import flag_unsent_care_alerts
-from shared.events import Channel, DeliveryState, NotificationDelivered, NotificationKind
+from shared.events import DeliveryState
 
 pytestmark = [*needs_browser, pytest.mark.timeout(120)]
 
@@ -141,17 +141,7 @@ async def test_a_care_team_alert_not_out_yet_flags_the_crisis_row_until_it_goes_
         await expect(notice.locator("h3")).to_have_text(heading)
         await shoot(page, tmp_path, "care-alert-not-out-yet")
         assert await serious_violations(page) == []
-        await scene._apply(
-            sessions,
-            NotificationDelivered(
-                idempotency_key=scene.CARE_ALERT_KEY,
-                conversation_id=scene.CRISIS,
-                kind=NotificationKind.CRISIS_ALERT,
-                channel=Channel.EMAIL,
-                state=DeliveryState.SENT,
-                at=T0,
-            ),
-        )
+        await scene._apply(sessions, scene.care_alert_outcome(DeliveryState.SENT))
         await expect(late).to_have_count(0, timeout=10_000)  # the live feed redraws the row
         await expect(row.locator(".flag-crisis")).to_have_count(1)  # "Crisis" alone
         assert page.js_errors == []

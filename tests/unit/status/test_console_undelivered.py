@@ -172,17 +172,7 @@ async def test_a_care_team_alert_still_not_out_minutes_later_is_said_in_the_conv
     # the alert is not refused (still tried): the row flags nothing yet
     assert (await api_row(client, scene.CRISIS))["care_alert_failed"] is False
     # it goes out: nothing said any more
-    await given(
-        sessions,
-        NotificationDelivered(
-            idempotency_key=scene.CARE_ALERT_KEY,
-            conversation_id=scene.CRISIS,
-            kind=NotificationKind.CRISIS_ALERT,
-            channel=Channel.EMAIL,
-            state=DeliveryState.SENT,
-            at=T0,
-        ),
-    )
+    await given(sessions, scene.care_alert_outcome(DeliveryState.SENT))
     page = (await client.get(f"/dashboard/c/{scene.CRISIS}")).text
     assert "banner-care-alert" not in page
     assert "CARE Team alerted" in page
@@ -230,15 +220,8 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], *, at: timedelta) ->
 
 
 def alert_outcome(state: DeliveryState) -> NotificationDelivered:
-    return NotificationDelivered(
-        idempotency_key=scene.CARE_ALERT_KEY,
-        conversation_id=scene.CRISIS,
-        kind=NotificationKind.CRISIS_ALERT,
-        channel=Channel.EMAIL,
-        state=state,
-        reason="rejected 554" if state is DeliveryState.FAILED else None,
-        at=T0,
-    )
+    failed = state is DeliveryState.FAILED
+    return scene.care_alert_outcome(state, reason="rejected 554" if failed else None)
 
 
 async def test_a_care_team_alert_still_not_out_minutes_later_flags_the_crisis_row(

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import ColumnElement, func, select
+import pytest
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer
 
 from services.status.auth import Actor
+from services.status.conversations import actions
+from services.status.errors import Conflict
 from services.status.handlers import Assigning, apply
-from services.status.models import TranscriptAccess, TranscriptEntry
+from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
 from services.status.periodic import tick
 from services.status.resources import Resources
 from shared.events import (
@@ -22,6 +26,7 @@ from shared.events import (
     Channel,
     ConversationClosed,
     DeliveryState,
+    HandoffContext,
     InteractionReceived,
     NotificationDelivered,
     NotificationKind,
@@ -197,10 +202,56 @@ async def test_email_reply_threads_under_the_patrons_message_and_is_sent_once(
         PATRON_MID,
         [PATRON_MID],
     )
+    assert context.staff_name == "Maria Garcia"  # signs the email, above the desk's name
     assert await count_lines(sessions, "e-2", TranscriptEntry.direction == "out") == 1
     view = (await client.get("/conversations/e-2", headers=bearer("mgarcia"))).json()
     assert view["assignee"] == "mgarcia"  # answering takes the conversation
     assert view["messages"][-1]["author"] == "mgarcia"
+
+
+async def test_a_staff_transfer_of_an_email_ticket_answers_the_patrons_email(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """The hand-off of a transfer by staff started a thread of its own ("Your question is
+    going to the Writing Center [refdesk #...]"), apart from the patron's email."""
+    await patron_writes(
+        sessions,
+        "e-moved",
+        "I need peer-reviewed articles on nursing burnout",
+        channel=Channel.EMAIL,
+        message_id=PATRON_MID,
+        subject="Articles for NURS 1300",
+        contact="pat@example.edu",
+    )
+    moved = await client.post(
+        "/conversations/e-moved/transfer",
+        json={"department": "writing-center"},
+        headers=bearer("mgarcia"),
+    )
+    assert moved.status_code == 200, moved.text
+    [handoff] = [
+        c
+        for c in publisher.on(NOTIFICATIONS.name)
+        if isinstance(c, NotificationRequested) and c.kind is NotificationKind.HANDOFF
+    ]
+    context = HandoffContext.model_validate(handoff.context)
+    assert (context.in_reply_to, context.subject) == (PATRON_MID, "Articles for NURS 1300")
+
+
+async def test_a_hand_off_message_with_a_variable_left_in_is_refused(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A reply with "{reply_by}" left in was refused; a hand-off message went out raw."""
+    await patron_writes(sessions, "s-var", "can i get a tutor", channel=Channel.SMS)
+    moved = await client.post(
+        "/conversations/s-var/transfer",
+        json={"department": "tutoring", "note": "Someone will reply {reply_by} soon."},
+        headers=bearer("mgarcia"),
+    )
+    assert moved.status_code == 422, moved.text
+    assert "{variable}" in moved.json()["detail"]
 
 
 async def test_the_same_words_sent_again_later_are_a_reply_of_their_own(
@@ -1112,3 +1163,73 @@ async def test_a_ticket_whose_every_reply_was_refused_asks_for_no_survey(
         if isinstance(e, ConversationClosed)
     }
     assert surveys == {"e-refused": False, "e-reached": True}
+
+
+async def test_a_close_after_a_message_the_closer_did_not_see_is_refused(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The patron wrote "one more question" as Close was pressed: the close went through and
+    a survey answered the question (12 of 12 times with the message up to 1.2 s before)."""
+    await patron_writes(
+        sessions,
+        "s-late",
+        "is the library open sunday",
+        channel=Channel.SMS,
+        minutes_ago=5,
+        contact="+18175550190",
+    )
+    seen = (await client.get("/conversations/s-late", headers=bearer("mgarcia"))).json()
+    last_seen = seen["messages"][-1]["id"]
+    await patron_writes(
+        sessions,
+        "s-late",
+        "wait, one more question",
+        channel=Channel.SMS,
+        minutes_ago=0,
+        contact="+18175550190",
+    )
+    refused = await client.post(
+        "/conversations/s-late/close", json={"seen": last_seen}, headers=bearer("mgarcia")
+    )
+    assert refused.status_code == 409, refused.text
+    assert "wrote again" in refused.json()["detail"]
+    now_seen = (await client.get("/conversations/s-late", headers=bearer("mgarcia"))).json()
+    closed = await client.post(
+        "/conversations/s-late/close",
+        json={"seen": now_seen["messages"][-1]["id"]},
+        headers=bearer("mgarcia"),
+    )
+    assert closed.status_code == 200, closed.text
+
+
+async def test_a_conversion_and_a_close_at_once_are_never_both_done(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Convert-to-email took no hold on the row: a close and a conversion in two tabs both
+    went through (a closed conversation converted)."""
+    await patron_writes(
+        sessions, "s-both", "can you email me the list", channel=Channel.SMS, contact="+18175550191"
+    )
+    async with sessions() as session:
+        checked = actions.check
+
+        async def closed_meanwhile(*args: Any) -> None:
+            await checked(*args)
+            # another tab's close commits after this action read the row
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.conversation_id == "s-both")
+                .values(state="closed", closed_at=T0)
+                .execution_options(synchronize_session=False)
+            )
+
+        monkeypatch.setattr(actions, "check", closed_meanwhile)
+        supervisor = Actor(id="lokafor", role="supervisor", departments=("reference",))
+        with pytest.raises(Conflict):
+            await actions.convert_to_email(
+                session=session,
+                conversation_id="s-both",
+                email="pat@example.edu",
+                actor=supervisor,
+                now=T0,
+            )

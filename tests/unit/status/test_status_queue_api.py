@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer, given, patron_writes
 
+from services.status import queue
 from services.status.console.views import sort_key
 from services.status.periodic import tick
 from services.status.resources import Resources
@@ -501,3 +503,26 @@ async def test_a_macro_filled_with_the_patrons_name_is_a_logged_read(
     assert [(a.staff_id, a.conversation_id, a.action) for a in logged] == [
         ("tbrooks", "nw-chat", "macro")
     ]
+
+
+async def test_a_queue_longer_than_its_page_says_how_many_it_leaves_out(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], monkeypatch: Any
+) -> None:
+    """The console's queue stopped at 200 rows and said "202 open" for 310: answered
+    conversations stay open until someone closes them, so a real desk passes a page."""
+    for n in range(3):
+        await arrive(sessions, f"c-{n}", channel=Channel.CHAT, minutes_ago=10 - n)
+    listed = (await client.get("/conversations?limit=2", headers=bearer("mgarcia"))).json()
+    assert (len(listed["items"]), listed["total"]) == (2, 3)
+    listed = (await client.get("/conversations?limit=5", headers=bearer("mgarcia"))).json()
+    assert (len(listed["items"]), listed["total"]) == (3, 3)
+    monkeypatch.setattr(queue, "DEFAULT_LIMIT", 2)
+    login = await client.post(
+        "/dashboard/login", data={"staff_id": "mgarcia", "token": "dev-mgarcia-token"}
+    )
+    assert login.status_code == 303
+    page = (await client.get("/dashboard/fragments/queue")).text
+    summary = page[page.index('id="queue-summary"') :]
+    summary = summary[: summary.index("</p>")]
+    assert 'data-all="3"' in summary
+    assert "2 of 3 open shown, most urgent first: filter or search for the rest" in summary

@@ -59,27 +59,45 @@ async def test_a_commit_writes_new_rows_and_only_the_changed_columns(
         )
         await session.commit()
     async with sessions() as first:
-        conv = await rows.get(first, ConversationRow, "p-1")
-        assert conv is not None and conv.opened_at == T0 and conv.state == "open"
+        stat_row = await rows.get(first, DeskStatRow, "p-1")
+        assert stat_row is not None and stat_row.received_at == T0
         async with sessions() as other:  # another writer changes another column meanwhile
-            stored = await other.get(Conversation, "p-1")
-            assert stored is not None
-            stored.assignee = "mgarcia"
+            stored_stat = await other.get(DeskStat, "p-1")
+            assert stored_stat is not None
+            stored_stat.lang = "es"
             await other.commit()
         sql = statements(first)
-        conv.department = "nw-circulation"
+        stat_row.department = "nw-circulation"
         await first.commit()
     updates = [s for s in sql if s.startswith("UPDATE")]
-    assert len(updates) == 1 and updates[0].startswith("UPDATE conversations SET ")
-    assert set_columns(updates[0]) == ["department"]  # not the other writer's assignee
+    assert len(updates) == 1 and updates[0].startswith("UPDATE desk_stats SET ")
+    assert set_columns(updates[0]) == ["department"]  # not the other writer's language
     async with sessions() as session:
-        stored = await session.get(Conversation, "p-1")
         stat = await session.get(DeskStat, "p-1")
-        assert stored is not None and (stored.department, stored.assignee) == (
-            "nw-circulation",
-            "mgarcia",
+        assert stat is not None and (stat.department, stat.lang) == ("nw-circulation", "es")
+        assert stat.desk_day == buckets(T0)["desk_day"]
+
+
+async def test_conversation_rows_are_read_for_update(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The queue's rows are read FOR UPDATE (rendered on PostgreSQL; SQLite has one writer):
+    a staff action on the same conversation waits for the unit, never deciding on what it is
+    changing (`test_status_close_races.py` shows the race it closes)."""
+    async with sessions() as session:
+        rows.add(
+            session,
+            ConversationRow(conversation_id="p-2", channel="sms", opened_at=T0, last_message_at=T0),
         )
-        assert stat is not None and stat.desk_day == buckets(T0)["desk_day"]
+        await session.commit()
+    async with sessions() as session:
+        sql = statements(session)
+        conv = await rows.get(session, ConversationRow, "p-2")
+        stat = await rows.get(session, DeskStatRow, "p-2")
+        assert conv is not None and stat is None
+        reads = [s for s in sql if s.startswith("SELECT")]
+        locked = session.bind.dialect.name == "postgresql"
+        assert ("FOR UPDATE" in reads[0]) is locked and "FOR UPDATE" not in reads[1]
 
 
 async def test_an_unchanged_unit_writes_nothing_and_a_rollback_drops_its_rows(

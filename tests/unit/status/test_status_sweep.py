@@ -195,5 +195,6 @@ async def test_a_reescalation_is_an_email_the_notifier_can_build(session: AsyncS
     assert "has not been acknowledged after 7 minutes" in email.text
     assert "Channel:      SMS (text message)" in email.text
     assert "With patron:  Maria Garcia" in email.text
+    assert "Language:     English" in email.text
     assert "https://desk.example.edu/dashboard/c/c-care" in email.text
     assert CARE in email.text

@@ -280,7 +280,11 @@
       leave = [`Transferred to ${name}`, "The patron gets the hand-off message, and the conversation is in that department's queue now."];
     } else if (form.id === "close-form") {
       const scale = checked(form, "read_scale");
-      call = ["/close", { read_scale: scale ? Number(scale) : null, topic: checked(form, "topic") }];
+      // the latest line on screen: a patron's message after it (arrived as Close was pressed)
+      // refuses the close, so the question is read rather than answered with a survey
+      const lines = document.querySelectorAll("#transcript > li[data-line-id]");
+      const seen = lines.length ? lines[lines.length - 1].dataset.lineId : null;
+      call = ["/close", { read_scale: scale ? Number(scale) : null, topic: checked(form, "topic"), seen }];
       message = /send survey/.test(button.textContent) ? "Closed. The patron will get the rating survey." : "Closed.";
     } else {
       call = ["/convert-to-email", { email: byId("convert-email").value.trim() }];

@@ -241,7 +241,12 @@ window.Desk = (() => {
     document.getElementById("queue").hidden = all === 0;
     const searching = Boolean(summary.dataset.searching);
     const filtered = queueParams().toString() ? " (filtered)" : "";
-    const head = searching ? `Search: ${n} conversation${n === 1 ? "" : "s"} found` : `${n} open${filtered}`;
+    // a page of a longer queue (the server's count at the last load, never below what is shown)
+    const total = Math.max(Number(summary.dataset.all || 0), n);
+    const of = total > n ? ` of ${total}` : "";
+    const head = searching
+      ? `Search: ${n}${of} conversation${total === 1 ? "" : "s"} found${of ? " shown" : ""}`
+      : `${n}${of} open${filtered}${of ? " shown, most urgent first: filter or search for the rest" : ""}`;
     const crises = pinnedRows.every((r) => r.classList.contains("crisis"));
     const kinds = crises ? (pinned === 1 ? "crisis" : "crises")
       : (pinned === 1 ? "crisis or possible crisis" : "crises or possible crises");
