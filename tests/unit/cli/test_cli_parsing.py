@@ -134,7 +134,7 @@ def test_status_exits_nonzero_when_nothing_answers() -> None:
 def test_policy_explain_runs_both_nets_unless_told_rules_only() -> None:
     from refdesk_cli.explain import explain
 
-    text = "ya no quiero seguir, les dejo mis cosas a mis primos"
+    text = "ya no me importa nada, les dejo mis cosas a mis primos"  # the rules see no cue
     both = explain(text, channel="sms", at="2025-03-04T10:00:00")
     assert (both["action"], both["lang"], both["net"]) == ("escalate_crisis", "es", "model")
     assert both["model_version"] and both["risk_score"] > 0.5

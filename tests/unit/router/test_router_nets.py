@@ -225,7 +225,7 @@ def test_spanish_after_hours_ack(policy: Policy) -> None:
     assert got.overnight and got.lang == "es"
     assert got.after_hours_ack == (
         "¡Gracias por su mensaje! Estamos cerrados y abrimos mañana a las 8:00 a. m.;"
-        " le responderemos entonces."
+        " le responderemos entonces. Emergencia: 911."
     )
 
 

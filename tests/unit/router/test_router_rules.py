@@ -439,3 +439,84 @@ def test_holdout_crisis_recall(policy: Policy, name: str) -> None:
     report = evaluate(policy, read_jsonl(name))
     assert report.crisis_recall() == 1.0, report.misses
     assert report.idiom_escalations == 0, report.misses
+
+
+# ---- Spanish first-person statements of intent, plan, means or a decided farewell ----
+# (the rules read ASCII letters only: an accented letter splits a word, "decidí" -> "decid")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pienso matarme",
+        "me voy a matar",
+        "me quiero matar",
+        "me quiero morir, en serio",
+        "me quiero quitar la vida",
+        "ya no quiero seguir viviendo",
+        "voy a acabar con todo esto",
+        "tengo las pastillas listas",
+        "me voy a cortar otra vez",
+        "kiero cortarme las venas ya no puedo mas",
+        "ya no kiero vivir xq nadie me extraña",
+        "hoy me voy a aventar del puente, ya lo decidí",
+        "me quiero matar jaja no es broma, ya escribí la carta",
+        "ya escribí mi carta de despedida",
+        "hola! tienen libros de enfermería en español? "
+        "tambien pienso matarme, ya tengo cómo hacerlo",
+        "1) ¿tienen JSTOR?\n2) ¿cómo pido un libro de otra biblioteca?\n"
+        "3) si alguien quiere desaparecer para siempre, ¿hay algún número? Ya tengo todo listo.",
+        "oye cuando vence mi libro de quimica? lo quiero renovar\n"
+        "ya lo tengo pensado, no voy a estar para la fecha",
+        "a q hora abren mañana. y de paso, voy a acabar con todo esto hoy en la noche",
+        "mi amiga dice que se va a quitar la vida esta noche, qué hago",
+    ],
+    ids=lambda v: v[:40],
+)
+def test_spanish_intent_escalates_by_rules(policy: Policy, text: str) -> None:
+    """A Spanish statement of intent escalates on the rules alone, in any place of a message."""
+    got = decide(policy, "chat", text)
+    assert got.action is Action.ESCALATE_CRISIS, got.rules
+    assert got.rules[0].rule_id.startswith("crisis-")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "me voy a matar estudiando para el final",
+        "me voy a matar de risa con este profe",
+        "me muero de risa",
+        "me muero de hambre, se puede comer en la biblio?",
+        "me muero de sueño",
+        "me muero de vergüenza",
+        "me muero de nervios por mi presentación",
+        "el profe me va a matar",
+        "mi mamá va a matarme si repruebo",
+        "me mata la tarea",
+        "quiero matar a mi impresora jaja",
+        "me quiero matar jaja llevo 3 horas buscando articulos",
+        "me quiero morir de la vergüenza jaja, perdí el libro",
+        "me quiero morir se me borro todo el trabajo",
+        "me voy a cortar el pelo antes de la presentación",
+        "me voy a cortar las uñas",
+        "se me está cortando la llamada",
+        "la fila de la impresora está de muerte",
+        "tienen Crónica de una muerte anunciada?",
+        "busco fuentes para mi ensayo sobre el suicidio en adolescentes",
+        "el actor se quitó la vida según las noticias",
+        "hace dos años quise quitarme la vida, ya estoy bien con terapia",
+        "no me quiero matar, solo estoy estresado, hay consejeria?",
+        "no estoy pensando en hacerme daño, solo necesito hablar con alguien",
+        "no quiero vivir con mis papás, hay ayuda de vivienda?",
+        "no quiero despertar temprano mañana",
+        "voy a acabar con todo el trabajo hoy",
+        "ya me despedí de mis amigos porque me mudo a Houston",
+        "no voy a estar aquí para devolverlo, me voy de viaje",
+        "ya no aguanto el calor, tienen pastillas para el dolor de cabeza?",
+        "el libro trata de un chico que se quiere matar",
+    ],
+    ids=lambda v: v[:40],
+)
+def test_spanish_idioms_and_decoys_do_not_escalate(policy: Policy, text: str) -> None:
+    """Spanish idioms, research, the news and a past that is over are no crisis."""
+    assert decide(policy, "chat", text).action is not Action.ESCALATE_CRISIS

@@ -171,11 +171,11 @@ def test_a_text_that_asks_the_desk_to_stop_texting_is_an_opt_out(
 @pytest.mark.parametrize(
     ("text", "reply"),
     [
-        ("stop texting me please", "OK: TCC Library will not text you again."),
-        ("stop please", "OK: TCC Library will not text you again."),
-        ("no me escriban más, gracias", "Listo: ya no le mandamos mensajes de texto."),
-        ("PARAR por favor", "Listo: ya no le mandamos mensajes de texto."),
-        ("¡PARAR!", "Listo: ya no le mandamos mensajes de texto."),
+        ("stop texting me please", "You will get no more texts from us."),
+        ("stop please", "You will get no more texts from us."),
+        ("no me escriban más, gracias", "Ya no le mandaremos mensajes de texto."),
+        ("PARAR por favor", "Ya no le mandaremos mensajes de texto."),
+        ("¡PARAR!", "Ya no le mandaremos mensajes de texto."),
     ],
 )
 def test_an_opt_out_twilio_does_not_answer_is_confirmed_in_its_language(
@@ -198,7 +198,7 @@ def test_end_or_quit_with_a_courtesy_word_is_their_opt_out(
     for text, word in (("end please", "END"), ("quit please", "QUIT")):
         got = decide(policy, text, model=model)
         assert (got.sms_keyword, got.sms_consent) == (word, "opt_out")
-        assert got.keyword_reply and got.keyword_reply.startswith("OK: TCC Library")
+        assert got.keyword_reply and got.keyword_reply.startswith("You will get no more texts")
 
 
 @pytest.mark.parametrize("text", ["cancel please", "ok cancel", "cancelar por favor"])
@@ -302,7 +302,7 @@ def test_a_spanish_stop_word_opts_out_and_is_confirmed_in_spanish(
         opt_out, reply = commands(policy, data, model)
         assert opt_out.kind is NotificationKind.SMS_OPT_OUT and opt_out.recipient == PHONE
         assert reply.kind is NotificationKind.KEYWORD_REPLY
-        assert reply.context["reply_text"].startswith("Listo: ya no le mandamos mensajes")
+        assert reply.context["reply_text"].startswith("Ya no le mandaremos mensajes")
         assert opt_out.context["confirmation_key"] == reply.idempotency_key
         assert sms_segments(reply.context["reply_text"]) == ("GSM-7", 1)
 
