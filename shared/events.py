@@ -205,6 +205,12 @@ class ConversationClosed(_Data):
     subject: Text | None = Field(
         None, description="email: the patron's subject, for the survey's Re:; student data"
     )
+    through: Instant | None = Field(
+        None,
+        description="the received time of the latest patron message the close accounted for: "
+        "a patron message received after it reopens the conversation, even one that was on "
+        "its way when the close was made (unset: the close's own time)",
+    )
 
 
 class ConversationTransferred(_Data):
@@ -385,6 +391,11 @@ class CirculationEmailContext(_Context):
     patron_contact: str | None = None
     missing_fields: list[str] = Field(default_factory=list, description='e.g. ["tcc_id"]')
     details: dict[str, str] = Field(default_factory=dict, description="other pertinent facts")
+    follow_up: bool = Field(
+        False,
+        description="more details for a request about the same conversation emailed before "
+        "(what this one does not name may be in the earlier email)",
+    )
 
 
 class _AutomaticReplyContext(_Context):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from services.router.policy.decision import Decision
-from services.router.policy.engine import Policy
+from services.router.policy.engine import CIRCULATION_FOLLOW_UP, Policy
 from shared.events import (
     Action,
     AfterHoursAckContext,
@@ -303,6 +303,7 @@ def circulation_email(
             question=interaction.text,
             patron_contact=interaction.patron.contact,
             missing_fields=list(decision.guidance.missing_fields),
+            follow_up=bool(decision.rules) and decision.rules[0].rule_id == CIRCULATION_FOLLOW_UP,
         ),
     )
 

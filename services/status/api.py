@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence
-from services.status.auth import can_set_status, require_role
+from services.status.auth import Actor, can_set_status, require_role
+from services.status.conversations import actions
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Forbidden, NotFound, StatusError
-from services.status.resources import publish_presence
+from services.status.resources import Resources, publish_all, publish_presence
 from shared.events import StaffStatus
 from shared.http import RETRY_AFTER_S, problem
 
@@ -66,6 +68,15 @@ async def _change(
     return await presence.status_of(session=session, staff_id=staff_id)
 
 
+async def give_back_waiting(res: Resources, session: AsyncSession, actor: Actor) -> None:
+    """After a sign-off's commit: release the conversations whose patron waits for the one who
+    signed off (`actions.release_waiting`), and publish the releases."""
+    released = await actions.release_waiting(session=session, actor=actor, now=res.clock())
+    await session.commit()
+    for outcome in released:
+        await publish_all(res, outcome.events, key=outcome.conv.conversation_id)
+
+
 @router.post("/shift/login", tags=["shift"], summary="Start a shift: Online")
 async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Start the caller's shift."""
@@ -82,8 +93,8 @@ async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -
 
 @router.post("/shift/logout", tags=["shift"], summary="Sign off: Offline")
 async def shift_logout(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
-    """End the caller's shift."""
-    return await _change(
+    """End the caller's shift; their conversations whose patron waits go back to the queue."""
+    status = await _change(
         res,
         session,
         staff_id=actor.id,
@@ -92,6 +103,8 @@ async def shift_logout(actor: ActorDep, res: ResourcesDep, session: SessionDep) 
         note="shift end",
         shift="end",
     )
+    await give_back_waiting(res, session, actor)
+    return status
 
 
 @router.post("/shift/heartbeat", tags=["shift"], summary="The dashboard is still open")

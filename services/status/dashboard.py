@@ -22,6 +22,7 @@ from services.status.auth import COOKIE, Actor, actor_for_token, has_role
 from services.status.console import error_pages, pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import StatusError, Unauthenticated, Unavailable
+from services.status.models import Staff
 from services.status.resources import publish_presence
 from services.status.sessions import close_session, open_session, open_sessions
 from services.status.throttle import client_address, throttle_of
@@ -294,6 +295,11 @@ async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Re
     if ended is not None:
         with contextlib.suppress(Unavailable):  # the next sweep republishes presence
             await publish_presence(res, [ended])
+        staff = await session.get(Staff, ended.staff_id)
+        if staff is not None:  # their patrons waiting for an answer go back to the queue
+            actor = Actor(id=staff.id, role=staff.role, departments=tuple(staff.departments))
+            with contextlib.suppress(Unavailable):  # saved, as any action whose event waits
+                await api.give_back_waiting(res, session, actor)
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -102,8 +102,11 @@ async def on_interaction(
         conv.bulk = True
     if conv.department is None and data.department_hint:
         conv.department = data.department_hint
-    if conv.state == "closed" and data.received_at > (conv.closed_at or data.received_at):
-        conv.state, conv.closed_at = "open", None
+    # reopened by a message the close did not account for: received after the latest one it
+    # did (`closed_through`), even if it was on its way when the close was made
+    cut = conv.closed_through if conv.closed_through is not None else conv.closed_at
+    if conv.state == "closed" and data.received_at > (cut or data.received_at):
+        conv.state, conv.closed_at, conv.closed_through = "open", None, None
         _unassign(conv, data.received_at)
     if conv.assignee and await is_offline(session=session, staff_id=conv.assignee):
         held_by = conv.assignee
@@ -191,8 +194,16 @@ async def on_closed(session: AsyncSession, data: ConversationClosed, _assigning:
     conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
-    if conv.state == "open":
+    # a patron message applied since, that the close did not account for (on its way when a
+    # librarian closed it), keeps it open
+    unseen = (
+        data.through is not None
+        and conv.last_patron_at is not None
+        and conv.last_patron_at > data.through
+    )
+    if conv.state == "open" and not unseen:
         conv.state, conv.closed_at, conv.closed_by = "closed", data.closed_at, data.closed_by
+        conv.closed_through = data.through
     # the close's tags reach the queue's row through the statistics row (`_mirror_tags`)
     await transcript.on_closed(session, conv, data)
 

@@ -176,6 +176,9 @@ class Conversation(Base):
     bulk: Mapped[bool] = mapped_column(Boolean, default=False)
     """An email of it went to many (a list, a newsletter): no automatic answer goes to it."""
     closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The received time of the latest patron message the close accounted for (a message
+    received after it reopens the conversation, one on its way when the close was made too)."""
     read_scale: Mapped[int | None] = mapped_column(Integer)
     topic: Mapped[str | None] = mapped_column(String(32))
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -230,6 +233,7 @@ class ConversationRow:
     keyword_answered: str | None = None
     bulk: bool = False
     closed_by: str | None = None
+    closed_through: datetime | None = None
     read_scale: int | None = None
     topic: str | None = None
     purged_at: datetime | None = None

@@ -23,7 +23,7 @@ from services.status.conversations.macros import MacroBook, first_name
 from services.status.conversations.policy import DESK as DESK_DEPARTMENT
 from services.status.conversations.policy import Act, HeldByColleague, TakenFromDesk
 from services.status.conversations.policy import check as check_policy
-from services.status.errors import Conflict, InvalidInput, NotFound
+from services.status.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.status.metrics import observe_first_response
 from services.status.models import Conversation, Staff, TranscriptEntry
 from services.status.staff import EMAIL_PATTERN, staff_names
@@ -48,7 +48,9 @@ from shared.events import (
 from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
 
 STAFF_POLICY = "staff"
-PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|(?<![\\\w])\{[^\W\d][\w ]{0,30}\}")
+"""A macro's variable left unfilled ("{reply_by}", "{nombre}", "{first name}") or template
+syntax ("{{ name }}"); never a LaTeX command's argument ("\\cite{smith}") nor a set ("{1, 2}")."""
 
 
 @dataclass
@@ -194,6 +196,33 @@ async def release(
     return Outcome(conv, [(DESK.name, event)])
 
 
+async def release_waiting(*, session: AsyncSession, actor: Actor, now: datetime) -> list[Outcome]:
+    """At a librarian's sign-off: their open conversations whose patron waits for an answer go
+    back to the queue, each as a release of their own. A patron who wrote a moment before the
+    sign-off had stayed with an Offline librarian, whom nobody else may answer for (a message
+    after it is given back by the consumer). The rows are read FOR UPDATE, so a message being
+    applied at that moment is seen once it is in."""
+    waiting = await session.execute(
+        select(Conversation.conversation_id)
+        .where(
+            Conversation.assignee == actor.id,
+            Conversation.state == "open",
+            Conversation.waiting_since.is_not(None),
+        )
+        .order_by(Conversation.conversation_id)
+        .with_for_update()
+    )
+    released: list[Outcome] = []
+    for cid in waiting.scalars().all():
+        try:
+            released.append(
+                await release(session=session, conversation_id=cid, actor=actor, now=now)
+            )
+        except (Conflict, Forbidden, NotFound):
+            continue  # changed meanwhile (a colleague took it, it closed): not theirs to give
+    return released
+
+
 def recipient(conv: Conversation) -> str:
     """Where a message to the patron goes on the conversation's channel."""
     if conv.channel != Channel.CHAT.value and conv.patron_contact:
@@ -297,14 +326,17 @@ async def close(
     # never before the latest message the row holds (read afresh, the row held): a message
     # applied a moment ago is in the closed conversation, and its events say so in the same
     # order (the statistics had counted such a conversation reopened, the queue closed)
-    last_message = await session.scalar(
-        select(Conversation.last_message_at).where(
-            Conversation.conversation_id == conv.conversation_id
+    held = (
+        await session.execute(
+            select(Conversation.last_message_at, Conversation.last_patron_at).where(
+                Conversation.conversation_id == conv.conversation_id
+            )
         )
-    )
-    if last_message is not None and last_message > now:
-        now = last_message
+    ).one()
+    if held.last_message_at is not None and held.last_message_at > now:
+        now = held.last_message_at
     conv.state, conv.closed_at, conv.closed_by = "closed", now, actor.id
+    conv.closed_through = held.last_patron_at  # what it accounted for: a later message reopens
     conv.read_scale, conv.topic = read_scale, topic
     record_first_response(conv, now)
     latest, references = (
@@ -325,6 +357,7 @@ async def close(
         in_reply_to=latest,
         references=references if latest else [],
         subject=conv.subject if latest else None,
+        through=held.last_patron_at,
     )
     await transcript.on_closed(session, conv, closed)
     await session.flush()

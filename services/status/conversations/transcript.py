@@ -243,6 +243,26 @@ async def report_delivery(
     changed(session, conv, "delivery", at)
 
 
+LANGUAGE_LETTERS = 15
+"""Letters a follow-up needs before its language becomes the conversation's: "ok", "HELP" or
+"gracias" read as a language of their own had turned a Spanish conversation's survey, its
+supervisors' email and its screen-reader language English (and "ALTO" an English one
+Spanish)."""
+
+
+async def _says_its_language(session: AsyncSession, data: RoutingDecided, kept: bool) -> bool:
+    """Whether a decision's language should become the conversation's: a first decision (or a
+    re-routing) always; a follow-up only when its message is long enough to say it, never a
+    keyword refdesk answered."""
+    if answered_keyword(data):
+        return False
+    if not kept:
+        return True
+    message = await line(session, data.interaction_id)
+    text = str((message or {}).get("text") or "")
+    return sum(c.isalpha() for c in text) >= LANGUAGE_LETTERS
+
+
 async def rewrite(session: AsyncSession, entry_id: str, **values: Any) -> None:
     """Set these columns of an existing line, a None value included (`upsert` keeps a column
     it is given None for)."""
@@ -497,7 +517,8 @@ async def on_routing(
         await _keyword_answered(session, conv, data.interaction_id)
     if not kept:
         conv.action = data.action.value
-    conv.lang = data.lang or conv.lang
+    if data.lang and data.lang != conv.lang and await _says_its_language(session, data, kept):
+        conv.lang = data.lang
     if data.safety_review and data.action is not Action.ESCALATE_CRISIS:
         conv.safety_review = True
     if data.risk_score is not None:

@@ -61,6 +61,9 @@ class DeskStat(Base):
     """The close that ended it, or None while it is open."""
     resolution_s: Mapped[float | None] = mapped_column(Float)
     closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Of the latest close: the received time of the latest patron message it accounted for
+    (a later message reopens, as in the queue)."""
     read_scale: Mapped[int | None] = mapped_column(Integer)
     topic: Mapped[str | None] = mapped_column(String(32))
     tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -99,6 +102,7 @@ class DeskStatRow:
     closed_at: datetime | None = None
     resolution_s: float | None = None
     closed_by: str | None = None
+    closed_through: datetime | None = None
     read_scale: int | None = None
     topic: str | None = None
     tagged_at: datetime | None = None

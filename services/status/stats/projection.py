@@ -76,9 +76,10 @@ def derive(row: DeskStatRow) -> None:
     for column, value in buckets(row.received_at).items():
         if getattr(row, column) != value:
             setattr(row, column, value)
-    closed = row.last_closed_at is not None and (
-        row.last_message_at is None or row.last_closed_at >= row.last_message_at
-    )
+    # closed unless a patron message came after what the latest close accounted for (its
+    # `through`, else its own time): the queue's rule (`handlers.on_interaction`)
+    cut = row.closed_through if row.closed_through is not None else row.last_closed_at
+    closed = cut is not None and (row.last_message_at is None or cut >= row.last_message_at)
     row.closed_at = row.last_closed_at if closed else None
     row.first_response_s = _seconds(row.received_at, row.first_response_at)
     row.resolution_s = _seconds(row.received_at, row.closed_at)
@@ -173,6 +174,7 @@ async def on_closed(session: AsyncSession, data: ConversationClosed) -> None:
     row = await _row(session, data.conversation_id, data.closed_at, data.channel.value)
     if row.last_closed_at is None or data.closed_at >= row.last_closed_at:
         row.last_closed_at, row.closed_by = data.closed_at, data.closed_by
+        row.closed_through = data.through
     tagged = data.read_scale is not None or data.topic is not None
     if tagged and (row.tagged_at is None or data.closed_at >= row.tagged_at):
         row.read_scale = data.read_scale if data.read_scale is not None else row.read_scale

@@ -134,3 +134,24 @@ def test_the_notifier_sets_it_over_its_configured_reply_to() -> None:
     assert out.email is not None
     assert out.email.message()["Reply-To"] == "ana@my.tccd.edu"
     assert out.email.recipients == ("circ@tccd.edu",)  # the envelope is not changed
+
+
+def test_a_follow_up_email_points_to_the_earlier_one_and_asks_for_nothing() -> None:
+    """The second email named only what the follow-up said and asked the managers for the item
+    the patron had named in the first."""
+    context = CirculationEmailContext(
+        question="my name is Jordan Rivera and my TCC ID is 3334445",
+        channel=Channel.SMS,
+        conversation_ref="sms-follow-up",
+        patron_name="Jordan Rivera",
+        tcc_id="3334445",
+        patron_contact="+18175550199",
+        missing_fields=["item"],
+        follow_up=True,
+    ).model_dump(mode="json")
+    msg = _email(context)
+    assert msg["Subject"] == "More details for the circulation request - sms-follow-up"
+    text, html = _parts(msg)
+    for part in (text, html):
+        assert "emailed you earlier" in part and "Still missing" not in part
+        assert "(see the earlier email)" in part and "(not given)" not in part

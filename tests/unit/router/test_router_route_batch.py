@@ -510,6 +510,9 @@ async def test_a_follow_up_that_names_the_patron_emails_the_circulation_managers
     assert emails[1]["context"]["tcc_id"] == "7654321"
     assert emails[1]["recipient"] == emails[0]["recipient"]
     assert emails[1]["idempotency_key"] == derived_id(later.interaction_id, "circulation-email")
+    # it says it adds to the first (which named the item): "Still missing: item" had told the
+    # managers to ask for what the patron had given
+    assert (emails[0]["context"]["follow_up"], emails[1]["context"]["follow_up"]) == (False, True)
     follow_up = decisions(broker, conversation)[1]
     assert follow_up["follow_up"]
     assert (follow_up["action"], follow_up["department"]) == (

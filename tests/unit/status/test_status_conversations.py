@@ -20,6 +20,7 @@ from services.status.handlers import Assigning, apply
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
 from services.status.periodic import tick
 from services.status.resources import Resources
+from services.status.stats.models import DeskStat
 from shared.events import (
     Action,
     Attachment,
@@ -1233,3 +1234,104 @@ async def test_a_conversion_and_a_close_at_once_are_never_both_done(
                 actor=supervisor,
                 now=T0,
             )
+
+
+async def test_a_message_on_its_way_when_the_close_was_made_reopens_it(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    """A follow-up received before a librarian pressed Close but applied after it (on its way:
+    the consumer a moment behind) landed in the closed conversation, in no queue, 11 times in
+    26 (a crisis once): the reopen rule compared its time with the close's. The close now
+    keeps the latest patron message it accounted for, and a later one reopens it, in the
+    queue and the statistics, in whichever order the close's event comes."""
+    await patron_writes(
+        sessions,
+        "s-flight",
+        "is the library open sunday",
+        channel=Channel.SMS,
+        minutes_ago=5,
+        contact="+18175550193",
+    )
+    clock.advance(1)  # the close at T0 + 1 s
+    closed = await client.post("/conversations/s-flight/close", json={}, headers=bearer("mgarcia"))
+    assert closed.status_code == 200, closed.text
+    [close] = [e for e in publisher.on(INTERACTIONS.name) if isinstance(e, ConversationClosed)]
+    assert close.through == T0 - timedelta(minutes=5)
+    # received at T0, a second before the close's own time, applied after it
+    await patron_writes(
+        sessions,
+        "s-flight",
+        "wait, one more question",
+        channel=Channel.SMS,
+        minutes_ago=0,
+        contact="+18175550193",
+    )
+    async with sessions() as session:  # the close's own event, applied after the message
+        await apply(session, event_id="close-event", data=close, assigning=Assigning())
+        await session.commit()
+    view = (await client.get("/conversations/s-flight", headers=bearer("mgarcia"))).json()
+    assert view["state"] == "open"
+    async with sessions() as session:
+        stat = await session.get(DeskStat, "s-flight")
+        assert stat is not None and stat.closed_at is None  # the statistics agree
+
+
+async def test_a_short_follow_up_does_not_change_the_conversations_language(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A Spanish patron's "ok" (read as English) turned the conversation English: the survey,
+    the supervisors' email and the screen reader's language with it."""
+
+    async def decided(n: int, lang: str, *, minutes_ago: int, text: str) -> None:
+        iid = f"in-s-lang-{minutes_ago}-{len(text)}"  # the message's, as patron_writes names it
+        routed = RoutingDecided(
+            decision_id=f"d-lang-{n}",
+            interaction_id=iid,
+            conversation_id="s-lang",
+            channel=Channel.SMS,
+            action=Action.ANSWER,
+            department="reference",
+            priority=Priority.NORMAL,
+            overnight=False,
+            lang=lang,
+            policy_version="t",
+            decided_at=T0 - timedelta(minutes=minutes_ago),
+            follow_up=n > 1,
+        )
+        async with sessions() as session:
+            await apply(session, event_id=f"d-lang-{n}", data=routed, assigning=Assigning())
+            await session.commit()
+
+    async def lang() -> str:
+        view = (await client.get("/conversations/s-lang", headers=bearer("mgarcia"))).json()
+        return str(view["lang"])
+
+    first = "hola, ¿tienen el libro de química en la biblioteca de SE?"
+    await patron_writes(sessions, "s-lang", first, channel=Channel.SMS, minutes_ago=9)
+    await decided(1, "es", minutes_ago=9, text=first)
+    assert await lang() == "es"
+    await patron_writes(sessions, "s-lang", "ok", channel=Channel.SMS, minutes_ago=8)
+    await decided(2, "en", minutes_ago=8, text="ok")
+    assert await lang() == "es"  # "ok" says no language
+    later = "actually can you send me the link in English please, my mom reads Spanish"
+    await patron_writes(sessions, "s-lang", later, channel=Channel.SMS, minutes_ago=7)
+    await decided(3, "en", minutes_ago=7, text=later)
+    assert await lang() == "en"  # a follow-up that says it
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("Someone will reply {reply_by} soon.", True),
+        ("Hola {nombre}, ya está.", True),
+        ("Use {{ name }} here", True),  # template syntax went out word for word
+        ("Dear {first name},", True),
+        ("In LaTeX write \\cite{smith} after the sentence.", False),  # had been refused
+        ("The set is {1, 2, 3}.", False),
+    ],
+)
+def test_what_counts_as_a_variable_left_in_a_reply(text: str, refused: bool) -> None:
+    assert bool(actions.PLACEHOLDER.search(text)) is refused

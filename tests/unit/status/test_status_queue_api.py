@@ -526,3 +526,44 @@ async def test_a_queue_longer_than_its_page_says_how_many_it_leaves_out(
     summary = summary[: summary.index("</p>")]
     assert 'data-all="3"' in summary
     assert "2 of 3 open shown, most urgent first: filter or search for the rest" in summary
+
+
+async def test_signing_off_gives_back_the_conversations_whose_patron_waits(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """A patron who wrote a moment before their librarian signed off stayed with an Offline
+    librarian, whom nobody else may answer for (a message after the sign-off was given back)."""
+    await arrive(sessions, "c-waits", channel=Channel.SMS, minutes_ago=5)
+    await arrive(sessions, "c-answered", channel=Channel.SMS, minutes_ago=5)
+    await client.post("/shift/login", headers=bearer("mgarcia"))
+    for cid in ("c-waits", "c-answered"):
+        assert (await client.post(f"/queue/{cid}/claim", headers=bearer("mgarcia"))).is_success
+    replied = await client.post(
+        "/conversations/c-answered/replies",
+        json={"text": "Yes, until 9."},
+        headers=bearer("mgarcia"),
+    )
+    assert replied.status_code == 202, replied.text
+    off = await client.post("/shift/logout", headers=bearer("mgarcia"))
+    assert off.status_code == 200 and off.json()["status"] == "Offline"
+    waits = (await client.get("/conversations/c-waits", headers=bearer("lokafor"))).json()
+    answered = (await client.get("/conversations/c-answered", headers=bearer("lokafor"))).json()
+    assert (waits["assignee"], answered["assignee"]) == (None, "mgarcia")
+    released = [e for e in publisher.on(DESK.name) if isinstance(e, ConversationReleased)]
+    assert [(e.conversation_id, e.assignee) for e in released] == [("c-waits", "mgarcia")]
+
+
+async def test_signing_out_of_the_console_gives_them_back_too(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await arrive(sessions, "c-left", channel=Channel.CHAT, minutes_ago=5)
+    signed_in = await client.post(
+        "/dashboard/login", data={"staff_id": "mgarcia", "token": "dev-mgarcia-token"}
+    )
+    assert signed_in.status_code == 303
+    assert (await client.post("/queue/c-left/claim", headers=bearer("mgarcia"))).is_success
+    assert (await client.post("/dashboard/logout")).status_code == 303
+    left = (await client.get("/conversations/c-left", headers=bearer("lokafor"))).json()
+    assert left["assignee"] is None
