@@ -224,7 +224,7 @@ def test_spanish_after_hours_ack(policy: Policy) -> None:
     got = decide(policy, "hola, una pregunta", seen(lang="es"), channel=Channel.SMS, at=sunday)
     assert got.overnight and got.lang == "es"
     assert got.after_hours_ack == (
-        "¡Gracias por su mensaje! Estamos cerrados y abrimos mañana a las 8:00 a. m.;"
+        "TCC Library: ¡Gracias por su mensaje! Cerramos y abrimos mañana a las 8:00 a. m.;"
         " le responderemos entonces. Emergencia: 911."
     )
 

@@ -520,3 +520,44 @@ def test_spanish_intent_escalates_by_rules(policy: Policy, text: str) -> None:
 def test_spanish_idioms_and_decoys_do_not_escalate(policy: Policy, text: str) -> None:
     """Spanish idioms, research, the news and a past that is over are no crisis."""
     assert decide(policy, "chat", text).action is not Action.ESCALATE_CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hay un hombre armado en la biblioteca del campus NE",
+        "Escuché disparos cerca de la biblioteca, ¿qué hago?",
+        "están disparando en el estacionamiento",
+        "hay una balacera afuera de la biblioteca",
+        "hay un tirador activo en el edificio",
+        "un estudiante trae una pistola en el salón",
+        "Voy a llevar un arma a la escuela mañana",
+        "alguien dice que va a traer una pistola a la clase el lunes",
+        "mi ex me amenazó con matarme si lo dejo",
+        "mi pareja me golpea cuando toma",
+        "mi papá nos pega y no quiero regresar",
+        "mi novio me pegó anoche y está afuera",
+    ],
+)
+def test_spanish_violence_happening_now_escalates_by_rules(policy: Policy, text: str) -> None:
+    """An outside probe: "Hay un hombre armado en la biblioteca" was answered at the desk
+    (the English "a man with a gun" escalates), and partner violence only by the net."""
+    got = decide(policy, "chat", text)
+    assert got.action is Action.ESCALATE_CRISIS, got.rules
+    assert got.rules[0].rule_id in ("crisis-violence", "crisis-abuse")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ensayo sobre tiroteos escolares en Texas",
+        "la película es sobre un hombre armado",
+        "mi hermano me pegó la gripa",
+        "se me pega la canción",
+        "su papá le pegaba durante años, ya se fue de la casa y está bien",
+        "escuché que hay tutorías los sábados",
+        "necesito libros sobre la violencia doméstica",
+    ],
+)
+def test_spanish_violence_decoys_do_not_escalate(policy: Policy, text: str) -> None:
+    assert decide(policy, "chat", text).action is not Action.ESCALATE_CRISIS
