@@ -138,6 +138,9 @@ class Policy:
         self.label = doc.label
         self.lines = lines
         self.links: dict[str, str] = dict(doc.links)
+        self._by_address: dict[str, Department] = {}
+        for department in doc.departments:  # the first department named keeps its address
+            self._by_address.setdefault(department.contact.lower(), department)
         self.settings: Settings = doc.settings
         self.hours = DeskHours(ZoneInfo(doc.timezone), doc.hours.week(), doc.hours_exceptions)
         self._norm = Normaliser(doc.normalise.shorthand)
@@ -253,10 +256,7 @@ class Policy:
 
     def department_of_address(self, address: str | None) -> Department | None:
         """The department whose contact address this is, if any (case-insensitive)."""
-        if not address:
-            return None
-        wanted = address.strip().lower()
-        return next((d for d in self.doc.departments if d.contact.lower() == wanted), None)
+        return self._by_address.get(address.strip().lower()) if address else None
 
     def desk_mail(self, decision: Decision, sender: Department) -> Decision:
         """A department's own email, decided: a crisis it reports stays a crisis (staff may
