@@ -396,6 +396,13 @@ class CirculationEmailContext(_Context):
         description="more details for a request about the same conversation emailed before "
         "(what this one does not name may be in the earlier email)",
     )
+    earlier_key: str | None = Field(
+        None,
+        max_length=128,
+        description="a follow-up's: the idempotency key of the first circulation email about "
+        "the conversation, whose Message-ID the notifier derives from it (this one threads "
+        "under it: In-Reply-To, References)",
+    )
 
 
 class _AutomaticReplyContext(_Context):

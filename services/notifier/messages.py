@@ -399,14 +399,21 @@ def compose_email(
     lines: list[mime.Header] = [title, *heads.values(), ("Message-ID", message_id)]
     if date is not None:
         lines.append(("Date", format_datetime(date)))
-    threading = [] if kind in STAFF_FACING else _thread(values)
+    if kind in STAFF_FACING:
+        # a circulation follow-up threads under the first email about the conversation,
+        # whose Message-ID is derived from its key as this one's is
+        earlier = values.get("earlier_key")
+        parent = make_message_id(earlier, message_id_domain) if earlier else None
+        threading = [("In-Reply-To", parent), ("References", parent)] if parent else []
+    else:
+        threading = _thread(values)
     lines += [mime.header(EMAIL_POLICY, name, value) for name, value in threading]
     if kind not in WRITTEN_BY_STAFF:
         # RFC 3834: an automatic answer to the patron's email is "auto-replied", any other
         # automatic email "auto-generated"; no autoresponder answers either (Exchange's
         # automatic replies read only the second header)
         # (a survey threads under the patron's email, but answers the closing, not the email)
-        answering = threading and kind is not NotificationKind.SURVEY
+        answering = threading and kind not in STAFF_FACING and kind is not NotificationKind.SURVEY
         automatic = "auto-replied" if answering else "auto-generated"
         lines += [("Auto-Submitted", automatic), ("X-Auto-Response-Suppress", "All")]
     lines.append(("X-Refdesk-Kind", kind.value))

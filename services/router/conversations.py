@@ -50,6 +50,9 @@ class Remembered:
     last_close: str | None = None
     """the latest close applied (`close_token`): it names the conversation's opening after it,
     so a conversation closed and reopened gets its after-hours acknowledgement again, once"""
+    circulation_key: str | None = None
+    """the idempotency key of the circulation managers' first email in this round: a second
+    one (more details) threads under it"""
 
     @property
     def follows(self) -> bool:
@@ -93,6 +96,15 @@ def follow_up_keeps(command: NotificationRequested, before: Remembered) -> bool:
     return True
 
 
+def threaded(command: NotificationRequested, before: Remembered) -> NotificationRequested:
+    """A follow-up's circulation email names the round's first (`earlier_key`), under which the
+    notifier threads it; any other command as it is."""
+    if command.kind is not NotificationKind.CIRCULATION_EMAIL or before.circulation_key is None:
+        return command
+    context = {**command.context, "earlier_key": before.circulation_key}
+    return command.model_copy(update={"context": context})
+
+
 def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
     """The remembered conversations among these ids, in one query (a unit of work)."""
     if not ids:
@@ -107,6 +119,7 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             c.closed,
             c.asked,
             c.last_close,
+            c.circulation_key,
         ).where(c.conversation_id.in_(sorted(set(ids))))
     )
     return {
@@ -117,6 +130,7 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             closed=row.closed,
             asked=row.asked,
             last_close=row.last_close,
+            circulation_key=row.circulation_key,
         )
         for row in rows
     }
@@ -133,6 +147,7 @@ def save(conn: Connection, changed: Iterable[tuple[str, Remembered]]) -> None:
             "closed": state.closed,
             "asked": state.asked,
             "last_close": state.last_close,
+            "circulation_key": state.circulation_key,
         }
         for conversation_id, state in dict(changed).items()
     ]
@@ -154,6 +169,7 @@ def _upsert(dialect: str) -> Any:
                 "closed",
                 "asked",
                 "last_close",
+                "circulation_key",
             )
         },
     )

@@ -16,7 +16,13 @@ from sqlalchemy import Connection
 
 from services.router import conversations, routing, tables
 from services.router.commands import commands_for, survey_for
-from services.router.conversations import Remembered, close_token, follow_up_keeps, opening_of
+from services.router.conversations import (
+    Remembered,
+    close_token,
+    follow_up_keeps,
+    opening_of,
+    threaded,
+)
 from services.router.learned import LearnedModel
 from services.router.metrics import AUTOMATIC_RECORDED, BLOCKED_DROPPED, DECISIONS, LEARNED
 from services.router.policy.decision import Decision, DecisionInput
@@ -189,7 +195,7 @@ def plan_interaction(
     # conversation, named by the close before it: its after-hours acknowledgement's key
     commands = commands_for(data, decision, plan.policy, opening=opening_of(before))
     if before is not None and follow_up:
-        commands = [c for c in commands if follow_up_keeps(c, before)]
+        commands = [threaded(c, before) for c in commands if follow_up_keeps(c, before)]
     if sender is not None:
         # nothing goes back to a department's mailbox (an acknowledgement or crisis resources
         # to the circulation managers); a crisis it reports still alerts the CARE Team
@@ -198,13 +204,16 @@ def plan_interaction(
         plan.add(NOTIFICATIONS.name, command, key=key, event_id=command.idempotency_key)
     plan.decided.append((event, data, decision))
     crisis = decision.action is Action.ESCALATE_CRISIS
-    emailed = any(c.kind is NotificationKind.CIRCULATION_EMAIL for c in commands)
+    emailed = next(
+        (c.idempotency_key for c in commands if c.kind is NotificationKind.CIRCULATION_EMAIL), None
+    )
     asked = decision.sms_keyword is None
     if before is not None and follow_up:
         after = replace(
             before,
             crisis=before.crisis or crisis,
-            circulation_emailed=before.circulation_emailed or emailed,
+            circulation_emailed=before.circulation_emailed or emailed is not None,
+            circulation_key=before.circulation_key or emailed,
             closed=False,
             asked=before.asked or asked,
         )
@@ -212,7 +221,8 @@ def plan_interaction(
         after = Remembered(
             routed_at=routed.decided_at,
             crisis=crisis,
-            circulation_emailed=emailed,
+            circulation_emailed=emailed is not None,
+            circulation_key=emailed,
             asked=asked,
             last_close=opening_of(before),
         )

@@ -155,3 +155,22 @@ def test_a_follow_up_email_points_to_the_earlier_one_and_asks_for_nothing() -> N
     for part in (text, html):
         assert "emailed you earlier" in part and "Still missing" not in part
         assert "(see the earlier email)" in part and "(not given)" not in part
+
+
+def test_a_follow_up_email_threads_under_the_first() -> None:
+    """The managers' mail client shows the second email in the first's thread: In-Reply-To and
+    References name the Message-ID the notifier gave the first (derived from its key)."""
+    first = _email(BASE | {"channel": "sms"})
+    context = BASE | {"channel": "sms", "follow_up": True, "earlier_key": "key-circ"}
+    second = render_email(
+        K.CIRCULATION_EMAIL,
+        context,
+        to="circ@tccd.edu",
+        mail_from="Desk <desk@tccd.edu>",
+        idempotency_key="key-circ-2",
+        conversation_id="c-42",
+    )
+    assert second["In-Reply-To"] == first["Message-ID"] == second["References"]
+    assert second["Message-ID"] != first["Message-ID"]
+    assert second["Auto-Submitted"] == "auto-generated"  # it answers no patron
+    assert first["In-Reply-To"] is None

@@ -229,6 +229,14 @@ async def test_a_follow_up_sends_no_second_hand_off_or_circulation_email(
     # the fine question names nothing; the lost book again names the patron and the item;
     # the patron is told once that the circulation managers will contact them
     assert kinds(broker, lost) == ["circulation_email", "handoff", "circulation_email"]
+    # the second threads under the first (the notifier derives its Message-ID from the key)
+    emails = [
+        n
+        for n in broker.on(NOTIFICATIONS.name)
+        if n["data"]["conversation_id"] == lost and n["data"]["kind"] == "circulation_email"
+    ]
+    assert emails[0]["data"]["context"]["earlier_key"] is None
+    assert emails[1]["data"]["context"]["earlier_key"] == emails[0]["data"]["idempotency_key"]
     first, *follow_ups = decisions(broker, renewal)
     assert not first["follow_up"] and first["handoff_text"]
     assert [d["follow_up"] for d in follow_ups] == [True]
