@@ -189,8 +189,18 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
 
 
+def crisis_waits(conv: ConversationRow) -> bool:
+    """A crisis nobody has acknowledged: it stays open, in the CARE Team's department, and is
+    re-escalated until someone who may acknowledge it does. Staff actions cannot close or move
+    it (the crisis gate); neither can the chat platform's events (a platform that closes stale
+    tickets, or a compromised platform account, closed one four seconds after the escalation
+    and it left every queue and the re-escalation sweep: an outside review)."""
+    return bool(conv.crisis) and conv.acknowledged_at is None
+
+
 async def on_closed(session: AsyncSession, data: ConversationClosed, _assigning: Assigning) -> None:
-    """A chat ended or a ticket was closed."""
+    """A chat ended or a ticket was closed; an unacknowledged crisis stays open (the close is
+    on its timeline)."""
     conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
@@ -201,18 +211,23 @@ async def on_closed(session: AsyncSession, data: ConversationClosed, _assigning:
         and conv.last_patron_at is not None
         and conv.last_patron_at > data.through
     )
-    if conv.state == "open" and not unseen:
+    kept = conv.state == "open" and crisis_waits(conv)
+    if conv.state == "open" and not unseen and not kept:
         conv.state, conv.closed_at, conv.closed_by = "closed", data.closed_at, data.closed_by
         conv.closed_through = data.through
     # the close's tags reach the queue's row through the statistics row (`_mirror_tags`)
-    await transcript.on_closed(session, conv, data)
+    await transcript.on_closed(session, conv, data, kept_open=kept)
 
 
 async def on_transferred(
     session: AsyncSession, data: ConversationTransferred, assigning: Assigning
 ) -> None:
-    """The platform moved a conversation to another department."""
+    """The platform moved a conversation to another department; an unacknowledged crisis
+    stays where it is (the transfer is on its timeline)."""
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.transferred_at)
+    if crisis_waits(conv):
+        await transcript.on_transferred(session, conv, data, kept=True)
+        return
     conv.department, conv.note = data.department, data.note
     conv.unstaffed = False
     _unassign(conv, data.transferred_at)

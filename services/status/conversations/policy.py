@@ -79,7 +79,7 @@ POLICY: dict[Act, Rule] = {
     Act.TRANSFER: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
     Act.CLOSE: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
     Act.ACKNOWLEDGE: Rule(assignee=ANY, crisis_gate=False, crisis_department=True),
-    Act.CONVERT: Rule(assignee=frozenset({"me"})),
+    Act.CONVERT: Rule(assignee=frozenset({"me"}), crisis_stays=True),
 }
 """Plain staff, on a conversation they can see. Every action needs `visible` first."""
 
@@ -215,7 +215,11 @@ def _why(act: Act, rel: Relation) -> str:
     if not rel.visible:
         return "this conversation belongs to a department you do not staff"
     if POLICY[act].crisis_stays and rel.crisis and not rel.crisis_department:
-        verb = {Act.TRANSFER: "transferred", Act.CLOSE: "closed"}.get(act, act.value)
+        verb = {
+            Act.TRANSFER: "transferred",
+            Act.CLOSE: "closed",
+            Act.CONVERT: "converted to email",
+        }.get(act, act.value)
         return f"a crisis is {verb} by reference or CARE Team staff, or a supervisor"
     if POLICY[act].crisis_department and not rel.crisis_department:
         return (

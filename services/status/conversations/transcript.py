@@ -794,9 +794,17 @@ async def on_acknowledged(
     )
 
 
-async def on_closed(session: AsyncSession, conv: AnyConversation, data: ConversationClosed) -> None:
-    """Closed by staff or ended by the platform."""
+async def on_closed(
+    session: AsyncSession,
+    conv: AnyConversation,
+    data: ConversationClosed,
+    *,
+    kept_open: bool = False,
+) -> None:
+    """Closed by staff or ended by the platform (`kept_open`: an unacknowledged crisis, which
+    stays open)."""
     by = data.closed_by or "the platform"
+    kept = "; kept open until the crisis is acknowledged" if kept_open else ""
     await timeline(
         session,
         conv,
@@ -804,14 +812,19 @@ async def on_closed(session: AsyncSession, conv: AnyConversation, data: Conversa
         at=data.closed_at,
         author=data.closed_by or REFDESK,
         kind="closed",
-        text=f"Closed by {by}",
+        text=f"Closed by {by}{kept}",
     )
 
 
 async def on_transferred(
-    session: AsyncSession, conv: AnyConversation, data: ConversationTransferred
+    session: AsyncSession,
+    conv: AnyConversation,
+    data: ConversationTransferred,
+    *,
+    kept: bool = False,
 ) -> None:
-    """The platform moved the conversation."""
+    """The platform moved the conversation (`kept`: an unacknowledged crisis, which stays with
+    the CARE Team)."""
     await timeline(
         session,
         conv,
@@ -819,7 +832,8 @@ async def on_transferred(
         at=data.transferred_at,
         author=data.by or REFDESK,
         kind="transferred",
-        text=f"Transferred to {data.department} on the chat platform",
+        text=f"Transferred to {data.department} on the chat platform"
+        + ("; kept with the CARE Team until the crisis is acknowledged" if kept else ""),
     )
 
 

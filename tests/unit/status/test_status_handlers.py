@@ -26,6 +26,7 @@ from shared.events import (
     ConversationClaimed,
     ConversationClosed,
     ConversationTransferred,
+    CrisisAcknowledged,
     DeliveryState,
     InteractionReceived,
     NotificationDelivered,
@@ -435,6 +436,7 @@ async def test_a_closed_crisis_conversation_written_to_again_stays_with_the_care
 ) -> None:
     crisis = routed("c15", "care-team", action=Action.ESCALATE_CRISIS, priority=Priority.URGENT)
     await apply(session, event_id="y1", data=crisis, assigning=OFF)
+    await acknowledge(session, "c15")
     closed = ConversationClosed(
         conversation_id="c15", channel=Channel.SMS, closed_at=T0 + timedelta(minutes=1)
     )
@@ -448,6 +450,66 @@ async def test_a_closed_crisis_conversation_written_to_again_stays_with_the_care
     assert conv is not None and (conv.department, conv.crisis) == ("care-team", True)
     stat = await session.get(DeskStat, "c15")
     assert stat is not None and stat.department == "care-team"
+
+
+async def acknowledge(session: AsyncSession, cid: str) -> None:
+    """A crisis acknowledged by staff: the action writes the row, then its event is applied."""
+    at = T0 + timedelta(seconds=30)
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.conversation_id == cid)
+        .values(acknowledged_at=at, acknowledged_by="lokafor")
+    )
+    ack = CrisisAcknowledged(conversation_id=cid, staff_id="lokafor", at=at)
+    await apply(session, event_id=f"ack-{cid}", data=ack, assigning=OFF)
+
+
+async def test_the_platform_neither_closes_nor_moves_an_unacknowledged_crisis(
+    session: AsyncSession,
+) -> None:
+    """A signed ticket.closed four seconds after an escalation closed the crisis: it left every
+    queue, the crisis bar and the re-escalation sweep (an outside review); a platform transfer
+    moved one out of the CARE Team's sight. Until someone acknowledges it, both are only
+    lines on its timeline; after that the platform's close closes it."""
+    crisis = routed("c16", "care-team", action=Action.ESCALATE_CRISIS, priority=Priority.URGENT)
+    await apply(session, event_id="z0", data=received("c16"), assigning=OFF)
+    await apply(session, event_id="z1", data=crisis, assigning=OFF)
+    moved = ConversationTransferred(
+        conversation_id="c16",
+        channel=Channel.SMS,
+        department="writing-center",
+        transferred_at=T0 + timedelta(seconds=8),
+    )
+    closed = ConversationClosed(
+        conversation_id="c16",
+        channel=Channel.SMS,
+        closed_at=T0 + timedelta(seconds=9),
+        closed_by="platform",
+    )
+    await apply(session, event_id="z2", data=moved, assigning=OFF)
+    await apply(session, event_id="z3", data=closed, assigning=OFF)
+    conv = await session.get(Conversation, "c16")
+    assert conv is not None
+    assert (conv.state, conv.department, conv.crisis) == ("open", "care-team", True)
+    lines = (
+        await session.scalars(
+            select(TranscriptEntry.text)
+            .where(TranscriptEntry.conversation_id == "c16", TranscriptEntry.direction == "event")
+            .order_by(TranscriptEntry.at)
+        )
+    ).all()
+    assert lines[-2:] == [
+        "Transferred to writing-center on the chat platform; kept with the CARE Team until the "
+        "crisis is acknowledged",
+        "Closed by platform; kept open until the crisis is acknowledged",
+    ]
+    rows = await open_queue(session=session, actor=Actor(id="sup", role="supervisor"))
+    assert "c16" in [c.conversation_id for c in rows]
+    await acknowledge(session, "c16")
+    later = closed.model_copy(update={"closed_at": T0 + timedelta(minutes=5)})
+    await apply(session, event_id="z4", data=later, assigning=OFF)
+    await session.refresh(conv)
+    assert conv.state == "closed"
 
 
 async def test_a_message_with_a_nul_byte_is_stored_on_postgresql_too(session: AsyncSession) -> None:

@@ -32,11 +32,12 @@ def expected(act: Act, role: str, rel: Relation) -> bool:
         return True
     if act is Act.ACKNOWLEDGE:  # crisis departments, and the librarian with the patron
         return rel.crisis_department or rel.assignee == "me"
+    if act in (Act.TRANSFER, Act.CLOSE, Act.CONVERT) and rel.crisis and not rel.crisis_department:
+        return False  # a crisis stays in the sight of those who handle crises (closing it
+        # would take it out of the CARE Team's open queue as surely as a transfer; converting
+        # it would send the CARE Team's replies to an address another librarian typed)
     if act in (Act.CONVERT, Act.RELEASE):  # one's own (a supervisor's release: anyone's)
         return rel.assignee == "me"
-    if act in (Act.TRANSFER, Act.CLOSE) and rel.crisis and not rel.crisis_department:
-        return False  # a crisis stays in the sight of those who handle crises (closing it
-        # would take it out of the CARE Team's open queue as surely as a transfer)
     # reply, claim, transfer, close: the assignee, or anyone who may see it while unassigned
     return rel.assignee in ("me", "nobody")
 
