@@ -132,11 +132,29 @@ def row_view(figures: queries.Figures) -> dict[str, Any]:
     }
 
 
-def suppressed_view() -> dict[str, Any]:
+def suppressed_view(size: str = SUPPRESSED) -> dict[str, Any]:
     """A small cell: its size said only as "< 5", none of its figures."""
     view: dict[str, Any] = dict.fromkeys(COLUMNS)
-    view["questions"] = SUPPRESSED
+    view["questions"] = size
     return view
+
+
+COMPLEMENT = "hidden"
+"""The size shown for a cell hidden so that a small one cannot be found by subtraction."""
+
+
+def hide_complement(rows: list[dict[str, Any]], figures: dict[Any, queries.Figures]) -> None:
+    """When one cell alone is hidden, the total less the others gives it away (an outside
+    review read one librarian's 1 from the total and the "not closed by staff" row): the
+    smallest shown cell is hidden too (complementary suppression), so only the two together
+    can be worked out."""
+    if sum(1 for row in rows if row["suppressed"]) != 1:
+        return
+    shown = [row for row in rows if not row["suppressed"] and row["questions"]]
+    if not shown:
+        return
+    smallest = min(shown, key=lambda row: (figures[row["key"]].questions, str(row["key"])))
+    smallest.update(suppressed_view(COMPLEMENT), suppressed=True)
 
 
 STAFF_NAMES = select(Staff.id, Staff.name)
@@ -158,6 +176,7 @@ async def summary(
     only = None if channel is None else DeskStat.channel == channel
     groups, total = await queries.figures(session, frm=frm, to=to, group_by=group_by, only=only)
     rows = []
+    by_key: dict[Any, queries.Figures] = {}
     small = group_by == "staff" and not viewer.admin
     staff_names: dict[str, str] = {}
     if group_by == "staff":
@@ -171,6 +190,9 @@ async def summary(
         view = {"key": _key_json(key), "label": shown, **view}
         view["suppressed"] = hide
         rows.append(view)
+        by_key[view["key"]] = figures
+    if small:
+        hide_complement(rows, by_key)
     transfers = await queries.transfers_by_target(session, frm=frm, to=to, only=only)
     crisis = total.crises
     return {

@@ -88,10 +88,30 @@ async def test_small_staff_cells_are_shown_as_under_five_except_to_admins(
     ]
 
 
+async def test_one_small_cell_alone_is_not_left_to_subtraction(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    """With one cell hidden, the total less the others gave it away (an outside review read a
+    librarian's 1 so): the smallest shown cell is hidden too, and with two small cells none
+    more is."""
+    await closed_by(sessions, {"mgarcia": 7, "rpatel": 6, "tbrooks": 1})
+    params = {**DAY, "group_by": "staff"}
+    response = await client.get("/reports/summary", params=params, headers=bearer("lokafor"))
+    rows = {g["key"]: g for g in response.json()["groups"]}
+    assert [(k, rows[k]["questions"], rows[k]["suppressed"]) for k in rows] == [
+        ("mgarcia", 7, False),
+        ("rpatel", "hidden", True),
+        ("tbrooks", "< 5", True),
+    ]
+    assert rows["rpatel"]["closed"] is None and response.json()["totals"]["questions"] == 14
+    admin = await client.get("/reports/summary", params=params, headers=bearer("dkim"))
+    assert [g["questions"] for g in admin.json()["groups"]] == [7, 6, 1]
+
+
 async def test_csv_by_extension_and_by_accept_header(
     sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
 ) -> None:
-    await closed_by(sessions, {"mgarcia": 6, "jnguyen": 2})
+    await closed_by(sessions, {"mgarcia": 6, "jnguyen": 2, "tbrooks": 1})
     params = {**DAY, "group_by": "staff"}
     by_path = await client.get("/reports/summary.csv", params=params, headers=bearer("lokafor"))
     by_accept = await client.get(
@@ -108,7 +128,7 @@ async def test_csv_by_extension_and_by_accept_header(
     body = {r[0]: r for r in rows[1:]}
     assert body["mgarcia"][2] == "6" and body["jnguyen"][2] == "< 5"
     assert (body["mgarcia"][1], body["jnguyen"][1]) == ("Maria Garcia", "James Nguyen")
-    assert body["total"][1] == "All questions" and body["total"][2] == "8"
+    assert body["total"][1] == "All questions" and body["total"][2] == "9"
     assert by_path.text.endswith("\r\n")
 
 
