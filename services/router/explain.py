@@ -37,7 +37,11 @@ class ExplainRequest(BaseModel):
     received_at: Annotated[datetime, AfterValidator(_this_century)] | None = Field(
         None, description="ISO 8601; without an offset it is desk time; absent: now"
     )
-    online: list[str] | None = Field(None, description="departments with staff Online; absent: all")
+    online: list[str] | None = Field(
+        None,
+        description="departments with staff Online; absent: all of them, at any hour (`[]`: "
+        "nobody, as after hours before anyone signs in)",
+    )
     crisis_conversation: bool = Field(
         False,
         description="the message follows up a conversation where a crisis was escalated (HELP, "
@@ -49,8 +53,10 @@ class ExplainRequest(BaseModel):
         "emailed about (one naming a patron, TCC ID or item goes to them again)",
     )
 
-    def to_input(self, policy: Policy) -> tuple[DecisionInput, frozenset[str] | None]:
-        """The engine's input and the Online departments (None: everyone is Online)."""
+    def to_input(self, policy: Policy) -> tuple[DecisionInput, frozenset[str]]:
+        """The engine's input and the Online departments (absent: every department, at any
+        hour; the router itself, before it has seen any presence, assumes staff only while
+        the desk is open)."""
         at = self.received_at or utcnow()
         if at.tzinfo is None:
             at = at.replace(tzinfo=policy.hours.tz)  # a naive time is read as desk time
@@ -63,4 +69,5 @@ class ExplainRequest(BaseModel):
             crisis_conversation=self.crisis_conversation,
             circulation_emailed=self.circulation_emailed,
         )
-        return inp, (frozenset(self.online) if self.online is not None else None)
+        everyone = frozenset(d.id for d in policy.doc.departments)
+        return inp, (frozenset(self.online) if self.online is not None else everyone)

@@ -16,7 +16,8 @@ from services.router.policy import Policy
 def test_a_time_without_offset_is_desk_time_and_none_is_now(policy: Policy) -> None:
     naive = ExplainRequest(channel="sms", text="hours?", received_at=datetime(2026, 1, 6, 10, 0))
     inp, online = naive.to_input(policy)
-    assert inp.received_at.tzinfo == policy.hours.tz and online is None
+    assert inp.received_at.tzinfo == policy.hours.tz
+    assert online == {d.id for d in policy.doc.departments}
     now, _ = ExplainRequest(channel="chat", text="hi").to_input(policy)
     assert abs((now.received_at - datetime.now(UTC)).total_seconds()) < 60
 
@@ -27,6 +28,17 @@ def test_online_departments_and_the_subject_reach_the_engine(policy: Policy) -> 
     )
     inp, online = request.to_input(policy)
     assert (inp.subject, online) == ("Renewal", frozenset({"reference"}))
+
+
+def test_without_online_every_department_is_online_at_any_hour(policy: Policy) -> None:
+    """As the contract says ("absent: all"): after hours a renewal was explained with "nobody
+    Online in nw-circulation" (an outside audit); `[]` is how to ask for nobody."""
+    night = {"channel": "sms", "text": "can i renew my book", "at": "2026-01-06T23:30:00"}
+    everyone = refdesk_explain(**night, rules_only=True)
+    nobody = refdesk_explain(**night, online=[], rules_only=True)
+    assert everyone["department"] == nobody["department"] == "nw-circulation"
+    assert everyone["fallback"] is None
+    assert nobody["fallback"] == "ticket: nobody Online in nw-circulation"
 
 
 def test_the_router_cli_names_the_bad_field(policy: Policy) -> None:
