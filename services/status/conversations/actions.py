@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -461,18 +462,24 @@ async def convert_to_email(
 async def add_note(
     *, session: AsyncSession, conversation_id: str, text: str, actor: Actor, now: datetime
 ) -> tuple[Outcome, str]:
-    """An internal note (never sent to the patron)."""
+    """An internal note (never sent to the patron). The same words from the same librarian
+    within `REPEAT_WINDOW` are the same note (a retry after a 503 "saved, not confirmed yet",
+    a double click), published again under its id; later, they are a new note."""
     conv = await get(session=session, conversation_id=conversation_id)
     await check(Act.NOTE, actor, conv, session)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    first = derived_id(conv.conversation_id, "note", actor.id, digest)
+    note_id, existing = await _repeat_slot(session, first, now, line=lambda i: f"note:{i}")
     note = StaffNoteAdded(
-        note_id=str(uuid.uuid4()),
+        note_id=note_id,
         conversation_id=conv.conversation_id,
         staff_id=actor.id,
         text=text,
-        at=now,
+        at=existing.at if existing is not None else now,
     )
-    await transcript.on_note(session, conv, note)
-    await session.flush()
+    if existing is None:
+        await transcript.on_note(session, conv, note)
+        await session.flush()
     return Outcome(conv, [(DESK.name, note)]), f"note:{note.note_id}"
 
 
@@ -552,21 +559,23 @@ REPEAT_WINDOW = timedelta(seconds=60)
 """The same reply again within this is a repeat of the first (a retry, a double click)."""
 
 
-async def _reply_slot(
-    session: AsyncSession, first: str, now: datetime
+def _reply_line(reply_id: str) -> str:
+    return derived_id(reply_id, "staff_reply")
+
+
+async def _repeat_slot(
+    session: AsyncSession, first: str, now: datetime, *, line: Callable[[str], str] = _reply_line
 ) -> tuple[str, TranscriptEntry | None]:
-    """The id of a reply whose first sending would be `first`, and its transcript line when it
-    is a repeat: the latest sending of the same words, if it was within `REPEAT_WINDOW`, else
-    the next sending's id (the first, then "again" 1, 2, ...)."""
-    reply_id, n = first, 0
-    while (
-        line := await session.get(TranscriptEntry, derived_id(reply_id, "staff_reply"))
-    ) is not None:
-        if now - line.at <= REPEAT_WINDOW:
-            return reply_id, line
+    """The id of a reply (or note) whose first sending would be `first`, and its transcript
+    line (`line` of the id) when it is a repeat: the latest sending of the same words, if it
+    was within `REPEAT_WINDOW`, else the next sending's id (the first, then "again" 1, 2...)."""
+    item_id, n = first, 0
+    while (entry := await session.get(TranscriptEntry, line(item_id))) is not None:
+        if now - entry.at <= REPEAT_WINDOW:
+            return item_id, entry
         n += 1
-        reply_id = derived_id(first, "again", str(n))
-    return reply_id, None
+        item_id = derived_id(first, "again", str(n))
+    return item_id, None
 
 
 async def reply(
@@ -598,7 +607,7 @@ async def reply(
         )
     latest, references = await _thread(session, conv)
     digest = hashlib.sha256(text.strip().encode()).hexdigest()
-    reply_id, existing = await _reply_slot(
+    reply_id, existing = await _repeat_slot(
         session, derived_id(conv.conversation_id, "reply", actor.id, digest, latest or ""), now
     )
     key = derived_id(reply_id, "staff_reply")

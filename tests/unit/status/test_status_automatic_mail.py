@@ -37,6 +37,7 @@ from shared.events import (
     Bounce,
     ConversationClaimed,
     ConversationClosed,
+    CrisisAcknowledged,
     InteractionReceived,
     NotificationRequested,
     StaffReplyContext,
@@ -326,7 +327,8 @@ async def test_a_crisis_in_an_automatic_reply_after_the_close_reopens_the_conver
     assert (conv["state"], conv["closed_at"], conv["assignee"]) == ("open", None, None)
     row = (await listed(client))[CID]
     assert row["crisis"] is True
-    # a crisis decision older than the close (a replay) leaves the close alone
+    # once acknowledged, a crisis decision older than a close (a replay) leaves the close alone
+    await given(sessions, CrisisAcknowledged(conversation_id=CID, staff_id="lokafor", at=T0))
     await given(
         sessions, ConversationClosed(**{**close.model_dump(), "closed_at": T0 + timedelta(hours=2)})
     )

@@ -35,6 +35,7 @@ from shared.events import (
     Patron,
     Priority,
     RoutingDecided,
+    StaffNoteAdded,
     StaffReplyContext,
 )
 from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
@@ -287,6 +288,31 @@ async def test_the_same_words_sent_again_later_are_a_reply_of_their_own(
     keys = {c.idempotency_key for c in publisher.on(NOTIFICATIONS.name)}  # type: ignore[attr-defined]
     assert len(keys) == 2
     assert await count_lines(sessions, "s-nudge", TranscriptEntry.direction == "out") == 2
+
+
+async def test_a_note_posted_again_is_one_note_and_the_same_words_later_another(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    """A note answered 503 ("saved; the broker has not confirmed it yet") and posted again
+    made two notes (an outside audit); posted again it is the same note, published again under
+    its id, and the same words two minutes later are a note of their own."""
+    await patron_writes(sessions, "s-note", "hello?", channel=Channel.SMS, contact="+18175550178")
+    body = {"text": "Called the patron, no answer."}
+    first = await client.post("/conversations/s-note/notes", json=body, headers=bearer("mgarcia"))
+    clock.advance(4)
+    retry = await client.post("/conversations/s-note/notes", json=body, headers=bearer("mgarcia"))
+    clock.advance(120)
+    later = await client.post("/conversations/s-note/notes", json=body, headers=bearer("mgarcia"))
+    ids = [r.json()["note_id"] for r in (first, retry, later)]
+    assert [r.status_code for r in (first, retry, later)] == [201, 201, 201]
+    assert ids[0] == ids[1] != ids[2]
+    notes = [e for e in publisher.on(DESK.name) if isinstance(e, StaffNoteAdded)]
+    published = [e.note_id for e in notes]
+    assert published == [i.removeprefix("note:") for i in ids]
+    assert await count_lines(sessions, "s-note", TranscriptEntry.direction == "note") == 2
 
 
 async def test_two_closes_at_once_close_it_once(

@@ -453,13 +453,8 @@ async def test_a_closed_crisis_conversation_written_to_again_stays_with_the_care
 
 
 async def acknowledge(session: AsyncSession, cid: str) -> None:
-    """A crisis acknowledged by staff: the action writes the row, then its event is applied."""
+    """A crisis acknowledged by staff (its event, as another replica applies it)."""
     at = T0 + timedelta(seconds=30)
-    await session.execute(
-        update(Conversation)
-        .where(Conversation.conversation_id == cid)
-        .values(acknowledged_at=at, acknowledged_by="lokafor")
-    )
     ack = CrisisAcknowledged(conversation_id=cid, staff_id="lokafor", at=at)
     await apply(session, event_id=f"ack-{cid}", data=ack, assigning=OFF)
 
