@@ -286,6 +286,8 @@ def _record(
             "name": conv.patron_name,
             "contact": conv.patron_contact,
             "texted_from": conv.texted_from,
+            # a chat's contact is what the visitor typed on the chat form: check before release
+            "contact_verified": conv.channel != "chat",
         },
         "subject": conv.subject,
         "topic": conv.topic,

@@ -19,7 +19,7 @@ from services.status.conversations.policy import Act, permitted
 from services.status.conversations.transcript import AUTOMATED_LABEL, AUTOMATIC_OF_KIND
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
 from services.status.staff import staff_names
-from shared.events import NotificationKind
+from shared.events import Channel, NotificationKind
 
 EARLIER_LIMIT = 10
 DIRECTION_ORDER = {"in": 0, "event": 1, "out": 2, "note": 3}
@@ -134,6 +134,7 @@ def _earlier_statement(actor: Actor) -> Select[*tuple[Any, ...]]:
                 Conversation.texted_from.in_(bindparam("contacts", expanding=True)),
             ),
             Conversation.conversation_id != bindparam("conversation_id"),
+            Conversation.channel != Channel.CHAT.value,
             queue.visible_to(actor),
         )
         .order_by(Conversation.opened_at.desc())
@@ -145,9 +146,11 @@ async def earlier_conversations(
     session: AsyncSession, conv: Conversation, actor: Actor
 ) -> list[queue.AnyRow]:
     """The same contact's other conversations the reader may see, newest first (queue rows):
-    by the number too of a text thread turned email, and of one that was."""
+    by the number too of a text thread turned email, and of one that was. A chat's contact is
+    what the visitor typed into the chat form, unverified: it links nothing, either way (an
+    outside review typed another patron's address and was shown their email conversations)."""
     contacts = [c for c in (conv.patron_contact, conv.texted_from) if c]
-    if not contacts:
+    if not contacts or conv.channel == Channel.CHAT.value:
         return []
     rows = await session.execute(
         _earlier_statement(actor),

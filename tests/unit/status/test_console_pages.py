@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import QueryParams
-from status_fakes import T0, arrive, batch, given
+from status_fakes import T0, arrive, batch, given, patron_writes
 
 from services.status.console import views
 from services.status.conversations.search import contact_key, contact_keys
@@ -561,6 +561,24 @@ async def test_a_text_thread_turned_email_is_still_found_by_its_number(
     await sign_in(client)
     page = (await client.get("/dashboard/fragments/conversation/s-now")).text
     assert '<dt>Texted from</dt><dd><a href="tel:+18175550199">(817) 555-0199</a>' in page
+
+
+async def test_a_chat_contact_typed_by_the_visitor_links_no_other_conversation(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A chat visitor typed another patron's address into the chat form and the console listed
+    that patron's email conversations beside the chat, with previews (an outside review): a
+    chat's contact is unverified, so it links nothing, either way."""
+    from status_fakes import bearer
+
+    email = "pat@example.edu"
+    await arrive(sessions, "e-real", channel=Channel.EMAIL, minutes_ago=90)
+    await arrive(sessions, "e-again", channel=Channel.EMAIL, minutes_ago=30)
+    await given(sessions, patron_writes("c-typed", channel=Channel.CHAT, contact=email))
+    chat_view = (await client.get("/conversations/c-typed", headers=bearer("mgarcia"))).json()
+    assert chat_view["patron"]["contact"] == email and chat_view["earlier"] == []
+    email_view = (await client.get("/conversations/e-again", headers=bearer("mgarcia"))).json()
+    assert [row["conversation_id"] for row in email_view["earlier"]] == ["e-real"]
 
 
 def test_what_ingest_did_not_keep_is_said_in_words_and_texted_files_are_named_not_kept() -> None:

@@ -71,6 +71,33 @@ async def test_the_answer_downloads_as_json(
     assert [c["conversation_id"] for c in body["conversations"]] == ["sms-rooms", scene.SMS]
 
 
+async def test_a_chat_found_by_what_its_visitor_typed_is_marked_for_checking(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A chat visitor typed another patron's address, and a records request for that patron
+    counted the stranger's chat among theirs (an outside review): it is listed, marked as
+    unverified, for the admin to check before releasing it."""
+    from status_fakes import given, patron_writes
+
+    from shared.events import Channel
+
+    address = "pat.records@example.edu"
+    await given(
+        sessions,
+        patron_writes("email-own", channel=Channel.EMAIL, contact=address),
+        patron_writes("chat-typed", channel=Channel.CHAT, contact=address),
+    )
+    await sign_in(client)
+    page = (await post(client, contact=address, reason=REASON)).text
+    assert "2 conversations for" in page
+    assert page.count("typed by the chat visitor, not verified") == 1
+    body = json.loads((await post(client, contact=address, reason=REASON, format="json")).text)
+    verified = {
+        c["conversation_id"]: c["patron"]["contact_verified"] for c in body["conversations"]
+    }
+    assert verified == {"email-own": True, "chat-typed": False}
+
+
 async def test_a_request_without_its_reason_is_refused_in_words(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
