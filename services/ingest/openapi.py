@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.http import PROBLEM
+from shared.openapi import problem_answers
 
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SMS_STATUS_EXAMPLE = (
@@ -23,21 +23,6 @@ SMS_EXAMPLE = (
 )
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "additionalProperties": True,
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "field": {
-            "anyOf": [{"type": "string"}, {"type": "null"}],
-            "description": "the offending field (never its value)",
-        },
-    },
-}
 _REASONS = {
     400: "Malformed body",
     401: "Signature (or token) missing",
@@ -59,21 +44,7 @@ ACCEPTED_SCHEMA: dict[str, Any] = {
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for RFC 9457 problem answers (503 with Retry-After)."""
-    out: dict[int | str, dict[str, Any]] = {}
-    for code in codes:
-        out[code] = {
-            "description": _REASONS[code],
-            "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}},
-        }
-        if code == 503:
-            out[code]["headers"] = {
-                "Retry-After": {
-                    "description": "seconds to wait (REFDESK_RETRY_AFTER_S)",
-                    "required": True,
-                    "schema": {"type": "integer"},
-                }
-            }
-    return out
+    return problem_answers(_REASONS, *codes)
 
 
 def ok(media_type: str, schema: dict[str, Any], description: str) -> dict[int | str, Any]:
@@ -112,6 +83,69 @@ MAILGUN_EXAMPLE = (
     "&Message-Id=%3Cm1%40example.edu%3E&timestamp=1700000000"
     "&token=abc&signature=0"
 )
+_TEXT = {"type": "string"}
+MAILGUN_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": True,
+    "properties": {
+        "from": _TEXT,
+        "sender": _TEXT,
+        "recipient": _TEXT,
+        "subject": _TEXT,
+        "body-plain": _TEXT,
+        "stripped-text": _TEXT,
+        "body-html": _TEXT,
+        "Message-Id": _TEXT,
+        "In-Reply-To": _TEXT,
+        "References": _TEXT,
+        "message-headers": {**_TEXT, "description": "JSON list of [name, value] pairs"},
+        "timestamp": _TEXT,
+        "token": _TEXT,
+        "signature": {**_TEXT, "description": "hex HMAC-SHA256 of timestamp + token"},
+    },
+}
+"""The Mailgun route's fields refdesk reads (docs/ingest.md), in either form encoding."""
+MAILGUN_FILES: dict[str, Any] = {
+    **MAILGUN_FIELDS,
+    "properties": {
+        **MAILGUN_FIELDS["properties"],
+        "attachment-count": _TEXT,
+        "attachment-1": {
+            "type": "string",
+            "format": "binary",
+            "description": "a file of the message (attachment-1 .. attachment-N, inline "
+            "images included)",
+        },
+    },
+}
+MAILGUN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Mailgun posts multipart/form-data when the message has files, "
+        "application/x-www-form-urlencoded otherwise",
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": MAILGUN_FIELDS,
+                "example": MAILGUN_EXAMPLE,
+            },
+            "multipart/form-data": {
+                "schema": MAILGUN_FILES,
+                "example": {
+                    "sender": "ana@example.edu",
+                    "subject": "Lost book",
+                    "body-plain": "Hi, the receipt is attached.",
+                    "Message-Id": "<m1@example.edu>",
+                    "timestamp": "1700000000",
+                    "token": "abc",
+                    "signature": "0",
+                    "attachment-count": "1",
+                },
+            },
+        },
+    }
+}
+"""The email route's body: both encodings Mailgun sends (a form of one had been documented,
+and every email with a file arrives in the other)."""
 MIME_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,

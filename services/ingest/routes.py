@@ -28,7 +28,7 @@ from services.ingest.openapi import (
     CHAT_BODY,
     FORM_ERRORS,
     JSON_OK,
-    MAILGUN_EXAMPLE,
+    MAILGUN_BODY,
     MIME_BODY,
     RAW_ERRORS,
     SMS_EXAMPLE,
@@ -254,7 +254,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         "/email",
         summary="Mailgun inbound route",
         response_class=Response,
-        openapi_extra=form_body(MAILGUN_EXAMPLE),
+        openapi_extra=MAILGUN_BODY,
         responses={**JSON_OK, **FORM_ERRORS},
     )
     async def email(request: Request) -> Response:
