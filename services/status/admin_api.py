@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from services.status import staff as staff_service
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
+from services.status.openapi import ACTION, BODY, FOUND, SIGNED_IN, problems
 from services.status.resources import Resources, publish_presence
 from services.status.staff import (
     StaffIn,
@@ -22,7 +23,7 @@ from services.status.staff import (
     token_view,
 )
 
-router = APIRouter(prefix="/admin/staff", tags=["admin"])
+router = APIRouter(prefix="/admin/staff", tags=["admin"], responses=SIGNED_IN)
 
 
 class TokenIn(BaseModel):
@@ -41,7 +42,12 @@ async def list_staff(actor: ActorDep, session: SessionDep) -> list[dict[str, Any
     return [staff_view(s) for s in await staff_service.list_staff(session=session)]
 
 
-@router.post("", status_code=201, summary="Add a staff member")
+@router.post(
+    "",
+    status_code=201,
+    summary="Add a staff member",
+    responses={**BODY, **problems(409)},
+)
 async def create_staff(
     body: StaffIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -55,7 +61,7 @@ async def create_staff(
     return staff_view(row)
 
 
-@router.patch("/{staff_id}", summary="Change a staff member")
+@router.patch("/{staff_id}", summary="Change a staff member", responses=ACTION)
 async def update_staff(
     staff_id: str, body: StaffPatch, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -103,7 +109,7 @@ async def update_staff(
     return staff_view(row)
 
 
-@router.post("/{staff_id}/deactivate", summary="Deactivate a staff member")
+@router.post("/{staff_id}/deactivate", summary="Deactivate a staff member", responses=ACTION)
 async def deactivate_staff(
     staff_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -124,7 +130,9 @@ async def deactivate_staff(
     return staff_view(row)
 
 
-@router.post("/{staff_id}/tokens", status_code=201, summary="Issue a bearer token")
+@router.post(
+    "/{staff_id}/tokens", status_code=201, summary="Issue a bearer token", responses=ACTION
+)
 async def issue_token(
     staff_id: str,
     actor: ActorDep,
@@ -150,7 +158,7 @@ async def issue_token(
     return {"staff_id": staff_id, "token_id": token_id, "token": token}
 
 
-@router.get("/{staff_id}/tokens", summary="List a staff member's tokens")
+@router.get("/{staff_id}/tokens", summary="List a staff member's tokens", responses=FOUND)
 async def list_tokens(staff_id: str, actor: ActorDep, session: SessionDep) -> list[dict[str, Any]]:
     """Their bearer tokens (id, label, when issued and revoked), never the secret."""
     require_role(actor, "admin")
@@ -158,7 +166,9 @@ async def list_tokens(staff_id: str, actor: ActorDep, session: SessionDep) -> li
     return [token_view(row) for row in rows]
 
 
-@router.delete("/{staff_id}/tokens/{token_id}", summary="Revoke one token")
+@router.delete(
+    "/{staff_id}/tokens/{token_id}", summary="Revoke one token", responses=problems(404, 409)
+)
 async def revoke_token(
     staff_id: str,
     token_id: Annotated[int, Path(ge=1, le=staff_service.MAX_TOKEN_ID)],

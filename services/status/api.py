@@ -14,6 +14,7 @@ from services.status.auth import Actor, can_set_status, require_role
 from services.status.conversations import actions
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Forbidden, NotFound, StatusError
+from services.status.openapi import ACTION, BODY, PUBLIC, SIGNED_IN, problems
 from services.status.resources import Resources, publish_all, publish_presence
 from shared.events import StaffStatus
 from shared.http import RETRY_AFTER_S, problem
@@ -22,7 +23,10 @@ router = APIRouter()
 
 
 class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"status": "Away", "note": "at the reference desk"}]},
+    )
 
     status: StaffStatus
     note: str | None = Field(None, max_length=500)
@@ -77,7 +81,9 @@ async def give_back_waiting(res: Resources, session: AsyncSession, actor: Actor)
         await publish_all(res, outcome.events, key=outcome.conv.conversation_id)
 
 
-@router.post("/shift/login", tags=["shift"], summary="Start a shift: Online")
+@router.post(
+    "/shift/login", tags=["shift"], summary="Start a shift: Online", responses={**SIGNED_IN, **BODY}
+)
 async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Start the caller's shift."""
     return await _change(
@@ -91,7 +97,9 @@ async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -
     )
 
 
-@router.post("/shift/logout", tags=["shift"], summary="Sign off: Offline")
+@router.post(
+    "/shift/logout", tags=["shift"], summary="Sign off: Offline", responses={**SIGNED_IN, **BODY}
+)
 async def shift_logout(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """End the caller's shift; their conversations whose patron waits go back to the queue."""
     status = await _change(
@@ -107,7 +115,12 @@ async def shift_logout(actor: ActorDep, res: ResourcesDep, session: SessionDep) 
     return status
 
 
-@router.post("/shift/heartbeat", tags=["shift"], summary="The dashboard is still open")
+@router.post(
+    "/shift/heartbeat",
+    tags=["shift"],
+    summary="The dashboard is still open",
+    responses={**SIGNED_IN, **BODY},
+)
 async def shift_heartbeat(
     actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -119,7 +132,12 @@ async def shift_heartbeat(
     return await presence.status_of(session=session, staff_id=actor.id)
 
 
-@router.put("/staff/{staff_id}/status", tags=["shift"], summary="Set Online, Away or Offline")
+@router.put(
+    "/staff/{staff_id}/status",
+    tags=["shift"],
+    summary="Set Online, Away or Offline",
+    responses={**SIGNED_IN, **ACTION},
+)
 async def put_status(
     staff_id: str, body: StatusIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -131,14 +149,19 @@ async def put_status(
     )
 
 
-@router.get("/staff/me", tags=["shift"], summary="The caller and their status")
+@router.get("/staff/me", tags=["shift"], summary="The caller and their status", responses=SIGNED_IN)
 async def me(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     """Who the caller is and their status."""
     mine = await presence.status_of(session=session, staff_id=actor.id)
     return {**mine, "role": actor.role, "departments": list(actor.departments)}
 
 
-@router.get("/availability", tags=["public"], summary="Is each department's chat staffed")
+@router.get(
+    "/availability",
+    tags=["public"],
+    summary="Is each department's chat staffed",
+    responses=PUBLIC,
+)
 async def availability(res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Staffed or not, and how many are Online, per department; no names."""
     counts = await presence.online_counts(session=session)
@@ -146,7 +169,12 @@ async def availability(res: ResourcesDep, session: SessionDep) -> dict[str, Any]
     return {"departments": [presence.availability_view(counts, d) for d in departments]}
 
 
-@router.get("/availability/{department}", tags=["public"], summary="Is one department staffed")
+@router.get(
+    "/availability/{department}",
+    tags=["public"],
+    summary="Is one department staffed",
+    responses={**PUBLIC, **problems(404, 422)},
+)
 async def availability_of(
     department: str, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -157,7 +185,7 @@ async def availability_of(
     return presence.availability_view(counts, department)
 
 
-@router.get("/supervisor/online", tags=["supervisor"], summary="Who's Online")
+@router.get("/supervisor/online", tags=["supervisor"], summary="Who's Online", responses=SIGNED_IN)
 async def supervisor_online(actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     """Staff not Offline, per department."""
     require_role(actor, "supervisor")
@@ -165,7 +193,10 @@ async def supervisor_online(actor: ActorDep, session: SessionDep) -> dict[str, A
 
 
 @router.post(
-    "/supervisor/staff/{staff_id}/force-offline", tags=["supervisor"], summary="Sign someone off"
+    "/supervisor/staff/{staff_id}/force-offline",
+    tags=["supervisor"],
+    summary="Sign someone off",
+    responses={**SIGNED_IN, **ACTION},
 )
 async def force_offline(
     staff_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep

@@ -23,6 +23,7 @@ from services.status.console import error_pages, pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import StatusError, Unauthenticated, Unavailable
 from services.status.models import Staff
+from services.status.openapi import BODY, CONSOLE_PAGE, SIGN_IN_FORM, SIGNED_IN, problems
 from services.status.resources import publish_presence
 from services.status.sessions import close_session, open_session, open_sessions
 from services.status.throttle import client_address, throttle_of
@@ -64,8 +65,8 @@ async def board_state(*, res: ResourcesDep, session: SessionDep, actor: Actor) -
     }
 
 
-@router.api_route(
-    "", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="Staff dashboard"
+@router.get(
+    "", response_class=HTMLResponse, summary="Staff dashboard", responses={503: CONSOLE_PAGE[503]}
 )
 async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """The console when signed in (the queue, filtered or searched by the query string), else
@@ -76,11 +77,11 @@ async def dashboard(request: Request, res: ResourcesDep, session: SessionDep) ->
     return await pages.render_console(request, res=res, session=session, actor=actor)
 
 
-@router.api_route(
+@router.get(
     "/c/{conversation_id}",
-    methods=["GET", "HEAD"],
     response_class=HTMLResponse,
     summary="Console: conversation",
+    responses=CONSOLE_PAGE,
 )
 async def conversation_page(
     conversation_id: str, request: Request, res: ResourcesDep, session: SessionDep
@@ -91,6 +92,14 @@ async def conversation_page(
         return _login_page(request, then=THEN_CONVERSATION + conversation_id)
     return await pages.render_console(
         request, res=res, session=session, actor=actor, conversation_id=conversation_id
+    )
+
+
+# HEAD as a browser's probe, the same answers; kept out of the OpenAPI document, where it had
+# shared GET's operation id (and ids must be unique)
+for page_path, page in (("", dashboard), ("/c/{conversation_id}", conversation_page)):
+    router.add_api_route(
+        page_path, page, methods=["HEAD"], response_class=HTMLResponse, include_in_schema=False
     )
 
 
@@ -259,10 +268,11 @@ router.add_api_route(
     methods=["POST"],
     summary="Sign in with staff id and token",
     route_class_override=SignInForm,
+    responses=SIGN_IN_FORM,
 )
 
 
-@router.post("/logout", summary="End the session")
+@router.post("/logout", summary="End the session", responses={**BODY, **problems(503)})
 async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Response:
     """Sign out of the dashboard: the session ends server-side, and so does the shift (the
     seed: Offline before you sign off) unless the staff member is still signed in elsewhere.
@@ -305,7 +315,11 @@ async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Re
     return response
 
 
-@router.get("/state", summary="The caller's status and Who's Online, for the console's poll")
+@router.get(
+    "/state",
+    summary="The caller's status and Who's Online, for the console's poll",
+    responses=SIGNED_IN,
+)
 async def state(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """Own status and Who's Online (every open console asks every 30 s, so this answer does
     not grow with the queue)."""

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import COOKIE, Actor, actor_for_token, read_session
 from services.status.errors import Forbidden, Unauthenticated
+from services.status.openapi import STAFF_BEARER
 from services.status.resources import Resources
 from services.status.sessions import session_actor
 from services.status.throttle import bearer_actor
@@ -39,19 +41,24 @@ async def db_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-async def current_actor(request: Request, res: ResourcesDep, session: SessionDep) -> Actor:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(STAFF_BEARER)]
+"""The request's bearer token, if its Authorization header carries one; as a dependency it
+declares the staff token on every operation behind `current_actor` in OpenAPI."""
+
+
+async def current_actor(
+    request: Request, res: ResourcesDep, session: SessionDep, bearer: BearerDep
+) -> Actor:
     """The staff member behind a bearer token or the dashboard's session cookie."""
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    if request.headers.get("authorization"):
+        if bearer is None:  # another scheme, or no token after Bearer
             raise Unauthenticated("expected a bearer token")
         now = res.clock()
         actor = await bearer_actor(
             request=request,
             extra=res.extra,
             session=session,
-            token=token.strip(),
+            token=bearer.credentials,
             now=now.timestamp(),
         )
         token_use_of(res.extra).note(actor, now)

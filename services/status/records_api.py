@@ -19,13 +19,14 @@ from services.status import records
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
+from services.status.openapi import BODY, SIGNED_IN, problems
 from services.status.records import retention_of
 from services.status.resources import publish_all
 from services.status.stats.api import refuse_unknown
 from services.status.stats.report import spreadsheet_cell
 from shared.topics import DESK
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=SIGNED_IN)
 
 NO_NUL = r"^[^\x00]*$"
 """No NUL character: PostgreSQL's text refuses one (a 500 had answered it)."""
@@ -52,7 +53,7 @@ class RecordsRequest(BaseModel):
     )
 
 
-@router.post("/records", summary="A patron's records, for a records request")
+@router.post("/records", summary="A patron's records, for a records request", responses=BODY)
 async def patron_records(
     body: RecordsRequest, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -82,7 +83,11 @@ class ErasureRequest(RecordsRequest):
     )
 
 
-@router.post("/records/erase", summary="Erase a patron's closed conversations on request")
+@router.post(
+    "/records/erase",
+    summary="Erase a patron's closed conversations on request",
+    responses={**BODY, **problems(409)},
+)
 async def erase_records(
     body: ErasureRequest, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from services.status.auth import Actor, has_role
 from services.status.conversations.policy import CRISIS_DEPARTMENTS, DESK
 from services.status.deps import ActorDep, SessionDep, get_resources, still_signed_in
 from services.status.models import Conversation, DeskChange
+from services.status.openapi import SIGNED_IN
 from services.status.queue import BAND, visible_to
 from services.status.resources import Resources
 from shared.clock import woken
@@ -283,7 +284,7 @@ class LiveFeed:
             self.subscribers.discard(sub)
 
 
-router = APIRouter(prefix="/console", tags=["console"])
+router = APIRouter(prefix="/console", tags=["console"], responses=SIGNED_IN)
 
 
 async def get_feed(res: Annotated[Resources, Depends(get_resources)]) -> LiveFeed:

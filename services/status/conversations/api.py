@@ -16,12 +16,13 @@ from services.status.conversations.macros import fill
 from services.status.conversations.policy import Act, permitted
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
+from services.status.openapi import ACTION, FOUND, SIGNED_IN
 from services.status.resources import publish_all
 from services.status.stats.desktime import check_days
 from shared.events import Channel
 from shared.text import CLEANED, Text
 
-router = APIRouter(prefix="/conversations", tags=["conversations"])
+router = APIRouter(prefix="/conversations", tags=["conversations"], responses=SIGNED_IN)
 
 ReplyText = Annotated[str, StringConstraints(min_length=1, max_length=5000), CLEANED]
 SubjectText = Annotated[str, StringConstraints(max_length=300), CLEANED]
@@ -32,7 +33,15 @@ TOPICS = ("circulation", "citation", "research", "technology", "hours-policies",
 
 
 class ReplyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"text": "Hi, this is NW Circulation. I've renewed it: it's now due in 3 weeks."},
+                {"macro": "circulation_details"},
+            ]
+        },
+    )
 
     text: ReplyText | None = None
     macro: str | None = Field(None, max_length=64)
@@ -48,20 +57,40 @@ class ReplyIn(BaseModel):
 
 
 class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "Renewed once already; the second renewal needs NW Circulation."}]
+        },
+    )
 
     text: Text = Field(min_length=1, max_length=5000)
 
 
 class TransferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "department": "nw-circulation",
+                    "note": "I'm transferring you to NW Circulation. Someone from NW Circulation "
+                    "will join in a moment to help with your loan, renewal or due date.",
+                },
+                {"department": "writing-center"},
+            ]
+        },
+    )
 
     department: str = Field(min_length=1, max_length=64)
     note: HandoffText | None = Field(None, description="the hand-off text the patron gets")
 
 
 class CloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"read_scale": 2, "topic": "circulation"}, {}]},
+    )
 
     read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
     topic: str | None = Field(None, description="one of " + ", ".join(TOPICS))
@@ -80,7 +109,9 @@ class CloseIn(BaseModel):
 
 
 class ConvertIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "ana.gomez@my.tccd.edu"}]}
+    )
 
     email: str = Field(min_length=1, max_length=320, description="checked by the action")
 
@@ -153,7 +184,7 @@ async def list_conversations(
     return {"items": items, "total": total}
 
 
-@router.get("/{conversation_id}", summary="One conversation with its transcript")
+@router.get("/{conversation_id}", summary="One conversation with its transcript", responses=FOUND)
 async def get_conversation(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -172,7 +203,11 @@ async def get_conversation(
     return view
 
 
-@router.get("/{conversation_id}/macros/{macro_id}", summary="A macro filled for this conversation")
+@router.get(
+    "/{conversation_id}/macros/{macro_id}",
+    summary="A macro filled for this conversation",
+    responses=FOUND,
+)
 async def filled_macro(
     conversation_id: str, macro_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -187,7 +222,12 @@ async def filled_macro(
     return {"macro": macro.id, "label": macro.label, "text": text}
 
 
-@router.post("/{conversation_id}/replies", status_code=202, summary="Reply to the patron")
+@router.post(
+    "/{conversation_id}/replies",
+    status_code=202,
+    summary="Reply to the patron",
+    responses=ACTION,
+)
 async def post_reply(
     conversation_id: str, body: ReplyIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -215,7 +255,9 @@ async def post_reply(
     return {"message_id": message_id, "state": "queued", "conversation_id": conversation_id}
 
 
-@router.post("/{conversation_id}/notes", status_code=201, summary="Add an internal note")
+@router.post(
+    "/{conversation_id}/notes", status_code=201, summary="Add an internal note", responses=ACTION
+)
 async def post_note(
     conversation_id: str, body: NoteIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -242,7 +284,7 @@ async def _done(
     return row
 
 
-@router.post("/{conversation_id}/claim", summary="Take a conversation")
+@router.post("/{conversation_id}/claim", summary="Take a conversation", responses=ACTION)
 async def claim(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -253,7 +295,9 @@ async def claim(
     return await _done(res, session, outcome, actor)
 
 
-@router.post("/{conversation_id}/release", summary="Give a claimed conversation back")
+@router.post(
+    "/{conversation_id}/release", summary="Give a claimed conversation back", responses=ACTION
+)
 async def release(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -264,7 +308,9 @@ async def release(
     return await _done(res, session, outcome, actor)
 
 
-@router.post("/{conversation_id}/transfer", summary="Transfer with a warm hand-off")
+@router.post(
+    "/{conversation_id}/transfer", summary="Transfer with a warm hand-off", responses=ACTION
+)
 async def transfer(
     conversation_id: str,
     body: TransferIn,
@@ -287,7 +333,9 @@ async def transfer(
     return await _done(res, session, outcome, actor)
 
 
-@router.post("/{conversation_id}/close", summary="Close (email and SMS get the survey)")
+@router.post(
+    "/{conversation_id}/close", summary="Close (email and SMS get the survey)", responses=ACTION
+)
 async def close(
     conversation_id: str,
     actor: ActorDep,
@@ -312,7 +360,7 @@ async def close(
     return await _done(res, session, outcome, actor)
 
 
-@router.post("/{conversation_id}/acknowledge", summary="Acknowledge a crisis")
+@router.post("/{conversation_id}/acknowledge", summary="Acknowledge a crisis", responses=ACTION)
 async def acknowledge(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -323,7 +371,11 @@ async def acknowledge(
     return await _done(res, session, outcome, actor)
 
 
-@router.post("/{conversation_id}/convert-to-email", summary="An SMS thread becomes an email ticket")
+@router.post(
+    "/{conversation_id}/convert-to-email",
+    summary="An SMS thread becomes an email ticket",
+    responses=ACTION,
+)
 async def convert_to_email(
     conversation_id: str,
     body: ConvertIn,

@@ -19,12 +19,13 @@ from services.status.conversations.api import TOPICS
 from services.status.conversations.reading import log_access
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
+from services.status.openapi import ACTION, SIGNED_IN
 from services.status.resources import publish_all
 from services.status.stats import report, tags
 from services.status.stats.desktime import EARLIEST_DAY, check_days, today
 from shared.topics import DESK
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=SIGNED_IN)
 
 GroupBy = Literal[
     "hour",
@@ -59,7 +60,10 @@ CSV = "text/csv"
 class TagsIn(BaseModel):
     """Only the fields sent change; null clears one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"read_scale": 4}, {"topic": "citation"}]},
+    )
 
     read_scale: int | None = Field(None, ge=1, le=6, description="READ Scale effort, 1-6")
     topic: str | None = Field(None, description="one of " + ", ".join(TOPICS))
@@ -205,7 +209,11 @@ async def annual(
     return await report.annual(session, fiscal_year=fiscal_year)
 
 
-@router.patch("/conversations/{conversation_id}/tags", summary="Change a closed question's tags")
+@router.patch(
+    "/conversations/{conversation_id}/tags",
+    summary="Change a closed question's tags",
+    responses=ACTION,
+)
 async def edit_tags(
     conversation_id: str, body: TagsIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:

@@ -611,6 +611,7 @@ async def test_a_revoked_token_ends_its_stream_even_from_a_throttled_address(
     from starlette.requests import Request
 
     from services.status.deps import current_actor, still_signed_in
+    from services.status.openapi import STAFF_BEARER
     from services.status.throttle import bearer_actor
 
     def request(token: str) -> Request:
@@ -638,7 +639,7 @@ async def test_a_revoked_token_ends_its_stream_even_from_a_throttled_address(
                 )
         revoked = request("dev-revoked-token")
         with pytest.raises(HTTPException) as throttled:  # what the stream had asked
-            await current_actor(revoked, resources, session)
+            await current_actor(revoked, resources, session, await STAFF_BEARER(revoked))
         assert throttled.value.status_code == 429
         assert await still_signed_in(revoked, resources, session) is None
         # and the recheck of a good token is not refused for its address
