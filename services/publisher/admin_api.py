@@ -21,12 +21,13 @@ from pydantic import (
 from services.publisher import deliveries, subscriptions
 from services.publisher.deps import AdminDep, Resources, ResourcesDep, SessionDep
 from services.publisher.errors import InvalidInput, PublisherError
+from services.publisher.openapi import ADMIN, BODY, FOUND
 from shared.domain import CAMPUSES
 from shared.events import PUBLIC_EVENT_TYPES
 from shared.http import problem
 from shared.text import Text
 
-router = APIRouter(tags=["webhooks"], dependencies=[AdminDep])
+router = APIRouter(tags=["webhooks"], dependencies=[AdminDep], responses=ADMIN)
 
 
 FilterId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")]
@@ -47,7 +48,20 @@ def _known_filters(
 
 
 class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://portal.tccd.edu/hooks/refdesk",
+                    "description": "campus portal busy widget",
+                    "event_types": ["edu.tccd.refdesk.public.department.presence.v1"],
+                    "campuses": [],
+                    "departments": ["reference", "writing-center"],
+                }
+            ]
+        },
+    )
 
     url: AnyHttpUrl
     description: Text = Field("", max_length=500)
@@ -58,7 +72,7 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"active": False}]})
 
     url: AnyHttpUrl | None = None
     description: Text | None = Field(None, max_length=500)
@@ -69,7 +83,13 @@ class SubscriptionPatch(BaseModel):
 
 
 class ReplayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [{"from": "2025-12-01T00:00:00Z", "to": "2025-12-02T00:00:00Z"}]
+        },
+    )
 
     start: AwareDatetime = Field(alias="from")
     end: AwareDatetime = Field(alias="to")
@@ -109,7 +129,9 @@ async def event_types() -> list[str]:
     return sorted(PUBLIC_EVENT_TYPES)
 
 
-@router.post("/subscriptions", status_code=201, summary="Add a webhook subscription")
+@router.post(
+    "/subscriptions", status_code=201, summary="Add a webhook subscription", responses=BODY
+)
 async def create_subscription(
     body: SubscriptionIn, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -136,7 +158,7 @@ async def list_subscriptions(session: SessionDep) -> list[dict[str, Any]]:
     return [subscriptions.view(s) for s in await subscriptions.list_all(session=session)]
 
 
-@router.get("/subscriptions/{subscription_id}", summary="One webhook subscription")
+@router.get("/subscriptions/{subscription_id}", summary="One webhook subscription", responses=FOUND)
 async def get_subscription(subscription_id: str, session: SessionDep) -> dict[str, Any]:
     """A subscription (its secret is not shown)."""
     return subscriptions.view(
@@ -144,7 +166,11 @@ async def get_subscription(subscription_id: str, session: SessionDep) -> dict[st
     )
 
 
-@router.patch("/subscriptions/{subscription_id}", summary="Change a webhook subscription")
+@router.patch(
+    "/subscriptions/{subscription_id}",
+    summary="Change a webhook subscription",
+    responses={**FOUND, **BODY},
+)
 async def update_subscription(
     subscription_id: str, body: SubscriptionPatch, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -168,6 +194,7 @@ async def update_subscription(
     "/subscriptions/{subscription_id}",
     status_code=204,
     summary="Delete a webhook subscription and its delivery log",
+    responses=FOUND,
 )
 async def delete_subscription(subscription_id: str, session: SessionDep) -> Response:
     """Delete it."""
@@ -176,7 +203,11 @@ async def delete_subscription(subscription_id: str, session: SessionDep) -> Resp
     return Response(status_code=204)
 
 
-@router.post("/subscriptions/{subscription_id}/secret", summary="Rotate the signing secret")
+@router.post(
+    "/subscriptions/{subscription_id}/secret",
+    summary="Rotate the signing secret",
+    responses={**FOUND, **BODY},
+)
 async def rotate_secret(
     subscription_id: str, res: ResourcesDep, session: SessionDep
 ) -> dict[str, str]:
@@ -188,7 +219,9 @@ async def rotate_secret(
     return {"id": subscription_id, "secret": secret}
 
 
-@router.get("/subscriptions/{subscription_id}/deliveries", summary="The delivery log")
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries", summary="The delivery log", responses=FOUND
+)
 async def list_deliveries(
     subscription_id: str,
     session: SessionDep,
@@ -205,6 +238,7 @@ async def list_deliveries(
     "/subscriptions/{subscription_id}/replay",
     status_code=202,
     summary="Re-send the logged deliveries of a time range",
+    responses={**FOUND, **BODY},
 )
 async def replay(
     subscription_id: str, body: ReplayIn, res: ResourcesDep, session: SessionDep

@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.publisher.egress import Egress
 from services.publisher.errors import Unauthenticated
+from services.publisher.openapi import ADMIN_BEARER
 from services.publisher.settings import PublisherSettings
 from shared.http import bearer_matches
 
@@ -48,8 +50,13 @@ async def db_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-async def require_admin(request: Request, res: ResourcesDep) -> None:
-    """Unauthenticated unless the request carries the admin bearer token."""
+async def require_admin(
+    request: Request,
+    res: ResourcesDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(ADMIN_BEARER)],
+) -> None:
+    """Unauthenticated unless the request carries the admin bearer token. The token is read
+    by `bearer_matches`, as every service reads one; `_declared` names it in OpenAPI."""
     if not bearer_matches(request.headers.get("authorization"), res.settings.admin_token):
         raise Unauthenticated("send Authorization: Bearer <REFDESK_PUBLISHER_ADMIN_TOKEN>")
 
