@@ -39,7 +39,13 @@ from services.ingest.replies import (
 )
 from services.ingest.store import IngestStore
 from services.ingest.translate import Translated, email_interaction, sms_interaction
-from shared.events import ConversationClosed, InteractionReceived, SmsStatusReported, derived_id
+from shared.events import (
+    Channel,
+    ConversationClosed,
+    InteractionReceived,
+    SmsStatusReported,
+    derived_id,
+)
 from shared.kafka import publish
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
 from shared.topics import INTERACTIONS, SMS_REPORTS
@@ -301,6 +307,15 @@ class Ingest:
                 if isinstance(event, InteractionReceived)
                 else derived_id("chat-webhook", webhook_id)
             )
+            if (
+                isinstance(event, ConversationClosed)
+                and event.channel is Channel.SMS
+                and not event.patron_contact
+            ):
+                # the platform closed a text thread without naming the patron: its survey
+                # goes to the thread's number, as a close made at the desk sends it
+                contact = await self.store.sms_contact_of(event.conversation_id)
+                event = event.model_copy(update={"patron_contact": contact})
             published = event
 
             async def record() -> None:

@@ -162,6 +162,18 @@ class IngestStore:
             return None
         return thread.conversation_id
 
+    async def sms_contact_of(self, conversation_id: str) -> str | None:
+        """The number whose text thread this conversation is, while ingest keeps the thread;
+        None for any other conversation (a close the chat platform sent without the patron
+        still gets its survey to the number)."""
+
+        def read(conn: Connection) -> str | None:
+            found = conn.execute(_THREAD_CONTACT, {"conversation_id": conversation_id})
+            return found.scalar()
+
+        contact: str | None = await self._within_wait(self._reader(read))
+        return contact
+
     async def sms_state(
         self, message_sid: str, contact: str, *, window: timedelta
     ) -> tuple[bool, bool, str | None]:
@@ -296,6 +308,11 @@ _SEEN_LOOKUP = select(seen.c.key, seen.c.conversation_id, seen.c.event_id).where
 )
 _THREAD_LOOKUP = select(sms_threads).where(
     sms_threads.c.contact.in_(bindparam("contacts", expanding=True))
+)
+_THREAD_CONTACT = (
+    select(sms_threads.c.contact)
+    .where(sms_threads.c.conversation_id == bindparam("conversation_id"))
+    .limit(1)
 )
 _CLOSE_THREADS = (
     update(sms_threads)
