@@ -1,12 +1,15 @@
 """The event catalogue: a service's AsyncAPI document, typed by event type, and its route.
 
-FastStream generates the document from the subscribers (and declared publishers) the service
-registered, so its channels cannot drift from the code; docs/asyncapi/<service>.yaml holds the
-committed copy (`refdesk asyncapi`). The subscribers take raw bytes (so a poison message can be
-dead-lettered), which FastStream 0.7.8 renders as a binary or an empty payload depending on
-import order. So each channel's messages are replaced by one per CloudEvent type its topic
-carries (`shared.topics`: `Topic.carries`), whose payload is the whole envelope of that type:
-`type` fixed to its name and `data` the event's own schema (shared.events).
+FastStream generates the document from the subscribers and the publishers the service
+registered (`declare_published`: its events go out through shared.kafka, so the declarations
+only describe them), so its channels cannot drift from the code; each consumed topic's
+dead-letter topic is added as a channel the service sends to (`with_dead_letters`);
+docs/asyncapi/<service>.yaml holds the committed copy (`refdesk asyncapi`). The subscribers
+take raw bytes (so a poison message can be dead-lettered), which FastStream 0.7.8 renders as a
+binary or an empty payload depending on import order. So each channel's messages are replaced
+by one per CloudEvent type its topic carries (`shared.topics`: `Topic.carries`), whose payload
+is the whole envelope of that type: `type` fixed to its name and `data` the event's own schema
+(shared.events).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from faststream.specification import AsyncAPI
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
 from shared.events import EVENT_TYPES, CloudEvent
-from shared.topics import carried_types
+from shared.topics import TOPICS, Topic, carried_types
 
 YAML = "application/yaml"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -81,6 +84,42 @@ def add_schema(schemas: dict[str, Any], event_type: str) -> None:
     schemas[f"{message_name(event_type)}Event"] = schema
 
 
+def declare_published(broker: KafkaBroker, *topics: Topic) -> None:
+    """Declare, for the service's AsyncAPI document, the topics it publishes events to."""
+    for topic in topics:
+        broker.publisher(
+            topic.name,
+            title=f"{topic.name}:Publish",
+            description=f"Events this service publishes to {topic.name}.",
+        )
+
+
+def with_dead_letters(doc: dict[str, Any]) -> dict[str, Any]:
+    """A channel and a send operation for the dead-letter topic of each topic the service
+    consumes: a record it cannot handle goes there with its reason (shared.consumer)."""
+    channels: dict[str, Any] = doc.setdefault("channels", {})
+    operations: dict[str, Any] = doc.setdefault("operations", {})
+    consumed = {
+        channel["address"]: channel
+        for op in operations.values()
+        if op.get("action") == "receive"
+        and (channel := channels[op["channel"]["$ref"].removeprefix("#/channels/")])
+    }
+    for topic in TOPICS:
+        if topic.name not in consumed or not topic.dlq:
+            continue
+        key = f"{topic.dlq_name}:DeadLetter"
+        channels[key] = {
+            "address": topic.dlq_name,
+            "servers": consumed[topic.name].get("servers", []),
+            "description": f"Records of {topic.name} this service could not handle, each "
+            "with its reason (dead letters).",
+            "bindings": {"kafka": {"topic": topic.dlq_name, "bindingVersion": "0.4.0"}},
+        }
+        operations[key] = {"action": "send", "channel": {"$ref": f"#/channels/{key}"}}
+    return doc
+
+
 def typed(doc: dict[str, Any]) -> dict[str, Any]:
     """The document with each channel's messages replaced by one per event type its topic
     carries, in every operation on it too; ValueError for a topic refdesk does not list."""
@@ -116,9 +155,9 @@ def document(broker: KafkaBroker, *, service: str, version: str = "0.1.0") -> st
         broker,
         title=f"refdesk {service}",
         version=version,
-        description=f"Topics the refdesk {service} service consumes.",
+        description=f"Topics the refdesk {service} service consumes and publishes to.",
     )
-    doc: dict[str, Any] = spec.to_specification().to_jsonable()
+    doc: dict[str, Any] = with_dead_letters(spec.to_specification().to_jsonable())
     for key in ("channels", "operations"):  # FastStream's order varies from run to run
         if key in doc:
             doc[key] = dict(sorted(doc[key].items()))
@@ -131,7 +170,7 @@ def asyncapi_router(broker_of: Callable[[], KafkaBroker | None], *, service: str
 
     @router.get(
         "/asyncapi.yaml",
-        summary="AsyncAPI document of the topics this service consumes",
+        summary="AsyncAPI document of the topics this service consumes and publishes to",
         response_class=Response,
         responses={200: {"content": {YAML: {}}}, 503: {}},
     )

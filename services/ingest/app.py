@@ -19,7 +19,7 @@ from services.ingest.routes import EMAIL_PATHS, build_router
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
-from shared.asyncapi import asyncapi_router
+from shared.asyncapi import asyncapi_router, declare_published
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
 from shared.events import TYPE_OF, ConversationClosed, NotificationRequested
@@ -29,7 +29,7 @@ from shared.lag import LagExporter
 from shared.limits import BodyLimit
 from shared.logs import REPEATING, configure_logging
 from shared.service import serve
-from shared.topics import INTERACTIONS, NOTIFICATIONS
+from shared.topics import INTERACTIONS, NOTIFICATIONS, SMS_REPORTS
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ async def _connect(broker: KafkaBroker, ingest: Ingest, settings: IngestSettings
 def create_app(settings: IngestSettings) -> FastAPI:
     """The ingest FastAPI app."""
     broker = build_broker(settings, client_id="ingest")
+    declare_published(broker, INTERACTIONS, SMS_REPORTS)
     engine = create_engine(settings.db_url("ingest"))
     store = IngestStore(
         engine,

@@ -15,7 +15,7 @@ from services.publisher.deps import Resources
 from services.publisher.egress import Egress
 from services.publisher.settings import PublisherSettings
 from services.publisher.webhooks import WebhookWorker
-from shared.asyncapi import asyncapi_router
+from shared.asyncapi import asyncapi_router, declare_published
 from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
@@ -32,6 +32,7 @@ SERVICE = "publisher"
 def create_app(settings: PublisherSettings) -> FastAPI:
     """The publisher's ASGI app; broker, database and worker start and stop with it."""
     broker = build_broker(settings, client_id="refdesk-publisher")
+    declare_published(broker, PUBLIC)
     engine = create_engine(settings.db_url(SERVICE))
     sessions = session_factory(engine)
     # No redirects, no proxy or .netrc from the environment, and no kept-alive connections: each

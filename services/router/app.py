@@ -24,7 +24,7 @@ from services.router.policy.decision import Decision
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
-from shared.asyncapi import asyncapi_router
+from shared.asyncapi import asyncapi_router, declare_published
 from shared.consumer import Decoded, Guard, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping
 from shared.events import PresenceChanged
@@ -40,7 +40,7 @@ from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
 from shared.syncdb import UnitRunner
-from shared.topics import INTERACTIONS, PRESENCE
+from shared.topics import INTERACTIONS, NOTIFICATIONS, PRESENCE, ROUTING
 
 BATCH_RECORDS = 100
 """Most records one poll batch of refdesk.interactions holds (one lookup, one publish round
@@ -92,6 +92,7 @@ def load_learned(settings: RouterSettings) -> LearnedModel | None:
 def create_app(settings: RouterSettings) -> FastAPI:
     """The router's FastAPI app; the broker starts and stops with it."""
     broker = build_broker(settings, client_id="router")
+    declare_published(broker, ROUTING, NOTIFICATIONS)
     engine = create_engine(settings.db_url("router"))
     holder = PolicyHolder(settings.policy_file)
     model = load_learned(settings)

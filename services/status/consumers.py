@@ -10,8 +10,17 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.status.handlers import Assigning, apply_batch
 from services.status.resources import SOURCE, Resources
+from shared.asyncapi import declare_published
 from shared.consumer import Decoded, Guard, batch_subscriber
-from shared.topics import DELIVERIES, DESK, INTERACTIONS, NOTIFICATIONS, ROUTING, SMS_REPORTS
+from shared.topics import (
+    DELIVERIES,
+    DESK,
+    INTERACTIONS,
+    NOTIFICATIONS,
+    PRESENCE,
+    ROUTING,
+    SMS_REPORTS,
+)
 
 GROUP = "refdesk-status"
 """The default consumer group (REFDESK_STATUS_GROUP)."""
@@ -26,7 +35,9 @@ TOPICS = (
 
 
 def register(broker: KafkaBroker, res: Resources) -> None:
-    """Subscribe the queue handlers; call before the broker starts."""
+    """Subscribe the queue handlers, and declare what staff actions publish; call before the
+    broker starts."""
+    declare_published(broker, INTERACTIONS, ROUTING, NOTIFICATIONS, PRESENCE, DESK)
     group = res.settings.group
     guard = Guard(broker, group=group, source=SOURCE)
     assigning = Assigning(

@@ -11,12 +11,12 @@ import yaml
 
 from refdesk_cli.asyncapi import CONSUMERS, DOCS, generate
 from shared.events import EVENT_TYPES, PUBLIC_EVENT_TYPES
-from shared.topics import carried_types
+from shared.topics import TOPICS, carried_types
 
-EXPECTED_TOPICS = {
+CONSUMES = {
     "ingest": {"refdesk.interactions", "refdesk.notifications"},
     "router": {"refdesk.interactions", "refdesk.presence"},
-    "notifier": {"refdesk.notifications", "refdesk.deliveries"},
+    "notifier": {"refdesk.notifications"},
     "status": {
         "refdesk.interactions",
         "refdesk.routing",
@@ -32,8 +32,21 @@ EXPECTED_TOPICS = {
         "refdesk.public",
     },
 }
-PUBLISHES = {"notifier": {"refdesk.deliveries"}, "publisher": {"refdesk.public"}}
-"""Topics a document declares as a publication (action send) besides what it consumes."""
+PUBLISHES = {
+    "ingest": {"refdesk.interactions", "refdesk.sms-reports"},
+    "router": {"refdesk.routing", "refdesk.notifications"},
+    "notifier": {"refdesk.deliveries"},
+    "status": {
+        "refdesk.interactions",
+        "refdesk.routing",
+        "refdesk.notifications",
+        "refdesk.presence",
+        "refdesk.desk",
+    },
+    "publisher": {"refdesk.public"},
+}
+"""Topics each service publishes events to (an outside audit found the documents named only
+what each consumes: no document said who sends refdesk.routing or refdesk.desk)."""
 
 
 def test_committed_documents_match_the_code() -> None:
@@ -44,18 +57,25 @@ def test_committed_documents_match_the_code() -> None:
         assert committed == generated[name], stale
 
 
-def test_each_document_lists_the_topics_its_service_consumes() -> None:
+def addresses(doc: dict[str, Any], action: str) -> set[str]:
+    """The topics of a document's operations of one action (receive or send)."""
+    return {
+        doc["channels"][op["channel"]["$ref"].rsplit("/", 1)[-1]]["address"]
+        for op in doc["operations"].values()
+        if op["action"] == action
+    }
+
+
+def test_each_document_lists_what_its_service_consumes_publishes_and_dead_letters() -> None:
     for name, text in generate().items():
         doc = yaml.safe_load(text)
         assert doc["asyncapi"].startswith("3.")
-        topics = {ch["address"] for ch in doc["channels"].values()}
-        assert topics == EXPECTED_TOPICS[name], name
-        sent = {
-            doc["channels"][op["channel"]["$ref"].rsplit("/", 1)[-1]]["address"]
-            for op in doc["operations"].values()
-            if op["action"] == "send"
-        }
-        assert sent == PUBLISHES.get(name, set()), name
+
+        assert addresses(doc, "receive") == CONSUMES[name], name
+        dead_letters = {t.dlq_name for t in TOPICS if t.dlq and t.name in CONSUMES[name]}
+        assert addresses(doc, "send") == PUBLISHES[name] | dead_letters, name
+        for address in dead_letters:
+            assert carried_types(address) == ("edu.tccd.refdesk.dead_letter.v1",)
 
 
 def refs(node: Any) -> Iterator[str]:

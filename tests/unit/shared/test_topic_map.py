@@ -56,7 +56,7 @@ def test_a_document_names_each_type_of_its_topic_with_its_data_schema() -> None:
     broker = KafkaBroker("127.0.0.1:1")
     broker.subscriber("refdesk.desk", group_id="g")(_handler)
     doc = yaml.safe_load(document(broker, service="test"))
-    [channel] = doc["channels"].values()
+    [channel] = [c for c in doc["channels"].values() if c["address"] == "refdesk.desk"]
     messages = doc["components"]["messages"]
     assert [messages[name]["name"] for name in channel["messages"]] == list(
         carried_types("refdesk.desk")
