@@ -221,6 +221,9 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
+    # browsers keep to HTTPS for a year once they read this over HTTPS (over HTTP they ignore
+    # it); the college's other hosts are not named (no includeSubDomains)
+    "Strict-Transport-Security": "max-age=31536000",
 }
 
 

@@ -134,6 +134,7 @@ async def test_every_answer_carries_the_security_headers(
         assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
         assert answer.headers["x-frame-options"] == "DENY"
         assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
         assert answer.headers["cache-control"] == "no-store"
     assert "'unsafe-inline'" not in answers[0].headers["content-security-policy"]
 
