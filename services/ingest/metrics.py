@@ -35,7 +35,7 @@ SIGNATURE_FAILURES = Counter(
 SENDER_FAILED = Counter(
     "refdesk_ingest_emails_sender_failed_total",
     "Emails whose sender failed the receiving mail system's checks (DMARC, or SPF without DKIM),"
-    " accepted in a conversation of their own",
+    " or whose From does not name one sender plainly, accepted in a conversation of their own",
 )
 AUTOMATIC = Counter(
     "refdesk_ingest_emails_automatic_total",

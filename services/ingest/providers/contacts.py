@@ -89,6 +89,59 @@ def parse_address(raw: str, *, field: str = "email") -> tuple[str | None, str]:
     return (name.strip() or None), normalize_addr_spec(addr, field=field)
 
 
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=")
+"""An RFC 2047 encoded word: decoded only once the header's structure is read, so a comma, an
+angle bracket or an address inside one belongs to a name (RFC 2047 section 6.1)."""
+_ADDRESS_IN_NAME = re.compile(r"[^\s<>()\[\]\",;:@]+@[^\s<>()\[\]\",;:@]+")
+
+
+def written_addresses(raw: str) -> list[str]:
+    """The addresses an address header names, read from its raw value (encoded words still
+    encoded), each as written: what the header's structure really holds.
+
+    Python's email policy folds a malformed list into one address of its choosing
+    (`victim@my.tccd.edu <attacker@evil.example>` is read as the victim's), and a display name
+    decoded first can change the structure; the value as written names two."""
+    return [a for n, a in getaddresses([_ENCODED_WORD.sub("word", raw)]) if n or a]
+
+
+def sole_address(raw: str) -> str | None:
+    """The one address an address header's raw value names (`written_addresses`), in its
+    normal form; None when it names none, more than one, or one no mail can reach."""
+    found = written_addresses(raw)
+    if len(found) != 1:
+        return None
+    try:
+        return normalize_addr_spec(found[0])
+    except InvalidField:
+        return None
+
+
+def names_another_address(name: str | None, address: str) -> bool:
+    """Whether a display name holds an address other than `address`: a reader (and a mail
+    client) takes `"victim@my.tccd.edu" <attacker@evil.example>` for the name's."""
+    for found in _ADDRESS_IN_NAME.findall(name or ""):
+        try:
+            written = normalize_addr_spec(found)
+        except InvalidField:
+            written = found.lower()
+        if written != address:
+            return True
+    return False
+
+
+def plain_from(raw: str, name: str | None, address: str | None) -> bool:
+    """Whether a From as written (`raw`) names one sender plainly, given the name and address
+    read from it: not several addresses, not another one than was read, and no other address
+    as its display name. A From that is not plain may have been checked by the receiving
+    system as someone else's (`services.ingest.providers.authenticity`)."""
+    if len(written_addresses(raw)) > 1:
+        return False
+    if address is None:  # nothing was read from it: it names no one
+        return True
+    return sole_address(raw) == address and not names_another_address(name, address)
+
+
 def normalize_email(raw: str, *, field: str = "email") -> str:
     """The lower-cased address in `raw`; InvalidField(field) unless it holds exactly one."""
     return parse_address(raw, field=field)[1]

@@ -33,7 +33,12 @@ from services.ingest.providers.automatic import (
     content_type,
     is_bulk,
 )
-from services.ingest.providers.contacts import parse_address
+from services.ingest.providers.contacts import (
+    parse_address,
+    plain_from,
+    sole_address,
+    written_addresses,
+)
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import (
     InvalidField,
@@ -139,7 +144,10 @@ def _fields(form: Mapping[str, object]) -> dict[str, str]:
 
 def _decoded_name(value: str) -> str:
     """An address header with its display name's encoded words decoded, the name quoted (a
-    decoded "Muñoz, José" must not read as two addresses)."""
+    decoded "Muñoz, José" must not read as two addresses); as it is unless it names one
+    address as written (parseaddr keeps the first of two, and the From would look plain)."""
+    if len(written_addresses(value)) != 1:
+        return value
     name, address = parseaddr(value)
     if "@" not in address:
         return value
@@ -186,23 +194,29 @@ def _received_at(raw: str | None) -> datetime | None:
         raise InvalidField("timestamp", "not a Unix time") from exc
 
 
-def _sender(fields: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """(display name, address) of the patron: the From header ("from"), else the SMTP envelope
-    ("sender", which forwarders and mailing lists rewrite). When neither holds an address a
-    reply can go to, or both are empty, the address is None: the message is still accepted,
-    since refusing it would make Mailgun retry for 8 hours and then drop it."""
+def _sender(fields: Mapping[str, str]) -> tuple[str | None, str | None, bool]:
+    """(display name, address, plain) of the patron: the From header ("from"), else the SMTP
+    envelope ("sender", which forwarders and mailing lists rewrite). When neither holds one
+    address a reply can go to, or both are empty, the address is None: the message is still
+    accepted, since refusing it would make Mailgun retry for 8 hours and then drop it. `plain`
+    is whether the From names one sender plainly (`plain_from`), as the MIME route reads it."""
     raw = {key: fields.get(key, "").strip() for key in ("from", "sender")}
     names: list[str] = []
+    plain = True
     for key, value in raw.items():
         if not value:
             continue
         try:
             name, address = parse_address(value, field=key)
         except InvalidField:
+            name, address = None, None
+        if key == "from":
+            plain = plain_from(value, name, address)
+        if address is None or sole_address(value) != address:
             names += [n.strip() for n, _ in getaddresses([value])[:1] if n.strip()]
             continue
-        return name or (names[0] if names else None), address
-    return (names[0] if names else None), None
+        return name or (names[0] if names else None), address, plain
+    return (names[0] if names else None), None, plain
 
 
 def _recipient(fields: Mapping[str, str]) -> str | None:
@@ -264,7 +278,7 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
     before any the sender wrote). File parts (multipart posts) are described as attachments.
     """
     fields = _fields(form)
-    name, email = _sender(fields)
+    name, email, plain = _sender(fields)
     subject = fields.get("subject", "").strip()
     in_reply_to = message_id_list(fields.get("in-reply-to"))
     refs = message_id_list(fields.get("references"))
@@ -295,6 +309,8 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
             authentication_results=fields.get("authentication-results"),
             spf=fields.get("x-mailgun-spf"),
             dkim=fields.get("x-mailgun-dkim-check-result"),
+            sender=email,
+            plain_from=plain,
         ),
         automatic=automatic,
         report=report,

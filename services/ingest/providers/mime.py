@@ -12,7 +12,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from services.ingest.providers.authenticity import sender_check
 from services.ingest.providers.automatic import RETURNED_PARTS, STATUS_PARTS, classify, is_bulk
-from services.ingest.providers.contacts import parse_address
+from services.ingest.providers.contacts import parse_address, plain_from, sole_address
 from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
 from services.ingest.providers.errors import InvalidField, UnsupportedMedia
 from services.ingest.providers.files import AttachedFile, file_name, listed, media_type
@@ -35,13 +35,30 @@ _CONTAINER = re.compile(
 )
 
 
+def _raw(msg: Message, name: str) -> str | None:
+    """The topmost such header's value as written (folds and encoded words kept; raw 8-bit
+    bytes as the parser stores them, surrogates), or None when there is none."""
+    return next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+
+
+def _written(msg: Message, name: str) -> str | None:
+    """A header's value as written, unfolded, raw 8-bit bytes decoded as `_header` reads them
+    and RFC 2047 words left encoded: the structure an address header really has."""
+    raw = _raw(msg, name)
+    if raw is None:
+        return None
+    if _has_8bit(raw):
+        raw = _decode_bytes(raw.encode("ascii", "surrogateescape"), _charsets(msg))
+    return re.sub(r"\r?\n(?=[ \t])", "", raw)
+
+
 def _header(msg: Message, name: str) -> str | None:
     """A header's decoded value (RFC 2047 words decoded); InvalidField if it cannot be parsed.
 
     Raw 8-bit bytes in a header (RFC 6532 UTF-8, or a legacy mailer's ISO-8859-1) are read as
     UTF-8 when they are, else in the message's declared charset, else Windows-1252.
     """
-    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    raw = _raw(msg, name)
     if raw is None:
         return None
     try:
@@ -61,7 +78,7 @@ def _lenient_header(msg: Message, name: str) -> str | None:
     that decodes to a line break: Python's parser will not make an address of it), split into
     name and address first, its name decoded word by word with control characters turned to
     spaces and quoted; None when even that fails."""
-    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    raw = _raw(msg, name)
     if raw is None:
         return None
     ascii_raw = raw.encode("ascii", "surrogateescape").decode("ascii", "replace")
@@ -225,12 +242,17 @@ def _attachments(msg: Message, bodies: tuple[Message | None, ...]) -> tuple[Atta
     return listed(found)
 
 
-def _sender(msg: Message) -> tuple[str | None, str | None]:
-    """(display name, address) of the patron from the first sender header that holds an address
-    a reply can go to; the address is None when none does, so the message still reaches the
-    desk (a relay that is refused retries it, then drops it)."""
+def _sender(msg: Message) -> tuple[str | None, str | None, bool]:
+    """(display name, address, plain) of the patron from the first sender header that holds one
+    address a reply can go to; the address is None when none does, so the message still reaches
+    the desk (a relay that is refused retries it, then drops it).
+
+    A header counts only when its value as written names that one address (`sole_address`):
+    the email policy folds `victim@my.tccd.edu <attacker@evil.example>` into the victim's
+    address. `plain` is whether the From names one sender plainly (`plain_from`)."""
     names: list[str] = []
     present = False
+    plain = True
     for header in _SENDER_HEADERS:
         try:
             value = _header(msg, header)
@@ -242,12 +264,17 @@ def _sender(msg: Message) -> tuple[str | None, str | None]:
         try:
             name, address = parse_address(value, field=header)
         except InvalidField:
+            name, address = None, None
+        raw = _written(msg, header) or ""
+        if header == "From":
+            plain = plain_from(raw, name, address)
+        if address is None or sole_address(raw) != address:
             names += [n.strip() for n, _ in getaddresses([value])[:1] if n.strip()]
             continue
-        return name or (names[0] if names else None), address
+        return name or (names[0] if names else None), address, plain
     if not present:
         raise InvalidField("From", "missing")
-    return (names[0] if names else None), None
+    return (names[0] if names else None), None, plain
 
 
 def _report_texts(msg: Message, body: str) -> tuple[str, str]:
@@ -296,7 +323,7 @@ def parse_mime(raw: bytes) -> EmailInbound:
         raise InvalidField("body", "unparseable message")
     if _depth(msg) > MAX_DEPTH:
         raise InvalidField("body", f"parts nested more than {MAX_DEPTH} deep")
-    name, email = _sender(msg)
+    name, email, plain = _sender(msg)
     subject = _header(msg, "Subject") or ""
     in_reply_to = message_id_list(_header(msg, "In-Reply-To"))
     refs = message_id_list(_header(msg, "References"))
@@ -331,6 +358,8 @@ def parse_mime(raw: bytes) -> EmailInbound:
             authentication_results=_optional_header(msg, "Authentication-Results"),
             spf=_optional_header(msg, "X-Mailgun-Spf") or _optional_header(msg, "Received-SPF"),
             dkim=_optional_header(msg, "X-Mailgun-Dkim-Check-Result"),
+            sender=email,
+            plain_from=plain,
         ),
         automatic=automatic,
         report=report,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.emails import EmailInbound
+from services.ingest.providers.mime import parse_mime
 from services.ingest.replies import (
     PARTY_NAMESPACE,
     SENT_NAMESPACE,
@@ -286,3 +287,31 @@ async def test_an_email_that_failed_its_checks_binds_no_address_and_is_still_pub
     follow_up = email(sender="someone.else@example.org", in_reply_to=forged.message_id)
     await ingest.accept_email(follow_up, provider="mailgun")
     assert conversation_of(broker, follow_up) == conversation
+
+
+async def test_a_from_naming_the_patron_beside_another_address_is_not_the_patrons(
+    ingest: Ingest, broker: FakeBroker, store: IngestStore
+) -> None:
+    """An outside reviewer's raw MIME email: `From: <patron> <attacker>` with a DMARC pass for
+    the attacker's domain, the patron's ticket tag and their email's Message-ID, had been read
+    as the patron's and threaded into their conversation. It starts one of its own, and binds
+    no address."""
+    first = email()
+    await ingest.accept_email(first, provider="mime")
+    conversation = conversation_of(broker, first)
+    raw = (
+        "Authentication-Results: mx.tccd.edu; dmarc=pass header.from=evil.example\r\n"
+        f"From: {PATRON} <attacker@evil.example>\r\n"
+        "Return-Path: <attacker@evil.example>\r\n"
+        f"Subject: Re: [refdesk #{conversation}] Lost book\r\n"
+        f"Message-ID: <forged-1@evil.example>\r\nIn-Reply-To: <{first.message_id}>\r\n"
+        "\r\nPlease send my records to this address.\r\n"
+    ).encode()
+    forged = parse_mime(raw)
+    assert await ingest.accept_email(forged, provider="mime") == "accepted"
+    own = conversation_of(broker, forged)
+    assert own != conversation
+    never_bound = [(conversation, "attacker@evil.example"), (own, "attacker@evil.example")]
+    for where, address in [*never_bound, (own, PATRON)]:
+        bound = party_key(where, address)
+        assert await store.seen_conversation(PARTY_NAMESPACE, bound) is None

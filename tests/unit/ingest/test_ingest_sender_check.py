@@ -136,3 +136,91 @@ def test_a_verdict_with_raw_8bit_bytes_is_still_read() -> None:
     raw = raw.replace(b"mx.tccd.edu", "mx.tccd.edu (caf\u00e9)".encode("latin-1"))
     assert b"\xe9" in raw
     assert parse_mime(raw).sender_check is SenderCheck.FAILED
+
+
+def forged_mime(sender: str, *headers: str) -> bytes:
+    return mime(*headers).replace(
+        b"From: Ana Gomez <ana.gomez@my.tccd.edu>", f"From: {sender}".encode()
+    )
+
+
+EVIL_VERDICT = "mx.tccd.edu; dmarc=pass header.from=evil.example"
+EVIL_PASS = f"Authentication-Results: {EVIL_VERDICT}"
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "ana.gomez@my.tccd.edu <attacker@evil.example>",  # an outside reviewer's forgery
+        "ana.gomez@my.tccd.edu<attacker@evil.example>",
+        "ana.gomez@my.tccd.edu)<attacker@evil.example>",  # CVE-2023-27043's shape
+        "=?utf-8?q?Ana?= ana.gomez@my.tccd.edu <attacker@evil.example>",
+        "ana.gomez@my.tccd.edu, attacker@evil.example",
+    ],
+)
+def test_a_from_that_names_two_addresses_is_no_one_and_not_a_verified_sender(
+    sender: str,
+) -> None:
+    """Python's email policy read `victim <attacker>` as the victim's address and the DMARC
+    pass for evil.example as the victim's, so the email threaded into the victim's
+    conversation. Read as written, the From names two addresses: not the patron's."""
+    mail = parse_mime(forged_mime(sender, EVIL_PASS))
+    assert mail.sender_email != "ana.gomez@my.tccd.edu"
+    assert mail.sender_check is SenderCheck.FAILED
+    relayed = parse_mime(forged_mime(sender, EVIL_PASS, "Return-Path: <attacker@evil.example>"))
+    assert (relayed.sender_email, relayed.sender_check) == (
+        "attacker@evil.example",
+        SenderCheck.FAILED,
+    )
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        '"ana.gomez@my.tccd.edu" <attacker@evil.example>',
+        "=?utf-8?q?ana.gomez=40my.tccd.edu?= <attacker@evil.example>",  # the name encoded
+    ],
+)
+def test_an_address_written_as_the_display_name_is_not_a_verified_sender(sender: str) -> None:
+    """The address is the one a reply goes to; the name is what the librarian reads."""
+    mail = parse_mime(forged_mime(sender, EVIL_PASS))
+    assert (mail.sender_email, mail.sender_check) == ("attacker@evil.example", SenderCheck.FAILED)
+    own = parse_mime(forged_mime('"ana.gomez@my.tccd.edu" <Ana.Gomez@my.tccd.edu>'))
+    assert (own.sender_email, own.sender_check) == ("ana.gomez@my.tccd.edu", SenderCheck.UNKNOWN)
+
+
+def test_a_verdict_about_another_domain_is_not_the_senders() -> None:
+    """DMARC passed for the domain the receiving system read as the From's; when ingest reads
+    another one, the pass is not about the address the email is taken to be from."""
+    mine = "Authentication-Results: mx.tccd.edu; dmarc=pass header.from=My.TCCD.edu"
+    assert parse_mime(mime(mine)).sender_check is SenderCheck.PASSED
+    assert parse_mime(mime(EVIL_PASS)).sender_check is SenderCheck.FAILED
+    relayed = parse_mime(
+        forged_mime("Pat <pat@mail_server.example.com>", EVIL_PASS, "Sender: pat@my.tccd.edu")
+    )  # the From cannot be answered, Sender is read: the pass was for the From's domain
+    assert (relayed.sender_email, relayed.sender_check) == ("pat@my.tccd.edu", SenderCheck.FAILED)
+    idn = "Authentication-Results: mx; dmarc=pass header.from=xn--mnchen-3ya.de"
+    unicode_domain = parse_mime(forged_mime("José <jose@münchen.de>", idn))
+    assert unicode_domain.sender_check is SenderCheck.PASSED
+    assert sender_check(authentication_results=EVIL_VERDICT, sender="a@my.tccd.edu") is (
+        SenderCheck.FAILED
+    )
+
+
+@pytest.mark.parametrize(
+    ("sender", "expected"),
+    [
+        ("ana.gomez@my.tccd.edu <attacker@evil.example>", "bounces@evil.example"),
+        ("=?utf-8?q?Ana?= <attacker@evil.example>, ana.gomez@my.tccd.edu", "bounces@evil.example"),
+        ('"ana.gomez@my.tccd.edu" <attacker@evil.example>', "attacker@evil.example"),
+    ],
+)
+def test_a_mailgun_post_reads_its_from_as_strictly(sender: str, expected: str) -> None:
+    """The Mailgun form's `from` read as the raw MIME's is: two addresses are no one (the
+    envelope is read), a name holding an address is not the sender, and neither is verified
+    (the encoded name's parseaddr had kept the attacker's address as the only one)."""
+    form = mailgun_form([["Authentication-Results", EVIL_VERDICT]], sender="bounces@evil.example")
+    mail = parse_mailgun_form({**form, "from": sender})
+    assert (mail.sender_email, mail.sender_check) == (expected, SenderCheck.FAILED)
+    plain = parse_mailgun_form(mailgun_form([["Authentication-Results", GMAIL_PASS]]))
+    assert (plain.sender_email, plain.sender_check) == ("ana.gomez@my.tccd.edu", SenderCheck.PASSED)
