@@ -33,6 +33,10 @@ from shared.topics import INTERACTIONS, NOTIFICATIONS, SMS_REPORTS
 
 log = logging.getLogger(__name__)
 
+TOPICS = (INTERACTIONS.name, NOTIFICATIONS.name)
+"""What ingest consumes (closes, and the emails refdesk sends patrons): its subscriber and the
+lag it exports read this one tuple, so neither can leave a topic out."""
+
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
     """Closed SMS tickets end their thread: the number's next text opens a new conversation.
@@ -61,8 +65,7 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
     # wait that long).
     @batch_subscriber(
         broker,
-        INTERACTIONS.name,
-        NOTIFICATIONS.name,
+        *TOPICS,
         group_id=settings.ingest_group,
         max_records=500,
         wait_ms=100,
@@ -144,9 +147,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         await migrate(engine, "ingest")
         await store.start()
         connector = asyncio.create_task(_connect(broker, ingest, settings))
-        lag = LagExporter(
-            settings.kafka_bootstrap, {settings.ingest_group: [INTERACTIONS.name]}
-        ).start()
+        lag = LagExporter(settings.kafka_bootstrap, {settings.ingest_group: list(TOPICS)}).start()
         try:
             yield
         finally:
