@@ -71,11 +71,37 @@ def bearer_matches(authorization: str | None, expected: SecretStr | str | None) 
     )
 
 
+class Problem(HTTPException):
+    """An HTTP error answered as a problem with its own title, detail and offending field: what
+    a dependency raises where it must stop (it cannot return a response), and a route where
+    the problem should read like the service's others (`http_problem` renders it)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """A problem of `status`; `field` names what was wrong, never its value."""
+        super().__init__(status, detail=title, headers=headers)
+        self.title = title
+        self.explanation = detail
+        self.field = field
+
+
 def require_bearer(authorization: str | None, expected: SecretStr | str | None) -> None:
-    """401 (problem+json, WWW-Authenticate: Bearer) unless the header carries the token."""
+    """401 (problem+json naming the Authorization header, WWW-Authenticate: Bearer) unless the
+    header carries the token."""
     if not bearer_matches(authorization, expected):
-        raise HTTPException(
-            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        raise Problem(
+            401,
+            "Token required",
+            "a bearer token is required (Authorization: Bearer <token>)",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
         )
 
 
@@ -116,7 +142,11 @@ def http_problem(exc: StarletteHTTPException, request: Request | None = None) ->
     """An HTTP error (a route's, or the router's 404 and 405) as problem+json, its headers kept.
     A 405's Allow names every method some route takes at the path (Starlette's names only the
     first route's, so `GET /x` and `DELETE /x` as two routes answered a POST with "Allow: GET")."""
-    response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
+    if isinstance(exc, Problem):
+        extra = {"field": exc.field} if exc.field else {}
+        response = problem(exc.status_code, exc.title, exc.explanation, **extra)
+    else:
+        response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
     response.headers.update(exc.headers or {})
     if exc.status_code == 405 and request is not None:
         allowed = allowed_methods(request)
@@ -150,16 +180,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             # not JSON at all is a malformed request (400), as ingest answers it; 422 is for
             # JSON of the wrong shape (FastAPI named the field "0" here)
-            return problem(400, "Malformed request", "the body is not valid JSON")
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
-                "message": e["msg"],
-            }
-            for e in exc.errors()
-        ]
+            return problem(400, "Malformed request", "the body is not valid JSON", field="body")
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem(422, "Invalid request", detail, errors=errors)
+        first = errors[0]["field"] if errors else None
+        return problem(422, "Invalid request", detail, field=first, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -174,6 +199,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unhandled(_req: Request, _exc: Exception) -> JSONResponse:
         return unhandled_problem()
+
+
+def _field(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """A validation error's field as a caller names it (`reason`, `items.0.text`); `body` for
+    a body that is missing or of the wrong kind as a whole."""
+    named = ".".join(str(p) for p in loc if p not in ("body", "query", "path", "header"))
+    return named or (str(loc[0]) if loc else "")
 
 
 DATABASE_AWAY = "the database is not answering; try again in a moment"

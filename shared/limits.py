@@ -143,9 +143,9 @@ class BodyLimit:
 
 
 async def _refuse(send: Send, status: int, title: str, detail: str) -> None:
-    body = json.dumps(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    ).encode()
+    """Answer a problem about the body (its `field`) and close the connection."""
+    problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body = json.dumps({**problem, "field": "body"}).encode()
     await send(
         {
             "type": "http.response.start",

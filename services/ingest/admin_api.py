@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field
 
 from services.ingest.openapi import problems
 from services.ingest.providers.contacts import normalize_email, normalize_phone
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
-from shared.http import require_bearer
+from shared.http import Problem, require_bearer
 
 
 class BlockRequest(BaseModel):
@@ -35,13 +35,15 @@ def build_admin_router(store: IngestStore, settings: IngestSettings) -> APIRoute
     @router.delete("/blocklist/{contact}", status_code=204, responses=problems(401, 404, 422))
     async def unblock(contact: str) -> None:
         if not await store.unblock(_contact(contact)):
-            raise HTTPException(404, "not on the blocklist")
+            raise Problem(404, "Not found", "not on the blocklist", field="contact")
 
     return router
 
 
 def _contact(raw: str) -> str:
+    """The contact in its normal form; 422 naming `contact`, as ingest's other refused fields."""
     try:
         return normalize_email(raw) if "@" in raw else normalize_phone(raw)
     except Exception:
-        raise HTTPException(422, "contact: not a phone number or email address") from None
+        detail = "not a phone number or email address"
+        raise Problem(422, "Invalid field", detail, field="contact") from None

@@ -558,3 +558,53 @@ async def test_a_malformed_status_callback_is_a_422_naming_its_field(
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == field
     assert broker.published == []
+
+
+# -- every problem names its field (docs/ingest.md, Errors; an outside review) --------------
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+
+async def test_the_body_limits_problems_name_the_body(client: httpx.AsyncClient) -> None:
+    large = await client.post(
+        "/webhooks/sms",
+        content=b"Body=" + b"a" * SMALL,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    deep = b'{"type": "chat.message", "data": ' + b"[" * 100 + b"]" * 100 + b"}"
+    nested = await client.post("/webhooks/chat", content=deep, headers=chat_signed(deep))
+    for answer, status in ((large, 413), (nested, 400)):
+        assert answer.status_code == status
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["field"] == "body" and answer.json()["detail"]
+
+
+async def test_the_blocklist_apis_problems_read_like_the_webhooks(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore
+) -> None:
+    """A wrong token had answered `{"title": "a bearer token is required"}` with no detail, a
+    contact that is no contact a title holding the text, a removal of none a title alone."""
+    token = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with serving(tmp_path, broker, store, admin_token=ADMIN_TOKEN) as admin:
+        wrong = await admin.put("/admin/blocklist/+18175550123", json={}, headers={"x": "y"})
+        invalid = await admin.put("/admin/blocklist/not-a-contact", json={}, headers=token)
+        absent = await admin.delete("/admin/blocklist/+18175550123", headers=token)
+        long = await admin.put(
+            "/admin/blocklist/+18175550123", json={"reason": "x" * 300}, headers=token
+        )
+    problems = [answer.json() for answer in (wrong, invalid, absent, long)]
+    assert [(p["status"], p["title"], p["field"]) for p in problems] == [
+        (401, "Token required", "Authorization"),
+        (422, "Invalid field", "contact"),
+        (404, "Not found", "contact"),
+        (422, "Invalid request", "reason"),
+    ]
+    assert all(p["detail"] for p in problems)
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    assert "not-a-contact" not in invalid.text  # the field, never its value
+
+
+async def test_a_405_names_no_field(client: httpx.AsyncClient) -> None:
+    """The method is what is wrong, not a field of the request (docs/ingest.md says so)."""
+    answer = await client.get("/webhooks/sms")
+    assert answer.status_code == 405 and "field" not in answer.json()
