@@ -76,7 +76,12 @@ def write_port_file(path: Path, port: int) -> None:
 
 def serve(app: FastAPI, settings: CommonSettings, *, port: int) -> None:
     """Serve the app until SIGTERM or Ctrl-C (on `port`; 0 lets the system pick one, which
-    is written to `settings.port_file`)."""
+    is written to `settings.port_file`).
+
+    A proxy's X-Forwarded-For is believed only from the addresses REFDESK_FORWARDED_ALLOW_IPS
+    names: uvicorn's own default believes it from 127.0.0.1, so any process on the machine
+    could give each request another client address (and sidestep the sign-in throttle)."""
+    proxies = settings.forwarded_allow_ips.strip()
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -85,6 +90,8 @@ def serve(app: FastAPI, settings: CommonSettings, *, port: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         lifespan="on",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
     )
     _Server(config, port_file=settings.port_file).run()
 

@@ -89,6 +89,13 @@ class CommonSettings(BaseSettings):
     host: str = Field(
         "127.0.0.1", description="address the HTTP server binds (0.0.0.0 in containers)"
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed (comma-separated addresses or networks, as uvicorn's --forwarded-allow-ips); "
+        "empty: none, a request's client is the address that connected (the status sign-in "
+        "throttle counts by it)",
+    )
     port_file: Path | None = Field(
         None,
         description="once serving, write the HTTP port bound to this file (with a port of 0, "

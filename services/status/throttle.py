@@ -12,8 +12,8 @@ anyone keep a librarian from signing in at the desk, and a staff token (32 rando
 cannot be guessed in any number of tries the address limit allows. Counts live in this
 process's memory, so each replica throttles on its own (an attacker spread over N replicas
 gets N times the attempts).
-Behind a proxy the client address is the proxy's unless uvicorn is told to trust its
-X-Forwarded-For (--forwarded-allow-ips).
+Behind a proxy the client address is the proxy's unless REFDESK_FORWARDED_ALLOW_IPS names it
+(`shared.service.serve`: no X-Forwarded-For is believed by default, not even from loopback).
 """
 
 from __future__ import annotations
