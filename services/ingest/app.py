@@ -78,12 +78,20 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
 
 class BodyLimits:
     """The request body limits (shared.limits.BodyLimit: 413 before a body is read, 400 for JSON
-    nested too deep): REFDESK_MAX_BODY_BYTES, and REFDESK_INGEST_MAX_EMAIL_BODY_BYTES on the
-    email endpoints, whose bodies carry a whole email with its files."""
+    nested too deep, 408 for a body that does not arrive in time): REFDESK_MAX_BODY_BYTES and
+    REFDESK_BODY_READ_TIMEOUT_S, and REFDESK_INGEST_MAX_EMAIL_BODY_BYTES and
+    REFDESK_INGEST_EMAIL_BODY_READ_TIMEOUT_S on the email endpoints, whose bodies carry a whole
+    email with its files."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, email_limit: int) -> None:
-        self.small = BodyLimit(app, limit=limit)
-        self.email = BodyLimit(app, limit=email_limit)
+    def __init__(self, app: ASGIApp, *, settings: IngestSettings) -> None:
+        self.small = BodyLimit(
+            app, limit=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s
+        )
+        self.email = BodyLimit(
+            app,
+            limit=settings.ingest_max_email_body_bytes,
+            read_timeout_s=settings.ingest_email_body_read_timeout_s,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
@@ -97,9 +105,7 @@ def mount(app: FastAPI, *, ingest: Ingest, store: IngestStore, settings: IngestS
     """The webhook and admin routes, with their body limits and the security headers."""
     app.include_router(build_router(ingest, settings))
     app.include_router(build_admin_router(store, settings))
-    app.add_middleware(
-        BodyLimits, limit=settings.max_body_bytes, email_limit=settings.ingest_max_email_body_bytes
-    )
+    app.add_middleware(BodyLimits, settings=settings)
     app.add_middleware(SecurityHeaders)
 
 

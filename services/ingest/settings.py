@@ -62,6 +62,19 @@ class IngestSettings(CommonSettings):
         description="the same for the two email endpoints: a Mailgun post carries a 25 MB "
         "message's files and its text up to four times",
     )
+    body_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="a body not arrived whole this many seconds after its request started gets "
+        "408 and its connection is closed (SMS, chat, admin): a client sending a byte at a time "
+        "held its connection open for good",
+    )
+    ingest_email_body_read_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="the same for the two email endpoints, whose bodies may be 64 MiB (a "
+        "refused Mailgun post is retried)",
+    )
     publish_timeout_s: float = Field(
         4.0, gt=0, description="longest wait for the broker ack before answering 503"
     )

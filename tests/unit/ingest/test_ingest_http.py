@@ -4,6 +4,7 @@ a SQLite file (no Kafka: what reaches the broker is in FakeBroker.published)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -608,3 +609,66 @@ async def test_a_405_names_no_field(client: httpx.AsyncClient) -> None:
     """The method is what is wrong, not a field of the request (docs/ingest.md says so)."""
     answer = await client.get("/webhooks/sms")
     assert answer.status_code == 405 and "field" not in answer.json()
+
+
+# -- a body that never arrives whole (an outside probe) --------------------------------------
+
+
+@pytest.mark.timeout(30)  # without the deadline the request is held open for good
+async def test_a_body_that_stalls_is_408_after_its_endpoints_deadline(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore
+) -> None:
+    """REFDESK_BODY_READ_TIMEOUT_S for SMS, chat and admin, and
+    REFDESK_INGEST_EMAIL_BODY_READ_TIMEOUT_S for the email endpoints (shortened here: the
+    client stalls for good after one part, and no test waits on a clock of its own)."""
+    ingest = Ingest(
+        broker=broker,  # type: ignore[arg-type]
+        store=store,
+        publish_timeout_s=2.0,
+        sms_window=timedelta(hours=24),
+        connected=True,
+    )
+    app = FastAPI(redirect_slashes=False)
+    install_problem_handlers(app)
+    limits = {"body_read_timeout_s": 0.05, "ingest_email_body_read_timeout_s": 0.06}
+    mount(app, ingest=ingest, store=store, settings=settings(tmp_path, **limits))
+
+    async def answer(path: str) -> tuple[int, dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        first = True
+
+        async def receive() -> dict[str, Any]:
+            nonlocal first
+            if first:
+                first = False
+                return {"type": "http.request", "body": b"Body=a", "more_body": True}
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        headers = [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", b"1000"),  # under the limit: declared, never sent
+        ]
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "https",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+            "client": ("203.0.113.9", 40000),
+            "server": ("desk.example.edu", 443),
+        }
+        await app(scope, receive, send)
+        return sent[0]["status"], json.loads(sent[1]["body"])
+
+    sms_status, sms = await answer("/webhooks/sms")
+    email_status, email = await answer("/webhooks/email")
+    assert (sms_status, sms["field"], email_status, email["field"]) == (408, "body", 408, "body")
+    assert "0.05 s" in sms["detail"] and "0.06 s" in email["detail"]
