@@ -60,10 +60,8 @@ async def client(
         yield c
 
 
-def serving(
-    tmp_path: Path, broker: FakeBroker, store: IngestStore, **extra: Any
-) -> httpx.AsyncClient:
-    """A client of the ingest routes as create_app mounts them."""
+def ingest_app(tmp_path: Path, broker: FakeBroker, store: IngestStore, **extra: Any) -> FastAPI:
+    """The ingest routes as create_app mounts them (`extra`: settings)."""
     ingest = Ingest(
         broker=broker,  # type: ignore[arg-type]
         store=store,
@@ -74,6 +72,14 @@ def serving(
     app = FastAPI(redirect_slashes=False)
     install_problem_handlers(app)
     mount(app, ingest=ingest, store=store, settings=settings(tmp_path, **extra))
+    return app
+
+
+def serving(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore, **extra: Any
+) -> httpx.AsyncClient:
+    """A client of the ingest routes as create_app mounts them."""
+    app = ingest_app(tmp_path, broker, store, **extra)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
 
 
@@ -621,17 +627,8 @@ async def test_a_body_that_stalls_is_408_after_its_endpoints_deadline(
     """REFDESK_BODY_READ_TIMEOUT_S for SMS, chat and admin, and
     REFDESK_INGEST_EMAIL_BODY_READ_TIMEOUT_S for the email endpoints (shortened here: the
     client stalls for good after one part, and no test waits on a clock of its own)."""
-    ingest = Ingest(
-        broker=broker,  # type: ignore[arg-type]
-        store=store,
-        publish_timeout_s=2.0,
-        sms_window=timedelta(hours=24),
-        connected=True,
-    )
-    app = FastAPI(redirect_slashes=False)
-    install_problem_handlers(app)
     limits = {"body_read_timeout_s": 0.05, "ingest_email_body_read_timeout_s": 0.06}
-    mount(app, ingest=ingest, store=store, settings=settings(tmp_path, **limits))
+    app = ingest_app(tmp_path, broker, store, **limits)
 
     async def answer(path: str) -> tuple[int, dict[str, Any]]:
         sent: list[dict[str, Any]] = []
