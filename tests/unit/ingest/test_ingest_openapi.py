@@ -23,6 +23,7 @@ def test_the_email_route_takes_multipart_beside_urlencoded(tmp_path: Path) -> No
     files = content["multipart/form-data"]["schema"]["properties"]
     assert files["attachment-1"]["format"] == "binary"
     assert {"timestamp", "token", "signature"} <= set(files)
+    assert "REFDESK_INGEST_EMAIL_BODY_READ_TIMEOUT_S" in email["responses"]["408"]["description"]
     assert email["responses"]["413"]["content"][PROBLEM]["schema"]["required"] == [
         "type",
         "title",

@@ -78,7 +78,7 @@ def test_a_reply_lists_every_problem_it_can_answer(document: dict[str, Any]) -> 
         path = f"{prefix}/{{conversation_id}}/claim"
         assert {"404", "409", "413"} <= set(document["paths"][path]["post"]["responses"])
     responses = document["paths"]["/conversations/{conversation_id}/replies"]["post"]["responses"]
-    for code in ("401", "403", "404", "409", "413", "422", "503"):
+    for code in ("401", "403", "404", "408", "409", "413", "422", "503"):
         schema = responses[code]["content"][PROBLEM]["schema"]
         assert {"type", "title", "status", "detail", "field"} <= set(schema["properties"]), code
     assert "Retry-After" in responses["503"]["headers"]
