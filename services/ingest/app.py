@@ -14,9 +14,9 @@ from faststream.kafka.annotations import KafkaMessage
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest.admin_api import build_admin_router
-from services.ingest.replies import recipient_binding, sent_entry
+from services.ingest.replies import CARE_KINDS, recipient_binding, sent_entry
 from services.ingest.routes import EMAIL_PATHS, build_router
-from services.ingest.service import Ingest
+from services.ingest.service import SOURCE, Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router, declare_published
@@ -39,24 +39,28 @@ lag it exports read this one tuple, so neither can leave a topic out."""
 
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
-    """Closed SMS tickets end their thread: the number's next text opens a new conversation.
+    """Closed SMS tickets end their thread: the number's next text opens a new conversation
+    (the chat platform's close does not end the thread of a crisis: `IngestStore.mark_crisis`).
     Emails refdesk is asked to send a patron are remembered by Message-ID, bound to the
     patron's address, so a reply naming only that id joins its conversation, and the address
     is remembered as one of the conversation's, so a reply with its ticket tag does (`replies`)."""
-    guard = Guard(broker, group=settings.ingest_group, source="refdesk/ingest")
+    guard = Guard(broker, group=settings.ingest_group, source=SOURCE)
     wanted = frozenset({TYPE_OF[ConversationClosed], TYPE_OF[NotificationRequested]})
 
     async def dispatch(items: Sequence[Decoded]) -> None:
         commands = [data for _event, data in items if isinstance(data, NotificationRequested)]
         sent = [entry for command in commands if (entry := sent_entry(command))]
         parties = [binding for command in commands if (binding := recipient_binding(command))]
+        crises = {command.conversation_id for command in commands if command.kind in CARE_KINDS}
         await asyncio.gather(
             *(
-                store.close_conversation(data.conversation_id)
-                for _event, data in items
+                # ingest's own close is the chat platform's (the desk's come from status)
+                store.close_conversation(data.conversation_id, by_platform=event.source == SOURCE)
+                for event, data in items
                 if isinstance(data, ConversationClosed)
             ),
             *([store.remember(*sent, bindings=parties)] if sent else []),
+            *([store.mark_crisis(crises)] if crises else []),
         )
 
     # One poll batch at a time, committed once its closes and sent ids are written. refdesk's

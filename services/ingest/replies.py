@@ -51,7 +51,9 @@ BOUNCED_TO = {
     CARE_SENT_NAMESPACE: "care_team",
 }
 """Whom the email a bounce reports on was sent to, by the namespace it was found in."""
-_CARE_KINDS = frozenset({NotificationKind.CRISIS_ALERT, NotificationKind.CRISIS_REESCALATION})
+CARE_KINDS = frozenset({NotificationKind.CRISIS_ALERT, NotificationKind.CRISIS_REESCALATION})
+"""The CARE Team's alerts: their emails are found in CARE_SENT_NAMESPACE, and a text thread
+they name is a crisis's (`IngestStore.mark_crisis`)."""
 PARTY_NAMESPACE = "email-party"
 """The seen-keys namespace of the addresses each conversation is known to have."""
 MAX_CONVERSATION_ID = 128
@@ -89,7 +91,7 @@ def sent_entry(command: NotificationRequested) -> tuple[str, str, str, None] | N
     address = _email_address(command)
     if address is None:
         return None
-    namespace = CARE_SENT_NAMESPACE if command.kind in _CARE_KINDS else STAFF_SENT_NAMESPACE
+    namespace = CARE_SENT_NAMESPACE if command.kind in CARE_KINDS else STAFF_SENT_NAMESPACE
     return (namespace, derived_id(namespace, local, address), command.conversation_id, None)
 
 

@@ -11,12 +11,12 @@ import contextlib
 import functools
 import itertools
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, case, delete, false, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,7 +48,8 @@ to about REFDESK_DEDUPE_TTL_DAYS of provider ids)."""
 
 # Store operations carried by the batches: ("seen", namespace, key) and ("thread", contact) are
 # reads; ("remember", namespace, key, conversation_id, event_id), ("bind", namespace, key,
-# conversation_id), ("touch", contact, conversation_id, at) and ("close", conversation_id) are
+# conversation_id), ("touch", contact, conversation_id, at), ("close", conversation_id) (a close
+# made at the desk), ("platform-close", conversation_id) and ("crisis", conversation_id) are
 # writes.
 Op = tuple[Any, ...]
 Entry = tuple[str, str, str | None, str | None]
@@ -217,9 +218,21 @@ class IngestStore:
             ]
         )
 
-    async def close_conversation(self, conversation_id: str) -> None:
-        """A closed SMS ticket: the number's next text starts a new conversation."""
-        await self._writes.submit([("close", conversation_id)])
+    async def close_conversation(self, conversation_id: str, *, by_platform: bool = False) -> None:
+        """A closed SMS ticket: the number's next text starts a new conversation. The chat
+        platform's close does not end the thread of a conversation the CARE Team was alerted
+        about (`mark_crisis`): the status service keeps an unacknowledged crisis open whatever
+        the platform says, and the patron's next text belongs in it; a close made at the desk
+        does."""
+        await self._writes.submit([("platform-close" if by_platform else "close", conversation_id)])
+
+    async def mark_crisis(self, conversation_ids: Collection[str]) -> None:
+        """The CARE Team was alerted about these conversations: their text threads (those still
+        each number's latest) are kept open until a close made at the desk, a platform's close
+        that came first included."""
+        await self._writes.submit(
+            [("crisis", conversation_id) for conversation_id in conversation_ids]
+        )
 
     async def _write_batch(self, items: list[list[Op]]) -> list[None]:
         ops = [op for item in items for op in item]
@@ -314,11 +327,14 @@ _THREAD_CONTACT = (
     .where(sms_threads.c.conversation_id == bindparam("conversation_id"))
     .limit(1)
 )
-_CLOSE_THREADS = (
-    update(sms_threads)
-    .where(sms_threads.c.conversation_id.in_(bindparam("ids", expanding=True)))
-    .values(closed=True)
-)
+_OF_IDS = sms_threads.c.conversation_id.in_(bindparam("ids", expanding=True))
+_THREAD_WRITES = {
+    "close": update(sms_threads).where(_OF_IDS).values(closed=True),
+    "platform-close": update(sms_threads).where(_OF_IDS, ~sms_threads.c.crisis).values(closed=True),
+    "crisis": update(sms_threads).where(_OF_IDS).values(crisis=True, closed=False),
+}
+"""A close made at the desk ends a thread; the platform's ends one the CARE Team was not alerted
+about; an alert keeps its thread open (a platform's close may have come first)."""
 
 
 @functools.cache
@@ -345,6 +361,14 @@ def _upserts(dialect: str) -> tuple[Any, Any, Any]:
             "conversation_id": thread.excluded.conversation_id,
             "last_message_at": thread.excluded.last_message_at,
             "closed": False,
+            # a new conversation of the number starts without the last one's crisis
+            "crisis": case(
+                (
+                    sms_threads.c.conversation_id == thread.excluded.conversation_id,
+                    sms_threads.c.crisis,
+                ),
+                else_=false(),
+            ),
         },
     )
     return remember, bind, touch
@@ -429,8 +453,8 @@ def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
         (op for op in ops if op[0] not in rows), key=lambda op: op[0]
     ):
         run = list(group)
-        if kind == "close":
-            conn.execute(_CLOSE_THREADS, {"ids": sorted({op[1] for op in run})})
+        if kind in _THREAD_WRITES:
+            conn.execute(_THREAD_WRITES[kind], {"ids": sorted({op[1] for op in run})})
             continue
         latest = {
             op[1]: {
@@ -438,6 +462,7 @@ def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
                 "conversation_id": op[2],
                 "last_message_at": op[3],
                 "closed": False,
+                "crisis": False,
             }
             for op in run
         }

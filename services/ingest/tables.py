@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, MetaData, String, Table
+from sqlalchemy import Boolean, Column, MetaData, String, Table, false
 
 from shared.db import UTCDateTime
 
@@ -25,6 +25,9 @@ sms_threads = Table(
     Column("conversation_id", String(128), nullable=False),
     Column("last_message_at", UTCDateTime, nullable=False),
     Column("closed", Boolean, nullable=False, default=False),
+    # the CARE Team was alerted about this conversation: only a close made at the desk ends
+    # the thread (a crisis the platform closed keeps the patron's next text in it)
+    Column("crisis", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 blocklist = Table(

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from services.ingest.settings import IngestSettings
+from tests.eventually import eventually
 from tests.integration.ingest.conftest import (
     fresh_phone,
     mailgun_form,
@@ -18,7 +19,7 @@ from tests.integration.ingest.conftest import (
     sms_form,
     twilio_headers,
 )
-from tests.kafka_helpers import collect, read_to_end
+from tests.kafka_helpers import caught_up, collect, read_to_end
 
 TOPIC = "refdesk.interactions"
 JSON = {"content-type": "application/json"}
@@ -326,6 +327,98 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
         where=by_message(second["MessageSid"]),
     )
     assert later[0]["data"]["conversation_id"] != conversation
+
+
+async def test_the_platforms_close_of_a_crisis_keeps_the_patrons_text_thread(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    """The chat platform closes a text thread four seconds after its crisis was escalated: the
+    status service keeps the crisis open with the CARE Team, and the patron's next text joins
+    it; without the alert the platform's close ends the thread, as it always has. (Ingest read
+    its own close and ended the thread, so the patron's next text opened a new conversation
+    beside the crisis.)"""
+    from datetime import UTC, datetime, timedelta
+
+    from services.ingest.tables import sms_threads
+    from shared.events import (
+        Channel,
+        CrisisAlertContext,
+        NotificationKind,
+        NotificationRequested,
+        derived_id,
+    )
+    from shared.kafka import build_broker, publish
+
+    window = timedelta(hours=24)
+
+    def platform_close(conversation: str) -> bytes:
+        data = {"conversation_id": conversation, "channel": "sms", "closed_by": "platform"}
+        stamp = datetime.now(UTC).isoformat()
+        return json.dumps({"type": "ticket.closed", "timestamp": stamp, "data": data}).encode()
+
+    crisis_sender, other_sender = fresh_phone(), fresh_phone()
+    async with running(settings) as client:
+        store = client._transport.app.state.ingest.store  # type: ignore[attr-defined]
+        await post_sms(client, sms_form("i have the pills and im done", sender=crisis_sender))
+        await post_sms(client, sms_form("can i renew my book", sender=other_sender))
+        crisis = await store.open_sms_thread(crisis_sender, window=window)
+        other = await store.open_sms_thread(other_sender, window=window)
+        assert crisis is not None and other is not None
+        alert = NotificationRequested(
+            idempotency_key=derived_id(crisis, "crisis_alert"),
+            kind=NotificationKind.CRISIS_ALERT,
+            channel=Channel.EMAIL,
+            recipient="care-team@example.edu",
+            conversation_id=crisis,
+            context=CrisisAlertContext(
+                conversation_ref=crisis,
+                channel=Channel.SMS,
+                care_report_url="https://care.example.edu/report",
+            ).model_dump(mode="json"),
+            requested_at=datetime.now(UTC),
+        )
+        router = build_broker(settings, client_id="router-test")
+        await router.start()
+        try:
+            await publish(
+                router, "refdesk.notifications", alert, key=crisis, source="refdesk/router"
+            )
+        finally:
+            await router.stop()
+
+        async def marked() -> bool:
+            async with store.engine.connect() as conn:
+                row = await conn.execute(
+                    sms_threads.select().where(sms_threads.c.conversation_id == crisis)
+                )
+                return bool(row.one().crisis)
+
+        await eventually(marked, "ingest read the CARE Team's alert")
+        for conversation in (crisis, other):
+            body = platform_close(conversation)
+            closed = await client.post(
+                "/webhooks/chat", content=body, headers={**signed(body), **JSON}
+            )
+            assert closed.status_code == 200, closed.text
+        # each close comes back through refdesk.interactions: wait until ingest has read them
+        group = settings.ingest_group
+        await eventually(lambda: caught_up(kafka_bootstrap, group, TOPIC), "ingest read the closes")
+        again = sms_form("are you still there", sender=crisis_sender)
+        renewal = sms_form("thanks", sender=other_sender)
+        await post_sms(client, again)
+        await post_sms(client, renewal)
+    later = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        until=lambda f: len(f) >= 2,
+        timeout=20,
+        where=lambda e: (
+            e["data"].get("provider_message_id") in (again["MessageSid"], renewal["MessageSid"])
+        ),
+    )
+    by_sid = {e["data"]["provider_message_id"]: e["data"]["conversation_id"] for e in later}
+    assert by_sid[again["MessageSid"]] == crisis
+    assert by_sid[renewal["MessageSid"]] != other
 
 
 async def test_readyz_says_no_while_the_database_thread_is_stuck(settings: IngestSettings) -> None:
