@@ -22,19 +22,19 @@ from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router, declare_published
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
-from shared.events import TYPE_OF, ConversationClosed, NotificationRequested
+from shared.events import TYPE_OF, ConversationClosed, ConversationErased, NotificationRequested
 from shared.http import SecurityHeaders, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
 from shared.limits import BodyLimit
 from shared.logs import REPEATING, configure_logging
 from shared.service import serve
-from shared.topics import INTERACTIONS, NOTIFICATIONS, SMS_REPORTS
+from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, SMS_REPORTS
 
 log = logging.getLogger(__name__)
 
-TOPICS = (INTERACTIONS.name, NOTIFICATIONS.name)
-"""What ingest consumes (closes, and the emails refdesk sends patrons): its subscriber and the
+TOPICS = (INTERACTIONS.name, NOTIFICATIONS.name, DESK.name)
+"""What ingest consumes (closes, the emails refdesk sends patrons, erasures): its subscriber and the
 lag it exports read this one tuple, so neither can leave a topic out."""
 
 
@@ -45,12 +45,17 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
     patron's address, so a reply naming only that id joins its conversation, and the address
     is remembered as one of the conversation's, so a reply with its ticket tag does (`replies`)."""
     guard = Guard(broker, group=settings.ingest_group, source=SOURCE)
-    wanted = frozenset({TYPE_OF[ConversationClosed], TYPE_OF[NotificationRequested]})
+    wanted = frozenset(
+        {TYPE_OF[ConversationClosed], TYPE_OF[NotificationRequested], TYPE_OF[ConversationErased]}
+    )
 
     async def dispatch(items: Sequence[Decoded]) -> None:
         commands = [data for _event, data in items if isinstance(data, NotificationRequested)]
         sent = [entry for command in commands if (entry := sent_entry(command))]
         parties = [binding for command in commands if (binding := recipient_binding(command))]
+        erased = [
+            data.conversation_id for _e, data in items if isinstance(data, ConversationErased)
+        ]
         crises = {command.conversation_id for command in commands if command.kind in CARE_KINDS}
         await asyncio.gather(
             *(
@@ -61,6 +66,7 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
             ),
             *([store.remember(*sent, bindings=parties)] if sent else []),
             *([store.mark_crisis(crises)] if crises else []),
+            *([store.forget_conversations(erased)] if erased else []),
         )
 
     # One poll batch at a time, committed once its closes and sent ids are written. refdesk's

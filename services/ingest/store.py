@@ -49,8 +49,8 @@ to about REFDESK_DEDUPE_TTL_DAYS of provider ids)."""
 # Store operations carried by the batches: ("seen", namespace, key) and ("thread", contact) are
 # reads; ("remember", namespace, key, conversation_id, event_id), ("bind", namespace, key,
 # conversation_id), ("touch", contact, conversation_id, at), ("close", conversation_id) (a close
-# made at the desk), ("platform-close", conversation_id) and ("crisis", conversation_id) are
-# writes.
+# made at the desk), ("platform-close", conversation_id), ("crisis", conversation_id) and
+# ("forget", conversation_id) are writes.
 Op = tuple[Any, ...]
 Entry = tuple[str, str, str | None, str | None]
 """A seen key: (namespace, key, conversation_id, event_id)."""
@@ -234,6 +234,14 @@ class IngestStore:
             [("crisis", conversation_id) for conversation_id in conversation_ids]
         )
 
+    async def forget_conversations(self, conversation_ids: Collection[str]) -> None:
+        """Erased on the patron's request (status's `desk.erased`): the number whose text thread
+        a conversation is goes now rather than at the retention (its next text starts a new
+        conversation)."""
+        await self._writes.submit(
+            [("forget", conversation_id) for conversation_id in conversation_ids]
+        )
+
     async def _write_batch(self, items: list[list[Op]]) -> list[None]:
         ops = [op for item in items for op in item]
         await self._writer(lambda conn: _write(conn, ops, ttl=self.ttl))
@@ -332,9 +340,11 @@ _THREAD_WRITES = {
     "close": update(sms_threads).where(_OF_IDS).values(closed=True),
     "platform-close": update(sms_threads).where(_OF_IDS, ~sms_threads.c.crisis).values(closed=True),
     "crisis": update(sms_threads).where(_OF_IDS).values(crisis=True, closed=False),
+    "forget": delete(sms_threads).where(_OF_IDS),
 }
 """A close made at the desk ends a thread; the platform's ends one the CARE Team was not alerted
-about; an alert keeps its thread open (a platform's close may have come first)."""
+about; an alert keeps its thread open (a platform's close may have come first); an erasure
+forgets the number."""
 
 
 @functools.cache

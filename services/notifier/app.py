@@ -28,7 +28,13 @@ from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow, woken
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
 from shared.db import create_engine, migrate, ping, session_factory
-from shared.events import Channel, NotificationDelivered, NotificationRequested
+from shared.events import (
+    TYPE_OF,
+    Channel,
+    ConversationErased,
+    NotificationDelivered,
+    NotificationRequested,
+)
 from shared.http import install_http_guards, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
@@ -36,7 +42,7 @@ from shared.logs import configure_logging
 from shared.service import serve
 from shared.settings import secret_value
 from shared.syncdb import UnitRunner
-from shared.topics import DELIVERIES, NOTIFICATIONS
+from shared.topics import DELIVERIES, DESK, NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +90,20 @@ RETRY_PAUSE_S = 1.0
 """Pause before a batch that failed transiently is redelivered."""
 
 
-def decode_command(body: bytes) -> NotificationRequested:
-    """A notification command; PoisonMessage (with the reason) for anything else."""
+def decode_command(body: bytes) -> NotificationRequested | ConversationErased:
+    """A notification command, or an erasure read from refdesk.desk; PoisonMessage (with the
+    reason) for anything else."""
     _event, data = decode(body)
-    if not isinstance(data, NotificationRequested):
+    if not isinstance(data, NotificationRequested | ConversationErased):
         raise PoisonMessage(f"not a notification command: {type(data).__name__}")
     return data
+
+
+TOPICS = (NOTIFICATIONS.name, DESK.name)
+"""What the notifier consumes: its subscriber and the lag it exports read this one tuple."""
+WANTED = frozenset({TYPE_OF[NotificationRequested], TYPE_OF[ConversationErased]})
+"""What the notifier reads: every record on refdesk.notifications, and of refdesk.desk's staff
+actions only the erasures (the rest are passed over by their type header, undecoded)."""
 
 
 def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSettings) -> None:
@@ -117,21 +131,25 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
         schema=NotificationDelivered,
     )
 
-    async def dispatch(commands: list[NotificationRequested]) -> None:
+    async def dispatch(items: list[NotificationRequested | ConversationErased]) -> None:
+        commands = [item for item in items if isinstance(item, NotificationRequested)]
         for channel in await deliverer.record(commands):
             deliverer.wake.set(channel)
+        await deliverer.erase(
+            [item.conversation_id for item in items if isinstance(item, ConversationErased)]
+        )
 
     # The decoder and parser keep one malformed record from failing the batch outside the
     # Guard, where NACK_ON_ERROR would redeliver it forever.
     @batch_subscriber(
         broker,
-        NOTIFICATIONS.name,
+        *TOPICS,
         group_id=settings.notifier_group,
         max_records=BATCH_RECORDS,
         wait_ms=BATCH_WAIT_MS,
     )
     async def on_notification(msg: KafkaMessage) -> None:
-        await guard.batch(msg, dispatch, decoder=decode_command)
+        await guard.batch(msg, dispatch, types=WANTED, decoder=decode_command)
 
 
 async def _watch_pending(
@@ -196,9 +214,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             )
         )
         tasks.append(asyncio.create_task(_purge_periodically(deliverer.db, settings, stopping)))
-        lag = LagExporter(
-            settings.kafka_bootstrap, {settings.notifier_group: [NOTIFICATIONS.name]}
-        ).start()
+        lag = LagExporter(settings.kafka_bootstrap, {settings.notifier_group: list(TOPICS)}).start()
         try:
             yield
         finally:

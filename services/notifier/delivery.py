@@ -29,7 +29,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +54,7 @@ from services.notifier.metrics import (
     DLQ,
     FAILURES,
     LATENCY,
+    LEDGER_ERASED,
     RETRIES,
     SENT,
 )
@@ -161,6 +162,17 @@ class Deliverer:
         new = [cmd for cmd in sends if cmd.idempotency_key in fresh]
         self.urgent.update(cmd.channel for cmd in new if cmd.priority is Priority.URGENT)
         return {cmd.channel for cmd in new}
+
+    async def erase(self, conversation_ids: Collection[str]) -> None:
+        """Blank what the ledger keeps of erased conversations' messages (`ledger.erase`)."""
+        if not conversation_ids:
+            return
+        blanked = await self.work.run(lambda conn: ledger.erase(conn, conversation_ids))
+        LEDGER_ERASED.inc(blanked)
+        for conversation_id in sorted(set(conversation_ids)):
+            log.info(
+                "conversation erased from the ledger", extra={"conversation_id": conversation_id}
+            )
 
     async def close(self) -> None:
         """Release the outcome writer, the ledger's connection and the SMTP sessions, after

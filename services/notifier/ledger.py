@@ -247,6 +247,43 @@ def purge_finished(conn: Connection, *, cutoff: datetime, limit: int = PURGE_BAT
     return len(keys)
 
 
+# ---- erasure --------------------------------------------------------------------------------
+
+
+def erase(conn: Connection, conversation_ids: Collection[str]) -> int:
+    """A patron's conversations erased on their request (status's `desk.erased`): the messages
+    sent in them, as sent, are blanked now rather than at the retention. Each row stays, with
+    its key, kind, state and times, as the command's idempotency record (a command read again
+    from the topic is still not sent twice); its command becomes its kind and conversation, and
+    the recipient, the text as delivered, the subject, the last error and the number's hash go.
+    Only rows whose outcome is final and announced are blanked (a conversation is erased only
+    once closed, so a message still to send is one its close asked for: a survey); returns how
+    many."""
+    if not conversation_ids:
+        return 0
+    settled = conn.execute(
+        select(ledger.c.idempotency_key, ledger.c.kind, ledger.c.conversation_id).where(
+            ledger.c.conversation_id.in_(sorted(set(conversation_ids))),
+            ledger.c.state != PENDING,
+            ledger.c.outcome_published.is_(True),
+        )
+    ).all()
+    for key, kind, conversation_id in settled:
+        conn.execute(
+            update(ledger)
+            .where(ledger.c.idempotency_key == key)
+            .values(
+                command={"kind": kind, "conversation_id": conversation_id, "erased": True},
+                delivered_text=None,
+                subject=None,
+                last_error=None,
+                recipient_hash=None,
+                progress=None,
+            )
+        )
+    return len(settled)
+
+
 # ---- reads for the HTTP API and metrics -----------------------------------------------------
 
 

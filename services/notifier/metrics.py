@@ -47,3 +47,8 @@ LEDGER_PURGED = Counter(
     "Send-ledger rows past the retention (REFDESK_TRANSCRIPT_RETENTION_DAYS) deleted, with the "
     "patron's contact and the text as sent",
 )
+LEDGER_ERASED = Counter(
+    "refdesk_notifier_ledger_erased_total",
+    "Send-ledger rows blanked because an admin erased their conversation on the patron's "
+    "request (refdesk.desk's desk.erased): the recipient and the text as sent go, the row stays",
+)

@@ -421,6 +421,50 @@ async def test_the_platforms_close_of_a_crisis_keeps_the_patrons_text_thread(
     assert by_sid[renewal["MessageSid"]] != other
 
 
+async def test_an_erasure_forgets_the_number_of_the_conversations_text_thread(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    """An admin erases a patron's closed conversation (status publishes `desk.erased` on
+    refdesk.desk): ingest drops the number's thread row now rather than at the retention."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.ingest.tables import sms_threads
+    from shared.events import Channel, ConversationErased
+    from shared.kafka import build_broker, publish
+
+    sender = fresh_phone()
+    async with running(settings) as client:
+        store = client._transport.app.state.ingest.store  # type: ignore[attr-defined]
+        await post_sms(client, sms_form("can i renew my book", sender=sender))
+        conversation = await store.open_sms_thread(sender, window=timedelta(hours=24))
+        assert conversation is not None
+        status = build_broker(settings, client_id="status-test")
+        await status.start()
+        try:
+            erasure = ConversationErased(
+                conversation_id=conversation,
+                channel=Channel.SMS,
+                opened_at=datetime.now(UTC),
+                staff_id="dkim",
+                reason="records request 2026-118",
+                erased_at=datetime.now(UTC),
+            )
+            await publish(
+                status, "refdesk.desk", erasure, key=conversation, source="refdesk/status"
+            )
+        finally:
+            await status.stop()
+
+        async def forgotten() -> bool:
+            async with store.engine.connect() as conn:
+                found = await conn.execute(
+                    sms_threads.select().where(sms_threads.c.contact == sender)
+                )
+                return found.first() is None
+
+        await eventually(forgotten, "the erased conversation's number forgotten")
+
+
 async def test_readyz_says_no_while_the_database_thread_is_stuck(settings: IngestSettings) -> None:
     """A database that stopped answering left /readyz saying `"database": true` (a fresh
     connection of the engine's pool still answered) while every webhook waited on the store's

@@ -186,3 +186,87 @@ async def test_permanent_failure_is_dead_lettered_and_the_next_is_delivered(
         == []
     )
     assert len(relay.handler.messages) == 1
+
+
+async def test_an_erasure_blanks_the_conversations_messages_and_they_stay_sent_once(
+    configure: Configure, relay: SmtpRelay, producer: KafkaBroker
+) -> None:
+    """An admin erases a patron's closed conversation (status publishes `desk.erased` on
+    refdesk.desk): the ledger's copies of its messages (the recipient, the text as sent) are
+    blanked when the notifier reads it, another conversation's are not, and the same command
+    read again from the topic is still not sent a second time."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from services.notifier.tables import ledger
+    from shared.db import create_engine
+    from shared.events import Channel, ConversationErased
+    from shared.kafka import publish
+    from shared.topics import DESK
+
+    settings = await configure()
+    erased, kept = command(), command()
+    counted = metric("refdesk_notifier_ledger_erased_total")
+    async with running(settings) as client:
+        await send(producer, erased)
+        await send(producer, kept)
+        await delivered_once(relay, erased, settings.message_id_domain)
+        await delivered_once(relay, kept, settings.message_id_domain)
+        await settled(client, sent=2)
+        await publish(
+            producer,
+            DESK.name,
+            ConversationErased(
+                conversation_id=erased.conversation_id,
+                channel=Channel.EMAIL,
+                opened_at=datetime.now(UTC),
+                staff_id="dkim",
+                reason="records request 2026-118",
+                erased_at=datetime.now(UTC),
+            ),
+            key=erased.conversation_id,
+            source="refdesk/status",
+        )
+        engine = create_engine(settings.database_url)
+
+        async def rows() -> dict[str, tuple[object, ...]]:
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    select(
+                        ledger.c.idempotency_key,
+                        ledger.c.state,
+                        ledger.c.command,
+                        ledger.c.delivered_text,
+                        ledger.c.subject,
+                    )
+                )
+                return {row[0]: tuple(row[1:]) for row in found}
+
+        async def blanked() -> bool:
+            body = (await rows())[erased.idempotency_key][1]
+            return isinstance(body, dict) and body.get("erased") is True
+
+        try:
+            await eventually(blanked, "the erased conversation's message blanked")
+            now = await rows()
+        finally:
+            await engine.dispose()
+        state, body, text, subject = now[erased.idempotency_key]
+        assert state == "sent" and text is None and subject is None
+        assert "ana.gomez" not in str(body)
+        state, body, text, subject = now[kept.idempotency_key]
+        assert body["recipient"] == "ana.gomez@my.tccd.edu" and text  # type: ignore[index]
+        assert metric("refdesk_notifier_ledger_erased_total") == counted + 1
+        # the erased conversation's command read again: its row still says sent
+        sentinel = command()
+        await send(producer, erased)
+        await send(producer, sentinel)
+        await delivered_once(relay, sentinel, settings.message_id_domain)
+        await settled(client, sent=3)
+    assert (
+        relay.handler.count_ids()[
+            make_message_id(erased.idempotency_key, settings.message_id_domain)
+        ]
+        == 1
+    )

@@ -109,6 +109,16 @@ async def test_only_a_close_made_at_the_desk_ends_a_crisis_thread(store: IngestS
     assert await store.open_sms_thread(phone, window=WINDOW) is None
 
 
+async def test_an_erasure_forgets_the_number_of_its_thread(store: IngestStore, engine) -> None:
+    await store.record_sms("+18175550005", "sms-erased", "SM30", "e30")
+    await store.record_sms("+18175550006", "sms-kept", "SM31", "e31")
+    await store.forget_conversations(["sms-erased", "sms-unknown"])
+    async with engine.connect() as conn:
+        left = (await conn.execute(select(sms_threads.c.contact))).scalars().all()
+    assert left == ["+18175550006"]
+    assert await store.open_sms_thread("+18175550005", window=WINDOW) is None
+
+
 async def test_the_first_valid_record_of_a_key_wins(store: IngestStore, engine) -> None:
     await asyncio.gather(
         store.remember(("chat", "w1", "chat-a", None)),

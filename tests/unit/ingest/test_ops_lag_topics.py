@@ -12,7 +12,7 @@ import pytest
 
 from services.ingest import app as ingest_app
 from services.ingest.settings import IngestSettings
-from shared.topics import INTERACTIONS, NOTIFICATIONS
+from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS
 
 
 class RecordedLag:
@@ -30,7 +30,7 @@ class RecordedLag:
         return None
 
 
-async def test_the_lag_of_both_topics_ingest_consumes_is_exported(
+async def test_the_lag_of_every_topic_ingest_consumes_is_exported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest_app, "LagExporter", RecordedLag)
@@ -43,5 +43,7 @@ async def test_the_lag_of_both_topics_ingest_consumes_is_exported(
         for subscriber in app.state.ingest.broker.subscribers
         for topic in subscriber.topics
     }
-    assert consumed == {INTERACTIONS.name, NOTIFICATIONS.name}
-    assert RecordedLag.groups == {settings.ingest_group: (INTERACTIONS.name, NOTIFICATIONS.name)}
+    assert consumed == {INTERACTIONS.name, NOTIFICATIONS.name, DESK.name}
+    assert RecordedLag.groups == {
+        settings.ingest_group: (INTERACTIONS.name, NOTIFICATIONS.name, DESK.name)
+    }
