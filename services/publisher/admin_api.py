@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -80,6 +80,26 @@ class SubscriptionPatch(BaseModel):
     campuses: list[FilterId] | None = None
     departments: list[FilterId] | None = None
     active: bool | None = None
+
+
+class RotateIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{}, {"grace_h": 0}, {"secret": "whsec_...", "grace_h": 48}]
+        },
+    )
+
+    secret: str | None = Field(
+        None, description="whsec_...; issued when omitted (give one to install it ahead of time)"
+    )
+    grace_h: float | None = Field(
+        None,
+        ge=0,
+        le=24 * 30,
+        description="hours the old secret still signs deliveries beside the new one "
+        "(REFDESK_PUBLISHER_SECRET_GRACE_H, 24, when omitted; 0: drop it now, e.g. it leaked)",
+    )
 
 
 class ReplayIn(BaseModel):
@@ -209,14 +229,27 @@ async def delete_subscription(subscription_id: str, session: SessionDep) -> Resp
     responses={**FOUND, **BODY},
 )
 async def rotate_secret(
-    subscription_id: str, res: ResourcesDep, session: SessionDep
-) -> dict[str, str]:
-    """A new secret, shown once; deliveries from now on are signed with it."""
-    secret = await subscriptions.rotate_secret(
-        session=session, subscription_id=subscription_id, now=res.clock()
+    subscription_id: str, res: ResourcesDep, session: SessionDep, body: RotateIn | None = None
+) -> dict[str, Any]:
+    """A new secret, shown once; deliveries from now on are signed with it, and with the old
+    one too until `previous_secret_until` (a `webhook-signature` of two signatures), so the
+    subscriber can switch without refusing a delivery."""
+    wanted = body or RotateIn()
+    hours = wanted.grace_h if wanted.grace_h is not None else res.settings.secret_grace_h
+    row = await subscriptions.rotate_secret(
+        session=session,
+        subscription_id=subscription_id,
+        now=res.clock(),
+        grace=timedelta(hours=hours),
+        secret=wanted.secret,
     )
     await session.commit()
-    return {"id": subscription_id, "secret": secret}
+    until = row.previous_secret_until
+    return {
+        "id": subscription_id,
+        "secret": row.secret,
+        "previous_secret_until": until.isoformat() if until is not None else None,
+    }
 
 
 @router.get(

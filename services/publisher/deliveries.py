@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.publisher.subscriptions import signing_secrets
 from services.publisher.tables import Delivery, Subscription
 from shared.events import AnyEvent, derived_id
 from shared.topics import PUBLIC
@@ -29,7 +30,8 @@ class Claimed:
 
     id: str
     url: str
-    secret: str
+    secrets: tuple[str, ...]
+    """The current secret first, then the previous one while a rotation's grace lasts."""
     payload: str
     attempts: int
 
@@ -120,7 +122,7 @@ async def claim(
     return Claimed(
         id=delivery.id,
         url=sub.url,
-        secret=sub.secret,
+        secrets=signing_secrets(sub, now),
         payload=delivery.payload,
         attempts=delivery.attempts,
     )

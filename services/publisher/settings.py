@@ -63,6 +63,14 @@ class PublisherSettings(CommonSettings):
         validation_alias=_env("webhook_backoff_max_s"),
         description="longest delay between attempts",
     )
+    secret_grace_h: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 30,
+        validation_alias=_env("secret_grace_h"),
+        description="after a secret is rotated, deliveries are signed with the old one too for "
+        "this long (a rotation may ask for less, 0 for none)",
+    )
     webhook_timeout_s: float = Field(
         10.0,
         gt=0,

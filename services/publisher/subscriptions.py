@@ -6,7 +6,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -118,12 +118,35 @@ async def update(
     return row
 
 
-async def rotate_secret(*, session: AsyncSession, subscription_id: str, now: datetime) -> str:
-    """Issue a new secret; deliveries from now on are signed with it."""
+async def rotate_secret(
+    *,
+    session: AsyncSession,
+    subscription_id: str,
+    now: datetime,
+    grace: timedelta,
+    secret: str | None = None,
+) -> Subscription:
+    """A new secret (issued, or the one given); deliveries from now on are signed with it, and
+    also with the one it replaces until `grace` has passed (Standard Webhooks allows several
+    signatures in one header), so the subscriber can move to the new secret without refusing a
+    delivery. A grace of zero drops the old secret at once (one that leaked)."""
     row = await get(session=session, subscription_id=subscription_id)
-    row.secret, row.updated_at = new_secret(), now
+    keep = grace > timedelta(0)
+    row.previous_secret = row.secret if keep else None
+    row.previous_secret_until = now + grace if keep else None
+    row.secret = check_secret(secret) if secret is not None else new_secret()
+    row.updated_at = now
     await session.flush()
-    return row.secret
+    return row
+
+
+def signing_secrets(sub: Subscription, now: datetime) -> tuple[str, ...]:
+    """The secrets a delivery is signed with now: the current one, and the previous one while
+    its grace lasts."""
+    until = sub.previous_secret_until
+    if sub.previous_secret and until is not None and now < until:
+        return (sub.secret, sub.previous_secret)
+    return (sub.secret,)
 
 
 async def remove(*, session: AsyncSession, subscription_id: str) -> None:
@@ -171,6 +194,8 @@ def view(sub: Subscription, *, with_secret: bool = False) -> dict[str, Any]:
         "created_at": sub.created_at.isoformat(),
         "updated_at": sub.updated_at.isoformat(),
     }
+    until = sub.previous_secret_until
+    out["previous_secret_until"] = until.isoformat() if until is not None else None
     if with_secret:
         out["secret"] = sub.secret
     return out

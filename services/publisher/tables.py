@@ -55,6 +55,10 @@ class Subscription(Base):
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(200))
     """whsec_... (needed in clear to sign; only admins can read it back, once, when issued)."""
+    previous_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The secret before the last rotation: deliveries carry its signature beside the new
+    one's until `previous_secret_until` (migration 0003)."""
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     description: Mapped[str] = mapped_column(String(500), default="")
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     campuses: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -144,7 +144,7 @@ class WebhookWorker:
         """POST one delivery to the address checked just now; its status (body left unread)."""
         target = await self.egress.target(claimed.url)
         headers = signed_headers(
-            secret=claimed.secret, msg_id=claimed.id, payload=claimed.payload, now=self.clock()
+            secrets=claimed.secrets, msg_id=claimed.id, payload=claimed.payload, now=self.clock()
         )
         headers["Host"] = target.host
         extensions = {"sni_hostname": target.sni} if target.sni else {}

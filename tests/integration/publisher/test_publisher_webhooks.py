@@ -246,3 +246,44 @@ async def test_a_receiver_that_does_not_answer_delays_no_other_subscription(
             lambda: len({e["webhook-id"] for e in receiver.verified.get("hang", [])}) == 30,
             "all thirty events at /hang once it answers",
         )
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_until_its_grace_ends(
+    kafka_bootstrap: str, start_publisher: StartPublisher, receiver: Receiver
+) -> None:
+    """The admin rotates a subscription's secret: the campus system, still on the old secret,
+    verifies every delivery until it installs the new one (each carries both signatures for
+    the grace), then verifies with the new one; a rotation with no grace (a leaked secret)
+    leaves only the new signature at once. (A rotation had replaced the secret at once, so
+    every delivery failed until the subscriber learned the new one.)"""
+    dept = f"dept-{uuid.uuid4().hex[:8]}"
+    pub = await start_publisher(departments=[dept])
+    async with httpx.AsyncClient(timeout=10) as client:
+        sub = await subscribe(client, pub, receiver, "rotating", departments=[dept])
+        old = receiver.secrets["rotating"]
+        rotated = await client.post(f"{pub.url}/subscriptions/{sub}/secret", headers=pub.auth)
+        assert rotated.status_code == 200, rotated.text
+        new, until = rotated.json()["secret"], rotated.json()["previous_secret_until"]
+        assert new != old and until is not None
+        hours = (datetime.fromisoformat(until) - datetime.now(UTC)).total_seconds() / 3600
+        assert 23.9 < hours <= 24
+
+        async def delivered(count: int) -> bool:
+            return len(receiver.verified.get("rotating", [])) >= count
+
+        await send_conversation(kafka_bootstrap, dept)  # the receiver still verifies with old
+        await eventually(lambda: delivered(2), "two deliveries verified with the old secret")
+        receiver.secrets["rotating"] = new  # the subscriber installs the new secret
+        await send_conversation(kafka_bootstrap, dept)
+        await eventually(lambda: delivered(4), "two more verified with the new secret")
+        assert receiver.rejected == 0
+
+        cut = await client.post(
+            f"{pub.url}/subscriptions/{sub}/secret", headers=pub.auth, json={"grace_h": 0}
+        )
+        assert cut.status_code == 200 and cut.json()["previous_secret_until"] is None
+        receiver.secrets["rotating"] = new  # still on the secret just replaced: refused now
+        await send_conversation(kafka_bootstrap, dept)
+        await eventually(lambda: receiver.rejected >= 1, "a delivery signed only with the newest")
+        receiver.secrets["rotating"] = cut.json()["secret"]
+        await eventually(lambda: delivered(6), "the refused deliveries retried and verified")

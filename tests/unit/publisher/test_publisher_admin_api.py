@@ -92,6 +92,19 @@ async def test_subscription_lifecycle(api: tuple[httpx.AsyncClient, Resources]) 
     assert patched.json()["active"] is False and patched.json()["campuses"] == ["campus-nw"]
     rotated = await client.post(f"/subscriptions/{sub['id']}/secret", headers=AUTH)
     assert rotated.json()["secret"] != sub["secret"]
+    # the old secret signs beside it for the default grace, shown on the subscription
+    assert rotated.json()["previous_secret_until"] == (T + timedelta(hours=24)).isoformat()
+    shown = (await client.get(f"/subscriptions/{sub['id']}", headers=AUTH)).json()
+    assert shown["previous_secret_until"] == rotated.json()["previous_secret_until"]
+    chosen = "whsec_" + "c2VjcmV0LWluc3RhbGxlZC1haGVhZC1vZi10aW1lLTEyMzQ="
+    installed = await client.post(
+        f"/subscriptions/{sub['id']}/secret", headers=AUTH, json={"secret": chosen, "grace_h": 2}
+    )
+    assert installed.json()["secret"] == chosen
+    assert installed.json()["previous_secret_until"] == (T + timedelta(hours=2)).isoformat()
+    for bad, field in (({"secret": "nope"}, "whsec_"), ({"grace_h": -1}, "grace_h")):
+        refused = await client.post(f"/subscriptions/{sub['id']}/secret", headers=AUTH, json=bad)
+        assert refused.status_code == 422 and field in refused.text, refused.text
     assert (await client.delete(f"/subscriptions/{sub['id']}", headers=AUTH)).status_code == 204
     missing = await client.get(f"/subscriptions/{sub['id']}", headers=AUTH)
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM

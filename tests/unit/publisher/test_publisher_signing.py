@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.publisher.signing import signed_headers
-from services.publisher.subscriptions import check_secret, matches, new_secret
+from services.publisher.subscriptions import check_secret, matches, new_secret, signing_secrets
 from services.publisher.tables import Subscription
 
 PAYLOAD = json.dumps({"id": "e1", "type": "t", "data": {"department": "reference"}})
@@ -18,7 +18,9 @@ PAYLOAD = json.dumps({"id": "e1", "type": "t", "data": {"department": "reference
 
 def test_a_signed_delivery_verifies() -> None:
     secret = new_secret()
-    headers = signed_headers(secret=secret, msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC))
+    headers = signed_headers(
+        secrets=[secret], msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC)
+    )
     assert Webhook(secret).verify(PAYLOAD, headers)["id"] == "e1"
     assert headers["webhook-signature"].startswith("v1,")
 
@@ -26,7 +28,9 @@ def test_a_signed_delivery_verifies() -> None:
 @pytest.mark.parametrize("tamper", ["body", "secret", "id"])
 def test_tampering_fails_verification(tamper: str) -> None:
     secret = new_secret()
-    headers = signed_headers(secret=secret, msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC))
+    headers = signed_headers(
+        secrets=[secret], msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC)
+    )
     body, key = PAYLOAD, secret
     if tamper == "body":
         body = PAYLOAD.replace("reference", "tutoring")
@@ -75,3 +79,23 @@ def test_subscription_filters(
     subscription: Subscription, event_type: str, data: dict[str, Any], wanted: bool
 ) -> None:
     assert matches(subscription, event_type, data) is wanted
+
+
+def test_while_a_secret_is_rotated_a_delivery_verifies_with_either() -> None:
+    old, new = new_secret(), new_secret()
+    now = datetime.now(UTC)
+    headers = signed_headers(secrets=[new, old], msg_id="msg_1", payload=PAYLOAD, now=now)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        assert Webhook(secret).verify(PAYLOAD, headers)["id"] == "e1"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(PAYLOAD, headers)
+
+
+def test_the_previous_secret_signs_until_its_grace_ends() -> None:
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    rotated = sub(secret="whsec_new", previous_secret="whsec_old")
+    rotated.previous_secret_until = now + timedelta(hours=1)
+    assert signing_secrets(rotated, now) == ("whsec_new", "whsec_old")
+    assert signing_secrets(rotated, now + timedelta(hours=1)) == ("whsec_new",)
+    assert signing_secrets(sub(secret="whsec_only"), now) == ("whsec_only",)
