@@ -19,11 +19,18 @@ from services.notifier.chat import OutboxChatSender
 from services.notifier.delivery import Deliverer
 from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.lanes import Lane
-from services.notifier.metrics import LEDGER_PURGED, OLDEST_PENDING
+from services.notifier.metrics import LEDGER_PURGED, OLDEST_PENDING, OUTBOX_PURGED
 from services.notifier.outcomes import BrokerPublisher
 from services.notifier.outgoing import Adapters
 from services.notifier.settings import DEV_TWILIO_TOKEN, NotifierSettings
-from services.notifier.sms import OutboxSmsSender, SmsSender, TwilioSmsSender
+from services.notifier.sms import (
+    OutboxSmsSender,
+    SmsSender,
+    TwilioSmsSender,
+    forget_outboxes,
+    outbox_folders,
+    purge_outboxes,
+)
 from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow, woken
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
@@ -76,8 +83,8 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
             status_callback=settings.sms_status_callback_url,
         )
     else:
-        sms = OutboxSmsSender(settings.run_dir / "outbox" / "sms")
-    chat = OutboxChatSender(settings.run_dir / "outbox" / "chat")
+        sms = OutboxSmsSender(outbox_folders(settings.run_dir)[1])
+    chat = OutboxChatSender(outbox_folders(settings.run_dir)[0])
     return Adapters(email=smtp, sms=sms, chat=chat)
 
 
@@ -135,9 +142,11 @@ def subscribe(broker: KafkaBroker, deliverer: Deliverer, settings: NotifierSetti
         commands = [item for item in items if isinstance(item, NotificationRequested)]
         for channel in await deliverer.record(commands):
             deliverer.wake.set(channel)
-        await deliverer.erase(
-            [item.conversation_id for item in items if isinstance(item, ConversationErased)]
-        )
+        erased = [item.conversation_id for item in items if isinstance(item, ConversationErased)]
+        if erased:
+            blanked = await deliverer.erase(erased)
+            # the outbox files (the chat path today) of the messages blanked go with them
+            await asyncio.to_thread(forget_outboxes, outbox_folders(settings.run_dir), blanked)
 
     # The decoder and parser keep one malformed record from failing the batch outside the
     # Guard, where NACK_ON_ERROR would redeliver it forever.
@@ -170,7 +179,8 @@ async def _purge_periodically(
     db: UnitRunner, settings: NotifierSettings, stopping: asyncio.Event
 ) -> None:
     """Purge the ledger's rows past REFDESK_TRANSCRIPT_RETENTION_DAYS, a batch at a time, each
-    hour (the topic's own retention, plus a day, at the least: ledger.retention_cutoff)."""
+    hour (the topic's own retention, plus a day, at the least: ledger.retention_cutoff), and the
+    chat and SMS outbox files written before the same cutoff."""
     topic_days = NOTIFICATIONS.retention_days or settings.raw_retention_days
     while not stopping.is_set():
         try:
@@ -182,6 +192,8 @@ async def _purge_periodically(
                 LEDGER_PURGED.inc(purged)
                 if purged < ledger.PURGE_BATCH or stopping.is_set():
                     break
+            folders = outbox_folders(settings.run_dir)
+            OUTBOX_PURGED.inc(await asyncio.to_thread(purge_outboxes, folders, cutoff=cutoff))
         except Exception as exc:  # the next round tries again
             log.warning("ledger purge failed", extra={"error": type(exc).__name__})
         await woken(stopping, PURGE_EVERY_S)

@@ -163,16 +163,18 @@ class Deliverer:
         self.urgent.update(cmd.channel for cmd in new if cmd.priority is Priority.URGENT)
         return {cmd.channel for cmd in new}
 
-    async def erase(self, conversation_ids: Collection[str]) -> None:
-        """Blank what the ledger keeps of erased conversations' messages (`ledger.erase`)."""
+    async def erase(self, conversation_ids: Collection[str]) -> list[str]:
+        """Blank what the ledger keeps of erased conversations' messages (`ledger.erase`); the
+        idempotency keys of the rows blanked."""
         if not conversation_ids:
-            return
+            return []
         blanked = await self.work.run(lambda conn: ledger.erase(conn, conversation_ids))
-        LEDGER_ERASED.inc(blanked)
+        LEDGER_ERASED.inc(len(blanked))
         for conversation_id in sorted(set(conversation_ids)):
             log.info(
                 "conversation erased from the ledger", extra={"conversation_id": conversation_id}
             )
+        return blanked
 
     async def close(self) -> None:
         """Release the outcome writer, the ledger's connection and the SMTP sessions, after

@@ -250,17 +250,17 @@ def purge_finished(conn: Connection, *, cutoff: datetime, limit: int = PURGE_BAT
 # ---- erasure --------------------------------------------------------------------------------
 
 
-def erase(conn: Connection, conversation_ids: Collection[str]) -> int:
+def erase(conn: Connection, conversation_ids: Collection[str]) -> list[str]:
     """A patron's conversations erased on their request (status's `desk.erased`): the messages
     sent in them, as sent, are blanked now rather than at the retention. Each row stays, with
     its key, kind, state and times, as the command's idempotency record (a command read again
     from the topic is still not sent twice); its command becomes its kind and conversation, and
     the recipient, the text as delivered, the subject, the last error and the number's hash go.
     Only rows whose outcome is final and announced are blanked (a conversation is erased only
-    once closed, so a message still to send is one its close asked for: a survey); returns how
-    many."""
+    once closed, so a message still to send is one its close asked for: a survey); returns their
+    idempotency keys."""
     if not conversation_ids:
-        return 0
+        return []
     settled = conn.execute(
         select(ledger.c.idempotency_key, ledger.c.kind, ledger.c.conversation_id).where(
             ledger.c.conversation_id.in_(sorted(set(conversation_ids))),
@@ -281,7 +281,7 @@ def erase(conn: Connection, conversation_ids: Collection[str]) -> int:
                 progress=None,
             )
         )
-    return len(settled)
+    return [key for key, _kind, _conversation in settled]
 
 
 # ---- reads for the HTTP API and metrics -----------------------------------------------------

@@ -52,3 +52,7 @@ LEDGER_ERASED = Counter(
     "Send-ledger rows blanked because an admin erased their conversation on the patron's "
     "request (refdesk.desk's desk.erased): the recipient and the text as sent go, the row stays",
 )
+OUTBOX_PURGED = Counter(
+    "refdesk_notifier_outbox_purged_total",
+    "Chat and SMS outbox files (the text as sent) deleted past the ledger's retention cutoff",
+)

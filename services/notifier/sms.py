@@ -19,13 +19,14 @@ the body or a credential.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -322,6 +323,41 @@ async def write_outbox(folder: Path, idempotency_key: str, fields: dict[str, Any
         "written_at": datetime.now(UTC).isoformat(),
     }
     return await asyncio.to_thread(_write_once, outbox_path(folder, idempotency_key), record)
+
+
+def outbox_folders(run_dir: Path) -> tuple[Path, Path]:
+    """The chat outbox (the chat path today: the platform has no posting API) and the SMS one
+    (development, without REFDESK_SMS_API_BASE_URL); both hold student data."""
+    return run_dir / "outbox" / "chat", run_dir / "outbox" / "sms"
+
+
+def purge_outboxes(folders: Sequence[Path], *, cutoff: datetime) -> int:
+    """Delete outbox files last written before `cutoff` (the ledger's own retention cutoff:
+    the row that keeps a key from being sent twice goes at the same time); returns how many."""
+    purged = 0
+    stamp = cutoff.timestamp()
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.glob("*.json"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < stamp:
+                    path.unlink()
+                    purged += 1
+    return purged
+
+
+def forget_outboxes(folders: Sequence[Path], idempotency_keys: Iterable[str]) -> int:
+    """Delete the outbox files of these keys (their conversations were erased on the patron's
+    request; the ledger rows that keep them from being sent twice stay); returns how many."""
+    removed = 0
+    for key in idempotency_keys:
+        for folder in folders:
+            path = outbox_path(folder, key)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
 
 
 class OutboxSmsSender:

@@ -199,6 +199,7 @@ async def test_an_erasure_blanks_the_conversations_messages_and_they_stay_sent_o
 
     from sqlalchemy import select
 
+    from services.notifier.sms import outbox_folders, outbox_path
     from services.notifier.tables import ledger
     from shared.db import create_engine
     from shared.events import Channel, ConversationErased
@@ -207,13 +208,23 @@ async def test_an_erasure_blanks_the_conversations_messages_and_they_stay_sent_o
 
     settings = await configure()
     erased, kept = command(), command()
+    # the chat path today is the outbox folder: its file of the conversation goes too
+    handoff = command(
+        NotificationKind.HANDOFF,
+        channel=Channel.CHAT,
+        recipient=erased.conversation_id,
+        context={"department_name": "Writing Center"},
+    ).model_copy(update={"conversation_id": erased.conversation_id})
+    chat_file = outbox_path(outbox_folders(settings.run_dir)[0], handoff.idempotency_key)
     counted = metric("refdesk_notifier_ledger_erased_total")
     async with running(settings) as client:
         await send(producer, erased)
         await send(producer, kept)
+        await send(producer, handoff)
         await delivered_once(relay, erased, settings.message_id_domain)
         await delivered_once(relay, kept, settings.message_id_domain)
-        await settled(client, sent=2)
+        await settled(client, sent=3)
+        assert chat_file.exists()
         await publish(
             producer,
             DESK.name,
@@ -257,13 +268,14 @@ async def test_an_erasure_blanks_the_conversations_messages_and_they_stay_sent_o
         assert "ana.gomez" not in str(body)
         state, body, text, subject = now[kept.idempotency_key]
         assert body["recipient"] == "ana.gomez@my.tccd.edu" and text  # type: ignore[index]
-        assert metric("refdesk_notifier_ledger_erased_total") == counted + 1
+        assert metric("refdesk_notifier_ledger_erased_total") == counted + 2
+        assert not chat_file.exists()
         # the erased conversation's command read again: its row still says sent
         sentinel = command()
         await send(producer, erased)
         await send(producer, sentinel)
         await delivered_once(relay, sentinel, settings.message_id_domain)
-        await settled(client, sent=3)
+        await settled(client, sent=4)
     assert (
         relay.handler.count_ids()[
             make_message_id(erased.idempotency_key, settings.message_id_domain)

@@ -46,3 +46,27 @@ async def test_chat_outbox(tmp_path: Path) -> None:
         "body": "Someone will join.",
         "provider_id": provider_id,
     }
+
+
+async def test_outbox_files_go_with_the_ledgers_retention_and_an_erasure(tmp_path: Path) -> None:
+    """The chat outbox is the chat path today: its files (the text as sent) are deleted with the
+    ledger's retention cutoff, and those of an erased conversation's messages at once."""
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    from services.notifier.sms import forget_outboxes, outbox_folders, purge_outboxes
+
+    chat, sms = outbox_folders(tmp_path)
+    old_key, new_key, erased_key = "h-old", "h-new", "../erased:survey/1"
+    for key in (old_key, new_key, erased_key):
+        await OutboxChatSender(chat).send(conversation_id="c-1", body="hi", idempotency_key=key)
+    await OutboxSmsSender(sms).send(to="+18175550123", body="hi", idempotency_key=old_key)
+    cutoff = datetime.now(UTC) - timedelta(days=365)
+    year_and_a_day = (cutoff - timedelta(days=1)).timestamp()
+    for path in (outbox_path(chat, old_key), outbox_path(sms, old_key)):
+        os.utime(path, (year_and_a_day, year_and_a_day))
+
+    assert purge_outboxes([chat, sms, tmp_path / "missing"], cutoff=cutoff) == 2
+    assert forget_outboxes([chat, sms], [erased_key, "never-written"]) == 1
+    assert sorted(p.name for p in chat.iterdir()) == [f"{new_key}.json"]
+    assert list(sms.iterdir()) == []
