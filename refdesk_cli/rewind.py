@@ -4,8 +4,9 @@ database (docs/operations.md) where Kafka's scripts are not at hand (`make run`,
 is the jars alone).
 
 Each partition of the named topics gets the offset of its first record at or after the time
-(the end of the partition when none is that new). The broker refuses the commit while the
-group has members: every replica of the service must be stopped first.
+(the end of the partition when none is that new), unless the group has not got that far: a
+rewind never moves a group forward, past records it has not processed. The broker refuses the
+commit while the group has members: every replica of the service must be stopped first.
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ async def rewind(
         for tp in partitions:
             hit = found.get(tp)
             target = hit.offset if hit is not None else ends[tp]
-            moves.append(Move(tp.topic, tp.partition, await consumer.committed(tp), target))
+            committed = await consumer.committed(tp)
+            if committed is not None:
+                target = min(target, committed)  # behind the time already: stays, skips nothing
+            moves.append(Move(tp.topic, tp.partition, committed, target))
         if all(m.committed is None for m in moves):
             # a mistyped group would get offsets of its own while the real one stays put
             raise RewindRefused(

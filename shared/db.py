@@ -11,11 +11,25 @@ import contextlib
 import fcntl
 import hashlib
 from collections.abc import AsyncIterator, Collection, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, event, select, text
+from prometheus_client import Counter
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -149,14 +163,49 @@ def run_migrations_online(target_metadata: MetaData | None) -> None:
 
 
 def processed_table(metadata: MetaData, name: str) -> Table:
-    """The processed-event-ids table a consumer writes in the same transaction as its effect."""
+    """The processed-event-ids table a consumer writes in the same transaction as its effect
+    (pruned by its time: `purge_processed`)."""
     return Table(
         name,
         metadata,
         Column("consumer", String(64), primary_key=True),
         Column("event_id", String(128), primary_key=True),
         Column("processed_at", DateTime(timezone=True), nullable=False),
+        Index(f"ix_{name}_processed_at", "processed_at"),
     )
+
+
+PROCESSED_PURGED = Counter(
+    "refdesk_processed_ids_purged_total",
+    "Processed-event ids deleted once no topic the consumer reads can hold their events",
+    ["table"],
+)
+PURGE_PROCESSED_BATCH = 2000
+"""Most processed ids one purge deletes (a consumer's writes wait for it)."""
+
+
+def processed_cutoff(now: datetime, *, retention_days: Iterable[int]) -> datetime:
+    """Processed ids recorded before this can go: no topic a consumer reads (their retentions
+    in days) still holds their events, not even in a segment the broker has not yet deleted
+    (a day past the retention: `shared.topics.SEGMENT_MS`)."""
+    return now - timedelta(days=max(retention_days) + 1)
+
+
+def purge_processed(conn: Connection, table: Table, *, before: datetime) -> int:
+    """Delete up to PURGE_PROCESSED_BATCH processed ids recorded before `before` (read off the
+    table's `processed_at` index); how many. The ids guard against applying an event twice,
+    and an event whose topic no longer holds it cannot come again."""
+    oldest = (
+        select(table.c.consumer, table.c.event_id)
+        .where(table.c.processed_at < before)
+        .limit(PURGE_PROCESSED_BATCH)
+    )
+    result = conn.execute(
+        delete(table).where(tuple_(table.c.consumer, table.c.event_id).in_(oldest))
+    )
+    purged = int(result.rowcount or 0)
+    PROCESSED_PURGED.labels(table=table.name).inc(purged)
+    return purged
 
 
 def processed_among(

@@ -3,6 +3,7 @@ carries (which the AsyncAPI documents list, shared/asyncapi.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -121,6 +122,12 @@ def topic_configs(topic: Topic, *, raw_retention_days: int) -> dict[str, str]:
         config["retention.ms"] = str(days * DAY_MS)
         config["segment.ms"] = str(min(SEGMENT_MS, days * DAY_MS))
     return config
+
+
+def retention_days_of(names: Iterable[str], *, raw_retention_days: int) -> list[int]:
+    """The retention in days of each named topic (a compacted one counts as the raw topics')."""
+    by_name = {topic.name: topic for topic in TOPICS}
+    return [by_name[name].retention_days or raw_retention_days for name in names]
 
 
 def all_topic_names() -> list[str]:

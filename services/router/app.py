@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -24,9 +26,17 @@ from services.router.policy.decision import Decision
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
+from services.router.tables import processed
 from shared.asyncapi import asyncapi_router, declare_published
 from shared.consumer import Decoded, Guard, batch_subscriber, decode
-from shared.db import create_engine, migrate, ping
+from shared.db import (
+    PURGE_PROCESSED_BATCH,
+    create_engine,
+    migrate,
+    ping,
+    processed_cutoff,
+    purge_processed,
+)
 from shared.events import PresenceChanged
 from shared.http import (
     BEARER_PROBLEMS,
@@ -37,10 +47,10 @@ from shared.http import (
 )
 from shared.kafka import build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
-from shared.logs import configure_logging
+from shared.logs import REPEATING, configure_logging
 from shared.service import serve
 from shared.syncdb import UnitRunner
-from shared.topics import INTERACTIONS, NOTIFICATIONS, PRESENCE, ROUTING
+from shared.topics import INTERACTIONS, NOTIFICATIONS, PRESENCE, ROUTING, retention_days_of
 
 BATCH_RECORDS = 100
 """Most records one poll batch of refdesk.interactions holds (one lookup, one publish round
@@ -89,6 +99,29 @@ def load_learned(settings: RouterSettings) -> LearnedModel | None:
     return None if path is None or path == Path() else load_model(path)
 
 
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_S = 3600.0
+"""How often processed interaction ids past the topic's retention are deleted."""
+
+
+async def _purge_processed_periodically(db: UnitRunner, settings: RouterSettings) -> None:
+    """Each hour, delete the processed interaction ids refdesk.interactions can no longer hold
+    (its retention and a day), a batch at a time."""
+    days = retention_days_of([INTERACTIONS.name], raw_retention_days=settings.raw_retention_days)
+    while True:
+        try:
+            before = processed_cutoff(datetime.now(UTC), retention_days=days)
+            purge = functools.partial(purge_processed, table=processed, before=before)
+            while await db(purge) >= PURGE_PROCESSED_BATCH:
+                pass
+        except Exception as exc:  # the next round tries again
+            log.warning(
+                "processed-id purge failed", extra={"error": type(exc).__name__, REPEATING: True}
+            )
+        await asyncio.sleep(PURGE_EVERY_S)
+
+
 def create_app(settings: RouterSettings) -> FastAPI:
     """The router's FastAPI app; the broker starts and stops with it."""
     broker = build_broker(settings, client_id="router")
@@ -111,6 +144,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, holder.reload)
         watcher = asyncio.create_task(holder.watch(settings.policy_watch_interval_s))
+        purger = asyncio.create_task(_purge_processed_periodically(db, settings))
         await broker.start()
         lag = LagExporter(
             settings.kafka_bootstrap, {settings.router_group: [INTERACTIONS.name]}
@@ -120,6 +154,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         finally:
             await lag.stop()
             watcher.cancel()
+            purger.cancel()
             await broker.stop()
             db.close()
             await engine.dispose()

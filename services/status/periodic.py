@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.status import metrics
+from services.status.consumers import TOPICS
 from services.status.conversations.retention import purge_expired
+from services.status.models import PROCESSED
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence
 from services.status.sweep import (
@@ -21,9 +23,9 @@ from services.status.sweep import (
     sweep_heartbeats,
 )
 from services.status.token_use import token_use_of
-from shared.db import checkpoint
+from shared.db import checkpoint, processed_cutoff, purge_processed
 from shared.logs import REPEATING
-from shared.topics import NOTIFICATIONS
+from shared.topics import NOTIFICATIONS, retention_days_of
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,14 @@ async def _retention(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         await purge_expired(
             session=session, now=now, retention_days=res.settings.transcript_retention_days
+        )
+        await session.commit()
+    # processed ids of events no topic the consumer reads can still hold (a batch per tick)
+    days = retention_days_of(TOPICS, raw_retention_days=res.settings.raw_retention_days)
+    before = processed_cutoff(now, retention_days=days)
+    async with res.sessions() as session:
+        await session.run_sync(
+            lambda sync: purge_processed(sync.connection(), PROCESSED, before=before)
         )
         await session.commit()
 

@@ -14,9 +14,9 @@ from shared.events import EVENT_TYPES, PUBLIC_EVENT_TYPES
 from shared.topics import TOPICS, carried_types
 
 CONSUMES = {
-    "ingest": {"refdesk.interactions", "refdesk.notifications"},
+    "ingest": {"refdesk.interactions", "refdesk.notifications", "refdesk.desk"},
     "router": {"refdesk.interactions", "refdesk.presence"},
-    "notifier": {"refdesk.notifications"},
+    "notifier": {"refdesk.notifications", "refdesk.desk"},
     "status": {
         "refdesk.interactions",
         "refdesk.routing",

@@ -71,3 +71,45 @@ async def test_a_batch_of_ids_is_claimed_in_one_statement_and_only_new_ones_come
         assert ("f" in first) != ("f" in second)  # one of the two replicas, never both
     finally:
         await engine.dispose()
+
+
+async def test_processed_ids_go_once_no_topic_can_hold_their_events(database_url: str) -> None:
+    """The processed-id tables grew for ever (an operator's review: about six rows per
+    interaction in status): an id recorded before its topics' retention and a day is deleted,
+    a batch at a time, and a newer one is kept."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.db import PURGE_PROCESSED_BATCH, processed_cutoff, purge_processed
+
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    cutoff = processed_cutoff(now, retention_days=[7, 7, 3])
+    assert cutoff == now - timedelta(days=8)
+    metadata = MetaData()
+    table = processed_table(metadata, "purge_test")
+    engine = create_engine(database_url)
+    old = PURGE_PROCESSED_BATCH + 5
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            rows = [
+                {
+                    "consumer": "status",
+                    "event_id": f"old-{n}",
+                    "processed_at": cutoff - timedelta(1),
+                }
+                for n in range(old)
+            ]
+            rows.append({"consumer": "status", "event_id": "new", "processed_at": cutoff})
+            await conn.execute(table.insert(), rows)
+        purged = []
+        for _ in range(3):
+            async with engine.begin() as conn:
+                purged.append(
+                    await conn.run_sync(lambda sync: purge_processed(sync, table, before=cutoff))
+                )
+        assert purged == [PURGE_PROCESSED_BATCH, 5, 0]
+        async with engine.connect() as conn:
+            left = (await conn.execute(select(table.c.event_id))).scalars().all()
+        assert left == ["new"]
+    finally:
+        await engine.dispose()

@@ -753,6 +753,32 @@ async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore
     assert view["messages"] == []
 
 
+async def test_the_sweep_deletes_processed_ids_no_topic_can_hold_again(
+    sessions: async_sessionmaker[AsyncSession], resources: Resources, clock: Clock
+) -> None:
+    """status_processed_events grew for ever (about six rows per interaction): the sweep
+    deletes ids recorded before the retention of every topic status reads, and a day."""
+    from datetime import UTC, datetime
+
+    from services.status.models import PROCESSED
+
+    await patron_writes(sessions, "p-1", "can i renew my book", channel=Channel.SMS)
+    async with sessions() as session:
+        held = (await session.execute(select(func.count()).select_from(PROCESSED))).scalar()
+    assert held
+    days = resources.settings.raw_retention_days
+    clock.now = datetime.now(UTC) + timedelta(days=days + 1) - timedelta(minutes=5)
+    await tick(resources)
+    async with sessions() as session:
+        kept = (await session.execute(select(func.count()).select_from(PROCESSED))).scalar()
+    assert kept == held  # still inside the retention and a day
+    clock.advance(10 * 60)
+    await tick(resources)
+    async with sessions() as session:
+        left = (await session.execute(select(func.count()).select_from(PROCESSED))).scalar()
+    assert left == 0
+
+
 async def test_an_open_conversation_silent_past_retention_is_closed_and_purged(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
