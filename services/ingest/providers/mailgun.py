@@ -170,18 +170,26 @@ def decoded_words(value: str) -> str:
 
 
 def _new_text(fields: Mapping[str, str], subject: str | None, *, reply: bool) -> str:
-    """Mailgun's stripped-text if it left anything, else body-plain (or body-html) stripped here;
+    """Mailgun's stripped-text if it left anything (and body-plain stripped here holds no more
+    of the patron's words), else body-plain (or body-html) stripped here;
     a forward is read from body-plain (Mailgun strips the forwarded message as history), and so
     is an email that answers nothing (`reply` false: Mailgun strips what looks like history in
     it too, such as a call number quoted with ">" or "my professor wrote:")."""
     plain = fields.get("body-plain", "")
     if not plain.strip() and fields.get("body-html"):
         plain = html_to_text(fields["body-html"], subject=subject, reply=reply)
+    ours = split_reply(plain, subject=subject, reply=reply)
     if reply and not is_forward(subject, plain):
         stripped = split_reply(fields.get("stripped-text", ""))
-        if stripped:
+        # Mailgun's, unless ours holds it and more: Mailgun also strips what the patron wrote
+        # after a signature or a phone's footer (a P.S.), and a crisis written there was lost
+        if stripped and not (len(ours) > len(stripped) and _words(stripped) in _words(ours)):
             return stripped
-    return split_reply(plain, subject=subject, reply=reply)
+    return ours
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _received_at(raw: str | None) -> datetime | None:

@@ -138,7 +138,6 @@ def split_reply(text: str, *, subject: str | None = None, reply: bool = True) ->
     cut at.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    forward = is_forward(subject, text)
     by_subject = bool(_FORWARD_SUBJECT.match(subject or ""))
     kept: list[str] = []
     i = 0
@@ -152,17 +151,62 @@ def split_reply(text: str, *, subject: str | None = None, reply: bool = True) ->
         if span:
             i += span
             continue
-        if _FOOTER.match(line) and forward:
+        if _FOOTER.match(line):  # "Sent from my iPhone": what the patron typed after it stays
             i += 1
             continue
-        if (history and reply) or _FOOTER.match(line):
+        if history and reply:
             break
-        signature = _SIGNATURE_DELIMITER.match(line) or (
-            _BARE_DASHES.match(line) and _signature_follows(lines, i)
-        )
-        if signature and any(k.strip() for k in kept):
-            break
+        if any(k.strip() for k in kept) and (
+            _SIGNATURE_DELIMITER.match(line)
+            or (_BARE_DASHES.match(line) and _signature_follows(lines, i))
+        ):
+            i = _after_signature(lines, i)
+            continue
         if not (reply and line.lstrip().startswith(">")):
+            kept.append(line.rstrip())
+        i += 1
+    new = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    if not new and reply:
+        # the answer is below the history (bottom-posted under an Outlook block, or written
+        # into it): nothing is thrown away; what the patron wrote is in there somewhere
+        return _without_quotes(lines)
+    return new
+
+
+def _after_signature(lines: list[str], i: int) -> int:
+    """Where the text resumes after a signature starting at line i: after its block, up to the
+    first blank line or quoted history. A paragraph after it is the patron's own words (a P.S.:
+    an outside review's crisis written there never reached the router), so it is kept even
+    when it is short enough to pass for more of the signature."""
+    j = i + 1
+    while j < len(lines) and lines[j].strip() and not _history_starts(lines, j):
+        j += 1
+    return j
+
+
+def _history_starts(lines: list[str], j: int) -> bool:
+    """Whether quoted history starts at line j (where a signature's lines end)."""
+    line = lines[j]
+    return bool(
+        line.lstrip().startswith(">")
+        or _attribution_length(lines, j)
+        or _CUT_LINE.match(line)
+        or _is_header_block(lines, j)
+    )
+
+
+def _without_quotes(lines: list[str]) -> str:
+    """Every line but ">" quotes and "On ... wrote:" attributions, footers dropped: the text of
+    a reply whose answer could not be told from its history."""
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        span = _attribution_length(lines, i)
+        if span:
+            i += span
+            continue
+        line = lines[i]
+        if not line.lstrip().startswith(">") and not _FOOTER.match(line):
             kept.append(line.rstrip())
         i += 1
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
@@ -189,13 +233,17 @@ class _TextExtractor(HTMLParser):
         {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr"}
     )
 
-    def __init__(self, *, quotes: bool = False, blockquotes: bool = False) -> None:
+    def __init__(
+        self, *, quotes: bool = False, blockquotes: bool = False, containers: bool = True
+    ) -> None:
         """`quotes`: keep everything (a forward); `blockquotes`: keep <blockquote> text but
-        stop at a client's quoted-reply container (an email that answers nothing)."""
+        stop at a client's quoted-reply container (an email that answers nothing);
+        `containers` false: go on past such a container (its <blockquote> still skipped)."""
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping: list[str] = []
         self.cut = False
+        self._containers = containers
         self._quotes = quotes
         self._blockquotes = quotes or blockquotes
         self._links: list[tuple[str, int]] = []
@@ -209,7 +257,7 @@ class _TextExtractor(HTMLParser):
         """Open a skipped element, start a block, or stop at a quoted-reply container."""
         attributes = {name: value or "" for name, value in attrs}
         container = f"{attributes.get('class', '')} {attributes.get('id', '')}"
-        if not self._quotes and _QUOTE_CONTAINER.search(container):
+        if not self._quotes and self._containers and _QUOTE_CONTAINER.search(container):
             self.cut = True
         if tag == "blockquote" and self._blockquotes:
             self.parts.append("\n")
@@ -259,11 +307,18 @@ def html_to_text(html: str, *, subject: str | None = None, reply: bool = True) -
     whole = _html_text(html, quotes=True)
     if is_forward(subject, whole):
         return whole
-    return _html_text(html, quotes=False, blockquotes=not reply)
+    new = _html_text(html, quotes=False, blockquotes=not reply)
+    if not new and reply:
+        # written below the client's quoted reply (Gmail's "gmail_quote" div, then the answer):
+        # the text after the container, its quote skipped, rather than nothing
+        return _html_text(html, quotes=False, containers=False)
+    return new
 
 
-def _html_text(html: str, *, quotes: bool, blockquotes: bool = False) -> str:
-    extractor = _TextExtractor(quotes=quotes, blockquotes=blockquotes)
+def _html_text(
+    html: str, *, quotes: bool, blockquotes: bool = False, containers: bool = True
+) -> str:
+    extractor = _TextExtractor(quotes=quotes, blockquotes=blockquotes, containers=containers)
     extractor.feed(html)
     extractor.close()
     text = "".join(extractor.parts).replace("\xa0", " ")

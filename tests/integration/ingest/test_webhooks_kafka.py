@@ -278,6 +278,46 @@ async def test_raw_mime_email_is_verified_and_published(
     assert events[0]["data"]["provider"] == "mime" and events[0]["data"]["channel"] == "email"
 
 
+async def test_a_crisis_written_below_the_history_or_after_a_signature_is_published(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    """An outside patron-safety review: a reply written below an Outlook block was published
+    with no text, and a P.S. after a signature was cut, so neither crisis reached the router."""
+    bodies = {
+        "Re: We received your question": (
+            "-----Original Message-----\r\nFrom: TCC Library <askus@tccd.edu>\r\n"
+            "Sent: Monday\r\nSubject: We received your question\r\n\r\n"
+            "The desk is closed now.\r\n\r\n"
+            "my ex is outside my apartment with a knife and says he will kill me\r\n"
+        ),
+        "Citing a video": (
+            "How do I cite a YouTube video in APA 7?\r\n\r\n-- \r\nJane Doe\r\nNE Campus"
+            "\r\n\r\nP.S. I am planning to kill myself after finals, I have the pills.\r\n"
+        ),
+    }
+    ids = {}
+    async with running(settings) as client:
+        for subject, body in bodies.items():
+            ids[subject] = message_id = f"{uuid.uuid4().hex}@mail.example.edu"
+            raw = (
+                f"From: Jane Doe <jane.doe@my.tccd.edu>\r\nTo: askdesk@tccd.edu\r\n"
+                f"Subject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
+                "Date: Mon, 07 Dec 2026 01:00:00 -0600\r\n"
+                f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+            ).encode()
+            headers = {**signed(raw), "content-type": "message/rfc822"}
+            answer = await client.post("/webhooks/email/mime", content=raw, headers=headers)
+            assert answer.status_code == 200, answer.text
+    for subject, crisis in (
+        ("Re: We received your question", "he will kill me"),
+        ("Citing a video", "planning to kill myself"),
+    ):
+        events = await collect(
+            kafka_bootstrap, TOPIC, until=lambda f: len(f) >= 1, where=by_message(ids[subject])
+        )
+        assert crisis in events[0]["data"]["text"]
+
+
 async def test_a_close_published_by_another_service_ends_the_sms_thread(
     settings: IngestSettings, kafka_bootstrap: str
 ) -> None:

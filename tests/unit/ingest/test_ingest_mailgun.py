@@ -172,9 +172,15 @@ def test_a_new_email_is_read_from_body_plain_whole() -> None:
     form = {**new, "subject": "Call number", "body-plain": body}
     form["stripped-text"] = "I need the book with this call number:"
     assert parse_mailgun_form(form).text == body.replace("\r\n", "\n")
-    # the same message answering the desk's: the quote is history, Mailgun's reading stands
+    # the same message answering the desk's: the quote is history, but what the patron wrote
+    # below it is not (Mailgun's stripped-text cut everything after the first quoted line)
     reply = {**FORM, "body-plain": body, "stripped-text": "I need the book with this call number:"}
-    assert parse_mailgun_form(reply).text == "I need the book with this call number:"
+    assert parse_mailgun_form(reply).text == (
+        "I need the book with this call number:\nIs it checked out?"
+    )
+    # where Mailgun's reading holds all we would keep, it stands
+    reply = {**FORM, "body-plain": "Yes please.\n\n> old", "stripped-text": "Yes please."}
+    assert parse_mailgun_form(reply).text == "Yes please."
 
 
 def test_headers_from_message_headers_json() -> None:

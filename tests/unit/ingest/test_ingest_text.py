@@ -133,7 +133,60 @@ def test_a_reply_still_loses_its_history() -> None:
     assert split_reply(OUTLOOK, subject="RE: [refdesk #c-42] Equipment loan") == (
         "I still have the laptop charger, where do I return it?\n\nJane Doe\nStudent, NW Campus"
     )
-    assert split_reply(OUTLOOK_FORWARD, subject="JSTOR") == ""
+    # a reply that is nothing but a quoted block: nothing can be told apart as the answer, so
+    # nothing is thrown away (the answer may be inside it: below, a crisis written there)
+    assert split_reply(OUTLOOK_FORWARD, subject="JSTOR") == OUTLOOK_FORWARD.strip()
+
+
+# An outside patron-safety review: each of these lost the crisis at ingest (the console said
+# "No text came with this message", or kept only the question above a signature or a footer).
+LOST_CRISES = [
+    # bottom-posted under an Outlook block
+    (
+        "-----Original Message-----\nFrom: TCC Library <askus@tccd.edu>\nSent: Monday\n"
+        "Subject: We received your question\n\nThe desk is closed now.\n\n"
+        "my ex is outside my apartment with a knife and says he will kill me",
+        True,
+        "he will kill me",
+    ),
+    # a P.S. after the signature of an email that answers nothing
+    (
+        "How do I cite a YouTube video in APA 7?\n\n-- \nJane Doe\nNE Campus\n\n"
+        "P.S. I am planning to kill myself after finals, I have the pills.",
+        False,
+        "planning to kill myself",
+    ),
+    # typed after a phone's footer
+    (
+        "what time do you open monday\nSent from my iPhone\n"
+        "also I want to die, I am going to jump off the parking garage tonight",
+        False,
+        "I want to die",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "reply", "crisis"), LOST_CRISES)
+def test_what_the_patron_wrote_after_history_a_signature_or_a_footer_is_kept(
+    text: str, reply: bool, crisis: str
+) -> None:
+    kept = split_reply(text, reply=reply)
+    assert crisis in kept
+    assert "Sent from my iPhone" not in kept and "Jane Doe" not in kept
+
+
+def test_an_html_reply_written_below_gmails_quote_is_kept() -> None:
+    html = (
+        '<div dir="ltr"><br></div><div class="gmail_quote"><div class="gmail_attr">On Mon, '
+        "Dec 7, 2026 at 1:02 AM TCC Library &lt;askus@tccd.edu&gt; wrote:<br></div>"
+        "<blockquote>The desk is closed now.</blockquote></div>"
+        "<div>I am going to kill myself tonight</div>"
+    )
+    text = html_to_text(html, reply=True)
+    assert split_reply(text) == "I am going to kill myself tonight"
+    # above the quote, as usual: the quote is history
+    above = "<div>Thanks!</div>" + html.replace("<div>I am going to kill myself tonight</div>", "")
+    assert split_reply(html_to_text(above, reply=True)) == "Thanks!"
 
 
 def test_an_html_forward_keeps_the_forwarded_message() -> None:
