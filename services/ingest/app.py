@@ -40,7 +40,7 @@ lag it exports read this one tuple, so neither can leave a topic out."""
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
     """Closed SMS tickets end their thread: the number's next text opens a new conversation
-    (the chat platform's close does not end the thread of a crisis: `IngestStore.mark_crisis`).
+    (not a crisis's: `IngestStore.mark_crisis`).
     Emails refdesk is asked to send a patron are remembered by Message-ID, bound to the
     patron's address, so a reply naming only that id joins its conversation, and the address
     is remembered as one of the conversation's, so a reply with its ticket tag does (`replies`)."""
@@ -59,9 +59,8 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
         crises = {command.conversation_id for command in commands if command.kind in CARE_KINDS}
         await asyncio.gather(
             *(
-                # ingest's own close is the chat platform's (the desk's come from status)
-                store.close_conversation(data.conversation_id, by_platform=event.source == SOURCE)
-                for event, data in items
+                store.close_conversation(data.conversation_id)
+                for _event, data in items
                 if isinstance(data, ConversationClosed)
             ),
             *([store.remember(*sent, bindings=parties)] if sent else []),

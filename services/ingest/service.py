@@ -320,7 +320,7 @@ class Ingest:
 
             async def record() -> None:
                 if isinstance(published, ConversationClosed):
-                    await self.store.close_conversation(published.conversation_id, by_platform=True)
+                    await self.store.close_conversation(published.conversation_id)
                 await self.store.remember(("chat", webhook_id, published.conversation_id, None))
 
             await self.emit(event, event_id=event_id, then=record)

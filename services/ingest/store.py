@@ -48,9 +48,8 @@ to about REFDESK_DEDUPE_TTL_DAYS of provider ids)."""
 
 # Store operations carried by the batches: ("seen", namespace, key) and ("thread", contact) are
 # reads; ("remember", namespace, key, conversation_id, event_id), ("bind", namespace, key,
-# conversation_id), ("touch", contact, conversation_id, at), ("close", conversation_id) (a close
-# made at the desk), ("platform-close", conversation_id), ("crisis", conversation_id) and
-# ("forget", conversation_id) are writes.
+# conversation_id), ("touch", contact, conversation_id, at), ("close", conversation_id),
+# ("crisis", conversation_id) and ("forget", conversation_id) are writes.
 Op = tuple[Any, ...]
 Entry = tuple[str, str, str | None, str | None]
 """A seen key: (namespace, key, conversation_id, event_id)."""
@@ -218,18 +217,18 @@ class IngestStore:
             ]
         )
 
-    async def close_conversation(self, conversation_id: str, *, by_platform: bool = False) -> None:
-        """A closed SMS ticket: the number's next text starts a new conversation. The chat
-        platform's close does not end the thread of a conversation the CARE Team was alerted
-        about (`mark_crisis`): the status service keeps an unacknowledged crisis open whatever
-        the platform says, and the patron's next text belongs in it; a close made at the desk
-        does."""
-        await self._writes.submit([("platform-close" if by_platform else "close", conversation_id)])
+    async def close_conversation(self, conversation_id: str) -> None:
+        """A closed SMS ticket: the number's next text starts a new conversation, unless the
+        CARE Team was alerted about it (`mark_crisis`): a crisis's thread is not ended by any
+        close, the desk's or the chat platform's, so the patron's next text within the reply
+        window joins the crisis (reopened with the CARE Team if it was closed), as an email reply
+        to a crisis does; an unacknowledged crisis the platform closed is still open."""
+        await self._writes.submit([("close", conversation_id)])
 
     async def mark_crisis(self, conversation_ids: Collection[str]) -> None:
         """The CARE Team was alerted about these conversations: their text threads (those still
-        each number's latest) are kept open until a close made at the desk, a platform's close
-        that came first included."""
+        each number's latest) are kept until the reply window lapses, a close that came first
+        included."""
         await self._writes.submit(
             [("crisis", conversation_id) for conversation_id in conversation_ids]
         )
@@ -337,14 +336,12 @@ _THREAD_CONTACT = (
 )
 _OF_IDS = sms_threads.c.conversation_id.in_(bindparam("ids", expanding=True))
 _THREAD_WRITES = {
-    "close": update(sms_threads).where(_OF_IDS).values(closed=True),
-    "platform-close": update(sms_threads).where(_OF_IDS, ~sms_threads.c.crisis).values(closed=True),
+    "close": update(sms_threads).where(_OF_IDS, ~sms_threads.c.crisis).values(closed=True),
     "crisis": update(sms_threads).where(_OF_IDS).values(crisis=True, closed=False),
     "forget": delete(sms_threads).where(_OF_IDS),
 }
-"""A close made at the desk ends a thread; the platform's ends one the CARE Team was not alerted
-about; an alert keeps its thread open (a platform's close may have come first); an erasure
-forgets the number."""
+"""A close ends a thread the CARE Team was not alerted about; an alert keeps its thread open (a
+close may have come first); an erasure forgets the number."""
 
 
 @functools.cache

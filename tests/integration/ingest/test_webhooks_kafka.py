@@ -369,19 +369,20 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
     assert later[0]["data"]["conversation_id"] != conversation
 
 
-async def test_the_platforms_close_of_a_crisis_keeps_the_patrons_text_thread(
+async def test_a_close_of_a_crisis_keeps_the_patrons_text_thread(
     settings: IngestSettings, kafka_bootstrap: str
 ) -> None:
-    """The chat platform closes a text thread four seconds after its crisis was escalated: the
-    status service keeps the crisis open with the CARE Team, and the patron's next text joins
-    it; without the alert the platform's close ends the thread, as it always has. (Ingest read
-    its own close and ended the thread, so the patron's next text opened a new conversation
-    beside the crisis.)"""
+    """The chat platform closes a text thread four seconds after its crisis was escalated, and
+    later the CARE Team closes it at the desk: the patron's next text joins the crisis (status
+    kept it open, or reopens it with the CARE Team), as the README promises; without the alert
+    a close ends the thread, as it always has. (Each close ended the thread, so the patron's
+    "no" opened a new conversation at the reference desk: an outside patron-safety review.)"""
     from datetime import UTC, datetime, timedelta
 
     from services.ingest.tables import sms_threads
     from shared.events import (
         Channel,
+        ConversationClosed,
         CrisisAlertContext,
         NotificationKind,
         NotificationRequested,
@@ -440,6 +441,18 @@ async def test_the_platforms_close_of_a_crisis_keeps_the_patrons_text_thread(
                 "/webhooks/chat", content=body, headers={**signed(body), **JSON}
             )
             assert closed.status_code == 200, closed.text
+        desk = build_broker(settings, client_id="status-test")
+        await desk.start()
+        try:  # the CARE Team closes it at the desk, once acknowledged
+            closed_at_desk = ConversationClosed(
+                conversation_id=crisis,
+                channel=Channel.SMS,
+                closed_at=datetime.now(UTC),
+                closed_by="lokafor",
+            )
+            await publish(desk, TOPIC, closed_at_desk, key=crisis, source="refdesk/status")
+        finally:
+            await desk.stop()
         # each close comes back through refdesk.interactions: wait until ingest has read them
         group = settings.ingest_group
         await eventually(lambda: caught_up(kafka_bootstrap, group, TOPIC), "ingest read the closes")

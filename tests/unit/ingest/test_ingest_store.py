@@ -75,37 +75,42 @@ async def test_writes_in_one_batch_keep_the_order_they_were_made_in(store: Inges
     assert await store.open_sms_thread(phone, window=WINDOW) == "sms-3"
 
 
-async def test_only_a_close_made_at_the_desk_ends_a_crisis_thread(store: IngestStore) -> None:
-    """The chat platform's close of a text thread the CARE Team was alerted about leaves the
-    thread open (the status service keeps an unacknowledged crisis open, and the patron's next
-    text belongs in it); a close made at the desk ends it. The platform's close may be written
-    before the alert is read: the alert opens the thread again."""
+async def test_no_close_ends_a_crisis_thread(store: IngestStore, engine) -> None:
+    """A text thread the CARE Team was alerted about is not ended by a close, the desk's or the
+    chat platform's: the patron's next text within the reply window joins the crisis (an
+    outside patron-safety review's "no" after a close reached the reference desk as a new
+    conversation). The close may be written before the alert is read: the alert opens the
+    thread again. The reply window still ends it, and the number's next conversation starts
+    unmarked."""
     phone = "+18175550004"
     await store.record_sms(phone, "sms-crisis", "SM20", "e20")
     await store.mark_crisis(["sms-crisis"])
-    await store.close_conversation("sms-crisis", by_platform=True)
+    await store.close_conversation("sms-crisis")
     assert await store.open_sms_thread(phone, window=WINDOW) == "sms-crisis"
     await store.record_sms(phone, "sms-crisis", "SM21", "e21")  # a text in it keeps the mark
-    await store.close_conversation("sms-crisis", by_platform=True)
-    assert await store.open_sms_thread(phone, window=WINDOW) == "sms-crisis"
     await store.close_conversation("sms-crisis")
+    assert await store.open_sms_thread(phone, window=WINDOW) == "sms-crisis"
+    async with engine.begin() as conn:  # a day and more without a text: the window lapses
+        await conn.execute(
+            sms_threads.update().values(last_message_at=utcnow() - WINDOW - timedelta(minutes=1))
+        )
     assert await store.open_sms_thread(phone, window=WINDOW) is None
 
-    # the number's next conversation starts without the mark: the platform's close ends it
+    # the number's next conversation starts without the mark: a close ends it
     await store.record_sms(phone, "sms-next", "SM22", "e22")
-    await store.close_conversation("sms-next", by_platform=True)
+    await store.close_conversation("sms-next")
     assert await store.open_sms_thread(phone, window=WINDOW) is None
 
-    # the platform's close first, the alert after it
+    # the close first, the alert after it
     await store.record_sms(phone, "sms-late", "SM23", "e23")
-    await store.close_conversation("sms-late", by_platform=True)
+    await store.close_conversation("sms-late")
     await store.mark_crisis(["sms-late", "sms-not-a-thread"])
     assert await store.open_sms_thread(phone, window=WINDOW) == "sms-late"
 
     # an alert about a conversation the number has moved on from changes nothing
     await store.record_sms(phone, "sms-newer", "SM24", "e24")
     await store.mark_crisis(["sms-late"])
-    await store.close_conversation("sms-newer", by_platform=True)
+    await store.close_conversation("sms-newer")
     assert await store.open_sms_thread(phone, window=WINDOW) is None
 
 
