@@ -116,6 +116,7 @@ async def on_interaction(
             # who acknowledged the crisis has gone: it waits for someone to acknowledge it
             # again, on top of every queue, and supervisors hear of it if nobody does
             conv.acknowledged_at = conv.acknowledged_by = conv.reescalated_at = None
+            conv.reescalations = 0
             conv.crisis_at = data.received_at
             again = "; the crisis needs acknowledging again"
         await transcript.timeline(

@@ -117,6 +117,9 @@ class Conversation(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     reescalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reescalations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Re-escalation rounds sent since the crisis was (last) flagged: the next is due a longer
+    while after the last (`sweep.reminder_due`); back to 0 when it must be acknowledged anew."""
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     patron_contact: Mapped[str | None] = mapped_column(String(320))
     """Student data: kept only so the close event can carry the survey's recipient."""
@@ -205,6 +208,7 @@ class ConversationRow:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     reescalated_at: datetime | None = None
+    reescalations: int = 0
     first_response_at: datetime | None = None
     patron_contact: str | None = None
     converted_from: str | None = None
@@ -252,9 +256,8 @@ IS_OPEN = Conversation.state == literal("open", literal_execute=True)
 CRISIS_UNANSWERED = (
     Conversation.crisis == true(),
     Conversation.acknowledged_at.is_(None),
-    Conversation.reescalated_at.is_(None),
 )
-"""A crisis nobody has acknowledged or re-escalated yet."""
+"""A crisis nobody has acknowledged (re-escalated or not: reminders go on until someone does)."""
 AWAITING_ACKNOWLEDGEMENT = and_(IS_OPEN, *CRISIS_UNANSWERED)
 """What the re-escalation sweep looks for every few seconds. Written with the value inline, so
 that the sweep's query, which uses these very terms, is seen to match the partial index below

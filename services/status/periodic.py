@@ -88,6 +88,7 @@ async def _crises(res: Resources, now: datetime) -> None:
             await res.publisher(NOTIFICATIONS.name, alert, key=alert.conversation_id)
         for conv in crises:
             conv.reescalated_at = now
+            conv.reescalations += 1
         await session.commit()
         if crises:
             log.warning("re-escalated unacknowledged crises", extra={"count": len(crises)})

@@ -44,8 +44,9 @@ class StatusSettings(CommonSettings):
         gt=0,
         validation_alias=_env("crisis_ack_timeout_s"),
         description=(
-            "an unacknowledged crisis is emailed to the supervisors on shift after this"
-            " (to every active supervisor when nobody is on shift)"
+            "an unacknowledged crisis is emailed to the supervisors Online after this (to every"
+            " active supervisor when none is Online), and again until someone acknowledges it,"
+            " the rounds 1, 2, ... 6 times this apart"
         ),
     )
     auto_assign: bool = Field(

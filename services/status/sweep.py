@@ -95,20 +95,22 @@ async def sweep_heartbeats(
 
 
 async def supervisors_on_shift(*, session: AsyncSession) -> list[Staff]:
-    """Active supervisors (and admins) who are not Offline."""
+    """Active supervisors (and admins) who are Online: available now. Away is "not currently
+    available" in the desk's procedures, so it does not count (a re-escalation had gone to
+    an Away supervisor alone: an outside patron-safety review)."""
     rows = await session.execute(
         select(Staff)
         .join(Presence, Presence.staff_id == Staff.id)
-        .where(Staff.active.is_(True), Presence.status != StaffStatus.OFFLINE.value)
+        .where(Staff.active.is_(True), Presence.status == StaffStatus.ONLINE.value)
         .order_by(Staff.id)
     )
     return [s for s in rows.scalars() if has_role(Actor(id=s.id, role=s.role), "supervisor")]
 
 
 async def supervisors_to_alert(*, session: AsyncSession) -> list[Staff]:
-    """Who a re-escalation goes to: the supervisors on shift, or with nobody on shift (nights,
-    weekends) every active supervisor, so a crisis nobody acknowledged reaches someone in
-    minutes and not when the first supervisor signs in the next morning."""
+    """Who a re-escalation goes to: the supervisors Online, or with none Online (nights,
+    weekends, everyone Away) every active supervisor, so a crisis nobody acknowledged reaches
+    someone in minutes and not when the first supervisor signs in the next morning."""
     on_shift = await supervisors_on_shift(session=session)
     if on_shift:
         return on_shift
@@ -124,7 +126,21 @@ DUE_CRISES = (
     .order_by(Conversation.crisis_at)
 )
 """Crises awaiting acknowledgement since before `cutoff`, oldest first: read off their partial
-index, so the sweep costs the few crises, not every open conversation."""
+index, so the sweep costs the few crises, not every open conversation. Which of them a round is
+due for is `reminder_due`."""
+
+REMINDER_STEPS = 6
+"""Reminders grow apart: the n-th round comes n acknowledgement timeouts after the one before,
+up to this many (5, 10, 15, ... 30 minutes apart with the default 5-minute timeout)."""
+
+
+def reminder_due(conv: Conversation, now: datetime, ack_timeout_s: float) -> bool:
+    """Whether a crisis past its first timeout is due a re-escalation round now: the first at
+    once, each later one `min(rounds, REMINDER_STEPS)` timeouts after the last."""
+    if not conv.reescalations or conv.reescalated_at is None:
+        return True
+    wait = ack_timeout_s * min(conv.reescalations, REMINDER_STEPS)
+    return now - conv.reescalated_at >= timedelta(seconds=wait)
 
 
 async def due_reescalations(
@@ -138,14 +154,15 @@ async def due_reescalations(
     alert's context is built by its model, as the notifier reads it.
     """
     cutoff = now - timedelta(seconds=ack_timeout_s)
-    rows = (await session.execute(DUE_CRISES, {"cutoff": cutoff})).scalars().all()
+    waiting = (await session.execute(DUE_CRISES, {"cutoff": cutoff})).scalars().all()
+    rows = [conv for conv in waiting if reminder_due(conv, now, ack_timeout_s)]
     supervisors = await supervisors_to_alert(session=session) if rows else []
     if not supervisors:
         return [], []
     names = await _names(session, {c.assignee for c in rows if c.assignee})
     alerts = [
         NotificationRequested(
-            idempotency_key=derived_id(conv.conversation_id, "reescalate", sup.id),
+            idempotency_key=_reescalation_key(conv, sup.id),
             kind=NotificationKind.CRISIS_REESCALATION,
             channel=Channel.EMAIL,
             recipient=sup.email,
@@ -161,6 +178,16 @@ async def due_reescalations(
     return list(rows), alerts
 
 
+def _reescalation_key(conv: Conversation, supervisor: str) -> str:
+    """One round's alert to one supervisor: the same key if the round is asked for again (a
+    crash before it was stamped), another for the next round, and for the rounds of a crisis
+    flagged anew (`crisis_at` moves)."""
+    flagged = conv.crisis_at.isoformat() if conv.crisis_at else ""
+    return derived_id(
+        conv.conversation_id, "reescalate", supervisor, flagged, str(conv.reescalations + 1)
+    )
+
+
 def _reescalation(
     conv: Conversation, now: datetime, care_report_url: str, names: dict[str, str]
 ) -> CrisisReescalationContext:
@@ -173,6 +200,7 @@ def _reescalation(
         alerted_at=alerted.isoformat(),
         librarian=names.get(conv.assignee) if conv.assignee else None,
         patron_lang=conv.lang,
+        attempt=conv.reescalations + 1,
     )
 
 

@@ -208,13 +208,18 @@ async def test_crisis_acknowledge_and_reescalation(
         await client.post("/queue/plain/acknowledge", headers=bearer("mgarcia"))
     ).status_code == 409
     clock.advance(resources.settings.crisis_ack_timeout_s + 1)
+    await client.post("/shift/heartbeat", headers=bearer("lokafor"))  # still Online
     await tick(resources)
     alerts = [n for n in publisher.on(NOTIFICATIONS.name) if isinstance(n, NotificationRequested)]
-    assert [(a.kind, a.conversation_id) for a in alerts] == [
-        (NotificationKind.CRISIS_REESCALATION, "c-2")
+    assert [(a.kind, a.conversation_id, a.recipient) for a in alerts] == [
+        (NotificationKind.CRISIS_REESCALATION, "c-2", "linda.okafor@example.edu")
     ]
     await tick(resources)
-    assert len(publisher.on(NOTIFICATIONS.name)) == 1  # once
+    assert len(publisher.on(NOTIFICATIONS.name)) == 1  # once a round
+    clock.advance(resources.settings.crisis_ack_timeout_s)
+    await client.post("/shift/heartbeat", headers=bearer("lokafor"))
+    await tick(resources)  # the next round, while nobody has acknowledged it
+    assert len(publisher.on(NOTIFICATIONS.name)) == 2
     assert REGISTRY.get_sample_value("refdesk_crises_unacknowledged") == 1
 
 

@@ -14,7 +14,7 @@ from services.notifier.settings import NotifierSettings
 from services.status.models import Conversation, Presence, Staff, StatusChange
 from services.status.presence import heartbeat, set_status
 from services.status.sweep import due_reescalations, lapsed_status, sweep_heartbeats
-from shared.events import NotificationKind, StaffStatus, derived_id
+from shared.events import NotificationKind, NotificationRequested, StaffStatus
 
 ON, AWAY, OFF = StaffStatus.ONLINE, StaffStatus.AWAY, StaffStatus.OFFLINE
 CARE = "https://care.example.edu/report"
@@ -126,29 +126,61 @@ async def test_heartbeat_undoes_an_away_set_by_the_sweep_but_not_a_chosen_one(
     assert presence is not None and presence.status == "Away"
 
 
-async def test_unacknowledged_crisis_alerts_supervisors_on_shift_once(
+async def test_an_unacknowledged_crisis_is_reescalated_until_someone_acknowledges_it(
     session: AsyncSession,
 ) -> None:
-    session.add(_crisis("c-crisis", department="care-team"))
+    """Each round goes to the supervisors Online, further apart each time (5, 10, 15 ... 30
+    minutes), until someone acknowledges the crisis. It had been re-escalated once: a crisis
+    nobody acknowledged for 26 minutes, a second message in it included, reached the
+    supervisors at five minutes and never again (an outside patron-safety review)."""
+    conv = _crisis("c-crisis", department="care-team")
+    session.add(conv)
     await session.flush()
     await _online(session, "lokafor")
     await _online(session, "mgarcia")
-    convs, alerts = await due_reescalations(
-        session=session, now=T0 + timedelta(seconds=200), ack_timeout_s=300, care_report_url=CARE
-    )
-    assert alerts == []  # not yet due
-    convs, alerts = await due_reescalations(
+
+    async def round_at(seconds: int) -> list[NotificationRequested]:
+        now = T0 + timedelta(seconds=seconds)
+        convs, alerts = await due_reescalations(
+            session=session, now=now, ack_timeout_s=300, care_report_url=CARE
+        )
+        for due in convs:  # as the sweep stamps them once published
+            due.reescalated_at, due.reescalations = now, due.reescalations + 1
+        await session.flush()
+        return alerts
+
+    assert await round_at(200) == []  # not yet due
+    first = await round_at(301)
+    assert [a.recipient for a in first] == ["linda.okafor@example.edu"]
+    assert first[0].kind == NotificationKind.CRISIS_REESCALATION
+    assert first[0].context["attempt"] == 1
+    assert await round_at(500) == []
+    second = await round_at(601)  # 5 minutes after the first
+    assert [a.context["attempt"] for a in second] == [2]
+    assert second[0].idempotency_key != first[0].idempotency_key
+    assert await round_at(1000) == []
+    third = await round_at(1201)  # 10 minutes after the second
+    assert [a.context["attempt"] for a in third] == [3]
+    conv.acknowledged_at, conv.acknowledged_by = T0 + timedelta(seconds=1300), "lokafor"
+    await session.flush()
+    assert await round_at(5000) == []
+
+
+async def test_a_supervisor_away_is_not_on_shift_for_a_reescalation(session: AsyncSession) -> None:
+    """Away is "not currently available" in the desk's procedures: with the only supervisor on
+    shift Away, every active supervisor is alerted (it had gone to the Away one alone)."""
+    session.add(_crisis("c-away", department="care-team"))
+    await session.flush()
+    await _online(session, "lokafor")
+    await set_status(session=session, staff_id="lokafor", status=AWAY, actor_id="lokafor", now=T0)
+    _, alerts = await due_reescalations(
         session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
     )
-    assert [a.recipient for a in alerts] == ["linda.okafor@example.edu"]
-    assert alerts[0].kind == NotificationKind.CRISIS_REESCALATION
-    assert alerts[0].idempotency_key == derived_id("c-crisis", "reescalate", "lokafor")
-    convs[0].reescalated_at = T0 + timedelta(seconds=301)
-    await session.flush()
-    _, again = await due_reescalations(
-        session=session, now=T0 + timedelta(seconds=900), ack_timeout_s=300, care_report_url=CARE
-    )
-    assert again == []
+    supervisors = (
+        await session.execute(select(Staff).where(Staff.active.is_(True), Staff.role != "staff"))
+    ).scalars()
+    expected = sorted(s.email for s in supervisors)
+    assert len(expected) > 1 and sorted(a.recipient for a in alerts) == expected
 
 
 async def test_with_nobody_on_shift_every_active_supervisor_is_alerted(
