@@ -391,6 +391,8 @@ def line_view(
     text = message.get("text")
     if staff_email and state in NOT_OUT:
         text = staff_email  # "CARE Team alerted" would say it reached them
+    elif staff_email and state is None:  # asked for, no outcome yet: not "alerted" until it is
+        text = f"{staff_email} is being sent"
     attachments, cut = [], None
     for a in message.get("attachments") or []:
         name = a.get("name", "file")

@@ -164,6 +164,10 @@ async def test_a_care_team_alert_still_not_out_minutes_later_is_said_in_the_conv
     clock.now = T0 - timedelta(minutes=4)  # asked for 1.9 minutes ago: nothing said yet
     page = (await client.get(f"/dashboard/c/{scene.CRISIS}")).text
     assert "banner-care-alert" not in page
+    # but its line does not say the team was alerted before the relay took the email (an
+    # outside review read "CARE Team alerted" all through a relay outage)
+    assert "The CARE Team&#39;s alert email is being sent" in page
+    assert "CARE Team alerted" not in page
     clock.now = T0  # 5.9 minutes
     page = (await client.get(f"/dashboard/c/{scene.CRISIS}")).text
     notice = page[page.index('class="banner banner-crisis banner-care-alert"') :]
