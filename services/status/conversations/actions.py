@@ -256,7 +256,7 @@ async def transfer(
         raise InvalidInput("the hand-off message still holds a {variable}: fill it in or remove it")
     decision_id = str(uuid.uuid4())
     text = note
-    if not text:
+    if not text and not conv.crisis:
         staffed = (await presence.online_counts(session=session))[department] > 0
         text = book.handoff(department, channel=conv.channel, staffed=staffed, lang=conv.lang)
     decision = RoutingDecided(
@@ -295,7 +295,10 @@ async def transfer(
         ).model_dump(mode="json"),
     )
     await transcript.on_routing(session, conv, decision)
-    if conv.bulk:  # mailed to many: a hand-off would reach the whole list
+    # mailed to many: a hand-off would reach the whole list; a crisis gets no prepared hand-off
+    # ("...will reply to help with your citations" to a patron who wrote of taking pills: an
+    # outside patron-safety review), only words the librarian wrote
+    if conv.bulk or (conv.crisis and not note):
         await session.flush()
         return Outcome(conv, [(ROUTING.name, decision)])
     await transcript.on_notification(session, conv, handoff)

@@ -157,3 +157,36 @@ async def test_the_queue_pane_reads_whole_at_a_laptops_size(
         assert heading and bar and heading["y"] >= bar["y"] + bar["height"]
         await shoot(page, tmp_path, "queue-scrolled-1366")
         assert page.js_errors == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_crisis_transfer_offers_no_prepared_handoff(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """An acknowledged crisis moved on: the dialog had prefilled "...will reply in this chat to
+    help with your citations" for a patron who had written of taking pills (an outside
+    patron-safety review). It offers an empty box and says nothing goes unless written."""
+    from playwright.async_api import expect
+
+    await scene.crisis(sessions)
+    async with serve(resources) as base, browser_page(1366, 768) as page:
+        await sign_in(page, base)  # a reference librarian
+        await open_row(page, scene.CRISIS)
+        await page.click('button[data-action="acknowledge"]')
+        await expect(page.locator('button[data-dialog="transfer-dialog"]')).to_be_visible()
+        await page.click('button[data-dialog="transfer-dialog"]')
+        await page.select_option("#transfer-department", "writing-center")
+        await expect(page.locator("#transfer-text")).to_have_value("")
+        await expect(page.locator("#transfer-hint")).to_contain_text(
+            "no prepared hand-off goes to them"
+        )
+        await shoot(page, tmp_path, "crisis-transfer-dialog")
+        await page.click("#transfer-dialog button[type=submit]")
+        await expect(page.locator("#conversation-pane")).to_contain_text(
+            "Transferred to Writing Center. No message went to the patron."
+        )
+        await expect(page.locator("#transcript")).to_contain_text("Transferred to Writing Center")
+        await expect(page.locator("#transcript")).not_to_contain_text("will reply in this chat")
+        await shoot(page, tmp_path, "crisis-transferred")
+        await shoot(page, tmp_path, "crisis-transferred")
+        assert page.js_errors == []

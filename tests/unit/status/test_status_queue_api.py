@@ -302,6 +302,36 @@ async def test_a_transfer_without_a_note_sends_the_ticket_handoff_of_the_channel
     )
 
 
+async def test_a_crisis_transferred_once_acknowledged_gets_no_prepared_handoff(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """An acknowledged crisis moved on to another department: the patron, who had just written
+    of taking pills, was sent "Someone from the Writing Center will reply in this chat to help
+    with your citations" (an outside patron-safety review). Only the librarian's own words go."""
+    for cid in ("crisis-quiet", "crisis-told"):
+        await arrive(sessions, cid, channel=Channel.CHAT, department="care-team", crisis=True)
+        ack = await client.post(f"/queue/{cid}/acknowledge", headers=bearer("lokafor"))
+        assert ack.status_code == 200, ack.text
+    quiet = await client.post(
+        "/queue/crisis-quiet/transfer",
+        headers=bearer("lokafor"),
+        json={"department": "writing-center"},
+    )
+    assert quiet.status_code == 200, quiet.text
+    assert [n for n in publisher.on(NOTIFICATIONS.name) if n.kind is NotificationKind.HANDOFF] == []
+    words = "Thank you for talking with me. A tutor will help with your paper when you are ready."
+    told = await client.post(
+        "/queue/crisis-told/transfer",
+        headers=bearer("lokafor"),
+        json={"department": "writing-center", "note": words},
+    )
+    assert told.status_code == 200, told.text
+    [handoff] = [n for n in publisher.on(NOTIFICATIONS.name) if n.kind is NotificationKind.HANDOFF]
+    assert handoff.context["handoff_text"] == words
+
+
 async def test_a_writing_center_tutor_keeps_a_chat_the_router_escalated_and_may_answer_it(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],

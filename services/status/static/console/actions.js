@@ -275,9 +275,12 @@
       const select = byId("transfer-department");
       const option = select.options[select.selectedIndex];
       const name = option.dataset.name || option.textContent;
-      call = ["/transfer", { department: select.value, note: byId("transfer-text").value.trim() || null }];
-      message = `Transferred to ${name}. The patron gets the hand-off message.`;
-      leave = [`Transferred to ${name}`, "The patron gets the hand-off message, and the conversation is in that department's queue now."];
+      const note = byId("transfer-text").value.trim() || null;
+      call = ["/transfer", { department: select.value, note }];
+      // a crisis with nothing written sends the patron nothing (no prepared hand-off)
+      const told = note || !byId("transfer-text").hasAttribute("data-crisis");
+      message = `Transferred to ${name}. ${told ? "The patron gets the hand-off message." : "No message went to the patron."}`;
+      leave = [`Transferred to ${name}`, `${told ? "The patron gets the hand-off message, and the" : "Nothing was sent to the patron. The"} conversation is in that department's queue now.`];
     } else if (form.id === "close-form") {
       const scale = checked(form, "read_scale");
       // the latest line on screen: a patron's message after it (arrived as Close was pressed)
