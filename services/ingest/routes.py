@@ -173,16 +173,36 @@ async def _answer(
     return reply(outcome)
 
 
+def either(verify: Callable[[str], None], current: str, previous: str | None) -> None:
+    """Verify a signature with the current secret, else (a secret being rotated, its previous
+    value still set) with the previous one; the current one's refusal stands otherwise."""
+    try:
+        verify(current)
+    except InvalidSignature:
+        if previous is None:
+            raise
+        verify(previous)
+
+
 def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
     """Routes for SMS (Twilio), email (Mailgun and raw MIME) and chat platform webhooks."""
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     twilio_token, mailgun_key, chat_secret = settings.secrets()
+    old_twilio, old_mailgun, old_chat = settings.previous_secrets()
     twilio_shared_key = settings.twilio_shared_key()
     retry_after = settings.retry_after_s
     email_limits = {
         "max_part_size": settings.ingest_max_email_body_bytes,
         "max_files": MAX_EMAIL_FILES,
     }
+
+    def verify_standard_webhook(request: Request, body: bytes) -> None:
+        headers = dict(request.headers)
+        either(
+            lambda secret: verify_chat_webhook(secret=secret, headers=headers, body=body),
+            chat_secret,
+            old_chat,
+        )
 
     def url_of(request: Request) -> str:
         url = settings.public_base_url.rstrip("/") + request.url.path
@@ -192,19 +212,23 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         """A Twilio webhook's form parameters, once its signature is verified."""
         async with _form(request) as form:
             params = [(k, str(v)) for k, v in form.multi_items()]
-        key, algorithm = signing_secret(
-            request.headers.get(SETTINGS_HEADER),
-            auth_token=twilio_token,
-            shared_key=twilio_shared_key,
-        )
-        verify_twilio_signature(
-            auth_token=key,
-            url=url_of(request),
-            params=params,
-            signature=signature,
-            algorithm=algorithm,
-            fragment=settings.ingest_twilio_url_fragment,
-        )
+        settings_header = request.headers.get(SETTINGS_HEADER)
+
+        def verify(token: str) -> None:
+            key, algorithm = signing_secret(
+                settings_header, auth_token=token, shared_key=twilio_shared_key
+            )
+            verify_twilio_signature(
+                auth_token=key,
+                url=url_of(request),
+                params=params,
+                signature=signature,
+                algorithm=algorithm,
+                fragment=settings.ingest_twilio_url_fragment,
+            )
+
+        # a SharedKey signature does not use the Auth Token: the previous token changes nothing
+        either(verify, twilio_token, None if settings_header else old_twilio)
         return params
 
     @_post(
@@ -265,13 +289,17 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             async with _form(request, **email_limits) as received:
                 form = {k: v for k, v in received.items()}
                 token = str(form.get("token") or "")
-                verify_mailgun(
-                    signing_key=mailgun_key,
-                    timestamp=_s(form.get("timestamp")),
-                    token=token,
-                    signature=_s(form.get("signature")),
-                    now=time.time(),
-                    tolerance_s=settings.signature_tolerance_s,
+                either(
+                    lambda key: verify_mailgun(
+                        signing_key=key,
+                        timestamp=_s(form.get("timestamp")),
+                        token=token,
+                        signature=_s(form.get("signature")),
+                        now=time.time(),
+                        tolerance_s=settings.signature_tolerance_s,
+                    ),
+                    mailgun_key,
+                    old_mailgun,
                 )
                 mail = parse_mailgun_form(form)
             return await ingest.accept_mailgun(mail, token=token)
@@ -292,7 +320,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         body = await request.body()
 
         async def accept() -> str:
-            verify_chat_webhook(secret=chat_secret, headers=dict(request.headers), body=body)
+            verify_standard_webhook(request, body)
             return await ingest.accept_email(parse_mime(body), provider="mime")
 
         return await _answer("email", retry_after, accept, _accepted)
@@ -311,7 +339,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
         body = await request.body()
 
         async def accept() -> str:
-            verify_chat_webhook(secret=chat_secret, headers=dict(request.headers), body=body)
+            verify_standard_webhook(request, body)
             parsed = parse_chat_event(body)
             webhook_id = request.headers["webhook-id"]
             return await ingest.accept_platform(

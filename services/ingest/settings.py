@@ -19,6 +19,14 @@ files decoded (at most about 25 MB) with the text as body-plain, stripped-text, 
 stripped-html, so 64 MiB takes any message whose text is under about 10 MB."""
 
 
+PREVIOUS = (
+    "ingest_previous_twilio_auth_token",
+    "ingest_previous_mailgun_signing_key",
+    "ingest_previous_webhook_secret",
+)
+"""The secrets being rotated out, each accepted beside the current one while it is set."""
+
+
 class IngestSettings(CommonSettings):
     ingest_port: int = Field(8081, description="HTTP port")
     ingest_group: str = Field(
@@ -39,6 +47,19 @@ class IngestSettings(CommonSettings):
     )
     webhook_secret: SecretStr | None = Field(
         None, description="Standard Webhooks secret (whsec_...)"
+    )
+    ingest_previous_twilio_auth_token: SecretStr | None = Field(
+        None,
+        description="while the Auth Token is rotated: the one it replaces, still accepted on "
+        "Twilio's signatures (Twilio signs with the old one until the new is promoted)",
+    )
+    ingest_previous_mailgun_signing_key: SecretStr | None = Field(
+        None, description="while the Mailgun signing key is rotated: the old one, still accepted"
+    )
+    ingest_previous_webhook_secret: SecretStr | None = Field(
+        None,
+        description="while the Standard Webhooks secret is rotated: the old one, still accepted "
+        "(chat and MIME webhooks)",
     )
     ingest_twilio_shared_key: SecretStr | None = Field(
         None,
@@ -121,6 +142,17 @@ class IngestSettings(CommonSettings):
             )
             for name in ("twilio_auth_token", "mailgun_signing_key", "webhook_secret")
         ]
+        problems += [
+            weak_secret(self.env, value, variable=variable_of(IngestSettings, name), min_length=16)
+            for name in PREVIOUS
+            if (value := getattr(self, name)) is not None
+        ]
+        problems.append(
+            standard_webhooks_secret(
+                self.ingest_previous_webhook_secret,
+                variable=variable_of(IngestSettings, "ingest_previous_webhook_secret"),
+            )
+        )
         if self.admin_token is not None:
             problems.append(weak_secret(self.env, self.admin_token, variable="REFDESK_ADMIN_TOKEN"))
         if self.ingest_twilio_shared_key is not None:
@@ -150,6 +182,15 @@ class IngestSettings(CommonSettings):
         """The Twilio SharedKey secret in plain, if one is configured."""
         key = self.ingest_twilio_shared_key
         return key.get_secret_value() if key is not None else None
+
+    def previous_secrets(self) -> tuple[str | None, str | None, str | None]:
+        """The Twilio Auth Token, Mailgun signing key and Standard Webhooks secret being rotated
+        out (each still accepted while set), in plain."""
+        return (
+            secret_value(self.ingest_previous_twilio_auth_token),
+            secret_value(self.ingest_previous_mailgun_signing_key),
+            secret_value(self.ingest_previous_webhook_secret),
+        )
 
     def secrets(self) -> tuple[str, str, str]:
         """The Twilio Auth Token, Mailgun signing key and Standard Webhooks secret, in plain."""

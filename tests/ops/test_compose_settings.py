@@ -49,6 +49,10 @@ SAMPLES = {
     "REFDESK_WEBHOOK_SECRET": "whsec_c2hlbGwtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==",
     "REFDESK_ADMIN_TOKEN": "ingest-admin-token-from-the-shell-0123456789",
     "REFDESK_INGEST_TWILIO_SHARED_KEY": "twilio-shared-key-from-the-shell-0123",
+    "REFDESK_INGEST_PREVIOUS_TWILIO_AUTH_TOKEN": "previous-twilio-token-0123456789",
+    "REFDESK_INGEST_PREVIOUS_MAILGUN_SIGNING_KEY": "previous-mailgun-key-0123456789",
+    "REFDESK_INGEST_PREVIOUS_WEBHOOK_SECRET": "whsec_"
+    + "cHJldmlvdXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==",
     "REFDESK_PUBLIC_BASE_URL": "https://refdesk.tccd.edu",
     "REFDESK_ROUTER_ADMIN_TOKEN": "router-admin-token-from-the-shell-0123456789",
     "REFDESK_SMS_API_BASE_URL": "https://api.twilio.com",

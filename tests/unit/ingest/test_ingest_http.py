@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -40,16 +40,16 @@ EMAIL = 4 * 1024 * 1024
 
 
 def settings(tmp_path: Path, **extra: Any) -> IngestSettings:
-    return IngestSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}",
-        public_base_url=BASE,
-        twilio_auth_token=TWILIO_TOKEN,
-        mailgun_signing_key=MAILGUN_KEY,
-        webhook_secret=WEBHOOK_SECRET,
-        max_body_bytes=SMALL,
-        ingest_max_email_body_bytes=EMAIL,
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}",
+        "public_base_url": BASE,
+        "twilio_auth_token": TWILIO_TOKEN,
+        "mailgun_signing_key": MAILGUN_KEY,
+        "webhook_secret": WEBHOOK_SECRET,
+        "max_body_bytes": SMALL,
+        "ingest_max_email_body_bytes": EMAIL,
+    }
+    return IngestSettings(**{**values, **extra})
 
 
 @pytest.fixture
@@ -669,3 +669,50 @@ async def test_a_body_that_stalls_is_408_after_its_endpoints_deadline(
     email_status, email = await answer("/webhooks/email")
     assert (sms_status, sms["field"], email_status, email["field"]) == (408, "body", 408, "body")
     assert "0.05 s" in sms["detail"] and "0.06 s" in email["detail"]
+
+
+async def test_a_secret_being_rotated_is_accepted_beside_the_new_one(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore
+) -> None:
+    """Each provider secret can be rotated without refusing a webhook: with the new value set
+    and the old one as its previous, a request signed with either is accepted (Twilio signs
+    with the old Auth Token until the new one is promoted); without the previous, the old
+    one's signature is refused as before."""
+    new_twilio = "new-twilio-auth-token-9876543210"
+    new_mailgun = "new-mailgun-signing-key-9876543210"
+    new_secret = "whsec_" + base64.b64encode(b"new-webhook-secret-9876543210").decode()
+    rotated = {
+        "twilio_auth_token": new_twilio,
+        "ingest_previous_twilio_auth_token": TWILIO_TOKEN,
+        "mailgun_signing_key": new_mailgun,
+        "ingest_previous_mailgun_signing_key": MAILGUN_KEY,
+        "webhook_secret": new_secret,
+        "ingest_previous_webhook_secret": WEBHOOK_SECRET,
+    }
+    chat = json.dumps(
+        {
+            "type": "chat.started",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "data": {"conversation_id": f"c-{uuid.uuid4().hex[:8]}"},
+        }
+    ).encode()
+
+    async def answers(client: httpx.AsyncClient) -> list[int]:
+        form = sms_form()
+        texted = await client.post(
+            "/webhooks/sms", data=form, headers=twilio_signed("/webhooks/sms", form)
+        )
+        mailed = await client.post("/webhooks/email", data=mailgun_form())
+        chatted = await client.post("/webhooks/chat", content=chat, headers=chat_signed(chat))
+        return [texted.status_code, mailed.status_code, chatted.status_code]
+
+    async with serving(tmp_path, broker, store, **rotated) as client:
+        assert await answers(client) == [200, 200, 200]  # signed with the old secrets
+        form = sms_form()
+        signature = RequestValidator(new_twilio).compute_signature(BASE + "/webhooks/sms", form)
+        headers = {"X-Twilio-Signature": signature}
+        texted = await client.post("/webhooks/sms", data=form, headers=headers)
+        assert texted.status_code == 200  # and with the new one
+    current_only = {k: v for k, v in rotated.items() if "previous" not in k}
+    async with serving(tmp_path, broker, store, **current_only) as client:
+        assert await answers(client) == [403, 403, 403]
