@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from pydantic import BaseModel
 from standardwebhooks import Webhook
 from twilio.request_validator import RequestValidator
 
@@ -63,6 +64,21 @@ async def running(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             yield client
+
+
+async def publish_as(
+    settings: IngestSettings, source: str, topic: str, data: BaseModel, *, key: str
+) -> None:
+    """Publish an event as another service would, from a producer of its own (`source`:
+    "refdesk/status", "refdesk/router")."""
+    from shared.kafka import build_broker, publish
+
+    broker = build_broker(settings, client_id=f"{source.rsplit('/', 1)[-1]}-test")
+    await broker.start()
+    try:
+        await publish(broker, topic, data, key=key, source=source)
+    finally:
+        await broker.stop()
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ from shared.events import (
     derived_id,
     message_id_local,
 )
-from shared.kafka import build_broker, publish
 from shared.topics import NOTIFICATIONS
 from tests.eventually import eventually
 from tests.integration.ingest.conftest import (
     fresh_phone,
     mailgun_form,
+    publish_as,
     running,
     sms_form,
     twilio_headers,
@@ -109,14 +109,7 @@ async def test_a_reply_to_a_staff_email_joins_its_conversation_by_in_reply_to_al
             ).model_dump(mode="json"),
             requested_at=datetime.now(UTC),
         )
-        status = build_broker(settings, client_id="status-test")
-        await status.start()
-        try:
-            await publish(
-                status, NOTIFICATIONS.name, command, key=conversation, source="refdesk/status"
-            )
-        finally:
-            await status.stop()
+        await publish_as(settings, "refdesk/status", NOTIFICATIONS.name, command, key=conversation)
         local = message_id_local(command.idempotency_key)
         await eventually(
             lambda: store.seen_conversation(SENT_NAMESPACE, sent_key(local, patron)),
@@ -176,14 +169,7 @@ async def test_a_ticket_tag_threads_only_from_an_address_of_its_conversation(
             ).model_dump(mode="json"),
             requested_at=datetime.now(UTC),
         )
-        status = build_broker(settings, client_id="status-test")
-        await status.start()
-        try:
-            await publish(
-                status, NOTIFICATIONS.name, command, key=converted, source="refdesk/status"
-            )
-        finally:
-            await status.stop()
+        await publish_as(settings, "refdesk/status", NOTIFICATIONS.name, command, key=converted)
         await eventually(
             lambda: store.seen_conversation(PARTY_NAMESPACE, party_key(converted, patron)),
             "ingest to remember the address refdesk emailed in the conversation",

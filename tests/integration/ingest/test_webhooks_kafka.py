@@ -14,6 +14,7 @@ from tests.integration.ingest.conftest import (
     fresh_phone,
     mailgun_form,
     post_sms,
+    publish_as,
     running,
     signed,
     sms_form,
@@ -327,7 +328,6 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
     from datetime import UTC, datetime, timedelta
 
     from shared.events import Channel, ConversationClosed
-    from shared.kafka import build_broker, publish
 
     sender = fresh_phone()
     first, second = sms_form("renew my book", sender=sender), sms_form("ok", sender=sender)
@@ -337,23 +337,13 @@ async def test_a_close_published_by_another_service_ends_the_sms_thread(
         window = timedelta(hours=24)
         conversation = await store.open_sms_thread(sender, window=window)
         assert conversation is not None
-        status = build_broker(settings, client_id="status-test")
-        await status.start()
-        try:
-            await publish(
-                status,
-                TOPIC,
-                ConversationClosed(
-                    conversation_id=conversation,
-                    channel=Channel.SMS,
-                    closed_at=datetime.now(UTC),
-                    closed_by="staff-7",
-                ),
-                key=conversation,
-                source="refdesk/status",
-            )
-        finally:
-            await status.stop()
+        closed = ConversationClosed(
+            conversation_id=conversation,
+            channel=Channel.SMS,
+            closed_at=datetime.now(UTC),
+            closed_by="staff-7",
+        )
+        await publish_as(settings, "refdesk/status", TOPIC, closed, key=conversation)
         for _ in range(300):
             if await store.open_sms_thread(sender, window=window) is None:
                 break
@@ -388,7 +378,6 @@ async def test_a_close_of_a_crisis_keeps_the_patrons_text_thread(
         NotificationRequested,
         derived_id,
     )
-    from shared.kafka import build_broker, publish
 
     window = timedelta(hours=24)
 
@@ -418,14 +407,7 @@ async def test_a_close_of_a_crisis_keeps_the_patrons_text_thread(
             ).model_dump(mode="json"),
             requested_at=datetime.now(UTC),
         )
-        router = build_broker(settings, client_id="router-test")
-        await router.start()
-        try:
-            await publish(
-                router, "refdesk.notifications", alert, key=crisis, source="refdesk/router"
-            )
-        finally:
-            await router.stop()
+        await publish_as(settings, "refdesk/router", "refdesk.notifications", alert, key=crisis)
 
         async def marked() -> bool:
             async with store.engine.connect() as conn:
@@ -441,18 +423,13 @@ async def test_a_close_of_a_crisis_keeps_the_patrons_text_thread(
                 "/webhooks/chat", content=body, headers={**signed(body), **JSON}
             )
             assert closed.status_code == 200, closed.text
-        desk = build_broker(settings, client_id="status-test")
-        await desk.start()
-        try:  # the CARE Team closes it at the desk, once acknowledged
-            closed_at_desk = ConversationClosed(
-                conversation_id=crisis,
-                channel=Channel.SMS,
-                closed_at=datetime.now(UTC),
-                closed_by="lokafor",
-            )
-            await publish(desk, TOPIC, closed_at_desk, key=crisis, source="refdesk/status")
-        finally:
-            await desk.stop()
+        closed_at_desk = ConversationClosed(  # the CARE Team closes it, once acknowledged
+            conversation_id=crisis,
+            channel=Channel.SMS,
+            closed_at=datetime.now(UTC),
+            closed_by="lokafor",
+        )
+        await publish_as(settings, "refdesk/status", TOPIC, closed_at_desk, key=crisis)
         # each close comes back through refdesk.interactions: wait until ingest has read them
         group = settings.ingest_group
         await eventually(lambda: caught_up(kafka_bootstrap, group, TOPIC), "ingest read the closes")
@@ -483,7 +460,6 @@ async def test_an_erasure_forgets_the_number_of_the_conversations_text_thread(
 
     from services.ingest.tables import sms_threads
     from shared.events import Channel, ConversationErased
-    from shared.kafka import build_broker, publish
 
     sender = fresh_phone()
     async with running(settings) as client:
@@ -491,22 +467,15 @@ async def test_an_erasure_forgets_the_number_of_the_conversations_text_thread(
         await post_sms(client, sms_form("can i renew my book", sender=sender))
         conversation = await store.open_sms_thread(sender, window=timedelta(hours=24))
         assert conversation is not None
-        status = build_broker(settings, client_id="status-test")
-        await status.start()
-        try:
-            erasure = ConversationErased(
-                conversation_id=conversation,
-                channel=Channel.SMS,
-                opened_at=datetime.now(UTC),
-                staff_id="dkim",
-                reason="records request 2026-118",
-                erased_at=datetime.now(UTC),
-            )
-            await publish(
-                status, "refdesk.desk", erasure, key=conversation, source="refdesk/status"
-            )
-        finally:
-            await status.stop()
+        erasure = ConversationErased(
+            conversation_id=conversation,
+            channel=Channel.SMS,
+            opened_at=datetime.now(UTC),
+            staff_id="dkim",
+            reason="records request 2026-118",
+            erased_at=datetime.now(UTC),
+        )
+        await publish_as(settings, "refdesk/status", "refdesk.desk", erasure, key=conversation)
 
         async def forgotten() -> bool:
             async with store.engine.connect() as conn:
