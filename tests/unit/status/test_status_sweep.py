@@ -126,6 +126,12 @@ async def test_heartbeat_undoes_an_away_set_by_the_sweep_but_not_a_chosen_one(
     assert presence is not None and presence.status == "Away"
 
 
+async def every_supervisors_email(session: AsyncSession) -> list[str]:
+    """The addresses of every active supervisor and admin of the roster, sorted."""
+    rows = await session.execute(select(Staff).where(Staff.active.is_(True), Staff.role != "staff"))
+    return sorted(s.email for s in rows.scalars())
+
+
 async def test_an_unacknowledged_crisis_is_reescalated_until_someone_acknowledges_it(
     session: AsyncSession,
 ) -> None:
@@ -176,10 +182,7 @@ async def test_a_supervisor_away_is_not_on_shift_for_a_reescalation(session: Asy
     _, alerts = await due_reescalations(
         session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
     )
-    supervisors = (
-        await session.execute(select(Staff).where(Staff.active.is_(True), Staff.role != "staff"))
-    ).scalars()
-    expected = sorted(s.email for s in supervisors)
+    expected = await every_supervisors_email(session)
     assert len(expected) > 1 and sorted(a.recipient for a in alerts) == expected
 
 
@@ -194,10 +197,7 @@ async def test_with_nobody_on_shift_every_active_supervisor_is_alerted(
     convs, alerts = await due_reescalations(
         session=session, now=T0 + timedelta(seconds=301), ack_timeout_s=300, care_report_url=CARE
     )
-    supervisors = (
-        await session.execute(select(Staff).where(Staff.active.is_(True), Staff.role != "staff"))
-    ).scalars()
-    expected = sorted(s.email for s in supervisors)
+    expected = await every_supervisors_email(session)
     assert expected and sorted(a.recipient for a in alerts) == expected
     assert [c.conversation_id for c in convs] == ["c-night"]
 
