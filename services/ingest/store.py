@@ -223,23 +223,23 @@ class IngestStore:
         close, the desk's or the chat platform's, so the patron's next text within the reply
         window joins the crisis (reopened with the CARE Team if it was closed), as an email reply
         to a crisis does; an unacknowledged crisis the platform closed is still open."""
-        await self._writes.submit([("close", conversation_id)])
+        await self._thread_writes("close", [conversation_id])
 
     async def mark_crisis(self, conversation_ids: Collection[str]) -> None:
         """The CARE Team was alerted about these conversations: their text threads (those still
         each number's latest) are kept until the reply window lapses, a close that came first
         included."""
-        await self._writes.submit(
-            [("crisis", conversation_id) for conversation_id in conversation_ids]
-        )
+        await self._thread_writes("crisis", conversation_ids)
 
     async def forget_conversations(self, conversation_ids: Collection[str]) -> None:
         """Erased on the patron's request (status's `desk.erased`): the number whose text thread
         a conversation is goes now rather than at the retention (its next text starts a new
         conversation)."""
-        await self._writes.submit(
-            [("forget", conversation_id) for conversation_id in conversation_ids]
-        )
+        await self._thread_writes("forget", conversation_ids)
+
+    async def _thread_writes(self, kind: str, conversation_ids: Collection[str]) -> None:
+        """One `_THREAD_WRITES` change per conversation, group-committed with the other writes."""
+        await self._writes.submit([(kind, conversation_id) for conversation_id in conversation_ids])
 
     async def _write_batch(self, items: list[list[Op]]) -> list[None]:
         ops = [op for item in items for op in item]

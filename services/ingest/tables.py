@@ -25,8 +25,8 @@ sms_threads = Table(
     Column("conversation_id", String(128), nullable=False),
     Column("last_message_at", UTCDateTime, nullable=False),
     Column("closed", Boolean, nullable=False, default=False),
-    # the CARE Team was alerted about this conversation: only a close made at the desk ends
-    # the thread (a crisis the platform closed keeps the patron's next text in it)
+    # the CARE Team was alerted about this conversation: no close ends the thread, so the
+    # patron's next text within the reply window joins the crisis (IngestStore.mark_crisis)
     Column("crisis", Boolean, nullable=False, default=False, server_default=false()),
 )
 

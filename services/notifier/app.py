@@ -49,7 +49,7 @@ from shared.logs import configure_logging
 from shared.service import serve
 from shared.settings import secret_value
 from shared.syncdb import UnitRunner
-from shared.topics import DELIVERIES, DESK, NOTIFICATIONS
+from shared.topics import DELIVERIES, DESK, NOTIFICATIONS, retention_days_of
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,9 @@ async def _purge_periodically(
     """Purge the ledger's rows past REFDESK_TRANSCRIPT_RETENTION_DAYS, a batch at a time, each
     hour (the topic's own retention, plus a day, at the least: ledger.retention_cutoff), and the
     chat and SMS outbox files written before the same cutoff."""
-    topic_days = NOTIFICATIONS.retention_days or settings.raw_retention_days
+    [topic_days] = retention_days_of(
+        [NOTIFICATIONS.name], raw_retention_days=settings.raw_retention_days
+    )
     while not stopping.is_set():
         try:
             cutoff = ledger.retention_cutoff(
