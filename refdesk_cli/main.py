@@ -462,6 +462,69 @@ def staff_revoke(
         )
 
 
+def _zoned(text: str) -> datetime:
+    """An operator's time with its zone (BadParameter for one without, or no time at all)."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is no time such as 2026-12-06T14:00:00Z") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter("give the time with its zone, e.g. 2026-12-06T14:00:00Z")
+    return when
+
+
+@app.command()
+def redrive(
+    dlq: Annotated[str, typer.Argument(help="a dead-letter topic, e.g. refdesk.interactions.dlq")],
+    kafka: Kafka = "127.0.0.1:9092",
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at", help="the original's PARTITION:OFFSET, as the ERROR log names it (repeat)"
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="only letters that failed at or after this time (with zone)")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="only letters whose reason contains this")
+    ] = None,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="publish them again (default: a dry run)")
+    ] = False,
+) -> None:
+    """Put dead letters back on their topic once their cause is fixed: those this release
+    decodes are published again (a consumer that applied one already drops it); the rest stay,
+    with the reason. Shows the letters; publishes only with --execute."""
+    from refdesk_cli.redrive import RedriveRefused
+    from refdesk_cli.redrive import redrive as _redrive
+
+    when = None if since is None else _zoned(since)
+    try:
+        letters = asyncio.run(
+            _redrive(kafka, dlq, at=at or (), since=when, reason=reason, execute=execute)
+        )
+    except RedriveRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    going = sum(item.redrives for item in letters)
+    title = f"{dlq}: {len(letters)} chosen, " + (
+        f"{going} published again" if execute else f"{going} to redrive (dry run: add --execute)"
+    )
+    table = Table("dlq offset", "original", "failed at (UTC)", "reason", "redrive", title=title)
+    for item in letters:
+        letter = item.letter
+        failed = "-" if letter is None else f"{letter.failed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+        table.add_row(
+            f"{item.dlq_partition}:{item.dlq_offset}",
+            item.origin,
+            failed,
+            "-" if letter is None else letter.reason[:120],
+            "yes" if item.redrives else f"no: {item.verdict}",
+        )
+    _console().print(table)
+
+
 @app.command()
 def rewind(
     group: Annotated[str, typer.Option(help="the consumer group, e.g. refdesk-status")],
@@ -480,12 +543,7 @@ def rewind(
     from refdesk_cli.rewind import RewindRefused
     from refdesk_cli.rewind import rewind as _rewind
 
-    try:
-        when = datetime.fromisoformat(to.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{to!r} is no time such as 2026-12-06T14:00:00Z") from None
-    if when.tzinfo is None:
-        raise typer.BadParameter("give the time with its zone, e.g. 2026-12-06T14:00:00Z")
+    when = _zoned(to)
     try:
         moves = asyncio.run(_rewind(kafka, group, topic, when, execute=execute))
     except RewindRefused as exc:
