@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -473,6 +474,31 @@ class CrisisKind(StrEnum):
     UNSAFE = "unsafe"  # crisis-unsafe*: feeling unsafe
     WARNING_SIGNS = "warning_signs"  # crisis-signals: several warning signs together
     LEARNED_MODEL = "learned_model"  # no crisis rule matched: the learned model read it
+
+
+CRISIS_RULE_KINDS: tuple[tuple[str, CrisisKind], ...] = (
+    ("crisis-suicide", CrisisKind.SUICIDE_SELF_HARM),
+    ("crisis-self-harm", CrisisKind.SUICIDE_SELF_HARM),
+    ("crisis-violence", CrisisKind.VIOLENCE),
+    ("crisis-abuse", CrisisKind.ABUSE),
+    ("crisis-unsafe", CrisisKind.UNSAFE),
+    ("crisis-signals", CrisisKind.WARNING_SIGNS),
+)
+"""The kind of crisis each family of the policy's crisis rules stands for, by rule id prefix
+(crisis-suicide, crisis-suicide-topic...)."""
+
+
+def crisis_kinds_of(rule_ids: Iterable[str]) -> list[str]:
+    """What kind of crisis these rules matched, in their order, each once; empty when no crisis
+    rule is among them. The implicit signals (crisis-signals) fire beside most explicit rules
+    and are named only alone."""
+    kinds: list[str] = []
+    for rule_id in rule_ids:
+        for prefix, kind in CRISIS_RULE_KINDS:
+            if rule_id.startswith(prefix) and kind.value not in kinds:
+                kinds.append(kind.value)
+    explicit = [k for k in kinds if k != CrisisKind.WARNING_SIGNS]
+    return explicit or kinds
 
 
 _PATRON_LANG = "ISO 639-1 language the patron wrote in (en, es); unset in older commands"

@@ -33,6 +33,7 @@ from shared.events import (
     SafetyReviewAlertContext,
     SmsConsentContext,
     SurveyContext,
+    crisis_kinds_of,
     derived_id,
 )
 
@@ -232,30 +233,13 @@ def patron_messages(
     return out
 
 
-CRISIS_RULE_KINDS: tuple[tuple[str, CrisisKind], ...] = (
-    ("crisis-suicide", CrisisKind.SUICIDE_SELF_HARM),
-    ("crisis-self-harm", CrisisKind.SUICIDE_SELF_HARM),
-    ("crisis-violence", CrisisKind.VIOLENCE),
-    ("crisis-abuse", CrisisKind.ABUSE),
-    ("crisis-unsafe", CrisisKind.UNSAFE),
-    ("crisis-signals", CrisisKind.WARNING_SIGNS),
-)
-"""The kind of crisis each family of the policy's crisis rules stands for, by rule id prefix
-(crisis-suicide, crisis-suicide-topic...)."""
-
-
 def crisis_kinds(decision: Decision) -> list[str]:
-    """What kind of crisis the decision's crisis rules matched, in their order, each once.
-    The implicit signals (crisis-signals) fire beside most explicit rules and are named only
-    alone; a crisis the learned model escalated without any crisis rule is `learned_model`.
-    Only the rules' ids are read, never the words they matched."""
-    kinds: list[str] = []
-    for hit in decision.rules:
-        for prefix, kind in CRISIS_RULE_KINDS:
-            if hit.rule_id.startswith(prefix) and kind.value not in kinds:
-                kinds.append(kind.value)
-    explicit = [k for k in kinds if k != CrisisKind.WARNING_SIGNS]
-    return explicit or kinds or [CrisisKind.LEARNED_MODEL.value]
+    """What kind of crisis the decision's crisis rules matched (`shared.events.crisis_kinds_of`);
+    a crisis the learned model escalated without any crisis rule is `learned_model`. Only the
+    rules' ids are read, never the words they matched."""
+    return crisis_kinds_of(hit.rule_id for hit in decision.rules) or [
+        CrisisKind.LEARNED_MODEL.value
+    ]
 
 
 def crisis_alert(

@@ -19,7 +19,13 @@ from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
 from services.status.conversations import bounces, erasure, sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
-from services.status.placement import ROUTER, escalates, keeps_place, stays_with_patron
+from services.status.placement import (
+    ROUTER,
+    crisis_kinds,
+    escalates,
+    keeps_place,
+    stays_with_patron,
+)
 from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
 from shared.events import (
@@ -180,6 +186,8 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
         conv.priority = data.priority.value
     if crisis and not conv.crisis:
         conv.crisis, conv.crisis_at = True, data.decided_at
+    if crisis:
+        conv.crisis_kinds = crisis_kinds(data, conv.crisis_kinds)
     if crisis and conv.state == "closed" and data.decided_at > (conv.closed_at or data.decided_at):
         # a crisis decided after the close (a crisis statement in a patron's automatic reply,
         # which reopens nothing itself) is never left in a closed conversation

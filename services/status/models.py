@@ -120,6 +120,10 @@ class Conversation(Base):
     reescalations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Re-escalation rounds sent since the crisis was (last) flagged: the next is due a longer
     while after the last (`sweep.reminder_due`); back to 0 when it must be acknowledged anew."""
+    crisis_kinds: Mapped[str | None] = mapped_column(String(160))
+    """What kind of crisis the router saw, comma-separated (`shared.events.CrisisKind`, from its
+    crisis rules' ids: never the words), each once, in the order first seen: the re-escalation
+    tells the supervisors what the CARE Team's alert told them."""
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     patron_contact: Mapped[str | None] = mapped_column(String(320))
     """Student data: kept only so the close event can carry the survey's recipient."""
@@ -209,6 +213,7 @@ class ConversationRow:
     acknowledged_by: str | None = None
     reescalated_at: datetime | None = None
     reescalations: int = 0
+    crisis_kinds: str | None = None
     first_response_at: datetime | None = None
     patron_contact: str | None = None
     converted_from: str | None = None

@@ -3,7 +3,14 @@ desk statistics (`stats.projection`) apply alike."""
 
 from __future__ import annotations
 
-from shared.events import SMS_KEYWORD_RULE, Action, Priority, RoutingDecided
+from shared.events import (
+    SMS_KEYWORD_RULE,
+    Action,
+    CrisisKind,
+    Priority,
+    RoutingDecided,
+    crisis_kinds_of,
+)
 
 ROUTER = "router"
 """`RoutingDecided.decided_by` of the router's own decisions (anything else is staff)."""
@@ -12,6 +19,18 @@ ROUTER = "router"
 def escalates(data: RoutingDecided) -> bool:
     """Whether the decision is a crisis."""
     return data.action == Action.ESCALATE_CRISIS or data.priority == Priority.URGENT
+
+
+def crisis_kinds(data: RoutingDecided, before: str | None) -> str | None:
+    """The conversation's crisis kinds (comma-separated) with what this crisis decision adds:
+    the kinds of its crisis rules, or `learned_model` when the learned net escalated it without
+    one; a staff escalation adds none."""
+    kinds = crisis_kinds_of(hit.rule_id for hit in data.rules)
+    if not kinds and data.net == "model":
+        kinds = [CrisisKind.LEARNED_MODEL.value]
+    known = before.split(",") if before else []
+    merged = known + [kind for kind in kinds if kind not in known]
+    return ",".join(merged) or None
 
 
 def answered_keyword(data: RoutingDecided) -> bool:

@@ -201,6 +201,7 @@ def _reescalation(
         librarian=names.get(conv.assignee) if conv.assignee else None,
         patron_lang=conv.lang,
         attempt=conv.reescalations + 1,
+        crisis_kinds=conv.crisis_kinds.split(",") if conv.crisis_kinds else [],
     )
 
 

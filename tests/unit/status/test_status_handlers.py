@@ -132,6 +132,46 @@ async def test_crisis_routing_sets_the_crisis_flag(session: AsyncSession) -> Non
     assert conv is not None and conv.crisis and conv.crisis_at is not None
 
 
+async def test_a_crisis_keeps_what_kind_the_router_saw_for_the_reescalation(
+    session: AsyncSession,
+) -> None:
+    """The kinds come from the crisis rules' ids (never the words), each once, in the order
+    first seen; a later decision adds its own; a staff escalation adds none."""
+    crisis = {"action": Action.ESCALATE_CRISIS, "priority": Priority.URGENT}
+    first = routed("c4k", "care-team", **crisis).model_copy(
+        update={
+            "rules": [
+                RuleHit(rule_id="crisis-signals"),
+                RuleHit(rule_id="crisis-suicide-plan"),
+                RuleHit(rule_id="reference-default"),
+            ],
+            "net": "rules",
+        }
+    )
+    await apply(session, event_id="k1", data=first, assigning=OFF)
+    conv = await session.get(Conversation, "c4k")
+    assert conv is not None and conv.crisis_kinds == "suicide_self_harm"
+    later = first.model_copy(
+        update={
+            "decision_id": "d-c4k-2",
+            "rules": [RuleHit(rule_id="crisis-violence-threat")],
+            "decided_at": first.decided_at + timedelta(minutes=2),
+        }
+    )
+    model = later.model_copy(update={"decision_id": "d-c4k-3", "rules": [], "net": "model"})
+    staff = later.model_copy(
+        update={"decision_id": "d-c4k-4", "rules": [], "net": None, "decided_by": "lokafor"}
+    )
+    for n, data in enumerate((later, model, staff)):
+        await apply(session, event_id=f"k{n + 2}", data=data, assigning=OFF)
+    await session.refresh(conv)
+    assert conv.crisis_kinds == "suicide_self_harm,violence,learned_model"
+    plain = routed("c4n", "reference")
+    await apply(session, event_id="k9", data=plain, assigning=OFF)
+    other = await session.get(Conversation, "c4n")
+    assert other is not None and other.crisis_kinds is None
+
+
 async def test_close_and_transfer_events(session: AsyncSession) -> None:
     await apply(session, event_id="a", data=received("c5", channel=Channel.CHAT), assigning=OFF)
     await apply(

@@ -216,7 +216,15 @@ async def test_a_reescalation_is_an_email_the_notifier_can_build(session: AsyncS
     """The alert's context is what the notifier's model asks for: a supervisor reads when the
     CARE Team was alerted, for how long nobody answered and which librarian has the patron."""
     await _online(session, "lokafor")
-    session.add(_crisis("c-care", channel="sms", department="care-team", assignee="mgarcia"))
+    session.add(
+        _crisis(
+            "c-care",
+            channel="sms",
+            department="care-team",
+            assignee="mgarcia",
+            crisis_kinds="suicide_self_harm,violence",
+        )
+    )
     await session.flush()
     _, alerts = await due_reescalations(
         session=session, now=T0 + timedelta(seconds=430), ack_timeout_s=300, care_report_url=CARE
@@ -228,5 +236,7 @@ async def test_a_reescalation_is_an_email_the_notifier_can_build(session: AsyncS
     assert "Channel:      SMS (text message)" in email.text
     assert "With patron:  Maria Garcia" in email.text
     assert "Language:     English" in email.text
+    # what the router saw, as the CARE Team's first alert said it (it had been left out)
+    assert "Detected as:  suicide or self-harm; violence" in email.text
     assert "https://desk.example.edu/dashboard/c/c-care" in email.text
     assert CARE in email.text
