@@ -718,6 +718,17 @@ class CrisisAcknowledged(_Data):
     at: Instant
 
 
+class CareReportFiled(_Data):
+    """A staff member filed the CARE Team's incident report on the patron of this conversation
+    (the desk's procedures: "If you believe a student is in crisis, fill out a CARE Team
+    incident report"), in the college's own reporting system; refdesk records that it was
+    done, by whom and when, never what it said. The first record stands."""
+
+    conversation_id: str
+    staff_id: str
+    at: Instant
+
+
 class ConversationConverted(_Data):
     """An SMS thread became an email ticket under the same id."""
 
@@ -798,6 +809,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.desk.claimed.v1": ConversationClaimed,
     "edu.tccd.refdesk.desk.released.v1": ConversationReleased,
     "edu.tccd.refdesk.desk.crisis_acknowledged.v1": CrisisAcknowledged,
+    "edu.tccd.refdesk.desk.care_report_filed.v1": CareReportFiled,
     "edu.tccd.refdesk.desk.converted.v1": ConversationConverted,
     "edu.tccd.refdesk.desk.tagged.v1": ConversationTagged,
     "edu.tccd.refdesk.desk.erased.v1": ConversationErased,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from shared.events import (
     PUBLIC_EVENT_TYPES,
     TYPE_OF,
+    CareReportFiled,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -87,13 +88,14 @@ DESK = Topic(
         ConversationClaimed,
         ConversationReleased,
         CrisisAcknowledged,
+        CareReportFiled,
         ConversationConverted,
         ConversationTagged,
         ConversationErased,
     ),
 )
 """Staff actions no other topic records: notes, claims and releases, crisis acknowledgements,
-conversions, statistics tags, erasures on a patron's request."""
+CARE Team reports filed, conversions, statistics tags, erasures on a patron's request."""
 
 TOPICS: tuple[Topic, ...] = (
     INTERACTIONS,

@@ -29,6 +29,7 @@ from services.status.placement import (
 from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
 from shared.events import (
+    CareReportFiled,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -317,6 +318,18 @@ async def on_acknowledged(
     await transcript.on_acknowledged(session, conv, data)
 
 
+async def on_care_report(
+    session: AsyncSession, data: CareReportFiled, _assigning: Assigning
+) -> None:
+    """The CARE Team's incident report filed: the first record stands."""
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
+    if conv is None:
+        return
+    if conv.care_report_at is None:
+        conv.care_report_at, conv.care_report_by = data.at, data.staff_id
+    await transcript.on_care_report(session, conv, data)
+
+
 async def on_converted(
     session: AsyncSession, data: ConversationConverted, _assigning: Assigning
 ) -> None:
@@ -374,6 +387,7 @@ HANDLERS: dict[type[BaseModel], Effect] = {
     ConversationClaimed: on_claimed,
     ConversationReleased: on_released,
     CrisisAcknowledged: on_acknowledged,
+    CareReportFiled: on_care_report,
     ConversationConverted: on_converted,
     ConversationTagged: stats.on_tagged,
     ConversationErased: erasure.on_erased,

@@ -120,6 +120,10 @@ class Conversation(Base):
     reescalations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Re-escalation rounds sent since the crisis was (last) flagged: the next is due a longer
     while after the last (`sweep.reminder_due`); back to 0 when it must be acknowledged anew."""
+    care_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    care_report_by: Mapped[str | None] = mapped_column(String(64))
+    """Who recorded filing the CARE Team's incident report on this patron, and when (the first
+    record stands; `CareReportFiled`)."""
     crisis_kinds: Mapped[str | None] = mapped_column(String(160))
     """What kind of crisis the router saw, comma-separated (`shared.events.CrisisKind`, from its
     crisis rules' ids: never the words), each once, in the order first seen: the re-escalation
@@ -213,6 +217,8 @@ class ConversationRow:
     acknowledged_by: str | None = None
     reescalated_at: datetime | None = None
     reescalations: int = 0
+    care_report_at: datetime | None = None
+    care_report_by: str | None = None
     crisis_kinds: str | None = None
     first_response_at: datetime | None = None
     patron_contact: str | None = None

@@ -5,6 +5,7 @@ change the page makes is a call to the JSON API itself (see static/console/actio
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,18 @@ async def conversation_context(
         "send_label": views.SEND_LABELS.get(channel, "Send"),
         "closed_at": views.desk_time(view.get("closed_at"), now),
         "acknowledged_by": names.get(view["acknowledged_by"] or "", view["acknowledged_by"]),
+        "care_report": _care_report(view.get("care_report"), names, now),
     }
+
+
+def _care_report(
+    report: dict[str, Any] | None, names: dict[str, str], now: datetime
+) -> dict[str, str] | None:
+    """Who recorded filing the CARE Team report and when, as the page says them."""
+    if report is None:
+        return None
+    by = report["filed_by"]
+    return {"by": names.get(by, by), "when": views.desk_time(report["filed_at"], now)}
 
 
 async def _opted_out(session: AsyncSession, view: dict[str, Any]) -> bool:

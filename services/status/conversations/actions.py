@@ -30,6 +30,7 @@ from services.status.models import Conversation, Staff, TranscriptEntry
 from services.status.staff import EMAIL_PATTERN, staff_names
 from shared.events import (
     Action,
+    CareReportFiled,
     Channel,
     ConversationClaimed,
     ConversationClosed,
@@ -421,6 +422,24 @@ async def acknowledge(
         conv.acknowledged_at, conv.acknowledged_by = now, actor.id
         event = CrisisAcknowledged(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
         await transcript.on_acknowledged(session, conv, event)
+        events.append((DESK.name, event))
+    await session.flush()
+    return Outcome(conv, events)
+
+
+async def care_report_filed(
+    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+) -> Outcome:
+    """Record that the actor filed the CARE Team's incident report on this conversation's
+    patron (open or closed: the report is often filed after the chat ends). The first record
+    stands; a second says nothing new and publishes nothing."""
+    conv = await get(session=session, conversation_id=conversation_id)
+    await check(Act.CARE_REPORT, actor, conv, session)
+    events: list[tuple[str, BaseModel]] = []
+    if conv.care_report_at is None:
+        conv.care_report_at, conv.care_report_by = now, actor.id
+        event = CareReportFiled(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
+        await transcript.on_care_report(session, conv, event)
         events.append((DESK.name, event))
     await session.flush()
     return Outcome(conv, events)

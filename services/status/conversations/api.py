@@ -372,6 +372,24 @@ async def acknowledge(
 
 
 @router.post(
+    "/{conversation_id}/care-report",
+    summary="Record that you filed the CARE Team's incident report",
+    responses=ACTION,
+)
+async def care_report(
+    conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """For a patron the librarian believes is in crisis (flagged or not, open or closed): the
+    report itself is filed in the college's own system; refdesk records who filed it and when.
+    The first record stands; a second is answered with it."""
+    outcome = await actions.care_report_filed(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
+    row = await _done(res, session, outcome, actor)
+    return row | {"care_report": reading.care_report_view(outcome.conv)}
+
+
+@router.post(
     "/{conversation_id}/convert-to-email",
     summary="An SMS thread becomes an email ticket",
     responses=ACTION,

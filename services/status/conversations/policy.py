@@ -31,6 +31,7 @@ class Act(StrEnum):
     CLOSE = "close"
     ACKNOWLEDGE = "acknowledge"
     CONVERT = "convert"
+    CARE_REPORT = "care_report"
 
 
 Assignee = Literal["me", "nobody", "other"]
@@ -80,6 +81,9 @@ POLICY: dict[Act, Rule] = {
     Act.CLOSE: Rule(assignee=MINE_OR_FREE, crisis_stays=True),
     Act.ACKNOWLEDGE: Rule(assignee=ANY, crisis_gate=False, crisis_department=True),
     Act.CONVERT: Rule(assignee=frozenset({"me"}), crisis_stays=True),
+    # whoever sees it may have filed the report (the procedures ask whoever believes a student
+    # is in crisis), before the crisis is acknowledged too
+    Act.CARE_REPORT: Rule(assignee=ANY, crisis_gate=False),
 }
 """Plain staff, on a conversation they can see. Every action needs `visible` first."""
 

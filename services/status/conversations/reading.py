@@ -159,6 +159,13 @@ async def earlier_conversations(
     return list(rows.all())
 
 
+def care_report_view(conv: Conversation) -> dict[str, str | None] | None:
+    """Who recorded filing the CARE Team's incident report, and when (None: nobody has)."""
+    if conv.care_report_at is None:
+        return None
+    return {"filed_at": conv.care_report_at.isoformat(), "filed_by": conv.care_report_by}
+
+
 async def conversation_view(
     *,
     session: AsyncSession,
@@ -187,6 +194,7 @@ async def conversation_view(
             },
             "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
             "acknowledged_by": conv.acknowledged_by,
+            "care_report": care_report_view(conv),
             "action": conv.action,
             "risk_score": conv.risk_score,
             "read_scale": conv.read_scale,

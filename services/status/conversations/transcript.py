@@ -28,6 +28,7 @@ from services.status.placement import answered_keyword
 from shared.events import (
     Action,
     Automatic,
+    CareReportFiled,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -791,6 +792,21 @@ async def on_acknowledged(
         author=data.staff_id,
         kind="acknowledged",
         text=f"Crisis acknowledged by {data.staff_id}",
+    )
+
+
+async def on_care_report(
+    session: AsyncSession, conv: AnyConversation, data: CareReportFiled
+) -> None:
+    """The CARE Team's incident report filed (recorded once)."""
+    await timeline(
+        session,
+        conv,
+        key=f"care_report:{data.conversation_id}",
+        at=data.at,
+        author=data.staff_id,
+        kind="care_report",
+        text=f"CARE Team incident report filed by {data.staff_id}",
     )
 
 

@@ -52,6 +52,8 @@ class DeskStat(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ack_s: Mapped[float | None] = mapped_column(Float)
     safety_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    care_report: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Staff recorded filing the CARE Team's incident report on this patron."""
     lang: Mapped[str | None] = mapped_column(String(8))
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_s: Mapped[float | None] = mapped_column(Float)
@@ -95,6 +97,7 @@ class DeskStatRow:
     acknowledged_at: datetime | None = None
     ack_s: float | None = None
     safety_review: bool = False
+    care_report: bool = False
     lang: str | None = None
     first_response_at: datetime | None = None
     first_response_s: float | None = None

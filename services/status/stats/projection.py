@@ -21,6 +21,7 @@ from services.status.placement import ROUTER, answered_keyword, escalates, keeps
 from services.status.stats.desktime import buckets
 from services.status.stats.models import DeskStatRow, DeskStatTransfer
 from shared.events import (
+    CareReportFiled,
     ConversationClaimed,
     ConversationClosed,
     ConversationTagged,
@@ -211,6 +212,12 @@ async def on_acknowledged(session: AsyncSession, data: CrisisAcknowledged) -> No
     row.acknowledged_at = _earliest(row.acknowledged_at, data.at)
 
 
+async def on_care_report(session: AsyncSession, data: CareReportFiled) -> None:
+    """Staff recorded filing the CARE Team's incident report on the conversation's patron."""
+    row = await _row(session, data.conversation_id, data.at)
+    row.care_report = True
+
+
 Observer = Callable[[AsyncSession, Any], Awaitable[None]]
 
 OBSERVERS: dict[type[BaseModel], Observer] = {
@@ -222,6 +229,7 @@ OBSERVERS: dict[type[BaseModel], Observer] = {
     ConversationClaimed: on_claimed,
     NotificationRequested: on_notification,
     CrisisAcknowledged: on_acknowledged,
+    CareReportFiled: on_care_report,
 }
 
 

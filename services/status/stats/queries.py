@@ -54,7 +54,7 @@ ACK_BUCKETS = ((300, "within_5_min"), (900, "within_15_min"), (3600, "within_1_h
 """Crisis acknowledgement times are reported as counts in these buckets, never per case."""
 ACK_NAMES = (*(name for _, name in ACK_BUCKETS), "later")
 COUNTS = ("questions", "closed", "responded", "overnight", "transferred", "crisis")
-CRISIS_COUNTS = ("unacknowledged", "safety_reviews", *ACK_NAMES)
+CRISIS_COUNTS = ("unacknowledged", "safety_reviews", "care_reports", *ACK_NAMES)
 DURATIONS = (("first_response", DeskStat.first_response_s), ("resolution", DeskStat.resolution_s))
 
 
@@ -66,6 +66,9 @@ class Crisis:
     acknowledged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACK_NAMES, 0))
     unacknowledged: int = 0
     safety_reviews: int = 0
+    care_reports: int = 0
+    """Conversations whose patron staff recorded a CARE Team incident report on (flagged or
+    not)."""
 
 
 @dataclass
@@ -112,6 +115,7 @@ def _count_columns() -> list[Any]:
         _flag(crisis).label("crisis"),
         _flag(and_(crisis, DeskStat.ack_s.is_(None))).label("unacknowledged"),
         _flag(DeskStat.safety_review.is_(True)).label("safety_reviews"),
+        _flag(DeskStat.care_report.is_(True)).label("care_reports"),
     ]
     lower = -1.0
     for limit, name in ACK_BUCKETS:
@@ -170,6 +174,7 @@ def _figures(row: Any, key: Any) -> Figures:
     crises.escalations = figures.crisis
     crises.unacknowledged = int(values["unacknowledged"] or 0)
     crises.safety_reviews = int(values["safety_reviews"] or 0)
+    crises.care_reports = int(values["care_reports"] or 0)
     crises.acknowledged = {name: int(values[name] or 0) for name in ACK_NAMES}
     for name, _ in DURATIONS:
         if name in values:  # SQLite: the durations as one comma-separated text
@@ -194,6 +199,7 @@ def _merge(groups: dict[Any, Figures]) -> Figures:
         total.crises.escalations += figures.crises.escalations
         total.crises.unacknowledged += figures.crises.unacknowledged
         total.crises.safety_reviews += figures.crises.safety_reviews
+        total.crises.care_reports += figures.crises.care_reports
         for name in ACK_NAMES:
             total.crises.acknowledged[name] += figures.crises.acknowledged[name]
         for name, values in figures.values.items():

@@ -212,6 +212,7 @@ async def summary(
             "acknowledged": crisis.acknowledged,
             "unacknowledged": crisis.unacknowledged,
             "safety_reviews": crisis.safety_reviews,
+            "care_reports": crisis.care_reports,
         },
     }
 

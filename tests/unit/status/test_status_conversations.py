@@ -24,6 +24,7 @@ from services.status.stats.models import DeskStat
 from shared.events import (
     Action,
     Attachment,
+    CareReportFiled,
     Channel,
     ConversationClosed,
     DeliveryState,
@@ -642,6 +643,55 @@ async def test_a_crisis_must_be_acknowledged_first_and_only_by_the_right_people(
         headers=bearer("mgarcia"),
     )
     assert sent.status_code == 202
+
+
+async def test_filing_the_care_report_is_recorded_once_by_whoever_sees_the_conversation(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    """The desk's procedures: whoever believes a student is in crisis files the CARE Team's
+    incident report. Recorded before the crisis is acknowledged too, on a closed conversation,
+    by anyone who may see it; the first record stands, and a replica applying the event from
+    refdesk.desk reaches the same row and timeline line."""
+    await arrive(sessions, "cr-1", channel=Channel.CHAT, department="care-team", crisis=True)
+    view = (await client.get("/conversations/cr-1", headers=bearer("mgarcia"))).json()
+    assert view["permitted"]["care_report"] is True and view["care_report"] is None
+    hidden = await client.post("/conversations/cr-1/care-report", headers=bearer("rpatel"))
+    assert hidden.status_code == 403  # writing center staff do not see a CARE Team crisis
+    filed = await client.post("/conversations/cr-1/care-report", headers=bearer("mgarcia"))
+    assert filed.status_code == 200, filed.text
+    assert filed.json()["care_report"] == {"filed_at": T0.isoformat(), "filed_by": "mgarcia"}
+    assert filed.json()["acknowledged"] is False  # recording it acknowledges nothing
+    clock.advance(120)
+    again = await client.post("/conversations/cr-1/care-report", headers=bearer("lokafor"))
+    assert again.json()["care_report"]["filed_by"] == "mgarcia"  # the first record stands
+    events = [e for e in publisher.on(DESK.name) if isinstance(e, CareReportFiled)]
+    assert [(e.conversation_id, e.staff_id, e.at) for e in events] == [("cr-1", "mgarcia", T0)]
+    lines = (await client.get("/conversations/cr-1", headers=bearer("lokafor"))).json()
+    texts = [m["text"] for m in lines["messages"] if m["direction"] == "event"]
+    assert texts.count("CARE Team incident report filed by Maria Garcia") == 1
+    # the event as another replica reads it from refdesk.desk: the same row, one line
+    await arrive(sessions, "cr-2", channel=Channel.SMS)
+    replayed = CareReportFiled(conversation_id="cr-2", staff_id="jnguyen", at=T0)
+    async with sessions() as session:
+        for n in range(2):
+            await apply(session, event_id=f"care-{n}", data=replayed, assigning=Assigning())
+        await session.commit()
+    other = (await client.get("/conversations/cr-2", headers=bearer("mgarcia"))).json()
+    assert other["care_report"] == {"filed_at": T0.isoformat(), "filed_by": "jnguyen"}
+    assert [m["text"] for m in other["messages"]].count(
+        "CARE Team incident report filed by James Nguyen"
+    ) == 1
+    # a closed conversation (the report is often filed after the chat ends)
+    await arrive(sessions, "cr-3", channel=Channel.CHAT)
+    assert (await client.post("/conversations/cr-3/close", headers=bearer("mgarcia"))).is_success
+    late = await client.post("/conversations/cr-3/care-report", headers=bearer("mgarcia"))
+    assert late.status_code == 200 and late.json()["care_report"]["filed_by"] == "mgarcia"
+    missing = await client.post("/conversations/nope/care-report", headers=bearer("mgarcia"))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_search_by_words_contact_and_date(

@@ -28,6 +28,7 @@ from services.status.stats.models import DeskStat
 from shared.events import (
     SMS_KEYWORD_RULE,
     Action,
+    CareReportFiled,
     Channel,
     ConversationClaimed,
     ConversationClosed,
@@ -65,6 +66,7 @@ class Truth:
     overnight: bool = False
     crisis: bool = False
     safety: bool = False
+    care_report: bool = False
     responses: list[datetime] = field(default_factory=list)
     closed: datetime | None = None
     closer: str | None = None
@@ -119,6 +121,12 @@ def generate(count: int, seed: int = 18) -> list[Truth]:
             truth.ack_s = (ack - decided).total_seconds()
             event = CrisisAcknowledged(conversation_id=cid, staff_id="lokafor", at=ack)
             truth.events.append(("desk", ack, event))
+        if (truth.crisis or truth.safety) and rnd.random() < 0.5:  # its CARE report, and again
+            filed = clock + timedelta(seconds=rnd.randint(60, 3600))
+            truth.care_report = True
+            for staff in ("lokafor", "mgarcia"):
+                report = CareReportFiled(conversation_id=cid, staff_id=staff, at=filed)
+                truth.events.append(("desk", filed, report))
         staffer = rnd.choices(STAFF, STAFF_WEIGHTS)[0]
         if rnd.random() < 0.8:
             claim = clock + timedelta(seconds=rnd.randint(20, 4 * 3600))
@@ -356,6 +364,7 @@ async def test_every_grouping_matches_a_direct_count(
     crisis = body["crisis"]
     assert crisis["escalations"] == sum(1 for t in all_of_it if t.crisis)
     assert crisis["safety_reviews"] == sum(1 for t in all_of_it if t.safety)
+    assert crisis["care_reports"] == sum(1 for t in all_of_it if t.care_report) > 0
     assert crisis["unacknowledged"] == sum(1 for t in all_of_it if t.crisis and t.ack_s is None)
     acks = [t.ack_s for t in all_of_it if t.ack_s is not None]
     assert crisis["acknowledged"] == {

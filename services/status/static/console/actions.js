@@ -9,8 +9,15 @@
     claim: "Claimed: the conversation is yours.",
     release: "Given back to the queue: anyone who staffs its department may claim it.",
     acknowledge: "Crisis acknowledged. The other actions are open now.",
+    "care-report": "Recorded: you filed the CARE Team incident report.",
   };
-  const PENDING = { claim: "Claiming…", acknowledge: "Acknowledging the crisis…" };
+  const PENDING = {
+    claim: "Claiming…",
+    acknowledge: "Acknowledging the crisis…",
+    "care-report": "Recording the CARE Team report…",
+  };
+  // what a failed action was, in the sentence "Could not …"
+  const VERBS = { "care-report": "record the CARE Team report" };
   const WORKING = { "transfer-form": "Transferring…", "close-form": "Closing…", "convert-form": "Converting…" };
   let opener = null;
 
@@ -68,7 +75,7 @@
       await afterChange(DONE[name] || "Done.");
     } catch (err) {
       idle();
-      say("action-status", `Could not ${name}: ${why(err)}`, { warning: true });
+      say("action-status", `Could not ${VERBS[name] || name}: ${why(err)}`, { warning: true });
       await Desk.refreshConversation();  // show who has it now, or what changed
     }
     // after Claim or Acknowledge crisis the next thing is the reply: focus goes there (it was

@@ -686,6 +686,7 @@ window.Desk = (() => {
     const oldAside = document.getElementById("crisis-aside");
     if (aside && !oldAside) body.append(aside);
     else if (!aside && oldAside) oldAside.remove();
+    else if (aside) swap(document.getElementById("care-report"), aside.querySelector("#care-report"));
     const wrap = document.getElementById("composer-wrap");
     const freshWrap = fresh.querySelector("#composer-wrap");
     if (wrap.dataset.version !== freshWrap.dataset.version) {
