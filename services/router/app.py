@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +28,7 @@ from services.router.presence import PresenceView
 from services.router.settings import RouterSettings
 from services.router.tables import processed
 from shared.asyncapi import asyncapi_router, declare_published
+from shared.clock import utcnow
 from shared.consumer import Decoded, Guard, batch_subscriber, decode
 from shared.db import (
     PURGE_PROCESSED_BATCH,
@@ -122,15 +123,18 @@ async def _purge_processed_periodically(db: UnitRunner, settings: RouterSettings
         await asyncio.sleep(PURGE_EVERY_S)
 
 
-def create_app(settings: RouterSettings) -> FastAPI:
-    """The router's FastAPI app; the broker starts and stops with it."""
+def create_app(settings: RouterSettings, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """The router's FastAPI app; the broker starts and stops with it (`clock`: now, when each
+    decision is made)."""
     broker = build_broker(settings, client_id="router")
     declare_published(broker, ROUTING, NOTIFICATIONS)
     engine = create_engine(settings.db_url("router"))
     holder = PolicyHolder(settings.policy_file)
     model = load_learned(settings)
     db = UnitRunner(engine, name="router-db")
-    deps = RouterDeps(broker=broker, policies=holder, presence=PresenceView(), db=db, model=model)
+    deps = RouterDeps(
+        broker=broker, policies=holder, presence=PresenceView(), db=db, model=model, clock=clock
+    )
     subscribe(broker, deps, settings)
     DESK_OPEN.set_function(lambda: float(holder.current.is_open(datetime.now(UTC))))
 

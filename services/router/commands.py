@@ -86,12 +86,15 @@ def _command(
     )
 
 
-def _next_open(policy: Policy, received_at: datetime, lang: str) -> str:
-    """When the desk opens next, as a patron reads it ("Monday at 8:00 AM", in Spanish
-    "el lunes a las 8:00 a. m.")."""
+MIN_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def _next_open(policy: Policy, moment: datetime, lang: str) -> str:
+    """When the desk opens next after `moment`, as a patron reads it then ("Monday at 8:00
+    AM", "tomorrow at 8:00 AM", in Spanish "el lunes a las 8:00 a. m.")."""
     if lang != "en":
-        return policy.describe_next_open(received_at, lang)
-    return policy.hours.weekday_phrase(policy.next_open(received_at), received_at)
+        return policy.describe_next_open(moment, lang)
+    return policy.hours.weekday_phrase(policy.next_open(moment), moment)
 
 
 def after_hours_ack_key(conversation_id: str, opening: str | None) -> str:
@@ -108,18 +111,21 @@ def commands_for(
     policy: Policy,
     *,
     opening: str | None = None,
+    now: datetime | None = None,
 ) -> list[NotificationRequested]:
     """The notification commands that follow one routing decision: the staff's first, then
     the patron's (none when the patron left no way to reach them; none in answer to mail a
     mail system sent: an answer to an autoresponder or a bounce reaches nobody, and may loop;
     and none to mail sent to many, a list or a newsletter: an acknowledgement may reach every
     member of the list, RFC 3834 section 2, while staff still read it and answer by hand).
-    `opening` names the conversation's opening the message belongs to (the close before it)."""
+    `opening` names the conversation's opening the message belongs to (the close before it);
+    `now`, when it is decided (the moment "opens tomorrow" is said from; None: its receipt)."""
     out = staff_commands(interaction, decision, policy)
     patron = _patron_recipient(interaction)
     if patron is None or interaction.automatic is not None or interaction.bulk:
         return out
-    for kind, key, context in patron_messages(interaction, decision, policy, opening=opening):
+    messages = patron_messages(interaction, decision, policy, opening=opening, now=now)
+    for kind, key, context in messages:
         out.append(
             _command(
                 kind,
@@ -159,6 +165,7 @@ def patron_messages(
     policy: Policy,
     *,
     opening: str | None = None,
+    now: datetime | None = None,
 ) -> list[PatronMessage]:
     """What the patron is sent, in order: crisis resources, the hand-off, a keyword's reply,
     the after-hours acknowledgement (once per opening of the conversation, in the policy's
@@ -222,7 +229,7 @@ def patron_messages(
         out.append((NotificationKind.KEYWORD_REPLY, derived_id(iid, "keyword"), reply))
     if acknowledging:
         ack = AfterHoursAckContext(
-            next_open=_next_open(policy, interaction.received_at, lang),
+            next_open=_next_open(policy, max(interaction.received_at, now or MIN_TIME), lang),
             ack_text=decision.after_hours_ack,
             lang=lang,
             in_reply_to=answers,

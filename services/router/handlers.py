@@ -29,6 +29,7 @@ from services.router.policy.decision import Decision, DecisionInput
 from services.router.policy.engine import LEARNED_ROUTE, Policy
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
+from shared.clock import utcnow
 from shared.db import processed_among, record_processed
 from shared.events import (
     Action,
@@ -62,6 +63,8 @@ class RouterDeps:
     db: UnitRunner
     """the router's database, one hand-off per unit of work (a batch's lookup, its record)"""
     model: LearnedModel | None = None
+    clock: Callable[[], datetime] = utcnow
+    """Now, aware: the moment a decision is made, which what the patron is told speaks from."""
 
 
 @dataclass
@@ -105,6 +108,7 @@ def decide(
     policy: Policy,
     interaction: InteractionReceived,
     before: Remembered | None = None,
+    now: datetime | None = None,
 ) -> Decision:
     """Apply the model and the batch's policy to one interaction with the current presence
     and what the router remembers of its conversation (`before`: a crisis escalated in it, the
@@ -124,6 +128,7 @@ def decide(
         campus_hint=interaction.campus_hint,
         crisis_conversation=before is not None and before.crisis,
         circulation_emailed=before is not None and before.follows and before.circulation_emailed,
+        decided_at=now,
     )
     return routing.decide(policy, model, inp, online=online)
 
@@ -170,7 +175,8 @@ def plan_interaction(
         return
     key = data.conversation_id
     before = plan.remembered.get(key)
-    decision = decide(deps, plan.policy, data, before)
+    now = deps.clock()  # what the patron is told speaks from now, not from the message's date
+    decision = decide(deps, plan.policy, data, before, now)
     sender = (
         plan.policy.department_of_address(data.patron.contact)
         if data.channel is Channel.EMAIL and data.patron is not None
@@ -193,7 +199,7 @@ def plan_interaction(
     plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
     # a new round (the first message, or the first after a close) is an opening of the
     # conversation, named by the close before it: its after-hours acknowledgement's key
-    commands = commands_for(data, decision, plan.policy, opening=opening_of(before))
+    commands = commands_for(data, decision, plan.policy, opening=opening_of(before), now=now)
     if before is not None and follow_up:
         commands = [threaded(c, before) for c in commands if follow_up_keeps(c, before)]
     if sender is not None:

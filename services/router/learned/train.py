@@ -419,6 +419,7 @@ def train(
         "params": PARAMS,
         "budgets": {"false_escalations": FALSE_ESCALATION_BUDGET, "review": REVIEW_BUDGET},
         "policy_version": policy.version,
+        "routing_version": policy.routing_version,
         "inputs": digest,
         "test_split": "leave one corpus author out; project sets always in training",
         "metrics": {

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from shared.events import Action, Channel
 
 from . import texts
-from .hours import NOTED, note_of
+from .hours import NOTED, note_of, weekly_text
 from .model import DepartmentKind, HoursException, PolicyDoc, TermGroup
 from .normalise import Normaliser
 from .reach import unreachable
@@ -28,11 +28,13 @@ KIND_OF_ACTION = {
 }
 
 
-def text_values(doc: PolicyDoc) -> dict[str, str]:
-    """Placeholders every patron text may use: links and settings."""
+def text_values(doc: PolicyDoc, lang: str = "en") -> dict[str, str]:
+    """Placeholders every patron text may use: links, settings and the week's hours in the
+    text's language (`{weekly_hours}`)."""
     values = dict(doc.links)
     values["sms_reply_window_hours"] = str(doc.settings.sms_reply_window_hours)
     values["crisis_acknowledge_minutes"] = str(doc.settings.crisis_acknowledge_minutes)
+    values["weekly_hours"] = weekly_text(doc.hours.week(), lang)
     return values
 
 
@@ -145,7 +147,7 @@ def _texts(doc: PolicyDoc) -> Iterator[Problem]:
     for word, template in doc.sms_keywords.items():
         yield from _text(template, ("sms_keywords", word), values, True, exceptions=ex)
     for code in doc.languages:
-        yield from _translation(doc, code, values)
+        yield from _translation(doc, code, text_values(doc, code))
 
 
 def _translation(doc: PolicyDoc, code: str, values: dict[str, str]) -> Iterator[Problem]:

@@ -28,6 +28,17 @@ class DecisionInput:
     circulation_emailed: bool = False
     """the message follows up a conversation the circulation managers were emailed about: one
     that names a patron, TCC ID or item goes to them too (a second email)"""
+    decided_at: datetime | None = None
+    """when it is decided (None: when it was received): what the patron is told is read then,
+    so an email that says it was sent last night ("opens tomorrow") or a backlog decided after
+    the opening is not told of a day or a closure already past"""
+
+    @property
+    def moment(self) -> datetime:
+        """The moment the patron's texts speak from: the decision's, never before receipt."""
+        if self.decided_at is None:
+            return self.received_at
+        return max(self.received_at, self.decided_at)
 
     def __post_init__(self) -> None:
         """Refuse a naive timestamp: desk hours need to know the instant."""

@@ -130,11 +130,19 @@ class Policy:
     """One version of the routing policy, compiled once and safe to share between tasks."""
 
     def __init__(
-        self, doc: PolicyDoc, *, version: str, lines: dict[tuple[str | int, ...], int]
+        self,
+        doc: PolicyDoc,
+        *,
+        version: str,
+        lines: dict[tuple[str | int, ...], int],
+        routing_version: str = "",
     ) -> None:
         """Compile a validated document (use load_policy rather than calling this)."""
         self.doc = doc
         self.version = version
+        self.routing_version = routing_version
+        """What decides where a message goes, without the keyword replies' words
+        (`loader.routing_version`): the learned net is trained against it."""
         self.label = doc.label
         self.lines = lines
         self.links: dict[str, str] = dict(doc.links)
@@ -158,24 +166,25 @@ class Policy:
         self._catch_all = next(r for r in reversed(doc.rules) if not r.crisis)
         self._texts = {ENGLISH: self._english(doc, values)}
         for code, tr in doc.languages.items():
+            in_lang = text_values(doc, code)
             self._texts[code] = Texts(
                 {
                     d.id: {
-                        ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                        ch: texts.prerender(t, {**in_lang, "name": d.name, "contact": d.contact})
                         for ch, t in tr.handoff.get(d.id, d.handoff).items()
                     }
                     for d in doc.departments
                 },
                 {
                     d.id: {
-                        ch: texts.prerender(t, {**values, "name": d.name, "contact": d.contact})
+                        ch: texts.prerender(t, {**in_lang, "name": d.name, "contact": d.contact})
                         for ch, t in tr.fallback.items()
                     }
                     for d in doc.departments
                     if d.fallback is not None
                 },
-                {ch: texts.prerender(t, values) for ch, t in tr.after_hours_ack.items()},
-                {k: texts.prerender(t, values) for k, t in tr.sms_keywords.items()},
+                {ch: texts.prerender(t, in_lang) for ch, t in tr.after_hours_ack.items()},
+                {k: texts.prerender(t, in_lang) for k, t in tr.sms_keywords.items()},
             )
         self._learned_routes: dict[tuple[Action, str], Rule] = {}
         carrier = doc.sms_carrier_keywords
@@ -341,7 +350,7 @@ class Policy:
         dept = self._departments[self._keyword_rule.department]
         reply = self._texts[lang].keywords.get(word) or self._confirmation(inp, word, lang)
         if reply and "{" in reply:
-            reply = self._filled(reply, inp.received_at, lang)
+            reply = self._filled(reply, inp.moment, lang)
         # not an overnight ticket whatever the hour: refdesk answered it, staff have nothing to do
         return Decision.model_construct(
             action=Action.ANSWER,
@@ -394,7 +403,7 @@ class Policy:
         dept = self._departments[rule.department]
         handoff = self._texts[decision.lang].handoff[dept.id][inp.channel]
         if "{" in handoff:
-            handoff = self._filled(handoff, inp.received_at, decision.lang)
+            handoff = self._filled(handoff, inp.moment, decision.lang)
         hit = RuleHit.model_construct(rule_id=CIRCULATION_FOLLOW_UP, matched=sorted(found))
         return decision.model_copy(
             update={
@@ -476,12 +485,15 @@ class Policy:
         if live and not staffed:
             fallback = f"ticket: nobody Online in {dept.id}"
             handoff = tx.fallback[dept.id][inp.channel]
-        # staff Online where the message goes answer it now: "closed" would contradict them
-        ack = tx.ack[inp.channel] if overnight and not staffed else None
+        # staff Online where the message goes answer it now: "closed" would contradict them;
+        # nor is a message decided once the desk has opened (an email dated last night, a
+        # backlog) told it is closed: it waits at the top of the queue as an overnight ticket
+        closed_now = overnight and not self.hours.is_open(inp.moment)
+        ack = tx.ack[inp.channel] if closed_now and not staffed else None
         if handoff and "{" in handoff:
-            handoff = self._filled(handoff, inp.received_at, lang)
+            handoff = self._filled(handoff, inp.moment, lang)
         if ack:
-            ack = self._filled(ack, inp.received_at, lang)
+            ack = self._filled(ack, inp.moment, lang)
         if rule.action is Action.ESCALATE_CRISIS:
             priority = Priority.URGENT
         else:

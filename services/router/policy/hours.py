@@ -143,6 +143,34 @@ def _short_clock(t: time) -> str:
     return f"{hour}{minutes}{'am' if t.hour < 12 else 'pm'}"
 
 
+SHORT_DAYS = {
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    # without accents: the texts that carry them are sent by SMS in GSM-7 (one segment)
+    "es": ("lun", "mar", "mie", "jue", "vie", "sab", "dom"),
+}
+CLOSED = {"en": "closed", "es": "cerrado"}
+
+
+def weekly_text(week: Sequence[Sequence[Interval]], lang: str = "en") -> str:
+    """The week's hours as the desk's texts write them, days with the same hours run together:
+    'Mon-Thu 8am-9pm, Fri 8am-5pm, Sat 9am-1pm, Sun closed'; in Spanish 'lun-jue 8am-9pm, ...,
+    dom cerrado' ({weekly_hours}: the HOURS reply follows the policy's `hours:`)."""
+    names = SHORT_DAYS.get(lang, SHORT_DAYS["en"])
+    said = [
+        "/".join(f"{_short_clock(i.open)}-{_short_clock(i.close)}" for i in day)
+        or CLOSED.get(lang, CLOSED["en"])
+        for day in week
+    ]
+    parts, first = [], 0
+    for day in range(1, len(said) + 1):
+        if day < len(said) and said[day] == said[first]:
+            continue
+        days = names[first] if day - 1 == first else f"{names[first]}-{names[day - 1]}"
+        parts.append(f"{days} {said[first]}")
+        first = day
+    return ", ".join(parts)
+
+
 def _spans_text(e: HoursException) -> str:
     """'8am-11pm' or '8am-12pm, 1pm-5pm'."""
     return ", ".join(f"{_short_clock(i.open)}-{_short_clock(i.close)}" for i in e.hours)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import yaml
@@ -67,7 +68,20 @@ def parse_policy(raw: bytes, *, source: str = "<policy>") -> Policy:
         text_out = "\n".join(f"{source}:{ln}: {describe(loc)}: {msg}" for ln, loc, msg in numbered)
         raise PolicyError(text_out, line=numbered[0][0])
     version = hashlib.sha256(raw).hexdigest()[:16]
-    return Policy(doc, version=version, lines=lines)
+    return Policy(doc, version=version, lines=lines, routing_version=routing_version(doc))
+
+
+def routing_version(doc: PolicyDoc) -> str:
+    """A digest of what decides where a message goes: the whole policy but the words of its
+    keyword replies (HOURS, HELP... and their translations; the keywords themselves count).
+    The learned net's thresholds are chosen around what the rules escalate: a rule change
+    needs a retraining, a reworded HOURS reply does not."""
+    data = doc.model_dump(mode="json")
+    data["sms_keywords"] = dict.fromkeys(data["sms_keywords"], "")
+    for translation in data["languages"].values():
+        translation["sms_keywords"] = dict.fromkeys(translation["sms_keywords"], "")
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(canonical).hexdigest()[:16]
 
 
 def _first(item: tuple[int, object, str]) -> int:

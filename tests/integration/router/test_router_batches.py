@@ -168,7 +168,9 @@ async def start_offsets(settings: RouterSettings) -> dict[Any, int]:
 
 @contextlib.asynccontextmanager
 async def running_router(settings: RouterSettings) -> AsyncIterator[None]:
-    app = create_app(settings)
+    # decided within minutes of the night's messages, whenever the tests run: what a patron
+    # is told ("closed right now") is read at the moment of the decision
+    app = create_app(settings, clock=lambda: OVERNIGHT + timedelta(minutes=10))
     async with app.router.lifespan_context(app):
         yield
 

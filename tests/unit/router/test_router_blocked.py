@@ -100,6 +100,7 @@ def plan(policy: Policy, data: InteractionReceived, seen: Assessment | None) -> 
         presence=PresenceView(),
         db=cast(Any, None),
         model=cast(Any, FixedModel(seen)) if seen is not None else None,
+        clock=lambda: data.received_at,  # decided as it arrives
     )
     planned = PublishPlan(policy=policy, done=set())
     plan_interaction(deps, planned, cast(Any, None), data)

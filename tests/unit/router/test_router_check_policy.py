@@ -152,7 +152,7 @@ def test_sms_too_long_is_refused(tmp_path: Path, policy_text: str) -> None:
 
 def test_translated_sms_keyword_must_be_gsm7(policy_text: str) -> None:
     """A Spanish keyword reply is sent by SMS as written: an accent outside GSM-7 is refused."""
-    broken = policy_text.replace("sab 9am-1pm", "sáb 9am-1pm")
+    broken = policy_text.replace("escribirnos en cualquier", "escribirnos el sábado o en cualquier")
     assert broken != policy_text
     with pytest.raises(PolicyError, match="outside GSM-7"):
         parse_policy(broken.encode())

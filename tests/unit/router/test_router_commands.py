@@ -298,3 +298,49 @@ def test_an_opening_after_a_close_has_an_ack_key_of_its_own(policy: Policy) -> N
     assert first == derived_id(data.conversation_id, "after-hours-ack")
     reopened = ack_key("2026-11-24T16:00:00+00:00")
     assert reopened != first and reopened == ack_key("2026-11-24T16:00:00+00:00")
+
+
+SUNDAY_NIGHT = datetime(2026, 11, 2, 5, 30, tzinfo=UTC)  # Sunday Nov 1, 23:30 in Chicago (CST)
+MONDAY_741 = datetime(2026, 11, 2, 13, 41, tzinfo=UTC)  # Monday 07:41, the desk opens at 8
+MONDAY_805 = datetime(2026, 11, 2, 14, 5, tzinfo=UTC)  # Monday 08:05, the desk open
+
+
+def decided_at(
+    policy: Policy, data: InteractionReceived, now: datetime
+) -> tuple[Decision, list[NotificationRequested]]:
+    inp = DecisionInput(
+        channel=data.channel, text=data.text, received_at=data.received_at, decided_at=now
+    )
+    decision = policy.decide(inp, online=None)
+    return decision, commands_for(data, decision, policy, now=now)
+
+
+def test_the_acknowledgement_speaks_from_when_it_is_decided_not_from_the_messages_date(
+    policy: Policy,
+) -> None:
+    """An email that says it was sent on Sunday night, decided on Monday morning (a relay's
+    retry, a backlog): "opens tomorrow" would be Tuesday to the patron reading it Monday (an
+    outside review saw exactly that), so the opening is named from the decision's moment."""
+    data = interaction("Does the library have JSTOR?", Channel.EMAIL, when=SUNDAY_NIGHT)
+    on_arrival, _ = decided_at(policy, data, SUNDAY_NIGHT)
+    assert on_arrival.after_hours_ack and "opens tomorrow at 8:00 AM" in on_arrival.after_hours_ack
+    decision, out = decided_at(policy, data, MONDAY_741)
+    [ack] = [c for c in out if c.kind.value == "after_hours_ack"]
+    assert ack.context["next_open"] == "Monday at 8:00 AM"
+    assert decision.after_hours_ack and "opens today at 8:00 AM" in decision.after_hours_ack
+    assert "tomorrow" not in decision.after_hours_ack
+
+
+def test_a_night_message_decided_once_the_desk_is_open_is_not_told_it_is_closed(
+    policy: Policy,
+) -> None:
+    """Still an overnight ticket (it came in after hours: high priority, on top of the queue),
+    but "we're closed right now" would be false when it is read."""
+    data = interaction("can i renew my book", Channel.SMS, when=SUNDAY_NIGHT)
+    decision, out = decided_at(policy, data, MONDAY_805)
+    assert decision.overnight and decision.priority.value == "high"
+    assert decision.after_hours_ack is None
+    assert "after_hours_ack" not in [c.kind.value for c in out]
+    # a clock behind the message's own time (skew) never moves the moment before it
+    early, _ = decided_at(policy, data, SUNDAY_NIGHT.replace(hour=1))
+    assert early.after_hours_ack and "tomorrow at 8:00 AM" in early.after_hours_ack

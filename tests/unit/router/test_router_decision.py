@@ -8,6 +8,7 @@ import pytest
 from router_support import OPEN
 
 from services.router.policy import DecisionInput, DepartmentKind, Policy
+from services.router.policy.hours import weekly_text
 from services.router.policy.texts import gsm7_length, sms_problem
 from shared.events import Action, Channel
 
@@ -63,6 +64,7 @@ def test_every_sms_text_fits_one_gsm7_segment(policy: Policy) -> None:
             name="Trinity River Campus Library",
             next_open="Wednesday at 12:00 PM",
             hours_exceptions="Closed Dec 24-Jan 3.",
+            weekly_hours=weekly_text(policy.doc.hours.week()),
         )
         assert sms_problem(filled) is None, filled
         length = gsm7_length(filled)

@@ -230,3 +230,29 @@ def test_a_notification_names_the_dated_opening(on_break: Policy) -> None:
     assert _next_open(on_break, tuesday, "en") == "Monday, January 4 at 8:00 AM"
     friday_night = datetime(2026, 10, 2, 22, 0, tzinfo=CHI)
     assert _next_open(on_break, friday_night, "en") == "Saturday at 9:00 AM"
+
+
+def test_the_hours_reply_follows_the_weekly_hours_the_policy_keeps(policy_text: str) -> None:
+    """HOURS and HORARIO say the week as `hours:` has it ({weekly_hours}): an operator who
+    changed Friday to a half day had the desk close at noon while HOURS still said 5pm (an
+    outside review)."""
+    friday = '  friday:    [{open: "08:00", close: "17:00"}]'
+    assert friday in policy_text
+    summer = parse_policy(
+        policy_text.replace(
+            friday,
+            '  friday:    [{open: "08:00", close: "12:00"}, {open: "13:00", close: "15:30"}]',
+        )
+        .replace("  sunday:    []", '  sunday:    [{open: "13:00", close: "17:00"}]')
+        .encode()
+    )
+    monday = datetime(2026, 12, 7, 10, 0, tzinfo=CHI)
+    english = summer.decide(DecisionInput(Channel.SMS, "HOURS", monday)).keyword_reply or ""
+    assert english.startswith(
+        "Reference desk hours (Central): Mon-Thu 8am-9pm, Fri 8am-12pm/1pm-3:30pm, "
+        "Sat 9am-1pm, Sun 1pm-5pm. "
+    )
+    spanish = summer.decide(DecisionInput(Channel.SMS, "HORARIO", monday)).keyword_reply or ""
+    assert "lun-jue 8am-9pm, vie 8am-12pm/1pm-3:30pm, sab 9am-1pm, dom 1pm-5pm." in spanish
+    assert gsm7_length(spanish) is not None  # one GSM-7 text, as written
+    assert not summer.is_open(datetime(2026, 12, 11, 12, 30, tzinfo=CHI))  # the routing agrees

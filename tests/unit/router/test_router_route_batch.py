@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from tests.fakes import FakeBroker
 
 OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
 OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
+DECIDED = OVERNIGHT + timedelta(minutes=10)
+"""When the tests' batches are decided, whenever the tests run (the desk still closed)."""
 RENEWAL = "can i renew my book"
 CRISIS = "I don't feel safe and I've been thinking about hurting myself"
 
@@ -63,6 +65,7 @@ def deps(broker: FakeBroker, engine: AsyncEngine, policy: Policy) -> Iterator[Ro
         policies=PolicyHolder(default_policy_path(), policy),
         presence=PresenceView(),
         db=db,
+        clock=lambda: DECIDED,
     )
     db.close()
 
@@ -451,6 +454,7 @@ async def test_two_openings_in_one_batch_and_on_another_replica_keep_their_keys(
             policies=deps.policies,
             presence=PresenceView(),
             db=other,
+            clock=lambda: DECIDED,
         )
         await route_batch(replica, batch)
     finally:

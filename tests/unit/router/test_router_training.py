@@ -37,7 +37,20 @@ def test_retraining_reproduces_the_committed_weights() -> None:
 
 
 def test_model_was_trained_with_the_committed_rules() -> None:
-    """The thresholds are chosen around what the rules escalate: retrain after a rule change."""
+    """The thresholds are chosen around what the rules escalate: retrain after a rule change
+    (anything but the words of a keyword reply, `loader.routing_version`)."""
     from services.router.policy import default_policy_path, load_policy
 
-    assert META["policy_version"] == load_policy(default_policy_path()).version
+    assert META["routing_version"] == load_policy(default_policy_path()).routing_version
+
+
+def test_the_routing_version_ignores_only_the_keyword_replies_words(policy_text: str) -> None:
+    from services.router.policy import parse_policy
+
+    shipped = parse_policy(policy_text.encode())
+    reworded = parse_policy(policy_text.replace("Text your question any time.", "Ask us.").encode())
+    assert reworded.version != shipped.version
+    assert reworded.routing_version == shipped.routing_version
+    hours = '  friday:    [{open: "08:00", close: "17:00"}]'
+    changed = parse_policy(policy_text.replace(hours, hours.replace("17:00", "12:00")).encode())
+    assert changed.routing_version != shipped.routing_version
