@@ -189,6 +189,10 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
         conv.crisis, conv.crisis_at = True, data.decided_at
     if crisis:
         conv.crisis_kinds = crisis_kinds(data, conv.crisis_kinds)
+        if not conv.care_alert_failed:  # its outcome may have come before the conversation
+            conv.care_alert_failed = await transcript.care_alert_refused(
+                session, conv.conversation_id
+            )
     if crisis and conv.state == "closed" and data.decided_at > (conv.closed_at or data.decided_at):
         # a crisis decided after the close (a crisis statement in a patron's automatic reply,
         # which reopens nothing itself) is never left in a closed conversation

@@ -195,6 +195,31 @@ def known(session: AsyncSession) -> Iterator[Mapping[str, Any]]:
     return (row for row in _unit(session).lines.values() if row is not None)
 
 
+async def care_alert_refused(session: AsyncSession, conversation_id: str) -> bool:
+    """Whether the conversation's latest CARE Team alert was refused for good or bounced, as
+    this unit of work sees its lines (its own writes included). Read when a crisis decision
+    reaches a conversation: the alert's outcome may have been applied before the conversation
+    existed (events of several topics, in any order), when no row could carry the flag."""
+    stored = await session.execute(
+        select(_LINES).where(
+            _LINES.c.conversation_id == conversation_id, _LINES.c.kind == CARE_ALERT_KIND
+        )
+    )
+    unit = _unit(session)
+    alerts: dict[str, Mapping[str, Any]] = {
+        row["id"]: dict(row) for row in stored.mappings() if row["id"] not in unit.lines
+    }
+    alerts.update(
+        (row["id"], row)
+        for row in known(session)
+        if row["conversation_id"] == conversation_id and row["kind"] == CARE_ALERT_KIND
+    )
+    if not alerts:
+        return False
+    latest = max(alerts.values(), key=lambda row: row["at"])
+    return latest["delivery_state"] in (DeliveryState.FAILED.value, UNDELIVERED)
+
+
 async def line(session: AsyncSession, entry_id: str) -> Mapping[str, Any] | None:
     """A transcript line as this unit of work sees it (its own writes included)."""
     unit = _unit(session)

@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, bearer
 
-from services.status.handlers import Assigning, apply
+from services.status.handlers import Assigning, apply, apply_batch
 from services.status.models import Conversation
 from services.status.sweep import flag_unsent_care_alerts
 from shared.events import (
@@ -274,3 +274,73 @@ async def test_a_flag_left_by_an_outcome_applied_meanwhile_is_cleared_by_the_nex
     assert (await api_row(client, scene.CRISIS))["care_alert_unsent"] is True
     assert await sweep(sessions, at=timedelta(0)) == 1
     assert (await api_row(client, scene.CRISIS))["care_alert_unsent"] is False
+
+
+async def test_a_refused_care_team_alert_flags_a_crisis_whose_conversation_came_after_it(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The alert's outcome applied before the conversation existed (events of several topics
+    in any order: the notifier's outcome in the same poll batch as, or a batch before, the
+    patron's message and the router's decision) had found no row to flag, and the crisis sat
+    at the top of the queue as if the CARE Team knew (an outside probe, one crisis of 8)."""
+    at = T0 - timedelta(minutes=5.9)
+    refused = NotificationDelivered(
+        idempotency_key=scene.CARE_ALERT_KEY,
+        conversation_id=scene.CRISIS,
+        kind=NotificationKind.CRISIS_ALERT,
+        channel=Channel.EMAIL,
+        state=DeliveryState.FAILED,
+        reason="rejected 554 5.7.1",
+        at=at + timedelta(seconds=2),
+    )
+    arrived = scene.message(
+        scene.CRISIS,
+        Channel.CHAT,
+        "i dont want to be here anymore. i have been saving up pills",
+        minutes_ago=6,
+        contact="chat-visitor-77",
+    )
+    decided = scene.routed(scene.CRISIS, Channel.CHAT, minutes_ago=6, crisis=True)
+    async with sessions() as session:  # one poll batch, the outcome first
+        items = [("o-1", refused), ("a-1", scene.care_alert_asked(at)), ("m-1", arrived)]
+        await apply_batch(session, [*items, ("r-1", decided)], assigning=Assigning())
+        await session.commit()
+    assert (await api_row(client, scene.CRISIS))["care_alert_failed"] is True
+    # in another batch, before: the same
+    other = scene.CRISIS + "-2"
+    async with sessions() as session:
+        later = refused.model_copy(update={"conversation_id": other, "idempotency_key": "k2"})
+        await apply_batch(session, [("o-2", later)], assigning=Assigning())
+        await session.commit()
+    assert await api_status(client, other) == 404
+    async with sessions() as session:
+        items = [
+            ("m-2", arrived.model_copy(update={"conversation_id": other, "interaction_id": "i2"})),
+            ("r-2", decided.model_copy(update={"conversation_id": other, "decision_id": "d2"})),
+        ]
+        await apply_batch(session, items, assigning=Assigning())
+        await session.commit()
+    assert (await api_row(client, other))["care_alert_failed"] is True
+    # an alert that went out is no reason for the flag
+    sent = scene.CRISIS + "-3"
+    async with sessions() as session:
+        ok = refused.model_copy(
+            update={
+                "conversation_id": sent,
+                "idempotency_key": "k3",
+                "state": DeliveryState.SENT,
+                "reason": None,
+            }
+        )
+        items = [
+            ("o-3", ok),
+            ("m-3", arrived.model_copy(update={"conversation_id": sent, "interaction_id": "i3"})),
+            ("r-3", decided.model_copy(update={"conversation_id": sent, "decision_id": "d3"})),
+        ]
+        await apply_batch(session, items, assigning=Assigning())
+        await session.commit()
+    assert (await api_row(client, sent))["care_alert_failed"] is False
+
+
+async def api_status(client: httpx.AsyncClient, cid: str) -> int:
+    return (await client.get(f"/conversations/{cid}", headers=bearer("mgarcia"))).status_code
