@@ -43,8 +43,10 @@ from services.notifier.errors import (
     PermanentError,
     PermanentSendError,
     RateLimited,
+    SettingsRefused,
     TransientSendError,
     UncertainSendError,
+    Unconfirmed,
 )
 from services.notifier.lanes import LaneWake
 from services.notifier.ledger_work import LedgerWork
@@ -241,6 +243,9 @@ class Deliverer:
         except AuthenticationFailed as exc:
             await self._refused(entry, exc)
             return
+        except Unconfirmed as exc:
+            await self._unconfirmed(entry, out, exc, began)
+            return
         except Exception as exc:  # transient by default: the relay or network failed
             FAILURES.labels(reason="transient", **labels).inc()
             if cmd.kind in CRISIS_KINDS:
@@ -363,6 +368,47 @@ class Deliverer:
             self._recipient_key = await self.work.run(recipients.ledger_key)
         return self._recipient_key
 
+    async def _unconfirmed(
+        self, entry: ledger.Entry, out: Outgoing | None, exc: Unconfirmed, began: datetime
+    ) -> None:
+        """The relay took the whole email and did not confirm it: it may reach the patron, and
+        every resend is another copy. Sent again no sooner than REFDESK_SMTP_UNCONFIRMED_WAIT_S
+        (a relay that scans mail may take minutes: RFC 5321 allows ten for that reply), and
+        given up after REFDESK_SMTP_UNCONFIRMED_COPIES, said as "may have arrived" (a relay that
+        answered after 45 s every time had one staff reply reach the patron six times, and
+        would have gone on)."""
+        cmd = entry.command
+        labels = {"kind": cmd.kind.value, "channel": cmd.channel.value}
+        FAILURES.labels(reason="unconfirmed", **labels).inc()
+        if cmd.kind in CRISIS_KINDS:
+            CRISIS_FAILURES.inc()
+        copies = int((entry.progress or {}).get("unconfirmed", 0)) + 1
+        if copies >= self.settings.smtp_unconfirmed_copies:
+            error = f"the relay took {copies} copies without confirming one: {exc}"
+            await self._dead(entry, out, error, "unconfirmed")
+            return
+        RETRIES.labels(**labels).inc()
+        delay_s = max(self.backoff_s(entry.attempts + 1), self.settings.smtp_unconfirmed_wait_s)
+        delay_s = random.uniform(delay_s, delay_s * 1.2)
+        await self.work.submit(
+            ledger_outcomes.retry_later(
+                entry.key,
+                delay_s=delay_s,
+                error=str(exc),
+                in_doubt_since=began,
+                progress={"unconfirmed": copies},
+            )
+        )
+        log.warning(
+            "the relay did not confirm an email; sent again later",
+            extra={
+                "conversation_id": cmd.conversation_id,
+                "kind": cmd.kind.value,
+                "copies": copies,
+                "retry_in_s": round(delay_s, 1),
+            },
+        )
+
     async def _refused(self, entry: ledger.Entry, exc: AuthenticationFailed) -> None:
         """The provider refused our credentials: loud, and retried at the longest backoff
         without using up the attempts, until an operator fixes them."""
@@ -381,10 +427,15 @@ class Deliverer:
                 counts=False,
             )
         )
+        what = (
+            "does not offer what the notifier's settings require (STARTTLS or AUTH)"
+            if isinstance(exc, SettingsRefused)
+            else "refused the notifier's credentials"
+        )
         log.error(
-            "the %s provider refused the notifier's credentials; the notification waits and is "
-            "retried until they are fixed",
+            "the %s provider %s; the notification waits and is retried until they are fixed",
             cmd.channel.value,
+            what,
             extra={
                 "conversation_id": cmd.conversation_id,
                 "kind": cmd.kind.value,

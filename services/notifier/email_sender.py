@@ -6,8 +6,9 @@ weak, 535 credentials invalid, 538 encryption required), which are ``Authenticat
 rotated or mistyped password is fixed by an operator while the mail waits, not a reason to drop
 it. Network trouble (refused connection, timeout, disconnect, TLS handshake failure) is
 transient: the message is fine, the environment is not. A server that lacks a required extension
-(STARTTLS, AUTH) is a configuration error and permanent. Exception text from aiosmtplib names no
-addresses.
+(STARTTLS, AUTH) is a configuration error, ``SettingsRefused``: the mail waits for an operator,
+as for refused credentials. A timeout or a lost connection after the whole message was sent is
+``Unconfirmed``: the relay may have it. Exception text from aiosmtplib names no addresses.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
-from services.notifier.errors import AuthenticationFailed, PermanentSendError, TransientSendError
+from services.notifier.errors import (
+    AuthenticationFailed,
+    PermanentSendError,
+    SettingsRefused,
+    TransientSendError,
+    Unconfirmed,
+)
 from services.notifier.mime import Email
 
 log = logging.getLogger(__name__)
@@ -96,10 +103,12 @@ def classify(exc: Exception) -> TransientSendError | PermanentSendError:
         return PermanentSendError(reason, code=code, status=status)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return _by_code(exc.code, f"smtp {type(exc).__name__}", exc.message)
-    if isinstance(exc, aiosmtplib.SMTPNotSupported) or type(exc) is aiosmtplib.SMTPException:
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):  # SMTPUTF8, for this message's address
+        return PermanentSendError(f"the relay cannot take this message: {exc}")
+    if type(exc) is aiosmtplib.SMTPException:
         # aiosmtplib raises the bare base class only for a client/server mismatch: STARTTLS or
-        # AUTH required by the settings but not offered by the server.
-        return PermanentSendError(f"smtp settings do not match the server: {exc}")
+        # AUTH required by the settings but not offered by the server (today, at least)
+        return SettingsRefused(f"smtp settings do not match the server: {exc}")
     if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
         return TransientSendError("smtp timeout")
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPConnectError | OSError):
@@ -109,8 +118,21 @@ def classify(exc: Exception) -> TransientSendError | PermanentSendError:
 
 @dataclass
 class _Session:
-    smtp: aiosmtplib.SMTP
+    smtp: _Client
     idle_since: float
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, knowing whether the transaction got as far as DATA: a timeout or a
+    lost connection from then on may leave the message with the relay (`Unconfirmed`). A
+    timeout waiting for DATA's 354 counts too: the client cannot tell it from one after the
+    message, and the difference is only how cautious the retry is."""
+
+    data_began = False
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.data_began = True
+        return await super().data(message, **kwargs)
 
 
 class SmtpSender:
@@ -133,9 +155,9 @@ class SmtpSender:
         self._reaper: asyncio.TimerHandle | None = None
         self._quitting: set[asyncio.Task[None]] = set()
 
-    def _client(self) -> aiosmtplib.SMTP:
+    def _client(self) -> _Client:
         s = self._settings
-        return aiosmtplib.SMTP(
+        return _Client(
             hostname=s.host,
             port=s.port,
             username=s.username,
@@ -156,6 +178,9 @@ class SmtpSender:
         try:
             async with self._slots:
                 refused = await self._transact(mail)
+        except Unconfirmed as exc:
+            log.warning("smtp send unconfirmed message_id=%s error=%s", message_id, exc)
+            raise
         except (aiosmtplib.SMTPException, OSError) as exc:  # before ValueError: TLS errors are both
             error = classify(exc)
             log.warning("smtp send failed message_id=%s error=%s", message_id, error)
@@ -191,6 +216,7 @@ class SmtpSender:
     ) -> dict[str, Any]:
         """Send on one session: kept after a success, closed or retired after anything else."""
         smtp = session.smtp
+        smtp.data_began = False
         try:
             if connect:
                 await smtp.connect()
@@ -204,8 +230,11 @@ class SmtpSender:
                 mail_options=options,
                 timeout=self._settings.send_timeout,
             )
-        except ConnectionError:
+        except OSError as exc:  # a timeout, a lost connection, TLS
             smtp.close()
+            if smtp.data_began:  # and not sent again at once on a fresh session (`_transact`)
+                reason = f"the relay did not confirm the message: {type(exc).__name__}"
+                raise Unconfirmed(reason) from exc
             raise
         except Exception:
             self._retire(session)

@@ -124,3 +124,17 @@ class TemplateInvalid(PermanentError):
 class BodyTooLong(PermanentSendError):
     """Twilio error 21617: the body is over the Messages API's length limit. The SMS lane sends
     the rest of the text in smaller parts; it is permanent only when no smaller part helps."""
+
+
+class SettingsRefused(AuthenticationFailed):
+    """The mail relay does not offer what the notifier's settings require (STARTTLS, AUTH): an
+    operator's fix, as refused credentials are, so the mail waits for it (retried, never given
+    up for it, logged at ERROR and counted) rather than being dropped. A relay that failed to
+    load its certificate stops offering STARTTLS and had every email, CARE Team alerts
+    included, given up on at its first attempt."""
+
+
+class Unconfirmed(UncertainSendError):
+    """The relay took the whole message and did not confirm it in time (no reply after the
+    message's final dot, or the connection lost there): it may have it, and a second copy may
+    reach the patron (with the same Message-ID)."""

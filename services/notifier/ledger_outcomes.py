@@ -69,7 +69,8 @@ class Outcome:
     """PENDING: the provider asked us to wait (a rate limit): no lane's recovery pulls this
     retry forward before its time (`not_before`)."""
     progress: dict[str, Any] | None = None
-    """SENT: the parts of an SMS sent in parts (kept with the row)."""
+    """SENT: the parts of an SMS sent in parts (kept with the row); PENDING: an email's copies
+    the relay took without confirming them ({"unconfirmed": n})."""
 
 
 def sent(
@@ -94,11 +95,14 @@ def retry_later(
     in_doubt_since: datetime | None = None,
     counts: bool = True,
     held: bool = False,
+    progress: dict[str, Any] | None = None,
 ) -> Outcome:
     """A transient failure: try again after delay_s. `in_doubt_since`: when the attempt began,
     if it may have reached the provider; `counts`: False for a failure that must not use up
     the attempts (the provider refused the credentials); `held`: True when the provider asked
-    for the wait (a rate limit), which a lane's recovery must not cut short."""
+    for the wait (a rate limit), which a lane's recovery must not cut short; `progress`: what
+    the row keeps of the attempts (an email's copies the relay took unconfirmed), or None to
+    keep what it has."""
     return Outcome(
         key,
         PENDING,
@@ -107,6 +111,7 @@ def retry_later(
         in_doubt_since=in_doubt_since,
         counts=counts,
         held=held,
+        progress=progress,
     )
 
 
@@ -178,6 +183,7 @@ _RETRY_LATER = (
         ),
         # a rate limit's wait: the retry's time, which no recovery pulls forward (else null)
         not_before=bindparam("floor", type_=UTCDateTime()),
+        progress=func.coalesce(_PROGRESS, ledger.c.progress),
     )
 )
 # An SMS part went out: the row records it, nothing is in doubt, and its lease is renewed for
@@ -247,6 +253,7 @@ def apply_outcomes(
             "inc": 1 if o.counts else 0,
             "doubt": o.in_doubt_since,
             "floor": at if o.held else None,
+            "progress": o.progress,
         }
 
     retries = [retry(o) for o in outcomes if o.state == PENDING]

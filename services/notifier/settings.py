@@ -40,6 +40,19 @@ class NotifierSettings(CommonSettings):
         "timeout there sends the email again); with REFDESK_SMTP_TIMEOUT_S under "
         "REFDESK_LEASE_S",
     )
+    smtp_unconfirmed_wait_s: float = Field(
+        300.0,
+        gt=0,
+        description="an email the relay took without confirming it (no reply after the "
+        "message, or the connection lost there) is sent again no sooner than this: each resend "
+        "may be another copy for the patron",
+    )
+    smtp_unconfirmed_copies: int = Field(
+        3,
+        ge=1,
+        description="copies of one email the relay may take without confirming any before "
+        "refdesk gives it up, said as possibly arrived",
+    )
     smtp_idle_timeout_s: float = Field(
         5.0,
         gt=0,

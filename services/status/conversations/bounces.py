@@ -87,6 +87,11 @@ REPLY_CODES = {
 }
 """RFC 5321's refusals, in the desk's words, when no enhanced status code says more."""
 RELAY_GAVE_UP = "the mail relay kept failing and refdesk stopped trying"
+RELAY_UNCONFIRMED = (
+    "the mail relay took it several times without confirming it: it may have arrived, more "
+    "than once"
+)
+"""An email the relay took whole and never confirmed, given up after a few copies."""
 """An email still failing (the relay down, or deferring it) when its retries ran out."""
 
 
@@ -104,6 +109,8 @@ def refusal(short: str | None) -> str | None:
         return REPLY_CODES.get(code, f"refused by the receiving mail system ({code})")
     if short.startswith("retries exhausted"):
         return RELAY_GAVE_UP
+    if short == "unconfirmed":
+        return RELAY_UNCONFIRMED
     return short
 
 

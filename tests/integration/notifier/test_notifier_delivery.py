@@ -282,3 +282,31 @@ async def test_an_erasure_blanks_the_conversations_messages_and_they_stay_sent_o
         ]
         == 1
     )
+
+
+async def test_a_relay_that_never_confirms_in_time_gets_a_few_copies_then_it_is_given_up(
+    configure: Configure, relay: SmtpRelay, producer: KafkaBroker
+) -> None:
+    """A relay that takes the whole message and answers its end after the notifier's timeout
+    (one that scans mail, overloaded) had been sent a new copy at every retry, every 40 s, with
+    no end (an outside probe: six copies of one staff reply). The copies are spaced by
+    REFDESK_SMTP_UNCONFIRMED_WAIT_S and stop after REFDESK_SMTP_UNCONFIRMED_COPIES: the
+    email is given up as "unconfirmed", and the next email, answered in time, goes out."""
+    settings = await configure(
+        smtp_send_timeout_s=0.5, smtp_unconfirmed_wait_s=1.0, smtp_unconfirmed_copies=3
+    )
+    slow = command(recipient="slow.scanner@my.tccd.edu")
+    relay.handler.pause_for[slow.recipient] = 2.0
+    labels = {"kind": "survey", "channel": "email"}
+    unconfirmed = metric("refdesk_notification_failures_total", reason="unconfirmed", **labels)
+    async with running(settings) as client:
+        await send(producer, slow)
+        await settled(client, sent=0, dead=1, timeout=60)
+        following = command()
+        await send(producer, following)
+        await delivered_once(relay, following, settings.message_id_domain)
+        await settled(client, sent=1, dead=1)
+    began = [rcpt for step, rcpt in relay.handler.timeline if step == "begin"]
+    assert began.count(slow.recipient) == 3  # three copies reached DATA, and no more
+    failures = metric("refdesk_notification_failures_total", reason="unconfirmed", **labels)
+    assert failures - unconfirmed == 3

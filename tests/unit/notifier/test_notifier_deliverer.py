@@ -19,7 +19,12 @@ from sqlalchemy.exc import DBAPIError
 
 from services.notifier import ledger_outcomes, ledger_work, tables
 from services.notifier.delivery import Deliverer
-from services.notifier.errors import PermanentSendError, TransientSendError
+from services.notifier.errors import (
+    PermanentSendError,
+    SettingsRefused,
+    TransientSendError,
+    Unconfirmed,
+)
 from services.notifier.messages import make_message_id
 from services.notifier.outcomes import announcement_id
 from services.notifier.outgoing import Adapters
@@ -401,3 +406,59 @@ async def test_a_relay_outage_past_the_attempts_waits_for_the_relay_not_dead_let
         assert failed.reason.startswith("retries exhausted")
     finally:
         await desk.deliverer.close()
+
+
+async def test_an_email_the_relay_takes_without_confirming_is_resent_slowly_and_a_few_times(
+    desk: Desk,
+) -> None:
+    """A relay that answered the end of every message after 45 s (its timeout 40 s) got a new
+    copy at every retry, every 40 s and with no end: one staff reply reached the patron six
+    times (an outside probe). Each resend is another copy in the patron's inbox: it waits at
+    least REFDESK_SMTP_UNCONFIRMED_WAIT_S, and after REFDESK_SMTP_UNCONFIRMED_COPIES the email is
+    given up, said as possibly arrived."""
+    cmd = reply()
+    lost = [Unconfirmed("the relay did not confirm the message: SMTPReadTimeoutError")]
+    desk.email.failures.extend(lost * desk.settings.smtp_unconfirmed_copies)
+    await desk.deliverer.record([cmd])
+    for copy in range(1, desk.settings.smtp_unconfirmed_copies):
+        await desk.drain()
+        assert desk.outcomes() == []  # not final: it may come back confirmed
+        desk.clock.advance(desk.settings.backoff_max_s + 1)  # a normal retry's wait: not yet
+        await desk.drain()
+        assert len(desk.email.failures) == desk.settings.smtp_unconfirmed_copies - copy
+        desk.clock.advance(desk.settings.smtp_unconfirmed_wait_s * 1.2)
+    await desk.drain()
+    [outcome] = desk.outcomes()
+    assert (outcome.state, outcome.reason) == (DeliveryState.FAILED, "unconfirmed")
+    assert desk.email.failures == [] and desk.email.sent == []
+
+
+async def test_a_confirmed_resend_after_an_unconfirmed_copy_is_sent(desk: Desk) -> None:
+    cmd = reply()
+    desk.email.failures.append(Unconfirmed("the relay did not confirm the message: timeout"))
+    await desk.deliverer.record([cmd])
+    await desk.drain()
+    desk.clock.advance(desk.settings.smtp_unconfirmed_wait_s * 1.2)
+    await desk.drain()
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.SENT and len(desk.email.sent) == 1
+
+
+async def test_a_relay_without_the_starttls_the_settings_require_keeps_the_mail_waiting(
+    desk: Desk,
+) -> None:
+    """A relay that stopped offering STARTTLS (one that could not load its certificate) had
+    every email, CARE Team alerts included, given up on at its first attempt: like refused
+    credentials, it is an operator's fix, and the mail waits for it."""
+    cmd = reply()
+    desk.email.failures.extend(
+        [SettingsRefused("smtp settings do not match the server: no STARTTLS")] * 3
+    )
+    await desk.deliverer.record([cmd])
+    for _ in range(3):
+        await desk.drain()
+        desk.clock.advance(desk.settings.backoff_max_s + 1)
+    assert desk.outcomes() == [] and desk.publisher.on(NOTIFICATIONS.dlq_name) == []
+    await desk.drain()
+    [outcome] = desk.outcomes()
+    assert outcome.state is DeliveryState.SENT

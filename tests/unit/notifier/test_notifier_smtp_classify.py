@@ -6,7 +6,12 @@ import aiosmtplib
 import pytest
 
 from services.notifier.email_sender import classify
-from services.notifier.errors import AuthenticationFailed, PermanentSendError, TransientSendError
+from services.notifier.errors import (
+    AuthenticationFailed,
+    PermanentSendError,
+    SettingsRefused,
+    TransientSendError,
+)
 
 
 def _refused(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
@@ -39,7 +44,8 @@ def _refused(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
         (ConnectionRefusedError(111, "refused"), TransientSendError, None),
         (TimeoutError(), TransientSendError, None),
         (aiosmtplib.SMTPNotSupported("no SMTPUTF8"), PermanentSendError, None),
-        (aiosmtplib.SMTPException("STARTTLS extension not supported"), PermanentSendError, None),
+        # the relay does not offer what the settings require: the mail waits for an operator
+        (aiosmtplib.SMTPException("STARTTLS extension not supported"), SettingsRefused, None),
     ],
 )
 def test_classify(exc: Exception, expected: type[Exception], code: int | None) -> None:

@@ -794,6 +794,11 @@ async def test_a_reply_the_carrier_did_not_deliver_leaves_the_patron_waiting(
         ("rejected 554 5.7.1", "refused by the receiving mail system"),
         ("rejected 559", "refused by the receiving mail system (559)"),
         ("retries exhausted 421", "the mail relay kept failing and refdesk stopped trying"),
+        (
+            "unconfirmed",
+            "the mail relay took it several times without confirming it: it may have arrived, "
+            "more than once",
+        ),
         ("invalid context", "invalid context"),
     ],
 )
