@@ -428,7 +428,8 @@ class Deliverer:
             )
         )
         what = (
-            "does not offer what the notifier's settings require (STARTTLS or AUTH)"
+            "does not accept the notifier's settings (the relay's STARTTLS or AUTH, the sending "
+            "number or the account)"
             if isinstance(exc, SettingsRefused)
             else "refused the notifier's credentials"
         )

@@ -127,11 +127,12 @@ class BodyTooLong(PermanentSendError):
 
 
 class SettingsRefused(AuthenticationFailed):
-    """The mail relay does not offer what the notifier's settings require (STARTTLS, AUTH): an
-    operator's fix, as refused credentials are, so the mail waits for it (retried, never given
-    up for it, logged at ERROR and counted) rather than being dropped. A relay that failed to
-    load its certificate stops offering STARTTLS and had every email, CARE Team alerts
-    included, given up on at its first attempt."""
+    """The provider refuses the notifier's own settings, not the message: a mail relay that does
+    not offer the STARTTLS or AUTH they require, a From number or account Twilio does not know
+    as the notifier's. An operator's fix, as refused credentials are, so the messages wait for
+    it (retried, never given up for it, logged at ERROR and counted) rather than being dropped:
+    a relay that failed to load its certificate stops offering STARTTLS, and every email, CARE
+    Team alerts included, had been given up on at its first attempt."""
 
 
 class Unconfirmed(UncertainSendError):

@@ -39,6 +39,7 @@ from services.notifier.errors import (
     BodyTooLong,
     PermanentSendError,
     RateLimited,
+    SettingsRefused,
     TransientSendError,
     UncertainSendError,
 )
@@ -53,6 +54,12 @@ AUTH_CODES = frozenset({20003, 20403, 70051})
 """Twilio codes of a refused credential or account: 20003 Permission Denied (bad SID/token,
 deleted key, suspended account), 20403 Forbidden (account suspended or closed), 70051
 Authorization Failed."""
+SETTINGS_CODES = frozenset({20404, 21212, 21606, 21659, 21660, 21703})
+"""Twilio codes that refuse the notifier's own settings, not the message: 20404 the account or
+messaging service in the URL not found, 21212 an invalid From number, 21606 a From number not
+SMS-capable on the account, 21659 and 21660 a From number that is not the account's, 21703 a
+messaging service without numbers. Every text fails alike until an operator fixes the
+settings, so they wait for that (`SettingsRefused`), as refused credentials do."""
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 """Transport failures before the request left: no message can have been created."""
 LOOKUP_PAGE = 50
@@ -280,6 +287,8 @@ def _error_for(
         return TransientSendError(reason, code=status)
     if status == 401 or (status == 403 and (twilio_code is None or twilio_code in AUTH_CODES)):
         return AuthenticationFailed(reason, code=status)
+    if twilio_code in SETTINGS_CODES or (status == 404 and twilio_code is None):
+        return SettingsRefused(reason, code=status)
     if twilio_code == TOO_LONG:
         return BodyTooLong(reason, code=status, provider_code=twilio_code)
     return PermanentSendError(reason, code=status, provider_code=twilio_code)

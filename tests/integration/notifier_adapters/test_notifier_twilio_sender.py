@@ -16,6 +16,7 @@ from services.notifier.errors import (
     AuthenticationFailed,
     BodyTooLong,
     PermanentSendError,
+    SettingsRefused,
     TransientSendError,
     UncertainSendError,
 )
@@ -110,6 +111,23 @@ async def test_client_errors_are_permanent(twilio: FakeTwilio, client: Client, s
         await _sender(twilio, client).send(to=TO, body="x", idempotency_key="k-4")
     assert info.value.code == status
     assert "21211" in str(info.value) and TO not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, 21606), (400, 21659), (400, 21212), (404, 20404), (404, None)]
+)
+async def test_a_refusal_of_the_notifiers_own_number_or_account_waits_for_an_operator(
+    twilio: FakeTwilio, client: Client, status: int, code: int | None
+) -> None:
+    """A From number Twilio does not know as the account's (after a number change), or an
+    account SID it cannot find, fails every text alike: each had been given up on at its first
+    attempt, crisis resources included (an outside probe). They wait, as for refused
+    credentials, until the settings are fixed."""
+    body = {"status": status, "message": "The From phone number is not valid."}
+    twilio.respond_next(status, body | ({"code": code} if code else {}))
+    with pytest.raises(SettingsRefused) as info:
+        await _sender(twilio, client).send(to=TO, body="x", idempotency_key="k-4b")
+    assert info.value.code == status and TO not in str(info.value)
 
 
 async def test_non_json_error_is_still_classified(twilio: FakeTwilio, client: Client) -> None:
