@@ -9,7 +9,9 @@ SMS_OPT_IN; each is recorded here, keyed by its idempotency key (a replay change
 against the number's keyed hash (recipients.py: never the number). The number's latest change
 decides: every text to a number whose latest change is an opt-out is settled as refused with
 Twilio's own code for it (21610), whatever its conversation or kind, except the one
-confirmation the opt-out names (the policy's STOP reply, when it has one).
+confirmation the opt-out names (the policy's STOP reply, when it has one). Twilio's own 21610
+to a text is recorded as an opt-out too (`provider_opt_out`): a STOP Twilio keeps that refdesk
+never saw.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ _RECORD = {
     .returning(sms_consent.c.idempotency_key)
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
+_LATEST_AT = (
+    select(sms_consent.c.recorded_at)
+    .where(sms_consent.c.recipient_hash == bindparam("rh"))
+    .order_by(sms_consent.c.id.desc())
+    .limit(1)
+)
 _LATEST = (
     select(sms_consent.c.opted_out, sms_consent.c.confirmation_key)
     .where(sms_consent.c.recipient_hash == bindparam("rh"))
@@ -70,3 +78,30 @@ def refuses(conn: Connection, *, recipient_hash: str, key: str) -> bool:
     if latest is None or not latest.opted_out:
         return False
     return bool(latest.confirmation_key != key)
+
+
+def provider_opt_out(
+    conn: Connection,
+    *,
+    recipient_hash: str,
+    key: str,
+    conversation_id: str,
+    since: datetime,
+    now: datetime,
+) -> bool:
+    """Record an opt-out Twilio told of (its 21610 to the text `key`: the number unsubscribed at
+    Twilio, a STOP refdesk never saw) unless the number's consent changed since `since`, when
+    the refused attempt began (a START recorded meanwhile is the newer word). True if
+    recorded; recorded once per text."""
+    latest = conn.execute(_LATEST_AT, {"rh": recipient_hash}).first()
+    if latest is not None and latest.recorded_at >= since:
+        return False
+    row = {
+        "idempotency_key": f"provider-opt-out:{key}",
+        "recipient_hash": recipient_hash,
+        "opted_out": True,
+        "confirmation_key": None,
+        "conversation_id": conversation_id,
+        "recorded_at": now,
+    }
+    return bool(list(conn.scalars(_RECORD[conn.dialect.name], [row])))

@@ -78,6 +78,9 @@ from shared.topics import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
+OPTED_OUT_AT_TWILIO = 21610
+"""Twilio's "Attempt to send to unsubscribed recipient"."""
+
 CRISIS_KINDS = {
     NotificationKind.CRISIS_ALERT,
     NotificationKind.CRISIS_REESCALATION,
@@ -235,6 +238,15 @@ class Deliverer:
             return
         except PermanentError as exc:
             code = exc.provider_code if isinstance(exc, PermanentSendError) else None
+            if cmd.channel is Channel.SMS and code == OPTED_OUT_AT_TWILIO:
+                # Twilio keeps an opt-out of its own (a STOP refdesk never saw): remembered, so
+                # the number's next text is settled here, with no dead letter nor a page for it
+                await self._opted_out_at_provider(entry, since=began)
+                await self._dead(
+                    entry, out, str(exc), "opted out", error_code=code, dead_letter=False
+                )
+                FAILURES.labels(reason="opted_out", **labels).inc()
+                return
             await self._dead(entry, out, f"permanent: {exc}", reason_class(exc), error_code=code)
             FAILURES.labels(reason="permanent", **labels).inc()
             if cmd.kind in CRISIS_KINDS:  # refused for good: RefdeskCrisisNotificationFailing
@@ -352,6 +364,21 @@ class Deliverer:
         recipient = recipients.recipient_hash(entry.command.recipient, await self._key())
         return await self.work.run(
             functools.partial(consent.refuses, recipient_hash=recipient, key=entry.key)
+        )
+
+    async def _opted_out_at_provider(self, entry: ledger.Entry, *, since: datetime) -> None:
+        """Record Twilio's own opt-out of the entry's number (its 21610), unless the number's
+        consent changed since the attempt began (a START read meanwhile stands)."""
+        recipient = recipients.recipient_hash(entry.command.recipient, await self._key())
+        await self.work.run(
+            functools.partial(
+                consent.provider_opt_out,
+                recipient_hash=recipient,
+                key=entry.key,
+                conversation_id=entry.command.conversation_id,
+                since=since,
+                now=self.now(),
+            )
         )
 
     async def _sms_ids_taken(self, recipient: str, since: datetime) -> set[str]:

@@ -5,15 +5,19 @@ replayed STOP or START changes nothing. And the HELP reply as the patron reads i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+import functools
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from deliverer_fakes import LEASE_S
+from deliverer_fakes import LEASE_S, refuse
 from sms_lane import Lane
+from sqlalchemy.engine import Connection
 
-from services.notifier import tables
+from services.notifier import recipients, tables
+from services.notifier.consent import provider_opt_out
+from services.notifier.errors import PermanentSendError
 from services.notifier.outgoing import build
 from services.notifier.settings import NotifierSettings
 from services.router.commands import commands_for
@@ -310,3 +314,48 @@ def test_ayuda_gets_one_reply_with_the_rates_in_spanish() -> None:
     text = build(cmd, NotifierSettings(run_dir=Path("/tmp"))).text
     assert text.count("TCC Library") == 1 and text.count("STOP") == 1
     assert "Pueden aplicarse tarifas de mensajes y datos" in text
+
+
+async def test_an_opt_out_twilio_keeps_is_remembered_without_a_dead_letter(lane: Lane) -> None:
+    """Twilio enforces a STOP of its own (one refdesk never saw: texted to the number before
+    refdesk, or to another app of the account): its 21610 had been a dead letter, and a page,
+    for every text after it (an outside probe). The first is remembered as the number's
+    opt-out, and the number's next texts are settled here, until it texts START."""
+    unsubscribed = PermanentSendError("twilio http 400 error 21610", code=400, provider_code=21610)
+    lane.sms.steps.append(refuse(unsubscribed))
+    await lane.deliverer.record([staff_reply("reply-1")])
+    await lane.later(1)
+    assert outcome_of(lane, "reply-1") == REFUSED
+    await lane.deliverer.record([staff_reply("reply-2")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1"]  # the second never reached Twilio
+    assert outcome_of(lane, "reply-2") == REFUSED
+    assert lane.publisher.on(NOTIFICATIONS.dlq_name) == []
+    await lane.deliverer.record([start(), staff_reply("reply-3")])
+    await lane.later(1)
+    assert lane.sms.attempts == ["reply-1", "reply-3"]
+    assert outcome_of(lane, "reply-3")[0] is DeliveryState.SENT
+
+
+async def test_a_start_read_while_twilio_refused_the_text_stands(lane: Lane) -> None:
+    """The number's START recorded after the refused attempt began is the newer word: Twilio's
+    refusal is not recorded over it (one that began after it is)."""
+    await lane.deliverer.record([start()])
+    key = await lane.deliverer.db(recipients.ledger_key)
+    number = recipients.recipient_hash(PATRON, key)
+
+    def refused_since(since: datetime, text: str) -> Callable[[Connection], bool]:
+        return functools.partial(
+            provider_opt_out,
+            recipient_hash=number,
+            key=text,
+            conversation_id="conv-1",
+            since=since,
+            now=lane.clock(),
+        )
+
+    earlier = lane.clock() - timedelta(seconds=1)
+    assert await lane.deliverer.db(refused_since(earlier, "reply-1")) is False
+    later = lane.clock() + timedelta(seconds=1)
+    assert await lane.deliverer.db(refused_since(later, "reply-2")) is True
+    assert await lane.deliverer.db(refused_since(later, "reply-2")) is False  # once per text
