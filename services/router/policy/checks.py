@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.clock import DESK_TZ
 from shared.events import Action, Channel
 
 from . import texts
@@ -226,6 +227,13 @@ def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
         ZoneInfo(doc.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         found.append((("timezone",), f"unknown timezone {doc.timezone!r}"))
+    else:
+        if doc.timezone != DESK_TZ.key:
+            # the console, the reports and staff emails read times in shared.clock.DESK_TZ: a
+            # policy in another zone would open and close the desk by hours they do not show
+            found.append(
+                (("timezone",), f"the desk's times are {DESK_TZ.key}: {doc.timezone!r} differs")
+            )
     if not any(doc.hours.week()):
         found.append((("hours",), "desk hours have no opening interval"))
     found += _overlapping_exceptions(doc)

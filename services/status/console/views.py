@@ -104,12 +104,14 @@ def desk_time(at: datetime | str | None, now: datetime) -> str:
 
 
 def dated_time(at: datetime | str | None) -> str:
-    """A date and time in desk time that reads the same on any day, for a printed record:
-    "Feb 26, 2025, 9:00 AM"."""
+    """A date and time in desk time that reads the same on any day, for a printed record, with
+    its zone: "Feb 26, 2025, 9:00 AM CST" (the repeated hour of a November night reads in
+    order, 1:50 AM CDT before 1:05 AM CST)."""
     if at is None:
         return ""
     when = moment(at).astimezone(DESK_TZ)
-    return f"{when:%b} {when.day}, {when.year}, {when.strftime('%I:%M %p').lstrip('0')}"
+    clock = when.strftime("%I:%M %p").lstrip("0")
+    return f"{when:%b} {when.day}, {when.year}, {clock} {when.tzname()}"
 
 
 def full_time(at: datetime | str | None) -> str:

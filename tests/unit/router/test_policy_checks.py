@@ -123,6 +123,10 @@ def _unknown_timezone(d: Doc) -> None:
     d["timezone"] = "America/Fort_Worth"
 
 
+def _another_timezone(d: Doc) -> None:
+    d["timezone"] = "America/Denver"
+
+
 def _never_open(d: Doc) -> None:
     d["hours"] = {day: [] for day in d["hours"]}
 
@@ -253,6 +257,13 @@ CASES: list[tuple[str, Callable[[Doc], None], Callable[[Doc], Loc], str]] = [
         _unknown_timezone,
         lambda d: ("timezone",),
         "unknown timezone 'America/Fort_Worth'",
+    ),
+    (
+        # the console, reports and staff emails read the desk's times in America/Chicago
+        "a timezone other than the desk's",
+        _another_timezone,
+        lambda d: ("timezone",),
+        "the desk's times are America/Chicago: 'America/Denver' differs",
     ),
     (
         "desk never open",

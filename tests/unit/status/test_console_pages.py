@@ -301,6 +301,14 @@ def test_times_read_in_desk_time(at: datetime, expected: str) -> None:
     assert views.desk_time(at, T0) == expected
 
 
+def test_a_printed_time_names_its_zone_so_the_repeated_november_hour_reads_in_order() -> None:
+    """The records page's times are read on paper, any day: with the zone, 1:50 AM CDT is
+    before 1:05 AM CST (without it, an outside review read them out of order)."""
+    first = views.dated_time(datetime(2026, 11, 1, 6, 50, tzinfo=UTC))
+    second = views.dated_time(datetime(2026, 11, 1, 7, 5, tzinfo=UTC))
+    assert (first, second) == ("Nov 1, 2026, 1:50 AM CDT", "Nov 1, 2026, 1:05 AM CST")
+
+
 @pytest.mark.parametrize(
     ("size", "expected"),
     [(0, "0 bytes"), (1, "1 byte"), (812, "812 bytes"), (2048, "2.0 KB"), (48213, "47 KB")],
