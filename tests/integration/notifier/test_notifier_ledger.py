@@ -156,7 +156,8 @@ async def test_the_ledgers_updates_and_sweeps_read_their_rows_not_every_pending_
         for statement, values in (
             (
                 ledger_outcomes._RETRY_LATER,
-                {"k": keys[0], "at": now, "err": "451", "inc": 1, "doubt": None, "floor": None},
+                {"k": keys[0], "at": now, "err": "451", "inc": 1, "doubt": None, "floor": None}
+                | {"progress": None},
             ),
             (
                 ledger_outcomes._MARK_SENT,
