@@ -589,6 +589,12 @@ class CrisisReescalationContext(_StaffAlertContext):
     )
     patron_lang: str | None = Field(None, description=_PATRON_LANG)
     crisis_kinds: list[str] = Field(default_factory=list, description=_CRISIS_KINDS)
+    care_report_filed_by: str | None = Field(
+        None, description="who recorded filing the CARE Team incident report (display name)"
+    )
+    care_report_filed_at: str | None = Field(
+        None, description="when they recorded it: an ISO time (shown in desk time)"
+    )
 
 
 class SafetyReviewAlertContext(_StaffAlertContext):

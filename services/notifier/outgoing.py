@@ -57,7 +57,7 @@ class Outgoing:
         )
 
 
-LOCAL_TIME_KEYS = ("detected_at", "alerted_at")
+LOCAL_TIME_KEYS = ("detected_at", "alerted_at", "care_report_filed_at")
 """Context keys that are times staff read: given as ISO timestamps, shown in desk time."""
 
 

@@ -325,13 +325,14 @@ async def on_acknowledged(
 async def on_care_report(
     session: AsyncSession, data: CareReportFiled, _assigning: Assigning
 ) -> None:
-    """The CARE Team's incident report filed: the first record stands."""
+    """The CARE Team's incident report filed: the earliest record stands, in whatever order a
+    replica or a rebuild reads them."""
     conv = await rows.get(session, ConversationRow, data.conversation_id)
     if conv is None:
         return
-    if conv.care_report_at is None:
+    if conv.care_report_at is None or data.at < conv.care_report_at:
         conv.care_report_at, conv.care_report_by = data.at, data.staff_id
-    await transcript.on_care_report(session, conv, data)
+        await transcript.on_care_report(session, conv, data)
 
 
 async def on_converted(

@@ -159,7 +159,8 @@ async def due_reescalations(
     supervisors = await supervisors_to_alert(session=session) if rows else []
     if not supervisors:
         return [], []
-    names = await _names(session, {c.assignee for c in rows if c.assignee})
+    staff = {c.assignee for c in rows if c.assignee} | {c.care_report_by for c in rows}
+    names = await _names(session, {s for s in staff if s})
     alerts = [
         NotificationRequested(
             idempotency_key=_reescalation_key(conv, sup.id),
@@ -202,6 +203,10 @@ def _reescalation(
         patron_lang=conv.lang,
         attempt=conv.reescalations + 1,
         crisis_kinds=conv.crisis_kinds.split(",") if conv.crisis_kinds else [],
+        care_report_filed_by=names.get(conv.care_report_by, conv.care_report_by)
+        if conv.care_report_by
+        else None,
+        care_report_filed_at=conv.care_report_at.isoformat() if conv.care_report_at else None,
     )
 
 

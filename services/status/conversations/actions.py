@@ -432,12 +432,23 @@ async def care_report_filed(
 ) -> Outcome:
     """Record that the actor filed the CARE Team's incident report on this conversation's
     patron (open or closed: the report is often filed after the chat ends). The first record
-    stands; a second says nothing new and publishes nothing."""
+    stands; a second says nothing new and publishes nothing. The record is written only where
+    the row has none, in one statement: two librarians pressing it at once on two replicas had
+    both been told they filed it, and two events published (an outside review)."""
     conv = await get(session=session, conversation_id=conversation_id)
     await check(Act.CARE_REPORT, actor, conv, session)
     events: list[tuple[str, BaseModel]] = []
-    if conv.care_report_at is None:
-        conv.care_report_at, conv.care_report_by = now, actor.id
+    first = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.conversation_id == conv.conversation_id,
+            Conversation.care_report_at.is_(None),
+        )
+        .values(care_report_at=now, care_report_by=actor.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(conv, ["care_report_at", "care_report_by"])
+    if getattr(first, "rowcount", 0) == 1:
         event = CareReportFiled(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
         await transcript.on_care_report(session, conv, event)
         events.append((DESK.name, event))

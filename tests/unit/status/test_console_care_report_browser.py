@@ -35,7 +35,7 @@ async def test_the_librarian_records_filing_the_care_report(
         assert await serious_violations(page) == []
         await button.click()
         await expect(page.locator("#action-status")).to_contain_text(
-            "Recorded: you filed the CARE Team incident report."
+            "Recorded: the CARE Team incident report is marked as filed."
         )
         filed = aside.locator(".care-report-filed")
         await expect(filed).to_contain_text("CARE Team report filed by Maria Garcia, Today")

@@ -694,6 +694,30 @@ async def test_filing_the_care_report_is_recorded_once_by_whoever_sees_the_conve
     assert missing.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_two_librarians_recording_the_care_report_at_once_make_one_record(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Pressed at the same moment on two replicas, both had been told they filed it and two
+    events went out (an outside review): the record is written only where the row has none.
+    Here one action reads the conversation, the other replica records it meanwhile, then the
+    first one writes."""
+    await arrive(sessions, "cr-race", channel=Channel.CHAT, department="care-team", crisis=True)
+    mgarcia = Actor(id="mgarcia", role="staff", departments=("reference",))
+    async with sessions() as session:
+        stale = await session.get(Conversation, "cr-race")  # read before the other replica wrote
+        assert stale is not None and stale.care_report_at is None
+        other = await client.post("/conversations/cr-race/care-report", headers=bearer("jnguyen"))
+        assert other.json()["care_report"]["filed_by"] == "jnguyen"
+        outcome = await actions.care_report_filed(
+            session=session, conversation_id="cr-race", actor=mgarcia, now=T0
+        )
+        await session.commit()
+    assert outcome.events == [] and outcome.conv.care_report_by == "jnguyen"
+    view = (await client.get("/conversations/cr-race", headers=bearer("mgarcia"))).json()
+    assert view["care_report"]["filed_by"] == "jnguyen"
+
+
 async def test_search_by_words_contact_and_date(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],

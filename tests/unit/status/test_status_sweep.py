@@ -238,5 +238,23 @@ async def test_a_reescalation_is_an_email_the_notifier_can_build(session: AsyncS
     assert "Language:     English" in email.text
     # what the router saw, as the CARE Team's first alert said it (it had been left out)
     assert "Detected as:  suicide or self-harm; violence" in email.text
+    assert "If no CARE Team incident report has been filed yet, file one" in email.text
     assert "https://desk.example.edu/dashboard/c/c-care" in email.text
     assert CARE in email.text
+
+
+async def test_a_reescalation_says_who_filed_the_care_report(session: AsyncSession) -> None:
+    """Recorded at the desk, the report is in the reminder: "file one" had gone on asking
+    after a librarian had filed it (an outside review)."""
+    await _online(session, "lokafor")
+    filed = T0 + timedelta(seconds=100)
+    session.add(_crisis("c-filed", care_report_at=filed, care_report_by="mgarcia"))
+    await session.flush()
+    _, alerts = await due_reescalations(
+        session=session, now=T0 + timedelta(seconds=60), ack_timeout_s=30, care_report_url=CARE
+    )
+    email = build(alerts[0], NotifierSettings(console_url="https://desk.example.edu"))
+    assert "CARE report:  filed by Maria Garcia at " in email.text
+    assert "The CARE Team incident report is filed" in email.text
+    assert "file one" not in email.text
+    assert "acknowledged after 1 minute." in email.text  # one minute, not "1 minutes"

@@ -9,7 +9,7 @@
     claim: "Claimed: the conversation is yours.",
     release: "Given back to the queue: anyone who staffs its department may claim it.",
     acknowledge: "Crisis acknowledged. The other actions are open now.",
-    "care-report": "Recorded: you filed the CARE Team incident report.",
+    "care-report": "Recorded: the CARE Team incident report is marked as filed.",
   };
   const PENDING = {
     claim: "Claiming…",
