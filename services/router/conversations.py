@@ -27,14 +27,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.router.tables import conversations
-from shared.events import ConversationClosed, NotificationKind, NotificationRequested
+from shared.events import (
+    ConversationClosed,
+    NotificationKind,
+    NotificationRequested,
+    derived_id,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,12 @@ class Remembered:
     circulation_key: str | None = None
     """the idempotency key of the circulation managers' first email in this round: a second
     one (more details) threads under it"""
+    crisis_alerted_at: datetime | None = None
+    """when the CARE Team was last alerted about it (and the patron sent crisis resources)"""
+    review_alerted_at: datetime | None = None
+    """when the desk was last alerted to read it (a possible crisis)"""
+    circulation_named: str | None = None
+    """a digest of what the circulation managers' last email about it named"""
 
     @property
     def follows(self) -> bool:
@@ -78,22 +89,51 @@ def opening_of(before: Remembered | None) -> str | None:
 CIRCULATION_FIELDS = ("patron_name", "tcc_id", "item")
 """What makes a circulation email worth sending again: a name, a TCC ID or an item."""
 
+REALERT_AFTER = timedelta(minutes=10)
+"""A follow-up's crisis alert and resources, or its safety-review alert, go out again only
+this long after the last one about the conversation: the first reached the CARE Team and the
+desk, the conversation is on top of every queue, its new messages show on the console at once,
+and a crisis nobody acknowledges is re-escalated; one patron texting 200 times in a minute had
+sent the CARE Team 31 alerts and the patron 31 crisis texts (an outside review)."""
 
-def follow_up_keeps(command: NotificationRequested, before: Remembered) -> bool:
+
+def circulation_named(command: NotificationRequested) -> str | None:
+    """A digest of what a circulation email names (None: it names nothing)."""
+    named = [str(command.context.get(name) or "") for name in CIRCULATION_FIELDS]
+    if not any(named):
+        return None
+    return derived_id("circulation-named", *named)
+
+
+def follow_up_keeps(command: NotificationRequested, before: Remembered, now: datetime) -> bool:
     """Whether a follow-up's command is sent: not a second hand-off or after-hours
     acknowledgement (staff may be in the conversation already), not a second circulation
-    email that names nothing (no patron name, TCC ID or item: "do I have to pay a fine?"
-    after the first), not a safety review of a conversation already escalated as a crisis;
-    everything else (a crisis's alert and resources, a keyword's reply, a circulation email
-    with details) as for a first message."""
+    email that names nothing new (no patron name, TCC ID or item, or the same as the last:
+    "do I have to pay a fine?" after the first, the same message again), not a safety review
+    of a conversation already escalated as a crisis, not a crisis's alert and resources or a
+    safety review within REALERT_AFTER of the last; everything else (a keyword's reply, a
+    circulation email with new details) as for a first message."""
     if command.kind in (NotificationKind.HANDOFF, NotificationKind.AFTER_HOURS_ACK):
         return False
     if command.kind is NotificationKind.CIRCULATION_EMAIL:
-        named = any(command.context.get(name) for name in CIRCULATION_FIELDS)
-        return named or not before.circulation_emailed
+        named = circulation_named(command)
+        if named is None:
+            return not before.circulation_emailed
+        return named != before.circulation_named
+    if command.kind in (NotificationKind.CRISIS_ALERT, NotificationKind.CRISIS_RESOURCES):
+        return _due(before.crisis_alerted_at, now)
     if command.kind is NotificationKind.SAFETY_REVIEW_ALERT:
-        return not before.crisis
+        return not before.crisis and _due(before.review_alerted_at, now)
     return True
+
+
+def _due(last: datetime | None, now: datetime) -> bool:
+    return last is None or now - last >= REALERT_AFTER
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """A stored time, aware (SQLite hands back naive UTC)."""
+    return at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def threaded(command: NotificationRequested, before: Remembered) -> NotificationRequested:
@@ -120,6 +160,9 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             c.asked,
             c.last_close,
             c.circulation_key,
+            c.crisis_alerted_at,
+            c.review_alerted_at,
+            c.circulation_named,
         ).where(c.conversation_id.in_(sorted(set(ids))))
     )
     return {
@@ -131,6 +174,9 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             asked=row.asked,
             last_close=row.last_close,
             circulation_key=row.circulation_key,
+            crisis_alerted_at=_aware(row.crisis_alerted_at),
+            review_alerted_at=_aware(row.review_alerted_at),
+            circulation_named=row.circulation_named,
         )
         for row in rows
     }
@@ -148,6 +194,9 @@ def save(conn: Connection, changed: Iterable[tuple[str, Remembered]]) -> None:
             "asked": state.asked,
             "last_close": state.last_close,
             "circulation_key": state.circulation_key,
+            "crisis_alerted_at": state.crisis_alerted_at,
+            "review_alerted_at": state.review_alerted_at,
+            "circulation_named": state.circulation_named,
         }
         for conversation_id, state in dict(changed).items()
     ]
@@ -170,6 +219,9 @@ def _upsert(dialect: str) -> Any:
                 "asked",
                 "last_close",
                 "circulation_key",
+                "crisis_alerted_at",
+                "review_alerted_at",
+                "circulation_named",
             )
         },
     )

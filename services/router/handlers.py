@@ -18,6 +18,7 @@ from services.router import conversations, routing, tables
 from services.router.commands import commands_for, survey_for
 from services.router.conversations import (
     Remembered,
+    circulation_named,
     close_token,
     follow_up_keeps,
     opening_of,
@@ -184,8 +185,14 @@ def plan_interaction(
     )
     if sender is not None:  # one of the desk's own departments wrote (not a patron)
         decision = plan.policy.desk_mail(decision, sender)
-    if data.blocked and decision.action is not Action.ESCALATE_CRISIS:
-        # a blocklisted contact reaches the desk only through a crisis net (rules or model)
+    if (
+        data.blocked
+        and decision.action is not Action.ESCALATE_CRISIS
+        and not decision.safety_review
+    ):
+        # a blocklisted contact reaches the desk only through a crisis net (rules or model),
+        # its review flag included: "I'm outside the library waiting for you" from a blocked
+        # harasser had been dropped with nobody told (an outside review)
         plan.dropped.append(data.interaction_id)
         return
     if data.automatic is not None and decision.action is not Action.ESCALATE_CRISIS:
@@ -201,7 +208,7 @@ def plan_interaction(
     # conversation, named by the close before it: its after-hours acknowledgement's key
     commands = commands_for(data, decision, plan.policy, opening=opening_of(before), now=now)
     if before is not None and follow_up:
-        commands = [threaded(c, before) for c in commands if follow_up_keeps(c, before)]
+        commands = [threaded(c, before) for c in commands if follow_up_keeps(c, before, now)]
     if sender is not None:
         # nothing goes back to a department's mailbox (an acknowledgement or crisis resources
         # to the circulation managers); a crisis it reports still alerts the CARE Team
@@ -210,9 +217,12 @@ def plan_interaction(
         plan.add(NOTIFICATIONS.name, command, key=key, event_id=command.idempotency_key)
     plan.decided.append((event, data, decision))
     crisis = decision.action is Action.ESCALATE_CRISIS
-    emailed = next(
-        (c.idempotency_key for c in commands if c.kind is NotificationKind.CIRCULATION_EMAIL), None
-    )
+    circulation = next((c for c in commands if c.kind is NotificationKind.CIRCULATION_EMAIL), None)
+    emailed = circulation.idempotency_key if circulation is not None else None
+    kinds = {c.kind for c in commands}
+    alerted = now if NotificationKind.CRISIS_ALERT in kinds else None
+    reviewed = now if NotificationKind.SAFETY_REVIEW_ALERT in kinds else None
+    named = circulation_named(circulation) if circulation is not None else None
     asked = decision.sms_keyword is None
     if before is not None and follow_up:
         after = replace(
@@ -222,6 +232,9 @@ def plan_interaction(
             circulation_key=before.circulation_key or emailed,
             closed=False,
             asked=before.asked or asked,
+            crisis_alerted_at=alerted or before.crisis_alerted_at,
+            review_alerted_at=reviewed or before.review_alerted_at,
+            circulation_named=named or before.circulation_named,
         )
     else:
         after = Remembered(
@@ -231,6 +244,9 @@ def plan_interaction(
             circulation_key=emailed,
             asked=asked,
             last_close=opening_of(before),
+            crisis_alerted_at=alerted,
+            review_alerted_at=reviewed,
+            circulation_named=named,
         )
     plan.remember(key, after)
 

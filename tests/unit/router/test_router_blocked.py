@@ -115,7 +115,9 @@ def sent(planned: PublishPlan) -> list[Any]:
 BLOCKED = [
     # text, assessment, routed?
     ("can i renew my book", None, False),
-    ("can i renew my book", assessment(0.5, review=True), False),
+    # the safety net's review flag reaches the desk too: "I'm outside the library waiting for
+    # you" from a blocked harasser had been dropped with nobody told (an outside review)
+    ("I'm outside the library waiting for you", assessment(0.5, review=True), True),
     ("I want to kill myself", None, True),
     ("see you all on the other side", assessment(0.97, escalate=True, review=True), True),
 ]
@@ -125,12 +127,14 @@ BLOCKED = [
 def test_blocked_contacts_reach_the_desk_only_through_a_crisis_net(
     policy: Policy, text: str, seen: Assessment | None, routed: bool
 ) -> None:
-    """A blocklisted contact's message is routed only when rules or model escalate it."""
+    """A blocklisted contact's message is routed only when rules or model escalate it or
+    flag it for review."""
     data = interaction(text, blocked=True)
     planned = plan(policy, data, seen)
     if routed:
         decided = sent(planned)[0]
-        assert isinstance(decided, RoutingDecided) and decided.action is Action.ESCALATE_CRISIS
+        assert isinstance(decided, RoutingDecided)
+        assert decided.action is Action.ESCALATE_CRISIS or decided.safety_review
         assert planned.dropped == []
     else:
         assert planned.records == [] and planned.dropped == [data.interaction_id]

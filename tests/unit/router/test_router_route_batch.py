@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.router.conversations import Remembered, follow_up_keeps
+from services.router.conversations import Remembered, circulation_named, follow_up_keeps
 from services.router.handlers import CONSUMER, RouterDeps, route_batch
 from services.router.policy import Policy, default_policy_path
 from services.router.policy.holder import PolicyHolder
@@ -39,6 +39,9 @@ from tests.fakes import FakeBroker
 OPEN_HOURS = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
 OVERNIGHT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # a Wednesday, 02:00 in Chicago
 DECIDED = OVERNIGHT + timedelta(minutes=10)
+NOW = OPEN_HOURS + timedelta(hours=1)
+SOON = NOW - timedelta(minutes=3)
+LONG_AGO = NOW - timedelta(minutes=30)
 """When the tests' batches are decided, whenever the tests run (the desk still closed)."""
 RENEWAL = "can i renew my book"
 CRISIS = "I don't feel safe and I've been thinking about hurting myself"
@@ -221,7 +224,8 @@ async def test_a_follow_up_sends_no_second_hand_off_or_circulation_email(
     laters = [
         interaction("also can i renew the other one", conversation=renewal),
         interaction(FINE, conversation=lost),
-        interaction(LOST, conversation=lost),
+        interaction(LOST, conversation=lost),  # the same again: nothing new to email
+        interaction(LOST.replace("1984", "Beloved"), conversation=lost),
     ]
     if one_batch:
         await route_batch(deps, [item(i) for i in firsts + laters])
@@ -229,8 +233,9 @@ async def test_a_follow_up_sends_no_second_hand_off_or_circulation_email(
         await route_batch(deps, [item(i) for i in firsts])
         await route_batch(deps, [item(i) for i in laters])
     assert kinds(broker, renewal) == ["handoff"]
-    # the fine question names nothing; the lost book again names the patron and the item;
-    # the patron is told once that the circulation managers will contact them
+    # the fine question names nothing, nor does the same lost-book message again (the
+    # managers have it); a second book names something new; the patron is told once that
+    # the circulation managers will contact them
     assert kinds(broker, lost) == ["circulation_email", "handoff", "circulation_email"]
     # the second threads under the first (the notifier derives its Message-ID from the key)
     emails = [
@@ -244,7 +249,7 @@ async def test_a_follow_up_sends_no_second_hand_off_or_circulation_email(
     assert not first["follow_up"] and first["handoff_text"]
     assert [d["follow_up"] for d in follow_ups] == [True]
     assert follow_ups[0]["handoff_text"] is None
-    assert [d["follow_up"] for d in decisions(broker, lost)] == [False, True, True]
+    assert [d["follow_up"] for d in decisions(broker, lost)] == [False, True, True, True]
 
 
 async def test_a_crisis_in_a_follow_up_is_escalated_in_full(
@@ -313,19 +318,59 @@ def _command(kind: NotificationKind, **context: str) -> NotificationRequested:
         (NotificationKind.SAFETY_REVIEW_ALERT, Remembered(OPEN_HOURS, crisis=True), False),
         (NotificationKind.CRISIS_ALERT, Remembered(OPEN_HOURS, crisis=True), True),
         (NotificationKind.CRISIS_RESOURCES, Remembered(OPEN_HOURS, crisis=True), True),
+        # within REALERT_AFTER of the last alert: the CARE Team and the patron were told
+        (
+            NotificationKind.CRISIS_ALERT,
+            Remembered(OPEN_HOURS, crisis=True, crisis_alerted_at=SOON),
+            False,
+        ),
+        (
+            NotificationKind.CRISIS_RESOURCES,
+            Remembered(OPEN_HOURS, crisis=True, crisis_alerted_at=SOON),
+            False,
+        ),
+        (
+            NotificationKind.CRISIS_ALERT,
+            Remembered(OPEN_HOURS, crisis=True, crisis_alerted_at=LONG_AGO),
+            True,
+        ),
+        (
+            NotificationKind.SAFETY_REVIEW_ALERT,
+            Remembered(OPEN_HOURS, review_alerted_at=SOON),
+            False,
+        ),
+        (
+            NotificationKind.SAFETY_REVIEW_ALERT,
+            Remembered(OPEN_HOURS, review_alerted_at=LONG_AGO),
+            True,
+        ),
+        # a review alert minutes before is no reason to hold the CARE Team's first alert
+        (NotificationKind.CRISIS_ALERT, Remembered(OPEN_HOURS, review_alerted_at=SOON), True),
         (NotificationKind.KEYWORD_REPLY, Remembered(OPEN_HOURS), True),
         (NotificationKind.AFTER_HOURS_ACK, Remembered(OPEN_HOURS), False),
     ],
 )
 def test_what_a_follow_up_sends(kind: NotificationKind, before: Remembered, sent: bool) -> None:
-    assert follow_up_keeps(_command(kind), before) is sent
+    assert follow_up_keeps(_command(kind), before, NOW) is sent
 
 
 @pytest.mark.parametrize("field", ["patron_name", "tcc_id", "item"])
 def test_a_second_circulation_email_is_sent_when_it_names_something(field: str) -> None:
     emailed = Remembered(OPEN_HOURS, circulation_emailed=True)
     command = _command(NotificationKind.CIRCULATION_EMAIL, **{field: "x"})
-    assert follow_up_keeps(command, emailed)
+    assert follow_up_keeps(command, emailed, NOW)
+
+
+def test_a_circulation_email_naming_the_same_as_the_last_is_not_sent_again() -> None:
+    """The same lost-book message twelve times had emailed the circulation managers twelve
+    times, each with the same name, TCC ID and item (an outside review)."""
+    command = _command(NotificationKind.CIRCULATION_EMAIL, tcc_id="2223334", item="Dune")
+    emailed = Remembered(
+        OPEN_HOURS, circulation_emailed=True, circulation_named=circulation_named(command)
+    )
+    assert not follow_up_keeps(command, emailed, NOW)
+    more = _command(NotificationKind.CIRCULATION_EMAIL, tcc_id="2223334", item="Beloved")
+    assert follow_up_keeps(more, emailed, NOW)
 
 
 async def test_a_crisis_conversation_stays_a_follow_up_after_its_close_and_gets_no_survey(
@@ -625,3 +670,37 @@ async def test_a_crisis_a_desk_department_reports_still_alerts_the_care_team(
     await route_batch(deps, [item(report)])
     assert decisions(broker, "email-writing-center")[0]["action"] == "escalate_crisis"
     assert kinds(broker, "email-writing-center") == ["crisis_alert"]  # nothing to their mailbox
+
+
+async def test_a_flood_of_one_patrons_crisis_messages_alerts_once_in_a_while(
+    engine: AsyncEngine, broker: FakeBroker, policy: Policy
+) -> None:
+    """One number texting the same crisis words 20 times in two minutes, in several batches:
+    the CARE Team is alerted and the patron sent the resources once, and again only once
+    REALERT_AFTER has passed since (a flood had sent 31 of each in a minute, an outside
+    review); every message is still decided, an escalation each."""
+    clock = {"now": OPEN_HOURS}
+    db = UnitRunner(engine, name="router-flood")
+    flood = RouterDeps(
+        broker=broker,  # type: ignore[arg-type]
+        policies=PolicyHolder(default_policy_path(), policy),
+        presence=PresenceView(),
+        db=db,
+        clock=lambda: clock["now"],
+    )
+    conversation = f"sms-{uuid.uuid4()}"
+    try:
+        for second in range(0, 120, 6):
+            clock["now"] = OPEN_HOURS + timedelta(seconds=second)
+            text = interaction(CRISIS, conversation=conversation, when=clock["now"])
+            await route_batch(flood, [item(text)])
+        clock["now"] = OPEN_HOURS + timedelta(minutes=11)
+        later = interaction(CRISIS, conversation=conversation, when=clock["now"])
+        await route_batch(flood, [item(later)])
+    finally:
+        db.close()
+    kinds = [c["data"]["kind"] for c in broker.on(NOTIFICATIONS.name)]
+    assert kinds.count("crisis_alert") == 2 and kinds.count("crisis_resources") == 2
+    decisions = broker.on(ROUTING.name)
+    assert len(decisions) == 21
+    assert {d["data"]["action"] for d in decisions} == {"escalate_crisis"}
