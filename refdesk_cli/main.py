@@ -511,13 +511,16 @@ def redrive(
     title = f"{dlq}: {len(letters)} chosen, " + (
         f"{going} published again" if execute else f"{going} to redrive (dry run: add --execute)"
     )
-    table = Table("dlq offset", "original", "failed at (UTC)", "reason", "redrive", title=title)
+    table = Table(
+        "dlq offset", "original", "group", "failed at (UTC)", "reason", "redrive", title=title
+    )
     for item in letters:
         letter = item.letter
         failed = "-" if letter is None else f"{letter.failed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
         table.add_row(
             f"{item.dlq_partition}:{item.dlq_offset}",
             item.origin,
+            "-" if letter is None else letter.consumer_group,
             failed,
             "-" if letter is None else letter.reason[:120],
             "yes" if item.redrives else f"no: {item.verdict}",

@@ -17,9 +17,13 @@ judged with the consumers' own decoder, the one this release runs:
   original, and stays.
 
 A dry run by default; `--execute` publishes (acks=all, idempotent) and returns once the broker
-acknowledged every record. Letters are chosen by where the original was read (`--at
-PARTITION:OFFSET`, as the consumer's ERROR log names it), by when they failed (`--since`) or by
-their reason (`--reason`); with none of these, every letter of the DLQ.
+acknowledged every record; a record several consumer groups refused (one letter each) goes
+back once. The letters stay in the DLQ until they expire (Kafka deletes nothing on demand): a
+second `--execute` publishes them again, and every consumer drops what it applied.
+
+Letters are chosen by where the original was read (`--at PARTITION:OFFSET`, as the consumer's
+ERROR log names it), by when they failed (`--since`) or by their reason (`--reason`); with
+none of these, every letter of the DLQ.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.consumer import PoisonMessage, decode
 from shared.events import DeadLetter
@@ -165,6 +170,20 @@ async def read_letters(bootstrap: str, dlq: str) -> list[Letter]:
         await consumer.stop()
 
 
+def once_each(letters: list[Letter]) -> list[Letter]:
+    """One letter per original record: a record every consumer group refused is a letter of
+    each group's, and goes back once."""
+    seen: set[tuple[int, int]] = set()
+    kept = []
+    for item in letters:
+        assert item.letter is not None
+        place = (item.letter.partition, item.letter.offset)
+        if place not in seen:
+            seen.add(place)
+            kept.append(item)
+    return kept
+
+
 async def publish(bootstrap: str, topic: str, letters: list[Letter]) -> None:
     """Publish the letters' originals to their topic, under their keys, with the headers
     refdesk's producers give a CloudEvent; return once the broker acknowledged all of them."""
@@ -177,7 +196,7 @@ async def publish(bootstrap: str, topic: str, letters: list[Letter]) -> None:
     await producer.start()
     try:
         futures = []
-        for item in letters:
+        for item in once_each(letters):
             assert item.letter is not None  # only letters judged `redrive`
             value = item.letter.value.encode()
             event = json.loads(value)
@@ -209,9 +228,16 @@ async def redrive(
         places = parse_at(at)
     except ValueError as exc:
         raise RedriveRefused(str(exc)) from None
-    letters = [
-        item for item in await read_letters(bootstrap, dlq) if chosen(item, places, since, reason)
-    ]
-    if execute:
-        await publish(bootstrap, origin_topic(dlq), [item for item in letters if item.redrives])
+    try:
+        found = await read_letters(bootstrap, dlq)
+    except KafkaError as exc:
+        raise RedriveRefused(
+            f"cannot read {dlq} from Kafka at {bootstrap}: {type(exc).__name__}"
+        ) from None
+    letters = [item for item in found if chosen(item, places, since, reason)]
+    try:
+        if execute:
+            await publish(bootstrap, origin_topic(dlq), [item for item in letters if item.redrives])
+    except KafkaError as exc:
+        raise RedriveRefused(f"Kafka at {bootstrap} failed: {type(exc).__name__}") from None
     return letters

@@ -169,3 +169,28 @@ async def test_the_command_shows_the_letters_and_publishes_only_with_execute(
     assert naive.exit_code == 2 and "with its zone" in naive.output
     refused = await asyncio.to_thread(runner.invoke, app, ["redrive", topic, "--kafka", "x:1"])
     assert refused.exit_code == 1 and "no dead-letter topic" in refused.output
+
+
+async def test_a_record_every_group_refused_goes_back_once(kafka_bootstrap: str) -> None:
+    """Each consumer group dead-letters a record it could not process: the letters of one
+    original (the same partition and offset) put it back once, not once per group."""
+    topic, originals = await given_dead_letters(kafka_bootstrap)
+    failed = originals["c-1"]
+    broker = KafkaBroker(kafka_bootstrap)
+    await broker.start()
+    try:
+        await dead_letter_record(
+            broker,
+            failed,
+            reason="the handler failed on it 4 times: OperationalError",
+            group="refdesk-router",
+            source="/refdesk/test",
+        )
+    finally:
+        await broker.stop()
+    letters = await redrive(kafka_bootstrap, f"{topic}.dlq", execute=True)
+    assert sum(item.redrives for item in letters) == 2  # one letter per group
+    again = [r for r in await records_of(kafka_bootstrap, topic) if r.key == b"c-1"]
+    assert len(again) == 2  # the original and one copy
+    with pytest.raises(RedriveRefused, match="cannot read"):
+        await redrive("127.0.0.1:1", f"{topic}.dlq", execute=False)
