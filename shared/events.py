@@ -101,6 +101,11 @@ class Patron(_Data):
     contact: Text | None = Field(None, description="E.164 phone or lower-cased email; student data")
     name: Text | None = Field(None, description="as the patron or platform gave it; student data")
     role: PatronRole = PatronRole.UNKNOWN
+    unverified: bool = Field(
+        False,
+        description="an email whose sender failed the receiving mail system's checks (DMARC, "
+        "or SPF without DKIM): its From may be forged, so nothing is sent to it unasked",
+    )
 
 
 class Attachment(_Data):
@@ -390,6 +395,9 @@ class CirculationEmailContext(_Context):
     tcc_id: str | None = None
     item: str | None = None
     patron_contact: str | None = None
+    contact_unverified: bool = Field(
+        False, description="the patron's email failed the sender checks: it may be forged"
+    )
     missing_fields: list[str] = Field(default_factory=list, description='e.g. ["tcc_id"]')
     details: dict[str, str] = Field(default_factory=dict, description="other pertinent facts")
     follow_up: bool = Field(

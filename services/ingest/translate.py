@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from services.ingest.providers.authenticity import SenderCheck
 from services.ingest.providers.chat import (
     ChatEnded,
     ChatEvent,
@@ -125,6 +126,7 @@ def email_interaction(
         else Patron(
             contact=mail.sender_email,
             name=mail.sender_name[:MAX_SUBJECT] if mail.sender_name else None,
+            unverified=mail.sender_check is SenderCheck.FAILED,
         ),
         text=text,
         subject=mail.subject[:MAX_SUBJECT] or None,

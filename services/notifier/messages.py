@@ -102,9 +102,13 @@ def patron_reply_to(kind: NotificationKind, values: Mapping[str, Any]) -> str | 
     """The Reply-To of a circulation email about a patron who wrote by email: their address,
     so the managers' reply reaches the patron (sent From the desk, it came back to the desk's
     inbox as a new conversation). None for any other kind or channel, and for a contact that
-    is not one bare address (a list, a display name, a line break: never a header of its own).
+    is not one bare address (a list, a display name, a line break: never a header of its own),
+    and for one that failed the sender checks (`contact_unverified`: it may be a forger's
+    victim, who would get the managers' answer about an account they never asked about).
     """
     if kind is not NotificationKind.CIRCULATION_EMAIL or values.get("channel") != Channel.EMAIL:
+        return None
+    if values.get("contact_unverified"):
         return None
     contact = values.get("patron_contact")
     if not isinstance(contact, str) or len(contact) > 254 or not PLAIN_ADDRESS.fullmatch(contact):

@@ -124,6 +124,11 @@ def commands_for(
     patron = _patron_recipient(interaction)
     if patron is None or interaction.automatic is not None or interaction.bulk:
         return out
+    if interaction.patron.unverified and decision.action is not Action.ESCALATE_CRISIS:
+        # a From that may be forged gets nothing unasked: the college's mail server had sent
+        # a forger's victim hand-offs and acknowledgements (an outside review); staff read it
+        # and reply by hand, and a crisis still gets its resources
+        return out
     messages = patron_messages(interaction, decision, policy, opening=opening, now=now)
     for kind, key, context in messages:
         out.append(
@@ -293,6 +298,7 @@ def circulation_email(
             item=extracted.get("item"),
             question=interaction.text,
             patron_contact=interaction.patron.contact,
+            contact_unverified=interaction.patron.unverified,
             missing_fields=list(decision.guidance.missing_fields),
             follow_up=bool(decision.rules) and decision.rules[0].rule_id == CIRCULATION_FOLLOW_UP,
         ),

@@ -107,6 +107,8 @@ async def on_interaction(
         conv.patron_contact = data.patron.contact
     if data.bulk:  # mailed to many: staff transfers and closes answer it with nothing
         conv.bulk = True
+    if data.patron.unverified:  # its From may be forged: the conversation says so
+        conv.sender_unverified = True
     if conv.department is None and data.department_hint:
         conv.department = data.department_hint
     # reopened by a message the close did not account for: received after the latest one it

@@ -185,6 +185,9 @@ class Conversation(Base):
     (`queue.row_view`). Set by the routing decision alone, so it holds in whichever order the
     message and its decision are applied."""
     bulk: Mapped[bool] = mapped_column(Boolean, default=False)
+    sender_unverified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """An email of it failed the receiving mail system's sender checks: its From may be forged
+    (the console says so where staff reply)."""
     """An email of it went to many (a list, a newsletter): no automatic answer goes to it."""
     closed_by: Mapped[str | None] = mapped_column(String(64))
     closed_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -247,6 +250,7 @@ class ConversationRow:
     care_alert_unsent: str | None = None
     keyword_answered: str | None = None
     bulk: bool = False
+    sender_unverified: bool = False
     closed_by: str | None = None
     closed_through: datetime | None = None
     read_scale: int | None = None

@@ -201,6 +201,7 @@ async def conversation_view(
             "topic": conv.topic,
             "replied": conv.answered_at is not None,
             "bulk": conv.bulk,
+            "sender_unverified": conv.sender_unverified,
             "purged": conv.purged_at is not None,
             "messages": [
                 message_view(e, names=names, department_name=department_name) for e in entries

@@ -456,7 +456,7 @@ async def test_a_bounce_joins_the_conversation_of_the_email_it_reports_on(
     assert data["conversation_id"] == "email-conv-1"
     assert data["automatic"] == "bounce"
     assert data["bounce"] == {"message_id": message_id, "status": "5.1.1", "action": "failed"}
-    assert data["patron"] == {"contact": None, "name": None, "role": "unknown"}
+    assert data["patron"] == {"contact": None, "name": None, "role": "unknown", "unverified": False}
     assert AUTOMATIC.labels(kind="bounce")._value.get() == before + 1
 
 

@@ -447,7 +447,12 @@ async def test_a_sender_that_cannot_be_read_does_not_lose_the_email(
     )
     assert answer.status_code == 200, answer.text
     [data] = data_of(broker)
-    assert data["patron"] == {"contact": None, "name": "Pat", "role": "unknown"}
+    assert data["patron"] == {
+        "contact": None,
+        "name": "Pat",
+        "role": "unknown",
+        "unverified": False,
+    }
     assert data["text"] == "When do you open?"
 
 

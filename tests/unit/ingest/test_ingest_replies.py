@@ -283,6 +283,13 @@ async def test_an_email_that_failed_its_checks_binds_no_address_and_is_still_pub
     conversation = conversation_of(broker, forged)  # published, in a conversation of its own
     bound = party_key(conversation, "someone.else@example.org")
     assert await store.seen_conversation(PARTY_NAMESPACE, bound) is None
+    # and it says so: nothing goes to that address unasked, and staff are warned
+    [patron] = [
+        event["data"]["patron"]
+        for _topic, _key, event in broker.published
+        if event["data"]["provider_message_id"] == forged.message_id
+    ]
+    assert patron["unverified"] is True
     # a later reply into that conversation still threads by the email's own Message-ID
     follow_up = email(sender="someone.else@example.org", in_reply_to=forged.message_id)
     await ingest.accept_email(follow_up, provider="mailgun")

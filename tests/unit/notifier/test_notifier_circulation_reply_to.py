@@ -57,6 +57,19 @@ def test_an_email_patron_is_answered_directly() -> None:
     assert DIRECT in html and TO_DESK not in text
 
 
+def test_an_email_patron_whose_sender_may_be_forged_is_not_answered_directly() -> None:
+    """A forger's victim would get the managers' answer about an account they never asked
+    about: the reply reaches the desk, and the email says to confirm first."""
+    msg = _email(
+        BASE
+        | {"channel": "email", "patron_contact": "victim@my.tccd.edu", "contact_unverified": True}
+    )
+    assert msg["Reply-To"] == DESK_REPLY_TO
+    text, html = _parts(msg)
+    assert "could not verify that this email came from victim@my.tccd.edu" in text
+    assert "(it may be forged)" in html and DIRECT not in text
+
+
 @pytest.mark.parametrize(
     ("channel", "contact"), [("sms", "+18175550123"), ("chat", "ana.gomez@my.tccd.edu")]
 )

@@ -344,3 +344,22 @@ def test_a_night_message_decided_once_the_desk_is_open_is_not_told_it_is_closed(
     # a clock behind the message's own time (skew) never moves the moment before it
     early, _ = decided_at(policy, data, SUNDAY_NIGHT.replace(hour=1))
     assert early.after_hours_ack and "tomorrow at 8:00 AM" in early.after_hours_ack
+
+
+def test_an_email_whose_sender_may_be_forged_gets_nothing_unasked(policy: Policy) -> None:
+    """A From that failed the receiving system's checks: the college's mail server had sent a
+    forger's victim hand-offs and acknowledgements, and the circulation managers a Reply-To
+    to the victim (an outside review). Staff still hear of it, warned; a crisis still gets its
+    resources and the CARE Team its alert."""
+    forged = interaction(LOST_BOOK, Channel.EMAIL, when=OVERNIGHT, contact="victim@my.tccd.edu")
+    forged = forged.model_copy(
+        update={"patron": forged.patron.model_copy(update={"unverified": True})}
+    )
+    out = commands(policy, forged)
+    assert [c.kind.value for c in out] == ["circulation_email"]
+    assert out[0].context["contact_unverified"] is True
+    crisis = forged.model_copy(update={"text": CRISIS})
+    assert [c.kind.value for c in commands(policy, crisis)] == [
+        "crisis_alert",
+        "crisis_resources",
+    ]
