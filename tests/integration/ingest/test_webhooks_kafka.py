@@ -209,6 +209,7 @@ async def test_chat_events_are_verified_and_normalised(
         "contact": "student@my.tccd.edu",
         "name": None,
         "role": "student",
+        "unverified": False,
     }
 
 
