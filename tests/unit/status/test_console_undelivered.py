@@ -284,15 +284,7 @@ async def test_a_refused_care_team_alert_flags_a_crisis_whose_conversation_came_
     patron's message and the router's decision) had found no row to flag, and the crisis sat
     at the top of the queue as if the CARE Team knew (an outside probe, one crisis of 8)."""
     at = T0 - timedelta(minutes=5.9)
-    refused = NotificationDelivered(
-        idempotency_key=scene.CARE_ALERT_KEY,
-        conversation_id=scene.CRISIS,
-        kind=NotificationKind.CRISIS_ALERT,
-        channel=Channel.EMAIL,
-        state=DeliveryState.FAILED,
-        reason="rejected 554 5.7.1",
-        at=at + timedelta(seconds=2),
-    )
+    refused = scene.care_alert_outcome(DeliveryState.FAILED, "rejected 554 5.7.1")
     arrived = scene.message(
         scene.CRISIS,
         Channel.CHAT,
@@ -309,37 +301,31 @@ async def test_a_refused_care_team_alert_flags_a_crisis_whose_conversation_came_
     # in another batch, before: the same
     other = scene.CRISIS + "-2"
     async with sessions() as session:
-        later = refused.model_copy(update={"conversation_id": other, "idempotency_key": "k2"})
-        await apply_batch(session, [("o-2", later)], assigning=Assigning())
+        await apply_batch(session, [("o-2", moved(refused, other))], assigning=Assigning())
         await session.commit()
     assert await api_status(client, other) == 404
     async with sessions() as session:
-        items = [
-            ("m-2", arrived.model_copy(update={"conversation_id": other, "interaction_id": "i2"})),
-            ("r-2", decided.model_copy(update={"conversation_id": other, "decision_id": "d2"})),
-        ]
+        items = [("m-2", moved(arrived, other)), ("r-2", moved(decided, other))]
         await apply_batch(session, items, assigning=Assigning())
         await session.commit()
     assert (await api_row(client, other))["care_alert_failed"] is True
     # an alert that went out is no reason for the flag
     sent = scene.CRISIS + "-3"
+    ok = moved(refused, sent).model_copy(update={"state": DeliveryState.SENT, "reason": None})
     async with sessions() as session:
-        ok = refused.model_copy(
-            update={
-                "conversation_id": sent,
-                "idempotency_key": "k3",
-                "state": DeliveryState.SENT,
-                "reason": None,
-            }
-        )
-        items = [
-            ("o-3", ok),
-            ("m-3", arrived.model_copy(update={"conversation_id": sent, "interaction_id": "i3"})),
-            ("r-3", decided.model_copy(update={"conversation_id": sent, "decision_id": "d3"})),
-        ]
+        items = [("o-3", ok), ("m-3", moved(arrived, sent)), ("r-3", moved(decided, sent))]
         await apply_batch(session, items, assigning=Assigning())
         await session.commit()
     assert (await api_row(client, sent))["care_alert_failed"] is False
+
+
+def moved(event: Any, cid: str) -> Any:
+    """The same event in another conversation, under ids of its own."""
+    ids = {"conversation_id": cid}
+    for field in ("interaction_id", "decision_id", "idempotency_key"):
+        if hasattr(event, field):
+            ids[field] = f"{getattr(event, field)}-{cid}"
+    return event.model_copy(update=ids)
 
 
 async def api_status(client: httpx.AsyncClient, cid: str) -> int:
