@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -135,9 +135,14 @@ def decide(
 
 
 def to_event(
-    interaction: InteractionReceived, decision: Decision, *, follow_up: bool = False
+    interaction: InteractionReceived,
+    decision: Decision,
+    *,
+    decided_at: datetime,
+    follow_up: bool = False,
 ) -> RoutingDecided:
-    """The wire form of a decision (a follow-up's names no hand-off: none is sent)."""
+    """The wire form of a decision made at `decided_at` (the router's clock, the moment what
+    the patron is told speaks from); a follow-up's names no hand-off: none is sent."""
     return RoutingDecided(
         decision_id=derived_id(interaction.interaction_id, "decision"),
         interaction_id=interaction.interaction_id,
@@ -152,7 +157,7 @@ def to_event(
         guidance=decision.guidance,
         fallback=None if follow_up else decision.fallback,
         policy_version=decision.policy_version,
-        decided_at=datetime.now(UTC),
+        decided_at=decided_at,
         lang=decision.lang,
         safety_review=decision.safety_review,
         risk_score=decision.risk_score,
@@ -202,7 +207,7 @@ def plan_interaction(
         plan.automatic.append((data.interaction_id, data.automatic.value))
         return
     follow_up = before is not None and before.follows
-    routed = to_event(data, decision, follow_up=follow_up)
+    routed = to_event(data, decision, decided_at=now, follow_up=follow_up)
     plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
     # a new round (the first message, or the first after a close) is an opening of the
     # conversation, named by the close before it: its after-hours acknowledgement's key

@@ -704,3 +704,6 @@ async def test_a_flood_of_one_patrons_crisis_messages_alerts_once_in_a_while(
     decisions = broker.on(ROUTING.name)
     assert len(decisions) == 21
     assert {d["data"]["action"] for d in decisions} == {"escalate_crisis"}
+    # each decision is dated by the router's clock, the moment its texts speak from
+    first, last = (datetime.fromisoformat(d["data"]["decided_at"]) for d in decisions[::20])
+    assert (first, last) == (OPEN_HOURS, OPEN_HOURS + timedelta(minutes=11))
