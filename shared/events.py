@@ -762,6 +762,30 @@ class ConversationTagged(_Data):
     at: Instant
 
 
+class ContactBlocked(_Data):
+    """Staff blocked a patron's phone number or email address from a conversation of theirs
+    (harassment, abuse, a bot): ingest marks the contact's later messages `blocked`, so the
+    router routes them only when a crisis net fires or flags them for review, and nothing
+    automatic (acknowledgement, survey) answers them. In force until `ContactUnblocked`."""
+
+    contact: Text = Field(description="E.164 phone or lower-cased email; student data")
+    conversation_id: str | None = Field(None, description="where staff blocked it")
+    staff_id: str
+    reason: Text | None = Field(
+        None, max_length=255, description="staff's words; may name the patron"
+    )
+    at: Instant
+
+
+class ContactUnblocked(_Data):
+    """A supervisor took a contact off the blocklist: its messages reach the desk again."""
+
+    contact: Text = Field(description="E.164 phone or lower-cased email; student data")
+    conversation_id: str | None = Field(None, description="the conversation it was blocked from")
+    staff_id: str
+    at: Instant
+
+
 class ConversationErased(_Data):
     """An admin erased a patron's closed conversation on their request: its transcript and the
     patron's details are removed at once, as retention would have later, and a replay of its
@@ -827,6 +851,8 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.desk.converted.v1": ConversationConverted,
     "edu.tccd.refdesk.desk.tagged.v1": ConversationTagged,
     "edu.tccd.refdesk.desk.erased.v1": ConversationErased,
+    "edu.tccd.refdesk.desk.contact_blocked.v1": ContactBlocked,
+    "edu.tccd.refdesk.desk.contact_unblocked.v1": ContactUnblocked,
     "edu.tccd.refdesk.dead_letter.v1": DeadLetter,
 }
 TYPE_OF: dict[type[BaseModel], str] = {model: name for name, model in EVENT_TYPES.items()}

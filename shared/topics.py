@@ -12,6 +12,8 @@ from shared.events import (
     PUBLIC_EVENT_TYPES,
     TYPE_OF,
     CareReportFiled,
+    ContactBlocked,
+    ContactUnblocked,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -92,10 +94,13 @@ DESK = Topic(
         ConversationConverted,
         ConversationTagged,
         ConversationErased,
+        ContactBlocked,
+        ContactUnblocked,
     ),
 )
 """Staff actions no other topic records: notes, claims and releases, crisis acknowledgements,
-CARE Team reports filed, conversions, statistics tags, erasures on a patron's request."""
+CARE Team reports filed, conversions, statistics tags, erasures on a patron's request, contacts
+blocked and unblocked."""
 
 TOPICS: tuple[Topic, ...] = (
     INTERACTIONS,

@@ -22,7 +22,14 @@ from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router, declare_published
 from shared.consumer import Decoded, Guard, batch_subscriber
 from shared.db import create_engine, migrate, ping
-from shared.events import TYPE_OF, ConversationClosed, ConversationErased, NotificationRequested
+from shared.events import (
+    TYPE_OF,
+    ContactBlocked,
+    ContactUnblocked,
+    ConversationClosed,
+    ConversationErased,
+    NotificationRequested,
+)
 from shared.http import SecurityHeaders, install_problem_handlers, ops_router
 from shared.kafka import build_broker, ensure_topics
 from shared.lag import LagExporter
@@ -34,19 +41,26 @@ from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, SMS_REPORTS
 log = logging.getLogger(__name__)
 
 TOPICS = (INTERACTIONS.name, NOTIFICATIONS.name, DESK.name)
-"""What ingest consumes (closes, the emails refdesk sends patrons, erasures): its subscriber and the
-lag it exports read this one tuple, so neither can leave a topic out."""
+"""What ingest consumes (closes, the emails refdesk sends patrons, erasures, blocks): its
+subscriber and the lag it exports read this one tuple, so neither can leave a topic out."""
 
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
     """Closed SMS tickets end their thread: the number's next text opens a new conversation
-    (not a crisis's: `IngestStore.mark_crisis`).
+    (not a crisis's: `IngestStore.mark_crisis`). Contacts staff block or unblock at the desk
+    go on or off the blocklist.
     Emails refdesk is asked to send a patron are remembered by Message-ID, bound to the
     patron's address, so a reply naming only that id joins its conversation, and the address
     is remembered as one of the conversation's, so a reply with its ticket tag does (`replies`)."""
     guard = Guard(broker, group=settings.ingest_group, source=SOURCE)
     wanted = frozenset(
-        {TYPE_OF[ConversationClosed], TYPE_OF[NotificationRequested], TYPE_OF[ConversationErased]}
+        {
+            TYPE_OF[ConversationClosed],
+            TYPE_OF[NotificationRequested],
+            TYPE_OF[ConversationErased],
+            TYPE_OF[ContactBlocked],
+            TYPE_OF[ContactUnblocked],
+        }
     )
 
     async def dispatch(items: Sequence[Decoded]) -> None:
@@ -57,6 +71,13 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
             data.conversation_id for _e, data in items if isinstance(data, ConversationErased)
         ]
         crises = {command.conversation_id for command in commands if command.kind in CARE_KINDS}
+        # blocks made at the desk, in the order staff made them (a block and its lifting may
+        # share a batch)
+        for _event, data in items:
+            if isinstance(data, ContactBlocked):
+                await store.block(data.contact, reason=data.reason, added_by=data.staff_id)
+            elif isinstance(data, ContactUnblocked):
+                await store.unblock(data.contact)
         await asyncio.gather(
             *(
                 store.close_conversation(data.conversation_id)

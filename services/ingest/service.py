@@ -316,6 +316,13 @@ class Ingest:
                 # goes to the thread's number, as a close made at the desk sends it
                 contact = await self.store.sms_contact_of(event.conversation_id)
                 event = event.model_copy(update={"patron_contact": contact})
+            if (
+                isinstance(event, ConversationClosed)
+                and event.patron_contact
+                and self.store.is_blocked(event.patron_contact)
+            ):
+                # a blocked sender is sent nothing automatic: the platform's close neither
+                event = event.model_copy(update={"survey": False})
             published = event
 
             async def record() -> None:

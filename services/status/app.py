@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import sessionmaker
 
 from services.status import admin_api, api, dashboard, queue_api, records_api
-from services.status.console import live, pages, records_page, staff_page
+from services.status.console import blocked_page, live, pages, records_page, staff_page
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
 from services.status.conversations.macros import MacroBook
@@ -133,6 +133,7 @@ def create_app(settings: StatusSettings) -> FastAPI:
     app.include_router(stats_routes.router)
     app.include_router(staff_page.router)
     app.include_router(records_page.router)
+    app.include_router(blocked_page.router)
     app.mount("/static/status", StaticFiles(directory=dashboard.STATIC_DIR), name="status-static")
     return app
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
-from services.status.conversations import bounces, erasure, sms_reports, transcript
+from services.status.conversations import blocking, bounces, erasure, sms_reports, transcript
 from services.status.models import PROCESSED, ConversationRow
 from services.status.placement import (
     ROUTER,
@@ -30,6 +30,8 @@ from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
 from shared.events import (
     CareReportFiled,
+    ContactBlocked,
+    ContactUnblocked,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -90,6 +92,9 @@ async def on_interaction(
         await on_automatic(session, data)
         return
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.received_at)
+    if data.blocked and conv.routed and not conv.automatic_only:
+        await _from_blocked(session, conv, data)
+        return
     if conv.automatic_only:  # the first person to write: the conversation starts with them
         conv.automatic_only = False
         conv.opened_at = conv.last_message_at = data.received_at
@@ -141,6 +146,18 @@ async def on_interaction(
     await transcript.on_interaction(session, conv, data, after_keyword=after_keyword)
     if assigning.enabled:
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
+
+
+async def _from_blocked(
+    session: AsyncSession, conv: ConversationRow, data: InteractionReceived
+) -> None:
+    """A blocked sender's message in a conversation the desk already has (blocked from it): a
+    line of its transcript, but it neither reopens the conversation nor makes it wait, so the
+    harasser cannot pull it back to the top of the queue. If the router escalates or flags it
+    (`on_routing`), the decision does both."""
+    conv.last_message_at = max(conv.last_message_at, data.received_at)
+    conv.blocked = True
+    await transcript.on_interaction_line(session, conv, data)
 
 
 async def on_automatic(session: AsyncSession, data: InteractionReceived) -> None:
@@ -195,11 +212,19 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
             conv.care_alert_failed = await transcript.care_alert_refused(
                 session, conv.conversation_id
             )
-    if crisis and conv.state == "closed" and data.decided_at > (conv.closed_at or data.decided_at):
+    # a blocked sender's message the router escalated or flagged: the desk must read it now
+    # (its line may come after the decision: the desk's own blocklist says it is theirs)
+    flagged_blocked = (crisis or data.safety_review) and (
+        conv.blocked or await blocking.in_force(session, blocking.contacts_of(conv)) is not None
+    )
+    reopen = crisis or flagged_blocked
+    if reopen and conv.state == "closed" and data.decided_at > (conv.closed_at or data.decided_at):
         # a crisis decided after the close (a crisis statement in a patron's automatic reply,
         # which reopens nothing itself) is never left in a closed conversation
         conv.state, conv.closed_at = "open", None
         _unassign(conv, data.decided_at)
+    if flagged_blocked and conv.waiting_since is None:
+        conv.waiting_since = data.decided_at
     await transcript.on_routing(session, conv, data, kept=kept)
     if assigning.enabled:
         await auto_assign(session=session, conv=conv, capacity=assigning.capacity)
@@ -337,6 +362,20 @@ async def on_care_report(
         await transcript.on_care_report(session, conv, data)
 
 
+async def on_contact_blocked(
+    session: AsyncSession, data: ContactBlocked, _assigning: Assigning
+) -> None:
+    """A contact blocked (another replica's block, or a rebuild): in the list once."""
+    await blocking.record_block(session, data)
+
+
+async def on_contact_unblocked(
+    session: AsyncSession, data: ContactUnblocked, _assigning: Assigning
+) -> None:
+    """A contact unblocked: its blocks made before it are lifted."""
+    await blocking.record_unblock(session, data)
+
+
 async def on_converted(
     session: AsyncSession, data: ConversationConverted, _assigning: Assigning
 ) -> None:
@@ -395,6 +434,8 @@ HANDLERS: dict[type[BaseModel], Effect] = {
     ConversationReleased: on_released,
     CrisisAcknowledged: on_acknowledged,
     CareReportFiled: on_care_report,
+    ContactBlocked: on_contact_blocked,
+    ContactUnblocked: on_contact_unblocked,
     ConversationConverted: on_converted,
     ConversationTagged: stats.on_tagged,
     ConversationErased: erasure.on_erased,

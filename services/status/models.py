@@ -470,6 +470,23 @@ class EmailBounceRow:
 rows.register(EmailBounceRow, EmailBounce.__table__)
 
 
+class BlockedContact(Base):
+    """A patron's phone number or email address blocked at the desk: who blocked it, from which
+    conversation, why, and who unblocked it (None: still blocked). Student data: the contact,
+    and the reason in staff's words."""
+
+    __tablename__ = "desk_blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact: Mapped[str] = mapped_column(String(320), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(255))
+    blocked_by: Mapped[str] = mapped_column(String(64))
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    unblocked_by: Mapped[str | None] = mapped_column(String(64))
+    unblocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class TranscriptAccess(Base):
     """Who read which transcript, when (FERPA's record of disclosures)."""
 

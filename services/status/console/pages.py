@@ -187,6 +187,25 @@ async def conversation_context(
         "closed_at": views.desk_time(view.get("closed_at"), now),
         "acknowledged_by": names.get(view["acknowledged_by"] or "", view["acknowledged_by"]),
         "care_report": _care_report(view.get("care_report"), names, now),
+        "blocked": _blocked(view.get("blocked"), names, now),
+        # a sender with a number or address, not blocked yet, whom the reader may block
+        "can_block": view["permitted"].get("block", False)
+        and view.get("blocked") is None
+        and bool(patron["contact"] or patron.get("texted_from")),
+    }
+
+
+def _blocked(
+    block: dict[str, Any] | None, names: dict[str, str], now: datetime
+) -> dict[str, str] | None:
+    """Who blocked the patron, when and why, as the page says them."""
+    if block is None:
+        return None
+    by = block["blocked_by"]
+    return {
+        "by": names.get(by, by),
+        "when": views.desk_time(block["blocked_at"], now),
+        "reason": block["reason"] or "no reason given",
     }
 
 

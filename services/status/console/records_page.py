@@ -53,6 +53,8 @@ ACTION_WORDS = {
     "staff-reactivate": "Reactivated a staff member",
     "token-issue": "Issued a sign-in token",
     "token-revoke": "Revoked a sign-in token",
+    "block": "Blocked the sender",
+    "unblock": "Unblocked the sender",
 }
 """The access log's actions in words (an action the page does not know is shown as it is)."""
 CONTACT_WORDS = "Enter the patron's phone number, email address or a conversation id."

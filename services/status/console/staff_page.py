@@ -150,17 +150,19 @@ async def signed_in_admin(
     *,
     form: FormData | None = None,
     refused: error_pages.Trouble = ADMINS_ONLY,
+    role: str = "admin",
 ) -> Admin | Response:
-    """The signed-in admin, or the answer for everyone else: signed out, the sign-in page;
-    not an admin, the console's 403 page (`refused` says why); a form posted from another
-    site or without this session's token, a 403 page saying nothing was changed."""
+    """The signed-in admin (or, given `role`, someone of at least that role), or the answer for
+    everyone else: signed out, the sign-in page; below the role, the console's 403 page
+    (`refused` says why); a form posted from another site or without this session's token, a
+    403 page saying nothing was changed."""
     if form is not None and cross_site(request):
         return pages.error_page(request, FORM_ELSEWHERE, 403)
     cookie = request.cookies.get(COOKIE) or ""
     actor = await cookie_actor(request, res, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
-    if not has_role(actor, "admin"):
+    if not has_role(actor, role):
         return pages.error_page(request, refused, 403)
     token = form_token(cookie, res.settings.session_secret)
     if form is not None:

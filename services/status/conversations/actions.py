@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
 from services.status.auth import Actor
-from services.status.conversations import transcript
+from services.status.conversations import blocking, transcript
 from services.status.conversations.macros import MacroBook, first_name
 from services.status.conversations.policy import DESK as DESK_DEPARTMENT
 from services.status.conversations.policy import Act, HeldByColleague, TakenFromDesk
@@ -357,7 +357,10 @@ async def close(
         read_scale=read_scale,
         topic=topic,
         lang=conv.lang,
+        # never to mail sent to many, nor to a patron the desk blocked (an outside review saw
+        # a harasser blocked from their conversation thanked for asking when it closed)
         survey=not conv.bulk
+        and await blocking.in_force(session, blocking.contacts_of(conv)) is None
         and (await _a_reply_went_out(session, conv) if survey is None else survey),
         in_reply_to=latest,
         references=references if latest else [],

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.status import queue
-from services.status.conversations import actions, reading, search
+from services.status.conversations import actions, blocking, reading, search
 from services.status.conversations.macros import fill
 from services.status.conversations.policy import Act, permitted
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
@@ -84,6 +84,25 @@ class TransferIn(BaseModel):
 
     department: str = Field(min_length=1, max_length=64)
     note: HandoffText | None = Field(None, description="the hand-off text the patron gets")
+
+
+class BlockIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "Threatening messages to staff, 3 nights"}]},
+    )
+
+    reason: Text = Field(
+        min_length=1,
+        max_length=255,
+        description="why, in a sentence supervisors read on the blocked senders' list",
+    )
+
+    @model_validator(mode="after")
+    def _said(self) -> BlockIn:
+        if not self.reason.strip():
+            raise ValueError("say why the sender is blocked")
+        return self
 
 
 class CloseIn(BaseModel):
@@ -387,6 +406,45 @@ async def care_report(
     )
     row = await _done(res, session, outcome, actor)
     return row | {"care_report": reading.care_report_view(outcome.conv)}
+
+
+@router.post(
+    "/{conversation_id}/block",
+    summary="Block the patron's phone number or email address",
+    responses=ACTION,
+)
+async def block(
+    conversation_id: str, body: BlockIn, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """For a sender harassing the desk or flooding it (open or closed conversation, the
+    crisis acknowledged first): their later messages are kept but reach the desk only when
+    the router's crisis net escalates or flags them, nothing automatic answers them, and a
+    close sends them no survey. 409 for a chat with no contact. Supervisors unblock."""
+    outcome = await blocking.block(
+        session=session,
+        conversation_id=conversation_id,
+        reason=body.reason.strip(),
+        actor=actor,
+        now=res.clock(),
+    )
+    row = await _done(res, session, outcome, actor)
+    blocked = await blocking.in_force(session, blocking.contacts_of(outcome.conv))
+    return row | {"blocked": blocking.view(blocked)}
+
+
+@router.post(
+    "/{conversation_id}/unblock",
+    summary="Unblock the patron's phone number or email address (supervisors)",
+    responses=ACTION,
+)
+async def unblock(
+    conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Lift every block on the conversation's contacts; 409 when none is in force."""
+    outcome = await blocking.unblock_conversation(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
+    return await _done(res, session, outcome, actor) | {"blocked": None}
 
 
 @router.post(

@@ -32,6 +32,8 @@ class Act(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     CONVERT = "convert"
     CARE_REPORT = "care_report"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
 
 
 Assignee = Literal["me", "nobody", "other"]
@@ -84,6 +86,10 @@ POLICY: dict[Act, Rule] = {
     # whoever sees it may have filed the report (the procedures ask whoever believes a student
     # is in crisis), before the crisis is acknowledged too
     Act.CARE_REPORT: Rule(assignee=ANY, crisis_gate=False),
+    # the librarian with the patron blocks a harasser at once (closed conversations too, where
+    # the harassment is often noticed); lifting a block is a supervisor's decision
+    Act.BLOCK: Rule(assignee=MINE_OR_FREE),
+    Act.UNBLOCK: Rule(assignee=frozenset()),
 }
 """Plain staff, on a conversation they can see. Every action needs `visible` first."""
 
@@ -210,6 +216,8 @@ def permitted(actor: Actor, conv: Conversation) -> dict[str, bool]:
 
 def _held(act: Act, rel: Relation) -> bool:
     """Whether `_why` refuses for the assignee alone (no crisis rule stands in the way)."""
+    if not POLICY[act].assignee:  # supervisors' alone, whoever has it
+        return False
     if POLICY[act].crisis_stays and rel.crisis and not rel.crisis_department:
         return False
     return not (POLICY[act].crisis_department and not rel.crisis_department)
@@ -218,6 +226,8 @@ def _held(act: Act, rel: Relation) -> bool:
 def _why(act: Act, rel: Relation) -> str:
     if not rel.visible:
         return "this conversation belongs to a department you do not staff"
+    if not POLICY[act].assignee:
+        return f"only a supervisor may {act.value} a sender"
     if POLICY[act].crisis_stays and rel.crisis and not rel.crisis_department:
         verb = {
             Act.TRANSFER: "transferred",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import queue
 from services.status.auth import Actor
+from services.status.conversations import blocking
 from services.status.conversations.actions import check, get
 from services.status.conversations.policy import Act, permitted
 from services.status.conversations.transcript import AUTOMATED_LABEL, AUTOMATIC_OF_KIND
@@ -195,6 +196,7 @@ async def conversation_view(
             "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
             "acknowledged_by": conv.acknowledged_by,
             "care_report": care_report_view(conv),
+            "blocked": blocking.view(await blocking.in_force(session, blocking.contacts_of(conv))),
             "action": conv.action,
             "risk_score": conv.risk_score,
             "read_scale": conv.read_scale,

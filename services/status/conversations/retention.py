@@ -14,6 +14,7 @@ from prometheus_client import Counter
 from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.status.conversations import blocking
 from services.status.models import (
     IS_OPEN,
     NEVER_SHOWN,
@@ -109,4 +110,6 @@ async def purge_expired(*, session: AsyncSession, now: datetime, retention_days:
     await session.execute(delete(SmsReport).where(SmsReport.reported_at < cutoff))
     await session.execute(delete(EmailBounce).where(EmailBounce.reported_at < cutoff))
     await session.execute(delete(DeskChange).where(DeskChange.at < now - FEED_KEEP))
+    # a lifted block's contact and reason are kept as long as a transcript (one in force stays)
+    await blocking.purge_lifted(session, now=now, kept=timedelta(days=retention_days))
     return len(ids)

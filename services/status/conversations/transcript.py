@@ -430,6 +430,15 @@ async def on_interaction(
     changed(session, conv, "message", data.received_at)
 
 
+async def on_interaction_line(
+    session: AsyncSession, conv: AnyConversation, data: InteractionReceived
+) -> None:
+    """The patron's message as a line of the transcript only: nothing the queue's row says of
+    the patron changes (a blocked sender's message, `handlers._from_blocked`)."""
+    await _inbound(session, data, author=PATRON, kind="message")
+    changed(session, conv, "message", data.received_at)
+
+
 async def on_automatic(
     session: AsyncSession, conv: AnyConversation, data: InteractionReceived
 ) -> None:

@@ -520,3 +520,55 @@ async def test_readyz_says_no_while_the_database_thread_is_stuck(settings: Inges
             again = await client.get("/readyz")
     assert held.status_code == 503 and held.json()["checks"]["database"] is False, held.text
     assert again.status_code == 200, again.text
+
+
+async def test_a_block_made_at_the_desk_marks_the_senders_next_text_and_its_lifting_unmarks_it(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    """A librarian blocks a harasser from their conversation (status publishes
+    `desk.contact_blocked` on refdesk.desk): ingest answers the number's next text `blocked`
+    and publishes it so; a supervisor's `desk.contact_unblocked` lifts it."""
+    from datetime import UTC, datetime
+
+    from shared.events import ContactBlocked, ContactUnblocked
+
+    sender = fresh_phone()
+    async with running(settings) as client:
+        store = client._transport.app.state.ingest.store  # type: ignore[attr-defined]
+        first = sms_form("answer me", sender=sender)
+        await post_sms(client, first)
+        block = ContactBlocked(
+            contact=sender,
+            conversation_id="sms-anything",
+            staff_id="mgarcia",
+            reason="threats to staff",
+            at=datetime.now(UTC),
+        )
+        await publish_as(settings, "refdesk/status", "refdesk.desk", block, key="sms-anything")
+
+        async def blocked() -> bool:
+            return store.is_blocked(sender)
+
+        await eventually(blocked, "the number on the blocklist")
+        again = sms_form("answer me now", sender=sender)
+        await post_sms(client, again)
+        lifted = ContactUnblocked(
+            contact=sender, conversation_id="sms-anything", staff_id="lokafor", at=datetime.now(UTC)
+        )
+        await publish_as(settings, "refdesk/status", "refdesk.desk", lifted, key="sms-anything")
+
+        async def unblocked() -> bool:
+            return not store.is_blocked(sender)
+
+        await eventually(unblocked, "the number off the blocklist")
+        last = sms_form("sorry about that", sender=sender)
+        await post_sms(client, last)
+    sids = [form["MessageSid"] for form in (first, again, last)]
+    events = await collect(
+        kafka_bootstrap,
+        TOPIC,
+        where=lambda e: e["data"].get("provider_message_id") in sids,
+        until=lambda f: len(f) >= 3,
+    )
+    blocked = {e["data"]["provider_message_id"]: e["data"]["blocked"] for e in events}
+    assert [blocked[sid] for sid in sids] == [False, True, False]

@@ -43,3 +43,28 @@ async def test_a_platform_close_of_a_text_thread_names_its_number(
         ("sms-unknown-thread", None),  # not a thread ingest keeps: nobody to name
         (conversation, "+18175550141"),  # the platform's own word stands
     ]
+
+
+async def test_a_platform_close_sends_a_blocked_sender_no_survey(
+    tmp_path: Path, broker: FakeBroker, store: IngestStore
+) -> None:
+    """A sender staff blocked gets nothing automatic: the platform's close of their thread
+    neither thanks them with a survey (the desk's own close already did not)."""
+    async with serving(tmp_path, broker, store) as client:
+        form = sms_form("answer me")
+        await client.post("/webhooks/sms", data=form, headers=twilio_signed("/webhooks/sms", form))
+        conversation = data_of(broker)[-1]["conversation_id"]
+        other = sms_form("can i renew my book")  # another number
+        await client.post(
+            "/webhooks/sms", data=other, headers=twilio_signed("/webhooks/sms", other)
+        )
+        renewal = data_of(broker)[-1]["conversation_id"]
+        await store.block(form["From"], reason="threats to staff", added_by="mgarcia")
+        for body in (closed(conversation, "sms"), closed(renewal, "sms")):
+            answer = await client.post("/webhooks/chat", content=body, headers=chat_signed(body))
+            assert answer.status_code == 200, answer.text
+    closes = [d for d in data_of(broker) if "closed_at" in d]
+    assert [(c["conversation_id"], c["survey"]) for c in closes] == [
+        (conversation, False),
+        (renewal, True),
+    ]

@@ -267,14 +267,16 @@ async def test_a_number_searched_for_stays_out_of_the_address(
         await expect(
             page.locator(f'#queue tbody tr[data-conversation-id="{scene.SMS}"]')
         ).to_be_visible()
-        assert "555" not in page.url and "contact" not in page.url
+        # what follows the host: the server's own port may hold "555"
+        after_host = page.url.removeprefix(base)
+        assert "555" not in after_host and "contact" not in after_host
         # words too: a patron's name searched for stayed in the address (a security probe)
         await page.fill("#search-contact", "")
         await page.fill("#search-q", "Zed Probe")
         await page.press("#search-q", "Enter")
         await expect(page.locator("#queue-summary")).to_contain_text("0 conversations found")
         await expect(page.locator("#clear-search")).to_be_visible()
-        assert "Probe" not in page.url and "q=" not in page.url
+        assert "Probe" not in page.url.removeprefix(base) and "q=" not in page.url
         assert page.js_errors == []
 
 

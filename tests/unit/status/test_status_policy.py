@@ -30,6 +30,8 @@ def expected(act: Act, role: str, rel: Relation) -> bool:
         return False
     if act in (Act.VIEW, Act.NOTE, Act.CARE_REPORT):  # whoever believes a student is in crisis
         return True
+    if act is Act.UNBLOCK:  # lifting a block is a supervisor's decision
+        return False
     if act is Act.ACKNOWLEDGE:  # crisis departments, and the librarian with the patron
         return rel.crisis_department or rel.assignee == "me"
     if act in (Act.TRANSFER, Act.CLOSE, Act.CONVERT) and rel.crisis and not rel.crisis_department:
@@ -38,7 +40,7 @@ def expected(act: Act, role: str, rel: Relation) -> bool:
         # it would send the CARE Team's replies to an address another librarian typed)
     if act in (Act.CONVERT, Act.RELEASE):  # one's own (a supervisor's release: anyone's)
         return rel.assignee == "me"
-    # reply, claim, transfer, close: the assignee, or anyone who may see it while unassigned
+    # reply, claim, transfer, close, block: the assignee, or anyone who may see it unassigned
     return rel.assignee in ("me", "nobody")
 
 

@@ -10,15 +10,22 @@
     release: "Given back to the queue: anyone who staffs its department may claim it.",
     acknowledge: "Crisis acknowledged. The other actions are open now.",
     "care-report": "Recorded: the CARE Team incident report is marked as filed.",
+    unblock: "Unblocked: this patron's messages reach the desk again.",
   };
   const PENDING = {
     claim: "Claiming…",
     acknowledge: "Acknowledging the crisis…",
     "care-report": "Recording the CARE Team report…",
+    unblock: "Unblocking…",
   };
   // what a failed action was, in the sentence "Could not …"
   const VERBS = { "care-report": "record the CARE Team report" };
-  const WORKING = { "transfer-form": "Transferring…", "close-form": "Closing…", "convert-form": "Converting…" };
+  const WORKING = {
+    "transfer-form": "Transferring…",
+    "close-form": "Closing…",
+    "convert-form": "Converting…",
+    "block-form": "Blocking…",
+  };
   let opener = null;
 
   const VARIABLES = {
@@ -296,6 +303,9 @@
       const seen = lines.length ? lines[lines.length - 1].dataset.lineId : null;
       call = ["/close", { read_scale: scale ? Number(scale) : null, topic: checked(form, "topic"), seen }];
       message = /send survey/.test(button.textContent) ? "Closed. The patron will get the rating survey." : "Closed.";
+    } else if (form.id === "block-form") {
+      call = ["/block", { reason: byId("block-reason").value.trim() }];
+      message = "Blocked: this sender's messages stay off the desk unless the crisis net flags them, and nothing automatic answers them.";
     } else {
       call = ["/convert-to-email", { email: byId("convert-email").value.trim() }];
       message = "Converted: replies go by email from now on.";

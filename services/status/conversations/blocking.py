@@ -1,0 +1,258 @@
+"""Blocking a patron's contact from the desk: a librarian blocks the phone number or email
+address of a conversation they have (harassment, abuse, a bot), a supervisor unblocks it.
+
+The block itself is ingest's: it reads `ContactBlocked` and `ContactUnblocked` from refdesk.desk
+and marks the contact's later messages `blocked`, so the router routes them only when a crisis
+net fires or flags them for review (a blocked patron in crisis still reaches the CARE Team),
+and nothing automatic answers them. Here the desk keeps who blocked whom, from which
+conversation, why and until when (`BlockedContact`), writes both to the access log, and keeps
+the survey from a blocked contact when staff close their conversation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.status.auth import Actor
+from services.status.conversations import actions, transcript
+from services.status.conversations.policy import Act
+from services.status.errors import Conflict
+from services.status.models import AnyConversation, BlockedContact, Conversation, TranscriptAccess
+from shared.events import ContactBlocked, ContactUnblocked
+from shared.topics import DESK
+
+NO_CONTACT = (
+    "this chat came with no phone number or email address to block: end it, and ask the chat "
+    "platform's administrator to ban the visitor there"
+)
+
+
+def contacts_of(conv: AnyConversation) -> list[str]:
+    """The contacts a block of this conversation's patron covers: the contact it answers, and
+    the number an SMS thread came from before staff made it an email ticket."""
+    return [c for c in dict.fromkeys((conv.patron_contact, conv.texted_from)) if c]
+
+
+async def in_force(session: AsyncSession, contacts: list[str]) -> BlockedContact | None:
+    """The earliest block in force on any of these contacts, or None."""
+    if not contacts:
+        return None
+    rows = await session.scalars(
+        select(BlockedContact)
+        .where(BlockedContact.contact.in_(contacts), BlockedContact.unblocked_at.is_(None))
+        .order_by(BlockedContact.blocked_at, BlockedContact.id)
+        .limit(1)
+    )
+    return rows.first()
+
+
+def view(row: BlockedContact | None) -> dict[str, Any] | None:
+    """A block as the API answers it (None: the patron is not blocked)."""
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "blocked_at": row.blocked_at.isoformat(),
+        "blocked_by": row.blocked_by,
+        "reason": row.reason,
+        "conversation_id": row.conversation_id,
+    }
+
+
+async def block(
+    *, session: AsyncSession, conversation_id: str, reason: str, actor: Actor, now: datetime
+) -> actions.Outcome:
+    """Block the patron of a conversation the actor has (or nobody has), open or closed: each
+    of its contacts not blocked yet. Refused for a chat with no contact (Conflict), and for a
+    crisis not yet acknowledged (the policy's crisis gate)."""
+    conv = await actions.get(session=session, conversation_id=conversation_id)
+    await actions.check(Act.BLOCK, actor, conv, session)
+    contacts = contacts_of(conv)
+    if not contacts:
+        raise Conflict(NO_CONTACT)
+    already = set(
+        (
+            await session.scalars(
+                select(BlockedContact.contact).where(
+                    BlockedContact.contact.in_(contacts), BlockedContact.unblocked_at.is_(None)
+                )
+            )
+        ).all()
+    )
+    events: list[tuple[str, Any]] = []
+    for contact in contacts:
+        if contact in already:
+            continue
+        event = ContactBlocked(
+            contact=contact,
+            conversation_id=conv.conversation_id,
+            staff_id=actor.id,
+            reason=reason,
+            at=now,
+        )
+        await record_block(session, event)
+        events.append((DESK.name, event))
+    if events:
+        await _timeline(session, conv, f"block:{now.isoformat()}", now, actor.id, blocked=reason)
+        await _log(session, actor, conv.conversation_id, "block", reason, now)
+    await session.flush()
+    return actions.Outcome(conv, events)
+
+
+async def unblock_conversation(
+    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+) -> actions.Outcome:
+    """Unblock the patron of a conversation (supervisors): every block in force on its
+    contacts. Conflict when none is."""
+    conv = await actions.get(session=session, conversation_id=conversation_id)
+    await actions.check(Act.UNBLOCK, actor, conv, session)
+    rows = (
+        await session.scalars(
+            select(BlockedContact).where(
+                BlockedContact.contact.in_(contacts_of(conv)),
+                BlockedContact.unblocked_at.is_(None),
+            )
+        )
+    ).all()
+    if not rows:
+        raise Conflict("this patron is not blocked")
+    events = await _unblock(session, list(rows), actor, now)
+    await _timeline(session, conv, f"unblock:{now.isoformat()}", now, actor.id, blocked=None)
+    await _log(session, actor, conv.conversation_id, "unblock", None, now)
+    await session.flush()
+    return actions.Outcome(conv, events)
+
+
+async def unblock_entry(
+    *, session: AsyncSession, entry_id: int, actor: Actor, now: datetime
+) -> list[tuple[str, Any]]:
+    """Unblock one entry of the blocked senders' list (supervisors; the caller checks the role).
+    Conflict when it was unblocked already."""
+    row = await session.get(BlockedContact, entry_id)
+    if row is None or row.unblocked_at is not None:
+        raise Conflict("this sender is not blocked (a colleague may have just unblocked them)")
+    events = await _unblock(session, [row], actor, now)
+    conv = await session.get(Conversation, row.conversation_id) if row.conversation_id else None
+    if conv is not None and conv.purged_at is None:
+        await _timeline(session, conv, f"unblock:{now.isoformat()}", now, actor.id, blocked=None)
+    await _log(session, actor, row.conversation_id, "unblock", None, now)
+    await session.flush()
+    return events
+
+
+async def _unblock(
+    session: AsyncSession, rows: list[BlockedContact], actor: Actor, now: datetime
+) -> list[tuple[str, Any]]:
+    events: list[tuple[str, Any]] = []
+    for row in rows:
+        row.unblocked_at, row.unblocked_by = now, actor.id
+        events.append(
+            (
+                DESK.name,
+                ContactUnblocked(
+                    contact=row.contact,
+                    conversation_id=row.conversation_id,
+                    staff_id=actor.id,
+                    at=now,
+                ),
+            )
+        )
+    return events
+
+
+async def listing(session: AsyncSession, *, limit: int = 500) -> list[BlockedContact]:
+    """Blocks in force, newest first, then those lifted, newest first."""
+    rows = await session.scalars(
+        select(BlockedContact)
+        .order_by(
+            BlockedContact.unblocked_at.is_not(None),
+            BlockedContact.unblocked_at.desc(),
+            BlockedContact.blocked_at.desc(),
+        )
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+# -- the desk's events, applied (a rebuild, or another replica's block) ----------------------
+
+
+async def record_block(session: AsyncSession, data: ContactBlocked) -> None:
+    """A block in the list, once: the same block (contact and moment) read again adds nothing."""
+    same = await session.scalar(
+        select(BlockedContact.id).where(
+            BlockedContact.contact == data.contact, BlockedContact.blocked_at == data.at
+        )
+    )
+    if same is None:
+        await session.execute(
+            insert(BlockedContact).values(
+                contact=data.contact,
+                conversation_id=data.conversation_id,
+                reason=data.reason,
+                blocked_by=data.staff_id,
+                blocked_at=data.at,
+            )
+        )
+
+
+async def record_unblock(session: AsyncSession, data: ContactUnblocked) -> None:
+    """Every block of the contact made before the unblock is lifted (once)."""
+    await session.execute(
+        update(BlockedContact)
+        .where(
+            BlockedContact.contact == data.contact,
+            BlockedContact.unblocked_at.is_(None),
+            BlockedContact.blocked_at <= data.at,
+        )
+        .values(unblocked_at=data.at, unblocked_by=data.staff_id)
+    )
+
+
+async def purge_lifted(session: AsyncSession, *, now: datetime, kept: timedelta) -> int:
+    """Blocks lifted longer ago than the transcripts are kept are deleted (student data)."""
+    result = await session.execute(
+        delete(BlockedContact).where(BlockedContact.unblocked_at < now - kept)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _timeline(
+    session: AsyncSession,
+    conv: AnyConversation,
+    key: str,
+    at: datetime,
+    staff_id: str,
+    *,
+    blocked: str | None,
+) -> None:
+    text = (
+        f"Sender blocked (“{blocked}”) by {staff_id}"
+        if blocked is not None
+        else f"Sender unblocked by {staff_id}"
+    )
+    kind = "blocked" if blocked is not None else "unblocked"
+    await transcript.timeline(session, conv, key=key, at=at, author=staff_id, kind=kind, text=text)
+
+
+async def _log(
+    session: AsyncSession,
+    actor: Actor,
+    conversation_id: str | None,
+    action: str,
+    detail: str | None,
+    now: datetime,
+) -> None:
+    """Blocks and unblocks are in the access log beside reads (who, which conversation, why)."""
+    await session.execute(
+        insert(TranscriptAccess).values(
+            staff_id=actor.id,
+            conversation_id=conversation_id,
+            action=action,
+            at=now,
+            detail=(detail or "")[:300] or None,
+        )
+    )
