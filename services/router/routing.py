@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.router.learned import LearnedModel, readable
 from services.router.policy.decision import Decision, DecisionInput
 from services.router.policy.engine import Policy
@@ -17,6 +19,9 @@ def decide(
     """Assess the message with the model (when there is one and the message has enough
     letters for it to read: not a photo sent alone, nor a reply of "no"), then apply the
     policy."""
+    own = policy.own_words.strip(inp.text)  # a quote of refdesk's own words is not the patron's
+    if own is not inp.text:
+        inp = replace(inp, text=own)
     seen = None
     if model is not None and readable(inp.text, inp.subject):
         seen = model.assess(inp.text, inp.channel, inp.patron_role, inp.subject)

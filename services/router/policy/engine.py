@@ -37,6 +37,7 @@ from .hours import DeskHours
 from .matcher import TermIndex, TermRef
 from .model import Department, DepartmentKind, PolicyDoc, Rule, Settings, phrase_key
 from .normalise import Normaliser
+from .own_words import OwnWords
 from .ruleset import Context, RuleSet
 
 _NEGATION, _CORRECTION = 0, 1
@@ -186,6 +187,17 @@ class Policy:
                 {ch: texts.prerender(t, in_lang) for ch, t in tr.after_hours_ack.items()},
                 {k: texts.prerender(t, in_lang) for k, t in tr.sms_keywords.items()},
             )
+        self.own_words = OwnWords(
+            text
+            for t in self._texts.values()
+            for text in (
+                *(x for by in t.handoff.values() for x in by.values()),
+                *(x for by in t.fallback.values() for x in by.values()),
+                *t.ack.values(),
+                *t.keywords.values(),
+            )
+        )
+        """refdesk's own sentences, taken out of a message before it is decided (`routing`)."""
         self._learned_routes: dict[tuple[Action, str], Rule] = {}
         carrier = doc.sms_carrier_keywords
         self._consent: dict[str, Consent] = {w: "opt_out" for w in carrier.opt_out}

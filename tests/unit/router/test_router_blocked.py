@@ -274,3 +274,23 @@ def test_survey_goes_out_in_the_conversations_language(lang: str | None, want: s
     )
     command = survey_for(closed)
     assert command is not None and command.context["lang"] == want
+
+
+def test_a_new_conversation_quoting_refdesks_own_words_is_answered_by_nobody(
+    policy: Policy,
+) -> None:
+    """A ticket system's acknowledgement (no automatic headers, a new ticket number each time)
+    quoting refdesk's after-hours acknowledgement had been acknowledged in turn, without end
+    (an outside review). A reply in the conversation's own thread is still answered."""
+    quoted = (
+        'Your ticket number is 48214. Your message: "Thank you for your email. The reference '
+        "desk is closed right now and opens Monday at 8:00 AM; a librarian will reply to your "
+        'ticket then. If you are in danger, call 911."'
+    )
+    robot = automatic_email(quoted, None, at=SUNDAY)
+    decided, *commands = sent(plan(policy, robot, None))
+    assert isinstance(decided, RoutingDecided) and decided.action is Action.ANSWER
+    assert commands == []  # read by staff; nothing sent back to the ticket system
+    person = automatic_email("Where can I find nursing journals?", None, at=SUNDAY)
+    acked = sent(plan(policy, person, None))
+    assert [c.kind for c in acked[1:]] == [NotificationKind.AFTER_HOURS_ACK]  # the control
