@@ -105,6 +105,12 @@ def _conv(department: str | None, **flags: object) -> Conversation:
         (("reference",), "care-team", {"crisis": True}, True),
         (("care-team",), "writing-center", {"safety_review": True}, True),
         (("reference",), "tutoring", {}, False),
+        # a crisis moved back to the desk stays with crisis staff (an outside review: every
+        # department's staff had read it)
+        (("writing-center",), "reference", {"crisis": True}, False),
+        (("nw-circulation",), "reference", {"crisis": True, "acknowledged_at": T0}, False),
+        (("reference",), "reference", {"crisis": True}, True),
+        (("care-team",), "reference", {"crisis": True}, True),
     ],
 )
 def test_visibility_by_department(
