@@ -112,6 +112,7 @@ def commands_for(
     *,
     opening: str | None = None,
     now: datetime | None = None,
+    to_patron: bool = True,
 ) -> list[NotificationRequested]:
     """The notification commands that follow one routing decision: the staff's first, then
     the patron's (none when the patron left no way to reach them; none in answer to mail a
@@ -119,10 +120,11 @@ def commands_for(
     and none to mail sent to many, a list or a newsletter: an acknowledgement may reach every
     member of the list, RFC 3834 section 2, while staff still read it and answer by hand).
     `opening` names the conversation's opening the message belongs to (the close before it);
-    `now`, when it is decided (the moment "opens tomorrow" is said from; None: its receipt)."""
+    `now`, when it is decided (the moment "opens tomorrow" is said from; None: its receipt);
+    `to_patron` False: the staff's alone (the sender is known to be a machine)."""
     out = staff_commands(interaction, decision, policy)
     patron = _patron_recipient(interaction)
-    if patron is None or interaction.automatic is not None or interaction.bulk:
+    if patron is None or not to_patron or interaction.automatic is not None or interaction.bulk:
         return out
     if interaction.patron.unverified and decision.action is not Action.ESCALATE_CRISIS:
         # a From that may be forged gets nothing unasked: the college's mail server had sent

@@ -211,13 +211,17 @@ def plan_interaction(
     plan.add(ROUTING.name, routed, key=key, event_id=routed.decision_id)
     # a new round (the first message, or the first after a close) is an opening of the
     # conversation, named by the close before it: its after-hours acknowledgement's key
-    answered = data
-    if before is None and not data.bulk and plan.policy.own_words.quoted(data.text):
+    commands = commands_for(
+        data,
+        decision,
+        plan.policy,
+        opening=opening_of(before),
+        now=now,
         # a new conversation quoting refdesk's own words, not a reply in its thread: a ticket
         # system's or autoresponder's acknowledgement of what refdesk sent, which an answer
         # would keep going for ever (an outside review); staff read it and answer by hand
-        answered = data.model_copy(update={"bulk": True})
-    commands = commands_for(answered, decision, plan.policy, opening=opening_of(before), now=now)
+        to_patron=not (before is None and decision.quotes_refdesk),
+    )
     if before is not None and follow_up:
         commands = [threaded(c, before) for c in commands if follow_up_keeps(c, before, now)]
     if sender is not None:

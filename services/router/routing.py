@@ -18,11 +18,14 @@ def decide(
 ) -> Decision:
     """Assess the message with the model (when there is one and the message has enough
     letters for it to read: not a photo sent alone, nor a reply of "no"), then apply the
-    policy."""
-    own = policy.own_words.strip(inp.text)  # a quote of refdesk's own words is not the patron's
-    if own is not inp.text:
+    policy. A quote of refdesk's own sentences is taken out first: it is not the patron's
+    (`own_words`); the decision says it was there (`quotes_refdesk`)."""
+    own = policy.own_words.strip(inp.text)
+    quoted = own is not inp.text
+    if quoted:
         inp = replace(inp, text=own)
     seen = None
     if model is not None and readable(inp.text, inp.subject):
         seen = model.assess(inp.text, inp.channel, inp.patron_role, inp.subject)
-    return policy.decide(inp, online=online, seen=seen)
+    decision = policy.decide(inp, online=online, seen=seen)
+    return decision.model_copy(update={"quotes_refdesk": True}) if quoted else decision

@@ -365,15 +365,32 @@ async def on_care_report(
 async def on_contact_blocked(
     session: AsyncSession, data: ContactBlocked, _assigning: Assigning
 ) -> None:
-    """A contact blocked (another replica's block, or a rebuild): in the list once."""
+    """A contact blocked (another replica's block, or a rebuild): in the list once, and on the
+    conversation's timeline as the action wrote it."""
     await blocking.record_block(session, data)
+    conv = await _blocked_from(session, data.conversation_id)
+    if conv is not None:
+        await transcript.on_contact_blocked(session, conv, data)
 
 
 async def on_contact_unblocked(
     session: AsyncSession, data: ContactUnblocked, _assigning: Assigning
 ) -> None:
-    """A contact unblocked: its blocks made before it are lifted."""
+    """A contact unblocked: its blocks made before it are lifted, and the timeline says so."""
     await blocking.record_unblock(session, data)
+    conv = await _blocked_from(session, data.conversation_id)
+    if conv is not None:
+        await transcript.on_contact_unblocked(session, conv, data)
+
+
+async def _blocked_from(
+    session: AsyncSession, conversation_id: str | None
+) -> ConversationRow | None:
+    """The conversation a block names, unless gone or purged (nothing more is added to it)."""
+    if conversation_id is None:
+        return None
+    conv = await rows.get(session, ConversationRow, conversation_id)
+    return conv if conv is not None and conv.purged_at is None else None
 
 
 async def on_converted(

@@ -81,3 +81,8 @@ class Decision(BaseModel):
         None, description="the learned net's most probable non-crisis route (action/department)"
     )
     model_confidence: float | None = None
+    quotes_refdesk: bool = Field(
+        False,
+        description="the message quoted refdesk's own sentences, taken out before it was "
+        "decided (`routing.decide`): a new conversation that does is a machine's",
+    )

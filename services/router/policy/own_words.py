@@ -95,13 +95,6 @@ class OwnWords:
         found.sort(key=lambda item: len(item[0]), reverse=True)
         self._sentences = [(_anchor(s), re.compile(p, re.I)) for s, p in found]
 
-    def __len__(self) -> int:
-        return len(self._sentences)
-
-    def quoted(self, text: str) -> bool:
-        """Whether the message holds one of refdesk's own sentences."""
-        return self.strip(text) is not text
-
     def strip(self, text: str) -> str:
         """`text` without refdesk's own sentences (the same string when it holds none)."""
         low = text.lower()

@@ -36,17 +36,21 @@ def contacts_of(conv: AnyConversation) -> list[str]:
     return [c for c in dict.fromkeys((conv.patron_contact, conv.texted_from)) if c]
 
 
-async def in_force(session: AsyncSession, contacts: list[str]) -> BlockedContact | None:
-    """The earliest block in force on any of these contacts, or None."""
+async def _in_force(session: AsyncSession, contacts: list[str]) -> list[BlockedContact]:
+    """The blocks in force on any of these contacts, earliest first."""
     if not contacts:
-        return None
+        return []
     rows = await session.scalars(
         select(BlockedContact)
         .where(BlockedContact.contact.in_(contacts), BlockedContact.unblocked_at.is_(None))
         .order_by(BlockedContact.blocked_at, BlockedContact.id)
-        .limit(1)
     )
-    return rows.first()
+    return list(rows.all())
+
+
+async def in_force(session: AsyncSession, contacts: list[str]) -> BlockedContact | None:
+    """The earliest block in force on any of these contacts, or None."""
+    return next(iter(await _in_force(session, contacts)), None)
 
 
 def view(row: BlockedContact | None) -> dict[str, Any] | None:
@@ -73,15 +77,7 @@ async def block(
     contacts = contacts_of(conv)
     if not contacts:
         raise Conflict(NO_CONTACT)
-    already = set(
-        (
-            await session.scalars(
-                select(BlockedContact.contact).where(
-                    BlockedContact.contact.in_(contacts), BlockedContact.unblocked_at.is_(None)
-                )
-            )
-        ).all()
-    )
+    already = {row.contact for row in await _in_force(session, contacts)}
     events: list[tuple[str, Any]] = []
     for contact in contacts:
         if contact in already:
@@ -94,9 +90,9 @@ async def block(
             at=now,
         )
         await record_block(session, event)
+        await transcript.on_contact_blocked(session, conv, event)
         events.append((DESK.name, event))
     if events:
-        await _timeline(session, conv, f"block:{now.isoformat()}", now, actor.id, blocked=reason)
         await _log(session, actor, conv.conversation_id, "block", reason, now)
     await session.flush()
     return actions.Outcome(conv, events)
@@ -109,21 +105,15 @@ async def unblock_conversation(
     contacts. Conflict when none is."""
     conv = await actions.get(session=session, conversation_id=conversation_id)
     await actions.check(Act.UNBLOCK, actor, conv, session)
-    rows = (
-        await session.scalars(
-            select(BlockedContact).where(
-                BlockedContact.contact.in_(contacts_of(conv)),
-                BlockedContact.unblocked_at.is_(None),
-            )
-        )
-    ).all()
+    rows = await _in_force(session, contacts_of(conv))
     if not rows:
         raise Conflict("this patron is not blocked")
-    events = await _unblock(session, list(rows), actor, now)
-    await _timeline(session, conv, f"unblock:{now.isoformat()}", now, actor.id, blocked=None)
+    lifted = _unblock(rows, actor, now)
+    for event in lifted:
+        await transcript.on_contact_unblocked(session, conv, event)
     await _log(session, actor, conv.conversation_id, "unblock", None, now)
     await session.flush()
-    return actions.Outcome(conv, events)
+    return actions.Outcome(conv, [(DESK.name, event) for event in lifted])
 
 
 async def unblock_entry(
@@ -134,33 +124,25 @@ async def unblock_entry(
     row = await session.get(BlockedContact, entry_id)
     if row is None or row.unblocked_at is not None:
         raise Conflict("this sender is not blocked (a colleague may have just unblocked them)")
-    events = await _unblock(session, [row], actor, now)
+    (lifted,) = _unblock([row], actor, now)
     conv = await session.get(Conversation, row.conversation_id) if row.conversation_id else None
     if conv is not None and conv.purged_at is None:
-        await _timeline(session, conv, f"unblock:{now.isoformat()}", now, actor.id, blocked=None)
+        await transcript.on_contact_unblocked(session, conv, lifted)
     await _log(session, actor, row.conversation_id, "unblock", None, now)
     await session.flush()
-    return events
+    return [(DESK.name, lifted)]
 
 
-async def _unblock(
-    session: AsyncSession, rows: list[BlockedContact], actor: Actor, now: datetime
-) -> list[tuple[str, Any]]:
-    events: list[tuple[str, Any]] = []
+def _unblock(rows: list[BlockedContact], actor: Actor, now: datetime) -> list[ContactUnblocked]:
+    """Lift the blocks; the events saying so."""
     for row in rows:
         row.unblocked_at, row.unblocked_by = now, actor.id
-        events.append(
-            (
-                DESK.name,
-                ContactUnblocked(
-                    contact=row.contact,
-                    conversation_id=row.conversation_id,
-                    staff_id=actor.id,
-                    at=now,
-                ),
-            )
+    return [
+        ContactUnblocked(
+            contact=row.contact, conversation_id=row.conversation_id, staff_id=actor.id, at=now
         )
-    return events
+        for row in rows
+    ]
 
 
 async def listing(session: AsyncSession, *, limit: int = 500) -> list[BlockedContact]:
@@ -218,24 +200,6 @@ async def purge_lifted(session: AsyncSession, *, now: datetime, kept: timedelta)
         delete(BlockedContact).where(BlockedContact.unblocked_at < now - kept)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def _timeline(
-    session: AsyncSession,
-    conv: AnyConversation,
-    key: str,
-    at: datetime,
-    staff_id: str,
-    *,
-    blocked: str | None,
-) -> None:
-    text = (
-        f"Sender blocked (“{blocked}”) by {staff_id}"
-        if blocked is not None
-        else f"Sender unblocked by {staff_id}"
-    )
-    kind = "blocked" if blocked is not None else "unblocked"
-    await transcript.timeline(session, conv, key=key, at=at, author=staff_id, kind=kind, text=text)
 
 
 async def _log(

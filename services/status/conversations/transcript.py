@@ -29,6 +29,8 @@ from shared.events import (
     Action,
     Automatic,
     CareReportFiled,
+    ContactBlocked,
+    ContactUnblocked,
     ConversationClaimed,
     ConversationClosed,
     ConversationConverted,
@@ -841,6 +843,37 @@ async def on_care_report(
         author=data.staff_id,
         kind="care_report",
         text=f"CARE Team incident report filed by {data.staff_id}",
+    )
+
+
+async def on_contact_blocked(
+    session: AsyncSession, conv: AnyConversation, data: ContactBlocked
+) -> None:
+    """The patron blocked from this conversation: one line for the action, however many of
+    its contacts it blocked (the number and, after a conversion, the address)."""
+    await timeline(
+        session,
+        conv,
+        key=f"blocked:{conv.conversation_id}:{data.at.isoformat()}",
+        at=data.at,
+        author=data.staff_id,
+        kind="blocked",
+        text=f"Sender blocked (“{data.reason or 'no reason given'}”) by {data.staff_id}",
+    )
+
+
+async def on_contact_unblocked(
+    session: AsyncSession, conv: AnyConversation, data: ContactUnblocked
+) -> None:
+    """The patron of this conversation unblocked (one line for the action)."""
+    await timeline(
+        session,
+        conv,
+        key=f"unblocked:{conv.conversation_id}:{data.at.isoformat()}",
+        at=data.at,
+        author=data.staff_id,
+        kind="unblocked",
+        text=f"Sender unblocked by {data.staff_id}",
     )
 
 

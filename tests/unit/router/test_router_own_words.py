@@ -49,10 +49,12 @@ def _rendered(template: Path) -> str:
 def test_a_quoted_after_hours_acknowledgement_is_not_a_crisis(
     policy: Policy, model: LearnedModel
 ) -> None:
-    assert _decide(policy, model, ACK_QUOTED).action is Action.ANSWER
+    quoted = _decide(policy, model, ACK_QUOTED)
+    assert quoted.action is Action.ANSWER and quoted.quotes_refdesk
     # the patron's own words beside the quote still count
     own = ACK_QUOTED + "\nAlso I am not safe at home, I am scared he will hurt me."
     assert _decide(policy, model, own).action is Action.ESCALATE_CRISIS
+    assert not _decide(policy, model, "Where are the nursing journals?").quotes_refdesk
 
 
 @pytest.mark.parametrize(

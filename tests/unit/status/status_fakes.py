@@ -95,10 +95,13 @@ async def arrive(
     overnight: bool = False,
     crisis: bool = False,
     bulk: bool = False,
+    contact: str | None = None,
 ) -> None:
-    """Given a conversation that arrived and was routed (`bulk`: an email sent to many)."""
+    """Given a conversation that arrived and was routed (`bulk`: an email sent to many;
+    `contact`: the patron's, "" for none, else the channel's usual test patron)."""
     at = T0 - timedelta(minutes=minutes_ago)
-    message = patron_writes(cid, channel=channel, at=at).model_copy(update={"bulk": bulk})
+    message = patron_writes(cid, channel=channel, at=at, contact=contact)
+    message = message.model_copy(update={"bulk": bulk})
     async with sessions() as session:
         await apply(session, event_id=f"i-{cid}", assigning=Assigning(), data=message)
         await apply(

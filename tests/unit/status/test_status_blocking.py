@@ -83,22 +83,7 @@ async def test_a_librarian_blocks_the_patron_and_the_block_is_published_and_logg
 async def test_a_chat_without_a_contact_cannot_be_blocked_and_a_crisis_is_acknowledged_first(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await given(sessions, patron_writes("b-chat", channel=Channel.CHAT, contact=""))
-    await given(
-        sessions,
-        RoutingDecided(
-            decision_id="r-b-chat",
-            interaction_id="i-b-chat",
-            conversation_id="b-chat",
-            channel=Channel.CHAT,
-            department="reference",
-            policy_version="t",
-            overnight=False,
-            action=Action.ANSWER,
-            priority=Priority.NORMAL,
-            decided_at=T0,
-        ),
-    )
+    await arrive(sessions, "b-chat", channel=Channel.CHAT, contact="")
     refused = await client.post(
         "/conversations/b-chat/block", json={"reason": REASON}, headers=bearer("mgarcia")
     )
@@ -159,7 +144,9 @@ async def test_only_a_supervisor_unblocks_and_every_replica_reads_the_same_list(
     assert [(e.contact, e.staff_id) for e in unblocks] == [(NUMBER, "lokafor")]
     twice = await client.post("/conversations/b-4/unblock", headers=bearer("lokafor"))
     assert twice.status_code == 409
-    # the events as another replica (or a rebuild) reads them: one block, then lifted
+    # the events as another replica (or a rebuild) reads them: one block, then lifted, each
+    # one line of the conversation's timeline
+    await arrive(sessions, "b-5", channel=Channel.SMS, contact="+18175550123")
     other = ContactBlocked(
         contact="+18175550123", conversation_id="b-5", staff_id="jnguyen", reason="spam", at=T0
     )
@@ -172,10 +159,19 @@ async def test_only_a_supervisor_unblocks_and_every_replica_reads_the_same_list(
         ]
     await given(
         sessions,
-        ContactUnblocked(contact="+18175550123", staff_id="lokafor", at=T0 + timedelta(minutes=5)),
+        ContactUnblocked(
+            contact="+18175550123",
+            conversation_id="b-5",
+            staff_id="lokafor",
+            at=T0 + timedelta(minutes=5),
+        ),
     )
     async with sessions() as session:
         assert await blocking.in_force(session, ["+18175550123", NUMBER]) is None
+    view = (await client.get("/conversations/b-5", headers=bearer("lokafor"))).json()
+    texts = [m["text"] for m in view["messages"] if m["direction"] == "event"]
+    assert texts.count("Sender blocked (“spam”) by James Nguyen") == 1
+    assert texts.count("Sender unblocked by Linda Okafor") == 1
 
 
 async def test_a_blocked_senders_messages_stay_off_the_queue_unless_the_router_flags_them(
