@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,23 @@ def normalize_message_id(raw: str | None, *, field: str = "Message-ID") -> str:
     if len(value) > MAX_MESSAGE_ID:
         raise InvalidField(field, f"longer than {MAX_MESSAGE_ID} characters")
     return value
+
+
+def message_id_or_digest(raw: str | None, *, content: bytes, field: str = "Message-ID") -> str:
+    """The email's Message-ID (`normalize_message_id`), or, when it has none a reply could
+    name or it is malformed, one made from the message's own bytes: the same email sent again
+    (a provider's retry) gets the same id, so it is still taken once. Such mail had been refused
+    with 422, which a provider retries and then drops: the patron's email lost (an outside
+    review)."""
+    try:
+        return normalize_message_id(raw, field=field)
+    except InvalidField:
+        return f"{hashlib.sha256(content).hexdigest()[:40]}@{DIGEST_DOMAIN}"
+
+
+DIGEST_DOMAIN = "no-message-id.refdesk.invalid"
+"""The domain of a Message-ID refdesk made for an email that came without one (RFC 2606's
+.invalid: no mail system answers it)."""
 
 
 def message_id_list(raw: str | None) -> tuple[str, ...]:

@@ -39,7 +39,7 @@ from services.ingest.providers.contacts import (
     sole_address,
     written_addresses,
 )
-from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
+from services.ingest.providers.emails import EmailInbound, message_id_list, message_id_or_digest
 from services.ingest.providers.errors import (
     InvalidField,
     InvalidSignature,
@@ -51,6 +51,7 @@ from services.ingest.providers.text import (
     html_to_text,
     is_forward,
     is_reply,
+    is_stub,
     split_reply,
     ticket_tag,
 )
@@ -161,6 +162,18 @@ message-headers, or a form field a forwarder did not decode): the console had sh
 "=?iso-8859-1?Q?Jos=E9_Mu=F1oz?=" where the MIME route shows "José Muñoz"."""
 
 
+DIGESTED_FIELDS = ("from", "sender", "recipient", "subject", "date", "body-plain", "body-html")
+"""What an email without a Message-ID is known by (never the webhook's signature fields: a
+retry is signed anew)."""
+
+
+def _content_digest(fields: Mapping[str, str]) -> bytes:
+    """The form's message fields, as bytes an id is made from (`message_id_or_digest`)."""
+    return "\x00".join(f"{name}={fields.get(name, '')}" for name in DIGESTED_FIELDS).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
 def decoded_words(value: str) -> str:
     """A header value with its RFC 2047 encoded words decoded (as it is when they cannot be)."""
     try:
@@ -176,7 +189,10 @@ def _new_text(fields: Mapping[str, str], subject: str | None, *, reply: bool) ->
     is an email that answers nothing (`reply` false: Mailgun strips what looks like history in
     it too, such as a call number quoted with ">" or "my professor wrote:")."""
     plain = fields.get("body-plain", "")
-    if not plain.strip() and fields.get("body-html"):
+    stub = is_stub(plain) and bool(fields.get("body-html"))
+    if stub:  # Mailgun's stripped-text is read from the stub too
+        fields = {**fields, "stripped-text": ""}
+    if (stub or not plain.strip()) and fields.get("body-html"):
         plain = html_to_text(fields["body-html"], subject=subject, reply=reply)
     ours = split_reply(plain, subject=subject, reply=reply)
     if reply and not is_forward(subject, plain):
@@ -302,7 +318,9 @@ def parse_mailgun_form(form: Mapping[str, object]) -> EmailInbound:
         report_parts = STATUS_PARTS | RETURNED_PARTS
         attachments = tuple(a for a in attachments if a.content_type not in report_parts)
     return EmailInbound(
-        message_id=normalize_message_id(fields.get("message-id"), field="Message-Id"),
+        message_id=message_id_or_digest(
+            fields.get("message-id"), content=_content_digest(fields), field="Message-Id"
+        ),
         sender_email=email,
         sender_name=name,
         recipient=_recipient(fields),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from datetime import UTC, datetime
 from email import policy
@@ -13,10 +14,16 @@ from email.utils import getaddresses, parsedate_to_datetime
 from services.ingest.providers.authenticity import sender_check
 from services.ingest.providers.automatic import RETURNED_PARTS, STATUS_PARTS, classify, is_bulk
 from services.ingest.providers.contacts import parse_address, plain_from, sole_address
-from services.ingest.providers.emails import EmailInbound, message_id_list, normalize_message_id
+from services.ingest.providers.emails import EmailInbound, message_id_list, message_id_or_digest
 from services.ingest.providers.errors import InvalidField, UnsupportedMedia
 from services.ingest.providers.files import AttachedFile, file_name, listed, media_type
-from services.ingest.providers.text import html_to_text, is_reply, split_reply, ticket_tag
+from services.ingest.providers.text import (
+    html_to_text,
+    is_reply,
+    is_stub,
+    split_reply,
+    ticket_tag,
+)
 
 # Where the desk's own address is, most specific first (To may name someone else when Cc'd).
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")
@@ -119,10 +126,42 @@ def _charsets(msg: Message) -> list[str]:
     return [c for c in found if c]
 
 
+SUPERSETS = {
+    "shift_jis": "cp932",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "iso8859-1": "cp1252",
+}
+"""The Windows charset mail clients write under a legacy label (WHATWG's reading too): a
+Japanese email labelled Shift_JIS holding ① or ②, a Chinese one labelled GB2312 holding 喆, a
+Korean one labelled ks_c_5601-1987 holding 똠, an ISO-8859-1 one holding Outlook's curly
+quotes, dashes and € had become mojibake or lost those characters (an outside review)."""
+_C1 = re.compile(rb"[\x80-\x9f]")
+
+
+def _candidates(labels: list[str], data: bytes) -> list[str]:
+    """The charsets to try, in order, for bytes declared in `labels`: each label, its Windows
+    superset after it (before it for ISO-8859-1 holding C1 bytes, which is Windows-1252's
+    punctuation in real mail: never control characters)."""
+    found: list[str] = []
+    for label in labels:
+        try:
+            name = codecs.lookup(label).name
+        except LookupError:
+            continue
+        superset = SUPERSETS.get(name)
+        if superset == "cp1252" and _C1.search(data):
+            found += [superset, label]
+        else:
+            found += [label, *([superset] if superset else [])]
+    return found
+
+
 def _decode_bytes(data: bytes, charsets: list[str]) -> str:
-    """Text from bytes: UTF-8 if valid, else the first declared charset that decodes them,
-    else Windows-1252, else ISO-8859-1 (which decodes anything)."""
-    for charset in ("utf-8", *charsets, "cp1252"):
+    """Text from bytes: UTF-8 if valid, else the first declared charset (or its Windows
+    superset) that decodes them, else Windows-1252, else ISO-8859-1 (which decodes anything)."""
+    for charset in ("utf-8", *_candidates(charsets, data), "cp1252"):
         try:
             return data.decode(charset)
         except (LookupError, UnicodeDecodeError):
@@ -162,11 +201,12 @@ def _received(msg: Message) -> datetime | None:
 
 
 def _decode(part: Message) -> str:
-    """A text part's content: declared charset, else UTF-8, else Windows-1252 with replacement."""
+    """A text part's content: declared charset (or its Windows superset, `SUPERSETS`), else
+    UTF-8, else Windows-1252 with replacement."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    for charset in (part.get_content_charset() or "us-ascii", "utf-8"):
+    for charset in (*_candidates([part.get_content_charset() or "us-ascii"], payload), "utf-8"):
         try:
             return payload.decode(charset)
         except (LookupError, UnicodeDecodeError, UnicodeError):
@@ -182,12 +222,49 @@ def _bodies(msg: EmailMessage) -> tuple[Message | None, Message | None]:
 def _body_text(
     plain: Message | None, html: Message | None, subject: str | None, *, reply: bool
 ) -> str:
-    """The message's text: its text/plain body, else its text/html body made plain."""
-    if plain is not None and _decode(plain).strip():
-        return _decode(plain)
+    """The message's text: its text/plain body, else (or when that is a stub pointing at the
+    HTML, `is_stub`) its text/html body made plain."""
+    text = _decode(plain) if plain is not None else ""
+    if text.strip() and not (html is not None and is_stub(text)):
+        return text
     if html is not None:
         return html_to_text(_decode(html), subject=subject, reply=reply)
     return ""
+
+
+FORWARD_MARKER = "---------- Forwarded message ---------"
+"""Gmail's marker: ahead of a forwarded attachment's text, so it reads as an inline forward
+does (`text.split_reply` keeps what follows it)."""
+FORWARD_HEADERS = ("From", "Date", "Subject", "To")
+
+
+def _forwarded(msg: Message) -> list[str]:
+    """The text of each message forwarded as an attachment (message/rfc822: Outlook's "Forward
+    as attachment", and several other clients'), as an inline forward shows it: a marker, its
+    From, Date, Subject and To, then its body. An instructor forwarding a student's email this
+    way had the student's words shown as "message 1.eml" and read by nobody, the crisis net
+    included (an outside review); only the forwarding message's own parts are read, not a
+    forward inside a forward."""
+    found: list[str] = []
+    stack: list[Message] = [msg]
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        elif part.get_content_type() == "message/rfc822" and isinstance(payload, list):
+            inner = payload[0] if payload else None
+            if not isinstance(inner, EmailMessage):
+                continue
+            lines = [FORWARD_MARKER]
+            for name in FORWARD_HEADERS:
+                value = _optional_header(inner, name)
+                if value:
+                    lines.append(f"{name}: {value}")
+            subject = _optional_header(inner, "Subject")
+            body = _body_text(*_bodies(inner), subject, reply=False).strip()
+            found.append("\n".join(lines) + "\n\n" + body)
+    return found
 
 
 def _size(part: Message) -> int | None:
@@ -342,8 +419,10 @@ def parse_mime(raw: bytes) -> EmailInbound:
     if report is not None:  # the report's own parts are not files anyone sent
         report_parts = STATUS_PARTS | RETURNED_PARTS
         attachments = tuple(a for a in attachments if a.content_type not in report_parts)
+    else:  # a returned message is a report's; any other attached one is forwarded to the desk
+        body = "\n\n".join([body.rstrip(), *_forwarded(msg)]).strip() or body
     return EmailInbound(
-        message_id=normalize_message_id(_header(msg, "Message-ID"), field="Message-ID"),
+        message_id=message_id_or_digest(_optional_header(msg, "Message-ID"), content=raw),
         sender_email=email,
         sender_name=name,
         recipient=_recipient(msg),

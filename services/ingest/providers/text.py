@@ -87,6 +87,22 @@ def _is_header_block(lines: list[str], i: int) -> bool:
     return any(_HEADER_FOLLOW.match(line) for line in lines[i + 1 : i + 4])
 
 
+STUB = re.compile(
+    r"(?i)\b(?:requires?|needs?)\b.{0,30}\bHTML\b|\bHTML[- ](?:capable|compatible|enabled)\b|"
+    r"\bview\b.{0,30}\bin (?:a|your) (?:web )?browser\b|does(?: not|n't) support HTML|"
+    r"no (?:admite|soporta) HTML"
+)
+"""What a sender's text part says when it only points at the HTML one ("This message requires
+an HTML-capable mail client", "View this email in your browser")."""
+
+
+def is_stub(plain: str) -> bool:
+    """Whether a text part is a stub pointing at the HTML part (short, and says so): the
+    question was in the HTML part, and the desk had been shown only the stub (an outside
+    review)."""
+    return len(plain) <= 300 and bool(STUB.search(plain))
+
+
 def is_forward(subject: str | None, text: str) -> bool:
     """Whether an email forwards another: its subject says so ("Fwd:", "FW:", "RV:") or its
     text holds a forwarded-message marker outside quoted lines."""

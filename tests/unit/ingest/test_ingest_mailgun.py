@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from starlette.datastructures import Headers, UploadFile
 
+from services.ingest.providers.emails import DIGEST_DOMAIN
 from services.ingest.providers.errors import (
     InvalidField,
     InvalidSignature,
@@ -212,7 +213,6 @@ def test_falls_back_to_envelope_sender() -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"Message-Id": None}, "Message-Id"),
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"message-headers": "{not json"}, "message-headers"),
     ],
@@ -222,6 +222,17 @@ def test_bad_form_names_the_field(change: dict[str, str | None], field: str) -> 
     with pytest.raises(InvalidField) as caught:
         parse_mailgun_form(form)
     assert caught.value.field == field
+
+
+def test_an_email_without_a_message_id_is_taken_once_under_one_made_from_it() -> None:
+    """Refused with 422 before: Mailgun retries that for hours, then drops the email."""
+    form = {k: v for k, v in FORM.items() if k != "Message-Id"}
+    made = parse_mailgun_form(form).message_id
+    assert made.endswith("@" + DIGEST_DOMAIN)
+    retried = {**form, "timestamp": str(int(form["timestamp"]) + 60), "token": "t" * 50}
+    assert parse_mailgun_form(retried).message_id == made  # signed anew, the same email
+    other = {**form, "body-plain": form["body-plain"] + " Thanks!"}
+    assert parse_mailgun_form(other).message_id != made
 
 
 def test_message_headers_nested_5000_deep_are_refused_not_a_recursion_error() -> None:
@@ -289,3 +300,17 @@ def test_an_email_whose_sender_cannot_be_read_is_kept_without_a_contact() -> Non
     email = parse_mailgun_form(form)
     assert (email.sender_email, email.sender_name) == (None, "Jane Doe")
     assert email.text == "Yes, the 2nd edition is fine."
+
+
+def test_a_body_plain_that_only_points_at_the_html_gives_way_to_it() -> None:
+    stub = "This message requires an HTML-capable mail client."
+    form = {
+        **FORM,
+        "subject": "Hold",
+        "In-Reply-To": "",
+        "References": "",
+        "body-plain": stub,
+        "stripped-text": stub,
+        "body-html": "<p>Please place a hold on <b>Educated</b>.</p>",
+    }
+    assert parse_mailgun_form(form).text == "Please place a hold on Educated."
