@@ -178,8 +178,9 @@ class InteractionReceived(_Data):
     bulk: bool = Field(
         False,
         description="email sent to many (Precedence: bulk, list or junk; List-Id or "
-        "List-Unsubscribe): routed and read like any email, but sent no automatic answer "
-        "(RFC 3834, section 2: an answer may reach a whole list)",
+        "List-Unsubscribe), or a text from a short code or sender ID (a service's broadcast): "
+        "routed and read like any message, but sent no automatic answer (RFC 3834, section 2: "
+        "an answer may reach a whole list)",
     )
 
 

@@ -15,6 +15,7 @@ from services.ingest.providers.chat import (
     ChatTransferred,
     TicketClosed,
 )
+from services.ingest.providers.contacts import is_machine_sender
 from services.ingest.providers.emails import EmailInbound
 from services.ingest.providers.files import AttachedFile, media_type, unnamed
 from services.ingest.providers.twilio import MAX_SMS_BODY, SmsInbound
@@ -82,6 +83,9 @@ def sms_interaction(
         received_at=now,
         attachments=attachments,
         blocked=blocked,
+        # a short code or sender ID: a service's broadcast, shown to staff and answered by
+        # nobody (the after-hours acknowledgement had gone to "TCCALERT": an outside review)
+        bulk=is_machine_sender(sms.from_e164),
     )
 
 

@@ -65,6 +65,12 @@ def normalize_sms_sender(raw: str, *, field: str = "From") -> str:
     raise InvalidField(field, "not a phone number, short code or sender ID")
 
 
+def is_machine_sender(contact: str) -> bool:
+    """Whether a text's sender is a service, not a person's phone: a short code or an
+    alphanumeric sender ID (a verification code, a campus alert). Neither can take a reply."""
+    return bool(_SHORT_CODE.fullmatch(contact) or _ALPHANUMERIC_SENDER.fullmatch(contact))
+
+
 def normalize_addr_spec(addr: str, *, field: str = "email") -> str:
     """One bare address (no display name) in its normal form, lower-cased; InvalidField(field)
     unless mail can be sent to it."""

@@ -142,3 +142,21 @@ def test_an_emails_arrival_is_its_receivers_time_only_within_a_week(
     mail = dataclasses.replace(email("hi"), received_at=stated)
     event = email_interaction(mail, conversation_id="c", provider="mime", now=NOW)
     assert event.received_at == expected
+
+
+@pytest.mark.parametrize(
+    ("sender", "machine"),
+    [
+        ("22395", True),  # a short code: "Your verification code is 482913"
+        ("TCCALERT", True),  # a sender ID: "campus closed due to weather"
+        ("+18175550123", False),
+        ("whatsapp:+18175550123", False),
+    ],
+)
+def test_a_text_from_a_short_code_or_sender_id_is_answered_by_nobody(
+    sender: str, machine: bool
+) -> None:
+    """Published `bulk`, as mail sent to many: routed and shown, no acknowledgement or survey
+    (one had gone to TCCALERT, which no reply reaches: an outside review)."""
+    text = dataclasses.replace(sms("TCC Alert: campus closed due to weather"), from_e164=sender)
+    assert sms_interaction(text, conversation_id="c", now=NOW).bulk is machine
