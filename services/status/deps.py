@@ -77,9 +77,26 @@ async def current_actor(
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
+def embedded_elsewhere(request: Request) -> bool:
+    """Whether a browser says another site (or another host or port of the college's own)
+    made this request and it is not a page the librarian opened (Fetch Metadata): an image,
+    a frame or a script's fetch. Such a request carried the session cookie (SameSite=Strict
+    lets a same-site page send it) and planted reads in a librarian's access log that they
+    never made (an outside review). A client that sends no Sec-Fetch-Site (a script, an old
+    browser) is not told apart."""
+    site = request.headers.get("sec-fetch-site")
+    if site is None or site in ("same-origin", "none"):
+        return False
+    navigation = request.headers.get("sec-fetch-mode") == "navigate"
+    return not (navigation and request.headers.get("sec-fetch-dest", "document") == "document")
+
+
 async def cookie_actor(request: Request, res: Resources, session: AsyncSession) -> Actor | None:
     """The staff member of the console's open session (sessions.py), or None; the use is
-    noted against the token the session was opened with (token_use.py)."""
+    noted against the token the session was opened with (token_use.py). None too for a
+    request another site embedded (`embedded_elsewhere`): it reads nothing as the librarian."""
+    if embedded_elsewhere(request):
+        return None
     now = res.clock()
     actor = await session_actor(
         session=session,

@@ -152,3 +152,37 @@ async def test_signing_in_from_a_shared_conversation_link_opens_it(
         data={"staff_id": "mgarcia", "token": "dev-mgarcia-token", "then": "//evil.example/"},
     )
     assert elsewhere.headers["location"] == "/dashboard"
+
+
+async def test_a_page_elsewhere_cannot_read_as_the_signed_in_librarian(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A page on another port of the same host embedded <img src="/conversations/...">: the
+    session cookie went with it and the access log gained reads the librarian never made (an
+    outside review). A link the librarian follows from such a page still opens the console."""
+    from sqlalchemy import func, select
+
+    from services.status.models import TranscriptAccess
+
+    await arrive(sessions, "planted", channel=Channel.SMS)
+    await sign_in(client, "mgarcia", "dev-mgarcia-token")
+    elsewhere = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"}
+    for dest in ("image", "iframe", "empty"):
+        read = await client.get(
+            "/conversations/planted", headers={**elsewhere, "Sec-Fetch-Dest": dest}
+        )
+        assert read.status_code == 401, dest
+    cross = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    assert (await client.get("/conversations?q=help", headers=cross)).status_code == 401
+    async with sessions() as session:
+        logged = await session.scalar(select(func.count()).select_from(TranscriptAccess))
+    assert logged == 0
+    followed = {
+        "Sec-Fetch-Site": "same-site",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document",
+    }
+    page = await client.get("/dashboard/c/planted", headers=followed)
+    assert page.status_code == 200 and 'id="conversation"' in page.text
+    own = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    assert (await client.get("/conversations/planted", headers=own)).status_code == 200
