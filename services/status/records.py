@@ -22,8 +22,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor
+from services.status.conversations.access import log_accesses
 from services.status.conversations.erasure import erase_closed
-from services.status.conversations.reading import DIRECTION_ORDER, log_accesses, message_view
+from services.status.conversations.reading import DIRECTION_ORDER, message_view
 from services.status.conversations.search import contact_keys
 from services.status.errors import Conflict
 from services.status.models import Conversation, TranscriptAccess, TranscriptEntry

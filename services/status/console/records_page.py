@@ -43,6 +43,7 @@ ADMINS_ONLY = error_pages.Trouble(
 ACTION_WORDS = {
     "read": "Read the conversation",
     "search": "Shown in search results",
+    "list": "Listed among closed conversations",
     "macro": "Filled a macro for it",
     "report": "Read a report",
     "records": "Records request",

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.status import queue
-from services.status.conversations import actions, blocking, reading, search
+from services.status.conversations import access, actions, blocking, reading, search
 from services.status.conversations.macros import fill
 from services.status.conversations.policy import Act, permitted
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
@@ -194,11 +194,12 @@ async def list_conversations(
         if len(rows) >= limit
         else len(rows)
     )
-    if ids is not None:
-        # a search shows patrons' words from any time: a line per conversation it showed (or
-        # one saying it showed none), never what was searched for
+    if ids is not None or state != "open":
+        # a search, or a list of closed conversations, shows patrons' words from any time: a
+        # line per conversation it showed (or one saying it showed none), never what was
+        # searched for (browsing closed conversations had left no trace: an outside review)
         shown = [item["conversation_id"] for item in items] or [None]
-        await reading.log_accesses(session, actor, shown, "search", now)
+        await access.log_accesses(session, actor, shown, "search" if ids else "list", now)
         await session.commit()
     return {"items": items, "total": total}
 
@@ -236,7 +237,7 @@ async def filled_macro(
     macro = res.book.patron_macro(macro_id, conv.channel)
     text = fill(macro.for_channel(conv.channel, conv.lang), actions.macro_values(conv, res.book))
     # a filled macro can name the patron ("Hi Wanda"): a read of their record, logged
-    await reading.log_access(session, actor, conv.conversation_id, "macro", res.clock())
+    await access.log_access(session, actor, conv.conversation_id, "macro", res.clock())
     await session.commit()
     return {"macro": macro.id, "label": macro.label, "text": text}
 

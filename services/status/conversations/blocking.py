@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor
 from services.status.conversations import actions, transcript
+from services.status.conversations.access import log_accesses
 from services.status.conversations.policy import Act
 from services.status.errors import Conflict
-from services.status.models import AnyConversation, BlockedContact, Conversation, TranscriptAccess
+from services.status.models import AnyConversation, BlockedContact, Conversation
 from shared.events import ContactBlocked, ContactUnblocked
 from shared.topics import DESK
 
@@ -93,7 +94,7 @@ async def block(
         await transcript.on_contact_blocked(session, conv, event)
         events.append((DESK.name, event))
     if events:
-        await _log(session, actor, conv.conversation_id, "block", reason, now)
+        await log_accesses(session, actor, [conv.conversation_id], "block", now, reason)
     await session.flush()
     return actions.Outcome(conv, events)
 
@@ -111,7 +112,7 @@ async def unblock_conversation(
     lifted = _unblock(rows, actor, now)
     for event in lifted:
         await transcript.on_contact_unblocked(session, conv, event)
-    await _log(session, actor, conv.conversation_id, "unblock", None, now)
+    await log_accesses(session, actor, [conv.conversation_id], "unblock", now)
     await session.flush()
     return actions.Outcome(conv, [(DESK.name, event) for event in lifted])
 
@@ -128,7 +129,7 @@ async def unblock_entry(
     conv = await session.get(Conversation, row.conversation_id) if row.conversation_id else None
     if conv is not None and conv.purged_at is None:
         await transcript.on_contact_unblocked(session, conv, lifted)
-    await _log(session, actor, row.conversation_id, "unblock", None, now)
+    await log_accesses(session, actor, [row.conversation_id], "unblock", now)
     await session.flush()
     return [(DESK.name, lifted)]
 
@@ -200,23 +201,3 @@ async def purge_lifted(session: AsyncSession, *, now: datetime, kept: timedelta)
         delete(BlockedContact).where(BlockedContact.unblocked_at < now - kept)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def _log(
-    session: AsyncSession,
-    actor: Actor,
-    conversation_id: str | None,
-    action: str,
-    detail: str | None,
-    now: datetime,
-) -> None:
-    """Blocks and unblocks are in the access log beside reads (who, which conversation, why)."""
-    await session.execute(
-        insert(TranscriptAccess).values(
-            staff_id=actor.id,
-            conversation_id=conversation_id,
-            action=action,
-            at=now,
-            detail=(detail or "")[:300] or None,
-        )
-    )

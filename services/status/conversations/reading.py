@@ -5,55 +5,27 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import queue
 from services.status.auth import Actor
 from services.status.conversations import blocking
+from services.status.conversations.access import log_access
 from services.status.conversations.actions import check, get
 from services.status.conversations.policy import Act, permitted
 from services.status.conversations.transcript import AUTOMATED_LABEL, AUTOMATIC_OF_KIND
-from services.status.models import Conversation, TranscriptAccess, TranscriptEntry
+from services.status.models import Conversation, TranscriptEntry
 from services.status.staff import staff_names
 from shared.events import Channel, NotificationKind
 
 EARLIER_LIMIT = 10
 DIRECTION_ORDER = {"in": 0, "event": 1, "out": 2, "note": 3}
 KINDS = {kind.value: kind for kind in NotificationKind}
-
-
-_LOG = insert(TranscriptAccess)
-
-
-async def log_access(
-    session: AsyncSession, actor: Actor, conversation_id: str | None, action: str, at: datetime
-) -> None:
-    """One line of the access log (who, when, which conversation; never what was searched),
-    written in the caller's transaction."""
-    await log_accesses(session, actor, [conversation_id], action, at)
-
-
-async def log_accesses(
-    session: AsyncSession,
-    actor: Actor,
-    conversation_ids: Iterable[str | None],
-    action: str,
-    at: datetime,
-    detail: str | None = None,
-) -> None:
-    """A line of the access log per conversation (one INSERT), in the caller's transaction;
-    `detail` (a records request's name) on each."""
-    values = [
-        {"staff_id": actor.id, "conversation_id": cid, "action": action, "at": at, "detail": detail}
-        for cid in conversation_ids
-    ]
-    if values:
-        await session.execute(_LOG, values)
 
 
 ROUTED = re.compile(r"^(Routed|Transferred) to ([a-z0-9-]+)")

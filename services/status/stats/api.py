@@ -15,8 +15,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.status.auth import Actor, has_role, require_role
+from services.status.conversations.access import log_access
 from services.status.conversations.api import TOPICS
-from services.status.conversations.reading import log_access
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.openapi import ACTION, SIGNED_IN

@@ -15,7 +15,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 
 from services.status.auth import has_role
 from services.status.console import pages
-from services.status.conversations.reading import log_access
+from services.status.conversations.access import log_access
 from services.status.dashboard import reports_sign_in
 from services.status.deps import ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import InvalidInput

@@ -1461,3 +1461,26 @@ async def test_a_short_follow_up_does_not_change_the_conversations_language(
 )
 def test_what_counts_as_a_variable_left_in_a_reply(text: str, refused: bool) -> None:
     assert bool(actions.PLACEHOLDER.search(text)) is refused
+
+
+async def test_listing_closed_conversations_is_in_the_access_log(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A list of closed conversations shows patrons' words from any time (a preview, a
+    subject): it had left no trace, so closed conversations could be browsed unseen (an outside
+    review). The open queue, the desk's working view, is not logged at each refresh."""
+    await arrive(sessions, "l-1", channel=Channel.SMS)
+    await arrive(sessions, "l-2", channel=Channel.EMAIL)
+    await client.post("/conversations/l-1/close", json={}, headers=bearer("mgarcia"))
+    assert (await client.get("/conversations", headers=bearer("jnguyen"))).status_code == 200
+    closed = await client.get("/conversations?state=closed", headers=bearer("jnguyen"))
+    assert [i["conversation_id"] for i in closed.json()["items"]] == ["l-1"]
+    async with sessions() as session:
+        lines = (
+            await session.execute(
+                select(TranscriptAccess.conversation_id, TranscriptAccess.action).where(
+                    TranscriptAccess.staff_id == "jnguyen"
+                )
+            )
+        ).all()
+    assert [tuple(line) for line in lines] == [("l-1", "list")]
