@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
+from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge, Histogram
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,11 @@ OLDEST_WAITING = Gauge(
 )
 OVERNIGHT_WAITING = Gauge("refdesk_overnight_tickets_waiting", "Open overnight tickets")
 CRISES_UNACKED = Gauge("refdesk_crises_unacknowledged", "Open crises nobody acknowledged yet")
+REFUSED = PromCounter(
+    "refdesk_status_refused_total",
+    "Staff actions refused on a conversation the caller may not see or act on",
+    ["action"],
+)
 FIRST_RESPONSE = Histogram(
     "refdesk_first_response_seconds",
     "Time from a conversation's arrival to staff's first action",

@@ -5,6 +5,7 @@ session (the caller commits) and returns the events to publish after the commit.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from services.status.conversations.policy import DESK as DESK_DEPARTMENT
 from services.status.conversations.policy import Act, HeldByColleague, TakenFromDesk
 from services.status.conversations.policy import check as check_policy
 from services.status.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.status.metrics import observe_first_response
+from services.status.metrics import REFUSED, observe_first_response
 from services.status.models import Conversation, Staff, TranscriptEntry
 from services.status.staff import EMAIL_PATTERN, staff_names
 from shared.events import (
@@ -48,6 +49,8 @@ from shared.events import (
     derived_id,
 )
 from shared.topics import DESK, INTERACTIONS, NOTIFICATIONS, ROUTING
+
+log = logging.getLogger(__name__)
 
 STAFF_POLICY = "staff"
 PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|(?<![\\\w])\{[^\W\d][\w ]{0,30}\}")
@@ -94,12 +97,22 @@ def _assign(conv: Conversation, staff_id: str | None, now: datetime) -> None:
 
 
 async def check(act: Act, actor: Actor, conv: Conversation, session: AsyncSession) -> None:
-    """The policy's check; a refusal because a colleague has the conversation names them."""
+    """The policy's check; a refusal because a colleague has the conversation names them. A
+    refusal of any other kind (a conversation the caller may not see, a role they lack) is
+    counted and logged, staff and conversation ids only: refused attempts had left no trace
+    a privacy officer could find (an outside review)."""
     try:
         check_policy(act, actor, conv)
     except (HeldByColleague, TakenFromDesk) as exc:
         name = await session.scalar(select(Staff.name).where(Staff.id == exc.assignee))
         raise exc.named(name) if name else exc from None
+    except Forbidden:
+        REFUSED.labels(action=act.value).inc()
+        log.warning(
+            "staff action refused",
+            extra={"staff_id": actor.id, "act": act.value, "conversation_id": conv.conversation_id},
+        )
+        raise
 
 
 async def _hold(session: AsyncSession, conv: Conversation, actor: Actor | None = None) -> None:

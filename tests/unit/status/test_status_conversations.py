@@ -1484,3 +1484,23 @@ async def test_listing_closed_conversations_is_in_the_access_log(
             )
         ).all()
     assert [tuple(line) for line in lines] == [("l-1", "list")]
+
+
+async def test_a_refused_attempt_is_counted_and_logged_without_patron_data(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Forty attempts on conversations a tutor may not see had left no trace (an outside
+    review): each is a WARNING naming staff, action and conversation ids, and counted."""
+    from services.status.metrics import REFUSED
+
+    await arrive(sessions, "r-1", channel=Channel.SMS, department="nw-circulation")
+    before = REFUSED.labels(action="view")._value.get()
+    with caplog.at_level("WARNING", logger="services.status.conversations.actions"):
+        refused = await client.get("/conversations/r-1", headers=bearer("rpatel"))
+    assert refused.status_code == 403
+    assert REFUSED.labels(action="view")._value.get() == before + 1
+    [record] = [r for r in caplog.records if r.getMessage() == "staff action refused"]
+    assert (record.staff_id, record.act, record.conversation_id) == ("rpatel", "view", "r-1")
+    assert "+1817" not in caplog.text
