@@ -92,6 +92,16 @@ def is_bulk(header: HeaderReader) -> bool:
     return any(header(name) for name in _LIST_HEADERS)
 
 
+_SUPPRESS_WORDS = frozenset({"all", "oof", "autoreply"})
+"""X-Auto-Response-Suppress values (Microsoft's) that ask for no automatic reply."""
+
+
+def _suppresses_replies(value: str | None) -> bool:
+    """Whether an X-Auto-Response-Suppress header asks for no automatic reply."""
+    words = {w.strip().lower() for w in (value or "").replace(";", ",").split(",")}
+    return bool(words & _SUPPRESS_WORDS)
+
+
 def automatic_kind(
     header: HeaderReader, *, content_type: str | None, report_type: str | None
 ) -> Automatic | None:
@@ -108,6 +118,11 @@ def automatic_kind(
     if submitted == "auto-replied":
         return Automatic.AUTO_REPLY
     if submitted and submitted != "no" and (header("In-Reply-To") or header("References")):
+        return Automatic.AUTO_REPLY
+    if submitted and submitted != "no" and _suppresses_replies(header("X-Auto-Response-Suppress")):
+        # generated and asking for no automatic answer (Exchange's out-of-office sent to no
+        # thread, a learning system's noreply notice): refdesk had acknowledged both, and
+        # handed one off to a noreply address (an outside review)
         return Automatic.AUTO_REPLY
     if header("X-Autoreply") or header("X-Autorespond"):
         return Automatic.AUTO_REPLY

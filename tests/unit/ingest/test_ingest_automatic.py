@@ -75,6 +75,19 @@ def kind_of(content_type: str | None = None, report_type: str | None = None, **v
         ({"Auto_Submitted": "no", "In_Reply_To": "<a@b>"}, None),
         # a web form writing for a patron (auto-generated, answering nothing) is routed
         ({"Auto_Submitted": "auto-generated"}, None),
+        # generated and asking for no automatic reply, in no thread: Exchange's out-of-office
+        # to a new address, a learning system's noreply notice (an outside review)
+        (
+            {"Auto_Submitted": "auto-generated", "X_Auto_Response_Suppress": "DR, OOF, AutoReply"},
+            Automatic.AUTO_REPLY,
+        ),
+        (
+            {"Auto_Submitted": "auto-generated", "X_Auto_Response_Suppress": "All"},
+            Automatic.AUTO_REPLY,
+        ),
+        # the header alone (Outlook sets it on ordinary mail too) is a person's email
+        ({"X_Auto_Response_Suppress": "All"}, None),
+        ({"Auto_Submitted": "auto-generated", "X_Auto_Response_Suppress": "DR, RN"}, None),
         ({"Precedence": "bulk"}, None),
         ({"From": "postmaster@tccd.edu"}, None),  # campus IT writing to the desk
     ],
