@@ -659,3 +659,17 @@ def test_a_reply_long_queued_says_refdesk_keeps_trying_not_queued() -> None:
     assert views.line_view(patron, names={}, now=T0 + timedelta(hours=1))["delivery_state"] == (
         "queued"
     )
+
+
+async def test_a_text_from_a_service_says_so_where_staff_would_reply(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A short code's or sender ID's text (published bulk): no reply reaches it."""
+    await arrive(sessions, "sms-alert", channel=Channel.SMS, contact="TCCALERT", bulk=True)
+    await arrive(sessions, "sms-person", channel=Channel.SMS)
+    await sign_in(client)
+    pane = (await client.get("/dashboard/fragments/conversation/sms-alert")).text
+    assert "a service, not a person" in pane and 'id="service-sender"' in pane
+    assert "went to many" not in pane  # the email wording
+    person = (await client.get("/dashboard/fragments/conversation/sms-person")).text
+    assert 'id="service-sender"' not in person and "a service, not a person" not in person
