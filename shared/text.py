@@ -11,6 +11,7 @@ zero-width joiners and the other format characters emoji and scripts need.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -49,3 +50,29 @@ CLEANED = BeforeValidator(_printable_input)
 StringConstraints(max_length=5000), CLEANED] | None`. As `Text | None` with Field bounds, a
 reply too long was refused as "Value should have at most 5000 items after validation"; bound
 inside, it is "String should have at most 5000 characters"."""
+
+
+MARKS_KEPT = 3
+"""Combining marks kept on one letter when text is shown: Vietnamese stacks two, some scripts
+three; "zalgo" text stacks dozens, which drew over the lines above and below it in the console
+and filled a queue preview's 200 characters with one letter (an outside review)."""
+
+
+def without_mark_stacks(value: str, keep: int = MARKS_KEPT) -> str:
+    """The text with at most `keep` combining marks on each character (the rest dropped);
+    the same string when no character has more."""
+    if value.isascii():
+        return value
+    out: list[str] = []
+    run = 0
+    dropped = False
+    for char in value:
+        if unicodedata.combining(char):
+            run += 1
+            if run > keep:
+                dropped = True
+                continue
+        else:
+            run = 0
+        out.append(char)
+    return "".join(out) if dropped else value

@@ -21,6 +21,7 @@ from services.status.queue import QueueFilter, band
 from services.status.stats.desktime import check_days
 from shared.clock import DESK_TZ
 from shared.events import Channel, NotificationKind
+from shared.text import without_mark_stacks
 
 SMS_SEGMENT_BUDGET = 3
 """Segments a staff text may cost before the composer warns (no policy sets one yet)."""
@@ -446,10 +447,11 @@ _BLANK_RUN = re.compile(r"\n[ \t\r\f\v]*(?:\n[ \t\r\f\v]*){2,}")
 
 def shown_text(text: str | None) -> str | None:
     """A message's text as a line shows it: runs of blank lines (a text of sixty newlines filled
-    the pane with an empty bubble) are one blank line; the stored text is unchanged."""
+    the pane with an empty bubble) are one blank line, and a letter carries at most three
+    combining marks (`without_mark_stacks`); the stored text is unchanged."""
     if not text:
         return text
-    return _BLANK_RUN.sub("\n\n", text).strip("\n")
+    return _BLANK_RUN.sub("\n\n", without_mark_stacks(text)).strip("\n")
 
 
 CONSENT_KINDS = frozenset({NotificationKind.SMS_OPT_OUT.value, NotificationKind.SMS_OPT_IN.value})

@@ -45,6 +45,7 @@ from shared.events import (
     RoutingDecided,
     StaffNoteAdded,
 )
+from shared.text import without_mark_stacks
 
 PREVIEW_CHARS = 160
 PATRON = "patron"
@@ -134,8 +135,9 @@ def sent_files(names: Iterable[str]) -> str:
 
 
 def preview_of(text: str) -> str:
-    """The start of a message on one line, for the queue."""
-    flat = " ".join(text.split())
+    """The start of a message on one line, for the queue (stacks of combining marks cut down:
+    `without_mark_stacks`)."""
+    flat = " ".join(without_mark_stacks(text).split())
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 

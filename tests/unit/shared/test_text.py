@@ -60,3 +60,17 @@ def test_a_note_of_control_characters_only_is_refused_as_empty() -> None:
             text="\x00\x1b",
             at="2026-12-01T15:00:00Z",
         )
+
+
+def test_stacks_of_combining_marks_are_cut_to_three_and_real_accents_kept() -> None:
+    """ "Zalgo" text stacked dozens of marks on a letter: it drew over the console's other lines
+    and one letter filled a queue preview (an outside review). Vietnamese stacks two."""
+    import unicodedata
+
+    from shared.text import without_mark_stacks
+
+    zalgo = "h" + "\u0336\u0334\u0335\u0337\u0321\u0300" * 10 + "elp"
+    assert without_mark_stacks(zalgo) == "h\u0336\u0334\u0335elp"
+    decomposed = unicodedata.normalize("NFD", "Nguyễn Thị Ánh, Tiếng Việt")  # e + two marks
+    for kept in (decomposed, "café", "plain ascii", "e\u0301\u0302\u0303"):
+        assert without_mark_stacks(kept) is kept
