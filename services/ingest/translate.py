@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.ingest.providers.authenticity import SenderCheck
+from services.ingest.providers.chat import MAX_TEXT as MAX_CHAT_TEXT
 from services.ingest.providers.chat import (
     ChatEnded,
     ChatEvent,
@@ -39,6 +40,8 @@ MAX_EMAIL_TEXT = 100_000
 """Most characters of an email's new text carried in the event (about 40 pages; an event must
 stay under the broker's 1 MB message limit); the rest is named by EMAIL_OVERFLOW_NOTE."""
 EMAIL_OVERFLOW_NOTE = f"email-text-beyond-{MAX_EMAIL_TEXT}-characters.txt"
+CHAT_OVERFLOW_NOTE = f"chat-text-beyond-{MAX_CHAT_TEXT}-characters.txt"
+"""The note naming what a chat message (or pre-chat question) carried past MAX_CHAT_TEXT."""
 MAX_SUBJECT = 1_000
 """Most characters of a subject (and of a sender's display name) carried in the event."""
 
@@ -169,7 +172,8 @@ def chat_event(
             provider="chat",
             provider_message_id=event.data.message_id,
             patron=event.data.patron.as_patron() if event.data.patron else Patron(),
-            text=event.data.text,
+            text=event.data.text[:MAX_CHAT_TEXT],
+            attachments=_overflow(event.data.text[MAX_CHAT_TEXT:], CHAT_OVERFLOW_NOTE),
             received_at=stamped,
             campus_hint=event.data.campus,
             department_hint=event.data.department,
@@ -185,7 +189,8 @@ def chat_event(
             provider="chat",
             provider_message_id=webhook_id,
             patron=event.data.patron.as_patron(),
-            text=event.data.question,
+            text=event.data.question[:MAX_CHAT_TEXT],
+            attachments=_overflow(event.data.question[MAX_CHAT_TEXT:], CHAT_OVERFLOW_NOTE),
             received_at=stamped,
             campus_hint=event.data.campus,
             department_hint=event.data.department,

@@ -106,6 +106,10 @@ ConversationId = Annotated[str, StringConstraints(pattern=rf"^{CONVERSATION_ID_P
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Label = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT, strip_whitespace=True)]
+Words = Annotated[str, StringConstraints(strip_whitespace=True)]
+"""A patron's words: any length the body limit lets through; the event carries the first
+MAX_TEXT characters and says how much more came (`translate`), as a long text or email does
+(a chat message over 10,000 characters had been refused 422, the question lost)."""
 Email = Annotated[str, AfterValidator(_valid(normalize_email))]
 Phone = Annotated[str, AfterValidator(_valid(normalize_phone))]
 Role = Annotated[PatronRole, BeforeValidator(_role)]
@@ -134,13 +138,13 @@ class ChatStartedData(_Model):
     patron: ChatPatron = Field(default_factory=ChatPatron)
     department: Label | None = None
     campus: Label | None = None
-    question: Text | None = Field(None, description="the pre-chat form's question")
+    question: Words | None = Field(None, description="the pre-chat form's question")
 
 
 class ChatMessageData(_Model):
     conversation_id: ConversationId
     message_id: Id
-    text: Annotated[Text, StringConstraints(min_length=1)]
+    text: Annotated[Words, StringConstraints(min_length=1)]
     author: Literal["patron", "staff"] = "patron"
     staff_id: Label | None = None
     # an integer as JSON writes one: true, "12" and 1.0 were read as numbers

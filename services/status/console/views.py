@@ -124,7 +124,9 @@ def full_time(at: datetime | str | None) -> str:
     return f"{when:%A}, {when:%B} {when.day}, {when.year}, {clock} {when.tzname()}"
 
 
-CUT_NOTE = re.compile(r"(?P<what>sms-body|email-text)-beyond-(?P<limit>\d+)-characters\.txt")
+CUT_NOTE = re.compile(
+    r"(?P<what>sms-body|email-text|chat-text)-beyond-(?P<limit>\d+)-characters\.txt"
+)
 """The attachment name ingest gives the part of a text or an email past what it carries."""
 
 
@@ -133,7 +135,7 @@ def cut_words(name: str, size: int | None) -> str:
     found = CUT_NOTE.fullmatch(name)
     assert found is not None
     limit = int(found["limit"])
-    what = "text" if found["what"] == "sms-body" else "email"
+    what = {"sms-body": "text", "email-text": "email", "chat-text": "chat message"}[found["what"]]
     rest = f"the last {size:,} characters" if size else "the rest"
     return f"This {what} was longer than {limit:,} characters: {rest} were not kept."
 

@@ -348,3 +348,20 @@ def test_a_chat_message_is_stamped_as_an_email_is(stamped: str, kept: bool) -> N
     assert got is not None and hasattr(got, "received_at")
     expected = datetime.fromisoformat(stamped).astimezone(UTC) if kept else now
     assert got.received_at == expected
+
+
+def test_a_chat_message_past_ten_thousand_characters_keeps_its_start_and_says_how_much_more() -> (
+    None
+):
+    """Refused 422 before, the patron's whole message lost, where a long text or email keeps
+    its first part and a note of the rest."""
+    from services.ingest.translate import CHAT_OVERFLOW_NOTE, chat_event
+
+    long = "I need help with my thesis. " * 500  # 14,000 characters
+    parsed = parse_chat_event(event("chat.message", {**MESSAGE["data"], "text": long}))
+    published = chat_event(parsed, webhook_id="msg_long")
+    assert published is not None and len(published.text) == 10_000
+    assert published.text == long.strip()[:10_000]
+    [note] = published.attachments
+    assert note.name == CHAT_OVERFLOW_NOTE == "chat-text-beyond-10000-characters.txt"
+    assert note.size == len(long.strip()[10_000:].encode())

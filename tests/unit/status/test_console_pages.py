@@ -628,6 +628,19 @@ def test_what_ingest_did_not_keep_is_said_in_words_and_texted_files_are_named_no
         now=T0,
     )
     assert photo["files_not_kept"] and photo["cut"] is None
+    chat = views.line_view(
+        {
+            **base,
+            "channel": "chat",
+            "attachments": [{"name": "chat-text-beyond-10000-characters.txt", "size": 4000}],
+        },
+        names={},
+        now=T0,
+    )
+    assert chat["cut"] == (
+        "This chat message was longer than 10,000 characters: "
+        "the last 4,000 characters were not kept."
+    )
 
 
 def test_a_reply_long_queued_says_refdesk_keeps_trying_not_queued() -> None:
