@@ -199,7 +199,9 @@ async def list_conversations(
         # line per conversation it showed (or one saying it showed none), never what was
         # searched for (browsing closed conversations had left no trace: an outside review)
         shown = [item["conversation_id"] for item in items] or [None]
-        await access.log_accesses(session, actor, shown, "search" if ids else "list", now)
+        await access.log_accesses(
+            session, actor, shown, "search" if ids is not None else "list", now
+        )
         await session.commit()
     return {"items": items, "total": total}
 
