@@ -225,8 +225,9 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
     shown = SHOWN
     if has_role(actor, "supervisor"):
         return shown
-    # the desk's queue is everyone's, but a crisis there only its crisis staff's (`relation`)
-    desk = and_(Conversation.department == DESK, Conversation.crisis.is_(False))
+    # the desk's queue is everyone's, but a crisis or a possible one there only its crisis
+    # staff's (`relation`)
+    desk = and_(Conversation.department == DESK, ~FLAGGED)
     seen: ColumnElement[bool] = or_(Conversation.department.in_(sorted(actor.departments)), desk)
     if set(actor.departments) & CRISIS_DEPARTMENTS:
         # crises wherever routed, and what is not routed yet (it may be one)

@@ -108,10 +108,10 @@ def relation(actor: Actor, conv: Conversation) -> Relation:
     crisis_department = bool(departments & CRISIS_DEPARTMENTS)
     visible = (
         conv.department in departments
-        # the desk's queue is everyone's, but a crisis moved back to it (acknowledged, then
-        # transferred to the desk) stays with those who handle crises: every department's
-        # staff had read it (an outside review)
-        or (conv.department == DESK and not conv.crisis)
+        # the desk's queue is everyone's, but a crisis or a possible one there (a crisis
+        # moved back to the desk, a message the safety net flagged) stays with those who
+        # handle crises: every department's staff had read both (an outside review)
+        or (conv.department == DESK and not flagged)
         # not routed yet: it may be a crisis, so only those who see crises (a router backlog
         # showed every patron's new message, crisis texts too, to every staff member)
         or (conv.department is None and crisis_department)

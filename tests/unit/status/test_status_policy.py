@@ -110,6 +110,9 @@ def _conv(department: str | None, **flags: object) -> Conversation:
         (("writing-center",), "reference", {"crisis": True}, False),
         (("nw-circulation",), "reference", {"crisis": True, "acknowledged_at": T0}, False),
         (("reference",), "reference", {"crisis": True}, True),
+        # a possible crisis at the desk too: a tutor had read and closed one
+        (("tutoring",), "reference", {"safety_review": True}, False),
+        (("reference",), "reference", {"safety_review": True}, True),
         (("care-team",), "reference", {"crisis": True}, True),
     ],
 )
