@@ -644,3 +644,26 @@ async def test_a_revoked_token_ends_its_stream_even_from_a_throttled_address(
         assert await still_signed_in(revoked, resources, session) is None
         # and the recheck of a good token is not refused for its address
         assert await still_signed_in(request("dev-mgarcia-token"), resources, session) is not None
+
+
+@pytest.mark.parametrize(
+    ("departments", "department", "crisis", "seen"),
+    [
+        (("nw-circulation",), "reference", False, True),  # the desk's queue is everyone's
+        (("nw-circulation",), "reference", True, False),  # not its crises or possible ones
+        (("writing-center",), "reference", True, False),
+        (("reference",), "reference", True, True),
+        (("care-team",), "reference", True, True),
+        (("nw-circulation",), "nw-circulation", True, True),  # one's own department's
+    ],
+)
+def test_the_stream_sends_a_crisis_at_the_desk_only_to_crisis_staff(
+    departments: tuple[str, ...], department: str, crisis: bool, seen: bool
+) -> None:
+    """The pages had stopped showing other departments' staff a crisis or a possible crisis at
+    the desk, but the live stream still sent them its rows: "I'm outside the library waiting
+    for you" and a patron's street address in a circulation librarian's console (an outside
+    review)."""
+    actor = Actor(id="someone", role="staff", departments=departments)
+    change = Change(id=1, conversation_id="c", department=department, crisis=crisis, what="message")
+    assert live.may_see(actor, change) is seen
