@@ -121,17 +121,21 @@ def commands_for(
     member of the list, RFC 3834 section 2, while staff still read it and answer by hand).
     `opening` names the conversation's opening the message belongs to (the close before it);
     `now`, when it is decided (the moment "opens tomorrow" is said from; None: its receipt);
-    `to_patron` False: the staff's alone (the sender is known to be a machine)."""
+    `to_patron` False: nothing unasked but a crisis's resources (a machine quoting refdesk, a
+    sender staff blocked)."""
     out = staff_commands(interaction, decision, policy)
     patron = _patron_recipient(interaction)
-    if patron is None or not to_patron or interaction.automatic is not None or interaction.bulk:
+    if patron is None or interaction.automatic is not None or interaction.bulk:
         return out
-    if interaction.patron.unverified and decision.action is not Action.ESCALATE_CRISIS:
+    crisis = decision.action is Action.ESCALATE_CRISIS
+    if interaction.patron.unverified and not crisis:
         # a From that may be forged gets nothing unasked: the college's mail server had sent
         # a forger's victim hand-offs and acknowledgements (an outside review); staff read it
         # and reply by hand, and a crisis still gets its resources
         return out
     messages = patron_messages(interaction, decision, policy, opening=opening, now=now)
+    if not to_patron:  # a patron in crisis is never left without the resources
+        messages = [m for m in messages if m[0] is NotificationKind.CRISIS_RESOURCES]
     for kind, key, context in messages:
         out.append(
             _command(

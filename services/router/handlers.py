@@ -219,8 +219,10 @@ def plan_interaction(
         now=now,
         # a new conversation quoting refdesk's own words, not a reply in its thread: a ticket
         # system's or autoresponder's acknowledgement of what refdesk sent, which an answer
-        # would keep going for ever (an outside review); staff read it and answer by hand
-        to_patron=not (before is None and decision.quotes_refdesk),
+        # would keep going for ever (an outside review); and a sender staff blocked, whose
+        # flagged message had been sent the after-hours acknowledgement. Staff read both and
+        # answer by hand; a crisis still gets its resources
+        to_patron=not ((before is None and decision.quotes_refdesk) or data.blocked),
     )
     if before is not None and follow_up:
         commands = [threaded(c, before) for c in commands if follow_up_keeps(c, before, now)]

@@ -19,10 +19,9 @@ def decide(
     """Assess the message with the model (when there is one and the message has enough
     letters for it to read: not a photo sent alone, nor a reply of "no"), then apply the
     policy. A quote of refdesk's own sentences is taken out first: it is not the patron's
-    (`own_words`); the decision says it was there (`quotes_refdesk`)."""
-    own = policy.own_words.strip(inp.text)
-    quoted = own is not inp.text
-    if quoted:
+    (`own_words`); the decision says when a distinctive one was there (`quotes_refdesk`)."""
+    own, quoted = policy.own_words.read(inp.text)
+    if own is not inp.text:
         inp = replace(inp, text=own)
     seen = None
     if model is not None and readable(inp.text, inp.subject):

@@ -85,21 +85,38 @@ def _anchor(sentence: str) -> str:
     return max(words, key=len).lower()
 
 
+DISTINCTIVE_WORDS = 7
+"""A sentence this long is refdesk's own when quoted ("If you are in danger, call 911." and
+the acknowledgement's other sentences); a shorter one ("Thank you for your email.") is
+anyone's courtesy: taken out all the same (it says nothing), but never a sign that a machine
+wrote the message (a patron in crisis who began "Thank you for your email." had been sent no
+crisis resources: an outside review)."""
+
+
 class OwnWords:
     """Takes refdesk's own sentences out of a message."""
 
     def __init__(self, texts: Iterable[str]) -> None:
-        """Compile the sentences of `texts` and the notifier's, each with its anchor word."""
+        """Compile the sentences of `texts` and the notifier's, each with its anchor word and
+        whether it is distinctive (`DISTINCTIVE_WORDS`)."""
         found = [(s, p) for s in sentences([*texts, *NOTIFIER_SENTENCES]) if (p := _pattern(s))]
         # the longest first, so a sentence is taken whole rather than a shorter one inside it
         found.sort(key=lambda item: len(item[0]), reverse=True)
-        self._sentences = [(_anchor(s), re.compile(p, re.I)) for s, p in found]
+        self._sentences = [
+            (_anchor(s), re.compile(p, re.I), len(s.split()) >= DISTINCTIVE_WORDS) for s, p in found
+        ]
+
+    def read(self, text: str) -> tuple[str, bool]:
+        """`text` without refdesk's own sentences (the same string when it holds none), and
+        whether one of them was distinctive: the message quotes refdesk."""
+        low = text.lower()
+        stripped, quoted = text, False
+        for anchor, pattern, distinctive in self._sentences:
+            if anchor in low:
+                stripped, n = pattern.subn(" ", stripped)
+                quoted = quoted or bool(n and distinctive)
+        return (text if stripped == text else stripped), quoted
 
     def strip(self, text: str) -> str:
         """`text` without refdesk's own sentences (the same string when it holds none)."""
-        low = text.lower()
-        stripped = text
-        for anchor, pattern in self._sentences:
-            if anchor in low:
-                stripped = pattern.sub(" ", stripped)
-        return text if stripped == text else stripped
+        return self.read(text)[0]

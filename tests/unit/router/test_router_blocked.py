@@ -294,3 +294,59 @@ def test_a_new_conversation_quoting_refdesks_own_words_is_answered_by_nobody(
     person = automatic_email("Where can I find nursing journals?", None, at=SUNDAY)
     acked = sent(plan(policy, person, None))
     assert [c.kind for c in acked[1:]] == [NotificationKind.AFTER_HOURS_ACK]  # the control
+
+
+def test_a_blocked_sender_is_sent_nothing_automatic_but_a_crisiss_resources(
+    policy: Policy,
+) -> None:
+    """A blocked harasser's flagged message at night had been sent the after-hours
+    acknowledgement, which the console says a blocked sender never gets (an outside review);
+    a blocked patron in crisis still gets the crisis resources."""
+    threat = interaction("I'm outside the library waiting for you", blocked=True, at=SUNDAY)
+    decided, *commands = sent(plan(policy, threat, assessment(0.5, review=True)))
+    assert decided.safety_review
+    assert [c.kind for c in commands] == [NotificationKind.SAFETY_REVIEW_ALERT]
+    crisis = interaction("I want to kill myself tonight", blocked=True, at=SUNDAY)
+    decided, *commands = sent(plan(policy, crisis, None))
+    assert decided.action is Action.ESCALATE_CRISIS
+    kinds = [c.kind for c in commands]
+    assert kinds == [NotificationKind.CRISIS_ALERT, NotificationKind.CRISIS_RESOURCES]
+    # the same threat from a number nobody blocked is acknowledged (the control)
+    free = interaction("I'm outside the library waiting for you", at=SUNDAY)
+    kinds = [c.kind for c in sent(plan(policy, free, assessment(0.5, review=True)))[1:]]
+    assert NotificationKind.AFTER_HOURS_ACK in kinds
+
+
+def test_a_patron_who_begins_with_a_courtesy_refdesk_also_uses_is_answered_as_a_person(
+    policy: Policy,
+) -> None:
+    """ "Thank you for your email." is one of refdesk's sentences, and anyone's: a patron in
+    crisis who began with it had been taken for a machine and sent no crisis resources (an
+    outside review). A quote of refdesk's distinctive sentences with a crisis of its own still
+    gets the resources, never the acknowledgement."""
+    polite = automatic_email(
+        "Thank you for your email. I can't do this anymore, I want to kill myself tonight.",
+        None,
+        at=SUNDAY,
+    )
+    decided, *commands = sent(plan(policy, polite, None))
+    assert decided.action is Action.ESCALATE_CRISIS
+    assert [c.kind for c in commands] == [
+        NotificationKind.CRISIS_ALERT,
+        NotificationKind.CRISIS_RESOURCES,
+    ]
+    asking = automatic_email(
+        "Thank you for reaching out. Can I renew 1984 online?", None, at=SUNDAY
+    )
+    assert NotificationKind.AFTER_HOURS_ACK in [
+        c.kind for c in sent(plan(policy, asking, None))[1:]
+    ]
+    quoted = automatic_email(
+        "If you are in danger, call 911.\nI want to kill myself tonight.", None, at=SUNDAY
+    )
+    decided, *commands = sent(plan(policy, quoted, None))
+    assert decided.action is Action.ESCALATE_CRISIS
+    assert [c.kind for c in commands] == [
+        NotificationKind.CRISIS_ALERT,
+        NotificationKind.CRISIS_RESOURCES,
+    ]
