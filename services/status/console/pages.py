@@ -191,6 +191,7 @@ async def conversation_context(
         # a sender with a number or address, not blocked yet, whom the reader may block
         "can_block": view["permitted"].get("block", False)
         and view.get("blocked") is None
+        and not view.get("sender_unverified")
         and bool(patron["contact"] or patron.get("texted_from")),
     }
 

@@ -421,8 +421,9 @@ async def block(
 ) -> dict[str, Any]:
     """For a sender harassing the desk or flooding it (open or closed conversation, the
     crisis acknowledged first): their later messages are kept but reach the desk only when
-    the router's crisis net escalates or flags them, nothing automatic answers them, and a
-    close sends them no survey. 409 for a chat with no contact. Supervisors unblock."""
+    the router's crisis net escalates or flags them, nothing automatic answers them (a crisis
+    still gets the crisis resources), and a close sends them no survey. 409 for a chat with no
+    contact, or an email whose sender could not be verified. Supervisors unblock."""
     outcome = await blocking.block(
         session=session,
         conversation_id=conversation_id,

@@ -31,6 +31,14 @@ NO_CONTACT = (
 )
 
 
+UNVERIFIED = (
+    "the college's mail system could not verify who sent this email, so its From may be "
+    "forged: blocking it would block whoever's address a forger used. Close it instead"
+)
+"""Why a conversation whose sender failed the mail checks is not blocked from (a forger could
+otherwise get a student's own address blocked, and their later email hidden)."""
+
+
 def contacts_of(conv: AnyConversation) -> list[str]:
     """The contacts a block of this conversation's patron covers: the contact it answers, and
     the number an SMS thread came from before staff made it an email ticket."""
@@ -78,6 +86,8 @@ async def block(
     contacts = contacts_of(conv)
     if not contacts:
         raise Conflict(NO_CONTACT)
+    if conv.sender_unverified:
+        raise Conflict(UNVERIFIED)
     already = {row.contact for row in await _in_force(session, contacts)}
     events: list[tuple[str, Any]] = []
     for contact in contacts:

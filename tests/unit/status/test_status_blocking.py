@@ -242,3 +242,22 @@ async def test_lifted_blocks_are_purged_with_the_transcripts(
         assert await blocking.purge_lifted(session, now=T0 + timedelta(days=31), kept=kept) == 1
         left = (await session.scalars(select(BlockedContact.unblocked_at))).all()
         assert left == [None]  # the block still in force stays
+
+
+async def test_a_sender_the_mail_system_could_not_verify_is_not_blocked(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Its From may be forged: a forger could have a student's own address blocked, and their
+    later email hidden (an outside review)."""
+    await arrive(sessions, "b-forged", channel=Channel.EMAIL, contact="victim@my.tccd.edu")
+    async with sessions() as session:
+        conv = await session.get(Conversation, "b-forged")
+        assert conv is not None
+        conv.sender_unverified = True
+        await session.commit()
+    refused = await client.post(
+        "/conversations/b-forged/block", json={"reason": REASON}, headers=bearer("mgarcia")
+    )
+    assert refused.status_code == 409 and "forged" in refused.json()["detail"]
+    async with sessions() as session:
+        assert await blocking.in_force(session, ["victim@my.tccd.edu"]) is None
