@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.ingest.providers.authenticity import SenderCheck
-from services.ingest.providers.chat import MAX_TEXT as MAX_CHAT_TEXT
 from services.ingest.providers.chat import (
     ChatEnded,
     ChatEvent,
@@ -40,6 +39,9 @@ MAX_EMAIL_TEXT = 100_000
 """Most characters of an email's new text carried in the event (about 40 pages; an event must
 stay under the broker's 1 MB message limit); the rest is named by EMAIL_OVERFLOW_NOTE."""
 EMAIL_OVERFLOW_NOTE = f"email-text-beyond-{MAX_EMAIL_TEXT}-characters.txt"
+MAX_CHAT_TEXT = MAX_EMAIL_TEXT
+"""Most characters of a chat message (or pre-chat question) carried, as of an email: cut at
+10,000, an essay-like message lost the crisis written at its end (an outside review)."""
 CHAT_OVERFLOW_NOTE = f"chat-text-beyond-{MAX_CHAT_TEXT}-characters.txt"
 """The note naming what a chat message (or pre-chat question) carried past MAX_CHAT_TEXT."""
 MAX_SUBJECT = 1_000

@@ -108,8 +108,8 @@ Label = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT, strip_whitespace=True)]
 Words = Annotated[str, StringConstraints(strip_whitespace=True)]
 """A patron's words: any length the body limit lets through; the event carries the first
-MAX_TEXT characters and says how much more came (`translate`), as a long text or email does
-(a chat message over 10,000 characters had been refused 422, the question lost)."""
+100,000 characters and says how much more came (`translate`), as an email does (a chat
+message over 10,000 characters had been refused 422, the question lost)."""
 Email = Annotated[str, AfterValidator(_valid(normalize_email))]
 Phone = Annotated[str, AfterValidator(_valid(normalize_phone))]
 Role = Annotated[PatronRole, BeforeValidator(_role)]
