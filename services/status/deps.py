@@ -79,16 +79,20 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 
 def embedded_elsewhere(request: Request) -> bool:
     """Whether a browser says another site (or another host or port of the college's own)
-    made this request and it is not a page the librarian opened (Fetch Metadata): an image,
-    a frame or a script's fetch. Such a request carried the session cookie (SameSite=Strict
-    lets a same-site page send it) and planted reads in a librarian's access log that they
-    never made (an outside review). A client that sends no Sec-Fetch-Site (a script, an old
-    browser) is not told apart."""
+    made this request and it is not a page the librarian opened with a click (Fetch Metadata):
+    an image, a frame, a script's fetch, or a navigation a script made. Such a request carried
+    the session cookie (SameSite=Strict lets a same-site page send it) and planted reads in a
+    librarian's access log that they never made (an outside review). A client that sends no
+    Sec-Fetch-Site (a script, an old browser) is not told apart."""
     site = request.headers.get("sec-fetch-site")
     if site is None or site in ("same-origin", "none"):
         return False
     navigation = request.headers.get("sec-fetch-mode") == "navigate"
-    return not (navigation and request.headers.get("sec-fetch-dest", "document") == "document")
+    page = request.headers.get("sec-fetch-dest", "document") == "document"
+    # a link the librarian followed: a person's click (Sec-Fetch-User); a page's script that
+    # sent the tab there, or opened a window, without one had still planted a read
+    clicked = request.headers.get("sec-fetch-user") == "?1"
+    return not (navigation and page and clicked)
 
 
 async def cookie_actor(request: Request, res: Resources, session: AsyncSession) -> Actor | None:

@@ -177,11 +177,18 @@ async def test_a_page_elsewhere_cannot_read_as_the_signed_in_librarian(
     async with sessions() as session:
         logged = await session.scalar(select(func.count()).select_from(TranscriptAccess))
     assert logged == 0
-    followed = {
+    sent = {
         "Sec-Fetch-Site": "same-site",
         "Sec-Fetch-Mode": "navigate",
         "Sec-Fetch-Dest": "document",
     }
+    # a script sending the tab there (location.href, window.open without a click)
+    scripted = await client.get("/dashboard/c/planted", headers=sent)
+    assert 'id="conversation"' not in scripted.text and 'id="sign-in"' in scripted.text
+    async with sessions() as session:
+        logged = await session.scalar(select(func.count()).select_from(TranscriptAccess))
+    assert logged == 0
+    followed = {**sent, "Sec-Fetch-User": "?1"}  # a link the librarian clicked
     page = await client.get("/dashboard/c/planted", headers=followed)
     assert page.status_code == 200 and 'id="conversation"' in page.text
     own = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
