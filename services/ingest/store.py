@@ -26,6 +26,7 @@ from services.ingest.metrics import SEEN_KEYS_PURGED, SMS_THREADS_PURGED
 from services.ingest.tables import blocklist, seen, sms_threads
 from shared.batching import Batcher
 from shared.clock import utcnow
+from shared.contacts import untagged
 from shared.logs import REPEATING
 from shared.syncdb import UnitRunner
 
@@ -279,8 +280,10 @@ class IngestStore:
     # -- blocklist --------------------------------------------------------------------------
 
     def is_blocked(self, contact: str) -> bool:
-        """Whether a contact is on the blocklist (as of the last refresh or local change)."""
-        return contact in self._blocked
+        """Whether a contact is on the blocklist (as of the last refresh or local change): an
+        address with a "+tag" as the address without it (a blocked eve.park@ writing as
+        eve.park+x@ had been accepted: an outside review)."""
+        return contact in self._blocked or untagged(contact) in self._blocked
 
     async def load_blocklist(self) -> None:
         """Read the whole blocklist (a short list of contacts) into memory."""

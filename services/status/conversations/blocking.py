@@ -22,6 +22,7 @@ from services.status.conversations.access import log_accesses
 from services.status.conversations.policy import Act
 from services.status.errors import Conflict
 from services.status.models import AnyConversation, BlockedContact, Conversation
+from shared.contacts import untagged
 from shared.events import ContactBlocked, ContactUnblocked
 from shared.topics import DESK
 
@@ -45,6 +46,12 @@ def contacts_of(conv: AnyConversation) -> list[str]:
     return [c for c in dict.fromkeys((conv.patron_contact, conv.texted_from)) if c]
 
 
+def blocked_forms(contacts: list[str]) -> list[str]:
+    """The forms a block of these contacts may be listed under: each, and an address without
+    its "+tag" (ingest blocks eve.park+x@ under a block of eve.park@)."""
+    return list(dict.fromkeys([*contacts, *(untagged(c) for c in contacts)]))
+
+
 async def _in_force(session: AsyncSession, contacts: list[str]) -> list[BlockedContact]:
     """The blocks in force on any of these contacts, earliest first."""
     if not contacts:
@@ -58,8 +65,9 @@ async def _in_force(session: AsyncSession, contacts: list[str]) -> list[BlockedC
 
 
 async def in_force(session: AsyncSession, contacts: list[str]) -> BlockedContact | None:
-    """The earliest block in force on any of these contacts, or None."""
-    return next(iter(await _in_force(session, contacts)), None)
+    """The earliest block in force on any of these contacts (an address's untagged form too,
+    as ingest reads it), or None."""
+    return next(iter(await _in_force(session, blocked_forms(contacts))), None)
 
 
 def view(row: BlockedContact | None) -> dict[str, Any] | None:
@@ -116,7 +124,7 @@ async def unblock_conversation(
     contacts. Conflict when none is."""
     conv = await actions.get(session=session, conversation_id=conversation_id)
     await actions.check(Act.UNBLOCK, actor, conv, session)
-    rows = await _in_force(session, contacts_of(conv))
+    rows = await _in_force(session, blocked_forms(contacts_of(conv)))
     if not rows:
         raise Conflict("this patron is not blocked")
     lifted = _unblock(rows, actor, now)

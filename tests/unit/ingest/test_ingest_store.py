@@ -290,3 +290,14 @@ async def test_a_text_thread_past_the_retention_is_purged(engine) -> None:
         assert left == {"+18175550002"}
     finally:
         await store.close()
+
+
+async def test_a_blocked_address_is_blocked_under_any_plus_tag(store: IngestStore) -> None:
+    """A blocked eve.park@ writing as eve.park+x@ had been accepted (an outside review)."""
+    await store.block("eve.park@my.tccd.edu", reason="threats", added_by="mgarcia")
+    assert store.is_blocked("eve.park+x@my.tccd.edu")
+    assert store.is_blocked("eve.park+a+b@my.tccd.edu")
+    assert not store.is_blocked("eve.parker@my.tccd.edu")
+    assert not store.is_blocked("+18175550123")
+    await store.block("sam+lists@example.edu", reason="flood", added_by="mgarcia")
+    assert store.is_blocked("sam+lists@example.edu") and not store.is_blocked("sam@example.edu")

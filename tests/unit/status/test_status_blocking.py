@@ -261,3 +261,29 @@ async def test_a_sender_the_mail_system_could_not_verify_is_not_blocked(
     assert refused.status_code == 409 and "forged" in refused.json()["detail"]
     async with sessions() as session:
         assert await blocking.in_force(session, ["victim@my.tccd.edu"]) is None
+
+
+async def test_a_block_of_an_address_covers_its_plus_tags_as_ingest_reads_them(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+) -> None:
+    """Ingest blocks eve.park+x@ under a block of eve.park@: the desk's close sends no survey
+    there either, and a supervisor lifts the block from either conversation."""
+    await arrive(sessions, "b-eve", channel=Channel.EMAIL, contact="eve.park@my.tccd.edu")
+    await arrive(sessions, "b-eve-x", channel=Channel.EMAIL, contact="eve.park+x@my.tccd.edu")
+    await client.post(
+        "/conversations/b-eve/block", json={"reason": REASON}, headers=bearer("mgarcia")
+    )
+    await client.post(
+        "/conversations/b-eve-x/replies", json={"text": "Here it is."}, headers=bearer("mgarcia")
+    )
+    view = (await client.get("/conversations/b-eve-x", headers=bearer("mgarcia"))).json()
+    assert view["blocked"]["conversation_id"] == "b-eve"
+    await client.post("/conversations/b-eve-x/close", json={}, headers=bearer("mgarcia"))
+    close = [e for e in publisher.on(INTERACTIONS.name) if isinstance(e, ConversationClosed)]
+    assert [(e.conversation_id, e.survey) for e in close] == [("b-eve-x", False)]
+    lifted = await client.post("/conversations/b-eve-x/unblock", headers=bearer("lokafor"))
+    assert lifted.status_code == 200
+    async with sessions() as session:
+        assert await blocking.in_force(session, ["eve.park@my.tccd.edu"]) is None
