@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
@@ -238,6 +239,19 @@ does (`text.split_reply` keeps what follows it)."""
 FORWARD_HEADERS = ("From", "Date", "Subject", "To")
 
 
+def _leaves(msg: Message) -> Iterator[Message]:
+    """The message's parts that are not multipart containers, in order, without recursion (a
+    forwarded message is one part: its own parts are not walked)."""
+    stack: list[Message] = [msg]
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        else:
+            yield part
+
+
 def _forwarded(msg: Message) -> list[str]:
     """The text of each message forwarded as an attachment (message/rfc822: Outlook's "Forward
     as attachment", and several other clients'), as an inline forward shows it: a marker, its
@@ -246,13 +260,9 @@ def _forwarded(msg: Message) -> list[str]:
     included (an outside review); only the forwarding message's own parts are read, not a
     forward inside a forward."""
     found: list[str] = []
-    stack: list[Message] = [msg]
-    while stack:
-        part = stack.pop()
+    for part in _leaves(msg):
         payload = part.get_payload()
-        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
-            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
-        elif part.get_content_type() == "message/rfc822" and isinstance(payload, list):
+        if part.get_content_type() == "message/rfc822" and isinstance(payload, list):
             inner = payload[0] if payload else None
             if not isinstance(inner, EmailMessage):
                 continue
@@ -295,13 +305,7 @@ def _attachments(msg: Message, bodies: tuple[Message | None, ...]) -> tuple[Atta
     """The message's files, in order: every part that is not a container or one of its text
     bodies and is an attachment (`_is_attachment`); a forwarded message counts as one file."""
     found: list[AttachedFile] = []
-    stack: list[Message] = [msg]
-    while stack:
-        part = stack.pop()
-        payload = part.get_payload()
-        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
-            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
-            continue
+    for part in _leaves(msg):
         if any(part is body for body in bodies) or not _is_attachment(part):
             continue
         content_type = part.get_content_type()
