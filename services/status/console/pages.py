@@ -25,6 +25,7 @@ from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import StatusError
 from services.status.resources import Resources
 from services.status.staff import staff_names
+from services.status.topics import TOPIC_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -170,7 +171,7 @@ async def conversation_context(
         "macros": res.book.patron_macros(channel),
         "links": book.links,
         "departments": departments,
-        "topics": views.TOPIC_LABELS,
+        "topics": TOPIC_LABELS,
         "budget": getattr(res.settings, "sms_segment_budget", views.SMS_SEGMENT_BUDGET),
         # a text thread turned email: its first email answers none, so no "Re:"
         "subject": views.reply_subject(

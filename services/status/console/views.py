@@ -26,14 +26,6 @@ from shared.text import without_mark_stacks
 SMS_SEGMENT_BUDGET = 3
 """Segments a staff text may cost before the composer warns (no policy sets one yet)."""
 
-TOPIC_LABELS = {
-    "circulation": "Circulation",
-    "citation": "Citation",
-    "research": "Research",
-    "technology": "Technology",
-    "hours-policies": "Hours and policies",
-    "other": "Other",
-}
 DELIVERY_LABELS = {
     "queued": "Queued",
     "sent": "Sent",

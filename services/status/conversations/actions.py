@@ -29,6 +29,7 @@ from services.status.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.status.metrics import REFUSED, observe_first_response
 from services.status.models import Conversation, Staff, TranscriptEntry
 from services.status.staff import EMAIL_PATTERN, staff_names
+from services.status.topics import NOT_A_QUESTION
 from shared.events import (
     Action,
     CareReportFiled,
@@ -333,9 +334,9 @@ async def close(
 ) -> Outcome:
     """Close a conversation; the event the router turns into the survey command. `survey`
     None: the patron gets it only if staff replied to them (it says their question was
-    answered); never to mail sent to many (the survey would reach the whole list). `seen`:
-    the latest transcript line the closer saw; a patron's message after it (arrived as Close
-    was pressed) refuses the close."""
+    answered) and did not set it aside as not a question; never to mail sent to many (the
+    survey would reach the whole list). `seen`: the latest transcript line the closer saw; a
+    patron's message after it (arrived as Close was pressed) refuses the close."""
     conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     await check(Act.CLOSE, actor, conv, session)
     await _hold(session, conv, actor)
@@ -374,7 +375,12 @@ async def close(
         # a harasser blocked from their conversation thanked for asking when it closed)
         survey=not conv.bulk
         and await blocking.in_force(session, blocking.contacts_of(conv)) is None
-        and (await _a_reply_went_out(session, conv) if survey is None else survey),
+        and (
+            survey
+            if survey is not None
+            # set aside as not a question (a wrong number, spam): nobody to thank
+            else topic != NOT_A_QUESTION and await _a_reply_went_out(session, conv)
+        ),
         in_reply_to=latest,
         references=references if latest else [],
         subject=conv.subject if latest else None,

@@ -19,6 +19,7 @@ from services.status.errors import InvalidInput
 from services.status.openapi import ACTION, FOUND, SIGNED_IN
 from services.status.resources import publish_all
 from services.status.stats.desktime import check_days
+from services.status.topics import TOPICS
 from shared.events import Channel
 from shared.text import CLEANED, Text
 
@@ -27,9 +28,6 @@ router = APIRouter(prefix="/conversations", tags=["conversations"], responses=SI
 ReplyText = Annotated[str, StringConstraints(min_length=1, max_length=5000), CLEANED]
 SubjectText = Annotated[str, StringConstraints(max_length=300), CLEANED]
 HandoffText = Annotated[str, StringConstraints(max_length=1000), CLEANED]
-
-TOPICS = ("circulation", "citation", "research", "technology", "hours-policies", "other")
-"""Desk statistics topics a closer may tag a question with."""
 
 
 class ReplyIn(BaseModel):

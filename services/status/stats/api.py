@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.status.auth import Actor, has_role, require_role
 from services.status.conversations.access import log_access
-from services.status.conversations.api import TOPICS
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.openapi import ACTION, SIGNED_IN
 from services.status.resources import publish_all
 from services.status.stats import report, tags
 from services.status.stats.desktime import EARLIEST_DAY, check_days, today
+from services.status.topics import TOPICS
 from shared.topics import DESK
 
 router = APIRouter(tags=["reports"], responses=SIGNED_IN)

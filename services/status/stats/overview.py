@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.status.stats import charts, queries, report
 from services.status.stats.desktime import WEEKDAYS, hour_label
 from services.status.stats.models import DeskStat
+from services.status.topics import NOT_A_QUESTION, TOPIC_LABELS
 
 CHANNEL_COLOURS = {"chat": "#1a6b35", "sms": "#6a3d9a", "email": "#0b5cad"}
 """The console's channel colours."""
@@ -236,8 +237,14 @@ async def page_data(
         "crisis": summary["crisis"],
         "transfers": summary["transfers_by_target"],
         "departments": departments["groups"],
-        "topics": [(name, topics.get((t,), 0)) for t, name in report.TOPIC_LABELS.items()]
+        # a conversation set aside as not a question is counted only if it was a crisis
+        "topics": [
+            (name, n)
+            for t, name in TOPIC_LABELS.items()
+            if (n := topics.get((t,), 0)) or t != NOT_A_QUESTION
+        ]
         + [(report.UNTAGGED, topics.get((None,), 0))],
+        "set_aside": summary["set_aside"],
         "scales": [(f"READ {s}", scales.get((s,), 0)) for s in range(1, 7)]
         + [(report.UNTAGGED, scales.get((None,), 0))],
         "heat": await heat_chart(session, frm, to),

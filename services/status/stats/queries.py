@@ -4,7 +4,8 @@ SQLite has none, so there the statement hands back each group's durations (group
 the one column) and Python sorts them and interpolates as percentile_cont does (the benchmark
 also runs that path on PostgreSQL, with string_agg, to compare). Only
 conversations the router routed are counted (a blocked contact's message that was never
-routed is not a question)."""
+routed is not a question), nor is one staff set aside as not a question (spam, a wrong
+number, a test) unless it was escalated as a crisis or flagged for a safety review."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.stats.models import DeskStat, DeskStatTransfer
+from services.status.topics import NOT_A_QUESTION
 
 NOT_STAFF = ("patron", "platform")
 """Who else closes a chat, as the chat platform says it (`chat.ended`'s closed_by)."""
@@ -91,11 +93,29 @@ class Figures:
     """SQLite: the durations the percentiles come from (kept to compute the totals)."""
 
 
+ROUTED = DeskStat.received_by.is_not(None)
+KEPT = or_(DeskStat.topic.is_distinct_from(NOT_A_QUESTION), DeskStat.crisis, DeskStat.safety_review)
+"""Not set aside: tagged anything but "not a question", or a crisis or possible crisis (a
+prank that escalated is still an escalation the desk handled, and is counted as one)."""
+QUESTION = and_(ROUTED, KEPT)
+"""A conversation the statistics count as a question."""
+SET_ASIDE = and_(ROUTED, ~KEPT)
+"""A routed conversation staff set aside as not a question: counted apart."""
+
+
+def in_days(frm: date, to: date) -> ColumnElement[bool]:
+    """Conversations whose first message arrived between two desk days (inclusive)."""
+    return and_(DeskStat.desk_day >= frm, DeskStat.desk_day <= to)
+
+
 def counted(frm: date, to: date) -> ColumnElement[bool]:
-    """Routed conversations whose first message arrived between two desk days (inclusive)."""
-    return and_(
-        DeskStat.desk_day >= frm, DeskStat.desk_day <= to, DeskStat.received_by.is_not(None)
-    )
+    """The questions whose first message arrived between two desk days (inclusive)."""
+    return and_(in_days(frm, to), QUESTION)
+
+
+def set_aside(frm: date, to: date) -> ColumnElement[bool]:
+    """The routed conversations of those days staff set aside as not questions."""
+    return and_(in_days(frm, to), SET_ASIDE)
 
 
 def _flag(condition: Any) -> Any:

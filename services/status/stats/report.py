@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.conversations.api import TOPICS
 from services.status.models import Staff
 from services.status.stats import queries
 from services.status.stats.desktime import (
@@ -24,19 +23,12 @@ from services.status.stats.desktime import (
     week_label,
 )
 from services.status.stats.models import DeskStat
+from services.status.topics import TOPIC_LABELS, TOPICS
 
 GROUPS = tuple(queries.GROUP_KEYS)
 SMALL_CELL = 5
 SUPPRESSED = "< 5"
 CHANNELS = {"chat": "Chat", "sms": "SMS", "email": "Email"}
-TOPIC_LABELS = {
-    "circulation": "Circulation",
-    "citation": "Citation",
-    "research": "Research",
-    "technology": "Technology",
-    "hours-policies": "Hours and policies",
-    "other": "Other",
-}
 UNTAGGED = "(not tagged)"
 DIRECTIONAL_TOPIC = "hours-policies"
 COLUMNS = (
@@ -194,6 +186,8 @@ async def summary(
     if small:
         hide_complement(rows, by_key)
     transfers = await queries.transfers_by_target(session, frm=frm, to=to, only=only)
+    aside = queries.set_aside(frm, to)
+    set_aside = await queries.counts_by(session, aside if only is None else and_(aside, only))
     crisis = total.crises
     return {
         "from": frm.isoformat(),
@@ -202,6 +196,7 @@ async def summary(
         "channel": channel,
         "timezone": "America/Chicago",
         "totals": row_view(total),
+        "set_aside": set_aside.get((), 0),
         "groups": rows,
         "transfers_by_target": [
             {"department": dept, "label": department_name(dept), "transfers": n}
@@ -248,7 +243,8 @@ def to_csv(report: dict[str, Any]) -> str:
 
 async def annual(session: AsyncSession, *, fiscal_year: int) -> dict[str, Any]:
     """Questions in a fiscal year (July-June) for the ACRL and IPEDS surveys."""
-    where = and_(DeskStat.fiscal_year == fiscal_year, DeskStat.received_by.is_not(None))
+    year = DeskStat.fiscal_year == fiscal_year
+    where = and_(year, queries.QUESTION)
     # ACRL counts "information contacts ... by a member of the library staff": a question
     # nobody claimed, answered or transferred is no transaction
     responded = and_(where, DeskStat.first_response_at.is_not(None))
@@ -266,6 +262,7 @@ async def annual(session: AsyncSession, *, fiscal_year: int) -> dict[str, Any]:
     )
     answered = (await queries.counts_by(session, responded)).get((), 0)
     total = sum(by_channel.values())
+    aside = (await queries.counts_by(session, and_(year, queries.SET_ASIDE))).get((), 0)
     excluded = directional.get((), 0)
     months = [f"{y:04d}-{m:02d}" for y, m in _months(first, last)]
     return {
@@ -276,6 +273,7 @@ async def annual(session: AsyncSession, *, fiscal_year: int) -> dict[str, Any]:
         "reference_transactions": answered - excluded,
         "directional_or_policy": excluded,
         "not_responded": total - answered,
+        "set_aside": aside,
         "by_channel": {c: by_channel.get((c,), 0) for c in CHANNELS},
         "by_month": [{"month": m, "questions": by_month.get((m,), 0)} for m in months],
         "by_read_scale": {

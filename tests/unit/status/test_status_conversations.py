@@ -381,14 +381,23 @@ async def test_a_ticket_closed_with_no_reply_asks_for_no_survey(
 ) -> None:
     """A study-room email closed unanswered sent the patron "We have answered your
     question"; unless staff ask for it, the survey follows a reply only."""
-    for cid in ("e-quiet", "e-answered", "e-asked"):
+    cases: dict[str, dict[str, Any]] = {
+        "e-quiet": {},
+        "e-answered": {},
+        "e-asked": {"survey": True},
+        # a wrong number told so, then set aside as not a question: nobody to thank
+        "e-wrong": {"topic": "not-a-question"},
+        "e-wrong-asked": {"topic": "not-a-question", "survey": True},
+    }
+    for cid in cases:
         await patron_writes(sessions, cid, "study rooms?", channel=Channel.EMAIL, contact="p@x.edu")
-    await client.post(
-        "/conversations/e-answered/replies",
-        json={"text": "Yes, book online."},
-        headers=bearer("mgarcia"),
-    )
-    for cid, body in (("e-quiet", {}), ("e-answered", {}), ("e-asked", {"survey": True})):
+    for cid in ("e-answered", "e-wrong", "e-wrong-asked"):
+        await client.post(
+            f"/conversations/{cid}/replies",
+            json={"text": "Yes, book online."},
+            headers=bearer("mgarcia"),
+        )
+    for cid, body in cases.items():
         answer = await client.post(
             f"/conversations/{cid}/close", json=body, headers=bearer("mgarcia")
         )
@@ -398,7 +407,13 @@ async def test_a_ticket_closed_with_no_reply_asks_for_no_survey(
         for e in publisher.on(INTERACTIONS.name)
         if isinstance(e, ConversationClosed)
     }
-    assert surveys == {"e-quiet": False, "e-answered": True, "e-asked": True}
+    assert surveys == {
+        "e-quiet": False,
+        "e-answered": True,
+        "e-asked": True,
+        "e-wrong": False,
+        "e-wrong-asked": True,
+    }
 
 
 async def test_an_email_ticket_closed_names_the_patrons_latest_email_for_the_survey(

@@ -50,7 +50,16 @@ DAYS = 35
 DEPARTMENTS = ("reference", "nw-circulation", "writing-center", "tutoring", "campus-ne")
 STAFF = ("mgarcia", "jnguyen", "tbrooks", "rpatel", "lokafor", "rare1", "rare2")
 STAFF_WEIGHTS = (30, 25, 15, 10, 10, 2, 1)
-TOPICS = ("circulation", "citation", "research", "technology", "hours-policies", "other")
+NOT_A_QUESTION = "not-a-question"
+TOPICS = (
+    "circulation",
+    "citation",
+    "research",
+    "technology",
+    "hours-policies",
+    "other",
+    NOT_A_QUESTION,
+)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -76,6 +85,15 @@ class Truth:
     ack_s: float | None = None
     events: list[tuple[str, datetime, BaseModel]] = field(default_factory=list)
     """(topic, when, event) in the order they happened."""
+
+    @property
+    def question(self) -> bool:
+        """Counted: routed, and not set aside as not a question unless a crisis or flagged."""
+        return self.routed and (self.topic != NOT_A_QUESTION or self.crisis or self.safety)
+
+    @property
+    def set_aside(self) -> bool:
+        return self.routed and not self.question
 
 
 def generate(count: int, seed: int = 18) -> list[Truth]:
@@ -282,7 +300,7 @@ KEYS: dict[str, Callable[[Truth], Any]] = {
 
 
 def expected(truths: list[Truth], frm: date, to: date, group_by: str) -> dict[Any, dict[str, Any]]:
-    counted = [t for t in truths if t.routed and frm <= t.received.astimezone(DESK).date() <= to]
+    counted = [t for t in truths if t.question and frm <= t.received.astimezone(DESK).date() <= to]
     groups: dict[Any, list[Truth]] = defaultdict(list)
     for t in counted:
         groups[KEYS[group_by](t)].append(t)
@@ -354,7 +372,10 @@ async def test_every_grouping_matches_a_direct_count(
             assert close_enough(got[key], figures_wanted), (group_by, key, got[key], figures_wanted)
         total = expected(truths, frm, to, "channel")
         assert body["totals"]["questions"] == sum(f["questions"] for f in total.values())
-    all_of_it = [t for t in truths if t.routed and frm <= t.received.astimezone(DESK).date() <= to]
+    in_range = [t for t in truths if frm <= t.received.astimezone(DESK).date() <= to]
+    all_of_it = [t for t in in_range if t.question]
+    assert body["set_aside"] == sum(1 for t in in_range if t.set_aside) > 0
+    assert any(t.topic == NOT_A_QUESTION for t in all_of_it)  # a crisis tagged so: counted
     assert close_enough(body["totals"], figures(all_of_it))
     targets: dict[str, int] = defaultdict(int)
     for t in all_of_it:
@@ -574,9 +595,10 @@ def fiscal_truths() -> list[Truth]:
         datetime.fromisoformat("2026-01-15T18:00:00+00:00"),
         datetime.fromisoformat("2026-06-30T22:00:00+00:00"),
         datetime.fromisoformat("2026-07-01T06:00:00+00:00"),  # next fiscal year
+        datetime.fromisoformat("2026-02-02T15:00:00+00:00"),  # a wrong number, set aside
     ]
-    scales = [2, 1, None, 4, 3]
-    topics = ["research", "citation", "hours-policies", None, "other"]
+    scales = [2, 1, None, 4, 3, 1]
+    topics = ["research", "citation", "hours-policies", None, "other", NOT_A_QUESTION]
     for n, (at, scale, topic) in enumerate(zip(stamps, scales, topics, strict=True)):
         base = generate(1, seed=100 + n)[0]
         first = base.events[0][2]
@@ -631,6 +653,7 @@ async def test_annual_summary_counts_a_fiscal_year_july_to_june(
     assert body["by_topic"]["citation"] == 1 and body["by_topic"]["untagged"] == 1
     assert sum(body["by_channel"].values()) == 3
     assert body["not_responded"] == 0
+    assert body["set_aside"] == 1 and body["by_topic"][NOT_A_QUESTION] == 0
     earlier = (
         await client.get("/reports/annual", params={"fiscal_year": 2025}, headers=bearer("dkim"))
     ).json()

@@ -29,6 +29,8 @@ def db_url(tmp_path: Path) -> str:
 async def test_supervisor_sees_the_heat_map_and_downloads_the_csv(
     resources: Resources, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
+    from playwright.async_api import expect
+
     truths = generate(120)
     await feed(sessions, in_time_order(truths))
     async with serve(resources) as base, browser_page(1280, 900) as page:
@@ -42,10 +44,18 @@ async def test_supervisor_sees_the_heat_map_and_downloads_the_csv(
         assert title is not None and "hour of the week" in title
         for chart in ("by-channel", "by-department", "first-response"):
             assert await page.locator(f"svg#{chart}").count() == 1
-        counted = sum(1 for t in truths if t.routed)
+        counted = sum(1 for t in truths if t.question)
         assert (await page.locator("#total-questions").inner_text()) == str(counted)
+        aside = sum(1 for t in truths if t.set_aside)
+        assert aside > 0  # the generated term has wrong numbers and spam, told apart
+        await expect(page.locator("#set-aside")).to_have_text(
+            f"{aside} conversations set aside as not a question (spam, a wrong number, a test) "
+            "are left out of every figure; crises and safety reviews are always counted."
+        )
         assert await serious_violations(page) == []
         await shoot(page, tmp_path, "reports")
+        await page.locator("#topics-heading").scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "reports-topics")
 
         await page.select_option("#export-group", "weekday")
         async with page.expect_download() as download_info:

@@ -20,6 +20,7 @@
   };
   // what a failed action was, in the sentence "Could not …"
   const VERBS = { "care-report": "record the CARE Team report" };
+  const NOT_A_QUESTION = "not-a-question";  // services/status/topics.py
   const WORKING = {
     "transfer-form": "Transferring…",
     "close-form": "Closing…",
@@ -369,12 +370,24 @@
     else if (form.closest("dialog")) submitDialog(form);
   });
 
+  // A conversation set aside as not a question (spam, a wrong number) gets no survey: the
+  // close dialog says so, and its button no longer promises one.
+  function surveyByTopic() {
+    const aside = byId("close-aside-note");
+    if (!aside) return;  // no survey would go anyway
+    const setAside = checked(byId("close-form"), "topic") === NOT_A_QUESTION;
+    aside.hidden = !setAside;
+    byId("close-survey-note").hidden = setAside;
+    byId("close-submit").textContent = setAside ? "Close without survey" : "Close and send survey";
+  }
+
   pane.addEventListener("input", (event) => {
     if (event.target.id === "reply-text") updateCounter();
     if (event.target.id === "reply-text" || event.target.id === "reply-subject") remember();
   });
   pane.addEventListener("change", (event) => {
     if (event.target.id === "transfer-department") prefillHandoff();
+    if (event.target.name === "topic" && event.target.form && event.target.form.id === "close-form") surveyByTopic();
   });
   pane.addEventListener("keydown", (event) => {
     // Ctrl+Enter (or Cmd+Enter) sends from the composer or saves the note.
