@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,6 @@ from sqlalchemy import (
     Select,
     and_,
     case,
-    false,
     func,
     literal_column,
     or_,
@@ -251,8 +250,9 @@ class QueueFilter:
     unassigned: bool = False
     overnight: bool | None = None
     crisis: bool | None = None
-    ids: tuple[str, ...] | None = None
-    """Only these (a search's matches)."""
+    matches: ColumnElement[bool] | None = field(default=None, compare=False)
+    """Only the conversations this condition holds for (a search's:
+    `conversations.search.matching`); ordered by the band, then the newest first."""
     limit: int | None = DEFAULT_LIMIT
     """At most this many rows (None: every one, as the original /queue answers)."""
     pin_crises: bool = False
@@ -290,8 +290,8 @@ def _narrowing(actor: Actor, flt: QueueFilter) -> list[ColumnElement[bool]]:
         found.append(Conversation.overnight.is_(flt.overnight))
     if flt.crisis is not None:
         found.append(FLAGGED if flt.crisis else ~FLAGGED)
-    if flt.ids is not None:
-        found.append(Conversation.conversation_id.in_(flt.ids) if flt.ids else false())
+    if flt.matches is not None:
+        found.append(flt.matches)
     return found
 
 
@@ -314,6 +314,10 @@ def listing_statement(actor: Actor, flt: QueueFilter) -> Select[*tuple[Any, ...]
             Conversation.opened_at,
             Conversation.conversation_id,
         )
+    elif flt.matches is not None:  # a search: what waits first, then the newest
+        query = query.order_by(
+            BAND, Conversation.last_message_at.desc(), Conversation.conversation_id
+        )
     else:
         query = query.order_by(BAND, Conversation.opened_at, Conversation.conversation_id)
     if flt.limit is not None:
@@ -323,7 +327,7 @@ def listing_statement(actor: Actor, flt: QueueFilter) -> Select[*tuple[Any, ...]
 
 _kept_statement = functools.lru_cache(maxsize=1024)(listing_statement)
 """Statements are immutable: one built per staff member and filter is reused (a search's
-ids and a single row's id change every time, so those are built afresh)."""
+words and a single row's id change every time, so those are built afresh)."""
 
 
 async def listing(
@@ -332,7 +336,7 @@ async def listing(
     """The queue rows (ROW_COLUMNS) of the conversations the actor may see, in desk order
     (newest first for closed ones). Open ones are read in the order of the index
     ix_conversations_queue, so a page costs its own rows, not a sort of the whole queue."""
-    fresh = flt.ids is not None or flt.only is not None
+    fresh = flt.matches is not None or flt.only is not None
     build = listing_statement if fresh else _kept_statement
     rows = await session.execute(build(actor, flt))
     return list(rows.all())

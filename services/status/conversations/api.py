@@ -165,10 +165,14 @@ async def list_conversations(
     wrong = check_days(date_from, date_to)
     if wrong is not None:
         raise InvalidInput(wrong)
-    ids: tuple[str, ...] | None = None
+    matches = None
     if q or contact or date_from or date_to:
-        ids = await search.matching(
-            session=session, text=q, contact=contact, date_from=date_from, date_to=date_to
+        matches = search.matching(
+            dialect=session.get_bind().dialect.name,
+            text=q,
+            contact=contact,
+            date_from=date_from,
+            date_to=date_to,
         )
         state = "all" if state == "open" and not (mine or unassigned) else state
     flt = queue.QueueFilter(
@@ -179,7 +183,7 @@ async def list_conversations(
         unassigned=unassigned,
         overnight=overnight,
         crisis=crisis,
-        ids=ids,
+        matches=matches,
         limit=limit,
         pin_crises=pin_crises,
     )
@@ -192,13 +196,13 @@ async def list_conversations(
         if len(rows) >= limit
         else len(rows)
     )
-    if ids is not None or state != "open":
+    if matches is not None or state != "open":
         # a search, or a list of closed conversations, shows patrons' words from any time: a
         # line per conversation it showed (or one saying it showed none), never what was
         # searched for (browsing closed conversations had left no trace: an outside review)
         shown = [item["conversation_id"] for item in items] or [None]
         await access.log_accesses(
-            session, actor, shown, "search" if ids is not None else "list", now
+            session, actor, shown, "search" if matches is not None else "list", now
         )
         await session.commit()
     return {"items": items, "total": total}

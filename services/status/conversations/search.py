@@ -1,6 +1,6 @@
 """Search across conversations: words in any message (SQLite FTS5 or PostgreSQL full-text),
-the patron's contact, a date range. Returns conversation ids; the caller applies who may see
-what."""
+the patron's contact, a date range. Returns a condition on conversations; the caller applies
+who may see what, the order and the page."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import re
 from datetime import date, datetime, time, timedelta
 
 import phonenumbers
-from sqlalchemy import func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, and_, column, false, func, or_, select, text, true
 
 from services.status.models import Conversation, TranscriptEntry
 from shared.clock import DESK_TZ
 
-MAX_RESULTS = 500
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -28,44 +26,38 @@ def ts_query(words: str) -> str:
     return " & ".join(f"{w.lower()}:*" for w in WORD.findall(words)[:12])
 
 
-async def _by_text(session: AsyncSession, words: str) -> set[str]:
+def _by_text(dialect: str, words: str) -> ColumnElement[bool]:
+    """Conversations with a message holding every word, or whose subject does. A condition,
+    not a list of ids: the listing applies who may see what, its order and its page to every
+    match (ids capped here had left a year-old desk showing an arbitrary 500 of 20,000
+    matches, today's not among them), and PostgreSQL reads the words off the full-text index
+    (`ix_transcript_fts`) rather than computing each line's vector."""
     if not WORD.search(words):
-        return set()
-    dialect = session.get_bind().dialect.name
+        return false()
     if dialect == "sqlite":
-        rows = await session.execute(
-            text(
-                "SELECT DISTINCT t.conversation_id FROM transcript_fts f "
-                "JOIN transcript_entries t ON t.rowid = f.rowid "
-                "WHERE transcript_fts MATCH :q LIMIT :n"
-            ),
-            {"q": fts_query(words), "n": MAX_RESULTS},
-        )
+        lines = text(
+            "SELECT t.conversation_id FROM transcript_fts f "
+            "JOIN transcript_entries t ON t.rowid = f.rowid "
+            "WHERE transcript_fts MATCH :fts_q"
+        ).bindparams(fts_q=fts_query(words))
+        in_lines = Conversation.conversation_id.in_(lines.columns(column("conversation_id")))
     else:
         vector = func.to_tsvector("simple", func.coalesce(TranscriptEntry.text, ""))
         query = func.to_tsquery("simple", ts_query(words))
-        rows = await session.execute(
-            select(TranscriptEntry.conversation_id)
-            .where(vector.op("@@")(query))
-            .distinct()
-            .limit(MAX_RESULTS)
+        in_lines = Conversation.conversation_id.in_(
+            select(TranscriptEntry.conversation_id).where(vector.op("@@")(query))
         )
-    return {row[0] for row in rows} | await _by_subject(session, words)
+    return or_(in_lines, _by_subject(words))
 
 
-async def _by_subject(session: AsyncSession, words: str) -> set[str]:
+def _by_subject(words: str) -> ColumnElement[bool]:
     """Conversations whose email subject holds every word, as a prefix of one of its words
     or anywhere in it ("perdido" finds "Libro perdido": subjects are not in the text index)."""
-    found = WORD.findall(words)[:12]
-    if not found:
-        return set()
     subject = func.lower(func.coalesce(Conversation.subject, ""))
-    rows = await session.execute(
-        select(Conversation.conversation_id)
-        .where(Conversation.subject.is_not(None), *(subject.contains(w.lower()) for w in found))
-        .limit(MAX_RESULTS)
+    return and_(
+        Conversation.subject.is_not(None),
+        *(subject.contains(w.lower()) for w in WORD.findall(words)[:12]),
     )
-    return {row[0] for row in rows}
 
 
 CHANNEL_PREFIX = re.compile(r"^(?P<channel>[a-z]{2,16}):(?=\+)")
@@ -106,37 +98,26 @@ OTHER_CHANNELS = ("whatsapp",)
 """The Twilio channels besides SMS whose senders a search by number also finds."""
 
 
-async def matching(
+def matching(
     *,
-    session: AsyncSession,
+    dialect: str,
     text: str | None = None,
     contact: str | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
-) -> tuple[str, ...]:
-    """Ids of conversations that match every given criterion."""
-    found: set[str] | None = None
+) -> ColumnElement[bool]:
+    """The conversations that match every given criterion, as a condition on
+    `conversations` (`dialect`: the database's, whose full-text search it uses)."""
+    found: list[ColumnElement[bool]] = []
     if text:
-        found = await _by_text(session, text)
-    query = select(Conversation.conversation_id)
-    narrowed = False
+        found.append(_by_text(dialect, text))
     if contact:
         keys = contact_keys(contact)  # a text thread turned email keeps its number
-        query = query.where(
-            or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys))
-        )
-        narrowed = True
+        found.append(or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys)))
     if date_from:
         start = datetime.combine(date_from, time.min, tzinfo=DESK_TZ)
-        query = query.where(Conversation.last_message_at >= start)
-        narrowed = True
+        found.append(Conversation.last_message_at >= start)
     if date_to:
         end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=DESK_TZ)
-        query = query.where(Conversation.opened_at < end)
-        narrowed = True
-    if narrowed:
-        if found is not None:
-            query = query.where(Conversation.conversation_id.in_(sorted(found)))
-        rows = await session.execute(query.limit(MAX_RESULTS))
-        found = {row[0] for row in rows}
-    return tuple(sorted(found or ()))
+        found.append(Conversation.opened_at < end)
+    return and_(true(), *found)

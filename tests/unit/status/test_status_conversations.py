@@ -780,6 +780,52 @@ async def test_search_by_words_contact_and_date(
     assert [r["conversation_id"] for r in dated.json()["items"]] == ["q-1"]
 
 
+async def test_a_search_counts_every_match_it_may_show_and_lists_the_newest_first(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """After a year at the desk "renew" matched 20,000 conversations: the search took an
+    arbitrary 500 of them before who may see what and the order were applied, so today's
+    question was not among those listed and the total was wrong (an outside review). Every
+    match the caller may see is counted, and a page lists what waits first, then the
+    newest."""
+    for n in range(4):  # another department's, out of NW Circulation's sight
+        cid = f"wc-{n}"
+        await arrive(sessions, cid, channel=Channel.CHAT, department="writing-center")
+        await patron_writes(sessions, cid, "can I renew my tutoring slot?", channel=Channel.CHAT)
+    for n in range(3):
+        cid, days = f"nw-old-{n}", 300 - 100 * n
+        await arrive(
+            sessions,
+            cid,
+            channel=Channel.CHAT,
+            department="nw-circulation",
+            minutes_ago=days * 1440,
+        )
+        await patron_writes(
+            sessions, cid, "can I renew my laptop?", channel=Channel.CHAT, minutes_ago=days * 1440
+        )
+    await arrive(sessions, "nw-today", channel=Channel.SMS, department="nw-circulation")
+    await patron_writes(sessions, "nw-today", "renew my charger pls", channel=Channel.SMS)
+    page = await client.get(
+        "/conversations", params={"q": "renew", "limit": 2}, headers=bearer("tbrooks")
+    )
+    assert page.status_code == 200, page.text
+    assert [r["conversation_id"] for r in page.json()["items"]] == ["nw-today", "nw-old-2"]
+    assert page.json()["total"] == 4
+    everything = await client.get(
+        "/conversations", params={"q": "renew", "limit": 500}, headers=bearer("lokafor")
+    )
+    assert everything.json()["total"] == len(everything.json()["items"]) == 8
+    dated = await client.get(
+        "/conversations",
+        params={"from": (T0 - timedelta(days=1)).date().isoformat(), "limit": 1},
+        headers=bearer("tbrooks"),
+    )
+    assert [r["conversation_id"] for r in dated.json()["items"]] == ["nw-today"]
+    assert dated.json()["total"] == 1
+
+
 async def test_retention_purges_closed_transcripts_and_a_replay_does_not_restore_them(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
