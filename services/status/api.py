@@ -15,7 +15,7 @@ from services.status.conversations import actions
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Forbidden, NotFound, StatusError
 from services.status.openapi import ACTION, BODY, PUBLIC, SIGNED_IN, problems
-from services.status.resources import Resources, publish_all, publish_presence
+from services.status.resources import Resources, deliver, keyed, publish_presence
 from shared.events import StaffStatus
 from shared.http import RETRY_AFTER_S, problem
 
@@ -76,9 +76,8 @@ async def give_back_waiting(res: Resources, session: AsyncSession, actor: Actor)
     """After a sign-off's commit: release the conversations whose patron waits for the one who
     signed off (`actions.release_waiting`), and publish the releases."""
     released = await actions.release_waiting(session=session, actor=actor, now=res.clock())
-    await session.commit()
-    for outcome in released:
-        await publish_all(res, outcome.events, key=outcome.conv.conversation_id)
+    records = [r for o in released for r in keyed(o.events, o.conv.conversation_id)]
+    await deliver(res, session, records)
 
 
 @router.post(

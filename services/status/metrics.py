@@ -25,6 +25,10 @@ OLDEST_WAITING = Gauge(
     ["department"],
 )
 OVERNIGHT_WAITING = Gauge("refdesk_overnight_tickets_waiting", "Open overnight tickets")
+OUTBOX_WAITING = Gauge(
+    "refdesk_status_outbox_waiting",
+    "Staff actions' events saved but not yet acknowledged by the broker (the relay retries)",
+)
 CRISES_UNACKED = Gauge("refdesk_crises_unacknowledged", "Open crises nobody acknowledged yet")
 REFUSED = PromCounter(
     "refdesk_status_refused_total",

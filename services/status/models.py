@@ -500,6 +500,25 @@ class TranscriptAccess(Base):
     detail: Mapped[str | None] = mapped_column(String(300))
 
 
+class OutboxRecord(Base):
+    """An event a staff action saved in the transaction of its change, until the broker
+    acknowledged it (`resources.deliver`): with the broker away a reply, a transfer or a close
+    is published by the periodic relay once it is back, never lost."""
+
+    __tablename__ = "status_outbox"
+    __table_args__ = (Index("ix_status_outbox_key", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[str] = mapped_column(String(64))
+    """The CloudEvent id, fixed when saved: a record published twice (two replicas' relays)
+    is one event to every consumer."""
+    type: Mapped[str] = mapped_column(String(255))
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class DeskChange(Base):
     """The live feed: one row per change to a conversation, read by every replica's
     broadcaster (no patron data)."""

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from sqlalchemy import func, select
+
 from services.status import metrics
 from services.status.consumers import TOPICS
 from services.status.conversations.retention import purge_expired
-from services.status.models import PROCESSED
+from services.status.models import PROCESSED, OutboxRecord
 from services.status.presence import all_presence_events
-from services.status.resources import REPUBLISH, Resources, publish_presence
+from services.status.resources import REPUBLISH, Resources, publish_presence, relay
 from services.status.sweep import (
     due_reescalations,
     flag_unsent_care_alerts,
@@ -58,6 +60,17 @@ async def tick(res: Resources) -> None:
             "sweep failed; retrying next tick",
             extra={"sweep": name, "error": type(error).__name__, REPEATING: name},
         )
+
+
+async def _outbox(res: Resources, now: datetime) -> None:
+    """Publish the staff actions' events the broker had not taken (`resources.deliver`); the
+    gauge says how many still wait, whatever the broker answered."""
+    async with res.sessions() as session:
+        try:
+            await relay(res, session)
+        finally:
+            waiting = await session.scalar(select(func.count()).select_from(OutboxRecord))
+            metrics.OUTBOX_WAITING.set(waiting or 0)
 
 
 async def _presence(res: Resources, now: datetime) -> None:
@@ -127,6 +140,7 @@ async def _housekeeping(res: Resources, now: datetime) -> None:
 
 
 SWEEPS: tuple[Callable[[Resources, datetime], Awaitable[None]], ...] = (
+    _outbox,
     _presence,
     _crises,
     _unsent,

@@ -5,30 +5,42 @@ the periodic sweeps."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.status.conversations.macros import MacroBook
 from services.status.errors import Unavailable
+from services.status.models import OutboxRecord
 from services.status.settings import StatusSettings
 from shared.clock import utcnow
-from shared.events import PresenceChanged
+from shared.events import EVENT_TYPES, TYPE_OF, PresenceChanged
 from shared.kafka import publish
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
 from shared.topics import PRESENCE
 
 SOURCE = "refdesk/status"
 REPUBLISH = "republish_presence"
+RELAY_AFTER = timedelta(seconds=30)
+"""The periodic relay publishes outbox records at least this old: younger ones are still the
+request's own to publish (REFDESK_STATUS_PUBLISH_TIMEOUT_S, 4 s by default)."""
+RELAY_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
-    async def __call__(self, topic: str, data: BaseModel, *, key: str) -> None:
+    async def __call__(
+        self, topic: str, data: BaseModel, *, key: str, event_id: str | None = None
+    ) -> None:
         """Publish one event and return once the broker acknowledged it."""
 
 
@@ -37,17 +49,20 @@ class KafkaPublisher:
     `timeout_s` for the acknowledgement: with the broker down a staff action had waited with no
     limit (200 s and more, then applied twice when the librarian tried again). A publish that
     outlives the wait is not abandoned: the idempotent producer keeps the record and delivers
-    it once the broker is back."""
+    it while the producer keeps it; what the producer gives up on, a staff action's events
+    kept in the outbox are published again (`deliver`)."""
 
     def __init__(self, broker: KafkaBroker, *, timeout_s: float | None = None) -> None:
         self.broker = broker
         self.timeout_s = timeout_s
 
-    async def __call__(self, topic: str, data: BaseModel, *, key: str) -> None:
+    async def __call__(
+        self, topic: str, data: BaseModel, *, key: str, event_id: str | None = None
+    ) -> None:
         """Publish and count; TimeoutError once `timeout_s` passed without the ack."""
         with PUBLISH_SECONDS.labels(topic=topic).time():
             sending = asyncio.ensure_future(
-                publish(self.broker, topic, data, key=key, source=SOURCE)
+                publish(self.broker, topic, data, key=key, source=SOURCE, event_id=event_id)
             )
             sending.add_done_callback(_settled)
             await asyncio.wait_for(asyncio.shield(sending), timeout=self.timeout_s)
@@ -99,3 +114,78 @@ async def publish_all(res: Resources, events: list[tuple[str, BaseModel]], *, ke
             "saved; the message broker has not confirmed it yet, and refdesk passes it on once"
             " the broker answers"
         ) from exc
+
+
+Record = tuple[str, BaseModel, str]
+"""(topic, event data, key)."""
+
+
+def keyed(events: Sequence[tuple[str, BaseModel]], key: str) -> list[Record]:
+    """(topic, data) events as records of one key (a conversation's)."""
+    return [(topic, data, key) for topic, data in events]
+
+
+async def deliver(res: Resources, session: AsyncSession, records: Sequence[Record]) -> None:
+    """A staff action's events: saved in the outbox with the action's change (this commits
+    the session), then published in order with any earlier records of the same keys still
+    waiting. With the broker away the change stands and the answer is the action's own: the
+    periodic relay (`relay`) publishes the records once the broker is back, each under the
+    CloudEvent id it was saved with, so a record published twice is one event to consumers."""
+    now = res.clock()
+    session.add_all(
+        OutboxRecord(
+            topic=topic,
+            key=key,
+            event_id=str(uuid.uuid4()),
+            type=TYPE_OF[type(data)],
+            data=data.model_dump_json(),
+            created_at=now,
+        )
+        for topic, data, key in records
+    )
+    await session.commit()
+    if not records:
+        return
+    try:
+        await _publish_waiting(res, session, OutboxRecord.key.in_({k for _t, _d, k in records}))
+    except Exception as exc:
+        log.warning(
+            "the broker has not confirmed a staff action; the outbox relay publishes it later",
+            extra={"topics": sorted({t for t, _d, _k in records}), "error": type(exc).__name__},
+        )
+
+
+async def relay(res: Resources, session: AsyncSession) -> None:
+    """Publish the outbox records a request could not (older than RELAY_AFTER), oldest
+    first (raises what the broker raised)."""
+    await _publish_waiting(res, session, OutboxRecord.created_at < res.clock() - RELAY_AFTER)
+
+
+async def _publish_waiting(
+    res: Resources, session: AsyncSession, which: ColumnElement[bool]
+) -> None:
+    """Publish the matching records in the order they were saved, removing each batch once
+    the broker acknowledged it; the first failure stops the batch (what was acknowledged is
+    removed) and is raised."""
+    while True:
+        rows = (
+            (
+                await session.execute(
+                    select(OutboxRecord).where(which).order_by(OutboxRecord.id).limit(RELAY_BATCH)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        done: list[int] = []
+        try:
+            for row in rows:
+                data = EVENT_TYPES[row.type].model_validate_json(row.data)
+                await res.publisher(row.topic, data, key=row.key, event_id=row.event_id)
+                done.append(row.id)
+        finally:
+            if done:
+                await session.execute(delete(OutboxRecord).where(OutboxRecord.id.in_(done)))
+            await session.commit()
+        if len(rows) < RELAY_BATCH:
+            return

@@ -70,8 +70,10 @@ class StatusSettings(CommonSettings):
         4.0,
         gt=0,
         validation_alias=_env("publish_timeout_s"),
-        description="longest wait for the broker's ack of a staff action's events before "
-        "answering 503 (the change is saved; the producer delivers them once the broker is back)",
+        description="longest wait for the broker's ack of a staff action's events (they are "
+        "saved in the outbox with the change, and the periodic relay publishes them once the "
+        "broker is back: docs/reliability.md); of a presence change or an erasure, before "
+        "answering 503",
     )
     session_secret: SecretStr = Field(
         SecretStr(DEV_SESSION_SECRET),

@@ -16,7 +16,7 @@ from services.status.conversations import blocking
 from services.status.deps import ResourcesDep, SessionDep
 from services.status.errors import Conflict
 from services.status.models import BlockedContact
-from services.status.resources import publish_all
+from services.status.resources import deliver, keyed
 from services.status.staff import staff_names
 
 router = APIRouter(prefix="/dashboard/blocked", tags=["blocked senders"], include_in_schema=False)
@@ -104,7 +104,6 @@ async def unblock(
     except Conflict as exc:
         await session.rollback()
         return await _page(request, res, session, done=None, problem=str(exc))
-    await session.commit()
     key = next((e.conversation_id for _t, e in events if e.conversation_id), None)
-    await publish_all(res, events, key=key or f"blocked:{entry_id}")
+    await deliver(res, session, keyed(events, key or f"blocked:{entry_id}"))
     return RedirectResponse("/dashboard/blocked?unblocked=1", status_code=303)

@@ -17,7 +17,7 @@ from services.status.conversations.policy import Act, permitted
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.openapi import ACTION, FOUND, SIGNED_IN
-from services.status.resources import publish_all
+from services.status.resources import deliver, keyed
 from services.status.stats.desktime import check_days
 from services.status.topics import TOPICS
 from shared.events import Channel
@@ -274,8 +274,7 @@ async def post_reply(
         now=res.clock(),
         subject=body.subject,
     )
-    await session.commit()
-    await publish_all(res, outcome.events, key=conversation_id)
+    await deliver(res, session, keyed(outcome.events, conversation_id))
     return {"message_id": message_id, "state": "queued", "conversation_id": conversation_id}
 
 
@@ -293,16 +292,14 @@ async def post_note(
         actor=actor,
         now=res.clock(),
     )
-    await session.commit()
-    await publish_all(res, outcome.events, key=conversation_id)
+    await deliver(res, session, keyed(outcome.events, conversation_id))
     return {"note_id": note_id, "conversation_id": conversation_id}
 
 
 async def _done(
     res: ResourcesDep, session: SessionDep, outcome: actions.Outcome, actor: ActorDep
 ) -> dict[str, Any]:
-    await session.commit()
-    await publish_all(res, outcome.events, key=outcome.conv.conversation_id)
+    await deliver(res, session, keyed(outcome.events, outcome.conv.conversation_id))
     row = queue.row_view(outcome.conv, res.clock())
     row["permitted"] = permitted(actor, outcome.conv)
     return row

@@ -19,7 +19,7 @@ from services.status.conversations.access import log_access
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import InvalidInput
 from services.status.openapi import ACTION, SIGNED_IN
-from services.status.resources import publish_all
+from services.status.resources import deliver
 from services.status.stats import report, tags
 from services.status.stats.desktime import EARLIEST_DAY, check_days, today
 from services.status.topics import TOPICS
@@ -230,8 +230,7 @@ async def edit_tags(
         now=res.clock(),
         change=change,
     )
-    await session.commit()
-    await publish_all(res, [(DESK.name, event)], key=conversation_id)
+    await deliver(res, session, [(DESK.name, event, conversation_id)])
     return {
         "conversation_id": conversation_id,
         "read_scale": event.read_scale,

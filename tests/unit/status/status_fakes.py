@@ -29,13 +29,18 @@ class FakePublisher:
     """Remembers what would have been published."""
 
     sent: list[tuple[str, BaseModel, str]] = field(default_factory=list)
+    event_ids: list[str | None] = field(default_factory=list)
+    """The CloudEvent id each record in `sent` was published under (None: a fresh one)."""
     fail: bool = False
 
-    async def __call__(self, topic: str, data: BaseModel, *, key: str) -> None:
+    async def __call__(
+        self, topic: str, data: BaseModel, *, key: str, event_id: str | None = None
+    ) -> None:
         if self.fail:
             raise ConnectionError("broker down")
         check_carried(topic, TYPE_OF[type(data)])
         self.sent.append((topic, data, key))
+        self.event_ids.append(event_id)
 
     def on(self, topic: str) -> list[BaseModel]:
         return [d for t, d, _ in self.sent if t == topic]

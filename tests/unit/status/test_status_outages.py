@@ -1,6 +1,6 @@
 """What the status service answers while the broker or the database is away (an operator's
-probe): a bounded 503 with Retry-After, never a request that waits without limit or a bare
-500, and sweeps that go on without the broker."""
+probe): a bounded answer, never a request that waits without limit or a bare 500; a staff
+action's events kept in the outbox until the broker is back; sweeps that go on without it."""
 
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from status_fakes import Clock, FakePublisher, arrive, bearer
 
 from services.status.app import create_app
 from services.status.auth import COOKIE, sign_session
-from services.status.models import Conversation
+from services.status.models import Conversation, OutboxRecord
 from services.status.periodic import tick
 from services.status.presence import set_status
 from services.status.resources import KafkaPublisher, Resources
 from services.status.settings import StatusSettings
 from shared.clock import utcnow
-from shared.events import Channel, StaffStatus
+from shared.events import Channel, NotificationRequested, StaffStatus
+from shared.topics import NOTIFICATIONS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,12 +37,20 @@ class SilentBroker:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_a_staff_action_with_the_broker_away_is_answered_503_in_bounded_time(
-    resources: Resources, sessions: async_sessionmaker[AsyncSession]
+async def test_a_reply_with_the_broker_away_is_kept_and_published_once_it_is_back(
+    resources: Resources,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
 ) -> None:
-    """A note and a shift start waited 200 s and more for a broker that was down, and were
-    applied when it came back, twice for a librarian who tried again."""
-    await arrive(sessions, "note-1", channel=Channel.CHAT)
+    """A note and a shift start waited 200 s and more for a broker that was down. Then a
+    reply made while the broker was down was answered 503 ("saved; refdesk passes it on once
+    the broker answers") and lost when the producer gave up: the patron never got it, while
+    the console said refdesk was still trying (an outside review). The action is answered in
+    bounded time, its events wait in the outbox, the relay publishes them once the broker is
+    back under the ids they were saved with, and a later action on the conversation publishes
+    the waiting ones first."""
+    await arrive(sessions, "sms-away", channel=Channel.SMS)
     silent = KafkaPublisher(SilentBroker(), timeout_s=0.2)  # type: ignore[arg-type]
     app = create_app(resources.settings)
     app.state.resources = replace(resources, publisher=silent)
@@ -48,18 +58,47 @@ async def test_a_staff_action_with_the_broker_away_is_answered_503_in_bounded_ti
     async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
         answer = await asyncio.wait_for(
             client.post(
-                "/conversations/note-1/notes",
-                json={"text": "called the patron back"},
+                "/conversations/sms-away/replies",
+                json={"text": "Your laptop is renewed until Friday."},
                 headers=bearer("mgarcia"),
             ),
             timeout=10,
         )
-        assert answer.status_code == 503, answer.text
-        assert answer.headers["retry-after"] == "5"
-        assert answer.json()["detail"].startswith("saved")
-        # saved: the conversation shows it
-        shown = await client.get("/conversations/note-1", headers=bearer("mgarcia"))
-        assert "called the patron back" in shown.text
+        assert answer.status_code == 202, answer.text
+        shown = await client.get("/conversations/sms-away", headers=bearer("mgarcia"))
+        assert "renewed until Friday" in shown.text
+    async with sessions() as session:
+        waiting = (await session.execute(select(OutboxRecord))).scalars().all()
+    reply = next(r for r in waiting if r.topic == NOTIFICATIONS.name)
+    await tick(resources)  # the broker is back, but the record is still the request's own
+    assert publisher.on(NOTIFICATIONS.name) == []
+    clock.advance(31)
+    await tick(resources)
+    sent = publisher.on(NOTIFICATIONS.name)
+    assert len(sent) == 1 and isinstance(sent[0], NotificationRequested)
+    assert sent[0].context["text"] == "Your laptop is renewed until Friday."
+    assert reply.event_id in publisher.event_ids
+    async with sessions() as session:
+        assert (await session.execute(select(OutboxRecord))).scalars().all() == []
+    # once more with the broker away, then a note with it back: the reply goes first
+    app.state.resources = replace(resources, publisher=silent)
+    async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
+        await client.post(
+            "/conversations/sms-away/replies",
+            json={"text": "It is at the front desk."},
+            headers=bearer("mgarcia"),
+        )
+        app.state.resources = resources
+        note = await client.post(
+            "/conversations/sms-away/notes",
+            json={"text": "texted twice"},
+            headers=bearer("mgarcia"),
+        )
+        assert note.status_code == 201
+    kinds = [type(data).__name__ for _topic, data, _key in publisher.sent[-2:]]
+    assert kinds == ["NotificationRequested", "StaffNoteAdded"]
+    async with sessions() as session:
+        assert (await session.execute(select(OutboxRecord))).scalars().all() == []
 
 
 async def test_the_sweeps_go_on_when_the_broker_is_away(
@@ -69,7 +108,9 @@ async def test_the_sweeps_go_on_when_the_broker_is_away(
     reply sweeps, retention and the gauges waited for the broker."""
 
     class Refusing(FakePublisher):
-        async def __call__(self, topic: str, data: Any, *, key: str) -> None:
+        async def __call__(
+            self, topic: str, data: Any, *, key: str, event_id: str | None = None
+        ) -> None:
             raise TimeoutError("broker away")
 
     await arrive(sessions, "swept", channel=Channel.CHAT)
