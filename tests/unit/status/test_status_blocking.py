@@ -77,9 +77,7 @@ async def test_a_librarian_blocks_the_patron_and_the_block_is_published_and_logg
         ).all()
     # the reason may name the patron: kept with the block and the transcript, which retention
     # removes, never in the access log, which it does not
-    assert [(e.staff_id, e.conversation_id, e.detail) for e in logged] == [
-        ("tbrooks", "b-1", None)
-    ]
+    assert [(e.staff_id, e.conversation_id, e.detail) for e in logged] == [("tbrooks", "b-1", None)]
 
 
 async def test_a_chat_without_a_contact_cannot_be_blocked_and_a_crisis_is_acknowledged_first(
