@@ -105,8 +105,10 @@ def require_bearer(authorization: str | None, expected: SecretStr | str | None) 
         )
 
 
-def ops_router(ready: ReadyCheck) -> APIRouter:
-    """Liveness, readiness (broker and database usable) and Prometheus metrics."""
+def ops_router(ready: ReadyCheck, *, required: tuple[str, ...] | None = None) -> APIRouter:
+    """Liveness, readiness (broker and database usable) and Prometheus metrics. `required`:
+    the checks readiness needs (default every one); the others are reported, and exported as
+    `refdesk_dependency_up`, but a replica serves without them."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Alive")
@@ -120,7 +122,7 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
     )
     async def readyz() -> Response:
         checks = await ready()
-        ok = all(checks.values())
+        ok = all(up for name, up in checks.items() if required is None or name in required)
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     # HEAD too (load balancers and uptime checkers often probe with it), the same answers

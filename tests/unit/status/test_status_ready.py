@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import httpx
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.status.app import create_app
 from services.status.settings import StatusSettings
@@ -16,3 +19,27 @@ async def test_readiness_names_kafka_and_the_database_like_every_service() -> No
         ready = await client.get("/readyz")  # not started: nothing is ready
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"kafka": False, "database": False}
+
+
+async def test_with_the_broker_away_a_replica_with_its_database_stays_ready() -> None:
+    """A balancer following /readyz took every status replica, and with them the console,
+    offline for a broker outage, though the console reads the database and a staff action's
+    events wait in the outbox (an outside review). The broker's state is still reported."""
+    app = create_app(StatusSettings())
+
+    class Away:
+        async def ping(self, timeout: float) -> bool:
+            return False
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        app.state.resources = SimpleNamespace(broker=Away(), engine=engine)
+        try:
+            ready = await client.get("/readyz")
+            metrics = await client.get("/metrics")
+        finally:
+            await engine.dispose()
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "checks": {"kafka": False, "database": True}}
+    assert 'refdesk_dependency_up{dependency="kafka"} 0.0' in metrics.text
