@@ -45,6 +45,18 @@
     }
   }
 
+  // The desk answers but its message broker does not: patrons' new messages wait with their
+  // providers, and what staff do is saved and goes out once it is back (the outbox).
+  const brokerBanner = document.getElementById("broker-banner");
+  function brokerNotice(up) {
+    if (!brokerBanner) return;
+    if (up) { brokerBanner.replaceChildren(); return; }
+    if (brokerBanner.textContent) return;  // said once, not again
+    const strong = document.createElement("strong");
+    strong.textContent = "New patron messages are delayed:";
+    brokerBanner.replaceChildren(strong, " refdesk's message broker is not answering. Your replies and other actions are saved and go out once it is back; you need not send them again.");
+  }
+
   async function poll() {
     try {
       const response = await fetch("/dashboard/state", { credentials: "same-origin" });
@@ -53,6 +65,7 @@
       const state = await response.json();
       renderStatus(state.me.status);
       renderOnline(state.online);
+      brokerNotice(state.broker !== false);
     } catch (err) { /* the next poll retries */ }
   }
 
