@@ -5,9 +5,9 @@ transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor
@@ -40,3 +40,42 @@ async def log_accesses(
     ]
     if values:
         await session.execute(_LOG, values)
+
+
+SHOWN_AGAIN = timedelta(hours=1)
+"""A conversation a search or a list showed the same staff member again within this time is
+not logged again: the console refreshes an open search every minute, and had written 200 rows
+a minute (96,000 a shift) of disclosures nobody made (an outside review)."""
+
+
+async def log_shown(
+    session: AsyncSession,
+    actor: Actor,
+    conversation_ids: list[str | None],
+    action: str,
+    at: datetime,
+) -> None:
+    """`log_accesses` for what a search or a list showed, leaving out the conversations (and
+    the "showed none" line, id None) this staff member was shown by the same action within
+    SHOWN_AGAIN."""
+    since = at - SHOWN_AGAIN
+    logged = TranscriptAccess.staff_id == actor.id, TranscriptAccess.action == action
+    recent = TranscriptAccess.at >= since
+    wanted = [cid for cid in conversation_ids if cid is not None]
+    seen: set[str | None] = set()
+    if wanted:
+        rows = await session.scalars(
+            select(TranscriptAccess.conversation_id).where(
+                *logged, recent, TranscriptAccess.conversation_id.in_(wanted)
+            )
+        )
+        seen.update(rows)
+    if None in conversation_ids:
+        none = await session.scalar(
+            select(TranscriptAccess.id)
+            .where(*logged, recent, TranscriptAccess.conversation_id.is_(None))
+            .limit(1)
+        )
+        if none is not None:
+            seen.add(None)
+    await log_accesses(session, actor, [c for c in conversation_ids if c not in seen], action, at)

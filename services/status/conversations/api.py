@@ -201,7 +201,7 @@ async def list_conversations(
         # line per conversation it showed (or one saying it showed none), never what was
         # searched for (browsing closed conversations had left no trace: an outside review)
         shown = [item["conversation_id"] for item in items] or [None]
-        await access.log_accesses(
+        await access.log_shown(
             session, actor, shown, "search" if matches is not None else "list", now
         )
         await session.commit()

@@ -780,6 +780,37 @@ async def test_search_by_words_contact_and_date(
     assert [r["conversation_id"] for r in dated.json()["items"]] == ["q-1"]
 
 
+async def test_a_search_refreshed_is_logged_once_an_hour(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+) -> None:
+    """The console refreshes an open search every minute: each refresh had written a search
+    line per conversation shown, 96,000 rows a shift of disclosures nobody made (an outside
+    review). The same conversations shown the same staff member again within the hour are not
+    logged again; another staff member's search, or an hour later, is."""
+    await patron_writes(sessions, "q-r", "Dust Bowl sources please", channel=Channel.CHAT)
+
+    async def logged() -> list[tuple[str, str | None]]:
+        async with sessions() as session:
+            rows = await session.execute(
+                select(TranscriptAccess.staff_id, TranscriptAccess.conversation_id)
+                .where(TranscriptAccess.action == "search")
+                .order_by(TranscriptAccess.id)
+            )
+            return [(r[0], r[1]) for r in rows]
+
+    for _ in range(3):
+        await client.get("/conversations?q=dust", headers=bearer("mgarcia"))
+        await client.get("/conversations?q=zeppelin", headers=bearer("mgarcia"))
+        clock.advance(60)
+    await client.get("/conversations?q=dust", headers=bearer("jnguyen"))
+    assert await logged() == [("mgarcia", "q-r"), ("mgarcia", None), ("jnguyen", "q-r")]
+    clock.advance(3600)
+    await client.get("/conversations?q=dust", headers=bearer("mgarcia"))
+    assert (await logged())[-1] == ("mgarcia", "q-r") and len(await logged()) == 4
+
+
 async def test_a_search_counts_every_match_it_may_show_and_lists_the_newest_first(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
