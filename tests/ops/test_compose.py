@@ -142,6 +142,15 @@ def test_prometheus_starts_with_every_service_ready_or_not() -> None:
         assert SERVICES["prometheus"]["depends_on"][name]["condition"] == "service_started"
 
 
+def test_every_container_rotates_its_logs() -> None:
+    """Only the refdesk services rotated theirs: Kafka's, PostgreSQL's, Prometheus's and the
+    rest grew without limit unless the Docker daemon was set to rotate (an outside review)."""
+    for name, service in COMPOSE["services"].items():
+        logging = service.get("logging") or {}
+        assert logging.get("driver") == "json-file", name
+        assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) >= 2, name
+
+
 def test_grafana_and_prometheus_files_are_mounted_and_exist() -> None:
     for name in ("prometheus", "grafana", "postgres"):
         for volume in SERVICES[name].get("volumes", []):
