@@ -294,6 +294,22 @@ Index(
     postgresql_where=NEVER_SHOWN,
 )
 
+UNPURGED_CLOSED = and_(
+    Conversation.state == literal("closed", literal_execute=True),
+    Conversation.purged_at.is_(None),
+)
+"""Closed, its transcript not purged yet: what retention's sweep reads every 5 s (the purged
+rows, every conversation of past years, are not in its index)."""
+
+# retention reads the closed conversations not purged yet off this index: the sweep had read
+# every purged one of past years each 5 s, 0.1-0.3 s at 400,000 (migration 0033)
+Index(
+    "ix_conversations_unpurged_closed",
+    Conversation.closed_at,
+    sqlite_where=UNPURGED_CLOSED,
+    postgresql_where=UNPURGED_CLOSED,
+)
+
 # retention reads the open conversations silent past it off the end of this index, not every
 # open conversation (migration 0023)
 Index(

@@ -18,6 +18,7 @@ from services.status.conversations import blocking
 from services.status.models import (
     IS_OPEN,
     NEVER_SHOWN,
+    UNPURGED_CLOSED,
     Conversation,
     DeskChange,
     EmailBounce,
@@ -33,6 +34,16 @@ PURGED = Counter(
     "refdesk_transcripts_purged",
     "Closed conversations whose transcript and patron details retention removed",
 )
+
+
+def closed_expired(cutoff: datetime, limit: int = BATCH) -> Select[str]:
+    """Closed conversations not purged yet, closed before `cutoff` (read off
+    `ix_conversations_unpurged_closed`, which holds no purged one)."""
+    return (
+        select(Conversation.conversation_id)
+        .where(UNPURGED_CLOSED, Conversation.closed_at < cutoff)
+        .limit(limit)
+    )
 
 
 def never_shown_expired(cutoff: datetime, limit: int = BATCH) -> Select[str]:
@@ -67,16 +78,7 @@ async def purge_expired(*, session: AsyncSession, now: datetime, retention_days:
     nobody closed (left open, or never seen by the desk) whose last message is before it,
     closing those; the caller commits. Returns how many."""
     cutoff = now - timedelta(days=retention_days)
-    closed = await session.execute(
-        select(Conversation.conversation_id)
-        .where(
-            Conversation.state == "closed",
-            Conversation.closed_at < cutoff,
-            Conversation.purged_at.is_(None),
-        )
-        .limit(BATCH)
-    )
-    ids = [row[0] for row in closed]
+    ids = list(await session.scalars(closed_expired(cutoff)))
     unseen = list(await session.scalars(never_shown_expired(cutoff)))
     # answered and never closed, or silent crises: kept without end before (a privacy review)
     unseen += [
