@@ -8,7 +8,7 @@ import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.router import routing
+from services.router.conversations import forget_named
 from services.router.explain import ExplainRequest
 from services.router.handlers import RouterDeps, route_batch
 from services.router.learned import LearnedModel, load_model
@@ -108,7 +109,8 @@ PURGE_EVERY_S = 3600.0
 
 async def _purge_processed_periodically(db: UnitRunner, settings: RouterSettings) -> None:
     """Each hour, delete the processed interaction ids refdesk.interactions can no longer hold
-    (its retention and a day), a batch at a time."""
+    (its retention and a day), a batch at a time, and clear what the circulation emails of
+    conversations first routed a transcripts' retention ago named (`forget_named`)."""
     days = retention_days_of([INTERACTIONS.name], raw_retention_days=settings.raw_retention_days)
     while True:
         try:
@@ -116,6 +118,8 @@ async def _purge_processed_periodically(db: UnitRunner, settings: RouterSettings
             purge = functools.partial(purge_processed, table=processed, before=before)
             while await db(purge) >= PURGE_PROCESSED_BATCH:
                 pass
+            retained = datetime.now(UTC) - timedelta(days=settings.transcript_retention_days)
+            await db(functools.partial(forget_named, before=retained))
         except Exception as exc:  # the next round tries again
             log.warning(
                 "processed-id purge failed", extra={"error": type(exc).__name__, REPEATING: True}

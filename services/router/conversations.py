@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.router.tables import conversations
@@ -225,3 +225,17 @@ def _upsert(dialect: str) -> Any:
             )
         },
     )
+
+
+def forget_named(conn: Connection, before: datetime) -> int:
+    """Clear what the circulation emails of conversations first routed before `before` named
+    (the transcripts' retention ago): the digest is a hash of a patron's name, TCC ID and item
+    that anyone with a copy of the database could test a guess against, and it had been kept
+    for ever (an outside review). Returns how many rows it cleared (a unit of work)."""
+    c = conversations.c
+    result = conn.execute(
+        update(conversations)
+        .where(c.routed_at < before, c.circulation_named.is_not(None))
+        .values(circulation_named=None)
+    )
+    return int(result.rowcount or 0)

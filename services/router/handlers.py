@@ -286,7 +286,11 @@ def plan_closed(
     if before is not None and before.last_close == token:
         return  # the same close again (republished under another event id)
     if before is not None:
-        plan.remember(data.conversation_id, replace(before, closed=True, last_close=token))
+        # a new round compares its circulation emails afresh: what the last one named goes
+        plan.remember(
+            data.conversation_id,
+            replace(before, closed=True, last_close=token, circulation_named=None),
+        )
     if before is not None and (before.crisis or not before.asked):
         return
     command = survey_for(data)

@@ -12,9 +12,16 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.router.conversations import Remembered, circulation_named, follow_up_keeps
+from services.router import tables
+from services.router.conversations import (
+    Remembered,
+    circulation_named,
+    follow_up_keeps,
+    forget_named,
+)
 from services.router.handlers import CONSUMER, RouterDeps, route_batch
 from services.router.policy import Policy, default_policy_path
 from services.router.policy.holder import PolicyHolder
@@ -593,6 +600,35 @@ async def test_a_follow_up_naming_nothing_or_after_a_close_sends_no_second_email
     await route_batch(deps, [item(closing(conversation)), item(fresh)])
     assert decisions(broker, conversation)[-1]["department"] == "nw-circulation"
     assert kinds(broker, conversation).count("circulation_email") == 1
+
+
+async def test_what_a_circulation_email_named_is_forgotten_at_the_close_and_after_retention(
+    deps: RouterDeps, broker: FakeBroker, engine: AsyncEngine
+) -> None:
+    """The digest of a patron's name, TCC ID and item was kept for ever: anyone with a copy of
+    the database could test a guess against it (an outside review). A close clears it, and
+    the hourly purge clears what conversations first routed a retention ago still hold."""
+    deps.model = Suggests()  # type: ignore[assignment]
+    kept, closed = f"sms-{uuid.uuid4()}", f"sms-{uuid.uuid4()}"
+    for conversation in (kept, closed):
+        await route_batch(deps, [item(interaction(HOLD, conversation=conversation))])
+        await route_batch(deps, [item(interaction(DETAILS, conversation=conversation))])
+    await route_batch(deps, [item(closing(closed))])
+
+    async def named() -> dict[str, str | None]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    tables.conversations.c.conversation_id, tables.conversations.c.circulation_named
+                )
+            )
+            return {row[0]: row[1] for row in rows}
+
+    assert (await named())[kept] is not None and (await named())[closed] is None
+    async with engine.begin() as conn:
+        assert await conn.run_sync(forget_named, before=NOW - timedelta(days=365)) == 0
+        assert await conn.run_sync(forget_named, before=NOW + timedelta(days=1)) == 1
+    assert (await named())[kept] is None
 
 
 # ---- HELP, INFO, AYUDA in a crisis conversation ---------------------------------------------
