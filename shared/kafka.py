@@ -131,11 +131,52 @@ async def ensure_topics(settings: CommonSettings) -> None:
                 pass  # another service created it between our list and create
         present = [t for t in wanted if t.name in existing]
         if present:
-            await admin.alter_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, t.name, t.topic_configs) for t in present]
-            )
+            current = await _dynamic_configs(admin, [t.name for t in present])
+            # AlterConfigs replaces a topic's whole dynamic configuration: what an operator set
+            # that refdesk does not (a size cap on a DLQ) is sent back with refdesk's own, or a
+            # restart wiped it (an outside review); a topic already as wanted is left alone
+            changed = [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    t.name,
+                    {**current.get(t.name, {}), **t.topic_configs},
+                )
+                for t in present
+                if any(current.get(t.name, {}).get(k) != v for k, v in t.topic_configs.items())
+            ]
+            if changed:
+                await admin.alter_configs(changed)
     finally:
         await admin.close()
+
+
+DYNAMIC_TOPIC_CONFIG = 1
+"""DescribeConfigs' config source of a value set on the topic itself (KIP-226)."""
+
+
+async def _dynamic_configs(
+    admin: AIOKafkaAdminClient, names: list[str]
+) -> dict[str, dict[str, str]]:
+    """Each topic's configuration set on the topic itself (not a default), by topic; a
+    sensitive value (the broker withholds it) is left out."""
+    found: dict[str, dict[str, str]] = {}
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    )
+    for response in responses:
+        for error, _message, _type, name, entries in response.resources:
+            if error:
+                continue
+            mine = found.setdefault(name, {})
+            for entry in entries:
+                key, value, _read_only, source, sensitive = entry[:5]
+                # v0 says whether the value is a default; later versions name its source
+                dynamic = (
+                    (not source) if isinstance(source, bool) else source == DYNAMIC_TOPIC_CONFIG
+                )
+                if dynamic and not sensitive and value is not None:
+                    mine[key] = value
+    return found
 
 
 START_WAIT_S = 120.0

@@ -45,3 +45,26 @@ async def test_dead_letters_keep_thirty_days(kafka_bootstrap: str) -> None:
         assert int(config["retention.ms"]) == 30 * DAY_MS, topic.dlq_name
         assert config["cleanup.policy"] == "delete"
         assert int(config["segment.ms"]) == DAY_MS, topic.dlq_name
+
+
+async def test_what_an_operator_set_on_a_topic_survives_a_restart(kafka_bootstrap: str) -> None:
+    """A size cap an operator put on a dead-letter topic (during a poison storm) was wiped by
+    the next service start: AlterConfigs replaces a topic's whole dynamic configuration (an
+    outside review). refdesk's own settings are still applied."""
+    settings = CommonSettings(kafka_bootstrap=kafka_bootstrap, topic_partitions=1)
+    await ensure_topics(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        config = await broker_config(kafka_bootstrap, INTERACTIONS.dlq_name)
+        capped = {**config, "retention.bytes": "104857600", "retention.ms": str(DAY_MS)}
+        wanted = {k: capped[k] for k in ("retention.bytes", "retention.ms", "cleanup.policy")}
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, INTERACTIONS.dlq_name, wanted)]
+        )
+    finally:
+        await admin.close()
+    await ensure_topics(settings)  # a service starts
+    config = await broker_config(kafka_bootstrap, INTERACTIONS.dlq_name)
+    assert config["retention.bytes"] == "104857600"
+    assert int(config["retention.ms"]) == 30 * DAY_MS  # refdesk's own, put back
