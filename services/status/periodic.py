@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from services.status import metrics
 from services.status.consumers import TOPICS
 from services.status.conversations.retention import purge_expired
-from services.status.models import PROCESSED, OutboxRecord
+from services.status.models import PROCESSED, OutboxRecord, StatusChange
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence, relay
 from services.status.sweep import (
@@ -130,6 +130,25 @@ async def _retention(res: Resources, now: datetime) -> None:
         await session.commit()
 
 
+PRESENCE_HISTORY = timedelta(days=365)
+"""How long `status_history` keeps each staff presence change (who went Online, Away or
+Offline, and when: staff data, for a year's staffing questions); it had grown without end."""
+HISTORY_PURGED = "history_purged_at"
+
+
+async def _presence_history(res: Resources, now: datetime) -> None:
+    """Once an hour, delete the presence changes older than PRESENCE_HISTORY."""
+    last = res.extra.get(HISTORY_PURGED)
+    if isinstance(last, datetime) and now - last < timedelta(hours=1):
+        return
+    async with res.sessions() as session:
+        await session.execute(
+            delete(StatusChange).where(StatusChange.changed_at < now - PRESENCE_HISTORY)
+        )
+        await session.commit()
+    res.extra[HISTORY_PURGED] = now
+
+
 async def _housekeeping(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         await token_use_of(res.extra).flush(session)
@@ -145,6 +164,7 @@ SWEEPS: tuple[Callable[[Resources, datetime], Awaitable[None]], ...] = (
     _crises,
     _unsent,
     _retention,
+    _presence_history,
     _housekeeping,
 )
 

@@ -6,13 +6,15 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from status_fakes import T0
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import T0, Clock
 
 from services.notifier.outgoing import build
 from services.notifier.settings import NotifierSettings
 from services.status.models import Conversation, Presence, Staff, StatusChange
+from services.status.periodic import tick
 from services.status.presence import heartbeat, set_status
+from services.status.resources import Resources
 from services.status.sweep import due_reescalations, lapsed_status, sweep_heartbeats
 from shared.events import NotificationKind, NotificationRequested, StaffStatus
 
@@ -258,3 +260,27 @@ async def test_a_reescalation_says_who_filed_the_care_report(session: AsyncSessi
     assert "The CARE Team incident report is filed" in email.text
     assert "file one" not in email.text
     assert "acknowledged after 1 minute." in email.text  # one minute, not "1 minutes"
+
+
+async def test_presence_history_is_kept_a_year(
+    resources: Resources, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """`status_history` took a row at every presence change, heartbeat lapses included, and
+    nothing ever removed one (an outside review of a year's running)."""
+    async with sessions() as session:
+        for days in (400, 366, 200, 0):
+            session.add(
+                StatusChange(
+                    staff_id="mgarcia",
+                    from_status="Online",
+                    to_status="Away",
+                    changed_by="system:heartbeat",
+                    changed_at=clock() - timedelta(days=days),
+                )
+            )
+        await session.commit()
+    await tick(resources)
+    async with sessions() as session:
+        kept = (await session.scalars(select(StatusChange.changed_at))).all()
+    ages = sorted(round((clock() - at).total_seconds() / 86400) for at in kept)
+    assert ages == [0, 200]
