@@ -124,6 +124,10 @@ Index(
     postgresql_where=HAS_RECIPIENT_HASH,
 )
 
+# an erasure finds a patron's conversations' rows (it had read the whole ledger: 215 ms at
+# 600,000 rows, an outside review)
+Index("ix_send_ledger_conversation", ledger.c.conversation_id)
+
 sms_consent = Table(
     "sms_consent",
     metadata,
