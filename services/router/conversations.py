@@ -64,6 +64,10 @@ class Remembered:
     """when the desk was last alerted to read it (a possible crisis)"""
     circulation_named: str | None = None
     """a digest of what the circulation managers' last email about it named"""
+    last_message_at: datetime | None = None
+    """when the patron's latest message it decided was received: a close that accounted only
+    for messages before it (its `through`) is stale (made before the patron wrote again, and
+    published late)"""
 
     @property
     def follows(self) -> bool:
@@ -163,6 +167,7 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             c.crisis_alerted_at,
             c.review_alerted_at,
             c.circulation_named,
+            c.last_message_at,
         ).where(c.conversation_id.in_(sorted(set(ids))))
     )
     return {
@@ -177,6 +182,7 @@ def load(conn: Connection, ids: Collection[str]) -> dict[str, Remembered]:
             crisis_alerted_at=_aware(row.crisis_alerted_at),
             review_alerted_at=_aware(row.review_alerted_at),
             circulation_named=row.circulation_named,
+            last_message_at=_aware(row.last_message_at),
         )
         for row in rows
     }
@@ -197,6 +203,7 @@ def save(conn: Connection, changed: Iterable[tuple[str, Remembered]]) -> None:
             "crisis_alerted_at": state.crisis_alerted_at,
             "review_alerted_at": state.review_alerted_at,
             "circulation_named": state.circulation_named,
+            "last_message_at": state.last_message_at,
         }
         for conversation_id, state in dict(changed).items()
     ]
@@ -222,6 +229,7 @@ def _upsert(dialect: str) -> Any:
                 "crisis_alerted_at",
                 "review_alerted_at",
                 "circulation_named",
+                "last_message_at",
             )
         },
     )

@@ -252,6 +252,9 @@ def plan_interaction(
             crisis_alerted_at=alerted or before.crisis_alerted_at,
             review_alerted_at=reviewed or before.review_alerted_at,
             circulation_named=named or before.circulation_named,
+            last_message_at=max(
+                t for t in (before.last_message_at, data.received_at) if t is not None
+            ),
         )
     else:
         after = Remembered(
@@ -264,6 +267,7 @@ def plan_interaction(
             crisis_alerted_at=alerted,
             review_alerted_at=reviewed,
             circulation_named=named,
+            last_message_at=data.received_at,
         )
     plan.remember(key, after)
 
@@ -276,7 +280,9 @@ def plan_closed(
     patron only texted keywords (HELP, HOURS: nothing was asked); the patron's next message
     starts a new round, a new opening of the conversation named by this close. A close already
     applied (redelivered after its row was written) changes nothing: it would close again a
-    conversation the patron has reopened since."""
+    conversation the patron has reopened since; nor does a stale close, one that accounted only
+    for messages older than the patron's latest (`through`), made before the patron wrote again
+    and published late."""
     if event.id in plan.done:
         return
     plan.done.add(event.id)
@@ -285,6 +291,19 @@ def plan_closed(
     token = close_token(data)
     if before is not None and before.last_close == token:
         return  # the same close again (republished under another event id)
+    if (
+        before is not None
+        and data.through is not None
+        and before.last_message_at is not None
+        and before.last_message_at > data.through
+    ):
+        # made before the patron wrote again, published late (status's outbox, the broker
+        # away): the conversation is open again at the desk, and gets no survey now
+        log.info(
+            "stale close passed over",
+            extra={"conversation_id": data.conversation_id, "event_id": event.id},
+        )
+        return
     if before is not None:
         # a new round compares its circulation emails afresh: what the last one named goes
         plan.remember(

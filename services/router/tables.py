@@ -23,6 +23,7 @@ conversations = Table(
     Column("crisis_alerted_at", DateTime(timezone=True), nullable=True),
     Column("review_alerted_at", DateTime(timezone=True), nullable=True),
     Column("circulation_named", String(64), nullable=True),
+    Column("last_message_at", DateTime(timezone=True), nullable=True),
 )
 """one row per conversation the router has routed: its first decision's time, whether a crisis
 was escalated in it and the circulation managers emailed, whether it has been closed since, and
@@ -31,4 +32,5 @@ applied (its `closed_at`, UTC ISO 8601: the opening after it is named by it), an
 the circulation managers' first email about it (its follow-ups thread under it); when the
 CARE Team and the desk were last alerted about it, and a digest of what the circulation
 managers' last email named (a flood of one patron's messages alerts and emails once in a while,
-not once a message)"""
+not once a message), and the patron's latest message it decided (a close older than it is
+stale)"""

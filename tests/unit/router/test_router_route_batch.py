@@ -631,6 +631,37 @@ async def test_what_a_circulation_email_named_is_forgotten_at_the_close_and_afte
     assert (await named())[kept] is None
 
 
+async def test_a_close_published_after_the_patron_wrote_again_is_passed_over(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    """A close made while the broker was away reached the router from status's outbox after
+    the patron's next message: the patron was sent the survey after asking a new question,
+    and their next text was routed as a new round (an outside review). A close that accounted
+    only for older messages (`through`) changes nothing; an up-to-date one still closes."""
+    conversation = f"sms-{uuid.uuid4()}"
+    first = interaction(RENEWAL, conversation=conversation, when=OPEN_HOURS)
+    await route_batch(deps, [item(first)])
+    await route_batch(deps, [item(interaction("thanks!", conversation=conversation))])
+    assert kinds(broker, conversation).count("survey") == 0
+    late = closing(conversation).model_copy(update={"through": OPEN_HOURS})
+    again = interaction(
+        "also can I renew my laptop?",
+        conversation=conversation,
+        when=OPEN_HOURS + timedelta(minutes=3),
+    )
+    await route_batch(deps, [item(again)])
+    await route_batch(deps, [item(late)])
+    assert "survey" not in kinds(broker, conversation)
+    more = interaction("hello?", conversation=conversation, when=OPEN_HOURS + timedelta(minutes=9))
+    await route_batch(deps, [item(more)])
+    assert decisions(broker, conversation)[-1]["follow_up"]  # still the same round
+    current = closing(conversation).model_copy(
+        update={"through": more.received_at, "closed_at": more.received_at + timedelta(minutes=1)}
+    )
+    await route_batch(deps, [item(current)])
+    assert kinds(broker, conversation).count("survey") == 1
+
+
 # ---- HELP, INFO, AYUDA in a crisis conversation ---------------------------------------------
 
 
