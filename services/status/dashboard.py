@@ -5,7 +5,6 @@ at an address under /dashboard that no page has (console/error_pages.py)."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +24,7 @@ from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_acto
 from services.status.errors import StatusError, Unauthenticated, Unavailable
 from services.status.models import Staff
 from services.status.openapi import BODY, CONSOLE_PAGE, SIGN_IN_FORM, SIGNED_IN, problems
-from services.status.resources import Resources, publish_presence
+from services.status.resources import broker_answers, publish_presence
 from services.status.sessions import close_session, open_session, open_sessions
 from services.status.throttle import client_address, throttle_of
 from services.status.token_use import token_use_of
@@ -65,24 +64,6 @@ async def board_state(*, res: ResourcesDep, session: SessionDep, actor: Actor) -
         "online": await pages.whos_online(res, session),
         "broker": await broker_answers(res),
     }
-
-
-BROKER_CHECKED = "broker_checked"
-BROKER_CHECK_S = 5.0
-"""How long one check of the broker serves every console's poll (50 consoles poll every 10 s)."""
-
-
-async def broker_answers(res: Resources) -> bool:
-    """Whether the message broker answered a ping within the last BROKER_CHECK_S (the console
-    says when it does not: patrons' new messages are delayed, staff actions wait in the
-    outbox). A check is made at most once per BROKER_CHECK_S per replica."""
-    checked = res.extra.get(BROKER_CHECKED)
-    now = time.monotonic()
-    if isinstance(checked, tuple) and now - checked[0] < BROKER_CHECK_S:
-        return bool(checked[1])
-    up = res.broker is None or await res.broker.ping(timeout=2.0)  # no broker: a test's fake
-    res.extra[BROKER_CHECKED] = (now, up)
-    return bool(up)
 
 
 @router.get(

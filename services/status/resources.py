@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from services.status.settings import StatusSettings
 from shared.clock import utcnow
 from shared.events import EVENT_TYPES, TYPE_OF, PresenceChanged
 from shared.kafka import publish
+from shared.logs import REPEATING
 from shared.metrics import PUBLISH_SECONDS, PUBLISHED
 from shared.topics import PRESENCE
 
@@ -128,9 +130,10 @@ def keyed(events: Sequence[tuple[str, BaseModel]], key: str) -> list[Record]:
 async def deliver(res: Resources, session: AsyncSession, records: Sequence[Record]) -> None:
     """A staff action's events: saved in the outbox with the action's change (this commits
     the session), then published in order with any earlier records of the same keys still
-    waiting. With the broker away the change stands and the answer is the action's own: the
-    periodic relay (`relay`) publishes the records once the broker is back, each under the
-    CloudEvent id it was saved with, so a record published twice is one event to consumers."""
+    waiting. With the broker away (it did not answer the last ping: `broker_answers`) the
+    change stands and the answer is the action's own, at once: the periodic relay (`relay`)
+    publishes the records once the broker is back, each under the CloudEvent id it was saved
+    with, so a record published twice is one event to consumers."""
     now = res.clock()
     session.add_all(
         OutboxRecord(
@@ -146,32 +149,68 @@ async def deliver(res: Resources, session: AsyncSession, records: Sequence[Recor
     await session.commit()
     if not records:
         return
+    topics = sorted({t for t, _d, _k in records})
+    if not await broker_answers(res):
+        log.warning(
+            "the broker is away; the outbox relay publishes a staff action once it is back",
+            extra={"topics": topics},
+        )
+        return
     try:
         await _publish_waiting(res, session, OutboxRecord.key.in_({k for _t, _d, k in records}))
     except Exception as exc:
         log.warning(
             "the broker has not confirmed a staff action; the outbox relay publishes it later",
-            extra={"topics": sorted({t for t, _d, _k in records}), "error": type(exc).__name__},
+            extra={"topics": topics, "error": type(exc).__name__},
         )
 
 
 async def relay(res: Resources, session: AsyncSession) -> None:
     """Publish the outbox records a request could not (older than RELAY_AFTER), oldest
-    first (raises what the broker raised)."""
-    await _publish_waiting(res, session, OutboxRecord.created_at < res.clock() - RELAY_AFTER)
+    first, while the broker answers (each attempt with it away had left one more copy of the
+    oldest record in the producer's buffer); raises what the broker raised."""
+    if await broker_answers(res):
+        await _publish_waiting(res, session, OutboxRecord.created_at < res.clock() - RELAY_AFTER)
+
+
+BROKER_CHECKED = "broker_checked"
+BROKER_CHECK_S = 5.0
+"""How long one check of the broker serves (every console polls it each 10 s; every staff
+action and relay pass asks)."""
+
+
+async def broker_answers(res: Resources) -> bool:
+    """Whether the message broker answered a ping within the last BROKER_CHECK_S; at most one
+    ping per BROKER_CHECK_S per replica (no broker at all, a test's: yes)."""
+    checked = res.extra.get(BROKER_CHECKED)
+    now = time.monotonic()
+    if isinstance(checked, tuple) and now - checked[0] < BROKER_CHECK_S:
+        return bool(checked[1])
+    try:
+        up = res.broker is None or bool(await res.broker.ping(timeout=2.0))
+    except Exception:  # not connected yet, or gone
+        up = False
+    res.extra[BROKER_CHECKED] = (now, up)
+    return up
 
 
 async def _publish_waiting(
     res: Resources, session: AsyncSession, which: ColumnElement[bool]
 ) -> None:
     """Publish the matching records in the order they were saved, removing each batch once
-    the broker acknowledged it; the first failure stops the batch (what was acknowledged is
-    removed) and is raised."""
+    the broker acknowledged it; the first failure to publish stops the pass (what was
+    acknowledged is removed) and is raised. A record that cannot be read back (its type or
+    data no longer valid) is logged at ERROR and left in place, passed over rather than
+    holding up every record after it; the gauge and its alert keep it in sight."""
+    after = 0
     while True:
         rows = (
             (
                 await session.execute(
-                    select(OutboxRecord).where(which).order_by(OutboxRecord.id).limit(RELAY_BATCH)
+                    select(OutboxRecord)
+                    .where(which, OutboxRecord.id > after)
+                    .order_by(OutboxRecord.id)
+                    .limit(RELAY_BATCH)
                 )
             )
             .scalars()
@@ -180,7 +219,21 @@ async def _publish_waiting(
         done: list[int] = []
         try:
             for row in rows:
-                data = EVENT_TYPES[row.type].model_validate_json(row.data)
+                after = row.id
+                try:
+                    data = EVENT_TYPES[row.type].model_validate_json(row.data)
+                except (KeyError, ValueError) as exc:
+                    log.error(
+                        "an outbox record cannot be read back; passed over",
+                        extra={
+                            "outbox_id": row.id,
+                            "type": row.type,
+                            "topic": row.topic,
+                            "error": type(exc).__name__,
+                            REPEATING: f"outbox-{row.id}",
+                        },
+                    )
+                    continue
                 await res.publisher(row.topic, data, key=row.key, event_id=row.event_id)
                 done.append(row.id)
         finally:

@@ -19,6 +19,7 @@ ALERTS = {
     "RefdeskDeadLettersGrowing",
     "RefdeskNotificationsDeadLettered",
     "RefdeskNotificationsWaiting",
+    "RefdeskStaffActionsNotPublished",
     "RefdeskNotifierCredentialsRefused",
     "RefdeskConsumerLagGrowing",
     "RefdeskDatabaseSlow",

@@ -13,7 +13,7 @@ import pytest
 from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.status import dashboard
+from services.status import resources as resources_module
 from services.status.resources import Resources
 
 pytestmark = [*needs_browser, pytest.mark.timeout(240)]
@@ -40,7 +40,7 @@ async def test_a_broker_outage_is_said_above_the_queue_and_unsaid_when_it_is_bac
     pressed Send (the database's outage had a banner within 25 s)."""
     from playwright.async_api import expect
 
-    monkeypatch.setattr(dashboard, "BROKER_CHECK_S", 0.0)
+    monkeypatch.setattr(resources_module, "BROKER_CHECK_S", 0.0)
     broker = Broker()
     await scene.morning(sessions)
     async with serve(replace(resources, broker=broker)) as base, browser_page() as page:  # type: ignore[arg-type]

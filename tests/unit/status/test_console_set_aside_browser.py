@@ -24,6 +24,7 @@ async def test_a_wrong_number_set_aside_is_closed_without_a_survey(
     from playwright.async_api import expect
 
     await scene.texts_reported(sessions, filtered=False)
+    await scene.sms(sessions)
     async with serve(resources) as base, browser_page() as page:
         await sign_in(page, base)
         await page.goto(f"{base}/dashboard/c/{scene.TEXTS}")
@@ -45,4 +46,14 @@ async def test_a_wrong_number_set_aside_is_closed_without_a_survey(
         await dialog.get_by_label("Not a question (spam, wrong number, test)").check()
         await submit.click()
         await expect(page.locator("#action-status")).to_have_text("Closed.")
+        # a text nobody has answered yet: no survey either way, and the note still says the
+        # statistics leave it out
+        await page.goto(f"{base}/dashboard/c/{scene.SMS}")
+        await page.click('button[data-dialog="close-dialog"]')
+        await expect(submit).to_have_text("Close without survey")
+        await dialog.get_by_label("Not a question (spam, wrong number, test)").check()
+        await expect(dialog.locator("#close-aside-note")).to_have_text(
+            "Set aside as not a question: left out of the desk statistics."
+        )
+        await expect(submit).to_have_text("Close without survey")
         assert page.js_errors == []

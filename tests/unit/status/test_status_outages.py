@@ -5,7 +5,7 @@ action's events kept in the outbox until the broker is back; sweeps that go on w
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from services.status.resources import KafkaPublisher, Resources
 from services.status.settings import StatusSettings
 from shared.clock import utcnow
 from shared.events import Channel, NotificationRequested, StaffStatus
-from shared.topics import NOTIFICATIONS
+from shared.topics import DESK, NOTIFICATIONS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,6 +99,87 @@ async def test_a_reply_with_the_broker_away_is_kept_and_published_once_it_is_bac
     assert kinds == ["NotificationRequested", "StaffNoteAdded"]
     async with sessions() as session:
         assert (await session.execute(select(OutboxRecord))).scalars().all() == []
+
+
+@dataclass
+class PingedBroker:
+    """A broker whose pings the test answers (nothing is published through it)."""
+
+    up: bool = False
+
+    async def ping(self, timeout: float) -> bool:
+        return self.up
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_with_the_broker_known_away_an_action_waits_for_nothing_and_the_relay_for_it(
+    resources: Resources,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    """Each action had waited the publish timeout, and each relay pass left one more copy of
+    the oldest record in the producer's buffer, while the broker was away (an outside
+    review): once it does not answer a ping, neither tries until it does."""
+    broker = PingedBroker()
+    away = replace(resources, broker=broker, extra={})  # type: ignore[arg-type]
+    await arrive(sessions, "sms-known", channel=Channel.SMS)
+    app = create_app(resources.settings)
+    app.state.resources = away
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
+        answer = await client.post(
+            "/conversations/sms-known/notes", json={"text": "tried"}, headers=bearer("mgarcia")
+        )
+    assert answer.status_code == 201
+    clock.advance(31)
+    away.extra.clear()
+    await tick(away)
+    assert publisher.on(DESK.name) == []  # nothing tried
+    broker.up = True
+    away.extra.clear()  # the next ping is asked
+    await tick(away)
+    assert [type(e).__name__ for e in publisher.on(DESK.name)] == ["StaffNoteAdded"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_outbox_record_that_cannot_be_read_back_holds_up_nothing(
+    resources: Resources,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One unreadable record stopped every relay pass at itself, and the replies saved after
+    it waited until someone acted on their conversation (an outside review)."""
+    await arrive(sessions, "sms-next", channel=Channel.SMS)
+    async with sessions() as session:
+        session.add(
+            OutboxRecord(
+                topic=DESK.name,
+                key="sms-bad",
+                event_id="bad-1",
+                type="edu.tccd.refdesk.desk.note_added.v1",
+                data='{"not": "valid"}',
+                created_at=clock(),
+            )
+        )
+        await session.commit()
+    app = create_app(resources.settings)
+    silent = KafkaPublisher(SilentBroker(), timeout_s=0.1)  # type: ignore[arg-type]
+    app.state.resources = replace(resources, publisher=silent)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
+        await client.post(
+            "/conversations/sms-next/notes", json={"text": "after"}, headers=bearer("mgarcia")
+        )
+    clock.advance(31)
+    await tick(resources)
+    assert [type(e).__name__ for e in publisher.on(DESK.name)] == ["StaffNoteAdded"]
+    async with sessions() as session:
+        left = (await session.execute(select(OutboxRecord.event_id))).scalars().all()
+    assert left == ["bad-1"]  # kept in sight: the gauge and its alert say so
+    assert "cannot be read back" in caplog.text
 
 
 async def test_the_sweeps_go_on_when_the_broker_is_away(

@@ -374,11 +374,13 @@
   // close dialog says so, and its button no longer promises one.
   function surveyByTopic() {
     const aside = byId("close-aside-note");
-    if (!aside) return;  // no survey would go anyway
+    if (!aside) return;
     const setAside = checked(byId("close-form"), "topic") === NOT_A_QUESTION;
     aside.hidden = !setAside;
+    const submit = byId("close-submit");
+    if (!submit.hasAttribute("data-surveyed")) return;  // no survey would go anyway
     byId("close-survey-note").hidden = setAside;
-    byId("close-submit").textContent = setAside ? "Close without survey" : "Close and send survey";
+    submit.textContent = setAside ? "Close without survey" : "Close and send survey";
   }
 
   pane.addEventListener("input", (event) => {
