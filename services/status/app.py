@@ -18,6 +18,7 @@ from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
 from services.status.conversations.macros import MacroBook
 from services.status.conversations.transcript import nudge_after_commit
+from services.status.errors import Unavailable
 from services.status.periodic import republish_presence, run_forever
 from services.status.resources import KafkaPublisher, Resources
 from services.status.settings import StatusSettings
@@ -27,7 +28,7 @@ from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow
 from shared.db import create_engine, migrate, ping, session_factory
 from shared.http import install_http_guards, install_problem_handlers, ops_router
-from shared.kafka import build_broker, ensure_topics_when_reachable
+from shared.kafka import BrokerUnreachable, build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
 from shared.logs import configure_logging
 from shared.service import serve
@@ -56,7 +57,6 @@ async def start_resources(settings: StatusSettings) -> Resources:
             )
             await session.commit()
         log.info("staff roster loaded", extra={"file": settings.seed_file.name, "added": added})
-    await ensure_topics_when_reachable(settings, exit_if_not=True)
     broker = build_broker(settings, client_id="refdesk-status")
     res = Resources(
         settings=settings,
@@ -67,12 +67,48 @@ async def start_resources(settings: StatusSettings) -> Resources:
     )
     nudge_after_commit(sync, lambda: res.changes_committed())
     register(broker, res)
+    try:
+        await ensure_topics_when_reachable(settings, wait_s=CONNECT_AT_START_S)
+    except BrokerUnreachable:
+        # the console serves from the database meanwhile (staff actions wait in the outbox):
+        # a replica started or restarted during a broker outage had served nothing until the
+        # broker was back, and exited every 120 s (an outside review)
+        log.warning(
+            "broker not reachable; serving the console and connecting in the background",
+            extra={"bootstrap": settings.kafka_bootstrap},
+        )
+        res.extra[CONNECTING] = asyncio.create_task(_connect_later(settings, broker))
+        return res
     await broker.start()
     return res
 
 
+CONNECT_AT_START_S = 15.0
+"""How long a start waits for the broker before serving without it (the other services wait
+START_WAIT_S and exit: they have nothing to do without it)."""
+CONNECTING = "broker_connecting"
+
+
+async def _connect_later(settings: StatusSettings, broker: KafkaBroker) -> None:
+    """Create the topics and start the broker's subscribers once it can be reached, however
+    long that takes."""
+    while True:
+        try:
+            await ensure_topics_when_reachable(settings)
+            break
+        except BrokerUnreachable:
+            continue  # said every START_WAIT_S by ensure_topics_when_reachable's warnings
+    await broker.start()
+    log.info("broker connected", extra={"bootstrap": settings.kafka_bootstrap})
+
+
 async def stop_resources(res: Resources) -> None:
     """Stop the broker (finishing the message in hand) and close the database."""
+    connecting = res.extra.get(CONNECTING)
+    if isinstance(connecting, asyncio.Task) and not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
     if res.broker is not None:
         await res.broker.stop()
     if res.engine is not None:
@@ -86,7 +122,8 @@ def create_app(settings: StatusSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         res = await start_resources(settings)
         app.state.resources = res
-        await republish_presence(res)
+        with contextlib.suppress(Unavailable):  # the broker away: the sweep republishes it
+            await republish_presence(res)
         sweeper = asyncio.create_task(run_forever(res))
         feed = live.LiveFeed(res.sessions, render=pages.live_rows(res))
         res.extra["live_feed"] = feed
@@ -113,7 +150,10 @@ def create_app(settings: StatusSettings) -> FastAPI:
         res: Resources | None = getattr(app.state, "resources", None)
         if res is None:
             return {"kafka": False, "database": False}
-        broker_ok = res.broker is not None and await res.broker.ping(timeout=2.0)
+        try:
+            broker_ok = res.broker is not None and await res.broker.ping(timeout=2.0)
+        except Exception:  # not connected yet (started while the broker was away)
+            broker_ok = False
         database_ok = res.engine is not None and await ping(res.engine)
         return {"kafka": bool(broker_ok), "database": database_ok}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from status_fakes import Clock, FakePublisher, arrive, bearer
 
+from services.status import app as status_app
 from services.status.app import create_app
 from services.status.auth import COOKIE, sign_session
 from services.status.models import Conversation, OutboxRecord
@@ -261,3 +263,28 @@ async def test_a_database_that_is_down_is_answered_503_not_500(settings: StatusS
             assert "cannot reach its database right now" in form.text
     finally:
         await engine.dispose()
+
+
+async def test_a_replica_started_while_the_broker_is_away_serves_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A status replica started (or restarted) during a broker outage served nothing until
+    the broker was back, and exited every 120 s (an outside review): it now serves from its
+    database, ready, its staff actions waiting in the outbox, while it connects in the
+    background."""
+    monkeypatch.setattr(status_app, "CONNECT_AT_START_S", 0.5)
+    settings = StatusSettings(run_dir=tmp_path, kafka_bootstrap="127.0.0.1:9")  # nobody there
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {"kafka": False, "database": True}
+            page = await client.get("/dashboard", headers={"Accept": "text/html"})
+            assert page.status_code == 200
+            shift = await client.post("/shift/login", headers=bearer("mgarcia"))
+            assert shift.status_code in (200, 503), shift.text  # presence: republished later
+        connecting = app.state.resources.extra[status_app.CONNECTING]
+        assert not connecting.done()  # still trying
+    assert connecting.cancelled()  # and stopped with the app
