@@ -47,6 +47,17 @@ class FakePublisher:
 
 
 @dataclass
+class PingedBroker:
+    """A broker whose pings the test answers (nothing is published through it): the status
+    service asks it whether the broker is there (`resources.broker_answers`)."""
+
+    up: bool = False
+
+    async def ping(self, timeout: float) -> bool:
+        return self.up
+
+
+@dataclass
 class Clock:
     """A clock tests move by hand."""
 

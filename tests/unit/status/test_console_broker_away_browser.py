@@ -5,28 +5,19 @@ is saved and goes out once the broker is back; it goes when the broker answers a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import console_scenes as scene
 import pytest
 from console_browser import browser_page, needs_browser, serious_violations, serve, shoot, sign_in
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from status_fakes import PingedBroker
 
 from services.status import resources as resources_module
 from services.status.resources import Resources
 
 pytestmark = [*needs_browser, pytest.mark.timeout(240)]
-
-
-@dataclass
-class Broker:
-    """A broker whose pings the test answers."""
-
-    up: bool = False
-
-    async def ping(self, timeout: float) -> bool:
-        return self.up
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -41,7 +32,7 @@ async def test_a_broker_outage_is_said_above_the_queue_and_unsaid_when_it_is_bac
     from playwright.async_api import expect
 
     monkeypatch.setattr(resources_module, "BROKER_CHECK_S", 0.0)
-    broker = Broker()
+    broker = PingedBroker()
     await scene.morning(sessions)
     async with serve(replace(resources, broker=broker)) as base, browser_page() as page:  # type: ignore[arg-type]
         await sign_in(page, base)

@@ -5,7 +5,7 @@ action's events kept in the outbox until the broker is back; sweeps that go on w
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from status_fakes import Clock, FakePublisher, arrive, bearer
+from status_fakes import Clock, FakePublisher, PingedBroker, arrive, bearer
 
 from services.status import app as status_app
 from services.status.app import create_app
@@ -101,16 +101,6 @@ async def test_a_reply_with_the_broker_away_is_kept_and_published_once_it_is_bac
     assert kinds == ["NotificationRequested", "StaffNoteAdded"]
     async with sessions() as session:
         assert (await session.execute(select(OutboxRecord))).scalars().all() == []
-
-
-@dataclass
-class PingedBroker:
-    """A broker whose pings the test answers (nothing is published through it)."""
-
-    up: bool = False
-
-    async def ping(self, timeout: float) -> bool:
-        return self.up
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
