@@ -20,7 +20,7 @@ from services.status.conversations.macros import MacroBook
 from services.status.conversations.transcript import nudge_after_commit
 from services.status.errors import Unavailable
 from services.status.periodic import republish_presence, run_forever
-from services.status.resources import KafkaPublisher, Resources
+from services.status.resources import KafkaPublisher, Resources, broker_answers
 from services.status.settings import StatusSettings
 from services.status.staff import read_roster, seed_staff
 from services.status.stats import routes as stats_routes
@@ -150,10 +150,8 @@ def create_app(settings: StatusSettings) -> FastAPI:
         res: Resources | None = getattr(app.state, "resources", None)
         if res is None:
             return {"kafka": False, "database": False}
-        try:
-            broker_ok = res.broker is not None and await res.broker.ping(timeout=2.0)
-        except Exception:  # not connected yet (started while the broker was away)
-            broker_ok = False
+        # the ping the console's banner and the outbox read too (one per 5 s per replica)
+        broker_ok = res.broker is not None and await broker_answers(res)
         database_ok = res.engine is not None and await ping(res.engine)
         return {"kafka": bool(broker_ok), "database": database_ok}
 

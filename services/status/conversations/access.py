@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.auth import Actor
@@ -58,24 +58,20 @@ async def log_shown(
     """`log_accesses` for what a search or a list showed, leaving out the conversations (and
     the "showed none" line, id None) this staff member was shown by the same action within
     SHOWN_AGAIN."""
-    since = at - SHOWN_AGAIN
-    logged = TranscriptAccess.staff_id == actor.id, TranscriptAccess.action == action
-    recent = TranscriptAccess.at >= since
     wanted = [cid for cid in conversation_ids if cid is not None]
-    seen: set[str | None] = set()
-    if wanted:
-        rows = await session.scalars(
-            select(TranscriptAccess.conversation_id).where(
-                *logged, recent, TranscriptAccess.conversation_id.in_(wanted)
+    shown: ColumnElement[bool] = TranscriptAccess.conversation_id.in_(wanted)
+    if None in conversation_ids:
+        shown = or_(shown, TranscriptAccess.conversation_id.is_(None))
+    seen = set(
+        await session.scalars(
+            select(TranscriptAccess.conversation_id)
+            .distinct()
+            .where(
+                TranscriptAccess.staff_id == actor.id,
+                TranscriptAccess.action == action,
+                TranscriptAccess.at >= at - SHOWN_AGAIN,
+                shown,
             )
         )
-        seen.update(rows)
-    if None in conversation_ids:
-        none = await session.scalar(
-            select(TranscriptAccess.id)
-            .where(*logged, recent, TranscriptAccess.conversation_id.is_(None))
-            .limit(1)
-        )
-        if none is not None:
-            seen.add(None)
+    )
     await log_accesses(session, actor, [c for c in conversation_ids if c not in seen], action, at)

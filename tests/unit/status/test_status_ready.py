@@ -34,7 +34,7 @@ async def test_with_the_broker_away_a_replica_with_its_database_stays_ready() ->
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://status") as client:
         engine = create_async_engine("sqlite+aiosqlite://")
-        app.state.resources = SimpleNamespace(broker=Away(), engine=engine)
+        app.state.resources = SimpleNamespace(broker=Away(), engine=engine, extra={})
         try:
             ready = await client.get("/readyz")
             metrics = await client.get("/metrics")
