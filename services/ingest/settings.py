@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import CommonSettings, refuse, secret_value, variable_of, weak_secret
+from shared.webhooks import standard_webhooks_secret
 
 # Development-only defaults, refused in production by the validator below (not real secrets).
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - public dev placeholder, never deployed
@@ -200,19 +198,3 @@ class IngestSettings(CommonSettings):
             self.mailgun_signing_key.get_secret_value(),
             self.webhook_secret.get_secret_value(),
         )
-
-
-def standard_webhooks_secret(value: SecretStr | None, *, variable: str) -> str | None:
-    """Why a chat webhook secret cannot sign anything (not `whsec_` and base64), or None: one
-    that was not base64 started, and every signed chat webhook was then answered 500."""
-    plain = secret_value(value)
-    if plain is None:
-        return None
-    encoded = plain.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not key:
-        return f"{variable} must be a Standard Webhooks secret: whsec_ followed by base64"
-    return None

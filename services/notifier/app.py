@@ -15,7 +15,7 @@ from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier import ledger
-from services.notifier.chat import OutboxChatSender
+from services.notifier.chat import ChatSender, OutboxChatSender, WebhookChatSender
 from services.notifier.delivery import Deliverer
 from services.notifier.email_sender import SmtpSender, SmtpSettings
 from services.notifier.lanes import Lane
@@ -84,7 +84,14 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
         )
     else:
         sms = OutboxSmsSender(outbox_folders(settings.run_dir)[1])
-    chat = OutboxChatSender(outbox_folders(settings.run_dir)[0])
+    chat: ChatSender
+    chat_secret = secret_value(settings.chat_api_secret)
+    if settings.chat_api_url and chat_secret:
+        chat = WebhookChatSender(
+            settings.chat_api_url, chat_secret, http, timeout_s=settings.chat_api_timeout_s
+        )
+    else:
+        chat = OutboxChatSender(outbox_folders(settings.run_dir)[0])
     return Adapters(email=smtp, sms=sms, chat=chat)
 
 

@@ -148,5 +148,9 @@ async def transmit(adapters: Adapters, out: Outgoing) -> str | None:
     if cmd.channel is Channel.SMS:
         raise ValueError("an SMS is sent by sms_delivery.SmsAttempt, which records its parts")
     return await adapters.chat.send(
-        conversation_id=cmd.recipient, body=out.text, idempotency_key=cmd.idempotency_key
+        conversation_id=cmd.recipient,
+        body=out.text,
+        idempotency_key=cmd.idempotency_key,
+        kind=cmd.kind.value,
+        requested_at=cmd.requested_at,
     )

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from services.notifier.mime import DOMAIN
 from shared.settings import CommonSettings, refuse, secret_value, weak_secret
+from shared.webhooks import standard_webhooks_secret
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -91,6 +92,26 @@ class NotifierSettings(CommonSettings):
         ),
         pattern=r"^https?://[^\s/?#@]+(/[^\s#]*)?$",
     )
+    chat_api_url: str | None = Field(
+        None,
+        description=(
+            "where messages into a chat are POSTed, Standard Webhooks signed (the chat "
+            "platform's endpoint, or a bridge to it; README, Notifications); unset: written to "
+            "the chat outbox folder"
+        ),
+        pattern=r"^https?://[^\s/?#@]+(/[^\s#]*)?$",
+    )
+    chat_api_secret: SecretStr | None = Field(
+        None,
+        description="the Standard Webhooks secret (whsec_...) that signs them; required with "
+        "REFDESK_CHAT_API_URL",
+    )
+    chat_api_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="how long a message into a chat waits for the platform's answer (a lost "
+        "answer is sent again with the same webhook-id)",
+    )
     survey_url: str = Field(
         "https://libanswers.tccd.edu/survey", description="rating/comment survey link"
     )
@@ -158,11 +179,27 @@ class NotifierSettings(CommonSettings):
     def _a_send_ends_within_its_lease(self) -> NotifierSettings:
         # a delivery still waiting on the relay when its lease runs out is claimed again and
         # sent twice
+        if self.chat_api_timeout_s >= self.lease_s:
+            raise ValueError(
+                "REFDESK_CHAT_API_TIMEOUT_S must be under REFDESK_LEASE_S (raise the lease with it)"
+            )
         if self.smtp_timeout_s + self.smtp_send_timeout_s >= self.lease_s:
             raise ValueError(
                 "REFDESK_SMTP_TIMEOUT_S + REFDESK_SMTP_SEND_TIMEOUT_S must be under "
                 "REFDESK_LEASE_S (raise the lease with them)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _chat_messages_are_signed(self) -> NotifierSettings:
+        if not self.chat_api_url:
+            return self
+        if secret_value(self.chat_api_secret) is None:
+            raise ValueError(
+                "REFDESK_CHAT_API_URL needs REFDESK_CHAT_API_SECRET, the whsec_ secret that "
+                "signs the messages"
+            )
+        refuse([standard_webhooks_secret(self.chat_api_secret, variable="REFDESK_CHAT_API_SECRET")])
         return self
 
     @model_validator(mode="after")
@@ -195,6 +232,20 @@ class NotifierSettings(CommonSettings):
             problems.append(
                 "REFDESK_SMS_STATUS_CALLBACK_URL must be https:// in production: Twilio signs"
                 " its reports, but sends them in the clear over http"
+            )
+        if self.chat_api_url is not None:
+            if not self.chat_api_url.startswith("https://"):
+                problems.append(
+                    "REFDESK_CHAT_API_URL must be https:// in production: the messages are "
+                    "students' records"
+                )
+            problems.append(
+                weak_secret(
+                    self.env,
+                    self.chat_api_secret,
+                    variable="REFDESK_CHAT_API_SECRET",
+                    min_length=32,
+                )
             )
         plain = self.smtp_tls == "none" or not self.smtp_validate_certs
         anonymous = not (self.smtp_user and secret_value(self.smtp_password))

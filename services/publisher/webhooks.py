@@ -34,7 +34,6 @@ from services.publisher.metrics import (
     WEBHOOK_PENDING,
 )
 from services.publisher.settings import PublisherSettings
-from services.publisher.signing import signed_headers
 from services.publisher.subscriptions import matches
 from services.publisher.tables import Subscription
 from shared.clock import utcnow, woken
@@ -42,6 +41,7 @@ from shared.consumer import batch_subscriber, describe
 from shared.events import AnyEvent
 from shared.logs import REPEATING
 from shared.topics import PUBLIC
+from shared.webhooks import signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ async def match_event(
     return queued
 
 
+USER_AGENT = "refdesk-publisher/1"
 FETCH_ROUNDS = 4
 """How many rounds of deliveries one look at the database fetches: up to this many times each
 subscription's limit of its own due rows, so a slot that frees starts the next fetched row
@@ -144,7 +145,11 @@ class WebhookWorker:
         """POST one delivery to the address checked just now; its status (body left unread)."""
         target = await self.egress.target(claimed.url)
         headers = signed_headers(
-            secrets=claimed.secrets, msg_id=claimed.id, payload=claimed.payload, now=self.clock()
+            secrets=claimed.secrets,
+            msg_id=claimed.id,
+            payload=claimed.payload,
+            now=self.clock(),
+            user_agent=USER_AGENT,
         )
         headers["Host"] = target.host
         extensions = {"sni_hostname": target.sni} if target.sni else {}

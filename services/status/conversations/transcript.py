@@ -29,6 +29,7 @@ from shared.events import (
     Action,
     Automatic,
     CareReportFiled,
+    Channel,
     ContactBlocked,
     ContactUnblocked,
     ConversationClaimed,
@@ -685,6 +686,22 @@ async def contact_opted_out(session: AsyncSession, contact: str | None) -> bool:
     return bool(ids) and await number_opted_out(session, ids)
 
 
+CHAT_OVER = "the chat had ended, so the patron did not see it"
+CHAT_GAVE_UP = "the chat platform kept failing and refdesk stopped trying"
+
+
+def chat_refusal(short: str | None) -> str | None:
+    """Why the notifier could not post a message into a chat, as the console says it (its
+    short reasons: "rejected 410", "retries exhausted 503"); any other reason as it is."""
+    if short in ("rejected 404", "rejected 410"):
+        return CHAT_OVER
+    if short and short.startswith("rejected "):
+        return f"the chat platform refused it ({short.removeprefix('rejected ')})"
+    if short and short.startswith("retries exhausted"):
+        return CHAT_GAVE_UP
+    return short
+
+
 async def on_delivered(
     session: AsyncSession, conv: AnyConversation | None, data: NotificationDelivered
 ) -> None:
@@ -700,7 +717,9 @@ async def on_delivered(
         "channel": data.channel.value,
         "kind": data.kind.value,
         "delivery_state": data.state.value,
-        "delivery_reason": data.reason,
+        "delivery_reason": chat_refusal(data.reason)
+        if data.channel is Channel.CHAT
+        else data.reason,
         "message_id": data.message_id,
         "segments": data.segments,
     }

@@ -76,6 +76,8 @@ class FakeTexts:
         idempotency_key: str,
         to: str | None = None,
         conversation_id: str | None = None,
+        kind: str | None = None,
+        requested_at: datetime | None = None,
     ) -> str:
         return self._take(to or conversation_id or "", body, idempotency_key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from services.notifier.chat import OutboxChatSender
@@ -37,12 +38,17 @@ async def test_unsafe_keys_become_hashed_names(tmp_path: Path) -> None:
 async def test_chat_outbox(tmp_path: Path) -> None:
     sender = OutboxChatSender(tmp_path)
     provider_id = await sender.send(
-        conversation_id="c-42", body="Someone will join.", idempotency_key="h-1"
+        conversation_id="c-42",
+        body="Someone will join.",
+        idempotency_key="h-1",
+        kind="handoff",
+        requested_at=datetime.now(UTC),
     )
     record = json.loads((tmp_path / "h-1.json").read_text())
     assert record == record | {
         "channel": "chat",
         "conversation_id": "c-42",
+        "kind": "handoff",
         "body": "Someone will join.",
         "provider_id": provider_id,
     }
@@ -52,14 +58,20 @@ async def test_outbox_files_go_with_the_ledgers_retention_and_an_erasure(tmp_pat
     """The chat outbox is the chat path today: its files (the text as sent) are deleted with the
     ledger's retention cutoff, and those of an erased conversation's messages at once."""
     import os
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from services.notifier.sms import forget_outboxes, outbox_folders, purge_outboxes
 
     chat, sms = outbox_folders(tmp_path)
     old_key, new_key, erased_key = "h-old", "h-new", "../erased:survey/1"
     for key in (old_key, new_key, erased_key):
-        await OutboxChatSender(chat).send(conversation_id="c-1", body="hi", idempotency_key=key)
+        await OutboxChatSender(chat).send(
+            conversation_id="c-1",
+            body="hi",
+            idempotency_key=key,
+            kind="staff_reply",
+            requested_at=datetime.now(UTC),
+        )
     await OutboxSmsSender(sms).send(to="+18175550123", body="hi", idempotency_key=old_key)
     cutoff = datetime.now(UTC) - timedelta(days=365)
     year_and_a_day = (cutoff - timedelta(days=1)).timestamp()

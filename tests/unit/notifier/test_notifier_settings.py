@@ -3,6 +3,7 @@ finding 6): no outbox file for texts, no plain or anonymous SMTP unless explicit
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from services.notifier.settings import DEV_TWILIO_TOKEN, NotifierSettings
 from tests.fakes import secret_like
 
 TWILIO_TOKEN = secret_like("twilio", 32)  # Twilio's Auth Tokens are 32 characters
+CHAT_SECRET = "whsec_" + base64.b64encode(secret_like("chat", 32).encode()).decode()
 
 READY: dict[str, Any] = {
     "env": "production",
@@ -30,6 +32,8 @@ READY: dict[str, Any] = {
 def test_production_with_real_delivery_starts() -> None:
     callback = "https://desk.example.edu/webhooks/sms/status"
     assert NotifierSettings(**READY, sms_status_callback_url=callback).sms_status_callback_url
+    chat = {"chat_api_url": "https://chat.example.edu/refdesk", "chat_api_secret": CHAT_SECRET}
+    assert NotifierSettings(**READY, **chat).chat_api_url == chat["chat_api_url"]
     settings = NotifierSettings(**READY)
     assert settings.twilio_auth_token is not None
     assert settings.twilio_auth_token.get_secret_value() == TWILIO_TOKEN
@@ -51,6 +55,14 @@ def test_production_with_real_delivery_starts() -> None:
             {"sms_status_callback_url": "http://desk.example.edu/webhooks/sms/status"},
             "REFDESK_SMS_STATUS_CALLBACK_URL",
         ),
+        (
+            {"chat_api_url": "http://chat.example.edu/refdesk", "chat_api_secret": CHAT_SECRET},
+            "REFDESK_CHAT_API_URL",
+        ),
+        (
+            {"chat_api_url": "https://chat.example.edu/refdesk", "chat_api_secret": "whsec_YQ=="},
+            "REFDESK_CHAT_API_SECRET",
+        ),
         ({"smtp_tls": "none"}, "REFDESK_SMTP_TLS"),
         ({"smtp_validate_certs": False}, "REFDESK_SMTP_TLS"),
         ({"smtp_user": None}, "REFDESK_SMTP_USER"),
@@ -62,6 +74,7 @@ def test_production_refuses(change: dict[str, Any], named: str) -> None:
         NotifierSettings(**{**READY, **change})
     assert "relay-password" not in str(refused.value)
     assert TWILIO_TOKEN not in str(refused.value)
+    assert CHAT_SECRET not in str(refused.value)
 
 
 def test_a_trusted_plain_relay_is_an_explicit_choice() -> None:

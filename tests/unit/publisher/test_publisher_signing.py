@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from services.publisher.signing import signed_headers
 from services.publisher.subscriptions import check_secret, matches, new_secret, signing_secrets
 from services.publisher.tables import Subscription
+from shared.webhooks import signed_headers
 
 PAYLOAD = json.dumps({"id": "e1", "type": "t", "data": {"department": "reference"}})
 
@@ -19,7 +19,7 @@ PAYLOAD = json.dumps({"id": "e1", "type": "t", "data": {"department": "reference
 def test_a_signed_delivery_verifies() -> None:
     secret = new_secret()
     headers = signed_headers(
-        secrets=[secret], msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC)
+        secrets=[secret], msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC), user_agent="t"
     )
     assert Webhook(secret).verify(PAYLOAD, headers)["id"] == "e1"
     assert headers["webhook-signature"].startswith("v1,")
@@ -29,7 +29,7 @@ def test_a_signed_delivery_verifies() -> None:
 def test_tampering_fails_verification(tamper: str) -> None:
     secret = new_secret()
     headers = signed_headers(
-        secrets=[secret], msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC)
+        secrets=[secret], msg_id="msg_1", payload=PAYLOAD, now=datetime.now(UTC), user_agent="t"
     )
     body, key = PAYLOAD, secret
     if tamper == "body":
@@ -84,7 +84,9 @@ def test_subscription_filters(
 def test_while_a_secret_is_rotated_a_delivery_verifies_with_either() -> None:
     old, new = new_secret(), new_secret()
     now = datetime.now(UTC)
-    headers = signed_headers(secrets=[new, old], msg_id="msg_1", payload=PAYLOAD, now=now)
+    headers = signed_headers(
+        secrets=[new, old], msg_id="msg_1", payload=PAYLOAD, now=now, user_agent="t"
+    )
     assert len(headers["webhook-signature"].split(" ")) == 2
     for secret in (old, new):
         assert Webhook(secret).verify(PAYLOAD, headers)["id"] == "e1"

@@ -330,3 +330,21 @@ def moved(event: Any, cid: str) -> Any:
 
 async def api_status(client: httpx.AsyncClient, cid: str) -> int:
     return (await client.get(f"/conversations/{cid}", headers=bearer("mgarcia"))).status_code
+
+
+async def test_a_reply_into_a_chat_that_had_ended_says_so_in_words(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The chat platform answers 410 for a chat that is over: the line says the patron did
+    not see the reply, not "rejected 410", and the row flags it."""
+    await scene.chats(sessions)
+    asked = reply(scene.CHAT, 1, minutes=-2, channel=Channel.CHAT)
+    refused = outcome(asked, DeliveryState.FAILED).model_copy(update={"reason": "rejected 410"})
+    await given(sessions, asked, refused)
+    await sign_in(client)
+    assert (await api_row(client, scene.CHAT))["reply_failed"] is True
+    page = (await client.get(f"/dashboard/c/{scene.CHAT}")).text
+    line = page[page.index(f'data-line-id="{asked.idempotency_key}"') :]
+    line = line[: line.index("</li>")]
+    assert "Not delivered: the chat had ended, so the patron did not see it" in line
+    assert "rejected 410" not in page
