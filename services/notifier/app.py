@@ -18,6 +18,7 @@ from services.notifier import ledger
 from services.notifier.chat import ChatSender, OutboxChatSender, WebhookChatSender
 from services.notifier.delivery import Deliverer
 from services.notifier.email_sender import SmtpSender, SmtpSettings
+from services.notifier.errors import TemplateInvalid
 from services.notifier.lanes import Lane
 from services.notifier.metrics import LEDGER_PURGED, OLDEST_PENDING, OUTBOX_PURGED
 from services.notifier.outcomes import BrokerPublisher
@@ -31,6 +32,7 @@ from services.notifier.sms import (
     outbox_folders,
     purge_outboxes,
 )
+from services.notifier.template_check import check_templates
 from shared.asyncapi import asyncapi_router
 from shared.clock import utcnow, woken
 from shared.consumer import Guard, PoisonMessage, batch_subscriber, decode
@@ -46,7 +48,7 @@ from shared.http import install_http_guards, install_problem_handlers, ops_route
 from shared.kafka import build_broker, ensure_topics_when_reachable
 from shared.lag import LagExporter
 from shared.logs import configure_logging
-from shared.service import serve
+from shared.service import REFUSED_EXIT, serve
 from shared.settings import secret_value
 from shared.syncdb import UnitRunner
 from shared.topics import DELIVERIES, DESK, NOTIFICATIONS, retention_days_of
@@ -272,7 +274,16 @@ def create_app(settings: NotifierSettings) -> FastAPI:
 
 
 def main() -> None:
-    """Run the notifier until SIGTERM."""
+    """Run the notifier until SIGTERM; refuse to start (exit 2) while a notification template
+    does not compile or render (`template_check`)."""
     settings = NotifierSettings()
     configure_logging("notifier", settings.log_level)
+    try:
+        check_templates()
+    except TemplateInvalid as exc:
+        log.error(
+            "refused to start: a notification template is broken; fix it and start again",
+            extra={"template": exc.template, "error": str(exc)},
+        )
+        raise SystemExit(REFUSED_EXIT) from None
     serve(create_app(settings), settings, port=settings.notifier_port)
