@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from services.status import staff as staff_service
+from services.status.api import give_back_all
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.openapi import ACTION, BODY, FOUND, SIGNED_IN, problems
@@ -104,6 +105,8 @@ async def update_staff(
             session, actor_id=actor.id, action="staff-reactivate", staff_id=staff_id, at=now
         )
     await session.commit()
+    if active is False:  # a deactivation: what the leaver held goes back to the queue
+        await give_back_all(res, session, actor, staff_id)
     if event is not None:
         await publish_presence(res, [event])
     return staff_view(row)
@@ -125,6 +128,7 @@ async def deactivate_staff(
             session, actor_id=actor.id, action="staff-deactivate", staff_id=staff_id, at=now
         )
     await session.commit()
+    await give_back_all(res, session, actor, staff_id)
     if event is not None:
         await publish_presence(res, [event])
     return staff_view(row)

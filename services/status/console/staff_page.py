@@ -21,17 +21,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from services.status import presence
 from services.status import staff as staff_service
+from services.status.api import give_back_all
 from services.status.auth import COOKIE, ROLES, SESSION_LABEL, Actor, has_role
 from services.status.console import error_pages, pages, views
 from services.status.dashboard import cross_site
 from services.status.deps import ResourcesDep, SessionDep, cookie_actor
 from services.status.errors import Conflict, InvalidInput, NotFound, Unavailable
-from services.status.models import Staff
+from services.status.models import Conversation, Staff
 from services.status.resources import Resources, publish_presence
 from services.status.staff import AlreadyIssued, StaffIn, StaffPatch, log_admin_action
 from shared.settings import secret_value
@@ -588,6 +590,11 @@ async def confirm_deactivate(
         **_base_context(admin, res),
         "member": {"id": row.id, "name": row.name, "active": row.active, "status": me["status"]},
         "live_tokens": sum(1 for t in tokens if t.revoked_at is None),
+        "held": await session.scalar(
+            select(func.count()).where(
+                Conversation.assignee == staff_id, Conversation.state == "open"
+            )
+        ),
         "is_me": is_me,
         "problem": NOT_YOURSELF_DEACTIVATE if is_me else None,
     }
@@ -627,6 +634,7 @@ async def deactivate(
         session, actor_id=admin.actor.id, action="staff-deactivate", staff_id=staff_id, at=now
     )
     await session.commit()
+    await give_back_all(res, session, admin.actor, staff_id)
     if event is not None:
         with contextlib.suppress(Unavailable):  # the next sweep republishes presence
             await publish_presence(res, [event])

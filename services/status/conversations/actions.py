@@ -218,18 +218,31 @@ async def release_waiting(*, session: AsyncSession, actor: Actor, now: datetime)
     sign-off had stayed with an Offline librarian, whom nobody else may answer for (a message
     after it is given back by the consumer). The rows are read FOR UPDATE, so a message being
     applied at that moment is seen once it is in."""
-    waiting = await session.execute(
+    return await _release_held(session, actor.id, actor, now, waiting_only=True)
+
+
+async def release_all_held(
+    *, session: AsyncSession, staff_id: str, actor: Actor, now: datetime
+) -> list[Outcome]:
+    """At a deactivation: every open conversation the leaver had goes back to the queue,
+    released by the admin who deactivated them (waiting or answered: nobody could act on them
+    but a supervisor, and a patron waiting there had waited until they wrote again)."""
+    return await _release_held(session, staff_id, actor, now, waiting_only=False)
+
+
+async def _release_held(
+    session: AsyncSession, staff_id: str, actor: Actor, now: datetime, *, waiting_only: bool
+) -> list[Outcome]:
+    held = (
         select(Conversation.conversation_id)
-        .where(
-            Conversation.assignee == actor.id,
-            Conversation.state == "open",
-            Conversation.waiting_since.is_not(None),
-        )
+        .where(Conversation.assignee == staff_id, Conversation.state == "open")
         .order_by(Conversation.conversation_id)
         .with_for_update()
     )
+    if waiting_only:
+        held = held.where(Conversation.waiting_since.is_not(None))
     released: list[Outcome] = []
-    for cid in waiting.scalars().all():
+    for cid in (await session.execute(held)).scalars().all():
         try:
             released.append(
                 await release(session=session, conversation_id=cid, actor=actor, now=now)

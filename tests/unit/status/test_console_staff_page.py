@@ -14,12 +14,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from status_fakes import FakePublisher, bearer
+from status_fakes import FakePublisher, arrive, bearer
 
 from services.status.app import create_app
 from services.status.auth import COOKIE, hash_token
-from services.status.models import Presence, Staff, StaffToken, TranscriptAccess
+from services.status.models import Conversation, Presence, Staff, StaffToken, TranscriptAccess
 from services.status.resources import Resources
+from shared.events import Channel
 from shared.topics import PRESENCE
 
 NEW = {
@@ -489,6 +490,8 @@ async def test_deactivation_asks_first_then_signs_them_out_everywhere(
 ) -> None:
     await sign_in(other, "jnguyen")
     assert (await other.get("/dashboard/state")).status_code == 200
+    await arrive(sessions, "c-held", channel=Channel.SMS, minutes_ago=5)
+    assert (await client.post("/queue/c-held/claim", headers=bearer("jnguyen"))).is_success
     token = await admin_token(client)
     member = (await client.get("/dashboard/staff/jnguyen")).text
     assert 'href="/dashboard/staff/jnguyen/deactivate"' in member
@@ -496,6 +499,7 @@ async def test_deactivation_asks_first_then_signs_them_out_everywhere(
     assert confirm.status_code == 200 and "Deactivate James Nguyen?" in confirm.text
     assert "set Offline (they are Online now)" in confirm.text
     assert "Their 1 sign-in token is revoked." in confirm.text
+    assert "The 1 open conversation they have goes back to the queue" in confirm.text
     assert (await staff_row(sessions, "jnguyen")).active  # type: ignore[union-attr]  # asked only
 
     done = await client.post("/dashboard/staff/jnguyen/deactivate", data={"form_token": token})
@@ -504,6 +508,9 @@ async def test_deactivation_asks_first_then_signs_them_out_everywhere(
     assert "Deactivated James Nguyen" in page and "Reactivate James Nguyen" in page
     assert (await staff_row(sessions, "jnguyen")).active is False  # type: ignore[union-attr]
     assert (await other.get("/dashboard/state")).status_code == 401  # signed out at once
+    async with sessions() as session:
+        held = await session.get(Conversation, "c-held")
+        assert held is not None and held.assignee is None  # back in the queue
     async with sessions() as session:
         presence = await session.get(Presence, "jnguyen")
         assert presence is not None and presence.status == "Offline"

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer, given, patron_writes
@@ -588,6 +589,47 @@ async def test_signing_off_gives_back_the_conversations_whose_patron_waits(
     assert (waits["assignee"], answered["assignee"]) == (None, "mgarcia")
     released = [e for e in publisher.on(DESK.name) if isinstance(e, ConversationReleased)]
     assert [(e.conversation_id, e.assignee) for e in released] == [("c-waits", "mgarcia")]
+
+
+@pytest.mark.parametrize("how", ["deactivate", "patch"])
+async def test_deactivating_a_librarian_gives_back_everything_they_held(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    how: str,
+) -> None:
+    """A librarian who left kept their claimed conversations, a waiting patron's among them:
+    no colleague could answer it until the patron wrote again. Deactivation releases each,
+    waiting or answered, as the admin who deactivated them."""
+    await arrive(sessions, "c-waits", channel=Channel.SMS, minutes_ago=5)
+    await arrive(sessions, "c-answered", channel=Channel.EMAIL, minutes_ago=5)
+    await arrive(sessions, "c-other", channel=Channel.CHAT, minutes_ago=5)
+    for cid in ("c-waits", "c-answered"):
+        assert (await client.post(f"/queue/{cid}/claim", headers=bearer("mgarcia"))).is_success
+    assert (await client.post("/queue/c-other/claim", headers=bearer("jnguyen"))).is_success
+    replied = await client.post(
+        "/conversations/c-answered/replies",
+        json={"text": "Yes, until 9."},
+        headers=bearer("mgarcia"),
+    )
+    assert replied.status_code == 202, replied.text
+    if how == "deactivate":
+        gone = await client.post("/admin/staff/mgarcia/deactivate", headers=bearer("dkim"))
+    else:
+        gone = await client.patch(
+            "/admin/staff/mgarcia", json={"active": False}, headers=bearer("dkim")
+        )
+    assert gone.status_code == 200 and gone.json()["active"] is False, gone.text
+    for cid in ("c-waits", "c-answered"):
+        row = (await client.get(f"/conversations/{cid}", headers=bearer("lokafor"))).json()
+        assert row["assignee"] is None, cid
+    other = (await client.get("/conversations/c-other", headers=bearer("lokafor"))).json()
+    assert other["assignee"] == "jnguyen"
+    released = [e for e in publisher.on(DESK.name) if isinstance(e, ConversationReleased)]
+    assert sorted((e.conversation_id, e.assignee, e.staff_id) for e in released) == [
+        ("c-answered", "mgarcia", "dkim"),
+        ("c-waits", "mgarcia", "dkim"),
+    ]
 
 
 async def test_signing_out_of_the_console_gives_them_back_too(
