@@ -12,6 +12,11 @@ DECISIONS = Counter(
 DESK_OPEN = Gauge(
     "refdesk_desk_open", "1 while the desk is open by the current policy's desk hours, else 0"
 )
+POLICY_REFUSED = Gauge(
+    "refdesk_router_policy_refused",
+    "1 while the routing policy file was refused on its last reload (an older policy is still "
+    "served), else 0",
+)
 BLOCKED_DROPPED = Counter(
     "refdesk_router_blocked_dropped_total",
     "Messages from blocklisted contacts dropped because no crisis net fired",

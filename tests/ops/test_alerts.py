@@ -12,6 +12,7 @@ import yaml
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 ALERTS = {
     "RefdeskServiceDown",
+    "RefdeskRoutingPolicyRefused",
     "RefdeskDependencyDown",
     "RefdeskCrisisNotificationFailing",
     "RefdeskCrisisNotificationDelayed",

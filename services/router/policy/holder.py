@@ -6,6 +6,8 @@ import asyncio
 import logging
 from pathlib import Path
 
+from services.router.metrics import POLICY_REFUSED
+
 from .engine import Policy
 from .errors import PolicyError
 from .loader import load_policy
@@ -35,13 +37,15 @@ class PolicyHolder:
             return None
 
     def reload(self) -> bool:
-        """Load the file again; on error keep the old policy, log a WARNING and return False."""
+        """Load the file again; on error keep the old policy, log a WARNING, raise the
+        refdesk_router_policy_refused gauge until a reload succeeds, and return False."""
         self._mtime = self._stat()
         try:
             policy = load_policy(self.path)
         except PolicyError as exc:
             # the error names policy lines and rule ids only, never patron text
             log.warning("policy reload refused, still serving %s: %s", self._policy.version, exc)
+            POLICY_REFUSED.set(1)
             return False
         except Exception as exc:  # a fault of the loader's own must not stop reloading
             log.warning(
@@ -49,7 +53,9 @@ class PolicyHolder:
                 self._policy.version,
                 type(exc).__name__,
             )
+            POLICY_REFUSED.set(1)
             return False
+        POLICY_REFUSED.set(0)
         if policy.version != self._policy.version:
             log.info("policy reloaded: %s -> %s", self._policy.version, policy.version)
         self._policy = policy

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.router.policy import PolicyHolder, default_policy_path
 
@@ -32,6 +33,21 @@ def test_reload_refuses_broken_file(policy_file: Path, caplog: pytest.LogCapture
         assert holder.reload() is False
     assert holder.current is before
     assert any(r.levelno == logging.WARNING and "nowhere" in r.getMessage() for r in caplog.records)
+
+
+def test_a_refused_file_raises_the_gauge_until_a_good_one_loads(policy_file: Path) -> None:
+    """A refused reload was one WARNING line: the gauge (and RefdeskRoutingPolicyRefused) says
+    the file on disk is not the one in force until a good file loads."""
+    holder = PolicyHolder(policy_file)
+    good = policy_file.read_text()
+    assert holder.reload() is True
+    assert REGISTRY.get_sample_value("refdesk_router_policy_refused") == 0
+    policy_file.write_text(good.replace("department: tutoring\n", "department: nowhere\n"))
+    assert holder.reload() is False
+    assert REGISTRY.get_sample_value("refdesk_router_policy_refused") == 1
+    policy_file.write_text(good)
+    assert holder.reload() is True
+    assert REGISTRY.get_sample_value("refdesk_router_policy_refused") == 0
 
 
 def test_reload_swaps_in_good_file(policy_file: Path) -> None:
