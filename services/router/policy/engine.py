@@ -149,7 +149,8 @@ class Policy:
         self.links: dict[str, str] = dict(doc.links)
         self._by_address: dict[str, Department] = {}
         for department in doc.departments:  # the first department named keeps its address
-            self._by_address.setdefault(department.contact.lower(), department)
+            for address in (department.contact, *department.also_from):
+                self._by_address.setdefault(address.lower(), department)
         self.settings: Settings = doc.settings
         self.hours = DeskHours(ZoneInfo(doc.timezone), doc.hours.week(), doc.hours_exceptions)
         self._norm = Normaliser(doc.normalise.shorthand)
@@ -276,7 +277,8 @@ class Policy:
         return self._departments[dept_id]
 
     def department_of_address(self, address: str | None) -> Department | None:
-        """The department whose contact address this is, if any (case-insensitive)."""
+        """The department whose contact address (or one of its `also_from`) this is, if any
+        (case-insensitive)."""
         return self._by_address.get(address.strip().lower()) if address else None
 
     def desk_mail(self, decision: Decision, sender: Department) -> Decision:

@@ -78,6 +78,9 @@ def routing_version(doc: PolicyDoc) -> str:
     needs a retraining, a reworded HOURS reply does not."""
     data = doc.model_dump(mode="json")
     data["sms_keywords"] = dict.fromkeys(data["sms_keywords"], "")
+    for department in data["departments"]:  # a policy without them reads as before they were
+        if not department["also_from"]:
+            del department["also_from"]
     for translation in data["languages"].values():
         translation["sms_keywords"] = dict.fromkeys(translation["sms_keywords"], "")
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()

@@ -7,7 +7,7 @@ import unicodedata
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -113,6 +113,12 @@ class Department(_Strict):
     kind: DepartmentKind
     campus: str | None = None
     contact: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]+$")
+    also_from: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]+$")]] = Field(
+        default_factory=list,
+        description="other addresses the department's own mail comes from (its old address "
+        "while a change of `contact` settles, a shared mailbox's members): read as the "
+        "department's mail, never answered as a patron's",
+    )
     handoff: dict[Channel, str] = Field(default_factory=dict)
     fallback: Fallback | None = None
 

@@ -23,7 +23,7 @@ from services.router.conversations import (
     forget_named,
 )
 from services.router.handlers import CONSUMER, RouterDeps, route_batch
-from services.router.policy import Policy, default_policy_path
+from services.router.policy import Policy, PolicyError, default_policy_path, load_policy
 from services.router.policy.holder import PolicyHolder
 from services.router.presence import PresenceView
 from services.router.tables import processed
@@ -724,6 +724,61 @@ async def test_mail_from_a_desk_departments_address_is_read_at_the_desk_and_answ
     await route_batch(deps, [item(emailed(reply.text or "", "email-patron"))])
     assert decisions(broker, "email-patron")[0]["action"] == "email_circulation"
     assert "circulation_email" in kinds(broker, "email-patron")
+
+
+async def test_a_departments_old_address_in_also_from_is_still_its_own_mail(
+    engine: AsyncEngine, broker: FakeBroker, tmp_path: Path
+) -> None:
+    """The circulation managers' address changed for the new term: their reply from the old
+    mailbox was read as a patron's, sent a circulation email to the new address and an
+    acknowledgement back to the old one (the loop `desk-department-mail` prevents). Kept in
+    the department's `also_from`, the old address is still the department's own mail."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        default_policy_path()
+        .read_text()
+        .replace(
+            "    contact: tcc.circulation@tccd.edu\n",
+            "    contact: circ.managers@tccd.edu\n    also_from: [tcc.circulation@tccd.edu]\n",
+        )
+    )
+    changed = load_policy(path)
+    managers = changed.department("circulation-managers")
+    assert changed.department_of_address("TCC.Circulation@tccd.edu") is managers
+    assert changed.department_of_address("circ.managers@tccd.edu") is managers
+    db = UnitRunner(engine, name="router-also-from")
+    moved = RouterDeps(
+        broker=broker,  # type: ignore[arg-type]
+        policies=PolicyHolder(path, changed),
+        presence=PresenceView(),
+        db=db,
+        clock=lambda: OPEN_HOURS,
+    )
+    reply = emailed(
+        "The replacement fee for the lost book is $25. TCC ID A00123456, item 1984.",
+        "email-old-mailbox",
+    ).model_copy(update={"patron": Patron(contact="tcc.circulation@tccd.edu")})
+    try:
+        await route_batch(moved, [item(reply)])
+    finally:
+        db.close()
+    [decided] = decisions(broker, "email-old-mailbox")
+    assert [r["rule_id"] for r in decided["rules"]] == ["desk-department-mail"]
+    assert kinds(broker, "email-old-mailbox") == []
+
+
+def test_an_also_from_that_is_not_an_address_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        default_policy_path()
+        .read_text()
+        .replace(
+            "    contact: tcc.circulation@tccd.edu\n",
+            "    contact: tcc.circulation@tccd.edu\n    also_from: [circulation desk]\n",
+        )
+    )
+    with pytest.raises(PolicyError, match="also_from"):
+        load_policy(path)
 
 
 async def test_a_crisis_a_desk_department_reports_still_alerts_the_care_team(
