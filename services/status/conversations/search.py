@@ -6,10 +6,24 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import phonenumbers
-from sqlalchemy import ColumnElement, and_, column, false, func, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    column,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.orm import InstrumentedAttribute
 
+from services.status.conversations.folding import BASES, LETTERS, MARKS, fold
 from services.status.models import Conversation, TranscriptEntry
 from shared.clock import DESK_TZ
 
@@ -22,8 +36,32 @@ def fts_query(words: str) -> str:
 
 
 def ts_query(words: str) -> str:
-    """User text as a PostgreSQL tsquery: every word, as a prefix (only \\w characters)."""
-    return " & ".join(f"{w.lower()}:*" for w in WORD.findall(words)[:12])
+    """User text as a PostgreSQL tsquery: every word without its diacritics, as a prefix (only
+    \\w characters)."""
+    return " & ".join(f"{fold(w).lower()}:*" for w in WORD.findall(words)[:12])
+
+
+def _literal(value: str) -> ColumnElement[str]:
+    """A constant written into the SQL itself, not bound: PostgreSQL matches an expression
+    index only to the very expression, and a bound parameter is not one once the plan is
+    generic. (The constants here hold no quote.)"""
+    assert "'" not in value
+    return literal_column(f"'{value}'")
+
+
+TextColumn = ColumnElement[str | None] | InstrumentedAttribute[str | None]
+
+
+def folded(value: TextColumn) -> ColumnElement[str]:
+    """PostgreSQL: a text column without diacritics, as `ix_transcript_fts` indexes it."""
+    return func.translate(
+        func.coalesce(value, _literal("")), _literal(LETTERS + MARKS), _literal(BASES)
+    )
+
+
+def text_vector() -> ColumnElement[Any]:
+    """PostgreSQL: the transcript line's words, the expression `ix_transcript_fts` is on."""
+    return func.to_tsvector(_literal("simple"), folded(TranscriptEntry.text))
 
 
 def _by_text(dialect: str, words: str) -> ColumnElement[bool]:
@@ -42,22 +80,24 @@ def _by_text(dialect: str, words: str) -> ColumnElement[bool]:
         ).bindparams(fts_q=fts_query(words))
         in_lines = Conversation.conversation_id.in_(lines.columns(column("conversation_id")))
     else:
-        vector = func.to_tsvector("simple", func.coalesce(TranscriptEntry.text, ""))
-        query = func.to_tsquery("simple", ts_query(words))
+        query = func.to_tsquery(_literal("simple"), ts_query(words))
         in_lines = Conversation.conversation_id.in_(
-            select(TranscriptEntry.conversation_id).where(vector.op("@@")(query))
+            select(TranscriptEntry.conversation_id).where(text_vector().op("@@")(query))
         )
-    return or_(in_lines, _by_subject(words))
+    return or_(in_lines, _by_subject(dialect, words))
 
 
-def _by_subject(words: str) -> ColumnElement[bool]:
+def _by_subject(dialect: str, words: str) -> ColumnElement[bool]:
     """Conversations whose email subject holds every word, as a prefix of one of its words
-    or anywhere in it ("perdido" finds "Libro perdido": subjects are not in the text index)."""
-    subject = func.lower(func.coalesce(Conversation.subject, ""))
-    return and_(
-        Conversation.subject.is_not(None),
-        *(subject.contains(w.lower()) for w in WORD.findall(words)[:12]),
-    )
+    or anywhere in it ("perdido" finds "Libro perdido": subjects are not in the text index);
+    on PostgreSQL without diacritics, as its text index reads."""
+    if dialect == "sqlite":
+        subject = func.lower(func.coalesce(Conversation.subject, ""))
+        typed = [w.lower() for w in WORD.findall(words)[:12]]
+    else:
+        subject = func.lower(folded(Conversation.subject))
+        typed = [fold(w).lower() for w in WORD.findall(words)[:12]]
+    return and_(Conversation.subject.is_not(None), *(subject.contains(w) for w in typed))
 
 
 CHANNEL_PREFIX = re.compile(r"^(?P<channel>[a-z]{2,16}):(?=\+)")

@@ -780,6 +780,40 @@ async def test_search_by_words_contact_and_date(
     assert [r["conversation_id"] for r in dated.json()["items"]] == ["q-1"]
 
 
+async def test_a_search_finds_words_with_or_without_their_accents(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """On PostgreSQL "Jose Garcia" had missed "José García" (SQLite's tokenizer folds
+    diacritics, PostgreSQL's text index did not): a librarian typing a Spanish name without its
+    accents found nothing. Both databases now read words without their diacritics."""
+    await patron_writes(
+        sessions,
+        "q-accented",
+        "Soy José García, ¿dónde está el café del campus?",
+        channel=Channel.CHAT,
+    )
+    await patron_writes(
+        sessions, "q-plain", "Maria Pena here, I renewed at the cafe", channel=Channel.CHAT
+    )
+    await patron_writes(
+        sessions, "q-decomposed", "Nguye\u0302\u0303n asked about the quiz", channel=Channel.CHAT
+    )
+
+    async def found(q: str) -> list[str]:
+        answer = await client.get("/conversations", params={"q": q}, headers=bearer("mgarcia"))
+        assert answer.status_code == 200, answer.text
+        return sorted(r["conversation_id"] for r in answer.json()["items"])
+
+    assert await found("jose garcia") == ["q-accented"]
+    assert await found("JOSÉ GARCÍA") == ["q-accented"]
+    assert await found("donde") == ["q-accented"]
+    assert await found("María Peña") == ["q-plain"]
+    assert await found("cafe") == ["q-accented", "q-plain"]
+    assert await found("nguyễn") == ["q-decomposed"]
+    assert await found("nguyen") == ["q-decomposed"]
+
+
 async def test_a_search_refreshed_is_logged_once_an_hour(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],

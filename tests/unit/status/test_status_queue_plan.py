@@ -9,20 +9,27 @@ conversations waiting again for one off theirs."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
+import services.status as status
 from services.status.auth import Actor
+from services.status.conversations import folding
 from services.status.conversations.retention import (
     closed_expired,
     never_shown_expired,
     open_silent_expired,
 )
+from services.status.conversations.search import folded, matching
 from services.status.conversations.sms_reports import lines_of
+from services.status.models import TranscriptEntry
 from services.status.queue import QueueFilter, listing_statement
 from services.status.sweep import (
     CARE_ALERTS_FLAGGED,
@@ -120,3 +127,33 @@ async def test_the_sweep_reads_unsent_care_alerts_and_flagged_crises_off_their_i
     assert "ix_transcript_care_alert_unsent" in found, found
     found = await plan_of(session, CARE_ALERTS_FLAGGED)
     assert "ix_conversations_care_alert_unsent" in found, found
+
+
+async def test_a_search_reads_the_transcripts_text_index_on_postgresql(
+    session: AsyncSession,
+) -> None:
+    """The words are matched off `ix_transcript_fts` (migration 0034: the text without its
+    diacritics), which PostgreSQL uses only for the very expression it was built on."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        pytest.skip("SQLite searches its FTS5 table")
+    flt = QueueFilter(state="all", matches=matching(dialect=dialect, text="jose garcia"))
+    assert "ix_transcript_fts" in await plan(session, SUPERVISOR, flt)
+
+
+def test_the_migration_folds_as_the_search_does() -> None:
+    """Migration 0034 writes the folding constants into the index as `folding.py` has them."""
+    path = Path(status.__file__).parent / "migrations" / "versions" / "0034_folded_search.py"
+    spec = importlib.util.spec_from_file_location("migration_0034", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert (migration.LETTERS, migration.BASES, migration.MARKS) == (
+        folding.LETTERS,
+        folding.BASES,
+        folding.MARKS,
+    )
+    search_sql = str(folded(TranscriptEntry.text).compile(dialect=postgresql.dialect())).replace(
+        "transcript_entries.text", "text"
+    )
+    assert search_sql == migration.FOLDED
