@@ -25,6 +25,18 @@ from shared.settings import secret_value
 ROLES = ("staff", "supervisor", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
 COOKIE = "refdesk_status_session"
+"""The console's session cookie over plain HTTP (development)."""
+HOST_COOKIE = "__Host-refdesk_status_session"
+"""The same cookie when it is Secure (production): with the `__Host-` prefix a browser keeps it
+only as set by this very host over HTTPS, with Path=/ and no Domain, so neither another host of
+the college's domain nor a plain-HTTP page can plant or overwrite a librarian's session."""
+
+
+def cookie_name(secure: bool) -> str:
+    """The session cookie's name: HOST_COOKIE when it is Secure, else COOKIE."""
+    return HOST_COOKIE if secure else COOKIE
+
+
 SESSION_LABEL = "session:"
 """staff_tokens rows so labelled are dashboard sessions (sessions.py), not bearer tokens."""
 

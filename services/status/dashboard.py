@@ -18,9 +18,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.status import api, presence
-from services.status.auth import COOKIE, Actor, actor_for_token, has_role
+from services.status.auth import Actor, actor_for_token, cookie_name, has_role
 from services.status.console import error_pages, pages
-from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_actor
+from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_actor, session_cookie
 from services.status.errors import StatusError, Unauthenticated, Unavailable
 from services.status.models import Staff
 from services.status.openapi import BODY, CONSOLE_PAGE, SIGN_IN_FORM, SIGNED_IN, problems
@@ -245,7 +245,7 @@ async def login(
     # a browser-session cookie: closing the browser of a shared desk computer signs out (the
     # session itself still ends after REFDESK_STATUS_SESSION_MAX_AGE_S, whatever the browser)
     response.set_cookie(
-        COOKIE,
+        cookie_name(res.settings.cookie_secure),
         cookie,
         httponly=True,
         samesite="strict",
@@ -285,7 +285,7 @@ async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Re
     now = res.clock()
     staff_id = await close_session(
         session=session,
-        cookie=request.cookies.get(COOKIE),
+        cookie=session_cookie(request, res),
         secret=res.settings.session_secret,
         now=now,
     )
@@ -312,7 +312,13 @@ async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Re
             with contextlib.suppress(Unavailable):  # saved, as any action whose event waits
                 await api.give_back_waiting(res, session, actor)
     response = RedirectResponse("/dashboard", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(
+        cookie_name(res.settings.cookie_secure),
+        path="/",
+        secure=res.settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
     return response
 
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.auth import COOKIE, Actor, actor_for_token, read_session
+from services.status.auth import Actor, actor_for_token, cookie_name, read_session
 from services.status.errors import Forbidden, Unauthenticated
 from services.status.openapi import STAFF_BEARER
 from services.status.resources import Resources
@@ -63,7 +63,7 @@ async def current_actor(
         )
         token_use_of(res.extra).note(actor, now)
         return actor
-    cookie = request.cookies.get(COOKIE)
+    cookie = session_cookie(request, res)
     if read_session(cookie, secret=res.settings.session_secret, now=res.clock()) is None:
         raise Unauthenticated("sign in or send a bearer token")
     if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "refdesk":
@@ -95,6 +95,11 @@ def embedded_elsewhere(request: Request) -> bool:
     return not (navigation and page and clicked)
 
 
+def session_cookie(request: Request, res: Resources) -> str | None:
+    """The console's session cookie the request carries (`auth.cookie_name`), if any."""
+    return request.cookies.get(cookie_name(res.settings.cookie_secure))
+
+
 async def cookie_actor(request: Request, res: Resources, session: AsyncSession) -> Actor | None:
     """The staff member of the console's open session (sessions.py), or None; the use is
     noted against the token the session was opened with (token_use.py). None too for a
@@ -104,7 +109,7 @@ async def cookie_actor(request: Request, res: Resources, session: AsyncSession) 
     now = res.clock()
     actor = await session_actor(
         session=session,
-        cookie=request.cookies.get(COOKIE),
+        cookie=session_cookie(request, res),
         secret=res.settings.session_secret,
         now=now,
     )
@@ -124,7 +129,7 @@ async def still_signed_in(request: Request, res: Resources, session: AsyncSessio
             return await actor_for_token(session=session, token=header.partition(" ")[2].strip())
         return await session_actor(
             session=session,
-            cookie=request.cookies.get(COOKIE),
+            cookie=session_cookie(request, res),
             secret=res.settings.session_secret,
             now=res.clock(),
         )

@@ -28,10 +28,10 @@ from starlette.datastructures import FormData
 from services.status import presence
 from services.status import staff as staff_service
 from services.status.api import give_back_all
-from services.status.auth import COOKIE, ROLES, SESSION_LABEL, Actor, has_role
+from services.status.auth import ROLES, SESSION_LABEL, Actor, has_role
 from services.status.console import error_pages, pages, views
 from services.status.dashboard import cross_site
-from services.status.deps import ResourcesDep, SessionDep, cookie_actor
+from services.status.deps import ResourcesDep, SessionDep, cookie_actor, session_cookie
 from services.status.errors import Conflict, InvalidInput, NotFound, Unavailable
 from services.status.models import Conversation, Staff
 from services.status.resources import Resources, publish_presence
@@ -160,7 +160,7 @@ async def signed_in_admin(
     403 page saying nothing was changed."""
     if form is not None and cross_site(request):
         return pages.error_page(request, FORM_ELSEWHERE, 403)
-    cookie = request.cookies.get(COOKIE) or ""
+    cookie = session_cookie(request, res) or ""
     actor = await cookie_actor(request, res, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)

@@ -8,12 +8,15 @@ import base64
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import Clock, arrive, bearer
 
-from services.status.auth import COOKIE, SESSION_LABEL
+from services.status.app import create_app
+from services.status.auth import COOKIE, HOST_COOKIE, SESSION_LABEL
 from services.status.models import StaffToken
+from services.status.resources import Resources
 from services.status.settings import StatusSettings
 from services.status.throttle import PER_ADDRESS, PER_STAFF
 from shared.events import Channel
@@ -158,6 +161,32 @@ def test_the_cookie_is_secure_in_production() -> None:
     assert settings.cookie_secure
     assert secret_like("session") not in repr(settings)
     assert not StatusSettings(env="development").cookie_secure
+
+
+async def test_a_secure_session_cookie_is_a_host_cookie(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secure (production): the cookie is `__Host-` prefixed, so no other host of the
+    college's domain and no plain-HTTP page can plant or overwrite it; it signs in, reads,
+    and the sign-out clears it under that name."""
+    monkeypatch.setattr(resources.settings, "cookie_secure", True)
+    app = create_app(resources.settings)
+    app.state.resources = resources
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://status") as secure:
+        answer = await sign_in(secure, "mgarcia", "dev-mgarcia-token")
+        assert answer.status_code == 303
+        [set_cookie] = answer.headers.get_list("set-cookie")
+        assert set_cookie.startswith(f"{HOST_COOKIE}=")
+        attributes = {a.strip().lower() for a in set_cookie.split(";")[1:]}
+        assert {"httponly", "secure", "path=/", "samesite=strict"} <= attributes
+        assert not any(a.startswith("domain") for a in attributes)
+        assert COOKIE not in secure.cookies
+        assert (await secure.get(STATE)).status_code == 200
+        out = await secure.post("/dashboard/logout", headers={"Sec-Fetch-Site": "same-origin"})
+        assert out.status_code == 303
+        assert f'{HOST_COOKIE}=""' in out.headers["set-cookie"]
+        assert (await secure.get(STATE)).status_code == 401
 
 
 async def test_pages_forbid_framing_and_foreign_scripts(client: httpx.AsyncClient) -> None:
