@@ -744,6 +744,18 @@ class CareReportFiled(_Data):
     at: Instant
 
 
+class CareReportWithdrawn(_Data):
+    """The record of a CARE Team incident report taken back (pressed by mistake, or the report
+    was never sent): the conversation shows no report filed again, so nobody takes it as done.
+    Names the record it withdraws (`filed_at`); a later record stands whatever this says."""
+
+    conversation_id: str
+    staff_id: str
+    filed_by: str
+    filed_at: Instant
+    at: Instant
+
+
 class ConversationConverted(_Data):
     """An SMS thread became an email ticket under the same id."""
 
@@ -849,6 +861,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "edu.tccd.refdesk.desk.released.v1": ConversationReleased,
     "edu.tccd.refdesk.desk.crisis_acknowledged.v1": CrisisAcknowledged,
     "edu.tccd.refdesk.desk.care_report_filed.v1": CareReportFiled,
+    "edu.tccd.refdesk.desk.care_report_withdrawn.v1": CareReportWithdrawn,
     "edu.tccd.refdesk.desk.converted.v1": ConversationConverted,
     "edu.tccd.refdesk.desk.tagged.v1": ConversationTagged,
     "edu.tccd.refdesk.desk.erased.v1": ConversationErased,

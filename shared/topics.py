@@ -12,6 +12,7 @@ from shared.events import (
     PUBLIC_EVENT_TYPES,
     TYPE_OF,
     CareReportFiled,
+    CareReportWithdrawn,
     ContactBlocked,
     ContactUnblocked,
     ConversationClaimed,
@@ -91,6 +92,7 @@ DESK = Topic(
         ConversationReleased,
         CrisisAcknowledged,
         CareReportFiled,
+        CareReportWithdrawn,
         ConversationConverted,
         ConversationTagged,
         ConversationErased,
@@ -99,8 +101,8 @@ DESK = Topic(
     ),
 )
 """Staff actions no other topic records: notes, claims and releases, crisis acknowledgements,
-CARE Team reports filed, conversions, statistics tags, erasures on a patron's request, contacts
-blocked and unblocked."""
+CARE Team reports filed (and records of them taken back), conversions, statistics tags,
+erasures on a patron's request, contacts blocked and unblocked."""
 
 TOPICS: tuple[Topic, ...] = (
     INTERACTIONS,

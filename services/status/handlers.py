@@ -30,6 +30,7 @@ from services.status.stats.models import DeskStatRow
 from shared.db import claim_events
 from shared.events import (
     CareReportFiled,
+    CareReportWithdrawn,
     ContactBlocked,
     ContactUnblocked,
     ConversationClaimed,
@@ -362,6 +363,19 @@ async def on_care_report(
         await transcript.on_care_report(session, conv, data)
 
 
+async def on_care_report_withdrawn(
+    session: AsyncSession, data: CareReportWithdrawn, _assigning: Assigning
+) -> None:
+    """A CARE Team report's record taken back: cleared when it is still the record withdrawn
+    (a record made again since stands)."""
+    conv = await rows.get(session, ConversationRow, data.conversation_id)
+    if conv is None:
+        return
+    if conv.care_report_at is not None and conv.care_report_at == data.filed_at:
+        conv.care_report_at, conv.care_report_by = None, None
+    await transcript.on_care_report_withdrawn(session, conv, data)
+
+
 async def on_contact_blocked(
     session: AsyncSession, data: ContactBlocked, _assigning: Assigning
 ) -> None:
@@ -451,6 +465,7 @@ HANDLERS: dict[type[BaseModel], Effect] = {
     ConversationReleased: on_released,
     CrisisAcknowledged: on_acknowledged,
     CareReportFiled: on_care_report,
+    CareReportWithdrawn: on_care_report_withdrawn,
     ContactBlocked: on_contact_blocked,
     ContactUnblocked: on_contact_unblocked,
     ConversationConverted: on_converted,

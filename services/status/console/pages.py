@@ -188,6 +188,10 @@ async def conversation_context(
         "closed_at": views.desk_time(view.get("closed_at"), now),
         "acknowledged_by": names.get(view["acknowledged_by"] or "", view["acknowledged_by"]),
         "care_report": _care_report(view.get("care_report"), names, now),
+        # who recorded the CARE Team report, or a supervisor, may take the record back
+        "can_withdraw_care_report": view.get("care_report") is not None
+        and view["permitted"].get("care_report", False)
+        and (view["care_report"]["filed_by"] == actor.id or has_role(actor, "supervisor")),
         "blocked": _blocked(view.get("blocked"), names, now),
         # a sender with a number or address, not blocked yet, whom the reader may block
         "can_block": view["permitted"].get("block", False)

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
-from services.status.auth import Actor
+from services.status.auth import Actor, has_role
 from services.status.conversations import blocking, transcript
 from services.status.conversations.macros import MacroBook, first_name
 from services.status.conversations.policy import DESK as DESK_DEPARTMENT
@@ -33,6 +33,7 @@ from services.status.topics import NOT_A_QUESTION
 from shared.events import (
     Action,
     CareReportFiled,
+    CareReportWithdrawn,
     Channel,
     ConversationClaimed,
     ConversationClosed,
@@ -486,6 +487,45 @@ async def care_report_filed(
     if getattr(first, "rowcount", 0) == 1:
         event = CareReportFiled(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
         await transcript.on_care_report(session, conv, event)
+        events.append((DESK.name, event))
+    await session.flush()
+    return Outcome(conv, events)
+
+
+async def care_report_withdrawn(
+    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+) -> Outcome:
+    """Take back the record of a CARE Team incident report: pressed by mistake, or the report
+    was never sent. Only who recorded it, or a supervisor; the conversation then shows no
+    report filed, so nobody takes it as done. Cleared in one statement naming the record it
+    withdraws: a record made again meanwhile stands."""
+    conv = await get(session=session, conversation_id=conversation_id)
+    await check(Act.CARE_REPORT, actor, conv, session)
+    filed_at, filed_by = conv.care_report_at, conv.care_report_by
+    if filed_at is None or filed_by is None:
+        raise Conflict("no CARE Team report is recorded on this conversation")
+    if filed_by != actor.id and not has_role(actor, "supervisor"):
+        raise Forbidden("only who recorded the CARE Team report, or a supervisor, may take it back")
+    cleared = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.conversation_id == conv.conversation_id,
+            Conversation.care_report_at == filed_at,
+        )
+        .values(care_report_at=None, care_report_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(conv, ["care_report_at", "care_report_by"])
+    events: list[tuple[str, BaseModel]] = []
+    if getattr(cleared, "rowcount", 0) == 1:
+        event = CareReportWithdrawn(
+            conversation_id=conv.conversation_id,
+            staff_id=actor.id,
+            filed_by=filed_by,
+            filed_at=filed_at,
+            at=now,
+        )
+        await transcript.on_care_report_withdrawn(session, conv, event)
         events.append((DESK.name, event))
     await session.flush()
     return Outcome(conv, events)

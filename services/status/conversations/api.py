@@ -411,6 +411,23 @@ async def care_report(
 
 
 @router.post(
+    "/{conversation_id}/care-report/withdraw",
+    summary="Take back the record of a CARE Team report (pressed by mistake, or never sent)",
+    responses=ACTION,
+)
+async def care_report_withdraw(
+    conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
+) -> dict[str, Any]:
+    """Who recorded it, or a supervisor: the conversation shows no report filed again (409
+    when none is recorded)."""
+    outcome = await actions.care_report_withdrawn(
+        session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
+    )
+    row = await _done(res, session, outcome, actor)
+    return row | {"care_report": reading.care_report_view(outcome.conv)}
+
+
+@router.post(
     "/{conversation_id}/block",
     summary="Block the patron's phone number or email address",
     responses=ACTION,

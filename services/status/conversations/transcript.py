@@ -29,6 +29,7 @@ from shared.events import (
     Action,
     Automatic,
     CareReportFiled,
+    CareReportWithdrawn,
     Channel,
     ContactBlocked,
     ContactUnblocked,
@@ -864,6 +865,22 @@ async def on_care_report(
         author=data.staff_id,
         kind="care_report",
         text=f"CARE Team incident report filed by {data.staff_id}",
+    )
+
+
+async def on_care_report_withdrawn(
+    session: AsyncSession, conv: AnyConversation, data: CareReportWithdrawn
+) -> None:
+    """The record of a CARE Team report taken back (one line each time)."""
+    await timeline(
+        session,
+        conv,
+        key=f"care_report_withdrawn:{data.conversation_id}:{data.at.isoformat()}",
+        at=data.at,
+        author=data.staff_id,
+        kind="care_report_withdrawn",
+        # ends with " by <id>": the page names the staff member (`reading.event_text`)
+        text=f"CARE Team report no longer marked as filed: taken back by {data.staff_id}",
     )
 
 

@@ -22,6 +22,7 @@ from services.status.stats.desktime import buckets
 from services.status.stats.models import DeskStatRow, DeskStatTransfer
 from shared.events import (
     CareReportFiled,
+    CareReportWithdrawn,
     ConversationClaimed,
     ConversationClosed,
     ConversationTagged,
@@ -218,6 +219,13 @@ async def on_care_report(session: AsyncSession, data: CareReportFiled) -> None:
     row.care_report = True
 
 
+async def on_care_report_withdrawn(session: AsyncSession, data: CareReportWithdrawn) -> None:
+    """The record of the CARE Team's report taken back: no report counted (a later record
+    counts it again)."""
+    row = await _row(session, data.conversation_id, data.at)
+    row.care_report = False
+
+
 Observer = Callable[[AsyncSession, Any], Awaitable[None]]
 
 OBSERVERS: dict[type[BaseModel], Observer] = {
@@ -230,6 +238,7 @@ OBSERVERS: dict[type[BaseModel], Observer] = {
     NotificationRequested: on_notification,
     CrisisAcknowledged: on_acknowledged,
     CareReportFiled: on_care_report,
+    CareReportWithdrawn: on_care_report_withdrawn,
 }
 
 

@@ -1,6 +1,7 @@
 """Recording the CARE Team's incident report from a crisis conversation, in Chromium: the
 crisis aside offers it (before the crisis is acknowledged too), and once recorded says who
-filed it and when, as does the transcript, on this page and on a colleague's (screenshots kept
+filed it and when, as does the transcript, on this page and on a colleague's; a record made
+by mistake is taken back by who made it (screenshots kept
 in REFDESK_SCREENSHOTS when set; axe-core's WCAG 2.1 AA check)."""
 
 from __future__ import annotations
@@ -48,6 +49,23 @@ async def test_the_librarian_records_filing_the_care_report(
         await aside.scroll_into_view_if_needed()
         await shoot(page, tmp_path, "crisis-care-report-filed")
         assert await serious_violations(page) == []
+        # pressed by mistake (the report was not sent yet): taken back, offered again
+        undo = aside.locator('[data-action="care-report/withdraw"]')
+        await expect(undo).to_have_text("Not filed after all? Take this back")
+        await undo.click()
+        await expect(page.locator("#action-status")).to_contain_text(
+            "Taken back: no CARE Team report is marked as filed."
+        )
+        await expect(aside.locator(".care-report-filed")).to_have_count(0)
+        await expect(aside.locator('[data-action="care-report"]')).to_be_visible()
+        await expect(page.locator("#transcript")).to_contain_text(
+            "CARE Team report no longer marked as filed: taken back by Maria Garcia"
+        )
+        await aside.scroll_into_view_if_needed()
+        await shoot(page, tmp_path, "crisis-care-report-taken-back")
+        assert await serious_violations(page) == []
+        await aside.locator('[data-action="care-report"]').click()
+        await expect(aside.locator(".care-report-filed")).to_contain_text("filed by Maria Garcia")
     # a colleague opening it later sees who filed it, and is not offered to file it again
     async with serve(resources) as base, browser_page() as page:
         await sign_in(page, base, "lokafor")
@@ -56,3 +74,15 @@ async def test_the_librarian_records_filing_the_care_report(
             "filed by Maria Garcia"
         )
         await expect(page.locator('#crisis-aside [data-action="care-report"]')).to_have_count(0)
+        # a supervisor may take back a record someone else made
+        await expect(
+            page.locator('#crisis-aside [data-action="care-report/withdraw"]')
+        ).to_have_count(1)
+    # a librarian who did not make it may not
+    async with serve(resources) as base, browser_page() as page:
+        await sign_in(page, base, "jnguyen")
+        await page.goto(f"{base}/dashboard/c/{scene.CRISIS}")
+        await expect(page.locator("#crisis-aside .care-report-filed")).to_be_visible()
+        await expect(
+            page.locator('#crisis-aside [data-action="care-report/withdraw"]')
+        ).to_have_count(0)

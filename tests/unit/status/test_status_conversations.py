@@ -25,6 +25,7 @@ from shared.events import (
     Action,
     Attachment,
     CareReportFiled,
+    CareReportWithdrawn,
     Channel,
     ConversationClosed,
     DeliveryState,
@@ -707,6 +708,65 @@ async def test_filing_the_care_report_is_recorded_once_by_whoever_sees_the_conve
     missing = await client.post("/conversations/nope/care-report", headers=bearer("mgarcia"))
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_care_report_recorded_by_mistake_is_taken_back_by_who_recorded_it(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    """A record pressed by mistake, or for a report never sent, could not be corrected:
+    supervisors took the report as done. Who recorded it, or a supervisor, takes it back; the
+    conversation shows none filed again, and a new record stands whatever replays."""
+    await arrive(sessions, "cr-undo", channel=Channel.CHAT, department="care-team", crisis=True)
+    undo = "/conversations/cr-undo/care-report/withdraw"
+    none = await client.post(undo, headers=bearer("mgarcia"))
+    assert none.status_code == 409
+    filed = await client.post("/conversations/cr-undo/care-report", headers=bearer("mgarcia"))
+    assert filed.status_code == 200
+    other = await client.post(undo, headers=bearer("jnguyen"))
+    assert other.status_code == 403, other.text  # another librarian may not
+    assert "only who recorded" in other.json()["detail"]
+    clock.advance(60)
+    back = await client.post(undo, headers=bearer("mgarcia"))
+    assert back.status_code == 200, back.text
+    assert back.json()["care_report"] is None
+    view = (await client.get("/conversations/cr-undo", headers=bearer("lokafor"))).json()
+    assert view["care_report"] is None and view["permitted"]["care_report"] is True
+    texts = [m["text"] for m in view["messages"] if m["direction"] == "event"]
+    assert "CARE Team report no longer marked as filed: taken back by Maria Garcia" in texts
+    [withdrawn] = [e for e in publisher.on(DESK.name) if isinstance(e, CareReportWithdrawn)]
+    assert (withdrawn.staff_id, withdrawn.filed_by) == ("mgarcia", "mgarcia")
+    assert withdrawn.filed_at == T0
+    # recorded again, by someone else: a supervisor may take anyone's back
+    clock.advance(60)
+    again = await client.post("/conversations/cr-undo/care-report", headers=bearer("jnguyen"))
+    assert again.json()["care_report"]["filed_by"] == "jnguyen"
+    # the earlier withdrawal, replayed by another replica, leaves the new record standing
+    async with sessions() as session:
+        await apply(session, event_id="withdrawn-again", data=withdrawn, assigning=Assigning())
+        await session.commit()
+    view = (await client.get("/conversations/cr-undo", headers=bearer("mgarcia"))).json()
+    assert view["care_report"]["filed_by"] == "jnguyen"
+    by_supervisor = await client.post(undo, headers=bearer("lokafor"))
+    assert by_supervisor.status_code == 200 and by_supervisor.json()["care_report"] is None
+    # applied by another replica from refdesk.desk: the same row cleared
+    await arrive(sessions, "cr-undo-2", channel=Channel.SMS)
+    async with sessions() as session:
+        filed_event = CareReportFiled(conversation_id="cr-undo-2", staff_id="jnguyen", at=T0)
+        taken = CareReportWithdrawn(
+            conversation_id="cr-undo-2",
+            staff_id="jnguyen",
+            filed_by="jnguyen",
+            filed_at=T0,
+            at=T0 + timedelta(minutes=1),
+        )
+        await apply(session, event_id="filed-2", data=filed_event, assigning=Assigning())
+        await apply(session, event_id="withdrawn-2", data=taken, assigning=Assigning())
+        await session.commit()
+    replica = (await client.get("/conversations/cr-undo-2", headers=bearer("mgarcia"))).json()
+    assert replica["care_report"] is None
 
 
 async def test_two_librarians_recording_the_care_report_at_once_make_one_record(

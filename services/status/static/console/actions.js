@@ -10,16 +10,21 @@
     release: "Given back to the queue: anyone who staffs its department may claim it.",
     acknowledge: "Crisis acknowledged. The other actions are open now.",
     "care-report": "Recorded: the CARE Team incident report is marked as filed.",
+    "care-report/withdraw": "Taken back: no CARE Team report is marked as filed. File it at the link above, then record it.",
     unblock: "Unblocked: this patron's messages reach the desk again.",
   };
   const PENDING = {
     claim: "Claiming…",
     acknowledge: "Acknowledging the crisis…",
     "care-report": "Recording the CARE Team report…",
+    "care-report/withdraw": "Taking the record back…",
     unblock: "Unblocking…",
   };
   // what a failed action was, in the sentence "Could not …"
-  const VERBS = { "care-report": "record the CARE Team report" };
+  const VERBS = {
+    "care-report": "record the CARE Team report",
+    "care-report/withdraw": "take the CARE Team report's record back",
+  };
   const NOT_A_QUESTION = "not-a-question";  // services/status/topics.py
   const WORKING = {
     "transfer-form": "Transferring…",
