@@ -615,7 +615,9 @@ async def deactivate(
     now = res.clock()
     try:
         if not (await staff_service.get_staff(session=session, staff_id=staff_id)).active:
-            return _done(staff_id, "unchanged")  # deactivated already: nothing to log again
+            # deactivated already: nothing to log again, but anything still held goes back
+            await give_back_all(res, session, admin.actor, staff_id)
+            return _done(staff_id, "unchanged")
         _, event = await staff_service.deactivate_staff(
             session=session, staff_id=staff_id, actor_id=admin.actor.id, now=now
         )

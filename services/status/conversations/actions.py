@@ -195,14 +195,23 @@ async def claim(
 
 
 async def release(
-    *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
+    *,
+    session: AsyncSession,
+    conversation_id: str,
+    actor: Actor,
+    now: datetime,
+    leaving: bool = False,
 ) -> Outcome:
     """Give a conversation back to the queue: its librarian's own, anyone's for supervisors
-    (a claim by mistake, a shift's end with conversations still claimed)."""
+    (a claim by mistake, a shift's end with conversations still claimed). `leaving`: its
+    librarian was deactivated (`release_all_held`, an admin's action): given back whatever
+    the crisis gate says, since an unacknowledged crisis left with someone who has gone was
+    one nobody but a supervisor could answer."""
     conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     if conv.assignee is None:
         raise Conflict("nobody has claimed this conversation")
-    await check(Act.RELEASE, actor, conv, session)
+    if not leaving:
+        await check(Act.RELEASE, actor, conv, session)
     await _hold(session, conv, actor)
     event = ConversationReleased(
         conversation_id=conv.conversation_id, staff_id=actor.id, assignee=conv.assignee, at=now
@@ -246,10 +255,20 @@ async def _release_held(
     for cid in (await session.execute(held)).scalars().all():
         try:
             released.append(
-                await release(session=session, conversation_id=cid, actor=actor, now=now)
+                await release(
+                    session=session,
+                    conversation_id=cid,
+                    actor=actor,
+                    now=now,
+                    leaving=not waiting_only,
+                )
             )
-        except (Conflict, Forbidden, NotFound):
-            continue  # changed meanwhile (a colleague took it, it closed): not theirs to give
+        except (Conflict, Forbidden, NotFound) as exc:
+            # changed meanwhile (a colleague took it, it closed): not theirs to give
+            log.info(
+                "a held conversation was not given back",
+                extra={"conversation_id": cid, "error": type(exc).__name__},
+            )
     return released
 
 

@@ -613,6 +613,26 @@ async def test_deactivating_a_librarian_gives_back_everything_they_held(
         headers=bearer("mgarcia"),
     )
     assert replied.status_code == 202, replied.text
+    # a patron of hers the router then escalated: the crisis stays with her, unacknowledged
+    await arrive(sessions, "c-crisis", channel=Channel.CHAT, minutes_ago=5)
+    assert (await client.post("/queue/c-crisis/claim", headers=bearer("mgarcia"))).is_success
+    await given(
+        sessions,
+        RoutingDecided(
+            decision_id="r-c-crisis-2",
+            interaction_id="i-c-crisis-2",
+            conversation_id="c-crisis",
+            channel=Channel.CHAT,
+            department="care-team",
+            overnight=False,
+            policy_version="t",
+            action=Action.ESCALATE_CRISIS,
+            priority=Priority.URGENT,
+            decided_at=T0,
+        ),
+    )
+    held = (await client.get("/conversations/c-crisis", headers=bearer("lokafor"))).json()
+    assert (held["crisis"], held["acknowledged"], held["assignee"]) == (True, False, "mgarcia")
     if how == "deactivate":
         gone = await client.post("/admin/staff/mgarcia/deactivate", headers=bearer("dkim"))
     else:
@@ -620,14 +640,19 @@ async def test_deactivating_a_librarian_gives_back_everything_they_held(
             "/admin/staff/mgarcia", json={"active": False}, headers=bearer("dkim")
         )
     assert gone.status_code == 200 and gone.json()["active"] is False, gone.text
-    for cid in ("c-waits", "c-answered"):
+    for cid in ("c-waits", "c-answered", "c-crisis"):
         row = (await client.get(f"/conversations/{cid}", headers=bearer("lokafor"))).json()
         assert row["assignee"] is None, cid
+    # the crisis, back in the queue, is anyone's in a crisis department to acknowledge and take
+    ack = await client.post("/conversations/c-crisis/acknowledge", headers=bearer("jnguyen"))
+    assert ack.status_code == 200, ack.text
+    assert (await client.post("/queue/c-crisis/claim", headers=bearer("jnguyen"))).is_success
     other = (await client.get("/conversations/c-other", headers=bearer("lokafor"))).json()
     assert other["assignee"] == "jnguyen"
     released = [e for e in publisher.on(DESK.name) if isinstance(e, ConversationReleased)]
     assert sorted((e.conversation_id, e.assignee, e.staff_id) for e in released) == [
         ("c-answered", "mgarcia", "dkim"),
+        ("c-crisis", "mgarcia", "dkim"),
         ("c-waits", "mgarcia", "dkim"),
     ]
 
