@@ -57,6 +57,7 @@ from services.ingest.service import BrokerUnavailable, Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.translate import chat_event
 from shared.http import problem
+from shared.logs import REPEATING
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,19 @@ def _error(channel: str, exc: ProviderError) -> Response:
     if isinstance(exc, InvalidSignature) or exc.status in (401, 403):
         SIGNATURE_FAILURES.labels(channel=channel).inc()
     REQUESTS.labels(channel=channel, outcome=f"rejected_{exc.status}").inc()
+    # what was refused and why, in refdesk's own words (never the body or a header's value);
+    # a wrong secret after a rotation refuses every message of a channel, crises among them,
+    # and had left no line at all (RefdeskWebhooksRefused pages on the counter)
+    log.warning(
+        "webhook refused",
+        extra={
+            "channel": channel,
+            "status": exc.status,
+            "error": type(exc).__name__,
+            "field": exc.field,
+            REPEATING: f"refused-{channel}-{exc.status}-{type(exc).__name__}",
+        },
+    )
     title = {
         400: "Malformed body",
         401: "Signature required",

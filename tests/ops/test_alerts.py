@@ -13,6 +13,7 @@ PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 ALERTS = {
     "RefdeskServiceDown",
     "RefdeskRoutingPolicyRefused",
+    "RefdeskWebhooksRefused",
     "RefdeskDependencyDown",
     "RefdeskCrisisNotificationFailing",
     "RefdeskCrisisNotificationDelayed",
