@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -255,6 +256,24 @@ async def test_a_sha256_signature_keyed_with_the_auth_token_is_refused(
     }
     answer = await client.post("/webhooks/sms", content=urlencode(form), headers=headers)
     assert answer.status_code == 403 and broker.published == []
+
+
+async def test_a_refused_webhook_is_logged_without_what_it_carried(
+    client: httpx.AsyncClient, broker: FakeBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong secret refuses every message of a channel: it had left no line in the log."""
+    form = sms_form("my TCC ID is A00123456, please renew")
+    headers = {
+        "X-Twilio-Signature": "bm90IHRoZSBzaWduYXR1cmU=",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    with caplog.at_level(logging.WARNING):
+        answer = await client.post("/webhooks/sms", content=urlencode(form), headers=headers)
+    assert answer.status_code == 403 and broker.published == []
+    [line] = [r for r in caplog.records if r.getMessage() == "webhook refused"]
+    seen = (line.channel, line.status, line.error)  # type: ignore[attr-defined]
+    assert seen == ("sms", 403, "InvalidSignature")
+    assert "A00123456" not in caplog.text and form["From"] not in caplog.text
 
 
 async def test_a_shared_key_signature_without_a_configured_key_is_refused(
