@@ -7,13 +7,15 @@ environment failing to load fails every render), while the notifier reported rea
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, meta, nodes
 
-from services.notifier.errors import InvalidContext, TemplateInvalid, TemplateMissing
+from services.notifier import messages
+from services.notifier.errors import TemplateInvalid
 from services.notifier.messages import compose_email, has_template, render_chat, render_sms
-from shared.events import Channel
+from shared.events import NOTIFICATION_CONTEXTS, Channel, NotificationKind
 from shared.events import NotificationKind as K
 
 CARE = "https://cm.maxient.com/reportingform.php?TarrantCCD"
@@ -105,23 +107,58 @@ OPTIONAL: dict[K, dict[str, Any]] = {
 }
 """The optional keys, filled: the other side of each `{% if %}`."""
 
-LANGUAGES = ("en", "es")
+SET_BY_NOTIFIER = frozenset({"conversation_id", "patron_reply_to"})
+"""Variables the notifier adds to a context (`messages.compose_email`)."""
+_LANG_PART = re.compile(r"^[^/]+/[a-z_]+\.(?P<lang>[a-z]{2,3})\.[a-z]+\.j2$")
 
 
 def check_templates(env: Environment | None = None) -> int:
-    """Render every kind on each channel it has, in each language, with the required keys
-    alone and with every key; how many renders. TemplateInvalid names the first template that
-    does not compile or render (a misspelt variable, a filter that does not exist)."""
+    """Check every template file on its own (each variable it names is one its kind's
+    context has, each filter, test and included template exists: whatever branch names them),
+    then render every kind on each channel it has, in each language a file exists for, with
+    the required keys alone and with every key; how many renders. TemplateInvalid names the
+    first template that fails."""
+    env = env or messages.default_templates()  # looked up here: a test may stand in for it
+    names = env.list_templates(extensions=["j2"])
+    for name in names:
+        _check_source(env, name)
+    languages = {"en"} | {m["lang"] for m in map(_LANG_PART.match, names) if m}
     rendered = 0
     for kind, required in REQUIRED.items():
         for channel in Channel:
             if not has_template(kind, channel, env):
                 continue
-            for lang in LANGUAGES:
+            for lang in sorted(languages):
                 for context in (required, {**required, **OPTIONAL[kind]}):
                     _render(kind, channel, {**context, "lang": lang}, env)
                     rendered += 1
     return rendered
+
+
+_KINDS = frozenset(k.value for k in NotificationKind)
+_ALL_FIELDS = {f for model in NOTIFICATION_CONTEXTS.values() for f in model.model_fields}
+
+
+def _check_source(env: Environment, name: str) -> None:
+    """One template file read without rendering it: a branch a message rarely takes (a value
+    the samples do not hold) is checked as much as any other."""
+    assert env.loader is not None
+    source = env.loader.get_source(env, name)[0]
+    tree = env.parse(source, name)
+    kind = name.split("/", 1)[-1].split(".", 1)[0]
+    model = NOTIFICATION_CONTEXTS.get(NotificationKind(kind)) if kind in _KINDS else None
+    allowed = set(model.model_fields) if model is not None else _ALL_FIELDS
+    unknown = meta.find_undeclared_variables(tree) - allowed - SET_BY_NOTIFIER
+    if unknown:
+        raise TemplateInvalid(name, f"no {kind} context has {', '.join(sorted(unknown))}")
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = env.filters if isinstance(node, nodes.Filter) else env.tests
+        if node.name not in known:
+            what = "filter" if isinstance(node, nodes.Filter) else "test"
+            raise TemplateInvalid(name, f"no {what} named {node.name!r}")
+    for included in meta.find_referenced_templates(tree):
+        if included is not None and included not in env.list_templates():
+            raise TemplateInvalid(name, f"no template named {included!r}")
 
 
 def _render(kind: K, channel: Channel, context: dict[str, Any], env: Environment | None) -> None:
@@ -140,7 +177,6 @@ def _render(kind: K, channel: Channel, context: dict[str, Any], env: Environment
             render_sms(kind, context, env=env)
         else:
             render_chat(kind, context, env=env)
-    except (InvalidContext, TemplateMissing) as exc:
-        raise TemplateInvalid(
-            f"{channel.value}/{kind.value} ({context['lang']})", str(exc)
-        ) from exc
+    except Exception as exc:  # whatever a broken template raises (a type error, a filter's)
+        where = f"{channel.value}/{kind.value} ({context['lang']})"
+        raise TemplateInvalid(where, f"{type(exc).__name__}: {exc}") from exc

@@ -40,7 +40,7 @@ def test_a_misspelt_variable_inside_a_condition_is_found(tmp_path: Path) -> None
     )
     with pytest.raises(TemplateInvalid, match="mhfa_link") as found:
         check_templates(messages.load_templates(folder))
-    assert found.value.template == "email/crisis_resources (en)"
+    assert found.value.template == "email/crisis_resources.txt.j2"
 
 
 def test_a_spanish_template_is_checked_too(tmp_path: Path) -> None:
@@ -51,7 +51,61 @@ def test_a_spanish_template_is_checked_too(tmp_path: Path) -> None:
     )
     with pytest.raises(TemplateInvalid, match="departamento") as found:
         check_templates(messages.load_templates(folder))
-    assert found.value.template == "sms/handoff (es)"
+    assert found.value.template == "sms/handoff.es.txt.j2"
+
+
+MISSING = "Still missing (please ask the patron): {{ missing_fields"
+BROKEN: list[tuple[str, str, str, str]] = [
+    # a branch only some values take: a first circulation email missing the TCC ID
+    ("email/circulation_email.txt.j2", MISSING, "{{ missing_feilds", "missing_feilds"),
+    (
+        "chat/crisis_resources.es.txt.j2",
+        "({{ crisis_line_name }})",
+        "({{ crisis_line_nmae }})",
+        "crisis_line_nmae",
+    ),
+    ("sms/survey.txt.j2", "{{ survey_url }}", "{{ survey_url | titel }}", "titel"),
+    ("sms/survey.txt.j2", "{{ survey_url }}", "{% if 0 %}{% include 'sms/x.j2' %}{% endif %}", "x"),
+    ("sms/handoff.txt.j2", "{{ desk_name }}", "{% if topic is odd_number %}{% endif %}", "odd_n"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "named"), BROKEN)
+def test_a_template_is_read_whole_whatever_branch_names_the_mistake(
+    tmp_path: Path, name: str, old: str, new: str, named: str
+) -> None:
+    def edit(text: str) -> str:
+        assert old in text
+        return text.replace(old, new)
+
+    folder = templates_with(tmp_path, name, edit)
+    with pytest.raises(TemplateInvalid, match=named) as found:
+        check_templates(messages.load_templates(folder))
+    assert found.value.template == name
+
+
+def test_a_template_that_fails_as_it_renders_is_refused_by_name(tmp_path: Path) -> None:
+    folder = templates_with(
+        tmp_path, "sms/handoff.txt.j2", lambda t: t + "{{ department_name + 1 }}"
+    )
+    with pytest.raises(TemplateInvalid, match="TypeError") as found:
+        check_templates(messages.load_templates(folder))
+    assert found.value.template == "sms/handoff (en)"
+
+
+def test_every_language_a_file_exists_for_is_rendered(tmp_path: Path) -> None:
+    folder = templates_with(tmp_path, "sms/handoff.txt.j2", lambda t: t)
+    (folder / "sms" / "handoff.vi.txt.j2").write_text(
+        "{{ desk_name }}: {{ department_name }} {{ department_name | titel }}", encoding="utf-8"
+    )
+    with pytest.raises(TemplateInvalid, match="titel"):
+        check_templates(messages.load_templates(folder))
+    (folder / "sms" / "handoff.vi.txt.j2").write_text(
+        "{{ desk_name }}: {{ department_name[99] }}", encoding="utf-8"
+    )
+    with pytest.raises(TemplateInvalid) as found:
+        check_templates(messages.load_templates(folder))
+    assert found.value.template == "sms/handoff (vi)"
 
 
 def broken_survey(tmp_path: Path) -> Path:
