@@ -5,6 +5,7 @@ who may see what, the order and the page."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute
 
-from services.status.conversations.folding import BASES, LETTERS, MARKS, fold
+from services.status.conversations.folding import MARKS, STROKED, UNSTROKED, fold
 from services.status.models import Conversation, TranscriptEntry
 from shared.clock import DESK_TZ
 
@@ -53,10 +54,11 @@ TextColumn = ColumnElement[str | None] | InstrumentedAttribute[str | None]
 
 
 def folded(value: TextColumn) -> ColumnElement[str]:
-    """PostgreSQL: a text column without diacritics, as `ix_transcript_fts` indexes it."""
-    return func.translate(
-        func.coalesce(value, _literal("")), _literal(LETTERS + MARKS), _literal(BASES)
-    )
+    """PostgreSQL: a text column without diacritics, as `ix_transcript_fts` indexes it
+    (`folding`)."""
+    decomposed = func.normalize(func.coalesce(value, _literal("")), literal_column("NFD"))
+    unmarked = func.regexp_replace(decomposed, _literal(MARKS), _literal(""), _literal("g"))
+    return func.translate(unmarked, _literal(STROKED), _literal(UNSTROKED))
 
 
 def text_vector() -> ColumnElement[Any]:
@@ -150,7 +152,8 @@ def matching(
     `conversations` (`dialect`: the database's, whose full-text search it uses)."""
     found: list[ColumnElement[bool]] = []
     if text:
-        found.append(_by_text(dialect, text))
+        # composed first: a word typed decomposed ("Iba" + U+0301 ...) had split at its marks
+        found.append(_by_text(dialect, unicodedata.normalize("NFC", text)))
     if contact:
         keys = contact_keys(contact)  # a text thread turned email keeps its number
         found.append(or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys)))

@@ -148,10 +148,10 @@ def test_the_migration_folds_as_the_search_does() -> None:
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    assert (migration.LETTERS, migration.BASES, migration.MARKS) == (
-        folding.LETTERS,
-        folding.BASES,
+    assert (migration.MARKS, migration.STROKED, migration.UNSTROKED) == (
         folding.MARKS,
+        folding.STROKED,
+        folding.UNSTROKED,
     )
     search_sql = str(folded(TranscriptEntry.text).compile(dialect=postgresql.dialect())).replace(
         "transcript_entries.text", "text"
