@@ -233,7 +233,9 @@ def weak_secret(
         return None
     value = secret_value(value)
     refused = f"{variable} must be set to a random value of {min_length}+ characters in production"
-    if not value or value in PLACEHOLDER_SECRETS | dev_values or len(value) < min_length:
+    if value and value in PLACEHOLDER_SECRETS | dev_values:
+        return f"{refused} (it is a development or placeholder value)"
+    if not value or len(value) < min_length:
         return refused
     if len(set(value)) < min(8, len(value) // 4):
         return f"{refused} (it repeats a few characters)"

@@ -13,6 +13,14 @@ from standardwebhooks.webhooks import Webhook
 
 from shared.settings import secret_value
 
+DEV_WEBHOOK_SECRET = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="  # noqa: S105 - public, dev only
+"""The development Standard Webhooks secret ("dev-refdesk-webhook-secret"), refused in
+production."""
+PUBLISHED_SECRETS = frozenset({DEV_WEBHOOK_SECRET, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+"""Secrets anyone can read: refdesk's development one, and the Standard Webhooks
+documentation's example."""
+MIN_KEY_BYTES = 24
+
 
 def signed_headers(
     *, secrets: Sequence[str], msg_id: str, payload: str, now: datetime, user_agent: str
@@ -39,11 +47,31 @@ def standard_webhooks_secret(value: SecretStr | None, *, variable: str) -> str |
     plain = secret_value(value)
     if plain is None:
         return None
+    if not _key(plain):
+        return f"{variable} must be a Standard Webhooks secret: whsec_ followed by base64"
+    return None
+
+
+def _key(plain: str) -> bytes:
     encoded = plain.removeprefix("whsec_")
     try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
-        key = b""
-    if not key:
-        return f"{variable} must be a Standard Webhooks secret: whsec_ followed by base64"
+        return b""
+
+
+def weak_webhook_key(env: str, value: SecretStr | None, *, variable: str) -> str | None:
+    """Why production refuses a Standard Webhooks secret that decodes (a published one, a key
+    under MIN_KEY_BYTES, or one that repeats a few bytes: `whsec_` and 32 "A"s had started),
+    or None. Its form is `standard_webhooks_secret`'s to check."""
+    plain = secret_value(value)
+    if env != "production" or plain is None or not (key := _key(plain)):
+        return None
+    generate = "generate one: whsec_ and base64 of 32 random bytes"
+    if plain in PUBLISHED_SECRETS:
+        return f"{variable} is a published example or development secret; {generate}"
+    if len(key) < MIN_KEY_BYTES:
+        return f"{variable} holds {len(key)} bytes, under {MIN_KEY_BYTES}; {generate}"
+    if len(set(key)) < 8:
+        return f"{variable} repeats a few bytes; {generate}"
     return None

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import CommonSettings, refuse, secret_value, variable_of, weak_secret
-from shared.webhooks import standard_webhooks_secret
+from shared.webhooks import DEV_WEBHOOK_SECRET, standard_webhooks_secret, weak_webhook_key
 
 # Development-only defaults, refused in production by the validator below (not real secrets).
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - public dev placeholder, never deployed
 DEV_MAILGUN_KEY = "dev-mailgun-signing-key"
-DEV_WEBHOOK_SECRET = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="  # noqa: S105 - dev placeholder
 EMAIL_BODY_BYTES = 64 * 1024 * 1024
 """Default limit of an email webhook's body: Mailgun accepts messages up to 25 MB and posts their
 files decoded (at most about 25 MB) with the text as body-plain, stripped-text, body-html and
@@ -167,6 +166,12 @@ class IngestSettings(CommonSettings):
                 self.webhook_secret, variable=variable_of(IngestSettings, "webhook_secret")
             )
         )
+        problems += [
+            weak_webhook_key(
+                self.env, getattr(self, name), variable=variable_of(IngestSettings, name)
+            )
+            for name in ("webhook_secret", "ingest_previous_webhook_secret")
+        ]
         refuse(problems)  # every refused secret at once, not one a restart
         # a moved port moves the default: Twilio's signature over http://127.0.0.1:18201 was
         # checked against http://127.0.0.1:8081 and refused 403

@@ -87,10 +87,16 @@ def build_adapters(settings: NotifierSettings, http: httpx.AsyncClient) -> Adapt
     else:
         sms = OutboxSmsSender(outbox_folders(settings.run_dir)[1])
     chat: ChatSender
-    chat_secret = secret_value(settings.chat_api_secret)
-    if settings.chat_api_url and chat_secret:
+    chat_secrets = [
+        plain
+        for plain in map(
+            secret_value, (settings.chat_api_secret, settings.chat_api_previous_secret)
+        )
+        if plain
+    ]
+    if settings.chat_api_url and chat_secrets:
         chat = WebhookChatSender(
-            settings.chat_api_url, chat_secret, http, timeout_s=settings.chat_api_timeout_s
+            settings.chat_api_url, chat_secrets, http, timeout_s=settings.chat_api_timeout_s
         )
     else:
         chat = OutboxChatSender(outbox_folders(settings.run_dir)[0])

@@ -3,7 +3,8 @@
 refdesk takes a chat platform's events as Standard Webhooks (ingest's `POST /webhooks/chat`);
 it answers the same way. With REFDESK_CHAT_API_URL set, each message refdesk writes into a chat
 (a librarian's reply, a hand-off, an after-hours acknowledgement, crisis resources) is POSTed
-there, signed with REFDESK_CHAT_API_SECRET:
+there, signed with REFDESK_CHAT_API_SECRET (and, while it is rotated, with
+REFDESK_CHAT_API_PREVIOUS_SECRET too: one signature each, which Standard Webhooks allows):
 
 - headers `webhook-id` (the message's idempotency key: the same on every attempt, so the
   platform posts a message once however often it is sent), `webhook-timestamp`,
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -102,7 +103,7 @@ class WebhookChatSender:
     def __init__(
         self,
         url: str,
-        secret: str,
+        secrets: Sequence[str],
         client: httpx.AsyncClient,
         *,
         timeout_s: float = 10.0,
@@ -110,7 +111,7 @@ class WebhookChatSender:
     ) -> None:
         self._url = url
         self._timeout_s = timeout_s
-        self._secret = secret
+        self._secrets = list(secrets)
         self._client = client
         self._clock = clock
 
@@ -132,7 +133,7 @@ class WebhookChatSender:
             requested_at=requested_at,
         )
         headers = signed_headers(
-            secrets=[self._secret],
+            secrets=self._secrets,
             msg_id=idempotency_key,
             payload=payload,
             now=self._clock(),

@@ -9,12 +9,16 @@ from pydantic import Field, SecretStr, model_validator
 
 from services.notifier.mime import DOMAIN
 from shared.settings import CommonSettings, refuse, secret_value, weak_secret
-from shared.webhooks import standard_webhooks_secret
+from shared.webhooks import standard_webhooks_secret, weak_webhook_key
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
+CHAT_SECRETS = (
+    ("chat_api_secret", "REFDESK_CHAT_API_SECRET"),
+    ("chat_api_previous_secret", "REFDESK_CHAT_API_PREVIOUS_SECRET"),
+)
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - ingest's development token
 
 
@@ -105,6 +109,11 @@ class NotifierSettings(CommonSettings):
         None,
         description="the Standard Webhooks secret (whsec_...) that signs them; required with "
         "REFDESK_CHAT_API_URL",
+    )
+    chat_api_previous_secret: SecretStr | None = Field(
+        None,
+        description="while REFDESK_CHAT_API_SECRET is rotated: the secret being replaced; "
+        "each message is signed with both, and the platform accepts either",
     )
     chat_api_timeout_s: float = Field(
         10.0,
@@ -199,7 +208,12 @@ class NotifierSettings(CommonSettings):
                 "REFDESK_CHAT_API_URL needs REFDESK_CHAT_API_SECRET, the whsec_ secret that "
                 "signs the messages"
             )
-        refuse([standard_webhooks_secret(self.chat_api_secret, variable="REFDESK_CHAT_API_SECRET")])
+        refuse(
+            [
+                standard_webhooks_secret(getattr(self, field), variable=variable)
+                for field, variable in CHAT_SECRETS
+            ]
+        )
         return self
 
     @model_validator(mode="after")
@@ -239,14 +253,14 @@ class NotifierSettings(CommonSettings):
                     "REFDESK_CHAT_API_URL must be https:// in production: the messages are "
                     "students' records"
                 )
-            problems.append(
-                weak_secret(
-                    self.env,
-                    self.chat_api_secret,
-                    variable="REFDESK_CHAT_API_SECRET",
-                    min_length=32,
+            for field, variable in CHAT_SECRETS:
+                value = getattr(self, field)
+                if field == "chat_api_previous_secret" and value is None:
+                    continue
+                problems.append(
+                    weak_secret(self.env, value, variable=variable)
+                    or weak_webhook_key(self.env, value, variable=variable)
                 )
-            )
         plain = self.smtp_tls == "none" or not self.smtp_validate_certs
         anonymous = not (self.smtp_user and secret_value(self.smtp_password))
         if (plain or anonymous) and not self.smtp_allow_plain:

@@ -61,6 +61,7 @@ SAMPLES = {
     "REFDESK_SMS_STATUS_CALLBACK_URL": "https://desk.example.edu/webhooks/sms/status",
     "REFDESK_CHAT_API_URL": "https://chat.example.edu/refdesk/messages",
     "REFDESK_CHAT_API_SECRET": "whsec_Y2hhdC1wbGF0Zm9ybS1zZWNyZXQtZnJvbS1zaGVsbC0wMTIzNDU2Nzg5",
+    "REFDESK_CHAT_API_PREVIOUS_SECRET": "whsec_cHJldmlvdXMtY2hhdC1zZWNyZXQtMDEyMzQ1Njc4OQ==",
     "REFDESK_CHAT_API_TIMEOUT_S": "8",
     "REFDESK_SMTP_HOST": "smtp.tccd.edu",
     "REFDESK_SMTP_PORT": "587",

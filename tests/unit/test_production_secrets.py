@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import ValidationError
 
 from services.ingest.settings import DEV_TWILIO_TOKEN, IngestSettings
 from services.publisher.settings import PublisherSettings
 from services.status.settings import DEV_SESSION_SECRET, StatusSettings
+from shared.webhooks import DEV_WEBHOOK_SECRET
 from tests.fakes import secret_like, webhook_secret_like
 
 STRONG = secret_like("strong")
@@ -30,6 +33,13 @@ INGEST_OK = {
         {"twilio_auth_token": "dev-router-admin-token-change-me-dev-router"},
         # not base64: every signed chat webhook was then answered 500
         {"webhook_secret": "not-base64!!-but-long-enough-secret-value"},
+        # the secrets below decode: a key of 32 "A"s, the development one, a 16-byte key, the
+        # Standard Webhooks documentation's example (a chat platform review: all had started)
+        {"webhook_secret": "whsec_" + base64.b64encode(b"A" * 32).decode()},
+        {"webhook_secret": DEV_WEBHOOK_SECRET},
+        {"webhook_secret": "whsec_" + base64.b64encode(b"0123456789abcdef").decode()},
+        {"webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+        {"ingest_previous_webhook_secret": "whsec_" + base64.b64encode(b"B" * 32).decode()},
     ],
 )
 def test_ingest_refuses_weak_provider_secrets(override: dict[str, str | None]) -> None:

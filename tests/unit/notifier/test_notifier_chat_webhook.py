@@ -51,7 +51,7 @@ class Platform:
 
 async def send(platform: Platform, secret: str, *, kind: str = "staff_reply") -> str:
     async with httpx.AsyncClient(transport=httpx.MockTransport(platform)) as client:
-        sender = WebhookChatSender(URL, secret, client, clock=lambda: datetime.now(UTC))
+        sender = WebhookChatSender(URL, [secret], client, clock=lambda: datetime.now(UTC))
         return await sender.send(
             conversation_id="chat-81234",
             body=TEXT,
@@ -83,6 +83,24 @@ async def test_a_message_verifies_with_the_reference_library_and_reads_as_chat_m
     }
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(body, dict(request.headers))
+
+
+async def test_while_the_secret_is_rotated_either_one_verifies() -> None:
+    new, old = new_secret(), new_secret()
+    platform = Platform()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(platform)) as client:
+        sender = WebhookChatSender(URL, [new, old], client)
+        await sender.send(
+            conversation_id="chat-1",
+            body="hi",
+            idempotency_key="k-1",
+            kind="staff_reply",
+            requested_at=ASKED,
+        )
+    [request] = platform.received
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, old):
+        Webhook(secret).verify(request.content.decode(), dict(request.headers))
 
 
 async def test_refdesks_own_messages_are_by_refdesk_and_the_key_is_the_fallback_id() -> None:

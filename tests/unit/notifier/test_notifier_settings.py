@@ -14,6 +14,8 @@ from tests.fakes import secret_like
 
 TWILIO_TOKEN = secret_like("twilio", 32)  # Twilio's Auth Tokens are 32 characters
 CHAT_SECRET = "whsec_" + base64.b64encode(secret_like("chat", 32).encode()).decode()
+AAAA = "whsec_" + base64.b64encode(b"A" * 32).decode()
+DEV_WEBHOOK = "whsec_ZGV2LXJlZmRlc2std2ViaG9vay1zZWNyZXQ="  # ingest's development secret
 
 READY: dict[str, Any] = {
     "env": "production",
@@ -62,6 +64,22 @@ def test_production_with_real_delivery_starts() -> None:
         (
             {"chat_api_url": "https://chat.example.edu/refdesk", "chat_api_secret": "whsec_YQ=="},
             "REFDESK_CHAT_API_SECRET",
+        ),
+        (
+            {"chat_api_url": "https://chat.example.edu/refdesk", "chat_api_secret": DEV_WEBHOOK},
+            "REFDESK_CHAT_API_SECRET",
+        ),
+        (
+            {"chat_api_url": "https://chat.example.edu/refdesk", "chat_api_secret": AAAA},
+            "REFDESK_CHAT_API_SECRET",
+        ),
+        (
+            {
+                "chat_api_url": "https://chat.example.edu/refdesk",
+                "chat_api_secret": CHAT_SECRET,
+                "chat_api_previous_secret": AAAA,
+            },
+            "REFDESK_CHAT_API_PREVIOUS_SECRET",
         ),
         ({"smtp_tls": "none"}, "REFDESK_SMTP_TLS"),
         ({"smtp_validate_certs": False}, "REFDESK_SMTP_TLS"),
