@@ -10,16 +10,21 @@ REFDESK_CHAT_API_PREVIOUS_SECRET too: one signature each, which Standard Webhook
   platform posts a message once however often it is sent), `webhook-timestamp`,
   `webhook-signature` (`v1,` HMAC-SHA256, https://www.standardwebhooks.com);
 - body `{"type": "chat.message", "timestamp": <when it was asked for>, "data":
-  {"conversation_id", "message_id", "author": "staff" | "refdesk", "kind", "text"}}`, the
-  shape of the platform's own `chat.message`, byte for byte the same on every attempt.
+  {"conversation_id", "message_id", "author": "staff" | "refdesk", "staff_id", "kind",
+  "text"}}`, the shape of the platform's own `chat.message`, byte for byte the same on every
+  attempt. `staff_id` names the librarian who wrote a `staff_reply` (null for refdesk's own
+  messages); `kind` is one of `staff_reply`, `handoff`, `after_hours_ack`, `crisis_resources`.
+  A retry waiting out a failure does not hold back the conversation's later messages, so after
+  one a later message may arrive first: `timestamp` gives the order they were written in.
 
 The platform answers 2xx once it has the message (a JSON `id` in the answer, if any, is kept
-as the provider's id). 404 or 410: the chat is over, and the message is not delivered (the
-transcript says so); 401 or 403: the platform refuses the signature, and messages wait for an
-operator (an alert pages); 429 and 503 are retried no sooner than their Retry-After, any 5xx or
-a lost answer retried with the same `webhook-id`; any other 4xx is refused for good. Redirects
-are not followed: one means the URL is wrong (an operator's fix, as a refused signature is).
-The error text carries the HTTP status only, never the message.
+as the provider's id). 404 or 410: the chat is over, and the message is settled as not
+delivered (the transcript says so; no dead letter, as for a number that texted STOP). 401 or
+403: the platform refuses the signature, and messages wait for an operator (an alert pages).
+429 and 503 are retried no sooner than their Retry-After, any 5xx or a lost answer under the
+same `webhook-id`; any other 4xx is refused for good. Redirects are not followed: one means
+the URL is wrong (an operator's fix, as a refused signature is). The error text carries the
+HTTP status only, never the message.
 
 Springshare LibAnswers, the platform the desk's procedures name, has no API for posting into a
 live chat: without the URL, messages go to a folder outbox (`run/outbox/chat`) that staff
@@ -39,6 +44,7 @@ import httpx
 
 from services.notifier.errors import (
     AuthenticationFailed,
+    ChatEnded,
     PermanentSendError,
     RateLimited,
     SettingsRefused,
@@ -69,6 +75,7 @@ class ChatSender(Protocol):
         idempotency_key: str,
         kind: str,
         requested_at: datetime,
+        staff_id: str | None = None,
     ) -> str: ...
 
 
@@ -86,6 +93,7 @@ class OutboxChatSender:
         idempotency_key: str,
         kind: str,
         requested_at: datetime,
+        staff_id: str | None = None,
     ) -> str:
         """Record the chat message in the outbox; return a stable fake provider id."""
         provider_id = await write_outbox(
@@ -123,6 +131,7 @@ class WebhookChatSender:
         idempotency_key: str,
         kind: str,
         requested_at: datetime,
+        staff_id: str | None = None,
     ) -> str:
         """Post one message into its chat; the platform's id for it (else the key)."""
         payload = message_payload(
@@ -131,6 +140,7 @@ class WebhookChatSender:
             idempotency_key=idempotency_key,
             kind=kind,
             requested_at=requested_at,
+            staff_id=staff_id,
         )
         headers = signed_headers(
             secrets=self._secrets,
@@ -166,7 +176,13 @@ class WebhookChatSender:
 
 
 def message_payload(
-    *, conversation_id: str, body: str, idempotency_key: str, kind: str, requested_at: datetime
+    *,
+    conversation_id: str,
+    body: str,
+    idempotency_key: str,
+    kind: str,
+    requested_at: datetime,
+    staff_id: str | None = None,
 ) -> str:
     """The JSON body of one message (the same bytes on every attempt)."""
     return json.dumps(
@@ -177,6 +193,7 @@ def message_payload(
                 "conversation_id": conversation_id,
                 "message_id": idempotency_key,
                 "author": "staff" if kind in STAFF_KINDS else "refdesk",
+                "staff_id": staff_id if kind in STAFF_KINDS else None,
                 "kind": kind,
                 "text": body,
             },
@@ -215,5 +232,5 @@ def _error_for(
     if status in (401, 403):
         return AuthenticationFailed(reason + " (check REFDESK_CHAT_API_SECRET)", code=status)
     if status in CHAT_OVER:
-        return PermanentSendError(reason + " (the chat is over)", code=status)
+        return ChatEnded(reason + " (the chat is over)", code=status)
     return PermanentSendError(reason, code=status)

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 from services.notifier import consent, ledger, ledger_outcomes, outbox, recipients, tables
 from services.notifier.errors import (
     AuthenticationFailed,
+    ChatEnded,
     OptedOut,
     PermanentError,
     PermanentSendError,
@@ -235,6 +236,10 @@ class Deliverer:
             reason, code = "opted out", exc.provider_code
             await self._dead(entry, out, str(exc), reason, error_code=code, dead_letter=False)
             FAILURES.labels(reason="opted_out", **labels).inc()
+            return
+        except ChatEnded as exc:  # the patron left the chat: nothing to replay, nobody to page
+            await self._dead(entry, out, str(exc), "chat ended", dead_letter=False)
+            FAILURES.labels(reason="chat_ended", **labels).inc()
             return
         except PermanentError as exc:
             code = exc.provider_code if isinstance(exc, PermanentSendError) else None

@@ -105,6 +105,12 @@ class PermanentSendError(PermanentError):
         one: announced so the desk can say why in words."""
 
 
+class ChatEnded(PermanentSendError):
+    """The chat platform answered 404 or 410: the chat is over, and a message into it cannot
+    be seen. What happens every day a patron leaves, so it is settled as not delivered (the
+    transcript says why), with no dead letter and no page for it."""
+
+
 class OptedOut(PermanentSendError):
     """The patron's number texted STOP (consent.py): refdesk sends it nothing more, and says so
     with Twilio's own code for it (21610), without asking Twilio."""

@@ -153,4 +153,5 @@ async def transmit(adapters: Adapters, out: Outgoing) -> str | None:
         idempotency_key=cmd.idempotency_key,
         kind=cmd.kind.value,
         requested_at=cmd.requested_at,
+        staff_id=cmd.context.get("staff_id"),
     )

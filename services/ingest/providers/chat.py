@@ -12,7 +12,8 @@ are ignored (the platform may add some); unknown types are refused (422) so the 
 surfaces them. Types and their `data`:
 
 - `chat.started`: conversation_id, channel ("chat"), patron, department, campus, question
-- `chat.message`: conversation_id, message_id, text, author ("patron" | "staff"),
+- `chat.message`: conversation_id, message_id, text, author ("patron"; "staff", "refdesk" or
+  any other author is not a patron's message and is answered `ignored`),
   staff_id, sequence (0 to 2^63 - 1), channel, patron, department, campus
 - `chat.transferred`: conversation_id, channel, department (where to), from_department,
   by (staff id), note (the warm hand-off text)
@@ -145,7 +146,9 @@ class ChatMessageData(_Model):
     conversation_id: ConversationId
     message_id: Id
     text: Annotated[Words, StringConstraints(min_length=1)]
-    author: Literal["patron", "staff"] = "patron"
+    # "patron" is recorded; "staff", "refdesk" (refdesk's own message echoed back by a platform
+    # that relays every message it shows) or any other author is not a patron's: ignored
+    author: Label = "patron"
     staff_id: Label | None = None
     # an integer as JSON writes one: true, "12" and 1.0 were read as numbers
     sequence: StrictInt | None = Field(None, ge=0, le=SEQUENCE_MAX)

@@ -693,8 +693,9 @@ CHAT_GAVE_UP = "the chat platform kept failing and refdesk stopped trying"
 
 def chat_refusal(short: str | None) -> str | None:
     """Why the notifier could not post a message into a chat, as the console says it (its
-    short reasons: "rejected 410", "retries exhausted 503"); any other reason as it is."""
-    if short in ("rejected 404", "rejected 410"):
+    short reasons: "chat ended", "rejected 400", "retries exhausted 503"); any other reason
+    as it is."""
+    if short in ("chat ended", "rejected 404", "rejected 410"):
         return CHAT_OVER
     if short and short.startswith("rejected "):
         return f"the chat platform refused it ({short.removeprefix('rejected ')})"

@@ -33,6 +33,7 @@ from .conftest import Configure
 from .notifier_env import metric, running, send, settled, summary
 from .test_notifier_replies import outcome_of
 
+DEAD = "refdesk_notifications_dead_lettered_total"
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -118,6 +119,7 @@ async def test_a_double_clicked_reply_is_one_signed_message_in_the_chat(
         "conversation_id": cmd.recipient,
         "message_id": cmd.idempotency_key,
         "author": "staff",
+        "staff_id": "jdoe",
         "kind": "staff_reply",
         "text": "Yes: Room 2104 is free until 3 p.m. Want me to book it?",
     }
@@ -142,13 +144,16 @@ async def test_a_chat_that_is_over_is_announced_as_not_delivered(
 ) -> None:
     settings = await chat_settings(configure, platform)
     platform.answers = [410]
+    dead = metric(DEAD, kind="staff_reply", channel="chat")
     cmd = reply_in_chat("Are you still there?")
     async with running(settings) as notifier:
         await send(producer, cmd)
         await settled(notifier, sent=0, dead=1)
     outcome = await outcome_of(kafka_bootstrap, cmd.idempotency_key)
     assert outcome["state"] == "failed" and platform.posted == {}
-    print("REASON", outcome)
+    assert outcome["reason"] == "chat ended"
+    # what happens each time a patron leaves: no dead letter, nothing for an operator
+    assert metric(DEAD, kind="staff_reply", channel="chat") == dead
 
 
 async def test_a_refused_signature_keeps_the_message_waiting(

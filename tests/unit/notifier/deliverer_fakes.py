@@ -78,6 +78,7 @@ class FakeTexts:
         conversation_id: str | None = None,
         kind: str | None = None,
         requested_at: datetime | None = None,
+        staff_id: str | None = None,
     ) -> str:
         return self._take(to or conversation_id or "", body, idempotency_key)
 

@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from services.notifier.chat import WebhookChatSender
 from services.notifier.errors import (
     AuthenticationFailed,
+    ChatEnded,
     NotifierError,
     PermanentSendError,
     RateLimited,
@@ -58,6 +59,7 @@ async def send(platform: Platform, secret: str, *, kind: str = "staff_reply") ->
             idempotency_key="reply-5f1c",
             kind=kind,
             requested_at=ASKED,
+            staff_id="jdoe",
         )
 
 
@@ -77,6 +79,7 @@ async def test_a_message_verifies_with_the_reference_library_and_reads_as_chat_m
             "conversation_id": "chat-81234",
             "message_id": "reply-5f1c",
             "author": "staff",
+            "staff_id": "jdoe",
             "kind": "staff_reply",
             "text": TEXT,
         },
@@ -106,7 +109,8 @@ async def test_while_the_secret_is_rotated_either_one_verifies() -> None:
 async def test_refdesks_own_messages_are_by_refdesk_and_the_key_is_the_fallback_id() -> None:
     platform = Platform(httpx.Response(200, text="OK"))
     assert await send(platform, new_secret(), kind="handoff") == "reply-5f1c"
-    assert json.loads(platform.received[0].content)["data"]["author"] == "refdesk"
+    data = json.loads(platform.received[0].content)["data"]
+    assert (data["author"], data["staff_id"]) == ("refdesk", None)
 
 
 async def test_a_retry_after_a_lost_answer_is_the_same_message() -> None:
@@ -123,8 +127,8 @@ async def test_a_retry_after_a_lost_answer_is_the_same_message() -> None:
 @pytest.mark.parametrize(
     ("answer", "kind"),
     [
-        (httpx.Response(404), PermanentSendError),
-        (httpx.Response(410), PermanentSendError),
+        (httpx.Response(404), ChatEnded),
+        (httpx.Response(410), ChatEnded),
         (httpx.Response(422, json={"error": "bad"}), PermanentSendError),
         (httpx.Response(401), AuthenticationFailed),
         (httpx.Response(403), AuthenticationFailed),
