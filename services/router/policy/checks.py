@@ -220,6 +220,22 @@ def _overlapping_exceptions(doc: PolicyDoc) -> Iterator[Problem]:
                 break
 
 
+def _department_addresses(doc: PolicyDoc) -> Iterator[Problem]:
+    """An `also_from` address is its department's alone: mail from one another department
+    lists too would be read as whichever the file names first. (Two departments sharing a
+    `contact`, one mailbox for both, stays allowed: the first named answers for it.)"""
+    owner: dict[str, str] = {}
+    for dept in doc.departments:
+        owner.setdefault(dept.contact.lower(), dept.id)
+    for k, dept in enumerate(doc.departments):
+        for n, address in enumerate(dept.also_from):
+            first = owner.setdefault(address.lower(), dept.id)
+            if address.lower() == dept.contact.lower():
+                yield ("departments", k, "also_from", n), f"{address} is its contact already"
+            elif first != dept.id:
+                yield ("departments", k, "also_from", n), f"{address} is also {first!r}'s"
+
+
 def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
     """All semantic problems of a policy, in file order of the checks."""
     found: list[Problem] = []
@@ -237,6 +253,7 @@ def problems(doc: PolicyDoc, norm: Normaliser) -> list[Problem]:
     if not any(doc.hours.week()):
         found.append((("hours",), "desk hours have no opening interval"))
     found += _overlapping_exceptions(doc)
+    found += _department_addresses(doc)
     ids = [d.id for d in doc.departments]
     for i, dept_id in enumerate(ids):
         if dept_id in ids[:i]:

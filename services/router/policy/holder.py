@@ -62,9 +62,20 @@ class PolicyHolder:
         return True
 
     async def watch(self, interval: float = 2.0) -> None:
-        """Reload when the file's mtime changes; run via asyncio.create_task, cancel to stop."""
+        """Reload when the file's mtime changes; run via asyncio.create_task, cancel to stop.
+        A file that cannot be read (moved away, a mount gone) is said once and raises the
+        refused gauge until it is back: the router had served its last policy in silence."""
         while True:
             await asyncio.sleep(interval)
             mtime = self._stat()
-            if mtime is not None and mtime != self._mtime:
+            if mtime is None:
+                if self._mtime is not None:
+                    log.warning(
+                        "policy file cannot be read, still serving %s: %s",
+                        self._policy.version,
+                        self.path,
+                    )
+                    POLICY_REFUSED.set(1)
+                    self._mtime = None
+            elif mtime != self._mtime:
                 self.reload()

@@ -87,6 +87,28 @@ async def test_watch_reloads_on_mtime_change(policy_file: Path) -> None:
         task.cancel()
 
 
+async def test_a_policy_file_moved_away_is_said_and_raises_the_gauge(
+    policy_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Renamed away (or a mount gone), the file had been skipped in silence, the gauge at 0."""
+    holder = PolicyHolder(policy_file)
+    assert holder.reload() is True
+    good = policy_file.read_text()
+    task = asyncio.create_task(holder.watch(0.01))
+    gauge = "refdesk_router_policy_refused"
+    try:
+        with caplog.at_level(logging.WARNING):
+            policy_file.rename(policy_file.with_suffix(".moved"))
+            await until(lambda: REGISTRY.get_sample_value(gauge) == 1)
+        assert REGISTRY.get_sample_value(gauge) == 1
+        assert any("cannot be read" in r.getMessage() for r in caplog.records)
+        edit(policy_file, good.replace('label: "2025-fall-1"', 'label: "back"'), 5)
+        await until(lambda: holder.current.label == "back")
+        assert REGISTRY.get_sample_value(gauge) == 0
+    finally:
+        task.cancel()
+
+
 async def test_an_impossible_date_is_refused_and_the_next_good_edit_still_loads(
     policy_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -767,6 +767,29 @@ async def test_a_departments_old_address_in_also_from_is_still_its_own_mail(
     assert kinds(broker, "email-old-mailbox") == []
 
 
+@pytest.mark.parametrize(
+    ("also_from", "why"),
+    [
+        ("nw.circulation@tccd.edu", "is also 'nw-circulation'"),
+        ("TCC.Circulation@tccd.edu", "is its contact already"),
+    ],
+)
+def test_an_also_from_another_department_has_is_refused(
+    tmp_path: Path, also_from: str, why: str
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        default_policy_path()
+        .read_text()
+        .replace(
+            "    contact: tcc.circulation@tccd.edu\n",
+            f"    contact: tcc.circulation@tccd.edu\n    also_from: [{also_from}]\n",
+        )
+    )
+    with pytest.raises(PolicyError, match=why):
+        load_policy(path)
+
+
 def test_an_also_from_that_is_not_an_address_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(
