@@ -726,6 +726,15 @@ async def test_mail_from_a_desk_departments_address_is_read_at_the_desk_and_answ
     assert "circulation_email" in kinds(broker, "email-patron")
 
 
+def managers_at(tmp_path: Path, contact: str, also_from: list[str]) -> Path:
+    """The shipped policy with the circulation managers' addresses changed, as a file."""
+    path = tmp_path / "policy.yaml"
+    addresses = f"    contact: {contact}\n    also_from: [{', '.join(also_from)}]\n"
+    text = default_policy_path().read_text()
+    path.write_text(text.replace("    contact: tcc.circulation@tccd.edu\n", addresses))
+    return path
+
+
 async def test_a_departments_old_address_in_also_from_is_still_its_own_mail(
     engine: AsyncEngine, broker: FakeBroker, tmp_path: Path
 ) -> None:
@@ -733,15 +742,7 @@ async def test_a_departments_old_address_in_also_from_is_still_its_own_mail(
     mailbox was read as a patron's, sent a circulation email to the new address and an
     acknowledgement back to the old one (the loop `desk-department-mail` prevents). Kept in
     the department's `also_from`, the old address is still the department's own mail."""
-    path = tmp_path / "policy.yaml"
-    path.write_text(
-        default_policy_path()
-        .read_text()
-        .replace(
-            "    contact: tcc.circulation@tccd.edu\n",
-            "    contact: circ.managers@tccd.edu\n    also_from: [tcc.circulation@tccd.edu]\n",
-        )
-    )
+    path = managers_at(tmp_path, "circ.managers@tccd.edu", ["tcc.circulation@tccd.edu"])
     changed = load_policy(path)
     managers = changed.department("circulation-managers")
     assert changed.department_of_address("TCC.Circulation@tccd.edu") is managers
@@ -777,29 +778,13 @@ async def test_a_departments_old_address_in_also_from_is_still_its_own_mail(
 def test_an_also_from_another_department_has_is_refused(
     tmp_path: Path, also_from: str, why: str
 ) -> None:
-    path = tmp_path / "policy.yaml"
-    path.write_text(
-        default_policy_path()
-        .read_text()
-        .replace(
-            "    contact: tcc.circulation@tccd.edu\n",
-            f"    contact: tcc.circulation@tccd.edu\n    also_from: [{also_from}]\n",
-        )
-    )
+    path = managers_at(tmp_path, "tcc.circulation@tccd.edu", [also_from])
     with pytest.raises(PolicyError, match=why):
         load_policy(path)
 
 
 def test_an_also_from_that_is_not_an_address_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "policy.yaml"
-    path.write_text(
-        default_policy_path()
-        .read_text()
-        .replace(
-            "    contact: tcc.circulation@tccd.edu\n",
-            "    contact: tcc.circulation@tccd.edu\n    also_from: [circulation desk]\n",
-        )
-    )
+    path = managers_at(tmp_path, "tcc.circulation@tccd.edu", ["circulation desk"])
     with pytest.raises(PolicyError, match="also_from"):
         load_policy(path)
 
