@@ -205,14 +205,24 @@ PURGED = (
 for good, where no records request could find it (an outside probe)."""
 
 
+OPEN_ONLY = frozenset(
+    {Act.REPLY, Act.CLAIM, Act.RELEASE, Act.TRANSFER, Act.CLOSE, Act.ACKNOWLEDGE, Act.CONVERT}
+)
+"""Actions on an open conversation only (a note, the CARE Team report and a block are kept on
+a closed one too)."""
+
+
 def permitted(actor: Actor, conv: Conversation) -> dict[str, bool]:
-    """Every action and whether the actor may do it now (the page shows only these)."""
+    """Every action and whether the actor may do it now (the page shows only these): a closed
+    conversation's `reply` had read true while a reply to it was refused 409."""
     rel = relation(actor, conv)
     purged = conv.purged_at is not None
+    closed = conv.state != "open"
     return {
         act.value: allowed(act, actor, rel)
         and not gated(act, rel)
         and (act is Act.VIEW or not purged)
+        and not (closed and act in OPEN_ONLY)
         for act in Act
     }
 

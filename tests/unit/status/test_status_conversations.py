@@ -770,6 +770,22 @@ async def test_a_care_report_recorded_by_mistake_is_taken_back_by_who_recorded_i
     assert replica["care_report"] is None
 
 
+async def test_a_closed_conversation_permits_only_what_a_closed_one_takes(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """`permitted.reply` read true on a closed conversation, whose reply was refused 409."""
+    await arrive(sessions, "c-done", channel=Channel.SMS)
+    assert (await client.post("/conversations/c-done/close", headers=bearer("mgarcia"))).is_success
+    view = (await client.get("/conversations/c-done", headers=bearer("mgarcia"))).json()
+    permitted = view["permitted"]
+    assert not any(permitted[a] for a in ("reply", "claim", "transfer", "close", "convert"))
+    assert permitted["note"] and permitted["care_report"] and permitted["block"]
+    refused = await client.post(
+        "/conversations/c-done/replies", json={"text": "one more"}, headers=bearer("mgarcia")
+    )
+    assert refused.status_code == 409
+
+
 async def test_two_librarians_recording_the_care_report_at_once_make_one_record(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
