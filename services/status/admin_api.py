@@ -10,9 +10,9 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from services.status import staff as staff_service
-from services.status.api import give_back_all
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
+from services.status.leavers import give_back_all
 from services.status.openapi import ACTION, BODY, FOUND, SIGNED_IN, problems
 from services.status.resources import Resources, publish_presence
 from services.status.staff import (

@@ -80,16 +80,6 @@ async def give_back_waiting(res: Resources, session: AsyncSession, actor: Actor)
     await deliver(res, session, records)
 
 
-async def give_back_all(res: Resources, session: AsyncSession, actor: Actor, staff_id: str) -> None:
-    """After a deactivation's commit: release every open conversation the leaver had
-    (`actions.release_all_held`), as the admin who deactivated them, and publish the releases."""
-    released = await actions.release_all_held(
-        session=session, staff_id=staff_id, actor=actor, now=res.clock()
-    )
-    records = [r for o in released for r in keyed(o.events, o.conv.conversation_id)]
-    await deliver(res, session, records)
-
-
 @router.post(
     "/shift/login", tags=["shift"], summary="Start a shift: Online", responses={**SIGNED_IN, **BODY}
 )

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from services.status import metrics
 from services.status.consumers import TOPICS
 from services.status.conversations.retention import purge_expired
+from services.status.leavers import sweep_leavers
 from services.status.models import PROCESSED, OutboxRecord, StatusChange
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence, relay
@@ -165,6 +166,7 @@ SWEEPS: tuple[Callable[[Resources, datetime], Awaitable[None]], ...] = (
     _unsent,
     _retention,
     _presence_history,
+    sweep_leavers,
     _housekeeping,
 )
 

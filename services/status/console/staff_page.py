@@ -27,12 +27,12 @@ from starlette.datastructures import FormData
 
 from services.status import presence
 from services.status import staff as staff_service
-from services.status.api import give_back_all
 from services.status.auth import ROLES, SESSION_LABEL, Actor, has_role
 from services.status.console import error_pages, pages, views
 from services.status.dashboard import cross_site
 from services.status.deps import ResourcesDep, SessionDep, cookie_actor, session_cookie
 from services.status.errors import Conflict, InvalidInput, NotFound, Unavailable
+from services.status.leavers import give_back_all
 from services.status.models import Conversation, Staff
 from services.status.resources import Resources, publish_presence
 from services.status.staff import AlreadyIssued, StaffIn, StaffPatch, log_admin_action

@@ -13,6 +13,8 @@ from status_fakes import T0, Clock, FakePublisher, arrive, bearer, given, patron
 
 from services.status import queue
 from services.status.console.views import sort_key
+from services.status.leavers import sweep_leavers
+from services.status.models import Staff
 from services.status.periodic import tick
 from services.status.resources import Resources
 from shared.events import (
@@ -654,6 +656,31 @@ async def test_deactivating_a_librarian_gives_back_everything_they_held(
         ("c-answered", "mgarcia", "dkim"),
         ("c-crisis", "mgarcia", "dkim"),
         ("c-waits", "mgarcia", "dkim"),
+    ]
+
+
+async def test_a_conversation_a_leaver_still_holds_is_given_back_by_the_sweep(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    resources: Resources,
+) -> None:
+    """A claim that read its librarian active as the deactivation committed kept the
+    conversation with someone who had left (an outside review, on SQLite): the sweep gives it
+    back within a minute."""
+    await arrive(sessions, "c-raced", channel=Channel.SMS, minutes_ago=5)
+    assert (await client.post("/queue/c-raced/claim", headers=bearer("mgarcia"))).is_success
+    async with sessions() as session:  # deactivated after the claim read her active
+        staff = await session.get(Staff, "mgarcia")
+        assert staff is not None
+        staff.active = False
+        await session.commit()
+    await sweep_leavers(resources, T0)
+    row = (await client.get("/conversations/c-raced", headers=bearer("lokafor"))).json()
+    assert row["assignee"] is None
+    released = [e for e in publisher.on(DESK.name) if isinstance(e, ConversationReleased)]
+    assert [(e.conversation_id, e.assignee, e.staff_id) for e in released] == [
+        ("c-raced", "mgarcia", "refdesk")
     ]
 
 
