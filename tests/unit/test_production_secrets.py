@@ -39,6 +39,10 @@ INGEST_OK = {
         {"webhook_secret": DEV_WEBHOOK_SECRET},
         {"webhook_secret": "whsec_" + base64.b64encode(b"0123456789abcdef").decode()},
         {"webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+        # the same keys written otherwise: without whsec_, without the padding
+        {"webhook_secret": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+        {"webhook_secret": DEV_WEBHOOK_SECRET.rstrip("=")},
+        {"webhook_secret": DEV_WEBHOOK_SECRET.removeprefix("whsec_")},
         {"ingest_previous_webhook_secret": "whsec_" + base64.b64encode(b"B" * 32).decode()},
     ],
 )

@@ -12,8 +12,8 @@ are ignored (the platform may add some); unknown types are refused (422) so the 
 surfaces them. Types and their `data`:
 
 - `chat.started`: conversation_id, channel ("chat"), patron, department, campus, question
-- `chat.message`: conversation_id, message_id, text, author ("patron"; "staff", "refdesk" or
-  any other author is not a patron's message and is answered `ignored`),
+- `chat.message`: conversation_id, message_id, text, author ("patron"; "staff" or "refdesk",
+  any case, is not a patron's message and is answered `ignored`; any other author is refused),
   staff_id, sequence (0 to 2^63 - 1), channel, patron, department, campus
 - `chat.transferred`: conversation_id, channel, department (where to), from_department,
   by (staff id), note (the warm hand-off text)
@@ -142,13 +142,22 @@ class ChatStartedData(_Model):
     question: Words | None = Field(None, description="the pre-chat form's question")
 
 
+def _lower_stripped(value: object) -> object:
+    """A word as sent, in lower case ("Patron" is "patron")."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class ChatMessageData(_Model):
     conversation_id: ConversationId
     message_id: Id
     text: Annotated[Words, StringConstraints(min_length=1)]
-    # "patron" is recorded; "staff", "refdesk" (refdesk's own message echoed back by a platform
-    # that relays every message it shows) or any other author is not a patron's: ignored
-    author: Label = "patron"
+    # "patron" is recorded; "staff" and "refdesk" (refdesk's own message echoed back by a
+    # platform that relays every message it shows) are not a patron's: ignored. Any other
+    # author is refused (422): read as not a patron's, a crisis written by "Patron" or
+    # "visitor" had been dropped in silence
+    author: Annotated[Literal["patron", "staff", "refdesk"], BeforeValidator(_lower_stripped)] = (
+        "patron"
+    )
     staff_id: Label | None = None
     # an integer as JSON writes one: true, "12" and 1.0 were read as numbers
     sequence: StrictInt | None = Field(None, ge=0, le=SEQUENCE_MAX)

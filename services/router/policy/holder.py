@@ -23,6 +23,7 @@ class PolicyHolder:
         self.path = Path(path)
         self._policy = policy if policy is not None else load_policy(self.path)
         self._mtime = self._stat()
+        self._refused = False
 
     @property
     def current(self) -> Policy:
@@ -45,6 +46,7 @@ class PolicyHolder:
         except PolicyError as exc:
             # the error names policy lines and rule ids only, never patron text
             log.warning("policy reload refused, still serving %s: %s", self._policy.version, exc)
+            self._refused = True
             POLICY_REFUSED.set(1)
             return False
         except Exception as exc:  # a fault of the loader's own must not stop reloading
@@ -53,11 +55,15 @@ class PolicyHolder:
                 self._policy.version,
                 type(exc).__name__,
             )
+            self._refused = True
             POLICY_REFUSED.set(1)
             return False
-        POLICY_REFUSED.set(0)
         if policy.version != self._policy.version:
             log.info("policy reloaded: %s -> %s", self._policy.version, policy.version)
+        elif self._refused:  # the last word in the log was a refusal: say it is over
+            log.warning("policy file loads again, serving %s", policy.version)
+        self._refused = False
+        POLICY_REFUSED.set(0)
         self._policy = policy
         return True
 
@@ -76,6 +82,7 @@ class PolicyHolder:
                         self.path,
                     )
                     POLICY_REFUSED.set(1)
+                    self._refused = True
                     self._mtime = None
             elif mtime != self._mtime:
                 self.reload()

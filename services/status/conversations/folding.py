@@ -27,4 +27,7 @@ def fold(word: str) -> str:
     """A searched word as the index holds it: without diacritics ("José" -> "Jose", "Đức" ->
     "Duc")."""
     decomposed = unicodedata.normalize("NFD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_UNSTROKE)
+    # the marks the index drops (MARKS), and no others: a Hindi vowel sign stays, as it does
+    # in the index
+    unmarked = "".join(c for c in decomposed if not 0x300 <= ord(c) <= 0x36F)
+    return unicodedata.normalize("NFC", unmarked).translate(_UNSTROKE)

@@ -28,18 +28,33 @@ from services.status.conversations.folding import MARKS, STROKED, UNSTROKED, fol
 from services.status.models import Conversation, TranscriptEntry
 from shared.clock import DESK_TZ
 
-WORD = re.compile(r"\w+", re.UNICODE)
+
+def typed_words(text: str) -> list[str]:
+    """The words of what was typed, composed (NFC), each with the combining marks written on
+    its letters (`\\w` alone had split "नमस्ते" at its vowel signs, and a decomposed "Ibáñez"
+    at its accents); twelve at most."""
+    found: list[str] = []
+    word: list[str] = []
+    for ch in unicodedata.normalize("NFC", text):
+        if ch.isalnum() or ch == "_" or (word and unicodedata.category(ch).startswith("M")):
+            word.append(ch)
+        elif word:
+            found.append("".join(word))
+            word = []
+    if word:
+        found.append("".join(word))
+    return found[:12]
 
 
 def fts_query(words: str) -> str:
     """User text as an FTS5 query: every word must appear (prefix match), quotes escaped."""
-    return " ".join(f'"{w}"*' for w in WORD.findall(words)[:12])
+    return " ".join(f'"{w}"*' for w in typed_words(words))
 
 
 def ts_query(words: str) -> str:
     """User text as a PostgreSQL tsquery: every word without its diacritics, as a prefix (only
     \\w characters)."""
-    return " & ".join(f"{fold(w).lower()}:*" for w in WORD.findall(words)[:12])
+    return " & ".join(f"{fold(w).lower()}:*" for w in typed_words(words))
 
 
 def _literal(value: str) -> ColumnElement[str]:
@@ -72,7 +87,7 @@ def _by_text(dialect: str, words: str) -> ColumnElement[bool]:
     match (ids capped here had left a year-old desk showing an arbitrary 500 of 20,000
     matches, today's not among them), and PostgreSQL reads the words off the full-text index
     (`ix_transcript_fts`) rather than computing each line's vector."""
-    if not WORD.search(words):
+    if not typed_words(words):
         return false()
     if dialect == "sqlite":
         lines = text(
@@ -95,10 +110,10 @@ def _by_subject(dialect: str, words: str) -> ColumnElement[bool]:
     on PostgreSQL without diacritics, as its text index reads."""
     if dialect == "sqlite":
         subject = func.lower(func.coalesce(Conversation.subject, ""))
-        typed = [w.lower() for w in WORD.findall(words)[:12]]
+        typed = [w.lower() for w in typed_words(words)]
     else:
         subject = func.lower(folded(Conversation.subject))
-        typed = [fold(w).lower() for w in WORD.findall(words)[:12]]
+        typed = [fold(w).lower() for w in typed_words(words)]
     return and_(Conversation.subject.is_not(None), *(subject.contains(w) for w in typed))
 
 
@@ -152,8 +167,7 @@ def matching(
     `conversations` (`dialect`: the database's, whose full-text search it uses)."""
     found: list[ColumnElement[bool]] = []
     if text:
-        # composed first: a word typed decomposed ("Iba" + U+0301 ...) had split at its marks
-        found.append(_by_text(dialect, unicodedata.normalize("NFC", text)))
+        found.append(_by_text(dialect, text))
     if contact:
         keys = contact_keys(contact)  # a text thread turned email keeps its number
         found.append(or_(Conversation.patron_contact.in_(keys), Conversation.texted_from.in_(keys)))

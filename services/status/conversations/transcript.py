@@ -857,11 +857,12 @@ async def on_acknowledged(
 async def on_care_report(
     session: AsyncSession, conv: AnyConversation, data: CareReportFiled
 ) -> None:
-    """The CARE Team's incident report filed (recorded once)."""
+    """The CARE Team's incident report filed: a line per record (one taken back and made
+    again keeps both lines; a single key had moved the first one to the second's time)."""
     await timeline(
         session,
         conv,
-        key=f"care_report:{data.conversation_id}",
+        key=f"care_report:{data.conversation_id}:{data.at.isoformat()}",
         at=data.at,
         author=data.staff_id,
         kind="care_report",

@@ -139,14 +139,25 @@ def test_chat_message() -> None:
     )
 
 
-@pytest.mark.parametrize("author", ["staff", "refdesk", "system"])
+@pytest.mark.parametrize("author", ["staff", "refdesk", "Refdesk"])
 def test_a_message_not_the_patrons_is_read_and_not_recorded(author: str) -> None:
     """refdesk's own messages echoed back by a platform that relays all it shows (author
     "refdesk", as the notifier posts them) had been refused 422, for every automated one."""
     body = json.dumps({**MESSAGE, "data": {**MESSAGE["data"], "author": author}}).encode()
     parsed = parse_chat_event(body)
-    assert isinstance(parsed, ChatMessage) and parsed.data.author == author
+    assert isinstance(parsed, ChatMessage) and parsed.data.author == author.lower()
     assert chat_event(parsed, webhook_id="msg_1") is None
+
+
+def test_a_patron_written_in_another_case_is_the_patron_and_an_unknown_author_is_refused() -> None:
+    """Read as not a patron's, "Patron" and "visitor" had dropped a crisis in silence."""
+    shouting = {**MESSAGE, "data": {**MESSAGE["data"], "author": " Patron "}}
+    parsed = parse_chat_event(json.dumps(shouting).encode())
+    assert isinstance(parsed, ChatMessage) and parsed.data.author == "patron"
+    assert chat_event(parsed, webhook_id="msg_1") is not None
+    unknown = {**MESSAGE, "data": {**MESSAGE["data"], "author": "visitor"}}
+    with pytest.raises(InvalidField, match="author"):
+        parse_chat_event(json.dumps(unknown).encode())
 
 
 def event(kind: str, data: dict[str, Any]) -> bytes:

@@ -35,7 +35,9 @@ def test_reload_refuses_broken_file(policy_file: Path, caplog: pytest.LogCapture
     assert any(r.levelno == logging.WARNING and "nowhere" in r.getMessage() for r in caplog.records)
 
 
-def test_a_refused_file_raises_the_gauge_until_a_good_one_loads(policy_file: Path) -> None:
+def test_a_refused_file_raises_the_gauge_until_a_good_one_loads(
+    policy_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A refused reload was one WARNING line: the gauge (and RefdeskRoutingPolicyRefused) says
     the file on disk is not the one in force until a good file loads."""
     holder = PolicyHolder(policy_file)
@@ -46,8 +48,11 @@ def test_a_refused_file_raises_the_gauge_until_a_good_one_loads(policy_file: Pat
     assert holder.reload() is False
     assert REGISTRY.get_sample_value("refdesk_router_policy_refused") == 1
     policy_file.write_text(good)
-    assert holder.reload() is True
+    with caplog.at_level(logging.WARNING):
+        assert holder.reload() is True
     assert REGISTRY.get_sample_value("refdesk_router_policy_refused") == 0
+    # the same policy as before the refusal: the log's last word is not the refusal
+    assert "policy file loads again" in caplog.records[-1].getMessage()
 
 
 def test_reload_swaps_in_good_file(policy_file: Path) -> None:

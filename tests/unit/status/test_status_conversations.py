@@ -750,6 +750,11 @@ async def test_a_care_report_recorded_by_mistake_is_taken_back_by_who_recorded_i
         await session.commit()
     view = (await client.get("/conversations/cr-undo", headers=bearer("mgarcia"))).json()
     assert view["care_report"]["filed_by"] == "jnguyen"
+    filed = [m["text"] for m in view["messages"] if m["kind"] == "care_report"]
+    assert filed == [  # both records stay in the transcript
+        "CARE Team incident report filed by Maria Garcia",
+        "CARE Team incident report filed by James Nguyen",
+    ]
     by_supervisor = await client.post(undo, headers=bearer("lokafor"))
     assert by_supervisor.status_code == 200 and by_supervisor.json()["care_report"] is None
     # applied by another replica from refdesk.desk: the same row cleared
@@ -892,6 +897,9 @@ async def test_a_search_finds_words_with_or_without_their_accents(
     assert await found(unicodedata.normalize("NFD", "José García")) == ["q-accented"]
     async with sessions() as session:
         postgres = session.get_bind().dialect.name == "postgresql"
+    # a word whose marks are not accents: found whole, typed as written
+    await patron_writes(sessions, "q-hindi", "नमस्ते, मुझे किताब चाहिए", channel=Channel.CHAT)
+    assert await found("नमस्ते") == ["q-hindi"]
     if postgres:  # a stroke no decomposition removes (SQLite's tokenizer keeps it)
         await patron_writes(sessions, "q-stroke", "Tôi là Đức, cần mượn sách", channel=Channel.SMS)
         assert await found("duc") == ["q-stroke"]

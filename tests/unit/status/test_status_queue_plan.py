@@ -141,10 +141,12 @@ async def test_a_search_reads_the_transcripts_text_index_on_postgresql(
     assert "ix_transcript_fts" in await plan(session, SUPERVISOR, flt)
 
 
-def test_the_migration_folds_as_the_search_does() -> None:
-    """Migration 0034 writes the folding constants into the index as `folding.py` has them."""
-    path = Path(status.__file__).parent / "migrations" / "versions" / "0034_folded_search.py"
-    spec = importlib.util.spec_from_file_location("migration_0034", path)
+@pytest.mark.parametrize("name", ["0034_folded_search", "0035_folded_search_again"])
+def test_the_migration_folds_as_the_search_does(name: str) -> None:
+    """Migrations 0034 and 0035 write the folding constants into the index as `folding.py`
+    has them."""
+    path = Path(status.__file__).parent / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
