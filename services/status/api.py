@@ -7,15 +7,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence
-from services.status.auth import Actor, can_set_status, require_role
-from services.status.conversations import actions
+from services.status.auth import can_set_status, require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Forbidden, NotFound, StatusError
+from services.status.leavers import give_back_waiting
 from services.status.openapi import ACTION, BODY, PUBLIC, SIGNED_IN, problems
-from services.status.resources import Resources, deliver, keyed, publish_presence
+from services.status.resources import publish_presence
 from shared.events import StaffStatus
 from shared.http import RETRY_AFTER_S, problem
 
@@ -70,14 +69,6 @@ async def _change(
     if event is not None:
         await publish_presence(res, [event])
     return await presence.status_of(session=session, staff_id=staff_id)
-
-
-async def give_back_waiting(res: Resources, session: AsyncSession, actor: Actor) -> None:
-    """After a sign-off's commit: release the conversations whose patron waits for the one who
-    signed off (`actions.release_waiting`), and publish the releases."""
-    released = await actions.release_waiting(session=session, actor=actor, now=res.clock())
-    records = [r for o in released for r in keyed(o.events, o.conv.conversation_id)]
-    await deliver(res, session, records)
 
 
 @router.post(

@@ -22,6 +22,7 @@ from services.status.auth import Actor, actor_for_token, cookie_name, has_role
 from services.status.console import error_pages, pages
 from services.status.deps import ActorDep, ResourcesDep, SessionDep, cookie_actor, session_cookie
 from services.status.errors import StatusError, Unauthenticated, Unavailable
+from services.status.leavers import give_back_waiting
 from services.status.models import Staff
 from services.status.openapi import BODY, CONSOLE_PAGE, SIGN_IN_FORM, SIGNED_IN, problems
 from services.status.resources import broker_answers, publish_presence
@@ -310,7 +311,7 @@ async def logout(request: Request, res: ResourcesDep, session: SessionDep) -> Re
         if staff is not None:  # their patrons waiting for an answer go back to the queue
             actor = Actor(id=staff.id, role=staff.role, departments=tuple(staff.departments))
             with contextlib.suppress(Unavailable):  # saved, as any action whose event waits
-                await api.give_back_waiting(res, session, actor)
+                await give_back_waiting(res, session, actor)
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(
         cookie_name(res.settings.cookie_secure),

@@ -1,5 +1,6 @@
-"""Conversations held by someone who has left: given back to the queue at their deactivation
-(`give_back_all`), and by a sweep for any a claim racing the deactivation still gave them."""
+"""Conversations given back to the queue by whoever held them: at a sign-off those whose patron
+waits (`give_back_waiting`), at a deactivation all of them (`give_back_all`), and by a sweep
+any a claim racing the deactivation still gave the leaver."""
 
 from __future__ import annotations
 
@@ -19,12 +20,24 @@ LEAVERS_CHECKED = "leavers_checked"
 CHECK_EVERY = timedelta(minutes=1)
 
 
+async def give_back_waiting(res: Resources, session: AsyncSession, actor: Actor) -> None:
+    """After a sign-off's commit: release the conversations whose patron waits for the one who
+    signed off (`actions.release_waiting`), and publish the releases."""
+    released = await actions.release_waiting(session=session, actor=actor, now=res.clock())
+    await _publish(res, session, released)
+
+
 async def give_back_all(res: Resources, session: AsyncSession, actor: Actor, staff_id: str) -> None:
     """After a deactivation's commit: release every open conversation the leaver had
     (`actions.release_all_held`), as the admin who deactivated them, and publish the releases."""
     released = await actions.release_all_held(
         session=session, staff_id=staff_id, actor=actor, now=res.clock()
     )
+    await _publish(res, session, released)
+
+
+async def _publish(res: Resources, session: AsyncSession, released: list[actions.Outcome]) -> None:
+    """The releases' events, through the outbox (`resources.deliver`)."""
     records = [r for o in released for r in keyed(o.events, o.conv.conversation_id)]
     await deliver(res, session, records)
 
