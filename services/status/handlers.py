@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from services.status import rows, stats
 from services.status.assignment import auto_assign, is_offline
-from services.status.conversations import blocking, bounces, erasure, sms_reports, transcript
+from services.status.conversations import (
+    blocking,
+    bounces,
+    care_reports,
+    erasure,
+    sms_reports,
+    transcript,
+)
 from services.status.models import PROCESSED, ConversationRow
 from services.status.placement import (
     ROUTER,
@@ -43,6 +50,7 @@ from shared.events import (
     CrisisAcknowledged,
     InteractionReceived,
     NotificationDelivered,
+    NotificationKind,
     NotificationRequested,
     Priority,
     RoutingDecided,
@@ -76,6 +84,29 @@ async def _get_or_new(
     return conv
 
 
+async def _known_or_waiting(
+    session: AsyncSession, conversation_id: str, at: datetime, channel: str = "chat"
+) -> ConversationRow:
+    """The conversation, or a row kept off the desk until the patron's first message arrives.
+    A rebuild from the topics reads them in no common order, so a claim, a close, a reply or an
+    acknowledgement can come before the message it follows: dropped, they had left a rebuilt
+    queue with answered patrons waiting, closed conversations open and librarians unassigned
+    (an outside review). The first message makes it the patron's (`on_interaction`)."""
+    conv = await rows.get(session, ConversationRow, conversation_id)
+    if conv is None:
+        conv = rows.add(
+            session,
+            ConversationRow(
+                conversation_id=conversation_id,
+                channel=channel,
+                opened_at=at,
+                last_message_at=at,
+                automatic_only=True,
+            ),
+        )
+    return conv
+
+
 def _unassign(conv: ConversationRow, at: datetime) -> None:
     conv.assignee, conv.assignee_since = None, at
 
@@ -99,6 +130,8 @@ async def on_interaction(
     if conv.automatic_only:  # the first person to write: the conversation starts with them
         conv.automatic_only = False
         conv.opened_at = conv.last_message_at = data.received_at
+        if conv.converted_from is None:  # a row a staff action's event made first
+            conv.channel = data.channel.value
     else:
         conv.opened_at = min(conv.opened_at, data.received_at)
         conv.last_message_at = max(conv.last_message_at, data.received_at)
@@ -123,7 +156,13 @@ async def on_interaction(
     if conv.state == "closed" and data.received_at > (cut or data.received_at):
         conv.state, conv.closed_at, conv.closed_through = "open", None, None
         _unassign(conv, data.received_at)
-    if conv.assignee and await is_offline(session=session, staff_id=conv.assignee):
+    # written after the claim (a rebuild may read the claim before an earlier message)
+    replied_since = conv.assignee_since is None or data.received_at > conv.assignee_since
+    if (
+        conv.assignee
+        and replied_since
+        and await is_offline(session=session, staff_id=conv.assignee)
+    ):
         held_by = conv.assignee
         _unassign(conv, data.received_at)  # the patron replied, nobody is there: back to the queue
         again = ""
@@ -194,12 +233,15 @@ async def on_routing(session: AsyncSession, data: RoutingDecided, assigning: Ass
     conv = await _get_or_new(session, data.conversation_id, data.channel.value, data.decided_at)
     crisis = escalates(data)
     kept = keeps_place(data, crisis=conv.crisis, department=conv.department)
-    if not kept and _newer(conv, data.decided_at):
+    newer = _newer(conv, data.decided_at)
+    # a conversation with no department yet takes it from any decision: in a rebuild a claim
+    # (later than the decision) can be read first, and had left it in no department at all
+    if not kept and (newer or conv.department is None):
         # a ticket the router made because nobody there was Online reaches the desk too
         conv.unstaffed = data.fallback is not None and data.decided_by == ROUTER and not crisis
         if conv.department != data.department:
             conv.department = data.department
-            if not stays_with_patron(data):
+            if newer and not stays_with_patron(data):
                 _unassign(conv, data.decided_at)
     # an overnight ticket stays overnight, and a later message never lowers the priority
     conv.overnight = conv.overnight or data.overnight
@@ -243,9 +285,9 @@ def crisis_waits(conv: ConversationRow) -> bool:
 async def on_closed(session: AsyncSession, data: ConversationClosed, _assigning: Assigning) -> None:
     """A chat ended or a ticket was closed; an unacknowledged crisis stays open (the close is
     on its timeline)."""
-    conv = await rows.get(session, ConversationRow, data.conversation_id)
-    if conv is None:
-        return
+    conv = await _known_or_waiting(
+        session, data.conversation_id, data.closed_at, data.channel.value
+    )
     # a patron message applied since, that the close did not account for (on its way when a
     # librarian closed it), keeps it open
     unseen = (
@@ -282,8 +324,13 @@ async def on_notification(
     session: AsyncSession, data: NotificationRequested, _assigning: Assigning
 ) -> None:
     """A message refdesk will send: a queued transcript line."""
-    # the line is kept even if the conversation's first event has not arrived yet
+    # the line is kept even if the conversation's first event has not arrived yet; a staff
+    # reply read first (a rebuild) still answers the patron's earlier messages
     conv = await rows.get(session, ConversationRow, data.conversation_id)
+    if conv is None and data.kind is NotificationKind.STAFF_REPLY:
+        conv = await _known_or_waiting(
+            session, data.conversation_id, data.requested_at, data.channel.value
+        )
     await transcript.on_notification(session, conv, data)
 
 
@@ -315,9 +362,7 @@ async def on_claimed(
     session: AsyncSession, data: ConversationClaimed, _assigning: Assigning
 ) -> None:
     """A claim, unless a later transfer or claim already changed the assignee."""
-    conv = await rows.get(session, ConversationRow, data.conversation_id)
-    if conv is None:
-        return
+    conv = await _known_or_waiting(session, data.conversation_id, data.at)
     if _newer(conv, data.at):
         conv.assignee, conv.assignee_since = data.staff_id, data.at
     if conv.first_response_at is None:
@@ -342,9 +387,7 @@ async def on_acknowledged(
     session: AsyncSession, data: CrisisAcknowledged, _assigning: Assigning
 ) -> None:
     """A crisis acknowledged (its re-escalation stops)."""
-    conv = await rows.get(session, ConversationRow, data.conversation_id)
-    if conv is None:
-        return
+    conv = await _known_or_waiting(session, data.conversation_id, data.at)
     if conv.acknowledged_at is None:
         conv.acknowledged_at, conv.acknowledged_by = data.at, data.staff_id
     await transcript.on_acknowledged(session, conv, data)
@@ -353,27 +396,30 @@ async def on_acknowledged(
 async def on_care_report(
     session: AsyncSession, data: CareReportFiled, _assigning: Assigning
 ) -> None:
-    """The CARE Team's incident report filed: the earliest record stands, in whatever order a
-    replica or a rebuild reads them."""
-    conv = await rows.get(session, ConversationRow, data.conversation_id)
-    if conv is None:
-        return
-    if conv.care_report_at is None or data.at < conv.care_report_at:
-        conv.care_report_at, conv.care_report_by = data.at, data.staff_id
+    """A staff member's record of the CARE Team's incident report: kept once, whoever wrote it
+    first (the action or this consumer); the conversation shows the earliest standing."""
+    conv = await _known_or_waiting(session, data.conversation_id, data.at)
+    if await care_reports.record(session, data.conversation_id, data.staff_id, data.at):
         await transcript.on_care_report(session, conv, data)
+    await care_reports.settle(session, conv)
 
 
 async def on_care_report_withdrawn(
     session: AsyncSession, data: CareReportWithdrawn, _assigning: Assigning
 ) -> None:
-    """A CARE Team report's record taken back: cleared when it is still the record withdrawn
-    (a record made again since stands)."""
-    conv = await rows.get(session, ConversationRow, data.conversation_id)
-    if conv is None:
-        return
-    if conv.care_report_at is not None and conv.care_report_at == data.filed_at:
-        conv.care_report_at, conv.care_report_by = None, None
+    """A record of the CARE Team's report taken back: that record alone (a colleague's, or one
+    made again since, stands)."""
+    conv = await _known_or_waiting(session, data.conversation_id, data.at)
+    await care_reports.withdraw(
+        session,
+        data.conversation_id,
+        filed_by=data.filed_by,
+        filed_at=data.filed_at,
+        by=data.staff_id,
+        at=data.at,
+    )
     await transcript.on_care_report_withdrawn(session, conv, data)
+    await care_reports.settle(session, conv)
 
 
 async def on_contact_blocked(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     false,
     literal,
     or_,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -501,6 +502,29 @@ class BlockedContact(Base):
     blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     unblocked_by: Mapped[str | None] = mapped_column(String(64))
     unblocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CareReport(Base):
+    """A staff member's record of filing the CARE Team's incident report on a conversation's
+    patron, and its taking back (`care_reports.py`; ids and times, no student data)."""
+
+    __tablename__ = "care_reports"
+    __table_args__ = (
+        Index(
+            "ux_care_reports_standing",
+            "conversation_id",
+            "staff_id",
+            unique=True,
+            sqlite_where=text("withdrawn_at IS NULL"),
+            postgresql_where=text("withdrawn_at IS NULL"),
+        ),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class TranscriptAccess(Base):

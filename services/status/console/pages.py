@@ -187,11 +187,11 @@ async def conversation_context(
         "send_label": views.SEND_LABELS.get(channel, "Send"),
         "closed_at": views.desk_time(view.get("closed_at"), now),
         "acknowledged_by": names.get(view["acknowledged_by"] or "", view["acknowledged_by"]),
-        "care_report": _care_report(view.get("care_report"), names, now),
-        # who recorded the CARE Team report, or a supervisor, may take the record back
+        "care_report": _care_report(view.get("care_report"), names, now, actor.id),
+        # who recorded a CARE Team report, or a supervisor, may take a record back
         "can_withdraw_care_report": view.get("care_report") is not None
         and view["permitted"].get("care_report", False)
-        and (view["care_report"]["filed_by"] == actor.id or has_role(actor, "supervisor")),
+        and (_recorded_by(view["care_report"], actor.id) or has_role(actor, "supervisor")),
         "blocked": _blocked(view.get("blocked"), names, now),
         # a sender with a number or address, not blocked yet, whom the reader may block
         "can_block": view["permitted"].get("block", False)
@@ -215,14 +215,29 @@ def _blocked(
     }
 
 
+def _recorded_by(report: dict[str, Any], staff_id: str) -> bool:
+    """Whether the staff member has a record of the report standing."""
+    return any(r["filed_by"] == staff_id for r in report.get("records", ()))
+
+
 def _care_report(
-    report: dict[str, Any] | None, names: dict[str, str], now: datetime
-) -> dict[str, str] | None:
-    """Who recorded filing the CARE Team report and when, as the page says them."""
+    report: dict[str, Any] | None, names: dict[str, str], now: datetime, reader: str
+) -> dict[str, Any] | None:
+    """Who recorded filing the CARE Team report and when, as the page says them: the earliest,
+    then any colleague who recorded it too; `mine`, whether the reader has a record."""
     if report is None:
         return None
     by = report["filed_by"]
-    return {"by": names.get(by, by), "when": views.desk_time(report["filed_at"], now)}
+    others = [
+        f"{names.get(r['filed_by'], r['filed_by'])}, {views.desk_time(r['filed_at'], now)}"
+        for r in report.get("records", ())[1:]
+    ]
+    return {
+        "by": names.get(by, by),
+        "when": views.desk_time(report["filed_at"], now),
+        "others": others,
+        "mine": _recorded_by(report, reader),
+    }
 
 
 async def _opted_out(session: AsyncSession, view: dict[str, Any]) -> bool:

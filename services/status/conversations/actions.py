@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import presence, queue
 from services.status.auth import Actor, has_role
-from services.status.conversations import blocking, transcript
+from services.status.conversations import blocking, care_reports, transcript
 from services.status.conversations.macros import MacroBook, first_name
 from services.status.conversations.policy import DESK as DESK_DEPARTMENT
 from services.status.conversations.policy import Act, HeldByColleague, TakenFromDesk
@@ -486,27 +486,18 @@ async def care_report_filed(
     *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
 ) -> Outcome:
     """Record that the actor filed the CARE Team's incident report on this conversation's
-    patron (open or closed: the report is often filed after the chat ends). The first record
-    stands; a second says nothing new and publishes nothing. The record is written only where
-    the row has none, in one statement: two librarians pressing it at once on two replicas had
-    both been told they filed it, and two events published (an outside review)."""
+    patron (open or closed: the report is often filed after the chat ends). Each staff member
+    keeps a record of their own (`care_reports.py`); the conversation shows the earliest. A
+    second press by the same staff member, on any replica, answers with their record and
+    publishes nothing."""
     conv = await get(session=session, conversation_id=conversation_id)
     await check(Act.CARE_REPORT, actor, conv, session)
     events: list[tuple[str, BaseModel]] = []
-    first = await session.execute(
-        update(Conversation)
-        .where(
-            Conversation.conversation_id == conv.conversation_id,
-            Conversation.care_report_at.is_(None),
-        )
-        .values(care_report_at=now, care_report_by=actor.id)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(conv, ["care_report_at", "care_report_by"])
-    if getattr(first, "rowcount", 0) == 1:
+    if await care_reports.record(session, conv.conversation_id, actor.id, now):
         event = CareReportFiled(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
         await transcript.on_care_report(session, conv, event)
         events.append((DESK.name, event))
+    await care_reports.settle(session, conv)
     await session.flush()
     return Outcome(conv, events)
 
@@ -514,29 +505,25 @@ async def care_report_filed(
 async def care_report_withdrawn(
     *, session: AsyncSession, conversation_id: str, actor: Actor, now: datetime
 ) -> Outcome:
-    """Take back the record of a CARE Team incident report: pressed by mistake, or the report
-    was never sent. Only who recorded it, or a supervisor; the conversation then shows no
-    report filed, so nobody takes it as done. Cleared in one statement naming the record it
-    withdraws: a record made again meanwhile stands."""
+    """Take back a record of the CARE Team incident report: pressed by mistake, or the report
+    was never sent. The actor's own record; a supervisor without one takes back the record the
+    conversation shows (the earliest). A colleague's record still standing is shown then, so
+    nobody takes a report as filed that was not, nor as unfiled that was."""
     conv = await get(session=session, conversation_id=conversation_id)
     await check(Act.CARE_REPORT, actor, conv, session)
-    filed_at, filed_by = conv.care_report_at, conv.care_report_by
-    if filed_at is None or filed_by is None:
+    records = await care_reports.standing(session, conv.conversation_id)
+    if not records:
         raise Conflict("no CARE Team report is recorded on this conversation")
-    if filed_by != actor.id and not has_role(actor, "supervisor"):
+    own = [r for r in records if r.staff_id == actor.id]
+    if not own and not has_role(actor, "supervisor"):
         raise Forbidden("only who recorded the CARE Team report, or a supervisor, may take it back")
-    cleared = await session.execute(
-        update(Conversation)
-        .where(
-            Conversation.conversation_id == conv.conversation_id,
-            Conversation.care_report_at == filed_at,
-        )
-        .values(care_report_at=None, care_report_by=None)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(conv, ["care_report_at", "care_report_by"])
+    taken = (own or records)[0]
+    filed_at, filed_by = taken.filed_at, taken.staff_id
     events: list[tuple[str, BaseModel]] = []
-    if getattr(cleared, "rowcount", 0) == 1:
+    withdrawn = await care_reports.withdraw(
+        session, conv.conversation_id, filed_by=filed_by, filed_at=filed_at, by=actor.id, at=now
+    )
+    if withdrawn:
         event = CareReportWithdrawn(
             conversation_id=conv.conversation_id,
             staff_id=actor.id,
@@ -546,6 +533,7 @@ async def care_report_withdrawn(
         )
         await transcript.on_care_report_withdrawn(session, conv, event)
         events.append((DESK.name, event))
+    await care_reports.settle(session, conv)
     await session.flush()
     return Outcome(conv, events)
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.status import queue
-from services.status.conversations import access, actions, blocking, reading, search
+from services.status.conversations import access, actions, blocking, care_reports, reading, search
 from services.status.conversations.macros import fill
 from services.status.conversations.policy import Act, permitted
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
@@ -402,12 +402,13 @@ async def care_report(
 ) -> dict[str, Any]:
     """For a patron the librarian believes is in crisis (flagged or not, open or closed): the
     report itself is filed in the college's own system; refdesk records who filed it and when.
-    The first record stands; a second is answered with it."""
+    Each staff member keeps a record (`care_report.records`); the earliest is shown first. Your
+    second press is answered with your record."""
     outcome = await actions.care_report_filed(
         session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
     )
     row = await _done(res, session, outcome, actor)
-    return row | {"care_report": reading.care_report_view(outcome.conv)}
+    return row | {"care_report": await care_reports.view(session, outcome.conv)}
 
 
 @router.post(
@@ -418,13 +419,13 @@ async def care_report(
 async def care_report_withdraw(
     conversation_id: str, actor: ActorDep, res: ResourcesDep, session: SessionDep
 ) -> dict[str, Any]:
-    """Who recorded it, or a supervisor: the conversation shows no report filed again (409
-    when none is recorded)."""
+    """Your own record; a supervisor without one takes back the record shown (the earliest).
+    A colleague's record still standing is shown then (409 when none is recorded)."""
     outcome = await actions.care_report_withdrawn(
         session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
     )
     row = await _done(res, session, outcome, actor)
-    return row | {"care_report": reading.care_report_view(outcome.conv)}
+    return row | {"care_report": await care_reports.view(session, outcome.conv)}
 
 
 @router.post(

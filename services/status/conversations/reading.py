@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import queue
 from services.status.auth import Actor
-from services.status.conversations import blocking
+from services.status.conversations import blocking, care_reports
 from services.status.conversations.access import log_access
 from services.status.conversations.actions import check, get
 from services.status.conversations.policy import Act, permitted
@@ -132,13 +132,6 @@ async def earlier_conversations(
     return list(rows.all())
 
 
-def care_report_view(conv: Conversation) -> dict[str, str | None] | None:
-    """Who recorded filing the CARE Team's incident report, and when (None: nobody has)."""
-    if conv.care_report_at is None:
-        return None
-    return {"filed_at": conv.care_report_at.isoformat(), "filed_by": conv.care_report_by}
-
-
 async def conversation_view(
     *,
     session: AsyncSession,
@@ -167,7 +160,7 @@ async def conversation_view(
             },
             "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
             "acknowledged_by": conv.acknowledged_by,
-            "care_report": care_report_view(conv),
+            "care_report": await care_reports.view(session, conv),
             "blocked": blocking.view(await blocking.in_force(session, blocking.contacts_of(conv))),
             "action": conv.action,
             "risk_score": conv.risk_score,

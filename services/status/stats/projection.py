@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status import rows
+from services.status.conversations import care_reports
 from services.status.placement import ROUTER, answered_keyword, escalates, keeps_place
 from services.status.stats.desktime import buckets
 from services.status.stats.models import DeskStatRow, DeskStatTransfer
@@ -220,10 +221,10 @@ async def on_care_report(session: AsyncSession, data: CareReportFiled) -> None:
 
 
 async def on_care_report_withdrawn(session: AsyncSession, data: CareReportWithdrawn) -> None:
-    """The record of the CARE Team's report taken back: no report counted (a later record
-    counts it again)."""
+    """A record of the CARE Team's report taken back: counted while a colleague's record (or
+    one made again) stands."""
     row = await _row(session, data.conversation_id, data.at)
-    row.care_report = False
+    row.care_report = bool(await care_reports.standing(session, data.conversation_id))
 
 
 Observer = Callable[[AsyncSession, Any], Awaitable[None]]

@@ -679,16 +679,26 @@ async def test_filing_the_care_report_is_recorded_once_by_whoever_sees_the_conve
     assert hidden.status_code == 403  # writing center staff do not see a CARE Team crisis
     filed = await client.post("/conversations/cr-1/care-report", headers=bearer("mgarcia"))
     assert filed.status_code == 200, filed.text
-    assert filed.json()["care_report"] == {"filed_at": T0.isoformat(), "filed_by": "mgarcia"}
+    first = {"filed_at": T0.isoformat(), "filed_by": "mgarcia"}
+    assert filed.json()["care_report"] == first | {"records": [first]}
     assert filed.json()["acknowledged"] is False  # recording it acknowledges nothing
-    clock.advance(120)
-    again = await client.post("/conversations/cr-1/care-report", headers=bearer("lokafor"))
-    assert again.json()["care_report"]["filed_by"] == "mgarcia"  # the first record stands
+    clock.advance(60)
+    pressed_again = await client.post("/conversations/cr-1/care-report", headers=bearer("mgarcia"))
+    assert pressed_again.json()["care_report"] == first | {"records": [first]}
+    clock.advance(60)
+    colleague = await client.post("/conversations/cr-1/care-report", headers=bearer("lokafor"))
+    second = {"filed_at": (T0 + timedelta(minutes=2)).isoformat(), "filed_by": "lokafor"}
+    # the earliest record is shown; a colleague who filed it too keeps a record of their own
+    assert colleague.json()["care_report"] == first | {"records": [first, second]}
     events = [e for e in publisher.on(DESK.name) if isinstance(e, CareReportFiled)]
-    assert [(e.conversation_id, e.staff_id, e.at) for e in events] == [("cr-1", "mgarcia", T0)]
+    assert [(e.conversation_id, e.staff_id) for e in events] == [
+        ("cr-1", "mgarcia"),
+        ("cr-1", "lokafor"),
+    ]
     lines = (await client.get("/conversations/cr-1", headers=bearer("lokafor"))).json()
     texts = [m["text"] for m in lines["messages"] if m["direction"] == "event"]
     assert texts.count("CARE Team incident report filed by Maria Garcia") == 1
+    assert texts.count("CARE Team incident report filed by Linda Okafor") == 1
     # the event as another replica reads it from refdesk.desk: the same row, one line
     await arrive(sessions, "cr-2", channel=Channel.SMS)
     replayed = CareReportFiled(conversation_id="cr-2", staff_id="jnguyen", at=T0)
@@ -697,7 +707,8 @@ async def test_filing_the_care_report_is_recorded_once_by_whoever_sees_the_conve
             await apply(session, event_id=f"care-{n}", data=replayed, assigning=Assigning())
         await session.commit()
     other = (await client.get("/conversations/cr-2", headers=bearer("mgarcia"))).json()
-    assert other["care_report"] == {"filed_at": T0.isoformat(), "filed_by": "jnguyen"}
+    replica = {"filed_at": T0.isoformat(), "filed_by": "jnguyen"}
+    assert other["care_report"] == replica | {"records": [replica]}
     assert [m["text"] for m in other["messages"]].count(
         "CARE Team incident report filed by James Nguyen"
     ) == 1
@@ -791,28 +802,114 @@ async def test_a_closed_conversation_permits_only_what_a_closed_one_takes(
     assert refused.status_code == 409
 
 
-async def test_two_librarians_recording_the_care_report_at_once_make_one_record(
+async def consume_desk_events(
+    sessions: async_sessionmaker[AsyncSession], publisher: FakePublisher
+) -> None:
+    """Apply what the actions published to refdesk.desk, as the consumer does (each once)."""
+    async with sessions() as session:
+        for n, data in enumerate(publisher.on(DESK.name)):
+            await apply(session, event_id=f"desk-{n}", data=data, assigning=Assigning())
+        await session.commit()
+
+
+async def test_a_colleagues_care_report_record_stands_when_the_first_is_taken_back(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+) -> None:
+    """One record per conversation had lost a colleague's: while Maria's stood, James pressing
+    it kept nothing, and when Maria took hers back the conversation showed no report filed
+    although James had filed one (an outside review). Each keeps a record; taking one back
+    leaves the other shown, in the statistics too, and a replica applying the events agrees."""
+    await arrive(sessions, "cr-two", channel=Channel.CHAT, department="care-team", crisis=True)
+    assert (
+        await client.post("/conversations/cr-two/care-report", headers=bearer("mgarcia"))
+    ).is_success
+    clock.advance(60)
+    assert (
+        await client.post("/conversations/cr-two/care-report", headers=bearer("jnguyen"))
+    ).is_success
+    clock.advance(60)
+    back = await client.post(
+        "/conversations/cr-two/care-report/withdraw", headers=bearer("mgarcia")
+    )
+    assert back.status_code == 200, back.text
+    james = {"filed_at": (T0 + timedelta(minutes=1)).isoformat(), "filed_by": "jnguyen"}
+    assert back.json()["care_report"] == james | {"records": [james]}
+    [withdrawn] = [e for e in publisher.on(DESK.name) if isinstance(e, CareReportWithdrawn)]
+    assert (withdrawn.staff_id, withdrawn.filed_by, withdrawn.filed_at) == (
+        "mgarcia",
+        "mgarcia",
+        T0,
+    )
+    await consume_desk_events(sessions, publisher)
+    async with sessions() as session:
+        stat = await session.get(DeskStat, "cr-two")
+        assert stat is not None and stat.care_report is True
+    # Maria has no record left to take back; James takes his, and none is shown
+    again = await client.post(
+        "/conversations/cr-two/care-report/withdraw", headers=bearer("mgarcia")
+    )
+    assert again.status_code == 403
+    assert (
+        await client.post("/conversations/cr-two/care-report/withdraw", headers=bearer("jnguyen"))
+    ).is_success
+    view = (await client.get("/conversations/cr-two", headers=bearer("mgarcia"))).json()
+    assert view["care_report"] is None
+    await consume_desk_events(sessions, publisher)
+    async with sessions() as session:
+        stat = await session.get(DeskStat, "cr-two")
+        assert stat is not None and stat.care_report is False
+    # the same events applied by another replica to a conversation of its own, in order
+    await arrive(sessions, "cr-two-replica", channel=Channel.SMS)
+    filed = [
+        CareReportFiled(conversation_id="cr-two-replica", staff_id=who, at=at)
+        for who, at in (("mgarcia", T0), ("jnguyen", T0 + timedelta(minutes=1)))
+    ]
+    taken = CareReportWithdrawn(
+        conversation_id="cr-two-replica",
+        staff_id="mgarcia",
+        filed_by="mgarcia",
+        filed_at=T0,
+        at=T0 + timedelta(minutes=2),
+    )
+    async with sessions() as session:
+        for n, data in enumerate([*filed, taken, filed[0]]):  # the first filing replayed last
+            await apply(session, event_id=f"two-{n}", data=data, assigning=Assigning())
+        await session.commit()
+    replica = (await client.get("/conversations/cr-two-replica", headers=bearer("mgarcia"))).json()
+    assert replica["care_report"] == james | {"records": [james]}
+    lines = [m["text"] for m in replica["messages"] if m["kind"].startswith("care_report")]
+    assert lines == [
+        "CARE Team incident report filed by Maria Garcia",
+        "CARE Team incident report filed by James Nguyen",
+        "CARE Team report no longer marked as filed: taken back by Maria Garcia",
+    ]
+
+
+async def test_the_same_librarian_recording_the_care_report_twice_at_once_makes_one_record(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Pressed at the same moment on two replicas, both had been told they filed it and two
-    events went out (an outside review): the record is written only where the row has none.
-    Here one action reads the conversation, the other replica records it meanwhile, then the
-    first one writes."""
+    """Pressed twice at the same moment on two replicas (a double click through a balancer),
+    both had been told they filed it and two events went out: a staff member has one standing
+    record. Here one action reads the conversation, the other replica records it meanwhile,
+    then the first one writes."""
     await arrive(sessions, "cr-race", channel=Channel.CHAT, department="care-team", crisis=True)
-    mgarcia = Actor(id="mgarcia", role="staff", departments=("reference",))
+    jnguyen = Actor(id="jnguyen", role="staff", departments=("reference", "campus-ne"))
     async with sessions() as session:
         stale = await session.get(Conversation, "cr-race")  # read before the other replica wrote
         assert stale is not None and stale.care_report_at is None
         other = await client.post("/conversations/cr-race/care-report", headers=bearer("jnguyen"))
         assert other.json()["care_report"]["filed_by"] == "jnguyen"
         outcome = await actions.care_report_filed(
-            session=session, conversation_id="cr-race", actor=mgarcia, now=T0
+            session=session, conversation_id="cr-race", actor=jnguyen, now=T0 + timedelta(seconds=1)
         )
         await session.commit()
     assert outcome.events == [] and outcome.conv.care_report_by == "jnguyen"
     view = (await client.get("/conversations/cr-race", headers=bearer("mgarcia"))).json()
-    assert view["care_report"]["filed_by"] == "jnguyen"
+    assert [r["filed_by"] for r in view["care_report"]["records"]] == ["jnguyen"]
 
 
 async def test_search_by_words_contact_and_date(

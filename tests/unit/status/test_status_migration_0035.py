@@ -22,6 +22,7 @@ async def test_an_index_on_another_expression_is_built_again(db_url: str) -> Non
                     "USING gin (to_tsvector('simple', translate(coalesce(text, ''), 'é', 'e')))"
                 )
             )
+            await conn.execute(text("DROP TABLE care_reports"))  # 0036's, made again
             await conn.execute(text("UPDATE alembic_version_status SET version_num = '0034'"))
         await migrate(engine, "status")
         async with engine.connect() as conn:
@@ -30,7 +31,7 @@ async def test_an_index_on_another_expression_is_built_again(db_url: str) -> Non
             )
             version = await conn.scalar(text("SELECT version_num FROM alembic_version_status"))
         assert built is not None and "normalize(" in built.lower()
-        assert version == "0035"
+        assert version is not None and version >= "0035"  # and on to head
         await migrate(engine, "status")  # at head: nothing to do
     finally:
         await engine.dispose()

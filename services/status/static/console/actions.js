@@ -10,7 +10,7 @@
     release: "Given back to the queue: anyone who staffs its department may claim it.",
     acknowledge: "Crisis acknowledged. The other actions are open now.",
     "care-report": "Recorded: the CARE Team incident report is marked as filed.",
-    "care-report/withdraw": "Taken back: no CARE Team report is marked as filed. File it at the link above, then record it.",
+    "care-report/withdraw": "Taken back. If nobody else recorded it, no CARE Team report is marked as filed: file it at the link above, then record it.",
     unblock: "Unblocked: this patron's messages reach the desk again.",
   };
   const PENDING = {
