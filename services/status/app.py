@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import sessionmaker
 
-from services.status import admin_api, api, dashboard, queue_api, records_api
+from services.status import admin_api, api, dashboard, queue_api, records_api, search_index
 from services.status.console import blocked_page, live, pages, records_page, staff_page
 from services.status.consumers import GROUP, TOPICS, register
 from services.status.conversations import api as conversations_api
@@ -66,6 +67,7 @@ async def start_resources(settings: StatusSettings) -> Resources:
         broker=broker,
     )
     nudge_after_commit(sync, lambda: res.changes_committed())
+    res.extra[SEARCH_INDEX] = asyncio.create_task(_build_search_index(engine))
     register(broker, res)
     try:
         await ensure_topics_when_reachable(settings, wait_s=CONNECT_AT_START_S)
@@ -87,6 +89,19 @@ CONNECT_AT_START_S = 15.0
 """How long a start waits for the broker before serving without it (the other services wait
 START_WAIT_S and exit: they have nothing to do without it)."""
 CONNECTING = "broker_connecting"
+SEARCH_INDEX = "search_index"
+
+
+async def _build_search_index(engine: AsyncEngine) -> None:
+    """The transcript's text index, built concurrently beside the desk's work (`search_index`):
+    the replica serves meanwhile, its searches reading every line until it is there."""
+    try:
+        await search_index.ensure(engine)
+    except Exception as exc:  # searches still answer, slower; the next start tries again
+        log.warning(
+            "transcript search index not built; searches read every line",
+            extra={"error": type(exc).__name__},
+        )
 
 
 async def _connect_later(settings: StatusSettings, broker: KafkaBroker) -> None:
@@ -104,11 +119,12 @@ async def _connect_later(settings: StatusSettings, broker: KafkaBroker) -> None:
 
 async def stop_resources(res: Resources) -> None:
     """Stop the broker (finishing the message in hand) and close the database."""
-    connecting = res.extra.get(CONNECTING)
-    if isinstance(connecting, asyncio.Task) and not connecting.done():
-        connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connecting
+    for name in (CONNECTING, SEARCH_INDEX):
+        task = res.extra.get(name)
+        if isinstance(task, asyncio.Task) and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if res.broker is not None:
         await res.broker.stop()
     if res.engine is not None:

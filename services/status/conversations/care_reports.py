@@ -15,18 +15,21 @@ index over the records not taken back): pressing it again, on any replica, answe
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.status.models import AnyConversation, CareReport
 from shared.db import insert_ignoring_duplicates
 
+_TABLE = cast(Table, CareReport.__table__)
+
 
 async def record(session: AsyncSession, conversation_id: str, staff_id: str, at: datetime) -> bool:
     """Keep a staff member's record; False when it is there already or they have one
     standing (nothing written)."""
-    statement = insert_ignoring_duplicates(session, CareReport.__table__).values(
+    statement = insert_ignoring_duplicates(session, _TABLE).values(
         conversation_id=conversation_id, staff_id=staff_id, filed_at=at
     )
     result = await session.execute(statement)
@@ -58,7 +61,7 @@ async def withdraw(
     if getattr(result, "rowcount", 0) == 1:
         return True
     await session.execute(
-        insert_ignoring_duplicates(session, CareReport.__table__).values(
+        insert_ignoring_duplicates(session, _TABLE).values(
             conversation_id=conversation_id,
             staff_id=filed_by,
             filed_at=filed_at,

@@ -9,27 +9,22 @@ conversations waiting again for one off theirs."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Select, text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from status_fakes import T0
 
-import services.status as status
+from services.status import search_index
 from services.status.auth import Actor
-from services.status.conversations import folding
 from services.status.conversations.retention import (
     closed_expired,
     never_shown_expired,
     open_silent_expired,
 )
-from services.status.conversations.search import folded, matching
+from services.status.conversations.search import matching
 from services.status.conversations.sms_reports import lines_of
-from services.status.models import TranscriptEntry
 from services.status.queue import QueueFilter, listing_statement
 from services.status.sweep import (
     CARE_ALERTS_FLAGGED,
@@ -132,30 +127,13 @@ async def test_the_sweep_reads_unsent_care_alerts_and_flagged_crises_off_their_i
 async def test_a_search_reads_the_transcripts_text_index_on_postgresql(
     session: AsyncSession,
 ) -> None:
-    """The words are matched off `ix_transcript_fts` (migration 0034: the text without its
-    diacritics), which PostgreSQL uses only for the very expression it was built on."""
+    """The words are matched off `ix_transcript_fts` (the text without its diacritics, built
+    by `search_index`), which PostgreSQL uses only for the very expression it was built on."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         pytest.skip("SQLite searches its FTS5 table")
+    await session.commit()  # nothing open for the concurrent build to wait for
+    assert session.bind is not None
+    await search_index.ensure(session.bind)  # type: ignore[arg-type]
     flt = QueueFilter(state="all", matches=matching(dialect=dialect, text="jose garcia"))
     assert "ix_transcript_fts" in await plan(session, SUPERVISOR, flt)
-
-
-@pytest.mark.parametrize("name", ["0034_folded_search", "0035_folded_search_again"])
-def test_the_migration_folds_as_the_search_does(name: str) -> None:
-    """Migrations 0034 and 0035 write the folding constants into the index as `folding.py`
-    has them."""
-    path = Path(status.__file__).parent / "migrations" / "versions" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    assert (migration.MARKS, migration.STROKED, migration.UNSTROKED) == (
-        folding.MARKS,
-        folding.STROKED,
-        folding.UNSTROKED,
-    )
-    search_sql = str(folded(TranscriptEntry.text).compile(dialect=postgresql.dialect())).replace(
-        "transcript_entries.text", "text"
-    )
-    assert search_sql == migration.FOLDED

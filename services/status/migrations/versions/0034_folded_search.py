@@ -9,9 +9,10 @@ combining marks and with the few letters with a stroke given their base letter; 
 written here as `services/status/conversations/folding.py` builds it (a test holds the two
 equal: the planner uses the index only for the very expression).
 
-The new index is built beside the old one before the old is dropped: while it builds (about a
-second per 100,000 lines) the console reads on and new lines wait; the old one's exclusive lock
-is taken only at the end.
+The index is no longer built here: built inside the migration's transaction, then the old one
+dropped, it deadlocked with the desk's transcript writes under traffic. The status service
+builds it at start, concurrently (`services/status/search_index.py`); this revision stays so
+the chain of revisions is whole, and does nothing.
 
 Revision ID: 0034
 Revises: 0033
@@ -20,39 +21,15 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
-from alembic import op
-
 revision = "0034"
 down_revision = "0033"
 branch_labels = None
 depends_on = None
 
-MARKS = "[\\u0300-\\u036f]"
-STROKED = "ĐđØøŁłĦħŦŧı"
-UNSTROKED = "DdOoLlHhTti"
-FOLDED = (
-    "translate(regexp_replace(normalize(coalesce(text, ''), NFD), "
-    f"'{MARKS}', '', 'g'), '{STROKED}', '{UNSTROKED}')"
-)
-
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        return  # FTS5's tokenizer folds diacritics already
-    op.execute(
-        "CREATE INDEX ix_transcript_fts_folded ON transcript_entries "
-        f"USING gin (to_tsvector('simple', {FOLDED}))"
-    )
-    op.execute("DROP INDEX IF EXISTS ix_transcript_fts")
-    op.execute("ALTER INDEX ix_transcript_fts_folded RENAME TO ix_transcript_fts")
+    """Nothing: `search_index.ensure` builds the index when status starts."""
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        return
-    op.execute(
-        "CREATE INDEX ix_transcript_fts_plain ON transcript_entries "
-        "USING gin (to_tsvector('simple', coalesce(text, '')))"
-    )
-    op.execute("DROP INDEX IF EXISTS ix_transcript_fts")
-    op.execute("ALTER INDEX ix_transcript_fts_plain RENAME TO ix_transcript_fts")
+    """Nothing (an older status searches on the plain text, off no index, until restored)."""
