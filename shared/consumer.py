@@ -112,6 +112,7 @@ class Guard:
         dispatch: Callable[[list[Any]], Awaitable[None]],
         *,
         types: frozenset[str] | None = None,
+        also: Callable[[ConsumerRecord[Any, Any]], bool] | None = None,
         decoder: Callable[[bytes], Any] = decode,
         record_decoder: Callable[[ConsumerRecord[Any, Any]], Any] | None = None,
     ) -> None:
@@ -122,8 +123,9 @@ class Guard:
         dead-lettered when the redelivered batch succeeds.
 
         With `types`, a record whose `ce_type` header names another type is passed over
-        without being decoded (a consumer that wants a few types of a busy topic); records
-        without the header are decoded as usual. `decoder` turns a record's bytes into what
+        without being decoded (a consumer that wants a few types of a busy topic), unless
+        `also` says it is wanted too (by its key, say); records without the header are decoded
+        as usual. `decoder` turns a record's bytes into what
         dispatch receives (default: `decode`, an (event, data) pair), raising PoisonMessage;
         `record_decoder`, given instead, is handed the whole record (its topic, partition and
         offset too).
@@ -136,9 +138,10 @@ class Guard:
         poison: list[tuple[ConsumerRecord[Any, Any], str]] = []
         skipped = 0
         for record in records:
-            if types is not None and _stated_type(record) not in (None, *types):
-                skipped += 1
-                continue
+            if types is not None and stated_type(record) not in (None, *types):
+                if also is None or not also(record):
+                    skipped += 1
+                    continue
             try:
                 good.append(read(record))
                 held.append(record)
@@ -236,7 +239,7 @@ def _key(record: ConsumerRecord[Any, Any]) -> tuple[str, int, int]:
     return (str(record.topic), record.partition, record.offset)
 
 
-def _stated_type(record: ConsumerRecord[Any, Any]) -> str | None:
+def stated_type(record: ConsumerRecord[Any, Any]) -> str | None:
     """The record's `ce_type` header, if it has one that reads as text."""
     for key, value in record.headers or ():
         if key == "ce_type":

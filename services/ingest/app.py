@@ -7,7 +7,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from typing import Any
 
+from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -20,14 +22,16 @@ from services.ingest.service import SOURCE, Ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from shared.asyncapi import asyncapi_router, declare_published
-from shared.consumer import Decoded, Guard, batch_subscriber
+from shared.consumer import Decoded, Guard, batch_subscriber, stated_type
 from shared.db import create_engine, migrate, ping
 from shared.events import (
     TYPE_OF,
+    Channel,
     ContactBlocked,
     ContactUnblocked,
     ConversationClosed,
     ConversationErased,
+    InteractionReceived,
     NotificationRequested,
 )
 from shared.http import SecurityHeaders, install_problem_handlers, ops_router
@@ -43,6 +47,18 @@ log = logging.getLogger(__name__)
 TOPICS = (INTERACTIONS.name, NOTIFICATIONS.name, DESK.name)
 """What ingest consumes (closes, the emails refdesk sends patrons, erasures, blocks): its
 subscriber and the lag it exports read this one tuple, so neither can leave a topic out."""
+
+
+_TEXT_TYPE = TYPE_OF[InteractionReceived]
+_TEXT_KEY = b"sms-"
+
+
+def _a_text(record: ConsumerRecord[Any, Any]) -> bool:
+    """A patron's text, by its type and its conversation's key (ingest names every text thread
+    "sms-..."): decoded, where every other interaction is passed over undecoded, so a rewind
+    rebuilds the numbers' threads (`IngestStore.replay_sms`)."""
+    key = record.key if isinstance(record.key, bytes) else str(record.key or "").encode()
+    return key.startswith(_TEXT_KEY) and stated_type(record) == _TEXT_TYPE
 
 
 def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings) -> None:
@@ -64,6 +80,17 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
     )
 
     async def dispatch(items: Sequence[Decoded]) -> None:
+        # texts read back (a rewind after a restore): each number's thread, before the closes
+        await store.replay_sms(
+            [
+                (data.patron.contact, data.conversation_id, data.received_at)
+                for _event, data in items
+                if isinstance(data, InteractionReceived)
+                and data.channel is Channel.SMS
+                and data.patron.contact
+                and data.automatic is None
+            ]
+        )
         commands = [data for _event, data in items if isinstance(data, NotificationRequested)]
         sent = [entry for command in commands if (entry := sent_entry(command))]
         parties = [binding for command in commands if (binding := recipient_binding(command))]
@@ -103,7 +130,7 @@ def subscribe(broker: KafkaBroker, store: IngestStore, settings: IngestSettings)
         fetch_max_wait_ms=500,
     )
     async def on_interactions(msg: KafkaMessage) -> None:
-        await guard.batch(msg, dispatch, types=wanted)
+        await guard.batch(msg, dispatch, types=wanted, also=_a_text)
 
 
 class BodyLimits:

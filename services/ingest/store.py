@@ -49,7 +49,8 @@ to about REFDESK_DEDUPE_TTL_DAYS of provider ids)."""
 
 # Store operations carried by the batches: ("seen", namespace, key) and ("thread", contact) are
 # reads; ("remember", namespace, key, conversation_id, event_id), ("bind", namespace, key,
-# conversation_id), ("touch", contact, conversation_id, at), ("close", conversation_id),
+# conversation_id), ("touch", contact, conversation_id, at), ("replayed", contact,
+# conversation_id, at) (a touch only where nothing newer is there), ("close", conversation_id),
 # ("crisis", conversation_id) and ("forget", conversation_id) are writes.
 Op = tuple[Any, ...]
 Entry = tuple[str, str, str | None, str | None]
@@ -218,6 +219,15 @@ class IngestStore:
             ]
         )
 
+    async def replay_sms(self, texts: Sequence[tuple[str, str, datetime]]) -> None:
+        """Patron texts read back from refdesk.interactions, as (contact, conversation_id,
+        received_at): each number's thread is set to its latest text where the table has
+        nothing as new (a database restored from a backup, rewound to T, had lost every thread
+        begun after T, and a crisis patron's next text opened a new, ordinary conversation: an
+        outside review). A text the webhook already recorded changes nothing."""
+        if texts:
+            await self._writes.submit([("replayed", *text) for text in texts])
+
     async def close_conversation(self, conversation_id: str) -> None:
         """A closed SMS ticket: the number's next text starts a new conversation, unless the
         CARE Team was alerted about it (`mark_crisis`): a crisis's thread is not ended by any
@@ -348,9 +358,9 @@ close may have come first); an erasure forgets the number."""
 
 
 @functools.cache
-def _upserts(dialect: str) -> tuple[Any, Any, Any]:
+def _upserts(dialect: str) -> tuple[Any, Any, Any, Any]:
     """(remember a seen key unless a valid one exists, bind a key anew, set a number's latest
-    thread)."""
+    thread, set it only where the thread's latest text is older)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     key = insert(seen)
     replaced = {
@@ -365,23 +375,26 @@ def _upserts(dialect: str) -> tuple[Any, Any, Any]:
     )
     bind = key.on_conflict_do_update(index_elements=[seen.c.namespace, seen.c.key], set_=replaced)
     thread = insert(sms_threads)
-    touch = thread.on_conflict_do_update(
-        index_elements=[sms_threads.c.contact],
-        set_={
-            "conversation_id": thread.excluded.conversation_id,
-            "last_message_at": thread.excluded.last_message_at,
-            "closed": False,
-            # a new conversation of the number starts without the last one's crisis
-            "crisis": case(
-                (
-                    sms_threads.c.conversation_id == thread.excluded.conversation_id,
-                    sms_threads.c.crisis,
-                ),
-                else_=false(),
+    latest = {
+        "conversation_id": thread.excluded.conversation_id,
+        "last_message_at": thread.excluded.last_message_at,
+        "closed": False,
+        # a new conversation of the number starts without the last one's crisis
+        "crisis": case(
+            (
+                sms_threads.c.conversation_id == thread.excluded.conversation_id,
+                sms_threads.c.crisis,
             ),
-        },
+            else_=false(),
+        ),
+    }
+    touch = thread.on_conflict_do_update(index_elements=[sms_threads.c.contact], set_=latest)
+    replayed = thread.on_conflict_do_update(
+        index_elements=[sms_threads.c.contact],
+        set_=latest,
+        where=sms_threads.c.last_message_at < thread.excluded.last_message_at,
     )
-    return remember, bind, touch
+    return remember, bind, touch, replayed
 
 
 def _read(conn: Connection, ops: list[Op]) -> list[Any]:
@@ -417,7 +430,7 @@ def _claim(conn: Connection, namespace: str, key: str, event_id: str, *, ttl: ti
     a time), so exactly one claimant of a fresh key sees its own event id.
     """
     now = utcnow()
-    remember, _, _ = _upserts(conn.dialect.name)
+    remember, _, _, _ = _upserts(conn.dialect.name)
     conn.execute(
         remember,
         [
@@ -441,7 +454,7 @@ def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
     """One transaction: seen keys (the first valid one wins), bindings (their expiry moved on),
     then thread changes in order."""
     now = utcnow()
-    remember, bind, touch = _upserts(conn.dialect.name)
+    remember, bind, touch, replayed = _upserts(conn.dialect.name)
     rows: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"remember": {}, "bind": {}}
     for op in ops:
         if op[0] in rows:
@@ -466,14 +479,14 @@ def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
         if kind in _THREAD_WRITES:
             conn.execute(_THREAD_WRITES[kind], {"ids": sorted({op[1] for op in run})})
             continue
-        latest = {
-            op[1]: {
-                "contact": op[1],
-                "conversation_id": op[2],
-                "last_message_at": op[3],
-                "closed": False,
-                "crisis": False,
-            }
-            for op in run
-        }
-        conn.execute(touch, list(latest.values()))
+        latest: dict[str, dict[str, Any]] = {}
+        for op in run:  # a touch's latest is the last made; a replay's, the latest text
+            if kind == "touch" or op[1] not in latest or op[3] > latest[op[1]]["last_message_at"]:
+                latest[op[1]] = {
+                    "contact": op[1],
+                    "conversation_id": op[2],
+                    "last_message_at": op[3],
+                    "closed": False,
+                    "crisis": False,
+                }
+        conn.execute(touch if kind == "touch" else replayed, list(latest.values()))

@@ -572,3 +572,49 @@ async def test_a_block_made_at_the_desk_marks_the_senders_next_text_and_its_lift
     )
     blocked = {e["data"]["provider_message_id"]: e["data"]["blocked"] for e in events}
     assert [blocked[sid] for sid in sids] == [False, True, False]
+
+
+async def test_a_text_read_back_from_the_topic_rebuilds_the_numbers_thread(
+    settings: IngestSettings, kafka_bootstrap: str
+) -> None:
+    """A database restored from a backup and rewound to T had lost every text thread begun
+    after T: the patron's next text opened a new conversation (a crisis patron's too: an
+    outside review). The texts on refdesk.interactions set each number's thread again; a chat
+    message, whose key is no text thread's, is still passed over."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.events import Channel, InteractionReceived, Patron
+
+    sender = fresh_phone()
+    conversation = f"sms-{uuid.uuid4().hex[:18]}"
+    text = InteractionReceived(
+        interaction_id=f"in-{conversation}",
+        conversation_id=conversation,
+        channel=Channel.SMS,
+        provider="twilio",
+        provider_message_id=f"SM{uuid.uuid4().hex}",
+        patron=Patron(contact=sender),
+        text="im at the library 2nd floor",
+        received_at=datetime.now(UTC),
+    )
+    chat_patron = fresh_phone()
+    chat = text.model_copy(
+        update={
+            "interaction_id": "in-chat",
+            "conversation_id": "chat-1",
+            "channel": Channel.SMS,  # mislabelled on purpose: its key is not a text thread's
+            "patron": Patron(contact=chat_patron),
+        }
+    )
+    async with running(settings) as client:
+        store = client._transport.app.state.ingest.store  # type: ignore[attr-defined]
+        assert await store.open_sms_thread(sender, window=timedelta(hours=24)) is None
+        await publish_as(settings, "refdesk/ingest", TOPIC, chat, key="chat-1")
+        await publish_as(settings, "refdesk/ingest", TOPIC, text, key=conversation)
+
+        async def rebuilt() -> bool:
+            found = await store.open_sms_thread(sender, window=timedelta(hours=24))
+            return found == conversation
+
+        await eventually(rebuilt, "the number's thread set from the text read back")
+        assert await store.open_sms_thread(chat_patron, window=timedelta(hours=24)) is None

@@ -75,6 +75,35 @@ async def test_writes_in_one_batch_keep_the_order_they_were_made_in(store: Inges
     assert await store.open_sms_thread(phone, window=WINDOW) == "sms-3"
 
 
+async def test_texts_read_back_rebuild_the_threads_a_restore_lost(
+    store: IngestStore, engine
+) -> None:
+    """A database restored from a backup and rewound to T: the texts after T, read back from
+    refdesk.interactions, set each number's thread to its latest (a crisis patron's next text
+    had opened a new, ordinary conversation: an outside review), in whatever order they come;
+    a text the webhook recorded already, or an older one, changes nothing, and a close read
+    after its text still ends the thread."""
+    now = utcnow()
+    earlier = now - timedelta(minutes=30)
+    await store.replay_sms(
+        [
+            ("+18175550031", "sms-new", now - timedelta(minutes=2)),
+            ("+18175550031", "sms-old", earlier),  # an older text of the number, read later
+            ("+18175550032", "sms-closed", now - timedelta(minutes=3)),
+        ]
+    )
+    await store.close_conversation("sms-closed")
+    assert await store.open_sms_thread("+18175550031", window=WINDOW) == "sms-new"
+    assert await store.open_sms_thread("+18175550032", window=WINDOW) is None
+    await store.replay_sms([("+18175550031", "sms-old", earlier)])  # another batch, older
+    assert await store.open_sms_thread("+18175550031", window=WINDOW) == "sms-new"
+    # live: the webhook records the text after the broker's ack, then the consumer reads it
+    await store.record_sms("+18175550033", "sms-live", "SM30", "e30")
+    await store.close_conversation("sms-live")
+    await store.replay_sms([("+18175550033", "sms-live", now)])
+    assert await store.open_sms_thread("+18175550033", window=WINDOW) is None
+
+
 async def test_no_close_ends_a_crisis_thread(store: IngestStore, engine) -> None:
     """A text thread the CARE Team was alerted about is not ended by a close, the desk's or the
     chat platform's: the patron's next text within the reply window joins the crisis (an
