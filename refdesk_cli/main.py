@@ -528,6 +528,39 @@ def redrive(
     _console().print(table)
 
 
+@app.command("settle-ledger")
+def settle_ledger(
+    since: Annotated[
+        str, typer.Option(help="the notifier's backup time T, with its zone: 2026-12-06T14:00:00Z")
+    ],
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="the restored notifier database, e.g. postgresql+asyncpg://...@db/refdesk_notifier"
+        ),
+    ],
+    kafka: Kafka = "127.0.0.1:9092",
+    execute: Annotated[
+        bool, typer.Option("--execute", help="write the outcomes (default: a dry run)")
+    ] = False,
+) -> None:
+    """After restoring the notifier's database from a backup taken at T, and before rewinding
+    its group: write into the send ledger what the broker says was sent or failed after T, so
+    the replay sends none of it again. Shows the counts; writes only with --execute."""
+    from refdesk_cli.settle import settle_ledger as _settle
+
+    when = _zoned(since)
+    settled = asyncio.run(_settle(kafka, database_url, when, execute=execute))
+    table = Table(
+        "outcomes after T",
+        "ledger rows written",
+        "outcomes without their command",
+        title="send ledger settled" + ("" if execute else " (dry run: nothing written)"),
+    )
+    table.add_row(str(settled.outcomes), str(settled.written), str(settled.without_command))
+    _console().print(table)
+
+
 @app.command()
 def rewind(
     group: Annotated[str, typer.Option(help="the consumer group, e.g. refdesk-status")],
