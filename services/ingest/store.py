@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.errors import StoreUnavailable
 from services.ingest.metrics import SEEN_KEYS_PURGED, SMS_THREADS_PURGED
-from services.ingest.tables import blocklist, seen, sms_threads
+from services.ingest.tables import blocklist, seen, sms_threads, thread_marks
 from shared.batching import Batcher
 from shared.clock import utcnow
 from shared.contacts import untagged
@@ -266,6 +266,8 @@ class IngestStore:
 
         def purge(conn: Connection) -> tuple[int, int]:
             keys = conn.execute(delete(seen).where(seen.c.expires_at <= now)).rowcount or 0
+            # marks outlive no replay: a rewind reaches back as far as the seen keys do
+            conn.execute(delete(thread_marks).where(thread_marks.c.marked_at <= now - self.ttl))
             threads = 0
             if retention is not None:
                 old = sms_threads.c.last_message_at < now - retention
@@ -355,6 +357,31 @@ _THREAD_WRITES = {
 }
 """A close ends a thread the CARE Team was not alerted about; an alert keeps its thread open (a
 close may have come first); an erasure forgets the number."""
+
+_MARKS = {"crisis": "crisis", "forget": "forgotten"}
+"""The thread writes kept by conversation (`thread_marks`), and the mark each sets."""
+_MARKED = _OF_IDS & sms_threads.c.conversation_id.in_(
+    select(thread_marks.c.conversation_id).where(thread_marks.c.crisis)
+)
+_MARKED_CRISIS = update(sms_threads).where(_MARKED).values(crisis=True, closed=False)
+_MARKED_FORGOTTEN = delete(sms_threads).where(
+    _OF_IDS,
+    sms_threads.c.conversation_id.in_(
+        select(thread_marks.c.conversation_id).where(thread_marks.c.forgotten)
+    ),
+)
+
+
+@functools.cache
+def _mark(dialect: str, kind: str) -> Any:
+    """Keep a conversation's mark (the row's other mark stays as it is)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(thread_marks)
+    column = _MARKS[kind]
+    return statement.on_conflict_do_update(
+        index_elements=[thread_marks.c.conversation_id],
+        set_={column: True, "marked_at": statement.excluded.marked_at},
+    )
 
 
 @functools.cache
@@ -477,7 +504,13 @@ def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
     ):
         run = list(group)
         if kind in _THREAD_WRITES:
-            conn.execute(_THREAD_WRITES[kind], {"ids": sorted({op[1] for op in run})})
+            ids = sorted({op[1] for op in run})
+            conn.execute(_THREAD_WRITES[kind], {"ids": ids})
+            if kind in _MARKS:  # kept for a text of the conversation read back after it
+                conn.execute(
+                    _mark(conn.dialect.name, kind),
+                    [{"conversation_id": i, _MARKS[kind]: True, "marked_at": now} for i in ids],
+                )
             continue
         latest: dict[str, dict[str, Any]] = {}
         for op in run:  # a touch's latest is the last made; a replay's, the latest text
@@ -490,3 +523,7 @@ def _write(conn: Connection, ops: list[Op], *, ttl: timedelta) -> None:
                     "crisis": False,
                 }
         conn.execute(touch if kind == "touch" else replayed, list(latest.values()))
+        if kind == "replayed":  # what was said of these conversations before their texts
+            ids = sorted({row["conversation_id"] for row in latest.values()})
+            conn.execute(_MARKED_CRISIS, {"ids": ids})
+            conn.execute(_MARKED_FORGOTTEN, {"ids": ids})

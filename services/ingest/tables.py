@@ -30,6 +30,17 @@ sms_threads = Table(
     Column("crisis", Boolean, nullable=False, default=False, server_default=false()),
 )
 
+thread_marks = Table(
+    "sms_thread_marks",
+    metadata,
+    # a CARE Team alert or an erasure of a conversation, applied to its thread when a text of it
+    # is read back after the mark (a rewind reads the topics in no common order)
+    Column("conversation_id", String(128), primary_key=True),
+    Column("crisis", Boolean, nullable=False, default=False, server_default=false()),
+    Column("forgotten", Boolean, nullable=False, default=False, server_default=false()),
+    Column("marked_at", UTCDateTime, nullable=False, index=True),
+)
+
 blocklist = Table(
     "blocked_contacts",
     metadata,

@@ -97,6 +97,24 @@ async def test_texts_read_back_rebuild_the_threads_a_restore_lost(
     assert await store.open_sms_thread("+18175550032", window=WINDOW) is None
     await store.replay_sms([("+18175550031", "sms-old", earlier)])  # another batch, older
     assert await store.open_sms_thread("+18175550031", window=WINDOW) == "sms-new"
+    # the CARE Team's alert and an erasure read before their texts (other topics, other
+    # batches): applied when the texts come, so the crisis thread outlives its close and the
+    # erased number stays forgotten
+    await store.mark_crisis(["sms-crisis"])
+    await store.forget_conversations(["sms-erased"])
+    await store.replay_sms(
+        [
+            ("+18175550034", "sms-crisis", now - timedelta(minutes=4)),
+            ("+18175550035", "sms-erased", now - timedelta(minutes=4)),
+        ]
+    )
+    await store.close_conversation("sms-crisis")
+    assert await store.open_sms_thread("+18175550034", window=WINDOW) == "sms-crisis"
+    async with engine.connect() as conn:
+        erased = await conn.execute(
+            select(sms_threads.c.contact).where(sms_threads.c.contact == "+18175550035")
+        )
+        assert erased.first() is None
     # live: the webhook records the text after the broker's ack, then the consumer reads it
     await store.record_sms("+18175550033", "sms-live", "SM30", "e30")
     await store.close_conversation("sms-live")
