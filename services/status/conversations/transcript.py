@@ -882,7 +882,9 @@ async def on_care_report_withdrawn(
         author=data.staff_id,
         kind="care_report_withdrawn",
         # ends with " by <id>": the page names the staff member (`reading.event_text`)
-        text=f"CARE Team report no longer marked as filed: taken back by {data.staff_id}",
+        # whose record it was is in the aside; the line says only that a record went (it had
+        # said none was filed while a colleague's still stood: an outside review)
+        text=f"A CARE Team report record taken back by {data.staff_id}",
     )
 
 

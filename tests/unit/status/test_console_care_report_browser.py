@@ -64,7 +64,7 @@ async def test_the_librarian_records_filing_the_care_report(
         await expect(aside.locator(".care-report-filed")).to_have_count(0)
         await expect(aside.locator('[data-action="care-report"]')).to_be_visible()
         await expect(page.locator("#transcript")).to_contain_text(
-            "CARE Team report no longer marked as filed: taken back by Maria Garcia"
+            "A CARE Team report record taken back by Maria Garcia"
         )
         await aside.scroll_into_view_if_needed()
         await shoot(page, tmp_path, "crisis-care-report-taken-back")

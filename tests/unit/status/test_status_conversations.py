@@ -747,7 +747,7 @@ async def test_a_care_report_recorded_by_mistake_is_taken_back_by_who_recorded_i
     view = (await client.get("/conversations/cr-undo", headers=bearer("lokafor"))).json()
     assert view["care_report"] is None and view["permitted"]["care_report"] is True
     texts = [m["text"] for m in view["messages"] if m["direction"] == "event"]
-    assert "CARE Team report no longer marked as filed: taken back by Maria Garcia" in texts
+    assert "A CARE Team report record taken back by Maria Garcia" in texts
     [withdrawn] = [e for e in publisher.on(DESK.name) if isinstance(e, CareReportWithdrawn)]
     assert (withdrawn.staff_id, withdrawn.filed_by) == ("mgarcia", "mgarcia")
     assert withdrawn.filed_at == T0
@@ -884,7 +884,7 @@ async def test_a_colleagues_care_report_record_stands_when_the_first_is_taken_ba
     assert lines == [
         "CARE Team incident report filed by Maria Garcia",
         "CARE Team incident report filed by James Nguyen",
-        "CARE Team report no longer marked as filed: taken back by Maria Garcia",
+        "A CARE Team report record taken back by Maria Garcia",
     ]
 
 
