@@ -492,6 +492,7 @@ async def care_report_filed(
     publishes nothing."""
     conv = await get(session=session, conversation_id=conversation_id)
     await check(Act.CARE_REPORT, actor, conv, session)
+    await care_reports.lock(session, conv.conversation_id)
     events: list[tuple[str, BaseModel]] = []
     if await care_reports.record(session, conv.conversation_id, actor.id, now):
         event = CareReportFiled(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
@@ -511,6 +512,7 @@ async def care_report_withdrawn(
     nobody takes a report as filed that was not, nor as unfiled that was."""
     conv = await get(session=session, conversation_id=conversation_id)
     await check(Act.CARE_REPORT, actor, conv, session)
+    await care_reports.lock(session, conv.conversation_id)
     records = await care_reports.standing(session, conv.conversation_id)
     if not records:
         raise Conflict("no CARE Team report is recorded on this conversation")

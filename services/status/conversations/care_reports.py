@@ -20,10 +20,22 @@ from typing import cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.status.models import AnyConversation, CareReport
+from services.status.models import AnyConversation, CareReport, Conversation
 from shared.db import insert_ignoring_duplicates
 
 _TABLE = cast(Table, CareReport.__table__)
+
+
+async def lock(session: AsyncSession, conversation_id: str) -> None:
+    """Hold the conversation's row for the rest of the transaction (PostgreSQL): a filing and
+    a withdrawal on two replicas at once each set the record shown from their own snapshot, and
+    the later commit left "no report filed" over a colleague's standing record until the
+    consumer settled it again (an outside review). SQLite has one writer at a time already."""
+    await session.execute(
+        select(Conversation.conversation_id)
+        .where(Conversation.conversation_id == conversation_id)
+        .with_for_update()
+    )
 
 
 async def record(session: AsyncSession, conversation_id: str, staff_id: str, at: datetime) -> bool:

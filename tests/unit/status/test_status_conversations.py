@@ -1819,3 +1819,40 @@ async def test_a_refused_attempt_is_counted_and_logged_without_patron_data(
     [record] = [r for r in caplog.records if r.getMessage() == "staff action refused"]
     assert (record.staff_id, record.act, record.conversation_id) == ("rpatel", "view", "r-1")
     assert "+1817" not in caplog.text
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_filing_and_a_withdrawal_at_once_leave_the_standing_record_shown(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two replicas at once: Maria files while James takes his back. Each had set the record
+    shown from its own snapshot, and the later commit left "no report filed" over Maria's
+    record (an outside review). The second waits for the first's row."""
+    await arrive(sessions, "cr-both", channel=Channel.CHAT, department="care-team", crisis=True)
+    mgarcia = Actor(id="mgarcia", role="staff", departments=("reference",))
+    jnguyen = Actor(id="jnguyen", role="staff", departments=("reference", "campus-ne"))
+    async with sessions() as session:
+        await actions.care_report_filed(
+            session=session, conversation_id="cr-both", actor=jnguyen, now=T0
+        )
+        await session.commit()
+    async with sessions() as filing, sessions() as taking_back:
+        await actions.care_report_filed(
+            session=filing, conversation_id="cr-both", actor=mgarcia, now=T0 + timedelta(minutes=1)
+        )
+        withdrawal = asyncio.create_task(
+            actions.care_report_withdrawn(
+                session=taking_back,
+                conversation_id="cr-both",
+                actor=jnguyen,
+                now=T0 + timedelta(minutes=1),
+            )
+        )
+        await asyncio.sleep(0.5)  # the withdrawal has reached the row Maria's filing holds
+        assert not withdrawal.done()
+        await filing.commit()
+        await withdrawal
+        await taking_back.commit()
+    async with sessions() as session:
+        conv = await session.get(Conversation, "cr-both")
+        assert conv is not None and conv.care_report_by == "mgarcia"
