@@ -10,31 +10,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
 from services.notifier.settle import Settled, settle
 from shared.consumer import PoisonMessage, decode
 from shared.db import create_engine
 from shared.events import NotificationDelivered, NotificationRequested
+from shared.kafka import topic_partitions
 from shared.topics import DELIVERIES, NOTIFICATIONS
 
 
 async def _read_since(bootstrap: str, topics: list[str], since: datetime) -> list[object]:
     """Every event on the topics from `since` to their ends (records that do not decode are
     passed over: they were dead-lettered when they were consumed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    partitions = [
-        TopicPartition(t["topic"], p["partition"])
-        for t in described
-        if t["error_code"] == 0
-        for p in sorted(t["partitions"], key=lambda p: p["partition"])
-    ]
+    partitions = await topic_partitions(bootstrap, topics)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )

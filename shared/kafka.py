@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
@@ -105,6 +105,23 @@ async def undecoded(msg: StreamMessage[Any]) -> StreamMessage[Any]:
     record (FastStream's own decoder would parse bodies by their content-type header, and one
     record whose header promises JSON it does not hold would fail outside the Guard)."""
     return msg
+
+
+async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of the topics, in order, as the broker describes them (none for a topic
+    it does not have)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t.get("error_code", 0) == 0
+        for p in sorted(t["partitions"], key=lambda p: p["partition"])
+    ]
 
 
 DLQ_RETENTION_DAYS = 30

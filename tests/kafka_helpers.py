@@ -13,6 +13,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import topic_partitions
+
 Event = dict[str, Any]
 
 
@@ -63,18 +65,7 @@ async def settle(
 
 async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
     """Every partition of the topics, as the broker describes them (none for a missing topic)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return [
-        TopicPartition(t["topic"], p["partition"])
-        for t in described
-        if t.get("error_code", 0) == 0
-        for p in t["partitions"]
-    ]
+    return await topic_partitions(bootstrap, topics)
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[Event]:

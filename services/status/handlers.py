@@ -71,14 +71,25 @@ class Assigning:
 
 
 async def _get_or_new(
-    session: AsyncSession, conversation_id: str, channel: str, at: datetime
+    session: AsyncSession,
+    conversation_id: str,
+    channel: str,
+    at: datetime,
+    *,
+    off_the_desk: bool = False,
 ) -> ConversationRow:
+    """The conversation, or a new row for it (`off_the_desk`: kept off the desk until the
+    patron's first message arrives, `_known_or_waiting`)."""
     conv = await rows.get(session, ConversationRow, conversation_id)
     if conv is None:
         conv = rows.add(
             session,
             ConversationRow(
-                conversation_id=conversation_id, channel=channel, opened_at=at, last_message_at=at
+                conversation_id=conversation_id,
+                channel=channel,
+                opened_at=at,
+                last_message_at=at,
+                automatic_only=off_the_desk,
             ),
         )
     return conv
@@ -92,19 +103,7 @@ async def _known_or_waiting(
     acknowledgement can come before the message it follows: dropped, they had left a rebuilt
     queue with answered patrons waiting, closed conversations open and librarians unassigned
     (an outside review). The first message makes it the patron's (`on_interaction`)."""
-    conv = await rows.get(session, ConversationRow, conversation_id)
-    if conv is None:
-        conv = rows.add(
-            session,
-            ConversationRow(
-                conversation_id=conversation_id,
-                channel=channel,
-                opened_at=at,
-                last_message_at=at,
-                automatic_only=True,
-            ),
-        )
-    return conv
+    return await _get_or_new(session, conversation_id, channel, at, off_the_desk=True)
 
 
 def _unassign(conv: ConversationRow, at: datetime) -> None:

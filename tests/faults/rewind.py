@@ -14,18 +14,13 @@ import argparse
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.kafka import topic_partitions
 
 
 async def rewind(bootstrap: str, group: str, topics: list[str]) -> dict[TopicPartition, int]:
     """Commit each partition's earliest retained offset for `group`; returns what was committed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    parts = await topic_partitions(bootstrap, topics)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
