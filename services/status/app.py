@@ -40,7 +40,11 @@ SERVICE = "status"
 
 async def start_resources(settings: StatusSettings) -> Resources:
     """Migrate, seed, create topics, start the broker with its subscribers."""
-    engine = create_engine(settings.db_url(SERVICE))
+    url = settings.db_url(SERVICE)
+    # on PostgreSQL, as many connections kept as the console's live streams, the consumer and
+    # the sweeps use at once: with SQLAlchemy's 5, a new TLS connection was opened and closed
+    # every few seconds under a desk's load (an outside review saw 11 a minute)
+    engine = create_engine(url, **({} if url.startswith("sqlite") else {"pool_size": DB_POOL}))
     await migrate(engine, SERVICE)
     sync = sessionmaker()
     sessions = session_factory(engine, sync=sync)
@@ -85,6 +89,8 @@ async def start_resources(settings: StatusSettings) -> Resources:
     return res
 
 
+DB_POOL = 12
+"""PostgreSQL connections a status replica keeps open (and up to 10 more at a peak)."""
 CONNECT_AT_START_S = 15.0
 """How long a start waits for the broker before serving without it (the other services wait
 START_WAIT_S and exit: they have nothing to do without it)."""

@@ -26,6 +26,7 @@ from services.status.sweep import (
     sweep_heartbeats,
 )
 from services.status.token_use import token_use_of
+from shared import memory
 from shared.db import checkpoint, processed_cutoff, purge_processed
 from shared.logs import REPEATING
 from shared.topics import NOTIFICATIONS, retention_days_of
@@ -150,6 +151,20 @@ async def _presence_history(res: Resources, now: datetime) -> None:
     res.extra[HISTORY_PURGED] = now
 
 
+HEAP_TRIMMED = "heap_trimmed_at"
+HEAP_TRIM_EVERY = timedelta(minutes=5)
+
+
+async def _heap(res: Resources, now: datetime) -> None:
+    """Every HEAP_TRIM_EVERY, give the C heap's free pages back to the system
+    (`shared.memory`: a replica's resident memory had grown with every patron message)."""
+    last = res.extra.get(HEAP_TRIMMED)
+    if isinstance(last, datetime) and now - last < HEAP_TRIM_EVERY:
+        return
+    memory.trim()
+    res.extra[HEAP_TRIMMED] = now
+
+
 async def _housekeeping(res: Resources, now: datetime) -> None:
     async with res.sessions() as session:
         await token_use_of(res.extra).flush(session)
@@ -168,6 +183,7 @@ SWEEPS: tuple[Callable[[Resources, datetime], Awaitable[None]], ...] = (
     _presence_history,
     sweep_leavers,
     _housekeeping,
+    _heap,
 )
 
 

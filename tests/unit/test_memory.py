@@ -1,0 +1,27 @@
+"""`shared.memory.trim` gives the C heap's free pages back where the C library is glibc (a
+status replica's resident memory had grown with every patron message), and does nothing
+elsewhere."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+
+from shared import memory
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_freed_heap_blocks_go_back_to_the_system() -> None:
+    assert memory._malloc_trim() is not None
+    # blocks under glibc's mmap threshold live in the heap; freed, they stay there until trimmed
+    held = [bytearray(100_000) for _ in range(400)]
+    keep = held[-1]
+    del held
+    assert memory.trim() is True
+    assert len(keep) == 100_000
+
+
+def test_without_glibc_nothing_is_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    assert memory.trim() is False
