@@ -161,7 +161,9 @@ async def _heap(res: Resources, now: datetime) -> None:
     last = res.extra.get(HEAP_TRIMMED)
     if isinstance(last, datetime) and now - last < HEAP_TRIM_EVERY:
         return
-    memory.trim()
+    # off the event loop: walking the heap's arenas took tens of milliseconds (ctypes lets the
+    # other threads run while it does)
+    await asyncio.to_thread(memory.trim)
     res.extra[HEAP_TRIMMED] = now
 
 

@@ -27,7 +27,7 @@ from services.status.conversations.policy import Act, HeldByColleague, TakenFrom
 from services.status.conversations.policy import check as check_policy
 from services.status.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.status.metrics import REFUSED, observe_first_response
-from services.status.models import Conversation, Staff, TranscriptEntry
+from services.status.models import CareReport, Conversation, Staff, TranscriptEntry
 from services.status.staff import EMAIL_PATTERN, staff_names
 from services.status.topics import NOT_A_QUESTION
 from shared.events import (
@@ -66,6 +66,8 @@ class Outcome:
 
     conv: Conversation
     events: list[tuple[str, BaseModel]] = field(default_factory=list)
+    # the CARE Team report records standing after a care report action (its answer shows them)
+    care_records: list[CareReport] = field(default_factory=list)
 
 
 async def get(*, session: AsyncSession, conversation_id: str) -> Conversation:
@@ -498,9 +500,9 @@ async def care_report_filed(
         event = CareReportFiled(conversation_id=conv.conversation_id, staff_id=actor.id, at=now)
         await transcript.on_care_report(session, conv, event)
         events.append((DESK.name, event))
-    await care_reports.settle(session, conv)
+    standing = await care_reports.settle(session, conv)
     await session.flush()
-    return Outcome(conv, events)
+    return Outcome(conv, events, standing)
 
 
 async def care_report_withdrawn(
@@ -535,9 +537,9 @@ async def care_report_withdrawn(
         )
         await transcript.on_care_report_withdrawn(session, conv, event)
         events.append((DESK.name, event))
-    await care_reports.settle(session, conv)
+    standing = await care_reports.settle(session, conv)
     await session.flush()
-    return Outcome(conv, events)
+    return Outcome(conv, events, standing)
 
 
 def _deliverable_address(email: str) -> str:

@@ -408,7 +408,7 @@ async def care_report(
         session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
     )
     row = await _done(res, session, outcome, actor)
-    return row | {"care_report": await care_reports.view(session, outcome.conv)}
+    return row | {"care_report": care_reports.describe(outcome.conv, outcome.care_records)}
 
 
 @router.post(
@@ -425,7 +425,7 @@ async def care_report_withdraw(
         session=session, conversation_id=conversation_id, actor=actor, now=res.clock()
     )
     row = await _done(res, session, outcome, actor)
-    return row | {"care_report": await care_reports.view(session, outcome.conv)}
+    return row | {"care_report": care_reports.describe(outcome.conv, outcome.care_records)}
 
 
 @router.post(

@@ -105,14 +105,20 @@ async def settle(session: AsyncSession, conv: AnyConversation) -> list[CareRepor
     return records
 
 
-async def view(session: AsyncSession, conv: AnyConversation) -> dict[str, object] | None:
+def describe(conv: AnyConversation, records: list[CareReport]) -> dict[str, object] | None:
     """Who recorded filing the report and when, the earliest first (None: nobody has);
-    `records` lists every standing record."""
+    `records` lists every standing record (as `standing` or `settle` returned them)."""
     if conv.care_report_at is None:
         return None
-    records = await standing(session, conv.conversation_id)
     return {
         "filed_at": conv.care_report_at.isoformat(),
         "filed_by": conv.care_report_by,
         "records": [{"filed_by": r.staff_id, "filed_at": r.filed_at.isoformat()} for r in records],
     }
+
+
+async def view(session: AsyncSession, conv: AnyConversation) -> dict[str, object] | None:
+    """`describe` with the standing records read (one query, none when nobody has filed)."""
+    if conv.care_report_at is None:
+        return None
+    return describe(conv, await standing(session, conv.conversation_id))

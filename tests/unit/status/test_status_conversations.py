@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import T0, Clock, FakePublisher, arrive, bearer
 
@@ -1836,10 +1836,11 @@ async def test_a_filing_and_a_withdrawal_at_once_leave_the_standing_record_shown
             session=session, conversation_id="cr-both", actor=jnguyen, now=T0
         )
         await session.commit()
-    async with sessions() as filing, sessions() as taking_back:
+    async with sessions() as filing, sessions() as taking_back, sessions() as watch:
         await actions.care_report_filed(
             session=filing, conversation_id="cr-both", actor=mgarcia, now=T0 + timedelta(minutes=1)
         )
+        backend = await taking_back.scalar(text("SELECT pg_backend_pid()"))
         withdrawal = asyncio.create_task(
             actions.care_report_withdrawn(
                 session=taking_back,
@@ -1848,7 +1849,14 @@ async def test_a_filing_and_a_withdrawal_at_once_leave_the_standing_record_shown
                 now=T0 + timedelta(minutes=1),
             )
         )
-        await asyncio.sleep(0.5)  # the withdrawal has reached the row Maria's filing holds
+        waiting = text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+
+        async def on_the_row() -> None:  # the withdrawal waits for the row Maria's filing holds
+            while await watch.scalar(waiting, {"pid": backend}) != "Lock":
+                await watch.rollback()  # a transaction sees one snapshot of the activity
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(on_the_row(), timeout=30)
         assert not withdrawal.done()
         await filing.commit()
         await withdrawal
