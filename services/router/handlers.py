@@ -129,6 +129,7 @@ def decide(
         campus_hint=interaction.campus_hint,
         crisis_conversation=before is not None and before.crisis,
         circulation_emailed=before is not None and before.follows and before.circulation_emailed,
+        patron_name=interaction.patron.name,
         decided_at=now,
     )
     return routing.decide(policy, model, inp, online=online)

@@ -28,6 +28,9 @@ class DecisionInput:
     circulation_emailed: bool = False
     """the message follows up a conversation the circulation managers were emailed about: one
     that names a patron, TCC ID or item goes to them too (a second email)"""
+    patron_name: str | None = None
+    """the name the channel gave with the message (an email's From, a chat platform's
+    patron): the circulation managers' email takes it when the message names nobody"""
     decided_at: datetime | None = None
     """when it is decided (None: when it was received): what the patron is told is read then,
     so an email that says it was sent last night ("opens tomorrow") or a backlog decided after

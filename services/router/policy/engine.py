@@ -425,7 +425,7 @@ class Policy:
                 "department": dept.id,
                 "rules": [hit, *decision.rules],
                 "handoff_text": handoff,
-                "guidance": guidance_for(rule, dept, full, self._extractor, None),
+                "guidance": guidance_for(rule, dept, full, self._extractor, None, inp.patron_name),
                 "fallback": None,
             }
         )
@@ -522,7 +522,7 @@ class Policy:
             overnight=overnight,
             rules=[RuleHit.model_construct(rule_id=r.id, matched=words) for r, words in fired],
             handoff_text=handoff,
-            guidance=guidance_for(rule, dept, full, self._extractor, fallback),
+            guidance=guidance_for(rule, dept, full, self._extractor, fallback, inp.patron_name),
             fallback=fallback,
             after_hours_ack=ack,
             policy_version=self.version,

@@ -27,9 +27,16 @@ def _summary(rule: Rule, dept: Department) -> str:
 
 
 def guidance_for(
-    rule: Rule, dept: Department, text: str, extractor: Extractor, fallback: str | None
+    rule: Rule,
+    dept: Department,
+    text: str,
+    extractor: Extractor,
+    fallback: str | None,
+    given_name: str | None = None,
 ) -> StaffGuidance:
-    """The summary for staff; for circulation e-mails, the extracted and missing fields."""
+    """The summary for staff; for circulation e-mails, the extracted and missing fields (the
+    patron's name as the channel gave it when the message names nobody: an email from
+    "Begoña Ortíz" had told the managers the name was missing)."""
     if rule.action is not Action.EMAIL_CIRCULATION and not fallback:
         key = (rule.id, dept.id)
         cached = _CACHE.get(key)
@@ -42,6 +49,8 @@ def guidance_for(
     if rule.action is not Action.EMAIL_CIRCULATION:
         return StaffGuidance(summary=summary)
     found = extractor.extract(text)
+    if "patron_name" not in found and given_name and given_name.strip() and "@" not in given_name:
+        found["patron_name"] = " ".join(given_name.split())
     missing = extractor.missing(found)
     if missing:
         summary += " Ask the patron for: " + ", ".join(missing).replace("_", " ") + "."

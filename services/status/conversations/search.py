@@ -1,6 +1,10 @@
 """Search across conversations: words in any message (SQLite FTS5 or PostgreSQL full-text),
-the patron's contact, a date range. Returns a condition on conversations; the caller applies
-who may see what, the order and the page."""
+the email's subject or the patron's name, the patron's contact, a date range. Returns a
+condition on conversations; the caller applies who may see what, the order and the page.
+
+The messages refdesk sends by itself (crisis resources, hand-offs, acknowledgements, surveys)
+are not searched: they are the same words in thousands of conversations, and "daño" had found
+87 conversations of which 3 patrons wrote it (an outside review). What staff wrote is."""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from typing import Any
 import phonenumbers
 from sqlalchemy import (
     ColumnElement,
+    Engine,
     and_,
     column,
+    event,
     false,
     func,
     literal_column,
@@ -25,8 +31,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 
 from services.status.conversations.folding import MARKS, STROKED, UNSTROKED, fold
+from services.status.conversations.transcript import REFDESK
 from services.status.models import Conversation, TranscriptEntry
 from shared.clock import DESK_TZ
+
+SQLITE_FOLD = "refdesk_fold"
+"""SQLite: a function of one text, lower case without diacritics (`fold`), which every
+SQLite connection of the process is given; PostgreSQL computes the same in SQL (`folded`)."""
+
+
+def _fold_lower(value: str | None) -> str:
+    return fold(value or "").lower()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_functions(dbapi_connection: Any, _record: Any) -> None:
+    """Give a new SQLite connection `SQLITE_FOLD` (others have nothing to add)."""
+    if "sqlite" in type(dbapi_connection).__module__:
+        dbapi_connection.create_function(SQLITE_FOLD, 1, _fold_lower, deterministic=True)
 
 
 def typed_words(text: str) -> list[str]:
@@ -82,39 +104,48 @@ def text_vector() -> ColumnElement[Any]:
 
 
 def _by_text(dialect: str, words: str) -> ColumnElement[bool]:
-    """Conversations with a message holding every word, or whose subject does. A condition,
-    not a list of ids: the listing applies who may see what, its order and its page to every
-    match (ids capped here had left a year-old desk showing an arbitrary 500 of 20,000
-    matches, today's not among them), and PostgreSQL reads the words off the full-text index
-    (`ix_transcript_fts`) rather than computing each line's vector."""
+    """Conversations with a message holding every word (refdesk's own messages aside), or
+    whose subject or patron's name does. A condition, not a list of ids: the listing applies
+    who may see what, its order and its page to every match (ids capped here had left a
+    year-old desk showing an arbitrary 500 of 20,000 matches, today's not among them), and
+    PostgreSQL reads the words off the full-text index (`ix_transcript_fts`) rather than
+    computing each line's vector."""
     if not typed_words(words):
         return false()
     if dialect == "sqlite":
         lines = text(
             "SELECT t.conversation_id FROM transcript_fts f "
             "JOIN transcript_entries t ON t.rowid = f.rowid "
-            "WHERE transcript_fts MATCH :fts_q"
-        ).bindparams(fts_q=fts_query(words))
+            "WHERE transcript_fts MATCH :fts_q "
+            "AND NOT (t.direction = 'out' AND t.author = :refdesk)"
+        ).bindparams(fts_q=fts_query(words), refdesk=REFDESK)
         in_lines = Conversation.conversation_id.in_(lines.columns(column("conversation_id")))
     else:
         query = func.to_tsquery(_literal("simple"), ts_query(words))
         in_lines = Conversation.conversation_id.in_(
-            select(TranscriptEntry.conversation_id).where(text_vector().op("@@")(query))
+            select(TranscriptEntry.conversation_id).where(
+                text_vector().op("@@")(query),
+                ~and_(TranscriptEntry.direction == "out", TranscriptEntry.author == REFDESK),
+            )
         )
-    return or_(in_lines, _by_subject(dialect, words))
+    return or_(
+        in_lines,
+        _holding(dialect, Conversation.subject, words),
+        _holding(dialect, Conversation.patron_name, words),
+    )
 
 
-def _by_subject(dialect: str, words: str) -> ColumnElement[bool]:
-    """Conversations whose email subject holds every word, as a prefix of one of its words
-    or anywhere in it ("perdido" finds "Libro perdido": subjects are not in the text index);
-    on PostgreSQL without diacritics, as its text index reads."""
+def _holding(dialect: str, value: TextColumn, words: str) -> ColumnElement[bool]:
+    """A short text column (an email's subject, the patron's name) holding every word, as a
+    prefix of one of its words or anywhere in it ("perdido" finds "Libro perdido", "begona"
+    finds "Begoña Ortíz"), in any case and without diacritics: neither is in the text
+    index."""
     if dialect == "sqlite":
-        subject = func.lower(func.coalesce(Conversation.subject, ""))
-        typed = [w.lower() for w in typed_words(words)]
+        held = getattr(func, SQLITE_FOLD)(value)
     else:
-        subject = func.lower(folded(Conversation.subject))
-        typed = [fold(w).lower() for w in typed_words(words)]
-    return and_(Conversation.subject.is_not(None), *(subject.contains(w) for w in typed))
+        held = func.lower(folded(value))
+    typed = [fold(w).lower() for w in typed_words(words)]
+    return and_(value.is_not(None), *(held.contains(w, autoescape=True) for w in typed))
 
 
 CHANNEL_PREFIX = re.compile(r"^(?P<channel>[a-z]{2,16}):(?=\+)")

@@ -38,6 +38,62 @@ def test_spanglish_circulation_email_names_the_patron(policy: Policy) -> None:
     assert got.guidance.extracted == FOUND and got.guidance.missing_fields == []
 
 
+FINE = "tengo una multa en mi cuenta de la biblioteca y no puedo inscribirme, por qué?"
+
+
+def test_the_name_the_channel_gave_fills_the_circulation_email(policy: Policy) -> None:
+    """An email from "Begoña Ortíz" naming nobody in its text: the managers had been told the
+    name was missing (an outside review); the From's name is given, the rest still asked."""
+    inp = DecisionInput(
+        channel=Channel.EMAIL, text=FINE, received_at=OPEN, patron_name="  Begoña   Ortíz "
+    )
+    got = routing.decide(policy, load_model(default_model_path()), inp)
+    assert got.action is Action.EMAIL_CIRCULATION
+    assert got.guidance.extracted == {"patron_name": "Begoña Ortíz"}
+    assert got.guidance.missing_fields == ["tcc_id", "item"]
+    assert "patron name" not in got.guidance.summary
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ("Begoña Ortíz", "José Muñoz"),  # the message's own words win: a parent, a friend
+        ("jmunoz@my.tccd.edu", "José Muñoz"),
+    ],
+)
+def test_a_name_in_the_message_wins_over_the_channels(
+    policy: Policy, given: str, named: str
+) -> None:
+    inp = DecisionInput(channel=Channel.CHAT, text=AUDIT, received_at=OPEN, patron_name=given)
+    got = routing.decide(policy, load_model(default_model_path()), inp)
+    assert got.guidance.extracted["patron_name"] == named
+
+
+@pytest.mark.parametrize("given", ["jmunoz@my.tccd.edu", "   ", None])
+def test_an_address_or_blank_is_no_name(policy: Policy, given: str | None) -> None:
+    inp = DecisionInput(channel=Channel.EMAIL, text=FINE, received_at=OPEN, patron_name=given)
+    got = routing.decide(policy, load_model(default_model_path()), inp)
+    assert got.action is Action.EMAIL_CIRCULATION
+    assert "patron_name" not in got.guidance.extracted
+    assert got.guidance.missing_fields == ["patron_name", "tcc_id", "item"]
+
+
+def test_a_follow_up_naming_nothing_is_not_sent_again_for_the_channels_name(
+    policy: Policy,
+) -> None:
+    """The From's name is on every message of the conversation: it alone does not make a
+    follow-up routed elsewhere a second circulation email."""
+    inp = DecisionInput(
+        channel=Channel.EMAIL,
+        text="ok, gracias. ¿Dónde queda la biblioteca de NE?",
+        received_at=OPEN,
+        patron_name="Begoña Ortíz",
+        circulation_emailed=True,
+    )
+    got = routing.decide(policy, load_model(default_model_path()), inp)
+    assert got.action is not Action.EMAIL_CIRCULATION
+
+
 @pytest.mark.parametrize(
     ("text", "name"),
     [

@@ -222,6 +222,29 @@ def decisions(broker: FakeBroker, conversation: str) -> list[dict[str, Any]]:
     ]
 
 
+async def test_the_circulation_email_names_the_patron_the_email_came_from(
+    deps: RouterDeps, broker: FakeBroker
+) -> None:
+    """An email from "Begoña Ortíz" about a lost book names nobody in its text: the managers'
+    email carries the From's name and asks only for the TCC ID."""
+    email = interaction("I lost my library book 1984, what do I do?").model_copy(
+        update={
+            "channel": Channel.EMAIL,
+            "conversation_id": f"email-{uuid.uuid4()}",
+            "patron": Patron(contact="bortiz@my.tccd.edu", name="Begoña Ortíz"),
+        }
+    )
+    await route_batch(deps, [item(email)])
+    [command] = [
+        n["data"]
+        for n in broker.on(NOTIFICATIONS.name)
+        if n["data"]["conversation_id"] == email.conversation_id
+        and n["data"]["kind"] == "circulation_email"
+    ]
+    assert command["context"]["patron_name"] == "Begoña Ortíz"
+    assert command["context"]["missing_fields"] == ["tcc_id"]
+
+
 @pytest.mark.parametrize("one_batch", [True, False])
 async def test_a_follow_up_sends_no_second_hand_off_or_circulation_email(
     deps: RouterDeps, broker: FakeBroker, one_batch: bool

@@ -1003,6 +1003,69 @@ async def test_a_search_finds_words_with_or_without_their_accents(
         assert await found("Đức") == ["q-stroke"]
 
 
+async def test_a_search_finds_the_patron_by_name_and_not_by_refdesks_own_messages(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The header said "Email Begoña Ortíz" and a search for "Begoña" found nothing (names were
+    not searched); "daño" found every conversation sent the crisis resources, not the three
+    patrons who wrote it (an outside review). Names are searched, as subjects are, without
+    accents; refdesk's own messages are not searched, what staff wrote is."""
+    await patron_writes(
+        sessions, "q-named", "tengo una multa", channel=Channel.EMAIL, name="Begoña Ortíz"
+    )
+    await patron_writes(
+        sessions, "q-other", "¿Tienen libros de Ortega y Gasset?", channel=Channel.CHAT
+    )
+
+    async def found(q: str) -> list[str]:
+        answer = await client.get("/conversations", params={"q": q}, headers=bearer("mgarcia"))
+        assert answer.status_code == 200, answer.text
+        return sorted(r["conversation_id"] for r in answer.json()["items"])
+
+    for typed in ("begona", "Begoña", "ORTÍZ", "ortiz begoña", "Begoña Ortíz", "ortí"):
+        assert await found(typed) == ["q-named"], typed
+    assert await found("ortega") == ["q-other"]
+    assert await found("begoña ortega") == []
+    assert await found("%") == []  # no word: nothing, not everything
+    assert await found("a_o") == []
+    resources = NotificationRequested(
+        idempotency_key="res-q-other",
+        kind=NotificationKind.CRISIS_RESOURCES,
+        channel=Channel.CHAT,
+        recipient="chat",
+        conversation_id="q-other",
+        requested_at=T0,
+        context={},
+    )
+    reply = resources.model_copy(
+        update={
+            "idempotency_key": "reply-q-named",
+            "kind": NotificationKind.STAFF_REPLY,
+            "conversation_id": "q-named",
+            "context": {"text": "Lamento el daño al libro", "staff_id": "mgarcia"},
+        }
+    )
+    async with sessions() as session:
+        for n, (request, text_sent) in enumerate(
+            [(resources, "Si piensa en hacerse daño, llame al 988"), (reply, None)]
+        ):
+            await apply(session, event_id=f"rq-{n}", data=request, assigning=Assigning())
+            delivered = NotificationDelivered(
+                idempotency_key=request.idempotency_key,
+                conversation_id=request.conversation_id,
+                kind=request.kind,
+                channel=Channel.CHAT,
+                state=DeliveryState.SENT,
+                text=text_sent or str(request.context["text"]),
+                at=T0 + timedelta(seconds=n),
+            )
+            await apply(session, event_id=f"dl-{n}", data=delivered, assigning=Assigning())
+        await session.commit()
+    assert await found("daño") == ["q-named"]
+    assert await found("988") == []
+
+
 async def test_a_search_refreshed_is_logged_once_an_hour(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
