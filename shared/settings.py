@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -130,6 +130,11 @@ class CommonSettings(BaseSettings):
                 return "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url
 
+    @model_validator(mode="after")
+    def _a_database_password(self) -> Self:
+        refuse([weak_database_password(self.env, self.database_url)])
+        return self
+
     def db_url(self, service: str) -> str:
         """The database URL this service uses."""
         if self.database_url:
@@ -239,11 +244,62 @@ def weak_secret(
         return refused
     if len(set(value)) < min(8, len(value) // 4):
         return f"{refused} (it repeats a few characters)"
-    lowered = value.lower()
-    if any(word in lowered for word in PLACEHOLDER_WORDS):
+    if reads_as_placeholder(value):
         return f"{refused} (it reads as a placeholder)"
     return None
 
 
-PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "placeholder", "dev-")
-"""Words in a value that say it was typed as a stand-in, never part of a generated secret."""
+PLACEHOLDER_WORDS = (
+    "change-me",
+    "changeme",
+    "change_me",
+    "replace",
+    "placeholder",
+    "dev-",
+    "your-",
+    "your_",
+    "example",
+    "password",
+    "generate",
+    "-here",
+    "_here",
+)
+"""Words in a value that say it was typed as a stand-in ("your-twilio-auth-token",
+"REPLACE_WITH_A_LONG_RANDOM_TOKEN", "passwordpassword123...", all once accepted in production:
+an outside review), never part of a generated secret: five characters or more, so a random
+value holds one by chance about once in ten million."""
+
+
+def reads_as_placeholder(value: str, *, chosen: bool = False) -> bool:
+    """Whether a secret says it is a stand-in: a placeholder word, or a template
+    ("<generate with secrets.token_urlsafe(32)>"). `chosen`: a password a person chose
+    elsewhere (the mail relay's), refused for "password" alone and not for holding it."""
+    lowered = value.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS | {"password"}:
+        return True
+    if lowered.startswith("<") and lowered.endswith(">"):
+        return True
+    words = [w for w in PLACEHOLDER_WORDS if not (chosen and w == "password")]
+    return any(word in lowered for word in words)
+
+
+COMPOSE_DATABASE_PASSWORD = "refdesk"  # noqa: S105 (the default production refuses)
+"""docker-compose.yml's PostgreSQL password when POSTGRES_PASSWORD is unset."""
+
+
+def weak_database_password(env: str, url: str | None) -> str | None:
+    """Why production refuses a database URL's password (compose's default, or one that
+    reads as a placeholder), or None. Said without the URL: it holds the password."""
+    if env != "production" or not url:
+        return None
+    from sqlalchemy.engine import make_url  # imported here, as in `_a_database_url`
+
+    password = make_url(url.replace("{service}", "service")).password
+    if password is None:
+        return None
+    if str(password) == COMPOSE_DATABASE_PASSWORD or reads_as_placeholder(str(password)):
+        return (
+            "REFDESK_DATABASE_URL's password is compose's default or a placeholder: set "
+            'POSTGRES_PASSWORD (docs/operations.md, rotating it: "PostgreSQL\'s password")'
+        )
+    return None

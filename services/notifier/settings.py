@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from services.notifier.mime import DOMAIN
-from shared.settings import CommonSettings, refuse, secret_value, weak_secret
+from shared.settings import (
+    CommonSettings,
+    reads_as_placeholder,
+    refuse,
+    secret_value,
+    weak_secret,
+)
 from shared.webhooks import standard_webhooks_secret, weak_webhook_key
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -262,7 +268,11 @@ class NotifierSettings(CommonSettings):
                     or weak_webhook_key(self.env, value, variable=variable)
                 )
         plain = self.smtp_tls == "none" or not self.smtp_validate_certs
-        anonymous = not (self.smtp_user and secret_value(self.smtp_password))
+        password = secret_value(self.smtp_password)
+        anonymous = not (self.smtp_user and password)
+        # the mail system sets its length and words: only a stand-in is refused
+        if password and reads_as_placeholder(password, chosen=True):
+            problems.append("REFDESK_SMTP_PASSWORD reads as a placeholder: set the relay's own")
         if (plain or anonymous) and not self.smtp_allow_plain:
             problems.append(
                 "production mail needs REFDESK_SMTP_TLS=starttls or tls with certificate "

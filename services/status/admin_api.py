@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
+from services.status import presence
 from services.status import staff as staff_service
 from services.status.auth import require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
@@ -89,7 +90,7 @@ async def update_staff(
             at=now,
             fields=changed,
         )
-    event = None
+    event = await presence.after_staff_change(session=session, staff=row, changed=changed)
     if active is False and row.active:
         row, event = await staff_service.deactivate_staff(
             session=session, staff_id=staff_id, actor_id=actor.id, now=now

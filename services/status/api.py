@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.status import presence
-from services.status.auth import can_set_status, require_role
+from services.status.auth import Actor, can_set_status, require_role
 from services.status.deps import ActorDep, ResourcesDep, SessionDep
 from services.status.errors import Forbidden, NotFound, StatusError
 from services.status.leavers import give_back_waiting
@@ -51,16 +51,20 @@ async def _change(
     *,
     staff_id: str,
     status: StaffStatus,
-    actor_id: str,
+    actor: Actor,
     note: str | None = None,
     shift: presence.Shift = None,
 ) -> dict[str, Any]:
+    """Set a status; Offline, by whichever route (signing off, a supervisor's "Sign someone
+    off", the status menu), gives back the conversations whose patron waits: set Offline by
+    a supervisor, a librarian had kept a waiting patron nobody else could answer (an outside
+    review)."""
     now = res.clock()
     event = await presence.set_status(
         session=session,
         staff_id=staff_id,
         status=status,
-        actor_id=actor_id,
+        actor_id=actor.id,
         now=now,
         note=note,
         shift=shift,
@@ -68,6 +72,8 @@ async def _change(
     await session.commit()
     if event is not None:
         await publish_presence(res, [event])
+    if status is StaffStatus.OFFLINE:  # their patrons waiting for an answer go back to the queue
+        await give_back_waiting(res, session, actor, staff_id)
     return await presence.status_of(session=session, staff_id=staff_id)
 
 
@@ -81,7 +87,7 @@ async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -
         session,
         staff_id=actor.id,
         status=StaffStatus.ONLINE,
-        actor_id=actor.id,
+        actor=actor,
         note="shift start",
         shift="start",
     )
@@ -92,17 +98,15 @@ async def shift_login(actor: ActorDep, res: ResourcesDep, session: SessionDep) -
 )
 async def shift_logout(actor: ActorDep, res: ResourcesDep, session: SessionDep) -> dict[str, Any]:
     """End the caller's shift; their conversations whose patron waits go back to the queue."""
-    status = await _change(
+    return await _change(
         res,
         session,
         staff_id=actor.id,
         status=StaffStatus.OFFLINE,
-        actor_id=actor.id,
+        actor=actor,
         note="shift end",
         shift="end",
     )
-    await give_back_waiting(res, session, actor)
-    return status
 
 
 @router.post(
@@ -135,7 +139,7 @@ async def put_status(
     if not can_set_status(actor, staff_id):
         raise Forbidden("staff may change only their own status")
     return await _change(
-        res, session, staff_id=staff_id, status=body.status, actor_id=actor.id, note=body.note
+        res, session, staff_id=staff_id, status=body.status, actor=actor, note=body.note
     )
 
 
@@ -198,7 +202,7 @@ async def force_offline(
         session,
         staff_id=staff_id,
         status=StaffStatus.OFFLINE,
-        actor_id=actor.id,
+        actor=actor,
         note="forced offline by supervisor",
         shift="end",
     )

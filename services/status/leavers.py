@@ -1,6 +1,7 @@
-"""Conversations given back to the queue by whoever held them: at a sign-off those whose patron
-waits (`give_back_waiting`), at a deactivation all of them (`give_back_all`), and by a sweep
-any a claim racing the deactivation still gave the leaver."""
+"""Conversations given back to the queue by whoever held them: at a sign-off (their own, a
+supervisor's, a lapsed heartbeat's) those whose patron waits (`give_back_waiting`), at a
+deactivation all of them (`give_back_all`), and by a sweep any a claim racing the
+deactivation still gave the leaver."""
 
 from __future__ import annotations
 
@@ -20,10 +21,15 @@ LEAVERS_CHECKED = "leavers_checked"
 CHECK_EVERY = timedelta(minutes=1)
 
 
-async def give_back_waiting(res: Resources, session: AsyncSession, actor: Actor) -> None:
+async def give_back_waiting(
+    res: Resources, session: AsyncSession, actor: Actor, staff_id: str | None = None
+) -> None:
     """After a sign-off's commit: release the conversations whose patron waits for the one who
-    signed off (`actions.release_waiting`), and publish the releases."""
-    released = await actions.release_waiting(session=session, actor=actor, now=res.clock())
+    signed off (`staff_id`, else the actor), as the actor (`actions.release_waiting`), and
+    publish the releases."""
+    released = await actions.release_waiting(
+        session=session, actor=actor, now=res.clock(), staff_id=staff_id
+    )
     await _publish(res, session, released)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from services.status import metrics
 from services.status.consumers import TOPICS
 from services.status.conversations.retention import purge_expired
-from services.status.leavers import sweep_leavers
+from services.status.leavers import SYSTEM, give_back_waiting, sweep_leavers
 from services.status.models import PROCESSED, OutboxRecord, StatusChange
 from services.status.presence import all_presence_events
 from services.status.resources import REPUBLISH, Resources, publish_presence, relay
@@ -28,6 +28,7 @@ from services.status.sweep import (
 from services.status.token_use import token_use_of
 from shared import memory
 from shared.db import checkpoint, processed_cutoff, purge_processed
+from shared.events import StaffStatus
 from shared.logs import REPEATING
 from shared.topics import NOTIFICATIONS, retention_days_of
 
@@ -88,6 +89,10 @@ async def _presence(res: Resources, now: datetime) -> None:
         )
         await session.commit()
     await publish_presence(res, events)
+    for event in events:  # a dashboard silent too long: their waiting patrons go back
+        if event.status is StaffStatus.OFFLINE:
+            async with res.sessions() as session:
+                await give_back_waiting(res, session, SYSTEM, event.staff_id)
 
 
 async def _crises(res: Resources, now: datetime) -> None:

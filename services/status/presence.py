@@ -7,6 +7,7 @@ so a PresenceChanged is never published for a change that was not stored.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal
 
@@ -79,6 +80,28 @@ async def set_status(
         )
     )
     await session.flush()
+    return presence_event(staff, presence)
+
+
+ROUTED_FIELDS = frozenset({"departments", "campus"})
+"""What the router reads of a staff member besides their status (`presence_event`)."""
+
+
+async def after_staff_change(
+    *, session: AsyncSession, staff: Staff, changed: Collection[str]
+) -> PresenceChanged | None:
+    """After an admin changed what the router reads of a staff member (departments, campus):
+    their presence again, with the new values, to publish after the commit (None: nothing the
+    router reads changed, or they are Offline). Published only at status changes, a move to
+    another department had gone unseen by the router until the next one, hours on a shift
+    with the console open: a chat patron was told the Writing Center "will join" when nobody
+    there was Online, and the Online librarian's new department got tickets (an outside
+    review). Its time is the status's own: nothing else changed."""
+    if not ROUTED_FIELDS & set(changed):
+        return None
+    presence = await session.get(Presence, staff.id)
+    if presence is None or presence.status == StaffStatus.OFFLINE.value:
+        return None
     return presence_event(staff, presence)
 
 

@@ -222,8 +222,8 @@ def staff_view(row: Staff) -> dict[str, Any]:
 
 
 NOT_YOURSELF = (
-    "you cannot deactivate yourself or give up your own admin role: ask another admin, "
-    "or use `refdesk staff` on the status database"
+    "you cannot deactivate yourself or give up your own admin role: ask another admin (make "
+    "someone an admin first if you are the last)"
 )
 
 

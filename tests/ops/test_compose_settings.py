@@ -179,7 +179,12 @@ def resolve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resolver
 def production_shell(*, leave_out: str | None = None) -> dict[str, str]:
     """The shell of an operator who set every documented variable (but one, if asked)."""
     every = {v for variables in DOCUMENTED.values() for v in variables}
-    return {v: SAMPLES[v] for v in every if v != leave_out}
+    return {v: SAMPLES[v] for v in every if v != leave_out} | DATABASE_PASSWORD
+
+
+DATABASE_PASSWORD = {"POSTGRES_PASSWORD": "pgFromTheShell0123456789"}
+"""compose's PostgreSQL password, written into each service's database URL: production
+refuses compose's default."""
 
 
 def build(
@@ -272,7 +277,7 @@ def test_optional_settings_may_stay_unset_in_production(
     """Only what the table marks required (and REFDESK_ENV): e.g. ingest's REFDESK_ADMIN_TOKEN
     left unset must not reach ingest as an empty string, which production refuses."""
     required = {v for variables in DOCUMENTED.values() for v, needed in variables.items() if needed}
-    shell = {v: SAMPLES[v] for v in required | {"REFDESK_ENV"}}
+    shell = {v: SAMPLES[v] for v in required | {"REFDESK_ENV"}} | DATABASE_PASSWORD
     given = resolve(shell, tmp_path)
     assert "REFDESK_ADMIN_TOKEN" not in given["ingest"]
     for name, model in SETTINGS.items():
@@ -289,3 +294,16 @@ def test_production_refuses_to_start_without_each_required_setting(
     env = resolved_by_hand(production_shell(leave_out=variable))[service]
     with pytest.raises(ValidationError, match=variable):
         build(SETTINGS[service], env, monkeypatch)
+
+
+def test_production_refuses_composes_default_database_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operator who never set POSTGRES_PASSWORD ran production on the password in the
+    public compose file (an outside review); the refusal does not repeat the URL."""
+    shell = production_shell()
+    del shell["POSTGRES_PASSWORD"]
+    for name, env in resolved_by_hand(shell).items():
+        with pytest.raises(ValidationError, match="POSTGRES_PASSWORD") as refused:
+            build(SETTINGS[name], env, monkeypatch)
+        assert "refdesk@" not in str(refused.value), name

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import secrets
 
 import pytest
 from pydantic import ValidationError
 
 from services.ingest.settings import DEV_TWILIO_TOKEN, IngestSettings
+from services.notifier.settings import NotifierSettings
 from services.publisher.settings import PublisherSettings
 from services.status.settings import DEV_SESSION_SECRET, StatusSettings
+from shared.settings import weak_secret
 from shared.webhooks import DEV_WEBHOOK_SECRET
 from tests.fakes import secret_like, webhook_secret_like
 
@@ -112,3 +115,61 @@ def test_the_public_base_url_follows_a_moved_port(monkeypatch: pytest.MonkeyPatc
     assert IngestSettings(ingest_port=18201).public_base_url == "http://127.0.0.1:18201"
     named = IngestSettings(ingest_port=18201, public_base_url="https://refdesk.tccd.edu")
     assert named.public_base_url == "https://refdesk.tccd.edu"
+
+
+# values an operator review started production with: stand-ins copied from a template
+TEMPLATE_VALUES = [
+    "your-twilio-auth-token",
+    "YOUR_MAILGUN_SIGNING_KEY_0123456789",
+    "<generate with secrets.token_urlsafe(32)>",
+    "REPLACE_WITH_A_LONG_RANDOM_TOKEN_VALUE",
+    "your-session-secret-goes-here-123456",
+    "passwordpassword12345678PASSWORD",
+    "your_auth_token_here_ok",
+]
+
+
+@pytest.mark.parametrize("value", TEMPLATE_VALUES)
+def test_template_stand_ins_read_as_placeholders(value: str) -> None:
+    assert weak_secret("production", value, variable="REFDESK_X", min_length=16)
+    assert weak_secret("development", value, variable="REFDESK_X") is None
+
+
+@pytest.mark.parametrize("label", [f"generated-{n}" for n in range(200)])
+def test_generated_secrets_do_not(label: str) -> None:
+    """Real secrets: base64 as `secrets.token_urlsafe` and SHA digests make them."""
+    assert weak_secret("production", secret_like(label), variable="REFDESK_X") is None
+    assert weak_secret("production", secrets.token_urlsafe(32), variable="REFDESK_X") is None
+    assert weak_secret("production", secrets.token_hex(24), variable="REFDESK_X") is None
+
+
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [
+        ("changeme", True),
+        ("password", True),
+        ("<relay password>", True),
+        ("Tr4v!s-Password-2026", False),
+    ],
+)
+def test_the_mail_relays_password_is_refused_only_as_a_stand_in(
+    password: str, refused: bool
+) -> None:
+    """The relay's password is the mail system's to choose (its length, its words), but
+    "changeme" had started production."""
+    settings = {
+        "env": "production",
+        "sms_api_base_url": "https://api.twilio.com",
+        "twilio_account_sid": "AC" + "0123456789abcdef" * 2,
+        "twilio_auth_token": secret_like("twilio"),
+        "sms_from": "+18175550100",
+        "smtp_tls": "starttls",
+        "smtp_user": "refdesk-relay",
+        "smtp_password": password,
+    }
+    if refused:
+        with pytest.raises(ValidationError, match="REFDESK_SMTP_PASSWORD") as error:
+            NotifierSettings(**settings)
+        assert password not in str(error.value)
+    else:
+        assert NotifierSettings(**settings).env == "production"

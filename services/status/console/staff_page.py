@@ -86,8 +86,8 @@ LAST_ADMIN_WORDS = (
     "someone else an admin first. Nothing was changed."
 )
 NOT_YOURSELF_DEACTIVATE = (
-    "You cannot deactivate yourself: the desk would lose an admin. Another admin can, or an "
-    "operator with the “refdesk staff” command on the status database."
+    "You cannot deactivate yourself: the desk would lose an admin. Another admin can (make "
+    "someone an admin first if you are the last)."
 )
 ADMINS_ONLY = error_pages.Trouble(
     "Staff administration is for admins",
@@ -549,7 +549,7 @@ async def change_member(
     if not changed:
         return _done(staff_id, "unchanged")
     try:
-        await staff_service.update_staff(session=session, staff_id=staff_id, patch=patch)
+        row = await staff_service.update_staff(session=session, staff_id=staff_id, patch=patch)
     except Conflict:  # the last active admin
         await session.rollback()
         state.errors["role"] = LAST_ADMIN_WORDS
@@ -562,7 +562,11 @@ async def change_member(
         at=res.clock(),
         fields=changed,
     )
+    event = await presence.after_staff_change(session=session, staff=row, changed=changed)
     await session.commit()
+    if event is not None:
+        with contextlib.suppress(Unavailable):  # the next sweep republishes presence
+            await publish_presence(res, [event])
     return _done(staff_id, "changed")
 
 

@@ -224,13 +224,16 @@ async def release(
     return Outcome(conv, [(DESK.name, event)])
 
 
-async def release_waiting(*, session: AsyncSession, actor: Actor, now: datetime) -> list[Outcome]:
-    """At a librarian's sign-off: their open conversations whose patron waits for an answer go
-    back to the queue, each as a release of their own. A patron who wrote a moment before the
-    sign-off had stayed with an Offline librarian, whom nobody else may answer for (a message
-    after it is given back by the consumer). The rows are read FOR UPDATE, so a message being
-    applied at that moment is seen once it is in."""
-    return await _release_held(session, actor.id, actor, now, waiting_only=True)
+async def release_waiting(
+    *, session: AsyncSession, actor: Actor, now: datetime, staff_id: str | None = None
+) -> list[Outcome]:
+    """At a librarian's sign-off (`staff_id`, else the actor's own: a supervisor signing
+    someone off, a lapsed heartbeat): their open conversations whose patron waits for an
+    answer go back to the queue, each as a release of their own. A patron who wrote a moment
+    before the sign-off had stayed with an Offline librarian, whom nobody else may answer for
+    (a message after it is given back by the consumer). The rows are read FOR UPDATE, so a
+    message being applied at that moment is seen once it is in."""
+    return await _release_held(session, staff_id or actor.id, actor, now, waiting_only=True)
 
 
 async def release_all_held(

@@ -314,6 +314,32 @@ async def test_an_id_in_use_is_refused_in_words(
 # ------------------------------------------------------------------------------------ changing
 
 
+async def test_a_department_change_on_the_page_reaches_the_router(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], publisher: FakePublisher
+) -> None:
+    """As through the admin API: an Online librarian's new departments are published."""
+    assert (await client.post("/shift/login", headers=bearer("mgarcia"))).is_success
+    token = await admin_token(client)
+    published = len(publisher.on(PRESENCE.name))
+    changed = await client.post(
+        "/dashboard/staff/mgarcia",
+        data={
+            "form_token": token,
+            "seen": await seen(client, "mgarcia"),
+            "name": "Maria Garcia",
+            "email": "maria.garcia@example.edu",
+            "role": "staff",
+            "departments": ["reference", "writing-center"],
+        },
+    )
+    assert changed.status_code == 303, changed.text
+    [again] = publisher.on(PRESENCE.name)[published:]
+    assert (again.staff_id, again.departments) == (  # type: ignore[attr-defined]
+        "mgarcia",
+        ["reference", "writing-center"],
+    )
+
+
 async def test_an_admin_changes_a_role_departments_and_name(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

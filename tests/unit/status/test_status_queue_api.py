@@ -593,6 +593,56 @@ async def test_signing_off_gives_back_the_conversations_whose_patron_waits(
     assert [(e.conversation_id, e.assignee) for e in released] == [("c-waits", "mgarcia")]
 
 
+@pytest.mark.parametrize("how", ["supervisor", "status", "lapse"])
+async def test_set_offline_any_way_gives_back_the_conversations_whose_patron_waits(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+    resources: Resources,
+    how: str,
+) -> None:
+    """A supervisor's "Sign someone off" left a librarian's waiting patron with someone
+    Offline, whom only a supervisor could answer for (an outside review): set Offline by a
+    supervisor, by the status menu or by a dashboard silent too long, as by signing off."""
+    await arrive(sessions, "c-waits", channel=Channel.SMS, minutes_ago=5)
+    await arrive(sessions, "c-answered", channel=Channel.SMS, minutes_ago=5)
+    await client.post("/shift/login", headers=bearer("mgarcia"))
+    for cid in ("c-waits", "c-answered"):
+        assert (await client.post(f"/queue/{cid}/claim", headers=bearer("mgarcia"))).is_success
+    replied = await client.post(
+        "/conversations/c-answered/replies",
+        json={"text": "Yes, until 9."},
+        headers=bearer("mgarcia"),
+    )
+    assert replied.status_code == 202, replied.text
+    if how == "supervisor":
+        off = await client.post(
+            "/supervisor/staff/mgarcia/force-offline", headers=bearer("lokafor")
+        )
+        assert off.status_code == 200 and off.json()["status"] == "Offline", off.text
+        by = "lokafor"
+    elif how == "status":
+        off = await client.put(
+            "/staff/mgarcia/status", json={"status": "Offline"}, headers=bearer("mgarcia")
+        )
+        assert off.status_code == 200 and off.json()["status"] == "Offline", off.text
+        by = "mgarcia"
+    else:
+        clock.advance(resources.settings.heartbeat_offline_after_s + 1)
+        await tick(resources)
+        by = "refdesk"
+    me = (await client.get("/staff/me", headers=bearer("mgarcia"))).json()
+    assert me["status"] == "Offline"
+    waits = (await client.get("/conversations/c-waits", headers=bearer("lokafor"))).json()
+    answered = (await client.get("/conversations/c-answered", headers=bearer("lokafor"))).json()
+    assert (waits["assignee"], answered["assignee"]) == (None, "mgarcia")
+    released = [e for e in publisher.on(DESK.name) if isinstance(e, ConversationReleased)]
+    assert [(e.conversation_id, e.assignee, e.staff_id) for e in released] == [
+        ("c-waits", "mgarcia", by)
+    ]
+
+
 @pytest.mark.parametrize("how", ["deactivate", "patch"])
 async def test_deactivating_a_librarian_gives_back_everything_they_held(
     client: httpx.AsyncClient,

@@ -175,3 +175,36 @@ async def test_one_issue_form_sent_twice_at_once_issues_one_token(
     async with sessions() as session:
         rows = await session.scalars(select(StaffToken).where(StaffToken.label == "laptop"))
         assert len(rows.all()) == 1
+
+
+async def test_a_department_change_while_online_reaches_the_router(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], publisher: FakePublisher
+) -> None:
+    """Presence was published only at status changes: an Online librarian moved out of the
+    Writing Center still counted there for the router, and a chat patron was told someone
+    "will join" where nobody was Online (an outside review). The change publishes their
+    presence again with the new departments; a change the router does not read, or of
+    someone Offline, publishes nothing."""
+    assert (await client.post("/shift/login", headers=bearer("mgarcia"))).is_success
+
+    def presence_of(staff_id: str) -> list[PresenceChanged]:
+        return [
+            e
+            for e in publisher.on(PRESENCE.name)
+            if isinstance(e, PresenceChanged) and e.staff_id == staff_id
+        ]
+
+    before = presence_of("mgarcia")
+    moved = await client.patch(
+        "/admin/staff/mgarcia", json={"departments": ["reference", "writing-center"]}, headers=ADMIN
+    )
+    assert moved.status_code == 200, moved.text
+    [again] = presence_of("mgarcia")[len(before) :]
+    assert again.status.value == "Online" and again.departments == ["reference", "writing-center"]
+    assert again.changed_at == before[-1].changed_at  # her status has not changed
+    renamed = await client.patch("/admin/staff/mgarcia", json={"name": "Maria G."}, headers=ADMIN)
+    assert renamed.status_code == 200 and len(presence_of("mgarcia")) == len(before) + 1
+    offline = await client.patch(
+        "/admin/staff/jnguyen", json={"departments": ["reference"]}, headers=ADMIN
+    )
+    assert offline.status_code == 200 and presence_of("jnguyen") == []
