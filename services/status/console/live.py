@@ -249,7 +249,12 @@ class LiveFeed:
         for sub in list(self.subscribers):
             for change in changes:
                 if may_see(sub.actor, change):
-                    sub.was_shown(change.conversation_id)
+                    if change.rendered and change.row is None:
+                        # out of the open queue (closed): nothing left there to take away,
+                        # and kept, each stream's list had filled to its cap within the hour
+                        sub.shown.pop(change.conversation_id, None)
+                    else:
+                        sub.was_shown(change.conversation_id)
                 elif change.conversation_id in sub.shown:
                     del sub.shown[change.conversation_id]
                     change = change.left()

@@ -564,6 +564,31 @@ def test_a_stream_shown_a_conversation_is_told_when_it_moves_out_of_its_sight() 
     }
 
 
+def test_a_stream_forgets_a_conversation_once_it_left_the_open_queue() -> None:
+    """Each stream kept every conversation it was shown, closed ones too, up to 5,000: about
+    0.6 MB a console within the hour (an outside review). A closed conversation's change (no
+    row) still reaches the stream, which then forgets it; one it shows again is kept again."""
+    feed = LiveFeed(sessions=None)  # type: ignore[arg-type]
+    staff = Actor(id="mgarcia", role="staff", departments=("reference",))
+    with feed.subscribe(staff) as sub:
+        feed.publish([Change(1, "c-1", "reference", False, "message", rendered=True, row="<tr>")])
+        feed.publish([Change(2, "c-2", "reference", False, "message", rendered=True, row="<tr>")])
+        assert list(sub.shown) == ["c-1", "c-2"]
+        feed.publish([Change(3, "c-1", "reference", False, "closed", rendered=True, row=None)])
+        assert list(sub.shown) == ["c-2"]
+        feed.publish([Change(4, "c-1", "reference", False, "message", rendered=True, row="<tr>")])
+        # not rendered (the pages fetch the row): still on the page, still remembered
+        feed.publish([Change(5, "c-2", "reference", False, "claimed")])
+        assert list(sub.shown) == ["c-1", "c-2"]
+        assert [(c.id, c.what) for c in _drain(sub.queue)] == [
+            (1, "message"),
+            (2, "message"),
+            (3, "closed"),
+            (4, "message"),
+            (5, "claimed"),
+        ]
+
+
 def test_the_librarian_a_crisis_escalation_left_with_the_patron_keeps_its_changes() -> None:
     """Escalated to the CARE Team by the router, a Writing Center chat stays with its tutor:
     their console keeps its row; another tutor of the department is told it left."""
