@@ -191,6 +191,24 @@ def test_a_title_in_parentheses_or_after_the_book_is(
     assert extractor.extract(text).get("item") == item
 
 
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("me cobraron $80 por una calculadora que ya devolví", "calculadora"),
+        ("I was charged $50 for the laptop I returned", "laptop"),
+        ("tengo una multa por el cargador", "cargador"),
+        ("I need a laptop for a class", None),  # no charge: a request, not an item owed
+        ("is there a fine for a late book?", None),
+    ],
+)
+def test_a_charge_for_equipment_names_the_item(
+    extractor: Extractor, text: str, item: str | None
+) -> None:
+    """The circulation email had said "Item: (not given)" for "me cobraron $80 por una
+    calculadora" (an outside review)."""
+    assert extractor.extract(text).get("item") == item
+
+
 UNQUOTED = AUDIT.replace("'Cien años de soledad'", "Cien años de soledad")
 """The audit's message with the title written bare, as patrons usually write it."""
 

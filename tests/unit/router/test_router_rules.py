@@ -93,6 +93,14 @@ CASES = [
         "refer_faculty",
         "faculty-support",
     ),
+    (
+        "faculty-requests-spanish",
+        "chat",
+        "Soy profesor de historia y quiero que compren un libro para mis alumnos",
+        None,
+        "refer_faculty",
+        "faculty-support",
+    ),
     ("circulation-loans", "chat", "How long can I keep a DVD?", None, "transfer", "nw-circulation"),
     (
         "writing-center",
