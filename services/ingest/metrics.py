@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 REQUESTS = Counter(
     "refdesk_webhook_requests_total",
@@ -31,6 +31,17 @@ SIGNATURE_FAILURES = Counter(
     "refdesk_webhook_signature_failures_total",
     "Webhooks refused for a missing, wrong or stale signature",
     ["channel"],
+)
+PREVIOUS_SECRET_ACCEPTED = Counter(
+    "refdesk_ingest_previous_secret_accepted_total",
+    "Webhooks whose signature only the previous secret of a rotation verified (REFDESK_INGEST_"
+    "PREVIOUS_*): none for a day, the provider signs with the new one and the previous can go",
+    ["secret"],
+)
+PREVIOUS_SECRET_SET = Gauge(
+    "refdesk_ingest_previous_secret_set",
+    "1 while a previous secret of a rotation is still set and accepted (REFDESK_INGEST_PREVIOUS_*)",
+    ["secret"],
 )
 SENDER_FAILED = Counter(
     "refdesk_ingest_emails_sender_failed_total",

@@ -22,7 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from services.ingest.errors import StoreUnavailable, store_failure
-from services.ingest.metrics import REQUESTS, SIGNATURE_FAILURES
+from services.ingest.metrics import (
+    PREVIOUS_SECRET_ACCEPTED,
+    PREVIOUS_SECRET_SET,
+    REQUESTS,
+    SIGNATURE_FAILURES,
+)
 from services.ingest.multipart import CloseDelimiter, boundary_of
 from services.ingest.openapi import (
     CHAT_BODY,
@@ -187,15 +192,17 @@ async def _answer(
     return reply(outcome)
 
 
-def either(verify: Callable[[str], None], current: str, previous: str | None) -> None:
+def either(verify: Callable[[str], None], current: str, previous: str | None, *, kind: str) -> None:
     """Verify a signature with the current secret, else (a secret being rotated, its previous
-    value still set) with the previous one; the current one's refusal stands otherwise."""
+    value still set) with the previous one, counted (`PREVIOUS_SECRET_ACCEPTED`: the operator
+    removes the previous secret once none are); the current one's refusal stands otherwise."""
     try:
         verify(current)
     except InvalidSignature:
         if previous is None:
             raise
         verify(previous)
+        PREVIOUS_SECRET_ACCEPTED.labels(secret=kind).inc()
 
 
 def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
@@ -203,6 +210,9 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     twilio_token, mailgun_key, chat_secret = settings.secrets()
     old_twilio, old_mailgun, old_chat = settings.previous_secrets()
+    for name, previous in (("twilio", old_twilio), ("mailgun", old_mailgun), ("webhook", old_chat)):
+        PREVIOUS_SECRET_SET.labels(secret=name).set(previous is not None)
+        PREVIOUS_SECRET_ACCEPTED.labels(secret=name)  # the series exists from the start
     twilio_shared_key = settings.twilio_shared_key()
     retry_after = settings.retry_after_s
     email_limits = {
@@ -216,6 +226,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             lambda secret: verify_chat_webhook(secret=secret, headers=headers, body=body),
             chat_secret,
             old_chat,
+            kind="webhook",
         )
 
     def url_of(request: Request) -> str:
@@ -242,7 +253,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
             )
 
         # a SharedKey signature does not use the Auth Token: the previous token changes nothing
-        either(verify, twilio_token, None if settings_header else old_twilio)
+        either(verify, twilio_token, None if settings_header else old_twilio, kind="twilio")
         return params
 
     @_post(
@@ -314,6 +325,7 @@ def build_router(ingest: Ingest, settings: IngestSettings) -> APIRouter:
                     ),
                     mailgun_key,
                     old_mailgun,
+                    kind="mailgun",
                 )
                 mail = parse_mailgun_form(form)
             return await ingest.accept_mailgun(mail, token=token)

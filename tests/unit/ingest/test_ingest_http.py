@@ -730,13 +730,28 @@ async def test_a_secret_being_rotated_is_accepted_beside_the_new_one(
         chatted = await client.post("/webhooks/chat", content=chat, headers=chat_signed(chat))
         return [texted.status_code, mailed.status_code, chatted.status_code]
 
+    def previous(metric: str, kind: str) -> float:
+        return REGISTRY.get_sample_value(metric, {"secret": kind}) or 0.0
+
+    kinds = ("twilio", "mailgun", "webhook")
+    accepted = "refdesk_ingest_previous_secret_accepted_total"
+    before = {k: previous(accepted, k) for k in kinds}
     async with serving(tmp_path, broker, store, **rotated) as client:
+        assert {
+            k: previous("refdesk_ingest_previous_secret_set", k) for k in kinds
+        } == dict.fromkeys(kinds, 1.0)
         assert await answers(client) == [200, 200, 200]  # signed with the old secrets
+        # counted, so the operator sees when the providers have moved to the new ones
+        assert {k: previous(accepted, k) - before[k] for k in kinds} == dict.fromkeys(kinds, 1.0)
         form = sms_form()
         signature = RequestValidator(new_twilio).compute_signature(BASE + "/webhooks/sms", form)
         headers = {"X-Twilio-Signature": signature}
         texted = await client.post("/webhooks/sms", data=form, headers=headers)
-        assert texted.status_code == 200  # and with the new one
+        assert texted.status_code == 200  # and with the new one, not counted
+        assert previous(accepted, "twilio") - before["twilio"] == 1.0
     current_only = {k: v for k, v in rotated.items() if "previous" not in k}
     async with serving(tmp_path, broker, store, **current_only) as client:
         assert await answers(client) == [403, 403, 403]
+        assert {
+            k: previous("refdesk_ingest_previous_secret_set", k) for k in kinds
+        } == dict.fromkeys(kinds, 0.0)
