@@ -599,6 +599,15 @@ async def confirm_deactivate(
                 Conversation.assignee == staff_id, Conversation.state == "open"
             )
         ),
+        # said apart: a live crisis back in the queue with nobody on it is the admin's to hand
+        # over now (an outside review saw one return unassigned, with no word of it)
+        "held_crises": await session.scalar(
+            select(func.count()).where(
+                Conversation.assignee == staff_id,
+                Conversation.state == "open",
+                Conversation.crisis.is_(True),
+            )
+        ),
         "is_me": is_me,
         "problem": NOT_YOURSELF_DEACTIVATE if is_me else None,
     }

@@ -526,6 +526,18 @@ async def test_deactivation_asks_first_then_signs_them_out_everywhere(
     assert "set Offline (they are Online now)" in confirm.text
     assert "Their 1 sign-in token is revoked." in confirm.text
     assert "The 1 open conversation they have goes back to the queue" in confirm.text
+    assert "crisis" not in confirm.text.split('class="consequences"', 1)[1].split("</ul>", 1)[0]
+    # a crisis among them is said apart: nobody is on it once it is back in the queue
+    await arrive(sessions, "c-crisis", channel=Channel.CHAT, department="care-team", crisis=True)
+    for act in ("acknowledge", "claim"):
+        done = await client.post(f"/queue/c-crisis/{act}", headers=bearer("jnguyen"))
+        assert done.is_success, done.text
+    confirm = await client.get("/dashboard/staff/jnguyen/deactivate")
+    assert "The 2 open conversations they have go back to the queue" in confirm.text
+    assert (
+        "One of them is a crisis: tell the CARE Team or a colleague on shift to take it now."
+        in (confirm.text)
+    )
     assert (await staff_row(sessions, "jnguyen")).active  # type: ignore[union-attr]  # asked only
 
     done = await client.post("/dashboard/staff/jnguyen/deactivate", data={"form_token": token})
@@ -535,8 +547,9 @@ async def test_deactivation_asks_first_then_signs_them_out_everywhere(
     assert (await staff_row(sessions, "jnguyen")).active is False  # type: ignore[union-attr]
     assert (await other.get("/dashboard/state")).status_code == 401  # signed out at once
     async with sessions() as session:
-        held = await session.get(Conversation, "c-held")
-        assert held is not None and held.assignee is None  # back in the queue
+        for cid in ("c-held", "c-crisis"):
+            held = await session.get(Conversation, cid)
+            assert held is not None and held.assignee is None, cid  # back in the queue
     async with sessions() as session:
         presence = await session.get(Presence, "jnguyen")
         assert presence is not None and presence.status == "Offline"
