@@ -212,7 +212,10 @@ def refuse(problems: Iterable[str | None]) -> None:
         raise ValueError("\n".join(found))
 
 
-PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "changeit", "secret", "password", "todo", "tbd", "redacted"}
+)
+"""Whole values that are stand-ins."""
 
 
 def secret_value(value: SecretStr | str | None) -> str | None:
@@ -255,9 +258,9 @@ PLACEHOLDER_WORDS = (
     "change_me",
     "replace",
     "placeholder",
-    "dev-",
     "your-",
     "your_",
+    "your ",
     "example",
     "password",
     "generate",
@@ -269,22 +272,36 @@ PLACEHOLDER_WORDS = (
 an outside review), never part of a generated secret: five characters or more, so a random
 value holds one by chance about once in ten million."""
 
+_CHOSEN_STAND_INS = frozenset({"", "your", "my", "the", "smtp", "mail", "relay", "db"})
+"""What is left of a chosen password that is only "password" and these ("yourpassword",
+"smtp_password", "passwordpassword")."""
+
 
 def reads_as_placeholder(value: str, *, chosen: bool = False) -> bool:
-    """Whether a secret says it is a stand-in: a placeholder word, or a template
-    ("<generate with secrets.token_urlsafe(32)>"). `chosen`: a password a person chose
-    elsewhere (the mail relay's), refused for "password" alone and not for holding it."""
+    """Whether a secret says it is a stand-in: a placeholder word or value, the development
+    prefix (`dev-`: at the start only, where a random value has it once in millions, not
+    anywhere, once in 33,000), a template ("<generate with secrets.token_urlsafe(32)>",
+    "${SMTP_PASSWORD}" never expanded), or a few characters over and over ("********").
+    `chosen`: a password a person chose elsewhere (the mail relay's, the database's): holding
+    "password" is not refused, being only that and a stand-in word is."""
     lowered = value.strip().lower()
-    if lowered in PLACEHOLDER_SECRETS | {"password"}:
+    if lowered in PLACEHOLDER_SECRETS or lowered.startswith("dev-"):
         return True
-    if lowered.startswith("<") and lowered.endswith(">"):
+    if (lowered.startswith("<") and lowered.endswith(">")) or lowered.startswith("${"):
         return True
+    if len(set(lowered)) <= 2:
+        return True
+    if chosen:
+        rest = "".join(c for c in lowered.replace("password", "") if c.isalnum())
+        if "password" in lowered and rest in _CHOSEN_STAND_INS:
+            return True
     words = [w for w in PLACEHOLDER_WORDS if not (chosen and w == "password")]
     return any(word in lowered for word in words)
 
 
-COMPOSE_DATABASE_PASSWORD = "refdesk"  # noqa: S105 (the default production refuses)
-"""docker-compose.yml's PostgreSQL password when POSTGRES_PASSWORD is unset."""
+DEFAULT_DATABASE_PASSWORDS = frozenset({"refdesk", "postgres"})
+"""docker-compose.yml's PostgreSQL password when POSTGRES_PASSWORD is unset, and the one
+PostgreSQL's own guides use."""
 
 
 def weak_database_password(env: str, url: str | None) -> str | None:
@@ -294,10 +311,14 @@ def weak_database_password(env: str, url: str | None) -> str | None:
         return None
     from sqlalchemy.engine import make_url  # imported here, as in `_a_database_url`
 
-    password = make_url(url.replace("{service}", "service")).password
-    if password is None:
+    parsed = make_url(url.replace("{service}", "service"))
+    given = parsed.password if parsed.password is not None else parsed.query.get("password")
+    if given is None:
         return None
-    if str(password) == COMPOSE_DATABASE_PASSWORD or reads_as_placeholder(str(password)):
+    password = str(given if isinstance(given, str) else given[0]).strip()
+    if password.lower() in DEFAULT_DATABASE_PASSWORDS or reads_as_placeholder(
+        password, chosen=True
+    ):
         return (
             "REFDESK_DATABASE_URL's password is compose's default or a placeholder: set "
             'POSTGRES_PASSWORD (docs/operations.md, rotating it: "PostgreSQL\'s password")'

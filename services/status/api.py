@@ -70,10 +70,12 @@ async def _change(
         shift=shift,
     )
     await session.commit()
+    if status is StaffStatus.OFFLINE:  # their patrons waiting for an answer go back to the queue
+        # before the presence is published: with the broker away that answers 503, and the
+        # releases (kept in the outbox until it is back) had not been made at all
+        await give_back_waiting(res, session, actor, staff_id)
     if event is not None:
         await publish_presence(res, [event])
-    if status is StaffStatus.OFFLINE:  # their patrons waiting for an answer go back to the queue
-        await give_back_waiting(res, session, actor, staff_id)
     return await presence.status_of(session=session, staff_id=staff_id)
 
 

@@ -89,11 +89,11 @@ async def _presence(res: Resources, now: datetime) -> None:
             offline_after_s=settings.heartbeat_offline_after_s,
         )
         await session.commit()
-    await publish_presence(res, events)
-    for event in events:  # a dashboard silent too long: their waiting patrons go back
-        if event.status is StaffStatus.OFFLINE:
+    for event in events:  # a dashboard silent too long: their waiting patrons go back (first:
+        if event.status is StaffStatus.OFFLINE:  # the presence may fail to publish)
             async with res.sessions() as session:
                 await give_back_waiting(res, session, SYSTEM, event.staff_id)
+    await publish_presence(res, events)
 
 
 async def _crises(res: Resources, now: datetime) -> None:

@@ -12,7 +12,7 @@ from services.ingest.settings import DEV_TWILIO_TOKEN, IngestSettings
 from services.notifier.settings import NotifierSettings
 from services.publisher.settings import PublisherSettings
 from services.status.settings import DEV_SESSION_SECRET, StatusSettings
-from shared.settings import weak_secret
+from shared.settings import weak_database_password, weak_secret
 from shared.webhooks import DEV_WEBHOOK_SECRET
 from tests.fakes import secret_like, webhook_secret_like
 
@@ -143,9 +143,46 @@ def test_generated_secrets_do_not(label: str) -> None:
     assert weak_secret("production", secrets.token_hex(24), variable="REFDESK_X") is None
 
 
+def test_a_generated_secret_holding_dev_is_not_a_development_value() -> None:
+    """`secrets.token_urlsafe(32)` holds "dev-" about once in 33,000 (a review found 6 in
+    200,000 refused); only a value that starts with it reads as a development one."""
+    assert weak_secret("production", "kWDeV-RdxVrN-" + secret_like("x"), variable="X") is None
+    assert weak_secret("production", "dev-" + secret_like("x"), variable="X")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://refdesk:refdesk@db:5432/refdesk_{service}",
+        "postgresql+asyncpg://refdesk@db:5432/refdesk_{service}?password=refdesk",
+        "postgresql+asyncpg://refdesk:Refdesk@db/refdesk",
+        "postgresql+asyncpg://refdesk:postgres@db/refdesk",
+        "postgresql+asyncpg://refdesk:changeit@db/refdesk",
+        "postgresql+asyncpg://refdesk:yourpassword@db/refdesk",
+    ],
+)
+def test_a_stand_in_database_password_is_refused(url: str) -> None:
+    problem = weak_database_password("production", url)
+    assert problem and "POSTGRES_PASSWORD" in problem and url not in problem
+    assert weak_database_password("development", url) is None
+
+
+def test_a_chosen_database_password_is_not() -> None:
+    for password in ("Tr4v!s-Password-2026", secret_like("db", 24)):
+        url = f"postgresql+asyncpg://refdesk:{password}@db/refdesk"
+        assert weak_database_password("production", url) is None, password
+
+
 @pytest.mark.parametrize(
     ("password", "refused"),
     [
+        ("${SMTP_PASSWORD}", True),
+        ("your smtp password", True),
+        ("yourpassword", True),
+        ("smtp_password", True),
+        ("passwordpassword", True),
+        ("********", True),
+        ("TODO", True),
         ("changeme", True),
         ("password", True),
         ("<relay password>", True),

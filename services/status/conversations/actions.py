@@ -206,9 +206,10 @@ async def release(
 ) -> Outcome:
     """Give a conversation back to the queue: its librarian's own, anyone's for supervisors
     (a claim by mistake, a shift's end with conversations still claimed). `leaving`: its
-    librarian was deactivated (`release_all_held`, an admin's action): given back whatever
-    the crisis gate says, since an unacknowledged crisis left with someone who has gone was
-    one nobody but a supervisor could answer."""
+    librarian left the desk, deactivated or gone Offline (`_release_held`, by whoever may set
+    them so): given back whatever the crisis gate says, since an unacknowledged crisis left
+    with someone who has gone was one nobody but a supervisor could answer (it stays
+    unacknowledged, on top of every queue, and is re-escalated as before)."""
     conv = await get_open(session=session, conversation_id=conversation_id, actor=actor)
     if conv.assignee is None:
         raise Conflict("nobody has claimed this conversation")
@@ -265,7 +266,7 @@ async def _release_held(
                     conversation_id=cid,
                     actor=actor,
                     now=now,
-                    leaving=not waiting_only,
+                    leaving=True,
                 )
             )
         except (Conflict, Forbidden, NotFound) as exc:

@@ -643,6 +643,61 @@ async def test_set_offline_any_way_gives_back_the_conversations_whose_patron_wai
     ]
 
 
+@pytest.mark.parametrize("how", ["supervisor", "status", "lapse"])
+async def test_set_offline_with_the_broker_away_still_gives_back_and_a_crisis_too(
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    publisher: FakePublisher,
+    clock: Clock,
+    resources: Resources,
+    how: str,
+) -> None:
+    """With the broker away the presence could not be published (503) and the give-back after
+    it was never made, nor by a later sweep; an unacknowledged crisis was refused by the crisis
+    gate and stayed with someone Offline (an outside review). Both go back; the crisis stays
+    unacknowledged, on top of the queue."""
+    await arrive(sessions, "c-waits", channel=Channel.SMS, minutes_ago=5)
+    await arrive(sessions, "c-crisis", channel=Channel.CHAT, minutes_ago=5)
+    await client.post("/shift/login", headers=bearer("mgarcia"))
+    for cid in ("c-waits", "c-crisis"):
+        assert (await client.post(f"/queue/{cid}/claim", headers=bearer("mgarcia"))).is_success
+    await given(
+        sessions,
+        RoutingDecided(
+            decision_id="r-c-crisis-2",
+            interaction_id="i-c-crisis-2",
+            conversation_id="c-crisis",
+            channel=Channel.CHAT,
+            department="care-team",
+            overnight=False,
+            policy_version="t",
+            action=Action.ESCALATE_CRISIS,
+            priority=Priority.URGENT,
+            decided_at=T0,
+        ),
+    )
+    publisher.fail = True
+    if how == "supervisor":
+        off = await client.post(
+            "/supervisor/staff/mgarcia/force-offline", headers=bearer("lokafor")
+        )
+        assert off.status_code == 503, off.text  # the presence waits for the broker
+    elif how == "status":
+        off = await client.put(
+            "/staff/mgarcia/status", json={"status": "Offline"}, headers=bearer("mgarcia")
+        )
+        assert off.status_code == 503, off.text
+    else:
+        clock.advance(resources.settings.heartbeat_offline_after_s + 1)
+        await tick(resources)  # its presence step fails on the broker, logged
+    publisher.fail = False
+    for cid in ("c-waits", "c-crisis"):
+        row = (await client.get(f"/conversations/{cid}", headers=bearer("lokafor"))).json()
+        assert row["assignee"] is None, cid
+    crisis = (await client.get("/conversations/c-crisis", headers=bearer("lokafor"))).json()
+    assert (crisis["crisis"], crisis["acknowledged"]) == (True, False)
+
+
 @pytest.mark.parametrize("how", ["deactivate", "patch"])
 async def test_deactivating_a_librarian_gives_back_everything_they_held(
     client: httpx.AsyncClient,
