@@ -384,6 +384,22 @@ async def test_a_writing_center_tutor_keeps_a_chat_the_router_escalated_and_may_
     ).status_code == 403
 
 
+def _escalated(cid: str) -> RoutingDecided:
+    """The router's decision on a later message of `cid`'s chat: a crisis, to the CARE Team."""
+    return RoutingDecided(
+        decision_id=f"r-{cid}-2",
+        interaction_id=f"i-{cid}-2",
+        conversation_id=cid,
+        channel=Channel.CHAT,
+        department="care-team",
+        overnight=False,
+        policy_version="t",
+        action=Action.ESCALATE_CRISIS,
+        priority=Priority.URGENT,
+        decided_at=T0,
+    )
+
+
 def _ticket(cid: str, *, fallback: str | None, decided_by: str = "router") -> RoutingDecided:
     """The router's decision on `cid`'s renewal: a live transfer to NW Circulation, made a
     ticket there (`fallback`) when nobody in it was Online."""
@@ -661,21 +677,7 @@ async def test_set_offline_with_the_broker_away_still_gives_back_and_a_crisis_to
     await client.post("/shift/login", headers=bearer("mgarcia"))
     for cid in ("c-waits", "c-crisis"):
         assert (await client.post(f"/queue/{cid}/claim", headers=bearer("mgarcia"))).is_success
-    await given(
-        sessions,
-        RoutingDecided(
-            decision_id="r-c-crisis-2",
-            interaction_id="i-c-crisis-2",
-            conversation_id="c-crisis",
-            channel=Channel.CHAT,
-            department="care-team",
-            overnight=False,
-            policy_version="t",
-            action=Action.ESCALATE_CRISIS,
-            priority=Priority.URGENT,
-            decided_at=T0,
-        ),
-    )
+    await given(sessions, _escalated("c-crisis"))
     publisher.fail = True
     if how == "supervisor":
         off = await client.post(
@@ -723,21 +725,7 @@ async def test_deactivating_a_librarian_gives_back_everything_they_held(
     # a patron of hers the router then escalated: the crisis stays with her, unacknowledged
     await arrive(sessions, "c-crisis", channel=Channel.CHAT, minutes_ago=5)
     assert (await client.post("/queue/c-crisis/claim", headers=bearer("mgarcia"))).is_success
-    await given(
-        sessions,
-        RoutingDecided(
-            decision_id="r-c-crisis-2",
-            interaction_id="i-c-crisis-2",
-            conversation_id="c-crisis",
-            channel=Channel.CHAT,
-            department="care-team",
-            overnight=False,
-            policy_version="t",
-            action=Action.ESCALATE_CRISIS,
-            priority=Priority.URGENT,
-            decided_at=T0,
-        ),
-    )
+    await given(sessions, _escalated("c-crisis"))
     held = (await client.get("/conversations/c-crisis", headers=bearer("lokafor"))).json()
     assert (held["crisis"], held["acknowledged"], held["assignee"]) == (True, False, "mgarcia")
     if how == "deactivate":
