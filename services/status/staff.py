@@ -373,6 +373,26 @@ async def list_tokens(*, session: AsyncSession, staff_id: str) -> list[StaffToke
     return list(rows.scalars())
 
 
+async def token_issuers(*, session: AsyncSession, staff_id: str) -> dict[int, str]:
+    """Who issued each of a staff member's tokens, by token id, as the access log recorded it
+    (an admin's id, or `refdesk-cli`; a token whose line was purged is not in it). An admin's
+    token on a colleague's account is one they can act as the colleague with: the staff page
+    shows who issued it (an outside review found one outliving its issuer unnoticed)."""
+    prefix = f"{staff_id} token "
+    rows = await session.execute(
+        select(TranscriptAccess.staff_id, TranscriptAccess.detail).where(
+            TranscriptAccess.action == "token-issue",
+            TranscriptAccess.detail.startswith(prefix, autoescape=True),
+        )
+    )
+    issued: dict[int, str] = {}
+    for actor, detail in rows:
+        token = (detail or "").removeprefix(prefix).split(":", 1)[0].strip()
+        if token.isdigit():
+            issued[int(token)] = actor
+    return issued
+
+
 MAX_TOKEN_ID = 2**31 - 1
 """The largest id the tokens' integer column holds (PostgreSQL's int4: a larger one answered
 500, "value out of int32 range")."""

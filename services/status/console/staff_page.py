@@ -390,6 +390,8 @@ async def _member_page(
         return pages.error_page(request, STAFF_NOT_FOUND, 404)
     now = res.clock()
     tokens = await staff_service.list_tokens(session=session, staff_id=staff_id)
+    issuers = await staff_service.token_issuers(session=session, staff_id=staff_id)
+    issuer_names = await staff_service.staff_names(session, issuers.values())
     me = await presence.status_of(session=session, staff_id=staff_id)
     signed_in = (await staff_service.last_sign_ins(session=session)).get(staff_id)
     if edit is None:
@@ -426,6 +428,7 @@ async def _member_page(
                 "label": t.label,
                 "issued": views.desk_time(t.created_at, now),
                 "issued_full": views.full_time(t.created_at),
+                "issued_by": _issuer(issuers.get(t.id), staff_id, issuer_names),
                 "revoked": views.desk_time(t.revoked_at, now) if t.revoked_at else "",
                 "revoked_full": views.full_time(t.revoked_at) if t.revoked_at else "",
                 "used": views.desk_time(t.last_used_at, now) if t.last_used_at else "",
@@ -568,6 +571,17 @@ async def change_member(
         with contextlib.suppress(Unavailable):  # the next sweep republishes presence
             await publish_presence(res, [event])
     return _done(staff_id, "changed")
+
+
+def _issuer(actor: str | None, staff_id: str, names: dict[str, str]) -> str:
+    """Who issued a token, in words ("" when the log no longer says)."""
+    if actor is None:
+        return ""
+    if actor == staff_id:
+        return "themselves"
+    if actor == "refdesk-cli":
+        return "an operator (refdesk staff)"
+    return names.get(actor, actor)
 
 
 @router.api_route(

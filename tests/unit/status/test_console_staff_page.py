@@ -601,6 +601,10 @@ async def test_an_issued_token_is_shown_once_signs_in_and_stops_when_revoked(
     # shown once: the page afterwards lists it without the secret
     later = (await client.get("/dashboard/staff/rpatel")).text
     assert secret not in later and "desk sign-in" in later
+    # who issued it, from the access log: an admin's token on a colleague's account is one
+    # they can act as the colleague with (the seeded development token has no line: no issuer)
+    listed = later.split(f'data-token-id="{kept.id}"', 1)[1].split("</li>", 1)[0]
+    assert " by Daniel Kim;" in listed
 
     # the new token signs in
     assert (await sign_in_answer(other, "rpatel", secret)).status_code == 303
