@@ -476,9 +476,12 @@ class Policy:
         fired = general + crisis if verdict.uncorroborated else crisis + general
         rule, _ = fired[0]
         learned = self._learned_rule(verdict.route) if verdict.route is not None else None
+        # a `keep` rule is never replaced by the net's suggested route, but always by its
+        # crisis reading: "Profesora Ramírez aquí: un alumno dijo que va a traer un arma
+        # mañana a mi clase, ¿pueden dar una clase...?" had gone to Faculty Support (a review)
         if (
             learned is not None
-            and not rule.keep
+            and (not rule.keep or learned.action is Action.ESCALATE_CRISIS)
             and (learned.action, learned.department) != (rule.action, rule.department)
         ):
             rule = learned

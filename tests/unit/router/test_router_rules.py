@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from router_support import OPEN, read_jsonl
 
+from services.router import routing
+from services.router.learned import default_model_path, load_model
 from services.router.policy import DecisionInput, Policy
 from services.router.policy.examples import run_examples
 from services.router.policy.report import evaluate
@@ -569,3 +571,47 @@ def test_spanish_violence_happening_now_escalates_by_rules(policy: Policy, text:
 )
 def test_spanish_violence_decoys_do_not_escalate(policy: Policy, text: str) -> None:
     assert decide(policy, "chat", text).action is not Action.ESCALATE_CRISIS
+
+
+@pytest.mark.parametrize("channel", [Channel.CHAT, Channel.EMAIL])
+def test_a_keep_rule_never_holds_back_the_nets_crisis_reading(
+    policy: Policy, channel: Channel
+) -> None:
+    """`faculty-requests-spanish` is kept over the net's suggested route, and had been kept
+    over its crisis reading too: an instructor's report of a student bringing a weapon went to
+    Faculty Support (an outside review)."""
+    model = load_model(default_model_path())
+    report = (
+        "Profesora Ramírez aquí: un alumno dijo que va a traer un arma mañana a mi clase,"
+        " ¿pueden dar una clase sobre bases de datos?"
+    )
+    got = routing.decide(
+        policy, model, DecisionInput(channel=channel, text=report, received_at=OPEN)
+    )
+    assert (got.action, got.department) == (Action.ESCALATE_CRISIS, "care-team")
+    assert "faculty-requests-spanish" in [r.rule_id for r in got.rules]
+    request = "Profesora Ramírez aquí: ¿pueden dar una clase de bases de datos a mi grupo?"
+    got = routing.decide(
+        policy, model, DecisionInput(channel=channel, text=request, received_at=OPEN)
+    )
+    assert (got.action, got.department) == (Action.REFER_FACULTY, "faculty-support")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hola soy estudiante, mis estudiantes compañeros y yo queremos un taller de Excel",
+        "soy profe de zumba en el gimnasio, ¿tienen un taller de bienestar para estudiantes?",
+        "Soy la profesora de mi hija en casa (homeschool), ¿puedo comprar un libro en la tienda?",
+        "mi profesora dijo que el libro está en reserva, ¿cómo lo saco?",
+    ],
+)
+def test_spanish_messages_that_are_not_instructors_stay_at_the_desk(
+    policy: Policy, text: str
+) -> None:
+    got = routing.decide(
+        policy,
+        load_model(default_model_path()),
+        DecisionInput(channel=Channel.CHAT, text=text, received_at=OPEN),
+    )
+    assert got.action is not Action.REFER_FACULTY, [r.rule_id for r in got.rules]
