@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Collection, Iterable
-from datetime import datetime
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -373,14 +373,22 @@ async def list_tokens(*, session: AsyncSession, staff_id: str) -> list[StaffToke
     return list(rows.scalars())
 
 
-async def token_issuers(*, session: AsyncSession, staff_id: str) -> dict[int, str]:
-    """Who issued each of a staff member's tokens, by token id, as the access log recorded it
-    (an admin's id, or `refdesk-cli`; a token whose line was purged is not in it). An admin's
-    token on a colleague's account is one they can act as the colleague with: the staff page
-    shows who issued it (an outside review found one outliving its issuer unnoticed)."""
+async def token_issuers(
+    *, session: AsyncSession, staff_id: str, tokens: Sequence[StaffToken]
+) -> dict[int, str]:
+    """Who issued each of these tokens of a staff member, by token id, as the access log
+    recorded it (an admin's id, or `refdesk-cli`; a token whose line was purged is not in
+    it). An admin's token on a colleague's account is one they can act as the colleague with:
+    the staff page shows who issued it (an outside review found one outliving its issuer
+    unnoticed). Read only around the tokens' own times (the log's `at` index), not the
+    whole log of a year's reads."""
+    if not tokens:
+        return {}
     prefix = f"{staff_id} token "
     rows = await session.execute(
         select(TranscriptAccess.staff_id, TranscriptAccess.detail).where(
+            TranscriptAccess.at >= min(t.created_at for t in tokens) - ISSUE_LINE_SLACK,
+            TranscriptAccess.at <= max(t.created_at for t in tokens) + ISSUE_LINE_SLACK,
             TranscriptAccess.action == "token-issue",
             TranscriptAccess.detail.startswith(prefix, autoescape=True),
         )
@@ -391,6 +399,11 @@ async def token_issuers(*, session: AsyncSession, staff_id: str) -> dict[int, st
         if token.isdigit():
             issued[int(token)] = actor
     return issued
+
+
+ISSUE_LINE_SLACK = timedelta(minutes=1)
+"""How far a token's access-log line may stand from its creation (the same transaction's
+clock: the same moment; the CLI's, a moment apart)."""
 
 
 MAX_TOKEN_ID = 2**31 - 1

@@ -390,7 +390,7 @@ async def _member_page(
         return pages.error_page(request, STAFF_NOT_FOUND, 404)
     now = res.clock()
     tokens = await staff_service.list_tokens(session=session, staff_id=staff_id)
-    issuers = await staff_service.token_issuers(session=session, staff_id=staff_id)
+    issuers = await staff_service.token_issuers(session=session, staff_id=staff_id, tokens=tokens)
     issuer_names = await staff_service.staff_names(session, issuers.values())
     me = await presence.status_of(session=session, staff_id=staff_id)
     signed_in = (await staff_service.last_sign_ins(session=session)).get(staff_id)

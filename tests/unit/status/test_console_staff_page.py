@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from status_fakes import FakePublisher, arrive, bearer
 
+from refdesk_cli import staff_cmd
 from services.status.app import create_app
 from services.status.auth import COOKIE, hash_token
 from services.status.models import Conversation, Presence, Staff, StaffToken, TranscriptAccess
@@ -722,3 +723,14 @@ async def test_the_admin_api_writes_the_same_access_log(
         ("dkim", "staff-deactivate", "awilson"),
     ]
     assert all(issued["token"] not in detail for _, _, detail in await access_log(sessions))
+
+
+async def test_a_token_the_operator_issued_says_so(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """`refdesk staff token` on the status database: issued by an operator, not an admin."""
+    await admin_token(client)
+    token_id, _secret = await staff_cmd.issue(sessions, "rpatel", "laptop")
+    page = (await client.get("/dashboard/staff/rpatel")).text
+    listed = page.split(f'data-token-id="{token_id}"', 1)[1].split("</li>", 1)[0]
+    assert " by an operator (refdesk staff);" in listed
