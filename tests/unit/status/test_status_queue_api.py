@@ -609,6 +609,27 @@ async def test_signing_off_gives_back_the_conversations_whose_patron_waits(
     assert [(e.conversation_id, e.assignee) for e in released] == [("c-waits", "mgarcia")]
 
 
+async def _set_offline(
+    client: httpx.AsyncClient, clock: Clock, resources: Resources, how: str, answer: int
+) -> str:
+    """Set mgarcia Offline `how` (a supervisor's sign-off, the status menu, a lapsed
+    heartbeat), the requests answered `answer`; who set her so."""
+    if how == "lapse":
+        clock.advance(resources.settings.heartbeat_offline_after_s + 1)
+        await tick(resources)  # with the broker away its presence step fails, logged
+        return "refdesk"
+    if how == "supervisor":
+        off = await client.post(
+            "/supervisor/staff/mgarcia/force-offline", headers=bearer("lokafor")
+        )
+    else:
+        off = await client.put(
+            "/staff/mgarcia/status", json={"status": "Offline"}, headers=bearer("mgarcia")
+        )
+    assert off.status_code == answer, off.text
+    return "lokafor" if how == "supervisor" else "mgarcia"
+
+
 @pytest.mark.parametrize("how", ["supervisor", "status", "lapse"])
 async def test_set_offline_any_way_gives_back_the_conversations_whose_patron_waits(
     client: httpx.AsyncClient,
@@ -632,22 +653,7 @@ async def test_set_offline_any_way_gives_back_the_conversations_whose_patron_wai
         headers=bearer("mgarcia"),
     )
     assert replied.status_code == 202, replied.text
-    if how == "supervisor":
-        off = await client.post(
-            "/supervisor/staff/mgarcia/force-offline", headers=bearer("lokafor")
-        )
-        assert off.status_code == 200 and off.json()["status"] == "Offline", off.text
-        by = "lokafor"
-    elif how == "status":
-        off = await client.put(
-            "/staff/mgarcia/status", json={"status": "Offline"}, headers=bearer("mgarcia")
-        )
-        assert off.status_code == 200 and off.json()["status"] == "Offline", off.text
-        by = "mgarcia"
-    else:
-        clock.advance(resources.settings.heartbeat_offline_after_s + 1)
-        await tick(resources)
-        by = "refdesk"
+    by = await _set_offline(client, clock, resources, how, 200)
     me = (await client.get("/staff/me", headers=bearer("mgarcia"))).json()
     assert me["status"] == "Offline"
     waits = (await client.get("/conversations/c-waits", headers=bearer("lokafor"))).json()
@@ -679,19 +685,7 @@ async def test_set_offline_with_the_broker_away_still_gives_back_and_a_crisis_to
         assert (await client.post(f"/queue/{cid}/claim", headers=bearer("mgarcia"))).is_success
     await given(sessions, _escalated("c-crisis"))
     publisher.fail = True
-    if how == "supervisor":
-        off = await client.post(
-            "/supervisor/staff/mgarcia/force-offline", headers=bearer("lokafor")
-        )
-        assert off.status_code == 503, off.text  # the presence waits for the broker
-    elif how == "status":
-        off = await client.put(
-            "/staff/mgarcia/status", json={"status": "Offline"}, headers=bearer("mgarcia")
-        )
-        assert off.status_code == 503, off.text
-    else:
-        clock.advance(resources.settings.heartbeat_offline_after_s + 1)
-        await tick(resources)  # its presence step fails on the broker, logged
+    await _set_offline(client, clock, resources, how, 503)  # the presence waits for the broker
     publisher.fail = False
     for cid in ("c-waits", "c-crisis"):
         row = (await client.get(f"/conversations/{cid}", headers=bearer("lokafor"))).json()
